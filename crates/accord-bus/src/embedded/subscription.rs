@@ -1,0 +1,201 @@
+//! Subscriptions on the embedded log.
+//!
+//! A subscription remembers the next offset it reads and watches its topic's committed log end (a
+//! [`watch`] channel the writer updates after every commit). [`Subscription::next_batch`] reads when the end is past
+//! its offset and otherwise waits for the end to move: the watch keeps the last value and a version, so a commit that
+//! lands between the check and the wait still wakes it (no lost wakeups, no polling).
+//!
+//! A subscription holds the database and the writer channel weakly: once the [`EmbeddedBus`](super::EmbeddedBus) is
+//! dropped it answers [`BusError::Closed`] and keeps nothing open, so the directory can be reopened.
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{instrument, warn};
+
+use super::{
+    codec,
+    writer::{Command, GROUP_OFFSETS, log_table, log_table_name},
+};
+use crate::{BusError, Delivery, Position, Subscription, watermark::Watermark};
+
+/// A subscription on one topic of the embedded log; see the module documentation.
+pub(super) struct EmbeddedSubscription {
+    db: Weak<Database>,
+    commands: mpsc::WeakUnboundedSender<Command>,
+    topic: String,
+    group: Option<String>,
+    /// The next offset to deliver.
+    next_read: u64,
+    /// The topic's committed log end.
+    end: watch::Receiver<u64>,
+    /// Processed offsets; only used with a group.
+    watermark: Watermark,
+    /// The group's offset as last stored by this subscription.
+    committed: u64,
+}
+
+impl EmbeddedSubscription {
+    pub(super) fn new(
+        db: Weak<Database>,
+        commands: mpsc::WeakUnboundedSender<Command>,
+        topic: String,
+        group: Option<String>,
+        start: u64,
+        end: watch::Receiver<u64>,
+    ) -> Self {
+        Self {
+            db,
+            commands,
+            topic,
+            group,
+            next_read: start,
+            end,
+            watermark: Watermark::new(start),
+            committed: start,
+        }
+    }
+
+    /// Reads `[from, to)` in a blocking task.
+    async fn read(&self, from: u64, to: u64) -> Result<Vec<Delivery>, BusError> {
+        let db = self.db.upgrade().ok_or(BusError::Closed)?;
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || read_range(&db, &topic, from, to))
+            .await
+            .map_err(|error| {
+                BusError::unavailable(format!("failed to read topic `{}`", self.topic), error)
+            })?
+    }
+}
+
+#[async_trait]
+impl Subscription for EmbeddedSubscription {
+    /// Waits until the log end passes the next offset, then returns up to `max` records (at least one, even when
+    /// `max` is 0).
+    #[instrument(level = "debug", skip_all, fields(topic = %self.topic))]
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let max = u64::try_from(max.max(1)).unwrap_or(u64::MAX);
+        loop {
+            // Marks the current end as seen: a commit after this line makes `changed` return at once.
+            let end = *self.end.borrow_and_update();
+            if self.next_read < end {
+                let to = end.min(self.next_read.saturating_add(max));
+                let deliveries = self.read(self.next_read, to).await?;
+                let Some(last) = deliveries.last() else {
+                    return Err(BusError::Unavailable {
+                        context: format!(
+                            "failed to read topic `{}`: offsets {}..{to} are missing",
+                            self.topic, self.next_read
+                        ),
+                        source: None,
+                    });
+                };
+                self.next_read = last.position.offset + 1;
+                return Ok(deliveries);
+            }
+            if self.end.changed().await.is_err() {
+                return Err(BusError::Closed);
+            }
+        }
+    }
+
+    /// Marks `processed` and stores the contiguous watermark as the group's offset, durably. Positions outside
+    /// partition 0 or not delivered yet are ignored (with a warning): marking them would skip records.
+    #[instrument(level = "debug", skip_all, fields(topic = %self.topic, group = ?self.group))]
+    async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError> {
+        let Some(group) = &self.group else {
+            return Ok(());
+        };
+        for position in processed {
+            if position.partition != 0 || position.offset >= self.next_read {
+                warn!(
+                    partition = position.partition,
+                    offset = position.offset,
+                    "ignoring a commit of a position this subscription has not delivered"
+                );
+                continue;
+            }
+            self.watermark.mark(position.offset);
+        }
+        let next = self.watermark.next();
+        if next == self.committed {
+            return Ok(());
+        }
+        let (reply, outcome) = oneshot::channel();
+        let command = Command::CommitOffset {
+            group: group.clone(),
+            topic: self.topic.clone(),
+            next,
+            reply,
+        };
+        let commands = self.commands.upgrade().ok_or(BusError::Closed)?;
+        commands.send(command).map_err(|_| BusError::Closed)?;
+        // Not kept across the wait: the writer stops once the bus and every in-flight send are gone.
+        drop(commands);
+        outcome.await.map_err(|_| BusError::Closed)??;
+        self.committed = next;
+        Ok(())
+    }
+}
+
+/// Returns the records of `topic` at offsets `[from, to)`.
+fn read_range(db: &Database, topic: &str, from: u64, to: u64) -> Result<Vec<Delivery>, BusError> {
+    let unavailable = |error: redb::Error| {
+        BusError::unavailable(format!("failed to read topic `{topic}`"), error)
+    };
+    let txn = db.begin_read().map_err(|error| unavailable(error.into()))?;
+    let name = log_table_name(topic);
+    let table = txn
+        .open_table(log_table(&name))
+        .map_err(|error| unavailable(error.into()))?;
+    let capacity = usize::try_from(to.saturating_sub(from))
+        .unwrap_or(0)
+        .min(4096);
+    let mut deliveries = Vec::with_capacity(capacity);
+    for entry in table
+        .range(from..to)
+        .map_err(|error| unavailable(error.into()))?
+    {
+        let (offset, bytes) = entry.map_err(|error| unavailable(error.into()))?;
+        let offset = offset.value();
+        let record = codec::decode(bytes.value()).map_err(|error| {
+            BusError::unavailable(
+                format!("failed to decode record {offset} of topic `{topic}`"),
+                error,
+            )
+        })?;
+        deliveries.push(Delivery {
+            topic: topic.to_owned(),
+            position: Position {
+                partition: 0,
+                offset,
+            },
+            record,
+        });
+    }
+    Ok(deliveries)
+}
+
+/// Returns the next offset `group` reads on `topic`: its stored offset, or 0.
+pub(super) fn read_group_offset(
+    db: &Arc<Database>,
+    group: &str,
+    topic: &str,
+) -> Result<u64, BusError> {
+    let unavailable = |error: redb::Error| {
+        BusError::unavailable(
+            format!("failed to read offset of group `{group}` on topic `{topic}`"),
+            error,
+        )
+    };
+    let txn = db.begin_read().map_err(|error| unavailable(error.into()))?;
+    let table = txn
+        .open_table(GROUP_OFFSETS)
+        .map_err(|error| unavailable(error.into()))?;
+    let offset = table
+        .get((group, topic))
+        .map_err(|error| unavailable(error.into()))?;
+    Ok(offset.map(|offset| offset.value()).unwrap_or(0))
+}

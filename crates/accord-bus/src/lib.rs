@@ -1,0 +1,183 @@
+//! Accord's message bus: the [`Bus`] trait behind the cloneable [`BusClient`] handle.
+//!
+//! Semantics every implementation keeps (architecture.md, style.md §3):
+//! - [`Bus::publish`] returns only once the records are durable (the embedded log has committed and synced them; Kafka
+//!   has sent the delivery report with `acks=all`). Acknowledged means durable.
+//! - Consumers in a named group resume from the group's committed position; delivery is at least once: a record is
+//!   delivered again unless its offset was committed after it was processed.
+//! - A subscription without a group reads the whole topic from the beginning and commits nothing: services use it to
+//!   materialize the compacted topics (MoUs, directory).
+//!
+//! Implementations: [`embedded`] (a durable log in the data directory, on redb). Every implementation passes the
+//! backend-neutral `conformance` suite (feature `conformance`).
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod embedded;
+mod watermark;
+
+use std::{fmt, sync::Arc};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// One record to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Partitioning and compaction key (the report id, the MoU id).
+    pub key: Option<String>,
+    /// Headers (the record id for tracing).
+    pub headers: Vec<(String, String)>,
+    /// The payload (JSON).
+    pub payload: Bytes,
+}
+
+impl Record {
+    /// Returns a record with a key and a payload and no headers.
+    pub fn new(key: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+        Self {
+            key: Some(key.into()),
+            headers: Vec::new(),
+            payload: payload.into(),
+        }
+    }
+}
+
+/// Where a delivered record sits: commit positions are built from these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// Partition (always 0 on the embedded log).
+    pub partition: u32,
+    /// Offset within the partition.
+    pub offset: u64,
+}
+
+/// One delivered record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Topic it came from.
+    pub topic: String,
+    /// Where it sits.
+    pub position: Position,
+    /// The record.
+    pub record: Record,
+}
+
+/// How to subscribe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    /// The topic.
+    pub topic: String,
+    /// The consumer group; `None` reads from the beginning and commits nothing.
+    pub group: Option<String>,
+}
+
+/// A bus failure. Display does not print the cause chain.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The backend cannot be reached or failed an I/O operation; retrying may help.
+    #[error("bus unavailable: {context}")]
+    Unavailable {
+        /// What was attempted.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The record can never be published (too large, malformed); retrying will not help.
+    #[error("record refused by the bus: {0}")]
+    Refused(String),
+    /// The topic does not exist.
+    #[error("unknown topic `{0}`")]
+    UnknownTopic(String),
+    /// The bus URL is not understood.
+    #[error("invalid bus url `{0}`")]
+    InvalidUrl(String),
+    /// The bus was closed (shutdown).
+    #[error("bus closed")]
+    Closed,
+}
+
+impl BusError {
+    /// Returns an [`BusError::Unavailable`] wrapping `source`.
+    pub fn unavailable(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        BusError::Unavailable {
+            context: context.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+/// A message bus.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Creates the topics that do not exist yet.
+    async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError>;
+
+    /// Appends `records` to `topic` and returns once they are durable, with their positions, in order.
+    async fn publish(&self, topic: &str, records: Vec<Record>) -> Result<Vec<Position>, BusError>;
+
+    /// Opens a subscription.
+    async fn subscribe(&self, options: SubscribeOptions)
+    -> Result<Box<dyn Subscription>, BusError>;
+
+    /// Returns, per partition, the offset the next published record will get (the end of the log): a reader that
+    /// has applied everything below it has caught up with what was published before the call.
+    async fn end_offsets(&self, topic: &str) -> Result<Vec<Position>, BusError>;
+
+    /// Returns `Ok` when the bus is reachable (for `/readyz`).
+    async fn health(&self) -> Result<(), BusError>;
+}
+
+/// A stream of deliveries from one topic.
+#[async_trait]
+pub trait Subscription: Send {
+    /// Waits until at least one record is available, then returns up to `max` of them in order. Records delivered
+    /// but not committed are delivered again after a restart (or a rebalance).
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError>;
+
+    /// Marks these deliveries as processed and commits, for each partition, the highest position below which every
+    /// delivered record has been marked (a contiguous watermark). Without a group this does nothing.
+    async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError>;
+}
+
+/// The cloneable handle every service holds.
+#[derive(Clone)]
+pub struct BusClient(Arc<dyn Bus>);
+
+impl fmt::Debug for BusClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BusClient")
+    }
+}
+
+impl BusClient {
+    /// Wraps an implementation.
+    pub fn new(bus: impl Bus) -> Self {
+        Self(Arc::new(bus))
+    }
+
+    /// Opens the bus named by `url`: `embedded://DIR` (or a plain path).
+    ///
+    /// # Errors
+    /// Returns [`BusError::InvalidUrl`] for an unknown scheme, or the implementation's error when it cannot open.
+    pub async fn from_url(url: &str) -> Result<Self, BusError> {
+        if let Some(dir) = url.strip_prefix("embedded://") {
+            return Ok(Self::new(embedded::EmbeddedBus::open(dir)?));
+        }
+        if !url.contains("://") {
+            return Ok(Self::new(embedded::EmbeddedBus::open(url)?));
+        }
+        Err(BusError::InvalidUrl(url.to_owned()))
+    }
+}
+
+impl std::ops::Deref for BusClient {
+    type Target = dyn Bus;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}

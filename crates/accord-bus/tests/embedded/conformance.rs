@@ -1,0 +1,42 @@
+//! The backend-neutral suite (`accord_bus::conformance`) against the embedded bus, one test per case, each in its
+//! own data directory.
+
+use accord_bus::conformance;
+
+use crate::TestDir;
+
+macro_rules! conformance_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let dir = TestDir::new();
+                conformance::$name(&dir.factory()).await;
+            }
+        )+
+    };
+}
+
+conformance_tests!(
+    health_is_ok,
+    publish_to_unknown_topic_fails,
+    ensure_topics_is_idempotent,
+    publish_then_subscribe_in_order,
+    records_round_trip,
+    next_batch_respects_max,
+    next_batch_waits_for_new_records,
+    groupless_subscription_reads_from_the_beginning,
+    group_resumes_after_commit,
+    uncommitted_records_are_redelivered,
+    groups_are_independent,
+    commit_keeps_a_contiguous_watermark,
+    acknowledged_records_survive_restart,
+    concurrent_publishers_get_distinct_ordered_offsets,
+);
+
+/// The whole suite on one directory, as a later backend runs it: the cases must not disturb each other.
+#[tokio::test]
+async fn run_all_on_one_directory() {
+    let dir = TestDir::new();
+    conformance::run_all(&dir.factory()).await;
+}

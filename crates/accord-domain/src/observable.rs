@@ -1,0 +1,320 @@
+//! Observable types, refanging, type detection and canonical forms.
+//!
+//! Used by the gateway (to refuse invalid indicators with 422), the normalizer (to canonicalize), and search (to
+//! canonicalize the value an investigator looks up, which may be defanged).
+//!
+//! - [`refang`] / [`refang_text`] undo defanging (`hxxp`, `[.]`, `[at]`, …) in one value or in prose.
+//! - [`detect`] guesses the type of an untyped value; [`canonicalize`] returns the canonical form (table there).
+//! - [`hash_algorithm`] names a digest's algorithm by its length; [`containing_networks`] serves CIDR matching.
+
+use std::{fmt, net::IpAddr, str::FromStr, sync::LazyLock};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+mod forms;
+mod refang;
+#[cfg(test)]
+mod tests;
+
+pub use refang::{refang, refang_text};
+
+/// A cyber-observable type, named as in STIX 2.1. File hashes are `file` (the algorithm follows from the length of
+/// the canonical lower-case hex value); CVE ids are `vulnerability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ObservableType {
+    /// An IPv4 address or CIDR block (`ipv4-addr`).
+    #[serde(rename = "ipv4-addr")]
+    Ipv4Addr,
+    /// An IPv6 address or CIDR block (`ipv6-addr`).
+    #[serde(rename = "ipv6-addr")]
+    Ipv6Addr,
+    /// A domain name (`domain-name`).
+    #[serde(rename = "domain-name")]
+    DomainName,
+    /// A URL (`url`).
+    #[serde(rename = "url")]
+    Url,
+    /// An e-mail address (`email-addr`).
+    #[serde(rename = "email-addr")]
+    EmailAddr,
+    /// A file hash: MD5, SHA-1, SHA-256 or SHA-512 (`file`).
+    #[serde(rename = "file")]
+    File,
+    /// A CVE id (`vulnerability`).
+    #[serde(rename = "vulnerability")]
+    Vulnerability,
+}
+
+impl ObservableType {
+    /// Every type.
+    pub const ALL: [ObservableType; 7] = [
+        ObservableType::Ipv4Addr,
+        ObservableType::Ipv6Addr,
+        ObservableType::DomainName,
+        ObservableType::Url,
+        ObservableType::EmailAddr,
+        ObservableType::File,
+        ObservableType::Vulnerability,
+    ];
+
+    /// Returns the STIX 2.1 type name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservableType::Ipv4Addr => "ipv4-addr",
+            ObservableType::Ipv6Addr => "ipv6-addr",
+            ObservableType::DomainName => "domain-name",
+            ObservableType::Url => "url",
+            ObservableType::EmailAddr => "email-addr",
+            ObservableType::File => "file",
+            ObservableType::Vulnerability => "vulnerability",
+        }
+    }
+}
+
+impl fmt::Display for ObservableType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a value could not be made canonical. Display texts are lower-case and name the problem for a 422.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObservableError {
+    /// The type name is not one Accord knows.
+    #[error("unknown indicator type `{0}`")]
+    UnknownType(String),
+    /// No type could be detected for an untyped value.
+    #[error("cannot tell what kind of indicator `{0}` is")]
+    Undetectable(String),
+    /// The value is not valid for its declared or detected type.
+    #[error("not a valid {kind} value: {reason}")]
+    Invalid {
+        /// The type.
+        kind: ObservableType,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl FromStr for ObservableType {
+    type Err = ObservableError;
+    fn from_str(value: &str) -> Result<Self, ObservableError> {
+        let lower = value.trim().to_ascii_lowercase();
+        let found = match lower.as_str() {
+            "ipv4-addr" | "ipv4" | "ip-src" | "ip-dst" => ObservableType::Ipv4Addr,
+            "ipv6-addr" | "ipv6" => ObservableType::Ipv6Addr,
+            "domain-name" | "domain" | "hostname" => ObservableType::DomainName,
+            "url" | "uri" | "link" => ObservableType::Url,
+            "email-addr" | "email" | "email-src" | "email-dst" => ObservableType::EmailAddr,
+            "file" | "hash" | "md5" | "sha1" | "sha-1" | "sha256" | "sha-256" | "sha512"
+            | "sha-512" => ObservableType::File,
+            "vulnerability" | "cve" => ObservableType::Vulnerability,
+            _ => return Err(ObservableError::UnknownType(value.to_owned())),
+        };
+        Ok(found)
+    }
+}
+
+/// Common file extensions: an untyped `invoice.pdf` or `setup.exe` is a file name, not a domain, even where the
+/// extension is also a top-level domain (`.zip`, `.sh`, `.py`, `.md`).
+const FILE_EXTENSIONS: [&str; 51] = [
+    "exe", "dll", "sys", "scr", "msi", "lnk", "bat", "cmd", "ps1", "vbs", "vbe", "hta", "jar",
+    "js", "jse", "wsf", "py", "sh", "php", "asp", "aspx", "jsp", "html", "htm", "txt", "log",
+    "csv", "json", "xml", "pdf", "doc", "docx", "docm", "xls", "xlsx", "xlsm", "ppt", "pptx",
+    "rtf", "one", "eml", "msg", "zip", "rar", "7z", "gz", "tar", "iso", "img", "png", "md",
+];
+
+/// `scheme://` at the start of a value.
+static URL_SCHEME: LazyLock<Regex> = LazyLock::new(|| {
+    // A constant pattern; the unit tests compile it, so it cannot fail at run time.
+    Regex::new(r"^[A-Za-z][A-Za-z0-9+.\-]*://").expect("the scheme pattern is valid")
+});
+
+/// The shape of a dotted quad with an optional prefix; [`canonicalize`] then checks the octets.
+static IPV4_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
+    // A constant pattern; the unit tests compile it, so it cannot fail at run time.
+    Regex::new(r"^\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,3})?$").expect("the IPv4 pattern is valid")
+});
+
+/// The shape of a CVE id, loosely: [`canonicalize`] then says what is wrong with `CVE-98-1`.
+static CVE_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
+    // A constant pattern; the unit tests compile it, so it cannot fail at run time.
+    Regex::new(r"(?i)^cve-\d+-\d+$").expect("the CVE pattern is valid")
+});
+
+/// Returns `true` when `value` has the shape of an IPv6 address or block: hex digits, colons (a `::` or all seven),
+/// dots, and optionally brackets, a zone index or a prefix. Times (`12:30:45`) and MAC addresses do not qualify.
+fn looks_like_ipv6(value: &str) -> bool {
+    let address = value.split(['/', '%']).next().unwrap_or(value);
+    let shape = address
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || ":.[]".contains(c));
+    shape && (address.contains("::") || address.matches(':').count() == 7)
+}
+
+/// Returns `true` when `value` starts with `scheme://`.
+fn has_url_scheme(value: &str) -> bool {
+    URL_SCHEME.is_match(value)
+}
+
+/// Returns `true` when `name` is a syntactically valid URL scheme name (RFC 3986 §3.1).
+fn is_scheme_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    first.is_ascii_alphabetic() && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
+/// Returns `true` when the last dot-separated part of `value` is a common file extension (`invoice.pdf`).
+pub fn has_file_extension(value: &str) -> bool {
+    let Some((_, extension)) = value.rsplit_once('.') else {
+        return false;
+    };
+    FILE_EXTENSIONS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(extension))
+}
+
+/// Returns the hash algorithm of a lower- or upper-case hex digest by its length (`"MD5"`, `"SHA-1"`, `"SHA-256"`,
+/// `"SHA-512"`, as STIX 2.1 names them), or `None` when `value` is not hex of one of those lengths.
+pub fn hash_algorithm(value: &str) -> Option<&'static str> {
+    if !value.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    match value.len() {
+        32 => Some("MD5"),
+        40 => Some("SHA-1"),
+        64 => Some("SHA-256"),
+        128 => Some("SHA-512"),
+        _ => None,
+    }
+}
+
+/// Detects the type of an already-refanged value, or `None`. Checks in order: a URL (`scheme://`), an e-mail address,
+/// an IPv4 or IPv6 address or CIDR block, a hash (hex of 32 digits or more, optionally `sha256:`-prefixed), a CVE id,
+/// a domain name (at least two labels, an alphabetic top-level label that is not a common file extension), and last a
+/// URL written without its scheme (`evil.com/login`). Detection only looks at the shape: [`canonicalize`] then says
+/// what is wrong with, say, `999.1.1.1`.
+pub fn detect(value: &str) -> Option<ObservableType> {
+    if value.is_empty() || value.contains(char::is_whitespace) {
+        return None;
+    }
+    if has_url_scheme(value) {
+        return Some(ObservableType::Url);
+    }
+    if value.contains('@') && !value.contains('/') {
+        return Some(ObservableType::EmailAddr);
+    }
+    if IPV4_SHAPE.is_match(value) {
+        return Some(ObservableType::Ipv4Addr);
+    }
+    if looks_like_ipv6(value) {
+        return Some(ObservableType::Ipv6Addr);
+    }
+    let (_, hex) = forms::split_hash_prefix(value);
+    if hex.len() >= 32 && hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Some(ObservableType::File);
+    }
+    if CVE_SHAPE.is_match(value) {
+        return Some(ObservableType::Vulnerability);
+    }
+    if !has_file_extension(value) && forms::domain(value).is_ok() {
+        return Some(ObservableType::DomainName);
+    }
+    if let Some((host, _path)) = value.split_once('/') {
+        let host_is_valid = forms::domain(host).is_ok() || forms::ip(host, true).is_ok();
+        if host_is_valid && !has_file_extension(host) {
+            return Some(ObservableType::Url);
+        }
+    }
+    None
+}
+
+/// Refangs `raw`, detects its type when `kind` is `None`, and returns the type and canonical value:
+///
+/// | type | canonical form |
+/// |---|---|
+/// | `ipv4-addr` | dotted quad without leading zeros; a CIDR block keeps its prefix with host bits zeroed (`10.1.2.3/8` → `10.0.0.0/8`); `/32` is dropped |
+/// | `ipv6-addr` | RFC 5952 (compressed, lower-case); CIDR as for IPv4, `/128` dropped; IPv4-mapped kept (`::ffff:1.2.3.4`) |
+/// | `domain-name` | IDNA ASCII (punycode), lower-case, no trailing dot, at least two labels |
+/// | `url` | as the `url` crate serializes it; http, https, ftp, ws, wss with a host; `http://` assumed when absent |
+/// | `email-addr` | local part as given, domain part as `domain-name` |
+/// | `file` | lower-case hex MD5, SHA-1, SHA-256 or SHA-512; a `sha256:`-style prefix is accepted and dropped |
+/// | `vulnerability` | `CVE-YYYY-NNNN…`, upper-case |
+///
+/// # Errors
+/// Returns [`ObservableError::Undetectable`] when `kind` is `None` and no type fits, and [`ObservableError::Invalid`]
+/// when the value is not valid for its type, including a declared type that disagrees with the value (the reason then
+/// names the type the value looks like).
+pub fn canonicalize(
+    kind: Option<ObservableType>,
+    raw: &str,
+) -> Result<(ObservableType, String), ObservableError> {
+    let value = refang(raw);
+    let declared = kind.is_some();
+    let Some(kind) = kind.or_else(|| detect(&value)) else {
+        return Err(ObservableError::Undetectable(raw.to_owned()));
+    };
+    if value.is_empty() {
+        return Err(ObservableError::Invalid {
+            kind,
+            reason: "the value is empty".to_owned(),
+        });
+    }
+    let result = match kind {
+        ObservableType::Ipv4Addr => forms::ip(&value, true),
+        ObservableType::Ipv6Addr => forms::ip(&value, false),
+        ObservableType::DomainName => forms::domain(&value),
+        ObservableType::Url => forms::url(&value),
+        ObservableType::EmailAddr => forms::email(&value),
+        ObservableType::File => forms::hash(&value),
+        ObservableType::Vulnerability => forms::cve(&value),
+    };
+    match result {
+        Ok(canonical) => Ok((kind, canonical)),
+        Err(mut reason) => {
+            if declared
+                && let Some(looks_like) = detect(&value)
+                && looks_like != kind
+            {
+                reason.push_str(&format!(" (the value looks like {looks_like})"));
+            }
+            Err(ObservableError::Invalid { kind, reason })
+        }
+    }
+}
+
+/// Returns every canonical CIDR block that contains `ip`, from the host itself (`/32` or `/128`, written as the plain
+/// address) to `/0`: the index matches an IP lookup against stored CIDR indicators with these terms.
+pub fn containing_networks(ip: IpAddr) -> Vec<String> {
+    let max_prefix: u8 = if ip.is_ipv4() { 32 } else { 128 };
+    let mut networks = Vec::with_capacity(usize::from(max_prefix) + 1);
+    networks.push(ip.to_string());
+    for prefix in (0..max_prefix).rev() {
+        // `new` only fails for a prefix longer than the address, which the range excludes.
+        if let Ok(net) = ipnet::IpNet::new(ip, prefix) {
+            networks.push(net.trunc().to_string());
+        }
+    }
+    networks
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn containing_networks_lists_every_prefix_in_canonical_form() {
+        let networks = containing_networks("10.1.2.3".parse().unwrap());
+        assert_eq!(networks.len(), 33);
+        assert_eq!(networks[0], "10.1.2.3");
+        assert_eq!(networks[1], "10.1.2.2/31");
+        assert!(networks.contains(&"10.0.0.0/8".to_owned()));
+        assert_eq!(networks[32], "0.0.0.0/0");
+        let v6 = containing_networks("2001:db8::1".parse().unwrap());
+        assert_eq!(v6.len(), 129);
+        assert!(v6.contains(&"2001:db8::/32".to_owned()));
+    }
+}

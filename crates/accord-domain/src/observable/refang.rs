@@ -1,0 +1,133 @@
+//! Undoing the defanging analysts apply so that indicators cannot be clicked or resolved by accident.
+//!
+//! Two entry points: [`refang`] for one value (trims wrapping quotes and brackets, understands `evil dot com`), and
+//! [`refang_text`] for prose (only the bracketed and scheme forms, which never occur in ordinary text).
+
+use std::sync::LazyLock;
+
+use regex::{Captures, Regex};
+
+/// Every defanging form that is safe to undo anywhere in a text. `[.]` and `[@]` style tokens swallow blanks around
+/// them (`evil [.] com`), but never line breaks.
+static DEFANGED: LazyLock<Regex> = LazyLock::new(|| {
+    // A constant pattern; the unit tests compile it, so it cannot fail at run time.
+    Regex::new(
+        r"(?ix)
+          \b(?P<scheme>h(?:xx|xxx|\*\*)ps?|fxps?)(?P<sep>\[://\]|\[:\]|\(:\)|:)
+        | (?P<dot>[\ \t]*(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})[\ \t]*)
+        | (?P<at>[\ \t]*(?:\[@\]|\(@\)|\{@\}|\[at\]|\(at\)|\{at\})[\ \t]*)
+        | (?P<colon_slashes>\[://\])
+        | (?P<colon>\[:\])
+        | (?P<slash>\[/\])
+        ",
+    )
+    .expect("the defanging pattern is valid")
+});
+
+/// Pairs that may wrap a value copied from a document: quotes, angle brackets and typographic quotes.
+const WRAPPERS: [(char, char); 6] = [
+    ('"', '"'),
+    ('\'', '\''),
+    ('`', '`'),
+    ('<', '>'),
+    ('\u{201c}', '\u{201d}'),
+    ('\u{2018}', '\u{2019}'),
+];
+
+/// Returns `input` with common defanging undone: `hxxp`/`hXXp`/`fxp`→`http`/`ftp` (before a colon), `[.]`/`(.)`/
+/// `{.}`/`[dot]`/`(dot)`→`.`, `[at]`/`(at)`/`[@]`→`@`, `[:]`→`:`, `[://]`→`://`, `[/]`→`/`; surrounding whitespace
+/// and wrapping quotes or angle brackets removed. A value made only of words joined by ` dot ` and at most one ` at `
+/// (`admin at evil dot com`) is joined up; any other value with spaces keeps them, so ordinary text is not corrupted.
+pub fn refang(input: &str) -> String {
+    let unwrapped = strip_wrappers(input);
+    let refanged = refang_text(unwrapped);
+    join_spelled_separators(refanged.trim())
+}
+
+/// Returns free text with the bracketed and scheme defanging forms undone (see [`refang`]), leaving everything else,
+/// including spaces and a spelled-out ` dot `, as written.
+pub fn refang_text(text: &str) -> String {
+    DEFANGED
+        .replace_all(text, |caps: &Captures<'_>| {
+            if let Some(scheme) = caps.name("scheme") {
+                let lower = scheme.as_str().to_ascii_lowercase();
+                let secure = if lower.ends_with('s') { "s" } else { "" };
+                let base = if lower.starts_with('f') {
+                    "ftp"
+                } else {
+                    "http"
+                };
+                let sep = caps.name("sep").map(|sep| sep.as_str()).unwrap_or(":");
+                let sep = if sep.contains("//") { "://" } else { ":" };
+                format!("{base}{secure}{sep}")
+            } else if caps.name("dot").is_some() {
+                ".".to_owned()
+            } else if caps.name("at").is_some() {
+                "@".to_owned()
+            } else if caps.name("colon_slashes").is_some() {
+                "://".to_owned()
+            } else if caps.name("colon").is_some() {
+                ":".to_owned()
+            } else {
+                "/".to_owned()
+            }
+        })
+        .into_owned()
+}
+
+/// Removes surrounding whitespace and matching wrapping pairs, repeatedly (`" <http://x> "`).
+fn strip_wrappers(input: &str) -> &str {
+    let mut value = input.trim();
+    loop {
+        let mut stripped = None;
+        for (open, close) in WRAPPERS {
+            if let Some(inner) = value
+                .strip_prefix(open)
+                .and_then(|rest| rest.strip_suffix(close))
+            {
+                stripped = Some(inner.trim());
+                break;
+            }
+        }
+        match stripped {
+            Some(inner) => value = inner,
+            None => return value,
+        }
+    }
+}
+
+/// Joins `evil dot com` into `evil.com` and `admin at evil dot com` into `admin@evil.com`, but only when the whole
+/// value has exactly that shape: words at even positions, `dot`/`at` at odd ones, at most one `at`, and a `dot` after
+/// it (so that `meet at noon` stays as it is).
+fn join_spelled_separators(value: &str) -> String {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if words.len() < 3 || words.len().is_multiple_of(2) {
+        return value.to_owned();
+    }
+    let is_separator =
+        |word: &str| word.eq_ignore_ascii_case("dot") || word.eq_ignore_ascii_case("at");
+    let mut num_at = 0;
+    let mut dot_after_at = false;
+    let mut joined = String::with_capacity(value.len());
+    for (position, word) in words.iter().enumerate() {
+        if position.is_multiple_of(2) {
+            if is_separator(word) {
+                return value.to_owned();
+            }
+            joined.push_str(word);
+        } else if word.eq_ignore_ascii_case("dot") {
+            dot_after_at = true;
+            joined.push('.');
+        } else if word.eq_ignore_ascii_case("at") {
+            num_at += 1;
+            dot_after_at = false;
+            joined.push('@');
+        } else {
+            return value.to_owned();
+        }
+    }
+    if num_at > 1 || !dot_after_at {
+        return value.to_owned();
+    }
+    joined
+}

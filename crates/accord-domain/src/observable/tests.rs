@@ -1,0 +1,377 @@
+//! Table-driven tests of refanging, detection and canonical forms.
+
+use super::*;
+
+/// `(declared type, raw value, expected type, expected canonical value)`.
+const ACCEPTED: &[(Option<&str>, &str, &str, &str)] = &[
+    // IPv4
+    (None, "45.155.205.172", "ipv4-addr", "45.155.205.172"),
+    (None, "45.155.205[.]172", "ipv4-addr", "45.155.205.172"),
+    (None, "45[.]155[.]205[.]172", "ipv4-addr", "45.155.205.172"),
+    (None, "45(.)155(.)205(.)172", "ipv4-addr", "45.155.205.172"),
+    (None, " \"10.0.0.1\" ", "ipv4-addr", "10.0.0.1"),
+    (None, "10.1.2.3/8", "ipv4-addr", "10.0.0.0/8"),
+    (None, "192.168.1.77/24", "ipv4-addr", "192.168.1.0/24"),
+    (None, "192.168.1.77/32", "ipv4-addr", "192.168.1.77"),
+    (None, "0.0.0.0/0", "ipv4-addr", "0.0.0.0/0"),
+    (Some("ip-dst"), "8.8.8[.]8", "ipv4-addr", "8.8.8.8"),
+    // IPv6
+    (
+        None,
+        "2001:0DB8:0000:0000:0000:0000:0000:0001",
+        "ipv6-addr",
+        "2001:db8::1",
+    ),
+    (
+        None,
+        "2001:db8:0:0:1:0:0:1",
+        "ipv6-addr",
+        "2001:db8::1:0:0:1",
+    ),
+    (None, "2001:db8::1/128", "ipv6-addr", "2001:db8::1"),
+    (
+        None,
+        "2001:db8:abcd:12::1/48",
+        "ipv6-addr",
+        "2001:db8:abcd::/48",
+    ),
+    (None, "::ffff:1.2.3.4", "ipv6-addr", "::ffff:1.2.3.4"),
+    (None, "[2001:db8::2]", "ipv6-addr", "2001:db8::2"),
+    (None, "2001[:]db8[:][:]3", "ipv6-addr", "2001:db8::3"),
+    // domain names
+    (None, "evil.com", "domain-name", "evil.com"),
+    (None, "EVIL.Com.", "domain-name", "evil.com"),
+    (
+        None,
+        "login-bank-a[.]com",
+        "domain-name",
+        "login-bank-a.com",
+    ),
+    (
+        None,
+        "login-bank-a[dot]com",
+        "domain-name",
+        "login-bank-a.com",
+    ),
+    (
+        None,
+        "login-bank-a(dot)com",
+        "domain-name",
+        "login-bank-a.com",
+    ),
+    (
+        None,
+        "login-bank-a{.}com",
+        "domain-name",
+        "login-bank-a.com",
+    ),
+    (
+        None,
+        "evil [.] example [.] org",
+        "domain-name",
+        "evil.example.org",
+    ),
+    (
+        None,
+        "evil dot example dot org",
+        "domain-name",
+        "evil.example.org",
+    ),
+    (None, "bücher.de", "domain-name", "xn--bcher-kva.de"),
+    (None, "XN--BCHER-KVA.DE", "domain-name", "xn--bcher-kva.de"),
+    (None, "_dmarc.evil.com", "domain-name", "_dmarc.evil.com"),
+    (
+        Some("domain-name"),
+        "invoice.zip",
+        "domain-name",
+        "invoice.zip",
+    ),
+    (
+        Some("hostname"),
+        "<cdn.evil.net>",
+        "domain-name",
+        "cdn.evil.net",
+    ),
+    // URLs
+    (
+        None,
+        "hxxps://login-bank-a[.]com/verify",
+        "url",
+        "https://login-bank-a.com/verify",
+    ),
+    (None, "hXXp://evil[.]com", "url", "http://evil.com/"),
+    (
+        None,
+        "hxxp[:]//evil[.]com/a?b=c",
+        "url",
+        "http://evil.com/a?b=c",
+    ),
+    (
+        None,
+        "https[://]evil[.]com[/]x",
+        "url",
+        "https://evil.com/x",
+    ),
+    (
+        None,
+        "fxp://files.evil.com/drop.exe",
+        "url",
+        "ftp://files.evil.com/drop.exe",
+    ),
+    (
+        None,
+        "HTTP://EVIL.COM:80/Path?Q=1#Frag",
+        "url",
+        "http://evil.com/Path?Q=1#Frag",
+    ),
+    (None, "https://evil.com:443/", "url", "https://evil.com/"),
+    (
+        None,
+        "https://evil.com:8443/x",
+        "url",
+        "https://evil.com:8443/x",
+    ),
+    (
+        None,
+        "http://bücher.de/ä",
+        "url",
+        "http://xn--bcher-kva.de/%C3%A4",
+    ),
+    (
+        None,
+        "http://45.155.205[.]172:8080/gate.php",
+        "url",
+        "http://45.155.205.172:8080/gate.php",
+    ),
+    (
+        None,
+        "http://[2001:db8::1]/x",
+        "url",
+        "http://[2001:db8::1]/x",
+    ),
+    (
+        None,
+        "evil.com/login.php",
+        "url",
+        "http://evil.com/login.php",
+    ),
+    (Some("url"), "evil.com", "url", "http://evil.com/"),
+    (None, "<https://evil.com/a>", "url", "https://evil.com/a"),
+    // e-mail addresses
+    (None, "admin@evil.com", "email-addr", "admin@evil.com"),
+    (None, "admin[at]evil[.]com", "email-addr", "admin@evil.com"),
+    (
+        None,
+        "Admin(at)EVIL(dot)COM",
+        "email-addr",
+        "Admin@evil.com",
+    ),
+    (None, "admin[@]evil.com", "email-addr", "admin@evil.com"),
+    (
+        None,
+        "admin at evil dot com",
+        "email-addr",
+        "admin@evil.com",
+    ),
+    (
+        None,
+        "mailto:John.Doe+x@Example.ORG",
+        "email-addr",
+        "John.Doe+x@example.org",
+    ),
+    // file hashes
+    (
+        None,
+        "D41D8CD98F00B204E9800998ECF8427E",
+        "file",
+        "d41d8cd98f00b204e9800998ecf8427e",
+    ),
+    (
+        None,
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "file",
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    ),
+    (
+        None,
+        "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        "file",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    ),
+    (
+        Some("md5"),
+        "md5=d41d8cd98f00b204e9800998ecf8427e",
+        "file",
+        "d41d8cd98f00b204e9800998ecf8427e",
+    ),
+    (
+        None,
+        "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+        "file",
+        "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+    ),
+    // vulnerabilities
+    (None, "cve-2021-44228", "vulnerability", "CVE-2021-44228"),
+    (None, "CVE-2014-0160", "vulnerability", "CVE-2014-0160"),
+    (
+        Some("cve"),
+        " Cve-2023-1234567 ",
+        "vulnerability",
+        "CVE-2023-1234567",
+    ),
+];
+
+/// `(declared type, raw value)` pairs that must be refused.
+const REJECTED: &[(Option<&str>, &str)] = &[
+    (None, ""),
+    (None, "hello world"),
+    (None, "invoice.pdf"),
+    (None, "setup.exe"),
+    (None, "1.2.3"),
+    (None, "v1.2.3"),
+    (None, "localhost"),
+    (None, "010.1.1.1"),
+    (None, "999.1.1.1"),
+    (None, "10.0.0.0/33"),
+    (None, "10.0.0.0/08"),
+    (None, "2001:db8::1/129"),
+    (None, "fe80::1%eth0"),
+    (None, "d41d8cd98f00b204e9800998ecf8427"),
+    (None, "sha1:d41d8cd98f00b204e9800998ecf8427e"),
+    (None, "CVE-98-1234"),
+    (None, "CVE-2021-044228"),
+    (None, "mailto:nobody"),
+    (None, "user@localhost"),
+    (None, "a..b@evil.com"),
+    (None, "javascript://alert(1)"),
+    (None, "http://localhost/"),
+    (None, "evil-.com"),
+    (None, "ex*ample.com"),
+    (Some("domain-name"), "1.2.3.4"),
+    (Some("domain-name"), "evil"),
+    (Some("ipv4-addr"), "2001:db8::1"),
+    (Some("ipv6-addr"), "1.2.3.4"),
+    (Some("ipv4-addr"), "evil.com"),
+    (Some("file"), "evil.com"),
+    (Some("vulnerability"), "CVE-2021"),
+    (Some("email-addr"), "evil.com"),
+    (Some("url"), "mailto:admin@evil.com"),
+    (Some("url"), "http://"),
+];
+
+#[test]
+fn accepted_values_have_their_canonical_form() {
+    for (declared, raw, kind, canonical) in ACCEPTED {
+        let declared = declared.map(|name| ObservableType::from_str(name).unwrap());
+        let result = canonicalize(declared, raw);
+        let Ok((found_kind, found)) = result else {
+            panic!("`{raw}` ({declared:?}) was refused: {result:?}");
+        };
+        assert_eq!(
+            (found_kind.as_str(), found.as_str()),
+            (*kind, *canonical),
+            "for `{raw}`"
+        );
+        // Canonical values are fixed points.
+        assert_eq!(
+            canonicalize(Some(found_kind), &found),
+            Ok((found_kind, found.clone())),
+            "for `{found}`"
+        );
+    }
+    assert!(ACCEPTED.len() >= 40);
+}
+
+#[test]
+fn rejected_values_are_refused_with_a_reason() {
+    for (declared, raw) in REJECTED {
+        let declared = declared.map(|name| ObservableType::from_str(name).unwrap());
+        let result = canonicalize(declared, raw);
+        let Err(error) = result else {
+            panic!("`{raw}` ({declared:?}) was accepted: {result:?}");
+        };
+        if let Some(kind) = declared {
+            assert!(
+                matches!(&error, ObservableError::Invalid { kind: found, .. } if *found == kind),
+                "`{raw}`: {error}"
+            );
+        }
+        assert!(!error.to_string().is_empty());
+    }
+}
+
+#[test]
+fn reasons_name_the_problem() {
+    let reason =
+        |kind: Option<ObservableType>, raw: &str| canonicalize(kind, raw).unwrap_err().to_string();
+    assert_eq!(
+        reason(Some(ObservableType::DomainName), "1.2.3.4"),
+        "not a valid domain-name value: `1.2.3.4` is an IP address, not a domain name (the value looks like ipv4-addr)"
+    );
+    assert!(reason(None, "010.1.1.1").contains("leading zero"));
+    assert!(reason(None, "999.1.1.1").contains("greater than 255"));
+    assert!(reason(Some(ObservableType::Ipv4Addr), "2001:db8::1").contains("is an IPv6 address"));
+    assert!(
+        reason(None, "sha1:d41d8cd98f00b204e9800998ecf8427e")
+            .contains("names SHA-1 but 32 hex digits is MD5")
+    );
+    assert_eq!(
+        reason(None, "hello world"),
+        "cannot tell what kind of indicator `hello world` is"
+    );
+}
+
+#[test]
+fn refang_leaves_ordinary_text_alone() {
+    let untouched = [
+        "connect the dot to the line",
+        "meet at noon",
+        "version 1.2.3 (beta)",
+        "a [b] (c) {d}",
+        "http://example.com/path",
+        "the hxxp protocol",
+    ];
+    for text in untouched {
+        assert_eq!(refang(text), text);
+        assert_eq!(refang_text(text), text);
+    }
+    assert_eq!(
+        refang_text("see hxxps[:]//evil[.]com and\nfoo"),
+        "see https://evil.com and\nfoo"
+    );
+    assert_eq!(refang(" 'evil dot com' "), "evil.com");
+    assert_eq!(refang("evil at at com"), "evil at at com");
+}
+
+#[test]
+fn detect_follows_the_documented_order() {
+    let cases = [
+        ("https://evil.com", Some(ObservableType::Url)),
+        ("a@evil.com", Some(ObservableType::EmailAddr)),
+        ("1.2.3.4/24", Some(ObservableType::Ipv4Addr)),
+        ("::1", Some(ObservableType::Ipv6Addr)),
+        (
+            "d41d8cd98f00b204e9800998ecf8427e",
+            Some(ObservableType::File),
+        ),
+        ("CVE-2021-44228", Some(ObservableType::Vulnerability)),
+        ("evil.com", Some(ObservableType::DomainName)),
+        ("evil.com/a", Some(ObservableType::Url)),
+        ("report.docx", None),
+        ("12:30:45", None),
+        ("node.js", None),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(detect(value), expected, "for `{value}`");
+    }
+}
+
+#[test]
+fn hash_algorithm_goes_by_length() {
+    assert_eq!(hash_algorithm(&"a".repeat(32)), Some("MD5"));
+    assert_eq!(hash_algorithm(&"A".repeat(40)), Some("SHA-1"));
+    assert_eq!(hash_algorithm(&"0".repeat(64)), Some("SHA-256"));
+    assert_eq!(hash_algorithm(&"f".repeat(128)), Some("SHA-512"));
+    assert_eq!(hash_algorithm(&"f".repeat(48)), None);
+    assert_eq!(hash_algorithm(&"g".repeat(32)), None);
+}

@@ -1,0 +1,220 @@
+//! Reports as they travel: the native submission, the raw bus envelope, the normalized record and rejections.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ObservableType, OrgId, ReportId, Timestamp, Tlp};
+
+/// One indicator as a partner submits it in a native report (`type` optional: detected when absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndicatorInput {
+    /// STIX 2.1 cyber-observable type name (`ipv4-addr`, `domain-name`, …) or `None`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The value as written, possibly defanged.
+    pub value: String,
+}
+
+/// Details about the victim organization or people. Released only under `content: victim`, and removed by
+/// `pii: redact`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Victim {
+    /// Victim organization or person name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Contact e-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Contact phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// ISO alpha-2 country.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Victim sector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+}
+
+/// The native incident report of `schemas/incident-report.schema.json`, after schema validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentReport {
+    /// Short title.
+    pub title: String,
+    /// Free text; may contain (defanged) indicators and personal data.
+    #[serde(default)]
+    pub description: String,
+    /// When the incident happened.
+    pub occurred_at: Timestamp,
+    /// TLP 2.0 label; when absent the partner's `default_tlp` applies, or the report is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlp: Option<Tlp>,
+    /// Must be `unclassified`.
+    pub classification: String,
+    /// Incident categories (`phishing`, `ransomware`, …).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Sector affected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    /// Declared indicators.
+    #[serde(default)]
+    pub indicators: Vec<IndicatorInput>,
+    /// MITRE ATT&CK technique ids.
+    #[serde(default)]
+    pub ttps: Vec<String>,
+    /// Victim details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub victim: Option<Victim>,
+}
+
+/// The format a report was submitted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFormat {
+    /// Native JSON (`application/json`).
+    Native,
+    /// A STIX 2.1 bundle (`application/stix+json;version=2.1`).
+    Stix,
+}
+
+/// What the gateway writes to [`crate::topics::REPORTS_RAW`]: the accepted submission plus who sent it and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawReport {
+    /// The report's id, returned in the 202.
+    pub id: ReportId,
+    /// The submitting partner (from its token, never from the body).
+    pub partner: OrgId,
+    /// When the gateway accepted it.
+    pub received_at: Timestamp,
+    /// The TLP to apply when the submission carries none (the partner's `default_tlp` at submission time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_tlp: Option<Tlp>,
+    /// Submission format.
+    pub format: ReportFormat,
+    /// The submission, already schema-validated.
+    pub payload: serde_json::Value,
+}
+
+/// Where an indicator came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorSource {
+    /// Listed by the partner.
+    Declared,
+    /// Found in the title or description.
+    Text,
+    /// Extracted from a STIX pattern or observable.
+    Stix,
+}
+
+/// A typed, canonical indicator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Indicator {
+    /// Deterministic STIX 2.1 id of the cyber-observable (`ipv4-addr--<uuidv5>`).
+    pub id: String,
+    /// Observable type.
+    #[serde(rename = "type")]
+    pub kind: ObservableType,
+    /// Canonical value.
+    pub value: String,
+    /// Where it was found.
+    pub source: IndicatorSource,
+}
+
+/// A kind of personal data found in free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiKind {
+    /// An e-mail address.
+    Email,
+    /// A phone number.
+    Phone,
+    /// A personal name.
+    Name,
+}
+
+impl PiiKind {
+    /// Returns the redaction marker: `[redacted:email]`.
+    pub fn marker(self) -> &'static str {
+        match self {
+            PiiKind::Email => "[redacted:email]",
+            PiiKind::Phone => "[redacted:phone]",
+            PiiKind::Name => "[redacted:name]",
+        }
+    }
+}
+
+/// A free-text field of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextField {
+    /// The title.
+    Title,
+    /// The description.
+    Description,
+}
+
+/// Personal data located by the normalizer: a byte range of a text field. Ranges do not overlap and lie on char
+/// boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PiiMatch {
+    /// What it is.
+    pub kind: PiiKind,
+    /// Which field.
+    pub field: TextField,
+    /// Start byte offset.
+    pub start: usize,
+    /// End byte offset (exclusive).
+    pub end: usize,
+}
+
+/// The canonical record the normalizer writes to [`crate::topics::REPORTS_NORMALIZED`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NormalizedReport {
+    /// Report id.
+    pub id: ReportId,
+    /// Submitting partner.
+    pub partner: OrgId,
+    /// When the gateway accepted it.
+    pub received_at: Timestamp,
+    /// When the incident happened.
+    pub occurred_at: Timestamp,
+    /// Effective TLP (declared or the partner's default).
+    pub tlp: Tlp,
+    /// Title.
+    pub title: String,
+    /// Description, refanged.
+    pub description: String,
+    /// Categories, lower-cased, sorted, deduplicated.
+    pub categories: Vec<String>,
+    /// Sector, lower-cased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    /// ATT&CK technique ids, upper-cased.
+    pub ttps: Vec<String>,
+    /// Victim details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub victim: Option<Victim>,
+    /// Canonical indicators, deduplicated by (type, value), declared ones first.
+    pub indicators: Vec<Indicator>,
+    /// Personal data located in title and description.
+    pub pii: Vec<PiiMatch>,
+}
+
+/// Why a report was rejected, as written to [`crate::topics::REPORTS_REJECTED`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The report.
+    pub report_id: ReportId,
+    /// Its partner, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<OrgId>,
+    /// The stage that rejected it (`normalizer`, `enforcer`, `indexer`).
+    pub stage: String,
+    /// A stable machine-readable reason (`invalid-indicator`, `missing-tlp`, `undecodable`).
+    pub reason: String,
+    /// Human detail, naming the field (`/indicators/3/value: not a valid IPv4 address`).
+    pub detail: String,
+    /// When.
+    pub at: Timestamp,
+}

@@ -1,0 +1,27 @@
+//! Bus topic names (architecture.md). One name per concept, used by every service and both bus backends.
+
+/// Raw reports as accepted by the gateway ([`crate::RawReport`]), keyed by report id.
+pub const REPORTS_RAW: &str = "reports.raw";
+/// Normalized reports ([`crate::NormalizedReport`]), keyed by report id.
+pub const REPORTS_NORMALIZED: &str = "reports.normalized";
+/// What may be released ([`crate::ReleaseSet`]), keyed by report id.
+pub const REPORTS_RELEASABLE: &str = "reports.releasable";
+/// Reports that could not be processed ([`crate::Rejection`]): the dead-letter topic.
+pub const REPORTS_REJECTED: &str = "reports.rejected";
+/// MoU versions ([`crate::MouVersion`]), compacted, keyed by MoU id.
+pub const POLICY_MOUS: &str = "policy.mous";
+/// Organizations and tokens ([`crate::DirectoryEvent`]), compacted, keyed by `org:<id>` or `token:<id>`.
+pub const ADMIN_DIRECTORY: &str = "admin.directory";
+
+/// Every topic, for creation at start-up.
+pub const ALL: [&str; 6] = [
+    REPORTS_RAW,
+    REPORTS_NORMALIZED,
+    REPORTS_RELEASABLE,
+    REPORTS_REJECTED,
+    POLICY_MOUS,
+    ADMIN_DIRECTORY,
+];
+
+/// The header carrying the report id through every stage, for tracing.
+pub const HEADER_RECORD_ID: &str = "accord-record-id";

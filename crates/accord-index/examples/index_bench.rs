@@ -1,0 +1,140 @@
+//! A performance sanity check of the tantivy index, not a benchmark with assertions.
+//!
+//! Writes `VIEWS` views of `INDICATORS` indicators each in write batches of `BATCH` reports (one view per report),
+//! then measures single-key lookup latency (exact and IP-in-CIDR) through the async API and the throughput of one
+//! 10 000-key batch lookup. Run it in release mode:
+//!
+//! ```text
+//! cargo run -p accord-index --release --example index_bench [-- VIEWS]
+//! ```
+
+use std::time::{Duration, Instant};
+
+use accord_domain::{ObservableType as T, ReportId};
+use accord_index::{
+    IndexClient, IndicatorMatch, ReplaceViews, WriteOutcome,
+    conformance::{exact, key, release, view, with_indicators},
+    tantivy_index::TantivyIndex,
+};
+
+const INDICATORS: usize = 10;
+const BATCH: usize = 500;
+const LOOKUPS: usize = 20_000;
+
+/// A small deterministic generator (splitmix64), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        usize::try_from(self.next() % bound as u64).unwrap_or(0)
+    }
+}
+
+/// Returns the `n`-th indicator of view `v`: a mix of types, with a shared pool so some values recur across views.
+fn indicator(v: usize, n: usize, rng: &mut Rng) -> (T, String) {
+    let id = if rng.below(10) == 0 { rng.below(1000) } else { v * INDICATORS + n };
+    match n % 5 {
+        0 => (T::DomainName, format!("host{id}.example")),
+        1 => (T::Url, format!("http://host{id}.example/path/{id}")),
+        2 => (T::File, format!("{:064x}", id as u128 * 0x9E37_79B9_7F4A_7C15)),
+        3 if n == 3 && v % 50 == 0 => (T::Ipv4Addr, format!("10.{}.0.0/16", (v / 50) % 256)),
+        3 => (T::Ipv4Addr, format!("{}.{}.{}.{}", 11 + id % 200, (id >> 8) % 256, (id >> 16) % 256, id % 256)),
+        _ => (T::EmailAddr, format!("user{id}@mail.example")),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(rank).copied().unwrap_or_default()
+}
+
+async fn measure(index: &IndexClient, keys: &[IndicatorMatch]) -> (Vec<Duration>, u64) { measure_n(index, keys, 10).await }
+async fn measure_n(index: &IndexClient, keys: &[IndicatorMatch], n: usize) -> (Vec<Duration>, u64) {
+    let mut latencies = Vec::with_capacity(keys.len());
+    let mut matched = 0;
+    for matcher in keys {
+        let started = Instant::now();
+        let pages = index.lookup(release(), vec![matcher.clone()], n).await.expect("lookup");
+        latencies.push(started.elapsed());
+        matched += pages.iter().map(|page| page.total).sum::<u64>();
+    }
+    latencies.sort();
+    (latencies, matched)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let views: usize = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let index = IndexClient::new(TantivyIndex::open(dir.path()).expect("open index"));
+    let mut rng = Rng(42);
+
+    let started = Instant::now();
+    let mut written = 0;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut sample = Vec::new();
+    for v in 0..views {
+        let report_id = ReportId::random();
+        let mut one = view(&report_id, &format!("{v:08}"));
+        one.content.title = Some(format!("Incident {v} ransomware beacon"));
+        let indicators: Vec<(T, String)> = (0..INDICATORS).map(|n| indicator(v, n, &mut rng)).collect();
+        if rng.below(views / LOOKUPS.min(views).max(1)) == 0 {
+            let (kind, value) = &indicators[rng.below(INDICATORS)];
+            sample.push(exact(*kind, value));
+        }
+        let refs: Vec<(T, &str)> = indicators.iter().map(|(kind, value)| (*kind, value.as_str())).collect();
+        one = with_indicators(one, &refs);
+        batch.push(ReplaceViews { report_id, version: 1, views: vec![one] });
+        if batch.len() == BATCH || v + 1 == views {
+            let outcomes = index.write(std::mem::take(&mut batch)).await.expect("write");
+            written += outcomes.iter().filter(|outcome| **outcome == WriteOutcome::Written).count();
+        }
+    }
+    let ingest = started.elapsed();
+    let indicators = written * INDICATORS;
+    println!(
+        "ingest: {written} views / {indicators} indicators in {:.2}s = {:.0} views/s, {:.0} indicators/s",
+        ingest.as_secs_f64(),
+        written as f64 / ingest.as_secs_f64(),
+        indicators as f64 / ingest.as_secs_f64()
+    );
+
+    let (exact_latencies, matched) = measure(&index, &sample).await;
+    println!(
+        "exact lookup ({} keys, {matched} matches): p50 {:?} p99 {:?} max {:?}",
+        sample.len(),
+        percentile(&exact_latencies, 0.5),
+        percentile(&exact_latencies, 0.99),
+        exact_latencies.last().copied().unwrap_or_default()
+    );
+    for n in [0usize, 1, 10] { let (l, _) = measure_n(&index, &sample, n).await; println!("per_key {n}: p50 {:?} p99 {:?}", percentile(&l, 0.5), percentile(&l, 0.99)); }
+    let ips: Vec<IndicatorMatch> = (0..2_000)
+        .map(|n| key(T::Ipv4Addr, &format!("10.{}.{}.{}", n % 256, (n * 7) % 256, (n * 13) % 256)))
+        .collect();
+    let (ip_latencies, matched) = measure(&index, &ips).await;
+    println!(
+        "ip-in-cidr lookup ({} keys, {matched} matches): p50 {:?} p99 {:?}",
+        ips.len(),
+        percentile(&ip_latencies, 0.5),
+        percentile(&ip_latencies, 0.99)
+    );
+
+    let keys: Vec<IndicatorMatch> = sample.iter().cycle().take(10_000).cloned().collect();
+    let started = Instant::now();
+    let pages = index.lookup(release(), keys, 10).await.expect("batch lookup");
+    let elapsed = started.elapsed();
+    println!(
+        "batch lookup: {} keys in {:.1} ms ({:.1} µs/key)",
+        pages.len(),
+        elapsed.as_secs_f64() * 1e3,
+        elapsed.as_secs_f64() * 1e6 / pages.len().max(1) as f64
+    );
+}

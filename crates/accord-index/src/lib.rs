@@ -1,0 +1,206 @@
+//! Accord's search index: the [`SearchIndex`] trait behind the cloneable [`IndexClient`] handle.
+//!
+//! The index stores [`View`]s, one document per view, and answers queries that ALWAYS carry a [`ReleaseFilter`]:
+//! the caller's agency and purpose and the query time. Only views whose grants contain `(agency, purpose)` and whose
+//! validity window contains the time can match; everything else behaves as if it did not exist (totals, paging).
+//! The search service re-checks every hit against the MoUs in force (the second wall).
+//!
+//! Implementations: [`tantivy_index`] (embedded, in the data directory).
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod tantivy_index;
+
+use std::{collections::BTreeSet, fmt, net::IpAddr, sync::Arc};
+
+use accord_domain::{ObservableType, OrgId, Purpose, ReportId, Timestamp, Tlp, View};
+use async_trait::async_trait;
+
+/// Replaces every view of a report with `views` (an empty list removes the report from the index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaceViews {
+    /// The report.
+    pub report_id: ReportId,
+    /// A version that increases with every evaluation of the report (the bus offset of the release set). A write
+    /// whose version is not newer than the stored one changes nothing (replays are idempotent).
+    pub version: u64,
+    /// The report's views as of this version.
+    pub views: Vec<View>,
+}
+
+/// The outcome of one write of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written and durable (committed).
+    Written,
+    /// Already at this version or newer: nothing to do.
+    Stale,
+    /// Failed; the indexer retries it and does not commit its bus offset past it.
+    Failed(String),
+}
+
+/// Who asks, for what, when: every query carries it and no view outside it can match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseFilter {
+    /// The caller's agency.
+    pub agency: OrgId,
+    /// The stated purpose.
+    pub purpose: Purpose,
+    /// The query time: a view matches when `valid_from <= at < valid_until`.
+    pub at: Timestamp,
+}
+
+/// An indicator to look up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IndicatorKey {
+    /// Its type.
+    pub kind: ObservableType,
+    /// Its canonical value.
+    pub value: String,
+}
+
+/// How an indicator lookup matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorMatch {
+    /// Exact canonical values (type and value both match).
+    pub key: IndicatorKey,
+    /// For an IP address: the address itself, so that stored CIDR indicators containing it also match.
+    pub ip: Option<IpAddr>,
+}
+
+/// Filters of a free search, all optional, combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Views containing an indicator of one of these types.
+    pub types: BTreeSet<ObservableType>,
+    /// Views with one of these TLPs.
+    pub tlp: BTreeSet<Tlp>,
+    /// Views with this sector.
+    pub sector: Option<String>,
+    /// Views attributed to this partner (`anonymous` views never match a named partner).
+    pub partner: Option<String>,
+    /// Occurred at or after.
+    pub from: Option<Timestamp>,
+    /// Occurred strictly before.
+    pub to: Option<Timestamp>,
+}
+
+/// A search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// The release filter (mandatory).
+    pub release: ReleaseFilter,
+    /// Views containing this indicator (exact, or CIDR containment for IPs).
+    pub indicator: Option<IndicatorMatch>,
+    /// Full text over title and description (views without narrative have neither).
+    pub text: Option<String>,
+    /// Field filters.
+    pub filters: Filters,
+    /// Page size (the caller caps it).
+    pub size: usize,
+    /// Number of hits to skip (decoded from the caller's opaque cursor).
+    pub offset: usize,
+}
+
+/// One page of results, newest `occurred_at` first, ties by view id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Total matches under the filter.
+    pub total: u64,
+    /// The hits of this page.
+    pub hits: Vec<View>,
+}
+
+/// An index failure. Display does not print the cause chain.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The backend failed or cannot be reached; retrying may help.
+    #[error("index unavailable: {context}")]
+    Unavailable {
+        /// What was attempted.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The query cannot be run (a syntax error in free text).
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// The index URL is not understood.
+    #[error("invalid index url `{0}`")]
+    InvalidUrl(String),
+}
+
+impl IndexError {
+    /// Returns an [`IndexError::Unavailable`] wrapping `source`.
+    pub fn unavailable(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        IndexError::Unavailable { context: context.into(), source: Some(Box::new(source)) }
+    }
+}
+
+/// A search index of views.
+#[async_trait]
+pub trait SearchIndex: Send + Sync + 'static {
+    /// Applies a batch of replacements and returns one outcome per item, in order. Items that report `Written` are
+    /// durable and searchable within about a second.
+    async fn write(&self, batch: Vec<ReplaceViews>) -> Result<Vec<WriteOutcome>, IndexError>;
+
+    /// Runs a search.
+    async fn search(&self, query: Query) -> Result<Page, IndexError>;
+
+    /// Looks up many indicators at once under one release filter and returns, per input (same order), the total
+    /// number of matching views and up to `per_key` of them, newest first.
+    async fn lookup(
+        &self,
+        release: ReleaseFilter,
+        keys: Vec<IndicatorMatch>,
+        per_key: usize,
+    ) -> Result<Vec<Page>, IndexError>;
+
+    /// Makes every `Written` item visible to searches now (tests and shutdown).
+    async fn refresh(&self) -> Result<(), IndexError>;
+
+    /// Returns `Ok` when the index is reachable (for `/readyz`).
+    async fn health(&self) -> Result<(), IndexError>;
+}
+
+/// The cloneable handle every service holds.
+#[derive(Clone)]
+pub struct IndexClient(Arc<dyn SearchIndex>);
+
+impl fmt::Debug for IndexClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IndexClient")
+    }
+}
+
+impl IndexClient {
+    /// Wraps an implementation.
+    pub fn new(index: impl SearchIndex) -> Self {
+        Self(Arc::new(index))
+    }
+
+    /// Opens the index named by `url`: `tantivy://DIR` (or a plain path).
+    ///
+    /// # Errors
+    /// Returns [`IndexError::InvalidUrl`] for an unknown scheme, or the implementation's error when it cannot open.
+    pub fn from_url(url: &str) -> Result<Self, IndexError> {
+        if let Some(dir) = url.strip_prefix("tantivy://") {
+            return Ok(Self::new(tantivy_index::TantivyIndex::open(dir)?));
+        }
+        if !url.contains("://") {
+            return Ok(Self::new(tantivy_index::TantivyIndex::open(url)?));
+        }
+        Err(IndexError::InvalidUrl(url.to_owned()))
+    }
+}
+
+impl std::ops::Deref for IndexClient {
+    type Target = dyn SearchIndex;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}

@@ -1,0 +1,297 @@
+//! The embedded [`SearchIndex`]: a tantivy index in a local directory.
+//!
+//! One document per view (see [`schema`] for the fields) plus one marker document per report that records the
+//! version the report was last written at, so that stale writes are recognized across restarts. A write batch is
+//! applied under the writer lock and committed once; the reader is reloaded before the lock is released, so a
+//! `Written` item is searchable as soon as `write` returns. All tantivy work runs on the blocking thread pool.
+
+mod query;
+mod schema;
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use async_trait::async_trait;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, TantivyError,
+    collector::{
+        Count, TopDocs,
+        sort_key::{SortByStaticFastValue, SortByString},
+    },
+    directory::MmapDirectory,
+    query::{Query as TantivyQuery, QueryParser, TermQuery},
+    schema::{IndexRecordOption, Value},
+};
+
+use self::{
+    query::{all_of, filter_clauses, indicator_clause, release_clauses, text_clause},
+    schema::{Fields, OCCURRED_AT, VERSION, VIEW_ID},
+};
+use crate::{
+    IndexError, IndicatorMatch, Page, Query, ReleaseFilter, ReplaceViews, SearchIndex, WriteOutcome,
+};
+use accord_domain::View;
+
+/// The memory budget of the index writer, shared by its indexing threads.
+const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The embedded tantivy index. Cheap to clone; clones share one writer and one reader.
+#[derive(Clone)]
+pub struct TantivyIndex {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TantivyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TantivyIndex")
+    }
+}
+
+struct Inner {
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    parser: QueryParser,
+}
+
+/// Returns a closure that wraps a tantivy error into [`IndexError::Unavailable`] with `context`.
+fn unavailable(context: &'static str) -> impl FnOnce(TantivyError) -> IndexError {
+    move |source| IndexError::unavailable(context, source)
+}
+
+/// Returns an [`IndexError::Unavailable`] without a source.
+fn unavailable_msg(context: impl Into<String>) -> IndexError {
+    IndexError::Unavailable { context: context.into(), source: None }
+}
+
+impl TantivyIndex {
+    /// Creates or opens the index in `dir`, creating the directory when missing.
+    ///
+    /// # Errors
+    /// Returns [`IndexError::Unavailable`] when the directory cannot be created or opened, when it holds an index
+    /// with another schema, or when another writer holds its lock.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, IndexError> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| {
+            IndexError::unavailable(format!("failed to create index directory `{}`", dir.display()), source)
+        })?;
+        let directory = MmapDirectory::open(dir).map_err(|source| {
+            IndexError::unavailable(format!("failed to open index directory `{}`", dir.display()), source)
+        })?;
+        let (schema, fields) = Fields::build();
+        let index = Index::open_or_create(directory, schema).map_err(unavailable("failed to open index"))?;
+        Self::from_index(index, fields)
+    }
+
+    fn from_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES).map_err(unavailable("failed to create index writer"))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(unavailable("failed to open index reader"))?;
+        let mut parser = QueryParser::for_index(&index, vec![fields.title, fields.description]);
+        parser.set_conjunction_by_default();
+        let inner = Inner { reader, writer: Mutex::new(writer), fields, parser };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Runs `work` on the blocking thread pool with the shared state.
+    async fn blocking<T, F>(&self, work: F) -> Result<T, IndexError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, IndexError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .map_err(|source| IndexError::unavailable("index task failed", source))?
+    }
+}
+
+#[async_trait]
+impl SearchIndex for TantivyIndex {
+    async fn write(&self, batch: Vec<ReplaceViews>) -> Result<Vec<WriteOutcome>, IndexError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.blocking(move |inner| inner.write(&batch)).await
+    }
+
+    async fn search(&self, query: Query) -> Result<Page, IndexError> {
+        self.blocking(move |inner| inner.search(&query)).await
+    }
+
+    async fn lookup(
+        &self,
+        release: ReleaseFilter,
+        keys: Vec<IndicatorMatch>,
+        per_key: usize,
+    ) -> Result<Vec<Page>, IndexError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.blocking(move |inner| inner.lookup(&release, &keys, per_key)).await
+    }
+
+    async fn refresh(&self) -> Result<(), IndexError> {
+        self.blocking(|inner| inner.reader.reload().map_err(unavailable("failed to reload index reader")))
+            .await
+    }
+
+    async fn health(&self) -> Result<(), IndexError> {
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Locks the writer. A writer poisoned by a panic during an earlier batch is rolled back to the last commit.
+    fn lock_writer(&self) -> Result<MutexGuard<'_, IndexWriter>, IndexError> {
+        match self.writer.lock() {
+            Ok(guard) => Ok(guard),
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                guard.rollback().map_err(unavailable("failed to roll back index writer"))?;
+                self.writer.clear_poison();
+                Ok(guard)
+            }
+        }
+    }
+
+    /// Applies a batch under the writer lock, commits once and reloads the reader.
+    fn write(&self, batch: &[ReplaceViews]) -> Result<Vec<WriteOutcome>, IndexError> {
+        let mut writer = self.lock_writer()?;
+        match self.apply(&mut writer, batch) {
+            Ok(outcomes) => Ok(outcomes),
+            Err(error) => {
+                if let Err(rollback) = writer.rollback() {
+                    tracing::error!(error = %rollback, "failed to roll back index writer after a failed batch");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn apply(&self, writer: &mut IndexWriter, batch: &[ReplaceViews]) -> Result<Vec<WriteOutcome>, IndexError> {
+        let searcher = self.reader.searcher();
+        // Versions written earlier in this batch, not yet visible to the searcher.
+        let mut pending: HashMap<&str, u64> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut changed = false;
+        let t0 = std::time::Instant::now();
+        let mut tv = std::time::Duration::ZERO; let mut td = std::time::Duration::ZERO;
+        for item in batch {
+            let report = item.report_id.as_str();
+            let stored = match pending.get(report) {
+                Some(version) => Some(*version),
+                None => { let t = std::time::Instant::now(); let r = self.stored_version(&searcher, report)?; tv += t.elapsed(); r },
+            };
+            if stored.is_some_and(|stored| stored >= item.version) {
+                outcomes.push(WriteOutcome::Stale);
+                continue;
+            }
+            let t = std::time::Instant::now();
+            let documents = match self.documents(item) {
+                Ok(documents) => documents,
+                Err(error) => {
+                    outcomes.push(WriteOutcome::Failed(format!("failed to serialize view: {error}")));
+                    continue;
+                }
+            };
+            writer.delete_term(self.fields.report_term(report));
+            for document in documents {
+                writer.add_document(document).map_err(unavailable("failed to add view to index"))?;
+            }
+            td += t.elapsed();
+            pending.insert(report, item.version);
+            outcomes.push(WriteOutcome::Written);
+            changed = true;
+        }
+        let t1 = std::time::Instant::now();
+        if changed {
+            writer.commit().map_err(unavailable("failed to commit index"))?;
+            self.reader.reload().map_err(unavailable("failed to reload index reader"))?;
+        }
+        if std::env::var("IDX_PROF").is_ok() { eprintln!("loop {:?} (version {tv:?}, docs+add {td:?}) commit {:?}", t1-t0, t1.elapsed()); }
+        Ok(outcomes)
+    }
+
+    /// Returns the marker and view documents of one replacement.
+    fn documents(&self, item: &ReplaceViews) -> Result<Vec<TantivyDocument>, serde_json::Error> {
+        let report = item.report_id.as_str();
+        let mut documents = Vec::with_capacity(item.views.len() + 1);
+        documents.push(self.fields.marker(report, item.version));
+        for view in &item.views {
+            documents.push(self.fields.view_document(report, item.version, view)?);
+        }
+        Ok(documents)
+    }
+
+    /// Returns the version a report was last written at, or `None` when the index never saw it.
+    fn stored_version(&self, searcher: &Searcher, report: &str) -> Result<Option<u64>, IndexError> {
+        let query = TermQuery::new(self.fields.report_term(report), IndexRecordOption::Basic);
+        let collector = TopDocs::with_limit(1).order_by_u64_field(VERSION, Order::Desc);
+        let top = searcher.search(&query, &collector).map_err(unavailable("failed to read report version"))?;
+        Ok(top.first().and_then(|(version, _)| *version))
+    }
+
+    fn search(&self, query: &Query) -> Result<Page, IndexError> {
+        let mut clauses = release_clauses(&self.fields, &query.release);
+        if let Some(matcher) = &query.indicator {
+            clauses.push(indicator_clause(&self.fields, matcher));
+        }
+        if let Some(clause) = query.text.as_deref().and_then(|text| text_clause(&self.parser, text)) {
+            clauses.push(clause);
+        }
+        clauses.extend(filter_clauses(&self.fields, &query.filters));
+        let searcher = self.reader.searcher();
+        self.page(&searcher, &all_of(clauses), query.offset, query.size)
+    }
+
+    fn lookup(&self, release: &ReleaseFilter, keys: &[IndicatorMatch], per_key: usize) -> Result<Vec<Page>, IndexError> {
+        let searcher = self.reader.searcher();
+        keys.iter()
+            .map(|matcher| {
+                let mut clauses = release_clauses(&self.fields, release);
+                clauses.push(indicator_clause(&self.fields, matcher));
+                self.page(&searcher, &all_of(clauses), 0, per_key)
+            })
+            .collect()
+    }
+
+    /// Runs `query` and returns its total and the hits `offset..offset + size`, newest `occurred_at` first, ties by
+    /// ascending view id.
+    fn page(&self, searcher: &Searcher, query: &dyn TantivyQuery, offset: usize, size: usize) -> Result<Page, IndexError> {
+        // No query matches more documents than the index holds: bounding the range bounds the collector's memory
+        // whatever offset the caller decoded.
+        let end = offset.saturating_add(size).min(usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX));
+        if offset >= end {
+            let total = searcher.search(query, &Count).map_err(unavailable("failed to count matches"))?;
+            return Ok(Page { total: total as u64, hits: Vec::new() });
+        }
+        let top = TopDocs::for_doc_range(offset..end).order_by((
+            (SortByStaticFastValue::<i64>::for_field(OCCURRED_AT), Order::Desc),
+            (SortByString::for_field(VIEW_ID), Order::Asc),
+        ));
+        let (total, docs) = searcher.search(query, &(Count, top)).map_err(unavailable("failed to run search"))?;
+        let hits = docs
+            .into_iter()
+            .map(|(_, address)| self.load_view(searcher, address))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { total: total as u64, hits })
+    }
+
+    /// Decodes the view stored in a document.
+    fn load_view(&self, searcher: &Searcher, address: DocAddress) -> Result<View, IndexError> {
+        let document: TantivyDocument =
+            searcher.doc(address).map_err(unavailable("failed to read stored view"))?;
+        let json = document
+            .get_first(self.fields.view_json)
+            .and_then(|value| value.as_str())
+            .ok_or_else(|| unavailable_msg("stored document has no view"))?;
+        serde_json::from_str(json).map_err(|source| IndexError::unavailable("failed to decode stored view", source))
+    }
+}

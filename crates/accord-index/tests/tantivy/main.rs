@@ -1,0 +1,97 @@
+//! Runs the [`SearchIndex`](accord_index::SearchIndex) conformance suite on the embedded tantivy index, each case
+//! on a fresh index in its own temporary directory, plus tantivy-specific checks.
+
+use accord_index::{
+    IndexClient, SearchIndex,
+    conformance::{self, CASES},
+    tantivy_index::TantivyIndex,
+};
+use tempfile::TempDir;
+
+/// Opens a fresh index; the directory lives as long as the returned guard.
+fn fresh() -> (TempDir, IndexClient) {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let index = TantivyIndex::open(dir.path()).expect("open index");
+    (dir, IndexClient::new(index))
+}
+
+macro_rules! conformance_tests {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (_dir, index) = fresh();
+                conformance::$case(index).await;
+            }
+        )*
+
+        /// Every case of [`CASES`] has a test here.
+        #[test]
+        fn every_conformance_case_runs() {
+            let here = [$(stringify!($case)),*];
+            for (name, _) in CASES {
+                assert!(here.contains(name), "conformance case `{name}` is not run on tantivy");
+            }
+        }
+    };
+}
+
+conformance_tests![
+    exact_lookup_matches_type_and_value,
+    ip_lookup_matches_containing_ipv4_blocks,
+    ip_lookup_matches_containing_ipv6_blocks,
+    text_searches_title_and_description,
+    odd_free_text_is_not_an_error,
+    type_filter_matches_any_listed_type,
+    tlp_filter_matches_any_listed_label,
+    sector_filter_matches_exactly,
+    partner_filter_never_matches_anonymous_views,
+    occurred_range_is_from_inclusive_to_exclusive,
+    release_filter_hides_other_grants_and_windows,
+    release_filter_bounds_totals,
+    paging_is_stable_and_totals_ignore_the_page,
+    replacement_removes_earlier_views,
+    older_and_replayed_versions_are_stale,
+    batch_outcomes_follow_item_order,
+    lookup_answers_each_key_in_input_order,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_views_and_versions() {
+    let (dir, index) = fresh();
+    let path = dir.path().to_owned();
+    conformance::restart_keeps_views_and_versions(index, |first| async move {
+        // Dropping the last handle drops the writer and releases the directory lock.
+        drop(first);
+        IndexClient::new(TantivyIndex::open(&path).expect("reopen index"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boxed_case_entries_run() {
+    // The list is what other backends iterate: its entries run the cases.
+    let (_dir, index) = fresh();
+    let (_, case) = CASES[0];
+    case(index).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_on_the_same_directory_is_refused() {
+    let (dir, _index) = fresh();
+    let second = TantivyIndex::open(dir.path());
+    assert!(matches!(second, Err(accord_index::IndexError::Unavailable { .. })), "{second:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_creates_missing_directories_and_url_opens_it() {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let nested = dir.path().join("a/b/index");
+    let index = IndexClient::from_url(&format!("tantivy://{}", nested.display())).expect("open by url");
+    index.health().await.expect("healthy");
+    index.refresh().await.expect("refresh");
+    assert!(nested.join("meta.json").exists());
+    let unknown = IndexClient::from_url("ftp://somewhere");
+    assert!(matches!(unknown, Err(accord_index::IndexError::InvalidUrl(_))));
+    let _: &dyn SearchIndex = &*index;
+}

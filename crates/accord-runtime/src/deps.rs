@@ -1,0 +1,23 @@
+//! The backends and shared state a service is handed: it never knows which implementation it has.
+
+use std::{path::PathBuf, sync::Arc};
+
+use accord_bus::BusClient;
+use accord_index::IndexClient;
+
+use crate::{Authenticator, Directory};
+
+/// Everything a service needs from outside itself.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    /// The bus.
+    pub bus: BusClient,
+    /// The search index.
+    pub index: IndexClient,
+    /// The live directory (organizations, tokens, MoUs).
+    pub directory: Arc<Directory>,
+    /// Token resolution.
+    pub auth: Authenticator,
+    /// The data directory for a service's local state (gateway status, audit trail).
+    pub data_dir: PathBuf,
+}

@@ -1,0 +1,222 @@
+//! The directory: organizations, tokens and MoU versions, materialized in memory from the compacted topics
+//! [`topics::ADMIN_DIRECTORY`] and [`topics::POLICY_MOUS`].
+//!
+//! Every service that authenticates or evaluates policy holds one [`Directory`] and follows both topics from the
+//! beginning (a groupless subscription). Admin publishes a change and then waits until its own directory has applied
+//! it ([`Directory::wait_applied`]) before it answers, so in `accord up` (one shared directory) a change acknowledged
+//! to a coordinator is in force for the very next request.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, RwLock},
+};
+
+use accord_bus::{BusClient, BusError, SubscribeOptions};
+use accord_domain::{
+    DirectoryEvent, MouId, MouVersion, OrgId, Organization, TokenRecord, topics,
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// An immutable snapshot of the directory: cheap to clone, consistent for one request.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    /// Organizations by id.
+    pub orgs: HashMap<OrgId, Organization>,
+    /// Tokens by the hex SHA-256 of their secret.
+    pub tokens_by_hash: HashMap<String, TokenRecord>,
+    /// Every version of every MoU, oldest first.
+    pub mou_history: BTreeMap<MouId, Vec<MouVersion>>,
+    /// The latest version of every MoU (what is in force, subject to its status and dates).
+    pub mous: Vec<MouVersion>,
+}
+
+impl Snapshot {
+    /// Returns the latest version of an MoU.
+    pub fn mou(&self, id: &MouId) -> Option<&MouVersion> {
+        self.mou_history.get(id).and_then(|versions| versions.last())
+    }
+
+    /// Returns a token record by id.
+    pub fn token(&self, id: &str) -> Option<&TokenRecord> {
+        self.tokens_by_hash.values().find(|token| token.id.as_str() == id)
+    }
+
+    fn apply_directory(&mut self, event: DirectoryEvent) {
+        match event {
+            DirectoryEvent::Organization(org) => {
+                self.orgs.insert(org.id.clone(), org);
+            }
+            DirectoryEvent::Token(token) => {
+                self.tokens_by_hash.insert(token.hash.clone(), token);
+            }
+        }
+    }
+
+    fn apply_mou(&mut self, version: MouVersion) {
+        let versions = self.mou_history.entry(version.mou.id.clone()).or_default();
+        // Replays deliver versions again: keep each version number once.
+        if versions.iter().all(|known| known.version != version.version) {
+            versions.push(version);
+            versions.sort_by_key(|known| known.version);
+        }
+        self.mous = self
+            .mou_history
+            .values()
+            .filter_map(|versions| versions.last().cloned())
+            .collect();
+    }
+}
+
+/// Applied positions of the two followed topics (next offset to apply).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Next offset of [`topics::ADMIN_DIRECTORY`].
+    pub directory: u64,
+    /// Next offset of [`topics::POLICY_MOUS`].
+    pub mous: u64,
+}
+
+/// The shared, live directory.
+#[derive(Debug)]
+pub struct Directory {
+    snapshot: RwLock<Arc<Snapshot>>,
+    applied_tx: watch::Sender<Applied>,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Directory {
+    /// Returns an empty directory.
+    pub fn new() -> Self {
+        let (applied_tx, _) = watch::channel(Applied::default());
+        Self { snapshot: RwLock::new(Arc::new(Snapshot::default())), applied_tx }
+    }
+
+    /// Returns the current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Snapshot)) {
+        let mut guard = match self.snapshot.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = (**guard).clone();
+        change(&mut next);
+        *guard = Arc::new(next);
+    }
+
+    /// Applies one directory event (used by the follower; also by tests).
+    pub fn apply_directory_event(&self, event: DirectoryEvent) {
+        self.update(|snapshot| snapshot.apply_directory(event));
+    }
+
+    /// Applies one MoU version (used by the follower; also by tests).
+    pub fn apply_mou_version(&self, version: MouVersion) {
+        self.update(|snapshot| snapshot.apply_mou(version));
+    }
+
+    /// Returns the positions applied so far.
+    pub fn applied(&self) -> Applied {
+        *self.applied_tx.borrow()
+    }
+
+    /// Waits until the follower has applied `topic` up to and including `offset`.
+    pub async fn wait_applied(&self, topic: &str, offset: u64) {
+        let mut rx = self.applied_tx.subscribe();
+        let reached = |applied: &Applied| match topic {
+            topics::POLICY_MOUS => applied.mous > offset,
+            _ => applied.directory > offset,
+        };
+        // The sender lives as long as `self`, so `wait_for` only fails if the directory is dropped.
+        let _ = rx.wait_for(reached).await;
+    }
+
+    /// Waits until everything published on both topics before this call has been applied: services call it after
+    /// [`Directory::follow`] and before they serve, so a restart never answers 401 for a token that exists.
+    ///
+    /// # Errors
+    /// Returns the bus error when the end of a topic cannot be read.
+    pub async fn catch_up(&self, bus: &BusClient) -> Result<(), BusError> {
+        for topic in [topics::ADMIN_DIRECTORY, topics::POLICY_MOUS] {
+            let ends = bus.end_offsets(topic).await?;
+            if let Some(end) = ends.iter().map(|position| position.offset).max() {
+                if end > 0 {
+                    self.wait_applied(topic, end - 1).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Spawns the two followers on the current runtime; they stop when `shutdown` is cancelled.
+    ///
+    /// # Errors
+    /// Returns the bus error when a subscription cannot be opened.
+    pub async fn follow(
+        self: &Arc<Self>,
+        bus: &BusClient,
+        shutdown: CancellationToken,
+    ) -> Result<(), BusError> {
+        for topic in [topics::ADMIN_DIRECTORY, topics::POLICY_MOUS] {
+            let mut subscription = bus
+                .subscribe(SubscribeOptions { topic: topic.to_owned(), group: None })
+                .await?;
+            let directory = Arc::clone(self);
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    let batch = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        batch = subscription.next_batch(512) => batch,
+                    };
+                    let deliveries = match batch {
+                        Ok(deliveries) => deliveries,
+                        Err(error) => {
+                            tracing::warn!(%error, topic, "failed to read directory topic, retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                            continue;
+                        }
+                    };
+                    let Some(last) = deliveries.last().map(|delivery| delivery.position.offset)
+                    else {
+                        continue;
+                    };
+                    directory.update(|snapshot| {
+                        for delivery in &deliveries {
+                            apply_payload(snapshot, topic, &delivery.record.payload);
+                        }
+                    });
+                    directory.applied_tx.send_modify(|applied| match topic {
+                        topics::POLICY_MOUS => applied.mous = last + 1,
+                        _ => applied.directory = last + 1,
+                    });
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+fn apply_payload(snapshot: &mut Snapshot, topic: &str, payload: &[u8]) {
+    if topic == topics::POLICY_MOUS {
+        match serde_json::from_slice::<MouVersion>(payload) {
+            Ok(version) => snapshot.apply_mou(version),
+            Err(error) => tracing::error!(%error, topic, "skipped undecodable mou version"),
+        }
+        return;
+    }
+    match serde_json::from_slice::<DirectoryEvent>(payload) {
+        Ok(event) => snapshot.apply_directory(event),
+        Err(error) => tracing::error!(%error, topic, "skipped undecodable directory event"),
+    }
+}

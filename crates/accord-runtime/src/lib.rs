@@ -1,0 +1,24 @@
+//! Accord's shared runtime, used by every service and the `accord` binary.
+//!
+//! - [`problem`]: the one [`ApiError`] type, rendered as RFC 9457 problem documents.
+//! - [`auth`]: bearer tokens (random, stored hashed) and the [`Principal`] extractor.
+//! - [`directory`]: organizations, tokens and MoUs materialized from the compacted bus topics.
+//! - [`json`]: the request body extractor that names the failing field.
+//! - [`http`]: serving a router on a bound listener with graceful shutdown, plus `/healthz`, `/readyz`, `/metrics`.
+//! - [`stage`]: the at-least-once consumer loop of the pipeline stages.
+//! - [`telemetry`]: logs and metrics initialization.
+//! - [`deps`]: the backends a service is handed.
+
+pub mod auth;
+pub mod deps;
+pub mod directory;
+pub mod http;
+pub mod json;
+pub mod problem;
+pub mod stage;
+pub mod telemetry;
+
+pub use auth::{Authenticator, Principal};
+pub use deps::Deps;
+pub use directory::Directory;
+pub use problem::{ApiError, FieldError};

@@ -1,0 +1,112 @@
+//! The at-least-once consumer loop shared by the pipeline stages (normalizer, enforcer, indexer).
+//!
+//! Order of work for every batch: read → process (which writes downstream and waits for the sink to confirm) →
+//! commit the bus offsets. A failed batch is retried with backoff and never skipped: a record is committed only after
+//! it was processed. A record that can never be processed is the stage's to turn into a rejection (dead letter);
+//! the loop itself never drops anything.
+
+use std::time::Duration;
+
+use accord_bus::{BusClient, Delivery, Position, SubscribeOptions};
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+/// One pipeline stage's processing step.
+#[async_trait]
+pub trait Stage: Send {
+    /// Processes a batch in order. Returning `Ok` means every record's effects are durable downstream.
+    ///
+    /// # Errors
+    /// A transient failure: the same batch is offered again after a backoff.
+    async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()>;
+}
+
+/// How a stage consumes.
+#[derive(Debug, Clone)]
+pub struct StageOptions {
+    /// Stage name (logs, metrics).
+    pub name: &'static str,
+    /// Input topic.
+    pub topic: &'static str,
+    /// Consumer group.
+    pub group: String,
+    /// Largest batch.
+    pub batch_size: usize,
+}
+
+/// Runs `stage` until `shutdown` is cancelled. Stops between batches: an in-flight batch is finished and committed.
+///
+/// # Errors
+/// Returns an error when the subscription cannot be opened.
+pub async fn run(
+    bus: BusClient,
+    options: StageOptions,
+    mut stage: impl Stage,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut subscription = bus
+        .subscribe(SubscribeOptions {
+            topic: options.topic.to_owned(),
+            group: Some(options.group.clone()),
+        })
+        .await
+        .map_err(|error| anyhow::anyhow!("failed to subscribe to `{}`: {error}", options.topic))?;
+    tracing::info!(stage = options.name, topic = options.topic, "stage started");
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let batch = tokio::select! {
+            () = shutdown.cancelled() => break,
+            batch = subscription.next_batch(options.batch_size) => batch,
+        };
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%error, stage = options.name, "failed to read batch, retrying");
+                sleep_or_stop(&shutdown, backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        metrics::counter!("accord_stage_received_total", "stage" => options.name)
+            .increment(batch.len() as u64);
+        // Retry the same batch until it succeeds or we are told to stop: never skip a record.
+        loop {
+            match stage.process(&batch).await {
+                Ok(()) => break,
+                Err(error) => {
+                    metrics::counter!("accord_stage_errors_total", "stage" => options.name)
+                        .increment(1);
+                    tracing::warn!(error = %format!("{error:#}"), stage = options.name, "failed to process batch, retrying");
+                    if shutdown.is_cancelled() {
+                        return Ok(());
+                    }
+                    sleep_or_stop(&shutdown, backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        backoff = Duration::from_millis(50);
+        let positions: Vec<Position> = batch.iter().map(|delivery| delivery.position).collect();
+        while let Err(error) = subscription.commit(&positions).await {
+            tracing::warn!(%error, stage = options.name, "failed to commit offsets, retrying");
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            sleep_or_stop(&shutdown, backoff).await;
+        }
+        metrics::counter!("accord_stage_sent_total", "stage" => options.name)
+            .increment(batch.len() as u64);
+    }
+    tracing::info!(stage = options.name, "stage stopped");
+    Ok(())
+}
+
+async fn sleep_or_stop(shutdown: &CancellationToken, duration: Duration) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = tokio::time::sleep(duration) => {}
+    }
+}

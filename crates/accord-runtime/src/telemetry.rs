@@ -1,0 +1,49 @@
+//! Logs (tracing) and metrics (Prometheus text), initialized once per process.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable (development).
+    Pretty,
+    /// One JSON object per line (production).
+    Json,
+}
+
+/// Initializes logging (filter from `RUST_LOG`, default `info`) and the metrics recorder. Safe to call twice.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Pretty => registry.with(fmt::layer().with_target(false)).try_init(),
+        LogFormat::Json => registry.with(fmt::layer().json()).try_init(),
+    };
+    // A second initialization (tests) keeps the first subscriber.
+    drop(result);
+    init_metrics();
+}
+
+/// Initializes logging for tests: silent unless `TEST_LOG` is set.
+pub fn init_for_tests() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        init(LogFormat::Pretty);
+    } else {
+        init_metrics();
+    }
+}
+
+fn init_metrics() {
+    METRICS.get_or_init(|| PrometheusBuilder::new().install_recorder().ok());
+}
+
+/// Returns the metrics in Prometheus text format (empty when no recorder could be installed).
+pub fn render_metrics() -> String {
+    init_metrics();
+    METRICS.get().and_then(|handle| handle.as_ref()).map(PrometheusHandle::render).unwrap_or_default()
+}

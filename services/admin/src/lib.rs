@@ -1,0 +1,98 @@
+//! Admin: the coordinators' API for organizations, tokens and versioned MoUs.
+//!
+//! Admin owns no storage of its own: every change is published on a compacted topic ([`topics::ADMIN_DIRECTORY`]
+//! for organizations and tokens, [`topics::POLICY_MOUS`] for MoU versions) and every service, admin included,
+//! materializes those topics in its [`accord_runtime::Directory`]. A handler answers only once its own directory has
+//! applied the change, so the change is in force for the next request.
+
+mod mous;
+pub mod orgs;
+mod page;
+
+use accord_bus::Record;
+use accord_domain::topics;
+use accord_runtime::{ApiError, Authenticator, Deps};
+use axum::{
+    Router,
+    extract::FromRef,
+    routing::{delete, get, post},
+};
+use serde::{Deserialize, Serialize};
+
+/// Admin configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {}
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) deps: Deps,
+    pub(crate) mou_schema: std::sync::Arc<accord_runtime::json::SchemaValidator>,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Authenticator {
+        state.deps.auth.clone()
+    }
+}
+
+impl AppState {
+    /// Builds the state.
+    ///
+    /// # Errors
+    /// Fails when the MoU schema does not compile.
+    pub fn new(_config: Config, deps: Deps) -> anyhow::Result<Self> {
+        let mou_schema = accord_runtime::json::SchemaValidator::compile(
+            "mou",
+            accord_domain::schema::MOU,
+        )?;
+        Ok(Self { deps, mou_schema: std::sync::Arc::new(mou_schema) })
+    }
+
+    /// Publishes one record and waits until this process's directory has applied it.
+    pub(crate) async fn publish_and_apply(
+        &self,
+        topic: &'static str,
+        key: String,
+        payload: Vec<u8>,
+    ) -> Result<(), ApiError> {
+        let positions = self
+            .deps
+            .bus
+            .publish(topic, vec![Record::new(key, payload)])
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, topic, "failed to publish directory change");
+                ApiError::Unavailable("the change could not be stored; retry later".to_owned())
+            })?;
+        let Some(position) = positions.first() else {
+            return Err(ApiError::internal(anyhow::anyhow!("the bus returned no position")));
+        };
+        let wait = self.deps.directory.wait_applied(topic, position.offset);
+        if tokio::time::timeout(std::time::Duration::from_secs(10), wait).await.is_err() {
+            return Err(ApiError::Unavailable(
+                "the change was stored but is not in force yet; check again shortly".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Returns admin's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/organizations", post(orgs::create).get(orgs::list))
+        .route("/v1/organizations/{id}", get(orgs::get))
+        .route("/v1/tokens", post(orgs::issue_token))
+        .route("/v1/tokens/{id}", delete(orgs::revoke_token))
+        .route("/v1/mous", post(mous::create).get(mous::list))
+        .route("/v1/mous/{id}", get(mous::get).put(mous::update))
+        .route("/v1/mous/{id}/history", get(mous::history))
+        .route("/v1/mous/{id}/suspend", post(mous::suspend))
+        .route("/v1/mous/{id}/revoke", post(mous::revoke))
+        .with_state(state)
+}
+
+/// The topics admin writes, for callers that create them at start-up.
+pub const TOPICS: [&str; 2] = [topics::ADMIN_DIRECTORY, topics::POLICY_MOUS];

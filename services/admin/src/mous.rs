@@ -1,0 +1,242 @@
+//! Versioned MoUs: every change is a new version with who and when; versions are never edited in place.
+
+use accord_domain::{
+    Mou, MouId, MouStatus, MouVersion, OrgKind, Role, Scope, topics,
+};
+use accord_runtime::{ApiError, FieldError, Principal, json};
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::{
+    AppState,
+    page::{PageParams, paginate},
+};
+
+/// Serializes MoU writes in this process, so version numbers never collide.
+static WRITE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Renders a version as the API shows it: the MoU's fields plus `version`, `changed_by`, `changed_at`.
+fn render(version: &MouVersion) -> Value {
+    let mut value = serde_json::to_value(&version.mou).unwrap_or_else(|_| json!({}));
+    if let Value::Object(map) = &mut value {
+        map.insert("version".to_owned(), json!(version.version));
+        map.insert("changed_by".to_owned(), json!(version.changed_by));
+        map.insert("changed_at".to_owned(), json!(version.changed_at));
+    }
+    value
+}
+
+/// Parses and checks an MoU body. `id` comes from the path on update.
+fn parse_mou(state: &AppState, body: &[u8], id: Option<&MouId>) -> Result<Mou, ApiError> {
+    let mut value = json::parse_value(body)?;
+    let Value::Object(map) = &mut value else {
+        return Err(ApiError::invalid_field("/", "an MoU must be a json object"));
+    };
+    for read_only in ["version", "changed_by", "changed_at"] {
+        map.remove(read_only);
+    }
+    if let Some(id) = id {
+        match map.get("id") {
+            None => {
+                map.insert("id".to_owned(), json!(id));
+            }
+            Some(given) if given == &json!(id) => {}
+            Some(_) => return Err(ApiError::invalid_field("/id", "must match the id in the path")),
+        }
+    }
+    map.entry("status").or_insert_with(|| json!("active"));
+    state.mou_schema.validate(&value)?;
+    let mut mou: Mou = json::from_value(value)?;
+    check_mou(state, &mut mou)?;
+    Ok(mou)
+}
+
+/// Checks what the schema cannot: dates, and that providers are partners and recipients agencies.
+fn check_mou(state: &AppState, mou: &mut Mou) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if mou.effective_from >= mou.expires_at {
+        errors.push(FieldError::new("/expires_at", "must be after effective_from"));
+    }
+    if mou.retention_days == 0 {
+        errors.push(FieldError::new("/retention_days", "must be at least 1"));
+    }
+    if mou.providers.is_empty() {
+        errors.push(FieldError::new("/providers", "must name at least one partner"));
+    }
+    if mou.recipients.is_empty() {
+        errors.push(FieldError::new("/recipients", "must name at least one agency"));
+    }
+    let snapshot = state.deps.directory.snapshot();
+    for (index, provider) in mou.providers.iter().enumerate() {
+        match snapshot.orgs.get(provider) {
+            Some(org) if org.kind == OrgKind::Partner => {}
+            Some(_) => errors.push(FieldError::new(format!("/providers/{index}"), "not a partner")),
+            None => errors.push(FieldError::new(format!("/providers/{index}"), "unknown organization")),
+        }
+    }
+    for (index, recipient) in mou.recipients.iter().enumerate() {
+        match snapshot.orgs.get(recipient) {
+            Some(org) if org.kind == OrgKind::Agency => {}
+            Some(_) => errors.push(FieldError::new(format!("/recipients/{index}"), "not an agency")),
+            None => errors.push(FieldError::new(format!("/recipients/{index}"), "unknown organization")),
+        }
+    }
+    if let Scope::Only(countries) = &mou.recipient_countries {
+        mou.recipient_countries =
+            Scope::Only(countries.iter().map(|country| country.to_ascii_uppercase()).collect());
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let detail = match errors.as_slice() {
+        [only] => format!("{}: {}", only.pointer, only.message),
+        _ => format!("{} fields of the MoU are invalid", errors.len()),
+    };
+    Err(ApiError::Unprocessable { detail, errors })
+}
+
+async fn store(
+    state: &AppState,
+    principal: &Principal,
+    mou: Mou,
+    version: u32,
+) -> Result<MouVersion, ApiError> {
+    let stored = MouVersion {
+        mou,
+        version,
+        changed_by: principal.token_id.clone(),
+        changed_at: chrono::Utc::now(),
+    };
+    let payload = serde_json::to_vec(&stored).map_err(ApiError::internal)?;
+    state.publish_and_apply(topics::POLICY_MOUS, stored.mou.id.to_string(), payload).await?;
+    Ok(stored)
+}
+
+/// `POST /v1/mous`.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    json::require_json(&headers)?;
+    let mou = parse_mou(&state, &body, None)?;
+    let _guard = WRITE_LOCK.lock().await;
+    if state.deps.directory.snapshot().mou(&mou.id).is_some() {
+        return Err(ApiError::Conflict(format!(
+            "MoU `{}` already exists; PUT /v1/mous/{} makes a new version",
+            mou.id, mou.id
+        )));
+    }
+    let stored = store(&state, &principal, mou, 1).await?;
+    Ok((StatusCode::CREATED, Json(render(&stored))).into_response())
+}
+
+fn current(state: &AppState, id: &str) -> Result<MouVersion, ApiError> {
+    let Ok(id) = MouId::parse(id) else { return Err(ApiError::NotFound) };
+    state.deps.directory.snapshot().mou(&id).cloned().ok_or(ApiError::NotFound)
+}
+
+/// `PUT /v1/mous/{id}`: a new version.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    json::require_json(&headers)?;
+    let _guard = WRITE_LOCK.lock().await;
+    let latest = current(&state, &id)?;
+    if latest.mou.status == MouStatus::Revoked {
+        return Err(ApiError::Conflict(format!("MoU `{id}` is revoked and cannot change")));
+    }
+    let mou = parse_mou(&state, &body, Some(&latest.mou.id))?;
+    let stored = store(&state, &principal, mou, latest.version + 1).await?;
+    Ok(Json(render(&stored)).into_response())
+}
+
+async fn change_status(
+    state: AppState,
+    principal: Principal,
+    id: String,
+    status: MouStatus,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let _guard = WRITE_LOCK.lock().await;
+    let latest = current(&state, &id)?;
+    if latest.mou.status == MouStatus::Revoked {
+        return Err(ApiError::Conflict(format!("MoU `{id}` is already revoked")));
+    }
+    let mut mou = latest.mou.clone();
+    mou.status = status;
+    let stored = store(&state, &principal, mou, latest.version + 1).await?;
+    Ok(Json(render(&stored)).into_response())
+}
+
+/// `POST /v1/mous/{id}/suspend`.
+pub(crate) async fn suspend(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    change_status(state, principal, id, MouStatus::Suspended).await
+}
+
+/// `POST /v1/mous/{id}/revoke`.
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    change_status(state, principal, id, MouStatus::Revoked).await
+}
+
+/// `GET /v1/mous`: the latest version of each.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(params): Query<PageParams>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let snapshot = state.deps.directory.snapshot();
+    let items: Vec<(String, Value)> = snapshot
+        .mou_history
+        .iter()
+        .filter_map(|(id, versions)| versions.last().map(|last| (id.to_string(), render(last))))
+        .collect();
+    let (items, next) = paginate(items, &params)?;
+    Ok(Json(json!({ "mous": items, "next": next })).into_response())
+}
+
+/// `GET /v1/mous/{id}`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    Ok(Json(render(&current(&state, &id)?)).into_response())
+}
+
+/// `GET /v1/mous/{id}/history`: every version, oldest first.
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let Ok(id) = MouId::parse(&id) else { return Err(ApiError::NotFound) };
+    let snapshot = state.deps.directory.snapshot();
+    let Some(versions) = snapshot.mou_history.get(&id) else { return Err(ApiError::NotFound) };
+    let versions: Vec<Value> = versions.iter().map(render).collect();
+    Ok(Json(json!({ "id": id, "versions": versions, "next": null })).into_response())
+}

@@ -1,0 +1,212 @@
+//! Organizations and tokens.
+
+use accord_domain::{
+    DirectoryEvent, OrgId, OrgKind, Organization, Role, Tlp, TokenId, TokenRecord, topics,
+};
+use accord_runtime::{ApiError, Principal, auth, json};
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    AppState,
+    page::{PageParams, paginate},
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrganization {
+    id: OrgId,
+    name: String,
+    kind: OrgKind,
+    country: String,
+    #[serde(default)]
+    sector: Option<String>,
+    #[serde(default)]
+    default_tlp: Option<Tlp>,
+}
+
+/// `POST /v1/organizations`.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    json::require_json(&headers)?;
+    let new: NewOrganization = json::parse(&body)?;
+    if new.kind == OrgKind::Operator {
+        return Err(ApiError::invalid_field("/kind", "must be partner or agency"));
+    }
+    let country = new.country.trim().to_ascii_uppercase();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ApiError::invalid_field("/country", "must be an ISO 3166-1 alpha-2 code"));
+    }
+    if new.name.trim().is_empty() {
+        return Err(ApiError::invalid_field("/name", "must not be empty"));
+    }
+    if new.default_tlp.is_some() && new.kind != OrgKind::Partner {
+        return Err(ApiError::invalid_field("/default_tlp", "only partners have a default TLP"));
+    }
+    if new.id.as_str() == auth::ADMIN_ORG
+        || state.deps.directory.snapshot().orgs.contains_key(&new.id)
+    {
+        return Err(ApiError::Conflict(format!("organization `{}` already exists", new.id)));
+    }
+    let org = Organization {
+        id: new.id,
+        name: new.name.trim().to_owned(),
+        kind: new.kind,
+        country,
+        sector: new.sector.map(|sector| sector.trim().to_ascii_lowercase()),
+        default_tlp: new.default_tlp,
+        created_at: chrono::Utc::now(),
+    };
+    let event = DirectoryEvent::Organization(org.clone());
+    let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
+    state.publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload).await?;
+    Ok((StatusCode::CREATED, Json(org)).into_response())
+}
+
+/// `GET /v1/organizations`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(params): Query<PageParams>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let snapshot = state.deps.directory.snapshot();
+    let mut orgs: Vec<(String, Organization)> =
+        snapshot.orgs.values().map(|org| (org.id.to_string(), org.clone())).collect();
+    orgs.sort_by(|a, b| a.0.cmp(&b.0));
+    let (items, next) = paginate(orgs, &params)?;
+    Ok(Json(json!({ "organizations": items, "next": next })).into_response())
+}
+
+/// `GET /v1/organizations/{id}`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let Ok(id) = OrgId::parse(&id) else { return Err(ApiError::NotFound) };
+    let snapshot = state.deps.directory.snapshot();
+    let Some(org) = snapshot.orgs.get(&id) else { return Err(ApiError::NotFound) };
+    Ok(Json(org).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    organization: OrgId,
+    role: Role,
+    #[serde(default)]
+    label: String,
+}
+
+/// Returns whether an organization of `kind` may hold a token with `role`.
+fn role_fits(kind: OrgKind, role: Role) -> bool {
+    match role {
+        Role::Partner => kind == OrgKind::Partner,
+        Role::Investigator => kind == OrgKind::Agency,
+        Role::Coordinator => kind == OrgKind::Operator,
+        Role::Auditor => kind != OrgKind::Partner,
+    }
+}
+
+/// `POST /v1/tokens`: the secret is in this response and nowhere else.
+pub(crate) async fn issue_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    json::require_json(&headers)?;
+    let new: NewToken = json::parse(&body)?;
+    let snapshot = state.deps.directory.snapshot();
+    let Some(org) = snapshot.orgs.get(&new.organization) else {
+        return Err(ApiError::invalid_field("/organization", "unknown organization"));
+    };
+    if !role_fits(org.kind, new.role) {
+        return Err(ApiError::invalid_field(
+            "/role",
+            format!("a {:?} organization cannot hold a {} token", org.kind, new.role.as_str())
+                .to_lowercase(),
+        ));
+    }
+    let secret = auth::generate_secret();
+    let record = TokenRecord {
+        id: TokenId::parse(&auth::generate_token_id()).map_err(ApiError::internal)?,
+        organization: new.organization,
+        role: new.role,
+        label: new.label,
+        hash: auth::hash_secret(&secret),
+        created_at: chrono::Utc::now(),
+        revoked_at: None,
+    };
+    let event = DirectoryEvent::Token(record.clone());
+    let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
+    state.publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload).await?;
+    let body = json!({
+        "id": record.id,
+        "token": secret,
+        "organization": record.organization,
+        "role": record.role,
+        "label": record.label,
+        "created_at": record.created_at,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `DELETE /v1/tokens/{id}`: revoked for every following request.
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let snapshot = state.deps.directory.snapshot();
+    let Some(token) = snapshot.token(&id) else { return Err(ApiError::NotFound) };
+    if token.revoked_at.is_some() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let mut revoked = token.clone();
+    revoked.revoked_at = Some(chrono::Utc::now());
+    let event = DirectoryEvent::Token(revoked);
+    let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
+    state.publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Publishes the operator organization `accord-admin` if the directory lacks it, so that auditor tokens can be
+/// issued to the operator.
+///
+/// # Errors
+/// Fails when the bus refuses the record.
+pub async fn ensure_operator(state: &AppState) -> Result<(), ApiError> {
+    let id = OrgId::parse(auth::ADMIN_ORG).map_err(ApiError::internal)?;
+    if state.deps.directory.snapshot().orgs.contains_key(&id) {
+        return Ok(());
+    }
+    let org = Organization {
+        id,
+        name: "Accord operator".to_owned(),
+        kind: OrgKind::Operator,
+        country: "ZZ".to_owned(),
+        sector: None,
+        default_tlp: None,
+        created_at: chrono::Utc::now(),
+    };
+    let event = DirectoryEvent::Organization(org);
+    let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
+    state.publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload).await
+}

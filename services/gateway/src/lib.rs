@@ -1,0 +1,113 @@
+//! The gateway: the partners' door.
+//!
+//! `POST /v1/reports` authenticates the partner, validates the body (JSON Schema, then typed, then every indicator),
+//! refuses classified material with 422 before anything reaches the bus, writes the raw report to
+//! [`topics::REPORTS_RAW`] and answers 202 only once the bus acknowledged it. `GET /v1/reports/{id}` shows the
+//! submitting partner where its report is; the [`status`] store is derived from the bus by a follower, so it is
+//! rebuilt after a crash.
+
+mod reports;
+pub mod status;
+
+use std::sync::Arc;
+
+use accord_domain::topics;
+use accord_runtime::{
+    Authenticator, Deps,
+    json::SchemaValidator,
+    stage::{self, StageOptions},
+};
+use axum::{
+    Router,
+    extract::FromRef,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::status::StatusStore;
+
+/// Gateway configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The largest report accepted, in bytes.
+    pub max_report_bytes: usize,
+    /// The most indicators one report may declare.
+    pub max_indicators: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { max_report_bytes: 2 * 1024 * 1024, max_indicators: 10_000 }
+    }
+}
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) deps: Deps,
+    pub(crate) config: Arc<Config>,
+    pub(crate) schema: Arc<SchemaValidator>,
+    pub(crate) status: StatusStore,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Authenticator {
+        state.deps.auth.clone()
+    }
+}
+
+impl AppState {
+    /// Builds the state: compiles the report schema and opens the status store in the data directory.
+    ///
+    /// # Errors
+    /// Fails when the schema does not compile or the store cannot be opened.
+    pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
+        let schema =
+            SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)?;
+        let status = StatusStore::open(&deps.data_dir.join("gateway"))?;
+        Ok(Self { deps, config: Arc::new(config), schema: Arc::new(schema), status })
+    }
+}
+
+/// Returns the gateway's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/reports", post(reports::submit))
+        .route("/v1/reports/{id}", get(reports::status))
+        .with_state(state)
+}
+
+/// Runs the gateway's background work (the status follower) until `shutdown`; the caller serves [`router`].
+///
+/// # Errors
+/// Returns an error when a follower cannot subscribe.
+pub async fn run_workers(
+    state: AppState,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    for topic in [
+        topics::REPORTS_RAW,
+        topics::REPORTS_NORMALIZED,
+        topics::REPORTS_REJECTED,
+        topics::REPORTS_RELEASABLE,
+    ] {
+        let options = StageOptions {
+            name: "gateway-status",
+            topic,
+            group: "gateway-status".to_owned(),
+            batch_size: 1024,
+        };
+        let follower = status::Follower::new(state.status.clone(), topic);
+        let bus = state.deps.bus.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            if let Err(error) = stage::run(bus, options, follower, shutdown).await {
+                tracing::error!(error = %format!("{error:#}"), topic, "gateway status follower stopped");
+            }
+        });
+    }
+    Ok(())
+}

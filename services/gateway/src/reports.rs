@@ -1,0 +1,229 @@
+//! `POST /v1/reports` and `GET /v1/reports/{id}`.
+
+use accord_bus::Record;
+use accord_domain::{
+    RawReport, ReportFormat, ReportId, Role, Tlp, observable, report::IncidentReport, topics,
+};
+use accord_runtime::{ApiError, FieldError, Principal, json};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    AppState,
+    status::{Change, ReportStatus},
+};
+
+/// The header that makes a retried POST return the first answer.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Accepts a report: 202 once the bus has it.
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Partner)?;
+    if body.len() > state.config.max_report_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "a report may be at most {} bytes",
+            state.config.max_report_bytes
+        )));
+    }
+    let media = json::media_type(&headers)?;
+    let essence = media.split(';').next().unwrap_or_default();
+    if essence == "application/stix+json" {
+        return Err(ApiError::UnsupportedMediaType(
+            "STIX 2.1 bundles are not accepted yet; submit native JSON (application/json)".to_owned(),
+        ));
+    }
+    if essence != "application/json" {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "expected application/json, got {essence}"
+        )));
+    }
+    let partner = principal.organization.clone();
+    let Some(org) = state.deps.auth.organization(&principal) else {
+        return Err(ApiError::Unauthorized);
+    };
+
+    let body_sha256 = hex::encode(Sha256::digest(&body));
+    let idempotency_key = idempotency_key(&headers)?;
+    let id = match &idempotency_key {
+        Some(key) => ReportId::for_idempotency_key(&partner, key),
+        None => ReportId::random(),
+    };
+    if idempotency_key.is_some() {
+        if let Some(existing) = lookup(&state, id.as_str()).await? {
+            if existing.body_sha256 != body_sha256 && !existing.body_sha256.is_empty() {
+                return Err(ApiError::Unprocessable {
+                    detail: "this Idempotency-Key was already used with a different body".to_owned(),
+                    errors: vec![FieldError::new("/", "idempotency key reused with another body")],
+                });
+            }
+            return Ok(accepted(&id));
+        }
+    }
+
+    let value = json::parse_value(&body)?;
+    state.schema.validate(&value)?;
+    let report: IncidentReport = json::from_value(value.clone())?;
+    check_report(&report, org.default_tlp, state.config.max_indicators)?;
+
+    let raw = RawReport {
+        id: id.clone(),
+        partner: partner.clone(),
+        received_at: chrono::Utc::now(),
+        default_tlp: org.default_tlp,
+        format: ReportFormat::Native,
+        payload: value,
+    };
+    let payload = serde_json::to_vec(&raw).map_err(ApiError::internal)?;
+    let mut record = Record::new(id.as_str(), payload);
+    record.headers.push((topics::HEADER_RECORD_ID.to_owned(), id.to_string()));
+    if let Err(error) = state.deps.bus.publish(topics::REPORTS_RAW, vec![record]).await {
+        tracing::error!(%error, report_id = %id, "failed to publish report to the bus");
+        metrics::counter!("accord_gateway_errors_total").increment(1);
+        return Err(ApiError::Unavailable(
+            "the report could not be stored; it was not accepted, retry later".to_owned(),
+        ));
+    }
+    metrics::counter!("accord_gateway_sent_total").increment(1);
+    let change = Change::Accepted {
+        id: id.to_string(),
+        partner: partner.to_string(),
+        body_sha256,
+    };
+    let store = state.status.clone();
+    // The bus has the report: the status write is a convenience (re-derived from the bus after a crash).
+    match tokio::task::spawn_blocking(move || store.apply(vec![change], false)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, report_id = %id, "failed to record accepted status"),
+        Err(error) => tracing::warn!(%error, report_id = %id, "status write task failed"),
+    }
+    Ok(accepted(&id))
+}
+
+fn accepted(id: &ReportId) -> Response {
+    let status_url = format!("/v1/reports/{id}");
+    let body = json!({ "id": id, "status": "accepted", "status_url": status_url });
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&status_url) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().map_err(|_| {
+        ApiError::BadRequest {
+            detail: "the Idempotency-Key header must be visible ASCII".to_owned(),
+            errors: vec![],
+        }
+    })?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::BadRequest {
+            detail: "the Idempotency-Key header must be 1 to 255 characters".to_owned(),
+            errors: vec![],
+        });
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Checks what the schema cannot: classification, TLP availability, every indicator's type and value.
+fn check_report(
+    report: &IncidentReport,
+    default_tlp: Option<Tlp>,
+    max_indicators: usize,
+) -> Result<(), ApiError> {
+    if !report.classification.eq_ignore_ascii_case("unclassified") {
+        metrics::counter!("accord_gateway_classified_refused_total").increment(1);
+        return Err(ApiError::invalid_field(
+            "/classification",
+            format!(
+                "classified material is never accepted: classification `{}` is not `unclassified`",
+                report.classification
+            ),
+        ));
+    }
+    if report.tlp.is_none() && default_tlp.is_none() {
+        return Err(ApiError::invalid_field(
+            "/tlp",
+            "required: your organization has no default TLP for unmarked reports",
+        ));
+    }
+    if report.indicators.len() > max_indicators {
+        return Err(ApiError::invalid_field(
+            "/indicators",
+            format!("at most {max_indicators} indicators per report"),
+        ));
+    }
+    let mut errors = Vec::new();
+    for (index, indicator) in report.indicators.iter().enumerate() {
+        let kind = match indicator.kind.as_deref().map(str::parse::<accord_domain::ObservableType>) {
+            None => None,
+            Some(Ok(kind)) => Some(kind),
+            Some(Err(error)) => {
+                errors.push(FieldError::new(format!("/indicators/{index}/type"), error.to_string()));
+                continue;
+            }
+        };
+        if let Err(error) = observable::canonicalize(kind, &indicator.value) {
+            errors.push(FieldError::new(format!("/indicators/{index}/value"), error.to_string()));
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let detail = match errors.as_slice() {
+        [only] => format!("{}: {}", only.pointer, only.message),
+        _ => format!("{} indicators are invalid", errors.len()),
+    };
+    Err(ApiError::Unprocessable { detail, errors })
+}
+
+async fn lookup(state: &AppState, id: &str) -> Result<Option<ReportStatus>, ApiError> {
+    let store = state.status.clone();
+    let id = id.to_owned();
+    tokio::task::spawn_blocking(move || store.get(&id))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// Shows a report's status to the partner that submitted it; anyone else gets 404.
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Partner)?;
+    let Ok(id) = ReportId::parse(&id) else {
+        return Err(ApiError::NotFound);
+    };
+    let Some(status) = lookup(&state, id.as_str()).await? else {
+        return Err(ApiError::NotFound);
+    };
+    if status.partner != principal.organization.as_str() {
+        return Err(ApiError::NotFound);
+    }
+    let body = json!({
+        "id": status.id,
+        "status": status.status,
+        "indicators": status.indicators,
+        "released_to": status.released_to,
+        "rejections": status.rejections,
+    });
+    Ok(Json(body).into_response())
+}

@@ -1,0 +1,293 @@
+//! The partner-facing status of each report, derived from the bus.
+//!
+//! A follower consumes the raw, normalized, rejected and releasable topics (consumer group `gateway-status`) and
+//! merges what it sees into one record per report. The submit handler also writes `accepted` at once (without
+//! fsync) so that a GET right after the 202 finds the report; after a crash the follower re-derives it from the bus.
+
+use std::{path::Path, sync::Arc};
+
+use accord_bus::Delivery;
+use accord_domain::{NormalizedReport, OrgId, RawReport, Rejection, ReleaseSet, topics};
+use accord_runtime::stage::Stage;
+use async_trait::async_trait;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+const REPORTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("reports");
+
+/// One rejection as shown to the partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectionView {
+    /// Stable reason.
+    pub reason: String,
+    /// Human detail.
+    pub detail: String,
+}
+
+/// Where a report is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportStatus {
+    /// Report id.
+    pub id: String,
+    /// Submitting partner (never shown to others).
+    pub partner: String,
+    /// `accepted`, `normalized`, `released` or `rejected`.
+    pub status: String,
+    /// Canonical indicators found.
+    pub indicators: usize,
+    /// Agencies it is released to.
+    pub released_to: Vec<String>,
+    /// Why it was rejected.
+    pub rejections: Vec<RejectionView>,
+    /// SHA-256 of the submitted body (idempotency).
+    #[serde(default)]
+    pub body_sha256: String,
+}
+
+fn rank(status: &str) -> u8 {
+    match status {
+        "accepted" => 0,
+        "normalized" => 1,
+        "released" => 2,
+        _ => 3,
+    }
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[error("status store failed: {context}")]
+pub struct StatusError {
+    context: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn failed(context: &'static str) -> impl FnOnce(redb::Error) -> StatusError {
+    move |error| StatusError { context, source: Box::new(error) }
+}
+
+/// The status store (redb, in `<data>/gateway/status.redb`).
+#[derive(Clone)]
+pub struct StatusStore {
+    db: Arc<Database>,
+}
+
+/// A change to one report's status.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Accepted by the gateway.
+    Accepted { id: String, partner: String, body_sha256: String },
+    /// Normalized with this many indicators.
+    Normalized { id: String, partner: String, indicators: usize },
+    /// Rejected.
+    Rejected { id: String, partner: Option<String>, rejection: RejectionView },
+    /// Evaluated by the enforcer.
+    Released { id: String, partner: String, indicators: usize, released_to: Vec<String> },
+}
+
+impl StatusStore {
+    /// Opens or creates the store in `dir`.
+    ///
+    /// # Errors
+    /// Fails when the file cannot be opened.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let db = Database::create(dir.join("status.redb"))?;
+        let txn = db.begin_write()?;
+        txn.open_table(REPORTS)?;
+        txn.commit()?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Returns a report's status.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn get(&self, id: &str) -> Result<Option<ReportStatus>, StatusError> {
+        let txn = self.db.begin_read().map_err(|e| failed("failed to begin read")(e.into()))?;
+        let table = txn.open_table(REPORTS).map_err(|e| failed("failed to open table")(e.into()))?;
+        let Some(value) = table.get(id).map_err(|e| failed("failed to read status")(e.into()))?
+        else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice(value.value()).ok())
+    }
+
+    /// Applies changes in one transaction; `durable` syncs to disk.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn apply(&self, changes: Vec<Change>, durable: bool) -> Result<(), StatusError> {
+        let mut txn = self.db.begin_write().map_err(|e| failed("failed to begin write")(e.into()))?;
+        let durability = if durable { Durability::Immediate } else { Durability::None };
+        txn.set_durability(durability).map_err(|e| failed("failed to set durability")(e.into()))?;
+        {
+            let mut table =
+                txn.open_table(REPORTS).map_err(|e| failed("failed to open table")(e.into()))?;
+            for change in changes {
+                let id = change_id(&change).to_owned();
+                let current = table
+                    .get(id.as_str())
+                    .map_err(|e| failed("failed to read status")(e.into()))?
+                    .and_then(|value| serde_json::from_slice::<ReportStatus>(value.value()).ok());
+                let next = merge(current, change);
+                let bytes = serde_json::to_vec(&next).unwrap_or_default();
+                table
+                    .insert(id.as_str(), bytes.as_slice())
+                    .map_err(|e| failed("failed to write status")(e.into()))?;
+            }
+        }
+        txn.commit().map_err(|e| failed("failed to commit status")(e.into()))?;
+        Ok(())
+    }
+}
+
+fn change_id(change: &Change) -> &str {
+    match change {
+        Change::Accepted { id, .. }
+        | Change::Normalized { id, .. }
+        | Change::Rejected { id, .. }
+        | Change::Released { id, .. } => id,
+    }
+}
+
+fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
+    let mut status = current.unwrap_or_else(|| ReportStatus {
+        id: change_id(&change).to_owned(),
+        partner: String::new(),
+        status: "accepted".to_owned(),
+        indicators: 0,
+        released_to: Vec::new(),
+        rejections: Vec::new(),
+        body_sha256: String::new(),
+    });
+    let raise = |status: &mut ReportStatus, to: &str| {
+        if rank(to) > rank(&status.status) {
+            status.status = to.to_owned();
+        }
+    };
+    match change {
+        Change::Accepted { partner, body_sha256, .. } => {
+            status.partner = partner;
+            if !body_sha256.is_empty() {
+                status.body_sha256 = body_sha256;
+            }
+        }
+        Change::Normalized { partner, indicators, .. } => {
+            status.partner = partner;
+            status.indicators = indicators;
+            raise(&mut status, "normalized");
+        }
+        Change::Rejected { partner, rejection, .. } => {
+            if let Some(partner) = partner {
+                status.partner = partner;
+            }
+            if !status.rejections.contains(&rejection) {
+                status.rejections.push(rejection);
+            }
+            raise(&mut status, "rejected");
+        }
+        Change::Released { partner, indicators, released_to, .. } => {
+            status.partner = partner;
+            status.indicators = indicators;
+            let released = !released_to.is_empty();
+            status.released_to = released_to;
+            raise(&mut status, "normalized");
+            if released {
+                raise(&mut status, "released");
+            }
+        }
+    }
+    status
+}
+
+/// Follows one topic into the store.
+pub(crate) struct Follower {
+    store: StatusStore,
+    topic: &'static str,
+}
+
+impl Follower {
+    pub(crate) fn new(store: StatusStore, topic: &'static str) -> Self {
+        Self { store, topic }
+    }
+
+    fn change(&self, delivery: &Delivery) -> Option<Change> {
+        let payload = &delivery.record.payload;
+        match self.topic {
+            topics::REPORTS_RAW => {
+                let raw: RawReport = serde_json::from_slice(payload).ok()?;
+                Some(Change::Accepted {
+                    id: raw.id.to_string(),
+                    partner: raw.partner.to_string(),
+                    body_sha256: String::new(),
+                })
+            }
+            topics::REPORTS_NORMALIZED => {
+                let report: NormalizedReport = serde_json::from_slice(payload).ok()?;
+                Some(Change::Normalized {
+                    id: report.id.to_string(),
+                    partner: report.partner.to_string(),
+                    indicators: report.indicators.len(),
+                })
+            }
+            topics::REPORTS_REJECTED => {
+                let rejection: Rejection = serde_json::from_slice(payload).ok()?;
+                Some(Change::Rejected {
+                    id: rejection.report_id.to_string(),
+                    partner: rejection.partner.as_ref().map(OrgId::to_string),
+                    rejection: RejectionView { reason: rejection.reason, detail: rejection.detail },
+                })
+            }
+            _ => {
+                let release: ReleaseSet = serde_json::from_slice(payload).ok()?;
+                Some(Change::Released {
+                    id: release.report_id.to_string(),
+                    partner: release.partner.to_string(),
+                    indicators: release.indicators,
+                    released_to: release.released_to().iter().map(OrgId::to_string).collect(),
+                })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Stage for Follower {
+    async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
+        let changes: Vec<Change> = batch.iter().filter_map(|delivery| self.change(delivery)).collect();
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.apply(changes, true)).await??;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_only_moves_forward_and_rejection_is_terminal() {
+        let accepted = merge(
+            None,
+            Change::Accepted { id: "r".into(), partner: "p".into(), body_sha256: "h".into() },
+        );
+        assert_eq!(accepted.status, "accepted");
+        let released = merge(
+            Some(accepted),
+            Change::Released {
+                id: "r".into(),
+                partner: "p".into(),
+                indicators: 2,
+                released_to: vec!["a".into()],
+            },
+        );
+        assert_eq!(released.status, "released");
+        let late = merge(
+            Some(released.clone()),
+            Change::Normalized { id: "r".into(), partner: "p".into(), indicators: 2 },
+        );
+        assert_eq!(late.status, "released");
+        assert_eq!(late.body_sha256, "h");
+    }
+}

@@ -1,0 +1,90 @@
+//! The indexer: [`topics::REPORTS_RELEASABLE`] → the search index.
+//!
+//! Each release set replaces every view of its report, versioned by its bus offset, so replays and duplicates change
+//! nothing. The bus offsets are committed only after the index confirmed every item of the batch: an item that
+//! failed makes the whole batch retry (items already written come back `Stale`, which is success).
+
+use accord_bus::{BusClient, Delivery};
+use accord_domain::{ReleaseSet, topics};
+use accord_index::{IndexClient, ReplaceViews, WriteOutcome};
+use accord_runtime::stage::{self, Stage, StageOptions};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// Indexer configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Consumer group.
+    pub group: String,
+    /// Largest batch (one index commit per batch).
+    pub batch_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { group: "indexer".to_owned(), batch_size: 1024 }
+    }
+}
+
+struct Indexer {
+    index: IndexClient,
+}
+
+#[async_trait]
+impl Stage for Indexer {
+    async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
+        let mut writes = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let release: ReleaseSet = match serde_json::from_slice(&delivery.record.payload) {
+                Ok(release) => release,
+                Err(error) => {
+                    metrics::counter!("accord_stage_dropped_total", "stage" => "indexer").increment(1);
+                    tracing::error!(%error, offset = delivery.position.offset, "dropped undecodable release set");
+                    continue;
+                }
+            };
+            writes.push(ReplaceViews {
+                report_id: release.report_id,
+                version: delivery.position.offset,
+                views: release.views,
+            });
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let outcomes = self.index.write(writes).await?;
+        let failed: Vec<&String> = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                WriteOutcome::Failed(reason) => Some(reason),
+                _ => None,
+            })
+            .collect();
+        if let Some(first) = failed.first() {
+            anyhow::bail!("{} of {} index writes failed, first: {first}", failed.len(), outcomes.len());
+        }
+        metrics::counter!("accord_indexer_written_total").increment(outcomes.len() as u64);
+        Ok(())
+    }
+}
+
+/// Runs the indexer until `shutdown`.
+///
+/// # Errors
+/// Fails when it cannot subscribe.
+pub async fn run(
+    config: Config,
+    bus: BusClient,
+    index: IndexClient,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let options = StageOptions {
+        name: "indexer",
+        topic: topics::REPORTS_RELEASABLE,
+        group: config.group.clone(),
+        batch_size: config.batch_size,
+    };
+    stage::run(bus, options, Indexer { index }, shutdown).await
+}

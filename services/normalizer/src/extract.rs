@@ -1,0 +1,303 @@
+//! Indicators found in free text (title and description).
+//!
+//! The text is refanged with [`refang_text`] (bracketed and scheme defanging only: `hxxps://evil[.]com`,
+//! `45.155.205[.]172`, `admin[at]evil[.]com`; a spelled-out ` dot ` is left alone in prose), then scanned in passes,
+//! most specific first: URLs, e-mail addresses, IPv6, IPv4 (with CIDR), hashes, CVE ids, domain names. What a pass
+//! takes is off limits to the later ones, so the host of a URL or the domain of an e-mail address is not reported a
+//! second time as a domain. Every candidate goes through [`canonicalize`] with the type of its pass; a candidate that
+//! is not valid is dropped silently (prose is not a submission: nothing to refuse).
+//!
+//! Precision over recall: a domain needs a top-level label that is a two-letter country code or a common generic one
+//! (see [`GENERIC_TLDS`]), and is not a file extension (`invoice.pdf`), not glued to the next sentence (`attack.It`) or code (`System.IO`),
+//! not part of a longer dotted token (`1.2.3`, `evil.com.exe`) and not a path component.
+
+use std::{ops::Range, sync::LazyLock};
+
+use accord_domain::{
+    ObservableType,
+    observable::{canonicalize, has_file_extension, refang_text},
+};
+use regex::Regex;
+
+/// Generic top-level domains recognized in prose, besides every two-letter country code and punycode (`xn--`) ones.
+/// A bare `word.word` in prose is far more often code (`System.IO`, `window.location`) than a domain, so the list is
+/// closed on purpose.
+const GENERIC_TLDS: [&str; 80] = [
+    "com",
+    "net",
+    "org",
+    "info",
+    "biz",
+    "edu",
+    "gov",
+    "mil",
+    "int",
+    "xyz",
+    "top",
+    "online",
+    "site",
+    "club",
+    "shop",
+    "store",
+    "app",
+    "dev",
+    "live",
+    "pro",
+    "mobi",
+    "name",
+    "tech",
+    "cloud",
+    "space",
+    "website",
+    "icu",
+    "vip",
+    "work",
+    "link",
+    "click",
+    "buzz",
+    "fun",
+    "life",
+    "world",
+    "today",
+    "email",
+    "news",
+    "blog",
+    "page",
+    "host",
+    "cyou",
+    "monster",
+    "rest",
+    "support",
+    "services",
+    "solutions",
+    "digital",
+    "network",
+    "systems",
+    "security",
+    "bank",
+    "finance",
+    "money",
+    "capital",
+    "group",
+    "global",
+    "company",
+    "business",
+    "agency",
+    "center",
+    "zone",
+    "win",
+    "bid",
+    "loan",
+    "download",
+    "review",
+    "stream",
+    "trade",
+    "party",
+    "science",
+    "asia",
+    "tel",
+    "travel",
+    "jobs",
+    "onion",
+    "lol",
+    "ink",
+    "art",
+    "best",
+];
+
+/// Technology names that are spelled like domains (`ASP.NET`); skipped when written exactly so.
+const TECHNOLOGY_NAMES: [&str; 3] = ["ASP.NET", "VB.NET", "ADO.NET"];
+
+/// `(pass, pattern)`, in the order the passes run. Boundaries the `regex` crate cannot express (no look-around) are
+/// checked in [`is_delimited`].
+static PASSES: LazyLock<Vec<(ObservableType, Regex)>> = LazyLock::new(|| {
+    let patterns = [
+        (
+            ObservableType::Url,
+            r"(?i)\b(?:https?|ftp|wss?)://[^\s<>\x22'`]+",
+        ),
+        (
+            ObservableType::EmailAddr,
+            r"[A-Za-z0-9][A-Za-z0-9._%+\-]*@(?:[\p{L}\p{N}_\-]+\.)+[\p{L}\p{N}\-]{2,}",
+        ),
+        (
+            ObservableType::Ipv6Addr,
+            r"(?i)(?:[0-9a-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{1,4})?(?:/\d{1,3})?",
+        ),
+        (
+            ObservableType::Ipv4Addr,
+            r"\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?",
+        ),
+        (ObservableType::File, r"\b[0-9A-Fa-f]{32,128}\b"),
+        (ObservableType::Vulnerability, r"(?i)\bCVE-\d{4}-\d{4,7}\b"),
+        (
+            ObservableType::DomainName,
+            r"(?:[\p{L}\p{N}](?:[\p{L}\p{N}_\-]{0,61}[\p{L}\p{N}])?\.)+\p{L}[\p{L}\p{N}\-]{1,62}",
+        ),
+    ];
+    patterns
+        .into_iter()
+        // Constant patterns; the unit tests compile them, so this cannot fail at run time.
+        .map(|(kind, pattern)| {
+            (
+                kind,
+                Regex::new(pattern).expect("extraction patterns are valid"),
+            )
+        })
+        .collect()
+});
+
+/// Returns the canonical indicators found in `text`, in order of first appearance, without duplicates.
+pub fn indicators(text: &str) -> Vec<(ObservableType, String)> {
+    let text = refang_text(text);
+    let mut taken: Vec<Range<usize>> = Vec::new();
+    let mut found: Vec<(usize, ObservableType, String)> = Vec::new();
+    for (kind, pattern) in PASSES.iter() {
+        for candidate in pattern.find_iter(&text) {
+            let span = trim_candidate(*kind, &text, candidate.range());
+            if span.is_empty()
+                || taken
+                    .iter()
+                    .any(|other| other.start < span.end && span.start < other.end)
+            {
+                continue;
+            }
+            if !is_delimited(*kind, &text, &span) {
+                continue;
+            }
+            // URLs and e-mail addresses claim their text even when invalid, so that their parts are not picked up.
+            if matches!(kind, ObservableType::Url | ObservableType::EmailAddr) {
+                taken.push(span.clone());
+            }
+            let Some(value) = accept(*kind, &text[span.clone()]) else {
+                continue;
+            };
+            if !matches!(kind, ObservableType::Url | ObservableType::EmailAddr) {
+                taken.push(span.clone());
+            }
+            found.push((span.start, *kind, value));
+        }
+    }
+    found.sort_by_key(|(start, _, _)| *start);
+    let mut unique: Vec<(ObservableType, String)> = Vec::with_capacity(found.len());
+    for (_, kind, value) in found {
+        if !unique
+            .iter()
+            .any(|(seen_kind, seen)| *seen_kind == kind && *seen == value)
+        {
+            unique.push((kind, value));
+        }
+    }
+    unique
+}
+
+/// Trims what prose glues to the end of a candidate: sentence punctuation, unbalanced closing brackets, quotes, and
+/// the trailing colons of an IPv6 candidate.
+fn trim_candidate(kind: ObservableType, text: &str, span: Range<usize>) -> Range<usize> {
+    let mut end = span.end;
+    loop {
+        let candidate = &text[span.start..end];
+        let Some(last) = candidate.chars().next_back() else {
+            break;
+        };
+        let unbalanced = |open: char, close: char| {
+            last == close && candidate.matches(open).count() < candidate.matches(close).count()
+        };
+        let trim = match kind {
+            ObservableType::Url => {
+                ".,;:!?'\"".contains(last)
+                    || unbalanced('(', ')')
+                    || unbalanced('[', ']')
+                    || unbalanced('{', '}')
+            }
+            ObservableType::Ipv6Addr => last == ':' && !candidate.ends_with("::"),
+            ObservableType::EmailAddr | ObservableType::DomainName => last == '-',
+            _ => false,
+        };
+        if !trim {
+            break;
+        }
+        end -= last.len_utf8();
+    }
+    span.start..end
+}
+
+/// Checks the characters around a candidate: it must not be a piece of a longer token.
+fn is_delimited(kind: ObservableType, text: &str, span: &Range<usize>) -> bool {
+    let before = text[..span.start].chars().next_back();
+    let mut after_chars = text[span.end..].chars();
+    let after = after_chars.next();
+    let after_next = after_chars.next();
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    // `.` or `-` followed by a letter or digit continues the token (`1.2.3.4.5`, `evil.com.exe`, `evil.com-x`).
+    let continues = matches!(after, Some('.' | '-')) && word(after_next);
+    match kind {
+        ObservableType::Url | ObservableType::File | ObservableType::Vulnerability => true,
+        ObservableType::EmailAddr => {
+            !matches!(before, Some('.' | '%' | '+' | '-' | '_')) && !continues
+        }
+        ObservableType::Ipv4Addr => {
+            !word(before) && !matches!(before, Some('.' | '-')) && !word(after) && !continues
+        }
+        ObservableType::Ipv6Addr => {
+            !word(before)
+                && before != Some(':')
+                && !word(after)
+                && !matches!(after, Some(':' | '.'))
+        }
+        ObservableType::DomainName => {
+            !word(before)
+                && !matches!(before, Some('.' | '-' | '@' | '/' | '\\'))
+                && !word(after)
+                && !matches!(after, Some('@' | '-' | '_'))
+                && !continues
+        }
+    }
+}
+
+/// Canonicalizes a candidate of a pass, applying the prose-only rules, or returns `None`.
+fn accept(kind: ObservableType, candidate: &str) -> Option<String> {
+    let domain_part = match kind {
+        ObservableType::DomainName => Some(candidate),
+        ObservableType::EmailAddr => candidate.rsplit_once('@').map(|(_, domain)| domain),
+        _ => None,
+    };
+    if let Some(domain) = domain_part
+        && !is_prose_domain(domain)
+    {
+        return None;
+    }
+    if kind == ObservableType::File && !candidate.bytes().any(|byte| byte.is_ascii_alphabetic()) {
+        // A long decimal number (an account or case number) is not a digest.
+        return None;
+    }
+    if kind == ObservableType::Ipv6Addr
+        && (candidate == "::" || !candidate.bytes().any(|byte| byte != b':'))
+    {
+        return None;
+    }
+    canonicalize(Some(kind), candidate)
+        .ok()
+        .map(|(_, value)| value)
+}
+
+/// Applies the prose rules to a domain as written: a known top-level label, not a file extension, and no upper-case
+/// top-level label after a name with lower-case letters (`attack.It`: a missing space after a full stop;
+/// `System.IO`: code). All lower-case, all upper-case and `Evil.com` pass.
+fn is_prose_domain(domain: &str) -> bool {
+    let Some((name, tld)) = domain.rsplit_once('.') else {
+        return false;
+    };
+    if has_file_extension(domain) || TECHNOLOGY_NAMES.contains(&domain) {
+        return false;
+    }
+    if tld.chars().any(char::is_uppercase) && name.chars().any(char::is_lowercase) {
+        return false;
+    }
+    let tld = tld.to_lowercase();
+    let country_code = tld.len() == 2 && tld.bytes().all(|byte| byte.is_ascii_alphabetic());
+    country_code || tld.starts_with("xn--") || GENERIC_TLDS.contains(&tld.as_str())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+//! The pure transformation of a raw report into the canonical record, or its rejection.
+//!
+//! Checks, in order: the format (only native JSON for now), the payload decodes as an
+//! [`IncidentReport`], the classification is `unclassified`, a TLP applies (declared or the partner's default), and
+//! every declared indicator is valid. Each failure is a [`Rejection`] with a stable `reason`:
+//! `unsupported-format`, `undecodable`, `classified`, `missing-tlp`, `invalid-indicator`.
+//!
+//! Free text (title, description) is kept exactly as written, defanged indicators included: refanging prose would
+//! turn `hxxp://evil[.]com` back into a live link in every released view, and the PII byte ranges of
+//! [`accord_domain::PiiMatch`] index the text as stored. The indicators found in it are refanged and canonical.
+
+use std::str::FromStr;
+
+use accord_domain::{
+    Indicator, IndicatorSource, NormalizedReport, ObservableType, RawReport, Rejection,
+    ReportFormat, TextField, observable::canonicalize, report::IncidentReport,
+};
+use serde::Deserialize;
+
+use crate::{extract, pii};
+
+/// The `stage` of the rejections written by the normalizer.
+pub const STAGE: &str = "normalizer";
+
+/// Normalizes a raw report: canonical, deduplicated indicators with deterministic STIX ids (declared ones first,
+/// then those found in the title and description), lower-cased sorted categories, lower-cased sector, upper-cased
+/// TTPs, and the personal data located in the title and description.
+///
+/// # Errors
+/// Returns a [`Rejection`] (stage `normalizer`, `at` = now) when the report cannot be normalized; see the module
+/// documentation for the reasons.
+pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
+    let reject = |reason: &str, detail: String| Rejection {
+        report_id: raw.id.clone(),
+        partner: Some(raw.partner.clone()),
+        stage: STAGE.to_owned(),
+        reason: reason.to_owned(),
+        detail,
+        at: chrono::Utc::now(),
+    };
+    if raw.format == ReportFormat::Stix {
+        return Err(reject(
+            "unsupported-format",
+            "STIX 2.1 bundles are not normalized yet".to_owned(),
+        ));
+    }
+    let report = IncidentReport::deserialize(&raw.payload).map_err(|error| {
+        reject(
+            "undecodable",
+            format!("the payload is not a native incident report: {error}"),
+        )
+    })?;
+    if !report
+        .classification
+        .trim()
+        .eq_ignore_ascii_case("unclassified")
+    {
+        let detail = format!(
+            "/classification: `{}` is not unclassified",
+            report.classification
+        );
+        return Err(reject("classified", detail));
+    }
+    let Some(tlp) = report.tlp.or(raw.default_tlp) else {
+        let detail =
+            "/tlp: the report carries no TLP and its partner has no default TLP".to_owned();
+        return Err(reject("missing-tlp", detail));
+    };
+
+    let mut indicators = Vec::new();
+    for (index, input) in report.indicators.iter().enumerate() {
+        let declared_kind = match &input.kind {
+            None => None,
+            Some(name) => Some(ObservableType::from_str(name).map_err(|error| {
+                reject(
+                    "invalid-indicator",
+                    format!("/indicators/{index}/type: {error}"),
+                )
+            })?),
+        };
+        let (kind, value) = canonicalize(declared_kind, &input.value).map_err(|error| {
+            reject(
+                "invalid-indicator",
+                format!("/indicators/{index}/value: {error}"),
+            )
+        })?;
+        push_unique(&mut indicators, kind, value, IndicatorSource::Declared);
+    }
+    for text in [&report.title, &report.description] {
+        for (kind, value) in extract::indicators(text) {
+            push_unique(&mut indicators, kind, value, IndicatorSource::Text);
+        }
+    }
+
+    let mut pii = pii::locate(TextField::Title, &report.title);
+    pii.extend(pii::locate(TextField::Description, &report.description));
+
+    let mut categories: Vec<String> = report
+        .categories
+        .iter()
+        .map(|category| category.trim().to_lowercase())
+        .filter(|category| !category.is_empty())
+        .collect();
+    categories.sort();
+    categories.dedup();
+    let sector = report
+        .sector
+        .as_deref()
+        .map(|sector| sector.trim().to_lowercase())
+        .filter(|sector| !sector.is_empty());
+    let mut ttps: Vec<String> = Vec::with_capacity(report.ttps.len());
+    for ttp in &report.ttps {
+        let ttp = ttp.trim().to_uppercase();
+        if !ttp.is_empty() && !ttps.contains(&ttp) {
+            ttps.push(ttp);
+        }
+    }
+
+    Ok(NormalizedReport {
+        id: raw.id.clone(),
+        partner: raw.partner.clone(),
+        received_at: raw.received_at,
+        occurred_at: report.occurred_at,
+        tlp,
+        title: report.title,
+        description: report.description,
+        categories,
+        sector,
+        ttps,
+        victim: report.victim,
+        indicators,
+        pii,
+    })
+}
+
+/// Appends an indicator unless one with the same type and value is already there (the first source wins).
+fn push_unique(
+    indicators: &mut Vec<Indicator>,
+    kind: ObservableType,
+    value: String,
+    source: IndicatorSource,
+) {
+    if indicators
+        .iter()
+        .any(|indicator| indicator.kind == kind && indicator.value == value)
+    {
+        return;
+    }
+    let id = accord_stix::observable_id(kind, &value);
+    indicators.push(Indicator {
+        id,
+        kind,
+        value,
+        source,
+    });
+}
+
+#[cfg(test)]
+mod tests;

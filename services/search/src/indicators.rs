@@ -1,0 +1,154 @@
+//! `GET /v1/indicators/{value}` and `POST /v1/indicators/lookup`.
+
+use std::{collections::BTreeSet, net::IpAddr};
+
+use accord_domain::{ObservableType, observable};
+use accord_index::{IndicatorKey, IndicatorMatch, Page, ReleaseFilter};
+use accord_runtime::{ApiError, Principal, json};
+use axum::{
+    extract::{Path, Query, State},
+    response::Response,
+};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    AppState,
+    request::{Audited, Context, context, finish, index_error, report_summary},
+};
+
+/// `?purpose=&case=`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Stated {
+    purpose: Option<String>,
+    case: Option<String>,
+}
+
+/// Returns the index match for a looked-up value, or `None` when it is not an indicator.
+fn to_match(raw: &str) -> Option<IndicatorMatch> {
+    let (kind, value) = observable::canonicalize(None, raw).ok()?;
+    let ip = match kind {
+        ObservableType::Ipv4Addr | ObservableType::Ipv6Addr => value.parse::<IpAddr>().ok(),
+        _ => None,
+    };
+    Some(IndicatorMatch { key: IndicatorKey { kind, value }, ip })
+}
+
+/// Renders the match of one indicator from the index page, after the re-check; `None` when nothing is visible.
+fn render_match(ctx: &Context, key: &IndicatorKey, page: Page, listed: usize) -> Option<(Value, u64)> {
+    let fetched = page.hits.len() as u64;
+    let visible: Vec<_> = page.hits.into_iter().filter(|view| ctx.allows(view)).collect();
+    // Hits beyond the fetched ones were not re-checked individually; they count only as far as the index says.
+    let sightings = visible.len() as u64 + page.total.saturating_sub(fetched);
+    if visible.is_empty() {
+        return None;
+    }
+    let first_seen = visible.iter().map(|view| view.content.occurred_at).min();
+    let last_seen = visible.iter().map(|view| view.content.occurred_at).max();
+    let partners: BTreeSet<&str> = visible.iter().map(|view| view.content.partner.as_str()).collect();
+    let reports: Vec<Value> = visible.iter().take(listed).map(report_summary).collect();
+    let body = json!({
+        "type": key.kind,
+        "value": key.value,
+        "id": accord_stix::observable_id(key.kind, &key.value),
+        "first_seen": first_seen,
+        "last_seen": last_seen,
+        "sightings": sightings,
+        "partners": partners,
+        "reports": reports,
+    });
+    Some((body, sightings))
+}
+
+/// `GET /v1/indicators/{value}`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    principal: Result<Principal, ApiError>,
+    Path(value): Path<String>,
+    Query(stated): Query<Stated>,
+) -> Response {
+    let audited = Audited {
+        endpoint: "GET /v1/indicators/{value}",
+        purpose: stated.purpose,
+        case: stated.case,
+        query: json!({ "value": value }),
+    };
+    let outcome = async {
+        let ctx = context(&state, &principal, &audited)?;
+        let Some(indicator) = to_match(&value) else {
+            return Err(ApiError::NotFound);
+        };
+        let release = ReleaseFilter { agency: ctx.agency.clone(), purpose: ctx.purpose, at: ctx.at };
+        let per_key = state.config.max_reports_per_indicator.max(1) * 10;
+        let mut pages = state
+            .deps
+            .index
+            .lookup(release, vec![indicator.clone()], per_key)
+            .await
+            .map_err(index_error)?;
+        let page = pages.pop().unwrap_or(Page { total: 0, hits: Vec::new() });
+        render_match(&ctx, &indicator.key, page, state.config.max_reports_per_indicator)
+            .map(|(body, _)| (body, 1))
+            .ok_or(ApiError::NotFound)
+    }
+    .await;
+    finish(&state, &principal, audited, outcome).await
+}
+
+/// `POST /v1/indicators/lookup` body.
+#[derive(Debug, Deserialize)]
+struct LookupRequest {
+    values: Vec<String>,
+}
+
+/// `POST /v1/indicators/lookup`.
+pub(crate) async fn lookup(
+    State(state): State<AppState>,
+    principal: Result<Principal, ApiError>,
+    body: Bytes,
+) -> Response {
+    let parsed = json::parse_value(&body);
+    let field = |name: &str| {
+        parsed.as_ref().ok().and_then(|value| value.get(name)).and_then(Value::as_str).map(str::to_owned)
+    };
+    let audited = Audited {
+        endpoint: "POST /v1/indicators/lookup",
+        purpose: field("purpose"),
+        case: field("case"),
+        query: json!({
+            "values": parsed.as_ref().ok().and_then(|value| value.get("values")).cloned().unwrap_or(Value::Null)
+        }),
+    };
+    let outcome = async {
+        let ctx = context(&state, &principal, &audited)?;
+        let request: LookupRequest = json::from_value(json::parse_value(&body)?)?;
+        if request.values.len() > state.config.max_lookup_values {
+            return Err(ApiError::invalid_field(
+                "/values",
+                format!("at most {} values per lookup", state.config.max_lookup_values),
+            ));
+        }
+        let matches: Vec<Option<IndicatorMatch>> = request.values.iter().map(|value| to_match(value)).collect();
+        let queries: Vec<IndicatorMatch> = matches.iter().flatten().cloned().collect();
+        let release = ReleaseFilter { agency: ctx.agency.clone(), purpose: ctx.purpose, at: ctx.at };
+        let per_key = state.config.max_reports_per_indicator.max(1);
+        let pages = state.deps.index.lookup(release, queries, per_key).await.map_err(index_error)?;
+        let mut pages = pages.into_iter();
+        let mut found = 0_u64;
+        let mut results = Vec::with_capacity(request.values.len());
+        for (value, indicator) in request.values.iter().zip(&matches) {
+            let rendered = indicator.as_ref().and_then(|indicator| {
+                let page = pages.next()?;
+                render_match(&ctx, &indicator.key, page, per_key).map(|(body, _)| body)
+            });
+            if rendered.is_some() {
+                found += 1;
+            }
+            results.push(json!({ "value": value, "match": rendered }));
+        }
+        Ok((json!({ "results": results }), found))
+    }
+    .await;
+    finish(&state, &principal, audited, outcome).await
+}

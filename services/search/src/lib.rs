@@ -1,0 +1,86 @@
+//! Search: the investigators' API and the auditors' view of the trail.
+//!
+//! Every investigator request states a purpose and a case. A request is answered from the index under the release
+//! filter of the caller's agency, purpose and the current time (the first wall); every hit is then re-checked against
+//! the MoUs in force now with `accord_policy::allows` (the second wall), so suspend, revoke and expiry take effect on
+//! the next query even before the index is updated. Before any response leaves, allowed or refused, its record is
+//! durably appended to the hash-chained [`audit`] trail; if that fails, the answer is 503 and nothing is released.
+
+pub mod audit;
+mod auditor;
+mod indicators;
+mod request;
+mod search;
+
+use std::sync::Arc;
+
+use accord_runtime::{Authenticator, Deps};
+use axum::{
+    Router,
+    extract::FromRef,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditLog;
+
+/// Search configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Most reports listed per indicator.
+    pub max_reports_per_indicator: usize,
+    /// Most values in one batch lookup.
+    pub max_lookup_values: usize,
+    /// Default page size of `POST /v1/search`.
+    pub default_page_size: usize,
+    /// Largest page size of `POST /v1/search`.
+    pub max_page_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_reports_per_indicator: 100,
+            max_lookup_values: 10_000,
+            default_page_size: 20,
+            max_page_size: 100,
+        }
+    }
+}
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) deps: Deps,
+    pub(crate) config: Arc<Config>,
+    pub(crate) audit: AuditLog,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Authenticator {
+        state.deps.auth.clone()
+    }
+}
+
+impl AppState {
+    /// Builds the state and opens the audit trail in `<data>/search`.
+    ///
+    /// # Errors
+    /// Fails when the audit store cannot be opened.
+    pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
+        let audit = AuditLog::open(&deps.data_dir.join("search"))?;
+        Ok(Self { deps, config: Arc::new(config), audit })
+    }
+}
+
+/// Returns search's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/indicators/lookup", post(indicators::lookup))
+        .route("/v1/indicators/{value}", get(indicators::get))
+        .route("/v1/search", post(search::search))
+        .route("/v1/audit", get(auditor::list))
+        .route("/v1/audit/verify", get(auditor::verify))
+        .with_state(state)
+}

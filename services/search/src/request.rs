@@ -1,0 +1,157 @@
+//! What every investigator request shares: the caller's agency, purpose and case, the re-check, and the audit
+//! record written before the response leaves.
+
+use std::sync::Arc;
+
+use accord_domain::{OrgId, OrgKind, Purpose, Role, Timestamp, View};
+use accord_runtime::{ApiError, FieldError, Principal, directory::Snapshot};
+use axum::{
+    Json,
+    response::{IntoResponse, Response},
+};
+use serde_json::Value;
+
+use crate::{AppState, audit::AuditEntry};
+
+/// The investigator's context for one request.
+pub(crate) struct Context {
+    pub(crate) agency: OrgId,
+    pub(crate) purpose: Purpose,
+    pub(crate) at: Timestamp,
+    pub(crate) snapshot: Arc<Snapshot>,
+}
+
+impl Context {
+    /// Returns whether a hit may be served now (the query-time re-check).
+    pub(crate) fn allows(&self, view: &View) -> bool {
+        accord_policy::allows(
+            view,
+            &self.agency,
+            self.purpose,
+            self.at,
+            &self.snapshot.mous,
+            &self.snapshot.orgs,
+        )
+    }
+}
+
+/// What gets audited about a request.
+pub(crate) struct Audited {
+    pub(crate) endpoint: &'static str,
+    pub(crate) purpose: Option<String>,
+    pub(crate) case: Option<String>,
+    pub(crate) query: Value,
+}
+
+/// Checks the caller and its stated purpose and case.
+pub(crate) fn context(
+    state: &AppState,
+    principal: &Result<Principal, ApiError>,
+    audited: &Audited,
+) -> Result<Context, ApiError> {
+    let principal = match principal {
+        Ok(principal) => principal,
+        Err(_) => return Err(ApiError::Unauthorized),
+    };
+    principal.require(Role::Investigator)?;
+    let snapshot = state.deps.directory.snapshot();
+    let Some(org) = snapshot.orgs.get(&principal.organization) else {
+        return Err(ApiError::Unauthorized);
+    };
+    if org.kind != OrgKind::Agency {
+        return Err(ApiError::Forbidden("only agencies search".to_owned()));
+    }
+    let mut errors = Vec::new();
+    let purpose = match audited.purpose.as_deref().map(str::parse::<Purpose>) {
+        Some(Ok(purpose)) => Some(purpose),
+        Some(Err(error)) => {
+            errors.push(FieldError::new("/purpose", error.to_string()));
+            None
+        }
+        None => {
+            errors.push(FieldError::new(
+                "/purpose",
+                "required: investigation, prevention, prosecution or research",
+            ));
+            None
+        }
+    };
+    match audited.case.as_deref().map(str::trim) {
+        None | Some("") => errors.push(FieldError::new("/case", "required: your case reference")),
+        Some(case) if case.len() > 200 => {
+            errors.push(FieldError::new("/case", "at most 200 characters"));
+        }
+        Some(_) => {}
+    }
+    let (Some(purpose), true) = (purpose, errors.is_empty()) else {
+        let detail = errors
+            .iter()
+            .map(|error| format!("{}: {}", error.pointer, error.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ApiError::BadRequest { detail, errors });
+    };
+    Ok(Context { agency: org.id.clone(), purpose, at: chrono::Utc::now(), snapshot })
+}
+
+/// Writes the audit record, then answers. If the record cannot be written, the answer is 503 and carries nothing.
+pub(crate) async fn finish(
+    state: &AppState,
+    principal: &Result<Principal, ApiError>,
+    audited: Audited,
+    outcome: Result<(Value, u64), ApiError>,
+) -> Response {
+    let (status, results) = match &outcome {
+        Ok((_, results)) => (200, *results),
+        Err(error) => (error.status().as_u16(), 0),
+    };
+    let principal = principal.as_ref().ok();
+    let entry = AuditEntry {
+        at: chrono::Utc::now(),
+        token_id: principal.map(|principal| principal.token_id.clone()),
+        organization: principal.map(|principal| principal.organization.to_string()),
+        endpoint: audited.endpoint.to_owned(),
+        purpose: audited.purpose,
+        case: audited.case,
+        query: audited.query,
+        status,
+        results,
+    };
+    if let Err(error) = state.audit.append(entry).await {
+        tracing::error!(%error, "failed to write audit record; answering 503");
+        return ApiError::Unavailable(
+            "the audit trail is unavailable; nothing can be searched until it is back".to_owned(),
+        )
+        .into_response();
+    }
+    metrics::counter!("accord_search_requests_total", "status" => status.to_string()).increment(1);
+    match outcome {
+        Ok((body, _)) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Maps an index failure to a 503 (fail closed) or a 400 for a bad query.
+pub(crate) fn index_error(error: accord_index::IndexError) -> ApiError {
+    match error {
+        accord_index::IndexError::InvalidQuery(message) => ApiError::bad_field("/q", message),
+        other => {
+            tracing::error!(error = %other, "index query failed");
+            ApiError::Unavailable("the index is unavailable; retry later".to_owned())
+        }
+    }
+}
+
+/// Renders a report as an investigator sees it in a list.
+pub(crate) fn report_summary(view: &View) -> Value {
+    let content = &view.content;
+    serde_json::json!({
+        "id": view.report_id,
+        "title": content.title,
+        "tlp": content.tlp,
+        "occurred_at": content.occurred_at,
+        "partner": content.partner,
+        "categories": content.categories,
+        "sector": content.sector,
+    })
+}

@@ -1,0 +1,244 @@
+//! `POST /v1/search`: free text or `field:value` terms, filters, paging with an opaque cursor.
+
+
+use accord_domain::{ObservableType, Timestamp, Tlp, View, observable};
+use accord_index::{Filters, IndicatorKey, IndicatorMatch, Query, ReleaseFilter};
+use accord_runtime::{ApiError, Principal, json};
+use axum::{extract::State, response::Response};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    AppState,
+    request::{Audited, context, finish, index_error},
+};
+
+/// One or many values of a filter.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn values(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(value) => vec![value.as_str()],
+            OneOrMany::Many(values) => values.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FiltersIn {
+    #[serde(rename = "type")]
+    kind: Option<OneOrMany>,
+    tlp: Option<OneOrMany>,
+    sector: Option<String>,
+    partner: Option<String>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchRequest {
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    filters: Option<FiltersIn>,
+    #[serde(default)]
+    size: Option<usize>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
+    let Some(filters) = filters else { return Ok(Filters::default()) };
+    let mut out = Filters::default();
+    if let Some(kinds) = &filters.kind {
+        for (index, kind) in kinds.values().into_iter().enumerate() {
+            let kind: ObservableType = kind
+                .parse()
+                .map_err(|error: observable::ObservableError| {
+                    ApiError::invalid_field(&format!("/filters/type/{index}"), error.to_string())
+                })?;
+            out.types.insert(kind);
+        }
+    }
+    if let Some(tlps) = &filters.tlp {
+        for (index, tlp) in tlps.values().into_iter().enumerate() {
+            let tlp: Tlp = tlp.parse().map_err(|error: accord_domain::tlp::UnknownTlp| {
+                ApiError::invalid_field(&format!("/filters/tlp/{index}"), error.to_string())
+            })?;
+            out.tlp.insert(tlp);
+        }
+    }
+    out.sector = filters.sector.map(|sector| sector.trim().to_ascii_lowercase());
+    out.partner = filters.partner.map(|partner| partner.trim().to_owned());
+    out.from = filters.from;
+    out.to = filters.to;
+    Ok(out)
+}
+
+/// Splits `q` into `field:value` terms and free text; a `q` that is one indicator becomes an exact match.
+fn parse_q(q: &str, filters: &mut Filters) -> Result<(Option<IndicatorMatch>, Option<String>), ApiError> {
+    let mut text = Vec::new();
+    let mut indicator = None;
+    for token in q.split_whitespace() {
+        let Some((field, value)) = token.split_once(':') else {
+            text.push(token);
+            continue;
+        };
+        match field {
+            "type" => {
+                let kind = value.parse().map_err(|error: observable::ObservableError| {
+                    ApiError::invalid_field("/q", error.to_string())
+                })?;
+                filters.types.insert(kind);
+            }
+            "tlp" => {
+                let tlp = value.parse().map_err(|error: accord_domain::tlp::UnknownTlp| {
+                    ApiError::invalid_field("/q", error.to_string())
+                })?;
+                filters.tlp.insert(tlp);
+            }
+            "sector" => filters.sector = Some(value.to_ascii_lowercase()),
+            "partner" => filters.partner = Some(value.to_owned()),
+            "indicator" | "value" => {
+                let (kind, value) = observable::canonicalize(None, value)
+                    .map_err(|error| ApiError::invalid_field("/q", error.to_string()))?;
+                let ip = value.parse().ok();
+                indicator = Some(IndicatorMatch { key: IndicatorKey { kind, value }, ip });
+            }
+            _ => text.push(token),
+        }
+    }
+    let text = text.join(" ");
+    if indicator.is_none() && !text.is_empty() && !text.contains(' ') {
+        if let Ok((kind, value)) = observable::canonicalize(None, &text) {
+            let ip = value.parse().ok();
+            return Ok((Some(IndicatorMatch { key: IndicatorKey { kind, value }, ip }), None));
+        }
+    }
+    Ok((indicator, (!text.is_empty()).then_some(text)))
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<usize, ApiError> {
+    let Some(cursor) = cursor else { return Ok(0) };
+    let invalid = || ApiError::bad_field("/cursor", "not a cursor returned by this endpoint");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    text.strip_prefix("o:").and_then(|offset| offset.parse().ok()).ok_or_else(invalid)
+}
+
+fn encode_cursor(offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+}
+
+/// Renders a hit: everything its view releases.
+fn render_hit(view: &View) -> Value {
+    let content = &view.content;
+    let indicators: Vec<Value> = content
+        .indicators
+        .iter()
+        .map(|indicator| json!({ "type": indicator.kind, "value": indicator.value, "id": indicator.id }))
+        .collect();
+    let mut hit = json!({
+        "id": view.report_id,
+        "title": content.title,
+        "tlp": content.tlp,
+        "occurred_at": content.occurred_at,
+        "partner": content.partner,
+        "categories": content.categories,
+        "sector": content.sector,
+        "indicators": indicators,
+    });
+    if let Value::Object(map) = &mut hit {
+        if let Some(description) = &content.description {
+            map.insert("description".to_owned(), json!(description));
+        }
+        if let Some(ttps) = &content.ttps {
+            map.insert("ttps".to_owned(), json!(ttps));
+        }
+        if let Some(victim) = &content.victim {
+            map.insert("victim".to_owned(), json!(victim));
+        }
+    }
+    hit
+}
+
+/// `POST /v1/search`.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    principal: Result<Principal, ApiError>,
+    body: Bytes,
+) -> Response {
+    let parsed = json::parse_value(&body);
+    let field = |name: &str| {
+        parsed.as_ref().ok().and_then(|value| value.get(name)).and_then(Value::as_str).map(str::to_owned)
+    };
+    let mut query_audit = parsed.as_ref().cloned().unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut query_audit {
+        map.remove("purpose");
+        map.remove("case");
+    }
+    let audited = Audited {
+        endpoint: "POST /v1/search",
+        purpose: field("purpose"),
+        case: field("case"),
+        query: query_audit,
+    };
+    let outcome = async {
+        let ctx = context(&state, &principal, &audited)?;
+        let request: SearchRequest = json::from_value(json::parse_value(&body)?)?;
+        let mut filters = parse_filters(request.filters)?;
+        let (indicator, text) = match request.q.as_deref().map(str::trim) {
+            Some(q) if !q.is_empty() => parse_q(q, &mut filters)?,
+            _ => (None, None),
+        };
+        let size = request.size.unwrap_or(state.config.default_page_size);
+        if size == 0 || size > state.config.max_page_size {
+            return Err(ApiError::invalid_field(
+                "/size",
+                format!("must be between 1 and {}", state.config.max_page_size),
+            ));
+        }
+        let offset = decode_cursor(request.cursor.as_deref())?;
+        let query = Query {
+            release: ReleaseFilter { agency: ctx.agency.clone(), purpose: ctx.purpose, at: ctx.at },
+            indicator,
+            text,
+            filters,
+            size,
+            offset,
+        };
+        let page = state.deps.index.search(query).await.map_err(index_error)?;
+        let fetched = page.hits.len();
+        let hits: Vec<Value> =
+            page.hits.iter().filter(|view| ctx.allows(view)).map(render_hit).collect();
+        let dropped = (fetched - hits.len()) as u64;
+        let total = page.total.saturating_sub(dropped);
+        let next_offset = offset + fetched;
+        let next = (fetched == size && (next_offset as u64) < page.total).then(|| encode_cursor(next_offset));
+        let returned = hits.len() as u64;
+        Ok((json!({ "hits": hits, "total": total, "next": next }), returned))
+    }
+    .await;
+    finish(&state, &principal, audited, outcome).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        assert_eq!(decode_cursor(Some(&encode_cursor(40))).unwrap(), 40);
+        assert!(decode_cursor(Some("garbage!")).is_err());
+        assert_eq!(decode_cursor(None).unwrap(), 0);
+    }
+}
