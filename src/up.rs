@@ -8,7 +8,10 @@
 //! batch (its index commit or bus publish) and commits its offsets → the bus writer drains → exit. A second signal
 //! exits at once.
 
-use std::{path::{Path, PathBuf}, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use accord_bus::BusClient;
 use accord_domain::topics;
@@ -36,9 +39,14 @@ pub struct Running {
     pub tracker: TaskTracker,
     /// The admin token generated on this start (a fresh data directory without `ACCORD_ADMIN_TOKEN`).
     pub generated_admin_token: Option<String>,
+    /// The bus, for tests that look at what was (not) published.
+    pub bus: BusClient,
 }
 
 const ADMIN_HASH_FILE: &str = "admin-token.sha256";
+
+/// A pipeline stage's run loop.
+type StageFuture = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
 
 /// Returns the bootstrap token hash, generating and storing a token on a fresh data directory.
 fn bootstrap(data_dir: &Path, given: Option<&str>) -> anyhow::Result<(String, Option<String>)> {
@@ -70,33 +78,74 @@ pub async fn start(
     let bus = BusClient::from_url(&data_dir.join("bus").to_string_lossy())
         .await
         .context("failed to open the embedded bus")?;
-    bus.ensure_topics(&topics::ALL).await.context("failed to create topics")?;
+    bus.ensure_topics(&topics::ALL)
+        .await
+        .context("failed to create topics")?;
     let index_dir = data_dir.join("index");
-    let index = tokio::task::spawn_blocking(move || IndexClient::from_url(&index_dir.to_string_lossy()))
-        .await?
-        .context("failed to open the embedded index")?;
+    let index =
+        tokio::task::spawn_blocking(move || IndexClient::from_url(&index_dir.to_string_lossy()))
+            .await?
+            .context("failed to open the embedded index")?;
 
     let directory = Arc::new(Directory::new());
-    directory.follow(&bus, shutdown.clone()).await.context("failed to follow the directory")?;
-    directory.catch_up(&bus).await.context("failed to load the directory")?;
+    directory
+        .follow(&bus, shutdown.clone())
+        .await
+        .context("failed to follow the directory")?;
+    directory
+        .catch_up(&bus)
+        .await
+        .context("failed to load the directory")?;
 
-    let (bootstrap_hash, generated_admin_token) = bootstrap(&data_dir, options.admin_token.as_deref())?;
+    let (bootstrap_hash, generated_admin_token) =
+        bootstrap(&data_dir, options.admin_token.as_deref())?;
     let auth = Authenticator::new(Arc::clone(&directory), Some(bootstrap_hash));
-    let deps = Deps { bus: bus.clone(), index: index.clone(), directory: Arc::clone(&directory), auth, data_dir };
+    let deps = Deps {
+        bus: bus.clone(),
+        index: index.clone(),
+        directory: Arc::clone(&directory),
+        auth,
+        data_dir,
+    };
 
     let tracker = TaskTracker::new();
     let admin = accord_admin::AppState::new(accord_admin::Config::default(), deps.clone())?;
     accord_admin::orgs::ensure_operator(&admin)
         .await
-        .map_err(|error| anyhow::anyhow!("failed to register the operator organization: {error}"))?;
+        .map_err(|error| {
+            anyhow::anyhow!("failed to register the operator organization: {error}")
+        })?;
     let gateway = accord_gateway::AppState::new(accord_gateway::Config::default(), deps.clone())?;
     accord_gateway::run_workers(gateway.clone(), &tracker, shutdown.clone()).await?;
     let search = accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;
 
-    let stages: Vec<(&str, std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>)> = vec![
-        ("normalizer", Box::pin(accord_normalizer::run(Default::default(), bus.clone(), shutdown.clone()))),
-        ("enforcer", Box::pin(accord_enforcer::run(Default::default(), bus.clone(), Arc::clone(&directory), shutdown.clone()))),
-        ("indexer", Box::pin(accord_indexer::run(Default::default(), bus.clone(), index.clone(), shutdown.clone()))),
+    let stages: Vec<(&str, StageFuture)> = vec![
+        (
+            "normalizer",
+            Box::pin(accord_normalizer::run(
+                Default::default(),
+                bus.clone(),
+                shutdown.clone(),
+            )),
+        ),
+        (
+            "enforcer",
+            Box::pin(accord_enforcer::run(
+                Default::default(),
+                bus.clone(),
+                Arc::clone(&directory),
+                shutdown.clone(),
+            )),
+        ),
+        (
+            "indexer",
+            Box::pin(accord_indexer::run(
+                Default::default(),
+                bus.clone(),
+                index.clone(),
+                shutdown.clone(),
+            )),
+        ),
     ];
     for (name, stage) in stages {
         tracker.spawn(async move {
@@ -118,7 +167,11 @@ pub async fn start(
         }
     });
     tracker.close();
-    Ok(Running { tracker, generated_admin_token })
+    Ok(Running {
+        tracker,
+        generated_admin_token,
+        bus,
+    })
 }
 
 /// `accord up` from the command line: runs until SIGINT/SIGTERM; a second signal exits at once.
@@ -131,12 +184,20 @@ pub async fn main(args: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("failed to bind {}", args.listen))?;
     let address = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let options = UpOptions { data_dir: args.data_dir.clone(), admin_token: args.admin_token };
+    let options = UpOptions {
+        data_dir: args.data_dir.clone(),
+        admin_token: args.admin_token,
+    };
     let running = start(options, listener, shutdown.clone()).await?;
-    println!("Accord is up: every API on http://{address} (data in {})", args.data_dir.display());
+    println!(
+        "Accord is up: every API on http://{address} (data in {})",
+        args.data_dir.display()
+    );
     println!("  health: curl http://{address}/healthz   readiness: curl http://{address}/readyz");
     if let Some(token) = &running.generated_admin_token {
-        println!("  admin token (coordinator, shown once; set ACCORD_ADMIN_TOKEN to choose your own):");
+        println!(
+            "  admin token (coordinator, shown once; set ACCORD_ADMIN_TOKEN to choose your own):"
+        );
         println!("    {token}");
     }
     wait_for_signal().await;
@@ -153,13 +214,14 @@ pub async fn main(args: UpArgs) -> anyhow::Result<()> {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -241,7 +241,10 @@ impl Bus for EmbeddedBus {
         let Some(end) = end else {
             return Err(BusError::UnknownTopic(topic.to_owned()));
         };
-        Ok(vec![Position { partition: 0, offset: end }])
+        Ok(vec![Position {
+            partition: 0,
+            offset: end,
+        }])
     }
 
     /// Returns `Ok` while the writer runs and the last write transaction succeeded.

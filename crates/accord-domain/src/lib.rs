@@ -27,8 +27,8 @@ pub use observable::ObservableType;
 pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;
 pub use report::{
-    Indicator, IndicatorSource, NormalizedReport, PiiKind, PiiMatch, RawReport, ReportFormat,
-    Rejection, TextField, Victim,
+    Indicator, IndicatorSource, NormalizedReport, PiiKind, PiiMatch, RawReport, Rejection,
+    ReportFormat, TextField, Victim,
 };
 pub use tlp::Tlp;
 pub use view::{Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};

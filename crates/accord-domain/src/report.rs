@@ -183,7 +183,7 @@ pub struct NormalizedReport {
     pub tlp: Tlp,
     /// Title.
     pub title: String,
-    /// Description, refanged.
+    /// Description, as written (defanged indicators stay defanged in the prose; extracted ones are canonical).
     pub description: String,
     /// Categories, lower-cased, sorted, deduplicated.
     pub categories: Vec<String>,

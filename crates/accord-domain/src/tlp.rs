@@ -26,7 +26,13 @@ pub enum Tlp {
 
 impl Tlp {
     /// Every label, from least to most restrictive.
-    pub const ALL: [Tlp; 5] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red];
+    pub const ALL: [Tlp; 5] = [
+        Tlp::Clear,
+        Tlp::Green,
+        Tlp::Amber,
+        Tlp::AmberStrict,
+        Tlp::Red,
+    ];
 
     /// Returns the label as written in the API (`amber+strict`).
     pub fn as_str(self) -> &'static str {
@@ -78,6 +84,9 @@ mod tests {
         assert_eq!("TLP:AMBER+STRICT".parse::<Tlp>().unwrap(), Tlp::AmberStrict);
         assert_eq!("green".parse::<Tlp>().unwrap(), Tlp::Green);
         assert!("white".parse::<Tlp>().is_err());
-        assert_eq!(serde_json::to_string(&Tlp::AmberStrict).unwrap(), "\"amber+strict\"");
+        assert_eq!(
+            serde_json::to_string(&Tlp::AmberStrict).unwrap(),
+            "\"amber+strict\""
+        );
     }
 }

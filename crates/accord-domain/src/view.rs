@@ -125,7 +125,11 @@ pub struct View {
 impl View {
     /// Returns the observable types of the released indicators.
     pub fn indicator_types(&self) -> BTreeSet<ObservableType> {
-        self.content.indicators.iter().map(|indicator| indicator.kind).collect()
+        self.content
+            .indicators
+            .iter()
+            .map(|indicator| indicator.kind)
+            .collect()
     }
 }
 

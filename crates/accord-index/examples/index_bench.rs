@@ -40,13 +40,29 @@ impl Rng {
 
 /// Returns the `n`-th indicator of view `v`: a mix of types, with a shared pool so some values recur across views.
 fn indicator(v: usize, n: usize, rng: &mut Rng) -> (T, String) {
-    let id = if rng.below(10) == 0 { rng.below(1000) } else { v * INDICATORS + n };
+    let id = if rng.below(10) == 0 {
+        rng.below(1000)
+    } else {
+        v * INDICATORS + n
+    };
     match n % 5 {
         0 => (T::DomainName, format!("host{id}.example")),
         1 => (T::Url, format!("http://host{id}.example/path/{id}")),
-        2 => (T::File, format!("{:064x}", id as u128 * 0x9E37_79B9_7F4A_7C15)),
+        2 => (
+            T::File,
+            format!("{:064x}", id as u128 * 0x9E37_79B9_7F4A_7C15),
+        ),
         3 if n == 3 && v % 50 == 0 => (T::Ipv4Addr, format!("10.{}.0.0/16", (v / 50) % 256)),
-        3 => (T::Ipv4Addr, format!("{}.{}.{}.{}", 11 + id % 200, (id >> 8) % 256, (id >> 16) % 256, id % 256)),
+        3 => (
+            T::Ipv4Addr,
+            format!(
+                "{}.{}.{}.{}",
+                11 + id % 200,
+                (id >> 8) % 256,
+                (id >> 16) % 256,
+                id % 256
+            ),
+        ),
         _ => (T::EmailAddr, format!("user{id}@mail.example")),
     }
 }
@@ -56,13 +72,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(rank).copied().unwrap_or_default()
 }
 
-async fn measure(index: &IndexClient, keys: &[IndicatorMatch]) -> (Vec<Duration>, u64) { measure_n(index, keys, 10).await }
+async fn measure(index: &IndexClient, keys: &[IndicatorMatch]) -> (Vec<Duration>, u64) {
+    measure_n(index, keys, 10).await
+}
 async fn measure_n(index: &IndexClient, keys: &[IndicatorMatch], n: usize) -> (Vec<Duration>, u64) {
     let mut latencies = Vec::with_capacity(keys.len());
     let mut matched = 0;
     for matcher in keys {
         let started = Instant::now();
-        let pages = index.lookup(release(), vec![matcher.clone()], n).await.expect("lookup");
+        let pages = index
+            .lookup(release(), vec![matcher.clone()], n)
+            .await
+            .expect("lookup");
         latencies.push(started.elapsed());
         matched += pages.iter().map(|page| page.total).sum::<u64>();
     }
@@ -72,7 +93,10 @@ async fn measure_n(index: &IndexClient, keys: &[IndicatorMatch], n: usize) -> (V
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let views: usize = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(100_000);
+    let views: usize = std::env::args()
+        .nth(1)
+        .and_then(|arg| arg.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let index = IndexClient::new(TantivyIndex::open(dir.path()).expect("open index"));
     let mut rng = Rng(42);
@@ -85,17 +109,31 @@ async fn main() {
         let report_id = ReportId::random();
         let mut one = view(&report_id, &format!("{v:08}"));
         one.content.title = Some(format!("Incident {v} ransomware beacon"));
-        let indicators: Vec<(T, String)> = (0..INDICATORS).map(|n| indicator(v, n, &mut rng)).collect();
+        let indicators: Vec<(T, String)> =
+            (0..INDICATORS).map(|n| indicator(v, n, &mut rng)).collect();
         if rng.below(views / LOOKUPS.min(views).max(1)) == 0 {
             let (kind, value) = &indicators[rng.below(INDICATORS)];
             sample.push(exact(*kind, value));
         }
-        let refs: Vec<(T, &str)> = indicators.iter().map(|(kind, value)| (*kind, value.as_str())).collect();
+        let refs: Vec<(T, &str)> = indicators
+            .iter()
+            .map(|(kind, value)| (*kind, value.as_str()))
+            .collect();
         one = with_indicators(one, &refs);
-        batch.push(ReplaceViews { report_id, version: 1, views: vec![one] });
+        batch.push(ReplaceViews {
+            report_id,
+            version: 1,
+            views: vec![one],
+        });
         if batch.len() == BATCH || v + 1 == views {
-            let outcomes = index.write(std::mem::take(&mut batch)).await.expect("write");
-            written += outcomes.iter().filter(|outcome| **outcome == WriteOutcome::Written).count();
+            let outcomes = index
+                .write(std::mem::take(&mut batch))
+                .await
+                .expect("write");
+            written += outcomes
+                .iter()
+                .filter(|outcome| **outcome == WriteOutcome::Written)
+                .count();
         }
     }
     let ingest = started.elapsed();
@@ -115,9 +153,21 @@ async fn main() {
         percentile(&exact_latencies, 0.99),
         exact_latencies.last().copied().unwrap_or_default()
     );
-    for n in [0usize, 1, 10] { let (l, _) = measure_n(&index, &sample, n).await; println!("per_key {n}: p50 {:?} p99 {:?}", percentile(&l, 0.5), percentile(&l, 0.99)); }
+    for n in [0usize, 1, 10] {
+        let (l, _) = measure_n(&index, &sample, n).await;
+        println!(
+            "per_key {n}: p50 {:?} p99 {:?}",
+            percentile(&l, 0.5),
+            percentile(&l, 0.99)
+        );
+    }
     let ips: Vec<IndicatorMatch> = (0..2_000)
-        .map(|n| key(T::Ipv4Addr, &format!("10.{}.{}.{}", n % 256, (n * 7) % 256, (n * 13) % 256)))
+        .map(|n| {
+            key(
+                T::Ipv4Addr,
+                &format!("10.{}.{}.{}", n % 256, (n * 7) % 256, (n * 13) % 256),
+            )
+        })
         .collect();
     let (ip_latencies, matched) = measure(&index, &ips).await;
     println!(
@@ -129,7 +179,10 @@ async fn main() {
 
     let keys: Vec<IndicatorMatch> = sample.iter().cycle().take(10_000).cloned().collect();
     let started = Instant::now();
-    let pages = index.lookup(release(), keys, 10).await.expect("batch lookup");
+    let pages = index
+        .lookup(release(), keys, 10)
+        .await
+        .expect("batch lookup");
     let elapsed = started.elapsed();
     println!(
         "batch lookup: {} keys in {:.1} ms ({:.1} µs/key)",

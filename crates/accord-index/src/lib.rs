@@ -137,7 +137,10 @@ impl IndexError {
         context: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        IndexError::Unavailable { context: context.into(), source: Some(Box::new(source)) }
+        IndexError::Unavailable {
+            context: context.into(),
+            source: Some(Box::new(source)),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! applied under the writer lock and committed once; the reader is reloaded before the lock is released, so a
 //! `Written` item is searchable as soon as `write` returns. All tantivy work runs on the blocking thread pool.
 
+mod collector;
 mod query;
 mod schema;
 
@@ -16,19 +17,18 @@ use std::{
 
 use async_trait::async_trait;
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, TantivyError,
-    collector::{
-        Count, TopDocs,
-        sort_key::{SortByStaticFastValue, SortByString},
-    },
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    TantivyError,
+    collector::{Count, TopDocs},
     directory::MmapDirectory,
     query::{Query as TantivyQuery, QueryParser, TermQuery},
     schema::{IndexRecordOption, Value},
 };
 
 use self::{
+    collector::{PageCollector, order},
     query::{all_of, filter_clauses, indicator_clause, release_clauses, text_clause},
-    schema::{Fields, OCCURRED_AT, VERSION, VIEW_ID},
+    schema::{Fields, VERSION},
 };
 use crate::{
     IndexError, IndicatorMatch, Page, Query, ReleaseFilter, ReplaceViews, SearchIndex, WriteOutcome,
@@ -64,7 +64,10 @@ fn unavailable(context: &'static str) -> impl FnOnce(TantivyError) -> IndexError
 
 /// Returns an [`IndexError::Unavailable`] without a source.
 fn unavailable_msg(context: impl Into<String>) -> IndexError {
-    IndexError::Unavailable { context: context.into(), source: None }
+    IndexError::Unavailable {
+        context: context.into(),
+        source: None,
+    }
 }
 
 impl TantivyIndex {
@@ -76,18 +79,27 @@ impl TantivyIndex {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, IndexError> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|source| {
-            IndexError::unavailable(format!("failed to create index directory `{}`", dir.display()), source)
+            IndexError::unavailable(
+                format!("failed to create index directory `{}`", dir.display()),
+                source,
+            )
         })?;
         let directory = MmapDirectory::open(dir).map_err(|source| {
-            IndexError::unavailable(format!("failed to open index directory `{}`", dir.display()), source)
+            IndexError::unavailable(
+                format!("failed to open index directory `{}`", dir.display()),
+                source,
+            )
         })?;
         let (schema, fields) = Fields::build();
-        let index = Index::open_or_create(directory, schema).map_err(unavailable("failed to open index"))?;
+        let index = Index::open_or_create(directory, schema)
+            .map_err(unavailable("failed to open index"))?;
         Self::from_index(index, fields)
     }
 
     fn from_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES).map_err(unavailable("failed to create index writer"))?;
+        let writer = index
+            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
+            .map_err(unavailable("failed to create index writer"))?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -95,8 +107,15 @@ impl TantivyIndex {
             .map_err(unavailable("failed to open index reader"))?;
         let mut parser = QueryParser::for_index(&index, vec![fields.title, fields.description]);
         parser.set_conjunction_by_default();
-        let inner = Inner { reader, writer: Mutex::new(writer), fields, parser };
-        Ok(Self { inner: Arc::new(inner) })
+        let inner = Inner {
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            parser,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Runs `work` on the blocking thread pool with the shared state.
@@ -134,12 +153,18 @@ impl SearchIndex for TantivyIndex {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.blocking(move |inner| inner.lookup(&release, &keys, per_key)).await
+        self.blocking(move |inner| inner.lookup(&release, &keys, per_key))
+            .await
     }
 
     async fn refresh(&self) -> Result<(), IndexError> {
-        self.blocking(|inner| inner.reader.reload().map_err(unavailable("failed to reload index reader")))
-            .await
+        self.blocking(|inner| {
+            inner
+                .reader
+                .reload()
+                .map_err(unavailable("failed to reload index reader"))
+        })
+        .await
     }
 
     async fn health(&self) -> Result<(), IndexError> {
@@ -154,7 +179,9 @@ impl Inner {
             Ok(guard) => Ok(guard),
             Err(poisoned) => {
                 let mut guard = poisoned.into_inner();
-                guard.rollback().map_err(unavailable("failed to roll back index writer"))?;
+                guard
+                    .rollback()
+                    .map_err(unavailable("failed to roll back index writer"))?;
                 self.writer.clear_poison();
                 Ok(guard)
             }
@@ -175,19 +202,29 @@ impl Inner {
         }
     }
 
-    fn apply(&self, writer: &mut IndexWriter, batch: &[ReplaceViews]) -> Result<Vec<WriteOutcome>, IndexError> {
+    fn apply(
+        &self,
+        writer: &mut IndexWriter,
+        batch: &[ReplaceViews],
+    ) -> Result<Vec<WriteOutcome>, IndexError> {
         let searcher = self.reader.searcher();
         // Versions written earlier in this batch, not yet visible to the searcher.
         let mut pending: HashMap<&str, u64> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut changed = false;
         let t0 = std::time::Instant::now();
-        let mut tv = std::time::Duration::ZERO; let mut td = std::time::Duration::ZERO;
+        let mut tv = std::time::Duration::ZERO;
+        let mut td = std::time::Duration::ZERO;
         for item in batch {
             let report = item.report_id.as_str();
             let stored = match pending.get(report) {
                 Some(version) => Some(*version),
-                None => { let t = std::time::Instant::now(); let r = self.stored_version(&searcher, report)?; tv += t.elapsed(); r },
+                None => {
+                    let t = std::time::Instant::now();
+                    let r = self.stored_version(&searcher, report)?;
+                    tv += t.elapsed();
+                    r
+                }
             };
             if stored.is_some_and(|stored| stored >= item.version) {
                 outcomes.push(WriteOutcome::Stale);
@@ -197,13 +234,17 @@ impl Inner {
             let documents = match self.documents(item) {
                 Ok(documents) => documents,
                 Err(error) => {
-                    outcomes.push(WriteOutcome::Failed(format!("failed to serialize view: {error}")));
+                    outcomes.push(WriteOutcome::Failed(format!(
+                        "failed to serialize view: {error}"
+                    )));
                     continue;
                 }
             };
             writer.delete_term(self.fields.report_term(report));
             for document in documents {
-                writer.add_document(document).map_err(unavailable("failed to add view to index"))?;
+                writer
+                    .add_document(document)
+                    .map_err(unavailable("failed to add view to index"))?;
             }
             td += t.elapsed();
             pending.insert(report, item.version);
@@ -212,10 +253,20 @@ impl Inner {
         }
         let t1 = std::time::Instant::now();
         if changed {
-            writer.commit().map_err(unavailable("failed to commit index"))?;
-            self.reader.reload().map_err(unavailable("failed to reload index reader"))?;
+            writer
+                .commit()
+                .map_err(unavailable("failed to commit index"))?;
+            self.reader
+                .reload()
+                .map_err(unavailable("failed to reload index reader"))?;
         }
-        if std::env::var("IDX_PROF").is_ok() { eprintln!("loop {:?} (version {tv:?}, docs+add {td:?}) commit {:?}", t1-t0, t1.elapsed()); }
+        if std::env::var("IDX_PROF").is_ok() {
+            eprintln!(
+                "loop {:?} (version {tv:?}, docs+add {td:?}) commit {:?}",
+                t1 - t0,
+                t1.elapsed()
+            );
+        }
         Ok(outcomes)
     }
 
@@ -234,7 +285,9 @@ impl Inner {
     fn stored_version(&self, searcher: &Searcher, report: &str) -> Result<Option<u64>, IndexError> {
         let query = TermQuery::new(self.fields.report_term(report), IndexRecordOption::Basic);
         let collector = TopDocs::with_limit(1).order_by_u64_field(VERSION, Order::Desc);
-        let top = searcher.search(&query, &collector).map_err(unavailable("failed to read report version"))?;
+        let top = searcher
+            .search(&query, &collector)
+            .map_err(unavailable("failed to read report version"))?;
         Ok(top.first().and_then(|(version, _)| *version))
     }
 
@@ -243,7 +296,11 @@ impl Inner {
         if let Some(matcher) = &query.indicator {
             clauses.push(indicator_clause(&self.fields, matcher));
         }
-        if let Some(clause) = query.text.as_deref().and_then(|text| text_clause(&self.parser, text)) {
+        if let Some(clause) = query
+            .text
+            .as_deref()
+            .and_then(|text| text_clause(&self.parser, text))
+        {
             clauses.push(clause);
         }
         clauses.extend(filter_clauses(&self.fields, &query.filters));
@@ -251,7 +308,12 @@ impl Inner {
         self.page(&searcher, &all_of(clauses), query.offset, query.size)
     }
 
-    fn lookup(&self, release: &ReleaseFilter, keys: &[IndicatorMatch], per_key: usize) -> Result<Vec<Page>, IndexError> {
+    fn lookup(
+        &self,
+        release: &ReleaseFilter,
+        keys: &[IndicatorMatch],
+        per_key: usize,
+    ) -> Result<Vec<Page>, IndexError> {
         let searcher = self.reader.searcher();
         keys.iter()
             .map(|matcher| {
@@ -264,34 +326,53 @@ impl Inner {
 
     /// Runs `query` and returns its total and the hits `offset..offset + size`, newest `occurred_at` first, ties by
     /// ascending view id.
-    fn page(&self, searcher: &Searcher, query: &dyn TantivyQuery, offset: usize, size: usize) -> Result<Page, IndexError> {
+    fn page(
+        &self,
+        searcher: &Searcher,
+        query: &dyn TantivyQuery,
+        offset: usize,
+        size: usize,
+    ) -> Result<Page, IndexError> {
         // No query matches more documents than the index holds: bounding the range bounds the collector's memory
         // whatever offset the caller decoded.
-        let end = offset.saturating_add(size).min(usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX));
+        let end = offset
+            .saturating_add(size)
+            .min(usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX));
         if offset >= end {
-            let total = searcher.search(query, &Count).map_err(unavailable("failed to count matches"))?;
-            return Ok(Page { total: total as u64, hits: Vec::new() });
+            let total = searcher
+                .search(query, &Count)
+                .map_err(unavailable("failed to count matches"))?;
+            return Ok(Page {
+                total: total as u64,
+                hits: Vec::new(),
+            });
         }
-        let top = TopDocs::for_doc_range(offset..end).order_by((
-            (SortByStaticFastValue::<i64>::for_field(OCCURRED_AT), Order::Desc),
-            (SortByString::for_field(VIEW_ID), Order::Asc),
-        ));
-        let (total, docs) = searcher.search(query, &(Count, top)).map_err(unavailable("failed to run search"))?;
-        let hits = docs
+        let collected = searcher
+            .search(query, &PageCollector::new(end))
+            .map_err(unavailable("failed to run search"))?;
+        let ordered = order(searcher, collected.candidates, end)
+            .map_err(unavailable("failed to order hits"))?;
+        let hits = ordered
             .into_iter()
-            .map(|(_, address)| self.load_view(searcher, address))
+            .skip(offset)
+            .map(|address| self.load_view(searcher, address))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { total: total as u64, hits })
+        Ok(Page {
+            total: collected.total,
+            hits,
+        })
     }
 
     /// Decodes the view stored in a document.
     fn load_view(&self, searcher: &Searcher, address: DocAddress) -> Result<View, IndexError> {
-        let document: TantivyDocument =
-            searcher.doc(address).map_err(unavailable("failed to read stored view"))?;
+        let document: TantivyDocument = searcher
+            .doc(address)
+            .map_err(unavailable("failed to read stored view"))?;
         let json = document
             .get_first(self.fields.view_json)
             .and_then(|value| value.as_str())
             .ok_or_else(|| unavailable_msg("stored document has no view"))?;
-        serde_json::from_str(json).map_err(|source| IndexError::unavailable("failed to decode stored view", source))
+        serde_json::from_str(json)
+            .map_err(|source| IndexError::unavailable("failed to decode stored view", source))
     }
 }

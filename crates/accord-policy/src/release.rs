@@ -158,9 +158,18 @@ pub fn allows(
     // Served when ANY one MoU in force grants this (agency, purpose) a profile covering the view's: the view was
     // rendered under one MoU's terms, and some MoU in force now releases at least that much. (Requiring the chosen,
     // least-restricted MoU instead would hide views whenever a new, incomparable MoU appears.)
-    let evaluation = evaluate(&view.facts, agency, PurposeCheck::One(purpose), at, mous, orgs);
+    let evaluation = evaluate(
+        &view.facts,
+        agency,
+        PurposeCheck::One(purpose),
+        at,
+        mous,
+        orgs,
+    );
     evaluation.org_failures_empty()
-        && evaluation.eligible_profiles().any(|profile| view.profile.is_within(&profile))
+        && evaluation
+            .eligible_profiles()
+            .any(|profile| view.profile.is_within(&profile))
 }
 
 /// Returns whether `content` carries nothing its `profile` does not release: a defensive check against a view

@@ -5,8 +5,8 @@
 //! [`redactions`] describes the same choices in words for explain.
 
 use accord_domain::{
-    Attribution, ContentPart, Indicator, IndicatorSource, NormalizedReport, ObservableType, PiiKind,
-    PiiMatch, PiiRule, Profile, TextField, ViewContent,
+    Attribution, ContentPart, Indicator, IndicatorSource, NormalizedReport, ObservableType,
+    PiiKind, PiiMatch, PiiRule, Profile, TextField, ViewContent,
 };
 
 use crate::decide::scope_allows;

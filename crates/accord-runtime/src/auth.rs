@@ -60,7 +60,10 @@ impl Principal {
         if self.role == role {
             return Ok(());
         }
-        Err(ApiError::Forbidden(format!("this endpoint requires the {} role", role.as_str())))
+        Err(ApiError::Forbidden(format!(
+            "this endpoint requires the {} role",
+            role.as_str()
+        )))
     }
 }
 
@@ -74,7 +77,10 @@ pub struct Authenticator {
 impl Authenticator {
     /// Returns an authenticator; `bootstrap_hash` is the hash of the bootstrap coordinator token, if any.
     pub fn new(directory: Arc<Directory>, bootstrap_hash: Option<String>) -> Self {
-        Self { directory, bootstrap_hash }
+        Self {
+            directory,
+            bootstrap_hash,
+        }
     }
 
     /// Returns the directory it reads.
@@ -111,7 +117,11 @@ impl Authenticator {
 
     /// Returns the organization of a principal, if it is in the directory.
     pub fn organization(&self, principal: &Principal) -> Option<Organization> {
-        self.directory.snapshot().orgs.get(&principal.organization).cloned()
+        self.directory
+            .snapshot()
+            .orgs
+            .get(&principal.organization)
+            .cloned()
     }
 }
 
@@ -135,7 +145,9 @@ where
         let Ok(value) = value.to_str() else {
             return Err(ApiError::Unauthorized);
         };
-        let Some(secret) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))
+        let Some(secret) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
         else {
             return Err(ApiError::Unauthorized);
         };
@@ -163,6 +175,9 @@ mod tests {
         let principal = auth.authenticate("boot").unwrap();
         assert_eq!(principal.role, Role::Coordinator);
         assert_eq!(principal.organization.as_str(), ADMIN_ORG);
-        assert!(matches!(auth.authenticate("nope"), Err(ApiError::Unauthorized)));
+        assert!(matches!(
+            auth.authenticate("nope"),
+            Err(ApiError::Unauthorized)
+        ));
     }
 }

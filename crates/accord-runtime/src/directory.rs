@@ -12,9 +12,7 @@ use std::{
 };
 
 use accord_bus::{BusClient, BusError, SubscribeOptions};
-use accord_domain::{
-    DirectoryEvent, MouId, MouVersion, OrgId, Organization, TokenRecord, topics,
-};
+use accord_domain::{DirectoryEvent, MouId, MouVersion, OrgId, Organization, TokenRecord, topics};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -34,12 +32,16 @@ pub struct Snapshot {
 impl Snapshot {
     /// Returns the latest version of an MoU.
     pub fn mou(&self, id: &MouId) -> Option<&MouVersion> {
-        self.mou_history.get(id).and_then(|versions| versions.last())
+        self.mou_history
+            .get(id)
+            .and_then(|versions| versions.last())
     }
 
     /// Returns a token record by id.
     pub fn token(&self, id: &str) -> Option<&TokenRecord> {
-        self.tokens_by_hash.values().find(|token| token.id.as_str() == id)
+        self.tokens_by_hash
+            .values()
+            .find(|token| token.id.as_str() == id)
     }
 
     fn apply_directory(&mut self, event: DirectoryEvent) {
@@ -56,7 +58,10 @@ impl Snapshot {
     fn apply_mou(&mut self, version: MouVersion) {
         let versions = self.mou_history.entry(version.mou.id.clone()).or_default();
         // Replays deliver versions again: keep each version number once.
-        if versions.iter().all(|known| known.version != version.version) {
+        if versions
+            .iter()
+            .all(|known| known.version != version.version)
+        {
             versions.push(version);
             versions.sort_by_key(|known| known.version);
         }
@@ -94,7 +99,10 @@ impl Directory {
     /// Returns an empty directory.
     pub fn new() -> Self {
         let (applied_tx, _) = watch::channel(Applied::default());
-        Self { snapshot: RwLock::new(Arc::new(Snapshot::default())), applied_tx }
+        Self {
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            applied_tx,
+        }
     }
 
     /// Returns the current snapshot.
@@ -149,10 +157,10 @@ impl Directory {
     pub async fn catch_up(&self, bus: &BusClient) -> Result<(), BusError> {
         for topic in [topics::ADMIN_DIRECTORY, topics::POLICY_MOUS] {
             let ends = bus.end_offsets(topic).await?;
-            if let Some(end) = ends.iter().map(|position| position.offset).max() {
-                if end > 0 {
-                    self.wait_applied(topic, end - 1).await;
-                }
+            if let Some(end) = ends.iter().map(|position| position.offset).max()
+                && end > 0
+            {
+                self.wait_applied(topic, end - 1).await;
             }
         }
         Ok(())
@@ -169,7 +177,10 @@ impl Directory {
     ) -> Result<(), BusError> {
         for topic in [topics::ADMIN_DIRECTORY, topics::POLICY_MOUS] {
             let mut subscription = bus
-                .subscribe(SubscribeOptions { topic: topic.to_owned(), group: None })
+                .subscribe(SubscribeOptions {
+                    topic: topic.to_owned(),
+                    group: None,
+                })
                 .await?;
             let directory = Arc::clone(self);
             let shutdown = shutdown.clone();

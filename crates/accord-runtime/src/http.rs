@@ -28,8 +28,14 @@ pub fn backends_ready(deps: &Deps) -> ReadinessCheck {
     Arc::new(move || {
         let deps = deps.clone();
         Box::pin(async move {
-            deps.bus.health().await.map_err(|error| format!("bus: {error}"))?;
-            deps.index.health().await.map_err(|error| format!("index: {error}"))?;
+            deps.bus
+                .health()
+                .await
+                .map_err(|error| format!("bus: {error}"))?;
+            deps.index
+                .health()
+                .await
+                .map_err(|error| format!("index: {error}"))?;
             Ok(())
         })
     })
@@ -61,7 +67,10 @@ pub fn with_common_layers(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
         .layer(TraceLayer::new_for_http())
 }
 

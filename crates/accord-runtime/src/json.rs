@@ -45,7 +45,11 @@ impl SchemaValidator {
         }
         let detail = match errors.as_slice() {
             [only] => format!("{}: {}", pointer_or_root(&only.pointer), only.message),
-            _ => format!("{} fields do not conform to the {} schema", errors.len(), self.name),
+            _ => format!(
+                "{} fields do not conform to the {} schema",
+                errors.len(),
+                self.name
+            ),
         };
         Err(ApiError::Unprocessable { detail, errors })
     }
@@ -66,7 +70,9 @@ pub fn media_type(headers: &HeaderMap) -> Result<String, ApiError> {
         ));
     };
     let Ok(text) = value.to_str() else {
-        return Err(ApiError::UnsupportedMediaType("unreadable Content-Type header".to_owned()));
+        return Err(ApiError::UnsupportedMediaType(
+            "unreadable Content-Type header".to_owned(),
+        ));
     };
     Ok(text.to_ascii_lowercase().replace(' ', ""))
 }
@@ -145,7 +151,9 @@ fn to_pointer(path: &str) -> String {
                 pointer.push('/');
                 pointer.push_str(&escape(name));
             }
-            let Some(close) = rest[open..].find(']') else { break };
+            let Some(close) = rest[open..].find(']') else {
+                break;
+            };
             pointer.push('/');
             pointer.push_str(&rest[open + 1..open + close]);
             rest = &rest[open + close + 1..];
@@ -175,15 +183,23 @@ mod tests {
 
     #[test]
     fn schema_errors_name_the_field() {
-        let schema = r#"{"type":"object","properties":{"a":{"type":"array","items":{"type":"string"}}}}"#;
+        let schema =
+            r#"{"type":"object","properties":{"a":{"type":"array","items":{"type":"string"}}}}"#;
         let validator = SchemaValidator::compile("test", schema).unwrap();
-        let error = validator.validate(&serde_json::json!({"a": ["x", 3]})).unwrap_err();
-        let ApiError::Unprocessable { errors, .. } = error else { panic!("expected 422") };
+        let error = validator
+            .validate(&serde_json::json!({"a": ["x", 3]}))
+            .unwrap_err();
+        let ApiError::Unprocessable { errors, .. } = error else {
+            panic!("expected 422")
+        };
         assert_eq!(errors[0].pointer, "/a/1");
     }
 
     #[test]
     fn syntax_errors_are_400() {
-        assert!(matches!(parse_value(b"{nope"), Err(ApiError::BadRequest { .. })));
+        assert!(matches!(
+            parse_value(b"{nope"),
+            Err(ApiError::BadRequest { .. })
+        ));
     }
 }

@@ -45,5 +45,9 @@ fn init_metrics() {
 /// Returns the metrics in Prometheus text format (empty when no recorder could be installed).
 pub fn render_metrics() -> String {
     init_metrics();
-    METRICS.get().and_then(|handle| handle.as_ref()).map(PrometheusHandle::render).unwrap_or_default()
+    METRICS
+        .get()
+        .and_then(|handle| handle.as_ref())
+        .map(PrometheusHandle::render)
+        .unwrap_or_default()
 }

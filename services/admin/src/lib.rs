@@ -43,11 +43,12 @@ impl AppState {
     /// # Errors
     /// Fails when the MoU schema does not compile.
     pub fn new(_config: Config, deps: Deps) -> anyhow::Result<Self> {
-        let mou_schema = accord_runtime::json::SchemaValidator::compile(
-            "mou",
-            accord_domain::schema::MOU,
-        )?;
-        Ok(Self { deps, mou_schema: std::sync::Arc::new(mou_schema) })
+        let mou_schema =
+            accord_runtime::json::SchemaValidator::compile("mou", accord_domain::schema::MOU)?;
+        Ok(Self {
+            deps,
+            mou_schema: std::sync::Arc::new(mou_schema),
+        })
     }
 
     /// Publishes one record and waits until this process's directory has applied it.
@@ -67,10 +68,15 @@ impl AppState {
                 ApiError::Unavailable("the change could not be stored; retry later".to_owned())
             })?;
         let Some(position) = positions.first() else {
-            return Err(ApiError::internal(anyhow::anyhow!("the bus returned no position")));
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "the bus returned no position"
+            )));
         };
         let wait = self.deps.directory.wait_applied(topic, position.offset);
-        if tokio::time::timeout(std::time::Duration::from_secs(10), wait).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .is_err()
+        {
             return Err(ApiError::Unavailable(
                 "the change was stored but is not in force yet; check again shortly".to_owned(),
             ));

@@ -1,8 +1,6 @@
 //! Versioned MoUs: every change is a new version with who and when; versions are never edited in place.
 
-use accord_domain::{
-    Mou, MouId, MouStatus, MouVersion, OrgKind, Role, Scope, topics,
-};
+use accord_domain::{Mou, MouId, MouStatus, MouVersion, OrgKind, Role, Scope, topics};
 use accord_runtime::{ApiError, FieldError, Principal, json};
 use axum::{
     Json,
@@ -47,7 +45,12 @@ fn parse_mou(state: &AppState, body: &[u8], id: Option<&MouId>) -> Result<Mou, A
                 map.insert("id".to_owned(), json!(id));
             }
             Some(given) if given == &json!(id) => {}
-            Some(_) => return Err(ApiError::invalid_field("/id", "must match the id in the path")),
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "/id",
+                    "must match the id in the path",
+                ));
+            }
         }
     }
     map.entry("status").or_insert_with(|| json!("active"));
@@ -61,35 +64,60 @@ fn parse_mou(state: &AppState, body: &[u8], id: Option<&MouId>) -> Result<Mou, A
 fn check_mou(state: &AppState, mou: &mut Mou) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     if mou.effective_from >= mou.expires_at {
-        errors.push(FieldError::new("/expires_at", "must be after effective_from"));
+        errors.push(FieldError::new(
+            "/expires_at",
+            "must be after effective_from",
+        ));
     }
     if mou.retention_days == 0 {
         errors.push(FieldError::new("/retention_days", "must be at least 1"));
     }
     if mou.providers.is_empty() {
-        errors.push(FieldError::new("/providers", "must name at least one partner"));
+        errors.push(FieldError::new(
+            "/providers",
+            "must name at least one partner",
+        ));
     }
     if mou.recipients.is_empty() {
-        errors.push(FieldError::new("/recipients", "must name at least one agency"));
+        errors.push(FieldError::new(
+            "/recipients",
+            "must name at least one agency",
+        ));
     }
     let snapshot = state.deps.directory.snapshot();
     for (index, provider) in mou.providers.iter().enumerate() {
         match snapshot.orgs.get(provider) {
             Some(org) if org.kind == OrgKind::Partner => {}
-            Some(_) => errors.push(FieldError::new(format!("/providers/{index}"), "not a partner")),
-            None => errors.push(FieldError::new(format!("/providers/{index}"), "unknown organization")),
+            Some(_) => errors.push(FieldError::new(
+                format!("/providers/{index}"),
+                "not a partner",
+            )),
+            None => errors.push(FieldError::new(
+                format!("/providers/{index}"),
+                "unknown organization",
+            )),
         }
     }
     for (index, recipient) in mou.recipients.iter().enumerate() {
         match snapshot.orgs.get(recipient) {
             Some(org) if org.kind == OrgKind::Agency => {}
-            Some(_) => errors.push(FieldError::new(format!("/recipients/{index}"), "not an agency")),
-            None => errors.push(FieldError::new(format!("/recipients/{index}"), "unknown organization")),
+            Some(_) => errors.push(FieldError::new(
+                format!("/recipients/{index}"),
+                "not an agency",
+            )),
+            None => errors.push(FieldError::new(
+                format!("/recipients/{index}"),
+                "unknown organization",
+            )),
         }
     }
     if let Scope::Only(countries) = &mou.recipient_countries {
-        mou.recipient_countries =
-            Scope::Only(countries.iter().map(|country| country.to_ascii_uppercase()).collect());
+        mou.recipient_countries = Scope::Only(
+            countries
+                .iter()
+                .map(|country| country.to_ascii_uppercase())
+                .collect(),
+        );
     }
     if errors.is_empty() {
         return Ok(());
@@ -114,7 +142,9 @@ async fn store(
         changed_at: chrono::Utc::now(),
     };
     let payload = serde_json::to_vec(&stored).map_err(ApiError::internal)?;
-    state.publish_and_apply(topics::POLICY_MOUS, stored.mou.id.to_string(), payload).await?;
+    state
+        .publish_and_apply(topics::POLICY_MOUS, stored.mou.id.to_string(), payload)
+        .await?;
     Ok(stored)
 }
 
@@ -140,8 +170,16 @@ pub(crate) async fn create(
 }
 
 fn current(state: &AppState, id: &str) -> Result<MouVersion, ApiError> {
-    let Ok(id) = MouId::parse(id) else { return Err(ApiError::NotFound) };
-    state.deps.directory.snapshot().mou(&id).cloned().ok_or(ApiError::NotFound)
+    let Ok(id) = MouId::parse(id) else {
+        return Err(ApiError::NotFound);
+    };
+    state
+        .deps
+        .directory
+        .snapshot()
+        .mou(&id)
+        .cloned()
+        .ok_or(ApiError::NotFound)
 }
 
 /// `PUT /v1/mous/{id}`: a new version.
@@ -157,7 +195,9 @@ pub(crate) async fn update(
     let _guard = WRITE_LOCK.lock().await;
     let latest = current(&state, &id)?;
     if latest.mou.status == MouStatus::Revoked {
-        return Err(ApiError::Conflict(format!("MoU `{id}` is revoked and cannot change")));
+        return Err(ApiError::Conflict(format!(
+            "MoU `{id}` is revoked and cannot change"
+        )));
     }
     let mou = parse_mou(&state, &body, Some(&latest.mou.id))?;
     let stored = store(&state, &principal, mou, latest.version + 1).await?;
@@ -234,9 +274,13 @@ pub(crate) async fn history(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
-    let Ok(id) = MouId::parse(&id) else { return Err(ApiError::NotFound) };
+    let Ok(id) = MouId::parse(&id) else {
+        return Err(ApiError::NotFound);
+    };
     let snapshot = state.deps.directory.snapshot();
-    let Some(versions) = snapshot.mou_history.get(&id) else { return Err(ApiError::NotFound) };
+    let Some(versions) = snapshot.mou_history.get(&id) else {
+        return Err(ApiError::NotFound);
+    };
     let versions: Vec<Value> = versions.iter().map(render).collect();
     Ok(Json(json!({ "id": id, "versions": versions, "next": null })).into_response())
 }

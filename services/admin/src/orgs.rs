@@ -43,22 +43,34 @@ pub(crate) async fn create(
     json::require_json(&headers)?;
     let new: NewOrganization = json::parse(&body)?;
     if new.kind == OrgKind::Operator {
-        return Err(ApiError::invalid_field("/kind", "must be partner or agency"));
+        return Err(ApiError::invalid_field(
+            "/kind",
+            "must be partner or agency",
+        ));
     }
     let country = new.country.trim().to_ascii_uppercase();
     if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ApiError::invalid_field("/country", "must be an ISO 3166-1 alpha-2 code"));
+        return Err(ApiError::invalid_field(
+            "/country",
+            "must be an ISO 3166-1 alpha-2 code",
+        ));
     }
     if new.name.trim().is_empty() {
         return Err(ApiError::invalid_field("/name", "must not be empty"));
     }
     if new.default_tlp.is_some() && new.kind != OrgKind::Partner {
-        return Err(ApiError::invalid_field("/default_tlp", "only partners have a default TLP"));
+        return Err(ApiError::invalid_field(
+            "/default_tlp",
+            "only partners have a default TLP",
+        ));
     }
     if new.id.as_str() == auth::ADMIN_ORG
         || state.deps.directory.snapshot().orgs.contains_key(&new.id)
     {
-        return Err(ApiError::Conflict(format!("organization `{}` already exists", new.id)));
+        return Err(ApiError::Conflict(format!(
+            "organization `{}` already exists",
+            new.id
+        )));
     }
     let org = Organization {
         id: new.id,
@@ -71,7 +83,9 @@ pub(crate) async fn create(
     };
     let event = DirectoryEvent::Organization(org.clone());
     let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
-    state.publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload).await?;
+    state
+        .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
+        .await?;
     Ok((StatusCode::CREATED, Json(org)).into_response())
 }
 
@@ -83,8 +97,11 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
     let snapshot = state.deps.directory.snapshot();
-    let mut orgs: Vec<(String, Organization)> =
-        snapshot.orgs.values().map(|org| (org.id.to_string(), org.clone())).collect();
+    let mut orgs: Vec<(String, Organization)> = snapshot
+        .orgs
+        .values()
+        .map(|org| (org.id.to_string(), org.clone()))
+        .collect();
     orgs.sort_by(|a, b| a.0.cmp(&b.0));
     let (items, next) = paginate(orgs, &params)?;
     Ok(Json(json!({ "organizations": items, "next": next })).into_response())
@@ -97,9 +114,13 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
-    let Ok(id) = OrgId::parse(&id) else { return Err(ApiError::NotFound) };
+    let Ok(id) = OrgId::parse(&id) else {
+        return Err(ApiError::NotFound);
+    };
     let snapshot = state.deps.directory.snapshot();
-    let Some(org) = snapshot.orgs.get(&id) else { return Err(ApiError::NotFound) };
+    let Some(org) = snapshot.orgs.get(&id) else {
+        return Err(ApiError::NotFound);
+    };
     Ok(Json(org).into_response())
 }
 
@@ -134,13 +155,20 @@ pub(crate) async fn issue_token(
     let new: NewToken = json::parse(&body)?;
     let snapshot = state.deps.directory.snapshot();
     let Some(org) = snapshot.orgs.get(&new.organization) else {
-        return Err(ApiError::invalid_field("/organization", "unknown organization"));
+        return Err(ApiError::invalid_field(
+            "/organization",
+            "unknown organization",
+        ));
     };
     if !role_fits(org.kind, new.role) {
         return Err(ApiError::invalid_field(
             "/role",
-            format!("a {:?} organization cannot hold a {} token", org.kind, new.role.as_str())
-                .to_lowercase(),
+            format!(
+                "a {:?} organization cannot hold a {} token",
+                org.kind,
+                new.role.as_str()
+            )
+            .to_lowercase(),
         ));
     }
     let secret = auth::generate_secret();
@@ -155,7 +183,9 @@ pub(crate) async fn issue_token(
     };
     let event = DirectoryEvent::Token(record.clone());
     let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
-    state.publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload).await?;
+    state
+        .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
+        .await?;
     let body = json!({
         "id": record.id,
         "token": secret,
@@ -175,7 +205,9 @@ pub(crate) async fn revoke_token(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
     let snapshot = state.deps.directory.snapshot();
-    let Some(token) = snapshot.token(&id) else { return Err(ApiError::NotFound) };
+    let Some(token) = snapshot.token(&id) else {
+        return Err(ApiError::NotFound);
+    };
     if token.revoked_at.is_some() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -183,7 +215,9 @@ pub(crate) async fn revoke_token(
     revoked.revoked_at = Some(chrono::Utc::now());
     let event = DirectoryEvent::Token(revoked);
     let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
-    state.publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload).await?;
+    state
+        .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -208,5 +242,7 @@ pub async fn ensure_operator(state: &AppState) -> Result<(), ApiError> {
     };
     let event = DirectoryEvent::Organization(org);
     let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
-    state.publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload).await
+    state
+        .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
+        .await
 }

@@ -23,12 +23,15 @@ impl PageParams {
 
     /// Returns the id after which the page starts.
     pub(crate) fn after(&self) -> Result<Option<String>, ApiError> {
-        let Some(cursor) = &self.cursor else { return Ok(None) };
-        let bytes = URL_SAFE_NO_PAD
-            .decode(cursor)
-            .map_err(|_| ApiError::bad_field("/cursor", "not a cursor returned by this endpoint"))?;
-        let after = String::from_utf8(bytes)
-            .map_err(|_| ApiError::bad_field("/cursor", "not a cursor returned by this endpoint"))?;
+        let Some(cursor) = &self.cursor else {
+            return Ok(None);
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| {
+            ApiError::bad_field("/cursor", "not a cursor returned by this endpoint")
+        })?;
+        let after = String::from_utf8(bytes).map_err(|_| {
+            ApiError::bad_field("/cursor", "not a cursor returned by this endpoint")
+        })?;
         Ok(Some(after))
     }
 }
@@ -47,7 +50,8 @@ pub(crate) fn paginate<T>(
         .collect();
     let next = if page.len() > limit {
         page.truncate(limit);
-        page.last().map(|(id, _)| URL_SAFE_NO_PAD.encode(id.as_bytes()))
+        page.last()
+            .map(|(id, _)| URL_SAFE_NO_PAD.encode(id.as_bytes()))
     } else {
         None
     };

@@ -28,7 +28,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { group: "enforcer".to_owned(), batch_size: 256 }
+        Self {
+            group: "enforcer".to_owned(),
+            batch_size: 256,
+        }
     }
 }
 
@@ -60,7 +63,8 @@ impl Stage for Enforcer {
                 Ok(report) => report,
                 Err(error) => {
                     // Nothing can be released from a record we cannot read: fail closed, count it, move on.
-                    metrics::counter!("accord_stage_dropped_total", "stage" => "enforcer").increment(1);
+                    metrics::counter!("accord_stage_dropped_total", "stage" => "enforcer")
+                        .increment(1);
                     tracing::error!(%error, offset = delivery.position.offset, "dropped undecodable normalized report");
                     continue;
                 }
@@ -68,11 +72,15 @@ impl Stage for Enforcer {
             let release = evaluate(&report, &self.directory);
             metrics::counter!("accord_enforcer_views_total").increment(release.views.len() as u64);
             let mut record = Record::new(report.id.as_str(), serde_json::to_vec(&release)?);
-            record.headers.push((topics::HEADER_RECORD_ID.to_owned(), report.id.to_string()));
+            record
+                .headers
+                .push((topics::HEADER_RECORD_ID.to_owned(), report.id.to_string()));
             records.push(record);
         }
         if !records.is_empty() {
-            self.bus.publish(topics::REPORTS_RELEASABLE, records).await?;
+            self.bus
+                .publish(topics::REPORTS_RELEASABLE, records)
+                .await?;
         }
         Ok(())
     }

@@ -39,7 +39,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { max_report_bytes: 2 * 1024 * 1024, max_indicators: 10_000 }
+        Self {
+            max_report_bytes: 2 * 1024 * 1024,
+            max_indicators: 10_000,
+        }
     }
 }
 
@@ -67,7 +70,12 @@ impl AppState {
         let schema =
             SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)?;
         let status = StatusStore::open(&deps.data_dir.join("gateway"))?;
-        Ok(Self { deps, config: Arc::new(config), schema: Arc::new(schema), status })
+        Ok(Self {
+            deps,
+            config: Arc::new(config),
+            schema: Arc::new(schema),
+            status,
+        })
     }
 }
 

@@ -41,7 +41,8 @@ pub(crate) async fn submit(
     let essence = media.split(';').next().unwrap_or_default();
     if essence == "application/stix+json" {
         return Err(ApiError::UnsupportedMediaType(
-            "STIX 2.1 bundles are not accepted yet; submit native JSON (application/json)".to_owned(),
+            "STIX 2.1 bundles are not accepted yet; submit native JSON (application/json)"
+                .to_owned(),
         ));
     }
     if essence != "application/json" {
@@ -60,16 +61,19 @@ pub(crate) async fn submit(
         Some(key) => ReportId::for_idempotency_key(&partner, key),
         None => ReportId::random(),
     };
-    if idempotency_key.is_some() {
-        if let Some(existing) = lookup(&state, id.as_str()).await? {
-            if existing.body_sha256 != body_sha256 && !existing.body_sha256.is_empty() {
-                return Err(ApiError::Unprocessable {
-                    detail: "this Idempotency-Key was already used with a different body".to_owned(),
-                    errors: vec![FieldError::new("/", "idempotency key reused with another body")],
-                });
-            }
-            return Ok(accepted(&id));
+    if idempotency_key.is_some()
+        && let Some(existing) = lookup(&state, id.as_str()).await?
+    {
+        if existing.body_sha256 != body_sha256 && !existing.body_sha256.is_empty() {
+            return Err(ApiError::Unprocessable {
+                detail: "this Idempotency-Key was already used with a different body".to_owned(),
+                errors: vec![FieldError::new(
+                    "/",
+                    "idempotency key reused with another body",
+                )],
+            });
         }
+        return Ok(accepted(&id));
     }
 
     let value = json::parse_value(&body)?;
@@ -87,8 +91,15 @@ pub(crate) async fn submit(
     };
     let payload = serde_json::to_vec(&raw).map_err(ApiError::internal)?;
     let mut record = Record::new(id.as_str(), payload);
-    record.headers.push((topics::HEADER_RECORD_ID.to_owned(), id.to_string()));
-    if let Err(error) = state.deps.bus.publish(topics::REPORTS_RAW, vec![record]).await {
+    record
+        .headers
+        .push((topics::HEADER_RECORD_ID.to_owned(), id.to_string()));
+    if let Err(error) = state
+        .deps
+        .bus
+        .publish(topics::REPORTS_RAW, vec![record])
+        .await
+    {
         tracing::error!(%error, report_id = %id, "failed to publish report to the bus");
         metrics::counter!("accord_gateway_errors_total").increment(1);
         return Err(ApiError::Unavailable(
@@ -105,7 +116,9 @@ pub(crate) async fn submit(
     // The bus has the report: the status write is a convenience (re-derived from the bus after a crash).
     match tokio::task::spawn_blocking(move || store.apply(vec![change], false)).await {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, report_id = %id, "failed to record accepted status"),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, report_id = %id, "failed to record accepted status")
+        }
         Err(error) => tracing::warn!(%error, report_id = %id, "status write task failed"),
     }
     Ok(accepted(&id))
@@ -125,11 +138,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
-    let key = value.to_str().map_err(|_| {
-        ApiError::BadRequest {
-            detail: "the Idempotency-Key header must be visible ASCII".to_owned(),
-            errors: vec![],
-        }
+    let key = value.to_str().map_err(|_| ApiError::BadRequest {
+        detail: "the Idempotency-Key header must be visible ASCII".to_owned(),
+        errors: vec![],
     })?;
     let key = key.trim().trim_matches('"');
     if key.is_empty() || key.len() > 255 {
@@ -171,16 +182,26 @@ fn check_report(
     }
     let mut errors = Vec::new();
     for (index, indicator) in report.indicators.iter().enumerate() {
-        let kind = match indicator.kind.as_deref().map(str::parse::<accord_domain::ObservableType>) {
+        let kind = match indicator
+            .kind
+            .as_deref()
+            .map(str::parse::<accord_domain::ObservableType>)
+        {
             None => None,
             Some(Ok(kind)) => Some(kind),
             Some(Err(error)) => {
-                errors.push(FieldError::new(format!("/indicators/{index}/type"), error.to_string()));
+                errors.push(FieldError::new(
+                    format!("/indicators/{index}/type"),
+                    error.to_string(),
+                ));
                 continue;
             }
         };
         if let Err(error) = observable::canonicalize(kind, &indicator.value) {
-            errors.push(FieldError::new(format!("/indicators/{index}/value"), error.to_string()));
+            errors.push(FieldError::new(
+                format!("/indicators/{index}/value"),
+                error.to_string(),
+            ));
         }
     }
     if errors.is_empty() {

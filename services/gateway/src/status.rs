@@ -63,7 +63,10 @@ pub struct StatusError {
 }
 
 fn failed(context: &'static str) -> impl FnOnce(redb::Error) -> StatusError {
-    move |error| StatusError { context, source: Box::new(error) }
+    move |error| StatusError {
+        context,
+        source: Box::new(error),
+    }
 }
 
 /// The status store (redb, in `<data>/gateway/status.redb`).
@@ -76,13 +79,30 @@ pub struct StatusStore {
 #[derive(Debug, Clone)]
 pub enum Change {
     /// Accepted by the gateway.
-    Accepted { id: String, partner: String, body_sha256: String },
+    Accepted {
+        id: String,
+        partner: String,
+        body_sha256: String,
+    },
     /// Normalized with this many indicators.
-    Normalized { id: String, partner: String, indicators: usize },
+    Normalized {
+        id: String,
+        partner: String,
+        indicators: usize,
+    },
     /// Rejected.
-    Rejected { id: String, partner: Option<String>, rejection: RejectionView },
+    Rejected {
+        id: String,
+        partner: Option<String>,
+        rejection: RejectionView,
+    },
     /// Evaluated by the enforcer.
-    Released { id: String, partner: String, indicators: usize, released_to: Vec<String> },
+    Released {
+        id: String,
+        partner: String,
+        indicators: usize,
+        released_to: Vec<String>,
+    },
 }
 
 impl StatusStore {
@@ -104,9 +124,16 @@ impl StatusStore {
     /// # Errors
     /// Fails on a storage error.
     pub fn get(&self, id: &str) -> Result<Option<ReportStatus>, StatusError> {
-        let txn = self.db.begin_read().map_err(|e| failed("failed to begin read")(e.into()))?;
-        let table = txn.open_table(REPORTS).map_err(|e| failed("failed to open table")(e.into()))?;
-        let Some(value) = table.get(id).map_err(|e| failed("failed to read status")(e.into()))?
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| failed("failed to begin read")(e.into()))?;
+        let table = txn
+            .open_table(REPORTS)
+            .map_err(|e| failed("failed to open table")(e.into()))?;
+        let Some(value) = table
+            .get(id)
+            .map_err(|e| failed("failed to read status")(e.into()))?
         else {
             return Ok(None);
         };
@@ -118,12 +145,21 @@ impl StatusStore {
     /// # Errors
     /// Fails on a storage error.
     pub fn apply(&self, changes: Vec<Change>, durable: bool) -> Result<(), StatusError> {
-        let mut txn = self.db.begin_write().map_err(|e| failed("failed to begin write")(e.into()))?;
-        let durability = if durable { Durability::Immediate } else { Durability::None };
-        txn.set_durability(durability).map_err(|e| failed("failed to set durability")(e.into()))?;
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| failed("failed to begin write")(e.into()))?;
+        let durability = if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        txn.set_durability(durability)
+            .map_err(|e| failed("failed to set durability")(e.into()))?;
         {
-            let mut table =
-                txn.open_table(REPORTS).map_err(|e| failed("failed to open table")(e.into()))?;
+            let mut table = txn
+                .open_table(REPORTS)
+                .map_err(|e| failed("failed to open table")(e.into()))?;
             for change in changes {
                 let id = change_id(&change).to_owned();
                 let current = table
@@ -137,7 +173,8 @@ impl StatusStore {
                     .map_err(|e| failed("failed to write status")(e.into()))?;
             }
         }
-        txn.commit().map_err(|e| failed("failed to commit status")(e.into()))?;
+        txn.commit()
+            .map_err(|e| failed("failed to commit status")(e.into()))?;
         Ok(())
     }
 }
@@ -167,18 +204,28 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
         }
     };
     match change {
-        Change::Accepted { partner, body_sha256, .. } => {
+        Change::Accepted {
+            partner,
+            body_sha256,
+            ..
+        } => {
             status.partner = partner;
             if !body_sha256.is_empty() {
                 status.body_sha256 = body_sha256;
             }
         }
-        Change::Normalized { partner, indicators, .. } => {
+        Change::Normalized {
+            partner,
+            indicators,
+            ..
+        } => {
             status.partner = partner;
             status.indicators = indicators;
             raise(&mut status, "normalized");
         }
-        Change::Rejected { partner, rejection, .. } => {
+        Change::Rejected {
+            partner, rejection, ..
+        } => {
             if let Some(partner) = partner {
                 status.partner = partner;
             }
@@ -187,7 +234,12 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             }
             raise(&mut status, "rejected");
         }
-        Change::Released { partner, indicators, released_to, .. } => {
+        Change::Released {
+            partner,
+            indicators,
+            released_to,
+            ..
+        } => {
             status.partner = partner;
             status.indicators = indicators;
             let released = !released_to.is_empty();
@@ -236,7 +288,10 @@ impl Follower {
                 Some(Change::Rejected {
                     id: rejection.report_id.to_string(),
                     partner: rejection.partner.as_ref().map(OrgId::to_string),
-                    rejection: RejectionView { reason: rejection.reason, detail: rejection.detail },
+                    rejection: RejectionView {
+                        reason: rejection.reason,
+                        detail: rejection.detail,
+                    },
                 })
             }
             _ => {
@@ -255,7 +310,10 @@ impl Follower {
 #[async_trait]
 impl Stage for Follower {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
-        let changes: Vec<Change> = batch.iter().filter_map(|delivery| self.change(delivery)).collect();
+        let changes: Vec<Change> = batch
+            .iter()
+            .filter_map(|delivery| self.change(delivery))
+            .collect();
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.apply(changes, true)).await??;
         Ok(())
@@ -270,7 +328,11 @@ mod tests {
     fn status_only_moves_forward_and_rejection_is_terminal() {
         let accepted = merge(
             None,
-            Change::Accepted { id: "r".into(), partner: "p".into(), body_sha256: "h".into() },
+            Change::Accepted {
+                id: "r".into(),
+                partner: "p".into(),
+                body_sha256: "h".into(),
+            },
         );
         assert_eq!(accepted.status, "accepted");
         let released = merge(
@@ -285,7 +347,11 @@ mod tests {
         assert_eq!(released.status, "released");
         let late = merge(
             Some(released.clone()),
-            Change::Normalized { id: "r".into(), partner: "p".into(), indicators: 2 },
+            Change::Normalized {
+                id: "r".into(),
+                partner: "p".into(),
+                indicators: 2,
+            },
         );
         assert_eq!(late.status, "released");
         assert_eq!(late.body_sha256, "h");

@@ -24,7 +24,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { group: "indexer".to_owned(), batch_size: 1024 }
+        Self {
+            group: "indexer".to_owned(),
+            batch_size: 1024,
+        }
     }
 }
 
@@ -40,7 +43,8 @@ impl Stage for Indexer {
             let release: ReleaseSet = match serde_json::from_slice(&delivery.record.payload) {
                 Ok(release) => release,
                 Err(error) => {
-                    metrics::counter!("accord_stage_dropped_total", "stage" => "indexer").increment(1);
+                    metrics::counter!("accord_stage_dropped_total", "stage" => "indexer")
+                        .increment(1);
                     tracing::error!(%error, offset = delivery.position.offset, "dropped undecodable release set");
                     continue;
                 }
@@ -63,7 +67,11 @@ impl Stage for Indexer {
             })
             .collect();
         if let Some(first) = failed.first() {
-            anyhow::bail!("{} of {} index writes failed, first: {first}", failed.len(), outcomes.len());
+            anyhow::bail!(
+                "{} of {} index writes failed, first: {first}",
+                failed.len(),
+                outcomes.len()
+            );
         }
         metrics::counter!("accord_indexer_written_total").increment(outcomes.len() as u64);
         Ok(())

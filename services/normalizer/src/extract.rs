@@ -8,7 +8,7 @@
 //! is not valid is dropped silently (prose is not a submission: nothing to refuse).
 //!
 //! Precision over recall: a domain needs a top-level label that is a two-letter country code or a common generic one
-//! (see [`GENERIC_TLDS`]), and is not a file extension (`invoice.pdf`), not glued to the next sentence (`attack.It`) or code (`System.IO`),
+//! (see `GENERIC_TLDS`), and is not a file extension (`invoice.pdf`), not glued to the next sentence (`attack.It`) or code (`System.IO`),
 //! not part of a longer dotted token (`1.2.3`, `evil.com.exe`) and not a path component.
 
 use std::{ops::Range, sync::LazyLock};

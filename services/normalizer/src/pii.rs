@@ -215,8 +215,7 @@ fn name_cue_is_personal(before_cue: &str) -> bool {
     let line = before_cue.rsplit('\n').next().unwrap_or(before_cue);
     let Some(previous) = line
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .next_back()
+        .rfind(|word| !word.is_empty())
     else {
         return true;
     };

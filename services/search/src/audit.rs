@@ -68,7 +68,12 @@ fn chain_hash(seq: u64, entry: &AuditEntry, prev_hash: &str) -> String {
         entry: &'a AuditEntry,
         prev_hash: &'a str,
     }
-    let canonical = serde_json::to_vec(&Hashed { seq, entry, prev_hash }).unwrap_or_default();
+    let canonical = serde_json::to_vec(&Hashed {
+        seq,
+        entry,
+        prev_hash,
+    })
+    .unwrap_or_default();
     hex::encode(Sha256::digest(&canonical))
 }
 
@@ -90,7 +95,10 @@ pub enum AuditError {
 }
 
 fn store_error(context: &'static str) -> impl FnOnce(redb::Error) -> AuditError {
-    move |error| AuditError::Store { context, source: Box::new(error) }
+    move |error| AuditError::Store {
+        context,
+        source: Box::new(error),
+    }
 }
 
 type Reply = oneshot::Sender<Result<u64, String>>;
@@ -139,7 +147,9 @@ impl AuditLog {
     /// Fails when the store cannot write: the caller answers 503 and releases nothing.
     pub async fn append(&self, entry: AuditEntry) -> Result<u64, AuditError> {
         let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx.send((entry, reply_tx)).map_err(|_| AuditError::Stopped)?;
+        self.tx
+            .send((entry, reply_tx))
+            .map_err(|_| AuditError::Stopped)?;
         match reply_rx.await {
             Ok(Ok(seq)) => Ok(seq),
             Ok(Err(message)) => Err(AuditError::Store {
@@ -162,9 +172,13 @@ impl AuditLog {
         max_scan: usize,
         keep: impl Fn(&AuditRecord) -> bool,
     ) -> Result<(Vec<AuditRecord>, u64, bool), AuditError> {
-        let txn = self.db.begin_read().map_err(|e| store_error("failed to begin read")(e.into()))?;
-        let table =
-            txn.open_table(RECORDS).map_err(|e| store_error("failed to open audit table")(e.into()))?;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| store_error("failed to begin read")(e.into()))?;
+        let table = txn
+            .open_table(RECORDS)
+            .map_err(|e| store_error("failed to open audit table")(e.into()))?;
         let range = table
             .range(after.saturating_add(1)..)
             .map_err(|e| store_error("failed to read audit records")(e.into()))?;
@@ -176,7 +190,8 @@ impl AuditLog {
                 exhausted = false;
                 break;
             }
-            let (key, value) = item.map_err(|e| store_error("failed to read audit record")(e.into()))?;
+            let (key, value) =
+                item.map_err(|e| store_error("failed to read audit record")(e.into()))?;
             last_seen = key.value();
             let Ok(record) = serde_json::from_slice::<AuditRecord>(value.value()) else {
                 continue;
@@ -193,33 +208,44 @@ impl AuditLog {
     /// # Errors
     /// Fails on a storage error.
     pub fn verify(&self) -> Result<Verification, AuditError> {
-        let txn = self.db.begin_read().map_err(|e| store_error("failed to begin read")(e.into()))?;
-        let table =
-            txn.open_table(RECORDS).map_err(|e| store_error("failed to open audit table")(e.into()))?;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| store_error("failed to begin read")(e.into()))?;
+        let table = txn
+            .open_table(RECORDS)
+            .map_err(|e| store_error("failed to open audit table")(e.into()))?;
         let mut prev_hash = GENESIS_HASH.to_owned();
-        let mut expected_seq = 1;
         let mut records = 0;
-        let range = table.range(0..).map_err(|e| store_error("failed to read audit records")(e.into()))?;
-        for item in range {
-            let (key, value) = item.map_err(|e| store_error("failed to read audit record")(e.into()))?;
+        let range = table
+            .range(0..)
+            .map_err(|e| store_error("failed to read audit records")(e.into()))?;
+        for (expected_seq, item) in (1_u64..).zip(range) {
+            let (key, value) =
+                item.map_err(|e| store_error("failed to read audit record")(e.into()))?;
             records += 1;
             let seq = key.value();
-            let good = serde_json::from_slice::<AuditRecord>(value.value()).is_ok_and(|record| {
+            let record = serde_json::from_slice::<AuditRecord>(value.value()).ok();
+            let good = record.as_ref().is_some_and(|record| {
                 record.seq == seq
                     && seq == expected_seq
                     && record.prev_hash == prev_hash
                     && record.hash == chain_hash(seq, &record.entry, &prev_hash)
-                    && {
-                        prev_hash = record.hash.clone();
-                        true
-                    }
             });
-            if !good {
-                return Ok(Verification { ok: false, records, first_bad: Some(seq) });
-            }
-            expected_seq += 1;
+            let Some(record) = record.filter(|_| good) else {
+                return Ok(Verification {
+                    ok: false,
+                    records,
+                    first_bad: Some(seq),
+                });
+            };
+            prev_hash = record.hash;
         }
-        Ok(Verification { ok: true, records, first_bad: None })
+        Ok(Verification {
+            ok: true,
+            records,
+            first_bad: None,
+        })
     }
 
     /// Overwrites a stored record's raw bytes: only for tests that prove tampering is detected.
@@ -247,7 +273,12 @@ fn last(db: &Database) -> anyhow::Result<(u64, String)> {
 }
 
 /// The group-commit writer: runs until every handle is dropped.
-fn writer(db: Arc<Database>, rx: mpsc::Receiver<(AuditEntry, Reply)>, mut seq: u64, mut hash: String) {
+fn writer(
+    db: Arc<Database>,
+    rx: mpsc::Receiver<(AuditEntry, Reply)>,
+    mut seq: u64,
+    mut hash: String,
+) {
     while let Ok(first) = rx.recv() {
         let mut pending = vec![first];
         while pending.len() < 4096 {
@@ -324,7 +355,14 @@ mod tests {
         for index in 0..20 {
             log.append(entry(&format!("case-{index}"))).await.unwrap();
         }
-        assert_eq!(log.verify().unwrap(), Verification { ok: true, records: 20, first_bad: None });
+        assert_eq!(
+            log.verify().unwrap(),
+            Verification {
+                ok: true,
+                records: 20,
+                first_bad: None
+            }
+        );
         drop(log);
         let log = AuditLog::open(dir.path()).unwrap();
         assert_eq!(log.append(entry("after-restart")).await.unwrap(), 21);
@@ -333,7 +371,8 @@ mod tests {
         let (records, _, _) = log.scan(0, 100, 1000, |_| true).unwrap();
         let mut forged = records[6].clone();
         forged.entry.case = Some("forged".into());
-        log.tamper_for_tests(7, &serde_json::to_vec(&forged).unwrap()).unwrap();
+        log.tamper_for_tests(7, &serde_json::to_vec(&forged).unwrap())
+            .unwrap();
         let verification = log.verify().unwrap();
         assert!(!verification.ok);
         assert_eq!(verification.first_bad, Some(7));
@@ -346,7 +385,9 @@ mod tests {
         let mut handles = Vec::new();
         for index in 0..200 {
             let log = log.clone();
-            handles.push(tokio::spawn(async move { log.append(entry(&index.to_string())).await }));
+            handles.push(tokio::spawn(async move {
+                log.append(entry(&index.to_string())).await
+            }));
         }
         let mut seqs = Vec::new();
         for handle in handles {

@@ -39,8 +39,13 @@ pub(crate) async fn list(
             .decode(cursor)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| text.strip_prefix("s:").and_then(|seq| seq.parse::<u64>().ok()))
-            .ok_or_else(|| ApiError::bad_field("/cursor", "not a cursor returned by this endpoint"))?,
+            .and_then(|text| {
+                text.strip_prefix("s:")
+                    .and_then(|seq| seq.parse::<u64>().ok())
+            })
+            .ok_or_else(|| {
+                ApiError::bad_field("/cursor", "not a cursor returned by this endpoint")
+            })?,
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let audit = state.audit.clone();
@@ -49,8 +54,14 @@ pub(crate) async fn list(
             let entry = &record.entry;
             query.from.is_none_or(|from| entry.at >= from)
                 && query.to.is_none_or(|to| entry.at < to)
-                && query.organization.as_ref().is_none_or(|org| entry.organization.as_ref() == Some(org))
-                && query.case.as_ref().is_none_or(|case| entry.case.as_ref() == Some(case))
+                && query
+                    .organization
+                    .as_ref()
+                    .is_none_or(|org| entry.organization.as_ref() == Some(org))
+                && query
+                    .case
+                    .as_ref()
+                    .is_none_or(|case| entry.case.as_ref() == Some(case))
         })
     })
     .await
@@ -70,6 +81,8 @@ pub(crate) async fn verify(
     let verification = tokio::task::spawn_blocking(move || audit.verify())
         .await
         .map_err(ApiError::internal)?
-        .map_err(|error| ApiError::Unavailable(format!("the audit trail cannot be read: {error}")))?;
+        .map_err(|error| {
+            ApiError::Unavailable(format!("the audit trail cannot be read: {error}"))
+        })?;
     Ok(Json(verification).into_response())
 }

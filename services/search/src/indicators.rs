@@ -32,13 +32,25 @@ fn to_match(raw: &str) -> Option<IndicatorMatch> {
         ObservableType::Ipv4Addr | ObservableType::Ipv6Addr => value.parse::<IpAddr>().ok(),
         _ => None,
     };
-    Some(IndicatorMatch { key: IndicatorKey { kind, value }, ip })
+    Some(IndicatorMatch {
+        key: IndicatorKey { kind, value },
+        ip,
+    })
 }
 
 /// Renders the match of one indicator from the index page, after the re-check; `None` when nothing is visible.
-fn render_match(ctx: &Context, key: &IndicatorKey, page: Page, listed: usize) -> Option<(Value, u64)> {
+fn render_match(
+    ctx: &Context,
+    key: &IndicatorKey,
+    page: Page,
+    listed: usize,
+) -> Option<(Value, u64)> {
     let fetched = page.hits.len() as u64;
-    let visible: Vec<_> = page.hits.into_iter().filter(|view| ctx.allows(view)).collect();
+    let visible: Vec<_> = page
+        .hits
+        .into_iter()
+        .filter(|view| ctx.allows(view))
+        .collect();
     // Hits beyond the fetched ones were not re-checked individually; they count only as far as the index says.
     let sightings = visible.len() as u64 + page.total.saturating_sub(fetched);
     if visible.is_empty() {
@@ -46,7 +58,10 @@ fn render_match(ctx: &Context, key: &IndicatorKey, page: Page, listed: usize) ->
     }
     let first_seen = visible.iter().map(|view| view.content.occurred_at).min();
     let last_seen = visible.iter().map(|view| view.content.occurred_at).max();
-    let partners: BTreeSet<&str> = visible.iter().map(|view| view.content.partner.as_str()).collect();
+    let partners: BTreeSet<&str> = visible
+        .iter()
+        .map(|view| view.content.partner.as_str())
+        .collect();
     let reports: Vec<Value> = visible.iter().take(listed).map(report_summary).collect();
     let body = json!({
         "type": key.kind,
@@ -79,7 +94,11 @@ pub(crate) async fn get(
         let Some(indicator) = to_match(&value) else {
             return Err(ApiError::NotFound);
         };
-        let release = ReleaseFilter { agency: ctx.agency.clone(), purpose: ctx.purpose, at: ctx.at };
+        let release = ReleaseFilter {
+            agency: ctx.agency.clone(),
+            purpose: ctx.purpose,
+            at: ctx.at,
+        };
         let per_key = state.config.max_reports_per_indicator.max(1) * 10;
         let mut pages = state
             .deps
@@ -87,10 +106,18 @@ pub(crate) async fn get(
             .lookup(release, vec![indicator.clone()], per_key)
             .await
             .map_err(index_error)?;
-        let page = pages.pop().unwrap_or(Page { total: 0, hits: Vec::new() });
-        render_match(&ctx, &indicator.key, page, state.config.max_reports_per_indicator)
-            .map(|(body, _)| (body, 1))
-            .ok_or(ApiError::NotFound)
+        let page = pages.pop().unwrap_or(Page {
+            total: 0,
+            hits: Vec::new(),
+        });
+        render_match(
+            &ctx,
+            &indicator.key,
+            page,
+            state.config.max_reports_per_indicator,
+        )
+        .map(|(body, _)| (body, 1))
+        .ok_or(ApiError::NotFound)
     }
     .await;
     finish(&state, &principal, audited, outcome).await
@@ -110,7 +137,12 @@ pub(crate) async fn lookup(
 ) -> Response {
     let parsed = json::parse_value(&body);
     let field = |name: &str| {
-        parsed.as_ref().ok().and_then(|value| value.get(name)).and_then(Value::as_str).map(str::to_owned)
+        parsed
+            .as_ref()
+            .ok()
+            .and_then(|value| value.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     };
     let audited = Audited {
         endpoint: "POST /v1/indicators/lookup",
@@ -126,14 +158,27 @@ pub(crate) async fn lookup(
         if request.values.len() > state.config.max_lookup_values {
             return Err(ApiError::invalid_field(
                 "/values",
-                format!("at most {} values per lookup", state.config.max_lookup_values),
+                format!(
+                    "at most {} values per lookup",
+                    state.config.max_lookup_values
+                ),
             ));
         }
-        let matches: Vec<Option<IndicatorMatch>> = request.values.iter().map(|value| to_match(value)).collect();
+        let matches: Vec<Option<IndicatorMatch>> =
+            request.values.iter().map(|value| to_match(value)).collect();
         let queries: Vec<IndicatorMatch> = matches.iter().flatten().cloned().collect();
-        let release = ReleaseFilter { agency: ctx.agency.clone(), purpose: ctx.purpose, at: ctx.at };
+        let release = ReleaseFilter {
+            agency: ctx.agency.clone(),
+            purpose: ctx.purpose,
+            at: ctx.at,
+        };
         let per_key = state.config.max_reports_per_indicator.max(1);
-        let pages = state.deps.index.lookup(release, queries, per_key).await.map_err(index_error)?;
+        let pages = state
+            .deps
+            .index
+            .lookup(release, queries, per_key)
+            .await
+            .map_err(index_error)?;
         let mut pages = pages.into_iter();
         let mut found = 0_u64;
         let mut results = Vec::with_capacity(request.values.len());

@@ -70,7 +70,11 @@ impl AppState {
     /// Fails when the audit store cannot be opened.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
         let audit = AuditLog::open(&deps.data_dir.join("search"))?;
-        Ok(Self { deps, config: Arc::new(config), audit })
+        Ok(Self {
+            deps,
+            config: Arc::new(config),
+            audit,
+        })
     }
 }
 

@@ -91,7 +91,12 @@ pub(crate) fn context(
             .join("; ");
         return Err(ApiError::BadRequest { detail, errors });
     };
-    Ok(Context { agency: org.id.clone(), purpose, at: chrono::Utc::now(), snapshot })
+    Ok(Context {
+        agency: org.id.clone(),
+        purpose,
+        at: chrono::Utc::now(),
+        snapshot,
+    })
 }
 
 /// Writes the audit record, then answers. If the record cannot be written, the answer is 503 and carries nothing.

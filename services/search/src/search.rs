@@ -1,6 +1,5 @@
 //! `POST /v1/search`: free text or `field:value` terms, filters, paging with an opaque cursor.
 
-
 use accord_domain::{ObservableType, Timestamp, Tlp, View, observable};
 use accord_index::{Filters, IndicatorKey, IndicatorMatch, Query, ReleaseFilter};
 use accord_runtime::{ApiError, Principal, json};
@@ -57,13 +56,14 @@ struct SearchRequest {
 }
 
 fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
-    let Some(filters) = filters else { return Ok(Filters::default()) };
+    let Some(filters) = filters else {
+        return Ok(Filters::default());
+    };
     let mut out = Filters::default();
     if let Some(kinds) = &filters.kind {
         for (index, kind) in kinds.values().into_iter().enumerate() {
-            let kind: ObservableType = kind
-                .parse()
-                .map_err(|error: observable::ObservableError| {
+            let kind: ObservableType =
+                kind.parse().map_err(|error: observable::ObservableError| {
                     ApiError::invalid_field(&format!("/filters/type/{index}"), error.to_string())
                 })?;
             out.types.insert(kind);
@@ -71,13 +71,17 @@ fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
     }
     if let Some(tlps) = &filters.tlp {
         for (index, tlp) in tlps.values().into_iter().enumerate() {
-            let tlp: Tlp = tlp.parse().map_err(|error: accord_domain::tlp::UnknownTlp| {
-                ApiError::invalid_field(&format!("/filters/tlp/{index}"), error.to_string())
-            })?;
+            let tlp: Tlp = tlp
+                .parse()
+                .map_err(|error: accord_domain::tlp::UnknownTlp| {
+                    ApiError::invalid_field(&format!("/filters/tlp/{index}"), error.to_string())
+                })?;
             out.tlp.insert(tlp);
         }
     }
-    out.sector = filters.sector.map(|sector| sector.trim().to_ascii_lowercase());
+    out.sector = filters
+        .sector
+        .map(|sector| sector.trim().to_ascii_lowercase());
     out.partner = filters.partner.map(|partner| partner.trim().to_owned());
     out.from = filters.from;
     out.to = filters.to;
@@ -85,7 +89,10 @@ fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
 }
 
 /// Splits `q` into `field:value` terms and free text; a `q` that is one indicator becomes an exact match.
-fn parse_q(q: &str, filters: &mut Filters) -> Result<(Option<IndicatorMatch>, Option<String>), ApiError> {
+fn parse_q(
+    q: &str,
+    filters: &mut Filters,
+) -> Result<(Option<IndicatorMatch>, Option<String>), ApiError> {
     let mut text = Vec::new();
     let mut indicator = None;
     for token in q.split_whitespace() {
@@ -95,15 +102,19 @@ fn parse_q(q: &str, filters: &mut Filters) -> Result<(Option<IndicatorMatch>, Op
         };
         match field {
             "type" => {
-                let kind = value.parse().map_err(|error: observable::ObservableError| {
-                    ApiError::invalid_field("/q", error.to_string())
-                })?;
+                let kind = value
+                    .parse()
+                    .map_err(|error: observable::ObservableError| {
+                        ApiError::invalid_field("/q", error.to_string())
+                    })?;
                 filters.types.insert(kind);
             }
             "tlp" => {
-                let tlp = value.parse().map_err(|error: accord_domain::tlp::UnknownTlp| {
-                    ApiError::invalid_field("/q", error.to_string())
-                })?;
+                let tlp = value
+                    .parse()
+                    .map_err(|error: accord_domain::tlp::UnknownTlp| {
+                        ApiError::invalid_field("/q", error.to_string())
+                    })?;
                 filters.tlp.insert(tlp);
             }
             "sector" => filters.sector = Some(value.to_ascii_lowercase()),
@@ -112,17 +123,28 @@ fn parse_q(q: &str, filters: &mut Filters) -> Result<(Option<IndicatorMatch>, Op
                 let (kind, value) = observable::canonicalize(None, value)
                     .map_err(|error| ApiError::invalid_field("/q", error.to_string()))?;
                 let ip = value.parse().ok();
-                indicator = Some(IndicatorMatch { key: IndicatorKey { kind, value }, ip });
+                indicator = Some(IndicatorMatch {
+                    key: IndicatorKey { kind, value },
+                    ip,
+                });
             }
             _ => text.push(token),
         }
     }
     let text = text.join(" ");
-    if indicator.is_none() && !text.is_empty() && !text.contains(' ') {
-        if let Ok((kind, value)) = observable::canonicalize(None, &text) {
-            let ip = value.parse().ok();
-            return Ok((Some(IndicatorMatch { key: IndicatorKey { kind, value }, ip }), None));
-        }
+    if indicator.is_none()
+        && !text.is_empty()
+        && !text.contains(' ')
+        && let Ok((kind, value)) = observable::canonicalize(None, &text)
+    {
+        let ip = value.parse().ok();
+        return Ok((
+            Some(IndicatorMatch {
+                key: IndicatorKey { kind, value },
+                ip,
+            }),
+            None,
+        ));
     }
     Ok((indicator, (!text.is_empty()).then_some(text)))
 }
@@ -132,7 +154,9 @@ fn decode_cursor(cursor: Option<&str>) -> Result<usize, ApiError> {
     let invalid = || ApiError::bad_field("/cursor", "not a cursor returned by this endpoint");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    text.strip_prefix("o:").and_then(|offset| offset.parse().ok()).ok_or_else(invalid)
+    text.strip_prefix("o:")
+        .and_then(|offset| offset.parse().ok())
+        .ok_or_else(invalid)
 }
 
 fn encode_cursor(offset: usize) -> String {
@@ -179,7 +203,12 @@ pub(crate) async fn search(
 ) -> Response {
     let parsed = json::parse_value(&body);
     let field = |name: &str| {
-        parsed.as_ref().ok().and_then(|value| value.get(name)).and_then(Value::as_str).map(str::to_owned)
+        parsed
+            .as_ref()
+            .ok()
+            .and_then(|value| value.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     };
     let mut query_audit = parsed.as_ref().cloned().unwrap_or(Value::Null);
     if let Value::Object(map) = &mut query_audit {
@@ -209,7 +238,11 @@ pub(crate) async fn search(
         }
         let offset = decode_cursor(request.cursor.as_deref())?;
         let query = Query {
-            release: ReleaseFilter { agency: ctx.agency.clone(), purpose: ctx.purpose, at: ctx.at },
+            release: ReleaseFilter {
+                agency: ctx.agency.clone(),
+                purpose: ctx.purpose,
+                at: ctx.at,
+            },
             indicator,
             text,
             filters,
@@ -218,14 +251,22 @@ pub(crate) async fn search(
         };
         let page = state.deps.index.search(query).await.map_err(index_error)?;
         let fetched = page.hits.len();
-        let hits: Vec<Value> =
-            page.hits.iter().filter(|view| ctx.allows(view)).map(render_hit).collect();
+        let hits: Vec<Value> = page
+            .hits
+            .iter()
+            .filter(|view| ctx.allows(view))
+            .map(render_hit)
+            .collect();
         let dropped = (fetched - hits.len()) as u64;
         let total = page.total.saturating_sub(dropped);
         let next_offset = offset + fetched;
-        let next = (fetched == size && (next_offset as u64) < page.total).then(|| encode_cursor(next_offset));
+        let next = (fetched == size && (next_offset as u64) < page.total)
+            .then(|| encode_cursor(next_offset));
         let returned = hits.len() as u64;
-        Ok((json!({ "hits": hits, "total": total, "next": next }), returned))
+        Ok((
+            json!({ "hits": hits, "total": total, "next": next }),
+            returned,
+        ))
     }
     .await;
     finish(&state, &principal, audited, outcome).await

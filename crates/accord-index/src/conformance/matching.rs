@@ -4,24 +4,59 @@ use std::collections::BTreeSet;
 
 use accord_domain::{ObservableType as T, Tlp};
 
-use super::{at, exact, ids, key, lookup_one, put, query, release, report, sorted, sorted_ids, view, with_indicators};
+use super::{
+    at, exact, ids, key, lookup_one, put, query, release, report, sorted, sorted_ids, view,
+    with_indicators,
+};
 use crate::{IndexClient, Query};
 
 /// An exact lookup matches type and value both.
 pub async fn exact_lookup_matches_type_and_value(index: IndexClient) {
     let report_id = report();
-    let a = with_indicators(view(&report_id, "a"), &[(T::DomainName, "evil.example"), (T::Url, "http://evil.example/x")]);
+    let a = with_indicators(
+        view(&report_id, "a"),
+        &[
+            (T::DomainName, "evil.example"),
+            (T::Url, "http://evil.example/x"),
+        ],
+    );
     let b = with_indicators(view(&report_id, "b"), &[(T::DomainName, "other.example")]);
     put(&index, &report_id, 1, vec![a, b]).await;
 
-    assert_eq!(lookup_one(&index, release(), exact(T::DomainName, "evil.example")).await, (1, sorted_ids(&["a"])));
-    assert_eq!(lookup_one(&index, release(), exact(T::Url, "http://evil.example/x")).await.0, 1);
+    assert_eq!(
+        lookup_one(&index, release(), exact(T::DomainName, "evil.example")).await,
+        (1, sorted_ids(&["a"]))
+    );
+    assert_eq!(
+        lookup_one(&index, release(), exact(T::Url, "http://evil.example/x"))
+            .await
+            .0,
+        1
+    );
     // Same value, other type; same type, other value; a prefix of a value.
-    assert_eq!(lookup_one(&index, release(), exact(T::Url, "evil.example")).await.0, 0);
-    assert_eq!(lookup_one(&index, release(), exact(T::DomainName, "nothing.example")).await.0, 0);
-    assert_eq!(lookup_one(&index, release(), exact(T::DomainName, "evil")).await.0, 0);
+    assert_eq!(
+        lookup_one(&index, release(), exact(T::Url, "evil.example"))
+            .await
+            .0,
+        0
+    );
+    assert_eq!(
+        lookup_one(&index, release(), exact(T::DomainName, "nothing.example"))
+            .await
+            .0,
+        0
+    );
+    assert_eq!(
+        lookup_one(&index, release(), exact(T::DomainName, "evil"))
+            .await
+            .0,
+        0
+    );
 
-    let search = Query { indicator: Some(exact(T::DomainName, "other.example")), ..query() };
+    let search = Query {
+        indicator: Some(exact(T::DomainName, "other.example")),
+        ..query()
+    };
     assert_eq!(ids(&index, search).await, (1, sorted_ids(&["b"])));
 }
 
@@ -31,23 +66,37 @@ pub async fn ip_lookup_matches_containing_ipv4_blocks(index: IndexClient) {
     let views = vec![
         with_indicators(view(&report_id, "wide"), &[(T::Ipv4Addr, "10.0.0.0/8")]),
         with_indicators(view(&report_id, "narrow"), &[(T::Ipv4Addr, "10.1.2.0/24")]),
-        with_indicators(view(&report_id, "private"), &[(T::Ipv4Addr, "192.168.0.0/16")]),
+        with_indicators(
+            view(&report_id, "private"),
+            &[(T::Ipv4Addr, "192.168.0.0/16")],
+        ),
         with_indicators(view(&report_id, "host"), &[(T::Ipv4Addr, "10.1.2.3")]),
     ];
     put(&index, &report_id, 1, views).await;
 
     let (total, hits) = lookup_one(&index, release(), key(T::Ipv4Addr, "10.1.2.3")).await;
-    assert_eq!((total, sorted(hits)), (3, sorted_ids(&["wide", "narrow", "host"])));
+    assert_eq!(
+        (total, sorted(hits)),
+        (3, sorted_ids(&["wide", "narrow", "host"]))
+    );
     let (total, hits) = lookup_one(&index, release(), key(T::Ipv4Addr, "10.200.0.1")).await;
     assert_eq!((total, hits), (1, sorted_ids(&["wide"])));
     let (total, hits) = lookup_one(&index, release(), key(T::Ipv4Addr, "192.168.7.7")).await;
     assert_eq!((total, hits), (1, sorted_ids(&["private"])));
-    assert_eq!(lookup_one(&index, release(), key(T::Ipv4Addr, "11.0.0.1")).await.0, 0);
+    assert_eq!(
+        lookup_one(&index, release(), key(T::Ipv4Addr, "11.0.0.1"))
+            .await
+            .0,
+        0
+    );
     // Without the address, only the exact value matches.
     let (total, hits) = lookup_one(&index, release(), exact(T::Ipv4Addr, "10.1.2.3")).await;
     assert_eq!((total, hits), (1, sorted_ids(&["host"])));
 
-    let search = Query { indicator: Some(key(T::Ipv4Addr, "10.1.2.99")), ..query() };
+    let search = Query {
+        indicator: Some(key(T::Ipv4Addr, "10.1.2.99")),
+        ..query()
+    };
     let (total, hits) = ids(&index, search).await;
     assert_eq!((total, sorted(hits)), (2, sorted_ids(&["wide", "narrow"])));
 }
@@ -66,7 +115,12 @@ pub async fn ip_lookup_matches_containing_ipv6_blocks(index: IndexClient) {
     assert_eq!((total, sorted(hits)), (2, sorted_ids(&["block", "host"])));
     let (total, hits) = lookup_one(&index, release(), key(T::Ipv6Addr, "2001:db8:ffff::2")).await;
     assert_eq!((total, hits), (1, sorted_ids(&["block"])));
-    assert_eq!(lookup_one(&index, release(), key(T::Ipv6Addr, "2001:db9::1")).await.0, 0);
+    assert_eq!(
+        lookup_one(&index, release(), key(T::Ipv6Addr, "2001:db9::1"))
+            .await
+            .0,
+        0
+    );
     // An IPv4 lookup matches the IPv4 catch-all block only.
     let (total, hits) = lookup_one(&index, release(), key(T::Ipv4Addr, "203.0.113.9")).await;
     assert_eq!((total, hits), (1, sorted_ids(&["v4"])));
@@ -83,10 +137,19 @@ pub async fn text_searches_title_and_description(index: IndexClient) {
     let c = view(&report_id, "c");
     put(&index, &report_id, 1, vec![a, b, c]).await;
 
-    let text = |text: &str| Query { text: Some(text.to_owned()), ..query() };
-    assert_eq!(ids(&index, text("ransomware")).await, (1, sorted_ids(&["a"])));
+    let text = |text: &str| Query {
+        text: Some(text.to_owned()),
+        ..query()
+    };
+    assert_eq!(
+        ids(&index, text("ransomware")).await,
+        (1, sorted_ids(&["a"]))
+    );
     assert_eq!(ids(&index, text("LEDGER")).await, (1, sorted_ids(&["a"])));
-    assert_eq!(ids(&index, text("ransomware ledger")).await, (1, sorted_ids(&["a"])));
+    assert_eq!(
+        ids(&index, text("ransomware ledger")).await,
+        (1, sorted_ids(&["a"]))
+    );
     assert_eq!(ids(&index, text("ransomware phishing")).await.0, 0);
     assert_eq!(ids(&index, text("phishing")).await, (1, sorted_ids(&["b"])));
     assert_eq!(ids(&index, text("\"payment gateway\"")).await.0, 1);
@@ -106,13 +169,38 @@ pub async fn odd_free_text_is_not_an_error(index: IndexClient) {
     put(&index, &report_id, 1, vec![a]).await;
 
     for odd in [
-        "title:(", "[a TO", "\"unbalanced", "a AND", "OR", "((", "\\", "*", "?", "~2", "^3", "grant:ncu|investigation",
-        "-", "+", "{}", "evil.example:8080", "ünïcödé 日本", "a:b:c", "` ' !",
+        "title:(",
+        "[a TO",
+        "\"unbalanced",
+        "a AND",
+        "OR",
+        "((",
+        "\\",
+        "*",
+        "?",
+        "~2",
+        "^3",
+        "grant:ncu|investigation",
+        "-",
+        "+",
+        "{}",
+        "evil.example:8080",
+        "ünïcödé 日本",
+        "a:b:c",
+        "` ' !",
     ] {
-        let result = index.search(Query { text: Some(odd.to_owned()), ..query() }).await;
+        let result = index
+            .search(Query {
+                text: Some(odd.to_owned()),
+                ..query()
+            })
+            .await;
         assert!(result.is_ok(), "free text `{odd}` failed: {result:?}");
     }
-    let found = |text: &str| Query { text: Some(text.to_owned()), ..query() };
+    let found = |text: &str| Query {
+        text: Some(text.to_owned()),
+        ..query()
+    };
     assert_eq!(ids(&index, found("evil.example:8080")).await.0, 1);
     assert_eq!(ids(&index, found("beacon gate")).await.0, 1);
 }
@@ -123,7 +211,10 @@ pub async fn type_filter_matches_any_listed_type(index: IndexClient) {
     let views = vec![
         with_indicators(view(&report_id, "domain"), &[(T::DomainName, "a.example")]),
         with_indicators(view(&report_id, "ip"), &[(T::Ipv4Addr, "192.0.2.1")]),
-        with_indicators(view(&report_id, "both"), &[(T::DomainName, "b.example"), (T::File, &"ab".repeat(32))]),
+        with_indicators(
+            view(&report_id, "both"),
+            &[(T::DomainName, "b.example"), (T::File, &"ab".repeat(32))],
+        ),
         view(&report_id, "none"),
     ];
     put(&index, &report_id, 1, views).await;
@@ -145,7 +236,11 @@ pub async fn type_filter_matches_any_listed_type(index: IndexClient) {
 pub async fn tlp_filter_matches_any_listed_label(index: IndexClient) {
     let report_id = report();
     let mut views = Vec::new();
-    for (name, tlp) in [("clear", Tlp::Clear), ("green", Tlp::Green), ("strict", Tlp::AmberStrict)] {
+    for (name, tlp) in [
+        ("clear", Tlp::Clear),
+        ("green", Tlp::Green),
+        ("strict", Tlp::AmberStrict),
+    ] {
         let mut labelled = view(&report_id, name);
         labelled.content.tlp = tlp;
         views.push(labelled);
@@ -159,7 +254,10 @@ pub async fn tlp_filter_matches_any_listed_label(index: IndexClient) {
     };
     let (total, hits) = ids(&index, tlps(&[Tlp::Clear, Tlp::AmberStrict])).await;
     assert_eq!((total, sorted(hits)), (2, sorted_ids(&["clear", "strict"])));
-    assert_eq!(ids(&index, tlps(&[Tlp::Green])).await, (1, sorted_ids(&["green"])));
+    assert_eq!(
+        ids(&index, tlps(&[Tlp::Green])).await,
+        (1, sorted_ids(&["green"]))
+    );
     assert_eq!(ids(&index, tlps(&[Tlp::Amber, Tlp::Red])).await.0, 0);
 }
 
@@ -178,8 +276,14 @@ pub async fn sector_filter_matches_exactly(index: IndexClient) {
         search.filters.sector = Some(sector.to_owned());
         search
     };
-    assert_eq!(ids(&index, sector("energy")).await, (1, sorted_ids(&["energy"])));
-    assert_eq!(ids(&index, sector("finance")).await, (1, sorted_ids(&["finance"])));
+    assert_eq!(
+        ids(&index, sector("energy")).await,
+        (1, sorted_ids(&["energy"]))
+    );
+    assert_eq!(
+        ids(&index, sector("finance")).await,
+        (1, sorted_ids(&["finance"]))
+    );
     assert_eq!(ids(&index, sector("fin")).await.0, 0);
 }
 
@@ -200,8 +304,14 @@ pub async fn partner_filter_never_matches_anonymous_views(index: IndexClient) {
         search.filters.partner = Some(partner.to_owned());
         search
     };
-    assert_eq!(ids(&index, partner(super::PARTNER)).await, (1, sorted_ids(&["named"])));
-    assert_eq!(ids(&index, partner("bank-b")).await, (1, sorted_ids(&["other"])));
+    assert_eq!(
+        ids(&index, partner(super::PARTNER)).await,
+        (1, sorted_ids(&["named"]))
+    );
+    assert_eq!(
+        ids(&index, partner("bank-b")).await,
+        (1, sorted_ids(&["other"]))
+    );
     assert_eq!(ids(&index, partner("bank-c")).await.0, 0);
 }
 
@@ -209,9 +319,11 @@ pub async fn partner_filter_never_matches_anonymous_views(index: IndexClient) {
 pub async fn occurred_range_is_from_inclusive_to_exclusive(index: IndexClient) {
     let report_id = report();
     let mut views = Vec::new();
-    for (name, occurred) in
-        [("jan", "2024-01-01T00:00:00Z"), ("feb", "2024-02-01T00:00:00Z"), ("mar", "2024-03-01T00:00:00Z")]
-    {
+    for (name, occurred) in [
+        ("jan", "2024-01-01T00:00:00Z"),
+        ("feb", "2024-02-01T00:00:00Z"),
+        ("mar", "2024-03-01T00:00:00Z"),
+    ] {
         let mut dated = view(&report_id, name);
         dated.content.occurred_at = at(occurred);
         views.push(dated);
@@ -226,9 +338,26 @@ pub async fn occurred_range_is_from_inclusive_to_exclusive(index: IndexClient) {
     };
     let feb = "2024-02-01T00:00:00Z";
     let mar = "2024-03-01T00:00:00Z";
-    assert_eq!(ids(&index, range(Some(feb), Some(mar))).await, (1, sorted_ids(&["feb"])));
-    assert_eq!(ids(&index, range(Some(feb), None)).await, (2, vec!["view--mar".to_owned(), "view--feb".to_owned()]));
-    assert_eq!(ids(&index, range(None, Some(feb))).await, (1, sorted_ids(&["jan"])));
-    assert_eq!(ids(&index, range(Some("2024-02-01T00:00:00.000001Z"), Some(mar))).await.0, 0);
+    assert_eq!(
+        ids(&index, range(Some(feb), Some(mar))).await,
+        (1, sorted_ids(&["feb"]))
+    );
+    assert_eq!(
+        ids(&index, range(Some(feb), None)).await,
+        (2, vec!["view--mar".to_owned(), "view--feb".to_owned()])
+    );
+    assert_eq!(
+        ids(&index, range(None, Some(feb))).await,
+        (1, sorted_ids(&["jan"]))
+    );
+    assert_eq!(
+        ids(
+            &index,
+            range(Some("2024-02-01T00:00:00.000001Z"), Some(mar))
+        )
+        .await
+        .0,
+        0
+    );
     assert_eq!(ids(&index, range(Some(mar), Some(feb))).await.0, 0);
 }

@@ -66,7 +66,9 @@ pub const PARTNER: &str = "bank-a";
 /// # Panics
 /// Panics when `rfc3339` is not a valid timestamp.
 pub fn at(rfc3339: &str) -> Timestamp {
-    rfc3339.parse().unwrap_or_else(|error| panic!("bad test timestamp `{rfc3339}`: {error}"))
+    rfc3339
+        .parse()
+        .unwrap_or_else(|error| panic!("bad test timestamp `{rfc3339}`: {error}"))
 }
 
 /// Returns an organization id.
@@ -84,7 +86,11 @@ pub fn report() -> ReportId {
 
 /// Returns the default release filter: [`AGENCY`], investigation, at 2025-01-01.
 pub fn release() -> ReleaseFilter {
-    ReleaseFilter { agency: org(AGENCY), purpose: Purpose::Investigation, at: at("2025-01-01T00:00:00Z") }
+    ReleaseFilter {
+        agency: org(AGENCY),
+        purpose: Purpose::Investigation,
+        at: at("2025-01-01T00:00:00Z"),
+    }
 }
 
 /// Returns a search under the default release filter with no other constraint, 100 hits per page.
@@ -102,17 +108,30 @@ pub fn query() -> Query {
 /// Returns an indicator match; for an IP address (or block) the address is set too, so containment applies.
 pub fn key(kind: ObservableType, value: &str) -> IndicatorMatch {
     let ip = match kind {
-        ObservableType::Ipv4Addr | ObservableType::Ipv6Addr => {
-            value.split('/').next().and_then(|address| address.parse::<IpAddr>().ok())
-        }
+        ObservableType::Ipv4Addr | ObservableType::Ipv6Addr => value
+            .split('/')
+            .next()
+            .and_then(|address| address.parse::<IpAddr>().ok()),
         _ => None,
     };
-    IndicatorMatch { key: IndicatorKey { kind, value: value.to_owned() }, ip }
+    IndicatorMatch {
+        key: IndicatorKey {
+            kind,
+            value: value.to_owned(),
+        },
+        ip,
+    }
 }
 
 /// Returns an exact indicator match, without containment.
 pub fn exact(kind: ObservableType, value: &str) -> IndicatorMatch {
-    IndicatorMatch { key: IndicatorKey { kind, value: value.to_owned() }, ip: None }
+    IndicatorMatch {
+        key: IndicatorKey {
+            kind,
+            value: value.to_owned(),
+        },
+        ip: None,
+    }
 }
 
 /// Returns a view `view--<name>` of `report_id`: granted to [`AGENCY`] for investigation from 2024-01-01 until
@@ -124,7 +143,10 @@ pub fn view(report_id: &ReportId, name: &str) -> View {
         id: format!("view--{name}"),
         report_id: report_id.clone(),
         mous: Vec::new(),
-        grants: vec![Grant { agency: org(AGENCY), purpose: Purpose::Investigation }],
+        grants: vec![Grant {
+            agency: org(AGENCY),
+            purpose: Purpose::Investigation,
+        }],
         valid_from: at("2024-01-01T00:00:00Z"),
         valid_until: at("2026-01-01T00:00:00Z"),
         profile: Profile {
@@ -173,8 +195,20 @@ pub fn with_indicators(mut view: View, indicators: &[(ObservableType, &str)]) ->
 /// # Panics
 /// Panics when the write fails or is not `Written`.
 pub async fn put(index: &IndexClient, report_id: &ReportId, version: u64, views: Vec<View>) {
-    let outcomes = write(index, vec![ReplaceViews { report_id: report_id.clone(), version, views }]).await;
-    assert_eq!(outcomes, vec![WriteOutcome::Written], "write of {report_id} v{version}");
+    let outcomes = write(
+        index,
+        vec![ReplaceViews {
+            report_id: report_id.clone(),
+            version,
+            views,
+        }],
+    )
+    .await;
+    assert_eq!(
+        outcomes,
+        vec![WriteOutcome::Written],
+        "write of {report_id} v{version}"
+    );
 }
 
 /// Writes a batch, refreshes and returns the outcomes.
@@ -183,9 +217,17 @@ pub async fn put(index: &IndexClient, report_id: &ReportId, version: u64, views:
 /// Panics when the write or the refresh fails, or the outcomes do not match the batch.
 pub async fn write(index: &IndexClient, batch: Vec<ReplaceViews>) -> Vec<WriteOutcome> {
     let len = batch.len();
-    let outcomes = index.write(batch).await.unwrap_or_else(|error| panic!("write failed: {error}"));
+    let outcomes = index
+        .write(batch)
+        .await
+        .unwrap_or_else(|error| panic!("write failed: {error}"));
     assert_eq!(outcomes.len(), len, "one outcome per item");
-    index.refresh().await.unwrap_or_else(|error| panic!("refresh failed: {error}: {:?}", std::error::Error::source(&error)));
+    index.refresh().await.unwrap_or_else(|error| {
+        panic!(
+            "refresh failed: {error}: {:?}",
+            std::error::Error::source(&error)
+        )
+    });
     outcomes
 }
 
@@ -194,8 +236,14 @@ pub async fn write(index: &IndexClient, batch: Vec<ReplaceViews>) -> Vec<WriteOu
 /// # Panics
 /// Panics when the search fails.
 pub async fn ids(index: &IndexClient, query: Query) -> (u64, Vec<String>) {
-    let page = index.search(query).await.unwrap_or_else(|error| panic!("search failed: {error}"));
-    (page.total, page.hits.into_iter().map(|view| view.id).collect())
+    let page = index
+        .search(query)
+        .await
+        .unwrap_or_else(|error| panic!("search failed: {error}"));
+    (
+        page.total,
+        page.hits.into_iter().map(|view| view.id).collect(),
+    )
 }
 
 /// Looks up one key under `release` and returns the total and the hit ids.
@@ -213,7 +261,10 @@ pub async fn lookup_one(
         .unwrap_or_else(|error| panic!("lookup failed: {error}"));
     assert_eq!(pages.len(), 1, "one page per key");
     let page = pages.into_iter().next().unwrap_or_else(|| unreachable!());
-    (page.total, page.hits.into_iter().map(|view| view.id).collect())
+    (
+        page.total,
+        page.hits.into_iter().map(|view| view.id).collect(),
+    )
 }
 
 /// Returns the ids `view--<name>` of `names`, sorted.

@@ -3,8 +3,8 @@
 use accord_domain::{Grant, ObservableType as T, Purpose};
 
 use super::{
-    AGENCY, OTHER_AGENCY, at, exact, ids, lookup_one, org, put, query, release, report, sorted_ids, view,
-    with_indicators,
+    AGENCY, OTHER_AGENCY, at, exact, ids, lookup_one, org, put, query, release, report, sorted_ids,
+    view, with_indicators,
 };
 use crate::{IndexClient, IndicatorMatch, Query, ReleaseFilter};
 
@@ -12,29 +12,91 @@ use crate::{IndexClient, IndicatorMatch, Query, ReleaseFilter};
 pub async fn release_filter_hides_other_grants_and_windows(index: IndexClient) {
     let report_id = report();
     let mut shared = with_indicators(view(&report_id, "shared"), &[(T::DomainName, "c2.example")]);
-    shared.grants.push(Grant { agency: org(AGENCY), purpose: Purpose::Prevention });
+    shared.grants.push(Grant {
+        agency: org(AGENCY),
+        purpose: Purpose::Prevention,
+    });
     put(&index, &report_id, 1, vec![shared]).await;
 
-    let under = |agency: &str, purpose: Purpose, when: &str| ReleaseFilter { agency: org(agency), purpose, at: at(when) };
+    let under = |agency: &str, purpose: Purpose, when: &str| ReleaseFilter {
+        agency: org(agency),
+        purpose,
+        at: at(when),
+    };
     let matcher = || exact(T::DomainName, "c2.example");
     let total = |release: ReleaseFilter| {
         let index = index.clone();
         async move {
-            let searched = ids(&index, Query { release: release.clone(), ..query() }).await.0;
+            let searched = ids(
+                &index,
+                Query {
+                    release: release.clone(),
+                    ..query()
+                },
+            )
+            .await
+            .0;
             let looked_up = lookup_one(&index, release, matcher()).await.0;
             assert_eq!(searched, looked_up, "search and lookup agree");
             searched
         }
     };
     let inside = "2025-01-01T00:00:00Z";
-    assert_eq!(total(under(AGENCY, Purpose::Investigation, inside)).await, 1);
+    assert_eq!(
+        total(under(AGENCY, Purpose::Investigation, inside)).await,
+        1
+    );
     assert_eq!(total(under(AGENCY, Purpose::Prevention, inside)).await, 1);
-    assert_eq!(total(under(OTHER_AGENCY, Purpose::Investigation, inside)).await, 0, "other agency");
-    assert_eq!(total(under(AGENCY, Purpose::Research, inside)).await, 0, "other purpose");
-    assert_eq!(total(under(AGENCY, Purpose::Investigation, "2023-12-31T23:59:59Z")).await, 0, "before valid_from");
-    assert_eq!(total(under(AGENCY, Purpose::Investigation, "2024-01-01T00:00:00Z")).await, 1, "at valid_from");
-    assert_eq!(total(under(AGENCY, Purpose::Investigation, "2025-12-31T23:59:59.999Z")).await, 1, "before valid_until");
-    assert_eq!(total(under(AGENCY, Purpose::Investigation, "2026-01-01T00:00:00Z")).await, 0, "at valid_until");
+    assert_eq!(
+        total(under(OTHER_AGENCY, Purpose::Investigation, inside)).await,
+        0,
+        "other agency"
+    );
+    assert_eq!(
+        total(under(AGENCY, Purpose::Research, inside)).await,
+        0,
+        "other purpose"
+    );
+    assert_eq!(
+        total(under(
+            AGENCY,
+            Purpose::Investigation,
+            "2023-12-31T23:59:59Z"
+        ))
+        .await,
+        0,
+        "before valid_from"
+    );
+    assert_eq!(
+        total(under(
+            AGENCY,
+            Purpose::Investigation,
+            "2024-01-01T00:00:00Z"
+        ))
+        .await,
+        1,
+        "at valid_from"
+    );
+    assert_eq!(
+        total(under(
+            AGENCY,
+            Purpose::Investigation,
+            "2025-12-31T23:59:59.999Z"
+        ))
+        .await,
+        1,
+        "before valid_until"
+    );
+    assert_eq!(
+        total(under(
+            AGENCY,
+            Purpose::Investigation,
+            "2026-01-01T00:00:00Z"
+        ))
+        .await,
+        0,
+        "at valid_until"
+    );
 }
 
 /// Views outside the release filter do not count: totals, pages and per-key totals cover released views only.
@@ -42,26 +104,52 @@ pub async fn release_filter_bounds_totals(index: IndexClient) {
     let report_id = report();
     let mut views = Vec::new();
     for n in 0..3 {
-        views.push(with_indicators(view(&report_id, &format!("mine-{n}")), &[(T::DomainName, "c2.example")]));
+        views.push(with_indicators(
+            view(&report_id, &format!("mine-{n}")),
+            &[(T::DomainName, "c2.example")],
+        ));
     }
     for n in 0..5 {
-        let mut theirs = with_indicators(view(&report_id, &format!("theirs-{n}")), &[(T::DomainName, "c2.example")]);
-        theirs.grants = vec![Grant { agency: org(OTHER_AGENCY), purpose: Purpose::Investigation }];
+        let mut theirs = with_indicators(
+            view(&report_id, &format!("theirs-{n}")),
+            &[(T::DomainName, "c2.example")],
+        );
+        theirs.grants = vec![Grant {
+            agency: org(OTHER_AGENCY),
+            purpose: Purpose::Investigation,
+        }];
         views.push(theirs);
     }
-    let mut expired = with_indicators(view(&report_id, "expired"), &[(T::DomainName, "c2.example")]);
+    let mut expired = with_indicators(
+        view(&report_id, "expired"),
+        &[(T::DomainName, "c2.example")],
+    );
     expired.valid_until = at("2024-12-31T00:00:00Z");
     views.push(expired);
     put(&index, &report_id, 1, views).await;
 
-    let search = Query { indicator: Some(exact(T::DomainName, "c2.example")), size: 2, ..query() };
+    let search = Query {
+        indicator: Some(exact(T::DomainName, "c2.example")),
+        size: 2,
+        ..query()
+    };
     let (total, hits) = ids(&index, search.clone()).await;
     assert_eq!((total, hits.len()), (3, 2));
-    let (total, hits) = ids(&index, Query { offset: 2, ..search }).await;
+    let (total, hits) = ids(
+        &index,
+        Query {
+            offset: 2,
+            ..search
+        },
+    )
+    .await;
     assert_eq!((total, hits.len()), (3, 1));
     assert!(hits.iter().all(|id| id.starts_with("view--mine-")));
     let (total, hits) = lookup_one(&index, release(), exact(T::DomainName, "c2.example")).await;
-    assert_eq!((total, hits), (3, sorted_ids(&["mine-0", "mine-1", "mine-2"])));
+    assert_eq!(
+        (total, hits),
+        (3, sorted_ids(&["mine-0", "mine-1", "mine-2"]))
+    );
     assert_eq!(ids(&index, query()).await.0, 3);
 }
 
@@ -77,24 +165,43 @@ pub async fn paging_is_stable_and_totals_ignore_the_page(index: IndexClient) {
         // Days repeat so that ties exist; names are written out of order across two reports.
         let name = format!("p{:02}", (n * 7) % 25);
         let day = 1 + (n % 5);
-        let mut dated = view(if n % 2 == 0 { &report_id } else { &other_report }, &name);
+        let mut dated = view(
+            if n % 2 == 0 {
+                &report_id
+            } else {
+                &other_report
+            },
+            &name,
+        );
         dated.content.occurred_at = at(&format!("2024-05-{day:02}T12:00:00Z"));
         expected.push((std::cmp::Reverse(day), format!("view--{name}")));
-        if n % 2 == 0 { first.push(dated) } else { second.push(dated) }
+        if n % 2 == 0 {
+            first.push(dated)
+        } else {
+            second.push(dated)
+        }
     }
     put(&index, &report_id, 1, first).await;
     put(&index, &other_report, 1, second).await;
     expected.sort();
     let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
 
-    let page = |offset: usize, size: usize| Query { offset, size, ..query() };
+    let page = |offset: usize, size: usize| Query {
+        offset,
+        size,
+        ..query()
+    };
     let (total, all) = ids(&index, page(0, 100)).await;
     assert_eq!((total, &all), (25, &expected));
     let mut paged = Vec::new();
     for offset in (0..25).step_by(10) {
         let (total, hits) = ids(&index, page(offset, 10)).await;
         assert_eq!(total, 25, "total at offset {offset}");
-        assert_eq!(ids(&index, page(offset, 10)).await.1, hits, "same page twice at offset {offset}");
+        assert_eq!(
+            ids(&index, page(offset, 10)).await.1,
+            hits,
+            "same page twice at offset {offset}"
+        );
         paged.extend(hits);
     }
     assert_eq!(paged, expected);
@@ -112,7 +219,10 @@ pub async fn lookup_answers_each_key_in_input_order(index: IndexClient) {
     // Domain d<k> appears in k views (k = 0..20), each view on another day.
     for k in 0..20_u32 {
         for copy in 0..k {
-            let mut holder = with_indicators(view(&report_id, &format!("d{k}-{copy}")), &[(T::DomainName, &format!("d{k}.example"))]);
+            let mut holder = with_indicators(
+                view(&report_id, &format!("d{k}-{copy}")),
+                &[(T::DomainName, &format!("d{k}.example"))],
+            );
             holder.content.occurred_at = at(&format!("2024-03-{:02}T00:00:00Z", copy + 1));
             views.push(holder);
         }
@@ -128,16 +238,38 @@ pub async fn lookup_answers_each_key_in_input_order(index: IndexClient) {
         expected_totals.push(u64::from(if k < 20 { k } else { 0 }));
     }
     let per_key = 3;
-    let pages = index.lookup(release(), keys.clone(), per_key).await.unwrap_or_else(|error| panic!("lookup failed: {error}"));
+    let pages = index
+        .lookup(release(), keys.clone(), per_key)
+        .await
+        .unwrap_or_else(|error| panic!("lookup failed: {error}"));
     assert_eq!(pages.len(), keys.len());
     for ((matcher, page), expected) in keys.iter().zip(&pages).zip(&expected_totals) {
         assert_eq!(page.total, *expected, "total of {}", matcher.key.value);
-        let shown = usize::try_from(*expected).unwrap_or(usize::MAX).min(per_key);
+        let shown = usize::try_from(*expected)
+            .unwrap_or(usize::MAX)
+            .min(per_key);
         assert_eq!(page.hits.len(), shown, "hits of {}", matcher.key.value);
-        assert!(page.hits.windows(2).all(|pair| pair[0].content.occurred_at >= pair[1].content.occurred_at), "newest first");
+        assert!(
+            page.hits
+                .windows(2)
+                .all(|pair| pair[0].content.occurred_at >= pair[1].content.occurred_at),
+            "newest first"
+        );
         let value = &matcher.key.value;
-        assert!(page.hits.iter().all(|hit| hit.content.indicators.iter().any(|indicator| &indicator.value == value)));
+        assert!(page.hits.iter().all(|hit| {
+            hit.content
+                .indicators
+                .iter()
+                .any(|indicator| &indicator.value == value)
+        }));
     }
-    let none = index.lookup(release(), keys, 0).await.unwrap_or_else(|error| panic!("lookup failed: {error}"));
-    assert!(none.iter().zip(&expected_totals).all(|(page, total)| page.hits.is_empty() && page.total == *total));
+    let none = index
+        .lookup(release(), keys, 0)
+        .await
+        .unwrap_or_else(|error| panic!("lookup failed: {error}"));
+    assert!(
+        none.iter()
+            .zip(&expected_totals)
+            .all(|(page, total)| page.hits.is_empty() && page.total == *total)
+    );
 }

@@ -20,11 +20,17 @@ pub(crate) type Clauses = Vec<(Occur, Box<dyn Query>)>;
 
 /// Returns a must-clause matching one exact term.
 fn must_term(term: Term) -> (Occur, Box<dyn Query>) {
-    (Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic)))
+    (
+        Occur::Must,
+        Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+    )
 }
 
 /// Returns a must-clause matching any of `values` in a text field.
-fn must_any_of<'a>(field: Field, values: impl IntoIterator<Item = &'a str>) -> (Occur, Box<dyn Query>) {
+fn must_any_of<'a>(
+    field: Field,
+    values: impl IntoIterator<Item = &'a str>,
+) -> (Occur, Box<dyn Query>) {
     let terms = values.into_iter().map(|value| Fields::term(field, value));
     (Occur::Must, Box::new(TermSetQuery::new(terms)))
 }
@@ -54,7 +60,10 @@ pub(crate) fn release_clauses(fields: &Fields, release: &ReleaseFilter) -> Claus
 
 /// Returns the clause of an indicator match: the exact `<type>|<value>` term, or, for an IP, that term or any stored
 /// CIDR block containing the address.
-pub(crate) fn indicator_clause(fields: &Fields, matcher: &IndicatorMatch) -> (Occur, Box<dyn Query>) {
+pub(crate) fn indicator_clause(
+    fields: &Fields,
+    matcher: &IndicatorMatch,
+) -> (Occur, Box<dyn Query>) {
     let exact = fields.indicator_term(matcher.key.kind, &matcher.key.value);
     let Some(ip) = matcher.ip else {
         return must_term(exact);
@@ -64,7 +73,11 @@ pub(crate) fn indicator_clause(fields: &Fields, matcher: &IndicatorMatch) -> (Oc
     if let Some(block) = cidr_block(matcher.key.kind, &matcher.key.value) {
         terms.push(Fields::term(fields.cidr, block));
     }
-    terms.extend(containing_networks(ip).iter().map(|network| Fields::term(fields.cidr, network)));
+    terms.extend(
+        containing_networks(ip)
+            .iter()
+            .map(|network| Fields::term(fields.cidr, network)),
+    );
     // A union of term queries: each term is one dictionary lookup, where a term set would intersect an automaton
     // with the whole `indicator` dictionary.
     let any = terms
@@ -78,10 +91,16 @@ pub(crate) fn indicator_clause(fields: &Fields, matcher: &IndicatorMatch) -> (Oc
 pub(crate) fn filter_clauses(fields: &Fields, filters: &Filters) -> Clauses {
     let mut clauses = Clauses::new();
     if !filters.types.is_empty() {
-        clauses.push(must_any_of(fields.indicator_type, filters.types.iter().map(|kind| kind.as_str())));
+        clauses.push(must_any_of(
+            fields.indicator_type,
+            filters.types.iter().map(|kind| kind.as_str()),
+        ));
     }
     if !filters.tlp.is_empty() {
-        clauses.push(must_any_of(fields.tlp, filters.tlp.iter().map(|tlp| tlp.as_str())));
+        clauses.push(must_any_of(
+            fields.tlp,
+            filters.tlp.iter().map(|tlp| tlp.as_str()),
+        ));
     }
     if let Some(sector) = &filters.sector {
         clauses.push(must_term(Fields::term(fields.sector, sector)));
@@ -126,8 +145,8 @@ pub(crate) fn sanitize(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '"' if balanced_quotes => c,
-            ':' | '^' | '`' | '{' | '}' | '[' | ']' | '(' | ')' | '!' | '\\' | '\'' | '*' | '"' | '~' | '/'
-            | '?' => ' ',
+            ':' | '^' | '`' | '{' | '}' | '[' | ']' | '(' | ')' | '!' | '\\' | '\'' | '*' | '"'
+            | '~' | '/' | '?' => ' ',
             c if c.is_control() => ' ',
             c => c,
         })
@@ -148,8 +167,14 @@ mod tests {
         assert_eq!(sanitize("grant:x|y"), "grant x|y");
         assert_eq!(sanitize("[a TO z]"), " a TO z ");
         assert_eq!(sanitize("title:(ransom*)^2"), "title  ransom   2");
-        assert_eq!(sanitize("\"exact phrase\" -noise"), "\"exact phrase\" -noise");
+        assert_eq!(
+            sanitize("\"exact phrase\" -noise"),
+            "\"exact phrase\" -noise"
+        );
         assert_eq!(sanitize("\"unbalanced phrase"), " unbalanced phrase");
-        assert_eq!(sanitize("http://evil.example/path?q=1"), "http   evil.example path q=1");
+        assert_eq!(
+            sanitize("http://evil.example/path?q=1"),
+            "http   evil.example path q=1"
+        );
     }
 }

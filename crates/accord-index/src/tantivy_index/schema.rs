@@ -128,7 +128,10 @@ impl Fields {
         let content = &view.content;
         doc.add_i64(self.occurred_at, micros(content.occurred_at));
         for indicator in &content.indicators {
-            doc.add_text(self.indicator, indicator_token(indicator.kind, &indicator.value));
+            doc.add_text(
+                self.indicator,
+                indicator_token(indicator.kind, &indicator.value),
+            );
             if let Some(block) = cidr_block(indicator.kind, &indicator.value) {
                 doc.add_text(self.cidr, block);
             }
@@ -174,7 +177,10 @@ mod tests {
 
     #[test]
     fn indicator_tokens_carry_type_and_value() {
-        assert_eq!(indicator_token(ObservableType::DomainName, "evil.example"), "domain-name|evil.example");
+        assert_eq!(
+            indicator_token(ObservableType::DomainName, "evil.example"),
+            "domain-name|evil.example"
+        );
         assert_ne!(
             indicator_token(ObservableType::Url, "x"),
             indicator_token(ObservableType::DomainName, "x")
@@ -183,10 +189,19 @@ mod tests {
 
     #[test]
     fn only_ip_blocks_are_cidr_terms() {
-        assert_eq!(cidr_block(ObservableType::Ipv4Addr, "10.0.0.0/8"), Some("10.0.0.0/8"));
-        assert_eq!(cidr_block(ObservableType::Ipv6Addr, "2001:db8::/32"), Some("2001:db8::/32"));
+        assert_eq!(
+            cidr_block(ObservableType::Ipv4Addr, "10.0.0.0/8"),
+            Some("10.0.0.0/8")
+        );
+        assert_eq!(
+            cidr_block(ObservableType::Ipv6Addr, "2001:db8::/32"),
+            Some("2001:db8::/32")
+        );
         assert_eq!(cidr_block(ObservableType::Ipv4Addr, "10.1.2.3"), None);
-        assert_eq!(cidr_block(ObservableType::Url, "http://a.example/x/y"), None);
+        assert_eq!(
+            cidr_block(ObservableType::Url, "http://a.example/x/y"),
+            None
+        );
     }
 
     #[test]

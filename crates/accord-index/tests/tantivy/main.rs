@@ -80,18 +80,25 @@ async fn boxed_case_entries_run() {
 async fn a_second_writer_on_the_same_directory_is_refused() {
     let (dir, _index) = fresh();
     let second = TantivyIndex::open(dir.path());
-    assert!(matches!(second, Err(accord_index::IndexError::Unavailable { .. })), "{second:?}");
+    assert!(
+        matches!(second, Err(accord_index::IndexError::Unavailable { .. })),
+        "{second:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_creates_missing_directories_and_url_opens_it() {
     let dir = tempfile::tempdir().expect("create temp dir");
     let nested = dir.path().join("a/b/index");
-    let index = IndexClient::from_url(&format!("tantivy://{}", nested.display())).expect("open by url");
+    let index =
+        IndexClient::from_url(&format!("tantivy://{}", nested.display())).expect("open by url");
     index.health().await.expect("healthy");
     index.refresh().await.expect("refresh");
     assert!(nested.join("meta.json").exists());
     let unknown = IndexClient::from_url("ftp://somewhere");
-    assert!(matches!(unknown, Err(accord_index::IndexError::InvalidUrl(_))));
+    assert!(matches!(
+        unknown,
+        Err(accord_index::IndexError::InvalidUrl(_))
+    ));
     let _: &dyn SearchIndex = &*index;
 }

@@ -407,8 +407,23 @@ fn emails_found_only_in_free_text_are_withheld_under_redact_and_kept_under_share
         source: accord_domain::IndicatorSource::Text,
     });
     let redacted = render(&report, &everything(PiiRule::Redact));
-    assert!(!redacted.indicators.iter().any(|i| i.value == "victim.contact@bank.example"));
-    assert!(redacted.indicators.iter().any(|i| i.value == "attacker@evil.example"));
+    assert!(
+        !redacted
+            .indicators
+            .iter()
+            .any(|i| i.value == "victim.contact@bank.example")
+    );
+    assert!(
+        redacted
+            .indicators
+            .iter()
+            .any(|i| i.value == "attacker@evil.example")
+    );
     let shared = render(&report, &everything(PiiRule::Share));
-    assert!(shared.indicators.iter().any(|i| i.value == "victim.contact@bank.example"));
+    assert!(
+        shared
+            .indicators
+            .iter()
+            .any(|i| i.value == "victim.contact@bank.example")
+    );
 }

@@ -174,3 +174,70 @@ fn empty_and_unicode_text_is_fine() {
         vec![(ObservableType::DomainName, "evil.com".to_owned())]
     );
 }
+
+/// Odd input of every kind never panics (byte ranges stay on char boundaries) in extraction, PII location and
+/// canonicalization.
+#[test]
+fn odd_input_never_panics() {
+    const PIECES: [&str; 32] = [
+        "hxxp",
+        "://",
+        "[.]",
+        "[at]",
+        "@",
+        ".",
+        ":",
+        "::",
+        "/",
+        "é",
+        "😀",
+        "1",
+        "255",
+        "0",
+        "a",
+        "Z",
+        "com",
+        " ",
+        "\n",
+        "(",
+        ")",
+        "+49",
+        "-",
+        "Mr. ",
+        "contact: ",
+        "Name: ",
+        "\u{2028}",
+        "%",
+        "CVE-",
+        "d41d8cd98f00b204e9800998ecf8427e",
+        "ß",
+        "xn--",
+    ];
+    let mut state: u64 = 0x5eed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    for _ in 0..3000 {
+        let len = next() % 24;
+        let text: String = (0..len).map(|_| PIECES[next() % PIECES.len()]).collect();
+        for (kind, value) in indicators(&text) {
+            assert_eq!(
+                canonicalize(Some(kind), &value),
+                Ok((kind, value.clone())),
+                "from {text:?}"
+            );
+        }
+        let located = crate::pii::locate(accord_domain::TextField::Description, &text);
+        for found in located {
+            assert!(
+                text.is_char_boundary(found.start)
+                    && text.is_char_boundary(found.end)
+                    && found.start < found.end
+            );
+        }
+        let _ = canonicalize(None, &text);
+    }
+}

@@ -1,0 +1,8 @@
+//! Whole-pipeline tests: `accord up` in process on random ports with a fresh data directory, driven over HTTP.
+#![allow(unreachable_pub)]
+
+mod helpers;
+mod pipeline;
+mod policy;
+mod refusals;
+mod restart;

@@ -1,0 +1,318 @@
+//! The README walk-through and the happy paths around it.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{ADMIN_TOKEN, mou, report, spawn_app, world};
+
+#[tokio::test]
+async fn walkthrough_partner_reports_agency_finds_outsider_refused_audit_verifies() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.create_mou(mou(
+        "mou-bank-a-ncu",
+        "bank-a",
+        &["ncu-de"],
+        json!({ "pii": "redact", "attribution": "anonymous" }),
+    ))
+    .await;
+    let auditor = app.token("accord-admin", "auditor").await;
+
+    let body = json!({
+        "title": "Credential phishing against retail-banking customers",
+        "description": "Defanged: hxxps://login-bank-a[.]com/verify and 45.155.205[.]172. Reported by jane.doe@bank-a.example.",
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "amber",
+        "classification": "unclassified",
+        "categories": ["phishing"],
+        "sector": "finance",
+        "indicators": [ { "type": "domain-name", "value": "login-bank-a.com" }, { "value": "45.155.205.172" } ],
+        "ttps": ["T1566.002"],
+        "victim": { "name": "Retail customer", "email": "victim@example.org", "country": "DE" }
+    });
+    let id = app.submit(&w.partner, body).await;
+    assert!(id.starts_with("report--"));
+
+    let found = app
+        .wait_found(&w.ncu_de, "45.155.205[.]172", "investigation")
+        .await;
+    assert_eq!(found["type"], "ipv4-addr");
+    assert_eq!(found["value"], "45.155.205.172");
+    assert!(found["id"].as_str().unwrap().starts_with("ipv4-addr--"));
+    assert_eq!(found["sightings"], 1);
+    assert_eq!(found["reports"][0]["id"], id.as_str());
+    assert_eq!(found["reports"][0]["partner"], "anonymous");
+    assert_eq!(found["reports"][0]["tlp"], "amber");
+
+    // The URL found only in the description is an indicator too, refanged.
+    let url = app
+        .lookup(
+            &w.ncu_de,
+            "https://login-bank-a.com/verify",
+            "investigation",
+            "C-1",
+        )
+        .await;
+    assert_eq!(url.status, StatusCode::OK, "{}", url.body);
+
+    // The outsider agency gets exactly what it gets for a value that does not exist.
+    let refused = app
+        .lookup(&w.outsider, "45.155.205.172", "investigation", "C-2")
+        .await;
+    let unknown = app
+        .lookup(&w.outsider, "45.155.205.173", "investigation", "C-2")
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(refused.body, unknown.body);
+    assert_eq!(refused.content_type, "application/problem+json");
+
+    let status = app.wait_status(&w.partner, &id, &["released"]).await;
+    assert_eq!(status["released_to"], json!(["ncu-de"]));
+    assert_eq!(
+        status["indicators"], 3,
+        "declared domain and IP plus the URL found in the description"
+    );
+
+    let verify = app.get("/v1/audit/verify", &auditor).await;
+    assert_eq!(verify.status, StatusCode::OK);
+    assert_eq!(verify.body["ok"], true);
+    let audit = app.get("/v1/audit?case=C-2", &auditor).await;
+    let records = audit.body["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{}", audit.body);
+    assert_eq!(records[0]["organization"], "outsider");
+    assert_eq!(records[0]["status"], 404);
+    assert_eq!(records[0]["purpose"], "investigation");
+    assert_eq!(records[1]["prev_hash"], records[0]["hash"]);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_first_answer_and_refuses_a_different_body() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let send = |body: serde_json::Value| {
+        app.client
+            .post(format!("{}/v1/reports", app.url))
+            .bearer_auth(&w.partner)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "batch-42")
+            .body(serde_json::to_vec(&body).unwrap())
+            .send()
+    };
+    let first = send(report("one", "green", &["198.51.100.7"]))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = send(report("one", "green", &["198.51.100.7"]))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    let other = send(report("two", "green", &["198.51.100.8"]))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Only one raw record reached the bus.
+    let ends = app
+        .bus
+        .end_offsets(accord_domain::topics::REPORTS_RAW)
+        .await
+        .unwrap();
+    assert_eq!(ends[0].offset, 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn cidr_indicators_match_contained_ips_and_batch_lookup_and_search_work() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    app.submit(
+        &w.partner,
+        report(
+            "Botnet range",
+            "green",
+            &["203.0.113.0/24", "evil-botnet.example.com"],
+        ),
+    )
+    .await;
+    app.submit(
+        &w.partner,
+        report(
+            "Ransomware drop",
+            "amber",
+            &["2001:db8:0:0::1", "CVE-2024-3400"],
+        ),
+    )
+    .await;
+
+    let found = app
+        .wait_found(&w.ncu_de, "203.0.113.77", "investigation")
+        .await;
+    assert_eq!(found["value"], "203.0.113.77");
+    assert_eq!(found["reports"][0]["title"], "Botnet range");
+    app.wait_found(&w.ncu_de, "2001:db8::1", "investigation")
+        .await;
+    let outside = app
+        .lookup(&w.ncu_de, "203.0.114.1", "investigation", "C")
+        .await;
+    assert_eq!(outside.status, StatusCode::NOT_FOUND);
+
+    let lookup = app
+        .post(
+            "/v1/indicators/lookup",
+            &w.ncu_de,
+            json!({ "values": ["evil-botnet[.]example[.]com", "nothing.example", "cve-2024-3400"], "purpose": "investigation", "case": "C-9" }),
+        )
+        .await;
+    assert_eq!(lookup.status, StatusCode::OK, "{}", lookup.body);
+    let results = lookup.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["match"]["value"], "evil-botnet.example.com");
+    assert!(results[1]["match"].is_null());
+    assert_eq!(results[2]["match"]["type"], "vulnerability");
+
+    let text = app
+        .search(
+            &w.ncu_de,
+            json!({ "q": "Ransomware", "purpose": "investigation", "case": "C-9" }),
+        )
+        .await;
+    assert_eq!(text.status, StatusCode::OK, "{}", text.body);
+    assert_eq!(text.body["total"], 1);
+    assert_eq!(text.body["hits"][0]["title"], "Ransomware drop");
+    let filtered = app
+        .search(
+            &w.ncu_de,
+            json!({ "filters": { "tlp": "green" }, "purpose": "investigation", "case": "C-9" }),
+        )
+        .await;
+    assert_eq!(filtered.body["total"], 1);
+    assert_eq!(filtered.body["hits"][0]["title"], "Botnet range");
+    let paged = app
+        .search(
+            &w.ncu_de,
+            json!({ "size": 1, "purpose": "investigation", "case": "C-9" }),
+        )
+        .await;
+    assert_eq!(paged.body["total"], 2);
+    let next = paged.body["next"].as_str().unwrap().to_owned();
+    let second = app
+        .search(
+            &w.ncu_de,
+            json!({ "size": 1, "cursor": next, "purpose": "investigation", "case": "C-9" }),
+        )
+        .await;
+    assert_eq!(second.body["hits"].as_array().unwrap().len(), 1);
+    assert_ne!(second.body["hits"][0]["id"], paged.body["hits"][0]["id"]);
+    assert!(second.body["next"].is_null());
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn mou_versions_suspend_revoke_take_effect_on_the_next_query_and_revoked_tokens_fail() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    app.submit(
+        &w.partner,
+        report("Suspendable", "green", &["198.51.100.99"]),
+    )
+    .await;
+    app.wait_found(&w.ncu_de, "198.51.100.99", "investigation")
+        .await;
+
+    let suspended = app
+        .post("/v1/mous/m1/suspend", ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(suspended.status, StatusCode::OK);
+    assert_eq!(suspended.body["version"], 2);
+    assert_eq!(
+        app.lookup(&w.ncu_de, "198.51.100.99", "investigation", "C")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let mut reactivated = mou("m1", "bank-a", &["ncu-de"], json!({}));
+    reactivated["status"] = json!("active");
+    let put = app
+        .request(
+            reqwest::Method::PUT,
+            "/v1/mous/m1",
+            Some(ADMIN_TOKEN),
+            Some(reactivated),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    assert_eq!(put.body["version"], 3);
+    assert_eq!(
+        app.lookup(&w.ncu_de, "198.51.100.99", "investigation", "C")
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    assert_eq!(
+        app.post("/v1/mous/m1/revoke", ADMIN_TOKEN, json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.lookup(&w.ncu_de, "198.51.100.99", "investigation", "C")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let history = app.get("/v1/mous/m1/history", ADMIN_TOKEN).await;
+    let versions = history.body["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 4);
+    assert_eq!(versions[3]["status"], "revoked");
+    assert_eq!(versions[3]["changed_by"], "bootstrap-admin");
+    assert_eq!(
+        app.post("/v1/mous/m1/suspend", ADMIN_TOKEN, json!({}))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+
+    // Token revocation works for the very next request.
+    let tokens = app
+        .post(
+            "/v1/tokens",
+            ADMIN_TOKEN,
+            json!({ "organization": "ncu-de", "role": "investigator" }),
+        )
+        .await;
+    let (token_id, secret) = (
+        tokens.body["id"].as_str().unwrap(),
+        tokens.body["token"].as_str().unwrap(),
+    );
+    assert_eq!(
+        app.lookup(secret, "198.51.100.99", "investigation", "C")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let revoked = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/tokens/{token_id}"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.lookup(secret, "198.51.100.99", "investigation", "C")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.shutdown().await;
+}
