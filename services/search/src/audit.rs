@@ -107,7 +107,26 @@ type Reply = oneshot::Sender<Result<u64, String>>;
 #[derive(Clone)]
 pub struct AuditLog {
     db: Arc<Database>,
-    tx: mpsc::Sender<(AuditEntry, Reply)>,
+    writer: Arc<Writer>,
+}
+
+/// The writer thread and its queue; dropping the last handle closes the queue and joins the thread, so the store
+/// is released when the log is (a restart in the same process can reopen it at once).
+struct Writer {
+    tx: std::sync::Mutex<Option<mpsc::Sender<(AuditEntry, Reply)>>>,
+    thread: std::sync::Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let handle = self.thread.lock().ok().and_then(|mut thread| thread.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
 }
 
 /// The result of verifying the chain.
@@ -135,10 +154,17 @@ impl AuditLog {
         let (last_seq, last_hash) = last(&db)?;
         let (tx, rx) = mpsc::channel();
         let writer_db = Arc::clone(&db);
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("audit-writer".to_owned())
             .spawn(move || writer(writer_db, rx, last_seq, last_hash))?;
-        Ok(Self { db, tx })
+        let writer = Writer {
+            tx: std::sync::Mutex::new(Some(tx)),
+            thread: std::sync::Mutex::new(Some(thread)),
+        };
+        Ok(Self {
+            db,
+            writer: Arc::new(writer),
+        })
     }
 
     /// Appends an entry and returns its sequence number once it is durable.
@@ -147,8 +173,14 @@ impl AuditLog {
     /// Fails when the store cannot write: the caller answers 503 and releases nothing.
     pub async fn append(&self, entry: AuditEntry) -> Result<u64, AuditError> {
         let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send((entry, reply_tx))
+        let tx = self
+            .writer
+            .tx
+            .lock()
+            .ok()
+            .and_then(|tx| tx.clone())
+            .ok_or(AuditError::Stopped)?;
+        tx.send((entry, reply_tx))
             .map_err(|_| AuditError::Stopped)?;
         match reply_rx.await {
             Ok(Ok(seq)) => Ok(seq),
