@@ -102,3 +102,29 @@ pub fn router(state: AppState) -> Router {
 
 /// The topics admin writes, for callers that create them at start-up.
 pub const TOPICS: [&str; 2] = [topics::ADMIN_DIRECTORY, topics::POLICY_MOUS];
+
+/// Runs admin as its own HTTP service on `listener` (with `/healthz`, `/readyz`, `/metrics`) until `shutdown`.
+///
+/// # Errors
+/// Fails when the state cannot be built or the server stops with an I/O error.
+pub async fn run(
+    config: Config,
+    deps: Deps,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let state = AppState::new(config, deps.clone())?;
+    orgs::ensure_operator(&state)
+        .await
+        .map_err(|error| anyhow::anyhow!("failed to register the operator: {error}"))?;
+    let router = router(state).merge(accord_runtime::http::ops_router(
+        accord_runtime::http::backends_ready(&deps),
+    ));
+    accord_runtime::http::serve(
+        listener,
+        accord_runtime::http::with_common_layers(router),
+        shutdown.clone(),
+    )
+    .await?;
+    Ok(())
+}

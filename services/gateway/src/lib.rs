@@ -119,3 +119,30 @@ pub async fn run_workers(
     }
     Ok(())
 }
+
+/// Runs the gateway (and its status followers) as its own HTTP service on `listener` (with `/healthz`, `/readyz`, `/metrics`) until `shutdown`.
+///
+/// # Errors
+/// Fails when the state cannot be built or the server stops with an I/O error.
+pub async fn run(
+    config: Config,
+    deps: Deps,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let state = AppState::new(config, deps.clone())?;
+    let tracker = TaskTracker::new();
+    run_workers(state.clone(), &tracker, shutdown.clone()).await?;
+    let router = router(state).merge(accord_runtime::http::ops_router(
+        accord_runtime::http::backends_ready(&deps),
+    ));
+    accord_runtime::http::serve(
+        listener,
+        accord_runtime::http::with_common_layers(router),
+        shutdown.clone(),
+    )
+    .await?;
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}

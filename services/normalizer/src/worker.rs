@@ -2,8 +2,11 @@
 //! [`topics::REPORTS_REJECTED`].
 
 use accord_bus::{BusClient, Delivery, Record};
-use accord_domain::{RawReport, Rejection, ReportId, topics};
-use accord_runtime::stage::{self, Stage, StageOptions};
+use accord_domain::{NormalizedReport, RawReport, Rejection, ReportId, topics};
+use accord_runtime::{
+    json::SchemaValidator,
+    stage::{self, Stage, StageOptions},
+};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +32,8 @@ impl Default for Config {
 
 struct Normalizer {
     bus: BusClient,
+    /// The contract of `reports.normalized`: a record that breaks it is a bug and is rejected, never published.
+    schema: SchemaValidator,
 }
 
 fn record_for<T: Serialize>(key: &str, value: &T) -> anyhow::Result<Record> {
@@ -56,6 +61,27 @@ fn undecodable(delivery: &Delivery, error: &serde_json::Error) -> Option<Rejecti
     })
 }
 
+impl Normalizer {
+    /// Checks a record against the normalized-report schema before it is published.
+    fn conform(&self, report: NormalizedReport) -> Result<NormalizedReport, Rejection> {
+        let value = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
+        match self.schema.validate(&value) {
+            Ok(()) => Ok(report),
+            Err(error) => {
+                tracing::error!(report_id = %report.id, %error, "normalized record breaks its schema");
+                Err(Rejection {
+                    report_id: report.id,
+                    partner: Some(report.partner),
+                    stage: "normalizer".to_owned(),
+                    reason: "schema-violation".to_owned(),
+                    detail: "the normalized record does not conform to its schema".to_owned(),
+                    at: chrono::Utc::now(),
+                })
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Stage for Normalizer {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
@@ -78,7 +104,7 @@ impl Stage for Normalizer {
                     continue;
                 }
             };
-            match crate::normalize(&raw) {
+            match crate::normalize(&raw).and_then(|report| self.conform(report)) {
                 Ok(report) => normalized.push(record_for(report.id.as_str(), &report)?),
                 Err(rejection) => {
                     tracing::debug!(report_id = %raw.id, reason = rejection.reason, "report rejected");
@@ -113,5 +139,46 @@ pub async fn run(
         group: config.group.clone(),
         batch_size: config.batch_size,
     };
-    stage::run(bus.clone(), options, Normalizer { bus }, shutdown).await
+    let schema = SchemaValidator::compile(
+        "normalized-report",
+        accord_domain::schema::NORMALIZED_REPORT,
+    )?;
+    stage::run(bus.clone(), options, Normalizer { bus, schema }, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_records_conform_to_their_schema() {
+        let schema = SchemaValidator::compile(
+            "normalized-report",
+            accord_domain::schema::NORMALIZED_REPORT,
+        )
+        .unwrap();
+        let raw = RawReport {
+            id: ReportId::random(),
+            partner: accord_domain::OrgId::parse("bank-a").unwrap(),
+            received_at: chrono::Utc::now(),
+            default_tlp: None,
+            format: accord_domain::ReportFormat::Native,
+            payload: serde_json::json!({
+                "title": "Phishing",
+                "description": "C2 at 45.155.205[.]172, mail from ops@evil-domain.com, hash d41d8cd98f00b204e9800998ecf8427e",
+                "occurred_at": "2026-11-20T08:00:00Z",
+                "tlp": "amber",
+                "classification": "unclassified",
+                "indicators": [{ "value": "CVE-2024-3400" }, { "type": "url", "value": "hxxps://x[.]evil.com/a" }]
+            }),
+        };
+        let report = crate::normalize(&raw).unwrap();
+        assert!(report.indicators.len() >= 5, "{:?}", report.indicators);
+        schema
+            .validate(&serde_json::to_value(&report).unwrap())
+            .unwrap();
+        let mut broken = serde_json::to_value(&report).unwrap();
+        broken["tlp"] = serde_json::json!("white");
+        assert!(schema.validate(&broken).is_err());
+    }
 }

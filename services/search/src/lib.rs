@@ -88,3 +88,26 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/verify", get(auditor::verify))
         .with_state(state)
 }
+
+/// Runs search as its own HTTP service on `listener` (with `/healthz`, `/readyz`, `/metrics`) until `shutdown`.
+///
+/// # Errors
+/// Fails when the state cannot be built or the server stops with an I/O error.
+pub async fn run(
+    config: Config,
+    deps: Deps,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let state = AppState::new(config, deps.clone())?;
+    let router = router(state).merge(accord_runtime::http::ops_router(
+        accord_runtime::http::backends_ready(&deps),
+    ));
+    accord_runtime::http::serve(
+        listener,
+        accord_runtime::http::with_common_layers(router),
+        shutdown.clone(),
+    )
+    .await?;
+    Ok(())
+}

@@ -440,3 +440,47 @@ fn content_within_accepts_rendered_content() {
     let (view, _) = baseline_view();
     assert!(content_within(&view.content, &view.profile));
 }
+
+#[test]
+fn a_new_incomparable_mou_does_not_hide_views_rendered_under_an_existing_one() {
+    let (view, mut mous) = baseline_view();
+    // mou-y grants the same pair named but indicators only: by the choice order it loses to mou-x (fewer parts)…
+    let mut named = mou("mou-y");
+    named.content = BTreeSet::from([accord_domain::ContentPart::Indicators]);
+    named.attribution = accord_domain::Attribution::Named;
+    mous.push(v1(named));
+    assert!(allowed(
+        &view,
+        "ncu-de",
+        Purpose::Investigation,
+        now(),
+        &mous
+    ));
+    // …and a third MoU that wins the choice but whose profile does not cover the view's must not hide it either.
+    let mut winner = mou("mou-z");
+    winner.content = BTreeSet::from([
+        accord_domain::ContentPart::Indicators,
+        accord_domain::ContentPart::Victim,
+        accord_domain::ContentPart::Narrative,
+    ]);
+    winner.pii = accord_domain::PiiRule::Share;
+    winner.attribution = accord_domain::Attribution::Named;
+    winner.indicator_types = only(&["ipv4-addr"]);
+    mous.push(v1(winner));
+    assert!(allowed(
+        &view,
+        "ncu-de",
+        Purpose::Investigation,
+        now(),
+        &mous
+    ));
+    // Without the MoU the view was rendered under, and no other covering it, it is refused.
+    mous.remove(0);
+    assert!(!allowed(
+        &view,
+        "ncu-de",
+        Purpose::Investigation,
+        now(),
+        &mous
+    ));
+}
