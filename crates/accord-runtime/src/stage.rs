@@ -110,3 +110,41 @@ async fn sleep_or_stop(shutdown: &CancellationToken, duration: Duration) {
         () = tokio::time::sleep(duration) => {}
     }
 }
+
+/// Decodes a delivery's JSON payload. A record that cannot be decoded can release nothing: it is counted in
+/// `accord_stage_dropped_total`, logged with its position, and `None` is returned (fail closed).
+pub fn decode<T: serde::de::DeserializeOwned>(
+    stage: &'static str,
+    delivery: &Delivery,
+) -> Option<T> {
+    match serde_json::from_slice(&delivery.record.payload) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            metrics::counter!("accord_stage_dropped_total", "stage" => stage).increment(1);
+            tracing::error!(
+                %error,
+                stage,
+                topic = delivery.topic,
+                offset = delivery.position.offset,
+                "dropped undecodable record"
+            );
+            None
+        }
+    }
+}
+
+/// Returns a record keyed by `key` carrying `value` as JSON and the record-id header used for tracing.
+///
+/// # Errors
+/// Fails when `value` cannot be serialized.
+pub fn json_record<T: serde::Serialize>(
+    key: &str,
+    value: &T,
+) -> Result<accord_bus::Record, serde_json::Error> {
+    let mut record = accord_bus::Record::new(key, serde_json::to_vec(value)?);
+    record.headers.push((
+        accord_domain::topics::HEADER_RECORD_ID.to_owned(),
+        key.to_owned(),
+    ));
+    Ok(record)
+}

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use accord_bus::{BusClient, Delivery, Record};
+use accord_bus::{BusClient, Delivery};
 use accord_domain::{NormalizedReport, ReleaseSet, topics};
 use accord_runtime::{
     Directory,
@@ -59,22 +59,12 @@ impl Stage for Enforcer {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
         let mut records = Vec::with_capacity(batch.len());
         for delivery in batch {
-            let report: NormalizedReport = match serde_json::from_slice(&delivery.record.payload) {
-                Ok(report) => report,
-                Err(error) => {
-                    // Nothing can be released from a record we cannot read: fail closed, count it, move on.
-                    metrics::counter!("accord_stage_dropped_total", "stage" => "enforcer")
-                        .increment(1);
-                    tracing::error!(%error, offset = delivery.position.offset, "dropped undecodable normalized report");
-                    continue;
-                }
+            let Some(report) = stage::decode::<NormalizedReport>("enforcer", delivery) else {
+                continue;
             };
             let release = evaluate(&report, &self.directory);
             metrics::counter!("accord_enforcer_views_total").increment(release.views.len() as u64);
-            let mut record = Record::new(report.id.as_str(), serde_json::to_vec(&release)?);
-            record
-                .headers
-                .push((topics::HEADER_RECORD_ID.to_owned(), report.id.to_string()));
+            let record = stage::json_record(report.id.as_str(), &release)?;
             records.push(record);
         }
         if !records.is_empty() {

@@ -1,6 +1,5 @@
 //! `POST /v1/reports` and `GET /v1/reports/{id}`.
 
-use accord_bus::Record;
 use accord_domain::{
     RawReport, ReportFormat, ReportId, Role, Tlp, observable, report::IncidentReport, topics,
 };
@@ -89,11 +88,8 @@ pub(crate) async fn submit(
         format: ReportFormat::Native,
         payload: value,
     };
-    let payload = serde_json::to_vec(&raw).map_err(ApiError::internal)?;
-    let mut record = Record::new(id.as_str(), payload);
-    record
-        .headers
-        .push((topics::HEADER_RECORD_ID.to_owned(), id.to_string()));
+    let record =
+        accord_runtime::stage::json_record(id.as_str(), &raw).map_err(ApiError::internal)?;
     if let Err(error) = state
         .deps
         .bus

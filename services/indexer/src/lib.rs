@@ -40,14 +40,8 @@ impl Stage for Indexer {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
         let mut writes = Vec::with_capacity(batch.len());
         for delivery in batch {
-            let release: ReleaseSet = match serde_json::from_slice(&delivery.record.payload) {
-                Ok(release) => release,
-                Err(error) => {
-                    metrics::counter!("accord_stage_dropped_total", "stage" => "indexer")
-                        .increment(1);
-                    tracing::error!(%error, offset = delivery.position.offset, "dropped undecodable release set");
-                    continue;
-                }
+            let Some(release) = stage::decode::<ReleaseSet>("indexer", delivery) else {
+                continue;
             };
             writes.push(ReplaceViews {
                 report_id: release.report_id,

@@ -1,7 +1,7 @@
 //! The normalizer's consumer: [`topics::REPORTS_RAW`] → [`topics::REPORTS_NORMALIZED`] or
 //! [`topics::REPORTS_REJECTED`].
 
-use accord_bus::{BusClient, Delivery, Record};
+use accord_bus::{BusClient, Delivery};
 use accord_domain::{NormalizedReport, RawReport, Rejection, ReportId, topics};
 use accord_runtime::{
     json::SchemaValidator,
@@ -36,14 +36,6 @@ struct Normalizer {
     schema: SchemaValidator,
 }
 
-fn record_for<T: Serialize>(key: &str, value: &T) -> anyhow::Result<Record> {
-    let mut record = Record::new(key, serde_json::to_vec(value)?);
-    record
-        .headers
-        .push((topics::HEADER_RECORD_ID.to_owned(), key.to_owned()));
-    Ok(record)
-}
-
 /// Turns an undecodable raw record into a rejection when its key names a report, so the partner sees why.
 fn undecodable(delivery: &Delivery, error: &serde_json::Error) -> Option<Rejection> {
     let report_id = delivery
@@ -63,15 +55,15 @@ fn undecodable(delivery: &Delivery, error: &serde_json::Error) -> Option<Rejecti
 
 impl Normalizer {
     /// Checks a record against the normalized-report schema before it is published.
-    fn conform(&self, report: NormalizedReport) -> Result<NormalizedReport, Rejection> {
-        let value = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
+    fn violation(&self, report: &NormalizedReport) -> Option<Rejection> {
+        let value = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
         match self.schema.validate(&value) {
-            Ok(()) => Ok(report),
+            Ok(()) => None,
             Err(error) => {
                 tracing::error!(report_id = %report.id, %error, "normalized record breaks its schema");
-                Err(Rejection {
-                    report_id: report.id,
-                    partner: Some(report.partner),
+                Some(Rejection {
+                    report_id: report.id.clone(),
+                    partner: Some(report.partner.clone()),
                     stage: "normalizer".to_owned(),
                     reason: "schema-violation".to_owned(),
                     detail: "the normalized record does not conform to its schema".to_owned(),
@@ -95,7 +87,10 @@ impl Stage for Normalizer {
                         .increment(1);
                     match undecodable(delivery, &error) {
                         Some(rejection) => {
-                            rejected.push(record_for(rejection.report_id.as_str(), &rejection)?);
+                            rejected.push(stage::json_record(
+                                rejection.report_id.as_str(),
+                                &rejection,
+                            )?);
                         }
                         None => {
                             tracing::error!(%error, offset = delivery.position.offset, "dropped undecodable raw record without a report id")
@@ -104,11 +99,18 @@ impl Stage for Normalizer {
                     continue;
                 }
             };
-            match crate::normalize(&raw).and_then(|report| self.conform(report)) {
-                Ok(report) => normalized.push(record_for(report.id.as_str(), &report)?),
+            let outcome = match crate::normalize(&raw) {
+                Ok(report) => self.violation(&report).map_or(Ok(report), Err),
+                Err(rejection) => Err(rejection),
+            };
+            match outcome {
+                Ok(report) => normalized.push(stage::json_record(report.id.as_str(), &report)?),
                 Err(rejection) => {
                     tracing::debug!(report_id = %raw.id, reason = rejection.reason, "report rejected");
-                    rejected.push(record_for(rejection.report_id.as_str(), &rejection)?);
+                    rejected.push(stage::json_record(
+                        rejection.report_id.as_str(),
+                        &rejection,
+                    )?);
                 }
             }
         }
