@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use accord_domain::{ObservableType as T, ReportId};
 use accord_index::{
-    IndexClient, IndicatorMatch, ReplaceViews, WriteOutcome,
-    conformance::{exact, key, release, view, with_indicators},
+    IndexClient, IndicatorMatch, Query, ReplaceViews, WriteOutcome,
+    conformance::{at, exact, key, query, release, view, with_indicators},
     tantivy_index::TantivyIndex,
 };
 
@@ -52,7 +52,9 @@ fn indicator(v: usize, n: usize, rng: &mut Rng) -> (T, String) {
             T::File,
             format!("{:064x}", id as u128 * 0x9E37_79B9_7F4A_7C15),
         ),
-        3 if n == 3 && v % 50 == 0 => (T::Ipv4Addr, format!("10.{}.0.0/16", (v / 50) % 256)),
+        3 if n == 3 && v.is_multiple_of(50) => {
+            (T::Ipv4Addr, format!("10.{}.0.0/16", (v / 50) % 256))
+        }
         3 => (
             T::Ipv4Addr,
             format!(
@@ -72,46 +74,64 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(rank).copied().unwrap_or_default()
 }
 
-async fn measure(index: &IndexClient, keys: &[IndicatorMatch]) -> (Vec<Duration>, u64) {
-    measure_n(index, keys, 10).await
-}
-async fn measure_n(index: &IndexClient, keys: &[IndicatorMatch], n: usize) -> (Vec<Duration>, u64) {
+/// Looks up each key alone through the async API and prints the latency percentiles.
+async fn report_lookups(index: &IndexClient, label: &str, keys: &[IndicatorMatch], per_key: usize) {
     let mut latencies = Vec::with_capacity(keys.len());
     let mut matched = 0;
     for matcher in keys {
         let started = Instant::now();
         let pages = index
-            .lookup(release(), vec![matcher.clone()], n)
+            .lookup(release(), vec![matcher.clone()], per_key)
             .await
             .expect("lookup");
         latencies.push(started.elapsed());
         matched += pages.iter().map(|page| page.total).sum::<u64>();
     }
     latencies.sort();
-    (latencies, matched)
+    println!(
+        "{label} lookup, per_key {per_key} ({} keys, {matched} matches): p50 {:?} p99 {:?} max {:?}",
+        keys.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let views: usize = std::env::args()
-        .nth(1)
-        .and_then(|arg| arg.parse().ok())
-        .unwrap_or(100_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let index = IndexClient::new(TantivyIndex::open(dir.path()).expect("open index"));
-    let mut rng = Rng(42);
+/// Runs a search `runs` times and prints its total and median latency.
+async fn report_search(index: &IndexClient, label: &str, query: Query, runs: usize) {
+    let mut latencies = Vec::with_capacity(runs);
+    let mut total = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        total = index.search(query.clone()).await.expect("search").total;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "{label} search ({total} matches, page of {}): p50 {:?}",
+        query.size,
+        percentile(&latencies, 0.5)
+    );
+}
 
+/// Writes `views` views in batches and returns a sample of their indicators to look up.
+async fn ingest(index: &IndexClient, views: usize) -> Vec<IndicatorMatch> {
+    let mut rng = Rng(42);
     let started = Instant::now();
     let mut written = 0;
     let mut batch = Vec::with_capacity(BATCH);
     let mut sample = Vec::new();
+    let sample_every = (views / LOOKUPS).max(1);
     for v in 0..views {
         let report_id = ReportId::random();
         let mut one = view(&report_id, &format!("{v:08}"));
         one.content.title = Some(format!("Incident {v} ransomware beacon"));
+        // Incidents spread over a year, so that a few share a second.
+        let offset = i64::try_from(rng.below(365 * 24 * 3600)).unwrap_or(0);
+        one.content.occurred_at = at("2024-01-01T00:00:00Z") + chrono::Duration::seconds(offset);
         let indicators: Vec<(T, String)> =
             (0..INDICATORS).map(|n| indicator(v, n, &mut rng)).collect();
-        if rng.below(views / LOOKUPS.min(views).max(1)) == 0 {
+        if rng.below(sample_every) == 0 {
             let (kind, value) = &indicators[rng.below(INDICATORS)];
             sample.push(exact(*kind, value));
         }
@@ -119,11 +139,10 @@ async fn main() {
             .iter()
             .map(|(kind, value)| (*kind, value.as_str()))
             .collect();
-        one = with_indicators(one, &refs);
         batch.push(ReplaceViews {
             report_id,
             version: 1,
-            views: vec![one],
+            views: vec![with_indicators(one, &refs)],
         });
         if batch.len() == BATCH || v + 1 == views {
             let outcomes = index
@@ -136,30 +155,28 @@ async fn main() {
                 .count();
         }
     }
-    let ingest = started.elapsed();
+    let elapsed = started.elapsed().as_secs_f64();
     let indicators = written * INDICATORS;
     println!(
-        "ingest: {written} views / {indicators} indicators in {:.2}s = {:.0} views/s, {:.0} indicators/s",
-        ingest.as_secs_f64(),
-        written as f64 / ingest.as_secs_f64(),
-        indicators as f64 / ingest.as_secs_f64()
+        "ingest: {written} views / {indicators} indicators in {elapsed:.2}s = {:.0} views/s, {:.0} indicators/s",
+        written as f64 / elapsed,
+        indicators as f64 / elapsed
     );
+    sample
+}
 
-    let (exact_latencies, matched) = measure(&index, &sample).await;
-    println!(
-        "exact lookup ({} keys, {matched} matches): p50 {:?} p99 {:?} max {:?}",
-        sample.len(),
-        percentile(&exact_latencies, 0.5),
-        percentile(&exact_latencies, 0.99),
-        exact_latencies.last().copied().unwrap_or_default()
-    );
-    for n in [0usize, 1, 10] {
-        let (l, _) = measure_n(&index, &sample, n).await;
-        println!(
-            "per_key {n}: p50 {:?} p99 {:?}",
-            percentile(&l, 0.5),
-            percentile(&l, 0.99)
-        );
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let views: usize = std::env::args()
+        .nth(1)
+        .and_then(|arg| arg.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let index = IndexClient::new(TantivyIndex::open(dir.path()).expect("open index"));
+    let sample = ingest(&index, views).await;
+
+    for per_key in [0, 1, 10] {
+        report_lookups(&index, "exact", &sample, per_key).await;
     }
     let ips: Vec<IndicatorMatch> = (0..2_000)
         .map(|n| {
@@ -169,13 +186,7 @@ async fn main() {
             )
         })
         .collect();
-    let (ip_latencies, matched) = measure(&index, &ips).await;
-    println!(
-        "ip-in-cidr lookup ({} keys, {matched} matches): p50 {:?} p99 {:?}",
-        ips.len(),
-        percentile(&ip_latencies, 0.5),
-        percentile(&ip_latencies, 0.99)
-    );
+    report_lookups(&index, "ip-in-cidr", &ips, 10).await;
 
     let keys: Vec<IndicatorMatch> = sample.iter().cycle().take(10_000).cloned().collect();
     let started = Instant::now();
@@ -183,11 +194,34 @@ async fn main() {
         .lookup(release(), keys, 10)
         .await
         .expect("batch lookup");
-    let elapsed = started.elapsed();
+    let elapsed = started.elapsed().as_secs_f64();
     println!(
         "batch lookup: {} keys in {:.1} ms ({:.1} µs/key)",
         pages.len(),
-        elapsed.as_secs_f64() * 1e3,
-        elapsed.as_secs_f64() * 1e6 / pages.len().max(1) as f64
+        elapsed * 1e3,
+        elapsed * 1e6 / pages.len().max(1) as f64
     );
+
+    report_search(
+        &index,
+        "free-text (every view)",
+        Query {
+            text: Some("ransomware".to_owned()),
+            size: 20,
+            ..query()
+        },
+        20,
+    )
+    .await;
+    report_search(
+        &index,
+        "free-text (one view)",
+        Query {
+            text: Some("incident 4242".to_owned()),
+            size: 20,
+            ..query()
+        },
+        20,
+    )
+    .await;
 }

@@ -1,9 +1,13 @@
 //! The embedded [`SearchIndex`]: a tantivy index in a local directory.
 //!
-//! One document per view (see [`schema`] for the fields) plus one marker document per report that records the
+//! One document per view (fields in the `schema` submodule) plus one marker document per report that records the
 //! version the report was last written at, so that stale writes are recognized across restarts. A write batch is
 //! applied under the writer lock and committed once; the reader is reloaded before the lock is released, so a
 //! `Written` item is searchable as soon as `write` returns. All tantivy work runs on the blocking thread pool.
+//!
+//! Every search and lookup runs one boolean query (the release filter's grant term plus the indicator, text and
+//! filter clauses: the `query` submodule) through the page collector (the `collector` submodule), which applies
+//! the validity window, counts and keeps the page. Lookups of a batch share one searcher.
 
 mod collector;
 mod query;
@@ -19,7 +23,7 @@ use async_trait::async_trait;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
     TantivyError,
-    collector::{Count, TopDocs},
+    collector::TopDocs,
     directory::MmapDirectory,
     query::{Query as TantivyQuery, QueryParser, TermQuery},
     schema::{IndexRecordOption, Value},
@@ -27,16 +31,21 @@ use tantivy::{
 
 use self::{
     collector::{PageCollector, order},
-    query::{all_of, filter_clauses, indicator_clause, release_clauses, text_clause},
-    schema::{Fields, VERSION},
+    query::{all_of, filter_clauses, grant_clause, indicator_clause, text_clause},
+    schema::{Fields, VERSION, micros},
 };
 use crate::{
     IndexError, IndicatorMatch, Page, Query, ReleaseFilter, ReplaceViews, SearchIndex, WriteOutcome,
 };
 use accord_domain::View;
 
-/// The memory budget of the index writer, shared by its indexing threads.
+/// The memory budget of the index writer.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The number of indexing threads. Batches are committed one at a time and every thread writes its own segment per
+/// commit, so a second thread doubles the segments (and their fsyncs and merges) for little gain: one thread
+/// ingested about three times faster in `examples/index_bench.rs`.
+const WRITER_THREADS: usize = 1;
 
 /// The embedded tantivy index. Cheap to clone; clones share one writer and one reader.
 #[derive(Clone)]
@@ -98,7 +107,7 @@ impl TantivyIndex {
 
     fn from_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
         let writer = index
-            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
+            .writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY_BYTES)
             .map_err(unavailable("failed to create index writer"))?;
         let reader = index
             .reader_builder()
@@ -212,25 +221,16 @@ impl Inner {
         let mut pending: HashMap<&str, u64> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut changed = false;
-        let t0 = std::time::Instant::now();
-        let mut tv = std::time::Duration::ZERO;
-        let mut td = std::time::Duration::ZERO;
         for item in batch {
             let report = item.report_id.as_str();
             let stored = match pending.get(report) {
                 Some(version) => Some(*version),
-                None => {
-                    let t = std::time::Instant::now();
-                    let r = self.stored_version(&searcher, report)?;
-                    tv += t.elapsed();
-                    r
-                }
+                None => self.stored_version(&searcher, report)?,
             };
             if stored.is_some_and(|stored| stored >= item.version) {
                 outcomes.push(WriteOutcome::Stale);
                 continue;
             }
-            let t = std::time::Instant::now();
             let documents = match self.documents(item) {
                 Ok(documents) => documents,
                 Err(error) => {
@@ -246,12 +246,10 @@ impl Inner {
                     .add_document(document)
                     .map_err(unavailable("failed to add view to index"))?;
             }
-            td += t.elapsed();
             pending.insert(report, item.version);
             outcomes.push(WriteOutcome::Written);
             changed = true;
         }
-        let t1 = std::time::Instant::now();
         if changed {
             writer
                 .commit()
@@ -259,13 +257,6 @@ impl Inner {
             self.reader
                 .reload()
                 .map_err(unavailable("failed to reload index reader"))?;
-        }
-        if std::env::var("IDX_PROF").is_ok() {
-            eprintln!(
-                "loop {:?} (version {tv:?}, docs+add {td:?}) commit {:?}",
-                t1 - t0,
-                t1.elapsed()
-            );
         }
         Ok(outcomes)
     }
@@ -292,7 +283,7 @@ impl Inner {
     }
 
     fn search(&self, query: &Query) -> Result<Page, IndexError> {
-        let mut clauses = release_clauses(&self.fields, &query.release);
+        let mut clauses = vec![grant_clause(&self.fields, &query.release)];
         if let Some(matcher) = &query.indicator {
             clauses.push(indicator_clause(&self.fields, matcher));
         }
@@ -305,7 +296,13 @@ impl Inner {
         }
         clauses.extend(filter_clauses(&self.fields, &query.filters));
         let searcher = self.reader.searcher();
-        self.page(&searcher, &all_of(clauses), query.offset, query.size)
+        self.page(
+            &searcher,
+            &all_of(clauses),
+            &query.release,
+            query.offset,
+            query.size,
+        )
     }
 
     fn lookup(
@@ -317,19 +314,22 @@ impl Inner {
         let searcher = self.reader.searcher();
         keys.iter()
             .map(|matcher| {
-                let mut clauses = release_clauses(&self.fields, release);
-                clauses.push(indicator_clause(&self.fields, matcher));
-                self.page(&searcher, &all_of(clauses), 0, per_key)
+                let clauses = vec![
+                    grant_clause(&self.fields, release),
+                    indicator_clause(&self.fields, matcher),
+                ];
+                self.page(&searcher, &all_of(clauses), release, 0, per_key)
             })
             .collect()
     }
 
-    /// Runs `query` and returns its total and the hits `offset..offset + size`, newest `occurred_at` first, ties by
-    /// ascending view id.
+    /// Runs `query` within the validity window of `release` and returns its total and the hits
+    /// `offset..offset + size`, newest `occurred_at` first, ties by ascending view id.
     fn page(
         &self,
         searcher: &Searcher,
         query: &dyn TantivyQuery,
+        release: &ReleaseFilter,
         offset: usize,
         size: usize,
     ) -> Result<Page, IndexError> {
@@ -338,18 +338,17 @@ impl Inner {
         let end = offset
             .saturating_add(size)
             .min(usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX));
-        if offset >= end {
-            let total = searcher
-                .search(query, &Count)
-                .map_err(unavailable("failed to count matches"))?;
+        let keep = if offset < end { end } else { 0 };
+        let collected = searcher
+            .search(query, &PageCollector::new(micros(release.at), keep))
+            .and_then(|collected| collected)
+            .map_err(unavailable("failed to run search"))?;
+        if keep == 0 {
             return Ok(Page {
-                total: total as u64,
+                total: collected.total,
                 hits: Vec::new(),
             });
         }
-        let collected = searcher
-            .search(query, &PageCollector::new(end))
-            .map_err(unavailable("failed to run search"))?;
         let ordered = order(searcher, collected.candidates, end)
             .map_err(unavailable("failed to order hits"))?;
         let hits = ordered

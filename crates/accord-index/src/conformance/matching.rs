@@ -152,6 +152,8 @@ pub async fn text_searches_title_and_description(index: IndexClient) {
     );
     assert_eq!(ids(&index, text("ransomware phishing")).await.0, 0);
     assert_eq!(ids(&index, text("phishing")).await, (1, sorted_ids(&["b"])));
+    assert_eq!(ids(&index, text("ransomware -ledger")).await.0, 0);
+    assert_eq!(ids(&index, text("ransomware -phishing")).await.0, 1);
     assert_eq!(ids(&index, text("\"payment gateway\"")).await.0, 1);
     assert_eq!(ids(&index, text("\"gateway payment\"")).await.0, 0);
     // Words of other fields (partner, sector, categories) are not full text.

@@ -1,20 +1,29 @@
-//! The page collector: counts matches and keeps the first hits by `occurred_at` descending, then view id
-//! ascending.
+//! The page collector: applies the validity window of the release filter, counts what passes, and keeps the
+//! first hits by `occurred_at` descending, then view id ascending.
+//!
+//! The window (`valid_from <= at < valid_until`) is checked here, on the fast columns of the documents the query
+//! matched, rather than as range clauses: a range clause opens its columns on every segment for every query, while
+//! the collector opens them only in segments where the query matched something, which for an indicator lookup is
+//! a handful. Every search goes through this collector, so the window always applies, to totals as to pages.
 //!
 //! Each segment keeps its best `keep` documents by `(occurred_at desc, view id ordinal asc, doc asc)`: within a
 //! segment, the ordinal order of the `view_id` column is the string order, so no string is read while collecting.
 //! Across segments, ordinals are not comparable: [`order`] reads the view ids only for documents of different
 //! segments that share an `occurred_at`, which real data rarely has.
 
-use std::{cmp::Reverse, collections::BinaryHeap, collections::HashMap};
-
-use tantivy::{
-    DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader,
-    collector::{Collector, SegmentCollector},
-    columnar::{Column, StrColumn},
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, hash_map::Entry},
 };
 
-use super::schema::{OCCURRED_AT, VIEW_ID};
+use tantivy::{
+    DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyError,
+    collector::{Collector, SegmentCollector},
+    columnar::{Column, StrColumn},
+    fastfield::FastFieldReaders,
+};
+
+use super::schema::{OCCURRED_AT, VALID_FROM, VALID_UNTIL, VIEW_ID};
 
 /// A kept document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,40 +33,77 @@ pub(crate) struct Candidate {
     address: DocAddress,
 }
 
-/// What a search collected: the number of matches and the best candidates of each segment.
+/// What a search collected: the number of matches inside the window and the best candidates of each segment.
 #[derive(Debug, Default)]
 pub(crate) struct Collected {
-    /// The number of matching documents.
+    /// The number of matching documents inside the window.
     pub(crate) total: u64,
+    /// The best candidates of each segment, in no particular order across segments.
     pub(crate) candidates: Vec<Candidate>,
 }
 
-/// Collects [`Collected`], keeping `keep` candidates per segment.
+/// Collects [`Collected`] for the documents visible at `at`, keeping `keep` candidates per segment.
 pub(crate) struct PageCollector {
+    at: i64,
     keep: usize,
 }
 
 impl PageCollector {
-    /// Returns a collector of the first `keep` hits (at least one is kept).
-    pub(crate) fn new(keep: usize) -> Self {
-        Self { keep: keep.max(1) }
+    /// Returns a collector of the documents visible at `at` (microseconds) that keeps the first `keep` hits; with
+    /// `keep == 0` it only counts.
+    pub(crate) fn new(at: i64, keep: usize) -> Self {
+        Self { at, keep }
     }
 }
 
 /// The per-segment sort key; a max-heap of keys pops the worst kept candidate.
 type Key = (Reverse<i64>, u64, DocId);
 
-pub(crate) struct SegmentPageCollector {
-    segment: SegmentOrdinal,
+/// The columns a segment collector reads, opened at its first matching document.
+struct Columns {
+    valid_from: Option<Column<i64>>,
+    valid_until: Option<Column<i64>>,
     occurred: Option<Column<i64>>,
     id_ords: Option<Column<u64>>,
+}
+
+impl Columns {
+    fn open(fast: &FastFieldReaders) -> tantivy::Result<Self> {
+        Ok(Columns {
+            valid_from: fast.column_opt::<i64>(VALID_FROM)?,
+            valid_until: fast.column_opt::<i64>(VALID_UNTIL)?,
+            occurred: fast.column_opt::<i64>(OCCURRED_AT)?,
+            id_ords: fast.str(VIEW_ID)?.map(|column| column.ords().clone()),
+        })
+    }
+
+    /// Returns whether `doc` is visible at `at`; a document without a window is not.
+    fn visible(&self, doc: DocId, at: i64) -> bool {
+        let from = self
+            .valid_from
+            .as_ref()
+            .and_then(|column| column.first(doc));
+        let until = self
+            .valid_until
+            .as_ref()
+            .and_then(|column| column.first(doc));
+        matches!((from, until), (Some(from), Some(until)) if from <= at && at < until)
+    }
+}
+
+pub(crate) struct SegmentPageCollector {
+    segment: SegmentOrdinal,
+    fast: FastFieldReaders,
+    columns: Option<Columns>,
+    error: Option<TantivyError>,
+    at: i64,
     keep: usize,
     total: u64,
     heap: BinaryHeap<Key>,
 }
 
 impl Collector for PageCollector {
-    type Fruit = Collected;
+    type Fruit = tantivy::Result<Collected>;
     type Child = SegmentPageCollector;
 
     fn for_segment(
@@ -65,14 +111,15 @@ impl Collector for PageCollector {
         segment: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
-        let fast = reader.fast_fields();
         Ok(SegmentPageCollector {
             segment,
-            occurred: fast.column_opt::<i64>(OCCURRED_AT)?,
-            id_ords: fast.str(VIEW_ID)?.map(|column| column.ords().clone()),
+            fast: reader.fast_fields().clone(),
+            columns: None,
+            error: None,
+            at: self.at,
             keep: self.keep,
             total: 0,
-            heap: BinaryHeap::with_capacity(self.keep.min(1024) + 1),
+            heap: BinaryHeap::new(),
         })
     }
 
@@ -80,28 +127,54 @@ impl Collector for PageCollector {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
+    fn merge_fruits(
+        &self,
+        fruits: Vec<tantivy::Result<Collected>>,
+    ) -> tantivy::Result<Self::Fruit> {
         let mut merged = Collected::default();
         for fruit in fruits {
+            let fruit = match fruit {
+                Ok(fruit) => fruit,
+                Err(error) => return Ok(Err(error)),
+            };
             merged.total += fruit.total;
             merged.candidates.extend(fruit.candidates);
         }
-        Ok(merged)
+        Ok(Ok(merged))
     }
 }
 
 impl SegmentCollector for SegmentPageCollector {
-    type Fruit = Collected;
+    type Fruit = tantivy::Result<Collected>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
+        if self.error.is_some() {
+            return;
+        }
+        if self.columns.is_none() {
+            match Columns::open(&self.fast) {
+                Ok(columns) => self.columns = Some(columns),
+                Err(error) => {
+                    self.error = Some(error);
+                    return;
+                }
+            }
+        }
+        let Some(columns) = &self.columns else { return };
+        if !columns.visible(doc, self.at) {
+            return;
+        }
         self.total += 1;
+        if self.keep == 0 {
+            return;
+        }
         // Views always have both; documents without them sort last.
-        let occurred = self
+        let occurred = columns
             .occurred
             .as_ref()
             .and_then(|column| column.first(doc))
             .unwrap_or(i64::MIN);
-        let id_ord = self
+        let id_ord = columns
             .id_ords
             .as_ref()
             .and_then(|column| column.first(doc))
@@ -115,7 +188,10 @@ impl SegmentCollector for SegmentPageCollector {
         }
     }
 
-    fn harvest(self) -> Collected {
+    fn harvest(self) -> tantivy::Result<Collected> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
         let segment = self.segment;
         let candidates = self
             .heap
@@ -127,10 +203,10 @@ impl SegmentCollector for SegmentPageCollector {
                 address: DocAddress::new(segment, doc),
             })
             .collect();
-        Collected {
+        Ok(Collected {
             total: self.total,
             candidates,
-        }
+        })
     }
 }
 
@@ -192,15 +268,17 @@ fn view_id(
     candidate: &Candidate,
 ) -> tantivy::Result<String> {
     let segment = candidate.address.segment_ord;
-    if !columns.contains_key(&segment) {
-        let column = searcher
-            .segment_reader(segment)
-            .fast_fields()
-            .str(VIEW_ID)?;
-        columns.insert(segment, column);
-    }
+    let column = match columns.entry(segment) {
+        Entry::Occupied(entry) => entry.into_mut(),
+        Entry::Vacant(entry) => entry.insert(
+            searcher
+                .segment_reader(segment)
+                .fast_fields()
+                .str(VIEW_ID)?,
+        ),
+    };
     let mut id = String::new();
-    if let Some(Some(column)) = columns.get(&segment) {
+    if let Some(column) = column {
         column.ord_to_str(candidate.id_ord, &mut id)?;
     }
     Ok(id)

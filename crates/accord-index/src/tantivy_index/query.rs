@@ -1,7 +1,8 @@
 //! Translation of [`Query`](crate::Query) parts into tantivy queries.
 //!
-//! The release filter is always three must-clauses: the `grant` term, `valid_from <= at` and `valid_until > at`.
-//! Every other part is added as a further must-clause, so the release filter bounds totals and pages alike.
+//! The release filter is the `grant` must-clause here plus the validity window applied by the page collector
+//! ([`super::collector`]). Every other part is a further must-clause, so the release filter bounds totals and pages
+//! alike.
 
 use std::ops::Bound;
 
@@ -35,27 +36,11 @@ fn must_any_of<'a>(
     (Occur::Must, Box::new(TermSetQuery::new(terms)))
 }
 
-/// Returns the three must-clauses of the release filter.
-pub(crate) fn release_clauses(fields: &Fields, release: &ReleaseFilter) -> Clauses {
+/// Returns the must-clause of the release filter's grant: `<agency>|<purpose>`. The validity window is applied by
+/// the page collector, which every search goes through.
+pub(crate) fn grant_clause(fields: &Fields, release: &ReleaseFilter) -> (Occur, Box<dyn Query>) {
     let grant = format!("{}|{}", release.agency, release.purpose);
-    let at = micros(release.at);
-    vec![
-        must_term(Fields::term(fields.grant, &grant)),
-        (
-            Occur::Must,
-            Box::new(RangeQuery::new(
-                Bound::Unbounded,
-                Bound::Included(Term::from_field_i64(fields.valid_from, at)),
-            )),
-        ),
-        (
-            Occur::Must,
-            Box::new(RangeQuery::new(
-                Bound::Excluded(Term::from_field_i64(fields.valid_until, at)),
-                Bound::Unbounded,
-            )),
-        ),
-    ]
+    must_term(Fields::term(fields.grant, &grant))
 }
 
 /// Returns the clause of an indicator match: the exact `<type>|<value>` term, or, for an IP, that term or any stored
