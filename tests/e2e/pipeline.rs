@@ -220,9 +220,16 @@ async fn mou_versions_suspend_revoke_take_effect_on_the_next_query_and_revoked_t
         .await;
     app.submit(
         &w.partner,
+        report("Also suspendable", "green", &["198.51.100.98"]),
+    )
+    .await;
+    app.submit(
+        &w.partner,
         report("Suspendable", "green", &["198.51.100.99"]),
     )
     .await;
+    app.wait_found(&w.ncu_de, "198.51.100.98", "investigation")
+        .await;
     app.wait_found(&w.ncu_de, "198.51.100.99", "investigation")
         .await;
 
@@ -236,6 +243,14 @@ async fn mou_versions_suspend_revoke_take_effect_on_the_next_query_and_revoked_t
             .await
             .status,
         StatusCode::NOT_FOUND
+    );
+    // Totals too: the suspended MoU's views are out of the index's answer, not only out of the page.
+    let all = json!({ "purpose": "investigation", "case": "C", "size": 1 });
+    let suspended_search = app.search(&w.ncu_de, all.clone()).await;
+    assert_eq!(
+        suspended_search.body["total"], 0,
+        "{}",
+        suspended_search.body
     );
 
     let mut reactivated = mou("m1", "bank-a", &["ncu-de"], json!({}));
@@ -256,6 +271,7 @@ async fn mou_versions_suspend_revoke_take_effect_on_the_next_query_and_revoked_t
             .status,
         StatusCode::OK
     );
+    assert_eq!(app.search(&w.ncu_de, all.clone()).await.body["total"], 2);
 
     assert_eq!(
         app.post("/v1/mous/m1/revoke", ADMIN_TOKEN, json!({}))

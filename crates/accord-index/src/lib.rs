@@ -13,7 +13,7 @@ pub mod tantivy_index;
 
 use std::{collections::BTreeSet, fmt, net::IpAddr, sync::Arc};
 
-use accord_domain::{ObservableType, OrgId, Purpose, ReportId, Timestamp, Tlp, View};
+use accord_domain::{MouId, ObservableType, OrgId, Purpose, ReportId, Timestamp, Tlp, View};
 use async_trait::async_trait;
 
 /// Replaces every view of a report with `views` (an empty list removes the report from the index).
@@ -48,6 +48,9 @@ pub struct ReleaseFilter {
     pub purpose: Purpose,
     /// The query time: a view matches when `valid_from <= at < valid_until`.
     pub at: Timestamp,
+    /// The MoUs in force that grant this agency and purpose at `at`: only views rendered under one of them match, so a
+    /// suspended, revoked or expired MoU drops out of totals and pages at once. Empty matches nothing.
+    pub mous: Vec<MouId>,
 }
 
 /// An indicator to look up.

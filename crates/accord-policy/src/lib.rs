@@ -56,6 +56,7 @@
 
 mod decide;
 mod explain;
+mod in_force;
 mod release;
 mod render;
 
@@ -66,6 +67,7 @@ mod testkit;
 
 pub use decide::{Decision, Terms, decide, facts, profile_of};
 pub use explain::{Explanation, explain};
+pub use in_force::mous_in_force;
 pub use release::{allows, release, view_id};
 pub use render::{WHOLE_FIELD_MARKER, redactions, render};
 

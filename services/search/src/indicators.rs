@@ -3,7 +3,7 @@
 use std::{collections::BTreeSet, net::IpAddr};
 
 use accord_domain::{ObservableType, observable};
-use accord_index::{IndicatorKey, IndicatorMatch, Page, ReleaseFilter};
+use accord_index::{IndicatorKey, IndicatorMatch, Page};
 use accord_runtime::{ApiError, Principal, json};
 use axum::{
     extract::{Path, Query, State},
@@ -94,11 +94,7 @@ pub(crate) async fn get(
         let Some(indicator) = to_match(&value) else {
             return Err(ApiError::NotFound);
         };
-        let release = ReleaseFilter {
-            agency: ctx.agency.clone(),
-            purpose: ctx.purpose,
-            at: ctx.at,
-        };
+        let release = ctx.release();
         let per_key = state.config.max_reports_per_indicator.max(1) * 10;
         let mut pages = state
             .deps
@@ -167,11 +163,7 @@ pub(crate) async fn lookup(
         let matches: Vec<Option<IndicatorMatch>> =
             request.values.iter().map(|value| to_match(value)).collect();
         let queries: Vec<IndicatorMatch> = matches.iter().flatten().cloned().collect();
-        let release = ReleaseFilter {
-            agency: ctx.agency.clone(),
-            purpose: ctx.purpose,
-            at: ctx.at,
-        };
+        let release = ctx.release();
         let per_key = state.config.max_reports_per_indicator.max(1);
         let pages = state
             .deps

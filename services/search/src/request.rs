@@ -22,6 +22,22 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// Returns the index's release filter for this request: the caller's grant, the time, and the MoUs in force.
+    pub(crate) fn release(&self) -> accord_index::ReleaseFilter {
+        accord_index::ReleaseFilter {
+            agency: self.agency.clone(),
+            purpose: self.purpose,
+            at: self.at,
+            mous: accord_policy::mous_in_force(
+                &self.agency,
+                self.purpose,
+                self.at,
+                &self.snapshot.mous,
+                &self.snapshot.orgs,
+            ),
+        }
+    }
+
     /// Returns whether a hit may be served now (the query-time re-check).
     pub(crate) fn allows(&self, view: &View) -> bool {
         accord_policy::allows(

@@ -1,7 +1,7 @@
 //! `POST /v1/search`: free text or `field:value` terms, filters, paging with an opaque cursor.
 
 use accord_domain::{ObservableType, Timestamp, Tlp, View, observable};
-use accord_index::{Filters, IndicatorKey, IndicatorMatch, Query, ReleaseFilter};
+use accord_index::{Filters, IndicatorKey, IndicatorMatch, Query};
 use accord_runtime::{ApiError, Principal, json};
 use axum::{extract::State, response::Response};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -238,11 +238,7 @@ pub(crate) async fn search(
         }
         let offset = decode_cursor(request.cursor.as_deref())?;
         let query = Query {
-            release: ReleaseFilter {
-                agency: ctx.agency.clone(),
-                purpose: ctx.purpose,
-                at: ctx.at,
-            },
+            release: ctx.release(),
             indicator,
             text,
             filters,

@@ -47,6 +47,7 @@ pub const CASES: &[(&str, Case)] = cases![
     occurred_range_is_from_inclusive_to_exclusive,
     release_filter_hides_other_grants_and_windows,
     release_filter_bounds_totals,
+    release_filter_keeps_only_views_of_mous_in_force,
     paging_is_stable_and_totals_ignore_the_page,
     replacement_removes_earlier_views,
     older_and_replayed_versions_are_stale,
@@ -60,6 +61,17 @@ pub const AGENCY: &str = "ncu";
 pub const OTHER_AGENCY: &str = "bka";
 /// The named partner of the default views.
 pub const PARTNER: &str = "bank-a";
+/// The MoU the default views are rendered under, in force in the default release filter.
+pub const MOU: &str = "mou-default";
+
+/// Returns an MoU id.
+///
+/// # Panics
+/// Panics when `id` is not a valid MoU id.
+pub fn mou_id(id: &str) -> accord_domain::MouId {
+    accord_domain::MouId::parse(id)
+        .unwrap_or_else(|error| panic!("bad test mou id `{id}`: {error}"))
+}
 
 /// Returns the timestamp of an RFC 3339 string.
 ///
@@ -90,6 +102,7 @@ pub fn release() -> ReleaseFilter {
         agency: org(AGENCY),
         purpose: Purpose::Investigation,
         at: at("2025-01-01T00:00:00Z"),
+        mous: vec![mou_id(MOU)],
     }
 }
 
@@ -142,7 +155,7 @@ pub fn view(report_id: &ReportId, name: &str) -> View {
     View {
         id: format!("view--{name}"),
         report_id: report_id.clone(),
-        mous: Vec::new(),
+        mous: vec![(mou_id(MOU), 1)],
         grants: vec![Grant {
             agency: org(AGENCY),
             purpose: Purpose::Investigation,

@@ -3,8 +3,8 @@
 use accord_domain::{Grant, ObservableType as T, Purpose};
 
 use super::{
-    AGENCY, OTHER_AGENCY, at, exact, ids, lookup_one, org, put, query, release, report, sorted_ids,
-    view, with_indicators,
+    AGENCY, MOU, OTHER_AGENCY, at, exact, ids, lookup_one, mou_id, org, put, query, release,
+    report, sorted_ids, view, with_indicators,
 };
 use crate::{IndexClient, IndicatorMatch, Query, ReleaseFilter};
 
@@ -22,6 +22,7 @@ pub async fn release_filter_hides_other_grants_and_windows(index: IndexClient) {
         agency: org(agency),
         purpose,
         at: at(when),
+        mous: vec![mou_id(MOU)],
     };
     let matcher = || exact(T::DomainName, "c2.example");
     let total = |release: ReleaseFilter| {
@@ -271,5 +272,57 @@ pub async fn lookup_answers_each_key_in_input_order(index: IndexClient) {
         none.iter()
             .zip(&expected_totals)
             .all(|(page, total)| page.hits.is_empty() && page.total == *total)
+    );
+}
+
+/// Only views rendered under one of the MoUs in force match: a suspended or revoked MoU drops out of totals at once.
+pub async fn release_filter_keeps_only_views_of_mous_in_force(index: IndexClient) {
+    let first = report();
+    let second = report();
+    let mut other = with_indicators(view(&second, "other-mou"), &[(T::DomainName, "c2.example")]);
+    other.mous = vec![(mou_id("mou-other"), 3)];
+    put(
+        &index,
+        &first,
+        1,
+        vec![with_indicators(
+            view(&first, "default-mou"),
+            &[(T::DomainName, "c2.example")],
+        )],
+    )
+    .await;
+    put(&index, &second, 1, vec![other]).await;
+
+    let with = |mous: Vec<&str>| ReleaseFilter {
+        mous: mous.into_iter().map(mou_id).collect(),
+        ..release()
+    };
+    let count = |release: ReleaseFilter| {
+        let index = index.clone();
+        async move {
+            let searched = ids(
+                &index,
+                Query {
+                    release: release.clone(),
+                    ..query()
+                },
+            )
+            .await
+            .0;
+            let looked_up = lookup_one(&index, release, exact(T::DomainName, "c2.example"))
+                .await
+                .0;
+            assert_eq!(searched, looked_up, "search and lookup agree");
+            searched
+        }
+    };
+    assert_eq!(count(with(vec![MOU, "mou-other"])).await, 2);
+    assert_eq!(count(with(vec![MOU])).await, 1);
+    assert_eq!(count(with(vec!["mou-other"])).await, 1);
+    assert_eq!(count(with(vec!["mou-unrelated"])).await, 0);
+    assert_eq!(
+        count(with(vec![])).await,
+        0,
+        "no MoU in force matches nothing"
     );
 }

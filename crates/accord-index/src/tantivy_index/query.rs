@@ -36,11 +36,15 @@ fn must_any_of<'a>(
     (Occur::Must, Box::new(TermSetQuery::new(terms)))
 }
 
-/// Returns the must-clause of the release filter's grant: `<agency>|<purpose>`. The validity window is applied by
-/// the page collector, which every search goes through.
+/// Returns the must-clause of the release filter: the grant `<agency>|<purpose>` and one of the MoUs in force. The
+/// validity window is applied by the page collector, which every search goes through.
 pub(crate) fn grant_clause(fields: &Fields, release: &ReleaseFilter) -> (Occur, Box<dyn Query>) {
     let grant = format!("{}|{}", release.agency, release.purpose);
-    must_term(Fields::term(fields.grant, &grant))
+    let clauses: Clauses = vec![
+        must_term(Fields::term(fields.grant, &grant)),
+        must_any_of(fields.mou, release.mous.iter().map(|mou| mou.as_str())),
+    ];
+    (Occur::Must, Box::new(BooleanQuery::new(clauses)))
 }
 
 /// Returns the clause of an indicator match: the exact `<type>|<value>` term, or, for an IP, that term or any stored

@@ -35,6 +35,8 @@ pub(crate) struct Fields {
     pub(crate) version: Field,
     /// One `<agency>|<purpose>` term per grant (`STRING`, multi-valued).
     pub(crate) grant: Field,
+    /// The id of every MoU the view was rendered under (`STRING`, multi-valued).
+    pub(crate) mou: Field,
     /// Visible from, inclusive (`i64` µs, `FAST`).
     pub(crate) valid_from: Field,
     /// Visible until, exclusive (`i64` µs, `FAST`).
@@ -70,6 +72,7 @@ impl Fields {
             report_id: builder.add_text_field("report_id", STRING),
             version: builder.add_u64_field(VERSION, FAST),
             grant: builder.add_text_field("grant", STRING),
+            mou: builder.add_text_field("mou", STRING),
             valid_from: builder.add_i64_field(VALID_FROM, FAST),
             valid_until: builder.add_i64_field(VALID_UNTIL, FAST),
             occurred_at: builder.add_i64_field(OCCURRED_AT, FAST),
@@ -134,6 +137,9 @@ impl Fields {
         doc.add_u64(self.version, version);
         for grant in &view.grants {
             doc.add_text(self.grant, grant.term());
+        }
+        for (mou, _version) in &view.mous {
+            doc.add_text(self.mou, mou.as_str());
         }
         doc.add_i64(self.valid_from, micros(view.valid_from));
         doc.add_i64(self.valid_until, micros(view.valid_until));

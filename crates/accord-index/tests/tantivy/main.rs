@@ -49,6 +49,7 @@ conformance_tests![
     occurred_range_is_from_inclusive_to_exclusive,
     release_filter_hides_other_grants_and_windows,
     release_filter_bounds_totals,
+    release_filter_keeps_only_views_of_mous_in_force,
     paging_is_stable_and_totals_ignore_the_page,
     replacement_removes_earlier_views,
     older_and_replayed_versions_are_stale,

@@ -1,0 +1,98 @@
+//! The MoUs in force for an agency and purpose at a time, whatever the report: the search service hands them to the
+//! index as part of the release filter, so that views of a suspended, revoked or expired MoU drop out of totals and
+//! pages at once (the per-report conditions are re-checked per hit by [`crate::allows`]).
+
+use std::collections::HashMap;
+
+use accord_domain::{
+    MouId, MouStatus, MouVersion, OrgId, OrgKind, Organization, Purpose, Timestamp,
+};
+
+use crate::decide::scope_allows;
+
+/// Returns the ids of the MoUs (latest versions in `mous`) that are active at `at` and release to `agency` for
+/// `purpose`, taking the agency's country into account. Empty when the agency is unknown or not an agency.
+pub fn mous_in_force(
+    agency: &OrgId,
+    purpose: Purpose,
+    at: Timestamp,
+    mous: &[MouVersion],
+    orgs: &HashMap<OrgId, Organization>,
+) -> Vec<MouId> {
+    let Some(org) = orgs.get(agency).filter(|org| org.kind == OrgKind::Agency) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<MouId> = mous
+        .iter()
+        .map(|version| &version.mou)
+        .filter(|mou| {
+            mou.status == MouStatus::Active
+                && mou.recipients.contains(agency)
+                && mou.effective_from <= at
+                && at < mou.expires_at
+                && mou.purposes.contains(&purpose)
+                && scope_allows(&mou.recipient_countries, &org.country)
+        })
+        .map(|mou| mou.id.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{directory, mou, mou_id, now, only, org_id, ts, v1};
+
+    #[test]
+    fn lists_only_mous_that_could_grant_the_agency_and_purpose_now() {
+        let mut suspended = mou("mou-suspended");
+        suspended.status = MouStatus::Suspended;
+        let mut expired = mou("mou-expired");
+        expired.expires_at = ts("2026-02-01T00:00:00Z");
+        let mut future = mou("mou-future");
+        future.effective_from = ts("2027-06-01T00:00:00Z");
+        let mut research = mou("mou-research");
+        research.purposes = [Purpose::Research].into();
+        let mut elsewhere = mou("mou-elsewhere");
+        elsewhere.recipient_countries = only(&["FR"]);
+        let mous = vec![
+            v1(mou("mou-x")),
+            v1(suspended),
+            v1(expired),
+            v1(future),
+            v1(research),
+            v1(elsewhere),
+        ];
+        let agency = org_id("ncu-de");
+        assert_eq!(
+            mous_in_force(&agency, Purpose::Investigation, now(), &mous, &directory()),
+            vec![mou_id("mou-x")]
+        );
+        assert_eq!(
+            mous_in_force(&agency, Purpose::Research, now(), &mous, &directory()),
+            vec![mou_id("mou-research")]
+        );
+        assert!(
+            mous_in_force(
+                &org_id("bank-a"),
+                Purpose::Investigation,
+                now(),
+                &mous,
+                &directory()
+            )
+            .is_empty()
+        );
+        assert!(
+            mous_in_force(
+                &org_id("nobody"),
+                Purpose::Investigation,
+                now(),
+                &mous,
+                &directory()
+            )
+            .is_empty()
+        );
+    }
+}
