@@ -1,15 +1,214 @@
-//! `accord loadgen` (being written).
+//! `accord loadgen`: drives a running Accord over HTTP and prints measurements.
+//!
+//! 1. Set-up with the admin token: a fresh partner and agency (ids carry a run id, so repeated runs against the
+//!    same server work), an MoU releasing everything from one to the other, a partner and an investigator token.
+//! 2. Ingest: `--concurrency` workers POST `--reports` synthetic native reports with `--indicators-per-report`
+//!    unique indicators each, paced to `--rate` when it is above 0.
+//! 3. While ingesting, one of every ~20 accepted reports is a sample: one of its indicators is looked up every
+//!    `--poll-interval-ms` until found, giving the ingest→searchable latency. After the last 202 the last accepted
+//!    reports are polled the same way, giving the time until everything is searchable.
+//! 4. Lookups: `--lookups` sequential exact lookups of known values over one keep-alive connection, then
+//!    `--unknown-lookups` of values no report contains (the 404 path).
+//! 5. A report on stdout, and the same figures as one `RESULT {json}` line.
+//!
+//! The loadgen runs on the same machine as the server in the usual set-up, so its own CPU use (report generation,
+//! JSON, polling) competes with the server's: the figures are a floor, not a ceiling.
 
+mod client;
+mod ingest;
+mod lookup;
+mod report;
+mod synth;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
 use clap::Args;
+
+use self::{
+    client::Api,
+    ingest::IngestConfig,
+    report::{Results, Summary},
+    synth::Synth,
+};
 
 /// `accord loadgen` flags.
 #[derive(Debug, Clone, Args)]
-pub struct LoadgenArgs {}
+pub struct LoadgenArgs {
+    /// Base URL of the running Accord.
+    #[arg(long, env = "ACCORD_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The coordinator (admin) token used for set-up.
+    #[arg(long, env = "ACCORD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: String,
+    /// How many reports to post.
+    #[arg(long, default_value_t = 2000)]
+    pub reports: usize,
+    /// Indicators per report (all unique within the run).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub indicators_per_report: u16,
+    /// Target reports per second; 0 posts as fast as the server accepts.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Concurrent posting workers (connections).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
+    /// Exact lookups of known values measured after ingest.
+    #[arg(long, default_value_t = 2000)]
+    pub lookups: usize,
+    /// Exact lookups of unknown values (the 404 path) measured after ingest.
+    #[arg(long, default_value_t = 300)]
+    pub unknown_lookups: usize,
+    /// The server's pid, to report its memory (VmRSS, VmHWM from /proc/<pid>/status).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Seed for the synthetic data and the run id (random when absent; printed, so a run can be repeated on a
+    /// fresh server).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Pause between two polls of one latency sample, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    pub poll_interval_ms: u64,
+    /// At most this many latency samples are polled at once (each polls every --poll-interval-ms).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub pollers: u16,
+    /// A sample not searchable after this many seconds counts as not found.
+    #[arg(long, default_value_t = 60)]
+    pub give_up_secs: u64,
+}
+
+fn memory(pid: Option<u32>) -> Option<report::Memory> {
+    let pid = pid?;
+    match report::memory(pid) {
+        Ok(memory) => Some(memory),
+        Err(error) => {
+            eprintln!("loadgen: {error:#}");
+            None
+        }
+    }
+}
+
+fn secs_between(from: Instant, to: Option<Instant>) -> Option<f64> {
+    to.map(|to| to.saturating_duration_since(from).as_secs_f64())
+}
 
 /// Runs the load generator.
 ///
 /// # Errors
-/// Always, until written.
-pub async fn main(_args: LoadgenArgs) -> anyhow::Result<()> {
-    anyhow::bail!("loadgen is not written yet")
+/// Fails when the server is unreachable or set-up is refused; refusals during ingest are counted, not fatal.
+pub async fn main(args: LoadgenArgs) -> anyhow::Result<()> {
+    if !args.rate.is_finite() || args.rate < 0.0 {
+        bail!("--rate must be 0 (as fast as possible) or a positive number of reports per second");
+    }
+    if args.reports > u32::MAX as usize {
+        bail!("--reports must be at most {}", u32::MAX);
+    }
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let run_id = format!("{:08x}", synth::mix(seed) >> 32);
+    let per_report = usize::from(args.indicators_per_report);
+    let concurrency = usize::from(args.concurrency);
+    let synth = Synth::new(seed, run_id.clone(), per_report, chrono::Utc::now());
+
+    let api = Api::new(&args.url, concurrency)?;
+    api.wait_ready(Duration::from_secs(30)).await?;
+    let memory_before = memory(args.pid);
+    let setup = client::setup(&api, &args.admin_token, &run_id)
+        .await
+        .with_context(|| {
+            format!("set-up of run {run_id} failed (a repeated --seed reuses the same ids)")
+        })?;
+    eprintln!(
+        "loadgen: run {run_id}: partner {}, agency {}, MoU {}; posting {} reports",
+        setup.partner_org, setup.agency_org, setup.mou, args.reports
+    );
+
+    let config = IngestConfig {
+        reports: args.reports,
+        concurrency,
+        rate: args.rate,
+        sample_stride: (args.reports / 100).clamp(1, 20),
+        pollers: usize::from(args.pollers),
+        poll_interval: Duration::from_millis(args.poll_interval_ms),
+        give_up: Duration::from_secs(args.give_up_secs),
+        tail: concurrency.clamp(8, 32),
+    };
+    let (started, mut ingested) = ingest::run(
+        api,
+        setup.partner_token.clone(),
+        setup.investigator_token.clone(),
+        synth.clone(),
+        config,
+    )
+    .await?;
+    for example in &ingested.error_examples {
+        eprintln!("loadgen: refused report: {example}");
+    }
+    for missing in ingested.samples_missing.iter().take(10) {
+        eprintln!("loadgen: sample never became searchable: {missing}");
+    }
+
+    let accepted: Vec<u32> = ingested.accepted.iter().map(|(index, _)| *index).collect();
+    eprintln!(
+        "loadgen: ingest done ({} accepted); measuring lookups",
+        accepted.len()
+    );
+    let mut lookups = lookup::run(
+        &args.url,
+        &setup.investigator_token,
+        &synth,
+        &accepted,
+        args.lookups,
+        args.unknown_lookups,
+        seed,
+    )
+    .await?;
+    for example in lookups
+        .known
+        .examples
+        .iter()
+        .chain(&lookups.unknown.examples)
+    {
+        eprintln!("loadgen: unexpected lookup answer: {example}");
+    }
+
+    let ingest_seconds = secs_between(started, ingested.accepted.last().map(|(_, at)| *at));
+    let all_searchable_seconds = secs_between(started, ingested.all_searchable);
+    let per_second =
+        |count: usize, seconds: Option<f64>| seconds.filter(|s| *s > 0.0).map(|s| count as f64 / s);
+    let results = Results {
+        url: args.url.clone(),
+        run_id,
+        seed,
+        reports: args.reports,
+        indicators_per_report: per_report,
+        rate_target: args.rate,
+        concurrency,
+        accepted: accepted.len(),
+        errors: ingested.errors.values().sum(),
+        error_statuses: ingested.errors.clone(),
+        ingest_seconds,
+        accepted_per_s: per_second(accepted.len(), ingest_seconds),
+        all_searchable_seconds,
+        indicators_per_s_searchable: per_second(
+            accepted.len() * per_report,
+            all_searchable_seconds,
+        ),
+        searchable: Summary::of(&mut ingested.samples),
+        searchable_not_found: ingested.samples_missing.len(),
+        searchable_late_start: ingested.samples_late,
+        searchable_upper_bound: ingested.samples_censored,
+        poll_requests: ingested.poll_requests,
+        lookup: Summary::of(&mut lookups.known.latencies),
+        lookup_errors: lookups.known.errors.values().sum(),
+        lookup_404: Summary::of(&mut lookups.unknown.latencies),
+        lookup_404_errors: lookups.unknown.errors.values().sum(),
+        memory_before,
+        memory_after: memory(args.pid),
+    };
+    print!("{}", results.text());
+    println!(
+        "RESULT {}",
+        serde_json::to_string(&results).context("failed to serialize the results")?
+    );
+    Ok(())
 }

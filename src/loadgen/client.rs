@@ -37,7 +37,10 @@ pub(crate) fn encode_segment(value: &str) -> String {
 
 /// The exact-lookup path for `value`, stating the loadgen purpose and case.
 pub(crate) fn indicator_path(value: &str) -> String {
-    format!("/v1/indicators/{}?purpose=investigation&case=LOADGEN", encode_segment(value))
+    format!(
+        "/v1/indicators/{}?purpose=investigation&case=LOADGEN",
+        encode_segment(value)
+    )
 }
 
 impl Api {
@@ -50,24 +53,41 @@ impl Api {
             .no_proxy()
             .build()
             .context("failed to build the http client")?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned() })
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Reply> {
-        let response = request.send().await.with_context(|| format!("{what}: request failed"))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{what}: request failed"))?;
         let status = response.status();
-        let body = response.text().await.with_context(|| format!("{what}: reading the body failed"))?;
+        let body = response
+            .text()
+            .await
+            .with_context(|| format!("{what}: reading the body failed"))?;
         Ok(Reply { status, body })
     }
 
     /// `GET path` with a bearer token.
     pub(crate) async fn get(&self, path: &str, token: &str) -> anyhow::Result<Reply> {
-        let request = self.http.get(format!("{}{path}", self.base)).bearer_auth(token);
+        let request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
         self.send(request, path).await
     }
 
     /// `POST path` with a JSON body (already serialized) and a bearer token.
-    pub(crate) async fn post(&self, path: &str, token: &str, body: Vec<u8>) -> anyhow::Result<Reply> {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Reply> {
         let request = self
             .http
             .post(format!("{}{path}", self.base))
@@ -92,7 +112,10 @@ impl Api {
                 Err(error) => format!("{error:#}"),
             };
             if std::time::Instant::now() >= deadline {
-                bail!("{}/readyz did not answer 200 within {timeout:?} (last: {last})", self.base);
+                bail!(
+                    "{}/readyz did not answer 200 within {timeout:?} (last: {last})",
+                    self.base
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -111,16 +134,28 @@ pub(crate) struct Setup {
 
 fn expect(reply: Reply, wanted: StatusCode, what: &str) -> anyhow::Result<Value> {
     if reply.status != wanted {
-        bail!("{what}: expected {wanted}, got {}: {}", reply.status, reply.body);
+        bail!(
+            "{what}: expected {wanted}, got {}: {}",
+            reply.status,
+            reply.body
+        );
     }
-    serde_json::from_str(&reply.body).with_context(|| format!("{what}: the response is not json: {}", reply.body))
+    serde_json::from_str(&reply.body)
+        .with_context(|| format!("{what}: the response is not json: {}", reply.body))
 }
 
 async fn create_token(api: &Api, admin: &str, org: &str, role: &str) -> anyhow::Result<String> {
     let body = json!({ "organization": org, "role": role, "label": "accord-loadgen" });
     let reply = api.post_value("/v1/tokens", admin, &body).await?;
-    let value = expect(reply, StatusCode::CREATED, &format!("creating a {role} token"))?;
-    value["token"].as_str().map(str::to_owned).context("the token response has no `token`")
+    let value = expect(
+        reply,
+        StatusCode::CREATED,
+        &format!("creating a {role} token"),
+    )?;
+    value["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the token response has no `token`")
 }
 
 /// Creates a partner, an agency, an MoU releasing everything from one to the other, and a token for each.
@@ -128,12 +163,17 @@ pub(crate) async fn setup(api: &Api, admin: &str, run_id: &str) -> anyhow::Resul
     let partner_org = format!("lg-bank-{run_id}");
     let agency_org = format!("lg-ncu-{run_id}");
     let mou = format!("lg-mou-{run_id}");
-    for (id, name, kind) in
-        [(&partner_org, "Loadgen Bank", "partner"), (&agency_org, "Loadgen Cybercrime Unit", "agency")]
-    {
+    for (id, name, kind) in [
+        (&partner_org, "Loadgen Bank", "partner"),
+        (&agency_org, "Loadgen Cybercrime Unit", "agency"),
+    ] {
         let body = json!({ "id": id, "name": format!("{name} {run_id}"), "kind": kind, "country": "DE", "sector": "finance" });
         let reply = api.post_value("/v1/organizations", admin, &body).await?;
-        expect(reply, StatusCode::CREATED, &format!("creating organization {id}"))?;
+        expect(
+            reply,
+            StatusCode::CREATED,
+            &format!("creating organization {id}"),
+        )?;
     }
     let now = Utc::now();
     let body = json!({
@@ -159,7 +199,13 @@ pub(crate) async fn setup(api: &Api, admin: &str, run_id: &str) -> anyhow::Resul
     expect(reply, StatusCode::CREATED, "creating the MoU")?;
     let partner_token = create_token(api, admin, &partner_org, "partner").await?;
     let investigator_token = create_token(api, admin, &agency_org, "investigator").await?;
-    let setup = Setup { partner_org, agency_org, mou, partner_token, investigator_token };
+    let setup = Setup {
+        partner_org,
+        agency_org,
+        mou,
+        partner_token,
+        investigator_token,
+    };
     wait_tokens_work(api, &setup).await?;
     Ok(setup)
 }
@@ -172,7 +218,12 @@ async fn wait_tokens_work(api: &Api, setup: &Setup) -> anyhow::Result<()> {
     loop {
         let partner = api.get(probe_report, &setup.partner_token).await?;
         let investigator = api.get(&probe_indicator, &setup.investigator_token).await?;
-        let unauthorized = |reply: &Reply| matches!(reply.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+        let unauthorized = |reply: &Reply| {
+            matches!(
+                reply.status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            )
+        };
         if !unauthorized(&partner) && !unauthorized(&investigator) {
             return Ok(());
         }
@@ -195,7 +246,10 @@ mod tests {
 
     #[test]
     fn segments_are_encoded() {
-        assert_eq!(encode_segment("https://a.b/login/3"), "https%3A%2F%2Fa.b%2Flogin%2F3");
+        assert_eq!(
+            encode_segment("https://a.b/login/3"),
+            "https%3A%2F%2Fa.b%2Flogin%2F3"
+        );
         assert_eq!(encode_segment("ops1@x.com"), "ops1%40x.com");
         assert_eq!(encode_segment("1.2.3.4"), "1.2.3.4");
     }

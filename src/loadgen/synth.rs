@@ -34,7 +34,7 @@ pub(crate) struct Synth {
 }
 
 /// SplitMix64: a good 64-bit mixer for deriving per-report seeds.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -42,7 +42,9 @@ fn mix(mut z: u64) -> u64 {
 }
 
 fn label(rng: &mut StdRng, len: usize) -> String {
-    (0..len).map(|_| char::from(ALNUM[rng.random_range(0..ALNUM.len())])).collect()
+    (0..len)
+        .map(|_| char::from(ALNUM[rng.random_range(0..ALNUM.len())]))
+        .collect()
 }
 
 /// Whether an IPv4 address is publicly routable enough to look like a real indicator.
@@ -62,13 +64,18 @@ fn is_public(octets: [u8; 4]) -> bool {
 
 impl Synth {
     /// A generator for `per_report` indicators per report; `base_time` anchors `occurred_at`.
-    pub(crate) fn new(seed: u64, run_id: String, per_report: usize, base_time: DateTime<Utc>) -> Self {
-        Self { seed, run_id, per_report, base_time }
-    }
-
-    /// The run id (hex), also part of every domain.
-    pub(crate) fn run_id(&self) -> &str {
-        &self.run_id
+    pub(crate) fn new(
+        seed: u64,
+        run_id: String,
+        per_report: usize,
+        base_time: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            seed,
+            run_id,
+            per_report,
+            base_time,
+        }
     }
 
     fn rng(&self, report: u64) -> StdRng {
@@ -80,7 +87,11 @@ impl Synth {
     }
 
     fn indicator(&self, rng: &mut StdRng, n: u64, first: bool) -> Indicator {
-        let roll = if first { rng.random_range(25..100) } else { rng.random_range(0..100) };
+        let roll = if first {
+            rng.random_range(25..100)
+        } else {
+            rng.random_range(0..100)
+        };
         let (kind, value) = match roll {
             0..25 => loop {
                 let octets: [u8; 4] = rng.random();
@@ -93,11 +104,21 @@ impl Synth {
             50..70 => ("url", format!("https://{}/login/{n}", self.domain(rng, n))),
             70..90 => {
                 let bytes: [u8; 32] = rng.random();
-                ("file", bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+                (
+                    "file",
+                    bytes.iter().map(|byte| format!("{byte:02x}")).collect(),
+                )
             }
-            _ => ("email-addr", format!("ops{n}@{}.evil-{}.com", label(rng, 5), self.run_id)),
+            _ => (
+                "email-addr",
+                format!("ops{n}@{}.evil-{}.com", label(rng, 5), self.run_id),
+            ),
         };
-        Indicator { kind, value, typed: rng.random_bool(0.8) }
+        Indicator {
+            kind,
+            value,
+            typed: rng.random_bool(0.8),
+        }
     }
 
     /// The indicators of report `report`.
@@ -156,7 +177,7 @@ impl Synth {
 
     /// A value that no report of any run contains (for the 404 path).
     pub(crate) fn unknown(&self, rng: &mut StdRng, n: u64) -> String {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             format!("{}-{n:x}.never-{}.net", label(rng, 8), self.run_id)
         } else {
             let bytes: [u8; 32] = rng.random();
@@ -177,10 +198,20 @@ mod tests {
     fn reports_are_deterministic_and_match_their_indicators() {
         let synth = synth();
         let body = synth.report(42);
-        let values: Vec<&str> =
-            body["indicators"].as_array().unwrap().iter().map(|i| i["value"].as_str().unwrap()).collect();
+        let values: Vec<&str> = body["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["value"].as_str().unwrap())
+            .collect();
         let expected = synth.indicators(42);
-        assert_eq!(values, expected.iter().map(|i| i.value.as_str()).collect::<Vec<_>>());
+        assert_eq!(
+            values,
+            expected
+                .iter()
+                .map(|i| i.value.as_str())
+                .collect::<Vec<_>>()
+        );
         assert_eq!(synth.report(42), body);
         assert_ne!(expected[0].kind, "ipv4-addr");
     }
