@@ -61,6 +61,10 @@ use crate::{Bus, BusError, Position, Record, SubscribeOptions, Subscription};
 /// The name of the log file in the data directory.
 pub const FILE_NAME: &str = "bus.redb";
 
+/// Memory redb may use to cache pages of the log. Consumers read near the tail, so a modest cache serves them; the
+/// default (1 GiB) let the resident size grow with everything ever published.
+const CACHE_BYTES: usize = 128 * 1024 * 1024;
+
 /// State shared by the bus, its writer and its subscriptions.
 #[derive(Default)]
 struct Shared {
@@ -108,12 +112,15 @@ impl EmbeddedBus {
             )
         })?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|error| {
-            BusError::unavailable(
-                format!("failed to open bus log `{}`", path.display()),
-                error,
-            )
-        })?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|error| {
+                BusError::unavailable(
+                    format!("failed to open bus log `{}`", path.display()),
+                    error,
+                )
+            })?;
         let db = Arc::new(db);
         let shared = Arc::new(Shared::default());
         let (commands, commands_rx) = mpsc::unbounded_channel();

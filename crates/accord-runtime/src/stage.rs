@@ -32,6 +32,9 @@ pub struct StageOptions {
     pub group: String,
     /// Largest batch.
     pub batch_size: usize,
+    /// After the first record of a batch arrives, how long to keep gathering more before processing: a sink with a
+    /// per-batch cost (an index commit) trades this much latency for fewer, larger batches. Zero processes at once.
+    pub linger: Duration,
 }
 
 /// Runs `stage` until `shutdown` is cancelled. Stops between batches: an in-flight batch is finished and committed.
@@ -67,8 +70,12 @@ pub async fn run(
                 continue;
             }
         };
+        let mut batch = batch;
         if batch.is_empty() {
             continue;
+        }
+        if !options.linger.is_zero() {
+            gather(&mut subscription, &mut batch, &options, &shutdown).await;
         }
         metrics::counter!("accord_stage_received_total", "stage" => options.name)
             .increment(batch.len() as u64);
@@ -102,6 +109,24 @@ pub async fn run(
     }
     tracing::info!(stage = options.name, "stage stopped");
     Ok(())
+}
+
+/// Extends `batch` with whatever arrives within the linger, up to the batch size. A read error ends the gathering
+/// early; the records already read are processed and the error shows up again on the next read.
+async fn gather(
+    subscription: &mut Box<dyn accord_bus::Subscription>,
+    batch: &mut Vec<Delivery>,
+    options: &StageOptions,
+    shutdown: &CancellationToken,
+) {
+    let deadline = tokio::time::Instant::now() + options.linger;
+    while batch.len() < options.batch_size && !shutdown.is_cancelled() {
+        let wanted = options.batch_size - batch.len();
+        match tokio::time::timeout_at(deadline, subscription.next_batch(wanted)).await {
+            Ok(Ok(more)) => batch.extend(more),
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
 }
 
 async fn sleep_or_stop(shutdown: &CancellationToken, duration: Duration) {

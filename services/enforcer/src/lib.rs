@@ -91,6 +91,7 @@ pub async fn run(
         topic: topics::REPORTS_NORMALIZED,
         group: config.group.clone(),
         batch_size: config.batch_size,
+        linger: std::time::Duration::ZERO,
     };
     stage::run(bus.clone(), options, Enforcer { bus, directory }, shutdown).await
 }

@@ -107,6 +107,7 @@ pub async fn run_workers(
             topic,
             group: "gateway-status".to_owned(),
             batch_size: 1024,
+            linger: std::time::Duration::ZERO,
         };
         let follower = status::Follower::new(state.status.clone(), topic);
         let bus = state.deps.bus.clone();

@@ -4,10 +4,10 @@
 //! merges what it sees into one record per report. The submit handler also writes `accepted` at once (without
 //! fsync) so that a GET right after the 202 finds the report; after a crash the follower re-derives it from the bus.
 
-use std::{path::Path, sync::Arc};
+use std::{collections::BTreeSet, path::Path, sync::Arc};
 
 use accord_bus::Delivery;
-use accord_domain::{NormalizedReport, OrgId, RawReport, Rejection, ReleaseSet, topics};
+use accord_domain::{OrgId, Rejection, topics};
 use accord_runtime::stage::Stage;
 use async_trait::async_trait;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -112,7 +112,10 @@ impl StatusStore {
     /// Fails when the file cannot be opened.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::create(dir.join("status.redb"))?;
+        // A bounded page cache: the store grows with every report ever accepted, the working set does not.
+        let db = Database::builder()
+            .set_cache_size(32 * 1024 * 1024)
+            .create(dir.join("status.redb"))?;
         let txn = db.begin_write()?;
         txn.open_table(REPORTS)?;
         txn.commit()?;
@@ -268,18 +271,18 @@ impl Follower {
         let payload = &delivery.record.payload;
         match self.topic {
             topics::REPORTS_RAW => {
-                let raw: RawReport = serde_json::from_slice(payload).ok()?;
+                let raw: heads::Raw = serde_json::from_slice(payload).ok()?;
                 Some(Change::Accepted {
-                    id: raw.id.to_string(),
-                    partner: raw.partner.to_string(),
+                    id: raw.id,
+                    partner: raw.partner,
                     body_sha256: String::new(),
                 })
             }
             topics::REPORTS_NORMALIZED => {
-                let report: NormalizedReport = serde_json::from_slice(payload).ok()?;
+                let report: heads::Normalized = serde_json::from_slice(payload).ok()?;
                 Some(Change::Normalized {
-                    id: report.id.to_string(),
-                    partner: report.partner.to_string(),
+                    id: report.id,
+                    partner: report.partner,
                     indicators: report.indicators.len(),
                 })
             }
@@ -295,15 +298,57 @@ impl Follower {
                 })
             }
             _ => {
-                let release: ReleaseSet = serde_json::from_slice(payload).ok()?;
+                let release: heads::Release = serde_json::from_slice(payload).ok()?;
+                let released_to: BTreeSet<String> = release
+                    .views
+                    .into_iter()
+                    .flat_map(|view| view.grants.into_iter().map(|grant| grant.agency))
+                    .collect();
                 Some(Change::Released {
-                    id: release.report_id.to_string(),
-                    partner: release.partner.to_string(),
+                    id: release.report_id,
+                    partner: release.partner,
                     indicators: release.indicators,
-                    released_to: release.released_to().iter().map(OrgId::to_string).collect(),
+                    released_to: released_to.into_iter().collect(),
                 })
             }
         }
+    }
+}
+
+/// The few fields the status needs from each record: decoding only these skips the payloads, views and content.
+mod heads {
+    use serde::Deserialize;
+    use serde::de::IgnoredAny;
+
+    #[derive(Deserialize)]
+    pub(super) struct Raw {
+        pub(super) id: String,
+        pub(super) partner: String,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Normalized {
+        pub(super) id: String,
+        pub(super) partner: String,
+        pub(super) indicators: Vec<IgnoredAny>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Release {
+        pub(super) report_id: String,
+        pub(super) partner: String,
+        pub(super) indicators: usize,
+        pub(super) views: Vec<View>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct View {
+        pub(super) grants: Vec<Grant>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Grant {
+        pub(super) agency: String,
     }
 }
 

@@ -20,13 +20,16 @@ pub struct Config {
     pub group: String,
     /// Largest batch (one index commit per batch).
     pub batch_size: usize,
+    /// How long to gather a batch after its first record (fewer, larger commits; bounds visibility latency).
+    pub linger_ms: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             group: "indexer".to_owned(),
-            batch_size: 1024,
+            batch_size: 4096,
+            linger_ms: 50,
         }
     }
 }
@@ -87,6 +90,7 @@ pub async fn run(
         topic: topics::REPORTS_RELEASABLE,
         group: config.group.clone(),
         batch_size: config.batch_size,
+        linger: std::time::Duration::from_millis(config.linger_ms),
     };
     stage::run(bus, options, Indexer { index }, shutdown).await
 }

@@ -140,6 +140,7 @@ pub async fn run(
         topic: topics::REPORTS_RAW,
         group: config.group.clone(),
         batch_size: config.batch_size,
+        linger: std::time::Duration::ZERO,
     };
     let schema = SchemaValidator::compile(
         "normalized-report",

@@ -147,7 +147,12 @@ impl AuditLog {
     /// Fails when the store cannot be opened.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = Arc::new(Database::create(dir.join("audit.redb"))?);
+        // A bounded page cache: appends touch only the tail; verification streams the whole file once.
+        let db = Arc::new(
+            Database::builder()
+                .set_cache_size(32 * 1024 * 1024)
+                .create(dir.join("audit.redb"))?,
+        );
         let txn = db.begin_write()?;
         txn.open_table(RECORDS)?;
         txn.commit()?;

@@ -27,14 +27,39 @@ fn must_term(term: Term) -> (Occur, Box<dyn Query>) {
     )
 }
 
-/// Returns a must-clause matching any of `values` in a text field.
+/// Returns a must-clause matching any of `values` in a text field. A handful of terms (MoU ids, the 33 or 129 CIDR
+/// blocks containing an address) is a union of term queries, which touches only the matching postings; a
+/// `TermSetQuery` would allocate a bitset of every document of every segment on each query.
 fn must_any_of<'a>(
     field: Field,
     values: impl IntoIterator<Item = &'a str>,
 ) -> (Occur, Box<dyn Query>) {
-    let terms = values.into_iter().map(|value| Fields::term(field, value));
-    (Occur::Must, Box::new(TermSetQuery::new(terms)))
+    let terms: Vec<Term> = values
+        .into_iter()
+        .map(|value| Fields::term(field, value))
+        .collect();
+    (Occur::Must, any_term(terms))
 }
+
+/// Returns a query matching any of `terms` (nothing when there are none).
+fn any_term(terms: Vec<Term>) -> Box<dyn Query> {
+    if terms.len() > SMALL_TERM_SET {
+        return Box::new(TermSetQuery::new(terms));
+    }
+    let clauses: Clauses = terms
+        .into_iter()
+        .map(|term| -> (Occur, Box<dyn Query>) {
+            (
+                Occur::Should,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            )
+        })
+        .collect();
+    Box::new(BooleanQuery::new(clauses))
+}
+
+/// Up to this many terms, a union of term queries beats a `TermSetQuery`.
+const SMALL_TERM_SET: usize = 256;
 
 /// Returns the must-clause of the release filter: the grant `<agency>|<purpose>` and one of the MoUs in force. The
 /// validity window is applied by the page collector, which every search goes through.
