@@ -118,6 +118,8 @@ pub async fn start(
     let gateway = accord_gateway::AppState::new(accord_gateway::Config::default(), deps.clone())?;
     accord_gateway::run_workers(gateway.clone(), &tracker, shutdown.clone()).await?;
     let search = accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;
+    let enforcer =
+        accord_enforcer::AppState::new(accord_enforcer::Config::default(), deps.clone())?;
 
     let stages: Vec<(&str, StageFuture)> = vec![
         (
@@ -130,12 +132,7 @@ pub async fn start(
         ),
         (
             "enforcer",
-            Box::pin(accord_enforcer::run(
-                Default::default(),
-                bus.clone(),
-                Arc::clone(&directory),
-                shutdown.clone(),
-            )),
+            Box::pin(accord_enforcer::run(enforcer.clone(), shutdown.clone())),
         ),
         (
             "indexer",
@@ -158,6 +155,7 @@ pub async fn start(
     let router = accord_gateway::router(gateway)
         .merge(accord_admin::router(admin))
         .merge(accord_search::router(search))
+        .merge(accord_enforcer::router(enforcer))
         .merge(http::ops_router(http::backends_ready(&deps)));
     let router = http::with_common_layers(router);
     let serve_shutdown = shutdown.clone();

@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod helpers;
+mod lifecycle;
 mod pipeline;
 mod policy;
 mod refusals;

@@ -147,6 +147,10 @@ pub struct ReleaseSet {
     pub indicators: usize,
     /// The views.
     pub views: Vec<View>,
+    /// What caused this evaluation (`report received`, `mou mou-x v3 (suspended)`, `organization ncu-de changed`):
+    /// shown to the partner in withdrawal receipts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 impl ReleaseSet {

@@ -133,6 +133,12 @@ impl Directory {
         self.update(|snapshot| snapshot.apply_mou(version));
     }
 
+    /// Returns a receiver that changes whenever the follower applied new records (for services that react to policy
+    /// changes, such as the enforcer's re-evaluation).
+    pub fn changes(&self) -> watch::Receiver<Applied> {
+        self.applied_tx.subscribe()
+    }
+
     /// Returns the positions applied so far.
     pub fn applied(&self) -> Applied {
         *self.applied_tx.borrow()

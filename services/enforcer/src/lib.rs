@@ -1,20 +1,37 @@
 //! The enforcer: evaluates every MoU in force against each normalized report and writes one [`ReleaseSet`] per
 //! report to [`topics::REPORTS_RELEASABLE`]: one redacted view per distinct release (see `accord_policy::release`).
 //!
-//! The evaluation itself is the pure `accord_policy` crate; this crate only moves records. Re-evaluation of stored
-//! reports when an MoU changes is a later step; meanwhile search re-checks every hit at query time.
+//! - [`store`]: a durable copy of every normalized report, by id and by partner.
+//! - The stage: store the batch, evaluate it, publish the release sets, then commit the offsets.
+//! - [`reevaluate`]: when an MoU changes (new version, suspend, reactivate, revoke), reaches `effective_from` or
+//!   `expires_at`, or an organization changes (an agency's country), the reports of the affected partners are
+//!   evaluated again and their release sets replace the indexed ones: widening releases earlier reports, narrowing
+//!   and withdrawal reach every indexed copy.
+//! - `GET /v1/explain`: why a report is or is not visible to an agency, and what is redacted.
+//!
+//! Evaluations are serialized by one lock and always use the directory snapshot taken inside it, so release sets are
+//! published in the order of the snapshots they were computed from: a later release set is never based on older
+//! policy than an earlier one.
+
+mod explain;
+pub mod reevaluate;
+pub mod store;
 
 use std::sync::Arc;
 
-use accord_bus::{BusClient, Delivery};
+use accord_bus::{BusClient, Delivery, Record};
 use accord_domain::{NormalizedReport, ReleaseSet, topics};
 use accord_runtime::{
-    Directory,
+    Authenticator, Deps, Directory,
     stage::{self, Stage, StageOptions},
 };
 use async_trait::async_trait;
+use axum::{Router, extract::FromRef, routing::get};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+
+use crate::store::ReportStore;
 
 /// Enforcer configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +41,8 @@ pub struct Config {
     pub group: String,
     /// Largest batch.
     pub batch_size: usize,
+    /// Release sets published per bus write during a re-evaluation.
+    pub reevaluation_chunk: usize,
 }
 
 impl Default for Config {
@@ -31,12 +50,45 @@ impl Default for Config {
         Self {
             group: "enforcer".to_owned(),
             batch_size: 256,
+            reevaluation_chunk: 512,
         }
     }
 }
 
+/// The enforcer's shared state.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) deps: Deps,
+    pub(crate) store: ReportStore,
+    /// Serializes evaluations (see the crate docs).
+    pub(crate) evaluation: Arc<Mutex<()>>,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Authenticator {
+        state.deps.auth.clone()
+    }
+}
+
+impl AppState {
+    /// Builds the state and opens the report store in `<data>/enforcer`.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be opened.
+    pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
+        let store = ReportStore::open(&deps.data_dir.join("enforcer"))?;
+        Ok(Self {
+            config: Arc::new(config),
+            deps,
+            store,
+            evaluation: Arc::new(Mutex::new(())),
+        })
+    }
+}
+
 /// Evaluates one report against the directory's current MoUs.
-pub fn evaluate(report: &NormalizedReport, directory: &Directory) -> ReleaseSet {
+pub fn evaluate(report: &NormalizedReport, directory: &Directory, trigger: &str) -> ReleaseSet {
     let snapshot = directory.snapshot();
     let now = chrono::Utc::now();
     let views = accord_policy::release(report, now, &snapshot.mous, &snapshot.orgs);
@@ -46,52 +98,70 @@ pub fn evaluate(report: &NormalizedReport, directory: &Directory) -> ReleaseSet 
         evaluated_at: now,
         indicators: report.indicators.len(),
         views,
+        trigger: Some(trigger.to_owned()),
     }
 }
 
+/// Returns the bus record of a release set.
+pub(crate) fn release_record(release: &ReleaseSet) -> anyhow::Result<Record> {
+    Ok(stage::json_record(release.report_id.as_str(), release)?)
+}
+
 struct Enforcer {
-    bus: BusClient,
-    directory: Arc<Directory>,
+    state: AppState,
 }
 
 #[async_trait]
 impl Stage for Enforcer {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
-        let mut records = Vec::with_capacity(batch.len());
-        for delivery in batch {
-            let Some(report) = stage::decode::<NormalizedReport>("enforcer", delivery) else {
-                continue;
-            };
-            let release = evaluate(&report, &self.directory);
+        let reports: Vec<NormalizedReport> = batch
+            .iter()
+            .filter_map(|delivery| stage::decode::<NormalizedReport>("enforcer", delivery))
+            .collect();
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let store = self.state.store.clone();
+        let stored = reports.clone();
+        tokio::task::spawn_blocking(move || store.put(&stored)).await??;
+        let _evaluation = self.state.evaluation.lock().await;
+        let mut records = Vec::with_capacity(reports.len());
+        for report in &reports {
+            let release = evaluate(report, &self.state.deps.directory, "report received");
             metrics::counter!("accord_enforcer_views_total").increment(release.views.len() as u64);
-            let record = stage::json_record(report.id.as_str(), &release)?;
-            records.push(record);
+            records.push(release_record(&release)?);
         }
-        if !records.is_empty() {
-            self.bus
-                .publish(topics::REPORTS_RELEASABLE, records)
-                .await?;
-        }
+        self.state
+            .deps
+            .bus
+            .publish(topics::REPORTS_RELEASABLE, records)
+            .await?;
         Ok(())
     }
 }
 
-/// Runs the enforcer until `shutdown`.
+/// Returns the enforcer's routes (`GET /v1/explain`).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/explain", get(explain::explain))
+        .with_state(state)
+}
+
+/// Runs the enforcer (the stage and the re-evaluation on policy changes) until `shutdown`.
 ///
 /// # Errors
 /// Fails when it cannot subscribe.
-pub async fn run(
-    config: Config,
-    bus: BusClient,
-    directory: Arc<Directory>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     let options = StageOptions {
         name: "enforcer",
         topic: topics::REPORTS_NORMALIZED,
-        group: config.group.clone(),
-        batch_size: config.batch_size,
+        group: state.config.group.clone(),
+        batch_size: state.config.batch_size,
         linger: std::time::Duration::ZERO,
     };
-    stage::run(bus.clone(), options, Enforcer { bus, directory }, shutdown).await
+    let watcher = tokio::spawn(reevaluate::run(state.clone(), shutdown.clone()));
+    let bus: BusClient = state.deps.bus.clone();
+    let result = stage::run(bus, options, Enforcer { state }, shutdown).await;
+    let _ = watcher.await;
+    result
 }

@@ -241,6 +241,7 @@ pub(crate) async fn status(
         "indicators": status.indicators,
         "released_to": status.released_to,
         "rejections": status.rejections,
+        "withdrawals": status.withdrawals,
     });
     Ok(Json(body).into_response())
 }

@@ -24,6 +24,17 @@ pub struct RejectionView {
     pub detail: String,
 }
 
+/// A withdrawal receipt: the report stopped being released to `agency` at `at` because of `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    /// The agency that no longer receives the report.
+    pub agency: String,
+    /// When the evaluation that withdrew it was made.
+    pub at: String,
+    /// What caused it (`mou mou-x v3 (suspended)`).
+    pub reason: String,
+}
+
 /// Where a report is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportStatus {
@@ -39,6 +50,9 @@ pub struct ReportStatus {
     pub released_to: Vec<String>,
     /// Why it was rejected.
     pub rejections: Vec<RejectionView>,
+    /// Every time the report left an agency: when and why (withdrawal receipts).
+    #[serde(default)]
+    pub withdrawals: Vec<Withdrawal>,
     /// SHA-256 of the submitted body (idempotency).
     #[serde(default)]
     pub body_sha256: String,
@@ -102,6 +116,10 @@ pub enum Change {
         partner: String,
         indicators: usize,
         released_to: Vec<String>,
+        /// When the evaluation was made.
+        at: String,
+        /// What caused it.
+        trigger: String,
     },
 }
 
@@ -199,6 +217,7 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
         indicators: 0,
         released_to: Vec::new(),
         rejections: Vec::new(),
+        withdrawals: Vec::new(),
         body_sha256: String::new(),
     });
     let raise = |status: &mut ReportStatus, to: &str| {
@@ -241,15 +260,26 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             partner,
             indicators,
             released_to,
+            at,
+            trigger,
             ..
         } => {
             status.partner = partner;
             status.indicators = indicators;
+            for agency in &status.released_to {
+                if !released_to.contains(agency) {
+                    status.withdrawals.push(Withdrawal {
+                        agency: agency.clone(),
+                        at: at.clone(),
+                        reason: trigger.clone(),
+                    });
+                }
+            }
             let released = !released_to.is_empty();
             status.released_to = released_to;
-            raise(&mut status, "normalized");
-            if released {
-                raise(&mut status, "released");
+            // A rejected report stays rejected; otherwise the status follows the latest evaluation.
+            if status.status != "rejected" {
+                status.status = if released { "released" } else { "normalized" }.to_owned();
             }
         }
     }
@@ -309,6 +339,10 @@ impl Follower {
                     partner: release.partner,
                     indicators: release.indicators,
                     released_to: released_to.into_iter().collect(),
+                    at: release.evaluated_at,
+                    trigger: release
+                        .trigger
+                        .unwrap_or_else(|| "re-evaluation".to_owned()),
                 })
             }
         }
@@ -339,6 +373,9 @@ mod heads {
         pub(super) partner: String,
         pub(super) indicators: usize,
         pub(super) views: Vec<View>,
+        pub(super) evaluated_at: String,
+        #[serde(default)]
+        pub(super) trigger: Option<String>,
     }
 
     #[derive(Deserialize)]
@@ -386,7 +423,9 @@ mod tests {
                 id: "r".into(),
                 partner: "p".into(),
                 indicators: 2,
-                released_to: vec!["a".into()],
+                released_to: vec!["a".into(), "b".into()],
+                at: "t1".into(),
+                trigger: "report received".into(),
             },
         );
         assert_eq!(released.status, "released");
@@ -400,5 +439,40 @@ mod tests {
         );
         assert_eq!(late.status, "released");
         assert_eq!(late.body_sha256, "h");
+
+        let narrowed = merge(
+            Some(late),
+            Change::Released {
+                id: "r".into(),
+                partner: "p".into(),
+                indicators: 2,
+                released_to: vec!["b".into()],
+                at: "t2".into(),
+                trigger: "mou m v2 (active)".into(),
+            },
+        );
+        assert_eq!(narrowed.released_to, vec!["b".to_owned()]);
+        assert_eq!(
+            narrowed.withdrawals,
+            vec![Withdrawal {
+                agency: "a".into(),
+                at: "t2".into(),
+                reason: "mou m v2 (active)".into()
+            }]
+        );
+        let withdrawn = merge(
+            Some(narrowed),
+            Change::Released {
+                id: "r".into(),
+                partner: "p".into(),
+                indicators: 2,
+                released_to: vec![],
+                at: "t3".into(),
+                trigger: "mou m v3 (revoked)".into(),
+            },
+        );
+        assert_eq!(withdrawn.status, "normalized");
+        assert_eq!(withdrawn.withdrawals.len(), 2);
+        assert_eq!(withdrawn.withdrawals[1].agency, "b");
     }
 }

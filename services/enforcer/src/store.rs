@@ -1,0 +1,271 @@
+//! The enforcer's durable copy of every normalized report, so that a policy change can re-evaluate the reports it
+//! affects without rereading the bus: reports by id, and an index by partner (MoUs name their providers, so a change
+//! to an MoU affects exactly its providers' reports).
+
+use std::{path::Path, sync::Arc};
+
+use accord_domain::{NormalizedReport, OrgId, ReportId};
+use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+
+const REPORTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("reports");
+const BY_PARTNER: TableDefinition<'_, &str, ()> = TableDefinition::new("reports_by_partner");
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+const POLICY_POSITIONS: &str = "policy_positions";
+
+/// The separator between partner and report id in the partner index (never part of either).
+const SEPARATOR: char = '\u{1f}';
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[error("report store failed: {context}")]
+pub struct StoreError {
+    context: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn failed<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |error| StoreError {
+        context,
+        source: Box::new(error.into()),
+    }
+}
+
+/// The report store (`<data>/enforcer/reports.redb`).
+#[derive(Clone)]
+pub struct ReportStore {
+    db: Arc<Database>,
+}
+
+impl ReportStore {
+    /// Opens or creates the store in `dir`.
+    ///
+    /// # Errors
+    /// Fails when the file cannot be opened.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let db = Database::builder()
+            .set_cache_size(64 * 1024 * 1024)
+            .create(dir.join("reports.redb"))?;
+        let txn = db.begin_write()?;
+        txn.open_table(REPORTS)?;
+        txn.open_table(BY_PARTNER)?;
+        txn.open_table(META)?;
+        txn.commit()?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Stores reports durably (replacing any earlier copy of the same id).
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn put(&self, reports: &[NormalizedReport]) -> Result<(), StoreError> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(failed("failed to begin write"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|error| StoreError {
+                context: "failed to set durability",
+                source: Box::new(error),
+            })?;
+        {
+            let mut table = txn
+                .open_table(REPORTS)
+                .map_err(failed("failed to open reports"))?;
+            let mut by_partner = txn
+                .open_table(BY_PARTNER)
+                .map_err(failed("failed to open partner index"))?;
+            for report in reports {
+                let bytes = serde_json::to_vec(report).map_err(|error| StoreError {
+                    context: "failed to encode report",
+                    source: Box::new(error),
+                })?;
+                table
+                    .insert(report.id.as_str(), bytes.as_slice())
+                    .map_err(failed("failed to write report"))?;
+                let key = partner_key(&report.partner, &report.id);
+                by_partner
+                    .insert(key.as_str(), ())
+                    .map_err(failed("failed to write partner index"))?;
+            }
+        }
+        txn.commit().map_err(failed("failed to commit reports"))?;
+        Ok(())
+    }
+
+    /// Returns a report by id.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn get(&self, id: &ReportId) -> Result<Option<NormalizedReport>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(failed("failed to begin read"))?;
+        let table = txn
+            .open_table(REPORTS)
+            .map_err(failed("failed to open reports"))?;
+        let Some(value) = table
+            .get(id.as_str())
+            .map_err(failed("failed to read report"))?
+        else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice(value.value()).ok())
+    }
+
+    /// Returns every stored report of `partner`.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn by_partner(&self, partner: &OrgId) -> Result<Vec<NormalizedReport>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(failed("failed to begin read"))?;
+        let index = txn
+            .open_table(BY_PARTNER)
+            .map_err(failed("failed to open partner index"))?;
+        let table = txn
+            .open_table(REPORTS)
+            .map_err(failed("failed to open reports"))?;
+        let start = format!("{partner}{SEPARATOR}");
+        let end = format!(
+            "{partner}{}",
+            char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
+        );
+        let mut reports = Vec::new();
+        for entry in index
+            .range(start.as_str()..end.as_str())
+            .map_err(failed("failed to scan partner index"))?
+        {
+            let (key, _) = entry.map_err(failed("failed to read partner index"))?;
+            let Some((_, id)) = key.value().split_once(SEPARATOR) else {
+                continue;
+            };
+            let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {
+                continue;
+            };
+            if let Ok(report) = serde_json::from_slice(value.value()) {
+                reports.push(report);
+            }
+        }
+        Ok(reports)
+    }
+}
+
+impl ReportStore {
+    /// Returns the directory positions the last re-evaluation acted on.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn policy_positions(
+        &self,
+    ) -> Result<Option<accord_runtime::directory::Applied>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(failed("failed to begin read"))?;
+        let table = txn
+            .open_table(META)
+            .map_err(failed("failed to open meta"))?;
+        let Some(value) = table
+            .get(POLICY_POSITIONS)
+            .map_err(failed("failed to read meta"))?
+        else {
+            return Ok(None);
+        };
+        let Ok((directory, mous)) = serde_json::from_slice::<(u64, u64)>(value.value()) else {
+            return Ok(None);
+        };
+        Ok(Some(accord_runtime::directory::Applied { directory, mous }))
+    }
+
+    /// Stores the directory positions a re-evaluation acted on.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn set_policy_positions(
+        &self,
+        applied: accord_runtime::directory::Applied,
+    ) -> Result<(), StoreError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(failed("failed to begin write"))?;
+        {
+            let mut table = txn
+                .open_table(META)
+                .map_err(failed("failed to open meta"))?;
+            let bytes = serde_json::to_vec(&(applied.directory, applied.mous)).unwrap_or_default();
+            table
+                .insert(POLICY_POSITIONS, bytes.as_slice())
+                .map_err(failed("failed to write meta"))?;
+        }
+        txn.commit().map_err(failed("failed to commit meta"))?;
+        Ok(())
+    }
+}
+
+fn partner_key(partner: &OrgId, id: &ReportId) -> String {
+    format!("{partner}{SEPARATOR}{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(partner: &str) -> NormalizedReport {
+        NormalizedReport {
+            id: ReportId::random(),
+            partner: OrgId::parse(partner).unwrap(),
+            received_at: chrono::Utc::now(),
+            occurred_at: chrono::Utc::now(),
+            tlp: accord_domain::Tlp::Green,
+            title: "t".into(),
+            description: String::new(),
+            categories: vec![],
+            sector: None,
+            ttps: vec![],
+            victim: None,
+            indicators: vec![],
+            pii: vec![],
+        }
+    }
+
+    #[test]
+    fn reports_are_found_by_id_and_by_partner_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::open(dir.path()).unwrap();
+        let (a1, a2, b1, ab) = (
+            report("bank-a"),
+            report("bank-a"),
+            report("bank-b"),
+            report("bank-ab"),
+        );
+        store
+            .put(&[a1.clone(), b1.clone(), a2.clone(), ab.clone()])
+            .unwrap();
+        store.put(std::slice::from_ref(&a1)).unwrap();
+        drop(store);
+        let store = ReportStore::open(dir.path()).unwrap();
+        assert_eq!(store.get(&b1.id).unwrap().unwrap(), b1);
+        let mut ids: Vec<_> = store
+            .by_partner(&a1.partner)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        ids.sort();
+        let mut expected = vec![a1.id, a2.id];
+        expected.sort();
+        assert_eq!(ids, expected, "bank-ab's report is not bank-a's");
+        assert!(
+            store
+                .by_partner(&OrgId::parse("bank-c").unwrap())
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
