@@ -189,3 +189,70 @@ async fn explain_names_the_granting_mou_and_every_reason_none_does() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn preview_tells_what_a_draft_would_change_and_changes_nothing() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.create_mou(mou("m-prev", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    let id = app
+        .submit(
+            &w.partner,
+            report(
+                "Previewed",
+                "green",
+                &["198.51.100.30", "preview-c2.example.com"],
+            ),
+        )
+        .await;
+    app.wait_found(&w.ncu_de, "198.51.100.30", "investigation")
+        .await;
+
+    // Draft: move the release from ncu-de to ncu-fr.
+    let draft = mou("m-prev", "bank-a", &["ncu-fr"], json!({}));
+    let preview = app.post("/v1/mous/preview", ADMIN_TOKEN, draft).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    let changes = preview.body["changes"].as_array().unwrap();
+    let of = |agency: &str| {
+        changes
+            .iter()
+            .find(|change| change["agency"] == agency)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of("ncu-de")["reports_withdrawn"], 1);
+    assert_eq!(of("ncu-de")["withdrawn"][0], id.as_str());
+    assert_eq!(of("ncu-fr")["reports_becoming_visible"], 1);
+    assert!(
+        of("ncu-fr")["indicators_becoming_visible"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+
+    // Nothing changed.
+    assert_eq!(
+        app.get("/v1/mous/m-prev", ADMIN_TOKEN).await.body["version"],
+        1
+    );
+    assert_eq!(
+        app.lookup(&w.ncu_de, "198.51.100.30", "investigation", "C")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.lookup(&w.ncu_fr, "198.51.100.30", "investigation", "C")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post("/v1/mous/preview", &w.partner, json!({}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    app.shutdown().await;
+}

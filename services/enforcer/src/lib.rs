@@ -8,12 +8,14 @@
 //!   evaluated again and their release sets replace the indexed ones: widening releases earlier reports, narrowing
 //!   and withdrawal reach every indexed copy.
 //! - `GET /v1/explain`: why a report is or is not visible to an agency, and what is redacted.
+//! - `POST /v1/mous/preview`: what a draft MoU would change, per agency, without changing anything.
 //!
 //! Evaluations are serialized by one lock and always use the directory snapshot taken inside it, so release sets are
 //! published in the order of the snapshots they were computed from: a later release set is never based on older
 //! policy than an earlier one.
 
 mod explain;
+mod preview;
 pub mod reevaluate;
 pub mod store;
 
@@ -26,7 +28,11 @@ use accord_runtime::{
     stage::{self, Stage, StageOptions},
 };
 use async_trait::async_trait;
-use axum::{Router, extract::FromRef, routing::get};
+use axum::{
+    Router,
+    extract::FromRef,
+    routing::{get, post},
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -63,6 +69,8 @@ pub struct AppState {
     pub(crate) store: ReportStore,
     /// Serializes evaluations (see the crate docs).
     pub(crate) evaluation: Arc<Mutex<()>>,
+    /// The MoU schema, for previews of drafts.
+    pub(crate) mou_schema: Arc<accord_runtime::json::SchemaValidator>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -78,11 +86,14 @@ impl AppState {
     /// Fails when the store cannot be opened.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
         let store = ReportStore::open(&deps.data_dir.join("enforcer"))?;
+        let mou_schema =
+            accord_runtime::json::SchemaValidator::compile("mou", accord_domain::schema::MOU)?;
         Ok(Self {
             config: Arc::new(config),
             deps,
             store,
             evaluation: Arc::new(Mutex::new(())),
+            mou_schema: Arc::new(mou_schema),
         })
     }
 }
@@ -144,6 +155,7 @@ impl Stage for Enforcer {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/explain", get(explain::explain))
+        .route("/v1/mous/preview", post(preview::preview))
         .with_state(state)
 }
 

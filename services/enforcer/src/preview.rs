@@ -1,0 +1,168 @@
+//! `POST /v1/mous/preview`: what a draft MoU (new, or a new version of an existing one) would change, per agency,
+//! without changing anything. Served by the enforcer because it holds the normalized reports.
+//!
+//! The affected reports are those of the draft's providers and of the current version's providers. Each is released
+//! twice, under the MoUs in force now and under the same set with the draft in place of its id; the differences are
+//! counted per agency: reports (and their released indicators) that would become visible, and reports that would be
+//! withdrawn.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use accord_domain::{Mou, MouVersion, OrgId, ReportId, Role, View};
+use accord_runtime::{ApiError, Principal, json};
+use axum::{
+    Json,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+/// How many report ids are listed per agency and direction (the counts are always complete).
+const MAX_LISTED: usize = 100;
+
+/// What would change for one agency.
+#[derive(Debug, Default, Serialize)]
+struct AgencyChange {
+    agency: String,
+    reports_becoming_visible: usize,
+    reports_withdrawn: usize,
+    indicators_becoming_visible: usize,
+    indicators_withdrawn: usize,
+    becoming_visible: Vec<ReportId>,
+    withdrawn: Vec<ReportId>,
+}
+
+/// Returns, per agency, the released indicator values of a report's views.
+fn released(views: &[View]) -> BTreeMap<OrgId, BTreeSet<String>> {
+    let mut by_agency: BTreeMap<OrgId, BTreeSet<String>> = BTreeMap::new();
+    for view in views {
+        for grant in &view.grants {
+            let values = by_agency.entry(grant.agency.clone()).or_default();
+            values.extend(
+                view.content
+                    .indicators
+                    .iter()
+                    .map(|indicator| indicator.value.clone()),
+            );
+        }
+    }
+    by_agency
+}
+
+/// `POST /v1/mous/preview`.
+pub(crate) async fn preview(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    json::require_json(&headers)?;
+    let mut value = json::parse_value(&body)?;
+    if let Value::Object(map) = &mut value {
+        for read_only in ["version", "changed_by", "changed_at"] {
+            map.remove(read_only);
+        }
+        map.entry("status").or_insert_with(|| json!("active"));
+    }
+    state.mou_schema.validate(&value)?;
+    let draft: Mou = json::from_value(value)?;
+
+    let snapshot = state.deps.directory.snapshot();
+    let current = snapshot.mou(&draft.id).cloned();
+    let mut partners: BTreeSet<OrgId> = draft.providers.iter().cloned().collect();
+    if let Some(current) = &current {
+        partners.extend(current.mou.providers.iter().cloned());
+    }
+    let mut with_draft: Vec<MouVersion> = snapshot
+        .mous
+        .iter()
+        .filter(|version| version.mou.id != draft.id)
+        .cloned()
+        .collect();
+    with_draft.push(MouVersion {
+        version: current.as_ref().map_or(1, |current| current.version + 1),
+        mou: draft.clone(),
+        changed_by: principal.token_id.clone(),
+        changed_at: chrono::Utc::now(),
+    });
+
+    let store = state.store.clone();
+    let reports = tokio::task::spawn_blocking(move || {
+        let mut reports = Vec::new();
+        for partner in &partners {
+            reports.extend(store.by_partner(partner)?);
+        }
+        Ok::<_, crate::store::StoreError>(reports)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| ApiError::Unavailable(format!("the report store cannot be read: {error}")))?;
+
+    let now = chrono::Utc::now();
+    let mut changes: BTreeMap<OrgId, AgencyChange> = BTreeMap::new();
+    for report in &reports {
+        let before = released(&accord_policy::release(
+            report,
+            now,
+            &snapshot.mous,
+            &snapshot.orgs,
+        ));
+        let after = released(&accord_policy::release(
+            report,
+            now,
+            &with_draft,
+            &snapshot.orgs,
+        ));
+        let agencies: BTreeSet<&OrgId> = before.keys().chain(after.keys()).collect();
+        for agency in agencies {
+            let (old, new) = (before.get(agency), after.get(agency));
+            let change = changes
+                .entry(agency.clone())
+                .or_insert_with(|| AgencyChange {
+                    agency: agency.to_string(),
+                    ..AgencyChange::default()
+                });
+            let empty = BTreeSet::new();
+            let (old_values, new_values) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
+            change.indicators_becoming_visible += new_values.difference(old_values).count();
+            change.indicators_withdrawn += old_values.difference(new_values).count();
+            match (old, new) {
+                (None, Some(_)) => {
+                    change.reports_becoming_visible += 1;
+                    if change.becoming_visible.len() < MAX_LISTED {
+                        change.becoming_visible.push(report.id.clone());
+                    }
+                }
+                (Some(_), None) => {
+                    change.reports_withdrawn += 1;
+                    if change.withdrawn.len() < MAX_LISTED {
+                        change.withdrawn.push(report.id.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let changes: Vec<AgencyChange> = changes
+        .into_values()
+        .filter(|change| {
+            change.reports_becoming_visible
+                + change.reports_withdrawn
+                + change.indicators_becoming_visible
+                + change.indicators_withdrawn
+                > 0
+        })
+        .collect();
+    Ok(Json(json!({
+        "mou": draft.id,
+        "reports_evaluated": reports.len(),
+        "changes": changes,
+    }))
+    .into_response())
+}
