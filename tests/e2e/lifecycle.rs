@@ -256,3 +256,104 @@ async fn preview_tells_what_a_draft_would_change_and_changes_nothing() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn reports_an_agency_may_not_see_change_no_byte_of_its_responses() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.create_mou(mou(
+        "m-de",
+        "bank-a",
+        &["ncu-de"],
+        json!({ "max_tlp": "amber" }),
+    ))
+    .await;
+    app.create_mou(mou(
+        "m-fr",
+        "bank-a",
+        &["ncu-fr"],
+        json!({ "max_tlp": "red" }),
+    ))
+    .await;
+    app.submit(
+        &w.partner,
+        report(
+            "Shared phishing wave",
+            "green",
+            &["198.51.100.40", "shared-c2.example.com"],
+        ),
+    )
+    .await;
+    app.wait_found(&w.ncu_de, "198.51.100.40", "investigation")
+        .await;
+
+    let observe = || async {
+        let mut seen = Vec::new();
+        for value in [
+            "198.51.100.40",
+            "198.51.100.41",
+            "shared-c2.example.com",
+            "hidden-c2.example.com",
+        ] {
+            let response = app.lookup(&w.ncu_de, value, "investigation", "C-NI").await;
+            seen.push((response.status, response.body));
+        }
+        for body in [
+            json!({ "purpose": "investigation", "case": "C-NI", "size": 1 }),
+            json!({ "q": "phishing", "purpose": "investigation", "case": "C-NI" }),
+            json!({ "filters": { "tlp": ["green", "red"] }, "purpose": "investigation", "case": "C-NI" }),
+        ] {
+            let response = app.search(&w.ncu_de, body).await;
+            seen.push((response.status, response.body));
+        }
+        let lookup = app
+            .post(
+                "/v1/indicators/lookup",
+                &w.ncu_de,
+                json!({ "values": ["198.51.100.40", "198.51.100.41", "hidden-c2.example.com"], "purpose": "investigation", "case": "C-NI" }),
+            )
+            .await;
+        seen.push((lookup.status, lookup.body));
+        seen
+    };
+    let before = observe().await;
+
+    // Hidden from ncu-de: released only to ncu-fr, or above ncu-de's TLP ceiling; sharing its indicators and words.
+    app.submit(
+        &w.partner,
+        report(
+            "Hidden phishing wave",
+            "red",
+            &["198.51.100.40", "198.51.100.41", "hidden-c2.example.com"],
+        ),
+    )
+    .await;
+    app.submit(
+        &w.partner,
+        report(
+            "Another hidden phishing wave",
+            "red",
+            &["shared-c2.example.com"],
+        ),
+    )
+    .await;
+    app.wait_found(&w.ncu_fr, "hidden-c2.example.com", "investigation")
+        .await;
+    app.wait_found(&w.ncu_fr, "shared-c2.example.com", "investigation")
+        .await;
+    let found = app
+        .lookup(&w.ncu_fr, "198.51.100.40", "investigation", "C")
+        .await;
+    assert_eq!(
+        found.body["sightings"], 2,
+        "ncu-fr sees both reports: {}",
+        found.body
+    );
+
+    let after = observe().await;
+    assert_eq!(
+        before, after,
+        "ncu-de's answers changed because of reports it may not see"
+    );
+    app.shutdown().await;
+}
