@@ -51,6 +51,12 @@ type StageFuture = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Re
 /// Returns the bootstrap token hash, generating and storing a token on a fresh data directory.
 fn bootstrap(data_dir: &Path, given: Option<&str>) -> anyhow::Result<(String, Option<String>)> {
     if let Some(token) = given {
+        // A blank token would let anyone act as coordinator with an empty bearer: refuse to start.
+        if token.trim().len() < 16 {
+            anyhow::bail!(
+                "ACCORD_ADMIN_TOKEN must be at least 16 characters (unset it to have one generated)"
+            );
+        }
         return Ok((auth::hash_secret(token), None));
     }
     let path = data_dir.join(ADMIN_HASH_FILE);
@@ -228,5 +234,26 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_refuses_blank_tokens_and_generates_one_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(bootstrap(dir.path(), Some("")).is_err());
+        assert!(bootstrap(dir.path(), Some("   short   ")).is_err());
+        let (hash, generated) = bootstrap(dir.path(), Some("a-long-enough-secret")).unwrap();
+        assert_eq!(hash, auth::hash_secret("a-long-enough-secret"));
+        assert!(generated.is_none());
+        let (first_hash, first) = bootstrap(dir.path(), None).unwrap();
+        let token = first.expect("a fresh data directory generates a token");
+        assert_eq!(first_hash, auth::hash_secret(&token));
+        let (second_hash, second) = bootstrap(dir.path(), None).unwrap();
+        assert_eq!(second_hash, first_hash);
+        assert!(second.is_none(), "the token is shown once");
     }
 }
