@@ -8,12 +8,15 @@
 //! - A subscription without a group reads the whole topic from the beginning and commits nothing: services use it to
 //!   materialize the compacted topics (MoUs, directory).
 //!
-//! Implementations: [`embedded`] (a durable log in the data directory, on redb). Every implementation passes the
-//! backend-neutral `conformance` suite (feature `conformance`).
+//! Implementations: [`embedded`] (a durable log in the data directory, on redb) and `kafka` (Apache Kafka through
+//! rdkafka, feature `kafka`, on by default). Every implementation passes the backend-neutral `conformance` suite
+//! (feature `conformance`).
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod embedded;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod watermark;
 
 use std::{fmt, sync::Arc};
@@ -160,11 +163,18 @@ impl BusClient {
         Self(Arc::new(bus))
     }
 
-    /// Opens the bus named by `url`: `embedded://DIR` (or a plain path).
+    /// Opens the bus named by `url`: `embedded://DIR` (or a plain path), or, with the `kafka` feature,
+    /// `kafka://host:port[,host:port…][?partitions=N&replication=N…]` (see `kafka::KafkaConfig::from_url`).
     ///
     /// # Errors
-    /// Returns [`BusError::InvalidUrl`] for an unknown scheme, or the implementation's error when it cannot open.
+    /// Returns [`BusError::InvalidUrl`] for an unknown scheme or a malformed URL, or the implementation's error when
+    /// it cannot open.
     pub async fn from_url(url: &str) -> Result<Self, BusError> {
+        #[cfg(feature = "kafka")]
+        if url.starts_with("kafka://") {
+            let config = kafka::KafkaConfig::from_url(url)?;
+            return Ok(Self::new(kafka::KafkaBus::connect(config)?));
+        }
         if let Some(dir) = url.strip_prefix("embedded://") {
             return Ok(Self::new(embedded::EmbeddedBus::open(dir)?));
         }

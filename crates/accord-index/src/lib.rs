@@ -5,10 +5,12 @@
 //! validity window contains the time can match; everything else behaves as if it did not exist (totals, paging).
 //! The search service re-checks every hit against the MoUs in force (the second wall).
 //!
-//! Implementations: [`tantivy_index`] (embedded, in the data directory).
+//! Implementations: [`tantivy_index`] (embedded, in the data directory) and [`opensearch_index`] (production).
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[path = "opensearch/mod.rs"]
+pub mod opensearch_index;
 pub mod tantivy_index;
 
 use std::{collections::BTreeSet, fmt, net::IpAddr, sync::Arc};
@@ -189,13 +191,18 @@ impl IndexClient {
         Self(Arc::new(index))
     }
 
-    /// Opens the index named by `url`: `tantivy://DIR` (or a plain path).
+    /// Opens the index named by `url`: `tantivy://DIR` (or a plain path), or `opensearch://HOST:PORT` and
+    /// `opensearch+https://[USER:PASSWORD@]HOST:PORT`, optionally with `?prefix=NAME` (see
+    /// [`opensearch_index::config`]). Opening OpenSearch sends no request.
     ///
     /// # Errors
     /// Returns [`IndexError::InvalidUrl`] for an unknown scheme, or the implementation's error when it cannot open.
     pub fn from_url(url: &str) -> Result<Self, IndexError> {
         if let Some(dir) = url.strip_prefix("tantivy://") {
             return Ok(Self::new(tantivy_index::TantivyIndex::open(dir)?));
+        }
+        if url.starts_with("opensearch://") || url.starts_with("opensearch+") {
+            return Ok(Self::new(opensearch_index::OpenSearchIndex::from_url(url)?));
         }
         if !url.contains("://") {
             return Ok(Self::new(tantivy_index::TantivyIndex::open(url)?));

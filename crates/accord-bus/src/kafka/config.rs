@@ -1,0 +1,237 @@
+//! Configuration of the Kafka bus: the `kafka://` URL and the librdkafka client configurations built from it.
+//!
+//! The client configurations are the delivery contract, so they are built in one place and pinned by tests
+//! (`producer_config`, `consumer_config`):
+//! - producer: `enable.idempotence=true` and `acks=all`, so a delivery report means the record is on every in-sync
+//!   replica, exactly once and in order per partition; `message.timeout.ms` bounds how long a publish may wait;
+//! - consumer: `enable.auto.commit=false` and `enable.auto.offset.store=false`, so librdkafka never commits or stores
+//!   an offset on its own: the only offsets committed are the watermarks [`Subscription::commit`] computes;
+//!   `auto.offset.reset=earliest`, so a new group starts at the beginning of the topic;
+//! - no client creates topics implicitly (`allow.auto.create.topics=false`): topics come from
+//!   [`Bus::ensure_topics`](crate::Bus::ensure_topics), with their partitions, retention and cleanup policy.
+//!
+//! [`Subscription::commit`]: crate::Subscription::commit
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+use crate::BusError;
+
+/// The topics created compacted (`cleanup.policy=compact`), keyed by id: `policy.mous` and `admin.directory` (the
+/// names of `accord_domain::topics`, which this crate does not depend on).
+pub const COMPACTED_TOPICS: [&str; 2] = ["policy.mous", "admin.directory"];
+
+/// How the Kafka bus connects and creates topics. `Default` is a single local broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// `host:port` of the bootstrap brokers.
+    pub bootstrap_servers: Vec<String>,
+    /// Partitions of the topics [`Bus::ensure_topics`](crate::Bus::ensure_topics) creates (`?partitions=`).
+    pub partitions: u16,
+    /// Replication factor of the topics it creates (`?replication=`).
+    pub replication: u16,
+    /// `retention.ms` of the topics it creates, except the compacted ones (`?retention_ms=`; `-1` keeps forever);
+    /// `None` leaves the broker's default.
+    pub retention_ms: Option<i64>,
+    /// Topics created with `cleanup.policy=compact`.
+    pub compacted_topics: Vec<String>,
+    /// How long a publish may wait for its delivery reports before it fails (`?delivery_timeout_ms=`).
+    pub delivery_timeout: Duration,
+    /// Consumer group session timeout: how long a crashed member keeps its partitions (`?session_timeout_ms=`).
+    pub session_timeout: Duration,
+    /// Timeout of admin, metadata and watermark requests (`?request_timeout_ms=`).
+    pub request_timeout: Duration,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: vec!["127.0.0.1:9092".to_owned()],
+            partitions: 3,
+            replication: 1,
+            retention_ms: None,
+            compacted_topics: COMPACTED_TOPICS
+                .iter()
+                .map(|&topic| topic.to_owned())
+                .collect(),
+            delivery_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// Returns the configuration for `bootstrap` (`host:port[,host:port…]`) with the other fields at their defaults.
+    pub fn new(bootstrap: &str) -> Self {
+        Self {
+            bootstrap_servers: bootstrap.split(',').map(str::to_owned).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Parses `kafka://host:port[,host:port…][?partitions=N&replication=N&retention_ms=N&delivery_timeout_ms=N&
+    /// session_timeout_ms=N&request_timeout_ms=N]`.
+    ///
+    /// # Errors
+    /// Returns [`BusError::InvalidUrl`] for another scheme, a missing or malformed `host:port`, an unknown
+    /// parameter or a value out of range.
+    pub fn from_url(url: &str) -> Result<Self, BusError> {
+        let invalid = || BusError::InvalidUrl(url.to_owned());
+        let rest = url.strip_prefix("kafka://").ok_or_else(invalid)?;
+        let (hosts, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let hosts = hosts.strip_suffix('/').unwrap_or(hosts);
+        let mut config = Self {
+            bootstrap_servers: Vec::new(),
+            ..Self::default()
+        };
+        for host in hosts.split(',') {
+            let Some((name, port)) = host.rsplit_once(':') else {
+                return Err(invalid());
+            };
+            if name.is_empty() || name.contains('/') || port.parse::<u16>().is_err() {
+                return Err(invalid());
+            }
+            config.bootstrap_servers.push(host.to_owned());
+        }
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').ok_or_else(invalid)?;
+            let millis = || value.parse::<u64>().map(Duration::from_millis);
+            match name {
+                "partitions" => config.partitions = value.parse().map_err(|_| invalid())?,
+                "replication" => config.replication = value.parse().map_err(|_| invalid())?,
+                "retention_ms" => config.retention_ms = Some(value.parse().map_err(|_| invalid())?),
+                "delivery_timeout_ms" => {
+                    config.delivery_timeout = millis().map_err(|_| invalid())?
+                }
+                "session_timeout_ms" => config.session_timeout = millis().map_err(|_| invalid())?,
+                "request_timeout_ms" => config.request_timeout = millis().map_err(|_| invalid())?,
+                _ => return Err(invalid()),
+            }
+        }
+        if config.partitions == 0 || config.replication == 0 {
+            return Err(invalid());
+        }
+        Ok(config)
+    }
+
+    /// Returns the settings every client shares.
+    fn common(&self, client_id: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", self.bootstrap_servers.join(","))
+            .set("client.id", client_id)
+            .set("allow.auto.create.topics", "false")
+            .set("socket.keepalive.enable", "true");
+        config
+    }
+
+    /// Returns the producer configuration: idempotent, `acks=all`, delivery bounded by the delivery timeout.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = self.common("accord-producer");
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", millis(self.delivery_timeout))
+            .set("linger.ms", "5");
+        config
+    }
+
+    /// Returns the configuration of a consumer in `group`, or of a groupless reader (`None`): no automatic commit
+    /// and no automatic offset store; new groups start at the earliest offset.
+    ///
+    /// librdkafka needs a `group.id` to `assign()` partitions, so a groupless reader gets a throwaway one that is
+    /// never joined (it assigns instead of subscribing) and never committed to.
+    pub fn consumer_config(&self, group: Option<&str>) -> ClientConfig {
+        let (client_id, group_id) = match group {
+            Some(group) => (format!("accord-{group}"), group.to_owned()),
+            None => ("accord-reader".to_owned(), throwaway_group_id()),
+        };
+        let mut config = self.common(&client_id);
+        config
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", millis(self.session_timeout))
+            .set("heartbeat.interval.ms", millis(self.session_timeout / 4))
+            // Bounds what one consumer prefetches (the subscription buffers up to `MAX_BUFFERED` more).
+            .set("queued.max.messages.kbytes", "16384");
+        config
+    }
+
+    /// Returns the admin client configuration.
+    pub fn admin_config(&self) -> ClientConfig {
+        self.common("accord-admin")
+    }
+}
+
+/// Returns a group id no other reader uses: a groupless reader needs one, but never joins or commits to it.
+fn throwaway_group_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("accord-reader-{}-{nanos:x}-{count}", std::process::id())
+}
+
+fn millis(duration: Duration) -> String {
+    duration.as_millis().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hosts_and_parameters() {
+        let config = KafkaConfig::from_url(
+            "kafka://a:9092,b.example:19092?partitions=6&replication=3&retention_ms=-1&delivery_timeout_ms=5000",
+        )
+        .unwrap();
+        assert_eq!(config.bootstrap_servers, ["a:9092", "b.example:19092"]);
+        assert_eq!((config.partitions, config.replication), (6, 3));
+        assert_eq!(config.retention_ms, Some(-1));
+        assert_eq!(config.delivery_timeout, Duration::from_secs(5));
+        assert_eq!(config.compacted_topics, ["policy.mous", "admin.directory"]);
+        let plain = KafkaConfig::from_url("kafka://127.0.0.1:9092/").unwrap();
+        assert_eq!(plain, KafkaConfig::default());
+    }
+
+    #[test]
+    fn refuses_malformed_urls() {
+        for url in [
+            "kafka://",
+            "kafka://host",
+            "kafka://host:port",
+            "kafka://:9092",
+            "kafka://a:9092,",
+            "kafka://a:9092?partitions=0",
+            "kafka://a:9092?partitions=x",
+            "kafka://a:9092?unknown=1",
+            "kafka://a:9092?partitions",
+            "kafka://a:9092/path",
+            "http://a:9092",
+        ] {
+            let error = KafkaConfig::from_url(url).unwrap_err();
+            assert!(matches!(error, BusError::InvalidUrl(_)), "{url}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn groupless_readers_get_distinct_throwaway_groups() {
+        let config = KafkaConfig::default();
+        let first = config.consumer_config(None);
+        let second = config.consumer_config(None);
+        assert_ne!(first.get("group.id"), second.get("group.id"));
+        assert_eq!(
+            config.consumer_config(Some("indexer")).get("group.id"),
+            Some("indexer")
+        );
+    }
+}

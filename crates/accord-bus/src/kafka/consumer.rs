@@ -1,0 +1,530 @@
+//! Subscriptions on Kafka: a librdkafka consumer polled by a dedicated thread, and the commit and rebalance story.
+//!
+//! # Why a poll thread, not `StreamConsumer`
+//! librdkafka runs rebalance callbacks synchronously inside `poll`. With `StreamConsumer` they run inside an async
+//! `recv()` and block a runtime worker, and a future dropped mid-`recv` (every `select!` with a shutdown signal and
+//! every `timeout` around `next_batch` does that) can lose a fetched message from the subscription's view while the
+//! consumer's position has moved past it. So, like quickwit's `kafka_source.rs` (`spawn_consumer_poll_loop`), a
+//! thread owns the polling: it pushes every fetched record into a buffer shared with the subscription and serves
+//! the rebalance callbacks. [`Subscription::next_batch`] only takes from that buffer (no await between taking records
+//! and recording them as delivered), so cancelling it loses nothing. The buffer is bounded: past
+//! `MAX_BUFFERED` records the thread pauses the assigned partitions and keeps polling, so group heartbeats and
+//! rebalances are still served while the application is slow; it resumes them when the buffer has drained to half.
+//!
+//! # Commits
+//! librdkafka never commits or stores an offset on its own (`enable.auto.commit=false`,
+//! `enable.auto.offset.store=false`). Each partition has a tracker (the `tracker` module) of what was delivered and
+//! what [`Subscription::commit`] marked as processed; a commit marks, then commits synchronously, for each partition
+//! whose contiguous watermark moved, the offset of the first delivered record not processed yet. It returns once the
+//! group coordinator acknowledged, so after it returns a restarted consumer resumes there. Positions of partitions
+//! this consumer does not own (any more) and positions never delivered are ignored.
+//!
+//! # Rebalances
+//! Partitions move between the members of a group when one joins or leaves. The callbacks run on the poll thread:
+//! - **revoke**: under the tracking lock, the revoked partitions' trackers are removed, and their progress that is
+//!   marked but not committed yet (a commit that failed) is committed synchronously *before* the callback returns,
+//!   while this member still owns them in the current generation (unless the assignment was lost, when the
+//!   generation is gone); their records still buffered are dropped. A [`Subscription::commit`] in flight holds the
+//!   same lock, so it completes before the partitions are given up, and a commit that comes later finds no tracker
+//!   and commits nothing for them: no watermark of a revoked partition is ever committed by this member after the
+//!   new owner took over. Records of those partitions already handed to the application are delivered again to
+//!   their new owner (at least once; every sink is idempotent);
+//! - **assign**: the partitions are recorded as owned; trackers start at the first record delivered after it.
+//!
+//! # Groupless subscriptions
+//! They `assign()` every partition of the topic at the beginning (no group membership, no rebalance, no commits;
+//! librdkafka still wants a `group.id`, so they carry a throwaway one). Partitions added to the topic later are not
+//! read: Accord's topics keep the partition count they were created with.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque, hash_map::Entry},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rdkafka::{
+    ClientContext, Message, Offset, TopicPartitionList,
+    consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance},
+    error::KafkaError,
+    message::{BorrowedMessage, Headers},
+};
+use tokio::sync::Notify;
+use tracing::{debug, info, instrument, warn};
+
+use super::{config::KafkaConfig, tracker::PartitionTracker};
+use crate::{BusError, Delivery, Position, Record, SubscribeOptions, Subscription};
+
+/// Records buffered between the poll thread and the application before the partitions are paused.
+const MAX_BUFFERED: usize = 4096;
+/// How long one `poll` may block: bounds how late the thread notices the subscription was dropped.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long dropping a subscription waits for its consumer to leave the group.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// State shared by the subscription, its poll thread and the rebalance callbacks. Lock order: `tracking`, then
+/// `buffer`.
+struct Shared {
+    topic: String,
+    group: Option<String>,
+    tracking: Mutex<Tracking>,
+    buffer: Mutex<Buffer>,
+    /// Woken when the buffer receives records or the consumer fails.
+    notify: Notify,
+    /// Set when the subscription is dropped: the poll thread closes the consumer and ends.
+    closed: AtomicBool,
+}
+
+/// What a grouped subscription owns and has delivered.
+#[derive(Default)]
+struct Tracking {
+    assigned: HashSet<i32>,
+    partitions: HashMap<i32, PartitionTracker>,
+}
+
+#[derive(Default)]
+struct Buffer {
+    deliveries: VecDeque<Delivery>,
+    /// Set when the consumer hit a fatal error; it will not recover.
+    fatal: Option<KafkaError>,
+    /// Whether the poll thread paused the assigned partitions.
+    paused: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The consumer's context: routes rebalances to [`Shared`] and librdkafka's errors to `tracing`.
+struct SubscriptionContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for SubscriptionContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        warn!(%error, reason, topic = %self.shared.topic, "kafka consumer error");
+    }
+}
+
+impl ConsumerContext for SubscriptionContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                let partitions = partition_ids(partitions, &self.shared.topic);
+                self.shared.revoke(consumer, &partitions);
+            }
+            Rebalance::Assign(partitions) => {
+                let partitions = partition_ids(partitions, &self.shared.topic);
+                info!(topic = %self.shared.topic, group = ?self.shared.group, ?partitions, "partitions assigned");
+                lock(&self.shared.tracking).assigned.extend(partitions);
+                // A new assignment starts unpaused.
+                lock(&self.shared.buffer).paused = false;
+            }
+            Rebalance::Error(error) => {
+                // librdkafka unassigns everything after a failed rebalance.
+                warn!(%error, topic = %self.shared.topic, group = ?self.shared.group, "rebalance failed");
+                let partitions: Vec<i32> = lock(&self.shared.tracking)
+                    .assigned
+                    .iter()
+                    .copied()
+                    .collect();
+                self.shared.revoke(consumer, &partitions);
+            }
+        }
+    }
+}
+
+fn partition_ids(partitions: &TopicPartitionList, topic: &str) -> Vec<i32> {
+    partitions
+        .elements()
+        .iter()
+        .filter(|element| element.topic() == topic)
+        .map(|element| element.partition())
+        .collect()
+}
+
+impl Shared {
+    /// Gives up `partitions`: commits their pending progress, forgets them and drops their buffered records.
+    fn revoke(&self, consumer: &BaseConsumer<SubscriptionContext>, partitions: &[i32]) {
+        let mut tracking = lock(&self.tracking);
+        let lost = consumer.assignment_lost();
+        let mut pending = TopicPartitionList::new();
+        for partition in partitions {
+            tracking.assigned.remove(partition);
+            let Some(tracker) = tracking.partitions.remove(partition) else {
+                continue;
+            };
+            if let (false, Some(offset)) = (lost, tracker.pending())
+                && let Err(error) =
+                    pending.add_partition_offset(&self.topic, *partition, Offset::Offset(offset))
+            {
+                warn!(%error, partition, offset, "failed to prepare a commit on revocation");
+            }
+        }
+        if pending.count() > 0
+            && let Err(error) = consumer.commit(&pending, CommitMode::Sync)
+        {
+            // At least once still holds: the new owner reads these records again.
+            warn!(%error, topic = %self.topic, group = ?self.group, "failed to commit progress of revoked partitions");
+        }
+        let mut buffer = lock(&self.buffer);
+        let before = buffer.deliveries.len();
+        buffer.deliveries.retain(|delivery| {
+            i32::try_from(delivery.position.partition)
+                .map(|partition| !partitions.contains(&partition))
+                .unwrap_or(true)
+        });
+        info!(
+            topic = %self.topic,
+            group = ?self.group,
+            ?partitions,
+            lost,
+            num_dropped = before - buffer.deliveries.len(),
+            "partitions revoked"
+        );
+    }
+
+    /// Adds a fetched record to the buffer and wakes the subscription.
+    fn push(&self, message: &BorrowedMessage<'_>) {
+        let Some(delivery) = to_delivery(&self.topic, message) else {
+            warn!(
+                topic = %self.topic,
+                partition = message.partition(),
+                offset = message.offset(),
+                "ignoring a record at an invalid position"
+            );
+            return;
+        };
+        lock(&self.buffer).deliveries.push_back(delivery);
+        self.notify.notify_one();
+    }
+
+    /// Pauses the assignment when the buffer is full and resumes it when it has drained to half.
+    fn apply_backpressure(&self, consumer: &BaseConsumer<SubscriptionContext>) {
+        let mut buffer = lock(&self.buffer);
+        let len = buffer.deliveries.len();
+        let pause = if !buffer.paused && len >= MAX_BUFFERED {
+            true
+        } else if buffer.paused && len <= MAX_BUFFERED / 2 {
+            false
+        } else {
+            return;
+        };
+        let result = consumer.assignment().and_then(|assignment| {
+            if pause {
+                consumer.pause(&assignment)
+            } else {
+                consumer.resume(&assignment)
+            }
+        });
+        match result {
+            Ok(()) => {
+                buffer.paused = pause;
+                debug!(topic = %self.topic, paused = pause, num_buffered = len, "consumer backpressure");
+            }
+            Err(error) => {
+                warn!(%error, topic = %self.topic, "failed to pause or resume the consumer")
+            }
+        }
+    }
+
+    /// Takes up to `max` buffered records and records them as delivered.
+    fn take(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let mut tracking = lock(&self.tracking);
+        let mut buffer = lock(&self.buffer);
+        if let Some(error) = &buffer.fatal {
+            return Err(BusError::Unavailable {
+                context: format!("the consumer of topic `{}` failed: {error}", self.topic),
+                source: None,
+            });
+        }
+        let num_records = buffer.deliveries.len().min(max);
+        let batch: Vec<Delivery> = buffer.deliveries.drain(..num_records).collect();
+        drop(buffer);
+        if self.group.is_none() {
+            return Ok(batch);
+        }
+        let mut delivered = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let (Ok(partition), Ok(offset)) = (
+                i32::try_from(delivery.position.partition),
+                i64::try_from(delivery.position.offset),
+            ) else {
+                continue;
+            };
+            if !tracking.assigned.contains(&partition) {
+                // Fetched just before a revocation: its new owner delivers it.
+                debug!(
+                    partition,
+                    offset, "dropping a record of a partition no longer assigned"
+                );
+                continue;
+            }
+            match tracking.partitions.entry(partition) {
+                Entry::Vacant(entry) => {
+                    entry.insert(PartitionTracker::new(offset));
+                }
+                Entry::Occupied(mut entry) => {
+                    if !entry.get_mut().deliver(offset) {
+                        warn!(
+                            partition,
+                            offset, "the consumer went back; tracking from this offset"
+                        );
+                        entry.insert(PartitionTracker::new(offset));
+                    }
+                }
+            }
+            delivered.push(delivery);
+        }
+        Ok(delivered)
+    }
+
+    /// Marks `processed` and commits the watermarks that moved, synchronously, holding the tracking lock (so that
+    /// a revocation waits for it; see the module documentation).
+    fn commit(
+        &self,
+        consumer: &BaseConsumer<SubscriptionContext>,
+        processed: &[Position],
+    ) -> Result<(), BusError> {
+        let mut tracking = lock(&self.tracking);
+        for position in processed {
+            let (Ok(partition), Ok(offset)) = (
+                i32::try_from(position.partition),
+                i64::try_from(position.offset),
+            ) else {
+                continue;
+            };
+            match tracking.partitions.get_mut(&partition) {
+                Some(tracker) => tracker.mark(position.partition, offset),
+                None => debug!(
+                    partition,
+                    offset, "ignoring a commit of a partition this consumer does not own"
+                ),
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        let mut pending = Vec::new();
+        for (&partition, tracker) in &tracking.partitions {
+            let Some(offset) = tracker.pending() else {
+                continue;
+            };
+            offsets
+                .add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+                .map_err(|error| {
+                    BusError::unavailable(
+                        format!("failed to prepare a commit on topic `{}`", self.topic),
+                        error,
+                    )
+                })?;
+            pending.push((partition, offset));
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        consumer
+            .commit(&offsets, CommitMode::Sync)
+            .map_err(|error| {
+                BusError::unavailable(
+                    format!(
+                        "failed to commit offsets of topic `{}` for group `{}`",
+                        self.topic,
+                        self.group.as_deref().unwrap_or_default()
+                    ),
+                    error,
+                )
+            })?;
+        for (partition, offset) in pending {
+            if let Some(tracker) = tracking.partitions.get_mut(&partition) {
+                tracker.committed(offset);
+            }
+        }
+        debug!(topic = %self.topic, group = ?self.group, offsets = ?offsets, "committed offsets");
+        Ok(())
+    }
+}
+
+/// Converts a fetched message; `None` for a position that does not fit ours (never for a real record).
+fn to_delivery(topic: &str, message: &BorrowedMessage<'_>) -> Option<Delivery> {
+    let position = Position {
+        partition: u32::try_from(message.partition()).ok()?,
+        offset: u64::try_from(message.offset()).ok()?,
+    };
+    let key = message
+        .key()
+        .map(|key| String::from_utf8_lossy(key).into_owned());
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|header| {
+                    let value = header
+                        .value
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    (header.key.to_owned(), value.into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let payload = message
+        .payload()
+        .map(Bytes::copy_from_slice)
+        .unwrap_or_default();
+    Some(Delivery {
+        topic: topic.to_owned(),
+        position,
+        record: Record {
+            key,
+            headers,
+            payload,
+        },
+    })
+}
+
+/// A subscription on one topic; see the module documentation.
+pub(super) struct KafkaSubscription {
+    shared: Arc<Shared>,
+    /// Shared with the poll thread; `None` once dropping.
+    consumer: Option<Arc<BaseConsumer<SubscriptionContext>>>,
+    /// Receives (or sees disconnected) when the poll thread has closed the consumer.
+    stopped: mpsc::Receiver<()>,
+}
+
+impl KafkaSubscription {
+    /// Creates the consumer and starts its poll thread. `partitions` are the topic's partitions (for a groupless
+    /// subscription, which assigns them all).
+    pub(super) fn start(
+        config: &KafkaConfig,
+        options: SubscribeOptions,
+        partitions: &[i32],
+    ) -> Result<Self, BusError> {
+        let SubscribeOptions { topic, group } = options;
+        let shared = Arc::new(Shared {
+            topic,
+            group,
+            tracking: Mutex::default(),
+            buffer: Mutex::default(),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        let context = SubscriptionContext {
+            shared: shared.clone(),
+        };
+        let consumer: BaseConsumer<SubscriptionContext> = config
+            .consumer_config(shared.group.as_deref())
+            .create_with_context(context)
+            .map_err(|error| BusError::unavailable("failed to create a kafka consumer", error))?;
+        let consumer = Arc::new(consumer);
+        match &shared.group {
+            Some(_) => consumer.subscribe(&[&shared.topic]),
+            None => {
+                let mut assignment = TopicPartitionList::new();
+                for &partition in partitions {
+                    assignment
+                        .add_partition_offset(&shared.topic, partition, Offset::Beginning)
+                        .map_err(|error| {
+                            BusError::unavailable("failed to assign partitions", error)
+                        })?;
+                }
+                consumer.assign(&assignment)
+            }
+        }
+        .map_err(|error| {
+            BusError::unavailable(
+                format!("failed to subscribe to topic `{}`", shared.topic),
+                error,
+            )
+        })?;
+        let (stopped_tx, stopped) = mpsc::channel();
+        let poller = (consumer.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name("accord-kafka-poll".to_owned())
+            .spawn(move || {
+                let (consumer, shared) = poller;
+                poll_loop(&consumer, &shared);
+                // The last reference closes the consumer (leaving the group) here, off the async runtime, unless a
+                // commit still holds one.
+                drop(consumer);
+                drop(stopped_tx);
+            })
+            .map_err(|error| {
+                BusError::unavailable("failed to spawn the kafka poll thread", error)
+            })?;
+        info!(topic = %shared.topic, group = ?shared.group, "subscribed");
+        Ok(Self {
+            shared,
+            consumer: Some(consumer),
+            stopped,
+        })
+    }
+}
+
+fn poll_loop(consumer: &BaseConsumer<SubscriptionContext>, shared: &Shared) {
+    while !shared.closed.load(Ordering::Acquire) {
+        shared.apply_backpressure(consumer);
+        match consumer.poll(POLL_INTERVAL) {
+            None => {}
+            Some(Ok(message)) => shared.push(&message),
+            Some(Err(error @ KafkaError::MessageConsumptionFatal(_))) => {
+                warn!(%error, topic = %shared.topic, group = ?shared.group, "kafka consumer failed");
+                lock(&shared.buffer).fatal = Some(error);
+                shared.notify.notify_one();
+                return;
+            }
+            // Transient (a broker down, a coordinator moving): librdkafka retries on its own.
+            Some(Err(error)) => {
+                warn!(%error, topic = %shared.topic, group = ?shared.group, "kafka consumer error")
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    /// Waits until the poll thread has buffered a record, then returns up to `max` (at least one).
+    #[instrument(level = "debug", skip_all, fields(topic = %self.shared.topic))]
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let max = max.max(1);
+        loop {
+            let batch = self.shared.take(max)?;
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+            // `notify_one` keeps a permit when nobody waits: a record pushed since `take` wakes this at once.
+            self.shared.notify.notified().await;
+        }
+    }
+
+    /// Marks `processed` and commits the contiguous watermark of each partition, synchronously.
+    #[instrument(level = "debug", skip_all, fields(topic = %self.shared.topic, group = ?self.shared.group))]
+    async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError> {
+        if self.shared.group.is_none() || processed.is_empty() {
+            return Ok(());
+        }
+        let consumer = self.consumer.clone().ok_or(BusError::Closed)?;
+        let shared = self.shared.clone();
+        let processed = processed.to_vec();
+        tokio::task::spawn_blocking(move || shared.commit(&consumer, &processed))
+            .await
+            .map_err(|error| BusError::unavailable("failed to run a kafka commit", error))?
+    }
+}
+
+impl Drop for KafkaSubscription {
+    /// Stops the poll thread and waits (at most `CLOSE_GRACE`) until it has closed the consumer, so that a
+    /// subscription opened right after in the same group finds this member gone rather than waiting out its session.
+    fn drop(&mut self) {
+        // The poll thread then holds the last reference and closes the consumer.
+        drop(self.consumer.take());
+        self.shared.closed.store(true, Ordering::Release);
+        if self.stopped.recv_timeout(CLOSE_GRACE) == Err(mpsc::RecvTimeoutError::Timeout) {
+            warn!(topic = %self.shared.topic, group = ?self.shared.group, "the kafka consumer is still closing");
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Index names, the index templates installed at start-up, and the documents Accord writes.
+//!
+//! Two indices per deployment, each created from a composable index template (`PUT _index_template/<name>`):
+//!
+//! - `<prefix>-views`: one document per view, `_id` = `<report id>:<view id>`. Keyword fields for exact matches and
+//!   filters (`indicator` = `<type>|<canonical value>`, `indicator_value`, `indicator_type`, `grant` =
+//!   `<agency>|<purpose>`, `mou`, `tlp`, `sector`, `partner`, `report_id`, `view_id`), an `ip_range` field `cidr`
+//!   holding every CIDR indicator (a `term` query with an address finds the blocks containing it), an `ip` field for
+//!   plain addresses, `text` fields `title` and `description`, `date_nanos` fields `valid_from`, `valid_until` and
+//!   `occurred_at`, the report `version`, and the whole view in `view` (an object with `enabled: false`: stored in
+//!   `_source`, never indexed). `dynamic: strict` turns a field Accord does not know into an item failure instead of
+//!   a silent new mapping.
+//! - `<prefix>-reports`: one *marker* per report, `_id` = report id, written with external versions (see the
+//!   `write` module): the version the report is at and the document ids of its views.
+//!
+//! `date_nanos` keeps the microseconds Accord's time filters are specified in (`date` would round to milliseconds),
+//! but only holds 1970-01-01 to 2262-04-11: times are clamped into that range in documents and queries ([`clamp`]),
+//! which changes no comparison between the times Accord produces.
+//!
+//! `refresh_interval` is set to `1s` explicitly: a view is searchable about one second after the bulk request that
+//! wrote it, with no per-request refresh (which would create a segment per batch), and an explicit interval also
+//! keeps idle shards refreshing (OpenSearch skips refreshes of "search idle" shards when the interval is unset).
+//! Changing the templates does not change existing indices: see `docs/deployment.md` for a mapping migration.
+
+use std::net::IpAddr;
+
+use accord_domain::{Grant, ObservableType, Timestamp, View};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The deepest page OpenSearch serves with `from`/`size` (its `index.max_result_window`, set in the template).
+pub(crate) const MAX_RESULT_WINDOW: usize = 10_000;
+
+/// The longest document `_id` OpenSearch accepts, in bytes.
+pub(crate) const MAX_ID_BYTES: usize = 512;
+
+/// The names of one deployment's indices and templates.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    /// The views index (and its template).
+    pub(crate) views: String,
+    /// The report markers index (and its template).
+    pub(crate) reports: String,
+}
+
+impl Names {
+    /// Returns the names for `prefix`.
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            views: format!("{prefix}-views"),
+            reports: format!("{prefix}-reports"),
+        }
+    }
+}
+
+/// Returns the composable index template of the views index.
+pub(crate) fn views_template(names: &Names, shards: u32, replicas: u32) -> Value {
+    let keyword = || json!({ "type": "keyword" });
+    let date = || json!({ "type": "date_nanos" });
+    json!({
+        "index_patterns": [names.views],
+        "priority": 100,
+        "template": {
+            "settings": {
+                "index": {
+                    "number_of_shards": shards,
+                    "number_of_replicas": replicas,
+                    "refresh_interval": "1s",
+                    "max_result_window": MAX_RESULT_WINDOW
+                }
+            },
+            "mappings": {
+                "dynamic": "strict",
+                "properties": {
+                    "report_id": keyword(),
+                    "view_id": keyword(),
+                    "version": { "type": "long" },
+                    "grant": keyword(),
+                    "mou": keyword(),
+                    "valid_from": date(),
+                    "valid_until": date(),
+                    "occurred_at": date(),
+                    "indicator": keyword(),
+                    "indicator_value": keyword(),
+                    "indicator_type": keyword(),
+                    "cidr": { "type": "ip_range" },
+                    "ip": { "type": "ip" },
+                    "tlp": keyword(),
+                    "sector": keyword(),
+                    "partner": keyword(),
+                    "title": { "type": "text" },
+                    "description": { "type": "text" },
+                    "view": { "type": "object", "enabled": false }
+                }
+            }
+        },
+        "_meta": { "managed_by": "accord", "content": "views" }
+    })
+}
+
+/// Returns the composable index template of the report markers index. Markers are read with `_mget` (real time) by
+/// id, never searched: one shard is plenty and nothing but `report_id` needs indexing.
+pub(crate) fn reports_template(names: &Names, replicas: u32) -> Value {
+    let stored = || json!({ "type": "keyword", "index": false, "doc_values": false });
+    json!({
+        "index_patterns": [names.reports],
+        "priority": 100,
+        "template": {
+            "settings": {
+                "index": {
+                    "number_of_shards": 1,
+                    "number_of_replicas": replicas,
+                    "refresh_interval": "1s"
+                }
+            },
+            "mappings": {
+                "dynamic": "strict",
+                "properties": {
+                    "report_id": { "type": "keyword" },
+                    "version": { "type": "long" },
+                    "state": { "type": "keyword" },
+                    "views": stored(),
+                    "superseded": stored()
+                }
+            }
+        },
+        "_meta": { "managed_by": "accord", "content": "report markers" }
+    })
+}
+
+/// The state of a report marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MarkerState {
+    /// Claimed at `2 × version`: the views of `version` may be partly written.
+    Pending,
+    /// Committed at `2 × version + 1`: the views of `version` are written and the superseded ones deleted.
+    Committed,
+}
+
+/// The `_source` of a report marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Marker {
+    /// The report.
+    pub(crate) report_id: String,
+    /// The report version (`ReplaceViews::version`).
+    pub(crate) version: u64,
+    /// Pending or committed.
+    pub(crate) state: MarkerState,
+    /// The document ids of the views of `version`.
+    pub(crate) views: Vec<String>,
+    /// While pending: the document ids of earlier views that this version deletes.
+    pub(crate) superseded: Vec<String>,
+}
+
+/// Returns the document id of a view: `<report id>:<view id>`. The report id keeps reports apart even if two ever
+/// produced the same view id.
+pub(crate) fn view_doc_id(report_id: &str, view_id: &str) -> String {
+    format!("{report_id}:{view_id}")
+}
+
+/// Returns the indexed document of `view`, written under `report_id` at `version`.
+///
+/// # Errors
+/// Returns the serialization error when the view cannot be written as JSON.
+pub(crate) fn view_document(
+    report_id: &str,
+    version: u64,
+    view: &View,
+) -> Result<Value, serde_json::Error> {
+    let content = &view.content;
+    let mut indicator = Vec::with_capacity(content.indicators.len());
+    let mut indicator_value = Vec::with_capacity(content.indicators.len());
+    let mut cidr = Vec::new();
+    let mut ip = Vec::new();
+    for item in &content.indicators {
+        indicator.push(format!("{}|{}", item.kind.as_str(), item.value));
+        indicator_value.push(item.value.as_str());
+        match ip_field(item.kind, &item.value) {
+            Some(IpField::Block) => cidr.push(item.value.as_str()),
+            Some(IpField::Address) => ip.push(item.value.as_str()),
+            None => {}
+        }
+    }
+    let types: Vec<&str> = view
+        .indicator_types()
+        .into_iter()
+        .map(ObservableType::as_str)
+        .collect();
+    let grants: Vec<String> = view.grants.iter().map(Grant::term).collect();
+    let mous: Vec<&str> = view.mous.iter().map(|(mou, _)| mou.as_str()).collect();
+    Ok(json!({
+        "report_id": report_id,
+        "view_id": view.id,
+        "version": version,
+        "grant": grants,
+        "mou": mous,
+        "valid_from": date_value(view.valid_from),
+        "valid_until": date_value(view.valid_until),
+        "occurred_at": date_value(content.occurred_at),
+        "indicator": indicator,
+        "indicator_value": indicator_value,
+        "indicator_type": types,
+        "cidr": cidr,
+        "ip": ip,
+        "tlp": content.tlp.as_str(),
+        "sector": content.sector,
+        "partner": content.partner,
+        "title": content.title,
+        "description": content.description,
+        "view": serde_json::to_value(view)?,
+    }))
+}
+
+/// Which IP field an indicator goes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IpField {
+    /// A CIDR block: the `cidr` (`ip_range`) field.
+    Block,
+    /// A single address: the `ip` field.
+    Address,
+}
+
+/// Returns the IP field of an IPv4/IPv6 indicator, or `None` for other types and for values OpenSearch would refuse
+/// (a malformed value would fail the whole document, and the view would never be indexed; its keyword
+/// `indicator` term is written either way).
+pub(crate) fn ip_field(kind: ObservableType, value: &str) -> Option<IpField> {
+    if !matches!(kind, ObservableType::Ipv4Addr | ObservableType::Ipv6Addr) {
+        return None;
+    }
+    match value.split_once('/') {
+        None => value.parse::<IpAddr>().ok().map(|_| IpField::Address),
+        Some((address, prefix)) => {
+            let address: IpAddr = address.parse().ok()?;
+            let prefix: u8 = prefix.parse().ok()?;
+            let bits = if address.is_ipv4() { 32 } else { 128 };
+            (prefix <= bits).then_some(IpField::Block)
+        }
+    }
+}
+
+/// The earliest time a `date_nanos` field holds.
+fn min_date() -> Timestamp {
+    DateTime::<Utc>::UNIX_EPOCH
+}
+
+/// The latest time a `date_nanos` field holds (2262-04-11T23:47:16.854775807Z).
+fn max_date() -> Timestamp {
+    DateTime::from_timestamp_nanos(i64::MAX)
+}
+
+/// Returns `at` clamped into the range of `date_nanos`.
+pub(crate) fn clamp(at: Timestamp) -> Timestamp {
+    at.clamp(min_date(), max_date())
+}
+
+/// Returns the JSON form of a time for a `date_nanos` field or range: RFC 3339 with nanoseconds, clamped.
+pub(crate) fn date_value(at: Timestamp) -> String {
+    clamp(at).to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_fields_take_only_values_opensearch_accepts() {
+        use ObservableType as T;
+        assert_eq!(ip_field(T::Ipv4Addr, "10.0.0.0/8"), Some(IpField::Block));
+        assert_eq!(ip_field(T::Ipv6Addr, "2001:db8::/32"), Some(IpField::Block));
+        assert_eq!(ip_field(T::Ipv4Addr, "10.1.2.3"), Some(IpField::Address));
+        assert_eq!(ip_field(T::Ipv6Addr, "2001:db8::1"), Some(IpField::Address));
+        assert_eq!(ip_field(T::Ipv4Addr, "10.0.0.0/33"), None);
+        assert_eq!(ip_field(T::Ipv4Addr, "10.0.0.0/x"), None);
+        assert_eq!(ip_field(T::Ipv4Addr, "not-an-ip"), None);
+        assert_eq!(ip_field(T::DomainName, "10.0.0.1"), None);
+    }
+
+    #[test]
+    fn dates_keep_nanoseconds_and_are_clamped() {
+        let at: Timestamp = "2024-02-01T00:00:00.000001Z".parse().unwrap();
+        assert_eq!(date_value(at), "2024-02-01T00:00:00.000001000Z");
+        let early: Timestamp = "1960-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(date_value(early), "1970-01-01T00:00:00.000000000Z");
+        let late: Timestamp = "9999-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(date_value(late), "2262-04-11T23:47:16.854775807Z");
+    }
+
+    #[test]
+    fn templates_name_their_own_index_only() {
+        let names = Names::new("accord-test-x");
+        assert_eq!(
+            views_template(&names, 3, 1)["index_patterns"],
+            json!(["accord-test-x-views"])
+        );
+        assert_eq!(
+            reports_template(&names, 1)["index_patterns"],
+            json!(["accord-test-x-reports"])
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! The production [`SearchIndex`]: OpenSearch, through the `opensearch` crate.
+//!
+//! Open it with [`IndexClient::from_url`](crate::IndexClient::from_url)
+//! (`opensearch://host:9200`, `opensearch+https://user:password@host:9200?prefix=accord`, see [`config`]) or
+//! [`OpenSearchIndex::new`]. Construction sends nothing; the first operation (usually `/readyz` calling
+//! [`SearchIndex::health`]) installs the index templates and creates the indices, and is repeated until it succeeds,
+//! so services may start before the cluster is up.
+//!
+//! - `mapping`: the templates (keyword indicators, `ip`/`ip_range` for CIDR containment, text narrative,
+//!   release fields), the view documents and the report markers.
+//! - `write`: replacing all views of a report with external versions; a replay or an out-of-order
+//!   write is `Stale` and never overwrites newer data. Its module docs give the protocol and its failure modes.
+//! - `bulk`: per-item outcomes of `_bulk`, retries of 429/5xx items with backoff and jitter.
+//! - `query`: the query DSL; every search and lookup carries the release filter added here, by Accord.
+//!   OpenSearch's security plugin, if a deployment enables it, is a second wall only.
+//! - `retry` and `client`: which failures are retried, and the HTTP requests themselves.
+//!
+//! Visibility: the views index refreshes every second (`refresh_interval: 1s` in its template), and writes never ask
+//! for a refresh, so a `Written` view is searchable within about a second, as with the embedded index, without a
+//! segment per batch. [`SearchIndex::refresh`] calls `_refresh` for tests and shutdown. `Written` means the bulk
+//! answer confirmed every action, i.e. the primary and its in-sync replicas wrote it to their translogs (fsynced per
+//! request by default), so the indexer may then commit its bus offsets.
+
+pub mod config;
+
+mod bulk;
+mod client;
+mod mapping;
+mod query;
+mod retry;
+mod write;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use self::{
+    client::{Http, Request},
+    mapping::Names,
+    query::{MsearchItem, MsearchResponse, SearchResponse, lookup_body, search_body},
+    retry::is_retryable_status,
+};
+pub use self::{config::OpenSearchConfig, retry::RetryPolicy};
+use crate::{
+    IndexError, IndicatorMatch, Page, Query, ReleaseFilter, ReplaceViews, SearchIndex, WriteOutcome,
+};
+
+/// The OpenSearch index. Cheap to clone; clones share one HTTP client.
+#[derive(Clone)]
+pub struct OpenSearchIndex {
+    http: Http,
+    config: Arc<OpenSearchConfig>,
+    names: Arc<Names>,
+    ready: Arc<OnceCell<()>>,
+}
+
+impl std::fmt::Debug for OpenSearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenSearchIndex")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenSearchIndex {
+    /// Creates the index client. No request is sent until the first operation.
+    ///
+    /// # Errors
+    /// Returns [`IndexError::InvalidUrl`] for an invalid prefix, or [`IndexError::Unavailable`] when the HTTP client
+    /// cannot be built.
+    pub fn new(config: OpenSearchConfig) -> Result<Self, IndexError> {
+        if !config::is_valid_prefix(&config.prefix) {
+            return Err(IndexError::InvalidUrl(format!(
+                "index prefix `{}`",
+                config.prefix
+            )));
+        }
+        let http = Http::new(&config)?;
+        Ok(Self {
+            http,
+            names: Arc::new(Names::new(&config.prefix)),
+            config: Arc::new(config),
+            ready: Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// Opens the index named by an `opensearch://` or `opensearch+https://` URL.
+    ///
+    /// # Errors
+    /// As [`OpenSearchConfig::from_url`] and [`OpenSearchIndex::new`].
+    pub fn from_url(url: &str) -> Result<Self, IndexError> {
+        Self::new(OpenSearchConfig::from_url(url)?)
+    }
+
+    /// Returns the configuration.
+    pub fn config(&self) -> &OpenSearchConfig {
+        &self.config
+    }
+
+    /// Installs the index templates and creates the indices, once per process (again after a failure).
+    async fn ensure_ready(&self) -> Result<(), IndexError> {
+        self.ready
+            .get_or_try_init(|| self.install())
+            .await
+            .map(|_| ())
+    }
+
+    /// Installs (or updates) both templates, then creates both indices unless they exist.
+    #[tracing::instrument(skip_all, fields(prefix = %self.config.prefix))]
+    async fn install(&self) -> Result<(), IndexError> {
+        let names = &*self.names;
+        let templates = [
+            (
+                names.views.clone(),
+                mapping::views_template(names, self.config.shards, self.config.replicas),
+            ),
+            (
+                names.reports.clone(),
+                mapping::reports_template(names, self.config.replicas),
+            ),
+        ];
+        for (name, body) in templates {
+            let request = Request::PutTemplate { name, body };
+            let reply = self.http.call(&request).await?;
+            if !reply.is_success() {
+                return Err(reply.failure(request.what()));
+            }
+        }
+        for index in [&names.views, &names.reports] {
+            let request = Request::CreateIndex {
+                index: index.clone(),
+            };
+            let reply = self.http.call(&request).await?;
+            let exists = reply.status == 400
+                && reply
+                    .error()
+                    .is_some_and(|error| error.kind == "resource_already_exists_exception");
+            if !reply.is_success() && !exists {
+                return Err(reply.failure(request.what()));
+            }
+        }
+        tracing::info!(views = %names.views, reports = %names.reports, "opensearch index templates and indices ready");
+        Ok(())
+    }
+
+    /// Deletes this deployment's indices and templates: every view and marker is gone. For tests and decommissioning.
+    ///
+    /// # Errors
+    /// Returns [`IndexError::Unavailable`] when the cluster refuses or cannot be reached.
+    pub async fn delete_everything(&self) -> Result<(), IndexError> {
+        let names = &*self.names;
+        let requests = [
+            Request::DeleteIndex {
+                index: names.views.clone(),
+            },
+            Request::DeleteIndex {
+                index: names.reports.clone(),
+            },
+            Request::DeleteTemplate {
+                name: names.views.clone(),
+            },
+            Request::DeleteTemplate {
+                name: names.reports.clone(),
+            },
+        ];
+        for request in requests {
+            let reply = self.http.call(&request).await?;
+            if !reply.is_success() && reply.status != 404 {
+                return Err(reply.failure(request.what()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the lookups of one `_msearch` request, retrying searches rejected with 429/5xx.
+    async fn msearch(&self, bodies: Vec<serde_json::Value>) -> Result<Vec<Page>, IndexError> {
+        let header = serde_json::json!({ "index": self.names.views }).to_string();
+        let mut pages: Vec<Option<Page>> = vec![None; bodies.len()];
+        let mut pending: Vec<usize> = (0..bodies.len()).collect();
+        let mut attempt = 1;
+        loop {
+            let mut lines = Vec::with_capacity(2 * pending.len());
+            for position in &pending {
+                lines.push(header.clone());
+                lines.push(bodies[*position].to_string());
+            }
+            let request = Request::Msearch { lines };
+            let response: MsearchResponse =
+                self.http.call(&request).await?.decode(request.what())?;
+            if response.responses.len() != pending.len() {
+                return Err(IndexError::Unavailable {
+                    context: format!(
+                        "multi-search answer has {} items for {} searches",
+                        response.responses.len(),
+                        pending.len()
+                    ),
+                    source: None,
+                });
+            }
+            let mut again = Vec::new();
+            let mut last_reason = String::new();
+            for (position, item) in pending.iter().zip(response.responses) {
+                match query::msearch_item(item)? {
+                    MsearchItem::Answer(answer) => pages[*position] = Some(answer.into_page()?),
+                    MsearchItem::Failed { status, reason } if is_retryable_status(status) => {
+                        again.push(*position);
+                        last_reason = reason;
+                    }
+                    MsearchItem::Failed { status, reason } => {
+                        return Err(IndexError::Unavailable {
+                            context: format!("lookup failed: status {status} ({reason})"),
+                            source: None,
+                        });
+                    }
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            if attempt >= self.http.retry().max_attempts {
+                return Err(IndexError::Unavailable {
+                    context: format!("lookup failed after {attempt} attempts: {last_reason}"),
+                    source: None,
+                });
+            }
+            tokio::time::sleep(self.http.retry().backoff(attempt)).await;
+            pending = again;
+            attempt += 1;
+        }
+        pages
+            .into_iter()
+            .collect::<Option<Vec<Page>>>()
+            .ok_or_else(|| IndexError::Unavailable {
+                context: "multi-search left a lookup unanswered".to_owned(),
+                source: None,
+            })
+    }
+}
+
+/// The answer to `_cluster/health`.
+#[derive(Debug, Deserialize)]
+struct Health {
+    status: String,
+}
+
+#[async_trait]
+impl SearchIndex for OpenSearchIndex {
+    #[tracing::instrument(skip_all, fields(items = batch.len()))]
+    async fn write(&self, batch: Vec<ReplaceViews>) -> Result<Vec<WriteOutcome>, IndexError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ensure_ready().await?;
+        self.write_batch(&batch).await
+    }
+
+    #[tracing::instrument(skip_all, fields(offset = query.offset, size = query.size))]
+    async fn search(&self, query: Query) -> Result<Page, IndexError> {
+        self.ensure_ready().await?;
+        let request = Request::Search {
+            index: self.names.views.clone(),
+            body: search_body(&query),
+        };
+        let answer: SearchResponse = self.http.call(&request).await?.decode(request.what())?;
+        answer.into_page()
+    }
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len(), per_key))]
+    async fn lookup(
+        &self,
+        release: ReleaseFilter,
+        keys: Vec<IndicatorMatch>,
+        per_key: usize,
+    ) -> Result<Vec<Page>, IndexError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ensure_ready().await?;
+        let mut pages = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(self.config.msearch_max_searches.max(1)) {
+            let bodies = chunk
+                .iter()
+                .map(|matcher| lookup_body(&release, matcher, per_key))
+                .collect();
+            pages.extend(self.msearch(bodies).await?);
+        }
+        Ok(pages)
+    }
+
+    async fn refresh(&self) -> Result<(), IndexError> {
+        self.ensure_ready().await?;
+        let request = Request::Refresh {
+            indices: vec![self.names.views.clone(), self.names.reports.clone()],
+        };
+        let reply = self.http.call(&request).await?;
+        if !reply.is_success() {
+            return Err(reply.failure(request.what()));
+        }
+        Ok(())
+    }
+
+    async fn health(&self) -> Result<(), IndexError> {
+        self.ensure_ready().await?;
+        let request = Request::Health {
+            indices: vec![self.names.views.clone(), self.names.reports.clone()],
+        };
+        let health: Health = self.http.call(&request).await?.decode(request.what())?;
+        if health.status == "red" {
+            return Err(IndexError::Unavailable {
+                context: "opensearch cluster health is red".to_owned(),
+                source: None,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,337 @@
+//! The query DSL Accord sends, and the decoding of search answers.
+//!
+//! Every search and every lookup is one `bool` query whose `filter` list starts with the release filter
+//! ([`release_filter`]): the caller's grant term `<agency>|<purpose>`, `terms` on the MoUs in force (an empty list
+//! matches nothing), and the validity window `valid_from <= at < valid_until`. The application adds it to every
+//! query; nothing an investigator types can reach it, because free text goes through `simple_query_string` over
+//! `title` and `description` only, with the operators limited to `+`, `-`, `"…"` and whitespace (no field names, no
+//! wildcards, no fuzziness: "never an error, never another field"). All clauses are filters: hits are ordered by
+//! `occurred_at` desc then `view_id` asc, never by score. `track_total_hits: true` makes totals exact.
+
+use accord_domain::Grant;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    client::ErrorCause,
+    mapping::{MAX_RESULT_WINDOW, date_value},
+};
+use crate::{Filters, IndexError, IndicatorMatch, Page, Query, ReleaseFilter};
+
+/// Returns the release filter: grant, MoUs in force, validity window.
+pub(crate) fn release_filter(release: &ReleaseFilter) -> Value {
+    let grant = Grant {
+        agency: release.agency.clone(),
+        purpose: release.purpose,
+    };
+    let mous: Vec<&str> = release.mous.iter().map(|mou| mou.as_str()).collect();
+    let at = date_value(release.at);
+    json!({
+        "bool": {
+            "filter": [
+                { "term": { "grant": grant.term() } },
+                { "terms": { "mou": mous } },
+                { "range": { "valid_from": { "lte": at } } },
+                { "range": { "valid_until": { "gt": at } } }
+            ]
+        }
+    })
+}
+
+/// Returns the clause of an indicator match: the exact `<type>|<value>` term, or, with an address, that term or any
+/// stored CIDR block containing the address (a `term` query on an `ip_range` field matches the ranges containing it).
+pub(crate) fn indicator_clause(matcher: &IndicatorMatch) -> Value {
+    let exact = json!({
+        "term": { "indicator": format!("{}|{}", matcher.key.kind.as_str(), matcher.key.value) }
+    });
+    match matcher.ip {
+        None => exact,
+        Some(ip) => json!({
+            "bool": {
+                "should": [exact, { "term": { "cidr": ip.to_string() } }],
+                "minimum_should_match": 1
+            }
+        }),
+    }
+}
+
+/// Returns the clause of a free-text search, or `None` when `text` has nothing to search for.
+pub(crate) fn text_clause(text: &str) -> Option<Value> {
+    if !text.chars().any(char::is_alphanumeric) {
+        return None;
+    }
+    Some(json!({
+        "simple_query_string": {
+            "query": text,
+            "fields": ["title", "description"],
+            "default_operator": "and",
+            "flags": "AND|NOT|PHRASE|WHITESPACE",
+            "lenient": true
+        }
+    }))
+}
+
+/// Returns the clauses of the field filters.
+pub(crate) fn filter_clauses(filters: &Filters) -> Vec<Value> {
+    let mut clauses = Vec::new();
+    if !filters.types.is_empty() {
+        let types: Vec<&str> = filters.types.iter().map(|kind| kind.as_str()).collect();
+        clauses.push(json!({ "terms": { "indicator_type": types } }));
+    }
+    if !filters.tlp.is_empty() {
+        let labels: Vec<&str> = filters.tlp.iter().map(|tlp| tlp.as_str()).collect();
+        clauses.push(json!({ "terms": { "tlp": labels } }));
+    }
+    if let Some(sector) = &filters.sector {
+        clauses.push(json!({ "term": { "sector": sector } }));
+    }
+    if let Some(partner) = &filters.partner {
+        clauses.push(json!({ "term": { "partner": partner } }));
+    }
+    if filters.from.is_some() || filters.to.is_some() {
+        let mut range = serde_json::Map::new();
+        if let Some(from) = filters.from {
+            range.insert("gte".to_owned(), json!(date_value(from)));
+        }
+        if let Some(to) = filters.to {
+            range.insert("lt".to_owned(), json!(date_value(to)));
+        }
+        clauses.push(json!({ "range": { "occurred_at": range } }));
+    }
+    clauses
+}
+
+/// Returns the `from` and `size` of a page within OpenSearch's result window: a page starting beyond the window is
+/// asked with size 0 (the total is still exact, the page empty).
+pub(crate) fn window(offset: usize, size: usize) -> (usize, usize) {
+    if offset >= MAX_RESULT_WINDOW {
+        (0, 0)
+    } else {
+        (offset, size.min(MAX_RESULT_WINDOW - offset))
+    }
+}
+
+/// Returns a search body: the release filter and `clauses` as filters, Accord's order, exact totals.
+fn body(release: &ReleaseFilter, clauses: Vec<Value>, offset: usize, size: usize) -> Value {
+    let mut filter = vec![release_filter(release)];
+    filter.extend(clauses);
+    let (from, size) = window(offset, size);
+    json!({
+        "query": { "bool": { "filter": filter } },
+        "sort": [
+            { "occurred_at": { "order": "desc" } },
+            { "view_id": { "order": "asc" } }
+        ],
+        "track_total_hits": true,
+        "from": from,
+        "size": size,
+        "_source": ["view"]
+    })
+}
+
+/// Returns the body of a search.
+pub(crate) fn search_body(query: &Query) -> Value {
+    let mut clauses = Vec::new();
+    if let Some(matcher) = &query.indicator {
+        clauses.push(indicator_clause(matcher));
+    }
+    if let Some(clause) = query.text.as_deref().and_then(text_clause) {
+        clauses.push(clause);
+    }
+    clauses.extend(filter_clauses(&query.filters));
+    body(&query.release, clauses, query.offset, query.size)
+}
+
+/// Returns the body of one lookup of a batch.
+pub(crate) fn lookup_body(
+    release: &ReleaseFilter,
+    matcher: &IndicatorMatch,
+    per_key: usize,
+) -> Value {
+    body(release, vec![indicator_clause(matcher)], 0, per_key)
+}
+
+/// A search answer, or one answer of `_msearch`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SearchResponse {
+    #[serde(default)]
+    timed_out: bool,
+    #[serde(rename = "_shards", default)]
+    shards: Option<Shards>,
+    hits: Hits,
+}
+
+#[derive(Debug, Deserialize)]
+struct Shards {
+    #[serde(default)]
+    failed: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Hits {
+    total: Total,
+    hits: Vec<Hit>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Total {
+    value: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Hit {
+    #[serde(rename = "_source")]
+    source: HitSource,
+}
+
+#[derive(Debug, Deserialize)]
+struct HitSource {
+    view: accord_domain::View,
+}
+
+impl SearchResponse {
+    /// Returns the page of this answer.
+    ///
+    /// # Errors
+    /// Returns [`IndexError::Unavailable`] when the search timed out or shards failed: a partial answer would have
+    /// wrong totals and pages, so it is an error (the search service answers 503), never a short page.
+    pub(crate) fn into_page(self) -> Result<Page, IndexError> {
+        let failed = self.shards.map_or(0, |shards| shards.failed);
+        if self.timed_out || failed > 0 {
+            return Err(IndexError::Unavailable {
+                context: format!(
+                    "search answer is partial (timed out: {}, failed shards: {failed})",
+                    self.timed_out
+                ),
+                source: None,
+            });
+        }
+        Ok(Page {
+            total: self.hits.total.value,
+            hits: self
+                .hits
+                .hits
+                .into_iter()
+                .map(|hit| hit.source.view)
+                .collect(),
+        })
+    }
+}
+
+/// The answer to `_msearch`: one item per search, in order.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MsearchResponse {
+    pub(crate) responses: Vec<Value>,
+}
+
+/// One item of a multi-search answer.
+pub(crate) enum MsearchItem {
+    /// A search answer.
+    Answer(Box<SearchResponse>),
+    /// A failed search with its status.
+    Failed { status: u16, reason: String },
+}
+
+/// Decodes one item of a multi-search answer.
+///
+/// # Errors
+/// Returns [`IndexError::Unavailable`] when the item is neither an answer nor an error.
+pub(crate) fn msearch_item(item: Value) -> Result<MsearchItem, IndexError> {
+    let status = item
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|status| u16::try_from(status).ok())
+        .unwrap_or(200);
+    if let Some(error) = item.get("error") {
+        let cause: ErrorCause = serde_json::from_value(error.clone()).unwrap_or_default();
+        return Ok(MsearchItem::Failed {
+            status,
+            reason: cause.describe(),
+        });
+    }
+    serde_json::from_value(item)
+        .map(|answer| MsearchItem::Answer(Box::new(answer)))
+        .map_err(|source| IndexError::unavailable("failed to decode a multi-search answer", source))
+}
+
+#[cfg(test)]
+mod tests {
+    use accord_domain::{ObservableType, OrgId, Purpose};
+
+    use super::*;
+    use crate::IndicatorKey;
+
+    fn release(mous: &[&str]) -> ReleaseFilter {
+        ReleaseFilter {
+            agency: OrgId::parse("ncu").unwrap(),
+            purpose: Purpose::Investigation,
+            at: "2025-01-01T00:00:00Z".parse().unwrap(),
+            mous: mous
+                .iter()
+                .map(|mou| accord_domain::MouId::parse(mou).unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn release_filter_has_grant_mous_and_window() {
+        assert_eq!(
+            release_filter(&release(&["mou-a", "mou-b"])),
+            json!({ "bool": { "filter": [
+                { "term": { "grant": "ncu|investigation" } },
+                { "terms": { "mou": ["mou-a", "mou-b"] } },
+                { "range": { "valid_from": { "lte": "2025-01-01T00:00:00.000000000Z" } } },
+                { "range": { "valid_until": { "gt": "2025-01-01T00:00:00.000000000Z" } } }
+            ] } })
+        );
+        assert_eq!(
+            release_filter(&release(&[]))["bool"]["filter"][1],
+            json!({ "terms": { "mou": [] } })
+        );
+    }
+
+    #[test]
+    fn ip_matches_add_the_range_term() {
+        let key = IndicatorKey {
+            kind: ObservableType::Ipv4Addr,
+            value: "10.1.2.3".to_owned(),
+        };
+        let exact = IndicatorMatch {
+            key: key.clone(),
+            ip: None,
+        };
+        assert_eq!(
+            indicator_clause(&exact),
+            json!({ "term": { "indicator": "ipv4-addr|10.1.2.3" } })
+        );
+        let containing = IndicatorMatch {
+            key,
+            ip: Some("10.1.2.3".parse().unwrap()),
+        };
+        assert_eq!(
+            indicator_clause(&containing)["bool"]["should"][1],
+            json!({ "term": { "cidr": "10.1.2.3" } })
+        );
+    }
+
+    #[test]
+    fn blank_text_is_no_clause_and_pages_stay_in_the_window() {
+        assert!(text_clause(" * ").is_none());
+        assert!(text_clause("ransomware").is_some());
+        assert_eq!(window(0, 100), (0, 100));
+        assert_eq!(window(9_990, 100), (9_990, 10));
+        assert_eq!(window(10_000, 100), (0, 0));
+        assert_eq!(window(usize::MAX, 100), (0, 0));
+    }
+
+    #[test]
+    fn partial_answers_are_errors() {
+        let partial: SearchResponse = serde_json::from_value(json!({
+            "took": 3, "timed_out": false,
+            "_shards": { "total": 2, "successful": 1, "skipped": 0, "failed": 1 },
+            "hits": { "total": { "value": 0, "relation": "eq" }, "max_score": null, "hits": [] }
+        }))
+        .unwrap();
+        assert!(partial.into_page().is_err());
+    }
+}
