@@ -8,6 +8,7 @@
 #                                 until it accepts connections and prints KAFKA_BOOTSTRAP=127.0.0.1:PORT
 #   scripts/tansu.sh stop DIR     stops it (SIGTERM, then SIGKILL after 10 s)
 #   scripts/tansu.sh kill DIR     kills it at once (SIGKILL), as a crash
+#   scripts/tansu.sh which        prints the tansu binary's path; fails when tansu is not installed
 #
 # sqlite, not memory://: tansu's memory engine returns nothing when a consumer resumes from a committed offset inside
 # a batch.
@@ -115,8 +116,9 @@ case "${1:-}" in
   start) start "${2:?usage: scripts/tansu.sh start DIR}" ;;
   stop) stop "${2:?usage: scripts/tansu.sh stop DIR}" ;;
   kill) stop "${2:?usage: scripts/tansu.sh kill DIR}" KILL ;;
+  which) tansu_bin ;;
   *)
-    echo "usage: scripts/tansu.sh install | start DIR | stop DIR | kill DIR" >&2
+    echo "usage: scripts/tansu.sh install | start DIR | stop DIR | kill DIR | which" >&2
     exit 2
     ;;
 esac

@@ -17,19 +17,20 @@ export ACCORD_REQUIRE_INTEROP=1
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
 
-# --- Kafka bus against a real broker (crates/accord-bus/tests/kafka; owner: the Kafka bus) --------------------------
-# The workspace run above skips the broker tests (no ACCORD_KAFKA_BOOTSTRAP). Here tansu, a Kafka-compatible broker,
-# is installed when missing (cargo install: about 20 min on 2 cores the first time, then reused from ~/.cargo/bin),
-# started on a free loopback port with its own sqlite storage, and stopped on exit; the Kafka tests then run against
-# it and must not skip (ACCORD_REQUIRE_KAFKA=1).
+# --- Kafka: a real broker for the Kafka tests ------------------------------------------------------------------------
+# tansu, a Kafka-compatible broker, is installed when missing (cargo install: about 20 min on 2 cores the first time,
+# then reused from ~/.cargo/bin) and started on a free loopback port with its own sqlite storage, stopped on exit.
+# The bus tests (crates/accord-bus/tests/kafka) use it; the multi-process fault tests (tests/kafka_pipeline) start
+# brokers of their own with the same script. ACCORD_REQUIRE_KAFKA=1: none of them may skip.
 scripts/tansu.sh install
 TANSU_DIR=$(mktemp -d)
 trap 'scripts/tansu.sh stop "$TANSU_DIR"; rm -rf "$TANSU_DIR"' EXIT
-KAFKA_BOOTSTRAP=$(scripts/tansu.sh start "$TANSU_DIR" | sed -n 's/^KAFKA_BOOTSTRAP=//p')
-ACCORD_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" ACCORD_REQUIRE_KAFKA=1 cargo test -p accord-bus --test kafka --locked
+ACCORD_KAFKA_BOOTSTRAP=$(scripts/tansu.sh start "$TANSU_DIR" | sed -n 's/^KAFKA_BOOTSTRAP=//p')
+export ACCORD_KAFKA_BOOTSTRAP ACCORD_REQUIRE_KAFKA=1
 # --- end of the Kafka block -------------------------------------------------------------------------------------------
+
+cargo test --workspace --locked
 
 # --- docker-compose.yml validation (issue 4) -------------------------------------------------------------------------
 # Debian's docker-compose validates the file without a Docker engine. Installed on first use.

@@ -1,6 +1,8 @@
-//! The `accord` binary's library: CLI wiring only. [`up`] runs every service in one process on the embedded
-//! backends; [`loadgen`] drives a running instance and measures it.
+//! The `accord` binary's library: CLI wiring only. [`run`] starts a set of services in one process (all of them:
+//! [`up`]; one: `accord gateway` and the like); [`loadgen`] drives a running instance and measures it.
 
+pub mod check;
 pub mod cli;
 pub mod loadgen;
+pub mod run;
 pub mod up;

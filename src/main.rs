@@ -1,6 +1,9 @@
 //! `accord`: see `accord --help`.
 
-use accord::cli::{Cli, Command};
+use accord::{
+    cli::{Cli, Command},
+    run::Service,
+};
 use accord_runtime::telemetry;
 use clap::Parser;
 
@@ -13,7 +16,14 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => accord::up::main(args).await,
+            Command::Gateway(args) => accord::up::serve(args, &[Service::Gateway]).await,
+            Command::Normalizer(args) => accord::up::serve(args, &[Service::Normalizer]).await,
+            Command::Enforcer(args) => accord::up::serve(args, &[Service::Enforcer]).await,
+            Command::Indexer(args) => accord::up::serve(args, &[Service::Indexer]).await,
+            Command::Search(args) => accord::up::serve(args, &[Service::Search]).await,
+            Command::Admin(args) => accord::up::serve(args, &[Service::Admin]).await,
             Command::Loadgen(args) => accord::loadgen::main(args).await,
+            Command::Check(args) => accord::check::main(args).await,
         }
     })
 }

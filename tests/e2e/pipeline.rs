@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, mou, report, spawn_app, world};
+use crate::helpers::{ADMIN_TOKEN, PATIENCE, mou, report, spawn_app, world};
 
 #[tokio::test]
 async fn walkthrough_partner_reports_agency_finds_outsider_refused_audit_verifies() {
@@ -329,6 +329,60 @@ async fn mou_versions_suspend_revoke_take_effect_on_the_next_query_and_revoked_t
             .await
             .status,
         StatusCode::UNAUTHORIZED
+    );
+    app.shutdown().await;
+}
+
+/// The conservation law on the bus: every accepted report ends released, withheld (no MoU covers it) or rejected.
+#[tokio::test]
+async fn every_accepted_report_is_released_withheld_or_rejected() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.create_org("bank-b", "partner", "DE").await;
+    let other_partner = app.token("bank-b", "partner").await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    for n in 0..3 {
+        app.submit(
+            &w.partner,
+            report(
+                &format!("Released {n}"),
+                "green",
+                &[&format!("10{n}.cons.example")],
+            ),
+        )
+        .await;
+    }
+    let withheld = app
+        .submit(
+            &other_partner,
+            report("No MoU", "green", &["nomou.cons.example"]),
+        )
+        .await;
+    app.wait_status(
+        &other_partner,
+        &withheld,
+        &["withheld", "normalized", "released"],
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let counts = loop {
+        let counts = accord::check::conservation(&app.bus).await.unwrap();
+        if counts.holds() || tokio::time::Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(counts.holds(), "{counts:?}");
+    assert_eq!(
+        (
+            counts.accepted,
+            counts.released,
+            counts.withheld,
+            counts.rejected
+        ),
+        (4, 3, 1, 0),
+        "{counts:?}"
     );
     app.shutdown().await;
 }

@@ -209,6 +209,22 @@ impl IndexClient {
         }
         Err(IndexError::InvalidUrl(url.to_owned()))
     }
+
+    /// Opens the index named by `url` as [`IndexClient::from_url`] does, but for a process that only reads it: a
+    /// tantivy index is opened without its writer (see [`tantivy_index::TantivyIndex::open_read_only`]), so that the
+    /// indexer in another process keeps the writer lock. OpenSearch is opened as usual.
+    ///
+    /// # Errors
+    /// As [`IndexClient::from_url`].
+    pub fn from_url_read_only(url: &str) -> Result<Self, IndexError> {
+        let tantivy_dir = url
+            .strip_prefix("tantivy://")
+            .or_else(|| (!url.contains("://")).then_some(url));
+        match tantivy_dir {
+            Some(dir) => Ok(Self::new(tantivy_index::TantivyIndex::open_read_only(dir)?)),
+            None => Self::from_url(url),
+        }
+    }
 }
 
 impl std::ops::Deref for IndexClient {

@@ -47,6 +47,13 @@ const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 /// ingested about three times faster in `examples/index_bench.rs`.
 const WRITER_THREADS: usize = 1;
 
+/// Whether an opened index may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
 /// The embedded tantivy index. Cheap to clone; clones share one writer and one reader.
 #[derive(Clone)]
 pub struct TantivyIndex {
@@ -61,7 +68,8 @@ impl std::fmt::Debug for TantivyIndex {
 
 struct Inner {
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// `None` when opened read-only (a search process beside the indexer's process).
+    writer: Option<Mutex<IndexWriter>>,
     fields: Fields,
     parser: QueryParser,
 }
@@ -86,7 +94,20 @@ impl TantivyIndex {
     /// Returns [`IndexError::Unavailable`] when the directory cannot be created or opened, when it holds an index
     /// with another schema, or when another writer holds its lock.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, IndexError> {
-        let dir = dir.as_ref();
+        Self::open_with(dir.as_ref(), Access::ReadWrite)
+    }
+
+    /// Opens the index in `dir` for reading only, creating it when missing: the search service of a deployment whose
+    /// indexer runs in another process on the same host. The reader follows the writer's commits (tantivy watches
+    /// `meta.json`: a commit is visible here within about half a second). Writes fail.
+    ///
+    /// # Errors
+    /// As [`TantivyIndex::open`], except that another process's writer lock is no obstacle.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self, IndexError> {
+        Self::open_with(dir.as_ref(), Access::ReadOnly)
+    }
+
+    fn open_with(dir: &Path, access: Access) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir).map_err(|source| {
             IndexError::unavailable(
                 format!("failed to create index directory `{}`", dir.display()),
@@ -102,23 +123,32 @@ impl TantivyIndex {
         let (schema, fields) = Fields::build();
         let index = Index::open_or_create(directory, schema)
             .map_err(unavailable("failed to open index"))?;
-        Self::from_index(index, fields)
+        Self::from_index(index, fields, access)
     }
 
-    fn from_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
-        let writer = index
-            .writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY_BYTES)
-            .map_err(unavailable("failed to create index writer"))?;
+    fn from_index(index: Index, fields: Fields, access: Access) -> Result<Self, IndexError> {
+        let (writer, policy) = match access {
+            Access::ReadWrite => (
+                Some(Mutex::new(
+                    index
+                        .writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY_BYTES)
+                        .map_err(unavailable("failed to create index writer"))?,
+                )),
+                // This process commits and reloads itself, before a write is acknowledged.
+                ReloadPolicy::Manual,
+            ),
+            Access::ReadOnly => (None, ReloadPolicy::OnCommitWithDelay),
+        };
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
+            .reload_policy(policy)
             .try_into()
             .map_err(unavailable("failed to open index reader"))?;
         let mut parser = QueryParser::for_index(&index, vec![fields.title, fields.description]);
         parser.set_conjunction_by_default();
         let inner = Inner {
             reader,
-            writer: Mutex::new(writer),
+            writer,
             fields,
             parser,
         };
@@ -184,14 +214,18 @@ impl SearchIndex for TantivyIndex {
 impl Inner {
     /// Locks the writer. A writer poisoned by a panic during an earlier batch is rolled back to the last commit.
     fn lock_writer(&self) -> Result<MutexGuard<'_, IndexWriter>, IndexError> {
-        match self.writer.lock() {
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| unavailable_msg("this index was opened read-only"))?;
+        match writer.lock() {
             Ok(guard) => Ok(guard),
             Err(poisoned) => {
                 let mut guard = poisoned.into_inner();
                 guard
                     .rollback()
                     .map_err(unavailable("failed to roll back index writer"))?;
-                self.writer.clear_poison();
+                writer.clear_poison();
                 Ok(guard)
             }
         }

@@ -3,8 +3,9 @@
 //! # Mapping
 //! - A topic is a Kafka topic created by [`Bus::ensure_topics`] with [`KafkaConfig::partitions`] partitions and
 //!   [`KafkaConfig::replication`] replicas; the compacted topics ([`KafkaConfig::compacted_topics`], `policy.mous`
-//!   and `admin.directory`) get `cleanup.policy=compact`, the others `retention.ms` when configured. Topics that
-//!   exist are left as they are.
+//!   and `admin.directory`) get `cleanup.policy=compact` and a single partition (they are small, and their readers
+//!   need one total order: an organization before its tokens, and one applied offset to wait for), the others
+//!   `retention.ms` when configured. Topics that exist are left as they are.
 //! - A [`Position`] is (partition, offset). Records are partitioned by key, so the records of one report or one MoU
 //!   stay in order; records without a key are spread by librdkafka.
 //! - A consumer group of the [`Bus`] is a Kafka consumer group: members share the partitions, and the group resumes
@@ -244,12 +245,18 @@ impl Bus for KafkaBus {
         let new_topics: Vec<NewTopic<'_>> = names
             .iter()
             .map(|name| {
+                let compacted = self.config.compacted_topics.contains(name);
+                let partitions = if compacted {
+                    1
+                } else {
+                    i32::from(self.config.partitions)
+                };
                 let topic = NewTopic::new(
                     name,
-                    i32::from(self.config.partitions),
+                    partitions,
                     TopicReplication::Fixed(i32::from(self.config.replication)),
                 );
-                if self.config.compacted_topics.contains(name) {
+                if compacted {
                     topic.set("cleanup.policy", "compact")
                 } else if let Some(retention) = &retention {
                     topic.set("retention.ms", retention)
@@ -268,7 +275,7 @@ impl Bus for KafkaBus {
             .map_err(|error| BusError::unavailable("failed to create topics", error))?;
         for result in results {
             match result {
-                Ok(topic) => info!(topic, partitions = self.config.partitions, "created topic"),
+                Ok(topic) => info!(topic, "created topic"),
                 Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic, "topic exists"),
                 Err((topic, code))
                     if self::error::is_refusal(code)

@@ -103,3 +103,38 @@ async fn open_creates_missing_directories_and_url_opens_it() {
     ));
     let _: &dyn SearchIndex = &*index;
 }
+
+/// A read-only handle (a search process beside the indexer's) sees the writer's commits and cannot write, and it
+/// does not take the writer lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_handle_follows_the_writer_and_refuses_writes() {
+    let (dir, writer) = fresh();
+    let reader =
+        IndexClient::new(TantivyIndex::open_read_only(dir.path()).expect("open read-only"));
+    let report_id = conformance::report();
+    conformance::put(
+        &writer,
+        &report_id,
+        1,
+        vec![conformance::view(&report_id, "one")],
+    )
+    .await;
+    reader.refresh().await.expect("refresh");
+    let page = reader
+        .search(conformance::query())
+        .await
+        .expect("search on the read-only handle");
+    assert_eq!(page.total, 1);
+    let refused = reader
+        .write(vec![accord_index::ReplaceViews {
+            report_id: report_id.clone(),
+            version: 2,
+            views: Vec::new(),
+        }])
+        .await;
+    assert!(refused.is_err(), "a read-only handle must refuse writes");
+    // The writer still holds its lock and writes.
+    conformance::put(&writer, &report_id, 2, Vec::new()).await;
+    reader.refresh().await.expect("refresh");
+    assert_eq!(reader.search(conformance::query()).await.unwrap().total, 0);
+}

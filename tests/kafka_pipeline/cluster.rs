@@ -1,0 +1,353 @@
+//! A private tansu broker and every Accord service as its own child process on it.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+/// The bootstrap coordinator token of every test cluster.
+pub const ADMIN_TOKEN: &str = "kafka-pipeline-admin-token";
+
+/// How long a step may take before the test fails: a hang guard, not a performance assertion.
+pub const PATIENCE: Duration = Duration::from_secs(240);
+
+/// Returns `true` when the tests are to run: the Kafka tests are on (`ACCORD_KAFKA_BOOTSTRAP` is set, as
+/// `scripts/test.sh` does once tansu is installed; these tests start brokers of their own). Otherwise they print a
+/// notice and pass, unless `ACCORD_REQUIRE_KAFKA=1`, when they fail.
+pub fn enabled() -> bool {
+    let on = std::env::var("ACCORD_KAFKA_BOOTSTRAP").is_ok_and(|value| !value.is_empty());
+    let installed = std::process::Command::new("bash")
+        .arg(script())
+        .arg("which")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if on && installed {
+        return true;
+    }
+    assert!(
+        std::env::var("ACCORD_REQUIRE_KAFKA").as_deref() != Ok("1"),
+        "ACCORD_REQUIRE_KAFKA=1 but the Kafka tests are off or tansu is missing: run scripts/tansu.sh install and \
+         set ACCORD_KAFKA_BOOTSTRAP (scripts/test.sh does both)"
+    );
+    eprintln!(
+        "notice: the Kafka pipeline tests pass without running (they need tansu and ACCORD_KAFKA_BOOTSTRAP; \
+         scripts/test.sh sets both)"
+    );
+    false
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tansu.sh")
+}
+
+fn run_script(command: &str, dir: &Path) -> String {
+    let output = std::process::Command::new("bash")
+        .arg(script())
+        .arg(command)
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|error| panic!("failed to run scripts/tansu.sh {command}: {error}"));
+    assert!(
+        output.status.success(),
+        "scripts/tansu.sh {command} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A tansu broker in a temporary directory, stopped when dropped.
+pub struct Broker {
+    dir: tempfile::TempDir,
+    pub bootstrap: String,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let bootstrap = Self::start_in(dir.path());
+        Self { dir, bootstrap }
+    }
+
+    fn start_in(dir: &Path) -> String {
+        let stdout = run_script("start", dir);
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("KAFKA_BOOTSTRAP="))
+            .unwrap_or_else(|| panic!("scripts/tansu.sh start printed no address: {stdout}"))
+            .to_owned()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// The consumer group session timeout of the services.
+///
+/// tansu 0.6 expires a silent member only when another request reaches its group: a member that joins while a
+/// killed one's session is still running can be left with no partitions for good (the dead member keeps them).
+/// Apache Kafka expires members on its own timer. So a killed stage is restarted only after this timeout.
+pub const SESSION_TIMEOUT: Duration = Duration::from_millis(3_000);
+
+/// The services, each its own process.
+pub const SERVICES: [&str; 6] = [
+    "admin",
+    "gateway",
+    "normalizer",
+    "enforcer",
+    "indexer",
+    "search",
+];
+
+/// Every service as a child process on one broker and one data directory (each service keeps its own
+/// subdirectory; the indexer writes the tantivy index, search reads it).
+pub struct Cluster {
+    pub broker: Broker,
+    pub bus_url: String,
+    pub data: tempfile::TempDir,
+    ports: BTreeMap<&'static str, u16>,
+    children: BTreeMap<&'static str, Child>,
+    pub client: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Cluster {
+    pub async fn start() -> Self {
+        let broker = Broker::start();
+        // Three partitions per topic: ordering and commits are per partition; a short session so that a killed
+        // member's partitions move on quickly.
+        let bus_url = format!(
+            "kafka://{}?partitions=3&session_timeout_ms={}",
+            broker.bootstrap,
+            SESSION_TIMEOUT.as_millis()
+        );
+        let mut cluster = Self {
+            broker,
+            bus_url,
+            data: tempfile::tempdir().unwrap(),
+            ports: SERVICES.iter().map(|name| (*name, free_port())).collect(),
+            children: BTreeMap::new(),
+            client: reqwest::Client::new(),
+        };
+        for service in SERVICES {
+            cluster.spawn(service).await;
+        }
+        cluster
+    }
+
+    pub fn url(&self, service: &str) -> String {
+        format!("http://127.0.0.1:{}", self.ports[service])
+    }
+
+    /// Starts `service` and waits until it is ready.
+    pub async fn spawn(&mut self, service: &'static str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.path().join(format!("{service}.log")))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_accord"))
+            .arg(service)
+            .arg("--data-dir")
+            .arg(self.data.path().join("data"))
+            .args(["--bus", &self.bus_url])
+            .args(["--listen", &format!("127.0.0.1:{}", self.ports[service])])
+            .env("ACCORD_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.children.insert(service, child);
+        self.wait_ready(service).await;
+    }
+
+    async fn wait_ready(&self, service: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let ready = self
+                .client
+                .get(format!("{}/readyz", self.url(service)))
+                .send()
+                .await;
+            if ready.is_ok_and(|response| response.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{service} never became ready; its log:\n{}",
+                self.log(service)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The service's log so far.
+    pub fn log(&self, service: &str) -> String {
+        std::fs::read_to_string(self.data.path().join(format!("{service}.log"))).unwrap_or_default()
+    }
+
+    /// The last lines of every service's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for service in SERVICES {
+            let log = self.log(service);
+            let lines: Vec<&str> = log.lines().collect();
+            out.push_str(&format!(
+                "--- {service} (last 15 of {} lines)\n",
+                lines.len()
+            ));
+            for line in &lines[lines.len().saturating_sub(15)..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Kills `service` with SIGKILL (a crash) and waits until it is gone.
+    pub async fn kill(&mut self, service: &'static str) {
+        if let Some(mut child) = self.children.remove(service) {
+            child.kill().await.unwrap();
+        }
+    }
+
+    /// Stops every service with SIGTERM and waits for them.
+    pub async fn stop_all(&mut self) {
+        for (_, mut child) in std::mem::take(&mut self.children) {
+            if let Some(pid) = child.id() {
+                // SAFETY-free: `kill` the command, not libc.
+                let _ = std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status();
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(40), child.wait()).await;
+        }
+    }
+
+    /// Sends a request to `service`.
+    pub async fn call(
+        &self,
+        service: &str,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.url(service)))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(60));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let body = response.json().await.unwrap_or(Value::Null);
+                (status, body)
+            }
+            Err(error) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": error.to_string() }),
+            ),
+        }
+    }
+
+    /// Creates partner `bank-a` and agency `ncu-de` with a MoU between them; returns their tokens.
+    pub async fn world(&self) -> (String, String) {
+        for (id, kind) in [("bank-a", "partner"), ("ncu-de", "agency")] {
+            let (status, body) = self
+                .call(
+                    "admin",
+                    reqwest::Method::POST,
+                    "/v1/organizations",
+                    ADMIN_TOKEN,
+                    Some(json!({ "id": id, "name": id.to_uppercase(), "kind": kind, "country": "DE", "sector": "finance" })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let mut tokens = Vec::new();
+        for (org, role) in [("bank-a", "partner"), ("ncu-de", "investigator")] {
+            let (status, body) = self
+                .call(
+                    "admin",
+                    reqwest::Method::POST,
+                    "/v1/tokens",
+                    ADMIN_TOKEN,
+                    Some(json!({ "organization": org, "role": role, "label": "fault test" })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            tokens.push(body["token"].as_str().unwrap().to_owned());
+        }
+        let (status, body) = self
+            .call(
+                "admin",
+                reqwest::Method::POST,
+                "/v1/mous",
+                ADMIN_TOKEN,
+                Some(json!({
+                    "id": "m-fault",
+                    "title": "Fault test",
+                    "providers": ["bank-a"],
+                    "recipients": ["ncu-de"],
+                    "effective_from": "2026-01-01T00:00:00Z",
+                    "expires_at": "2030-12-31T23:59:59Z",
+                    "max_tlp": "amber",
+                    "content": ["indicators", "narrative", "victim"],
+                    "categories": ["*"],
+                    "indicator_types": ["*"],
+                    "purposes": ["investigation"],
+                    "pii": "share",
+                    "attribution": "named",
+                    "recipient_countries": ["*"],
+                    "retention_days": 3650
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let agency = tokens.pop().unwrap();
+        let partner = tokens.pop().unwrap();
+        (partner, agency)
+    }
+}
+
+/// The report numbered `n`, carrying the one indicator [`indicator`]`(n)`.
+pub fn report(n: usize) -> Value {
+    json!({
+        "title": format!("Fault run report {n}"),
+        "description": "Credential phishing wave against online banking customers.",
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "green",
+        "classification": "unclassified",
+        "categories": ["phishing"],
+        "sector": "finance",
+        "indicators": [{ "value": indicator(n) }],
+    })
+}
+
+/// A domain unique to report `n`.
+pub fn indicator(n: usize) -> String {
+    format!("r{n}.fault-run.example")
+}
