@@ -89,7 +89,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/organizations", post(orgs::create).get(orgs::list))
-        .route("/v1/organizations/{id}", get(orgs::get))
+        .route("/v1/organizations/{id}", get(orgs::get).patch(orgs::update))
         .route("/v1/tokens", post(orgs::issue_token))
         .route("/v1/tokens/{id}", delete(orgs::revoke_token))
         .route("/v1/mous", post(mous::create).get(mous::list))

@@ -12,7 +12,7 @@ use axum::{
 };
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
     AppState,
@@ -48,13 +48,7 @@ pub(crate) async fn create(
             "must be partner or agency",
         ));
     }
-    let country = new.country.trim().to_ascii_uppercase();
-    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ApiError::invalid_field(
-            "/country",
-            "must be an ISO 3166-1 alpha-2 code",
-        ));
-    }
+    let country = parse_country(&new.country)?;
     if new.name.trim().is_empty() {
         return Err(ApiError::invalid_field("/name", "must not be empty"));
     }
@@ -122,6 +116,134 @@ pub(crate) async fn get(
         return Err(ApiError::NotFound);
     };
     Ok(Json(org).into_response())
+}
+
+/// Deserializes a present field as `Some(value)`, `null` included, so that `null` can clear an optional field while
+/// an absent field (`None`, by `#[serde(default)]`) leaves it alone.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// The body of `PATCH /v1/organizations/{id}`: every field optional; `id` and `kind` cannot change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrganizationPatch {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    country: Option<String>,
+    /// A string sets the sector, `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    sector: Option<Value>,
+    /// A TLP sets the partner's default, `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    default_tlp: Option<Value>,
+}
+
+/// Returns the ISO 3166-1 alpha-2 code in upper case, or the problem naming `/country`.
+fn parse_country(country: &str) -> Result<String, ApiError> {
+    let country = country.trim().to_ascii_uppercase();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ApiError::invalid_field(
+            "/country",
+            "must be an ISO 3166-1 alpha-2 code",
+        ));
+    }
+    Ok(country)
+}
+
+/// Applies a patch to `org`, validating every field (422 naming the first bad one).
+fn apply_patch(org: &Organization, patch: OrganizationPatch) -> Result<Organization, ApiError> {
+    let mut updated = org.clone();
+    if let Some(name) = patch.name {
+        if name.trim().is_empty() {
+            return Err(ApiError::invalid_field("/name", "must not be empty"));
+        }
+        updated.name = name.trim().to_owned();
+    }
+    if let Some(country) = patch.country {
+        updated.country = parse_country(&country)?;
+    }
+    match patch.sector {
+        None => {}
+        Some(Value::Null) => updated.sector = None,
+        Some(Value::String(sector)) if !sector.trim().is_empty() => {
+            updated.sector = Some(sector.trim().to_ascii_lowercase());
+        }
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "/sector",
+                "must be a non-empty string or null",
+            ));
+        }
+    }
+    match patch.default_tlp {
+        None => {}
+        Some(Value::Null) => updated.default_tlp = None,
+        Some(value) => {
+            let tlp: Tlp = serde_json::from_value(value).map_err(|_| {
+                ApiError::invalid_field(
+                    "/default_tlp",
+                    "must be clear, green, amber, amber+strict, red or null",
+                )
+            })?;
+            if org.kind != OrgKind::Partner {
+                return Err(ApiError::invalid_field(
+                    "/default_tlp",
+                    "only partners have a default TLP",
+                ));
+            }
+            updated.default_tlp = Some(tlp);
+        }
+    }
+    Ok(updated)
+}
+
+/// `PATCH /v1/organizations/{id}`: changes name, country, sector or default TLP. The new record is published on the
+/// directory topic; search applies it to the next query (an agency's country decides `recipient_countries`) and the
+/// enforcer re-evaluates the reports it affects, extending or withdrawing indexed views.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    json::require_json(&headers)?;
+    let Ok(id) = OrgId::parse(&id) else {
+        return Err(ApiError::NotFound);
+    };
+    let snapshot = state.deps.directory.snapshot();
+    let Some(org) = snapshot.orgs.get(&id) else {
+        return Err(ApiError::NotFound);
+    };
+    let raw = json::parse_value(&body)?;
+    for immutable in ["id", "kind"] {
+        if raw.get(immutable).is_some() {
+            return Err(ApiError::invalid_field(
+                &format!("/{immutable}"),
+                "cannot be changed",
+            ));
+        }
+    }
+    let patch: OrganizationPatch = json::from_value(raw)?;
+    if org.kind == OrgKind::Operator {
+        return Err(ApiError::Conflict(
+            "the operator organization cannot be changed".to_owned(),
+        ));
+    }
+    let updated = apply_patch(org, patch)?;
+    if &updated == org {
+        return Ok(Json(updated).into_response());
+    }
+    let event = DirectoryEvent::Organization(updated.clone());
+    let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
+    state
+        .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
+        .await?;
+    tracing::info!(organization = %updated.id, "organization updated");
+    Ok(Json(updated).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,8 @@
 //!   `expires_at`, or an organization changes (an agency's country), the reports of the affected partners are
 //!   evaluated again and their release sets replace the indexed ones: widening releases earlier reports, narrowing
 //!   and withdrawal reach every indexed copy.
+//! - [`retention`]: reports past every retention that could apply are withdrawn from the index and removed from
+//!   the store.
 //! - `GET /v1/explain`: why a report is or is not visible to an agency, and what is redacted.
 //! - `POST /v1/mous/preview`: what a draft MoU would change, per agency, without changing anything.
 //!
@@ -17,14 +19,16 @@
 mod explain;
 mod preview;
 pub mod reevaluate;
+pub mod retention;
 pub mod store;
 
 use std::sync::Arc;
 
 use accord_bus::{BusClient, Delivery, Record};
-use accord_domain::{NormalizedReport, ReleaseSet, topics};
+use accord_domain::{NormalizedReport, ReleaseSet, Timestamp, topics};
 use accord_runtime::{
     Authenticator, Deps, Directory,
+    directory::Snapshot,
     stage::{self, Stage, StageOptions},
 };
 use async_trait::async_trait;
@@ -71,6 +75,8 @@ pub struct AppState {
     pub(crate) evaluation: Arc<Mutex<()>>,
     /// The MoU schema, for previews of drafts.
     pub(crate) mou_schema: Arc<accord_runtime::json::SchemaValidator>,
+    /// Wakes the watcher when reports were stored: their retention may end before its next wake-up.
+    pub(crate) stored: Arc<tokio::sync::Notify>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -94,19 +100,29 @@ impl AppState {
             store,
             evaluation: Arc::new(Mutex::new(())),
             mou_schema: Arc::new(mou_schema),
+            stored: Arc::new(tokio::sync::Notify::new()),
         })
     }
 }
 
-/// Evaluates one report against the directory's current MoUs.
+/// Evaluates one report against the directory's current MoUs, now.
 pub fn evaluate(report: &NormalizedReport, directory: &Directory, trigger: &str) -> ReleaseSet {
-    let snapshot = directory.snapshot();
-    let now = chrono::Utc::now();
-    let views = accord_policy::release(report, now, &snapshot.mous, &snapshot.orgs);
+    evaluate_at(report, &directory.snapshot(), chrono::Utc::now(), trigger)
+}
+
+/// Evaluates one report against the MoUs and organizations of `snapshot` at `at`: the release set the enforcer
+/// publishes (and the indexer indexes) for it.
+pub fn evaluate_at(
+    report: &NormalizedReport,
+    snapshot: &Snapshot,
+    at: Timestamp,
+    trigger: &str,
+) -> ReleaseSet {
+    let views = accord_policy::release(report, at, &snapshot.mous, &snapshot.orgs);
     ReleaseSet {
         report_id: report.id.clone(),
         partner: report.partner.clone(),
-        evaluated_at: now,
+        evaluated_at: at,
         indicators: report.indicators.len(),
         views,
         trigger: Some(trigger.to_owned()),
@@ -135,6 +151,7 @@ impl Stage for Enforcer {
         let store = self.state.store.clone();
         let stored = reports.clone();
         tokio::task::spawn_blocking(move || store.put(&stored)).await??;
+        self.state.stored.notify_one();
         let _evaluation = self.state.evaluation.lock().await;
         let mut records = Vec::with_capacity(reports.len());
         for report in &reports {

@@ -13,7 +13,8 @@
 //! index. The snapshot positions acted on are stored, so a restart re-evaluates whatever changed while it was down.
 //!
 //! Retention needs no re-evaluation to take effect: a view's validity window ends with retention and the index
-//! filters on it.
+//! filters on it. The watcher also wakes when the oldest stored report's retention ends and runs the
+//! [`crate::retention`] sweep, which removes such reports from the index and the store.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -111,7 +112,7 @@ pub fn boundaries(
     (affected, next)
 }
 
-/// Watches the directory and the clock until `shutdown`.
+/// Watches the directory, the clock and newly stored reports (for retention) until `shutdown`.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut changes = state.deps.directory.changes();
     let mut acted_on: Arc<Snapshot> = Arc::new(Snapshot::default());
@@ -144,18 +145,34 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                 }
             }
         }
+        let retention_next = match crate::retention::sweep(&state, now).await {
+            Ok((_, next)) => next,
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "retention sweep failed, retrying");
+                Some(now + chrono::TimeDelta::seconds(1))
+            }
+        };
+        let next = match (next, retention_next) {
+            (Some(left), Some(right)) => Some(left.min(right)),
+            (left, right) => left.or(right),
+        };
         if let Err(error) = state.store.set_policy_positions(applied) {
             tracing::warn!(%error, "failed to store the policy positions acted on");
         }
         acted_on = current;
         last_check = now;
         let wait = next
-            .and_then(|next| (next - chrono::Utc::now()).to_std().ok())
+            .map(|next| {
+                (next - chrono::Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+            })
             .unwrap_or(Duration::from_secs(3600))
             .min(Duration::from_secs(3600));
         tokio::select! {
             () = shutdown.cancelled() => return,
             changed = changes.changed() => if changed.is_err() { return },
+            () = state.stored.notified() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }

@@ -7,6 +7,10 @@ use std::{path::Path, sync::Arc};
 use accord_domain::{NormalizedReport, OrgId, ReportId};
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 
+use self::received::{BY_RECEIVED, received_key};
+
+mod received;
+
 const REPORTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("reports");
 const BY_PARTNER: TableDefinition<'_, &str, ()> = TableDefinition::new("reports_by_partner");
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
@@ -51,6 +55,7 @@ impl ReportStore {
         txn.open_table(REPORTS)?;
         txn.open_table(BY_PARTNER)?;
         txn.open_table(META)?;
+        received::backfill(&txn)?;
         txn.commit()?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -76,6 +81,9 @@ impl ReportStore {
             let mut by_partner = txn
                 .open_table(BY_PARTNER)
                 .map_err(failed("failed to open partner index"))?;
+            let mut by_received = txn
+                .open_table(BY_RECEIVED)
+                .map_err(failed("failed to open reception index"))?;
             for report in reports {
                 let bytes = serde_json::to_vec(report).map_err(|error| StoreError {
                     context: "failed to encode report",
@@ -88,6 +96,9 @@ impl ReportStore {
                 by_partner
                     .insert(key.as_str(), ())
                     .map_err(failed("failed to write partner index"))?;
+                by_received
+                    .insert(received_key(report).as_str(), ())
+                    .map_err(failed("failed to write reception index"))?;
             }
         }
         txn.commit().map_err(failed("failed to commit reports"))?;

@@ -3,7 +3,7 @@
 use std::{collections::BTreeSet, net::IpAddr};
 
 use accord_domain::{ObservableType, observable};
-use accord_index::{IndicatorKey, IndicatorMatch, Page};
+use accord_index::{IndexClient, IndicatorKey, IndicatorMatch, Page};
 use accord_runtime::{ApiError, Principal, json};
 use axum::{
     extract::{Path, Query, State},
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    AppState,
+    AppState, Config,
     request::{Audited, Context, context, finish, index_error, report_summary},
 };
 
@@ -91,32 +91,41 @@ pub(crate) async fn get(
     };
     let outcome = async {
         let ctx = context(&state, &principal, &audited)?;
-        let Some(indicator) = to_match(&value) else {
-            return Err(ApiError::NotFound);
-        };
-        let release = ctx.release();
-        let per_key = state.config.max_reports_per_indicator.max(1) * 10;
-        let mut pages = state
-            .deps
-            .index
-            .lookup(release, vec![indicator.clone()], per_key)
-            .await
-            .map_err(index_error)?;
-        let page = pages.pop().unwrap_or(Page {
-            total: 0,
-            hits: Vec::new(),
-        });
-        render_match(
-            &ctx,
-            &indicator.key,
-            page,
-            state.config.max_reports_per_indicator,
-        )
-        .map(|(body, _)| (body, 1))
-        .ok_or(ApiError::NotFound)
+        run_indicator(&state.deps.index, &state.config, &ctx, &value).await
     }
     .await;
     finish(&state, &principal, audited, outcome).await
+}
+
+/// Answers `GET /v1/indicators/{value}` for an investigator's context: the index lookup under the release filter,
+/// then the query-time re-check of every hit. Returns the response body and the number of results (1). This is the
+/// whole endpoint apart from authentication and the audit record; the differential policy test drives it in process.
+///
+/// # Errors
+/// Returns [`ApiError::NotFound`] when nothing visible matches (or `value` is not an indicator), 503 when the index
+/// is unavailable.
+pub async fn run_indicator(
+    index: &IndexClient,
+    config: &Config,
+    ctx: &Context,
+    value: &str,
+) -> Result<(Value, u64), ApiError> {
+    let Some(indicator) = to_match(value) else {
+        return Err(ApiError::NotFound);
+    };
+    let release = ctx.release();
+    let per_key = config.max_reports_per_indicator.max(1) * 10;
+    let mut pages = index
+        .lookup(release, vec![indicator.clone()], per_key)
+        .await
+        .map_err(index_error)?;
+    let page = pages.pop().unwrap_or(Page {
+        total: 0,
+        hits: Vec::new(),
+    });
+    render_match(ctx, &indicator.key, page, config.max_reports_per_indicator)
+        .map(|(body, _)| (body, 1))
+        .ok_or(ApiError::NotFound)
 }
 
 /// `POST /v1/indicators/lookup` body.

@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditLog;
 
+// The endpoints' work without authentication and audit, for in-process drivers (the differential policy test).
+pub use crate::{indicators::run_indicator, request::Context, search::run_search};
+
 /// Search configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]

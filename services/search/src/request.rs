@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use crate::{AppState, audit::AuditEntry};
 
-/// The investigator's context for one request.
-pub(crate) struct Context {
+/// The investigator's context for one request: who asks, for what, when, and the directory snapshot the request is
+/// answered under.
+pub struct Context {
     pub(crate) agency: OrgId,
     pub(crate) purpose: Purpose,
     pub(crate) at: Timestamp,
@@ -22,6 +23,17 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// Returns the context of a request by `agency` for `purpose` at `at` under `snapshot`. The handlers build it
+    /// from the caller's token and the current time; the differential policy test builds it directly.
+    pub fn new(agency: OrgId, purpose: Purpose, at: Timestamp, snapshot: Arc<Snapshot>) -> Self {
+        Self {
+            agency,
+            purpose,
+            at,
+            snapshot,
+        }
+    }
+
     /// Returns the index's release filter for this request: the caller's grant, the time, and the MoUs in force.
     pub(crate) fn release(&self) -> accord_index::ReleaseFilter {
         accord_index::ReleaseFilter {
@@ -107,12 +119,12 @@ pub(crate) fn context(
             .join("; ");
         return Err(ApiError::BadRequest { detail, errors });
     };
-    Ok(Context {
-        agency: org.id.clone(),
+    Ok(Context::new(
+        org.id.clone(),
         purpose,
-        at: chrono::Utc::now(),
+        chrono::Utc::now(),
         snapshot,
-    })
+    ))
 }
 
 /// Writes the audit record, then answers. If the record cannot be written, the answer is 503 and carries nothing.

@@ -1,7 +1,7 @@
 //! `POST /v1/search`: free text or `field:value` terms, filters, paging with an opaque cursor.
 
 use accord_domain::{ObservableType, Timestamp, Tlp, View, observable};
-use accord_index::{Filters, IndicatorKey, IndicatorMatch, Query};
+use accord_index::{Filters, IndexClient, IndicatorKey, IndicatorMatch, Query};
 use accord_runtime::{ApiError, Principal, json};
 use axum::{extract::State, response::Response};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    AppState,
-    request::{Audited, context, finish, index_error},
+    AppState, Config,
+    request::{Audited, Context, context, finish, index_error},
 };
 
 /// One or many values of a filter.
@@ -223,49 +223,65 @@ pub(crate) async fn search(
     };
     let outcome = async {
         let ctx = context(&state, &principal, &audited)?;
-        let request: SearchRequest = json::from_value(json::parse_value(&body)?)?;
-        let mut filters = parse_filters(request.filters)?;
-        let (indicator, text) = match request.q.as_deref().map(str::trim) {
-            Some(q) if !q.is_empty() => parse_q(q, &mut filters)?,
-            _ => (None, None),
-        };
-        let size = request.size.unwrap_or(state.config.default_page_size);
-        if size == 0 || size > state.config.max_page_size {
-            return Err(ApiError::invalid_field(
-                "/size",
-                format!("must be between 1 and {}", state.config.max_page_size),
-            ));
-        }
-        let offset = decode_cursor(request.cursor.as_deref())?;
-        let query = Query {
-            release: ctx.release(),
-            indicator,
-            text,
-            filters,
-            size,
-            offset,
-        };
-        let page = state.deps.index.search(query).await.map_err(index_error)?;
-        let fetched = page.hits.len();
-        let hits: Vec<Value> = page
-            .hits
-            .iter()
-            .filter(|view| ctx.allows(view))
-            .map(render_hit)
-            .collect();
-        let dropped = (fetched - hits.len()) as u64;
-        let total = page.total.saturating_sub(dropped);
-        let next_offset = offset + fetched;
-        let next = (fetched == size && (next_offset as u64) < page.total)
-            .then(|| encode_cursor(next_offset));
-        let returned = hits.len() as u64;
-        Ok((
-            json!({ "hits": hits, "total": total, "next": next }),
-            returned,
-        ))
+        run_search(&state.deps.index, &state.config, &ctx, &body).await
     }
     .await;
     finish(&state, &principal, audited, outcome).await
+}
+
+/// Answers a search request `body` (the JSON of `POST /v1/search`) for an investigator's context: the index query
+/// under the release filter, then the query-time re-check of every hit. Returns the response body and the number of
+/// results. This is the whole of `POST /v1/search` apart from authentication and the audit record (which the handler
+/// adds around it); the differential policy test drives it in process.
+///
+/// # Errors
+/// Returns the problem the endpoint answers: 400/422 for a bad body, 503 when the index is unavailable.
+pub async fn run_search(
+    index: &IndexClient,
+    config: &Config,
+    ctx: &Context,
+    body: &[u8],
+) -> Result<(Value, u64), ApiError> {
+    let request: SearchRequest = json::from_value(json::parse_value(body)?)?;
+    let mut filters = parse_filters(request.filters)?;
+    let (indicator, text) = match request.q.as_deref().map(str::trim) {
+        Some(q) if !q.is_empty() => parse_q(q, &mut filters)?,
+        _ => (None, None),
+    };
+    let size = request.size.unwrap_or(config.default_page_size);
+    if size == 0 || size > config.max_page_size {
+        return Err(ApiError::invalid_field(
+            "/size",
+            format!("must be between 1 and {}", config.max_page_size),
+        ));
+    }
+    let offset = decode_cursor(request.cursor.as_deref())?;
+    let query = Query {
+        release: ctx.release(),
+        indicator,
+        text,
+        filters,
+        size,
+        offset,
+    };
+    let page = index.search(query).await.map_err(index_error)?;
+    let fetched = page.hits.len();
+    let hits: Vec<Value> = page
+        .hits
+        .iter()
+        .filter(|view| ctx.allows(view))
+        .map(render_hit)
+        .collect();
+    let dropped = (fetched - hits.len()) as u64;
+    let total = page.total.saturating_sub(dropped);
+    let next_offset = offset + fetched;
+    let next =
+        (fetched == size && (next_offset as u64) < page.total).then(|| encode_cursor(next_offset));
+    let returned = hits.len() as u64;
+    Ok((
+        json!({ "hits": hits, "total": total, "next": next }),
+        returned,
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,127 @@
+//! Retention: reports past every retention period that could still apply are withdrawn from the index and removed
+//! from the enforcer's store for good.
+//!
+//! A report of partner P is kept while some MoU naming P as a provider (latest version, any status: a suspended or
+//! expired MoU may come back) could still retain it, that is until `received_at + max(retention_days)` over those
+//! MoUs. At that instant no MoU can grant it any more (policy-model.md: visible only while received less than
+//! `retention_days` ago), so the sweep publishes an empty release set (the indexer deletes every view of the report
+//! and the partner gets a withdrawal receipt, `retention ended`) and only then deletes the stored report; a crash in
+//! between repeats the sweep. A partner no MoU names keeps its reports: an MoU created later releases them.
+//! Visibility never waits for the sweep: every view's validity window already ends with retention.
+
+use std::collections::BTreeMap;
+
+use accord_domain::{MouVersion, OrgId, ReleaseSet, Timestamp, topics};
+use chrono::TimeDelta;
+
+use crate::{AppState, release_record};
+
+/// The trigger of the release sets the sweep publishes, shown in withdrawal receipts.
+pub const RETENTION_TRIGGER: &str = "retention ended";
+
+/// Returns, per partner named as a provider, the longest retention of the MoUs naming it.
+pub fn longest_retention(mous: &[MouVersion]) -> BTreeMap<OrgId, TimeDelta> {
+    let mut longest: BTreeMap<OrgId, TimeDelta> = BTreeMap::new();
+    for version in mous {
+        let days =
+            TimeDelta::try_days(i64::from(version.mou.retention_days)).unwrap_or(TimeDelta::MAX);
+        for provider in &version.mou.providers {
+            let entry = longest.entry(provider.clone()).or_insert(days);
+            *entry = (*entry).max(days);
+        }
+    }
+    longest
+}
+
+/// Withdraws and removes every report past its retention at `now`; returns how many were removed and when the next
+/// stored report's retention ends.
+///
+/// # Errors
+/// Fails when the store or the bus fails; nothing is removed from the store before its withdrawal is published.
+pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, Option<Timestamp>)> {
+    let _evaluation = state.evaluation.lock().await;
+    let snapshot = state.deps.directory.snapshot();
+    let mut removed = 0;
+    let mut next: Option<Timestamp> = None;
+    for (partner, retention) in longest_retention(&snapshot.mous) {
+        let Some(cutoff) = now.checked_sub_signed(retention) else {
+            continue;
+        };
+        let store = state.store.clone();
+        let owner = partner.clone();
+        // Reports received at or before `cutoff` have `received_at + retention <= now`: past every retention.
+        let due = tokio::task::spawn_blocking(move || {
+            store.received_before(&owner, cutoff + TimeDelta::microseconds(1))
+        })
+        .await??;
+        for chunk in due.chunks(state.config.reevaluation_chunk.max(1)) {
+            let mut records = Vec::with_capacity(chunk.len());
+            for report in chunk {
+                records.push(release_record(&ReleaseSet {
+                    report_id: report.id.clone(),
+                    partner: report.partner.clone(),
+                    evaluated_at: now,
+                    indicators: report.indicators.len(),
+                    views: Vec::new(),
+                    trigger: Some(RETENTION_TRIGGER.to_owned()),
+                })?);
+            }
+            state
+                .deps
+                .bus
+                .publish(topics::REPORTS_RELEASABLE, records)
+                .await?;
+            let store = state.store.clone();
+            let gone = chunk.to_vec();
+            tokio::task::spawn_blocking(move || store.remove(&gone)).await??;
+            removed += chunk.len();
+        }
+        let store = state.store.clone();
+        let owner = partner.clone();
+        if let Some(oldest) =
+            tokio::task::spawn_blocking(move || store.oldest_received(&owner)).await??
+            && let Some(end) = oldest.checked_add_signed(retention)
+        {
+            next = Some(next.map_or(end, |next| next.min(end)));
+        }
+    }
+    if removed > 0 {
+        tracing::info!(reports = removed, "removed reports past their retention");
+        metrics::counter!("accord_enforcer_retention_removed_total").increment(removed as u64);
+    }
+    Ok((removed, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_retention_of_the_mous_naming_a_partner_counts() {
+        let mou = |id: &str, providers: &[&str], days: u32| {
+            let mut value: MouVersion = serde_json::from_value(serde_json::json!({
+                "mou": {
+                    "id": id, "title": id, "status": "revoked", "providers": providers, "recipients": ["ncu"],
+                    "effective_from": "2026-01-01T00:00:00Z", "expires_at": "2027-01-01T00:00:00Z",
+                    "max_tlp": "amber", "retention_days": days
+                },
+                "version": 1, "changed_by": "t", "changed_at": "2026-01-01T00:00:00Z"
+            }))
+            .unwrap();
+            value.version = 1;
+            value
+        };
+        let longest = longest_retention(&[
+            mou("m1", &["bank-a", "bank-b"], 30),
+            mou("m2", &["bank-a"], 90),
+        ]);
+        let days = |partner: &str| {
+            longest
+                .get(&OrgId::parse(partner).unwrap())
+                .map(|d| d.num_days())
+        };
+        assert_eq!(days("bank-a"), Some(90));
+        assert_eq!(days("bank-b"), Some(30));
+        assert_eq!(days("bank-c"), None);
+    }
+}
