@@ -18,6 +18,7 @@ mod client;
 mod ingest;
 mod lookup;
 mod report;
+mod revoke;
 mod synth;
 
 use std::time::{Duration, Instant};
@@ -75,6 +76,10 @@ pub struct LoadgenArgs {
     /// A sample not searchable after this many seconds counts as not found.
     #[arg(long, default_value_t = 60)]
     pub give_up_secs: u64,
+    /// After the run, revoke its MoU and measure how long until a sample of its reports is no longer found and
+    /// their partner status shows the withdrawal (the enforcer re-evaluated every report of the run).
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 fn memory(pid: Option<u32>) -> Option<report::Memory> {
@@ -171,6 +176,27 @@ pub async fn main(args: LoadgenArgs) -> anyhow::Result<()> {
         eprintln!("loadgen: unexpected lookup answer: {example}");
     }
 
+    let revocation = if args.revoke {
+        eprintln!(
+            "loadgen: revoking MoU {} and measuring the withdrawal",
+            setup.mou
+        );
+        let api = Api::new(&args.url, 4)?;
+        Some(
+            revoke::run(
+                &api,
+                &args.admin_token,
+                &setup,
+                &synth,
+                &accepted,
+                Duration::from_secs(args.give_up_secs),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+
     let ingest_seconds = secs_between(started, ingested.accepted.last().map(|(_, at)| *at));
     let all_searchable_seconds = secs_between(started, ingested.all_searchable);
     let per_second =
@@ -204,6 +230,7 @@ pub async fn main(args: LoadgenArgs) -> anyhow::Result<()> {
         lookup_404_errors: lookups.unknown.errors.values().sum(),
         memory_before,
         memory_after: memory(args.pid),
+        revocation,
     };
     print!("{}", results.text());
     println!(

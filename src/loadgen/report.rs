@@ -107,6 +107,7 @@ pub(crate) struct Results {
     pub(crate) lookup_404_errors: usize,
     pub(crate) memory_before: Option<Memory>,
     pub(crate) memory_after: Option<Memory>,
+    pub(crate) revocation: Option<super::revoke::Revocation>,
 }
 
 fn rate_text(rate: f64) -> String {
@@ -212,6 +213,18 @@ impl Results {
                 "server memory: before {}; after {}",
                 memory(self.memory_before),
                 memory(self.memory_after)
+            );
+        }
+        if let Some(revocation) = &self.revocation {
+            let _ = writeln!(
+                out,
+                "revocation of the run's MoU ({} sampled reports; times from the acknowledgement, each an upper \
+                 bound by one polling sweep):\n  no longer found          {}\n  withdrawal published    {}\n  \
+                 hits served after ack   {}",
+                revocation.sampled,
+                number(revocation.invisible_ms, " ms"),
+                number(revocation.withdrawn_ms, " ms"),
+                revocation.hits_after_ack
             );
         }
         out
