@@ -4,13 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Interop tests compare Accord's STIX ids with the OASIS python stix2 library: install it into a project venv.
+# Interop tests compare Accord's STIX ids with the OASIS python stix2 library, validate every bundle Accord emits
+# with the OASIS stix2-validator, and drive the TAXII server with the OASIS taxii2-client: install them into a
+# project venv.
 VENV=".venv"
 if [ ! -x "$VENV/bin/python3" ]; then
   python3 -m venv "$VENV"
 fi
 if ! "$VENV/bin/python3" -c "import stix2" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "stix2==3.0.*"
+fi
+if ! "$VENV/bin/python3" -c "import taxii2client, stix2validator" 2>/dev/null; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "taxii2-client==2.3.0" "stix2-validator==3.3.2"
 fi
 export PATH="$PWD/$VENV/bin:$PATH"
 export ACCORD_REQUIRE_INTEROP=1

@@ -11,6 +11,7 @@ mod auditor;
 mod indicators;
 mod request;
 mod search;
+mod taxii;
 
 use std::sync::Arc;
 
@@ -89,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/search", post(search::search))
         .route("/v1/audit", get(auditor::list))
         .route("/v1/audit/verify", get(auditor::verify))
+        .merge(taxii::routes())
         .with_state(state)
 }
 

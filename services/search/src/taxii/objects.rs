@@ -1,0 +1,629 @@
+//! A collection's content: objects, one object, its versions, the manifest (reads, audited); add objects and status
+//! (a partner's inbox).
+//!
+//! An agency's collection is computed per request from the index, exactly as a search is: every view the release
+//! filter admits for (agency, purpose, now), then only those the MoUs in force allow now (the query-time re-check),
+//! rendered by [`accord_stix::export`]. `date_added` is when the view was released to the agency (the latest of the
+//! report's reception, the view's start and the change time of the MoU version that granted it), so `added_after`
+//! polling picks up reports that a widened MoU releases later. Objects are sorted by `date_added` then id; `next` is
+//! an opaque cursor after the last returned `(date_added, id)`, stable while objects are added.
+
+use std::collections::BTreeSet;
+
+use accord_domain::{Timestamp, View};
+use accord_index::{Filters, Query as IndexQuery};
+use accord_runtime::directory::Snapshot;
+use accord_stix::export::{Release, StixObject, export, timestamp};
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::{HeaderMap, HeaderValue},
+    response::{IntoResponse, Response},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde_json::{Map, Value, json};
+
+use super::{
+    Accepts, CASE_HEADER, STIX_MEDIA_TYPE, TaxiiError, caller,
+    collections::{Collection, MAX_CONTENT_LENGTH, find, taxii_response},
+    is_taxii_content, negotiate,
+};
+use crate::{AppState, audit::AuditEntry, request::Context};
+
+/// Views fetched from the index per request to it.
+const INDEX_PAGE: usize = 500;
+/// The most reports one collection may hold; beyond it a read fails (503) rather than answer part of it.
+const MAX_COLLECTION_REPORTS: usize = 50_000;
+/// The largest page (`limit`) served; a larger `limit` gets this many.
+const MAX_PAGE: usize = 1_000;
+
+type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// Which read.
+enum Read {
+    Objects,
+    Object(String),
+    Versions(String),
+    Manifest,
+}
+
+impl Read {
+    fn endpoint(&self) -> &'static str {
+        match self {
+            Read::Objects => "GET /taxii2/accord/collections/{id}/objects/",
+            Read::Object(_) => "GET /taxii2/accord/collections/{id}/objects/{object_id}/",
+            Read::Versions(_) => {
+                "GET /taxii2/accord/collections/{id}/objects/{object_id}/versions/"
+            }
+            Read::Manifest => "GET /taxii2/accord/collections/{id}/manifest/",
+        }
+    }
+}
+
+/// `GET …/collections/{id}/objects/`.
+pub(crate) async fn get_objects(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(collection): Path<String>,
+    params: Params,
+) -> Response {
+    read(state, headers, collection, Read::Objects, params).await
+}
+
+/// `GET …/collections/{id}/objects/{object_id}/`.
+pub(crate) async fn get_object(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((collection, object)): Path<(String, String)>,
+    params: Params,
+) -> Response {
+    read(state, headers, collection, Read::Object(object), params).await
+}
+
+/// `GET …/collections/{id}/objects/{object_id}/versions/`.
+pub(crate) async fn versions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((collection, object)): Path<(String, String)>,
+    params: Params,
+) -> Response {
+    read(state, headers, collection, Read::Versions(object), params).await
+}
+
+/// `GET …/collections/{id}/manifest/`.
+pub(crate) async fn manifest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(collection): Path<String>,
+    params: Params,
+) -> Response {
+    read(state, headers, collection, Read::Manifest, params).await
+}
+
+/// The filters and paging of a read.
+#[derive(Debug, Default)]
+struct Selection {
+    added_after: Option<Timestamp>,
+    types: Option<BTreeSet<String>>,
+    ids: Option<BTreeSet<String>>,
+    spec_versions: Option<BTreeSet<String>>,
+    versions: Option<Vec<String>>,
+    limit: usize,
+    after: Option<(Timestamp, String)>,
+}
+
+fn parse_timestamp(name: &str, value: &str) -> Result<Timestamp, TaxiiError> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|_| TaxiiError::BadRequest(format!("`{name}` must be an RFC 3339 timestamp")))
+}
+
+fn list(value: &str) -> BTreeSet<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn encode_cursor(object: &StixObject) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}|{}",
+        object.date_added.timestamp_micros(),
+        object.id
+    ))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(Timestamp, String), TaxiiError> {
+    let invalid =
+        || TaxiiError::BadRequest("`next` is not a value this server returned".to_owned());
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
+    let micros: i64 = micros.parse().map_err(|_| invalid())?;
+    let at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    Ok((at, id.to_owned()))
+}
+
+fn parse_selection(params: &[(String, String)]) -> Result<Selection, TaxiiError> {
+    let mut selection = Selection {
+        limit: MAX_PAGE,
+        ..Selection::default()
+    };
+    for (name, value) in params {
+        match name.as_str() {
+            "added_after" => selection.added_after = Some(parse_timestamp(name, value)?),
+            "limit" => {
+                let limit: usize = value.trim().parse().map_err(|_| {
+                    TaxiiError::BadRequest("`limit` must be a positive integer".to_owned())
+                })?;
+                if limit == 0 {
+                    return Err(TaxiiError::BadRequest(
+                        "`limit` must be a positive integer".to_owned(),
+                    ));
+                }
+                selection.limit = limit.min(MAX_PAGE);
+            }
+            "next" => selection.after = Some(decode_cursor(value)?),
+            "match[type]" => selection.types = Some(list(value)),
+            "match[id]" => selection.ids = Some(list(value)),
+            "match[spec_version]" => selection.spec_versions = Some(list(value)),
+            "match[version]" => {
+                let versions: Vec<String> = list(value).into_iter().collect();
+                for version in &versions {
+                    if !matches!(version.as_str(), "first" | "last" | "all") {
+                        parse_timestamp(name, version)?;
+                    }
+                }
+                selection.versions = Some(versions);
+            }
+            // Other parameters (and match filters this server does not offer) are ignored, as TAXII allows.
+            _ => {}
+        }
+    }
+    Ok(selection)
+}
+
+impl Selection {
+    /// Returns whether an object passes the filters (not the paging).
+    fn admits(&self, object: &StixObject) -> bool {
+        if self
+            .added_after
+            .is_some_and(|after| object.date_added <= after)
+        {
+            return false;
+        }
+        if self
+            .types
+            .as_ref()
+            .is_some_and(|types| !types.contains(&object.kind))
+        {
+            return false;
+        }
+        if self
+            .ids
+            .as_ref()
+            .is_some_and(|ids| !ids.contains(&object.id))
+        {
+            return false;
+        }
+        // Accord serves STIX 2.1 only, so every object is its own latest spec version.
+        if self
+            .spec_versions
+            .as_ref()
+            .is_some_and(|versions| !versions.contains("2.1"))
+        {
+            return false;
+        }
+        // Every object has exactly one version here: it is the first, the last, and all of them.
+        if let Some(versions) = &self.versions {
+            let matches = versions.iter().any(|version| match version.as_str() {
+                "first" | "last" | "all" => true,
+                timestamp => parse_timestamp("match[version]", timestamp)
+                    .is_ok_and(|at| at == object.version),
+            });
+            if !matches {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Returns the page: the admitted objects after the cursor, at most `limit`, and whether more follow.
+    fn page<'a>(&self, objects: &'a [StixObject]) -> (Vec<&'a StixObject>, bool) {
+        let mut admitted = objects
+            .iter()
+            .filter(|object| self.admits(object))
+            .filter(|object| {
+                self.after
+                    .as_ref()
+                    .is_none_or(|(at, id)| (object.date_added, &object.id) > (*at, id))
+            });
+        let page: Vec<&StixObject> = admitted.by_ref().take(self.limit).collect();
+        let more = admitted.next().is_some();
+        (page, more)
+    }
+}
+
+/// Returns when a view was released to the agency: the latest of the report's reception, the view's start and the
+/// change time of the MoU versions that grant it.
+fn released_at(view: &View, snapshot: &Snapshot) -> Timestamp {
+    let mut at = view.facts.received_at.max(view.valid_from);
+    for (mou, version) in &view.mous {
+        let changed = snapshot
+            .mou_history
+            .get(mou)
+            .and_then(|versions| versions.iter().find(|entry| entry.version == *version))
+            .map(|entry| entry.changed_at);
+        if let Some(changed) = changed {
+            at = at.max(changed);
+        }
+    }
+    at
+}
+
+/// Returns the collection's content for the context: what a search would return, as STIX objects.
+async fn content(state: &AppState, ctx: &Context) -> Result<Vec<StixObject>, TaxiiError> {
+    let mut views: Vec<View> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let query = IndexQuery {
+            release: ctx.release(),
+            indicator: None,
+            text: None,
+            filters: Filters::default(),
+            size: INDEX_PAGE,
+            offset,
+        };
+        let page = state.deps.index.search(query).await.map_err(|error| {
+            tracing::error!(%error, "index query for a TAXII collection failed");
+            TaxiiError::Unavailable("the index is unavailable; retry later".to_owned())
+        })?;
+        if page.total > MAX_COLLECTION_REPORTS as u64 {
+            tracing::error!(total = page.total, "TAXII collection too large to serve");
+            return Err(TaxiiError::Unavailable(format!(
+                "this collection holds more than {MAX_COLLECTION_REPORTS} reports, more than this server serves \
+                 in one collection; use POST /v1/search"
+            )));
+        }
+        let fetched = page.hits.len();
+        // The second wall: only what the MoUs in force allow now.
+        views.extend(page.hits.into_iter().filter(|view| ctx.allows(view)));
+        offset += fetched;
+        if fetched < INDEX_PAGE || offset as u64 >= page.total {
+            break;
+        }
+    }
+    let releases: Vec<Release<'_>> = views
+        .iter()
+        .map(|view| Release {
+            view,
+            released_at: released_at(view, &ctx.snapshot),
+        })
+        .collect();
+    Ok(export(&releases))
+}
+
+/// Adds the `X-TAXII-Date-Added-First/Last` headers of a page.
+fn date_headers(response: &mut Response, page: &[&StixObject]) {
+    let (Some(first), Some(last)) = (page.first(), page.last()) else {
+        return;
+    };
+    for (name, object) in [
+        ("x-taxii-date-added-first", first),
+        ("x-taxii-date-added-last", last),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&timestamp(object.date_added)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+}
+
+fn paged(mut body: Map<String, Value>, page: &[&StixObject], more: bool) -> Map<String, Value> {
+    body.insert("more".to_owned(), json!(more));
+    if more && let Some(last) = page.last() {
+        body.insert("next".to_owned(), json!(encode_cursor(last)));
+    }
+    body
+}
+
+/// Answers one read of a collection's content, writing its audit record first.
+async fn read(
+    state: AppState,
+    headers: HeaderMap,
+    collection_id: String,
+    read: Read,
+    params: Params,
+) -> Response {
+    let case = headers
+        .get(CASE_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(|case| case.trim().to_owned());
+    let raw_params: Vec<(String, String)> = params
+        .as_ref()
+        .map(|Query(params)| params.clone())
+        .unwrap_or_default();
+    let mut query = json!({ "collection": collection_id, "params": raw_params });
+    if let (Read::Object(object) | Read::Versions(object), Value::Object(map)) = (&read, &mut query)
+    {
+        map.insert("object".to_owned(), json!(object));
+    }
+    let caller = caller(&state, &headers);
+    let mut purpose = None;
+    let outcome = async {
+        let caller = caller.as_ref().map_err(|_| TaxiiError::Unauthorized)?;
+        let accepts = match read {
+            Read::Objects | Read::Object(_) => Accepts::TaxiiOrStix,
+            Read::Versions(_) | Read::Manifest => Accepts::Taxii,
+        };
+        let media_type = negotiate(&headers, accepts)?;
+        let snapshot = state.deps.directory.snapshot();
+        let now = chrono::Utc::now();
+        let Some(collection) = find(caller, &snapshot, now, &collection_id) else {
+            return Err(TaxiiError::NotFound);
+        };
+        let (agency, collection_purpose) = match collection {
+            Collection::Inbox { .. } => {
+                return Err(TaxiiError::Forbidden(
+                    "an inbox collection cannot be read".to_owned(),
+                ));
+            }
+            Collection::Released { agency, purpose } => (agency, purpose),
+        };
+        purpose = Some(collection_purpose);
+        match case.as_deref() {
+            None | Some("") => {
+                return Err(TaxiiError::BadRequest(
+                    "state your case reference in the X-Accord-Case header".to_owned(),
+                ));
+            }
+            Some(case) if case.len() > 200 => {
+                return Err(TaxiiError::BadRequest(
+                    "the case reference is at most 200 characters".to_owned(),
+                ));
+            }
+            Some(_) => {}
+        }
+        let Ok(Query(params)) = &params else {
+            return Err(TaxiiError::BadRequest(
+                "the query string is malformed".to_owned(),
+            ));
+        };
+        let selection = parse_selection(params)?;
+        let ctx = Context::new(agency, collection_purpose, now, snapshot);
+        let mut objects = content(&state, &ctx).await?;
+        if let Read::Object(id) | Read::Versions(id) = &read {
+            objects.retain(|object| &object.id == id);
+            if objects.is_empty() {
+                return Err(TaxiiError::NotFound);
+            }
+        }
+        let (page, more) = selection.page(&objects);
+        let count = page.len() as u64;
+        let mut response = match &read {
+            Read::Objects | Read::Object(_) => {
+                let mut body = paged(Map::new(), &page, more);
+                if !page.is_empty() {
+                    let bodies: Vec<&Value> = page.iter().map(|object| &object.body).collect();
+                    body.insert("objects".to_owned(), json!(bodies));
+                }
+                taxii_response(media_type, Value::Object(body))
+            }
+            Read::Versions(_) => {
+                let mut body = paged(Map::new(), &page, more);
+                if !page.is_empty() {
+                    let versions: Vec<String> = page
+                        .iter()
+                        .map(|object| timestamp(object.version))
+                        .collect();
+                    body.insert("versions".to_owned(), json!(versions));
+                }
+                taxii_response(media_type, Value::Object(body))
+            }
+            Read::Manifest => {
+                let mut body = paged(Map::new(), &page, more);
+                if !page.is_empty() {
+                    let records: Vec<Value> = page
+                        .iter()
+                        .map(|object| {
+                            json!({
+                                "id": object.id,
+                                "date_added": timestamp(object.date_added),
+                                "version": timestamp(object.version),
+                                "media_type": STIX_MEDIA_TYPE,
+                            })
+                        })
+                        .collect();
+                    body.insert("objects".to_owned(), json!(records));
+                }
+                taxii_response(media_type, Value::Object(body))
+            }
+        };
+        date_headers(&mut response, &page);
+        Ok((response, count))
+    }
+    .await;
+
+    let (status, results) = match &outcome {
+        Ok((_, count)) => (200, *count),
+        Err(error) => (error.status().as_u16(), 0),
+    };
+    let principal = caller.as_ref().ok().map(|caller| &caller.principal);
+    let entry = AuditEntry {
+        at: chrono::Utc::now(),
+        token_id: principal.map(|principal| principal.token_id.clone()),
+        organization: principal.map(|principal| principal.organization.to_string()),
+        endpoint: read.endpoint().to_owned(),
+        purpose: purpose.map(|purpose| purpose.to_string()),
+        case,
+        query,
+        status,
+        results,
+    };
+    if let Err(error) = state.audit.append(entry).await {
+        tracing::error!(%error, "failed to write audit record; answering 503");
+        return TaxiiError::Unavailable(
+            "the audit trail is unavailable; nothing can be read until it is back".to_owned(),
+        )
+        .into_response();
+    }
+    metrics::counter!("accord_taxii_reads_total", "status" => status.to_string()).increment(1);
+    match outcome {
+        Ok((response, _)) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `POST …/collections/{id}/objects/`: a partner adds an envelope to its inbox.
+pub(crate) async fn add_objects(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(collection_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let outcome = (|| {
+        let caller = caller(&state, &headers)?;
+        negotiate(&headers, Accepts::Taxii)?;
+        let snapshot = state.deps.directory.snapshot();
+        let Some(collection) = find(&caller, &snapshot, chrono::Utc::now(), &collection_id) else {
+            return Err(TaxiiError::NotFound);
+        };
+        if !matches!(collection, Collection::Inbox { .. }) {
+            return Err(TaxiiError::Forbidden(
+                "this collection is read-only".to_owned(),
+            ));
+        }
+        if !is_taxii_content(&headers) {
+            return Err(TaxiiError::UnsupportedMediaType);
+        }
+        if body.len() > MAX_CONTENT_LENGTH {
+            return Err(TaxiiError::PayloadTooLarge(format!(
+                "an envelope may be at most {MAX_CONTENT_LENGTH} bytes"
+            )));
+        }
+        Err::<Response, _>(TaxiiError::NotImplemented(
+            "adding objects over TAXII is not available yet: STIX 2.1 bundle ingest is still being built \
+             (issue 5); submit reports with POST /v1/reports"
+                .to_owned(),
+        ))
+    })();
+    outcome.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /taxii2/accord/status/{id}/`: no status resources exist until adding objects is available.
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(_status_id): Path<String>,
+) -> Response {
+    let outcome = (|| {
+        caller(&state, &headers)?;
+        negotiate(&headers, Accepts::Taxii)?;
+        Err::<Response, _>(TaxiiError::NotFound)
+    })();
+    outcome.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(at_secs: i64, id: &str, kind: &str) -> StixObject {
+        let at = chrono::DateTime::from_timestamp(at_secs, 0).unwrap();
+        StixObject {
+            id: id.to_owned(),
+            kind: kind.to_owned(),
+            date_added: at,
+            version: at,
+            body: json!({ "id": id }),
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn paging_walks_every_object_once_in_order() {
+        let objects: Vec<StixObject> = (0..7)
+            .map(|index| object(100 + index / 2, &format!("indicator--{index}"), "indicator"))
+            .collect();
+        let mut seen = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut pairs = vec![("limit".to_owned(), "3".to_owned())];
+            if let Some(next) = &next {
+                pairs.push(("next".to_owned(), next.clone()));
+            }
+            let selection = parse_selection(&pairs).unwrap();
+            let (page, more) = selection.page(&objects);
+            seen.extend(page.iter().map(|object| object.id.clone()));
+            if !more {
+                break;
+            }
+            next = Some(encode_cursor(page.last().unwrap()));
+        }
+        let expected: Vec<String> = objects.iter().map(|object| object.id.clone()).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn filters_select_by_date_type_id_and_version() {
+        let objects = vec![
+            object(100, "indicator--a", "indicator"),
+            object(200, "report--b", "report"),
+            object(300, "ipv4-addr--c", "ipv4-addr"),
+        ];
+        let ids = |pairs: &[(&str, &str)]| -> Vec<String> {
+            let selection = parse_selection(&params(pairs)).unwrap();
+            selection
+                .page(&objects)
+                .0
+                .iter()
+                .map(|object| object.id.clone())
+                .collect()
+        };
+        let after = chrono::DateTime::from_timestamp(100, 0)
+            .unwrap()
+            .to_rfc3339();
+        assert_eq!(
+            ids(&[("added_after", &after)]),
+            ["report--b", "ipv4-addr--c"]
+        );
+        assert_eq!(
+            ids(&[("match[type]", "report,ipv4-addr")]),
+            ["report--b", "ipv4-addr--c"]
+        );
+        assert_eq!(ids(&[("match[id]", "indicator--a")]), ["indicator--a"]);
+        assert!(ids(&[("match[spec_version]", "2.0")]).is_empty());
+        assert_eq!(ids(&[("match[spec_version]", "2.0,2.1")]).len(), 3);
+        let version = chrono::DateTime::from_timestamp(200, 0)
+            .unwrap()
+            .to_rfc3339();
+        assert_eq!(ids(&[("match[version]", &version)]), ["report--b"]);
+        assert_eq!(ids(&[("match[version]", "last")]).len(), 3);
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        for pairs in [
+            &[("limit", "0")][..],
+            &[("limit", "many")],
+            &[("added_after", "yesterday")],
+            &[("next", "garbage!")],
+            &[("match[version]", "sometime")],
+        ] {
+            assert!(
+                matches!(
+                    parse_selection(&params(pairs)),
+                    Err(TaxiiError::BadRequest(_))
+                ),
+                "{pairs:?}"
+            );
+        }
+    }
+}

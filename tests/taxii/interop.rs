@@ -1,0 +1,222 @@
+//! The OASIS `taxii2-client`, unmodified, against `accord up`; `stix2-validator` on everything it reads.
+//!
+//! Needs `python3` with `taxii2-client` and `stix2-validator` (scripts/test.sh installs them into `.venv`). Without
+//! them the test prints a notice and passes, unless `ACCORD_REQUIRE_INTEROP=1` (scripts/test.sh, CI): then it fails.
+
+use std::{
+    collections::BTreeSet,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{mou, report, spawn_app, world};
+
+const PAGE_SIZE: usize = 4;
+
+fn python_ready() -> bool {
+    Command::new("python3")
+        .args(["-c", "import taxii2client, stix2validator"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+#[tokio::test]
+async fn taxii2_client_reads_paged_collections_and_every_object_passes_the_validator() {
+    if !python_ready() {
+        let required = std::env::var("ACCORD_REQUIRE_INTEROP").is_ok_and(|value| value == "1");
+        assert!(
+            !required,
+            "ACCORD_REQUIRE_INTEROP=1 but `python3 -c 'import taxii2client, stix2validator'` fails: \
+             pip install taxii2-client stix2-validator (scripts/test.sh does)"
+        );
+        eprintln!(
+            "notice: skipping the taxii2-client interop test: pip install taxii2-client stix2-validator"
+        );
+        return;
+    }
+    let app = spawn_app().await;
+    let world = world(&app).await;
+    app.create_mou(mou(
+        "m-1",
+        "bank-a",
+        &["ncu-de"],
+        json!({ "attribution": "anonymous" }),
+    ))
+    .await;
+    let indicators = [
+        [
+            "203.0.113.1",
+            "evil-one.example.com",
+            "d41d8cd98f00b204e9800998ecf8427e",
+        ],
+        [
+            "203.0.113.0/24",
+            "https://evil-two.example.net/a'b\\c?q=[x]",
+            "CVE-2021-44228",
+        ],
+        [
+            "2001:db8::66",
+            "mallory@evil-three.example.org",
+            "evil-three.example.org",
+        ],
+    ];
+    let mut report_ids = Vec::new();
+    for (index, values) in indicators.iter().enumerate() {
+        let mut body = report(&format!("Campaign {index}"), "amber", values);
+        body["victim"] = json!({ "name": "Victim Ltd", "country": "DE" });
+        report_ids.push(app.submit(&world.partner, body).await);
+    }
+    app.wait_found(&world.ncu_de, "203.0.113.1", "investigation")
+        .await;
+    app.wait_found(&world.ncu_de, "evil-one.example.com", "investigation")
+        .await;
+    app.wait_found(&world.ncu_de, "2001:db8::66", "investigation")
+        .await;
+    app.wait_found(&world.ncu_de, "CVE-2021-44228", "investigation")
+        .await;
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/taxii_client.py");
+    let url = app.url.clone();
+    let (agency, partner) = (world.ncu_de.clone(), world.partner.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(&script)
+            .args([
+                &url,
+                &agency,
+                "CASE-INTEROP",
+                &partner,
+                &PAGE_SIZE.to_string(),
+            ])
+            .output()
+            .expect("failed to start python3")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "taxii_client.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");
+    let agency = &result["agency"];
+
+    assert_eq!(
+        agency["api_root_versions"],
+        json!(["application/taxii+json;version=2.1"])
+    );
+    let titles: Vec<&str> = agency["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|collection| collection["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 2, "investigation and prosecution: {titles:?}");
+    assert!(
+        agency["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|collection| {
+                collection["can_read"] == true && collection["can_write"] == false
+            })
+    );
+
+    // Paging with limit/next walks every object exactly once, in the same order as one big page.
+    let paged: Vec<&str> = agency["paged_objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|object| object["id"].as_str().unwrap())
+        .collect();
+    let unpaged: Vec<&str> = agency["unpaged_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    assert!(
+        agency["pages"].as_u64().unwrap() > 2,
+        "several pages: {}",
+        agency["page_sizes"]
+    );
+    assert!(
+        agency["page_sizes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|size| size.as_u64().unwrap() <= PAGE_SIZE as u64)
+    );
+    assert_eq!(paged, unpaged);
+    assert_eq!(
+        paged.iter().collect::<BTreeSet<_>>().len(),
+        paged.len(),
+        "no duplicates"
+    );
+    let manifest: Vec<&str> = agency["manifest_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    assert_eq!(manifest, unpaged);
+    for id in &report_ids {
+        assert!(
+            unpaged.contains(&id.as_str()),
+            "report {id} is in the collection"
+        );
+    }
+    let kinds: BTreeSet<&str> = agency["paged_objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|object| object["type"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "report",
+        "indicator",
+        "identity",
+        "marking-definition",
+        "ipv4-addr",
+        "ipv6-addr",
+        "domain-name",
+        "url",
+        "email-addr",
+        "file",
+        "vulnerability",
+    ] {
+        assert!(kinds.contains(kind), "a {kind} is exported: {kinds:?}");
+    }
+    assert_eq!(agency["indicator_filter_types"], json!(["indicator"]));
+    assert_eq!(agency["one_object_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(agency["one_object_versions"].as_array().unwrap().len(), 1);
+    let text = agency["paged_objects"].to_string();
+    assert!(
+        !text.contains("bank-a\""),
+        "the partner is anonymous under this MoU"
+    );
+
+    // stix2-validator: no errors on what the agency read.
+    assert_eq!(
+        agency["validator_errors"],
+        json!([]),
+        "stix2-validator errors"
+    );
+
+    // The partner sees its inbox; adding objects answers a TAXII error until STIX ingest lands.
+    let partner = &result["partner"];
+    assert_eq!(partner["collections"].as_array().unwrap().len(), 1);
+    assert_eq!(partner["collections"][0]["can_write"], true);
+    let added = &partner["add_objects"];
+    if added["ok"] != true {
+        assert_eq!(added["http_status"], 501, "{added}");
+        assert_eq!(added["content_type"], "application/taxii+json;version=2.1");
+        assert_eq!(added["body"]["http_status"], "501");
+    }
+
+    app.shutdown().await;
+}
