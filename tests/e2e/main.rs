@@ -7,3 +7,4 @@ mod pipeline;
 mod policy;
 mod refusals;
 mod restart;
+mod stix_ingest;

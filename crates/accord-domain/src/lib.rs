@@ -1,5 +1,6 @@
 //! Accord's domain model, shared by every crate and service.
 //!
+//! - [`classification`]: the classification guard (unclassified only; protective markings in free text).
 //! - [`ids`]: validated identifiers (organizations, reports, MoUs, tokens).
 //! - [`tlp`] and [`purpose`]: the TLP 2.0 ladder and the permitted purposes of a search.
 //! - [`org`]: organizations, roles, token records and the directory events that carry them on the bus.
@@ -10,6 +11,7 @@
 //! - [`topics`]: bus topic names.
 //! - [`schema`]: the JSON Schemas of `schemas/`, compiled once.
 
+pub mod classification;
 pub mod ids;
 pub mod mou;
 pub mod observable;
@@ -27,8 +29,8 @@ pub use observable::ObservableType;
 pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;
 pub use report::{
-    Indicator, IndicatorSource, NormalizedReport, PiiKind, PiiMatch, RawReport, Rejection,
-    ReportFormat, TextField, Victim,
+    Indicator, IndicatorSource, NormalizedReport, PatternInput, PiiKind, PiiMatch, RawReport,
+    Rejection, ReportFormat, TextField, Victim,
 };
 pub use tlp::Tlp;
 pub use view::{Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};

@@ -14,6 +14,28 @@ pub struct IndicatorInput {
     pub value: String,
 }
 
+/// A STIX 2.1 indicator pattern carried by a report, kept as written. The normalizer reduces it to the observables
+/// it compares with `=` (see `accord_stix::pattern`); a pattern using `MATCHES`, `LIKE` or other comparisons is kept
+/// without producing an exact indicator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatternInput {
+    /// The STIX id of the indicator object that carried it (`indicator--<uuid>`), when it came from a bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The indicator's name, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The pattern language (`stix`, `sigma`, `yara`, …); only `stix` patterns are parsed.
+    #[serde(default = "stix_pattern_type")]
+    pub pattern_type: String,
+    /// The pattern.
+    pub pattern: String,
+}
+
+fn stix_pattern_type() -> String {
+    "stix".to_owned()
+}
+
 /// Details about the victim organization or people. Released only under `content: victim`, and removed by
 /// `pii: redact`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,16 +87,22 @@ pub struct IncidentReport {
     /// Victim details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub victim: Option<Victim>,
+    /// Indicator patterns (STIX 2.1 patterning or another `pattern_type`), kept with the report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<PatternInput>,
 }
 
-/// The format a report was submitted in.
+/// The format a report was submitted in. Whatever the format, the gateway converts the submission into a native
+/// [`IncidentReport`] before it reaches the bus: the format records where the report came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportFormat {
     /// Native JSON (`application/json`).
     Native,
-    /// A STIX 2.1 bundle (`application/stix+json;version=2.1`).
+    /// A STIX 2.1 bundle (`application/stix+json;version=2.1`, or TAXII 2.1), converted to a native report.
     Stix,
+    /// A MISP event (`{"Event": {…}}`), converted to a native report.
+    Misp,
 }
 
 /// What the gateway writes to [`crate::topics::REPORTS_RAW`]: the accepted submission plus who sent it and when.
@@ -91,7 +119,8 @@ pub struct RawReport {
     pub default_tlp: Option<Tlp>,
     /// Submission format.
     pub format: ReportFormat,
-    /// The submission, already schema-validated.
+    /// The submission as a native incident report (converted from STIX or MISP when `format` says so), already
+    /// schema-validated.
     pub payload: serde_json::Value,
 }
 

@@ -6,6 +6,7 @@
 //! submitting partner where its report is; the [`status`] store is derived from the bus by a follower, so it is
 //! rebuilt after a crash.
 
+mod convert;
 mod reports;
 pub mod status;
 

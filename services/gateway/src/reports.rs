@@ -1,7 +1,7 @@
 //! `POST /v1/reports` and `GET /v1/reports/{id}`.
 
 use accord_domain::{
-    RawReport, ReportFormat, ReportId, Role, Tlp, observable, report::IncidentReport, topics,
+    RawReport, ReportId, Role, Tlp, classification, observable, report::IncidentReport, topics,
 };
 use accord_runtime::{ApiError, FieldError, Principal, json};
 use axum::{
@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     AppState,
+    convert::{self, declared_format},
     status::{Change, ReportStatus},
 };
 
@@ -36,19 +37,7 @@ pub(crate) async fn submit(
             state.config.max_report_bytes
         )));
     }
-    let media = json::media_type(&headers)?;
-    let essence = media.split(';').next().unwrap_or_default();
-    if essence == "application/stix+json" {
-        return Err(ApiError::UnsupportedMediaType(
-            "STIX 2.1 bundles are not accepted yet; submit native JSON (application/json)"
-                .to_owned(),
-        ));
-    }
-    if essence != "application/json" {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "expected application/json, got {essence}"
-        )));
-    }
+    let declared = declared_format(&headers)?;
     let partner = principal.organization.clone();
     let Some(org) = state.deps.auth.organization(&principal) else {
         return Err(ApiError::Unauthorized);
@@ -76,6 +65,12 @@ pub(crate) async fn submit(
     }
 
     let value = json::parse_value(&body)?;
+    let (format, value) = convert::to_native(
+        declared,
+        value,
+        org.default_tlp,
+        state.config.max_indicators,
+    )?;
     state.schema.validate(&value)?;
     let report: IncidentReport = json::from_value(value.clone())?;
     check_report(&report, org.default_tlp, state.config.max_indicators)?;
@@ -85,7 +80,7 @@ pub(crate) async fn submit(
         partner: partner.clone(),
         received_at: chrono::Utc::now(),
         default_tlp: org.default_tlp,
-        format: ReportFormat::Native,
+        format,
         payload: value,
     };
     let record =
@@ -154,7 +149,7 @@ fn check_report(
     default_tlp: Option<Tlp>,
     max_indicators: usize,
 ) -> Result<(), ApiError> {
-    if !report.classification.eq_ignore_ascii_case("unclassified") {
+    if !classification::is_unclassified(&report.classification) {
         metrics::counter!("accord_gateway_classified_refused_total").increment(1);
         return Err(ApiError::invalid_field(
             "/classification",
@@ -200,6 +195,7 @@ fn check_report(
             ));
         }
     }
+    check_patterns(report, &mut errors);
     if errors.is_empty() {
         return Ok(());
     }
@@ -208,6 +204,42 @@ fn check_report(
         _ => format!("{} indicators are invalid", errors.len()),
     };
     Err(ApiError::Unprocessable { detail, errors })
+}
+
+/// Checks every STIX pattern a report carries: it parses, and the observables it compares with `=` are valid.
+fn check_patterns(report: &IncidentReport, errors: &mut Vec<FieldError>) {
+    for (index, input) in report.patterns.iter().enumerate() {
+        if input.pattern_type != "stix" {
+            continue;
+        }
+        let pointer = format!("/patterns/{index}/pattern");
+        let named = input
+            .id
+            .as_deref()
+            .map(|id| format!("{id}: "))
+            .unwrap_or_default();
+        let pattern = match accord_stix::pattern::parse(&input.pattern) {
+            Ok(pattern) => pattern,
+            Err(error) => {
+                errors.push(FieldError::new(
+                    pointer,
+                    format!("{named}invalid STIX pattern {error}"),
+                ));
+                continue;
+            }
+        };
+        for found in pattern.observables() {
+            let Some(kind) = found.kind.observable_type() else {
+                continue;
+            };
+            if let Err(error) = observable::canonicalize(Some(kind), &found.value) {
+                errors.push(FieldError::new(
+                    pointer.clone(),
+                    format!("{named}`{}`: {error}", found.value),
+                ));
+            }
+        }
+    }
 }
 
 async fn lookup(state: &AppState, id: &str) -> Result<Option<ReportStatus>, ApiError> {

@@ -1,9 +1,12 @@
 //! The pure transformation of a raw report into the canonical record, or its rejection.
 //!
-//! Checks, in order: the format (only native JSON for now), the payload decodes as an
-//! [`IncidentReport`], the classification is `unclassified`, a TLP applies (declared or the partner's default), and
-//! every declared indicator is valid. Each failure is a [`Rejection`] with a stable `reason`:
-//! `unsupported-format`, `undecodable`, `classified`, `missing-tlp`, `invalid-indicator`.
+//! Every raw payload is a native [`IncidentReport`]: the gateway converts STIX bundles and MISP events before they
+//! reach the bus, and [`RawReport::format`] only says where a report came from (a bundle's indicators get the source
+//! [`IndicatorSource::Stix`]). Checks, in order: the payload decodes as an [`IncidentReport`], the classification is
+//! `unclassified`, a TLP applies (declared or the partner's default), every declared indicator is valid, and every
+//! STIX pattern parses and names valid observables (its exact observables become indicators with the source
+//! [`IndicatorSource::Stix`]). Each failure is a [`Rejection`] with a stable `reason`: `undecodable`, `classified`,
+//! `missing-tlp`, `invalid-indicator`.
 //!
 //! Free text (title, description) is kept exactly as written, defanged indicators included: refanging prose would
 //! turn `hxxp://evil[.]com` back into a live link in every released view, and the PII byte ranges of
@@ -12,8 +15,9 @@
 use std::str::FromStr;
 
 use accord_domain::{
-    Indicator, IndicatorSource, NormalizedReport, ObservableType, RawReport, Rejection,
-    ReportFormat, TextField, observable::canonicalize, report::IncidentReport,
+    Indicator, IndicatorSource, NormalizedReport, ObservableType, PatternInput, RawReport,
+    Rejection, ReportFormat, TextField, classification, observable::canonicalize,
+    report::IncidentReport,
 };
 use serde::Deserialize;
 
@@ -42,23 +46,13 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         detail,
         at: chrono::Utc::now(),
     };
-    if raw.format == ReportFormat::Stix {
-        return Err(reject(
-            "unsupported-format",
-            "STIX 2.1 bundles are not normalized yet".to_owned(),
-        ));
-    }
     let report = IncidentReport::deserialize(&raw.payload).map_err(|error| {
         reject(
             "undecodable",
             format!("the payload is not a native incident report: {error}"),
         )
     })?;
-    if !report
-        .classification
-        .trim()
-        .eq_ignore_ascii_case("unclassified")
-    {
+    if !classification::is_unclassified(&report.classification) {
         let detail = format!(
             "/classification: `{}` is not unclassified",
             report.classification
@@ -71,6 +65,11 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         return Err(reject("missing-tlp", detail));
     };
 
+    // A bundle's indicators all come from its patterns and observables; a MISP event's are declared attributes.
+    let declared_source = match raw.format {
+        ReportFormat::Stix => IndicatorSource::Stix,
+        ReportFormat::Native | ReportFormat::Misp => IndicatorSource::Declared,
+    };
     let mut indicators = Vec::new();
     for (index, input) in report.indicators.iter().enumerate() {
         let declared_kind = match &input.kind {
@@ -88,7 +87,17 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
                 format!("/indicators/{index}/value: {error}"),
             )
         })?;
-        push_unique(&mut indicators, kind, value, IndicatorSource::Declared);
+        push_unique(&mut indicators, kind, value, declared_source);
+    }
+    for (index, input) in report.patterns.iter().enumerate() {
+        for (kind, value) in pattern_indicators(input).map_err(|detail| {
+            reject(
+                "invalid-indicator",
+                format!("/patterns/{index}/pattern: {detail}"),
+            )
+        })? {
+            push_unique(&mut indicators, kind, value, IndicatorSource::Stix);
+        }
     }
     for text in [&report.title, &report.description] {
         for (kind, value) in extract::indicators(text) {
@@ -135,6 +144,26 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         indicators,
         pii,
     })
+}
+
+/// Returns the canonical exact observables of a STIX pattern (none for other pattern types, and none for the kinds
+/// Accord does not index, such as file names), or why the pattern or a value is invalid.
+fn pattern_indicators(input: &PatternInput) -> Result<Vec<(ObservableType, String)>, String> {
+    if input.pattern_type != "stix" {
+        return Ok(Vec::new());
+    }
+    let pattern = accord_stix::pattern::parse(&input.pattern)
+        .map_err(|error| format!("invalid STIX pattern {error}"))?;
+    let mut found = Vec::new();
+    for observable in pattern.observables() {
+        let Some(kind) = observable.kind.observable_type() else {
+            continue;
+        };
+        let canonical = canonicalize(Some(kind), &observable.value)
+            .map_err(|error| format!("`{}`: {error}", observable.value))?;
+        found.push(canonical);
+    }
+    Ok(found)
 }
 
 /// Appends an indicator unless one with the same type and value is already there (the first source wins).

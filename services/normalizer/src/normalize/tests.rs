@@ -211,13 +211,72 @@ fn an_undecodable_payload_is_rejected() {
 }
 
 #[test]
-fn a_stix_bundle_is_not_supported_yet() {
-    let raw = raw(
-        ReportFormat::Stix,
-        Some(Tlp::Green),
-        json!({ "type": "bundle", "objects": [] }),
+fn a_converted_bundle_keeps_its_patterns_and_marks_its_indicators_as_stix() {
+    let payload = json!({
+        "title": "From a bundle",
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "amber",
+        "classification": "unclassified",
+        "indicators": [ { "type": "domain-name", "value": "a.example" } ],
+        "patterns": [
+            { "id": "indicator--6d4ad0d0-6c1a-4d24-a5c0-8f6f1a4c9a01", "pattern": "[domain-name:value = 'a.example'] FOLLOWEDBY [ipv4-addr:value = '10.0.0.0/8']" },
+            { "pattern": "[url:value MATCHES '^http']" },
+            { "pattern_type": "yara", "pattern": "rule x { condition: true }" }
+        ]
+    });
+    let report = normalize(&raw(ReportFormat::Stix, None, payload)).unwrap();
+    let indicators: Vec<(&str, IndicatorSource)> = report
+        .indicators
+        .iter()
+        .map(|indicator| (indicator.value.as_str(), indicator.source))
+        .collect();
+    assert_eq!(
+        indicators,
+        [
+            ("a.example", IndicatorSource::Stix),
+            ("10.0.0.0/8", IndicatorSource::Stix)
+        ]
     );
-    assert_eq!(normalize(&raw).unwrap_err().reason, "unsupported-format");
+}
+
+#[test]
+fn a_native_pattern_yields_stix_indicators_after_declared_ones() {
+    let payload = json!({
+        "title": "Native with a pattern",
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "green",
+        "classification": "unclassified",
+        "indicators": [ { "value": "1.2.3.4" } ],
+        "patterns": [ { "pattern": "[ipv4-addr:value = '1.2.3.4' OR file:hashes.MD5 = 'D41D8CD98F00B204E9800998ECF8427E']" } ]
+    });
+    let report = normalize(&raw(ReportFormat::Native, None, payload)).unwrap();
+    let sources: Vec<IndicatorSource> = report
+        .indicators
+        .iter()
+        .map(|indicator| indicator.source)
+        .collect();
+    assert_eq!(sources, [IndicatorSource::Declared, IndicatorSource::Stix]);
+    assert_eq!(
+        report.indicators[1].value,
+        "d41d8cd98f00b204e9800998ecf8427e"
+    );
+}
+
+#[test]
+fn an_invalid_pattern_is_rejected_with_its_position() {
+    let payload = json!({
+        "title": "Bad pattern",
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "green",
+        "classification": "unclassified",
+        "patterns": [ { "pattern": "[ipv4-addr:value = ]" } ]
+    });
+    let rejection = normalize(&raw(ReportFormat::Native, None, payload)).unwrap_err();
+    assert_eq!(rejection.reason, "invalid-indicator");
+    assert_eq!(
+        rejection.detail,
+        "/patterns/0/pattern: invalid STIX pattern at character 19: expected a literal, found `]`"
+    );
 }
 
 #[test]

@@ -1,0 +1,246 @@
+//! Incoming STIX 2.1 bundles (and MISP events, in [`crate::misp`]) converted into one native [`IncidentReport`], so
+//! that they travel the same path as a native submission: same schema, same raw record, same normalizer.
+//!
+//! [`bundle_to_report`] is the one entry point, used by the gateway (`POST /v1/reports` with
+//! `application/stix+json;version=2.1`) and by TAXII's `POST …/objects/`. It is pure: no I/O, no clock except for
+//! a bundle that carries no date at all.
+//!
+//! Mapping (docs/decisions/0009-stix-ingest.md explains the choices):
+//! - the first `report` object gives the title, description, `published` date, `report_types` and `labels`;
+//! - every `indicator` is kept as a [`PatternInput`]; a `stix` pattern is parsed (an invalid one refuses the bundle
+//!   naming the object and the character) and its exact observables become typed indicators;
+//! - cyber-observables (`ipv4-addr`, `ipv6-addr`, `domain-name`, `url`, `email-addr`, `file` hashes), including those
+//!   embedded in a 2.0-style `observed-data.objects`, become typed indicators;
+//! - a `vulnerability` named by a CVE id (or with a `cve` external reference) becomes a `vulnerability` indicator;
+//! - `attack-pattern` ATT&CK ids become TTPs; `malware_types` become categories; malware, campaigns, threat actors,
+//!   intrusion sets, tools, infrastructure, vulnerabilities and courses of action are summarized in the description;
+//! - identities, sightings, relationships, notes and unknown types are accepted and leave no content (identities may
+//!   name people: they are not copied into free text);
+//! - TLP: the most restrictive TLP marking of any object; an object without one takes the partner's default TLP,
+//!   or the bundle is refused naming it; a marking that carries a classification refuses the bundle.
+
+mod markings;
+mod objects;
+#[cfg(test)]
+mod tests;
+
+use accord_domain::{
+    Tlp,
+    report::{IncidentReport, IndicatorInput},
+};
+use serde_json::Value;
+
+pub use markings::{TLP1_MARKINGS, TLP2_MARKINGS, standard_tlp};
+
+use crate::pattern::PatternError;
+
+pub(crate) use markings::parse_tlp;
+
+/// The most indicator objects (patterns) one bundle may carry, as the native schema's `patterns`.
+pub const MAX_PATTERNS: usize = 10_000;
+/// The longest title, as the native schema.
+pub(crate) const MAX_TITLE_CHARS: usize = 500;
+/// The longest description, as the native schema.
+pub(crate) const MAX_DESCRIPTION_CHARS: usize = 200_000;
+
+/// Why a bundle (or a MISP event) cannot become a report. Every variant names the offending field as a JSON pointer
+/// into the submission; the gateway answers 422 with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// The document is JSON but not a bundle (or event) of the expected shape.
+    #[error("{pointer}: {message}")]
+    Malformed {
+        /// Where.
+        pointer: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An indicator's STIX pattern does not parse.
+    #[error("{pointer}: {object_id}: invalid STIX pattern {error}")]
+    InvalidPattern {
+        /// Where (`/objects/3/pattern`).
+        pointer: String,
+        /// The indicator's id.
+        object_id: String,
+        /// Position and reason.
+        error: PatternError,
+    },
+    /// An observable value is not valid for its type.
+    #[error("{pointer}: {object_id}: {message}")]
+    InvalidObservable {
+        /// Where.
+        pointer: String,
+        /// The object's id.
+        object_id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An object carries no TLP marking and the partner has no default TLP.
+    #[error(
+        "{pointer}: {object_id} carries no TLP marking and your organization has no default TLP for unmarked objects"
+    )]
+    Unmarked {
+        /// Where (`/objects/2`).
+        pointer: String,
+        /// The object's id.
+        object_id: String,
+    },
+    /// A marking carries a classification: classified material is never accepted.
+    #[error(
+        "{pointer}: {object_id}: classified material is never accepted: the marking says `{marking}`"
+    )]
+    Classified {
+        /// Where.
+        pointer: String,
+        /// The marking's (or tag's) id.
+        object_id: String,
+        /// The protective marking found.
+        marking: String,
+    },
+}
+
+impl IngestError {
+    /// Returns the JSON pointer of the offending field.
+    pub fn pointer(&self) -> &str {
+        match self {
+            IngestError::Malformed { pointer, .. }
+            | IngestError::InvalidPattern { pointer, .. }
+            | IngestError::InvalidObservable { pointer, .. }
+            | IngestError::Unmarked { pointer, .. }
+            | IngestError::Classified { pointer, .. } => pointer,
+        }
+    }
+
+    /// Returns the message without the pointer (for a problem's `errors[].message`).
+    pub fn message(&self) -> String {
+        let full = self.to_string();
+        let prefix = format!("{}: ", self.pointer());
+        full.strip_prefix(&prefix).unwrap_or(&full).to_owned()
+    }
+
+    pub(crate) fn malformed(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        IngestError::Malformed {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Converts a STIX 2.1 bundle into one native incident report (`classification: unclassified`, `tlp` set).
+///
+/// `default_tlp` is the submitting partner's `default_tlp`: the TLP of objects that carry no TLP marking.
+///
+/// # Errors
+/// Returns an [`IngestError`] naming the first problem: not a bundle, a malformed object, an invalid pattern (with
+/// its character position), an invalid observable value, an object without TLP when there is no default, or a
+/// marking that carries a classification.
+pub fn bundle_to_report(
+    bundle: &Value,
+    default_tlp: Option<Tlp>,
+) -> Result<IncidentReport, IngestError> {
+    let Some(map) = bundle.as_object() else {
+        return Err(IngestError::malformed(
+            "/",
+            "a STIX bundle is a JSON object",
+        ));
+    };
+    if map.get("type").and_then(Value::as_str) != Some("bundle") {
+        return Err(IngestError::malformed("/type", "must be `bundle`"));
+    }
+    let id_ok = map
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.strip_prefix("bundle--"))
+        .is_some_and(|uuid| uuid::Uuid::parse_str(uuid).is_ok());
+    if !id_ok {
+        return Err(IngestError::malformed(
+            "/id",
+            "must be `bundle--` followed by a UUID",
+        ));
+    }
+    let Some(objects) = map.get("objects").and_then(Value::as_array) else {
+        return Err(IngestError::malformed(
+            "/objects",
+            "required: an array of STIX objects",
+        ));
+    };
+    if objects.is_empty() {
+        return Err(IngestError::malformed(
+            "/objects",
+            "the bundle carries no objects",
+        ));
+    }
+    for (index, object) in objects.iter().enumerate() {
+        objects::check_envelope(index, object)?;
+    }
+    // Classified markings first (whatever else is wrong), then the content, then the TLP.
+    let markings = markings::Markings::read(objects)?;
+    let content = objects::Content::read(objects)?;
+    let tlp = effective_tlp(objects, &markings, default_tlp)?;
+    Ok(content.into_report(tlp))
+}
+
+/// The most restrictive TLP over every object (marking definitions and extension definitions excepted); an object
+/// without a TLP marking counts as the default TLP, or refuses the bundle.
+fn effective_tlp(
+    objects: &[Value],
+    markings: &markings::Markings,
+    default_tlp: Option<Tlp>,
+) -> Result<Tlp, IngestError> {
+    let mut effective: Option<Tlp> = None;
+    for (index, object) in objects.iter().enumerate() {
+        let kind = object
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if matches!(kind, "marking-definition" | "extension-definition") {
+            continue;
+        }
+        let tlp = match markings.tlp_of(object).or(default_tlp) {
+            Some(tlp) => tlp,
+            None => {
+                return Err(IngestError::Unmarked {
+                    pointer: format!("/objects/{index}"),
+                    object_id: objects::object_id(object).to_owned(),
+                });
+            }
+        };
+        effective = effective.max(Some(tlp));
+    }
+    // Only marking definitions: their own default applies, or the bundle is refused as having nothing marked.
+    effective
+        .or(default_tlp)
+        .ok_or_else(|| IngestError::Unmarked {
+            pointer: "/objects".to_owned(),
+            object_id: "the bundle".to_owned(),
+        })
+}
+
+/// Escapes a JSON pointer reference token (RFC 6901).
+pub(crate) fn pointer_escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Appends a typed indicator unless it is already there.
+pub(crate) fn push_indicator(
+    indicators: &mut Vec<IndicatorInput>,
+    kind: accord_domain::ObservableType,
+    value: String,
+) {
+    let kind = Some(kind.as_str().to_owned());
+    if indicators
+        .iter()
+        .any(|known| known.kind == kind && known.value == value)
+    {
+        return;
+    }
+    indicators.push(IndicatorInput { kind, value });
+}
+
+/// Cuts `text` to at most `max` characters.
+pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,151 @@
+//! Reduces a pattern to the exact observables it names.
+
+use accord_domain::ObservableType;
+
+use super::ast::{
+    ComparisonExpression, Literal, ObjectPath, ObservationExpression, Operator, PathComponent,
+    Pattern, PropertyTest,
+};
+
+/// What kind of exact value a comparison names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExactKind {
+    /// `ipv4-addr:value` (address or CIDR block).
+    Ipv4,
+    /// `ipv6-addr:value` (address or CIDR block).
+    Ipv6,
+    /// `domain-name:value`.
+    Domain,
+    /// `url:value`.
+    Url,
+    /// `email-addr:value`.
+    Email,
+    /// `file:hashes.<algorithm>`, the algorithm as written (`SHA-256`).
+    FileHash(String),
+    /// `file:name`.
+    FileName,
+    /// `x509-certificate:serial_number`.
+    X509Serial,
+}
+
+impl ExactKind {
+    /// Returns the Accord observable type this value becomes, or `None` for kinds Accord does not index (file
+    /// names, certificate serials, hashes other than MD5, SHA-1, SHA-256 and SHA-512).
+    pub fn observable_type(&self) -> Option<ObservableType> {
+        match self {
+            ExactKind::Ipv4 => Some(ObservableType::Ipv4Addr),
+            ExactKind::Ipv6 => Some(ObservableType::Ipv6Addr),
+            ExactKind::Domain => Some(ObservableType::DomainName),
+            ExactKind::Url => Some(ObservableType::Url),
+            ExactKind::Email => Some(ObservableType::EmailAddr),
+            ExactKind::FileHash(algorithm) => {
+                let name = algorithm.to_ascii_uppercase().replace(['-', '_'], "");
+                matches!(name.as_str(), "MD5" | "SHA1" | "SHA256" | "SHA512")
+                    .then_some(ObservableType::File)
+            }
+            ExactKind::FileName | ExactKind::X509Serial => None,
+        }
+    }
+}
+
+/// One value a pattern compares with `=` (or lists after `IN`) on a value-bearing property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternObservable {
+    /// What it is.
+    pub kind: ExactKind,
+    /// The value as written in the pattern (not yet canonical).
+    pub value: String,
+}
+
+impl Pattern {
+    /// Returns the exact observables of the pattern, in order of appearance, without repeats. Values under `NOT`, and
+    /// values compared with anything but `=` or `IN`, are not exact and are left out.
+    pub fn observables(&self) -> Vec<PatternObservable> {
+        let mut found = Vec::new();
+        observation(&self.expression, &mut found);
+        found
+    }
+
+    /// Returns `true` when the pattern names at least one exact observable.
+    pub fn is_exact(&self) -> bool {
+        !self.observables().is_empty()
+    }
+}
+
+fn observation(expression: &ObservationExpression, found: &mut Vec<PatternObservable>) {
+    match expression {
+        ObservationExpression::Observation(comparison_expression) => {
+            comparison(comparison_expression, found)
+        }
+        ObservationExpression::And(left, right)
+        | ObservationExpression::Or(left, right)
+        | ObservationExpression::FollowedBy(left, right) => {
+            observation(left, found);
+            observation(right, found);
+        }
+        ObservationExpression::Qualified(inner, _) => observation(inner, found),
+    }
+}
+
+fn comparison(expression: &ComparisonExpression, found: &mut Vec<PatternObservable>) {
+    match expression {
+        ComparisonExpression::And(left, right) | ComparisonExpression::Or(left, right) => {
+            comparison(left, found);
+            comparison(right, found);
+        }
+        ComparisonExpression::Test(PropertyTest::Compare {
+            path,
+            negated: false,
+            operator: Operator::Eq,
+            value,
+        }) => push(path, value, found),
+        ComparisonExpression::Test(PropertyTest::In {
+            path,
+            negated: false,
+            values,
+        }) => {
+            for value in values {
+                push(path, value, found);
+            }
+        }
+        ComparisonExpression::Test(_) => {}
+    }
+}
+
+fn push(path: &ObjectPath, value: &Literal, found: &mut Vec<PatternObservable>) {
+    let Literal::String(value) = value else {
+        // A value-bearing property compared with a number or a boolean names nothing Accord can index.
+        return;
+    };
+    let Some(kind) = exact_kind(path) else {
+        return;
+    };
+    let observable = PatternObservable {
+        kind,
+        value: value.clone(),
+    };
+    if !found.contains(&observable) {
+        found.push(observable);
+    }
+}
+
+fn exact_kind(path: &ObjectPath) -> Option<ExactKind> {
+    let property = |name: &str| matches!(path.components.as_slice(), [PathComponent::Property(only)] if only == name);
+    match path.object_type.as_str() {
+        "ipv4-addr" if property("value") => Some(ExactKind::Ipv4),
+        "ipv6-addr" if property("value") => Some(ExactKind::Ipv6),
+        "domain-name" if property("value") => Some(ExactKind::Domain),
+        "url" if property("value") => Some(ExactKind::Url),
+        "email-addr" if property("value") => Some(ExactKind::Email),
+        "file" if property("name") => Some(ExactKind::FileName),
+        "x509-certificate" if property("serial_number") => Some(ExactKind::X509Serial),
+        "file" => match path.components.as_slice() {
+            [
+                PathComponent::Property(hashes),
+                PathComponent::Property(algorithm),
+            ] if hashes == "hashes" => Some(ExactKind::FileHash(algorithm.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -1,0 +1,104 @@
+//! The formats `POST /v1/reports` accepts, and their conversion into the native report that goes on the bus.
+//!
+//! | `Content-Type` | body | becomes |
+//! |---|---|---|
+//! | `application/json` | a native incident report | itself |
+//! | `application/json` | a MISP event: an object whose only key is `Event` | [`accord_stix::misp_event_to_report`] |
+//! | `application/vnd.misp+json` | a MISP event | the same |
+//! | `application/stix+json;version=2.1` (or without `version`) | a STIX 2.1 bundle | [`accord_stix::bundle_to_report`] |
+//!
+//! A converted report is then validated like a native one (schema, classification, indicators) and written as the
+//! same raw record, with [`ReportFormat`] saying where it came from.
+
+use accord_domain::{ReportFormat, Tlp};
+use accord_runtime::{ApiError, FieldError, json};
+use accord_stix::IngestError;
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+/// What the `Content-Type` header declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Declared {
+    /// `application/json`: native, or MISP when the body is `{"Event": {…}}`.
+    Json,
+    /// `application/vnd.misp+json`.
+    Misp,
+    /// `application/stix+json;version=2.1`.
+    Stix,
+}
+
+/// Reads the declared format from `Content-Type`.
+///
+/// # Errors
+/// Returns 415 for any other media type, or a STIX version other than 2.1.
+pub(crate) fn declared_format(headers: &HeaderMap) -> Result<Declared, ApiError> {
+    let media = json::media_type(headers)?;
+    let mut parts = media.split(';');
+    let essence = parts.next().unwrap_or_default();
+    match essence {
+        "application/json" => Ok(Declared::Json),
+        "application/vnd.misp+json" => Ok(Declared::Misp),
+        "application/stix+json" => {
+            let version = parts
+                .filter_map(|parameter| parameter.split_once('='))
+                .find(|(name, _)| *name == "version")
+                .map(|(_, value)| value.trim_matches('"').to_owned());
+            match version.as_deref() {
+                None | Some("2.1") => Ok(Declared::Stix),
+                Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+                    "only STIX 2.1 is accepted, got version {other}"
+                ))),
+            }
+        }
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "expected application/json, application/stix+json;version=2.1 or application/vnd.misp+json, got {essence}"
+        ))),
+    }
+}
+
+/// Converts a parsed body into the native report's JSON, with the format it came in.
+///
+/// # Errors
+/// Returns 422 naming the offending field of the submission (see [`IngestError`]), including too many indicators.
+pub(crate) fn to_native(
+    declared: Declared,
+    value: Value,
+    default_tlp: Option<Tlp>,
+    max_indicators: usize,
+) -> Result<(ReportFormat, Value), ApiError> {
+    let (format, converted, root) = match declared {
+        Declared::Json if !accord_stix::is_misp_event(&value) => {
+            return Ok((ReportFormat::Native, value));
+        }
+        Declared::Json | Declared::Misp => (
+            ReportFormat::Misp,
+            accord_stix::misp_event_to_report(&value, default_tlp),
+            "/Event/Attribute",
+        ),
+        Declared::Stix => (
+            ReportFormat::Stix,
+            accord_stix::bundle_to_report(&value, default_tlp),
+            "/objects",
+        ),
+    };
+    let report = converted.map_err(ingest_error)?;
+    if report.indicators.len() > max_indicators {
+        return Err(ApiError::invalid_field(
+            root,
+            format!("at most {max_indicators} indicators per report"),
+        ));
+    }
+    let value = serde_json::to_value(&report).map_err(ApiError::internal)?;
+    Ok((format, value))
+}
+
+/// Maps a conversion error to its 422; a classified marking is counted like a classified native report.
+fn ingest_error(error: IngestError) -> ApiError {
+    if matches!(error, IngestError::Classified { .. }) {
+        metrics::counter!("accord_gateway_classified_refused_total").increment(1);
+    }
+    ApiError::Unprocessable {
+        detail: error.to_string(),
+        errors: vec![FieldError::new(error.pointer(), error.message())],
+    }
+}
