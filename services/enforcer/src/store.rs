@@ -131,28 +131,39 @@ impl ReportStore {
     /// # Errors
     /// Fails on a storage error.
     pub fn by_partner(&self, partner: &OrgId) -> Result<Vec<NormalizedReport>, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(failed("failed to begin read"))?;
-        let index = txn
-            .open_table(BY_PARTNER)
-            .map_err(failed("failed to open partner index"))?;
-        let table = txn
-            .open_table(REPORTS)
-            .map_err(failed("failed to open reports"))?;
         let start = format!("{partner}{SEPARATOR}");
         let end = format!(
             "{partner}{}",
             char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
         );
+        self.indexed(BY_PARTNER, &start, &end)
+    }
+
+    /// Returns the stored reports named by the keys of `index` in `start..end`, in key order: each key ends with
+    /// `SEPARATOR` and the report id.
+    fn indexed(
+        &self,
+        index: TableDefinition<'_, &str, ()>,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<NormalizedReport>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(failed("failed to begin read"))?;
+        let index = txn
+            .open_table(index)
+            .map_err(failed("failed to open an index"))?;
+        let table = txn
+            .open_table(REPORTS)
+            .map_err(failed("failed to open reports"))?;
         let mut reports = Vec::new();
         for entry in index
-            .range(start.as_str()..end.as_str())
-            .map_err(failed("failed to scan partner index"))?
+            .range(start..end)
+            .map_err(failed("failed to scan an index"))?
         {
-            let (key, _) = entry.map_err(failed("failed to read partner index"))?;
-            let Some((_, id)) = key.value().split_once(SEPARATOR) else {
+            let (key, _) = entry.map_err(failed("failed to read an index"))?;
+            let Some((_, id)) = key.value().rsplit_once(SEPARATOR) else {
                 continue;
             };
             let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {

@@ -57,38 +57,12 @@ impl ReportStore {
         partner: &OrgId,
         cutoff: Timestamp,
     ) -> Result<Vec<NormalizedReport>, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(failed("failed to begin read"))?;
-        let index = txn
-            .open_table(BY_RECEIVED)
-            .map_err(failed("failed to open reception index"))?;
-        let table = txn
-            .open_table(REPORTS)
-            .map_err(failed("failed to open reports"))?;
         let start = format!("{partner}{SEPARATOR}");
         let end = format!(
             "{partner}{SEPARATOR}{:020}",
             cutoff.timestamp_micros().max(0)
         );
-        let mut reports = Vec::new();
-        for entry in index
-            .range(start.as_str()..end.as_str())
-            .map_err(failed("failed to scan reception index"))?
-        {
-            let (key, _) = entry.map_err(failed("failed to read reception index"))?;
-            let Some((_, id)) = key.value().rsplit_once(SEPARATOR) else {
-                continue;
-            };
-            let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {
-                continue;
-            };
-            if let Ok(report) = serde_json::from_slice(value.value()) {
-                reports.push(report);
-            }
-        }
-        Ok(reports)
+        self.indexed(BY_RECEIVED, &start, &end)
     }
 
     /// Returns when the oldest stored report of `partner` was received.
