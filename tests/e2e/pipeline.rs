@@ -386,3 +386,119 @@ async fn every_accepted_report_is_released_withheld_or_rejected() {
     );
     app.shutdown().await;
 }
+
+/// Poison records: an undecodable record on the enforcer's or the indexer's input is dead-lettered (a rejection
+/// naming the stage), blocks nothing behind it, and — on the indexer's input, where it may have been a withdrawal —
+/// removes the report's views (fail closed). Conservation then counts the report as rejected.
+#[tokio::test]
+async fn undecodable_records_are_dead_lettered_without_blocking_their_partition() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    let released = app
+        .submit(
+            &w.partner,
+            report("Before", "green", &["before.poison.example"]),
+        )
+        .await;
+    app.wait_found(&w.ncu_de, "before.poison.example", "investigation")
+        .await;
+
+    // An undecodable release set for a released report: dead-lettered by the indexer, and its views go.
+    let garbage = accord_bus::Record::new(released.clone(), b"{not json".to_vec());
+    app.bus
+        .publish(accord_domain::topics::REPORTS_RELEASABLE, vec![garbage])
+        .await
+        .unwrap();
+    // An undecodable normalized report for a report that was accepted: dead-lettered by the enforcer.
+    let accepted = app
+        .submit(
+            &w.partner,
+            report("Poisoned", "green", &["poisoned.poison.example"]),
+        )
+        .await;
+    app.wait_found(&w.ncu_de, "poisoned.poison.example", "investigation")
+        .await;
+    let garbage = accord_bus::Record::new(accepted.clone(), b"[1,".to_vec());
+    app.bus
+        .publish(accord_domain::topics::REPORTS_NORMALIZED, vec![garbage])
+        .await
+        .unwrap();
+
+    // Both partitions keep flowing behind the poison.
+    app.submit(
+        &w.partner,
+        report("After", "green", &["after.poison.example"]),
+    )
+    .await;
+    app.wait_found(&w.ncu_de, "after.poison.example", "investigation")
+        .await;
+
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let stages = loop {
+        let rejected = rejections(&app).await;
+        let stages: Vec<(String, String)> = rejected
+            .iter()
+            .filter(|(id, _, reason)| {
+                reason == "undecodable" && (*id == released || *id == accepted)
+            })
+            .map(|(id, stage, _)| (id.clone(), stage.clone()))
+            .collect();
+        if stages.len() >= 2 || tokio::time::Instant::now() > deadline {
+            break stages;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        stages.contains(&(released.clone(), "indexer".to_owned())),
+        "{stages:?}"
+    );
+    assert!(
+        stages.contains(&(accepted.clone(), "enforcer".to_owned())),
+        "{stages:?}"
+    );
+    let gone = app
+        .lookup(
+            &w.ncu_de,
+            "before.poison.example",
+            "investigation",
+            "CASE-P",
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+    app.shutdown().await;
+}
+
+/// Every rejection on the dead-letter topic: (report id, stage, reason).
+async fn rejections(app: &crate::helpers::TestApp) -> Vec<(String, String, String)> {
+    let mut subscription = app
+        .bus
+        .subscribe(accord_bus::SubscribeOptions {
+            topic: accord_domain::topics::REPORTS_REJECTED.to_owned(),
+            group: None,
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Ok(Ok(batch)) = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        subscription.next_batch(1024),
+    )
+    .await
+    {
+        if batch.is_empty() {
+            break;
+        }
+        for delivery in batch {
+            let rejection: accord_domain::Rejection =
+                serde_json::from_slice(&delivery.record.payload).unwrap();
+            out.push((
+                rejection.report_id.to_string(),
+                rejection.stage,
+                rejection.reason,
+            ));
+        }
+    }
+    out
+}

@@ -70,6 +70,43 @@ async fn malformed_and_invalid_reports_name_the_problem() {
     let mismatch = app.post("/v1/reports", &w.partner, typed).await;
     assert_eq!(mismatch.body["errors"][0]["pointer"], "/indicators/0/value");
 
+    // A digest alias takes only a digest, a name only a name; an unknown type names the type; a hash-pattern that
+    // compares a file name is refused before the bus.
+    let mut aliases = report("Aliases", "amber", &[]);
+    aliases["indicators"] = json!([
+        { "type": "md5", "value": "evil.exe" },
+        { "type": "filename", "value": "d41d8cd98f00b204e9800998ecf8427e" },
+        { "type": "no-such-type", "value": "x" },
+        { "type": "x509-certificate", "value": "zz:top" }
+    ]);
+    aliases["patterns"] =
+        json!([{ "pattern": "[file:hashes.MD5 = 'evil.exe']", "pattern_type": "stix" }]);
+    let refused = app.post("/v1/reports", &w.partner, aliases).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let pointers: Vec<&str> = refused.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "/indicators/0/value",
+            "/indicators/1/value",
+            "/indicators/2/type",
+            "/indicators/3/value",
+            "/patterns/0/pattern"
+        ],
+        "{}",
+        refused.body
+    );
+
     let mut no_title = report("x", "amber", &[]);
     no_title.as_object_mut().unwrap().remove("title");
     let schema = app.post("/v1/reports", &w.partner, no_title).await;

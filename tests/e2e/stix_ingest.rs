@@ -77,7 +77,7 @@ async fn a_bundle_becomes_one_report_whose_indicators_an_agency_finds() {
     );
 
     let status = app.wait_status(&w.partner, &id, &["released"]).await;
-    assert!(status["indicators"].as_u64().unwrap() >= 18, "{status}");
+    assert!(status["indicators"].as_u64().unwrap() >= 21, "{status}");
     assert_eq!(status["released_to"], json!(["ncu-de"]));
 
     // A pattern's equality, a CIDR block from a pattern, an observable, an IN list member and a CVE.
@@ -111,6 +111,56 @@ async fn a_bundle_becomes_one_report_whose_indicators_an_agency_finds() {
             response.body
         );
     }
+    // `file:name` and `x509-certificate:serial_number` equalities are indicators too. They are never detected in a
+    // looked-up value, so the search names their type.
+    for (kind, value) in [
+        ("file", "invoice.pdf.exe"),
+        ("file", "kit.zip"),
+        ("x509-certificate", "4C0EA51F9327017A"),
+    ] {
+        let response = app
+            .search(
+                &w.ncu_de,
+                json!({ "q": format!("type:{kind} indicator:{value}"), "purpose": "investigation", "case": "CASE-STIX" }),
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{value}: {}",
+            response.body
+        );
+        assert_eq!(response.body["total"], 1, "{value}: {}", response.body);
+        assert_eq!(response.body["hits"][0]["id"], id.as_str());
+    }
+    let hit = app
+        .search(
+            &w.ncu_de,
+            json!({ "q": "type:x509-certificate indicator:4c:0e:a5:1f:93:27:01:7a", "purpose": "investigation", "case": "CASE-STIX" }),
+        )
+        .await;
+    let released: Vec<(&str, &str)> = hit.body["hits"][0]["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|indicator| {
+            (
+                indicator["type"].as_str().unwrap(),
+                indicator["value"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for wanted in [
+        ("file", "invoice.pdf.exe"),
+        ("file", "kit.zip"),
+        ("x509-certificate", "4c:0e:a5:1f:93:27:01:7a"),
+    ] {
+        assert!(released.contains(&wanted), "{wanted:?} in {released:?}");
+    }
+    assert!(
+        !released.contains(&("file", "ok.exe")),
+        "NOT = is not exact: {released:?}"
+    );
     // LIKE and MATCHES name no exact value; an agency outside the MoU sees nothing.
     let like = app
         .lookup(

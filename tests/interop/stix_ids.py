@@ -8,7 +8,9 @@ Used by the accord-stix interop test (crates/accord-stix/tests/interop) to check
 against the reference implementation: `pip install stix2`.
 
 - ipv4-addr, ipv6-addr, domain-name, url, email-addr: the stix2 object with `value`.
-- file: `stix2.File(hashes={<algorithm by hex length>: value})`.
+- file: `stix2.File(hashes={<algorithm by hex length>: value})` when the value is lower-case hex of 32, 40, 64 or 128
+  digits, else `stix2.File(name=value)` (Accord's rule: a canonical `file` value is a digest exactly then).
+- x509-certificate: `stix2.X509Certificate(serial_number=value)`.
 - vulnerability: a STIX SDO, whose ids the standard leaves random; Accord uses UUIDv5 in the SCO namespace over the
   JCS form of `{"name": "CVE-…"}`, computed here with stix2's own canonicalizer and namespace.
 """
@@ -36,7 +38,11 @@ def stix_id(kind, value):
     if kind in VALUE_TYPES:
         return VALUE_TYPES[kind](value=value).id
     if kind == "file":
-        return stix2.File(hashes={HASH_ALGORITHMS[len(value)]: value}).id
+        if len(value) in HASH_ALGORITHMS and all(c in "0123456789abcdef" for c in value):
+            return stix2.File(hashes={HASH_ALGORITHMS[len(value)]: value}).id
+        return stix2.File(name=value).id
+    if kind == "x509-certificate":
+        return stix2.X509Certificate(serial_number=value).id
     if kind == "vulnerability":
         data = canonicalize({"name": value}, utf8=False)
         return "vulnerability--" + str(uuid.uuid5(SCO_DET_ID_NAMESPACE, data))

@@ -2,13 +2,15 @@
 """Drives Accord's TAXII 2.1 server with the OASIS `taxii2-client`, unmodified, and validates what it reads with the
 OASIS `stix2-validator` (pip install taxii2-client stix2-validator).
 
-Usage: taxii_client.py <base url> <agency token> <case reference> <partner token> <page size>
+Usage: taxii_client.py partner <base url> <partner token>
+       taxii_client.py agency <base url> <agency token> <case reference> <page size>
 
 - The agency authenticates with HTTP Basic (the token as password) and states its case reference in the
   X-Accord-Case header (a requests auth hook adds both): discovery -> API root -> collections -> get_objects paged
   with `as_pages` (limit/next) and unpaged, manifest, one object, its versions.
-- The partner authenticates with a Bearer token: discovery -> API root -> its inbox -> add_objects (the outcome is
-  reported, not asserted here).
+- The partner authenticates with a Bearer token: discovery -> API root -> its inbox -> add_objects, whose status
+  resource the client polls until it is complete -> the status again by id -> an envelope with an invalid pattern
+  (refused) -> reading the inbox (refused by the client: the inbox is not readable).
 
 Prints one JSON document on stdout that the Rust test (tests/taxii) asserts on. Exits non-zero when the client
 itself fails.
@@ -96,7 +98,88 @@ def agency(base, token, case, page_size):
     return out
 
 
+TLP_AMBER = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
+
+
+def envelope_with(objects):
+    return {"objects": objects}
+
+
+def partner_envelope():
+    """One envelope that a partner's TAXII client would push: a report, an indicator, an observable, an identity."""
+    created = "2026-11-20T08:00:00.000Z"
+    return envelope_with(
+        [
+            {
+                "type": "report",
+                "spec_version": "2.1",
+                "id": "report--6c0f9a48-4d0c-4d3b-8f1e-3a5e4f0c9b21",
+                "created": created,
+                "modified": created,
+                "name": "TAXII-pushed campaign",
+                "description": "C2 seen by the SOC",
+                "published": created,
+                "report_types": ["threat-report"],
+                "object_refs": [
+                    "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+                    "ipv4-addr--0a6bb4ae-4f53-5c34-8f3e-1c4a6e8f8d9b",
+                ],
+                "object_marking_refs": [TLP_AMBER],
+            },
+            {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+                "created": created,
+                "modified": created,
+                "name": "C2",
+                "pattern": "[ipv4-addr:value = '198.51.100.7'] OR [domain-name:value = 'taxii-pushed.example.com']",
+                "pattern_type": "stix",
+                "valid_from": "2026-11-20T08:00:00Z",
+                "object_marking_refs": [TLP_AMBER],
+            },
+            {
+                "type": "ipv4-addr",
+                "spec_version": "2.1",
+                "id": "ipv4-addr--0a6bb4ae-4f53-5c34-8f3e-1c4a6e8f8d9b",
+                "value": "198.51.100.8",
+                "object_marking_refs": [TLP_AMBER],
+            },
+        ]
+    )
+
+
+def http_error(error):
+    response = error.response
+    body = None
+    try:
+        body = response.json()
+    except ValueError:
+        pass
+    return {
+        "ok": False,
+        "http_status": response.status_code,
+        "content_type": response.headers.get("Content-Type"),
+        "body": body,
+    }
+
+
+def status_out(status):
+    return {
+        "ok": True,
+        "id": status.id,
+        "status": status.status,
+        "total_count": status.total_count,
+        "success_count": status.success_count,
+        "failure_count": status.failure_count,
+        "pending_count": status.pending_count,
+        "successes": [detail["id"] for detail in status.successes],
+        "failures": [detail.get("message") for detail in status.failures],
+    }
+
+
 def partner(base, token):
+    """discovery -> API root -> collections -> add_objects -> status (polled until complete) -> a refused add."""
     server = Server(base + "/taxii2/", auth=Bearer(token))
     root = server.api_roots[0]
     out = {
@@ -108,48 +191,52 @@ def partner(base, token):
     inbox = [c for c in root.collections if c.can_write]
     if not inbox:
         return out
-    envelope = {
-        "objects": [
+    inbox = inbox[0]
+    try:
+        # taxii2-client polls the status resource until it is complete.
+        status = inbox.add_objects(partner_envelope(), wait_for_completion=True, poll_interval=0.2, timeout=60)
+        out["add_objects"] = status_out(status)
+        # The status resource read again, on its own URL, through the API root.
+        again = root.get_status(status.id)
+        out["status_again"] = status_out(again)
+    except requests.exceptions.HTTPError as error:
+        out["add_objects"] = http_error(error)
+    invalid = envelope_with(
+        [
             {
                 "type": "indicator",
                 "spec_version": "2.1",
-                "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+                "id": "indicator--1d1b5e8c-0b8f-4d5e-9a7c-2f3e4d5c6b7a",
                 "created": "2026-11-20T08:00:00.000Z",
                 "modified": "2026-11-20T08:00:00.000Z",
-                "name": "C2",
-                "pattern": "[ipv4-addr:value = '198.51.100.7']",
+                "pattern": "[ipv4-addr:value = '198.51.100.9'",
                 "pattern_type": "stix",
                 "valid_from": "2026-11-20T08:00:00Z",
-                "object_marking_refs": ["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"],
+                "object_marking_refs": [TLP_AMBER],
             }
         ]
-    }
+    )
     try:
-        status = inbox[0].add_objects(envelope, wait_for_completion=False)
-        out["add_objects"] = {"ok": True, "status": status.status, "id": status.id}
+        inbox.add_objects(invalid, wait_for_completion=False)
+        out["invalid_add"] = {"ok": True}
     except requests.exceptions.HTTPError as error:
-        response = error.response
-        body = None
-        try:
-            body = response.json()
-        except ValueError:
-            pass
-        out["add_objects"] = {
-            "ok": False,
-            "http_status": response.status_code,
-            "content_type": response.headers.get("Content-Type"),
-            "body": body,
-        }
+        out["invalid_add"] = http_error(error)
+    try:
+        inbox.get_objects()
+        out["read_inbox"] = {"ok": True}
+    except Exception as error:  # taxii2-client refuses to read a collection that is not can_read
+        out["read_inbox"] = {"ok": False, "error": type(error).__name__}
     return out
 
 
 def main():
-    base, agency_token, case, partner_token, page_size = sys.argv[1:6]
-    result = {
-        "agency": agency(base, agency_token, case, int(page_size)),
-        "partner": partner(base, partner_token),
-    }
-    print(json.dumps(result))
+    phase = sys.argv[1]
+    if phase == "partner":
+        base, partner_token = sys.argv[2:4]
+        print(json.dumps(partner(base, partner_token)))
+    else:
+        base, agency_token, case, page_size = sys.argv[2:6]
+        print(json.dumps(agency(base, agency_token, case, int(page_size))))
 
 
 if __name__ == "__main__":

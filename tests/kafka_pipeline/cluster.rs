@@ -82,6 +82,36 @@ impl Broker {
             .unwrap_or_else(|| panic!("scripts/tansu.sh start printed no address: {stdout}"))
             .to_owned()
     }
+
+    /// Kills it with SIGKILL (a crash) and waits until it is gone.
+    ///
+    /// SIGKILL rather than SIGTERM: on SIGTERM tansu 0.6 first stops its storage task and then answers the requests
+    /// still arriving with errors (`UnknownServerError` to a Produce). librdkafka's idempotent producer takes that
+    /// as a failed batch and bumps its producer epoch locally, which Apache Kafka accepts but tansu does not: the
+    /// first Produce with the new epoch after the restart panics in tansu's storage task (`more or less than one
+    /// row`, tansu-storage 0.6.0 src/lite.rs:503, from `idempotent_message_check`), and the broker answers every
+    /// request with an error from then on. After a SIGKILL the producers see their connections drop and retry
+    /// with the same epoch and sequence numbers, as they do when any broker crashes, provided the broker is back
+    /// within their delivery timeout (messages timing out bump the epoch too).
+    pub fn kill(&self) {
+        run_script("kill", self.dir.path());
+    }
+
+    /// Starts it again on the same port and storage.
+    pub fn restart(&self) {
+        assert_eq!(
+            Self::start_in(self.dir.path()),
+            self.bootstrap,
+            "the broker must come back on its port"
+        );
+    }
+
+    /// The last `lines` lines of its log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
 }
 
 impl Drop for Broker {
@@ -220,6 +250,20 @@ impl Cluster {
             }
         }
         out
+    }
+
+    /// The services whose process has exited, with how it exited.
+    pub fn exited(&mut self) -> Vec<(&'static str, std::process::ExitStatus)> {
+        self.children
+            .iter_mut()
+            .filter_map(|(service, child)| {
+                child
+                    .try_wait()
+                    .ok()
+                    .flatten()
+                    .map(|status| (*service, status))
+            })
+            .collect()
     }
 
     /// Kills `service` with SIGKILL (a crash) and waits until it is gone.

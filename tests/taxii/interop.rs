@@ -1,4 +1,5 @@
-//! The OASIS `taxii2-client`, unmodified, against `accord up`; `stix2-validator` on everything it reads.
+//! The OASIS `taxii2-client`, unmodified, against `accord up`: a partner adds objects and follows their status, an
+//! agency reads what MoUs release (paged); `stix2-validator` on everything it reads.
 //!
 //! Needs `python3` with `taxii2-client` and `stix2-validator` (scripts/test.sh installs them into `.venv`). Without
 //! them the test prints a notice and passes, unless `ACCORD_REQUIRE_INTEROP=1` (scripts/test.sh, CI): then it fails.
@@ -24,8 +25,29 @@ fn python_ready() -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// Runs tests/interop/taxii_client.py with `args` and returns the JSON it prints.
+async fn run_script(args: &[&str]) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/taxii_client.py");
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(&script)
+            .args(&args)
+            .output()
+            .expect("failed to start python3")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "taxii_client.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the script prints JSON")
+}
+
 #[tokio::test]
-async fn taxii2_client_reads_paged_collections_and_every_object_passes_the_validator() {
+async fn taxii2_client_pushes_and_reads_paged_collections_and_every_object_passes_the_validator() {
     if !python_ready() {
         let required = std::env::var("ACCORD_REQUIRE_INTEROP").is_ok_and(|value| value == "1");
         assert!(
@@ -79,31 +101,64 @@ async fn taxii2_client_reads_paged_collections_and_every_object_passes_the_valid
     app.wait_found(&world.ncu_de, "CVE-2021-44228", "investigation")
         .await;
 
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/taxii_client.py");
-    let url = app.url.clone();
-    let (agency, partner) = (world.ncu_de.clone(), world.partner.clone());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(&script)
-            .args([
-                &url,
-                &agency,
-                "CASE-INTEROP",
-                &partner,
-                &PAGE_SIZE.to_string(),
-            ])
-            .output()
-            .expect("failed to start python3")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "taxii_client.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    // The partner pushes an envelope with its TAXII client and follows the status until it is complete.
+    let partner = run_script(&["partner", &app.url, &world.partner]).await;
+    assert_eq!(partner["collections"].as_array().unwrap().len(), 1);
+    assert_eq!(partner["collections"][0]["can_write"], true);
+    assert_eq!(partner["collections"][0]["can_read"], false);
+    let added = &partner["add_objects"];
+    assert_eq!(added["ok"], true, "{added}");
+    assert_eq!(added["status"], "complete", "{added}");
+    assert_eq!(
+        (
+            &added["total_count"],
+            &added["success_count"],
+            &added["failure_count"],
+            &added["pending_count"]
+        ),
+        (&json!(3), &json!(3), &json!(0), &json!(0)),
+        "{added}"
     );
-    let result: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");
-    let agency = &result["agency"];
+    assert!(
+        added["successes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"))
+    );
+    assert_eq!(partner["status_again"]["id"], added["id"]);
+    assert_eq!(partner["status_again"]["status"], "complete");
+    let invalid = &partner["invalid_add"];
+    assert_eq!(invalid["http_status"], 422, "{invalid}");
+    assert_eq!(
+        invalid["content_type"],
+        "application/taxii+json;version=2.1"
+    );
+    assert_eq!(
+        invalid["body"]["details"]["errors"][0]["pointer"], "/objects/0/pattern",
+        "{invalid}"
+    );
+    assert!(
+        invalid["body"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("indicator--1d1b5e8c-0b8f-4d5e-9a7c-2f3e4d5c6b7a"),
+        "the refusal names the object: {invalid}"
+    );
+    assert_eq!(partner["read_inbox"]["ok"], false);
+    // What it pushed goes through the pipeline and is released to the agency under the MoU.
+    for value in ["198.51.100.7", "taxii-pushed.example.com", "198.51.100.8"] {
+        app.wait_found(&world.ncu_de, value, "investigation").await;
+    }
+
+    let agency = run_script(&[
+        "agency",
+        &app.url,
+        &world.ncu_de,
+        "CASE-INTEROP",
+        &PAGE_SIZE.to_string(),
+    ])
+    .await;
+    let agency = &agency;
 
     assert_eq!(
         agency["api_root_versions"],
@@ -207,16 +262,18 @@ async fn taxii2_client_reads_paged_collections_and_every_object_passes_the_valid
         "stix2-validator errors"
     );
 
-    // The partner sees its inbox; adding objects answers a TAXII error until STIX ingest lands.
-    let partner = &result["partner"];
-    assert_eq!(partner["collections"].as_array().unwrap().len(), 1);
-    assert_eq!(partner["collections"][0]["can_write"], true);
-    let added = &partner["add_objects"];
-    if added["ok"] != true {
-        assert_eq!(added["http_status"], 501, "{added}");
-        assert_eq!(added["content_type"], "application/taxii+json;version=2.1");
-        assert_eq!(added["body"]["http_status"], "501");
-    }
+    // The objects the partner pushed over TAXII are in the agency's collection.
+    assert!(
+        agency["paged_objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|object| object["type"] == "indicator"
+                && object["pattern"]
+                    .as_str()
+                    .is_some_and(|pattern| pattern.contains("198.51.100.7"))),
+        "the TAXII-pushed indicator is released"
+    );
 
     app.shutdown().await;
 }

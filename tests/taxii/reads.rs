@@ -200,6 +200,64 @@ async fn agencies_read_only_what_mous_release_and_withdrawals_disappear_at_once(
     .await;
     assert_eq!(post.status, 415);
 
+    // A partner's add answers 202 with a status resource that only it can read; another partner's inbox is 404.
+    app.create_org("bank-b", "partner", "DE").await;
+    let other_partner = app.token("bank-b", "partner").await;
+    let envelope = json!({ "objects": [{
+        "type": "indicator", "spec_version": "2.1", "id": "indicator--5b0f0a7e-6c1d-4a57-9d7e-1b2c3d4e5f60",
+        "created": "2026-11-20T08:00:00.000Z", "modified": "2026-11-20T08:00:00.000Z",
+        "pattern": "[domain-name:value = 'status-check.example.com']", "pattern_type": "stix",
+        "valid_from": "2026-11-20T08:00:00Z",
+        "object_marking_refs": ["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"]
+    }]});
+    let added = taxii_request(
+        &app,
+        Method::POST,
+        &inbox_path,
+        Some(&world.partner),
+        None,
+        TAXII,
+        Some((TAXII, envelope.to_string())),
+    )
+    .await;
+    assert_eq!(added.status, 202, "{}", added.body);
+    assert_eq!(added.content_type, TAXII);
+    assert_eq!(added.body["total_count"], 1);
+    let status_path = format!(
+        "/taxii2/accord/status/{}/",
+        added.body["id"].as_str().unwrap()
+    );
+    let own = taxii_get(&app, &status_path, Some(&world.partner), None).await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(own.body["id"], added.body["id"]);
+    for stranger in [&other_partner, &world.ncu_de] {
+        let seen = taxii_get(&app, &status_path, Some(stranger), None).await;
+        assert_eq!(seen.status, 404, "{}", seen.body);
+    }
+    let into_other = taxii_request(
+        &app,
+        Method::POST,
+        &inbox_path,
+        Some(&other_partner),
+        None,
+        TAXII,
+        Some((TAXII, envelope.to_string())),
+    )
+    .await;
+    assert_eq!(into_other.status, 404);
+    let not_an_envelope = taxii_request(
+        &app,
+        Method::POST,
+        &inbox_path,
+        Some(&world.partner),
+        None,
+        TAXII,
+        Some((TAXII, "[1, 2]".to_owned())),
+    )
+    .await;
+    assert_eq!(not_an_envelope.status, 400);
+    assert_eq!(not_an_envelope.body["http_status"], "400");
+
     // Every read of content is audited like a search, refusals included.
     let audit = app.get("/v1/audit?case=CASE-TAXII", &auditor).await;
     let records = audit.body["records"].as_array().unwrap();

@@ -30,7 +30,7 @@ pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;
 pub use report::{
     Indicator, IndicatorSource, NormalizedReport, PatternInput, PiiKind, PiiMatch, RawReport,
-    Rejection, ReportFormat, TextField, Victim,
+    Rejection, ReportFormat, SubmittedObject, TextField, Victim,
 };
 pub use tlp::Tlp;
 pub use view::{Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};

@@ -4,8 +4,10 @@
 //! canonicalize the value an investigator looks up, which may be defanged).
 //!
 //! - [`refang`] / [`refang_text`] undo defanging (`hxxp`, `[.]`, `[at]`, …) in one value or in prose.
-//! - [`detect`] guesses the type of an untyped value; [`canonicalize`] returns the canonical form (table there).
-//! - [`hash_algorithm`] names a digest's algorithm by its length; [`containing_networks`] serves CIDR matching.
+//! - [`detect`] guesses the type of an untyped value; [`canonicalize`] returns the canonical form (table there);
+//!   [`canonicalize_declared`] does the same for a declared type name, alias included (`md5` asks for a digest).
+//! - [`FileForm`] tells a `file` value that is a digest from one that is a file name, by its shape alone;
+//!   [`hash_algorithm`] names a digest's algorithm by its length; [`containing_networks`] serves CIDR matching.
 
 use std::{fmt, net::IpAddr, str::FromStr, sync::LazyLock};
 
@@ -19,8 +21,9 @@ mod tests;
 
 pub use refang::{refang, refang_text};
 
-/// A cyber-observable type, named as in STIX 2.1. File hashes are `file` (the algorithm follows from the length of
-/// the canonical lower-case hex value); CVE ids are `vulnerability`.
+/// A cyber-observable type, named as in STIX 2.1. File hashes and file names are both `file` (a value is a digest or
+/// a name by its shape, [`FileForm::of`]; a digest's algorithm follows from the length of the canonical lower-case hex
+/// value); certificate serial numbers are `x509-certificate`; CVE ids are `vulnerability`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ObservableType {
     /// An IPv4 address or CIDR block (`ipv4-addr`).
@@ -38,17 +41,21 @@ pub enum ObservableType {
     /// An e-mail address (`email-addr`).
     #[serde(rename = "email-addr")]
     EmailAddr,
-    /// A file hash: MD5, SHA-1, SHA-256 or SHA-512 (`file`).
+    /// A file hash (MD5, SHA-1, SHA-256 or SHA-512) or a file name (`file`); see [`FileForm`].
     #[serde(rename = "file")]
     File,
     /// A CVE id (`vulnerability`).
     #[serde(rename = "vulnerability")]
     Vulnerability,
+    /// An X.509 certificate, by its serial number (`x509-certificate`). Never detected in untyped values or free
+    /// text: a run of hex octets is far too ambiguous.
+    #[serde(rename = "x509-certificate")]
+    X509Certificate,
 }
 
 impl ObservableType {
     /// Every type.
-    pub const ALL: [ObservableType; 7] = [
+    pub const ALL: [ObservableType; 8] = [
         ObservableType::Ipv4Addr,
         ObservableType::Ipv6Addr,
         ObservableType::DomainName,
@@ -56,6 +63,7 @@ impl ObservableType {
         ObservableType::EmailAddr,
         ObservableType::File,
         ObservableType::Vulnerability,
+        ObservableType::X509Certificate,
     ];
 
     /// Returns the STIX 2.1 type name.
@@ -68,6 +76,7 @@ impl ObservableType {
             ObservableType::EmailAddr => "email-addr",
             ObservableType::File => "file",
             ObservableType::Vulnerability => "vulnerability",
+            ObservableType::X509Certificate => "x509-certificate",
         }
     }
 }
@@ -107,12 +116,51 @@ impl FromStr for ObservableType {
             "domain-name" | "domain" | "hostname" => ObservableType::DomainName,
             "url" | "uri" | "link" => ObservableType::Url,
             "email-addr" | "email" | "email-src" | "email-dst" => ObservableType::EmailAddr,
-            "file" | "hash" | "md5" | "sha1" | "sha-1" | "sha256" | "sha-256" | "sha512"
-            | "sha-512" => ObservableType::File,
+            "file" | "filename" | "file-name" => ObservableType::File,
+            name if DIGEST_ALIASES.contains(&name) => ObservableType::File,
             "vulnerability" | "cve" => ObservableType::Vulnerability,
+            "x509-certificate" | "x509" | "x509-serial" | "x509-serial-number" => {
+                ObservableType::X509Certificate
+            }
             _ => return Err(ObservableError::UnknownType(value.to_owned())),
         };
         Ok(found)
+    }
+}
+
+/// Declared type names that mean "a `file` given by its digest": [`canonicalize_declared`] refuses a file name under
+/// them.
+const DIGEST_ALIASES: [&str; 8] = [
+    "hash", "md5", "sha1", "sha-1", "sha256", "sha-256", "sha512", "sha-512",
+];
+
+/// Declared type names that mean "a `file` given by its name": [`canonicalize_declared`] refuses a digest under them.
+const FILE_NAME_ALIASES: [&str; 2] = ["filename", "file-name"];
+
+/// What a `file` value is: a digest or a file name.
+///
+/// It is not stored alongside the value: it follows from the value's shape ([`FileForm::of`]), which is unambiguous
+/// for canonical values, because a value that reads as a digest is always canonicalized as one (so a file literally
+/// named like a digest cannot be a `file` name indicator). Ids ([`hash_algorithm`] picks `hashes` or `name`), the STIX
+/// export (`hashes` or `name`, `[file:hashes.'SHA-256' = …]` or `[file:name = …]`) and search all read it this way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileForm {
+    /// An MD5, SHA-1, SHA-256 or SHA-512 digest.
+    Hash,
+    /// A file name, without any directory.
+    Name,
+}
+
+impl FileForm {
+    /// Returns the form of a `file` value by its shape: a digest when it carries an algorithm prefix (`sha256:…`) or
+    /// is 32 hex digits or more (a wrong length is then an invalid digest, not a name), a name otherwise. For a
+    /// canonical value this is [`FileForm::Hash`] exactly when [`hash_algorithm`] names an algorithm.
+    pub fn of(value: &str) -> FileForm {
+        if forms::reads_as_digest(value) {
+            FileForm::Hash
+        } else {
+            FileForm::Name
+        }
     }
 }
 
@@ -241,8 +289,14 @@ pub fn detect(value: &str) -> Option<ObservableType> {
 /// | `domain-name` | IDNA ASCII (punycode), lower-case, no trailing dot, at least two labels |
 /// | `url` | as the `url` crate serializes it; http, https, ftp, ws, wss with a host; `http://` assumed when absent |
 /// | `email-addr` | local part as given, domain part as `domain-name` |
-/// | `file` | lower-case hex MD5, SHA-1, SHA-256 or SHA-512; a `sha256:`-style prefix is accepted and dropped |
+/// | `file` (digest) | lower-case hex MD5, SHA-1, SHA-256 or SHA-512; a `sha256:`-style prefix is accepted and dropped |
+/// | `file` (name) | as given, trimmed; 1 to 255 bytes, no `/`, `\` or control character (a path is not a name); never detected |
 /// | `vulnerability` | `CVE-YYYY-NNNN…`, upper-case |
+/// | `x509-certificate` | the serial number as lower-case hex octets joined by `:` (`36:f7:d4:32`), leading zero octets dropped; never detected |
+///
+/// A declared `file` value is a digest or a name by its shape ([`FileForm::of`]); [`canonicalize_file`] insists on
+/// one form. A serial number may be written with `:`, `-` or blank separators or none, upper- or lower-case, with
+/// `0x`; an odd number of digits gets a leading zero; at most 64 octets (RFC 5280 allows 20; some issuers ignore it).
 ///
 /// # Errors
 /// Returns [`ObservableError::Undetectable`] when `kind` is `None` and no type fits, and [`ObservableError::Invalid`]
@@ -269,8 +323,12 @@ pub fn canonicalize(
         ObservableType::DomainName => forms::domain(&value),
         ObservableType::Url => forms::url(&value),
         ObservableType::EmailAddr => forms::email(&value),
-        ObservableType::File => forms::hash(&value),
+        ObservableType::File => match FileForm::of(&value) {
+            FileForm::Hash => forms::hash(&value),
+            FileForm::Name => forms::file_name(&value),
+        },
         ObservableType::Vulnerability => forms::cve(&value),
+        ObservableType::X509Certificate => forms::serial_number(&value),
     };
     match result {
         Ok(canonical) => Ok((kind, canonical)),
@@ -284,6 +342,53 @@ pub fn canonicalize(
             Err(ObservableError::Invalid { kind, reason })
         }
     }
+}
+
+/// Refangs `raw` and returns the canonical `file` value of the given form: a digest, or a file name.
+///
+/// # Errors
+/// Returns [`ObservableError::Invalid`] (of type `file`) when the value is not valid, including a name that reads as a
+/// digest (32 hex digits or more, or `sha256:…`) when a name is wanted, and a name when a digest is wanted.
+pub fn canonicalize_file(raw: &str, form: FileForm) -> Result<String, ObservableError> {
+    let value = refang(raw);
+    let result = match (form, FileForm::of(&value)) {
+        (FileForm::Hash, FileForm::Hash) => forms::hash(&value),
+        (FileForm::Hash, FileForm::Name) => Err(format!("`{value}` is not a hexadecimal digest")),
+        (FileForm::Name, FileForm::Name) => forms::file_name(&value),
+        (FileForm::Name, FileForm::Hash) => Err(format!(
+            "`{value}` reads as a digest, so it cannot be given as a file name"
+        )),
+    };
+    result.map_err(|reason| ObservableError::Invalid {
+        kind: ObservableType::File,
+        reason,
+    })
+}
+
+/// Canonicalizes a submitted indicator by its declared type name, as a native report or a MISP event writes it
+/// (`ipv4-addr`, `domain`, `md5`, `filename`, …), or by detection when there is none. Like [`canonicalize`], except
+/// that an alias naming a digest (`hash`, `md5`, `sha256`, …) only accepts a digest and `filename` only a file name,
+/// while `file` accepts either.
+///
+/// # Errors
+/// Returns [`ObservableError::UnknownType`] for a type name Accord does not know, otherwise as [`canonicalize`].
+pub fn canonicalize_declared(
+    declared: Option<&str>,
+    raw: &str,
+) -> Result<(ObservableType, String), ObservableError> {
+    let Some(name) = declared else {
+        return canonicalize(None, raw);
+    };
+    let kind = ObservableType::from_str(name)?;
+    let lower = name.trim().to_ascii_lowercase();
+    let form = if DIGEST_ALIASES.contains(&lower.as_str()) {
+        FileForm::Hash
+    } else if FILE_NAME_ALIASES.contains(&lower.as_str()) {
+        FileForm::Name
+    } else {
+        return canonicalize(Some(kind), raw);
+    };
+    canonicalize_file(raw, form).map(|value| (ObservableType::File, value))
 }
 
 /// Returns every canonical CIDR block that contains `ip`, from the host itself (`/32` or `/128`, written as the plain

@@ -122,6 +122,18 @@ pub struct RawReport {
     /// The submission as a native incident report (converted from STIX or MISP when `format` says so), already
     /// schema-validated.
     pub payload: serde_json::Value,
+    /// The STIX objects of a submission made over TAXII, which its status resource accounts for; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<SubmittedObject>,
+}
+
+/// One STIX object a partner added over TAXII: its id and version, as TAXII status resources list them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmittedObject {
+    /// The object's STIX id.
+    pub id: String,
+    /// Its version: `modified`, else `created`, else the time the envelope was received.
+    pub version: String,
 }
 
 /// Where an indicator came from.

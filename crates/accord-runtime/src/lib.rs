@@ -6,6 +6,7 @@
 //! - [`json`]: the request body extractor that names the failing field.
 //! - [`http`]: serving a router on a bound listener with graceful shutdown, plus `/healthz`, `/readyz`, `/metrics`.
 //! - [`stage`]: the at-least-once consumer loop of the pipeline stages.
+//! - [`taxii`]: TAXII 2.1 authentication, content negotiation, errors and collection ids (gateway and search).
 //! - [`telemetry`]: logs and metrics initialization.
 //! - [`deps`]: the backends a service is handed.
 
@@ -16,6 +17,7 @@ pub mod http;
 pub mod json;
 pub mod problem;
 pub mod stage;
+pub mod taxii;
 pub mod telemetry;
 
 pub use auth::{Authenticator, Principal};

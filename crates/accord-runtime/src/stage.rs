@@ -136,26 +136,76 @@ async fn sleep_or_stop(shutdown: &CancellationToken, duration: Duration) {
     }
 }
 
-/// Decodes a delivery's JSON payload. A record that cannot be decoded can release nothing: it is counted in
-/// `accord_stage_dropped_total`, logged with its position, and `None` is returned (fail closed).
-pub fn decode<T: serde::de::DeserializeOwned>(
+/// A batch's payloads, decoded: what can be processed, and the dead letters for what never can.
+#[derive(Debug)]
+pub struct Decoded<T> {
+    /// Each decoded payload with its delivery's index in the batch.
+    pub items: Vec<(usize, T)>,
+    /// A [`accord_domain::Rejection`] (reason `undecodable`) for each payload that cannot be decoded and whose key
+    /// names a report, for the stage to publish to [`accord_domain::topics::REPORTS_REJECTED`] before it returns:
+    /// a poison record then neither blocks its partition nor vanishes from the conservation count.
+    pub dead_letters: Vec<accord_bus::Record>,
+    /// The batch index and report of every dead letter.
+    pub undecodable: Vec<(usize, accord_domain::ReportId)>,
+}
+
+/// Decodes every delivery's JSON payload. A record that cannot be decoded can release nothing (fail closed): it is
+/// counted in `accord_stage_dropped_total`, logged with its position, and turned into a dead letter when its key
+/// is a report id (a record without one belongs to no accepted report and is only logged).
+pub fn decode_batch<T: serde::de::DeserializeOwned>(
     stage: &'static str,
-    delivery: &Delivery,
-) -> Option<T> {
-    match serde_json::from_slice(&delivery.record.payload) {
-        Ok(value) => Some(value),
-        Err(error) => {
-            metrics::counter!("accord_stage_dropped_total", "stage" => stage).increment(1);
-            tracing::error!(
-                %error,
-                stage,
-                topic = delivery.topic,
-                offset = delivery.position.offset,
-                "dropped undecodable record"
-            );
-            None
+    batch: &[Delivery],
+) -> Decoded<T> {
+    let mut decoded = Decoded {
+        items: Vec::with_capacity(batch.len()),
+        dead_letters: Vec::new(),
+        undecodable: Vec::new(),
+    };
+    for (index, delivery) in batch.iter().enumerate() {
+        let error = match serde_json::from_slice(&delivery.record.payload) {
+            Ok(value) => {
+                decoded.items.push((index, value));
+                continue;
+            }
+            Err(error) => error,
+        };
+        metrics::counter!("accord_stage_dropped_total", "stage" => stage).increment(1);
+        tracing::error!(
+            %error,
+            stage,
+            topic = delivery.topic,
+            partition = delivery.position.partition,
+            offset = delivery.position.offset,
+            "undecodable record: dead-lettered"
+        );
+        let report_id = delivery
+            .record
+            .key
+            .as_deref()
+            .and_then(|key| accord_domain::ReportId::parse(key).ok());
+        let Some(report_id) = report_id else {
+            continue;
+        };
+        let rejection = accord_domain::Rejection {
+            report_id: report_id.clone(),
+            partner: None,
+            stage: stage.to_owned(),
+            reason: "undecodable".to_owned(),
+            detail: format!(
+                "{} partition {} offset {}: {error}",
+                delivery.topic, delivery.position.partition, delivery.position.offset
+            ),
+            at: chrono::Utc::now(),
+        };
+        match json_record(report_id.as_str(), &rejection) {
+            Ok(record) => {
+                decoded.dead_letters.push(record);
+                decoded.undecodable.push((index, report_id));
+            }
+            Err(error) => tracing::error!(%error, stage, "failed to encode a dead letter"),
         }
     }
+    decoded
 }
 
 /// Returns a record keyed by `key` carrying `value` as JSON and the record-id header used for tracing.

@@ -8,7 +8,8 @@
 //!   TLP marking, `created_by_ref` the partner's identity;
 //! - one `indicator` per released observable (a vulnerability has no pattern: it is exported as a `vulnerability`
 //!   object instead), with a STIX pattern built from the canonical value ([`pattern`]);
-//! - the cyber-observables with their deterministic ids ([`crate::observable_id`]);
+//! - the cyber-observables with their deterministic ids ([`crate::observable_id`]): a `file` with `hashes` or `name`,
+//!   an `x509-certificate` with `serial_number`, the others with `value`;
 //! - an `identity` for the partner, or the single shared "anonymous partner" identity when the MoU attributes
 //!   anonymously (decided by the view's profile, never by the partner's name);
 //! - an `identity` for the victim, when the view releases one;
@@ -115,7 +116,9 @@ pub fn pattern_literal(value: &str) -> String {
 }
 
 /// Returns the STIX pattern matching an observable with a canonical value, or `None` for a vulnerability (not a
-/// cyber-observable, so it has no pattern).
+/// cyber-observable, so it has no pattern): `[ipv4-addr:value = '…']`, `[file:hashes.'SHA-256' = '…']` for a digest,
+/// `[file:name = '…']` for a file name (a canonical `file` value is a digest exactly when [`hash_algorithm`] names
+/// one), `[x509-certificate:serial_number = '…']`.
 pub fn pattern(kind: ObservableType, value: &str) -> Option<String> {
     let literal = pattern_literal(value);
     let pattern = match kind {
@@ -128,6 +131,7 @@ pub fn pattern(kind: ObservableType, value: &str) -> Option<String> {
             Some(algorithm) => format!("[file:hashes.'{algorithm}' = {literal}]"),
             None => format!("[file:name = {literal}]"),
         },
+        ObservableType::X509Certificate => format!("[x509-certificate:serial_number = {literal}]"),
         ObservableType::Vulnerability => return None,
     };
     Some(pattern)
@@ -533,7 +537,8 @@ pub fn uri_form(url: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{head}{out}"))
 }
 
-/// Returns the cyber-observable of an (exported) indicator, not a vulnerability.
+/// Returns the cyber-observable of an (exported) indicator, not a vulnerability: `value`, or for a `file` its `hashes`
+/// (a digest) or `name`, for an `x509-certificate` its `serial_number`.
 fn observable(indicator: &Indicator) -> Value {
     let mut body = Map::new();
     body.insert("type".to_owned(), json!(indicator.kind.as_str()));
@@ -545,6 +550,9 @@ fn observable(indicator: &Indicator) -> Value {
         }
         (ObservableType::File, None) => {
             body.insert("name".to_owned(), json!(indicator.value));
+        }
+        (ObservableType::X509Certificate, _) => {
+            body.insert("serial_number".to_owned(), json!(indicator.value));
         }
         _ => {
             body.insert("value".to_owned(), json!(indicator.value));

@@ -5,8 +5,15 @@
 //! | type | ID contributing properties used |
 //! |---|---|
 //! | `ipv4-addr`, `ipv6-addr`, `domain-name`, `url`, `email-addr` | `{"value": …}` |
-//! | `file` | `{"hashes": {"<MD5 \| SHA-1 \| SHA-256 \| SHA-512>": …}}`, the algorithm by hex length |
+//! | `file`, a digest | `{"hashes": {"<MD5 \| SHA-1 \| SHA-256 \| SHA-512>": …}}`, the algorithm by hex length |
+//! | `file`, a name | `{"name": …}` |
+//! | `x509-certificate` | `{"serial_number": …}` |
 //! | `vulnerability` | `{"name": "CVE-…"}` (see below) |
+//!
+//! STIX 2.1 §2.9 lists the ID contributing properties of `file` (`hashes`, `name`, `extensions`,
+//! `parent_directory_ref`) and of `x509-certificate` (`hashes`, `serial_number`); an Accord indicator holds exactly one
+//! of them. Whether a `file` value is a digest or a name follows from its shape
+//! ([`accord_domain::observable::FileForm`]): a canonical value is a digest exactly when [`hash_algorithm`] names one.
 //!
 //! A vulnerability is a STIX domain object, whose ids the standard leaves random. Accord derives it the same way as an
 //! observable's, in the same namespace, from `{"name": …}`, so that every report naming a CVE points at one object.
@@ -22,8 +29,7 @@ pub const SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00ab_edb4_aa42_466c_9c01_fed2_
 
 /// Returns the deterministic STIX 2.1 id of an observable with a canonical value: `ipv4-addr--<uuidv5>`.
 ///
-/// A `file` value that is not hex of one of the four digest lengths (never the case for a canonical value) is
-/// identified as a file with that `name` rather than refused.
+/// A `file` value that is not hex of one of the four digest lengths is a file name, identified by its `name`.
 pub fn observable_id(kind: ObservableType, value: &str) -> String {
     let name = id_contributing_json(kind, value);
     let uuid = Uuid::new_v5(&SCO_NAMESPACE, name.as_bytes());
@@ -39,6 +45,7 @@ pub fn id_contributing_json(kind: ObservableType, value: &str) -> String {
             None => format!("{{\"name\":{value_json}}}"),
         },
         ObservableType::Vulnerability => format!("{{\"name\":{value_json}}}"),
+        ObservableType::X509Certificate => format!("{{\"serial_number\":{value_json}}}"),
         ObservableType::Ipv4Addr
         | ObservableType::Ipv6Addr
         | ObservableType::DomainName
@@ -74,8 +81,9 @@ mod tests {
     use super::*;
 
     /// Ids computed with the OASIS `stix2` library 3.0.2 (`stix2.IPv4Address(value=…).id`, `stix2.File(hashes=…).id`,
-    /// …) by `tests/interop/stix_ids.py`; the vulnerability with stix2's canonicalizer and namespace.
-    const PYTHON_STIX2_VECTORS: [(ObservableType, &str, &str); 13] = [
+    /// `stix2.File(name=…).id`, `stix2.X509Certificate(serial_number=…).id`, …) by `tests/interop/stix_ids.py`; the
+    /// vulnerability with stix2's canonicalizer and namespace.
+    const PYTHON_STIX2_VECTORS: [(ObservableType, &str, &str); 17] = [
         (
             ObservableType::Ipv4Addr,
             "45.155.205.172",
@@ -141,6 +149,26 @@ mod tests {
             "CVE-2021-44228",
             "vulnerability--fa95b186-fd21-514d-b640-735cd48f0fbd",
         ),
+        (
+            ObservableType::File,
+            "evil.exe",
+            "file--3974613c-1980-5209-8f08-17920a04da04",
+        ),
+        (
+            ObservableType::File,
+            "Rechnung \"2024\" ä😀.pdf.exe",
+            "file--1df57466-6b3e-582b-b236-69871339e3ca",
+        ),
+        (
+            ObservableType::X509Certificate,
+            "36:f7:d4:32",
+            "x509-certificate--ef4a0357-ca02-5b61-b017-1b55c3e5c8b1",
+        ),
+        (
+            ObservableType::X509Certificate,
+            "36:f7:d4:32:f4:ab:70:ea:d3:ce:98:6e:ea:99:93:80",
+            "x509-certificate--7746f5fd-e10d-5696-8612-73aaa1530abc",
+        ),
     ];
 
     #[test]
@@ -173,6 +201,10 @@ mod tests {
         assert_eq!(
             id_contributing_json(ObservableType::File, "abc"),
             "{\"name\":\"abc\"}"
+        );
+        assert_eq!(
+            id_contributing_json(ObservableType::X509Certificate, "36:f7"),
+            "{\"serial_number\":\"36:f7\"}"
         );
         assert_eq!(
             id_contributing_json(ObservableType::Vulnerability, "CVE-2021-44228"),

@@ -7,10 +7,11 @@
 //!
 //! Mapping (docs/decisions/0009-stix-ingest.md explains the choices):
 //! - the first `report` object gives the title, description, `published` date, `report_types` and `labels`;
-//! - every `indicator` is kept as a [`PatternInput`]; a `stix` pattern is parsed (an invalid one refuses the bundle
+//! - every `indicator` is kept as a [`PatternInput`](accord_domain::PatternInput); a `stix` pattern is parsed (an invalid one refuses the bundle
 //!   naming the object and the character) and its exact observables become typed indicators;
-//! - cyber-observables (`ipv4-addr`, `ipv6-addr`, `domain-name`, `url`, `email-addr`, `file` hashes), including those
-//!   embedded in a 2.0-style `observed-data.objects`, become typed indicators;
+//! - cyber-observables (`ipv4-addr`, `ipv6-addr`, `domain-name`, `url`, `email-addr`, `file` hashes and names,
+//!   `x509-certificate` serial numbers), including those embedded in a 2.0-style `observed-data.objects`, become typed
+//!   indicators (a file name that reads as a digest is left out: an Accord `file` of that shape is a hash);
 //! - a `vulnerability` named by a CVE id (or with a `cve` external reference) becomes a `vulnerability` indicator;
 //! - `attack-pattern` ATT&CK ids become TTPs; `malware_types` become categories; malware, campaigns, threat actors,
 //!   intrusion sets, tools, infrastructure, vulnerabilities and courses of action are summarized in the description;

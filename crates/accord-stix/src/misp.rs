@@ -10,7 +10,8 @@
 //! - `Event.Attribute[]` and `Event.Object[].Attribute[]` → typed indicators, by MISP type:
 //!   `ip-src`, `ip-dst` (and `|port`) → IPv4/IPv6; `domain`, `hostname` (and `|port`), `domain|ip` → domain (and IP);
 //!   `url`, `uri` → URL; `email`, `email-src`, `email-dst`, `email-reply-to`, `whois-registrant-email` → e-mail;
-//!   `md5`, `sha1`, `sha256`, `sha512` and `filename|<hash>` → file hash; `vulnerability` → CVE.
+//!   `md5`, `sha1`, `sha256`, `sha512` and `filename|<hash>` → file hash (a digest only, never read as a file name);
+//!   `vulnerability` → CVE.
 //!   Other types (`link`, `comment`, `text`, `target-*`, `yara`, …) are not indicators and are left out: `link` is a
 //!   reference, `target-*` name the victim. An invalid value of a mapped type refuses the event naming the attribute.
 
@@ -215,36 +216,35 @@ fn attribute_indicators(
     };
     let first = |value: &str| value.split('|').next().unwrap_or(value).to_owned();
     let second = |value: &str| value.split_once('|').map(|(_, rest)| rest.to_owned());
-    let mut typed: Vec<(Option<ObservableType>, String)> = Vec::new();
+    // Declared as Accord type names: a digest alias (`md5`, `hash`) accepts only a digest, never a file name.
+    let mut typed: Vec<(Option<&str>, String)> = Vec::new();
     match kind {
         "ip-src" | "ip-dst" => typed.push((None, value.to_owned())),
         "ip-src|port" | "ip-dst|port" => typed.push((None, first(value))),
-        "domain" | "hostname" => typed.push((Some(ObservableType::DomainName), value.to_owned())),
-        "hostname|port" => typed.push((Some(ObservableType::DomainName), first(value))),
+        "domain" | "hostname" => typed.push((Some("domain-name"), value.to_owned())),
+        "hostname|port" => typed.push((Some("domain-name"), first(value))),
         "domain|ip" => {
-            typed.push((Some(ObservableType::DomainName), first(value)));
+            typed.push((Some("domain-name"), first(value)));
             if let Some(ip) = second(value) {
                 typed.push((None, ip));
             }
         }
-        "url" | "uri" => typed.push((Some(ObservableType::Url), value.to_owned())),
+        "url" | "uri" => typed.push((Some("url"), value.to_owned())),
         "email" | "email-src" | "email-dst" | "email-reply-to" | "whois-registrant-email" => {
-            typed.push((Some(ObservableType::EmailAddr), value.to_owned()));
+            typed.push((Some("email-addr"), value.to_owned()));
         }
-        "md5" | "sha1" | "sha256" | "sha512" => {
-            typed.push((Some(ObservableType::File), value.to_owned()));
-        }
+        "md5" | "sha1" | "sha256" | "sha512" => typed.push((Some("hash"), value.to_owned())),
         "filename|md5" | "filename|sha1" | "filename|sha256" | "filename|sha512" => {
             if let Some(hash) = second(value) {
-                typed.push((Some(ObservableType::File), hash));
+                typed.push((Some("hash"), hash));
             }
         }
-        "vulnerability" => typed.push((Some(ObservableType::Vulnerability), value.to_owned())),
+        "vulnerability" => typed.push((Some("vulnerability"), value.to_owned())),
         _ => {}
     }
     for (declared, raw) in typed {
         // An `ip-*` attribute is IPv4 or IPv6: detection decides, and must find an IP.
-        let result = observable::canonicalize(declared, &raw).and_then(|(kind, value)| {
+        let result = observable::canonicalize_declared(declared, &raw).and_then(|(kind, value)| {
             let is_ip = matches!(kind, ObservableType::Ipv4Addr | ObservableType::Ipv6Addr);
             if declared.is_none() && !is_ip {
                 return Err(accord_domain::observable::ObservableError::Invalid {

@@ -7,6 +7,8 @@
 //!   value-bearing properties — `ipv4-addr:value`, `ipv6-addr:value` (CIDR included), `domain-name:value`,
 //!   `url:value`, `email-addr:value`, `file:hashes.*`, `file:name`, `x509-certificate:serial_number` — outside any
 //!   `NOT`. `LIKE`, `MATCHES`, `!=`, orderings and set operators name no exact value and produce nothing.
+//!   [`PatternObservable::canonicalize`] turns one into an Accord indicator (`file:hashes.*` and `file:name` both
+//!   become `file`, the serial an `x509-certificate`).
 //!
 //! Grammar, loosest binding first (keywords are case-insensitive, as in the OASIS ANTLR grammar):
 //! ```text
@@ -35,6 +37,7 @@ pub use ast::{
     ComparisonExpression, Literal, ObjectPath, ObservationExpression, Operator, PathComponent,
     Pattern, PropertyTest, Qualifier,
 };
+pub(crate) use extract::is_indexed_hash;
 pub use extract::{ExactKind, PatternObservable};
 
 /// Why a pattern does not parse: the character position (0-based) where the problem is, and what is wrong.

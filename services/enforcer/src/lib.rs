@@ -141,9 +141,18 @@ struct Enforcer {
 #[async_trait]
 impl Stage for Enforcer {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
-        let reports: Vec<NormalizedReport> = batch
-            .iter()
-            .filter_map(|delivery| stage::decode::<NormalizedReport>("enforcer", delivery))
+        let decoded = stage::decode_batch::<NormalizedReport>("enforcer", batch);
+        if !decoded.dead_letters.is_empty() {
+            self.state
+                .deps
+                .bus
+                .publish(topics::REPORTS_REJECTED, decoded.dead_letters)
+                .await?;
+        }
+        let reports: Vec<NormalizedReport> = decoded
+            .items
+            .into_iter()
+            .map(|(_, report)| report)
             .collect();
         if reports.is_empty() {
             return Ok(());

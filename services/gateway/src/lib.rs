@@ -5,10 +5,14 @@
 //! [`topics::REPORTS_RAW`] and answers 202 only once the bus acknowledged it. `GET /v1/reports/{id}` shows the
 //! submitting partner where its report is; the [`status`] store is derived from the bus by a follower, so it is
 //! rebuilt after a crash.
+//!
+//! TAXII 2.1 partners add objects to their inbox here too ([`taxii`]): the envelope becomes a STIX bundle and
+//! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
 mod convert;
 mod reports;
 pub mod status;
+mod taxii;
 
 use std::sync::Arc;
 
@@ -85,6 +89,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/reports", post(reports::submit))
         .route("/v1/reports/{id}", get(reports::status))
+        // TAXII 2.1 writes (search serves the rest of /taxii2/; `accord up` merges the two on the same paths).
+        .route(
+            "/taxii2/accord/collections/{collection}/objects/",
+            post(taxii::add_objects),
+        )
+        .route("/taxii2/accord/status/{status}/", get(taxii::status))
         .with_state(state)
 }
 

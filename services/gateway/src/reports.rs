@@ -1,7 +1,8 @@
 //! `POST /v1/reports` and `GET /v1/reports/{id}`.
 
 use accord_domain::{
-    RawReport, ReportId, Role, Tlp, classification, observable, report::IncidentReport, topics,
+    RawReport, ReportId, Role, SubmittedObject, Tlp, classification, observable,
+    report::IncidentReport, topics,
 };
 use accord_runtime::{ApiError, FieldError, Principal, json};
 use axum::{
@@ -16,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     AppState,
-    convert::{self, declared_format},
+    convert::{self, Declared, declared_format},
     status::{Change, ReportStatus},
 };
 
@@ -31,26 +32,65 @@ pub(crate) async fn submit(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Partner)?;
+    let submission = Submission {
+        declared: declared_format(&headers)?,
+        body,
+        idempotency_key: idempotency_key(&headers)?,
+        objects: Vec::new(),
+    };
+    let id = accept(&state, &principal, submission).await?;
+    Ok(accepted(&id))
+}
+
+/// A partner's submission, from `POST /v1/reports` or a TAXII inbox.
+pub(crate) struct Submission {
+    /// The format the request declared.
+    pub(crate) declared: Declared,
+    /// The body as sent (its SHA-256 makes a retried submission recognizable).
+    pub(crate) body: Bytes,
+    /// The `Idempotency-Key` header, if any.
+    pub(crate) idempotency_key: Option<String>,
+    /// The STIX objects of a TAXII envelope, for its status resource.
+    pub(crate) objects: Vec<SubmittedObject>,
+}
+
+/// The one way into Accord: validates a partner's submission (size, format, schema, classification, every
+/// indicator and pattern), writes the raw report to the bus and returns its id once the bus acknowledged it. A
+/// submission whose idempotency key names an earlier identical one returns that report's id and writes nothing.
+///
+/// # Errors
+/// 403 for anyone but a partner, 413/415/422 naming what is wrong, 503 when the bus did not take it (nothing was
+/// accepted).
+pub(crate) async fn accept(
+    state: &AppState,
+    principal: &Principal,
+    submission: Submission,
+) -> Result<ReportId, ApiError> {
+    principal.require(Role::Partner)?;
+    let Submission {
+        declared,
+        body,
+        idempotency_key,
+        objects,
+    } = submission;
     if body.len() > state.config.max_report_bytes {
         return Err(ApiError::PayloadTooLarge(format!(
             "a report may be at most {} bytes",
             state.config.max_report_bytes
         )));
     }
-    let declared = declared_format(&headers)?;
     let partner = principal.organization.clone();
-    let Some(org) = state.deps.auth.organization(&principal) else {
+    let Some(org) = state.deps.auth.organization(principal) else {
         return Err(ApiError::Unauthorized);
     };
 
     let body_sha256 = hex::encode(Sha256::digest(&body));
-    let idempotency_key = idempotency_key(&headers)?;
     let id = match &idempotency_key {
         Some(key) => ReportId::for_idempotency_key(&partner, key),
         None => ReportId::random(),
     };
     if idempotency_key.is_some()
-        && let Some(existing) = lookup(&state, id.as_str()).await?
+        && let Some(existing) = lookup(state, id.as_str()).await?
     {
         if existing.body_sha256 != body_sha256 && !existing.body_sha256.is_empty() {
             return Err(ApiError::Unprocessable {
@@ -61,7 +101,7 @@ pub(crate) async fn submit(
                 )],
             });
         }
-        return Ok(accepted(&id));
+        return Ok(id);
     }
 
     let value = json::parse_value(&body)?;
@@ -82,6 +122,7 @@ pub(crate) async fn submit(
         default_tlp: org.default_tlp,
         format,
         payload: value,
+        objects,
     };
     let record =
         accord_runtime::stage::json_record(id.as_str(), &raw).map_err(ApiError::internal)?;
@@ -102,6 +143,8 @@ pub(crate) async fn submit(
         id: id.to_string(),
         partner: partner.to_string(),
         body_sha256,
+        received_at: raw.received_at.to_rfc3339(),
+        objects: raw.objects,
     };
     let store = state.status.clone();
     // The bus has the report: the status write is a convenience (re-derived from the bus after a crash).
@@ -112,7 +155,7 @@ pub(crate) async fn submit(
         }
         Err(error) => tracing::warn!(%error, report_id = %id, "status write task failed"),
     }
-    Ok(accepted(&id))
+    Ok(id)
 }
 
 fn accepted(id: &ReportId) -> Response {
@@ -173,26 +216,15 @@ fn check_report(
     }
     let mut errors = Vec::new();
     for (index, indicator) in report.indicators.iter().enumerate() {
-        let kind = match indicator
-            .kind
-            .as_deref()
-            .map(str::parse::<accord_domain::ObservableType>)
-        {
-            None => None,
-            Some(Ok(kind)) => Some(kind),
-            Some(Err(error)) => {
-                errors.push(FieldError::new(
-                    format!("/indicators/{index}/type"),
-                    error.to_string(),
-                ));
-                continue;
-            }
-        };
-        if let Err(error) = observable::canonicalize(kind, &indicator.value) {
-            errors.push(FieldError::new(
+        match observable::canonicalize_declared(indicator.kind.as_deref(), &indicator.value) {
+            Ok(_) => {}
+            Err(error @ observable::ObservableError::UnknownType(_)) => errors.push(
+                FieldError::new(format!("/indicators/{index}/type"), error.to_string()),
+            ),
+            Err(error) => errors.push(FieldError::new(
                 format!("/indicators/{index}/value"),
                 error.to_string(),
-            ));
+            )),
         }
     }
     check_patterns(report, &mut errors);
@@ -229,10 +261,10 @@ fn check_patterns(report: &IncidentReport, errors: &mut Vec<FieldError>) {
             }
         };
         for found in pattern.observables() {
-            let Some(kind) = found.kind.observable_type() else {
+            let Some(result) = found.canonicalize() else {
                 continue;
             };
-            if let Err(error) = observable::canonicalize(Some(kind), &found.value) {
+            if let Err(error) = result {
                 errors.push(FieldError::new(
                     pointer.clone(),
                     format!("{named}`{}`: {error}", found.value),
@@ -242,7 +274,7 @@ fn check_patterns(report: &IncidentReport, errors: &mut Vec<FieldError>) {
     }
 }
 
-async fn lookup(state: &AppState, id: &str) -> Result<Option<ReportStatus>, ApiError> {
+pub(crate) async fn lookup(state: &AppState, id: &str) -> Result<Option<ReportStatus>, ApiError> {
     let store = state.status.clone();
     let id = id.to_owned();
     tokio::task::spawn_blocking(move || store.get(&id))

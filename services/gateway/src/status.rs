@@ -7,7 +7,7 @@
 use std::{collections::BTreeSet, path::Path, sync::Arc};
 
 use accord_bus::Delivery;
-use accord_domain::{OrgId, Rejection, topics};
+use accord_domain::{OrgId, Rejection, SubmittedObject, topics};
 use accord_runtime::stage::Stage;
 use async_trait::async_trait;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -56,6 +56,12 @@ pub struct ReportStatus {
     /// SHA-256 of the submitted body (idempotency).
     #[serde(default)]
     pub body_sha256: String,
+    /// When the gateway accepted it (RFC 3339).
+    #[serde(default)]
+    pub received_at: String,
+    /// The STIX objects of a TAXII submission (its status resource); empty for other submissions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<SubmittedObject>,
 }
 
 fn rank(status: &str) -> u8 {
@@ -97,6 +103,10 @@ pub enum Change {
         id: String,
         partner: String,
         body_sha256: String,
+        /// When it was accepted (RFC 3339).
+        received_at: String,
+        /// The STIX objects of a TAXII submission.
+        objects: Vec<SubmittedObject>,
     },
     /// Normalized with this many indicators.
     Normalized {
@@ -219,6 +229,8 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
         rejections: Vec::new(),
         withdrawals: Vec::new(),
         body_sha256: String::new(),
+        received_at: String::new(),
+        objects: Vec::new(),
     });
     let raise = |status: &mut ReportStatus, to: &str| {
         if rank(to) > rank(&status.status) {
@@ -229,11 +241,19 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
         Change::Accepted {
             partner,
             body_sha256,
+            received_at,
+            objects,
             ..
         } => {
             status.partner = partner;
             if !body_sha256.is_empty() {
                 status.body_sha256 = body_sha256;
+            }
+            if !received_at.is_empty() {
+                status.received_at = received_at;
+            }
+            if !objects.is_empty() {
+                status.objects = objects;
             }
         }
         Change::Normalized {
@@ -306,6 +326,8 @@ impl Follower {
                     id: raw.id,
                     partner: raw.partner,
                     body_sha256: String::new(),
+                    received_at: raw.received_at,
+                    objects: raw.objects,
                 })
             }
             topics::REPORTS_NORMALIZED => {
@@ -351,6 +373,7 @@ impl Follower {
 
 /// The few fields the status needs from each record: decoding only these skips the payloads, views and content.
 mod heads {
+    use accord_domain::SubmittedObject;
     use serde::Deserialize;
     use serde::de::IgnoredAny;
 
@@ -358,6 +381,10 @@ mod heads {
     pub(super) struct Raw {
         pub(super) id: String,
         pub(super) partner: String,
+        #[serde(default)]
+        pub(super) received_at: String,
+        #[serde(default)]
+        pub(super) objects: Vec<SubmittedObject>,
     }
 
     #[derive(Deserialize)]
@@ -414,6 +441,8 @@ mod tests {
                 id: "r".into(),
                 partner: "p".into(),
                 body_sha256: "h".into(),
+                received_at: "t0".into(),
+                objects: Vec::new(),
             },
         );
         assert_eq!(accepted.status, "accepted");

@@ -35,23 +35,40 @@ impl Default for Config {
 }
 
 struct Indexer {
+    bus: BusClient,
     index: IndexClient,
 }
 
 #[async_trait]
 impl Stage for Indexer {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
-        let mut writes = Vec::with_capacity(batch.len());
-        for delivery in batch {
-            let Some(release) = stage::decode::<ReleaseSet>("indexer", delivery) else {
-                continue;
-            };
-            writes.push(ReplaceViews {
-                report_id: release.report_id,
-                version: delivery.position.offset,
-                views: release.views,
-            });
+        let decoded = stage::decode_batch::<ReleaseSet>("indexer", batch);
+        if !decoded.dead_letters.is_empty() {
+            self.bus
+                .publish(topics::REPORTS_REJECTED, decoded.dead_letters)
+                .await?;
         }
+        let mut writes: Vec<ReplaceViews> = decoded
+            .items
+            .into_iter()
+            .map(|(index, release)| ReplaceViews {
+                report_id: release.report_id,
+                version: batch[index].position.offset,
+                views: release.views,
+            })
+            .collect();
+        // Fail closed: a release set that cannot be read may have been a withdrawal, so the report's views go.
+        writes.extend(
+            decoded
+                .undecodable
+                .into_iter()
+                .map(|(index, report_id)| ReplaceViews {
+                    report_id,
+                    version: batch[index].position.offset,
+                    views: Vec::new(),
+                }),
+        );
+        writes.sort_by_key(|write| write.version);
         if writes.is_empty() {
             return Ok(());
         }
@@ -92,5 +109,9 @@ pub async fn run(
         batch_size: config.batch_size,
         linger: std::time::Duration::from_millis(config.linger_ms),
     };
-    stage::run(bus, options, Indexer { index }, shutdown).await
+    let indexer = Indexer {
+        bus: bus.clone(),
+        index,
+    };
+    stage::run(bus, options, indexer, shutdown).await
 }

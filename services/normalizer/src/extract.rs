@@ -233,6 +233,8 @@ fn is_delimited(kind: ObservableType, text: &str, span: &Range<usize>) -> bool {
     let continues = matches!(after, Some('.' | '-')) && word(after_next);
     match kind {
         ObservableType::Url | ObservableType::File | ObservableType::Vulnerability => true,
+        // Never a pass: a run of hex octets in prose is far too ambiguous to be read as a certificate serial.
+        ObservableType::X509Certificate => false,
         ObservableType::EmailAddr => {
             !matches!(before, Some('.' | '%' | '+' | '-' | '_')) && !continues
         }

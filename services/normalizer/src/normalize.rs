@@ -12,11 +12,10 @@
 //! turn `hxxp://evil[.]com` back into a live link in every released view, and the PII byte ranges of
 //! [`accord_domain::PiiMatch`] index the text as stored. The indicators found in it are refanged and canonical.
 
-use std::str::FromStr;
-
 use accord_domain::{
     Indicator, IndicatorSource, NormalizedReport, ObservableType, PatternInput, RawReport,
-    Rejection, ReportFormat, TextField, classification, observable::canonicalize,
+    Rejection, ReportFormat, TextField, classification,
+    observable::{ObservableError, canonicalize_declared},
     report::IncidentReport,
 };
 use serde::Deserialize;
@@ -72,21 +71,18 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
     };
     let mut indicators = Vec::new();
     for (index, input) in report.indicators.iter().enumerate() {
-        let declared_kind = match &input.kind {
-            None => None,
-            Some(name) => Some(ObservableType::from_str(name).map_err(|error| {
+        // The declared name, not just its type: `md5` only accepts a digest, `filename` only a file name.
+        let (kind, value) =
+            canonicalize_declared(input.kind.as_deref(), &input.value).map_err(|error| {
+                let field = match error {
+                    ObservableError::UnknownType(_) => "type",
+                    _ => "value",
+                };
                 reject(
                     "invalid-indicator",
-                    format!("/indicators/{index}/type: {error}"),
+                    format!("/indicators/{index}/{field}: {error}"),
                 )
-            })?),
-        };
-        let (kind, value) = canonicalize(declared_kind, &input.value).map_err(|error| {
-            reject(
-                "invalid-indicator",
-                format!("/indicators/{index}/value: {error}"),
-            )
-        })?;
+            })?;
         push_unique(&mut indicators, kind, value, declared_source);
     }
     for (index, input) in report.patterns.iter().enumerate() {
@@ -146,8 +142,9 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
     })
 }
 
-/// Returns the canonical exact observables of a STIX pattern (none for other pattern types, and none for the kinds
-/// Accord does not index, such as file names), or why the pattern or a value is invalid.
+/// Returns the canonical exact observables of a STIX pattern (none for other pattern types, none for the kinds
+/// Accord does not index, such as SSDEEP hashes, and none for a `file:name` that reads as a digest), or why the
+/// pattern or a value is invalid.
 fn pattern_indicators(input: &PatternInput) -> Result<Vec<(ObservableType, String)>, String> {
     if input.pattern_type != "stix" {
         return Ok(Vec::new());
@@ -156,11 +153,10 @@ fn pattern_indicators(input: &PatternInput) -> Result<Vec<(ObservableType, Strin
         .map_err(|error| format!("invalid STIX pattern {error}"))?;
     let mut found = Vec::new();
     for observable in pattern.observables() {
-        let Some(kind) = observable.kind.observable_type() else {
+        let Some(result) = observable.canonicalize() else {
             continue;
         };
-        let canonical = canonicalize(Some(kind), &observable.value)
-            .map_err(|error| format!("`{}`: {error}", observable.value))?;
+        let canonical = result.map_err(|error| format!("`{}`: {error}", observable.value))?;
         found.push(canonical);
     }
     Ok(found)

@@ -2,7 +2,7 @@
 //! [`topics::REPORTS_REJECTED`].
 
 use accord_bus::{BusClient, Delivery};
-use accord_domain::{NormalizedReport, RawReport, Rejection, ReportId, topics};
+use accord_domain::{NormalizedReport, RawReport, Rejection, topics};
 use accord_runtime::{
     json::SchemaValidator,
     stage::{self, Stage, StageOptions},
@@ -36,23 +36,6 @@ struct Normalizer {
     schema: SchemaValidator,
 }
 
-/// Turns an undecodable raw record into a rejection when its key names a report, so the partner sees why.
-fn undecodable(delivery: &Delivery, error: &serde_json::Error) -> Option<Rejection> {
-    let report_id = delivery
-        .record
-        .key
-        .as_deref()
-        .and_then(|key| ReportId::parse(key).ok())?;
-    Some(Rejection {
-        report_id,
-        partner: None,
-        stage: "normalizer".to_owned(),
-        reason: "undecodable".to_owned(),
-        detail: format!("the raw record could not be decoded: {error}"),
-        at: chrono::Utc::now(),
-    })
-}
-
 impl Normalizer {
     /// Checks a record against the normalized-report schema before it is published.
     fn violation(&self, report: &NormalizedReport) -> Option<Rejection> {
@@ -77,28 +60,11 @@ impl Normalizer {
 #[async_trait]
 impl Stage for Normalizer {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
+        let decoded = stage::decode_batch::<RawReport>("normalizer", batch);
         let mut normalized = Vec::with_capacity(batch.len());
-        let mut rejected = Vec::new();
-        for delivery in batch {
-            let raw: RawReport = match serde_json::from_slice(&delivery.record.payload) {
-                Ok(raw) => raw,
-                Err(error) => {
-                    metrics::counter!("accord_stage_dropped_total", "stage" => "normalizer")
-                        .increment(1);
-                    match undecodable(delivery, &error) {
-                        Some(rejection) => {
-                            rejected.push(stage::json_record(
-                                rejection.report_id.as_str(),
-                                &rejection,
-                            )?);
-                        }
-                        None => {
-                            tracing::error!(%error, offset = delivery.position.offset, "dropped undecodable raw record without a report id")
-                        }
-                    }
-                    continue;
-                }
-            };
+        // Undecodable raw records are rejected too, so the partner sees why.
+        let mut rejected = decoded.dead_letters;
+        for (_, raw) in decoded.items {
             let outcome = match crate::normalize(&raw) {
                 Ok(report) => self.violation(&report).map_or(Ok(report), Err),
                 Err(rejection) => Err(rejection),
@@ -161,11 +127,12 @@ mod tests {
         )
         .unwrap();
         let raw = RawReport {
-            id: ReportId::random(),
+            id: accord_domain::ReportId::random(),
             partner: accord_domain::OrgId::parse("bank-a").unwrap(),
             received_at: chrono::Utc::now(),
             default_tlp: None,
             format: accord_domain::ReportFormat::Native,
+            objects: Vec::new(),
             payload: serde_json::json!({
                 "title": "Phishing",
                 "description": "C2 at 45.155.205[.]172, mail from ops@evil-domain.com, hash d41d8cd98f00b204e9800998ecf8427e",

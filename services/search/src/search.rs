@@ -89,12 +89,17 @@ fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
 }
 
 /// Splits `q` into `field:value` terms and free text; a `q` that is one indicator becomes an exact match.
+///
+/// An `indicator:` (or `value:`) term is read as the one type the filters name (`type:` terms and `filters.type`),
+/// when they name exactly one, else by detection: file names and certificate serials are never detected, so
+/// `type:file indicator:invoice.exe` and `type:x509-certificate indicator:36:f7:d4:32` are how they are looked up.
 fn parse_q(
     q: &str,
     filters: &mut Filters,
 ) -> Result<(Option<IndicatorMatch>, Option<String>), ApiError> {
     let mut text = Vec::new();
     let mut indicator = None;
+    let mut looked_up = None;
     for token in q.split_whitespace() {
         let Some((field, value)) = token.split_once(':') else {
             text.push(token);
@@ -119,17 +124,25 @@ fn parse_q(
             }
             "sector" => filters.sector = Some(value.to_ascii_lowercase()),
             "partner" => filters.partner = Some(value.to_owned()),
-            "indicator" | "value" => {
-                let (kind, value) = observable::canonicalize(None, value)
-                    .map_err(|error| ApiError::invalid_field("/q", error.to_string()))?;
-                let ip = value.parse().ok();
-                indicator = Some(IndicatorMatch {
-                    key: IndicatorKey { kind, value },
-                    ip,
-                });
-            }
+            // The last one wins, as before; read once every `type:` term is known.
+            "indicator" | "value" => looked_up = Some(value),
             _ => text.push(token),
         }
+    }
+    if let Some(value) = looked_up {
+        let declared = match filters.types.len() {
+            1 => filters.types.first().copied(),
+            _ => None,
+        };
+        let (kind, value) = observable::canonicalize(declared, value)
+            .map_err(|error| ApiError::invalid_field("/q", error.to_string()))?;
+        // Only an IP lookup matches the CIDR blocks that contain it (a file may be named `1.2.3.4`).
+        let is_ip = matches!(kind, ObservableType::Ipv4Addr | ObservableType::Ipv6Addr);
+        let ip = value.parse().ok().filter(|_| is_ip);
+        indicator = Some(IndicatorMatch {
+            key: IndicatorKey { kind, value },
+            ip,
+        });
     }
     let text = text.join(" ");
     if indicator.is_none()
@@ -293,5 +306,52 @@ mod tests {
         assert_eq!(decode_cursor(Some(&encode_cursor(40))).unwrap(), 40);
         assert!(decode_cursor(Some("garbage!")).is_err());
         assert_eq!(decode_cursor(None).unwrap(), 0);
+    }
+
+    fn looked_up(q: &str) -> Option<(ObservableType, String, bool)> {
+        let mut filters = Filters::default();
+        let (indicator, _) = parse_q(q, &mut filters).ok()?;
+        indicator.map(|found| (found.key.kind, found.key.value, found.ip.is_some()))
+    }
+
+    #[test]
+    fn an_indicator_term_is_read_as_the_one_type_filtered_on() {
+        assert_eq!(
+            looked_up("indicator:evil[.]com"),
+            Some((ObservableType::DomainName, "evil.com".to_owned(), false))
+        );
+        assert_eq!(
+            looked_up("indicator:10.0.0.1"),
+            Some((ObservableType::Ipv4Addr, "10.0.0.1".to_owned(), true))
+        );
+        // Names and serials are never detected: the type says what they are.
+        assert_eq!(looked_up("indicator:invoice.exe"), None);
+        assert_eq!(
+            looked_up("indicator:invoice.exe type:file"),
+            Some((ObservableType::File, "invoice.exe".to_owned(), false))
+        );
+        assert_eq!(
+            looked_up("type:x509-certificate indicator:36:F7:D4:32"),
+            Some((
+                ObservableType::X509Certificate,
+                "36:f7:d4:32".to_owned(),
+                false
+            ))
+        );
+        assert_eq!(
+            looked_up("type:file value:1.2.3.4"),
+            Some((ObservableType::File, "1.2.3.4".to_owned(), false)),
+            "a file name is not an IP lookup"
+        );
+        // Two types: detection, as without any.
+        assert_eq!(
+            looked_up("type:file type:url indicator:evil.com"),
+            Some((ObservableType::DomainName, "evil.com".to_owned(), false))
+        );
+        // A bare `q` is still free text unless it is a detectable indicator.
+        let mut filters = Filters::default();
+        let (indicator, text) = parse_q("type:file invoice", &mut filters).unwrap();
+        assert!(indicator.is_none());
+        assert_eq!(text.as_deref(), Some("invoice"));
     }
 }

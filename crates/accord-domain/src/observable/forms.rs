@@ -15,6 +15,12 @@ const MAX_DOMAIN_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
 /// Longest local part of an e-mail address (RFC 5321 §4.5.3.1.1).
 const MAX_LOCAL_PART_LEN: usize = 64;
+/// Longest file name, in bytes of UTF-8: the usual file-system limit (`NAME_MAX` on Linux, 255 characters on NTFS).
+const MAX_FILE_NAME_BYTES: usize = 255;
+/// Most octets in a certificate serial number. RFC 5280 §4.1.2.2 allows 20; some issuers ignore the limit.
+const MAX_SERIAL_OCTETS: usize = 64;
+/// Fewest hex digits that make a `file` value read as a digest (an MD5 has 32).
+const MIN_DIGEST_DIGITS: usize = 32;
 
 /// Hash prefixes accepted in front of a digest (`sha256:…`, `md5=…`), with the algorithm each one names.
 const HASH_PREFIXES: [(&str, &str); 7] = [
@@ -255,6 +261,102 @@ pub(super) fn hash(value: &str) -> Result<String, String> {
         ));
     }
     Ok(hex)
+}
+
+/// Returns `true` when a `file` value reads as a digest rather than a file name: it carries an algorithm prefix
+/// (`sha256:…`, `md5=…`), or it is hex of 32 digits or more (a wrong length then makes it an invalid digest).
+pub(super) fn reads_as_digest(value: &str) -> bool {
+    let (named, hex) = split_hash_prefix(value);
+    named.is_some()
+        || (hex.len() >= MIN_DIGEST_DIGITS && hex.bytes().all(|byte| byte.is_ascii_hexdigit()))
+}
+
+/// Returns the canonical file name: trimmed, otherwise as given (names are case-sensitive on most systems). A name has
+/// 1 to 255 bytes and no `/`, `\`, NUL or other control character: a path is not a file name.
+pub(super) fn file_name(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    if name.is_empty() {
+        return Err("the file name is empty".to_owned());
+    }
+    if name.len() > MAX_FILE_NAME_BYTES {
+        return Err(format!(
+            "the file name is longer than {MAX_FILE_NAME_BYTES} bytes"
+        ));
+    }
+    if let Some(separator) = name.chars().find(|c| matches!(c, '/' | '\\')) {
+        return Err(format!(
+            "`{name}` contains `{separator}`: a path is not a file name"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("the file name contains a control character".to_owned());
+    }
+    if name == "." || name == ".." {
+        return Err(format!(
+            "`{name}` is a directory reference, not a file name"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Returns the canonical certificate serial number: lower-case hex octets joined by `:` (`36:f7:d4:32`), leading zero
+/// octets dropped (the serial is an integer; `00:b3` and `b3` are one serial, the `00` a DER sign octet some tools
+/// print). Accepts `0x`, and `:`, `-`, or blanks between groups of digits or none; an odd number of digits gets a
+/// leading zero. Every group but the first must be whole octets, so that `12:3:45` is not silently read as
+/// `01:23:45`.
+pub(super) fn serial_number(value: &str) -> Result<String, String> {
+    let trimmed = value.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!(
+            "`{trimmed}` is negative; a serial number is a positive integer"
+        ));
+    }
+    let body = trimmed
+        .strip_prefix("0x")
+        .or_else(|| trimmed.strip_prefix("0X"))
+        .unwrap_or(trimmed);
+    let mut hex = String::with_capacity(body.len());
+    let groups = body
+        .split(|c: char| c == ':' || c == '-' || c.is_whitespace())
+        .filter(|group| !group.is_empty());
+    for (index, group) in groups.enumerate() {
+        if let Some(bad) = group.chars().find(|c| !c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "`{trimmed}` contains `{bad}`, which is not a hexadecimal digit"
+            ));
+        }
+        if index > 0 && group.len() % 2 == 1 {
+            return Err(format!(
+                "group `{group}` of `{trimmed}` is not whole octets (two hex digits each)"
+            ));
+        }
+        hex.push_str(group);
+    }
+    if hex.is_empty() {
+        return Err("the serial number has no hexadecimal digits".to_owned());
+    }
+    let hex = hex.to_ascii_lowercase();
+    let padded = if hex.len() % 2 == 1 {
+        format!("0{hex}")
+    } else {
+        hex
+    };
+    // ASCII hex digits only, so every two-byte step is a character boundary.
+    let octets: Vec<&str> = (0..padded.len())
+        .step_by(2)
+        .map(|start| &padded[start..start + 2])
+        .collect();
+    let first_significant = octets
+        .iter()
+        .position(|octet| *octet != "00")
+        .unwrap_or(octets.len() - 1);
+    let octets = &octets[first_significant..];
+    if octets.len() > MAX_SERIAL_OCTETS {
+        return Err(format!(
+            "the serial number is longer than {MAX_SERIAL_OCTETS} octets"
+        ));
+    }
+    Ok(octets.join(":"))
 }
 
 /// Splits an optional `algorithm:` or `algorithm=` prefix off a digest.

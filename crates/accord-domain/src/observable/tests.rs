@@ -210,6 +210,75 @@ const ACCEPTED: &[(Option<&str>, &str, &str, &str)] = &[
         "file",
         "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
     ),
+    // file names (only when declared: never detected)
+    (Some("file"), "evil.exe", "file", "evil.exe"),
+    (Some("file"), "evil.com", "file", "evil.com"),
+    (Some("filename"), "evil[.]exe", "file", "evil.exe"),
+    (
+        Some("file"),
+        " 'Invoice 2024 (final).PDF' ",
+        "file",
+        "Invoice 2024 (final).PDF",
+    ),
+    (
+        Some("file"),
+        "rechnung-ä😀.pdf.exe",
+        "file",
+        "rechnung-ä😀.pdf.exe",
+    ),
+    (Some("file"), "deadbeef", "file", "deadbeef"),
+    (Some("file"), "a:b.txt", "file", "a:b.txt"),
+    // certificate serial numbers (only when declared: never detected)
+    (
+        Some("x509-certificate"),
+        "36:f7:d4:32:f4:ab:70:ea:d3:ce:98:6e:ea:99:93:80",
+        "x509-certificate",
+        "36:f7:d4:32:f4:ab:70:ea:d3:ce:98:6e:ea:99:93:80",
+    ),
+    (
+        Some("x509-certificate"),
+        "36F7D432",
+        "x509-certificate",
+        "36:f7:d4:32",
+    ),
+    (
+        Some("x509-certificate"),
+        "0x36f7d432",
+        "x509-certificate",
+        "36:f7:d4:32",
+    ),
+    (
+        Some("x509-certificate"),
+        " 36 F7 d4 32 ",
+        "x509-certificate",
+        "36:f7:d4:32",
+    ),
+    (
+        Some("x509-certificate"),
+        "36-f7-d4-32",
+        "x509-certificate",
+        "36:f7:d4:32",
+    ),
+    (
+        Some("x509-certificate"),
+        "6f7d432",
+        "x509-certificate",
+        "06:f7:d4:32",
+    ),
+    (
+        Some("x509-certificate"),
+        "6:f7:d4:32",
+        "x509-certificate",
+        "06:f7:d4:32",
+    ),
+    (
+        Some("x509-certificate"),
+        "00:B3:5C",
+        "x509-certificate",
+        "b3:5c",
+    ),
+    (Some("x509"), "0x0", "x509-certificate", "00"),
+    (Some("x509-serial"), "00:00", "x509-certificate", "00"),
     // vulnerabilities
     (None, "cve-2021-44228", "vulnerability", "CVE-2021-44228"),
     (None, "CVE-2014-0160", "vulnerability", "CVE-2014-0160"),
@@ -252,7 +321,22 @@ const REJECTED: &[(Option<&str>, &str)] = &[
     (Some("ipv4-addr"), "2001:db8::1"),
     (Some("ipv6-addr"), "1.2.3.4"),
     (Some("ipv4-addr"), "evil.com"),
-    (Some("file"), "evil.com"),
+    (Some("file"), "C:\\Windows\\evil.exe"),
+    (Some("file"), "/tmp/evil"),
+    (Some("file"), "http://evil.com/a.exe"),
+    (Some("file"), "a\u{0}b"),
+    (Some("file"), "a\tb.exe"),
+    (Some("file"), ".."),
+    (Some("file"), "d41d8cd98f00b204e9800998ecf8427ea"),
+    (Some("file"), "sha256:evil.exe"),
+    (None, "36:f7:d4:32"),
+    (None, "36f7d432"),
+    (Some("x509-certificate"), "zz:01"),
+    (Some("x509-certificate"), "0x"),
+    (Some("x509-certificate"), ": - :"),
+    (Some("x509-certificate"), "12:3:45"),
+    (Some("x509-certificate"), "-01:02"),
+    (Some("x509-certificate"), "36:f7:d4:32:evil"),
     (Some("vulnerability"), "CVE-2021"),
     (Some("email-addr"), "evil.com"),
     (Some("url"), "mailto:admin@evil.com"),
@@ -315,6 +399,22 @@ fn reasons_name_the_problem() {
         reason(None, "sha1:d41d8cd98f00b204e9800998ecf8427e")
             .contains("names SHA-1 but 32 hex digits is MD5")
     );
+    assert!(
+        reason(Some(ObservableType::File), "C:\\evil.exe")
+            .contains("`\\`: a path is not a file name")
+    );
+    assert_eq!(
+        reason(Some(ObservableType::File), "http://evil.com/a.exe"),
+        "not a valid file value: `http://evil.com/a.exe` contains `/`: a path is not a file name (the value looks like url)"
+    );
+    assert!(
+        reason(Some(ObservableType::X509Certificate), "36:g7")
+            .contains("`g`, which is not a hexadecimal digit")
+    );
+    assert!(
+        reason(Some(ObservableType::X509Certificate), "12:3:45")
+            .contains("group `3` of `12:3:45` is not whole octets")
+    );
     assert_eq!(
         reason(None, "hello world"),
         "cannot tell what kind of indicator `hello world` is"
@@ -360,6 +460,9 @@ fn detect_follows_the_documented_order() {
         ("report.docx", None),
         ("12:30:45", None),
         ("node.js", None),
+        ("evil.exe", None),
+        ("36:f7:d4:32", None),
+        ("36:f7:d4:32:f4:ab:70", None),
     ];
     for (value, expected) in cases {
         assert_eq!(detect(value), expected, "for `{value}`");
@@ -374,4 +477,108 @@ fn hash_algorithm_goes_by_length() {
     assert_eq!(hash_algorithm(&"f".repeat(128)), Some("SHA-512"));
     assert_eq!(hash_algorithm(&"f".repeat(48)), None);
     assert_eq!(hash_algorithm(&"g".repeat(32)), None);
+}
+
+#[test]
+fn file_values_are_digests_or_names_by_their_shape() {
+    assert_eq!(
+        FileForm::of("d41d8cd98f00b204e9800998ecf8427e"),
+        FileForm::Hash
+    );
+    assert_eq!(FileForm::of("sha256:abc"), FileForm::Hash);
+    assert_eq!(FileForm::of(&"a".repeat(33)), FileForm::Hash);
+    assert_eq!(FileForm::of(&"a".repeat(31)), FileForm::Name);
+    assert_eq!(FileForm::of("evil.exe"), FileForm::Name);
+    // For canonical values, the form is what `hash_algorithm` says.
+    for (raw, form) in [
+        ("D41D8CD98F00B204E9800998ECF8427E", FileForm::Hash),
+        ("evil.exe", FileForm::Name),
+        ("deadbeef", FileForm::Name),
+    ] {
+        let (_, value) = canonicalize(Some(ObservableType::File), raw).unwrap();
+        assert_eq!(FileForm::of(&value), form, "for `{raw}`");
+        assert_eq!(hash_algorithm(&value).is_some(), form == FileForm::Hash);
+    }
+}
+
+#[test]
+fn canonicalize_file_insists_on_one_form() {
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    assert_eq!(canonicalize_file(md5, FileForm::Hash).unwrap(), md5);
+    assert_eq!(
+        canonicalize_file("evil[.]exe", FileForm::Name).unwrap(),
+        "evil.exe"
+    );
+    let error = canonicalize_file("evil.exe", FileForm::Hash).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "not a valid file value: `evil.exe` is not a hexadecimal digest"
+    );
+    let error = canonicalize_file(md5, FileForm::Name).unwrap_err();
+    assert!(error.to_string().contains("reads as a digest"), "{error}");
+    assert!(canonicalize_file("a/b", FileForm::Name).is_err());
+}
+
+#[test]
+fn declared_aliases_choose_the_file_form() {
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    let file = |value: &str| Ok((ObservableType::File, value.to_owned()));
+    assert_eq!(canonicalize_declared(Some("md5"), md5), file(md5));
+    assert_eq!(canonicalize_declared(Some("file"), md5), file(md5));
+    assert_eq!(
+        canonicalize_declared(Some("file"), "evil.exe"),
+        file("evil.exe")
+    );
+    assert_eq!(
+        canonicalize_declared(Some(" FileName "), "evil.exe"),
+        file("evil.exe")
+    );
+    assert!(canonicalize_declared(Some("md5"), "evil.exe").is_err());
+    assert!(canonicalize_declared(Some("SHA256"), "evil.exe").is_err());
+    assert!(canonicalize_declared(Some("hash"), "unknown").is_err());
+    assert!(canonicalize_declared(Some("filename"), md5).is_err());
+    assert_eq!(
+        canonicalize_declared(Some("x509-certificate"), "0x36F7D432"),
+        Ok((ObservableType::X509Certificate, "36:f7:d4:32".to_owned()))
+    );
+    assert_eq!(
+        canonicalize_declared(None, "evil.com"),
+        Ok((ObservableType::DomainName, "evil.com".to_owned()))
+    );
+    assert_eq!(
+        canonicalize_declared(Some("banana"), "evil.com"),
+        Err(ObservableError::UnknownType("banana".to_owned()))
+    );
+}
+
+#[test]
+fn names_and_serials_have_length_limits() {
+    let file = Some(ObservableType::File);
+    assert!(canonicalize(file, &format!("{}.exe", "a".repeat(251))).is_ok());
+    assert!(canonicalize(file, &format!("{}.exe", "a".repeat(252))).is_err());
+    // 256 bytes of UTF-8 in 128 characters.
+    assert!(canonicalize(file, &"é".repeat(128)).is_err());
+    let serial = Some(ObservableType::X509Certificate);
+    let (_, longest) = canonicalize(serial, &"ab".repeat(64)).unwrap();
+    assert_eq!(longest.len(), 64 * 3 - 1);
+    assert!(canonicalize(serial, &"ab".repeat(65)).is_err());
+    // Leading zero octets do not count.
+    assert!(canonicalize(serial, &format!("0000{}", "ab".repeat(64))).is_ok());
+}
+
+#[test]
+fn new_types_round_trip_through_their_names() {
+    for kind in ObservableType::ALL {
+        assert_eq!(ObservableType::from_str(kind.as_str()), Ok(kind));
+        let json = serde_json::to_string(&kind).unwrap();
+        assert_eq!(json, format!("\"{kind}\""));
+    }
+    assert_eq!(
+        ObservableType::from_str("x509"),
+        Ok(ObservableType::X509Certificate)
+    );
+    assert_eq!(
+        ObservableType::from_str("filename"),
+        Ok(ObservableType::File)
+    );
 }

@@ -92,8 +92,57 @@ fn patterns_escape_quotes_and_backslashes() {
         format!("[file:hashes.'SHA-256' = '{}']", "a".repeat(64))
     );
     assert_eq!(
+        pattern(ObservableType::File, "it's a\\b.exe").unwrap(),
+        "[file:name = 'it\\'s a\\\\b.exe']"
+    );
+    assert_eq!(
+        pattern(ObservableType::X509Certificate, "36:f7:d4:32").unwrap(),
+        "[x509-certificate:serial_number = '36:f7:d4:32']"
+    );
+    assert_eq!(
         pattern(ObservableType::Vulnerability, "CVE-2021-44228"),
         None
+    );
+}
+
+#[test]
+fn file_names_and_serials_become_their_own_observables_and_patterns() {
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    let indicators = vec![
+        indicator(ObservableType::File, "evil.exe"),
+        indicator(ObservableType::File, md5),
+        indicator(ObservableType::X509Certificate, "36:f7:d4:32"),
+    ];
+    let view = view(REPORT_A, Tlp::Green, Attribution::Named, indicators);
+    let objects = export(&[Release {
+        view: &view,
+        released_at: ts("2026-11-20T10:00:00Z"),
+    }]);
+    let name = by_id(&objects, &observable_id(ObservableType::File, "evil.exe"));
+    assert_eq!(name["type"], "file");
+    assert_eq!(name["name"], "evil.exe");
+    assert!(name.get("hashes").is_none());
+    let hash = by_id(&objects, &observable_id(ObservableType::File, md5));
+    assert_eq!(hash["hashes"], json!({ "MD5": md5 }));
+    assert!(hash.get("name").is_none());
+    let serial_id = observable_id(ObservableType::X509Certificate, "36:f7:d4:32");
+    assert!(serial_id.starts_with("x509-certificate--"));
+    let serial = by_id(&objects, &serial_id);
+    assert_eq!(serial["type"], "x509-certificate");
+    assert_eq!(serial["serial_number"], "36:f7:d4:32");
+    assert!(serial.get("value").is_none());
+    let patterns: BTreeSet<&str> = objects
+        .iter()
+        .filter(|object| object.kind == "indicator")
+        .filter_map(|object| object.body["pattern"].as_str())
+        .collect();
+    assert_eq!(
+        patterns,
+        BTreeSet::from([
+            "[file:name = 'evil.exe']",
+            "[file:hashes.'MD5' = 'd41d8cd98f00b204e9800998ecf8427e']",
+            "[x509-certificate:serial_number = '36:f7:d4:32']",
+        ])
     );
 }
 

@@ -1,7 +1,8 @@
 //! What each STIX object type contributes to the report.
 
 use accord_domain::{
-    ObservableType, PatternInput, Timestamp, Tlp, observable,
+    ObservableType, PatternInput, Timestamp, Tlp,
+    observable::{self, FileForm, ObservableError},
     report::{IncidentReport, IndicatorInput},
 };
 use serde_json::{Map, Value};
@@ -10,7 +11,7 @@ use super::{
     IngestError, MAX_DESCRIPTION_CHARS, MAX_PATTERNS, MAX_TITLE_CHARS, pointer_escape,
     push_indicator, truncate_chars,
 };
-use crate::pattern::{self, MAX_PATTERN_CHARS};
+use crate::pattern::{self, MAX_PATTERN_CHARS, is_indexed_hash};
 
 /// Returns an object's id (checked by [`check_envelope`]).
 pub(super) fn object_id(object: &Value) -> &str {
@@ -196,10 +197,14 @@ impl Content {
                 error,
             })?;
             for found in parsed.observables() {
-                let Some(kind) = found.kind.observable_type() else {
+                let Some(result) = found.canonicalize() else {
                     continue;
                 };
-                let value = canonical(kind, &found.value, &at("/pattern"), id)?;
+                let (kind, value) = result.map_err(|error| IngestError::InvalidObservable {
+                    pointer: at("/pattern"),
+                    object_id: id.to_owned(),
+                    message: format!("`{}`: {error}", found.value),
+                })?;
                 push_indicator(&mut self.indicators, kind, value);
             }
         }
@@ -224,6 +229,22 @@ impl Content {
                 if let Some(Value::Object(hashes)) = object.get("hashes") {
                     self.hashes(pointer, id, hashes)?;
                 }
+                if let Some(name) = object.get("name") {
+                    self.file_name(pointer, id, name)?;
+                }
+                return Ok(());
+            }
+            Some("x509-certificate") => {
+                let Some(serial) = object.get("serial_number") else {
+                    return Ok(());
+                };
+                let field = format!("{pointer}/serial_number");
+                let Some(raw) = serial.as_str() else {
+                    return Err(IngestError::malformed(field, "a serial number is a string"));
+                };
+                let kind = ObservableType::X509Certificate;
+                let value = canonical(kind, raw, &field, id)?;
+                push_indicator(&mut self.indicators, kind, value);
                 return Ok(());
             }
             _ => return Ok(()),
@@ -247,17 +268,33 @@ impl Content {
         hashes: &Map<String, Value>,
     ) -> Result<(), IngestError> {
         for (algorithm, value) in hashes {
-            let name = algorithm.to_ascii_uppercase().replace(['-', '_'], "");
-            if !matches!(name.as_str(), "MD5" | "SHA1" | "SHA256" | "SHA512") {
+            if !is_indexed_hash(algorithm) {
                 continue;
             }
             let field = format!("{pointer}/hashes/{}", pointer_escape(algorithm));
             let Some(raw) = value.as_str() else {
                 return Err(IngestError::malformed(field, "a hash is a string"));
             };
-            let value = canonical(ObservableType::File, raw, &field, id)?;
+            let value = observable::canonicalize_file(raw, FileForm::Hash)
+                .map_err(|error| invalid(&field, id, raw, &error))?;
             push_indicator(&mut self.indicators, ObservableType::File, value);
         }
+        Ok(())
+    }
+
+    /// A `file` object's `name`: a file name indicator, unless it reads as a digest (an Accord `file` of that shape is
+    /// a hash, so the name cannot be indexed as one). A path or an empty name refuses the bundle like any invalid value.
+    fn file_name(&mut self, pointer: &str, id: &str, name: &Value) -> Result<(), IngestError> {
+        let field = format!("{pointer}/name");
+        let Some(raw) = name.as_str() else {
+            return Err(IngestError::malformed(field, "a file name is a string"));
+        };
+        if FileForm::of(&observable::refang(raw)) == FileForm::Hash {
+            return Ok(());
+        }
+        let value = observable::canonicalize_file(raw, FileForm::Name)
+            .map_err(|error| invalid(&field, id, raw, &error))?;
+        push_indicator(&mut self.indicators, ObservableType::File, value);
         Ok(())
     }
 
@@ -365,11 +402,16 @@ fn canonical(
 ) -> Result<String, IngestError> {
     observable::canonicalize(Some(kind), raw)
         .map(|(_, value)| value)
-        .map_err(|error| IngestError::InvalidObservable {
-            pointer: pointer.to_owned(),
-            object_id: id.to_owned(),
-            message: format!("`{raw}`: {error}"),
-        })
+        .map_err(|error| invalid(pointer, id, raw, &error))
+}
+
+/// The error of an invalid observable value at `pointer` in object `id`.
+fn invalid(pointer: &str, id: &str, raw: &str, error: &ObservableError) -> IngestError {
+    IngestError::InvalidObservable {
+        pointer: pointer.to_owned(),
+        object_id: id.to_owned(),
+        message: format!("`{raw}`: {error}"),
+    }
 }
 
 fn timestamp(object: &Value, field: &str, pointer: &str) -> Result<Option<Timestamp>, IngestError> {

@@ -95,13 +95,25 @@ fn the_full_bundle_becomes_one_report() {
         ("url", "https://cdn.bank-a-login.example/kit.zip"),
         ("email-addr", "support@bank-a-login.example"),
         ("vulnerability", "CVE-2021-44228"),
+        // `file:name` and `x509-certificate:serial_number` in patterns, and the same in observables.
+        ("file", "invoice.pdf.exe"),
+        ("x509-certificate", "4c:0e:a5:1f:93:27:01:7a"),
+        ("file", "kit.zip"),
     ] {
         assert!(
             found.contains(&(kind.to_owned(), value.to_owned())),
             "{kind} {value} missing from {found:?}"
         );
     }
-    assert_eq!(found.len(), 18, "{found:?}");
+    assert_eq!(found.len(), 21, "{found:?}");
+    assert!(
+        !found.iter().any(|(_, value)| value == "ok.exe"),
+        "NOT = is not exact"
+    );
+    assert!(
+        !found.iter().any(|(_, value)| value == "rundll32.exe"),
+        "a process name is not a file name"
+    );
     assert!(
         found
             .iter()
@@ -338,6 +350,80 @@ fn an_invalid_observable_names_the_object_and_field() {
             .unwrap_err()
             .pointer(),
         "/objects/0/hashes/SHA-256"
+    );
+}
+
+#[test]
+fn file_names_and_serials_are_checked_where_they_are_written() {
+    let bundle_of = |objects: Value| json!({ "type": "bundle", "id": "bundle--6d4ad0d0-6c1a-4d24-a5c0-8f6f1a4c9a01", "objects": objects });
+    let indicator = |pattern: &str| {
+        json!({ "type": "indicator", "spec_version": "2.1", "id": "indicator--6d4ad0d0-6c1a-4d24-a5c0-8f6f1a4c9a02",
+                "created": "2026-01-01T00:00:00Z", "pattern": pattern, "pattern_type": "stix" })
+    };
+    let refused = [
+        (
+            bundle_of(json!([indicator("[file:name = 'C:\\\\evil.exe']")])),
+            "/objects/0/pattern",
+            "a path is not a file name",
+        ),
+        (
+            bundle_of(json!([indicator("[file:hashes.MD5 = 'evil.exe']")])),
+            "/objects/0/pattern",
+            "not a hexadecimal digest",
+        ),
+        (
+            bundle_of(json!([indicator(
+                "[x509-certificate:serial_number = 'zz']"
+            )])),
+            "/objects/0/pattern",
+            "not a hexadecimal digit",
+        ),
+        (
+            bundle_of(
+                json!([{ "type": "file", "id": "file--6d4ad0d0-6c1a-4d24-a5c0-8f6f1a4c9a03", "name": "/tmp/x" }]),
+            ),
+            "/objects/0/name",
+            "a path is not a file name",
+        ),
+        (
+            bundle_of(
+                json!([{ "type": "file", "id": "file--6d4ad0d0-6c1a-4d24-a5c0-8f6f1a4c9a03", "name": 7 }]),
+            ),
+            "/objects/0/name",
+            "a file name is a string",
+        ),
+        (
+            bundle_of(
+                json!([{ "type": "x509-certificate", "id": "x509-certificate--6d4ad0d0-6c1a-4d24-a5c0-8f6f1a4c9a03",
+                               "serial_number": "12:3:45" }]),
+            ),
+            "/objects/0/serial_number",
+            "not whole octets",
+        ),
+    ];
+    for (bundle, pointer, message) in refused {
+        let error = bundle_to_report(&bundle, Some(Tlp::Green)).unwrap_err();
+        assert_eq!(error.pointer(), pointer, "{bundle}");
+        assert!(error.to_string().contains(message), "{error}");
+    }
+
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    let accepted = bundle_of(json!([
+        indicator(&format!("[file:name = '{md5}'] OR [file:name = 'Evil[.]exe']")),
+        { "type": "file", "id": "file--6d4ad0d0-6c1a-4d24-a5c0-8f6f1a4c9a03", "name": md5 },
+        { "type": "x509-certificate", "id": "x509-certificate--6d4ad0d0-6c1a-4d24-a5c0-8f6f1a4c9a04",
+          "serial_number": "00:B3:5C", "issuer": "CN=Evil CA" },
+        { "type": "x509-certificate", "id": "x509-certificate--6d4ad0d0-6c1a-4d24-a5c0-8f6f1a4c9a05",
+          "hashes": { "SHA-256": "ab" } },
+    ]));
+    let report = bundle_to_report(&accepted, Some(Tlp::Green)).unwrap();
+    assert_eq!(
+        values(&report),
+        [
+            ("file".to_owned(), "Evil.exe".to_owned()),
+            ("x509-certificate".to_owned(), "b3:5c".to_owned()),
+        ],
+        "a name that reads as a digest is left out; a certificate without a serial gives nothing"
     );
 }
 

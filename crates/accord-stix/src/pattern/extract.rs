@@ -1,6 +1,9 @@
 //! Reduces a pattern to the exact observables it names.
 
-use accord_domain::ObservableType;
+use accord_domain::{
+    ObservableType,
+    observable::{self, FileForm, ObservableError},
+};
 
 use super::ast::{
     ComparisonExpression, Literal, ObjectPath, ObservationExpression, Operator, PathComponent,
@@ -29,8 +32,9 @@ pub enum ExactKind {
 }
 
 impl ExactKind {
-    /// Returns the Accord observable type this value becomes, or `None` for kinds Accord does not index (file
-    /// names, certificate serials, hashes other than MD5, SHA-1, SHA-256 and SHA-512).
+    /// Returns the Accord observable type this value becomes, or `None` for kinds Accord does not index (hashes other
+    /// than MD5, SHA-1, SHA-256 and SHA-512). File names and hashes are both `file`; certificate serials are
+    /// `x509-certificate`.
     pub fn observable_type(&self) -> Option<ObservableType> {
         match self {
             ExactKind::Ipv4 => Some(ObservableType::Ipv4Addr),
@@ -39,13 +43,19 @@ impl ExactKind {
             ExactKind::Url => Some(ObservableType::Url),
             ExactKind::Email => Some(ObservableType::EmailAddr),
             ExactKind::FileHash(algorithm) => {
-                let name = algorithm.to_ascii_uppercase().replace(['-', '_'], "");
-                matches!(name.as_str(), "MD5" | "SHA1" | "SHA256" | "SHA512")
-                    .then_some(ObservableType::File)
+                is_indexed_hash(algorithm).then_some(ObservableType::File)
             }
-            ExactKind::FileName | ExactKind::X509Serial => None,
+            ExactKind::FileName => Some(ObservableType::File),
+            ExactKind::X509Serial => Some(ObservableType::X509Certificate),
         }
     }
+}
+
+/// Returns `true` for the hash algorithms Accord indexes (MD5, SHA-1, SHA-256, SHA-512), however written (`SHA-256`,
+/// `sha256`, `SHA_256`).
+pub(crate) fn is_indexed_hash(algorithm: &str) -> bool {
+    let name = algorithm.to_ascii_uppercase().replace(['-', '_'], "");
+    matches!(name.as_str(), "MD5" | "SHA1" | "SHA256" | "SHA512")
 }
 
 /// One value a pattern compares with `=` (or lists after `IN`) on a value-bearing property.
@@ -55,6 +65,34 @@ pub struct PatternObservable {
     pub kind: ExactKind,
     /// The value as written in the pattern (not yet canonical).
     pub value: String,
+}
+
+impl PatternObservable {
+    /// Returns the canonical indicator this value becomes, `None` when it becomes none, or why the value is invalid.
+    ///
+    /// `None` for kinds Accord does not index, and for a `file:name` that reads as a digest (32 hex digits or more):
+    /// an Accord `file` value of that shape is a hash ([`FileForm::of`]), so the name cannot be indexed as a name. A
+    /// `file:hashes.*` value must be a digest and a `file:name` a file name: the property decides, not the shape.
+    ///
+    /// # Errors
+    /// Returns the [`ObservableError`] of an invalid value (`[file:name = 'C:\\x.exe']`, a hash of the wrong
+    /// length, `[ipv4-addr:value = '999.1.1.1']`).
+    pub fn canonicalize(&self) -> Option<Result<(ObservableType, String), ObservableError>> {
+        let kind = self.kind.observable_type()?;
+        let result = match &self.kind {
+            ExactKind::FileHash(_) => observable::canonicalize_file(&self.value, FileForm::Hash)
+                .map(|value| (kind, value)),
+            ExactKind::FileName => {
+                if FileForm::of(&observable::refang(&self.value)) == FileForm::Hash {
+                    return None;
+                }
+                observable::canonicalize_file(&self.value, FileForm::Name)
+                    .map(|value| (kind, value))
+            }
+            _ => observable::canonicalize(Some(kind), &self.value),
+        };
+        Some(result)
+    }
 }
 
 impl Pattern {

@@ -108,8 +108,91 @@ fn accord_types_follow_the_exact_kind() {
         Some(ObservableType::File)
     );
     assert_eq!(ExactKind::FileHash("SSDEEP".into()).observable_type(), None);
-    assert_eq!(ExactKind::FileName.observable_type(), None);
-    assert_eq!(ExactKind::X509Serial.observable_type(), None);
+    assert_eq!(
+        ExactKind::FileName.observable_type(),
+        Some(ObservableType::File)
+    );
+    assert_eq!(
+        ExactKind::X509Serial.observable_type(),
+        Some(ObservableType::X509Certificate)
+    );
+}
+
+/// The canonical indicators of a pattern: `Ok` values, or the first error's text.
+fn indicators(pattern: &str) -> Result<Vec<(ObservableType, String)>, String> {
+    let parsed = parse(pattern).unwrap_or_else(|error| panic!("{pattern}: {error}"));
+    parsed
+        .observables()
+        .iter()
+        .filter_map(PatternObservable::canonicalize)
+        .map(|result| result.map_err(|error| error.to_string()))
+        .collect()
+}
+
+#[test]
+fn file_names_and_certificate_serials_become_indicators() {
+    let file = |value: &str| (ObservableType::File, value.to_owned());
+    let serial = |value: &str| (ObservableType::X509Certificate, value.to_owned());
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    assert_eq!(
+        indicators("[file:name = 'evil.exe']"),
+        Ok(vec![file("evil.exe")])
+    );
+    assert_eq!(
+        indicators("[file:name = 'it\\'s here.pdf']"),
+        Ok(vec![file("it's here.pdf")])
+    );
+    assert_eq!(
+        indicators("[x509-certificate:serial_number = '36:F7:D4:32']"),
+        Ok(vec![serial("36:f7:d4:32")])
+    );
+    assert_eq!(
+        indicators(&format!(
+            "[file:name = 'invoice.pdf.exe' AND file:hashes.'MD5' = '{md5}'] OR \
+             [x509-certificate:serial_number IN ('0x0a1b', '00:ff')]"
+        )),
+        Ok(vec![
+            file("invoice.pdf.exe"),
+            file(md5),
+            serial("0a:1b"),
+            serial("ff")
+        ])
+    );
+    // A name that reads as a digest cannot be a `file` name indicator: left out, not refused.
+    assert_eq!(indicators(&format!("[file:name = '{md5}']")), Ok(vec![]));
+    // The property decides the form: a hash must be a digest, a name must be a name.
+    let error = indicators("[file:hashes.MD5 = 'evil.exe']").unwrap_err();
+    assert!(error.contains("not a hexadecimal digest"), "{error}");
+    let error = indicators("[file:name = 'C:\\\\Windows\\\\evil.exe']").unwrap_err();
+    assert!(error.contains("a path is not a file name"), "{error}");
+    let error = indicators("[x509-certificate:serial_number = 'not-hex']").unwrap_err();
+    assert!(error.contains("not a hexadecimal digit"), "{error}");
+    // Kinds Accord does not index produce nothing.
+    assert_eq!(indicators("[file:hashes.SSDEEP = '3:a:b']"), Ok(vec![]));
+    assert_eq!(
+        indicators("[x509-certificate:hashes.'SHA-256' = 'ab']"),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn names_and_serials_are_exact_only_under_equality() {
+    for pattern in [
+        "[file:name LIKE '%.exe']",
+        "[file:name MATCHES '^evil']",
+        "[file:name != 'good.exe']",
+        "[file:name NOT = 'evil.exe']",
+        "[file:name NOT IN ('evil.exe')]",
+        "[file:name > 'a']",
+        "[x509-certificate:serial_number LIKE '36:f7%']",
+        "[x509-certificate:serial_number != '36:f7']",
+        "[x509-certificate:serial_number <= '36:f7']",
+        "[x509-certificate:serial_number MATCHES '^36']",
+        "[EXISTS x509-certificate:serial_number]",
+        "[x509-certificate:issuer = 'CN=Evil CA']",
+    ] {
+        assert_eq!(indicators(pattern), Ok(vec![]), "{pattern}");
+    }
 }
 
 #[test]

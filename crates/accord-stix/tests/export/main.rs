@@ -1,7 +1,7 @@
 //! Every bundle Accord's STIX export produces passes the OASIS `stix2-validator` with no errors.
 //!
-//! Generates random released views (every observable type, CIDRs, values full of characters a STIX pattern must
-//! escape, named and anonymous attribution, every TLP, with and without narrative, TTPs and victim), exports each as a
+//! Generates random released views (every observable type, file hashes and names, certificate serials, CIDRs, values
+//! full of characters a STIX pattern must escape, named and anonymous attribution, every TLP, with and without narrative, TTPs and victim), exports each as a
 //! bundle plus one bundle of all of them (the shape of a TAXII collection), and has `tests/interop/stix_validate.py`
 //! validate them.
 //!
@@ -74,6 +74,17 @@ impl Rng {
             .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
             .collect()
     }
+
+    /// A file name with characters a STIX pattern literal or JSON must escape (but no `/`, `\\` or control
+    /// character, which a file name cannot have).
+    fn file_name(&mut self) -> String {
+        const PIECES: [&str; 10] = ["a", "'", "\"", "%27", "é", "😀", " ", "]", "[", "中"];
+        let len = self.below(8) as usize;
+        let middle: String = (0..len)
+            .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
+            .collect();
+        format!("{}{middle}.exe", self.label())
+    }
 }
 
 fn indicator(rng: &mut Rng) -> Option<Indicator> {
@@ -103,8 +114,13 @@ fn indicator(rng: &mut Rng) -> Option<Indicator> {
         ObservableType::DomainName => domain,
         ObservableType::Url => format!("https://{domain}/{}?q={}", rng.label(), rng.nasty()),
         ObservableType::EmailAddr => format!("{}@{domain}", rng.label()),
+        ObservableType::File if rng.chance(2) => rng.file_name(),
         ObservableType::File => {
             let len = [32, 40, 64, 128][rng.below(4) as usize];
+            rng.hex(len)
+        }
+        ObservableType::X509Certificate => {
+            let len = 2 * (1 + rng.below(20) as usize);
             rng.hex(len)
         }
         ObservableType::Vulnerability => {

@@ -1,7 +1,7 @@
 //! Interoperability of Accord's deterministic STIX ids with the OASIS `stix2` Python library.
 //!
-//! Generates a few hundred random observables (canonical values of every type, and raw strings full of characters
-//! JCS must escape or keep), asks `tests/interop/stix_ids.py` for the ids `stix2` gives them, and compares.
+//! Generates a few hundred random observables (canonical values of every type, file names and certificate serials
+//! included, and raw strings full of characters JCS must escape or keep), asks `tests/interop/stix_ids.py` for the ids `stix2` gives them, and compares.
 //!
 //! Needs `python3` with `stix2` (`pip install stix2`). Without it the test prints a notice and passes, unless
 //! `ACCORD_REQUIRE_INTEROP=1` (set by CI), in which case it fails. `ACCORD_INTEROP_SEED=<u64>` replays a run.
@@ -60,12 +60,36 @@ impl Rng {
         let len = 1 + self.below(20) as usize;
         (0..len).map(|_| self.pick(&PIECES)).collect()
     }
+
+    /// A file name: no `/`, `\\` or control character, but quotes, blanks, non-ASCII and `\u{2028}` (which JCS keeps).
+    fn file_name(&mut self) -> String {
+        const PIECES: [&str; 14] = [
+            "a", "Z", "0", "\"", "'", "é", "\u{2028}", "😀", " ", "中", ".", "-", "(", ":",
+        ];
+        let len = self.below(12) as usize;
+        let middle: String = (0..len).map(|_| self.pick(&PIECES)).collect();
+        let extension = self.pick(&["exe", "pdf", "dll", "js", "zip"]);
+        format!("{}{middle}.{extension}", self.label())
+    }
+
+    /// A certificate serial number of 1 to 20 octets, written in one of the forms Accord accepts.
+    fn serial(&mut self) -> String {
+        let octets: Vec<String> = (0..1 + self.below(20))
+            .map(|_| format!("{:02x}", self.below(256)))
+            .collect();
+        match self.below(4) {
+            0 => octets.join(":"),
+            1 => octets.join("").to_ascii_uppercase(),
+            2 => format!("0x{}", octets.join("")),
+            _ => octets.join(" "),
+        }
+    }
 }
 
 /// Returns one random observable: usually a canonical value, sometimes a raw string.
 fn observable(rng: &mut Rng) -> (ObservableType, String) {
     let kind = ObservableType::ALL[rng.below(ObservableType::ALL.len() as u64) as usize];
-    if rng.below(5) == 0 && !matches!(kind, ObservableType::File | ObservableType::Vulnerability) {
+    if rng.below(5) == 0 && kind != ObservableType::Vulnerability {
         return (kind, rng.nasty());
     }
     let domain = format!(
@@ -105,6 +129,7 @@ fn observable(rng: &mut Rng) -> (ObservableType, String) {
         ObservableType::DomainName => domain,
         ObservableType::Url => format!("https://{domain}/{}?q={}", rng.label(), rng.nasty()),
         ObservableType::EmailAddr => format!("{}@{domain}", rng.label()),
+        ObservableType::File if rng.below(2) == 0 => rng.file_name(),
         ObservableType::File => {
             let len = [32, 40, 64, 128][rng.below(4) as usize];
             rng.hex(len)
@@ -112,6 +137,7 @@ fn observable(rng: &mut Rng) -> (ObservableType, String) {
         ObservableType::Vulnerability => {
             format!("CVE-{}-{}", 1999 + rng.below(30), 1000 + rng.below(100_000))
         }
+        ObservableType::X509Certificate => rng.serial(),
     };
     match canonicalize(Some(kind), &raw) {
         Ok((_, canonical)) => (kind, canonical),

@@ -34,6 +34,7 @@ fn raw(format: ReportFormat, default_tlp: Option<Tlp>, payload: Value) -> RawRep
         default_tlp,
         format,
         payload,
+        objects: Vec::new(),
     }
 }
 
@@ -304,4 +305,78 @@ fn declared_indicators_come_first_and_are_not_repeated() {
         ]
     );
     assert!(report.categories.is_empty() && report.ttps.is_empty() && report.sector.is_none());
+}
+
+#[test]
+fn file_names_and_certificate_serials_are_declared_or_come_from_patterns() {
+    let payload = json!({
+        "title": "Dropper evil.exe signed with serial 36:f7:d4:32",
+        "description": "The file invoice.pdf.exe and certificate 0a:1b:2c:3d are never read from prose.",
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "green",
+        "classification": "unclassified",
+        "indicators": [
+            { "type": "file", "value": "evil.exe" },
+            { "type": "x509-certificate", "value": "36 F7 D4 32" },
+            { "type": "md5", "value": "D41D8CD98F00B204E9800998ECF8427E" }
+        ],
+        "patterns": [ { "pattern": "[file:name = 'loader.dll' AND x509-certificate:serial_number = '0x0A1B'] \
+                                    AND [file:name LIKE '%.scr' AND file:name = 'd41d8cd98f00b204e9800998ecf8427e']" } ]
+    });
+    let report = normalize(&raw(ReportFormat::Native, None, payload)).unwrap();
+    let indicators: Vec<(&str, &str, IndicatorSource)> = report
+        .indicators
+        .iter()
+        .map(|indicator| {
+            (
+                indicator.kind.as_str(),
+                indicator.value.as_str(),
+                indicator.source,
+            )
+        })
+        .collect();
+    assert_eq!(
+        indicators,
+        [
+            ("file", "evil.exe", IndicatorSource::Declared),
+            ("x509-certificate", "36:f7:d4:32", IndicatorSource::Declared),
+            (
+                "file",
+                "d41d8cd98f00b204e9800998ecf8427e",
+                IndicatorSource::Declared
+            ),
+            ("file", "loader.dll", IndicatorSource::Stix),
+            ("x509-certificate", "0a:1b", IndicatorSource::Stix),
+        ]
+    );
+    assert_eq!(
+        report.indicators[0].id,
+        accord_stix::observable_id(ObservableType::File, "evil.exe")
+    );
+}
+
+#[test]
+fn a_digest_alias_refuses_a_file_name_and_a_pattern_checks_its_property() {
+    let mut payload = example_payload();
+    payload["indicators"][2]["value"] = json!("evil.exe");
+    let rejection = rejected(payload);
+    assert_eq!(rejection.reason, "invalid-indicator");
+    assert_eq!(
+        rejection.detail,
+        "/indicators/2/value: not a valid file value: `evil.exe` is not a hexadecimal digest"
+    );
+    let payload = json!({
+        "title": "Bad name",
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "green",
+        "classification": "unclassified",
+        "patterns": [ { "pattern": "[file:name = 'C:\\\\x\\\\evil.exe']" } ]
+    });
+    let rejection = normalize(&raw(ReportFormat::Native, None, payload)).unwrap_err();
+    assert_eq!(rejection.reason, "invalid-indicator");
+    assert!(
+        rejection.detail.contains("a path is not a file name"),
+        "{}",
+        rejection.detail
+    );
 }

@@ -2,22 +2,20 @@
 
 use accord_domain::{OrgId, Purpose, Timestamp};
 use accord_runtime::directory::Snapshot;
-use accord_stix::export::accord_uuid;
 use axum::{
-    Json,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 
-use super::{
-    API_ROOT, Accepts, Caller, STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, TaxiiError, caller, negotiate,
+use accord_runtime::taxii::{
+    API_ROOT, Accepts, Caller, MAX_CONTENT_LENGTH, STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, TaxiiError,
+    negotiate, taxii_response,
 };
-use crate::AppState;
 
-/// The largest envelope a partner may POST, in bytes (the gateway's report limit).
-pub(crate) const MAX_CONTENT_LENGTH: usize = 2 * 1024 * 1024;
+use super::caller;
+use crate::AppState;
 
 /// A collection, as the caller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,13 +29,12 @@ pub(crate) enum Collection {
 impl Collection {
     /// Returns its id: a UUIDv5, stable for the organization (and purpose).
     pub(crate) fn id(&self) -> String {
-        let name = match self {
-            Collection::Inbox { partner } => format!("taxii|inbox|{partner}"),
+        match self {
+            Collection::Inbox { partner } => accord_runtime::taxii::inbox_id(partner),
             Collection::Released { agency, purpose } => {
-                format!("taxii|released|{agency}|{purpose}")
+                accord_runtime::taxii::released_id(agency, *purpose)
             }
-        };
-        accord_uuid(&name)
+        }
     }
 
     /// Returns the TAXII collection resource.
@@ -113,15 +110,6 @@ pub(crate) fn find(
     collections_of(caller, snapshot, at)
         .into_iter()
         .find(|collection| collection.id() == id)
-}
-
-/// Answers a TAXII resource with the TAXII media type.
-pub(crate) fn taxii_response(media_type: &'static str, body: Value) -> Response {
-    let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
-    response
 }
 
 /// Returns the absolute URL of the API root, from the request's `Host` (relative when there is none).

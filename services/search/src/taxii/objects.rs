@@ -1,5 +1,5 @@
-//! A collection's content: objects, one object, its versions, the manifest (reads, audited); add objects and status
-//! (a partner's inbox).
+//! A collection's content: objects, one object, its versions, the manifest (reads, audited). Adding objects to a
+//! partner's inbox is the gateway's (`accord_gateway::taxii`).
 //!
 //! An agency's collection is computed per request from the index, exactly as a search is: every view the release
 //! filter admits for (agency, purpose, now), then only those the MoUs in force allow now (the query-time re-check),
@@ -15,7 +15,6 @@ use accord_index::{Filters, Query as IndexQuery};
 use accord_runtime::directory::Snapshot;
 use accord_stix::export::{Release, StixObject, export, timestamp};
 use axum::{
-    body::Bytes,
     extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
@@ -23,10 +22,11 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 
+use accord_runtime::taxii::{Accepts, STIX_MEDIA_TYPE, TaxiiError, negotiate, taxii_response};
+
 use super::{
-    Accepts, CASE_HEADER, STIX_MEDIA_TYPE, TaxiiError, caller,
-    collections::{Collection, MAX_CONTENT_LENGTH, find, taxii_response},
-    is_taxii_content, negotiate,
+    CASE_HEADER, caller,
+    collections::{Collection, find},
 };
 use crate::{AppState, audit::AuditEntry, request::Context};
 
@@ -473,56 +473,6 @@ async fn read(
         Ok((response, _)) => response,
         Err(error) => error.into_response(),
     }
-}
-
-/// `POST …/collections/{id}/objects/`: a partner adds an envelope to its inbox.
-pub(crate) async fn add_objects(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(collection_id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let outcome = (|| {
-        let caller = caller(&state, &headers)?;
-        negotiate(&headers, Accepts::Taxii)?;
-        let snapshot = state.deps.directory.snapshot();
-        let Some(collection) = find(&caller, &snapshot, chrono::Utc::now(), &collection_id) else {
-            return Err(TaxiiError::NotFound);
-        };
-        if !matches!(collection, Collection::Inbox { .. }) {
-            return Err(TaxiiError::Forbidden(
-                "this collection is read-only".to_owned(),
-            ));
-        }
-        if !is_taxii_content(&headers) {
-            return Err(TaxiiError::UnsupportedMediaType);
-        }
-        if body.len() > MAX_CONTENT_LENGTH {
-            return Err(TaxiiError::PayloadTooLarge(format!(
-                "an envelope may be at most {MAX_CONTENT_LENGTH} bytes"
-            )));
-        }
-        Err::<Response, _>(TaxiiError::NotImplemented(
-            "adding objects over TAXII is not available yet: STIX 2.1 bundle ingest is still being built \
-             (issue 5); submit reports with POST /v1/reports"
-                .to_owned(),
-        ))
-    })();
-    outcome.unwrap_or_else(IntoResponse::into_response)
-}
-
-/// `GET /taxii2/accord/status/{id}/`: no status resources exist until adding objects is available.
-pub(crate) async fn status(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(_status_id): Path<String>,
-) -> Response {
-    let outcome = (|| {
-        caller(&state, &headers)?;
-        negotiate(&headers, Accepts::Taxii)?;
-        Err::<Response, _>(TaxiiError::NotFound)
-    })();
-    outcome.unwrap_or_else(IntoResponse::into_response)
 }
 
 #[cfg(test)]
