@@ -17,6 +17,12 @@ const MAX_LABEL_LEN: usize = 63;
 const MAX_LOCAL_PART_LEN: usize = 64;
 /// Longest file name, in bytes of UTF-8: the usual file-system limit (`NAME_MAX` on Linux, 255 characters on NTFS).
 const MAX_FILE_NAME_BYTES: usize = 255;
+/// The longest canonical URL kept as an indicator, in bytes. Every indicator becomes an exact-match index term, and
+/// search backends refuse terms beyond a limit (Lucene: 32 766 bytes), which would make the report unindexable for
+/// good; no real URL indicator comes near 8 KiB (the declared-value limit of the report schema).
+const MAX_URL_BYTES: usize = 8192;
+/// The most digits a CVE sequence number may have (real ones have 4 to 7).
+const MAX_CVE_SEQUENCE_DIGITS: usize = 19;
 /// Most octets in a certificate serial number. RFC 5280 §4.1.2.2 allows 20; some issuers ignore the limit.
 const MAX_SERIAL_OCTETS: usize = 64;
 /// Fewest hex digits that make a `file` value read as a digest (an MD5 has 32).
@@ -205,7 +211,11 @@ pub(super) fn url(value: &str) -> Result<String, String> {
         }
         Some(Host::Ipv4(_) | Host::Ipv6(_)) => {}
     }
-    Ok(String::from(parsed))
+    let canonical = String::from(parsed);
+    if canonical.len() > MAX_URL_BYTES {
+        return Err(format!("the URL is longer than {MAX_URL_BYTES} bytes"));
+    }
+    Ok(canonical)
 }
 
 /// Returns the canonical e-mail address: local part as given (it may be case-sensitive), domain canonical.
@@ -391,6 +401,7 @@ pub(super) fn cve(value: &str) -> Result<String, String> {
         return Err(format!("`{year}` is not a CVE year"));
     }
     if sequence.len() < 4
+        || sequence.len() > MAX_CVE_SEQUENCE_DIGITS
         || !all_digits(sequence)
         || (sequence.len() > 4 && sequence.starts_with('0'))
     {

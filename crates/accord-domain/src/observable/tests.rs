@@ -582,3 +582,15 @@ fn new_types_round_trip_through_their_names() {
         Ok(ObservableType::File)
     );
 }
+
+#[test]
+fn every_canonical_value_is_bounded_so_it_can_always_be_indexed() {
+    let long_path = "a".repeat(9000);
+    let url = format!("https://evil.example.com/{long_path}");
+    assert!(canonicalize(Some(ObservableType::Url), &url).is_err());
+    let fits = format!("https://evil.example.com/{}", "a".repeat(8000));
+    assert!(canonicalize(Some(ObservableType::Url), &fits).is_ok());
+    let cve = format!("CVE-2024-{}", "1".repeat(20));
+    assert!(canonicalize(Some(ObservableType::Vulnerability), &cve).is_err());
+    assert!(canonicalize(Some(ObservableType::Vulnerability), "CVE-2024-1234567").is_ok());
+}
