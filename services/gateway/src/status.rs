@@ -64,6 +64,24 @@ pub struct ReportStatus {
     pub objects: Vec<SubmittedObject>,
 }
 
+impl ReportStatus {
+    /// A report just accepted, with nothing known downstream yet.
+    pub fn accepted(id: impl Into<String>, partner: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            partner: partner.into(),
+            status: "accepted".to_owned(),
+            indicators: 0,
+            released_to: Vec::new(),
+            rejections: Vec::new(),
+            withdrawals: Vec::new(),
+            body_sha256: String::new(),
+            received_at: String::new(),
+            objects: Vec::new(),
+        }
+    }
+}
+
 fn rank(status: &str) -> u8 {
     match status {
         "accepted" => 0,
@@ -220,18 +238,8 @@ fn change_id(change: &Change) -> &str {
 }
 
 fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
-    let mut status = current.unwrap_or_else(|| ReportStatus {
-        id: change_id(&change).to_owned(),
-        partner: String::new(),
-        status: "accepted".to_owned(),
-        indicators: 0,
-        released_to: Vec::new(),
-        rejections: Vec::new(),
-        withdrawals: Vec::new(),
-        body_sha256: String::new(),
-        received_at: String::new(),
-        objects: Vec::new(),
-    });
+    let mut status =
+        current.unwrap_or_else(|| ReportStatus::accepted(change_id(&change), String::new()));
     let raise = |status: &mut ReportStatus, to: &str| {
         if rank(to) > rank(&status.status) {
             status.status = to.to_owned();

@@ -95,16 +95,9 @@ async fn add(
         .ok()
         .flatten()
         .unwrap_or_else(|| ReportStatus {
-            id: id.to_string(),
-            partner: caller.org.id.to_string(),
-            status: "accepted".to_owned(),
-            indicators: 0,
-            released_to: Vec::new(),
-            rejections: Vec::new(),
-            withdrawals: Vec::new(),
-            body_sha256: String::new(),
             received_at: received_at.to_rfc3339(),
             objects: listed,
+            ..ReportStatus::accepted(id.as_str(), caller.org.id.as_str())
         });
     let mut response = taxii_response(media_type, status_resource(&status));
     *response.status_mut() = StatusCode::ACCEPTED;
