@@ -9,10 +9,11 @@
 //! passes, unless `ACCORD_REQUIRE_INTEROP=1` (set by scripts/test.sh and CI), in which case it fails.
 //! `ACCORD_INTEROP_SEED=<u64>` replays a run.
 
+#[path = "../common/python.rs"]
+mod python;
+
 use std::{
     collections::BTreeSet,
-    io::Write,
-    path::PathBuf,
     process::{Command, Stdio},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -250,30 +251,7 @@ fn every_exported_bundle_passes_the_oasis_validator() {
         input.push_str(&bundle.to_string());
         input.push('\n');
     }
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/stix_validate.py");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("failed to start python3");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child
-        .wait_with_output()
-        .expect("failed to run the validator");
-    writer
-        .join()
-        .expect("the writer thread ends")
-        .expect("failed to write to the validator");
-    assert!(
-        output.status.success(),
-        "the validator script failed (seed {seed}): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).expect("the script prints UTF-8");
+    let stdout = python::run_script("stix_validate.py", input, seed);
     let results: Vec<serde_json::Value> = stdout
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON result per line"))

@@ -6,9 +6,10 @@
 //! Needs `python3` with `stix2` (`pip install stix2`). Without it the test prints a notice and passes, unless
 //! `ACCORD_REQUIRE_INTEROP=1` (set by CI), in which case it fails. `ACCORD_INTEROP_SEED=<u64>` replays a run.
 
+#[path = "../common/python.rs"]
+mod python;
+
 use std::{
-    io::Write,
-    path::PathBuf,
     process::{Command, Stdio},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -184,30 +185,7 @@ fn ids_match_the_python_stix2_library() {
         input.push('\n');
     }
 
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/stix_ids.py");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("failed to start python3");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child
-        .wait_with_output()
-        .expect("failed to run the stix2 script");
-    writer
-        .join()
-        .expect("the writer thread ends")
-        .expect("failed to write to the stix2 script");
-    assert!(
-        output.status.success(),
-        "the stix2 script failed (seed {seed}): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-
-    let stdout = String::from_utf8(output.stdout).expect("the script prints UTF-8");
+    let stdout = python::run_script("stix_ids.py", input, seed);
     let expected: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         expected.len(),

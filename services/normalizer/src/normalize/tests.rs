@@ -38,6 +38,21 @@ fn raw(format: ReportFormat, default_tlp: Option<Tlp>, payload: Value) -> RawRep
     }
 }
 
+/// A report's indicators as (type, value, source), for comparison.
+fn triples(report: &NormalizedReport) -> Vec<(&str, &str, IndicatorSource)> {
+    report
+        .indicators
+        .iter()
+        .map(|indicator| {
+            (
+                indicator.kind.as_str(),
+                indicator.value.as_str(),
+                indicator.source,
+            )
+        })
+        .collect()
+}
+
 fn rejected(payload: Value) -> Rejection {
     let raw = raw(ReportFormat::Native, None, payload);
     let rejection = normalize(&raw).unwrap_err();
@@ -63,17 +78,7 @@ fn the_api_example_is_normalized() {
         "prose is kept as written"
     );
 
-    let indicators: Vec<(&str, &str, IndicatorSource)> = report
-        .indicators
-        .iter()
-        .map(|indicator| {
-            (
-                indicator.kind.as_str(),
-                indicator.value.as_str(),
-                indicator.source,
-            )
-        })
-        .collect();
+    let indicators = triples(&report);
     assert_eq!(
         indicators,
         [
@@ -324,17 +329,7 @@ fn file_names_and_certificate_serials_are_declared_or_come_from_patterns() {
                                     AND [file:name LIKE '%.scr' AND file:name = 'd41d8cd98f00b204e9800998ecf8427e']" } ]
     });
     let report = normalize(&raw(ReportFormat::Native, None, payload)).unwrap();
-    let indicators: Vec<(&str, &str, IndicatorSource)> = report
-        .indicators
-        .iter()
-        .map(|indicator| {
-            (
-                indicator.kind.as_str(),
-                indicator.value.as_str(),
-                indicator.source,
-            )
-        })
-        .collect();
+    let indicators = triples(&report);
     assert_eq!(
         indicators,
         [
