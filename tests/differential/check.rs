@@ -244,7 +244,8 @@ pub async fn run(
     let (items, full): (Vec<Value>, bool) = match &probe.request {
         Request::Lookup(value) => {
             match accord_search::run_indicator(index, &config, &ctx, value).await {
-                Ok((body, _)) => {
+                Ok(answer) => {
+                    let body = answer.body();
                     let reports = body["reports"].as_array().cloned().unwrap_or_default();
                     if body["sightings"].as_u64() != Some(reports.len() as u64) {
                         stats.violations.push(format!(
@@ -277,7 +278,8 @@ pub async fn run(
         Request::Search(body) => {
             let bytes = serde_json::to_vec(body).unwrap();
             match accord_search::run_search(index, &config, &ctx, &bytes).await {
-                Ok((body, _)) => {
+                Ok(answer) => {
+                    let body = answer.body();
                     let hits = body["hits"].as_array().cloned().unwrap_or_default();
                     if body["total"].as_u64() != Some(hits.len() as u64) || !body["next"].is_null()
                     {

@@ -8,3 +8,4 @@ mod policy;
 mod refusals;
 mod restart;
 mod stix_ingest;
+mod validation;

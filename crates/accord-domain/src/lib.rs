@@ -1,10 +1,13 @@
 //! Accord's domain model, shared by every crate and service.
 //!
 //! - [`classification`]: the classification guard (unclassified only; protective markings in free text).
+//! - [`country`]: ISO 3166-1 alpha-2 country codes.
+//! - [`validation`]: which fields of a document are invalid ([`validation::Invalid`]).
 //! - [`ids`]: validated identifiers (organizations, reports, MoUs, tokens).
 //! - [`tlp`] and [`purpose`]: the TLP 2.0 ladder and the permitted purposes of a search.
 //! - [`org`]: organizations, roles, token records and the directory events that carry them on the bus.
-//! - [`mou`]: the Memorandum of Understanding document of `policy-model.md`.
+//! - [`mou`]: the Memorandum of Understanding document of `policy-model.md` and its one validation
+//!   ([`mou::MouValidator`]).
 //! - [`observable`]: observable types, refanging, detection and canonical forms.
 //! - [`report`]: the native incident report, the raw bus envelope, the normalized record and rejections.
 //! - [`view`]: what the enforcer releases: one redacted view per distinct release.
@@ -12,6 +15,7 @@
 //! - [`schema`]: the JSON Schemas of `schemas/`, compiled once.
 
 pub mod classification;
+pub mod country;
 pub mod ids;
 pub mod mou;
 pub mod observable;
@@ -21,10 +25,11 @@ pub mod report;
 pub mod schema;
 pub mod tlp;
 pub mod topics;
+pub mod validation;
 pub mod view;
 
 pub use ids::{IdError, MouId, OrgId, ReportId, TokenId};
-pub use mou::{Attribution, ContentPart, Mou, MouStatus, MouVersion, PiiRule, Scope};
+pub use mou::{Attribution, ContentPart, Mou, MouStatus, MouValidator, MouVersion, PiiRule, Scope};
 pub use observable::ObservableType;
 pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{MouId, OrgId, Purpose, Timestamp, Tlp};
 
+mod validate;
+
+pub use validate::{MouValidator, SchemaError};
+
 /// An MoU's lifecycle state. Only `active` grants anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -4,6 +4,8 @@ use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use accord_domain::validation::to_pointer;
+
 use crate::{ApiError, FieldError};
 
 /// At most this many schema errors are listed in one problem document.
@@ -137,49 +139,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     from_value(parse_value(body)?)
 }
 
-/// Turns serde_path_to_error's `a.b[3].c` into the JSON pointer `/a/b/3/c`.
-fn to_pointer(path: &str) -> String {
-    if path == "." || path.is_empty() {
-        return "/".to_owned();
-    }
-    let mut pointer = String::new();
-    for segment in path.split('.') {
-        let mut rest = segment;
-        while let Some(open) = rest.find('[') {
-            let name = &rest[..open];
-            if !name.is_empty() {
-                pointer.push('/');
-                pointer.push_str(&escape(name));
-            }
-            let Some(close) = rest[open..].find(']') else {
-                break;
-            };
-            pointer.push('/');
-            pointer.push_str(&rest[open + 1..open + close]);
-            rest = &rest[open + close + 1..];
-        }
-        if !rest.is_empty() {
-            pointer.push('/');
-            pointer.push_str(&escape(rest));
-        }
-    }
-    pointer
-}
-
-fn escape(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_become_pointers() {
-        assert_eq!(to_pointer("indicators[3].value"), "/indicators/3/value");
-        assert_eq!(to_pointer("tlp"), "/tlp");
-        assert_eq!(to_pointer("."), "/");
-    }
 
     #[test]
     fn schema_errors_name_the_field() {

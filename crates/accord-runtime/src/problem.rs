@@ -27,6 +27,25 @@ impl FieldError {
     }
 }
 
+impl From<accord_domain::validation::FieldIssue> for FieldError {
+    fn from(issue: accord_domain::validation::FieldIssue) -> Self {
+        Self {
+            pointer: issue.pointer,
+            message: issue.message,
+        }
+    }
+}
+
+/// A document with invalid fields is a 422 listing them.
+impl From<accord_domain::validation::Invalid> for ApiError {
+    fn from(invalid: accord_domain::validation::Invalid) -> Self {
+        ApiError::Unprocessable {
+            detail: invalid.to_string(),
+            errors: invalid.issues.into_iter().map(FieldError::from).collect(),
+        }
+    }
+}
+
 /// Every error an HTTP handler can answer with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

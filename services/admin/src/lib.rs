@@ -28,7 +28,8 @@ pub struct Config {}
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) deps: Deps,
-    pub(crate) mou_schema: std::sync::Arc<accord_runtime::json::SchemaValidator>,
+    /// The one MoU validation, shared with the enforcer's preview.
+    pub(crate) mou_validator: std::sync::Arc<accord_domain::MouValidator>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -43,11 +44,9 @@ impl AppState {
     /// # Errors
     /// Fails when the MoU schema does not compile.
     pub fn new(_config: Config, deps: Deps) -> anyhow::Result<Self> {
-        let mou_schema =
-            accord_runtime::json::SchemaValidator::compile("mou", accord_domain::schema::MOU)?;
         Ok(Self {
             deps,
-            mou_schema: std::sync::Arc::new(mou_schema),
+            mou_validator: std::sync::Arc::new(accord_domain::MouValidator::new()?),
         })
     }
 

@@ -1,7 +1,7 @@
 //! Versioned MoUs: every change is a new version with who and when; versions are never edited in place.
 
-use accord_domain::{Mou, MouId, MouStatus, MouVersion, OrgKind, Role, Scope, topics};
-use accord_runtime::{ApiError, FieldError, Principal, json};
+use accord_domain::{Mou, MouId, MouStatus, MouVersion, Role, topics};
+use accord_runtime::{ApiError, Principal, json};
 use axum::{
     Json,
     extract::{Path, Query, State},
@@ -30,103 +30,12 @@ fn render(version: &MouVersion) -> Value {
     value
 }
 
-/// Parses and checks an MoU body. `id` comes from the path on update.
+/// Parses an MoU body and validates it with the one MoU validation ([`accord_domain::MouValidator`]). `id` comes
+/// from the path on update.
 fn parse_mou(state: &AppState, body: &[u8], id: Option<&MouId>) -> Result<Mou, ApiError> {
-    let mut value = json::parse_value(body)?;
-    let Value::Object(map) = &mut value else {
-        return Err(ApiError::invalid_field("/", "an MoU must be a json object"));
-    };
-    for read_only in ["version", "changed_by", "changed_at"] {
-        map.remove(read_only);
-    }
-    if let Some(id) = id {
-        match map.get("id") {
-            None => {
-                map.insert("id".to_owned(), json!(id));
-            }
-            Some(given) if given == &json!(id) => {}
-            Some(_) => {
-                return Err(ApiError::invalid_field(
-                    "/id",
-                    "must match the id in the path",
-                ));
-            }
-        }
-    }
-    map.entry("status").or_insert_with(|| json!("active"));
-    state.mou_schema.validate(&value)?;
-    let mut mou: Mou = json::from_value(value)?;
-    check_mou(state, &mut mou)?;
-    Ok(mou)
-}
-
-/// Checks what the schema cannot: dates, and that providers are partners and recipients agencies.
-fn check_mou(state: &AppState, mou: &mut Mou) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    if mou.effective_from >= mou.expires_at {
-        errors.push(FieldError::new(
-            "/expires_at",
-            "must be after effective_from",
-        ));
-    }
-    if mou.retention_days == 0 {
-        errors.push(FieldError::new("/retention_days", "must be at least 1"));
-    }
-    if mou.providers.is_empty() {
-        errors.push(FieldError::new(
-            "/providers",
-            "must name at least one partner",
-        ));
-    }
-    if mou.recipients.is_empty() {
-        errors.push(FieldError::new(
-            "/recipients",
-            "must name at least one agency",
-        ));
-    }
+    let document = json::parse_value(body)?;
     let snapshot = state.deps.directory.snapshot();
-    for (index, provider) in mou.providers.iter().enumerate() {
-        match snapshot.orgs.get(provider) {
-            Some(org) if org.kind == OrgKind::Partner => {}
-            Some(_) => errors.push(FieldError::new(
-                format!("/providers/{index}"),
-                "not a partner",
-            )),
-            None => errors.push(FieldError::new(
-                format!("/providers/{index}"),
-                "unknown organization",
-            )),
-        }
-    }
-    for (index, recipient) in mou.recipients.iter().enumerate() {
-        match snapshot.orgs.get(recipient) {
-            Some(org) if org.kind == OrgKind::Agency => {}
-            Some(_) => errors.push(FieldError::new(
-                format!("/recipients/{index}"),
-                "not an agency",
-            )),
-            None => errors.push(FieldError::new(
-                format!("/recipients/{index}"),
-                "unknown organization",
-            )),
-        }
-    }
-    if let Scope::Only(countries) = &mou.recipient_countries {
-        mou.recipient_countries = Scope::Only(
-            countries
-                .iter()
-                .map(|country| country.to_ascii_uppercase())
-                .collect(),
-        );
-    }
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let detail = match errors.as_slice() {
-        [only] => format!("{}: {}", only.pointer, only.message),
-        _ => format!("{} fields of the MoU are invalid", errors.len()),
-    };
-    Err(ApiError::Unprocessable { detail, errors })
+    Ok(state.mou_validator.validate(document, id, &snapshot.orgs)?)
 }
 
 async fn store(

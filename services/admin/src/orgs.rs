@@ -1,7 +1,7 @@
 //! Organizations and tokens.
 
 use accord_domain::{
-    DirectoryEvent, OrgId, OrgKind, Organization, Role, Tlp, TokenId, TokenRecord, topics,
+    DirectoryEvent, OrgId, OrgKind, Organization, Role, Tlp, TokenId, TokenRecord, country, topics,
 };
 use accord_runtime::{ApiError, Principal, auth, json};
 use axum::{
@@ -124,14 +124,15 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
     Value::deserialize(deserializer).map(Some)
 }
 
-/// The body of `PATCH /v1/organizations/{id}`: every field optional; `id` and `kind` cannot change.
+/// The body of `PATCH /v1/organizations/{id}`: every field optional; `id` and `kind` cannot change. `name` and
+/// `country` are required fields of an organization: `null` is refused, not ignored.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OrganizationPatch {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    country: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    country: Option<Value>,
     /// A string sets the sector, `null` clears it.
     #[serde(default, deserialize_with = "present")]
     sector: Option<Value>,
@@ -141,28 +142,36 @@ struct OrganizationPatch {
 }
 
 /// Returns the ISO 3166-1 alpha-2 code in upper case, or the problem naming `/country`.
-fn parse_country(country: &str) -> Result<String, ApiError> {
-    let country = country.trim().to_ascii_uppercase();
-    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ApiError::invalid_field(
-            "/country",
-            "must be an ISO 3166-1 alpha-2 code",
-        ));
+fn parse_country(code: &str) -> Result<String, ApiError> {
+    country::country(code)
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::invalid_field("/country", country::NOT_A_COUNTRY))
+}
+
+/// Returns the string of a present required field, or the problem naming it (`null` and other types refused).
+fn required_string(pointer: &str, value: Value) -> Result<String, ApiError> {
+    match value {
+        Value::String(text) => Ok(text),
+        Value::Null => Err(ApiError::invalid_field(
+            pointer,
+            "is required and cannot be null",
+        )),
+        _ => Err(ApiError::invalid_field(pointer, "must be a string")),
     }
-    Ok(country)
 }
 
 /// Applies a patch to `org`, validating every field (422 naming the first bad one).
 fn apply_patch(org: &Organization, patch: OrganizationPatch) -> Result<Organization, ApiError> {
     let mut updated = org.clone();
     if let Some(name) = patch.name {
+        let name = required_string("/name", name)?;
         if name.trim().is_empty() {
             return Err(ApiError::invalid_field("/name", "must not be empty"));
         }
         updated.name = name.trim().to_owned();
     }
     if let Some(country) = patch.country {
-        updated.country = parse_country(&country)?;
+        updated.country = parse_country(&required_string("/country", country)?)?;
     }
     match patch.sector {
         None => {}

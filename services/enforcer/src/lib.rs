@@ -73,8 +73,8 @@ pub struct AppState {
     pub(crate) store: ReportStore,
     /// Serializes evaluations (see the crate docs).
     pub(crate) evaluation: Arc<Mutex<()>>,
-    /// The MoU schema, for previews of drafts.
-    pub(crate) mou_schema: Arc<accord_runtime::json::SchemaValidator>,
+    /// The one MoU validation (shared with admin), for previews of drafts.
+    pub(crate) mou_validator: Arc<accord_domain::MouValidator>,
     /// Wakes the watcher when reports were stored: their retention may end before its next wake-up.
     pub(crate) stored: Arc<tokio::sync::Notify>,
 }
@@ -92,14 +92,12 @@ impl AppState {
     /// Fails when the store cannot be opened.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
         let store = ReportStore::open(&deps.data_dir.join("enforcer"))?;
-        let mou_schema =
-            accord_runtime::json::SchemaValidator::compile("mou", accord_domain::schema::MOU)?;
         Ok(Self {
             config: Arc::new(config),
             deps,
             store,
             evaluation: Arc::new(Mutex::new(())),
-            mou_schema: Arc::new(mou_schema),
+            mou_validator: Arc::new(accord_domain::MouValidator::new()?),
             stored: Arc::new(tokio::sync::Notify::new()),
         })
     }

@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use accord_domain::{Mou, MouVersion, OrgId, ReportId, Role, View};
-use accord_runtime::{ApiError, Principal, json};
+use accord_domain::{MouVersion, NormalizedReport, OrgId, ReportId, Role, View};
+use accord_runtime::{ApiError, Principal, directory::Snapshot, json};
 use axum::{
     Json,
     extract::State,
@@ -18,7 +18,7 @@ use axum::{
 };
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::AppState;
 
@@ -63,17 +63,10 @@ pub(crate) async fn preview(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
     json::require_json(&headers)?;
-    let mut value = json::parse_value(&body)?;
-    if let Value::Object(map) = &mut value {
-        for read_only in ["version", "changed_by", "changed_at"] {
-            map.remove(read_only);
-        }
-        map.entry("status").or_insert_with(|| json!("active"));
-    }
-    state.mou_schema.validate(&value)?;
-    let draft: Mou = json::from_value(value)?;
-
     let snapshot = state.deps.directory.snapshot();
+    let draft = state
+        .mou_validator
+        .validate(json::parse_value(&body)?, None, &snapshot.orgs)?;
     let current = snapshot.mou(&draft.id).cloned();
     let mut partners: BTreeSet<OrgId> = draft.providers.iter().cloned().collect();
     if let Some(current) = &current {
@@ -91,9 +84,23 @@ pub(crate) async fn preview(
         changed_by: principal.token_id.clone(),
         changed_at: chrono::Utc::now(),
     });
+    let reports = reports_of(&state, partners).await?;
+    let changes = changes(&reports, &snapshot, &with_draft);
+    Ok(Json(json!({
+        "mou": draft.id,
+        "reports_evaluated": reports.len(),
+        "changes": changes,
+    }))
+    .into_response())
+}
 
+/// Returns the stored reports of `partners`.
+async fn reports_of(
+    state: &AppState,
+    partners: BTreeSet<OrgId>,
+) -> Result<Vec<NormalizedReport>, ApiError> {
     let store = state.store.clone();
-    let reports = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut reports = Vec::new();
         for partner in &partners {
             reports.extend(store.by_partner(partner)?);
@@ -102,11 +109,19 @@ pub(crate) async fn preview(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(|error| ApiError::Unavailable(format!("the report store cannot be read: {error}")))?;
+    .map_err(|error| ApiError::Unavailable(format!("the report store cannot be read: {error}")))
+}
 
+/// Returns, per agency with any change, what releasing `reports` under `with_draft` instead of the MoUs in force
+/// now would change.
+fn changes(
+    reports: &[NormalizedReport],
+    snapshot: &Snapshot,
+    with_draft: &[MouVersion],
+) -> Vec<AgencyChange> {
     let now = chrono::Utc::now();
     let mut changes: BTreeMap<OrgId, AgencyChange> = BTreeMap::new();
-    for report in &reports {
+    for report in reports {
         let before = released(&accord_policy::release(
             report,
             now,
@@ -116,40 +131,21 @@ pub(crate) async fn preview(
         let after = released(&accord_policy::release(
             report,
             now,
-            &with_draft,
+            with_draft,
             &snapshot.orgs,
         ));
         let agencies: BTreeSet<&OrgId> = before.keys().chain(after.keys()).collect();
         for agency in agencies {
-            let (old, new) = (before.get(agency), after.get(agency));
             let change = changes
                 .entry(agency.clone())
                 .or_insert_with(|| AgencyChange {
                     agency: agency.to_string(),
                     ..AgencyChange::default()
                 });
-            let empty = BTreeSet::new();
-            let (old_values, new_values) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
-            change.indicators_becoming_visible += new_values.difference(old_values).count();
-            change.indicators_withdrawn += old_values.difference(new_values).count();
-            match (old, new) {
-                (None, Some(_)) => {
-                    change.reports_becoming_visible += 1;
-                    if change.becoming_visible.len() < MAX_LISTED {
-                        change.becoming_visible.push(report.id.clone());
-                    }
-                }
-                (Some(_), None) => {
-                    change.reports_withdrawn += 1;
-                    if change.withdrawn.len() < MAX_LISTED {
-                        change.withdrawn.push(report.id.clone());
-                    }
-                }
-                _ => {}
-            }
+            change.count(&report.id, before.get(agency), after.get(agency));
         }
     }
-    let changes: Vec<AgencyChange> = changes
+    changes
         .into_values()
         .filter(|change| {
             change.reports_becoming_visible
@@ -158,11 +154,35 @@ pub(crate) async fn preview(
                 + change.indicators_withdrawn
                 > 0
         })
-        .collect();
-    Ok(Json(json!({
-        "mou": draft.id,
-        "reports_evaluated": reports.len(),
-        "changes": changes,
-    }))
-    .into_response())
+        .collect()
+}
+
+impl AgencyChange {
+    /// Counts one report's change for this agency: the indicator values released before and after.
+    fn count(
+        &mut self,
+        report: &ReportId,
+        old: Option<&BTreeSet<String>>,
+        new: Option<&BTreeSet<String>>,
+    ) {
+        let empty = BTreeSet::new();
+        let (old_values, new_values) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
+        self.indicators_becoming_visible += new_values.difference(old_values).count();
+        self.indicators_withdrawn += old_values.difference(new_values).count();
+        match (old, new) {
+            (None, Some(_)) => {
+                self.reports_becoming_visible += 1;
+                if self.becoming_visible.len() < MAX_LISTED {
+                    self.becoming_visible.push(report.clone());
+                }
+            }
+            (Some(_), None) => {
+                self.reports_withdrawn += 1;
+                if self.withdrawn.len() < MAX_LISTED {
+                    self.withdrawn.push(report.clone());
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -129,6 +129,20 @@ impl Drop for Writer {
     }
 }
 
+/// Proof that one audit record is durable: returned only by [`AuditLog::append`], consumed by the one helper that
+/// turns released data into a response ([`crate::released`]). Neither `Clone` nor constructible elsewhere.
+#[derive(Debug)]
+pub struct AuditReceipt {
+    seq: u64,
+}
+
+impl AuditReceipt {
+    /// Returns the sequence number of the record.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
 /// The result of verifying the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
@@ -172,11 +186,11 @@ impl AuditLog {
         })
     }
 
-    /// Appends an entry and returns its sequence number once it is durable.
+    /// Appends an entry and returns its receipt once it is durable.
     ///
     /// # Errors
     /// Fails when the store cannot write: the caller answers 503 and releases nothing.
-    pub async fn append(&self, entry: AuditEntry) -> Result<u64, AuditError> {
+    pub async fn append(&self, entry: AuditEntry) -> Result<AuditReceipt, AuditError> {
         let (reply_tx, reply_rx) = oneshot::channel();
         let tx = self
             .writer
@@ -188,7 +202,7 @@ impl AuditLog {
         tx.send((entry, reply_tx))
             .map_err(|_| AuditError::Stopped)?;
         match reply_rx.await {
-            Ok(Ok(seq)) => Ok(seq),
+            Ok(Ok(seq)) => Ok(AuditReceipt { seq }),
             Ok(Err(message)) => Err(AuditError::Store {
                 context: "failed to append audit record",
                 source: message.into(),
@@ -402,7 +416,7 @@ mod tests {
         );
         drop(log);
         let log = AuditLog::open(dir.path()).unwrap();
-        assert_eq!(log.append(entry("after-restart")).await.unwrap(), 21);
+        assert_eq!(log.append(entry("after-restart")).await.unwrap().seq(), 21);
         assert!(log.verify().unwrap().ok);
 
         let (records, _, _) = log.scan(0, 100, 1000, |_| true).unwrap();
@@ -428,7 +442,7 @@ mod tests {
         }
         let mut seqs = Vec::new();
         for handle in handles {
-            seqs.push(handle.await.unwrap().unwrap());
+            seqs.push(handle.await.unwrap().unwrap().seq());
         }
         seqs.sort_unstable();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::{
     AppState, Config,
+    released::Unaudited,
     request::{Audited, Context, context, finish, index_error, report_summary},
 };
 
@@ -98,8 +99,8 @@ pub(crate) async fn get(
 }
 
 /// Answers `GET /v1/indicators/{value}` for an investigator's context: the index lookup under the release filter,
-/// then the query-time re-check of every hit. Returns the response body and the number of results (1). This is the
-/// whole endpoint apart from authentication and the audit record; the differential policy test drives it in process.
+/// then the query-time re-check of every hit. Returns the answer (one result), not yet audited. This is the whole
+/// endpoint apart from authentication and the audit record; the differential policy test drives it in process.
 ///
 /// # Errors
 /// Returns [`ApiError::NotFound`] when nothing visible matches (or `value` is not an indicator), 503 when the index
@@ -109,7 +110,7 @@ pub async fn run_indicator(
     config: &Config,
     ctx: &Context,
     value: &str,
-) -> Result<(Value, u64), ApiError> {
+) -> Result<Unaudited<Value>, ApiError> {
     let Some(indicator) = to_match(value) else {
         return Err(ApiError::NotFound);
     };
@@ -124,7 +125,7 @@ pub async fn run_indicator(
         hits: Vec::new(),
     });
     render_match(ctx, &indicator.key, page, config.max_reports_per_indicator)
-        .map(|(body, _)| (body, 1))
+        .map(|(body, _)| Unaudited::new(body, 1))
         .ok_or(ApiError::NotFound)
 }
 
@@ -193,7 +194,7 @@ pub(crate) async fn lookup(
             }
             results.push(json!({ "value": value, "match": rendered }));
         }
-        Ok((json!({ "results": results }), found))
+        Ok(Unaudited::new(json!({ "results": results }), found))
     }
     .await;
     finish(&state, &principal, audited, outcome).await

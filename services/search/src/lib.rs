@@ -9,6 +9,8 @@
 pub mod audit;
 mod auditor;
 mod indicators;
+mod metrics;
+pub mod released;
 mod request;
 mod search;
 mod taxii;
@@ -25,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditLog;
 
-// The endpoints' work without authentication and audit, for in-process drivers (the differential policy test).
+// The endpoints' work without authentication and audit, for in-process drivers (the differential policy test): their
+// answers are `Unaudited`, which only `released::audit_then_release` turns into something that can be answered.
 pub use crate::{indicators::run_indicator, request::Context, search::run_search};
 
 /// Search configuration.

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use accord_domain::{OrgId, OrgKind, Purpose, Role, Timestamp, View};
 use accord_runtime::{ApiError, FieldError, Principal, directory::Snapshot};
-use axum::{
-    Json,
-    response::{IntoResponse, Response},
-};
+use axum::{Json, response::Response};
 use serde_json::Value;
 
-use crate::{AppState, audit::AuditEntry};
+use crate::{
+    AppState,
+    released::{self, RequestRecord, Unaudited},
+};
 
 /// The investigator's context for one request: who asks, for what, when, and the directory snapshot the request is
 /// answered under.
@@ -127,41 +127,27 @@ pub(crate) fn context(
     ))
 }
 
-/// Writes the audit record, then answers. If the record cannot be written, the answer is 503 and carries nothing.
+/// Writes the audit record of an investigator request, then answers (see [`crate::released`]).
 pub(crate) async fn finish(
     state: &AppState,
     principal: &Result<Principal, ApiError>,
     audited: Audited,
-    outcome: Result<(Value, u64), ApiError>,
+    outcome: Result<Unaudited<Value>, ApiError>,
 ) -> Response {
-    let (status, results) = match &outcome {
-        Ok((_, results)) => (200, *results),
-        Err(error) => (error.status().as_u16(), 0),
-    };
-    let principal = principal.as_ref().ok();
-    let entry = AuditEntry {
-        at: chrono::Utc::now(),
-        token_id: principal.map(|principal| principal.token_id.clone()),
-        organization: principal.map(|principal| principal.organization.to_string()),
-        endpoint: audited.endpoint.to_owned(),
+    let record = RequestRecord {
+        endpoint: audited.endpoint,
+        caller: principal.as_ref().ok().map(|principal| {
+            (
+                principal.token_id.clone(),
+                principal.organization.to_string(),
+            )
+        }),
         purpose: audited.purpose,
         case: audited.case,
         query: audited.query,
-        status,
-        results,
     };
-    if let Err(error) = state.audit.append(entry).await {
-        tracing::error!(%error, "failed to write audit record; answering 503");
-        return ApiError::Unavailable(
-            "the audit trail is unavailable; nothing can be searched until it is back".to_owned(),
-        )
-        .into_response();
-    }
-    metrics::counter!("accord_search_requests_total", "status" => status.to_string()).increment(1);
-    match outcome {
-        Ok((body, _)) => Json(body).into_response(),
-        Err(error) => error.into_response(),
-    }
+    let outcome = outcome.map(|answer| answer.map(Json));
+    released::respond(released::audit_then_release(&state.audit, record, outcome).await)
 }
 
 /// Maps an index failure to a 503 (fail closed) or a 400 for a bad query.

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{
     AppState, Config,
+    released::Unaudited,
     request::{Audited, Context, context, finish, index_error},
 };
 
@@ -243,8 +244,7 @@ pub(crate) async fn search(
 }
 
 /// Answers a search request `body` (the JSON of `POST /v1/search`) for an investigator's context: the index query
-/// under the release filter, then the query-time re-check of every hit. Returns the response body and the number of
-/// results. This is the whole of `POST /v1/search` apart from authentication and the audit record (which the handler
+/// under the release filter, then the query-time re-check of every hit. Returns the answer, not yet audited. This is the whole of `POST /v1/search` apart from authentication and the audit record (which the handler
 /// adds around it); the differential policy test drives it in process.
 ///
 /// # Errors
@@ -254,7 +254,7 @@ pub async fn run_search(
     config: &Config,
     ctx: &Context,
     body: &[u8],
-) -> Result<(Value, u64), ApiError> {
+) -> Result<Unaudited<Value>, ApiError> {
     let request: SearchRequest = json::from_value(json::parse_value(body)?)?;
     let mut filters = parse_filters(request.filters)?;
     let (indicator, text) = match request.q.as_deref().map(str::trim) {
@@ -291,7 +291,7 @@ pub async fn run_search(
     let next =
         (fetched == size && (next_offset as u64) < page.total).then(|| encode_cursor(next_offset));
     let returned = hits.len() as u64;
-    Ok((
+    Ok(Unaudited::new(
         json!({ "hits": hits, "total": total, "next": next }),
         returned,
     ))

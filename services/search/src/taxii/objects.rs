@@ -17,18 +17,24 @@ use accord_stix::export::{Release, StixObject, export, timestamp};
 use axum::{
     extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 
-use accord_runtime::taxii::{Accepts, STIX_MEDIA_TYPE, TaxiiError, negotiate, taxii_response};
+use accord_runtime::taxii::{
+    Accepts, Caller, STIX_MEDIA_TYPE, TaxiiError, negotiate as negotiate_media, taxii_response,
+};
 
 use super::{
     CASE_HEADER, caller,
     collections::{Collection, find},
 };
-use crate::{AppState, audit::AuditEntry, request::Context};
+use crate::{
+    AppState,
+    released::{self, RequestRecord, Unaudited},
+    request::Context,
+};
 
 /// Views fetched from the index per request to it.
 const INDEX_PAGE: usize = 500;
@@ -328,7 +334,7 @@ fn paged(mut body: Map<String, Value>, page: &[&StixObject], more: bool) -> Map<
     body
 }
 
-/// Answers one read of a collection's content, writing its audit record first.
+/// Answers one read of a collection's content, writing its audit record first ([`released`]).
 async fn read(
     state: AppState,
     headers: HeaderMap,
@@ -351,128 +357,169 @@ async fn read(
     }
     let caller = caller(&state, &headers);
     let mut purpose = None;
-    let outcome = async {
-        let caller = caller.as_ref().map_err(|_| TaxiiError::Unauthorized)?;
-        let accepts = match read {
-            Read::Objects | Read::Object(_) => Accepts::TaxiiOrStix,
-            Read::Versions(_) | Read::Manifest => Accepts::Taxii,
-        };
-        let media_type = negotiate(&headers, accepts)?;
-        let snapshot = state.deps.directory.snapshot();
-        let now = chrono::Utc::now();
-        let Some(collection) = find(caller, &snapshot, now, &collection_id) else {
-            return Err(TaxiiError::NotFound);
-        };
-        let (agency, collection_purpose) = match collection {
-            Collection::Inbox { .. } => {
-                return Err(TaxiiError::Forbidden(
-                    "an inbox collection cannot be read".to_owned(),
-                ));
-            }
-            Collection::Released { agency, purpose } => (agency, purpose),
-        };
-        purpose = Some(collection_purpose);
-        match case.as_deref() {
-            None | Some("") => {
-                return Err(TaxiiError::BadRequest(
-                    "state your case reference in the X-Accord-Case header".to_owned(),
-                ));
-            }
-            Some(case) if case.len() > 200 => {
-                return Err(TaxiiError::BadRequest(
-                    "the case reference is at most 200 characters".to_owned(),
-                ));
-            }
-            Some(_) => {}
-        }
-        let Ok(Query(params)) = &params else {
-            return Err(TaxiiError::BadRequest(
-                "the query string is malformed".to_owned(),
-            ));
-        };
-        let selection = parse_selection(params)?;
-        let ctx = Context::new(agency, collection_purpose, now, snapshot);
-        let mut objects = content(&state, &ctx).await?;
-        if let Read::Object(id) | Read::Versions(id) = &read {
-            objects.retain(|object| &object.id == id);
-            if objects.is_empty() {
-                return Err(TaxiiError::NotFound);
-            }
-        }
-        let (page, more) = selection.page(&objects);
-        let count = page.len() as u64;
-        let mut response = match &read {
-            Read::Objects | Read::Object(_) => {
-                let mut body = paged(Map::new(), &page, more);
-                if !page.is_empty() {
-                    let bodies: Vec<&Value> = page.iter().map(|object| &object.body).collect();
-                    body.insert("objects".to_owned(), json!(bodies));
-                }
-                taxii_response(media_type, Value::Object(body))
-            }
-            Read::Versions(_) => {
-                let mut body = paged(Map::new(), &page, more);
-                if !page.is_empty() {
-                    let versions: Vec<String> = page
-                        .iter()
-                        .map(|object| timestamp(object.version))
-                        .collect();
-                    body.insert("versions".to_owned(), json!(versions));
-                }
-                taxii_response(media_type, Value::Object(body))
-            }
-            Read::Manifest => {
-                let mut body = paged(Map::new(), &page, more);
-                if !page.is_empty() {
-                    let records: Vec<Value> = page
-                        .iter()
-                        .map(|object| {
-                            json!({
-                                "id": object.id,
-                                "date_added": timestamp(object.date_added),
-                                "version": timestamp(object.version),
-                                "media_type": STIX_MEDIA_TYPE,
-                            })
-                        })
-                        .collect();
-                    body.insert("objects".to_owned(), json!(records));
-                }
-                taxii_response(media_type, Value::Object(body))
-            }
-        };
-        date_headers(&mut response, &page);
-        Ok((response, count))
-    }
-    .await;
-
-    let (status, results) = match &outcome {
-        Ok((_, count)) => (200, *count),
-        Err(error) => (error.status().as_u16(), 0),
+    let request = ReadRequest {
+        headers: &headers,
+        caller: &caller,
+        collection_id: &collection_id,
+        read: &read,
+        params: &params,
+        case: &case,
     };
-    let principal = caller.as_ref().ok().map(|caller| &caller.principal);
-    let entry = AuditEntry {
-        at: chrono::Utc::now(),
-        token_id: principal.map(|principal| principal.token_id.clone()),
-        organization: principal.map(|principal| principal.organization.to_string()),
-        endpoint: read.endpoint().to_owned(),
+    let negotiated = negotiate(&state, request, &mut purpose);
+    let outcome = match negotiated {
+        Ok(negotiated) => answer(&state, &read, negotiated).await,
+        Err(refusal) => Err(refusal),
+    };
+    let record = RequestRecord {
+        endpoint: read.endpoint(),
+        caller: caller.ok().map(|caller| {
+            let principal = caller.principal;
+            (principal.token_id, principal.organization.to_string())
+        }),
         purpose: purpose.map(|purpose| purpose.to_string()),
         case,
         query,
-        status,
-        results,
     };
-    if let Err(error) = state.audit.append(entry).await {
-        tracing::error!(%error, "failed to write audit record; answering 503");
-        return TaxiiError::Unavailable(
-            "the audit trail is unavailable; nothing can be read until it is back".to_owned(),
-        )
-        .into_response();
+    released::respond(released::audit_then_release(&state.audit, record, outcome).await)
+}
+
+/// A read that may proceed: the media type to answer in, whose collection under which purpose, and the selection.
+struct Negotiated {
+    media_type: &'static str,
+    ctx: Context,
+    selection: Selection,
+}
+
+/// What a read asks, as received.
+struct ReadRequest<'r> {
+    headers: &'r HeaderMap,
+    caller: &'r Result<Caller, TaxiiError>,
+    collection_id: &'r str,
+    read: &'r Read,
+    params: &'r Params,
+    case: &'r Option<String>,
+}
+
+/// Checks the caller, the media type, the collection, the case reference and the parameters of a read. `purpose`
+/// is set as soon as the collection (which states it) is known, so that the audit record carries it even when a
+/// later check refuses the read.
+fn negotiate(
+    state: &AppState,
+    request: ReadRequest<'_>,
+    purpose: &mut Option<accord_domain::Purpose>,
+) -> Result<Negotiated, TaxiiError> {
+    let ReadRequest {
+        headers,
+        caller,
+        collection_id,
+        read,
+        params,
+        case,
+    } = request;
+    let caller = caller.as_ref().map_err(|_| TaxiiError::Unauthorized)?;
+    let accepts = match read {
+        Read::Objects | Read::Object(_) => Accepts::TaxiiOrStix,
+        Read::Versions(_) | Read::Manifest => Accepts::Taxii,
+    };
+    let media_type = negotiate_media(headers, accepts)?;
+    let snapshot = state.deps.directory.snapshot();
+    let now = chrono::Utc::now();
+    let Some(collection) = find(caller, &snapshot, now, collection_id) else {
+        return Err(TaxiiError::NotFound);
+    };
+    let (agency, collection_purpose) = match collection {
+        Collection::Inbox { .. } => {
+            return Err(TaxiiError::Forbidden(
+                "an inbox collection cannot be read".to_owned(),
+            ));
+        }
+        Collection::Released { agency, purpose } => (agency, purpose),
+    };
+    *purpose = Some(collection_purpose);
+    match case.as_deref() {
+        None | Some("") => {
+            return Err(TaxiiError::BadRequest(
+                "state your case reference in the X-Accord-Case header".to_owned(),
+            ));
+        }
+        Some(case) if case.len() > 200 => {
+            return Err(TaxiiError::BadRequest(
+                "the case reference is at most 200 characters".to_owned(),
+            ));
+        }
+        Some(_) => {}
     }
-    metrics::counter!("accord_taxii_reads_total", "status" => status.to_string()).increment(1);
-    match outcome {
-        Ok((response, _)) => response,
-        Err(error) => error.into_response(),
+    let Ok(Query(params)) = params else {
+        return Err(TaxiiError::BadRequest(
+            "the query string is malformed".to_owned(),
+        ));
+    };
+    Ok(Negotiated {
+        media_type,
+        ctx: Context::new(agency, collection_purpose, now, snapshot),
+        selection: parse_selection(params)?,
+    })
+}
+
+/// Computes the collection's content, selects the page and renders it: the answer, not yet audited.
+async fn answer(
+    state: &AppState,
+    read: &Read,
+    negotiated: Negotiated,
+) -> Result<Unaudited<Response>, TaxiiError> {
+    let Negotiated {
+        media_type,
+        ctx,
+        selection,
+    } = negotiated;
+    let mut objects = content(state, &ctx).await?;
+    if let Read::Object(id) | Read::Versions(id) = read {
+        objects.retain(|object| &object.id == id);
+        if objects.is_empty() {
+            return Err(TaxiiError::NotFound);
+        }
     }
+    let (page, more) = selection.page(&objects);
+    let count = page.len() as u64;
+    let mut response = taxii_response(media_type, Value::Object(render(read, &page, more)));
+    date_headers(&mut response, &page);
+    Ok(Unaudited::new(response, count))
+}
+
+/// Renders a page of objects as the read's TAXII resource: an envelope, a versions list or a manifest.
+fn render(read: &Read, page: &[&StixObject], more: bool) -> Map<String, Value> {
+    let mut body = paged(Map::new(), page, more);
+    if page.is_empty() {
+        return body;
+    }
+    let items: Value = match read {
+        Read::Objects | Read::Object(_) => {
+            json!(page.iter().map(|object| &object.body).collect::<Vec<_>>())
+        }
+        Read::Versions(_) => json!(
+            page.iter()
+                .map(|object| timestamp(object.version))
+                .collect::<Vec<_>>()
+        ),
+        Read::Manifest => json!(
+            page.iter()
+                .map(|object| {
+                    json!({
+                        "id": object.id,
+                        "date_added": timestamp(object.date_added),
+                        "version": timestamp(object.version),
+                        "media_type": STIX_MEDIA_TYPE,
+                    })
+                })
+                .collect::<Vec<_>>()
+        ),
+    };
+    let name = match read {
+        Read::Versions(_) => "versions",
+        _ => "objects",
+    };
+    body.insert(name.to_owned(), items);
+    body
 }
 
 #[cfg(test)]

@@ -1,0 +1,178 @@
+//! "Audit before answer": the one path by which released data leaves search.
+//!
+//! Every route that returns data released to an agency — `GET /v1/indicators/{value}`, `POST /v1/indicators/lookup`,
+//! `POST /v1/search`, every TAXII read (objects, one object, versions, manifest: the STIX export of released views)
+//! and what later features add (alerts, console pages) — computes an [`Unaudited`] answer (or a refusal), then calls
+//! [`audit_then_release`]. That appends the request's audit record (allowed or refused) and waits until it is
+//! durable; only then does it hand back a [`Released`] answer, the only type here that becomes an HTTP response.
+//! [`Released`] can only be built from the [`AuditReceipt`] that [`AuditLog::append`] returns, so a route cannot
+//! answer released data without an audit record. When the record cannot be written, the answer is 503 and carries
+//! nothing.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::Value;
+
+use crate::audit::{AuditEntry, AuditLog, AuditReceipt};
+
+/// What is recorded about a request, whatever its outcome.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    /// `GET /v1/indicators/{value}`, `POST /v1/search`, …
+    pub endpoint: &'static str,
+    /// The caller's token id and organization, when it presented a valid token.
+    pub caller: Option<(String, String)>,
+    /// Stated (or, for TAXII, chosen) purpose.
+    pub purpose: Option<String>,
+    /// Stated case reference.
+    pub case: Option<String>,
+    /// The query (value, values, q, filters, collection and parameters).
+    pub query: Value,
+}
+
+/// An answer carrying released data that is not audited yet: it cannot become a response by itself.
+#[derive(Debug)]
+pub struct Unaudited<T> {
+    body: T,
+    results: u64,
+}
+
+impl<T> Unaudited<T> {
+    /// Returns an answer of `results` results.
+    pub(crate) fn new(body: T, results: u64) -> Self {
+        Self { body, results }
+    }
+
+    /// Returns how many results the answer carries (recorded in the audit trail).
+    pub fn results(&self) -> u64 {
+        self.results
+    }
+
+    /// Returns the data, for in-process drivers that answer nobody (the differential policy test).
+    pub fn body(&self) -> &T {
+        &self.body
+    }
+
+    /// Returns the same answer with its data transformed (rendering it as JSON, say).
+    pub fn map<U>(self, render: impl FnOnce(T) -> U) -> Unaudited<U> {
+        Unaudited {
+            body: render(self.body),
+            results: self.results,
+        }
+    }
+}
+
+/// An answer whose audit record is durable: the only form in which released data leaves search.
+#[derive(Debug)]
+pub struct Released<T> {
+    body: T,
+    receipt: AuditReceipt,
+}
+
+impl<T> Released<T> {
+    /// Returns the sequence number of the request's audit record.
+    pub fn audit_seq(&self) -> u64 {
+        self.receipt.seq()
+    }
+
+    /// Returns the data, for callers that render it themselves (the console's pages).
+    pub fn into_body(self) -> T {
+        self.body
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for Released<T> {
+    fn into_response(self) -> Response {
+        self.body.into_response()
+    }
+}
+
+/// A refusal a route answers with (a problem document, a TAXII error): audited like an answer.
+pub trait Refusal: IntoResponse {
+    /// Returns the HTTP status, recorded in the audit trail.
+    fn status(&self) -> StatusCode;
+
+    /// Returns the 503 answered when the audit record cannot be written.
+    fn audit_unavailable() -> Self;
+}
+
+impl Refusal for accord_runtime::ApiError {
+    fn status(&self) -> StatusCode {
+        accord_runtime::ApiError::status(self)
+    }
+
+    fn audit_unavailable() -> Self {
+        accord_runtime::ApiError::Unavailable(
+            "the audit trail is unavailable; nothing can be searched until it is back".to_owned(),
+        )
+    }
+}
+
+impl Refusal for accord_runtime::taxii::TaxiiError {
+    fn status(&self) -> StatusCode {
+        accord_runtime::taxii::TaxiiError::status(self)
+    }
+
+    fn audit_unavailable() -> Self {
+        accord_runtime::taxii::TaxiiError::Unavailable(
+            "the audit trail is unavailable; nothing can be read until it is back".to_owned(),
+        )
+    }
+}
+
+/// Writes the audit record of a request and its outcome, then returns the outcome for answering: an answer as
+/// [`Released`], a refusal as is. When the record cannot be written the outcome is dropped and the refusal is
+/// [`Refusal::audit_unavailable`].
+///
+/// # Errors
+/// The outcome's refusal, or the 503 of an unavailable audit trail.
+pub async fn audit_then_release<T, E: Refusal>(
+    log: &AuditLog,
+    record: RequestRecord,
+    outcome: Result<Unaudited<T>, E>,
+) -> Result<Released<T>, E> {
+    let (status, results) = match &outcome {
+        Ok(answer) => (StatusCode::OK, answer.results),
+        Err(refusal) => (refusal.status(), 0),
+    };
+    let (token_id, organization) = record.caller.unzip();
+    let entry = AuditEntry {
+        at: chrono::Utc::now(),
+        token_id,
+        organization,
+        endpoint: record.endpoint.to_owned(),
+        purpose: record.purpose,
+        case: record.case,
+        query: record.query,
+        status: status.as_u16(),
+        results,
+    };
+    let receipt = match log.append(entry).await {
+        Ok(receipt) => receipt,
+        Err(error) => {
+            tracing::error!(error = %error, endpoint = record.endpoint, "failed to write audit record; answering 503");
+            return Err(E::audit_unavailable());
+        }
+    };
+    metrics::counter!(
+        crate::metrics::REQUESTS,
+        "endpoint" => record.endpoint,
+        "status" => status.as_str().to_owned()
+    )
+    .increment(1);
+    let answer = outcome?;
+    Ok(Released {
+        body: answer.body,
+        receipt,
+    })
+}
+
+/// Turns the result of [`audit_then_release`] into the response.
+pub fn respond<T: IntoResponse, E: IntoResponse>(result: Result<Released<T>, E>) -> Response {
+    match result {
+        Ok(released) => released.into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
