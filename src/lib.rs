@@ -1,8 +1,10 @@
-//! The `accord` binary's library: CLI wiring only. [`run`] starts a set of services in one process (all of them:
+//! The `accord` binary's library: CLI wiring only. [`config`] resolves a process's settings (flags, environment,
+//! file, defaults). [`run`] starts a set of services in one process (all of them:
 //! [`up`]; one: `accord gateway` and the like); [`loadgen`] drives a running instance and measures it.
 
 pub mod check;
 pub mod cli;
+pub mod config;
 pub mod loadgen;
 pub mod run;
 pub mod up;

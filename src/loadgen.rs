@@ -126,7 +126,6 @@ pub async fn main(args: LoadgenArgs) -> anyhow::Result<()> {
         "loadgen: run {run_id}: partner {}, agency {}, MoU {}; posting {} reports",
         setup.partner_org, setup.agency_org, setup.mou, args.reports
     );
-
     let config = IngestConfig {
         reports: args.reports,
         concurrency,
@@ -137,31 +136,66 @@ pub async fn main(args: LoadgenArgs) -> anyhow::Result<()> {
         give_up: Duration::from_secs(args.give_up_secs),
         tail: concurrency.clamp(8, 32),
     };
-    let (started, mut ingested) = ingest::run(
+    let investigator = setup.investigator_token.clone();
+    let (started, ingested) = ingest::run(
         api,
         setup.partner_token.clone(),
-        setup.investigator_token.clone(),
+        investigator,
         synth.clone(),
         config,
     )
     .await?;
+    report_refusals(&ingested);
+    let accepted: Vec<u32> = ingested.accepted.iter().map(|(index, _)| *index).collect();
+    eprintln!(
+        "loadgen: ingest done ({} accepted); measuring lookups",
+        accepted.len()
+    );
+    let lookups = measure_lookups(&args, &setup, &synth, &accepted, seed).await?;
+    let revocation = match args.revoke {
+        true => Some(measure_revocation(&args, &setup, &synth, &accepted).await?),
+        false => None,
+    };
+    let run = Run {
+        run_id,
+        seed,
+        per_report,
+        concurrency,
+        started,
+        memory_before,
+    };
+    let results = summarize(&args, run, ingested, accepted.len(), lookups, revocation);
+    print!("{}", results.text());
+    println!(
+        "RESULT {}",
+        serde_json::to_string(&results).context("failed to serialize the results")?
+    );
+    Ok(())
+}
+
+/// Prints what the server refused during ingest and the samples that never became searchable.
+fn report_refusals(ingested: &ingest::IngestOutcome) {
     for example in &ingested.error_examples {
         eprintln!("loadgen: refused report: {example}");
     }
     for missing in ingested.samples_missing.iter().take(10) {
         eprintln!("loadgen: sample never became searchable: {missing}");
     }
+}
 
-    let accepted: Vec<u32> = ingested.accepted.iter().map(|(index, _)| *index).collect();
-    eprintln!(
-        "loadgen: ingest done ({} accepted); measuring lookups",
-        accepted.len()
-    );
-    let mut lookups = lookup::run(
+/// Measures lookups of known and unknown values.
+async fn measure_lookups(
+    args: &LoadgenArgs,
+    setup: &client::Setup,
+    synth: &Synth,
+    accepted: &[u32],
+    seed: u64,
+) -> anyhow::Result<lookup::LookupOutcome> {
+    let lookups = lookup::run(
         &args.url,
         &setup.investigator_token,
-        &synth,
-        &accepted,
+        synth,
+        accepted,
         args.lookups,
         args.unknown_lookups,
         seed,
@@ -175,48 +209,71 @@ pub async fn main(args: LoadgenArgs) -> anyhow::Result<()> {
     {
         eprintln!("loadgen: unexpected lookup answer: {example}");
     }
+    Ok(lookups)
+}
 
-    let revocation = if args.revoke {
-        eprintln!(
-            "loadgen: revoking MoU {} and measuring the withdrawal",
-            setup.mou
-        );
-        let api = Api::new(&args.url, 4)?;
-        Some(
-            revoke::run(
-                &api,
-                &args.admin_token,
-                &setup,
-                &synth,
-                &accepted,
-                Duration::from_secs(args.give_up_secs),
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
+/// Revokes the run's MoU and measures the withdrawal.
+async fn measure_revocation(
+    args: &LoadgenArgs,
+    setup: &client::Setup,
+    synth: &Synth,
+    accepted: &[u32],
+) -> anyhow::Result<revoke::Revocation> {
+    eprintln!(
+        "loadgen: revoking MoU {} and measuring the withdrawal",
+        setup.mou
+    );
+    let api = Api::new(&args.url, 4)?;
+    revoke::run(
+        &api,
+        &args.admin_token,
+        setup,
+        synth,
+        accepted,
+        Duration::from_secs(args.give_up_secs),
+    )
+    .await
+}
 
-    let ingest_seconds = secs_between(started, ingested.accepted.last().map(|(_, at)| *at));
-    let all_searchable_seconds = secs_between(started, ingested.all_searchable);
+/// What identifies a run and when it started.
+struct Run {
+    run_id: String,
+    seed: u64,
+    per_report: usize,
+    concurrency: usize,
+    started: Instant,
+    memory_before: Option<report::Memory>,
+}
+
+/// Gathers the figures of a run.
+fn summarize(
+    args: &LoadgenArgs,
+    run: Run,
+    mut ingested: ingest::IngestOutcome,
+    num_accepted: usize,
+    mut lookups: lookup::LookupOutcome,
+    revocation: Option<revoke::Revocation>,
+) -> Results {
+    let ingest_seconds = secs_between(run.started, ingested.accepted.last().map(|(_, at)| *at));
+    let all_searchable_seconds = secs_between(run.started, ingested.all_searchable);
     let per_second =
         |count: usize, seconds: Option<f64>| seconds.filter(|s| *s > 0.0).map(|s| count as f64 / s);
-    let results = Results {
+    Results {
         url: args.url.clone(),
-        run_id,
-        seed,
+        run_id: run.run_id,
+        seed: run.seed,
         reports: args.reports,
-        indicators_per_report: per_report,
+        indicators_per_report: run.per_report,
         rate_target: args.rate,
-        concurrency,
-        accepted: accepted.len(),
+        concurrency: run.concurrency,
+        accepted: num_accepted,
         errors: ingested.errors.values().sum(),
         error_statuses: ingested.errors.clone(),
         ingest_seconds,
-        accepted_per_s: per_second(accepted.len(), ingest_seconds),
+        accepted_per_s: per_second(num_accepted, ingest_seconds),
         all_searchable_seconds,
         indicators_per_s_searchable: per_second(
-            accepted.len() * per_report,
+            num_accepted * run.per_report,
             all_searchable_seconds,
         ),
         searchable: Summary::of(&mut ingested.samples),
@@ -228,14 +285,8 @@ pub async fn main(args: LoadgenArgs) -> anyhow::Result<()> {
         lookup_errors: lookups.known.errors.values().sum(),
         lookup_404: Summary::of(&mut lookups.unknown.latencies),
         lookup_404_errors: lookups.unknown.errors.values().sum(),
-        memory_before,
+        memory_before: run.memory_before,
         memory_after: memory(args.pid),
         revocation,
-    };
-    print!("{}", results.text());
-    println!(
-        "RESULT {}",
-        serde_json::to_string(&results).context("failed to serialize the results")?
-    );
-    Ok(())
+    }
 }

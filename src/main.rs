@@ -1,7 +1,7 @@
 //! `accord`: see `accord --help`.
 
 use accord::{
-    cli::{Cli, Command},
+    cli::{Cli, Command, ConfigAction},
     run::Service,
 };
 use accord_runtime::telemetry;
@@ -24,6 +24,9 @@ fn main() -> anyhow::Result<()> {
             Command::Admin(args) => accord::up::serve(args, &[Service::Admin]).await,
             Command::Loadgen(args) => accord::loadgen::main(args).await,
             Command::Check(args) => accord::check::main(args).await,
+            Command::Config(args) => match args.action {
+                ConfigAction::Print(args) => accord::up::print_config(args),
+            },
         }
     })
 }

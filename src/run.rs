@@ -1,12 +1,13 @@
 //! Runs a set of services in this process: all of them (`accord up`) or one (`accord gateway`, `accord indexer`…).
 //!
-//! Start-up: open the bus and create the topics → open the index (with its writer only in the process that runs the
-//! indexer) → follow the directory topic and catch up → resolve the bootstrap token → start the stages of the
-//! services run here (normalizer, enforcer, indexer, the gateway's status followers) → serve the HTTP APIs of the
-//! services run here, and `/healthz`, `/readyz`, `/metrics` in every process.
+//! This module only chooses backends and starts services: open the bus and create the topics → open the index (with
+//! its writer only in the process that runs the indexer) → follow the directory topic and catch up → resolve the
+//! bootstrap token → call each service crate's own `start(config, &mut host)`, which mounts its routes and spawns
+//! its supervised tasks ([`accord_runtime::service`]) → serve every mounted API, with `/healthz`, `/readyz` and
+//! `/metrics`, on one listener.
 //!
-//! Shutdown (on the token): stop accepting HTTP and finish in-flight requests → each stage finishes its current
-//! batch (its index commit or bus publish) and commits its offsets → exit.
+//! Shutdown (on the token, or when any critical task fails): stop accepting HTTP and finish in-flight requests →
+//! each stage finishes its current batch (its index commit or bus publish) and commits its offsets → exit.
 
 use std::{
     fmt,
@@ -15,12 +16,14 @@ use std::{
     sync::Arc,
 };
 
+use crate::config::{ServicesConfig, redact};
+
 use accord_bus::BusClient;
 use accord_domain::topics;
 use accord_index::IndexClient;
-use accord_runtime::{Authenticator, Deps, Directory, auth, http};
+use accord_runtime::{Authenticator, Deps, Directory, ServiceHost, auth};
 use anyhow::Context as _;
-use axum::Router;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -94,11 +97,13 @@ pub struct RunOptions {
     /// state (`gateway/`, `enforcer/`, `search/`), so that processes on one host may share it.
     pub data_dir: PathBuf,
     /// The bus URL (`embedded://DIR`, `kafka://host:port[,…][?…]`); default `embedded://<data_dir>/bus`.
-    pub bus: Option<String>,
+    pub bus: Option<SecretString>,
     /// The index URL (`tantivy://DIR`, `opensearch://host:port[?…]`); default `tantivy://<data_dir>/index`.
-    pub index: Option<String>,
+    pub index: Option<SecretString>,
     /// The bootstrap coordinator token (`ACCORD_ADMIN_TOKEN`), if given.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<SecretString>,
+    /// The services' settings.
+    pub config: ServicesConfig,
 }
 
 /// A running set of services.
@@ -114,9 +119,6 @@ pub struct Running {
 
 /// The file holding the hash of a generated bootstrap token.
 const ADMIN_HASH_FILE: &str = "admin-token.sha256";
-
-/// A pipeline stage's run loop.
-type StageFuture = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
 
 /// Returns the bootstrap token hash. With `generate` (the process runs admin), a fresh data directory without a
 /// given token gets a generated one, stored as its hash and returned once; otherwise the stored hash is used when
@@ -148,8 +150,8 @@ pub(crate) fn bootstrap(
     Ok((Some(hash), Some(token)))
 }
 
-/// Opens the backends, starts the stages of `options.services` and serves their HTTP APIs on `listener`, until
-/// `shutdown` is cancelled.
+/// Opens the backends, starts every service of `options.services` through its own `start` and serves their HTTP
+/// APIs on `listener`, until `shutdown` is cancelled.
 ///
 /// # Errors
 /// Fails when a backend cannot be opened or a service cannot start.
@@ -158,41 +160,12 @@ pub async fn start(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
-    let RunOptions {
-        services,
-        data_dir,
-        bus,
-        index,
-        admin_token,
-    } = options;
-    let runs = |service: Service| services.contains(&service);
+    let runs = |service: Service| options.services.contains(&service);
+    let data_dir = options.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("failed to create data directory {}", data_dir.display()))?;
-
-    let bus_url =
-        bus.unwrap_or_else(|| format!("embedded://{}", data_dir.join("bus").to_string_lossy()));
-    let bus = BusClient::from_url(&bus_url)
-        .await
-        .with_context(|| format!("failed to open the bus `{}`", redact(&bus_url)))?;
-    bus.ensure_topics(&topics::ALL)
-        .await
-        .context("failed to create topics")?;
-    let index_url =
-        index.unwrap_or_else(|| format!("tantivy://{}", data_dir.join("index").to_string_lossy()));
-    let writes_index = runs(Service::Indexer);
-    let index = {
-        let url = index_url.clone();
-        tokio::task::spawn_blocking(move || {
-            if writes_index {
-                IndexClient::from_url(&url)
-            } else {
-                IndexClient::from_url_read_only(&url)
-            }
-        })
-        .await?
-        .with_context(|| format!("failed to open the index `{}`", redact(&index_url)))?
-    };
-
+    let (bus, bus_url) = open_bus(&options).await?;
+    let (index, index_url) = open_index(&options, runs(Service::Indexer)).await?;
     let directory = Arc::new(Directory::new());
     directory
         .follow(&bus, shutdown.clone())
@@ -202,116 +175,90 @@ pub async fn start(
         .catch_up(&bus)
         .await
         .context("failed to load the directory")?;
-
+    let admin_token = options
+        .admin_token
+        .as_ref()
+        .map(|token| token.expose_secret());
     let (bootstrap_hash, generated_admin_token) =
-        bootstrap(&data_dir, admin_token.as_deref(), runs(Service::Admin))?;
-    let auth = Authenticator::new(Arc::clone(&directory), bootstrap_hash);
+        bootstrap(&data_dir, admin_token, runs(Service::Admin))?;
     let deps = Deps {
         bus: bus.clone(),
-        index: index.clone(),
-        directory: Arc::clone(&directory),
-        auth,
+        index,
+        auth: Authenticator::new(Arc::clone(&directory), bootstrap_hash),
+        directory,
         data_dir,
     };
-
-    let tracker = TaskTracker::new();
-    let mut router = Router::new();
-    let mut stages: Vec<(&str, StageFuture)> = Vec::new();
+    let config = &options.config;
+    let mut host = ServiceHost::new(deps, config.http.clone(), shutdown);
     for service in Service::ALL.into_iter().filter(|service| runs(*service)) {
-        match service {
-            Service::Admin => {
-                let admin =
-                    accord_admin::AppState::new(accord_admin::Config::default(), deps.clone())?;
-                accord_admin::orgs::ensure_operator(&admin)
-                    .await
-                    .map_err(|error| {
-                        anyhow::anyhow!("failed to register the operator organization: {error}")
-                    })?;
-                router = router.merge(accord_admin::router(admin));
+        let started = match service {
+            Service::Admin => accord_admin::start(config.admin.clone(), &mut host).await,
+            Service::Gateway => accord_gateway::start(config.gateway.clone(), &mut host).await,
+            Service::Normalizer => {
+                accord_normalizer::start(config.normalizer.clone(), &mut host).await
             }
-            Service::Gateway => {
-                let gateway =
-                    accord_gateway::AppState::new(accord_gateway::Config::default(), deps.clone())?;
-                accord_gateway::run_workers(gateway.clone(), &tracker, shutdown.clone()).await?;
-                router = router.merge(accord_gateway::router(gateway));
-            }
-            Service::Normalizer => stages.push((
-                "normalizer",
-                Box::pin(accord_normalizer::run(
-                    Default::default(),
-                    bus.clone(),
-                    shutdown.clone(),
-                )),
-            )),
-            Service::Enforcer => {
-                let enforcer = accord_enforcer::AppState::new(
-                    accord_enforcer::Config::default(),
-                    deps.clone(),
-                )?;
-                stages.push((
-                    "enforcer",
-                    Box::pin(accord_enforcer::run(enforcer.clone(), shutdown.clone())),
-                ));
-                router = router.merge(accord_enforcer::router(enforcer));
-            }
-            Service::Indexer => stages.push((
-                "indexer",
-                Box::pin(accord_indexer::run(
-                    Default::default(),
-                    bus.clone(),
-                    index.clone(),
-                    shutdown.clone(),
-                )),
-            )),
-            Service::Search => {
-                let search =
-                    accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;
-                router = router.merge(accord_search::router(search));
-            }
-        }
+            Service::Enforcer => accord_enforcer::start(config.enforcer.clone(), &mut host).await,
+            Service::Indexer => accord_indexer::start(config.indexer.clone(), &mut host).await,
+            Service::Search => accord_search::start(config.search.clone(), &mut host).await,
+        };
+        started.with_context(|| format!("failed to start {service}"))?;
     }
-    for (name, stage) in stages {
-        let stage_shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            if let Err(error) = stage.await {
-                tracing::error!(error = %format!("{error:#}"), stage = name, "stage stopped with an error");
-                // A stage that stopped leaves its partitions unconsumed: stop the process rather than serve on
-                // half-alive, so that a supervisor restarts it (and other members of its group take over).
-                stage_shutdown.cancel();
-            }
-        });
-    }
-
-    let router = router.merge(http::ops_router(http::backends_ready(&deps)));
-    let router = http::with_common_layers(router);
-    let serve_shutdown = shutdown.clone();
-    tracker.spawn(async move {
-        if let Err(error) = http::serve(listener, router, serve_shutdown).await {
-            tracing::error!(%error, "http server stopped with an error");
-        }
-    });
-    tracker.close();
-    let names: Vec<&str> = services.iter().map(|service| service.name()).collect();
+    let hosted = host.serve(listener);
+    let names: Vec<&str> = options
+        .services
+        .iter()
+        .map(|service| service.name())
+        .collect();
     tracing::info!(services = ?names, bus = %redact(&bus_url), index = %redact(&index_url), "started");
     Ok(Running {
-        tracker,
+        tracker: hosted.tracker,
         generated_admin_token,
         bus,
     })
 }
 
-/// Returns `url` without the password of its `user:password@` part, for logs and errors.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
+/// Opens the bus (`options.bus`, else the embedded log in the data directory) and creates the topics. Returns it
+/// with its URL.
+async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
+    let url = match &options.bus {
+        Some(url) => url.expose_secret().to_owned(),
+        None => format!(
+            "embedded://{}",
+            options.data_dir.join("bus").to_string_lossy()
+        ),
+    };
+    let bus = BusClient::from_url(&url)
+        .await
+        .with_context(|| format!("failed to open the bus `{}`", redact(&url)))?;
+    bus.ensure_topics(&topics::ALL)
+        .await
+        .context("failed to create topics")?;
+    Ok((bus, url))
+}
+
+/// Opens the index (`options.index`, else tantivy in the data directory), with its writer only in the process
+/// that runs the indexer. Returns it with its URL.
+async fn open_index(options: &RunOptions, writes: bool) -> anyhow::Result<(IndexClient, String)> {
+    let url = match &options.index {
+        Some(url) => url.expose_secret().to_owned(),
+        None => format!(
+            "tantivy://{}",
+            options.data_dir.join("index").to_string_lossy()
+        ),
+    };
+    let opened = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            if writes {
+                IndexClient::from_url(&url)
+            } else {
+                IndexClient::from_url_read_only(&url)
             }
-        }
-        _ => url.to_owned(),
-    }
+        })
+        .await?
+    };
+    let index = opened.with_context(|| format!("failed to open the index `{}`", redact(&url)))?;
+    Ok((index, url))
 }
 
 /// Runs until SIGINT/SIGTERM, then shuts down; a second signal exits at once.
@@ -376,15 +323,5 @@ mod tests {
         assert!(second.is_none(), "the token is shown once");
         // Another process on the same data directory finds the stored hash.
         assert_eq!(bootstrap(dir.path(), None, false).unwrap().0, first_hash);
-    }
-
-    #[test]
-    fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redact("opensearch+https://admin:secret@os:9200?prefix=a"),
-            "opensearch+https://admin:***@os:9200?prefix=a"
-        );
-        assert_eq!(redact("kafka://a:9092,b:9092"), "kafka://a:9092,b:9092");
-        assert_eq!(redact("/var/lib/accord/bus"), "/var/lib/accord/bus");
     }
 }

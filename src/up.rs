@@ -1,15 +1,17 @@
 //! `accord up`: every service in one process, with every HTTP API on one address; on the embedded backends unless
 //! `--bus`/`--index` name others (see [`crate::run`]).
 
-use std::path::PathBuf;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::Context as _;
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::run::Running;
 use crate::{
     cli::RunArgs,
+    config::{ServicesConfig, Settings},
     run::{self, RunOptions, Service},
 };
 
@@ -37,7 +39,8 @@ pub async fn start(
         data_dir: options.data_dir,
         bus: None,
         index: None,
-        admin_token: options.admin_token,
+        admin_token: options.admin_token.map(SecretString::from),
+        config: ServicesConfig::default(),
     };
     run::start(options, listener, shutdown).await
 }
@@ -50,16 +53,33 @@ pub async fn main(args: RunArgs) -> anyhow::Result<()> {
     serve(args, &Service::ALL).await
 }
 
+/// Returns the port a process running `services` listens on when none is configured.
+fn default_listen(services: &[Service]) -> std::net::SocketAddr {
+    match services {
+        [one] => one.default_listen(),
+        _ => std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+    }
+}
+
+/// `accord config print`: the effective settings of `accord up` with these arguments, secrets masked.
+///
+/// # Errors
+/// When the configuration is invalid.
+pub fn print_config(args: RunArgs) -> anyhow::Result<()> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let settings = Settings::resolve(args, default_listen(&Service::ALL), &env)?;
+    print!("{}", settings.to_masked_toml());
+    Ok(())
+}
+
 /// Runs `services` in this process as configured by `args` (see [`RunArgs`]), until a signal.
 ///
 /// # Errors
 /// Fails when the configuration is invalid, the address cannot be bound or start-up fails.
 pub async fn serve(args: RunArgs, services: &[Service]) -> anyhow::Result<()> {
-    let default_listen = match services {
-        [one] => one.default_listen(),
-        _ => std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
-    };
-    let settings = args.resolve(default_listen)?;
+    let default_listen = default_listen(services);
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let settings = Settings::resolve(args, default_listen, &env)?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("failed to bind {}", settings.listen))?;
@@ -72,6 +92,7 @@ pub async fn serve(args: RunArgs, services: &[Service]) -> anyhow::Result<()> {
         bus: settings.bus,
         index: settings.index,
         admin_token: settings.admin_token,
+        config: settings.services,
     };
     let running = run::start(options, listener, shutdown.clone()).await?;
     let names: Vec<&str> = services.iter().map(|service| service.name()).collect();

@@ -2,6 +2,7 @@
 //! one indicator of every `stride`-th accepted report until it is searchable; at the end the last accepted reports
 //! are polled to find when everything became searchable.
 
+use anyhow::Context as _;
 use std::{
     collections::BTreeMap,
     sync::{
@@ -194,6 +195,49 @@ async fn sampler(
     polls.join_all().await
 }
 
+/// Polls the last accepted reports together while the sampler finishes; returns when the last of them became
+/// searchable, or `None` when one never did (counted in `outcome.tail_missing`).
+async fn poll_tail(
+    shared: &Arc<Shared>,
+    counter: &Arc<AtomicU64>,
+    outcome: &mut IngestOutcome,
+) -> Option<Instant> {
+    let tail: Vec<(u32, Instant)> = outcome
+        .accepted
+        .iter()
+        .rev()
+        .take(shared.config.tail.max(1))
+        .copied()
+        .collect();
+    let mut tail_polls = JoinSet::new();
+    for (index, _) in tail {
+        let (shared, counter) = (Arc::clone(shared), Arc::clone(counter));
+        tail_polls.spawn(async move {
+            let value = shared
+                .synth
+                .indicators(u64::from(index))
+                .swap_remove(0)
+                .value;
+            poll(&shared, &counter, &value).await
+        });
+    }
+    let mut latest: Option<Instant> = None;
+    for result in tail_polls.join_all().await {
+        match result {
+            Poll::Found { at, .. } => latest = latest.max(Some(at)),
+            Poll::Missing { last } => {
+                outcome.tail_missing += 1;
+                eprintln!("loadgen: a tail report never became searchable: {last}");
+            }
+        }
+    }
+    if outcome.tail_missing == 0 {
+        latest
+    } else {
+        None
+    }
+}
+
 /// Posts every report and measures ingest→searchable latency.
 pub(crate) async fn run(
     api: Api,
@@ -223,7 +267,7 @@ pub(crate) async fn run(
 
     let mut outcome = IngestOutcome::default();
     while let Some(result) = workers.join_next().await {
-        let result = result.map_err(|error| anyhow::anyhow!("an ingest worker failed: {error}"))?;
+        let result = result.context("an ingest worker failed")?;
         outcome.accepted.extend(result.accepted);
         for (key, count) in result.errors {
             *outcome.errors.entry(key).or_default() += count;
@@ -233,45 +277,8 @@ pub(crate) async fn run(
     outcome.accepted.sort_by_key(|(_, at)| *at);
     outcome.error_examples.truncate(5);
 
-    // The tail: the last accepted reports, polled together while the sampler finishes.
-    let tail: Vec<(u32, Instant)> = outcome
-        .accepted
-        .iter()
-        .rev()
-        .take(config.tail.max(1))
-        .copied()
-        .collect();
-    let mut tail_polls = JoinSet::new();
-    for (index, _) in tail {
-        let (shared, counter) = (Arc::clone(&shared), Arc::clone(&counter));
-        tail_polls.spawn(async move {
-            let value = shared
-                .synth
-                .indicators(u64::from(index))
-                .swap_remove(0)
-                .value;
-            poll(&shared, &counter, &value).await
-        });
-    }
-    let mut latest: Option<Instant> = None;
-    for result in tail_polls.join_all().await {
-        match result {
-            Poll::Found { at, .. } => latest = latest.max(Some(at)),
-            Poll::Missing { last } => {
-                outcome.tail_missing += 1;
-                eprintln!("loadgen: a tail report never became searchable: {last}");
-            }
-        }
-    }
-    outcome.all_searchable = if outcome.tail_missing == 0 {
-        latest
-    } else {
-        None
-    };
-
-    let sampled = sampling
-        .await
-        .map_err(|error| anyhow::anyhow!("the sampler failed: {error}"))?;
+    outcome.all_searchable = poll_tail(&shared, &counter, &mut outcome).await;
+    let sampled = sampling.await.context("the sampler failed")?;
     for (accepted, late, result) in sampled {
         outcome.samples_late += usize::from(late);
         match result {

@@ -1,6 +1,7 @@
 //! Figures: percentiles, the server's memory from `/proc`, and the printed report (human text plus one
 //! `RESULT {json}` line for scripts).
 
+use anyhow::Context as _;
 use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 
 use serde::Serialize;
@@ -57,8 +58,7 @@ pub(crate) struct Memory {
 /// Reads VmRSS and VmHWM of process `pid`.
 pub(crate) fn memory(pid: u32) -> anyhow::Result<Memory> {
     let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path)
-        .map_err(|error| anyhow::anyhow!("cannot read {path}: {error}"))?;
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     let field = |name: &str| -> anyhow::Result<f64> {
         let line = status
             .lines()
@@ -70,7 +70,7 @@ pub(crate) fn memory(pid: u32) -> anyhow::Result<Memory> {
             .trim_end_matches("kB")
             .trim()
             .parse()
-            .map_err(|error| anyhow::anyhow!("{path}: bad {name} line {line:?}: {error}"))?;
+            .with_context(|| format!("{path}: bad {name} line {line:?}"))?;
         Ok(kib / 1024.0)
     };
     Ok(Memory {
@@ -181,6 +181,14 @@ impl Results {
             self.searchable_upper_bound,
             self.poll_requests
         );
+        self.lookups_and_after(&mut out);
+        out
+    }
+}
+
+impl Results {
+    /// The lookup, memory and revocation part of [`Results::text`].
+    fn lookups_and_after(&self, out: &mut String) {
         let _ = writeln!(out, "lookups: sequential, one keep-alive connection");
         let _ = writeln!(
             out,
@@ -227,7 +235,6 @@ impl Results {
                 revocation.hits_after_ack
             );
         }
-        out
     }
 }
 

@@ -27,19 +27,12 @@ pub fn enabled() -> bool {
         .arg("which")
         .output()
         .is_ok_and(|output| output.status.success());
-    if on && installed {
-        return true;
-    }
-    assert!(
-        std::env::var("ACCORD_REQUIRE_KAFKA").as_deref() != Ok("1"),
-        "ACCORD_REQUIRE_KAFKA=1 but the Kafka tests are off or tansu is missing: run scripts/tansu.sh install and \
-         set ACCORD_KAFKA_BOOTSTRAP (scripts/test.sh does both)"
-    );
-    eprintln!(
-        "notice: the Kafka pipeline tests pass without running (they need tansu and ACCORD_KAFKA_BOOTSTRAP; \
-         scripts/test.sh sets both)"
-    );
-    false
+    accord_testkit::available(
+        accord_testkit::Component::Kafka,
+        on && installed,
+        "the Kafka tests are off (ACCORD_KAFKA_BOOTSTRAP) or tansu is missing",
+        "run scripts/tansu.sh install and set ACCORD_KAFKA_BOOTSTRAP (scripts/test.sh does both)",
+    )
 }
 
 fn script() -> PathBuf {

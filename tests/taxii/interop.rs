@@ -10,6 +10,7 @@ use std::{
     process::{Command, Stdio},
 };
 
+use accord_testkit::{Component, available};
 use serde_json::{Value, json};
 
 use crate::helpers::{mou, report, spawn_app, world};
@@ -48,16 +49,12 @@ async fn run_script(args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn taxii2_client_pushes_and_reads_paged_collections_and_every_object_passes_the_validator() {
-    if !python_ready() {
-        let required = std::env::var("ACCORD_REQUIRE_INTEROP").is_ok_and(|value| value == "1");
-        assert!(
-            !required,
-            "ACCORD_REQUIRE_INTEROP=1 but `python3 -c 'import taxii2client, stix2validator'` fails: \
-             pip install taxii2-client stix2-validator (scripts/test.sh does)"
-        );
-        eprintln!(
-            "notice: skipping the taxii2-client interop test: pip install taxii2-client stix2-validator"
-        );
+    if !available(
+        Component::Interop,
+        python_ready(),
+        "`python3 -c 'import taxii2client, stix2validator'` fails",
+        "pip install taxii2-client stix2-validator (scripts/test.sh does)",
+    ) {
         return;
     }
     let app = spawn_app().await;

@@ -53,6 +53,25 @@ where
     }
 }
 
+/// The name of every case of the suite: a runner that runs them one test each checks that it misses none (see the
+/// `every_conformance_case_runs` tests of `tests/embedded` and `tests/kafka`).
+pub const CASES: &[&str] = &[
+    "health_is_ok",
+    "publish_to_unknown_topic_fails",
+    "ensure_topics_is_idempotent",
+    "publish_then_subscribe_in_order",
+    "records_round_trip",
+    "next_batch_respects_max",
+    "next_batch_waits_for_new_records",
+    "groupless_subscription_reads_from_the_beginning",
+    "group_resumes_after_commit",
+    "uncommitted_records_are_redelivered",
+    "groups_are_independent",
+    "commit_keeps_a_contiguous_watermark",
+    "acknowledged_records_survive_restart",
+    "concurrent_publishers_get_distinct_ordered_offsets",
+];
+
 /// Runs every test of the suite, one after the other.
 pub async fn run_all(factory: &impl BusFactory) {
     health_is_ok(factory).await;

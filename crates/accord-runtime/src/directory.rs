@@ -11,6 +11,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
+use crate::telemetry::ErrorChain;
 use accord_bus::{BusClient, BusError, SubscribeOptions};
 use accord_domain::{DirectoryEvent, MouId, MouVersion, OrgId, Organization, TokenRecord, topics};
 use tokio::sync::watch;
@@ -199,7 +200,7 @@ impl Directory {
                     let deliveries = match batch {
                         Ok(deliveries) => deliveries,
                         Err(error) => {
-                            tracing::warn!(%error, topic, "failed to read directory topic, retrying");
+                            tracing::warn!(error = %ErrorChain(&error), topic, "failed to read directory topic, retrying");
                             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                             continue;
                         }
@@ -228,12 +229,16 @@ fn apply_payload(snapshot: &mut Snapshot, topic: &str, payload: &[u8]) {
     if topic == topics::POLICY_MOUS {
         match serde_json::from_slice::<MouVersion>(payload) {
             Ok(version) => snapshot.apply_mou(version),
-            Err(error) => tracing::error!(%error, topic, "skipped undecodable mou version"),
+            Err(error) => {
+                tracing::error!(error = %ErrorChain(&error), topic, "skipped undecodable mou version")
+            }
         }
         return;
     }
     match serde_json::from_slice::<DirectoryEvent>(payload) {
         Ok(event) => snapshot.apply_directory(event),
-        Err(error) => tracing::error!(%error, topic, "skipped undecodable directory event"),
+        Err(error) => {
+            tracing::error!(error = %ErrorChain(&error), topic, "skipped undecodable directory event")
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! JSON request bodies: media-type check, syntax errors as 400, schema and type errors as 422 naming the field.
 
+use anyhow::Context as _;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -25,7 +26,7 @@ impl SchemaValidator {
     /// Returns an error naming the schema when it is not valid JSON or not a valid schema: services refuse to start.
     pub fn compile(name: &'static str, source: &str) -> anyhow::Result<Self> {
         let schema: Value = serde_json::from_str(source)
-            .map_err(|error| anyhow::anyhow!("schema `{name}` is not valid json: {error}"))?;
+            .with_context(|| format!("schema `{name}` is not valid json"))?;
         let validator = jsonschema::validator_for(&schema)
             .map_err(|error| anyhow::anyhow!("schema `{name}` does not compile: {error}"))?;
         Ok(Self { name, validator })

@@ -5,6 +5,8 @@
 //! - [`directory`]: organizations, tokens and MoUs materialized from the compacted bus topics.
 //! - [`json`]: the request body extractor that names the failing field.
 //! - [`http`]: serving a router on a bound listener with graceful shutdown, plus `/healthz`, `/readyz`, `/metrics`.
+//! - [`service`]: hosting services in a process: their routes on one listener, their tasks supervised alike.
+//! - [`metrics`]: the runtime's metric names (stages, HTTP).
 //! - [`stage`]: the at-least-once consumer loop of the pipeline stages.
 //! - [`taxii`]: TAXII 2.1 authentication, content negotiation, errors and collection ids (gateway and search).
 //! - [`telemetry`]: logs and metrics initialization.
@@ -15,7 +17,9 @@ pub mod deps;
 pub mod directory;
 pub mod http;
 pub mod json;
+pub mod metrics;
 pub mod problem;
+pub mod service;
 pub mod stage;
 pub mod taxii;
 pub mod telemetry;
@@ -24,3 +28,4 @@ pub use auth::{Authenticator, Principal};
 pub use deps::Deps;
 pub use directory::Directory;
 pub use problem::{ApiError, FieldError};
+pub use service::ServiceHost;

@@ -1,6 +1,7 @@
 //! RFC 9457 problem documents: one [`ApiError`] type that every handler returns, each variant mapped once to a
 //! stable problem `type` and its status (api.md conventions).
 
+use crate::telemetry::ErrorChain;
 use axum::{
     Json,
     http::{HeaderValue, StatusCode, header},
@@ -116,6 +117,13 @@ impl ApiError {
         }
     }
 
+    /// Returns a 503 saying that `what` is unavailable, after logging `error` with its cause chain: the cause is
+    /// for operators, never echoed to the client.
+    pub fn unavailable(what: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %ErrorChain(error), what, "a dependency failed; answering 503");
+        ApiError::Unavailable(format!("{what} is unavailable; retry later"))
+    }
+
     /// Returns a 500 wrapping `error`.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(error.into())
@@ -188,7 +196,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if let ApiError::Internal(error) = &self {
-            tracing::error!(error = %format!("{error:#}"), "request failed with an internal error");
+            tracing::error!(error = %ErrorChain(error.as_ref()), "request failed with an internal error");
         }
         let errors = match &self {
             ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } => {

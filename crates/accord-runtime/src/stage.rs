@@ -4,12 +4,18 @@
 //! commit the bus offsets. A failed batch is retried with backoff and never skipped: a record is committed only after
 //! it was processed. A record that can never be processed is the stage's to turn into a rejection (dead letter);
 //! the loop itself never drops anything.
+//!
+//! Every stage reports the same metrics ([`crate::metrics`]): records received, sent (committed), dropped
+//! (undecodable), processing errors, the records in flight and the lag behind the bus head.
 
 use std::time::Duration;
 
 use accord_bus::{BusClient, Delivery, Position, SubscribeOptions};
+use anyhow::Context as _;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
+
+use crate::{metrics as names, telemetry::ErrorChain};
 
 /// One pipeline stage's processing step.
 #[async_trait]
@@ -53,62 +59,130 @@ pub async fn run(
             group: Some(options.group.clone()),
         })
         .await
-        .map_err(|error| anyhow::anyhow!("failed to subscribe to `{}`: {error}", options.topic))?;
+        .with_context(|| format!("failed to subscribe to `{}`", options.topic))?;
     tracing::info!(stage = options.name, topic = options.topic, "stage started");
+    let mut lag = Lag::new(options.name, options.topic);
     let mut backoff = Duration::from_millis(50);
     loop {
         let batch = tokio::select! {
             () = shutdown.cancelled() => break,
             batch = subscription.next_batch(options.batch_size) => batch,
         };
-        let batch = match batch {
+        let mut batch = match batch {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::warn!(%error, stage = options.name, "failed to read batch, retrying");
+                tracing::warn!(error = %ErrorChain(&error), stage = options.name, "failed to read batch, retrying");
                 sleep_or_stop(&shutdown, backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
         };
-        let mut batch = batch;
         if batch.is_empty() {
             continue;
         }
         if !options.linger.is_zero() {
             gather(&mut subscription, &mut batch, &options, &shutdown).await;
         }
-        metrics::counter!("accord_stage_received_total", "stage" => options.name)
+        let name = options.name;
+        metrics::counter!(names::STAGE_RECEIVED, names::STAGE => name)
             .increment(batch.len() as u64);
-        // Retry the same batch until it succeeds or we are told to stop: never skip a record.
-        loop {
-            match stage.process(&batch).await {
-                Ok(()) => break,
-                Err(error) => {
-                    metrics::counter!("accord_stage_errors_total", "stage" => options.name)
-                        .increment(1);
-                    tracing::warn!(error = %format!("{error:#}"), stage = options.name, "failed to process batch, retrying");
-                    if shutdown.is_cancelled() {
-                        return Ok(());
-                    }
-                    sleep_or_stop(&shutdown, backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
+        metrics::gauge!(names::STAGE_IN_FLIGHT, names::STAGE => name).set(batch.len() as f64);
+        let done = process_and_commit(
+            &mut stage,
+            subscription.as_mut(),
+            &batch,
+            &options,
+            &shutdown,
+        )
+        .await;
+        metrics::gauge!(names::STAGE_IN_FLIGHT, names::STAGE => name).set(0.0);
+        if !done {
+            return Ok(());
         }
+        metrics::counter!(names::STAGE_SENT, names::STAGE => name).increment(batch.len() as u64);
         backoff = Duration::from_millis(50);
-        let positions: Vec<Position> = batch.iter().map(|delivery| delivery.position).collect();
-        while let Err(error) = subscription.commit(&positions).await {
-            tracing::warn!(%error, stage = options.name, "failed to commit offsets, retrying");
-            if shutdown.is_cancelled() {
-                return Ok(());
-            }
-            sleep_or_stop(&shutdown, backoff).await;
-        }
-        metrics::counter!("accord_stage_sent_total", "stage" => options.name)
-            .increment(batch.len() as u64);
+        lag.processed(&bus, &batch).await;
     }
     tracing::info!(stage = options.name, "stage stopped");
     Ok(())
+}
+
+/// Processes `batch` until it succeeds, then commits its offsets: never skips a record. Returns `false` when
+/// shutdown interrupted the retries (nothing was committed; the batch is delivered again after a restart).
+async fn process_and_commit(
+    stage: &mut impl Stage,
+    subscription: &mut dyn accord_bus::Subscription,
+    batch: &[Delivery],
+    options: &StageOptions,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut backoff = Duration::from_millis(50);
+    while let Err(error) = stage.process(batch).await {
+        metrics::counter!(names::STAGE_ERRORS, names::STAGE => options.name).increment(1);
+        tracing::warn!(error = %ErrorChain(error.as_ref()), stage = options.name, "failed to process batch, retrying");
+        if shutdown.is_cancelled() {
+            return false;
+        }
+        sleep_or_stop(shutdown, backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+    let positions: Vec<Position> = batch.iter().map(|delivery| delivery.position).collect();
+    while let Err(error) = subscription.commit(&positions).await {
+        tracing::warn!(error = %ErrorChain(&error), stage = options.name, "failed to commit offsets, retrying");
+        if shutdown.is_cancelled() {
+            return false;
+        }
+        sleep_or_stop(shutdown, backoff).await;
+    }
+    true
+}
+
+/// A stage's lag: records behind the bus head on the partitions it has consumed, published as
+/// [`names::STAGE_LAG`] at most once a second (reading the head costs a round trip on Kafka).
+struct Lag {
+    stage: &'static str,
+    topic: &'static str,
+    /// Per partition, the offset after the last processed record.
+    next: std::collections::BTreeMap<u32, u64>,
+    last_update: Option<tokio::time::Instant>,
+}
+
+impl Lag {
+    fn new(stage: &'static str, topic: &'static str) -> Self {
+        Self {
+            stage,
+            topic,
+            next: std::collections::BTreeMap::new(),
+            last_update: None,
+        }
+    }
+
+    /// Notes a processed batch and, at most once a second, publishes the lag.
+    async fn processed(&mut self, bus: &BusClient, batch: &[Delivery]) {
+        for delivery in batch {
+            let next = self.next.entry(delivery.position.partition).or_default();
+            *next = (*next).max(delivery.position.offset + 1);
+        }
+        let now = tokio::time::Instant::now();
+        if self
+            .last_update
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_update = Some(now);
+        let Ok(ends) = bus.end_offsets(self.topic).await else {
+            return;
+        };
+        let behind: u64 = ends
+            .iter()
+            .filter_map(|end| {
+                let next = self.next.get(&end.partition)?;
+                Some(end.offset.saturating_sub(*next))
+            })
+            .sum();
+        metrics::gauge!(names::STAGE_LAG, names::STAGE => self.stage).set(behind as f64);
+    }
 }
 
 /// Extends `batch` with whatever arrives within the linger, up to the batch size. A read error ends the gathering
@@ -169,9 +243,9 @@ pub fn decode_batch<T: serde::de::DeserializeOwned>(
             }
             Err(error) => error,
         };
-        metrics::counter!("accord_stage_dropped_total", "stage" => stage).increment(1);
+        metrics::counter!(names::STAGE_DROPPED, names::STAGE => stage).increment(1);
         tracing::error!(
-            %error,
+            error = %ErrorChain(&error),
             stage,
             topic = delivery.topic,
             partition = delivery.position.partition,
@@ -202,7 +276,9 @@ pub fn decode_batch<T: serde::de::DeserializeOwned>(
                 decoded.dead_letters.push(record);
                 decoded.undecodable.push((index, report_id));
             }
-            Err(error) => tracing::error!(%error, stage, "failed to encode a dead letter"),
+            Err(error) => {
+                tracing::error!(error = %ErrorChain(&error), stage, "failed to encode a dead letter")
+            }
         }
     }
     decoded

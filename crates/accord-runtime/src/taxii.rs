@@ -16,6 +16,7 @@ use axum::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 
+use crate::telemetry::ErrorChain;
 use crate::{ApiError, Authenticator, FieldError, Principal};
 
 /// The TAXII 2.1 media type.
@@ -225,7 +226,7 @@ impl From<ApiError> for TaxiiError {
                 errors,
             },
             ApiError::Internal(source) => {
-                tracing::error!(error = %format!("{source:#}"), "internal error answering a TAXII request");
+                tracing::error!(error = %ErrorChain(source.as_ref()), "internal error answering a TAXII request");
                 TaxiiError::Refused {
                     status,
                     detail: "internal error".to_owned(),

@@ -3,7 +3,7 @@
 
 use std::{io::IsTerminal, sync::OnceLock};
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -49,7 +49,32 @@ pub fn init_for_tests() {
 }
 
 fn init_metrics() {
-    METRICS.get_or_init(|| PrometheusBuilder::new().install_recorder().ok());
+    METRICS.get_or_init(|| {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(crate::metrics::HTTP_REQUEST_DURATION.to_owned()),
+                &crate::metrics::HTTP_DURATION_BUCKETS,
+            )
+            .ok()?
+            .install_recorder()
+            .ok()
+    });
+}
+
+/// Displays an error with its whole cause chain (`failed to read: disk full: No space left on device`): the one way
+/// errors are logged (`tracing::error!(error = %ErrorChain(&error), "…")`), so no cause is dropped.
+pub struct ErrorChain<'e>(pub &'e (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 /// Returns the metrics in Prometheus text format (empty when no recorder could be installed).

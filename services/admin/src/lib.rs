@@ -6,12 +6,13 @@
 //! applied the change, so the change is in force for the next request.
 
 mod mous;
-pub mod orgs;
+mod orgs;
 mod page;
 
 use accord_bus::Record;
-use accord_domain::topics;
-use accord_runtime::{ApiError, Authenticator, Deps};
+use accord_runtime::telemetry::ErrorChain;
+use accord_runtime::{ApiError, Authenticator, Deps, ServiceHost};
+use anyhow::Context as _;
 use axum::{
     Router,
     extract::FromRef,
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 /// Admin configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {}
 
 /// Shared handler state.
@@ -63,7 +64,7 @@ impl AppState {
             .publish(topic, vec![Record::new(key, payload)])
             .await
             .map_err(|error| {
-                tracing::error!(%error, topic, "failed to publish directory change");
+                tracing::error!(error = %ErrorChain(&error), topic, "failed to publish directory change");
                 ApiError::Unavailable("the change could not be stored; retry later".to_owned())
             })?;
         let Some(position) = positions.first() else {
@@ -99,31 +100,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The topics admin writes, for callers that create them at start-up.
-pub const TOPICS: [&str; 2] = [topics::ADMIN_DIRECTORY, topics::POLICY_MOUS];
-
-/// Runs admin as its own HTTP service on `listener` (with `/healthz`, `/readyz`, `/metrics`) until `shutdown`.
+/// Starts admin in `host`: registers the operator organization, then mounts the coordinators' routes.
 ///
 /// # Errors
-/// Fails when the state cannot be built or the server stops with an I/O error.
-pub async fn run(
-    config: Config,
-    deps: Deps,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
-    let state = AppState::new(config, deps.clone())?;
+/// Fails when the MoU schema does not compile or the operator cannot be registered.
+pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
+    let state = AppState::new(config, host.deps().clone())?;
     orgs::ensure_operator(&state)
         .await
-        .map_err(|error| anyhow::anyhow!("failed to register the operator: {error}"))?;
-    let router = router(state).merge(accord_runtime::http::ops_router(
-        accord_runtime::http::backends_ready(&deps),
-    ));
-    accord_runtime::http::serve(
-        listener,
-        accord_runtime::http::with_common_layers(router),
-        shutdown.clone(),
-    )
-    .await?;
+        .context("failed to register the operator organization")?;
+    host.mount(router(state));
     Ok(())
 }

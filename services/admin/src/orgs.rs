@@ -357,7 +357,7 @@ pub(crate) async fn revoke_token(
 ///
 /// # Errors
 /// Fails when the bus refuses the record.
-pub async fn ensure_operator(state: &AppState) -> Result<(), ApiError> {
+pub(crate) async fn ensure_operator(state: &AppState) -> Result<(), ApiError> {
     let id = OrgId::parse(auth::ADMIN_ORG).map_err(ApiError::internal)?;
     if state.deps.directory.snapshot().orgs.contains_key(&id) {
         return Ok(());

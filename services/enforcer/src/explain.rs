@@ -41,9 +41,7 @@ pub(crate) async fn explain(
     let report = tokio::task::spawn_blocking(move || store.get(&report_id))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|error| {
-            ApiError::Unavailable(format!("the report store cannot be read: {error}"))
-        })?
+        .map_err(|error| ApiError::unavailable("the report store", &error))?
         .ok_or(ApiError::NotFound)?;
     let snapshot = state.deps.directory.snapshot();
     let explanation = accord_policy::explain(

@@ -17,6 +17,7 @@
 //! policy than an earlier one.
 
 mod explain;
+mod metrics;
 mod preview;
 pub mod reevaluate;
 pub mod retention;
@@ -27,8 +28,9 @@ use std::sync::Arc;
 use accord_bus::{BusClient, Delivery, Record};
 use accord_domain::{NormalizedReport, ReleaseSet, Timestamp, topics};
 use accord_runtime::{
-    Authenticator, Deps, Directory,
+    Authenticator, Deps, Directory, ServiceHost,
     directory::Snapshot,
+    service::at_least,
     stage::{self, Stage, StageOptions},
 };
 use async_trait::async_trait;
@@ -39,13 +41,12 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 
 use crate::store::ReportStore;
 
 /// Enforcer configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Consumer group.
     pub group: String,
@@ -62,6 +63,21 @@ impl Default for Config {
             batch_size: 256,
             reevaluation_chunk: 512,
         }
+    }
+}
+
+impl Config {
+    /// Checks the values at start, naming the key of the first bad one.
+    ///
+    /// # Errors
+    /// A message naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        at_least("enforcer.batch_size", self.batch_size as u64, 1)?;
+        at_least(
+            "enforcer.reevaluation_chunk",
+            self.reevaluation_chunk as u64,
+            1,
+        )
     }
 }
 
@@ -163,7 +179,7 @@ impl Stage for Enforcer {
         let mut records = Vec::with_capacity(reports.len());
         for report in &reports {
             let release = evaluate(report, &self.state.deps.directory, "report received");
-            metrics::counter!("accord_enforcer_views_total").increment(release.views.len() as u64);
+            ::metrics::counter!(crate::metrics::VIEWS).increment(release.views.len() as u64);
             records.push(release_record(&release)?);
         }
         self.state
@@ -183,11 +199,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs the enforcer (the stage and the re-evaluation on policy changes) until `shutdown`.
+/// Starts the enforcer in `host`: its stage, the watcher that re-evaluates stored reports on policy changes and
+/// retention ends, and its routes (explain, preview).
 ///
 /// # Errors
-/// Fails when it cannot subscribe.
-pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Fails when the report store cannot be opened.
+pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
+    let state = AppState::new(config, host.deps().clone())?;
     let options = StageOptions {
         name: "enforcer",
         topic: topics::REPORTS_NORMALIZED,
@@ -195,9 +213,23 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
         batch_size: state.config.batch_size,
         linger: std::time::Duration::ZERO,
     };
-    let watcher = tokio::spawn(reevaluate::run(state.clone(), shutdown.clone()));
+    let watcher = reevaluate::run(state.clone(), host.shutdown());
+    host.spawn_critical("enforcer-watcher", async move {
+        watcher.await;
+        Ok(())
+    });
     let bus: BusClient = state.deps.bus.clone();
-    let result = stage::run(bus, options, Enforcer { state }, shutdown).await;
-    let _ = watcher.await;
-    result
+    host.spawn_critical(
+        "enforcer",
+        stage::run(
+            bus,
+            options,
+            Enforcer {
+                state: state.clone(),
+            },
+            host.shutdown(),
+        ),
+    );
+    host.mount(router(state));
+    Ok(())
 }

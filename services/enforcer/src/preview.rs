@@ -109,7 +109,7 @@ async fn reports_of(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(|error| ApiError::Unavailable(format!("the report store cannot be read: {error}")))
+    .map_err(|error| ApiError::unavailable("the report store", &error))
 }
 
 /// Returns, per agency with any change, what releasing `reports` under `with_draft` instead of the MoUs in force

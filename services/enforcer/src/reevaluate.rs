@@ -23,6 +23,7 @@ use accord_runtime::directory::Snapshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::{AppState, evaluate, release_record};
+use accord_runtime::telemetry::ErrorChain;
 
 /// Affected partners, each with the first reason found.
 pub type Affected = BTreeMap<OrgId, String>;
@@ -138,7 +139,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         }
         if !affected.is_empty() {
             while let Err(error) = reevaluate(&state, &affected).await {
-                tracing::warn!(error = %format!("{error:#}"), "re-evaluation failed, retrying");
+                tracing::warn!(error = %ErrorChain(error.as_ref()), "re-evaluation failed, retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -148,7 +149,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         let retention_next = match crate::retention::sweep(&state, now).await {
             Ok((_, next)) => next,
             Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "retention sweep failed, retrying");
+                tracing::warn!(error = %ErrorChain(error.as_ref()), "retention sweep failed, retrying");
                 Some(now + chrono::TimeDelta::seconds(1))
             }
         };
@@ -157,7 +158,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             (left, right) => left.or(right),
         };
         if let Err(error) = state.store.set_policy_positions(applied) {
-            tracing::warn!(%error, "failed to store the policy positions acted on");
+            tracing::warn!(error = %ErrorChain(&error), "failed to store the policy positions acted on");
         }
         acted_on = current;
         last_check = now;
@@ -208,7 +209,7 @@ async fn reevaluate(state: &AppState, affected: &Affected) -> anyhow::Result<()>
         reports = num_reports,
         "re-evaluated reports after a policy change"
     );
-    metrics::counter!("accord_enforcer_reevaluated_total").increment(num_reports as u64);
+    metrics::counter!(crate::metrics::REEVALUATED).increment(num_reports as u64);
     Ok(())
 }
 

@@ -87,7 +87,7 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
     }
     if removed > 0 {
         tracing::info!(reports = removed, "removed reports past their retention");
-        metrics::counter!("accord_enforcer_retention_removed_total").increment(removed as u64);
+        metrics::counter!(crate::metrics::RETENTION_REMOVED).increment(removed as u64);
     }
     Ok((removed, next))
 }

@@ -95,7 +95,7 @@ pub(crate) fn to_native(
 /// Maps a conversion error to its 422; a classified marking is counted like a classified native report.
 fn ingest_error(error: IngestError) -> ApiError {
     if matches!(error, IngestError::Classified { .. }) {
-        metrics::counter!("accord_gateway_classified_refused_total").increment(1);
+        metrics::counter!(crate::metrics::CLASSIFIED_REFUSED).increment(1);
     }
     ApiError::Unprocessable {
         detail: error.to_string(),

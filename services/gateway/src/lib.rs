@@ -10,6 +10,7 @@
 //! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
 mod convert;
+mod metrics;
 mod reports;
 pub mod status;
 mod taxii;
@@ -18,8 +19,9 @@ use std::sync::Arc;
 
 use accord_domain::topics;
 use accord_runtime::{
-    Authenticator, Deps,
+    Authenticator, Deps, ServiceHost,
     json::SchemaValidator,
+    service::at_least,
     stage::{self, StageOptions},
 };
 use axum::{
@@ -28,13 +30,12 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::status::StatusStore;
 
 /// Gateway configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The largest report accepted, in bytes.
     pub max_report_bytes: usize,
@@ -48,6 +49,21 @@ impl Default for Config {
             max_report_bytes: 2 * 1024 * 1024,
             max_indicators: 10_000,
         }
+    }
+}
+
+impl Config {
+    /// Checks the values at start, naming the key of the first bad one.
+    ///
+    /// # Errors
+    /// A message naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        at_least(
+            "gateway.max_report_bytes",
+            self.max_report_bytes as u64,
+            1024,
+        )?;
+        at_least("gateway.max_indicators", self.max_indicators as u64, 1)
     }
 }
 
@@ -98,15 +114,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs the gateway's background work (the status follower) until `shutdown`; the caller serves [`router`].
+/// Starts the gateway in `host`: its status followers (one per topic the status is derived from) and its routes.
 ///
 /// # Errors
-/// Returns an error when a follower cannot subscribe.
-pub async fn run_workers(
-    state: AppState,
-    tracker: &TaskTracker,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// Fails when the report schema does not compile or the status store cannot be opened.
+pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
+    let state = AppState::new(config, host.deps().clone())?;
     for topic in [
         topics::REPORTS_RAW,
         topics::REPORTS_NORMALIZED,
@@ -122,39 +135,11 @@ pub async fn run_workers(
         };
         let follower = status::Follower::new(state.status.clone(), topic);
         let bus = state.deps.bus.clone();
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            if let Err(error) = stage::run(bus, options, follower, shutdown).await {
-                tracing::error!(error = %format!("{error:#}"), topic, "gateway status follower stopped");
-            }
-        });
+        host.spawn_critical(
+            "gateway-status",
+            stage::run(bus, options, follower, host.shutdown()),
+        );
     }
-    Ok(())
-}
-
-/// Runs the gateway (and its status followers) as its own HTTP service on `listener` (with `/healthz`, `/readyz`, `/metrics`) until `shutdown`.
-///
-/// # Errors
-/// Fails when the state cannot be built or the server stops with an I/O error.
-pub async fn run(
-    config: Config,
-    deps: Deps,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
-    let state = AppState::new(config, deps.clone())?;
-    let tracker = TaskTracker::new();
-    run_workers(state.clone(), &tracker, shutdown.clone()).await?;
-    let router = router(state).merge(accord_runtime::http::ops_router(
-        accord_runtime::http::backends_ready(&deps),
-    ));
-    accord_runtime::http::serve(
-        listener,
-        accord_runtime::http::with_common_layers(router),
-        shutdown.clone(),
-    )
-    .await?;
-    tracker.close();
-    tracker.wait().await;
+    host.mount(router(state));
     Ok(())
 }

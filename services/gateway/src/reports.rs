@@ -20,6 +20,7 @@ use crate::{
     convert::{self, Declared, declared_format},
     status::{Change, ReportStatus},
 };
+use accord_runtime::telemetry::ErrorChain;
 
 /// The header that makes a retried POST return the first answer.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -132,13 +133,13 @@ pub(crate) async fn accept(
         .publish(topics::REPORTS_RAW, vec![record])
         .await
     {
-        tracing::error!(%error, report_id = %id, "failed to publish report to the bus");
-        metrics::counter!("accord_gateway_errors_total").increment(1);
+        tracing::error!(error = %ErrorChain(&error), report_id = %id, "failed to publish report to the bus");
+        metrics::counter!(crate::metrics::ERRORS).increment(1);
         return Err(ApiError::Unavailable(
             "the report could not be stored; it was not accepted, retry later".to_owned(),
         ));
     }
-    metrics::counter!("accord_gateway_sent_total").increment(1);
+    metrics::counter!(crate::metrics::SENT).increment(1);
     let change = Change::Accepted {
         id: id.to_string(),
         partner: partner.to_string(),
@@ -151,9 +152,11 @@ pub(crate) async fn accept(
     match tokio::task::spawn_blocking(move || store.apply(vec![change], false)).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
-            tracing::warn!(%error, report_id = %id, "failed to record accepted status")
+            tracing::warn!(error = %ErrorChain(&error), report_id = %id, "failed to record accepted status")
         }
-        Err(error) => tracing::warn!(%error, report_id = %id, "status write task failed"),
+        Err(error) => {
+            tracing::warn!(error = %ErrorChain(&error), report_id = %id, "status write task failed")
+        }
     }
     Ok(id)
 }
@@ -193,7 +196,7 @@ fn check_report(
     max_indicators: usize,
 ) -> Result<(), ApiError> {
     if !classification::is_unclassified(&report.classification) {
-        metrics::counter!("accord_gateway_classified_refused_total").increment(1);
+        metrics::counter!(crate::metrics::CLASSIFIED_REFUSED).increment(1);
         return Err(ApiError::invalid_field(
             "/classification",
             format!(

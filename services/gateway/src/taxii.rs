@@ -46,7 +46,7 @@ pub(crate) async fn add_objects(
     let status = outcome
         .as_ref()
         .map_or_else(TaxiiError::status, |_| StatusCode::ACCEPTED);
-    metrics::counter!("accord_taxii_adds_total", "status" => status.as_str().to_owned())
+    metrics::counter!(crate::metrics::TAXII_ADDS, "status" => status.as_str().to_owned())
         .increment(1);
     outcome.unwrap_or_else(IntoResponse::into_response)
 }

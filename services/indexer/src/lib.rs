@@ -4,17 +4,22 @@
 //! nothing. The bus offsets are committed only after the index confirmed every item of the batch: an item that
 //! failed makes the whole batch retry (items already written come back `Stale`, which is success).
 
+mod metrics;
+
 use accord_bus::{BusClient, Delivery};
 use accord_domain::{ReleaseSet, topics};
 use accord_index::{IndexClient, ReplaceViews, WriteOutcome};
-use accord_runtime::stage::{self, Stage, StageOptions};
+use accord_runtime::{
+    ServiceHost,
+    service::at_least,
+    stage::{self, Stage, StageOptions},
+};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
 /// Indexer configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Consumer group.
     pub group: String,
@@ -31,6 +36,16 @@ impl Default for Config {
             batch_size: 4096,
             linger_ms: 50,
         }
+    }
+}
+
+impl Config {
+    /// Checks the values at start, naming the key of the first bad one.
+    ///
+    /// # Errors
+    /// A message naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        at_least("indexer.batch_size", self.batch_size as u64, 1)
     }
 }
 
@@ -87,21 +102,16 @@ impl Stage for Indexer {
                 outcomes.len()
             );
         }
-        metrics::counter!("accord_indexer_written_total").increment(outcomes.len() as u64);
+        ::metrics::counter!(crate::metrics::WRITTEN).increment(outcomes.len() as u64);
         Ok(())
     }
 }
 
-/// Runs the indexer until `shutdown`.
+/// Starts the indexer's stage in `host`.
 ///
 /// # Errors
-/// Fails when it cannot subscribe.
-pub async fn run(
-    config: Config,
-    bus: BusClient,
-    index: IndexClient,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// Never today; a `Result` like every service's `start`.
+pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let options = StageOptions {
         name: "indexer",
         topic: topics::REPORTS_RELEASABLE,
@@ -109,9 +119,15 @@ pub async fn run(
         batch_size: config.batch_size,
         linger: std::time::Duration::from_millis(config.linger_ms),
     };
+    let deps = host.deps();
     let indexer = Indexer {
-        bus: bus.clone(),
-        index,
+        bus: deps.bus.clone(),
+        index: deps.index.clone(),
     };
-    stage::run(bus, options, indexer, shutdown).await
+    let bus = deps.bus.clone();
+    host.spawn_critical(
+        "indexer",
+        stage::run(bus, options, indexer, host.shutdown()),
+    );
+    Ok(())
 }

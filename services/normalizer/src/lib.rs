@@ -13,4 +13,4 @@ pub mod pii;
 pub use normalize::normalize;
 mod worker;
 
-pub use worker::{Config, run};
+pub use worker::{Config, start};

@@ -3,17 +3,19 @@
 
 use accord_bus::{BusClient, Delivery};
 use accord_domain::{NormalizedReport, RawReport, Rejection, topics};
+use accord_runtime::telemetry::ErrorChain;
 use accord_runtime::{
+    ServiceHost,
     json::SchemaValidator,
+    service::at_least,
     stage::{self, Stage, StageOptions},
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
 /// Normalizer configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Consumer group.
     pub group: String,
@@ -30,6 +32,16 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// Checks the values at start, naming the key of the first bad one.
+    ///
+    /// # Errors
+    /// A message naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        at_least("normalizer.batch_size", self.batch_size as u64, 1)
+    }
+}
+
 struct Normalizer {
     bus: BusClient,
     /// The contract of `reports.normalized`: a record that breaks it is a bug and is rejected, never published.
@@ -43,7 +55,7 @@ impl Normalizer {
         match self.schema.validate(&value) {
             Ok(()) => None,
             Err(error) => {
-                tracing::error!(report_id = %report.id, %error, "normalized record breaks its schema");
+                tracing::error!(report_id = %report.id, error = %ErrorChain(&error), "normalized record breaks its schema");
                 Some(Rejection {
                     report_id: report.id.clone(),
                     partner: Some(report.partner.clone()),
@@ -92,15 +104,11 @@ impl Stage for Normalizer {
     }
 }
 
-/// Runs the normalizer until `shutdown`.
+/// Starts the normalizer's stage in `host`.
 ///
 /// # Errors
-/// Fails when it cannot subscribe.
-pub async fn run(
-    config: Config,
-    bus: BusClient,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// Fails when the normalized-report schema does not compile.
+pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let options = StageOptions {
         name: "normalizer",
         topic: topics::REPORTS_RAW,
@@ -112,7 +120,16 @@ pub async fn run(
         "normalized-report",
         accord_domain::schema::NORMALIZED_REPORT,
     )?;
-    stage::run(bus.clone(), options, Normalizer { bus, schema }, shutdown).await
+    let bus = host.deps().bus.clone();
+    let normalizer = Normalizer {
+        bus: bus.clone(),
+        schema,
+    };
+    host.spawn_critical(
+        "normalizer",
+        stage::run(bus, options, normalizer, host.shutdown()),
+    );
+    Ok(())
 }
 
 #[cfg(test)]

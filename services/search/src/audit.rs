@@ -13,6 +13,7 @@ use std::{
 };
 
 use accord_domain::Timestamp;
+use accord_runtime::telemetry::ErrorChain;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -356,7 +357,7 @@ fn writer(
                 }
             }
             Err(error) => {
-                tracing::error!(error = %error, "failed to write audit records; refusing the requests");
+                tracing::error!(error = %ErrorChain(&error), "failed to write audit records; refusing the requests");
                 seq = start_seq;
                 hash = start_hash;
                 for (_, reply) in pending {

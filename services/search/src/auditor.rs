@@ -66,7 +66,7 @@ pub(crate) async fn list(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(|error| ApiError::Unavailable(format!("the audit trail cannot be read: {error}")))?;
+    .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
     let next = (!exhausted).then(|| URL_SAFE_NO_PAD.encode(format!("s:{last_seen}")));
     Ok(Json(json!({ "records": records, "next": next })).into_response())
 }
@@ -81,8 +81,6 @@ pub(crate) async fn verify(
     let verification = tokio::task::spawn_blocking(move || audit.verify())
         .await
         .map_err(ApiError::internal)?
-        .map_err(|error| {
-            ApiError::Unavailable(format!("the audit trail cannot be read: {error}"))
-        })?;
+        .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
     Ok(Json(verification).into_response())
 }

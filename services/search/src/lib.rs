@@ -17,7 +17,7 @@ mod taxii;
 
 use std::sync::Arc;
 
-use accord_runtime::{Authenticator, Deps};
+use accord_runtime::{Authenticator, Deps, ServiceHost, service::at_least};
 use axum::{
     Router,
     extract::FromRef,
@@ -33,7 +33,7 @@ pub use crate::{indicators::run_indicator, request::Context, search::run_search}
 
 /// Search configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Most reports listed per indicator.
     pub max_reports_per_indicator: usize,
@@ -53,6 +53,27 @@ impl Default for Config {
             default_page_size: 20,
             max_page_size: 100,
         }
+    }
+}
+
+impl Config {
+    /// Checks the values at start, naming the key of the first bad one.
+    ///
+    /// # Errors
+    /// A message naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        at_least(
+            "search.max_reports_per_indicator",
+            self.max_reports_per_indicator as u64,
+            1,
+        )?;
+        at_least("search.max_lookup_values", self.max_lookup_values as u64, 1)?;
+        at_least("search.default_page_size", self.default_page_size as u64, 1)?;
+        at_least(
+            "search.max_page_size",
+            self.max_page_size as u64,
+            self.default_page_size as u64,
+        )
     }
 }
 
@@ -97,25 +118,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs search as its own HTTP service on `listener` (with `/healthz`, `/readyz`, `/metrics`) until `shutdown`.
+/// Starts search in `host`: opens the audit trail and mounts the investigators' and auditors' routes.
 ///
 /// # Errors
-/// Fails when the state cannot be built or the server stops with an I/O error.
-pub async fn run(
-    config: Config,
-    deps: Deps,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
-    let state = AppState::new(config, deps.clone())?;
-    let router = router(state).merge(accord_runtime::http::ops_router(
-        accord_runtime::http::backends_ready(&deps),
-    ));
-    accord_runtime::http::serve(
-        listener,
-        accord_runtime::http::with_common_layers(router),
-        shutdown.clone(),
-    )
-    .await?;
+/// Fails when the audit trail cannot be opened.
+pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
+    let state = AppState::new(config, host.deps().clone())?;
+    host.mount(router(state));
     Ok(())
 }

@@ -16,6 +16,7 @@ use axum::{
 use serde_json::Value;
 
 use crate::audit::{AuditEntry, AuditLog, AuditReceipt};
+use accord_runtime::telemetry::ErrorChain;
 
 /// What is recorded about a request, whatever its outcome.
 #[derive(Debug, Clone)]
@@ -152,7 +153,7 @@ pub async fn audit_then_release<T, E: Refusal>(
     let receipt = match log.append(entry).await {
         Ok(receipt) => receipt,
         Err(error) => {
-            tracing::error!(error = %error, endpoint = record.endpoint, "failed to write audit record; answering 503");
+            tracing::error!(error = %ErrorChain(&error), endpoint = record.endpoint, "failed to write audit record; answering 503");
             return Err(E::audit_unavailable());
         }
     };

@@ -12,6 +12,7 @@ use crate::{
     AppState,
     released::{self, RequestRecord, Unaudited},
 };
+use accord_runtime::telemetry::ErrorChain;
 
 /// The investigator's context for one request: who asks, for what, when, and the directory snapshot the request is
 /// answered under.
@@ -155,7 +156,7 @@ pub(crate) fn index_error(error: accord_index::IndexError) -> ApiError {
     match error {
         accord_index::IndexError::InvalidQuery(message) => ApiError::bad_field("/q", message),
         other => {
-            tracing::error!(error = %other, "index query failed");
+            tracing::error!(error = %ErrorChain(&other), "index query failed");
             ApiError::Unavailable("the index is unavailable; retry later".to_owned())
         }
     }

@@ -14,6 +14,15 @@ macro_rules! conformance_tests {
                 conformance::$name(&factory(&bootstrap)).await;
             }
         )+
+
+        /// Every case of [`conformance::CASES`] has a test here.
+        #[test]
+        fn every_conformance_case_runs() {
+            let here = [$(stringify!($name)),+];
+            for name in conformance::CASES {
+                assert!(here.contains(name), "conformance case `{name}` is not run here");
+            }
+        }
     };
 }
 

@@ -136,55 +136,17 @@ impl Bulk<'_> {
         Ok(results)
     }
 
+    /// Executes one chunk (one request's worth), retrying the items that failed retryably with backoff.
     async fn execute_chunk(&self, actions: &[Action]) -> Result<Vec<ItemResult>, IndexError> {
         let retry = self.http.retry();
         let mut results: Vec<Option<ItemResult>> = vec![None; actions.len()];
         let mut pending: Vec<usize> = (0..actions.len()).collect();
         let mut attempt = 1;
         while !pending.is_empty() {
-            let request = Request::Bulk {
-                lines: lines(pending.iter().map(|position| &actions[*position])),
-            };
-            let mut retry_reasons: Vec<(usize, String)> = Vec::new();
-            let mut request_failed = false;
-            match self.http.send(&request).await {
-                Ok(reply) if reply.is_success() => {
-                    let response: BulkResponse = reply.decode("bulk write")?;
-                    if response.items.len() != pending.len() {
-                        return Err(IndexError::Unavailable {
-                            context: format!(
-                                "bulk answer has {} items for {} actions",
-                                response.items.len(),
-                                pending.len()
-                            ),
-                            source: None,
-                        });
-                    }
-                    for (position, item) in pending.iter().zip(&response.items) {
-                        let Some(item) = item.values().next() else {
-                            return Err(IndexError::Unavailable {
-                                context: "bulk answer has an empty item".to_owned(),
-                                source: None,
-                            });
-                        };
-                        match verdict(item) {
-                            Verdict::Final(result) => results[*position] = Some(result),
-                            Verdict::Retry(reason) => retry_reasons.push((*position, reason)),
-                        }
-                    }
-                }
-                Ok(reply) if is_retryable_status(reply.status) => {
-                    let reason = reply.failure("bulk write").to_string();
-                    retry_reasons = pending.iter().map(|p| (*p, reason.clone())).collect();
-                    request_failed = true;
-                }
-                Ok(reply) => return Err(reply.failure("bulk write")),
-                Err(error) => {
-                    let reason = format!("failed to send bulk request: {error}");
-                    retry_reasons = pending.iter().map(|p| (*p, reason.clone())).collect();
-                    request_failed = true;
-                }
-            }
+            let Attempt {
+                retry_reasons,
+                request_failed,
+            } = self.attempt(actions, &pending, &mut results).await?;
             if retry_reasons.is_empty() {
                 break;
             }
@@ -226,6 +188,66 @@ impl Bulk<'_> {
             })
             .collect())
     }
+
+    /// Sends the `pending` actions once: final item results go into `results`, the rest come back to be retried.
+    async fn attempt(
+        &self,
+        actions: &[Action],
+        pending: &[usize],
+        results: &mut [Option<ItemResult>],
+    ) -> Result<Attempt, IndexError> {
+        let request = Request::Bulk {
+            lines: lines(pending.iter().map(|position| &actions[*position])),
+        };
+        let retry_all = |reason: String| Attempt {
+            retry_reasons: pending.iter().map(|p| (*p, reason.clone())).collect(),
+            request_failed: true,
+        };
+        let reply = match self.http.send(&request).await {
+            Ok(reply) if reply.is_success() => reply,
+            Ok(reply) if is_retryable_status(reply.status) => {
+                return Ok(retry_all(reply.failure("bulk write").to_string()));
+            }
+            Ok(reply) => return Err(reply.failure("bulk write")),
+            Err(error) => return Ok(retry_all(format!("failed to send bulk request: {error}"))),
+        };
+        let response: BulkResponse = reply.decode("bulk write")?;
+        if response.items.len() != pending.len() {
+            return Err(IndexError::Unavailable {
+                context: format!(
+                    "bulk answer has {} items for {} actions",
+                    response.items.len(),
+                    pending.len()
+                ),
+                source: None,
+            });
+        }
+        let mut retry_reasons = Vec::new();
+        for (position, item) in pending.iter().zip(&response.items) {
+            let Some(item) = item.values().next() else {
+                return Err(IndexError::Unavailable {
+                    context: "bulk answer has an empty item".to_owned(),
+                    source: None,
+                });
+            };
+            match verdict(item) {
+                Verdict::Final(result) => results[*position] = Some(result),
+                Verdict::Retry(reason) => retry_reasons.push((*position, reason)),
+            }
+        }
+        Ok(Attempt {
+            retry_reasons,
+            request_failed: false,
+        })
+    }
+}
+
+/// What one bulk request left to retry.
+struct Attempt {
+    /// The positions to send again, with why.
+    retry_reasons: Vec<(usize, String)>,
+    /// Whether the whole request failed (no item answered).
+    request_failed: bool,
 }
 
 /// Returns the NDJSON lines of `actions`.

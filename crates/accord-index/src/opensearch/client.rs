@@ -5,6 +5,7 @@
 //! (see the `retry` module) and returns any other answer for the caller to interpret; bulk writes use
 //! [`Http::send`] and retry per item themselves.
 
+use secrecy::ExposeSecret;
 use std::time::Duration;
 
 use opensearch::{
@@ -167,7 +168,10 @@ impl Http {
             .disable_proxy()
             .timeout(config.request_timeout);
         if let Some((user, password)) = &config.credentials {
-            builder = builder.auth(Credentials::Basic(user.clone(), password.clone()));
+            builder = builder.auth(Credentials::Basic(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
         }
         let transport = builder.build().map_err(|source| {
             IndexError::unavailable("failed to build the opensearch client", source)
@@ -227,39 +231,6 @@ impl Http {
         let timeout = self.timeout;
         let ndjson = HeaderValue::from_static("application/x-ndjson");
         match request {
-            Request::PutTemplate { name, body } => {
-                client
-                    .indices()
-                    .put_index_template(IndicesPutIndexTemplateParts::Name(name))
-                    .body(body)
-                    .request_timeout(timeout)
-                    .send()
-                    .await
-            }
-            Request::DeleteTemplate { name } => {
-                client
-                    .indices()
-                    .delete_index_template(IndicesDeleteIndexTemplateParts::Name(name))
-                    .request_timeout(timeout)
-                    .send()
-                    .await
-            }
-            Request::CreateIndex { index } => {
-                client
-                    .indices()
-                    .create(IndicesCreateParts::Index(index))
-                    .request_timeout(timeout)
-                    .send()
-                    .await
-            }
-            Request::DeleteIndex { index } => {
-                client
-                    .indices()
-                    .delete(IndicesDeleteParts::Index(&[index]))
-                    .request_timeout(timeout)
-                    .send()
-                    .await
-            }
             Request::Bulk { lines } => {
                 client
                     .bulk(BulkParts::None)
@@ -294,24 +265,68 @@ impl Http {
                     .send()
                     .await
             }
-            Request::Refresh { indices } => {
-                let indices: Vec<&str> = indices.iter().map(String::as_str).collect();
-                client
-                    .indices()
-                    .refresh(IndicesRefreshParts::Index(&indices))
+            administration => self.dispatch_administration(administration).await,
+        }
+    }
+
+    /// Builds and sends a request about templates, indices or the cluster (not documents).
+    async fn dispatch_administration(
+        &self,
+        request: &Request,
+    ) -> Result<Response, opensearch::Error> {
+        let indices = self.client.indices();
+        let timeout = self.timeout;
+        match request {
+            Request::PutTemplate { name, body } => {
+                indices
+                    .put_index_template(IndicesPutIndexTemplateParts::Name(name))
+                    .body(body)
                     .request_timeout(timeout)
                     .send()
                     .await
             }
-            Request::Health { indices } => {
-                let indices: Vec<&str> = indices.iter().map(String::as_str).collect();
-                client
+            Request::DeleteTemplate { name } => {
+                indices
+                    .delete_index_template(IndicesDeleteIndexTemplateParts::Name(name))
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::CreateIndex { index } => {
+                indices
+                    .create(IndicesCreateParts::Index(index))
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::DeleteIndex { index } => {
+                indices
+                    .delete(IndicesDeleteParts::Index(&[index]))
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::Refresh { indices: names } => {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                indices
+                    .refresh(IndicesRefreshParts::Index(&names))
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::Health { indices: names } => {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                self.client
                     .cluster()
-                    .health(ClusterHealthParts::Index(&indices))
+                    .health(ClusterHealthParts::Index(&names))
                     .request_timeout(timeout)
                     .send()
                     .await
             }
+            Request::Bulk { .. }
+            | Request::Mget { .. }
+            | Request::Search { .. }
+            | Request::Msearch { .. } => Box::pin(self.dispatch(request)).await,
         }
     }
 }

@@ -12,6 +12,7 @@
 
 use std::{fmt, time::Duration};
 
+use secrecy::SecretString;
 use url::Url;
 
 use super::retry::RetryPolicy;
@@ -36,8 +37,8 @@ pub struct OpenSearchConfig {
     pub bulk_max_bytes: usize,
     /// The most searches in one `_msearch` request; bigger lookups are split.
     pub msearch_max_searches: usize,
-    /// HTTP basic auth (user, password).
-    pub(crate) credentials: Option<(String, String)>,
+    /// HTTP basic auth (user, password); the password never prints.
+    pub(crate) credentials: Option<(String, SecretString)>,
 }
 
 impl fmt::Debug for OpenSearchConfig {
@@ -101,7 +102,7 @@ impl OpenSearchConfig {
         } else {
             Some((
                 percent_decode(url.username()),
-                percent_decode(url.password().unwrap_or_default()),
+                SecretString::from(percent_decode(url.password().unwrap_or_default())),
             ))
         };
         let mut config = Self::new(url.clone());
@@ -135,7 +136,7 @@ impl OpenSearchConfig {
         user: impl Into<String>,
         password: impl Into<String>,
     ) -> Self {
-        self.credentials = Some((user.into(), password.into()));
+        self.credentials = Some((user.into(), SecretString::from(password.into())));
         self
     }
 }
@@ -192,6 +193,7 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn plain_url_is_http_with_defaults() {
@@ -212,13 +214,19 @@ mod tests {
         assert_eq!(config.prefix, "prod-1");
         assert_eq!((config.shards, config.replicas), (3, 2));
         assert_eq!(config.request_timeout, Duration::from_millis(500));
+        let exposed = |config: &OpenSearchConfig| {
+            config
+                .credentials
+                .as_ref()
+                .map(|(user, password)| (user.clone(), password.expose_secret().to_owned()))
+        };
         assert_eq!(
-            config.credentials,
+            exposed(&config),
             Some(("accord".to_owned(), "s@cret".to_owned()))
         );
         assert!(!format!("{config:?}").contains("cret"));
         let plus = OpenSearchConfig::from_url("opensearch+https://u:a+b%2Bc@host").unwrap();
-        assert_eq!(plus.credentials, Some(("u".to_owned(), "a+b+c".to_owned())));
+        assert_eq!(exposed(&plus), Some(("u".to_owned(), "a+b+c".to_owned())));
     }
 
     #[test]

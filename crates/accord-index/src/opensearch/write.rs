@@ -210,25 +210,32 @@ struct MgetDoc {
 }
 
 impl OpenSearchIndex {
-    /// Applies a batch (see the module docs).
+    /// Applies a batch (see the module docs): read the markers, plan, claim, write the views, commit.
     pub(crate) async fn write_batch(
         &self,
         batch: &[ReplaceViews],
     ) -> Result<Vec<WriteOutcome>, IndexError> {
         let reports: BTreeSet<&str> = batch.iter().map(|item| item.report_id.as_str()).collect();
         let stored = self.read_markers(reports.into_iter().collect()).await?;
-        let Plan {
-            mut outcomes,
-            applies,
-        } = plan(batch, &stored);
+        let Plan { outcomes, applies } = plan(batch, &stored);
         let bulk = Bulk {
             http: &self.http,
             max_bytes: self.config.bulk_max_bytes,
         };
-        let reports_index = self.names.reports.as_str();
-        let views_index = self.names.views.as_str();
+        let mut live = self.claim(&bulk, &applies).await?;
+        self.write_views(&bulk, &mut live).await?;
+        self.commit(&bulk, &mut live).await?;
+        Ok(settle(live, outcomes))
+    }
 
-        // Step 2: claim.
+    /// Step 2: claims each report's version with a pending marker. A claim that meets a newer version settles its
+    /// report as stale; every other report stays live (`None`).
+    async fn claim<'a>(
+        &self,
+        bulk: &Bulk<'_>,
+        applies: &'a [Apply],
+    ) -> Result<Vec<Live<'a>>, IndexError> {
+        let reports_index = self.names.reports.as_str();
         let claims: Vec<Action> = applies
             .iter()
             .map(|apply| {
@@ -241,7 +248,7 @@ impl OpenSearchIndex {
                 )
             })
             .collect();
-        let mut live: Vec<(&Apply, Option<WriteOutcome>)> = Vec::with_capacity(applies.len());
+        let mut live = Vec::with_capacity(applies.len());
         for (apply, result) in applies.iter().zip(bulk.execute(&claims).await?) {
             let settled = match result {
                 ItemResult::Done => None,
@@ -252,8 +259,12 @@ impl OpenSearchIndex {
             };
             live.push((apply, settled));
         }
+        Ok(live)
+    }
 
-        // Step 3: views and deletions.
+    /// Step 3: writes the views and deletes the superseded ones of every live report.
+    async fn write_views(&self, bulk: &Bulk<'_>, live: &mut [Live<'_>]) -> Result<(), IndexError> {
+        let views_index = self.names.views.as_str();
         let mut actions = Vec::new();
         let mut owners = Vec::new();
         for (slot, (apply, settled)) in live.iter().enumerate() {
@@ -282,8 +293,12 @@ impl OpenSearchIndex {
                 )));
             }
         }
+        Ok(())
+    }
 
-        // Step 4: commit.
+    /// Step 4: commits the marker of every report still live.
+    async fn commit(&self, bulk: &Bulk<'_>, live: &mut [Live<'_>]) -> Result<(), IndexError> {
+        let reports_index = self.names.reports.as_str();
         let pending: Vec<usize> = (0..live.len())
             .filter(|slot| live[*slot].1.is_none())
             .collect();
@@ -308,22 +323,7 @@ impl OpenSearchIndex {
                 }
             });
         }
-
-        for (apply, settled) in live {
-            let outcome = settled.unwrap_or(WriteOutcome::Written);
-            if let WriteOutcome::Failed(reason) = &outcome {
-                tracing::warn!(report_id = %apply.report_id, version = apply.version, %reason, "failed to write report views");
-            }
-            for position in &apply.items {
-                outcomes[*position] = Some(outcome.clone());
-            }
-        }
-        Ok(outcomes
-            .into_iter()
-            .map(|outcome| {
-                outcome.unwrap_or_else(|| WriteOutcome::Failed("not planned".to_owned()))
-            })
-            .collect())
+        Ok(())
     }
 
     /// Reads the markers of `reports` (real time).
@@ -364,6 +364,26 @@ impl OpenSearchIndex {
         }
         Ok(stored)
     }
+}
+
+/// A planned report and its outcome so far (`None`: still live).
+type Live<'a> = (&'a Apply, Option<WriteOutcome>);
+
+/// Gives every item of the batch the outcome of its report (a report still live at the end was written).
+fn settle(live: Vec<Live<'_>>, mut outcomes: Vec<Option<WriteOutcome>>) -> Vec<WriteOutcome> {
+    for (apply, settled) in live {
+        let outcome = settled.unwrap_or(WriteOutcome::Written);
+        if let WriteOutcome::Failed(reason) = &outcome {
+            tracing::warn!(report_id = %apply.report_id, version = apply.version, %reason, "failed to write report views");
+        }
+        for position in &apply.items {
+            outcomes[*position] = Some(outcome.clone());
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(|| WriteOutcome::Failed("not planned".to_owned())))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The backend-neutral conformance suite against a real OpenSearch, whenever `OPENSEARCH_URL` is set
 //! (`http://localhost:9200`, `opensearch://…` or `opensearch+https://user:password@…`). Each case gets its own
 //! indices and templates (prefix `accord-test-<random>`), deleted afterwards, also when the case fails. Without
-//! `OPENSEARCH_URL` each case prints a notice and passes: OpenSearch cannot run on every machine, and the stub
-//! contract tests cover the requests.
+//! `OPENSEARCH_URL` each case reports a skip and passes (and fails when `ACCORD_REQUIRE_OPENSEARCH=1`): OpenSearch
+//! cannot run on every machine, and the stub contract tests cover the requests.
 
 use std::future::Future;
 
@@ -14,8 +14,14 @@ use accord_index::{
 
 /// Returns the configuration of a fresh, randomly prefixed index on the cluster of `OPENSEARCH_URL`, or `None`.
 fn fresh_config(case: &str) -> Option<OpenSearchConfig> {
-    let Ok(url) = std::env::var("OPENSEARCH_URL") else {
-        eprintln!("OPENSEARCH_URL is not set: skipping OpenSearch conformance case `{case}`");
+    let url = std::env::var("OPENSEARCH_URL").ok();
+    let present = accord_testkit::available(
+        accord_testkit::Component::OpenSearch,
+        url.is_some(),
+        &format!("OPENSEARCH_URL is not set for OpenSearch conformance case `{case}`"),
+        "point OPENSEARCH_URL at a cluster",
+    );
+    let (true, Some(url)) = (present, url) else {
         return None;
     };
     let url = if let Some(rest) = url.strip_prefix("http://") {

@@ -16,6 +16,7 @@ use std::{
 
 use accord_domain::{ObservableType, observable::canonicalize};
 use accord_stix::observable_id;
+use accord_testkit::{Component, available};
 
 const NUM_OBSERVABLES: usize = 400;
 
@@ -157,15 +158,12 @@ fn stix2_available() -> bool {
 
 #[test]
 fn ids_match_the_python_stix2_library() {
-    if !stix2_available() {
-        let required = std::env::var("ACCORD_REQUIRE_INTEROP").is_ok_and(|value| value == "1");
-        assert!(
-            !required,
-            "ACCORD_REQUIRE_INTEROP=1 but `python3 -c 'import stix2'` fails: pip install stix2"
-        );
-        eprintln!(
-            "notice: skipping the stix2 interop test: python3 with stix2 is not available (pip install stix2)"
-        );
+    if !available(
+        Component::Interop,
+        stix2_available(),
+        "`python3 -c 'import stix2'` fails",
+        "pip install stix2 (scripts/test.sh does)",
+    ) {
         return;
     }
     let seed = match std::env::var("ACCORD_INTEROP_SEED") {

@@ -35,6 +35,7 @@ use crate::{
     released::{self, RequestRecord, Unaudited},
     request::Context,
 };
+use accord_runtime::telemetry::ErrorChain;
 
 /// Views fetched from the index per request to it.
 const INDEX_PAGE: usize = 500;
@@ -283,7 +284,7 @@ async fn content(state: &AppState, ctx: &Context) -> Result<Vec<StixObject>, Tax
             offset,
         };
         let page = state.deps.index.search(query).await.map_err(|error| {
-            tracing::error!(%error, "index query for a TAXII collection failed");
+            tracing::error!(error = %ErrorChain(&error), "index query for a TAXII collection failed");
             TaxiiError::Unavailable("the index is unavailable; retry later".to_owned())
         })?;
         if page.total > MAX_COLLECTION_REPORTS as u64 {

@@ -1,0 +1,26 @@
+//! Metric names and labels of the runtime, defined once: the pipeline stages (the same names in every stage, one
+//! `stage` label) and the HTTP server (one histogram per route, method and status). Services declare their own in
+//! their crate's `metrics.rs`. Labels keep a low cardinality: stage names, route templates (never raw paths),
+//! methods and status codes.
+
+/// Records a stage read from the bus.
+pub const STAGE_RECEIVED: &str = "accord_stage_received_total";
+/// Records a stage processed and committed.
+pub const STAGE_SENT: &str = "accord_stage_sent_total";
+/// Failed attempts to process a batch (each is retried).
+pub const STAGE_ERRORS: &str = "accord_stage_errors_total";
+/// Records a stage could not decode (dead-lettered).
+pub const STAGE_DROPPED: &str = "accord_stage_dropped_total";
+/// Records behind the bus head on the partitions a stage consumes (gauge, updated at most once a second).
+pub const STAGE_LAG: &str = "accord_stage_lag_records";
+/// Records a stage is processing right now (gauge: the current batch, 0 between batches).
+pub const STAGE_IN_FLIGHT: &str = "accord_stage_in_flight_records";
+/// The label naming the stage.
+pub const STAGE: &str = "stage";
+
+/// HTTP request duration in seconds (histogram), by `route` template, `method` and `status`.
+pub const HTTP_REQUEST_DURATION: &str = "accord_http_request_duration_seconds";
+/// The histogram's buckets, in seconds.
+pub const HTTP_DURATION_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];

@@ -1,0 +1,122 @@
+//! Hosting services: one [`ServiceHost`] per process collects the HTTP routes and supervises the background tasks
+//! of every service run in it, so that `accord up` (all services, one listener) and `accord <service>` (one) wire
+//! each service the same way: by calling that service crate's own `start(config, &mut host)`.
+//!
+//! The contract a service's `start` keeps: it builds its state from its `Config` and the host's [`Deps`], mounts
+//! its routes ([`ServiceHost::mount`]) and spawns every long-running task with [`ServiceHost::spawn_critical`],
+//! then returns. It never binds a listener and never spawns a task of its own.
+//!
+//! Supervision is the same everywhere: a critical task (a pipeline stage, a follower, a watcher, the HTTP server)
+//! that fails — returns an error, panics, or returns at all before shutdown was asked — is logged once with its
+//! cause chain and **stops the process** (the shutdown token is cancelled), so that a supervisor (systemd,
+//! Kubernetes, docker) restarts it and, on Kafka, other members of its consumer group take over its partitions. No
+//! task's failure is only logged.
+//!
+//! Shutdown order (on the token): the HTTP server stops accepting and finishes in-flight requests; every stage
+//! finishes its current batch (its index commit or bus publish) and commits its offsets; then [`Hosted::tracker`]
+//! completes.
+
+use std::future::Future;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{Deps, http};
+
+/// The routes and tasks of the services run in one process.
+#[derive(Debug)]
+pub struct ServiceHost {
+    deps: Deps,
+    http: http::HttpConfig,
+    router: Router,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// A host whose server is running: wait on its tracker after cancelling the shutdown token.
+#[derive(Debug)]
+pub struct Hosted {
+    /// Every task of the process.
+    pub tracker: TaskTracker,
+}
+
+impl ServiceHost {
+    /// Returns a host for services using `deps`, stopping on `shutdown`, serving HTTP as `http` says.
+    pub fn new(deps: Deps, http: http::HttpConfig, shutdown: CancellationToken) -> Self {
+        Self {
+            deps,
+            http,
+            router: Router::new(),
+            tracker: TaskTracker::new(),
+            shutdown,
+        }
+    }
+
+    /// Returns the backends and shared state services are handed.
+    pub fn deps(&self) -> &Deps {
+        &self.deps
+    }
+
+    /// Returns the process's shutdown token, for tasks that must stop between units of work.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Adds a service's routes to the process's API.
+    pub fn mount(&mut self, routes: Router) {
+        self.router = std::mem::take(&mut self.router).merge(routes);
+    }
+
+    /// Spawns a task that must run until shutdown. Its failure — an error, a panic, or returning before shutdown —
+    /// is logged with its cause chain and stops the process (see the module documentation).
+    pub fn spawn_critical<F>(&self, task: &'static str, future: F)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let shutdown = self.shutdown.clone();
+        let inner = tokio::spawn(future);
+        self.tracker.spawn(async move {
+            let failure = match inner.await {
+                Ok(Ok(())) if shutdown.is_cancelled() => None,
+                Ok(Ok(())) => Some("it stopped before shutdown was asked".to_owned()),
+                Ok(Err(error)) => Some(format!("{error:#}")),
+                Err(join) if join.is_panic() => Some("it panicked".to_owned()),
+                Err(join) => Some(format!("it was cancelled: {join}")),
+            };
+            if let Some(error) = failure {
+                tracing::error!(task, error, "a critical task stopped; stopping the process");
+                shutdown.cancel();
+            }
+        });
+    }
+
+    /// Serves the mounted routes, with `/healthz`, `/readyz` and `/metrics`, on `listener` until shutdown; returns
+    /// at once with the tracker of every task.
+    pub fn serve(mut self, listener: TcpListener) -> Hosted {
+        let router = std::mem::take(&mut self.router)
+            .merge(http::ops_router(http::backends_ready(&self.deps)));
+        let router = http::with_common_layers(router, &self.http);
+        let shutdown = self.shutdown.clone();
+        self.spawn_critical("http-server", async move {
+            http::serve(listener, router, shutdown).await?;
+            Ok(())
+        });
+        self.tracker.close();
+        Hosted {
+            tracker: self.tracker,
+        }
+    }
+}
+
+/// Checks a numeric setting of a service's `Config` at start: `Err` names the key (`indexer.batch_size must be at
+/// least 1`). Every service's `Config::validate` is made of these.
+///
+/// # Errors
+/// When `value` is below `min`.
+pub fn at_least(key: &str, value: u64, min: u64) -> Result<(), String> {
+    if value < min {
+        return Err(format!("{key} must be at least {min} (is {value})"));
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+use super::*;
+use crate::cli::{Cli, Command};
+use clap::Parser;
+
+fn parse(args: &[&str]) -> RunArgs {
+    let cli = Cli::try_parse_from(args).expect("valid command line");
+    match cli.command {
+        Command::Gateway(args) | Command::Up(args) => args,
+        other => panic!("unexpected command {other:?}"),
+    }
+}
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+fn listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+
+#[test]
+fn the_command_line_wins_over_the_environment_over_the_file_over_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accord.toml");
+    std::fs::write(
+        &file,
+        "data_dir = \"/srv/accord\"\nbus = \"kafka://file:9092\"\nlisten = \"0.0.0.0:9000\"\n\
+         [indexer]\nlinger_ms = 10\nbatch_size = 100\n[gateway]\nmax_indicators = 50\n",
+    )
+    .unwrap();
+    let args = parse(&[
+        "accord",
+        "gateway",
+        "--config",
+        file.to_str().unwrap(),
+        "--bus",
+        "kafka://flag:9092",
+    ]);
+    let settings = Settings::resolve(
+        args,
+        listen(),
+        &env(&[
+            ("ACCORD_INDEXER__LINGER_MS", "20"),
+            ("ACCORD_DATA_DIR", "ignored"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        settings
+            .bus
+            .as_ref()
+            .map(|bus| bus.expose_secret().to_owned()),
+        Some("kafka://flag:9092".to_owned())
+    );
+    assert_eq!(settings.data_dir, PathBuf::from("/srv/accord"));
+    assert_eq!(settings.listen, "0.0.0.0:9000".parse().unwrap());
+    assert!(settings.index.is_none());
+    assert_eq!(
+        settings.services.indexer.linger_ms, 20,
+        "the environment wins"
+    );
+    assert_eq!(settings.services.indexer.batch_size, 100, "the file wins");
+    assert_eq!(settings.services.gateway.max_indicators, 50);
+    assert_eq!(
+        settings.services.search.max_page_size,
+        accord_search::Config::default().max_page_size
+    );
+
+    let defaults = Settings::resolve(parse(&["accord", "up"]), listen(), &env(&[])).unwrap();
+    assert_eq!(defaults.data_dir, PathBuf::from("accord-data"));
+    assert_eq!(defaults.listen, listen());
+}
+
+#[test]
+fn a_bad_configuration_file_is_refused_naming_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    for (text, key) in [
+        ("buss = \"kafka://x:1\"\n", "buss"),
+        ("[gateway]\nmax_reports = 3\n", "max_reports"),
+        ("[indexer]\nbatch_size = \"many\"\n", "indexer.batch_size"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let args = parse(&["accord", "up", "--config", file.to_str().unwrap()]);
+        let error = Settings::resolve(args, listen(), &env(&[])).unwrap_err();
+        let message = format!("{error:#}");
+        assert!(message.contains("bad.toml"), "{message}");
+        assert!(message.contains(key), "{message}");
+    }
+}
+
+#[test]
+fn bad_environment_settings_are_refused_naming_the_key() {
+    for (name, value, key) in [
+        ("ACCORD_GATEWAY__NO_SUCH_FIELD", "1", "no_such_field"),
+        (
+            "ACCORD_NOWHERE__BATCH_SIZE",
+            "1",
+            "ACCORD_NOWHERE__BATCH_SIZE",
+        ),
+        ("ACCORD_INDEXER__BATCH_SIZE", "0", "indexer.batch_size"),
+        ("ACCORD_HTTP__MAX_BODY_BYTES", "12", "http.max_body_bytes"),
+    ] {
+        let error = Settings::resolve(parse(&["accord", "up"]), listen(), &env(&[(name, value)]))
+            .unwrap_err();
+        let message = format!("{error:#}");
+        assert!(message.contains(key), "{name}: {message}");
+    }
+}
+
+#[test]
+fn secrets_are_masked_when_printed() {
+    let args = parse(&[
+        "accord",
+        "up",
+        "--admin-token",
+        "a-very-secret-admin-token",
+        "--index",
+        "opensearch+https://admin:hunter2-password@os:9200",
+    ]);
+    let settings = Settings::resolve(args, listen(), &env(&[])).unwrap();
+    let printed = settings.to_masked_toml();
+    for secret in ["a-very-secret-admin-token", "hunter2-password"] {
+        assert!(!printed.contains(secret), "{printed}");
+        assert!(!format!("{settings:?}").contains(secret));
+    }
+    assert!(
+        printed.contains("opensearch+https://admin:***@os:9200"),
+        "{printed}"
+    );
+    assert!(printed.contains("[indexer]"), "{printed}");
+    let parsed: toml::Table = printed.parse().expect("the printed settings are TOML");
+    assert!(parsed.contains_key("gateway"));
+}
+
+#[test]
+fn passwords_are_redacted_from_urls() {
+    assert_eq!(
+        redact("opensearch+https://admin:secret@os:9200?prefix=a"),
+        "opensearch+https://admin:***@os:9200?prefix=a"
+    );
+    assert_eq!(redact("kafka://a:9092,b:9092"), "kafka://a:9092,b:9092");
+    assert_eq!(redact("/var/lib/accord/bus"), "/var/lib/accord/bus");
+}
