@@ -430,6 +430,7 @@ fn random_report(
         }),
         indicators,
         pii,
+        indicator_spans: None,
     }
 }
 

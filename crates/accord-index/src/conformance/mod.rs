@@ -160,6 +160,7 @@ pub fn view(report_id: &ReportId, name: &str) -> View {
             agency: org(AGENCY),
             purpose: Purpose::Investigation,
         }],
+        alternates: Vec::new(),
         valid_from: at("2024-01-01T00:00:00Z"),
         valid_until: at("2026-01-01T00:00:00Z"),
         profile: Profile {
@@ -174,6 +175,7 @@ pub fn view(report_id: &ReportId, name: &str) -> View {
             categories: vec!["ransomware".to_owned()],
             sector: Some("finance".to_owned()),
             received_at: occurred_at,
+            num_indicators: None,
         },
         content: ViewContent {
             partner: PARTNER.to_owned(),
