@@ -318,7 +318,7 @@ pub fn received(
                 .any(|other| other.contains(r) && !r.contains(other))
         })
         .collect();
-    maximal.sort_by(|a, b| b.rank(report).cmp(&a.rank(report)));
+    maximal.sort_by_key(|release| std::cmp::Reverse(release.rank(report)));
     let mut kept: Vec<Release> = Vec::new();
     for candidate in maximal {
         if kept.iter().any(|k| k.contains(candidate)) {

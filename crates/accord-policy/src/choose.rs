@@ -113,7 +113,7 @@ impl Measure {
 /// Returns the cut ranges of a field plan, touching ranges joined; a whole-field cut is the whole text.
 fn cut_ranges(text: &str, plan: &FieldPlan) -> Vec<Range<usize>> {
     let cuts = match plan {
-        FieldPlan::Whole(_) => return vec![0..text.len()],
+        FieldPlan::Whole(_) => return std::iter::once(0..text.len()).collect(),
         FieldPlan::Cuts(cuts) => cuts,
     };
     let mut ranges: Vec<Range<usize>> = Vec::with_capacity(cuts.len());

@@ -230,10 +230,10 @@ fn a_candidate_releasing_nothing_yields_no_view() {
         m.indicator_types = only(&["vulnerability"]);
     });
     assert_eq!(
-        outcomes(&[files_only.clone()]),
+        outcomes(std::slice::from_ref(&files_only)),
         vec![("mou-a".to_owned(), Outcome::Empty)]
     );
-    assert!(views_for_pair(&[files_only.clone()]).is_empty());
+    assert!(views_for_pair(std::slice::from_ref(&files_only)).is_empty());
     // With the narrative, the same MoU releases the text, every indicator replaced by its marker.
     let with_narrative = with("mou-a", |m| {
         m.indicator_types = only(&["vulnerability"]);
