@@ -108,8 +108,12 @@ pub(crate) async fn search(
 /// Returns, per key (same order), every report an indicator lookup finds now: the re-checked views matching the key,
 /// shown and alternates, one per report (see the module documentation), newest first.
 ///
+/// The matches are counted first: a key may match at most [`Config::max_rechecked_views`] views, and a request at
+/// most that many or `max_reports_per_indicator` per key, whichever is more (a batch of 10 000 values may re-check
+/// as many views as it could list).
+///
 /// # Errors
-/// 503 when the index fails or when a key matches more views than [`Config::max_rechecked_views`].
+/// 503 when the index fails or when the matches exceed those bounds.
 pub(crate) async fn lookup(
     index: &IndexClient,
     config: &Config,
@@ -120,8 +124,21 @@ pub(crate) async fn lookup(
         return Ok(Vec::new());
     }
     let release = ctx.release(Views::WithAlternates, false);
+    let counts = index
+        .lookup(release.clone(), keys.clone(), 0)
+        .await
+        .map_err(index_error)?;
+    let budget = config
+        .max_rechecked_views
+        .max(keys.len().saturating_mul(config.max_reports_per_indicator));
+    let largest = counts.iter().map(|page| page.total).max().unwrap_or(0);
+    let sum: u64 = counts.iter().map(|page| page.total).sum();
+    if largest > config.max_rechecked_views as u64 || sum > budget as u64 {
+        return Err(too_many(config, sum));
+    }
+    let per_key = usize::try_from(largest).unwrap_or(usize::MAX);
     let pages = index
-        .lookup(release, keys, config.max_rechecked_views.saturating_add(1))
+        .lookup(release, keys, per_key)
         .await
         .map_err(index_error)?;
     pages
@@ -130,19 +147,24 @@ pub(crate) async fn lookup(
         .collect()
 }
 
-/// Returns the hits of a page that holds every match, or a 503 when it cannot.
+/// Returns the 503 of a request matching more views than can be re-checked, and logs it.
+fn too_many(config: &Config, total: u64) -> ApiError {
+    tracing::error!(
+        total,
+        limit = config.max_rechecked_views,
+        "too many matching views to re-check; answering 503"
+    );
+    ApiError::Unavailable(format!(
+        "this request matches more than {} views that must be re-checked against the MoUs in force; narrow it \
+         or retry once recent policy changes are applied",
+        config.max_rechecked_views
+    ))
+}
+
+/// Returns the hits of a page that holds every match (none past [`Config::max_rechecked_views`]), or a 503.
 fn within_limit(config: &Config, page: Page) -> Result<Vec<View>, ApiError> {
     if page.total > page.hits.len() as u64 || page.hits.len() > config.max_rechecked_views {
-        tracing::error!(
-            total = page.total,
-            limit = config.max_rechecked_views,
-            "too many matching views to re-check; answering 503"
-        );
-        return Err(ApiError::Unavailable(format!(
-            "this request matches more than {} views that must be re-checked against the MoUs in force; narrow it \
-             or retry once recent policy changes are applied",
-            config.max_rechecked_views
-        )));
+        return Err(too_many(config, page.total));
     }
     Ok(page.hits)
 }
@@ -173,3 +195,6 @@ fn one_per_report(ctx: &Context, views: Vec<View>) -> Vec<View> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
