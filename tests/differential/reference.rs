@@ -1,6 +1,8 @@
-//! The reference evaluator: policy-model.md (and decision 0002) read literally, written without `accord-policy`,
-//! as slowly and plainly as possible. It answers which MoUs let an agency see a report, what each of them releases,
-//! and which reports a query should find.
+//! The reference evaluator: policy-model.md (and decisions 0002 and 0010) read literally, written without
+//! `accord-policy`, as slowly and plainly as possible. It answers which MoUs let an agency see a report, what each of
+//! them releases (byte by byte), which of their views the agency receives, and which reports a query should find.
+
+use std::collections::BTreeSet;
 
 use accord_domain::{
     Attribution, ContentPart, IndicatorSource, Mou, MouStatus, NormalizedReport, ObservableType,
@@ -30,7 +32,12 @@ fn in_list(list: &Scope, value: &str) -> bool {
     }
 }
 
-/// Every MoU under which `agency` may see `report` for `purpose` at `at`.
+fn restricted(list: &Scope) -> bool {
+    !matches!(list, Scope::Any)
+}
+
+/// Every MoU under which `agency` may see `report` for `purpose` at `at` (before asking whether it releases
+/// anything of it).
 pub fn granting<'w>(
     world: &'w World,
     report: &NormalizedReport,
@@ -63,9 +70,13 @@ pub fn granting<'w>(
         for category in &report.categories {
             ok &= in_list(&m.categories, category);
         }
-        if let Some(sector) = &report.sector {
-            ok &= in_list(&m.sectors, sector);
+        // An empty field never passes a restriction.
+        ok &= !(report.categories.is_empty() && restricted(&m.categories));
+        match &report.sector {
+            Some(sector) => ok &= in_list(&m.sectors, sector),
+            None => ok &= !restricted(&m.sectors),
         }
+        ok &= !(report.indicators.is_empty() && restricted(&m.indicator_types));
         ok &= m.purposes.contains(&purpose);
         ok &= in_list(&m.recipient_countries, &agency_org.country);
         ok &= at < report.received_at + Duration::days(i64::from(m.retention_days));
@@ -76,79 +87,57 @@ pub fn granting<'w>(
     out
 }
 
-/// The least-restricted of the granting MoUs (policy-model.md; order of decision 0002).
-pub fn best<'m>(mous: &[&'m Mou]) -> Option<&'m Mou> {
-    let key = |m: &Mou| {
-        let types = match &m.indicator_types {
-            Scope::Any => (1, 0),
-            Scope::Only(values) => (0, values.len()),
-        };
-        (
-            m.content.len(),
-            m.pii == PiiRule::Share,
-            m.attribution == Attribution::Named,
-            types,
-        )
-    };
-    let mut chosen: Option<&Mou> = None;
-    for m in mous {
-        chosen = match chosen {
-            None => Some(m),
-            Some(c) if key(m) > key(c) || (key(m) == key(c) && m.id < c.id) => Some(m),
-            Some(c) => Some(c),
-        };
-    }
-    chosen
-}
-
-/// What one MoU releases of a report, field by field.
+/// What one MoU releases of a report, field by field, and which bytes of the text it cuts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Release {
+    pub mou: String,
     pub partner: String,
     pub title: Option<String>,
     pub description: Option<String>,
     pub ttps: Option<Vec<String>>,
     pub indicators: Vec<(String, String)>,
     pub victim: Option<serde_json::Value>,
+    /// `(field, byte)` of every byte of the title (0) and description (1) the release cuts.
+    pub cut: BTreeSet<(u8, usize)>,
 }
 
-/// The text of a field with its personal data replaced by markers; the whole field becomes `[redacted]` when any
-/// range of it is unusable.
-pub fn redacted_text(report: &NormalizedReport, field: TextField) -> String {
-    let text = match field {
-        TextField::Title => &report.title,
-        TextField::Description => &report.description,
-    };
-    let mut ranges: Vec<(usize, usize, PiiKind)> = report
-        .pii
-        .iter()
-        .filter(|m| m.field == field)
-        .map(|m| (m.start, m.end, m.kind))
-        .collect();
-    ranges.sort_by_key(|(start, end, _)| (*start, *end));
-    for (i, (start, end, _)) in ranges.iter().enumerate() {
-        let bad = start >= end
-            || *end > text.len()
-            || !text.is_char_boundary(*start)
-            || !text.is_char_boundary(*end)
-            || (i > 0 && ranges[i - 1].1 > *start);
-        if bad {
-            return "[redacted]".to_owned();
-        }
+impl Release {
+    /// Whether it releases an indicator or the narrative (a release of neither is no view).
+    pub fn anything(&self) -> bool {
+        !self.indicators.is_empty() || self.title.is_some()
     }
-    let mut out = String::new();
-    let mut position = 0;
-    for (start, end, kind) in ranges {
-        out.push_str(&text[position..start]);
-        out.push_str(match kind {
-            PiiKind::Email => "[redacted:email]",
-            PiiKind::Phone => "[redacted:phone]",
-            PiiKind::Name => "[redacted:name]",
-        });
-        position = end;
+
+    /// Whether `self` releases everything `other` releases.
+    pub fn contains(&self, other: &Release) -> bool {
+        let indicators = other.indicators.iter().all(|i| self.indicators.contains(i));
+        let narrative =
+            other.title.is_none() || (self.title.is_some() && self.cut.is_subset(&other.cut));
+        let victim = other.victim.is_none() || self.victim.is_some();
+        let named = other.partner == "anonymous" || self.partner != "anonymous";
+        indicators && narrative && victim && named
     }
-    out.push_str(&text[position..]);
-    out
+
+    /// The rank of incomparable releases: greater is preferred.
+    fn rank(
+        &self,
+        report: &NormalizedReport,
+    ) -> (usize, usize, usize, bool, std::cmp::Reverse<String>) {
+        let parts = usize::from(!self.indicators.is_empty())
+            + usize::from(self.title.is_some())
+            + usize::from(self.victim.is_some());
+        let revealed = if self.title.is_some() {
+            report.title.len() + report.description.len() - self.cut.len()
+        } else {
+            0
+        };
+        (
+            parts,
+            self.indicators.len(),
+            revealed,
+            self.partner != "anonymous",
+            std::cmp::Reverse(self.mou.clone()),
+        )
+    }
 }
 
 /// Whether an MoU releases one indicator of a report.
@@ -165,32 +154,136 @@ pub fn releases_indicator(m: &Mou, kind: ObservableType, source: IndicatorSource
         && source == IndicatorSource::Text)
 }
 
-/// The report as released under `m`.
+fn marker(kind: PiiKind) -> &'static str {
+    match kind {
+        PiiKind::Email => "[redacted:email]",
+        PiiKind::Phone => "[redacted:phone]",
+        PiiKind::Name => "[redacted:name]",
+    }
+}
+
+/// A field as `m` releases it, and the bytes it cuts; `None` for the whole field.
+fn released_text(
+    report: &NormalizedReport,
+    m: &Mou,
+    field: TextField,
+    released: &[(String, String)],
+) -> Option<(String, BTreeSet<usize>)> {
+    let text = match field {
+        TextField::Title => &report.title,
+        TextField::Description => &report.description,
+    };
+    let ok = |start: usize, end: usize| {
+        start < end
+            && end <= text.len()
+            && text.is_char_boundary(start)
+            && text.is_char_boundary(end)
+    };
+    // (start, end, marker, is pii)
+    let mut cuts: Vec<(usize, usize, &str, bool)> = Vec::new();
+    if m.pii == PiiRule::Redact {
+        for found in report.pii.iter().filter(|found| found.field == field) {
+            if !ok(found.start, found.end) {
+                return None;
+            }
+            // PII ranges may not overlap each other.
+            if cuts
+                .iter()
+                .any(|(s, e, _, _)| *s < found.end && found.start < *e)
+            {
+                return None;
+            }
+            cuts.push((found.start, found.end, marker(found.kind), true));
+        }
+    }
+    let withheld = report
+        .indicators
+        .iter()
+        .any(|i| !released.contains(&(i.kind.as_str().to_owned(), i.value.clone())));
+    match &report.indicator_spans {
+        None if withheld => return None,
+        None => {}
+        Some(spans) => {
+            for span in spans.iter().filter(|span| span.field == field) {
+                if released.contains(&(span.kind.as_str().to_owned(), span.value.clone())) {
+                    continue;
+                }
+                if !ok(span.start, span.end) {
+                    return None;
+                }
+                cuts.push((span.start, span.end, "[withheld:indicator]", false));
+            }
+        }
+    }
+    let cut: BTreeSet<usize> = cuts.iter().flat_map(|(s, e, _, _)| *s..*e).collect();
+    // Write the text byte by byte: a run of cut bytes becomes one marker (the first PII marker among the cuts
+    // covering it, else the withheld marker); touching cuts stay separate.
+    let mut out = String::new();
+    let mut position = 0;
+    let mut sorted = cuts.clone();
+    sorted.sort_by_key(|(s, e, _, _)| (*s, *e));
+    let mut groups: Vec<(usize, usize, &str)> = Vec::new();
+    for (s, e, mark, pii) in sorted {
+        match groups.last_mut() {
+            Some(last) if s < last.1 => {
+                last.1 = last.1.max(e);
+                if last.2 == "[withheld:indicator]" && pii {
+                    last.2 = mark;
+                }
+            }
+            _ => groups.push((s, e, mark)),
+        }
+    }
+    for (s, e, mark) in groups {
+        out.push_str(&text[position..s]);
+        out.push_str(mark);
+        position = e;
+    }
+    out.push_str(&text[position..]);
+    Some((out, cut))
+}
+
+/// The report as released under `m` alone.
 pub fn release(report: &NormalizedReport, m: &Mou) -> Release {
     let narrative = m.content.contains(&ContentPart::Narrative);
-    let text = |field: TextField, raw: &str| {
+    let indicators: Vec<(String, String)> = report
+        .indicators
+        .iter()
+        .filter(|i| releases_indicator(m, i.kind, i.source))
+        .map(|i| (i.kind.as_str().to_owned(), i.value.clone()))
+        .collect();
+    let mut cut = BTreeSet::new();
+    let mut text = |field: TextField, number: u8| -> Option<String> {
         if !narrative {
-            None
-        } else if m.pii == PiiRule::Share {
-            Some(raw.to_owned())
-        } else {
-            Some(redacted_text(report, field))
+            return None;
+        }
+        let len = match field {
+            TextField::Title => report.title.len(),
+            TextField::Description => report.description.len(),
+        };
+        match released_text(report, m, field, &indicators) {
+            Some((shown, bytes)) => {
+                cut.extend(bytes.into_iter().map(|byte| (number, byte)));
+                Some(shown)
+            }
+            None => {
+                cut.extend((0..len).map(|byte| (number, byte)));
+                Some("[redacted]".to_owned())
+            }
         }
     };
+    let title = text(TextField::Title, 0);
+    let description = text(TextField::Description, 1);
     Release {
+        mou: m.id.to_string(),
         partner: match m.attribution {
             Attribution::Named => report.partner.to_string(),
             Attribution::Anonymous => "anonymous".to_owned(),
         },
-        title: text(TextField::Title, &report.title),
-        description: text(TextField::Description, &report.description),
+        title,
+        description,
         ttps: narrative.then(|| report.ttps.clone()),
-        indicators: report
-            .indicators
-            .iter()
-            .filter(|i| releases_indicator(m, i.kind, i.source))
-            .map(|i| (i.kind.as_str().to_owned(), i.value.clone()))
-            .collect(),
+        indicators,
         victim: if m.content.contains(&ContentPart::Victim) && m.pii == PiiRule::Share {
             report
                 .victim
@@ -199,7 +292,47 @@ pub fn release(report: &NormalizedReport, m: &Mou) -> Release {
         } else {
             None
         },
+        cut,
     }
+}
+
+/// The views an agency receives of a report for a purpose: the shown one first, then the alternates in rank order.
+/// Empty when no granting MoU releases anything of it.
+pub fn received(
+    world: &World,
+    report: &NormalizedReport,
+    agency: &str,
+    purpose: Purpose,
+    at: Timestamp,
+) -> Vec<Release> {
+    let releases: Vec<Release> = granting(world, report, agency, purpose, at)
+        .into_iter()
+        .map(|m| release(report, m))
+        .filter(Release::anything)
+        .collect();
+    let mut maximal: Vec<&Release> = releases
+        .iter()
+        .filter(|r| {
+            !releases
+                .iter()
+                .any(|other| other.contains(r) && !r.contains(other))
+        })
+        .collect();
+    maximal.sort_by_key(|release| std::cmp::Reverse(release.rank(report)));
+    let mut kept: Vec<Release> = Vec::new();
+    for candidate in maximal {
+        if kept.iter().any(|k| k.contains(candidate)) {
+            continue;
+        }
+        let adds = candidate
+            .indicators
+            .iter()
+            .any(|i| !kept.iter().any(|k| k.indicators.contains(i)));
+        if kept.is_empty() || adds {
+            kept.push(candidate.clone());
+        }
+    }
+    kept
 }
 
 fn ipv4(value: &str) -> Option<u32> {

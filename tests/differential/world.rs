@@ -1,12 +1,14 @@
-//! Random worlds: organizations, MoUs (every field of policy-model.md) and normalized reports, and random changes to
-//! a world (revoke, suspend, narrow, widen, re-date, an agency moving country, a new MoU).
+//! Random worlds: organizations, MoUs (every field of policy-model.md; every agency named by 2–4 MoUs, so that
+//! MoUs overlap) and normalized reports (indicators written into the text in several spellings, with their
+//! positions; sometimes no positions, or invalid ones), and random changes to a world (revoke, suspend, narrow,
+//! widen, re-date, an agency moving country, a new MoU).
 
 use std::collections::BTreeSet;
 
 use accord_domain::{
-    Attribution, ContentPart, Indicator, IndicatorSource, Mou, MouId, MouStatus, MouVersion,
-    NormalizedReport, ObservableType, OrgId, OrgKind, Organization, PiiKind, PiiMatch, PiiRule,
-    Purpose, ReportId, Scope, TextField, Timestamp, Tlp, Victim, observable,
+    Attribution, ContentPart, Indicator, IndicatorSource, IndicatorSpan, Mou, MouId, MouStatus,
+    MouVersion, NormalizedReport, ObservableType, OrgId, OrgKind, Organization, PiiKind, PiiMatch,
+    PiiRule, Purpose, ReportId, Scope, TextField, Timestamp, Tlp, Victim, observable,
 };
 use chrono::{Duration, TimeZone, Utc};
 
@@ -36,6 +38,8 @@ pub struct World {
     pub orgs: Vec<Organization>,
     /// Latest version of each MoU.
     pub mous: Vec<MouVersion>,
+    /// Every MoU version the world ever had (views rendered under an older one may still be indexed).
+    pub history: Vec<Mou>,
     pub reports: Vec<NormalizedReport>,
     /// Every canonical indicator value the world's reports use, with its type.
     pub pool: Vec<(ObservableType, String)>,
@@ -259,13 +263,34 @@ fn canonical(kind: ObservableType, raw: &str) -> (ObservableType, String) {
         .unwrap_or_else(|error| panic!("generator made a bad {kind} `{raw}`: {error}"))
 }
 
-/// Builds a free-text field from words and PII pieces, recording the PII ranges (sometimes invalid ones).
-fn text_field(
-    rng: &mut Rng,
-    field: TextField,
-    pii: &mut Vec<PiiMatch>,
-    found_emails: &mut Vec<String>,
-) -> String {
+/// Returns how an indicator may be written in prose: canonical, defanged, or in other case.
+fn spelling(rng: &mut Rng, kind: ObservableType, value: &str) -> String {
+    match kind {
+        ObservableType::Ipv4Addr if !value.contains('/') && rng.chance(50) => {
+            value.replace('.', "[.]")
+        }
+        ObservableType::DomainName if rng.chance(30) => value.replacen('.', "[.]", 1),
+        ObservableType::DomainName if rng.chance(30) => value.to_ascii_uppercase(),
+        ObservableType::Url if rng.chance(50) => value.replacen("https", "hxxps", 1),
+        ObservableType::EmailAddr if rng.chance(30) => value.replacen('@', "[@]", 1),
+        ObservableType::File if rng.chance(50) => value.to_ascii_uppercase(),
+        ObservableType::Vulnerability if rng.chance(30) => value.to_ascii_lowercase(),
+        _ => value.to_owned(),
+    }
+}
+
+/// What a text field is built from and records.
+struct TextParts<'a> {
+    pii: &'a mut Vec<PiiMatch>,
+    found_emails: &'a mut Vec<String>,
+    spans: &'a mut Vec<IndicatorSpan>,
+    /// Indicators of the report that may be written into the text.
+    embeddable: &'a [(ObservableType, String)],
+}
+
+/// Builds a free-text field from words, PII pieces and indicators of the report, recording the PII ranges
+/// (sometimes invalid ones) and where each indicator is written.
+fn text_field(rng: &mut Rng, field: TextField, parts: &mut TextParts<'_>) -> String {
     let mut text = String::new();
     let num_pieces = rng.range(1, 6);
     for _ in 0..num_pieces {
@@ -283,12 +308,30 @@ fn text_field(
             Some(PiiKind::Email) => {
                 let email = format!("jane.doe{}@victim.example", rng.below(4));
                 text.push_str(&email);
-                found_emails.push(email);
+                parts.spans.push(IndicatorSpan {
+                    field,
+                    start,
+                    end: text.len(),
+                    kind: ObservableType::EmailAddr,
+                    value: email.clone(),
+                });
+                parts.found_emails.push(email);
             }
             Some(PiiKind::Phone) => text.push_str(&format!("+49 30 555{:04}", rng.below(10_000))),
             Some(PiiKind::Name) => {
                 let name: &&str = rng.pick(&["Erika Müller", "Jean Dupont", "Zoë Smith"]);
                 text.push_str(name)
+            }
+            None if !parts.embeddable.is_empty() && rng.chance(45) => {
+                let (indicator_kind, value) = rng.pick(parts.embeddable).clone();
+                text.push_str(&spelling(rng, indicator_kind, &value));
+                parts.spans.push(IndicatorSpan {
+                    field,
+                    start,
+                    end: text.len(),
+                    kind: indicator_kind,
+                    value,
+                });
             }
             None => {
                 let word: &&str = rng.pick(&WORDS);
@@ -296,7 +339,7 @@ fn text_field(
             }
         }
         if let Some(kind) = kind {
-            pii.push(PiiMatch {
+            parts.pii.push(PiiMatch {
                 kind,
                 field,
                 start,
@@ -316,14 +359,14 @@ fn text_field(
                 None => (len, len + 1),
             },
         };
-        pii.push(PiiMatch {
+        parts.pii.push(PiiMatch {
             kind: PiiKind::Name,
             field,
             start,
             end,
         });
         if rng.chance(50) {
-            pii.push(PiiMatch {
+            parts.pii.push(PiiMatch {
                 kind: PiiKind::Phone,
                 field,
                 start: 0,
@@ -346,10 +389,6 @@ fn random_report(
         t0 - Duration::days(rng.range(0, 900)) - Duration::seconds(rng.range(0, 86_399));
     let occurred_at =
         received_at - Duration::days(rng.range(0, 30)) - Duration::seconds(rng.range(0, 86_399));
-    let mut pii = Vec::new();
-    let mut found_emails = Vec::new();
-    let title = text_field(rng, TextField::Title, &mut pii, &mut found_emails);
-    let description = text_field(rng, TextField::Description, &mut pii, &mut found_emails);
     let mut indicators: Vec<Indicator> = Vec::new();
     let mut push = |kind: ObservableType, value: String, source: IndicatorSource| {
         if indicators
@@ -365,6 +404,7 @@ fn random_report(
             source,
         });
     };
+    let mut embeddable = Vec::new();
     for _ in 0..rng.range(0, 6) {
         let (kind, raw) = raw_indicator(rng, world);
         let (kind, value) = canonical(kind, &raw);
@@ -374,10 +414,22 @@ fn random_report(
             IndicatorSource::Text
         };
         push(kind, value.clone(), source);
+        embeddable.push((kind, value.clone()));
         if !pool.contains(&(kind, value.clone())) {
             pool.push((kind, value));
         }
     }
+    let mut pii = Vec::new();
+    let mut found_emails = Vec::new();
+    let mut spans = Vec::new();
+    let mut parts = TextParts {
+        pii: &mut pii,
+        found_emails: &mut found_emails,
+        spans: &mut spans,
+        embeddable: &embeddable,
+    };
+    let title = text_field(rng, TextField::Title, &mut parts);
+    let description = text_field(rng, TextField::Description, &mut parts);
     for email in found_emails {
         let (kind, value) = canonical(ObservableType::EmailAddr, &email);
         push(kind, value.clone(), IndicatorSource::Text);
@@ -385,6 +437,22 @@ fn random_report(
             pool.push((kind, value));
         }
     }
+    let indicator_spans = match rng.below(100) {
+        // A record from before positions were kept.
+        0..=4 => None,
+        5..=7 => {
+            // A position the renderer must not trust.
+            spans.push(IndicatorSpan {
+                field: TextField::Description,
+                start: description.len(),
+                end: description.len() + 4,
+                kind: ObservableType::DomainName,
+                value: "never-released.example".to_owned(),
+            });
+            Some(spans)
+        }
+        _ => Some(spans),
+    };
     let mut categories: Vec<String> = rng
         .subset(&CATEGORIES)
         .into_iter()
@@ -430,6 +498,7 @@ fn random_report(
         }),
         indicators,
         pii,
+        indicator_spans,
     }
 }
 
@@ -468,18 +537,29 @@ pub fn generate(rng: &mut Rng, number: u64) -> World {
             created_at: t0,
         });
     }
-    let mous = (0..rng.range(1, 5))
-        .map(|index| {
-            let mou = random_mou(
+    // Every agency is named by 2–4 MoUs (some name other agencies too), so that MoUs overlap.
+    let mut mous: Vec<MouVersion> = Vec::new();
+    for agency in &agencies {
+        for _ in 0..rng.range(2, 4) {
+            let mut mou = random_mou(
                 rng,
-                format!("w{number}-mou-{index}"),
+                format!("w{number}-mou-{}", mous.len()),
                 t0,
                 &partners,
                 &agencies,
             );
-            version(mou, 1, t0)
-        })
-        .collect();
+            mou.recipients.insert(agency.clone());
+            if rng.chance(50) {
+                // Widely granting, so that several MoUs grant the same report and their terms decide.
+                mou.status = MouStatus::Active;
+                mou.categories = Scope::Any;
+                mou.sectors = Scope::Any;
+                mou.max_tlp = Tlp::Red;
+            }
+            mous.push(version(mou, 1, t0));
+        }
+    }
+    let history = mous.iter().map(|version| version.mou.clone()).collect();
     let mut pool = Vec::new();
     let reports = (0..rng.range(3, 12) as usize)
         .map(|index| random_report(rng, number, index, t0, &partners, &mut pool))
@@ -489,6 +569,7 @@ pub fn generate(rng: &mut Rng, number: u64) -> World {
         t0,
         orgs,
         mous,
+        history,
         reports,
         pool,
     }
@@ -519,6 +600,7 @@ pub fn mutate(rng: &mut Rng, world: &mut World) -> Vec<String> {
         if choice == 1 {
             let id = format!("w{}-mou-{}", world.number, world.mous.len());
             let mou = random_mou(rng, id.clone(), world.t0, &partners, &agencies);
+            world.history.push(mou.clone());
             world.mous.push(version(mou, 1, world.t0));
             changes.push(format!("{id} created"));
             continue;
@@ -598,6 +680,7 @@ pub fn mutate(rng: &mut Rng, world: &mut World) -> Vec<String> {
         };
         changes.push(format!("{} v{} {what}", mou.id, current.version + 1));
         let next = current.version + 1;
+        world.history.push(mou.clone());
         world.mous[index] = version(mou, next, world.t0);
     }
     changes

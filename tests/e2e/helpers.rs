@@ -209,9 +209,31 @@ impl TestApp {
         }
     }
 
-    /// Waits until the indexer has indexed a report that carries `probe` as an indicator visible to `token`.
+    /// Runs `POST /v1/search`.
     pub async fn search(&self, token: &str, body: Value) -> Response {
         self.post("/v1/search", token, body).await
+    }
+
+    /// Waits until `check` holds for the search answer of `body`, and returns it.
+    pub async fn wait_search(
+        &self,
+        token: &str,
+        body: Value,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let response = self.search(token, body.clone()).await;
+            if response.status == StatusCode::OK && check(&response.body) {
+                return response.body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "search never satisfied the check: {}",
+                response.body
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

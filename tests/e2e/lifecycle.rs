@@ -5,29 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, PATIENCE, TestApp, mou, report, spawn_app, world};
-
-/// Waits until `check` holds for the search answer of `body`.
-async fn wait_search(
-    app: &TestApp,
-    token: &str,
-    body: serde_json::Value,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let response = app.search(token, body.clone()).await;
-        if response.status == StatusCode::OK && check(&response.body) {
-            return response.body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "search never satisfied the check: {}",
-            response.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::helpers::{ADMIN_TOKEN, PATIENCE, mou, report, spawn_app, world};
 
 #[tokio::test]
 async fn an_mou_created_after_the_report_releases_it_and_narrowing_reaches_the_indexed_copy() {
@@ -74,10 +52,11 @@ async fn an_mou_created_after_the_report_releases_it_and_narrowing_reaches_the_i
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let query = json!({ "q": "indicator:198.51.100.10", "purpose": "investigation", "case": "C" });
-    let hit = wait_search(&app, &w.ncu_de, query, |body| {
-        body["total"] == 1 && body["hits"][0]["title"].is_null()
-    })
-    .await;
+    let hit = app
+        .wait_search(&w.ncu_de, query, |body| {
+            body["total"] == 1 && body["hits"][0]["title"].is_null()
+        })
+        .await;
     assert!(hit["hits"][0].get("description").is_none(), "{hit}");
 
     // Revocation: withdrawn from the agency, with a receipt saying when and why.

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod lifecycle;
+mod overlap;
 mod pipeline;
 mod policy;
 mod refusals;

@@ -49,6 +49,7 @@ async fn a_report_past_its_retention_is_removed_from_the_index_and_the_store() {
             source: IndicatorSource::Declared,
         }],
         pii: Vec::new(),
+        indicator_spans: None,
     };
     let payload = serde_json::to_vec(&report).unwrap();
     app.bus
@@ -72,7 +73,9 @@ async fn a_report_past_its_retention_is_removed_from_the_index_and_the_store() {
         agency: OrgId::parse("ncu-de").unwrap(),
         purpose: Purpose::Investigation,
         at: received_at + chrono::Duration::seconds(1),
-        mous: vec![MouId::parse("m-short").unwrap()],
+        mous: vec![(MouId::parse("m-short").unwrap(), 1)],
+        views: accord_index::Views::WithAlternates,
+        stale_only: false,
     };
     let key = IndicatorMatch {
         key: IndicatorKey {

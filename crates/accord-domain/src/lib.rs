@@ -34,11 +34,11 @@ pub use observable::ObservableType;
 pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;
 pub use report::{
-    Indicator, IndicatorSource, NormalizedReport, PatternInput, PiiKind, PiiMatch, RawReport,
-    Rejection, ReportFormat, SubmittedObject, TextField, Victim,
+    Indicator, IndicatorSource, IndicatorSpan, NormalizedReport, PatternInput, PiiKind, PiiMatch,
+    RawReport, Rejection, ReportFormat, SubmittedObject, TextField, Victim,
 };
 pub use tlp::Tlp;
-pub use view::{Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};
+pub use view::{Alternate, Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};
 
 /// The one timestamp type: UTC, serialized as RFC 3339.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

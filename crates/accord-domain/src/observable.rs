@@ -3,7 +3,8 @@
 //! Used by the gateway (to refuse invalid indicators with 422), the normalizer (to canonicalize), and search (to
 //! canonicalize the value an investigator looks up, which may be defanged).
 //!
-//! - [`refang`] / [`refang_text`] undo defanging (`hxxp`, `[.]`, `[at]`, …) in one value or in prose.
+//! - [`refang`] / [`refang_text`] undo defanging (`hxxp`, `[.]`, `[at]`, …) in one value or in prose;
+//!   [`refang_text_mapped`] also maps the refanged prose back to the prose as written.
 //! - [`detect`] guesses the type of an untyped value; [`canonicalize`] returns the canonical form (table there);
 //!   [`canonicalize_declared`] does the same for a declared type name, alias included (`md5` asks for a digest).
 //! - [`FileForm`] tells a `file` value that is a digest from one that is a file name, by its shape alone;
@@ -19,7 +20,7 @@ mod refang;
 #[cfg(test)]
 mod tests;
 
-pub use refang::{refang, refang_text};
+pub use refang::{MappedText, refang, refang_text, refang_text_mapped};
 
 /// A cyber-observable type, named as in STIX 2.1. File hashes and file names are both `file` (a value is a digest or
 /// a name by its shape, [`FileForm::of`]; a digest's algorithm follows from the length of the canonical lower-case hex

@@ -209,6 +209,24 @@ pub struct PiiMatch {
     pub end: usize,
 }
 
+/// Where an indicator occurs in a free-text field: a byte range of the text as stored, whatever its spelling there
+/// (defanged `45.155.205[.]172`, `hxxps://`, an upper-case hash). Located by the normalizer so that the enforcer can
+/// replace every occurrence of an indicator an MoU withholds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IndicatorSpan {
+    /// Which field.
+    pub field: TextField,
+    /// Start byte offset.
+    pub start: usize,
+    /// End byte offset (exclusive).
+    pub end: usize,
+    /// The indicator's type.
+    #[serde(rename = "type")]
+    pub kind: ObservableType,
+    /// The indicator's canonical value (as in [`NormalizedReport::indicators`]).
+    pub value: String,
+}
+
 /// The canonical record the normalizer writes to [`crate::topics::REPORTS_NORMALIZED`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NormalizedReport {
@@ -240,6 +258,10 @@ pub struct NormalizedReport {
     pub indicators: Vec<Indicator>,
     /// Personal data located in title and description.
     pub pii: Vec<PiiMatch>,
+    /// Where the indicators occur in title and description. `None` on records written before the normalizer located
+    /// them: nothing is known, so a renderer that must withhold an indicator cannot trust the text (fail closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indicator_spans: Option<Vec<IndicatorSpan>>,
 }
 
 /// Why a report was rejected, as written to [`crate::topics::REPORTS_REJECTED`].

@@ -1,4 +1,9 @@
 //! What the enforcer releases: one redacted [`View`] per distinct release of a report, grouped in a [`ReleaseSet`].
+//!
+//! For one (agency, purpose), a report may have several views when several MoUs grant it with incomparable terms
+//! (`accord_policy` documents the rule): exactly one of them is *shown* (listed in [`View::grants`]: what searches,
+//! listings and TAXII serve), the others are *alternates* (listed in [`View::alternates`] with their rank), served
+//! only to an indicator lookup whose indicator the shown view does not release.
 
 use std::collections::BTreeSet;
 
@@ -22,6 +27,33 @@ impl Grant {
     /// Returns the single-term form used by the index's release filter: `<agency>|<purpose>`.
     pub fn term(&self) -> String {
         format!("{}|{}", self.agency, self.purpose)
+    }
+}
+
+/// A grant under which a view is an alternative to the shown one: served only for an indicator it releases that
+/// better-ranked views do not.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Alternate {
+    /// The receiving agency.
+    pub agency: OrgId,
+    /// The purpose it may use the view for.
+    pub purpose: Purpose,
+    /// Its rank among the views of the report for this grant: 1 for the best alternate (the shown view is rank 0).
+    pub rank: u32,
+}
+
+impl Alternate {
+    /// Returns the grant this alternate is for.
+    pub fn grant(&self) -> Grant {
+        Grant {
+            agency: self.agency.clone(),
+            purpose: self.purpose,
+        }
+    }
+
+    /// Returns the single-term form used by the index for alternates: `<agency>|<purpose>|alt`.
+    pub fn term(&self) -> String {
+        format!("{}|{}|alt", self.agency, self.purpose)
     }
 }
 
@@ -65,6 +97,10 @@ pub struct ReportFacts {
     pub sector: Option<String>,
     /// When the gateway accepted the report (retention counts from here).
     pub received_at: Timestamp,
+    /// How many indicators the report has (a restricted `indicator_types` admits no report without one). `None` on
+    /// views written before it was kept: the query-time re-check then counts the view's released indicators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_indicators: Option<usize>,
 }
 
 /// The released content of a report: everything here may be shown to the view's grantees.
@@ -106,10 +142,14 @@ pub struct View {
     pub id: String,
     /// The report it releases.
     pub report_id: ReportId,
-    /// The MoUs that grant it (the chosen, least-restricted one for each grant), with their versions.
+    /// The MoUs whose terms it was rendered under (one per grant or alternate it serves), with their versions.
     pub mous: Vec<(MouId, u32)>,
-    /// Who may see it, for which purpose.
+    /// The (agency, purpose) pairs it is the shown view for: at most one view of a report per pair.
     pub grants: Vec<Grant>,
+    /// The (agency, purpose) pairs it is an alternate view for, with its rank (absent on views written before
+    /// alternates existed: they have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<Alternate>,
     /// Visible from (inclusive).
     pub valid_from: Timestamp,
     /// Visible until (exclusive): the MoU's expiry or the end of retention, whichever is first.
@@ -123,6 +163,22 @@ pub struct View {
 }
 
 impl View {
+    /// Returns the rank of this view for (`agency`, `purpose`): 0 when it is the shown view, the alternate's rank when
+    /// it is an alternate, `None` when it is not released to that pair.
+    pub fn rank_for(&self, agency: &OrgId, purpose: Purpose) -> Option<u32> {
+        if self
+            .grants
+            .iter()
+            .any(|grant| &grant.agency == agency && grant.purpose == purpose)
+        {
+            return Some(0);
+        }
+        self.alternates
+            .iter()
+            .find(|alternate| &alternate.agency == agency && alternate.purpose == purpose)
+            .map(|alternate| alternate.rank)
+    }
+
     /// Returns the observable types of the released indicators.
     pub fn indicator_types(&self) -> BTreeSet<ObservableType> {
         self.content
@@ -159,7 +215,10 @@ impl ReleaseSet {
         let agencies: BTreeSet<&OrgId> = self
             .views
             .iter()
-            .flat_map(|view| view.grants.iter().map(|grant| &grant.agency))
+            .flat_map(|view| {
+                let shown = view.grants.iter().map(|grant| &grant.agency);
+                shown.chain(view.alternates.iter().map(|alternate| &alternate.agency))
+            })
             .collect();
         agencies.into_iter().cloned().collect()
     }

@@ -1,8 +1,9 @@
 //! A performance sanity check of the tantivy index, not a benchmark with assertions.
 //!
 //! Writes `VIEWS` views of `INDICATORS` indicators each in write batches of `BATCH` reports (one view per report),
-//! then measures single-key lookup latency (exact and IP-in-CIDR) through the async API and the throughput of one
-//! 10 000-key batch lookup. Run it in release mode:
+//! then measures single-key lookup latency (exact and IP-in-CIDR) through the async API, the throughput of one
+//! 10 000-key batch lookup, free-text searches, the stale count search adds to a search and the fetch of 10 000 views
+//! its scan path costs. Run it in release mode:
 //!
 //! ```text
 //! cargo run -p accord-index --release --example index_bench [-- VIEWS]
@@ -222,6 +223,33 @@ async fn main() {
             ..query()
         },
         20,
+    )
+    .await;
+    // What search adds to find out whether the index's total is exact (decision 0012): counting stale views and
+    // alternates; and what its scan path costs at the re-check limit (fetching 10 000 views).
+    let mut stale = release();
+    stale.stale_only = true;
+    report_search(
+        &index,
+        "stale count (every view)",
+        Query {
+            release: stale,
+            text: Some("ransomware".to_owned()),
+            size: 0,
+            ..query()
+        },
+        20,
+    )
+    .await;
+    report_search(
+        &index,
+        "scan (every view)",
+        Query {
+            text: Some("ransomware".to_owned()),
+            size: 10_000,
+            ..query()
+        },
+        5,
     )
     .await;
 }

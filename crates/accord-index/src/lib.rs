@@ -1,9 +1,12 @@
 //! Accord's search index: the [`SearchIndex`] trait behind the cloneable [`IndexClient`] handle.
 //!
 //! The index stores [`View`]s, one document per view, and answers queries that ALWAYS carry a [`ReleaseFilter`]:
-//! the caller's agency and purpose and the query time. Only views whose grants contain `(agency, purpose)` and whose
-//! validity window contains the time can match; everything else behaves as if it did not exist (totals, paging).
-//! The search service re-checks every hit against the MoUs in force (the second wall).
+//! the caller's agency and purpose, the query time and the MoUs in force. Only views released to `(agency, purpose)`
+//! (as the shown view, or also as an alternate when the filter asks for [`Views::WithAlternates`]), rendered under
+//! an MoU in force and whose validity window contains the time can match; everything else behaves as if it did not
+//! exist (totals, paging). The search service re-checks every hit against the MoUs in force (the second wall); the
+//! filter can also select only the views written before an MoU in force changed ([`ReleaseFilter::stale_only`]),
+//! the only ones whose re-check can fail, so that search knows when index totals are exact.
 //!
 //! Implementations: [`tantivy_index`] (embedded, in the data directory) and [`opensearch_index`] (production).
 
@@ -11,12 +14,15 @@
 pub mod conformance;
 #[path = "opensearch/mod.rs"]
 pub mod opensearch_index;
+mod release;
 pub mod tantivy_index;
 
 use std::{collections::BTreeSet, fmt, net::IpAddr, sync::Arc};
 
-use accord_domain::{MouId, ObservableType, OrgId, Purpose, ReportId, Timestamp, Tlp, View};
+use accord_domain::{ObservableType, ReportId, Timestamp, Tlp, View};
 use async_trait::async_trait;
+
+pub use crate::release::{ReleaseFilter, Views, document_terms};
 
 /// Replaces every view of a report with `views` (an empty list removes the report from the index).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,20 +45,6 @@ pub enum WriteOutcome {
     Stale,
     /// Failed; the indexer retries it and does not commit its bus offset past it.
     Failed(String),
-}
-
-/// Who asks, for what, when: every query carries it and no view outside it can match.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReleaseFilter {
-    /// The caller's agency.
-    pub agency: OrgId,
-    /// The stated purpose.
-    pub purpose: Purpose,
-    /// The query time: a view matches when `valid_from <= at < valid_until`.
-    pub at: Timestamp,
-    /// The MoUs in force that grant this agency and purpose at `at`: only views rendered under one of them match, so a
-    /// suspended, revoked or expired MoU drops out of totals and pages at once. Empty matches nothing.
-    pub mous: Vec<MouId>,
 }
 
 /// An indicator to look up.

@@ -1,21 +1,22 @@
-//! Deciding whether one agency may see one report for one purpose at one time, and under which MoU's terms.
+//! Deciding whether one agency may see one report for one purpose at one time, and under which MoUs' terms.
 //!
-//! [`decide`] evaluates rule 1 of the crate documentation against every MoU naming both the partner and the agency,
-//! and picks the least-restricted granting MoU (rule 3). A [`Decision::Denied`] carries one reason per such MoU,
+//! [`decide`] evaluates rule 1 of the crate documentation against every MoU naming both the partner and the agency
+//! and returns the terms of every MoU that grants the pair (each yields one candidate view; which of them the agency
+//! receives depends on the report itself, `crate::choose`). A [`Decision::Denied`] carries one reason per such MoU,
 //! for coordinators only.
 
-use std::{cmp::Ordering, collections::HashMap};
+use std::collections::HashMap;
 
 use accord_domain::{
-    Attribution, Mou, MouId, MouStatus, MouVersion, NormalizedReport, OrgId, OrgKind, Organization,
-    PiiRule, Profile, Purpose, ReportFacts, Scope, Timestamp,
+    Mou, MouId, MouStatus, MouVersion, NormalizedReport, OrgId, OrgKind, Organization, Profile,
+    Purpose, ReportFacts, Scope, Timestamp,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 
-/// The terms a report is granted under: the chosen MoU, its version, its profile and the view's validity window.
+/// The terms one MoU grants a report under: the MoU, its version, its profile and the view's validity window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terms {
-    /// The chosen (least-restricted) MoU.
+    /// The granting MoU.
     pub mou: MouId,
     /// Its version.
     pub version: u32,
@@ -30,8 +31,8 @@ pub struct Terms {
 /// The outcome of [`decide`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Visible under these terms.
-    Granted(Terms),
+    /// Visible: the terms of every granting MoU (at least one), in MoU id order.
+    Granted(Vec<Terms>),
     /// Not visible. The reasons name MoUs, partners and agencies: show them to coordinators only.
     Denied {
         /// One reason per organization problem and per MoU naming both the partner and the agency.
@@ -40,11 +41,11 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// Returns the granted terms, or `None` when denied.
-    pub fn terms(&self) -> Option<&Terms> {
+    /// Returns the terms of every granting MoU (empty when denied).
+    pub fn terms(&self) -> &[Terms] {
         match self {
-            Decision::Granted(terms) => Some(terms),
-            Decision::Denied { .. } => None,
+            Decision::Granted(terms) => terms,
+            Decision::Denied { .. } => &[],
         }
     }
 
@@ -70,9 +71,9 @@ pub(crate) struct Evaluation<'m> {
     /// How many MoUs name both the partner and the agency.
     num_candidates: usize,
     /// One reason per candidate MoU that fails, in MoU id order.
-    mou_failures: Vec<String>,
-    /// Candidate MoUs that pass every condition.
-    eligible: Vec<&'m MouVersion>,
+    pub(crate) mou_failures: Vec<String>,
+    /// Candidate MoUs that pass every condition, in MoU id order.
+    pub(crate) eligible: Vec<&'m MouVersion>,
 }
 
 impl Evaluation<'_> {
@@ -108,6 +109,7 @@ pub fn facts(report: &NormalizedReport) -> ReportFacts {
         categories: report.categories.clone(),
         sector: report.sector.clone(),
         received_at: report.received_at,
+        num_indicators: Some(report.indicators.len()),
     }
 }
 
@@ -124,8 +126,8 @@ pub fn profile_of(mou: &Mou) -> Profile {
 /// Decides whether `agency` may see the report described by `facts` for `purpose` at `at`, under the current MoU
 /// versions `mous` and the directory `orgs`.
 ///
-/// Returns [`Decision::Granted`] with the least-restricted granting MoU's terms, or [`Decision::Denied`] with the
-/// reasons (for coordinators only). Unknown organizations and organizations of the wrong kind are denied.
+/// Returns [`Decision::Granted`] with the terms of every granting MoU, or [`Decision::Denied`] with the reasons (for
+/// coordinators only). Unknown organizations and organizations of the wrong kind are denied.
 pub fn decide(
     facts: &ReportFacts,
     agency: &OrgId,
@@ -135,18 +137,16 @@ pub fn decide(
     orgs: &HashMap<OrgId, Organization>,
 ) -> Decision {
     let evaluation = evaluate(facts, agency, PurposeCheck::One(purpose), at, mous, orgs);
-    let best = evaluation
-        .eligible
-        .iter()
-        .copied()
-        .max_by(|left, right| compare_mous(left, right));
-    match best {
-        Some(chosen) if evaluation.org_failures.is_empty() => {
-            Decision::Granted(terms_of(chosen, facts))
-        }
-        _ => Decision::Denied {
-            reasons: evaluation.reasons(facts, agency),
-        },
+    if evaluation.org_failures.is_empty() && !evaluation.eligible.is_empty() {
+        let terms = evaluation
+            .eligible
+            .iter()
+            .map(|version| terms_of(version, facts))
+            .collect();
+        return Decision::Granted(terms);
+    }
+    Decision::Denied {
+        reasons: evaluation.reasons(facts, agency),
     }
 }
 
@@ -187,7 +187,8 @@ pub(crate) fn evaluate<'m>(
         Some(_) => {}
     }
 
-    // Sorted so that reasons come out in a stable order whatever order the caller keeps its MoUs in.
+    // Sorted so that reasons come out in a stable order whatever order the caller keeps its MoUs in; of duplicate
+    // input (two versions of one MoU), only the highest version counts.
     let mut candidates: Vec<&MouVersion> = mous
         .iter()
         .filter(|version| {
@@ -196,7 +197,8 @@ pub(crate) fn evaluate<'m>(
         })
         .collect();
     candidates
-        .sort_by(|left, right| (&left.mou.id, left.version).cmp(&(&right.mou.id, right.version)));
+        .sort_by(|left, right| (&left.mou.id, right.version).cmp(&(&right.mou.id, left.version)));
+    candidates.dedup_by(|later, earlier| later.mou.id == earlier.mou.id);
 
     let mut evaluation = Evaluation {
         org_failures,
@@ -246,16 +248,7 @@ fn mou_failures(
             facts.tlp, mou.max_tlp
         ));
     }
-    for category in &facts.categories {
-        if !scope_allows(&mou.categories, category) {
-            failures.push(format!("category {category} not covered"));
-        }
-    }
-    if let Some(sector) = &facts.sector
-        && !scope_allows(&mou.sectors, sector)
-    {
-        failures.push(format!("sector {sector} not covered"));
-    }
+    failures.extend(scope_failures(facts, mou));
     match purpose {
         PurposeCheck::One(purpose) if !mou.purposes.contains(&purpose) => {
             failures.push(format!("purpose {purpose} not permitted"));
@@ -285,7 +278,7 @@ fn mou_failures(
 }
 
 /// Returns the terms `version` grants the report described by `facts` under.
-fn terms_of(version: &MouVersion, facts: &ReportFacts) -> Terms {
+pub(crate) fn terms_of(version: &MouVersion, facts: &ReportFacts) -> Terms {
     let mou = &version.mou;
     Terms {
         mou: mou.id.clone(),
@@ -306,31 +299,33 @@ pub(crate) fn retention_end(received_at: Timestamp, retention_days: u32) -> Time
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Orders MoUs by rule 3: the greater one is the less restricted; ties go to the lowest id, then highest version.
-fn compare_mous(left: &MouVersion, right: &MouVersion) -> Ordering {
-    compare_profiles(&profile_of(&left.mou), &profile_of(&right.mou))
-        .then_with(|| right.mou.id.cmp(&left.mou.id))
-        .then_with(|| left.version.cmp(&right.version))
-}
-
-/// Orders profiles from most to least restricted: content count, then PII, then attribution, then indicator types.
-pub(crate) fn compare_profiles(left: &Profile, right: &Profile) -> Ordering {
-    left.content
-        .len()
-        .cmp(&right.content.len())
-        .then_with(|| (left.pii == PiiRule::Share).cmp(&(right.pii == PiiRule::Share)))
-        .then_with(|| {
-            (left.attribution == Attribution::Named).cmp(&(right.attribution == Attribution::Named))
-        })
-        .then_with(|| scope_rank(&left.indicator_types).cmp(&scope_rank(&right.indicator_types)))
-}
-
-/// Ranks a scope by breadth: `*` above any explicit set, larger sets above smaller ones.
-fn scope_rank(scope: &Scope) -> (bool, usize) {
-    match scope {
-        Scope::Any => (true, 0),
-        Scope::Only(values) => (false, values.len()),
+/// Returns the failures of the report's own scoped fields: every category inside `categories`, the sector inside
+/// `sectors`, and, for a restricted `indicator_types`, at least one indicator. A report with no value in a field an
+/// MoU restricts is outside that scope (an empty field never passes a restriction); only `*` admits it.
+fn scope_failures(facts: &ReportFacts, mou: &Mou) -> Vec<String> {
+    let mut failures = Vec::new();
+    if facts.categories.is_empty() && mou.categories != Scope::Any {
+        failures.push("report has no category (categories restricted)".to_owned());
     }
+    for category in &facts.categories {
+        if !scope_allows(&mou.categories, category) {
+            failures.push(format!("category {category} not covered"));
+        }
+    }
+    match &facts.sector {
+        Some(sector) if !scope_allows(&mou.sectors, sector) => {
+            failures.push(format!("sector {sector} not covered"));
+        }
+        None if mou.sectors != Scope::Any => {
+            failures.push("report has no sector (sectors restricted)".to_owned());
+        }
+        Some(_) | None => {}
+    }
+    // Unknown (a view written before the count was kept) counts as none: fail closed.
+    if facts.num_indicators.unwrap_or(0) == 0 && mou.indicator_types != Scope::Any {
+        failures.push("report has no indicator (indicator_types restricted)".to_owned());
+    }
+    failures
 }
 
 /// Returns whether `scope` allows `value`, ignoring ASCII case.
@@ -359,7 +354,5 @@ fn status_name(status: MouStatus) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod choice_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
-//! The MoUs in force for an agency and purpose at a time, whatever the report: the search service hands them to the
-//! index as part of the release filter, so that views of a suspended, revoked or expired MoU drop out of totals and
-//! pages at once (the per-report conditions are re-checked per hit by [`crate::allows`]).
+//! The MoUs in force for an agency and purpose at a time, whatever the report: the search service hands them (with
+//! their current versions) to the index as part of the release filter, so that views of a suspended, revoked or
+//! expired MoU drop out of totals and pages at once, and views written under an older version can be told apart
+//! (the per-report conditions are re-checked per hit by [`crate::allows`]).
 
 use std::collections::HashMap;
 
@@ -10,22 +11,23 @@ use accord_domain::{
 
 use crate::decide::scope_allows;
 
-/// Returns the ids of the MoUs (latest versions in `mous`) that are active at `at` and release to `agency` for
-/// `purpose`, taking the agency's country into account. Empty when the agency is unknown or not an agency.
+/// Returns the ids and versions of the MoUs (latest versions in `mous`) that are active at `at` and release to
+/// `agency` for `purpose`, taking the agency's country into account, sorted by id (of duplicate input, the highest
+/// version). Empty when the agency is unknown or not an agency.
 pub fn mous_in_force(
     agency: &OrgId,
     purpose: Purpose,
     at: Timestamp,
     mous: &[MouVersion],
     orgs: &HashMap<OrgId, Organization>,
-) -> Vec<MouId> {
+) -> Vec<(MouId, u32)> {
     let Some(org) = orgs.get(agency).filter(|org| org.kind == OrgKind::Agency) else {
         return Vec::new();
     };
-    let mut ids: Vec<MouId> = mous
+    let mut ids: Vec<(MouId, u32)> = mous
         .iter()
-        .map(|version| &version.mou)
-        .filter(|mou| {
+        .filter(|version| {
+            let mou = &version.mou;
             mou.status == MouStatus::Active
                 && mou.recipients.contains(agency)
                 && mou.effective_from <= at
@@ -33,17 +35,17 @@ pub fn mous_in_force(
                 && mou.purposes.contains(&purpose)
                 && scope_allows(&mou.recipient_countries, &org.country)
         })
-        .map(|mou| mou.id.clone())
+        .map(|version| (version.mou.id.clone(), version.version))
         .collect();
-    ids.sort();
-    ids.dedup();
+    ids.sort_by(|left, right| (&left.0, right.1).cmp(&(&right.0, left.1)));
+    ids.dedup_by(|later, earlier| later.0 == earlier.0);
     ids
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{directory, mou, mou_id, now, only, org_id, ts, v1};
+    use crate::testkit::{directory, mou, mou_id, now, only, org_id, ts, v1, version};
 
     #[test]
     fn lists_only_mous_that_could_grant_the_agency_and_purpose_now() {
@@ -68,11 +70,16 @@ mod tests {
         let agency = org_id("ncu-de");
         assert_eq!(
             mous_in_force(&agency, Purpose::Investigation, now(), &mous, &directory()),
-            vec![mou_id("mou-x")]
+            vec![(mou_id("mou-x"), 1)]
         );
         assert_eq!(
             mous_in_force(&agency, Purpose::Research, now(), &mous, &directory()),
-            vec![mou_id("mou-research")]
+            vec![(mou_id("mou-research"), 1)]
+        );
+        let twice = vec![version(mou("mou-x"), 3), version(mou("mou-x"), 9)];
+        assert_eq!(
+            mous_in_force(&agency, Purpose::Investigation, now(), &twice, &directory()),
+            vec![(mou_id("mou-x"), 9)]
         );
         assert!(
             mous_in_force(

@@ -155,12 +155,12 @@ fn random_report(rng: &mut Rng) -> Generated {
     report.received_at = rng.time(ts("2026-06-01T00:00:00Z"), 300);
     report.tlp = rng.pick(&Tlp::ALL);
     report.categories = rng
-        .subset(&["phishing", "malware", "ransomware"], 30)
+        .subset(&["phishing", "malware", "ransomware"], 50)
         .into_iter()
         .map(str::to_owned)
         .collect();
     report.sector = rng
-        .chance(70)
+        .chance(90)
         .then(|| rng.pick(&["finance", "telecom"]).to_owned());
     report.title = random_text(rng, TextField::Title, &mut secrets, &mut pii);
     report.description = random_text(rng, TextField::Description, &mut secrets, &mut pii);
@@ -272,22 +272,39 @@ fn check_case(
                 "{grant:?}"
             );
         }
+        for alternate in &view.alternates {
+            assert!(
+                allows(view, &alternate.agency, alternate.purpose, at, mous, orgs),
+                "{alternate:?}"
+            );
+        }
     }
     let facts = facts(report);
     for agency in AGENCIES.map(org_id) {
         for purpose in Purpose::ALL {
             let holders: Vec<_> = views
                 .iter()
-                .filter(|view| {
-                    view.grants
-                        .iter()
-                        .any(|g| g.agency == agency && g.purpose == purpose)
-                })
+                .filter(|view| view.rank_for(&agency, purpose).is_some())
                 .collect();
             match decide(&facts, &agency, purpose, at, mous, orgs) {
                 Decision::Granted(terms) => {
-                    assert_eq!(holders.len(), 1, "exactly one view per granted pair");
-                    assert_eq!(holders[0].profile, terms.profile);
+                    let mut ranks: Vec<u32> = holders
+                        .iter()
+                        .filter_map(|view| view.rank_for(&agency, purpose))
+                        .collect();
+                    ranks.sort_unstable();
+                    let expected: Vec<u32> = (0..u32::try_from(ranks.len()).unwrap()).collect();
+                    assert_eq!(ranks, expected, "one shown view, then alternates 1, 2, …");
+                    for view in &holders {
+                        assert!(
+                            terms.iter().any(|terms| terms.profile == view.profile),
+                            "every view is one granting MoU's rendering"
+                        );
+                        assert!(
+                            !view.content.indicators.is_empty() || view.content.title.is_some(),
+                            "every view releases an indicator or the narrative"
+                        );
+                    }
                 }
                 Decision::Denied { reasons } => {
                     assert!(holders.is_empty());
@@ -307,7 +324,7 @@ fn random_releases_keep_every_invariant() {
     let orgs = directory();
     let mut num_views = 0;
     let mut num_releasing_cases = 0;
-    for _ in 0..600 {
+    for _ in 0..800 {
         let generated = random_report(&mut rng);
         let mous: Vec<MouVersion> = (0..=rng.below(4))
             .map(|index| {

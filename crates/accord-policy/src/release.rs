@@ -1,28 +1,31 @@
 //! Releasing a report as views (rule 6 of the crate documentation), and the query-time re-check of a view.
 //!
-//! [`release`] decides every (agency, purpose) pair named by the MoUs, renders the report once per distinct
-//! (profile, validity window) and returns the views sorted by their deterministic ids. [`allows`] is what search
-//! calls on every hit before serving it.
+//! [`release`] decides every (agency, purpose) pair named by the MoUs, chooses among the candidates of each pair
+//! (`crate::choose`: one shown view, maybe alternates), renders the report once per distinct (profile, validity
+//! window) and returns the views sorted by their deterministic ids. [`allows`] is what search calls on every hit
+//! before serving it.
 
 use std::collections::{BTreeSet, HashMap};
 
 use accord_domain::{
-    Attribution, ContentPart, Grant, MouId, MouVersion, NormalizedReport, OrgId, Organization,
-    PiiRule, Profile, Purpose, ReportId, Scope, Timestamp, View, ViewContent,
+    Alternate, Attribution, ContentPart, Grant, MouId, MouVersion, NormalizedReport, OrgId,
+    Organization, PiiRule, Profile, Purpose, ReportId, Scope, Timestamp, View, ViewContent,
 };
 use chrono::SecondsFormat;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::decide::{Decision, PurposeCheck, decide, evaluate, facts, scope_allows};
-use crate::render::render;
+use crate::choose::{Outcome, Plans, choose};
+use crate::decide::{Decision, PurposeCheck, Terms, decide, evaluate, facts, scope_allows};
+use crate::render::render_plan;
 
 /// The UUIDv5 namespace of view ids. Fixed forever: changing it renames every view in every index.
 const VIEW_NAMESPACE: Uuid = Uuid::from_u128(0x2b7e_1c55_8f0a_4d3e_a6c1_5e9d_0b47_c3a2);
 
-/// Returns the views of `report` at `at`: one per distinct (profile, validity window) among the granted
-/// (agency, purpose) pairs, for every agency named in any MoU's recipients and every purpose. Views are sorted by
-/// id; an empty result withdraws the report everywhere. The same inputs always give the same views.
+/// Returns the views of `report` at `at`: for every agency named in any MoU's recipients and every purpose, the
+/// shown view and the alternates the choice keeps (`crate::choose`), grouped into one view per distinct (profile,
+/// validity window). Views are sorted by id; an empty result withdraws the report everywhere. The same inputs always
+/// give the same views.
 pub fn release(
     report: &NormalizedReport,
     at: Timestamp,
@@ -35,67 +38,128 @@ pub fn release(
         .flat_map(|version| version.mou.recipients.iter())
         .collect();
 
+    let mut plans = Plans::new(report);
     let mut groups: Vec<Group> = Vec::new();
     for agency in agencies {
         for purpose in Purpose::ALL {
             let Decision::Granted(terms) = decide(&facts, agency, purpose, at, mous, orgs) else {
                 continue;
             };
-            let grant = Grant {
-                agency: agency.clone(),
-                purpose,
-            };
-            let existing = groups.iter_mut().find(|group| {
-                group.profile == terms.profile
-                    && group.valid_from == terms.valid_from
-                    && group.valid_until == terms.valid_until
-            });
-            match existing {
-                Some(group) => {
-                    group.grants.insert(grant);
-                    group.mous.insert((terms.mou, terms.version));
-                }
-                None => groups.push(Group {
-                    profile: terms.profile,
-                    valid_from: terms.valid_from,
-                    valid_until: terms.valid_until,
-                    grants: BTreeSet::from([grant]),
-                    mous: BTreeSet::from([(terms.mou, terms.version)]),
-                }),
+            let candidates = choose(&mut plans, terms);
+            for candidate in &candidates {
+                let role = match candidate.outcome {
+                    Outcome::Shown => Role::Shown,
+                    Outcome::Alternate { rank } => Role::Alternate(rank),
+                    // The same rendering under another MoU: that MoU justifies the kept view too.
+                    Outcome::Equivalent { to }
+                        if same_view(&candidate.terms, &candidates[to].terms) =>
+                    {
+                        Role::AlsoBy
+                    }
+                    _ => continue,
+                };
+                let group = group_for(&mut groups, &candidate.terms);
+                group.add(agency, purpose, role, &candidate.terms);
             }
         }
     }
 
     let mut views: Vec<View> = groups
         .into_iter()
-        .map(|group| View {
-            id: view_id(
-                &report.id,
-                &group.profile,
-                group.valid_from,
-                group.valid_until,
-            ),
-            report_id: report.id.clone(),
-            mous: group.mous.into_iter().collect(),
-            grants: group.grants.into_iter().collect(),
-            valid_from: group.valid_from,
-            valid_until: group.valid_until,
-            content: render(report, &group.profile),
-            profile: group.profile,
-            facts: facts.clone(),
+        .map(|group| {
+            let (plan, _) = plans.get(&group.profile);
+            View {
+                id: view_id(
+                    &report.id,
+                    &group.profile,
+                    group.valid_from,
+                    group.valid_until,
+                ),
+                report_id: report.id.clone(),
+                mous: group.mous.into_iter().collect(),
+                grants: group.grants.into_iter().collect(),
+                alternates: group.alternates.into_iter().collect(),
+                valid_from: group.valid_from,
+                valid_until: group.valid_until,
+                content: render_plan(report, &plan),
+                profile: group.profile,
+                facts: facts.clone(),
+            }
         })
         .collect();
     views.sort_by(|left, right| left.id.cmp(&right.id));
     views
 }
 
-/// Granted pairs sharing one profile and window, before they become a [`View`].
+/// What a candidate is for one pair.
+enum Role {
+    Shown,
+    Alternate(u32),
+    /// Equivalent to the kept candidate of the same view: adds its MoU, no grant.
+    AlsoBy,
+}
+
+/// Returns whether two terms render the same view (same profile and window).
+fn same_view(left: &Terms, right: &Terms) -> bool {
+    left.profile == right.profile
+        && left.valid_from == right.valid_from
+        && left.valid_until == right.valid_until
+}
+
+/// Returns the group of `terms`' (profile, window), creating it.
+fn group_for<'g>(groups: &'g mut Vec<Group>, terms: &Terms) -> &'g mut Group {
+    let position = groups.iter().position(|group| {
+        group.profile == terms.profile
+            && group.valid_from == terms.valid_from
+            && group.valid_until == terms.valid_until
+    });
+    let index = match position {
+        Some(index) => index,
+        None => {
+            groups.push(Group {
+                profile: terms.profile.clone(),
+                valid_from: terms.valid_from,
+                valid_until: terms.valid_until,
+                grants: BTreeSet::new(),
+                alternates: BTreeSet::new(),
+                mous: BTreeSet::new(),
+            });
+            groups.len() - 1
+        }
+    };
+    &mut groups[index]
+}
+
+/// Pairs sharing one profile and window, before they become a [`View`].
 struct Group {
     profile: Profile,
     valid_from: Timestamp,
     valid_until: Timestamp,
     grants: BTreeSet<Grant>,
+    alternates: BTreeSet<Alternate>,
     mous: BTreeSet<(MouId, u32)>,
+}
+
+impl Group {
+    fn add(&mut self, agency: &OrgId, purpose: Purpose, role: Role, terms: &Terms) {
+        match role {
+            Role::Shown => {
+                self.grants.insert(Grant {
+                    agency: agency.clone(),
+                    purpose,
+                });
+            }
+            Role::Alternate(rank) => {
+                self.alternates.insert(Alternate {
+                    agency: agency.clone(),
+                    purpose,
+                    rank,
+                });
+            }
+            Role::AlsoBy => {}
+        }
+        self.mous.insert((terms.mou.clone(), terms.version));
+    }
 }
 
 /// Returns the deterministic id of the view of `report_id` under `profile` and the window
@@ -134,9 +198,9 @@ pub fn view_id(
 }
 
 /// Returns whether `view` may be served to `agency` for `purpose` at `at` under the MoUs in force now: the view
-/// lists the grant, `at` lies in its window, its content respects its profile, and [`decide`] grants the pair now
-/// under a profile that the view's profile is within. Anything else, including a narrowed, suspended, revoked or
-/// expired MoU, returns `false`.
+/// is released to the pair (shown or alternate), `at` lies in its window, its content respects its profile and
+/// releases an indicator or the narrative, and some MoU in force now grants the pair a profile that the view's
+/// profile is within. Anything else, including a narrowed, suspended, revoked or expired MoU, returns `false`.
 pub fn allows(
     view: &View,
     agency: &OrgId,
@@ -145,27 +209,25 @@ pub fn allows(
     mous: &[MouVersion],
     orgs: &HashMap<OrgId, Organization>,
 ) -> bool {
-    let listed = view
-        .grants
-        .iter()
-        .any(|grant| &grant.agency == agency && grant.purpose == purpose);
-    if !listed || at < view.valid_from || at >= view.valid_until {
+    if view.rank_for(agency, purpose).is_none() || at < view.valid_from || at >= view.valid_until {
         return false;
     }
     if !content_within(&view.content, &view.profile) {
         return false;
     }
+    let content = &view.content;
+    if content.indicators.is_empty() && content.title.is_none() && content.description.is_none() {
+        return false;
+    }
+    let mut facts = view.facts.clone();
+    if facts.num_indicators.is_none() {
+        // A view written before the count was kept: it proves at least the indicators it releases.
+        facts.num_indicators = Some(content.indicators.len());
+    }
     // Served when ANY one MoU in force grants this (agency, purpose) a profile covering the view's: the view was
-    // rendered under one MoU's terms, and some MoU in force now releases at least that much. (Requiring the chosen,
-    // least-restricted MoU instead would hide views whenever a new, incomparable MoU appears.)
-    let evaluation = evaluate(
-        &view.facts,
-        agency,
-        PurposeCheck::One(purpose),
-        at,
-        mous,
-        orgs,
-    );
+    // rendered under one MoU's terms, and some MoU in force now releases at least that much. (Requiring the MoU
+    // that would be chosen now instead would hide views whenever a new, incomparable MoU appears.)
+    let evaluation = evaluate(&facts, agency, PurposeCheck::One(purpose), at, mous, orgs);
     evaluation.org_failures_empty()
         && evaluation
             .eligible_profiles()
@@ -173,7 +235,7 @@ pub fn allows(
 }
 
 /// Returns whether `content` carries nothing its `profile` does not release: a defensive check against a view
-/// altered after rendering. (PII inside released text cannot be checked here; [`render`] guarantees it.)
+/// altered after rendering. (PII inside released text cannot be checked here; [`crate::render()`] guarantees it.)
 pub(crate) fn content_within(content: &ViewContent, profile: &Profile) -> bool {
     let narrative = profile.content.contains(&ContentPart::Narrative);
     if !narrative

@@ -4,9 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use accord_domain::{
-    Attribution, ContentPart, Indicator, IndicatorSource, Mou, MouId, MouStatus, MouVersion,
-    NormalizedReport, ObservableType, OrgId, OrgKind, Organization, PiiKind, PiiMatch, PiiRule,
-    Purpose, ReportId, Scope, TextField, Timestamp, Tlp, Victim,
+    Attribution, ContentPart, Indicator, IndicatorSource, IndicatorSpan, Mou, MouId, MouStatus,
+    MouVersion, NormalizedReport, ObservableType, OrgId, OrgKind, Organization, PiiKind, PiiMatch,
+    PiiRule, Purpose, ReportId, Scope, TextField, Timestamp, Tlp, Victim,
 };
 
 /// Parses an RFC 3339 timestamp.
@@ -115,12 +115,31 @@ pub(crate) fn pii_at(text: &str, needle: &str, kind: PiiKind, field: TextField) 
     }
 }
 
+/// Returns the indicator span of the first occurrence of `needle` (written as `value` canonically) in `text`.
+pub(crate) fn span_at(
+    text: &str,
+    needle: &str,
+    kind: ObservableType,
+    value: &str,
+    field: TextField,
+) -> IndicatorSpan {
+    let start = text.find(needle).unwrap();
+    IndicatorSpan {
+        field,
+        start,
+        end: start + needle.len(),
+        kind,
+        value: value.to_owned(),
+    }
+}
+
 pub(crate) const TITLE: &str = "Invoice fraud reported by Jürgen Müller";
 pub(crate) const DESCRIPTION: &str = "Contact jane.doe@bank-a.example or +49 30 1234567 (Jürgen Müller). \
     Lure domain login-bank-a.com, sender attacker@evil.example, payload from 45.155.205.172.";
 
 /// The baseline report: bank-a, amber, phishing, finance, received 2026-06-01, with a name in the title, an e-mail,
-/// a phone number and a name in the description, four indicators of four types and a victim block.
+/// a phone number and a name in the description, four indicators of four types (three of them located in the
+/// description) and a victim block.
 pub(crate) fn report() -> NormalizedReport {
     NormalizedReport {
         id: ReportId::parse("report--0d9c1f8e-5b1a-4c1e-9a2b-3c4d5e6f7a8b").unwrap(),
@@ -183,5 +202,15 @@ pub(crate) fn report() -> NormalizedReport {
                 field: TextField::Description,
             },
         ],
+        indicator_spans: Some(
+            [
+                (ObservableType::DomainName, "login-bank-a.com"),
+                (ObservableType::EmailAddr, "attacker@evil.example"),
+                (ObservableType::Ipv4Addr, "45.155.205.172"),
+            ]
+            .into_iter()
+            .map(|(kind, value)| span_at(DESCRIPTION, value, kind, value, TextField::Description))
+            .collect(),
+        ),
     }
 }

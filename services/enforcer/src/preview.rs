@@ -37,12 +37,15 @@ struct AgencyChange {
     withdrawn: Vec<ReportId>,
 }
 
-/// Returns, per agency, the released indicator values of a report's views.
+/// Returns, per agency, the released indicator values of a report's views (shown and alternates: a lookup finds
+/// the report by any of them).
 fn released(views: &[View]) -> BTreeMap<OrgId, BTreeSet<String>> {
     let mut by_agency: BTreeMap<OrgId, BTreeSet<String>> = BTreeMap::new();
     for view in views {
-        for grant in &view.grants {
-            let values = by_agency.entry(grant.agency.clone()).or_default();
+        let shown = view.grants.iter().map(|grant| &grant.agency);
+        let alternates = view.alternates.iter().map(|alternate| &alternate.agency);
+        for agency in shown.chain(alternates) {
+            let values = by_agency.entry(agency.clone()).or_default();
             values.extend(
                 view.content
                     .indicators

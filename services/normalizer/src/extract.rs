@@ -1,11 +1,12 @@
 //! Indicators found in free text (title and description).
 //!
-//! The text is refanged with [`refang_text`] (bracketed and scheme defanging only: `hxxps://evil[.]com`,
+//! The text is refanged with [`refang_text`](accord_domain::observable::refang_text) (bracketed and scheme defanging only: `hxxps://evil[.]com`,
 //! `45.155.205[.]172`, `admin[at]evil[.]com`; a spelled-out ` dot ` is left alone in prose), then scanned in passes,
 //! most specific first: URLs, e-mail addresses, IPv6, IPv4 (with CIDR), hashes, CVE ids, domain names. What a pass
 //! takes is off limits to the later ones, so the host of a URL or the domain of an e-mail address is not reported a
 //! second time as a domain. Every candidate goes through [`canonicalize`] with the type of its pass; a candidate that
-//! is not valid is dropped silently (prose is not a submission: nothing to refuse).
+//! is not valid is dropped silently (prose is not a submission: nothing to refuse). [`occurrences`] also says where
+//! each one is written in the text as stored (refanging is mapped back), which the enforcer needs to withhold it.
 //!
 //! Precision over recall: a domain needs a top-level label that is a two-letter country code or a common generic one
 //! (see `GENERIC_TLDS`), and is not a file extension (`invoice.pdf`), not glued to the next sentence (`attack.It`) or code (`System.IO`),
@@ -15,7 +16,7 @@ use std::{ops::Range, sync::LazyLock};
 
 use accord_domain::{
     ObservableType,
-    observable::{canonicalize, has_file_extension, refang_text},
+    observable::{canonicalize, has_file_extension, refang_text_mapped},
 };
 use regex::Regex;
 
@@ -147,14 +148,40 @@ static PASSES: LazyLock<Vec<(ObservableType, Regex)>> = LazyLock::new(|| {
         .collect()
 });
 
+/// One indicator found in prose, and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    /// Its type.
+    pub kind: ObservableType,
+    /// Its canonical value.
+    pub value: String,
+    /// The byte range of the text *as written* (defanged forms included: `45.155.205[.]172` is one range).
+    pub range: Range<usize>,
+}
+
 /// Returns the canonical indicators found in `text`, in order of first appearance, without duplicates.
 pub fn indicators(text: &str) -> Vec<(ObservableType, String)> {
-    let text = refang_text(text);
+    let mut unique: Vec<(ObservableType, String)> = Vec::new();
+    for occurrence in occurrences(text) {
+        if !unique
+            .iter()
+            .any(|(kind, value)| *kind == occurrence.kind && *value == occurrence.value)
+        {
+            unique.push((occurrence.kind, occurrence.value));
+        }
+    }
+    unique
+}
+
+/// Returns every indicator occurrence found in `text`, in order of appearance, with its range in `text` as written.
+pub fn occurrences(text: &str) -> Vec<Occurrence> {
+    let mapped = refang_text_mapped(text);
+    let text = mapped.text.as_str();
     let mut taken: Vec<Range<usize>> = Vec::new();
-    let mut found: Vec<(usize, ObservableType, String)> = Vec::new();
+    let mut found: Vec<Occurrence> = Vec::new();
     for (kind, pattern) in PASSES.iter() {
-        for candidate in pattern.find_iter(&text) {
-            let span = trim_candidate(*kind, &text, candidate.range());
+        for candidate in pattern.find_iter(text) {
+            let span = trim_candidate(*kind, text, candidate.range());
             if span.is_empty()
                 || taken
                     .iter()
@@ -162,7 +189,7 @@ pub fn indicators(text: &str) -> Vec<(ObservableType, String)> {
             {
                 continue;
             }
-            if !is_delimited(*kind, &text, &span) {
+            if !is_delimited(*kind, text, &span) {
                 continue;
             }
             // URLs and e-mail addresses claim their text even when invalid, so that their parts are not picked up.
@@ -175,20 +202,15 @@ pub fn indicators(text: &str) -> Vec<(ObservableType, String)> {
             if !matches!(kind, ObservableType::Url | ObservableType::EmailAddr) {
                 taken.push(span.clone());
             }
-            found.push((span.start, *kind, value));
+            found.push(Occurrence {
+                kind: *kind,
+                value,
+                range: mapped.original(span.start, span.end),
+            });
         }
     }
-    found.sort_by_key(|(start, _, _)| *start);
-    let mut unique: Vec<(ObservableType, String)> = Vec::with_capacity(found.len());
-    for (_, kind, value) in found {
-        if !unique
-            .iter()
-            .any(|(seen_kind, seen)| *seen_kind == kind && *seen == value)
-        {
-            unique.push((kind, value));
-        }
-    }
-    unique
+    found.sort_by_key(|occurrence| occurrence.range.start);
+    found
 }
 
 /// Trims what prose glues to the end of a candidate: sentence punctuation, unbalanced closing brackets, quotes, and

@@ -7,6 +7,7 @@
 //! - [`pii`]: personal data (e-mail addresses, phone numbers, names) located in free text.
 
 pub mod extract;
+pub mod locate;
 pub mod normalize;
 pub mod pii;
 

@@ -20,14 +20,14 @@ use accord_domain::{
 };
 use serde::Deserialize;
 
-use crate::{extract, pii};
+use crate::{extract, locate, pii};
 
 /// The `stage` of the rejections written by the normalizer.
 pub const STAGE: &str = "normalizer";
 
 /// Normalizes a raw report: canonical, deduplicated indicators with deterministic STIX ids (declared ones first,
 /// then those found in the title and description), lower-cased sorted categories, lower-cased sector, upper-cased
-/// TTPs, and the personal data located in the title and description.
+/// TTPs, and the personal data and the indicators located in the title and description.
 ///
 /// # Errors
 /// Returns a [`Rejection`] (stage `normalizer`, `at` = now) when the report cannot be normalized; see the module
@@ -101,6 +101,7 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         }
     }
 
+    let indicator_spans = locate::spans(&report.title, &report.description, &indicators);
     let mut pii = pii::locate(TextField::Title, &report.title);
     pii.extend(pii::locate(TextField::Description, &report.description));
 
@@ -139,6 +140,7 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         victim: report.victim,
         indicators,
         pii,
+        indicator_spans,
     })
 }
 

@@ -2,8 +2,8 @@
 
 use std::{collections::BTreeSet, net::IpAddr};
 
-use accord_domain::{ObservableType, observable};
-use accord_index::{IndexClient, IndicatorKey, IndicatorMatch, Page};
+use accord_domain::{ObservableType, View, observable};
+use accord_index::{IndexClient, IndicatorKey, IndicatorMatch};
 use accord_runtime::{ApiError, Principal, json};
 use axum::{
     extract::{Path, Query, State},
@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use crate::{
     AppState, Config,
     released::Unaudited,
-    request::{Audited, Context, context, finish, index_error, report_summary},
+    request::{Audited, Context, context, finish, report_summary},
+    visible,
 };
 
 /// `?purpose=&case=`.
@@ -39,31 +40,21 @@ fn to_match(raw: &str) -> Option<IndicatorMatch> {
     })
 }
 
-/// Renders the match of one indicator from the index page, after the re-check; `None` when nothing is visible.
-fn render_match(
-    ctx: &Context,
-    key: &IndicatorKey,
-    page: Page,
-    listed: usize,
-) -> Option<(Value, u64)> {
-    let fetched = page.hits.len() as u64;
-    let visible: Vec<_> = page
-        .hits
-        .into_iter()
-        .filter(|view| ctx.allows(view))
-        .collect();
-    // Hits beyond the fetched ones were not re-checked individually; they count only as far as the index says.
-    let sightings = visible.len() as u64 + page.total.saturating_sub(fetched);
-    if visible.is_empty() {
+/// Renders the match of one indicator from the reports that find it now (re-checked, one view per report, newest
+/// first: `visible::lookup`); `None` when there is none. `sightings`, `partners`, `first_seen` and `last_seen`
+/// cover every one of them; `reports` lists the first `listed`.
+fn render_match(key: &IndicatorKey, views: &[View], listed: usize) -> Option<(Value, u64)> {
+    if views.is_empty() {
         return None;
     }
-    let first_seen = visible.iter().map(|view| view.content.occurred_at).min();
-    let last_seen = visible.iter().map(|view| view.content.occurred_at).max();
-    let partners: BTreeSet<&str> = visible
+    let sightings = views.len() as u64;
+    let first_seen = views.iter().map(|view| view.content.occurred_at).min();
+    let last_seen = views.iter().map(|view| view.content.occurred_at).max();
+    let partners: BTreeSet<&str> = views
         .iter()
         .map(|view| view.content.partner.as_str())
         .collect();
-    let reports: Vec<Value> = visible.iter().take(listed).map(report_summary).collect();
+    let reports: Vec<Value> = views.iter().take(listed).map(report_summary).collect();
     let body = json!({
         "type": key.kind,
         "value": key.value,
@@ -98,13 +89,15 @@ pub(crate) async fn get(
     finish(&state, &principal, audited, outcome).await
 }
 
-/// Answers `GET /v1/indicators/{value}` for an investigator's context: the index lookup under the release filter,
-/// then the query-time re-check of every hit. Returns the answer (one result), not yet audited. This is the whole
-/// endpoint apart from authentication and the audit record; the differential policy test drives it in process.
+/// Answers `GET /v1/indicators/{value}` for an investigator's context: the index lookup under the release filter
+/// (alternate views included: a report is found whenever any MoU in force grants the indicator), then the
+/// query-time re-check of every hit, one view per report. Returns the answer (one result), not yet audited. This is
+/// the whole endpoint apart from authentication and the audit record; the differential policy test drives it in
+/// process.
 ///
 /// # Errors
 /// Returns [`ApiError::NotFound`] when nothing visible matches (or `value` is not an indicator), 503 when the index
-/// is unavailable.
+/// is unavailable or the indicator matches more views than can be re-checked.
 pub async fn run_indicator(
     index: &IndexClient,
     config: &Config,
@@ -114,17 +107,9 @@ pub async fn run_indicator(
     let Some(indicator) = to_match(value) else {
         return Err(ApiError::NotFound);
     };
-    let release = ctx.release();
-    let per_key = config.max_reports_per_indicator.max(1) * 10;
-    let mut pages = index
-        .lookup(release, vec![indicator.clone()], per_key)
-        .await
-        .map_err(index_error)?;
-    let page = pages.pop().unwrap_or(Page {
-        total: 0,
-        hits: Vec::new(),
-    });
-    render_match(ctx, &indicator.key, page, config.max_reports_per_indicator)
+    let mut found = visible::lookup(index, config, ctx, vec![indicator.clone()]).await?;
+    let views = found.pop().unwrap_or_default();
+    render_match(&indicator.key, &views, config.max_reports_per_indicator)
         .map(|(body, _)| Unaudited::new(body, 1))
         .ok_or(ApiError::NotFound)
 }
@@ -173,21 +158,15 @@ pub(crate) async fn lookup(
         let matches: Vec<Option<IndicatorMatch>> =
             request.values.iter().map(|value| to_match(value)).collect();
         let queries: Vec<IndicatorMatch> = matches.iter().flatten().cloned().collect();
-        let release = ctx.release();
         let per_key = state.config.max_reports_per_indicator.max(1);
-        let pages = state
-            .deps
-            .index
-            .lookup(release, queries, per_key)
-            .await
-            .map_err(index_error)?;
-        let mut pages = pages.into_iter();
+        let found_views = visible::lookup(&state.deps.index, &state.config, &ctx, queries).await?;
+        let mut found_views = found_views.into_iter();
         let mut found = 0_u64;
         let mut results = Vec::with_capacity(request.values.len());
         for (value, indicator) in request.values.iter().zip(&matches) {
             let rendered = indicator.as_ref().and_then(|indicator| {
-                let page = pages.next()?;
-                render_match(&ctx, &indicator.key, page, per_key).map(|(body, _)| body)
+                let views = found_views.next()?;
+                render_match(&indicator.key, &views, per_key).map(|(body, _)| body)
             });
             if rendered.is_some() {
                 found += 1;

@@ -3,7 +3,8 @@
 //! Every investigator request states a purpose and a case. A request is answered from the index under the release
 //! filter of the caller's agency, purpose and the current time (the first wall); every hit is then re-checked against
 //! the MoUs in force now with `accord_policy::allows` (the second wall), so suspend, revoke and expiry take effect on
-//! the next query even before the index is updated. Before any response leaves, allowed or refused, its record is
+//! the next query even before the index is updated. Totals, counts and cursors cover re-checked hits only, one view
+//! per report (module `visible`). Before any response leaves, allowed or refused, its record is
 //! durably appended to the hash-chained [`audit`] trail; if that fails, the answer is 503 and nothing is released.
 
 pub mod audit;
@@ -14,6 +15,7 @@ pub mod released;
 mod request;
 mod search;
 mod taxii;
+mod visible;
 
 use std::sync::Arc;
 
@@ -43,6 +45,10 @@ pub struct Config {
     pub default_page_size: usize,
     /// Largest page size of `POST /v1/search`.
     pub max_page_size: usize,
+    /// The most views one request re-checks when the index's counts cannot be used as they are (an indicator lookup,
+    /// or a search in the moments after an MoU in force changed): a request matching more answers 503 rather than
+    /// count hits nobody re-checked. At most 10 000 on OpenSearch (its result window).
+    pub max_rechecked_views: usize,
 }
 
 impl Default for Config {
@@ -52,6 +58,7 @@ impl Default for Config {
             max_lookup_values: 10_000,
             default_page_size: 20,
             max_page_size: 100,
+            max_rechecked_views: 10_000,
         }
     }
 }
@@ -73,6 +80,11 @@ impl Config {
             "search.max_page_size",
             self.max_page_size as u64,
             self.default_page_size as u64,
+        )?;
+        at_least(
+            "search.max_rechecked_views",
+            self.max_rechecked_views as u64,
+            self.max_page_size as u64,
         )
     }
 }

@@ -35,8 +35,13 @@ impl Context {
         }
     }
 
-    /// Returns the index's release filter for this request: the caller's grant, the time, and the MoUs in force.
-    pub(crate) fn release(&self) -> accord_index::ReleaseFilter {
+    /// Returns the index's release filter for this request: the caller's grant, the time, the MoUs in force with
+    /// their current versions, which of a report's views match, and whether only stale ones.
+    pub(crate) fn release(
+        &self,
+        views: accord_index::Views,
+        stale_only: bool,
+    ) -> accord_index::ReleaseFilter {
         accord_index::ReleaseFilter {
             agency: self.agency.clone(),
             purpose: self.purpose,
@@ -48,7 +53,14 @@ impl Context {
                 &self.snapshot.mous,
                 &self.snapshot.orgs,
             ),
+            views,
+            stale_only,
         }
+    }
+
+    /// Returns the rank of `view` for the caller's grant (0: the shown view), or `None` when it is not released to it.
+    pub(crate) fn rank_of(&self, view: &View) -> Option<u32> {
+        view.rank_for(&self.agency, self.purpose)
     }
 
     /// Returns whether a hit may be served now (the query-time re-check).

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use crate::{
     AppState, Config,
     released::Unaudited,
-    request::{Audited, Context, context, finish, index_error},
+    request::{Audited, Context, context, finish},
+    visible,
 };
 
 /// One or many values of a filter.
@@ -244,11 +245,15 @@ pub(crate) async fn search(
 }
 
 /// Answers a search request `body` (the JSON of `POST /v1/search`) for an investigator's context: the index query
-/// under the release filter, then the query-time re-check of every hit. Returns the answer, not yet audited. This is the whole of `POST /v1/search` apart from authentication and the audit record (which the handler
-/// adds around it); the differential policy test drives it in process.
+/// under the release filter, then the query-time re-check of every hit, one view per report (for an indicator
+/// search, the best-ranked view that releases it). `total` counts the re-checked reports and `next` is set only
+/// when more of them follow (module `visible`). Returns the answer, not yet audited. This is the whole of
+/// `POST /v1/search` apart from authentication and the audit record (which the handler adds around it); the
+/// differential policy test drives it in process.
 ///
 /// # Errors
-/// Returns the problem the endpoint answers: 400/422 for a bad body, 503 when the index is unavailable.
+/// Returns the problem the endpoint answers: 400/422 for a bad body, 503 when the index is unavailable or the
+/// request matches more views than can be re-checked.
 pub async fn run_search(
     index: &IndexClient,
     config: &Config,
@@ -270,29 +275,21 @@ pub async fn run_search(
     }
     let offset = decode_cursor(request.cursor.as_deref())?;
     let query = Query {
-        release: ctx.release(),
+        release: ctx.release(accord_index::Views::Shown, false),
         indicator,
         text,
         filters,
         size,
         offset,
     };
-    let page = index.search(query).await.map_err(index_error)?;
-    let fetched = page.hits.len();
-    let hits: Vec<Value> = page
-        .hits
-        .iter()
-        .filter(|view| ctx.allows(view))
-        .map(render_hit)
-        .collect();
-    let dropped = (fetched - hits.len()) as u64;
-    let total = page.total.saturating_sub(dropped);
-    let next_offset = offset + fetched;
-    let next =
-        (fetched == size && (next_offset as u64) < page.total).then(|| encode_cursor(next_offset));
+    let visible = visible::search(index, config, ctx, query).await?;
+    let hits: Vec<Value> = visible.hits.iter().map(render_hit).collect();
+    let next_offset = offset.saturating_add(hits.len());
+    let next = (!hits.is_empty() && (next_offset as u64) < visible.total)
+        .then(|| encode_cursor(next_offset));
     let returned = hits.len() as u64;
     Ok(Unaudited::new(
-        json!({ "hits": hits, "total": total, "next": next }),
+        json!({ "hits": hits, "total": visible.total, "next": next }),
         returned,
     ))
 }

@@ -47,32 +47,93 @@ pub fn refang(input: &str) -> String {
 /// Returns free text with the bracketed and scheme defanging forms undone (see [`refang`]), leaving everything else,
 /// including spaces and a spelled-out ` dot `, as written.
 pub fn refang_text(text: &str) -> String {
-    DEFANGED
-        .replace_all(text, |caps: &Captures<'_>| {
-            if let Some(scheme) = caps.name("scheme") {
-                let lower = scheme.as_str().to_ascii_lowercase();
-                let secure = if lower.ends_with('s') { "s" } else { "" };
-                let base = if lower.starts_with('f') {
-                    "ftp"
-                } else {
-                    "http"
-                };
-                let sep = caps.name("sep").map(|sep| sep.as_str()).unwrap_or(":");
-                let sep = if sep.contains("//") { "://" } else { ":" };
-                format!("{base}{secure}{sep}")
-            } else if caps.name("dot").is_some() {
-                ".".to_owned()
-            } else if caps.name("at").is_some() {
-                "@".to_owned()
-            } else if caps.name("colon_slashes").is_some() {
-                "://".to_owned()
-            } else if caps.name("colon").is_some() {
-                ":".to_owned()
-            } else {
-                "/".to_owned()
-            }
-        })
-        .into_owned()
+    DEFANGED.replace_all(text, replacement).into_owned()
+}
+
+/// A refanged text and the way back to the text it was refanged from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedText {
+    /// The refanged text ([`refang_text`]).
+    pub text: String,
+    /// For every byte boundary `i` of `text` (`0..=text.len()`), the offset in the original text a span *starting*
+    /// at `i` starts at.
+    starts: Vec<usize>,
+    /// For every byte boundary `i` of `text`, the offset in the original text a span *ending* at `i` ends at.
+    ends: Vec<usize>,
+}
+
+impl MappedText {
+    /// Returns the range of the original text that the range `start..end` of the refanged text was made from. A
+    /// range that starts or ends inside a replaced token (`[.]`, `hxxps:`) is widened to the whole token.
+    ///
+    /// # Panics
+    /// Never for `start <= end <= text.len()`; panics on a range outside the refanged text.
+    pub fn original(&self, start: usize, end: usize) -> std::ops::Range<usize> {
+        self.starts[start]..self.ends[end]
+    }
+}
+
+/// Returns [`refang_text`] of `text` together with the mapping from the refanged text back to `text`, so that what
+/// is found in refanged prose can be located in the prose as written.
+pub fn refang_text_mapped(text: &str) -> MappedText {
+    let mut out = String::with_capacity(text.len());
+    let mut starts = Vec::with_capacity(text.len() + 1);
+    let mut ends = Vec::with_capacity(text.len() + 1);
+    // Boundary 0: a span starting there starts at 0; nothing ends there but a span may (empty): 0.
+    ends.push(0);
+    let mut copied_to = 0;
+    for caps in DEFANGED.captures_iter(text) {
+        let Some(whole) = caps.get(0) else { continue };
+        for offset in copied_to..whole.start() {
+            starts.push(offset);
+            ends.push(offset + 1);
+        }
+        out.push_str(&text[copied_to..whole.start()]);
+        let replaced = replacement(&caps);
+        for _ in 0..replaced.len() {
+            starts.push(whole.start());
+            ends.push(whole.end());
+        }
+        out.push_str(&replaced);
+        copied_to = whole.end();
+    }
+    for offset in copied_to..text.len() {
+        starts.push(offset);
+        ends.push(offset + 1);
+    }
+    out.push_str(&text[copied_to..]);
+    starts.push(text.len());
+    MappedText {
+        text: out,
+        starts,
+        ends,
+    }
+}
+
+/// Returns what one defanging token of [`DEFANGED`] stands for.
+fn replacement(caps: &Captures<'_>) -> String {
+    if let Some(scheme) = caps.name("scheme") {
+        let lower = scheme.as_str().to_ascii_lowercase();
+        let secure = if lower.ends_with('s') { "s" } else { "" };
+        let base = if lower.starts_with('f') {
+            "ftp"
+        } else {
+            "http"
+        };
+        let sep = caps.name("sep").map(|sep| sep.as_str()).unwrap_or(":");
+        let sep = if sep.contains("//") { "://" } else { ":" };
+        format!("{base}{secure}{sep}")
+    } else if caps.name("dot").is_some() {
+        ".".to_owned()
+    } else if caps.name("at").is_some() {
+        "@".to_owned()
+    } else if caps.name("colon_slashes").is_some() {
+        "://".to_owned()
+    } else if caps.name("colon").is_some() {
+        ":".to_owned()
+    } else {
+        "/".to_owned()
+    }
 }
 
 /// Removes surrounding whitespace and matching wrapping pairs, repeatedly (`" <http://x> "`).

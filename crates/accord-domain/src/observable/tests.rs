@@ -444,6 +444,29 @@ fn refang_leaves_ordinary_text_alone() {
 }
 
 #[test]
+fn mapped_refanging_leads_back_to_the_text_as_written() {
+    let text = "C2 45.155.205 [.] 172, kit at hxxps[:]//login-bank[.]com/v — done";
+    let mapped = refang_text_mapped(text);
+    assert_eq!(mapped.text, refang_text(text));
+    for (needle, written) in [
+        ("45.155.205.172", "45.155.205 [.] 172"),
+        ("https://login-bank.com/v", "hxxps[:]//login-bank[.]com/v"),
+        ("login-bank.com", "login-bank[.]com"),
+        ("done", "done"),
+    ] {
+        let start = mapped.text.find(needle).unwrap();
+        let range = mapped.original(start, start + needle.len());
+        assert_eq!(&text[range], written, "{needle}");
+    }
+    // A span ending inside a replaced token covers the whole token.
+    let dot = mapped.text.find(".172").unwrap();
+    assert_eq!(&text[mapped.original(dot, dot + 1)], " [.] ");
+    let plain = refang_text_mapped("no defanging here");
+    assert_eq!(plain.original(3, 12), 3..12);
+    assert_eq!(plain.original(17, 17), 17..17);
+}
+
+#[test]
 fn detect_follows_the_documented_order() {
     let cases = [
         ("https://evil.com", Some(ObservableType::Url)),

@@ -20,7 +20,7 @@ use accord_domain::{
 
 pub use self::{matching::*, release::*, writes::*};
 use crate::{
-    Filters, IndexClient, IndicatorKey, IndicatorMatch, Query, ReleaseFilter, ReplaceViews,
+    Filters, IndexClient, IndicatorKey, IndicatorMatch, Query, ReleaseFilter, ReplaceViews, Views,
     WriteOutcome,
 };
 
@@ -48,6 +48,8 @@ pub const CASES: &[(&str, Case)] = cases![
     release_filter_hides_other_grants_and_windows,
     release_filter_bounds_totals,
     release_filter_keeps_only_views_of_mous_in_force,
+    alternates_match_only_when_asked_for,
+    stale_views_are_those_of_no_current_version,
     paging_is_stable_and_totals_ignore_the_page,
     replacement_removes_earlier_views,
     older_and_replayed_versions_are_stale,
@@ -96,13 +98,16 @@ pub fn report() -> ReportId {
     ReportId::random()
 }
 
-/// Returns the default release filter: [`AGENCY`], investigation, at 2025-01-01.
+/// Returns the default release filter: [`AGENCY`], investigation, at 2025-01-01, [`MOU`] version 1 in force, shown
+/// views only.
 pub fn release() -> ReleaseFilter {
     ReleaseFilter {
         agency: org(AGENCY),
         purpose: Purpose::Investigation,
         at: at("2025-01-01T00:00:00Z"),
-        mous: vec![mou_id(MOU)],
+        mous: vec![(mou_id(MOU), 1)],
+        views: Views::Shown,
+        stale_only: false,
     }
 }
 
@@ -160,6 +165,7 @@ pub fn view(report_id: &ReportId, name: &str) -> View {
             agency: org(AGENCY),
             purpose: Purpose::Investigation,
         }],
+        alternates: Vec::new(),
         valid_from: at("2024-01-01T00:00:00Z"),
         valid_until: at("2026-01-01T00:00:00Z"),
         profile: Profile {
@@ -174,6 +180,7 @@ pub fn view(report_id: &ReportId, name: &str) -> View {
             categories: vec!["ransomware".to_owned()],
             sector: Some("finance".to_owned()),
             received_at: occurred_at,
+            num_indicators: None,
         },
         content: ViewContent {
             partner: PARTNER.to_owned(),

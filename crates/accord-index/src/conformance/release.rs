@@ -1,12 +1,12 @@
 //! Cases on the release filter, paging and batch lookups.
 
-use accord_domain::{Grant, ObservableType as T, Purpose};
+use accord_domain::{Alternate, Grant, ObservableType as T, Purpose};
 
 use super::{
     AGENCY, MOU, OTHER_AGENCY, at, exact, ids, lookup_one, mou_id, org, put, query, release,
     report, sorted_ids, view, with_indicators,
 };
-use crate::{IndexClient, IndicatorMatch, Query, ReleaseFilter};
+use crate::{IndexClient, IndicatorMatch, Query, ReleaseFilter, Views};
 
 /// Only views granted to the caller's agency for the stated purpose, within their validity window, match.
 pub async fn release_filter_hides_other_grants_and_windows(index: IndexClient) {
@@ -22,7 +22,8 @@ pub async fn release_filter_hides_other_grants_and_windows(index: IndexClient) {
         agency: org(agency),
         purpose,
         at: at(when),
-        mous: vec![mou_id(MOU)],
+        mous: vec![(mou_id(MOU), 1)],
+        ..release()
     };
     let matcher = || exact(T::DomainName, "c2.example");
     let total = |release: ReleaseFilter| {
@@ -294,7 +295,7 @@ pub async fn release_filter_keeps_only_views_of_mous_in_force(index: IndexClient
     put(&index, &second, 1, vec![other]).await;
 
     let with = |mous: Vec<&str>| ReleaseFilter {
-        mous: mous.into_iter().map(mou_id).collect(),
+        mous: mous.into_iter().map(|mou| (mou_id(mou), 1)).collect(),
         ..release()
     };
     let count = |release: ReleaseFilter| {
@@ -325,4 +326,131 @@ pub async fn release_filter_keeps_only_views_of_mous_in_force(index: IndexClient
         0,
         "no MoU in force matches nothing"
     );
+}
+
+/// A report's alternate views for a grant match only filters that ask for them; the shown view matches every filter
+/// but [`Views::AlternatesOnly`]. Searches and lookups agree.
+pub async fn alternates_match_only_when_asked_for(index: IndexClient) {
+    let report_id = report();
+    let shown = with_indicators(view(&report_id, "shown"), &[(T::DomainName, "c2.example")]);
+    let mut alternate = with_indicators(
+        view(&report_id, "alternate"),
+        &[(T::DomainName, "c2.example"), (T::Ipv4Addr, "192.0.2.7")],
+    );
+    alternate.grants = vec![Grant {
+        agency: org(OTHER_AGENCY),
+        purpose: Purpose::Investigation,
+    }];
+    alternate.alternates = vec![Alternate {
+        agency: org(AGENCY),
+        purpose: Purpose::Investigation,
+        rank: 1,
+    }];
+    put(&index, &report_id, 1, vec![shown, alternate]).await;
+
+    let selecting = |views: Views| ReleaseFilter { views, ..release() };
+    let found = |release: ReleaseFilter, value: &'static str, kind: T| {
+        let index = index.clone();
+        async move {
+            let searched = ids(
+                &index,
+                Query {
+                    release: release.clone(),
+                    indicator: Some(exact(kind, value)),
+                    ..query()
+                },
+            )
+            .await;
+            let looked_up = lookup_one(&index, release, exact(kind, value)).await;
+            assert_eq!(searched.0, looked_up.0, "search and lookup agree");
+            searched
+        }
+    };
+    assert_eq!(
+        found(selecting(Views::Shown), "c2.example", T::DomainName).await,
+        (1, sorted_ids(&["shown"]))
+    );
+    assert_eq!(
+        found(selecting(Views::Shown), "192.0.2.7", T::Ipv4Addr)
+            .await
+            .0,
+        0
+    );
+    assert_eq!(
+        found(
+            selecting(Views::WithAlternates),
+            "c2.example",
+            T::DomainName
+        )
+        .await,
+        (2, sorted_ids(&["alternate", "shown"]))
+    );
+    assert_eq!(
+        found(selecting(Views::WithAlternates), "192.0.2.7", T::Ipv4Addr).await,
+        (1, sorted_ids(&["alternate"]))
+    );
+    assert_eq!(
+        found(
+            selecting(Views::AlternatesOnly),
+            "c2.example",
+            T::DomainName
+        )
+        .await,
+        (1, sorted_ids(&["alternate"]))
+    );
+    // For the other agency the alternate is its shown view.
+    let theirs = ReleaseFilter {
+        agency: org(OTHER_AGENCY),
+        ..release()
+    };
+    assert_eq!(
+        ids(
+            &index,
+            Query {
+                release: theirs,
+                ..query()
+            }
+        )
+        .await
+        .0,
+        1
+    );
+}
+
+/// A view is stale for a filter when it carries none of the filter's current MoU versions: it was rendered under an
+/// older (or newer) version of an MoU in force.
+pub async fn stale_views_are_those_of_no_current_version(index: IndexClient) {
+    let report_id = report();
+    let mut old = view(&report_id, "old");
+    old.mous = vec![(mou_id(MOU), 1)];
+    let mut both = view(&report_id, "both");
+    both.mous = vec![(mou_id(MOU), 1), (mou_id("mou-second"), 2)];
+    put(&index, &report_id, 1, vec![old, both]).await;
+
+    let at_versions = |versions: &[(&str, u32)], stale_only: bool| ReleaseFilter {
+        mous: versions
+            .iter()
+            .map(|(mou, version)| (mou_id(mou), *version))
+            .collect(),
+        stale_only,
+        ..release()
+    };
+    let count = |release: ReleaseFilter| {
+        let index = index.clone();
+        async move { ids(&index, Query { release, ..query() }).await }
+    };
+    assert_eq!(count(at_versions(&[(MOU, 1)], true)).await.0, 0, "current");
+    assert_eq!(
+        count(at_versions(&[(MOU, 2)], true)).await,
+        (2, sorted_ids(&["both", "old"])),
+        "{MOU} changed since"
+    );
+    assert_eq!(
+        count(at_versions(&[(MOU, 2), ("mou-second", 2)], true)).await,
+        (1, sorted_ids(&["old"])),
+        "the second MoU still justifies `both` at its version"
+    );
+    assert_eq!(count(at_versions(&[(MOU, 2)], false)).await.0, 2);
+    let looked_up = lookup_one(&index, at_versions(&[(MOU, 2)], true), exact(T::File, "x")).await;
+    assert_eq!(looked_up.0, 0);
 }

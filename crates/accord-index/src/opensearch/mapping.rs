@@ -3,8 +3,8 @@
 //! Two indices per deployment, each created from a composable index template (`PUT _index_template/<name>`):
 //!
 //! - `<prefix>-views`: one document per view, `_id` = `<report id>:<view id>`. Keyword fields for exact matches and
-//!   filters (`indicator` = `<type>|<canonical value>`, `indicator_value`, `indicator_type`, `grant` =
-//!   `<agency>|<purpose>`, `mou`, `tlp`, `sector`, `partner`, `report_id`, `view_id`), an `ip_range` field `cidr`
+//!   filters (`indicator` = `<type>|<canonical value>`, `indicator_value`, `indicator_type`, `grant` and `mou` (the
+//!   terms of `crate::document_terms`), `tlp`, `sector`, `partner`, `report_id`, `view_id`), an `ip_range` field `cidr`
 //!   holding every CIDR indicator (a `term` query with an address finds the blocks containing it), an `ip` field for
 //!   plain addresses, `text` fields `title` and `description`, `date_nanos` fields `valid_from`, `valid_until` and
 //!   `occurred_at`, the report `version`, and the whole view in `view` (an object with `enabled: false`: stored in
@@ -24,7 +24,7 @@
 
 use std::net::IpAddr;
 
-use accord_domain::{Grant, ObservableType, Timestamp, View};
+use accord_domain::{ObservableType, Timestamp, View};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -188,8 +188,7 @@ pub(crate) fn view_document(
         .into_iter()
         .map(ObservableType::as_str)
         .collect();
-    let grants: Vec<String> = view.grants.iter().map(Grant::term).collect();
-    let mous: Vec<&str> = view.mous.iter().map(|(mou, _)| mou.as_str()).collect();
+    let (grants, mous) = crate::document_terms(view);
     Ok(json!({
         "report_id": report_id,
         "view_id": view.id,

@@ -1,14 +1,14 @@
 //! The query DSL Accord sends, and the decoding of search answers.
 //!
 //! Every search and every lookup is one `bool` query whose `filter` list starts with the release filter
-//! ([`release_filter`]): the caller's grant term `<agency>|<purpose>`, `terms` on the MoUs in force (an empty list
-//! matches nothing), and the validity window `valid_from <= at < valid_until`. The application adds it to every
+//! ([`release_filter`]): `terms` on the caller's grant terms (`<agency>|<purpose>`, and `<agency>|<purpose>|alt` when
+//! alternates are asked for), `terms` on the MoUs in force (an empty list matches nothing), and the validity window
+//! `valid_from <= at < valid_until`. The application adds it to every
 //! query; nothing an investigator types can reach it, because free text goes through `simple_query_string` over
 //! `title` and `description` only, with the operators limited to `+`, `-`, `"…"` and whitespace (no field names, no
 //! wildcards, no fuzziness: "never an error, never another field"). All clauses are filters: hits are ordered by
 //! `occurred_at` desc then `view_id` asc, never by score. `track_total_hits: true` makes totals exact.
 
-use accord_domain::Grant;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,24 +16,26 @@ use super::{
     client::ErrorCause,
     mapping::{MAX_RESULT_WINDOW, date_value},
 };
-use crate::{Filters, IndexError, IndicatorMatch, Page, Query, ReleaseFilter};
+use crate::{Filters, IndexError, IndicatorMatch, Page, Query, ReleaseFilter, release::VERSIONED};
 
-/// Returns the release filter: grant, MoUs in force, validity window.
+/// Returns the release filter: grant terms, MoUs in force, validity window; for
+/// [`ReleaseFilter::stale_only`], a versioned document carrying none of the current versions.
 pub(crate) fn release_filter(release: &ReleaseFilter) -> Value {
-    let grant = Grant {
-        agency: release.agency.clone(),
-        purpose: release.purpose,
-    };
-    let mous: Vec<&str> = release.mous.iter().map(|mou| mou.as_str()).collect();
     let at = date_value(release.at);
+    let mut filter = vec![
+        json!({ "terms": { "grant": release.grant_terms() } }),
+        json!({ "terms": { "mou": release.mou_terms() } }),
+        json!({ "range": { "valid_from": { "lte": at } } }),
+        json!({ "range": { "valid_until": { "gt": at } } }),
+    ];
+    if !release.stale_only {
+        return json!({ "bool": { "filter": filter } });
+    }
+    filter.push(json!({ "term": { "mou": VERSIONED } }));
     json!({
         "bool": {
-            "filter": [
-                { "term": { "grant": grant.term() } },
-                { "terms": { "mou": mous } },
-                { "range": { "valid_from": { "lte": at } } },
-                { "range": { "valid_until": { "gt": at } } }
-            ]
+            "filter": filter,
+            "must_not": [{ "terms": { "mou": release.current_terms() } }]
         }
     })
 }
@@ -268,8 +270,10 @@ mod tests {
             at: "2025-01-01T00:00:00Z".parse().unwrap(),
             mous: mous
                 .iter()
-                .map(|mou| accord_domain::MouId::parse(mou).unwrap())
+                .map(|mou| (accord_domain::MouId::parse(mou).unwrap(), 2))
                 .collect(),
+            views: crate::Views::Shown,
+            stale_only: false,
         }
     }
 
@@ -278,7 +282,7 @@ mod tests {
         assert_eq!(
             release_filter(&release(&["mou-a", "mou-b"])),
             json!({ "bool": { "filter": [
-                { "term": { "grant": "ncu|investigation" } },
+                { "terms": { "grant": ["ncu|investigation"] } },
                 { "terms": { "mou": ["mou-a", "mou-b"] } },
                 { "range": { "valid_from": { "lte": "2025-01-01T00:00:00.000000000Z" } } },
                 { "range": { "valid_until": { "gt": "2025-01-01T00:00:00.000000000Z" } } }
@@ -287,6 +291,31 @@ mod tests {
         assert_eq!(
             release_filter(&release(&[]))["bool"]["filter"][1],
             json!({ "terms": { "mou": [] } })
+        );
+    }
+
+    #[test]
+    fn alternates_and_stale_views_are_selected_by_terms() {
+        let mut filter = release(&["mou-a"]);
+        filter.views = crate::Views::WithAlternates;
+        assert_eq!(
+            release_filter(&filter)["bool"]["filter"][0],
+            json!({ "terms": { "grant": ["ncu|investigation", "ncu|investigation|alt"] } })
+        );
+        filter.views = crate::Views::AlternatesOnly;
+        filter.stale_only = true;
+        let stale = release_filter(&filter);
+        assert_eq!(
+            stale["bool"]["filter"][0],
+            json!({ "terms": { "grant": ["ncu|investigation|alt"] } })
+        );
+        assert_eq!(
+            stale["bool"]["filter"][4],
+            json!({ "term": { "mou": "@versioned" } })
+        );
+        assert_eq!(
+            stale["bool"]["must_not"],
+            json!([{ "terms": { "mou": ["mou-a@2"] } }])
         );
     }
 

@@ -14,7 +14,7 @@ use tantivy::{
 };
 
 use super::schema::{Fields, cidr_block, micros};
-use crate::{Filters, IndicatorMatch, ReleaseFilter};
+use crate::{Filters, IndicatorMatch, ReleaseFilter, release::VERSIONED};
 
 /// A list of boolean clauses.
 pub(crate) type Clauses = Vec<(Occur, Box<dyn Query>)>;
@@ -61,14 +61,22 @@ fn any_term(terms: Vec<Term>) -> Box<dyn Query> {
 /// Up to this many terms, a union of term queries beats a `TermSetQuery`.
 const SMALL_TERM_SET: usize = 256;
 
-/// Returns the must-clause of the release filter: the grant `<agency>|<purpose>` and one of the MoUs in force. The
-/// validity window is applied by the page collector, which every search goes through.
+/// Returns the must-clause of the release filter: one of its grant terms (the shown view, alternates too when asked)
+/// and one of the MoUs in force; for [`ReleaseFilter::stale_only`], a versioned document carrying none of the
+/// current versions. The validity window is applied by the page collector, which every search goes through.
 pub(crate) fn grant_clause(fields: &Fields, release: &ReleaseFilter) -> (Occur, Box<dyn Query>) {
-    let grant = format!("{}|{}", release.agency, release.purpose);
-    let clauses: Clauses = vec![
-        must_term(Fields::term(fields.grant, &grant)),
-        must_any_of(fields.mou, release.mous.iter().map(|mou| mou.as_str())),
+    let grants = release.grant_terms();
+    let mous = release.mou_terms();
+    let mut clauses: Clauses = vec![
+        must_any_of(fields.grant, grants.iter().map(String::as_str)),
+        must_any_of(fields.mou, mous.iter().map(String::as_str)),
     ];
+    if release.stale_only {
+        let current = release.current_terms();
+        clauses.push(must_term(Fields::term(fields.mou, VERSIONED)));
+        let (_, any_current) = must_any_of(fields.mou, current.iter().map(String::as_str));
+        clauses.push((Occur::MustNot, any_current));
+    }
     (Occur::Must, Box::new(BooleanQuery::new(clauses)))
 }
 

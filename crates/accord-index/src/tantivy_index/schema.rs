@@ -33,9 +33,11 @@ pub(crate) struct Fields {
     pub(crate) report_id: Field,
     /// The version the report was written at, on views and markers (`u64 FAST`).
     pub(crate) version: Field,
-    /// One `<agency>|<purpose>` term per grant (`STRING`, multi-valued).
+    /// The grant terms of `crate::document_terms`: `<agency>|<purpose>` per pair the view is shown to,
+    /// `<agency>|<purpose>|alt` per pair it is an alternate for (`STRING`, multi-valued).
     pub(crate) grant: Field,
-    /// The id of every MoU the view was rendered under (`STRING`, multi-valued).
+    /// The MoU terms of `crate::document_terms`: ids, `<id>@<version>`, and the versioned marker (`STRING`,
+    /// multi-valued).
     pub(crate) mou: Field,
     /// Visible from, inclusive (`i64` µs, `FAST`).
     pub(crate) valid_from: Field,
@@ -135,11 +137,12 @@ impl Fields {
         doc.add_text(self.view_id, &view.id);
         doc.add_text(self.report_id, report_id);
         doc.add_u64(self.version, version);
-        for grant in &view.grants {
-            doc.add_text(self.grant, grant.term());
+        let (grants, mous) = crate::document_terms(view);
+        for grant in grants {
+            doc.add_text(self.grant, grant);
         }
-        for (mou, _version) in &view.mous {
-            doc.add_text(self.mou, mou.as_str());
+        for mou in mous {
+            doc.add_text(self.mou, mou);
         }
         doc.add_i64(self.valid_from, micros(view.valid_from));
         doc.add_i64(self.valid_until, micros(view.valid_until));

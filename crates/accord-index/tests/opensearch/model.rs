@@ -187,7 +187,10 @@ fn matches(query: &Value, source: &Value) -> bool {
             let should = spec["should"]
                 .as_array()
                 .is_none_or(|any| any.iter().any(|q| matches(q, source)));
-            filter && should
+            let must_not = spec["must_not"]
+                .as_array()
+                .is_none_or(|none| !none.iter().any(|q| matches(q, source)));
+            filter && should && must_not
         }
         "term" => {
             let (field, value) = spec

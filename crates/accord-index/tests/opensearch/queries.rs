@@ -12,9 +12,9 @@ fn expected_release(release: &ReleaseFilter) -> Value {
     let at = release
         .at
         .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let mous: Vec<&str> = release.mous.iter().map(|mou| mou.as_str()).collect();
+    let mous: Vec<&str> = release.mous.iter().map(|(mou, _)| mou.as_str()).collect();
     json!({ "bool": { "filter": [
-        { "term": { "grant": format!("{}|{}", release.agency, release.purpose) } },
+        { "terms": { "grant": [format!("{}|{}", release.agency, release.purpose)] } },
         { "terms": { "mou": mous } },
         { "range": { "valid_from": { "lte": at } } },
         { "range": { "valid_until": { "gt": at } } }
@@ -40,7 +40,9 @@ async fn every_search_and_lookup_carries_the_release_filter() {
         agency: c::org(c::OTHER_AGENCY),
         purpose: Purpose::Prevention,
         at: c::at("2030-06-01T12:34:56.789012Z"),
-        mous: vec![c::mou_id("mou-a"), c::mou_id("mou-b")],
+        mous: vec![(c::mou_id("mou-a"), 1), (c::mou_id("mou-b"), 4)],
+        views: accord_index::Views::Shown,
+        stale_only: false,
     };
     let nothing_in_force = ReleaseFilter {
         mous: Vec::new(),

@@ -111,7 +111,10 @@ async fn a_write_claims_writes_views_and_commits_with_external_versions() {
     assert_eq!(source["view_id"], json!("view--a"));
     assert_eq!(source["version"], json!(7));
     assert_eq!(source["grant"], json!(["ncu|investigation"]));
-    assert_eq!(source["mou"], json!(["mou-default"]));
+    assert_eq!(
+        source["mou"],
+        json!(["@versioned", "mou-default", "mou-default@1"])
+    );
     assert_eq!(
         source["valid_from"],
         json!("2024-01-01T00:00:00.000000000Z")

@@ -50,6 +50,8 @@ conformance_tests![
     release_filter_hides_other_grants_and_windows,
     release_filter_bounds_totals,
     release_filter_keeps_only_views_of_mous_in_force,
+    alternates_match_only_when_asked_for,
+    stale_views_are_those_of_no_current_version,
     paging_is_stable_and_totals_ignore_the_page,
     replacement_removes_earlier_views,
     older_and_replayed_versions_are_stale,

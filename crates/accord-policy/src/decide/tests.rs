@@ -1,5 +1,5 @@
-//! Unit tests of [`decide`]: every condition of rule 1 on its own, boundaries, scopes, organizations, and the
-//! least-restricted choice of rule 3.
+//! Unit tests of [`decide`]: every condition of rule 1 on its own, boundaries, scopes (an empty field never passes a
+//! restriction), organizations, and that every granting MoU is a candidate.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -168,6 +168,8 @@ fn baseline_is_granted_under_the_mou_terms() {
     let Decision::Granted(terms) = setup.decide() else {
         panic!("baseline must be granted");
     };
+    assert_eq!(terms.len(), 1);
+    let terms = &terms[0];
     assert_eq!(terms.mou, mou_id("mou-x"));
     assert_eq!(terms.version, 1);
     assert_eq!(terms.profile, profile_of(&setup.mou));
@@ -292,14 +294,14 @@ fn huge_retention_never_ends_and_never_panics() {
     let Decision::Granted(terms) = setup.decide() else {
         panic!("must be granted");
     };
-    assert_eq!(terms.valid_until, setup.mou.expires_at);
+    assert_eq!(terms[0].valid_until, setup.mou.expires_at);
 }
 
 #[test]
 fn window_ends_at_expiry_when_it_comes_before_retention() {
     let mut setup = Setup::baseline();
     setup.mou.expires_at = ts("2026-09-01T00:00:00Z");
-    let terms = setup.decide().terms().cloned().unwrap();
+    let terms = setup.decide().terms()[0].clone();
     assert_eq!(terms.valid_until, ts("2026-09-01T00:00:00Z"));
 }
 
@@ -338,17 +340,58 @@ fn explicit_scopes_match_their_values_ignoring_case() {
 }
 
 #[test]
-fn missing_categories_and_sector_pass_even_empty_scopes() {
+fn an_empty_field_never_passes_a_restriction() {
+    // Issue 15: a report with no categories was released under `categories: ["ransomware"]`.
+    let mut setup = Setup::baseline();
+    setup.facts.categories.clear();
+    setup.mou.categories = only(&["ransomware"]);
+    assert_eq!(
+        denial(&setup.decide()),
+        vec!["mou-x: report has no category (categories restricted)"]
+    );
+    setup.mou.categories = Scope::Only(BTreeSet::new());
+    assert!(!setup.decide().is_granted(), "an empty list admits nothing");
+    setup.mou.categories = Scope::Any;
+    assert!(setup.decide().is_granted(), "only `*` admits no category");
+
+    let mut setup = Setup::baseline();
+    setup.facts.sector = None;
+    setup.mou.sectors = only(&["finance"]);
+    assert_eq!(
+        denial(&setup.decide()),
+        vec!["mou-x: report has no sector (sectors restricted)"]
+    );
+    setup.mou.sectors = Scope::Any;
+    assert!(setup.decide().is_granted());
+
+    let mut setup = Setup::baseline();
+    setup.facts.num_indicators = Some(0);
+    setup.mou.indicator_types = only(&["ipv4-addr"]);
+    assert_eq!(
+        denial(&setup.decide()),
+        vec!["mou-x: report has no indicator (indicator_types restricted)"]
+    );
+    setup.facts.num_indicators = None;
+    assert!(!setup.decide().is_granted(), "an unknown count is none");
+    setup.mou.indicator_types = Scope::Any;
+    assert!(setup.decide().is_granted());
+}
+
+#[test]
+fn every_failing_scope_is_one_part_of_the_reason() {
     let mut setup = Setup::baseline();
     setup.facts.categories.clear();
     setup.facts.sector = None;
-    setup.mou.categories = Scope::Only(BTreeSet::new());
-    setup.mou.sectors = Scope::Only(BTreeSet::new());
-    assert!(setup.decide().is_granted());
-    setup.facts.sector = Some("finance".to_owned());
+    setup.facts.num_indicators = Some(0);
+    setup.mou.categories = only(&["phishing"]);
+    setup.mou.sectors = only(&["finance"]);
+    setup.mou.indicator_types = only(&["url"]);
     assert_eq!(
         denial(&setup.decide()),
-        vec!["mou-x: sector finance not covered"]
+        vec![
+            "mou-x: report has no category (categories restricted); report has no sector (sectors restricted); \
+             report has no indicator (indicator_types restricted)"
+        ]
     );
 }
 
@@ -360,12 +403,35 @@ fn empty_recipient_countries_deny() {
 }
 
 #[test]
-fn indicator_types_never_decide_visibility() {
+fn indicator_types_of_a_report_with_indicators_do_not_decide_visibility() {
+    // They decide what is released (rule 2), and whether anything is (`crate::choose`).
     let mut setup = Setup::baseline();
     setup.mou.indicator_types = only(&["vulnerability"]);
     assert!(setup.decide().is_granted());
     setup.mou.indicator_types = Scope::Only(BTreeSet::new());
     assert!(setup.decide().is_granted());
+}
+
+#[test]
+fn every_granting_mou_is_a_candidate_in_id_order() {
+    let setup = Setup::baseline();
+    let mut revoked = mou("mou-a");
+    revoked.status = MouStatus::Revoked;
+    let mous = [v1(mou("mou-c")), v1(revoked), v1(mou("mou-b"))];
+    let decision = decide(
+        &setup.facts,
+        &setup.agency,
+        setup.purpose,
+        setup.at,
+        &mous,
+        &setup.orgs,
+    );
+    let ids: Vec<String> = decision
+        .terms()
+        .iter()
+        .map(|terms| terms.mou.to_string())
+        .collect();
+    assert_eq!(ids, vec!["mou-b", "mou-c"]);
 }
 
 #[test]
@@ -377,4 +443,5 @@ fn facts_copy_the_report() {
     assert_eq!(facts.categories, report.categories);
     assert_eq!(facts.sector, report.sector);
     assert_eq!(facts.received_at, report.received_at);
+    assert_eq!(facts.num_indicators, Some(report.indicators.len()));
 }

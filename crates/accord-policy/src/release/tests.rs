@@ -9,6 +9,7 @@ use chrono::TimeDelta;
 
 use super::*;
 use crate::decide::profile_of;
+use crate::render::render;
 use crate::testkit::{directory, mou, mou_id, now, only, org_id, report, ts, v1, version};
 
 fn grant(agency: &str, purpose: Purpose) -> Grant {

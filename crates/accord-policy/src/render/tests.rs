@@ -1,5 +1,6 @@
 //! Unit tests of [`render`] and [`redactions`]: each content part, PII redaction of free text and the victim
-//! block, invalid PII ranges, attribution and indicator-type filtering.
+//! block, invalid PII ranges, attribution, indicator-type filtering, and withheld indicators leaving no trace in the
+//! text.
 
 use std::collections::BTreeSet;
 
@@ -38,6 +39,10 @@ fn everything(pii: PiiRule) -> Profile {
     )
 }
 
+/// The description with every located indicator withheld (no PII redaction).
+const WITHHELD_DESCRIPTION: &str = "Contact jane.doe@bank-a.example or +49 30 1234567 (Jürgen Müller). \
+    Lure domain [withheld:indicator], sender [withheld:indicator], payload from [withheld:indicator].";
+
 const REDACTED_DESCRIPTION: &str = "Contact [redacted:email] or [redacted:phone] ([redacted:name]). \
     Lure domain login-bank-a.com, sender attacker@evil.example, payload from 45.155.205.172.";
 
@@ -73,7 +78,8 @@ fn narrative_alone_releases_title_description_and_ttps_only() {
         ),
     );
     assert_eq!(content.title.as_deref(), Some(TITLE));
-    assert_eq!(content.description.as_deref(), Some(DESCRIPTION));
+    // Indicators are not released, so none of them stays in the text.
+    assert_eq!(content.description.as_deref(), Some(WITHHELD_DESCRIPTION));
     assert_eq!(content.ttps, Some(report.ttps.clone()));
     assert!(content.indicators.is_empty());
     assert_eq!(content.victim, None);
@@ -324,6 +330,7 @@ fn redactions_describe_a_redacted_anonymous_release() {
             "1 e-mail address redacted in description",
             "1 phone number redacted in description",
             "1 personal name redacted in description",
+            "2 occurrences of withheld indicators replaced in description",
             "3 indicators of types not covered withheld",
             "victim withheld (pii: redact)",
         ]
@@ -361,6 +368,7 @@ fn redactions_describe_withheld_parts() {
             "2 e-mail addresses redacted in description",
             "1 phone number redacted in description",
             "1 personal name redacted in description",
+            "2 occurrences of withheld indicators replaced in description",
             "4 indicators withheld",
             "victim withheld",
         ]
@@ -387,6 +395,7 @@ fn redactions_skip_parts_the_report_does_not_have() {
     let mut report = report();
     report.victim = None;
     report.indicators.clear();
+    report.indicator_spans = Some(Vec::new());
     report.pii.clear();
     let nothing = profile(
         &[ContentPart::Narrative],
@@ -425,5 +434,202 @@ fn emails_found_only_in_free_text_are_withheld_under_redact_and_kept_under_share
             .indicators
             .iter()
             .any(|i| i.value == "victim.contact@bank.example")
+    );
+}
+
+/// The baseline report whose only indicator is a SHA-256 that the description also carries, in upper case
+/// (issue 21: an ip/domain-only MoU released the description with the hash).
+fn hash_report() -> NormalizedReport {
+    let hash = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+    let mut report = report();
+    report.description = format!("Dropper {hash} fetched by the loader.");
+    report.pii.clear();
+    report.indicators = vec![crate::testkit::indicator(
+        ObservableType::File,
+        &hash.to_ascii_lowercase(),
+        accord_domain::IndicatorSource::Declared,
+    )];
+    report.indicator_spans = Some(vec![crate::testkit::span_at(
+        &report.description,
+        hash,
+        ObservableType::File,
+        &hash.to_ascii_lowercase(),
+        TextField::Description,
+    )]);
+    report
+}
+
+#[test]
+fn an_indicator_withheld_by_type_leaves_no_trace_in_the_text() {
+    let report = hash_report();
+    let network = profile(
+        &[ContentPart::Indicators, ContentPart::Narrative],
+        PiiRule::Redact,
+        Attribution::Anonymous,
+        only(&["ipv4-addr", "domain-name"]),
+    );
+    let content = render(&report, &network);
+    assert!(content.indicators.is_empty());
+    assert_eq!(
+        content.description.as_deref(),
+        Some("Dropper [withheld:indicator] fetched by the loader.")
+    );
+    let files = profile(
+        &[ContentPart::Indicators, ContentPart::Narrative],
+        PiiRule::Redact,
+        Attribution::Anonymous,
+        only(&["file"]),
+    );
+    assert_eq!(
+        render(&report, &files).description,
+        Some(report.description.clone())
+    );
+}
+
+#[test]
+fn unknown_indicator_positions_withhold_the_whole_field_only_when_something_is_withheld() {
+    let mut report = hash_report();
+    report.indicator_spans = None;
+    let network = profile(
+        &[ContentPart::Indicators, ContentPart::Narrative],
+        PiiRule::Share,
+        Attribution::Named,
+        only(&["ipv4-addr"]),
+    );
+    let content = render(&report, &network);
+    assert_eq!(content.title.as_deref(), Some(WHOLE_FIELD_MARKER));
+    assert_eq!(content.description.as_deref(), Some(WHOLE_FIELD_MARKER));
+    assert!(
+        redactions(&report, &network)
+            .contains(&"description redacted entirely (indicator positions unknown)".to_owned())
+    );
+    let everything = everything(PiiRule::Share);
+    assert_eq!(
+        render(&report, &everything).description,
+        Some(report.description.clone())
+    );
+}
+
+#[test]
+fn an_invalid_indicator_position_withholds_the_whole_field() {
+    let mut report = hash_report();
+    let len = report.description.len();
+    for (start, end) in [(len - 2, len + 4), (9, 9), (30, 20)] {
+        report.indicator_spans.as_mut().unwrap()[0].start = start;
+        report.indicator_spans.as_mut().unwrap()[0].end = end;
+        let network = profile(
+            &[ContentPart::Narrative],
+            PiiRule::Share,
+            Attribution::Named,
+            Scope::Any,
+        );
+        assert_eq!(
+            render(&report, &network).description.as_deref(),
+            Some(WHOLE_FIELD_MARKER),
+            "{start}..{end}"
+        );
+    }
+}
+
+#[test]
+fn a_span_of_an_indicator_the_report_does_not_have_is_cut() {
+    let mut report = hash_report();
+    report.indicators.clear();
+    let content = render(&report, &everything(PiiRule::Share));
+    assert_eq!(
+        content.description.as_deref(),
+        Some("Dropper [withheld:indicator] fetched by the loader.")
+    );
+}
+
+#[test]
+fn a_withheld_indicator_that_is_also_pii_keeps_the_pii_marker() {
+    let mut report = report();
+    report.indicators.push(crate::testkit::indicator(
+        ObservableType::EmailAddr,
+        "jane.doe@bank-a.example",
+        accord_domain::IndicatorSource::Text,
+    ));
+    report
+        .indicator_spans
+        .as_mut()
+        .unwrap()
+        .push(crate::testkit::span_at(
+            DESCRIPTION,
+            "jane.doe@bank-a.example",
+            ObservableType::EmailAddr,
+            "jane.doe@bank-a.example",
+            TextField::Description,
+        ));
+    let content = render(&report, &everything(PiiRule::Redact));
+    assert_eq!(content.description.as_deref(), Some(REDACTED_DESCRIPTION));
+    // Under share the address is released as an indicator and stays in the text.
+    let shared = render(&report, &everything(PiiRule::Share));
+    assert_eq!(shared.description.as_deref(), Some(DESCRIPTION));
+}
+
+#[test]
+fn overlapping_withheld_spans_become_one_marker() {
+    let mut report = hash_report();
+    report.description = "see https://evil.example/x now".to_owned();
+    report.indicators = vec![
+        crate::testkit::indicator(
+            ObservableType::Url,
+            "https://evil.example/x",
+            accord_domain::IndicatorSource::Text,
+        ),
+        crate::testkit::indicator(
+            ObservableType::DomainName,
+            "evil.example",
+            accord_domain::IndicatorSource::Text,
+        ),
+    ];
+    report.indicator_spans = Some(vec![
+        crate::testkit::span_at(
+            &report.description,
+            "https://evil.example/x",
+            ObservableType::Url,
+            "https://evil.example/x",
+            TextField::Description,
+        ),
+        crate::testkit::span_at(
+            &report.description,
+            "evil.example",
+            ObservableType::DomainName,
+            "evil.example",
+            TextField::Description,
+        ),
+    ]);
+    let none = profile(
+        &[ContentPart::Narrative],
+        PiiRule::Share,
+        Attribution::Named,
+        Scope::Any,
+    );
+    assert_eq!(
+        render(&report, &none).description.as_deref(),
+        Some("see [withheld:indicator] now")
+    );
+    // The domain released, the URL withheld: the URL goes, domain and all.
+    let domains = profile(
+        &[ContentPart::Narrative, ContentPart::Indicators],
+        PiiRule::Share,
+        Attribution::Named,
+        only(&["domain-name"]),
+    );
+    assert_eq!(
+        render(&report, &domains).description.as_deref(),
+        Some("see [withheld:indicator] now")
+    );
+    // The URL released, the domain withheld: the domain inside the URL goes.
+    let urls = profile(
+        &[ContentPart::Narrative, ContentPart::Indicators],
+        PiiRule::Share,
+        Attribution::Named,
+        only(&["url"]),
+    );
+    assert_eq!(
+        render(&report, &urls).description.as_deref(),
+        Some("see https://[withheld:indicator]/x now")
     );
 }

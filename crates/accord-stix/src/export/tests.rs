@@ -33,6 +33,7 @@ fn view(report: &str, tlp: Tlp, attribution: Attribution, indicators: Vec<Indica
             agency: OrgId::parse("ncu-de").unwrap(),
             purpose: Purpose::Investigation,
         }],
+        alternates: Vec::new(),
         valid_from: ts("2026-01-01T00:00:00Z"),
         valid_until: ts("2027-01-01T00:00:00Z"),
         profile: Profile {
@@ -47,6 +48,7 @@ fn view(report: &str, tlp: Tlp, attribution: Attribution, indicators: Vec<Indica
             categories: vec!["phishing".to_owned()],
             sector: Some("finance".to_owned()),
             received_at: ts("2026-11-20T09:00:00.123456Z"),
+            num_indicators: None,
         },
         content: ViewContent {
             partner: match attribution {

@@ -172,6 +172,7 @@ fn view(rng: &mut Rng, index: usize) -> View {
             agency: OrgId::parse("ncu-de").unwrap(),
             purpose: Purpose::Investigation,
         }],
+        alternates: Vec::new(),
         valid_from: received_at,
         valid_until: received_at + TimeDelta::days(365),
         profile: Profile {
@@ -186,6 +187,7 @@ fn view(rng: &mut Rng, index: usize) -> View {
             categories: vec!["phishing".to_owned()],
             sector: Some("finance".to_owned()),
             received_at,
+            num_indicators: None,
         },
         content: ViewContent {
             partner: match attribution {

@@ -1,8 +1,9 @@
 //! A collection's content: objects, one object, its versions, the manifest (reads, audited). Adding objects to a
 //! partner's inbox is the gateway's (`accord_gateway::taxii`).
 //!
-//! An agency's collection is computed per request from the index, exactly as a search is: every view the release
-//! filter admits for (agency, purpose, now), then only those the MoUs in force allow now (the query-time re-check),
+//! An agency's collection is computed per request from the index, exactly as a search is: every shown view (one per
+//! report) the release filter admits for (agency, purpose, now), then only those the MoUs in force allow now (the
+//! query-time re-check; paging and `more` are computed over what passes it),
 //! rendered by [`accord_stix::export`]. `date_added` is when the view was released to the agency (the latest of the
 //! report's reception, the view's start and the change time of the MoU version that granted it), so `added_after`
 //! polling picks up reports that a widened MoU releases later. Objects are sorted by `date_added` then id; `next` is
@@ -276,7 +277,7 @@ async fn content(state: &AppState, ctx: &Context) -> Result<Vec<StixObject>, Tax
     let mut offset = 0;
     loop {
         let query = IndexQuery {
-            release: ctx.release(),
+            release: ctx.release(accord_index::Views::Shown, false),
             indicator: None,
             text: None,
             filters: Filters::default(),

@@ -1,0 +1,211 @@
+//! Totals over re-checked hits on a real tantivy index: the fast path in the steady state, the scan path right after
+//! an MoU narrowed, and the re-check limit.
+
+use std::collections::BTreeSet;
+
+use accord_domain::{
+    Attribution, ContentPart, DirectoryEvent, Indicator, IndicatorSource, Mou, MouId, MouStatus,
+    MouVersion, NormalizedReport, ObservableType, OrgId, OrgKind, Organization, PiiRule, Purpose,
+    ReportId, Scope, Timestamp, Tlp,
+};
+use accord_index::{IndexClient, ReplaceViews, tantivy_index::TantivyIndex};
+use accord_runtime::{ApiError, Directory};
+use serde_json::json;
+
+use crate::{Config, request::Context, run_indicator, run_search};
+
+fn at(value: &str) -> Timestamp {
+    value.parse().unwrap()
+}
+
+fn org(id: &str, kind: OrgKind) -> Organization {
+    Organization {
+        id: OrgId::parse(id).unwrap(),
+        name: id.to_owned(),
+        kind,
+        country: "DE".to_owned(),
+        sector: None,
+        default_tlp: None,
+        created_at: at("2026-01-01T00:00:00Z"),
+    }
+}
+
+fn mou(version: u32, categories: Scope) -> MouVersion {
+    MouVersion {
+        mou: Mou {
+            id: MouId::parse("m-x").unwrap(),
+            title: "m-x".to_owned(),
+            status: MouStatus::Active,
+            providers: BTreeSet::from([OrgId::parse("bank-a").unwrap()]),
+            recipients: BTreeSet::from([OrgId::parse("ncu-de").unwrap()]),
+            effective_from: at("2026-01-01T00:00:00Z"),
+            expires_at: at("2030-01-01T00:00:00Z"),
+            max_tlp: Tlp::Amber,
+            content: BTreeSet::from([ContentPart::Indicators, ContentPart::Narrative]),
+            categories,
+            sectors: Scope::Any,
+            indicator_types: Scope::Any,
+            purposes: BTreeSet::from([Purpose::Investigation]),
+            pii: PiiRule::Share,
+            attribution: Attribution::Named,
+            recipient_countries: Scope::Any,
+            retention_days: 3650,
+        },
+        version,
+        changed_by: "test".to_owned(),
+        changed_at: at("2026-01-01T00:00:00Z"),
+    }
+}
+
+fn report(n: u8, category: &str) -> NormalizedReport {
+    let indicator = |value: &str| Indicator {
+        id: format!("ipv4-addr--{value}"),
+        kind: ObservableType::Ipv4Addr,
+        value: value.to_owned(),
+        source: IndicatorSource::Declared,
+    };
+    NormalizedReport {
+        id: ReportId::random(),
+        partner: OrgId::parse("bank-a").unwrap(),
+        received_at: at("2026-06-01T00:00:00Z"),
+        occurred_at: at(&format!("2026-05-{:02}T00:00:00Z", n + 1)),
+        tlp: Tlp::Green,
+        title: format!("Beacon {n}"),
+        description: String::new(),
+        categories: vec![category.to_owned()],
+        sector: None,
+        ttps: Vec::new(),
+        victim: None,
+        indicators: vec![
+            indicator("192.0.2.1"),
+            indicator(&format!("198.51.100.{n}")),
+        ],
+        pii: Vec::new(),
+        indicator_spans: Some(Vec::new()),
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    index: IndexClient,
+    directory: Directory,
+}
+
+/// Three reports (two phishing, one fraud) released under m-x v1 and indexed.
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let index = IndexClient::new(TantivyIndex::open(dir.path()).unwrap());
+    let directory = Directory::new();
+    directory.apply_directory_event(DirectoryEvent::Organization(org(
+        "bank-a",
+        OrgKind::Partner,
+    )));
+    directory.apply_directory_event(DirectoryEvent::Organization(org("ncu-de", OrgKind::Agency)));
+    directory.apply_mou_version(mou(1, Scope::Any));
+    let snapshot = directory.snapshot();
+    let writes = [
+        report(1, "phishing"),
+        report(2, "phishing"),
+        report(3, "fraud"),
+    ]
+    .iter()
+    .map(|report| ReplaceViews {
+        report_id: report.id.clone(),
+        version: 1,
+        views: accord_policy::release(report, now(), &snapshot.mous, &snapshot.orgs),
+    })
+    .collect();
+    index.write(writes).await.unwrap();
+    Setup {
+        _dir: dir,
+        index,
+        directory,
+    }
+}
+
+fn now() -> Timestamp {
+    at("2026-07-01T00:00:00Z")
+}
+
+fn context(directory: &Directory) -> Context {
+    Context::new(
+        OrgId::parse("ncu-de").unwrap(),
+        Purpose::Investigation,
+        now(),
+        directory.snapshot(),
+    )
+}
+
+fn config(max_rechecked_views: usize) -> Config {
+    Config {
+        max_rechecked_views,
+        ..Config::default()
+    }
+}
+
+async fn page(setup: &Setup, max: usize, size: usize) -> Result<serde_json::Value, ApiError> {
+    let body = serde_json::to_vec(&json!({ "q": "beacon", "size": size })).unwrap();
+    let ctx = context(&setup.directory);
+    run_search(&setup.index, &config(max), &ctx, &body)
+        .await
+        .map(|answer| answer.body().clone())
+}
+
+#[tokio::test]
+async fn totals_and_cursors_count_reports_visible_now() {
+    let setup = setup().await;
+    // Steady state: the index's total is exact, whatever the re-check limit.
+    let first = page(&setup, 1, 2).await.unwrap();
+    assert_eq!(first["total"], 3);
+    assert_eq!(first["hits"].as_array().unwrap().len(), 2);
+    assert!(first["next"].is_string());
+
+    // The MoU narrows to phishing; the index still holds v1's views.
+    setup
+        .directory
+        .apply_mou_version(mou(2, Scope::Only(BTreeSet::from(["phishing".to_owned()]))));
+    let narrowed = page(&setup, 10, 2).await.unwrap();
+    assert_eq!(narrowed["total"], 2, "{narrowed}");
+    assert_eq!(narrowed["hits"].as_array().unwrap().len(), 2);
+    assert!(
+        narrowed["next"].is_null(),
+        "no more visible reports follow: {narrowed}"
+    );
+    let first_of_two = page(&setup, 10, 1).await.unwrap();
+    assert_eq!(first_of_two["total"], 2);
+    assert!(first_of_two["next"].is_string());
+
+    let ctx = context(&setup.directory);
+    let found = run_indicator(&setup.index, &config(10), &ctx, "192.0.2.1")
+        .await
+        .unwrap();
+    let found = found.body();
+    assert_eq!(found["sightings"], 2, "{found}");
+    assert_eq!(found["reports"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn more_views_than_can_be_rechecked_is_a_503_never_an_unchecked_count() {
+    let setup = setup().await;
+    let ctx = context(&setup.directory);
+    let lookup = run_indicator(&setup.index, &config(2), &ctx, "192.0.2.1").await;
+    assert!(
+        matches!(lookup, Err(ApiError::Unavailable(_))),
+        "{lookup:?}"
+    );
+    let found = run_indicator(&setup.index, &config(3), &ctx, "192.0.2.1")
+        .await
+        .unwrap();
+    let found = found.body();
+    assert_eq!(found["sightings"], 3);
+
+    setup
+        .directory
+        .apply_mou_version(mou(2, Scope::Only(BTreeSet::from(["phishing".to_owned()]))));
+    let scanned = page(&setup, 2, 2).await;
+    assert!(
+        matches!(scanned, Err(ApiError::Unavailable(_))),
+        "{scanned:?}"
+    );
+    assert_eq!(page(&setup, 3, 2).await.unwrap()["total"], 2);
+}
