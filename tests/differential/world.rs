@@ -13,7 +13,7 @@ use chrono::{Duration, TimeZone, Utc};
 use crate::rng::Rng;
 
 pub const CATEGORIES: [&str; 5] = ["phishing", "ransomware", "ddos", "fraud", "malware"];
-pub const SECTORS: [&str; 4] = ["finance", "telecom", "cloud", "energy"];
+pub const SECTORS: [&str; 4] = ["finance", "telecom", "digital-infrastructure", "energy"];
 pub const COUNTRIES: [&str; 4] = ["DE", "FR", "NL", "US"];
 /// Words of titles and descriptions; free-text queries use them. None of them occurs in a PII piece.
 pub const WORDS: [&str; 8] = [
@@ -430,6 +430,7 @@ fn random_report(
         }),
         indicators,
         pii,
+        indicator_pii: Vec::new(),
     }
 }
 

@@ -49,6 +49,7 @@ async fn a_report_past_its_retention_is_removed_from_the_index_and_the_store() {
             source: IndicatorSource::Declared,
         }],
         pii: Vec::new(),
+        indicator_pii: Vec::new(),
     };
     let payload = serde_json::to_vec(&report).unwrap();
     app.bus

@@ -10,6 +10,7 @@
 //! - [`view`]: what the enforcer releases: one redacted view per distinct release.
 //! - [`topics`]: bus topic names.
 //! - [`schema`]: the JSON Schemas of `schemas/`, compiled once.
+//! - [`vocabulary`]: the fixed vocabularies of categories and sectors.
 
 pub mod classification;
 pub mod ids;
@@ -22,6 +23,7 @@ pub mod schema;
 pub mod tlp;
 pub mod topics;
 pub mod view;
+pub mod vocabulary;
 
 pub use ids::{IdError, MouId, OrgId, ReportId, TokenId};
 pub use mou::{Attribution, ContentPart, Mou, MouStatus, MouVersion, PiiRule, Scope};
@@ -29,8 +31,8 @@ pub use observable::ObservableType;
 pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;
 pub use report::{
-    Indicator, IndicatorSource, NormalizedReport, PatternInput, PiiKind, PiiMatch, RawReport,
-    Rejection, ReportFormat, SubmittedObject, TextField, Victim,
+    Indicator, IndicatorPii, IndicatorSource, NormalizedReport, PatternInput, PiiKind, PiiMatch,
+    RawReport, Rejection, ReportFormat, SubmittedObject, TextField, Victim,
 };
 pub use tlp::Tlp;
 pub use view::{Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};

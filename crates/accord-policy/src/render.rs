@@ -5,8 +5,8 @@
 //! [`redactions`] describes the same choices in words for explain.
 
 use accord_domain::{
-    Attribution, ContentPart, Indicator, IndicatorSource, NormalizedReport, ObservableType,
-    PiiKind, PiiMatch, PiiRule, Profile, TextField, ViewContent,
+    Attribution, ContentPart, Indicator, IndicatorPii, IndicatorSource, NormalizedReport,
+    ObservableType, PiiKind, PiiMatch, PiiRule, Profile, TextField, ViewContent,
 };
 
 use crate::decide::scope_allows;
@@ -32,12 +32,7 @@ pub fn render(report: &NormalizedReport, profile: &Profile) -> ViewContent {
         (None, None, None)
     };
     let indicators = if profile.content.contains(&ContentPart::Indicators) {
-        report
-            .indicators
-            .iter()
-            .filter(|indicator| indicator_allowed(profile, indicator))
-            .cloned()
-            .collect()
+        released_indicators(report, profile)
     } else {
         Vec::new()
     };
@@ -93,6 +88,9 @@ pub fn redactions(report: &NormalizedReport, profile: &Profile) -> Vec<String> {
                     && !indicator_allowed(profile, indicator)
             })
             .count();
+        if profile.pii == PiiRule::Redact {
+            redactions.extend(indicator_pii_redactions(report, profile));
+        }
         if num_text_emails > 0 {
             redactions.push(format!(
                 "{num_text_emails} {} found only in free text withheld (pii: redact)",
@@ -144,6 +142,58 @@ fn indicator_allowed(profile: &Profile, indicator: &Indicator) -> bool {
         return false;
     }
     scope_allows(&profile.indicator_types, indicator.kind.as_str())
+}
+
+/// Returns the indicators released under `profile` (whose content includes them): those [`indicator_allowed`]
+/// passes, and under `pii: redact` an indicator that carries personal data in its value as the normalizer redacted
+/// it (the marker in place of the personal part, the id of the redacted value), so that the hidden part is neither
+/// shown nor searchable. Two indicators that redact to the same value are released once.
+fn released_indicators(report: &NormalizedReport, profile: &Profile) -> Vec<Indicator> {
+    let mut released: Vec<Indicator> = Vec::new();
+    for indicator in &report.indicators {
+        if !indicator_allowed(profile, indicator) {
+            continue;
+        }
+        let indicator = match (profile.pii, indicator_pii(report, indicator)) {
+            (PiiRule::Redact, Some(found)) => &found.redacted,
+            _ => indicator,
+        };
+        let known = released
+            .iter()
+            .any(|other| other.kind == indicator.kind && other.value == indicator.value);
+        if !known {
+            released.push(indicator.clone());
+        }
+    }
+    released
+}
+
+/// Returns the personal data the normalizer located inside `indicator`'s value, if any.
+fn indicator_pii<'a>(
+    report: &'a NormalizedReport,
+    indicator: &Indicator,
+) -> Option<&'a IndicatorPii> {
+    report
+        .indicator_pii
+        .iter()
+        .find(|found| found.indicator == indicator.id && found.redacted.kind == indicator.kind)
+}
+
+/// Returns the explain line for indicators released with personal data redacted under `pii: redact`, if any.
+fn indicator_pii_redactions(report: &NormalizedReport, profile: &Profile) -> Option<String> {
+    let count = report
+        .indicators
+        .iter()
+        .filter(|indicator| {
+            indicator_allowed(profile, indicator) && indicator_pii(report, indicator).is_some()
+        })
+        .count();
+    (count > 0).then(|| {
+        format!(
+            "{count} {} released with personal data redacted (pii: redact)",
+            plural(count, "indicator", "indicators")
+        )
+    })
 }
 
 fn field_text(report: &NormalizedReport, field: TextField) -> &str {
@@ -213,11 +263,8 @@ fn pii_redactions(report: &NormalizedReport, field: TextField) -> Vec<String> {
         return vec![format!("{name} redacted entirely (invalid pii ranges)")];
     };
     let mut lines = Vec::new();
-    for (kind, one, many) in [
-        (PiiKind::Email, "e-mail address", "e-mail addresses"),
-        (PiiKind::Phone, "phone number", "phone numbers"),
-        (PiiKind::Name, "personal name", "personal names"),
-    ] {
+    for kind in PiiKind::ALL {
+        let (one, many) = kind.describe();
         let count = ranges.iter().filter(|found| found.kind == kind).count();
         if count > 0 {
             lines.push(format!(

@@ -183,5 +183,6 @@ pub(crate) fn report() -> NormalizedReport {
                 field: TextField::Description,
             },
         ],
+        indicator_pii: Vec::new(),
     }
 }

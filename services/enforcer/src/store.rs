@@ -253,6 +253,7 @@ mod tests {
             victim: None,
             indicators: vec![],
             pii: vec![],
+            indicator_pii: Vec::new(),
         }
     }
 
