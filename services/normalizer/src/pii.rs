@@ -87,15 +87,16 @@ pub fn in_indicator(indicator: &Indicator) -> Vec<(PiiKind, usize, usize)> {
 
 /// Every free-text detector over `text` (not the URL and file-name tokens): unsorted, possibly overlapping.
 fn detect(text: &str) -> Vec<Found> {
-    let mut found = contacts(text);
+    // Numbers first: at the same range, an account number after its cue is that, not a phone number.
     let tagged = |kind: PiiKind, spans: Vec<(usize, usize)>| {
         spans
             .into_iter()
             .map(move |(start, end)| (kind, start, end))
     };
+    let mut found: Vec<Found> = tagged(PiiKind::Account, numbers::accounts(text)).collect();
     found.extend(tagged(PiiKind::Iban, numbers::ibans(text)));
     found.extend(tagged(PiiKind::Card, numbers::cards(text)));
-    found.extend(tagged(PiiKind::Account, numbers::accounts(text)));
+    found.extend(contacts(text));
     found.extend(tagged(PiiKind::Name, cued::names(text)));
     found.extend(tagged(PiiKind::Name, names::in_prose(text)));
     found
@@ -187,5 +188,7 @@ fn is_phone(text: &str, start: usize, end: usize) -> bool {
     !glued_before && !glued_after
 }
 
+#[cfg(test)]
+mod sample_tests;
 #[cfg(test)]
 mod tests;

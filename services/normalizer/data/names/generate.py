@@ -6,8 +6,8 @@ usage: generate.py NAMES_DIR FAKER_JSON DICT_FILE...
 NAMES_DIR: the `names/` folder of the PyPI package `names` 0.3.0 (dist.male.first, dist.female.first, dist.all.last).
 FAKER_JSON: {"first": {locale: [..]}, "last": {locale: [..]}} extracted from @faker-js/faker 10.6.0 locales
             de, fr, es, it, nl, pl (the person.first_name and person.last_name definitions).
-DICT_FILE: word lists (Debian's wamerican-small, wbritish-small: SCOWL size 35) used only to mark names that are
-           also common words (common.txt).
+DICT_FILE: word lists (Debian's wamerican-small, wbritish-small: SCOWL size 35): their lower-case words are
+           words.txt, and the names that are also such words (or in EXTRA_COMMON) are common.txt.
 """
 import json
 import sys
@@ -39,7 +39,12 @@ EXTRA_COMMON = {
 
 
 def fold(name):
-    return unicodedata.normalize("NFC", name.strip()).upper()
+    """Upper-cases and folds to ASCII as the Rust `fold` of pii/names.rs does (diacritics dropped, `ß` as `SS`,
+    apostrophes removed)."""
+    name = name.strip().upper().replace("ẞ", "SS").replace("ß", "SS")
+    for letter, ascii in (("Ø", "O"), ("Ł", "L"), ("Æ", "AE"), ("Œ", "OE"), ("Đ", "D"), ("Ħ", "H"), ("'", ""), ("’", "")):
+        name = name.replace(letter, ascii)
+    return "".join(c for c in unicodedata.normalize("NFD", name) if not unicodedata.combining(c))
 
 
 def census(path):
@@ -55,7 +60,7 @@ def main():
         given |= {fold(name) for name in names if " " not in name}
     for names in faker["last"].values():
         surnames |= {fold(name) for name in names if " " not in name}
-    keep = lambda name: len(name) >= 2 and name not in STOP and all(c.isalpha() or c in "'-" for c in name)
+    keep = lambda name: len(name) >= 2 and name not in STOP and all("A" <= c <= "Z" or c == "-" for c in name)
     given = {name for name in given if keep(name)}
     surnames = {name for name in surnames if keep(name)}
     words = set()
@@ -63,10 +68,11 @@ def main():
         for line in open(path, encoding="utf-8"):
             word = line.strip()
             if word and word == word.lower() and "'" not in word:
-                words.add(word.upper())
+                words.add(fold(word))
     common = {name for name in given | surnames if name in words or name in EXTRA_COMMON}
     common |= EXTRA_COMMON
-    for file, names in (("given.txt", given), ("surnames.txt", surnames), ("common.txt", common)):
+    words = {word for word in words if word.isalpha() and len(word) >= 2}
+    for file, names in (("given.txt", given), ("surnames.txt", surnames), ("common.txt", common), ("words.txt", words)):
         with open(file, "w", encoding="utf-8") as out:
             out.write("\n".join(sorted(names)) + "\n")
         print(file, len(names))

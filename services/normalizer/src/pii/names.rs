@@ -26,6 +26,7 @@ struct Lists {
     surnames: HashSet<&'static str>,
     common: HashSet<&'static str>,
     ambiguous_given: HashSet<&'static str>,
+    words: HashSet<&'static str>,
 }
 
 static LISTS: LazyLock<Lists> = LazyLock::new(|| {
@@ -40,6 +41,7 @@ static LISTS: LazyLock<Lists> = LazyLock::new(|| {
         surnames: set(include_str!("../../data/names/surnames.txt")),
         common: set(include_str!("../../data/names/common.txt")),
         ambiguous_given: set(include_str!("../../data/names/ambiguous-given.txt")),
+        words: set(include_str!("../../data/names/words.txt")),
     }
 });
 
@@ -72,9 +74,9 @@ const ORGANIZATION_WORDS: [&str; 24] = [
 ];
 
 /// Surname particles that may stand between a given name and a capitalized surname.
-const PARTICLES: [&str; 17] = [
+const PARTICLES: [&str; 21] = [
     "van", "von", "der", "den", "de", "da", "di", "del", "della", "du", "la", "le", "ter", "ten",
-    "zu", "dos", "das",
+    "zu", "dos", "das", "Ní", "Nic", "Ó", "Mac",
 ];
 
 /// A word of prose with its byte range.
@@ -125,13 +127,22 @@ fn name_at(text: &str, words: &[Word<'_>], index: usize) -> Option<usize> {
         next += 1;
     }
     let surname = adjacent(text, words, next - 1)?;
-    if !is_capitalized(surname.text) || !is_surname(surname.text) {
+    if !is_capitalized(surname.text) {
         return None;
     }
-    let given_upper = first.text.to_uppercase();
-    if lists.ambiguous_given.contains(given_upper.as_str())
-        && lists.common.contains(surname.text.to_uppercase().as_str())
-    {
+    let given = fold(first.text);
+    let family = fold(surname.text);
+    let everyday_given = lists.ambiguous_given.contains(given.as_str());
+    if everyday_given && lists.common.contains(family.as_str()) {
+        return None;
+    }
+    // A surname from the list, or (after a given name that is no everyday word) any word that is not an English
+    // word: `Priya Raghunathan`, `Ingrid Bjørnstad`.
+    let unlisted_ok = !everyday_given
+        && !lists.common.contains(given.as_str())
+        && !lists.words.contains(family.as_str())
+        && family.len() >= 3;
+    if !is_surname(surname.text) && !unlisted_ok {
         return None;
     }
     let organization = words[index..=next]
@@ -240,16 +251,55 @@ fn is_capitalized(word: &str) -> bool {
 /// A given name, or a hyphenated one whose parts all are (`Jean-Luc`).
 fn is_given(word: &str) -> bool {
     let lists = &*LISTS;
-    word.split('-')
-        .all(|part| lists.given.contains(part.to_uppercase().as_str()))
+    fold(word).split('-').all(|part| lists.given.contains(part))
 }
 
 /// A surname, or a hyphenated one with a part that is (`Müller-Lüdenscheidt`).
 fn is_surname(word: &str) -> bool {
     let lists = &*LISTS;
-    let folded = word.replace('’', "'").to_uppercase();
+    let folded = fold(word);
     lists.surnames.contains(folded.as_str())
         || (folded.contains('-') && folded.split('-').any(|part| lists.surnames.contains(part)))
+}
+
+/// Returns `word` as the lists store it: upper case folded to ASCII (diacritics dropped, `ß` as `SS`, `Ø` as `O`,
+/// `Ł` as `L`), apostrophes removed (`O'Brien` is `OBRIEN`). `data/names/generate.py` folds the same way.
+fn fold(word: &str) -> String {
+    let mut folded = String::with_capacity(word.len());
+    for c in word.chars() {
+        let ascii: &str = match c {
+            '\'' | '’' => "",
+            'ß' | 'ẞ' => "SS",
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä'
+            | 'Å' | 'Ā' | 'Ă' | 'Ą' => "A",
+            'æ' | 'Æ' => "AE",
+            'ç' | 'ć' | 'ĉ' | 'ċ' | 'č' | 'Ç' | 'Ć' | 'Ĉ' | 'Ċ' | 'Č' => "C",
+            'ď' | 'đ' | 'Ď' | 'Đ' => "D",
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ĕ' | 'ė' | 'ę' | 'ě' | 'È' | 'É' | 'Ê' | 'Ë' | 'Ē'
+            | 'Ĕ' | 'Ė' | 'Ę' | 'Ě' => "E",
+            'ĝ' | 'ğ' | 'ġ' | 'ģ' | 'Ĝ' | 'Ğ' | 'Ġ' | 'Ģ' => "G",
+            'ì' | 'í' | 'î' | 'ï' | 'ĩ' | 'ī' | 'ĭ' | 'į' | 'Ì' | 'Í' | 'Î' | 'Ï' | 'Ĩ' | 'Ī'
+            | 'Ĭ' | 'Į' | 'İ' => "I",
+            'ł' | 'ĺ' | 'ļ' | 'ľ' | 'Ł' | 'Ĺ' | 'Ļ' | 'Ľ' => "L",
+            'ñ' | 'ń' | 'ņ' | 'ň' | 'Ñ' | 'Ń' | 'Ņ' | 'Ň' => "N",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø'
+            | 'Ō' | 'Ő' => "O",
+            'œ' | 'Œ' => "OE",
+            'ŕ' | 'ř' | 'Ŕ' | 'Ř' => "R",
+            'ś' | 'ş' | 'š' | 'ș' | 'Ś' | 'Ş' | 'Š' | 'Ș' => "S",
+            'ţ' | 'ť' | 'ț' | 'Ţ' | 'Ť' | 'Ț' => "T",
+            'ù' | 'ú' | 'û' | 'ü' | 'ũ' | 'ū' | 'ů' | 'ű' | 'ų' | 'Ù' | 'Ú' | 'Û' | 'Ü' | 'Ũ'
+            | 'Ū' | 'Ů' | 'Ű' | 'Ų' => "U",
+            'ý' | 'ÿ' | 'Ý' | 'Ÿ' => "Y",
+            'ź' | 'ż' | 'ž' | 'Ź' | 'Ż' | 'Ž' => "Z",
+            other => {
+                folded.extend(other.to_uppercase());
+                continue;
+            }
+        };
+        folded.push_str(ascii);
+    }
+    folded
 }
 
 /// Returns the names inside one token (a file name, a URL path segment or query value, already percent-decoded),
@@ -269,12 +319,10 @@ pub(super) fn in_token(token: &str) -> Vec<(usize, usize)> {
             && surname.chars().all(char::is_lowercase)
             && given.len() >= 3
             && surname.len() >= 3
-            && !lists.common.contains(given.to_uppercase().as_str())
-            && !lists.common.contains(surname.to_uppercase().as_str());
-        let ambiguous = lists
-            .ambiguous_given
-            .contains(given.to_uppercase().as_str())
-            && lists.common.contains(surname.to_uppercase().as_str());
+            && !lists.common.contains(fold(given).as_str())
+            && !lists.common.contains(fold(surname).as_str());
+        let ambiguous = lists.ambiguous_given.contains(fold(given).as_str())
+            && lists.common.contains(fold(surname).as_str());
         if (capitalized || lower) && !ambiguous && is_given(given) && is_surname(surname) {
             found.push((given_start, surname_end));
             index += 2;
