@@ -24,7 +24,7 @@ const SURNAMES: [&str; 8] = [
 
 /// The kinds of canary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Email,
     Phone,
     Iban,
@@ -37,7 +37,7 @@ pub enum Kind {
     FileName,
 }
 
-pub const KINDS: [Kind; 10] = [
+pub(crate) const KINDS: [Kind; 10] = [
     Kind::Email,
     Kind::Phone,
     Kind::Iban,
@@ -52,13 +52,13 @@ pub const KINDS: [Kind; 10] = [
 
 /// One canary: how it is written in text, in an indicator, and the secrets that must never reach a redacted view.
 #[derive(Debug, Clone)]
-pub struct Canary {
-    pub kind: Kind,
-    pub text: String,
-    pub indicator: (&'static str, String),
-    pub secrets: Vec<String>,
+pub(crate) struct Canary {
+    pub(crate) kind: Kind,
+    pub(crate) text: String,
+    pub(crate) indicator: (&'static str, String),
+    pub(crate) secrets: Vec<String>,
     /// The host of its URL indicator, which a redacted view still releases.
-    pub host: String,
+    pub(crate) host: String,
 }
 
 fn hex(rng: &mut StdRng, len: usize) -> String {
@@ -119,7 +119,7 @@ fn name_secrets(given: &str, surname: &str) -> Vec<String> {
 }
 
 /// Returns a fresh canary of `kind`.
-pub fn canary(rng: &mut StdRng, kind: Kind) -> Canary {
+pub(crate) fn canary(rng: &mut StdRng, kind: Kind) -> Canary {
     let host = format!("evil-{}.example", hex(rng, 8));
     let email = format!("c{}@victim-{}.example", hex(rng, 12), hex(rng, 4));
     let local = email.split('@').next().unwrap().to_owned();
@@ -197,10 +197,10 @@ pub fn canary(rng: &mut StdRng, kind: Kind) -> Canary {
 }
 
 /// A submission and the canaries placed in it, by field.
-pub struct Submission {
-    pub format: accord_domain::ReportFormat,
-    pub payload: Value,
-    pub placed: Vec<(&'static str, Canary)>,
+pub(crate) struct Submission {
+    pub(crate) format: accord_domain::ReportFormat,
+    pub(crate) payload: Value,
+    pub(crate) placed: Vec<(&'static str, Canary)>,
 }
 
 /// Draws a canary of a random kind for `field`, remembering where it went.
@@ -224,7 +224,7 @@ fn stix_pattern(canary: &Canary) -> String {
 }
 
 /// A native report with a canary in every field.
-pub fn native(rng: &mut StdRng) -> Submission {
+pub(crate) fn native(rng: &mut StdRng) -> Submission {
     let mut placed = Vec::new();
     let title = place(rng, &mut placed, "title").text;
     let description = format!(
@@ -268,7 +268,7 @@ pub fn native(rng: &mut StdRng) -> Submission {
 
 /// A STIX 2.1 bundle with a canary in the report's name, description and labels, a malware's name and description,
 /// an indicator's pattern, URL and file observables and an identity.
-pub fn stix(rng: &mut StdRng) -> Submission {
+pub(crate) fn stix(rng: &mut StdRng) -> Submission {
     let mut placed = Vec::new();
     let id = |rng: &mut StdRng, kind: &str| {
         format!(
@@ -330,7 +330,7 @@ pub fn stix(rng: &mut StdRng) -> Submission {
 }
 
 /// A MISP event with a canary in its info, description, a URL attribute, an attribute comment and a tag.
-pub fn misp(rng: &mut StdRng) -> Submission {
+pub(crate) fn misp(rng: &mut StdRng) -> Submission {
     let mut placed = Vec::new();
     let info = place(rng, &mut placed, "info").text;
     let description = place(rng, &mut placed, "description").text;

@@ -144,6 +144,9 @@ pub fn redacted_text(report: &NormalizedReport, field: TextField) -> String {
             PiiKind::Email => "[redacted:email]",
             PiiKind::Phone => "[redacted:phone]",
             PiiKind::Name => "[redacted:name]",
+            PiiKind::Iban => "[redacted:iban]",
+            PiiKind::Card => "[redacted:card]",
+            PiiKind::Account => "[redacted:account]",
         });
         position = end;
     }

@@ -290,6 +290,9 @@ fn text_field(
                 let name: &&str = rng.pick(&["Erika Müller", "Jean Dupont", "Zoë Smith"]);
                 text.push_str(name)
             }
+            Some(PiiKind::Iban | PiiKind::Card | PiiKind::Account) => {
+                unreachable!("worlds place only e-mail addresses, phone numbers and names")
+            }
             None => {
                 let word: &&str = rng.pick(&WORDS);
                 text.push_str(word)

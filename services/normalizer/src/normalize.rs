@@ -107,28 +107,8 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
     let mut pii = pii::locate(TextField::Title, &report.title);
     pii.extend(pii::locate(TextField::Description, &report.description));
 
-    // The gateway refuses values outside the vocabulary; a record accepted before it existed loses them here, so
-    // that a category or sector can never carry free text into a view.
-    let mut categories: Vec<String> = report
-        .categories
-        .iter()
-        .filter_map(|category| vocabulary::category(category))
-        .map(str::to_owned)
-        .collect();
-    categories.sort();
-    categories.dedup();
-    let sector = report
-        .sector
-        .as_deref()
-        .and_then(vocabulary::sector)
-        .map(str::to_owned);
-    let mut ttps: Vec<String> = Vec::with_capacity(report.ttps.len());
-    for ttp in &report.ttps {
-        let ttp = ttp.trim().to_uppercase();
-        if !ttp.is_empty() && !ttps.contains(&ttp) {
-            ttps.push(ttp);
-        }
-    }
+    let (categories, sector) = vocabulary_terms(&report);
+    let ttps = ttps(&report.ttps);
 
     Ok(NormalizedReport {
         id: raw.id.clone(),
@@ -166,6 +146,39 @@ fn pattern_indicators(input: &PatternInput) -> Result<Vec<(ObservableType, Strin
         found.push(canonical);
     }
     Ok(found)
+}
+
+/// Returns the report's categories and sector, canonical from [`vocabulary`]: categories sorted and deduplicated,
+/// values outside the vocabulary dropped.
+fn vocabulary_terms(report: &IncidentReport) -> (Vec<String>, Option<String>) {
+    // The gateway refuses values outside the vocabulary; a record accepted before it existed loses them here, so
+    // that a category or sector can never carry free text into a view.
+    let mut categories: Vec<String> = report
+        .categories
+        .iter()
+        .filter_map(|category| vocabulary::category(category))
+        .map(str::to_owned)
+        .collect();
+    categories.sort();
+    categories.dedup();
+    let sector = report
+        .sector
+        .as_deref()
+        .and_then(vocabulary::sector)
+        .map(str::to_owned);
+    (categories, sector)
+}
+
+/// Returns the ATT&CK technique ids upper-cased, deduplicated, in their order.
+fn ttps(input: &[String]) -> Vec<String> {
+    let mut ttps: Vec<String> = Vec::with_capacity(input.len());
+    for ttp in input {
+        let ttp = ttp.trim().to_uppercase();
+        if !ttp.is_empty() && !ttps.contains(&ttp) {
+            ttps.push(ttp);
+        }
+    }
+    ttps
 }
 
 /// Locates the personal data inside indicator values ([`pii::in_indicator`]) and returns, for each indicator that

@@ -162,7 +162,7 @@ fn iban_at(text: &str, start: usize) -> Option<usize> {
             continue;
         }
         // A separator only between groups of four, and the same one throughout.
-        let at_group = compact.len() % 4 == 0 && !compact.is_empty();
+        let at_group = compact.len().is_multiple_of(4) && !compact.is_empty();
         if !at_group || !matches!(byte, b' ' | b'-') || separator.is_some_and(|s| s != byte) {
             return None;
         }
