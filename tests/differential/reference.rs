@@ -159,6 +159,9 @@ fn marker(kind: PiiKind) -> &'static str {
         PiiKind::Email => "[redacted:email]",
         PiiKind::Phone => "[redacted:phone]",
         PiiKind::Name => "[redacted:name]",
+        PiiKind::Iban => "[redacted:iban]",
+        PiiKind::Card => "[redacted:card]",
+        PiiKind::Account => "[redacted:account]",
     }
 }
 

@@ -15,7 +15,7 @@ use chrono::{Duration, TimeZone, Utc};
 use crate::rng::Rng;
 
 pub const CATEGORIES: [&str; 5] = ["phishing", "ransomware", "ddos", "fraud", "malware"];
-pub const SECTORS: [&str; 4] = ["finance", "telecom", "cloud", "energy"];
+pub const SECTORS: [&str; 4] = ["finance", "telecom", "digital-infrastructure", "energy"];
 pub const COUNTRIES: [&str; 4] = ["DE", "FR", "NL", "US"];
 /// Words of titles and descriptions; free-text queries use them. None of them occurs in a PII piece.
 pub const WORDS: [&str; 8] = [
@@ -333,6 +333,9 @@ fn text_field(rng: &mut Rng, field: TextField, parts: &mut TextParts<'_>) -> Str
                     value,
                 });
             }
+            Some(PiiKind::Iban | PiiKind::Card | PiiKind::Account) => {
+                unreachable!("worlds place only e-mail addresses, phone numbers and names")
+            }
             None => {
                 let word: &&str = rng.pick(&WORDS);
                 text.push_str(word)
@@ -499,6 +502,7 @@ fn random_report(
         indicators,
         pii,
         indicator_spans,
+        indicator_pii: Vec::new(),
     }
 }
 

@@ -50,6 +50,7 @@ async fn a_report_past_its_retention_is_removed_from_the_index_and_the_store() {
         }],
         pii: Vec::new(),
         indicator_spans: None,
+        indicator_pii: Vec::new(),
     };
     let payload = serde_json::to_vec(&report).unwrap();
     app.bus

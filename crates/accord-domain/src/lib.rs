@@ -13,6 +13,7 @@
 //! - [`view`]: what the enforcer releases: one redacted view per distinct release.
 //! - [`topics`]: bus topic names.
 //! - [`schema`]: the JSON Schemas of `schemas/`, compiled once.
+//! - [`vocabulary`]: the fixed vocabularies of categories and sectors.
 
 pub mod classification;
 pub mod country;
@@ -27,6 +28,7 @@ pub mod tlp;
 pub mod topics;
 pub mod validation;
 pub mod view;
+pub mod vocabulary;
 
 pub use ids::{IdError, MouId, OrgId, ReportId, TokenId};
 pub use mou::{Attribution, ContentPart, Mou, MouStatus, MouValidator, MouVersion, PiiRule, Scope};
@@ -34,8 +36,8 @@ pub use observable::ObservableType;
 pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;
 pub use report::{
-    Indicator, IndicatorSource, IndicatorSpan, NormalizedReport, PatternInput, PiiKind, PiiMatch,
-    RawReport, Rejection, ReportFormat, SubmittedObject, TextField, Victim,
+    Indicator, IndicatorPii, IndicatorSource, IndicatorSpan, NormalizedReport, PatternInput,
+    PiiKind, PiiMatch, RawReport, Rejection, ReportFormat, SubmittedObject, TextField, Victim,
 };
 pub use tlp::Tlp;
 pub use view::{Alternate, Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};

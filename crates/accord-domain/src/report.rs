@@ -146,6 +146,9 @@ pub enum IndicatorSource {
     Text,
     /// Extracted from a STIX pattern or observable.
     Stix,
+    /// The host (domain or IP address) of a URL indicator that carries personal data, added by the normalizer so that
+    /// the part without personal data is released and searchable on its own.
+    Derived,
 }
 
 /// A typed, canonical indicator.
@@ -162,8 +165,9 @@ pub struct Indicator {
     pub source: IndicatorSource,
 }
 
-/// A kind of personal data found in free text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A kind of personal data found in free text or inside an indicator. Records written before a kind existed still
+/// decode: kinds are only ever added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiKind {
     /// An e-mail address.
@@ -172,15 +176,46 @@ pub enum PiiKind {
     Phone,
     /// A personal name.
     Name,
+    /// An IBAN (checked by mod 97).
+    Iban,
+    /// A payment card number (checked by Luhn).
+    Card,
+    /// A bank account number introduced by a cue (`account number:`, `sort code`, `acct=`).
+    Account,
 }
 
 impl PiiKind {
+    /// Every kind.
+    pub const ALL: [PiiKind; 6] = [
+        PiiKind::Email,
+        PiiKind::Phone,
+        PiiKind::Name,
+        PiiKind::Iban,
+        PiiKind::Card,
+        PiiKind::Account,
+    ];
+
     /// Returns the redaction marker: `[redacted:email]`.
     pub fn marker(self) -> &'static str {
         match self {
             PiiKind::Email => "[redacted:email]",
             PiiKind::Phone => "[redacted:phone]",
             PiiKind::Name => "[redacted:name]",
+            PiiKind::Iban => "[redacted:iban]",
+            PiiKind::Card => "[redacted:card]",
+            PiiKind::Account => "[redacted:account]",
+        }
+    }
+
+    /// Returns what it is called in words, singular and plural (`e-mail address`, `e-mail addresses`).
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            PiiKind::Email => ("e-mail address", "e-mail addresses"),
+            PiiKind::Phone => ("phone number", "phone numbers"),
+            PiiKind::Name => ("personal name", "personal names"),
+            PiiKind::Iban => ("IBAN", "IBANs"),
+            PiiKind::Card => ("payment card number", "payment card numbers"),
+            PiiKind::Account => ("bank account number", "bank account numbers"),
         }
     }
 }
@@ -262,6 +297,24 @@ pub struct NormalizedReport {
     /// them: nothing is known, so a renderer that must withhold an indicator cannot trust the text (fail closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indicator_spans: Option<Vec<IndicatorSpan>>,
+    /// Personal data located inside indicator values (a URL's query or path, a file name), one entry per indicator
+    /// that carries some. Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indicator_pii: Vec<IndicatorPii>,
+}
+
+/// Personal data inside one indicator's value, and the indicator `pii: redact` releases instead: the same type with
+/// each personal part replaced by its marker (`https://evil.example/login?user=[redacted:email]`), under the
+/// deterministic id of that redacted value, so that neither the value nor the id can be matched against a guess of
+/// the hidden part.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IndicatorPii {
+    /// The id of the indicator (in [`NormalizedReport::indicators`]) whose value carries personal data.
+    pub indicator: String,
+    /// The kinds found, sorted and deduplicated.
+    pub kinds: Vec<PiiKind>,
+    /// The indicator as released under `pii: redact`.
+    pub redacted: Indicator,
 }
 
 /// Why a report was rejected, as written to [`crate::topics::REPORTS_REJECTED`].

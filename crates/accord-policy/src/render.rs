@@ -10,8 +10,8 @@
 use std::collections::HashSet;
 
 use accord_domain::{
-    Attribution, ContentPart, Indicator, IndicatorSource, NormalizedReport, ObservableType,
-    PiiKind, PiiMatch, PiiRule, Profile, TextField, ViewContent,
+    Attribution, ContentPart, Indicator, IndicatorPii, IndicatorSource, NormalizedReport,
+    ObservableType, PiiKind, PiiMatch, PiiRule, Profile, TextField, ViewContent,
 };
 
 use crate::decide::scope_allows;
@@ -50,6 +50,9 @@ pub(crate) struct Plan {
     pub(crate) victim: bool,
     /// Whether the partner is named.
     pub(crate) named: bool,
+    /// Whether personal data inside indicator values is redacted (`pii: redact`): such an indicator is released as
+    /// the normalizer redacted it ([`IndicatorPii::redacted`]).
+    pub(crate) redact_indicator_pii: bool,
 }
 
 impl Plan {
@@ -77,6 +80,7 @@ pub(crate) fn plan(report: &NormalizedReport, profile: &Profile) -> Plan {
             && profile.content.contains(&ContentPart::Victim)
             && profile.pii == PiiRule::Share,
         named: profile.attribution == Attribution::Named,
+        redact_indicator_pii: profile.pii == PiiRule::Redact,
         released,
         narrative,
     }
@@ -103,13 +107,7 @@ pub(crate) fn render_plan(report: &NormalizedReport, plan: &Plan) -> ViewContent
         ),
         None => (None, None, None),
     };
-    let indicators = report
-        .indicators
-        .iter()
-        .zip(&plan.released)
-        .filter(|(_, released)| **released)
-        .map(|(indicator, _)| indicator.clone())
-        .collect();
+    let indicators = released_indicators(report, plan);
     ViewContent {
         partner: if plan.named {
             report.partner.to_string()
@@ -150,6 +148,9 @@ pub fn redactions(report: &NormalizedReport, profile: &Profile) -> Vec<String> {
         }
     }
     redactions.extend(indicator_redactions(report, profile));
+    if profile.pii == PiiRule::Redact {
+        redactions.extend(indicator_pii_redactions(report, profile));
+    }
     if report.victim.is_some() {
         if !profile.content.contains(&ContentPart::Victim) {
             redactions.push("victim withheld".to_owned());
@@ -219,6 +220,59 @@ fn indicator_allowed(profile: &Profile, indicator: &Indicator) -> bool {
         return false;
     }
     scope_allows(&profile.indicator_types, indicator.kind.as_str())
+}
+
+/// Returns the indicators `plan` releases: under `pii: redact` an indicator that carries personal data in its value
+/// as the normalizer redacted it (the marker in place of the personal part, the id of the redacted value), so that
+/// the hidden part is neither shown nor searchable. Two indicators that redact to the same value are released once.
+fn released_indicators(report: &NormalizedReport, plan: &Plan) -> Vec<Indicator> {
+    let mut released: Vec<Indicator> = Vec::new();
+    for (indicator, _) in report
+        .indicators
+        .iter()
+        .zip(&plan.released)
+        .filter(|(_, released)| **released)
+    {
+        let indicator = match indicator_pii(report, indicator) {
+            Some(found) if plan.redact_indicator_pii => &found.redacted,
+            _ => indicator,
+        };
+        let known = released
+            .iter()
+            .any(|other| other.kind == indicator.kind && other.value == indicator.value);
+        if !known {
+            released.push(indicator.clone());
+        }
+    }
+    released
+}
+
+/// Returns the personal data the normalizer located inside `indicator`'s value, if any.
+fn indicator_pii<'a>(
+    report: &'a NormalizedReport,
+    indicator: &Indicator,
+) -> Option<&'a IndicatorPii> {
+    report
+        .indicator_pii
+        .iter()
+        .find(|found| found.indicator == indicator.id && found.redacted.kind == indicator.kind)
+}
+
+/// Returns the explain line for indicators released with personal data redacted under `pii: redact`, if any.
+fn indicator_pii_redactions(report: &NormalizedReport, profile: &Profile) -> Option<String> {
+    let count = report
+        .indicators
+        .iter()
+        .filter(|indicator| {
+            indicator_allowed(profile, indicator) && indicator_pii(report, indicator).is_some()
+        })
+        .count();
+    (count > 0).then(|| {
+        format!(
+            "{count} {} released with personal data redacted (pii: redact)",
+            plural(count, "indicator", "indicators")
+        )
+    })
 }
 
 pub(crate) fn field_text(report: &NormalizedReport, field: TextField) -> &str {
@@ -362,11 +416,8 @@ fn text_redactions(
     if profile.pii == PiiRule::Redact {
         let ranges =
             valid_ranges(field_text(report, field), field, &report.pii).unwrap_or_default();
-        for (kind, one, many) in [
-            (PiiKind::Email, "e-mail address", "e-mail addresses"),
-            (PiiKind::Phone, "phone number", "phone numbers"),
-            (PiiKind::Name, "personal name", "personal names"),
-        ] {
+        for kind in PiiKind::ALL {
+            let (one, many) = kind.describe();
             let count = ranges.iter().filter(|found| found.kind == kind).count();
             if count > 0 {
                 lines.push(format!(

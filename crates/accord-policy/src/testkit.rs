@@ -212,5 +212,6 @@ pub(crate) fn report() -> NormalizedReport {
             .map(|(kind, value)| span_at(DESCRIPTION, value, kind, value, TextField::Description))
             .collect(),
         ),
+        indicator_pii: Vec::new(),
     }
 }

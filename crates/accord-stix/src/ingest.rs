@@ -13,7 +13,8 @@
 //!   `x509-certificate` serial numbers), including those embedded in a 2.0-style `observed-data.objects`, become typed
 //!   indicators (a file name that reads as a digest is left out: an Accord `file` of that shape is a hash);
 //! - a `vulnerability` named by a CVE id (or with a `cve` external reference) becomes a `vulnerability` indicator;
-//! - `attack-pattern` ATT&CK ids become TTPs; `malware_types` become categories; malware, campaigns, threat actors,
+//! - `attack-pattern` ATT&CK ids become TTPs; `report_types`, `labels` and `malware_types` the vocabulary knows become
+//!   categories (`accord_domain::vocabulary`; others are dropped); malware, campaigns, threat actors,
 //!   intrusion sets, tools, infrastructure, vulnerabilities and courses of action are summarized in the description;
 //! - identities, sightings, relationships, notes and unknown types are accepted and leave no content (identities may
 //!   name people: they are not copied into free text);

@@ -7,6 +7,8 @@
 //!   too; the most restrictive wins; without any the partner's default TLP applies, or the event is refused.
 //!   A tag that names a protective marking (`classification:secret`, `nato:NATO SECRET`) refuses the event.
 //!   Galaxy tags naming an ATT&CK technique (`misp-galaxy:mitre-attack-pattern="… - T1566.002"`) → TTPs.
+//!   Tags of the incident-classification taxonomies (`rsit:fraud="phishing"`, `ecsirt:malicious-code="ransomware"`)
+//!   and bare tags in the category vocabulary (`ransomware`) → categories; other tags are not categories.
 //! - `Event.Attribute[]` and `Event.Object[].Attribute[]` → typed indicators, by MISP type:
 //!   `ip-src`, `ip-dst` (and `|port`) → IPv4/IPv6; `domain`, `hostname` (and `|port`), `domain|ip` → domain (and IP);
 //!   `url`, `uri` → URL; `email`, `email-src`, `email-dst`, `email-reply-to`, `whois-registrant-email` → e-mail;
@@ -18,6 +20,7 @@
 use accord_domain::{
     ObservableType, Tlp, classification, observable,
     report::{IncidentReport, IndicatorInput},
+    vocabulary,
 };
 use serde_json::Value;
 
@@ -91,7 +94,7 @@ pub fn misp_event_to_report(
         occurred_at,
         tlp: Some(tlp),
         classification: "unclassified".to_owned(),
-        categories: Vec::new(),
+        categories: tags.categories,
         sector: None,
         indicators,
         ttps: tags.ttps,
@@ -138,6 +141,7 @@ fn occurred_at(event: &Value) -> Result<accord_domain::Timestamp, IngestError> {
 struct Tags {
     tlp: Option<Tlp>,
     ttps: Vec<String>,
+    categories: Vec<String>,
 }
 
 impl Tags {
@@ -168,8 +172,35 @@ impl Tags {
                     marking: marking.to_owned(),
                 });
             }
+            if let Some(category) = tag_category(name)
+                && !self.categories.iter().any(|known| known == category)
+            {
+                self.categories.push(category.to_owned());
+            }
         }
         Ok(())
+    }
+}
+
+/// Returns the category a tag names, if any: a tag of the incident-classification taxonomies (`rsit:`, `ecsirt:`,
+/// `enisa:`, `circl:incident-classification=`) by its value (`rsit:fraud="phishing"` is `phishing`) or else its
+/// predicate (`ecsirt:malicious-code` is `malware`), or a bare tag that is in the vocabulary (`ransomware`). Every
+/// other tag is not a category (docs/decisions/0013-categories-and-sectors.md).
+fn tag_category(name: &str) -> Option<&'static str> {
+    let name = name.trim();
+    let Some((namespace, rest)) = name.split_once(':') else {
+        return vocabulary::category(name);
+    };
+    let namespace = namespace.to_ascii_lowercase();
+    let taxonomy = matches!(namespace.as_str(), "rsit" | "ecsirt" | "enisa")
+        || (namespace == "circl" && rest.starts_with("incident-classification"));
+    if !taxonomy {
+        return None;
+    }
+    match rest.split_once('=') {
+        Some((predicate, value)) => vocabulary::category(value.trim().trim_matches('"'))
+            .or_else(|| vocabulary::category(predicate)),
+        None => vocabulary::category(rest),
     }
 }
 

@@ -254,6 +254,7 @@ mod tests {
             indicators: vec![],
             pii: vec![],
             indicator_spans: None,
+            indicator_pii: Vec::new(),
         }
     }
 

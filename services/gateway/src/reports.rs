@@ -2,7 +2,7 @@
 
 use accord_domain::{
     RawReport, ReportId, Role, SubmittedObject, Tlp, classification, observable,
-    report::IncidentReport, topics,
+    report::IncidentReport, topics, vocabulary,
 };
 use accord_runtime::{ApiError, FieldError, Principal, json};
 use axum::{
@@ -189,7 +189,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// Checks what the schema cannot: classification, TLP availability, every indicator's type and value.
+/// Checks what the schema cannot: classification, TLP availability, categories and sector from the vocabulary,
+/// every indicator's type and value.
 fn check_report(
     report: &IncidentReport,
     default_tlp: Option<Tlp>,
@@ -218,6 +219,7 @@ fn check_report(
         ));
     }
     let mut errors = Vec::new();
+    check_vocabulary(report, &mut errors);
     for (index, indicator) in report.indicators.iter().enumerate() {
         match observable::canonicalize_declared(indicator.kind.as_deref(), &indicator.value) {
             Ok(_) => {}
@@ -236,9 +238,36 @@ fn check_report(
     }
     let detail = match errors.as_slice() {
         [only] => format!("{}: {}", only.pointer, only.message),
-        _ => format!("{} indicators are invalid", errors.len()),
+        _ => format!("{} fields are invalid", errors.len()),
     };
     Err(ApiError::Unprocessable { detail, errors })
+}
+
+/// Checks that every category and the sector come from the fixed vocabulary (`accord_domain::vocabulary`), so that
+/// they cannot carry free text. The message lists the allowed values and never repeats the refused one.
+fn check_vocabulary(report: &IncidentReport, errors: &mut Vec<FieldError>) {
+    for (index, category) in report.categories.iter().enumerate() {
+        if vocabulary::category(category).is_none() {
+            errors.push(FieldError::new(
+                format!("/categories/{index}"),
+                format!(
+                    "not a known category; allowed: {}",
+                    vocabulary::category_names().join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(sector) = &report.sector
+        && vocabulary::sector(sector).is_none()
+    {
+        errors.push(FieldError::new(
+            "/sector",
+            format!(
+                "not a known sector; allowed: {}",
+                vocabulary::sector_names().join(", ")
+            ),
+        ));
+    }
 }
 
 /// Checks every STIX pattern a report carries: it parses, and the observables it compares with `=` are valid.

@@ -13,10 +13,11 @@
 //! [`accord_domain::PiiMatch`] index the text as stored. The indicators found in it are refanged and canonical.
 
 use accord_domain::{
-    Indicator, IndicatorSource, NormalizedReport, ObservableType, PatternInput, RawReport,
-    Rejection, ReportFormat, TextField, classification,
+    Indicator, IndicatorPii, IndicatorSource, NormalizedReport, ObservableType, PatternInput,
+    PiiKind, RawReport, Rejection, ReportFormat, TextField, classification,
     observable::{ObservableError, canonicalize_declared},
     report::IncidentReport,
+    vocabulary,
 };
 use serde::Deserialize;
 
@@ -26,8 +27,10 @@ use crate::{extract, locate, pii};
 pub const STAGE: &str = "normalizer";
 
 /// Normalizes a raw report: canonical, deduplicated indicators with deterministic STIX ids (declared ones first,
-/// then those found in the title and description), lower-cased sorted categories, lower-cased sector, upper-cased
-/// TTPs, and the personal data and the indicators located in the title and description.
+/// then those found in the title and description, then the hosts of URLs that carry personal data), categories and
+/// sector canonical from [`vocabulary`] (sorted; values outside it dropped), upper-cased TTPs, the personal data
+/// located in the title and description and inside indicator values, and where the indicators occur in the title
+/// and description.
 ///
 /// # Errors
 /// Returns a [`Rejection`] (stage `normalizer`, `at` = now) when the report cannot be normalized; see the module
@@ -101,30 +104,13 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         }
     }
 
+    let indicator_pii = indicator_pii(&mut indicators);
     let indicator_spans = locate::spans(&report.title, &report.description, &indicators);
     let mut pii = pii::locate(TextField::Title, &report.title);
     pii.extend(pii::locate(TextField::Description, &report.description));
 
-    let mut categories: Vec<String> = report
-        .categories
-        .iter()
-        .map(|category| category.trim().to_lowercase())
-        .filter(|category| !category.is_empty())
-        .collect();
-    categories.sort();
-    categories.dedup();
-    let sector = report
-        .sector
-        .as_deref()
-        .map(|sector| sector.trim().to_lowercase())
-        .filter(|sector| !sector.is_empty());
-    let mut ttps: Vec<String> = Vec::with_capacity(report.ttps.len());
-    for ttp in &report.ttps {
-        let ttp = ttp.trim().to_uppercase();
-        if !ttp.is_empty() && !ttps.contains(&ttp) {
-            ttps.push(ttp);
-        }
-    }
+    let (categories, sector) = vocabulary_terms(&report);
+    let ttps = ttps(&report.ttps);
 
     Ok(NormalizedReport {
         id: raw.id.clone(),
@@ -141,6 +127,7 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         indicators,
         pii,
         indicator_spans,
+        indicator_pii,
     })
 }
 
@@ -162,6 +149,100 @@ fn pattern_indicators(input: &PatternInput) -> Result<Vec<(ObservableType, Strin
         found.push(canonical);
     }
     Ok(found)
+}
+
+/// Returns the report's categories and sector, canonical from [`vocabulary`]: categories sorted and deduplicated,
+/// values outside the vocabulary dropped.
+fn vocabulary_terms(report: &IncidentReport) -> (Vec<String>, Option<String>) {
+    // The gateway refuses values outside the vocabulary; a record accepted before it existed loses them here, so
+    // that a category or sector can never carry free text into a view.
+    let mut categories: Vec<String> = report
+        .categories
+        .iter()
+        .filter_map(|category| vocabulary::category(category))
+        .map(str::to_owned)
+        .collect();
+    categories.sort();
+    categories.dedup();
+    let sector = report
+        .sector
+        .as_deref()
+        .and_then(vocabulary::sector)
+        .map(str::to_owned);
+    (categories, sector)
+}
+
+/// Returns the ATT&CK technique ids upper-cased, deduplicated, in their order.
+fn ttps(input: &[String]) -> Vec<String> {
+    let mut ttps: Vec<String> = Vec::with_capacity(input.len());
+    for ttp in input {
+        let ttp = ttp.trim().to_uppercase();
+        if !ttp.is_empty() && !ttps.contains(&ttp) {
+            ttps.push(ttp);
+        }
+    }
+    ttps
+}
+
+/// Locates the personal data inside indicator values ([`pii::in_indicator`]) and returns, for each indicator that
+/// carries some, the indicator `pii: redact` releases instead. The host of such a URL (its domain or IP address)
+/// is added as an indicator of its own ([`IndicatorSource::Derived`]) unless it is already there: it carries no
+/// personal data and stays searchable when the URL is redacted.
+fn indicator_pii(indicators: &mut Vec<Indicator>) -> Vec<IndicatorPii> {
+    let mut found = Vec::new();
+    let mut hosts = Vec::new();
+    for indicator in indicators.iter() {
+        let ranges = pii::in_indicator(indicator);
+        if ranges.is_empty() {
+            continue;
+        }
+        let mut value = indicator.value.clone();
+        for (kind, start, end) in ranges.iter().rev() {
+            value.replace_range(*start..*end, kind.marker());
+        }
+        let mut kinds: Vec<PiiKind> = ranges.iter().map(|(kind, _, _)| *kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        found.push(IndicatorPii {
+            indicator: indicator.id.clone(),
+            kinds,
+            redacted: Indicator {
+                id: accord_stix::observable_id(indicator.kind, &value),
+                kind: indicator.kind,
+                value,
+                source: indicator.source,
+            },
+        });
+        if indicator.kind == ObservableType::Url
+            && let Some(host) = url_host(&indicator.value)
+        {
+            hosts.push(host);
+        }
+    }
+    for (kind, value) in hosts {
+        push_unique(indicators, kind, value, IndicatorSource::Derived);
+    }
+    found
+}
+
+/// Returns the host of a canonical URL as a typed, canonical indicator (a domain name or an IP address).
+fn url_host(url: &str) -> Option<(ObservableType, String)> {
+    let authority_start = url.find("://")? + 3;
+    let rest = &url[authority_start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next()?,
+        None => host_port.split(':').next()?,
+    };
+    let (kind, value) = accord_domain::observable::canonicalize(None, host).ok()?;
+    matches!(
+        kind,
+        ObservableType::DomainName | ObservableType::Ipv4Addr | ObservableType::Ipv6Addr
+    )
+    .then_some((kind, value))
 }
 
 /// Appends an indicator unless one with the same type and value is already there (the first source wins).

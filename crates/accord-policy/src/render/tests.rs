@@ -633,3 +633,40 @@ fn overlapping_withheld_spans_become_one_marker() {
         Some("see https://[withheld:indicator]/x now")
     );
 }
+
+#[test]
+fn an_indicator_with_personal_data_is_released_redacted_only_under_redact() {
+    let mut report = report();
+    let url = accord_domain::Indicator {
+        id: "url--original".to_owned(),
+        kind: ObservableType::Url,
+        value: "https://evil.example/login?email=jane.doe@bank-a.example".to_owned(),
+        source: accord_domain::IndicatorSource::Declared,
+    };
+    let redacted = accord_domain::Indicator {
+        id: "url--redacted".to_owned(),
+        value: "https://evil.example/login?email=[redacted:email]".to_owned(),
+        ..url.clone()
+    };
+    report.indicators.push(url.clone());
+    report.indicator_pii.push(accord_domain::IndicatorPii {
+        indicator: url.id.clone(),
+        kinds: vec![PiiKind::Email],
+        redacted: redacted.clone(),
+    });
+    let under_redact = render(&report, &everything(PiiRule::Redact));
+    assert!(under_redact.indicators.contains(&redacted));
+    assert!(
+        !under_redact
+            .indicators
+            .iter()
+            .any(|found| found.id == url.id || found.value == url.value)
+    );
+    assert!(
+        redactions(&report, &everything(PiiRule::Redact))
+            .contains(&"1 indicator released with personal data redacted (pii: redact)".to_owned())
+    );
+    let under_share = render(&report, &everything(PiiRule::Share));
+    assert!(under_share.indicators.contains(&url));
+    assert!(!under_share.indicators.contains(&redacted));
+}

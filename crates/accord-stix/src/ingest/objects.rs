@@ -4,6 +4,7 @@ use accord_domain::{
     ObservableType, PatternInput, Timestamp, Tlp,
     observable::{self, FileForm, ObservableError},
     report::{IncidentReport, IndicatorInput},
+    vocabulary,
 };
 use serde_json::{Map, Value};
 
@@ -365,11 +366,15 @@ impl Content {
             }
             description.push_str(&self.summary.join("\n"));
         }
+        // Labels, report types and malware types are categories only when the vocabulary knows them (canonical);
+        // any other label is not a category (docs/decisions/0013-categories-and-sectors.md).
         let mut categories: Vec<String> = Vec::new();
         for category in self.categories {
-            let category = truncate_chars(category.trim(), 100).to_lowercase();
-            if !category.is_empty() && !categories.contains(&category) && categories.len() < 50 {
-                categories.push(category);
+            let Some(category) = vocabulary::category(&category) else {
+                continue;
+            };
+            if !categories.iter().any(|known| known == category) {
+                categories.push(category.to_owned());
             }
         }
         let occurred_at = self

@@ -70,7 +70,8 @@ fn the_full_bundle_becomes_one_report() {
     assert_eq!(report.classification, "unclassified");
     assert_eq!(
         report.categories,
-        ["threat-report", "phishing", "trojan", "spyware"]
+        ["phishing", "malware"],
+        "labels the vocabulary knows, canonical (trojan and spyware are malware); threat-report is not a category"
     );
     assert_eq!(report.ttps, ["T1566.002"]);
     let found = values(&report);

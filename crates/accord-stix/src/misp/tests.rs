@@ -147,3 +147,19 @@ fn techniques_are_found_in_galaxy_tags() {
     );
     assert_eq!(technique_in("misp-galaxy:threat-actor=\"Turla\""), None);
 }
+
+#[test]
+fn classification_taxonomy_tags_and_known_bare_tags_are_categories() {
+    let mut document = event();
+    document["Event"]["Tag"] = json!([
+        { "name": "tlp:amber" },
+        { "name": "rsit:fraud=\"phishing\"" },
+        { "name": "ecsirt:malicious-code=\"ransomware\"" },
+        { "name": "Ransomware" },
+        { "name": "customer:Anna Kowalski" },
+        { "name": "osint:source-type=\"blog-post\"" },
+        { "name": "John Smith" },
+    ]);
+    let report = misp_event_to_report(&document, None).unwrap();
+    assert_eq!(report.categories, ["phishing", "ransomware"]);
+}

@@ -82,6 +82,7 @@ fn report(n: u8, category: &str) -> NormalizedReport {
         ],
         pii: Vec::new(),
         indicator_spans: Some(Vec::new()),
+        indicator_pii: Vec::new(),
     }
 }
 
