@@ -255,6 +255,44 @@ impl AuditLog {
         Ok((records, last_seen, exhausted))
     }
 
+    /// Returns the newest records that pass `keep`, newest first, at most `limit`, among the last `max_scan`
+    /// records of the trail.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn scan_back(
+        &self,
+        limit: usize,
+        max_scan: usize,
+        keep: impl Fn(&AuditRecord) -> bool,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| store_error("failed to begin read")(e.into()))?;
+        let table = txn
+            .open_table(RECORDS)
+            .map_err(|e| store_error("failed to open audit table")(e.into()))?;
+        let range = table
+            .range(0..)
+            .map_err(|e| store_error("failed to read audit records")(e.into()))?;
+        let mut records = Vec::new();
+        for item in range.rev().take(max_scan) {
+            if records.len() >= limit {
+                break;
+            }
+            let (_, value) =
+                item.map_err(|e| store_error("failed to read audit record")(e.into()))?;
+            let Ok(record) = serde_json::from_slice::<AuditRecord>(value.value()) else {
+                continue;
+            };
+            if keep(&record) {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
     /// Recomputes every hash and link.
     ///
     /// # Errors
@@ -421,6 +459,18 @@ mod tests {
         assert!(log.verify().unwrap().ok);
 
         let (records, _, _) = log.scan(0, 100, 1000, |_| true).unwrap();
+        let newest: Vec<u64> = log
+            .scan_back(3, 1000, |record| record.seq % 2 == 1)
+            .unwrap()
+            .iter()
+            .map(|record| record.seq)
+            .collect();
+        assert_eq!(newest, vec![21, 19, 17], "newest first, filtered");
+        assert!(
+            log.scan_back(3, 1, |record| record.seq < 5)
+                .unwrap()
+                .is_empty()
+        );
         let mut forged = records[6].clone();
         forged.entry.case = Some("forged".into());
         log.tamper_for_tests(7, &serde_json::to_vec(&forged).unwrap())

@@ -1,4 +1,4 @@
-//! `GET /v1/audit` and `GET /v1/audit/verify`, for auditors.
+//! `GET /v1/audit` and `GET /v1/audit/verify`, for auditors; `GET /v1/audit/mine`, anyone's own recent requests.
 
 use accord_domain::{Role, Timestamp};
 use accord_runtime::{ApiError, Principal};
@@ -69,6 +69,51 @@ pub(crate) async fn list(
     .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
     let next = (!exhausted).then(|| URL_SAFE_NO_PAD.encode(format!("s:{last_seen}")));
     Ok(Json(json!({ "records": records, "next": next })).into_response())
+}
+
+/// The most records `GET /v1/audit/mine` looks back through.
+const MINE_SCAN: usize = 100_000;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct MineQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /v1/audit/mine?limit=`: the caller's own recent requests.
+pub(crate) async fn mine(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<MineQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    recent_requests(&state, &principal, limit)
+        .await
+        .map(|body| Json(body).into_response())
+}
+
+/// Returns the audit records of the caller's own token, newest first (`{ "records": [...] }`): at most `limit`
+/// (1–100), among the last 100 000 records of the trail. What an investigator searched is its own business to
+/// see again (the web console's dashboard shows it); reading it is not itself audited.
+///
+/// # Errors
+/// 503 when the trail cannot be read.
+pub async fn recent_requests(
+    state: &AppState,
+    principal: &Principal,
+    limit: usize,
+) -> Result<serde_json::Value, ApiError> {
+    let limit = limit.clamp(1, 100);
+    let audit = state.audit.clone();
+    let token_id = principal.token_id.clone();
+    let records = tokio::task::spawn_blocking(move || {
+        audit.scan_back(limit, MINE_SCAN, |record| {
+            record.entry.token_id.as_deref() == Some(token_id.as_str())
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
+    Ok(json!({ "records": records }))
 }
 
 /// `GET /v1/audit/verify`.

@@ -13,8 +13,11 @@
 //!   view is fetched (at most [`Config::max_rechecked_views`]; more is a 503, never a count of unchecked hits),
 //!   re-checked, and reduced to one view per report: the best-ranked one for the caller's grant (the shown view,
 //!   else the alternate with the lowest rank: `accord_policy` rule 3), in the index's order.
+//!
+//! A search by category always takes the scan path: the index does not store categories, so they are kept over the
+//! re-checked views, before totals and pages are counted (decision 0027).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use accord_domain::View;
 use accord_index::{IndexClient, IndicatorMatch, Page, Query, ReleaseFilter, Views};
@@ -36,7 +39,7 @@ pub(crate) struct Visible {
 
 /// Returns the re-checked page `query.offset .. + query.size` of a search, and the exact total. A search for an
 /// indicator also considers the reports' alternate views (one view per report is returned: the best-ranked one that
-/// matches).
+/// matches). With `categories`, only reports in one of them count.
 ///
 /// # Errors
 /// 503 when the index fails or when more views than [`Config::max_rechecked_views`] would have to be re-checked.
@@ -45,6 +48,7 @@ pub(crate) async fn search(
     config: &Config,
     ctx: &Context,
     query: Query,
+    categories: &BTreeSet<String>,
 ) -> Result<Visible, ApiError> {
     let views = if query.indicator.is_some() {
         Views::WithAlternates
@@ -73,7 +77,7 @@ pub(crate) async fn search(
                 .total
         }
     };
-    if stale == 0 && alternates == 0 {
+    if stale == 0 && alternates == 0 && categories.is_empty() {
         let page = index
             .search(Query {
                 release: ctx.release(Views::Shown, false),
@@ -95,7 +99,15 @@ pub(crate) async fn search(
         ..query.clone()
     };
     let page = index.search(all).await.map_err(index_error)?;
-    let visible = one_per_report(ctx, within_limit(config, page)?);
+    let mut visible = one_per_report(ctx, within_limit(config, page)?);
+    if !categories.is_empty() {
+        visible.retain(|view| {
+            view.content
+                .categories
+                .iter()
+                .any(|category| categories.contains(category))
+        });
+    }
     let total = visible.len() as u64;
     let hits = visible
         .into_iter()

@@ -20,6 +20,8 @@
 mod collections;
 mod objects;
 
+pub(crate) use objects::released_at;
+
 use accord_runtime::taxii::{self, Caller, TaxiiError};
 use axum::{Router, http::HeaderMap, routing::get};
 
