@@ -6,6 +6,7 @@ mod lifecycle;
 mod overlap;
 mod pipeline;
 mod policy;
+mod reads;
 mod refusals;
 mod restart;
 mod stix_ingest;

@@ -124,10 +124,8 @@ mod tests {
     #[test]
     fn an_investigator_without_an_mou_may_state_no_purpose_and_unknown_tokens_are_refused() {
         let directory = Arc::new(Directory::new());
-        directory.apply_directory_event(DirectoryEvent::Organization(org(
-            "ncu-de",
-            OrgKind::Agency,
-        )));
+        directory
+            .apply_directory_event(DirectoryEvent::Organization(org("ncu-de", OrgKind::Agency)));
         directory.apply_directory_event(DirectoryEvent::Token(TokenRecord {
             id: TokenId::parse("tok-1").unwrap(),
             organization: OrgId::parse("ncu-de").unwrap(),

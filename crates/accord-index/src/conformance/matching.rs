@@ -306,7 +306,11 @@ pub async fn report_filter_matches_only_that_report(index: IndexClient) {
     assert_eq!(ids(&index, of(&report())).await.0, 0);
     let mut elsewhere = of(&first);
     elsewhere.release.agency = org(OTHER_AGENCY);
-    assert_eq!(ids(&index, elsewhere).await.0, 0, "the release filter still applies");
+    assert_eq!(
+        ids(&index, elsewhere).await.0,
+        0,
+        "the release filter still applies"
+    );
 }
 
 /// The partner filter matches the displayed attribution: an anonymous view never matches its real partner.
