@@ -55,6 +55,9 @@ pub enum Command {
     Search(RunArgs),
     /// Runs admin (coordinators' API: organizations, tokens, MoUs) in this process.
     Admin(RunArgs),
+    /// Runs the web console alone, its pages calling a running Accord's HTTP API with each user's own token
+    /// (`accord up` serves the console itself, at `/`).
+    Console(ConsoleArgs),
     /// Posts synthetic reports to a running Accord and measures throughput and latency.
     Loadgen(crate::loadgen::LoadgenArgs),
     /// Checks the pipeline's conservation law on the bus (accepted = released + rejected + withheld) and prints
@@ -105,6 +108,21 @@ pub struct RunArgs {
     /// The bootstrap coordinator token; when unset, admin generates one on first start and prints it once.
     #[arg(long, env = "ACCORD_ADMIN_TOKEN", hide_env_values = true, value_parser = secret)]
     pub admin_token: Option<SecretString>,
+}
+
+/// `accord console`: the web console alone, against a remote API.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// The Accord API the console's pages call, e.g. `https://accord.example.org/` (every route of `accord up` under
+    /// it: /v1/…).
+    #[arg(long, env = "ACCORD_CONSOLE_API")]
+    pub api: url::Url,
+    /// The address the console is served on [default: 127.0.0.1:8087].
+    #[arg(long, env = "ACCORD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// A TOML configuration file: its `[console]` and `[http]` sections apply.
+    #[arg(long, env = "ACCORD_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// Reads a secret argument into a type that never prints it.

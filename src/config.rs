@@ -1,6 +1,6 @@
 //! The configuration of a process: where it finds its backends (`data_dir`, `listen`, `bus`, `index`,
 //! `admin_token`) and the settings of every service it may run (`[http]`, `[gateway]`, `[normalizer]`,
-//! `[enforcer]`, `[indexer]`, `[search]`, `[admin]`: each the service crate's own `Config`).
+//! `[enforcer]`, `[indexer]`, `[search]`, `[admin]`, `[console]`: each the service crate's own `Config`).
 //!
 //! Each value comes from the first of these that has it:
 //! 1. the command line (`--bus …`);
@@ -40,6 +40,8 @@ pub struct ServicesConfig {
     pub search: accord_search::Config,
     /// `[admin]`.
     pub admin: accord_admin::Config,
+    /// `[console]`.
+    pub console: accord_console::Config,
 }
 
 impl ServicesConfig {
@@ -55,6 +57,7 @@ impl ServicesConfig {
             self.enforcer.validate(),
             self.indexer.validate(),
             self.search.validate(),
+            self.console.validate(),
         ];
         for check in checks {
             check.map_err(|message| anyhow::anyhow!("invalid configuration: {message}"))?;
@@ -94,7 +97,7 @@ pub struct Settings {
 }
 
 /// The sections a `ACCORD_<SECTION>__<FIELD>` variable may name.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "http",
     "gateway",
     "normalizer",
@@ -102,6 +105,7 @@ const SECTIONS: [&str; 7] = [
     "indexer",
     "search",
     "admin",
+    "console",
 ];
 
 impl Settings {

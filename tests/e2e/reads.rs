@@ -410,7 +410,10 @@ async fn a_partner_lists_its_own_reports_newest_first_with_their_evaluation() {
         .collect();
     assert_eq!(listed, [ids[2].as_str(), ids[1].as_str()]);
     assert_eq!(first.body["reports"][0]["released_to"], json!(["ncu-de"]));
-    assert_eq!(first.body["reports"][0]["title"], "Listed 2", "a partner sees its own titles");
+    assert_eq!(
+        first.body["reports"][0]["title"], "Listed 2",
+        "a partner sees its own titles"
+    );
     assert!(first.body["reports"][0]["evaluated_at"].is_string());
     let next = first.body["next"].as_str().unwrap();
     let second = app
