@@ -30,7 +30,7 @@ pub(crate) const HTMX: &str = "/assets/htmx-2.0.11.min.js";
 /// The path of Pico CSS.
 pub(crate) const PICO: &str = "/assets/pico-2.1.1.min.css";
 /// The path of the console's stylesheet (versioned by hand with the file: bump it when the file changes).
-pub(crate) const STYLE: &str = "/assets/console-1.css";
+pub(crate) const STYLE: &str = "/assets/console-2.css";
 /// The path of the icon.
 pub(crate) const ICON: &str = "/assets/icon-1.svg";
 /// The path of the licence notices.
@@ -48,7 +48,7 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/pico-2.1.1.min.css"),
     },
     Asset {
-        name: "console-1.css",
+        name: "console-2.css",
         media_type: "text/css; charset=utf-8",
         body: CONSOLE_CSS,
     },

@@ -206,7 +206,7 @@ async fn investigator_dashboard(state: &AppState, signed: &Signed) -> Result<Mar
                                 tr {
                                     td { "#" (record.seq) }
                                     td { (when(&record.at)) }
-                                    td { (record.endpoint) }
+                                    td { (describe(record)) }
                                     td { (record.purpose.as_deref().unwrap_or("")) }
                                     td { (record.case.as_deref().unwrap_or("")) }
                                     td { @if record.status == 200 { (record.results) } @else { "refused (" (record.status) ")" } }
@@ -218,6 +218,45 @@ async fn investigator_dashboard(state: &AppState, signed: &Signed) -> Result<Mar
             }
         }
     })
+}
+
+/// Describes a recorded request in the investigator's terms: what it looked for.
+fn describe(record: &crate::docs::AuditRecord) -> String {
+    let query = &record.query;
+    let text = |key: &str| {
+        query
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let count = |key: &str| {
+        query
+            .get(key)
+            .and_then(serde_json::Value::as_array)
+            .map_or(0, Vec::len)
+    };
+    match record.endpoint.as_str() {
+        "GET /v1/indicators/{value}" => format!("Indicator {}", text("value")),
+        "POST /v1/indicators/lookup" => format!("List of {} values", count("values")),
+        "POST /v1/indicators/lookup/export" => format!(
+            "Export ({}) of a list of {} values",
+            text("format"),
+            count("values")
+        ),
+        "POST /v1/search" => match query
+            .pointer("/filters/report")
+            .and_then(serde_json::Value::as_str)
+        {
+            Some(report) => format!("Report {report}"),
+            None => format!("Search “{}”", text("q")),
+        },
+        "POST /v1/search/export" => {
+            format!("Export ({}) of search “{}”", text("format"), text("q"))
+        }
+        other if other.contains("taxii2") => "TAXII read".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 /// The reports released for the working context's purpose with incidents in the last 30 days (one audited search).

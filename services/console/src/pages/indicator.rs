@@ -139,8 +139,8 @@ fn found_markup(signed: &Signed, found: &IndicatorMatch, audit_record: Option<u6
             div.figures {
                 p.figure { span.number { (found.sightings) } "released reports contain it" }
                 p.figure { span.number { (found.partners.len()) } "distinct partners (anonymous ones counted as one)" }
-                p.figure { span.number { (found.first_seen.as_deref().map(when).unwrap_or_default()) } "first seen" }
-                p.figure { span.number { (found.last_seen.as_deref().map(when).unwrap_or_default()) } "last seen" }
+                p.figure { span.number.date { (found.first_seen.as_deref().map(when).unwrap_or_default()) } "first seen" }
+                p.figure { span.number.date { (found.last_seen.as_deref().map(when).unwrap_or_default()) } "last seen" }
             }
             (audit_note(audit_record))
             (export_form(signed, &found.value))
@@ -183,7 +183,7 @@ fn found_markup(signed: &Signed, found: &IndicatorMatch, audit_record: Option<u6
 /// The export of the indicator's reports (the lookup export of this one value).
 fn export_form(signed: &Signed, value: &str) -> Markup {
     html! {
-        form method="post" action="/export/lookup" hx-boost="false" {
+        form.actions method="post" action="/export/lookup" hx-boost="false" {
             (csrf_field(&signed.session))
             input type="hidden" name="values" value=(value);
             "Export these reports for the case file: "

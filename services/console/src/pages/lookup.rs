@@ -30,11 +30,13 @@ pub(crate) struct Single {
 
 fn forms(signed: &Signed, value: &str, list: &str) -> Markup {
     html! {
-        form method="get" action="/lookup" role="search" aria-label="Look up one indicator" {
+        form method="get" action="/lookup" {
             label for="indicator" { "Indicator" }
-            input type="text" id="indicator" name="value" value=(value) required spellcheck="false"
-                autocomplete="off" placeholder="45.155.205[.]172, hxxps://…, a hash";
-            button type="submit" { "Look up" }
+            fieldset role="group" {
+                input type="text" id="indicator" name="value" value=(value) required spellcheck="false"
+                    autocomplete="off" placeholder="45.155.205[.]172, hxxps://…, a hash";
+                button type="submit" { "Look up" }
+            }
         }
         details open[!list.is_empty()] {
             summary { "Check a pasted list" }
@@ -173,7 +175,7 @@ fn table(signed: &Signed, found: &Lookup, values: &[String], audit_record: Optio
             h2 id="hits-heading" { (hits.len()) " of " (values.len()) " values found" }
             (audit_note(audit_record))
             @if !hits.is_empty() {
-                form method="post" action="/export/lookup" hx-boost="false" {
+                form.actions method="post" action="/export/lookup" hx-boost="false" {
                     (csrf_field(&signed.session))
                     textarea name="values" hidden aria-hidden="true" { (values.join("\n")) }
                     "Export the reports found for the case file: "

@@ -163,11 +163,13 @@ fn report_form(signed: &Signed, draft: &Draft, errors: &FieldErrors) -> Markup {
                 div {
                     label for="categories" { "Categories" }
                     select id="categories" name="categories" multiple size="6"
-                        aria-invalid=[invalid(errors, "categories").0] aria-describedby=[invalid(errors, "categories").1] {
+                        aria-invalid=[invalid(errors, "categories").0]
+                        aria-describedby=(invalid(errors, "categories").1.unwrap_or_else(|| "categories-help".to_owned())) {
                         @for term in vocabulary::CATEGORIES {
                             option value=(term.name) selected[chosen.contains(&term.name)] { (term.name) " (" (term.group) ")" }
                         }
                     }
+                    small id="categories-help" { "Choose one or more (Ctrl or ⌘ and click, or Shift and the arrow keys)." }
                     (field_errors(errors, "categories"))
                 }
                 div {

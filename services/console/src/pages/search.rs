@@ -166,19 +166,21 @@ fn search_form(params: &SearchParams) -> Markup {
         .map(|term| term.name)
         .collect();
     html! {
-        form method="get" action="/search" role="search" aria-label="Search released reports" {
+        form method="get" action="/search" {
             label for="q" { "Search" }
-            input type="search" id="q" name="q" value=(params.q) spellcheck="false" aria-describedby="q-help"
-                placeholder="free text, or type:url tlp:amber category:phishing indicator:…";
+            fieldset role="group" {
+                input type="search" id="q" name="q" value=(params.q) spellcheck="false" aria-describedby="q-help"
+                    placeholder="free text, or type:url tlp:amber category:phishing indicator:…";
+                button type="submit" { "Search" }
+            }
             small id="q-help" { "Free text over titles and descriptions, or field:value terms as in the API." }
             div.filters {
-                (select("type", "Indicator type", &TYPES, &params.kind))
+                (select("type", "Type", &TYPES, &params.kind))
                 (select("tlp", "TLP", &TLPS, &params.tlp))
                 (select("category", "Category", &categories, &params.category))
                 div { label for="from" { "Occurred from" } input type="date" id="from" name="from" value=(params.from); }
                 div { label for="to" { "Occurred until" } input type="date" id="to" name="to" value=(params.to); }
             }
-            button type="submit" { "Search" }
         }
     }
 }
@@ -235,7 +237,9 @@ fn results(params: &SearchParams, found: &SearchPage, audit_record: Option<u64>)
     };
     html! {
         section aria-labelledby="results-heading" {
-            h2 id="results-heading" { (found.total) " released reports match" }
+            h2 id="results-heading" {
+                (found.total) @if found.total == 1 { " released report matches" } @else { " released reports match" }
+            }
             (audit_note(audit_record))
             @if found.total > 0 {
                 p {
