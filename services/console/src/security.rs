@@ -133,7 +133,8 @@ pub(crate) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Returns whether a request comes from the console's own pages, as far as the browser says: `Sec-Fetch-Site` is
-/// not `cross-site`, and an `Origin`, when sent, names the host the request was sent to.
+/// neither `cross-site` nor `same-site`, and an `Origin`, when sent, names the host the request was sent to (`Host`,
+/// or `X-Forwarded-Host` when a proxy in front rewrote `Host`).
 pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let fetch_site = headers
         .get("sec-fetch-site")
@@ -147,12 +148,14 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     else {
         return true;
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
     let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+    [header::HOST.as_str(), "x-forwarded-host"].iter().any(|name| {
+        headers
+            .get(*name)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|hosts| hosts.split(',').next())
+            .is_some_and(|host| !host.trim().is_empty() && origin_host.eq_ignore_ascii_case(host.trim()))
+    })
 }
 
 #[cfg(test)]
@@ -204,6 +207,12 @@ mod tests {
             ("host", "accord.example:8080"),
             ("origin", "https://evil.example")
         ])));
+        assert!(same_origin(&map(&[
+            ("host", "accord-internal:8080"),
+            ("x-forwarded-host", "accord.example"),
+            ("origin", "https://accord.example")
+        ])));
+        assert!(!same_origin(&map(&[("origin", "https://accord.example")])));
         assert!(!same_origin(&map(&[("sec-fetch-site", "cross-site")])));
         assert!(same_origin(&map(&[("sec-fetch-site", "same-origin")])));
     }

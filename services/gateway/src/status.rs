@@ -258,6 +258,13 @@ fn change_id(change: &Change) -> &str {
     }
 }
 
+/// Sets `field` to `value` unless `value` is empty (not known by this change).
+fn keep_known(field: &mut String, value: String) {
+    if !value.is_empty() {
+        *field = value;
+    }
+}
+
 fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
     let mut status =
         current.unwrap_or_else(|| ReportStatus::accepted(change_id(&change), String::new()));
@@ -276,15 +283,9 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             ..
         } => {
             status.partner = partner;
-            if !title.is_empty() {
-                status.title = title;
-            }
-            if !body_sha256.is_empty() {
-                status.body_sha256 = body_sha256;
-            }
-            if !received_at.is_empty() {
-                status.received_at = received_at;
-            }
+            keep_known(&mut status.title, title);
+            keep_known(&mut status.body_sha256, body_sha256);
+            keep_known(&mut status.received_at, received_at);
             if !objects.is_empty() {
                 status.objects = objects;
             }

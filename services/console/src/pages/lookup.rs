@@ -34,7 +34,7 @@ fn forms(signed: &Signed, value: &str, list: &str) -> Markup {
             label for="indicator" { "Indicator" }
             fieldset role="group" {
                 input type="text" id="indicator" name="value" value=(value) required spellcheck="false"
-                    autocomplete="off" placeholder="45.155.205[.]172, hxxps://…, a hash";
+                    autocomplete="off" placeholder="45.155.205[.]172, a hxxps URL, a hash";
                 button type="submit" { "Look up" }
             }
         }

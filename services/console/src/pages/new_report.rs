@@ -183,7 +183,7 @@ fn report_form(signed: &Signed, draft: &Draft, errors: &FieldErrors) -> Markup {
                     (field_errors(errors, "sector"))
                 }
             }
-            label for="indicators" { "Indicators (one value per line; defanged values such as hxxps:// or 1.2.3[.]4 are fine)" }
+            label for="indicators" { "Indicators (one value per line; defanged values such as 1.2.3[.]4 or hxxps URLs are fine)" }
             textarea id="indicators" name="indicators" rows="6" spellcheck="false"
                 aria-invalid=[invalid(errors, "indicators").0] aria-describedby=[invalid(errors, "indicators").1] { (draft.get("indicators")) }
             (field_errors(errors, "indicators"))
