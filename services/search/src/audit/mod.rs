@@ -1,25 +1,48 @@
-//! The audit trail: one record per investigator request, allowed or refused, in a SHA-256 hash chain.
+//! The audit trail: one record per investigator request made with a valid token, allowed or refused, in a SHA-256
+//! hash chain, with signed checkpoints of its head.
 //!
 //! Each record carries the hash of the previous one; its own hash covers its canonical JSON (fixed field order)
 //! including that previous hash, so changing, removing or reordering any record breaks every later link, and
 //! [`AuditLog::verify`] names the first bad one. Appends are group-committed: one writer thread takes every queued
 //! record, assigns sequence numbers, writes them in one redb transaction with immediate durability, and only then
 //! answers the waiting requests — the response leaves after its record is on disk.
+//!
+//! The same thread signs [`checkpoint`]s of the head — every `search.audit_checkpoint_interval_secs` when the chain
+//! grew, on demand (`GET /v1/audit/checkpoint`), and once more when the log closes at shutdown — and stores them
+//! beside the records (table `audit_checkpoints`, keyed by `seq`, never overwritten). A checkpoint an auditor keeps
+//! outside Accord is what detects a truncated chain or one rewritten from its first record ([`verify`]).
+//!
+//! What an auditor may read of the trail (its own organization's records, or all for the operator) is decided in
+//! `crate::auditor`; requests without a valid token are counted (`accord_search_unauthenticated_total`), not
+//! written here ([`crate::released`]).
 
-use std::{
-    path::Path,
-    sync::{Arc, mpsc},
-    thread,
-};
+pub mod checkpoint;
+#[doc(hidden)]
+pub mod tamper;
+pub mod verify;
+mod writer;
 
-use accord_domain::Timestamp;
-use accord_runtime::telemetry::ErrorChain;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use std::{path::Path, sync::Arc, time::Duration};
+
+use accord_domain::{Case, Timestamp};
+use ed25519_dalek::VerifyingKey;
+use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("audit_records");
+use self::{
+    checkpoint::{Checkpoint, CheckpointSigner},
+    verify::Verification,
+    writer::{Command, Writer},
+};
+
+pub(crate) const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("audit_records");
+pub(crate) const CHECKPOINTS: TableDefinition<'_, u64, &[u8]> =
+    TableDefinition::new("audit_checkpoints");
+
+/// The store's file name in search's data directory.
+pub const STORE_FILE: &str = "audit.redb";
 
 /// The hash that precedes the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -29,16 +52,17 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub struct AuditEntry {
     /// When the request was answered.
     pub at: Timestamp,
-    /// The token's public id (`null` when no valid token was presented).
+    /// The token's public id (`null` only in records written before requests without a valid token stopped being
+    /// recorded).
     pub token_id: Option<String>,
     /// The token's organization.
     pub organization: Option<String>,
     /// `GET /v1/indicators/{value}`, `POST /v1/search`, …
     pub endpoint: String,
-    /// Stated purpose, as given.
+    /// The stated purpose, normalized (`null` when none or an unknown one was stated).
     pub purpose: Option<String>,
-    /// Stated case reference, as given.
-    pub case: Option<String>,
+    /// The stated case reference, normalized (`null` when none or an invalid one was stated).
+    pub case: Option<Case>,
     /// The query (value, values, q, filters).
     pub query: serde_json::Value,
     /// HTTP status answered.
@@ -62,7 +86,7 @@ pub struct AuditRecord {
 }
 
 /// Returns the hash of a record from its sequence number, entry and previous hash.
-fn chain_hash(seq: u64, entry: &AuditEntry, prev_hash: &str) -> String {
+pub(crate) fn chain_hash(seq: u64, entry: &AuditEntry, prev_hash: &str) -> String {
     #[derive(Serialize)]
     struct Hashed<'a> {
         seq: u64,
@@ -95,39 +119,19 @@ pub enum AuditError {
     Stopped,
 }
 
-fn store_error(context: &'static str) -> impl FnOnce(redb::Error) -> AuditError {
+pub(crate) fn store_error(context: &'static str) -> impl FnOnce(redb::Error) -> AuditError {
     move |error| AuditError::Store {
         context,
         source: Box::new(error),
     }
 }
 
-type Reply = oneshot::Sender<Result<u64, String>>;
-
 /// The audit log handle.
 #[derive(Clone)]
 pub struct AuditLog {
     db: Arc<Database>,
     writer: Arc<Writer>,
-}
-
-/// The writer thread and its queue; dropping the last handle closes the queue and joins the thread, so the store
-/// is released when the log is (a restart in the same process can reopen it at once).
-struct Writer {
-    tx: std::sync::Mutex<Option<mpsc::Sender<(AuditEntry, Reply)>>>,
-    thread: std::sync::Mutex<Option<thread::JoinHandle<()>>>,
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if let Ok(mut tx) = self.tx.lock() {
-            tx.take();
-        }
-        let handle = self.thread.lock().ok().and_then(|mut thread| thread.take());
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
-    }
+    public_key: VerifyingKey,
 }
 
 /// Proof that one audit record is durable: returned only by [`AuditLog::append`], consumed by the one helper that
@@ -144,46 +148,30 @@ impl AuditReceipt {
     }
 }
 
-/// The result of verifying the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
-    /// Whether every link holds.
-    pub ok: bool,
-    /// Records checked.
-    pub records: u64,
-    /// The first record whose hash or link is wrong.
-    pub first_bad: Option<u64>,
-}
-
 impl AuditLog {
-    /// Opens or creates the log in `dir` and starts its writer thread.
+    /// Opens or creates the log in `dir` and starts its writer thread, which signs a checkpoint with `signer` every
+    /// `interval` while the chain grows, and once more when the log is closed.
     ///
     /// # Errors
     /// Fails when the store cannot be opened.
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(dir: &Path, signer: CheckpointSigner, interval: Duration) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         // A bounded page cache: appends touch only the tail; verification streams the whole file once.
         let db = Arc::new(
             Database::builder()
                 .set_cache_size(32 * 1024 * 1024)
-                .create(dir.join("audit.redb"))?,
+                .create(dir.join(STORE_FILE))?,
         );
         let txn = db.begin_write()?;
         txn.open_table(RECORDS)?;
+        txn.open_table(CHECKPOINTS)?;
         txn.commit()?;
-        let (last_seq, last_hash) = last(&db)?;
-        let (tx, rx) = mpsc::channel();
-        let writer_db = Arc::clone(&db);
-        let thread = thread::Builder::new()
-            .name("audit-writer".to_owned())
-            .spawn(move || writer(writer_db, rx, last_seq, last_hash))?;
-        let writer = Writer {
-            tx: std::sync::Mutex::new(Some(tx)),
-            thread: std::sync::Mutex::new(Some(thread)),
-        };
+        let public_key = signer.public_key();
+        let writer = Writer::start(Arc::clone(&db), signer, interval)?;
         Ok(Self {
             db,
             writer: Arc::new(writer),
+            public_key,
         })
     }
 
@@ -193,15 +181,7 @@ impl AuditLog {
     /// Fails when the store cannot write: the caller answers 503 and releases nothing.
     pub async fn append(&self, entry: AuditEntry) -> Result<AuditReceipt, AuditError> {
         let (reply_tx, reply_rx) = oneshot::channel();
-        let tx = self
-            .writer
-            .tx
-            .lock()
-            .ok()
-            .and_then(|tx| tx.clone())
-            .ok_or(AuditError::Stopped)?;
-        tx.send((entry, reply_tx))
-            .map_err(|_| AuditError::Stopped)?;
+        self.writer.send(Command::Append(entry, reply_tx))?;
         match reply_rx.await {
             Ok(Ok(seq)) => Ok(AuditReceipt { seq }),
             Ok(Err(message)) => Err(AuditError::Store {
@@ -210,6 +190,37 @@ impl AuditLog {
             }),
             Err(_) => Err(AuditError::Stopped),
         }
+    }
+
+    /// Returns a signed checkpoint of the chain's head as it is now (every record appended before the call
+    /// included), stored beside the trail.
+    ///
+    /// # Errors
+    /// Fails when the store cannot write or the writer stopped.
+    pub async fn checkpoint(&self) -> Result<Checkpoint, AuditError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.writer.send(Command::Checkpoint(reply_tx))?;
+        match reply_rx.await {
+            Ok(Ok(checkpoint)) => Ok(checkpoint),
+            Ok(Err(message)) => Err(AuditError::Store {
+                context: "failed to write audit checkpoint",
+                source: message.into(),
+            }),
+            Err(_) => Err(AuditError::Stopped),
+        }
+    }
+
+    /// Returns the latest checkpoint stored beside the trail (the one of the highest `seq`).
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
+        verify::latest_checkpoint(&*self.db)
+    }
+
+    /// Returns the public key checkpoints are signed with.
+    pub fn public_key(&self) -> VerifyingKey {
+        self.public_key
     }
 
     /// Returns records with `seq > after`, oldest first, that pass `keep`, at most `limit`, scanning at most
@@ -255,49 +266,12 @@ impl AuditLog {
         Ok((records, last_seen, exhausted))
     }
 
-    /// Recomputes every hash and link.
+    /// Recomputes every hash and link, then checks `checkpoint` (an auditor's kept copy), else the latest one stored.
     ///
     /// # Errors
     /// Fails on a storage error.
-    pub fn verify(&self) -> Result<Verification, AuditError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| store_error("failed to begin read")(e.into()))?;
-        let table = txn
-            .open_table(RECORDS)
-            .map_err(|e| store_error("failed to open audit table")(e.into()))?;
-        let mut prev_hash = GENESIS_HASH.to_owned();
-        let mut records = 0;
-        let range = table
-            .range(0..)
-            .map_err(|e| store_error("failed to read audit records")(e.into()))?;
-        for (expected_seq, item) in (1_u64..).zip(range) {
-            let (key, value) =
-                item.map_err(|e| store_error("failed to read audit record")(e.into()))?;
-            records += 1;
-            let seq = key.value();
-            let record = serde_json::from_slice::<AuditRecord>(value.value()).ok();
-            let good = record.as_ref().is_some_and(|record| {
-                record.seq == seq
-                    && seq == expected_seq
-                    && record.prev_hash == prev_hash
-                    && record.hash == chain_hash(seq, &record.entry, &prev_hash)
-            });
-            let Some(record) = record.filter(|_| good) else {
-                return Ok(Verification {
-                    ok: false,
-                    records,
-                    first_bad: Some(seq),
-                });
-            };
-            prev_hash = record.hash;
-        }
-        Ok(Verification {
-            ok: true,
-            records,
-            first_bad: None,
-        })
+    pub fn verify(&self, checkpoint: Option<&Checkpoint>) -> Result<Verification, AuditError> {
+        verify::verify_db(&*self.db, &self.public_key, checkpoint)
     }
 
     /// Overwrites a stored record's raw bytes: only for tests that prove tampering is detected.
@@ -313,78 +287,32 @@ impl AuditLog {
     }
 }
 
-fn last(db: &Database) -> anyhow::Result<(u64, String)> {
-    let txn = db.begin_read()?;
-    let table = txn.open_table(RECORDS)?;
-    let Some(entry) = table.last()? else {
-        return Ok((0, GENESIS_HASH.to_owned()));
-    };
-    let (key, value) = entry;
-    let record: AuditRecord = serde_json::from_slice(value.value())?;
-    Ok((key.value(), record.hash))
-}
-
-/// The group-commit writer: runs until every handle is dropped.
-fn writer(
-    db: Arc<Database>,
-    rx: mpsc::Receiver<(AuditEntry, Reply)>,
-    mut seq: u64,
-    mut hash: String,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut pending = vec![first];
-        while pending.len() < 4096 {
-            let Ok(next) = rx.try_recv() else { break };
-            pending.push(next);
-        }
-        let start_seq = seq;
-        let start_hash = hash.clone();
-        let mut records = Vec::with_capacity(pending.len());
-        for (entry, _) in &pending {
-            seq += 1;
-            let record_hash = chain_hash(seq, entry, &hash);
-            records.push(AuditRecord {
-                seq,
-                entry: entry.clone(),
-                prev_hash: std::mem::replace(&mut hash, record_hash.clone()),
-                hash: record_hash,
-            });
-        }
-        match write_batch(&db, &records) {
-            Ok(()) => {
-                for ((_, reply), record) in pending.into_iter().zip(&records) {
-                    let _ = reply.send(Ok(record.seq));
-                }
-            }
-            Err(error) => {
-                tracing::error!(error = %ErrorChain(&error), "failed to write audit records; refusing the requests");
-                seq = start_seq;
-                hash = start_hash;
-                for (_, reply) in pending {
-                    let _ = reply.send(Err(error.to_string()));
-                }
-            }
-        }
-    }
-}
-
-fn write_batch(db: &Database, records: &[AuditRecord]) -> Result<(), redb::Error> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
-    {
-        let mut table = txn.open_table(RECORDS)?;
-        for record in records {
-            let bytes = serde_json::to_vec(record).unwrap_or_default();
-            table.insert(record.seq, bytes.as_slice())?;
-        }
-    }
-    txn.commit()?;
-    Ok(())
+/// Verifies the trail of a stopped search (or a copy of its store) in `dir` against a checkpoint an auditor kept,
+/// without starting anything: `accord audit verify`. Opens the store read-only.
+///
+/// # Errors
+/// Fails when the store cannot be opened (missing, or in use by a running search) or read.
+pub fn verify_offline(
+    dir: &Path,
+    checkpoint: &Checkpoint,
+    public_key: &VerifyingKey,
+) -> anyhow::Result<Verification> {
+    let path = dir.join(STORE_FILE);
+    let db = redb::ReadOnlyDatabase::open(&path)
+        .map_err(|error| anyhow::anyhow!("failed to open {}: {error}", path.display()))?;
+    Ok(verify::verify_db(&db, public_key, Some(checkpoint))?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::verify::{CheckpointCheck, CheckpointResult, CheckpointSource};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn signer() -> CheckpointSigner {
+        CheckpointSigner::from_seed([5; 32])
+    }
 
     fn entry(case: &str) -> AuditEntry {
         AuditEntry {
@@ -393,39 +321,45 @@ mod tests {
             organization: Some("ncu-de".into()),
             endpoint: "GET /v1/indicators/{value}".into(),
             purpose: Some("investigation".into()),
-            case: Some(case.into()),
+            case: Some(Case::parse(case).unwrap()),
             query: serde_json::json!({"value": "1.2.3.4"}),
             status: 200,
             results: 1,
         }
     }
 
+    async fn log_with(dir: &Path, records: usize) -> AuditLog {
+        let log = AuditLog::open(dir, signer(), HOUR).unwrap();
+        for index in 0..records {
+            log.append(entry(&format!("case-{index}"))).await.unwrap();
+        }
+        log
+    }
+
     #[tokio::test]
     async fn chain_verifies_survives_reopen_and_detects_tampering() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(dir.path()).unwrap();
-        for index in 0..20 {
-            log.append(entry(&format!("case-{index}"))).await.unwrap();
-        }
+        let log = log_with(dir.path(), 20).await;
         assert_eq!(
-            log.verify().unwrap(),
+            log.verify(None).unwrap(),
             Verification {
                 ok: true,
                 records: 20,
-                first_bad: None
+                first_bad: None,
+                checkpoint: None,
             }
         );
         drop(log);
-        let log = AuditLog::open(dir.path()).unwrap();
+        let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
         assert_eq!(log.append(entry("after-restart")).await.unwrap().seq(), 21);
-        assert!(log.verify().unwrap().ok);
+        assert!(log.verify(None).unwrap().ok);
 
         let (records, _, _) = log.scan(0, 100, 1000, |_| true).unwrap();
         let mut forged = records[6].clone();
-        forged.entry.case = Some("forged".into());
+        forged.entry.case = Some(Case::parse("forged").unwrap());
         log.tamper_for_tests(7, &serde_json::to_vec(&forged).unwrap())
             .unwrap();
-        let verification = log.verify().unwrap();
+        let verification = log.verify(None).unwrap();
         assert!(!verification.ok);
         assert_eq!(verification.first_bad, Some(7));
     }
@@ -433,7 +367,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_appends_get_distinct_sequence_numbers() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(dir.path()).unwrap();
+        let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
         let mut handles = Vec::new();
         for index in 0..200 {
             let log = log.clone();
@@ -447,6 +381,113 @@ mod tests {
         }
         seqs.sort_unstable();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
-        assert_eq!(log.verify().unwrap().records, 200);
+        assert_eq!(log.verify(None).unwrap().records, 200);
+    }
+
+    fn check(verification: &Verification) -> Option<CheckpointResult> {
+        verification.checkpoint.as_ref().map(|check| check.result)
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_covers_the_head_and_one_more_is_signed_at_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_with(dir.path(), 10).await;
+        let kept = log.checkpoint().await.unwrap();
+        assert_eq!(kept.seq, 10);
+        let (records, _, _) = log.scan(9, 1, 10, |_| true).unwrap();
+        assert_eq!(kept.hash, records[0].hash);
+        assert!(checkpoint::signature_holds(&log.public_key(), &kept));
+        log.append(entry("later")).await.unwrap();
+        drop(log);
+        let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+        assert_eq!(log.latest_checkpoint().unwrap().unwrap().seq, 11);
+        let verification = log.verify(Some(&kept)).unwrap();
+        assert!(verification.ok, "{verification:?}");
+        assert_eq!(
+            verification.checkpoint,
+            Some(CheckpointCheck {
+                seq: 10,
+                source: CheckpointSource::Given,
+                result: CheckpointResult::Holds
+            })
+        );
+        assert_eq!(
+            check(&log.verify(None).unwrap()),
+            Some(CheckpointResult::Holds)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kept_checkpoint_detects_a_truncated_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_with(dir.path(), 12).await;
+        let kept = log.checkpoint().await.unwrap();
+        drop(log);
+        tamper::truncate(dir.path(), 7).unwrap();
+        let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+        // The chain alone looks whole, and the intruder removed the stored checkpoints that contradict it.
+        let alone = log.verify(None).unwrap();
+        assert!(alone.ok && alone.records == 7, "{alone:?}");
+        let verification = log.verify(Some(&kept)).unwrap();
+        assert!(!verification.ok);
+        assert_eq!(check(&verification), Some(CheckpointResult::Truncated));
+        // New records after the cut do not hide it: the record at the kept seq is another one.
+        for index in 0..10 {
+            log.append(entry(&format!("new-{index}"))).await.unwrap();
+        }
+        assert_eq!(
+            check(&log.verify(Some(&kept)).unwrap()),
+            Some(CheckpointResult::Rewritten)
+        );
+        drop(log);
+        // Offline, as `accord audit verify` does it.
+        let offline = verify_offline(dir.path(), &kept, &signer().public_key()).unwrap();
+        assert!(!offline.ok);
+    }
+
+    #[tokio::test]
+    async fn a_kept_checkpoint_detects_a_chain_rewritten_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_with(dir.path(), 12).await;
+        let kept = log.checkpoint().await.unwrap();
+        drop(log);
+        tamper::rewrite(dir.path(), |entry| {
+            entry.case = Some(Case::parse("nothing-to-see").unwrap());
+        })
+        .unwrap();
+        let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+        let alone = log.verify(None).unwrap();
+        assert!(alone.ok && alone.first_bad.is_none(), "{alone:?}");
+        let verification = log.verify(Some(&kept)).unwrap();
+        assert!(!verification.ok);
+        assert_eq!(check(&verification), Some(CheckpointResult::Rewritten));
+        // A checkpoint signed by another key is not evidence of anything.
+        let forged = CheckpointSigner::from_seed([6; 32]).sign(kept.seq, &kept.hash);
+        assert_eq!(
+            check(&log.verify(Some(&forged)).unwrap()),
+            Some(CheckpointResult::BadSignature)
+        );
+    }
+
+    #[tokio::test]
+    async fn checkpoints_are_signed_periodically_while_the_chain_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), signer(), Duration::from_millis(20)).unwrap();
+        for index in 0..3 {
+            log.append(entry(&index.to_string())).await.unwrap();
+        }
+        // Waits for the condition (a hang guard, not a timing assertion).
+        let patience = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let latest = log.latest_checkpoint().unwrap();
+            if latest.as_ref().is_some_and(|latest| latest.seq == 3) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < patience,
+                "no checkpoint: {latest:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
