@@ -23,7 +23,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, Verifying
 use serde::{Deserialize, Serialize};
 
 /// What a checkpoint's signature covers, as documented for outside verifiers.
-pub const MESSAGE_FORMAT: &str = "accord-audit-checkpoint/v1\\n<seq>\\n<hash>\\n<at>";
+pub const MESSAGE_FORMAT: &str = "accord-audit-checkpoint/v1\n<seq>\n<hash>\n<at>";
 
 /// The key file, relative to search's data directory.
 pub const KEY_FILE: &str = "audit-signing.key";
@@ -167,5 +167,34 @@ mod tests {
         }
         let published = encode_public_key(&signer.public_key());
         assert_eq!(decode_public_key(&published).unwrap(), signer.public_key());
+    }
+
+    #[test]
+    fn the_documented_message_is_what_is_signed() {
+        let signer = CheckpointSigner::from_seed([8; 32]);
+        let checkpoint = signer.sign(7, "ef".repeat(32).as_str());
+        let json = serde_json::to_value(&checkpoint).unwrap();
+        // An outside verifier: the published format filled in from the checkpoint's JSON as kept.
+        let text = MESSAGE_FORMAT
+            .replace("<seq>", &json["seq"].to_string())
+            .replace("<hash>", json["hash"].as_str().unwrap())
+            .replace("<at>", json["at"].as_str().unwrap());
+        let signature = Signature::from_slice(
+            &STANDARD
+                .decode(json["signature"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            signer
+                .public_key()
+                .verify(text.as_bytes(), &signature)
+                .is_ok()
+        );
+        let at = json["at"].as_str().unwrap();
+        assert!(
+            at.ends_with('Z') && !at.contains('.'),
+            "whole seconds, UTC: {at}"
+        );
     }
 }
