@@ -4,9 +4,12 @@
 mod helpers;
 mod lifecycle;
 mod overlap;
+mod oversight;
 mod pipeline;
 mod policy;
 mod refusals;
+mod report_ids;
 mod restart;
 mod stix_ingest;
+mod tokens;
 mod validation;

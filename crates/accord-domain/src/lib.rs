@@ -5,6 +5,7 @@
 //! - [`validation`]: which fields of a document are invalid ([`validation::Invalid`]).
 //! - [`ids`]: validated identifiers (organizations, reports, MoUs, tokens).
 //! - [`tlp`] and [`purpose`]: the TLP 2.0 ladder and the permitted purposes of a search.
+//! - [`case`]: the case reference stated with every search, normalized once ([`Case`]).
 //! - [`org`]: organizations, roles, token records and the directory events that carry them on the bus.
 //! - [`mou`]: the Memorandum of Understanding document of `policy-model.md` and its one validation
 //!   ([`mou::MouValidator`]).
@@ -15,6 +16,7 @@
 //! - [`schema`]: the JSON Schemas of `schemas/`, compiled once.
 //! - [`vocabulary`]: the fixed vocabularies of categories and sectors.
 
+pub mod case;
 pub mod classification;
 pub mod country;
 pub mod ids;
@@ -30,7 +32,8 @@ pub mod validation;
 pub mod view;
 pub mod vocabulary;
 
-pub use ids::{IdError, MouId, OrgId, ReportId, TokenId};
+pub use case::{Case, CaseError};
+pub use ids::{IdError, MouId, OrgId, ReportId, ReportIdKey, TokenId};
 pub use mou::{Attribution, ContentPart, Mou, MouStatus, MouValidator, MouVersion, PiiRule, Scope};
 pub use observable::ObservableType;
 pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};

@@ -81,6 +81,17 @@ pub struct TokenRecord {
     /// When it was revoked, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Timestamp>,
+    /// When it stops being valid. Tokens issued before tokens could expire have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    /// Returns whether the token may be used at `now`: not revoked, not expired (it is expired from its `expires_at`
+    /// on).
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|expires_at| now < expires_at)
+    }
 }
 
 /// A change to the directory, published by admin on [`crate::topics::ADMIN_DIRECTORY`].

@@ -86,24 +86,13 @@ pub(crate) async fn accept(
     };
 
     let body_sha256 = hex::encode(Sha256::digest(&body));
-    let id = match &idempotency_key {
-        Some(key) => ReportId::for_idempotency_key(&partner, key),
+    let id = match idempotency_key.as_deref() {
+        Some(key) => match earlier_submission(state, &partner, key, &body_sha256).await? {
+            Some(id) => return Ok(id),
+            None => ReportId::for_idempotency_key(&state.report_id_key, &partner, key),
+        },
         None => ReportId::random(),
     };
-    if idempotency_key.is_some()
-        && let Some(existing) = lookup(state, id.as_str()).await?
-    {
-        if existing.body_sha256 != body_sha256 && !existing.body_sha256.is_empty() {
-            return Err(ApiError::Unprocessable {
-                detail: "this Idempotency-Key was already used with a different body".to_owned(),
-                errors: vec![FieldError::new(
-                    "/",
-                    "idempotency key reused with another body",
-                )],
-            });
-        }
-        return Ok(id);
-    }
 
     let value = json::parse_value(&body)?;
     let (format, value) = convert::to_native(
@@ -159,6 +148,37 @@ pub(crate) async fn accept(
         }
     }
     Ok(id)
+}
+
+/// Returns the id of the report a partner already submitted under this `Idempotency-Key`, if any: the keyed id
+/// first, then the id the first, unkeyed derivation gave it (a report accepted before ids were keyed keeps its id
+/// on retry). 422 when that report was sent with another body.
+async fn earlier_submission(
+    state: &AppState,
+    partner: &accord_domain::OrgId,
+    key: &str,
+    body_sha256: &str,
+) -> Result<Option<ReportId>, ApiError> {
+    let candidates = [
+        ReportId::for_idempotency_key(&state.report_id_key, partner, key),
+        ReportId::legacy_for_idempotency_key(partner, key),
+    ];
+    for id in candidates {
+        let Some(existing) = lookup(state, id.as_str()).await? else {
+            continue;
+        };
+        if existing.body_sha256 != body_sha256 && !existing.body_sha256.is_empty() {
+            return Err(ApiError::Unprocessable {
+                detail: "this Idempotency-Key was already used with a different body".to_owned(),
+                errors: vec![FieldError::new(
+                    "/",
+                    "idempotency key reused with another body",
+                )],
+            });
+        }
+        return Ok(Some(id));
+    }
+    Ok(None)
 }
 
 fn accepted(id: &ReportId) -> Response {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::{
     AppState, Config,
     released::Unaudited,
-    request::{Audited, Context, context, finish},
+    request::{Audited, Context, PurposeAndCase, context, finish},
     visible,
 };
 
@@ -232,8 +232,7 @@ pub(crate) async fn search(
     }
     let audited = Audited {
         endpoint: "POST /v1/search",
-        purpose: field("purpose"),
-        case: field("case"),
+        stated: PurposeAndCase::parse(field("purpose").as_deref(), field("case").as_deref()),
         query: query_audit,
     };
     let outcome = async {

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use accord_domain::{Timestamp, View};
+use accord_domain::{Case, CaseError, Timestamp, View};
 use accord_index::{Filters, Query as IndexQuery};
 use accord_runtime::directory::Snapshot;
 use accord_stix::export::{Release, StixObject, export, timestamp};
@@ -344,10 +344,7 @@ async fn read(
     read: Read,
     params: Params,
 ) -> Response {
-    let case = headers
-        .get(CASE_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .map(|case| case.trim().to_owned());
+    let case = stated_case(&headers);
     let raw_params: Vec<(String, String)> = params
         .as_ref()
         .map(|Query(params)| params.clone())
@@ -378,8 +375,8 @@ async fn read(
             let principal = caller.principal;
             (principal.token_id, principal.organization.to_string())
         }),
-        purpose: purpose.map(|purpose| purpose.to_string()),
-        case,
+        purpose,
+        case: case.ok(),
         query,
     };
     released::respond(released::audit_then_release(&state.audit, record, outcome).await)
@@ -399,7 +396,19 @@ struct ReadRequest<'r> {
     collection_id: &'r str,
     read: &'r Read,
     params: &'r Params,
-    case: &'r Option<String>,
+    case: &'r Result<Case, String>,
+}
+
+/// Returns the normalized case reference of the `X-Accord-Case` header (UTF-8), or why there is none.
+fn stated_case(headers: &HeaderMap) -> Result<Case, String> {
+    let missing = || "state your case reference in the X-Accord-Case header".to_owned();
+    let value = headers.get(CASE_HEADER).ok_or_else(missing)?;
+    let text = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| "the case reference in the X-Accord-Case header must be UTF-8".to_owned())?;
+    Case::parse(text).map_err(|error| match error {
+        CaseError::Empty => missing(),
+        other => format!("the case reference in the X-Accord-Case header: {other}"),
+    })
 }
 
 /// Checks the caller, the media type, the collection, the case reference and the parameters of a read. `purpose`
@@ -438,18 +447,8 @@ fn negotiate(
         Collection::Released { agency, purpose } => (agency, purpose),
     };
     *purpose = Some(collection_purpose);
-    match case.as_deref() {
-        None | Some("") => {
-            return Err(TaxiiError::BadRequest(
-                "state your case reference in the X-Accord-Case header".to_owned(),
-            ));
-        }
-        Some(case) if case.len() > 200 => {
-            return Err(TaxiiError::BadRequest(
-                "the case reference is at most 200 characters".to_owned(),
-            ));
-        }
-        Some(_) => {}
+    if let Err(message) = case {
+        return Err(TaxiiError::BadRequest(message.clone()));
     }
     let Ok(Query(params)) = params else {
         return Err(TaxiiError::BadRequest(
