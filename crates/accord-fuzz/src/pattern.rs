@@ -1,0 +1,365 @@
+//! STIX 2.1 patterns generated from the grammar, each with the exact observables it names (the oracle the parser's
+//! [`observables`](https://docs.oasis-open.org/cti/stix/v2.1/os/stix-v2.1-os.html#_me3pzm77qfnf) must reproduce), and
+//! pathological shapes: deep nesting, long flat chains, huge sets, long strings.
+//!
+//! An exact observable is a string compared with `=` (or listed after `IN`) on a value-bearing property, outside
+//! `NOT`; it is written as `(tag, value)` with the tags `ipv4`, `ipv6`, `domain`, `url`, `email`, `file-name`,
+//! `x509` and `hash:<algorithm as written>`.
+
+use proptest::prelude::*;
+
+use crate::observables;
+
+/// A generated pattern and the exact observables it names, in order of appearance, without repeats.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The pattern text.
+    pub text: String,
+    /// `(tag, value)` of every exact observable.
+    pub exact: Vec<(String, String)>,
+}
+
+impl Generated {
+    fn leaf(text: String, exact: Vec<(String, String)>) -> Self {
+        Self { text, exact }
+    }
+
+    fn join(self, keyword: &str, other: Generated, parenthesize: bool) -> Self {
+        let text = format!("{} {keyword} {}", self.text, other.text);
+        let text = if parenthesize {
+            format!("({text})")
+        } else {
+            text
+        };
+        let mut exact = self.exact;
+        for pair in other.exact {
+            if !exact.contains(&pair) {
+                exact.push(pair);
+            }
+        }
+        Self { text, exact }
+    }
+}
+
+/// `(object type, property path as written, tag when the property is value-bearing)`.
+const PATHS: &[(&str, &str, Option<&str>)] = &[
+    ("ipv4-addr", "value", Some("ipv4")),
+    ("ipv4-addr", "'value'", Some("ipv4")),
+    ("ipv6-addr", "value", Some("ipv6")),
+    ("domain-name", "value", Some("domain")),
+    ("url", "value", Some("url")),
+    ("email-addr", "value", Some("email")),
+    ("file", "name", Some("file-name")),
+    ("x509-certificate", "serial_number", Some("x509")),
+    ("file", "hashes.'SHA-256'", Some("hash:SHA-256")),
+    ("file", "hashes.MD5", Some("hash:MD5")),
+    ("file", "hashes.'SHA-1'", Some("hash:SHA-1")),
+    ("file", "hashes.SHA512", Some("hash:SHA512")),
+    ("file", "hashes.SSDEEP", Some("hash:SSDEEP")),
+    ("ipv4-addr", "resolves_to_refs[*].value", None),
+    ("domain-name", "resolves_to_refs[3]", None),
+    ("network-traffic", "dst_port", None),
+    ("process", "command_line", None),
+    ("windows-registry-key", "values[0].name", None),
+    ("email-message", "from_ref.value", None),
+    ("x-custom-thing", "'a-b'.c", None),
+    ("file", "size", None),
+    ("file", "hashes", None),
+];
+
+/// A string literal's text with `\` and `'` escaped.
+fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn keyword(word: &'static str) -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => Just(word.to_owned()),
+        1 => Just(word.to_lowercase()),
+        1 => Just(format!("{}{}", &word[..1], word[1..].to_lowercase())),
+    ]
+}
+
+/// A non-string literal (or a string for the operators that need one): `(text, is a string)`.
+fn other_literal() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|value| value.to_string()),
+        (any::<i32>(), 0u32..1000).prop_map(|(whole, fraction)| format!("{whole}.{fraction}")),
+        prop::sample::select(vec![
+            "true",
+            "false",
+            "TRUE",
+            "b'aGVsbG8='",
+            "b'YQ=='",
+            "h'00ff'",
+            "h''",
+            "t'2026-01-01T00:00:00Z'",
+            "t'1999-12-31T23:59:59.999Z'"
+        ])
+        .prop_map(str::to_owned),
+    ]
+}
+
+/// A string for `LIKE` or `MATCHES`, pathological ones included (nested quantifiers, huge repetitions).
+fn like_or_matches() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "%evil%",
+            "_a_%",
+            "%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%x",
+            "^(a+)+$",
+            "(.*a){20}",
+            "(a|a?)+b",
+            "[[:alpha:]]+",
+            "\\d{1000000}",
+            "(?i)EVIL",
+            "\\",
+            "'",
+            "",
+        ])
+        .prop_map(str::to_owned),
+        "[a-z%_.*+?()\\[\\]|^$\\\\]{0,40}",
+    ]
+}
+
+/// One property test: `(text, exact observables)`.
+fn test() -> impl Strategy<Value = Generated> {
+    let path = prop::sample::select(PATHS);
+    let value =
+        prop_oneof![4 => observables::value(), 1 => observables::wild_value(), 1 => ".{0,20}"];
+    let values = prop::collection::vec(
+        prop_oneof![3 => observables::value().prop_map(|v| (quote(&v), Some(v))), 1 => other_literal().prop_map(|v| (v, None))],
+        1..6,
+    );
+    let ordering = prop::sample::select(vec!["!=", "<>", "<", "<=", ">", ">="]);
+    let set_operator = prop::sample::select(vec!["ISSUBSET", "ISSUPERSET", "issubset"]);
+    (
+        path,
+        0u8..12,
+        any::<bool>(),
+        value,
+        values,
+        ordering,
+        set_operator,
+        like_or_matches(),
+        other_literal(),
+        keyword("NOT"),
+    )
+        .prop_map(
+            |(
+                (object, property, tag),
+                shape,
+                negated,
+                value,
+                values,
+                ordering,
+                set_operator,
+                pattern,
+                other,
+                not,
+            )| {
+                let path = format!("{object}:{property}");
+                let not = if negated {
+                    format!("{not} ")
+                } else {
+                    String::new()
+                };
+                let exact_tag = tag.filter(|_| !negated);
+                let exact = |value: &str| match exact_tag {
+                    Some(tag) => vec![(tag.to_owned(), value.to_owned())],
+                    None => Vec::new(),
+                };
+                match shape {
+                    0..=3 => {
+                        Generated::leaf(format!("{path} {not}= {}", quote(&value)), exact(&value))
+                    }
+                    4 => Generated::leaf(format!("{path} {not}= {other}"), Vec::new()),
+                    5 => {
+                        let mut found = Vec::new();
+                        for (_, value) in &values {
+                            if let Some(value) = value {
+                                for pair in exact(value) {
+                                    if !found.contains(&pair) {
+                                        found.push(pair);
+                                    }
+                                }
+                            }
+                        }
+                        let list: Vec<&str> =
+                            values.iter().map(|(text, _)| text.as_str()).collect();
+                        Generated::leaf(format!("{path} {not}IN ({})", list.join(", ")), found)
+                    }
+                    6 => Generated::leaf(
+                        format!("{path} {not}{ordering} {}", quote(&value)),
+                        Vec::new(),
+                    ),
+                    7 => Generated::leaf(
+                        format!(
+                            "{path} {ordering} {}",
+                            other
+                                .replace("true", "1")
+                                .replace("TRUE", "1")
+                                .replace("false", "0")
+                        ),
+                        Vec::new(),
+                    ),
+                    8 => {
+                        Generated::leaf(format!("{path} {not}LIKE {}", quote(&pattern)), Vec::new())
+                    }
+                    9 => Generated::leaf(
+                        format!("{path} {not}MATCHES {}", quote(&pattern)),
+                        Vec::new(),
+                    ),
+                    10 => Generated::leaf(
+                        format!("{path} {not}{set_operator} '198.51.100.0/24'"),
+                        Vec::new(),
+                    ),
+                    _ => Generated::leaf(format!("EXISTS {path}"), Vec::new()),
+                }
+            },
+        )
+}
+
+/// A comparison expression: tests joined by `AND`/`OR`, sometimes parenthesized.
+fn comparison() -> impl Strategy<Value = Generated> {
+    test().prop_recursive(4, 16, 2, |inner| {
+        (
+            inner.clone(),
+            prop_oneof![keyword("AND"), keyword("OR")],
+            inner,
+            any::<bool>(),
+        )
+            .prop_map(|(left, word, right, parenthesize)| left.join(&word, right, parenthesize))
+    })
+}
+
+/// A qualifier: `WITHIN`, `REPEATS` (up to the largest integer) or `START … STOP`.
+fn qualifier() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (1i64..=i64::MAX).prop_map(|seconds| format!(" WITHIN {seconds} SECONDS")),
+        (0u32..100, 1u32..1000)
+            .prop_map(|(whole, fraction)| format!(" within {whole}.{fraction} seconds")),
+        prop_oneof![1i64..100, Just(i64::MAX), 1i64..=i64::MAX]
+            .prop_map(|times| format!(" REPEATS {times} TIMES")),
+        Just(" START t'2026-01-01T00:00:00Z' STOP t'2026-01-02T00:00:00.5Z'".to_owned()),
+    ]
+}
+
+/// A valid STIX 2.1 pattern with its exact observables: observations joined by `AND`, `OR` and `FOLLOWEDBY`,
+/// qualified and parenthesized at random.
+pub fn valid() -> impl Strategy<Value = Generated> {
+    let observation = (comparison(), prop::option::weighted(0.2, qualifier())).prop_map(
+        |(comparison, qualifier)| {
+            let text = format!("[{}]{}", comparison.text, qualifier.unwrap_or_default());
+            Generated::leaf(text, comparison.exact)
+        },
+    );
+    observation.prop_recursive(3, 8, 2, |inner| {
+        (
+            inner.clone(),
+            prop_oneof![keyword("AND"), keyword("OR"), keyword("FOLLOWEDBY")],
+            inner,
+            any::<bool>(),
+            prop::option::weighted(0.2, qualifier()),
+        )
+            .prop_map(|(left, word, right, parenthesize, qualifier)| {
+                let mut joined = left.join(&word, right, parenthesize || qualifier.is_some());
+                joined.text.push_str(&qualifier.unwrap_or_default());
+                joined
+            })
+    })
+}
+
+/// A pattern nested `depth` levels deep: parentheses around the observation, or inside the brackets.
+pub fn nested(depth: usize, inside_brackets: bool) -> String {
+    let test = "ipv4-addr:value = '198.51.100.1'";
+    if inside_brackets {
+        format!("[{}{test}{}]", "(".repeat(depth), ")".repeat(depth))
+    } else {
+        format!("{}[{test}]{}", "(".repeat(depth), ")".repeat(depth))
+    }
+}
+
+/// A flat chain of `count` observations (or, `inside_brackets`, comparisons) joined by `keyword`: no nesting, but a
+/// syntax tree `count` levels deep.
+pub fn chain(count: usize, keyword: &str, inside_brackets: bool) -> String {
+    if inside_brackets {
+        let tests: Vec<String> = (0..count)
+            .map(|index| {
+                format!(
+                    "ipv4-addr:value = '10.0.{}.{}'",
+                    index / 256 % 256,
+                    index % 256
+                )
+            })
+            .collect();
+        format!("[{}]", tests.join(&format!(" {keyword} ")))
+    } else {
+        let tests: Vec<String> = (0..count)
+            .map(|index| {
+                format!(
+                    "[ipv4-addr:value = '10.0.{}.{}']",
+                    index / 256 % 256,
+                    index % 256
+                )
+            })
+            .collect();
+        tests.join(&format!(" {keyword} "))
+    }
+}
+
+/// A pattern of a pathological shape, at most about `max_chars` characters: deep nesting, a long chain, a huge `IN`
+/// set, a long string, or a valid pattern with its brackets unbalanced.
+pub fn pathological(max_chars: usize) -> impl Strategy<Value = String> {
+    let max_count = (max_chars / 40).max(1);
+    prop_oneof![
+        (0usize..130, any::<bool>()).prop_map(|(depth, inside)| nested(depth, inside)),
+        (
+            1usize..=max_count,
+            prop::sample::select(vec!["AND", "OR", "FOLLOWEDBY"]),
+            any::<bool>()
+        )
+            .prop_map(|(count, keyword, inside)| chain(
+                count,
+                keyword,
+                inside && keyword != "FOLLOWEDBY"
+            )),
+        (1usize..=max_count).prop_map(|count| {
+            let values: Vec<String> = (0..count)
+                .map(|index| format!("'10.{}.{}.1'", index / 256 % 256, index % 256))
+                .collect();
+            format!("[ipv4-addr:value IN ({})]", values.join(","))
+        }),
+        (0usize..max_chars)
+            .prop_map(|len| format!("[process:command_line = '{}']", "a".repeat(len))),
+        (0usize..max_chars).prop_map(|len| format!("[url:value = '{}", "\\'".repeat(len / 2))),
+        (
+            valid(),
+            any::<prop::sample::Index>(),
+            prop::sample::select(vec!['[', ']', '(', ')', '\''])
+        )
+            .prop_map(|(generated, index, bracket)| {
+                let mut text = generated.text;
+                let positions: Vec<usize> = text
+                    .char_indices()
+                    .filter(|(_, c)| "[]()'".contains(*c))
+                    .map(|(at, _)| at)
+                    .collect();
+                if !positions.is_empty() {
+                    let at = positions[index.index(positions.len())];
+                    text.replace_range(at..at + 1, &bracket.to_string());
+                }
+                text
+            }),
+    ]
+}
+
+/// A pattern as a partner might send it: valid, mutated at the character level, or pathological.
+pub fn wild(max_chars: usize) -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => valid().prop_map(|generated| generated.text),
+        3 => crate::mutate(valid().prop_map(|generated| generated.text), 6),
+        1 => pathological(max_chars),
+        1 => ".{0,60}",
+    ]
+}
