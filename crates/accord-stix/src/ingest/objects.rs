@@ -188,7 +188,12 @@ impl Content {
             .and_then(Value::as_str)
             .map(|name| truncate_chars(name, MAX_TITLE_CHARS));
         if self.fallback_title.is_none() {
-            self.fallback_title.clone_from(&name);
+            // A blank name is no title: the report's title must not be empty.
+            self.fallback_title = name
+                .as_deref()
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned);
         }
         if pattern_type == "stix" {
             let parsed = pattern::parse(text).map_err(|error| IngestError::InvalidPattern {
