@@ -28,6 +28,7 @@ mod tests;
 use accord_domain::{
     Tlp,
     report::{IncidentReport, IndicatorInput},
+    unique::dedup_by_key,
 };
 use serde_json::Value;
 
@@ -222,20 +223,22 @@ pub(crate) fn pointer_escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// Appends a typed indicator unless it is already there.
+/// Appends a typed indicator; repeats are dropped once, when the report is assembled ([`dedup_indicators`]).
 pub(crate) fn push_indicator(
     indicators: &mut Vec<IndicatorInput>,
     kind: accord_domain::ObservableType,
     value: String,
 ) {
     let kind = Some(kind.as_str().to_owned());
-    if indicators
-        .iter()
-        .any(|known| known.kind == kind && known.value == value)
-    {
-        return;
-    }
     indicators.push(IndicatorInput { kind, value });
+}
+
+/// Keeps the first of each type and value, in one pass (a check against the whole list per indicator made a large
+/// bundle or event quadratic to convert).
+pub(crate) fn dedup_indicators(indicators: &mut Vec<IndicatorInput>) {
+    dedup_by_key(indicators, |indicator| {
+        (indicator.kind.clone(), indicator.value.clone())
+    });
 }
 
 /// Cuts `text` to at most `max` characters.

@@ -17,6 +17,7 @@ use accord_domain::{
     Rejection, ReportFormat, TextField, classification,
     observable::{ObservableError, canonicalize_declared},
     report::IncidentReport,
+    unique::dedup_by_key,
 };
 use serde::Deserialize;
 
@@ -69,7 +70,8 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         ReportFormat::Stix => IndicatorSource::Stix,
         ReportFormat::Native | ReportFormat::Misp => IndicatorSource::Declared,
     };
-    let mut indicators = Vec::new();
+    // Every candidate first, with its source; then the first of each (type, value) is kept, in one pass.
+    let mut candidates: Vec<(ObservableType, String, IndicatorSource)> = Vec::new();
     for (index, input) in report.indicators.iter().enumerate() {
         // The declared name, not just its type: `md5` only accepts a digest, `filename` only a file name.
         let (kind, value) =
@@ -83,7 +85,7 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
                     format!("/indicators/{index}/{field}: {error}"),
                 )
             })?;
-        push_unique(&mut indicators, kind, value, declared_source);
+        candidates.push((kind, value, declared_source));
     }
     for (index, input) in report.patterns.iter().enumerate() {
         for (kind, value) in pattern_indicators(input).map_err(|detail| {
@@ -92,14 +94,15 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
                 format!("/patterns/{index}/pattern: {detail}"),
             )
         })? {
-            push_unique(&mut indicators, kind, value, IndicatorSource::Stix);
+            candidates.push((kind, value, IndicatorSource::Stix));
         }
     }
     for text in [&report.title, &report.description] {
         for (kind, value) in extract::indicators(text) {
-            push_unique(&mut indicators, kind, value, IndicatorSource::Text);
+            candidates.push((kind, value, IndicatorSource::Text));
         }
     }
+    let indicators = unique_indicators(candidates);
 
     let mut pii = pii::locate(TextField::Title, &report.title);
     pii.extend(pii::locate(TextField::Description, &report.description));
@@ -117,13 +120,13 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         .as_deref()
         .map(|sector| sector.trim().to_lowercase())
         .filter(|sector| !sector.is_empty());
-    let mut ttps: Vec<String> = Vec::with_capacity(report.ttps.len());
-    for ttp in &report.ttps {
-        let ttp = ttp.trim().to_uppercase();
-        if !ttp.is_empty() && !ttps.contains(&ttp) {
-            ttps.push(ttp);
-        }
-    }
+    let mut ttps: Vec<String> = report
+        .ttps
+        .iter()
+        .map(|ttp| ttp.trim().to_uppercase())
+        .filter(|ttp| !ttp.is_empty())
+        .collect();
+    dedup_by_key(&mut ttps, Clone::clone);
 
     Ok(NormalizedReport {
         id: raw.id.clone(),
@@ -162,26 +165,22 @@ fn pattern_indicators(input: &PatternInput) -> Result<Vec<(ObservableType, Strin
     Ok(found)
 }
 
-/// Appends an indicator unless one with the same type and value is already there (the first source wins).
-fn push_unique(
-    indicators: &mut Vec<Indicator>,
-    kind: ObservableType,
-    value: String,
-    source: IndicatorSource,
-) {
-    if indicators
-        .iter()
-        .any(|indicator| indicator.kind == kind && indicator.value == value)
-    {
-        return;
-    }
-    let id = accord_stix::observable_id(kind, &value);
-    indicators.push(Indicator {
-        id,
-        kind,
-        value,
-        source,
-    });
+/// Keeps the first candidate of each type and value (so the first source wins) and gives each its deterministic STIX
+/// id. Linear in the number of candidates: a submission can carry hundreds of thousands (declared, from patterns,
+/// from text), and a scan of the kept list per candidate made normalization quadratic.
+fn unique_indicators(
+    mut candidates: Vec<(ObservableType, String, IndicatorSource)>,
+) -> Vec<Indicator> {
+    dedup_by_key(&mut candidates, |(kind, value, _)| (*kind, value.clone()));
+    candidates
+        .into_iter()
+        .map(|(kind, value, source)| Indicator {
+            id: accord_stix::observable_id(kind, &value),
+            kind,
+            value,
+            source,
+        })
+        .collect()
 }
 
 #[cfg(test)]

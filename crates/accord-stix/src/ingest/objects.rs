@@ -4,12 +4,13 @@ use accord_domain::{
     ObservableType, PatternInput, Timestamp, Tlp,
     observable::{self, FileForm, ObservableError},
     report::{IncidentReport, IndicatorInput},
+    unique::dedup_by_key,
 };
 use serde_json::{Map, Value};
 
 use super::{
-    IngestError, MAX_DESCRIPTION_CHARS, MAX_PATTERNS, MAX_TITLE_CHARS, pointer_escape,
-    push_indicator, truncate_chars,
+    IngestError, MAX_DESCRIPTION_CHARS, MAX_PATTERNS, MAX_TITLE_CHARS, dedup_indicators,
+    pointer_escape, push_indicator, truncate_chars,
 };
 use crate::pattern::{self, MAX_PATTERN_CHARS, is_indexed_hash};
 
@@ -140,7 +141,6 @@ impl Content {
                     let external = reference.get("external_id").and_then(Value::as_str);
                     if let (Some("mitre-attack"), Some(technique)) = (source, external)
                         && is_technique(technique)
-                        && !self.ttps.iter().any(|known| known == technique)
                     {
                         self.ttps.push(technique.to_owned());
                     }
@@ -358,7 +358,9 @@ impl Content {
     }
 
     /// Assembles the native report.
-    pub(super) fn into_report(self, tlp: Tlp) -> IncidentReport {
+    pub(super) fn into_report(mut self, tlp: Tlp) -> IncidentReport {
+        dedup_indicators(&mut self.indicators);
+        dedup_by_key(&mut self.ttps, Clone::clone);
         let title = self
             .title
             .or(self.fallback_title)
