@@ -55,7 +55,8 @@ proptest! {
     ) {
         let address = format!("{}.{}.{}.{}", octets[0], octets[1], octets[2], octets[3]);
         let cve = format!("CVE-2024-{sequence}");
-        let text = format!("{before} {address} , {cve} {after}");
+        // Line breaks, not blanks: a bracketed `[.]` swallows the blanks around it (`com [.] 1.2.3.4` is one name).
+        let text = format!("{before}\n{address}\n,\n{cve}\n{after}");
         let found = check(&text)?;
         prop_assert!(found.contains(&(ObservableType::Ipv4Addr, address.clone())), "{address} not in {found:?}");
         prop_assert!(found.contains(&(ObservableType::Vulnerability, cve.clone())), "{cve} not in {found:?}");
