@@ -73,7 +73,7 @@ fn ttp() -> impl Strategy<Value = String> {
 }
 
 /// A native incident report (`schemas/incident-report.schema.json`), indicators typed or not, patterns valid or not.
-pub fn native() -> impl Strategy<Value = Value> {
+pub fn native() -> BoxedStrategy<Value> {
     let indicator = (
         prop::option::weighted(0.6, prop::sample::select(observables::TYPE_NAMES)),
         observables::wild_typed_value(),
@@ -109,30 +109,33 @@ pub fn native() -> impl Strategy<Value = Value> {
         prop::collection::vec(ttp(), 0..4),
         prop::option::of(observables::email()),
     );
-    (head, body).prop_map(
-        |(
-            (title, description, occurred_at, tlp, classification),
-            (indicators, patterns, categories, ttps, victim),
-        )| {
-            let mut report = json!({
-                "title": title,
-                "description": description,
-                "occurred_at": occurred_at,
-                "classification": classification,
-                "categories": categories,
-                "indicators": indicators,
-                "patterns": patterns,
-                "ttps": ttps,
-            });
-            if let Some(tlp) = tlp {
-                report["tlp"] = json!(tlp);
-            }
-            if let Some(email) = victim {
-                report["victim"] = json!({ "name": "Jane Doe", "email": email, "country": "DE" });
-            }
-            report
-        },
-    )
+    (head, body)
+        .prop_map(
+            |(
+                (title, description, occurred_at, tlp, classification),
+                (indicators, patterns, categories, ttps, victim),
+            )| {
+                let mut report = json!({
+                    "title": title,
+                    "description": description,
+                    "occurred_at": occurred_at,
+                    "classification": classification,
+                    "categories": categories,
+                    "indicators": indicators,
+                    "patterns": patterns,
+                    "ttps": ttps,
+                });
+                if let Some(tlp) = tlp {
+                    report["tlp"] = json!(tlp);
+                }
+                if let Some(email) = victim {
+                    report["victim"] =
+                        json!({ "name": "Jane Doe", "email": email, "country": "DE" });
+                }
+                report
+            },
+        )
+        .boxed()
 }
 
 /// A STIX cyber-observable object with a value Accord indexes.
@@ -197,7 +200,7 @@ fn stix_object() -> impl Strategy<Value = Value> {
 }
 
 /// A STIX 2.1 bundle: objects of every kind, each marked with a TLP marking (or not).
-pub fn bundle() -> impl Strategy<Value = Value> {
+pub fn bundle() -> BoxedStrategy<Value> {
     let marked = (
         stix_object(),
         prop::option::weighted(0.7, prop::sample::select(TLP_MARKINGS)),
@@ -214,11 +217,13 @@ pub fn bundle() -> impl Strategy<Value = Value> {
             }
             object
         });
-    (uuid(), prop::collection::vec(marked, 1..12)).prop_map(|(id, objects)| {
-        json!({
-            "type": "bundle", "id": format!("bundle--{id}"), "objects": objects,
+    (uuid(), prop::collection::vec(marked, 1..12))
+        .prop_map(|(id, objects)| {
+            json!({
+                "type": "bundle", "id": format!("bundle--{id}"), "objects": objects,
+            })
         })
-    })
+        .boxed()
 }
 
 /// MISP attribute types: every one Accord maps, and some it leaves out.
@@ -280,7 +285,7 @@ fn misp_attribute() -> impl Strategy<Value = Value> {
 }
 
 /// A MISP event (`{"Event": {…}}`) with attributes, objects and tags.
-pub fn misp_event() -> impl Strategy<Value = Value> {
+pub fn misp_event() -> BoxedStrategy<Value> {
     let date = prop_oneof![
         4 => (1990u32..2100, 1u32..13, 1u32..29).prop_map(|(year, month, day)| json!(format!("{year}-{month:02}-{day:02}"))),
         1 => Just(json!("2026-13-45")),
@@ -308,4 +313,5 @@ pub fn misp_event() -> impl Strategy<Value = Value> {
             }
             json!({ "Event": event })
         })
+    .boxed()
 }

@@ -27,8 +27,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 /// Returns a strategy of zero to `max` structural mutations.
-pub fn mutations(max: usize) -> impl Strategy<Value = Vec<Mutation>> {
-    prop::collection::vec(mutation(), 0..=max)
+pub fn mutations(max: usize) -> BoxedStrategy<Vec<Mutation>> {
+    prop::collection::vec(mutation(), 0..=max).boxed()
 }
 
 /// A replacement value of another shape.
@@ -133,14 +133,16 @@ pub fn apply(mut document: Value, mutations: &[Mutation]) -> Value {
 
 /// Returns a strategy of `base`'s documents with up to `max` structural mutations (none in about a third of the
 /// cases).
-pub fn mutate(base: impl Strategy<Value = Value>, max: usize) -> impl Strategy<Value = Value> {
-    (base, mutations(max), 0u8..3).prop_map(|(document, mutations, keep)| {
-        if keep == 0 {
-            document
-        } else {
-            apply(document, &mutations)
-        }
-    })
+pub fn mutate(base: impl Strategy<Value = Value> + 'static, max: usize) -> BoxedStrategy<Value> {
+    (base, mutations(max), 0u8..3)
+        .prop_map(|(document, mutations, keep)| {
+            if keep == 0 {
+                document
+            } else {
+                apply(document, &mutations)
+            }
+        })
+        .boxed()
 }
 
 /// Damage to a serialized document: cut, a byte replaced, or garbage inserted.
@@ -157,13 +159,14 @@ pub enum ByteDamage {
 }
 
 /// Returns a strategy of byte damage, none in most cases.
-pub fn byte_damage() -> impl Strategy<Value = ByteDamage> {
+pub fn byte_damage() -> BoxedStrategy<ByteDamage> {
     prop_oneof![
         6 => Just(ByteDamage::None),
         1 => any::<u16>().prop_map(ByteDamage::Truncate),
         1 => (any::<u16>(), any::<u8>()).prop_map(|(at, byte)| ByteDamage::Flip(at, byte)),
         1 => (any::<u16>(), prop::collection::vec(any::<u8>(), 1..8)).prop_map(|(at, bytes)| ByteDamage::Insert(at, bytes)),
     ]
+    .boxed()
 }
 
 /// Applies `damage` to `bytes`.

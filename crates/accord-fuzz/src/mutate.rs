@@ -45,8 +45,8 @@ fn edit() -> impl Strategy<Value = Edit> {
 }
 
 /// Returns a strategy of zero to `max` edits.
-pub fn edits(max: usize) -> impl Strategy<Value = Vec<Edit>> {
-    proptest::collection::vec(edit(), 0..=max)
+pub fn edits(max: usize) -> BoxedStrategy<Vec<Edit>> {
+    proptest::collection::vec(edit(), 0..=max).boxed()
 }
 
 /// Applies `edits` to `value`, in order.
@@ -79,14 +79,16 @@ pub fn apply_edits(value: &str, edits: &[Edit]) -> String {
 /// Returns a strategy of `base`'s values, each mutated by up to `max_edits` edits (none in about a third of the
 /// cases, so that valid inputs keep being exercised whole).
 pub fn mutate(
-    base: impl Strategy<Value = String>,
+    base: impl Strategy<Value = String> + 'static,
     max_edits: usize,
-) -> impl Strategy<Value = String> {
-    (base, edits(max_edits), 0u8..3).prop_map(|(value, edits, keep)| {
-        if keep == 0 {
-            value
-        } else {
-            apply_edits(&value, &edits)
-        }
-    })
+) -> BoxedStrategy<String> {
+    (base, edits(max_edits), 0u8..3)
+        .prop_map(|(value, edits, keep)| {
+            if keep == 0 {
+                value
+            } else {
+                apply_edits(&value, &edits)
+            }
+        })
+        .boxed()
 }

@@ -134,21 +134,23 @@ fn label() -> impl Strategy<Value = String> {
 }
 
 /// A domain name: two to five labels and a top-level label, sometimes with a trailing dot or upper case.
-pub fn domain() -> impl Strategy<Value = String> {
+pub fn domain() -> BoxedStrategy<String> {
     let tld = prop_oneof![
         6 => prop::sample::select(vec!["com", "net", "org", "de", "io", "co", "uk", "xyz", "bank", "onion", "exe", "pdf", "zip"]).prop_map(str::to_owned),
         1 => "[a-z]{2,10}",
         1 => prop::sample::select(vec!["xn--p1ai", "рф", "中国", "123", "c0m", "a"]).prop_map(str::to_owned),
     ];
-    (prop::collection::vec(label(), 1..5), tld, 0u8..10).prop_map(|(labels, tld, variant)| {
-        let mut name = format!("{}.{tld}", labels.join("."));
-        match variant {
-            0 => name.push('.'),
-            1 => name = name.to_uppercase(),
-            _ => {}
-        }
-        name
-    })
+    (prop::collection::vec(label(), 1..5), tld, 0u8..10)
+        .prop_map(|(labels, tld, variant)| {
+            let mut name = format!("{}.{tld}", labels.join("."));
+            match variant {
+                0 => name.push('.'),
+                1 => name = name.to_uppercase(),
+                _ => {}
+            }
+            name
+        })
+        .boxed()
 }
 
 /// A host: a domain, an IPv4 address or a bracketed IPv6 address, sometimes with a port or user information.
@@ -167,7 +169,7 @@ fn host() -> impl Strategy<Value = String> {
 
 /// A URL: a scheme (supported, unsupported, defanged or none), a host, a path, a query and a fragment with
 /// characters that need percent-encoding.
-pub fn url() -> impl Strategy<Value = String> {
+pub fn url() -> BoxedStrategy<String> {
     let scheme = prop::sample::select(vec![
         "http://",
         "https://",
@@ -199,29 +201,33 @@ pub fn url() -> impl Strategy<Value = String> {
         1 => "\\?[a-z]{1,6}=[A-Za-z0-9@.%+ ]{0,20}(&[a-z]{1,6}=[a-z0-9]{0,8}){0,3}",
     ];
     let fragment = prop_oneof![4 => Just(String::new()), 1 => "#[A-Za-z0-9 /?]{0,10}"];
-    (scheme, host(), path, query, fragment).prop_map(|(scheme, host, path, query, fragment)| {
-        format!("{scheme}{host}{path}{query}{fragment}")
-    })
+    (scheme, host(), path, query, fragment)
+        .prop_map(|(scheme, host, path, query, fragment)| {
+            format!("{scheme}{host}{path}{query}{fragment}")
+        })
+        .boxed()
 }
 
 /// An e-mail address: a dot-atom local part (sometimes with characters it may not hold), `@`, a domain.
-pub fn email() -> impl Strategy<Value = String> {
+pub fn email() -> BoxedStrategy<String> {
     let local = prop_oneof![
         6 => "[a-z0-9]([a-z0-9._+-]{0,15}[a-z0-9])?",
         2 => "[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,20}",
         1 => "[a-z]{60,70}",
         1 => prop::sample::select(vec!["\"quoted\"", "a..b", ".a", "a.", "jö", "a b", "mailto:x"]).prop_map(str::to_owned),
     ];
-    (local, domain(), 0u8..10).prop_map(|(local, domain, variant)| match variant {
-        0 => format!("mailto:{local}@{domain}"),
-        1 => format!("{local}@@{domain}"),
-        _ => format!("{local}@{domain}"),
-    })
+    (local, domain(), 0u8..10)
+        .prop_map(|(local, domain, variant)| match variant {
+            0 => format!("mailto:{local}@{domain}"),
+            1 => format!("{local}@@{domain}"),
+            _ => format!("{local}@{domain}"),
+        })
+        .boxed()
 }
 
 /// A hex digest of an MD5, SHA-1, SHA-256 or SHA-512 (sometimes a digit short or long), in either case, sometimes
 /// with an algorithm prefix.
-pub fn hash() -> impl Strategy<Value = String> {
+pub fn hash() -> BoxedStrategy<String> {
     let length = prop_oneof![
         8 => prop::sample::select(vec![32usize, 40, 64, 128]),
         1 => prop::sample::select(vec![31usize, 33, 39, 63, 65, 127, 129, 200]),
@@ -229,27 +235,29 @@ pub fn hash() -> impl Strategy<Value = String> {
     let prefix = prop::sample::select(vec![
         "", "", "", "sha256:", "SHA-256=", "md5:", "sha1:", "sha512=", "sha-1:",
     ]);
-    (length, any::<bool>(), prefix, any::<u64>()).prop_map(|(length, upper, prefix, seed)| {
-        let mut state = seed | 1;
-        let digits: String = (0..length)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let digit = char::from_digit((state % 16) as u32, 16).unwrap_or('0');
-                if upper {
-                    digit.to_ascii_uppercase()
-                } else {
-                    digit
-                }
-            })
-            .collect();
-        format!("{prefix}{digits}")
-    })
+    (length, any::<bool>(), prefix, any::<u64>())
+        .prop_map(|(length, upper, prefix, seed)| {
+            let mut state = seed | 1;
+            let digits: String = (0..length)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let digit = char::from_digit((state % 16) as u32, 16).unwrap_or('0');
+                    if upper {
+                        digit.to_ascii_uppercase()
+                    } else {
+                        digit
+                    }
+                })
+                .collect();
+            format!("{prefix}{digits}")
+        })
+        .boxed()
 }
 
 /// A file name: a stem and an extension, sometimes with spaces, Unicode, a path, control characters or too long.
-pub fn file_name() -> impl Strategy<Value = String> {
+pub fn file_name() -> BoxedStrategy<String> {
     let stem = prop_oneof![
         6 => "[A-Za-z0-9_ -]{1,20}",
         1 => "[A-Za-z]{250,260}",
@@ -258,21 +266,23 @@ pub fn file_name() -> impl Strategy<Value = String> {
     let extension = prop::sample::select(vec![
         "exe", "pdf", "docm", "zip", "js", "ps1", "lnk", "", "tar.gz", "com",
     ]);
-    (stem, extension).prop_map(|(stem, extension)| {
-        if extension.is_empty() {
-            stem
-        } else {
-            format!("{stem}.{extension}")
-        }
-    })
+    (stem, extension)
+        .prop_map(|(stem, extension)| {
+            if extension.is_empty() {
+                stem
+            } else {
+                format!("{stem}.{extension}")
+            }
+        })
+        .boxed()
 }
 
 /// A certificate serial number: hex octets separated by `:`, `-`, blanks or nothing, sometimes `0x`-prefixed, with
 /// leading zero octets, an odd number of digits or a non-hex digit.
-pub fn serial() -> impl Strategy<Value = String> {
+pub fn serial() -> BoxedStrategy<String> {
     let separator = prop::sample::select(vec![":", "-", " ", "", ":"]);
-    (prop::collection::vec(any::<u8>(), 1..25), separator, 0u8..8).prop_map(
-        |(octets, separator, variant)| {
+    (prop::collection::vec(any::<u8>(), 1..25), separator, 0u8..8)
+        .prop_map(|(octets, separator, variant)| {
             let mut text = octets
                 .iter()
                 .map(|octet| format!("{octet:02x}"))
@@ -290,24 +300,24 @@ pub fn serial() -> impl Strategy<Value = String> {
                 _ => {}
             }
             text
-        },
-    )
+        })
+        .boxed()
 }
 
 /// A CVE id, sometimes lower-case, with a short, long or zero-padded sequence, or an early year.
-pub fn cve() -> impl Strategy<Value = String> {
-    (1990u32..2100, 0u64..100_000_000, 0u8..10).prop_map(
-        |(year, sequence, variant)| match variant {
+pub fn cve() -> BoxedStrategy<String> {
+    (1990u32..2100, 0u64..100_000_000, 0u8..10)
+        .prop_map(|(year, sequence, variant)| match variant {
             0 => format!("cve-{year}-{sequence:04}"),
             1 => format!("CVE-{year}-0{sequence}"),
             2 => format!("CVE-{year}-{sequence}{sequence}{sequence}"),
             _ => format!("CVE-{year}-{sequence:04}"),
-        },
-    )
+        })
+        .boxed()
 }
 
 /// A value of any type, with the name of the type it was generated as.
-pub fn typed_value() -> impl Strategy<Value = (&'static str, String)> {
+pub fn typed_value() -> BoxedStrategy<(&'static str, String)> {
     prop_oneof![
         2 => ipv4().prop_map(|value| ("ipv4-addr", value)),
         2 => ipv6().prop_map(|value| ("ipv6-addr", value)),
@@ -319,11 +329,12 @@ pub fn typed_value() -> impl Strategy<Value = (&'static str, String)> {
         1 => serial().prop_map(|value| ("x509-certificate", value)),
         1 => cve().prop_map(|value| ("vulnerability", value)),
     ]
+    .boxed()
 }
 
 /// A value of any type.
-pub fn value() -> impl Strategy<Value = String> {
-    typed_value().prop_map(|(_, value)| value)
+pub fn value() -> BoxedStrategy<String> {
+    typed_value().prop_map(|(_, value)| value).boxed()
 }
 
 /// Defangs `value` the ways analysts do, one choice per separator taken from `choices`: `.` as `[.]`, `(.)`,
@@ -414,7 +425,7 @@ pub fn defang_reversibly(value: &str, choices: &[u8]) -> String {
 }
 
 /// A value of any type, as written in the wild: plain, defanged or mutated, with the type it was generated as.
-pub fn wild_typed_value() -> impl Strategy<Value = (&'static str, String)> {
+pub fn wild_typed_value() -> BoxedStrategy<(&'static str, String)> {
     (
         typed_value(),
         prop::collection::vec(any::<u8>(), 1..16),
@@ -430,9 +441,10 @@ pub fn wild_typed_value() -> impl Strategy<Value = (&'static str, String)> {
             };
             (kind, value)
         })
+        .boxed()
 }
 
 /// A value of any type, as written in the wild.
-pub fn wild_value() -> impl Strategy<Value = String> {
-    wild_typed_value().prop_map(|(_, value)| value)
+pub fn wild_value() -> BoxedStrategy<String> {
+    wild_typed_value().prop_map(|(_, value)| value).boxed()
 }

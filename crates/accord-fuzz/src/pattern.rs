@@ -247,27 +247,29 @@ fn qualifier() -> impl Strategy<Value = String> {
 
 /// A valid STIX 2.1 pattern with its exact observables: observations joined by `AND`, `OR` and `FOLLOWEDBY`,
 /// qualified and parenthesized at random.
-pub fn valid() -> impl Strategy<Value = Generated> {
+pub fn valid() -> BoxedStrategy<Generated> {
     let observation = (comparison(), prop::option::weighted(0.2, qualifier())).prop_map(
         |(comparison, qualifier)| {
             let text = format!("[{}]{}", comparison.text, qualifier.unwrap_or_default());
             Generated::leaf(text, comparison.exact)
         },
     );
-    observation.prop_recursive(3, 8, 2, |inner| {
-        (
-            inner.clone(),
-            prop_oneof![keyword("AND"), keyword("OR"), keyword("FOLLOWEDBY")],
-            inner,
-            any::<bool>(),
-            prop::option::weighted(0.2, qualifier()),
-        )
-            .prop_map(|(left, word, right, parenthesize, qualifier)| {
-                let mut joined = left.join(&word, right, parenthesize || qualifier.is_some());
-                joined.text.push_str(&qualifier.unwrap_or_default());
-                joined
-            })
-    })
+    observation
+        .prop_recursive(3, 8, 2, |inner| {
+            (
+                inner.clone(),
+                prop_oneof![keyword("AND"), keyword("OR"), keyword("FOLLOWEDBY")],
+                inner,
+                any::<bool>(),
+                prop::option::weighted(0.2, qualifier()),
+            )
+                .prop_map(|(left, word, right, parenthesize, qualifier)| {
+                    let mut joined = left.join(&word, right, parenthesize || qualifier.is_some());
+                    joined.text.push_str(&qualifier.unwrap_or_default());
+                    joined
+                })
+        })
+        .boxed()
 }
 
 /// A pattern nested `depth` levels deep: parentheses around the observation, or inside the brackets.
@@ -310,7 +312,7 @@ pub fn chain(count: usize, keyword: &str, inside_brackets: bool) -> String {
 
 /// A pattern of a pathological shape, at most about `max_chars` characters: deep nesting, a long chain, a huge `IN`
 /// set, a long string, or a valid pattern with its brackets unbalanced.
-pub fn pathological(max_chars: usize) -> impl Strategy<Value = String> {
+pub fn pathological(max_chars: usize) -> BoxedStrategy<String> {
     let max_count = (max_chars / 40).max(1);
     prop_oneof![
         (0usize..130, any::<bool>()).prop_map(|(depth, inside)| nested(depth, inside)),
@@ -352,14 +354,16 @@ pub fn pathological(max_chars: usize) -> impl Strategy<Value = String> {
                 text
             }),
     ]
+    .boxed()
 }
 
 /// A pattern as a partner might send it: valid, mutated at the character level, or pathological.
-pub fn wild(max_chars: usize) -> impl Strategy<Value = String> {
+pub fn wild(max_chars: usize) -> BoxedStrategy<String> {
     prop_oneof![
         3 => valid().prop_map(|generated| generated.text),
         3 => crate::mutate(valid().prop_map(|generated| generated.text), 6),
         1 => pathological(max_chars),
         1 => ".{0,60}",
     ]
+    .boxed()
 }

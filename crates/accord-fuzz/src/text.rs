@@ -99,7 +99,7 @@ fn token() -> impl Strategy<Value = String> {
 }
 
 /// A paragraph of up to `max_tokens` tokens, separated by blanks or glued to each other.
-pub fn prose(max_tokens: usize) -> impl Strategy<Value = String> {
+pub fn prose(max_tokens: usize) -> BoxedStrategy<String> {
     prop::collection::vec(
         (
             token(),
@@ -115,6 +115,7 @@ pub fn prose(max_tokens: usize) -> impl Strategy<Value = String> {
         }
         text
     })
+    .boxed()
 }
 
 /// A unit of text that, repeated, stresses one part of extraction or PII location; see [`repeat`].
@@ -151,9 +152,9 @@ pub fn repeat(unit: &str, bytes: usize) -> String {
 }
 
 /// A text built from scaling units, each repeated a random number of times, for input-size checks.
-pub fn adversarial(max_bytes: usize) -> impl Strategy<Value = String> {
-    prop::collection::vec((prop::sample::select(SCALING_UNITS), 1usize..200), 1..6).prop_map(
-        move |parts| {
+pub fn adversarial(max_bytes: usize) -> BoxedStrategy<String> {
+    prop::collection::vec((prop::sample::select(SCALING_UNITS), 1usize..200), 1..6)
+        .prop_map(move |parts| {
             let mut text = String::new();
             for (unit, times) in parts {
                 if text.len() + unit.len() * times > max_bytes {
@@ -162,6 +163,6 @@ pub fn adversarial(max_bytes: usize) -> impl Strategy<Value = String> {
                 text.push_str(&unit.repeat(times));
             }
             text
-        },
-    )
+        })
+        .boxed()
 }
