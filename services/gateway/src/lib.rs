@@ -10,6 +10,8 @@
 //! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
 mod convert;
+#[cfg(test)]
+mod fuzz;
 mod reports;
 pub mod status;
 mod taxii;
@@ -72,8 +74,7 @@ impl AppState {
     /// # Errors
     /// Fails when the schema does not compile or the store cannot be opened.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
-        let schema =
-            SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)?;
+        let schema = reports::report_schema()?;
         let status = StatusStore::open(&deps.data_dir.join("gateway"))?;
         Ok(Self {
             deps,
