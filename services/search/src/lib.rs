@@ -8,6 +8,8 @@
 
 pub mod audit;
 mod auditor;
+#[cfg(test)]
+mod fuzz;
 mod indicators;
 mod request;
 mod search;
