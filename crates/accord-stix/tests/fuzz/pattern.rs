@@ -127,7 +127,11 @@ fn the_deepest_syntax_trees_do_not_exhaust_the_stack() {
                 continue;
             }
             let mut count = 1;
-            while generate::chain(count + 100, keyword, inside).chars().count() <= MAX_PATTERN_CHARS {
+            while generate::chain(count + 100, keyword, inside)
+                .chars()
+                .count()
+                <= MAX_PATTERN_CHARS
+            {
                 count += 100;
             }
             let text = generate::chain(count, keyword, inside);
