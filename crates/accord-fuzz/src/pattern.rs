@@ -122,102 +122,116 @@ fn like_or_matches() -> impl Strategy<Value = String> {
     ]
 }
 
-/// One property test: `(text, exact observables)`.
-fn test() -> impl Strategy<Value = Generated> {
-    let path = prop::sample::select(PATHS);
+/// A path, whether the test is negated (`NOT`, as written), and the tag its exact observables get (none when
+/// negated or not value-bearing).
+fn path_and_negation() -> impl Strategy<Value = (String, String, Option<&'static str>)> {
+    (prop::sample::select(PATHS), any::<bool>(), keyword("NOT")).prop_map(
+        |((object, property, tag), negated, not)| {
+            let not = if negated {
+                format!("{not} ")
+            } else {
+                String::new()
+            };
+            (
+                format!("{object}:{property}"),
+                not,
+                tag.filter(|_| !negated),
+            )
+        },
+    )
+}
+
+/// The exact observables a value names under `tag`.
+fn exact(tag: Option<&str>, values: &[&str]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for value in values {
+        if let Some(tag) = tag {
+            let pair = (tag.to_owned(), (*value).to_owned());
+            if !found.contains(&pair) {
+                found.push(pair);
+            }
+        }
+    }
+    found
+}
+
+/// `path [NOT] = 'value'`: exact on a value-bearing path, outside `NOT`.
+fn equality() -> impl Strategy<Value = Generated> {
     let value =
         prop_oneof![4 => observables::value(), 1 => observables::wild_value(), 1 => ".{0,20}"];
-    let values = prop::collection::vec(
-        prop_oneof![3 => observables::value().prop_map(|v| (quote(&v), Some(v))), 1 => other_literal().prop_map(|v| (v, None))],
-        1..6,
-    );
+    (path_and_negation(), value).prop_map(|((path, not, tag), value)| {
+        Generated::leaf(
+            format!("{path} {not}= {}", quote(&value)),
+            exact(tag, &[&value]),
+        )
+    })
+}
+
+/// `path [NOT] IN ('a', 1, …)`: its strings are exact.
+fn set() -> impl Strategy<Value = Generated> {
+    let member = prop_oneof![
+        3 => observables::value().prop_map(|value| (quote(&value), Some(value))),
+        1 => other_literal().prop_map(|text| (text, None)),
+    ];
+    (path_and_negation(), prop::collection::vec(member, 1..6)).prop_map(
+        |((path, not, tag), members)| {
+            let strings: Vec<&str> = members
+                .iter()
+                .filter_map(|(_, value)| value.as_deref())
+                .collect();
+            let list: Vec<&str> = members.iter().map(|(text, _)| text.as_str()).collect();
+            Generated::leaf(
+                format!("{path} {not}IN ({})", list.join(", ")),
+                exact(tag, &strings),
+            )
+        },
+    )
+}
+
+/// Tests that name no exact value: `=` with a non-string, orderings, `LIKE`, `MATCHES`, `ISSUBSET`, `ISSUPERSET` and
+/// `EXISTS`.
+fn inexact() -> impl Strategy<Value = Generated> {
     let ordering = prop::sample::select(vec!["!=", "<>", "<", "<=", ">", ">="]);
     let set_operator = prop::sample::select(vec!["ISSUBSET", "ISSUPERSET", "issubset"]);
     (
-        path,
-        0u8..12,
-        any::<bool>(),
-        value,
-        values,
+        path_and_negation(),
+        0u8..6,
         ordering,
         set_operator,
         like_or_matches(),
         other_literal(),
-        keyword("NOT"),
+        observables::value(),
     )
         .prop_map(
-            |(
-                (object, property, tag),
-                shape,
-                negated,
-                value,
-                values,
-                ordering,
-                set_operator,
-                pattern,
-                other,
-                not,
-            )| {
-                let path = format!("{object}:{property}");
-                let not = if negated {
-                    format!("{not} ")
-                } else {
-                    String::new()
+            |((path, not, _), shape, ordering, set_operator, pattern, other, value)| {
+                let text = match shape {
+                    0 => format!("{path} {not}= {other}"),
+                    1 => format!("{path} {not}{ordering} {}", quote(&value)),
+                    // Orderings take no booleans.
+                    2 => format!(
+                        "{path} {ordering} {}",
+                        other
+                            .replace("true", "1")
+                            .replace("TRUE", "1")
+                            .replace("false", "0")
+                    ),
+                    3 => format!("{path} {not}LIKE {}", quote(&pattern)),
+                    4 => format!("{path} {not}MATCHES {}", quote(&pattern)),
+                    _ => format!("{path} {not}{set_operator} '198.51.100.0/24'"),
                 };
-                let exact_tag = tag.filter(|_| !negated);
-                let exact = |value: &str| match exact_tag {
-                    Some(tag) => vec![(tag.to_owned(), value.to_owned())],
-                    None => Vec::new(),
-                };
-                match shape {
-                    0..=3 => {
-                        Generated::leaf(format!("{path} {not}= {}", quote(&value)), exact(&value))
-                    }
-                    4 => Generated::leaf(format!("{path} {not}= {other}"), Vec::new()),
-                    5 => {
-                        let mut found = Vec::new();
-                        for (_, value) in &values {
-                            if let Some(value) = value {
-                                for pair in exact(value) {
-                                    if !found.contains(&pair) {
-                                        found.push(pair);
-                                    }
-                                }
-                            }
-                        }
-                        let list: Vec<&str> =
-                            values.iter().map(|(text, _)| text.as_str()).collect();
-                        Generated::leaf(format!("{path} {not}IN ({})", list.join(", ")), found)
-                    }
-                    6 => Generated::leaf(
-                        format!("{path} {not}{ordering} {}", quote(&value)),
-                        Vec::new(),
-                    ),
-                    7 => Generated::leaf(
-                        format!(
-                            "{path} {ordering} {}",
-                            other
-                                .replace("true", "1")
-                                .replace("TRUE", "1")
-                                .replace("false", "0")
-                        ),
-                        Vec::new(),
-                    ),
-                    8 => {
-                        Generated::leaf(format!("{path} {not}LIKE {}", quote(&pattern)), Vec::new())
-                    }
-                    9 => Generated::leaf(
-                        format!("{path} {not}MATCHES {}", quote(&pattern)),
-                        Vec::new(),
-                    ),
-                    10 => Generated::leaf(
-                        format!("{path} {not}{set_operator} '198.51.100.0/24'"),
-                        Vec::new(),
-                    ),
-                    _ => Generated::leaf(format!("EXISTS {path}"), Vec::new()),
-                }
+                Generated::leaf(text, Vec::new())
             },
         )
+}
+
+/// One property test with its exact observables.
+fn test() -> impl Strategy<Value = Generated> {
+    prop_oneof![
+        5 => equality(),
+        1 => set(),
+        5 => inexact(),
+        1 => prop::sample::select(PATHS).prop_map(|(object, property, _)| Generated::leaf(format!("EXISTS {object}:{property}"), Vec::new())),
+    ]
 }
 
 /// A comparison expression: tests joined by `AND`/`OR`, sometimes parenthesized.
