@@ -96,7 +96,7 @@ fn check_accepted(
 }
 
 proptest! {
-    #![proptest_config(accord_fuzz::config(1_000))]
+    #![proptest_config(accord_fuzz::config(2_000))]
 
     #[test]
     fn a_body_is_accepted_as_a_valid_report_or_refused_with_a_reason(

@@ -34,7 +34,7 @@ fn default_tlp() -> impl Strategy<Value = Option<Tlp>> {
 }
 
 proptest! {
-    #![proptest_config(accord_fuzz::config(1_500))]
+    #![proptest_config(accord_fuzz::config(2_000))]
 
     #[test]
     fn a_bundle_becomes_a_valid_report_or_a_named_error(

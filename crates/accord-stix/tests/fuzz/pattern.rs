@@ -77,7 +77,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(accord_fuzz::config(200))]
+    #![proptest_config(accord_fuzz::config(500))]
 
     #[test]
     fn nesting_beyond_the_limit_is_refused(depth in 0usize..(2 * MAX_DEPTH), inside in any::<bool>()) {

@@ -34,7 +34,7 @@ pub(crate) fn check(text: &str) -> Result<Vec<(ObservableType, String)>, TestCas
 }
 
 proptest! {
-    #![proptest_config(accord_fuzz::config(1_500))]
+    #![proptest_config(accord_fuzz::config(2_000))]
 
     #[test]
     fn prose_yields_canonical_unique_indicators(text in text::prose(80)) {

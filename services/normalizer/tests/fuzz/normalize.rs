@@ -20,7 +20,7 @@ fn raw(format: ReportFormat, default_tlp: Option<Tlp>, payload: Value) -> RawRep
 }
 
 proptest! {
-    #![proptest_config(accord_fuzz::config(1_000))]
+    #![proptest_config(accord_fuzz::config(2_000))]
 
     #[test]
     fn a_report_normalizes_to_a_consistent_record_or_a_rejection(

@@ -27,7 +27,7 @@ fn check(field: TextField, text: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(accord_fuzz::config(1_500))]
+    #![proptest_config(accord_fuzz::config(2_000))]
 
     #[test]
     fn ranges_are_sorted_disjoint_and_on_char_boundaries(text in text::prose(80), title in any::<bool>()) {
