@@ -70,7 +70,6 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         ReportFormat::Stix => IndicatorSource::Stix,
         ReportFormat::Native | ReportFormat::Misp => IndicatorSource::Declared,
     };
-    // Every candidate first, with its source; then the first of each (type, value) is kept, in one pass.
     let mut candidates: Vec<(ObservableType, String, IndicatorSource)> = Vec::new();
     for (index, input) in report.indicators.iter().enumerate() {
         // The declared name, not just its type: `md5` only accepts a digest, `filename` only a file name.
