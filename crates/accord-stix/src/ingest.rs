@@ -40,6 +40,8 @@ pub(crate) use markings::parse_tlp;
 
 /// The most indicator objects (patterns) one bundle may carry, as the native schema's `patterns`.
 pub const MAX_PATTERNS: usize = 10_000;
+/// The longest pattern type (`stix`, `sigma`, …), as the native schema.
+pub(crate) const MAX_PATTERN_TYPE_CHARS: usize = 64;
 /// The longest title, as the native schema.
 pub(crate) const MAX_TITLE_CHARS: usize = 500;
 /// The longest description, as the native schema.

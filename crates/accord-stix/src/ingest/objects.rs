@@ -9,8 +9,8 @@ use accord_domain::{
 use serde_json::{Map, Value};
 
 use super::{
-    IngestError, MAX_DESCRIPTION_CHARS, MAX_PATTERNS, MAX_TITLE_CHARS, dedup_indicators,
-    pointer_escape, push_indicator, truncate_chars,
+    IngestError, MAX_DESCRIPTION_CHARS, MAX_PATTERN_TYPE_CHARS, MAX_PATTERNS, MAX_TITLE_CHARS,
+    dedup_indicators, pointer_escape, push_indicator, truncate_chars,
 };
 use crate::pattern::{self, MAX_PATTERN_CHARS, is_indexed_hash};
 
@@ -174,13 +174,16 @@ impl Content {
             .and_then(Value::as_str)
             .unwrap_or("stix")
             .to_owned();
-        if text.chars().count() > MAX_PATTERN_CHARS
-            || text.trim().is_empty()
-            || pattern_type.is_empty()
-        {
+        if text.chars().count() > MAX_PATTERN_CHARS || text.trim().is_empty() {
             return Err(IngestError::malformed(
                 at("/pattern"),
                 format!("a pattern has 1 to {MAX_PATTERN_CHARS} characters"),
+            ));
+        }
+        if pattern_type.is_empty() || pattern_type.chars().count() > MAX_PATTERN_TYPE_CHARS {
+            return Err(IngestError::malformed(
+                at("/pattern_type"),
+                format!("a pattern type has 1 to {MAX_PATTERN_TYPE_CHARS} characters"),
             ));
         }
         let name = object
