@@ -1,7 +1,8 @@
 //! Fuzz targets of the observable canonicalizers (docs/fuzzing.md): refanging, detection and the canonical form of
 //! every type, driven by structure-aware generators of valid, defanged and mutated values.
 //!
-//! Properties: nothing panics; refanging never grows a value; a canonical value is a fixed point (canonicalizing it
+//! Properties: nothing panics; refanging never grows a value; a refanged value detected as a type canonicalizes as
+//! that type (or is refused as invalid for it); a canonical value is a fixed point (canonicalizing it
 //! again, with its type or by detection when it was detected, gives it back); a value defanged the usual ways
 //! canonicalizes like the plain value; canonical values stay within a bounded size of their input; a `file` value's
 //! form agrees with the form asked for.
@@ -9,8 +10,8 @@
 use accord_domain::{
     ObservableType,
     observable::{
-        FileForm, canonicalize, canonicalize_declared, canonicalize_file, containing_networks,
-        detect, hash_algorithm, refang, refang_text,
+        FileForm, ObservableError, canonicalize, canonicalize_declared, canonicalize_file,
+        containing_networks, detect, hash_algorithm, refang, refang_text,
     },
 };
 use accord_fuzz::{
@@ -83,6 +84,17 @@ proptest! {
                 prop_assert_eq!(canonicalize(Some(kind), &canonical), Ok((kind, canonical.clone())), "raw {:?}", raw);
             }
             Err(error) => prop_assert!(!error.to_string().is_empty()),
+        }
+    }
+
+    #[test]
+    fn a_value_detected_as_a_type_canonicalizes_as_that_type(raw in any_raw()) {
+        let Some(detected) = detect(&refang(&raw)) else {
+            return Ok(());
+        };
+        match canonicalize(None, &raw) {
+            Ok((kind, _)) | Err(ObservableError::Invalid { kind, .. }) => prop_assert_eq!(kind, detected, "raw {:?}", raw),
+            Err(error) => prop_assert!(false, "{raw:?} was detected as {detected}, then: {error}"),
         }
     }
 
