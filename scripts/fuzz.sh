@@ -23,13 +23,19 @@ while [ $# -gt 0 ]; do
     --cases) cases="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --release) profile=(--release); shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
-if [ ${#targets[@]} -eq 0 ] || [ "${targets[*]}" = "all" ]; then
-  targets=(observables patterns ingest misp decoder search extract pii normalize)
+ALL=(observables patterns ingest misp decoder search extract pii normalize)
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=("${ALL[@]}")
 fi
+expanded=()
+for target in "${targets[@]}"; do
+  if [ "$target" = "all" ]; then expanded+=("${ALL[@]}"); else expanded+=("$target"); fi
+done
+targets=("${expanded[@]}")
 if [ -z "$seed" ]; then
   seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 fi
