@@ -101,7 +101,6 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
             candidates.push((kind, value, IndicatorSource::Text));
         }
     }
-    let indicators = unique_indicators(candidates);
 
     let mut pii = pii::locate(TextField::Title, &report.title);
     pii.extend(pii::locate(TextField::Description, &report.description));
@@ -139,7 +138,7 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         sector,
         ttps,
         victim: report.victim,
-        indicators,
+        indicators: unique_indicators(candidates),
         pii,
     })
 }
