@@ -13,6 +13,7 @@
 //! - [`report`]: the native incident report, the raw bus envelope, the normalized record and rejections.
 //! - [`view`]: what the enforcer releases: one redacted view per distinct release.
 //! - [`topics`]: bus topic names.
+//! - [`unique`]: order-preserving deduplication in linear time.
 //! - [`schema`]: the JSON Schemas of `schemas/`, compiled once.
 //! - [`vocabulary`]: the fixed vocabularies of categories and sectors.
 
@@ -28,6 +29,7 @@ pub mod report;
 pub mod schema;
 pub mod tlp;
 pub mod topics;
+pub mod unique;
 pub mod validation;
 pub mod view;
 pub mod vocabulary;

@@ -16,6 +16,8 @@
 //! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
 mod convert;
+#[cfg(test)]
+mod fuzz;
 mod metrics;
 mod reports;
 pub mod status;
@@ -112,8 +114,7 @@ impl AppState {
     /// # Errors
     /// Fails when the schema does not compile, the store cannot be opened or the key cannot be had.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
-        let schema =
-            SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)?;
+        let schema = reports::report_schema()?;
         let dir = deps.data_dir.join("gateway");
         let status = StatusStore::open(&dir)?;
         let key = load_or_generate_key(

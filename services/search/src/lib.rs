@@ -15,6 +15,8 @@
 
 pub mod audit;
 mod auditor;
+#[cfg(test)]
+mod fuzz;
 mod indicators;
 mod metrics;
 pub mod released;
