@@ -70,43 +70,8 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         return Err(reject("missing-tlp", detail));
     };
 
-    // A bundle's indicators all come from its patterns and observables; a MISP event's are declared attributes.
-    let declared_source = match raw.format {
-        ReportFormat::Stix => IndicatorSource::Stix,
-        ReportFormat::Native | ReportFormat::Misp => IndicatorSource::Declared,
-    };
-    let mut candidates: Vec<(ObservableType, String, IndicatorSource)> = Vec::new();
-    for (index, input) in report.indicators.iter().enumerate() {
-        // The declared name, not just its type: `md5` only accepts a digest, `filename` only a file name.
-        let (kind, value) =
-            canonicalize_declared(input.kind.as_deref(), &input.value).map_err(|error| {
-                let field = match error {
-                    ObservableError::UnknownType(_) => "type",
-                    _ => "value",
-                };
-                reject(
-                    "invalid-indicator",
-                    format!("/indicators/{index}/{field}: {error}"),
-                )
-            })?;
-        candidates.push((kind, value, declared_source));
-    }
-    for (index, input) in report.patterns.iter().enumerate() {
-        for (kind, value) in pattern_indicators(input).map_err(|detail| {
-            reject(
-                "invalid-indicator",
-                format!("/patterns/{index}/pattern: {detail}"),
-            )
-        })? {
-            candidates.push((kind, value, IndicatorSource::Stix));
-        }
-    }
-    for text in [&report.title, &report.description] {
-        for (kind, value) in extract::indicators(text) {
-            candidates.push((kind, value, IndicatorSource::Text));
-        }
-    }
-
+    let candidates =
+        candidates(raw.format, &report).map_err(|(reason, detail)| reject(reason, detail))?;
     let mut indicators = unique_indicators(candidates);
     let indicator_pii = indicator_pii(&mut indicators);
     let indicator_spans = locate::spans(&report.title, &report.description, &indicators);
@@ -257,6 +222,55 @@ fn url_host(url: &str) -> Option<(ObservableType, String)> {
         ObservableType::DomainName | ObservableType::Ipv4Addr | ObservableType::Ipv6Addr
     )
     .then_some((kind, value))
+}
+
+/// Returns every indicator candidate of `report`, canonical, in order: declared (or, for a bundle, from its
+/// observables), from its patterns, then found in its title and description. An invalid one is the rejection's
+/// reason and detail.
+fn candidates(
+    format: ReportFormat,
+    report: &IncidentReport,
+) -> Result<Vec<(ObservableType, String, IndicatorSource)>, (&'static str, String)> {
+    // A bundle's indicators all come from its patterns and observables; a MISP event's are declared attributes.
+    let declared_source = match format {
+        ReportFormat::Stix => IndicatorSource::Stix,
+        ReportFormat::Native | ReportFormat::Misp => IndicatorSource::Declared,
+    };
+    let mut candidates = Vec::new();
+    for (index, input) in report.indicators.iter().enumerate() {
+        // The declared name, not just its type: `md5` only accepts a digest, `filename` only a file name.
+        let (kind, value) =
+            canonicalize_declared(input.kind.as_deref(), &input.value).map_err(|error| {
+                let field = match error {
+                    ObservableError::UnknownType(_) => "type",
+                    _ => "value",
+                };
+                (
+                    "invalid-indicator",
+                    format!("/indicators/{index}/{field}: {error}"),
+                )
+            })?;
+        candidates.push((kind, value, declared_source));
+    }
+    for (index, input) in report.patterns.iter().enumerate() {
+        let found = pattern_indicators(input).map_err(|detail| {
+            (
+                "invalid-indicator",
+                format!("/patterns/{index}/pattern: {detail}"),
+            )
+        })?;
+        candidates.extend(
+            found
+                .into_iter()
+                .map(|(kind, value)| (kind, value, IndicatorSource::Stix)),
+        );
+    }
+    for text in [&report.title, &report.description] {
+        for (kind, value) in extract::indicators(text) {
+            candidates.push((kind, value, IndicatorSource::Text));
+        }
+    }
+    Ok(candidates)
 }
 
 /// Keeps the first candidate of each type and value (so the first source wins) and gives each its deterministic STIX
