@@ -224,13 +224,16 @@ fn url_host(url: &str) -> Option<(ObservableType, String)> {
     .then_some((kind, value))
 }
 
+/// An indicator before deduplication: its type, canonical value and where it was found.
+type Candidate = (ObservableType, String, IndicatorSource);
+
 /// Returns every indicator candidate of `report`, canonical, in order: declared (or, for a bundle, from its
 /// observables), from its patterns, then found in its title and description. An invalid one is the rejection's
 /// reason and detail.
 fn candidates(
     format: ReportFormat,
     report: &IncidentReport,
-) -> Result<Vec<(ObservableType, String, IndicatorSource)>, (&'static str, String)> {
+) -> Result<Vec<Candidate>, (&'static str, String)> {
     // A bundle's indicators all come from its patterns and observables; a MISP event's are declared attributes.
     let declared_source = match format {
         ReportFormat::Stix => IndicatorSource::Stix,
