@@ -59,6 +59,7 @@ async fn publish_tokens(app: &TestApp, tokens: &[(&str, chrono::DateTime<chrono:
                 created_at: now - chrono::Duration::days(1),
                 revoked_at: None,
                 expires_at: Some(*expires_at),
+                binding: None,
             });
             Record::new(event.key(), serde_json::to_vec(&event).unwrap())
         })

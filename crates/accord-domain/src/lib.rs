@@ -38,7 +38,7 @@ pub use case::{Case, CaseError};
 pub use ids::{IdError, MouId, OrgId, ReportId, ReportIdKey, TokenId};
 pub use mou::{Attribution, ContentPart, Mou, MouStatus, MouValidator, MouVersion, PiiRule, Scope};
 pub use observable::ObservableType;
-pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
+pub use org::{CaseBinding, DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;
 pub use report::{
     Indicator, IndicatorPii, IndicatorSource, IndicatorSpan, NormalizedReport, PatternInput,

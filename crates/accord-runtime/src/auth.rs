@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use accord_domain::{OrgId, Organization, Role, Timestamp, TokenId, TokenRecord};
+use accord_domain::{CaseBinding, OrgId, Organization, Role, Timestamp, TokenId, TokenRecord};
 use axum::{
     extract::{FromRef, FromRequestParts},
     http::{header, request::Parts},
@@ -46,6 +46,7 @@ pub fn bootstrap_revocation(
         created_at: at,
         revoked_at: Some(at),
         expires_at: None,
+        binding: None,
     })
 }
 
@@ -77,6 +78,8 @@ pub struct Principal {
     pub organization: OrgId,
     /// The token's role.
     pub role: Role,
+    /// For a case-bound investigator token, the purpose and case every read is bound to.
+    pub binding: Option<CaseBinding>,
 }
 
 impl Principal {
@@ -139,6 +142,7 @@ impl Authenticator {
                 token_id: token.id.to_string(),
                 organization: token.organization.clone(),
                 role: token.role,
+                binding: token.binding.clone(),
             });
         }
         if self.bootstrap_hash.as_deref() == Some(hash.as_str()) {
@@ -146,6 +150,7 @@ impl Authenticator {
                 token_id: ADMIN_TOKEN_ID.to_owned(),
                 organization: OrgId::parse(ADMIN_ORG).map_err(ApiError::internal)?,
                 role: Role::Coordinator,
+                binding: None,
             });
         }
         Err(ApiError::Unauthorized)
@@ -246,6 +251,7 @@ mod tests {
             created_at: now - chrono::Duration::days(2),
             revoked_at: None,
             expires_at,
+            binding: None,
         };
         for record in [
             token("live", Some(now + chrono::Duration::hours(1))),

@@ -136,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/organizations", post(orgs::create).get(orgs::list))
         .route("/v1/organizations/{id}", get(orgs::get).patch(orgs::update))
         .route("/v1/tokens", post(tokens::issue))
+        .route("/v1/tokens/case", post(tokens::issue_case))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/mous", post(mous::create).get(mous::list))
         .route("/v1/mous/{id}", get(mous::get).put(mous::update))

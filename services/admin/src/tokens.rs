@@ -6,7 +6,8 @@
 //! bootstrap token. Authentication checks both ([`accord_runtime::auth`]).
 
 use accord_domain::{
-    DirectoryEvent, OrgId, OrgKind, Role, Timestamp, TokenId, TokenRecord, topics,
+    Case, CaseBinding, DirectoryEvent, OrgId, OrgKind, Purpose, Role, Timestamp, TokenId,
+    TokenRecord, topics,
 };
 use accord_runtime::{ApiError, Principal, auth, json};
 use axum::{
@@ -30,16 +31,72 @@ struct NewToken {
     label: String,
     #[serde(default)]
     expires_at: Option<Timestamp>,
+    /// With `case`: binds an investigator token to a purpose and case.
+    #[serde(default)]
+    purpose: Option<String>,
+    #[serde(default)]
+    case: Option<String>,
+}
+
+/// The body of `POST /v1/tokens/case`: an investigator's case-bound token for its own organization.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCaseToken {
+    purpose: String,
+    case: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    expires_at: Option<Timestamp>,
+}
+
+/// The longest a case-bound token may live: a case team's credential for a TAXII client or a SIEM.
+pub(crate) const MAX_BOUND_DAYS: u32 = 90;
+
+/// Returns the binding of a purpose and case as stated, or the 422 naming `/purpose` or `/case`; `None` when neither
+/// is given, 422 when only one is.
+fn binding(purpose: Option<&str>, case: Option<&str>) -> Result<Option<CaseBinding>, ApiError> {
+    let (purpose, case) = match (purpose, case) {
+        (None, None) => return Ok(None),
+        (Some(purpose), Some(case)) => (purpose, case),
+        (None, Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "/purpose",
+                "required with a case: a token is bound to both",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(ApiError::invalid_field(
+                "/case",
+                "required with a purpose: a token is bound to both",
+            ));
+        }
+    };
+    let purpose = Purpose::normalize(purpose)
+        .map_err(|error| ApiError::invalid_field("/purpose", error.to_string()))?;
+    let case =
+        Case::parse(case).map_err(|error| ApiError::invalid_field("/case", error.to_string()))?;
+    Ok(Some(CaseBinding { purpose, case }))
 }
 
 /// Returns when a new token expires: `asked`, or the default lifetime from `now`; 422 naming `/expires_at` when
-/// `asked` is not in the future or beyond the longest lifetime.
+/// `asked` is not in the future or beyond the longest lifetime (for a case-bound token, also at most
+/// [`MAX_BOUND_DAYS`]).
 fn expiry(
     config: &Config,
     now: Timestamp,
     asked: Option<Timestamp>,
+    bound: bool,
 ) -> Result<Timestamp, ApiError> {
     let days = |days: u32| chrono::Duration::days(days.into());
+    let mut config = config.clone();
+    if bound {
+        config.token_max_lifetime_days = config.token_max_lifetime_days.min(MAX_BOUND_DAYS);
+        config.token_default_lifetime_days = config
+            .token_default_lifetime_days
+            .min(config.token_max_lifetime_days);
+    }
+    let config = &config;
     let Some(asked) = asked else {
         return Ok(now + days(config.token_default_lifetime_days));
     };
@@ -81,6 +138,13 @@ pub(crate) async fn issue(
     principal.require(Role::Coordinator)?;
     json::require_json(&headers)?;
     let new: NewToken = json::parse(&body)?;
+    let binding = binding(new.purpose.as_deref(), new.case.as_deref())?;
+    if binding.is_some() && new.role != Role::Investigator {
+        return Err(ApiError::invalid_field(
+            "/role",
+            "only an investigator token can be bound to a purpose and case",
+        ));
+    }
     let snapshot = state.deps.directory.snapshot();
     let Some(org) = snapshot.orgs.get(&new.organization) else {
         return Err(ApiError::invalid_field(
@@ -99,8 +163,56 @@ pub(crate) async fn issue(
             .to_lowercase(),
         ));
     }
+    let token = NewRecord {
+        organization: new.organization,
+        role: new.role,
+        label: new.label,
+        expires_at: new.expires_at,
+        binding,
+    };
+    store_new_token(&state, token).await
+}
+
+/// `POST /v1/tokens/case`: an investigator issues a case-bound token for its own organization (a case team
+/// configuring a TAXII client or a SIEM without a coordinator). A case-bound token cannot issue tokens.
+pub(crate) async fn issue_case(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Investigator)?;
+    if principal.binding.is_some() {
+        return Err(ApiError::Forbidden(
+            "a case-bound token cannot issue tokens".to_owned(),
+        ));
+    }
+    json::require_json(&headers)?;
+    let new: NewCaseToken = json::parse(&body)?;
+    let binding = binding(Some(&new.purpose), Some(&new.case))?;
+    let token = NewRecord {
+        organization: principal.organization.clone(),
+        role: Role::Investigator,
+        label: new.label,
+        expires_at: new.expires_at,
+        binding,
+    };
+    store_new_token(&state, token).await
+}
+
+/// A token about to be issued.
+struct NewRecord {
+    organization: OrgId,
+    role: Role,
+    label: String,
+    expires_at: Option<Timestamp>,
+    binding: Option<CaseBinding>,
+}
+
+/// Issues a token: its expiry checked, its record published, the secret answered once (201).
+async fn store_new_token(state: &AppState, new: NewRecord) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();
-    let expires_at = expiry(&state.config, now, new.expires_at)?;
+    let expires_at = expiry(&state.config, now, new.expires_at, new.binding.is_some())?;
     let secret = auth::generate_secret();
     let record = TokenRecord {
         id: TokenId::parse(&auth::generate_token_id()).map_err(ApiError::internal)?,
@@ -111,13 +223,14 @@ pub(crate) async fn issue(
         created_at: now,
         revoked_at: None,
         expires_at: Some(expires_at),
+        binding: new.binding,
     };
     let event = DirectoryEvent::Token(record.clone());
     let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
     state
         .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
         .await?;
-    let body = json!({
+    let mut body = json!({
         "id": record.id,
         "token": secret,
         "organization": record.organization,
@@ -126,6 +239,10 @@ pub(crate) async fn issue(
         "created_at": record.created_at,
         "expires_at": record.expires_at,
     });
+    if let Some(binding) = &record.binding {
+        body["purpose"] = json!(binding.purpose);
+        body["case"] = json!(binding.case);
+    }
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -198,17 +315,18 @@ mod tests {
         };
         let now = chrono::Utc::now();
         assert_eq!(
-            expiry(&config, now, None).unwrap(),
+            expiry(&config, now, None, false).unwrap(),
             now + chrono::Duration::days(30)
         );
         let asked = now + chrono::Duration::days(45);
-        assert_eq!(expiry(&config, now, Some(asked)).unwrap(), asked);
+        assert_eq!(expiry(&config, now, Some(asked), false).unwrap(), asked);
         for refused in [
             now,
             now - chrono::Duration::seconds(1),
             now + chrono::Duration::days(61),
         ] {
-            let Err(ApiError::Unprocessable { errors, .. }) = expiry(&config, now, Some(refused))
+            let Err(ApiError::Unprocessable { errors, .. }) =
+                expiry(&config, now, Some(refused), false)
             else {
                 panic!("{refused} accepted");
             };

@@ -77,7 +77,11 @@ pub(crate) async fn get(
 ) -> Response {
     let audited = Audited {
         endpoint: "GET /v1/indicators/{value}",
-        stated: PurposeAndCase::parse(stated.purpose.as_deref(), stated.case.as_deref()),
+        stated: PurposeAndCase::of(
+            &principal,
+            stated.purpose.as_deref(),
+            stated.case.as_deref(),
+        ),
         query: json!({ "value": value }),
     };
     let outcome = async {
@@ -136,7 +140,11 @@ pub(crate) async fn lookup(
     };
     let audited = Audited {
         endpoint: "POST /v1/indicators/lookup",
-        stated: PurposeAndCase::parse(field("purpose").as_deref(), field("case").as_deref()),
+        stated: PurposeAndCase::of(
+            &principal,
+            field("purpose").as_deref(),
+            field("case").as_deref(),
+        ),
         query: json!({
             "values": parsed.as_ref().ok().and_then(|value| value.get("values")).cloned().unwrap_or(Value::Null)
         }),

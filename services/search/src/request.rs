@@ -85,6 +85,47 @@ pub(crate) struct PurposeAndCase {
 }
 
 impl PurposeAndCase {
+    /// Normalizes what a request states, under the caller's token: a case-bound token supplies the purpose and case a
+    /// request leaves out, and a request that states another one is refused (400 naming the field), exactly as if
+    /// the bound ones had been stated.
+    pub(crate) fn of(
+        principal: &Result<Principal, ApiError>,
+        purpose: Option<&str>,
+        case: Option<&str>,
+    ) -> Self {
+        let binding = principal
+            .as_ref()
+            .ok()
+            .and_then(|principal| principal.binding.as_ref());
+        let Some(binding) = binding else {
+            return Self::parse(purpose, case);
+        };
+        let mut stated = Self::parse(
+            Some(purpose.unwrap_or(binding.purpose.as_str())),
+            Some(case.unwrap_or(binding.case.as_str())),
+        );
+        if stated
+            .purpose
+            .is_some_and(|purpose| purpose != binding.purpose)
+        {
+            stated.errors.push(FieldError::new(
+                "/purpose",
+                format!("this token is bound to purpose {}", binding.purpose),
+            ));
+        }
+        if stated
+            .case
+            .as_ref()
+            .is_some_and(|case| *case != binding.case)
+        {
+            stated.errors.push(FieldError::new(
+                "/case",
+                format!("this token is bound to case {}", binding.case),
+            ));
+        }
+        stated
+    }
+
     /// Normalizes a stated purpose and case, keeping what was wrong with each (naming `/purpose` and `/case`).
     pub(crate) fn parse(purpose: Option<&str>, case: Option<&str>) -> Self {
         let mut errors = Vec::new();

@@ -232,7 +232,11 @@ pub(crate) async fn search(
     }
     let audited = Audited {
         endpoint: "POST /v1/search",
-        stated: PurposeAndCase::parse(field("purpose").as_deref(), field("case").as_deref()),
+        stated: PurposeAndCase::of(
+            &principal,
+            field("purpose").as_deref(),
+            field("case").as_deref(),
+        ),
         query: query_audit,
     };
     let outcome = async {

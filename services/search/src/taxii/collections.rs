@@ -50,7 +50,7 @@ impl Collection {
                 format!("Released to {agency} for {purpose}"),
                 format!(
                     "What MoUs in force release to {agency} for {purpose}, now. State your case reference in \
-                     the X-Accord-Case header; every read is audited."
+                     the X-Accord-Case header (a case-bound token states it for you); every read is audited."
                 ),
                 true,
                 false,
@@ -67,7 +67,8 @@ impl Collection {
     }
 }
 
-/// Returns the caller's collections now: a partner's inbox, or one per purpose MoUs in force grant an agency.
+/// Returns the caller's collections now: a partner's inbox, or one per purpose MoUs in force grant an agency (only
+/// the bound purpose's for a case-bound token).
 pub(crate) fn collections_of(
     caller: &Caller,
     snapshot: &Snapshot,
@@ -81,8 +82,15 @@ pub(crate) fn collections_of(
     if !caller.is_agency() {
         return Vec::new();
     }
+    // A case-bound token reads the collection of its purpose only.
+    let bound = caller
+        .principal
+        .binding
+        .as_ref()
+        .map(|binding| binding.purpose);
     Purpose::ALL
         .into_iter()
+        .filter(|purpose| bound.is_none_or(|bound| bound == *purpose))
         .filter(|purpose| {
             !accord_policy::mous_in_force(
                 &caller.org.id,

@@ -355,6 +355,7 @@ async fn read(
         map.insert("object".to_owned(), json!(object));
     }
     let caller = caller(&state, &headers);
+    let case = bound_case(&caller, case);
     let mut purpose = None;
     let request = ReadRequest {
         headers: &headers,
@@ -399,16 +400,42 @@ struct ReadRequest<'r> {
     case: &'r Result<Case, String>,
 }
 
-/// Returns the normalized case reference of the `X-Accord-Case` header (UTF-8), or why there is none.
-fn stated_case(headers: &HeaderMap) -> Result<Case, String> {
-    let missing = || "state your case reference in the X-Accord-Case header".to_owned();
-    let value = headers.get(CASE_HEADER).ok_or_else(missing)?;
+/// Returns the case of a read under the caller's token: a case-bound token's case when the header states none; the
+/// header's when it states the same one or the token is unbound; refused when the header states another case.
+fn bound_case(
+    caller: &Result<Caller, TaxiiError>,
+    stated: Result<Option<Case>, String>,
+) -> Result<Case, String> {
+    let binding = caller
+        .as_ref()
+        .ok()
+        .and_then(|caller| caller.principal.binding.as_ref());
+    match (stated?, binding) {
+        (Some(case), Some(binding)) if case != binding.case => Err(format!(
+            "this token is bound to case {}; the X-Accord-Case header states another",
+            binding.case
+        )),
+        (Some(case), _) => Ok(case),
+        (None, Some(binding)) => Ok(binding.case.clone()),
+        (None, None) => Err("state your case reference in the X-Accord-Case header".to_owned()),
+    }
+}
+
+/// Returns the normalized case reference of the `X-Accord-Case` header (UTF-8), `None` when there is none (or it
+/// is blank), or why it cannot be read.
+fn stated_case(headers: &HeaderMap) -> Result<Option<Case>, String> {
+    let Some(value) = headers.get(CASE_HEADER) else {
+        return Ok(None);
+    };
     let text = std::str::from_utf8(value.as_bytes())
         .map_err(|_| "the case reference in the X-Accord-Case header must be UTF-8".to_owned())?;
-    Case::parse(text).map_err(|error| match error {
-        CaseError::Empty => missing(),
-        other => format!("the case reference in the X-Accord-Case header: {other}"),
-    })
+    match Case::parse(text) {
+        Ok(case) => Ok(Some(case)),
+        Err(CaseError::Empty) => Ok(None),
+        Err(other) => Err(format!(
+            "the case reference in the X-Accord-Case header: {other}"
+        )),
+    }
 }
 
 /// Checks the caller, the media type, the collection, the case reference and the parameters of a read. `purpose`
