@@ -44,7 +44,9 @@ fn screenshots() -> PathBuf {
 
 /// Runs tests/browser/<script> with `input` on stdin and returns the JSON it prints; fails with its stderr.
 async fn run(script: &str, input: Value) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
     let output = tokio::task::spawn_blocking(move || {
         let mut child = Command::new("python3")
             .arg(&path)
@@ -97,11 +99,16 @@ async fn partners_and_investigators_work_end_to_end_in_chromium() {
         assert_eq!(record["organization"], "ncu-de");
     }
     assert!(
-        records.iter().any(|record| record["endpoint"] == "POST /v1/search/export"),
+        records
+            .iter()
+            .any(|record| record["endpoint"] == "POST /v1/search/export"),
         "the exports are audited"
     );
     let everything = app.get("/v1/audit", &people.auditor).await;
-    assert!(!everything.body.to_string().contains(canary), "the canary never reaches the trail either");
+    assert!(
+        !everything.body.to_string().contains(canary),
+        "the canary never reaches the trail either"
+    );
 }
 
 #[tokio::test]

@@ -71,7 +71,9 @@ pub fn encode(pairs: &[(&str, &str)]) -> String {
         for byte in value.bytes() {
             match byte {
                 b' ' => out.push('+'),
-                b if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') => out.push(b as char),
+                b if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') => {
+                    out.push(b as char)
+                }
                 b => out.push_str(&format!("%{b:02X}")),
             }
         }
@@ -128,7 +130,11 @@ impl Browser {
         let response = request.send().await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        for set in headers.get_all("set-cookie").iter().filter_map(|value| value.to_str().ok()) {
+        for set in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+        {
             let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
             let (name, value) = pair.split_once('=').unwrap();
             self.cookies.retain(|(key, _)| key != name);
@@ -137,7 +143,11 @@ impl Browser {
             }
         }
         let body = response.text().await.unwrap();
-        Page { status, headers, body }
+        Page {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
@@ -163,7 +173,8 @@ impl Browser {
         let form = self.get("/sign-in").await;
         assert_eq!(form.status, StatusCode::OK);
         let csrf = form.hidden("csrf");
-        self.post("/sign-in", &[("csrf", &csrf), ("token", token)]).await
+        self.post("/sign-in", &[("csrf", &csrf), ("token", token)])
+            .await
     }
 
     /// Returns the CSRF token of the signed-in session (from any page's sign-out form).

@@ -6,11 +6,11 @@
 //! CI): then they fail.
 #![allow(unreachable_pub)]
 
+mod browser;
+mod client;
 #[allow(dead_code)]
 #[path = "../e2e/helpers.rs"]
 mod helpers;
-mod browser;
-mod client;
 mod http;
 mod remote;
 
@@ -40,7 +40,13 @@ pub async fn console_world(app: &TestApp) -> People {
         json!({ "pii": "redact", "attribution": "anonymous", "content": ["indicators", "narrative"] }),
     ))
     .await;
-    app.create_mou(mou("mou-bank-b-outsider", "bank-b", &["outsider"], json!({}))).await;
+    app.create_mou(mou(
+        "mou-bank-b-outsider",
+        "bank-b",
+        &["outsider"],
+        json!({}),
+    ))
+    .await;
     People {
         partner: app.token("bank-a", "partner").await,
         investigator: app.token("ncu-de", "investigator").await,

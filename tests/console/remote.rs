@@ -40,28 +40,60 @@ async fn the_remote_console_calls_the_api_with_each_users_token() {
         ("indicators", "192.0.2.55\nnot an indicator at all"),
     ];
     let refused = partner.post("/reports/new", &form).await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
-    assert!(refused.body.contains("Line 2:"), "the API's pointer lands on the form's line: {}", refused.body);
-    assert!(refused.body.contains("not an indicator at all"), "nothing typed is lost");
-    let accepted = partner.post("/reports/new", &[&form[..6], &[("indicators", "192.0.2.55")]].concat()).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("Line 2:"),
+        "the API's pointer lands on the form's line: {}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("not an indicator at all"),
+        "nothing typed is lost"
+    );
+    let accepted = partner
+        .post(
+            "/reports/new",
+            &[&form[..6], &[("indicators", "192.0.2.55")]].concat(),
+        )
+        .await;
     assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
     let status = partner.get(accepted.location()).await;
     assert!(status.body.contains("Remote"), "{}", status.body);
-    app.wait_found(&people.investigator, "192.0.2.55", "investigation").await;
+    app.wait_found(&people.investigator, "192.0.2.55", "investigation")
+        .await;
 
     let mut investigator = Browser::new(&console_url);
     investigator.sign_in(&people.investigator).await;
     let csrf = investigator.csrf().await;
     investigator
-        .post("/context", &[("csrf", &csrf), ("purpose", "investigation"), ("case", "CASE-REMOTE"), ("next", "/lookup")])
+        .post(
+            "/context",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "investigation"),
+                ("case", "CASE-REMOTE"),
+                ("next", "/lookup"),
+            ],
+        )
         .await;
     let found = investigator.get("/lookup?value=192.0.2.55").await;
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     let seq = found.audit_record();
     let records = trail(&app, &people.auditor, "CASE-REMOTE").await;
-    let record = records.iter().find(|record| record["seq"] == seq).expect("the page's record");
+    let record = records
+        .iter()
+        .find(|record| record["seq"] == seq)
+        .expect("the page's record");
     let me = app.get("/v1/me", &people.investigator).await;
-    assert_eq!(record["token_id"], me.body["token_id"], "the API was called with the user's own token");
+    assert_eq!(
+        record["token_id"], me.body["token_id"],
+        "the API was called with the user's own token"
+    );
     let export = investigator.get("/export/search?format=csv&q=Remote").await;
     assert_eq!(export.status, StatusCode::OK);
     assert_eq!(export.headers["content-type"], "text/csv; charset=utf-8");

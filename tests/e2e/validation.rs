@@ -30,7 +30,10 @@ fn refusals() -> Vec<(Value, &'static str)> {
             "/recipient_countries/0",
         ),
         (json!({ "purposes": ["curiosity"] }), "/purposes/0"),
-        (json!({ "categories": ["phishing", "anything at all"] }), "/categories/1"),
+        (
+            json!({ "categories": ["phishing", "anything at all"] }),
+            "/categories/1",
+        ),
         (json!({ "sectors": ["my sector"] }), "/sectors/0"),
         (json!({ "max_tlp": "white" }), "/max_tlp"),
         (json!({ "content": ["everything"] }), "/content/0"),
@@ -101,7 +104,10 @@ async fn vocabularies_are_stored_canonical() {
         json!(["domain-name", "file", "ipv4-addr"])
     );
     assert_eq!(created.body["recipient_countries"], json!(["DE", "FR"]));
-    assert_eq!(created.body["categories"], json!(["phishing", "ransomware"]));
+    assert_eq!(
+        created.body["categories"],
+        json!(["phishing", "ransomware"])
+    );
     assert_eq!(created.body["sectors"], json!(["finance"]));
     app.shutdown().await;
 }

@@ -4,9 +4,11 @@
 //! Every process serves it beside `/healthz` ([`crate::ServiceHost::serve`]), so that a client holding only a token
 //! (the web console signing someone in, in process or against a remote API) learns what the token may do without
 //! trying. It reveals nothing the token's holder does not already have: its own organization, and which purposes
-//! it may state (never which MoU, partner or report grants them).
+//! it may state (never which MoU, partner or report grants them). A case-bound token (`POST /v1/tokens/case`) also
+//! shows its binding: its purpose and case are then the only ones it may state, so `purposes` lists at most the
+//! bound one.
 
-use accord_domain::{OrgId, OrgKind, Purpose, Role};
+use accord_domain::{CaseBinding, OrgId, OrgKind, Purpose, Role};
 use axum::{Json, Router, extract::State, routing::get};
 use serde::{Deserialize, Serialize};
 
@@ -35,8 +37,10 @@ pub struct Identity {
     /// The token's organization.
     pub organization: OrgSummary,
     /// For an investigator: the purposes at least one MoU in force lets its agency search for now, in the order of
-    /// `Purpose::ALL`; empty for every other role.
+    /// `Purpose::ALL`; empty for every other role. For a case-bound token, at most its bound purpose.
     pub purposes: Vec<Purpose>,
+    /// For a case-bound investigator token, the purpose and case every read it makes is bound to.
+    pub binding: Option<CaseBinding>,
 }
 
 /// Describes the holder of `principal`'s token, under the directory as it is now.
@@ -67,6 +71,12 @@ pub fn describe(auth: &Authenticator, principal: &Principal) -> Result<Identity,
             Purpose::ALL
                 .into_iter()
                 .filter(|purpose| {
+                    principal
+                        .binding
+                        .as_ref()
+                        .is_none_or(|binding| binding.purpose == *purpose)
+                })
+                .filter(|purpose| {
                     !accord_policy::mous_in_force(
                         &organization.id,
                         *purpose,
@@ -85,6 +95,7 @@ pub fn describe(auth: &Authenticator, principal: &Principal) -> Result<Identity,
         role: principal.role,
         organization,
         purposes,
+        binding: principal.binding.clone(),
     })
 }
 
@@ -134,6 +145,8 @@ mod tests {
             hash: hash_secret("secret"),
             created_at: chrono::Utc::now(),
             revoked_at: None,
+            expires_at: None,
+            binding: None,
         }));
         let auth = Authenticator::new(directory, None);
         let principal = auth.authenticate("secret").unwrap();
@@ -141,10 +154,12 @@ mod tests {
         assert_eq!(identity.role, Role::Investigator);
         assert_eq!(identity.organization.name, "NCU-DE");
         assert!(identity.purposes.is_empty());
+        assert_eq!(identity.binding, None);
         let stranger = Principal {
             token_id: "tok-2".to_owned(),
             organization: OrgId::parse("nobody").unwrap(),
             role: Role::Partner,
+            binding: None,
         };
         assert!(matches!(
             describe(&auth, &stranger),

@@ -6,6 +6,7 @@
 //! - [`json`]: the request body extractor that names the failing field.
 //! - [`identity`]: `GET /v1/me`, who a token is (served by every process).
 //! - [`http`]: serving a router on a bound listener with graceful shutdown, plus `/healthz`, `/readyz`, `/metrics`.
+//! - [`secret`]: secret settings (never printed) and the keys a service keeps in its data directory.
 //! - [`service`]: hosting services in a process: their routes on one listener, their tasks supervised alike.
 //! - [`metrics`]: the runtime's metric names (stages, HTTP).
 //! - [`stage`]: the at-least-once consumer loop of the pipeline stages.
@@ -21,6 +22,7 @@ pub mod identity;
 pub mod json;
 pub mod metrics;
 pub mod problem;
+pub mod secret;
 pub mod service;
 pub mod stage;
 pub mod taxii;

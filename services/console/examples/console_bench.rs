@@ -18,9 +18,9 @@ use std::{
 };
 
 use accord_domain::{
-    Attribution, ContentPart, DirectoryEvent, Grant, Indicator, IndicatorSource, Mou, MouId, MouVersion,
-    ObservableType as T, OrgId, OrgKind, Organization, PiiRule, Profile, Purpose, ReportFacts, ReportId, Role,
-    Scope, Tlp, TokenId, TokenRecord, View, ViewContent,
+    Attribution, ContentPart, DirectoryEvent, Grant, Indicator, IndicatorSource, Mou, MouId,
+    MouVersion, ObservableType as T, OrgId, OrgKind, Organization, PiiRule, Profile, Purpose,
+    ReportFacts, ReportId, Role, Scope, Tlp, TokenId, TokenRecord, View, ViewContent,
 };
 use accord_gateway::status::{Change, StatusStore};
 use accord_index::{IndexClient, ReplaceViews, tantivy_index::TantivyIndex};
@@ -59,12 +59,28 @@ fn org(id: &str) -> OrgId {
 /// The `n`-th indicator of report `r`: a mix of types; one in ten from a shared pool of 1 000 ids, so pooled values
 /// recur across reports.
 fn indicator(r: usize, n: usize, rng: &mut Rng) -> (T, String) {
-    let id = if rng.below(10) == 0 { rng.below(1000) } else { r * INDICATORS + n };
+    let id = if rng.below(10) == 0 {
+        rng.below(1000)
+    } else {
+        r * INDICATORS + n
+    };
     match n % 5 {
         0 => (T::DomainName, format!("host{id}.example")),
         1 => (T::Url, format!("http://host{id}.example/path/{id}")),
-        2 => (T::File, format!("{:064x}", id as u128 * 0x9E37_79B9_7F4A_7C15)),
-        3 => (T::Ipv4Addr, format!("{}.{}.{}.{}", 11 + id % 200, (id >> 8) % 256, (id >> 16) % 256, id % 256)),
+        2 => (
+            T::File,
+            format!("{:064x}", id as u128 * 0x9E37_79B9_7F4A_7C15),
+        ),
+        3 => (
+            T::Ipv4Addr,
+            format!(
+                "{}.{}.{}.{}",
+                11 + id % 200,
+                (id >> 8) % 256,
+                (id >> 16) % 256,
+                id % 256
+            ),
+        ),
         _ => (T::EmailAddr, format!("user{id}@mail.example")),
     }
 }
@@ -95,6 +111,8 @@ fn directory() -> Arc<Directory> {
             hash: hash_secret(token),
             created_at: now,
             revoked_at: None,
+            expires_at: None,
+            binding: None,
         }));
     }
     directory.apply_mou_version(MouVersion {
@@ -131,14 +149,22 @@ fn view(r: usize, report_id: &ReportId, days_ago: i64, rng: &mut Rng) -> View {
     let indicators = (0..INDICATORS)
         .map(|n| {
             let (kind, value) = indicator(r, n, rng);
-            Indicator { id: format!("{kind}--{r}-{n}"), kind, value, source: IndicatorSource::Declared }
+            Indicator {
+                id: format!("{kind}--{r}-{n}"),
+                kind,
+                value,
+                source: IndicatorSource::Declared,
+            }
         })
         .collect();
     View {
         id: format!("view--{r:08}"),
         report_id: report_id.clone(),
         mous: vec![(MouId::parse(MOU).expect("mou id"), 1)],
-        grants: vec![Grant { agency: org("ncu"), purpose: Purpose::Investigation }],
+        grants: vec![Grant {
+            agency: org("ncu"),
+            purpose: Purpose::Investigation,
+        }],
         alternates: Vec::new(),
         valid_from: now - chrono::Duration::days(3650),
         valid_until: now + chrono::Duration::days(3650),
@@ -163,7 +189,9 @@ fn view(r: usize, report_id: &ReportId, days_ago: i64, rng: &mut Rng) -> View {
             categories: vec!["ransomware".to_owned()],
             sector: Some("finance".to_owned()),
             title: Some(format!("Incident {r} ransomware beacon")),
-            description: Some(format!("Beacon of incident {r}, contact [redacted:email] for details.")),
+            description: Some(format!(
+                "Beacon of incident {r}, contact [redacted:email] for details."
+            )),
             ttps: None,
             indicators,
             victim: None,
@@ -184,13 +212,19 @@ async fn ingest(index: &IndexClient, store: &StatusStore, reports: usize) -> Sam
     let started = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
     let mut changes = Vec::with_capacity(BATCH * 2);
-    let mut sample = Sample { pooled: String::new(), report: String::new(), values: Vec::new() };
+    let mut sample = Sample {
+        pooled: String::new(),
+        report: String::new(),
+        values: Vec::new(),
+    };
     for r in 0..reports {
         let report_id = ReportId::random();
         let days_ago = i64::try_from(rng.below(365)).unwrap_or(0);
         let view = view(r, &report_id, days_ago, &mut rng);
         if sample.values.len() < 10_000 && r % (reports / 10_000).max(1) == 0 {
-            sample.values.push(view.content.indicators[r % INDICATORS].value.clone());
+            sample
+                .values
+                .push(view.content.indicators[r % INDICATORS].value.clone());
         }
         if r == reports / 2 {
             sample.report = report_id.to_string();
@@ -211,10 +245,19 @@ async fn ingest(index: &IndexClient, store: &StatusStore, reports: usize) -> Sam
             at: view.facts.received_at.to_rfc3339(),
             trigger: "report received".to_owned(),
         });
-        batch.push(ReplaceViews { report_id, version: 1, views: vec![view] });
+        batch.push(ReplaceViews {
+            report_id,
+            version: 1,
+            views: vec![view],
+        });
         if batch.len() == BATCH || r + 1 == reports {
-            index.write(std::mem::take(&mut batch)).await.expect("index write");
-            store.apply(std::mem::take(&mut changes), false).expect("status write");
+            index
+                .write(std::mem::take(&mut batch))
+                .await
+                .expect("index write");
+            store
+                .apply(std::mem::take(&mut changes), false)
+                .expect("status write");
         }
     }
     // A domain of the shared pool: in about ten reports.
@@ -228,8 +271,17 @@ async fn ingest(index: &IndexClient, store: &StatusStore, reports: usize) -> Sam
 }
 
 /// Sends one request through the router; returns the status, the `Set-Cookie` values and the body.
-async fn send(router: &Router, method: &str, uri: &str, cookie: &str, form: Option<String>) -> (u16, Vec<String>, String) {
-    let mut request = Request::builder().method(method).uri(uri).header("host", "bench");
+async fn send(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    cookie: &str,
+    form: Option<String>,
+) -> (u16, Vec<String>, String) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "bench");
     if !cookie.is_empty() {
         request = request.header("cookie", cookie);
     }
@@ -240,7 +292,11 @@ async fn send(router: &Router, method: &str, uri: &str, cookie: &str, form: Opti
         }
         None => Body::empty(),
     };
-    let response = router.clone().oneshot(request.body(body).expect("request")).await.expect("answer");
+    let response = router
+        .clone()
+        .oneshot(request.body(body).expect("request"))
+        .await
+        .expect("answer");
     let status = response.status().as_u16();
     let cookies = response
         .headers()
@@ -249,8 +305,14 @@ async fn send(router: &Router, method: &str, uri: &str, cookie: &str, form: Opti
         .filter_map(|value| value.to_str().ok())
         .map(|value| value.split(';').next().unwrap_or_default().to_owned())
         .collect();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
-    (status, cookies, String::from_utf8_lossy(&bytes).into_owned())
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (
+        status,
+        cookies,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 fn hidden(body: &str, name: &str) -> String {
@@ -273,9 +335,13 @@ fn encode(value: &str) -> String {
 async fn sign_in(router: &Router, token: &str) -> (String, String) {
     let (_, cookies, body) = send(router, "GET", "/sign-in", "", None).await;
     let form = format!("csrf={}&token={token}", hidden(&body, "csrf"));
-    let (status, cookies, _) = send(router, "POST", "/sign-in", &cookies.join("; "), Some(form)).await;
+    let (status, cookies, _) =
+        send(router, "POST", "/sign-in", &cookies.join("; "), Some(form)).await;
     assert_eq!(status, 303, "sign-in");
-    let cookie = cookies.into_iter().find(|cookie| cookie.starts_with("accord_session=")).expect("session");
+    let cookie = cookies
+        .into_iter()
+        .find(|cookie| cookie.starts_with("accord_session="))
+        .expect("session");
     let (_, _, page) = send(router, "GET", "/dashboard", &cookie, None).await;
     (cookie.clone(), hidden(&page, "csrf"))
 }
@@ -286,7 +352,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Requests a page `runs` times and prints a table row of its latencies.
-async fn measure(router: &Router, label: &str, method: &str, uri: &str, cookie: &str, form: Option<String>, runs: usize) {
+async fn measure(
+    router: &Router,
+    label: &str,
+    method: &str,
+    uri: &str,
+    cookie: &str,
+    form: Option<String>,
+    runs: usize,
+) {
     let mut latencies = Vec::with_capacity(runs);
     let mut status = 0;
     let mut bytes = 0;
@@ -310,21 +384,38 @@ async fn measure(router: &Router, label: &str, method: &str, uri: &str, cookie: 
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let reports: usize = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(100_000);
+    let reports: usize = std::env::args()
+        .nth(1)
+        .and_then(|arg| arg.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir()?;
     let index = IndexClient::new(TantivyIndex::open(dir.path().join("index"))?);
     let store = StatusStore::open(&dir.path().join("gateway"))?;
     let sample = ingest(&index, &store, reports).await;
     drop(store);
-    let bus = accord_bus::BusClient::from_url(&format!("embedded://{}", dir.path().join("bus").display())).await?;
+    let bus = accord_bus::BusClient::from_url(&format!(
+        "embedded://{}",
+        dir.path().join("bus").display()
+    ))
+    .await?;
     bus.ensure_topics(&accord_domain::topics::ALL).await?;
     let directory = directory();
     let auth = Authenticator::new(Arc::clone(&directory), None);
-    let deps = Deps { bus, index, directory, auth: auth.clone(), data_dir: dir.path().to_owned() };
+    let deps = Deps {
+        bus,
+        index,
+        directory,
+        auth: auth.clone(),
+        data_dir: dir.path().to_owned(),
+        listen_addr: None,
+    };
     let search = accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;
     let gateway = accord_gateway::AppState::new(accord_gateway::Config::default(), deps)?;
     let backend = accord_console::Local::new(auth, search, gateway);
-    let router = accord_console::router(accord_console::AppState::new(accord_console::Config::default(), Arc::new(backend)));
+    let router = accord_console::router(accord_console::AppState::new(
+        accord_console::Config::default(),
+        Arc::new(backend),
+    ));
     pages(&router, &sample).await;
     Ok(())
 }
@@ -333,9 +424,15 @@ async fn pages(router: &Router, sample: &Sample) {
     println!("\n| page | status | size | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|");
     let (partner, _) = sign_in(router, PARTNER_TOKEN).await;
     for (label, uri) in [
-        ("partner: dashboard (30 days of reports)", "/dashboard".to_owned()),
+        (
+            "partner: dashboard (30 days of reports)",
+            "/dashboard".to_owned(),
+        ),
         ("partner: my reports", "/reports".to_owned()),
-        ("partner: a report's status", format!("/reports/{}", sample.report)),
+        (
+            "partner: a report's status",
+            format!("/reports/{}", sample.report),
+        ),
         ("partner: new report form", "/reports/new".to_owned()),
     ] {
         measure(router, label, "GET", &uri, &partner, None, RUNS).await;
@@ -345,22 +442,64 @@ async fn pages(router: &Router, sample: &Sample) {
     send(router, "POST", "/context", &investigator, Some(context)).await;
     let pooled = encode(&sample.pooled);
     for (label, uri) in [
-        ("investigator: dashboard (one search)", "/dashboard".to_owned()),
+        (
+            "investigator: dashboard (one search)",
+            "/dashboard".to_owned(),
+        ),
         ("investigator: look up, empty", "/lookup".to_owned()),
-        ("investigator: look up a value of ~10 reports", format!("/lookup?value={pooled}")),
-        ("investigator: indicator page", format!("/indicators/{pooled}")),
-        ("investigator: search, every report matches", "/search?q=ransomware".to_owned()),
-        ("investigator: search, one report matches", "/search?q=incident+4242".to_owned()),
-        ("investigator: search by type and TLP", "/search?type=url&tlp=amber".to_owned()),
-        ("investigator: search by category, narrow", "/search?q=incident+4242&category=ransomware".to_owned()),
-        ("investigator: released report", format!("/released/{}", sample.report)),
-        ("investigator: CSV export of one report", "/export/search?format=csv&q=incident+4242".to_owned()),
-        ("investigator: STIX export of one report", "/export/search?format=stix&q=incident+4242".to_owned()),
+        (
+            "investigator: look up a value of ~10 reports",
+            format!("/lookup?value={pooled}"),
+        ),
+        (
+            "investigator: indicator page",
+            format!("/indicators/{pooled}"),
+        ),
+        (
+            "investigator: search, every report matches",
+            "/search?q=ransomware".to_owned(),
+        ),
+        (
+            "investigator: search, one report matches",
+            "/search?q=incident+4242".to_owned(),
+        ),
+        (
+            "investigator: search by type and TLP",
+            "/search?type=url&tlp=amber".to_owned(),
+        ),
+        (
+            "investigator: search by category, narrow",
+            "/search?q=incident+4242&category=ransomware".to_owned(),
+        ),
+        (
+            "investigator: released report",
+            format!("/released/{}", sample.report),
+        ),
+        (
+            "investigator: CSV export of one report",
+            "/export/search?format=csv&q=incident+4242".to_owned(),
+        ),
+        (
+            "investigator: STIX export of one report",
+            "/export/search?format=stix&q=incident+4242".to_owned(),
+        ),
     ] {
         measure(router, label, "GET", &uri, &investigator, None, RUNS).await;
     }
     let values = sample.values.join("\n");
     let form = format!("csrf={csrf}&values={}", encode(&values));
-    let label = format!("investigator: pasted list of {} values", sample.values.len());
-    measure(router, &label, "POST", "/lookup", &investigator, Some(form), 20).await;
+    let label = format!(
+        "investigator: pasted list of {} values",
+        sample.values.len()
+    );
+    measure(
+        router,
+        &label,
+        "POST",
+        "/lookup",
+        &investigator,
+        Some(form),
+        20,
+    )
+    .await;
 }

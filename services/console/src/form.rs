@@ -62,6 +62,10 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
 }
 
 /// Refuses (403) a post that does not carry this session's CSRF token, or that another site sent.
+#[expect(
+    clippy::result_large_err,
+    reason = "the refusal is the page the handler answers at once; boxing it would only move it to the heap"
+)]
 pub(crate) fn check_csrf(
     signed: &Signed,
     headers: &HeaderMap,

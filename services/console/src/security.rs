@@ -149,13 +149,17 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
         return true;
     };
     let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
-    [header::HOST.as_str(), "x-forwarded-host"].iter().any(|name| {
-        headers
-            .get(*name)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|hosts| hosts.split(',').next())
-            .is_some_and(|host| !host.trim().is_empty() && origin_host.eq_ignore_ascii_case(host.trim()))
-    })
+    [header::HOST.as_str(), "x-forwarded-host"]
+        .iter()
+        .any(|name| {
+            headers
+                .get(*name)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|hosts| hosts.split(',').next())
+                .is_some_and(|host| {
+                    !host.trim().is_empty() && origin_host.eq_ignore_ascii_case(host.trim())
+                })
+        })
 }
 
 #[cfg(test)]

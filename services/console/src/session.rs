@@ -121,13 +121,19 @@ impl SessionStore {
                 sessions.remove(&oldest);
             }
         }
+        // A case-bound token states its purpose and case on every read: the session's context is that binding,
+        // from the start and for good (pages::context refuses another one).
+        let context = identity.binding.as_ref().map(|binding| WorkContext {
+            purpose: binding.purpose,
+            case: binding.case.as_str().to_owned(),
+        });
         sessions.insert(
             key(&id),
             Session {
                 token,
                 identity,
                 csrf: random_token(),
-                context: None,
+                context,
                 created: now,
                 last_seen: now,
             },
@@ -185,6 +191,7 @@ mod tests {
                 country: "DE".to_owned(),
             },
             purposes: Vec::new(),
+            binding: None,
         }
     }
 

@@ -28,7 +28,7 @@ use crate::{
     AppState, Config,
     indicators::{body_field, check_lookup_size, to_matches},
     released::{Outcome, Unaudited},
-    request::{Audited, Context, context, finish},
+    request::{Audited, Context, PurposeAndCase, context, finish},
     search::{SearchRequest, search_audited, to_query},
     taxii::released_at,
     visible,
@@ -127,7 +127,7 @@ pub async fn export_search(
     principal: Option<&Principal>,
     body: &[u8],
 ) -> Outcome<Export, ApiError> {
-    let audited = search_audited("POST /v1/search/export", body);
+    let audited = search_audited("POST /v1/search/export", principal, body);
     let outcome = async {
         let ctx = context(state, principal, &audited)?;
         let value = json::parse_value(body)?;
@@ -168,8 +168,11 @@ pub async fn export_lookup(
         .cloned();
     let audited = Audited {
         endpoint: "POST /v1/indicators/lookup/export",
-        purpose: body_field(&parsed, "purpose"),
-        case: body_field(&parsed, "case"),
+        stated: PurposeAndCase::of(
+            principal,
+            body_field(&parsed, "purpose").as_deref(),
+            body_field(&parsed, "case").as_deref(),
+        ),
         query: json!({ "values": values, "format": body_field(&parsed, "format") }),
     };
     let outcome = async {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::{
     AppState, Config,
     released::{Outcome, Unaudited},
-    request::{Audited, Context, context, finish, indicator_list, report_summary},
+    request::{Audited, Context, PurposeAndCase, context, finish, indicator_list, report_summary},
     visible,
 };
 
@@ -128,8 +128,7 @@ pub async fn indicator(
     }
     let audited = Audited {
         endpoint: "GET /v1/indicators/{value}",
-        purpose: stated.purpose,
-        case: stated.case,
+        stated: PurposeAndCase::of(principal, stated.purpose.as_deref(), stated.case.as_deref()),
         query,
     };
     let outcome = async {
@@ -224,8 +223,11 @@ pub async fn lookup(
     let parsed = json::parse_value(body);
     let audited = Audited {
         endpoint: "POST /v1/indicators/lookup",
-        purpose: body_field(&parsed, "purpose"),
-        case: body_field(&parsed, "case"),
+        stated: PurposeAndCase::of(
+            principal,
+            body_field(&parsed, "purpose").as_deref(),
+            body_field(&parsed, "case").as_deref(),
+        ),
         query: json!({
             "values": parsed.as_ref().ok().and_then(|value| value.get("values")).cloned().unwrap_or(Value::Null)
         }),

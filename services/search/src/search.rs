@@ -23,7 +23,7 @@ use crate::{
     AppState, Config,
     indicators::body_field,
     released::{Outcome, Unaudited},
-    request::{Audited, Context, context, finish, indicator_list},
+    request::{Audited, Context, PurposeAndCase, context, finish, indicator_list},
     visible,
 };
 
@@ -46,7 +46,7 @@ impl OneOrMany {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FiltersIn {
+pub(crate) struct FiltersIn {
     #[serde(rename = "type")]
     kind: Option<OneOrMany>,
     tlp: Option<OneOrMany>,
@@ -70,7 +70,7 @@ pub(crate) struct SearchRequest {
     cursor: Option<String>,
 }
 
-fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
+pub(crate) fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
     let Some(filters) = filters else {
         return Ok(Filters::default());
     };
@@ -158,7 +158,7 @@ fn take_category_terms(q: &str, categories: &mut BTreeSet<String>) -> Result<Str
 /// An `indicator:` (or `value:`) term is read as the one type the filters name (`type:` terms and `filters.type`),
 /// when they name exactly one, else by detection: file names and certificate serials are never detected, so
 /// `type:file indicator:invoice.exe` and `type:x509-certificate indicator:36:f7:d4:32` are how they are looked up.
-fn parse_q(
+pub(crate) fn parse_q(
     q: &str,
     filters: &mut Filters,
 ) -> Result<(Option<IndicatorMatch>, Option<String>), ApiError> {
@@ -287,8 +287,13 @@ pub(crate) async fn post_search(
         .into_response()
 }
 
-/// Returns what is audited of a search-like request: its stated purpose and case, and the body without them.
-pub(crate) fn search_audited(endpoint: &'static str, body: &[u8]) -> Audited {
+/// Returns what is audited of a search-like request: its stated purpose and case (under the caller's token: a
+/// case-bound token supplies them, see [`PurposeAndCase::of`]), and the body without them.
+pub(crate) fn search_audited(
+    endpoint: &'static str,
+    principal: Option<&Principal>,
+    body: &[u8],
+) -> Audited {
     let parsed = json::parse_value(body);
     let mut query_audit = parsed.as_ref().cloned().unwrap_or(Value::Null);
     if let Value::Object(map) = &mut query_audit {
@@ -297,8 +302,11 @@ pub(crate) fn search_audited(endpoint: &'static str, body: &[u8]) -> Audited {
     }
     Audited {
         endpoint,
-        purpose: body_field(&parsed, "purpose"),
-        case: body_field(&parsed, "case"),
+        stated: PurposeAndCase::of(
+            principal,
+            body_field(&parsed, "purpose").as_deref(),
+            body_field(&parsed, "case").as_deref(),
+        ),
         query: query_audit,
     }
 }
@@ -311,7 +319,7 @@ pub async fn search(
     principal: Option<&Principal>,
     body: &[u8],
 ) -> Outcome<Value, ApiError> {
-    let audited = search_audited("POST /v1/search", body);
+    let audited = search_audited("POST /v1/search", principal, body);
     let outcome = async {
         let ctx = context(state, principal, &audited)?;
         run_search(&state.deps.index, &state.config, &ctx, body).await

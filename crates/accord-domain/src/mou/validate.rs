@@ -157,12 +157,14 @@ fn check(
                 .ok_or_else(|| format!("`{code}` is not a country: {NOT_A_COUNTRY}"))
         });
     mou.categories = canonical_scope(document, "categories", &mut issues, |value| {
-        vocabulary::category(value).map(str::to_owned).ok_or_else(|| {
-            format!(
-                "`{value}` is not a category; allowed: {}",
-                vocabulary::category_names().join(", ")
-            )
-        })
+        vocabulary::category(value)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                format!(
+                    "`{value}` is not a category; allowed: {}",
+                    vocabulary::category_names().join(", ")
+                )
+            })
     });
     mou.sectors = canonical_scope(document, "sectors", &mut issues, |value| {
         vocabulary::sector(value).map(str::to_owned).ok_or_else(|| {

@@ -1,6 +1,10 @@
 //! An investigator's working context: the purpose ("Purpose", among those its agency's MoUs in force allow) and the
 //! case reference ("Case reference") every search states. Chosen once, kept in the session, shown and changeable at
 //! the top of every investigator page; no search runs without it.
+//!
+//! A case-bound token (`POST /v1/tokens/case`) binds every read to its purpose and case, exactly as the API does
+//! (search's `PurposeAndCase::of`): its session starts with that context, the bar shows it without a form, and
+//! `POST /context` refuses any other.
 
 use accord_domain::{Purpose, Role};
 use axum::{
@@ -24,6 +28,16 @@ const MAX_CASE: usize = 200;
 
 /// The working-context form of `session`, returning to `next` once set.
 pub(crate) fn bar(session: &Session, next: &str) -> Markup {
+    if let Some(binding) = &session.identity.binding {
+        return html! {
+            section.context aria-label="Working context" {
+                p {
+                    "Purpose " strong { (binding.purpose.as_str()) } ", case reference " strong { (binding.case.as_str()) }
+                    " — this access token is bound to them: every search states them."
+                }
+            }
+        };
+    }
     let (purpose, case) = match &session.context {
         Some(context) => (Some(context.purpose), context.case.as_str()),
         None => (None, ""),
@@ -88,6 +102,23 @@ fn safe_next(next: &str) -> &str {
     }
 }
 
+/// The refusal of a new context for a case-bound token's session (422).
+fn bound(session: &Session, next: &str) -> Response {
+    let body = html! {
+        h1 { "Working context" }
+        div.notice.error role="alert" {
+            p { "This access token is bound to one purpose and case reference; they cannot be changed. Sign in with another token to work on another case." }
+        }
+        (bar(session, next))
+    };
+    let page = page("Working context", Some(session), Nav::None, body);
+    (
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        Html(page.into_string()),
+    )
+        .into_response()
+}
+
 /// `POST /context`.
 pub(crate) async fn set(
     State(state): State<AppState>,
@@ -102,6 +133,9 @@ pub(crate) async fn set(
         return refused;
     }
     let next = safe_next(fields.get("next"));
+    if signed.session.identity.binding.is_some() {
+        return bound(&signed.session, next);
+    }
     let mut errors = FieldErrors::default();
     let purpose = match fields.get("purpose").parse::<Purpose>() {
         Ok(purpose) if signed.session.identity.purposes.contains(&purpose) => Some(purpose),
