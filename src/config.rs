@@ -1,6 +1,7 @@
 //! The configuration of a process: where it finds its backends (`data_dir`, `listen`, `bus`, `index`,
-//! `admin_token`) and the settings of every service it may run (`[http]`, `[gateway]`, `[normalizer]`,
-//! `[enforcer]`, `[indexer]`, `[search]`, `[admin]`: each the service crate's own `Config`).
+//! `admin_token`), the Kafka bus's TLS and SASL settings (`[kafka]`, secrets included: never in the bus URL) and the
+//! settings of every service it may run (`[http]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`,
+//! `[search]`, `[admin]`: each the service crate's own `Config`).
 //!
 //! Each value comes from the first of these that has it:
 //! 1. the command line (`--bus …`);
@@ -28,6 +29,9 @@ use crate::cli::RunArgs;
 pub struct ServicesConfig {
     /// The HTTP server of the process.
     pub http: HttpConfig,
+    /// `[kafka]`: TLS and SASL of the Kafka bus (merged with the bus URL's parameters; the only place for the
+    /// passwords).
+    pub kafka: accord_bus::kafka::KafkaSecurity,
     /// `[gateway]`.
     pub gateway: accord_gateway::Config,
     /// `[normalizer]`.
@@ -94,8 +98,9 @@ pub struct Settings {
 }
 
 /// The sections a `ACCORD_<SECTION>__<FIELD>` variable may name.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "http",
+    "kafka",
     "gateway",
     "normalizer",
     "enforcer",
@@ -175,6 +180,28 @@ impl Settings {
         }
         toml::to_string(&table).unwrap_or_default()
     }
+}
+
+/// Returns the `[kafka]` settings given by the `ACCORD_KAFKA__<FIELD>` variables of `env`, for commands that take
+/// no configuration file (`accord check`).
+///
+/// # Errors
+/// When a variable names no setting or holds an invalid value.
+pub fn kafka_from_env(
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<accord_bus::kafka::KafkaSecurity> {
+    let mut sections = toml::Table::new();
+    apply_env(&mut sections, env)?;
+    let kafka = sections
+        .remove("kafka")
+        .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
+    serde_path_to_error::deserialize(kafka).map_err(|error| {
+        anyhow::anyhow!(
+            "invalid configuration in the environment: `kafka.{}`: {}",
+            error.path(),
+            error.inner()
+        )
+    })
 }
 
 /// Applies the `ACCORD_<SECTION>__<FIELD>` variables of `env` to the sections; a value is read as TOML (a number,

@@ -18,7 +18,7 @@ use std::{
 
 use crate::config::{ServicesConfig, redact};
 
-use accord_bus::BusClient;
+use accord_bus::{BusClient, BusOptions};
 use accord_domain::topics;
 use accord_index::IndexClient;
 use accord_runtime::{Authenticator, Deps, Directory, ServiceHost, auth};
@@ -227,7 +227,10 @@ async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
             options.data_dir.join("bus").to_string_lossy()
         ),
     };
-    let bus = BusClient::from_url(&url)
+    let bus_options = BusOptions {
+        kafka: options.config.kafka.clone(),
+    };
+    let bus = BusClient::from_url_with(&url, &bus_options)
         .await
         .with_context(|| format!("failed to open the bus `{}`", redact(&url)))?;
     bus.ensure_topics(&topics::ALL)

@@ -145,3 +145,48 @@ fn passwords_are_redacted_from_urls() {
     assert_eq!(redact("kafka://a:9092,b:9092"), "kafka://a:9092,b:9092");
     assert_eq!(redact("/var/lib/accord/bus"), "/var/lib/accord/bus");
 }
+
+#[test]
+fn kafka_secrets_come_from_the_file_or_the_environment_and_are_printed_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accord.toml");
+    std::fs::write(
+        &file,
+        "bus = \"kafka://broker:9093?security_protocol=sasl_ssl&sasl_mechanism=SCRAM-SHA-512\"\n\
+         [kafka]\nsasl_username = \"accord-gateway\"\nssl_key_password = \"key-secret\"\n",
+    )
+    .unwrap();
+    let args = parse(&["accord", "gateway", "--config", file.to_str().unwrap()]);
+    let settings = Settings::resolve(
+        args,
+        listen(),
+        &env(&[("ACCORD_KAFKA__SASL_PASSWORD", "sasl-secret")]),
+    )
+    .unwrap();
+    let kafka = &settings.services.kafka;
+    assert_eq!(kafka.sasl_username.as_deref(), Some("accord-gateway"));
+    assert_eq!(
+        kafka.sasl_password.as_ref().map(|secret| secret.expose()),
+        Some("sasl-secret")
+    );
+    let printed = settings.to_masked_toml();
+    assert!(printed.contains("[kafka]"), "{printed}");
+    assert!(printed.contains("sasl_password = \"***\""), "{printed}");
+    assert!(
+        !printed.contains("sasl-secret") && !printed.contains("key-secret"),
+        "{printed}"
+    );
+    assert!(!format!("{settings:?}").contains("sasl-secret"));
+
+    let from_env = kafka_from_env(&env(&[
+        ("ACCORD_KAFKA__SASL_PASSWORD", "sasl-secret"),
+        ("ACCORD_KAFKA__SASL_MECHANISM", "SCRAM-SHA-256"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        from_env.sasl_mechanism,
+        Some(accord_bus::kafka::SaslMechanism::ScramSha256)
+    );
+    let error = kafka_from_env(&env(&[("ACCORD_KAFKA__SASL_PASWORD", "typo")])).unwrap_err();
+    assert!(error.to_string().contains("sasl_pasword"), "{error}");
+}
