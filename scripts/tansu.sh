@@ -11,8 +11,8 @@
 #                                 client certificates: generates a test CA, a server certificate (localhost,
 #                                 127.0.0.1), a client certificate whose key is encrypted, and a second, untrusted CA in
 #                                 DIR/tls with the openssl CLI; creates a user with a random password; starts tansu
-#                                 with --authentication and scripts/tls-proxy.py in front of it (tansu 0.6 accepts
-#                                 --cert/--key but serves plain TCP: see that script). Writes and prints DIR/secure.env
+#                                 with --authentication and scripts/tls-proxy.py in front of it (tansu 0.6 cannot
+#                                 serve TLS itself: see that script). Writes and prints DIR/secure.env
 #                                 (KAFKA_SECURE_BOOTSTRAP, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_TLS_DIR,
 #                                 KAFKA_CLIENT_KEY_PASSWORD)
 #   scripts/tansu.sh stop DIR     stops it (SIGTERM, then SIGKILL after 10 s), and its TLS proxy
@@ -23,6 +23,7 @@
 # a batch.
 set -euo pipefail
 
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 TANSU_VERSION="0.6.0"
 TANSU_FEATURES="libsql"
 
@@ -166,7 +167,7 @@ start_secure() {
     stop "$dir"
   fi
   launch "$dir" "$port" "$tls_port" --authentication
-  (cd "$dir" && exec setsid python3 "$(dirname "$0")/tls-proxy.py" "$tls_port" "$port" \
+  (cd "$dir" && exec setsid python3 "$SCRIPTS/tls-proxy.py" "$tls_port" "$port" \
     tls/server.pem tls/server.key tls/ca.pem >>"$dir/proxy.log" 2>&1 </dev/null) &
   echo $! >"$dir/proxy.pid"
   for _ in $(seq 1 100); do

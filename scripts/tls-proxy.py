@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """A TLS-terminating TCP proxy in front of a test broker (scripts/tansu.sh start-secure).
 
-tansu 0.6 accepts `--cert`/`--key` but serves plain TCP anyway (its broker builds the TLS acceptor and never uses
-it: tansu-broker 0.6.0 src/broker.rs, `let _acceptor = ...`), so the Kafka TLS tests put this in front of it: the
-client's TLS handshake (server certificate, host name, client certificate) is real, the Kafka protocol inside it,
-SASL included, goes to the broker unchanged.
+tansu 0.6 cannot serve TLS: `tansu broker --cert C --key K` is refused by its command line ("the argument '--cert
+<CERT>' cannot be used with '--key <KEY>'": both are in one exclusive clap group, tansu-cli 0.6.0 src/cli/broker.rs),
+and the broker builds its TLS acceptor without ever using it (tansu-broker 0.6.0 src/broker.rs,
+`let _acceptor = ...`). So the Kafka TLS tests put this in front of it: the client's TLS handshake (server
+certificate, host name, client certificate) is real, and the Kafka protocol inside it, SASL included, goes to the
+broker unchanged.
 
 Usage: tls-proxy.py LISTEN_PORT UPSTREAM_PORT SERVER_CERT SERVER_KEY CLIENT_CA
 Listens on 127.0.0.1:LISTEN_PORT, requires a client certificate signed by CLIENT_CA, forwards to

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, config::RDKafkaLogLevel};
 
 use super::security::KafkaSecurity;
 use crate::{BusError, mask_url};
@@ -172,6 +172,15 @@ impl KafkaConfig {
             .set("client.id", client_id)
             .set("allow.auto.create.topics", "false")
             .set("socket.keepalive.enable", "true");
+        // librdkafka reports some refusals by the broker only as INFO log lines ("SSL connection closed by peer"
+        // before the connection is up, see the `error` module), so the clients log at least that much, whatever the
+        // subscriber's level (rdkafka derives it from the subscriber otherwise); `tracing` filters as usual.
+        if !matches!(
+            config.log_level,
+            RDKafkaLogLevel::Debug | RDKafkaLogLevel::Info
+        ) {
+            config.set_log_level(RDKafkaLogLevel::Info);
+        }
         self.security.apply(&mut config);
         config
     }

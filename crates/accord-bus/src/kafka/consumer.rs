@@ -50,6 +50,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rdkafka::{
     ClientContext, Message, Offset, TopicPartitionList,
+    config::RDKafkaLogLevel,
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance},
     error::KafkaError,
     message::{BorrowedMessage, Headers},
@@ -108,6 +109,10 @@ struct SubscriptionContext {
 }
 
 impl ClientContext for SubscriptionContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.failures.log(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if !self.failures.record(&error, reason) {
             warn!(%error, reason, topic = %self.shared.topic, "kafka consumer error");

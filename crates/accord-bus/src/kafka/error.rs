@@ -12,7 +12,10 @@
 //!   failure in one [`AuthFailures`] (logging it at ERROR, at most once a minute per kind), and a request that
 //!   failed meanwhile is [`BusError::Authentication`] carrying librdkafka's reason ("SASL authentication error:
 //!   … invalid credentials …", "SSL handshake failed: … certificate verify failed …") instead of a bare timeout.
-//!   A request that succeeds clears the record.
+//!   A request that succeeds clears the record. One refusal reaches no error callback: a broker that refuses the
+//!   client's certificate under TLS 1.3 does so after the client finished its handshake, and librdkafka only logs
+//!   "Disconnected: SSL connection closed by peer (… in state APIVERSION_QUERY)" at INFO level; so a TLS disconnection logged
+//!   before the connection was up (states `SSL_HANDSHAKE`, `APIVERSION_QUERY`, `AUTH_*`) counts as one too.
 //!
 //! `QueueFull` never gets here: the producer treats it as backpressure and retries.
 
@@ -21,8 +24,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rdkafka::{error::KafkaError, types::RDKafkaErrorCode};
-use tracing::error;
+use rdkafka::{config::RDKafkaLogLevel, error::KafkaError, types::RDKafkaErrorCode};
+use tracing::{debug, error, info, warn};
 
 use crate::BusError;
 
@@ -61,6 +64,45 @@ impl AuthFailures {
         if !is_authentication_failure(code) {
             return false;
         }
+        self.note(code, reason);
+        true
+    }
+
+    /// Forwards a librdkafka log line to `tracing` and records a TLS disconnection before the connection was up
+    /// (see the module documentation).
+    pub(super) fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                error!(target: "librdkafka", facility, message, "librdkafka")
+            }
+            RDKafkaLogLevel::Warning => {
+                warn!(target: "librdkafka", facility, message, "librdkafka")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                info!(target: "librdkafka", facility, message, "librdkafka")
+            }
+            RDKafkaLogLevel::Debug => debug!(target: "librdkafka", facility, message, "librdkafka"),
+        }
+        let before_up = [
+            "state SSL_HANDSHAKE",
+            "state APIVERSION_QUERY",
+            "state AUTH",
+        ]
+        .iter()
+        .any(|state| message.contains(state));
+        if facility == "FAIL" && message.contains("SSL") && before_up {
+            let reason = format!(
+                "{message} (the broker closed the TLS connection before it was up: does it require a client \
+                 certificate, or refuse this one?)"
+            );
+            self.note(RDKafkaErrorCode::SSL, &reason);
+        }
+    }
+
+    fn note(&self, code: RDKafkaErrorCode, reason: &str) {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         let log = last
             .as_ref()
@@ -70,14 +112,13 @@ impl AuthFailures {
             _ => Instant::now(),
         };
         if log {
-            error!(%error, reason, "kafka authentication failed: check the bus's TLS and SASL settings");
+            error!(%code, reason, "kafka authentication failed: check the bus's TLS and SASL settings");
         }
         *last = Some(Failure {
             code,
             reason: reason.to_owned(),
             logged_at,
         });
-        true
     }
 
     /// Forgets the last failure (a request succeeded).
@@ -182,9 +223,25 @@ mod tests {
              credentials"
         );
         failures.clear();
+        failures.log(
+            RDKafkaLogLevel::Notice,
+            "FAIL",
+            "sasl_ssl://b:9093/bootstrap: Disconnected: SSL connection closed by peer (after 10ms in state UP)",
+        );
         let error = failures.unavailable_without_source("no broker".to_owned());
         assert!(
             matches!(error, BusError::Unavailable { source: None, .. }),
+            "{error:?}"
+        );
+        failures.log(
+            RDKafkaLogLevel::Notice,
+            "FAIL",
+            "sasl_ssl://b:9093/bootstrap: Disconnected: SSL connection closed by peer (after 10ms in state \
+             APIVERSION_QUERY)",
+        );
+        let error = failures.unavailable("failed to create topics", timeout);
+        assert!(
+            matches!(&error, BusError::Authentication { reason, .. } if reason.contains("closed by peer")),
             "{error:?}"
         );
     }

@@ -43,6 +43,7 @@ use async_trait::async_trait;
 use rdkafka::{
     ClientContext,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    config::RDKafkaLogLevel,
     error::KafkaError,
     message::{Header, OwnedHeaders},
     producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer},
@@ -69,6 +70,10 @@ pub struct BusContext {
 }
 
 impl ClientContext for BusContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.failures.log(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if !self.failures.record(&error, reason) {
             warn!(%error, reason, "kafka client error");

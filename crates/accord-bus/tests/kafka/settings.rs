@@ -1,7 +1,8 @@
-//! The delivery settings of the Kafka clients, pinned: librdkafka's defaults lose records (`acks=1` without
-//! idempotence on older versions, automatic offset store and commit of what was merely *delivered*). Each setting is
-//! read back twice: from the configuration the bus builds, and from librdkafka's native configuration made from it
-//! (its effective, normalized value). No broker is needed.
+//! The settings of the Kafka clients, pinned: librdkafka's defaults lose records (`acks=1` without idempotence on
+//! older versions, automatic offset store and commit of what was merely *delivered*), and its TLS and SASL settings
+//! decide whether the broker is verified and who the client is. Each setting is read back twice: from the
+//! configuration the bus builds, and from librdkafka's native configuration made from it (its effective, normalized
+//! value). No broker is needed (`secure` runs them against one).
 
 use accord_bus::{
     Bus, BusError,
