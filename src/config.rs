@@ -1,6 +1,6 @@
 //! The configuration of a process: where it finds its backends (`data_dir`, `listen`, `bus`, `index`,
-//! `admin_token`), the Kafka bus's TLS and SASL settings (`[kafka]`, secrets included: never in the bus URL) and the
-//! settings of every service it may run (`[http]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`,
+//! `admin_token`), the Kafka bus's TLS and SASL settings (`[kafka]`, secrets included: never in the bus URL), the
+//! keys directory records are verified with (`[directory]`) and the settings of every service it may run (`[http]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`,
 //! `[search]`, `[admin]`: each the service crate's own `Config`).
 //!
 //! Each value comes from the first of these that has it:
@@ -32,6 +32,8 @@ pub struct ServicesConfig {
     /// `[kafka]`: TLS and SASL of the Kafka bus (merged with the bus URL's parameters; the only place for the
     /// passwords).
     pub kafka: accord_bus::kafka::KafkaSecurity,
+    /// `[directory]`: the public keys directory records are verified with.
+    pub directory: accord_runtime::directory::signing::DirectoryConfig,
     /// `[gateway]`.
     pub gateway: accord_gateway::Config,
     /// `[normalizer]`.
@@ -59,6 +61,8 @@ impl ServicesConfig {
             self.enforcer.validate(),
             self.indexer.validate(),
             self.search.validate(),
+            self.admin.validate(),
+            self.directory.validate(),
         ];
         for check in checks {
             check.map_err(|message| anyhow::anyhow!("invalid configuration: {message}"))?;
@@ -98,9 +102,10 @@ pub struct Settings {
 }
 
 /// The sections a `ACCORD_<SECTION>__<FIELD>` variable may name.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "http",
     "kafka",
+    "directory",
     "gateway",
     "normalizer",
     "enforcer",

@@ -190,3 +190,51 @@ fn kafka_secrets_come_from_the_file_or_the_environment_and_are_printed_masked() 
     let error = kafka_from_env(&env(&[("ACCORD_KAFKA__SASL_PASWORD", "typo")])).unwrap_err();
     assert!(error.to_string().contains("sasl_pasword"), "{error}");
 }
+
+#[test]
+fn directory_keys_come_from_the_file_or_the_environment_and_the_signing_key_is_printed_masked() {
+    let signing_key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let public_key = accord_runtime::directory::signing::encode_public_key(
+        &accord_runtime::directory::signing::DirectorySigner::from_seed([1; 32]).public_key(),
+    );
+    let args = parse(&["accord", "up"]);
+    let settings = Settings::resolve(
+        args,
+        listen(),
+        &env(&[
+            ("ACCORD_ADMIN__DIRECTORY_SIGNING_KEY", signing_key),
+            ("ACCORD_DIRECTORY__PUBLIC_KEYS", &public_key),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        settings.services.directory.public_keys,
+        [public_key.clone()]
+    );
+    let printed = settings.to_masked_toml();
+    assert!(
+        printed.contains("directory_signing_key = \"***\""),
+        "{printed}"
+    );
+    assert!(!printed.contains(signing_key), "{printed}");
+    assert!(!format!("{settings:?}").contains(signing_key));
+
+    for (name, value, key) in [
+        (
+            "ACCORD_ADMIN__DIRECTORY_SIGNING_KEY",
+            "too-short",
+            "admin.directory_signing_key",
+        ),
+        (
+            "ACCORD_DIRECTORY__PUBLIC_KEYS",
+            "[\"AAAA\"]",
+            "directory.public_keys[0]",
+        ),
+    ] {
+        let args = parse(&["accord", "up"]);
+        let error = Settings::resolve(args, listen(), &env(&[(name, value)]))
+            .and_then(|settings| settings.services.validate())
+            .unwrap_err();
+        assert!(error.to_string().contains(key), "{name}: {error}");
+    }
+}

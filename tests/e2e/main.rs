@@ -8,5 +8,6 @@ mod pipeline;
 mod policy;
 mod refusals;
 mod restart;
+mod signed_directory;
 mod stix_ingest;
 mod validation;
