@@ -1,7 +1,8 @@
 //! The configuration of a process: where it finds its backends (`data_dir`, `listen`, `bus`, `index`,
-//! `admin_token`), the Kafka bus's TLS and SASL settings (`[kafka]`, secrets included: never in the bus URL), the
-//! keys directory records are verified with (`[directory]`) and the settings of every service it may run (`[http]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`,
-//! `[search]`, `[admin]`: each the service crate's own `Config`).
+//! `admin_token_file`), the Kafka bus's TLS and SASL settings (`[kafka]`, secrets included: never in the bus URL),
+//! the keys directory records are verified with (`[directory]`) and the settings of every service it may run
+//! (`[http]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`, `[search]`, `[admin]`: each the service
+//! crate's own `Config`).
 //!
 //! Each value comes from the first of these that has it:
 //! 1. the command line (`--bus …`);
@@ -12,7 +13,13 @@
 //!
 //! Everything is validated at start: an unknown key (in the file or in an `ACCORD_<SECTION>__` variable), a value
 //! of the wrong type or out of range stops the process with an error naming the key. Secrets (the bootstrap admin
-//! token, passwords inside backend URLs) are held in [`SecretString`] and printed masked by `accord config print`.
+//! token, passwords inside backend URLs, keys in service sections) are held in [`SecretString`] or
+//! [`accord_runtime::secret::ConfigSecret`] and printed masked by `accord config print`.
+//!
+//! The bootstrap admin token is read from the environment (`ACCORD_ADMIN_TOKEN`) or from a file of its own
+//! (`--admin-token-file`, `ACCORD_ADMIN_TOKEN_FILE`, `admin_token_file`), never from the command line (which `ps`
+//! shows to every user of the host) nor from the configuration file itself (which is printed and shared); giving
+//! both is an error.
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
 
@@ -79,7 +86,9 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     bus: Option<String>,
     index: Option<String>,
-    admin_token: Option<String>,
+    admin_token_file: Option<PathBuf>,
+    /// Refused with a message (the token does not belong in a configuration file).
+    admin_token: Option<toml::Value>,
     #[serde(flatten)]
     services: BTreeMap<String, toml::Value>,
 }
@@ -160,7 +169,11 @@ impl Settings {
             listen: args.listen.or(file.listen).unwrap_or(default_listen),
             bus: secret(args.bus.or(file.bus)),
             index: secret(args.index.or(file.index)),
-            admin_token: args.admin_token.or(secret(file.admin_token)),
+            admin_token: admin_token(
+                env,
+                args.admin_token_file.or(file.admin_token_file),
+                file.admin_token.is_some(),
+            )?,
             services,
         })
     }
@@ -207,6 +220,41 @@ pub fn kafka_from_env(
             error.inner()
         )
     })
+}
+
+/// Returns the bootstrap token: `ACCORD_ADMIN_TOKEN` of `env`, or the first line of `file` (surrounding white space
+/// trimmed), or none.
+///
+/// # Errors
+/// When both are given, the file cannot be read, or the configuration file holds the token itself.
+fn admin_token(
+    env: &BTreeMap<String, String>,
+    file: Option<PathBuf>,
+    in_config_file: bool,
+) -> anyhow::Result<Option<SecretString>> {
+    if in_config_file {
+        anyhow::bail!(
+            "invalid configuration: `admin_token` is not read from the configuration file; put the token in a \
+             file of its own (`admin_token_file`) or in ACCORD_ADMIN_TOKEN"
+        );
+    }
+    let from_env = env
+        .get("ACCORD_ADMIN_TOKEN")
+        .filter(|token| !token.is_empty());
+    match (from_env, file) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "invalid configuration: both ACCORD_ADMIN_TOKEN and an admin token file are set; keep one"
+        ),
+        (Some(token), None) => Ok(Some(SecretString::from(token.clone()))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!("failed to read the admin token file {}", path.display())
+            })?;
+            let token = text.lines().next().unwrap_or_default().trim().to_owned();
+            Ok(Some(SecretString::from(token)))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// Applies the `ACCORD_<SECTION>__<FIELD>` variables of `env` to the sections; a value is read as TOML (a number,

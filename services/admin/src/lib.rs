@@ -1,5 +1,9 @@
 //! Admin: the coordinators' API for organizations, tokens and versioned MoUs.
 //!
+//! Tokens end: each is issued with an `expires_at` (given, or `token_default_lifetime_days` from now; never more
+//! than `token_max_lifetime_days`), and `DELETE /v1/tokens/{id}` revokes one at once. The bootstrap token is
+//! revoked with `DELETE /v1/tokens/bootstrap` ([`accord_runtime::auth::bootstrap_revocation`]).
+//!
 //! Admin owns no storage of its own: every change is published on a compacted topic ([`topics::ADMIN_DIRECTORY`]
 //! for organizations and tokens, [`topics::POLICY_MOUS`] for MoU versions) and every service, admin included,
 //! materializes those topics in its [`accord_runtime::Directory`]. A handler answers only once its own directory has
@@ -13,6 +17,7 @@ mod directory;
 mod mous;
 mod orgs;
 mod page;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -21,6 +26,7 @@ use accord_runtime::{
     ApiError, Authenticator, Deps, ServiceHost,
     directory::signing::{DirectorySigner, encode_public_key},
     secret::{ConfigSecret, KeyError, decode_key},
+    service::at_least,
     telemetry::ErrorChain,
 };
 use anyhow::Context as _;
@@ -32,13 +38,27 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 /// Admin configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// How long a token issued without `expires_at` lives, in days.
+    pub token_default_lifetime_days: u32,
+    /// The longest a token may live, in days: a later `expires_at` is refused (422).
+    pub token_max_lifetime_days: u32,
     /// The ed25519 key directory records are signed with: its 32-byte seed in base64 (a secret, never printed).
     /// Without it, the key file `admin/directory-signing.key` in the data directory, generated on first start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory_signing_key: Option<ConfigSecret>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            token_default_lifetime_days: 90,
+            token_max_lifetime_days: 365,
+            directory_signing_key: None,
+        }
+    }
 }
 
 impl Config {
@@ -47,6 +67,20 @@ impl Config {
     /// # Errors
     /// A message naming the key.
     pub fn validate(&self) -> Result<(), String> {
+        at_least(
+            "admin.token_default_lifetime_days",
+            self.token_default_lifetime_days.into(),
+            1,
+        )?;
+        at_least(
+            "admin.token_max_lifetime_days",
+            self.token_max_lifetime_days.into(),
+            self.token_default_lifetime_days.into(),
+        )?;
+        // chrono's durations end near 292 000 years; a century is plenty.
+        if self.token_max_lifetime_days > 36_500 {
+            return Err("admin.token_max_lifetime_days must be at most 36500".to_owned());
+        }
         if let Some(key) = &self.directory_signing_key {
             decode_key(key.expose(), "admin.directory_signing_key")
                 .map_err(|error| error.to_string())?;
@@ -71,10 +105,11 @@ impl Config {
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) deps: Deps,
+    pub(crate) config: Arc<Config>,
     /// Signs every record admin publishes.
     pub(crate) signer: Arc<DirectorySigner>,
     /// The one MoU validation, shared with the enforcer's preview.
-    pub(crate) mou_validator: std::sync::Arc<accord_domain::MouValidator>,
+    pub(crate) mou_validator: Arc<accord_domain::MouValidator>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -95,7 +130,8 @@ impl AppState {
         Ok(Self {
             signer: Arc::new(signer),
             deps,
-            mou_validator: std::sync::Arc::new(accord_domain::MouValidator::new()?),
+            config: Arc::new(config),
+            mou_validator: Arc::new(accord_domain::MouValidator::new()?),
         })
     }
 
@@ -150,8 +186,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/organizations", post(orgs::create).get(orgs::list))
         .route("/v1/organizations/{id}", get(orgs::get).patch(orgs::update))
-        .route("/v1/tokens", post(orgs::issue_token))
-        .route("/v1/tokens/{id}", delete(orgs::revoke_token))
+        .route("/v1/tokens", post(tokens::issue))
+        .route("/v1/tokens/case", post(tokens::issue_case))
+        .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/mous", post(mous::create).get(mous::list))
         .route("/v1/mous/{id}", get(mous::get).put(mous::update))
         .route("/v1/mous/{id}/history", get(mous::history))

@@ -6,10 +6,18 @@
 //! submitting partner where its report is; the [`status`] store is derived from the bus by a follower, so it is
 //! rebuilt after a crash.
 //!
+//! A report sent with an `Idempotency-Key` gets an id keyed with the deployment's secret
+//! ([`accord_domain::ReportId::for_idempotency_key`]): `[gateway] report_id_key`, else the key file
+//! `gateway/report-id.key` in the data directory, generated on first start. Every gateway of a deployment must use
+//! the same key (set `report_id_key` in each, or share the data directory), or a retry through another gateway
+//! becomes another report; each logs the key's fingerprint at start so that operators can compare them.
+//!
 //! TAXII 2.1 partners add objects to their inbox here too ([`taxii`]): the envelope becomes a STIX bundle and
 //! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
 mod convert;
+#[cfg(test)]
+mod fuzz;
 mod metrics;
 mod reports;
 pub mod status;
@@ -17,21 +25,27 @@ mod taxii;
 
 use std::sync::Arc;
 
-use accord_domain::topics;
+use accord_domain::{ReportIdKey, topics};
 use accord_runtime::{
     Authenticator, Deps, ServiceHost,
     json::SchemaValidator,
+    secret::{ConfigSecret, decode_key, load_or_generate_key},
     service::at_least,
     stage::{self, StageOptions},
 };
+use anyhow::Context as _;
 use axum::{
     Router,
     extract::FromRef,
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::status::StatusStore;
+
+/// The report-id key file, in the gateway's data directory.
+const REPORT_ID_KEY_FILE: &str = "report-id.key";
 
 /// Gateway configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +55,11 @@ pub struct Config {
     pub max_report_bytes: usize,
     /// The most indicators one report may declare.
     pub max_indicators: usize,
+    /// The secret report ids derived from idempotency keys are keyed with: 32 bytes in base64 (never printed). The
+    /// same in every gateway of a deployment. Without it, the key file `gateway/report-id.key` in the data
+    /// directory, generated on first start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_id_key: Option<ConfigSecret>,
 }
 
 impl Default for Config {
@@ -48,6 +67,7 @@ impl Default for Config {
         Self {
             max_report_bytes: 2 * 1024 * 1024,
             max_indicators: 10_000,
+            report_id_key: None,
         }
     }
 }
@@ -63,7 +83,11 @@ impl Config {
             self.max_report_bytes as u64,
             1024,
         )?;
-        at_least("gateway.max_indicators", self.max_indicators as u64, 1)
+        at_least("gateway.max_indicators", self.max_indicators as u64, 1)?;
+        if let Some(key) = &self.report_id_key {
+            decode_key(key.expose(), "gateway.report_id_key").map_err(|error| error.to_string())?;
+        }
+        Ok(())
     }
 }
 
@@ -74,6 +98,7 @@ pub struct AppState {
     pub(crate) config: Arc<Config>,
     pub(crate) schema: Arc<SchemaValidator>,
     pub(crate) status: StatusStore,
+    pub(crate) report_id_key: Arc<ReportIdKey>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -83,19 +108,29 @@ impl FromRef<AppState> for Authenticator {
 }
 
 impl AppState {
-    /// Builds the state: compiles the report schema and opens the status store in the data directory.
+    /// Builds the state: compiles the report schema, opens the status store in the data directory and loads the
+    /// report-id key.
     ///
     /// # Errors
-    /// Fails when the schema does not compile or the store cannot be opened.
+    /// Fails when the schema does not compile, the store cannot be opened or the key cannot be had.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
-        let schema =
-            SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)?;
-        let status = StatusStore::open(&deps.data_dir.join("gateway"))?;
+        let schema = reports::report_schema()?;
+        let dir = deps.data_dir.join("gateway");
+        let status = StatusStore::open(&dir)?;
+        let key = load_or_generate_key(
+            config.report_id_key.as_ref(),
+            "gateway.report_id_key",
+            &dir.join(REPORT_ID_KEY_FILE),
+        )
+        .context("failed to load the report-id key")?;
+        let fingerprint = hex::encode(&Sha256::digest(key)[..8]);
+        tracing::info!(%fingerprint, "report ids keyed (every gateway of a deployment must show the same fingerprint)");
         Ok(Self {
             deps,
             config: Arc::new(config),
             schema: Arc::new(schema),
             status,
+            report_id_key: Arc::new(ReportIdKey::new(key)),
         })
     }
 }

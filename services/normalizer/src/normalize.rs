@@ -12,11 +12,14 @@
 //! turn `hxxp://evil[.]com` back into a live link in every released view, and the PII byte ranges of
 //! [`accord_domain::PiiMatch`] index the text as stored. The indicators found in it are refanged and canonical.
 
+use std::collections::HashSet;
+
 use accord_domain::{
     Indicator, IndicatorPii, IndicatorSource, NormalizedReport, ObservableType, PatternInput,
     PiiKind, RawReport, Rejection, ReportFormat, TextField, classification,
     observable::{ObservableError, canonicalize_declared},
     report::IncidentReport,
+    unique::dedup_by_key,
     vocabulary,
 };
 use serde::Deserialize;
@@ -67,43 +70,9 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         return Err(reject("missing-tlp", detail));
     };
 
-    // A bundle's indicators all come from its patterns and observables; a MISP event's are declared attributes.
-    let declared_source = match raw.format {
-        ReportFormat::Stix => IndicatorSource::Stix,
-        ReportFormat::Native | ReportFormat::Misp => IndicatorSource::Declared,
-    };
-    let mut indicators = Vec::new();
-    for (index, input) in report.indicators.iter().enumerate() {
-        // The declared name, not just its type: `md5` only accepts a digest, `filename` only a file name.
-        let (kind, value) =
-            canonicalize_declared(input.kind.as_deref(), &input.value).map_err(|error| {
-                let field = match error {
-                    ObservableError::UnknownType(_) => "type",
-                    _ => "value",
-                };
-                reject(
-                    "invalid-indicator",
-                    format!("/indicators/{index}/{field}: {error}"),
-                )
-            })?;
-        push_unique(&mut indicators, kind, value, declared_source);
-    }
-    for (index, input) in report.patterns.iter().enumerate() {
-        for (kind, value) in pattern_indicators(input).map_err(|detail| {
-            reject(
-                "invalid-indicator",
-                format!("/patterns/{index}/pattern: {detail}"),
-            )
-        })? {
-            push_unique(&mut indicators, kind, value, IndicatorSource::Stix);
-        }
-    }
-    for text in [&report.title, &report.description] {
-        for (kind, value) in extract::indicators(text) {
-            push_unique(&mut indicators, kind, value, IndicatorSource::Text);
-        }
-    }
-
+    let candidates =
+        candidates(raw.format, &report).map_err(|(reason, detail)| reject(reason, detail))?;
+    let mut indicators = unique_indicators(candidates);
     let indicator_pii = indicator_pii(&mut indicators);
     let indicator_spans = locate::spans(&report.title, &report.description, &indicators);
     let mut pii = pii::locate(TextField::Title, &report.title);
@@ -172,15 +141,14 @@ fn vocabulary_terms(report: &IncidentReport) -> (Vec<String>, Option<String>) {
     (categories, sector)
 }
 
-/// Returns the ATT&CK technique ids upper-cased, deduplicated, in their order.
+/// Returns the ATT&CK technique ids upper-cased, deduplicated (linear), in their order.
 fn ttps(input: &[String]) -> Vec<String> {
-    let mut ttps: Vec<String> = Vec::with_capacity(input.len());
-    for ttp in input {
-        let ttp = ttp.trim().to_uppercase();
-        if !ttp.is_empty() && !ttps.contains(&ttp) {
-            ttps.push(ttp);
-        }
-    }
+    let mut ttps: Vec<String> = input
+        .iter()
+        .map(|ttp| ttp.trim().to_uppercase())
+        .filter(|ttp| !ttp.is_empty())
+        .collect();
+    dedup_by_key(&mut ttps, Clone::clone);
     ttps
 }
 
@@ -219,9 +187,20 @@ fn indicator_pii(indicators: &mut Vec<Indicator>) -> Vec<IndicatorPii> {
             hosts.push(host);
         }
     }
-    for (kind, value) in hosts {
-        push_unique(indicators, kind, value, IndicatorSource::Derived);
+    if hosts.is_empty() {
+        return found;
     }
+    let known: HashSet<(ObservableType, String)> = indicators
+        .iter()
+        .map(|indicator| (indicator.kind, indicator.value.clone()))
+        .collect();
+    let mut derived: Vec<(ObservableType, String, IndicatorSource)> = hosts
+        .into_iter()
+        .filter(|host| !known.contains(host))
+        .map(|(kind, value)| (kind, value, IndicatorSource::Derived))
+        .collect();
+    dedup_by_key(&mut derived, |(kind, value, _)| (*kind, value.clone()));
+    indicators.extend(unique_indicators(derived));
     found
 }
 
@@ -245,26 +224,74 @@ fn url_host(url: &str) -> Option<(ObservableType, String)> {
     .then_some((kind, value))
 }
 
-/// Appends an indicator unless one with the same type and value is already there (the first source wins).
-fn push_unique(
-    indicators: &mut Vec<Indicator>,
-    kind: ObservableType,
-    value: String,
-    source: IndicatorSource,
-) {
-    if indicators
-        .iter()
-        .any(|indicator| indicator.kind == kind && indicator.value == value)
-    {
-        return;
+/// An indicator before deduplication: its type, canonical value and where it was found.
+type Candidate = (ObservableType, String, IndicatorSource);
+
+/// Returns every indicator candidate of `report`, canonical, in order: declared (or, for a bundle, from its
+/// observables), from its patterns, then found in its title and description. An invalid one is the rejection's
+/// reason and detail.
+fn candidates(
+    format: ReportFormat,
+    report: &IncidentReport,
+) -> Result<Vec<Candidate>, (&'static str, String)> {
+    // A bundle's indicators all come from its patterns and observables; a MISP event's are declared attributes.
+    let declared_source = match format {
+        ReportFormat::Stix => IndicatorSource::Stix,
+        ReportFormat::Native | ReportFormat::Misp => IndicatorSource::Declared,
+    };
+    let mut candidates = Vec::new();
+    for (index, input) in report.indicators.iter().enumerate() {
+        // The declared name, not just its type: `md5` only accepts a digest, `filename` only a file name.
+        let (kind, value) =
+            canonicalize_declared(input.kind.as_deref(), &input.value).map_err(|error| {
+                let field = match error {
+                    ObservableError::UnknownType(_) => "type",
+                    _ => "value",
+                };
+                (
+                    "invalid-indicator",
+                    format!("/indicators/{index}/{field}: {error}"),
+                )
+            })?;
+        candidates.push((kind, value, declared_source));
     }
-    let id = accord_stix::observable_id(kind, &value);
-    indicators.push(Indicator {
-        id,
-        kind,
-        value,
-        source,
-    });
+    for (index, input) in report.patterns.iter().enumerate() {
+        let found = pattern_indicators(input).map_err(|detail| {
+            (
+                "invalid-indicator",
+                format!("/patterns/{index}/pattern: {detail}"),
+            )
+        })?;
+        candidates.extend(
+            found
+                .into_iter()
+                .map(|(kind, value)| (kind, value, IndicatorSource::Stix)),
+        );
+    }
+    for text in [&report.title, &report.description] {
+        for (kind, value) in extract::indicators(text) {
+            candidates.push((kind, value, IndicatorSource::Text));
+        }
+    }
+    Ok(candidates)
+}
+
+/// Keeps the first candidate of each type and value (so the first source wins) and gives each its deterministic STIX
+/// id. Linear in the number of candidates: a submission can carry hundreds of thousands (declared, from patterns,
+/// from text), and a scan of the kept list per candidate made normalization quadratic.
+fn unique_indicators(
+    mut candidates: Vec<(ObservableType, String, IndicatorSource)>,
+) -> Vec<Indicator> {
+    dedup_by_key(&mut candidates, |(kind, value, _)| (*kind, value.clone()));
+    candidates
+        .into_iter()
+        .map(|(kind, value, source)| Indicator {
+            id: accord_stix::observable_id(kind, &value),
+            kind,
+            value,
+            source,
+        })
+        .collect()
 }
 
 #[cfg(test)]
