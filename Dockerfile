@@ -26,8 +26,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libssl3 curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/accord --shell /usr/sbin/nologin accord \
-    && mkdir -p /var/lib/accord \
-    && chown accord:accord /var/lib/accord
+    && mkdir -p /var/lib/accord/directory \
+    && chown -R accord:accord /var/lib/accord
 COPY --from=build /usr/local/bin/accord /usr/local/bin/accord
 USER accord
 WORKDIR /var/lib/accord

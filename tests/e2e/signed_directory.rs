@@ -314,7 +314,7 @@ async fn the_signing_key_is_generated_once_private_and_its_public_half_shared() 
     let app = spawn_app().await;
     let dir = app.shutdown().await;
     let key_file = data_dir(&dir).join("admin/directory-signing.key");
-    let public_file = data_dir(&dir).join("admin/directory-signing.pub");
+    let public_file = data_dir(&dir).join("directory/admin.pub");
     let key = std::fs::read(&key_file).unwrap();
     let public = std::fs::read_to_string(&public_file).unwrap();
     #[cfg(unix)]
@@ -328,4 +328,35 @@ async fn the_signing_key_is_generated_once_private_and_its_public_half_shared() 
     assert_eq!(std::fs::read(&key_file).unwrap(), key);
     assert_eq!(std::fs::read_to_string(&public_file).unwrap(), public);
     drop(dir);
+}
+
+#[tokio::test]
+async fn a_revocation_holds_when_admins_clock_is_behind_the_records_on_the_bus() {
+    let app = spawn_app().await;
+    let (id, secret) = issue(&app, "accord-admin", "coordinator").await;
+    let key = format!("token:{id}");
+    // The token's record signed with admin's key an hour ahead, as by admin before a restart whose clock was ahead.
+    let signer = DirectorySigner::load(None, &data_dir(&app.dir)).unwrap();
+    let hour_ahead = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 3_600_000;
+    signer.advance(hour_ahead);
+    let issued = last_record(&app.bus, topics::ADMIN_DIRECTORY, &key).await;
+    let ahead = signer.sign(
+        topics::ADMIN_DIRECTORY,
+        Record::new(key.clone(), issued.payload),
+    );
+    app.bus
+        .publish(topics::ADMIN_DIRECTORY, vec![ahead])
+        .await
+        .unwrap();
+    barrier(&app, "after-clock-ahead").await;
+    let path = format!("/v1/tokens/{id}");
+    let revoked = app
+        .request(Method::DELETE, &path, Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/v1/organizations", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.shutdown().await;
 }

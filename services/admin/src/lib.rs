@@ -169,6 +169,7 @@ impl AppState {
         topic: &'static str,
         record: Record,
     ) -> Result<u64, BusError> {
+        self.signer.advance(self.deps.directory.latest_signed_at());
         let record = self.signer.sign(topic, record);
         let positions = self.deps.bus.publish(topic, vec![record]).await?;
         positions

@@ -261,7 +261,8 @@ fn known(topics: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<S
 impl Bus for KafkaBus {
     /// Creates the missing topics (compacted or with the configured retention) and waits until they are visible.
     ///
-    /// Topic names must not be empty ([`BusError::Refused`]); a name or setting the broker rejects is refused too.
+    /// Topic names must not be empty ([`BusError::Refused`]); a name or setting the broker rejects is refused too. A
+    /// principal that may not create topics (no `Create` ACL) gets no error for that: the topics must then exist.
     #[instrument(skip_all, fields(num_topics = topics.len()))]
     async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
         if topics.iter().any(|topic| topic.is_empty()) {
@@ -309,6 +310,13 @@ impl Bus for KafkaBus {
             match result {
                 Ok(topic) => info!(topic, "created topic"),
                 Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic, "topic exists"),
+                // A principal without the Create ACL (every service but the one that sets the cluster up): the
+                // topic must exist already, which `wait_for_topics` checks below.
+                Err((
+                    topic,
+                    RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed,
+                )) => debug!(topic, "not allowed to create the topic; it must exist"),
                 Err((topic, code))
                     if self::error::is_refusal(code)
                         || matches!(

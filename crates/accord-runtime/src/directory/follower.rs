@@ -106,6 +106,8 @@ pub(super) struct Admitted {
     pub(super) rejected: Vec<Rejection>,
     /// The cut-over, when this batch brought it.
     pub(super) cut_over: Option<u64>,
+    /// The latest signing time of the batch's verified records (0 without any).
+    pub(super) latest_signed_at: u64,
 }
 
 impl Gate {
@@ -143,6 +145,7 @@ impl Gate {
                 None => self.held.push(delivery.clone()),
             },
             Verdict::Signed { signed_at } => {
+                admitted.latest_signed_at = admitted.latest_signed_at.max(signed_at);
                 let key = record.key.clone().unwrap_or_default();
                 if key == CUT_OVER_KEY {
                     self.cut_over_record(delivery, admitted);

@@ -16,7 +16,10 @@ pub mod signing;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    sync::{Arc, Mutex, PoisonError, RwLock},
+    sync::{
+        Arc, Mutex, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use crate::telemetry::ErrorChain;
@@ -140,6 +143,8 @@ pub struct Directory {
     /// The records refused since start (the first [`MAX_REFUSED_KEPT`]), for a watcher that starts after the
     /// followers caught up.
     refused: Mutex<Vec<Rejection>>,
+    /// The latest signing time of any verified record read (milliseconds since the Unix epoch).
+    latest_signed_at: AtomicU64,
     /// Per topic, where signing began, once the followers have read the cut-over record.
     cut_overs: Mutex<HashMap<&'static str, u64>>,
 }
@@ -160,6 +165,7 @@ impl Directory {
             applied_tx,
             rejected_tx,
             refused: Mutex::default(),
+            latest_signed_at: AtomicU64::new(0),
             cut_overs: Mutex::default(),
         }
     }
@@ -210,6 +216,12 @@ impl Directory {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Returns the latest signing time of the verified records read so far: admin signs its next record later
+    /// (whatever its clock says after a restart), so that no follower takes that record for a replay.
+    pub fn latest_signed_at(&self) -> u64 {
+        self.latest_signed_at.load(Ordering::Acquire)
     }
 
     /// Returns where signing began on `topic`, once the follower has read its cut-over record.
@@ -305,6 +317,8 @@ impl Directory {
                 continue;
             };
             let admitted = gate.admit(&deliveries);
+            self.latest_signed_at
+                .fetch_max(admitted.latest_signed_at, Ordering::AcqRel);
             if let Some(before) = admitted.cut_over {
                 self.cut_overs
                     .lock()

@@ -14,7 +14,9 @@
 //! # The keys
 //! - Admin's signing key ([`DirectorySigner::load`]): `[admin] directory_signing_key` (the 32-byte ed25519 seed in
 //!   base64, a secret setting), else `DATA_DIR/admin/directory-signing.key`, generated on first start with mode 0600.
-//!   Admin writes its public key to `DATA_DIR/admin/directory-signing.pub` at every start.
+//!   Admin writes its public key to `DATA_DIR/directory/admin.pub` at every start: a directory apart from the
+//!   private key, so that processes with data directories of their own can share just this one
+//!   (docker-compose.yml mounts a `directory-keys` volume there, read-only in every other service).
 //! - The public keys every process verifies with ([`DirectoryKeys::resolve`]): `[directory] public_keys` when set
 //!   (several while a key is rotated); else, in a process that runs admin, admin's own key; else the public key file
 //!   in the shared data directory. With none of these the process refuses to start: it could not tell a forged
@@ -41,8 +43,8 @@ pub const HEADER_SIGNED_AT: &str = "accord-signed-at";
 const DOMAIN: &str = "accord-directory/v1";
 /// Admin's signing key, in its data directory.
 pub const KEY_FILE: &str = "admin/directory-signing.key";
-/// Admin's public key, next to it, for the other processes sharing the data directory.
-pub const PUBLIC_KEY_FILE: &str = "admin/directory-signing.pub";
+/// Admin's public key, for the other processes: in a directory of its own, shareable without the private key.
+pub const PUBLIC_KEY_FILE: &str = "directory/admin.pub";
 
 /// The process-wide directory settings: `[directory]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +52,7 @@ pub const PUBLIC_KEY_FILE: &str = "admin/directory-signing.pub";
 pub struct DirectoryConfig {
     /// The public keys directory records are verified with (standard base64 of 32 bytes; one key as a plain string,
     /// as `ACCORD_DIRECTORY__PUBLIC_KEYS=<key>` gives it, or a list). Empty: admin's own key in a process that runs
-    /// admin, else `DATA_DIR/admin/directory-signing.pub`.
+    /// admin, else `DATA_DIR/directory/admin.pub`.
     #[serde(deserialize_with = "one_or_many")]
     pub public_keys: Vec<String>,
 }
@@ -130,6 +132,16 @@ impl DirectorySigner {
     /// Returns the public key.
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
+    }
+
+    /// Makes the next signing time later than `signed_at` (the latest one on the bus, signed before a restart or by
+    /// another replica whose clock is ahead).
+    pub fn advance(&self, signed_at: u64) {
+        let mut last = self
+            .last_signed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *last = (*last).max(signed_at);
     }
 
     /// Returns `record` with its signature for `topic` in its headers (replacing any it had).
@@ -329,6 +341,14 @@ mod tests {
         assert!(
             matches!(keys.verify(topics::ADMIN_DIRECTORY, &again), Verdict::Signed { signed_at: later } if later > signed_at),
             "signing times increase"
+        );
+        // A clock behind the latest record on the bus (a restart after a step back, another replica).
+        let ahead = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 3_600_000;
+        signer.advance(ahead);
+        let after = signer.sign(topics::ADMIN_DIRECTORY, record("token:t1", r#"{"a":1}"#));
+        assert!(
+            matches!(keys.verify(topics::ADMIN_DIRECTORY, &after), Verdict::Signed { signed_at } if signed_at > ahead),
+            "signed after the latest record seen"
         );
         assert_eq!(
             keys.verify(topics::POLICY_MOUS, &signed),
