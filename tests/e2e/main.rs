@@ -12,6 +12,7 @@ mod reads;
 mod refusals;
 mod report_ids;
 mod restart;
+mod signed_directory;
 mod stix_ingest;
 mod tokens;
 mod validation;

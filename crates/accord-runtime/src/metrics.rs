@@ -18,6 +18,10 @@ pub const STAGE_IN_FLIGHT: &str = "accord_stage_in_flight_records";
 /// The label naming the stage.
 pub const STAGE: &str = "stage";
 
+/// Directory records refused because admin did not sign them (unsigned after the cut-over, forged, replayed), by
+/// `topic` and `reason` (`unsigned`, `bad_signature`, `replayed`, `too_many_held`): alert on any increase.
+pub const DIRECTORY_REJECTED: &str = "accord_directory_rejected_total";
+
 /// HTTP request duration in seconds (histogram), by `route` template, `method` and `status`.
 pub const HTTP_REQUEST_DURATION: &str = "accord_http_request_duration_seconds";
 /// The histogram's buckets, in seconds.
