@@ -22,7 +22,11 @@ async fn ingest(index: &IndexClient) {
     }
     let mut block = with_indicators(
         view(&report(), "block"),
-        &[(T::Ipv4Addr, "10.1.2.0/24"), (T::Ipv4Addr, "10.1.2.3"), shared],
+        &[
+            (T::Ipv4Addr, "10.1.2.0/24"),
+            (T::Ipv4Addr, "10.1.2.3"),
+            shared,
+        ],
     );
     block.content.occurred_at = day(9);
     let mut alternate = with_indicators(view(&report(), "alternate"), &[shared]);
@@ -37,7 +41,10 @@ async fn ingest(index: &IndexClient) {
     }];
     let mut expired = with_indicators(view(&report(), "expired"), &[shared]);
     expired.valid_until = at("2024-12-01T00:00:00Z");
-    let mut newer = with_indicators(view(&report(), "newer"), &[shared, (T::Ipv4Addr, "10.1.2.3")]);
+    let mut newer = with_indicators(
+        view(&report(), "newer"),
+        &[shared, (T::Ipv4Addr, "10.1.2.3")],
+    );
     newer.mous = vec![(mou_id(MOU), 2)];
     for held in plain.into_iter().chain([block, alternate, expired, newer]) {
         put(index, &held.report_id.clone(), 1, vec![held]).await;
@@ -45,7 +52,10 @@ async fn ingest(index: &IndexClient) {
     let replaced = report();
     let old = with_indicators(view(&replaced, "replaced-old"), &[shared]);
     put(index, &replaced, 1, vec![old]).await;
-    let new = with_indicators(view(&replaced, "replaced-new"), &[(T::Ipv4Addr, "10.9.9.9")]);
+    let new = with_indicators(
+        view(&replaced, "replaced-new"),
+        &[(T::Ipv4Addr, "10.9.9.9")],
+    );
     put(index, &replaced, 2, vec![new]).await;
 }
 

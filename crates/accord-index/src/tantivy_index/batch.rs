@@ -13,7 +13,7 @@
 //! deduplicated together), and each key keeps at most `per_key` candidates per segment.
 
 use std::{
-    collections::{BTreeSet, HashMap, hash_map::Entry},
+    collections::{BTreeMap, HashMap, hash_map::Entry},
     sync::Arc,
 };
 
@@ -32,6 +32,7 @@ use super::{
     unavailable,
 };
 use crate::{IndexError, IndicatorMatch, Page, ReleaseFilter};
+use accord_domain::View;
 
 /// The number of (document, key) pairs of a segment admitted at once.
 const CHUNK: usize = 1 << 16;
@@ -101,31 +102,43 @@ impl Inner {
             };
             ordered.push((page.total, addresses));
         }
-        // In address order, so that views of one store block are read together.
-        let wanted: BTreeSet<DocAddress> = ordered
-            .iter()
-            .flat_map(|(_, addresses)| addresses.iter().copied())
-            .collect();
-        let mut views = HashMap::with_capacity(wanted.len());
-        for address in wanted {
-            views.insert(address, self.load_view(searcher, address)?);
+        // Each view is read once, in address order (views of one store block together), and moved into the last
+        // page that holds it (cloned only for the others).
+        let mut uses: BTreeMap<DocAddress, usize> = BTreeMap::new();
+        for address in ordered.iter().flat_map(|(_, addresses)| addresses) {
+            *uses.entry(*address).or_default() += 1;
+        }
+        let mut views = HashMap::with_capacity(uses.len());
+        for (address, count) in uses {
+            views.insert(address, (count, self.load_view(searcher, address)?));
         }
         ordered
             .into_iter()
             .map(|(total, addresses)| {
                 let hits = addresses
                     .iter()
-                    .map(|address| {
-                        views
-                            .get(address)
-                            .cloned()
-                            .ok_or_else(|| super::unavailable_msg("a looked-up view went missing"))
-                    })
+                    .map(|address| take_view(&mut views, *address))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Page { total, hits })
             })
             .collect()
     }
+}
+
+/// Returns the view read for `address`: moved out on its last use, cloned before.
+fn take_view(
+    views: &mut HashMap<DocAddress, (usize, View)>,
+    address: DocAddress,
+) -> Result<View, IndexError> {
+    let Entry::Occupied(mut entry) = views.entry(address) else {
+        return Err(super::unavailable_msg("a looked-up view went missing"));
+    };
+    let (left, view) = entry.get_mut();
+    *left -= 1;
+    if *left > 0 {
+        return Ok(view.clone());
+    }
+    Ok(entry.remove().1)
 }
 
 impl Batch<'_> {
