@@ -22,6 +22,8 @@ pub struct UpOptions {
     pub data_dir: PathBuf,
     /// The bootstrap coordinator token (`ACCORD_ADMIN_TOKEN`), if given.
     pub admin_token: Option<String>,
+    /// The services' settings (`ServicesConfig::default()`: the defaults of `accord up`).
+    pub config: ServicesConfig,
 }
 
 /// Starts every service on the embedded backends in `options.data_dir`, serving HTTP on `listener`, until
@@ -40,7 +42,7 @@ pub async fn start(
         bus: None,
         index: None,
         admin_token: options.admin_token.map(SecretString::from),
-        config: ServicesConfig::default(),
+        config: options.config,
     };
     run::start(options, listener, shutdown).await
 }

@@ -2,7 +2,10 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use accord::up::{self, UpOptions};
+use accord::{
+    config::ServicesConfig,
+    up::{self, UpOptions},
+};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -28,6 +31,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_in(dir: TempDir) -> TestApp {
+    spawn_app_with(dir, ServicesConfig::default()).await
+}
+
+/// Starts `accord up` in `dir` with `config` instead of the defaults.
+pub async fn spawn_app_with(dir: TempDir, config: ServicesConfig) -> TestApp {
     accord_runtime::telemetry::init_for_tests();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -35,6 +43,7 @@ pub async fn spawn_app_in(dir: TempDir) -> TestApp {
     let options = UpOptions {
         data_dir: data_dir(&dir),
         admin_token: Some(ADMIN_TOKEN.to_owned()),
+        config,
     };
     let running = up::start(options, listener, shutdown.clone())
         .await

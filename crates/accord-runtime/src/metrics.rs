@@ -24,3 +24,14 @@ pub const HTTP_REQUEST_DURATION: &str = "accord_http_request_duration_seconds";
 pub const HTTP_DURATION_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+
+/// HTTP connections open now (gauge).
+pub const HTTP_CONNECTIONS_OPEN: &str = "accord_http_connections_open";
+/// Connections closed to admit a newer one at a connection limit (they had no request in progress).
+pub const HTTP_CONNECTIONS_EVICTED: &str = "accord_http_connections_evicted_total";
+/// Connections refused at a connection limit (every connection of the full scope was serving a request).
+pub const HTTP_CONNECTIONS_REFUSED: &str = "accord_http_connections_refused_total";
+/// Connections closed after the idle timeout.
+pub const HTTP_CONNECTIONS_IDLE_CLOSED: &str = "accord_http_connections_idle_closed_total";
+/// Requests answered 429 by the rate limits, by `by` (`token` or `address`).
+pub const HTTP_RATE_LIMITED: &str = "accord_http_rate_limited_total";
