@@ -7,6 +7,7 @@ use accord_index::{IndexClient, IndicatorKey, IndicatorMatch};
 use accord_runtime::{ApiError, Principal, json};
 use axum::{
     extract::{Path, Query, State},
+    http::HeaderMap,
     response::Response,
 };
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    AppState, Config,
+    AppState, Config, limits,
     released::Unaudited,
     request::{Audited, Context, context, finish, report_summary},
     visible,
@@ -79,10 +80,11 @@ pub(crate) async fn get(
         endpoint: "GET /v1/indicators/{value}",
         purpose: stated.purpose,
         case: stated.case,
-        query: json!({ "value": value }),
+        query: json!({ "value": limits::audited_values(json!([value]), &state.config)[0] }),
     };
     let outcome = async {
         let ctx = context(&state, &principal, &audited)?;
+        limits::check_value("/value", &value, &state.config)?;
         run_indicator(&state.deps.index, &state.config, &ctx, &value).await
     }
     .await;
@@ -124,6 +126,7 @@ struct LookupRequest {
 pub(crate) async fn lookup(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let parsed = json::parse_value(&body);
@@ -140,21 +143,19 @@ pub(crate) async fn lookup(
         purpose: field("purpose"),
         case: field("case"),
         query: json!({
-            "values": parsed.as_ref().ok().and_then(|value| value.get("values")).cloned().unwrap_or(Value::Null)
+            "values": limits::audited_values(
+                parsed.as_ref().ok().and_then(|value| value.get("values")).cloned().unwrap_or(Value::Null),
+                &state.config,
+            )
         }),
     };
     let outcome = async {
+        if principal.is_ok() {
+            json::require_json(&headers)?;
+        }
         let ctx = context(&state, &principal, &audited)?;
         let request: LookupRequest = json::from_value(json::parse_value(&body)?)?;
-        if request.values.len() > state.config.max_lookup_values {
-            return Err(ApiError::invalid_field(
-                "/values",
-                format!(
-                    "at most {} values per lookup",
-                    state.config.max_lookup_values
-                ),
-            ));
-        }
+        limits::check_values(&request.values, &state.config)?;
         let matches: Vec<Option<IndicatorMatch>> =
             request.values.iter().map(|value| to_match(value)).collect();
         let queries: Vec<IndicatorMatch> = matches.iter().flatten().cloned().collect();

@@ -3,14 +3,14 @@
 use accord_domain::{ObservableType, Timestamp, Tlp, View, observable};
 use accord_index::{Filters, IndexClient, IndicatorKey, IndicatorMatch, Query};
 use accord_runtime::{ApiError, Principal, json};
-use axum::{extract::State, response::Response};
+use axum::{extract::State, http::HeaderMap, response::Response};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    AppState, Config,
+    AppState, Config, limits,
     released::Unaudited,
     request::{Audited, Context, context, finish},
     visible,
@@ -214,6 +214,7 @@ fn render_hit(view: &View) -> Value {
 pub(crate) async fn search(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let parsed = json::parse_value(&body);
@@ -225,7 +226,10 @@ pub(crate) async fn search(
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let mut query_audit = parsed.as_ref().cloned().unwrap_or(Value::Null);
+    let mut query_audit = limits::audited_query(
+        parsed.as_ref().cloned().unwrap_or(Value::Null),
+        &state.config,
+    );
     if let Value::Object(map) = &mut query_audit {
         map.remove("purpose");
         map.remove("case");
@@ -237,6 +241,9 @@ pub(crate) async fn search(
         query: query_audit,
     };
     let outcome = async {
+        if principal.is_ok() {
+            json::require_json(&headers)?;
+        }
         let ctx = context(&state, &principal, &audited)?;
         run_search(&state.deps.index, &state.config, &ctx, &body).await
     }
@@ -263,7 +270,10 @@ pub async fn run_search(
     let request: SearchRequest = json::from_value(json::parse_value(body)?)?;
     let mut filters = parse_filters(request.filters)?;
     let (indicator, text) = match request.q.as_deref().map(str::trim) {
-        Some(q) if !q.is_empty() => parse_q(q, &mut filters)?,
+        Some(q) if !q.is_empty() => {
+            limits::check_query(q, config)?;
+            parse_q(q, &mut filters)?
+        }
         _ => (None, None),
     };
     let size = request.size.unwrap_or(config.default_page_size);
