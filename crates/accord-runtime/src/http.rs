@@ -64,7 +64,7 @@ impl Default for HttpConfig {
             max_body_bytes: 8 * 1024 * 1024,
             request_timeout_ms: 30_000,
             max_connections: 1024,
-            max_connections_per_address: 256,
+            max_connections_per_address: 512,
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             rate_limit_per_second: 100,

@@ -15,6 +15,10 @@ pub const STAGE_DROPPED: &str = "accord_stage_dropped_total";
 pub const STAGE_LAG: &str = "accord_stage_lag_records";
 /// Records a stage is processing right now (gauge: the current batch, 0 between batches).
 pub const STAGE_IN_FLIGHT: &str = "accord_stage_in_flight_records";
+/// Batches a stage processed and committed.
+pub const STAGE_BATCHES: &str = "accord_stage_batches_total";
+/// Records a stage could not pass on (too large for the bus, refused for good by the index): dead-lettered.
+pub const STAGE_REFUSED: &str = "accord_stage_refused_total";
 /// The label naming the stage.
 pub const STAGE: &str = "stage";
 

@@ -1,14 +1,17 @@
 //! The gateway: the partners' door.
 //!
-//! `POST /v1/reports` authenticates the partner, validates the body (JSON Schema, then typed, then every indicator),
-//! refuses classified material with 422 before anything reaches the bus, writes the raw report to
-//! [`topics::REPORTS_RAW`] and answers 202 only once the bus acknowledged it. `GET /v1/reports/{id}` shows the
+//! `POST /v1/reports` authenticates the partner, checks its backlog (429 beyond it: [`admission`]), validates the
+//! body (JSON Schema, then typed, then every indicator), refuses classified material with 422, normalizes the report
+//! on trial within the report limits (422 naming the limit: what its patterns and free text expand to is counted
+//! before anything reaches the bus), writes the raw report to [`topics::REPORTS_RAW`] and answers 202 only once the
+//! bus acknowledged it. The CPU work runs in a blocking task. `GET /v1/reports/{id}` shows the
 //! submitting partner where its report is; the [`status`] store is derived from the bus by a follower, so it is
 //! rebuilt after a crash.
 //!
 //! TAXII 2.1 partners add objects to their inbox here too ([`taxii`]): the envelope becomes a STIX bundle and
 //! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
+mod admission;
 mod convert;
 mod metrics;
 mod reports;
@@ -31,16 +34,29 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::status::StatusStore;
+use accord_normalizer::Limits;
 
-/// Gateway configuration.
+use crate::{admission::Admission, status::StatusStore};
+
+/// Gateway configuration: what one report may be, and how much of a partner's work may wait in the pipeline. The
+/// report limits are also what the normalizer checks every raw record against (`accord_normalizer::Limits`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The largest report accepted, in bytes.
+    /// The largest report accepted, in bytes of the body as sent (413).
     pub max_report_bytes: usize,
-    /// The most indicators one report may declare.
+    /// The most indicators one report may carry: declared, from its STIX patterns and found in its title and
+    /// description, without repeats (422).
     pub max_indicators: usize,
+    /// The most STIX patterns one report may carry (422).
+    pub max_patterns: usize,
+    /// The largest normalized record one report may become, in bytes of its JSON (422). It must fit the bus's record
+    /// limit: checked at start.
+    pub max_normalized_bytes: usize,
+    /// The most reports of one partner accepted and not yet normalized (429 with `Retry-After` beyond it).
+    pub max_backlog_reports: usize,
+    /// The most bytes of reports of one partner accepted and not yet normalized (429 beyond it).
+    pub max_backlog_bytes: usize,
 }
 
 impl Default for Config {
@@ -48,6 +64,10 @@ impl Default for Config {
         Self {
             max_report_bytes: 2 * 1024 * 1024,
             max_indicators: 10_000,
+            max_patterns: 10_000,
+            max_normalized_bytes: 8 * 1024 * 1024,
+            max_backlog_reports: 1000,
+            max_backlog_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -63,9 +83,58 @@ impl Config {
             self.max_report_bytes as u64,
             1024,
         )?;
-        at_least("gateway.max_indicators", self.max_indicators as u64, 1)
+        at_least("gateway.max_indicators", self.max_indicators as u64, 1)?;
+        at_least("gateway.max_patterns", self.max_patterns as u64, 1)?;
+        at_least(
+            "gateway.max_normalized_bytes",
+            self.max_normalized_bytes as u64,
+            self.max_report_bytes as u64,
+        )?;
+        at_least(
+            "gateway.max_backlog_reports",
+            self.max_backlog_reports as u64,
+            1,
+        )?;
+        at_least(
+            "gateway.max_backlog_bytes",
+            self.max_backlog_bytes as u64,
+            self.max_report_bytes as u64,
+        )
+    }
+
+    /// Returns the limits every report is normalized within, at the gateway (on trial) and in the normalizer.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_indicators: self.max_indicators,
+            max_patterns: self.max_patterns,
+            max_normalized_bytes: self.max_normalized_bytes,
+        }
+    }
+
+    /// Checks that the records these limits allow fit a bus that takes records of at most `max_record_bytes`: a
+    /// normalized record (with its key and headers) and a raw record (the body, converted, in its envelope).
+    ///
+    /// # Errors
+    /// A message naming the keys that disagree.
+    pub fn check_bus(&self, max_record_bytes: usize) -> Result<(), String> {
+        let largest = self
+            .max_normalized_bytes
+            .max(self.max_report_bytes)
+            .saturating_add(RECORD_OVERHEAD_BYTES);
+        if largest <= max_record_bytes {
+            return Ok(());
+        }
+        Err(format!(
+            "gateway.max_normalized_bytes ({}) and gateway.max_report_bytes ({}) allow records of up to {largest} \
+             bytes, but the bus takes records of at most {max_record_bytes} bytes (the embedded log: 16 MiB; \
+             kafka: `max_record_bytes` in the bus url); lower the gateway's limits or raise the bus's",
+            self.max_normalized_bytes, self.max_report_bytes
+        ))
     }
 }
+
+/// What a record adds to what the gateway's limits measure: key, headers and envelope fields.
+pub const RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
 
 /// Shared handler state.
 #[derive(Clone)]
@@ -74,6 +143,7 @@ pub struct AppState {
     pub(crate) config: Arc<Config>,
     pub(crate) schema: Arc<SchemaValidator>,
     pub(crate) status: StatusStore,
+    pub(crate) admission: Arc<Admission>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -91,11 +161,13 @@ impl AppState {
         let schema =
             SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)?;
         let status = StatusStore::open(&deps.data_dir.join("gateway"))?;
+        let admission = Admission::new(config.max_backlog_reports, config.max_backlog_bytes);
         Ok(Self {
             deps,
             config: Arc::new(config),
             schema: Arc::new(schema),
             status,
+            admission,
         })
     }
 }
@@ -132,8 +204,10 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
             group: "gateway-status".to_owned(),
             batch_size: 1024,
             linger: std::time::Duration::ZERO,
+            fairness: None,
         };
-        let follower = status::Follower::new(state.status.clone(), topic);
+        let follower =
+            status::Follower::new(state.status.clone(), Arc::clone(&state.admission), topic);
         let bus = state.deps.bus.clone();
         host.spawn_critical(
             "gateway-status",

@@ -12,7 +12,11 @@
 //! (see `GENERIC_TLDS`), and is not a file extension (`invoice.pdf`), not glued to the next sentence (`attack.It`) or code (`System.IO`),
 //! not part of a longer dotted token (`1.2.3`, `evil.com.exe`) and not a path component.
 
-use std::{ops::Range, sync::LazyLock};
+use std::{
+    collections::{BTreeMap, HashSet},
+    ops::Range,
+    sync::LazyLock,
+};
 
 use accord_domain::{
     ObservableType,
@@ -159,14 +163,13 @@ pub struct Occurrence {
     pub range: Range<usize>,
 }
 
-/// Returns the canonical indicators found in `text`, in order of first appearance, without duplicates.
+/// Returns the canonical indicators found in `text`, in order of first appearance, without duplicates. Linear in
+/// the number found: each is hashed once.
 pub fn indicators(text: &str) -> Vec<(ObservableType, String)> {
+    let mut seen: HashSet<(ObservableType, String)> = HashSet::new();
     let mut unique: Vec<(ObservableType, String)> = Vec::new();
     for occurrence in occurrences(text) {
-        if !unique
-            .iter()
-            .any(|(kind, value)| *kind == occurrence.kind && *value == occurrence.value)
-        {
+        if seen.insert((occurrence.kind, occurrence.value.clone())) {
             unique.push((occurrence.kind, occurrence.value));
         }
     }
@@ -177,16 +180,12 @@ pub fn indicators(text: &str) -> Vec<(ObservableType, String)> {
 pub fn occurrences(text: &str) -> Vec<Occurrence> {
     let mapped = refang_text_mapped(text);
     let text = mapped.text.as_str();
-    let mut taken: Vec<Range<usize>> = Vec::new();
+    let mut taken = Taken::default();
     let mut found: Vec<Occurrence> = Vec::new();
     for (kind, pattern) in PASSES.iter() {
         for candidate in pattern.find_iter(text) {
             let span = trim_candidate(*kind, text, candidate.range());
-            if span.is_empty()
-                || taken
-                    .iter()
-                    .any(|other| other.start < span.end && span.start < other.end)
-            {
+            if span.is_empty() || taken.overlaps(&span) {
                 continue;
             }
             if !is_delimited(*kind, text, &span) {
@@ -194,13 +193,13 @@ pub fn occurrences(text: &str) -> Vec<Occurrence> {
             }
             // URLs and e-mail addresses claim their text even when invalid, so that their parts are not picked up.
             if matches!(kind, ObservableType::Url | ObservableType::EmailAddr) {
-                taken.push(span.clone());
+                taken.claim(&span);
             }
             let Some(value) = accept(*kind, &text[span.clone()]) else {
                 continue;
             };
             if !matches!(kind, ObservableType::Url | ObservableType::EmailAddr) {
-                taken.push(span.clone());
+                taken.claim(&span);
             }
             found.push(Occurrence {
                 kind: *kind,
@@ -213,31 +212,65 @@ pub fn occurrences(text: &str) -> Vec<Occurrence> {
     found
 }
 
+/// The spans earlier passes claimed: disjoint, keyed by start. Among the claimed spans that start before a
+/// candidate ends, the last one ends last (they are disjoint), so one ordered lookup tells whether a candidate
+/// overlaps any: logarithmic, where a scan of every claimed span made extraction quadratic in the text.
+#[derive(Debug, Default)]
+struct Taken {
+    end_by_start: BTreeMap<usize, usize>,
+}
+
+impl Taken {
+    fn overlaps(&self, span: &Range<usize>) -> bool {
+        self.end_by_start
+            .range(..span.end)
+            .next_back()
+            .is_some_and(|(_, end)| *end > span.start)
+    }
+
+    /// Claims a span that overlaps no claimed one.
+    fn claim(&mut self, span: &Range<usize>) {
+        self.end_by_start.insert(span.start, span.end);
+    }
+}
+
 /// Trims what prose glues to the end of a candidate: sentence punctuation, unbalanced closing brackets, quotes, and
 /// the trailing colons of an IPv6 candidate.
+///
+/// Linear in the candidate: the bracket balance is counted once and kept up to date as characters are trimmed (a
+/// URL followed by a long run of `)` once cost a count of the whole candidate per trimmed character).
 fn trim_candidate(kind: ObservableType, text: &str, span: Range<usize>) -> Range<usize> {
+    const PAIRS: [(char, char); 3] = [('(', ')'), ('[', ']'), ('{', '}')];
+    // For each pair, closing minus opening brackets in the candidate as trimmed so far.
+    let mut excess_closing = PAIRS.map(|(open, close)| {
+        let candidate = &text[span.clone()];
+        candidate.matches(close).count() as isize - candidate.matches(open).count() as isize
+    });
     let mut end = span.end;
     loop {
         let candidate = &text[span.start..end];
         let Some(last) = candidate.chars().next_back() else {
             break;
         };
-        let unbalanced = |open: char, close: char| {
-            last == close && candidate.matches(open).count() < candidate.matches(close).count()
-        };
+        let unbalanced = PAIRS
+            .iter()
+            .zip(excess_closing)
+            .any(|((_, close), excess)| last == *close && excess > 0);
         let trim = match kind {
-            ObservableType::Url => {
-                ".,;:!?'\"".contains(last)
-                    || unbalanced('(', ')')
-                    || unbalanced('[', ']')
-                    || unbalanced('{', '}')
-            }
+            ObservableType::Url => ".,;:!?'\"".contains(last) || unbalanced,
             ObservableType::Ipv6Addr => last == ':' && !candidate.ends_with("::"),
             ObservableType::EmailAddr | ObservableType::DomainName => last == '-',
             _ => false,
         };
         if !trim {
             break;
+        }
+        for ((open, close), excess) in PAIRS.iter().zip(excess_closing.iter_mut()) {
+            if last == *close {
+                *excess -= 1;
+            } else if last == *open {
+                *excess += 1;
+            }
         }
         end -= last.len_utf8();
     }
