@@ -70,7 +70,7 @@ impl Default for Config {
             group: "enforcer".to_owned(),
             batch_size: 256,
             reevaluation_chunk: 512,
-            batch_bytes: 16 * 1024 * 1024,
+            batch_bytes: 1024 * 1024,
             window: 4096,
             window_bytes: 64 * 1024 * 1024,
         }

@@ -7,8 +7,12 @@
 //! delaying the others: its backlog is bounded below the normalizer's read-ahead window, so another partner's report
 //! is read as soon as it arrives and goes into the next batch (decision 0022).
 //!
-//! A report leaves the backlog when the gateway's status follower sees it normalized or rejected
-//! ([`Admission::settled`]). The count is this process's (each gateway process admits against its own), kept in
+//! A report leaves the backlog when the gateway's status follower sees it evaluated by the enforcer or rejected
+//! ([`Admission::settled`]): the backlog is bounded through the normalizer and the enforcer alike.
+//!
+//! Each partner also validates at most `gateway.max_concurrent_validations` submissions at once
+//! ([`Admission::validation`]; the others wait their turn), so that its large submissions cannot take every core
+//! from the other partners' small ones. The count is this process's (each gateway process admits against its own), kept in
 //! memory: after a restart the reports in flight before it are not counted, which errs on the side of admitting. A
 //! report still unsettled after [`EXPIRY`] is dropped from the count, so that a record lost downstream cannot lock a
 //! partner out.
@@ -19,18 +23,22 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 /// How long an unsettled report counts against its partner's backlog.
 pub(crate) const EXPIRY: Duration = Duration::from_secs(600);
 
 /// How long a partner over its backlog is told to wait, in seconds.
 const RETRY_AFTER_SECONDS: u64 = 1;
 
-/// The backlogs of every partner that has one.
+/// The backlogs of every partner that has one, and the validations each may run at once.
 #[derive(Debug)]
 pub(crate) struct Admission {
     max_reports: usize,
     max_bytes: usize,
     state: Mutex<State>,
+    max_validations: usize,
+    validations: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 #[derive(Debug, Default)]
@@ -75,12 +83,36 @@ impl State {
 }
 
 impl Admission {
-    pub(crate) fn new(max_reports: usize, max_bytes: usize) -> Arc<Self> {
+    pub(crate) fn new(max_reports: usize, max_bytes: usize, max_validations: usize) -> Arc<Self> {
         Arc::new(Self {
             max_reports,
             max_bytes,
             state: Mutex::default(),
+            max_validations: max_validations.max(1),
+            validations: Mutex::default(),
         })
+    }
+
+    /// Waits for one of `partner`'s validation slots (`gateway.max_concurrent_validations`): parsing, validating
+    /// and normalizing a submission on trial is CPU work, and a partner sending many large submissions at once must
+    /// not take every core from the others. Held until the submission is judged; the request timeout bounds the wait.
+    pub(crate) async fn validation(&self, partner: &str) -> OwnedSemaphorePermit {
+        let semaphore = {
+            let mut validations = self
+                .validations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(
+                validations
+                    .entry(partner.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.max_validations))),
+            )
+        };
+        match semaphore.acquire_owned().await {
+            Ok(permit) => permit,
+            // The semaphore is never closed.
+            Err(_) => unreachable!("validation semaphores are never closed"),
+        }
     }
 
     /// Adds a report of `bytes` to `partner`'s backlog, or returns the seconds to wait when that would go over a
@@ -159,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_backlog_is_bounded_in_reports_and_bytes_and_drains_when_settled() {
-        let admission = Admission::new(2, 100);
+        let admission = Admission::new(2, 100, 1);
         admission.reserve("a", "r1", 10).unwrap().keep();
         admission.reserve("a", "r2", 10).unwrap().keep();
         assert_eq!(admission.reserve("a", "r3", 10).unwrap_err(), 1);

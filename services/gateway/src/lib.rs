@@ -53,10 +53,13 @@ pub struct Config {
     /// The largest normalized record one report may become, in bytes of its JSON (422). It must fit the bus's record
     /// limit: checked at start.
     pub max_normalized_bytes: usize,
-    /// The most reports of one partner accepted and not yet normalized (429 with `Retry-After` beyond it).
+    /// The most reports of one partner accepted and not yet evaluated by the enforcer (429 with `Retry-After`
+    /// beyond it).
     pub max_backlog_reports: usize,
-    /// The most bytes of reports of one partner accepted and not yet normalized (429 beyond it).
+    /// The most bytes of reports of one partner accepted and not yet evaluated (429 beyond it).
     pub max_backlog_bytes: usize,
+    /// The most submissions of one partner validated at once (the others wait their turn).
+    pub max_concurrent_validations: usize,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             max_normalized_bytes: 8 * 1024 * 1024,
             max_backlog_reports: 1000,
             max_backlog_bytes: 16 * 1024 * 1024,
+            max_concurrent_validations: 2,
         }
     }
 }
@@ -99,6 +103,11 @@ impl Config {
             "gateway.max_backlog_bytes",
             self.max_backlog_bytes as u64,
             self.max_report_bytes as u64,
+        )?;
+        at_least(
+            "gateway.max_concurrent_validations",
+            self.max_concurrent_validations as u64,
+            1,
         )
     }
 
@@ -161,7 +170,11 @@ impl AppState {
         let schema =
             SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)?;
         let status = StatusStore::open(&deps.data_dir.join("gateway"))?;
-        let admission = Admission::new(config.max_backlog_reports, config.max_backlog_bytes);
+        let admission = Admission::new(
+            config.max_backlog_reports,
+            config.max_backlog_bytes,
+            config.max_concurrent_validations,
+        );
         Ok(Self {
             deps,
             config: Arc::new(config),

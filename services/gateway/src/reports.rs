@@ -110,7 +110,9 @@ pub(crate) async fn accept(
             metrics::counter!(crate::metrics::BACKLOG_REFUSED).increment(1);
             ApiError::TooManyRequests { retry_after }
         })?;
+    let validation = state.admission.validation(partner.as_str()).await;
     let raw = judge(state, &org, id.clone(), submission).await?;
+    drop(validation);
     publish(state, &raw).await?;
     reservation.keep();
     metrics::counter!(crate::metrics::SENT).increment(1);

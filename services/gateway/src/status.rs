@@ -316,8 +316,9 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
     status
 }
 
-/// Follows one topic into the store; on `reports.normalized` and `reports.rejected`, also settles the reports in
-/// their partner's backlog ([`Admission`]).
+/// Follows one topic into the store; on `reports.releasable` and `reports.rejected`, also settles the reports in
+/// their partner's backlog ([`Admission`]): a report counts until the enforcer has evaluated it (or a stage rejected
+/// it), so that a partner's backlog is bounded through the normalizer and the enforcer alike.
 pub(crate) struct Follower {
     store: StatusStore,
     admission: Arc<Admission>,
@@ -441,7 +442,7 @@ impl Stage for Follower {
             .collect();
         let settled: Vec<String> = changes
             .iter()
-            .filter(|change| matches!(change, Change::Normalized { .. } | Change::Rejected { .. }))
+            .filter(|change| matches!(change, Change::Released { .. } | Change::Rejected { .. }))
             .map(|change| change_id(change).to_owned())
             .collect();
         let store = self.store.clone();

@@ -46,7 +46,7 @@ impl Default for Config {
         Self {
             group: "normalizer".to_owned(),
             batch_size: 256,
-            batch_bytes: 8 * 1024 * 1024,
+            batch_bytes: 256 * 1024,
             window: 4096,
             window_bytes: 64 * 1024 * 1024,
         }
