@@ -5,7 +5,6 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use accord_runtime::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
 
 /// Accord: MoU-governed sharing of cyber-incident reports between industry partners and law-enforcement agencies.
 #[derive(Debug, Parser)]
@@ -62,6 +61,40 @@ pub enum Command {
     Check(CheckArgs),
     /// Shows the configuration.
     Config(ConfigArgs),
+    /// Works on the audit trail offline.
+    Audit(AuditArgs),
+}
+
+/// `accord audit`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: AuditAction,
+}
+
+/// `accord audit` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditAction {
+    /// Verifies the audit trail of a stopped search (or a copy of its data directory) against a checkpoint kept
+    /// from `GET /v1/audit/checkpoint`: every link, then the checkpoint's signature and that the chain still has
+    /// its record with its hash. Prints the result as JSON; exits with an error when it does not hold.
+    Verify(AuditVerifyArgs),
+}
+
+/// `accord audit verify`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditVerifyArgs {
+    /// The data directory of the search process (its trail is DATA_DIR/search/audit.redb).
+    #[arg(long, env = "ACCORD_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// A checkpoint an auditor kept (the JSON `GET /v1/audit/checkpoint` returned).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The public key checkpoints are signed with (base64, from `GET /v1/audit/public-key`) [default: derived from
+    /// the key file DATA_DIR/search/audit-signing.key].
+    #[arg(long)]
+    pub public_key: Option<String>,
 }
 
 /// `accord check`.
@@ -79,10 +112,11 @@ pub struct CheckArgs {
 ///
 /// Each setting comes from, in this order (the first that has it wins): the command line, the environment
 /// variable, the configuration file (`--config`, TOML with the same names: `data_dir`, `listen`, `bus`, `index`,
-/// `admin_token`, and one `[section]` per service), the default (see [`crate::config`]).
+/// `admin_token_file`, and one `[section]` per service), the default (see [`crate::config`]). The bootstrap token
+/// itself is never a flag: `ACCORD_ADMIN_TOKEN`, or the file named by `--admin-token-file`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
-    /// A TOML configuration file (keys `data_dir`, `listen`, `bus`, `index`, `admin_token`; sections `[http]`,
+    /// A TOML configuration file (keys `data_dir`, `listen`, `bus`, `index`, `admin_token_file`; sections `[http]`,
     /// `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`, `[search]`, `[admin]`).
     #[arg(long, env = "ACCORD_CONFIG")]
     pub config: Option<PathBuf>,
@@ -102,14 +136,11 @@ pub struct RunArgs {
     /// [default: tantivy in DATA_DIR/index; the indexer's process writes it, others on the same host read it].
     #[arg(long, env = "ACCORD_INDEX")]
     pub index: Option<String>,
-    /// The bootstrap coordinator token; when unset, admin generates one on first start and prints it once.
-    #[arg(long, env = "ACCORD_ADMIN_TOKEN", hide_env_values = true, value_parser = secret)]
-    pub admin_token: Option<SecretString>,
-}
-
-/// Reads a secret argument into a type that never prints it.
-fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::from(value.to_owned()))
+    /// A file holding the bootstrap coordinator token (one line). The token can also be given in the environment
+    /// variable ACCORD_ADMIN_TOKEN, never on the command line; without either, admin generates one on first start
+    /// and prints it once.
+    #[arg(long, env = "ACCORD_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// `accord config`.

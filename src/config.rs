@@ -1,5 +1,5 @@
 //! The configuration of a process: where it finds its backends (`data_dir`, `listen`, `bus`, `index`,
-//! `admin_token`) and the settings of every service it may run (`[http]`, `[gateway]`, `[normalizer]`,
+//! `admin_token_file`) and the settings of every service it may run (`[http]`, `[gateway]`, `[normalizer]`,
 //! `[enforcer]`, `[indexer]`, `[search]`, `[admin]`: each the service crate's own `Config`).
 //!
 //! Each value comes from the first of these that has it:
@@ -11,7 +11,13 @@
 //!
 //! Everything is validated at start: an unknown key (in the file or in an `ACCORD_<SECTION>__` variable), a value
 //! of the wrong type or out of range stops the process with an error naming the key. Secrets (the bootstrap admin
-//! token, passwords inside backend URLs) are held in [`SecretString`] and printed masked by `accord config print`.
+//! token, passwords inside backend URLs, keys in service sections) are held in [`SecretString`] or
+//! [`accord_runtime::secret::ConfigSecret`] and printed masked by `accord config print`.
+//!
+//! The bootstrap admin token is read from the environment (`ACCORD_ADMIN_TOKEN`) or from a file of its own
+//! (`--admin-token-file`, `ACCORD_ADMIN_TOKEN_FILE`, `admin_token_file`), never from the command line (which `ps`
+//! shows to every user of the host) nor from the configuration file itself (which is printed and shared); giving
+//! both is an error.
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
 
@@ -55,6 +61,7 @@ impl ServicesConfig {
             self.enforcer.validate(),
             self.indexer.validate(),
             self.search.validate(),
+            self.admin.validate(),
         ];
         for check in checks {
             check.map_err(|message| anyhow::anyhow!("invalid configuration: {message}"))?;
@@ -71,7 +78,9 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     bus: Option<String>,
     index: Option<String>,
-    admin_token: Option<String>,
+    admin_token_file: Option<PathBuf>,
+    /// Refused with a message (the token does not belong in a configuration file).
+    admin_token: Option<toml::Value>,
     #[serde(flatten)]
     services: BTreeMap<String, toml::Value>,
 }
@@ -150,7 +159,11 @@ impl Settings {
             listen: args.listen.or(file.listen).unwrap_or(default_listen),
             bus: secret(args.bus.or(file.bus)),
             index: secret(args.index.or(file.index)),
-            admin_token: args.admin_token.or(secret(file.admin_token)),
+            admin_token: admin_token(
+                env,
+                args.admin_token_file.or(file.admin_token_file),
+                file.admin_token.is_some(),
+            )?,
             services,
         })
     }
@@ -174,6 +187,41 @@ impl Settings {
             table.extend(services);
         }
         toml::to_string(&table).unwrap_or_default()
+    }
+}
+
+/// Returns the bootstrap token: `ACCORD_ADMIN_TOKEN` of `env`, or the first line of `file` (surrounding white space
+/// trimmed), or none.
+///
+/// # Errors
+/// When both are given, the file cannot be read, or the configuration file holds the token itself.
+fn admin_token(
+    env: &BTreeMap<String, String>,
+    file: Option<PathBuf>,
+    in_config_file: bool,
+) -> anyhow::Result<Option<SecretString>> {
+    if in_config_file {
+        anyhow::bail!(
+            "invalid configuration: `admin_token` is not read from the configuration file; put the token in a \
+             file of its own (`admin_token_file`) or in ACCORD_ADMIN_TOKEN"
+        );
+    }
+    let from_env = env
+        .get("ACCORD_ADMIN_TOKEN")
+        .filter(|token| !token.is_empty());
+    match (from_env, file) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "invalid configuration: both ACCORD_ADMIN_TOKEN and an admin token file are set; keep one"
+        ),
+        (Some(token), None) => Ok(Some(SecretString::from(token.clone()))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!("failed to read the admin token file {}", path.display())
+            })?;
+            let token = text.lines().next().unwrap_or_default().trim().to_owned();
+            Ok(Some(SecretString::from(token)))
+        }
+        (None, None) => Ok(None),
     }
 }
 

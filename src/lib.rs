@@ -1,7 +1,9 @@
 //! The `accord` binary's library: CLI wiring only. [`config`] resolves a process's settings (flags, environment,
 //! file, defaults). [`run`] starts a set of services in one process (all of them:
-//! [`up`]; one: `accord gateway` and the like); [`loadgen`] drives a running instance and measures it.
+//! [`up`]; one: `accord gateway` and the like); [`loadgen`] drives a running instance and measures it; [`audit`]
+//! verifies an audit trail offline against a kept checkpoint.
 
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod config;

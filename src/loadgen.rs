@@ -39,8 +39,9 @@ pub struct LoadgenArgs {
     /// Base URL of the running Accord.
     #[arg(long, env = "ACCORD_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// The coordinator (admin) token used for set-up.
-    #[arg(long, env = "ACCORD_ADMIN_TOKEN", hide_env_values = true)]
+    /// The coordinator (admin) token used for set-up: read from `ACCORD_ADMIN_TOKEN` only, never from the command
+    /// line (where `ps` shows it).
+    #[arg(skip)]
     pub admin_token: String,
     /// How many reports to post.
     #[arg(long, default_value_t = 2000)]
@@ -101,7 +102,9 @@ fn secs_between(from: Instant, to: Option<Instant>) -> Option<f64> {
 ///
 /// # Errors
 /// Fails when the server is unreachable or set-up is refused; refusals during ingest are counted, not fatal.
-pub async fn main(args: LoadgenArgs) -> anyhow::Result<()> {
+pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
+    args.admin_token = std::env::var("ACCORD_ADMIN_TOKEN")
+        .context("set ACCORD_ADMIN_TOKEN to a coordinator token for the set-up")?;
     if !args.rate.is_finite() || args.rate < 0.0 {
         bail!("--rate must be 0 (as fast as possible) or a positive number of reports per second");
     }

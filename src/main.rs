@@ -1,7 +1,7 @@
 //! `accord`: see `accord --help`.
 
 use accord::{
-    cli::{Cli, Command, ConfigAction},
+    cli::{AuditAction, Cli, Command, ConfigAction},
     run::Service,
 };
 use accord_runtime::telemetry;
@@ -26,6 +26,9 @@ fn main() -> anyhow::Result<()> {
             Command::Check(args) => accord::check::main(args).await,
             Command::Config(args) => match args.action {
                 ConfigAction::Print(args) => accord::up::print_config(args),
+            },
+            Command::Audit(args) => match args.action {
+                AuditAction::Verify(args) => accord::audit::verify(args),
             },
         }
     });

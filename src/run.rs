@@ -101,7 +101,7 @@ pub struct RunOptions {
     pub bus: Option<SecretString>,
     /// The index URL (`tantivy://DIR`, `opensearch://host:port[?…]`); default `tantivy://<data_dir>/index`.
     pub index: Option<SecretString>,
-    /// The bootstrap coordinator token (`ACCORD_ADMIN_TOKEN`), if given.
+    /// The bootstrap coordinator token (`ACCORD_ADMIN_TOKEN` or its file), if given.
     pub admin_token: Option<SecretString>,
     /// The services' settings.
     pub config: ServicesConfig,
@@ -133,7 +133,8 @@ pub(crate) fn bootstrap(
         // A blank token would let anyone act as coordinator with an empty bearer: refuse to start.
         if token.trim().len() < 16 {
             anyhow::bail!(
-                "ACCORD_ADMIN_TOKEN must be at least 16 characters (unset it to have one generated)"
+                "the bootstrap admin token (ACCORD_ADMIN_TOKEN or its file) must be at least 16 characters \
+                 (unset it to have one generated)"
             );
         }
         return Ok((Some(auth::hash_secret(token)), None));
@@ -196,6 +197,7 @@ pub async fn start(
         auth: Authenticator::new(Arc::clone(&directory), bootstrap_hash),
         directory,
         data_dir,
+        listen_addr: listener.local_addr().ok(),
     };
     let config = &options.config;
     let mut host = ServiceHost::new(deps, config.http.clone(), shutdown);

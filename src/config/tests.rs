@@ -116,14 +116,22 @@ fn secrets_are_masked_when_printed() {
     let args = parse(&[
         "accord",
         "up",
-        "--admin-token",
-        "a-very-secret-admin-token",
         "--index",
         "opensearch+https://admin:hunter2-password@os:9200",
     ]);
-    let settings = Settings::resolve(args, listen(), &env(&[])).unwrap();
+    let key = "c2VjcmV0LXNpZ25pbmcta2V5LW9mLTMyLWJ5dGVzISE=";
+    let settings = Settings::resolve(
+        args,
+        listen(),
+        &env(&[
+            ("ACCORD_ADMIN_TOKEN", "a-very-secret-admin-token"),
+            ("ACCORD_SEARCH__AUDIT_SIGNING_KEY", key),
+            ("ACCORD_GATEWAY__REPORT_ID_KEY", key),
+        ]),
+    )
+    .unwrap();
     let printed = settings.to_masked_toml();
-    for secret in ["a-very-secret-admin-token", "hunter2-password"] {
+    for secret in ["a-very-secret-admin-token", "hunter2-password", key] {
         assert!(!printed.contains(secret), "{printed}");
         assert!(!format!("{settings:?}").contains(secret));
     }
@@ -144,4 +152,64 @@ fn passwords_are_redacted_from_urls() {
     );
     assert_eq!(redact("kafka://a:9092,b:9092"), "kafka://a:9092,b:9092");
     assert_eq!(redact("/var/lib/accord/bus"), "/var/lib/accord/bus");
+}
+
+#[test]
+fn the_admin_token_is_read_from_the_environment_or_a_file_never_a_flag() {
+    assert!(
+        Cli::try_parse_from(["accord", "up", "--admin-token", "a-very-secret-admin-token"])
+            .is_err(),
+        "no command-line flag carries the token"
+    );
+    let from_env = Settings::resolve(
+        parse(&["accord", "up"]),
+        listen(),
+        &env(&[("ACCORD_ADMIN_TOKEN", "from-the-environment")]),
+    )
+    .unwrap();
+    assert_eq!(
+        from_env.admin_token.unwrap().expose_secret(),
+        "from-the-environment"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, "from-a-file-of-its-own\n").unwrap();
+    let path = token_file.to_str().unwrap();
+    let from_file = Settings::resolve(
+        parse(&["accord", "up", "--admin-token-file", path]),
+        listen(),
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(
+        from_file.admin_token.unwrap().expose_secret(),
+        "from-a-file-of-its-own"
+    );
+    let config = dir.path().join("accord.toml");
+    std::fs::write(&config, format!("admin_token_file = {path:?}\n")).unwrap();
+    let from_config = Settings::resolve(
+        parse(&["accord", "up", "--config", config.to_str().unwrap()]),
+        listen(),
+        &env(&[]),
+    )
+    .unwrap();
+    assert!(from_config.admin_token.is_some());
+
+    let both = Settings::resolve(
+        parse(&["accord", "up", "--admin-token-file", path]),
+        listen(),
+        &env(&[("ACCORD_ADMIN_TOKEN", "from-the-environment")]),
+    );
+    assert!(format!("{:#}", both.unwrap_err()).contains("keep one"));
+    std::fs::write(&config, "admin_token = \"inline-in-the-config\"\n").unwrap();
+    let inline = Settings::resolve(
+        parse(&["accord", "up", "--config", config.to_str().unwrap()]),
+        listen(),
+        &env(&[]),
+    )
+    .unwrap_err();
+    let message = format!("{inline:#}");
+    assert!(message.contains("admin_token_file"), "{message}");
+    assert!(!message.contains("inline-in-the-config"), "{message}");
 }

@@ -87,7 +87,11 @@ fn normalized(submission: &Submission, number: u64) -> accord_domain::Normalized
         .unwrap(),
     };
     let raw = RawReport {
-        id: ReportId::for_idempotency_key(&OrgId::parse("bank-a").unwrap(), &number.to_string()),
+        id: ReportId::for_idempotency_key(
+            &accord_domain::ReportIdKey::new([0; 32]),
+            &OrgId::parse("bank-a").unwrap(),
+            &number.to_string(),
+        ),
         partner: OrgId::parse("bank-a").unwrap(),
         received_at: ts("2026-11-20T09:00:00Z"),
         default_tlp: None,

@@ -1,12 +1,16 @@
 //! Whole-pipeline tests: `accord up` in process on random ports with a fresh data directory, driven over HTTP.
 #![allow(unreachable_pub)]
 
+mod case_tokens;
 mod helpers;
 mod lifecycle;
 mod overlap;
+mod oversight;
 mod pipeline;
 mod policy;
 mod refusals;
+mod report_ids;
 mod restart;
 mod stix_ingest;
+mod tokens;
 mod validation;

@@ -30,6 +30,11 @@ fn refusals() -> Vec<(Value, &'static str)> {
             "/recipient_countries/0",
         ),
         (json!({ "purposes": ["curiosity"] }), "/purposes/0"),
+        (
+            json!({ "categories": ["phishing", "anything at all"] }),
+            "/categories/1",
+        ),
+        (json!({ "sectors": ["my sector"] }), "/sectors/0"),
         (json!({ "max_tlp": "white" }), "/max_tlp"),
         (json!({ "content": ["everything"] }), "/content/0"),
         (json!({ "pii": "keep" }), "/pii"),
@@ -86,7 +91,10 @@ async fn vocabularies_are_stored_canonical() {
                 "mou-aliases",
                 "bank-a",
                 &["ncu-de"],
-                json!({ "indicator_types": ["ipv4", "hash", "domain"], "recipient_countries": ["de", "fr"] }),
+                json!({
+                    "indicator_types": ["ipv4", "hash", "domain"], "recipient_countries": ["de", "fr"],
+                    "categories": ["Spear Phishing", "ransomware"], "sectors": ["banking"]
+                }),
             ),
         )
         .await;
@@ -96,6 +104,11 @@ async fn vocabularies_are_stored_canonical() {
         json!(["domain-name", "file", "ipv4-addr"])
     );
     assert_eq!(created.body["recipient_countries"], json!(["DE", "FR"]));
+    assert_eq!(
+        created.body["categories"],
+        json!(["phishing", "ransomware"])
+    );
+    assert_eq!(created.body["sectors"], json!(["finance"]));
     app.shutdown().await;
 }
 

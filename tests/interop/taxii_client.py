@@ -4,6 +4,7 @@ OASIS `stix2-validator` (pip install taxii2-client stix2-validator).
 
 Usage: taxii_client.py partner <base url> <partner token>
        taxii_client.py agency <base url> <agency token> <case reference> <page size>
+       taxii_client.py bound <base url> <user> <case-bound token> <page size>
 
 - The agency authenticates with HTTP Basic (the token as password) and states its case reference in the
   X-Accord-Case header (a requests auth hook adds both): discovery -> API root -> collections -> get_objects paged
@@ -11,6 +12,10 @@ Usage: taxii_client.py partner <base url> <partner token>
 - The partner authenticates with a Bearer token: discovery -> API root -> its inbox -> add_objects, whose status
   resource the client polls until it is complete -> the status again by id -> an envelope with an invalid pattern
   (refused) -> reading the inbox (refused by the client: the inbox is not readable).
+
+- With a case-bound token, the client is configured the way a SIEM or MISP is: a URL, a user and a password (the
+  token), nothing else — no header, no hook: discovery -> collections -> get_objects paged -> added_after polling ->
+  manifest.
 
 Prints one JSON document on stdout that the Rust test (tests/taxii) asserts on. Exits non-zero when the client
 itself fails.
@@ -95,6 +100,28 @@ def agency(base, token, case, page_size):
     errors, warnings = validate(unpaged)
     out["validator_errors"] = errors
     out["validator_warnings"] = len(warnings)
+    return out
+
+
+def bound(base, user, password, page_size):
+    """A stock configuration: URL, user, password. Reads the one collection the case-bound token sees."""
+    server = Server(base + "/taxii2/", user=user, password=password)
+    root = server.api_roots[0]
+    out = {"collections": [{"id": c.id, "title": c.title, "can_read": c.can_read} for c in root.collections]}
+    readable = [c for c in root.collections if c.can_read]
+    if not readable:
+        return out
+    collection = readable[0]
+    pages = list(as_pages(collection.get_objects, per_request=page_size))
+    objects = [obj for envelope in pages for obj in envelope.get("objects", [])]
+    out["pages"] = len(pages)
+    out["object_ids"] = [obj["id"] for obj in objects]
+    out["manifest_ids"] = [record["id"] for record in collection.get_manifest().get("objects", [])]
+    # Polling as a feed does: everything added after the latest date seen so far.
+    latest = max((record["date_added"] for record in collection.get_manifest().get("objects", [])), default=None)
+    if latest is not None:
+        newer = collection.get_objects(added_after=latest).get("objects", [])
+        out["added_after_latest"] = [obj["id"] for obj in newer]
     return out
 
 
@@ -234,6 +261,9 @@ def main():
     if phase == "partner":
         base, partner_token = sys.argv[2:4]
         print(json.dumps(partner(base, partner_token)))
+    elif phase == "bound":
+        base, user, password, page_size = sys.argv[2:6]
+        print(json.dumps(bound(base, user, password, int(page_size))))
     else:
         base, agency_token, case, page_size = sys.argv[2:6]
         print(json.dumps(agency(base, agency_token, case, int(page_size))))

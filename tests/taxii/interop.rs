@@ -274,3 +274,91 @@ async fn taxii2_client_pushes_and_reads_paged_collections_and_every_object_passe
 
     app.shutdown().await;
 }
+
+/// A SIEM or MISP configured the stock way — a URL, a user, a password — with a case-bound token an investigator
+/// issued for its case: it reads its purpose's collection with no header, pages, polls with `added_after`, reads the
+/// manifest.
+#[tokio::test]
+async fn taxii2_client_reads_with_only_a_url_a_user_and_a_case_bound_token() {
+    if !available(
+        Component::Interop,
+        python_ready(),
+        "`python3 -c 'import taxii2client, stix2validator'` fails",
+        "pip install taxii2-client stix2-validator (scripts/test.sh does)",
+    ) {
+        return;
+    }
+    let app = spawn_app().await;
+    let world = world(&app).await;
+    app.create_mou(mou("m-1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    for index in 0..3 {
+        let values = [format!("203.0.113.{}", 10 + index)];
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        app.submit(
+            &world.partner,
+            report(&format!("Bound {index}"), "amber", &values),
+        )
+        .await;
+    }
+    app.wait_found(&world.ncu_de, "203.0.113.12", "investigation")
+        .await;
+    let issued = app
+        .post(
+            "/v1/tokens/case",
+            &world.ncu_de,
+            json!({ "purpose": "investigation", "case": "CASE-SIEM-1", "label": "siem" }),
+        )
+        .await;
+    assert_eq!(
+        issued.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        issued.body
+    );
+    let token = issued.body["token"].as_str().unwrap().to_owned();
+
+    let read = run_script(&["bound", &app.url, "siem", &token, "3"]).await;
+    let collections = read["collections"].as_array().unwrap();
+    assert_eq!(collections.len(), 1, "only the bound purpose: {read}");
+    assert!(
+        collections[0]["title"]
+            .as_str()
+            .unwrap()
+            .ends_with("for investigation")
+    );
+    let objects: Vec<&str> = read["object_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    assert!(read["pages"].as_u64().unwrap() > 1, "{read}");
+    assert_eq!(
+        objects
+            .iter()
+            .filter(|id| id.starts_with("report--"))
+            .count(),
+        3
+    );
+    let manifest: Vec<&str> = read["manifest_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    assert_eq!(manifest, objects);
+    assert_eq!(read["added_after_latest"], json!([]), "nothing newer yet");
+
+    // Every read was audited under the bound purpose and case.
+    let auditor = app.token("accord-admin", "auditor").await;
+    let records = app.get("/v1/audit?case=CASE-SIEM-1", &auditor).await;
+    let records = records.body["records"].as_array().unwrap().clone();
+    assert!(records.len() >= 4, "{records:?}");
+    assert!(
+        records
+            .iter()
+            .all(|record| record["purpose"] == "investigation" && record["status"] == 200)
+    );
+    app.shutdown().await;
+}

@@ -3,6 +3,7 @@
 //! and `stix2-validator` (tests/interop/taxii_client.py).
 #![allow(unreachable_pub)]
 
+mod discovery;
 #[allow(dead_code)]
 #[path = "../e2e/helpers.rs"]
 mod helpers;

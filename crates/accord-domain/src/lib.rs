@@ -5,6 +5,7 @@
 //! - [`validation`]: which fields of a document are invalid ([`validation::Invalid`]).
 //! - [`ids`]: validated identifiers (organizations, reports, MoUs, tokens).
 //! - [`tlp`] and [`purpose`]: the TLP 2.0 ladder and the permitted purposes of a search.
+//! - [`case`]: the case reference stated with every search, normalized once ([`Case`]).
 //! - [`org`]: organizations, roles, token records and the directory events that carry them on the bus.
 //! - [`mou`]: the Memorandum of Understanding document of `policy-model.md` and its one validation
 //!   ([`mou::MouValidator`]).
@@ -12,9 +13,11 @@
 //! - [`report`]: the native incident report, the raw bus envelope, the normalized record and rejections.
 //! - [`view`]: what the enforcer releases: one redacted view per distinct release.
 //! - [`topics`]: bus topic names.
+//! - [`unique`]: order-preserving deduplication in linear time.
 //! - [`schema`]: the JSON Schemas of `schemas/`, compiled once.
 //! - [`vocabulary`]: the fixed vocabularies of categories and sectors.
 
+pub mod case;
 pub mod classification;
 pub mod country;
 pub mod ids;
@@ -26,14 +29,16 @@ pub mod report;
 pub mod schema;
 pub mod tlp;
 pub mod topics;
+pub mod unique;
 pub mod validation;
 pub mod view;
 pub mod vocabulary;
 
-pub use ids::{IdError, MouId, OrgId, ReportId, TokenId};
+pub use case::{Case, CaseError};
+pub use ids::{IdError, MouId, OrgId, ReportId, ReportIdKey, TokenId};
 pub use mou::{Attribution, ContentPart, Mou, MouStatus, MouValidator, MouVersion, PiiRule, Scope};
 pub use observable::ObservableType;
-pub use org::{DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
+pub use org::{CaseBinding, DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;
 pub use report::{
     Indicator, IndicatorPii, IndicatorSource, IndicatorSpan, NormalizedReport, PatternInput,

@@ -269,7 +269,9 @@ pub fn detect(value: &str) -> Option<ObservableType> {
     if CVE_SHAPE.is_match(value) {
         return Some(ObservableType::Vulnerability);
     }
-    if !has_file_extension(value) && forms::domain(value).is_ok() {
+    // The file-extension rule looks past a trailing dot, which the canonical domain drops (`setup.exe.`).
+    let without_root = value.strip_suffix('.').unwrap_or(value);
+    if !has_file_extension(without_root) && forms::domain(value).is_ok() {
         return Some(ObservableType::DomainName);
     }
     if let Some((host, _path)) = value.split_once('/') {
@@ -302,7 +304,7 @@ pub fn detect(value: &str) -> Option<ObservableType> {
 /// # Errors
 /// Returns [`ObservableError::Undetectable`] when `kind` is `None` and no type fits, and [`ObservableError::Invalid`]
 /// when the value is not valid for its type, including a declared type that disagrees with the value (the reason then
-/// names the type the value looks like).
+/// names the type the value looks like) and a value defanged twice over (`a[[.]]com`: still defanged once refanged).
 pub fn canonicalize(
     kind: Option<ObservableType>,
     raw: &str,
@@ -317,6 +319,9 @@ pub fn canonicalize(
             kind,
             reason: "the value is empty".to_owned(),
         });
+    }
+    if let Some(reason) = refang::still_defanged(&value) {
+        return Err(ObservableError::Invalid { kind, reason });
     }
     let result = match kind {
         ObservableType::Ipv4Addr => forms::ip(&value, true),
@@ -352,6 +357,12 @@ pub fn canonicalize(
 /// digest (32 hex digits or more, or `sha256:…`) when a name is wanted, and a name when a digest is wanted.
 pub fn canonicalize_file(raw: &str, form: FileForm) -> Result<String, ObservableError> {
     let value = refang(raw);
+    if let Some(reason) = refang::still_defanged(&value) {
+        return Err(ObservableError::Invalid {
+            kind: ObservableType::File,
+            reason,
+        });
+    }
     let result = match (form, FileForm::of(&value)) {
         (FileForm::Hash, FileForm::Hash) => forms::hash(&value),
         (FileForm::Hash, FileForm::Name) => Err(format!("`{value}` is not a hexadecimal digest")),

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{OrgId, Timestamp, Tlp, TokenId};
+use crate::{Case, OrgId, Purpose, Timestamp, Tlp, TokenId};
 
 /// Whether an organization reports incidents or receives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,6 +81,30 @@ pub struct TokenRecord {
     /// When it was revoked, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Timestamp>,
+    /// When it stops being valid. Tokens issued before tokens could expire have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// For a case-bound investigator token: the purpose and case every read made with it is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<CaseBinding>,
+}
+
+/// What a case-bound token binds every read to, exactly as if the request had stated them: for TAXII clients and
+/// SIEMs that can send only a user and a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseBinding {
+    /// The purpose of every read.
+    pub purpose: Purpose,
+    /// The case of every read.
+    pub case: Case,
+}
+
+impl TokenRecord {
+    /// Returns whether the token may be used at `now`: not revoked, not expired (it is expired from its `expires_at`
+    /// on).
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|expires_at| now < expires_at)
+    }
 }
 
 /// A change to the directory, published by admin on [`crate::topics::ADMIN_DIRECTORY`].

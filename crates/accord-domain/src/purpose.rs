@@ -27,6 +27,15 @@ impl Purpose {
         Purpose::Research,
     ];
 
+    /// Returns the purpose a client stated, normalized: surrounding white space trimmed, then one of the four names
+    /// exactly. The one way a stated purpose is read (search requests, audit records).
+    ///
+    /// # Errors
+    /// [`UnknownPurpose`] for anything else (a control character included).
+    pub fn normalize(stated: &str) -> Result<Self, UnknownPurpose> {
+        stated.trim().parse()
+    }
+
     /// Returns the purpose as written in the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,5 +65,21 @@ impl FromStr for Purpose {
 impl fmt::Display for Purpose {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stated_purposes_are_trimmed_then_matched_exactly() {
+        assert_eq!(
+            Purpose::normalize(" investigation\t"),
+            Ok(Purpose::Investigation)
+        );
+        assert!(Purpose::normalize("Investigation").is_err());
+        assert!(Purpose::normalize("investi\ngation").is_err());
+        assert!(Purpose::normalize("").is_err());
     }
 }

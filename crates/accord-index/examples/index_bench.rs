@@ -23,15 +23,11 @@ const BATCH: usize = 500;
 const LOOKUPS: usize = 20_000;
 
 /// A small deterministic generator (splitmix64), so runs are comparable.
-struct Rng(u64);
+struct Rng(accord_testkit::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, bound: usize) -> usize {
@@ -117,7 +113,7 @@ async fn report_search(index: &IndexClient, label: &str, query: Query, runs: usi
 
 /// Writes `views` views in batches and returns a sample of their indicators to look up.
 async fn ingest(index: &IndexClient, views: usize) -> Vec<IndicatorMatch> {
-    let mut rng = Rng(42);
+    let mut rng = Rng(accord_testkit::SplitMix64::new(42));
     let started = Instant::now();
     let mut written = 0;
     let mut batch = Vec::with_capacity(BATCH);

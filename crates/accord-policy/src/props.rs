@@ -16,15 +16,11 @@ use crate::render::WHOLE_FIELD_MARKER;
 use crate::testkit::{directory, indicator, mou, org_id, report, ts, version};
 
 /// SplitMix64: tiny, deterministic, good enough to vary inputs.
-struct Rng(u64);
+struct Rng(accord_testkit::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, bound: u64) -> u64 {
@@ -320,7 +316,7 @@ fn check_case(
 
 #[test]
 fn random_releases_keep_every_invariant() {
-    let mut rng = Rng(0x5eed_acc0_4d00_0001);
+    let mut rng = Rng(accord_testkit::SplitMix64::new(0x5eed_acc0_4d00_0001));
     let orgs = directory();
     let mut num_views = 0;
     let mut num_releasing_cases = 0;

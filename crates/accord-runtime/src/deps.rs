@@ -1,6 +1,6 @@
 //! The backends and shared state a service is handed: it never knows which implementation it has.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use accord_bus::BusClient;
 use accord_index::IndexClient;
@@ -20,4 +20,6 @@ pub struct Deps {
     pub auth: Authenticator,
     /// The data directory for a service's local state (gateway status, audit trail).
     pub data_dir: PathBuf,
+    /// The address this process's HTTP server listens on (TAXII discovery's default base URL).
+    pub listen_addr: Option<SocketAddr>,
 }

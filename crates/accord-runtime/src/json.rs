@@ -41,13 +41,19 @@ impl SchemaValidator {
             .validator
             .iter_errors(instance)
             .take(MAX_LISTED_ERRORS)
-            .map(|error| FieldError::new(error.instance_path().as_str(), error.to_string()))
+            // The whole document is `/`, as everywhere else in problem documents (the validator says ``).
+            .map(|error| {
+                FieldError::new(
+                    pointer_or_root(error.instance_path().as_str()),
+                    error.to_string(),
+                )
+            })
             .collect();
         if errors.is_empty() {
             return Ok(());
         }
         let detail = match errors.as_slice() {
-            [only] => format!("{}: {}", pointer_or_root(&only.pointer), only.message),
+            [only] => format!("{}: {}", only.pointer, only.message),
             _ => format!(
                 "{} fields do not conform to the {} schema",
                 errors.len(),
@@ -156,6 +162,20 @@ mod tests {
             panic!("expected 422")
         };
         assert_eq!(errors[0].pointer, "/a/1");
+    }
+
+    /// Found by the gateway's fuzz target (docs/fuzzing.md): a document missing a required top-level property was
+    /// refused with an empty pointer, where every other problem names the whole document `/`.
+    #[test]
+    fn an_error_about_the_whole_document_points_at_the_root() {
+        let validator =
+            SchemaValidator::compile("test", r#"{"type":"object","required":["title"]}"#).unwrap();
+        let error = validator.validate(&serde_json::json!({})).unwrap_err();
+        let ApiError::Unprocessable { errors, detail } = error else {
+            panic!("expected 422")
+        };
+        assert_eq!(errors[0].pointer, "/");
+        assert!(detail.starts_with("/: "), "{detail}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`directory`]: organizations, tokens and MoUs materialized from the compacted bus topics.
 //! - [`json`]: the request body extractor that names the failing field.
 //! - [`http`]: serving a router on a bound listener with graceful shutdown, plus `/healthz`, `/readyz`, `/metrics`.
+//! - [`secret`]: secret settings (never printed) and the keys a service keeps in its data directory.
 //! - [`service`]: hosting services in a process: their routes on one listener, their tasks supervised alike.
 //! - [`metrics`]: the runtime's metric names (stages, HTTP).
 //! - [`stage`]: the at-least-once consumer loop of the pipeline stages.
@@ -19,6 +20,7 @@ pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod problem;
+pub mod secret;
 pub mod service;
 pub mod stage;
 pub mod taxii;

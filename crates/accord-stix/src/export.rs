@@ -206,6 +206,19 @@ struct Collector {
     shared: BTreeMap<String, Shared>,
 }
 
+/// What every object a view contributes shares: its timestamps, TLP marking and author.
+struct Stamp {
+    /// When the report was received (`created`).
+    created: String,
+    /// When the view was released to the agency (`modified`).
+    modified: String,
+    /// The same instant, for `date_added`.
+    released: Timestamp,
+    tlp: Tlp,
+    marking: &'static str,
+    author: String,
+}
+
 impl Collector {
     fn share(
         &mut self,
@@ -254,119 +267,135 @@ impl Collector {
 
     fn add_view(&mut self, release: &Release<'_>) {
         let view = release.view;
-        let content = &view.content;
         let received = view.facts.received_at.trunc_subsecs(3);
         let released = release.released_at.trunc_subsecs(3).max(received);
-        let created = timestamp(received);
-        let modified = timestamp(released);
-        let tlp = content.tlp;
-        let marking = tlp_marking_id(tlp);
-        let author = author_id(view);
-
-        self.share(marking, tlp_marking(tlp), None, released, false);
+        let tlp = view.content.tlp;
+        let stamp = Stamp {
+            created: timestamp(received),
+            modified: timestamp(released),
+            released,
+            tlp,
+            marking: tlp_marking_id(tlp),
+            author: author_id(view),
+        };
+        self.share(stamp.marking, tlp_marking(tlp), None, released, false);
         self.share(
-            &author,
-            author_identity(view, &author),
+            &stamp.author,
+            author_identity(view, &stamp.author),
             None,
             released,
             false,
         );
+        let mut refs = self.add_indicators(view, &stamp);
+        if let Some(victim) = self.add_victim(view, &stamp) {
+            refs.push(victim);
+        }
+        if refs.is_empty() {
+            // object_refs must not be empty: a report released without indicators or victim refers to its author.
+            refs.push(stamp.author.clone());
+        }
+        refs.dedup();
+        self.add_report(view, &stamp, refs);
+    }
 
+    /// Adds the view's observables (shared), their indicators and vulnerabilities; returns the ids to refer to.
+    fn add_indicators(&mut self, view: &View, stamp: &Stamp) -> Vec<String> {
+        let content = &view.content;
         let mut refs: Vec<String> = Vec::new();
         for indicator in &content.indicators {
             let indicator = exported(indicator);
             let indicator = indicator.as_ref();
-            match indicator.kind {
-                ObservableType::Vulnerability => {
-                    let body = json!({
-                        "type": "vulnerability",
-                        "spec_version": "2.1",
-                        "id": indicator.id,
-                        "name": indicator.value,
-                        "external_references": [
-                            { "source_name": "cve", "external_id": indicator.value }
-                        ],
-                    });
-                    self.share(&indicator.id, body, Some(tlp), released, true);
-                    refs.push(indicator.id.clone());
-                }
-                kind => {
-                    self.share(
-                        &indicator.id,
-                        observable(indicator),
-                        Some(tlp),
-                        released,
-                        false,
-                    );
-                    let Some(pattern) = pattern(kind, &indicator.value) else {
-                        continue;
-                    };
-                    let id = derived_id(
-                        "indicator",
-                        &format!("accord|indicator|{}|{}", view.report_id, indicator.id),
-                    );
-                    let body = json!({
-                        "type": "indicator",
-                        "spec_version": "2.1",
-                        "id": id,
-                        "created": created,
-                        "modified": modified,
-                        "created_by_ref": author,
-                        "name": indicator.value,
-                        "indicator_types": ["malicious-activity"],
-                        "pattern": pattern,
-                        "pattern_type": "stix",
-                        "pattern_version": "2.1",
-                        "valid_from": timestamp(content.occurred_at),
-                        "object_marking_refs": [marking],
-                    });
-                    self.own(body, released, released);
-                    refs.push(id);
-                    refs.push(indicator.id.clone());
-                }
+            if indicator.kind == ObservableType::Vulnerability {
+                let body = json!({
+                    "type": "vulnerability",
+                    "spec_version": "2.1",
+                    "id": indicator.id,
+                    "name": indicator.value,
+                    "external_references": [
+                        { "source_name": "cve", "external_id": indicator.value }
+                    ],
+                });
+                self.share(&indicator.id, body, Some(stamp.tlp), stamp.released, true);
+                refs.push(indicator.id.clone());
+                continue;
             }
-        }
-        if let Some(victim) = &content.victim {
-            let id = derived_id("identity", &format!("accord|victim|{}", view.report_id));
-            let mut body = json!({
-                "type": "identity",
+            self.share(
+                &indicator.id,
+                observable(indicator),
+                Some(stamp.tlp),
+                stamp.released,
+                false,
+            );
+            let Some(pattern) = pattern(indicator.kind, &indicator.value) else {
+                continue;
+            };
+            let id = derived_id(
+                "indicator",
+                &format!("accord|indicator|{}|{}", view.report_id, indicator.id),
+            );
+            let body = json!({
+                "type": "indicator",
                 "spec_version": "2.1",
                 "id": id,
-                "created": created,
-                "modified": modified,
-                "created_by_ref": author,
-                "name": victim.name.clone().unwrap_or_else(|| "victim".to_owned()),
-                "identity_class": "unknown",
-                "description": "the victim of the reported incident",
-                "object_marking_refs": [marking],
+                "created": stamp.created,
+                "modified": stamp.modified,
+                "created_by_ref": stamp.author,
+                "name": indicator.value,
+                "indicator_types": ["malicious-activity"],
+                "pattern": pattern,
+                "pattern_type": "stix",
+                "pattern_version": "2.1",
+                "valid_from": timestamp(content.occurred_at),
+                "object_marking_refs": [stamp.marking],
             });
-            let contact: Vec<String> = [
-                ("email", &victim.email),
-                ("phone", &victim.phone),
-                ("country", &victim.country),
-            ]
-            .into_iter()
-            .filter_map(|(label, value)| value.as_ref().map(|value| format!("{label}: {value}")))
-            .collect();
-            insert(
-                &mut body,
-                "contact_information",
-                (!contact.is_empty()).then(|| json!(contact.join("; "))),
-            );
-            insert(
-                &mut body,
-                "sectors",
-                victim.sector.as_ref().map(|sector| json!([sector])),
-            );
-            self.own(body, released, released);
+            self.own(body, stamp.released, stamp.released);
             refs.push(id);
+            refs.push(indicator.id.clone());
         }
-        if refs.is_empty() {
-            // object_refs must not be empty: a report released without indicators or victim refers to its author.
-            refs.push(author.clone());
-        }
-        refs.dedup();
+        refs
+    }
 
+    /// Adds the victim identity when the view releases one; returns its id.
+    fn add_victim(&mut self, view: &View, stamp: &Stamp) -> Option<String> {
+        let victim = view.content.victim.as_ref()?;
+        let id = derived_id("identity", &format!("accord|victim|{}", view.report_id));
+        let mut body = json!({
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": id,
+            "created": stamp.created,
+            "modified": stamp.modified,
+            "created_by_ref": stamp.author,
+            "name": victim.name.clone().unwrap_or_else(|| "victim".to_owned()),
+            "identity_class": "unknown",
+            "description": "the victim of the reported incident",
+            "object_marking_refs": [stamp.marking],
+        });
+        let contact: Vec<String> = [
+            ("email", &victim.email),
+            ("phone", &victim.phone),
+            ("country", &victim.country),
+        ]
+        .into_iter()
+        .filter_map(|(label, value)| value.as_ref().map(|value| format!("{label}: {value}")))
+        .collect();
+        insert(
+            &mut body,
+            "contact_information",
+            (!contact.is_empty()).then(|| json!(contact.join("; "))),
+        );
+        insert(
+            &mut body,
+            "sectors",
+            victim.sector.as_ref().map(|sector| json!([sector])),
+        );
+        self.own(body, stamp.released, stamp.released);
+        Some(id)
+    }
+
+    /// Adds the report object referring to `refs`.
+    fn add_report(&mut self, view: &View, stamp: &Stamp, refs: Vec<String>) {
+        let content = &view.content;
         let mut labels: Vec<String> = content.categories.clone();
         if let Some(sector) = &content.sector {
             labels.push(format!("sector:{sector}"));
@@ -379,14 +408,14 @@ impl Collector {
             "type": "report",
             "spec_version": "2.1",
             "id": view.report_id,
-            "created": created,
-            "modified": modified,
-            "created_by_ref": author,
+            "created": stamp.created,
+            "modified": stamp.modified,
+            "created_by_ref": stamp.author,
             "name": name,
             "report_types": ["threat-report"],
             "published": timestamp(content.occurred_at.max(view.facts.received_at)),
             "object_refs": refs,
-            "object_marking_refs": [marking],
+            "object_marking_refs": [stamp.marking],
         });
         insert(
             &mut report,
@@ -409,7 +438,7 @@ impl Collector {
             "external_references",
             (!references.is_empty()).then(|| json!(references)),
         );
-        self.own(report, released, released);
+        self.own(report, stamp.released, stamp.released);
     }
 
     fn finish(self) -> Vec<StixObject> {

@@ -29,6 +29,7 @@ mod tests;
 use accord_domain::{
     Tlp,
     report::{IncidentReport, IndicatorInput},
+    unique::dedup_by_key,
 };
 use serde_json::Value;
 
@@ -40,6 +41,8 @@ pub(crate) use markings::parse_tlp;
 
 /// The most indicator objects (patterns) one bundle may carry, as the native schema's `patterns`.
 pub const MAX_PATTERNS: usize = 10_000;
+/// The longest pattern type (`stix`, `sigma`, …), as the native schema.
+pub(crate) const MAX_PATTERN_TYPE_CHARS: usize = 64;
 /// The longest title, as the native schema.
 pub(crate) const MAX_TITLE_CHARS: usize = 500;
 /// The longest description, as the native schema.
@@ -223,20 +226,22 @@ pub(crate) fn pointer_escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// Appends a typed indicator unless it is already there.
+/// Appends a typed indicator; repeats are dropped once, when the report is assembled ([`dedup_indicators`]).
 pub(crate) fn push_indicator(
     indicators: &mut Vec<IndicatorInput>,
     kind: accord_domain::ObservableType,
     value: String,
 ) {
     let kind = Some(kind.as_str().to_owned());
-    if indicators
-        .iter()
-        .any(|known| known.kind == kind && known.value == value)
-    {
-        return;
-    }
     indicators.push(IndicatorInput { kind, value });
+}
+
+/// Keeps the first of each type and value, in one pass (a check against the whole list per indicator made a large
+/// bundle or event quadratic to convert).
+pub(crate) fn dedup_indicators(indicators: &mut Vec<IndicatorInput>) {
+    dedup_by_key(indicators, |indicator| {
+        (indicator.kind.clone(), indicator.value.clone())
+    });
 }
 
 /// Cuts `text` to at most `max` characters.

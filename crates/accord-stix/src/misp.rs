@@ -20,12 +20,14 @@
 use accord_domain::{
     ObservableType, Tlp, classification, observable,
     report::{IncidentReport, IndicatorInput},
+    unique::dedup_by_key,
     vocabulary,
 };
 use serde_json::Value;
 
 use crate::ingest::{
-    IngestError, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, parse_tlp, push_indicator, truncate_chars,
+    IngestError, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, dedup_indicators, parse_tlp,
+    push_indicator, truncate_chars,
 };
 
 /// Returns `true` when a JSON document looks like a MISP event: an object whose only top-level key is `Event`.
@@ -76,6 +78,8 @@ pub fn misp_event_to_report(
             attribute_indicators(attribute, &pointer, &mut indicators)?;
         }
     }
+    dedup_indicators(&mut indicators);
+    dedup_by_key(&mut tags.ttps, Clone::clone);
     let Some(tlp) = tags.tlp.or(default_tlp) else {
         return Err(IngestError::Unmarked {
             pointer: "/Event/Tag".to_owned(),
@@ -158,9 +162,7 @@ impl Tags {
                 continue;
             }
             if lower.starts_with("misp-galaxy:") {
-                if let Some(technique) = technique_in(name)
-                    && !self.ttps.contains(&technique)
-                {
+                if let Some(technique) = technique_in(name) {
                     self.ttps.push(technique);
                 }
                 continue;

@@ -1,5 +1,9 @@
 //! Admin: the coordinators' API for organizations, tokens and versioned MoUs.
 //!
+//! Tokens end: each is issued with an `expires_at` (given, or `token_default_lifetime_days` from now; never more
+//! than `token_max_lifetime_days`), and `DELETE /v1/tokens/{id}` revokes one at once. The bootstrap token is
+//! revoked with `DELETE /v1/tokens/bootstrap` ([`accord_runtime::auth::bootstrap_revocation`]).
+//!
 //! Admin owns no storage of its own: every change is published on a compacted topic ([`topics::ADMIN_DIRECTORY`]
 //! for organizations and tokens, [`topics::POLICY_MOUS`] for MoU versions) and every service, admin included,
 //! materializes those topics in its [`accord_runtime::Directory`]. A handler answers only once its own directory has
@@ -8,10 +12,11 @@
 mod mous;
 mod orgs;
 mod page;
+mod tokens;
 
 use accord_bus::Record;
 use accord_runtime::telemetry::ErrorChain;
-use accord_runtime::{ApiError, Authenticator, Deps, ServiceHost};
+use accord_runtime::{ApiError, Authenticator, Deps, ServiceHost, service::at_least};
 use anyhow::Context as _;
 use axum::{
     Router,
@@ -21,14 +26,53 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 /// Admin configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Config {}
+pub struct Config {
+    /// How long a token issued without `expires_at` lives, in days.
+    pub token_default_lifetime_days: u32,
+    /// The longest a token may live, in days: a later `expires_at` is refused (422).
+    pub token_max_lifetime_days: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            token_default_lifetime_days: 90,
+            token_max_lifetime_days: 365,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the values at start, naming the key of the first bad one.
+    ///
+    /// # Errors
+    /// A message naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        at_least(
+            "admin.token_default_lifetime_days",
+            self.token_default_lifetime_days.into(),
+            1,
+        )?;
+        at_least(
+            "admin.token_max_lifetime_days",
+            self.token_max_lifetime_days.into(),
+            self.token_default_lifetime_days.into(),
+        )?;
+        // chrono's durations end near 292 000 years; a century is plenty.
+        if self.token_max_lifetime_days > 36_500 {
+            return Err("admin.token_max_lifetime_days must be at most 36500".to_owned());
+        }
+        Ok(())
+    }
+}
 
 /// Shared handler state.
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) deps: Deps,
+    pub(crate) config: std::sync::Arc<Config>,
     /// The one MoU validation, shared with the enforcer's preview.
     pub(crate) mou_validator: std::sync::Arc<accord_domain::MouValidator>,
 }
@@ -44,9 +88,10 @@ impl AppState {
     ///
     /// # Errors
     /// Fails when the MoU schema does not compile.
-    pub fn new(_config: Config, deps: Deps) -> anyhow::Result<Self> {
+    pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
         Ok(Self {
             deps,
+            config: std::sync::Arc::new(config),
             mou_validator: std::sync::Arc::new(accord_domain::MouValidator::new()?),
         })
     }
@@ -90,8 +135,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/organizations", post(orgs::create).get(orgs::list))
         .route("/v1/organizations/{id}", get(orgs::get).patch(orgs::update))
-        .route("/v1/tokens", post(orgs::issue_token))
-        .route("/v1/tokens/{id}", delete(orgs::revoke_token))
+        .route("/v1/tokens", post(tokens::issue))
+        .route("/v1/tokens/case", post(tokens::issue_case))
+        .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/mous", post(mous::create).get(mous::list))
         .route("/v1/mous/{id}", get(mous::get).put(mous::update))
         .route("/v1/mous/{id}/history", get(mous::history))

@@ -1,8 +1,6 @@
-//! Organizations and tokens.
+//! Organizations.
 
-use accord_domain::{
-    DirectoryEvent, OrgId, OrgKind, Organization, Role, Tlp, TokenId, TokenRecord, country, topics,
-};
+use accord_domain::{DirectoryEvent, OrgId, OrgKind, Organization, Role, Tlp, country, topics};
 use accord_runtime::{ApiError, Principal, auth, json};
 use axum::{
     Json,
@@ -253,103 +251,6 @@ pub(crate) async fn update(
         .await?;
     tracing::info!(organization = %updated.id, "organization updated");
     Ok(Json(updated).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewToken {
-    organization: OrgId,
-    role: Role,
-    #[serde(default)]
-    label: String,
-}
-
-/// Returns whether an organization of `kind` may hold a token with `role`.
-fn role_fits(kind: OrgKind, role: Role) -> bool {
-    match role {
-        Role::Partner => kind == OrgKind::Partner,
-        Role::Investigator => kind == OrgKind::Agency,
-        Role::Coordinator => kind == OrgKind::Operator,
-        Role::Auditor => kind != OrgKind::Partner,
-    }
-}
-
-/// `POST /v1/tokens`: the secret is in this response and nowhere else.
-pub(crate) async fn issue_token(
-    State(state): State<AppState>,
-    principal: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    principal.require(Role::Coordinator)?;
-    json::require_json(&headers)?;
-    let new: NewToken = json::parse(&body)?;
-    let snapshot = state.deps.directory.snapshot();
-    let Some(org) = snapshot.orgs.get(&new.organization) else {
-        return Err(ApiError::invalid_field(
-            "/organization",
-            "unknown organization",
-        ));
-    };
-    if !role_fits(org.kind, new.role) {
-        return Err(ApiError::invalid_field(
-            "/role",
-            format!(
-                "a {:?} organization cannot hold a {} token",
-                org.kind,
-                new.role.as_str()
-            )
-            .to_lowercase(),
-        ));
-    }
-    let secret = auth::generate_secret();
-    let record = TokenRecord {
-        id: TokenId::parse(&auth::generate_token_id()).map_err(ApiError::internal)?,
-        organization: new.organization,
-        role: new.role,
-        label: new.label,
-        hash: auth::hash_secret(&secret),
-        created_at: chrono::Utc::now(),
-        revoked_at: None,
-    };
-    let event = DirectoryEvent::Token(record.clone());
-    let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
-    state
-        .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
-        .await?;
-    let body = json!({
-        "id": record.id,
-        "token": secret,
-        "organization": record.organization,
-        "role": record.role,
-        "label": record.label,
-        "created_at": record.created_at,
-    });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-/// `DELETE /v1/tokens/{id}`: revoked for every following request.
-pub(crate) async fn revoke_token(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    principal.require(Role::Coordinator)?;
-    let snapshot = state.deps.directory.snapshot();
-    let Some(token) = snapshot.token(&id) else {
-        return Err(ApiError::NotFound);
-    };
-    if token.revoked_at.is_some() {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    let mut revoked = token.clone();
-    revoked.revoked_at = Some(chrono::Utc::now());
-    let event = DirectoryEvent::Token(revoked);
-    let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
-    state
-        .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Publishes the operator organization `accord-admin` if the directory lacks it, so that auditor tokens can be

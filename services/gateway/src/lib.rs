@@ -8,11 +8,19 @@
 //! submitting partner where its report is; the [`status`] store is derived from the bus by a follower, so it is
 //! rebuilt after a crash.
 //!
+//! A report sent with an `Idempotency-Key` gets an id keyed with the deployment's secret
+//! ([`accord_domain::ReportId::for_idempotency_key`]): `[gateway] report_id_key`, else the key file
+//! `gateway/report-id.key` in the data directory, generated on first start. Every gateway of a deployment must use
+//! the same key (set `report_id_key` in each, or share the data directory), or a retry through another gateway
+//! becomes another report; each logs the key's fingerprint at start so that operators can compare them.
+//!
 //! TAXII 2.1 partners add objects to their inbox here too ([`taxii`]): the envelope becomes a STIX bundle and
 //! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
 mod admission;
 mod convert;
+#[cfg(test)]
+mod fuzz;
 mod metrics;
 mod reports;
 pub mod status;
@@ -20,23 +28,29 @@ mod taxii;
 
 use std::sync::Arc;
 
-use accord_domain::topics;
+use accord_domain::{ReportIdKey, topics};
 use accord_runtime::{
     Authenticator, Deps, ServiceHost,
     json::SchemaValidator,
+    secret::{ConfigSecret, decode_key, load_or_generate_key},
     service::at_least,
     stage::{self, StageOptions},
 };
+use anyhow::Context as _;
 use axum::{
     Router,
     extract::FromRef,
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use accord_normalizer::Limits;
 
 use crate::{admission::Admission, status::StatusStore};
+
+/// The report-id key file, in the gateway's data directory.
+const REPORT_ID_KEY_FILE: &str = "report-id.key";
 
 /// Gateway configuration: what one report may be, and how much of a partner's work may wait in the pipeline. The
 /// report limits are also what the normalizer checks every raw record against (`accord_normalizer::Limits`).
@@ -60,6 +74,11 @@ pub struct Config {
     pub max_backlog_bytes: usize,
     /// The most submissions of one partner validated at once (the others wait their turn).
     pub max_concurrent_validations: usize,
+    /// The secret report ids derived from idempotency keys are keyed with: 32 bytes in base64 (never printed). The
+    /// same in every gateway of a deployment. Without it, the key file `gateway/report-id.key` in the data
+    /// directory, generated on first start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_id_key: Option<ConfigSecret>,
 }
 
 impl Default for Config {
@@ -72,6 +91,7 @@ impl Default for Config {
             max_backlog_reports: 1000,
             max_backlog_bytes: 16 * 1024 * 1024,
             max_concurrent_validations: 2,
+            report_id_key: None,
         }
     }
 }
@@ -108,7 +128,11 @@ impl Config {
             "gateway.max_concurrent_validations",
             self.max_concurrent_validations as u64,
             1,
-        )
+        )?;
+        if let Some(key) = &self.report_id_key {
+            decode_key(key.expose(), "gateway.report_id_key").map_err(|error| error.to_string())?;
+        }
+        Ok(())
     }
 
     /// Returns the limits every report is normalized within, at the gateway (on trial) and in the normalizer.
@@ -153,6 +177,7 @@ pub struct AppState {
     pub(crate) schema: Arc<SchemaValidator>,
     pub(crate) status: StatusStore,
     pub(crate) admission: Arc<Admission>,
+    pub(crate) report_id_key: Arc<ReportIdKey>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -162,25 +187,35 @@ impl FromRef<AppState> for Authenticator {
 }
 
 impl AppState {
-    /// Builds the state: compiles the report schema and opens the status store in the data directory.
+    /// Builds the state: compiles the report schema, opens the status store in the data directory and loads the
+    /// report-id key.
     ///
     /// # Errors
-    /// Fails when the schema does not compile or the store cannot be opened.
+    /// Fails when the schema does not compile, the store cannot be opened or the key cannot be had.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
-        let schema =
-            SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)?;
-        let status = StatusStore::open(&deps.data_dir.join("gateway"))?;
         let admission = Admission::new(
             config.max_backlog_reports,
             config.max_backlog_bytes,
             config.max_concurrent_validations,
         );
+        let schema = reports::report_schema()?;
+        let dir = deps.data_dir.join("gateway");
+        let status = StatusStore::open(&dir)?;
+        let key = load_or_generate_key(
+            config.report_id_key.as_ref(),
+            "gateway.report_id_key",
+            &dir.join(REPORT_ID_KEY_FILE),
+        )
+        .context("failed to load the report-id key")?;
+        let fingerprint = hex::encode(&Sha256::digest(key)[..8]);
+        tracing::info!(%fingerprint, "report ids keyed (every gateway of a deployment must show the same fingerprint)");
         Ok(Self {
             deps,
             config: Arc::new(config),
             schema: Arc::new(schema),
             status,
             admission,
+            report_id_key: Arc::new(ReportIdKey::new(key)),
         })
     }
 }

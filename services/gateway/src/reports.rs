@@ -85,24 +85,13 @@ pub(crate) async fn accept(
     };
 
     let body_sha256 = hex::encode(Sha256::digest(&submission.body));
-    let id = match &submission.idempotency_key {
-        Some(key) => ReportId::for_idempotency_key(&partner, key),
+    let id = match submission.idempotency_key.as_deref() {
+        Some(key) => match earlier_submission(state, &partner, key, &body_sha256).await? {
+            Some(id) => return Ok(id),
+            None => ReportId::for_idempotency_key(&state.report_id_key, &partner, key),
+        },
         None => ReportId::random(),
     };
-    if submission.idempotency_key.is_some()
-        && let Some(existing) = lookup(state, id.as_str()).await?
-    {
-        if existing.body_sha256 != body_sha256 && !existing.body_sha256.is_empty() {
-            return Err(ApiError::Unprocessable {
-                detail: "this Idempotency-Key was already used with a different body".to_owned(),
-                errors: vec![FieldError::new(
-                    "/",
-                    "idempotency key reused with another body",
-                )],
-            });
-        }
-        return Ok(id);
-    }
     let reservation = state
         .admission
         .reserve(partner.as_str(), id.as_str(), submission.body.len())
@@ -135,6 +124,37 @@ pub(crate) async fn accept(
         }
     }
     Ok(id)
+}
+
+/// Returns the id of the report a partner already submitted under this `Idempotency-Key`, if any: the keyed id
+/// first, then the id the first, unkeyed derivation gave it (a report accepted before ids were keyed keeps its id
+/// on retry). 422 when that report was sent with another body.
+async fn earlier_submission(
+    state: &AppState,
+    partner: &accord_domain::OrgId,
+    key: &str,
+    body_sha256: &str,
+) -> Result<Option<ReportId>, ApiError> {
+    let candidates = [
+        ReportId::for_idempotency_key(&state.report_id_key, partner, key),
+        ReportId::legacy_for_idempotency_key(partner, key),
+    ];
+    for id in candidates {
+        let Some(existing) = lookup(state, id.as_str()).await? else {
+            continue;
+        };
+        if existing.body_sha256 != body_sha256 && !existing.body_sha256.is_empty() {
+            return Err(ApiError::Unprocessable {
+                detail: "this Idempotency-Key was already used with a different body".to_owned(),
+                errors: vec![FieldError::new(
+                    "/",
+                    "idempotency key reused with another body",
+                )],
+            });
+        }
+        return Ok(Some(id));
+    }
+    Ok(None)
 }
 
 /// Judges a submission in a blocking task (parsing, validating and normalizing a report of megabytes is CPU work
@@ -177,6 +197,9 @@ async fn judge(
 
 /// Judges a submission's body: JSON syntax, conversion of a STIX bundle or MISP event, the native schema, then
 /// classification, TLP, every indicator and every pattern. Returns the native report's JSON and the format it came in.
+///
+/// Pure (no bus, no store, no clock but a converter's fallback date): the whole of what [`accept`] decides about a
+/// body, so that the fuzz target drives exactly this function (docs/fuzzing.md).
 ///
 /// # Errors
 /// 400 for a body that is not JSON, 422 naming the offending field for anything else.
@@ -262,6 +285,14 @@ async fn publish(state: &AppState, raw: &RawReport) -> Result<(), ApiError> {
             ))
         }
     }
+}
+
+/// Compiles the native report's schema, once per gateway.
+///
+/// # Errors
+/// Fails when the shipped schema does not compile.
+pub(crate) fn report_schema() -> anyhow::Result<SchemaValidator> {
+    SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)
 }
 
 fn accepted(id: &ReportId) -> Response {

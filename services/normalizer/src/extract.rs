@@ -12,17 +12,19 @@
 //! (see `GENERIC_TLDS`), and is not a file extension (`invoice.pdf`), not glued to the next sentence (`attack.It`) or code (`System.IO`),
 //! not part of a longer dotted token (`1.2.3`, `evil.com.exe`) and not a path component.
 
-use std::{
-    collections::{BTreeMap, HashSet},
-    ops::Range,
-    sync::LazyLock,
-};
+use std::{collections::BTreeMap, ops::Range, sync::LazyLock};
 
 use accord_domain::{
     ObservableType,
     observable::{canonicalize, has_file_extension, refang_text_mapped},
+    unique::dedup_by_key,
 };
 use regex::Regex;
+
+/// Every indicator found in a text takes at least this many of its bytes (`::1` and a delimiter), and repeats are
+/// dropped: a text of `n` bytes yields at most `n / MIN_BYTES_PER_INDICATOR + 1` indicators. The work is linear in
+/// the text too (each pass is one regex scan; the claimed spans are an ordered map).
+pub const MIN_BYTES_PER_INDICATOR: usize = 4;
 
 /// Generic top-level domains recognized in prose, besides every two-letter country code and punycode (`xn--`) ones.
 /// A bare `word.word` in prose is far more often code (`System.IO`, `window.location`) than a domain, so the list is
@@ -166,13 +168,11 @@ pub struct Occurrence {
 /// Returns the canonical indicators found in `text`, in order of first appearance, without duplicates. Linear in
 /// the number found: each is hashed once.
 pub fn indicators(text: &str) -> Vec<(ObservableType, String)> {
-    let mut seen: HashSet<(ObservableType, String)> = HashSet::new();
-    let mut unique: Vec<(ObservableType, String)> = Vec::new();
-    for occurrence in occurrences(text) {
-        if seen.insert((occurrence.kind, occurrence.value.clone())) {
-            unique.push((occurrence.kind, occurrence.value));
-        }
-    }
+    let mut unique: Vec<(ObservableType, String)> = occurrences(text)
+        .into_iter()
+        .map(|occurrence| (occurrence.kind, occurrence.value))
+        .collect();
+    dedup_by_key(&mut unique, Clone::clone);
     unique
 }
 

@@ -17,6 +17,7 @@ use accord_domain::{
     PiiKind, RawReport, Rejection, ReportFormat, TextField, classification,
     observable::{ObservableError, canonicalize_declared},
     report::IncidentReport,
+    unique::dedup_by_key,
     vocabulary,
 };
 use serde::Deserialize;
@@ -245,15 +246,14 @@ fn vocabulary_terms(report: &IncidentReport) -> (Vec<String>, Option<String>) {
     (categories, sector)
 }
 
-/// Returns the ATT&CK technique ids upper-cased, deduplicated, in their order.
+/// Returns the ATT&CK technique ids upper-cased, deduplicated (linear), in their order.
 fn ttps(input: &[String]) -> Vec<String> {
-    let mut ttps: Vec<String> = Vec::with_capacity(input.len());
-    for ttp in input {
-        let ttp = ttp.trim().to_uppercase();
-        if !ttp.is_empty() && !ttps.contains(&ttp) {
-            ttps.push(ttp);
-        }
-    }
+    let mut ttps: Vec<String> = input
+        .iter()
+        .map(|ttp| ttp.trim().to_uppercase())
+        .filter(|ttp| !ttp.is_empty())
+        .collect();
+    dedup_by_key(&mut ttps, Clone::clone);
     ttps
 }
 

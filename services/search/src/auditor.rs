@@ -1,20 +1,69 @@
-//! `GET /v1/audit` and `GET /v1/audit/verify`, for auditors.
+//! The auditors' API: reading, verifying and anchoring the audit trail.
+//!
+//! - `GET /v1/audit?from=&to=&organization=&case=&limit=&cursor=`: records, oldest first. An auditor of the operator
+//!   organization (`accord-admin`) reads every record; any other auditor reads only the records of its own
+//!   organization ([`Scope`], the one rule), and naming another organization in `organization=` is a 403. `case=` is
+//!   normalized like a stated case ([`Case::parse`]), so a case sent with trailing spaces is found by its trimmed
+//!   form.
+//! - `GET /v1/audit/verify`: every link of the whole chain, and the latest checkpoint stored beside it;
+//!   `POST /v1/audit/verify` with a checkpoint the auditor kept checks the chain against that one instead. Every
+//!   auditor gets the same answer: whether the chain holds, how many records it has, the sequence number of the first
+//!   bad one, and what the checkpoint says. None of it is the content of a record, and the counts and sequence
+//!   numbers are what an auditor already infers from the numbers of its own organization's records.
+//! - `GET /v1/audit/checkpoint`: a signed checkpoint of the head, for any auditor to keep.
+//! - `GET /v1/audit/public-key`: the ed25519 key checkpoints are signed with; public, no token needed.
 
-use accord_domain::{Role, Timestamp};
-use accord_runtime::{ApiError, Principal};
+use accord_domain::{Case, OrgId, Role, Timestamp};
+use accord_runtime::{ApiError, Principal, auth, json};
 use axum::{
     Json,
     extract::{Query, State},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::AppState;
+use crate::{
+    AppState,
+    audit::{
+        AuditRecord,
+        checkpoint::{self, Checkpoint},
+    },
+};
 
 /// Records scanned per request at most; the cursor continues from where the scan stopped.
 const MAX_SCAN: usize = 100_000;
+
+/// Whose records an auditor reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    /// The operator's auditors: every record.
+    All,
+    /// Any other auditor: its own organization's records.
+    Organization(OrgId),
+}
+
+impl Scope {
+    /// Returns the scope of an auditor's token; 403 for any other role.
+    fn of(principal: &Principal) -> Result<Self, ApiError> {
+        principal.require(Role::Auditor)?;
+        if principal.organization.as_str() == auth::ADMIN_ORG {
+            return Ok(Scope::All);
+        }
+        Ok(Scope::Organization(principal.organization.clone()))
+    }
+
+    /// Returns whether a record is within the scope.
+    fn admits(&self, record: &AuditRecord) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Organization(org) => record.entry.organization.as_deref() == Some(org.as_str()),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct AuditQuery {
@@ -26,43 +75,83 @@ pub(crate) struct AuditQuery {
     cursor: Option<String>,
 }
 
-/// `GET /v1/audit?from=&to=&organization=&case=&limit=&cursor=`: records oldest first.
+/// The filters of a listing, normalized and checked against the caller's scope.
+struct Filter {
+    scope: Scope,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    organization: Option<String>,
+    case: Option<Case>,
+}
+
+impl Filter {
+    fn new(scope: Scope, query: &AuditQuery) -> Result<Self, ApiError> {
+        if let (Scope::Organization(own), Some(asked)) = (&scope, &query.organization)
+            && asked.as_str() != own.as_str()
+        {
+            return Err(ApiError::Forbidden(format!(
+                "an auditor of {own} reads only {own}'s records"
+            )));
+        }
+        let case = match query.case.as_deref().map(Case::parse) {
+            None => None,
+            Some(Ok(case)) => Some(case),
+            Some(Err(error)) => return Err(ApiError::bad_field("/case", error.to_string())),
+        };
+        Ok(Self {
+            scope,
+            from: query.from,
+            to: query.to,
+            organization: query.organization.clone(),
+            case,
+        })
+    }
+
+    fn admits(&self, record: &AuditRecord) -> bool {
+        let entry = &record.entry;
+        self.scope.admits(record)
+            && self.from.is_none_or(|from| entry.at >= from)
+            && self.to.is_none_or(|to| entry.at < to)
+            && self
+                .organization
+                .as_ref()
+                .is_none_or(|org| entry.organization.as_ref() == Some(org))
+            && self.case.as_ref().is_none_or(|case| {
+                entry
+                    .case
+                    .as_ref()
+                    .is_some_and(|stored| case.matches(stored))
+            })
+    }
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<u64, ApiError> {
+    let Some(cursor) = cursor else {
+        return Ok(0);
+    };
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| {
+            text.strip_prefix("s:")
+                .and_then(|seq| seq.parse::<u64>().ok())
+        })
+        .ok_or_else(|| ApiError::bad_field("/cursor", "not a cursor returned by this endpoint"))
+}
+
+/// `GET /v1/audit?from=&to=&organization=&case=&limit=&cursor=`: records oldest first, within the caller's scope.
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Auditor)?;
-    let after = match &query.cursor {
-        None => 0,
-        Some(cursor) => URL_SAFE_NO_PAD
-            .decode(cursor)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| {
-                text.strip_prefix("s:")
-                    .and_then(|seq| seq.parse::<u64>().ok())
-            })
-            .ok_or_else(|| {
-                ApiError::bad_field("/cursor", "not a cursor returned by this endpoint")
-            })?,
-    };
+    let filter = Filter::new(Scope::of(&principal)?, &query)?;
+    let after = decode_cursor(query.cursor.as_deref())?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let audit = state.audit.clone();
     let (records, last_seen, exhausted) = tokio::task::spawn_blocking(move || {
-        audit.scan(after, limit, MAX_SCAN, |record| {
-            let entry = &record.entry;
-            query.from.is_none_or(|from| entry.at >= from)
-                && query.to.is_none_or(|to| entry.at < to)
-                && query
-                    .organization
-                    .as_ref()
-                    .is_none_or(|org| entry.organization.as_ref() == Some(org))
-                && query
-                    .case
-                    .as_ref()
-                    .is_none_or(|case| entry.case.as_ref() == Some(case))
-        })
+        audit.scan(after, limit, MAX_SCAN, |record| filter.admits(record))
     })
     .await
     .map_err(ApiError::internal)?
@@ -71,16 +160,62 @@ pub(crate) async fn list(
     Ok(Json(json!({ "records": records, "next": next })).into_response())
 }
 
+/// Verifies the chain against `checkpoint` (else the latest stored one) off the async runtime.
+async fn run_verify(
+    state: &AppState,
+    checkpoint: Option<Checkpoint>,
+) -> Result<Response, ApiError> {
+    let audit = state.audit.clone();
+    let verification = tokio::task::spawn_blocking(move || audit.verify(checkpoint.as_ref()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
+    Ok(Json(verification).into_response())
+}
+
 /// `GET /v1/audit/verify`.
 pub(crate) async fn verify(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Auditor)?;
-    let audit = state.audit.clone();
-    let verification = tokio::task::spawn_blocking(move || audit.verify())
+    Scope::of(&principal)?;
+    run_verify(&state, None).await
+}
+
+/// `POST /v1/audit/verify` with a kept checkpoint `{ "seq", "hash", "at", "signature" }` as the body.
+pub(crate) async fn verify_checkpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    Scope::of(&principal)?;
+    json::require_json(&headers)?;
+    let checkpoint: Checkpoint = json::parse(&body)?;
+    run_verify(&state, Some(checkpoint)).await
+}
+
+/// `GET /v1/audit/checkpoint`: a signed checkpoint of the head as it is now.
+pub(crate) async fn checkpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    Scope::of(&principal)?;
+    let checkpoint = state
+        .audit
+        .checkpoint()
         .await
-        .map_err(ApiError::internal)?
         .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
-    Ok(Json(verification).into_response())
+    Ok(Json(checkpoint).into_response())
+}
+
+/// `GET /v1/audit/public-key`: the key checkpoints are signed with, and what they sign.
+pub(crate) async fn public_key(State(state): State<AppState>) -> Response {
+    Json(json!({
+        "algorithm": "ed25519",
+        "public_key": checkpoint::encode_public_key(&state.audit.public_key()),
+        "encoding": "base64",
+        "signed_message": checkpoint::MESSAGE_FORMAT,
+    }))
+    .into_response()
 }

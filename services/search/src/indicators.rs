@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::{
     AppState, Config, limits,
     released::Unaudited,
-    request::{Audited, Context, context, finish, report_summary},
+    request::{Audited, Context, PurposeAndCase, context, finish, report_summary},
     visible,
 };
 
@@ -78,8 +78,11 @@ pub(crate) async fn get(
 ) -> Response {
     let audited = Audited {
         endpoint: "GET /v1/indicators/{value}",
-        purpose: stated.purpose,
-        case: stated.case,
+        stated: PurposeAndCase::of(
+            &principal,
+            stated.purpose.as_deref(),
+            stated.case.as_deref(),
+        ),
         query: json!({ "value": limits::audited_values(json!([value]), &state.config)[0] }),
     };
     let outcome = async {
@@ -140,8 +143,11 @@ pub(crate) async fn lookup(
     };
     let audited = Audited {
         endpoint: "POST /v1/indicators/lookup",
-        purpose: field("purpose"),
-        case: field("case"),
+        stated: PurposeAndCase::of(
+            &principal,
+            field("purpose").as_deref(),
+            field("case").as_deref(),
+        ),
         query: json!({
             "values": limits::audited_values(
                 parsed.as_ref().ok().and_then(|value| value.get("values")).cloned().unwrap_or(Value::Null),

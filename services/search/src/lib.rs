@@ -6,9 +6,17 @@
 //! the next query even before the index is updated. Totals, counts and cursors cover re-checked hits only, one view
 //! per report (module `visible`). Before any response leaves, allowed or refused, its record is
 //! durably appended to the hash-chained [`audit`] trail; if that fails, the answer is 503 and nothing is released.
+//! A request without a valid token is refused (401) and counted, not recorded. The stated purpose and case are
+//! normalized once ([`accord_domain::Purpose::normalize`], [`accord_domain::Case`]) before they are checked, stored
+//! or matched.
+//!
+//! Auditors (module `auditor`) read the records of their own organization (the operator's auditors read all),
+//! verify the chain, and fetch signed checkpoints of its head to keep ([`audit::checkpoint`]).
 
 pub mod audit;
 mod auditor;
+#[cfg(test)]
+mod fuzz;
 mod indicators;
 mod limits;
 mod metrics;
@@ -20,7 +28,8 @@ mod visible;
 
 use std::sync::Arc;
 
-use accord_runtime::{Authenticator, Deps, ServiceHost, service::at_least};
+use accord_runtime::{Authenticator, Deps, ServiceHost, secret::ConfigSecret, service::at_least};
+use anyhow::Context as _;
 use axum::{
     Router,
     extract::FromRef,
@@ -28,7 +37,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, checkpoint::CheckpointSigner};
 
 // The endpoints' work without authentication and audit, for in-process drivers (the differential policy test): their
 // answers are `Unaudited`, which only `released::audit_then_release` turns into something that can be answered.
@@ -56,6 +65,18 @@ pub struct Config {
     /// or a search in the moments after an MoU in force changed): a request matching more answers 503 rather than
     /// count hits nobody re-checked. At most 10 000 on OpenSearch (its result window).
     pub max_rechecked_views: usize,
+    /// How often, in seconds, the audit chain's head is signed while the chain grows (it is also signed at shutdown
+    /// and whenever an auditor fetches `GET /v1/audit/checkpoint`).
+    pub audit_checkpoint_interval_secs: u64,
+    /// The ed25519 key audit checkpoints are signed with: its 32-byte seed in base64 (a secret, never printed).
+    /// Without it, the key file `search/audit-signing.key` in the data directory, generated on first start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_signing_key: Option<ConfigSecret>,
+    /// The public base URL clients reach Accord at (`https://accord.example.org`, no path): TAXII discovery lists
+    /// the API root under it. Without it, the process's listen address when that is a specific one, else relative
+    /// URLs; never the request's `Host` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -69,6 +90,9 @@ impl Default for Config {
             default_page_size: 20,
             max_page_size: 100,
             max_rechecked_views: 10_000,
+            audit_checkpoint_interval_secs: 300,
+            audit_signing_key: None,
+            public_url: None,
         }
     }
 }
@@ -102,7 +126,21 @@ impl Config {
             "search.max_rechecked_views",
             self.max_rechecked_views as u64,
             self.max_page_size as u64,
-        )
+        )?;
+        at_least(
+            "search.audit_checkpoint_interval_secs",
+            self.audit_checkpoint_interval_secs,
+            1,
+        )?;
+        if let Some(key) = &self.audit_signing_key {
+            accord_runtime::secret::decode_key(key.expose(), "search.audit_signing_key")
+                .map_err(|error| error.to_string())?;
+        }
+        if let Some(url) = &self.public_url {
+            taxii::check_public_url(url)
+                .map_err(|message| format!("search.public_url {message}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -112,6 +150,8 @@ pub struct AppState {
     pub(crate) deps: Deps,
     pub(crate) config: Arc<Config>,
     pub(crate) audit: AuditLog,
+    /// The absolute (or relative) URL of the TAXII API root, fixed at start.
+    pub(crate) taxii_api_root: Arc<str>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -121,16 +161,27 @@ impl FromRef<AppState> for Authenticator {
 }
 
 impl AppState {
-    /// Builds the state and opens the audit trail in `<data>/search`.
+    /// Builds the state and opens the audit trail in `<data>/search`, with its signing key.
     ///
     /// # Errors
-    /// Fails when the audit store cannot be opened.
+    /// Fails when the audit store cannot be opened or the signing key cannot be had.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
-        let audit = AuditLog::open(&deps.data_dir.join("search"))?;
+        let dir = deps.data_dir.join("search");
+        let signer = CheckpointSigner::load(config.audit_signing_key.as_ref(), &dir)
+            .context("failed to load the audit signing key")?;
+        tracing::info!(
+            public_key = %audit::checkpoint::encode_public_key(&signer.public_key()),
+            "audit checkpoints signed with this ed25519 key"
+        );
+        let interval = std::time::Duration::from_secs(config.audit_checkpoint_interval_secs);
+        let audit = AuditLog::open(&dir, signer, interval)?;
+        let taxii_api_root =
+            taxii::api_root_url(config.public_url.as_deref(), deps.listen_addr).into();
         Ok(Self {
             deps,
             config: Arc::new(config),
             audit,
+            taxii_api_root,
         })
     }
 }
@@ -142,7 +193,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/indicators/{value}", get(indicators::get))
         .route("/v1/search", post(search::search))
         .route("/v1/audit", get(auditor::list))
-        .route("/v1/audit/verify", get(auditor::verify))
+        .route(
+            "/v1/audit/verify",
+            get(auditor::verify).post(auditor::verify_checkpoint),
+        )
+        .route("/v1/audit/checkpoint", get(auditor::checkpoint))
+        .route("/v1/audit/public-key", get(auditor::public_key))
         .merge(taxii::routes())
         .with_state(state)
 }

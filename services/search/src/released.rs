@@ -8,6 +8,10 @@
 //! [`Released`] can only be built from the [`AuditReceipt`] that [`AuditLog::append`] returns, so a route cannot
 //! answer released data without an audit record. When the record cannot be written, the answer is 503 and carries
 //! nothing.
+//!
+//! A request without a valid token is refused (401) before any of its work is done, and it is not recorded: it is
+//! counted in `accord_search_unauthenticated_total` by endpoint. Anyone can send such requests, so writing them
+//! (with their bodies) would let anyone grow the trail; they release nothing, so there is nothing to account for.
 
 use axum::{
     http::StatusCode,
@@ -16,6 +20,7 @@ use axum::{
 use serde_json::Value;
 
 use crate::audit::{AuditEntry, AuditLog, AuditReceipt};
+use accord_domain::{Case, Purpose};
 use accord_runtime::telemetry::ErrorChain;
 
 /// What is recorded about a request, whatever its outcome.
@@ -25,10 +30,10 @@ pub struct RequestRecord {
     pub endpoint: &'static str,
     /// The caller's token id and organization, when it presented a valid token.
     pub caller: Option<(String, String)>,
-    /// Stated (or, for TAXII, chosen) purpose.
-    pub purpose: Option<String>,
-    /// Stated case reference.
-    pub case: Option<String>,
+    /// Stated (or, for TAXII, chosen) purpose, when a valid one was.
+    pub purpose: Option<Purpose>,
+    /// Stated case reference, when a valid one was.
+    pub case: Option<Case>,
     /// The query (value, values, q, filters, collection and parameters).
     pub query: Value,
 }
@@ -97,6 +102,9 @@ pub trait Refusal: IntoResponse {
 
     /// Returns the 503 answered when the audit record cannot be written.
     fn audit_unavailable() -> Self;
+
+    /// Returns the 401 of a request without a valid token.
+    fn unauthorized() -> Self;
 }
 
 impl Refusal for accord_runtime::ApiError {
@@ -108,6 +116,10 @@ impl Refusal for accord_runtime::ApiError {
         accord_runtime::ApiError::Unavailable(
             "the audit trail is unavailable; nothing can be searched until it is back".to_owned(),
         )
+    }
+
+    fn unauthorized() -> Self {
+        accord_runtime::ApiError::Unauthorized
     }
 }
 
@@ -121,11 +133,15 @@ impl Refusal for accord_runtime::taxii::TaxiiError {
             "the audit trail is unavailable; nothing can be read until it is back".to_owned(),
         )
     }
+
+    fn unauthorized() -> Self {
+        accord_runtime::taxii::TaxiiError::Unauthorized
+    }
 }
 
 /// Writes the audit record of a request and its outcome, then returns the outcome for answering: an answer as
 /// [`Released`], a refusal as is. When the record cannot be written the outcome is dropped and the refusal is
-/// [`Refusal::audit_unavailable`].
+/// [`Refusal::audit_unavailable`]. A request without a valid token is counted, not recorded, and refused.
 ///
 /// # Errors
 /// The outcome's refusal, or the 503 of an unavailable audit trail.
@@ -134,17 +150,23 @@ pub async fn audit_then_release<T, E: Refusal>(
     record: RequestRecord,
     outcome: Result<Unaudited<T>, E>,
 ) -> Result<Released<T>, E> {
+    let Some((token_id, organization)) = record.caller else {
+        metrics::counter!(crate::metrics::UNAUTHENTICATED, "endpoint" => record.endpoint)
+            .increment(1);
+        // Every route refuses a caller without a valid token before it computes anything; should one ever answer,
+        // it is refused here all the same (fail closed).
+        return Err(outcome.err().unwrap_or_else(E::unauthorized));
+    };
     let (status, results) = match &outcome {
         Ok(answer) => (StatusCode::OK, answer.results),
         Err(refusal) => (refusal.status(), 0),
     };
-    let (token_id, organization) = record.caller.unzip();
     let entry = AuditEntry {
         at: chrono::Utc::now(),
-        token_id,
-        organization,
+        token_id: Some(token_id),
+        organization: Some(organization),
         endpoint: record.endpoint.to_owned(),
-        purpose: record.purpose,
+        purpose: record.purpose.map(|purpose| purpose.as_str().to_owned()),
         case: record.case,
         query: record.query,
         status: status.as_u16(),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use accord_domain::{OrgId, OrgKind, Purpose, Role, Timestamp, View};
+use accord_domain::{Case, OrgId, OrgKind, Purpose, Role, Timestamp, View};
 use accord_runtime::{ApiError, FieldError, Principal, directory::Snapshot};
 use axum::{Json, response::Response};
 use serde_json::Value;
@@ -76,11 +76,118 @@ impl Context {
     }
 }
 
+/// The purpose and case a client stated, normalized once ([`Purpose::normalize`], [`Case::parse`]): what is
+/// checked, what the audit record stores and what an auditor's filter matches are the same values.
+pub(crate) struct PurposeAndCase {
+    pub(crate) purpose: Option<Purpose>,
+    pub(crate) case: Option<Case>,
+    errors: Vec<FieldError>,
+}
+
+impl PurposeAndCase {
+    /// Normalizes what a request states, under the caller's token: a case-bound token supplies the purpose and case a
+    /// request leaves out, and a request that states another one is refused (400 naming the field), exactly as if
+    /// the bound ones had been stated.
+    pub(crate) fn of(
+        principal: &Result<Principal, ApiError>,
+        purpose: Option<&str>,
+        case: Option<&str>,
+    ) -> Self {
+        let binding = principal
+            .as_ref()
+            .ok()
+            .and_then(|principal| principal.binding.as_ref());
+        let Some(binding) = binding else {
+            return Self::parse(purpose, case);
+        };
+        let mut stated = Self::parse(
+            Some(purpose.unwrap_or(binding.purpose.as_str())),
+            Some(case.unwrap_or(binding.case.as_str())),
+        );
+        if stated
+            .purpose
+            .is_some_and(|purpose| purpose != binding.purpose)
+        {
+            stated.errors.push(FieldError::new(
+                "/purpose",
+                format!("this token is bound to purpose {}", binding.purpose),
+            ));
+        }
+        if stated
+            .case
+            .as_ref()
+            .is_some_and(|case| *case != binding.case)
+        {
+            stated.errors.push(FieldError::new(
+                "/case",
+                format!("this token is bound to case {}", binding.case),
+            ));
+        }
+        stated
+    }
+
+    /// Normalizes a stated purpose and case, keeping what was wrong with each (naming `/purpose` and `/case`).
+    pub(crate) fn parse(purpose: Option<&str>, case: Option<&str>) -> Self {
+        let mut errors = Vec::new();
+        let purpose = match purpose.map(Purpose::normalize) {
+            Some(Ok(purpose)) => Some(purpose),
+            Some(Err(error)) => {
+                errors.push(FieldError::new("/purpose", error.to_string()));
+                None
+            }
+            None => {
+                errors.push(FieldError::new(
+                    "/purpose",
+                    "required: investigation, prevention, prosecution or research",
+                ));
+                None
+            }
+        };
+        let case = match case.map(Case::parse) {
+            Some(Ok(case)) => Some(case),
+            Some(Err(error)) => {
+                errors.push(FieldError::new("/case", error.to_string()));
+                None
+            }
+            None => {
+                errors.push(FieldError::new(
+                    "/case",
+                    accord_domain::CaseError::Empty.to_string(),
+                ));
+                None
+            }
+        };
+        Self {
+            purpose,
+            case,
+            errors,
+        }
+    }
+
+    /// Returns the purpose, or the 400 naming every bad field.
+    fn purpose(&self) -> Result<Purpose, ApiError> {
+        match (self.purpose, self.errors.is_empty()) {
+            (Some(purpose), true) => Ok(purpose),
+            _ => {
+                let detail = self
+                    .errors
+                    .iter()
+                    .map(|error| format!("{}: {}", error.pointer, error.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Err(ApiError::BadRequest {
+                    detail,
+                    errors: self.errors.clone(),
+                })
+            }
+        }
+    }
+}
+
 /// What gets audited about a request.
 pub(crate) struct Audited {
     pub(crate) endpoint: &'static str,
-    pub(crate) purpose: Option<String>,
-    pub(crate) case: Option<String>,
+    pub(crate) stated: PurposeAndCase,
     pub(crate) query: Value,
 }
 
@@ -102,36 +209,7 @@ pub(crate) fn context(
     if org.kind != OrgKind::Agency {
         return Err(ApiError::Forbidden("only agencies search".to_owned()));
     }
-    let mut errors = Vec::new();
-    let purpose = match audited.purpose.as_deref().map(str::parse::<Purpose>) {
-        Some(Ok(purpose)) => Some(purpose),
-        Some(Err(error)) => {
-            errors.push(FieldError::new("/purpose", error.to_string()));
-            None
-        }
-        None => {
-            errors.push(FieldError::new(
-                "/purpose",
-                "required: investigation, prevention, prosecution or research",
-            ));
-            None
-        }
-    };
-    match audited.case.as_deref().map(str::trim) {
-        None | Some("") => errors.push(FieldError::new("/case", "required: your case reference")),
-        Some(case) if case.len() > 200 => {
-            errors.push(FieldError::new("/case", "at most 200 characters"));
-        }
-        Some(_) => {}
-    }
-    let (Some(purpose), true) = (purpose, errors.is_empty()) else {
-        let detail = errors
-            .iter()
-            .map(|error| format!("{}: {}", error.pointer, error.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(ApiError::BadRequest { detail, errors });
-    };
+    let purpose = audited.stated.purpose()?;
     Ok(Context::new(
         org.id.clone(),
         purpose,
@@ -155,8 +233,8 @@ pub(crate) async fn finish(
                 principal.organization.to_string(),
             )
         }),
-        purpose: audited.purpose,
-        case: audited.case,
+        purpose: audited.stated.purpose,
+        case: audited.stated.case,
         query: audited.query,
     };
     let outcome = outcome.map(|answer| answer.map(Json));

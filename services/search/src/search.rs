@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::{
     AppState, Config, limits,
     released::Unaudited,
-    request::{Audited, Context, context, finish},
+    request::{Audited, Context, PurposeAndCase, context, finish},
     visible,
 };
 
@@ -35,7 +35,7 @@ impl OneOrMany {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FiltersIn {
+pub(crate) struct FiltersIn {
     #[serde(rename = "type")]
     kind: Option<OneOrMany>,
     tlp: Option<OneOrMany>,
@@ -57,7 +57,7 @@ struct SearchRequest {
     cursor: Option<String>,
 }
 
-fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
+pub(crate) fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
     let Some(filters) = filters else {
         return Ok(Filters::default());
     };
@@ -95,7 +95,7 @@ fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
 /// An `indicator:` (or `value:`) term is read as the one type the filters name (`type:` terms and `filters.type`),
 /// when they name exactly one, else by detection: file names and certificate serials are never detected, so
 /// `type:file indicator:invoice.exe` and `type:x509-certificate indicator:36:f7:d4:32` are how they are looked up.
-fn parse_q(
+pub(crate) fn parse_q(
     q: &str,
     filters: &mut Filters,
 ) -> Result<(Option<IndicatorMatch>, Option<String>), ApiError> {
@@ -236,8 +236,11 @@ pub(crate) async fn search(
     }
     let audited = Audited {
         endpoint: "POST /v1/search",
-        purpose: field("purpose"),
-        case: field("case"),
+        stated: PurposeAndCase::of(
+            &principal,
+            field("purpose").as_deref(),
+            field("case").as_deref(),
+        ),
         query: query_audit,
     };
     let outcome = async {

@@ -14,7 +14,9 @@
 //!      its canonical name (`ipv4-addr`, `file`); an unknown name is refused with the allowed ones, because a type
 //!      that matches nothing would silently release reports without their indicators;
 //!    - `recipient_countries` ISO 3166-1 alpha-2 codes ([`crate::country`]), stored upper-case;
-//!    - `categories` and `sectors` lower-cased.
+//!    - `categories` and `sectors` from the fixed vocabularies ([`crate::vocabulary`]) that reports use, stored
+//!      canonical (an alias such as `Spear Phishing` becomes its canonical value); anything else is refused with the
+//!      allowed values, because a scope naming a value no report can carry would match nothing.
 //!
 //! Every problem is a [`FieldIssue`] whose pointer is into the document as sent.
 
@@ -27,6 +29,7 @@ use crate::{
     country::{NOT_A_COUNTRY, country},
     schema,
     validation::{FieldIssue, Invalid, to_pointer},
+    vocabulary,
 };
 
 /// At most this many schema errors are listed.
@@ -153,8 +156,24 @@ fn check(
                 .map(str::to_owned)
                 .ok_or_else(|| format!("`{code}` is not a country: {NOT_A_COUNTRY}"))
         });
-    mou.categories = canonical_scope(document, "categories", &mut issues, lower_case);
-    mou.sectors = canonical_scope(document, "sectors", &mut issues, lower_case);
+    mou.categories = canonical_scope(document, "categories", &mut issues, |value| {
+        vocabulary::category(value)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                format!(
+                    "`{value}` is not a category; allowed: {}",
+                    vocabulary::category_names().join(", ")
+                )
+            })
+    });
+    mou.sectors = canonical_scope(document, "sectors", &mut issues, |value| {
+        vocabulary::sector(value).map(str::to_owned).ok_or_else(|| {
+            format!(
+                "`{value}` is not a sector; allowed: {}",
+                vocabulary::sector_names().join(", ")
+            )
+        })
+    });
     Invalid::check(issues)?;
     Ok(mou)
 }
@@ -219,10 +238,6 @@ fn canonical_scope(
         }
     }
     if any { Scope::Any } else { Scope::Only(values) }
-}
-
-fn lower_case(value: &str) -> Result<String, String> {
-    Ok(value.trim().to_ascii_lowercase())
 }
 
 fn allowed_types() -> String {

@@ -44,6 +44,19 @@ pub fn refang(input: &str) -> String {
     join_spelled_separators(refanged.trim())
 }
 
+/// Returns why a value that was refanged once is still defanged, or `None` when refanging leaves it as it is.
+///
+/// One pass of [`refang`] can leave defanging behind: `a[[.]]com` becomes `a[.]com`, `x[ [.] ]y` becomes `x[.]y`.
+/// Such a value was defanged twice over and is ambiguous; the canonicalizers refuse it rather than refang until
+/// nothing changes (which costs a pass per level of nesting, quadratic on a hostile value), so that every canonical
+/// value is a fixed point: canonicalizing it again gives it back, and a lookup of a stored value finds it.
+pub(super) fn still_defanged(refanged: &str) -> Option<String> {
+    let again = refang(refanged);
+    (again != refanged).then(|| {
+        format!("`{refanged}` is still defanged after refanging (defanged twice over), which is ambiguous")
+    })
+}
+
 /// Returns free text with the bracketed and scheme defanging forms undone (see [`refang`]), leaving everything else,
 /// including spaces and a spelled-out ` dot `, as written.
 pub fn refang_text(text: &str) -> String {

@@ -617,3 +617,40 @@ fn every_canonical_value_is_bounded_so_it_can_always_be_indexed() {
     assert!(canonicalize(Some(ObservableType::Vulnerability), &cve).is_err());
     assert!(canonicalize(Some(ObservableType::Vulnerability), "CVE-2024-1234567").is_ok());
 }
+
+/// Found by the fuzz target `a_canonical_value_is_a_fixed_point` (docs/fuzzing.md): one refanging pass turned these
+/// into values that were still defanged, so their "canonical" form changed when canonicalized again and a lookup of
+/// the stored value missed it. A value defanged twice over is now refused.
+#[test]
+fn a_value_defanged_twice_over_is_refused() {
+    let cases = [
+        (Some("domain-name"), "0[[.]]a[[.]]com[[.]]"),
+        (None, "ftp[://][[:][:]0[:]0[:]0[:]0[:]0[:]0[:]0][/][/][[.]]"),
+        (None, "\"ftp[://]a[.]com [.] [:]0[/]x[ [.] ]y\""),
+        (Some("filename"), "a[[.]]com[[.]]"),
+        (Some("url"), "mailto[:]0@a[[.]]0[[.]]com[[.]]"),
+        (Some("email-addr"), "john[[at]]evil[.]com"),
+    ];
+    for (declared, raw) in cases {
+        let error = canonicalize_declared(declared, raw).unwrap_err();
+        assert!(
+            error.to_string().contains("defanged twice over"),
+            "{raw}: {error}"
+        );
+    }
+    assert!(canonicalize_file("a[[.]]exe", FileForm::Name).is_err());
+    // Defanged once, however many separators: accepted as before.
+    assert_eq!(
+        canonicalize(None, "hxxps[://]evil[.]com[/]a").unwrap().1,
+        "https://evil.com/a"
+    );
+}
+
+/// Found by the fuzz target `a_canonical_value_is_a_fixed_point`: a trailing dot hid the file extension from
+/// detection, so `bücher.exe.` was a domain whose canonical form `xn--bcher-kva.exe` was not.
+#[test]
+fn a_trailing_dot_does_not_hide_a_file_extension() {
+    assert_eq!(detect("bücher.exe."), None);
+    assert_eq!(detect("setup.exe."), None);
+    assert_eq!(detect("evil.com."), Some(ObservableType::DomainName));
+}

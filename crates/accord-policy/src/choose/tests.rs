@@ -321,15 +321,11 @@ fn containment_compares_what_is_released_not_what_is_listed() {
 }
 
 /// SplitMix64, as in the property tests.
-struct Rng(u64);
+struct Rng(accord_testkit::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn chance(&mut self, percent: u64) -> bool {
@@ -386,7 +382,7 @@ fn reachable(mous: &[Mou]) -> BTreeSet<String> {
 
 #[test]
 fn adding_an_mou_never_removes_an_indicator_and_a_stricter_one_changes_nothing() {
-    let mut rng = Rng(0x21_2026);
+    let mut rng = Rng(accord_testkit::SplitMix64::new(0x21_2026));
     let mut num_alternates = 0;
     for case in 0..400 {
         let count = 2 + usize::try_from(rng.next() % 3).unwrap();

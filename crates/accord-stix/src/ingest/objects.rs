@@ -4,13 +4,14 @@ use accord_domain::{
     ObservableType, PatternInput, Timestamp, Tlp,
     observable::{self, FileForm, ObservableError},
     report::{IncidentReport, IndicatorInput},
+    unique::dedup_by_key,
     vocabulary,
 };
 use serde_json::{Map, Value};
 
 use super::{
-    IngestError, MAX_DESCRIPTION_CHARS, MAX_PATTERNS, MAX_TITLE_CHARS, pointer_escape,
-    push_indicator, truncate_chars,
+    IngestError, MAX_DESCRIPTION_CHARS, MAX_PATTERN_TYPE_CHARS, MAX_PATTERNS, MAX_TITLE_CHARS,
+    dedup_indicators, pointer_escape, push_indicator, truncate_chars,
 };
 use crate::pattern::{self, MAX_PATTERN_CHARS, is_indexed_hash};
 
@@ -141,7 +142,6 @@ impl Content {
                     let external = reference.get("external_id").and_then(Value::as_str);
                     if let (Some("mitre-attack"), Some(technique)) = (source, external)
                         && is_technique(technique)
-                        && !self.ttps.iter().any(|known| known == technique)
                     {
                         self.ttps.push(technique.to_owned());
                     }
@@ -175,13 +175,16 @@ impl Content {
             .and_then(Value::as_str)
             .unwrap_or("stix")
             .to_owned();
-        if text.chars().count() > MAX_PATTERN_CHARS
-            || text.trim().is_empty()
-            || pattern_type.is_empty()
-        {
+        if text.chars().count() > MAX_PATTERN_CHARS || text.trim().is_empty() {
             return Err(IngestError::malformed(
                 at("/pattern"),
                 format!("a pattern has 1 to {MAX_PATTERN_CHARS} characters"),
+            ));
+        }
+        if pattern_type.is_empty() || pattern_type.chars().count() > MAX_PATTERN_TYPE_CHARS {
+            return Err(IngestError::malformed(
+                at("/pattern_type"),
+                format!("a pattern type has 1 to {MAX_PATTERN_TYPE_CHARS} characters"),
             ));
         }
         let name = object
@@ -189,7 +192,12 @@ impl Content {
             .and_then(Value::as_str)
             .map(|name| truncate_chars(name, MAX_TITLE_CHARS));
         if self.fallback_title.is_none() {
-            self.fallback_title.clone_from(&name);
+            // A blank name is no title: the report's title must not be empty.
+            self.fallback_title = name
+                .as_deref()
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned);
         }
         if pattern_type == "stix" {
             let parsed = pattern::parse(text).map_err(|error| IngestError::InvalidPattern {
@@ -354,7 +362,9 @@ impl Content {
     }
 
     /// Assembles the native report.
-    pub(super) fn into_report(self, tlp: Tlp) -> IncidentReport {
+    pub(super) fn into_report(mut self, tlp: Tlp) -> IncidentReport {
+        dedup_indicators(&mut self.indicators);
+        dedup_by_key(&mut self.ttps, Clone::clone);
         let title = self
             .title
             .or(self.fallback_title)

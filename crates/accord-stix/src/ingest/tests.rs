@@ -440,3 +440,43 @@ fn without_a_report_object_a_name_and_the_earliest_sighting_stand_in() {
     assert_eq!(report.occurred_at.to_rfc3339(), "2026-02-10T10:00:00+00:00");
     assert!(report.indicators.is_empty());
 }
+
+/// Found by the fuzz target `a_bundle_becomes_a_valid_report_or_a_named_error` (docs/fuzzing.md): a bundle whose
+/// only named object was an indicator with a blank name became a report with an empty title, which the gateway then
+/// refused with a 422 about a `/title` the partner never wrote.
+#[test]
+fn a_blank_indicator_name_is_no_title() {
+    let bundle = json!({
+        "type": "bundle",
+        "id": "bundle--00000000-0000-4000-8000-000000000000",
+        "objects": [{
+            "type": "indicator", "spec_version": "2.1", "id": "indicator--00000000-0000-4000-8000-000000000000",
+            "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z", "name": "  ",
+            "pattern": "[ipv4-addr:value = '198.51.100.1']", "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z",
+        }],
+    });
+    let report = bundle_to_report(&bundle, Some(Tlp::Amber)).unwrap();
+    assert_eq!(report.title, "STIX 2.1 bundle");
+}
+
+/// Found by the fuzz target `a_bundle_becomes_a_valid_report_or_a_named_error`: an indicator with a pattern type of
+/// more than 64 characters was converted, then refused by the native schema with a pointer (`/patterns/0/
+/// pattern_type`) into a document the partner never sent. It is refused naming the indicator's own field.
+#[test]
+fn an_overlong_pattern_type_is_refused_at_its_field() {
+    let bundle = json!({
+        "type": "bundle",
+        "id": "bundle--00000000-0000-4000-8000-000000000000",
+        "objects": [{
+            "type": "indicator", "spec_version": "2.1", "id": "indicator--00000000-0000-4000-8000-000000000000",
+            "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
+            "pattern": "[ipv4-addr:value = '198.51.100.1']", "pattern_type": "x".repeat(65),
+            "valid_from": "2026-01-01T00:00:00Z",
+        }],
+    });
+    let error = bundle_to_report(&bundle, Some(Tlp::Amber)).unwrap_err();
+    assert_eq!(error.pointer(), "/objects/0/pattern_type");
+    let mut bundle = bundle;
+    bundle["objects"][0]["pattern_type"] = json!("x".repeat(64));
+    assert!(bundle_to_report(&bundle, Some(Tlp::Amber)).is_ok());
+}

@@ -77,103 +77,81 @@ pub(super) fn tokenize(pattern: &str) -> Result<Vec<Token>, PatternError> {
     let mut tokens = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
-        let at = i;
-        if c.is_whitespace() {
+        if chars[i].is_whitespace() {
             i += 1;
             continue;
         }
-        let single = match c {
-            '[' => Some(Tok::LBracket),
-            ']' => Some(Tok::RBracket),
-            '(' => Some(Tok::LParen),
-            ')' => Some(Tok::RParen),
-            ',' => Some(Tok::Comma),
-            ':' => Some(Tok::Colon),
-            '*' => Some(Tok::Star),
-            '=' => Some(Tok::Eq),
-            _ => None,
+        let (tok, end) = match punctuation(chars[i]) {
+            Some(tok) => (tok, i + 1),
+            None => token_at(&chars, i)?,
         };
-        if let Some(tok) = single {
-            tokens.push(Token { tok, at });
-            i += 1;
-            continue;
-        }
-        let next = chars.get(i + 1).copied();
-        match c {
-            '!' => {
-                if next != Some('=') {
-                    return Err(PatternError::new(at, "expected `!=`"));
-                }
-                tokens.push(Token { tok: Tok::Neq, at });
-                i += 2;
-            }
-            '<' => {
-                let (tok, len) = match next {
-                    Some('=') => (Tok::Le, 2),
-                    Some('>') => (Tok::Neq, 2),
-                    _ => (Tok::Lt, 1),
-                };
-                tokens.push(Token { tok, at });
-                i += len;
-            }
-            '>' => {
-                let (tok, len) = match next {
-                    Some('=') => (Tok::Ge, 2),
-                    _ => (Tok::Gt, 1),
-                };
-                tokens.push(Token { tok, at });
-                i += len;
-            }
-            '\'' => {
-                let (text, end) = string(&chars, i)?;
-                tokens.push(Token {
-                    tok: Tok::Str(text),
-                    at,
-                });
-                i = end;
-            }
-            '.' if !next.is_some_and(|n| n.is_ascii_digit()) => {
-                tokens.push(Token { tok: Tok::Dot, at });
-                i += 1;
-            }
-            '+' | '-' | '.' | '0'..='9' => {
-                let (tok, end) = number(&chars, i)?;
-                tokens.push(Token { tok, at });
-                i = end;
-            }
-            c if c.is_ascii_alphabetic() || c == '_' => {
-                let mut end = i + 1;
-                while end < chars.len()
-                    && (chars[end].is_ascii_alphanumeric()
-                        || chars[end] == '_'
-                        || chars[end] == '-')
-                {
-                    end += 1;
-                }
-                let word: String = chars[i..end].iter().collect();
-                if end - i == 1 && chars.get(end) == Some(&'\'') && matches!(c, 'b' | 'h' | 't') {
-                    let (text, after) = string(&chars, end)?;
-                    let tok = prefixed(c, text, at)?;
-                    tokens.push(Token { tok, at });
-                    i = after;
-                } else {
-                    tokens.push(Token {
-                        tok: Tok::Ident(word),
-                        at,
-                    });
-                    i = end;
-                }
-            }
-            other => {
-                return Err(PatternError::new(
-                    at,
-                    format!("unexpected character `{other}`"),
-                ));
-            }
-        }
+        tokens.push(Token { tok, at: i });
+        i = end;
     }
     Ok(tokens)
+}
+
+/// Returns the token of a one-character punctuation mark.
+fn punctuation(c: char) -> Option<Tok> {
+    match c {
+        '[' => Some(Tok::LBracket),
+        ']' => Some(Tok::RBracket),
+        '(' => Some(Tok::LParen),
+        ')' => Some(Tok::RParen),
+        ',' => Some(Tok::Comma),
+        ':' => Some(Tok::Colon),
+        '*' => Some(Tok::Star),
+        '=' => Some(Tok::Eq),
+        _ => None,
+    }
+}
+
+/// Reads the token starting at `i` (not whitespace, not one-character punctuation): a comparison operator, a string,
+/// a number, a word or a prefixed literal. Returns it with the position after it.
+fn token_at(chars: &[char], i: usize) -> Result<(Tok, usize), PatternError> {
+    let c = chars[i];
+    let next = chars.get(i + 1).copied();
+    match c {
+        '!' if next == Some('=') => Ok((Tok::Neq, i + 2)),
+        '!' => Err(PatternError::new(i, "expected `!=`")),
+        '<' => Ok(match next {
+            Some('=') => (Tok::Le, i + 2),
+            Some('>') => (Tok::Neq, i + 2),
+            _ => (Tok::Lt, i + 1),
+        }),
+        '>' => Ok(match next {
+            Some('=') => (Tok::Ge, i + 2),
+            _ => (Tok::Gt, i + 1),
+        }),
+        '\'' => {
+            let (text, end) = string(chars, i)?;
+            Ok((Tok::Str(text), end))
+        }
+        '.' if !next.is_some_and(|n| n.is_ascii_digit()) => Ok((Tok::Dot, i + 1)),
+        '+' | '-' | '.' | '0'..='9' => number(chars, i),
+        c if c.is_ascii_alphabetic() || c == '_' => word(chars, i),
+        other => Err(PatternError::new(
+            i,
+            format!("unexpected character `{other}`"),
+        )),
+    }
+}
+
+/// Reads a word (an identifier) at `i`, or a prefixed literal (`b'…'`, `h'…'`, `t'…'`).
+fn word(chars: &[char], i: usize) -> Result<(Tok, usize), PatternError> {
+    let c = chars[i];
+    let mut end = i + 1;
+    while end < chars.len()
+        && (chars[end].is_ascii_alphanumeric() || chars[end] == '_' || chars[end] == '-')
+    {
+        end += 1;
+    }
+    if end - i == 1 && chars.get(end) == Some(&'\'') && matches!(c, 'b' | 'h' | 't') {
+        let (text, after) = string(chars, end)?;
+        return Ok((prefixed(c, text, i)?, after));
+    }
+    let word: String = chars[i..end].iter().collect();
+    Ok((Tok::Ident(word), end))
 }
 
 /// Reads the string starting with the quote at `start`; returns its text and the position after the closing quote.

@@ -34,15 +34,11 @@ use chrono::{TimeDelta, TimeZone, Utc};
 const NUM_VIEWS: usize = 60;
 
 /// SplitMix64: a small deterministic generator, so a failing seed can be replayed.
-struct Rng(u64);
+struct Rng(accord_testkit::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, bound: u64) -> u64 {
@@ -233,7 +229,7 @@ fn every_exported_bundle_passes_the_oasis_validator() {
             .map(|time| time.as_nanos() as u64)
             .unwrap_or(1),
     };
-    let mut rng = Rng(seed);
+    let mut rng = Rng(accord_testkit::SplitMix64::new(seed));
     let views: Vec<View> = (0..NUM_VIEWS).map(|index| view(&mut rng, index)).collect();
     let releases: Vec<Release<'_>> = views
         .iter()

@@ -21,15 +21,11 @@ use accord_testkit::{Component, available};
 const NUM_OBSERVABLES: usize = 400;
 
 /// SplitMix64: a small deterministic generator, so a failing seed can be replayed.
-struct Rng(u64);
+struct Rng(accord_testkit::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, bound: u64) -> u64 {
@@ -173,7 +169,7 @@ fn ids_match_the_python_stix2_library() {
             .map(|time| time.as_nanos() as u64)
             .unwrap_or(1),
     };
-    let mut rng = Rng(seed);
+    let mut rng = Rng(accord_testkit::SplitMix64::new(seed));
     let observables: Vec<(ObservableType, String)> =
         (0..NUM_OBSERVABLES).map(|_| observable(&mut rng)).collect();
     let mut input = String::new();

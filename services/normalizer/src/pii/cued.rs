@@ -116,17 +116,25 @@ fn name_span(text: &str, start: usize, end: usize, min_words: usize) -> Option<(
 
 /// Returns `true` when a `name:` cue introduces a person: first on its line or after a qualifier (`full name:`).
 fn name_cue_is_personal(before_cue: &str) -> bool {
-    let line = before_cue.rsplit('\n').next().unwrap_or(before_cue);
-    let Some(previous) = line
-        .split(|c: char| !c.is_alphanumeric())
-        .rfind(|word| !word.is_empty())
-    else {
+    // Only the end of the cue's line is read — the blanks before the cue and the word before them — so the work per
+    // cue is bounded by that word (reading back to the start of the line made many cues on one long line quadratic).
+    let trimmed = before_cue.trim_end_matches(|c: char| c.is_whitespace() && c != '\n');
+    let Some(last) = trimmed.chars().next_back() else {
         return true;
     };
-    if !line.trim_end().ends_with(|c: char| c.is_alphanumeric()) {
-        // The previous word is separated by punctuation (`…; name: John Smith`).
+    if !last.is_alphanumeric() {
+        // First on its line, or the previous word is separated by punctuation (`…; name: John Smith`).
         return true;
     }
+    let start = match trimmed
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !c.is_alphanumeric())
+    {
+        Some((at, separator)) => at + separator.len_utf8(),
+        None => 0,
+    };
+    let previous = &trimmed[start..];
     NAME_CUE_QUALIFIERS
         .iter()
         .any(|qualifier| qualifier.eq_ignore_ascii_case(previous))

@@ -4,14 +4,14 @@ use accord_domain::{OrgId, Purpose, Timestamp};
 use accord_runtime::directory::Snapshot;
 use axum::{
     extract::{Path, State},
-    http::{HeaderMap, header},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 
 use accord_runtime::taxii::{
-    API_ROOT, Accepts, Caller, MAX_CONTENT_LENGTH, STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, TaxiiError,
-    negotiate, taxii_response,
+    Accepts, Caller, MAX_CONTENT_LENGTH, STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, TaxiiError, negotiate,
+    taxii_response,
 };
 
 use super::caller;
@@ -50,7 +50,7 @@ impl Collection {
                 format!("Released to {agency} for {purpose}"),
                 format!(
                     "What MoUs in force release to {agency} for {purpose}, now. State your case reference in \
-                     the X-Accord-Case header; every read is audited."
+                     the X-Accord-Case header (a case-bound token states it for you); every read is audited."
                 ),
                 true,
                 false,
@@ -67,7 +67,8 @@ impl Collection {
     }
 }
 
-/// Returns the caller's collections now: a partner's inbox, or one per purpose MoUs in force grant an agency.
+/// Returns the caller's collections now: a partner's inbox, or one per purpose MoUs in force grant an agency (only
+/// the bound purpose's for a case-bound token).
 pub(crate) fn collections_of(
     caller: &Caller,
     snapshot: &Snapshot,
@@ -81,8 +82,15 @@ pub(crate) fn collections_of(
     if !caller.is_agency() {
         return Vec::new();
     }
+    // A case-bound token reads the collection of its purpose only.
+    let bound = caller
+        .principal
+        .binding
+        .as_ref()
+        .map(|binding| binding.purpose);
     Purpose::ALL
         .into_iter()
+        .filter(|purpose| bound.is_none_or(|bound| bound == *purpose))
         .filter(|purpose| {
             !accord_policy::mous_in_force(
                 &caller.org.id,
@@ -112,29 +120,12 @@ pub(crate) fn find(
         .find(|collection| collection.id() == id)
 }
 
-/// Returns the absolute URL of the API root, from the request's `Host` (relative when there is none).
-fn api_root_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .filter(|host| !host.is_empty() && host.bytes().all(|byte| byte.is_ascii_graphic()));
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .filter(|scheme| matches!(*scheme, "http" | "https"))
-        .unwrap_or("http");
-    match host {
-        Some(host) => format!("{scheme}://{host}/taxii2/{API_ROOT}/"),
-        None => format!("/taxii2/{API_ROOT}/"),
-    }
-}
-
 /// `GET /taxii2/`: the discovery resource.
 pub(crate) async fn discovery(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let outcome = (|| {
         caller(&state, &headers)?;
         let media_type = negotiate(&headers, Accepts::Taxii)?;
-        let root = api_root_url(&headers);
+        let root = state.taxii_api_root.to_string();
         Ok::<_, TaxiiError>(taxii_response(
             media_type,
             json!({

@@ -9,6 +9,10 @@
 //!   audited like a search before the answer leaves, and refused (400) without a case reference.
 //!
 //! Authentication: `Authorization: Bearer <token>` or HTTP Basic with the token as password (any user name).
+//!
+//! Discovery lists the API root under `[search] public_url` when it is set; else under the process's listen address
+//! when that is a specific one (`http://127.0.0.1:8080`); else as a relative URL. Never under the request's `Host`
+//! header, which a client chooses ([`api_root_url`], fixed at start).
 //! Errors are TAXII error messages (`application/taxii+json;version=2.1`), not problem documents.
 //!
 //! Routing: search serves discovery, the API root, collections and every read. Adding objects to an inbox
@@ -20,7 +24,9 @@
 mod collections;
 mod objects;
 
-use accord_runtime::taxii::{self, Caller, TaxiiError};
+use std::net::SocketAddr;
+
+use accord_runtime::taxii::{self, API_ROOT, Caller, TaxiiError};
 use axum::{Router, http::HeaderMap, routing::get};
 
 use crate::AppState;
@@ -62,4 +68,65 @@ pub(crate) fn routes() -> Router<AppState> {
 /// [`TaxiiError::Unauthorized`].
 pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, TaxiiError> {
     taxii::caller(&state.deps.auth, headers)
+}
+
+/// Checks a configured public base URL: `http` or `https`, a host, no path (but `/`), query, fragment or user info.
+///
+/// # Errors
+/// A message saying what is wrong (the caller names the setting).
+pub(crate) fn check_public_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|error| format!("is not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http or https URL with a host".to_owned());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be a base URL without path, query or fragment".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry user information".to_owned());
+    }
+    Ok(url)
+}
+
+/// Returns the URL of the API root that discovery lists (see the module documentation).
+pub(crate) fn api_root_url(public_url: Option<&str>, listen_addr: Option<SocketAddr>) -> String {
+    let base = match (public_url.map(check_public_url), listen_addr) {
+        (Some(Ok(url)), _) => Some(url.as_str().trim_end_matches('/').to_owned()),
+        (_, Some(addr)) if !addr.ip().is_unspecified() => Some(format!("http://{addr}")),
+        _ => None,
+    };
+    format!("{}/taxii2/{API_ROOT}/", base.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_root_comes_from_configuration_never_from_a_request() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            api_root_url(Some("https://accord.example.org"), Some(listen)),
+            "https://accord.example.org/taxii2/accord/"
+        );
+        assert_eq!(
+            api_root_url(Some("https://accord.example.org:8443/"), None),
+            "https://accord.example.org:8443/taxii2/accord/"
+        );
+        assert_eq!(
+            api_root_url(None, Some(listen)),
+            "http://127.0.0.1:8080/taxii2/accord/"
+        );
+        let everywhere: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(api_root_url(None, Some(everywhere)), "/taxii2/accord/");
+        for bad in [
+            "accord.example.org",
+            "ftp://accord.example.org",
+            "https://accord.example.org/api",
+            "https://accord.example.org/?x=1",
+            "https://user:pw@accord.example.org",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use accord_domain::{Timestamp, View};
+use accord_domain::{Case, CaseError, Timestamp, View};
 use accord_index::{Filters, Query as IndexQuery};
 use accord_runtime::directory::Snapshot;
 use accord_stix::export::{Release, StixObject, export, timestamp};
@@ -344,10 +344,7 @@ async fn read(
     read: Read,
     params: Params,
 ) -> Response {
-    let case = headers
-        .get(CASE_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .map(|case| case.trim().to_owned());
+    let case = stated_case(&headers);
     let raw_params: Vec<(String, String)> = params
         .as_ref()
         .map(|Query(params)| params.clone())
@@ -358,6 +355,7 @@ async fn read(
         map.insert("object".to_owned(), json!(object));
     }
     let caller = caller(&state, &headers);
+    let case = bound_case(&caller, case);
     let mut purpose = None;
     let request = ReadRequest {
         headers: &headers,
@@ -378,8 +376,8 @@ async fn read(
             let principal = caller.principal;
             (principal.token_id, principal.organization.to_string())
         }),
-        purpose: purpose.map(|purpose| purpose.to_string()),
-        case,
+        purpose,
+        case: case.ok(),
         query,
     };
     released::respond(released::audit_then_release(&state.audit, record, outcome).await)
@@ -399,7 +397,45 @@ struct ReadRequest<'r> {
     collection_id: &'r str,
     read: &'r Read,
     params: &'r Params,
-    case: &'r Option<String>,
+    case: &'r Result<Case, String>,
+}
+
+/// Returns the case of a read under the caller's token: a case-bound token's case when the header states none; the
+/// header's when it states the same one or the token is unbound; refused when the header states another case.
+fn bound_case(
+    caller: &Result<Caller, TaxiiError>,
+    stated: Result<Option<Case>, String>,
+) -> Result<Case, String> {
+    let binding = caller
+        .as_ref()
+        .ok()
+        .and_then(|caller| caller.principal.binding.as_ref());
+    match (stated?, binding) {
+        (Some(case), Some(binding)) if case != binding.case => Err(format!(
+            "this token is bound to case {}; the X-Accord-Case header states another",
+            binding.case
+        )),
+        (Some(case), _) => Ok(case),
+        (None, Some(binding)) => Ok(binding.case.clone()),
+        (None, None) => Err("state your case reference in the X-Accord-Case header".to_owned()),
+    }
+}
+
+/// Returns the normalized case reference of the `X-Accord-Case` header (UTF-8), `None` when there is none (or it
+/// is blank), or why it cannot be read.
+fn stated_case(headers: &HeaderMap) -> Result<Option<Case>, String> {
+    let Some(value) = headers.get(CASE_HEADER) else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| "the case reference in the X-Accord-Case header must be UTF-8".to_owned())?;
+    match Case::parse(text) {
+        Ok(case) => Ok(Some(case)),
+        Err(CaseError::Empty) => Ok(None),
+        Err(other) => Err(format!(
+            "the case reference in the X-Accord-Case header: {other}"
+        )),
+    }
 }
 
 /// Checks the caller, the media type, the collection, the case reference and the parameters of a read. `purpose`
@@ -438,18 +474,8 @@ fn negotiate(
         Collection::Released { agency, purpose } => (agency, purpose),
     };
     *purpose = Some(collection_purpose);
-    match case.as_deref() {
-        None | Some("") => {
-            return Err(TaxiiError::BadRequest(
-                "state your case reference in the X-Accord-Case header".to_owned(),
-            ));
-        }
-        Some(case) if case.len() > 200 => {
-            return Err(TaxiiError::BadRequest(
-                "the case reference is at most 200 characters".to_owned(),
-            ));
-        }
-        Some(_) => {}
+    if let Err(message) = case {
+        return Err(TaxiiError::BadRequest(message.clone()));
     }
     let Ok(Query(params)) = params else {
         return Err(TaxiiError::BadRequest(

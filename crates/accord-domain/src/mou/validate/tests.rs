@@ -101,6 +101,11 @@ fn every_refusal_names_its_field() {
             "/recipient_countries/1",
         ),
         (with("purposes", json!(["curiosity"])), "/purposes/0"),
+        (
+            with("categories", json!(["phishing", "stuff"])),
+            "/categories/1",
+        ),
+        (with("sectors", json!(["cloud-ish"])), "/sectors/0"),
         (with("max_tlp", json!("white")), "/max_tlp"),
         (with("content", json!(["everything"])), "/content/0"),
         (with("pii", json!("keep")), "/pii"),

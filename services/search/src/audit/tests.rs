@@ -1,0 +1,186 @@
+//! The trail's unit tests: the chain, checkpoints, and what a kept checkpoint detects.
+use super::*;
+use crate::audit::verify::{CheckpointCheck, CheckpointResult, CheckpointSource};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn signer() -> CheckpointSigner {
+    CheckpointSigner::from_seed([5; 32])
+}
+
+fn entry(case: &str) -> AuditEntry {
+    AuditEntry {
+        at: chrono::Utc::now(),
+        token_id: Some("tok-1".into()),
+        organization: Some("ncu-de".into()),
+        endpoint: "GET /v1/indicators/{value}".into(),
+        purpose: Some("investigation".into()),
+        case: Some(Case::parse(case).unwrap()),
+        query: serde_json::json!({"value": "1.2.3.4"}),
+        status: 200,
+        results: 1,
+    }
+}
+
+async fn log_with(dir: &Path, records: usize) -> AuditLog {
+    let log = AuditLog::open(dir, signer(), HOUR).unwrap();
+    for index in 0..records {
+        log.append(entry(&format!("case-{index}"))).await.unwrap();
+    }
+    log
+}
+
+#[tokio::test]
+async fn chain_verifies_survives_reopen_and_detects_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(dir.path(), 20).await;
+    assert_eq!(
+        log.verify(None).unwrap(),
+        Verification {
+            ok: true,
+            records: 20,
+            first_bad: None,
+            checkpoint: None,
+        }
+    );
+    drop(log);
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    assert_eq!(log.append(entry("after-restart")).await.unwrap().seq(), 21);
+    assert!(log.verify(None).unwrap().ok);
+
+    let (records, _, _) = log.scan(0, 100, 1000, |_| true).unwrap();
+    let mut forged = records[6].clone();
+    forged.entry.case = Some(Case::parse("forged").unwrap());
+    log.tamper_for_tests(7, &serde_json::to_vec(&forged).unwrap())
+        .unwrap();
+    let verification = log.verify(None).unwrap();
+    assert!(!verification.ok);
+    assert_eq!(verification.first_bad, Some(7));
+}
+
+#[tokio::test]
+async fn concurrent_appends_get_distinct_sequence_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    let mut handles = Vec::new();
+    for index in 0..200 {
+        let log = log.clone();
+        handles.push(tokio::spawn(async move {
+            log.append(entry(&index.to_string())).await
+        }));
+    }
+    let mut seqs = Vec::new();
+    for handle in handles {
+        seqs.push(handle.await.unwrap().unwrap().seq());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    assert_eq!(log.verify(None).unwrap().records, 200);
+}
+
+fn check(verification: &Verification) -> Option<CheckpointResult> {
+    verification.checkpoint.as_ref().map(|check| check.result)
+}
+
+#[tokio::test]
+async fn a_checkpoint_covers_the_head_and_one_more_is_signed_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(dir.path(), 10).await;
+    let kept = log.checkpoint().await.unwrap();
+    assert_eq!(kept.seq, 10);
+    let (records, _, _) = log.scan(9, 1, 10, |_| true).unwrap();
+    assert_eq!(kept.hash, records[0].hash);
+    assert!(checkpoint::signature_holds(&log.public_key(), &kept));
+    log.append(entry("later")).await.unwrap();
+    drop(log);
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    assert_eq!(log.latest_checkpoint().unwrap().unwrap().seq, 11);
+    let verification = log.verify(Some(&kept)).unwrap();
+    assert!(verification.ok, "{verification:?}");
+    assert_eq!(
+        verification.checkpoint,
+        Some(CheckpointCheck {
+            seq: 10,
+            source: CheckpointSource::Given,
+            result: CheckpointResult::Holds
+        })
+    );
+    assert_eq!(
+        check(&log.verify(None).unwrap()),
+        Some(CheckpointResult::Holds)
+    );
+}
+
+#[tokio::test]
+async fn a_kept_checkpoint_detects_a_truncated_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(dir.path(), 12).await;
+    let kept = log.checkpoint().await.unwrap();
+    drop(log);
+    tamper::truncate(dir.path(), 7).unwrap();
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    // The chain alone looks whole, and the intruder removed the stored checkpoints that contradict it.
+    let alone = log.verify(None).unwrap();
+    assert!(alone.ok && alone.records == 7, "{alone:?}");
+    let verification = log.verify(Some(&kept)).unwrap();
+    assert!(!verification.ok);
+    assert_eq!(check(&verification), Some(CheckpointResult::Truncated));
+    // New records after the cut do not hide it: the record at the kept seq is another one.
+    for index in 0..10 {
+        log.append(entry(&format!("new-{index}"))).await.unwrap();
+    }
+    assert_eq!(
+        check(&log.verify(Some(&kept)).unwrap()),
+        Some(CheckpointResult::Rewritten)
+    );
+    drop(log);
+    // Offline, as `accord audit verify` does it.
+    let offline = verify_offline(dir.path(), &kept, &signer().public_key()).unwrap();
+    assert!(!offline.ok);
+}
+
+#[tokio::test]
+async fn a_kept_checkpoint_detects_a_chain_rewritten_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(dir.path(), 12).await;
+    let kept = log.checkpoint().await.unwrap();
+    drop(log);
+    tamper::rewrite(dir.path(), |entry| {
+        entry.case = Some(Case::parse("nothing-to-see").unwrap());
+    })
+    .unwrap();
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    let alone = log.verify(None).unwrap();
+    assert!(alone.ok && alone.first_bad.is_none(), "{alone:?}");
+    let verification = log.verify(Some(&kept)).unwrap();
+    assert!(!verification.ok);
+    assert_eq!(check(&verification), Some(CheckpointResult::Rewritten));
+    // A checkpoint signed by another key is not evidence of anything.
+    let forged = CheckpointSigner::from_seed([6; 32]).sign(kept.seq, &kept.hash);
+    assert_eq!(
+        check(&log.verify(Some(&forged)).unwrap()),
+        Some(CheckpointResult::BadSignature)
+    );
+}
+
+#[tokio::test]
+async fn checkpoints_are_signed_periodically_while_the_chain_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), signer(), Duration::from_millis(20)).unwrap();
+    for index in 0..3 {
+        log.append(entry(&index.to_string())).await.unwrap();
+    }
+    // Waits for the condition (a hang guard, not a timing assertion).
+    let patience = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let latest = log.latest_checkpoint().unwrap();
+        if latest.as_ref().is_some_and(|latest| latest.seq == 3) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < patience,
+            "no checkpoint: {latest:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
