@@ -46,7 +46,7 @@ pub const STAGE: &str = "normalizer";
 )]
 pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
     normalize_within(raw, &Limits::NONE).map_err(|refusal| match refusal {
-        Refusal::Invalid(rejection) => rejection,
+        Refusal::Invalid(rejection) => *rejection,
         Refusal::TooLarge(exceeded) => too_large(raw, &exceeded),
     })
 }
@@ -71,14 +71,14 @@ pub fn too_large(raw: &RawReport, exceeded: &LimitExceeded) -> Rejection {
 /// [`Refusal::Invalid`] with the rejection, or [`Refusal::TooLarge`] naming the limit.
 pub fn normalize_within(raw: &RawReport, limits: &Limits) -> Result<NormalizedReport, Refusal> {
     let reject = |reason: &str, detail: String| {
-        Refusal::Invalid(Rejection {
+        Refusal::Invalid(Box::new(Rejection {
             report_id: raw.id.clone(),
             partner: Some(raw.partner.clone()),
             stage: STAGE.to_owned(),
             reason: reason.to_owned(),
             detail,
             at: chrono::Utc::now(),
-        })
+        }))
     };
     let report = IncidentReport::deserialize(&raw.payload).map_err(|error| {
         reject(

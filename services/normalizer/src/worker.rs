@@ -98,7 +98,7 @@ enum Outcome {
 fn outcome(raw: &RawReport, limits: &Limits, schema: &SchemaValidator) -> anyhow::Result<Outcome> {
     let normalized = match crate::normalize_within(raw, limits) {
         Ok(report) => violation(schema, &report).map_or(Ok(report), Err),
-        Err(Refusal::Invalid(rejection)) => Err(rejection),
+        Err(Refusal::Invalid(rejection)) => Err(*rejection),
         Err(Refusal::TooLarge(exceeded)) => Err(too_large(raw, &exceeded)),
     };
     match normalized {
