@@ -138,7 +138,11 @@ async fn read_topic(
 /// # Errors
 /// When the bus cannot be read, or the law does not hold after `wait_secs`.
 pub async fn main(args: crate::cli::CheckArgs) -> anyhow::Result<()> {
-    let bus = BusClient::from_url(&args.bus)
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let options = accord_bus::BusOptions {
+        kafka: crate::config::kafka_from_env(&env)?,
+    };
+    let bus = BusClient::from_url_with(&args.bus, &options)
         .await
         .context("failed to open the bus")?;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(args.wait_secs);

@@ -100,7 +100,8 @@ pub struct AuditVerifyArgs {
 /// `accord check`.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// The bus to read (as for the services; the embedded log only while no other process has it open).
+    /// The bus to read (as for the services; the embedded log only while no other process has it open). A Kafka
+    /// bus's password and other `[kafka]` settings come from `ACCORD_KAFKA__<FIELD>` variables.
     #[arg(long, env = "ACCORD_BUS")]
     pub bus: String,
     /// How long to wait for reports in flight to arrive before failing.
@@ -128,7 +129,9 @@ pub struct RunArgs {
     /// gateway 8081, search 8082, admin 8083, enforcer 8084, normalizer 8085, indexer 8086].
     #[arg(long, env = "ACCORD_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// The bus: `embedded://DIR` or `kafka://HOST:PORT[,HOST:PORT…][?partitions=N&replication=N…]` [default: the
+    /// The bus: `embedded://DIR` or `kafka://HOST:PORT[,HOST:PORT…][?partitions=N&replication=N…]`, TLS and SASL
+    /// as `security_protocol=sasl_ssl&sasl_mechanism=SCRAM-SHA-512&sasl_username=U&ssl_ca_location=PATH`
+    /// (passwords only in `[kafka]` or `ACCORD_KAFKA__SASL_PASSWORD`) [default: the
     /// embedded log in DATA_DIR/bus, which only one process can open].
     #[arg(long, env = "ACCORD_BUS")]
     pub bus: Option<String>,

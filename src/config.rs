@@ -1,6 +1,8 @@
 //! The configuration of a process: where it finds its backends (`data_dir`, `listen`, `bus`, `index`,
-//! `admin_token_file`) and the settings of every service it may run (`[http]`, `[gateway]`, `[normalizer]`,
-//! `[enforcer]`, `[indexer]`, `[search]`, `[admin]`: each the service crate's own `Config`).
+//! `admin_token_file`), the Kafka bus's TLS and SASL settings (`[kafka]`, secrets included: never in the bus URL),
+//! the keys directory records are verified with (`[directory]`) and the settings of every service it may run
+//! (`[http]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`, `[search]`, `[admin]`: each the service
+//! crate's own `Config`).
 //!
 //! Each value comes from the first of these that has it:
 //! 1. the command line (`--bus …`);
@@ -34,6 +36,11 @@ use crate::cli::RunArgs;
 pub struct ServicesConfig {
     /// The HTTP server of the process.
     pub http: HttpConfig,
+    /// `[kafka]`: TLS and SASL of the Kafka bus (merged with the bus URL's parameters; the only place for the
+    /// passwords).
+    pub kafka: accord_bus::kafka::KafkaSecurity,
+    /// `[directory]`: the public keys directory records are verified with.
+    pub directory: accord_runtime::directory::signing::DirectoryConfig,
     /// `[gateway]`.
     pub gateway: accord_gateway::Config,
     /// `[normalizer]`.
@@ -62,6 +69,7 @@ impl ServicesConfig {
             self.indexer.validate(),
             self.search.validate(),
             self.admin.validate(),
+            self.directory.validate(),
         ];
         for check in checks {
             check.map_err(|message| anyhow::anyhow!("invalid configuration: {message}"))?;
@@ -103,8 +111,10 @@ pub struct Settings {
 }
 
 /// The sections a `ACCORD_<SECTION>__<FIELD>` variable may name.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 9] = [
     "http",
+    "kafka",
+    "directory",
     "gateway",
     "normalizer",
     "enforcer",
@@ -188,6 +198,28 @@ impl Settings {
         }
         toml::to_string(&table).unwrap_or_default()
     }
+}
+
+/// Returns the `[kafka]` settings given by the `ACCORD_KAFKA__<FIELD>` variables of `env`, for commands that take
+/// no configuration file (`accord check`).
+///
+/// # Errors
+/// When a variable names no setting or holds an invalid value.
+pub fn kafka_from_env(
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<accord_bus::kafka::KafkaSecurity> {
+    let mut sections = toml::Table::new();
+    apply_env(&mut sections, env)?;
+    let kafka = sections
+        .remove("kafka")
+        .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
+    serde_path_to_error::deserialize(kafka).map_err(|error| {
+        anyhow::anyhow!(
+            "invalid configuration in the environment: `kafka.{}`: {}",
+            error.path(),
+            error.inner()
+        )
+    })
 }
 
 /// Returns the bootstrap token: `ACCORD_ADMIN_TOKEN` of `env`, or the first line of `file` (surrounding white space

@@ -2,7 +2,8 @@
 //!
 //! This module only chooses backends and starts services: open the bus and create the topics, and check that the
 //! gateway's report limits fit the bus's record limit → open the index (with
-//! its writer only in the process that runs the indexer) → follow the directory topic and catch up → resolve the
+//! its writer only in the process that runs the indexer) → follow the directory topics (verifying admin's
+//! signatures with the keys `directory_keys` finds) and catch up → resolve the
 //! bootstrap token → call each service crate's own `start(config, &mut host)`, which mounts its routes and spawns
 //! its supervised tasks ([`accord_runtime::service`]) → serve every mounted API, with `/healthz`, `/readyz` and
 //! `/metrics`, on one listener.
@@ -19,10 +20,12 @@ use std::{
 
 use crate::config::{ServicesConfig, redact};
 
-use accord_bus::BusClient;
+use accord_bus::{BusClient, BusOptions};
 use accord_domain::topics;
 use accord_index::IndexClient;
-use accord_runtime::{Authenticator, Deps, Directory, ServiceHost, auth};
+use accord_runtime::{
+    Authenticator, Deps, Directory, ServiceHost, auth, directory::signing::DirectoryKeys,
+};
 use anyhow::Context as _;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
@@ -178,7 +181,7 @@ pub async fn start(
     let (index, index_url) = open_index(&options, runs(Service::Indexer)).await?;
     let directory = Arc::new(Directory::new());
     directory
-        .follow(&bus, shutdown.clone())
+        .follow(&bus, directory_keys(&options, &data_dir)?, shutdown.clone())
         .await
         .context("failed to follow the directory")?;
     directory
@@ -229,6 +232,24 @@ pub async fn start(
     })
 }
 
+/// Returns the keys this process verifies directory records with: `[directory] public_keys`, else admin's own key
+/// when this process runs admin (generated on its first start), else admin's public key file in the data directory.
+fn directory_keys(options: &RunOptions, data_dir: &Path) -> anyhow::Result<DirectoryKeys> {
+    let admin_key = match options.services.contains(&Service::Admin) {
+        true => Some(
+            options
+                .config
+                .admin
+                .directory_signer(data_dir)
+                .context("failed to load the directory signing key")?
+                .public_key(),
+        ),
+        false => None,
+    };
+    DirectoryKeys::resolve(&options.config.directory, admin_key, data_dir)
+        .map_err(|message| anyhow::anyhow!("invalid configuration: {message}"))
+}
+
 /// Opens the bus (`options.bus`, else the embedded log in the data directory) and creates the topics. Returns it
 /// with its URL.
 async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
@@ -239,7 +260,10 @@ async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
             options.data_dir.join("bus").to_string_lossy()
         ),
     };
-    let bus = BusClient::from_url(&url)
+    let bus_options = BusOptions {
+        kafka: options.config.kafka.clone(),
+    };
+    let bus = BusClient::from_url_with(&url, &bus_options)
         .await
         .with_context(|| format!("failed to open the bus `{}`", redact(&url)))?;
     bus.ensure_topics(&topics::ALL)

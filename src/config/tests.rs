@@ -155,6 +155,99 @@ fn passwords_are_redacted_from_urls() {
 }
 
 #[test]
+fn kafka_secrets_come_from_the_file_or_the_environment_and_are_printed_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accord.toml");
+    std::fs::write(
+        &file,
+        "bus = \"kafka://broker:9093?security_protocol=sasl_ssl&sasl_mechanism=SCRAM-SHA-512\"\n\
+         [kafka]\nsasl_username = \"accord-gateway\"\nssl_key_password = \"key-secret\"\n",
+    )
+    .unwrap();
+    let args = parse(&["accord", "gateway", "--config", file.to_str().unwrap()]);
+    let settings = Settings::resolve(
+        args,
+        listen(),
+        &env(&[("ACCORD_KAFKA__SASL_PASSWORD", "sasl-secret")]),
+    )
+    .unwrap();
+    let kafka = &settings.services.kafka;
+    assert_eq!(kafka.sasl_username.as_deref(), Some("accord-gateway"));
+    assert_eq!(
+        kafka.sasl_password.as_ref().map(|secret| secret.expose()),
+        Some("sasl-secret")
+    );
+    let printed = settings.to_masked_toml();
+    assert!(printed.contains("[kafka]"), "{printed}");
+    assert!(printed.contains("sasl_password = \"***\""), "{printed}");
+    assert!(
+        !printed.contains("sasl-secret") && !printed.contains("key-secret"),
+        "{printed}"
+    );
+    assert!(!format!("{settings:?}").contains("sasl-secret"));
+
+    let from_env = kafka_from_env(&env(&[
+        ("ACCORD_KAFKA__SASL_PASSWORD", "sasl-secret"),
+        ("ACCORD_KAFKA__SASL_MECHANISM", "SCRAM-SHA-256"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        from_env.sasl_mechanism,
+        Some(accord_bus::kafka::SaslMechanism::ScramSha256)
+    );
+    let error = kafka_from_env(&env(&[("ACCORD_KAFKA__SASL_PASWORD", "typo")])).unwrap_err();
+    assert!(error.to_string().contains("sasl_pasword"), "{error}");
+}
+
+#[test]
+fn directory_keys_come_from_the_file_or_the_environment_and_the_signing_key_is_printed_masked() {
+    let signing_key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let public_key = accord_runtime::directory::signing::encode_public_key(
+        &accord_runtime::directory::signing::DirectorySigner::from_seed([1; 32]).public_key(),
+    );
+    let args = parse(&["accord", "up"]);
+    let settings = Settings::resolve(
+        args,
+        listen(),
+        &env(&[
+            ("ACCORD_ADMIN__DIRECTORY_SIGNING_KEY", signing_key),
+            ("ACCORD_DIRECTORY__PUBLIC_KEYS", &public_key),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        settings.services.directory.public_keys,
+        std::slice::from_ref(&public_key)
+    );
+    let printed = settings.to_masked_toml();
+    assert!(
+        printed.contains("directory_signing_key = \"***\""),
+        "{printed}"
+    );
+    assert!(!printed.contains(signing_key), "{printed}");
+    assert!(!format!("{settings:?}").contains(signing_key));
+
+    for (name, value, key) in [
+        (
+            "ACCORD_ADMIN__DIRECTORY_SIGNING_KEY",
+            "too-short",
+            "admin.directory_signing_key",
+        ),
+        (
+            "ACCORD_DIRECTORY__PUBLIC_KEYS",
+            "[\"AAAA\"]",
+            "directory.public_keys[0]",
+        ),
+    ] {
+        let args = parse(&["accord", "up"]);
+        let error = Settings::resolve(args, listen(), &env(&[(name, value)]))
+            .and_then(|settings| settings.services.validate())
+            .unwrap_err();
+        assert!(error.to_string().contains(key), "{name}: {error}");
+    }
+}
+
+#[test]
 fn the_admin_token_is_read_from_the_environment_or_a_file_never_a_flag() {
     assert!(
         Cli::try_parse_from(["accord", "up", "--admin-token", "a-very-secret-admin-token"])

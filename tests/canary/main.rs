@@ -9,6 +9,7 @@
 //!
 //! `ACCORD_CANARY_SEED` replays a run (the seed is printed); `ACCORD_CANARY_CASES` sets the number of cases.
 
+mod pipeline;
 mod submissions;
 
 use std::collections::{BTreeSet, HashMap};
@@ -99,10 +100,22 @@ fn normalized(submission: &Submission, number: u64) -> accord_domain::Normalized
         payload,
         objects: Vec::new(),
     };
-    match accord_normalizer::normalize(&raw) {
+    let report = match accord_normalizer::normalize(&raw) {
         Ok(report) => report,
         Err(rejection) => panic!("case {number}: rejected: {}", rejection.detail),
+    };
+    // What the normalizer publishes must conform to the schema of `reports.normalized`, as in production.
+    let schema = accord_runtime::json::SchemaValidator::compile(
+        "normalized-report",
+        accord_domain::schema::NORMALIZED_REPORT,
+    )
+    .unwrap();
+    if let Err(accord_runtime::ApiError::Unprocessable { errors, .. }) =
+        schema.validate(&serde_json::to_value(&report).unwrap())
+    {
+        panic!("case {number}: the normalized record breaks its schema: {errors:?}");
     }
+    report
 }
 
 /// What an agency can read of a view: its content as search and TAXII serve it, and its STIX export.

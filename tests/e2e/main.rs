@@ -11,6 +11,7 @@ mod policy;
 mod refusals;
 mod report_ids;
 mod restart;
+mod signed_directory;
 mod stix_ingest;
 mod tokens;
 mod validation;

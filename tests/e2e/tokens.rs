@@ -3,11 +3,11 @@
 
 use accord_bus::Record;
 use accord_domain::{DirectoryEvent, OrgId, Role, TokenId, TokenRecord, topics};
-use accord_runtime::auth::hash_secret;
+use accord_runtime::{auth::hash_secret, directory::signing::DirectorySigner};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, PATIENCE, TestApp, spawn_app, spawn_app_in, world};
+use crate::helpers::{ADMIN_TOKEN, PATIENCE, TestApp, data_dir, spawn_app, spawn_app_in, world};
 
 #[tokio::test]
 async fn tokens_are_issued_with_an_expiry_within_the_configured_bounds() {
@@ -44,8 +44,10 @@ async fn tokens_are_issued_with_an_expiry_within_the_configured_bounds() {
     app.shutdown().await;
 }
 
-/// Publishes token records straight onto the directory topic (as admin would), with the expiry chosen.
+/// Publishes token records straight onto the directory topic (as admin would: signed with its key, read from the
+/// data directory), with the expiry chosen.
 async fn publish_tokens(app: &TestApp, tokens: &[(&str, chrono::DateTime<chrono::Utc>)]) {
+    let signer = DirectorySigner::load(None, &data_dir(&app.dir)).unwrap();
     let now = chrono::Utc::now();
     let records = tokens
         .iter()
@@ -61,7 +63,8 @@ async fn publish_tokens(app: &TestApp, tokens: &[(&str, chrono::DateTime<chrono:
                 expires_at: Some(*expires_at),
                 binding: None,
             });
-            Record::new(event.key(), serde_json::to_vec(&event).unwrap())
+            let record = Record::new(event.key(), serde_json::to_vec(&event).unwrap());
+            signer.sign(topics::ADMIN_DIRECTORY, record)
         })
         .collect();
     app.bus

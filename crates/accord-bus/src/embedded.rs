@@ -33,6 +33,7 @@
 //! everything from that offset, and the group's offset is whatever the last one committed.
 
 mod codec;
+mod compaction;
 mod subscription;
 mod writer;
 
@@ -52,6 +53,7 @@ use redb::Database;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, instrument};
 
+pub use self::compaction::compact;
 use self::{
     subscription::{EmbeddedSubscription, read_group_offset},
     writer::{Command, Writer},

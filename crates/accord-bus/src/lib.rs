@@ -106,9 +106,21 @@ pub enum BusError {
     /// The topic does not exist.
     #[error("unknown topic `{0}`")]
     UnknownTopic(String),
-    /// The bus URL is not understood.
-    #[error("invalid bus url `{0}`")]
+    /// The bus URL is not understood: the URL (secrets masked) and why.
+    #[error("invalid bus url {0}")]
     InvalidUrl(String),
+    /// The bus's settings do not fit together or name a file that cannot be read; the message names the setting.
+    #[error("invalid bus configuration: {0}")]
+    InvalidConfig(String),
+    /// The brokers refused this client's credentials, or the TLS handshake failed (an untrusted or mismatched
+    /// certificate): retrying will not help until the configuration changes.
+    #[error("bus authentication failed: {context}: {reason}")]
+    Authentication {
+        /// What was attempted.
+        context: String,
+        /// What the client library reported (no secret).
+        reason: String,
+    },
     /// The bus was closed (shutdown).
     #[error("bus closed")]
     Closed,
@@ -164,6 +176,14 @@ pub trait Subscription: Send {
     async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError>;
 }
 
+/// Settings of a bus that do not belong in its URL: the `[kafka]` section (TLS and SASL, with their secrets).
+#[derive(Debug, Clone, Default)]
+pub struct BusOptions {
+    /// TLS and SASL of the Kafka bus, merged with the URL's parameters.
+    #[cfg(feature = "kafka")]
+    pub kafka: kafka::KafkaSecurity,
+}
+
 /// The cloneable handle every service holds.
 #[derive(Clone)]
 pub struct BusClient(Arc<dyn Bus>);
@@ -181,25 +201,66 @@ impl BusClient {
     }
 
     /// Opens the bus named by `url`: `embedded://DIR` (or a plain path), or, with the `kafka` feature,
-    /// `kafka://host:port[,host:port…][?partitions=N&replication=N…]` (see `kafka::KafkaConfig::from_url`).
+    /// `kafka://host:port[,host:port…][?partitions=N&replication=N…]` (see `kafka::KafkaConfig::from_url`), with
+    /// default [`BusOptions`].
     ///
     /// # Errors
-    /// Returns [`BusError::InvalidUrl`] for an unknown scheme or a malformed URL, or the implementation's error when
-    /// it cannot open.
+    /// As [`BusClient::from_url_with`].
     pub async fn from_url(url: &str) -> Result<Self, BusError> {
+        Self::from_url_with(url, &BusOptions::default()).await
+    }
+
+    /// Opens the bus named by `url` with `options` (a Kafka bus's TLS and SASL settings).
+    ///
+    /// # Errors
+    /// Returns [`BusError::InvalidUrl`] for an unknown scheme or a malformed URL, [`BusError::InvalidConfig`] for
+    /// settings that do not fit together, or the implementation's error when it cannot open.
+    pub async fn from_url_with(url: &str, options: &BusOptions) -> Result<Self, BusError> {
         #[cfg(feature = "kafka")]
         if url.starts_with("kafka://") {
-            let config = kafka::KafkaConfig::from_url(url)?;
+            let config = kafka::KafkaConfig::from_url(url)?.with_security(&options.kafka)?;
             return Ok(Self::new(kafka::KafkaBus::connect(config)?));
         }
+        #[cfg(not(feature = "kafka"))]
+        let _ = options;
         if let Some(dir) = url.strip_prefix("embedded://") {
             return Ok(Self::new(embedded::EmbeddedBus::open(dir)?));
         }
         if !url.contains("://") {
             return Ok(Self::new(embedded::EmbeddedBus::open(url)?));
         }
-        Err(BusError::InvalidUrl(url.to_owned()))
+        Err(BusError::InvalidUrl(format!(
+            "`{}`: unknown scheme",
+            mask_url(url)
+        )))
     }
+}
+
+/// Returns `url` with the values of secret parameters and the password of a `user:password@` part masked, for errors
+/// about a URL that should not have held them.
+pub(crate) fn mask_url(url: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let base = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &base[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
+                None => base.to_owned(),
+            }
+        }
+        _ => base.to_owned(),
+    };
+    if query.is_empty() {
+        return base;
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.contains("password") => format!("{name}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
 }
 
 impl std::ops::Deref for BusClient {

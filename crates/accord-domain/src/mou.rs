@@ -178,3 +178,12 @@ pub struct MouVersion {
     /// When the change was made.
     pub changed_at: Timestamp,
 }
+
+impl MouVersion {
+    /// Returns the record key of this version on [`crate::topics::POLICY_MOUS`]: `<id>@<version>`, one key per
+    /// version, so that compaction (which keeps the last record per key) never drops a version. Records written
+    /// before were keyed by the MoU id alone; they are still read.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.mou.id, self.version)
+    }
+}

@@ -8,7 +8,8 @@ pub const REPORTS_NORMALIZED: &str = "reports.normalized";
 pub const REPORTS_RELEASABLE: &str = "reports.releasable";
 /// Reports that could not be processed ([`crate::Rejection`]): the dead-letter topic.
 pub const REPORTS_REJECTED: &str = "reports.rejected";
-/// MoU versions ([`crate::MouVersion`]), compacted, keyed by MoU id.
+/// MoU versions ([`crate::MouVersion`]), compacted, keyed by `<MoU id>@<version>` ([`crate::MouVersion::key`]; records
+/// written before were keyed by MoU id).
 pub const POLICY_MOUS: &str = "policy.mous";
 /// Organizations and tokens ([`crate::DirectoryEvent`]), compacted, keyed by `org:<id>` or `token:<id>`.
 pub const ADMIN_DIRECTORY: &str = "admin.directory";

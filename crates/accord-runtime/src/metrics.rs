@@ -22,6 +22,10 @@ pub const STAGE_REFUSED: &str = "accord_stage_refused_total";
 /// The label naming the stage.
 pub const STAGE: &str = "stage";
 
+/// Directory records refused because admin did not sign them (unsigned after the cut-over, forged, replayed), by
+/// `topic` and `reason` (`unsigned`, `bad_signature`, `replayed`, `too_many_held`): alert on any increase.
+pub const DIRECTORY_REJECTED: &str = "accord_directory_rejected_total";
+
 /// HTTP request duration in seconds (histogram), by `route` template, `method` and `status`.
 pub const HTTP_REQUEST_DURATION: &str = "accord_http_request_duration_seconds";
 /// The histogram's buckets, in seconds.

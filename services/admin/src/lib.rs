@@ -8,15 +8,27 @@
 //! for organizations and tokens, [`topics::POLICY_MOUS`] for MoU versions) and every service, admin included,
 //! materializes those topics in its [`accord_runtime::Directory`]. A handler answers only once its own directory has
 //! applied the change, so the change is in force for the next request.
+//!
+//! Every record admin publishes is signed with its directory signing key ([`DirectorySigner`]), and every process
+//! applies only signed records: the `directory` module has admin's part (the cut-over from unsigned records, MoU
+//! versions moved under keys of their own, the genuine record published again after a refused one).
 
+mod directory;
 mod mous;
 mod orgs;
 mod page;
 mod tokens;
 
-use accord_bus::Record;
-use accord_runtime::telemetry::ErrorChain;
-use accord_runtime::{ApiError, Authenticator, Deps, ServiceHost, service::at_least};
+use std::sync::Arc;
+
+use accord_bus::{BusError, Record};
+use accord_runtime::{
+    ApiError, Authenticator, Deps, ServiceHost,
+    directory::signing::{DirectorySigner, encode_public_key},
+    secret::{ConfigSecret, KeyError, decode_key},
+    service::at_least,
+    telemetry::ErrorChain,
+};
 use anyhow::Context as _;
 use axum::{
     Router,
@@ -33,6 +45,10 @@ pub struct Config {
     pub token_default_lifetime_days: u32,
     /// The longest a token may live, in days: a later `expires_at` is refused (422).
     pub token_max_lifetime_days: u32,
+    /// The ed25519 key directory records are signed with: its 32-byte seed in base64 (a secret, never printed).
+    /// Without it, the key file `admin/directory-signing.key` in the data directory, generated on first start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_signing_key: Option<ConfigSecret>,
 }
 
 impl Default for Config {
@@ -40,6 +56,7 @@ impl Default for Config {
         Self {
             token_default_lifetime_days: 90,
             token_max_lifetime_days: 365,
+            directory_signing_key: None,
         }
     }
 }
@@ -64,7 +81,23 @@ impl Config {
         if self.token_max_lifetime_days > 36_500 {
             return Err("admin.token_max_lifetime_days must be at most 36500".to_owned());
         }
+        if let Some(key) = &self.directory_signing_key {
+            decode_key(key.expose(), "admin.directory_signing_key")
+                .map_err(|error| error.to_string())?;
+        }
         Ok(())
+    }
+
+    /// Returns admin's directory signer: the configured key, else the key file in `data_dir` (generated there on
+    /// first start). The runtime calls it too, to verify with admin's key in a process that runs admin.
+    ///
+    /// # Errors
+    /// A malformed key, or a key file that cannot be read or written.
+    pub fn directory_signer(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<DirectorySigner, KeyError> {
+        DirectorySigner::load(self.directory_signing_key.as_ref(), data_dir)
     }
 }
 
@@ -72,9 +105,11 @@ impl Config {
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) deps: Deps,
-    pub(crate) config: std::sync::Arc<Config>,
+    pub(crate) config: Arc<Config>,
+    /// Signs every record admin publishes.
+    pub(crate) signer: Arc<DirectorySigner>,
     /// The one MoU validation, shared with the enforcer's preview.
-    pub(crate) mou_validator: std::sync::Arc<accord_domain::MouValidator>,
+    pub(crate) mou_validator: Arc<accord_domain::MouValidator>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -87,12 +122,16 @@ impl AppState {
     /// Builds the state.
     ///
     /// # Errors
-    /// Fails when the MoU schema does not compile.
+    /// Fails when the MoU schema does not compile or the signing key cannot be had.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
+        let signer = config
+            .directory_signer(&deps.data_dir)
+            .context("failed to load the directory signing key")?;
         Ok(Self {
+            signer: Arc::new(signer),
             deps,
-            config: std::sync::Arc::new(config),
-            mou_validator: std::sync::Arc::new(accord_domain::MouValidator::new()?),
+            config: Arc::new(config),
+            mou_validator: Arc::new(accord_domain::MouValidator::new()?),
         })
     }
 
@@ -103,21 +142,14 @@ impl AppState {
         key: String,
         payload: Vec<u8>,
     ) -> Result<(), ApiError> {
-        let positions = self
-            .deps
-            .bus
-            .publish(topic, vec![Record::new(key, payload)])
+        let offset = self
+            .publish_signed(topic, Record::new(key, payload))
             .await
             .map_err(|error| {
                 tracing::error!(error = %ErrorChain(&error), topic, "failed to publish directory change");
                 ApiError::Unavailable("the change could not be stored; retry later".to_owned())
             })?;
-        let Some(position) = positions.first() else {
-            return Err(ApiError::internal(anyhow::anyhow!(
-                "the bus returned no position"
-            )));
-        };
-        let wait = self.deps.directory.wait_applied(topic, position.offset);
+        let wait = self.deps.directory.wait_applied(topic, offset);
         if tokio::time::timeout(std::time::Duration::from_secs(10), wait)
             .await
             .is_err()
@@ -127,6 +159,26 @@ impl AppState {
             ));
         }
         Ok(())
+    }
+}
+
+impl AppState {
+    /// Signs `record` and publishes it on `topic`; returns its offset. The one way admin writes to the bus.
+    pub(crate) async fn publish_signed(
+        &self,
+        topic: &'static str,
+        record: Record,
+    ) -> Result<u64, BusError> {
+        self.signer.advance(self.deps.directory.latest_signed_at());
+        let record = self.signer.sign(topic, record);
+        let positions = self.deps.bus.publish(topic, vec![record]).await?;
+        positions
+            .first()
+            .map(|position| position.offset)
+            .ok_or_else(|| BusError::Unavailable {
+                context: format!("publishing to topic `{topic}` returned no position"),
+                source: None,
+            })
     }
 }
 
@@ -152,6 +204,18 @@ pub fn router(state: AppState) -> Router {
 /// Fails when the MoU schema does not compile or the operator cannot be registered.
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let state = AppState::new(config, host.deps().clone())?;
+    tracing::info!(
+        public_key = %encode_public_key(&state.signer.public_key()),
+        "directory records signed with this ed25519 key"
+    );
+    let rejections = state.deps.directory.rejections();
+    directory::prepare(&state)
+        .await
+        .context("failed to prepare the signed directory")?;
+    host.spawn_critical(
+        "directory-restorer",
+        directory::restore_refused(state.clone(), rejections, host.shutdown()),
+    );
     orgs::ensure_operator(&state)
         .await
         .context("failed to register the operator organization")?;

@@ -52,7 +52,7 @@ async fn store(
     };
     let payload = serde_json::to_vec(&stored).map_err(ApiError::internal)?;
     state
-        .publish_and_apply(topics::POLICY_MOUS, stored.mou.id.to_string(), payload)
+        .publish_and_apply(topics::POLICY_MOUS, stored.key(), payload)
         .await?;
     Ok(stored)
 }

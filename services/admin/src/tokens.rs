@@ -312,6 +312,7 @@ mod tests {
         let config = Config {
             token_default_lifetime_days: 30,
             token_max_lifetime_days: 60,
+            ..Config::default()
         };
         let now = chrono::Utc::now();
         assert_eq!(

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use accord_bus::{BusClient, Delivery, Record};
 use accord_domain::{NormalizedReport, OrgId, RawReport, Rejection, ReportId, topics};
-use accord_runtime::telemetry::ErrorChain;
 use accord_runtime::{
     ServiceHost,
     json::SchemaValidator,
@@ -130,7 +129,14 @@ fn violation(schema: &SchemaValidator, report: &NormalizedReport) -> Option<Reje
     match schema.validate(&value) {
         Ok(()) => None,
         Err(error) => {
-            tracing::error!(report_id = %report.id, error = %ErrorChain(&error), "normalized record breaks its schema");
+            // The fields only: a schema message quotes the value, which may be personal data.
+            let fields: Vec<String> = match &error {
+                accord_runtime::ApiError::Unprocessable { errors, .. } => {
+                    errors.iter().map(|field| field.pointer.clone()).collect()
+                }
+                _ => Vec::new(),
+            };
+            tracing::error!(report_id = %report.id, ?fields, "normalized record breaks its schema");
             Some(Rejection {
                 report_id: report.id.clone(),
                 partner: Some(report.partner.clone()),

@@ -8,15 +8,18 @@
 //!   an offset on its own: the only offsets committed are the watermarks [`Subscription::commit`] computes;
 //!   `auto.offset.reset=earliest`, so a new group starts at the beginning of the topic;
 //! - no client creates topics implicitly (`allow.auto.create.topics=false`): topics come from
-//!   [`Bus::ensure_topics`](crate::Bus::ensure_topics), with their partitions, retention and cleanup policy.
+//!   [`Bus::ensure_topics`](crate::Bus::ensure_topics), with their partitions, retention and cleanup policy;
+//! - every client gets the same TLS and SASL settings ([`KafkaConfig::security`], the `security` module), with
+//!   the broker's certificate and host name verified whenever TLS is on.
 //!
 //! [`Subscription::commit`]: crate::Subscription::commit
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, config::RDKafkaLogLevel};
 
-use crate::BusError;
+use super::security::KafkaSecurity;
+use crate::{BusError, mask_url};
 
 /// The topics created compacted (`cleanup.policy=compact`), keyed by id: `policy.mous` and `admin.directory` (the
 /// names of `accord_domain::topics`, which this crate does not depend on).
@@ -46,6 +49,8 @@ pub struct KafkaConfig {
     /// 64 MiB): the producer's `message.max.bytes` and the `max.message.bytes` of the topics this bus creates allow
     /// it plus [`FRAMING_BYTES`]. Topics created by an operator need the same `max.message.bytes`.
     pub max_record_bytes: usize,
+    /// TLS and SASL (`?security_protocol=…&sasl_mechanism=…`, and the `[kafka]` settings for secrets).
+    pub security: KafkaSecurity,
 }
 
 /// What Kafka adds to a record on the wire (batch header, varints, timestamps): the producer and topic limits are
@@ -75,6 +80,7 @@ impl Default for KafkaConfig {
             session_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            security: KafkaSecurity::default(),
         }
     }
 }
@@ -89,54 +95,98 @@ impl KafkaConfig {
     }
 
     /// Parses `kafka://host:port[,host:port…][?partitions=N&replication=N&retention_ms=N&delivery_timeout_ms=N&
-    /// session_timeout_ms=N&request_timeout_ms=N&max_record_bytes=N]`.
+    /// session_timeout_ms=N&request_timeout_ms=N&max_record_bytes=N&security_protocol=P&sasl_mechanism=M&sasl_username=U&
+    /// ssl_ca_location=PATH&ssl_certificate_location=PATH&ssl_key_location=PATH]`. Passwords are never read from
+    /// the URL (it is logged): they come from [`KafkaConfig::with_security`].
     ///
     /// # Errors
-    /// Returns [`BusError::InvalidUrl`] for another scheme, a missing or malformed `host:port`, an unknown
-    /// parameter or a value out of range.
+    /// Returns [`BusError::InvalidUrl`] for another scheme, a missing or malformed `host:port`, credentials before
+    /// the host, an unknown parameter, a secret, or a value out of range; the error shows the URL with secrets masked.
     pub fn from_url(url: &str) -> Result<Self, BusError> {
-        let invalid = || BusError::InvalidUrl(url.to_owned());
-        let rest = url.strip_prefix("kafka://").ok_or_else(invalid)?;
+        let invalid = |reason: &str| BusError::InvalidUrl(format!("`{}`: {reason}", mask_url(url)));
+        let rest = url
+            .strip_prefix("kafka://")
+            .ok_or_else(|| invalid("expected kafka://"))?;
         let (hosts, query) = rest.split_once('?').unwrap_or((rest, ""));
         let hosts = hosts.strip_suffix('/').unwrap_or(hosts);
         let mut config = Self {
             bootstrap_servers: Vec::new(),
             ..Self::default()
         };
+        if hosts.contains('@') {
+            return Err(invalid(
+                "credentials do not belong in the bus url: set sasl_username in the url or [kafka], and \
+                 sasl_password in [kafka] or ACCORD_KAFKA__SASL_PASSWORD",
+            ));
+        }
         for host in hosts.split(',') {
             let Some((name, port)) = host.rsplit_once(':') else {
-                return Err(invalid());
+                return Err(invalid("expected host:port"));
             };
             if name.is_empty() || name.contains('/') || port.parse::<u16>().is_err() {
-                return Err(invalid());
+                return Err(invalid("expected host:port"));
             }
             config.bootstrap_servers.push(host.to_owned());
         }
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            let (name, value) = pair.split_once('=').ok_or_else(invalid)?;
-            let millis = || value.parse::<u64>().map(Duration::from_millis);
-            match name {
-                "partitions" => config.partitions = value.parse().map_err(|_| invalid())?,
-                "replication" => config.replication = value.parse().map_err(|_| invalid())?,
-                "retention_ms" => config.retention_ms = Some(value.parse().map_err(|_| invalid())?),
-                "delivery_timeout_ms" => {
-                    config.delivery_timeout = millis().map_err(|_| invalid())?
-                }
-                "session_timeout_ms" => config.session_timeout = millis().map_err(|_| invalid())?,
-                "request_timeout_ms" => config.request_timeout = millis().map_err(|_| invalid())?,
-                "max_record_bytes" => {
-                    config.max_record_bytes = value.parse().map_err(|_| invalid())?
-                }
-                _ => return Err(invalid()),
-            }
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| invalid("expected name=value parameters"))?;
+            config
+                .set_parameter(name, value)
+                .map_err(|reason| invalid(&reason))?;
         }
-        if config.partitions == 0
-            || config.replication == 0
-            || !(1024..=MAX_MAX_RECORD_BYTES).contains(&config.max_record_bytes)
-        {
-            return Err(invalid());
+        if config.partitions == 0 || config.replication == 0 {
+            return Err(invalid("partitions and replication must be at least 1"));
         }
         Ok(config)
+    }
+
+    /// Applies one URL parameter.
+    fn set_parameter(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let bad = || format!("`{name}` has an invalid value `{value}`");
+        let millis = || {
+            value
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| bad())
+        };
+        match name {
+            "partitions" => self.partitions = value.parse().map_err(|_| bad())?,
+            "replication" => self.replication = value.parse().map_err(|_| bad())?,
+            "retention_ms" => self.retention_ms = Some(value.parse().map_err(|_| bad())?),
+            "delivery_timeout_ms" => self.delivery_timeout = millis()?,
+            "session_timeout_ms" => self.session_timeout = millis()?,
+            "request_timeout_ms" => self.request_timeout = millis()?,
+            "max_record_bytes" => {
+                self.max_record_bytes = value.parse().map_err(|_| bad())?;
+                if !(1024..=MAX_MAX_RECORD_BYTES).contains(&self.max_record_bytes) {
+                    return Err(format!(
+                        "`max_record_bytes` must be between 1024 and {MAX_MAX_RECORD_BYTES}"
+                    ));
+                }
+            }
+            _ => {
+                if !self.security.set_from_url(name, value)? {
+                    return Err(format!("unknown parameter `{name}`"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns this configuration with the `[kafka]` settings merged into the URL's, checked (see the `security`
+    /// module).
+    ///
+    /// # Errors
+    /// Returns [`BusError::InvalidConfig`] naming the setting when both give a setting with different values, or
+    /// when the merged settings do not fit together or name a file that cannot be read.
+    pub fn with_security(mut self, settings: &KafkaSecurity) -> Result<Self, BusError> {
+        self.security
+            .merge(settings)
+            .and_then(|()| self.security.validate())
+            .map_err(BusError::InvalidConfig)?;
+        Ok(self)
     }
 
     /// Returns the settings every client shares.
@@ -147,6 +197,16 @@ impl KafkaConfig {
             .set("client.id", client_id)
             .set("allow.auto.create.topics", "false")
             .set("socket.keepalive.enable", "true");
+        // librdkafka reports some refusals by the broker only as INFO log lines ("SSL connection closed by peer"
+        // before the connection is up, see the `error` module), so the clients log at least that much, whatever the
+        // subscriber's level (rdkafka derives it from the subscriber otherwise); `tracing` filters as usual.
+        if !matches!(
+            config.log_level,
+            RDKafkaLogLevel::Debug | RDKafkaLogLevel::Info
+        ) {
+            config.set_log_level(RDKafkaLogLevel::Info);
+        }
+        self.security.apply(&mut config);
         config
     }
 
@@ -260,10 +320,53 @@ mod tests {
             "kafka://a:9092?max_record_bytes=1000000000",
             "kafka://a:9092/path",
             "http://a:9092",
+            "kafka://user:secret@a:9092",
+            "kafka://a:9092?security_protocol=tls",
+            "kafka://a:9092?sasl_mechanism=GSSAPI",
+            "kafka://a:9092?sasl_password=secret",
         ] {
             let error = KafkaConfig::from_url(url).unwrap_err();
             assert!(matches!(error, BusError::InvalidUrl(_)), "{url}: {error:?}");
+            assert!(!error.to_string().contains("secret"), "{error}");
         }
+    }
+
+    #[test]
+    fn security_parameters_are_read_from_the_url_and_merged_with_the_settings() {
+        use crate::kafka::security::{SaslMechanism, Secret, SecurityProtocol};
+        let config = KafkaConfig::from_url(
+            "kafka://a:9093?security_protocol=sasl_ssl&sasl_mechanism=SCRAM-SHA-512&sasl_username=gateway\
+             &ssl_ca_location=/etc/hosts",
+        )
+        .unwrap();
+        assert_eq!(config.security.protocol(), SecurityProtocol::SaslSsl);
+        assert_eq!(
+            config.security.sasl_mechanism,
+            Some(SaslMechanism::ScramSha512)
+        );
+        let error = config
+            .clone()
+            .with_security(&KafkaSecurity::default())
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("needs kafka.sasl_password"),
+            "{error}"
+        );
+        let settings = KafkaSecurity {
+            sasl_password: Some(Secret::new("pw")),
+            ..KafkaSecurity::default()
+        };
+        let merged = config.with_security(&settings).unwrap();
+        assert_eq!(merged.security.sasl_password, Some(Secret::new("pw")));
+    }
+
+    #[test]
+    fn masks_secrets_in_urls() {
+        assert_eq!(
+            mask_url("kafka://u:pw@a:1?sasl_password=pw&partitions=3"),
+            "kafka://u:***@a:1?sasl_password=***&partitions=3"
+        );
+        assert_eq!(mask_url("kafka://a:1"), "kafka://a:1");
     }
 
     #[test]

@@ -50,6 +50,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rdkafka::{
     ClientContext, Message, Offset, TopicPartitionList,
+    config::RDKafkaLogLevel,
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance},
     error::KafkaError,
     message::{BorrowedMessage, Headers},
@@ -57,7 +58,7 @@ use rdkafka::{
 use tokio::sync::Notify;
 use tracing::{debug, info, instrument, warn};
 
-use super::{config::KafkaConfig, tracker::PartitionTracker};
+use super::{config::KafkaConfig, error::AuthFailures, tracker::PartitionTracker};
 use crate::{BusError, Delivery, Position, Record, SubscribeOptions, Subscription};
 
 /// Records buffered between the poll thread and the application before the partitions are paused.
@@ -100,14 +101,22 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The consumer's context: routes rebalances to [`Shared`] and librdkafka's errors to `tracing`.
+/// The consumer's context: routes rebalances to [`Shared`] and librdkafka's errors to `tracing` (authentication
+/// failures to the bus's record of them, which logs them at ERROR).
 struct SubscriptionContext {
     shared: Arc<Shared>,
+    failures: Arc<AuthFailures>,
 }
 
 impl ClientContext for SubscriptionContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.failures.log(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
-        warn!(%error, reason, topic = %self.shared.topic, "kafka consumer error");
+        if !self.failures.record(&error, reason) {
+            warn!(%error, reason, topic = %self.shared.topic, "kafka consumer error");
+        }
     }
 }
 
@@ -403,6 +412,7 @@ impl KafkaSubscription {
         config: &KafkaConfig,
         options: SubscribeOptions,
         partitions: &[i32],
+        failures: Arc<AuthFailures>,
     ) -> Result<Self, BusError> {
         let SubscribeOptions { topic, group } = options;
         let shared = Arc::new(Shared {
@@ -415,6 +425,7 @@ impl KafkaSubscription {
         });
         let context = SubscriptionContext {
             shared: shared.clone(),
+            failures,
         };
         let consumer: BaseConsumer<SubscriptionContext> = config
             .consumer_config(shared.group.as_deref())

@@ -30,12 +30,13 @@
 mod config;
 mod consumer;
 mod error;
+mod security;
 mod tracker;
 
 use std::{
     collections::HashSet,
     fmt,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -43,6 +44,7 @@ use async_trait::async_trait;
 use rdkafka::{
     ClientContext,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    config::RDKafkaLogLevel,
     error::KafkaError,
     message::{Header, OwnedHeaders},
     producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer},
@@ -53,7 +55,8 @@ use tracing::{debug, info, instrument, warn};
 pub use self::config::{
     COMPACTED_TOPICS, DEFAULT_MAX_RECORD_BYTES, FRAMING_BYTES, KafkaConfig, MAX_MAX_RECORD_BYTES,
 };
-use self::consumer::KafkaSubscription;
+pub use self::security::{KafkaSecurity, SaslMechanism, Secret, SecurityProtocol};
+use self::{consumer::KafkaSubscription, error::AuthFailures};
 use crate::{Bus, BusError, Position, Record, SubscribeOptions, Subscription};
 
 /// How long a publish waits before retrying when librdkafka's queue is full.
@@ -62,13 +65,22 @@ const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(10);
 const METADATA_RETRY: Duration = Duration::from_millis(100);
 
 /// The producer's and the admin client's context: librdkafka's errors go to `tracing` at WARN (they are transient:
-/// librdkafka reconnects on its own).
-#[derive(Clone, Copy, Default)]
-pub struct BusContext;
+/// librdkafka reconnects on its own), except authentication failures, which are recorded for the bus's errors and
+/// logged at ERROR (the `error` module).
+#[derive(Clone, Default)]
+pub struct BusContext {
+    failures: Arc<AuthFailures>,
+}
 
 impl ClientContext for BusContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.failures.log(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
-        warn!(%error, reason, "kafka client error");
+        if !self.failures.record(&error, reason) {
+            warn!(%error, reason, "kafka client error");
+        }
     }
 }
 
@@ -77,6 +89,8 @@ pub struct KafkaBus {
     config: KafkaConfig,
     producer: FutureProducer<BusContext>,
     admin: AdminClient<BusContext>,
+    /// The last authentication failure any client of this bus reported.
+    failures: Arc<AuthFailures>,
     /// Topics known to exist.
     known_topics: Mutex<HashSet<String>>,
 }
@@ -94,23 +108,39 @@ impl KafkaBus {
     /// [`Bus::health`] and in the first calls, not here.
     ///
     /// # Errors
-    /// Returns [`BusError::Unavailable`] when librdkafka refuses the configuration.
+    /// Returns [`BusError::InvalidConfig`] when the TLS or SASL settings do not fit together or name a file that
+    /// cannot be read, [`BusError::Unavailable`] when librdkafka refuses the configuration.
     pub fn connect(config: KafkaConfig) -> Result<Self, BusError> {
+        config
+            .security
+            .validate()
+            .map_err(BusError::InvalidConfig)?;
+        let failures = Arc::new(AuthFailures::default());
+        let context = BusContext {
+            failures: failures.clone(),
+        };
         let producer = config
             .producer_config()
-            .create_with_context(BusContext)
+            .create_with_context(context.clone())
             .map_err(|error| BusError::unavailable("failed to create the kafka producer", error))?;
         let admin = config
             .admin_config()
-            .create_with_context(BusContext)
+            .create_with_context(context)
             .map_err(|error| {
                 BusError::unavailable("failed to create the kafka admin client", error)
             })?;
-        info!(bootstrap_servers = %config.bootstrap_servers.join(","), "opened kafka bus");
+        info!(
+            bootstrap_servers = %config.bootstrap_servers.join(","),
+            security_protocol = config.security.protocol().as_str(),
+            sasl_mechanism = config.security.sasl_mechanism.map(|mechanism| mechanism.as_str()),
+            sasl_username = config.security.sasl_username.as_deref(),
+            "opened kafka bus"
+        );
         Ok(Self {
             config,
             producer,
             admin,
+            failures,
             known_topics: Mutex::default(),
         })
     }
@@ -123,17 +153,17 @@ impl KafkaBus {
     /// Returns the partition ids of `topic`, or [`BusError::UnknownTopic`].
     async fn partitions(&self, topic: &str) -> Result<Vec<i32>, BusError> {
         let producer = self.producer.clone();
+        let failures = self.failures.clone();
         let (name, timeout) = (topic.to_owned(), self.config.request_timeout);
         let partitions = tokio::task::spawn_blocking(move || {
             let metadata = producer
                 .client()
                 .fetch_metadata(Some(&name), timeout)
                 .map_err(|error| {
-                    BusError::unavailable(
-                        format!("failed to fetch metadata of topic `{name}`"),
-                        error,
-                    )
+                    failures
+                        .unavailable(format!("failed to fetch metadata of topic `{name}`"), error)
                 })?;
+            failures.clear();
             let Some(found) = metadata.topics().iter().find(|found| found.name() == name) else {
                 return Err(BusError::UnknownTopic(name));
             };
@@ -201,7 +231,9 @@ impl KafkaBus {
                     debug!(topic, "producer queue full, waiting");
                     tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
                 }
-                Err((error, _)) => return Err(self::error::publish_error(topic, error)),
+                Err((error, _)) => {
+                    return Err(self::error::publish_error(&self.failures, topic, error));
+                }
             }
         }
     }
@@ -232,7 +264,8 @@ fn known(topics: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<S
 impl Bus for KafkaBus {
     /// Creates the missing topics (compacted or with the configured retention) and waits until they are visible.
     ///
-    /// Topic names must not be empty ([`BusError::Refused`]); a name or setting the broker rejects is refused too.
+    /// Topic names must not be empty ([`BusError::Refused`]); a name or setting the broker rejects is refused too. A
+    /// principal that may not create topics (no `Create` ACL) gets no error for that: the topics must then exist.
     #[instrument(skip_all, fields(num_topics = topics.len()))]
     async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
         if topics.iter().any(|topic| topic.is_empty()) {
@@ -277,11 +310,18 @@ impl Bus for KafkaBus {
             .admin
             .create_topics(&new_topics, &options)
             .await
-            .map_err(|error| BusError::unavailable("failed to create topics", error))?;
+            .map_err(|error| self.failures.unavailable("failed to create topics", error))?;
         for result in results {
             match result {
                 Ok(topic) => info!(topic, "created topic"),
                 Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic, "topic exists"),
+                // A principal without the Create ACL (every service but the one that sets the cluster up): the
+                // topic must exist already, which `wait_for_topics` checks below.
+                Err((
+                    topic,
+                    RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed,
+                )) => debug!(topic, "not allowed to create the topic; it must exist"),
                 Err((topic, code))
                     if self::error::is_refusal(code)
                         || matches!(
@@ -296,10 +336,9 @@ impl Bus for KafkaBus {
                     )));
                 }
                 Err((topic, code)) => {
-                    return Err(BusError::Unavailable {
-                        context: format!("failed to create topic `{topic}`: {code}"),
-                        source: None,
-                    });
+                    return Err(self.failures.unavailable_without_source(format!(
+                        "failed to create topic `{topic}`: {code}"
+                    )));
                 }
             }
         }
@@ -345,7 +384,9 @@ impl Bus for KafkaBus {
                         source: None,
                     }),
                 },
-                Ok(Err((error, _))) => Err(self::error::publish_error(topic, error)),
+                Ok(Err((error, _))) => {
+                    Err(self::error::publish_error(&self.failures, topic, error))
+                }
                 Err(_canceled) => Err(BusError::Closed),
             };
             match outcome {
@@ -372,7 +413,8 @@ impl Bus for KafkaBus {
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>, BusError> {
         let partitions = self.partitions(&options.topic).await?;
-        let subscription = KafkaSubscription::start(&self.config, options, &partitions)?;
+        let subscription =
+            KafkaSubscription::start(&self.config, options, &partitions, self.failures.clone())?;
         Ok(Box::new(subscription))
     }
 
@@ -381,6 +423,7 @@ impl Bus for KafkaBus {
     async fn end_offsets(&self, topic: &str) -> Result<Vec<Position>, BusError> {
         let partitions = self.partitions(topic).await?;
         let producer = self.producer.clone();
+        let failures = self.failures.clone();
         let (name, timeout) = (topic.to_owned(), self.config.request_timeout);
         tokio::task::spawn_blocking(move || {
             let mut ends = Vec::with_capacity(partitions.len());
@@ -389,7 +432,7 @@ impl Bus for KafkaBus {
                     .client()
                     .fetch_watermarks(&name, partition, timeout)
                     .map_err(|error| {
-                        BusError::unavailable(
+                        failures.unavailable(
                             format!("failed to fetch the end of topic `{name}`"),
                             error,
                         )
@@ -408,14 +451,16 @@ impl Bus for KafkaBus {
     /// Returns `Ok` when a broker answers a metadata request within the request timeout.
     async fn health(&self) -> Result<(), BusError> {
         let producer = self.producer.clone();
+        let failures = self.failures.clone();
         let timeout = self.config.request_timeout;
         tokio::task::spawn_blocking(move || {
             let metadata = producer
                 .client()
                 .fetch_metadata(None, timeout)
                 .map_err(|error| {
-                    BusError::unavailable("failed to reach the kafka cluster", error)
+                    failures.unavailable("failed to reach the kafka cluster", error)
                 })?;
+            failures.clear();
             if metadata.brokers().is_empty() {
                 return Err(BusError::Unavailable {
                     context: "the kafka cluster has no broker".to_owned(),

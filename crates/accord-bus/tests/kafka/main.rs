@@ -7,16 +7,24 @@
 //! - `conformance`: the backend-neutral suite, on topics of three partitions;
 //! - `groups`: commits, resume and redelivery per partition, and what a rebalance does to commits;
 //! - `restart`: a broker of its own (started with `scripts/tansu.sh`) stopped and restarted mid-run;
-//! - `settings`: the delivery settings of the clients, read back from librdkafka;
+//! - `secure`: a broker of its own that requires SASL behind TLS (`scripts/tansu.sh start-secure`): records go
+//!   through, wrong credentials and untrusted certificates fail with [`accord_bus::BusError::Authentication`];
+//! - `settings`: the delivery and security settings of the clients, read back from librdkafka;
 //! - `topics`: topic creation (partitions, compaction, retention), `end_offsets`, refused records.
 
 mod conformance;
 mod groups;
 mod restart;
+mod secure;
 mod settings;
 mod topics;
 
-use std::{future::Ready, time::Duration};
+use std::{
+    future::Ready,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
 
 use accord_bus::{
     BusClient, Delivery, Position, SubscribeOptions, Subscription,
@@ -47,6 +55,27 @@ pub(crate) fn bootstrap() -> Option<String> {
         "`scripts/tansu.sh install && scripts/tansu.sh start DIR` prints an address",
     );
     None
+}
+
+/// Returns the path of `scripts/tansu.sh`.
+pub(crate) fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/tansu.sh")
+}
+
+/// Runs `scripts/tansu.sh COMMAND DIR` and returns its standard output, failing the test when it fails.
+pub(crate) fn run_script(command: &str, dir: &Path) -> String {
+    let output = Command::new("bash")
+        .arg(script())
+        .arg(command)
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|error| panic!("failed to run scripts/tansu.sh {command}: {error}"));
+    assert!(
+        output.status.success(),
+        "scripts/tansu.sh {command} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Returns the test configuration for `bootstrap`.

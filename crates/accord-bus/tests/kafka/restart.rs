@@ -7,38 +7,22 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::Duration,
 };
 
 use accord_bus::{BusClient, Position, Record};
 
-use crate::{WAIT, bootstrap, collect, config, connect, drain, positions, subscribe, unique};
+use crate::{
+    WAIT, bootstrap, collect, config, connect, drain, positions, run_script, script, subscribe,
+    unique,
+};
 
 /// A private tansu broker, stopped when dropped.
 struct Broker {
     dir: tempfile::TempDir,
     bootstrap: String,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/tansu.sh")
-}
-
-fn run_script(command: &str, dir: &Path) -> String {
-    let output = Command::new("bash")
-        .arg(script())
-        .arg(command)
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|error| panic!("failed to run scripts/tansu.sh {command}: {error}"));
-    assert!(
-        output.status.success(),
-        "scripts/tansu.sh {command} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 impl Broker {

@@ -1,11 +1,12 @@
-//! The delivery settings of the Kafka clients, pinned: librdkafka's defaults lose records (`acks=1` without
-//! idempotence on older versions, automatic offset store and commit of what was merely *delivered*). Each setting is
-//! read back twice: from the configuration the bus builds, and from librdkafka's native configuration made from it
-//! (its effective, normalized value). No broker is needed.
+//! The settings of the Kafka clients, pinned: librdkafka's defaults lose records (`acks=1` without idempotence on
+//! older versions, automatic offset store and commit of what was merely *delivered*), and its TLS and SASL settings
+//! decide whether the broker is verified and who the client is. Each setting is read back twice: from the
+//! configuration the bus builds, and from librdkafka's native configuration made from it (its effective, normalized
+//! value). No broker is needed (`secure` runs them against one).
 
 use accord_bus::{
-    Bus,
-    kafka::{KafkaBus, KafkaConfig},
+    Bus, BusError,
+    kafka::{KafkaBus, KafkaConfig, KafkaSecurity, Secret},
 };
 use rdkafka::ClientConfig;
 
@@ -89,5 +90,111 @@ async fn clients_are_created_without_a_broker_and_report_it_unreachable() {
             .to_string()
             .starts_with("bus unavailable: failed to reach the kafka cluster"),
         "{error}"
+    );
+}
+
+#[test]
+fn librdkafka_is_built_with_tls_and_sasl() {
+    let native = KafkaConfig::default()
+        .producer_config()
+        .create_native_config()
+        .expect("a valid configuration");
+    let features = native.get("builtin.features").expect("builtin.features");
+    for feature in ["ssl", "sasl_plain", "sasl_scram"] {
+        assert!(
+            features.split(',').any(|found| found == feature),
+            "librdkafka lacks `{feature}`: {features}"
+        );
+    }
+}
+
+#[test]
+fn without_security_settings_clients_speak_plaintext() {
+    let config = KafkaConfig::default();
+    for client in [
+        config.producer_config(),
+        config.admin_config(),
+        config.consumer_config(None),
+    ] {
+        assert_setting(&client, "security.protocol", "plaintext", "plaintext");
+        assert_eq!(client.get("sasl.username"), None);
+    }
+}
+
+#[test]
+fn tls_and_sasl_reach_every_client_with_certificate_and_host_name_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (ca, certificate, key) = (file("ca.pem"), file("client.pem"), file("client.key"));
+    let url = format!(
+        "kafka://broker.example:9093?security_protocol=sasl_ssl&sasl_mechanism=SCRAM-SHA-512\
+         &sasl_username=accord-gateway&ssl_ca_location={ca}"
+    );
+    let settings = KafkaSecurity {
+        sasl_password: Some(Secret::new("sasl-secret")),
+        ssl_certificate_location: Some(certificate.clone().into()),
+        ssl_key_location: Some(key.clone().into()),
+        ssl_key_password: Some(Secret::new("key-secret")),
+        ..KafkaSecurity::default()
+    };
+    let config = KafkaConfig::from_url(&url)
+        .and_then(|config| config.with_security(&settings))
+        .expect("valid settings");
+    let clients = [
+        config.producer_config(),
+        config.consumer_config(Some("indexer")),
+        config.consumer_config(None),
+        config.admin_config(),
+    ];
+    for client in clients {
+        assert_setting(&client, "security.protocol", "sasl_ssl", "sasl_ssl");
+        assert_setting(&client, "sasl.mechanisms", "SCRAM-SHA-512", "SCRAM-SHA-512");
+        assert_setting(&client, "sasl.username", "accord-gateway", "accord-gateway");
+        assert_setting(&client, "ssl.ca.location", &ca, &ca);
+        assert_setting(
+            &client,
+            "ssl.certificate.location",
+            &certificate,
+            &certificate,
+        );
+        assert_setting(&client, "ssl.key.location", &key, &key);
+        assert_setting(
+            &client,
+            "enable.ssl.certificate.verification",
+            "true",
+            "true",
+        );
+        assert_setting(
+            &client,
+            "ssl.endpoint.identification.algorithm",
+            "https",
+            "https",
+        );
+        // The secrets reach librdkafka, and never a debug print of the configuration.
+        assert_eq!(client.get("sasl.password"), Some("sasl-secret"));
+        assert_eq!(client.get("ssl.key.password"), Some("key-secret"));
+        let printed = format!("{client:?}");
+        assert!(
+            !printed.contains("sasl-secret") && !printed.contains("key-secret"),
+            "{printed}"
+        );
+    }
+}
+
+#[test]
+fn security_settings_that_do_not_fit_together_are_refused_before_connecting() {
+    let config = KafkaConfig::from_url(
+        "kafka://127.0.0.1:1?security_protocol=sasl_ssl&sasl_mechanism=PLAIN",
+    )
+    .expect("a valid url");
+    let error = KafkaBus::connect(config).expect_err("no user, no password");
+    assert!(matches!(error, BusError::InvalidConfig(_)), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "invalid bus configuration: security_protocol `sasl_ssl` needs kafka.sasl_username"
     );
 }

@@ -5,17 +5,36 @@
 //! beginning (a groupless subscription). Admin publishes a change and then waits until its own directory has applied
 //! it ([`Directory::wait_applied`]) before it answers, so in `accord up` (one shared directory) a change acknowledged
 //! to a coordinator is in force for the very next request.
+//!
+//! Only what admin signed is applied: [`signing`] (the signature, the keys) and [`follower`] (what happens to an
+//! unsigned, forged or replayed record, and to records written before signing began). MoU versions are keyed one
+//! per version ([`MouVersion::key`]), so compaction keeps every version; the latest version of each MoU is the
+//! current one.
+
+pub mod follower;
+pub mod signing;
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, RwLock},
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{
+        Arc, Mutex, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use crate::telemetry::ErrorChain;
-use accord_bus::{BusClient, BusError, SubscribeOptions};
+use accord_bus::{BusClient, BusError, Record, SubscribeOptions, Subscription};
 use accord_domain::{DirectoryEvent, MouId, MouVersion, OrgId, Organization, TokenRecord, topics};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
+
+use self::{
+    follower::{Gate, Rejection},
+    signing::DirectoryKeys,
+};
+
+/// How many refused records [`Directory::refused`] keeps.
+pub const MAX_REFUSED_KEPT: usize = 10_000;
 
 /// An immutable snapshot of the directory: cheap to clone, consistent for one request.
 #[derive(Debug, Default, Clone)]
@@ -28,6 +47,9 @@ pub struct Snapshot {
     pub mou_history: BTreeMap<MouId, Vec<MouVersion>>,
     /// The latest version of every MoU (what is in force, subject to its status and dates).
     pub mous: Vec<MouVersion>,
+    /// Versions read only from records keyed by MoU id (written before versions had keys of their own), which
+    /// compaction could drop: admin publishes them again under their own keys.
+    unversioned: BTreeSet<(MouId, u32)>,
 }
 
 impl Snapshot {
@@ -54,6 +76,34 @@ impl Snapshot {
                 self.tokens_by_hash.insert(token.hash.clone(), token);
             }
         }
+    }
+
+    /// Returns the MoU versions read only from records keyed by MoU id, oldest first per MoU.
+    pub fn mou_versions_without_own_key(&self) -> Vec<&MouVersion> {
+        self.unversioned
+            .iter()
+            .filter_map(|(id, number)| {
+                self.mou_history
+                    .get(id)?
+                    .iter()
+                    .find(|version| version.version == *number)
+            })
+            .collect()
+    }
+
+    /// Applies a version read from a record with `key`.
+    fn apply_mou_record(&mut self, version: MouVersion, key: Option<&str>) {
+        let id = (version.mou.id.clone(), version.version);
+        if key == Some(version.key().as_str()) {
+            self.unversioned.remove(&id);
+        } else if !self
+            .mou_history
+            .get(&id.0)
+            .is_some_and(|known| known.iter().any(|v| v.version == id.1))
+        {
+            self.unversioned.insert(id);
+        }
+        self.apply_mou(version);
     }
 
     fn apply_mou(&mut self, version: MouVersion) {
@@ -88,6 +138,15 @@ pub struct Applied {
 pub struct Directory {
     snapshot: RwLock<Arc<Snapshot>>,
     applied_tx: watch::Sender<Applied>,
+    /// Records refused by the followers, for watchers (admin).
+    rejected_tx: broadcast::Sender<Rejection>,
+    /// The records refused since start (the first [`MAX_REFUSED_KEPT`]), for a watcher that starts after the
+    /// followers caught up.
+    refused: Mutex<Vec<Rejection>>,
+    /// The latest signing time of any verified record read (milliseconds since the Unix epoch).
+    latest_signed_at: AtomicU64,
+    /// Per topic, where signing began, once the followers have read the cut-over record.
+    cut_overs: Mutex<HashMap<&'static str, u64>>,
 }
 
 impl Default for Directory {
@@ -100,9 +159,14 @@ impl Directory {
     /// Returns an empty directory.
     pub fn new() -> Self {
         let (applied_tx, _) = watch::channel(Applied::default());
+        let (rejected_tx, _) = broadcast::channel(1024);
         Self {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             applied_tx,
+            rejected_tx,
+            refused: Mutex::default(),
+            latest_signed_at: AtomicU64::new(0),
+            cut_overs: Mutex::default(),
         }
     }
 
@@ -140,6 +204,35 @@ impl Directory {
         self.applied_tx.subscribe()
     }
 
+    /// Returns a receiver of the records the followers refuse from now on (see [`follower`]).
+    pub fn rejections(&self) -> broadcast::Receiver<Rejection> {
+        self.rejected_tx.subscribe()
+    }
+
+    /// Returns the records refused since start (at most [`MAX_REFUSED_KEPT`]): those refused while catching up,
+    /// before any watcher could subscribe to [`Self::rejections`].
+    pub fn refused(&self) -> Vec<Rejection> {
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Returns the latest signing time of the verified records read so far: admin signs its next record later
+    /// (whatever its clock says after a restart), so that no follower takes that record for a replay.
+    pub fn latest_signed_at(&self) -> u64 {
+        self.latest_signed_at.load(Ordering::Acquire)
+    }
+
+    /// Returns where signing began on `topic`, once the follower has read its cut-over record.
+    pub fn cut_over(&self, topic: &str) -> Option<u64> {
+        self.cut_overs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(topic)
+            .copied()
+    }
+
     /// Returns the positions applied so far.
     pub fn applied(&self) -> Applied {
         *self.applied_tx.borrow()
@@ -173,62 +266,92 @@ impl Directory {
         Ok(())
     }
 
-    /// Spawns the two followers on the current runtime; they stop when `shutdown` is cancelled.
+    /// Spawns the two followers on the current runtime; they apply only what `keys` verify (see [`follower`]) and
+    /// stop when `shutdown` is cancelled.
     ///
     /// # Errors
     /// Returns the bus error when a subscription cannot be opened.
     pub async fn follow(
         self: &Arc<Self>,
         bus: &BusClient,
+        keys: DirectoryKeys,
         shutdown: CancellationToken,
     ) -> Result<(), BusError> {
+        let keys = Arc::new(keys);
         for topic in [topics::ADMIN_DIRECTORY, topics::POLICY_MOUS] {
-            let mut subscription = bus
+            let subscription = bus
                 .subscribe(SubscribeOptions {
                     topic: topic.to_owned(),
                     group: None,
                 })
                 .await?;
             let directory = Arc::clone(self);
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                loop {
-                    let batch = tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        batch = subscription.next_batch(512) => batch,
-                    };
-                    let deliveries = match batch {
-                        Ok(deliveries) => deliveries,
-                        Err(error) => {
-                            tracing::warn!(error = %ErrorChain(&error), topic, "failed to read directory topic, retrying");
-                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                            continue;
-                        }
-                    };
-                    let Some(last) = deliveries.last().map(|delivery| delivery.position.offset)
-                    else {
-                        continue;
-                    };
-                    directory.update(|snapshot| {
-                        for delivery in &deliveries {
-                            apply_payload(snapshot, topic, &delivery.record.payload);
-                        }
-                    });
-                    directory.applied_tx.send_modify(|applied| match topic {
-                        topics::POLICY_MOUS => applied.mous = last + 1,
-                        _ => applied.directory = last + 1,
-                    });
-                }
-            });
+            let gate = Gate::new(topic, keys.clone());
+            tokio::spawn(directory.run_follower(topic, subscription, gate, shutdown.clone()));
         }
         Ok(())
     }
+
+    /// Reads `topic` until `shutdown`, applying what `gate` admits.
+    async fn run_follower(
+        self: Arc<Self>,
+        topic: &'static str,
+        mut subscription: Box<dyn Subscription>,
+        mut gate: Gate,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let batch = tokio::select! {
+                () = shutdown.cancelled() => return,
+                batch = subscription.next_batch(512) => batch,
+            };
+            let deliveries = match batch {
+                Ok(deliveries) => deliveries,
+                Err(error) => {
+                    tracing::warn!(error = %ErrorChain(&error), topic, "failed to read directory topic, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let Some(last) = deliveries.last().map(|delivery| delivery.position.offset) else {
+                continue;
+            };
+            let admitted = gate.admit(&deliveries);
+            self.latest_signed_at
+                .fetch_max(admitted.latest_signed_at, Ordering::AcqRel);
+            if let Some(before) = admitted.cut_over {
+                self.cut_overs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(topic, before);
+            }
+            self.update(|snapshot| {
+                for record in &admitted.apply {
+                    apply_record(snapshot, topic, record);
+                }
+            });
+            {
+                let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+                let room = MAX_REFUSED_KEPT.saturating_sub(refused.len());
+                refused.extend(admitted.rejected.iter().take(room).cloned());
+            }
+            for rejection in admitted.rejected {
+                // Nobody listening is fine: the rejection is logged and counted already.
+                let _ = self.rejected_tx.send(rejection);
+            }
+            self.applied_tx.send_modify(|applied| match topic {
+                topics::POLICY_MOUS => applied.mous = last + 1,
+                _ => applied.directory = last + 1,
+            });
+        }
+    }
 }
 
-fn apply_payload(snapshot: &mut Snapshot, topic: &str, payload: &[u8]) {
+fn apply_record(snapshot: &mut Snapshot, topic: &str, record: &Record) {
+    let payload = &record.payload[..];
     if topic == topics::POLICY_MOUS {
         match serde_json::from_slice::<MouVersion>(payload) {
-            Ok(version) => snapshot.apply_mou(version),
+            Ok(version) => snapshot.apply_mou_record(version, record.key.as_deref()),
             Err(error) => {
                 tracing::error!(error = %ErrorChain(&error), topic, "skipped undecodable mou version")
             }
