@@ -17,8 +17,18 @@ fi
 if ! "$VENV/bin/python3" -c "import taxii2client, stix2validator" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "taxii2-client==2.3.0" "stix2-validator==3.3.2"
 fi
+# Browser tests of the web console (tests/console, tests/browser/*.py): Debian's chromium, driven by Playwright for
+# Python launched with chromium's executable path (no browser download: never `playwright install`).
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get install -y chromium || { $SUDO apt-get update && $SUDO apt-get install -y chromium; }
+fi
+if ! "$VENV/bin/python3" -c "import playwright.sync_api" 2>/dev/null; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "playwright==1.65.3"
+fi
 export PATH="$PWD/$VENV/bin:$PATH"
-export ACCORD_REQUIRE_INTEROP=1
+export ACCORD_REQUIRE_INTEROP=1 ACCORD_REQUIRE_BROWSER=1
 
 # librdkafka is linked with the system OpenSSL (Kafka TLS and SASL/SCRAM): its headers and pkg-config must be there
 # before the first build. Installed when missing, like docker-compose below.

@@ -54,6 +54,9 @@ pub enum Command {
     Search(RunArgs),
     /// Runs admin (coordinators' API: organizations, tokens, MoUs) in this process.
     Admin(RunArgs),
+    /// Runs the web console alone, its pages calling a running Accord's HTTP API with each user's own token
+    /// (`accord up` serves the console itself, at `/`).
+    Console(ConsoleArgs),
     /// Posts synthetic reports to a running Accord and measures throughput and latency.
     Loadgen(crate::loadgen::LoadgenArgs),
     /// Checks the pipeline's conservation law on the bus (accepted = released + rejected + withheld) and prints
@@ -144,6 +147,21 @@ pub struct RunArgs {
     /// and prints it once.
     #[arg(long, env = "ACCORD_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+}
+
+/// `accord console`: the web console alone, against a remote API.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// The Accord API the console's pages call, e.g. `https://accord.example.org/` (every route of `accord up` under
+    /// it: /v1/…).
+    #[arg(long, env = "ACCORD_CONSOLE_API")]
+    pub api: url::Url,
+    /// The address the console is served on [default: 127.0.0.1:8087].
+    #[arg(long, env = "ACCORD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// A TOML configuration file: its `[console]` and `[http]` sections apply.
+    #[arg(long, env = "ACCORD_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// `accord config`.

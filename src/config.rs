@@ -1,8 +1,8 @@
 //! The configuration of a process: where it finds its backends (`data_dir`, `listen`, `bus`, `index`,
 //! `admin_token_file`), the Kafka bus's TLS and SASL settings (`[kafka]`, secrets included: never in the bus URL),
 //! the keys directory records are verified with (`[directory]`) and the settings of every service it may run
-//! (`[http]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`, `[search]`, `[admin]`: each the service
-//! crate's own `Config`).
+//! (`[http]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`, `[search]`, `[admin]`, `[console]`: each the
+//! service crate's own `Config`).
 //!
 //! Each value comes from the first of these that has it:
 //! 1. the command line (`--bus …`);
@@ -53,6 +53,8 @@ pub struct ServicesConfig {
     pub search: accord_search::Config,
     /// `[admin]`.
     pub admin: accord_admin::Config,
+    /// `[console]`.
+    pub console: accord_console::Config,
 }
 
 impl ServicesConfig {
@@ -68,6 +70,7 @@ impl ServicesConfig {
             self.enforcer.validate(),
             self.indexer.validate(),
             self.search.validate(),
+            self.console.validate(),
             self.admin.validate(),
             self.directory.validate(),
         ];
@@ -111,7 +114,7 @@ pub struct Settings {
 }
 
 /// The sections a `ACCORD_<SECTION>__<FIELD>` variable may name.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "http",
     "kafka",
     "directory",
@@ -121,6 +124,7 @@ const SECTIONS: [&str; 9] = [
     "indexer",
     "search",
     "admin",
+    "console",
 ];
 
 impl Settings {

@@ -1,12 +1,14 @@
 //! The `accord` binary's library: CLI wiring only. [`config`] resolves a process's settings (flags, environment,
 //! file, defaults). [`run`] starts a set of services in one process (all of them:
-//! [`up`]; one: `accord gateway` and the like); [`loadgen`] drives a running instance and measures it; [`audit`]
-//! verifies an audit trail offline against a kept checkpoint.
+//! [`up`]; one: `accord gateway` and the like); [`console`] runs the web console alone against a remote API;
+//! [`loadgen`] drives a running instance and measures it; [`audit`] verifies an audit trail offline against a kept
+//! checkpoint.
 
 pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod loadgen;
 pub mod run;
 pub mod up;

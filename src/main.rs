@@ -22,6 +22,7 @@ fn main() -> anyhow::Result<()> {
             Command::Indexer(args) => accord::up::serve(args, &[Service::Indexer]).await,
             Command::Search(args) => accord::up::serve(args, &[Service::Search]).await,
             Command::Admin(args) => accord::up::serve(args, &[Service::Admin]).await,
+            Command::Console(args) => accord::console::main(args).await,
             Command::Loadgen(args) => accord::loadgen::main(args).await,
             Command::Check(args) => accord::check::main(args).await,
             Command::Config(args) => match args.action {

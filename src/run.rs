@@ -46,17 +46,20 @@ pub enum Service {
     Search,
     /// Coordinators' API: organizations, tokens, MoUs.
     Admin,
+    /// The web console at `/`: pages calling search and the gateway of the same process (started after them).
+    Console,
 }
 
 impl Service {
-    /// Every service, in start order.
-    pub const ALL: [Self; 6] = [
+    /// Every service, in start order (the console last: it uses the state of search and the gateway).
+    pub const ALL: [Self; 7] = [
         Self::Admin,
         Self::Gateway,
         Self::Normalizer,
         Self::Enforcer,
         Self::Indexer,
         Self::Search,
+        Self::Console,
     ];
 
     /// The service's name, as on the command line.
@@ -68,6 +71,7 @@ impl Service {
             Self::Indexer => "indexer",
             Self::Search => "search",
             Self::Admin => "admin",
+            Self::Console => "console",
         }
     }
 
@@ -81,6 +85,7 @@ impl Service {
             Self::Enforcer => 8084,
             Self::Normalizer => 8085,
             Self::Indexer => 8086,
+            Self::Console => 8087,
         };
         SocketAddr::from(([127, 0, 0, 1], port))
     }
@@ -215,6 +220,7 @@ pub async fn start(
             Service::Enforcer => accord_enforcer::start(config.enforcer.clone(), &mut host).await,
             Service::Indexer => accord_indexer::start(config.indexer.clone(), &mut host).await,
             Service::Search => accord_search::start(config.search.clone(), &mut host).await,
+            Service::Console => accord_console::start(config.console.clone(), &mut host).await,
         };
         started.with_context(|| format!("failed to start {service}"))?;
     }
@@ -315,7 +321,7 @@ pub(crate) async fn until_signal(running: Running, shutdown: CancellationToken) 
     }
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         let mut term =

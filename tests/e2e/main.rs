@@ -8,6 +8,7 @@ mod overlap;
 mod oversight;
 mod pipeline;
 mod policy;
+mod reads;
 mod refusals;
 mod report_ids;
 mod restart;

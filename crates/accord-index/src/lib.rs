@@ -84,6 +84,8 @@ pub struct Filters {
     pub from: Option<Timestamp>,
     /// Occurred strictly before.
     pub to: Option<Timestamp>,
+    /// Views of this report only (an investigator opening one released report).
+    pub report: Option<ReportId>,
 }
 
 /// A search.

@@ -173,17 +173,28 @@ async fn metrics() -> Response {
 }
 
 /// Adds the layers every API gets: body limit, request timeout, rate limits ([`rate_limit`]), request tracing and
-/// duration metrics, problem+json for unknown routes.
-pub fn with_common_layers(router: Router, config: &HttpConfig, auth: Authenticator) -> Router {
-    let limiter = Arc::new(rate_limit::RateLimiter::new(config, auth));
-    router
+/// duration metrics, problem+json for unknown routes. Without an authenticator (`None`: the console run alone,
+/// which holds no tokens and calls an API that applies them) there are no rate limits at this server.
+pub fn with_common_layers(
+    router: Router,
+    config: &HttpConfig,
+    auth: Option<Authenticator>,
+) -> Router {
+    let router = router
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_millis(config.request_timeout_ms),
-        ))
-        .layer(middleware::from_fn_with_state(limiter, rate_limit::limit))
+        ));
+    let router = match auth {
+        Some(auth) => {
+            let limiter = Arc::new(rate_limit::RateLimiter::new(config, auth));
+            router.layer(middleware::from_fn_with_state(limiter, rate_limit::limit))
+        }
+        None => router,
+    };
+    router
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn(record_duration))
 }

@@ -4,6 +4,7 @@
 //! - [`auth`]: bearer tokens (random, stored hashed) and the [`Principal`] extractor.
 //! - [`directory`]: organizations, tokens and MoUs materialized from the compacted bus topics.
 //! - [`json`]: the request body extractor that names the failing field.
+//! - [`identity`]: `GET /v1/me`, who a token is (served by every process).
 //! - [`http`]: serving a router on a bound listener with graceful shutdown, plus `/healthz`, `/readyz`, `/metrics`.
 //! - [`secret`]: secret settings (never printed) and the keys a service keeps in its data directory.
 //! - [`service`]: hosting services in a process: their routes on one listener, their tasks supervised alike.
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod deps;
 pub mod directory;
 pub mod http;
+pub mod identity;
 pub mod json;
 pub mod metrics;
 pub mod problem;

@@ -16,8 +16,17 @@
 //! finishes its current batch (its index commit or bus publish) and commits its offsets; then [`Hosted::tracker`]
 //! completes. Every HTTP connection runs as a task of that tracker, so it completes only once the last connection,
 //! and the service state its handlers hold, is gone (a store can be reopened right after).
+//!
+//! Services never call each other. The one client of their functions inside a process is the web console
+//! (`accord-console`, decision 0025): a service may [`ServiceHost::provide`] a handle on its state (its audit trail,
+//! its status store) and the console, started last, takes it with [`ServiceHost::provided`], so that it calls the
+//! very functions the HTTP handlers call, on the same state, instead of opening a second copy of it.
 
-use std::future::Future;
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    future::Future,
+};
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -33,6 +42,7 @@ pub struct ServiceHost {
     router: Router,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    provided: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
 }
 
 /// A host whose server is running: wait on its tracker after cancelling the shutdown token.
@@ -51,7 +61,22 @@ impl ServiceHost {
             router: Router::new(),
             tracker: TaskTracker::new(),
             shutdown,
+            provided: HashMap::new(),
         }
+    }
+
+    /// Offers a handle to the services started after this one in the process (see the module documentation); a
+    /// second handle of the same type replaces the first.
+    pub fn provide<T: Clone + Send + Sync + 'static>(&mut self, handle: T) {
+        self.provided.insert(TypeId::of::<T>(), Box::new(handle));
+    }
+
+    /// Returns the handle of type `T` a service started earlier provided, if any.
+    pub fn provided<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.provided
+            .get(&TypeId::of::<T>())
+            .and_then(|handle| handle.downcast_ref::<T>())
+            .cloned()
     }
 
     /// Returns the backends and shared state services are handed.
@@ -92,12 +117,13 @@ impl ServiceHost {
         });
     }
 
-    /// Serves the mounted routes, with `/healthz`, `/readyz` and `/metrics`, on `listener` until shutdown; returns
-    /// at once with the tracker of every task.
+    /// Serves the mounted routes, with `/healthz`, `/readyz`, `/metrics` and `/v1/me`, on `listener` until shutdown;
+    /// returns at once with the tracker of every task.
     pub fn serve(mut self, listener: TcpListener) -> Hosted {
         let router = std::mem::take(&mut self.router)
-            .merge(http::ops_router(http::backends_ready(&self.deps)));
-        let router = http::with_common_layers(router, &self.http, self.deps.auth.clone());
+            .merge(http::ops_router(http::backends_ready(&self.deps)))
+            .merge(crate::identity::router(self.deps.auth.clone()));
+        let router = http::with_common_layers(router, &self.http, Some(self.deps.auth.clone()));
         let shutdown = self.shutdown.clone();
         let (config, tracker) = (self.http.clone(), self.tracker.clone());
         self.spawn_critical("http-server", async move {

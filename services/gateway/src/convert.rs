@@ -11,9 +11,8 @@
 //! same raw record, with [`ReportFormat`] saying where it came from.
 
 use accord_domain::{ReportFormat, Tlp};
-use accord_runtime::{ApiError, FieldError, json};
+use accord_runtime::{ApiError, FieldError};
 use accord_stix::IngestError;
-use axum::http::HeaderMap;
 use serde_json::Value;
 
 /// What the `Content-Type` header declares.
@@ -27,12 +26,12 @@ pub(crate) enum Declared {
     Stix,
 }
 
-/// Reads the declared format from `Content-Type`.
+/// Reads the declared format from the media type of `Content-Type` (lower-case, without blanks, as
+/// [`accord_runtime::json::media_type`] returns it).
 ///
 /// # Errors
 /// Returns 415 for any other media type, or a STIX version other than 2.1.
-pub(crate) fn declared_format(headers: &HeaderMap) -> Result<Declared, ApiError> {
-    let media = json::media_type(headers)?;
+pub(crate) fn declared_from(media: &str) -> Result<Declared, ApiError> {
     let mut parts = media.split(';');
     let essence = parts.next().unwrap_or_default();
     match essence {

@@ -1,6 +1,6 @@
 //! Fuzz target of the report decoder (docs/fuzzing.md): [`reports::decode`], the function `POST /v1/reports` and the
 //! TAXII inbox judge a body with, fed native reports, STIX bundles and MISP events — generated, structurally mutated
-//! and damaged at the byte level — under every declared format; and [`convert::declared_format`] fed any
+//! and damaged at the byte level — under every declared format; and [`convert::declared_from`] fed any
 //! `Content-Type`.
 //!
 //! Properties: nothing panics; a refusal is a 400, 415 or 422 problem that says what is wrong (a 422 names at least
@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::sync::LazyLock;
 
 use crate::{
-    convert::{Declared, declared_format},
+    convert::{Declared, declared_from},
     reports,
 };
 
@@ -121,7 +121,9 @@ proptest! {
         if let Ok(value) = HeaderValue::from_str(&media) {
             headers.insert(header::CONTENT_TYPE, value);
         }
-        if let Err(error) = declared_format(&headers) {
+        if let Err(error) =
+            accord_runtime::json::media_type(&headers).and_then(|media| declared_from(&media))
+        {
             prop_assert_eq!(error.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         }
     }

@@ -26,6 +26,10 @@ mod reports;
 pub mod status;
 mod taxii;
 
+// A partner's operations as functions of the caller: what the HTTP handlers call, and what the web console calls
+// (decision 0025).
+pub use crate::reports::{ListQuery, list_reports, report_status, submit_report};
+
 use std::sync::Arc;
 
 use accord_domain::{ReportIdKey, topics};
@@ -223,7 +227,7 @@ impl AppState {
 /// Returns the gateway's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/reports", post(reports::submit))
+        .route("/v1/reports", post(reports::submit).get(reports::list))
         .route("/v1/reports/{id}", get(reports::status))
         // TAXII 2.1 writes (search serves the rest of /taxii2/; `accord up` merges the two on the same paths).
         .route(
@@ -234,7 +238,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Starts the gateway in `host`: its status followers (one per topic the status is derived from) and its routes.
+/// Starts the gateway in `host`: its status followers (one per topic the status is derived from) and its routes; it
+/// provides its state to the web console of the same process.
 ///
 /// # Errors
 /// Fails when the report schema does not compile or the status store cannot be opened.
@@ -262,6 +267,7 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
             stage::run(bus, options, follower, host.shutdown()),
         );
     }
+    host.provide(state.clone());
     host.mount(router(state));
     Ok(())
 }

@@ -4,32 +4,33 @@ use std::sync::Arc;
 
 use accord_bus::BusError;
 use accord_domain::{
-    Organization, RawReport, ReportFormat, ReportId, Role, SubmittedObject, Tlp, classification,
-    observable, report::IncidentReport, topics, vocabulary,
+    Organization, RawReport, ReportFormat, ReportId, Role, SubmittedObject, Timestamp, Tlp,
+    classification, observable, report::IncidentReport, topics, vocabulary,
 };
 use accord_normalizer::Refusal;
 use accord_runtime::{ApiError, FieldError, Principal, json, json::SchemaValidator};
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{
     AppState, Config,
-    convert::{self, Declared, declared_format},
-    status::{Change, ReportStatus},
+    convert::{self, Declared, declared_from},
+    status::{Change, ListingCursor, ReportStatus},
 };
 use accord_runtime::telemetry::ErrorChain;
 
 /// The header that makes a retried POST return the first answer.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// Accepts a report: 202 once the bus has it.
+/// `POST /v1/reports`: 202 once the bus has the report.
 pub(crate) async fn submit(
     State(state): State<AppState>,
     principal: Principal,
@@ -37,14 +38,42 @@ pub(crate) async fn submit(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Partner)?;
+    let media_type = json::media_type(&headers)?;
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| ApiError::BadRequest {
+            detail: "the Idempotency-Key header must be visible ASCII".to_owned(),
+            errors: vec![],
+        })?),
+    };
+    let document = submit_report(&state, &principal, &media_type, body, key).await?;
+    Ok(accepted(document))
+}
+
+/// Accepts a partner's report: the whole of `POST /v1/reports`, with `media_type` its `Content-Type` and
+/// `idempotency_key` its `Idempotency-Key` header. Returns the 202 document (`{ id, status, status_url }`) once the
+/// bus has the report. The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a partner, 400 for a bad idempotency key, 413/415/422 naming what is wrong (the
+/// classification guard included), 503 when the bus did not take it.
+pub async fn submit_report(
+    state: &AppState,
+    principal: &Principal,
+    media_type: &str,
+    body: Bytes,
+    idempotency_key: Option<&str>,
+) -> Result<Value, ApiError> {
+    principal.require(Role::Partner)?;
     let submission = Submission {
-        declared: declared_format(&headers)?,
+        declared: declared_from(media_type)?,
         body,
-        idempotency_key: idempotency_key(&headers)?,
+        idempotency_key: idempotency_key.map(check_idempotency_key).transpose()?,
         objects: Vec::new(),
     };
-    let id = accept(&state, &principal, submission).await?;
-    Ok(accepted(&id))
+    let id = accept(state, principal, submission).await?;
+    let status_url = format!("/v1/reports/{id}");
+    Ok(json!({ "id": id, "status": "accepted", "status_url": status_url }))
 }
 
 /// A partner's submission, from `POST /v1/reports` or a TAXII inbox.
@@ -104,16 +133,24 @@ pub(crate) async fn accept(
     drop(validation);
     publish(state, &raw).await?;
     reservation.keep();
+    let title = raw.payload["title"].as_str().unwrap_or_default().to_owned();
     metrics::counter!(crate::metrics::SENT).increment(1);
     let change = Change::Accepted {
         id: id.to_string(),
         partner: partner.to_string(),
+        title,
         body_sha256,
         received_at: raw.received_at.to_rfc3339(),
         objects: raw.objects,
     };
+    record_accepted(state, change, &id).await;
+    Ok(id)
+}
+
+/// Writes the accepted status of a report the bus has. A convenience (re-derived from the bus after a crash): a
+/// failure is logged, not answered.
+async fn record_accepted(state: &AppState, change: Change, id: &ReportId) {
     let store = state.status.clone();
-    // The bus has the report: the status write is a convenience (re-derived from the bus after a crash).
     match tokio::task::spawn_blocking(move || store.apply(vec![change], false)).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
@@ -123,7 +160,6 @@ pub(crate) async fn accept(
             tracing::warn!(error = %ErrorChain(&error), report_id = %id, "status write task failed")
         }
     }
-    Ok(id)
 }
 
 /// Returns the id of the report a partner already submitted under this `Idempotency-Key`, if any: the keyed id
@@ -295,24 +331,20 @@ pub(crate) fn report_schema() -> anyhow::Result<SchemaValidator> {
     SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)
 }
 
-fn accepted(id: &ReportId) -> Response {
-    let status_url = format!("/v1/reports/{id}");
-    let body = json!({ "id": id, "status": "accepted", "status_url": status_url });
-    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+fn accepted(document: Value) -> Response {
+    let status_url = document["status_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = (StatusCode::ACCEPTED, Json(document)).into_response();
     if let Ok(location) = HeaderValue::from_str(&status_url) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let key = value.to_str().map_err(|_| ApiError::BadRequest {
-        detail: "the Idempotency-Key header must be visible ASCII".to_owned(),
-        errors: vec![],
-    })?;
+/// Checks an `Idempotency-Key`: 1 to 255 characters once blanks and quotes around it are trimmed.
+fn check_idempotency_key(key: &str) -> Result<String, ApiError> {
     let key = key.trim().trim_matches('"');
     if key.is_empty() || key.len() > 255 {
         return Err(ApiError::BadRequest {
@@ -320,7 +352,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             errors: vec![],
         });
     }
-    Ok(Some(key.to_owned()))
+    Ok(key.to_owned())
 }
 
 /// Checks what the schema cannot: classification, TLP availability, categories and sector from the vocabulary,
@@ -449,29 +481,104 @@ pub(crate) async fn lookup(state: &AppState, id: &str) -> Result<Option<ReportSt
         .map_err(ApiError::internal)
 }
 
-/// Shows a report's status to the partner that submitted it; anyone else gets 404.
+/// `GET /v1/reports/{id}`.
 pub(crate) async fn status(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let document = report_status(&state, &principal, &id).await?;
+    Ok(Json(document).into_response())
+}
+
+/// Shows a report's status to the partner that submitted it (anyone else gets 404): the whole of
+/// `GET /v1/reports/{id}`. The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a partner, 404 for an unknown report or another partner's, 500/503 on a store failure.
+pub async fn report_status(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Value, ApiError> {
     principal.require(Role::Partner)?;
-    let Ok(id) = ReportId::parse(&id) else {
+    let Ok(id) = ReportId::parse(id) else {
         return Err(ApiError::NotFound);
     };
-    let Some(status) = lookup(&state, id.as_str()).await? else {
+    let Some(status) = lookup(state, id.as_str()).await? else {
         return Err(ApiError::NotFound);
     };
     if status.partner != principal.organization.as_str() {
         return Err(ApiError::NotFound);
     }
-    let body = json!({
+    Ok(status_document(&status))
+}
+
+/// Renders a report's status as the partner sees it.
+fn status_document(status: &ReportStatus) -> Value {
+    json!({
         "id": status.id,
+        "title": (!status.title.is_empty()).then_some(&status.title),
         "status": status.status,
         "indicators": status.indicators,
         "released_to": status.released_to,
         "rejections": status.rejections,
         "withdrawals": status.withdrawals,
-    });
-    Ok(Json(body).into_response())
+        "received_at": (!status.received_at.is_empty()).then_some(&status.received_at),
+        "evaluated_at": status.evaluated_at,
+    })
+}
+
+/// `GET /v1/reports?since=&limit=&cursor=`.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ListQuery {
+    /// Only reports received at or after this time.
+    pub since: Option<Timestamp>,
+    /// Reports per page (1–1000, default 50).
+    pub limit: Option<usize>,
+    /// The `next` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/reports`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let document = list_reports(&state, &principal, query).await?;
+    Ok(Json(document).into_response())
+}
+
+/// Lists the caller's own reports, newest first: the whole of `GET /v1/reports`
+/// (`{ "reports": [status, …], "next": cursor | null }`). The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a partner, 400 for a cursor this listing did not return, 500/503 on a store failure.
+pub async fn list_reports(
+    state: &AppState,
+    principal: &Principal,
+    query: ListQuery,
+) -> Result<Value, ApiError> {
+    principal.require(Role::Partner)?;
+    let partner = principal.organization.to_string();
+    let cursor = match &query.cursor {
+        None => None,
+        Some(text) => Some(ListingCursor::decode(&partner, text).ok_or_else(|| {
+            ApiError::bad_field("/cursor", "not a cursor returned by this endpoint")
+        })?),
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let store = state.status.clone();
+    let since = query.since;
+    let listed =
+        tokio::task::spawn_blocking(move || store.list(&partner, since, cursor.as_ref(), limit))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|error| ApiError::unavailable("the report status store", &error))?;
+    let reports: Vec<Value> = listed.reports.iter().map(status_document).collect();
+    Ok(json!({
+        "reports": reports,
+        "next": listed.next.map(|cursor| cursor.encode()),
+    }))
 }

@@ -3,6 +3,13 @@
 //! A follower consumes the raw, normalized, rejected and releasable topics (consumer group `gateway-status`) and
 //! merges what it sees into one record per report. The submit handler also writes `accepted` at once (without
 //! fsync) so that a GET right after the 202 finds the report; after a crash the follower re-derives it from the bus.
+//!
+//! Beside the records, the store keeps each partner's reports in the order they were received (module `listing`),
+//! in the same transaction, so that a partner can list its own reports newest first (`GET /v1/reports`).
+
+mod listing;
+
+pub use listing::{Listed, ListingCursor};
 
 use std::{collections::BTreeSet, path::Path, sync::Arc};
 
@@ -42,6 +49,9 @@ pub struct Withdrawal {
 pub struct ReportStatus {
     /// Report id.
     pub id: String,
+    /// Its title as the partner sent it (shown to that partner only; empty when not known yet).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
     /// Submitting partner (never shown to others).
     pub partner: String,
     /// `accepted`, `normalized`, `released` or `rejected`.
@@ -61,6 +71,9 @@ pub struct ReportStatus {
     /// When the gateway accepted it (RFC 3339).
     #[serde(default)]
     pub received_at: String,
+    /// When the enforcer last evaluated it (RFC 3339): a report evaluated and released to nobody is withheld.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluated_at: Option<String>,
     /// The STIX objects of a TAXII submission (its status resource); empty for other submissions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<SubmittedObject>,
@@ -71,6 +84,7 @@ impl ReportStatus {
     pub fn accepted(id: impl Into<String>, partner: impl Into<String>) -> Self {
         Self {
             id: id.into(),
+            title: String::new(),
             partner: partner.into(),
             status: "accepted".to_owned(),
             indicators: 0,
@@ -79,6 +93,7 @@ impl ReportStatus {
             withdrawals: Vec::new(),
             body_sha256: String::new(),
             received_at: String::new(),
+            evaluated_at: None,
             objects: Vec::new(),
         }
     }
@@ -122,6 +137,8 @@ pub enum Change {
     Accepted {
         id: String,
         partner: String,
+        /// The report's title (empty when not known).
+        title: String,
         body_sha256: String,
         /// When it was accepted (RFC 3339).
         received_at: String,
@@ -166,6 +183,7 @@ impl StatusStore {
             .create(dir.join("status.redb"))?;
         let txn = db.begin_write()?;
         txn.open_table(REPORTS)?;
+        listing::ensure(&txn)?;
         txn.commit()?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -211,13 +229,16 @@ impl StatusStore {
             let mut table = txn
                 .open_table(REPORTS)
                 .map_err(|e| failed("failed to open table")(e.into()))?;
+            let mut listing = listing::open(&txn)?;
             for change in changes {
                 let id = change_id(&change).to_owned();
                 let current = table
                     .get(id.as_str())
                     .map_err(|e| failed("failed to read status")(e.into()))?
                     .and_then(|value| serde_json::from_slice::<ReportStatus>(value.value()).ok());
+                let previous_key = current.as_ref().and_then(listing::key);
                 let next = merge(current, change);
+                listing::update(&mut listing, previous_key, &next)?;
                 let bytes = serde_json::to_vec(&next).unwrap_or_default();
                 table
                     .insert(id.as_str(), bytes.as_slice())
@@ -239,6 +260,13 @@ fn change_id(change: &Change) -> &str {
     }
 }
 
+/// Sets `field` to `value` unless `value` is empty (not known by this change).
+fn keep_known(field: &mut String, value: String) {
+    if !value.is_empty() {
+        *field = value;
+    }
+}
+
 fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
     let mut status =
         current.unwrap_or_else(|| ReportStatus::accepted(change_id(&change), String::new()));
@@ -250,18 +278,16 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
     match change {
         Change::Accepted {
             partner,
+            title,
             body_sha256,
             received_at,
             objects,
             ..
         } => {
             status.partner = partner;
-            if !body_sha256.is_empty() {
-                status.body_sha256 = body_sha256;
-            }
-            if !received_at.is_empty() {
-                status.received_at = received_at;
-            }
+            keep_known(&mut status.title, title);
+            keep_known(&mut status.body_sha256, body_sha256);
+            keep_known(&mut status.received_at, received_at);
             if !objects.is_empty() {
                 status.objects = objects;
             }
@@ -296,6 +322,7 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
         } => {
             status.partner = partner;
             status.indicators = indicators;
+            status.evaluated_at = Some(at.clone());
             for agency in &status.released_to {
                 if !released_to.contains(agency) {
                     status.withdrawals.push(Withdrawal {
@@ -342,6 +369,7 @@ impl Follower {
                 Some(Change::Accepted {
                     id: raw.id,
                     partner: raw.partner,
+                    title: raw.payload.title,
                     body_sha256: String::new(),
                     received_at: raw.received_at,
                     objects: raw.objects,
@@ -402,6 +430,15 @@ mod heads {
         pub(super) received_at: String,
         #[serde(default)]
         pub(super) objects: Vec<SubmittedObject>,
+        #[serde(default)]
+        pub(super) payload: Payload,
+    }
+
+    /// The native report carried by a raw record: only its title.
+    #[derive(Default, Deserialize)]
+    pub(super) struct Payload {
+        #[serde(default)]
+        pub(super) title: String,
     }
 
     #[derive(Deserialize)]
@@ -465,6 +502,7 @@ mod tests {
             Change::Accepted {
                 id: "r".into(),
                 partner: "p".into(),
+                title: "t".into(),
                 body_sha256: "h".into(),
                 received_at: "t0".into(),
                 objects: Vec::new(),

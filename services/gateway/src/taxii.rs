@@ -247,6 +247,7 @@ mod tests {
     fn status(state: &str) -> ReportStatus {
         ReportStatus {
             id: "report--6f1c52a4-2c1e-4b8e-9d3a-a55e7c0d1e01".to_owned(),
+            title: String::new(),
             partner: "bank-a".to_owned(),
             status: state.to_owned(),
             indicators: 1,
@@ -258,6 +259,7 @@ mod tests {
             withdrawals: Vec::new(),
             body_sha256: String::new(),
             received_at: "2026-11-23T10:00:00.123456Z".to_owned(),
+            evaluated_at: None,
             objects: vec![
                 SubmittedObject {
                     id: "indicator--1".to_owned(),

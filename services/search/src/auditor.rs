@@ -11,6 +11,7 @@
 //!   bad one, and what the checkpoint says. None of it is the content of a record, and the counts and sequence
 //!   numbers are what an auditor already infers from the numbers of its own organization's records.
 //! - `GET /v1/audit/checkpoint`: a signed checkpoint of the head, for any auditor to keep.
+//! - `GET /v1/audit/mine?limit=`: anyone's own recent requests (the web console's dashboard).
 //! - `GET /v1/audit/public-key`: the ed25519 key checkpoints are signed with; public, no token needed.
 
 use accord_domain::{Case, OrgId, Role, Timestamp};
@@ -158,6 +159,51 @@ pub(crate) async fn list(
     .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
     let next = (!exhausted).then(|| URL_SAFE_NO_PAD.encode(format!("s:{last_seen}")));
     Ok(Json(json!({ "records": records, "next": next })).into_response())
+}
+
+/// The most records `GET /v1/audit/mine` looks back through.
+const MINE_SCAN: usize = 100_000;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct MineQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /v1/audit/mine?limit=`: the caller's own recent requests.
+pub(crate) async fn mine(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<MineQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    recent_requests(&state, &principal, limit)
+        .await
+        .map(|body| Json(body).into_response())
+}
+
+/// Returns the audit records of the caller's own token, newest first (`{ "records": [...] }`): at most `limit`
+/// (1–100), among the last 100 000 records of the trail. What an investigator searched is its own business to
+/// see again (the web console's dashboard shows it); reading it is not itself audited.
+///
+/// # Errors
+/// 503 when the trail cannot be read.
+pub async fn recent_requests(
+    state: &AppState,
+    principal: &Principal,
+    limit: usize,
+) -> Result<serde_json::Value, ApiError> {
+    let limit = limit.clamp(1, 100);
+    let audit = state.audit.clone();
+    let token_id = principal.token_id.clone();
+    let records = tokio::task::spawn_blocking(move || {
+        audit.scan_back(limit, MINE_SCAN, |record| {
+            record.entry.token_id.as_deref() == Some(token_id.as_str())
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
+    Ok(json!({ "records": records }))
 }
 
 /// Verifies the chain against `checkpoint` (else the latest stored one) off the async runtime.

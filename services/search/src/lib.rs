@@ -15,6 +15,7 @@
 
 pub mod audit;
 mod auditor;
+mod export;
 #[cfg(test)]
 mod fuzz;
 mod indicators;
@@ -43,6 +44,15 @@ use crate::audit::{AuditLog, checkpoint::CheckpointSigner};
 // answers are `Unaudited`, which only `released::audit_then_release` turns into something that can be answered.
 pub use crate::{indicators::run_indicator, request::Context, search::run_search};
 
+// The endpoints as functions of the caller, audit record included: what the HTTP handlers call, and the only way
+// the web console reads released data (decision 0025). Each returns a `released::Outcome`.
+pub use crate::{
+    auditor::recent_requests,
+    export::{Export, ExportFormat, export_lookup, export_search},
+    indicators::{Stated, indicator, lookup},
+    search::search,
+};
+
 /// Search configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -65,6 +75,9 @@ pub struct Config {
     /// or a search in the moments after an MoU in force changed): a request matching more answers 503 rather than
     /// count hits nobody re-checked. At most 10 000 on OpenSearch (its result window).
     pub max_rechecked_views: usize,
+    /// The most reports one export (`POST /v1/search/export`, `POST /v1/indicators/lookup/export`) holds; a larger
+    /// result set is refused rather than exported in part. At most `max_rechecked_views`.
+    pub max_export_reports: usize,
     /// How often, in seconds, the audit chain's head is signed while the chain grows (it is also signed at shutdown
     /// and whenever an auditor fetches `GET /v1/audit/checkpoint`).
     pub audit_checkpoint_interval_secs: u64,
@@ -90,6 +103,7 @@ impl Default for Config {
             default_page_size: 20,
             max_page_size: 100,
             max_rechecked_views: 10_000,
+            max_export_reports: 1_000,
             audit_checkpoint_interval_secs: 300,
             audit_signing_key: None,
             public_url: None,
@@ -126,6 +140,16 @@ impl Config {
             "search.max_rechecked_views",
             self.max_rechecked_views as u64,
             self.max_page_size as u64,
+        )?;
+        at_least(
+            "search.max_export_reports",
+            self.max_export_reports as u64,
+            1,
+        )?;
+        at_least(
+            "search.max_rechecked_views",
+            self.max_rechecked_views as u64,
+            self.max_export_reports as u64,
         )?;
         at_least(
             "search.audit_checkpoint_interval_secs",
@@ -189,9 +213,14 @@ impl AppState {
 /// Returns search's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/indicators/lookup", post(indicators::lookup))
+        .route("/v1/indicators/lookup", post(indicators::post_lookup))
+        .route(
+            "/v1/indicators/lookup/export",
+            post(export::post_lookup_export),
+        )
         .route("/v1/indicators/{value}", get(indicators::get))
-        .route("/v1/search", post(search::search))
+        .route("/v1/search", post(search::post_search))
+        .route("/v1/search/export", post(export::post_search_export))
         .route("/v1/audit", get(auditor::list))
         .route(
             "/v1/audit/verify",
@@ -199,16 +228,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/audit/checkpoint", get(auditor::checkpoint))
         .route("/v1/audit/public-key", get(auditor::public_key))
+        .route("/v1/audit/mine", get(auditor::mine))
         .merge(taxii::routes())
         .with_state(state)
 }
 
-/// Starts search in `host`: opens the audit trail and mounts the investigators' and auditors' routes.
+/// Starts search in `host`: opens the audit trail, mounts the investigators' and auditors' routes and provides its
+/// state to the web console of the same process (its pages call the functions above on it).
 ///
 /// # Errors
 /// Fails when the audit trail cannot be opened.
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let state = AppState::new(config, host.deps().clone())?;
+    host.provide(state.clone());
     host.mount(router(state));
     Ok(())
 }

@@ -9,12 +9,16 @@
 //! answer released data without an audit record. When the record cannot be written, the answer is 503 and carries
 //! nothing.
 //!
+//! [`audit`] returns the whole [`Outcome`]: the answer or refusal and the sequence number of its audit record, which
+//! every response carries in the [`AUDIT_RECORD_HEADER`] header and the web console shows on its pages, so that an
+//! investigator can cite the record of each search.
+//!
 //! A request without a valid token is refused (401) before any of its work is done, and it is not recorded: it is
 //! counted in `accord_search_unauthenticated_total` by endpoint. Anyone can send such requests, so writing them
 //! (with their bodies) would let anyone grow the trail; they release nothing, so there is nothing to account for.
 
 use axum::{
-    http::StatusCode,
+    http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::Value;
@@ -91,7 +95,53 @@ impl<T> Released<T> {
 
 impl<T: IntoResponse> IntoResponse for Released<T> {
     fn into_response(self) -> Response {
-        self.body.into_response()
+        let seq = self.receipt.seq();
+        with_audit_record(self.body.into_response(), Some(seq))
+    }
+}
+
+/// The response header carrying the sequence number of the request's audit record.
+pub const AUDIT_RECORD_HEADER: &str = "x-accord-audit-record";
+
+fn with_audit_record(mut response: Response, seq: Option<u64>) -> Response {
+    if let Some(seq) = seq
+        && let Ok(value) = HeaderValue::from_str(&seq.to_string())
+    {
+        response.headers_mut().insert(AUDIT_RECORD_HEADER, value);
+    }
+    response
+}
+
+/// What an audited request ends with: the sequence number of its audit record (`None` when the record could not be
+/// written, and the result is then the 503 of [`Refusal::audit_unavailable`]), and the answer or the refusal.
+#[derive(Debug)]
+pub struct Outcome<T, E> {
+    /// The audit record of the request.
+    pub audit_record: Option<u64>,
+    /// The released answer, or the refusal.
+    pub result: Result<Released<T>, E>,
+}
+
+impl<T, E> Outcome<T, E> {
+    /// Returns the same outcome with its answer's data transformed.
+    pub fn map<U>(self, render: impl FnOnce(T) -> U) -> Outcome<U, E> {
+        Outcome {
+            audit_record: self.audit_record,
+            result: self.result.map(|released| Released {
+                body: render(released.body),
+                receipt: released.receipt,
+            }),
+        }
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Outcome<T, E> {
+    fn into_response(self) -> Response {
+        let response = match self.result {
+            Ok(released) => released.body.into_response(),
+            Err(refusal) => refusal.into_response(),
+        };
+        with_audit_record(response, self.audit_record)
     }
 }
 
@@ -150,12 +200,25 @@ pub async fn audit_then_release<T, E: Refusal>(
     record: RequestRecord,
     outcome: Result<Unaudited<T>, E>,
 ) -> Result<Released<T>, E> {
+    audit(log, record, outcome).await.result
+}
+
+/// Writes the audit record of a request and its outcome, as [`audit_then_release`] does, and returns the
+/// [`Outcome`] with the record's sequence number.
+pub async fn audit<T, E: Refusal>(
+    log: &AuditLog,
+    record: RequestRecord,
+    outcome: Result<Unaudited<T>, E>,
+) -> Outcome<T, E> {
     let Some((token_id, organization)) = record.caller else {
         metrics::counter!(crate::metrics::UNAUTHENTICATED, "endpoint" => record.endpoint)
             .increment(1);
         // Every route refuses a caller without a valid token before it computes anything; should one ever answer,
         // it is refused here all the same (fail closed).
-        return Err(outcome.err().unwrap_or_else(E::unauthorized));
+        return Outcome {
+            audit_record: None,
+            result: Err(outcome.err().unwrap_or_else(E::unauthorized)),
+        };
     };
     let (status, results) = match &outcome {
         Ok(answer) => (StatusCode::OK, answer.results),
@@ -176,7 +239,10 @@ pub async fn audit_then_release<T, E: Refusal>(
         Ok(receipt) => receipt,
         Err(error) => {
             tracing::error!(error = %ErrorChain(&error), endpoint = record.endpoint, "failed to write audit record; answering 503");
-            return Err(E::audit_unavailable());
+            return Outcome {
+                audit_record: None,
+                result: Err(E::audit_unavailable()),
+            };
         }
     };
     metrics::counter!(
@@ -185,11 +251,13 @@ pub async fn audit_then_release<T, E: Refusal>(
         "status" => status.as_str().to_owned()
     )
     .increment(1);
-    let answer = outcome?;
-    Ok(Released {
-        body: answer.body,
-        receipt,
-    })
+    Outcome {
+        audit_record: Some(receipt.seq()),
+        result: outcome.map(|answer| Released {
+            body: answer.body,
+            receipt,
+        }),
+    }
 }
 
 /// Turns the result of [`audit_then_release`] into the response.

@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use accord_domain::{Case, OrgId, OrgKind, Purpose, Role, Timestamp, View};
 use accord_runtime::{ApiError, FieldError, Principal, directory::Snapshot};
-use axum::{Json, response::Response};
 use serde_json::Value;
 
 use crate::{
     AppState,
-    released::{self, RequestRecord, Unaudited},
+    released::{self, Outcome, RequestRecord, Unaudited},
 };
 use accord_runtime::telemetry::ErrorChain;
 
@@ -89,14 +88,11 @@ impl PurposeAndCase {
     /// request leaves out, and a request that states another one is refused (400 naming the field), exactly as if
     /// the bound ones had been stated.
     pub(crate) fn of(
-        principal: &Result<Principal, ApiError>,
+        principal: Option<&Principal>,
         purpose: Option<&str>,
         case: Option<&str>,
     ) -> Self {
-        let binding = principal
-            .as_ref()
-            .ok()
-            .and_then(|principal| principal.binding.as_ref());
+        let binding = principal.and_then(|principal| principal.binding.as_ref());
         let Some(binding) = binding else {
             return Self::parse(purpose, case);
         };
@@ -191,15 +187,14 @@ pub(crate) struct Audited {
     pub(crate) query: Value,
 }
 
-/// Checks the caller and its stated purpose and case.
+/// Checks the caller (`None`: no valid token) and its stated purpose and case.
 pub(crate) fn context(
     state: &AppState,
-    principal: &Result<Principal, ApiError>,
+    principal: Option<&Principal>,
     audited: &Audited,
 ) -> Result<Context, ApiError> {
-    let principal = match principal {
-        Ok(principal) => principal,
-        Err(_) => return Err(ApiError::Unauthorized),
+    let Some(principal) = principal else {
+        return Err(ApiError::Unauthorized);
     };
     principal.require(Role::Investigator)?;
     let snapshot = state.deps.directory.snapshot();
@@ -218,16 +213,17 @@ pub(crate) fn context(
     ))
 }
 
-/// Writes the audit record of an investigator request, then answers (see [`crate::released`]).
-pub(crate) async fn finish(
+/// Writes the audit record of an investigator request (caller `None`: no valid token) and returns its outcome, for
+/// answering (see [`crate::released`]).
+pub(crate) async fn finish<T>(
     state: &AppState,
-    principal: &Result<Principal, ApiError>,
+    principal: Option<&Principal>,
     audited: Audited,
-    outcome: Result<Unaudited<Value>, ApiError>,
-) -> Response {
+    outcome: Result<Unaudited<T>, ApiError>,
+) -> Outcome<T, ApiError> {
     let record = RequestRecord {
         endpoint: audited.endpoint,
-        caller: principal.as_ref().ok().map(|principal| {
+        caller: principal.map(|principal| {
             (
                 principal.token_id.clone(),
                 principal.organization.to_string(),
@@ -237,8 +233,7 @@ pub(crate) async fn finish(
         case: audited.stated.case,
         query: audited.query,
     };
-    let outcome = outcome.map(|answer| answer.map(Json));
-    released::respond(released::audit_then_release(&state.audit, record, outcome).await)
+    released::audit(&state.audit, record, outcome).await
 }
 
 /// Maps an index failure to a 503 (fail closed) or a 400 for a bad query.
@@ -264,4 +259,15 @@ pub(crate) fn report_summary(view: &View) -> Value {
         "categories": content.categories,
         "sector": content.sector,
     })
+}
+
+/// Renders the indicators a view releases, as every answer lists them: `{ type, value, id }`.
+pub(crate) fn indicator_list(view: &View) -> Value {
+    let indicators: Vec<Value> = view
+        .content
+        .indicators
+        .iter()
+        .map(|indicator| serde_json::json!({ "type": indicator.kind, "value": indicator.value, "id": indicator.id }))
+        .collect();
+    Value::Array(indicators)
 }

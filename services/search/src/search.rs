@@ -1,18 +1,31 @@
 //! `POST /v1/search`: free text or `field:value` terms, filters, paging with an opaque cursor.
+//!
+//! Filters: `type`, `tlp`, `sector`, `partner`, `from`, `to` (the index's), `report` (one report's released view)
+//! and `category` (kept by search over re-checked hits: the index does not store categories, decision 0027). The same
+//! fields can be written as `field:value` terms in `q`.
 
-use accord_domain::{ObservableType, Timestamp, Tlp, View, observable};
+use std::collections::BTreeSet;
+
+use accord_domain::{ObservableType, ReportId, Timestamp, Tlp, View, observable, vocabulary};
 use accord_index::{Filters, IndexClient, IndicatorKey, IndicatorMatch, Query};
 use accord_runtime::{ApiError, Principal, json};
-use axum::{extract::State, http::HeaderMap, response::Response};
+use axum::{
+    Json,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    AppState, Config, limits,
-    released::Unaudited,
-    request::{Audited, Context, PurposeAndCase, context, finish},
+    AppState, Config,
+    indicators::body_field,
+    limits,
+    released::{Outcome, Unaudited},
+    request::{Audited, Context, PurposeAndCase, context, finish, indicator_list},
     visible,
 };
 
@@ -43,10 +56,12 @@ pub(crate) struct FiltersIn {
     partner: Option<String>,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
+    report: Option<String>,
+    category: Option<OneOrMany>,
 }
 
 #[derive(Debug, Deserialize)]
-struct SearchRequest {
+pub(crate) struct SearchRequest {
     #[serde(default)]
     q: Option<String>,
     #[serde(default)]
@@ -87,7 +102,57 @@ pub(crate) fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiEr
     out.partner = filters.partner.map(|partner| partner.trim().to_owned());
     out.from = filters.from;
     out.to = filters.to;
+    if let Some(report) = &filters.report {
+        let report = ReportId::parse(report.trim()).map_err(|error| {
+            ApiError::invalid_field("/filters/report", format!("not a report id: {error}"))
+        })?;
+        out.report = Some(report);
+    }
     Ok(out)
+}
+
+/// Returns the canonical categories of `filters.category` (taken out of it), each from the vocabulary.
+fn take_categories(filters: &mut Option<FiltersIn>) -> Result<BTreeSet<String>, ApiError> {
+    let Some(wanted) = filters.as_mut().and_then(|filters| filters.category.take()) else {
+        return Ok(BTreeSet::new());
+    };
+    let mut categories = BTreeSet::new();
+    for (index, category) in wanted.values().into_iter().enumerate() {
+        categories.insert(canonical_category(
+            category,
+            &format!("/filters/category/{index}"),
+        )?);
+    }
+    Ok(categories)
+}
+
+/// Returns the canonical form of a category, or a 422 at `pointer` listing the vocabulary.
+fn canonical_category(category: &str, pointer: &str) -> Result<String, ApiError> {
+    vocabulary::category(category)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                pointer,
+                format!(
+                    "not a known category; allowed: {}",
+                    vocabulary::category_names().join(", ")
+                ),
+            )
+        })
+}
+
+/// Takes the `category:` terms out of `q` (canonical, into `categories`) and returns the rest of it.
+fn take_category_terms(q: &str, categories: &mut BTreeSet<String>) -> Result<String, ApiError> {
+    let mut rest = Vec::new();
+    for token in q.split_whitespace() {
+        match token.split_once(':') {
+            Some(("category", value)) => {
+                categories.insert(canonical_category(value, "/q")?);
+            }
+            _ => rest.push(token),
+        }
+    }
+    Ok(rest.join(" "))
 }
 
 /// Splits `q` into `field:value` terms and free text; a `q` that is one indicator becomes an exact match.
@@ -126,6 +191,12 @@ pub(crate) fn parse_q(
             }
             "sector" => filters.sector = Some(value.to_ascii_lowercase()),
             "partner" => filters.partner = Some(value.to_owned()),
+            "report" => {
+                let report = ReportId::parse(value).map_err(|error| {
+                    ApiError::invalid_field("/q", format!("`report:` takes a report id: {error}"))
+                })?;
+                filters.report = Some(report);
+            }
             // The last one wins, as before; read once every `type:` term is known.
             "indicator" | "value" => looked_up = Some(value),
             _ => text.push(token),
@@ -179,13 +250,9 @@ fn encode_cursor(offset: usize) -> String {
 }
 
 /// Renders a hit: everything its view releases.
-fn render_hit(view: &View) -> Value {
+pub(crate) fn render_hit(view: &View) -> Value {
     let content = &view.content;
-    let indicators: Vec<Value> = content
-        .indicators
-        .iter()
-        .map(|indicator| json!({ "type": indicator.kind, "value": indicator.value, "id": indicator.id }))
-        .collect();
+    let indicators = indicator_list(view);
     let mut hit = json!({
         "id": view.report_id,
         "title": content.title,
@@ -211,47 +278,104 @@ fn render_hit(view: &View) -> Value {
 }
 
 /// `POST /v1/search`.
-pub(crate) async fn search(
+pub(crate) async fn post_search(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let parsed = json::parse_value(&body);
-    let field = |name: &str| {
-        parsed
-            .as_ref()
-            .ok()
-            .and_then(|value| value.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let mut query_audit = limits::audited_query(
-        parsed.as_ref().cloned().unwrap_or(Value::Null),
-        &state.config,
-    );
+    let media = json::require_json(&headers);
+    audited_search(&state, principal.as_ref().ok(), &body, media)
+        .await
+        .map(Json)
+        .into_response()
+}
+
+/// Returns what is audited of a search-like request: its stated purpose and case (under the caller's token: a
+/// case-bound token supplies them, see [`PurposeAndCase::of`]), and the body without them, `q` cut at the limit.
+pub(crate) fn search_audited(
+    endpoint: &'static str,
+    principal: Option<&Principal>,
+    body: &[u8],
+    config: &Config,
+) -> Audited {
+    let parsed = json::parse_value(body);
+    let mut query_audit =
+        limits::audited_query(parsed.as_ref().cloned().unwrap_or(Value::Null), config);
     if let Value::Object(map) = &mut query_audit {
         map.remove("purpose");
         map.remove("case");
     }
-    let audited = Audited {
-        endpoint: "POST /v1/search",
+    Audited {
+        endpoint,
         stated: PurposeAndCase::of(
-            &principal,
-            field("purpose").as_deref(),
-            field("case").as_deref(),
+            principal,
+            body_field(&parsed, "purpose").as_deref(),
+            body_field(&parsed, "case").as_deref(),
         ),
         query: query_audit,
-    };
+    }
+}
+
+/// Searches for an investigator (`principal`: `None` when no valid token was presented): the whole of
+/// `POST /v1/search` with `body` as its request body, its audit record included. The HTTP handler and the web
+/// console call this.
+pub async fn search(
+    state: &AppState,
+    principal: Option<&Principal>,
+    body: &[u8],
+) -> Outcome<Value, ApiError> {
+    audited_search(state, principal, body, Ok(())).await
+}
+
+/// [`search`], after `media`: the check of the request's `Content-Type` (415), audited like any refusal once the
+/// caller is known (an unauthenticated request is 401 first).
+async fn audited_search(
+    state: &AppState,
+    principal: Option<&Principal>,
+    body: &[u8],
+    media: Result<(), ApiError>,
+) -> Outcome<Value, ApiError> {
+    let audited = search_audited("POST /v1/search", principal, body, &state.config);
     let outcome = async {
-        if principal.is_ok() {
-            json::require_json(&headers)?;
-        }
-        let ctx = context(&state, &principal, &audited)?;
-        run_search(&state.deps.index, &state.config, &ctx, &body).await
+        let ctx = context(state, principal, &audited)?;
+        media?;
+        run_search(&state.deps.index, &state.config, &ctx, body).await
     }
     .await;
-    finish(&state, &principal, audited, outcome).await
+    finish(state, principal, audited, outcome).await
+}
+
+/// A search's index query and the categories kept over its re-checked hits, from a request.
+/// The page (`size`, `offset`) is left to the caller: both are 0.
+pub(crate) fn to_query(
+    ctx: &Context,
+    config: &Config,
+    request: SearchRequest,
+) -> Result<(Query, BTreeSet<String>), ApiError> {
+    let SearchRequest { q, mut filters, .. } = request;
+    if let Some(q) = q.as_deref() {
+        limits::check_query(q.trim(), config)?;
+    }
+    let mut categories = take_categories(&mut filters)?;
+    let mut filters = parse_filters(filters)?;
+    let q = match q.as_deref().map(str::trim) {
+        Some(q) if !q.is_empty() => take_category_terms(q, &mut categories)?,
+        _ => String::new(),
+    };
+    let (indicator, text) = match q.trim() {
+        "" => (None, None),
+        q => parse_q(q, &mut filters)?,
+    };
+    let query = Query {
+        release: ctx.release(accord_index::Views::Shown, false),
+        indicator,
+        text,
+        filters,
+        size: 0,
+        offset: 0,
+    };
+    Ok((query, categories))
 }
 
 /// Answers a search request `body` (the JSON of `POST /v1/search`) for an investigator's context: the index query
@@ -271,31 +395,19 @@ pub async fn run_search(
     body: &[u8],
 ) -> Result<Unaudited<Value>, ApiError> {
     let request: SearchRequest = json::from_value(json::parse_value(body)?)?;
-    let mut filters = parse_filters(request.filters)?;
-    let (indicator, text) = match request.q.as_deref().map(str::trim) {
-        Some(q) if !q.is_empty() => {
-            limits::check_query(q, config)?;
-            parse_q(q, &mut filters)?
-        }
-        _ => (None, None),
-    };
-    let size = request.size.unwrap_or(config.default_page_size);
+    let (size, cursor) = (request.size, request.cursor.clone());
+    let (mut query, categories) = to_query(ctx, config, request)?;
+    let size = size.unwrap_or(config.default_page_size);
     if size == 0 || size > config.max_page_size {
         return Err(ApiError::invalid_field(
             "/size",
             format!("must be between 1 and {}", config.max_page_size),
         ));
     }
-    let offset = decode_cursor(request.cursor.as_deref())?;
-    let query = Query {
-        release: ctx.release(accord_index::Views::Shown, false),
-        indicator,
-        text,
-        filters,
-        size,
-        offset,
-    };
-    let visible = visible::search(index, config, ctx, query).await?;
+    let offset = decode_cursor(cursor.as_deref())?;
+    query.size = size;
+    query.offset = offset;
+    let visible = visible::search(index, config, ctx, query, &categories).await?;
     let hits: Vec<Value> = visible.hits.iter().map(render_hit).collect();
     let next_offset = offset.saturating_add(hits.len());
     let next = (!hits.is_empty() && (next_offset as u64) < visible.total)

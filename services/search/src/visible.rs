@@ -13,8 +13,11 @@
 //!   view is fetched (at most [`Config::max_rechecked_views`]; more is a 503, never a count of unchecked hits),
 //!   re-checked, and reduced to one view per report: the best-ranked one for the caller's grant (the shown view,
 //!   else the alternate with the lowest rank: `accord_policy` rule 3), in the index's order.
+//!
+//! A search by category always takes the scan path: the index does not store categories, so they are kept over the
+//! re-checked views, before totals and pages are counted (decision 0027).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use accord_domain::View;
 use accord_index::{IndexClient, IndicatorMatch, Page, Query, ReleaseFilter, Views};
@@ -36,7 +39,7 @@ pub(crate) struct Visible {
 
 /// Returns the re-checked page `query.offset .. + query.size` of a search, and the exact total. A search for an
 /// indicator also considers the reports' alternate views (one view per report is returned: the best-ranked one that
-/// matches).
+/// matches). With `categories`, only reports in one of them count.
 ///
 /// # Errors
 /// 503 when the index fails or when more views than [`Config::max_rechecked_views`] would have to be re-checked.
@@ -45,6 +48,7 @@ pub(crate) async fn search(
     config: &Config,
     ctx: &Context,
     query: Query,
+    categories: &BTreeSet<String>,
 ) -> Result<Visible, ApiError> {
     let views = if query.indicator.is_some() {
         Views::WithAlternates
@@ -73,7 +77,7 @@ pub(crate) async fn search(
                 .total
         }
     };
-    if stale == 0 && alternates == 0 {
+    if stale == 0 && alternates == 0 && categories.is_empty() {
         let page = index
             .search(Query {
                 release: ctx.release(Views::Shown, false),
@@ -95,7 +99,15 @@ pub(crate) async fn search(
         ..query.clone()
     };
     let page = index.search(all).await.map_err(index_error)?;
-    let visible = one_per_report(ctx, within_limit(config, page)?);
+    let mut visible = one_per_report(ctx, within_limit(config, page)?);
+    if !categories.is_empty() {
+        visible.retain(|view| {
+            view.content
+                .categories
+                .iter()
+                .any(|category| categories.contains(category))
+        });
+    }
     let total = visible.len() as u64;
     let hits = visible
         .into_iter()
@@ -108,9 +120,11 @@ pub(crate) async fn search(
 /// Returns, per key (same order), every report an indicator lookup finds now: the re-checked views matching the key,
 /// shown and alternates, one per report (see the module documentation), newest first.
 ///
-/// The matches are counted first: a key may match at most [`Config::max_rechecked_views`] views, and a request at
-/// most that many or `max_reports_per_indicator` per key, whichever is more (a batch of 10 000 values may re-check
-/// as many views as it could list).
+/// A key may match at most [`Config::max_rechecked_views`] views, and a request at most that many or
+/// `max_reports_per_indicator` per key, whichever is more (a batch of 10 000 values may re-check as many views as it
+/// could list). One pass reads every key's count and its first `max_reports_per_indicator` views — within that
+/// bound whatever the counts — and only the keys that match more are read again, whole, once the counts are known
+/// to be within the bounds: a batch whose values are each in a few reports costs one index query per value.
 ///
 /// # Errors
 /// 503 when the index fails or when the matches exceed those bounds.
@@ -124,23 +138,35 @@ pub(crate) async fn lookup(
         return Ok(Vec::new());
     }
     let release = ctx.release(Views::WithAlternates, false);
-    let counts = index
-        .lookup(release.clone(), keys.clone(), 0)
+    let first = config
+        .max_reports_per_indicator
+        .clamp(1, config.max_rechecked_views.max(1));
+    let mut pages = index
+        .lookup(release.clone(), keys.clone(), first)
         .await
         .map_err(index_error)?;
     let budget = config
         .max_rechecked_views
         .max(keys.len().saturating_mul(config.max_reports_per_indicator));
-    let largest = counts.iter().map(|page| page.total).max().unwrap_or(0);
-    let sum: u64 = counts.iter().map(|page| page.total).sum();
+    let largest = pages.iter().map(|page| page.total).max().unwrap_or(0);
+    let sum: u64 = pages.iter().map(|page| page.total).sum();
     if largest > config.max_rechecked_views as u64 || sum > budget as u64 {
         return Err(too_many(config, sum));
     }
-    let per_key = usize::try_from(largest).unwrap_or(usize::MAX);
-    let pages = index
-        .lookup(release, keys, per_key)
-        .await
-        .map_err(index_error)?;
+    let partial: Vec<usize> = (0..pages.len())
+        .filter(|&at| pages[at].total > pages[at].hits.len() as u64)
+        .collect();
+    if !partial.is_empty() {
+        let again = partial.iter().map(|&at| keys[at].clone()).collect();
+        let per_key = usize::try_from(largest).unwrap_or(usize::MAX);
+        let whole = index
+            .lookup(release, again, per_key)
+            .await
+            .map_err(index_error)?;
+        for (at, page) in partial.into_iter().zip(whole) {
+            pages[at] = page;
+        }
+    }
     pages
         .into_iter()
         .map(|page| Ok(one_per_report(ctx, within_limit(config, page)?)))

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use accord_domain::{ObservableType as T, Tlp};
+use accord_domain::{ObservableType as T, ReportId, Tlp};
 
 use super::{
-    at, exact, ids, key, lookup_one, put, query, release, report, sorted, sorted_ids, view,
-    with_indicators,
+    OTHER_AGENCY, at, exact, ids, key, lookup_one, org, put, query, release, report, sorted,
+    sorted_ids, view, with_indicators,
 };
 use crate::{IndexClient, Query};
 
@@ -287,6 +287,30 @@ pub async fn sector_filter_matches_exactly(index: IndexClient) {
         (1, sorted_ids(&["finance"]))
     );
     assert_eq!(ids(&index, sector("fin")).await.0, 0);
+}
+
+/// The report filter keeps the views of one report, still under the release filter.
+pub async fn report_filter_matches_only_that_report(index: IndexClient) {
+    let first = report();
+    let second = report();
+    put(&index, &first, 1, vec![view(&first, "first")]).await;
+    put(&index, &second, 1, vec![view(&second, "second")]).await;
+
+    let of = |report_id: &ReportId| {
+        let mut search = query();
+        search.filters.report = Some(report_id.clone());
+        search
+    };
+    assert_eq!(ids(&index, of(&first)).await, (1, sorted_ids(&["first"])));
+    assert_eq!(ids(&index, of(&second)).await, (1, sorted_ids(&["second"])));
+    assert_eq!(ids(&index, of(&report())).await.0, 0);
+    let mut elsewhere = of(&first);
+    elsewhere.release.agency = org(OTHER_AGENCY);
+    assert_eq!(
+        ids(&index, elsewhere).await.0,
+        0,
+        "the release filter still applies"
+    );
 }
 
 /// The partner filter matches the displayed attribution: an anonymous view never matches its real partner.

@@ -90,6 +90,9 @@ pub(crate) fn filter_clauses(filters: &Filters) -> Vec<Value> {
     if let Some(partner) = &filters.partner {
         clauses.push(json!({ "term": { "partner": partner } }));
     }
+    if let Some(report) = &filters.report {
+        clauses.push(json!({ "term": { "report_id": report.as_str() } }));
+    }
     if filters.from.is_some() || filters.to.is_some() {
         let mut range = serde_json::Map::new();
         if let Some(from) = filters.from {

@@ -130,6 +130,9 @@ pub(crate) fn filter_clauses(fields: &Fields, filters: &Filters) -> Clauses {
     if let Some(partner) = &filters.partner {
         clauses.push(must_term(Fields::term(fields.partner, partner)));
     }
+    if let Some(report) = &filters.report {
+        clauses.push(must_term(fields.report_term(report.as_str())));
+    }
     if filters.from.is_some() || filters.to.is_some() {
         let lower = filters.from.map_or(Bound::Unbounded, |from| {
             Bound::Included(Term::from_field_i64(fields.occurred_at, micros(from)))

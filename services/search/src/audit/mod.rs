@@ -266,6 +266,44 @@ impl AuditLog {
         Ok((records, last_seen, exhausted))
     }
 
+    /// Returns the newest records that pass `keep`, newest first, at most `limit`, among the last `max_scan`
+    /// records of the trail.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn scan_back(
+        &self,
+        limit: usize,
+        max_scan: usize,
+        keep: impl Fn(&AuditRecord) -> bool,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| store_error("failed to begin read")(e.into()))?;
+        let table = txn
+            .open_table(RECORDS)
+            .map_err(|e| store_error("failed to open audit table")(e.into()))?;
+        let range = table
+            .range(0..)
+            .map_err(|e| store_error("failed to read audit records")(e.into()))?;
+        let mut records = Vec::new();
+        for item in range.rev().take(max_scan) {
+            if records.len() >= limit {
+                break;
+            }
+            let (_, value) =
+                item.map_err(|e| store_error("failed to read audit record")(e.into()))?;
+            let Ok(record) = serde_json::from_slice::<AuditRecord>(value.value()) else {
+                continue;
+            };
+            if keep(&record) {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
     /// Recomputes every hash and link, then checks `checkpoint` (an auditor's kept copy), else the latest one stored.
     ///
     /// # Errors

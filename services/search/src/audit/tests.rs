@@ -49,6 +49,18 @@ async fn chain_verifies_survives_reopen_and_detects_tampering() {
     assert!(log.verify(None).unwrap().ok);
 
     let (records, _, _) = log.scan(0, 100, 1000, |_| true).unwrap();
+    let newest: Vec<u64> = log
+        .scan_back(3, 1000, |record| record.seq % 2 == 1)
+        .unwrap()
+        .iter()
+        .map(|record| record.seq)
+        .collect();
+    assert_eq!(newest, vec![21, 19, 17], "newest first, filtered");
+    assert!(
+        log.scan_back(3, 1, |record| record.seq < 5)
+            .unwrap()
+            .is_empty()
+    );
     let mut forged = records[6].clone();
     forged.entry.case = Some(Case::parse("forged").unwrap());
     log.tamper_for_tests(7, &serde_json::to_vec(&forged).unwrap())

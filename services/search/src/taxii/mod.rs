@@ -24,6 +24,8 @@
 mod collections;
 mod objects;
 
+pub(crate) use objects::released_at;
+
 use std::net::SocketAddr;
 
 use accord_runtime::taxii::{self, API_ROOT, Caller, TaxiiError};

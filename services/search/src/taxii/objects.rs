@@ -256,7 +256,7 @@ impl Selection {
 
 /// Returns when a view was released to the agency: the latest of the report's reception, the view's start and the
 /// change time of the MoU versions that grant it.
-fn released_at(view: &View, snapshot: &Snapshot) -> Timestamp {
+pub(crate) fn released_at(view: &View, snapshot: &Snapshot) -> Timestamp {
     let mut at = view.facts.received_at.max(view.valid_from);
     for (mou, version) in &view.mous {
         let changed = snapshot

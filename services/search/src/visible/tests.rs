@@ -210,3 +210,53 @@ async fn more_views_than_can_be_rechecked_is_a_503_never_an_unchecked_count() {
     );
     assert_eq!(page(&setup, 3, 2).await.unwrap()["total"], 2);
 }
+
+#[tokio::test]
+async fn a_batch_lookup_reads_again_only_the_values_in_more_reports_than_its_first_pass_lists() {
+    let setup = setup().await;
+    let ctx = context(&setup.directory);
+    let key = |value: &str| accord_index::IndicatorMatch {
+        key: accord_index::IndicatorKey {
+            kind: ObservableType::Ipv4Addr,
+            value: value.to_owned(),
+        },
+        ip: value.parse().ok(),
+    };
+    let keys = vec![key("192.0.2.1"), key("203.0.113.250")];
+    let narrow = Config {
+        max_reports_per_indicator: 1,
+        max_rechecked_views: 10,
+        ..Config::default()
+    };
+    let found = super::lookup(&setup.index, &narrow, &ctx, keys.clone())
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2, "one answer per key, in order");
+    assert_eq!(
+        found[0].len(),
+        3,
+        "every report, though the first pass listed one"
+    );
+    assert!(found[1].is_empty());
+    let wide = super::lookup(&setup.index, &Config::default(), &ctx, keys.clone())
+        .await
+        .unwrap();
+    let ids = |views: &[accord_domain::View]| {
+        views.iter().map(|view| view.id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&found[0]),
+        ids(&wide[0]),
+        "the same views in the same order"
+    );
+    let bounded = Config {
+        max_reports_per_indicator: 1,
+        max_rechecked_views: 2,
+        ..Config::default()
+    };
+    let refused = super::lookup(&setup.index, &bounded, &ctx, keys).await;
+    assert!(
+        matches!(refused, Err(ApiError::Unavailable(_))),
+        "{refused:?}"
+    );
+}

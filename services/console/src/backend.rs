@@ -1,0 +1,127 @@
+//! Where the console's data comes from: the [`Backend`] trait, one method per API operation a page uses, each taking
+//! the signed-in user's token and returning the API's document for it ([`crate::docs`]).
+//!
+//! Two implementations, one contract:
+//!
+//! - [`Local`] (`accord up`): calls, in this process, the very functions the HTTP handlers call —
+//!   `accord_search::{indicator, lookup, search, export_search, export_lookup, recent_requests}`,
+//!   `accord_gateway::{submit_report, report_status, list_reports}` and `accord_runtime::identity::describe` — on the
+//!   same state (the search service's audit trail, the gateway's status store), after authenticating the token as
+//!   the HTTP extractor does. Released data therefore reaches a page only as an `accord_search::released::Outcome`:
+//!   re-checked against the MoUs in force and audited before the console sees it.
+//! - [`Remote`] (`accord console --api URL`): sends the same requests to a remote Accord's HTTP API with the user's
+//!   token as bearer, and reads the same documents back (the audit record's number from `X-Accord-Audit-Record`).
+//!
+//! Neither has a path to data of its own: there is no index, bus or store here, only the API's operations.
+
+mod local;
+mod remote;
+
+use accord_runtime::{ApiError, identity::Identity};
+use async_trait::async_trait;
+use bytes::Bytes;
+use secrecy::SecretString;
+
+pub use self::{local::Local, remote::Remote};
+use crate::docs::{
+    Accepted, AuditRecords, ExportFile, Lookup, LookupRequest, ReportList, ReportStatus,
+    SearchPage, SearchRequest,
+};
+
+/// An answer carrying released data: its audit record and the document or the refusal.
+#[derive(Debug)]
+pub struct Cited<T> {
+    /// The number of the request's audit record (`None` when it could not be written, or the API did not say).
+    pub audit_record: Option<u64>,
+    /// The document, or the refusal.
+    pub result: Result<T, ApiError>,
+}
+
+/// A partner's submission, as `POST /v1/reports` takes it.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// Its media type (`application/json`, `application/stix+json;version=2.1`).
+    pub media_type: String,
+    /// Its body.
+    pub body: Bytes,
+    /// Its idempotency key (a resubmitted form is one report).
+    pub idempotency_key: String,
+}
+
+/// The query string of `GET /v1/reports`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Received at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Page size.
+    pub limit: usize,
+    /// The previous page's `next`.
+    pub cursor: Option<String>,
+}
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub enum ExportRequest {
+    /// A search's result set (`format` set).
+    Search(SearchRequest),
+    /// The reports a batch lookup finds (`format` set).
+    Lookup(LookupRequest),
+}
+
+/// The API operations the console's pages use (see the module documentation).
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// `GET /v1/me`: who the token is. `Err(Unauthorized)` ends the session.
+    async fn me(&self, token: &SecretString) -> Result<Identity, ApiError>;
+
+    /// `POST /v1/reports`.
+    async fn submit(
+        &self,
+        token: &SecretString,
+        submission: Submission,
+    ) -> Result<Accepted, ApiError>;
+
+    /// `GET /v1/reports/{id}`.
+    async fn report_status(&self, token: &SecretString, id: &str)
+    -> Result<ReportStatus, ApiError>;
+
+    /// `GET /v1/reports`.
+    async fn list_reports(
+        &self,
+        token: &SecretString,
+        query: ListQuery,
+    ) -> Result<ReportList, ApiError>;
+
+    /// `GET /v1/indicators/{value}?purpose=&case=&include=indicators`.
+    async fn indicator(
+        &self,
+        token: &SecretString,
+        purpose: &str,
+        case: &str,
+        value: &str,
+    ) -> Cited<crate::docs::IndicatorMatch>;
+
+    /// `POST /v1/indicators/lookup`.
+    async fn lookup(&self, token: &SecretString, request: LookupRequest) -> Cited<Lookup>;
+
+    /// `POST /v1/search`.
+    async fn search(&self, token: &SecretString, request: SearchRequest) -> Cited<SearchPage>;
+
+    /// `POST /v1/search/export` or `POST /v1/indicators/lookup/export`.
+    async fn export(&self, token: &SecretString, request: ExportRequest) -> Cited<ExportFile>;
+
+    /// `GET /v1/audit/mine?limit=`.
+    async fn recent_requests(
+        &self,
+        token: &SecretString,
+        limit: usize,
+    ) -> Result<AuditRecords, ApiError>;
+}
+
+/// Reads an API document: a document that does not have the expected shape is an internal error (a bug on one side
+/// of the contract), never shown.
+pub(crate) fn document<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(ApiError::internal)
+}

@@ -1,0 +1,189 @@
+//! The in-process backend: the services' own functions, on the services' own state (see the parent module).
+
+use accord_runtime::{ApiError, Authenticator, Principal, identity::Identity};
+use accord_search::released::Outcome;
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::{Backend, Cited, ExportRequest, ListQuery, Submission, document};
+use crate::docs::{
+    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportList,
+    ReportStatus, SearchPage, SearchRequest,
+};
+
+/// Calls the search and gateway functions of this process.
+#[derive(Clone)]
+pub struct Local {
+    auth: Authenticator,
+    search: accord_search::AppState,
+    gateway: accord_gateway::AppState,
+}
+
+impl Local {
+    /// Returns a backend over the state the search and gateway services of this process run on.
+    pub fn new(
+        auth: Authenticator,
+        search: accord_search::AppState,
+        gateway: accord_gateway::AppState,
+    ) -> Self {
+        Self {
+            auth,
+            search,
+            gateway,
+        }
+    }
+
+    /// Resolves the token exactly as the HTTP API's `Authorization` header is resolved.
+    fn principal(&self, token: &SecretString) -> Result<Principal, ApiError> {
+        self.auth.authenticate(token.expose_secret())
+    }
+}
+
+/// Turns a search outcome into the console's citation of its document.
+fn cite<T: serde::de::DeserializeOwned>(outcome: Outcome<Value, ApiError>) -> Cited<T> {
+    Cited {
+        audit_record: outcome.audit_record,
+        result: outcome
+            .result
+            .and_then(|released| document(released.into_body())),
+    }
+}
+
+/// The citation of a request refused before it reached search (the token no longer resolves).
+fn refused<T>(error: ApiError) -> Cited<T> {
+    Cited {
+        audit_record: None,
+        result: Err(error),
+    }
+}
+
+fn body<T: serde::Serialize>(request: &T) -> Vec<u8> {
+    serde_json::to_vec(request).unwrap_or_default()
+}
+
+#[async_trait]
+impl Backend for Local {
+    async fn me(&self, token: &SecretString) -> Result<Identity, ApiError> {
+        let principal = self.principal(token)?;
+        accord_runtime::identity::describe(&self.auth, &principal)
+    }
+
+    async fn submit(
+        &self,
+        token: &SecretString,
+        submission: Submission,
+    ) -> Result<Accepted, ApiError> {
+        let principal = self.principal(token)?;
+        let answer = accord_gateway::submit_report(
+            &self.gateway,
+            &principal,
+            &submission.media_type,
+            submission.body,
+            Some(&submission.idempotency_key),
+        )
+        .await?;
+        document(answer)
+    }
+
+    async fn report_status(
+        &self,
+        token: &SecretString,
+        id: &str,
+    ) -> Result<ReportStatus, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_gateway::report_status(&self.gateway, &principal, id).await?)
+    }
+
+    async fn list_reports(
+        &self,
+        token: &SecretString,
+        query: ListQuery,
+    ) -> Result<ReportList, ApiError> {
+        let principal = self.principal(token)?;
+        let since = match &query.since {
+            Some(since) => Some(
+                chrono::DateTime::parse_from_rfc3339(since)
+                    .map_err(|_| ApiError::bad_field("/since", "not an RFC 3339 timestamp"))?
+                    .with_timezone(&chrono::Utc),
+            ),
+            None => None,
+        };
+        let query = accord_gateway::ListQuery {
+            since,
+            limit: Some(query.limit),
+            cursor: query.cursor,
+        };
+        document(accord_gateway::list_reports(&self.gateway, &principal, query).await?)
+    }
+
+    async fn indicator(
+        &self,
+        token: &SecretString,
+        purpose: &str,
+        case: &str,
+        value: &str,
+    ) -> Cited<IndicatorMatch> {
+        let principal = match self.principal(token) {
+            Ok(principal) => principal,
+            Err(error) => return refused(error),
+        };
+        let stated = accord_search::Stated {
+            purpose: Some(purpose.to_owned()),
+            case: Some(case.to_owned()),
+            include: Some("indicators".to_owned()),
+        };
+        cite(accord_search::indicator(&self.search, Some(&principal), value, stated).await)
+    }
+
+    async fn lookup(&self, token: &SecretString, request: LookupRequest) -> Cited<Lookup> {
+        let principal = match self.principal(token) {
+            Ok(principal) => principal,
+            Err(error) => return refused(error),
+        };
+        cite(accord_search::lookup(&self.search, Some(&principal), &body(&request)).await)
+    }
+
+    async fn search(&self, token: &SecretString, request: SearchRequest) -> Cited<SearchPage> {
+        let principal = match self.principal(token) {
+            Ok(principal) => principal,
+            Err(error) => return refused(error),
+        };
+        cite(accord_search::search(&self.search, Some(&principal), &body(&request)).await)
+    }
+
+    async fn export(&self, token: &SecretString, request: ExportRequest) -> Cited<ExportFile> {
+        let principal = match self.principal(token) {
+            Ok(principal) => principal,
+            Err(error) => return refused(error),
+        };
+        let outcome = match &request {
+            ExportRequest::Search(search) => {
+                accord_search::export_search(&self.search, Some(&principal), &body(search)).await
+            }
+            ExportRequest::Lookup(lookup) => {
+                accord_search::export_lookup(&self.search, Some(&principal), &body(lookup)).await
+            }
+        };
+        Cited {
+            audit_record: outcome.audit_record,
+            result: outcome.result.map(|released| {
+                let export = released.into_body();
+                ExportFile {
+                    media_type: export.format.media_type().to_owned(),
+                    extension: export.format.extension(),
+                    body: export.body,
+                }
+            }),
+        }
+    }
+
+    async fn recent_requests(
+        &self,
+        token: &SecretString,
+        limit: usize,
+    ) -> Result<AuditRecords, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_search::recent_requests(&self.search, &principal, limit).await?)
+    }
+}

@@ -1,0 +1,377 @@
+//! The remote backend: a remote Accord's HTTP API, called with the signed-in user's own token (see the parent
+//! module). Problem documents become the same [`ApiError`]s the in-process functions return, so pages show the same
+//! field errors either way.
+
+use std::time::Duration;
+
+use accord_runtime::{ApiError, FieldError, identity::Identity};
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::{Backend, Cited, ExportRequest, ListQuery, Submission, document};
+use crate::docs::{
+    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportList,
+    ReportStatus, SearchPage, SearchRequest,
+};
+
+/// How long one API call may take.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A remote Accord API.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    base: Url,
+    client: reqwest::Client,
+}
+
+/// A raw answer of the API.
+struct Answer {
+    status: StatusCode,
+    audit_record: Option<u64>,
+    media_type: String,
+    body: bytes::Bytes,
+}
+
+impl Remote {
+    /// Returns a backend calling the API at `base` (`https://accord.example.org/`).
+    ///
+    /// # Errors
+    /// When `base` is not an http(s) URL or the HTTP client cannot be built.
+    pub fn new(mut base: Url) -> anyhow::Result<Self> {
+        if !matches!(base.scheme(), "http" | "https") {
+            anyhow::bail!("the API URL must be http:// or https://, got {base}");
+        }
+        // Paths are joined to the base: `https://host/accord` means `https://host/accord/v1/…`.
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { base, client })
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ApiError> {
+        self.base.join(path).map_err(ApiError::internal)
+    }
+
+    /// Sends one request with the user's token and reads the whole answer.
+    async fn call(
+        &self,
+        token: &SecretString,
+        method: Method,
+        url: Url,
+        body: Option<(&str, Vec<u8>)>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, ApiError> {
+        let mut request = self
+            .client
+            .request(method, url)
+            .bearer_auth(token.expose_secret());
+        if let Some((media_type, body)) = body {
+            request = request.header("content-type", media_type).body(body);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.map_err(unreachable_api)?;
+        let status = response.status();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let audit_record = header("x-accord-audit-record").and_then(|seq| seq.parse().ok());
+        let media_type = header("content-type").unwrap_or_default();
+        let body = response.bytes().await.map_err(unreachable_api)?;
+        Ok(Answer {
+            status,
+            audit_record,
+            media_type,
+            body,
+        })
+    }
+
+    /// Sends a request and reads its JSON document, or the problem it answers.
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &SecretString,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Cited<T> {
+        let body = body.map(|body| ("application/json", body));
+        match self.call(token, method, url, body, None).await {
+            Ok(answer) => Cited {
+                audit_record: answer.audit_record,
+                result: read_json(&answer),
+            },
+            Err(error) => Cited {
+                audit_record: None,
+                result: Err(error),
+            },
+        }
+    }
+}
+
+fn unreachable_api(error: reqwest::Error) -> ApiError {
+    ApiError::unavailable("the Accord API", &error)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(answer: &Answer) -> Result<T, ApiError> {
+    if !answer.status.is_success() {
+        return Err(problem(answer.status, &answer.body));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(ApiError::internal)?;
+    document(value)
+}
+
+/// The parts of a problem document the console shows.
+#[derive(Debug, Default, Deserialize)]
+struct Problem {
+    #[serde(default)]
+    detail: String,
+    #[serde(default)]
+    errors: Vec<ProblemField>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProblemField {
+    pointer: String,
+    message: String,
+}
+
+/// Returns the [`ApiError`] a problem document (RFC 9457) stands for.
+pub(crate) fn problem(status: StatusCode, body: &[u8]) -> ApiError {
+    let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
+    let errors = || {
+        problem
+            .errors
+            .iter()
+            .map(|field| FieldError::new(field.pointer.clone(), field.message.clone()))
+            .collect()
+    };
+    let detail = problem.detail.clone();
+    match status {
+        StatusCode::BAD_REQUEST => ApiError::BadRequest {
+            detail,
+            errors: errors(),
+        },
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+        StatusCode::FORBIDDEN => ApiError::Forbidden(detail),
+        StatusCode::NOT_FOUND => ApiError::NotFound,
+        StatusCode::CONFLICT => ApiError::Conflict(detail),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(detail),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(detail),
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable {
+            detail,
+            errors: errors(),
+        },
+        StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests { retry_after: 1 },
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(detail),
+        other => ApiError::internal(anyhow::anyhow!("the Accord API answered {other}")),
+    }
+}
+
+#[async_trait]
+impl Backend for Remote {
+    async fn me(&self, token: &SecretString) -> Result<Identity, ApiError> {
+        let url = self.url("v1/me")?;
+        self.json(token, Method::GET, url, None).await.result
+    }
+
+    async fn submit(
+        &self,
+        token: &SecretString,
+        submission: Submission,
+    ) -> Result<Accepted, ApiError> {
+        let url = self.url("v1/reports")?;
+        let body = Some((submission.media_type.as_str(), submission.body.to_vec()));
+        let answer = self
+            .call(
+                token,
+                Method::POST,
+                url,
+                body,
+                Some(&submission.idempotency_key),
+            )
+            .await?;
+        read_json(&answer)
+    }
+
+    async fn report_status(
+        &self,
+        token: &SecretString,
+        id: &str,
+    ) -> Result<ReportStatus, ApiError> {
+        let mut url = self.url("v1/reports/")?;
+        url.path_segments_mut()
+            .map_err(|()| ApiError::internal(anyhow::anyhow!("the API URL cannot take a path")))?
+            .pop_if_empty()
+            .push(id);
+        self.json(token, Method::GET, url, None).await.result
+    }
+
+    async fn list_reports(
+        &self,
+        token: &SecretString,
+        query: ListQuery,
+    ) -> Result<ReportList, ApiError> {
+        let mut url = self.url("v1/reports")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &query.limit.to_string());
+            if let Some(since) = &query.since {
+                pairs.append_pair("since", since);
+            }
+            if let Some(cursor) = &query.cursor {
+                pairs.append_pair("cursor", cursor);
+            }
+        }
+        self.json(token, Method::GET, url, None).await.result
+    }
+
+    async fn indicator(
+        &self,
+        token: &SecretString,
+        purpose: &str,
+        case: &str,
+        value: &str,
+    ) -> Cited<IndicatorMatch> {
+        let mut url = match self.url("v1/indicators/") {
+            Ok(url) => url,
+            Err(error) => {
+                return Cited {
+                    audit_record: None,
+                    result: Err(error),
+                };
+            }
+        };
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(value);
+        }
+        url.query_pairs_mut()
+            .append_pair("purpose", purpose)
+            .append_pair("case", case)
+            .append_pair("include", "indicators");
+        self.json(token, Method::GET, url, None).await
+    }
+
+    async fn lookup(&self, token: &SecretString, request: LookupRequest) -> Cited<Lookup> {
+        let body = serde_json::to_vec(&request).unwrap_or_default();
+        match self.url("v1/indicators/lookup") {
+            Ok(url) => self.json(token, Method::POST, url, Some(body)).await,
+            Err(error) => Cited {
+                audit_record: None,
+                result: Err(error),
+            },
+        }
+    }
+
+    async fn search(&self, token: &SecretString, request: SearchRequest) -> Cited<SearchPage> {
+        let body = serde_json::to_vec(&request).unwrap_or_default();
+        match self.url("v1/search") {
+            Ok(url) => self.json(token, Method::POST, url, Some(body)).await,
+            Err(error) => Cited {
+                audit_record: None,
+                result: Err(error),
+            },
+        }
+    }
+
+    async fn export(&self, token: &SecretString, request: ExportRequest) -> Cited<ExportFile> {
+        let (path, body, format) = match &request {
+            ExportRequest::Search(search) => (
+                "v1/search/export",
+                serde_json::to_vec(search),
+                search.format.clone(),
+            ),
+            ExportRequest::Lookup(lookup) => (
+                "v1/indicators/lookup/export",
+                serde_json::to_vec(lookup),
+                lookup.format.clone(),
+            ),
+        };
+        let extension = if format.as_deref() == Some("csv") {
+            "csv"
+        } else {
+            "stix.json"
+        };
+        let answer = match self.url(path) {
+            Ok(url) => {
+                let body = Some(("application/json", body.unwrap_or_default()));
+                self.call(token, Method::POST, url, body, None).await
+            }
+            Err(error) => Err(error),
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                return Cited {
+                    audit_record: None,
+                    result: Err(error),
+                };
+            }
+        };
+        let result = if answer.status.is_success() {
+            Ok(ExportFile {
+                media_type: answer.media_type.clone(),
+                extension,
+                body: answer.body.to_vec(),
+            })
+        } else {
+            Err(problem(answer.status, &answer.body))
+        };
+        Cited {
+            audit_record: answer.audit_record,
+            result,
+        }
+    }
+
+    async fn recent_requests(
+        &self,
+        token: &SecretString,
+        limit: usize,
+    ) -> Result<AuditRecords, ApiError> {
+        let mut url = self.url("v1/audit/mine")?;
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        self.json(token, Method::GET, url, None).await.result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_documents_become_the_same_errors() {
+        let body = br#"{"type":"/problems/invalid-request","title":"Invalid request","status":422,
+            "detail":"/title: required","errors":[{"pointer":"/title","message":"required"}]}"#;
+        let ApiError::Unprocessable { errors, .. } =
+            problem(StatusCode::UNPROCESSABLE_ENTITY, body)
+        else {
+            panic!("a 422");
+        };
+        assert_eq!(errors, vec![FieldError::new("/title", "required")]);
+        assert!(matches!(
+            problem(StatusCode::NOT_FOUND, b""),
+            ApiError::NotFound
+        ));
+        assert!(matches!(
+            problem(StatusCode::UNAUTHORIZED, b"garbage"),
+            ApiError::Unauthorized
+        ));
+        assert!(matches!(
+            problem(StatusCode::IM_A_TEAPOT, b""),
+            ApiError::Internal(_)
+        ));
+    }
+}

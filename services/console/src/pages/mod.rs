@@ -1,0 +1,57 @@
+//! The console's pages, by role. Every page but sign-in requires a session (`crate::extract::Signed`); a page of
+//! another role is "not found". Part 2 (coordinators, auditors) adds its pages here.
+//!
+//! | path | who | what |
+//! |---|---|---|
+//! | `/`, `/sign-in`, `/sign-out` | anyone | sign-in ([`sign_in`]) |
+//! | `/dashboard` | signed in | figures and recent activity ([`dashboard`]) |
+//! | `/reports/new`, `/reports/upload` | partner | "New report" ([`new_report`]) |
+//! | `/reports`, `/reports/{id}` | partner | "My reports" ([`my_reports`]) |
+//! | `/context` | investigator | the working context ([`context`]) |
+//! | `/lookup` | investigator | one value or a pasted list ([`lookup`]) |
+//! | `/indicators/{value}` | investigator | an indicator ([`indicator`]) |
+//! | `/search` | investigator | search ([`search`]) |
+//! | `/released/{id}` | investigator | a released report ([`released`]) |
+//! | `/export/search`, `/export/lookup` | investigator | exports ([`export`]) |
+
+pub(crate) mod context;
+pub(crate) mod dashboard;
+pub(crate) mod errors;
+pub(crate) mod export;
+pub(crate) mod indicator;
+pub(crate) mod lookup;
+pub(crate) mod my_reports;
+pub(crate) mod new_report;
+pub(crate) mod released;
+pub(crate) mod search;
+pub(crate) mod sign_in;
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+
+use crate::AppState;
+
+/// Returns the routes of every page.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(sign_in::home))
+        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/dashboard", get(dashboard::show))
+        .route("/reports", get(my_reports::list))
+        .route(
+            "/reports/new",
+            get(new_report::form).post(new_report::submit),
+        )
+        .route("/reports/upload", post(new_report::upload))
+        .route("/reports/{id}", get(my_reports::show))
+        .route("/context", post(context::set))
+        .route("/lookup", get(lookup::single).post(lookup::batch))
+        .route("/indicators/{value}", get(indicator::show))
+        .route("/search", get(search::show))
+        .route("/released/{id}", get(released::show))
+        .route("/export/search", get(export::search))
+        .route("/export/lookup", post(export::lookup))
+}

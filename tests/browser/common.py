@@ -1,0 +1,105 @@
+"""What the console's browser scenarios share: Debian's chromium driven by Playwright (no browser download), the
+input they are given on stdin, and small checks.
+
+Every scenario reads one JSON object on stdin: {"url": base URL of `accord up`, "tokens": {...}, "screenshots": a
+directory or null, ...}, drives a headless chromium, raises AssertionError (exit status 1, message on stderr) when the
+console misbehaves, and prints one JSON object of what it observed on stdout.
+"""
+
+import json
+import os
+import re
+import sys
+
+from playwright.sync_api import sync_playwright, expect
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Generous: the pipeline behind the pages runs on a loaded two-core machine.
+expect.set_options(timeout=30_000)
+
+
+def read_input():
+    return json.load(sys.stdin)
+
+
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+
+class Watch:
+    """Records what a page must never do: open a dialog, log a CSP violation or a script error."""
+
+    def __init__(self, page):
+        self.dialogs = []
+        self.errors = []
+        page.on("dialog", self._dialog)
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on(
+            "console",
+            lambda message: self.errors.append(f"{page.url}: {message.text[:160]}")
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None,
+        )
+
+    def _dialog(self, dialog):
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def check(self, where):
+        assert not self.dialogs, f"{where}: a dialog fired: {self.dialogs}"
+        assert not self.errors, f"{where}: {self.errors}"
+
+
+def screenshot(page, config, name):
+    directory = config.get("screenshots")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        # caret="initial": hiding the caret would make Playwright inject an inline style, which the CSP refuses.
+        page.screenshot(path=os.path.join(directory, f"{name}.png"), full_page=True, caret="initial")
+
+
+def nav(page, name):
+    """Follows a link of the main navigation."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+
+
+def sign_in(page, url, token):
+    page.goto(f"{url}/sign-in")
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r".*/dashboard$"))
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def sign_out(page, url):
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r".*/sign-in\?reason=signed-out$"))
+    expect(page.get_by_label("Access token")).to_be_visible()
+
+
+def set_context(page, purpose, case):
+    page.get_by_label("Purpose").select_option(purpose)
+    page.get_by_label("Case reference").fill(case)
+    page.get_by_role("button", name="Set context").click()
+    expect(page.get_by_label("Case reference")).to_have_value(case)
+
+
+def audit_record(page):
+    """Returns the audit record number the page shows for its request."""
+    note = page.locator("[data-audit-record]").first
+    expect(note).to_be_visible()
+    return int(note.get_attribute("data-audit-record"))
+
+
+def emit(result):
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")

@@ -1,0 +1,128 @@
+//! The console in Debian's chromium, driven by Playwright for Python (tests/browser/): the scenario per role and the
+//! security tests of issue 11, each against its own `accord up`. Screenshots of the main pages are written to
+//! `ACCORD_SCREENSHOTS_DIR` when set (`docs/screenshots` refreshes the committed ones), else to
+//! `target/console-screenshots`.
+
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use accord_testkit::{Component, available};
+use serde_json::{Value, json};
+
+use crate::{console_world, helpers::spawn_app, http::trail};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn browser_ready() -> bool {
+    Path::new(CHROMIUM).exists()
+        && Command::new("python3")
+            .args(["-c", "import playwright.sync_api"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+}
+
+fn ready() -> bool {
+    available(
+        Component::Browser,
+        browser_ready(),
+        "chromium (/usr/bin/chromium) or Playwright for Python is missing",
+        "apt-get install chromium; pip install playwright (scripts/test.sh does both)",
+    )
+}
+
+fn screenshots() -> PathBuf {
+    match std::env::var_os("ACCORD_SCREENSHOTS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots"),
+    }
+}
+
+/// Runs tests/browser/<script> with `input` on stdin and returns the JSON it prints; fails with its stderr.
+async fn run(script: &str, input: Value) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("python3")
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("failed to start python3");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("failed to run the script")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the script prints JSON")
+}
+
+#[tokio::test]
+async fn partners_and_investigators_work_end_to_end_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let canary = "canary.person.7f3a@victim-bank.example";
+    let input = json!({
+        "url": app.url,
+        "tokens": { "partner": people.partner, "investigator": people.investigator, "outsider": people.outsider },
+        "canary": canary,
+        "screenshots": screenshots(),
+    });
+    let seen = run("scenario.py", input).await;
+    let records = trail(&app, &people.auditor, seen["case"].as_str().unwrap()).await;
+    let audited = seen["audit_records"].as_array().unwrap();
+    assert!(audited.len() >= 4, "{seen}");
+    for seq in audited {
+        let record = records
+            .iter()
+            .find(|record| &record["seq"] == seq)
+            .unwrap_or_else(|| panic!("the page showed record {seq}, which is not in the trail"));
+        assert_eq!(record["organization"], "ncu-de");
+    }
+    assert!(
+        records
+            .iter()
+            .any(|record| record["endpoint"] == "POST /v1/search/export"),
+        "the exports are audited"
+    );
+    let everything = app.get("/v1/audit", &people.auditor).await;
+    assert!(
+        !everything.body.to_string().contains(canary),
+        "the canary never reaches the trail either"
+    );
+}
+
+#[tokio::test]
+async fn the_console_is_inert_and_closed_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let input = json!({
+        "url": app.url,
+        "tokens": { "partner": people.partner, "investigator": people.investigator },
+        "screenshots": screenshots(),
+    });
+    let seen = run("security.py", input).await;
+    assert!(seen["pages_checked"].as_u64().unwrap() >= 15, "{seen}");
+}
