@@ -5,7 +5,7 @@
 //!
 //! - [`Local`] (`accord up`): calls, in this process, the very functions the HTTP handlers call —
 //!   `accord_search::{indicator, lookup, search, export_search, export_lookup, recent_requests}`,
-//!   `accord_gateway::{submit_report, report_status, list_reports}` and `accord_runtime::identity::describe` — on the
+//!   `accord_gateway::{submit_report, report_status, list_reports, report_counts}` and `accord_runtime::identity::describe` — on the
 //!   same state (the search service's audit trail, the gateway's status store), after authenticating the token as
 //!   the HTTP extractor does. Released data therefore reaches a page only as an `accord_search::released::Outcome`:
 //!   re-checked against the MoUs in force and audited before the console sees it.
@@ -24,8 +24,8 @@ use secrecy::SecretString;
 
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, Lookup, LookupRequest, ReportList, ReportStatus,
-    SearchPage, SearchRequest,
+    Accepted, AuditRecords, ExportFile, Lookup, LookupRequest, ReportCounts, ReportList,
+    ReportStatus, SearchPage, SearchRequest,
 };
 
 /// An answer carrying released data: its audit record and the document or the refusal.
@@ -91,6 +91,13 @@ pub trait Backend: Send + Sync + 'static {
         token: &SecretString,
         query: ListQuery,
     ) -> Result<ReportList, ApiError>;
+
+    /// `GET /v1/reports/counts?days=`.
+    async fn report_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<ReportCounts, ApiError>;
 
     /// `GET /v1/indicators/{value}?purpose=&case=&include=indicators`.
     async fn indicator(

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::{Backend, Cited, ExportRequest, ListQuery, Submission, document};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportList,
-    ReportStatus, SearchPage, SearchRequest,
+    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportCounts,
+    ReportList, ReportStatus, SearchPage, SearchRequest,
 };
 
 /// Calls the search and gateway functions of this process.
@@ -115,6 +115,16 @@ impl Backend for Local {
             cursor: query.cursor,
         };
         document(accord_gateway::list_reports(&self.gateway, &principal, query).await?)
+    }
+
+    async fn report_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<ReportCounts, ApiError> {
+        let principal = self.principal(token)?;
+        let query = accord_gateway::CountsQuery { days: Some(days) };
+        document(accord_gateway::report_counts(&self.gateway, &principal, query).await?)
     }
 
     async fn indicator(

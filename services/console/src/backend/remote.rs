@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::{Backend, Cited, ExportRequest, ListQuery, Submission, document};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportList,
-    ReportStatus, SearchPage, SearchRequest,
+    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportCounts,
+    ReportList, ReportStatus, SearchPage, SearchRequest,
 };
 
 /// How long one API call may take.
@@ -235,6 +235,16 @@ impl Backend for Remote {
                 pairs.append_pair("cursor", cursor);
             }
         }
+        self.json(token, Method::GET, url, None).await.result
+    }
+
+    async fn report_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<ReportCounts, ApiError> {
+        let mut url = self.url("v1/reports/counts")?;
+        url.query_pairs_mut().append_pair("days", &days.to_string());
         self.json(token, Method::GET, url, None).await.result
     }
 
