@@ -161,9 +161,6 @@ pub(crate) async fn list(
     Ok(Json(json!({ "records": records, "next": next })).into_response())
 }
 
-/// The most records `GET /v1/audit/mine` looks back through.
-const MINE_SCAN: usize = 100_000;
-
 #[derive(Debug, Deserialize)]
 pub(crate) struct MineQuery {
     limit: Option<usize>,
@@ -182,8 +179,9 @@ pub(crate) async fn mine(
 }
 
 /// Returns the audit records of the caller's own token, newest first (`{ "records": [...] }`): at most `limit`
-/// (1–100), among the last 100 000 records of the trail. What an investigator searched is its own business to
-/// see again (the web console's dashboard shows it); reading it is not itself audited.
+/// (1–100), read through the trail's index of each token's records (`limit` reads, whatever the trail's size;
+/// decision 0036). What an investigator searched is its own business to see again (the web console's dashboard
+/// shows it); reading it is not itself audited.
 ///
 /// # Errors
 /// 503 when the trail cannot be read.
@@ -195,14 +193,10 @@ pub async fn recent_requests(
     let limit = limit.clamp(1, 100);
     let audit = state.audit.clone();
     let token_id = principal.token_id.clone();
-    let records = tokio::task::spawn_blocking(move || {
-        audit.scan_back(limit, MINE_SCAN, |record| {
-            record.entry.token_id.as_deref() == Some(token_id.as_str())
-        })
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
+    let records = tokio::task::spawn_blocking(move || audit.recent_of_token(&token_id, limit))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
     Ok(json!({ "records": records }))
 }
 

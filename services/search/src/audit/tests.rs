@@ -196,3 +196,43 @@ async fn checkpoints_are_signed_periodically_while_the_chain_grows() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_tokens_own_records_are_read_through_its_index_and_rebuilt_for_an_older_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    for index in 0..30 {
+        let mut entry = entry(&format!("case-{index}"));
+        if index % 3 != 0 {
+            entry.token_id = Some("tok-other".into());
+        }
+        log.append(entry).await.unwrap();
+    }
+    let seqs = |records: Vec<AuditRecord>| -> Vec<u64> {
+        records.iter().map(|record| record.seq).collect()
+    };
+    assert_eq!(seqs(log.recent_of_token("tok-1", 3).unwrap()), [28, 25, 22]);
+    assert_eq!(log.recent_of_token("tok-1", 100).unwrap().len(), 10);
+    assert_eq!(log.recent_of_token("tok-other", 2).unwrap().len(), 2);
+    assert!(log.recent_of_token("tok-none", 10).unwrap().is_empty());
+    assert!(log.recent_of_token("", 10).unwrap().is_empty());
+    // The index answers what a scan of the whole trail answers.
+    let scanned = log
+        .scan_back(100, 1000, |record| {
+            record.entry.token_id.as_deref() == Some("tok-1")
+        })
+        .unwrap();
+    assert_eq!(log.recent_of_token("tok-1", 100).unwrap(), scanned);
+    drop(log);
+
+    // A trail written before the index existed gets it built when opened.
+    let db = redb::Database::open(dir.path().join(STORE_FILE)).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.delete_table(mine::BY_TOKEN).unwrap();
+    txn.commit().unwrap();
+    drop(db);
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    assert_eq!(log.recent_of_token("tok-1", 100).unwrap(), scanned);
+    assert_eq!(log.append(entry("after")).await.unwrap().seq(), 31);
+    assert_eq!(seqs(log.recent_of_token("tok-1", 1).unwrap()), [31]);
+}
