@@ -313,6 +313,18 @@ pub struct SearchPage {
     /// The cursor of the next page.
     #[serde(default)]
     pub next: Option<String>,
+    /// The visible reports per day of incident, oldest first (when asked).
+    #[serde(default)]
+    pub per_day: Vec<DayCount>,
+}
+
+/// One day of a search's `per_day`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DayCount {
+    /// The UTC day (`YYYY-MM-DD`).
+    pub day: String,
+    /// Visible reports whose incident fell that day.
+    pub count: u64,
 }
 
 /// A record of `GET /v1/audit/mine`.
@@ -366,6 +378,9 @@ pub struct SearchRequest {
     /// Export format (`stix`, `csv`), for an export only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// Also count the visible reports per day of incident (a search only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub per_day: bool,
 }
 
 /// The filters of a search.

@@ -4,8 +4,8 @@
 //!   store keeps, decision 0035), and its latest five (`GET /v1/reports?limit=5`).
 //! - An investigator sees its own recent searches (`GET /v1/audit/mine`: not audited, they are its own), and, once
 //!   a working context is set, the reports released to its agency for that purpose whose incidents fall in the last
-//!   30 days (`POST /v1/search`): a search like any other, audited under the context's case reference, its record
-//!   shown (decision 0026).
+//!   30 days (`POST /v1/search` with `per_day`: their re-checked total, counts per day and the latest five): a
+//!   search like any other, audited under the context's case reference, its record shown (decisions 0026, 0036).
 
 use std::collections::BTreeMap;
 
@@ -245,37 +245,33 @@ async fn released_section(state: &AppState, signed: &Signed) -> Markup {
     let request = SearchRequest {
         q: String::new(),
         filters: SearchFilters {
-            from: Some((Utc::now() - Duration::days(DAYS)).to_rfc3339()),
+            // The start of the first of the 30 UTC days the chart shows (today included).
+            from: Some(format!("{}T00:00:00Z", days()[0])),
             ..SearchFilters::default()
         },
         purpose: work.purpose.as_str().to_owned(),
         case: work.case.clone(),
-        size: Some(100),
+        size: Some(LATEST),
+        per_day: true,
         ..SearchRequest::default()
     };
     let cited = state.backend.search(&signed.session.token, request).await;
     let body = match &cited.result {
         Err(error) => html! { p { (errors::explain(error)) } },
         Ok(found) => {
-            let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
-            for hit in &found.hits {
-                if let Some(day) = day_of(&hit.occurred_at) {
-                    *per_day.entry(day).or_default() += 1;
-                }
-            }
-            let bars: Vec<Bar> = days()
-                .into_iter()
+            let bars: Vec<Bar> = found
+                .per_day
+                .iter()
                 .map(|day| Bar {
-                    segments: vec![("released", per_day.get(&day).copied().unwrap_or(0))],
-                    label: day[5..].to_owned(),
+                    segments: vec![("released", day.count)],
+                    label: day.day.get(5..).unwrap_or(&day.day).to_owned(),
                 })
                 .collect();
             html! {
-                p { strong { (found.total) } " reports released to your agency for " (work.purpose.as_str()) " concern incidents of the last 30 days"
-                    @if found.total > found.hits.len() as u64 { " (the chart shows the newest " (found.hits.len()) ")" } "." }
+                p { strong { (found.total) } " reports released to your agency for " (work.purpose.as_str()) " concern incidents of the last 30 days." }
                 (stacked_bars("released-by-day", "Released reports per day of incident", &bars, &[("released", "reports")]))
                 ul {
-                    @for hit in found.hits.iter().take(5) {
+                    @for hit in &found.hits {
                         li {
                             a href=(format!("/released/{}", hit.id)) { (hit.title.as_deref().unwrap_or("(no title released)")) }
                             " " (tlp_badge(&hit.tlp)) " " (when(&hit.occurred_at)) " · " (partner(&hit.partner))
