@@ -117,7 +117,7 @@ pub trait Backend: Send + Sync + 'static {
     /// `POST /v1/search/export` or `POST /v1/indicators/lookup/export`.
     async fn export(&self, token: &SecretString, request: ExportRequest) -> Cited<ExportFile>;
 
-    /// `GET /v1/audit/mine?limit=`.
+    /// `GET /v1/audit/mine?limit=&brief=true` (each list in a record's query is the number of its items).
     async fn recent_requests(
         &self,
         token: &SecretString,

@@ -194,6 +194,6 @@ impl Backend for Local {
         limit: usize,
     ) -> Result<AuditRecords, ApiError> {
         let principal = self.principal(token)?;
-        document(accord_search::recent_requests(&self.search, &principal, limit).await?)
+        document(accord_search::recent_requests(&self.search, &principal, limit, true).await?)
     }
 }

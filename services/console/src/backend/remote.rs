@@ -352,7 +352,8 @@ impl Backend for Remote {
     ) -> Result<AuditRecords, ApiError> {
         let mut url = self.url("v1/audit/mine")?;
         url.query_pairs_mut()
-            .append_pair("limit", &limit.to_string());
+            .append_pair("limit", &limit.to_string())
+            .append_pair("brief", "true");
         self.json(token, Method::GET, url, None).await.result
     }
 }

@@ -206,11 +206,13 @@ fn describe(record: &crate::docs::AuditRecord) -> String {
             .unwrap_or_default()
             .to_owned()
     };
+    // A brief record (`GET /v1/audit/mine?brief=true`) carries a list's length in its place.
     let count = |key: &str| {
-        query
-            .get(key)
-            .and_then(serde_json::Value::as_array)
-            .map_or(0, Vec::len)
+        query.get(key).map_or(0, |value| {
+            value
+                .as_array()
+                .map_or_else(|| value.as_u64().unwrap_or(0), |items| items.len() as u64)
+        })
     };
     match record.endpoint.as_str() {
         "GET /v1/indicators/{value}" => format!("Indicator {}", text("value")),

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+pub use self::mine::{Brief, BriefRecord};
 use self::{
     checkpoint::{Checkpoint, CheckpointSigner},
     verify::Verification,

@@ -236,3 +236,28 @@ async fn a_tokens_own_records_are_read_through_its_index_and_rebuilt_for_an_olde
     assert_eq!(log.append(entry("after")).await.unwrap().seq(), 31);
     assert_eq!(seqs(log.recent_of_token("tok-1", 1).unwrap()), [31]);
 }
+
+#[tokio::test]
+async fn a_brief_record_is_the_record_with_each_list_replaced_by_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    let mut lookup = entry("case-brief");
+    lookup.endpoint = "POST /v1/indicators/lookup".into();
+    lookup.query = serde_json::json!({
+        "values": (0..1000).map(|n| format!("10.0.{}.{}", n / 256, n % 256)).collect::<Vec<_>>(),
+        "filters": { "type": ["url", "file"], "report": "r-1" },
+        "q": "beacon", "size": 5, "nothing": null, "flag": true,
+    });
+    log.append(lookup).await.unwrap();
+    let whole = log.recent_of_token("tok-1", 1).unwrap().remove(0);
+    let brief = log.recent_of_token_brief("tok-1", 1).unwrap().remove(0);
+    let mut expected = serde_json::to_value(&whole).unwrap();
+    expected["query"]["values"] = serde_json::json!(1000);
+    expected["query"]["filters"]["type"] = serde_json::json!(2);
+    assert_eq!(serde_json::to_value(&brief).unwrap(), expected);
+    assert!(
+        log.recent_of_token_brief("tok-other", 1)
+            .unwrap()
+            .is_empty()
+    );
+}
