@@ -179,7 +179,8 @@ pub fn bundle_to_report(
 ///
 /// # Errors
 /// As [`bundle_to_report`] for what is never lenient: not a bundle, a marking that carries a classification, an
-/// unmarked object without a default TLP, too many indicator objects; and a bundle none of whose objects is valid.
+/// unmarked object without a default TLP, too many indicator objects; and a bundle none of whose objects is valid
+/// (the first invalid one is the error).
 pub fn bundle_to_report_with(
     bundle: &Value,
     default_tlp: Option<Tlp>,
@@ -195,10 +196,10 @@ pub fn bundle_to_report_with(
     let markings = markings::Markings::read(objects)?;
     let (content, skipped) = objects::Content::read(objects, handling)?;
     if skipped.len() == objects.len() {
-        return Err(IngestError::malformed(
-            "/objects",
-            "no object of the bundle is valid",
-        ));
+        // No object is valid: the bundle is refused, as strictly, naming the first.
+        if let Some((_, first)) = skipped.first() {
+            return Err(first.clone());
+        }
     }
     let skipped_at: Vec<usize> = skipped.iter().map(|(index, _)| *index).collect();
     let tlp = effective_tlp(objects, &skipped_at, &markings, default_tlp)?;

@@ -113,11 +113,18 @@ pub(crate) fn something_left(report: &Value, warnings: &[Warning]) -> Result<(),
     if warnings.is_empty() || !(empty("indicators") && empty("patterns")) {
         return Ok(());
     }
-    Err(ApiError::Unprocessable {
-        detail: format!(
-            "no valid indicator or pattern is left once the {} invalid part(s) are left out",
+    let detail = match warnings {
+        [only] => format!(
+            "{}: {}; no valid indicator or pattern is left without it",
+            only.pointer, only.message
+        ),
+        _ => format!(
+            "{} parts are invalid; no valid indicator or pattern is left without them",
             warnings.len()
         ),
+    };
+    Err(ApiError::Unprocessable {
+        detail,
         errors: warnings
             .iter()
             .map(|warning| FieldError::new(warning.pointer.clone(), warning.message.clone()))

@@ -115,7 +115,11 @@ fn what_is_never_lenient_stays_strict() {
         "[domain-name:value = 'bad value']",
     )]))
     .unwrap_err();
-    assert_eq!(error.pointer(), "/objects");
+    assert_eq!(
+        error.pointer(),
+        "/objects/0/pattern",
+        "no valid object: the first named"
+    );
     assert!(lenient(&json!({ "type": "bundle", "objects": [] })).is_err());
 
     // A skipped object's missing TLP does not refuse the bundle; a kept one's does.
