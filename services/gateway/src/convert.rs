@@ -64,23 +64,23 @@ pub(crate) fn declared_from(media: &str) -> Result<Declared, ApiError> {
 /// Returns 422 naming the offending field of the submission (see [`IngestError`]), including too many indicators.
 pub(crate) fn to_native(
     declared: Declared,
-    value: Value,
+    value: &Value,
     default_tlp: Option<Tlp>,
     max_indicators: usize,
     handling: Handling,
 ) -> Result<(ReportFormat, Value, Vec<Warning>), ApiError> {
     let (format, converted, root) = match declared {
-        Declared::Json if !accord_stix::is_misp_event(&value) => {
-            return Ok((ReportFormat::Native, value, Vec::new()));
+        Declared::Json if !accord_stix::is_misp_event(value) => {
+            return Ok((ReportFormat::Native, value.clone(), Vec::new()));
         }
         Declared::Json | Declared::Misp => (
             ReportFormat::Misp,
-            accord_stix::misp_event_to_report_with(&value, default_tlp, handling),
+            accord_stix::misp_event_to_report_with(value, default_tlp, handling),
             "/Event/Attribute",
         ),
         Declared::Stix => (
             ReportFormat::Stix,
-            accord_stix::bundle_to_report_with(&value, default_tlp, handling),
+            accord_stix::bundle_to_report_with(value, default_tlp, handling),
             "/objects",
         ),
     };

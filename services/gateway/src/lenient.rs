@@ -9,8 +9,8 @@
 //! What is left out: a STIX object or a MISP attribute that fails validation ([`accord_stix::Handling`]); a native
 //! report's invalid indicator, pattern, category or sector ([`skip_fields`]). What is never lenient: the
 //! classification guard, a malformed document (JSON syntax, top-level shape, the native schema), markings and TLP,
-//! the size and count limits of decision 0024, and a submission with no valid indicator or pattern left once
-//! something was left out ([`something_left`]). Nothing left out reaches the bus, so nothing of it is indexed.
+//! the size and count limits of decision 0024, and a submission with no valid indicator or pattern left once the
+//! ones it carried were left out ([`something_left`]). Nothing left out reaches the bus, so nothing of it is indexed.
 
 use accord_domain::{SubmittedObject, Warning};
 use accord_runtime::{ApiError, FieldError};
@@ -103,14 +103,23 @@ pub(crate) fn skip_fields(report: &mut Value, errors: &[FieldError]) -> Option<V
     )
 }
 
-/// Refuses a submission that lenient handling left without any indicator or pattern: what the partner meant to
-/// share is all invalid, and accepting the rest would only hide that.
+/// Refuses a submission (`submitted`, as sent) whose report (`report`, native) lenient handling left without any
+/// indicator or pattern when what it left out carried some: what the partner meant to share is all invalid, and
+/// accepting the rest would only hide that. A submission that never carried any (a narrative report whose category
+/// was left out) is not refused for it.
 ///
 /// # Errors
 /// 422 listing every part left out.
-pub(crate) fn something_left(report: &Value, warnings: &[Warning]) -> Result<(), ApiError> {
+pub(crate) fn something_left(
+    submitted: &Value,
+    report: &Value,
+    warnings: &[Warning],
+) -> Result<(), ApiError> {
     let empty = |field: &str| report[field].as_array().is_none_or(Vec::is_empty);
-    if warnings.is_empty() || !(empty("indicators") && empty("patterns")) {
+    let carried = warnings
+        .iter()
+        .any(|warning| carried_values(submitted, &warning.pointer));
+    if !carried || !(empty("indicators") && empty("patterns")) {
         return Ok(());
     }
     let detail = match warnings {
@@ -132,16 +141,52 @@ pub(crate) fn something_left(report: &Value, warnings: &[Warning]) -> Result<(),
     })
 }
 
+/// Whether the part of `submitted` at `pointer`, left out, carried values to share: a native report's indicator or
+/// pattern, a MISP attribute, or a STIX indicator, observed data, indexed observable or vulnerability.
+fn carried_values(submitted: &Value, pointer: &str) -> bool {
+    if ["/indicators/", "/patterns/"]
+        .iter()
+        .any(|list| pointer.starts_with(list))
+        || pointer.contains("/Attribute/")
+    {
+        return true;
+    }
+    let Some(index) = object_index(pointer) else {
+        return false;
+    };
+    let kind = submitted["objects"][index]["type"]
+        .as_str()
+        .unwrap_or_default();
+    matches!(
+        kind,
+        "indicator"
+            | "observed-data"
+            | "ipv4-addr"
+            | "ipv6-addr"
+            | "domain-name"
+            | "url"
+            | "email-addr"
+            | "file"
+            | "x509-certificate"
+            | "vulnerability"
+    )
+}
+
+/// The index `N` of a pointer `/objects/N…` into a bundle or envelope.
+fn object_index(pointer: &str) -> Option<usize> {
+    pointer
+        .strip_prefix("/objects/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|index| index.parse().ok())
+}
+
 /// Marks each TAXII object that lenient handling left out (a warning whose pointer is `/objects/N…`) with its
 /// failure: the field and the reason.
 pub(crate) fn mark_failures(objects: &mut [SubmittedObject], warnings: &[Warning]) {
     for warning in warnings {
-        let index = warning
-            .pointer
-            .strip_prefix("/objects/")
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|index| index.parse::<usize>().ok());
-        if let Some(object) = index.and_then(|index| objects.get_mut(index)) {
+        if let Some(object) =
+            object_index(&warning.pointer).and_then(|index| objects.get_mut(index))
+        {
             object.failure = Some(format!("{}: {}", warning.pointer, warning.message));
         }
     }
@@ -200,12 +245,26 @@ mod tests {
         assert_eq!(report["indicators"], json!([{ "value": "b" }]));
         assert_eq!(report["categories"], json!(["phishing"]));
         assert!(report.get("sector").is_none());
-        assert!(something_left(&report, &warnings).is_ok());
+        assert!(something_left(&Value::Null, &report, &warnings).is_ok());
 
         assert!(skip_fields(&mut report, &[FieldError::new("/title", "bad")]).is_none());
         let bare = json!({ "indicators": [] });
-        assert!(something_left(&bare, &[]).is_ok());
-        assert!(something_left(&bare, &warnings).is_err());
+        assert!(something_left(&Value::Null, &bare, &[]).is_ok());
+        assert!(something_left(&Value::Null, &bare, &warnings).is_err());
+        let category_only = [FieldError::new("/categories/0", "bad")];
+        let narrative = skip_fields(&mut json!({ "categories": ["x"] }), &category_only).unwrap();
+        assert!(
+            something_left(&Value::Null, &bare, &narrative).is_ok(),
+            "a narrative report is not refused for its category"
+        );
+        let bundle = json!({ "objects": [{ "type": "campaing" }, { "type": "indicator" }] });
+        let warning = |pointer: &str| Warning {
+            pointer: pointer.to_owned(),
+            message: "bad".to_owned(),
+        };
+        assert!(something_left(&bundle, &bare, &[warning("/objects/0/type")]).is_ok());
+        assert!(something_left(&bundle, &bare, &[warning("/objects/1/created")]).is_err());
+        assert!(something_left(&json!({}), &bare, &[warning("/Event/Attribute/0/value")]).is_err());
     }
 
     #[test]

@@ -326,9 +326,9 @@ pub(crate) fn decode(
     schema: &SchemaValidator,
     handling: Handling,
 ) -> Result<(ReportFormat, serde_json::Value, Vec<Warning>), ApiError> {
-    let value = json::parse_value(body)?;
+    let submitted = json::parse_value(body)?;
     let (format, mut value, mut warnings) =
-        convert::to_native(declared, value, default_tlp, max_indicators, handling)?;
+        convert::to_native(declared, &submitted, default_tlp, max_indicators, handling)?;
     schema.validate(&value)?;
     let report: IncidentReport = json::from_value(value.clone())?;
     check_whole(&report, default_tlp, max_indicators)?;
@@ -342,7 +342,7 @@ pub(crate) fn decode(
             None => return Err(invalid_fields(errors)),
         }
     }
-    lenient::something_left(&value, &warnings)?;
+    lenient::something_left(&submitted, &value, &warnings)?;
     Ok((format, value, warnings))
 }
 
