@@ -115,11 +115,15 @@ pub(crate) fn something_left(
     report: &Value,
     warnings: &[Warning],
 ) -> Result<(), ApiError> {
-    let empty = |field: &str| report[field].as_array().is_none_or(Vec::is_empty);
+    let left = |field: &str| {
+        report[field]
+            .as_array()
+            .is_some_and(|list| !list.is_empty())
+    };
     let carried = warnings
         .iter()
         .any(|warning| carried_values(submitted, &warning.pointer));
-    if !carried || !(empty("indicators") && empty("patterns")) {
+    if !carried || left("indicators") || left("patterns") {
         return Ok(());
     }
     let detail = match warnings {
