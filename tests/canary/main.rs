@@ -99,6 +99,7 @@ fn normalized(submission: &Submission, number: u64) -> accord_domain::Normalized
         format: submission.format,
         payload,
         objects: Vec::new(),
+        warnings: Vec::new(),
     };
     let report = match accord_normalizer::normalize(&raw) {
         Ok(report) => report,

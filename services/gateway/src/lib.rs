@@ -21,6 +21,7 @@ mod admission;
 mod convert;
 #[cfg(test)]
 mod fuzz;
+mod lenient;
 mod metrics;
 mod reports;
 pub mod status;
@@ -28,7 +29,10 @@ mod taxii;
 
 // A partner's operations as functions of the caller: what the HTTP handlers call, and what the web console calls
 // (decision 0025).
-pub use crate::reports::{ListQuery, list_reports, report_status, submit_report};
+pub use crate::reports::{
+    ListQuery, list_reports, report_status, submit_report, submit_report_with,
+};
+pub use accord_stix::Handling;
 
 use std::sync::Arc;
 
