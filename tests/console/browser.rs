@@ -126,3 +126,37 @@ async fn the_console_is_inert_and_closed_in_chromium() {
     let seen = run("security.py", input).await;
     assert!(seen["pages_checked"].as_u64().unwrap() >= 15, "{seen}");
 }
+
+#[tokio::test]
+async fn coordinators_manage_organizations_and_tokens_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    console_world(&app).await;
+    let input = json!({
+        "url": app.url,
+        "tokens": { "coordinator": crate::helpers::ADMIN_TOKEN },
+        "screenshots": screenshots(),
+    });
+    let seen = run("coordinator.py", input).await;
+    assert_eq!(
+        seen["copied"], true,
+        "the copy button copies the token: {seen}"
+    );
+    let org = app
+        .get("/v1/organizations/bank-z", crate::helpers::ADMIN_TOKEN)
+        .await;
+    assert_eq!(org.body["default_tlp"], "amber", "{}", org.body);
+    let tokens = app
+        .get(
+            "/v1/tokens?organization=bank-z",
+            crate::helpers::ADMIN_TOKEN,
+        )
+        .await;
+    let tokens = tokens.body["tokens"].as_array().unwrap().clone();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0]["label"], "soc-uploader");
+    assert_eq!(tokens[0]["status"], "revoked");
+    assert!(tokens[0]["last_used_at"].is_string(), "the partner used it");
+}

@@ -8,6 +8,7 @@
 
 mod browser;
 mod client;
+mod coordinator;
 #[allow(dead_code)]
 #[path = "../e2e/helpers.rs"]
 mod helpers;

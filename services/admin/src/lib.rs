@@ -1,5 +1,9 @@
 //! Admin: the coordinators' API for organizations, tokens and versioned MoUs.
 //!
+//! The operations on organizations and tokens are public functions ([`create_organization`], [`list_tokens`], …):
+//! the HTTP handlers and the web console's in-process backend call the same ones, so there is one path for each
+//! (docs/decisions/0025-console-as-a-client.md).
+//!
 //! Tokens end: each is issued with an `expires_at` (given, or `token_default_lifetime_days` from now; never more
 //! than `token_max_lifetime_days`), and `DELETE /v1/tokens/{id}` revokes one at once. The bootstrap token is
 //! revoked with `DELETE /v1/tokens/bootstrap` ([`accord_runtime::auth::bootstrap_revocation`]).
@@ -18,6 +22,12 @@ mod mous;
 mod orgs;
 mod page;
 mod tokens;
+
+pub use crate::{
+    orgs::{create_organization, list_organizations, organization, update_organization},
+    page::PageParams,
+    tokens::{TokenQuery, issue_token, list_tokens, revoke_token},
+};
 
 use std::sync::Arc;
 
@@ -187,7 +197,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/organizations", post(orgs::create).get(orgs::list))
         .route("/v1/organizations/{id}", get(orgs::get).patch(orgs::update))
-        .route("/v1/tokens", post(tokens::issue))
+        .route("/v1/tokens", post(tokens::issue).get(tokens::list))
         .route("/v1/tokens/case", post(tokens::issue_case))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/mous", post(mous::create).get(mous::list))
@@ -219,6 +229,8 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     orgs::ensure_operator(&state)
         .await
         .context("failed to register the operator organization")?;
+    // The web console's in-process backend calls admin's functions on this state.
+    host.provide(state.clone());
     host.mount(router(state));
     Ok(())
 }

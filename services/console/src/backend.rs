@@ -6,7 +6,8 @@
 //! - [`Local`] (`accord up`): calls, in this process, the very functions the HTTP handlers call —
 //!   `accord_search::{indicator, lookup, search, export_search, export_lookup, recent_requests}`,
 //!   `accord_gateway::{submit_report, report_status, list_reports}` and `accord_runtime::identity::describe` — on the
-//!   same state (the search service's audit trail, the gateway's status store), after authenticating the token as
+//!   same state (the search service's audit trail, the gateway's status store), and admin's
+//!   `accord_admin::{create_organization, list_tokens, issue_token, revoke_token, …}`, after authenticating the token as
 //!   the HTTP extractor does. Released data therefore reaches a page only as an `accord_search::released::Outcome`:
 //!   re-checked against the MoUs in force and audited before the console sees it.
 //! - [`Remote`] (`accord console --api URL`): sends the same requests to a remote Accord's HTTP API with the user's
@@ -24,8 +25,8 @@ use secrecy::SecretString;
 
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, Lookup, LookupRequest, ReportList, ReportStatus,
-    SearchPage, SearchRequest,
+    Accepted, AuditRecords, ExportFile, IssuedToken, Lookup, LookupRequest, Organization,
+    OrganizationList, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
 };
 
 /// An answer carrying released data: its audit record and the document or the refusal.
@@ -116,7 +117,53 @@ pub trait Backend: Send + Sync + 'static {
         token: &SecretString,
         limit: usize,
     ) -> Result<AuditRecords, ApiError>;
+
+    /// `GET /v1/organizations?limit=1000&cursor=`.
+    async fn organizations(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<OrganizationList, ApiError>;
+
+    /// `GET /v1/organizations/{id}`.
+    async fn organization(&self, token: &SecretString, id: &str) -> Result<Organization, ApiError>;
+
+    /// `POST /v1/organizations`.
+    async fn create_organization(
+        &self,
+        token: &SecretString,
+        body: serde_json::Value,
+    ) -> Result<Organization, ApiError>;
+
+    /// `PATCH /v1/organizations/{id}`.
+    async fn update_organization(
+        &self,
+        token: &SecretString,
+        id: &str,
+        patch: serde_json::Value,
+    ) -> Result<Organization, ApiError>;
+
+    /// `GET /v1/tokens?organization=&limit=1000&cursor=`.
+    async fn tokens(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<TokenList, ApiError>;
+
+    /// `POST /v1/tokens`: the answer carries the new token's secret.
+    async fn issue_token(
+        &self,
+        token: &SecretString,
+        body: serde_json::Value,
+    ) -> Result<IssuedToken, ApiError>;
+
+    /// `DELETE /v1/tokens/{id}`.
+    async fn revoke_token(&self, token: &SecretString, id: &str) -> Result<(), ApiError>;
 }
+
+/// The page size the console asks the coordinators' lists for (the API's largest).
+pub(crate) const ADMIN_PAGE: usize = 1000;
 
 /// Reads an API document: a document that does not have the expected shape is an internal error (a bug on one side
 /// of the contract), never shown.

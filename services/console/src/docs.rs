@@ -5,8 +5,12 @@
 //! the remote one from the HTTP bodies — so a page shows what the API would have answered the same caller, field for
 //! field. Fields the console does not show are not declared; unknown fields are ignored.
 
+mod admin;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use self::admin::{IssuedToken, Organization, OrganizationList, Token, TokenList};
 
 /// `202` of `POST /v1/reports`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

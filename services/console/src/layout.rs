@@ -32,6 +32,10 @@ pub(crate) enum Nav {
     Lookup,
     /// Investigator: search.
     Search,
+    /// Coordinator: organizations.
+    Organizations,
+    /// Coordinator: tokens.
+    Tokens,
 }
 
 fn nav_link(current: Nav, target: Nav, href: &str, label: &str) -> Markup {
@@ -61,6 +65,10 @@ fn navigation(session: Option<&Session>, current: Nav) -> Markup {
                         Role::Investigator => {
                             (nav_link(current, Nav::Lookup, "/lookup", "Look up"))
                             (nav_link(current, Nav::Search, "/search", "Search"))
+                        }
+                        Role::Coordinator => {
+                            (nav_link(current, Nav::Organizations, "/organizations", "Organizations"))
+                            (nav_link(current, Nav::Tokens, "/tokens", "Tokens"))
                         }
                         _ => {}
                     }

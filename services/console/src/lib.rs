@@ -1,4 +1,4 @@
-//! The web console: Accord in a browser, for partners and investigators (docs/console.md).
+//! The web console: Accord in a browser, for partners, investigators and coordinators (docs/console.md).
 //!
 //! Server-rendered HTML ([`maud`] templates, checked and escaped at compile time), progressive enhancement with htmx
 //! (every form works without JavaScript), and a small vendored stylesheet: both served from the binary ([`assets`]).
@@ -146,7 +146,11 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let gateway = host.provided::<accord_gateway::AppState>().context(
         "the console needs the gateway in the same process (or run `accord console --api`)",
     )?;
-    let backend = Local::new(host.deps().auth.clone(), search, gateway);
+    let mut backend = Local::new(host.deps().auth.clone(), search, gateway);
+    // Admin is optional: without it in this process, the coordinators' pages say so.
+    if let Some(admin) = host.provided::<accord_admin::AppState>() {
+        backend = backend.with_admin(admin);
+    }
     host.mount(router(AppState::new(config, Arc::new(backend))));
     Ok(())
 }

@@ -6,18 +6,19 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::{Backend, Cited, ExportRequest, ListQuery, Submission, document};
+use super::{ADMIN_PAGE, Backend, Cited, ExportRequest, ListQuery, Submission, document};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportList,
-    ReportStatus, SearchPage, SearchRequest,
+    Accepted, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup, LookupRequest,
+    Organization, OrganizationList, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
 };
 
-/// Calls the search and gateway functions of this process.
+/// Calls the search, gateway and admin functions of this process.
 #[derive(Clone)]
 pub struct Local {
     auth: Authenticator,
     search: accord_search::AppState,
     gateway: accord_gateway::AppState,
+    admin: Option<accord_admin::AppState>,
 }
 
 impl Local {
@@ -31,7 +32,26 @@ impl Local {
             auth,
             search,
             gateway,
+            admin: None,
         }
+    }
+
+    /// Adds admin's state: the coordinators' pages call its functions. Without it (admin runs in another process),
+    /// they answer that the operation is unavailable here.
+    #[must_use]
+    pub fn with_admin(mut self, admin: accord_admin::AppState) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// Returns admin's state, or the refusal of a console whose process does not run admin.
+    fn admin(&self) -> Result<&accord_admin::AppState, ApiError> {
+        self.admin.as_ref().ok_or_else(|| {
+            ApiError::Unavailable(
+                "admin does not run in this process; run `accord console --api` against it"
+                    .to_owned(),
+            )
+        })
     }
 
     /// Resolves the token exactly as the HTTP API's `Authorization` header is resolved.
@@ -185,5 +205,87 @@ impl Backend for Local {
     ) -> Result<AuditRecords, ApiError> {
         let principal = self.principal(token)?;
         document(accord_search::recent_requests(&self.search, &principal, limit).await?)
+    }
+
+    async fn organizations(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<OrganizationList, ApiError> {
+        let principal = self.principal(token)?;
+        let params = accord_admin::PageParams {
+            limit: Some(ADMIN_PAGE),
+            cursor,
+        };
+        document(accord_admin::list_organizations(
+            self.admin()?,
+            &principal,
+            &params,
+        )?)
+    }
+
+    async fn organization(&self, token: &SecretString, id: &str) -> Result<Organization, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_admin::organization(self.admin()?, &principal, id)?)
+    }
+
+    async fn create_organization(
+        &self,
+        token: &SecretString,
+        body: Value,
+    ) -> Result<Organization, ApiError> {
+        let principal = self.principal(token)?;
+        let answer =
+            accord_admin::create_organization(self.admin()?, &principal, &self::body(&body))
+                .await?;
+        document(answer)
+    }
+
+    async fn update_organization(
+        &self,
+        token: &SecretString,
+        id: &str,
+        patch: Value,
+    ) -> Result<Organization, ApiError> {
+        let principal = self.principal(token)?;
+        let answer =
+            accord_admin::update_organization(self.admin()?, &principal, id, &self::body(&patch))
+                .await?;
+        document(answer)
+    }
+
+    async fn tokens(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<TokenList, ApiError> {
+        let principal = self.principal(token)?;
+        let query = accord_admin::TokenQuery {
+            organization,
+            limit: Some(ADMIN_PAGE),
+            cursor,
+        };
+        document(accord_admin::list_tokens(
+            self.admin()?,
+            &principal,
+            &query,
+        )?)
+    }
+
+    async fn issue_token(
+        &self,
+        token: &SecretString,
+        body: Value,
+    ) -> Result<IssuedToken, ApiError> {
+        let principal = self.principal(token)?;
+        let answer =
+            accord_admin::issue_token(self.admin()?, &principal, &self::body(&body)).await?;
+        document(answer)
+    }
+
+    async fn revoke_token(&self, token: &SecretString, id: &str) -> Result<(), ApiError> {
+        let principal = self.principal(token)?;
+        accord_admin::revoke_token(self.admin()?, &principal, id).await
     }
 }

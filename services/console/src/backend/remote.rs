@@ -10,10 +10,10 @@ use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Backend, Cited, ExportRequest, ListQuery, Submission, document};
+use super::{ADMIN_PAGE, Backend, Cited, ExportRequest, ListQuery, Submission, document};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportList,
-    ReportStatus, SearchPage, SearchRequest,
+    Accepted, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup, LookupRequest,
+    Organization, OrganizationList, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
 };
 
 /// How long one API call may take.
@@ -57,6 +57,28 @@ impl Remote {
 
     fn url(&self, path: &str) -> Result<Url, ApiError> {
         self.base.join(path).map_err(ApiError::internal)
+    }
+
+    /// Returns the URL of `collection` (`v1/organizations/`) followed by the segment `id`, escaped.
+    fn item_url(&self, collection: &str, id: &str) -> Result<Url, ApiError> {
+        let mut url = self.url(collection)?;
+        url.path_segments_mut()
+            .map_err(|()| ApiError::internal(anyhow::anyhow!("the API URL cannot take a path")))?
+            .pop_if_empty()
+            .push(id);
+        Ok(url)
+    }
+
+    /// Sends a JSON request and reads the JSON document it answers (no audit record: the coordinators' operations).
+    async fn send_json<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &SecretString,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, ApiError> {
+        let body = body.map(|body| serde_json::to_vec(body).unwrap_or_default());
+        self.json(token, method, url, body).await.result
     }
 
     /// Sends one request with the user's token and reads the whole answer.
@@ -344,6 +366,86 @@ impl Backend for Remote {
         url.query_pairs_mut()
             .append_pair("limit", &limit.to_string());
         self.json(token, Method::GET, url, None).await.result
+    }
+
+    async fn organizations(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<OrganizationList, ApiError> {
+        let mut url = self.url("v1/organizations")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &ADMIN_PAGE.to_string());
+            if let Some(cursor) = &cursor {
+                pairs.append_pair("cursor", cursor);
+            }
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn organization(&self, token: &SecretString, id: &str) -> Result<Organization, ApiError> {
+        let url = self.item_url("v1/organizations/", id)?;
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn create_organization(
+        &self,
+        token: &SecretString,
+        body: serde_json::Value,
+    ) -> Result<Organization, ApiError> {
+        let url = self.url("v1/organizations")?;
+        self.send_json(token, Method::POST, url, Some(&body)).await
+    }
+
+    async fn update_organization(
+        &self,
+        token: &SecretString,
+        id: &str,
+        patch: serde_json::Value,
+    ) -> Result<Organization, ApiError> {
+        let url = self.item_url("v1/organizations/", id)?;
+        self.send_json(token, Method::PATCH, url, Some(&patch))
+            .await
+    }
+
+    async fn tokens(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<TokenList, ApiError> {
+        let mut url = self.url("v1/tokens")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &ADMIN_PAGE.to_string());
+            if let Some(organization) = &organization {
+                pairs.append_pair("organization", organization);
+            }
+            if let Some(cursor) = &cursor {
+                pairs.append_pair("cursor", cursor);
+            }
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn issue_token(
+        &self,
+        token: &SecretString,
+        body: serde_json::Value,
+    ) -> Result<IssuedToken, ApiError> {
+        let url = self.url("v1/tokens")?;
+        self.send_json(token, Method::POST, url, Some(&body)).await
+    }
+
+    async fn revoke_token(&self, token: &SecretString, id: &str) -> Result<(), ApiError> {
+        let url = self.item_url("v1/tokens/", id)?;
+        let answer = self.call(token, Method::DELETE, url, None, None).await?;
+        if answer.status.is_success() {
+            Ok(())
+        } else {
+            Err(problem(answer.status, &answer.body))
+        }
     }
 }
 

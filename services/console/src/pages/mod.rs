@@ -13,8 +13,11 @@
 //! | `/search` | investigator | search ([`search`]) |
 //! | `/released/{id}` | investigator | a released report ([`released`]) |
 //! | `/export/search`, `/export/lookup` | investigator | exports ([`export`]) |
+//! | `/organizations`, `/organizations/{id}` | coordinator | organizations ([`organizations`]) |
+//! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
 
 pub(crate) mod context;
+pub(crate) mod controls;
 pub(crate) mod dashboard;
 pub(crate) mod errors;
 pub(crate) mod export;
@@ -22,9 +25,11 @@ pub(crate) mod indicator;
 pub(crate) mod lookup;
 pub(crate) mod my_reports;
 pub(crate) mod new_report;
+pub(crate) mod organizations;
 pub(crate) mod released;
 pub(crate) mod search;
 pub(crate) mod sign_in;
+pub(crate) mod tokens;
 
 use axum::{
     Router,
@@ -54,4 +59,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/released/{id}", get(released::show))
         .route("/export/search", get(export::search))
         .route("/export/lookup", post(export::lookup))
+        .route(
+            "/organizations",
+            get(organizations::list).post(organizations::create),
+        )
+        .route(
+            "/organizations/{id}",
+            get(organizations::show).post(organizations::update),
+        )
+        .route("/organizations/{id}/tokens", post(tokens::issue))
+        .route("/tokens", get(tokens::list))
+        .route(
+            "/tokens/{id}/revoke",
+            get(tokens::confirm).post(tokens::revoke),
+        )
 }
