@@ -13,6 +13,7 @@ mod coordinator;
 #[path = "../e2e/helpers.rs"]
 mod helpers;
 mod http;
+mod mous;
 mod remote;
 
 use serde_json::json;

@@ -24,6 +24,7 @@ mod page;
 mod tokens;
 
 pub use crate::{
+    mous::{change_mou_status, create_mou, list_mous, mou, mou_history, update_mou},
     orgs::{create_organization, list_organizations, organization, update_organization},
     page::PageParams,
     tokens::{TokenQuery, issue_token, list_tokens, revoke_token},

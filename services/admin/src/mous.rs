@@ -66,7 +66,24 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
     json::require_json(&headers)?;
-    let mou = parse_mou(&state, &body, None)?;
+    let stored = create_mou(&state, &principal, &body).await?;
+    Ok((StatusCode::CREATED, Json(stored)).into_response())
+}
+
+/// Stores a new MoU as its version 1: the whole of `POST /v1/mous` but the media type check, returning the stored
+/// version. Validation is [`accord_domain::MouValidator`]'s, the one for every MoU. The HTTP handler and the web
+/// console call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 400/422 naming each bad field, 409 when the id is taken, 503 when the version
+/// could not be stored.
+pub async fn create_mou(
+    state: &AppState,
+    principal: &Principal,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let mou = parse_mou(state, body, None)?;
     let _guard = WRITE_LOCK.lock().await;
     if state.deps.directory.snapshot().mou(&mou.id).is_some() {
         return Err(ApiError::Conflict(format!(
@@ -74,8 +91,8 @@ pub(crate) async fn create(
             mou.id, mou.id
         )));
     }
-    let stored = store(&state, &principal, mou, 1).await?;
-    Ok((StatusCode::CREATED, Json(render(&stored))).into_response())
+    let stored = store(state, principal, mou, 1).await?;
+    Ok(render(&stored))
 }
 
 fn current(state: &AppState, id: &str) -> Result<MouVersion, ApiError> {
@@ -101,34 +118,57 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
     json::require_json(&headers)?;
+    Ok(Json(update_mou(&state, &principal, &id, &body).await?).into_response())
+}
+
+/// Stores a new version of an MoU: the whole of `PUT /v1/mous/{id}` but the media type check, returning it. The
+/// HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 404 for an unknown MoU, 409 for a revoked one, 400/422 naming each bad field,
+/// 503 when the version could not be stored.
+pub async fn update_mou(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    principal.require(Role::Coordinator)?;
     let _guard = WRITE_LOCK.lock().await;
-    let latest = current(&state, &id)?;
+    let latest = current(state, id)?;
     if latest.mou.status == MouStatus::Revoked {
         return Err(ApiError::Conflict(format!(
             "MoU `{id}` is revoked and cannot change"
         )));
     }
-    let mou = parse_mou(&state, &body, Some(&latest.mou.id))?;
-    let stored = store(&state, &principal, mou, latest.version + 1).await?;
-    Ok(Json(render(&stored)).into_response())
+    let mou = parse_mou(state, body, Some(&latest.mou.id))?;
+    let stored = store(state, principal, mou, latest.version + 1).await?;
+    Ok(render(&stored))
 }
 
-async fn change_status(
-    state: AppState,
-    principal: Principal,
-    id: String,
+/// Suspends (`MouStatus::Suspended`) or revokes (`MouStatus::Revoked`) an MoU as a new version: the whole of
+/// `POST /v1/mous/{id}/suspend` and `…/revoke`. (An MoU resumes with a new version whose status is `active`.) The
+/// HTTP handlers and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 404 for an unknown MoU, 409 for a revoked one, 503 when the version could not
+/// be stored.
+pub async fn change_mou_status(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
     status: MouStatus,
-) -> Result<Response, ApiError> {
+) -> Result<Value, ApiError> {
     principal.require(Role::Coordinator)?;
     let _guard = WRITE_LOCK.lock().await;
-    let latest = current(&state, &id)?;
+    let latest = current(state, id)?;
     if latest.mou.status == MouStatus::Revoked {
         return Err(ApiError::Conflict(format!("MoU `{id}` is already revoked")));
     }
     let mut mou = latest.mou.clone();
     mou.status = status;
-    let stored = store(&state, &principal, mou, latest.version + 1).await?;
-    Ok(Json(render(&stored)).into_response())
+    let stored = store(state, principal, mou, latest.version + 1).await?;
+    Ok(render(&stored))
 }
 
 /// `POST /v1/mous/{id}/suspend`.
@@ -137,7 +177,8 @@ pub(crate) async fn suspend(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    change_status(state, principal, id, MouStatus::Suspended).await
+    let stored = change_mou_status(&state, &principal, &id, MouStatus::Suspended).await?;
+    Ok(Json(stored).into_response())
 }
 
 /// `POST /v1/mous/{id}/revoke`.
@@ -146,7 +187,8 @@ pub(crate) async fn revoke(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    change_status(state, principal, id, MouStatus::Revoked).await
+    let stored = change_mou_status(&state, &principal, &id, MouStatus::Revoked).await?;
+    Ok(Json(stored).into_response())
 }
 
 /// `GET /v1/mous`: the latest version of each.
@@ -155,6 +197,19 @@ pub(crate) async fn list(
     principal: Principal,
     Query(params): Query<PageParams>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(list_mous(&state, &principal, &params)?).into_response())
+}
+
+/// Lists the latest version of each MoU by id, a page at a time: the whole of `GET /v1/mous`. The HTTP handler and
+/// the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 400 for a cursor this listing did not return.
+pub fn list_mous(
+    state: &AppState,
+    principal: &Principal,
+    params: &PageParams,
+) -> Result<Value, ApiError> {
     principal.require(Role::Coordinator)?;
     let snapshot = state.deps.directory.snapshot();
     let items: Vec<(String, Value)> = snapshot
@@ -162,8 +217,8 @@ pub(crate) async fn list(
         .iter()
         .filter_map(|(id, versions)| versions.last().map(|last| (id.to_string(), render(last))))
         .collect();
-    let (items, next) = paginate(items, &params)?;
-    Ok(Json(json!({ "mous": items, "next": next })).into_response())
+    let (items, next) = paginate(items, params)?;
+    Ok(json!({ "mous": items, "next": next }))
 }
 
 /// `GET /v1/mous/{id}`.
@@ -172,8 +227,17 @@ pub(crate) async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(mou(&state, &principal, &id)?).into_response())
+}
+
+/// Returns the latest version of an MoU: the whole of `GET /v1/mous/{id}`. The HTTP handler and the web console
+/// call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 404 for an unknown MoU.
+pub fn mou(state: &AppState, principal: &Principal, id: &str) -> Result<Value, ApiError> {
     principal.require(Role::Coordinator)?;
-    Ok(Json(render(&current(&state, &id)?)).into_response())
+    Ok(render(&current(state, id)?))
 }
 
 /// `GET /v1/mous/{id}/history`: every version, oldest first.
@@ -182,8 +246,17 @@ pub(crate) async fn history(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(mou_history(&state, &principal, &id)?).into_response())
+}
+
+/// Returns every version of an MoU, oldest first: the whole of `GET /v1/mous/{id}/history`. The HTTP handler and
+/// the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 404 for an unknown MoU.
+pub fn mou_history(state: &AppState, principal: &Principal, id: &str) -> Result<Value, ApiError> {
     principal.require(Role::Coordinator)?;
-    let Ok(id) = MouId::parse(&id) else {
+    let Ok(id) = MouId::parse(id) else {
         return Err(ApiError::NotFound);
     };
     let snapshot = state.deps.directory.snapshot();
@@ -191,5 +264,5 @@ pub(crate) async fn history(
         return Err(ApiError::NotFound);
     };
     let versions: Vec<Value> = versions.iter().map(render).collect();
-    Ok(Json(json!({ "id": id, "versions": versions, "next": null })).into_response())
+    Ok(json!({ "id": id, "versions": versions, "next": null }))
 }

@@ -25,9 +25,19 @@ use secrecy::SecretString;
 
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IssuedToken, Lookup, LookupRequest, Organization,
-    OrganizationList, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
+    Accepted, AuditRecords, ExportFile, IssuedToken, Lookup, LookupRequest, MouHistory, MouList,
+    MouVersion, Organization, OrganizationList, Preview, ReportList, ReportStatus, SearchPage,
+    SearchRequest, TokenList,
 };
+
+/// What a coordinator does to an MoU in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouAction {
+    /// `POST /v1/mous/{id}/suspend`.
+    Suspend,
+    /// `POST /v1/mous/{id}/revoke`.
+    Revoke,
+}
 
 /// An answer carrying released data: its audit record and the document or the refusal.
 #[derive(Debug)]
@@ -160,6 +170,39 @@ pub trait Backend: Send + Sync + 'static {
 
     /// `DELETE /v1/tokens/{id}`.
     async fn revoke_token(&self, token: &SecretString, id: &str) -> Result<(), ApiError>;
+
+    /// `GET /v1/mous?limit=1000&cursor=`.
+    async fn mous(&self, token: &SecretString, cursor: Option<String>)
+    -> Result<MouList, ApiError>;
+
+    /// `GET /v1/mous/{id}`.
+    async fn mou(&self, token: &SecretString, id: &str) -> Result<MouVersion, ApiError>;
+
+    /// `GET /v1/mous/{id}/history`.
+    async fn mou_history(&self, token: &SecretString, id: &str) -> Result<MouHistory, ApiError>;
+
+    /// `POST /v1/mous` (`id` `None`) or `PUT /v1/mous/{id}`.
+    async fn save_mou(
+        &self,
+        token: &SecretString,
+        id: Option<&str>,
+        draft: serde_json::Value,
+    ) -> Result<MouVersion, ApiError>;
+
+    /// `POST /v1/mous/{id}/suspend` or `…/revoke`.
+    async fn change_mou(
+        &self,
+        token: &SecretString,
+        id: &str,
+        action: MouAction,
+    ) -> Result<MouVersion, ApiError>;
+
+    /// `POST /v1/mous/preview`.
+    async fn preview_mou(
+        &self,
+        token: &SecretString,
+        draft: serde_json::Value,
+    ) -> Result<Preview, ApiError>;
 }
 
 /// The page size the console asks the coordinators' lists for (the API's largest).

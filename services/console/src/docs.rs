@@ -6,11 +6,15 @@
 //! field. Fields the console does not show are not declared; unknown fields are ignored.
 
 mod admin;
+mod mous;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use self::admin::{IssuedToken, Organization, OrganizationList, Token, TokenList};
+pub use self::{
+    admin::{IssuedToken, Organization, OrganizationList, Token, TokenList},
+    mous::{AgencyChange, MouHistory, MouList, MouVersion, Preview},
+};
 
 /// `202` of `POST /v1/reports`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

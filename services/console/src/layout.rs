@@ -36,6 +36,8 @@ pub(crate) enum Nav {
     Organizations,
     /// Coordinator: tokens.
     Tokens,
+    /// Coordinator: MoUs.
+    Mous,
 }
 
 fn nav_link(current: Nav, target: Nav, href: &str, label: &str) -> Markup {
@@ -67,6 +69,7 @@ fn navigation(session: Option<&Session>, current: Nav) -> Markup {
                             (nav_link(current, Nav::Search, "/search", "Search"))
                         }
                         Role::Coordinator => {
+                            (nav_link(current, Nav::Mous, "/mous", "MoUs"))
                             (nav_link(current, Nav::Organizations, "/organizations", "Organizations"))
                             (nav_link(current, Nav::Tokens, "/tokens", "Tokens"))
                         }

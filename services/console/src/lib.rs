@@ -151,6 +151,9 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     if let Some(admin) = host.provided::<accord_admin::AppState>() {
         backend = backend.with_admin(admin);
     }
+    if let Some(enforcer) = host.provided::<accord_enforcer::AppState>() {
+        backend = backend.with_enforcer(enforcer);
+    }
     host.mount(router(AppState::new(config, Arc::new(backend))));
     Ok(())
 }

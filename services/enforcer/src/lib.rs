@@ -23,6 +23,8 @@ pub mod reevaluate;
 pub mod retention;
 pub mod store;
 
+pub use crate::preview::preview_mou;
+
 use std::sync::Arc;
 
 use accord_bus::{BusClient, Delivery, Record};
@@ -230,6 +232,8 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
             host.shutdown(),
         ),
     );
+    // The web console's in-process backend previews drafts with this state.
+    host.provide(state.clone());
     host.mount(router(state));
     Ok(())
 }

@@ -6,10 +6,13 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::{ADMIN_PAGE, Backend, Cited, ExportRequest, ListQuery, Submission, document};
+use super::{
+    ADMIN_PAGE, Backend, Cited, ExportRequest, ListQuery, MouAction, Submission, document,
+};
 use crate::docs::{
     Accepted, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup, LookupRequest,
-    Organization, OrganizationList, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
+    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportList,
+    ReportStatus, SearchPage, SearchRequest, TokenList,
 };
 
 /// Calls the search, gateway and admin functions of this process.
@@ -19,6 +22,7 @@ pub struct Local {
     search: accord_search::AppState,
     gateway: accord_gateway::AppState,
     admin: Option<accord_admin::AppState>,
+    enforcer: Option<accord_enforcer::AppState>,
 }
 
 impl Local {
@@ -33,7 +37,16 @@ impl Local {
             search,
             gateway,
             admin: None,
+            enforcer: None,
         }
+    }
+
+    /// Adds the enforcer's state: the MoU editor's impact preview calls its function. Without it, the preview
+    /// answers that it is unavailable here.
+    #[must_use]
+    pub fn with_enforcer(mut self, enforcer: accord_enforcer::AppState) -> Self {
+        self.enforcer = Some(enforcer);
+        self
     }
 
     /// Adds admin's state: the coordinators' pages call its functions. Without it (admin runs in another process),
@@ -287,5 +300,66 @@ impl Backend for Local {
     async fn revoke_token(&self, token: &SecretString, id: &str) -> Result<(), ApiError> {
         let principal = self.principal(token)?;
         accord_admin::revoke_token(self.admin()?, &principal, id).await
+    }
+
+    async fn mous(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<MouList, ApiError> {
+        let principal = self.principal(token)?;
+        let params = accord_admin::PageParams {
+            limit: Some(ADMIN_PAGE),
+            cursor,
+        };
+        document(accord_admin::list_mous(self.admin()?, &principal, &params)?)
+    }
+
+    async fn mou(&self, token: &SecretString, id: &str) -> Result<MouVersion, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_admin::mou(self.admin()?, &principal, id)?)
+    }
+
+    async fn mou_history(&self, token: &SecretString, id: &str) -> Result<MouHistory, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_admin::mou_history(self.admin()?, &principal, id)?)
+    }
+
+    async fn save_mou(
+        &self,
+        token: &SecretString,
+        id: Option<&str>,
+        draft: Value,
+    ) -> Result<MouVersion, ApiError> {
+        let principal = self.principal(token)?;
+        let admin = self.admin()?;
+        let body = self::body(&draft);
+        let answer = match id {
+            None => accord_admin::create_mou(admin, &principal, &body).await?,
+            Some(id) => accord_admin::update_mou(admin, &principal, id, &body).await?,
+        };
+        document(answer)
+    }
+
+    async fn change_mou(
+        &self,
+        token: &SecretString,
+        id: &str,
+        action: MouAction,
+    ) -> Result<MouVersion, ApiError> {
+        let principal = self.principal(token)?;
+        let status = match action {
+            MouAction::Suspend => accord_domain::MouStatus::Suspended,
+            MouAction::Revoke => accord_domain::MouStatus::Revoked,
+        };
+        document(accord_admin::change_mou_status(self.admin()?, &principal, id, status).await?)
+    }
+
+    async fn preview_mou(&self, token: &SecretString, draft: Value) -> Result<Preview, ApiError> {
+        let principal = self.principal(token)?;
+        let enforcer = self.enforcer.as_ref().ok_or_else(|| {
+            ApiError::Unavailable("the enforcer does not run in this process".to_owned())
+        })?;
+        document(accord_enforcer::preview_mou(enforcer, &principal, &self::body(&draft)).await?)
     }
 }

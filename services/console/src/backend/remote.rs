@@ -10,10 +10,13 @@ use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{ADMIN_PAGE, Backend, Cited, ExportRequest, ListQuery, Submission, document};
+use super::{
+    ADMIN_PAGE, Backend, Cited, ExportRequest, ListQuery, MouAction, Submission, document,
+};
 use crate::docs::{
     Accepted, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup, LookupRequest,
-    Organization, OrganizationList, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
+    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportList,
+    ReportStatus, SearchPage, SearchRequest, TokenList,
 };
 
 /// How long one API call may take.
@@ -446,6 +449,78 @@ impl Backend for Remote {
         } else {
             Err(problem(answer.status, &answer.body))
         }
+    }
+
+    async fn mous(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<MouList, ApiError> {
+        let mut url = self.url("v1/mous")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &ADMIN_PAGE.to_string());
+            if let Some(cursor) = &cursor {
+                pairs.append_pair("cursor", cursor);
+            }
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn mou(&self, token: &SecretString, id: &str) -> Result<MouVersion, ApiError> {
+        let url = self.item_url("v1/mous/", id)?;
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn mou_history(&self, token: &SecretString, id: &str) -> Result<MouHistory, ApiError> {
+        let mut url = self.item_url("v1/mous/", id)?;
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("history");
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn save_mou(
+        &self,
+        token: &SecretString,
+        id: Option<&str>,
+        draft: serde_json::Value,
+    ) -> Result<MouVersion, ApiError> {
+        match id {
+            None => {
+                let url = self.url("v1/mous")?;
+                self.send_json(token, Method::POST, url, Some(&draft)).await
+            }
+            Some(id) => {
+                let url = self.item_url("v1/mous/", id)?;
+                self.send_json(token, Method::PUT, url, Some(&draft)).await
+            }
+        }
+    }
+
+    async fn change_mou(
+        &self,
+        token: &SecretString,
+        id: &str,
+        action: MouAction,
+    ) -> Result<MouVersion, ApiError> {
+        let mut url = self.item_url("v1/mous/", id)?;
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push(match action {
+                MouAction::Suspend => "suspend",
+                MouAction::Revoke => "revoke",
+            });
+        }
+        self.send_json(token, Method::POST, url, None).await
+    }
+
+    async fn preview_mou(
+        &self,
+        token: &SecretString,
+        draft: serde_json::Value,
+    ) -> Result<Preview, ApiError> {
+        let url = self.url("v1/mous/preview")?;
+        self.send_json(token, Method::POST, url, Some(&draft)).await
     }
 }
 

@@ -15,6 +15,8 @@
 //! | `/export/search`, `/export/lookup` | investigator | exports ([`export`]) |
 //! | `/organizations`, `/organizations/{id}` | coordinator | organizations ([`organizations`]) |
 //! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
+//! | `/mous`, `/mous/{id}`, `/mous/{id}/{suspend,resume,revoke}` | coordinator | MoUs ([`mous`]) |
+//! | `/mous/new`, `/mous/{id}/edit`, `/mous/preview`, `/mous/editor`, `/mous/save` | coordinator | the editor ([`mou_editor`]) |
 
 pub(crate) mod context;
 pub(crate) mod controls;
@@ -23,6 +25,10 @@ pub(crate) mod errors;
 pub(crate) mod export;
 pub(crate) mod indicator;
 pub(crate) mod lookup;
+pub(crate) mod mou_diff;
+pub(crate) mod mou_editor;
+pub(crate) mod mou_form;
+pub(crate) mod mous;
 pub(crate) mod my_reports;
 pub(crate) mod new_report;
 pub(crate) mod organizations;
@@ -69,6 +75,14 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/organizations/{id}/tokens", post(tokens::issue))
         .route("/tokens", get(tokens::list))
+        .route("/mous", get(mous::list))
+        .route("/mous/new", get(mou_editor::new))
+        .route("/mous/preview", post(mou_editor::preview))
+        .route("/mous/editor", post(mou_editor::back))
+        .route("/mous/save", post(mou_editor::save))
+        .route("/mous/{id}", get(mous::show))
+        .route("/mous/{id}/edit", get(mou_editor::edit))
+        .route("/mous/{id}/{action}", get(mous::confirm).post(mous::act))
         .route(
             "/tokens/{id}/revoke",
             get(tokens::confirm).post(tokens::revoke),
