@@ -160,3 +160,41 @@ async fn coordinators_manage_organizations_and_tokens_in_chromium() {
     assert_eq!(tokens[0]["status"], "revoked");
     assert!(tokens[0]["last_used_at"].is_string(), "the partner used it");
 }
+
+#[tokio::test]
+async fn a_coordinator_writes_previews_saves_and_suspends_an_mou_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let indicator = "198.51.100.77";
+    let id = app
+        .submit(
+            &people.partner,
+            crate::helpers::report("For the Dutch NCU", "amber", &[indicator]),
+        )
+        .await;
+    app.wait_status(&people.partner, &id, &["released"]).await;
+    let input = json!({
+        "url": app.url,
+        "tokens": { "coordinator": crate::helpers::ADMIN_TOKEN },
+        "indicator": indicator,
+        "screenshots": screenshots(),
+    });
+    let seen = run("mou.py", input).await;
+    assert_eq!(seen["found"], true, "released once saved: {seen}");
+    assert_eq!(seen["withdrawn"], true, "withdrawn once suspended: {seen}");
+    let mou = app
+        .get("/v1/mous/mou-bank-a-nl", crate::helpers::ADMIN_TOKEN)
+        .await;
+    assert_eq!(mou.body["status"], "suspended", "{}", mou.body);
+    assert_eq!(mou.body["version"], 2);
+    let records = trail(&app, &people.auditor, "CASE-NL-7").await;
+    assert!(
+        records
+            .iter()
+            .any(|record| record["organization"] == "ncu-nl"),
+        "the investigator's reads are audited under its case"
+    );
+}
