@@ -280,6 +280,31 @@ async fn suspend_resume_and_revoke_ask_for_a_reason_and_name_what_is_withdrawn()
     );
     let page = browser.get("/mous/mou-bank-a-ncu").await;
     assert!(page.body.contains("Resume MoU") && !page.body.contains("Suspend MoU"));
+    assert!(
+        page.body.contains("Reason: “Breach under review”"),
+        "{}",
+        page.body
+    );
+    let stored = app.get("/v1/mous/mou-bank-a-ncu", ADMIN_TOKEN).await.body;
+    assert_eq!(stored["reason"], "Breach under review");
+    let long = "x".repeat(501);
+    let refused = browser
+        .post(
+            "/mous/mou-bank-a-ncu/resume",
+            &[("csrf", &csrf), ("reason", &long)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("id=\"reason-error\""),
+        "the API's /reason on the field: {}",
+        refused.body
+    );
+    let edit = browser.get("/mous/mou-bank-a-ncu/edit").await;
+    assert!(
+        !edit.body.contains("Breach under review"),
+        "a version's reason is not part of the MoU"
+    );
     let resumed = browser
         .post(
             "/mous/mou-bank-a-ncu/resume",
@@ -467,4 +492,63 @@ async fn the_remote_console_previews_saves_and_suspends_over_the_api() {
     assert!(page.body.contains("Version 2"), "{}", page.body);
     shutdown.cancel();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_api_resumes_only_suspended_mous_and_bounds_reasons() {
+    let app = spawn_app().await;
+    console_world(&app).await;
+    let path = "/v1/mous/mou-bank-a-ncu";
+    let resume = app
+        .post(
+            &format!("{path}/resume"),
+            ADMIN_TOKEN,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(resume.status, StatusCode::CONFLICT, "{}", resume.body);
+    let bad = app
+        .post(
+            &format!("{path}/suspend"),
+            ADMIN_TOKEN,
+            serde_json::json!({ "reason": "a\nb" }),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["errors"][0]["pointer"], "/reason");
+    let odd = app
+        .post(
+            &format!("{path}/suspend"),
+            ADMIN_TOKEN,
+            serde_json::json!({ "why": "x" }),
+        )
+        .await;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", odd.body);
+    assert_eq!(odd.body["errors"][0]["pointer"], "/why");
+    let bare = app
+        .request(
+            reqwest::Method::POST,
+            &format!("{path}/suspend"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        bare.status,
+        StatusCode::OK,
+        "no body, no reason: {}",
+        bare.body
+    );
+    assert!(bare.body.get("reason").is_none());
+    let resumed = app
+        .post(
+            &format!("{path}/resume"),
+            ADMIN_TOKEN,
+            serde_json::json!({ "reason": "back" }),
+        )
+        .await;
+    assert_eq!(resumed.status, StatusCode::OK);
+    assert_eq!(resumed.body["status"], "active");
+    assert_eq!(resumed.body["reason"], "back");
+    assert_eq!(resumed.body["version"], 3);
 }

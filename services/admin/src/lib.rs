@@ -205,6 +205,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/mous/{id}", get(mous::get).put(mous::update))
         .route("/v1/mous/{id}/history", get(mous::history))
         .route("/v1/mous/{id}/suspend", post(mous::suspend))
+        .route("/v1/mous/{id}/resume", post(mous::resume))
         .route("/v1/mous/{id}/revoke", post(mous::revoke))
         .with_state(state)
 }

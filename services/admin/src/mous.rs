@@ -26,6 +26,9 @@ fn render(version: &MouVersion) -> Value {
         map.insert("version".to_owned(), json!(version.version));
         map.insert("changed_by".to_owned(), json!(version.changed_by));
         map.insert("changed_at".to_owned(), json!(version.changed_at));
+        if let Some(reason) = &version.reason {
+            map.insert("reason".to_owned(), json!(reason));
+        }
     }
     value
 }
@@ -44,11 +47,22 @@ async fn store(
     mou: Mou,
     version: u32,
 ) -> Result<MouVersion, ApiError> {
+    store_why(state, principal, mou, version, None).await
+}
+
+async fn store_why(
+    state: &AppState,
+    principal: &Principal,
+    mou: Mou,
+    version: u32,
+    reason: Option<String>,
+) -> Result<MouVersion, ApiError> {
     let stored = MouVersion {
         mou,
         version,
         changed_by: principal.token_id.clone(),
         changed_at: chrono::Utc::now(),
+        reason,
     };
     let payload = serde_json::to_vec(&stored).map_err(ApiError::internal)?;
     state
@@ -146,29 +160,86 @@ pub async fn update_mou(
     Ok(render(&stored))
 }
 
-/// Suspends (`MouStatus::Suspended`) or revokes (`MouStatus::Revoked`) an MoU as a new version: the whole of
-/// `POST /v1/mous/{id}/suspend` and `…/revoke`. (An MoU resumes with a new version whose status is `active`.) The
-/// HTTP handlers and the web console call this.
+/// The most characters of a lifecycle change's reason.
+const MAX_REASON: usize = 500;
+
+/// The optional body of `POST /v1/mous/{id}/suspend`, `…/resume` and `…/revoke`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Why {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Reads the optional `{ "reason": "…" }` of a lifecycle change (an empty body: no reason).
+fn reason(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    json::require_json(headers)?;
+    let why: Why = json::parse(body)?;
+    Ok(why.reason.map(|reason| reason.trim().to_owned()))
+}
+
+/// Refuses a reason that is empty, longer than [`MAX_REASON`] or not on one line (422 naming `/reason`).
+fn check_reason(reason: &str) -> Result<(), ApiError> {
+    if reason.trim().is_empty()
+        || reason.chars().count() > MAX_REASON
+        || reason.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid_field(
+            "/reason",
+            format!("must be 1 to {MAX_REASON} characters on one line"),
+        ));
+    }
+    Ok(())
+}
+
+/// Suspends, resumes (`MouStatus::Active`, from suspended only) or revokes an MoU as a new version carrying
+/// `reason`: the whole of `POST /v1/mous/{id}/suspend`, `…/resume` and `…/revoke` but reading the body. The HTTP
+/// handlers and the web console call this.
 ///
 /// # Errors
-/// 403 for anyone but a coordinator, 404 for an unknown MoU, 409 for a revoked one, 503 when the version could not
-/// be stored.
+/// 403 for anyone but a coordinator, 404 for an unknown MoU, 409 for a revoked one (or resuming one not
+/// suspended), 422 naming `/reason` for a bad reason, 503 when the version could not be stored.
 pub async fn change_mou_status(
     state: &AppState,
     principal: &Principal,
     id: &str,
     status: MouStatus,
+    reason: Option<String>,
 ) -> Result<Value, ApiError> {
     principal.require(Role::Coordinator)?;
+    if let Some(reason) = &reason {
+        check_reason(reason)?;
+    }
     let _guard = WRITE_LOCK.lock().await;
     let latest = current(state, id)?;
     if latest.mou.status == MouStatus::Revoked {
         return Err(ApiError::Conflict(format!("MoU `{id}` is already revoked")));
     }
+    if status == MouStatus::Active && latest.mou.status != MouStatus::Suspended {
+        return Err(ApiError::Conflict(format!("MoU `{id}` is not suspended")));
+    }
     let mut mou = latest.mou.clone();
     mou.status = status;
-    let stored = store(state, principal, mou, latest.version + 1).await?;
+    let stored = store_why(state, principal, mou, latest.version + 1, reason).await?;
     Ok(render(&stored))
+}
+
+/// A lifecycle change's handler: its optional reason read, then [`change_mou_status`].
+async fn lifecycle(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    status: MouStatus,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let reason = reason(headers, body)?;
+    let stored = change_mou_status(state, principal, id, status, reason).await?;
+    Ok(Json(stored).into_response())
 }
 
 /// `POST /v1/mous/{id}/suspend`.
@@ -176,9 +247,29 @@ pub(crate) async fn suspend(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let stored = change_mou_status(&state, &principal, &id, MouStatus::Suspended).await?;
-    Ok(Json(stored).into_response())
+    lifecycle(
+        &state,
+        &principal,
+        &id,
+        MouStatus::Suspended,
+        &headers,
+        &body,
+    )
+    .await
+}
+
+/// `POST /v1/mous/{id}/resume`: a suspended MoU in force again.
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    lifecycle(&state, &principal, &id, MouStatus::Active, &headers, &body).await
 }
 
 /// `POST /v1/mous/{id}/revoke`.
@@ -186,9 +277,10 @@ pub(crate) async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let stored = change_mou_status(&state, &principal, &id, MouStatus::Revoked).await?;
-    Ok(Json(stored).into_response())
+    lifecycle(&state, &principal, &id, MouStatus::Revoked, &headers, &body).await
 }
 
 /// `GET /v1/mous`: the latest version of each.

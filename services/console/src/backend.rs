@@ -35,8 +35,28 @@ use crate::docs::{
 pub enum MouAction {
     /// `POST /v1/mous/{id}/suspend`.
     Suspend,
+    /// `POST /v1/mous/{id}/resume`.
+    Resume,
     /// `POST /v1/mous/{id}/revoke`.
     Revoke,
+}
+
+impl MouAction {
+    /// The action's path segment (`suspend`, `resume`, `revoke`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::Revoke => "revoke",
+        }
+    }
+
+    /// Returns the action a path segment names.
+    pub fn parse(segment: &str) -> Option<Self> {
+        [Self::Suspend, Self::Resume, Self::Revoke]
+            .into_iter()
+            .find(|action| action.as_str() == segment)
+    }
 }
 
 /// An answer carrying released data: its audit record and the document or the refusal.
@@ -189,12 +209,13 @@ pub trait Backend: Send + Sync + 'static {
         draft: serde_json::Value,
     ) -> Result<MouVersion, ApiError>;
 
-    /// `POST /v1/mous/{id}/suspend` or `…/revoke`.
+    /// `POST /v1/mous/{id}/suspend`, `…/resume` or `…/revoke` with `{ "reason" }`.
     async fn change_mou(
         &self,
         token: &SecretString,
         id: &str,
         action: MouAction,
+        reason: &str,
     ) -> Result<MouVersion, ApiError>;
 
     /// `POST /v1/mous/preview`.

@@ -98,6 +98,7 @@ pub async fn preview_mou(
         .cloned()
         .collect();
     with_draft.push(MouVersion {
+        reason: None,
         version: current.as_ref().map_or(1, |current| current.version + 1),
         mou: draft.clone(),
         changed_by: principal.token_id.clone(),

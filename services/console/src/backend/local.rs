@@ -346,13 +346,18 @@ impl Backend for Local {
         token: &SecretString,
         id: &str,
         action: MouAction,
+        reason: &str,
     ) -> Result<MouVersion, ApiError> {
         let principal = self.principal(token)?;
         let status = match action {
             MouAction::Suspend => accord_domain::MouStatus::Suspended,
+            MouAction::Resume => accord_domain::MouStatus::Active,
             MouAction::Revoke => accord_domain::MouStatus::Revoked,
         };
-        document(accord_admin::change_mou_status(self.admin()?, &principal, id, status).await?)
+        let reason = Some(reason.to_owned());
+        document(
+            accord_admin::change_mou_status(self.admin()?, &principal, id, status, reason).await?,
+        )
     }
 
     async fn preview_mou(&self, token: &SecretString, draft: Value) -> Result<Preview, ApiError> {

@@ -503,15 +503,14 @@ impl Backend for Remote {
         token: &SecretString,
         id: &str,
         action: MouAction,
+        reason: &str,
     ) -> Result<MouVersion, ApiError> {
         let mut url = self.item_url("v1/mous/", id)?;
         if let Ok(mut segments) = url.path_segments_mut() {
-            segments.push(match action {
-                MouAction::Suspend => "suspend",
-                MouAction::Revoke => "revoke",
-            });
+            segments.push(action.as_str());
         }
-        self.send_json(token, Method::POST, url, None).await
+        let body = serde_json::json!({ "reason": reason });
+        self.send_json(token, Method::POST, url, Some(&body)).await
     }
 
     async fn preview_mou(

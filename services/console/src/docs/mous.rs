@@ -45,11 +45,11 @@ impl MouVersion {
             .unwrap_or_default()
     }
 
-    /// Returns the MoU as a draft: the model's fields only (no `version`, `changed_by`, `changed_at`).
+    /// Returns the MoU as a draft: the model's fields only (no `version`, `changed_by`, `changed_at`, `reason`).
     pub fn draft(&self) -> Value {
         let mut draft = self.document.clone();
         if let Value::Object(map) = &mut draft {
-            for meta in ["version", "changed_by", "changed_at"] {
+            for meta in ["version", "changed_by", "changed_at", "reason"] {
                 map.remove(meta);
             }
         }

@@ -5,6 +5,7 @@
 //! of the change) and asks for a reason. The editor is [`crate::pages::mou_editor`].
 
 use accord_domain::Role;
+use accord_runtime::ApiError;
 use axum::{
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
@@ -21,7 +22,11 @@ use crate::{
     extract::Signed,
     form::{FieldErrors, Fields, check_csrf},
     layout::{Nav, csrf_field, error_summary, page, tlp_badge, when},
-    pages::{controls::text, errors, mou_diff, sign_in::see_other},
+    pages::{
+        controls::{errors_on, text},
+        errors, mou_diff,
+        sign_in::see_other,
+    },
 };
 
 /// An MoU's state as a coordinator reads it.
@@ -109,6 +114,7 @@ fn history(versions: &[MouVersion], tokens: &[Token]) -> Markup {
                 li {
                     h3 { "Version " (version.version()) }
                     p { (when(version.text("changed_at"))) " by " (who(version.text("changed_by"), tokens)) }
+                    @if !version.text("reason").is_empty() { p { "Reason: “" (version.text("reason")) "”" } }
                     @if index == 0 {
                         p { "Created." }
                     } @else {
@@ -295,7 +301,7 @@ pub(crate) async fn confirm(
     .await
 }
 
-/// `POST /mous/{id}/{action}`.
+/// `POST /mous/{id}/{action}`: the change, with its reason (kept with the version).
 pub(crate) async fn act(
     State(state): State<AppState>,
     signed: Signed,
@@ -309,55 +315,25 @@ pub(crate) async fn act(
     if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
         return refused;
     }
-    let Some((_, done)) = action_of(&action) else {
+    let (Some((_, done)), Some(change)) = (action_of(&action), MouAction::parse(&action)) else {
         return errors::not_found(Some(&signed.session));
     };
     let reason = fields.get("reason").trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        let mut errors = FieldErrors::default();
-        errors.add(
-            Some("reason"),
-            "Say why, in at most 500 characters: the reason is kept with the version.",
-        );
-        return confirm_page(
-            &state,
-            &signed,
-            &id,
-            &action,
-            &fields,
-            &errors,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    }
     let token = &signed.session.token;
-    let result = match action.as_str() {
-        "suspend" => {
-            state
-                .backend
-                .change_mou(token, &id, MouAction::Suspend)
-                .await
-        }
-        "revoke" => {
-            state
-                .backend
-                .change_mou(token, &id, MouAction::Revoke)
-                .await
-        }
-        _ => match state.backend.mou(token, &id).await {
-            Ok(mou) => {
-                state
-                    .backend
-                    .save_mou(token, Some(&id), after(&mou, "resume"))
-                    .await
-            }
-            Err(error) => Err(error),
-        },
+    let result = if reason.is_empty() {
+        Err(ApiError::invalid_field(
+            "/reason",
+            "Say why: the reason is kept with the version.",
+        ))
+    } else {
+        state.backend.change_mou(token, &id, change, reason).await
     };
     match result {
-        Ok(_) => {
-            tracing::info!(mou = %id, action = %action, reason, "MoU lifecycle change from the console");
-            see_other(&format!("/mous/{id}?done={done}"))
+        Ok(_) => see_other(&format!("/mous/{id}?done={done}")),
+        Err(error @ ApiError::Unprocessable { .. }) => {
+            let errors = errors_on(&error, &["reason"]);
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            confirm_page(&state, &signed, &id, &action, &fields, &errors, status).await
         }
         Err(error) => errors::problem(Some(&signed.session), &error),
     }
