@@ -13,7 +13,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => accord::up::main(args).await,
             Command::Gateway(args) => accord::up::serve(args, &[Service::Gateway]).await,
@@ -32,5 +32,9 @@ fn main() -> anyhow::Result<()> {
                 AuditAction::Verify(args) => accord::audit::verify(args),
             },
         }
-    })
+    });
+    // A blocking task still running (a batch being normalized when the grace period ran out) must not keep the
+    // process alive: dropping the runtime would wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
 }

@@ -1,6 +1,7 @@
 //! Runs a set of services in this process: all of them (`accord up`) or one (`accord gateway`, `accord indexer`…).
 //!
-//! This module only chooses backends and starts services: open the bus and create the topics → open the index (with
+//! This module only chooses backends and starts services: open the bus and create the topics, and check that the
+//! gateway's report limits fit the bus's record limit → open the index (with
 //! its writer only in the process that runs the indexer) → follow the directory topics (verifying admin's
 //! signatures with the keys `directory_keys` finds) and catch up → resolve the
 //! bootstrap token → call each service crate's own `start(config, &mut host)`, which mounts its routes and spawns
@@ -174,6 +175,14 @@ pub async fn start(
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("failed to create data directory {}", data_dir.display()))?;
     let (bus, bus_url) = open_bus(&options).await?;
+    if runs(Service::Gateway) || runs(Service::Normalizer) {
+        // The gateway's limits and the bus's record limit are one contract: what the gateway accepts, the bus carries.
+        options
+            .config
+            .gateway
+            .check_bus(bus.max_record_bytes())
+            .map_err(|message| anyhow::anyhow!("invalid configuration: {message}"))?;
+    }
     let (index, index_url) = open_index(&options, runs(Service::Indexer)).await?;
     let directory = Arc::new(Directory::new());
     directory
@@ -205,7 +214,8 @@ pub async fn start(
             Service::Admin => accord_admin::start(config.admin.clone(), &mut host).await,
             Service::Gateway => accord_gateway::start(config.gateway.clone(), &mut host).await,
             Service::Normalizer => {
-                accord_normalizer::start(config.normalizer.clone(), &mut host).await
+                let limits = config.gateway.limits();
+                accord_normalizer::start(config.normalizer.clone(), limits, &mut host).await
             }
             Service::Enforcer => accord_enforcer::start(config.enforcer.clone(), &mut host).await,
             Service::Indexer => accord_indexer::start(config.indexer.clone(), &mut host).await,

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, mou, report, spawn_app, world};
+use crate::helpers::{ADMIN_TOKEN, TestApp, mou, report, spawn_app, spawn_app_with, world};
 
 const HASH: &str = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
 
@@ -328,7 +328,11 @@ async fn observe(app: &TestApp, token: &str) -> (Seen, Seen) {
 
 #[tokio::test]
 async fn totals_count_only_what_is_visible_while_an_mou_narrows() {
-    let app = std::sync::Arc::new(spawn_app().await);
+    // The searcher below runs without pause, faster than the default rate limit of a token allows.
+    let mut config = accord::config::ServicesConfig::default();
+    config.http.rate_limit_per_second = 100_000;
+    config.http.rate_limit_burst = 100_000;
+    let app = std::sync::Arc::new(spawn_app_with(tempfile::TempDir::new().unwrap(), config).await);
     let w = world(&app).await;
     app.create_mou(mou("m-totals", "bank-a", &["ncu-de"], json!({})))
         .await;

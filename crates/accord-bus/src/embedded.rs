@@ -272,6 +272,11 @@ impl Bus for EmbeddedBus {
         }
         Ok(())
     }
+
+    /// The embedded log's fixed limit, 16 MiB (see the `codec` module).
+    fn max_record_bytes(&self) -> usize {
+        codec::MAX_RECORD_BYTES
+    }
 }
 
 impl Drop for EmbeddedBus {

@@ -44,6 +44,19 @@ impl Record {
             payload: payload.into(),
         }
     }
+
+    /// Returns the record's size as [`Bus::max_record_bytes`] counts it: key, headers and payload, with a few bytes
+    /// of framing per field (the embedded log's encoding exactly; Kafka's framing is within the margin the Kafka
+    /// bus adds to its producer limit).
+    pub fn size(&self) -> usize {
+        let key = self.key.as_ref().map_or(0, |key| 4 + key.len());
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| 8 + name.len() + value.len())
+            .sum();
+        2 + key + 4 + headers + self.payload.len()
+    }
 }
 
 /// Where a delivered record sits: commit positions are built from these.
@@ -145,6 +158,10 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Returns `Ok` when the bus is reachable (for `/readyz`).
     async fn health(&self) -> Result<(), BusError>;
+
+    /// Returns the largest record, by [`Record::size`], that [`Bus::publish`] accepts: a larger one is
+    /// [`BusError::Refused`]. Stages check their output against it to dead-letter what can never be published.
+    fn max_record_bytes(&self) -> usize;
 }
 
 /// A stream of deliveries from one topic.

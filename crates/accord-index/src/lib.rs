@@ -45,6 +45,10 @@ pub enum WriteOutcome {
     Stale,
     /// Failed; the indexer retries it and does not commit its bus offset past it.
     Failed(String),
+    /// Refused for good: a view of the report can never be indexed (its content does not fit the index: a value the
+    /// mapping cannot parse, a term too long), so retrying cannot help. Nothing of this version was written; the
+    /// indexer withdraws the report's views and dead-letters it.
+    Refused(String),
 }
 
 /// An indicator to look up.

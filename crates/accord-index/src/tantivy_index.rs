@@ -268,7 +268,7 @@ impl Inner {
             let documents = match self.documents(item) {
                 Ok(documents) => documents,
                 Err(error) => {
-                    outcomes.push(WriteOutcome::Failed(format!(
+                    outcomes.push(WriteOutcome::Refused(format!(
                         "failed to serialize view: {error}"
                     )));
                     continue;

@@ -1,4 +1,14 @@
-//! Serving HTTP: a router on a bound listener with graceful shutdown, and the operational endpoints.
+//! Serving HTTP: a router on a bound listener with graceful shutdown, the operational endpoints, and the limits that
+//! keep one client from starving the others.
+//!
+//! - [`server`]: the accept loop and each connection (connection limits, header-read and idle timeouts; every
+//!   connection task is tracked, so shutdown completes only once every connection, and the state it holds, is gone).
+//! - [`rate_limit`]: a token bucket per token id, and per client address for requests without a valid token.
+//! - [`with_common_layers`]: body limit, request timeout, rate limits, tracing and duration metrics on every route.
+
+mod connections;
+pub mod rate_limit;
+pub mod server;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -12,12 +22,14 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 
-use crate::{ApiError, Deps};
+use crate::{ApiError, Authenticator, Deps, service::at_least};
 
-/// How the HTTP server of a process treats requests (configuration section `[http]`).
+/// How the HTTP server of a process treats connections and requests (configuration section `[http]`). Every limit
+/// here is what keeps one client from starving the others: see the module documentation of [`server`] (connections)
+/// and [`rate_limit`] (requests).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
@@ -25,6 +37,25 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// How long a request may take before it is answered 503, in milliseconds.
     pub request_timeout_ms: u64,
+    /// The most connections open at once. A new connection beyond it closes the one that has been open longest
+    /// without a request in progress (else it is closed at once).
+    pub max_connections: usize,
+    /// The most connections open at once from one client address (an IPv6 client: its /64), with the same rule.
+    pub max_connections_per_address: usize,
+    /// How long a client may take to send a request's headers, including the wait for the first byte of a request
+    /// on an idle keep-alive connection, in milliseconds; the connection is closed after it.
+    pub header_read_timeout_ms: u64,
+    /// How long a connection may go without a byte read or written while no request is in progress (a client that
+    /// stops reading its answer, a stalled body), in milliseconds; it is closed after it.
+    pub idle_timeout_ms: u64,
+    /// Requests per second each token may make (a token bucket per token id; 0 turns the limit off).
+    pub rate_limit_per_second: u32,
+    /// How many requests a token may make at once after a quiet period (the bucket's size).
+    pub rate_limit_burst: u32,
+    /// Requests per second from one client address without a valid token (0 turns the limit off).
+    pub anonymous_rate_limit_per_second: u32,
+    /// The burst of requests from one client address without a valid token.
+    pub anonymous_rate_limit_burst: u32,
 }
 
 impl Default for HttpConfig {
@@ -32,6 +63,14 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: 8 * 1024 * 1024,
             request_timeout_ms: 30_000,
+            max_connections: 1024,
+            max_connections_per_address: 512,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            rate_limit_per_second: 100,
+            rate_limit_burst: 500,
+            anonymous_rate_limit_per_second: 10,
+            anonymous_rate_limit_burst: 50,
         }
     }
 }
@@ -45,8 +84,45 @@ impl HttpConfig {
         if self.max_body_bytes < 1024 {
             return Err("http.max_body_bytes must be at least 1024".to_owned());
         }
-        if self.request_timeout_ms == 0 {
-            return Err("http.request_timeout_ms must be at least 1".to_owned());
+        at_least("http.request_timeout_ms", self.request_timeout_ms, 1)?;
+        at_least("http.max_connections", self.max_connections as u64, 1)?;
+        at_least(
+            "http.max_connections_per_address",
+            self.max_connections_per_address as u64,
+            1,
+        )?;
+        if self.max_connections_per_address > self.max_connections {
+            return Err(format!(
+                "http.max_connections_per_address ({}) must not exceed http.max_connections ({})",
+                self.max_connections_per_address, self.max_connections
+            ));
+        }
+        at_least(
+            "http.header_read_timeout_ms",
+            self.header_read_timeout_ms,
+            1,
+        )?;
+        // A request in progress is never closed as idle, but its answer must have time to be written.
+        at_least(
+            "http.idle_timeout_ms",
+            self.idle_timeout_ms,
+            self.header_read_timeout_ms,
+        )?;
+        for (key, rate, burst) in [
+            (
+                "http.rate_limit_burst",
+                self.rate_limit_per_second,
+                self.rate_limit_burst,
+            ),
+            (
+                "http.anonymous_rate_limit_burst",
+                self.anonymous_rate_limit_per_second,
+                self.anonymous_rate_limit_burst,
+            ),
+        ] {
+            if rate > 0 {
+                at_least(key, u64::from(burst), 1)?;
+            }
         }
         Ok(())
     }
@@ -96,15 +172,29 @@ async fn metrics() -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-/// Adds the layers every API gets: body limit, request timeout, request tracing, problem+json for unknown routes.
-pub fn with_common_layers(router: Router, config: &HttpConfig) -> Router {
-    router
+/// Adds the layers every API gets: body limit, request timeout, rate limits ([`rate_limit`]), request tracing and
+/// duration metrics, problem+json for unknown routes. Without an authenticator (`None`: the console run alone,
+/// which holds no tokens and calls an API that applies them) there are no rate limits at this server.
+pub fn with_common_layers(
+    router: Router,
+    config: &HttpConfig,
+    auth: Option<Authenticator>,
+) -> Router {
+    let router = router
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_millis(config.request_timeout_ms),
-        ))
+        ));
+    let router = match auth {
+        Some(auth) => {
+            let limiter = Arc::new(rate_limit::RateLimiter::new(config, auth));
+            router.layer(middleware::from_fn_with_state(limiter, rate_limit::limit))
+        }
+        None => router,
+    };
+    router
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn(record_duration))
 }
@@ -129,16 +219,25 @@ async fn record_duration(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` is cancelled, under the connection limits and timeouts of
+/// `config` ([`server`]); every connection task is spawned into `tracker`, so that waiting on it waits for the last
+/// connection to close.
 ///
 /// # Errors
 /// Returns the I/O error that stopped the server.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    config: &HttpConfig,
     shutdown: CancellationToken,
+    tracker: TaskTracker,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    server::serve(
+        listener,
+        router,
+        server::Limits::from(config),
+        shutdown,
+        tracker,
+    )
+    .await
 }

@@ -15,6 +15,10 @@ pub const STAGE_DROPPED: &str = "accord_stage_dropped_total";
 pub const STAGE_LAG: &str = "accord_stage_lag_records";
 /// Records a stage is processing right now (gauge: the current batch, 0 between batches).
 pub const STAGE_IN_FLIGHT: &str = "accord_stage_in_flight_records";
+/// Batches a stage processed and committed.
+pub const STAGE_BATCHES: &str = "accord_stage_batches_total";
+/// Records a stage could not pass on (too large for the bus, refused for good by the index): dead-lettered.
+pub const STAGE_REFUSED: &str = "accord_stage_refused_total";
 /// The label naming the stage.
 pub const STAGE: &str = "stage";
 
@@ -28,3 +32,14 @@ pub const HTTP_REQUEST_DURATION: &str = "accord_http_request_duration_seconds";
 pub const HTTP_DURATION_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+
+/// HTTP connections open now (gauge).
+pub const HTTP_CONNECTIONS_OPEN: &str = "accord_http_connections_open";
+/// Connections closed to admit a newer one at a connection limit (they had no request in progress).
+pub const HTTP_CONNECTIONS_EVICTED: &str = "accord_http_connections_evicted_total";
+/// Connections refused at a connection limit (every connection of the full scope was serving a request).
+pub const HTTP_CONNECTIONS_REFUSED: &str = "accord_http_connections_refused_total";
+/// Connections closed after the idle timeout.
+pub const HTTP_CONNECTIONS_IDLE_CLOSED: &str = "accord_http_connections_idle_closed_total";
+/// Requests answered 429 by the rate limits, by `by` (`token` or `address`).
+pub const HTTP_RATE_LIMITED: &str = "accord_http_rate_limited_total";

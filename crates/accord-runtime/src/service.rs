@@ -14,7 +14,8 @@
 //!
 //! Shutdown order (on the token): the HTTP server stops accepting and finishes in-flight requests; every stage
 //! finishes its current batch (its index commit or bus publish) and commits its offsets; then [`Hosted::tracker`]
-//! completes.
+//! completes. Every HTTP connection runs as a task of that tracker, so it completes only once the last connection,
+//! and the service state its handlers hold, is gone (a store can be reopened right after).
 //!
 //! Services never call each other. The one client of their functions inside a process is the web console
 //! (`accord-console`, decision 0025): a service may [`ServiceHost::provide`] a handle on its state (its audit trail,
@@ -122,10 +123,11 @@ impl ServiceHost {
         let router = std::mem::take(&mut self.router)
             .merge(http::ops_router(http::backends_ready(&self.deps)))
             .merge(crate::identity::router(self.deps.auth.clone()));
-        let router = http::with_common_layers(router, &self.http);
+        let router = http::with_common_layers(router, &self.http, Some(self.deps.auth.clone()));
         let shutdown = self.shutdown.clone();
+        let (config, tracker) = (self.http.clone(), self.tracker.clone());
         self.spawn_critical("http-server", async move {
-            http::serve(listener, router, shutdown).await?;
+            http::serve(listener, router, &config, shutdown, tracker).await?;
             Ok(())
         });
         self.tracker.close();

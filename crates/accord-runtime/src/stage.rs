@@ -17,6 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{metrics as names, telemetry::ErrorChain};
 
+mod dead_letter;
+mod fair;
+
+pub use dead_letter::{
+    PublishOutcome, RefusedRecord, publish_dead_letters, publish_or_refuse, rejection_record,
+};
+pub use fair::Fairness;
+
 /// One pipeline stage's processing step.
 #[async_trait]
 pub trait Stage: Send {
@@ -40,7 +48,11 @@ pub struct StageOptions {
     pub batch_size: usize,
     /// After the first record of a batch arrives, how long to keep gathering more before processing: a sink with a
     /// per-batch cost (an index commit) trades this much latency for fewer, larger batches. Zero processes at once.
+    /// Not used with `fairness`.
     pub linger: Duration,
+    /// When set, batches are made round-robin across the records' owners from a read-ahead window ([`fair`]), so
+    /// that no owner's backlog delays another's records by more than one batch; when `None`, in log order.
+    pub fairness: Option<Fairness>,
 }
 
 /// Runs `stage` until `shutdown` is cancelled. Stops between batches: an in-flight batch is finished and committed.
@@ -50,7 +62,7 @@ pub struct StageOptions {
 pub async fn run(
     bus: BusClient,
     options: StageOptions,
-    mut stage: impl Stage,
+    mut stage: impl Stage + 'static,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut subscription = bus
@@ -61,6 +73,9 @@ pub async fn run(
         .await
         .with_context(|| format!("failed to subscribe to `{}`", options.topic))?;
     tracing::info!(stage = options.name, topic = options.topic, "stage started");
+    if let Some(fairness) = options.fairness.clone() {
+        return fair::run(bus, options, fairness, stage, subscription, shutdown).await;
+    }
     let mut lag = Lag::new(options.name, options.topic);
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -100,6 +115,7 @@ pub async fn run(
             return Ok(());
         }
         metrics::counter!(names::STAGE_SENT, names::STAGE => name).increment(batch.len() as u64);
+        metrics::counter!(names::STAGE_BATCHES, names::STAGE => name).increment(1);
         backoff = Duration::from_millis(50);
         lag.processed(&bus, &batch).await;
     }
@@ -116,6 +132,20 @@ async fn process_and_commit(
     options: &StageOptions,
     shutdown: &CancellationToken,
 ) -> bool {
+    if !process_until_done(stage, batch, options, shutdown).await {
+        return false;
+    }
+    let positions: Vec<Position> = batch.iter().map(|delivery| delivery.position).collect();
+    commit(subscription, &positions, options, shutdown).await
+}
+
+/// Processes `batch` until it succeeds, with backoff between attempts; `false` when shutdown interrupted the retries.
+async fn process_until_done(
+    stage: &mut impl Stage,
+    batch: &[Delivery],
+    options: &StageOptions,
+    shutdown: &CancellationToken,
+) -> bool {
     let mut backoff = Duration::from_millis(50);
     while let Err(error) = stage.process(batch).await {
         metrics::counter!(names::STAGE_ERRORS, names::STAGE => options.name).increment(1);
@@ -126,8 +156,18 @@ async fn process_and_commit(
         sleep_or_stop(shutdown, backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-    let positions: Vec<Position> = batch.iter().map(|delivery| delivery.position).collect();
-    while let Err(error) = subscription.commit(&positions).await {
+    true
+}
+
+/// Commits processed positions, retrying until it succeeds; `false` when shutdown interrupted the retries.
+async fn commit(
+    subscription: &mut dyn accord_bus::Subscription,
+    positions: &[Position],
+    options: &StageOptions,
+    shutdown: &CancellationToken,
+) -> bool {
+    let backoff = Duration::from_millis(50);
+    while let Err(error) = subscription.commit(positions).await {
         tracing::warn!(error = %ErrorChain(&error), stage = options.name, "failed to commit offsets, retrying");
         if shutdown.is_cancelled() {
             return false;
@@ -159,9 +199,15 @@ impl Lag {
 
     /// Notes a processed batch and, at most once a second, publishes the lag.
     async fn processed(&mut self, bus: &BusClient, batch: &[Delivery]) {
-        for delivery in batch {
-            let next = self.next.entry(delivery.position.partition).or_default();
-            *next = (*next).max(delivery.position.offset + 1);
+        let positions: Vec<Position> = batch.iter().map(|delivery| delivery.position).collect();
+        self.processed_positions(bus, &positions).await;
+    }
+
+    /// Notes processed positions and, at most once a second, publishes the lag.
+    async fn processed_positions(&mut self, bus: &BusClient, positions: &[Position]) {
+        for position in positions {
+            let next = self.next.entry(position.partition).or_default();
+            *next = (*next).max(position.offset + 1);
         }
         let now = tokio::time::Instant::now();
         if self

@@ -69,7 +69,7 @@ impl Caller {
 }
 
 /// Returns the token a request presents: `Bearer <token>`, or HTTP Basic with the token as password.
-fn presented_token(headers: &HeaderMap) -> Option<String> {
+pub fn presented_token(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, credentials) = value.split_once(' ')?;
     let credentials = credentials.trim();
@@ -193,6 +193,12 @@ pub enum TaxiiError {
     /// 415: the body is not `application/taxii+json;version=2.1`.
     #[error("the Content-Type must be application/taxii+json;version=2.1")]
     UnsupportedMediaType,
+    /// 429: the caller is over its rate, or its backlog is full; `Retry-After` says when to try again.
+    #[error("too many requests: retry after {retry_after} s")]
+    TooManyRequests {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// 503: a backend (index, audit trail, bus) is unavailable; nothing is answered.
     #[error("{0}")]
     Unavailable(String),
@@ -219,6 +225,9 @@ impl From<ApiError> for TaxiiError {
             ApiError::PayloadTooLarge(detail) => TaxiiError::PayloadTooLarge(detail),
             ApiError::UnsupportedMediaType(_) => TaxiiError::UnsupportedMediaType,
             ApiError::Unavailable(detail) => TaxiiError::Unavailable(detail),
+            ApiError::TooManyRequests { retry_after } => {
+                TaxiiError::TooManyRequests { retry_after }
+            }
             ApiError::BadRequest { detail, errors }
             | ApiError::Unprocessable { detail, errors } => TaxiiError::Refused {
                 status,
@@ -253,6 +262,7 @@ impl TaxiiError {
             TaxiiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             TaxiiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             TaxiiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            TaxiiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             TaxiiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             TaxiiError::Refused { status, .. } => *status,
         }
@@ -267,6 +277,7 @@ impl TaxiiError {
             TaxiiError::NotAcceptable => "Not acceptable",
             TaxiiError::PayloadTooLarge(_) => "Payload too large",
             TaxiiError::UnsupportedMediaType => "Unsupported media type",
+            TaxiiError::TooManyRequests { .. } => "Too many requests",
             TaxiiError::Unavailable(_) => "Unavailable",
             TaxiiError::Refused { status, .. } => status.canonical_reason().unwrap_or("Refused"),
         }
@@ -292,6 +303,11 @@ impl IntoResponse for TaxiiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(TAXII_MEDIA_TYPE),
         );
+        if let TaxiiError::TooManyRequests { retry_after } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
+        }
         if matches!(self, TaxiiError::Unauthorized) {
             headers.insert(
                 header::WWW_AUTHENTICATE,

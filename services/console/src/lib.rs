@@ -174,7 +174,11 @@ pub async fn run_remote(
     let backend = Remote::new(api)?;
     let router = router(AppState::new(config, Arc::new(backend)))
         .route("/healthz", axum::routing::get(|| async { "ok" }));
-    let router = accord_runtime::http::with_common_layers(router, &http);
-    accord_runtime::http::serve(listener, router, shutdown).await?;
+    let router = accord_runtime::http::with_common_layers(router, &http, None);
+    // Every connection is a task of this tracker: returning only once the last one is closed.
+    let tracker = tokio_util::task::TaskTracker::new();
+    accord_runtime::http::serve(listener, router, &http, shutdown, tracker.clone()).await?;
+    tracker.close();
+    tracker.wait().await;
     Ok(())
 }

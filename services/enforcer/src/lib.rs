@@ -2,7 +2,9 @@
 //! report to [`topics::REPORTS_RELEASABLE`]: one redacted view per distinct release (see `accord_policy::release`).
 //!
 //! - [`store`]: a durable copy of every normalized report, by id and by partner.
-//! - The stage: store the batch, evaluate it, publish the release sets, then commit the offsets.
+//! - The stage: store the batch, evaluate it (off the async runtime), publish the release sets, then commit the
+//!   offsets. Batches are made round-robin by partner (`accord_runtime::stage::Fairness`); a release set too large
+//!   for the bus becomes a withdrawal and a dead letter ([`publish_releases`]), never an endless retry.
 //! - [`reevaluate`]: when an MoU changes (new version, suspend, reactivate, revoke), reaches `effective_from` or
 //!   `expires_at`, or an organization changes (an agency's country), the reports of the affected partners are
 //!   evaluated again and their release sets replace the indexed ones: widening releases earlier reports, narrowing
@@ -33,7 +35,7 @@ use accord_runtime::{
     Authenticator, Deps, Directory, ServiceHost,
     directory::Snapshot,
     service::at_least,
-    stage::{self, Stage, StageOptions},
+    stage::{self, Fairness, Stage, StageOptions},
 };
 use async_trait::async_trait;
 use axum::{
@@ -56,6 +58,12 @@ pub struct Config {
     pub batch_size: usize,
     /// Release sets published per bus write during a re-evaluation.
     pub reevaluation_chunk: usize,
+    /// Largest batch, in bytes of normalized records: a batch closes once it holds this much.
+    pub batch_bytes: usize,
+    /// The most normalized records read ahead of evaluation, among which batches are made round-robin by partner.
+    pub window: usize,
+    /// The most bytes of normalized records read ahead.
+    pub window_bytes: usize,
 }
 
 impl Default for Config {
@@ -64,6 +72,9 @@ impl Default for Config {
             group: "enforcer".to_owned(),
             batch_size: 256,
             reevaluation_chunk: 512,
+            batch_bytes: 1024 * 1024,
+            window: 4096,
+            window_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -79,6 +90,17 @@ impl Config {
             "enforcer.reevaluation_chunk",
             self.reevaluation_chunk as u64,
             1,
+        )?;
+        at_least("enforcer.batch_bytes", self.batch_bytes as u64, 1024)?;
+        at_least(
+            "enforcer.window",
+            self.window as u64,
+            self.batch_size as u64,
+        )?;
+        at_least(
+            "enforcer.window_bytes",
+            self.window_bytes as u64,
+            self.batch_bytes as u64,
         )
     }
 }
@@ -150,6 +172,53 @@ pub(crate) fn release_record(release: &ReleaseSet) -> anyhow::Result<Record> {
     Ok(stage::json_record(release.report_id.as_str(), release)?)
 }
 
+/// Publishes release sets to [`topics::REPORTS_RELEASABLE`]. A release set the bus can never take (larger than its
+/// record limit: a large report released under many MoUs) is replaced by a withdrawal of every view of its report —
+/// fail closed: views an earlier release set put in the index must not outlive a change that narrowed them — and a
+/// dead letter on `reports.rejected` tells the partner why (reason `too-large`, stage `enforcer`).
+///
+/// # Errors
+/// A transient bus failure: the caller retries.
+pub(crate) async fn publish_releases(
+    bus: &BusClient,
+    releases: &[ReleaseSet],
+) -> anyhow::Result<()> {
+    let records = releases
+        .iter()
+        .map(release_record)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let outcome = stage::publish_or_refuse(bus, topics::REPORTS_RELEASABLE, records).await?;
+    if outcome.refused.is_empty() {
+        return Ok(());
+    }
+    let mut withdrawals = Vec::with_capacity(outcome.refused.len());
+    let mut dead_letters = Vec::with_capacity(outcome.refused.len());
+    for refused in outcome.refused {
+        let release = &releases[refused.index];
+        withdrawals.push(release_record(&ReleaseSet {
+            report_id: release.report_id.clone(),
+            partner: release.partner.clone(),
+            evaluated_at: release.evaluated_at,
+            indicators: release.indicators,
+            views: Vec::new(),
+            trigger: Some(format!(
+                "{} (the release set could not be published: {})",
+                release.trigger.as_deref().unwrap_or("evaluation"),
+                refused.reason
+            )),
+        })?);
+        dead_letters.push(stage::rejection_record(
+            &release.report_id,
+            Some(&release.partner),
+            "enforcer",
+            refused.reason,
+            refused.detail,
+        )?);
+    }
+    bus.publish(topics::REPORTS_RELEASABLE, withdrawals).await?;
+    stage::publish_dead_letters(bus, dead_letters).await
+}
+
 struct Enforcer {
     state: AppState,
 }
@@ -178,18 +247,21 @@ impl Stage for Enforcer {
         tokio::task::spawn_blocking(move || store.put(&stored)).await??;
         self.state.stored.notify_one();
         let _evaluation = self.state.evaluation.lock().await;
-        let mut records = Vec::with_capacity(reports.len());
-        for report in &reports {
-            let release = evaluate(report, &self.state.deps.directory, "report received");
+        // One snapshot for the batch, taken inside the lock; evaluation (rendering every view) is CPU work, off the
+        // async runtime.
+        let snapshot = self.state.deps.directory.snapshot();
+        let at = chrono::Utc::now();
+        let releases = tokio::task::spawn_blocking(move || {
+            reports
+                .iter()
+                .map(|report| evaluate_at(report, &snapshot, at, "report received"))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        for release in &releases {
             ::metrics::counter!(crate::metrics::VIEWS).increment(release.views.len() as u64);
-            records.push(release_record(&release)?);
         }
-        self.state
-            .deps
-            .bus
-            .publish(topics::REPORTS_RELEASABLE, records)
-            .await?;
-        Ok(())
+        publish_releases(&self.state.deps.bus, &releases).await
     }
 }
 
@@ -214,6 +286,12 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         group: state.config.group.clone(),
         batch_size: state.config.batch_size,
         linger: std::time::Duration::ZERO,
+        fairness: Some(Fairness {
+            header: topics::HEADER_PARTNER,
+            window: state.config.window,
+            window_bytes: state.config.window_bytes,
+            batch_bytes: state.config.batch_bytes,
+        }),
     };
     let watcher = reevaluate::run(state.clone(), host.shutdown());
     host.spawn_critical("enforcer-watcher", async move {

@@ -18,11 +18,11 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use accord_domain::{MouVersion, OrgId, OrgKind, Timestamp, topics};
+use accord_domain::{MouVersion, OrgId, OrgKind, Timestamp};
 use accord_runtime::directory::Snapshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::{AppState, evaluate, release_record};
+use crate::{AppState, evaluate, publish_releases};
 use accord_runtime::telemetry::ErrorChain;
 
 /// Affected partners, each with the first reason found.
@@ -188,19 +188,11 @@ async fn reevaluate(state: &AppState, affected: &Affected) -> anyhow::Result<()>
         let owner = partner.clone();
         let reports = tokio::task::spawn_blocking(move || store.by_partner(&owner)).await??;
         for chunk in reports.chunks(state.config.reevaluation_chunk.max(1)) {
-            let mut records = Vec::with_capacity(chunk.len());
-            for report in chunk {
-                records.push(release_record(&evaluate(
-                    report,
-                    &state.deps.directory,
-                    reason,
-                ))?);
-            }
-            state
-                .deps
-                .bus
-                .publish(topics::REPORTS_RELEASABLE, records)
-                .await?;
+            let releases: Vec<_> = chunk
+                .iter()
+                .map(|report| evaluate(report, &state.deps.directory, reason))
+                .collect();
+            publish_releases(&state.deps.bus, &releases).await?;
             num_reports += chunk.len();
         }
     }

@@ -1,8 +1,10 @@
 //! The gateway: the partners' door.
 //!
-//! `POST /v1/reports` authenticates the partner, validates the body (JSON Schema, then typed, then every indicator),
-//! refuses classified material with 422 before anything reaches the bus, writes the raw report to
-//! [`topics::REPORTS_RAW`] and answers 202 only once the bus acknowledged it. `GET /v1/reports/{id}` shows the
+//! `POST /v1/reports` authenticates the partner, checks its backlog (429 beyond it: [`admission`]), validates the
+//! body (JSON Schema, then typed, then every indicator), refuses classified material with 422, normalizes the report
+//! on trial within the report limits (422 naming the limit: what its patterns and free text expand to is counted
+//! before anything reaches the bus), writes the raw report to [`topics::REPORTS_RAW`] and answers 202 only once the
+//! bus acknowledged it. The CPU work runs in a blocking task. `GET /v1/reports/{id}` shows the
 //! submitting partner where its report is; the [`status`] store is derived from the bus by a follower, so it is
 //! rebuilt after a crash.
 //!
@@ -15,6 +17,7 @@
 //! TAXII 2.1 partners add objects to their inbox here too ([`taxii`]): the envelope becomes a STIX bundle and
 //! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
+mod admission;
 mod convert;
 #[cfg(test)]
 mod fuzz;
@@ -46,19 +49,35 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::status::StatusStore;
+use accord_normalizer::Limits;
+
+use crate::{admission::Admission, status::StatusStore};
 
 /// The report-id key file, in the gateway's data directory.
 const REPORT_ID_KEY_FILE: &str = "report-id.key";
 
-/// Gateway configuration.
+/// Gateway configuration: what one report may be, and how much of a partner's work may wait in the pipeline. The
+/// report limits are also what the normalizer checks every raw record against (`accord_normalizer::Limits`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The largest report accepted, in bytes.
+    /// The largest report accepted, in bytes of the body as sent (413).
     pub max_report_bytes: usize,
-    /// The most indicators one report may declare.
+    /// The most indicators one report may carry: declared, from its STIX patterns and found in its title and
+    /// description, without repeats (422).
     pub max_indicators: usize,
+    /// The most STIX patterns one report may carry (422).
+    pub max_patterns: usize,
+    /// The largest normalized record one report may become, in bytes of its JSON (422). It must fit the bus's record
+    /// limit: checked at start.
+    pub max_normalized_bytes: usize,
+    /// The most reports of one partner accepted and not yet evaluated by the enforcer (429 with `Retry-After`
+    /// beyond it).
+    pub max_backlog_reports: usize,
+    /// The most bytes of reports of one partner accepted and not yet evaluated (429 beyond it).
+    pub max_backlog_bytes: usize,
+    /// The most submissions of one partner validated at once (the others wait their turn).
+    pub max_concurrent_validations: usize,
     /// The secret report ids derived from idempotency keys are keyed with: 32 bytes in base64 (never printed). The
     /// same in every gateway of a deployment. Without it, the key file `gateway/report-id.key` in the data
     /// directory, generated on first start.
@@ -71,6 +90,11 @@ impl Default for Config {
         Self {
             max_report_bytes: 2 * 1024 * 1024,
             max_indicators: 10_000,
+            max_patterns: 10_000,
+            max_normalized_bytes: 8 * 1024 * 1024,
+            max_backlog_reports: 1000,
+            max_backlog_bytes: 16 * 1024 * 1024,
+            max_concurrent_validations: 2,
             report_id_key: None,
         }
     }
@@ -88,12 +112,66 @@ impl Config {
             1024,
         )?;
         at_least("gateway.max_indicators", self.max_indicators as u64, 1)?;
+        at_least("gateway.max_patterns", self.max_patterns as u64, 1)?;
+        at_least(
+            "gateway.max_normalized_bytes",
+            self.max_normalized_bytes as u64,
+            self.max_report_bytes as u64,
+        )?;
+        at_least(
+            "gateway.max_backlog_reports",
+            self.max_backlog_reports as u64,
+            1,
+        )?;
+        at_least(
+            "gateway.max_backlog_bytes",
+            self.max_backlog_bytes as u64,
+            self.max_report_bytes as u64,
+        )?;
+        at_least(
+            "gateway.max_concurrent_validations",
+            self.max_concurrent_validations as u64,
+            1,
+        )?;
         if let Some(key) = &self.report_id_key {
             decode_key(key.expose(), "gateway.report_id_key").map_err(|error| error.to_string())?;
         }
         Ok(())
     }
+
+    /// Returns the limits every report is normalized within, at the gateway (on trial) and in the normalizer.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_indicators: self.max_indicators,
+            max_patterns: self.max_patterns,
+            max_normalized_bytes: self.max_normalized_bytes,
+        }
+    }
+
+    /// Checks that the records these limits allow fit a bus that takes records of at most `max_record_bytes`: a
+    /// normalized record (with its key and headers) and a raw record (the body, converted, in its envelope).
+    ///
+    /// # Errors
+    /// A message naming the keys that disagree.
+    pub fn check_bus(&self, max_record_bytes: usize) -> Result<(), String> {
+        let largest = self
+            .max_normalized_bytes
+            .max(self.max_report_bytes)
+            .saturating_add(RECORD_OVERHEAD_BYTES);
+        if largest <= max_record_bytes {
+            return Ok(());
+        }
+        Err(format!(
+            "gateway.max_normalized_bytes ({}) and gateway.max_report_bytes ({}) allow records of up to {largest} \
+             bytes, but the bus takes records of at most {max_record_bytes} bytes (the embedded log: 16 MiB; \
+             kafka: `max_record_bytes` in the bus url); lower the gateway's limits or raise the bus's",
+            self.max_normalized_bytes, self.max_report_bytes
+        ))
+    }
 }
+
+/// What a record adds to what the gateway's limits measure: key, headers and envelope fields.
+pub const RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
 
 /// Shared handler state.
 #[derive(Clone)]
@@ -102,6 +180,7 @@ pub struct AppState {
     pub(crate) config: Arc<Config>,
     pub(crate) schema: Arc<SchemaValidator>,
     pub(crate) status: StatusStore,
+    pub(crate) admission: Arc<Admission>,
     pub(crate) report_id_key: Arc<ReportIdKey>,
 }
 
@@ -118,6 +197,11 @@ impl AppState {
     /// # Errors
     /// Fails when the schema does not compile, the store cannot be opened or the key cannot be had.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
+        let admission = Admission::new(
+            config.max_backlog_reports,
+            config.max_backlog_bytes,
+            config.max_concurrent_validations,
+        );
         let schema = reports::report_schema()?;
         let dir = deps.data_dir.join("gateway");
         let status = StatusStore::open(&dir)?;
@@ -134,6 +218,7 @@ impl AppState {
             config: Arc::new(config),
             schema: Arc::new(schema),
             status,
+            admission,
             report_id_key: Arc::new(ReportIdKey::new(key)),
         })
     }
@@ -172,8 +257,10 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
             group: "gateway-status".to_owned(),
             batch_size: 1024,
             linger: std::time::Duration::ZERO,
+            fairness: None,
         };
-        let follower = status::Follower::new(state.status.clone(), topic);
+        let follower =
+            status::Follower::new(state.status.clone(), Arc::clone(&state.admission), topic);
         let bus = state.deps.bus.clone();
         host.spawn_critical(
             "gateway-status",

@@ -1,9 +1,13 @@
 //! `POST /v1/reports` and `GET /v1/reports/{id}`.
 
+use std::sync::Arc;
+
+use accord_bus::BusError;
 use accord_domain::{
-    RawReport, ReportFormat, ReportId, Role, SubmittedObject, Timestamp, Tlp, classification,
-    observable, report::IncidentReport, topics, vocabulary,
+    Organization, RawReport, ReportFormat, ReportId, Role, SubmittedObject, Timestamp, Tlp,
+    classification, observable, report::IncidentReport, topics, vocabulary,
 };
+use accord_normalizer::Refusal;
 use accord_runtime::{ApiError, FieldError, Principal, json, json::SchemaValidator};
 use axum::{
     Json,
@@ -17,7 +21,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    AppState,
+    AppState, Config,
     convert::{self, Declared, declared_from},
     status::{Change, ListingCursor, ReportStatus},
 };
@@ -84,26 +88,21 @@ pub(crate) struct Submission {
     pub(crate) objects: Vec<SubmittedObject>,
 }
 
-/// The one way into Accord: validates a partner's submission (size, format, schema, classification, every
-/// indicator and pattern), writes the raw report to the bus and returns its id once the bus acknowledged it. A
-/// submission whose idempotency key names an earlier identical one returns that report's id and writes nothing.
+/// The one way into Accord: checks the partner's backlog, validates a partner's submission (size, format, schema,
+/// classification, every indicator and pattern), normalizes it on trial within the report limits, writes the raw
+/// report to the bus and returns its id once the bus acknowledged it. A submission whose idempotency key names an
+/// earlier identical one returns that report's id and writes nothing.
 ///
 /// # Errors
-/// 403 for anyone but a partner, 413/415/422 naming what is wrong, 503 when the bus did not take it (nothing was
-/// accepted).
+/// 403 for anyone but a partner, 413/415/422 naming what is wrong, 429 when the partner's backlog is full, 503 when
+/// the bus did not take it (nothing was accepted).
 pub(crate) async fn accept(
     state: &AppState,
     principal: &Principal,
     submission: Submission,
 ) -> Result<ReportId, ApiError> {
     principal.require(Role::Partner)?;
-    let Submission {
-        declared,
-        body,
-        idempotency_key,
-        objects,
-    } = submission;
-    if body.len() > state.config.max_report_bytes {
+    if submission.body.len() > state.config.max_report_bytes {
         return Err(ApiError::PayloadTooLarge(format!(
             "a report may be at most {} bytes",
             state.config.max_report_bytes
@@ -114,47 +113,27 @@ pub(crate) async fn accept(
         return Err(ApiError::Unauthorized);
     };
 
-    let body_sha256 = hex::encode(Sha256::digest(&body));
-    let id = match idempotency_key.as_deref() {
+    let body_sha256 = hex::encode(Sha256::digest(&submission.body));
+    let id = match submission.idempotency_key.as_deref() {
         Some(key) => match earlier_submission(state, &partner, key, &body_sha256).await? {
             Some(id) => return Ok(id),
             None => ReportId::for_idempotency_key(&state.report_id_key, &partner, key),
         },
         None => ReportId::random(),
     };
-
-    let (format, value) = decode(
-        declared,
-        &body,
-        org.default_tlp,
-        state.config.max_indicators,
-        &state.schema,
-    )?;
-    let title = value["title"].as_str().unwrap_or_default().to_owned();
-
-    let raw = RawReport {
-        id: id.clone(),
-        partner: partner.clone(),
-        received_at: chrono::Utc::now(),
-        default_tlp: org.default_tlp,
-        format,
-        payload: value,
-        objects,
-    };
-    let record =
-        accord_runtime::stage::json_record(id.as_str(), &raw).map_err(ApiError::internal)?;
-    if let Err(error) = state
-        .deps
-        .bus
-        .publish(topics::REPORTS_RAW, vec![record])
-        .await
-    {
-        tracing::error!(error = %ErrorChain(&error), report_id = %id, "failed to publish report to the bus");
-        metrics::counter!(crate::metrics::ERRORS).increment(1);
-        return Err(ApiError::Unavailable(
-            "the report could not be stored; it was not accepted, retry later".to_owned(),
-        ));
-    }
+    let reservation = state
+        .admission
+        .reserve(partner.as_str(), id.as_str(), submission.body.len())
+        .map_err(|retry_after| {
+            metrics::counter!(crate::metrics::BACKLOG_REFUSED).increment(1);
+            ApiError::TooManyRequests { retry_after }
+        })?;
+    let validation = state.admission.validation(partner.as_str()).await;
+    let raw = judge(state, &org, id.clone(), submission).await?;
+    drop(validation);
+    publish(state, &raw).await?;
+    reservation.keep();
+    let title = raw.payload["title"].as_str().unwrap_or_default().to_owned();
     metrics::counter!(crate::metrics::SENT).increment(1);
     let change = Change::Accepted {
         id: id.to_string(),
@@ -214,6 +193,44 @@ async fn earlier_submission(
     Ok(None)
 }
 
+/// Judges a submission in a blocking task (parsing, validating and normalizing a report of megabytes is CPU work
+/// that must not hold the async runtime): [`decode`], then a trial normalization within the report limits
+/// ([`within_limits`]). Returns the raw report to publish.
+///
+/// # Errors
+/// 400/415/422 naming what is wrong, or the limit.
+async fn judge(
+    state: &AppState,
+    org: &Organization,
+    id: ReportId,
+    submission: Submission,
+) -> Result<RawReport, ApiError> {
+    let (config, schema) = (Arc::clone(&state.config), Arc::clone(&state.schema));
+    let (partner, default_tlp) = (org.id.clone(), org.default_tlp);
+    tokio::task::spawn_blocking(move || {
+        let (format, payload) = decode(
+            submission.declared,
+            &submission.body,
+            default_tlp,
+            config.max_indicators,
+            &schema,
+        )?;
+        let raw = RawReport {
+            id,
+            partner,
+            received_at: chrono::Utc::now(),
+            default_tlp,
+            format,
+            payload,
+            objects: submission.objects,
+        };
+        within_limits(&raw, &config)?;
+        Ok(raw)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
 /// Judges a submission's body: JSON syntax, conversion of a STIX bundle or MISP event, the native schema, then
 /// classification, TLP, every indicator and every pattern. Returns the native report's JSON and the format it came in.
 ///
@@ -235,6 +252,75 @@ pub(crate) fn decode(
     let report: IncidentReport = json::from_value(value.clone())?;
     check_report(&report, default_tlp, max_indicators)?;
     Ok((format, value))
+}
+
+/// Normalizes a report on trial, within the gateway's report limits (the very function the normalizer runs, with
+/// the same limits): what its patterns and free text expand to, and the size of the record it becomes, are bounded
+/// before it reaches the bus.
+///
+/// # Errors
+/// 422 naming the limit (or, for what the checks before it let through, the field).
+fn within_limits(raw: &RawReport, config: &Config) -> Result<(), ApiError> {
+    match accord_normalizer::normalize_within(raw, &config.limits()) {
+        Ok(_) => Ok(()),
+        Err(Refusal::TooLarge(exceeded)) => {
+            metrics::counter!(crate::metrics::TOO_LARGE_REFUSED).increment(1);
+            Err(ApiError::invalid_field(
+                exceeded.pointer(),
+                exceeded.to_string(),
+            ))
+        }
+        Err(Refusal::Invalid(rejection)) => {
+            let (pointer, message) = rejection
+                .detail
+                .split_once(": ")
+                .filter(|(pointer, _)| pointer.starts_with('/'))
+                .unwrap_or(("/", rejection.detail.as_str()));
+            Err(ApiError::invalid_field(pointer, message))
+        }
+    }
+}
+
+/// Publishes a raw report to [`topics::REPORTS_RAW`], keyed by its id and marked with its partner (the normalizer
+/// shares its work between partners by it).
+///
+/// # Errors
+/// 413 when the bus can never take the record, 503 when it did not take it now.
+async fn publish(state: &AppState, raw: &RawReport) -> Result<(), ApiError> {
+    let mut record =
+        accord_runtime::stage::json_record(raw.id.as_str(), raw).map_err(ApiError::internal)?;
+    record
+        .headers
+        .push((topics::HEADER_PARTNER.to_owned(), raw.partner.to_string()));
+    let limit = state.deps.bus.max_record_bytes();
+    if record.size() > limit {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the report, as stored, would be {} bytes; the bus takes at most {limit}",
+            record.size()
+        )));
+    }
+    match state
+        .deps
+        .bus
+        .publish(topics::REPORTS_RAW, vec![record])
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(BusError::Refused(reason)) => {
+            tracing::error!(report_id = %raw.id, reason, "the bus refused a report");
+            metrics::counter!(crate::metrics::ERRORS).increment(1);
+            Err(ApiError::PayloadTooLarge(
+                "the bus refused the report as stored; it was not accepted".to_owned(),
+            ))
+        }
+        Err(error) => {
+            tracing::error!(error = %ErrorChain(&error), report_id = %raw.id, "failed to publish report to the bus");
+            metrics::counter!(crate::metrics::ERRORS).increment(1);
+            Err(ApiError::Unavailable(
+                "the report could not be stored; it was not accepted, retry later".to_owned(),
+            ))
+        }
+    }
 }
 
 /// Compiles the native report's schema, once per gateway.

@@ -16,6 +16,8 @@ use std::{collections::BTreeSet, path::Path, sync::Arc};
 use accord_bus::Delivery;
 use accord_domain::{OrgId, Rejection, SubmittedObject, topics};
 use accord_runtime::stage::Stage;
+
+use crate::admission::Admission;
 use async_trait::async_trait;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -341,15 +343,22 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
     status
 }
 
-/// Follows one topic into the store.
+/// Follows one topic into the store; on `reports.releasable` and `reports.rejected`, also settles the reports in
+/// their partner's backlog ([`Admission`]): a report counts until the enforcer has evaluated it (or a stage rejected
+/// it), so that a partner's backlog is bounded through the normalizer and the enforcer alike.
 pub(crate) struct Follower {
     store: StatusStore,
+    admission: Arc<Admission>,
     topic: &'static str,
 }
 
 impl Follower {
-    pub(crate) fn new(store: StatusStore, topic: &'static str) -> Self {
-        Self { store, topic }
+    pub(crate) fn new(store: StatusStore, admission: Arc<Admission>, topic: &'static str) -> Self {
+        Self {
+            store,
+            admission,
+            topic,
+        }
     }
 
     fn change(&self, delivery: &Delivery) -> Option<Change> {
@@ -468,8 +477,16 @@ impl Stage for Follower {
             .iter()
             .filter_map(|delivery| self.change(delivery))
             .collect();
+        let settled: Vec<String> = changes
+            .iter()
+            .filter(|change| matches!(change, Change::Released { .. } | Change::Rejected { .. }))
+            .map(|change| change_id(change).to_owned())
+            .collect();
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.apply(changes, true)).await??;
+        for report_id in settled {
+            self.admission.settled(&report_id);
+        }
         Ok(())
     }
 }

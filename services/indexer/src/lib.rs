@@ -2,12 +2,14 @@
 //!
 //! Each release set replaces every view of its report, versioned by its bus offset, so replays and duplicates change
 //! nothing. The bus offsets are committed only after the index confirmed every item of the batch: an item that
-//! failed makes the whole batch retry (items already written come back `Stale`, which is success).
+//! failed makes the whole batch retry (items already written come back `Stale`, which is success). An item the index
+//! refuses for good (a view it can never take) is not retried: the report's views are withdrawn and a dead letter
+//! says why.
 
 mod metrics;
 
 use accord_bus::{BusClient, Delivery};
-use accord_domain::{ReleaseSet, topics};
+use accord_domain::{ReleaseSet, ReportId, topics};
 use accord_index::{IndexClient, ReplaceViews, WriteOutcome};
 use accord_runtime::{
     ServiceHost,
@@ -87,6 +89,10 @@ impl Stage for Indexer {
         if writes.is_empty() {
             return Ok(());
         }
+        let keys: Vec<(ReportId, u64)> = writes
+            .iter()
+            .map(|write| (write.report_id.clone(), write.version))
+            .collect();
         let outcomes = self.index.write(writes).await?;
         let failed: Vec<&String> = outcomes
             .iter()
@@ -102,8 +108,55 @@ impl Stage for Indexer {
                 outcomes.len()
             );
         }
+        let refused: Vec<(ReportId, u64, String)> = keys
+            .into_iter()
+            .zip(&outcomes)
+            .filter_map(|((report_id, version), outcome)| match outcome {
+                WriteOutcome::Refused(reason) => Some((report_id, version, reason.clone())),
+                _ => None,
+            })
+            .collect();
+        self.withdraw_refused(refused).await?;
         ::metrics::counter!(crate::metrics::WRITTEN).increment(outcomes.len() as u64);
         Ok(())
+    }
+}
+
+impl Indexer {
+    /// Fails closed on the reports whose views the index refused for good: their views are withdrawn at the refused
+    /// version (views an earlier release set indexed must not outlive one that may have narrowed them), and a dead
+    /// letter (reason `index-refused`, stage `indexer`) tells the partner why. Never an endless retry.
+    ///
+    /// # Errors
+    /// When the withdrawal or the dead letters cannot be written now (the batch is retried).
+    async fn withdraw_refused(&self, refused: Vec<(ReportId, u64, String)>) -> anyhow::Result<()> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let withdrawals = refused
+            .iter()
+            .map(|(report_id, version, _)| ReplaceViews {
+                report_id: report_id.clone(),
+                version: *version,
+                views: Vec::new(),
+            })
+            .collect();
+        for outcome in self.index.write(withdrawals).await? {
+            if let WriteOutcome::Failed(reason) | WriteOutcome::Refused(reason) = outcome {
+                anyhow::bail!("failed to withdraw a report the index refused: {reason}");
+            }
+        }
+        let mut dead_letters = Vec::with_capacity(refused.len());
+        for (report_id, _, reason) in refused {
+            dead_letters.push(stage::rejection_record(
+                &report_id,
+                None,
+                "indexer",
+                "index-refused",
+                reason,
+            )?);
+        }
+        stage::publish_dead_letters(&self.bus, dead_letters).await
     }
 }
 
@@ -118,6 +171,7 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         group: config.group.clone(),
         batch_size: config.batch_size,
         linger: std::time::Duration::from_millis(config.linger_ms),
+        fairness: None,
     };
     let deps = host.deps();
     let indexer = Indexer {

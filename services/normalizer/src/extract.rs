@@ -165,7 +165,8 @@ pub struct Occurrence {
     pub range: Range<usize>,
 }
 
-/// Returns the canonical indicators found in `text`, in order of first appearance, without duplicates.
+/// Returns the canonical indicators found in `text`, in order of first appearance, without duplicates. Linear in
+/// the number found: each is hashed once.
 pub fn indicators(text: &str) -> Vec<(ObservableType, String)> {
     let mut unique: Vec<(ObservableType, String)> = occurrences(text)
         .into_iter()

@@ -5,13 +5,16 @@
 //!   [`accord_domain::NormalizedReport`] or a [`accord_domain::Rejection`].
 //! - [`extract`]: indicators found in free text, refang-aware.
 //! - [`pii`]: personal data (e-mail addresses, phone numbers, names) located in free text.
+//! - [`limits`]: what one report may become ([`normalize_within`]): the gateway and the normalizer check the same.
 
 pub mod extract;
+pub mod limits;
 pub mod locate;
 pub mod normalize;
 pub mod pii;
 
-pub use normalize::normalize;
+pub use limits::{LimitExceeded, Limits, Refusal};
+pub use normalize::{normalize, normalize_within};
 mod worker;
 
 pub use worker::{Config, start};

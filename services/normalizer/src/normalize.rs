@@ -12,8 +12,6 @@
 //! turn `hxxp://evil[.]com` back into a live link in every released view, and the PII byte ranges of
 //! [`accord_domain::PiiMatch`] index the text as stored. The indicators found in it are refanged and canonical.
 
-use std::collections::HashSet;
-
 use accord_domain::{
     Indicator, IndicatorPii, IndicatorSource, NormalizedReport, ObservableType, PatternInput,
     PiiKind, RawReport, Rejection, ReportFormat, TextField, classification,
@@ -24,7 +22,11 @@ use accord_domain::{
 };
 use serde::Deserialize;
 
-use crate::{extract, locate, pii};
+use crate::{
+    extract,
+    limits::{IndicatorSet, LimitExceeded, Limits, Refusal},
+    locate, pii,
+};
 
 /// The `stage` of the rejections written by the normalizer.
 pub const STAGE: &str = "normalizer";
@@ -33,7 +35,7 @@ pub const STAGE: &str = "normalizer";
 /// then those found in the title and description, then the hosts of URLs that carry personal data), categories and
 /// sector canonical from [`vocabulary`] (sorted; values outside it dropped), upper-cased TTPs, the personal data
 /// located in the title and description and inside indicator values, and where the indicators occur in the title
-/// and description.
+/// and description. Unbounded: see [`normalize_within`].
 ///
 /// # Errors
 /// Returns a [`Rejection`] (stage `normalizer`, `at` = now) when the report cannot be normalized; see the module
@@ -43,13 +45,40 @@ pub const STAGE: &str = "normalizer";
     reason = "the rejection is what the caller publishes; the Ok record is larger still, so boxing buys nothing"
 )]
 pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
-    let reject = |reason: &str, detail: String| Rejection {
+    normalize_within(raw, &Limits::NONE).map_err(|refusal| match refusal {
+        Refusal::Invalid(rejection) => *rejection,
+        Refusal::TooLarge(exceeded) => too_large(raw, &exceeded),
+    })
+}
+
+/// Returns the rejection of a report that goes over a limit (reason [`crate::limits::TOO_LARGE`]).
+pub fn too_large(raw: &RawReport, exceeded: &LimitExceeded) -> Rejection {
+    Rejection {
         report_id: raw.id.clone(),
         partner: Some(raw.partner.clone()),
         stage: STAGE.to_owned(),
-        reason: reason.to_owned(),
-        detail,
+        reason: crate::limits::TOO_LARGE.to_owned(),
+        detail: format!("{}: {exceeded}", exceeded.pointer()),
         at: chrono::Utc::now(),
+    }
+}
+
+/// Normalizes a raw report as [`normalize`] does, within `limits` ([`crate::limits`]): the patterns are counted
+/// before any is parsed, the indicators as they are found (normalization stops at the first one too many), and the
+/// record's JSON once it is built. Work and memory are linear in the report's size.
+///
+/// # Errors
+/// [`Refusal::Invalid`] with the rejection, or [`Refusal::TooLarge`] naming the limit.
+pub fn normalize_within(raw: &RawReport, limits: &Limits) -> Result<NormalizedReport, Refusal> {
+    let reject = |reason: &str, detail: String| {
+        Refusal::Invalid(Box::new(Rejection {
+            report_id: raw.id.clone(),
+            partner: Some(raw.partner.clone()),
+            stage: STAGE.to_owned(),
+            reason: reason.to_owned(),
+            detail,
+            at: chrono::Utc::now(),
+        }))
     };
     let report = IncidentReport::deserialize(&raw.payload).map_err(|error| {
         reject(
@@ -69,11 +98,15 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
             "/tlp: the report carries no TLP and its partner has no default TLP".to_owned();
         return Err(reject("missing-tlp", detail));
     };
-
-    let candidates =
-        candidates(raw.format, &report).map_err(|(reason, detail)| reject(reason, detail))?;
-    let mut indicators = unique_indicators(candidates);
-    let indicator_pii = indicator_pii(&mut indicators);
+    if report.patterns.len() > limits.max_patterns {
+        return Err(Refusal::TooLarge(LimitExceeded::Patterns {
+            found: report.patterns.len(),
+            max: limits.max_patterns,
+        }));
+    }
+    let mut indicators = collect_indicators(raw.format, &report, limits, &reject)?;
+    let indicator_pii = indicator_pii(&mut indicators).map_err(Refusal::TooLarge)?;
+    let indicators = indicators.into_vec();
     let indicator_spans = locate::spans(&report.title, &report.description, &indicators);
     let mut pii = pii::locate(TextField::Title, &report.title);
     pii.extend(pii::locate(TextField::Description, &report.description));
@@ -81,7 +114,7 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
     let (categories, sector) = vocabulary_terms(&report);
     let ttps = ttps(&report.ttps);
 
-    Ok(NormalizedReport {
+    let normalized = NormalizedReport {
         id: raw.id.clone(),
         partner: raw.partner.clone(),
         received_at: raw.received_at,
@@ -97,7 +130,79 @@ pub fn normalize(raw: &RawReport) -> Result<NormalizedReport, Rejection> {
         pii,
         indicator_spans,
         indicator_pii,
-    })
+    };
+    check_size(&normalized, limits)?;
+    Ok(normalized)
+}
+
+/// Checks the size of a normalized record's JSON against `limits.max_normalized_bytes`.
+fn check_size(normalized: &NormalizedReport, limits: &Limits) -> Result<(), Refusal> {
+    if limits.max_normalized_bytes == usize::MAX {
+        return Ok(());
+    }
+    let found = serde_json::to_vec(normalized).map_or(usize::MAX, |json| json.len());
+    if found <= limits.max_normalized_bytes {
+        return Ok(());
+    }
+    Err(Refusal::TooLarge(LimitExceeded::NormalizedBytes {
+        found,
+        max: limits.max_normalized_bytes,
+    }))
+}
+
+/// Collects a report's indicators, first source first: declared (validated), from STIX patterns, then found in the
+/// title and description; each counted against `limits.max_indicators` as it is added. `reject` builds the refusal
+/// of an invalid indicator from its reason and detail.
+fn collect_indicators(
+    format: ReportFormat,
+    report: &IncidentReport,
+    limits: &Limits,
+    reject: &dyn Fn(&str, String) -> Refusal,
+) -> Result<IndicatorSet, Refusal> {
+    // A bundle's indicators all come from its patterns and observables; a MISP event's are declared attributes.
+    let declared_source = match format {
+        ReportFormat::Stix => IndicatorSource::Stix,
+        ReportFormat::Native | ReportFormat::Misp => IndicatorSource::Declared,
+    };
+    let mut indicators = IndicatorSet::new(limits.max_indicators);
+    for (index, input) in report.indicators.iter().enumerate() {
+        // The declared name, not just its type: `md5` only accepts a digest, `filename` only a file name.
+        let (kind, value) =
+            canonicalize_declared(input.kind.as_deref(), &input.value).map_err(|error| {
+                let field = match error {
+                    ObservableError::UnknownType(_) => "type",
+                    _ => "value",
+                };
+                reject(
+                    "invalid-indicator",
+                    format!("/indicators/{index}/{field}: {error}"),
+                )
+            })?;
+        indicators
+            .push(kind, value, declared_source)
+            .map_err(Refusal::TooLarge)?;
+    }
+    for (index, input) in report.patterns.iter().enumerate() {
+        let found = pattern_indicators(input).map_err(|detail| {
+            reject(
+                "invalid-indicator",
+                format!("/patterns/{index}/pattern: {detail}"),
+            )
+        })?;
+        for (kind, value) in found {
+            indicators
+                .push(kind, value, IndicatorSource::Stix)
+                .map_err(Refusal::TooLarge)?;
+        }
+    }
+    for text in [&report.title, &report.description] {
+        for (kind, value) in extract::indicators(text) {
+            indicators
+                .push(kind, value, IndicatorSource::Text)
+                .map_err(Refusal::TooLarge)?;
+        }
+    }
+    Ok(indicators)
 }
 
 /// Returns the canonical exact observables of a STIX pattern (none for other pattern types, none for the kinds
@@ -156,10 +261,13 @@ fn ttps(input: &[String]) -> Vec<String> {
 /// carries some, the indicator `pii: redact` releases instead. The host of such a URL (its domain or IP address)
 /// is added as an indicator of its own ([`IndicatorSource::Derived`]) unless it is already there: it carries no
 /// personal data and stays searchable when the URL is redacted.
-fn indicator_pii(indicators: &mut Vec<Indicator>) -> Vec<IndicatorPii> {
+///
+/// # Errors
+/// [`LimitExceeded::Indicators`] when a derived host is one indicator too many.
+fn indicator_pii(indicators: &mut IndicatorSet) -> Result<Vec<IndicatorPii>, LimitExceeded> {
     let mut found = Vec::new();
     let mut hosts = Vec::new();
-    for indicator in indicators.iter() {
+    for indicator in indicators.as_slice() {
         let ranges = pii::in_indicator(indicator);
         if ranges.is_empty() {
             continue;
@@ -187,21 +295,10 @@ fn indicator_pii(indicators: &mut Vec<Indicator>) -> Vec<IndicatorPii> {
             hosts.push(host);
         }
     }
-    if hosts.is_empty() {
-        return found;
+    for (kind, value) in hosts {
+        indicators.push(kind, value, IndicatorSource::Derived)?;
     }
-    let known: HashSet<(ObservableType, String)> = indicators
-        .iter()
-        .map(|indicator| (indicator.kind, indicator.value.clone()))
-        .collect();
-    let mut derived: Vec<(ObservableType, String, IndicatorSource)> = hosts
-        .into_iter()
-        .filter(|host| !known.contains(host))
-        .map(|(kind, value)| (kind, value, IndicatorSource::Derived))
-        .collect();
-    dedup_by_key(&mut derived, |(kind, value, _)| (*kind, value.clone()));
-    indicators.extend(unique_indicators(derived));
-    found
+    Ok(found)
 }
 
 /// Returns the host of a canonical URL as a typed, canonical indicator (a domain name or an IP address).
@@ -222,76 +319,6 @@ fn url_host(url: &str) -> Option<(ObservableType, String)> {
         ObservableType::DomainName | ObservableType::Ipv4Addr | ObservableType::Ipv6Addr
     )
     .then_some((kind, value))
-}
-
-/// An indicator before deduplication: its type, canonical value and where it was found.
-type Candidate = (ObservableType, String, IndicatorSource);
-
-/// Returns every indicator candidate of `report`, canonical, in order: declared (or, for a bundle, from its
-/// observables), from its patterns, then found in its title and description. An invalid one is the rejection's
-/// reason and detail.
-fn candidates(
-    format: ReportFormat,
-    report: &IncidentReport,
-) -> Result<Vec<Candidate>, (&'static str, String)> {
-    // A bundle's indicators all come from its patterns and observables; a MISP event's are declared attributes.
-    let declared_source = match format {
-        ReportFormat::Stix => IndicatorSource::Stix,
-        ReportFormat::Native | ReportFormat::Misp => IndicatorSource::Declared,
-    };
-    let mut candidates = Vec::new();
-    for (index, input) in report.indicators.iter().enumerate() {
-        // The declared name, not just its type: `md5` only accepts a digest, `filename` only a file name.
-        let (kind, value) =
-            canonicalize_declared(input.kind.as_deref(), &input.value).map_err(|error| {
-                let field = match error {
-                    ObservableError::UnknownType(_) => "type",
-                    _ => "value",
-                };
-                (
-                    "invalid-indicator",
-                    format!("/indicators/{index}/{field}: {error}"),
-                )
-            })?;
-        candidates.push((kind, value, declared_source));
-    }
-    for (index, input) in report.patterns.iter().enumerate() {
-        let found = pattern_indicators(input).map_err(|detail| {
-            (
-                "invalid-indicator",
-                format!("/patterns/{index}/pattern: {detail}"),
-            )
-        })?;
-        candidates.extend(
-            found
-                .into_iter()
-                .map(|(kind, value)| (kind, value, IndicatorSource::Stix)),
-        );
-    }
-    for text in [&report.title, &report.description] {
-        for (kind, value) in extract::indicators(text) {
-            candidates.push((kind, value, IndicatorSource::Text));
-        }
-    }
-    Ok(candidates)
-}
-
-/// Keeps the first candidate of each type and value (so the first source wins) and gives each its deterministic STIX
-/// id. Linear in the number of candidates: a submission can carry hundreds of thousands (declared, from patterns,
-/// from text), and a scan of the kept list per candidate made normalization quadratic.
-fn unique_indicators(
-    mut candidates: Vec<(ObservableType, String, IndicatorSource)>,
-) -> Vec<Indicator> {
-    dedup_by_key(&mut candidates, |(kind, value, _)| (*kind, value.clone()));
-    candidates
-        .into_iter()
-        .map(|(kind, value, source)| Indicator {
-            id: accord_stix::observable_id(kind, &value),
-            kind,
-            value,
-            source,
-        })
-        .collect()
 }
 
 #[cfg(test)]

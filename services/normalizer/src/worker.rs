@@ -1,13 +1,25 @@
 //! The normalizer's consumer: [`topics::REPORTS_RAW`] → [`topics::REPORTS_NORMALIZED`] or
 //! [`topics::REPORTS_REJECTED`].
+//!
+//! Fair between partners (batches are made round-robin by partner from a read-ahead window:
+//! `accord_runtime::stage::Fairness`), bounded (every report is normalized within the gateway's [`Limits`]: one over
+//! a limit is rejected with the reason `too-large`), off the async runtime (normalization runs in a blocking task),
+//! and never stuck on a record (one the bus cannot take is dead-lettered, not retried).
 
-use accord_bus::{BusClient, Delivery};
-use accord_domain::{NormalizedReport, RawReport, Rejection, topics};
+use std::sync::Arc;
+
+use accord_bus::{BusClient, Delivery, Record};
+use accord_domain::{NormalizedReport, OrgId, RawReport, Rejection, ReportId, topics};
 use accord_runtime::{
     ServiceHost,
     json::SchemaValidator,
     service::at_least,
-    stage::{self, Stage, StageOptions},
+    stage::{self, Fairness, Stage, StageOptions},
+};
+
+use crate::{
+    limits::{Limits, Refusal},
+    normalize::too_large,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -18,8 +30,14 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Consumer group.
     pub group: String,
-    /// Largest batch.
+    /// Largest batch, in records.
     pub batch_size: usize,
+    /// Largest batch, in bytes of raw records: a batch closes once it holds this much (it always holds one record).
+    pub batch_bytes: usize,
+    /// The most raw records read ahead of normalization, among which batches are made round-robin by partner.
+    pub window: usize,
+    /// The most bytes of raw records read ahead.
+    pub window_bytes: usize,
 }
 
 impl Default for Config {
@@ -27,6 +45,9 @@ impl Default for Config {
         Self {
             group: "normalizer".to_owned(),
             batch_size: 256,
+            batch_bytes: 256 * 1024,
+            window: 4096,
+            window_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -37,90 +58,162 @@ impl Config {
     /// # Errors
     /// A message naming the key.
     pub fn validate(&self) -> Result<(), String> {
-        at_least("normalizer.batch_size", self.batch_size as u64, 1)
+        at_least("normalizer.batch_size", self.batch_size as u64, 1)?;
+        at_least("normalizer.batch_bytes", self.batch_bytes as u64, 1024)?;
+        at_least(
+            "normalizer.window",
+            self.window as u64,
+            self.batch_size as u64,
+        )?;
+        at_least(
+            "normalizer.window_bytes",
+            self.window_bytes as u64,
+            self.batch_bytes as u64,
+        )
     }
 }
 
 struct Normalizer {
     bus: BusClient,
     /// The contract of `reports.normalized`: a record that breaks it is a bug and is rejected, never published.
-    schema: SchemaValidator,
+    schema: Arc<SchemaValidator>,
+    /// What one report may become (the gateway's limits).
+    limits: Limits,
 }
 
-impl Normalizer {
-    /// Checks a record against the normalized-report schema before it is published.
-    fn violation(&self, report: &NormalizedReport) -> Option<Rejection> {
-        let value = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
-        match self.schema.validate(&value) {
-            Ok(()) => None,
-            Err(error) => {
-                // The fields only: a schema message quotes the value, which may be personal data.
-                let fields: Vec<String> = match &error {
-                    accord_runtime::ApiError::Unprocessable { errors, .. } => {
-                        errors.iter().map(|field| field.pointer.clone()).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                tracing::error!(report_id = %report.id, ?fields, "normalized record breaks its schema");
-                Some(Rejection {
-                    report_id: report.id.clone(),
-                    partner: Some(report.partner.clone()),
-                    stage: "normalizer".to_owned(),
-                    reason: "schema-violation".to_owned(),
-                    detail: "the normalized record does not conform to its schema".to_owned(),
-                    at: chrono::Utc::now(),
-                })
-            }
+/// A raw report's fate, decided off the async runtime.
+enum Outcome {
+    /// The normalized record, for `reports.normalized`, with the report it belongs to.
+    Normalized {
+        record: Record,
+        report_id: ReportId,
+        partner: OrgId,
+    },
+    /// The rejection's record, for `reports.rejected`.
+    Rejected(Record),
+}
+
+/// Normalizes one raw report within `limits` and checks the record against its schema; returns what to publish.
+fn outcome(raw: &RawReport, limits: &Limits, schema: &SchemaValidator) -> anyhow::Result<Outcome> {
+    let normalized = match crate::normalize_within(raw, limits) {
+        Ok(report) => violation(schema, &report).map_or(Ok(report), Err),
+        Err(Refusal::Invalid(rejection)) => Err(*rejection),
+        Err(Refusal::TooLarge(exceeded)) => Err(too_large(raw, &exceeded)),
+    };
+    match normalized {
+        Ok(report) => {
+            let mut record = stage::json_record(report.id.as_str(), &report)?;
+            record.headers.push((
+                topics::HEADER_PARTNER.to_owned(),
+                report.partner.to_string(),
+            ));
+            Ok(Outcome::Normalized {
+                record,
+                report_id: report.id,
+                partner: report.partner,
+            })
+        }
+        Err(rejection) => {
+            tracing::debug!(report_id = %raw.id, reason = rejection.reason, "report rejected");
+            Ok(Outcome::Rejected(stage::json_record(
+                rejection.report_id.as_str(),
+                &rejection,
+            )?))
+        }
+    }
+}
+
+/// Checks a record against the normalized-report schema before it is published.
+fn violation(schema: &SchemaValidator, report: &NormalizedReport) -> Option<Rejection> {
+    let value = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
+    match schema.validate(&value) {
+        Ok(()) => None,
+        Err(error) => {
+            // The fields only: a schema message quotes the value, which may be personal data.
+            let fields: Vec<String> = match &error {
+                accord_runtime::ApiError::Unprocessable { errors, .. } => {
+                    errors.iter().map(|field| field.pointer.clone()).collect()
+                }
+                _ => Vec::new(),
+            };
+            tracing::error!(report_id = %report.id, ?fields, "normalized record breaks its schema");
+            Some(Rejection {
+                report_id: report.id.clone(),
+                partner: Some(report.partner.clone()),
+                stage: "normalizer".to_owned(),
+                reason: "schema-violation".to_owned(),
+                detail: "the normalized record does not conform to its schema".to_owned(),
+                at: chrono::Utc::now(),
+            })
         }
     }
 }
 
 #[async_trait]
 impl Stage for Normalizer {
+    /// Normalizes the batch in a blocking task (normalization is CPU work: it never holds the async runtime), then
+    /// publishes the records and the rejections; a normalized record the bus can never take is dead-lettered.
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
         let decoded = stage::decode_batch::<RawReport>("normalizer", batch);
-        let mut normalized = Vec::with_capacity(batch.len());
+        let raws: Vec<RawReport> = decoded.items.into_iter().map(|(_, raw)| raw).collect();
+        let (schema, limits) = (Arc::clone(&self.schema), self.limits);
+        let outcomes = tokio::task::spawn_blocking(move || {
+            raws.iter()
+                .map(|raw| outcome(raw, &limits, &schema))
+                .collect::<anyhow::Result<Vec<Outcome>>>()
+        })
+        .await??;
         // Undecodable raw records are rejected too, so the partner sees why.
         let mut rejected = decoded.dead_letters;
-        for (_, raw) in decoded.items {
-            let outcome = match crate::normalize(&raw) {
-                Ok(report) => self.violation(&report).map_or(Ok(report), Err),
-                Err(rejection) => Err(rejection),
-            };
+        let mut normalized = Vec::with_capacity(outcomes.len());
+        let mut owners = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
             match outcome {
-                Ok(report) => normalized.push(stage::json_record(report.id.as_str(), &report)?),
-                Err(rejection) => {
-                    tracing::debug!(report_id = %raw.id, reason = rejection.reason, "report rejected");
-                    rejected.push(stage::json_record(
-                        rejection.report_id.as_str(),
-                        &rejection,
-                    )?);
+                Outcome::Normalized {
+                    record,
+                    report_id,
+                    partner,
+                } => {
+                    normalized.push(record);
+                    owners.push((report_id, partner));
                 }
+                Outcome::Rejected(record) => rejected.push(record),
             }
         }
-        if !normalized.is_empty() {
-            self.bus
-                .publish(topics::REPORTS_NORMALIZED, normalized)
-                .await?;
+        let published =
+            stage::publish_or_refuse(&self.bus, topics::REPORTS_NORMALIZED, normalized).await?;
+        for refused in published.refused {
+            let (report_id, partner) = &owners[refused.index];
+            rejected.push(stage::rejection_record(
+                report_id,
+                Some(partner),
+                crate::normalize::STAGE,
+                refused.reason,
+                refused.detail,
+            )?);
         }
-        if !rejected.is_empty() {
-            self.bus.publish(topics::REPORTS_REJECTED, rejected).await?;
-        }
-        Ok(())
+        stage::publish_dead_letters(&self.bus, rejected).await
     }
 }
 
-/// Starts the normalizer's stage in `host`.
+/// Starts the normalizer's stage in `host`: batches are made fairly between partners ([`Fairness`]) and every
+/// report is normalized within `limits` (the gateway's, so that what the gateway accepted passes).
 ///
 /// # Errors
 /// Fails when the normalized-report schema does not compile.
-pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
+pub async fn start(config: Config, limits: Limits, host: &mut ServiceHost) -> anyhow::Result<()> {
     let options = StageOptions {
         name: "normalizer",
         topic: topics::REPORTS_RAW,
         group: config.group.clone(),
         batch_size: config.batch_size,
         linger: std::time::Duration::ZERO,
+        fairness: Some(Fairness {
+            header: topics::HEADER_PARTNER,
+            window: config.window,
+            window_bytes: config.window_bytes,
+            batch_bytes: config.batch_bytes,
+        }),
     };
     let schema = SchemaValidator::compile(
         "normalized-report",
@@ -129,7 +222,8 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let bus = host.deps().bus.clone();
     let normalizer = Normalizer {
         bus: bus.clone(),
-        schema,
+        schema: Arc::new(schema),
+        limits,
     };
     host.spawn_critical(
         "normalizer",

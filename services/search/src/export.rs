@@ -127,13 +127,13 @@ pub async fn export_search(
     principal: Option<&Principal>,
     body: &[u8],
 ) -> Outcome<Export, ApiError> {
-    let audited = search_audited("POST /v1/search/export", principal, body);
+    let audited = search_audited("POST /v1/search/export", principal, body, &state.config);
     let outcome = async {
         let ctx = context(state, principal, &audited)?;
         let value = json::parse_value(body)?;
         let format = ExportFormat::parse(value.get("format").and_then(Value::as_str))?;
         let request: SearchRequest = json::from_value(value)?;
-        let (mut query, categories) = to_query(&ctx, request)?;
+        let (mut query, categories) = to_query(&ctx, &state.config, request)?;
         let max = state.config.max_export_reports;
         query.size = max.saturating_add(1);
         let visible =

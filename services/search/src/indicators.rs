@@ -8,6 +8,7 @@ use accord_runtime::{ApiError, Principal, json};
 use axum::{
     Json,
     extract::{Path, Query, State},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    AppState, Config,
+    AppState, Config, limits,
     released::{Outcome, Unaudited},
     request::{Audited, Context, PurposeAndCase, context, finish, indicator_list, report_summary},
     visible,
@@ -122,7 +123,7 @@ pub async fn indicator(
     value: &str,
     stated: Stated,
 ) -> Outcome<Value, ApiError> {
-    let mut query = json!({ "value": value });
+    let mut query = json!({ "value": limits::audited_values(json!([value]), &state.config)[0] });
     if let (Some(include), Value::Object(map)) = (&stated.include, &mut query) {
         map.insert("include".to_owned(), json!(include));
     }
@@ -133,6 +134,7 @@ pub async fn indicator(
     };
     let outcome = async {
         let ctx = context(state, principal, &audited)?;
+        limits::check_value("/value", value, &state.config)?;
         let with_indicators = include_indicators(stated.include.as_deref())?;
         answer_indicator(
             &state.deps.index,
@@ -194,9 +196,11 @@ struct LookupRequest {
 pub(crate) async fn post_lookup(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    lookup(&state, principal.as_ref().ok(), &body)
+    let media = json::require_json(&headers);
+    audited_lookup(&state, principal.as_ref().ok(), &body, media)
         .await
         .map(Json)
         .into_response()
@@ -220,6 +224,17 @@ pub async fn lookup(
     principal: Option<&Principal>,
     body: &[u8],
 ) -> Outcome<Value, ApiError> {
+    audited_lookup(state, principal, body, Ok(())).await
+}
+
+/// [`lookup`], after `media`: the check of the request's `Content-Type` (415), audited like any refusal once the
+/// caller is known (an unauthenticated request is 401 first).
+async fn audited_lookup(
+    state: &AppState,
+    principal: Option<&Principal>,
+    body: &[u8],
+    media: Result<(), ApiError>,
+) -> Outcome<Value, ApiError> {
     let parsed = json::parse_value(body);
     let audited = Audited {
         endpoint: "POST /v1/indicators/lookup",
@@ -229,11 +244,15 @@ pub async fn lookup(
             body_field(&parsed, "case").as_deref(),
         ),
         query: json!({
-            "values": parsed.as_ref().ok().and_then(|value| value.get("values")).cloned().unwrap_or(Value::Null)
+            "values": limits::audited_values(
+                parsed.as_ref().ok().and_then(|value| value.get("values")).cloned().unwrap_or(Value::Null),
+                &state.config,
+            )
         }),
     };
     let outcome = async {
         let ctx = context(state, principal, &audited)?;
+        media?;
         let request: LookupRequest = json::from_value(parsed?)?;
         answer_lookup(state, &ctx, request.values).await
     }
@@ -241,15 +260,10 @@ pub async fn lookup(
     finish(state, principal, audited, outcome).await
 }
 
-/// Checks the number of values of a batch lookup (`/values`).
+/// Checks the values of a batch lookup: their number (`/values`) and each one's length (`/values/N`), 400 naming
+/// the limit ([`limits::check_values`]).
 pub(crate) fn check_lookup_size(config: &Config, values: &[String]) -> Result<(), ApiError> {
-    if values.len() > config.max_lookup_values {
-        return Err(ApiError::invalid_field(
-            "/values",
-            format!("at most {} values per lookup", config.max_lookup_values),
-        ));
-    }
-    Ok(())
+    limits::check_values(values, config)
 }
 
 /// Returns the index matches of a batch's values (`None` for a value that is not an indicator), same order.

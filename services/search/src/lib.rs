@@ -19,6 +19,7 @@ mod export;
 #[cfg(test)]
 mod fuzz;
 mod indicators;
+mod limits;
 mod metrics;
 pub mod released;
 mod request;
@@ -58,8 +59,14 @@ pub use crate::{
 pub struct Config {
     /// Most reports listed per indicator.
     pub max_reports_per_indicator: usize,
-    /// Most values in one batch lookup.
+    /// Most values in one batch lookup (more: 400 naming `/values`).
     pub max_lookup_values: usize,
+    /// The longest value looked up, in bytes (`GET /v1/indicators/{value}` and each batch value; longer: 400).
+    pub max_lookup_value_bytes: usize,
+    /// The longest `q` of `POST /v1/search`, in bytes (longer: 400 naming `/q`).
+    pub max_query_bytes: usize,
+    /// The most terms (words and `field:value` terms) in a `q` (more: 400 naming `/q`).
+    pub max_query_terms: usize,
     /// Default page size of `POST /v1/search`.
     pub default_page_size: usize,
     /// Largest page size of `POST /v1/search`.
@@ -90,6 +97,9 @@ impl Default for Config {
         Self {
             max_reports_per_indicator: 100,
             max_lookup_values: 10_000,
+            max_lookup_value_bytes: 8192,
+            max_query_bytes: 4096,
+            max_query_terms: 64,
             default_page_size: 20,
             max_page_size: 100,
             max_rechecked_views: 10_000,
@@ -113,6 +123,13 @@ impl Config {
             1,
         )?;
         at_least("search.max_lookup_values", self.max_lookup_values as u64, 1)?;
+        at_least(
+            "search.max_lookup_value_bytes",
+            self.max_lookup_value_bytes as u64,
+            256,
+        )?;
+        at_least("search.max_query_bytes", self.max_query_bytes as u64, 256)?;
+        at_least("search.max_query_terms", self.max_query_terms as u64, 1)?;
         at_least("search.default_page_size", self.default_page_size as u64, 1)?;
         at_least(
             "search.max_page_size",

@@ -12,6 +12,7 @@ use accord_runtime::{ApiError, Principal, json};
 use axum::{
     Json,
     extract::State,
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 use crate::{
     AppState, Config,
     indicators::body_field,
+    limits,
     released::{Outcome, Unaudited},
     request::{Audited, Context, PurposeAndCase, context, finish, indicator_list},
     visible,
@@ -279,23 +281,27 @@ pub(crate) fn render_hit(view: &View) -> Value {
 pub(crate) async fn post_search(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    search(&state, principal.as_ref().ok(), &body)
+    let media = json::require_json(&headers);
+    audited_search(&state, principal.as_ref().ok(), &body, media)
         .await
         .map(Json)
         .into_response()
 }
 
 /// Returns what is audited of a search-like request: its stated purpose and case (under the caller's token: a
-/// case-bound token supplies them, see [`PurposeAndCase::of`]), and the body without them.
+/// case-bound token supplies them, see [`PurposeAndCase::of`]), and the body without them, `q` cut at the limit.
 pub(crate) fn search_audited(
     endpoint: &'static str,
     principal: Option<&Principal>,
     body: &[u8],
+    config: &Config,
 ) -> Audited {
     let parsed = json::parse_value(body);
-    let mut query_audit = parsed.as_ref().cloned().unwrap_or(Value::Null);
+    let mut query_audit =
+        limits::audited_query(parsed.as_ref().cloned().unwrap_or(Value::Null), config);
     if let Value::Object(map) = &mut query_audit {
         map.remove("purpose");
         map.remove("case");
@@ -319,9 +325,21 @@ pub async fn search(
     principal: Option<&Principal>,
     body: &[u8],
 ) -> Outcome<Value, ApiError> {
-    let audited = search_audited("POST /v1/search", principal, body);
+    audited_search(state, principal, body, Ok(())).await
+}
+
+/// [`search`], after `media`: the check of the request's `Content-Type` (415), audited like any refusal once the
+/// caller is known (an unauthenticated request is 401 first).
+async fn audited_search(
+    state: &AppState,
+    principal: Option<&Principal>,
+    body: &[u8],
+    media: Result<(), ApiError>,
+) -> Outcome<Value, ApiError> {
+    let audited = search_audited("POST /v1/search", principal, body, &state.config);
     let outcome = async {
         let ctx = context(state, principal, &audited)?;
+        media?;
         run_search(&state.deps.index, &state.config, &ctx, body).await
     }
     .await;
@@ -332,9 +350,13 @@ pub async fn search(
 /// The page (`size`, `offset`) is left to the caller: both are 0.
 pub(crate) fn to_query(
     ctx: &Context,
+    config: &Config,
     request: SearchRequest,
 ) -> Result<(Query, BTreeSet<String>), ApiError> {
     let SearchRequest { q, mut filters, .. } = request;
+    if let Some(q) = q.as_deref() {
+        limits::check_query(q.trim(), config)?;
+    }
     let mut categories = take_categories(&mut filters)?;
     let mut filters = parse_filters(filters)?;
     let q = match q.as_deref().map(str::trim) {
@@ -374,7 +396,7 @@ pub async fn run_search(
 ) -> Result<Unaudited<Value>, ApiError> {
     let request: SearchRequest = json::from_value(json::parse_value(body)?)?;
     let (size, cursor) = (request.size, request.cursor.clone());
-    let (mut query, categories) = to_query(ctx, request)?;
+    let (mut query, categories) = to_query(ctx, config, request)?;
     let size = size.unwrap_or(config.default_page_size);
     if size == 0 || size > config.max_page_size {
         return Err(ApiError::invalid_field(

@@ -40,16 +40,7 @@ pub(crate) enum DecodeError {
 /// # Errors
 /// Returns [`BusError::Refused`] when the encoded record would exceed [`MAX_RECORD_BYTES`].
 pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, BusError> {
-    let key_len = match &record.key {
-        Some(key) => 4 + key.len(),
-        None => 0,
-    };
-    let headers_len: usize = record
-        .headers
-        .iter()
-        .map(|(name, value)| 8 + name.len() + value.len())
-        .sum();
-    let len = 1 + 1 + key_len + 4 + headers_len + record.payload.len();
+    let len = record.size();
     if len > MAX_RECORD_BYTES {
         return Err(BusError::Refused(format!(
             "record of {len} bytes exceeds the embedded log's limit of {MAX_RECORD_BYTES} bytes"

@@ -45,9 +45,25 @@ pub struct KafkaConfig {
     pub session_timeout: Duration,
     /// Timeout of admin, metadata and watermark requests (`?request_timeout_ms=`).
     pub request_timeout: Duration,
+    /// The largest record published, by [`Record::size`](crate::Record::size) (`?max_record_bytes=`, 1 KiB to
+    /// 64 MiB): the producer's `message.max.bytes` and the `max.message.bytes` of the topics this bus creates allow
+    /// it plus [`FRAMING_BYTES`]. Topics created by an operator need the same `max.message.bytes`.
+    pub max_record_bytes: usize,
     /// TLS and SASL (`?security_protocol=…&sasl_mechanism=…`, and the `[kafka]` settings for secrets).
     pub security: KafkaSecurity,
 }
+
+/// What Kafka adds to a record on the wire (batch header, varints, timestamps): the producer and topic limits are
+/// this much above [`KafkaConfig::max_record_bytes`].
+pub const FRAMING_BYTES: usize = 64 * 1024;
+
+/// The default of [`KafkaConfig::max_record_bytes`]: the embedded log's limit, so that both backends carry the same
+/// records.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
+/// The largest [`KafkaConfig::max_record_bytes`] accepted: a fetch returns a record this large within librdkafka's
+/// default `receive.message.max.bytes`.
+pub const MAX_MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
 
 impl Default for KafkaConfig {
     fn default() -> Self {
@@ -63,6 +79,7 @@ impl Default for KafkaConfig {
             delivery_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             security: KafkaSecurity::default(),
         }
     }
@@ -78,7 +95,7 @@ impl KafkaConfig {
     }
 
     /// Parses `kafka://host:port[,host:port…][?partitions=N&replication=N&retention_ms=N&delivery_timeout_ms=N&
-    /// session_timeout_ms=N&request_timeout_ms=N&security_protocol=P&sasl_mechanism=M&sasl_username=U&
+    /// session_timeout_ms=N&request_timeout_ms=N&max_record_bytes=N&security_protocol=P&sasl_mechanism=M&sasl_username=U&
     /// ssl_ca_location=PATH&ssl_certificate_location=PATH&ssl_key_location=PATH]`. Passwords are never read from
     /// the URL (it is logged): they come from [`KafkaConfig::with_security`].
     ///
@@ -141,6 +158,14 @@ impl KafkaConfig {
             "delivery_timeout_ms" => self.delivery_timeout = millis()?,
             "session_timeout_ms" => self.session_timeout = millis()?,
             "request_timeout_ms" => self.request_timeout = millis()?,
+            "max_record_bytes" => {
+                self.max_record_bytes = value.parse().map_err(|_| bad())?;
+                if !(1024..=MAX_MAX_RECORD_BYTES).contains(&self.max_record_bytes) {
+                    return Err(format!(
+                        "`max_record_bytes` must be between 1024 and {MAX_MAX_RECORD_BYTES}"
+                    ));
+                }
+            }
             _ => {
                 if !self.security.set_from_url(name, value)? {
                     return Err(format!("unknown parameter `{name}`"));
@@ -192,8 +217,15 @@ impl KafkaConfig {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", millis(self.delivery_timeout))
-            .set("linger.ms", "5");
+            .set("linger.ms", "5")
+            .set("message.max.bytes", self.message_max_bytes().to_string());
         config
+    }
+
+    /// Returns the producer's `message.max.bytes` and the created topics' `max.message.bytes`: the record limit plus
+    /// Kafka's framing.
+    pub fn message_max_bytes(&self) -> usize {
+        self.max_record_bytes + FRAMING_BYTES
     }
 
     /// Returns the configuration of a consumer in `group`, or of a groupless reader (`None`): no automatic commit
@@ -215,8 +247,12 @@ impl KafkaConfig {
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", millis(self.session_timeout))
             .set("heartbeat.interval.ms", millis(self.session_timeout / 4))
-            // Bounds what one consumer prefetches (the subscription buffers up to `MAX_BUFFERED` more).
-            .set("queued.max.messages.kbytes", "16384");
+            // Bounds what one consumer prefetches (the subscription buffers up to `MAX_BUFFERED` more); room for two
+            // of the largest records.
+            .set(
+                "queued.max.messages.kbytes",
+                (2 * self.message_max_bytes() / 1024).max(16384).to_string(),
+            );
         config
     }
 
@@ -257,6 +293,13 @@ mod tests {
         assert_eq!(config.retention_ms, Some(-1));
         assert_eq!(config.delivery_timeout, Duration::from_secs(5));
         assert_eq!(config.compacted_topics, ["policy.mous", "admin.directory"]);
+        assert_eq!(config.max_record_bytes, DEFAULT_MAX_RECORD_BYTES);
+        let small = KafkaConfig::from_url("kafka://a:9092?max_record_bytes=1048576").unwrap();
+        assert_eq!(small.max_record_bytes, 1024 * 1024);
+        assert_eq!(
+            small.producer_config().get("message.max.bytes"),
+            Some("1114112")
+        );
         let plain = KafkaConfig::from_url("kafka://127.0.0.1:9092/").unwrap();
         assert_eq!(plain, KafkaConfig::default());
     }
@@ -273,6 +316,8 @@ mod tests {
             "kafka://a:9092?partitions=x",
             "kafka://a:9092?unknown=1",
             "kafka://a:9092?partitions",
+            "kafka://a:9092?max_record_bytes=10",
+            "kafka://a:9092?max_record_bytes=1000000000",
             "kafka://a:9092/path",
             "http://a:9092",
             "kafka://user:secret@a:9092",

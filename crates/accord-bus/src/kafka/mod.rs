@@ -5,7 +5,8 @@
 //!   [`KafkaConfig::replication`] replicas; the compacted topics ([`KafkaConfig::compacted_topics`], `policy.mous`
 //!   and `admin.directory`) get `cleanup.policy=compact` and a single partition (they are small, and their readers
 //!   need one total order: an organization before its tokens, and one applied offset to wait for), the others
-//!   `retention.ms` when configured. Topics that exist are left as they are.
+//!   `retention.ms` when configured; every one gets `max.message.bytes` from [`KafkaConfig::max_record_bytes`]
+//!   (the producer's `message.max.bytes` is the same). Topics that exist are left as they are.
 //! - A [`Position`] is (partition, offset). Records are partitioned by key, so the records of one report or one MoU
 //!   stay in order; records without a key are spread by librdkafka.
 //! - A consumer group of the [`Bus`] is a Kafka consumer group: members share the partitions, and the group resumes
@@ -51,7 +52,9 @@ use rdkafka::{
 };
 use tracing::{debug, info, instrument, warn};
 
-pub use self::config::{COMPACTED_TOPICS, KafkaConfig};
+pub use self::config::{
+    COMPACTED_TOPICS, DEFAULT_MAX_RECORD_BYTES, FRAMING_BYTES, KafkaConfig, MAX_MAX_RECORD_BYTES,
+};
 pub use self::security::{KafkaSecurity, SaslMechanism, Secret, SecurityProtocol};
 use self::{consumer::KafkaSubscription, error::AuthFailures};
 use crate::{Bus, BusError, Position, Record, SubscribeOptions, Subscription};
@@ -275,6 +278,7 @@ impl Bus for KafkaBus {
             }
         }
         let retention = self.config.retention_ms.map(|millis| millis.to_string());
+        let max_message_bytes = self.config.message_max_bytes().to_string();
         let new_topics: Vec<NewTopic<'_>> = names
             .iter()
             .map(|name| {
@@ -288,7 +292,8 @@ impl Bus for KafkaBus {
                     name,
                     partitions,
                     TopicReplication::Fixed(i32::from(self.config.replication)),
-                );
+                )
+                .set("max.message.bytes", &max_message_bytes);
                 if compacted {
                     topic.set("cleanup.policy", "compact")
                 } else if let Some(retention) = &retention {
@@ -345,6 +350,17 @@ impl Bus for KafkaBus {
     async fn publish(&self, topic: &str, records: Vec<Record>) -> Result<Vec<Position>, BusError> {
         if records.is_empty() {
             return Ok(Vec::new());
+        }
+        // The same contract as the embedded log: a record over the limit is refused before anything is sent.
+        if let Some(record) = records
+            .iter()
+            .find(|record| record.size() > self.config.max_record_bytes)
+        {
+            return Err(BusError::Refused(format!(
+                "record of {} bytes exceeds the bus's limit of {} bytes (`max_record_bytes`)",
+                record.size(),
+                self.config.max_record_bytes
+            )));
         }
         self.check_topic(topic).await?;
         let mut deliveries = Vec::with_capacity(records.len());
@@ -455,5 +471,11 @@ impl Bus for KafkaBus {
         })
         .await
         .map_err(|error| BusError::unavailable("failed to run a metadata request", error))?
+    }
+
+    /// [`KafkaConfig::max_record_bytes`]: the producer's `message.max.bytes` and the `max.message.bytes` of the topics
+    /// this bus creates allow it (with room for Kafka's framing).
+    fn max_record_bytes(&self) -> usize {
+        self.config.max_record_bytes
     }
 }

@@ -2,7 +2,10 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use accord_bus::{Bus, BusError, Record, kafka::KafkaBus};
+use accord_bus::{
+    Bus, BusError, Record,
+    kafka::{KafkaBus, KafkaConfig},
+};
 use rdkafka::{
     ClientConfig,
     admin::{AdminClient, AdminOptions, ResourceSpecifier},
@@ -45,6 +48,7 @@ async fn topics_are_created_with_their_partitions_and_policies() {
         retention_ms: Some(3_600_000),
         ..config(&bootstrap)
     };
+    let max_message_bytes = config.message_max_bytes().to_string();
     let bus = KafkaBus::connect(config).expect("failed to create the clients");
     bus.ensure_topics(&[&compacted, &retained])
         .await
@@ -72,6 +76,14 @@ async fn topics_are_created_with_their_partitions_and_policies() {
         retained_config.get("cleanup.policy"),
         Some(&Some("compact".to_owned()))
     );
+    // Every topic takes the bus's largest record.
+    for topic_config in [&compacted_config, &retained_config] {
+        assert_eq!(
+            topic_config.get("max.message.bytes"),
+            Some(&Some(max_message_bytes.clone())),
+            "{topic_config:?}"
+        );
+    }
 }
 
 /// `end_offsets` gives each partition's next offset: one past the last record published there.
@@ -119,7 +131,12 @@ async fn end_offsets_are_the_next_offset_of_every_partition() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_records_are_refused() {
     let Some(bootstrap) = bootstrap() else { return };
-    let bus = KafkaBus::connect(config(&bootstrap)).expect("failed to create the clients");
+    let bus = KafkaBus::connect(KafkaConfig {
+        max_record_bytes: 1024 * 1024,
+        ..config(&bootstrap)
+    })
+    .expect("failed to create the clients");
+    assert_eq!(bus.max_record_bytes(), 1024 * 1024);
     let topic = unique("oversized");
     bus.ensure_topics(&[&topic])
         .await

@@ -8,7 +8,9 @@
 //!   new or newer, which the caller decides about; it is never retried;
 //! - items rejected with 429 or failed with 5xx are sent again, alone, after a backoff with jitter, up to
 //!   `max_attempts` times, and then reported [`ItemResult::Failed`] with the last reason;
-//! - other failures (400 `mapper_parsing_exception`, …) are [`ItemResult::Failed`] at once.
+//! - a 400 about the document itself (`mapper_parsing_exception` and the others of [`DOCUMENT_ERRORS`]) is
+//!   [`ItemResult::Refused`] at once: that document can never be indexed;
+//! - other failures (a missing index, a strict mapping, a blocked index) are [`ItemResult::Failed`] at once.
 //!
 //! A whole request that is rejected (429, 5xx) or lost (connection error, timeout) is sent again with the same
 //! backoff and counts as an attempt of every item in it. Resending is safe because every action carries an external
@@ -75,9 +77,20 @@ pub(crate) enum ItemResult {
     Done,
     /// A version conflict: the stored document is as new or newer.
     Conflict,
-    /// Failed for good, or retried until the attempts ran out.
+    /// Failed for good, or retried until the attempts ran out (the cluster, the index or its mapping is at fault:
+    /// retried by the indexer until an operator fixes it).
     Failed(String),
+    /// The document itself can never be indexed ([`DOCUMENT_ERRORS`]): retrying cannot help.
+    Refused(String),
 }
+
+/// The error types of a 400 that concern the document itself, not the cluster or the index: OpenSearch refuses that
+/// document for good, and accepts others.
+pub(crate) const DOCUMENT_ERRORS: [&str; 3] = [
+    "mapper_parsing_exception",
+    "document_parsing_exception",
+    "illegal_argument_exception",
+];
 
 /// The answer to `_bulk`.
 #[derive(Debug, Deserialize)]
@@ -112,6 +125,13 @@ fn verdict(item: &BulkItem) -> Verdict {
         404 if item.error.is_none() => Verdict::Final(ItemResult::Done),
         409 => Verdict::Final(ItemResult::Conflict),
         status if is_retryable_status(status) => Verdict::Retry(reason()),
+        400 if item
+            .error
+            .as_ref()
+            .is_some_and(|error| DOCUMENT_ERRORS.contains(&error.kind.as_str())) =>
+        {
+            Verdict::Final(ItemResult::Refused(reason()))
+        }
         _ => Verdict::Final(ItemResult::Failed(reason())),
     }
 }
@@ -329,6 +349,12 @@ mod tests {
         );
         assert!(
             matches!(verdict(&mapping), Verdict::Final(ItemResult::Failed(reason)) if reason.contains("strict"))
+        );
+        let document = item(
+            r#"{"_index":"v","_id":"a","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [cidr]"}}"#,
+        );
+        assert!(
+            matches!(verdict(&document), Verdict::Final(ItemResult::Refused(reason)) if reason.contains("cidr"))
         );
     }
 

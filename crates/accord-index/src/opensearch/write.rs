@@ -253,9 +253,9 @@ impl OpenSearchIndex {
             let settled = match result {
                 ItemResult::Done => None,
                 ItemResult::Conflict => Some(WriteOutcome::Stale),
-                ItemResult::Failed(reason) => Some(WriteOutcome::Failed(format!(
-                    "failed to claim report version: {reason}"
-                ))),
+                ItemResult::Failed(reason) | ItemResult::Refused(reason) => Some(
+                    WriteOutcome::Failed(format!("failed to claim report version: {reason}")),
+                ),
             };
             live.push((apply, settled));
         }
@@ -287,10 +287,18 @@ impl OpenSearchIndex {
             }
         }
         for (slot, result) in owners.into_iter().zip(bulk.execute(&actions).await?) {
-            if let (ItemResult::Failed(reason), None) = (result, &live[slot].1) {
-                live[slot].1 = Some(WriteOutcome::Failed(format!(
-                    "failed to write views: {reason}"
-                )));
+            let outcome = match result {
+                ItemResult::Failed(reason) => {
+                    WriteOutcome::Failed(format!("failed to write views: {reason}"))
+                }
+                // A view the index will never take: the whole report is refused (the indexer withdraws it).
+                ItemResult::Refused(reason) => {
+                    WriteOutcome::Refused(format!("a view cannot be indexed: {reason}"))
+                }
+                ItemResult::Done | ItemResult::Conflict => continue,
+            };
+            if live[slot].1.is_none() || matches!(outcome, WriteOutcome::Refused(_)) {
+                live[slot].1 = Some(outcome);
             }
         }
         Ok(())
@@ -318,7 +326,7 @@ impl OpenSearchIndex {
         for (slot, result) in pending.into_iter().zip(bulk.execute(&commits).await?) {
             live[slot].1 = Some(match result {
                 ItemResult::Done | ItemResult::Conflict => WriteOutcome::Written,
-                ItemResult::Failed(reason) => {
+                ItemResult::Failed(reason) | ItemResult::Refused(reason) => {
                     WriteOutcome::Failed(format!("failed to commit report version: {reason}"))
                 }
             });
@@ -373,7 +381,7 @@ type Live<'a> = (&'a Apply, Option<WriteOutcome>);
 fn settle(live: Vec<Live<'_>>, mut outcomes: Vec<Option<WriteOutcome>>) -> Vec<WriteOutcome> {
     for (apply, settled) in live {
         let outcome = settled.unwrap_or(WriteOutcome::Written);
-        if let WriteOutcome::Failed(reason) = &outcome {
+        if let WriteOutcome::Failed(reason) | WriteOutcome::Refused(reason) = &outcome {
             tracing::warn!(report_id = %apply.report_id, version = apply.version, %reason, "failed to write report views");
         }
         for position in &apply.items {

@@ -111,7 +111,7 @@ async fn persistent_item_failures_are_reported_failed_not_dropped() {
 }
 
 #[tokio::test]
-async fn bad_documents_fail_at_once() {
+async fn bad_documents_are_refused_at_once() {
     let stub = Stub::scripted(|request, _| {
         (request.bulk_kind() == Some(BulkKind::Views)).then(|| {
             bulk_reply(request, |_, action| {
@@ -131,7 +131,7 @@ async fn bad_documents_fail_at_once() {
         .await
         .unwrap();
     assert!(
-        matches!(&outcomes[0], WriteOutcome::Failed(reason) if reason.contains("mapper_parsing_exception")),
+        matches!(&outcomes[0], WriteOutcome::Refused(reason) if reason.contains("mapper_parsing_exception")),
         "{outcomes:?}"
     );
     assert_eq!(stub.bulks(BulkKind::Views).len(), 1, "not retried");

@@ -1,0 +1,67 @@
+//! Submissions a hostile partner sends.
+
+use serde_json::{Value, json};
+
+/// The submission of issue 15: about 1.8 MB whose STIX patterns expand to 120 000 IP addresses and whose description
+/// holds 15 000 more. The declared indicators are none, so only counting what patterns and free text produce
+/// refuses it.
+pub fn expanding() -> Value {
+    let patterns: Vec<Value> = (0..30)
+        .map(|pattern| {
+            let values: Vec<String> = (0..4000)
+                .map(|n| format!("'10.{pattern}.{}.{}'", n / 250, n % 250))
+                .collect();
+            json!({
+                "pattern_type": "stix",
+                "pattern": format!("[ipv4-addr:value IN ({})]", values.join(","))
+            })
+        })
+        .collect();
+    let mut description = String::new();
+    let mut n = 0_u32;
+    while description.len() < 190_000 {
+        description.push_str(&format!(
+            "172.{}.{}.{} ",
+            n / 65536 % 256,
+            n / 256 % 256,
+            n % 256
+        ));
+        n += 1;
+    }
+    json!({
+        "title": "Indicators of a large campaign",
+        "description": description,
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "amber",
+        "classification": "unclassified",
+        "categories": ["malware"],
+        "patterns": patterns,
+    })
+}
+
+/// A report as heavy as the default limits allow it to be in practice: a 190 KB description naming about 3 500
+/// addresses and e-mail addresses (each also personal data to locate), about 1.5 MB once normalized. `seed` makes
+/// its indicators its own.
+pub fn heavy(seed: u32) -> Value {
+    let mut description = String::new();
+    let mut n = 0_u32;
+    while description.len() < 190_000 {
+        description.push_str(&format!(
+            "host{n} seen at 100.{}.{}.{} by j.doe{}@heavy{seed}.example.com; ",
+            64 + seed % 64,
+            n / 256 % 256,
+            n % 256,
+            n % 50
+        ));
+        n += 1;
+    }
+    json!({
+        "title": format!("Heavy report {seed}"),
+        "description": description,
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "amber",
+        "classification": "unclassified",
+        "categories": ["malware"],
+        "sector": "finance",
+    })
+}
