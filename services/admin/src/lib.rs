@@ -1,8 +1,8 @@
 //! Admin: the coordinators' API for organizations, tokens and versioned MoUs.
 //!
-//! The operations on organizations and tokens are public functions ([`create_organization`], [`list_tokens`], …):
-//! the HTTP handlers and the web console's in-process backend call the same ones, so there is one path for each
-//! (docs/decisions/0025-console-as-a-client.md).
+//! The operations on organizations, tokens and MoUs are public functions ([`create_organization`], [`list_tokens`],
+//! [`update_mou`], …): the HTTP handlers and the web console's in-process backend call the same ones, so there is
+//! one path for each (docs/decisions/0025-console-as-a-client.md).
 //!
 //! Tokens end: each is issued with an `expires_at` (given, or `token_default_lifetime_days` from now; never more
 //! than `token_max_lifetime_days`), and `DELETE /v1/tokens/{id}` revokes one at once. The bootstrap token is

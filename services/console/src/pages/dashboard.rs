@@ -39,8 +39,8 @@ pub(crate) async fn show(State(state): State<AppState>, signed: Signed) -> Respo
         _ => Ok(html! {
             h1 { "Dashboard" }
             p {
-                "Coordinators manage organizations and tokens on the pages above; MoUs and the audit trail are not "
-                "in the console yet: use the API (docs/api.md) for them."
+                "Coordinators manage MoUs, organizations and tokens on the pages above. The audit trail is not in "
+                "the console yet: auditors use the API (docs/api.md)."
             }
         }),
     };
