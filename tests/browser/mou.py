@@ -1,10 +1,10 @@
 """Issue 12 in a real browser: a coordinator registers an agency, writes an MoU in the form (the JSON view one click
 away), reads the impact preview, saves; issues the agency an investigator token; the investigator finds the
 partner's report; the coordinator suspends the MoU with a reason after the confirmation that names what is withdrawn,
-and the investigator no longer finds it. No dialog, no CSP violation, no script error on the way.
+and the investigator no longer finds it; the auditor finds those searches by case and verifies the chain. No dialog, no CSP violation, no script error on the way.
 
-Input (stdin): {"url", "tokens": {"coordinator"}, "indicator", "screenshots"}.
-Output: {"mou": id, "agency": id, "found": bool, "withdrawn": bool}.
+Input (stdin): {"url", "tokens": {"coordinator", "auditor"}, "indicator", "screenshots"}.
+Output: {"mou": id, "agency": id, "found": bool, "withdrawn": bool, "audited": n}.
 """
 
 import re
@@ -80,6 +80,22 @@ def suspend(page, config):
     expect(page.get_by_role("heading", name="Version 2")).to_be_visible()
 
 
+def audit(page, config):
+    sign_in(page, config["url"], config["tokens"]["auditor"])
+    nav(page, "Audit trail")
+    page.get_by_label("Case reference").fill(CASE)
+    page.get_by_role("button", name="Filter").click()
+    rows = page.get_by_role("row").filter(has_text=AGENCY)
+    expect(rows.first).to_be_visible()
+    audited = rows.count()
+    rows.first.get_by_text("Record #").click()
+    expect(page.get_by_text("Query and parameters").first).to_be_visible()
+    screenshot(page, config, "audit-console")
+    page.get_by_role("button", name="Verify the chain").click()
+    expect(page.get_by_role("status")).to_contain_text("The chain holds.")
+    return audited
+
+
 def main():
     config = read_input()
     url, indicator = config["url"], config["indicator"]
@@ -101,8 +117,11 @@ def main():
         suspend(page, config)
         watch.check("suspending the MoU")
         withdrawn = finds(investigator, url, indicator, False)
+        auditor = browser.new_context().new_page()
+        audited = audit(auditor, config)
+        Watch(auditor).check("auditing")
         browser.close()
-    emit({"mou": MOU, "agency": AGENCY, "found": found, "withdrawn": withdrawn})
+    emit({"mou": MOU, "agency": AGENCY, "found": found, "withdrawn": withdrawn, "audited": audited})
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ async fn a_coordinator_writes_previews_saves_and_suspends_an_mou_in_chromium() {
     app.wait_status(&people.partner, &id, &["released"]).await;
     let input = json!({
         "url": app.url,
-        "tokens": { "coordinator": crate::helpers::ADMIN_TOKEN },
+        "tokens": { "coordinator": crate::helpers::ADMIN_TOKEN, "auditor": people.auditor },
         "indicator": indicator,
         "screenshots": screenshots(),
     });

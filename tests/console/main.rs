@@ -6,6 +6,7 @@
 //! CI): then they fail.
 #![allow(unreachable_pub)]
 
+mod audit;
 mod browser;
 mod client;
 mod coordinator;

@@ -25,10 +25,25 @@ use secrecy::SecretString;
 
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IssuedToken, Lookup, LookupRequest, MouHistory, MouList,
-    MouVersion, Organization, OrganizationList, Preview, ReportList, ReportStatus, SearchPage,
-    SearchRequest, TokenList,
+    Accepted, AuditPage, AuditRecords, ExportFile, IssuedToken, Lookup, LookupRequest, MouHistory,
+    MouList, MouVersion, Organization, OrganizationList, Preview, ReportList, ReportStatus,
+    SearchPage, SearchRequest, TokenList, Verification,
 };
+
+/// The filters of `GET /v1/audit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// At or after (RFC 3339).
+    pub from: Option<String>,
+    /// Before (RFC 3339).
+    pub to: Option<String>,
+    /// One organization.
+    pub organization: Option<String>,
+    /// One case.
+    pub case: Option<String>,
+    /// The previous page's `next`.
+    pub cursor: Option<String>,
+}
 
 /// What a coordinator does to an MoU in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +239,23 @@ pub trait Backend: Send + Sync + 'static {
         token: &SecretString,
         draft: serde_json::Value,
     ) -> Result<Preview, ApiError>;
+
+    /// `GET /v1/audit?from=&to=&organization=&case=&limit=100&cursor=`.
+    async fn audit_records(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<AuditPage, ApiError>;
+
+    /// `GET /v1/audit/verify`.
+    async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError>;
+
+    /// `GET /v1/audit/checkpoint`: the signed checkpoint, as the API answers it.
+    async fn audit_checkpoint(&self, token: &SecretString) -> Result<serde_json::Value, ApiError>;
 }
+
+/// Records per page of the audit console.
+pub(crate) const AUDIT_PAGE: usize = 100;
 
 /// The page size the console asks the coordinators' lists for (the API's largest).
 pub(crate) const ADMIN_PAGE: usize = 1000;

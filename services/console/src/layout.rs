@@ -38,6 +38,8 @@ pub(crate) enum Nav {
     Tokens,
     /// Coordinator: MoUs.
     Mous,
+    /// Auditor: the audit trail.
+    Audit,
 }
 
 fn nav_link(current: Nav, target: Nav, href: &str, label: &str) -> Markup {
@@ -68,12 +70,14 @@ fn navigation(session: Option<&Session>, current: Nav) -> Markup {
                             (nav_link(current, Nav::Lookup, "/lookup", "Look up"))
                             (nav_link(current, Nav::Search, "/search", "Search"))
                         }
+                        Role::Auditor => {
+                            (nav_link(current, Nav::Audit, "/audit", "Audit trail"))
+                        }
                         Role::Coordinator => {
                             (nav_link(current, Nav::Mous, "/mous", "MoUs"))
                             (nav_link(current, Nav::Organizations, "/organizations", "Organizations"))
                             (nav_link(current, Nav::Tokens, "/tokens", "Tokens"))
                         }
-                        _ => {}
                     }
                 }
                 ul {

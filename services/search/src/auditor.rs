@@ -66,14 +66,21 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct AuditQuery {
-    from: Option<Timestamp>,
-    to: Option<Timestamp>,
-    organization: Option<String>,
-    case: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
+/// The query of `GET /v1/audit`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuditQuery {
+    /// Records at or after (RFC 3339).
+    pub from: Option<Timestamp>,
+    /// Records before.
+    pub to: Option<Timestamp>,
+    /// One organization's records.
+    pub organization: Option<String>,
+    /// One case's records.
+    pub case: Option<String>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// The previous page's `next`.
+    pub cursor: Option<String>,
 }
 
 /// The filters of a listing, normalized and checked against the caller's scope.
@@ -147,7 +154,22 @@ pub(crate) async fn list(
     principal: Principal,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = Filter::new(Scope::of(&principal)?, &query)?;
+    Ok(Json(audit_records(&state, &principal, &query).await?).into_response())
+}
+
+/// Lists audit records oldest first within the caller's scope, a page at a time (scanning at most 100 000 records
+/// per call; `next` continues the scan): the whole of `GET /v1/audit`. The HTTP handler and the web console call
+/// this.
+///
+/// # Errors
+/// 403 for anyone but an auditor, or an agency's auditor naming another organization; 400 for a bad case or cursor;
+/// 503 when the trail cannot be read.
+pub async fn audit_records(
+    state: &AppState,
+    principal: &Principal,
+    query: &AuditQuery,
+) -> Result<serde_json::Value, ApiError> {
+    let filter = Filter::new(Scope::of(principal)?, query)?;
     let after = decode_cursor(query.cursor.as_deref())?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let audit = state.audit.clone();
@@ -158,7 +180,7 @@ pub(crate) async fn list(
     .map_err(ApiError::internal)?
     .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
     let next = (!exhausted).then(|| URL_SAFE_NO_PAD.encode(format!("s:{last_seen}")));
-    Ok(Json(json!({ "records": records, "next": next })).into_response())
+    Ok(json!({ "records": records, "next": next }))
 }
 
 /// The most records `GET /v1/audit/mine` looks back through.
@@ -210,13 +232,26 @@ pub async fn recent_requests(
 async fn run_verify(
     state: &AppState,
     checkpoint: Option<Checkpoint>,
-) -> Result<Response, ApiError> {
+) -> Result<serde_json::Value, ApiError> {
     let audit = state.audit.clone();
     let verification = tokio::task::spawn_blocking(move || audit.verify(checkpoint.as_ref()))
         .await
         .map_err(ApiError::internal)?
         .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
-    Ok(Json(verification).into_response())
+    serde_json::to_value(verification).map_err(ApiError::internal)
+}
+
+/// Verifies every link of the whole chain and the latest stored checkpoint: the whole of `GET /v1/audit/verify`
+/// (`{ "ok", "records", "first_bad", "checkpoint"? }`). The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but an auditor, 503 when the trail cannot be read.
+pub async fn verify_chain(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<serde_json::Value, ApiError> {
+    Scope::of(principal)?;
+    run_verify(state, None).await
 }
 
 /// `GET /v1/audit/verify`.
@@ -224,8 +259,7 @@ pub(crate) async fn verify(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    Scope::of(&principal)?;
-    run_verify(&state, None).await
+    Ok(Json(verify_chain(&state, &principal).await?).into_response())
 }
 
 /// `POST /v1/audit/verify` with a kept checkpoint `{ "seq", "hash", "at", "signature" }` as the body.
@@ -238,7 +272,7 @@ pub(crate) async fn verify_checkpoint(
     Scope::of(&principal)?;
     json::require_json(&headers)?;
     let checkpoint: Checkpoint = json::parse(&body)?;
-    run_verify(&state, Some(checkpoint)).await
+    Ok(Json(run_verify(&state, Some(checkpoint)).await?).into_response())
 }
 
 /// `GET /v1/audit/checkpoint`: a signed checkpoint of the head as it is now.
@@ -246,13 +280,25 @@ pub(crate) async fn checkpoint(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    Scope::of(&principal)?;
+    Ok(Json(audit_checkpoint(&state, &principal).await?).into_response())
+}
+
+/// Signs a checkpoint of the head as it is now, for the auditor to keep: the whole of `GET /v1/audit/checkpoint`.
+/// The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but an auditor, 503 when the trail cannot be read.
+pub async fn audit_checkpoint(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<serde_json::Value, ApiError> {
+    Scope::of(principal)?;
     let checkpoint = state
         .audit
         .checkpoint()
         .await
         .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
-    Ok(Json(checkpoint).into_response())
+    serde_json::to_value(checkpoint).map_err(ApiError::internal)
 }
 
 /// `GET /v1/audit/public-key`: the key checkpoints are signed with, and what they sign.

@@ -7,12 +7,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::{
-    ADMIN_PAGE, Backend, Cited, ExportRequest, ListQuery, MouAction, Submission, document,
+    ADMIN_PAGE, AUDIT_PAGE, AuditFilter, Backend, Cited, ExportRequest, ListQuery, MouAction,
+    Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup, LookupRequest,
-    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportList,
-    ReportStatus, SearchPage, SearchRequest, TokenList,
+    Accepted, AuditPage, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup,
+    LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview,
+    ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
 
 /// Calls the search, gateway and admin functions of this process.
@@ -366,5 +367,44 @@ impl Backend for Local {
             ApiError::Unavailable("the enforcer does not run in this process".to_owned())
         })?;
         document(accord_enforcer::preview_mou(enforcer, &principal, &self::body(&draft)).await?)
+    }
+
+    async fn audit_records(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<AuditPage, ApiError> {
+        let principal = self.principal(token)?;
+        let time = |value: &Option<String>,
+                    pointer: &str|
+         -> Result<Option<accord_domain::Timestamp>, ApiError> {
+            value
+                .as_deref()
+                .map(|at| {
+                    chrono::DateTime::parse_from_rfc3339(at)
+                        .map(|at| at.with_timezone(&chrono::Utc))
+                        .map_err(|_| ApiError::bad_field(pointer, "not an RFC 3339 timestamp"))
+                })
+                .transpose()
+        };
+        let query = accord_search::AuditQuery {
+            from: time(&filter.from, "/from")?,
+            to: time(&filter.to, "/to")?,
+            organization: filter.organization,
+            case: filter.case,
+            limit: Some(AUDIT_PAGE),
+            cursor: filter.cursor,
+        };
+        document(accord_search::audit_records(&self.search, &principal, &query).await?)
+    }
+
+    async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_search::verify_chain(&self.search, &principal).await?)
+    }
+
+    async fn audit_checkpoint(&self, token: &SecretString) -> Result<Value, ApiError> {
+        let principal = self.principal(token)?;
+        accord_search::audit_checkpoint(&self.search, &principal).await
     }
 }

@@ -11,12 +11,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
-    ADMIN_PAGE, Backend, Cited, ExportRequest, ListQuery, MouAction, Submission, document,
+    ADMIN_PAGE, AUDIT_PAGE, AuditFilter, Backend, Cited, ExportRequest, ListQuery, MouAction,
+    Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup, LookupRequest,
-    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportList,
-    ReportStatus, SearchPage, SearchRequest, TokenList,
+    Accepted, AuditPage, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup,
+    LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview,
+    ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
 
 /// How long one API call may take.
@@ -520,6 +521,41 @@ impl Backend for Remote {
     ) -> Result<Preview, ApiError> {
         let url = self.url("v1/mous/preview")?;
         self.send_json(token, Method::POST, url, Some(&draft)).await
+    }
+
+    async fn audit_records(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<AuditPage, ApiError> {
+        let mut url = self.url("v1/audit")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &AUDIT_PAGE.to_string());
+            let optional = [
+                ("from", &filter.from),
+                ("to", &filter.to),
+                ("organization", &filter.organization),
+                ("case", &filter.case),
+                ("cursor", &filter.cursor),
+            ];
+            for (name, value) in optional {
+                if let Some(value) = value {
+                    pairs.append_pair(name, value);
+                }
+            }
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {
+        let url = self.url("v1/audit/verify")?;
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn audit_checkpoint(&self, token: &SecretString) -> Result<serde_json::Value, ApiError> {
+        let url = self.url("v1/audit/checkpoint")?;
+        self.send_json(token, Method::GET, url, None).await
     }
 }
 

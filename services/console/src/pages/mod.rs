@@ -15,9 +15,11 @@
 //! | `/export/search`, `/export/lookup` | investigator | exports ([`export`]) |
 //! | `/organizations`, `/organizations/{id}` | coordinator | organizations ([`organizations`]) |
 //! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
+//! | `/audit`, `/audit/verify`, `/audit/checkpoint` | auditor | the audit trail ([`audit`]) |
 //! | `/mous`, `/mous/{id}`, `/mous/{id}/{suspend,resume,revoke}` | coordinator | MoUs ([`mous`]) |
 //! | `/mous/new`, `/mous/{id}/edit`, `/mous/preview`, `/mous/editor`, `/mous/save` | coordinator | the editor ([`mou_editor`]) |
 
+pub(crate) mod audit;
 pub(crate) mod context;
 pub(crate) mod controls;
 pub(crate) mod dashboard;
@@ -75,6 +77,9 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/organizations/{id}/tokens", post(tokens::issue))
         .route("/tokens", get(tokens::list))
+        .route("/audit", get(audit::show))
+        .route("/audit/verify", get(audit::verify))
+        .route("/audit/checkpoint", get(audit::checkpoint))
         .route("/mous", get(mous::list))
         .route("/mous/new", get(mou_editor::new))
         .route("/mous/preview", post(mou_editor::preview))

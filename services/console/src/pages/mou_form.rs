@@ -68,7 +68,7 @@ fn to_local(at: &str) -> String {
 }
 
 /// A `datetime-local` value as RFC 3339 UTC (anything else is passed on for the API to refuse by name).
-fn from_local(value: &str) -> String {
+pub(crate) fn from_local(value: &str) -> String {
     match chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M") {
         Ok(at) => at.and_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         Err(_) => value.to_owned(),
