@@ -5,6 +5,7 @@
 //!
 //! - [`Local`] (`accord up`): calls, in this process, the very functions the HTTP handlers call —
 //!   `accord_search::{indicator, lookup, search, export_search, export_lookup, recent_requests}`,
+//!   `accord_search::{audit_records, verify_chain, audit_checkpoint}`, `accord_enforcer::preview_mou`,
 //!   `accord_gateway::{submit_report, report_status, list_reports}` and `accord_runtime::identity::describe` — on the
 //!   same state (the search service's audit trail, the gateway's status store), and admin's
 //!   `accord_admin::{create_organization, list_tokens, issue_token, revoke_token, …}`, after authenticating the token as

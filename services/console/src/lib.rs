@@ -1,4 +1,4 @@
-//! The web console: Accord in a browser, for partners, investigators and coordinators (docs/console.md).
+//! The web console: Accord in a browser, for partners, investigators, coordinators and auditors (docs/console.md).
 //!
 //! Server-rendered HTML ([`maud`] templates, checked and escaped at compile time), progressive enhancement with htmx
 //! (every form works without JavaScript), and a small vendored stylesheet: both served from the binary ([`assets`]).
@@ -16,8 +16,8 @@
 //! Every state-changing form carries the session's CSRF token and is refused without it ([`form`]). Every response
 //! carries a strict Content-Security-Policy and the other security headers ([`security`]).
 //!
-//! Pages ([`pages`]) are grouped by role; part 2 (coordinators and auditors) adds pages and backend operations, not
-//! machinery.
+//! Pages ([`pages`]) are grouped by role: partners, investigators, coordinators (organizations, tokens, MoUs) and
+//! auditors (the audit trail), all on the same machinery.
 
 mod assets;
 mod backend;

@@ -39,8 +39,8 @@ pub(crate) async fn show(State(state): State<AppState>, signed: Signed) -> Respo
         _ => Ok(html! {
             h1 { "Dashboard" }
             p {
-                "Coordinators manage MoUs, organizations and tokens on the pages above. The audit trail is not in "
-                "the console yet: auditors use the API (docs/api.md)."
+                "Coordinators manage MoUs, organizations and tokens, and auditors read and verify the audit trail, "
+                "on the pages above."
             }
         }),
     };

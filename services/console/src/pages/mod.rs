@@ -1,5 +1,5 @@
 //! The console's pages, by role. Every page but sign-in requires a session (`crate::extract::Signed`); a page of
-//! another role is "not found". Part 2 (coordinators, auditors) adds its pages here.
+//! another role is "not found".
 //!
 //! | path | who | what |
 //! |---|---|---|
