@@ -176,3 +176,69 @@ async fn the_remote_console_reads_and_verifies_the_trail_over_the_api() {
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_trail_filters_by_token_label_purpose_route_and_outcome() {
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let issued = app
+        .post(
+            "/v1/tokens",
+            ADMIN_TOKEN,
+            serde_json::json!({ "organization": "ncu-de", "role": "investigator", "label": "case-team-7" }),
+        )
+        .await;
+    let team = issued.body["token"].as_str().unwrap().to_owned();
+    lookups(&app, &team, "CASE-F", 2).await;
+    lookups(&app, &people.investigator, "CASE-F", 3).await;
+    let search = serde_json::json!({ "q": "", "purpose": "prosecution", "case": "CASE-F" });
+    assert_eq!(app.search(&team, search).await.status, StatusCode::OK);
+    let mut auditor = Browser::new(&app.url);
+    auditor.sign_in(&people.auditor).await;
+    let count = |page: &crate::client::Page| page.body.matches("<summary>Record #").count();
+    assert_eq!(count(&auditor.get("/audit?case=CASE-F").await), 6);
+    assert_eq!(
+        count(&auditor.get("/audit?case=CASE-F&token=case-team-7").await),
+        3
+    );
+    assert_eq!(
+        count(&auditor.get("/audit?case=CASE-F&purpose=prosecution").await),
+        1
+    );
+    assert_eq!(
+        count(
+            &auditor
+                .get("/audit?case=CASE-F&route=POST+%2Fv1%2Fsearch")
+                .await
+        ),
+        1
+    );
+    assert_eq!(
+        count(&auditor.get("/audit?case=CASE-F&outcome=refused").await),
+        5,
+        "lookups of nothing: 404"
+    );
+    assert_eq!(
+        count(
+            &auditor
+                .get("/audit?case=CASE-F&outcome=allowed&token=case-team-7")
+                .await
+        ),
+        1
+    );
+    let bad = auditor.get("/audit?outcome=maybe").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("id=\"outcome-error\""), "{}", bad.body);
+    let api = app
+        .get(
+            "/v1/audit?case=CASE-F&token=case-team-7&outcome=refused",
+            &people.auditor,
+        )
+        .await;
+    assert_eq!(
+        api.body["records"].as_array().unwrap().len(),
+        2,
+        "{}",
+        api.body
+    );
+}

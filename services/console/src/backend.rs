@@ -42,6 +42,14 @@ pub struct AuditFilter {
     pub organization: Option<String>,
     /// One case.
     pub case: Option<String>,
+    /// One purpose.
+    pub purpose: Option<String>,
+    /// One route.
+    pub route: Option<String>,
+    /// `allowed`, `refused` or `failed`.
+    pub outcome: Option<String>,
+    /// A token label or id.
+    pub token: Option<String>,
     /// The previous page's `next`.
     pub cursor: Option<String>,
 }
@@ -241,7 +249,7 @@ pub trait Backend: Send + Sync + 'static {
         draft: serde_json::Value,
     ) -> Result<Preview, ApiError>;
 
-    /// `GET /v1/audit?from=&to=&organization=&case=&limit=100&cursor=`.
+    /// `GET /v1/audit?from=&to=&organization=&case=&purpose=&route=&outcome=&token=&limit=100&cursor=`.
     async fn audit_records(
         &self,
         token: &SecretString,

@@ -392,6 +392,10 @@ impl Backend for Local {
             to: time(&filter.to, "/to")?,
             organization: filter.organization,
             case: filter.case,
+            purpose: filter.purpose,
+            route: filter.route,
+            outcome: filter.outcome,
+            token: filter.token,
             limit: Some(AUDIT_PAGE),
             cursor: filter.cursor,
         };

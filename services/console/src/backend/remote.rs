@@ -537,6 +537,10 @@ impl Backend for Remote {
                 ("to", &filter.to),
                 ("organization", &filter.organization),
                 ("case", &filter.case),
+                ("purpose", &filter.purpose),
+                ("route", &filter.route),
+                ("outcome", &filter.outcome),
+                ("token", &filter.token),
                 ("cursor", &filter.cursor),
             ];
             for (name, value) in optional {

@@ -1,4 +1,5 @@
-//! The audit console (auditors): the trail with filters (time range, organization, case reference), a page of 100
+//! The audit console (auditors): the trail with filters (time range, organization, case reference, token label,
+//! purpose, route, outcome), a page of 100
 //! records at a time oldest first — the API scans on from a cursor, so millions of records are never loaded at once
 //! (`GET /v1/audit`) — each record's detail (the query and its parameters, the number of results, the status that
 //! was the decision, its hashes); "Verify the chain" with its result and the first broken record
@@ -22,7 +23,7 @@ use crate::{
     form::{FieldErrors, Fields},
     layout::{Nav, error_summary, page, when},
     pages::{
-        controls::{errors_on, text},
+        controls::{errors_on, select, text},
         errors,
         mou_form::from_local,
     },
@@ -35,8 +36,37 @@ pub(crate) struct Params {
     to: Option<String>,
     organization: Option<String>,
     case: Option<String>,
+    purpose: Option<String>,
+    route: Option<String>,
+    outcome: Option<String>,
+    token: Option<String>,
     cursor: Option<String>,
 }
+
+/// The filters of the page, by name (the API's query parameters).
+const FILTERS: [&str; 8] = [
+    "from",
+    "to",
+    "organization",
+    "case",
+    "purpose",
+    "route",
+    "outcome",
+    "token",
+];
+
+/// The routes that write audit records.
+const ROUTES: &[(&str, &str)] = &[
+    ("", "Any"),
+    ("GET /v1/indicators/{value}", "GET /v1/indicators/{value}"),
+    ("POST /v1/indicators/lookup", "POST /v1/indicators/lookup"),
+    ("POST /v1/search", "POST /v1/search"),
+    ("POST /v1/search/export", "POST /v1/search/export"),
+    (
+        "POST /v1/indicators/lookup/export",
+        "POST /v1/indicators/lookup/export",
+    ),
+];
 
 impl Params {
     fn fields(&self) -> Fields {
@@ -46,6 +76,10 @@ impl Params {
             ("to".to_owned(), value(&self.to)),
             ("organization".to_owned(), value(&self.organization)),
             ("case".to_owned(), value(&self.case)),
+            ("purpose".to_owned(), value(&self.purpose)),
+            ("route".to_owned(), value(&self.route)),
+            ("outcome".to_owned(), value(&self.outcome)),
+            ("token".to_owned(), value(&self.token)),
         ])
     }
 
@@ -56,6 +90,10 @@ impl Params {
             to: given(&self.to).map(|at| from_local(at.trim())),
             organization: given(&self.organization).map(|org| org.trim().to_owned()),
             case: given(&self.case),
+            purpose: given(&self.purpose),
+            route: given(&self.route),
+            outcome: given(&self.outcome),
+            token: given(&self.token).map(|token| token.trim().to_owned()),
             cursor: given(&self.cursor),
         }
     }
@@ -63,7 +101,7 @@ impl Params {
     /// The query string of the next page: the same filters, the scan's cursor.
     fn next(&self, cursor: &str) -> String {
         let fields = self.fields();
-        let mut pairs: Vec<(&str, &str)> = ["from", "to", "organization", "case"]
+        let mut pairs: Vec<(&str, &str)> = FILTERS
             .iter()
             .map(|name| (*name, fields.get(name)))
             .filter(|(_, value)| !value.is_empty())
@@ -99,6 +137,12 @@ fn filters(fields: &Fields, errors: &FieldErrors) -> Markup {
                 div { label for="to" { "To (UTC)" } input type="datetime-local" id="to" name="to" value=(to); }
                 div { (text(errors, "organization", "Organization", fields.get("organization"), false)) }
                 div { (text(errors, "case", "Case reference", fields.get("case"), false)) }
+            }
+            div.grid {
+                div { (text(errors, "token", "Token label", fields.get("token"), false)) }
+                div { (select(errors, "purpose", "Purpose", &[("", "Any"), ("investigation", "investigation"), ("prevention", "prevention"), ("prosecution", "prosecution"), ("research", "research")], fields.get("purpose"))) }
+                div { (select(errors, "route", "Route", ROUTES, fields.get("route"))) }
+                div { (select(errors, "outcome", "Outcome", &[("", "Any"), ("allowed", "Allowed (2xx)"), ("refused", "Refused (4xx)"), ("failed", "Failed (5xx)")], fields.get("outcome"))) }
             }
             button type="submit" { "Filter" }
         }
@@ -174,7 +218,7 @@ pub(crate) async fn show(
             error @ (accord_runtime::ApiError::BadRequest { .. }
             | accord_runtime::ApiError::Forbidden(_)),
         ) => {
-            let mut errors = errors_on(&error, &["from", "to", "organization", "case"]);
+            let mut errors = errors_on(&error, &FILTERS);
             if let accord_runtime::ApiError::Forbidden(detail) = &error {
                 errors = FieldErrors::default();
                 errors.add(Some("organization"), format!("{detail}."));
@@ -189,7 +233,7 @@ pub(crate) async fn show(
             a href="/audit/verify" role="button" { "Verify the chain" } " "
             a href="/audit/checkpoint" role="button" class="secondary" hx-boost="false" download { "Download checkpoint" }
         }
-        (error_summary("The trail could not be filtered so.", &errors, &[("from", "From (UTC)"), ("to", "To (UTC)"), ("organization", "Organization"), ("case", "Case reference")]))
+        (error_summary("The trail could not be filtered so.", &errors, &[("from", "From (UTC)"), ("to", "To (UTC)"), ("organization", "Organization"), ("case", "Case reference"), ("token", "Token label"), ("purpose", "Purpose"), ("route", "Route"), ("outcome", "Outcome")]))
         (filters(&fields, &errors))
         @if let Some(listed) = &listed {
             (table(listed))
