@@ -57,11 +57,12 @@ fn saved_json(page: &Page) -> String {
 }
 
 /// Submits a report of `bank-a` and waits until the enforcer has evaluated it (the preview reads its store).
-async fn one_report(app: &TestApp, partner: &str) {
+async fn one_report(app: &TestApp, partner: &str) -> String {
     let id = app
         .submit(partner, report("Preview me", "amber", &["198.51.100.77"]))
         .await;
     app.wait_status(partner, &id, &["released"]).await;
+    id
 }
 
 #[tokio::test]
@@ -426,7 +427,7 @@ async fn mou_forms_refuse_posts_without_csrf_render_titles_inert_and_exist_for_c
 async fn the_remote_console_previews_saves_and_suspends_over_the_api() {
     let app = spawn_app().await;
     let people = console_world(&app).await;
-    one_report(&app, &people.partner).await;
+    let report = one_report(&app, &people.partner).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let console_url = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -490,6 +491,14 @@ async fn the_remote_console_previews_saves_and_suspends_over_the_api() {
     assert_eq!(done.location(), "/mous/mou-remote?done=suspended");
     let page = browser.get("/mous/mou-remote").await;
     assert!(page.body.contains("Version 2"), "{}", page.body);
+    let seen = browser
+        .get(&format!("/explain?report={report}&agency=ncu-de"))
+        .await;
+    assert!(
+        seen.body.contains("<h2 id=\"decision\">Visible</h2>"),
+        "{}",
+        seen.body
+    );
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
@@ -551,4 +560,64 @@ async fn the_api_resumes_only_suspended_mous_and_bounds_reasons() {
     assert_eq!(resumed.body["status"], "active");
     assert_eq!(resumed.body["reason"], "back");
     assert_eq!(resumed.body["version"], 3);
+}
+
+#[tokio::test]
+async fn coordinators_ask_whether_an_agency_sees_a_report() {
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let report = one_report(&app, &people.partner).await;
+    let mut browser = Browser::new(&app.url);
+    browser.sign_in(ADMIN_TOKEN).await;
+    let agency = browser.get("/organizations/ncu-de").await;
+    assert!(
+        agency.body.contains("Can this agency see a report?"),
+        "{}",
+        agency.body
+    );
+    let seen = browser
+        .get(&format!("/explain?report={report}&agency=ncu-de"))
+        .await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
+    assert!(
+        seen.body.contains("<h2 id=\"decision\">Visible</h2>"),
+        "{}",
+        seen.body
+    );
+    assert!(
+        seen.body.contains("href=\"/mous/mou-bank-a-ncu\""),
+        "{}",
+        seen.body
+    );
+    assert!(seen.body.contains("Redactions"));
+    let api = app
+        .get(
+            &format!("/v1/explain?report={report}&agency=ncu-de"),
+            ADMIN_TOKEN,
+        )
+        .await
+        .body;
+    for redaction in api["redactions"].as_array().unwrap() {
+        assert!(
+            seen.body.contains(redaction.as_str().unwrap()),
+            "{redaction}"
+        );
+    }
+    let unseen = browser
+        .get(&format!("/explain?report={report}&agency=outsider"))
+        .await;
+    assert!(unseen.body.contains("Not visible"), "{}", unseen.body);
+    let missing = browser.get("/explain?report=nope&agency=ncu-de").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.body.contains("id=\"report-error\""),
+        "{}",
+        missing.body
+    );
+    for token in [&people.partner, &people.investigator, &people.auditor] {
+        let mut other = Browser::new(&app.url);
+        other.sign_in(token).await;
+        let path = format!("/explain?report={report}&agency=ncu-de");
+        assert_eq!(other.get(&path).await.status, StatusCode::NOT_FOUND);
+    }
 }

@@ -26,9 +26,9 @@ use secrecy::SecretString;
 
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, ExportFile, IssuedToken, Lookup, LookupRequest, MouHistory,
-    MouList, MouVersion, Organization, OrganizationList, Preview, ReportList, ReportStatus,
-    SearchPage, SearchRequest, TokenList, Verification,
+    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IssuedToken, Lookup, LookupRequest,
+    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportList,
+    ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
 
 /// The filters of `GET /v1/audit`.
@@ -255,6 +255,14 @@ pub trait Backend: Send + Sync + 'static {
         token: &SecretString,
         filter: AuditFilter,
     ) -> Result<AuditPage, ApiError>;
+
+    /// `GET /v1/explain?report=&agency=`.
+    async fn explain(
+        &self,
+        token: &SecretString,
+        report: &str,
+        agency: &str,
+    ) -> Result<Explanation, ApiError>;
 
     /// `GET /v1/audit/verify`.
     async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError>;

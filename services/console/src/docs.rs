@@ -13,7 +13,7 @@ use serde_json::Value;
 
 pub use self::{
     admin::{IssuedToken, Organization, OrganizationList, Token, TokenList},
-    mous::{AgencyChange, MouHistory, MouList, MouVersion, Preview},
+    mous::{AgencyChange, Explanation, MouHistory, MouList, MouVersion, Preview},
 };
 
 /// `202` of `POST /v1/reports`.

@@ -25,7 +25,7 @@ pub mod reevaluate;
 pub mod retention;
 pub mod store;
 
-pub use crate::preview::preview_mou;
+pub use crate::{explain::explain_release, preview::preview_mou};
 
 use std::sync::Arc;
 

@@ -11,9 +11,9 @@ use super::{
     Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup,
-    LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview,
-    ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
+    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
+    Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
+    Preview, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
 
 /// Calls the search, gateway and admin functions of this process.
@@ -410,5 +410,21 @@ impl Backend for Local {
     async fn audit_checkpoint(&self, token: &SecretString) -> Result<Value, ApiError> {
         let principal = self.principal(token)?;
         accord_search::audit_checkpoint(&self.search, &principal).await
+    }
+
+    async fn explain(
+        &self,
+        token: &SecretString,
+        report: &str,
+        agency: &str,
+    ) -> Result<Explanation, ApiError> {
+        let principal = self.principal(token)?;
+        let enforcer = self.enforcer.as_ref().ok_or_else(|| {
+            ApiError::Unavailable("the enforcer does not run in this process".to_owned())
+        })?;
+        let answer =
+            accord_enforcer::explain_release(enforcer, &principal, Some(report), Some(agency))
+                .await?;
+        document(answer)
     }
 }

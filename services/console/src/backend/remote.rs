@@ -15,9 +15,9 @@ use super::{
     Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, ExportFile, IndicatorMatch, IssuedToken, Lookup,
-    LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview,
-    ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
+    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
+    Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
+    Preview, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
 
 /// How long one API call may take.
@@ -559,6 +559,19 @@ impl Backend for Remote {
 
     async fn audit_checkpoint(&self, token: &SecretString) -> Result<serde_json::Value, ApiError> {
         let url = self.url("v1/audit/checkpoint")?;
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn explain(
+        &self,
+        token: &SecretString,
+        report: &str,
+        agency: &str,
+    ) -> Result<Explanation, ApiError> {
+        let mut url = self.url("v1/explain")?;
+        url.query_pairs_mut()
+            .append_pair("report", report)
+            .append_pair("agency", agency);
         self.send_json(token, Method::GET, url, None).await
     }
 }

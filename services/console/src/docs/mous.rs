@@ -97,3 +97,19 @@ pub struct Preview {
     /// Per agency with any change.
     pub changes: Vec<AgencyChange>,
 }
+
+/// `GET /v1/explain`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Explanation {
+    /// Whether the agency may see the report now, for some purpose.
+    pub visible: bool,
+    /// The MoU whose view it is shown.
+    #[serde(default)]
+    pub mou: Option<String>,
+    /// Why (each granting purpose, and each other MoU's reason for not granting it).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// What the view withholds or alters.
+    #[serde(default)]
+    pub redactions: Vec<String>,
+}

@@ -17,6 +17,7 @@
 //! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
 //! | `/audit`, `/audit/verify`, `/audit/checkpoint` | auditor | the audit trail ([`audit`]) |
 //! | `/mous`, `/mous/{id}`, `/mous/{id}/{suspend,resume,revoke}` | coordinator | MoUs ([`mous`]) |
+//! | `/explain` | coordinator | can agency X see report R ([`explain`]) |
 //! | `/mous/new`, `/mous/{id}/edit`, `/mous/preview`, `/mous/editor`, `/mous/save` | coordinator | the editor ([`mou_editor`]) |
 
 pub(crate) mod audit;
@@ -24,6 +25,7 @@ pub(crate) mod context;
 pub(crate) mod controls;
 pub(crate) mod dashboard;
 pub(crate) mod errors;
+pub(crate) mod explain;
 pub(crate) mod export;
 pub(crate) mod indicator;
 pub(crate) mod lookup;
@@ -80,6 +82,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit", get(audit::show))
         .route("/audit/verify", get(audit::verify))
         .route("/audit/checkpoint", get(audit::checkpoint))
+        .route("/explain", get(explain::show))
         .route("/mous", get(mous::list))
         .route("/mous/new", get(mou_editor::new))
         .route("/mous/preview", post(mou_editor::preview))

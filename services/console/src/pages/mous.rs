@@ -64,7 +64,7 @@ pub(crate) async fn list(State(state): State<AppState>, signed: Signed) -> Respo
     let now = chrono::Utc::now();
     let body = html! {
         h1 { "MoUs" }
-        p { a href="/mous/new" role="button" { "New MoU" } }
+        p { a href="/mous/new" role="button" { "New MoU" } " " a href="/explain" { "Explain a release" } }
         @if list.mous.is_empty() { p { "No MoU yet." } } @else {
             div.table-wrap { table {
                 caption.visually-hidden { "MoUs, by id" }

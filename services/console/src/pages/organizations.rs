@@ -267,6 +267,12 @@ async fn render_org(
         p { code { (org.id) } " · " (org.kind) " · " (org.country) }
         @if let Some(notice) = shown.notice { div.notice role="status" { p { (notice) } } }
         (edit_form(signed, org, &shown.errors))
+        @if org.kind == "agency" {
+            section aria-labelledby="explain" {
+                h2 id="explain" { "Can this agency see a report?" }
+                (crate::pages::explain::form("", &org.id, &[], &FieldErrors::default()))
+            }
+        }
         (tokens::section(signed, org, &listed, token_fields, &token_errors))
     };
     let page = page(&org.name, Some(&signed.session), Nav::Organizations, body);
