@@ -198,3 +198,18 @@ async fn a_coordinator_writes_previews_saves_and_suspends_an_mou_in_chromium() {
         "the investigator's reads are audited under its case"
     );
 }
+
+/// Whether the browser tests can run (a notice, or a failure under `ACCORD_REQUIRE_BROWSER=1`, when not).
+pub fn ready_for_tests() -> bool {
+    ready()
+}
+
+/// Where the browser tests write screenshots.
+pub fn screenshot_dir() -> PathBuf {
+    screenshots()
+}
+
+/// Runs a browser script (see [`run`]).
+pub async fn run_script(script: &str, input: Value) -> Value {
+    run(script, input).await
+}

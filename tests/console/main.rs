@@ -14,6 +14,7 @@ mod coordinator;
 #[path = "../e2e/helpers.rs"]
 mod helpers;
 mod http;
+mod map;
 mod mous;
 mod remote;
 

@@ -30,7 +30,7 @@ pub(crate) const HTMX: &str = "/assets/htmx-2.0.11.min.js";
 /// The path of Pico CSS.
 pub(crate) const PICO: &str = "/assets/pico-2.1.1.min.css";
 /// The path of the console's stylesheet (versioned by hand with the file: bump it when the file changes).
-pub(crate) const STYLE: &str = "/assets/console-2.css";
+pub(crate) const STYLE: &str = "/assets/console-3.css";
 /// The path of the console's one script of its own (the copy button, on the page that shows a new token only),
 /// versioned by hand like the stylesheet.
 pub(crate) const SCRIPT: &str = "/assets/copy-1.js";
@@ -51,7 +51,7 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/pico-2.1.1.min.css"),
     },
     Asset {
-        name: "console-2.css",
+        name: "console-3.css",
         media_type: "text/css; charset=utf-8",
         body: CONSOLE_CSS,
     },

@@ -38,6 +38,8 @@ pub(crate) enum Nav {
     Tokens,
     /// Coordinator: MoUs.
     Mous,
+    /// Coordinator: the sharing map.
+    Map,
     /// Auditor: the audit trail.
     Audit,
 }
@@ -75,6 +77,7 @@ fn navigation(session: Option<&Session>, current: Nav) -> Markup {
                         }
                         Role::Coordinator => {
                             (nav_link(current, Nav::Mous, "/mous", "MoUs"))
+                            (nav_link(current, Nav::Map, "/map", "Sharing map"))
                             (nav_link(current, Nav::Organizations, "/organizations", "Organizations"))
                             (nav_link(current, Nav::Tokens, "/tokens", "Tokens"))
                         }

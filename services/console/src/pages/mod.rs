@@ -17,6 +17,7 @@
 //! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
 //! | `/audit`, `/audit/verify`, `/audit/checkpoint` | auditor | the audit trail ([`audit`]) |
 //! | `/mous`, `/mous/{id}`, `/mous/{id}/{suspend,resume,revoke}` | coordinator | MoUs ([`mous`]) |
+//! | `/map` | coordinator | the sharing map ([`map`]) |
 //! | `/explain` | coordinator | can agency X see report R ([`explain`]) |
 //! | `/mous/new`, `/mous/{id}/edit`, `/mous/preview`, `/mous/editor`, `/mous/save` | coordinator | the editor ([`mou_editor`]) |
 
@@ -29,6 +30,7 @@ pub(crate) mod explain;
 pub(crate) mod export;
 pub(crate) mod indicator;
 pub(crate) mod lookup;
+pub(crate) mod map;
 pub(crate) mod mou_diff;
 pub(crate) mod mou_editor;
 pub(crate) mod mou_form;
@@ -83,6 +85,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit/verify", get(audit::verify))
         .route("/audit/checkpoint", get(audit::checkpoint))
         .route("/explain", get(explain::show))
+        .route("/map", get(map::show))
         .route("/mous", get(mous::list))
         .route("/mous/new", get(mou_editor::new))
         .route("/mous/preview", post(mou_editor::preview))
