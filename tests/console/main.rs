@@ -10,6 +10,7 @@ mod audit;
 mod browser;
 mod client;
 mod coordinator;
+mod explain;
 #[allow(dead_code)]
 #[path = "../e2e/helpers.rs"]
 mod helpers;

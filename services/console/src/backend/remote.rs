@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
-use accord_runtime::{ApiError, FieldError, identity::Identity};
+use accord_runtime::{ApiError, identity::Identity};
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
+mod problem;
+
+pub(crate) use self::problem::problem;
 use super::{
     ADMIN_PAGE, AUDIT_PAGE, AuditFilter, Backend, Cited, ExportRequest, ListQuery, MouAction,
     Submission, document,
@@ -157,53 +159,6 @@ fn read_json<T: serde::de::DeserializeOwned>(answer: &Answer) -> Result<T, ApiEr
     let value: serde_json::Value =
         serde_json::from_slice(&answer.body).map_err(ApiError::internal)?;
     document(value)
-}
-
-/// The parts of a problem document the console shows.
-#[derive(Debug, Default, Deserialize)]
-struct Problem {
-    #[serde(default)]
-    detail: String,
-    #[serde(default)]
-    errors: Vec<ProblemField>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ProblemField {
-    pointer: String,
-    message: String,
-}
-
-/// Returns the [`ApiError`] a problem document (RFC 9457) stands for.
-pub(crate) fn problem(status: StatusCode, body: &[u8]) -> ApiError {
-    let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
-    let errors = || {
-        problem
-            .errors
-            .iter()
-            .map(|field| FieldError::new(field.pointer.clone(), field.message.clone()))
-            .collect()
-    };
-    let detail = problem.detail.clone();
-    match status {
-        StatusCode::BAD_REQUEST => ApiError::BadRequest {
-            detail,
-            errors: errors(),
-        },
-        StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
-        StatusCode::FORBIDDEN => ApiError::Forbidden(detail),
-        StatusCode::NOT_FOUND => ApiError::NotFound,
-        StatusCode::CONFLICT => ApiError::Conflict(detail),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(detail),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(detail),
-        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable {
-            detail,
-            errors: errors(),
-        },
-        StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests { retry_after: 1 },
-        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(detail),
-        other => ApiError::internal(anyhow::anyhow!("the Accord API answered {other}")),
-    }
 }
 
 #[async_trait]
@@ -573,34 +528,5 @@ impl Backend for Remote {
             .append_pair("report", report)
             .append_pair("agency", agency);
         self.send_json(token, Method::GET, url, None).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn problem_documents_become_the_same_errors() {
-        let body = br#"{"type":"/problems/invalid-request","title":"Invalid request","status":422,
-            "detail":"/title: required","errors":[{"pointer":"/title","message":"required"}]}"#;
-        let ApiError::Unprocessable { errors, .. } =
-            problem(StatusCode::UNPROCESSABLE_ENTITY, body)
-        else {
-            panic!("a 422");
-        };
-        assert_eq!(errors, vec![FieldError::new("/title", "required")]);
-        assert!(matches!(
-            problem(StatusCode::NOT_FOUND, b""),
-            ApiError::NotFound
-        ));
-        assert!(matches!(
-            problem(StatusCode::UNAUTHORIZED, b"garbage"),
-            ApiError::Unauthorized
-        ));
-        assert!(matches!(
-            problem(StatusCode::IM_A_TEAPOT, b""),
-            ApiError::Internal(_)
-        ));
     }
 }
