@@ -108,6 +108,7 @@ fn directory() -> Arc<Directory> {
         }));
     }
     directory.apply_mou_version(MouVersion {
+        reason: None,
         mou: Mou {
             id: MouId::parse(MOU).expect("mou id"),
             title: "Bench".to_owned(),
