@@ -158,7 +158,9 @@ pub trait SearchIndex: Send + Sync + 'static {
     async fn search(&self, query: Query) -> Result<Page, IndexError>;
 
     /// Looks up many indicators at once under one release filter and returns, per input (same order), the total
-    /// number of matching views and up to `per_key` of them, newest first.
+    /// number of matching views and up to `per_key` of them, newest first: per key, what [`SearchIndex::search`]
+    /// answers for that indicator (conformance: `batch_lookup_answers_as_searches_do`), in a few requests for the
+    /// whole batch (tantivy: one pass over each segment; OpenSearch: `_msearch`), not one per key.
     async fn lookup(
         &self,
         release: ReleaseFilter,

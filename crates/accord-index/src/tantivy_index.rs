@@ -5,10 +5,12 @@
 //! applied under the writer lock and committed once; the reader is reloaded before the lock is released, so a
 //! `Written` item is searchable as soon as `write` returns. All tantivy work runs on the blocking thread pool.
 //!
-//! Every search and lookup runs one boolean query (the release filter's grant term plus the indicator, text and
+//! Every search runs one boolean query (the release filter's grant term plus the indicator, text and
 //! filter clauses: the `query` submodule) through the page collector (the `collector` submodule), which applies
-//! the validity window, counts and keeps the page. Lookups of a batch share one searcher.
+//! the validity window, counts and keeps the page. A batch lookup reads every key in one pass over each segment
+//! (the `batch` submodule), with the same window, counts and order.
 
+mod batch;
 mod collector;
 mod query;
 mod schema;
@@ -337,24 +339,6 @@ impl Inner {
             query.offset,
             query.size,
         )
-    }
-
-    fn lookup(
-        &self,
-        release: &ReleaseFilter,
-        keys: &[IndicatorMatch],
-        per_key: usize,
-    ) -> Result<Vec<Page>, IndexError> {
-        let searcher = self.reader.searcher();
-        keys.iter()
-            .map(|matcher| {
-                let clauses = vec![
-                    grant_clause(&self.fields, release),
-                    indicator_clause(&self.fields, matcher),
-                ];
-                self.page(&searcher, &all_of(clauses), release, 0, per_key)
-            })
-            .collect()
     }
 
     /// Runs `query` within the validity window of `release` and returns its total and the hits

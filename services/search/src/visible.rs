@@ -124,7 +124,8 @@ pub(crate) async fn search(
 /// `max_reports_per_indicator` per key, whichever is more (a batch of 10 000 values may re-check as many views as it
 /// could list). One pass reads every key's count and its first `max_reports_per_indicator` views — within that
 /// bound whatever the counts — and only the keys that match more are read again, whole, once the counts are known
-/// to be within the bounds: a batch whose values are each in a few reports costs one index query per value.
+/// to be within the bounds: a batch whose values are each in a few reports costs one batch lookup of the index (one
+/// pass over its segments for all values, `accord_index::SearchIndex::lookup`).
 ///
 /// # Errors
 /// 503 when the index fails or when the matches exceed those bounds.

@@ -7,6 +7,7 @@
 //!
 //! Enabled in this crate's tests and, for other crates, with the `conformance` feature.
 
+mod batch;
 mod matching;
 mod release;
 mod writes;
@@ -18,7 +19,7 @@ use accord_domain::{
     Profile, Purpose, ReportFacts, ReportId, Scope, Timestamp, Tlp, View, ViewContent,
 };
 
-pub use self::{matching::*, release::*, writes::*};
+pub use self::{batch::*, matching::*, release::*, writes::*};
 use crate::{
     Filters, IndexClient, IndicatorKey, IndicatorMatch, Query, ReleaseFilter, ReplaceViews, Views,
     WriteOutcome,
@@ -56,6 +57,7 @@ pub const CASES: &[(&str, Case)] = cases![
     older_and_replayed_versions_are_stale,
     batch_outcomes_follow_item_order,
     lookup_answers_each_key_in_input_order,
+    batch_lookup_answers_as_searches_do,
 ];
 
 /// The agency of the default release filter.

@@ -89,6 +89,98 @@ impl Columns {
             .and_then(|column| column.first(doc));
         matches!((from, until), (Some(from), Some(until)) if from <= at && at < until)
     }
+
+    /// Returns the sort key of `doc`. Views always have both columns; documents without them sort last.
+    fn key(&self, doc: DocId) -> Key {
+        let occurred = self
+            .occurred
+            .as_ref()
+            .and_then(|column| column.first(doc))
+            .unwrap_or(i64::MIN);
+        let id_ord = self
+            .id_ords
+            .as_ref()
+            .and_then(|column| column.first(doc))
+            .unwrap_or(u64::MAX);
+        (Reverse(occurred), id_ord, doc)
+    }
+}
+
+/// Keeps `key` in `heap` when it is among the best `keep` seen.
+fn keep_best(heap: &mut BinaryHeap<Key>, keep: usize, key: Key) {
+    if keep == 0 {
+        return;
+    }
+    if heap.len() < keep {
+        heap.push(key);
+    } else if heap.peek().is_some_and(|worst| key < *worst) {
+        heap.pop();
+        heap.push(key);
+    }
+}
+
+/// Returns the candidates of a segment's heap, best first.
+fn candidates(segment: SegmentOrdinal, heap: BinaryHeap<Key>) -> Vec<Candidate> {
+    heap.into_sorted_vec()
+        .into_iter()
+        .map(|(Reverse(occurred), id_ord, doc)| Candidate {
+            occurred,
+            id_ord,
+            address: DocAddress::new(segment, doc),
+        })
+        .collect()
+}
+
+/// The pages of many keys in one segment (the batch lookup): per key, what [`PageCollector`] collects for one query
+/// — the window, the count and the best `keep` documents — with the segment's columns opened once for all keys.
+pub(crate) struct SegmentPages {
+    segment: SegmentOrdinal,
+    columns: Columns,
+    at: i64,
+    keep: usize,
+    pages: HashMap<usize, (u64, BinaryHeap<Key>)>,
+}
+
+impl SegmentPages {
+    /// Opens the columns of segment `segment` for the documents visible at `at` (microseconds), keeping `keep`
+    /// hits per key.
+    ///
+    /// # Errors
+    /// Returns the tantivy error when a column cannot be opened.
+    pub(crate) fn open(
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+        at: i64,
+        keep: usize,
+    ) -> tantivy::Result<Self> {
+        Ok(Self {
+            segment,
+            columns: Columns::open(reader.fast_fields())?,
+            at,
+            keep,
+            pages: HashMap::new(),
+        })
+    }
+
+    /// Collects `doc`, a match of key number `key` (each pair once).
+    pub(crate) fn collect(&mut self, key: usize, doc: DocId) {
+        if !self.columns.visible(doc, self.at) {
+            return;
+        }
+        let (total, heap) = self.pages.entry(key).or_default();
+        *total += 1;
+        keep_best(heap, self.keep, self.columns.key(doc));
+    }
+
+    /// Adds the counts and candidates of this segment to `collected` (one entry per key).
+    pub(crate) fn harvest(self, collected: &mut [Collected]) {
+        for (key, (total, heap)) in self.pages {
+            if let Some(page) = collected.get_mut(key) {
+                page.total += total;
+                page.candidates.extend(candidates(self.segment, heap));
+            }
+        }
+    }
 }
 
 pub(crate) struct SegmentPageCollector {
@@ -165,47 +257,16 @@ impl SegmentCollector for SegmentPageCollector {
             return;
         }
         self.total += 1;
-        if self.keep == 0 {
-            return;
-        }
-        // Views always have both; documents without them sort last.
-        let occurred = columns
-            .occurred
-            .as_ref()
-            .and_then(|column| column.first(doc))
-            .unwrap_or(i64::MIN);
-        let id_ord = columns
-            .id_ords
-            .as_ref()
-            .and_then(|column| column.first(doc))
-            .unwrap_or(u64::MAX);
-        let key = (Reverse(occurred), id_ord, doc);
-        if self.heap.len() < self.keep {
-            self.heap.push(key);
-        } else if self.heap.peek().is_some_and(|worst| key < *worst) {
-            self.heap.pop();
-            self.heap.push(key);
-        }
+        keep_best(&mut self.heap, self.keep, columns.key(doc));
     }
 
     fn harvest(self) -> tantivy::Result<Collected> {
         if let Some(error) = self.error {
             return Err(error);
         }
-        let segment = self.segment;
-        let candidates = self
-            .heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|(Reverse(occurred), id_ord, doc)| Candidate {
-                occurred,
-                id_ord,
-                address: DocAddress::new(segment, doc),
-            })
-            .collect();
         Ok(Collected {
             total: self.total,
-            candidates,
+            candidates: candidates(self.segment, self.heap),
         })
     }
 }

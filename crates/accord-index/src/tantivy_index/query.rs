@@ -80,15 +80,30 @@ pub(crate) fn grant_clause(fields: &Fields, release: &ReleaseFilter) -> (Occur, 
     (Occur::Must, Box::new(BooleanQuery::new(clauses)))
 }
 
-/// Returns the clause of an indicator match: the exact `<type>|<value>` term, or, for an IP, that term or any stored
-/// CIDR block containing the address.
+/// Returns the clause of an indicator match: one of its [`indicator_terms`].
 pub(crate) fn indicator_clause(
     fields: &Fields,
     matcher: &IndicatorMatch,
 ) -> (Occur, Box<dyn Query>) {
+    let mut terms = indicator_terms(fields, matcher);
+    if terms.len() == 1 {
+        return must_term(terms.remove(0));
+    }
+    // A union of term queries: each term is one dictionary lookup, where a term set would intersect an automaton
+    // with the whole `indicator` dictionary.
+    let any = terms
+        .into_iter()
+        .map(|term| -> Box<dyn Query> { Box::new(TermQuery::new(term, IndexRecordOption::Basic)) })
+        .collect();
+    (Occur::Must, Box::new(BooleanQuery::union(any)))
+}
+
+/// Returns the terms a document matching an indicator carries (any one of them): the exact `<type>|<value>` term,
+/// and for an IP also every CIDR block containing the address.
+pub(crate) fn indicator_terms(fields: &Fields, matcher: &IndicatorMatch) -> Vec<Term> {
     let exact = fields.indicator_term(matcher.key.kind, &matcher.key.value);
     let Some(ip) = matcher.ip else {
-        return must_term(exact);
+        return vec![exact];
     };
     let mut terms = vec![exact];
     // A lookup of a block itself (`10.0.0.0/8`) also matches the same block stored as a CIDR indicator.
@@ -100,13 +115,7 @@ pub(crate) fn indicator_clause(
             .iter()
             .map(|network| Fields::term(fields.cidr, network)),
     );
-    // A union of term queries: each term is one dictionary lookup, where a term set would intersect an automaton
-    // with the whole `indicator` dictionary.
-    let any = terms
-        .into_iter()
-        .map(|term| -> Box<dyn Query> { Box::new(TermQuery::new(term, IndexRecordOption::Basic)) })
-        .collect();
-    (Occur::Must, Box::new(BooleanQuery::union(any)))
+    terms
 }
 
 /// Returns the clauses of the field filters.

@@ -99,6 +99,7 @@ conformance_tests![
     older_and_replayed_versions_are_stale,
     batch_outcomes_follow_item_order,
     lookup_answers_each_key_in_input_order,
+    batch_lookup_answers_as_searches_do,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
