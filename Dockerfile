@@ -8,11 +8,11 @@ ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
-# librdkafka is built from source by its configure script (C toolchain, make), linked with the system OpenSSL for
-# Kafka TLS and SASL/SCRAM (libssl-dev, found with pkg-config); aws-lc (rustls' crypto provider for
-# `opensearch+https://`) by cc, with cmake as its fallback.
+# librdkafka is built from source by its configure script (C toolchain, make), with OpenSSL for Kafka TLS and
+# SASL/SCRAM built from source too and linked statically (perl for OpenSSL's configure; decision 0029); aws-lc
+# (rustls' crypto provider for `opensearch+https://`) by cc, with cmake as its fallback.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential cmake libssl-dev pkg-config \
+    && apt-get install -y --no-install-recommends build-essential cmake perl \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -20,10 +20,9 @@ RUN cargo build --release --locked --bin accord \
     && install -m 0755 target/release/accord /usr/local/bin/accord
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# ca-certificates: TLS to OpenSearch and Kafka in production; libssl3: librdkafka's TLS and SCRAM (linked
-# dynamically); curl: the container healthchecks.
+# ca-certificates: TLS to OpenSearch and Kafka in production; curl: the container healthchecks.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates libssl3 curl \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/accord --shell /usr/sbin/nologin accord \
     && mkdir -p /var/lib/accord/directory \

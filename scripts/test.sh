@@ -30,14 +30,6 @@ fi
 export PATH="$PWD/$VENV/bin:$PATH"
 export ACCORD_REQUIRE_INTEROP=1 ACCORD_REQUIRE_BROWSER=1
 
-# librdkafka is linked with the system OpenSSL (Kafka TLS and SASL/SCRAM): its headers and pkg-config must be there
-# before the first build. Installed when missing, like docker-compose below.
-if ! pkg-config --exists openssl 2>/dev/null; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get install -y libssl-dev pkg-config || { $SUDO apt-get update && $SUDO apt-get install -y libssl-dev pkg-config; }
-fi
-
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -41,6 +41,7 @@ fn org(id: &str, kind: OrgKind, country: &str) -> Organization {
 /// `bank-a` shares everything with `ncu-de` under `pii: redact` and with `police-fr` under `pii: share`.
 fn mous() -> Vec<MouVersion> {
     let mou = |id: &str, agency: &str, pii: PiiRule| MouVersion {
+        reason: None,
         mou: Mou {
             id: MouId::parse(id).unwrap(),
             title: id.to_owned(),
@@ -99,6 +100,7 @@ fn normalized(submission: &Submission, number: u64) -> accord_domain::Normalized
         format: submission.format,
         payload,
         objects: Vec::new(),
+        warnings: Vec::new(),
     };
     let report = match accord_normalizer::normalize(&raw) {
         Ok(report) => report,

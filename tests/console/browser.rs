@@ -126,3 +126,90 @@ async fn the_console_is_inert_and_closed_in_chromium() {
     let seen = run("security.py", input).await;
     assert!(seen["pages_checked"].as_u64().unwrap() >= 15, "{seen}");
 }
+
+#[tokio::test]
+async fn coordinators_manage_organizations_and_tokens_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    console_world(&app).await;
+    let input = json!({
+        "url": app.url,
+        "tokens": { "coordinator": crate::helpers::ADMIN_TOKEN },
+        "screenshots": screenshots(),
+    });
+    let seen = run("coordinator.py", input).await;
+    assert_eq!(
+        seen["copied"], true,
+        "the copy button copies the token: {seen}"
+    );
+    let org = app
+        .get("/v1/organizations/bank-z", crate::helpers::ADMIN_TOKEN)
+        .await;
+    assert_eq!(org.body["default_tlp"], "amber", "{}", org.body);
+    let tokens = app
+        .get(
+            "/v1/tokens?organization=bank-z",
+            crate::helpers::ADMIN_TOKEN,
+        )
+        .await;
+    let tokens = tokens.body["tokens"].as_array().unwrap().clone();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0]["label"], "soc-uploader");
+    assert_eq!(tokens[0]["status"], "revoked");
+    assert!(tokens[0]["last_used_at"].is_string(), "the partner used it");
+}
+
+#[tokio::test]
+async fn a_coordinator_writes_previews_saves_and_suspends_an_mou_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let indicator = "198.51.100.77";
+    let id = app
+        .submit(
+            &people.partner,
+            crate::helpers::report("For the Dutch NCU", "amber", &[indicator]),
+        )
+        .await;
+    app.wait_status(&people.partner, &id, &["released"]).await;
+    let input = json!({
+        "url": app.url,
+        "tokens": { "coordinator": crate::helpers::ADMIN_TOKEN, "auditor": people.auditor },
+        "indicator": indicator,
+        "screenshots": screenshots(),
+    });
+    let seen = run("mou.py", input).await;
+    assert_eq!(seen["found"], true, "released once saved: {seen}");
+    assert_eq!(seen["withdrawn"], true, "withdrawn once suspended: {seen}");
+    let mou = app
+        .get("/v1/mous/mou-bank-a-nl", crate::helpers::ADMIN_TOKEN)
+        .await;
+    assert_eq!(mou.body["status"], "suspended", "{}", mou.body);
+    assert_eq!(mou.body["version"], 2);
+    let records = trail(&app, &people.auditor, "CASE-NL-7").await;
+    assert!(
+        records
+            .iter()
+            .any(|record| record["organization"] == "ncu-nl"),
+        "the investigator's reads are audited under its case"
+    );
+}
+
+/// Whether the browser tests can run (a notice, or a failure under `ACCORD_REQUIRE_BROWSER=1`, when not).
+pub fn ready_for_tests() -> bool {
+    ready()
+}
+
+/// Where the browser tests write screenshots.
+pub fn screenshot_dir() -> PathBuf {
+    screenshots()
+}
+
+/// Runs a browser script (see [`run`]).
+pub async fn run_script(script: &str, input: Value) -> Value {
+    run(script, input).await
+}

@@ -6,12 +6,17 @@
 //! CI): then they fail.
 #![allow(unreachable_pub)]
 
+mod audit;
 mod browser;
 mod client;
+mod coordinator;
+mod explain;
 #[allow(dead_code)]
 #[path = "../e2e/helpers.rs"]
 mod helpers;
 mod http;
+mod map;
+mod mous;
 mod remote;
 
 use serde_json::json;

@@ -212,6 +212,7 @@ fn random_mou(
 
 fn version(mou: Mou, number: u32, t0: Timestamp) -> MouVersion {
     MouVersion {
+        reason: None,
         mou,
         version: number,
         changed_by: "differential".to_owned(),

@@ -3,6 +3,7 @@
 
 mod case_tokens;
 mod helpers;
+mod lenient;
 mod lifecycle;
 mod overlap;
 mod oversight;

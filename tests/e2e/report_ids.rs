@@ -87,6 +87,7 @@ async fn a_report_accepted_under_an_old_style_id_is_found_by_its_retry() {
         format: ReportFormat::Native,
         payload: body.clone(),
         objects: Vec::new(),
+        warnings: Vec::new(),
     };
     let record = accord_runtime::stage::json_record(old_id.as_str(), &raw).unwrap();
     app.bus

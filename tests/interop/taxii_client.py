@@ -10,8 +10,9 @@ Usage: taxii_client.py partner <base url> <partner token>
   X-Accord-Case header (a requests auth hook adds both): discovery -> API root -> collections -> get_objects paged
   with `as_pages` (limit/next) and unpaged, manifest, one object, its versions.
 - The partner authenticates with a Bearer token: discovery -> API root -> its inbox -> add_objects, whose status
-  resource the client polls until it is complete -> the status again by id -> an envelope with an invalid pattern
-  (refused) -> reading the inbox (refused by the client: the inbox is not readable).
+  resource the client polls until it is complete -> the status again by id -> an envelope with one valid and one
+  invalid indicator (lenient: the invalid one in failures, the other in successes) -> an envelope with an invalid
+  pattern only (refused) -> reading the inbox (refused by the client: the inbox is not readable).
 
 - With a case-bound token, the client is configured the way a SIEM or MISP is: a URL, a user and a password (the
   token), nothing else — no header, no hook: discovery -> collections -> get_objects paged -> added_after polling ->
@@ -202,6 +203,7 @@ def status_out(status):
         "pending_count": status.pending_count,
         "successes": [detail["id"] for detail in status.successes],
         "failures": [detail.get("message") for detail in status.failures],
+        "failure_ids": [detail["id"] for detail in status.failures],
     }
 
 
@@ -243,6 +245,38 @@ def partner(base, token):
             }
         ]
     )
+    # Lenient per object: the valid indicator goes on, the one whose domain is not a domain is a failure.
+    mixed = envelope_with(
+        [
+            {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": "indicator--6a1e4f0c-3b2d-4c5e-8f7a-9b0c1d2e3f40",
+                "created": "2026-11-20T08:00:00.000Z",
+                "modified": "2026-11-20T08:00:00.000Z",
+                "pattern": "[domain-name:value = 'taxii-lenient.example.com']",
+                "pattern_type": "stix",
+                "valid_from": "2026-11-20T08:00:00Z",
+                "object_marking_refs": [TLP_AMBER],
+            },
+            {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": "indicator--7b2f5a1d-4c3e-4d6f-9a8b-0c1d2e3f4a51",
+                "created": "2026-11-20T08:00:00.000Z",
+                "modified": "2026-11-20T08:00:00.000Z",
+                "pattern": "[domain-name:value = 'login.bank-a.example/verify']",
+                "pattern_type": "stix",
+                "valid_from": "2026-11-20T08:00:00Z",
+                "object_marking_refs": [TLP_AMBER],
+            },
+        ]
+    )
+    try:
+        status = inbox.add_objects(mixed, wait_for_completion=True, poll_interval=0.2, timeout=60)
+        out["lenient_add"] = status_out(status)
+    except requests.exceptions.HTTPError as error:
+        out["lenient_add"] = http_error(error)
     try:
         inbox.add_objects(invalid, wait_for_completion=False)
         out["invalid_add"] = {"ok": True}

@@ -135,6 +135,7 @@ async fn a_record_past_the_limits_already_on_the_bus_is_rejected_and_stalls_no_o
         format: ReportFormat::Native,
         payload: hostile::expanding(),
         objects: Vec::new(),
+        warnings: Vec::new(),
     };
     let mut record = accord_runtime::stage::json_record(raw.id.as_str(), &raw).unwrap();
     record

@@ -141,11 +141,47 @@ async fn taxii2_client_pushes_and_reads_paged_collections_and_every_object_passe
             .contains("indicator--1d1b5e8c-0b8f-4d5e-9a7c-2f3e4d5c6b7a"),
         "the refusal names the object: {invalid}"
     );
+    let lenient = &partner["lenient_add"];
+    assert_eq!(lenient["status"], "complete", "{lenient}");
+    assert_eq!(
+        (&lenient["success_count"], &lenient["failure_count"]),
+        (&json!(1), &json!(1)),
+        "{lenient}"
+    );
+    assert_eq!(
+        lenient["successes"],
+        json!(["indicator--6a1e4f0c-3b2d-4c5e-8f7a-9b0c1d2e3f40"])
+    );
+    assert_eq!(
+        lenient["failure_ids"],
+        json!(["indicator--7b2f5a1d-4c3e-4d6f-9a8b-0c1d2e3f4a51"])
+    );
+    assert!(
+        lenient["failures"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("/objects/1/pattern: "),
+        "the failure names the field: {lenient}"
+    );
     assert_eq!(partner["read_inbox"]["ok"], false);
     // What it pushed goes through the pipeline and is released to the agency under the MoU.
-    for value in ["198.51.100.7", "taxii-pushed.example.com", "198.51.100.8"] {
+    for value in [
+        "198.51.100.7",
+        "taxii-pushed.example.com",
+        "198.51.100.8",
+        "taxii-lenient.example.com",
+    ] {
         app.wait_found(&world.ncu_de, value, "investigation").await;
     }
+    let left_out = app
+        .lookup(
+            &world.ncu_de,
+            "login.bank-a.example",
+            "investigation",
+            "CASE-LENIENT",
+        )
+        .await;
+    assert_eq!(left_out.status, reqwest::StatusCode::NOT_FOUND);
 
     let agency = run_script(&[
         "agency",

@@ -43,6 +43,7 @@ pub use purpose::Purpose;
 pub use report::{
     Indicator, IndicatorPii, IndicatorSource, IndicatorSpan, NormalizedReport, PatternInput,
     PiiKind, PiiMatch, RawReport, Rejection, ReportFormat, SubmittedObject, TextField, Victim,
+    Warning,
 };
 pub use tlp::Tlp;
 pub use view::{Alternate, Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};

@@ -177,6 +177,9 @@ pub struct MouVersion {
     pub changed_by: String,
     /// When the change was made.
     pub changed_at: Timestamp,
+    /// Why, when the coordinator said (suspend, resume, revoke ask for a reason). Absent in records written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl MouVersion {

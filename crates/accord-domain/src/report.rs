@@ -125,6 +125,19 @@ pub struct RawReport {
     /// The STIX objects of a submission made over TAXII, which its status resource accounts for; empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<SubmittedObject>,
+    /// What lenient handling left out of the submission (`Prefer: handling=lenient`, TAXII add_objects): none of it
+    /// is in `payload`. Empty for a submission accepted whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// A part of a submission that lenient handling left out: where it was and why it is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// A JSON pointer into the submission as sent (`/objects/3/pattern`, `/indicators/2/value`).
+    pub pointer: String,
+    /// Why that field is invalid.
+    pub message: String,
 }
 
 /// One STIX object a partner added over TAXII: its id and version, as TAXII status resources list them.
@@ -134,6 +147,10 @@ pub struct SubmittedObject {
     pub id: String,
     /// Its version: `modified`, else `created`, else the time the envelope was received.
     pub version: String,
+    /// Why the object was left out of the report (it failed validation: the field and the reason); `None` for an
+    /// object that went on with the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// Where an indicator came from.

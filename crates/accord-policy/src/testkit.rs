@@ -84,6 +84,7 @@ pub(crate) fn mou(id: &str) -> Mou {
 
 pub(crate) fn version(mou: Mou, version: u32) -> MouVersion {
     MouVersion {
+        reason: None,
         mou,
         version,
         changed_by: "tok-coordinator".to_owned(),

@@ -103,6 +103,9 @@ impl Principal {
 pub struct Authenticator {
     directory: Arc<Directory>,
     bootstrap_hash: Option<String>,
+    /// When each token last authenticated a request in this process (by token id): bounded by the directory's
+    /// tokens, lost at restart (docs/decisions/0032-console-organizations-and-tokens.md).
+    last_used: Arc<std::sync::Mutex<std::collections::HashMap<String, Timestamp>>>,
 }
 
 impl Authenticator {
@@ -111,7 +114,17 @@ impl Authenticator {
         Self {
             directory,
             bootstrap_hash,
+            last_used: Arc::default(),
         }
+    }
+
+    /// Returns when the token `token_id` last authenticated a request in this process, if it has since start.
+    pub fn last_used(&self, token_id: &str) -> Option<Timestamp> {
+        self.last_used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token_id)
+            .copied()
     }
 
     /// Returns the directory it reads.
@@ -133,11 +146,14 @@ impl Authenticator {
         let hash = hash_secret(secret);
         let snapshot = self.directory.snapshot();
         if let Some(token) = snapshot.tokens_by_hash.get(&hash) {
-            if !token.is_valid_at(chrono::Utc::now())
-                || !snapshot.orgs.contains_key(&token.organization)
-            {
+            let now = chrono::Utc::now();
+            if !token.is_valid_at(now) || !snapshot.orgs.contains_key(&token.organization) {
                 return Err(ApiError::Unauthorized);
             }
+            self.last_used
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(token.id.to_string(), now);
             return Ok(Principal {
                 token_id: token.id.to_string(),
                 organization: token.organization.clone(),

@@ -16,15 +16,21 @@
 //! - `attack-pattern` ATT&CK ids become TTPs; `report_types`, `labels` and `malware_types` the vocabulary knows become
 //!   categories (`accord_domain::vocabulary`; others are dropped); malware, campaigns, threat actors,
 //!   intrusion sets, tools, infrastructure, vulnerabilities and courses of action are summarized in the description;
-//! - identities, sightings, relationships, notes and unknown types are accepted and leave no content (identities may
+//! - identities, sightings, relationships, notes and custom types are accepted and leave no content (identities may
 //!   name people: they are not copied into free text);
 //! - TLP: the most restrictive TLP marking of any object; an object without one takes the partner's default TLP,
-//!   or the bundle is refused naming it; a marking that carries a classification refuses the bundle.
+//!   or the bundle is refused naming it; a marking that carries a classification refuses the bundle;
+//! - an object of a type that is neither STIX 2.1 nor custom (`x-…`) is invalid;
+//! - [`Handling::Lenient`] ([`bundle_to_report_with`]) leaves an invalid object out instead of refusing the bundle
+//!   (docs/decisions/0037-lenient-handling.md); markings, the classification guard and the bundle's shape stay strict.
 
+#[cfg(test)]
+mod lenient_tests;
 mod markings;
 mod objects;
 #[cfg(test)]
 mod tests;
+mod types;
 
 use accord_domain::{
     Tlp,
@@ -131,18 +137,80 @@ impl IngestError {
     }
 }
 
+/// How a submission's invalid objects are handled (`Prefer: handling=lenient`, RFC 7240; TAXII add_objects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Handling {
+    /// The first invalid object refuses the whole submission.
+    #[default]
+    Strict,
+    /// An object (a MISP attribute) that fails validation is left out, with its error in [`Converted::skipped`];
+    /// the classification guard, a malformed document and markings are never lenient.
+    Lenient,
+}
+
+/// A submission converted into a report, with what [`Handling::Lenient`] left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Converted {
+    /// The report made of the valid objects.
+    pub report: IncidentReport,
+    /// Each object left out, with the error that refused it (its pointer names the object's field); empty when
+    /// strict.
+    pub skipped: Vec<IngestError>,
+}
+
 /// Converts a STIX 2.1 bundle into one native incident report (`classification: unclassified`, `tlp` set).
 ///
 /// `default_tlp` is the submitting partner's `default_tlp`: the TLP of objects that carry no TLP marking.
 ///
 /// # Errors
 /// Returns an [`IngestError`] naming the first problem: not a bundle, a malformed object, an invalid pattern (with
-/// its character position), an invalid observable value, an object without TLP when there is no default, or a
-/// marking that carries a classification.
+/// its character position), an invalid observable value, an unknown object type, an object without TLP when there
+/// is no default, or a marking that carries a classification.
 pub fn bundle_to_report(
     bundle: &Value,
     default_tlp: Option<Tlp>,
 ) -> Result<IncidentReport, IngestError> {
+    bundle_to_report_with(bundle, default_tlp, Handling::Strict).map(|converted| converted.report)
+}
+
+/// [`bundle_to_report`] with a choice of [`Handling`]: leniently, an object whose envelope, type, pattern,
+/// observable value or dates are invalid is left out whole (nothing of it reaches the report, its TLP included)
+/// and listed in [`Converted::skipped`].
+///
+/// # Errors
+/// As [`bundle_to_report`] for what is never lenient: not a bundle, a marking that carries a classification, an
+/// unmarked object without a default TLP, too many indicator objects; and a bundle none of whose objects is valid
+/// (the first invalid one is the error).
+pub fn bundle_to_report_with(
+    bundle: &Value,
+    default_tlp: Option<Tlp>,
+    handling: Handling,
+) -> Result<Converted, IngestError> {
+    let objects = bundle_objects(bundle)?;
+    if handling == Handling::Strict {
+        for (index, object) in objects.iter().enumerate() {
+            objects::check_envelope(index, object)?;
+        }
+    }
+    // Classified markings first (whatever else is wrong), then the content, then the TLP.
+    let markings = markings::Markings::read(objects)?;
+    let (content, skipped) = objects::Content::read(objects, handling)?;
+    if skipped.len() == objects.len() {
+        // No object is valid: the bundle is refused, as strictly, naming the first.
+        if let Some((_, first)) = skipped.first() {
+            return Err(first.clone());
+        }
+    }
+    let skipped_at: Vec<usize> = skipped.iter().map(|(index, _)| *index).collect();
+    let tlp = effective_tlp(objects, &skipped_at, &markings, default_tlp)?;
+    Ok(Converted {
+        report: content.into_report(tlp),
+        skipped: skipped.into_iter().map(|(_, error)| error).collect(),
+    })
+}
+
+/// The objects of a bundle: a JSON object of type `bundle`, with an id `bundle--<uuid>` and a non-empty `objects`.
+fn bundle_objects(bundle: &Value) -> Result<&[Value], IngestError> {
     let Some(map) = bundle.as_object() else {
         return Err(IngestError::malformed(
             "/",
@@ -175,20 +243,15 @@ pub fn bundle_to_report(
             "the bundle carries no objects",
         ));
     }
-    for (index, object) in objects.iter().enumerate() {
-        objects::check_envelope(index, object)?;
-    }
-    // Classified markings first (whatever else is wrong), then the content, then the TLP.
-    let markings = markings::Markings::read(objects)?;
-    let content = objects::Content::read(objects)?;
-    let tlp = effective_tlp(objects, &markings, default_tlp)?;
-    Ok(content.into_report(tlp))
+    Ok(objects)
 }
 
-/// The most restrictive TLP over every object (marking definitions and extension definitions excepted); an object
+/// The most restrictive TLP over every object (marking definitions, extension definitions and skipped objects
+/// excepted); an object
 /// without a TLP marking counts as the default TLP, or refuses the bundle.
 fn effective_tlp(
     objects: &[Value],
+    skipped: &[usize],
     markings: &markings::Markings,
     default_tlp: Option<Tlp>,
 ) -> Result<Tlp, IngestError> {
@@ -198,7 +261,9 @@ fn effective_tlp(
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if matches!(kind, "marking-definition" | "extension-definition") {
+        if matches!(kind, "marking-definition" | "extension-definition")
+            || skipped.binary_search(&index).is_ok()
+        {
             continue;
         }
         let tlp = match markings.tlp_of(object).or(default_tlp) {

@@ -15,5 +15,5 @@ pub mod misp;
 pub mod pattern;
 
 pub use id::{SCO_NAMESPACE, id_contributing_json, observable_id};
-pub use ingest::{IngestError, bundle_to_report};
-pub use misp::{is_misp_event, misp_event_to_report};
+pub use ingest::{Converted, Handling, IngestError, bundle_to_report, bundle_to_report_with};
+pub use misp::{is_misp_event, misp_event_to_report, misp_event_to_report_with};

@@ -15,7 +15,8 @@
 //!   `md5`, `sha1`, `sha256`, `sha512` and `filename|<hash>` → file hash (a digest only, never read as a file name);
 //!   `vulnerability` → CVE.
 //!   Other types (`link`, `comment`, `text`, `target-*`, `yara`, …) are not indicators and are left out: `link` is a
-//!   reference, `target-*` name the victim. An invalid value of a mapped type refuses the event naming the attribute.
+//!   reference, `target-*` name the victim. An invalid value of a mapped type refuses the event naming the attribute,
+//!   or, with [`Handling::Lenient`], leaves that attribute out ([`misp_event_to_report_with`]).
 
 use accord_domain::{
     ObservableType, Tlp, classification, observable,
@@ -26,8 +27,8 @@ use accord_domain::{
 use serde_json::Value;
 
 use crate::ingest::{
-    IngestError, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, dedup_indicators, parse_tlp,
-    push_indicator, truncate_chars,
+    Converted, Handling, IngestError, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, dedup_indicators,
+    parse_tlp, push_indicator, truncate_chars,
 };
 
 /// Returns `true` when a JSON document looks like a MISP event: an object whose only top-level key is `Event`.
@@ -46,6 +47,21 @@ pub fn misp_event_to_report(
     document: &Value,
     default_tlp: Option<Tlp>,
 ) -> Result<IncidentReport, IngestError> {
+    misp_event_to_report_with(document, default_tlp, Handling::Strict)
+        .map(|converted| converted.report)
+}
+
+/// [`misp_event_to_report`] with a choice of [`Handling`]: leniently, an attribute whose type or value is invalid is
+/// left out (none of its values is kept) and listed in [`Converted::skipped`]. Tags (the classification guard, TLP)
+/// are read from every attribute, left out or not.
+///
+/// # Errors
+/// As [`misp_event_to_report`], but an invalid attribute only when strict.
+pub fn misp_event_to_report_with(
+    document: &Value,
+    default_tlp: Option<Tlp>,
+    handling: Handling,
+) -> Result<Converted, IngestError> {
     let Some(event) = document.get("Event").filter(|event| event.is_object()) else {
         return Err(IngestError::malformed(
             "/Event",
@@ -66,16 +82,28 @@ pub fn misp_event_to_report(
     let mut tags = Tags::default();
     tags.read(event, "/Event")?;
     let mut indicators = Vec::new();
-    for (index, attribute) in list(event, "Attribute").iter().enumerate() {
-        let pointer = format!("/Event/Attribute/{index}");
+    let mut skipped = Vec::new();
+    let mut read = |attribute: &Value, pointer: String| -> Result<(), IngestError> {
         tags.read(attribute, &pointer)?;
-        attribute_indicators(attribute, &pointer, &mut indicators)?;
+        let before = indicators.len();
+        match attribute_indicators(attribute, &pointer, &mut indicators) {
+            Err(error) if handling == Handling::Lenient => {
+                indicators.truncate(before);
+                skipped.push(error);
+                Ok(())
+            }
+            other => other,
+        }
+    };
+    for (index, attribute) in list(event, "Attribute").iter().enumerate() {
+        read(attribute, format!("/Event/Attribute/{index}"))?;
     }
     for (object_index, object) in list(event, "Object").iter().enumerate() {
         for (index, attribute) in list(object, "Attribute").iter().enumerate() {
-            let pointer = format!("/Event/Object/{object_index}/Attribute/{index}");
-            tags.read(attribute, &pointer)?;
-            attribute_indicators(attribute, &pointer, &mut indicators)?;
+            read(
+                attribute,
+                format!("/Event/Object/{object_index}/Attribute/{index}"),
+            )?;
         }
     }
     dedup_indicators(&mut indicators);
@@ -86,7 +114,7 @@ pub fn misp_event_to_report(
             object_id: event_id(event),
         });
     };
-    Ok(IncidentReport {
+    let report = IncidentReport {
         title,
         description: truncate_chars(
             event
@@ -104,7 +132,8 @@ pub fn misp_event_to_report(
         ttps: tags.ttps,
         victim: None,
         patterns: Vec::new(),
-    })
+    };
+    Ok(Converted { report, skipped })
 }
 
 fn event_id(event: &Value) -> String {

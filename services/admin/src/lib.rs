@@ -1,5 +1,9 @@
 //! Admin: the coordinators' API for organizations, tokens and versioned MoUs.
 //!
+//! The operations on organizations, tokens and MoUs are public functions ([`create_organization`], [`list_tokens`],
+//! [`update_mou`], …): the HTTP handlers and the web console's in-process backend call the same ones, so there is
+//! one path for each (docs/decisions/0025-console-as-a-client.md).
+//!
 //! Tokens end: each is issued with an `expires_at` (given, or `token_default_lifetime_days` from now; never more
 //! than `token_max_lifetime_days`), and `DELETE /v1/tokens/{id}` revokes one at once. The bootstrap token is
 //! revoked with `DELETE /v1/tokens/bootstrap` ([`accord_runtime::auth::bootstrap_revocation`]).
@@ -18,6 +22,13 @@ mod mous;
 mod orgs;
 mod page;
 mod tokens;
+
+pub use crate::{
+    mous::{change_mou_status, create_mou, list_mous, mou, mou_history, update_mou},
+    orgs::{create_organization, list_organizations, organization, update_organization},
+    page::PageParams,
+    tokens::{TokenQuery, issue_token, list_tokens, revoke_token},
+};
 
 use std::sync::Arc;
 
@@ -187,13 +198,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/organizations", post(orgs::create).get(orgs::list))
         .route("/v1/organizations/{id}", get(orgs::get).patch(orgs::update))
-        .route("/v1/tokens", post(tokens::issue))
+        .route("/v1/tokens", post(tokens::issue).get(tokens::list))
         .route("/v1/tokens/case", post(tokens::issue_case))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/mous", post(mous::create).get(mous::list))
         .route("/v1/mous/{id}", get(mous::get).put(mous::update))
         .route("/v1/mous/{id}/history", get(mous::history))
         .route("/v1/mous/{id}/suspend", post(mous::suspend))
+        .route("/v1/mous/{id}/resume", post(mous::resume))
         .route("/v1/mous/{id}/revoke", post(mous::revoke))
         .with_state(state)
 }
@@ -219,6 +231,8 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     orgs::ensure_operator(&state)
         .await
         .context("failed to register the operator organization")?;
+    // The web console's in-process backend calls admin's functions on this state.
+    host.provide(state.clone());
     host.mount(router(state));
     Ok(())
 }

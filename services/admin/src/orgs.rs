@@ -1,4 +1,5 @@
-//! Organizations.
+//! Organizations: registered, listed and changed by coordinators. Each operation is one public function that the
+//! HTTP handler and the web console both call (docs/decisions/0025-console-as-a-client.md).
 
 use accord_domain::{DirectoryEvent, OrgId, OrgKind, Organization, Role, Tlp, country, topics};
 use accord_runtime::{ApiError, Principal, auth, json};
@@ -39,7 +40,23 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
     json::require_json(&headers)?;
-    let new: NewOrganization = json::parse(&body)?;
+    let org = create_organization(&state, &principal, &body).await?;
+    Ok((StatusCode::CREATED, Json(org)).into_response())
+}
+
+/// Registers an organization (a partner or an agency): the whole of `POST /v1/organizations` but the media type
+/// check, returning the stored organization. The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 400/422 naming the bad field, 409 when the id is taken, 503 when the change
+/// could not be stored.
+pub async fn create_organization(
+    state: &AppState,
+    principal: &Principal,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let new: NewOrganization = json::parse(body)?;
     if new.kind == OrgKind::Operator {
         return Err(ApiError::invalid_field(
             "/kind",
@@ -78,7 +95,7 @@ pub(crate) async fn create(
     state
         .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
         .await?;
-    Ok((StatusCode::CREATED, Json(org)).into_response())
+    serde_json::to_value(org).map_err(ApiError::internal)
 }
 
 /// `GET /v1/organizations`.
@@ -87,6 +104,19 @@ pub(crate) async fn list(
     principal: Principal,
     Query(params): Query<PageParams>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(list_organizations(&state, &principal, &params)?).into_response())
+}
+
+/// Lists the organizations by id, a page at a time: the whole of `GET /v1/organizations`
+/// (`{ "organizations": […], "next": cursor | null }`). The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 400 for a cursor this listing did not return.
+pub fn list_organizations(
+    state: &AppState,
+    principal: &Principal,
+    params: &PageParams,
+) -> Result<Value, ApiError> {
     principal.require(Role::Coordinator)?;
     let snapshot = state.deps.directory.snapshot();
     let mut orgs: Vec<(String, Organization)> = snapshot
@@ -95,8 +125,8 @@ pub(crate) async fn list(
         .map(|org| (org.id.to_string(), org.clone()))
         .collect();
     orgs.sort_by(|a, b| a.0.cmp(&b.0));
-    let (items, next) = paginate(orgs, &params)?;
-    Ok(Json(json!({ "organizations": items, "next": next })).into_response())
+    let (items, next) = paginate(orgs, params)?;
+    Ok(json!({ "organizations": items, "next": next }))
 }
 
 /// `GET /v1/organizations/{id}`.
@@ -105,15 +135,24 @@ pub(crate) async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(organization(&state, &principal, &id)?).into_response())
+}
+
+/// Returns one organization: the whole of `GET /v1/organizations/{id}`. The HTTP handler and the web console call
+/// this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 404 for an unknown organization.
+pub fn organization(state: &AppState, principal: &Principal, id: &str) -> Result<Value, ApiError> {
     principal.require(Role::Coordinator)?;
-    let Ok(id) = OrgId::parse(&id) else {
+    let Ok(id) = OrgId::parse(id) else {
         return Err(ApiError::NotFound);
     };
     let snapshot = state.deps.directory.snapshot();
     let Some(org) = snapshot.orgs.get(&id) else {
         return Err(ApiError::NotFound);
     };
-    Ok(Json(org).into_response())
+    serde_json::to_value(org).map_err(ApiError::internal)
 }
 
 /// Deserializes a present field as `Some(value)`, `null` included, so that `null` can clear an optional field while
@@ -206,9 +245,7 @@ fn apply_patch(org: &Organization, patch: OrganizationPatch) -> Result<Organizat
     Ok(updated)
 }
 
-/// `PATCH /v1/organizations/{id}`: changes name, country, sector or default TLP. The new record is published on the
-/// directory topic; search applies it to the next query (an agency's country decides `recipient_countries`) and the
-/// enforcer re-evaluates the reports it affects, extending or withdrawing indexed views.
+/// `PATCH /v1/organizations/{id}`.
 pub(crate) async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -218,14 +255,33 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
     json::require_json(&headers)?;
-    let Ok(id) = OrgId::parse(&id) else {
+    Ok(Json(update_organization(&state, &principal, &id, &body).await?).into_response())
+}
+
+/// Changes an organization's name, country, sector or default TLP: the whole of `PATCH /v1/organizations/{id}` but
+/// the media type check, returning the organization as it now is. The new record is published on the directory
+/// topic; search applies it to the next query (an agency's country decides `recipient_countries`) and the enforcer
+/// re-evaluates the reports it affects, extending or withdrawing indexed views. The HTTP handler and the web console
+/// call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 404 for an unknown organization, 400/422 naming the bad field, 409 for the
+/// operator, 503 when the change could not be stored.
+pub async fn update_organization(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let Ok(id) = OrgId::parse(id) else {
         return Err(ApiError::NotFound);
     };
     let snapshot = state.deps.directory.snapshot();
     let Some(org) = snapshot.orgs.get(&id) else {
         return Err(ApiError::NotFound);
     };
-    let raw = json::parse_value(&body)?;
+    let raw = json::parse_value(body)?;
     for immutable in ["id", "kind"] {
         if raw.get(immutable).is_some() {
             return Err(ApiError::invalid_field(
@@ -241,16 +297,15 @@ pub(crate) async fn update(
         ));
     }
     let updated = apply_patch(org, patch)?;
-    if &updated == org {
-        return Ok(Json(updated).into_response());
+    if &updated != org {
+        let event = DirectoryEvent::Organization(updated.clone());
+        let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
+        state
+            .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
+            .await?;
+        tracing::info!(organization = %updated.id, "organization updated");
     }
-    let event = DirectoryEvent::Organization(updated.clone());
-    let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
-    state
-        .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
-        .await?;
-    tracing::info!(organization = %updated.id, "organization updated");
-    Ok(Json(updated).into_response())
+    serde_json::to_value(updated).map_err(ApiError::internal)
 }
 
 /// Publishes the operator organization `accord-admin` if the directory lacks it, so that auditor tokens can be

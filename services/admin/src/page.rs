@@ -9,11 +9,13 @@ pub(crate) const DEFAULT_LIMIT: usize = 100;
 /// Largest page size.
 pub(crate) const MAX_LIMIT: usize = 1000;
 
-/// `?limit=&cursor=`.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct PageParams {
-    pub(crate) limit: Option<usize>,
-    pub(crate) cursor: Option<String>,
+/// `?limit=&cursor=`: a page of a list (organizations, tokens, MoUs).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageParams {
+    /// The most items (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// The previous page's `next`.
+    pub cursor: Option<String>,
 }
 
 impl PageParams {

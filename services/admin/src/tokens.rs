@@ -12,15 +12,15 @@ use accord_domain::{
 use accord_runtime::{ApiError, Principal, auth, json};
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::{AppState, Config};
+use crate::{AppState, Config, page::PageParams, page::paginate};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,7 +137,24 @@ pub(crate) async fn issue(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
     json::require_json(&headers)?;
-    let new: NewToken = json::parse(&body)?;
+    let issued = issue_token(&state, &principal, &body).await?;
+    Ok((StatusCode::CREATED, Json(issued)).into_response())
+}
+
+/// Issues a token for an organization and role: the whole of `POST /v1/tokens` but the media type check, returning
+/// `{ "id", "token", … }` — the secret is in this answer and nowhere else. The HTTP handler and the web console call
+/// this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 400/422 naming the bad field (`/organization`, `/role`, `/expires_at`, …),
+/// 503 when the record could not be stored.
+pub async fn issue_token(
+    state: &AppState,
+    principal: &Principal,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let new: NewToken = json::parse(body)?;
     let binding = binding(new.purpose.as_deref(), new.case.as_deref())?;
     if binding.is_some() && new.role != Role::Investigator {
         return Err(ApiError::invalid_field(
@@ -170,7 +187,7 @@ pub(crate) async fn issue(
         expires_at: new.expires_at,
         binding,
     };
-    store_new_token(&state, token).await
+    store_new_token(state, token).await
 }
 
 /// `POST /v1/tokens/case`: an investigator issues a case-bound token for its own organization (a case team
@@ -197,7 +214,8 @@ pub(crate) async fn issue_case(
         expires_at: new.expires_at,
         binding,
     };
-    store_new_token(&state, token).await
+    let issued = store_new_token(&state, token).await?;
+    Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
 /// A token about to be issued.
@@ -209,8 +227,8 @@ struct NewRecord {
     binding: Option<CaseBinding>,
 }
 
-/// Issues a token: its expiry checked, its record published, the secret answered once (201).
-async fn store_new_token(state: &AppState, new: NewRecord) -> Result<Response, ApiError> {
+/// Issues a token: its expiry checked, its record published, the secret answered once.
+async fn store_new_token(state: &AppState, new: NewRecord) -> Result<Value, ApiError> {
     let now = chrono::Utc::now();
     let expires_at = expiry(&state.config, now, new.expires_at, new.binding.is_some())?;
     let secret = auth::generate_secret();
@@ -243,7 +261,7 @@ async fn store_new_token(state: &AppState, new: NewRecord) -> Result<Response, A
         body["purpose"] = json!(binding.purpose);
         body["case"] = json!(binding.case);
     }
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(body)
 }
 
 /// `DELETE /v1/tokens/{id}`: revoked for every following request. `DELETE /v1/tokens/bootstrap` revokes the
@@ -253,16 +271,31 @@ pub(crate) async fn revoke(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    revoke_token(&state, &principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Revokes a token (`bootstrap`: the bootstrap token) for every following request: the whole of
+/// `DELETE /v1/tokens/{id}`. Revoking a revoked token changes nothing. The HTTP handler and the web console call
+/// this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 404 for an unknown token, 503 when the change could not be stored.
+pub async fn revoke_token(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(), ApiError> {
     principal.require(Role::Coordinator)?;
     if id == BOOTSTRAP {
-        return revoke_bootstrap(&state).await;
+        return revoke_bootstrap(state).await;
     }
     let snapshot = state.deps.directory.snapshot();
-    let Some(token) = snapshot.token(&id) else {
+    let Some(token) = snapshot.token(id) else {
         return Err(ApiError::NotFound);
     };
     if token.revoked_at.is_some() {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        return Ok(());
     }
     let mut revoked = token.clone();
     revoked.revoked_at = Some(chrono::Utc::now());
@@ -270,8 +303,94 @@ pub(crate) async fn revoke(
     let payload = serde_json::to_vec(&event).map_err(ApiError::internal)?;
     state
         .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+        .await
+}
+
+/// `GET /v1/tokens?organization=&limit=&cursor=`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, ApiError> {
+    Ok(Json(list_tokens(&state, &principal, &query)?).into_response())
+}
+
+/// The query of `GET /v1/tokens`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenQuery {
+    /// Only this organization's tokens.
+    pub organization: Option<String>,
+    /// The most tokens (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// The previous page's `next`.
+    pub cursor: Option<String>,
+}
+
+/// Lists tokens by organization, then label, a page at a time, each with its state (`active`, `expired`,
+/// `revoked`) and when it was last used — never its secret or hash: the whole of `GET /v1/tokens`
+/// (`{ "tokens": […], "next": cursor | null }`). The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 400 for a cursor this listing did not return.
+pub fn list_tokens(
+    state: &AppState,
+    principal: &Principal,
+    query: &TokenQuery,
+) -> Result<Value, ApiError> {
+    principal.require(Role::Coordinator)?;
+    let snapshot = state.deps.directory.snapshot();
+    let now = chrono::Utc::now();
+    let mut tokens: Vec<(String, Value)> = snapshot
+        .tokens_by_hash
+        .values()
+        .filter(|token| {
+            query
+                .organization
+                .as_deref()
+                .is_none_or(|org| token.organization.as_str() == org)
+        })
+        .map(|token| {
+            let key = format!(
+                "{}\u{1f}{}\u{1f}{}",
+                token.organization, token.label, token.id
+            );
+            (key, listed(state, token, now))
+        })
+        .collect();
+    tokens.sort_by(|a, b| a.0.cmp(&b.0));
+    let params = PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    };
+    let (items, next) = paginate(tokens, &params)?;
+    Ok(json!({ "tokens": items, "next": next }))
+}
+
+/// A token as listed: everything but its hash.
+fn listed(state: &AppState, token: &TokenRecord, now: Timestamp) -> Value {
+    let status = if token.revoked_at.is_some() {
+        "revoked"
+    } else if token.is_valid_at(now) {
+        "active"
+    } else {
+        "expired"
+    };
+    let mut body = json!({
+        "id": token.id,
+        "organization": token.organization,
+        "role": token.role,
+        "label": token.label,
+        "status": status,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "revoked_at": token.revoked_at,
+        "last_used_at": state.deps.auth.last_used(token.id.as_str()),
+    });
+    if let Some(binding) = &token.binding {
+        body["purpose"] = json!(binding.purpose);
+        body["case"] = json!(binding.case);
+    }
+    body
 }
 
 /// The path segment that names the bootstrap token.
@@ -280,7 +399,7 @@ const BOOTSTRAP: &str = "bootstrap";
 /// Revokes the bootstrap token (its hash, as this admin knows it) for good: a revoked token record with its hash on
 /// the directory topic, which every process's authenticator checks before the bootstrap hash, after restarts too.
 /// Another bootstrap value set later (`ACCORD_ADMIN_TOKEN`) is a new token, the operator's way back in.
-async fn revoke_bootstrap(state: &AppState) -> Result<Response, ApiError> {
+async fn revoke_bootstrap(state: &AppState) -> Result<(), ApiError> {
     let Some(hash) = state.deps.auth.bootstrap_hash() else {
         return Err(ApiError::NotFound);
     };
@@ -290,7 +409,7 @@ async fn revoke_bootstrap(state: &AppState) -> Result<Response, ApiError> {
         .get(hash)
         .is_some_and(|token| token.revoked_at.is_some())
     {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        return Ok(());
     }
     let record =
         auth::bootstrap_revocation(hash, chrono::Utc::now()).map_err(ApiError::internal)?;
@@ -300,7 +419,7 @@ async fn revoke_bootstrap(state: &AppState) -> Result<Response, ApiError> {
         .publish_and_apply(topics::ADMIN_DIRECTORY, event.key(), payload)
         .await?;
     tracing::info!("bootstrap token revoked");
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 #[cfg(test)]

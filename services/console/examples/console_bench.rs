@@ -108,6 +108,7 @@ fn directory() -> Arc<Directory> {
         }));
     }
     directory.apply_mou_version(MouVersion {
+        reason: None,
         mou: Mou {
             id: MouId::parse(MOU).expect("mou id"),
             title: "Bench".to_owned(),
@@ -228,6 +229,7 @@ async fn ingest(index: &IndexClient, store: &StatusStore, reports: usize) -> Sam
             body_sha256: String::new(),
             received_at: view.facts.received_at.to_rfc3339(),
             objects: Vec::new(),
+            warnings: Vec::new(),
         });
         changes.push(Change::Released {
             id: report_id.to_string(),

@@ -30,7 +30,10 @@ pub(crate) const HTMX: &str = "/assets/htmx-2.0.11.min.js";
 /// The path of Pico CSS.
 pub(crate) const PICO: &str = "/assets/pico-2.1.1.min.css";
 /// The path of the console's stylesheet (versioned by hand with the file: bump it when the file changes).
-pub(crate) const STYLE: &str = "/assets/console-2.css";
+pub(crate) const STYLE: &str = "/assets/console-3.css";
+/// The path of the console's one script of its own (the copy button, on the page that shows a new token only),
+/// versioned by hand like the stylesheet.
+pub(crate) const SCRIPT: &str = "/assets/copy-1.js";
 /// The path of the icon.
 pub(crate) const ICON: &str = "/assets/icon-1.svg";
 /// The path of the licence notices.
@@ -48,9 +51,14 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/pico-2.1.1.min.css"),
     },
     Asset {
-        name: "console-2.css",
+        name: "console-3.css",
         media_type: "text/css; charset=utf-8",
         body: CONSOLE_CSS,
+    },
+    Asset {
+        name: "copy-1.js",
+        media_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/copy.js"),
     },
     Asset {
         name: "icon-1.svg",
@@ -99,7 +107,7 @@ mod tests {
 
     #[test]
     fn every_linked_asset_is_served() {
-        for path in [HTMX, PICO, STYLE, ICON, LICENSES] {
+        for path in [HTMX, PICO, STYLE, SCRIPT, ICON, LICENSES] {
             let name = path.strip_prefix("/assets/").unwrap();
             assert!(ASSETS.iter().any(|asset| asset.name == name), "{path}");
         }

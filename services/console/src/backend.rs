@@ -5,8 +5,10 @@
 //!
 //! - [`Local`] (`accord up`): calls, in this process, the very functions the HTTP handlers call —
 //!   `accord_search::{indicator, lookup, search, export_search, export_lookup, recent_requests}`,
+//!   `accord_search::{audit_records, verify_chain, audit_checkpoint}`, `accord_enforcer::preview_mou`,
 //!   `accord_gateway::{submit_report, report_status, list_reports, report_counts}` and `accord_runtime::identity::describe` — on the
-//!   same state (the search service's audit trail, the gateway's status store), after authenticating the token as
+//!   same state (the search service's audit trail, the gateway's status store), and admin's
+//!   `accord_admin::{create_organization, list_tokens, issue_token, revoke_token, …}`, after authenticating the token as
 //!   the HTTP extractor does. Released data therefore reaches a page only as an `accord_search::released::Outcome`:
 //!   re-checked against the MoUs in force and audited before the console sees it.
 //! - [`Remote`] (`accord console --api URL`): sends the same requests to a remote Accord's HTTP API with the user's
@@ -24,9 +26,62 @@ use secrecy::SecretString;
 
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, Lookup, LookupRequest, ReportCounts, ReportList,
-    ReportStatus, SearchPage, SearchRequest,
+    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IssuedToken, Lookup, LookupRequest,
+    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportCounts,
+    ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
+
+/// The filters of `GET /v1/audit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// At or after (RFC 3339).
+    pub from: Option<String>,
+    /// Before (RFC 3339).
+    pub to: Option<String>,
+    /// One organization.
+    pub organization: Option<String>,
+    /// One case.
+    pub case: Option<String>,
+    /// One purpose.
+    pub purpose: Option<String>,
+    /// One route.
+    pub route: Option<String>,
+    /// `allowed`, `refused` or `failed`.
+    pub outcome: Option<String>,
+    /// A token label or id.
+    pub token: Option<String>,
+    /// The previous page's `next`.
+    pub cursor: Option<String>,
+}
+
+/// What a coordinator does to an MoU in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouAction {
+    /// `POST /v1/mous/{id}/suspend`.
+    Suspend,
+    /// `POST /v1/mous/{id}/resume`.
+    Resume,
+    /// `POST /v1/mous/{id}/revoke`.
+    Revoke,
+}
+
+impl MouAction {
+    /// The action's path segment (`suspend`, `resume`, `revoke`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::Revoke => "revoke",
+        }
+    }
+
+    /// Returns the action a path segment names.
+    pub fn parse(segment: &str) -> Option<Self> {
+        [Self::Suspend, Self::Resume, Self::Revoke]
+            .into_iter()
+            .find(|action| action.as_str() == segment)
+    }
+}
 
 /// An answer carrying released data: its audit record and the document or the refusal.
 #[derive(Debug)]
@@ -123,7 +178,111 @@ pub trait Backend: Send + Sync + 'static {
         token: &SecretString,
         limit: usize,
     ) -> Result<AuditRecords, ApiError>;
+
+    /// `GET /v1/organizations?limit=1000&cursor=`.
+    async fn organizations(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<OrganizationList, ApiError>;
+
+    /// `GET /v1/organizations/{id}`.
+    async fn organization(&self, token: &SecretString, id: &str) -> Result<Organization, ApiError>;
+
+    /// `POST /v1/organizations`.
+    async fn create_organization(
+        &self,
+        token: &SecretString,
+        body: serde_json::Value,
+    ) -> Result<Organization, ApiError>;
+
+    /// `PATCH /v1/organizations/{id}`.
+    async fn update_organization(
+        &self,
+        token: &SecretString,
+        id: &str,
+        patch: serde_json::Value,
+    ) -> Result<Organization, ApiError>;
+
+    /// `GET /v1/tokens?organization=&limit=1000&cursor=`.
+    async fn tokens(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<TokenList, ApiError>;
+
+    /// `POST /v1/tokens`: the answer carries the new token's secret.
+    async fn issue_token(
+        &self,
+        token: &SecretString,
+        body: serde_json::Value,
+    ) -> Result<IssuedToken, ApiError>;
+
+    /// `DELETE /v1/tokens/{id}`.
+    async fn revoke_token(&self, token: &SecretString, id: &str) -> Result<(), ApiError>;
+
+    /// `GET /v1/mous?limit=1000&cursor=`.
+    async fn mous(&self, token: &SecretString, cursor: Option<String>)
+    -> Result<MouList, ApiError>;
+
+    /// `GET /v1/mous/{id}`.
+    async fn mou(&self, token: &SecretString, id: &str) -> Result<MouVersion, ApiError>;
+
+    /// `GET /v1/mous/{id}/history`.
+    async fn mou_history(&self, token: &SecretString, id: &str) -> Result<MouHistory, ApiError>;
+
+    /// `POST /v1/mous` (`id` `None`) or `PUT /v1/mous/{id}`.
+    async fn save_mou(
+        &self,
+        token: &SecretString,
+        id: Option<&str>,
+        draft: serde_json::Value,
+    ) -> Result<MouVersion, ApiError>;
+
+    /// `POST /v1/mous/{id}/suspend`, `…/resume` or `…/revoke` with `{ "reason" }`.
+    async fn change_mou(
+        &self,
+        token: &SecretString,
+        id: &str,
+        action: MouAction,
+        reason: &str,
+    ) -> Result<MouVersion, ApiError>;
+
+    /// `POST /v1/mous/preview`.
+    async fn preview_mou(
+        &self,
+        token: &SecretString,
+        draft: serde_json::Value,
+    ) -> Result<Preview, ApiError>;
+
+    /// `GET /v1/audit?from=&to=&organization=&case=&purpose=&route=&outcome=&token=&limit=100&cursor=`.
+    async fn audit_records(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<AuditPage, ApiError>;
+
+    /// `GET /v1/explain?report=&agency=`.
+    async fn explain(
+        &self,
+        token: &SecretString,
+        report: &str,
+        agency: &str,
+    ) -> Result<Explanation, ApiError>;
+
+    /// `GET /v1/audit/verify`.
+    async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError>;
+
+    /// `GET /v1/audit/checkpoint`: the signed checkpoint, as the API answers it.
+    async fn audit_checkpoint(&self, token: &SecretString) -> Result<serde_json::Value, ApiError>;
 }
+
+/// Records per page of the audit console.
+pub(crate) const AUDIT_PAGE: usize = 100;
+
+/// The page size the console asks the coordinators' lists for (the API's largest).
+pub(crate) const ADMIN_PAGE: usize = 1000;
 
 /// Reads an API document: a document that does not have the expected shape is an internal error (a bug on one side
 /// of the contract), never shown.

@@ -5,8 +5,16 @@
 //! the remote one from the HTTP bodies — so a page shows what the API would have answered the same caller, field for
 //! field. Fields the console does not show are not declared; unknown fields are ignored.
 
+mod admin;
+mod mous;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use self::{
+    admin::{IssuedToken, Organization, OrganizationList, Token, TokenList},
+    mous::{AgencyChange, Explanation, MouHistory, MouList, MouVersion, Preview},
+};
 
 /// `202` of `POST /v1/reports`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -349,6 +357,43 @@ pub struct AuditRecord {
     pub status: u16,
     /// How many results.
     pub results: u64,
+    /// The organization of the token (in `GET /v1/audit`).
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// The token's id.
+    #[serde(default)]
+    pub token_id: Option<String>,
+    /// The record's hash in the chain.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// The previous record's hash.
+    #[serde(default)]
+    pub prev_hash: Option<String>,
+}
+
+/// `GET /v1/audit`: a page of records, oldest first.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AuditPage {
+    /// The records.
+    pub records: Vec<AuditRecord>,
+    /// The cursor of the next page (the scan goes on from there).
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// `GET /v1/audit/verify`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Verification {
+    /// Whether every link and the stored checkpoint hold.
+    pub ok: bool,
+    /// Records checked.
+    pub records: u64,
+    /// The first record whose hash or link is wrong.
+    #[serde(default)]
+    pub first_bad: Option<u64>,
+    /// The stored checkpoint's check, if there was one.
+    #[serde(default)]
+    pub checkpoint: Option<Value>,
 }
 
 /// `GET /v1/audit/mine`.

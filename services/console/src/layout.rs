@@ -32,6 +32,16 @@ pub(crate) enum Nav {
     Lookup,
     /// Investigator: search.
     Search,
+    /// Coordinator: organizations.
+    Organizations,
+    /// Coordinator: tokens.
+    Tokens,
+    /// Coordinator: MoUs.
+    Mous,
+    /// Coordinator: the sharing map.
+    Map,
+    /// Auditor: the audit trail.
+    Audit,
 }
 
 fn nav_link(current: Nav, target: Nav, href: &str, label: &str) -> Markup {
@@ -62,7 +72,15 @@ fn navigation(session: Option<&Session>, current: Nav) -> Markup {
                             (nav_link(current, Nav::Lookup, "/lookup", "Look up"))
                             (nav_link(current, Nav::Search, "/search", "Search"))
                         }
-                        _ => {}
+                        Role::Auditor => {
+                            (nav_link(current, Nav::Audit, "/audit", "Audit trail"))
+                        }
+                        Role::Coordinator => {
+                            (nav_link(current, Nav::Mous, "/mous", "MoUs"))
+                            (nav_link(current, Nav::Map, "/map", "Sharing map"))
+                            (nav_link(current, Nav::Organizations, "/organizations", "Organizations"))
+                            (nav_link(current, Nav::Tokens, "/tokens", "Tokens"))
+                        }
                     }
                 }
                 ul {

@@ -1,4 +1,4 @@
-//! The web console: Accord in a browser, for partners and investigators (docs/console.md).
+//! The web console: Accord in a browser, for partners, investigators, coordinators and auditors (docs/console.md).
 //!
 //! Server-rendered HTML ([`maud`] templates, checked and escaped at compile time), progressive enhancement with htmx
 //! (every form works without JavaScript), and a small vendored stylesheet: both served from the binary ([`assets`]).
@@ -16,8 +16,8 @@
 //! Every state-changing form carries the session's CSRF token and is refused without it ([`form`]). Every response
 //! carries a strict Content-Security-Policy and the other security headers ([`security`]).
 //!
-//! Pages ([`pages`]) are grouped by role; part 2 (coordinators and auditors) adds pages and backend operations, not
-//! machinery.
+//! Pages ([`pages`]) are grouped by role: partners, investigators, coordinators (organizations, tokens, MoUs) and
+//! auditors (the audit trail), all on the same machinery.
 
 mod assets;
 mod backend;
@@ -146,7 +146,14 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let gateway = host.provided::<accord_gateway::AppState>().context(
         "the console needs the gateway in the same process (or run `accord console --api`)",
     )?;
-    let backend = Local::new(host.deps().auth.clone(), search, gateway);
+    let mut backend = Local::new(host.deps().auth.clone(), search, gateway);
+    // Admin is optional: without it in this process, the coordinators' pages say so.
+    if let Some(admin) = host.provided::<accord_admin::AppState>() {
+        backend = backend.with_admin(admin);
+    }
+    if let Some(enforcer) = host.provided::<accord_enforcer::AppState>() {
+        backend = backend.with_enforcer(enforcer);
+    }
     host.mount(router(AppState::new(config, Arc::new(backend))));
     Ok(())
 }

@@ -24,17 +24,39 @@ pub(crate) async fn explain(
     principal: Principal,
     Query(query): Query<ExplainQuery>,
 ) -> Result<Response, ApiError> {
+    let explanation = explain_release(
+        &state,
+        &principal,
+        query.report.as_deref(),
+        query.agency.as_deref(),
+    )
+    .await?;
+    Ok(Json(explanation).into_response())
+}
+
+/// Explains why `report` is or is not visible to `agency` now (`{ "visible", "mou", "reasons", "redactions" }`):
+/// the whole of `GET /v1/explain`. The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 400 naming `/report` or `/agency` when one is missing or malformed, 404 for an
+/// unknown report, 503 when the report store cannot be read.
+pub async fn explain_release(
+    state: &AppState,
+    principal: &Principal,
+    report: Option<&str>,
+    agency: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
     principal.require(Role::Coordinator)?;
-    let Some(report) = query.report else {
+    let Some(report) = report else {
         return Err(ApiError::bad_field("/report", "required: a report id"));
     };
-    let Some(agency) = query.agency else {
+    let Some(agency) = agency else {
         return Err(ApiError::bad_field("/agency", "required: an agency id"));
     };
-    let Ok(report_id) = ReportId::parse(&report) else {
+    let Ok(report_id) = ReportId::parse(report) else {
         return Err(ApiError::NotFound);
     };
-    let Ok(agency) = OrgId::parse(&agency) else {
+    let Ok(agency) = OrgId::parse(agency) else {
         return Err(ApiError::bad_field("/agency", "not an organization id"));
     };
     let store = state.store.clone();
@@ -51,5 +73,5 @@ pub(crate) async fn explain(
         &snapshot.mous,
         &snapshot.orgs,
     );
-    Ok(Json(explanation).into_response())
+    serde_json::to_value(explanation).map_err(ApiError::internal)
 }

@@ -25,6 +25,8 @@ pub mod reevaluate;
 pub mod retention;
 pub mod store;
 
+pub use crate::{explain::explain_release, preview::preview_mou};
+
 use std::sync::Arc;
 
 use accord_bus::{BusClient, Delivery, Record};
@@ -308,6 +310,8 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
             host.shutdown(),
         ),
     );
+    // The web console's in-process backend previews drafts with this state.
+    host.provide(state.clone());
     host.mount(router(state));
     Ok(())
 }

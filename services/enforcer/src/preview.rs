@@ -18,7 +18,7 @@ use axum::{
 };
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::AppState;
 
@@ -66,10 +66,26 @@ pub(crate) async fn preview(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Coordinator)?;
     json::require_json(&headers)?;
+    Ok(Json(preview_mou(&state, &principal, &body).await?).into_response())
+}
+
+/// Returns what a draft MoU would change, per agency, without changing anything: the whole of
+/// `POST /v1/mous/preview` but the media type check (`{ "mou", "reports_evaluated", "changes": [...] }`). The draft
+/// is validated by [`accord_domain::MouValidator`], as admin validates it. The HTTP handler and the web console call
+/// this.
+///
+/// # Errors
+/// 403 for anyone but a coordinator, 400/422 naming each bad field, 503 when the report store cannot be read.
+pub async fn preview_mou(
+    state: &AppState,
+    principal: &Principal,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    principal.require(Role::Coordinator)?;
     let snapshot = state.deps.directory.snapshot();
     let draft = state
         .mou_validator
-        .validate(json::parse_value(&body)?, None, &snapshot.orgs)?;
+        .validate(json::parse_value(body)?, None, &snapshot.orgs)?;
     let current = snapshot.mou(&draft.id).cloned();
     let mut partners: BTreeSet<OrgId> = draft.providers.iter().cloned().collect();
     if let Some(current) = &current {
@@ -82,19 +98,19 @@ pub(crate) async fn preview(
         .cloned()
         .collect();
     with_draft.push(MouVersion {
+        reason: None,
         version: current.as_ref().map_or(1, |current| current.version + 1),
         mou: draft.clone(),
         changed_by: principal.token_id.clone(),
         changed_at: chrono::Utc::now(),
     });
-    let reports = reports_of(&state, partners).await?;
+    let reports = reports_of(state, partners).await?;
     let changes = changes(&reports, &snapshot, &with_draft);
-    Ok(Json(json!({
+    Ok(json!({
         "mou": draft.id,
         "reports_evaluated": reports.len(),
         "changes": changes,
     }))
-    .into_response())
 }
 
 /// Returns the stored reports of `partners`.

@@ -231,6 +231,7 @@ mod tests {
 
     fn version(id: &str, providers: &[&str], recipients: &[&str], number: u32) -> MouVersion {
         MouVersion {
+            reason: None,
             mou: Mou {
                 id: MouId::parse(id).unwrap(),
                 title: id.to_owned(),

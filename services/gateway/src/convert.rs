@@ -10,10 +10,12 @@
 //! A converted report is then validated like a native one (schema, classification, indicators) and written as the
 //! same raw record, with [`ReportFormat`] saying where it came from.
 
-use accord_domain::{ReportFormat, Tlp};
+use accord_domain::{ReportFormat, Tlp, Warning};
 use accord_runtime::{ApiError, FieldError};
 use accord_stix::IngestError;
 use serde_json::Value;
+
+use crate::lenient::{self, Handling};
 
 /// What the `Content-Type` header declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,40 +57,44 @@ pub(crate) fn declared_from(media: &str) -> Result<Declared, ApiError> {
     }
 }
 
-/// Converts a parsed body into the native report's JSON, with the format it came in.
+/// Converts a parsed body into the native report's JSON, with the format it came in and, when `handling` is
+/// lenient, what the conversion left out ([`crate::lenient`]).
 ///
 /// # Errors
 /// Returns 422 naming the offending field of the submission (see [`IngestError`]), including too many indicators.
 pub(crate) fn to_native(
     declared: Declared,
-    value: Value,
+    value: &Value,
     default_tlp: Option<Tlp>,
     max_indicators: usize,
-) -> Result<(ReportFormat, Value), ApiError> {
+    handling: Handling,
+) -> Result<(ReportFormat, Value, Vec<Warning>), ApiError> {
     let (format, converted, root) = match declared {
-        Declared::Json if !accord_stix::is_misp_event(&value) => {
-            return Ok((ReportFormat::Native, value));
+        Declared::Json if !accord_stix::is_misp_event(value) => {
+            return Ok((ReportFormat::Native, value.clone(), Vec::new()));
         }
         Declared::Json | Declared::Misp => (
             ReportFormat::Misp,
-            accord_stix::misp_event_to_report(&value, default_tlp),
+            accord_stix::misp_event_to_report_with(value, default_tlp, handling),
             "/Event/Attribute",
         ),
         Declared::Stix => (
             ReportFormat::Stix,
-            accord_stix::bundle_to_report(&value, default_tlp),
+            accord_stix::bundle_to_report_with(value, default_tlp, handling),
             "/objects",
         ),
     };
-    let report = converted.map_err(ingest_error)?;
+    let converted = converted.map_err(ingest_error)?;
+    let report = converted.report;
     if report.indicators.len() > max_indicators {
         return Err(ApiError::invalid_field(
             root,
             format!("at most {max_indicators} indicators per report"),
         ));
     }
+    let warnings = converted.skipped.iter().map(lenient::warning).collect();
     let value = serde_json::to_value(&report).map_err(ApiError::internal)?;
-    Ok((format, value))
+    Ok((format, value, warnings))
 }
 
 /// Maps a conversion error to its 422; a classified marking is counted like a classified native report.

@@ -1,11 +1,11 @@
 //! Fuzz target of the report decoder (docs/fuzzing.md): [`reports::decode`], the function `POST /v1/reports` and the
 //! TAXII inbox judge a body with, fed native reports, STIX bundles and MISP events — generated, structurally mutated
-//! and damaged at the byte level — under every declared format; and [`convert::declared_from`] fed any
-//! `Content-Type`.
+//! and damaged at the byte level — under every declared format, strict and lenient; and [`convert::declared_from`]
+//! fed any `Content-Type`.
 //!
 //! Properties: nothing panics; a refusal is a 400, 415 or 422 problem that says what is wrong (a 422 names at least
 //! one field by JSON pointer); an accepted body is an unclassified native report that conforms to the schema, with a
-//! TLP, whose every declared indicator is valid.
+//! TLP, whose every declared indicator is valid; a part left out leniently is named by JSON pointer.
 
 use accord_domain::{ReportFormat, Tlp, observable, report::IncidentReport};
 use accord_fuzz::{documents, json as mutate_json, proptest::prelude::*};
@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 
 use crate::{
     convert::{Declared, declared_from},
+    lenient::Handling,
     reports,
 };
 
@@ -102,9 +103,16 @@ proptest! {
     fn a_body_is_accepted_as_a_valid_report_or_refused_with_a_reason(
         (declared, body) in submission(),
         default_tlp in prop::option::of(Just(Tlp::Amber)),
+        handling in prop::sample::select(vec![Handling::Strict, Handling::Lenient]),
     ) {
-        match reports::decode(declared, &body, default_tlp, 10_000, &SCHEMA) {
-            Ok((format, value)) => check_accepted(declared, format, &value, default_tlp)?,
+        match reports::decode(declared, &body, default_tlp, 10_000, &SCHEMA, handling) {
+            Ok((format, value, warnings)) => {
+                check_accepted(declared, format, &value, default_tlp)?;
+                prop_assert!(handling == Handling::Lenient || warnings.is_empty());
+                for warning in &warnings {
+                    prop_assert!(warning.pointer.starts_with('/'), "{warning:?}");
+                }
+            }
             Err(error) => check_refusal(&error)?,
         }
     }

@@ -22,6 +22,7 @@ mod convert;
 mod counts;
 #[cfg(test)]
 mod fuzz;
+mod lenient;
 mod metrics;
 mod reports;
 pub mod status;
@@ -30,7 +31,10 @@ mod taxii;
 // A partner's operations as functions of the caller: what the HTTP handlers call, and what the web console calls
 // (decision 0025).
 pub use crate::counts::{CountsQuery, MAX_DAYS, report_counts};
-pub use crate::reports::{ListQuery, list_reports, report_status, submit_report};
+pub use crate::reports::{
+    ListQuery, list_reports, report_status, submit_report, submit_report_with,
+};
+pub use accord_stix::Handling;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use accord_bus::BusError;
 use accord_domain::{
     Organization, RawReport, ReportFormat, ReportId, Role, SubmittedObject, Timestamp, Tlp,
-    classification, observable, report::IncidentReport, topics, vocabulary,
+    Warning, report::IncidentReport, topics,
 };
 use accord_normalizer::Refusal;
 use accord_runtime::{ApiError, FieldError, Principal, json, json::SchemaValidator};
@@ -23,9 +23,14 @@ use sha2::{Digest, Sha256};
 use crate::{
     AppState, Config,
     convert::{self, Declared, declared_from},
+    lenient::{self, Handling},
     status::{Change, ListingCursor, ReportStatus},
 };
 use accord_runtime::telemetry::ErrorChain;
+
+mod checks;
+
+use checks::{check_whole, field_errors, invalid_fields};
 
 /// The header that makes a retried POST return the first answer.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -46,8 +51,15 @@ pub(crate) async fn submit(
             errors: vec![],
         })?),
     };
-    let document = submit_report(&state, &principal, &media_type, body, key).await?;
-    Ok(accepted(document))
+    let handling = lenient::requested(&headers);
+    let document = submit_report_with(&state, &principal, &media_type, body, key, handling).await?;
+    let mut response = accepted(document);
+    if let Some(applied) = lenient::applied(handling) {
+        response
+            .headers_mut()
+            .insert(lenient::PREFERENCE_APPLIED, applied);
+    }
+    Ok(response)
 }
 
 /// Accepts a partner's report: the whole of `POST /v1/reports`, with `media_type` its `Content-Type` and
@@ -64,16 +76,45 @@ pub async fn submit_report(
     body: Bytes,
     idempotency_key: Option<&str>,
 ) -> Result<Value, ApiError> {
+    submit_report_with(
+        state,
+        principal,
+        media_type,
+        body,
+        idempotency_key,
+        Handling::Strict,
+    )
+    .await
+}
+
+/// [`submit_report`] with the `handling` the request prefers (`Prefer: handling=lenient`): leniently, the 202 document
+/// also lists what was left out, `"warnings": [ { "pointer", "message" } ]` ([`crate::lenient`]).
+///
+/// # Errors
+/// As [`submit_report`]; leniently, 422 only for what is never lenient.
+pub async fn submit_report_with(
+    state: &AppState,
+    principal: &Principal,
+    media_type: &str,
+    body: Bytes,
+    idempotency_key: Option<&str>,
+    handling: Handling,
+) -> Result<Value, ApiError> {
     principal.require(Role::Partner)?;
     let submission = Submission {
         declared: declared_from(media_type)?,
         body,
         idempotency_key: idempotency_key.map(check_idempotency_key).transpose()?,
         objects: Vec::new(),
+        handling,
     };
-    let id = accept(state, principal, submission).await?;
+    let Accepted { id, warnings } = accept(state, principal, submission).await?;
     let status_url = format!("/v1/reports/{id}");
-    Ok(json!({ "id": id, "status": "accepted", "status_url": status_url }))
+    let mut document = json!({ "id": id, "status": "accepted", "status_url": status_url });
+    if handling == Handling::Lenient {
+        document["warnings"] = json!(warnings);
+    }
+    Ok(document)
 }
 
 /// A partner's submission, from `POST /v1/reports` or a TAXII inbox.
@@ -86,12 +127,22 @@ pub(crate) struct Submission {
     pub(crate) idempotency_key: Option<String>,
     /// The STIX objects of a TAXII envelope, for its status resource.
     pub(crate) objects: Vec<SubmittedObject>,
+    /// Strict, or lenient (`Prefer: handling=lenient`; always for TAXII).
+    pub(crate) handling: Handling,
+}
+
+/// A submission the bus has: its report's id and what lenient handling left out of it.
+pub(crate) struct Accepted {
+    /// The report's id.
+    pub(crate) id: ReportId,
+    /// What was left out (empty when accepted whole).
+    pub(crate) warnings: Vec<Warning>,
 }
 
 /// The one way into Accord: checks the partner's backlog, validates a partner's submission (size, format, schema,
 /// classification, every indicator and pattern), normalizes it on trial within the report limits, writes the raw
 /// report to the bus and returns its id once the bus acknowledged it. A submission whose idempotency key names an
-/// earlier identical one returns that report's id and writes nothing.
+/// earlier identical one (same body, same handling) returns that report's id and warnings and writes nothing.
 ///
 /// # Errors
 /// 403 for anyone but a partner, 413/415/422 naming what is wrong, 429 when the partner's backlog is full, 503 when
@@ -100,7 +151,7 @@ pub(crate) async fn accept(
     state: &AppState,
     principal: &Principal,
     submission: Submission,
-) -> Result<ReportId, ApiError> {
+) -> Result<Accepted, ApiError> {
     principal.require(Role::Partner)?;
     if submission.body.len() > state.config.max_report_bytes {
         return Err(ApiError::PayloadTooLarge(format!(
@@ -113,10 +164,10 @@ pub(crate) async fn accept(
         return Err(ApiError::Unauthorized);
     };
 
-    let body_sha256 = hex::encode(Sha256::digest(&submission.body));
+    let body_sha256 = submission_digest(submission.handling, &submission.body);
     let id = match submission.idempotency_key.as_deref() {
         Some(key) => match earlier_submission(state, &partner, key, &body_sha256).await? {
-            Some(id) => return Ok(id),
+            Some(earlier) => return Ok(earlier),
             None => ReportId::for_idempotency_key(&state.report_id_key, &partner, key),
         },
         None => ReportId::random(),
@@ -142,9 +193,25 @@ pub(crate) async fn accept(
         body_sha256,
         received_at: raw.received_at.to_rfc3339(),
         objects: raw.objects,
+        warnings: raw.warnings.clone(),
     };
     record_accepted(state, change, &id).await;
-    Ok(id)
+    Ok(Accepted {
+        id,
+        warnings: raw.warnings,
+    })
+}
+
+/// What makes a retried submission recognizable: the SHA-256 of its body, and of the handling when lenient (a
+/// strict submission's digest is its body's alone, as before lenient handling existed), so that the same body sent
+/// with another preference is another request (docs/decisions/0037-lenient-handling.md).
+fn submission_digest(handling: Handling, body: &[u8]) -> String {
+    let mut digest = Sha256::new();
+    if handling == Handling::Lenient {
+        digest.update(b"handling=lenient\n");
+    }
+    digest.update(body);
+    hex::encode(digest.finalize())
 }
 
 /// Writes the accepted status of a report the bus has. A convenience (re-derived from the bus after a crash): a
@@ -164,13 +231,14 @@ async fn record_accepted(state: &AppState, change: Change, id: &ReportId) {
 
 /// Returns the id of the report a partner already submitted under this `Idempotency-Key`, if any: the keyed id
 /// first, then the id the first, unkeyed derivation gave it (a report accepted before ids were keyed keeps its id
-/// on retry). 422 when that report was sent with another body.
+/// on retry), with what lenient handling left out of it. 422 when that report was sent with another body or another
+/// handling preference.
 async fn earlier_submission(
     state: &AppState,
     partner: &accord_domain::OrgId,
     key: &str,
     body_sha256: &str,
-) -> Result<Option<ReportId>, ApiError> {
+) -> Result<Option<Accepted>, ApiError> {
     let candidates = [
         ReportId::for_idempotency_key(&state.report_id_key, partner, key),
         ReportId::legacy_for_idempotency_key(partner, key),
@@ -181,14 +249,18 @@ async fn earlier_submission(
         };
         if existing.body_sha256 != body_sha256 && !existing.body_sha256.is_empty() {
             return Err(ApiError::Unprocessable {
-                detail: "this Idempotency-Key was already used with a different body".to_owned(),
+                detail: "this Idempotency-Key was already used with a different body or handling preference"
+                    .to_owned(),
                 errors: vec![FieldError::new(
                     "/",
-                    "idempotency key reused with another body",
+                    "idempotency key reused with another body or handling preference",
                 )],
             });
         }
-        return Ok(Some(id));
+        return Ok(Some(Accepted {
+            id,
+            warnings: existing.warnings,
+        }));
     }
     Ok(None)
 }
@@ -208,13 +280,16 @@ async fn judge(
     let (config, schema) = (Arc::clone(&state.config), Arc::clone(&state.schema));
     let (partner, default_tlp) = (org.id.clone(), org.default_tlp);
     tokio::task::spawn_blocking(move || {
-        let (format, payload) = decode(
+        let (format, payload, warnings) = decode(
             submission.declared,
             &submission.body,
             default_tlp,
             config.max_indicators,
             &schema,
+            submission.handling,
         )?;
+        let mut objects = submission.objects;
+        lenient::mark_failures(&mut objects, &warnings);
         let raw = RawReport {
             id,
             partner,
@@ -222,7 +297,8 @@ async fn judge(
             default_tlp,
             format,
             payload,
-            objects: submission.objects,
+            objects,
+            warnings,
         };
         within_limits(&raw, &config)?;
         Ok(raw)
@@ -232,26 +308,42 @@ async fn judge(
 }
 
 /// Judges a submission's body: JSON syntax, conversion of a STIX bundle or MISP event, the native schema, then
-/// classification, TLP, every indicator and every pattern. Returns the native report's JSON and the format it came in.
+/// classification, TLP, every indicator and every pattern. Returns the native report's JSON, the format it came in
+/// and, leniently, the parts that failed validation and were left out (a STIX object, a MISP attribute, a native
+/// report's indicator, pattern, category or sector; [`crate::lenient`]).
 ///
 /// Pure (no bus, no store, no clock but a converter's fallback date): the whole of what [`accept`] decides about a
 /// body, so that the fuzz target drives exactly this function (docs/fuzzing.md).
 ///
 /// # Errors
-/// 400 for a body that is not JSON, 422 naming the offending field for anything else.
+/// 400 for a body that is not JSON, 422 naming the offending field for anything else (leniently, only for what is
+/// never lenient).
 pub(crate) fn decode(
     declared: Declared,
     body: &[u8],
     default_tlp: Option<Tlp>,
     max_indicators: usize,
     schema: &SchemaValidator,
-) -> Result<(ReportFormat, serde_json::Value), ApiError> {
-    let value = json::parse_value(body)?;
-    let (format, value) = convert::to_native(declared, value, default_tlp, max_indicators)?;
+    handling: Handling,
+) -> Result<(ReportFormat, serde_json::Value, Vec<Warning>), ApiError> {
+    let submitted = json::parse_value(body)?;
+    let (format, mut value, mut warnings) =
+        convert::to_native(declared, &submitted, default_tlp, max_indicators, handling)?;
     schema.validate(&value)?;
     let report: IncidentReport = json::from_value(value.clone())?;
-    check_report(&report, default_tlp, max_indicators)?;
-    Ok((format, value))
+    check_whole(&report, default_tlp, max_indicators)?;
+    let errors = field_errors(&report);
+    if !errors.is_empty() {
+        let skipped = (handling == Handling::Lenient && format == ReportFormat::Native)
+            .then(|| lenient::skip_fields(&mut value, &errors))
+            .flatten();
+        match skipped {
+            Some(skipped) => warnings.extend(skipped),
+            None => return Err(invalid_fields(errors)),
+        }
+    }
+    lenient::something_left(&submitted, &value, &warnings)?;
+    Ok((format, value, warnings))
 }
 
 /// Normalizes a report on trial, within the gateway's report limits (the very function the normalizer runs, with
@@ -355,123 +447,6 @@ fn check_idempotency_key(key: &str) -> Result<String, ApiError> {
     Ok(key.to_owned())
 }
 
-/// Checks what the schema cannot: classification, TLP availability, categories and sector from the vocabulary,
-/// every indicator's type and value.
-fn check_report(
-    report: &IncidentReport,
-    default_tlp: Option<Tlp>,
-    max_indicators: usize,
-) -> Result<(), ApiError> {
-    if !classification::is_unclassified(&report.classification) {
-        metrics::counter!(crate::metrics::CLASSIFIED_REFUSED).increment(1);
-        return Err(ApiError::invalid_field(
-            "/classification",
-            format!(
-                "classified material is never accepted: classification `{}` is not `unclassified`",
-                report.classification
-            ),
-        ));
-    }
-    if report.tlp.is_none() && default_tlp.is_none() {
-        return Err(ApiError::invalid_field(
-            "/tlp",
-            "required: your organization has no default TLP for unmarked reports",
-        ));
-    }
-    if report.indicators.len() > max_indicators {
-        return Err(ApiError::invalid_field(
-            "/indicators",
-            format!("at most {max_indicators} indicators per report"),
-        ));
-    }
-    let mut errors = Vec::new();
-    check_vocabulary(report, &mut errors);
-    for (index, indicator) in report.indicators.iter().enumerate() {
-        match observable::canonicalize_declared(indicator.kind.as_deref(), &indicator.value) {
-            Ok(_) => {}
-            Err(error @ observable::ObservableError::UnknownType(_)) => errors.push(
-                FieldError::new(format!("/indicators/{index}/type"), error.to_string()),
-            ),
-            Err(error) => errors.push(FieldError::new(
-                format!("/indicators/{index}/value"),
-                error.to_string(),
-            )),
-        }
-    }
-    check_patterns(report, &mut errors);
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let detail = match errors.as_slice() {
-        [only] => format!("{}: {}", only.pointer, only.message),
-        _ => format!("{} fields are invalid", errors.len()),
-    };
-    Err(ApiError::Unprocessable { detail, errors })
-}
-
-/// Checks that every category and the sector come from the fixed vocabulary (`accord_domain::vocabulary`), so that
-/// they cannot carry free text. The message lists the allowed values and never repeats the refused one.
-fn check_vocabulary(report: &IncidentReport, errors: &mut Vec<FieldError>) {
-    for (index, category) in report.categories.iter().enumerate() {
-        if vocabulary::category(category).is_none() {
-            errors.push(FieldError::new(
-                format!("/categories/{index}"),
-                format!(
-                    "not a known category; allowed: {}",
-                    vocabulary::category_names().join(", ")
-                ),
-            ));
-        }
-    }
-    if let Some(sector) = &report.sector
-        && vocabulary::sector(sector).is_none()
-    {
-        errors.push(FieldError::new(
-            "/sector",
-            format!(
-                "not a known sector; allowed: {}",
-                vocabulary::sector_names().join(", ")
-            ),
-        ));
-    }
-}
-
-/// Checks every STIX pattern a report carries: it parses, and the observables it compares with `=` are valid.
-fn check_patterns(report: &IncidentReport, errors: &mut Vec<FieldError>) {
-    for (index, input) in report.patterns.iter().enumerate() {
-        if input.pattern_type != "stix" {
-            continue;
-        }
-        let pointer = format!("/patterns/{index}/pattern");
-        let named = input
-            .id
-            .as_deref()
-            .map(|id| format!("{id}: "))
-            .unwrap_or_default();
-        let pattern = match accord_stix::pattern::parse(&input.pattern) {
-            Ok(pattern) => pattern,
-            Err(error) => {
-                errors.push(FieldError::new(
-                    pointer,
-                    format!("{named}invalid STIX pattern {error}"),
-                ));
-                continue;
-            }
-        };
-        for found in pattern.observables() {
-            let Some(result) = found.canonicalize() else {
-                continue;
-            };
-            if let Err(error) = result {
-                errors.push(FieldError::new(
-                    pointer.clone(),
-                    format!("{named}`{}`: {error}", found.value),
-                ));
-            }
-        }
-    }
-}
-
 pub(crate) async fn lookup(state: &AppState, id: &str) -> Result<Option<ReportStatus>, ApiError> {
     let store = state.status.clone();
     let id = id.to_owned();
@@ -514,9 +489,9 @@ pub async fn report_status(
     Ok(status_document(&status))
 }
 
-/// Renders a report's status as the partner sees it.
+/// Renders a report's status as the partner sees it (`warnings` only when lenient handling left something out).
 fn status_document(status: &ReportStatus) -> Value {
-    json!({
+    let mut document = json!({
         "id": status.id,
         "title": (!status.title.is_empty()).then_some(&status.title),
         "status": status.status,
@@ -526,7 +501,11 @@ fn status_document(status: &ReportStatus) -> Value {
         "withdrawals": status.withdrawals,
         "received_at": (!status.received_at.is_empty()).then_some(&status.received_at),
         "evaluated_at": status.evaluated_at,
-    })
+    });
+    if !status.warnings.is_empty() {
+        document["warnings"] = json!(status.warnings);
+    }
+    document
 }
 
 /// `GET /v1/reports?since=&limit=&cursor=`.

@@ -18,7 +18,7 @@ pub use listing::{Listed, ListingCursor};
 use std::{collections::BTreeSet, path::Path, sync::Arc};
 
 use accord_bus::Delivery;
-use accord_domain::{OrgId, Rejection, SubmittedObject, topics};
+use accord_domain::{OrgId, Rejection, SubmittedObject, Warning, topics};
 use accord_runtime::stage::Stage;
 
 use crate::admission::Admission;
@@ -81,6 +81,9 @@ pub struct ReportStatus {
     /// The STIX objects of a TAXII submission (its status resource); empty for other submissions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<SubmittedObject>,
+    /// What lenient handling left out of the submission.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 impl ReportStatus {
@@ -99,6 +102,7 @@ impl ReportStatus {
             received_at: String::new(),
             evaluated_at: None,
             objects: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -148,6 +152,8 @@ pub enum Change {
         received_at: String,
         /// The STIX objects of a TAXII submission.
         objects: Vec<SubmittedObject>,
+        /// What lenient handling left out.
+        warnings: Vec<Warning>,
     },
     /// Normalized with this many indicators.
     Normalized {
@@ -290,6 +296,7 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             body_sha256,
             received_at,
             objects,
+            warnings,
             ..
         } => {
             status.partner = partner;
@@ -298,6 +305,9 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             keep_known(&mut status.received_at, received_at);
             if !objects.is_empty() {
                 status.objects = objects;
+            }
+            if !warnings.is_empty() {
+                status.warnings = warnings;
             }
         }
         Change::Normalized {
@@ -381,6 +391,7 @@ impl Follower {
                     body_sha256: String::new(),
                     received_at: raw.received_at,
                     objects: raw.objects,
+                    warnings: raw.warnings,
                 })
             }
             topics::REPORTS_NORMALIZED => {
@@ -426,7 +437,7 @@ impl Follower {
 
 /// The few fields the status needs from each record: decoding only these skips the payloads, views and content.
 mod heads {
-    use accord_domain::SubmittedObject;
+    use accord_domain::{SubmittedObject, Warning};
     use serde::Deserialize;
     use serde::de::IgnoredAny;
 
@@ -438,6 +449,8 @@ mod heads {
         pub(super) received_at: String,
         #[serde(default)]
         pub(super) objects: Vec<SubmittedObject>,
+        #[serde(default)]
+        pub(super) warnings: Vec<Warning>,
         #[serde(default)]
         pub(super) payload: Payload,
     }
@@ -514,6 +527,7 @@ mod tests {
                 body_sha256: "h".into(),
                 received_at: "t0".into(),
                 objects: Vec::new(),
+                warnings: Vec::new(),
             },
         );
         assert_eq!(accepted.status, "accepted");

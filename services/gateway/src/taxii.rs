@@ -3,13 +3,16 @@
 //! - `POST /taxii2/accord/collections/{inbox}/objects/` takes a TAXII envelope (`{"objects": […]}`), which becomes
 //!   one STIX bundle and then one report through exactly the path of `POST /v1/reports` with a STIX body
 //!   ([`crate::reports::accept`]: markings and default TLP, classification guard, schema, every indicator and
-//!   pattern). It answers 202 with a status resource only once the bus has the report; whatever is refused is
-//!   refused before anything is stored, with the TAXII error naming the object (`details.errors[].pointer` points
-//!   into the envelope, e.g. `/objects/3/pattern`).
-//! - `GET /taxii2/accord/status/{id}/` follows the report: its objects are *pending* until the normalizer has
-//!   processed the report, then all *successes* (the report is in Accord), or all *failures* with the rejection's
-//!   reason. The status store is the gateway's ([`crate::status`]), derived from the bus, so any gateway replica
-//!   answers it and it survives a restart.
+//!   pattern), always with lenient handling ([`crate::lenient`]): an object that fails validation (a pattern that
+//!   does not parse, an observable value not of its type, an unknown object type, …) is left out of the report and
+//!   is a *failure* of the status resource, with its field and the reason. It answers 202 with a status resource
+//!   only once the bus has the report; what is never lenient (the classification guard, an envelope with no valid
+//!   object, a malformed envelope, the limits) is refused before anything is stored, with the TAXII error naming
+//!   the object (`details.errors[].pointer` points into the envelope, e.g. `/objects/3/pattern`).
+//! - `GET /taxii2/accord/status/{id}/` follows the report: the objects it carries are *pending* until the normalizer
+//!   has processed the report, then all *successes* (the report is in Accord), or all *failures* with the
+//!   rejection's reason; the objects left out stay *failures*. The status store is the gateway's
+//!   ([`crate::status`]), derived from the bus, so any gateway replica answers it and it survives a restart.
 //!
 //! Discovery, collections and every read are served by search (`accord_search::taxii`); `accord up` merges both
 //! routers, separate processes need a proxy (docs/decisions/0007-taxii.md).
@@ -31,6 +34,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     AppState,
     convert::Declared,
+    lenient::Handling,
     reports::{Submission, accept, lookup},
     status::ReportStatus,
 };
@@ -85,9 +89,12 @@ async fn add(
         body: Bytes::from(bundle),
         idempotency_key: None,
         objects,
+        handling: Handling::Lenient,
     };
-    let listed = submission.objects.clone();
-    let id = accept(state, &caller.principal, submission).await?;
+    let mut listed = submission.objects.clone();
+    let accepted = accept(state, &caller.principal, submission).await?;
+    let id = accepted.id;
+    crate::lenient::mark_failures(&mut listed, &accepted.warnings);
     // The submit wrote the status store; should that write have failed, the report is still accepted (the bus has
     // it, and the follower will record it): answer from what was sent.
     let status = lookup(state, id.as_str())
@@ -143,6 +150,7 @@ fn envelope_to_bundle(
         listed.push(SubmittedObject {
             id: id.to_owned(),
             version: version.to_owned(),
+            failure: None,
         });
     }
     // The bundle id is derived from the envelope, so the same envelope always makes the same bundle.
@@ -185,48 +193,45 @@ pub(crate) async fn status(
     outcome.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Renders a TAXII status resource (TAXII 2.1 §4.3.1) from a report's status: all objects share the report's fate.
+/// Renders a TAXII status resource (TAXII 2.1 §4.3.1) from a report's status: an object left out of the report
+/// (lenient add_objects, [`crate::lenient`]) is a failure with its field and reason; the others share the report's
+/// fate: pending until normalized, then successes, or failures with the rejection's reason.
 fn status_resource(status: &ReportStatus) -> Value {
     let status_id = status.id.strip_prefix("report--").unwrap_or(&status.id);
-    let details = |message: Option<&str>| -> Vec<Value> {
-        status
-            .objects
-            .iter()
-            .map(|object| {
-                let mut detail = json!({ "id": object.id, "version": object.version });
-                if let Some(message) = message {
-                    detail["message"] = json!(message);
-                }
-                detail
-            })
-            .collect()
+    let detail = |object: &SubmittedObject, message: Option<&str>| {
+        let mut detail = json!({ "id": object.id, "version": object.version });
+        if let Some(message) = message {
+            detail["message"] = json!(message);
+        }
+        detail
     };
-    let total = status.objects.len();
+    let rejection = status
+        .rejections
+        .iter()
+        .map(|rejection| format!("{}: {}", rejection.reason, rejection.detail))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (mut successes, mut failures, mut pendings) = (Vec::new(), Vec::new(), Vec::new());
+    for object in &status.objects {
+        match (object.failure.as_deref(), status.status.as_str()) {
+            (Some(failure), _) => failures.push(detail(object, Some(failure))),
+            (None, "accepted") => pendings.push(detail(object, None)),
+            (None, "rejected") => failures.push(detail(object, Some(&rejection))),
+            (None, _) => successes.push(detail(object, None)),
+        }
+    }
     let request_timestamp = chrono::DateTime::parse_from_rfc3339(&status.received_at)
         .map(|at| timestamp(at.to_utc()))
         .unwrap_or_else(|_| status.received_at.clone());
     let mut resource = json!({
         "id": status_id,
         "request_timestamp": request_timestamp,
-        "total_count": total,
+        "total_count": status.objects.len(),
+        "status": if pendings.is_empty() { "complete" } else { "pending" },
+        "success_count": successes.len(),
+        "failure_count": failures.len(),
+        "pending_count": pendings.len(),
     });
-    let (state, successes, failures, pendings) = match status.status.as_str() {
-        "accepted" => ("pending", Vec::new(), Vec::new(), details(None)),
-        "rejected" => {
-            let message = status
-                .rejections
-                .iter()
-                .map(|rejection| format!("{}: {}", rejection.reason, rejection.detail))
-                .collect::<Vec<_>>()
-                .join("; ");
-            ("complete", Vec::new(), details(Some(&message)), Vec::new())
-        }
-        _ => ("complete", details(None), Vec::new(), Vec::new()),
-    };
-    resource["status"] = json!(state);
-    resource["success_count"] = json!(successes.len());
-    resource["failure_count"] = json!(failures.len());
-    resource["pending_count"] = json!(pendings.len());
     for (name, list) in [
         ("successes", successes),
         ("failures", failures),
@@ -260,14 +265,17 @@ mod tests {
             body_sha256: String::new(),
             received_at: "2026-11-23T10:00:00.123456Z".to_owned(),
             evaluated_at: None,
+            warnings: Vec::new(),
             objects: vec![
                 SubmittedObject {
                     id: "indicator--1".to_owned(),
                     version: "2026-11-23T09:00:00.000Z".to_owned(),
+                    failure: None,
                 },
                 SubmittedObject {
                     id: "report--2".to_owned(),
                     version: "2026-11-23T09:00:00.000Z".to_owned(),
+                    failure: None,
                 },
             ],
         }
@@ -301,6 +309,34 @@ mod tests {
         assert_eq!(failed["status"], "complete");
         assert_eq!(failed["failure_count"], 2);
         assert_eq!(failed["failures"][0]["message"], "invalid: bad");
+    }
+
+    #[test]
+    fn an_object_left_out_is_a_failure_whatever_the_report_becomes() {
+        let with_failure = |state: &str| {
+            let mut status = status(state);
+            status.objects[0].failure = Some("/objects/0/pattern: invalid".to_owned());
+            status_resource(&status)
+        };
+        let pending = with_failure("accepted");
+        assert_eq!(pending["status"], "pending");
+        assert_eq!(
+            (&pending["failure_count"], &pending["pending_count"]),
+            (&json!(1), &json!(1))
+        );
+        assert_eq!(pending["failures"][0]["id"], "indicator--1");
+        assert_eq!(
+            pending["failures"][0]["message"],
+            "/objects/0/pattern: invalid"
+        );
+        let done = with_failure("released");
+        assert_eq!(done["status"], "complete");
+        assert_eq!(
+            (&done["success_count"], &done["failure_count"]),
+            (&json!(1), &json!(1))
+        );
+        assert_eq!(done["successes"][0]["id"], "report--2");
+        assert_eq!(done["total_count"], 2);
     }
 
     #[test]

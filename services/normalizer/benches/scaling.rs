@@ -44,6 +44,7 @@ fn raw(payload: Value) -> RawReport {
         format: ReportFormat::Native,
         payload,
         objects: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

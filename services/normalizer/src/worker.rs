@@ -250,6 +250,7 @@ mod tests {
             default_tlp: None,
             format: accord_domain::ReportFormat::Native,
             objects: Vec::new(),
+            warnings: Vec::new(),
             payload: serde_json::json!({
                 "title": "Phishing",
                 "description": "C2 at 45.155.205[.]172, mail from ops@evil-domain.com, hash d41d8cd98f00b204e9800998ecf8427e",

@@ -1,10 +1,11 @@
 //! The auditors' API: reading, verifying and anchoring the audit trail.
 //!
-//! - `GET /v1/audit?from=&to=&organization=&case=&limit=&cursor=`: records, oldest first. An auditor of the operator
-//!   organization (`accord-admin`) reads every record; any other auditor reads only the records of its own
-//!   organization ([`Scope`], the one rule), and naming another organization in `organization=` is a 403. `case=` is
-//!   normalized like a stated case ([`Case::parse`]), so a case sent with trailing spaces is found by its trimmed
-//!   form.
+//! - `GET /v1/audit?from=&to=&organization=&case=&purpose=&route=&outcome=&token=&limit=&cursor=`: records, oldest
+//!   first. An auditor of the operator organization (`accord-admin`) reads every record; any other auditor reads only
+//!   the records of its own organization ([`Scope`], the one rule), and naming another organization in
+//!   `organization=` is a 403. `case=` is normalized like a stated case ([`Case::parse`]), so a case sent with
+//!   trailing spaces is found by its trimmed form; `purpose=` like a stated purpose; `outcome=` is `allowed` (2xx),
+//!   `refused` (4xx) or `failed` (5xx); `token=` is a token label (every token so labelled) or a token id.
 //! - `GET /v1/audit/verify`: every link of the whole chain, and the latest checkpoint stored beside it;
 //!   `POST /v1/audit/verify` with a checkpoint the auditor kept checks the chain against that one instead. Every
 //!   auditor gets the same answer: whether the chain holds, how many records it has, the sequence number of the first
@@ -14,7 +15,9 @@
 //! - `GET /v1/audit/mine?limit=`: anyone's own recent requests (the web console's dashboard).
 //! - `GET /v1/audit/public-key`: the ed25519 key checkpoints are signed with; public, no token needed.
 
-use accord_domain::{Case, OrgId, Role, Timestamp};
+use std::collections::BTreeSet;
+
+use accord_domain::{Case, OrgId, Purpose, Role, Timestamp};
 use accord_runtime::{ApiError, Principal, auth, json};
 use axum::{
     Json,
@@ -66,14 +69,29 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct AuditQuery {
-    from: Option<Timestamp>,
-    to: Option<Timestamp>,
-    organization: Option<String>,
-    case: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
+/// The query of `GET /v1/audit`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuditQuery {
+    /// Records at or after (RFC 3339).
+    pub from: Option<Timestamp>,
+    /// Records before.
+    pub to: Option<Timestamp>,
+    /// One organization's records.
+    pub organization: Option<String>,
+    /// One case's records.
+    pub case: Option<String>,
+    /// One purpose's records.
+    pub purpose: Option<String>,
+    /// One route's records (`GET /v1/indicators/{value}`).
+    pub route: Option<String>,
+    /// `allowed` (2xx), `refused` (4xx) or `failed` (5xx).
+    pub outcome: Option<String>,
+    /// The records of the tokens with this label, or of the token with this id.
+    pub token: Option<String>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// The previous page's `next`.
+    pub cursor: Option<String>,
 }
 
 /// The filters of a listing, normalized and checked against the caller's scope.
@@ -83,10 +101,46 @@ struct Filter {
     to: Option<Timestamp>,
     organization: Option<String>,
     case: Option<Case>,
+    purpose: Option<Purpose>,
+    route: Option<String>,
+    /// The status classes admitted (`2`: 2xx, …).
+    outcome: Option<u16>,
+    /// The token ids admitted.
+    tokens: Option<BTreeSet<String>>,
+}
+
+/// Returns the status class an outcome names (`allowed` 2, `refused` 4, `failed` 5), or the 400 naming `/outcome`.
+fn outcome_class(outcome: &str) -> Result<u16, ApiError> {
+    match outcome {
+        "allowed" => Ok(2),
+        "refused" => Ok(4),
+        "failed" => Ok(5),
+        _ => Err(ApiError::bad_field(
+            "/outcome",
+            "must be allowed, refused or failed",
+        )),
+    }
+}
+
+/// Returns the ids of the tokens labelled `token`, and `token` itself (a token id).
+fn token_ids(directory: &accord_runtime::Directory, token: &str) -> BTreeSet<String> {
+    let snapshot = directory.snapshot();
+    let mut ids: BTreeSet<String> = snapshot
+        .tokens_by_hash
+        .values()
+        .filter(|record| record.label == token)
+        .map(|record| record.id.to_string())
+        .collect();
+    ids.insert(token.to_owned());
+    ids
 }
 
 impl Filter {
-    fn new(scope: Scope, query: &AuditQuery) -> Result<Self, ApiError> {
+    fn new(
+        scope: Scope,
+        query: &AuditQuery,
+        directory: &accord_runtime::Directory,
+    ) -> Result<Self, ApiError> {
         if let (Scope::Organization(own), Some(asked)) = (&scope, &query.organization)
             && asked.as_str() != own.as_str()
         {
@@ -99,12 +153,25 @@ impl Filter {
             Some(Ok(case)) => Some(case),
             Some(Err(error)) => return Err(ApiError::bad_field("/case", error.to_string())),
         };
+        let purpose = query
+            .purpose
+            .as_deref()
+            .map(Purpose::normalize)
+            .transpose()
+            .map_err(|error| ApiError::bad_field("/purpose", error.to_string()))?;
         Ok(Self {
             scope,
             from: query.from,
             to: query.to,
             organization: query.organization.clone(),
             case,
+            purpose,
+            route: query.route.clone(),
+            outcome: query.outcome.as_deref().map(outcome_class).transpose()?,
+            tokens: query
+                .token
+                .as_deref()
+                .map(|token| token_ids(directory, token)),
         })
     }
 
@@ -122,6 +189,20 @@ impl Filter {
                     .case
                     .as_ref()
                     .is_some_and(|stored| case.matches(stored))
+            })
+            && self
+                .purpose
+                .is_none_or(|purpose| entry.purpose.as_deref() == Some(purpose.as_str()))
+            && self
+                .route
+                .as_ref()
+                .is_none_or(|route| &entry.endpoint == route)
+            && self.outcome.is_none_or(|class| entry.status / 100 == class)
+            && self.tokens.as_ref().is_none_or(|tokens| {
+                entry
+                    .token_id
+                    .as_ref()
+                    .is_some_and(|id| tokens.contains(id))
             })
     }
 }
@@ -147,7 +228,22 @@ pub(crate) async fn list(
     principal: Principal,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = Filter::new(Scope::of(&principal)?, &query)?;
+    Ok(Json(audit_records(&state, &principal, &query).await?).into_response())
+}
+
+/// Lists audit records oldest first within the caller's scope, a page at a time (scanning at most 100 000 records
+/// per call; `next` continues the scan): the whole of `GET /v1/audit`. The HTTP handler and the web console call
+/// this.
+///
+/// # Errors
+/// 403 for anyone but an auditor, or an agency's auditor naming another organization; 400 for a bad case or cursor;
+/// 503 when the trail cannot be read.
+pub async fn audit_records(
+    state: &AppState,
+    principal: &Principal,
+    query: &AuditQuery,
+) -> Result<serde_json::Value, ApiError> {
+    let filter = Filter::new(Scope::of(principal)?, query, &state.deps.directory)?;
     let after = decode_cursor(query.cursor.as_deref())?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let audit = state.audit.clone();
@@ -158,7 +254,7 @@ pub(crate) async fn list(
     .map_err(ApiError::internal)?
     .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
     let next = (!exhausted).then(|| URL_SAFE_NO_PAD.encode(format!("s:{last_seen}")));
-    Ok(Json(json!({ "records": records, "next": next })).into_response())
+    Ok(json!({ "records": records, "next": next }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,13 +315,26 @@ pub async fn recent_requests(
 async fn run_verify(
     state: &AppState,
     checkpoint: Option<Checkpoint>,
-) -> Result<Response, ApiError> {
+) -> Result<serde_json::Value, ApiError> {
     let audit = state.audit.clone();
     let verification = tokio::task::spawn_blocking(move || audit.verify(checkpoint.as_ref()))
         .await
         .map_err(ApiError::internal)?
         .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
-    Ok(Json(verification).into_response())
+    serde_json::to_value(verification).map_err(ApiError::internal)
+}
+
+/// Verifies every link of the whole chain and the latest stored checkpoint: the whole of `GET /v1/audit/verify`
+/// (`{ "ok", "records", "first_bad", "checkpoint"? }`). The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but an auditor, 503 when the trail cannot be read.
+pub async fn verify_chain(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<serde_json::Value, ApiError> {
+    Scope::of(principal)?;
+    run_verify(state, None).await
 }
 
 /// `GET /v1/audit/verify`.
@@ -233,8 +342,7 @@ pub(crate) async fn verify(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    Scope::of(&principal)?;
-    run_verify(&state, None).await
+    Ok(Json(verify_chain(&state, &principal).await?).into_response())
 }
 
 /// `POST /v1/audit/verify` with a kept checkpoint `{ "seq", "hash", "at", "signature" }` as the body.
@@ -247,7 +355,7 @@ pub(crate) async fn verify_checkpoint(
     Scope::of(&principal)?;
     json::require_json(&headers)?;
     let checkpoint: Checkpoint = json::parse(&body)?;
-    run_verify(&state, Some(checkpoint)).await
+    Ok(Json(run_verify(&state, Some(checkpoint)).await?).into_response())
 }
 
 /// `GET /v1/audit/checkpoint`: a signed checkpoint of the head as it is now.
@@ -255,13 +363,25 @@ pub(crate) async fn checkpoint(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    Scope::of(&principal)?;
+    Ok(Json(audit_checkpoint(&state, &principal).await?).into_response())
+}
+
+/// Signs a checkpoint of the head as it is now, for the auditor to keep: the whole of `GET /v1/audit/checkpoint`.
+/// The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 403 for anyone but an auditor, 503 when the trail cannot be read.
+pub async fn audit_checkpoint(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<serde_json::Value, ApiError> {
+    Scope::of(principal)?;
     let checkpoint = state
         .audit
         .checkpoint()
         .await
         .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
-    Ok(Json(checkpoint).into_response())
+    serde_json::to_value(checkpoint).map_err(ApiError::internal)
 }
 
 /// `GET /v1/audit/public-key`: the key checkpoints are signed with, and what they sign.

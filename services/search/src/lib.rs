@@ -47,7 +47,7 @@ pub use crate::{indicators::run_indicator, request::Context, search::run_search}
 // The endpoints as functions of the caller, audit record included: what the HTTP handlers call, and the only way
 // the web console reads released data (decision 0025). Each returns a `released::Outcome`.
 pub use crate::{
-    auditor::recent_requests,
+    auditor::{AuditQuery, audit_checkpoint, audit_records, recent_requests, verify_chain},
     export::{Export, ExportFormat, export_lookup, export_search},
     indicators::{Stated, indicator, lookup},
     search::search,

@@ -10,8 +10,8 @@ use accord_domain::{
 use serde_json::{Map, Value};
 
 use super::{
-    IngestError, MAX_DESCRIPTION_CHARS, MAX_PATTERN_TYPE_CHARS, MAX_PATTERNS, MAX_TITLE_CHARS,
-    dedup_indicators, pointer_escape, push_indicator, truncate_chars,
+    Handling, IngestError, MAX_DESCRIPTION_CHARS, MAX_PATTERN_TYPE_CHARS, MAX_PATTERNS,
+    MAX_TITLE_CHARS, dedup_indicators, pointer_escape, push_indicator, truncate_chars, types,
 };
 use crate::pattern::{self, MAX_PATTERN_CHARS, is_indexed_hash};
 
@@ -80,11 +80,42 @@ pub(super) struct Content {
     patterns: Vec<PatternInput>,
 }
 
+/// What [`Content`] held before an object was read, so that an object left out leaves nothing behind.
+struct Mark {
+    had_title: bool,
+    had_description: bool,
+    published: Option<Timestamp>,
+    had_fallback_title: bool,
+    first_seen: Option<Timestamp>,
+    earliest_created: Option<Timestamp>,
+    lengths: [usize; 5],
+}
+
+/// Objects left out by lenient handling: each with its index and the error that refused it.
+pub(super) type Skipped = Vec<(usize, IngestError)>;
+
 impl Content {
-    pub(super) fn read(objects: &[Value]) -> Result<Self, IngestError> {
+    /// Reads every object. Strict, the first invalid object is the error; lenient, an invalid object (its envelope,
+    /// type or content) is left out whole and listed with its index.
+    pub(super) fn read(
+        objects: &[Value],
+        handling: Handling,
+    ) -> Result<(Self, Skipped), IngestError> {
         let mut content = Content::default();
+        let mut skipped = Vec::new();
         for (index, object) in objects.iter().enumerate() {
-            content.read_object(index, object)?;
+            let mark = content.mark();
+            let read = check_envelope(index, object)
+                .and_then(|()| types::check_type(index, object))
+                .and_then(|()| content.read_object(index, object));
+            match (read, handling) {
+                (Ok(()), _) => {}
+                (Err(error), Handling::Strict) => return Err(error),
+                (Err(error), Handling::Lenient) => {
+                    content.rollback(mark);
+                    skipped.push((index, error));
+                }
+            }
         }
         if content.patterns.len() > MAX_PATTERNS {
             return Err(IngestError::malformed(
@@ -92,7 +123,47 @@ impl Content {
                 format!("at most {MAX_PATTERNS} indicator objects per bundle"),
             ));
         }
-        Ok(content)
+        Ok((content, skipped))
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            had_title: self.title.is_some(),
+            had_description: self.description.is_some(),
+            published: self.published,
+            had_fallback_title: self.fallback_title.is_some(),
+            first_seen: self.first_seen,
+            earliest_created: self.earliest_created,
+            lengths: [
+                self.summary.len(),
+                self.categories.len(),
+                self.ttps.len(),
+                self.indicators.len(),
+                self.patterns.len(),
+            ],
+        }
+    }
+
+    /// Undoes what an object left out had added (to the lists, and the report's fields it set).
+    fn rollback(&mut self, mark: Mark) {
+        if !mark.had_title {
+            self.title = None;
+        }
+        if !mark.had_description {
+            self.description = None;
+        }
+        self.published = mark.published;
+        if !mark.had_fallback_title {
+            self.fallback_title = None;
+        }
+        self.first_seen = mark.first_seen;
+        self.earliest_created = mark.earliest_created;
+        let [summary, categories, ttps, indicators, patterns] = mark.lengths;
+        self.summary.truncate(summary);
+        self.categories.truncate(categories);
+        self.ttps.truncate(ttps);
+        self.indicators.truncate(indicators);
+        self.patterns.truncate(patterns);
     }
 
     fn read_object(&mut self, index: usize, object: &Value) -> Result<(), IngestError> {

@@ -6,18 +6,25 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::{Backend, Cited, ExportRequest, ListQuery, Submission, document};
+use super::{
+    ADMIN_PAGE, AUDIT_PAGE, AuditFilter, Backend, Cited, ExportRequest, ListQuery, MouAction,
+    Submission, document,
+};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportCounts,
-    ReportList, ReportStatus, SearchPage, SearchRequest,
+    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
+    Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
+    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
+    Verification,
 };
 
-/// Calls the search and gateway functions of this process.
+/// Calls the search, gateway and admin functions of this process.
 #[derive(Clone)]
 pub struct Local {
     auth: Authenticator,
     search: accord_search::AppState,
     gateway: accord_gateway::AppState,
+    admin: Option<accord_admin::AppState>,
+    enforcer: Option<accord_enforcer::AppState>,
 }
 
 impl Local {
@@ -31,7 +38,35 @@ impl Local {
             auth,
             search,
             gateway,
+            admin: None,
+            enforcer: None,
         }
+    }
+
+    /// Adds the enforcer's state: the MoU editor's impact preview calls its function. Without it, the preview
+    /// answers that it is unavailable here.
+    #[must_use]
+    pub fn with_enforcer(mut self, enforcer: accord_enforcer::AppState) -> Self {
+        self.enforcer = Some(enforcer);
+        self
+    }
+
+    /// Adds admin's state: the coordinators' pages call its functions. Without it (admin runs in another process),
+    /// they answer that the operation is unavailable here.
+    #[must_use]
+    pub fn with_admin(mut self, admin: accord_admin::AppState) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// Returns admin's state, or the refusal of a console whose process does not run admin.
+    fn admin(&self) -> Result<&accord_admin::AppState, ApiError> {
+        self.admin.as_ref().ok_or_else(|| {
+            ApiError::Unavailable(
+                "admin does not run in this process; run `accord console --api` against it"
+                    .to_owned(),
+            )
+        })
     }
 
     /// Resolves the token exactly as the HTTP API's `Authorization` header is resolved.
@@ -195,5 +230,212 @@ impl Backend for Local {
     ) -> Result<AuditRecords, ApiError> {
         let principal = self.principal(token)?;
         document(accord_search::recent_requests(&self.search, &principal, limit, true).await?)
+    }
+
+    async fn organizations(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<OrganizationList, ApiError> {
+        let principal = self.principal(token)?;
+        let params = accord_admin::PageParams {
+            limit: Some(ADMIN_PAGE),
+            cursor,
+        };
+        document(accord_admin::list_organizations(
+            self.admin()?,
+            &principal,
+            &params,
+        )?)
+    }
+
+    async fn organization(&self, token: &SecretString, id: &str) -> Result<Organization, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_admin::organization(self.admin()?, &principal, id)?)
+    }
+
+    async fn create_organization(
+        &self,
+        token: &SecretString,
+        body: Value,
+    ) -> Result<Organization, ApiError> {
+        let principal = self.principal(token)?;
+        let answer =
+            accord_admin::create_organization(self.admin()?, &principal, &self::body(&body))
+                .await?;
+        document(answer)
+    }
+
+    async fn update_organization(
+        &self,
+        token: &SecretString,
+        id: &str,
+        patch: Value,
+    ) -> Result<Organization, ApiError> {
+        let principal = self.principal(token)?;
+        let answer =
+            accord_admin::update_organization(self.admin()?, &principal, id, &self::body(&patch))
+                .await?;
+        document(answer)
+    }
+
+    async fn tokens(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<TokenList, ApiError> {
+        let principal = self.principal(token)?;
+        let query = accord_admin::TokenQuery {
+            organization,
+            limit: Some(ADMIN_PAGE),
+            cursor,
+        };
+        document(accord_admin::list_tokens(
+            self.admin()?,
+            &principal,
+            &query,
+        )?)
+    }
+
+    async fn issue_token(
+        &self,
+        token: &SecretString,
+        body: Value,
+    ) -> Result<IssuedToken, ApiError> {
+        let principal = self.principal(token)?;
+        let answer =
+            accord_admin::issue_token(self.admin()?, &principal, &self::body(&body)).await?;
+        document(answer)
+    }
+
+    async fn revoke_token(&self, token: &SecretString, id: &str) -> Result<(), ApiError> {
+        let principal = self.principal(token)?;
+        accord_admin::revoke_token(self.admin()?, &principal, id).await
+    }
+
+    async fn mous(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<MouList, ApiError> {
+        let principal = self.principal(token)?;
+        let params = accord_admin::PageParams {
+            limit: Some(ADMIN_PAGE),
+            cursor,
+        };
+        document(accord_admin::list_mous(self.admin()?, &principal, &params)?)
+    }
+
+    async fn mou(&self, token: &SecretString, id: &str) -> Result<MouVersion, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_admin::mou(self.admin()?, &principal, id)?)
+    }
+
+    async fn mou_history(&self, token: &SecretString, id: &str) -> Result<MouHistory, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_admin::mou_history(self.admin()?, &principal, id)?)
+    }
+
+    async fn save_mou(
+        &self,
+        token: &SecretString,
+        id: Option<&str>,
+        draft: Value,
+    ) -> Result<MouVersion, ApiError> {
+        let principal = self.principal(token)?;
+        let admin = self.admin()?;
+        let body = self::body(&draft);
+        let answer = match id {
+            None => accord_admin::create_mou(admin, &principal, &body).await?,
+            Some(id) => accord_admin::update_mou(admin, &principal, id, &body).await?,
+        };
+        document(answer)
+    }
+
+    async fn change_mou(
+        &self,
+        token: &SecretString,
+        id: &str,
+        action: MouAction,
+        reason: &str,
+    ) -> Result<MouVersion, ApiError> {
+        let principal = self.principal(token)?;
+        let status = match action {
+            MouAction::Suspend => accord_domain::MouStatus::Suspended,
+            MouAction::Resume => accord_domain::MouStatus::Active,
+            MouAction::Revoke => accord_domain::MouStatus::Revoked,
+        };
+        let reason = Some(reason.to_owned());
+        document(
+            accord_admin::change_mou_status(self.admin()?, &principal, id, status, reason).await?,
+        )
+    }
+
+    async fn preview_mou(&self, token: &SecretString, draft: Value) -> Result<Preview, ApiError> {
+        let principal = self.principal(token)?;
+        let enforcer = self.enforcer.as_ref().ok_or_else(|| {
+            ApiError::Unavailable("the enforcer does not run in this process".to_owned())
+        })?;
+        document(accord_enforcer::preview_mou(enforcer, &principal, &self::body(&draft)).await?)
+    }
+
+    async fn audit_records(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<AuditPage, ApiError> {
+        let principal = self.principal(token)?;
+        let time = |value: &Option<String>,
+                    pointer: &str|
+         -> Result<Option<accord_domain::Timestamp>, ApiError> {
+            value
+                .as_deref()
+                .map(|at| {
+                    chrono::DateTime::parse_from_rfc3339(at)
+                        .map(|at| at.with_timezone(&chrono::Utc))
+                        .map_err(|_| ApiError::bad_field(pointer, "not an RFC 3339 timestamp"))
+                })
+                .transpose()
+        };
+        let query = accord_search::AuditQuery {
+            from: time(&filter.from, "/from")?,
+            to: time(&filter.to, "/to")?,
+            organization: filter.organization,
+            case: filter.case,
+            purpose: filter.purpose,
+            route: filter.route,
+            outcome: filter.outcome,
+            token: filter.token,
+            limit: Some(AUDIT_PAGE),
+            cursor: filter.cursor,
+        };
+        document(accord_search::audit_records(&self.search, &principal, &query).await?)
+    }
+
+    async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_search::verify_chain(&self.search, &principal).await?)
+    }
+
+    async fn audit_checkpoint(&self, token: &SecretString) -> Result<Value, ApiError> {
+        let principal = self.principal(token)?;
+        accord_search::audit_checkpoint(&self.search, &principal).await
+    }
+
+    async fn explain(
+        &self,
+        token: &SecretString,
+        report: &str,
+        agency: &str,
+    ) -> Result<Explanation, ApiError> {
+        let principal = self.principal(token)?;
+        let enforcer = self.enforcer.as_ref().ok_or_else(|| {
+            ApiError::Unavailable("the enforcer does not run in this process".to_owned())
+        })?;
+        let answer =
+            accord_enforcer::explain_release(enforcer, &principal, Some(report), Some(agency))
+                .await?;
+        document(answer)
     }
 }

@@ -4,16 +4,23 @@
 
 use std::time::Duration;
 
-use accord_runtime::{ApiError, FieldError, identity::Identity};
+use accord_runtime::{ApiError, identity::Identity};
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
-use super::{Backend, Cited, ExportRequest, ListQuery, Submission, document};
+mod problem;
+
+pub(crate) use self::problem::problem;
+use super::{
+    ADMIN_PAGE, AUDIT_PAGE, AuditFilter, Backend, Cited, ExportRequest, ListQuery, MouAction,
+    Submission, document,
+};
 use crate::docs::{
-    Accepted, AuditRecords, ExportFile, IndicatorMatch, Lookup, LookupRequest, ReportCounts,
-    ReportList, ReportStatus, SearchPage, SearchRequest,
+    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
+    Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
+    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
+    Verification,
 };
 
 /// How long one API call may take.
@@ -57,6 +64,28 @@ impl Remote {
 
     fn url(&self, path: &str) -> Result<Url, ApiError> {
         self.base.join(path).map_err(ApiError::internal)
+    }
+
+    /// Returns the URL of `collection` (`v1/organizations/`) followed by the segment `id`, escaped.
+    fn item_url(&self, collection: &str, id: &str) -> Result<Url, ApiError> {
+        let mut url = self.url(collection)?;
+        url.path_segments_mut()
+            .map_err(|()| ApiError::internal(anyhow::anyhow!("the API URL cannot take a path")))?
+            .pop_if_empty()
+            .push(id);
+        Ok(url)
+    }
+
+    /// Sends a JSON request and reads the JSON document it answers (no audit record: the coordinators' operations).
+    async fn send_json<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &SecretString,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, ApiError> {
+        let body = body.map(|body| serde_json::to_vec(body).unwrap_or_default());
+        self.json(token, method, url, body).await.result
     }
 
     /// Sends one request with the user's token and reads the whole answer.
@@ -131,53 +160,6 @@ fn read_json<T: serde::de::DeserializeOwned>(answer: &Answer) -> Result<T, ApiEr
     let value: serde_json::Value =
         serde_json::from_slice(&answer.body).map_err(ApiError::internal)?;
     document(value)
-}
-
-/// The parts of a problem document the console shows.
-#[derive(Debug, Default, Deserialize)]
-struct Problem {
-    #[serde(default)]
-    detail: String,
-    #[serde(default)]
-    errors: Vec<ProblemField>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ProblemField {
-    pointer: String,
-    message: String,
-}
-
-/// Returns the [`ApiError`] a problem document (RFC 9457) stands for.
-pub(crate) fn problem(status: StatusCode, body: &[u8]) -> ApiError {
-    let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
-    let errors = || {
-        problem
-            .errors
-            .iter()
-            .map(|field| FieldError::new(field.pointer.clone(), field.message.clone()))
-            .collect()
-    };
-    let detail = problem.detail.clone();
-    match status {
-        StatusCode::BAD_REQUEST => ApiError::BadRequest {
-            detail,
-            errors: errors(),
-        },
-        StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
-        StatusCode::FORBIDDEN => ApiError::Forbidden(detail),
-        StatusCode::NOT_FOUND => ApiError::NotFound,
-        StatusCode::CONFLICT => ApiError::Conflict(detail),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(detail),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(detail),
-        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable {
-            detail,
-            errors: errors(),
-        },
-        StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests { retry_after: 1 },
-        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(detail),
-        other => ApiError::internal(anyhow::anyhow!("the Accord API answered {other}")),
-    }
 }
 
 #[async_trait]
@@ -356,33 +338,207 @@ impl Backend for Remote {
             .append_pair("brief", "true");
         self.json(token, Method::GET, url, None).await.result
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    async fn organizations(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<OrganizationList, ApiError> {
+        let mut url = self.url("v1/organizations")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &ADMIN_PAGE.to_string());
+            if let Some(cursor) = &cursor {
+                pairs.append_pair("cursor", cursor);
+            }
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
 
-    #[test]
-    fn problem_documents_become_the_same_errors() {
-        let body = br#"{"type":"/problems/invalid-request","title":"Invalid request","status":422,
-            "detail":"/title: required","errors":[{"pointer":"/title","message":"required"}]}"#;
-        let ApiError::Unprocessable { errors, .. } =
-            problem(StatusCode::UNPROCESSABLE_ENTITY, body)
-        else {
-            panic!("a 422");
-        };
-        assert_eq!(errors, vec![FieldError::new("/title", "required")]);
-        assert!(matches!(
-            problem(StatusCode::NOT_FOUND, b""),
-            ApiError::NotFound
-        ));
-        assert!(matches!(
-            problem(StatusCode::UNAUTHORIZED, b"garbage"),
-            ApiError::Unauthorized
-        ));
-        assert!(matches!(
-            problem(StatusCode::IM_A_TEAPOT, b""),
-            ApiError::Internal(_)
-        ));
+    async fn organization(&self, token: &SecretString, id: &str) -> Result<Organization, ApiError> {
+        let url = self.item_url("v1/organizations/", id)?;
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn create_organization(
+        &self,
+        token: &SecretString,
+        body: serde_json::Value,
+    ) -> Result<Organization, ApiError> {
+        let url = self.url("v1/organizations")?;
+        self.send_json(token, Method::POST, url, Some(&body)).await
+    }
+
+    async fn update_organization(
+        &self,
+        token: &SecretString,
+        id: &str,
+        patch: serde_json::Value,
+    ) -> Result<Organization, ApiError> {
+        let url = self.item_url("v1/organizations/", id)?;
+        self.send_json(token, Method::PATCH, url, Some(&patch))
+            .await
+    }
+
+    async fn tokens(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<TokenList, ApiError> {
+        let mut url = self.url("v1/tokens")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &ADMIN_PAGE.to_string());
+            if let Some(organization) = &organization {
+                pairs.append_pair("organization", organization);
+            }
+            if let Some(cursor) = &cursor {
+                pairs.append_pair("cursor", cursor);
+            }
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn issue_token(
+        &self,
+        token: &SecretString,
+        body: serde_json::Value,
+    ) -> Result<IssuedToken, ApiError> {
+        let url = self.url("v1/tokens")?;
+        self.send_json(token, Method::POST, url, Some(&body)).await
+    }
+
+    async fn revoke_token(&self, token: &SecretString, id: &str) -> Result<(), ApiError> {
+        let url = self.item_url("v1/tokens/", id)?;
+        let answer = self.call(token, Method::DELETE, url, None, None).await?;
+        if answer.status.is_success() {
+            Ok(())
+        } else {
+            Err(problem(answer.status, &answer.body))
+        }
+    }
+
+    async fn mous(
+        &self,
+        token: &SecretString,
+        cursor: Option<String>,
+    ) -> Result<MouList, ApiError> {
+        let mut url = self.url("v1/mous")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &ADMIN_PAGE.to_string());
+            if let Some(cursor) = &cursor {
+                pairs.append_pair("cursor", cursor);
+            }
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn mou(&self, token: &SecretString, id: &str) -> Result<MouVersion, ApiError> {
+        let url = self.item_url("v1/mous/", id)?;
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn mou_history(&self, token: &SecretString, id: &str) -> Result<MouHistory, ApiError> {
+        let mut url = self.item_url("v1/mous/", id)?;
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("history");
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn save_mou(
+        &self,
+        token: &SecretString,
+        id: Option<&str>,
+        draft: serde_json::Value,
+    ) -> Result<MouVersion, ApiError> {
+        match id {
+            None => {
+                let url = self.url("v1/mous")?;
+                self.send_json(token, Method::POST, url, Some(&draft)).await
+            }
+            Some(id) => {
+                let url = self.item_url("v1/mous/", id)?;
+                self.send_json(token, Method::PUT, url, Some(&draft)).await
+            }
+        }
+    }
+
+    async fn change_mou(
+        &self,
+        token: &SecretString,
+        id: &str,
+        action: MouAction,
+        reason: &str,
+    ) -> Result<MouVersion, ApiError> {
+        let mut url = self.item_url("v1/mous/", id)?;
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push(action.as_str());
+        }
+        let body = serde_json::json!({ "reason": reason });
+        self.send_json(token, Method::POST, url, Some(&body)).await
+    }
+
+    async fn preview_mou(
+        &self,
+        token: &SecretString,
+        draft: serde_json::Value,
+    ) -> Result<Preview, ApiError> {
+        let url = self.url("v1/mous/preview")?;
+        self.send_json(token, Method::POST, url, Some(&draft)).await
+    }
+
+    async fn audit_records(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<AuditPage, ApiError> {
+        let mut url = self.url("v1/audit")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &AUDIT_PAGE.to_string());
+            let optional = [
+                ("from", &filter.from),
+                ("to", &filter.to),
+                ("organization", &filter.organization),
+                ("case", &filter.case),
+                ("purpose", &filter.purpose),
+                ("route", &filter.route),
+                ("outcome", &filter.outcome),
+                ("token", &filter.token),
+                ("cursor", &filter.cursor),
+            ];
+            for (name, value) in optional {
+                if let Some(value) = value {
+                    pairs.append_pair(name, value);
+                }
+            }
+        }
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {
+        let url = self.url("v1/audit/verify")?;
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn audit_checkpoint(&self, token: &SecretString) -> Result<serde_json::Value, ApiError> {
+        let url = self.url("v1/audit/checkpoint")?;
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn explain(
+        &self,
+        token: &SecretString,
+        report: &str,
+        agency: &str,
+    ) -> Result<Explanation, ApiError> {
+        let mut url = self.url("v1/explain")?;
+        url.query_pairs_mut()
+            .append_pair("report", report)
+            .append_pair("agency", agency);
+        self.send_json(token, Method::GET, url, None).await
     }
 }

@@ -40,8 +40,8 @@ pub(crate) async fn show(State(state): State<AppState>, signed: Signed) -> Respo
         _ => Ok(html! {
             h1 { "Dashboard" }
             p {
-                "The console's pages for coordinators and auditors are not available yet: use the API "
-                "(docs/api.md) for organizations, tokens, MoUs and the audit trail."
+                "Coordinators manage MoUs, organizations and tokens, and auditors read and verify the audit trail, "
+                "on the pages above."
             }
         }),
     };

@@ -1,5 +1,5 @@
 //! The console's pages, by role. Every page but sign-in requires a session (`crate::extract::Signed`); a page of
-//! another role is "not found". Part 2 (coordinators, auditors) adds its pages here.
+//! another role is "not found".
 //!
 //! | path | who | what |
 //! |---|---|---|
@@ -13,18 +13,35 @@
 //! | `/search` | investigator | search ([`search`]) |
 //! | `/released/{id}` | investigator | a released report ([`released`]) |
 //! | `/export/search`, `/export/lookup` | investigator | exports ([`export`]) |
+//! | `/organizations`, `/organizations/{id}` | coordinator | organizations ([`organizations`]) |
+//! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
+//! | `/audit`, `/audit/verify`, `/audit/checkpoint` | auditor | the audit trail ([`audit`]) |
+//! | `/mous`, `/mous/{id}`, `/mous/{id}/{suspend,resume,revoke}` | coordinator | MoUs ([`mous`]) |
+//! | `/map` | coordinator | the sharing map ([`map`]) |
+//! | `/explain` | coordinator | can agency X see report R ([`explain`]) |
+//! | `/mous/new`, `/mous/{id}/edit`, `/mous/preview`, `/mous/editor`, `/mous/save` | coordinator | the editor ([`mou_editor`]) |
 
+pub(crate) mod audit;
 pub(crate) mod context;
+pub(crate) mod controls;
 pub(crate) mod dashboard;
 pub(crate) mod errors;
+pub(crate) mod explain;
 pub(crate) mod export;
 pub(crate) mod indicator;
 pub(crate) mod lookup;
+pub(crate) mod map;
+pub(crate) mod mou_diff;
+pub(crate) mod mou_editor;
+pub(crate) mod mou_form;
+pub(crate) mod mous;
 pub(crate) mod my_reports;
 pub(crate) mod new_report;
+pub(crate) mod organizations;
 pub(crate) mod released;
 pub(crate) mod search;
 pub(crate) mod sign_in;
+pub(crate) mod tokens;
 
 use axum::{
     Router,
@@ -54,4 +71,31 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/released/{id}", get(released::show))
         .route("/export/search", get(export::search))
         .route("/export/lookup", post(export::lookup))
+        .route(
+            "/organizations",
+            get(organizations::list).post(organizations::create),
+        )
+        .route(
+            "/organizations/{id}",
+            get(organizations::show).post(organizations::update),
+        )
+        .route("/organizations/{id}/tokens", post(tokens::issue))
+        .route("/tokens", get(tokens::list))
+        .route("/audit", get(audit::show))
+        .route("/audit/verify", get(audit::verify))
+        .route("/audit/checkpoint", get(audit::checkpoint))
+        .route("/explain", get(explain::show))
+        .route("/map", get(map::show))
+        .route("/mous", get(mous::list))
+        .route("/mous/new", get(mou_editor::new))
+        .route("/mous/preview", post(mou_editor::preview))
+        .route("/mous/editor", post(mou_editor::back))
+        .route("/mous/save", post(mou_editor::save))
+        .route("/mous/{id}", get(mous::show))
+        .route("/mous/{id}/edit", get(mou_editor::edit))
+        .route("/mous/{id}/{action}", get(mous::confirm).post(mous::act))
+        .route(
+            "/tokens/{id}/revoke",
+            get(tokens::confirm).post(tokens::revoke),
+        )
 }

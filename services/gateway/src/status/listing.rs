@@ -201,6 +201,7 @@ mod tests {
             body_sha256: String::new(),
             received_at: at.into(),
             objects: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

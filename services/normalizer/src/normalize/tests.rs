@@ -35,6 +35,7 @@ fn raw(format: ReportFormat, default_tlp: Option<Tlp>, payload: Value) -> RawRep
         format,
         payload,
         objects: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

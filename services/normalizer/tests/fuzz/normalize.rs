@@ -16,6 +16,7 @@ fn raw(format: ReportFormat, default_tlp: Option<Tlp>, payload: Value) -> RawRep
         format,
         payload,
         objects: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

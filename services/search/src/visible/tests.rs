@@ -32,6 +32,7 @@ fn org(id: &str, kind: OrgKind) -> Organization {
 
 fn mou(version: u32, categories: Scope) -> MouVersion {
     MouVersion {
+        reason: None,
         mou: Mou {
             id: MouId::parse("m-x").unwrap(),
             title: "m-x".to_owned(),
