@@ -66,6 +66,22 @@ async fn the_remote_console_calls_the_api_with_each_users_token() {
     assert!(status.body.contains("Remote"), "{}", status.body);
     app.wait_found(&people.investigator, "192.0.2.55", "investigation")
         .await;
+    // The partner's dashboard draws its counts per day (GET /v1/reports/counts) over the API.
+    let board = partner.get("/dashboard").await;
+    assert_eq!(board.status, StatusCode::OK, "{}", board.body);
+    assert!(board.body.contains("reports-by-day"), "{}", board.body);
+    let counts = app.get("/v1/reports/counts?days=7", &people.partner).await;
+    let days = counts.body["days"].as_array().expect("days").clone();
+    assert_eq!(days.len(), 7, "{}", counts.body);
+    let counted: u64 = ["accepted", "normalized", "released", "withheld", "rejected"]
+        .iter()
+        .map(|stage| days[6][stage].as_u64().unwrap_or(0))
+        .sum();
+    assert!(counted >= 1, "today's report is counted: {}", counts.body);
+    let refused = app.get("/v1/reports/counts?days=0", &people.partner).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let other = app.get("/v1/reports/counts", &people.investigator).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
 
     let mut investigator = Browser::new(&console_url);
     investigator.sign_in(&people.investigator).await;
@@ -93,6 +109,24 @@ async fn the_remote_console_calls_the_api_with_each_users_token() {
     assert_eq!(
         record["token_id"], me.body["token_id"],
         "the API was called with the user's own token"
+    );
+    // The investigator's dashboard: its own searches read brief, the released reports counted per day.
+    let board = investigator.get("/dashboard").await;
+    assert_eq!(board.status, StatusCode::OK, "{}", board.body);
+    assert!(
+        board.body.contains("Indicator 192.0.2.55"),
+        "{}",
+        board.body
+    );
+    assert!(board.body.contains("released-by-day"), "{}", board.body);
+    let brief = app
+        .get("/v1/audit/mine?limit=5&brief=true", &people.investigator)
+        .await;
+    assert_eq!(brief.status, StatusCode::OK, "{}", brief.body);
+    assert!(
+        brief.body["records"]
+            .as_array()
+            .is_some_and(|records| !records.is_empty())
     );
     let export = investigator.get("/export/search?format=csv&q=Remote").await;
     assert_eq!(export.status, StatusCode::OK);

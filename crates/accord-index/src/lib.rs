@@ -168,6 +168,31 @@ pub trait SearchIndex: Send + Sync + 'static {
         per_key: usize,
     ) -> Result<Vec<Page>, IndexError>;
 
+    /// Counts, per range `[from, to)` of `occurred_at` (same order), the views `query` matches (its `size` and
+    /// `offset` ignored): per range, the `total` [`SearchIndex::search`] answers for `query` with its time filters
+    /// narrowed to that range (conformance: `range_counts_answer_as_searches_do`). The default runs one counting
+    /// search per range; tantivy counts every range in one pass over the query's matches.
+    async fn count_ranges(
+        &self,
+        query: Query,
+        ranges: Vec<(Timestamp, Timestamp)>,
+    ) -> Result<Vec<u64>, IndexError> {
+        let mut counts = Vec::with_capacity(ranges.len());
+        for (from, to) in ranges {
+            let mut narrowed = query.clone();
+            narrowed.size = 0;
+            narrowed.offset = 0;
+            narrowed.filters.from = Some(query.filters.from.map_or(from, |at| at.max(from)));
+            narrowed.filters.to = Some(query.filters.to.map_or(to, |at| at.min(to)));
+            counts.push(if narrowed.filters.from < narrowed.filters.to {
+                self.search(narrowed).await?.total
+            } else {
+                0
+            });
+        }
+        Ok(counts)
+    }
+
     /// Makes every `Written` item visible to searches now (tests and shutdown).
     async fn refresh(&self) -> Result<(), IndexError>;
 

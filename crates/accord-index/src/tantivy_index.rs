@@ -13,6 +13,7 @@
 mod batch;
 mod collector;
 mod query;
+mod ranges;
 mod schema;
 
 use std::{
@@ -27,7 +28,7 @@ use tantivy::{
     TantivyError,
     collector::TopDocs,
     directory::MmapDirectory,
-    query::{Query as TantivyQuery, QueryParser, TermQuery},
+    query::{BooleanQuery, Query as TantivyQuery, QueryParser, TermQuery},
     schema::{IndexRecordOption, Value},
 };
 
@@ -39,7 +40,7 @@ use self::{
 use crate::{
     IndexError, IndicatorMatch, Page, Query, ReleaseFilter, ReplaceViews, SearchIndex, WriteOutcome,
 };
-use accord_domain::View;
+use accord_domain::{Timestamp, View};
 
 /// The memory budget of the index writer.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
@@ -198,6 +199,18 @@ impl SearchIndex for TantivyIndex {
             .await
     }
 
+    async fn count_ranges(
+        &self,
+        query: Query,
+        ranges: Vec<(Timestamp, Timestamp)>,
+    ) -> Result<Vec<u64>, IndexError> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.blocking(move |inner| inner.count_ranges(&query, &ranges))
+            .await
+    }
+
     async fn refresh(&self) -> Result<(), IndexError> {
         self.blocking(|inner| {
             inner
@@ -318,7 +331,8 @@ impl Inner {
         Ok(top.first().and_then(|(version, _)| *version))
     }
 
-    fn search(&self, query: &Query) -> Result<Page, IndexError> {
+    /// Returns the query of a search: the release filter's grant clause, the indicator, the text and the filters.
+    fn query_of(&self, query: &Query) -> BooleanQuery {
         let mut clauses = vec![grant_clause(&self.fields, &query.release)];
         if let Some(matcher) = &query.indicator {
             clauses.push(indicator_clause(&self.fields, matcher));
@@ -331,14 +345,50 @@ impl Inner {
             clauses.push(clause);
         }
         clauses.extend(filter_clauses(&self.fields, &query.filters));
+        all_of(clauses)
+    }
+
+    fn search(&self, query: &Query) -> Result<Page, IndexError> {
         let searcher = self.reader.searcher();
         self.page(
             &searcher,
-            &all_of(clauses),
+            &self.query_of(query),
             &query.release,
             query.offset,
             query.size,
         )
+    }
+
+    /// Counts the matches of `query` per `occurred_at` range in one pass (the query's own time filters narrowed to
+    /// the span of the ranges first).
+    fn count_ranges(
+        &self,
+        query: &Query,
+        ranges: &[(Timestamp, Timestamp)],
+    ) -> Result<Vec<u64>, IndexError> {
+        let mut narrowed = query.clone();
+        let earliest = ranges.iter().map(|(from, _)| *from).min();
+        let latest = ranges.iter().map(|(_, to)| *to).max();
+        narrowed.filters.from = narrowed.filters.from.max(earliest);
+        narrowed.filters.to = match (narrowed.filters.to, latest) {
+            (Some(to), Some(latest)) => Some(to.min(latest)),
+            (to, latest) => to.or(latest),
+        };
+        let (from, to) = (
+            narrowed.filters.from.map_or(i64::MIN, micros),
+            narrowed.filters.to.map_or(i64::MAX, micros),
+        );
+        let collector = ranges::RangeCounter {
+            at: micros(query.release.at),
+            ranges: ranges
+                .iter()
+                .map(|(start, end)| (micros(*start).max(from), micros(*end).min(to)))
+                .collect(),
+        };
+        self.reader
+            .searcher()
+            .search(&self.query_of(&narrowed), &collector)
+            .map_err(unavailable("failed to count per range"))
     }
 
     /// Runs `query` within the validity window of `release` and returns its total and the hits

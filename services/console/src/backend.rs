@@ -6,7 +6,7 @@
 //! - [`Local`] (`accord up`): calls, in this process, the very functions the HTTP handlers call —
 //!   `accord_search::{indicator, lookup, search, export_search, export_lookup, recent_requests}`,
 //!   `accord_search::{audit_records, verify_chain, audit_checkpoint}`, `accord_enforcer::preview_mou`,
-//!   `accord_gateway::{submit_report, report_status, list_reports}` and `accord_runtime::identity::describe` — on the
+//!   `accord_gateway::{submit_report, report_status, list_reports, report_counts}` and `accord_runtime::identity::describe` — on the
 //!   same state (the search service's audit trail, the gateway's status store), and admin's
 //!   `accord_admin::{create_organization, list_tokens, issue_token, revoke_token, …}`, after authenticating the token as
 //!   the HTTP extractor does. Released data therefore reaches a page only as an `accord_search::released::Outcome`:
@@ -27,8 +27,8 @@ use secrecy::SecretString;
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
     Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IssuedToken, Lookup, LookupRequest,
-    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportList,
-    ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
+    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportCounts,
+    ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
 
 /// The filters of `GET /v1/audit`.
@@ -147,6 +147,13 @@ pub trait Backend: Send + Sync + 'static {
         query: ListQuery,
     ) -> Result<ReportList, ApiError>;
 
+    /// `GET /v1/reports/counts?days=`.
+    async fn report_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<ReportCounts, ApiError>;
+
     /// `GET /v1/indicators/{value}?purpose=&case=&include=indicators`.
     async fn indicator(
         &self,
@@ -165,7 +172,7 @@ pub trait Backend: Send + Sync + 'static {
     /// `POST /v1/search/export` or `POST /v1/indicators/lookup/export`.
     async fn export(&self, token: &SecretString, request: ExportRequest) -> Cited<ExportFile>;
 
-    /// `GET /v1/audit/mine?limit=`.
+    /// `GET /v1/audit/mine?limit=&brief=true` (each list in a record's query is the number of its items).
     async fn recent_requests(
         &self,
         token: &SecretString,

@@ -139,6 +139,48 @@ pub struct ReportList {
     pub next: Option<String>,
 }
 
+/// One day of `GET /v1/reports/counts`: the partner's reports received that day, per stage.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DayCounts {
+    /// The UTC day (`YYYY-MM-DD`).
+    pub day: String,
+    /// Still on the bus.
+    #[serde(default)]
+    pub accepted: u64,
+    /// Normalized, not evaluated yet.
+    #[serde(default)]
+    pub normalized: u64,
+    /// Released to at least one agency.
+    #[serde(default)]
+    pub released: u64,
+    /// Evaluated, released to nobody.
+    #[serde(default)]
+    pub withheld: u64,
+    /// Rejected.
+    #[serde(default)]
+    pub rejected: u64,
+}
+
+impl DayCounts {
+    /// Returns the count of `stage`.
+    pub fn of(&self, stage: Stage) -> u64 {
+        match stage {
+            Stage::Accepted => self.accepted,
+            Stage::Normalized => self.normalized,
+            Stage::Released => self.released,
+            Stage::Withheld => self.withheld,
+            Stage::Rejected => self.rejected,
+        }
+    }
+}
+
+/// `GET /v1/reports/counts`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ReportCounts {
+    /// One entry per day, oldest first.
+    pub days: Vec<DayCounts>,
+}
+
 /// An indicator as answers list it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct IndicatorRef {
@@ -279,6 +321,18 @@ pub struct SearchPage {
     /// The cursor of the next page.
     #[serde(default)]
     pub next: Option<String>,
+    /// The visible reports per day of incident, oldest first (when asked).
+    #[serde(default)]
+    pub per_day: Vec<DayCount>,
+}
+
+/// One day of a search's `per_day`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DayCount {
+    /// The UTC day (`YYYY-MM-DD`).
+    pub day: String,
+    /// Visible reports whose incident fell that day.
+    pub count: u64,
 }
 
 /// A record of `GET /v1/audit/mine`.
@@ -369,6 +423,9 @@ pub struct SearchRequest {
     /// Export format (`stix`, `csv`), for an export only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// Also count the visible reports per day of incident (a search only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub per_day: bool,
 }
 
 /// The filters of a search.

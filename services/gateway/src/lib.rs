@@ -19,6 +19,7 @@
 
 mod admission;
 mod convert;
+mod counts;
 #[cfg(test)]
 mod fuzz;
 mod lenient;
@@ -29,6 +30,7 @@ mod taxii;
 
 // A partner's operations as functions of the caller: what the HTTP handlers call, and what the web console calls
 // (decision 0025).
+pub use crate::counts::{CountsQuery, MAX_DAYS, report_counts};
 pub use crate::reports::{
     ListQuery, list_reports, report_status, submit_report, submit_report_with,
 };
@@ -232,6 +234,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/reports", post(reports::submit).get(reports::list))
+        .route("/v1/reports/counts", get(counts::counts))
         .route("/v1/reports/{id}", get(reports::status))
         // TAXII 2.1 writes (search serves the rest of /taxii2/; `accord up` merges the two on the same paths).
         .route(

@@ -5,10 +5,14 @@
 //! fsync) so that a GET right after the 202 finds the report; after a crash the follower re-derives it from the bus.
 //!
 //! Beside the records, the store keeps each partner's reports in the order they were received (module `listing`),
-//! in the same transaction, so that a partner can list its own reports newest first (`GET /v1/reports`).
+//! in the same transaction, so that a partner can list its own reports newest first (`GET /v1/reports`), and counts
+//! them per day of reception and stage (module `daily`), so that its dashboard reads a month in constant time
+//! (`GET /v1/reports/counts`).
 
+mod daily;
 mod listing;
 
+pub use daily::{DayCounts, STAGES, stage};
 pub use listing::{Listed, ListingCursor};
 
 use std::{collections::BTreeSet, path::Path, sync::Arc};
@@ -190,6 +194,7 @@ impl StatusStore {
         let txn = db.begin_write()?;
         txn.open_table(REPORTS)?;
         listing::ensure(&txn)?;
+        daily::ensure(&txn)?;
         txn.commit()?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -236,6 +241,7 @@ impl StatusStore {
                 .open_table(REPORTS)
                 .map_err(|e| failed("failed to open table")(e.into()))?;
             let mut listing = listing::open(&txn)?;
+            let mut counters = daily::open(&txn)?;
             for change in changes {
                 let id = change_id(&change).to_owned();
                 let current = table
@@ -243,8 +249,10 @@ impl StatusStore {
                     .map_err(|e| failed("failed to read status")(e.into()))?
                     .and_then(|value| serde_json::from_slice::<ReportStatus>(value.value()).ok());
                 let previous_key = current.as_ref().and_then(listing::key);
+                let previous_counter = current.as_ref().and_then(daily::key);
                 let next = merge(current, change);
                 listing::update(&mut listing, previous_key, &next)?;
+                daily::update(&mut counters, previous_counter, &next)?;
                 let bytes = serde_json::to_vec(&next).unwrap_or_default();
                 table
                     .insert(id.as_str(), bytes.as_slice())

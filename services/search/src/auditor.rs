@@ -257,29 +257,31 @@ pub async fn audit_records(
     Ok(json!({ "records": records, "next": next }))
 }
 
-/// The most records `GET /v1/audit/mine` looks back through.
-const MINE_SCAN: usize = 100_000;
-
 #[derive(Debug, Deserialize)]
 pub(crate) struct MineQuery {
     limit: Option<usize>,
+    #[serde(default)]
+    brief: bool,
 }
 
-/// `GET /v1/audit/mine?limit=`: the caller's own recent requests.
+/// `GET /v1/audit/mine?limit=&brief=`: the caller's own recent requests.
 pub(crate) async fn mine(
     State(state): State<AppState>,
     principal: Principal,
     Query(query): Query<MineQuery>,
 ) -> Result<Response, ApiError> {
     let limit = query.limit.unwrap_or(20);
-    recent_requests(&state, &principal, limit)
+    recent_requests(&state, &principal, limit, query.brief)
         .await
         .map(|body| Json(body).into_response())
 }
 
 /// Returns the audit records of the caller's own token, newest first (`{ "records": [...] }`): at most `limit`
-/// (1–100), among the last 100 000 records of the trail. What an investigator searched is its own business to
-/// see again (the web console's dashboard shows it); reading it is not itself audited.
+/// (1–100), read through the trail's index of each token's records (`limit` reads, whatever the trail's size;
+/// decision 0036); with `brief`, each list in a record's query is replaced by the number of its items
+/// ([`crate::audit::BriefRecord`]: what a dashboard shows, without decoding a 10 000-value lookup). What an
+/// investigator searched is its own business to see again (the web console's dashboard shows it); reading it is not
+/// itself audited.
 ///
 /// # Errors
 /// 503 when the trail cannot be read.
@@ -287,14 +289,21 @@ pub async fn recent_requests(
     state: &AppState,
     principal: &Principal,
     limit: usize,
+    brief: bool,
 ) -> Result<serde_json::Value, ApiError> {
     let limit = limit.clamp(1, 100);
     let audit = state.audit.clone();
     let token_id = principal.token_id.clone();
     let records = tokio::task::spawn_blocking(move || {
-        audit.scan_back(limit, MINE_SCAN, |record| {
-            record.entry.token_id.as_deref() == Some(token_id.as_str())
-        })
+        if brief {
+            audit
+                .recent_of_token_brief(&token_id, limit)
+                .map(|records| json!(records))
+        } else {
+            audit
+                .recent_of_token(&token_id, limit)
+                .map(|records| json!(records))
+        }
     })
     .await
     .map_err(ApiError::internal)?

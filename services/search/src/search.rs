@@ -70,6 +70,9 @@ pub(crate) struct SearchRequest {
     size: Option<usize>,
     #[serde(default)]
     cursor: Option<String>,
+    /// Also count the re-checked reports per UTC day of incident over `filters.from` .. `filters.to` (or now).
+    #[serde(default)]
+    per_day: bool,
 }
 
 pub(crate) fn parse_filters(filters: Option<FiltersIn>) -> Result<Filters, ApiError> {
@@ -395,7 +398,7 @@ pub async fn run_search(
     body: &[u8],
 ) -> Result<Unaudited<Value>, ApiError> {
     let request: SearchRequest = json::from_value(json::parse_value(body)?)?;
-    let (size, cursor) = (request.size, request.cursor.clone());
+    let (size, cursor, per_day) = (request.size, request.cursor.clone(), request.per_day);
     let (mut query, categories) = to_query(ctx, config, request)?;
     let size = size.unwrap_or(config.default_page_size);
     if size == 0 || size > config.max_page_size {
@@ -404,19 +407,31 @@ pub async fn run_search(
             format!("must be between 1 and {}", config.max_page_size),
         ));
     }
+    let days = if per_day {
+        visible::per_day::days(query.filters.from, query.filters.to)?
+    } else {
+        Vec::new()
+    };
     let offset = decode_cursor(cursor.as_deref())?;
     query.size = size;
     query.offset = offset;
-    let visible = visible::search(index, config, ctx, query, &categories).await?;
+    let (visible, counts) =
+        visible::search_per_day(index, config, ctx, query, &categories, &days).await?;
     let hits: Vec<Value> = visible.hits.iter().map(render_hit).collect();
     let next_offset = offset.saturating_add(hits.len());
     let next = (!hits.is_empty() && (next_offset as u64) < visible.total)
         .then(|| encode_cursor(next_offset));
     let returned = hits.len() as u64;
-    Ok(Unaudited::new(
-        json!({ "hits": hits, "total": visible.total, "next": next }),
-        returned,
-    ))
+    let mut answer = json!({ "hits": hits, "total": visible.total, "next": next });
+    if per_day && let Value::Object(map) = &mut answer {
+        let counted: Vec<Value> = days
+            .iter()
+            .zip(counts)
+            .map(|(day, count)| json!({ "day": day.day.format("%Y-%m-%d").to_string(), "count": count }))
+            .collect();
+        map.insert("per_day".to_owned(), Value::Array(counted));
+    }
+    Ok(Unaudited::new(answer, returned))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use accord_domain::View;
 use accord_index::{IndexClient, IndicatorMatch, Page, Query, ReleaseFilter, Views};
 use accord_runtime::ApiError;
 
+pub(crate) use self::per_day::Day;
 use crate::{
     Config,
     request::{Context, index_error},
@@ -50,6 +51,24 @@ pub(crate) async fn search(
     query: Query,
     categories: &BTreeSet<String>,
 ) -> Result<Visible, ApiError> {
+    Ok(search_per_day(index, config, ctx, query, categories, &[])
+        .await?
+        .0)
+}
+
+/// [`search`], and the number of its re-checked reports whose incident falls in each of `days` (same order), counted
+/// by the same rule as the total (module [`per_day`]).
+///
+/// # Errors
+/// As [`search`].
+pub(crate) async fn search_per_day(
+    index: &IndexClient,
+    config: &Config,
+    ctx: &Context,
+    query: Query,
+    categories: &BTreeSet<String>,
+    days: &[Day],
+) -> Result<(Visible, Vec<u64>), ApiError> {
     let views = if query.indicator.is_some() {
         Views::WithAlternates
     } else {
@@ -86,10 +105,12 @@ pub(crate) async fn search(
             .await
             .map_err(index_error)?;
         if page.hits.iter().all(|view| ctx.allows(view)) {
-            return Ok(Visible {
+            let counts = per_day::counted(index, ctx, &query, days).await?;
+            let visible = Visible {
                 total: page.total,
                 hits: page.hits,
-            });
+            };
+            return Ok((visible, counts));
         }
     }
     let all = Query {
@@ -108,13 +129,14 @@ pub(crate) async fn search(
                 .any(|category| categories.contains(category))
         });
     }
+    let counts = per_day::bucketed(&visible, days);
     let total = visible.len() as u64;
     let hits = visible
         .into_iter()
         .skip(query.offset)
         .take(query.size)
         .collect();
-    Ok(Visible { total, hits })
+    Ok((Visible { total, hits }, counts))
 }
 
 /// Returns, per key (same order), every report an indicator lookup finds now: the re-checked views matching the key,
@@ -223,5 +245,6 @@ fn one_per_report(ctx: &Context, views: Vec<View>) -> Vec<View> {
         .collect()
 }
 
+pub(crate) mod per_day;
 #[cfg(test)]
 mod tests;

@@ -125,3 +125,65 @@ pub async fn batch_lookup_answers_as_searches_do(index: IndexClient) {
     // The cases above find something (shown 9 + 2 + ... ): the comparison is not between two empty answers.
     assert!(matched > 100, "the batch found views ({matched})");
 }
+
+/// Counts per `occurred_at` range answer, per range, the total of the same search narrowed to that range: with and
+/// without an indicator, under every kind of release filter, with the query's own time filters, ranges that overlap
+/// or hold nothing.
+pub async fn range_counts_answer_as_searches_do(index: IndexClient) {
+    ingest(&index).await;
+    let day = |n: u32| at(&format!("2024-05-{n:02}T00:00:00Z"));
+    let mut ranges: Vec<_> = (1..10).map(|n| (day(n), day(n + 1))).collect();
+    ranges.push((day(1), day(4)));
+    ranges.push((day(20), day(21)));
+    ranges.push((at("2000-01-01T00:00:00Z"), at("2030-01-01T00:00:00Z")));
+    let releases = [
+        release(),
+        ReleaseFilter {
+            views: Views::WithAlternates,
+            ..release()
+        },
+        ReleaseFilter {
+            mous: vec![(mou_id(MOU), 2)],
+            stale_only: true,
+            ..release()
+        },
+        ReleaseFilter {
+            at: at("2024-11-01T00:00:00Z"),
+            ..release()
+        },
+    ];
+    let mut counted = 0;
+    for release in releases {
+        for indicator in [None, Some(exact(T::DomainName, "shared.example"))] {
+            for from in [None, Some(day(2))] {
+                let mut search = Query {
+                    release: release.clone(),
+                    indicator: indicator.clone(),
+                    size: 5,
+                    ..query()
+                };
+                search.filters.from = from;
+                let counts = index
+                    .count_ranges(search.clone(), ranges.clone())
+                    .await
+                    .unwrap_or_else(|error| panic!("count failed: {error}"));
+                assert_eq!(counts.len(), ranges.len(), "one count per range");
+                for ((start, end), count) in ranges.iter().zip(counts) {
+                    let mut narrowed = search.clone();
+                    narrowed.size = 0;
+                    narrowed.filters.from = Some(from.map_or(*start, |from| from.max(*start)));
+                    narrowed.filters.to = Some(*end);
+                    let total = index
+                        .search(narrowed)
+                        .await
+                        .unwrap_or_else(|error| panic!("search failed: {error}"))
+                        .total;
+                    let context = format!("{start}..{end} from {from:?} {indicator:?} {release:?}");
+                    assert_eq!(count, total, "count of {context}");
+                    counted += count;
+                }
+            }
+        }
+    }
+    assert!(counted > 20, "the ranges found views ({counted})");
+}

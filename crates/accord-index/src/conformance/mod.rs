@@ -58,6 +58,7 @@ pub const CASES: &[(&str, Case)] = cases![
     batch_outcomes_follow_item_order,
     lookup_answers_each_key_in_input_order,
     batch_lookup_answers_as_searches_do,
+    range_counts_answer_as_searches_do,
 ];
 
 /// The agency of the default release filter.

@@ -100,6 +100,7 @@ conformance_tests![
     batch_outcomes_follow_item_order,
     lookup_answers_each_key_in_input_order,
     batch_lookup_answers_as_searches_do,
+    range_counts_answer_as_searches_do,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

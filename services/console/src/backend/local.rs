@@ -13,7 +13,8 @@ use super::{
 use crate::docs::{
     Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
     Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
-    Preview, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
+    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
+    Verification,
 };
 
 /// Calls the search, gateway and admin functions of this process.
@@ -151,6 +152,16 @@ impl Backend for Local {
         document(accord_gateway::list_reports(&self.gateway, &principal, query).await?)
     }
 
+    async fn report_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<ReportCounts, ApiError> {
+        let principal = self.principal(token)?;
+        let query = accord_gateway::CountsQuery { days: Some(days) };
+        document(accord_gateway::report_counts(&self.gateway, &principal, query).await?)
+    }
+
     async fn indicator(
         &self,
         token: &SecretString,
@@ -218,7 +229,7 @@ impl Backend for Local {
         limit: usize,
     ) -> Result<AuditRecords, ApiError> {
         let principal = self.principal(token)?;
-        document(accord_search::recent_requests(&self.search, &principal, limit).await?)
+        document(accord_search::recent_requests(&self.search, &principal, limit, true).await?)
     }
 
     async fn organizations(

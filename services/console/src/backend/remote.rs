@@ -19,7 +19,8 @@ use super::{
 use crate::docs::{
     Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
     Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
-    Preview, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
+    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
+    Verification,
 };
 
 /// How long one API call may take.
@@ -219,6 +220,16 @@ impl Backend for Remote {
         self.json(token, Method::GET, url, None).await.result
     }
 
+    async fn report_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<ReportCounts, ApiError> {
+        let mut url = self.url("v1/reports/counts")?;
+        url.query_pairs_mut().append_pair("days", &days.to_string());
+        self.json(token, Method::GET, url, None).await.result
+    }
+
     async fn indicator(
         &self,
         token: &SecretString,
@@ -323,7 +334,8 @@ impl Backend for Remote {
     ) -> Result<AuditRecords, ApiError> {
         let mut url = self.url("v1/audit/mine")?;
         url.query_pairs_mut()
-            .append_pair("limit", &limit.to_string());
+            .append_pair("limit", &limit.to_string())
+            .append_pair("brief", "true");
         self.json(token, Method::GET, url, None).await.result
     }
 

@@ -1,10 +1,11 @@
 //! `GET /dashboard`: the first page after sign-in.
 //!
-//! - A partner sees its reports of the last 30 days by stage, per day (`GET /v1/reports?since=`), and the latest ones.
+//! - A partner sees its reports of the last 30 days by stage, per day (`GET /v1/reports/counts`: counters the status
+//!   store keeps, decision 0035), and its latest five (`GET /v1/reports?limit=5`).
 //! - An investigator sees its own recent searches (`GET /v1/audit/mine`: not audited, they are its own), and, once
 //!   a working context is set, the reports released to its agency for that purpose whose incidents fall in the last
-//!   30 days (`POST /v1/search`): a search like any other, audited under the context's case reference, its record
-//!   shown (decision 0026).
+//!   30 days (`POST /v1/search` with `per_day`: their re-checked total, counts per day and the latest five): a
+//!   search like any other, audited under the context's case reference, its record shown (decisions 0026, 0036).
 
 use std::collections::BTreeMap;
 
@@ -28,8 +29,8 @@ use crate::{
 
 /// Days a dashboard covers.
 const DAYS: i64 = 30;
-/// Pages of 1 000 reports a partner's dashboard reads at most.
-const MAX_PAGES: usize = 5;
+/// Latest reports a partner's dashboard lists.
+const LATEST: usize = 5;
 
 /// `GET /dashboard`.
 pub(crate) async fn show(State(state): State<AppState>, signed: Signed) -> Response {
@@ -72,78 +73,52 @@ fn day_of(at: &str) -> Option<String> {
         .map(|at| at.with_timezone(&Utc).format("%Y-%m-%d").to_string())
 }
 
-/// Reads the partner's reports received in the last [`DAYS`] days (at most [`MAX_PAGES`] pages).
-async fn recent_reports(
-    state: &AppState,
-    signed: &Signed,
-) -> Result<(Vec<ReportStatus>, bool), Response> {
-    let since = (Utc::now() - Duration::days(DAYS)).to_rfc3339();
-    let mut reports = Vec::new();
-    let mut cursor = None;
-    for _ in 0..MAX_PAGES {
-        let query = ListQuery {
-            since: Some(since.clone()),
-            limit: 1000,
-            cursor: cursor.take(),
-        };
-        let page = state
-            .backend
-            .list_reports(&signed.session.token, query)
-            .await
-            .map_err(|error| errors::problem(Some(&signed.session), &error))?;
-        reports.extend(page.reports);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok((reports, false)),
-        }
-    }
-    Ok((reports, true))
+/// Reads the partner's latest reports (a few, for the list under the chart).
+async fn latest_reports(state: &AppState, signed: &Signed) -> Result<Vec<ReportStatus>, Response> {
+    let query = ListQuery {
+        since: None,
+        limit: LATEST,
+        cursor: None,
+    };
+    let page = state
+        .backend
+        .list_reports(&signed.session.token, query)
+        .await
+        .map_err(|error| errors::problem(Some(&signed.session), &error))?;
+    Ok(page.reports)
 }
 
 async fn partner_dashboard(state: &AppState, signed: &Signed) -> Result<Markup, Response> {
-    let (reports, more) = recent_reports(state, signed).await?;
-    let mut per_day: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
-    let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for report in &reports {
-        let stage = report.stage().as_str();
-        *totals.entry(stage).or_default() += 1;
-        if let Some(day) = report.received_at.as_deref().and_then(day_of) {
-            *per_day.entry(day).or_default().entry(stage).or_default() += 1;
-        }
-    }
-    let bars: Vec<Bar> = days()
-        .into_iter()
-        .map(|day| {
-            let counts = per_day.get(&day);
-            Bar {
-                label: day[5..].to_owned(),
-                segments: Stage::ALL
-                    .iter()
-                    .map(|stage| {
-                        (
-                            stage.as_str(),
-                            counts
-                                .and_then(|counts| counts.get(stage.as_str()))
-                                .copied()
-                                .unwrap_or(0),
-                        )
-                    })
-                    .collect(),
-            }
+    let counted = state
+        .backend
+        .report_counts(&signed.session.token, DAYS as u32)
+        .await
+        .map_err(|error| errors::problem(Some(&signed.session), &error))?;
+    let reports = latest_reports(state, signed).await?;
+    let total = |stage: Stage| -> u64 { counted.days.iter().map(|day| day.of(stage)).sum() };
+    let bars: Vec<Bar> = counted
+        .days
+        .iter()
+        .map(|day| Bar {
+            label: day.day.get(5..).unwrap_or(&day.day).to_owned(),
+            segments: Stage::ALL
+                .iter()
+                .map(|stage| (stage.as_str(), day.of(*stage)))
+                .collect(),
         })
         .collect();
     let legend: Vec<(&'static str, &str)> = Stage::ALL
         .iter()
         .map(|stage| (stage.as_str(), stage.as_str()))
         .collect();
+    let recent: u64 = Stage::ALL.iter().map(|stage| total(*stage)).sum();
     Ok(html! {
         h1 { "Your reports" }
         section aria-labelledby="figures-heading" {
             h2 id="figures-heading" { "The last 30 days" }
-            @if more { p { "More than " (reports.len()) " reports: the figures cover the latest " (reports.len()) "." } }
             div.figures {
                 @for stage in Stage::ALL {
-                    p.figure { span.number { (totals.get(stage.as_str()).copied().unwrap_or(0)) } (stage.as_str()) }
+                    p.figure { span.number { (total(stage)) } (stage.as_str()) }
                 }
             }
             (stacked_bars("reports-by-day", "Reports received per day, by stage", &bars, &legend))
@@ -151,10 +126,11 @@ async fn partner_dashboard(state: &AppState, signed: &Signed) -> Result<Markup, 
         section aria-labelledby="latest-heading" {
             h2 id="latest-heading" { "Latest reports" }
             @if reports.is_empty() {
-                p { "No report in the last 30 days. " a href="/reports/new" { "Submit a report" } "." }
+                p { "No report yet. " a href="/reports/new" { "Submit a report" } "." }
             } @else {
+                @if recent == 0 { p { "No report in the last 30 days." } }
                 ul {
-                    @for report in reports.iter().take(5) {
+                    @for report in &reports {
                         li {
                             a href=(format!("/reports/{}", report.id)) { (report.title.as_deref().unwrap_or(&report.id)) }
                             " " (stage_badge(report.stage()))
@@ -230,11 +206,13 @@ fn describe(record: &crate::docs::AuditRecord) -> String {
             .unwrap_or_default()
             .to_owned()
     };
+    // A brief record (`GET /v1/audit/mine?brief=true`) carries a list's length in its place.
     let count = |key: &str| {
-        query
-            .get(key)
-            .and_then(serde_json::Value::as_array)
-            .map_or(0, Vec::len)
+        query.get(key).map_or(0, |value| {
+            value
+                .as_array()
+                .map_or_else(|| value.as_u64().unwrap_or(0), |items| items.len() as u64)
+        })
     };
     match record.endpoint.as_str() {
         "GET /v1/indicators/{value}" => format!("Indicator {}", text("value")),
@@ -269,37 +247,33 @@ async fn released_section(state: &AppState, signed: &Signed) -> Markup {
     let request = SearchRequest {
         q: String::new(),
         filters: SearchFilters {
-            from: Some((Utc::now() - Duration::days(DAYS)).to_rfc3339()),
+            // The start of the first of the 30 UTC days the chart shows (today included).
+            from: Some(format!("{}T00:00:00Z", days()[0])),
             ..SearchFilters::default()
         },
         purpose: work.purpose.as_str().to_owned(),
         case: work.case.clone(),
-        size: Some(100),
+        size: Some(LATEST),
+        per_day: true,
         ..SearchRequest::default()
     };
     let cited = state.backend.search(&signed.session.token, request).await;
     let body = match &cited.result {
         Err(error) => html! { p { (errors::explain(error)) } },
         Ok(found) => {
-            let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
-            for hit in &found.hits {
-                if let Some(day) = day_of(&hit.occurred_at) {
-                    *per_day.entry(day).or_default() += 1;
-                }
-            }
-            let bars: Vec<Bar> = days()
-                .into_iter()
+            let bars: Vec<Bar> = found
+                .per_day
+                .iter()
                 .map(|day| Bar {
-                    segments: vec![("released", per_day.get(&day).copied().unwrap_or(0))],
-                    label: day[5..].to_owned(),
+                    segments: vec![("released", day.count)],
+                    label: day.day.get(5..).unwrap_or(&day.day).to_owned(),
                 })
                 .collect();
             html! {
-                p { strong { (found.total) } " reports released to your agency for " (work.purpose.as_str()) " concern incidents of the last 30 days"
-                    @if found.total > found.hits.len() as u64 { " (the chart shows the newest " (found.hits.len()) ")" } "." }
+                p { strong { (found.total) } " reports released to your agency for " (work.purpose.as_str()) " concern incidents of the last 30 days." }
                 (stacked_bars("released-by-day", "Released reports per day of incident", &bars, &[("released", "reports")]))
                 ul {
-                    @for hit in found.hits.iter().take(5) {
+                    @for hit in &found.hits {
                         li {
                             a href=(format!("/released/{}", hit.id)) { (hit.title.as_deref().unwrap_or("(no title released)")) }
                             " " (tlp_badge(&hit.tlp)) " " (when(&hit.occurred_at)) " · " (partner(&hit.partner))

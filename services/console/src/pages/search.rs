@@ -102,6 +102,7 @@ impl SearchParams {
             size: Some(20),
             cursor: self.cursor.clone(),
             format: None,
+            per_day: false,
         }
     }
 

@@ -17,6 +17,7 @@
 //! written here ([`crate::released`]).
 
 pub mod checkpoint;
+mod mine;
 #[doc(hidden)]
 pub mod tamper;
 pub mod verify;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+pub use self::mine::{Brief, BriefRecord};
 use self::{
     checkpoint::{Checkpoint, CheckpointSigner},
     verify::Verification,
@@ -165,6 +167,7 @@ impl AuditLog {
         let txn = db.begin_write()?;
         txn.open_table(RECORDS)?;
         txn.open_table(CHECKPOINTS)?;
+        mine::ensure(&txn)?;
         txn.commit()?;
         let public_key = signer.public_key();
         let writer = Writer::start(Arc::clone(&db), signer, interval)?;

@@ -196,3 +196,68 @@ async fn checkpoints_are_signed_periodically_while_the_chain_grows() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_tokens_own_records_are_read_through_its_index_and_rebuilt_for_an_older_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    for index in 0..30 {
+        let mut entry = entry(&format!("case-{index}"));
+        if index % 3 != 0 {
+            entry.token_id = Some("tok-other".into());
+        }
+        log.append(entry).await.unwrap();
+    }
+    let seqs = |records: Vec<AuditRecord>| -> Vec<u64> {
+        records.iter().map(|record| record.seq).collect()
+    };
+    assert_eq!(seqs(log.recent_of_token("tok-1", 3).unwrap()), [28, 25, 22]);
+    assert_eq!(log.recent_of_token("tok-1", 100).unwrap().len(), 10);
+    assert_eq!(log.recent_of_token("tok-other", 2).unwrap().len(), 2);
+    assert!(log.recent_of_token("tok-none", 10).unwrap().is_empty());
+    assert!(log.recent_of_token("", 10).unwrap().is_empty());
+    // The index answers what a scan of the whole trail answers.
+    let scanned = log
+        .scan_back(100, 1000, |record| {
+            record.entry.token_id.as_deref() == Some("tok-1")
+        })
+        .unwrap();
+    assert_eq!(log.recent_of_token("tok-1", 100).unwrap(), scanned);
+    drop(log);
+
+    // A trail written before the index existed gets it built when opened.
+    let db = redb::Database::open(dir.path().join(STORE_FILE)).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.delete_table(mine::BY_TOKEN).unwrap();
+    txn.commit().unwrap();
+    drop(db);
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    assert_eq!(log.recent_of_token("tok-1", 100).unwrap(), scanned);
+    assert_eq!(log.append(entry("after")).await.unwrap().seq(), 31);
+    assert_eq!(seqs(log.recent_of_token("tok-1", 1).unwrap()), [31]);
+}
+
+#[tokio::test]
+async fn a_brief_record_is_the_record_with_each_list_replaced_by_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), signer(), HOUR).unwrap();
+    let mut lookup = entry("case-brief");
+    lookup.endpoint = "POST /v1/indicators/lookup".into();
+    lookup.query = serde_json::json!({
+        "values": (0..1000).map(|n| format!("10.0.{}.{}", n / 256, n % 256)).collect::<Vec<_>>(),
+        "filters": { "type": ["url", "file"], "report": "r-1" },
+        "q": "beacon", "size": 5, "nothing": null, "flag": true,
+    });
+    log.append(lookup).await.unwrap();
+    let whole = log.recent_of_token("tok-1", 1).unwrap().remove(0);
+    let brief = log.recent_of_token_brief("tok-1", 1).unwrap().remove(0);
+    let mut expected = serde_json::to_value(&whole).unwrap();
+    expected["query"]["values"] = serde_json::json!(1000);
+    expected["query"]["filters"]["type"] = serde_json::json!(2);
+    assert_eq!(serde_json::to_value(&brief).unwrap(), expected);
+    assert!(
+        log.recent_of_token_brief("tok-other", 1)
+            .unwrap()
+            .is_empty()
+    );
+}

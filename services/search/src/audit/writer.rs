@@ -255,6 +255,7 @@ fn write_records(db: &Database, records: &[AuditRecord]) -> Result<(), redb::Err
             table.insert(record.seq, bytes.as_slice())?;
         }
     }
+    super::mine::index(&txn, records)?;
     txn.commit()?;
     Ok(())
 }

@@ -261,3 +261,70 @@ async fn a_batch_lookup_reads_again_only_the_values_in_more_reports_than_its_fir
         "{refused:?}"
     );
 }
+
+async fn per_day(setup: &Setup, body: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+    let body = serde_json::to_vec(&body).unwrap();
+    let ctx = context(&setup.directory);
+    run_search(&setup.index, &config(10), &ctx, &body)
+        .await
+        .map(|answer| answer.body().clone())
+}
+
+fn counts(answer: &serde_json::Value) -> Vec<(String, u64)> {
+    answer["per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|day| {
+            (
+                day["day"].as_str().unwrap().to_owned(),
+                day["count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn counts_per_day_count_only_what_the_recheck_admits() {
+    let setup = setup().await;
+    let body = json!({
+        "q": "beacon", "size": 1, "per_day": true,
+        "filters": { "from": "2026-05-02T12:00:00Z", "to": "2026-05-05T00:00:00Z" },
+    });
+    // Fast path: the index's counts per day (the first day starts at noon: its report, at midnight, is outside).
+    let steady = per_day(&setup, body.clone()).await.unwrap();
+    assert_eq!(
+        counts(&steady),
+        [
+            ("2026-05-02".to_owned(), 0),
+            ("2026-05-03".to_owned(), 1),
+            ("2026-05-04".to_owned(), 1)
+        ]
+    );
+    assert_eq!(steady["total"], 2);
+    // The MoU narrows to phishing: the fraud report of 05-04 is hidden, from the counts too (scan path).
+    setup
+        .directory
+        .apply_mou_version(mou(2, Scope::Only(BTreeSet::from(["phishing".to_owned()]))));
+    let narrowed = per_day(&setup, body.clone()).await.unwrap();
+    assert_eq!(
+        counts(&narrowed),
+        [
+            ("2026-05-02".to_owned(), 0),
+            ("2026-05-03".to_owned(), 1),
+            ("2026-05-04".to_owned(), 0)
+        ]
+    );
+    assert_eq!(narrowed["total"], 1);
+    // Without per_day, nothing changes in the answer.
+    let plain = per_day(&setup, json!({ "q": "beacon" })).await.unwrap();
+    assert!(plain.get("per_day").is_none());
+    // Counts need a start, and cover at most 92 days.
+    let unbounded = per_day(&setup, json!({ "q": "beacon", "per_day": true })).await;
+    assert!(
+        matches!(&unbounded, Err(ApiError::Unprocessable { detail, .. }) if detail.starts_with("/per_day")),
+        "{unbounded:?}"
+    );
+    let long = json!({ "per_day": true, "filters": { "from": "2026-01-01T00:00:00Z", "to": "2026-06-01T00:00:00Z" } });
+    assert!(per_day(&setup, long).await.is_err());
+}
