@@ -60,7 +60,8 @@ def cookie_flags(browser, url, token):
 
 def csrf_refused(page, url, token):
     sign_in(page, url, token)
-    nav(page, "My reports")
+    # Counted on a loaded page, as after the post (a click on a boosted link swaps the page later).
+    page.goto(f"{url}/reports")
     before = page.locator("tbody tr").count()
     nav(page, "New report")
     page.get_by_label("Title").fill("Posted without a CSRF token")
