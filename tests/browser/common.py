@@ -59,7 +59,46 @@ class Watch:
         assert not self.errors, f"{where}: {self.errors}"
 
 
+# WCAG 2.1 AA contrast of every visible text on the page: 4.5:1, or 3:1 for large text (24px, or 18.66px bold). The
+# background is the first opaque one among the element and its ancestors (white when none is).
+CONTRAST = """() => {
+  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+  const parse = (css) => (css.match(/[0-9.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const [r, g, b, a] = parse(getComputedStyle(e).backgroundColor);
+      if (a === undefined || a >= 0.99) { if (r !== undefined) return [r, g, b]; }
+    }
+    return [255, 255, 255];
+  };
+  const failures = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const text = [...element.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join("").trim();
+    if (!text || element.closest("[hidden], [aria-hidden=true], svg")) continue;
+    const style = getComputedStyle(element);
+    const box = element.getBoundingClientRect();
+    if (style.visibility !== "visible" || style.display === "none" || box.width === 0 || box.height === 0) continue;
+    const [r, g, b, a] = parse(style.color);
+    if (a !== undefined && a < 0.99) { failures.push(`${element.tagName} "${text.slice(0, 30)}": translucent text`); continue; }
+    const [l1, l2] = [luminance([r, g, b]), luminance(background(element))].sort((x, y) => y - x);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) failures.push(`${element.tagName} "${text.slice(0, 30)}": ${ratio.toFixed(2)}:1`);
+  }
+  return failures;
+}"""
+
+
+def check_contrast(page, where):
+    failures = page.evaluate(CONTRAST)
+    assert not failures, f"{where}: text below WCAG AA contrast: {failures[:8]}"
+
+
 def screenshot(page, config, name):
+    """Checks the page's contrast, then saves a screenshot of it when a directory is configured."""
+    check_contrast(page, name)
     directory = config.get("screenshots")
     if directory:
         os.makedirs(directory, exist_ok=True)
