@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use accord_domain::Role;
 use accord_runtime::ApiError;
 use axum::{
     extract::{FromRequest, Request},
@@ -76,6 +77,25 @@ pub(crate) fn check_csrf(
         return Ok(());
     }
     Err(pages::errors::forbidden_form(Some(&signed.session)))
+}
+
+/// Admits a posted form: the user has `role` (else the page does not exist for them, as [`Signed::require`] answers)
+/// and the form carries its CSRF token from this origin (else [`check_csrf`]'s refusal). Role first, then CSRF.
+///
+/// # Errors
+/// The page the handler answers at once.
+#[expect(
+    clippy::result_large_err,
+    reason = "the refusal is the page the handler answers at once; boxing it would only move it to the heap"
+)]
+pub(crate) fn admit(
+    signed: &Signed,
+    role: Role,
+    headers: &HeaderMap,
+    fields: &Fields,
+) -> Result<(), Response> {
+    signed.require(role)?;
+    check_csrf(signed, headers, fields.get("csrf"))
 }
 
 /// The errors of a form, by field name, and those that concern no single field.

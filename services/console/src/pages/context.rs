@@ -17,7 +17,7 @@ use maud::{Markup, html};
 use crate::{
     AppState,
     extract::Signed,
-    form::{FieldErrors, Fields, check_csrf},
+    form::{FieldErrors, Fields, admit},
     layout::{Nav, csrf_field, error_id, field_errors, page},
     pages::sign_in::see_other,
     session::{Session, WorkContext},
@@ -126,10 +126,7 @@ pub(crate) async fn set(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Investigator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Investigator, &headers, &fields) {
         return refused;
     }
     let next = safe_next(fields.get("next"));

@@ -17,7 +17,7 @@ use crate::{
     backend::{Cited, ExportRequest},
     docs::{ExportFile, LookupRequest},
     extract::Signed,
-    form::{Fields, check_csrf},
+    form::{Fields, admit},
     layout::{Nav, audit_note, page},
     pages::{
         context, errors,
@@ -77,10 +77,7 @@ pub(crate) async fn lookup(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Investigator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Investigator, &headers, &fields) {
         return refused;
     }
     let Some(format) = format_of(fields.get("format")) else {

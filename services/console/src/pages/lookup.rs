@@ -14,7 +14,7 @@ use crate::{
     AppState,
     docs::{Lookup, LookupRequest},
     extract::Signed,
-    form::{Fields, check_csrf},
+    form::{Fields, admit},
     layout::{Nav, audit_note, csrf_field, page, when},
     pages::{context, errors, indicator},
 };
@@ -100,10 +100,7 @@ pub(crate) async fn batch(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Investigator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Investigator, &headers, &fields) {
         return refused;
     }
     let list = fields.get("values");

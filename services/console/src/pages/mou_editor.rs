@@ -19,7 +19,7 @@ use crate::{
     AppState,
     docs::{Organization, Preview},
     extract::Signed,
-    form::{FieldErrors, Fields, check_csrf},
+    form::{FieldErrors, Fields, admit},
     layout::{Nav, csrf_field, error_summary, field_errors, page},
     pages::{
         controls::errors_on,
@@ -292,10 +292,7 @@ pub(crate) async fn preview(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Coordinator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Coordinator, &headers, &fields) {
         return refused;
     }
     let target = target(&fields);
@@ -328,10 +325,7 @@ pub(crate) async fn back(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Coordinator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Coordinator, &headers, &fields) {
         return refused;
     }
     let target = target(&fields);
@@ -352,10 +346,7 @@ pub(crate) async fn save(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Coordinator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Coordinator, &headers, &fields) {
         return refused;
     }
     let target = target(&fields);

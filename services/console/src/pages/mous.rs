@@ -20,7 +20,7 @@ use crate::{
     backend::MouAction,
     docs::{MouVersion, Preview, Token},
     extract::Signed,
-    form::{FieldErrors, Fields, check_csrf},
+    form::{FieldErrors, Fields, admit},
     layout::{Nav, csrf_field, error_summary, page, tlp_badge, when},
     pages::{
         controls::{errors_on, text},
@@ -309,10 +309,7 @@ pub(crate) async fn act(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Coordinator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Coordinator, &headers, &fields) {
         return refused;
     }
     let (Some((_, done)), Some(change)) = (action_of(&action), MouAction::parse(&action)) else {

@@ -21,7 +21,7 @@ use crate::{
     AppState,
     backend::Submission,
     extract::Signed,
-    form::{FieldErrors, Fields, check_csrf, required_property},
+    form::{FieldErrors, Fields, admit, check_csrf, required_property},
     layout::{Nav, csrf_field, error_id, error_summary, field_errors, page},
     pages::sign_in::see_other,
     session::random_token,
@@ -344,10 +344,7 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Partner) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Partner, &headers, &fields) {
         return refused;
     }
     let draft = Draft {

@@ -18,7 +18,7 @@ use crate::{
     AppState,
     docs::{Organization, OrganizationList},
     extract::Signed,
-    form::{FieldErrors, Fields, check_csrf},
+    form::{FieldErrors, Fields, admit},
     layout::{Nav, csrf_field, error_summary, page, tlp_badge},
     pages::{
         controls::{errors_on, select, text},
@@ -179,10 +179,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Coordinator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Coordinator, &headers, &fields) {
         return refused;
     }
     let mut body = Map::new();
@@ -330,10 +327,7 @@ pub(crate) async fn update(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Coordinator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Coordinator, &headers, &fields) {
         return refused;
     }
     let token = &signed.session.token;

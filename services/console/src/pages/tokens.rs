@@ -17,7 +17,7 @@ use crate::{
     AppState, assets,
     docs::{IssuedToken, Organization, Token, TokenList},
     extract::Signed,
-    form::{FieldErrors, Fields, check_csrf},
+    form::{FieldErrors, Fields, admit},
     layout::{Nav, csrf_field, error_summary, page, when},
     pages::{
         controls::{errors_on, invalid, select, text},
@@ -181,10 +181,7 @@ pub(crate) async fn issue(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Coordinator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Coordinator, &headers, &fields) {
         return refused;
     }
     let token = &signed.session.token;
@@ -308,10 +305,7 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     fields: Fields,
 ) -> Response {
-    if let Err(refused) = signed.require(Role::Coordinator) {
-        return refused;
-    }
-    if let Err(refused) = check_csrf(&signed, &headers, fields.get("csrf")) {
+    if let Err(refused) = admit(&signed, Role::Coordinator, &headers, &fields) {
         return refused;
     }
     let organization = Some(fields.get("organization").to_owned()).filter(|org| !org.is_empty());
