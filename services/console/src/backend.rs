@@ -5,7 +5,7 @@
 //!
 //! - [`Local`] (`accord up`): calls, in this process, the very functions the HTTP handlers call —
 //!   `accord_search::{indicator, lookup, search, export_search, export_lookup, recent_requests}`,
-//!   `accord_search::{audit_records, verify_chain, audit_checkpoint}`, `accord_enforcer::preview_mou`,
+//!   `accord_search::{audit_records, audit_export, verify_chain, audit_checkpoint}`, `accord_enforcer::preview_mou`,
 //!   `accord_gateway::{submit_report, report_status, list_reports, report_counts}` and `accord_runtime::identity::describe` — on the
 //!   same state (the search service's audit trail, the gateway's status store), and admin's
 //!   `accord_admin::{create_organization, list_tokens, issue_token, revoke_token, …}`, after authenticating the token as
@@ -262,6 +262,13 @@ pub trait Backend: Send + Sync + 'static {
         token: &SecretString,
         filter: AuditFilter,
     ) -> Result<AuditPage, ApiError>;
+
+    /// `GET /v1/audit/export?from=&to=&…&cursor=`: the filtered range as JSON lines with its chain proof.
+    async fn audit_export(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<Vec<u8>, ApiError>;
 
     /// `GET /v1/explain?report=&agency=`.
     async fn explain(

@@ -93,6 +93,34 @@ fn refused<T>(error: ApiError) -> Cited<T> {
     }
 }
 
+/// Returns the query of `GET /v1/audit` (and its export) for the console's filter, a page of [`AUDIT_PAGE`].
+fn audit_query(filter: AuditFilter) -> Result<accord_search::AuditQuery, ApiError> {
+    let time = |value: &Option<String>,
+                pointer: &str|
+     -> Result<Option<accord_domain::Timestamp>, ApiError> {
+        value
+            .as_deref()
+            .map(|at| {
+                chrono::DateTime::parse_from_rfc3339(at)
+                    .map(|at| at.with_timezone(&chrono::Utc))
+                    .map_err(|_| ApiError::bad_field(pointer, "not an RFC 3339 timestamp"))
+            })
+            .transpose()
+    };
+    Ok(accord_search::AuditQuery {
+        from: time(&filter.from, "/from")?,
+        to: time(&filter.to, "/to")?,
+        organization: filter.organization,
+        case: filter.case,
+        purpose: filter.purpose,
+        route: filter.route,
+        outcome: filter.outcome,
+        token: filter.token,
+        limit: Some(AUDIT_PAGE),
+        cursor: filter.cursor,
+    })
+}
+
 fn body<T: serde::Serialize>(request: &T) -> Vec<u8> {
     serde_json::to_vec(request).unwrap_or_default()
 }
@@ -386,31 +414,18 @@ impl Backend for Local {
         filter: AuditFilter,
     ) -> Result<AuditPage, ApiError> {
         let principal = self.principal(token)?;
-        let time = |value: &Option<String>,
-                    pointer: &str|
-         -> Result<Option<accord_domain::Timestamp>, ApiError> {
-            value
-                .as_deref()
-                .map(|at| {
-                    chrono::DateTime::parse_from_rfc3339(at)
-                        .map(|at| at.with_timezone(&chrono::Utc))
-                        .map_err(|_| ApiError::bad_field(pointer, "not an RFC 3339 timestamp"))
-                })
-                .transpose()
-        };
-        let query = accord_search::AuditQuery {
-            from: time(&filter.from, "/from")?,
-            to: time(&filter.to, "/to")?,
-            organization: filter.organization,
-            case: filter.case,
-            purpose: filter.purpose,
-            route: filter.route,
-            outcome: filter.outcome,
-            token: filter.token,
-            limit: Some(AUDIT_PAGE),
-            cursor: filter.cursor,
-        };
+        let query = audit_query(filter)?;
         document(accord_search::audit_records(&self.search, &principal, &query).await?)
+    }
+
+    async fn audit_export(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<Vec<u8>, ApiError> {
+        let principal = self.principal(token)?;
+        let query = audit_query(filter)?;
+        accord_search::audit_export(&self.search, &principal, &query).await
     }
 
     async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {

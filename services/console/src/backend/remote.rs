@@ -149,6 +149,27 @@ impl Remote {
     }
 }
 
+/// Appends the filters of `GET /v1/audit` (and its export) that are set.
+fn audit_query(url: &mut Url, filter: &AuditFilter) {
+    let mut pairs = url.query_pairs_mut();
+    let optional = [
+        ("from", &filter.from),
+        ("to", &filter.to),
+        ("organization", &filter.organization),
+        ("case", &filter.case),
+        ("purpose", &filter.purpose),
+        ("route", &filter.route),
+        ("outcome", &filter.outcome),
+        ("token", &filter.token),
+        ("cursor", &filter.cursor),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            pairs.append_pair(name, value);
+        }
+    }
+}
+
 fn unreachable_api(error: reqwest::Error) -> ApiError {
     ApiError::unavailable("the Accord API", &error)
 }
@@ -496,27 +517,24 @@ impl Backend for Remote {
         filter: AuditFilter,
     ) -> Result<AuditPage, ApiError> {
         let mut url = self.url("v1/audit")?;
-        {
-            let mut pairs = url.query_pairs_mut();
-            pairs.append_pair("limit", &AUDIT_PAGE.to_string());
-            let optional = [
-                ("from", &filter.from),
-                ("to", &filter.to),
-                ("organization", &filter.organization),
-                ("case", &filter.case),
-                ("purpose", &filter.purpose),
-                ("route", &filter.route),
-                ("outcome", &filter.outcome),
-                ("token", &filter.token),
-                ("cursor", &filter.cursor),
-            ];
-            for (name, value) in optional {
-                if let Some(value) = value {
-                    pairs.append_pair(name, value);
-                }
-            }
-        }
+        url.query_pairs_mut()
+            .append_pair("limit", &AUDIT_PAGE.to_string());
+        audit_query(&mut url, &filter);
         self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn audit_export(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut url = self.url("v1/audit/export")?;
+        audit_query(&mut url, &filter);
+        let answer = self.call(token, Method::GET, url, None, None).await?;
+        if !answer.status.is_success() {
+            return Err(problem(answer.status, &answer.body));
+        }
+        Ok(answer.body.to_vec())
     }
 
     async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {

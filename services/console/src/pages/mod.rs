@@ -15,7 +15,7 @@
 //! | `/export/search`, `/export/lookup` | investigator | exports ([`export`]) |
 //! | `/organizations`, `/organizations/{id}` | coordinator | organizations ([`organizations`]) |
 //! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
-//! | `/audit`, `/audit/verify`, `/audit/checkpoint` | auditor | the audit trail ([`audit`]) |
+//! | `/audit`, `/audit/verify`, `/audit/checkpoint`, `/audit/export` | auditor | the audit trail ([`audit`]) |
 //! | `/mous`, `/mous/{id}`, `/mous/{id}/{suspend,resume,revoke}` | coordinator | MoUs ([`mous`]) |
 //! | `/map` | coordinator | the sharing map ([`map`]) |
 //! | `/explain` | coordinator | can agency X see report R ([`explain`]) |
@@ -84,6 +84,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit", get(audit::show))
         .route("/audit/verify", get(audit::verify))
         .route("/audit/checkpoint", get(audit::checkpoint))
+        .route("/audit/export", get(audit::export))
         .route("/explain", get(explain::show))
         .route("/map", get(map::show))
         .route("/mous", get(mous::list))
