@@ -17,6 +17,7 @@ mod helpers;
 mod http;
 mod map;
 mod mous;
+mod oversight;
 mod remote;
 
 use serde_json::json;

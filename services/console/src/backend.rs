@@ -26,9 +26,9 @@ use secrecy::SecretString;
 
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IssuedToken, Lookup, LookupRequest,
-    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportCounts,
-    ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
+    Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IssuedToken, Lookup,
+    LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview,
+    ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
 
 /// The filters of `GET /v1/audit`.
@@ -269,6 +269,14 @@ pub trait Backend: Send + Sync + 'static {
         token: &SecretString,
         filter: AuditFilter,
     ) -> Result<Vec<u8>, ApiError>;
+
+    /// `GET /v1/audit/summary?organization=&days=`.
+    async fn audit_summary(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        days: u32,
+    ) -> Result<AuditSummary, ApiError>;
 
     /// `GET /v1/explain?report=&agency=`.
     async fn explain(

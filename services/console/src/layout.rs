@@ -42,6 +42,8 @@ pub(crate) enum Nav {
     Map,
     /// Auditor: the audit trail.
     Audit,
+    /// Auditor: the per-agency summary.
+    AuditSummary,
 }
 
 fn nav_link(current: Nav, target: Nav, href: &str, label: &str) -> Markup {
@@ -74,6 +76,7 @@ fn navigation(session: Option<&Session>, current: Nav) -> Markup {
                         }
                         Role::Auditor => {
                             (nav_link(current, Nav::Audit, "/audit", "Audit trail"))
+                            (nav_link(current, Nav::AuditSummary, "/audit/summary", "Agency summary"))
                         }
                         Role::Coordinator => {
                             (nav_link(current, Nav::Mous, "/mous", "MoUs"))

@@ -11,10 +11,10 @@ use super::{
     Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
-    Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
-    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
-    Verification,
+    Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IndicatorMatch,
+    IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization,
+    OrganizationList, Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest,
+    TokenList, Verification,
 };
 
 /// Calls the search, gateway and admin functions of this process.
@@ -426,6 +426,20 @@ impl Backend for Local {
         let principal = self.principal(token)?;
         let query = audit_query(filter)?;
         accord_search::audit_export(&self.search, &principal, &query).await
+    }
+
+    async fn audit_summary(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        days: u32,
+    ) -> Result<AuditSummary, ApiError> {
+        let principal = self.principal(token)?;
+        let query = accord_search::SummaryQuery {
+            organization,
+            days: Some(days),
+        };
+        document(accord_search::audit_summary(&self.search, &principal, &query).await?)
     }
 
     async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {

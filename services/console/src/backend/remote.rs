@@ -17,10 +17,10 @@ use super::{
     Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
-    Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
-    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
-    Verification,
+    Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IndicatorMatch,
+    IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization,
+    OrganizationList, Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest,
+    TokenList, Verification,
 };
 
 /// How long one API call may take.
@@ -535,6 +535,23 @@ impl Backend for Remote {
             return Err(problem(answer.status, &answer.body));
         }
         Ok(answer.body.to_vec())
+    }
+
+    async fn audit_summary(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        days: u32,
+    ) -> Result<AuditSummary, ApiError> {
+        let mut url = self.url("v1/audit/summary")?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("days", &days.to_string());
+            if let Some(organization) = &organization {
+                pairs.append_pair("organization", organization);
+            }
+        }
+        self.send_json(token, Method::GET, url, None).await
     }
 
     async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {

@@ -17,6 +17,7 @@
 //! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
 //! | `/audit`, `/audit/verify`, `/audit/checkpoint`, `/audit/export` | auditor | the audit trail ([`audit`]) |
 //! | `/mous`, `/mous/{id}`, `/mous/{id}/{suspend,resume,revoke}` | coordinator | MoUs ([`mous`]) |
+//! | `/audit/summary` | auditor | the per-agency summary ([`oversight`]) |
 //! | `/map` | coordinator | the sharing map ([`map`]) |
 //! | `/explain` | coordinator | can agency X see report R ([`explain`]) |
 //! | `/mous/new`, `/mous/{id}/edit`, `/mous/preview`, `/mous/editor`, `/mous/save` | coordinator | the editor ([`mou_editor`]) |
@@ -38,6 +39,7 @@ pub(crate) mod mous;
 pub(crate) mod my_reports;
 pub(crate) mod new_report;
 pub(crate) mod organizations;
+pub(crate) mod oversight;
 pub(crate) mod released;
 pub(crate) mod search;
 pub(crate) mod sign_in;
@@ -85,6 +87,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit/verify", get(audit::verify))
         .route("/audit/checkpoint", get(audit::checkpoint))
         .route("/audit/export", get(audit::export))
+        .route("/audit/summary", get(oversight::show))
         .route("/explain", get(explain::show))
         .route("/map", get(map::show))
         .route("/mous", get(mous::list))

@@ -17,6 +17,7 @@
 //! written here ([`crate::released`]).
 
 pub mod checkpoint;
+pub mod counts;
 pub mod export;
 mod mine;
 #[doc(hidden)]
@@ -33,11 +34,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-pub use self::mine::{Brief, BriefRecord};
 use self::{
     checkpoint::{Checkpoint, CheckpointSigner},
     verify::Verification,
     writer::{Command, Writer},
+};
+pub use self::{
+    counts::DailyCounts,
+    mine::{Brief, BriefRecord},
 };
 
 pub(crate) const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("audit_records");
@@ -169,6 +173,7 @@ impl AuditLog {
         txn.open_table(RECORDS)?;
         txn.open_table(CHECKPOINTS)?;
         mine::ensure(&txn)?;
+        counts::ensure(&txn)?;
         txn.commit()?;
         let public_key = signer.public_key();
         let writer = Writer::start(Arc::clone(&db), signer, interval)?;
