@@ -20,6 +20,7 @@
 //! | `/audit/summary` | auditor | the per-agency summary ([`oversight`]) |
 //! | `/map` | coordinator | the sharing map ([`map`]) |
 //! | `/explain` | coordinator | can agency X see report R ([`explain`]) |
+//! | `/explain/reports/{id}` | coordinator | a report: every agency's decision, and why ([`report_access`]) |
 //! | `/mous/new`, `/mous/{id}/edit`, `/mous/preview`, `/mous/editor`, `/mous/save` | coordinator | the editor ([`mou_editor`]) |
 
 pub(crate) mod audit;
@@ -41,6 +42,7 @@ pub(crate) mod new_report;
 pub(crate) mod organizations;
 pub(crate) mod oversight;
 pub(crate) mod released;
+pub(crate) mod report_access;
 pub(crate) mod search;
 pub(crate) mod sign_in;
 pub(crate) mod tokens;
@@ -89,6 +91,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit/export", get(audit::export))
         .route("/audit/summary", get(oversight::show))
         .route("/explain", get(explain::show))
+        .route("/explain/reports/{id}", get(report_access::show))
         .route("/map", get(map::show))
         .route("/mous", get(mous::list))
         .route("/mous/new", get(mou_editor::new))
