@@ -11,6 +11,7 @@ mod browser;
 mod client;
 mod coordinator;
 mod explain;
+mod health;
 #[allow(dead_code)]
 #[path = "../e2e/helpers.rs"]
 mod helpers;

@@ -27,8 +27,9 @@ use secrecy::SecretString;
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
     Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IssuedToken, Lookup,
-    LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview,
-    ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
+    LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList, PipelineCounts,
+    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
+    Verification,
 };
 
 /// The filters of `GET /v1/audit`.
@@ -277,6 +278,16 @@ pub trait Backend: Send + Sync + 'static {
         organization: Option<String>,
         days: u32,
     ) -> Result<AuditSummary, ApiError>;
+
+    /// `GET /v1/pipeline/counts?days=`.
+    async fn pipeline_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<PipelineCounts, ApiError>;
+
+    /// `GET /metrics`: the Prometheus text of the process serving the API.
+    async fn metrics(&self, token: &SecretString) -> Result<String, ApiError>;
 
     /// `GET /v1/explain?report=&agency=`.
     async fn explain(

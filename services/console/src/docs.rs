@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use self::{
     admin::{IssuedToken, Organization, OrganizationList, Token, TokenList},
     mous::{AgencyChange, Explanation, MouHistory, MouList, MouVersion, Preview},
-    oversight::{AuditSummary, CaseSummary},
+    oversight::{AuditSummary, CaseSummary, Conservation, PipelineCounts, PipelineDay},
 };
 
 /// `202` of `POST /v1/reports`.

@@ -40,6 +40,8 @@ pub(crate) enum Nav {
     Mous,
     /// Coordinator: the sharing map.
     Map,
+    /// Coordinator: pipeline health.
+    Health,
     /// Auditor: the audit trail.
     Audit,
     /// Auditor: the per-agency summary.
@@ -81,6 +83,7 @@ fn navigation(session: Option<&Session>, current: Nav) -> Markup {
                         Role::Coordinator => {
                             (nav_link(current, Nav::Mous, "/mous", "MoUs"))
                             (nav_link(current, Nav::Map, "/map", "Sharing map"))
+                            (nav_link(current, Nav::Health, "/health", "Pipeline health"))
                             (nav_link(current, Nav::Organizations, "/organizations", "Organizations"))
                             (nav_link(current, Nav::Tokens, "/tokens", "Tokens"))
                         }

@@ -13,8 +13,8 @@ use super::{
 use crate::docs::{
     Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IndicatorMatch,
     IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization,
-    OrganizationList, Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest,
-    TokenList, Verification,
+    OrganizationList, PipelineCounts, Preview, ReportCounts, ReportList, ReportStatus, SearchPage,
+    SearchRequest, TokenList, Verification,
 };
 
 /// Calls the search, gateway and admin functions of this process.
@@ -440,6 +440,21 @@ impl Backend for Local {
             days: Some(days),
         };
         document(accord_search::audit_summary(&self.search, &principal, &query).await?)
+    }
+
+    async fn pipeline_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<PipelineCounts, ApiError> {
+        let principal = self.principal(token)?;
+        let query = accord_gateway::CountsQuery { days: Some(days) };
+        document(accord_gateway::pipeline_counts(&self.gateway, &principal, query).await?)
+    }
+
+    async fn metrics(&self, token: &SecretString) -> Result<String, ApiError> {
+        self.principal(token)?;
+        Ok(accord_runtime::telemetry::render_metrics())
     }
 
     async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {

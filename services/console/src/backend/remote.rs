@@ -19,8 +19,8 @@ use super::{
 use crate::docs::{
     Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IndicatorMatch,
     IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization,
-    OrganizationList, Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest,
-    TokenList, Verification,
+    OrganizationList, PipelineCounts, Preview, ReportCounts, ReportList, ReportStatus, SearchPage,
+    SearchRequest, TokenList, Verification,
 };
 
 /// How long one API call may take.
@@ -552,6 +552,25 @@ impl Backend for Remote {
             }
         }
         self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn pipeline_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<PipelineCounts, ApiError> {
+        let mut url = self.url("v1/pipeline/counts")?;
+        url.query_pairs_mut().append_pair("days", &days.to_string());
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn metrics(&self, token: &SecretString) -> Result<String, ApiError> {
+        let url = self.url("metrics")?;
+        let answer = self.call(token, Method::GET, url, None, None).await?;
+        if !answer.status.is_success() {
+            return Err(problem(answer.status, &answer.body));
+        }
+        Ok(String::from_utf8_lossy(&answer.body).into_owned())
     }
 
     async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {

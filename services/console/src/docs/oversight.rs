@@ -34,3 +34,40 @@ pub struct AuditSummary {
     /// Cases by requests, most first.
     pub cases: Vec<CaseSummary>,
 }
+
+/// One day of `GET /v1/pipeline/counts`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PipelineDay {
+    /// The UTC day of reception (YYYY-MM-DD).
+    pub day: String,
+    /// Reports received that day, by the stage they are in now.
+    pub accepted: u64,
+    pub normalized: u64,
+    pub released: u64,
+    pub withheld: u64,
+    pub rejected: u64,
+    /// Their rejections (dead letters), per reason.
+    #[serde(default)]
+    pub rejections: BTreeMap<String, u64>,
+}
+
+/// The conservation law over the status store's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Conservation {
+    pub received: u64,
+    pub released: u64,
+    pub withheld: u64,
+    pub rejected: u64,
+    pub in_flight: u64,
+    /// In flight since before yesterday.
+    pub stuck: u64,
+    pub holds: bool,
+}
+
+/// `GET /v1/pipeline/counts`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PipelineCounts {
+    /// Oldest first.
+    pub days: Vec<PipelineDay>,
+    pub conservation: Conservation,
+}

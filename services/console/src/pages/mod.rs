@@ -18,6 +18,7 @@
 //! | `/audit`, `/audit/verify`, `/audit/checkpoint`, `/audit/export` | auditor | the audit trail ([`audit`]) |
 //! | `/mous`, `/mous/{id}`, `/mous/{id}/{suspend,resume,revoke}` | coordinator | MoUs ([`mous`]) |
 //! | `/audit/summary` | auditor | the per-agency summary ([`oversight`]) |
+//! | `/health` | coordinator | pipeline health ([`health`]) |
 //! | `/map` | coordinator | the sharing map ([`map`]) |
 //! | `/explain` | coordinator | can agency X see report R ([`explain`]) |
 //! | `/explain/reports/{id}` | coordinator | a report: every agency's decision, and why ([`report_access`]) |
@@ -30,6 +31,7 @@ pub(crate) mod dashboard;
 pub(crate) mod errors;
 pub(crate) mod explain;
 pub(crate) mod export;
+pub(crate) mod health;
 pub(crate) mod indicator;
 pub(crate) mod lookup;
 pub(crate) mod map;
@@ -93,6 +95,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/explain", get(explain::show))
         .route("/explain/reports/{id}", get(report_access::show))
         .route("/map", get(map::show))
+        .route("/health", get(health::show))
         .route("/mous", get(mous::list))
         .route("/mous/new", get(mou_editor::new))
         .route("/mous/preview", post(mou_editor::preview))
