@@ -168,3 +168,38 @@ async fn coordinators_see_the_pipelines_health_from_counters_and_metrics() {
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_oversight_pages_in_a_browser() {
+    if !crate::browser::ready_for_tests() {
+        return;
+    }
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let report = one_report(&app, &people.partner).await;
+    app.wait_found(&people.investigator, "198.51.100.77", "investigation")
+        .await;
+    for _ in 0..3 {
+        app.lookup(&people.investigator, "198.51.100.77", "investigation", "CASE-BROWSER")
+            .await;
+    }
+    rejected_report(&app, &people.partner).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.jsonl");
+    let input = serde_json::json!({
+        "url": app.url,
+        "tokens": { "coordinator": ADMIN_TOKEN, "auditor": people.auditor },
+        "report": report,
+        "export": export,
+        "screenshots": crate::browser::screenshot_dir(),
+    });
+    let seen = crate::browser::run_script("oversight.py", input).await;
+    assert!(seen["charts"].as_u64().unwrap() >= 3, "{seen}");
+    // The export the browser downloaded verifies, as `accord audit verify-export` checks it.
+    let file = std::fs::File::open(&export).unwrap();
+    let verdict =
+        accord_search::audit::export::verify_export(std::io::BufReader::new(file), None).unwrap();
+    assert!(verdict.ok, "{verdict:?}");
+    assert!(verdict.records >= 4, "{verdict:?}");
+    assert_eq!(seen["export_lines"].as_u64().unwrap(), verdict.records + verdict.links + 2);
+}
