@@ -180,8 +180,13 @@ async fn the_oversight_pages_in_a_browser() {
     app.wait_found(&people.investigator, "198.51.100.77", "investigation")
         .await;
     for _ in 0..3 {
-        app.lookup(&people.investigator, "198.51.100.77", "investigation", "CASE-BROWSER")
-            .await;
+        app.lookup(
+            &people.investigator,
+            "198.51.100.77",
+            "investigation",
+            "CASE-BROWSER",
+        )
+        .await;
     }
     rejected_report(&app, &people.partner).await;
     let dir = tempfile::tempdir().unwrap();
@@ -201,5 +206,8 @@ async fn the_oversight_pages_in_a_browser() {
         accord_search::audit::export::verify_export(std::io::BufReader::new(file), None).unwrap();
     assert!(verdict.ok, "{verdict:?}");
     assert!(verdict.records >= 4, "{verdict:?}");
-    assert_eq!(seen["export_lines"].as_u64().unwrap(), verdict.records + verdict.links + 2);
+    assert_eq!(
+        seen["export_lines"].as_u64().unwrap(),
+        verdict.records + verdict.links + 2
+    );
 }

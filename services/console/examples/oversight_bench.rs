@@ -126,7 +126,7 @@ fn entry(index: usize) -> AuditEntry {
         purpose: Some("investigation".to_owned()),
         case: Case::parse(&format!("CASE-{}", index % CASES)).ok(),
         query: serde_json::json!({ "value": format!("198.51.{}.{}", index % 200, index % 250) }),
-        status: if index % 7 == 0 { 404 } else { 200 },
+        status: if index.is_multiple_of(7) { 404 } else { 200 },
         results: (index % 7) as u64,
     }
 }

@@ -244,8 +244,11 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 1, 3).unwrap()
     }
 
-    /// `(day, stage counts, rejections)` of the days with anything, and the counts before them.
-    fn counted(store: &StatusStore) -> (Vec<(String, [u64; 5], BTreeMap<String, u64>)>, [u64; 5]) {
+    /// A day as `(day, stage counts, rejections)`.
+    type Day = (String, [u64; 5], BTreeMap<String, u64>);
+
+    /// The days with anything, and the counts before them.
+    fn counted(store: &StatusStore) -> (Vec<Day>, [u64; 5]) {
         let (days, before) = store.pipeline_counts(today(), 2).unwrap();
         let days = days
             .into_iter()

@@ -19,7 +19,7 @@ fn entry(organization: &str, index: usize) -> AuditEntry {
         purpose: Some("investigation".into()),
         case: Some(Case::parse(&format!("case-{index}")).unwrap()),
         query: serde_json::json!({"q": "phishing", "size": 20, "ratio": 0.5, "values": [index]}),
-        status: if index % 5 == 0 { 403 } else { 200 },
+        status: if index.is_multiple_of(5) { 403 } else { 200 },
         results: index as u64,
     }
 }
