@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod case_tokens;
+mod corpus;
 mod helpers;
 mod lenient;
 mod lifecycle;
