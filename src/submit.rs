@@ -212,7 +212,7 @@ impl Progress {
         );
         if self.tty {
             eprint!("\r{line}");
-        } else if self.done % self.every == 0 {
+        } else if self.done.is_multiple_of(self.every) {
             eprintln!("{line}");
         }
     }

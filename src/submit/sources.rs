@@ -35,6 +35,9 @@ pub(crate) const MISP: &str = "application/vnd.misp+json";
 /// `application/json` (a native report).
 pub(crate) const NATIVE: &str = "application/json";
 
+/// The first bytes of a JSON document the importer reads: an object or an array.
+const JSON_STARTS: [u8; 2] = [0x7b, 0x5b];
+
 /// How a file found is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -224,10 +227,10 @@ pub(crate) fn items(found: &Found, max_file_bytes: u64, options: &ListOptions) -
     let json = match found.kind {
         Kind::Json => true,
         Kind::List => false,
-        Kind::Sniff => matches!(
-            bytes.iter().find(|byte| !byte.is_ascii_whitespace()),
-            Some(b'{' | b'[')
-        ),
+        Kind::Sniff => bytes
+            .iter()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .is_some_and(|first| JSON_STARTS.contains(first)),
     };
     if json {
         json_items(source, bytes)

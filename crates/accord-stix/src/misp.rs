@@ -112,19 +112,7 @@ pub fn misp_event_to_report_with(
     }
     dedup_indicators(&mut indicators);
     dedup_by_key(&mut tags.ttps, Clone::clone);
-    let tlp = match (
-        tags.tlp.or(distribution_tlp(event)?).or(default_tlp),
-        tags.pap,
-    ) {
-        (Some(tlp), floor) => Some(tlp.max(floor.unwrap_or(tlp))),
-        (None, floor) => floor,
-    };
-    let Some(tlp) = tlp else {
-        return Err(IngestError::Unmarked {
-            pointer: "/Event/Tag".to_owned(),
-            object_id: event_id(event),
-        });
-    };
+    let tlp = event_tlp(event, &tags, default_tlp)?;
     let report = IncidentReport {
         title,
         description: truncate_chars(
@@ -178,6 +166,22 @@ fn occurred_at(event: &Value) -> Result<accord_domain::Timestamp, IngestError> {
     Ok(seconds
         .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0))
         .unwrap_or_else(chrono::Utc::now))
+}
+
+/// The event's TLP: its `tlp:` tags, else its distribution, else `default_tlp`, raised to the PAP floor.
+///
+/// # Errors
+/// A sharing group named as a classification, or no TLP at all.
+fn event_tlp(event: &Value, tags: &Tags, default_tlp: Option<Tlp>) -> Result<Tlp, IngestError> {
+    let marked = tags.tlp.or(distribution_tlp(event)?).or(default_tlp);
+    match (marked, tags.pap) {
+        (Some(tlp), floor) => Ok(tlp.max(floor.unwrap_or(tlp))),
+        (None, Some(floor)) => Ok(floor),
+        (None, None) => Err(IngestError::Unmarked {
+            pointer: "/Event/Tag".to_owned(),
+            object_id: event_id(event),
+        }),
+    }
 }
 
 /// The TLP an event's MISP `distribution` implies (a number or a numeric string; absent or unknown: none), checking
