@@ -162,7 +162,8 @@ pub async fn main(args: SubmitArgs) -> anyhow::Result<()> {
         }
     }
     progress.finish();
-    let summary = Summary::of(&records, plan.skipped, started.elapsed().as_secs_f64());
+    let mut summary = Summary::of(&records, plan.skipped, started.elapsed().as_secs_f64());
+    summary.busy_waits = api.busy_waits();
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", summary.json(&records))?;
@@ -231,6 +232,7 @@ struct Summary {
     warnings: usize,
     refused: usize,
     skipped_files: usize,
+    busy_waits: u64,
     seconds: f64,
 }
 
@@ -242,6 +244,7 @@ impl Summary {
             warnings: 0,
             refused: 0,
             skipped_files,
+            busy_waits: 0,
             seconds,
         };
         for record in records {
@@ -284,6 +287,7 @@ impl Summary {
             "warnings": self.warnings,
             "refused": self.refused,
             "skipped_files": self.skipped_files,
+            "busy_waits": self.busy_waits,
             "seconds": self.seconds,
             "reports_per_second": self.rate(records.len()),
             "reports": reports,
@@ -311,7 +315,7 @@ impl Summary {
         }
         writeln!(
             out,
-            "{} reports in {:.1} s ({:.1}/s): {} accepted ({} with warnings, {} parts left out), {} refused{}",
+            "{} reports in {:.1} s ({:.1}/s): {} accepted ({} with warnings, {} parts left out), {} refused{}{}",
             records.len(),
             self.seconds,
             self.rate(records.len()),
@@ -321,6 +325,11 @@ impl Summary {
             self.refused,
             if self.skipped_files > 0 {
                 format!("; {} files of other kinds skipped", self.skipped_files)
+            } else {
+                String::new()
+            },
+            if self.busy_waits > 0 {
+                format!("; waited {} times for the server (429)", self.busy_waits)
             } else {
                 String::new()
             }

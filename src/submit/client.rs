@@ -7,7 +7,10 @@
 //! `retries` times. Any other answer is final: 202 accepted, 4xx refused (with the problem document's detail and
 //! fields), except 401 and 403, which end the import (the token is wrong for every file alike).
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use anyhow::{Context as _, bail};
 use reqwest::{StatusCode, header};
@@ -20,13 +23,15 @@ pub(crate) const MAX_BUSY_RETRIES: u32 = 600;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A client bound to one Accord and one partner token.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
     token: String,
     lenient: bool,
     retries: u32,
+    /// How many 429 answers were waited out (all submissions).
+    busy_waits: AtomicU64,
 }
 
 /// The answer to one submission.
@@ -81,7 +86,13 @@ impl Api {
             token,
             lenient,
             retries,
+            busy_waits: AtomicU64::new(0),
         })
+    }
+
+    /// How many 429 answers (admission control, rate limit) were waited out so far.
+    pub(crate) fn busy_waits(&self) -> u64 {
+        self.busy_waits.load(Ordering::Relaxed)
     }
 
     /// Checks that the token is a partner token of `partner` (`GET /v1/me`).
@@ -140,6 +151,7 @@ impl Api {
                 Ok(response) => match response.status() {
                     StatusCode::TOO_MANY_REQUESTS if busy < MAX_BUSY_RETRIES => {
                         busy += 1;
+                        self.busy_waits.fetch_add(1, Ordering::Relaxed);
                         retry_after(&response)
                     }
                     status if is_transient(status) && failed < self.retries => {

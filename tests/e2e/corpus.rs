@@ -12,7 +12,7 @@ use crate::helpers::{ADMIN_TOKEN, PATIENCE, TestApp, mou, spawn_app};
 
 const PURPOSE: &str = "investigation";
 
-fn corpus() -> PathBuf {
+pub fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus")
 }
 
@@ -23,11 +23,28 @@ fn expected() -> Value {
 
 /// Runs `accord report submit` on the corpus with the partner's token; returns its exit success and JSON summary.
 async fn import(app: &TestApp, token: &str, batch: u64) -> (bool, Value) {
+    let batch = batch.to_string();
+    let files = corpus().join("files");
+    let (success, summary, _) = submit(
+        app,
+        token,
+        &[files.as_os_str(), "--batch".as_ref(), batch.as_ref()],
+    )
+    .await;
+    (success, summary)
+}
+
+/// Runs `accord report submit ARGS --as corpus-partner --url … --json` with `token` in `ACCORD_TOKEN`; returns its
+/// exit success, JSON summary (`null` when there is none) and standard error.
+pub async fn submit(
+    app: &TestApp,
+    token: &str,
+    args: &[&std::ffi::OsStr],
+) -> (bool, Value, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_accord"))
         .args(["report", "submit"])
-        .arg(corpus().join("files"))
+        .args(args)
         .args(["--as", "corpus-partner", "--url", &app.url, "--json"])
-        .args(["--batch", &batch.to_string()])
         .env("ACCORD_TOKEN", token)
         .env_remove("ACCORD_TOKEN_FILE")
         .env_remove("ACCORD_URL")
@@ -35,16 +52,13 @@ async fn import(app: &TestApp, token: &str, batch: u64) -> (bool, Value) {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let summary = serde_json::from_str(&stdout).unwrap_or_else(|error| {
-        panic!(
-            "no JSON summary ({error}): {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.success(), summary)
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let summary = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (output.status.success(), summary, stderr)
 }
 
-async fn set_up(app: &TestApp) -> (String, String, String) {
+/// The corpus's partner (default TLP green), its agency under an MoU and an agency outside it; their tokens.
+pub async fn set_up(app: &TestApp) -> (String, String, String) {
     let partner = json!({ "id": "corpus-partner", "name": "Corpus Partner", "kind": "partner", "country": "DE",
         "sector": "finance", "default_tlp": "green" });
     let created = app.post("/v1/organizations", ADMIN_TOKEN, partner).await;

@@ -16,5 +16,6 @@ mod report_ids;
 mod restart;
 mod signed_directory;
 mod stix_ingest;
+mod submit_cli;
 mod tokens;
 mod validation;
