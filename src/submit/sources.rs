@@ -102,26 +102,46 @@ pub(crate) fn plan(
         let metadata =
             fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if metadata.is_dir() {
-            walk(path, 0, max_file_bytes, &mut plan)?;
+            walk(
+                path,
+                0,
+                &Bounds {
+                    max_files,
+                    max_file_bytes,
+                },
+                &mut plan,
+            )?;
         } else {
             plan.files.push(Found {
                 path: path.clone(),
                 kind: Kind::Sniff,
             });
         }
-        if plan.files.len() > max_files {
-            bail!(
-                "more than {max_files} files to import under the paths given (--max-files); nothing was sent"
-            );
-        }
+        check_count(&plan, max_files)?;
     }
     Ok(plan)
 }
 
-fn walk(dir: &Path, depth: usize, max_file_bytes: u64, plan: &mut Plan) -> anyhow::Result<()> {
+/// The bounds of a walk.
+struct Bounds {
+    max_files: usize,
+    max_file_bytes: u64,
+}
+
+fn check_count(plan: &Plan, max_files: usize) -> anyhow::Result<()> {
+    if plan.files.len() > max_files {
+        bail!(
+            "more than {max_files} files to import under the paths given (--max-files); nothing was sent"
+        );
+    }
+    Ok(())
+}
+
+fn walk(dir: &Path, depth: usize, bounds: &Bounds, plan: &mut Plan) -> anyhow::Result<()> {
     let manifest = dir.join("manifest.json");
     if manifest.is_file() {
-        return feed(dir, &manifest, max_file_bytes, plan);
+        feed(dir, &manifest, bounds.max_file_bytes, plan)?;
+        return check_count(plan, bounds.max_files);
     }
     let mut entries: Vec<_> = fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
@@ -138,7 +158,7 @@ fn walk(dir: &Path, depth: usize, max_file_bytes: u64, plan: &mut Plan) -> anyho
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
             if depth + 1 < MAX_DEPTH {
-                walk(&path, depth + 1, max_file_bytes, plan)?;
+                walk(&path, depth + 1, bounds, plan)?;
             }
             continue;
         }
@@ -157,6 +177,7 @@ fn walk(dir: &Path, depth: usize, max_file_bytes: u64, plan: &mut Plan) -> anyho
             }
         };
         plan.files.push(Found { path, kind });
+        check_count(plan, bounds.max_files)?;
     }
     Ok(())
 }
@@ -308,6 +329,35 @@ mod tests {
         assert!(is_uuid("5f3f7e2c-1b2a-4c3d-9e8f-0a1b2c3d4e5f"));
         assert!(!is_uuid("../../../../etc/passwd"));
         assert!(!is_uuid("5f3f7e2c-1b2a-4c3d-9e8f-0a1b2c3d4e5/"));
+    }
+
+    #[test]
+    fn too_many_files_stop_the_walk_before_anything_is_sent() {
+        let dir = tempfile::TempDir::new().unwrap();
+        for index in 0..5 {
+            std::fs::write(dir.path().join(format!("{index}.txt")), "198.51.100.1\n").unwrap();
+        }
+        std::fs::write(dir.path().join("notes.md"), "not read").unwrap();
+        let paths = [dir.path().to_path_buf()];
+        let plan = plan(&paths, 5, 1024).unwrap();
+        assert_eq!((plan.files.len(), plan.skipped), (5, 1));
+        let error = super::plan(&paths, 4, 1024).unwrap_err();
+        assert!(error.to_string().contains("--max-files"), "{error}");
+    }
+
+    #[test]
+    fn a_feed_is_read_through_its_manifest() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let feed = dir.path().join("feed");
+        std::fs::create_dir(&feed).unwrap();
+        let uuid = "5f3f7e2c-1b2a-4c3d-9e8f-0a1b2c3d4e5f";
+        std::fs::write(feed.join("manifest.json"), format!("{{\"{uuid}\": {{}}}}")).unwrap();
+        std::fs::write(feed.join("hashes.csv"), "not an indicator list of ours").unwrap();
+        let plan = plan(&[dir.path().to_path_buf()], 10, 1024).unwrap();
+        let paths: Vec<_> = plan.files.iter().map(|found| found.path.clone()).collect();
+        assert_eq!(paths, [feed.join(format!("{uuid}.json"))]);
+        std::fs::write(feed.join("manifest.json"), r#"{"../../etc/passwd": {}}"#).unwrap();
+        assert!(super::plan(&[feed], 10, 1024).is_err());
     }
 
     #[test]
