@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod case_tokens;
+mod corpus;
 mod helpers;
 mod lenient;
 mod lifecycle;
@@ -15,5 +16,6 @@ mod report_ids;
 mod restart;
 mod signed_directory;
 mod stix_ingest;
+mod submit_cli;
 mod tokens;
 mod validation;
