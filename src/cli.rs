@@ -57,6 +57,8 @@ pub enum Command {
     /// Runs the web console alone, its pages calling a running Accord's HTTP API with each user's own token
     /// (`accord up` serves the console itself, at `/`).
     Console(ConsoleArgs),
+    /// A partner's reports into a running Accord over its API: `accord report submit FILE|DIR --as PARTNER`.
+    Report(ReportArgs),
     /// Posts synthetic reports to a running Accord and measures throughput and latency.
     Loadgen(crate::loadgen::LoadgenArgs),
     /// Checks the pipeline's conservation law on the bus (accepted = released + rejected + withheld) and prints
@@ -66,6 +68,23 @@ pub enum Command {
     Config(ConfigArgs),
     /// Works on the audit trail offline.
     Audit(AuditArgs),
+}
+
+/// `accord report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ReportAction,
+}
+
+/// `accord report` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ReportAction {
+    /// Imports STIX 2.1 bundles, MISP events, MISP feeds and indicator lists (one report per bundle, event or
+    /// batch of list values) with a partner token from ACCORD_TOKEN or --token-file; prints a summary and exits
+    /// with an error when anything was refused (docs/cli.md).
+    Submit(crate::submit::SubmitArgs),
 }
 
 /// `accord audit`.

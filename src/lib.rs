@@ -1,7 +1,7 @@
 //! The `accord` binary's library: CLI wiring only. [`config`] resolves a process's settings (flags, environment,
 //! file, defaults). [`run`] starts a set of services in one process (all of them:
 //! [`up`]; one: `accord gateway` and the like); [`console`] runs the web console alone against a remote API;
-//! [`loadgen`] drives a running instance and measures it; [`audit`] verifies an audit trail offline against a kept
+//! [`loadgen`] drives a running instance and measures it; [`submit`] imports a partner's files over the API; [`audit`] verifies an audit trail offline against a kept
 //! checkpoint.
 
 pub mod audit;
@@ -11,4 +11,5 @@ pub mod config;
 pub mod console;
 pub mod loadgen;
 pub mod run;
+pub mod submit;
 pub mod up;

@@ -11,10 +11,14 @@
 //!    `--unknown-lookups` of values no report contains (the 404 path).
 //! 5. A report on stdout, and the same figures as one `RESULT {json}` line.
 //!
+//! With `--flood`, instead of 2–4: a second partner floods the heaviest reports the limits allow while the run's
+//! partner's reports are timed until searchable, alone and next to the flood ([`flood`]).
+//!
 //! The loadgen runs on the same machine as the server in the usual set-up, so its own CPU use (report generation,
 //! JSON, polling) competes with the server's: the figures are a floor, not a ceiling.
 
 mod client;
+mod flood;
 mod ingest;
 mod lookup;
 mod report;
@@ -81,7 +85,19 @@ pub struct LoadgenArgs {
     /// their partner status shows the withdrawal (the enforcer re-evaluated every report of the run).
     #[arg(long)]
     pub revoke: bool,
+    /// Instead of the ingest and lookup measurements: time `--flood-samples` reports until searchable, alone and
+    /// while a second partner floods heavy reports from `--flood-connections` connections.
+    #[arg(long)]
+    pub flood: bool,
+    /// Reports timed in each phase of `--flood`.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..))]
+    pub flood_samples: u16,
+    /// The flooding partner's connections.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub flood_connections: u16,
 }
+
+pub use self::flood::heavy_report;
 
 fn memory(pid: Option<u32>) -> Option<report::Memory> {
     let pid = pid?;
@@ -125,6 +141,9 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
         .with_context(|| {
             format!("set-up of run {run_id} failed (a repeated --seed reuses the same ids)")
         })?;
+    if args.flood {
+        return run_flood(&args, &api, &setup, &synth).await;
+    }
     eprintln!(
         "loadgen: run {run_id}: partner {}, agency {}, MoU {}; posting {} reports",
         setup.partner_org, setup.agency_org, setup.mou, args.reports
@@ -172,6 +191,28 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
     println!(
         "RESULT {}",
         serde_json::to_string(&results).context("failed to serialize the results")?
+    );
+    Ok(())
+}
+
+/// `--flood`: the others' latency alone and next to a flooding partner.
+async fn run_flood(
+    args: &LoadgenArgs,
+    api: &Api,
+    setup: &client::Setup,
+    synth: &Synth,
+) -> anyhow::Result<()> {
+    let config = flood::FloodConfig {
+        samples: usize::from(args.flood_samples),
+        connections: usize::from(args.flood_connections),
+        poll_interval: Duration::from_millis(args.poll_interval_ms),
+        give_up: Duration::from_secs(args.give_up_secs),
+    };
+    let outcome = flood::run(api, &args.admin_token, setup, synth, &config).await?;
+    print!("{}", outcome.text());
+    println!(
+        "RESULT {}",
+        serde_json::to_string(&outcome).context("failed to serialize the results")?
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `accord`: see `accord --help`.
 
 use accord::{
-    cli::{AuditAction, Cli, Command, ConfigAction},
+    cli::{AuditAction, Cli, Command, ConfigAction, ReportAction},
     run::Service,
 };
 use accord_runtime::telemetry;
@@ -23,6 +23,9 @@ fn main() -> anyhow::Result<()> {
             Command::Search(args) => accord::up::serve(args, &[Service::Search]).await,
             Command::Admin(args) => accord::up::serve(args, &[Service::Admin]).await,
             Command::Console(args) => accord::console::main(args).await,
+            Command::Report(args) => match args.action {
+                ReportAction::Submit(args) => accord::submit::main(args).await,
+            },
             Command::Loadgen(args) => accord::loadgen::main(args).await,
             Command::Check(args) => accord::check::main(args).await,
             Command::Config(args) => match args.action {

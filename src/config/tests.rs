@@ -28,7 +28,7 @@ fn the_command_line_wins_over_the_environment_over_the_file_over_the_default() {
     std::fs::write(
         &file,
         "data_dir = \"/srv/accord\"\nbus = \"kafka://file:9092\"\nlisten = \"0.0.0.0:9000\"\n\
-         [indexer]\nlinger_ms = 10\nbatch_size = 100\n[gateway]\nmax_indicators = 50\n",
+         [indexer]\nlanes = 3\nbatch_size = 100\n[gateway]\nmax_indicators = 50\n",
     )
     .unwrap();
     let args = parse(&[
@@ -43,7 +43,7 @@ fn the_command_line_wins_over_the_environment_over_the_file_over_the_default() {
         args,
         listen(),
         &env(&[
-            ("ACCORD_INDEXER__LINGER_MS", "20"),
+            ("ACCORD_INDEXER__LANES", "5"),
             ("ACCORD_DATA_DIR", "ignored"),
         ]),
     )
@@ -58,10 +58,7 @@ fn the_command_line_wins_over_the_environment_over_the_file_over_the_default() {
     assert_eq!(settings.data_dir, PathBuf::from("/srv/accord"));
     assert_eq!(settings.listen, "0.0.0.0:9000".parse().unwrap());
     assert!(settings.index.is_none());
-    assert_eq!(
-        settings.services.indexer.linger_ms, 20,
-        "the environment wins"
-    );
+    assert_eq!(settings.services.indexer.lanes, 5, "the environment wins");
     assert_eq!(settings.services.indexer.batch_size, 100, "the file wins");
     assert_eq!(settings.services.gateway.max_indicators, 50);
     assert_eq!(

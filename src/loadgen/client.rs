@@ -158,30 +158,40 @@ async fn create_token(api: &Api, admin: &str, org: &str, role: &str) -> anyhow::
         .context("the token response has no `token`")
 }
 
-/// Creates a partner, an agency, an MoU releasing everything from one to the other, and a token for each.
-pub(crate) async fn setup(api: &Api, admin: &str, run_id: &str) -> anyhow::Result<Setup> {
-    let partner_org = format!("lg-bank-{run_id}");
-    let agency_org = format!("lg-ncu-{run_id}");
-    let mou = format!("lg-mou-{run_id}");
-    for (id, name, kind) in [
-        (&partner_org, "Loadgen Bank", "partner"),
-        (&agency_org, "Loadgen Cybercrime Unit", "agency"),
-    ] {
-        let body = json!({ "id": id, "name": format!("{name} {run_id}"), "kind": kind, "country": "DE", "sector": "finance" });
-        let reply = api.post_value("/v1/organizations", admin, &body).await?;
-        expect(
-            reply,
-            StatusCode::CREATED,
-            &format!("creating organization {id}"),
-        )?;
-    }
+/// Creates an organization.
+async fn create_org(
+    api: &Api,
+    admin: &str,
+    id: &str,
+    name: &str,
+    kind: &str,
+) -> anyhow::Result<()> {
+    let body =
+        json!({ "id": id, "name": name, "kind": kind, "country": "DE", "sector": "finance" });
+    let reply = api.post_value("/v1/organizations", admin, &body).await?;
+    expect(
+        reply,
+        StatusCode::CREATED,
+        &format!("creating organization {id}"),
+    )?;
+    Ok(())
+}
+
+/// Creates an active MoU releasing everything from `provider` to `recipient` for a year.
+async fn create_mou(
+    api: &Api,
+    admin: &str,
+    id: &str,
+    provider: &str,
+    recipient: &str,
+) -> anyhow::Result<()> {
     let now = Utc::now();
     let body = json!({
-        "id": mou,
-        "title": format!("Loadgen {run_id}: everything from the bank to the unit"),
+        "id": id,
+        "title": format!("Loadgen: everything from {provider} to {recipient}"),
         "status": "active",
-        "providers": [partner_org],
-        "recipients": [agency_org],
+        "providers": [provider],
+        "recipients": [recipient],
         "effective_from": (now - chrono::Duration::days(1)).to_rfc3339_opts(SecondsFormat::Secs, true),
         "expires_at": (now + chrono::Duration::days(365)).to_rfc3339_opts(SecondsFormat::Secs, true),
         "max_tlp": "red",
@@ -196,7 +206,32 @@ pub(crate) async fn setup(api: &Api, admin: &str, run_id: &str) -> anyhow::Resul
         "retention_days": 365,
     });
     let reply = api.post_value("/v1/mous", admin, &body).await?;
-    expect(reply, StatusCode::CREATED, "creating the MoU")?;
+    expect(reply, StatusCode::CREATED, &format!("creating MoU {id}"))?;
+    Ok(())
+}
+
+/// Creates a partner, an agency, an MoU releasing everything from one to the other, and a token for each.
+pub(crate) async fn setup(api: &Api, admin: &str, run_id: &str) -> anyhow::Result<Setup> {
+    let partner_org = format!("lg-bank-{run_id}");
+    let agency_org = format!("lg-ncu-{run_id}");
+    let mou = format!("lg-mou-{run_id}");
+    create_org(
+        api,
+        admin,
+        &partner_org,
+        &format!("Loadgen Bank {run_id}"),
+        "partner",
+    )
+    .await?;
+    create_org(
+        api,
+        admin,
+        &agency_org,
+        &format!("Loadgen Cybercrime Unit {run_id}"),
+        "agency",
+    )
+    .await?;
+    create_mou(api, admin, &mou, &partner_org, &agency_org).await?;
     let partner_token = create_token(api, admin, &partner_org, "partner").await?;
     let investigator_token = create_token(api, admin, &agency_org, "investigator").await?;
     let setup = Setup {
@@ -208,6 +243,33 @@ pub(crate) async fn setup(api: &Api, admin: &str, run_id: &str) -> anyhow::Resul
     };
     wait_tokens_work(api, &setup).await?;
     Ok(setup)
+}
+
+/// Adds a second partner sharing everything with the run's agency (the flooding partner of `--flood`); returns its
+/// token once it authenticates.
+pub(crate) async fn add_partner(
+    api: &Api,
+    admin: &str,
+    setup: &Setup,
+    name: &str,
+) -> anyhow::Result<String> {
+    let org = format!("{}-{name}", setup.partner_org);
+    create_org(api, admin, &org, &format!("Loadgen {name}"), "partner").await?;
+    create_mou(
+        api,
+        admin,
+        &format!("{}-{name}", setup.mou),
+        &org,
+        &setup.agency_org,
+    )
+    .await?;
+    let token = create_token(api, admin, &org, "partner").await?;
+    let probed = Setup {
+        partner_token: token.clone(),
+        ..setup.clone()
+    };
+    wait_tokens_work(api, &probed).await?;
+    Ok(token)
 }
 
 /// Waits until both new tokens authenticate (they travel through the directory topic).

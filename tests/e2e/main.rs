@@ -3,6 +3,7 @@
 
 mod audit_export;
 mod case_tokens;
+mod corpus;
 mod helpers;
 mod lenient;
 mod lifecycle;
@@ -16,5 +17,6 @@ mod report_ids;
 mod restart;
 mod signed_directory;
 mod stix_ingest;
+mod submit_cli;
 mod tokens;
 mod validation;

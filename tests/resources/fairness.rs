@@ -104,6 +104,8 @@ async fn stage_batches(app: &TestApp) -> [u64; 3] {
 /// its POST until it was searchable.
 struct Sample {
     batches: [u64; 3],
+    /// The time the report spent in each stage (from when it could reach the stage until it was seen past it).
+    spent: [Duration; 3],
     searchable: Duration,
 }
 
@@ -151,10 +153,13 @@ async fn measure(app: &TestApp, partners: &[String], agency: &str, phase: u8) ->
             .await;
         // Read once the bus has the report (202): batches completed while the gateway validated it did not delay it.
         let posted = stage_batches(app).await;
+        let posted_at = Instant::now();
         wait_normalized(app, partner, &id).await;
         let normalized = stage_batches(app).await;
+        let normalized_at = Instant::now();
         app.wait_status(partner, &id, &["released"]).await;
         let released = stage_batches(app).await;
+        let released_at = Instant::now();
         app.wait_found(agency, &ip, "investigation").await;
         let searchable = started.elapsed();
         let found = stage_batches(app).await;
@@ -163,6 +168,11 @@ async fn measure(app: &TestApp, partners: &[String], agency: &str, phase: u8) ->
                 normalized[0] - posted[0],
                 released[1] - normalized[1],
                 found[2] - released[2],
+            ],
+            spent: [
+                normalized_at - posted_at,
+                released_at - normalized_at,
+                released_at.elapsed(),
             ],
             searchable,
         });
@@ -344,10 +354,14 @@ async fn a_hostile_partner_delays_others_by_at_most_one_batch_and_sigterm_still_
                     .iter()
                     .map(|sample| sample.batches[index].max(1))
                     .collect();
+                let spent: Vec<Duration> =
+                    samples.iter().map(|sample| sample.spent[index]).collect();
                 format!(
-                    "{stage} {}/{}",
+                    "{stage} {}/{} batches, {:?}/{:?}",
                     percentile(&batches, 50),
-                    percentile(&batches, 99)
+                    percentile(&batches, 99),
+                    percentile(&spent, 50),
+                    percentile(&spent, 99)
                 )
             })
             .collect::<Vec<_>>()

@@ -39,29 +39,7 @@ pub fn expanding() -> Value {
     })
 }
 
-/// A report as heavy as the default limits allow it to be in practice: a 190 KB description naming about 3 500
-/// addresses and e-mail addresses (each also personal data to locate), about 1.5 MB once normalized. `seed` makes
-/// its indicators its own.
+/// A report as heavy as the default limits allow it to be in practice (the one `accord loadgen --flood` sends).
 pub fn heavy(seed: u32) -> Value {
-    let mut description = String::new();
-    let mut n = 0_u32;
-    while description.len() < 190_000 {
-        description.push_str(&format!(
-            "host{n} seen at 100.{}.{}.{} by j.doe{}@heavy{seed}.example.com; ",
-            64 + seed % 64,
-            n / 256 % 256,
-            n % 256,
-            n % 50
-        ));
-        n += 1;
-    }
-    json!({
-        "title": format!("Heavy report {seed}"),
-        "description": description,
-        "occurred_at": "2026-11-20T08:00:00Z",
-        "tlp": "amber",
-        "classification": "unclassified",
-        "categories": ["malware"],
-        "sector": "finance",
-    })
+    accord::loadgen::heavy_report(seed)
 }

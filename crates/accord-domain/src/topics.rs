@@ -27,6 +27,7 @@ pub const ALL: [&str; 6] = [
 /// The header carrying the report id through every stage, for tracing.
 pub const HEADER_RECORD_ID: &str = "accord-record-id";
 
-/// The header naming the partner a report comes from, on `reports.raw` and `reports.normalized`: the stages that read
-/// them share their work fairly between partners by it (`accord_runtime::stage::Fairness`).
+/// The header naming the partner a report comes from, on `reports.raw`, `reports.normalized` and
+/// `reports.releasable`: the stages that read them share their work fairly between partners by it
+/// (`accord_runtime::stage::Fairness`).
 pub const HEADER_PARTNER: &str = "accord-partner";

@@ -48,11 +48,8 @@ pub struct StageOptions {
     pub batch_size: usize,
     /// After the first record of a batch arrives, how long to keep gathering more before processing: a sink with a
     /// per-batch cost (an index commit) trades this much latency for fewer, larger batches. Zero processes at once.
-    /// Not used with `fairness`.
+    /// Not used by [`run_fair`].
     pub linger: Duration,
-    /// When set, batches are made round-robin across the records' owners from a read-ahead window ([`fair`]), so
-    /// that no owner's backlog delays another's records by more than one batch; when `None`, in log order.
-    pub fairness: Option<Fairness>,
 }
 
 /// Runs `stage` until `shutdown` is cancelled. Stops between batches: an in-flight batch is finished and committed.
@@ -65,17 +62,8 @@ pub async fn run(
     mut stage: impl Stage + 'static,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut subscription = bus
-        .subscribe(SubscribeOptions {
-            topic: options.topic.to_owned(),
-            group: Some(options.group.clone()),
-        })
-        .await
-        .with_context(|| format!("failed to subscribe to `{}`", options.topic))?;
+    let mut subscription = subscribe(&bus, &options).await?;
     tracing::info!(stage = options.name, topic = options.topic, "stage started");
-    if let Some(fairness) = options.fairness.clone() {
-        return fair::run(bus, options, fairness, stage, subscription, shutdown).await;
-    }
     let mut lag = Lag::new(options.name, options.topic);
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -121,6 +109,42 @@ pub async fn run(
     }
     tracing::info!(stage = options.name, "stage stopped");
     Ok(())
+}
+
+/// Runs `stage` fairly between the records' owners until `shutdown` is cancelled: batches of one owner each, up to
+/// [`Fairness::lanes`] at once, owners taking turns ([`fair`]), so that no owner's backlog or heavy records delay
+/// another's by more than one batch. Stops after the batches in progress are finished and committed.
+///
+/// # Errors
+/// Returns an error when the subscription cannot be opened or a processing lane stopped.
+pub async fn run_fair(
+    bus: BusClient,
+    options: StageOptions,
+    fairness: Fairness,
+    stage: impl Stage + Clone + 'static,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let subscription = subscribe(&bus, &options).await?;
+    tracing::info!(
+        stage = options.name,
+        topic = options.topic,
+        lanes = fairness.lanes,
+        "stage started"
+    );
+    fair::run(bus, options, fairness, stage, subscription, shutdown).await
+}
+
+/// Opens the stage's subscription: its topic, in its consumer group.
+async fn subscribe(
+    bus: &BusClient,
+    options: &StageOptions,
+) -> anyhow::Result<Box<dyn accord_bus::Subscription>> {
+    bus.subscribe(SubscribeOptions {
+        topic: options.topic.to_owned(),
+        group: Some(options.group.clone()),
+    })
+    .await
+    .with_context(|| format!("failed to subscribe to `{}`", options.topic))
 }
 
 /// Processes `batch` until it succeeds, then commits its offsets: never skips a record. Returns `false` when

@@ -6,6 +6,10 @@
 //! - `Event.Tag[].name` `tlp:<label>` (TLP 2.0, and TLP 1.0's `tlp:white` as `clear`) → TLP; attribute tags count
 //!   too; the most restrictive wins; without any the partner's default TLP applies, or the event is refused.
 //!   A tag that names a protective marking (`classification:secret`, `nato:NATO SECRET`) refuses the event.
+//!   Without a `tlp:` tag the event's `distribution` decides (`0` your organisation only → red, `1` this community
+//!   only → amber, `2` connected communities and `3` all communities → green, `4` a sharing group → amber; a sharing
+//!   group whose name names a protective marking refuses the event), and only without that the default TLP.
+//!   `PAP:RED` and `PAP:AMBER` tags are a floor: the TLP is at least red or amber (docs/decisions/0038).
 //!   Galaxy tags naming an ATT&CK technique (`misp-galaxy:mitre-attack-pattern="… - T1566.002"`) → TTPs.
 //!   Tags of the incident-classification taxonomies (`rsit:fraud="phishing"`, `ecsirt:malicious-code="ransomware"`)
 //!   and bare tags in the category vocabulary (`ransomware`) → categories; other tags are not categories.
@@ -108,12 +112,7 @@ pub fn misp_event_to_report_with(
     }
     dedup_indicators(&mut indicators);
     dedup_by_key(&mut tags.ttps, Clone::clone);
-    let Some(tlp) = tags.tlp.or(default_tlp) else {
-        return Err(IngestError::Unmarked {
-            pointer: "/Event/Tag".to_owned(),
-            object_id: event_id(event),
-        });
-    };
+    let tlp = event_tlp(event, &tags, default_tlp)?;
     let report = IncidentReport {
         title,
         description: truncate_chars(
@@ -169,10 +168,53 @@ fn occurred_at(event: &Value) -> Result<accord_domain::Timestamp, IngestError> {
         .unwrap_or_else(chrono::Utc::now))
 }
 
+/// The event's TLP: its `tlp:` tags, else its distribution, else `default_tlp`, raised to the PAP floor.
+///
+/// # Errors
+/// A sharing group named as a classification, or no TLP at all.
+fn event_tlp(event: &Value, tags: &Tags, default_tlp: Option<Tlp>) -> Result<Tlp, IngestError> {
+    let marked = tags.tlp.or(distribution_tlp(event)?).or(default_tlp);
+    match (marked, tags.pap) {
+        (Some(tlp), floor) => Ok(tlp.max(floor.unwrap_or(tlp))),
+        (None, Some(floor)) => Ok(floor),
+        (None, None) => Err(IngestError::Unmarked {
+            pointer: "/Event/Tag".to_owned(),
+            object_id: event_id(event),
+        }),
+    }
+}
+
+/// The TLP an event's MISP `distribution` implies (a number or a numeric string; absent or unknown: none), checking
+/// that a sharing group's name names no protective marking.
+fn distribution_tlp(event: &Value) -> Result<Option<Tlp>, IngestError> {
+    let distribution = match event.get("distribution") {
+        Some(Value::Number(number)) => number.as_u64(),
+        Some(Value::String(text)) => text.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    if let Some(name) = event.pointer("/SharingGroup/name").and_then(Value::as_str)
+        && let Some(marking) = classification::classified_marking(name)
+    {
+        return Err(IngestError::Classified {
+            pointer: "/Event/SharingGroup/name".to_owned(),
+            object_id: format!("sharing group `{name}`"),
+            marking: marking.to_owned(),
+        });
+    }
+    Ok(match distribution {
+        Some(0) => Some(Tlp::Red),
+        Some(1 | 4) => Some(Tlp::Amber),
+        Some(2 | 3) => Some(Tlp::Green),
+        _ => None,
+    })
+}
+
 /// TLP and TTPs gathered from tags.
 #[derive(Debug, Default)]
 struct Tags {
     tlp: Option<Tlp>,
+    /// The TLP floor a `PAP:` tag sets (red or amber), if any.
+    pap: Option<Tlp>,
     ttps: Vec<String>,
     categories: Vec<String>,
 }
@@ -188,6 +230,15 @@ impl Tags {
                 if let Some(tlp) = parse_tlp(&lower) {
                     self.tlp = self.tlp.max(Some(tlp));
                 }
+                continue;
+            }
+            if let Some(pap) = lower.strip_prefix("pap:") {
+                let floor = match pap.trim_matches('"') {
+                    "red" => Some(Tlp::Red),
+                    "amber" => Some(Tlp::Amber),
+                    _ => None,
+                };
+                self.pap = self.pap.max(floor);
                 continue;
             }
             if lower.starts_with("misp-galaxy:") {

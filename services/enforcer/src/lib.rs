@@ -14,9 +14,11 @@
 //! - `GET /v1/explain`: why a report is or is not visible to an agency, and what is redacted.
 //! - `POST /v1/mous/preview`: what a draft MoU would change, per agency, without changing anything.
 //!
-//! Evaluations are serialized by one lock and always use the directory snapshot taken inside it, so release sets are
-//! published in the order of the snapshots they were computed from: a later release set is never based on older
-//! policy than an earlier one.
+//! Evaluations are ordered by one read-write lock and always use the directory snapshot taken inside it: the stage's
+//! lanes evaluate new reports under the read side at once (each lane holds another partner's reports, so no report
+//! is in two lanes), re-evaluations and retention under the write side, after every lane's batch is published. So a
+//! report's release sets are published in the order of the snapshots they were computed from: a later release set
+//! is never based on older policy than an earlier one.
 
 mod explain;
 mod metrics;
@@ -44,7 +46,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::sync::RwLock;
 
 use crate::store::ReportStore;
 
@@ -64,6 +66,8 @@ pub struct Config {
     pub window: usize,
     /// The most bytes of normalized records read ahead.
     pub window_bytes: usize,
+    /// Batches evaluated at once, each of one partner: a partner with a backlog or heavy reports holds one lane.
+    pub lanes: usize,
 }
 
 impl Default for Config {
@@ -75,6 +79,7 @@ impl Default for Config {
             batch_bytes: 1024 * 1024,
             window: 4096,
             window_bytes: 64 * 1024 * 1024,
+            lanes: 4,
         }
     }
 }
@@ -86,6 +91,7 @@ impl Config {
     /// A message naming the key.
     pub fn validate(&self) -> Result<(), String> {
         at_least("enforcer.batch_size", self.batch_size as u64, 1)?;
+        at_least("enforcer.lanes", self.lanes as u64, 1)?;
         at_least(
             "enforcer.reevaluation_chunk",
             self.reevaluation_chunk as u64,
@@ -111,8 +117,9 @@ pub struct AppState {
     pub(crate) config: Arc<Config>,
     pub(crate) deps: Deps,
     pub(crate) store: ReportStore,
-    /// Serializes evaluations (see the crate docs).
-    pub(crate) evaluation: Arc<Mutex<()>>,
+    /// Orders evaluations (see the crate docs): the stage's lanes evaluate new reports under the read side, at once;
+    /// re-evaluations and retention take the write side.
+    pub(crate) evaluation: Arc<RwLock<()>>,
     /// The one MoU validation (shared with admin), for previews of drafts.
     pub(crate) mou_validator: Arc<accord_domain::MouValidator>,
     /// Wakes the watcher when reports were stored: their retention may end before its next wake-up.
@@ -136,7 +143,7 @@ impl AppState {
             config: Arc::new(config),
             deps,
             store,
-            evaluation: Arc::new(Mutex::new(())),
+            evaluation: Arc::new(RwLock::new(())),
             mou_validator: Arc::new(accord_domain::MouValidator::new()?),
             stored: Arc::new(tokio::sync::Notify::new()),
         })
@@ -169,7 +176,12 @@ pub fn evaluate_at(
 
 /// Returns the bus record of a release set.
 pub(crate) fn release_record(release: &ReleaseSet) -> anyhow::Result<Record> {
-    Ok(stage::json_record(release.report_id.as_str(), release)?)
+    let mut record = stage::json_record(release.report_id.as_str(), release)?;
+    record.headers.push((
+        topics::HEADER_PARTNER.to_owned(),
+        release.partner.to_string(),
+    ));
+    Ok(record)
 }
 
 /// Publishes release sets to [`topics::REPORTS_RELEASABLE`]. A release set the bus can never take (larger than its
@@ -219,6 +231,7 @@ pub(crate) async fn publish_releases(
     stage::publish_dead_letters(bus, dead_letters).await
 }
 
+#[derive(Clone)]
 struct Enforcer {
     state: AppState,
 }
@@ -246,7 +259,7 @@ impl Stage for Enforcer {
         let stored = reports.clone();
         tokio::task::spawn_blocking(move || store.put(&stored)).await??;
         self.state.stored.notify_one();
-        let _evaluation = self.state.evaluation.lock().await;
+        let _evaluation = self.state.evaluation.read().await;
         // One snapshot for the batch, taken inside the lock; evaluation (rendering every view) is CPU work, off the
         // async runtime.
         let snapshot = self.state.deps.directory.snapshot();
@@ -288,12 +301,13 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         group: state.config.group.clone(),
         batch_size: state.config.batch_size,
         linger: std::time::Duration::ZERO,
-        fairness: Some(Fairness {
-            header: topics::HEADER_PARTNER,
-            window: state.config.window,
-            window_bytes: state.config.window_bytes,
-            batch_bytes: state.config.batch_bytes,
-        }),
+    };
+    let fairness = Fairness {
+        header: topics::HEADER_PARTNER,
+        window: state.config.window,
+        window_bytes: state.config.window_bytes,
+        batch_bytes: state.config.batch_bytes,
+        lanes: state.config.lanes,
     };
     let watcher = reevaluate::run(state.clone(), host.shutdown());
     host.spawn_critical("enforcer-watcher", async move {
@@ -303,9 +317,10 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let bus: BusClient = state.deps.bus.clone();
     host.spawn_critical(
         "enforcer",
-        stage::run(
+        stage::run_fair(
             bus,
             options,
+            fairness,
             Enforcer {
                 state: state.clone(),
             },

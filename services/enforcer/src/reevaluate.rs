@@ -181,7 +181,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 
 /// Re-evaluates every stored report of the affected partners and publishes their release sets.
 async fn reevaluate(state: &AppState, affected: &Affected) -> anyhow::Result<()> {
-    let _evaluation = state.evaluation.lock().await;
+    let _evaluation = state.evaluation.write().await;
     let mut num_reports = 0;
     for (partner, reason) in affected {
         let store = state.store.clone();

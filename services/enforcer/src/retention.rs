@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use accord_domain::{MouVersion, OrgId, ReleaseSet, Timestamp, topics};
+use accord_domain::{MouVersion, NormalizedReport, OrgId, ReleaseSet, Timestamp, topics};
 use chrono::TimeDelta;
 
 use crate::{AppState, release_record};
@@ -36,25 +36,22 @@ pub fn longest_retention(mous: &[MouVersion]) -> BTreeMap<OrgId, TimeDelta> {
 /// Withdraws and removes every report past its retention at `now`; returns how many were removed and when the next
 /// stored report's retention ends.
 ///
+/// What is due is looked up first without the evaluation lock: the sweep runs whenever reports were stored, and a
+/// writer waiting for the lock would queue every lane of the stage behind the batch in progress. Only when something
+/// is due does the sweep take the write side and look again under it.
+///
 /// # Errors
 /// Fails when the store or the bus fails; nothing is removed from the store before its withdrawal is published.
 pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, Option<Timestamp>)> {
-    let _evaluation = state.evaluation.lock().await;
-    let snapshot = state.deps.directory.snapshot();
+    let retentions = longest_retention(&state.deps.directory.snapshot().mous);
+    if due(state, &retentions, now).await?.is_empty() {
+        return Ok((0, next_end(state, &retentions).await?));
+    }
+    let _evaluation = state.evaluation.write().await;
+    let retentions = longest_retention(&state.deps.directory.snapshot().mous);
     let mut removed = 0;
-    let mut next: Option<Timestamp> = None;
-    for (partner, retention) in longest_retention(&snapshot.mous) {
-        let Some(cutoff) = now.checked_sub_signed(retention) else {
-            continue;
-        };
-        let store = state.store.clone();
-        let owner = partner.clone();
-        // Reports received at or before `cutoff` have `received_at + retention <= now`: past every retention.
-        let due = tokio::task::spawn_blocking(move || {
-            store.received_before(&owner, cutoff + TimeDelta::microseconds(1))
-        })
-        .await??;
-        for chunk in due.chunks(state.config.reevaluation_chunk.max(1)) {
+    for reports in due(state, &retentions, now).await? {
+        for chunk in reports.chunks(state.config.reevaluation_chunk.max(1)) {
             let mut records = Vec::with_capacity(chunk.len());
             for report in chunk {
                 records.push(release_record(&ReleaseSet {
@@ -76,20 +73,54 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
             tokio::task::spawn_blocking(move || store.remove(&gone)).await??;
             removed += chunk.len();
         }
-        let store = state.store.clone();
-        let owner = partner.clone();
-        if let Some(oldest) =
-            tokio::task::spawn_blocking(move || store.oldest_received(&owner)).await??
-            && let Some(end) = oldest.checked_add_signed(retention)
-        {
-            next = Some(next.map_or(end, |next| next.min(end)));
-        }
     }
     if removed > 0 {
         tracing::info!(reports = removed, "removed reports past their retention");
         metrics::counter!(crate::metrics::RETENTION_REMOVED).increment(removed as u64);
     }
-    Ok((removed, next))
+    Ok((removed, next_end(state, &retentions).await?))
+}
+
+/// Each partner's stored reports past every retention at `now` (partners with none left out).
+async fn due(
+    state: &AppState,
+    retentions: &BTreeMap<OrgId, TimeDelta>,
+    now: Timestamp,
+) -> anyhow::Result<Vec<Vec<NormalizedReport>>> {
+    let mut due = Vec::new();
+    for (partner, retention) in retentions {
+        let Some(cutoff) = now.checked_sub_signed(*retention) else {
+            continue;
+        };
+        let (store, owner) = (state.store.clone(), partner.clone());
+        // Reports received at or before `cutoff` have `received_at + retention <= now`: past every retention.
+        let reports = tokio::task::spawn_blocking(move || {
+            store.received_before(&owner, cutoff + TimeDelta::microseconds(1))
+        })
+        .await??;
+        if !reports.is_empty() {
+            due.push(reports);
+        }
+    }
+    Ok(due)
+}
+
+/// When the oldest stored report of any partner reaches the end of its retention.
+async fn next_end(
+    state: &AppState,
+    retentions: &BTreeMap<OrgId, TimeDelta>,
+) -> anyhow::Result<Option<Timestamp>> {
+    let mut next: Option<Timestamp> = None;
+    for (partner, retention) in retentions {
+        let (store, owner) = (state.store.clone(), partner.clone());
+        if let Some(oldest) =
+            tokio::task::spawn_blocking(move || store.oldest_received(&owner)).await??
+            && let Some(end) = oldest.checked_add_signed(*retention)
+        {
+            next = Some(next.map_or(end, |next| next.min(end)));
+        }
+    }
+    Ok(next)
 }
 
 #[cfg(test)]

@@ -60,11 +60,20 @@ impl ReportStore {
         Ok(Self { db: Arc::new(db) })
     }
 
-    /// Stores reports durably (replacing any earlier copy of the same id).
+    /// Stores reports durably (replacing any earlier copy of the same id). The reports are encoded before the write
+    /// transaction opens: the store has one writer at a time, which the enforcer's lanes share.
     ///
     /// # Errors
     /// Fails on a storage error.
     pub fn put(&self, reports: &[NormalizedReport]) -> Result<(), StoreError> {
+        let encoded = reports
+            .iter()
+            .map(|report| Ok((report, serde_json::to_vec(report)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(|error| StoreError {
+                context: "failed to encode report",
+                source: Box::new(error),
+            })?;
         let mut txn = self
             .db
             .begin_write()
@@ -84,11 +93,7 @@ impl ReportStore {
             let mut by_received = txn
                 .open_table(BY_RECEIVED)
                 .map_err(failed("failed to open reception index"))?;
-            for report in reports {
-                let bytes = serde_json::to_vec(report).map_err(|error| StoreError {
-                    context: "failed to encode report",
-                    source: Box::new(error),
-                })?;
+            for (report, bytes) in &encoded {
                 table
                     .insert(report.id.as_str(), bytes.as_slice())
                     .map_err(failed("failed to write report"))?;

@@ -267,7 +267,6 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
             group: "gateway-status".to_owned(),
             batch_size: 1024,
             linger: std::time::Duration::ZERO,
-            fairness: None,
         };
         let follower =
             status::Follower::new(state.status.clone(), Arc::clone(&state.admission), topic);

@@ -14,7 +14,7 @@ use accord_index::{IndexClient, ReplaceViews, WriteOutcome};
 use accord_runtime::{
     ServiceHost,
     service::at_least,
-    stage::{self, Stage, StageOptions},
+    stage::{self, Fairness, Stage, StageOptions},
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -25,10 +25,17 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Consumer group.
     pub group: String,
-    /// Largest batch (one index commit per batch).
+    /// Largest batch, in records (one index commit per batch).
     pub batch_size: usize,
-    /// How long to gather a batch after its first record (fewer, larger commits; bounds visibility latency).
-    pub linger_ms: u64,
+    /// Largest batch, in bytes of release sets: a batch closes once it holds this much (it always holds one record).
+    pub batch_bytes: usize,
+    /// The most release sets read ahead of indexing, among which batches are made by partner.
+    pub window: usize,
+    /// The most bytes of release sets read ahead.
+    pub window_bytes: usize,
+    /// Batches written at once, each of one partner: a partner whose reports are heavy holds one lane. The index
+    /// takes one write at a time; a lane waits for the write in progress, never behind another partner's backlog.
+    pub lanes: usize,
 }
 
 impl Default for Config {
@@ -36,7 +43,10 @@ impl Default for Config {
         Self {
             group: "indexer".to_owned(),
             batch_size: 4096,
-            linger_ms: 50,
+            batch_bytes: 8 * 1024 * 1024,
+            window: 8192,
+            window_bytes: 64 * 1024 * 1024,
+            lanes: 2,
         }
     }
 }
@@ -47,10 +57,19 @@ impl Config {
     /// # Errors
     /// A message naming the key.
     pub fn validate(&self) -> Result<(), String> {
-        at_least("indexer.batch_size", self.batch_size as u64, 1)
+        at_least("indexer.batch_size", self.batch_size as u64, 1)?;
+        at_least("indexer.batch_bytes", self.batch_bytes as u64, 1024)?;
+        at_least("indexer.lanes", self.lanes as u64, 1)?;
+        at_least("indexer.window", self.window as u64, self.batch_size as u64)?;
+        at_least(
+            "indexer.window_bytes",
+            self.window_bytes as u64,
+            self.batch_bytes as u64,
+        )
     }
 }
 
+#[derive(Clone)]
 struct Indexer {
     bus: BusClient,
     index: IndexClient,
@@ -184,8 +203,14 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         topic: topics::REPORTS_RELEASABLE,
         group: config.group.clone(),
         batch_size: config.batch_size,
-        linger: std::time::Duration::from_millis(config.linger_ms),
-        fairness: None,
+        linger: std::time::Duration::ZERO,
+    };
+    let fairness = Fairness {
+        header: topics::HEADER_PARTNER,
+        window: config.window,
+        window_bytes: config.window_bytes,
+        batch_bytes: config.batch_bytes,
+        lanes: config.lanes,
     };
     let deps = host.deps();
     let indexer = Indexer {
@@ -195,7 +220,7 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let bus = deps.bus.clone();
     host.spawn_critical(
         "indexer",
-        stage::run(bus, options, indexer, host.shutdown()),
+        stage::run_fair(bus, options, fairness, indexer, host.shutdown()),
     );
     Ok(())
 }

@@ -38,6 +38,8 @@ pub struct Config {
     pub window: usize,
     /// The most bytes of raw records read ahead.
     pub window_bytes: usize,
+    /// Batches normalized at once, each of one partner: a partner with a backlog or heavy reports holds one lane.
+    pub lanes: usize,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             batch_bytes: 256 * 1024,
             window: 4096,
             window_bytes: 64 * 1024 * 1024,
+            lanes: 4,
         }
     }
 }
@@ -59,6 +62,7 @@ impl Config {
     /// A message naming the key.
     pub fn validate(&self) -> Result<(), String> {
         at_least("normalizer.batch_size", self.batch_size as u64, 1)?;
+        at_least("normalizer.lanes", self.lanes as u64, 1)?;
         at_least("normalizer.batch_bytes", self.batch_bytes as u64, 1024)?;
         at_least(
             "normalizer.window",
@@ -73,6 +77,7 @@ impl Config {
     }
 }
 
+#[derive(Clone)]
 struct Normalizer {
     bus: BusClient,
     /// The contract of `reports.normalized`: a record that breaks it is a bug and is rejected, never published.
@@ -208,12 +213,13 @@ pub async fn start(config: Config, limits: Limits, host: &mut ServiceHost) -> an
         group: config.group.clone(),
         batch_size: config.batch_size,
         linger: std::time::Duration::ZERO,
-        fairness: Some(Fairness {
-            header: topics::HEADER_PARTNER,
-            window: config.window,
-            window_bytes: config.window_bytes,
-            batch_bytes: config.batch_bytes,
-        }),
+    };
+    let fairness = Fairness {
+        header: topics::HEADER_PARTNER,
+        window: config.window,
+        window_bytes: config.window_bytes,
+        batch_bytes: config.batch_bytes,
+        lanes: config.lanes,
     };
     let schema = SchemaValidator::compile(
         "normalized-report",
@@ -227,7 +233,7 @@ pub async fn start(config: Config, limits: Limits, host: &mut ServiceHost) -> an
     };
     host.spawn_critical(
         "normalizer",
-        stage::run(bus, options, normalizer, host.shutdown()),
+        stage::run_fair(bus, options, fairness, normalizer, host.shutdown()),
     );
     Ok(())
 }

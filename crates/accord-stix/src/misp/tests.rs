@@ -163,3 +163,88 @@ fn classification_taxonomy_tags_and_known_bare_tags_are_categories() {
     let report = misp_event_to_report(&document, None).unwrap();
     assert_eq!(report.categories, ["phishing", "ransomware"]);
 }
+
+fn untagged(distribution: Value) -> Value {
+    let mut document = event();
+    document["Event"]["Tag"] = json!([]);
+    for attribute in document["Event"]["Attribute"].as_array_mut().unwrap() {
+        attribute["Tag"] = json!([]);
+    }
+    for object in document["Event"]["Object"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        for attribute in object["Attribute"].as_array_mut().into_iter().flatten() {
+            attribute["Tag"] = json!([]);
+        }
+    }
+    document["Event"]["distribution"] = distribution;
+    document
+}
+
+#[test]
+fn without_a_tlp_tag_the_distribution_decides_before_the_default() {
+    let cases = [
+        (json!("0"), Tlp::Red),
+        (json!(1), Tlp::Amber),
+        (json!("2"), Tlp::Green),
+        (json!(3), Tlp::Green),
+        (json!("4"), Tlp::Amber),
+    ];
+    for (distribution, expected) in cases {
+        let report =
+            misp_event_to_report(&untagged(distribution.clone()), Some(Tlp::Clear)).unwrap();
+        assert_eq!(report.tlp, Some(expected), "distribution {distribution}");
+    }
+    let report = misp_event_to_report(&untagged(json!("5")), Some(Tlp::Clear)).unwrap();
+    assert_eq!(report.tlp, Some(Tlp::Clear), "inherit: the default");
+    let mut tagged = untagged(json!("0"));
+    tagged["Event"]["Tag"] = json!([{ "name": "tlp:green" }]);
+    assert_eq!(
+        misp_event_to_report(&tagged, None).unwrap().tlp,
+        Some(Tlp::Green),
+        "a tlp tag is the originator's own marking and wins over the distribution"
+    );
+}
+
+#[test]
+fn pap_red_and_amber_are_a_floor() {
+    let mut document = untagged(json!(3));
+    document["Event"]["Tag"] = json!([{ "name": "tlp:clear" }, { "name": "PAP:RED" }]);
+    assert_eq!(
+        misp_event_to_report(&document, None).unwrap().tlp,
+        Some(Tlp::Red)
+    );
+    document["Event"]["Tag"] = json!([{ "name": "tlp:green" }, { "name": "pap:amber" }]);
+    assert_eq!(
+        misp_event_to_report(&document, None).unwrap().tlp,
+        Some(Tlp::Amber)
+    );
+    document["Event"]["Tag"] = json!([{ "name": "tlp:amber" }, { "name": "PAP:GREEN" }]);
+    assert_eq!(
+        misp_event_to_report(&document, None).unwrap().tlp,
+        Some(Tlp::Amber)
+    );
+    document["Event"]["Tag"] = json!([{ "name": "PAP:AMBER" }]);
+    document["Event"]["distribution"] = json!(null);
+    assert_eq!(
+        misp_event_to_report(&document, None).unwrap().tlp,
+        Some(Tlp::Amber),
+        "a PAP floor alone marks the event"
+    );
+}
+
+#[test]
+fn a_sharing_group_named_as_a_classification_is_refused() {
+    let mut document = untagged(json!(4));
+    document["Event"]["SharingGroup"] = json!({ "name": "NATO SECRET exchange" });
+    let error = misp_event_to_report(&document, Some(Tlp::Amber)).unwrap_err();
+    assert!(matches!(error, IngestError::Classified { .. }), "{error:?}");
+    assert_eq!(error.pointer(), "/Event/SharingGroup/name");
+    document["Event"]["SharingGroup"] = json!({ "name": "Finance ISAC" });
+    assert_eq!(
+        misp_event_to_report(&document, None).unwrap().tlp,
+        Some(Tlp::Amber)
+    );
+}
