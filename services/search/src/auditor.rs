@@ -40,6 +40,7 @@ use crate::{
     audit::{
         AuditRecord,
         checkpoint::{self, Checkpoint},
+        keyed::Key,
     },
 };
 
@@ -192,6 +193,19 @@ impl Filter {
         })
     }
 
+    /// The index that drives the listing: the case when one is asked for, else the organization (asked for, or the
+    /// scope of an agency's auditor); none for a listing of everything.
+    fn key(&self) -> Option<Key> {
+        if let Some(case) = &self.case {
+            return Some(Key::Case(case.as_str().to_owned()));
+        }
+        match (&self.organization, &self.scope) {
+            (Some(org), _) => Some(Key::Organization(org.clone())),
+            (None, Scope::Organization(own)) => Some(Key::Organization(own.to_string())),
+            (None, Scope::All) => None,
+        }
+    }
+
     fn admits(&self, record: &AuditRecord) -> bool {
         let entry = &record.entry;
         self.scope.admits(record)
@@ -264,8 +278,9 @@ pub async fn audit_records(
     let after = decode_cursor(query.cursor.as_deref())?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let audit = state.audit.clone();
-    let (records, last_seen, exhausted) = tokio::task::spawn_blocking(move || {
-        audit.scan(after, limit, MAX_SCAN, |record| filter.admits(record))
+    let (records, last_seen, exhausted) = tokio::task::spawn_blocking(move || match filter.key() {
+        Some(key) => audit.scan_by(&key, after, limit, MAX_SCAN, |record| filter.admits(record)),
+        None => audit.scan(after, limit, MAX_SCAN, |record| filter.admits(record)),
     })
     .await
     .map_err(ApiError::internal)?

@@ -19,6 +19,7 @@
 pub mod checkpoint;
 pub mod counts;
 pub mod export;
+pub mod keyed;
 mod mine;
 #[doc(hidden)]
 pub mod tamper;
@@ -174,6 +175,7 @@ impl AuditLog {
         txn.open_table(CHECKPOINTS)?;
         mine::ensure(&txn)?;
         counts::ensure(&txn)?;
+        keyed::ensure(&txn)?;
         txn.commit()?;
         let public_key = signer.public_key();
         let writer = Writer::start(Arc::clone(&db), signer, interval)?;

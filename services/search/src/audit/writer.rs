@@ -274,6 +274,7 @@ fn write_records(db: &Database, records: &[AuditRecord]) -> Result<(), redb::Err
     }
     super::mine::index(&txn, records)?;
     super::counts::count(&txn, records)?;
+    super::keyed::index(&txn, records)?;
     txn.commit()?;
     Ok(())
 }
