@@ -267,7 +267,9 @@ impl Stage for Enforcer {
         let releases = tokio::task::spawn_blocking(move || {
             reports
                 .iter()
-                .map(|report| evaluate_at(report, &snapshot, at, "report received"))
+                .map(|report| {
+                    evaluate_at(report, &snapshot, at, accord_domain::view::TRIGGER_RECEIVED)
+                })
                 .collect::<Vec<_>>()
         })
         .await?;
