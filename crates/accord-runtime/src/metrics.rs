@@ -17,6 +17,9 @@ pub const STAGE_LAG: &str = "accord_stage_lag_records";
 pub const STAGE_IN_FLIGHT: &str = "accord_stage_in_flight_records";
 /// Batches a stage processed and committed.
 pub const STAGE_BATCHES: &str = "accord_stage_batches_total";
+/// Seconds a stage took to process one batch, retries included (histogram, by `stage`; buckets
+/// [`HTTP_DURATION_BUCKETS`]): with lanes, how long a report can wait for a lane or a shared lock.
+pub const STAGE_BATCH_DURATION: &str = "accord_stage_batch_seconds";
 /// Records a stage could not pass on (too large for the bus, refused for good by the index): dead-lettered.
 pub const STAGE_REFUSED: &str = "accord_stage_refused_total";
 /// The label naming the stage.

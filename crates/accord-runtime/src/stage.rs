@@ -170,6 +170,7 @@ async fn process_until_done(
     options: &StageOptions,
     shutdown: &CancellationToken,
 ) -> bool {
+    let started = std::time::Instant::now();
     let mut backoff = Duration::from_millis(50);
     while let Err(error) = stage.process(batch).await {
         metrics::counter!(names::STAGE_ERRORS, names::STAGE => options.name).increment(1);
@@ -180,6 +181,8 @@ async fn process_until_done(
         sleep_or_stop(shutdown, backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+    metrics::histogram!(names::STAGE_BATCH_DURATION, names::STAGE => options.name)
+        .record(started.elapsed().as_secs_f64());
     true
 }
 

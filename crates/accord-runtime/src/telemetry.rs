@@ -57,6 +57,11 @@ fn init_metrics() {
             )
             .ok()?
             .set_buckets_for_metric(
+                Matcher::Full(crate::metrics::STAGE_BATCH_DURATION.to_owned()),
+                &crate::metrics::HTTP_DURATION_BUCKETS,
+            )
+            .ok()?
+            .set_buckets_for_metric(
                 Matcher::Full(crate::metrics::SEARCHABLE_LAG.to_owned()),
                 &crate::metrics::SEARCHABLE_LAG_BUCKETS,
             )
