@@ -8,6 +8,7 @@ mod lenient;
 mod lifecycle;
 mod overlap;
 mod oversight;
+mod owned;
 mod pipeline;
 mod policy;
 mod reads;

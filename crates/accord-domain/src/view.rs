@@ -101,6 +101,10 @@ pub struct ReportFacts {
     /// views written before it was kept: the query-time re-check then counts the view's released indicators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_indicators: Option<usize>,
+    /// When the version this view renders was accepted, for an amended report (`None` for version 1): TAXII gives the
+    /// view's objects a new `modified` from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended_at: Option<Timestamp>,
 }
 
 /// The released content of a report: everything here may be shown to the view's grantees.

@@ -32,7 +32,9 @@ mod taxii;
 // (decision 0025).
 pub use crate::counts::{CountsQuery, MAX_DAYS, report_counts};
 pub use crate::reports::{
-    ListQuery, list_reports, report_status, submit_report, submit_report_with,
+    ListQuery, list_reports,
+    owned::{amend_report, retract_indicators, retract_report},
+    report_status, submit_report, submit_report_with,
 };
 pub use accord_stix::Handling;
 
@@ -188,6 +190,8 @@ pub struct AppState {
     pub(crate) status: StatusStore,
     pub(crate) admission: Arc<Admission>,
     pub(crate) report_id_key: Arc<ReportIdKey>,
+    /// Serializes amendments and retractions, so that `If-Match` is checked against the version replaced.
+    pub(crate) amendments: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -226,6 +230,7 @@ impl AppState {
             status,
             admission,
             report_id_key: Arc::new(ReportIdKey::new(key)),
+            amendments: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 }
@@ -235,7 +240,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/reports", post(reports::submit).get(reports::list))
         .route("/v1/reports/counts", get(counts::counts))
-        .route("/v1/reports/{id}", get(reports::status))
+        .route(
+            "/v1/reports/{id}",
+            get(reports::status)
+                .put(reports::amend)
+                .delete(reports::retract),
+        )
+        .route("/v1/indicators/retract", post(reports::retract_indicators))
         // TAXII 2.1 writes (search serves the rest of /taxii2/; `accord up` merges the two on the same paths).
         .route(
             "/taxii2/accord/collections/{collection}/objects/",

@@ -254,10 +254,17 @@ impl Selection {
     }
 }
 
-/// Returns when a view was released to the agency: the latest of the report's reception, the view's start and the
-/// change time of the MoU versions that grant it.
+/// Returns when a view was released to the agency: the latest of the report's reception (or of its amendment: an
+/// amended report's objects get a new `modified`), the view's start and the change time of the MoU versions that
+/// grant it.
 pub(crate) fn released_at(view: &View, snapshot: &Snapshot) -> Timestamp {
-    let mut at = view.facts.received_at.max(view.valid_from);
+    let received = view
+        .facts
+        .amended_at
+        .map_or(view.facts.received_at, |amended| {
+            amended.max(view.facts.received_at)
+        });
+    let mut at = received.max(view.valid_from);
     for (mou, version) in &view.mous {
         let changed = snapshot
             .mou_history

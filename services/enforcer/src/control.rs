@@ -1,0 +1,148 @@
+//! A partner's controls over its own reports (`accord_domain::control`), acted on in the partner's order among its
+//! reports (the stage keeps it: decision 0044).
+//!
+//! - Retracting a report writes its tombstone and removes its stored copy in one transaction, then publishes an
+//!   empty release set (as retention does): the indexer deletes every view and the partner's status gets a
+//!   withdrawal receipt per agency that had it. A copy of the report that arrives later (a replay, an amendment
+//!   racing the retraction) is not stored again and is released to no one.
+//! - Retracting indicator values removes them from every stored report of the partner (`strip`) and evaluates each
+//!   affected report again, under the read side of the evaluation lock like the partner's new reports: a
+//!   re-evaluation (write side) sees the reports before or after, never half-way.
+
+mod strip;
+
+use std::collections::HashSet;
+
+use accord_bus::Delivery;
+use accord_domain::{
+    Control, IndicatorRetraction, NormalizedReport, ObservableType, ReleaseSet, Retraction,
+    Timestamp,
+};
+use accord_runtime::telemetry::ErrorChain;
+
+use crate::{AppState, evaluate_at, publish_releases};
+
+/// The trigger of the release set that withdraws a retracted report, shown in withdrawal receipts (followed by the
+/// reason: `retracted by the partner (false-positive)`).
+pub(crate) const RETRACTED_TRIGGER: &str = "retracted by the partner";
+
+/// Returns the release set that withdraws every view of `report`.
+pub(crate) fn withdrawal(report: &NormalizedReport, at: Timestamp, trigger: &str) -> ReleaseSet {
+    ReleaseSet {
+        report_id: report.id.clone(),
+        partner: report.partner.clone(),
+        evaluated_at: at,
+        indicators: report.indicators.len(),
+        views: Vec::new(),
+        trigger: Some(trigger.to_owned()),
+    }
+}
+
+/// Acts on one control record. One that cannot be decoded is logged and skipped: it names no report it could
+/// release, and the gateway only writes valid ones.
+///
+/// # Errors
+/// A store or bus failure: the batch is retried (acting twice changes nothing).
+pub(crate) async fn apply(state: &AppState, delivery: &Delivery) -> anyhow::Result<()> {
+    let control: Control = match serde_json::from_slice(&delivery.record.payload) {
+        Ok(control) => control,
+        Err(error) => {
+            tracing::error!(
+                error = %ErrorChain(&error),
+                offset = delivery.position.offset,
+                "undecodable control record: skipped"
+            );
+            return Ok(());
+        }
+    };
+    match control {
+        Control::RetractReport(retraction) => retract_report(state, &retraction).await,
+        Control::RetractIndicators(retraction) => retract_indicators(state, &retraction).await,
+    }
+}
+
+async fn retract_report(state: &AppState, retraction: &Retraction) -> anyhow::Result<()> {
+    let _evaluation = state.evaluation.read().await;
+    let store = state.store.clone();
+    let owned = retraction.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        // Defence in depth: the gateway only accepts a retraction from the report's partner.
+        if let Some(stored) = store.get(&owned.report_id)?
+            && stored.partner != owned.partner
+        {
+            return Ok::<_, anyhow::Error>(Err(stored.partner));
+        }
+        let replayed = store.is_retracted(&owned.report_id)?;
+        Ok(Ok((store.retract(&owned)?, replayed)))
+    })
+    .await??;
+    let removed = match outcome {
+        // Nothing stored and no earlier retraction: the report was rejected, it has no view to withdraw (and a
+        // release set would count it as evaluated and rejected at once).
+        Ok((None, false)) => return Ok(()),
+        Ok((removed, _)) => removed,
+        Err(owner) => {
+            tracing::error!(report_id = %retraction.report_id, partner = %retraction.partner, %owner,
+                "a retraction names another partner's report: ignored");
+            return Ok(());
+        }
+    };
+    let release = ReleaseSet {
+        report_id: retraction.report_id.clone(),
+        partner: retraction.partner.clone(),
+        evaluated_at: chrono::Utc::now(),
+        indicators: removed.map_or(0, |report| report.indicators.len()),
+        views: Vec::new(),
+        trigger: Some(format!(
+            "{RETRACTED_TRIGGER} ({})",
+            retraction.reason.as_str()
+        )),
+    };
+    publish_releases(&state.deps.bus, &[release]).await?;
+    tracing::info!(report_id = %retraction.report_id, reason = retraction.reason.as_str(), "report retracted");
+    Ok(())
+}
+
+async fn retract_indicators(
+    state: &AppState,
+    retraction: &IndicatorRetraction,
+) -> anyhow::Result<()> {
+    let _evaluation = state.evaluation.read().await;
+    let values: HashSet<(ObservableType, String)> = retraction
+        .values
+        .iter()
+        .map(|value| (value.kind, value.value.clone()))
+        .collect();
+    let (store, partner) = (state.store.clone(), retraction.partner.clone());
+    let changed = tokio::task::spawn_blocking(move || {
+        let mut changed = Vec::new();
+        for mut report in store.by_partner(&partner)? {
+            if strip::strip(&mut report, &values) {
+                changed.push(report);
+            }
+        }
+        store.put(&changed)?;
+        Ok::<_, anyhow::Error>(changed)
+    })
+    .await??;
+    let trigger = format!(
+        "indicators retracted by the partner ({})",
+        retraction.reason.as_str()
+    );
+    for chunk in changed.chunks(state.config.reevaluation_chunk.max(1)) {
+        let snapshot = state.deps.directory.snapshot();
+        let at = chrono::Utc::now();
+        let releases: Vec<ReleaseSet> = chunk
+            .iter()
+            .map(|report| evaluate_at(report, &snapshot, at, &trigger))
+            .collect();
+        publish_releases(&state.deps.bus, &releases).await?;
+    }
+    tracing::info!(
+        retraction = retraction.id,
+        values = retraction.values.len(),
+        reports = changed.len(),
+        "indicators retracted"
+    );
+    Ok(())
+}
