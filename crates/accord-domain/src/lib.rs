@@ -49,7 +49,7 @@ pub use report::{
     Victim, Warning,
 };
 pub use tlp::Tlp;
-pub use view::{Alternate, Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};
+pub use view::{Alternate, Grant, Profile, ReleaseSet, ReportFacts, Revocation, View, ViewContent};
 
 /// The one timestamp type: UTC, serialized as RFC 3339.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -3,7 +3,8 @@
 //!
 //! - Retracting a report writes its tombstone and removes its stored copy in one transaction, then publishes an
 //!   empty release set (as retention does): the indexer deletes every view and the partner's status gets a
-//!   withdrawal receipt per agency that had it. A copy of the report that arrives later (a replay, an amendment
+//!   withdrawal receipt per agency that had it; the release set lists, per (agency, purpose) the report is shown to,
+//!   the STIX objects TAXII pollers get again with `revoked: true`. A copy of the report that arrives later (a replay, an amendment
 //!   racing the retraction) is not stored again and is released to no one.
 //! - Retracting indicator values removes them from every stored report of the partner (`strip`) and evaluates each
 //!   affected report again, under the read side of the evaluation lock like the partner's new reports: a
@@ -16,7 +17,7 @@ use std::collections::HashSet;
 use accord_bus::Delivery;
 use accord_domain::{
     Control, IndicatorRetraction, NormalizedReport, ObservableType, ReleaseSet, Retraction,
-    Timestamp,
+    Revocation, Timestamp,
 };
 use accord_runtime::telemetry::ErrorChain;
 
@@ -35,6 +36,7 @@ pub(crate) fn withdrawal(report: &NormalizedReport, at: Timestamp, trigger: &str
         indicators: report.indicators.len(),
         views: Vec::new(),
         trigger: Some(trigger.to_owned()),
+        revoked: Vec::new(),
     }
 }
 
@@ -87,20 +89,49 @@ async fn retract_report(state: &AppState, retraction: &Retraction) -> anyhow::Re
             return Ok(());
         }
     };
+    let at = chrono::Utc::now();
     let release = ReleaseSet {
         report_id: retraction.report_id.clone(),
         partner: retraction.partner.clone(),
-        evaluated_at: chrono::Utc::now(),
-        indicators: removed.map_or(0, |report| report.indicators.len()),
+        evaluated_at: at,
+        indicators: removed.as_ref().map_or(0, |report| report.indicators.len()),
         views: Vec::new(),
         trigger: Some(format!(
             "{RETRACTED_TRIGGER} ({})",
             retraction.reason.as_str()
         )),
+        revoked: removed
+            .as_ref()
+            .map(|report| revocations(state, report, at))
+            .unwrap_or_default(),
     };
     publish_releases(&state.deps.bus, &[release]).await?;
     tracing::info!(report_id = %retraction.report_id, reason = retraction.reason.as_str(), "report retracted");
     Ok(())
+}
+
+/// Returns what each (agency, purpose) the report is shown to now loses: its own STIX objects, for TAXII pollers
+/// (evaluated under the evaluation lock, so as of the report's latest release set).
+fn revocations(state: &AppState, report: &NormalizedReport, at: Timestamp) -> Vec<Revocation> {
+    let release = evaluate_at(
+        report,
+        &state.deps.directory.snapshot(),
+        at,
+        RETRACTED_TRIGGER,
+    );
+    let mut revoked = Vec::new();
+    for view in &release.views {
+        let objects = accord_stix::export::own_objects(view);
+        for grant in &view.grants {
+            revoked.push(Revocation {
+                agency: grant.agency.clone(),
+                purpose: grant.purpose,
+                created: report.received_at,
+                objects: objects.clone(),
+            });
+        }
+    }
+    revoked
 }
 
 async fn retract_indicators(

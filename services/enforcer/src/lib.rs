@@ -175,6 +175,7 @@ pub fn evaluate_at(
         indicators: report.indicators.len(),
         views,
         trigger: Some(trigger.to_owned()),
+        revoked: Vec::new(),
     }
 }
 
@@ -222,6 +223,7 @@ pub(crate) async fn publish_releases(
                 release.trigger.as_deref().unwrap_or("evaluation"),
                 refused.reason
             )),
+            revoked: release.revoked.clone(),
         })?);
         dead_letters.push(stage::rejection_record(
             &release.report_id,

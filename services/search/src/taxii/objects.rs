@@ -317,7 +317,23 @@ async fn content(state: &AppState, ctx: &Context) -> Result<Vec<StixObject>, Tax
             released_at: released_at(view, &ctx.snapshot),
         })
         .collect();
-    Ok(export(&releases))
+    let mut objects = export(&releases);
+    // Retracted reports' objects the agency was shown, again, revoked.
+    let store = state.revocations.clone();
+    let (agency, purpose) = (ctx.agency.clone(), ctx.purpose);
+    let revoked = tokio::task::spawn_blocking(move || store.objects(&agency, purpose))
+        .await
+        .map_err(|error| TaxiiError::Unavailable(format!("revocations: {error}")))?
+        .map_err(|error| {
+            tracing::error!(error = %ErrorChain(error.as_ref()), "failed to read revocations");
+            TaxiiError::Unavailable("the revocation store is unavailable; retry later".to_owned())
+        })?;
+    if !revoked.is_empty() {
+        objects.extend(revoked);
+        // The TAXII order, as `export` gives it.
+        objects.sort_by(|a, b| (a.date_added, &a.id).cmp(&(b.date_added, &b.id)));
+    }
+    Ok(objects)
 }
 
 /// Adds the `X-TAXII-Date-Added-First/Last` headers of a page.
