@@ -6,7 +6,8 @@
 //! for the grants the report was shown under just before) in `<data>/search/revocations.redb`. A collection's
 //! content is what the index releases now plus these revoked objects of its (agency, purpose), `date_added` and
 //! `modified` the retraction's time: an agency is only ever told of a report it was shown, nothing else changes.
-//! Several search processes each keep their own store: give each its own data directory (the group is per store).
+//! The group is fixed: several search processes would split the revocations between their stores (run one search
+//! process per audit trail, as the trail already requires).
 
 use std::{path::Path, sync::Arc};
 
