@@ -256,10 +256,10 @@ fn partner_key(partner: &OrgId, id: &ReportId) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn report(partner: &str) -> NormalizedReport {
+    pub(crate) fn report(partner: &str) -> NormalizedReport {
         NormalizedReport {
             revision: None,
             id: ReportId::random(),

@@ -243,10 +243,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/reports/{id}",
             get(reports::status)
-                .put(reports::amend)
-                .delete(reports::retract),
+                .put(reports::owned::amend)
+                .delete(reports::owned::retract),
         )
-        .route("/v1/indicators/retract", post(reports::retract_indicators))
+        .route(
+            "/v1/indicators/retract",
+            post(reports::owned::post_retract_indicators),
+        )
         // TAXII 2.1 writes (search serves the rest of /taxii2/; `accord up` merges the two on the same paths).
         .route(
             "/taxii2/accord/collections/{collection}/objects/",

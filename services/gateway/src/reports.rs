@@ -425,7 +425,7 @@ pub(crate) fn report_schema() -> anyhow::Result<SchemaValidator> {
     SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)
 }
 
-fn accepted(document: Value) -> Response {
+pub(crate) fn accepted(document: Value) -> Response {
     let status_url = document["status_url"]
         .as_str()
         .unwrap_or_default()
@@ -471,65 +471,12 @@ pub(crate) async fn status(
 }
 
 /// Sets the `ETag` of a report's status or amendment: its version, quoted (`"2"`), for `If-Match`.
-fn with_etag(response: &mut Response, document: &Value) {
+pub(crate) fn with_etag(response: &mut Response, document: &Value) {
     if let Some(version) = document["version"].as_u64()
         && let Ok(value) = HeaderValue::from_str(&format!("\"{version}\""))
     {
         response.headers_mut().insert(header::ETAG, value);
     }
-}
-
-/// `PUT /v1/reports/{id}`: 202 once the bus has the new version.
-pub(crate) async fn amend(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    principal.require(Role::Partner)?;
-    let media_type = json::media_type(&headers)?;
-    let expected = owned::if_match(&headers)?;
-    let handling = lenient::requested(&headers);
-    let document = owned::amend_report(
-        &state,
-        &principal,
-        &id,
-        &media_type,
-        body,
-        expected,
-        handling,
-    )
-    .await?;
-    let mut response = accepted(document.clone());
-    with_etag(&mut response, &document);
-    if let Some(applied) = lenient::applied(handling) {
-        response
-            .headers_mut()
-            .insert(lenient::PREFERENCE_APPLIED, applied);
-    }
-    Ok(response)
-}
-
-/// `DELETE /v1/reports/{id}`: 202 once the bus has the retraction.
-pub(crate) async fn retract(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let document = owned::retract_report(&state, &principal, &id, body).await?;
-    Ok(accepted(document))
-}
-
-/// `POST /v1/indicators/retract`: 202 once the bus has the retraction.
-pub(crate) async fn retract_indicators(
-    State(state): State<AppState>,
-    principal: Principal,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let document = owned::retract_indicators(&state, &principal, body).await?;
-    Ok((StatusCode::ACCEPTED, Json(document)).into_response())
 }
 
 /// Shows a report's status to the partner that submitted it (anyone else gets 404): the whole of

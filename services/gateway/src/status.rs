@@ -367,28 +367,38 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             at,
             trigger,
             ..
-        } => {
-            status.partner = partner;
-            status.indicators = indicators;
-            status.evaluated_at = Some(at.clone());
-            for agency in &status.released_to {
-                if !released_to.contains(agency) {
-                    status.withdrawals.push(Withdrawal {
-                        agency: agency.clone(),
-                        at: at.clone(),
-                        reason: trigger.clone(),
-                    });
-                }
-            }
-            let released = !released_to.is_empty();
-            status.released_to = released_to;
-            // A rejected or retracted report stays so; otherwise the status follows the latest evaluation.
-            if status.status != "rejected" && status.status != "retracted" {
-                status.status = if released { "released" } else { "normalized" }.to_owned();
-            }
-        }
+        } => evaluated(&mut status, partner, indicators, released_to, at, trigger),
     }
     status
+}
+
+/// Applies an evaluation: a shrinking `released_to` leaves a withdrawal receipt per agency that lost the report.
+fn evaluated(
+    status: &mut ReportStatus,
+    partner: String,
+    indicators: usize,
+    released_to: Vec<String>,
+    at: String,
+    trigger: String,
+) {
+    status.partner = partner;
+    status.indicators = indicators;
+    status.evaluated_at = Some(at.clone());
+    for agency in &status.released_to {
+        if !released_to.contains(agency) {
+            status.withdrawals.push(Withdrawal {
+                agency: agency.clone(),
+                at: at.clone(),
+                reason: trigger.clone(),
+            });
+        }
+    }
+    let released = !released_to.is_empty();
+    status.released_to = released_to;
+    // A rejected or retracted report stays so; otherwise the status follows the latest evaluation.
+    if status.status != "rejected" && status.status != "retracted" {
+        status.status = if released { "released" } else { "normalized" }.to_owned();
+    }
 }
 
 /// Follows one topic into the store; on `reports.releasable` and `reports.rejected`, also settles the reports in

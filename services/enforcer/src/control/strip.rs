@@ -187,4 +187,42 @@ mod tests {
         let cuts = widen(vec![(10, 24)], std::iter::once(&pii));
         assert_eq!(cuts, vec![(4, 24)]);
     }
+
+    #[test]
+    fn strip_removes_the_indicator_and_its_spelling_and_keeps_the_rest() {
+        let mut report = crate::store::tests::report("bank-a");
+        report.description = "Seen 192.0.2[.]44 then evil.example".to_owned();
+        let indicator = |kind, value: &str| accord_domain::Indicator {
+            id: format!("{kind}--{value}"),
+            kind,
+            value: value.to_owned(),
+            source: accord_domain::IndicatorSource::Text,
+        };
+        report.indicators = vec![
+            indicator(ObservableType::Ipv4Addr, "192.0.2.44"),
+            indicator(ObservableType::DomainName, "evil.example"),
+        ];
+        let span = |start, end, kind, value: &str| IndicatorSpan {
+            field: TextField::Description,
+            start,
+            end,
+            kind,
+            value: value.to_owned(),
+        };
+        report.indicator_spans = Some(vec![
+            span(5, 17, ObservableType::Ipv4Addr, "192.0.2.44"),
+            span(23, 35, ObservableType::DomainName, "evil.example"),
+        ]);
+        let values = HashSet::from([(ObservableType::Ipv4Addr, "192.0.2.44".to_owned())]);
+        assert!(strip(&mut report, &values));
+        assert_eq!(report.description, "Seen [retracted] then evil.example");
+        assert_eq!(report.indicators.len(), 1);
+        let spans = report.indicator_spans.as_ref().unwrap();
+        assert_eq!(spans.len(), 1);
+        assert_eq!(
+            &report.description[spans[0].start..spans[0].end],
+            "evil.example"
+        );
+        assert!(!strip(&mut report, &values), "nothing left to remove");
+    }
 }

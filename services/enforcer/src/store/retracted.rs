@@ -85,3 +85,39 @@ impl ReportStore {
             .is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use accord_domain::{OrgId, RetractionReason};
+
+    use super::*;
+
+    #[test]
+    fn a_retracted_report_is_removed_and_never_stored_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::open(dir.path()).unwrap();
+        let report = crate::store::tests::report("bank-a");
+        assert!(store.put(std::slice::from_ref(&report)).unwrap().is_empty());
+        let retraction = Retraction {
+            report_id: report.id.clone(),
+            partner: OrgId::parse("bank-a").unwrap(),
+            reason: RetractionReason::SentInError,
+            detail: None,
+            by: "tok".into(),
+            at: chrono::Utc::now(),
+        };
+        assert!(!store.is_retracted(&report.id).unwrap());
+        assert_eq!(store.retract(&retraction).unwrap(), Some(report.clone()));
+        assert!(store.is_retracted(&report.id).unwrap());
+        assert_eq!(store.get(&report.id).unwrap(), None);
+        assert!(store.by_partner(&report.partner).unwrap().is_empty());
+        assert_eq!(store.oldest_received(&report.partner).unwrap(), None);
+        // A replay of the report, and of the retraction, change nothing.
+        assert_eq!(
+            store.put(std::slice::from_ref(&report)).unwrap(),
+            vec![report.id.clone()]
+        );
+        assert_eq!(store.get(&report.id).unwrap(), None);
+        assert_eq!(store.retract(&retraction).unwrap(), None);
+    }
+}

@@ -15,17 +15,75 @@ use accord_domain::{
     topics,
 };
 use accord_runtime::{ApiError, Principal, json, telemetry::ErrorChain};
-use axum::http::HeaderMap;
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{Submission, judge, lookup, publish, record_accepted};
+use super::{Submission, accepted, judge, lookup, publish, record_accepted, with_etag};
 use crate::{
     AppState,
     convert::declared_from,
-    lenient::Handling,
+    lenient::{self, Handling},
     status::{Change, ReportStatus, RetractionView, owned::Amendment},
 };
+
+/// `PUT /v1/reports/{id}`: 202 once the bus has the new version.
+pub(crate) async fn amend(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Partner)?;
+    let media_type = json::media_type(&headers)?;
+    let expected = if_match(&headers)?;
+    let handling = lenient::requested(&headers);
+    let document = amend_report(
+        &state,
+        &principal,
+        &id,
+        &media_type,
+        body,
+        expected,
+        handling,
+    )
+    .await?;
+    let mut response = accepted(document.clone());
+    with_etag(&mut response, &document);
+    if let Some(applied) = lenient::applied(handling) {
+        response
+            .headers_mut()
+            .insert(lenient::PREFERENCE_APPLIED, applied);
+    }
+    Ok(response)
+}
+
+/// `DELETE /v1/reports/{id}`: 202 once the bus has the retraction.
+pub(crate) async fn retract(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let document = retract_report(&state, &principal, &id, body).await?;
+    Ok(accepted(document))
+}
+
+/// `POST /v1/indicators/retract`: 202 once the bus has the retraction.
+pub(crate) async fn post_retract_indicators(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let document = retract_indicators(&state, &principal, body).await?;
+    Ok((StatusCode::ACCEPTED, Json(document)).into_response())
+}
 
 /// Returns the status of a report the caller's organization submitted; 404 for an unknown id or another's report.
 async fn owned_status(

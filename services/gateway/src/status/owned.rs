@@ -99,3 +99,89 @@ pub(super) fn control_change(payload: &[u8]) -> Option<Change> {
         Control::RetractIndicators(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::merge;
+
+    fn amendment(version: u32) -> Change {
+        Change::Amended(Amendment {
+            id: "r".into(),
+            partner: "p".into(),
+            title: format!("v{version}"),
+            body_sha256: String::new(),
+            revision: Revision {
+                version,
+                by: "tok".into(),
+                at: chrono::Utc::now(),
+            },
+            warnings: Vec::new(),
+        })
+    }
+
+    fn released(to: &[&str], trigger: &str) -> Change {
+        Change::Released {
+            id: "r".into(),
+            partner: "p".into(),
+            indicators: 1,
+            released_to: to.iter().map(|agency| (*agency).to_owned()).collect(),
+            at: "t".into(),
+            trigger: trigger.into(),
+        }
+    }
+
+    #[test]
+    fn an_amendment_starts_the_pipeline_again_and_a_replay_changes_nothing() {
+        let mut status = merge(None, released(&["a"], "report received"));
+        status.status = "rejected".into();
+        status.rejections.push(crate::status::RejectionView {
+            reason: "x".into(),
+            detail: "y".into(),
+        });
+        let amended = merge(Some(status), amendment(2));
+        assert_eq!(
+            (
+                amended.version,
+                amended.status.as_str(),
+                amended.title.as_str()
+            ),
+            (2, "accepted", "v2")
+        );
+        assert!(amended.rejections.is_empty());
+        let replayed = merge(Some(amended.clone()), amendment(2));
+        assert_eq!(replayed, amended);
+    }
+
+    #[test]
+    fn a_retraction_is_terminal_and_its_withdrawal_is_a_receipt() {
+        let status = merge(None, released(&["a", "b"], "report received"));
+        let retracted = merge(
+            Some(status),
+            Change::Retracted {
+                id: "r".into(),
+                partner: "p".into(),
+                retraction: RetractionView {
+                    reason: "false-positive".into(),
+                    detail: None,
+                    by: "tok".into(),
+                    at: "t1".into(),
+                },
+            },
+        );
+        let withdrawn = merge(
+            Some(retracted),
+            released(&[], "retracted by the partner (false-positive)"),
+        );
+        assert_eq!(withdrawn.status, "retracted");
+        assert_eq!(withdrawn.withdrawals.len(), 2);
+        assert!(
+            withdrawn
+                .withdrawals
+                .iter()
+                .all(|w| w.reason == "retracted by the partner (false-positive)")
+        );
+        let late = merge(Some(withdrawn), amendment(2));
+        assert_eq!((late.status.as_str(), late.version), ("retracted", 1));
+    }
+}
