@@ -506,4 +506,24 @@ async fn an_amendment_replaces_what_agencies_see_and_if_match_guards_it() {
         "{status}"
     );
     assert_eq!(status["title"], "Second version");
+    // Oversight: the amendment is in the trail, with who and the version.
+    let auditor = app.token("accord-admin", "auditor").await;
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let trail = app.get("/v1/audit", &auditor).await.body;
+        let amended = trail["records"].as_array().into_iter().flatten().any(|r| {
+            r["endpoint"] == "PUT /v1/reports/{id}"
+                && r["query"]["report"] == id.as_str()
+                && r["query"]["version"] == 2
+                && r["organization"] == "bank-a"
+        });
+        if amended {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no audit record: {trail}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
