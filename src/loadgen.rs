@@ -182,15 +182,7 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
         accepted.len()
     );
     let lookups = measure_lookups(&args, &setup, &synth, &accepted, seed).await?;
-    let retraction = match args.retract_indicators {
-        0 => None,
-        count => {
-            eprintln!("loadgen: retracting {count} indicator values and measuring");
-            let api = Api::new(&args.url, 4)?;
-            let give_up = Duration::from_secs(args.give_up_secs);
-            Some(retract::run(&api, &setup, &synth, &accepted, count, give_up).await?)
-        }
-    };
+    let retraction = measure_retraction(&args, &setup, &synth, &accepted).await?;
     let revocation = match args.revoke {
         true => Some(measure_revocation(&args, &setup, &synth, &accepted).await?),
         false => None,
@@ -272,6 +264,25 @@ async fn measure_lookups(
         eprintln!("loadgen: unexpected lookup answer: {example}");
     }
     Ok(lookups)
+}
+
+/// `--retract-indicators`: retracts that many of the run's values and measures (nothing when 0).
+async fn measure_retraction(
+    args: &LoadgenArgs,
+    setup: &client::Setup,
+    synth: &Synth,
+    accepted: &[u32],
+) -> anyhow::Result<Option<retract::Retraction>> {
+    let count = args.retract_indicators;
+    if count == 0 {
+        return Ok(None);
+    }
+    eprintln!("loadgen: retracting {count} indicator values and measuring");
+    let api = Api::new(&args.url, 4)?;
+    let give_up = Duration::from_secs(args.give_up_secs);
+    Ok(Some(
+        retract::run(&api, setup, synth, accepted, count, give_up).await?,
+    ))
 }
 
 /// Revokes the run's MoU and measures the withdrawal.
