@@ -145,17 +145,16 @@ async fn retract_indicators(
         .map(|value| (value.kind, value.value.clone()))
         .collect();
     let (store, partner) = (state.store.clone(), retraction.partner.clone());
-    let changed = tokio::task::spawn_blocking(move || {
-        let mut changed = Vec::new();
-        for mut report in store.by_partner(&partner)? {
-            if strip::strip(&mut report, &values) {
-                changed.push(report);
-            }
-        }
+    let started = std::time::Instant::now();
+    let (changed, scanned_ms) = tokio::task::spawn_blocking(move || {
+        let mut changed = store.carrying(&partner, &values)?;
+        let scanned_ms = started.elapsed().as_millis();
+        changed.retain_mut(|report| strip::strip(report, &values));
         store.put(&changed)?;
-        Ok::<_, anyhow::Error>(changed)
+        Ok::<_, anyhow::Error>((changed, scanned_ms))
     })
     .await??;
+    let stored_ms = started.elapsed().as_millis();
     let trigger = format!(
         "indicators retracted by the partner ({})",
         retraction.reason.as_str()
@@ -184,6 +183,9 @@ async fn retract_indicators(
         retraction = retraction.id,
         values = retraction.values.len(),
         reports,
+        scanned_ms,
+        stored_ms,
+        published_ms = started.elapsed().as_millis(),
         "indicators retracted"
     );
     Ok(())
