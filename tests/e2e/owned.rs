@@ -449,6 +449,14 @@ async fn an_amendment_replaces_what_agencies_see_and_if_match_guards_it() {
             .map(|o| o["modified"].as_str().unwrap().to_owned())
     };
     let first_modified = modified(&before, "First version").unwrap();
+    let indicator_id = |objects: &[Value], value: &str| {
+        objects
+            .iter()
+            .find(|o| o["type"] == "indicator" && o["name"] == value)
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+    };
+    let removed = indicator_id(&before, "198.51.100.31").unwrap();
+    let kept = indicator_id(&before, "198.51.100.32").unwrap();
 
     let amended = report(
         "Second version",
@@ -499,6 +507,15 @@ async fn an_amendment_replaces_what_agencies_see_and_if_match_guards_it() {
     let after = wait_taxii(&app, &w.ncu_de, |o| modified(o, "Second version").is_some()).await;
     assert!(modified(&after, "First version").is_none());
     assert!(modified(&after, "Second version").unwrap() > first_modified);
+    // The indicator the partner removed comes back revoked; the one it kept is served as released.
+    let after = wait_taxii(&app, &w.ncu_de, |o| {
+        o.iter()
+            .any(|o| o["id"] == removed.as_str() && o["revoked"] == true)
+    })
+    .await;
+    let kept_object = after.iter().find(|o| o["id"] == kept.as_str()).unwrap();
+    assert!(kept_object.get("revoked").is_none(), "{kept_object}");
+    assert_eq!(after.iter().filter(|o| o["id"] == kept.as_str()).count(), 1);
     let status = app.wait_status(&w.partner, &id, &["released"]).await;
     assert_eq!(status["version"], 2, "{status}");
     assert!(

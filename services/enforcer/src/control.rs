@@ -6,20 +6,25 @@
 //!   withdrawal receipt per agency that had it; the release set lists, per (agency, purpose) the report is shown to,
 //!   the STIX objects TAXII pollers get again with `revoked: true`. A copy of the report that arrives later (a replay, an amendment
 //!   racing the retraction) is not stored again and is released to no one.
+//! - An amendment is a report (the stage stores and evaluates it, trigger `amended by the partner (version n)`);
+//!   its release set lists, for TAXII pollers, the objects of the replaced version it no longer releases
+//!   ([`superseded`]).
 //! - Retracting indicator values removes them from every stored report of the partner (`strip`) and evaluates each
 //!   affected report again, under the read side of the evaluation lock like the partner's new reports: a
 //!   re-evaluation (write side) sees the reports before or after, never half-way.
 
 mod strip;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use accord_bus::Delivery;
 use accord_domain::{
-    Control, IndicatorRetraction, NormalizedReport, ObservableType, ReleaseSet, Retraction,
-    Revocation, Timestamp,
+    Control, IndicatorRetraction, NormalizedReport, ObservableType, OrgId, Purpose, ReleaseSet,
+    ReportId, Retraction, Revocation, Timestamp,
 };
+use accord_runtime::directory::Snapshot;
 use accord_runtime::telemetry::ErrorChain;
+use accord_stix::export::own_objects;
 
 use crate::{AppState, evaluate_at, publish_releases};
 
@@ -38,6 +43,65 @@ pub(crate) fn withdrawal(report: &NormalizedReport, at: Timestamp, trigger: &str
         trigger: Some(trigger.to_owned()),
         revoked: Vec::new(),
     }
+}
+
+/// Returns the stored versions that the amended reports among `reports` replace, by id.
+///
+/// # Errors
+/// A store failure.
+pub(crate) fn replaced(
+    store: &crate::store::ReportStore,
+    reports: &[NormalizedReport],
+) -> anyhow::Result<HashMap<ReportId, NormalizedReport>> {
+    let mut replaced = HashMap::new();
+    for report in reports.iter().filter(|report| report.revision.is_some()) {
+        if let Some(stored) = store.get(&report.id)? {
+            replaced.insert(report.id.clone(), stored);
+        }
+    }
+    Ok(replaced)
+}
+
+/// Returns what an amendment revokes: per (agency, purpose) the replaced version is shown to now, its own STIX
+/// objects that the new version's release set no longer gives that (agency, purpose) — the indicators the partner
+/// removed, or the whole report when the new version is no longer released to it. A replay of the same version
+/// revokes nothing.
+pub(crate) fn superseded(
+    before: &NormalizedReport,
+    current: &ReleaseSet,
+    snapshot: &Snapshot,
+    at: Timestamp,
+) -> Vec<Revocation> {
+    let mut kept: HashMap<(OrgId, Purpose), HashSet<String>> = HashMap::new();
+    for view in &current.views {
+        let ids: HashSet<String> = own_objects(view).into_iter().map(|(_, id)| id).collect();
+        for grant in &view.grants {
+            kept.entry((grant.agency.clone(), grant.purpose))
+                .or_default()
+                .extend(ids.iter().cloned());
+        }
+    }
+    let mut revoked = Vec::new();
+    for view in &evaluate_at(before, snapshot, at, "").views {
+        let objects = own_objects(view);
+        for grant in &view.grants {
+            let still = kept.get(&(grant.agency.clone(), grant.purpose));
+            let gone: Vec<(String, String)> = objects
+                .iter()
+                .filter(|(_, id)| still.is_none_or(|still| !still.contains(id)))
+                .cloned()
+                .collect();
+            if !gone.is_empty() {
+                revoked.push(Revocation {
+                    agency: grant.agency.clone(),
+                    purpose: grant.purpose,
+                    created: before.received_at,
+                    objects: gone,
+                });
+            }
+        }
+    }
+    revoked
 }
 
 /// Acts on one control record. One that cannot be decoded is logged and skipped: it names no report it could
@@ -121,7 +185,7 @@ fn revocations(state: &AppState, report: &NormalizedReport, at: Timestamp) -> Ve
     );
     let mut revoked = Vec::new();
     for view in &release.views {
-        let objects = accord_stix::export::own_objects(view);
+        let objects = own_objects(view);
         for grant in &view.grants {
             revoked.push(Revocation {
                 agency: grant.agency.clone(),

@@ -282,7 +282,12 @@ impl Enforcer {
         }
         let store = self.state.store.clone();
         let stored = reports.clone();
-        let retracted = tokio::task::spawn_blocking(move || store.put(&stored)).await??;
+        let (retracted, previous) = tokio::task::spawn_blocking(move || {
+            // The versions amendments replace: what they no longer release is revoked for TAXII pollers.
+            let previous = control::replaced(&store, &stored)?;
+            Ok::<_, anyhow::Error>((store.put(&stored)?, previous))
+        })
+        .await??;
         self.state.stored.notify_one();
         let _evaluation = self.state.evaluation.read().await;
         // One snapshot for the batch, taken inside the lock; evaluation (rendering every view) is CPU work, off the
@@ -294,10 +299,17 @@ impl Enforcer {
                 .iter()
                 .map(|report| {
                     if retracted.contains(&report.id) {
-                        control::withdrawal(report, at, control::RETRACTED_TRIGGER)
-                    } else {
-                        evaluate_at(report, &snapshot, at, "report received")
+                        return control::withdrawal(report, at, control::RETRACTED_TRIGGER);
                     }
+                    let Some(revision) = &report.revision else {
+                        return evaluate_at(report, &snapshot, at, "report received");
+                    };
+                    let trigger = format!("amended by the partner (version {})", revision.version);
+                    let mut release = evaluate_at(report, &snapshot, at, &trigger);
+                    if let Some(before) = previous.get(&report.id) {
+                        release.revoked = control::superseded(before, &release, &snapshot, at);
+                    }
+                    release
                 })
                 .collect::<Vec<_>>()
         })

@@ -329,7 +329,13 @@ async fn content(state: &AppState, ctx: &Context) -> Result<Vec<StixObject>, Tax
             TaxiiError::Unavailable("the revocation store is unavailable; retry later".to_owned())
         })?;
     if !revoked.is_empty() {
-        objects.extend(revoked);
+        // An object released now is served as released, whatever was revoked before.
+        let released: BTreeSet<String> = objects.iter().map(|object| object.id.clone()).collect();
+        objects.extend(
+            revoked
+                .into_iter()
+                .filter(|object| !released.contains(&object.id)),
+        );
         // The TAXII order, as `export` gives it.
         objects.sort_by(|a, b| (a.date_added, &a.id).cmp(&(b.date_added, &b.id)));
     }

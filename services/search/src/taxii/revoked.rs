@@ -6,10 +6,12 @@
 //! for the grants the report was shown under just before) in `<data>/search/revocations.redb`. A collection's
 //! content is what the index releases now plus these revoked objects of its (agency, purpose), `date_added` and
 //! `modified` the retraction's time: an agency is only ever told of a report it was shown, nothing else changes.
+//! An amendment revokes the objects of the replaced version that the new one no longer releases; an object released
+//! again later (a later amendment) is served as released, not revoked.
 //! The group is fixed: several search processes would split the revocations between their stores (run one search
 //! process per audit trail, as the trail already requires).
 
-use std::{path::Path, sync::Arc};
+use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use accord_bus::Delivery;
 use accord_domain::{OrgId, Purpose, ReleaseSet, Timestamp, topics};
@@ -97,14 +99,15 @@ impl Revocations {
         let end = format!("{agency}|{purpose}{}", char::from(SEPARATOR as u8 + 1));
         let txn = self.db.begin_read()?;
         let table = txn.open_table(REVOKED)?;
-        let mut objects = Vec::new();
+        // One object per id: the latest revocation (an amendment, then the retraction, may revoke it twice).
+        let mut objects: BTreeMap<String, StixObject> = BTreeMap::new();
         for entry in table.range(start.as_str()..end.as_str())? {
             let (_, value) = entry?;
             let Ok(revoked) = serde_json::from_slice::<Revoked>(value.value()) else {
                 continue;
             };
             for (kind, id) in revoked.objects {
-                objects.push(StixObject {
+                let object = StixObject {
                     body: json!({
                         "type": kind,
                         "spec_version": "2.1",
@@ -113,14 +116,15 @@ impl Revocations {
                         "modified": timestamp(revoked.at),
                         "revoked": true,
                     }),
-                    id,
+                    id: id.clone(),
                     kind,
                     date_added: revoked.at,
                     version: revoked.at,
-                });
+                };
+                objects.insert(id, object);
             }
         }
-        Ok(objects)
+        Ok(objects.into_values().collect())
     }
 }
 
