@@ -84,7 +84,8 @@ pub struct Config {
     pub max_backlog_reports: usize,
     /// The most bytes of reports of one partner accepted and not yet evaluated (429 beyond it).
     pub max_backlog_bytes: usize,
-    /// The most submissions of one partner validated at once (the others wait their turn).
+    /// The most submissions of one partner validated at once (the others wait their turn). Default: half the
+    /// machine's cores, at least one, so that one partner's large submissions leave cores to the others.
     pub max_concurrent_validations: usize,
     /// The secret report ids derived from idempotency keys are keyed with: 32 bytes in base64 (never printed). The
     /// same in every gateway of a deployment. Without it, the key file `gateway/report-id.key` in the data
@@ -102,7 +103,8 @@ impl Default for Config {
             max_normalized_bytes: 8 * 1024 * 1024,
             max_backlog_reports: 1000,
             max_backlog_bytes: 16 * 1024 * 1024,
-            max_concurrent_validations: 2,
+            max_concurrent_validations: std::thread::available_parallelism()
+                .map_or(1, |cores| (cores.get() / 2).max(1)),
             report_id_key: None,
         }
     }

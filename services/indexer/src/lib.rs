@@ -43,7 +43,7 @@ impl Default for Config {
         Self {
             group: "indexer".to_owned(),
             batch_size: 4096,
-            batch_bytes: 8 * 1024 * 1024,
+            batch_bytes: 1024 * 1024,
             window: 8192,
             window_bytes: 64 * 1024 * 1024,
             lanes: 2,

@@ -103,8 +103,12 @@ impl Scheduler {
     /// Takes the next owner's batch — its records in order, until `max_records` or `max_bytes` (at least one) — and
     /// marks the owner busy until [`Scheduler::release`]. `None` when no owner is waiting.
     pub(crate) fn take(&mut self, max_records: usize, max_bytes: usize) -> Option<OwnedBatch> {
-        let owner = self.turns.pop_front()?;
-        let queue = self.queues.get_mut(&owner)?;
+        let (owner, queue) = loop {
+            let owner = self.turns.pop_front()?;
+            if let Some(queue) = self.queues.get_mut(&owner) {
+                break (owner, queue);
+            }
+        };
         let mut deliveries = Vec::new();
         let mut bytes = 0;
         while deliveries.len() < max_records.max(1) && (deliveries.is_empty() || bytes < max_bytes)
@@ -146,6 +150,9 @@ struct Finished {
 /// The lanes and what the loop knows of the batches they hold.
 struct Lanes {
     senders: Vec<mpsc::Sender<OwnedBatch>>,
+    /// The lanes' tasks: one that ends while the stage runs (a panic in the stage) stops the stage, so that no
+    /// owner stays marked busy for ever.
+    tasks: tokio::task::JoinSet<()>,
     idle: Vec<usize>,
     done: mpsc::Receiver<Finished>,
     records: usize,
@@ -180,6 +187,9 @@ pub(super) async fn run<S: Stage + Clone + 'static>(
         let can_read = room > 0 && scheduler.bytes + lanes.bytes < fairness.window_bytes;
         tokio::select! {
             () = shutdown.cancelled() => break,
+            Some(ended) = lanes.tasks.join_next() => {
+                anyhow::bail!("a processing lane of stage `{}` ended: {ended:?}", options.name);
+            }
             Some(finished) = lanes.done.recv() => {
                 let settled =
                     settle(finished, &mut scheduler, &mut lanes, subscription.as_mut(), &options, &shutdown).await;
@@ -272,10 +282,14 @@ async fn finish(
     shutdown: &CancellationToken,
 ) {
     while lanes.busy() > 0 {
-        let Some(finished) = lanes.done.recv().await else {
-            return;
-        };
-        settle(finished, scheduler, lanes, subscription, options, shutdown).await;
+        tokio::select! {
+            finished = lanes.done.recv() => {
+                let Some(finished) = finished else { return };
+                settle(finished, scheduler, lanes, subscription, options, shutdown).await;
+            }
+            // A lane that ended (a panic) never answers: its batch is not committed.
+            Some(_) = lanes.tasks.join_next() => return,
+        }
     }
 }
 
@@ -288,6 +302,7 @@ fn spawn_lanes<S: Stage + Clone + 'static>(
 ) -> Lanes {
     let (results, done) = mpsc::channel(count);
     let mut senders = Vec::with_capacity(count);
+    let mut tasks = tokio::task::JoinSet::new();
     for lane in 0..count {
         let (sender, mut incoming) = mpsc::channel::<OwnedBatch>(1);
         senders.push(sender);
@@ -297,7 +312,7 @@ fn spawn_lanes<S: Stage + Clone + 'static>(
             shutdown.clone(),
             results.clone(),
         );
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             while let Some(batch) = incoming.recv().await {
                 let processed =
                     process_until_done(&mut stage, &batch.deliveries, &options, &shutdown)
@@ -324,6 +339,7 @@ fn spawn_lanes<S: Stage + Clone + 'static>(
     }
     Lanes {
         senders,
+        tasks,
         idle: (0..count).rev().collect(),
         done,
         records: 0,
@@ -532,5 +548,47 @@ mod tests {
         bus.publish(TOPIC, vec![owned("z", "z0")]).await.unwrap();
         let next = again.next_batch(10).await.unwrap();
         assert_eq!(offsets(&next), [9], "everything processed was committed");
+    }
+
+    /// A stage that panics on every record.
+    #[derive(Clone)]
+    struct Panics;
+
+    #[async_trait::async_trait]
+    impl Stage for Panics {
+        async fn process(&mut self, _batch: &[Delivery]) -> anyhow::Result<()> {
+            panic!("a bug in the stage");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lane_that_panics_stops_the_stage_instead_of_leaving_its_owner_busy_for_ever() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = BusClient::from_url(&dir.path().to_string_lossy())
+            .await
+            .unwrap();
+        bus.ensure_topics(&[TOPIC]).await.unwrap();
+        bus.publish(TOPIC, vec![owned("p", "p0")]).await.unwrap();
+        let options = StageOptions {
+            name: "fair-test",
+            topic: TOPIC,
+            group: "fair-test".to_owned(),
+            batch_size: 2,
+            linger: Duration::ZERO,
+        };
+        let fairness = Fairness {
+            header: "owner",
+            window: 100,
+            window_bytes: 1 << 20,
+            batch_bytes: 1 << 20,
+            lanes: 2,
+        };
+        let stopped = tokio::time::timeout(
+            Duration::from_secs(30),
+            super::super::run_fair(bus, options, fairness, Panics, CancellationToken::new()),
+        )
+        .await
+        .expect("the stage went on without its lane");
+        assert!(stopped.is_err(), "the stage must fail, not carry on");
     }
 }
