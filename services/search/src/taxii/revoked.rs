@@ -106,26 +106,52 @@ impl Revocations {
             let Ok(revoked) = serde_json::from_slice::<Revoked>(value.value()) else {
                 continue;
             };
-            for (kind, id) in revoked.objects {
+            let ids: Vec<&str> = revoked.objects.iter().map(|(_, id)| id.as_str()).collect();
+            for (kind, id) in &revoked.objects {
                 let object = StixObject {
-                    body: json!({
-                        "type": kind,
-                        "spec_version": "2.1",
-                        "id": id,
-                        "created": timestamp(revoked.created),
-                        "modified": timestamp(revoked.at),
-                        "revoked": true,
-                    }),
+                    body: revoked_body(kind, id, &revoked, &ids),
                     id: id.clone(),
-                    kind,
+                    kind: kind.clone(),
                     date_added: revoked.at,
                     version: revoked.at,
                 };
-                objects.insert(id, object);
+                objects.insert(id.clone(), object);
             }
         }
         Ok(objects.into_values().collect())
     }
+}
+
+/// Returns the revoked version of an object: its id, `created`, a `modified` at the revocation and
+/// `revoked: true`, with the properties STIX 2.1 requires of its type filled with neutral values that carry nothing of
+/// the report (a `report` named "Retracted report" referring to the other revoked objects, an `indicator` whose
+/// pattern names only its own id and can match no observable, an `identity` named "retracted").
+fn revoked_body(kind: &str, id: &str, revoked: &Revoked, ids: &[&str]) -> serde_json::Value {
+    let created = timestamp(revoked.created);
+    let mut body = json!({
+        "type": kind,
+        "spec_version": "2.1",
+        "id": id,
+        "created": created,
+        "modified": timestamp(revoked.at),
+        "revoked": true,
+    });
+    match kind {
+        "report" => {
+            let others: Vec<&str> = ids.iter().copied().filter(|other| *other != id).collect();
+            body["name"] = json!("Retracted report");
+            body["published"] = json!(created);
+            body["object_refs"] = json!(if others.is_empty() { vec![id] } else { others });
+        }
+        "indicator" => {
+            body["pattern"] = json!(format!("[x-accord-retracted:indicator_ref = '{id}']"));
+            body["pattern_type"] = json!("stix");
+            body["valid_from"] = json!(created);
+        }
+        "identity" => body["name"] = json!("retracted"),
+        _ => {}
+    }
+    body
 }
 
 /// The follower that fills the store.
