@@ -400,6 +400,18 @@ async fn retracted_indicator_values_leave_every_report_of_the_partner_and_its_te
         )
         .await;
     assert_eq!(theirs.status, StatusCode::ACCEPTED);
+    // Once bank-b's next report is found, its retraction (before it in bank-b's order) has been acted on.
+    app.create_mou(mou("m-other", "bank-b", &["ncu-de"], json!({})))
+        .await;
+    app.submit(&other, report("Marker", "green", &["198.51.100.250"]))
+        .await;
+    app.wait_found(&w.ncu_de, "198.51.100.250", "investigation")
+        .await;
+    let still = app
+        .lookup(&w.ncu_de, "192.0.2.44", "investigation", "CASE-OTHER")
+        .await;
+    assert_eq!(still.status, StatusCode::OK, "{}", still.body);
+    assert_eq!(still.body["sightings"], 2, "{}", still.body);
 
     let accepted = app
         .post(
