@@ -1,4 +1,5 @@
-//! `accord audit verify`: the audit trail checked offline against a checkpoint an auditor kept.
+//! `accord audit verify`: the audit trail checked offline against a checkpoint an auditor kept; `accord audit
+//! verify-export`: an export of a range of it checked without Accord (`accord_search::audit::export`).
 //!
 //! It reads the store of a stopped search (or a copy of its data directory) read-only, checks every link of the
 //! chain, then the checkpoint: its signature under the deployment's public key (`--public-key`, else the one of the
@@ -8,7 +9,7 @@
 use accord_search::audit::{self, checkpoint};
 use anyhow::Context as _;
 
-use crate::cli::AuditVerifyArgs;
+use crate::cli::{AuditVerifyArgs, AuditVerifyExportArgs};
 
 /// Runs `accord audit verify`.
 ///
@@ -48,6 +49,36 @@ pub fn verify(args: AuditVerifyArgs) -> anyhow::Result<()> {
         anyhow::bail!(
             "the audit trail does not verify against the checkpoint of seq {}",
             kept.seq
+        );
+    }
+    Ok(())
+}
+
+/// Runs `accord audit verify-export FILE`: prints the verification as JSON.
+///
+/// # Errors
+/// When the file cannot be read, the key is malformed, or the export does not verify.
+pub fn verify_export(args: AuditVerifyExportArgs) -> anyhow::Result<()> {
+    let key = args
+        .public_key
+        .as_deref()
+        .map(checkpoint::decode_public_key)
+        .transpose()?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("failed to open the export {}", args.file.display()))?;
+    let verification = audit::export::verify_export(std::io::BufReader::new(file), key.as_ref())
+        .with_context(|| format!("failed to read the export {}", args.file.display()))?;
+    println!("{}", serde_json::to_string_pretty(&verification)?);
+    if !verification.ok {
+        anyhow::bail!(
+            "the export does not verify: {}",
+            verification.problem.as_deref().unwrap_or("unknown problem")
+        );
+    }
+    if verification.key_from_file {
+        eprintln!(
+            "note: checked under the public key the export names; give --public-key (GET /v1/audit/public-key) to \
+             check that it is the deployment's"
         );
     }
     Ok(())

@@ -102,6 +102,21 @@ pub enum AuditAction {
     /// from `GET /v1/audit/checkpoint`: every link, then the checkpoint's signature and that the chain still has
     /// its record with its hash. Prints the result as JSON; exits with an error when it does not hold.
     Verify(AuditVerifyArgs),
+    /// Verifies an export of the audit trail (`GET /v1/audit/export`, the console's "Export (JSON lines)") without
+    /// Accord running: every record's hash, every link, and the signed checkpoint of the range's end. Prints the
+    /// result as JSON; exits with an error when it does not hold.
+    VerifyExport(AuditVerifyExportArgs),
+}
+
+/// `accord audit verify-export`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditVerifyExportArgs {
+    /// The export (JSON lines).
+    pub file: PathBuf,
+    /// The public key checkpoints are signed with (base64, from `GET /v1/audit/public-key`) [default: the one the
+    /// export names, which proves only that the file is consistent].
+    #[arg(long)]
+    pub public_key: Option<String>,
 }
 
 /// `accord audit verify`.

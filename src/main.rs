@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
             },
             Command::Audit(args) => match args.action {
                 AuditAction::Verify(args) => accord::audit::verify(args),
+                AuditAction::VerifyExport(args) => accord::audit::verify_export(args),
             },
         }
     });

@@ -25,6 +25,13 @@ async fn lookups(app: &TestApp, token: &str, case: &str, count: usize) {
     }
 }
 
+/// Asserts that an export verifies (as `accord audit verify-export` checks it) and carries `records` records.
+fn assert_verifies(export: &str, records: u64) {
+    let verdict = accord_search::audit::export::verify_export(export.as_bytes(), None).unwrap();
+    assert!(verdict.ok, "{verdict:?}");
+    assert_eq!(verdict.records, records, "{export}");
+}
+
 #[tokio::test]
 async fn auditors_filter_page_read_and_verify_the_trail() {
     let app = spawn_app().await;
@@ -110,6 +117,13 @@ async fn an_agencys_auditor_reads_its_own_records_and_other_roles_nothing() {
         "{}",
         page.body
     );
+    // The export: its own record only, the outsider's as a link without content, and it verifies.
+    let export = auditor.get("/audit/export").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.body.contains("CASE-MINE") && !export.body.contains("CASE-THEIRS"));
+    assert_verifies(&export.body, 1);
+    let refused = auditor.get("/audit/export?organization=outsider").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let refused = auditor.get("/audit?organization=outsider").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(
@@ -124,7 +138,12 @@ async fn an_agencys_auditor_reads_its_own_records_and_other_roles_nothing() {
     ] {
         let mut other = Browser::new(&app.url);
         other.sign_in(token).await;
-        for path in ["/audit", "/audit/verify", "/audit/checkpoint"] {
+        for path in [
+            "/audit",
+            "/audit/verify",
+            "/audit/checkpoint",
+            "/audit/export",
+        ] {
             assert_eq!(
                 other.get(path).await.status,
                 StatusCode::NOT_FOUND,
@@ -173,6 +192,9 @@ async fn the_remote_console_reads_and_verifies_the_trail_over_the_api() {
     );
     let checkpoint = auditor.get("/audit/checkpoint").await;
     assert!(checkpoint.body.contains("\"signature\""));
+    let export = auditor.get("/audit/export?case=CASE-REMOTE").await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+    assert_verifies(&export.body, 3);
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }

@@ -128,3 +128,75 @@ async fn coordinators_ask_whether_an_agency_sees_a_report() {
         assert_eq!(other.get(&path).await.status, StatusCode::NOT_FOUND);
     }
 }
+
+#[tokio::test]
+async fn a_reports_page_shows_every_agencys_decision_and_why() {
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let report = one_report(&app, &people.partner).await;
+    let mut browser = Browser::new(&app.url);
+    browser.sign_in(ADMIN_TOKEN).await;
+    let explained = browser
+        .get(&format!("/explain?report={report}&agency=ncu-de"))
+        .await;
+    let link = format!("href=\"/explain/reports/{report}\"");
+    assert!(explained.body.contains(&link), "{}", explained.body);
+
+    let page = browser.get(&format!("/explain/reports/{report}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("<strong>1</strong> of 2 agencies"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("href=\"/mous/mou-bank-a-ncu\""));
+    assert!(page.body.contains("aria-label=\"Why for outsider\""));
+
+    // One agency asked: the same decision, reasons and redactions as the API's explanation, the one path.
+    for (agency, decision) in [("ncu-de", "Visible"), ("outsider", "Not visible")] {
+        let asked = browser
+            .get(&format!("/explain/reports/{report}?agency={agency}"))
+            .await;
+        assert!(
+            asked
+                .body
+                .contains(&format!("<h2 id=\"decision\">{decision}</h2>")),
+            "{}",
+            asked.body
+        );
+        let api = app
+            .get(
+                &format!("/v1/explain?report={report}&agency={agency}"),
+                ADMIN_TOKEN,
+            )
+            .await
+            .body;
+        for line in api["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(api["redactions"].as_array().unwrap())
+        {
+            let line = line.as_str().unwrap();
+            let escaped = line
+                .replace('&', "&amp;")
+                .replace('"', "&quot;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
+            assert!(asked.body.contains(&escaped), "{agency}: {line}");
+        }
+    }
+    let bad = browser
+        .get(&format!("/explain/reports/{report}?agency=Not%20An%20Id"))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("id=\"agency-error\""), "{}", bad.body);
+    let missing = browser.get("/explain/reports/report--nope").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    for token in [&people.partner, &people.investigator, &people.auditor] {
+        let mut other = Browser::new(&app.url);
+        other.sign_in(token).await;
+        let path = format!("/explain/reports/{report}?agency=ncu-de");
+        assert_eq!(other.get(&path).await.status, StatusCode::NOT_FOUND);
+    }
+}

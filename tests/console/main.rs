@@ -11,12 +11,14 @@ mod browser;
 mod client;
 mod coordinator;
 mod explain;
+mod health;
 #[allow(dead_code)]
 #[path = "../e2e/helpers.rs"]
 mod helpers;
 mod http;
 mod map;
 mod mous;
+mod oversight;
 mod remote;
 
 use serde_json::json;

@@ -231,6 +231,9 @@ pub struct Revocation {
     pub objects: Vec<(String, String)>,
 }
 
+/// The trigger of a report's first evaluation, when it arrives.
+pub const TRIGGER_RECEIVED: &str = "report received";
+
 impl ReleaseSet {
     /// Returns the agencies any view is released to, sorted and deduplicated.
     pub fn released_to(&self) -> Vec<OrgId> {

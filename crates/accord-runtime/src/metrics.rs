@@ -33,6 +33,13 @@ pub const HTTP_DURATION_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// Seconds from a report's acceptance by the gateway to its first views being written to the index, where searches
+/// find them (histogram; the indexer records it once per report, at its first release).
+pub const SEARCHABLE_LAG: &str = "accord_indexer_searchable_lag_seconds";
+/// That histogram's buckets, in seconds.
+pub const SEARCHABLE_LAG_BUCKETS: [f64; 10] =
+    [0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0];
+
 /// HTTP connections open now (gauge).
 pub const HTTP_CONNECTIONS_OPEN: &str = "accord_http_connections_open";
 /// Connections closed to admit a newer one at a connection limit (they had no request in progress).

@@ -56,6 +56,11 @@ fn init_metrics() {
                 &crate::metrics::HTTP_DURATION_BUCKETS,
             )
             .ok()?
+            .set_buckets_for_metric(
+                Matcher::Full(crate::metrics::SEARCHABLE_LAG.to_owned()),
+                &crate::metrics::SEARCHABLE_LAG_BUCKETS,
+            )
+            .ok()?
             .install_recorder()
             .ok()
     });

@@ -5,7 +5,7 @@
 //!
 //! - [`Local`] (`accord up`): calls, in this process, the very functions the HTTP handlers call —
 //!   `accord_search::{indicator, lookup, search, export_search, export_lookup, recent_requests}`,
-//!   `accord_search::{audit_records, verify_chain, audit_checkpoint}`, `accord_enforcer::preview_mou`,
+//!   `accord_search::{audit_records, audit_export, verify_chain, audit_checkpoint}`, `accord_enforcer::preview_mou`,
 //!   `accord_gateway::{submit_report, report_status, list_reports, report_counts}` and `accord_runtime::identity::describe` — on the
 //!   same state (the search service's audit trail, the gateway's status store), and admin's
 //!   `accord_admin::{create_organization, list_tokens, issue_token, revoke_token, …}`, after authenticating the token as
@@ -26,9 +26,10 @@ use secrecy::SecretString;
 
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IssuedToken, Lookup, LookupRequest,
-    MouHistory, MouList, MouVersion, Organization, OrganizationList, Preview, ReportCounts,
-    ReportList, ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
+    Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IssuedToken, Lookup,
+    LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList, PipelineCounts,
+    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
+    Verification,
 };
 
 /// The filters of `GET /v1/audit`.
@@ -262,6 +263,31 @@ pub trait Backend: Send + Sync + 'static {
         token: &SecretString,
         filter: AuditFilter,
     ) -> Result<AuditPage, ApiError>;
+
+    /// `GET /v1/audit/export?from=&to=&…&cursor=`: the filtered range as JSON lines with its chain proof.
+    async fn audit_export(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<Vec<u8>, ApiError>;
+
+    /// `GET /v1/audit/summary?organization=&days=`.
+    async fn audit_summary(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        days: u32,
+    ) -> Result<AuditSummary, ApiError>;
+
+    /// `GET /v1/pipeline/counts?days=`.
+    async fn pipeline_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<PipelineCounts, ApiError>;
+
+    /// `GET /metrics`: the Prometheus text of the process serving the API.
+    async fn metrics(&self, token: &SecretString) -> Result<String, ApiError>;
 
     /// `GET /v1/explain?report=&agency=`.
     async fn explain(

@@ -7,6 +7,7 @@
 
 mod admin;
 mod mous;
+mod oversight;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,6 +15,7 @@ use serde_json::Value;
 pub use self::{
     admin::{IssuedToken, Organization, OrganizationList, Token, TokenList},
     mous::{AgencyChange, Explanation, MouHistory, MouList, MouVersion, Preview},
+    oversight::{AuditSummary, CaseSummary, Conservation, PipelineCounts, PipelineDay},
 };
 
 /// `202` of `POST /v1/reports`.

@@ -40,8 +40,12 @@ pub(crate) enum Nav {
     Mous,
     /// Coordinator: the sharing map.
     Map,
+    /// Coordinator: pipeline health.
+    Health,
     /// Auditor: the audit trail.
     Audit,
+    /// Auditor: the per-agency summary.
+    AuditSummary,
 }
 
 fn nav_link(current: Nav, target: Nav, href: &str, label: &str) -> Markup {
@@ -74,10 +78,12 @@ fn navigation(session: Option<&Session>, current: Nav) -> Markup {
                         }
                         Role::Auditor => {
                             (nav_link(current, Nav::Audit, "/audit", "Audit trail"))
+                            (nav_link(current, Nav::AuditSummary, "/audit/summary", "Agency summary"))
                         }
                         Role::Coordinator => {
                             (nav_link(current, Nav::Mous, "/mous", "MoUs"))
                             (nav_link(current, Nav::Map, "/map", "Sharing map"))
+                            (nav_link(current, Nav::Health, "/health", "Pipeline health"))
                             (nav_link(current, Nav::Organizations, "/organizations", "Organizations"))
                             (nav_link(current, Nav::Tokens, "/tokens", "Tokens"))
                         }

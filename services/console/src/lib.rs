@@ -27,6 +27,7 @@ mod extract;
 mod form;
 mod layout;
 mod pages;
+mod prometheus;
 mod security;
 mod session;
 

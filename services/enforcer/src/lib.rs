@@ -302,7 +302,12 @@ impl Enforcer {
                         return control::withdrawal(report, at, control::RETRACTED_TRIGGER);
                     }
                     let Some(revision) = &report.revision else {
-                        return evaluate_at(report, &snapshot, at, "report received");
+                        return evaluate_at(
+                            report,
+                            &snapshot,
+                            at,
+                            accord_domain::view::TRIGGER_RECEIVED,
+                        );
                     };
                     let trigger = format!("amended by the partner (version {})", revision.version);
                     let mut release = evaluate_at(report, &snapshot, at, &trigger);

@@ -24,6 +24,7 @@ mod counts;
 mod fuzz;
 mod lenient;
 mod metrics;
+mod pipeline;
 mod reports;
 pub mod status;
 mod taxii;
@@ -31,6 +32,7 @@ mod taxii;
 // A partner's operations as functions of the caller: what the HTTP handlers call, and what the web console calls
 // (decision 0025).
 pub use crate::counts::{CountsQuery, MAX_DAYS, report_counts};
+pub use crate::pipeline::pipeline_counts;
 pub use crate::reports::{
     ListQuery, list_reports,
     owned::{amend_report, retract_indicators, retract_report},
@@ -242,6 +244,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/reports", post(reports::submit).get(reports::list))
         .route("/v1/reports/counts", get(counts::counts))
+        .route("/v1/pipeline/counts", get(pipeline::counts))
         .route(
             "/v1/reports/{id}",
             get(reports::status)

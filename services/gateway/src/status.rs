@@ -12,10 +12,12 @@
 mod daily;
 mod listing;
 pub mod owned;
+mod pipeline;
 
 pub use daily::{DayCounts, STAGES, stage};
 pub use listing::{Listed, ListingCursor};
 pub use owned::RetractionView;
+pub use pipeline::PipelineDay;
 
 use std::{collections::BTreeSet, path::Path, sync::Arc};
 
@@ -217,6 +219,7 @@ impl StatusStore {
         txn.open_table(REPORTS)?;
         listing::ensure(&txn)?;
         daily::ensure(&txn)?;
+        pipeline::ensure(&txn)?;
         txn.commit()?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -264,6 +267,7 @@ impl StatusStore {
                 .map_err(|e| failed("failed to open table")(e.into()))?;
             let mut listing = listing::open(&txn)?;
             let mut counters = daily::open(&txn)?;
+            let mut pipeline = pipeline::open(&txn)?;
             for change in changes {
                 let id = change_id(&change).to_owned();
                 let current = table
@@ -272,9 +276,11 @@ impl StatusStore {
                     .and_then(|value| serde_json::from_slice::<ReportStatus>(value.value()).ok());
                 let previous_key = current.as_ref().and_then(listing::key);
                 let previous_counter = current.as_ref().and_then(daily::key);
+                let previous = pipeline::before(current.as_ref());
                 let next = merge(current, change);
                 listing::update(&mut listing, previous_key, &next)?;
                 daily::update(&mut counters, previous_counter, &next)?;
+                pipeline::update(&mut pipeline, previous, &next)?;
                 let bytes = serde_json::to_vec(&next).unwrap_or_default();
                 table
                     .insert(id.as_str(), bytes.as_slice())

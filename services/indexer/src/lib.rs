@@ -84,6 +84,15 @@ impl Stage for Indexer {
                 .publish(topics::REPORTS_REJECTED, decoded.dead_letters)
                 .await?;
         }
+        // Acceptance to searchability, for the reports released here for the first time (pipeline health).
+        let first_releases: Vec<accord_domain::Timestamp> = decoded
+            .items
+            .iter()
+            .filter(|(_, release)| {
+                release.trigger.as_deref() == Some(accord_domain::view::TRIGGER_RECEIVED)
+            })
+            .filter_map(|(_, release)| release.views.first().map(|view| view.facts.received_at))
+            .collect();
         let mut writes: Vec<ReplaceViews> = decoded
             .items
             .into_iter()
@@ -137,6 +146,11 @@ impl Stage for Indexer {
             .collect();
         self.withdraw_refused(refused).await?;
         ::metrics::counter!(crate::metrics::WRITTEN).increment(outcomes.len() as u64);
+        let now = accord_domain::Timestamp::from(std::time::SystemTime::now());
+        for received_at in first_releases {
+            let lag = (now - received_at).num_milliseconds().max(0) as f64 / 1000.0;
+            ::metrics::histogram!(accord_runtime::metrics::SEARCHABLE_LAG).record(lag);
+        }
         Ok(())
     }
 }

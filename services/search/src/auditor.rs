@@ -30,16 +30,28 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
+mod summary;
+
+pub(crate) use self::summary::summary;
+pub use self::summary::{SummaryQuery, audit_summary};
+
 use crate::{
     AppState,
     audit::{
         AuditRecord,
         checkpoint::{self, Checkpoint},
+        keyed::Key,
     },
 };
 
 /// Records scanned per request at most; the cursor continues from where the scan stopped.
 const MAX_SCAN: usize = 100_000;
+
+/// Records an export scans at most (records and links of its range); `next` continues it.
+const EXPORT_SCAN: usize = 200_000;
+
+/// Records an export carries at most.
+const EXPORT_RECORDS: usize = 100_000;
 
 /// Whose records an auditor reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +72,18 @@ impl Scope {
         Ok(Scope::Organization(principal.organization.clone()))
     }
 
+    /// Refuses (403) an agency's auditor naming another organization.
+    fn check(&self, asked: Option<&str>) -> Result<(), ApiError> {
+        if let (Scope::Organization(own), Some(asked)) = (self, asked)
+            && asked != own.as_str()
+        {
+            return Err(ApiError::Forbidden(format!(
+                "an auditor of {own} reads only {own}'s records"
+            )));
+        }
+        Ok(())
+    }
+
     /// Returns whether a record is within the scope.
     fn admits(&self, record: &AuditRecord) -> bool {
         match self {
@@ -69,8 +93,8 @@ impl Scope {
     }
 }
 
-/// The query of `GET /v1/audit`.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The query of `GET /v1/audit` (and of `GET /v1/audit/export`, which ignores `limit`).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct AuditQuery {
     /// Records at or after (RFC 3339).
     pub from: Option<Timestamp>,
@@ -141,13 +165,7 @@ impl Filter {
         query: &AuditQuery,
         directory: &accord_runtime::Directory,
     ) -> Result<Self, ApiError> {
-        if let (Scope::Organization(own), Some(asked)) = (&scope, &query.organization)
-            && asked.as_str() != own.as_str()
-        {
-            return Err(ApiError::Forbidden(format!(
-                "an auditor of {own} reads only {own}'s records"
-            )));
-        }
+        scope.check(query.organization.as_deref())?;
         let case = match query.case.as_deref().map(Case::parse) {
             None => None,
             Some(Ok(case)) => Some(case),
@@ -173,6 +191,19 @@ impl Filter {
                 .as_deref()
                 .map(|token| token_ids(directory, token)),
         })
+    }
+
+    /// The index that drives the listing: the case when one is asked for, else the organization (asked for, or the
+    /// scope of an agency's auditor); none for a listing of everything.
+    fn key(&self) -> Option<Key> {
+        if let Some(case) = &self.case {
+            return Some(Key::Case(case.as_str().to_owned()));
+        }
+        match (&self.organization, &self.scope) {
+            (Some(org), _) => Some(Key::Organization(org.clone())),
+            (None, Scope::Organization(own)) => Some(Key::Organization(own.to_string())),
+            (None, Scope::All) => None,
+        }
     }
 
     fn admits(&self, record: &AuditRecord) -> bool {
@@ -247,14 +278,77 @@ pub async fn audit_records(
     let after = decode_cursor(query.cursor.as_deref())?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let audit = state.audit.clone();
-    let (records, last_seen, exhausted) = tokio::task::spawn_blocking(move || {
-        audit.scan(after, limit, MAX_SCAN, |record| filter.admits(record))
+    let (records, last_seen, exhausted) = tokio::task::spawn_blocking(move || match filter.key() {
+        Some(key) => audit.scan_by(&key, after, limit, MAX_SCAN, |record| filter.admits(record)),
+        None => audit.scan(after, limit, MAX_SCAN, |record| filter.admits(record)),
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
     let next = (!exhausted).then(|| URL_SAFE_NO_PAD.encode(format!("s:{last_seen}")));
     Ok(json!({ "records": records, "next": next }))
+}
+
+/// `GET /v1/audit/export?…` (the filters of `GET /v1/audit`): the range as JSON lines with its chain proof.
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
+    let body = audit_export(&state, &principal, &query).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, EXPORT_MEDIA_TYPE),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"accord-audit-export.jsonl\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The media type of an audit export.
+pub const EXPORT_MEDIA_TYPE: &str = "application/x-ndjson";
+
+/// Exports the records the filters admit within the caller's scope, oldest first, as JSON lines with the chain proof
+/// needed to verify them elsewhere ([`crate::audit::export`]; `accord audit verify-export`): the whole of
+/// `GET /v1/audit/export`. One export scans at most 200 000 records and carries at most 100 000; its end line's
+/// `next` continues it. The HTTP handler and the web console call this.
+///
+/// # Errors
+/// As [`audit_records`].
+pub async fn audit_export(
+    state: &AppState,
+    principal: &Principal,
+    query: &AuditQuery,
+) -> Result<Vec<u8>, ApiError> {
+    let filter = Filter::new(Scope::of(principal)?, query, &state.deps.directory)?;
+    let after = decode_cursor(query.cursor.as_deref())?;
+    let audit = state.audit.clone();
+    let range = tokio::task::spawn_blocking(move || {
+        audit.export_range(after, EXPORT_SCAN, EXPORT_RECORDS, |record| {
+            filter.admits(record)
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| ApiError::unavailable("the audit trail", &error))?;
+    let checkpoint = match &range.last {
+        Some((seq, _)) => state
+            .audit
+            .sign_record(*seq)
+            .await
+            .map_err(|error| ApiError::unavailable("the audit trail", &error))?,
+        None => None,
+    };
+    let next = (!range.exhausted).then(|| URL_SAFE_NO_PAD.encode(format!("s:{}", range.scanned)));
+    let mut stated = serde_json::to_value(query).map_err(ApiError::internal)?;
+    if let Some(stated) = stated.as_object_mut() {
+        stated.retain(|key, value| key != "limit" && !value.is_null());
+    }
+    Ok(range.write(stated, &state.audit.public_key(), next, checkpoint))
 }
 
 #[derive(Debug, Deserialize)]

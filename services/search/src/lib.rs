@@ -47,7 +47,10 @@ pub use crate::{indicators::run_indicator, request::Context, search::run_search}
 // The endpoints as functions of the caller, audit record included: what the HTTP handlers call, and the only way
 // the web console reads released data (decision 0025). Each returns a `released::Outcome`.
 pub use crate::{
-    auditor::{AuditQuery, audit_checkpoint, audit_records, recent_requests, verify_chain},
+    auditor::{
+        AuditQuery, EXPORT_MEDIA_TYPE, SummaryQuery, audit_checkpoint, audit_export, audit_records,
+        audit_summary, recent_requests, verify_chain,
+    },
     export::{Export, ExportFormat, export_lookup, export_search},
     indicators::{Stated, indicator, lookup},
     search::search,
@@ -231,6 +234,8 @@ pub fn router(state: AppState) -> Router {
             get(auditor::verify).post(auditor::verify_checkpoint),
         )
         .route("/v1/audit/checkpoint", get(auditor::checkpoint))
+        .route("/v1/audit/export", get(auditor::export))
+        .route("/v1/audit/summary", get(auditor::summary))
         .route("/v1/audit/public-key", get(auditor::public_key))
         .route("/v1/audit/mine", get(auditor::mine))
         .merge(taxii::routes())

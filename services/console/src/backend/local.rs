@@ -11,10 +11,10 @@ use super::{
     Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
-    Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
-    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
-    Verification,
+    Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IndicatorMatch,
+    IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization,
+    OrganizationList, PipelineCounts, Preview, ReportCounts, ReportList, ReportStatus, SearchPage,
+    SearchRequest, TokenList, Verification,
 };
 
 /// Calls the search, gateway and admin functions of this process.
@@ -91,6 +91,34 @@ fn refused<T>(error: ApiError) -> Cited<T> {
         audit_record: None,
         result: Err(error),
     }
+}
+
+/// Returns the query of `GET /v1/audit` (and its export) for the console's filter, a page of [`AUDIT_PAGE`].
+fn audit_query(filter: AuditFilter) -> Result<accord_search::AuditQuery, ApiError> {
+    let time = |value: &Option<String>,
+                pointer: &str|
+     -> Result<Option<accord_domain::Timestamp>, ApiError> {
+        value
+            .as_deref()
+            .map(|at| {
+                chrono::DateTime::parse_from_rfc3339(at)
+                    .map(|at| at.with_timezone(&chrono::Utc))
+                    .map_err(|_| ApiError::bad_field(pointer, "not an RFC 3339 timestamp"))
+            })
+            .transpose()
+    };
+    Ok(accord_search::AuditQuery {
+        from: time(&filter.from, "/from")?,
+        to: time(&filter.to, "/to")?,
+        organization: filter.organization,
+        case: filter.case,
+        purpose: filter.purpose,
+        route: filter.route,
+        outcome: filter.outcome,
+        token: filter.token,
+        limit: Some(AUDIT_PAGE),
+        cursor: filter.cursor,
+    })
 }
 
 fn body<T: serde::Serialize>(request: &T) -> Vec<u8> {
@@ -386,31 +414,47 @@ impl Backend for Local {
         filter: AuditFilter,
     ) -> Result<AuditPage, ApiError> {
         let principal = self.principal(token)?;
-        let time = |value: &Option<String>,
-                    pointer: &str|
-         -> Result<Option<accord_domain::Timestamp>, ApiError> {
-            value
-                .as_deref()
-                .map(|at| {
-                    chrono::DateTime::parse_from_rfc3339(at)
-                        .map(|at| at.with_timezone(&chrono::Utc))
-                        .map_err(|_| ApiError::bad_field(pointer, "not an RFC 3339 timestamp"))
-                })
-                .transpose()
-        };
-        let query = accord_search::AuditQuery {
-            from: time(&filter.from, "/from")?,
-            to: time(&filter.to, "/to")?,
-            organization: filter.organization,
-            case: filter.case,
-            purpose: filter.purpose,
-            route: filter.route,
-            outcome: filter.outcome,
-            token: filter.token,
-            limit: Some(AUDIT_PAGE),
-            cursor: filter.cursor,
-        };
+        let query = audit_query(filter)?;
         document(accord_search::audit_records(&self.search, &principal, &query).await?)
+    }
+
+    async fn audit_export(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<Vec<u8>, ApiError> {
+        let principal = self.principal(token)?;
+        let query = audit_query(filter)?;
+        accord_search::audit_export(&self.search, &principal, &query).await
+    }
+
+    async fn audit_summary(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        days: u32,
+    ) -> Result<AuditSummary, ApiError> {
+        let principal = self.principal(token)?;
+        let query = accord_search::SummaryQuery {
+            organization,
+            days: Some(days),
+        };
+        document(accord_search::audit_summary(&self.search, &principal, &query).await?)
+    }
+
+    async fn pipeline_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<PipelineCounts, ApiError> {
+        let principal = self.principal(token)?;
+        let query = accord_gateway::CountsQuery { days: Some(days) };
+        document(accord_gateway::pipeline_counts(&self.gateway, &principal, query).await?)
+    }
+
+    async fn metrics(&self, token: &SecretString) -> Result<String, ApiError> {
+        self.principal(token)?;
+        Ok(accord_runtime::telemetry::render_metrics())
     }
 
     async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {

@@ -17,10 +17,10 @@ use super::{
     Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, Explanation, ExportFile, IndicatorMatch, IssuedToken,
-    Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList,
-    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
-    Verification,
+    Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IndicatorMatch,
+    IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization,
+    OrganizationList, PipelineCounts, Preview, ReportCounts, ReportList, ReportStatus, SearchPage,
+    SearchRequest, TokenList, Verification,
 };
 
 /// How long one API call may take.
@@ -145,6 +145,27 @@ impl Remote {
                 audit_record: None,
                 result: Err(error),
             },
+        }
+    }
+}
+
+/// Appends the filters of `GET /v1/audit` (and its export) that are set.
+fn audit_query(url: &mut Url, filter: &AuditFilter) {
+    let mut pairs = url.query_pairs_mut();
+    let optional = [
+        ("from", &filter.from),
+        ("to", &filter.to),
+        ("organization", &filter.organization),
+        ("case", &filter.case),
+        ("purpose", &filter.purpose),
+        ("route", &filter.route),
+        ("outcome", &filter.outcome),
+        ("token", &filter.token),
+        ("cursor", &filter.cursor),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            pairs.append_pair(name, value);
         }
     }
 }
@@ -496,27 +517,60 @@ impl Backend for Remote {
         filter: AuditFilter,
     ) -> Result<AuditPage, ApiError> {
         let mut url = self.url("v1/audit")?;
+        url.query_pairs_mut()
+            .append_pair("limit", &AUDIT_PAGE.to_string());
+        audit_query(&mut url, &filter);
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn audit_export(
+        &self,
+        token: &SecretString,
+        filter: AuditFilter,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut url = self.url("v1/audit/export")?;
+        audit_query(&mut url, &filter);
+        let answer = self.call(token, Method::GET, url, None, None).await?;
+        if !answer.status.is_success() {
+            return Err(problem(answer.status, &answer.body));
+        }
+        Ok(answer.body.to_vec())
+    }
+
+    async fn audit_summary(
+        &self,
+        token: &SecretString,
+        organization: Option<String>,
+        days: u32,
+    ) -> Result<AuditSummary, ApiError> {
+        let mut url = self.url("v1/audit/summary")?;
         {
             let mut pairs = url.query_pairs_mut();
-            pairs.append_pair("limit", &AUDIT_PAGE.to_string());
-            let optional = [
-                ("from", &filter.from),
-                ("to", &filter.to),
-                ("organization", &filter.organization),
-                ("case", &filter.case),
-                ("purpose", &filter.purpose),
-                ("route", &filter.route),
-                ("outcome", &filter.outcome),
-                ("token", &filter.token),
-                ("cursor", &filter.cursor),
-            ];
-            for (name, value) in optional {
-                if let Some(value) = value {
-                    pairs.append_pair(name, value);
-                }
+            pairs.append_pair("days", &days.to_string());
+            if let Some(organization) = &organization {
+                pairs.append_pair("organization", organization);
             }
         }
         self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn pipeline_counts(
+        &self,
+        token: &SecretString,
+        days: u32,
+    ) -> Result<PipelineCounts, ApiError> {
+        let mut url = self.url("v1/pipeline/counts")?;
+        url.query_pairs_mut().append_pair("days", &days.to_string());
+        self.send_json(token, Method::GET, url, None).await
+    }
+
+    async fn metrics(&self, token: &SecretString) -> Result<String, ApiError> {
+        let url = self.url("metrics")?;
+        let answer = self.call(token, Method::GET, url, None, None).await?;
+        if !answer.status.is_success() {
+            return Err(problem(answer.status, &answer.body));
+        }
+        Ok(String::from_utf8_lossy(&answer.body).into_owned())
     }
 
     async fn verify_chain(&self, token: &SecretString) -> Result<Verification, ApiError> {

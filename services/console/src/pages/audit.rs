@@ -3,7 +3,8 @@
 //! records at a time oldest first — the API scans on from a cursor, so millions of records are never loaded at once
 //! (`GET /v1/audit`) — each record's detail (the query and its parameters, the number of results, the status that
 //! was the decision, its hashes); "Verify the chain" with its result and the first broken record
-//! (`GET /v1/audit/verify`); and a signed checkpoint of the head to download and keep (`GET /v1/audit/checkpoint`).
+//! (`GET /v1/audit/verify`); a signed checkpoint of the head to download and keep (`GET /v1/audit/checkpoint`); and
+//! the filtered range as JSON lines with its chain proof (`GET /v1/audit/export`, "Export (JSON lines)").
 //! An agency's auditor sees its own organization's records only, as the API decides.
 
 use accord_domain::Role;
@@ -100,18 +101,25 @@ impl Params {
 
     /// The query string of the next page: the same filters, the scan's cursor.
     fn next(&self, cursor: &str) -> String {
+        format!("/audit?{}", self.query(Some(cursor)))
+    }
+
+    /// The query string of the same filters, with `cursor` when given.
+    fn query(&self, cursor: Option<&str>) -> String {
         let fields = self.fields();
         let mut pairs: Vec<(&str, &str)> = FILTERS
             .iter()
             .map(|name| (*name, fields.get(name)))
             .filter(|(_, value)| !value.is_empty())
             .collect();
-        pairs.push(("cursor", cursor));
+        if let Some(cursor) = cursor {
+            pairs.push(("cursor", cursor));
+        }
         let encoded: Vec<String> = pairs
             .iter()
             .map(|(name, value)| format!("{name}={}", urlencoding(value)))
             .collect();
-        format!("/audit?{}", encoded.join("&"))
+        encoded.join("&")
     }
 }
 
@@ -231,8 +239,10 @@ pub(crate) async fn show(
         h1 { "Audit trail" }
         p.actions {
             a href="/audit/verify" role="button" { "Verify the chain" } " "
-            a href="/audit/checkpoint" role="button" class="secondary" hx-boost="false" download { "Download checkpoint" }
+            a href="/audit/checkpoint" role="button" class="secondary" hx-boost="false" download { "Download checkpoint" } " "
+            a href=(format!("/audit/export?{}", params.query(None))) role="button" class="secondary" hx-boost="false" download { "Export (JSON lines)" }
         }
+        p { small { "The export holds the records these filters select, with the proof to verify them elsewhere: " code { "accord audit verify-export FILE --public-key KEY" } "." } }
         (error_summary("The trail could not be filtered so.", &errors, &[("from", "From (UTC)"), ("to", "To (UTC)"), ("organization", "Organization"), ("case", "Case reference"), ("token", "Token label"), ("purpose", "Purpose"), ("route", "Route"), ("outcome", "Outcome")]))
         (filters(&fields, &errors))
         @if let Some(listed) = &listed {
@@ -287,6 +297,36 @@ pub(crate) async fn verify(State(state): State<AppState>, signed: Signed) -> Res
     };
     Html(page("Verify the chain", Some(&signed.session), Nav::Audit, body).into_string())
         .into_response()
+}
+
+/// `GET /audit/export?…`: the filtered range as a JSON lines file with its chain proof (`GET /v1/audit/export`).
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(params): Query<Params>,
+) -> Response {
+    if let Err(refused) = signed.require(Role::Auditor) {
+        return refused;
+    }
+    let body = match state
+        .backend
+        .audit_export(&signed.session.token, params.filter())
+        .await
+    {
+        Ok(body) => body,
+        Err(error) => return errors::problem(Some(&signed.session), &error),
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"accord-audit-export.jsonl\""),
+    );
+    response
 }
 
 /// `GET /audit/checkpoint`: the signed checkpoint as a JSON file.

@@ -1,6 +1,7 @@
 //! "Explain" (coordinators): can agency X see report R now? The decision, the MoU that grants it (or each MoU's
 //! reason for not granting it) and the redactions of the view — `GET /v1/explain`, the enforcer's own explanation.
-//! Reached from an agency's page (its id filled in) or from the MoUs page.
+//! Reached from an agency's page (its id filled in), from the MoUs page, and on a report's page
+//! ([`super::report_access`], every agency's decision for one report).
 
 use accord_domain::Role;
 use accord_runtime::ApiError;
@@ -63,7 +64,8 @@ pub(crate) fn form(
     }
 }
 
-fn answer(explanation: &Explanation, report: &str, agency: &str) -> Markup {
+/// The answer for one report and one agency (also on the report's page, [`super::report_access`]).
+pub(crate) fn answer(explanation: &Explanation, report: &str, agency: &str) -> Markup {
     html! {
         section aria-labelledby="decision" {
             @if explanation.visible {
@@ -129,7 +131,10 @@ pub(crate) async fn show(
         p { "Can an agency see a report now? The decision, the MoU that grants it or each MoU's reason for not granting it, and the redactions applied." }
         (error_summary("Nothing could be explained.", &errors, &[("report", "Report id"), ("agency", "Agency")]))
         (form(report, agency, &agencies, &errors))
-        @if let Some(explanation) = &result { (answer(explanation, report, agency)) }
+        @if let Some(explanation) = &result {
+            (answer(explanation, report, agency))
+            p { a href=(super::report_access::path(report)) { "Every agency for this report" } }
+        }
     };
     (
         status,

@@ -15,10 +15,13 @@
 //! | `/export/search`, `/export/lookup` | investigator | exports ([`export`]) |
 //! | `/organizations`, `/organizations/{id}` | coordinator | organizations ([`organizations`]) |
 //! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
-//! | `/audit`, `/audit/verify`, `/audit/checkpoint` | auditor | the audit trail ([`audit`]) |
+//! | `/audit`, `/audit/verify`, `/audit/checkpoint`, `/audit/export` | auditor | the audit trail ([`audit`]) |
 //! | `/mous`, `/mous/{id}`, `/mous/{id}/{suspend,resume,revoke}` | coordinator | MoUs ([`mous`]) |
+//! | `/audit/summary` | auditor | the per-agency summary ([`oversight`]) |
+//! | `/health` | coordinator | pipeline health ([`health`]) |
 //! | `/map` | coordinator | the sharing map ([`map`]) |
 //! | `/explain` | coordinator | can agency X see report R ([`explain`]) |
+//! | `/explain/reports/{id}` | coordinator | a report: every agency's decision, and why ([`report_access`]) |
 //! | `/mous/new`, `/mous/{id}/edit`, `/mous/preview`, `/mous/editor`, `/mous/save` | coordinator | the editor ([`mou_editor`]) |
 
 pub(crate) mod audit;
@@ -28,6 +31,7 @@ pub(crate) mod dashboard;
 pub(crate) mod errors;
 pub(crate) mod explain;
 pub(crate) mod export;
+pub(crate) mod health;
 pub(crate) mod indicator;
 pub(crate) mod lookup;
 pub(crate) mod map;
@@ -38,7 +42,9 @@ pub(crate) mod mous;
 pub(crate) mod my_reports;
 pub(crate) mod new_report;
 pub(crate) mod organizations;
+pub(crate) mod oversight;
 pub(crate) mod released;
+pub(crate) mod report_access;
 pub(crate) mod search;
 pub(crate) mod sign_in;
 pub(crate) mod tokens;
@@ -84,8 +90,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit", get(audit::show))
         .route("/audit/verify", get(audit::verify))
         .route("/audit/checkpoint", get(audit::checkpoint))
+        .route("/audit/export", get(audit::export))
+        .route("/audit/summary", get(oversight::show))
         .route("/explain", get(explain::show))
+        .route("/explain/reports/{id}", get(report_access::show))
         .route("/map", get(map::show))
+        .route("/health", get(health::show))
         .route("/mous", get(mous::list))
         .route("/mous/new", get(mou_editor::new))
         .route("/mous/preview", post(mou_editor::preview))

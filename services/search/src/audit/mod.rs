@@ -20,6 +20,9 @@
 //! written here ([`crate::released`]).
 
 pub mod checkpoint;
+pub mod counts;
+pub mod export;
+pub mod keyed;
 mod mine;
 pub(crate) mod partners;
 #[doc(hidden)]
@@ -36,11 +39,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-pub use self::mine::{Brief, BriefRecord};
 use self::{
     checkpoint::{Checkpoint, CheckpointSigner},
     verify::Verification,
     writer::{Command, Writer},
+};
+pub use self::{
+    counts::DailyCounts,
+    mine::{Brief, BriefRecord},
 };
 
 pub(crate) const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("audit_records");
@@ -172,6 +178,8 @@ impl AuditLog {
         txn.open_table(RECORDS)?;
         txn.open_table(CHECKPOINTS)?;
         mine::ensure(&txn)?;
+        counts::ensure(&txn)?;
+        keyed::ensure(&txn)?;
         txn.commit()?;
         let public_key = signer.public_key();
         let writer = Writer::start(Arc::clone(&db), signer, interval)?;
@@ -215,6 +223,75 @@ impl AuditLog {
             }),
             Err(_) => Err(AuditError::Stopped),
         }
+    }
+
+    /// Returns a checkpoint of record `seq` (its stored hash), signed now and not stored: the proof that ends an
+    /// export ([`export`]). `None` when the trail has no such record.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be read or the writer stopped.
+    pub async fn sign_record(&self, seq: u64) -> Result<Option<Checkpoint>, AuditError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.writer.send(Command::SignRecord(seq, reply_tx))?;
+        match reply_rx.await {
+            Ok(Ok(checkpoint)) => Ok(checkpoint),
+            Ok(Err(message)) => Err(AuditError::Store {
+                context: "failed to sign an audit record",
+                source: message.into(),
+            }),
+            Err(_) => Err(AuditError::Stopped),
+        }
+    }
+
+    /// Reads the range of an export: records with `seq > after`, whole when `keep` admits them and as links
+    /// otherwise, from the first admitted one to the last, scanning at most `max_scan` records or until `max_records`
+    /// are admitted.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub(crate) fn export_range(
+        &self,
+        after: u64,
+        max_scan: usize,
+        max_records: usize,
+        keep: impl Fn(&AuditRecord) -> bool,
+    ) -> Result<export::Range, AuditError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| store_error("failed to begin read")(e.into()))?;
+        let table = txn
+            .open_table(RECORDS)
+            .map_err(|e| store_error("failed to open audit table")(e.into()))?;
+        let range = table
+            .range(after.saturating_add(1)..)
+            .map_err(|e| store_error("failed to read audit records")(e.into()))?;
+        let mut out = export::Range {
+            scanned: after,
+            exhausted: true,
+            ..export::Range::default()
+        };
+        let mut admitted = 0;
+        for (scanned, item) in range.enumerate() {
+            if scanned >= max_scan || admitted >= max_records {
+                out.exhausted = false;
+                break;
+            }
+            let (key, value) =
+                item.map_err(|e| store_error("failed to read audit record")(e.into()))?;
+            out.scanned = key.value();
+            let record = serde_json::from_slice::<AuditRecord>(value.value()).map_err(|error| {
+                AuditError::Store {
+                    context: "an audit record is unreadable",
+                    source: Box::new(error),
+                }
+            })?;
+            let keep = keep(&record);
+            admitted += usize::from(keep);
+            out.push(record, keep);
+        }
+        out.finish();
+        Ok(out)
     }
 
     /// Returns the latest checkpoint stored beside the trail (the one of the highest `seq`).

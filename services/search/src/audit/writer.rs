@@ -31,6 +31,8 @@ pub(super) enum Command {
     Append(AuditEntry, oneshot::Sender<Result<u64, String>>),
     /// Answer a signed checkpoint of the head.
     Checkpoint(oneshot::Sender<Result<Checkpoint, String>>),
+    /// Answer a checkpoint of one stored record, not stored (an export's proof).
+    SignRecord(u64, oneshot::Sender<Result<Option<Checkpoint>, String>>),
 }
 
 /// The writer thread and its queue; dropping it closes the queue and joins the thread, so the store is released
@@ -164,6 +166,9 @@ fn run(mut state: State, rx: mpsc::Receiver<Command>, interval: Duration) {
             match command {
                 Command::Append(entry, reply) => appends.push((entry, reply)),
                 Command::Checkpoint(reply) => requests.push(reply),
+                Command::SignRecord(seq, reply) => {
+                    let _ = reply.send(state.sign_record(seq).map_err(|error| error.to_string()));
+                }
             }
             next = (appends.len() < MAX_BATCH)
                 .then(|| rx.try_recv().ok())
@@ -216,6 +221,18 @@ impl State {
         }
     }
 
+    /// Signs the stored record `seq` (its hash as stored), without storing the checkpoint.
+    fn sign_record(&self, seq: u64) -> Result<Option<Checkpoint>, redb::Error> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECORDS)?;
+        let Some(stored) = table.get(seq)? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<AuditRecord>(stored.value())
+            .ok()
+            .map(|record| self.signer.sign(seq, &record.hash)))
+    }
+
     /// Signs the head when it moved since the last checkpoint (periodic and final checkpoints).
     fn checkpoint_if_grown(&mut self) {
         if self.checkpointed == Some(self.seq) {
@@ -256,6 +273,8 @@ fn write_records(db: &Database, records: &[AuditRecord]) -> Result<(), redb::Err
         }
     }
     super::mine::index(&txn, records)?;
+    super::counts::count(&txn, records)?;
+    super::keyed::index(&txn, records)?;
     txn.commit()?;
     Ok(())
 }
