@@ -85,7 +85,8 @@ pub async fn conservation(bus: &BusClient) -> anyhow::Result<Conservation> {
     Ok(counts)
 }
 
-/// Returns the key and payload of every record of `topic` below its end offsets at the time of the call.
+/// Returns the key and payload of every record of `topic` below its end offsets at the time of the call, control
+/// records (`accord_domain::control`) left out.
 async fn read_topic(
     bus: &BusClient,
     topic: &str,
@@ -122,7 +123,9 @@ async fn read_topic(
             let Some(end) = remaining.get(&partition).copied() else {
                 continue;
             };
-            if delivery.position.offset < end {
+            // A partner's retraction is not a report: it is accounted for by its report's latest release set.
+            let control = accord_domain::control::is_control(&delivery.record.headers);
+            if delivery.position.offset < end && !control {
                 records.push((delivery.record.key, delivery.record.payload));
             }
             if delivery.position.offset + 1 >= end {

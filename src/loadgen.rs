@@ -11,6 +11,9 @@
 //!    `--unknown-lookups` of values no report contains (the 404 path).
 //! 5. A report on stdout, and the same figures as one `RESULT {json}` line.
 //!
+//! With `--retract-indicators N`, the run's partner then retracts `N` of its values and the time until none is found
+//! is measured ([`retract`]).
+//!
 //! With `--flood`, instead of 2–4: a second partner floods the heaviest reports the limits allow while the run's
 //! partner's reports are timed until searchable, alone and next to the flood ([`flood`]).
 //!
@@ -22,6 +25,7 @@ mod flood;
 mod ingest;
 mod lookup;
 mod report;
+mod retract;
 mod revoke;
 mod synth;
 
@@ -85,6 +89,10 @@ pub struct LoadgenArgs {
     /// their partner status shows the withdrawal (the enforcer re-evaluated every report of the run).
     #[arg(long)]
     pub revoke: bool,
+    /// After the run (before `--revoke`), the run's partner retracts this many of its indicator values
+    /// (`POST /v1/indicators/retract`) and the loadgen measures how long until none is found (0: not measured).
+    #[arg(long, default_value_t = 0)]
+    pub retract_indicators: usize,
     /// Instead of the ingest and lookup measurements: time `--flood-samples` reports until searchable, alone and
     /// while a second partner floods heavy reports from `--flood-connections` connections.
     #[arg(long)]
@@ -174,6 +182,7 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
         accepted.len()
     );
     let lookups = measure_lookups(&args, &setup, &synth, &accepted, seed).await?;
+    let retraction = measure_retraction(&args, &setup, &synth, &accepted).await?;
     let revocation = match args.revoke {
         true => Some(measure_revocation(&args, &setup, &synth, &accepted).await?),
         false => None,
@@ -186,7 +195,8 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
         started,
         memory_before,
     };
-    let results = summarize(&args, run, ingested, accepted.len(), lookups, revocation);
+    let mut results = summarize(&args, run, ingested, accepted.len(), lookups, revocation);
+    results.retraction = retraction;
     print!("{}", results.text());
     println!(
         "RESULT {}",
@@ -254,6 +264,25 @@ async fn measure_lookups(
         eprintln!("loadgen: unexpected lookup answer: {example}");
     }
     Ok(lookups)
+}
+
+/// `--retract-indicators`: retracts that many of the run's values and measures (nothing when 0).
+async fn measure_retraction(
+    args: &LoadgenArgs,
+    setup: &client::Setup,
+    synth: &Synth,
+    accepted: &[u32],
+) -> anyhow::Result<Option<retract::Retraction>> {
+    let count = args.retract_indicators;
+    if count == 0 {
+        return Ok(None);
+    }
+    eprintln!("loadgen: retracting {count} indicator values and measuring");
+    let api = Api::new(&args.url, 4)?;
+    let give_up = Duration::from_secs(args.give_up_secs);
+    Ok(Some(
+        retract::run(&api, setup, synth, accepted, count, give_up).await?,
+    ))
 }
 
 /// Revokes the run's MoU and measures the withdrawal.
@@ -332,5 +361,6 @@ fn summarize(
         memory_before: run.memory_before,
         memory_after: memory(args.pid),
         revocation,
+        retraction: None,
     }
 }

@@ -108,6 +108,7 @@ pub(crate) struct Results {
     pub(crate) memory_before: Option<Memory>,
     pub(crate) memory_after: Option<Memory>,
     pub(crate) revocation: Option<super::revoke::Revocation>,
+    pub(crate) retraction: Option<super::retract::Retraction>,
 }
 
 fn rate_text(rate: f64) -> String {
@@ -221,6 +222,19 @@ impl Results {
                 "server memory: before {}; after {}",
                 memory(self.memory_before),
                 memory(self.memory_after)
+            );
+        }
+        if let Some(retraction) = &self.retraction {
+            let _ = writeln!(
+                out,
+                "retraction of {} indicator values over {} reports (POST /v1/indicators/retract):\n  202s after       \
+                 {}\n  none found after {} (from the last 202; an upper bound by one lookup sweep)\n  found by the \
+                 first sweep {}",
+                retraction.values,
+                retraction.reports,
+                number(Some(retraction.accepted_ms), " ms"),
+                number(retraction.invisible_ms, " ms"),
+                retraction.found_first_sweep
             );
         }
         if let Some(revocation) = &self.revocation {

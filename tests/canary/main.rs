@@ -89,6 +89,7 @@ fn normalized(submission: &Submission, number: u64) -> accord_domain::Normalized
         .unwrap(),
     };
     let raw = RawReport {
+        revision: None,
         id: ReportId::for_idempotency_key(
             &accord_domain::ReportIdKey::new([0; 32]),
             &OrgId::parse("bank-a").unwrap(),

@@ -24,6 +24,7 @@ async fn rejected_report(app: &TestApp, partner: &str) -> String {
         payload: serde_json::json!({ "title": "Broken", "tlp": 5 }),
         objects: Vec::new(),
         warnings: Vec::new(),
+        revision: None,
     };
     let mut record = accord_runtime::stage::json_record(raw.id.as_str(), &raw).unwrap();
     record

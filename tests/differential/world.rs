@@ -475,6 +475,7 @@ fn random_report(
         uuid_lo & 0xffff_ffff_ffff
     );
     NormalizedReport {
+        revision: None,
         id: ReportId::parse(&id).unwrap(),
         partner: rng.pick(partners).clone(),
         received_at,

@@ -9,6 +9,7 @@ mod lenient;
 mod lifecycle;
 mod overlap;
 mod oversight;
+mod owned;
 mod pipeline;
 mod policy;
 mod reads;

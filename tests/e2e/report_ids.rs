@@ -80,6 +80,7 @@ async fn a_report_accepted_under_an_old_style_id_is_found_by_its_retry() {
     );
     // What the gateway wrote for it before this version: the raw report under the public derivation.
     let raw = RawReport {
+        revision: None,
         id: old_id.clone(),
         partner: bank,
         received_at: chrono::Utc::now(),

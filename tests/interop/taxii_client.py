@@ -75,6 +75,7 @@ def agency(base, token, case, page_size):
         return out
     collection = sorted(readable, key=lambda c: c.title)[0]
     out["read_collection"] = collection.title
+    out["read_collection_id"] = collection.id
 
     pages = []
     for envelope in as_pages(collection.get_objects, per_request=page_size):
@@ -295,6 +296,9 @@ def main():
     if phase == "partner":
         base, partner_token = sys.argv[2:4]
         print(json.dumps(partner(base, partner_token)))
+    elif phase == "validate":
+        errors, warnings = validate(json.loads(sys.argv[2]))
+        print(json.dumps({"errors": errors, "warnings": len(warnings)}))
     elif phase == "bound":
         base, user, password, page_size = sys.argv[2:6]
         print(json.dumps(bound(base, user, password, int(page_size))))

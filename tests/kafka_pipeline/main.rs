@@ -6,13 +6,15 @@
 //! (b) the broker is killed (SIGKILL; see `Broker::kill` for why not SIGTERM) at a random point while 2 000 reports
 //!     flow, and restarted on its storage after longer than a consumer session: every 202'd report is searchable
 //!     exactly once, conservation holds, and every service rides out the outage (none exits);
-//! (c) the indexer's consumer group is reset to the beginning and replays: the index does not change.
+//! (c) the indexer's consumer group is reset to the beginning and replays: the index does not change;
+//! (d) amend and retract (module `owned`) reach every copy across processes.
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
 #![allow(unreachable_pub)]
 
 mod cluster;
+mod owned;
 
 use std::{
     collections::BTreeMap,

@@ -31,6 +31,7 @@ async fn a_report_past_its_retention_is_removed_from_the_index_and_the_store() {
     let id = ReportId::random();
     let value = "198.18.9.9";
     let report = NormalizedReport {
+        revision: None,
         id: id.clone(),
         partner: OrgId::parse("bank-a").unwrap(),
         received_at,

@@ -128,6 +128,7 @@ async fn a_record_past_the_limits_already_on_the_bus_is_rejected_and_stalls_no_o
         .await;
     // Accepted before the limits existed (or by a gateway configured otherwise): straight onto the bus.
     let raw = RawReport {
+        revision: None,
         id: ReportId::random(),
         partner: OrgId::parse("bank-a").unwrap(),
         received_at: chrono::Utc::now(),

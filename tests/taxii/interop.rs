@@ -308,6 +308,66 @@ async fn taxii2_client_pushes_and_reads_paged_collections_and_every_object_passe
         "the TAXII-pushed indicator is released"
     );
 
+    // The partner retracts a report: the client reads its objects again, revoked, and they pass the validator.
+    let retracted = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/reports/{}", report_ids[0]),
+            Some(&world.partner),
+            Some(json!({ "reason": "false-positive" })),
+        )
+        .await;
+    assert_eq!(retracted.status, reqwest::StatusCode::ACCEPTED);
+    // Wait until the revocation is served, then check the revoked objects with stix2-validator.
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    let collection = agency["read_collection_id"].as_str().unwrap().to_owned();
+    let revoked = loop {
+        let objects: Value = app
+            .client
+            .get(format!(
+                "{}/taxii2/accord/collections/{collection}/objects/",
+                app.url
+            ))
+            .basic_auth("siem", Some(&world.ncu_de))
+            .header("x-accord-case", "CASE-INTEROP")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        let revoked: Vec<Value> = objects["objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|object| object["revoked"] == true)
+            .cloned()
+            .collect();
+        if revoked
+            .iter()
+            .any(|object| object["id"] == report_ids[0].as_str())
+        {
+            break revoked;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never revoked: {objects}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(revoked.iter().any(|object| object["type"] == "indicator"));
+    assert!(
+        !Value::from(revoked.clone())
+            .to_string()
+            .contains("Campaign 0")
+    );
+    let checked = run_script(&["validate", &Value::from(revoked).to_string()]).await;
+    assert_eq!(
+        checked["errors"],
+        json!([]),
+        "stix2-validator errors on revoked objects"
+    );
+
     app.shutdown().await;
 }
 

@@ -1,6 +1,7 @@
 //! Accord's domain model, shared by every crate and service.
 //!
 //! - [`classification`]: the classification guard (unclassified only; protective markings in free text).
+//! - [`control`]: a partner's retractions of its own reports and indicators, as they travel the pipeline.
 //! - [`country`]: ISO 3166-1 alpha-2 country codes.
 //! - [`validation`]: which fields of a document are invalid ([`validation::Invalid`]).
 //! - [`ids`]: validated identifiers (organizations, reports, MoUs, tokens).
@@ -19,6 +20,7 @@
 
 pub mod case;
 pub mod classification;
+pub mod control;
 pub mod country;
 pub mod ids;
 pub mod mou;
@@ -35,6 +37,7 @@ pub mod view;
 pub mod vocabulary;
 
 pub use case::{Case, CaseError};
+pub use control::{Control, IndicatorRetraction, RetractedValue, Retraction, RetractionReason};
 pub use ids::{IdError, MouId, OrgId, ReportId, ReportIdKey, TokenId};
 pub use mou::{Attribution, ContentPart, Mou, MouStatus, MouValidator, MouVersion, PiiRule, Scope};
 pub use observable::ObservableType;
@@ -42,11 +45,11 @@ pub use org::{CaseBinding, DirectoryEvent, OrgKind, Organization, Role, TokenRec
 pub use purpose::Purpose;
 pub use report::{
     Indicator, IndicatorPii, IndicatorSource, IndicatorSpan, NormalizedReport, PatternInput,
-    PiiKind, PiiMatch, RawReport, Rejection, ReportFormat, SubmittedObject, TextField, Victim,
-    Warning,
+    PiiKind, PiiMatch, RawReport, Rejection, ReportFormat, Revision, SubmittedObject, TextField,
+    Victim, Warning,
 };
 pub use tlp::Tlp;
-pub use view::{Alternate, Grant, Profile, ReleaseSet, ReportFacts, View, ViewContent};
+pub use view::{Alternate, Grant, Profile, ReleaseSet, ReportFacts, Revocation, View, ViewContent};
 
 /// The one timestamp type: UTC, serialized as RFC 3339.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

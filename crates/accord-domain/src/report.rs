@@ -129,6 +129,26 @@ pub struct RawReport {
     /// is in `payload`. Empty for a submission accepted whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// Which amendment this is (`PUT /v1/reports/{id}`); `None` for the report as first submitted (version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Revision>,
+}
+
+/// An amended version of a report: its number (2 for the first amendment), who amended it and when. The report keeps
+/// its id and its `received_at` (retention counts from the first reception).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Revision {
+    /// The version: n + 1 for the amendment of version n.
+    pub version: u32,
+    /// The public id of the token that amended it.
+    pub by: String,
+    /// When the gateway accepted the amendment.
+    pub at: Timestamp,
+}
+
+/// Returns the version a report's revision names: 1 without one.
+pub fn version_of(revision: Option<&Revision>) -> u32 {
+    revision.map_or(1, |revision| revision.version)
 }
 
 /// A part of a submission that lenient handling left out: where it was and why it is invalid.
@@ -318,6 +338,9 @@ pub struct NormalizedReport {
     /// that carries some. Absent in records written before it existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indicator_pii: Vec<IndicatorPii>,
+    /// The amendment this record is the normalization of; `None` for version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Revision>,
 }
 
 /// Personal data inside one indicator's value, and the indicator `pii: redact` releases instead: the same type with

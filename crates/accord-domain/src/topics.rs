@@ -31,3 +31,7 @@ pub const HEADER_RECORD_ID: &str = "accord-record-id";
 /// `reports.releasable`: the stages that read them share their work fairly between partners by it
 /// (`accord_runtime::stage::Fairness`).
 pub const HEADER_PARTNER: &str = "accord-partner";
+
+/// The header marking a record on `reports.raw` or `reports.normalized` that is not a report but a partner's control
+/// over its reports (value [`crate::control::CONTROL_KIND`]): a retraction. Records without it are reports.
+pub const HEADER_KIND: &str = "accord-record-kind";

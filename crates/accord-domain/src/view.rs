@@ -101,6 +101,10 @@ pub struct ReportFacts {
     /// views written before it was kept: the query-time re-check then counts the view's released indicators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_indicators: Option<usize>,
+    /// When the version this view renders was accepted, for an amended report (`None` for version 1): TAXII gives the
+    /// view's objects a new `modified` from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended_at: Option<Timestamp>,
 }
 
 /// The released content of a report: everything here may be shown to the view's grantees.
@@ -207,6 +211,24 @@ pub struct ReleaseSet {
     /// shown to the partner in withdrawal receipts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// What a retraction revokes (issue 19): for each (agency, purpose) the report was shown to just before, the
+    /// STIX objects of the report's own that TAXII pollers get again with `revoked: true`. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<Revocation>,
+}
+
+/// The STIX objects of a retracted report that one (agency, purpose) had received: its `report`, its `indicator`s
+/// and its victim `identity` (never the observables, identities and markings other reports share).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The agency.
+    pub agency: OrgId,
+    /// The purpose it received the report for.
+    pub purpose: Purpose,
+    /// When the report was received (the objects' `created`).
+    pub created: Timestamp,
+    /// The objects: `(type, id)`.
+    pub objects: Vec<(String, String)>,
 }
 
 /// The trigger of a report's first evaluation, when it arrives.

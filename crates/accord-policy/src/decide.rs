@@ -110,6 +110,7 @@ pub fn facts(report: &NormalizedReport) -> ReportFacts {
         sector: report.sector.clone(),
         received_at: report.received_at,
         num_indicators: Some(report.indicators.len()),
+        amended_at: report.revision.as_ref().map(|revision| revision.at),
     }
 }
 

@@ -143,6 +143,7 @@ pub(crate) const DESCRIPTION: &str = "Contact jane.doe@bank-a.example or +49 30 
 /// description) and a victim block.
 pub(crate) fn report() -> NormalizedReport {
     NormalizedReport {
+        revision: None,
         id: ReportId::parse("report--0d9c1f8e-5b1a-4c1e-9a2b-3c4d5e6f7a8b").unwrap(),
         partner: org_id("bank-a"),
         received_at: ts("2026-06-01T00:00:00Z"),

@@ -95,6 +95,26 @@ pub struct StixObject {
     pub body: Value,
 }
 
+/// Returns the `(type, id)` of the objects a view renders that belong to its report alone: the `report`, one
+/// `indicator` per released observable with a pattern, and the victim `identity` when the view releases one (the
+/// observables, vulnerabilities, partner identities and markings are shared with other reports). A retraction
+/// revokes exactly these.
+pub fn own_objects(view: &View) -> Vec<(String, String)> {
+    let mut objects = vec![("report".to_owned(), view.report_id.to_string())];
+    for indicator in &view.content.indicators {
+        let indicator = exported(indicator);
+        if pattern(indicator.kind, &indicator.value).is_some() {
+            let name = format!("accord|indicator|{}|{}", view.report_id, indicator.id);
+            objects.push(("indicator".to_owned(), derived_id("indicator", &name)));
+        }
+    }
+    if view.content.victim.is_some() {
+        let name = format!("accord|victim|{}", view.report_id);
+        objects.push(("identity".to_owned(), derived_id("identity", &name)));
+    }
+    objects
+}
+
 /// Returns the STIX timestamp form Accord writes: RFC 3339, UTC, milliseconds (`2026-11-20T08:00:00.000Z`).
 pub fn timestamp(at: Timestamp) -> String {
     at.trunc_subsecs(3)

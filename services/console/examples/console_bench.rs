@@ -174,6 +174,7 @@ fn view(r: usize, report_id: &ReportId, days_ago: i64, rng: &mut Rng) -> View {
             sector: Some("finance".to_owned()),
             received_at: occurred_at,
             num_indicators: Some(INDICATORS),
+            amended_at: None,
         },
         content: ViewContent {
             partner: "bank-a".to_owned(),

@@ -179,6 +179,7 @@ fn report(index: usize) -> NormalizedReport {
         })
         .collect();
     NormalizedReport {
+        revision: None,
         id: ReportId::random(),
         partner: org("bank-a"),
         received_at: now - chrono::Duration::days((index % 300) as i64),

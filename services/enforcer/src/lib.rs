@@ -9,6 +9,9 @@
 //!   `expires_at`, or an organization changes (an agency's country), the reports of the affected partners are
 //!   evaluated again and their release sets replace the indexed ones: widening releases earlier reports, narrowing
 //!   and withdrawal reach every indexed copy.
+//! - `control`: a partner's retractions (issue 19): a retracted report's stored copy is removed and a tombstone
+//!   kept, and an empty release set withdraws every view of it; retracted indicator values are removed from every
+//!   stored report of the partner, which are evaluated again.
 //! - [`retention`]: reports past every retention that could apply are withdrawn from the index and removed from
 //!   the store.
 //! - `GET /v1/explain`: why a report is or is not visible to an agency, and what is redacted.
@@ -20,6 +23,7 @@
 //! report's release sets are published in the order of the snapshots they were computed from: a later release set
 //! is never based on older policy than an earlier one.
 
+mod control;
 mod explain;
 mod metrics;
 mod preview;
@@ -171,6 +175,7 @@ pub fn evaluate_at(
         indicators: report.indicators.len(),
         views,
         trigger: Some(trigger.to_owned()),
+        revoked: Vec::new(),
     }
 }
 
@@ -218,6 +223,7 @@ pub(crate) async fn publish_releases(
                 release.trigger.as_deref().unwrap_or("evaluation"),
                 refused.reason
             )),
+            revoked: release.revoked.clone(),
         })?);
         dead_letters.push(stage::rejection_record(
             &release.report_id,
@@ -238,7 +244,26 @@ struct Enforcer {
 
 #[async_trait]
 impl Stage for Enforcer {
+    /// Evaluates the batch's reports and acts on its controls (retractions) in the batch's order: the reports before
+    /// a control are stored and published before it acts, so a retraction right behind its report removes it.
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
+        let mut reports: Vec<Delivery> = Vec::new();
+        for delivery in batch {
+            if accord_domain::control::is_control(&delivery.record.headers) {
+                self.reports(&std::mem::take(&mut reports)).await?;
+                control::apply(&self.state, delivery).await?;
+            } else {
+                reports.push(delivery.clone());
+            }
+        }
+        self.reports(&reports).await
+    }
+}
+
+impl Enforcer {
+    /// Stores and evaluates reports, and publishes their release sets. A report its partner retracted is not stored
+    /// again and is released to no one.
+    async fn reports(&self, batch: &[Delivery]) -> anyhow::Result<()> {
         let decoded = stage::decode_batch::<NormalizedReport>("enforcer", batch);
         if !decoded.dead_letters.is_empty() {
             self.state
@@ -257,7 +282,12 @@ impl Stage for Enforcer {
         }
         let store = self.state.store.clone();
         let stored = reports.clone();
-        tokio::task::spawn_blocking(move || store.put(&stored)).await??;
+        let (retracted, previous) = tokio::task::spawn_blocking(move || {
+            // The versions amendments replace: what they no longer release is revoked for TAXII pollers.
+            let previous = control::replaced(&store, &stored)?;
+            Ok::<_, anyhow::Error>((store.put(&stored)?, previous))
+        })
+        .await??;
         self.state.stored.notify_one();
         let _evaluation = self.state.evaluation.read().await;
         // One snapshot for the batch, taken inside the lock; evaluation (rendering every view) is CPU work, off the
@@ -268,7 +298,23 @@ impl Stage for Enforcer {
             reports
                 .iter()
                 .map(|report| {
-                    evaluate_at(report, &snapshot, at, accord_domain::view::TRIGGER_RECEIVED)
+                    if retracted.contains(&report.id) {
+                        return control::withdrawal(report, at, control::RETRACTED_TRIGGER);
+                    }
+                    let Some(revision) = &report.revision else {
+                        return evaluate_at(
+                            report,
+                            &snapshot,
+                            at,
+                            accord_domain::view::TRIGGER_RECEIVED,
+                        );
+                    };
+                    let trigger = format!("amended by the partner (version {})", revision.version);
+                    let mut release = evaluate_at(report, &snapshot, at, &trigger);
+                    if let Some(before) = previous.get(&report.id) {
+                        release.revoked = control::superseded(before, &release, &snapshot, at);
+                    }
+                    release
                 })
                 .collect::<Vec<_>>()
         })

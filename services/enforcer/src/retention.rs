@@ -61,6 +61,7 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
                     indicators: report.indicators.len(),
                     views: Vec::new(),
                     trigger: Some(RETENTION_TRIGGER.to_owned()),
+                    revoked: Vec::new(),
                 })?);
             }
             state

@@ -5,11 +5,13 @@
 use std::{path::Path, sync::Arc};
 
 use accord_domain::{NormalizedReport, OrgId, ReportId};
-use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use self::received::{BY_RECEIVED, received_key};
+use self::retracted::RETRACTED;
 
 mod received;
+mod retracted;
 
 const REPORTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("reports");
 const BY_PARTNER: TableDefinition<'_, &str, ()> = TableDefinition::new("reports_by_partner");
@@ -55,17 +57,19 @@ impl ReportStore {
         txn.open_table(REPORTS)?;
         txn.open_table(BY_PARTNER)?;
         txn.open_table(META)?;
+        txn.open_table(RETRACTED)?;
         received::backfill(&txn)?;
         txn.commit()?;
         Ok(Self { db: Arc::new(db) })
     }
 
-    /// Stores reports durably (replacing any earlier copy of the same id). The reports are encoded before the write
+    /// Stores reports durably (replacing any earlier copy of the same id: an amendment replaces its report), except
+    /// those whose partner retracted them, whose ids are returned. The reports are encoded before the write
     /// transaction opens: the store has one writer at a time, which the enforcer's lanes share.
     ///
     /// # Errors
     /// Fails on a storage error.
-    pub fn put(&self, reports: &[NormalizedReport]) -> Result<(), StoreError> {
+    pub fn put(&self, reports: &[NormalizedReport]) -> Result<Vec<ReportId>, StoreError> {
         let encoded = reports
             .iter()
             .map(|report| Ok((report, serde_json::to_vec(report)?)))
@@ -74,6 +78,7 @@ impl ReportStore {
                 context: "failed to encode report",
                 source: Box::new(error),
             })?;
+        let mut refused = Vec::new();
         let mut txn = self
             .db
             .begin_write()
@@ -93,7 +98,18 @@ impl ReportStore {
             let mut by_received = txn
                 .open_table(BY_RECEIVED)
                 .map_err(failed("failed to open reception index"))?;
+            let retracted = txn
+                .open_table(RETRACTED)
+                .map_err(failed("failed to open tombstones"))?;
             for (report, bytes) in &encoded {
+                if retracted
+                    .get(report.id.as_str())
+                    .map_err(failed("failed to read a tombstone"))?
+                    .is_some()
+                {
+                    refused.push(report.id.clone());
+                    continue;
+                }
                 table
                     .insert(report.id.as_str(), bytes.as_slice())
                     .map_err(failed("failed to write report"))?;
@@ -107,7 +123,7 @@ impl ReportStore {
             }
         }
         txn.commit().map_err(failed("failed to commit reports"))?;
-        Ok(())
+        Ok(refused)
     }
 
     /// Returns a report by id.
@@ -240,11 +256,12 @@ fn partner_key(partner: &OrgId, id: &ReportId) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn report(partner: &str) -> NormalizedReport {
+    pub(crate) fn report(partner: &str) -> NormalizedReport {
         NormalizedReport {
+            revision: None,
             id: ReportId::random(),
             partner: OrgId::parse(partner).unwrap(),
             received_at: chrono::Utc::now(),

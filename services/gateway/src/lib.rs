@@ -34,7 +34,9 @@ mod taxii;
 pub use crate::counts::{CountsQuery, MAX_DAYS, report_counts};
 pub use crate::pipeline::pipeline_counts;
 pub use crate::reports::{
-    ListQuery, list_reports, report_status, submit_report, submit_report_with,
+    ListQuery, list_reports,
+    owned::{amend_report, retract_indicators, retract_report},
+    report_status, submit_report, submit_report_with,
 };
 pub use accord_stix::Handling;
 
@@ -192,6 +194,8 @@ pub struct AppState {
     pub(crate) status: StatusStore,
     pub(crate) admission: Arc<Admission>,
     pub(crate) report_id_key: Arc<ReportIdKey>,
+    /// Serializes amendments and retractions, so that `If-Match` is checked against the version replaced.
+    pub(crate) amendments: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -230,6 +234,7 @@ impl AppState {
             status,
             admission,
             report_id_key: Arc::new(ReportIdKey::new(key)),
+            amendments: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 }
@@ -240,7 +245,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reports", post(reports::submit).get(reports::list))
         .route("/v1/reports/counts", get(counts::counts))
         .route("/v1/pipeline/counts", get(pipeline::counts))
-        .route("/v1/reports/{id}", get(reports::status))
+        .route(
+            "/v1/reports/{id}",
+            get(reports::status)
+                .put(reports::owned::amend)
+                .delete(reports::owned::retract),
+        )
+        .route(
+            "/v1/indicators/retract",
+            post(reports::owned::post_retract_indicators),
+        )
         // TAXII 2.1 writes (search serves the rest of /taxii2/; `accord up` merges the two on the same paths).
         .route(
             "/taxii2/accord/collections/{collection}/objects/",

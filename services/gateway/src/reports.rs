@@ -29,6 +29,7 @@ use crate::{
 use accord_runtime::telemetry::ErrorChain;
 
 mod checks;
+pub(crate) mod owned;
 
 use checks::{check_whole, field_errors, invalid_fields};
 
@@ -216,7 +217,7 @@ fn submission_digest(handling: Handling, body: &[u8]) -> String {
 
 /// Writes the accepted status of a report the bus has. A convenience (re-derived from the bus after a crash): a
 /// failure is logged, not answered.
-async fn record_accepted(state: &AppState, change: Change, id: &ReportId) {
+pub(crate) async fn record_accepted(state: &AppState, change: Change, id: &ReportId) {
     let store = state.status.clone();
     match tokio::task::spawn_blocking(move || store.apply(vec![change], false)).await {
         Ok(Ok(())) => {}
@@ -271,7 +272,7 @@ async fn earlier_submission(
 ///
 /// # Errors
 /// 400/415/422 naming what is wrong, or the limit.
-async fn judge(
+pub(crate) async fn judge(
     state: &AppState,
     org: &Organization,
     id: ReportId,
@@ -291,6 +292,7 @@ async fn judge(
         let mut objects = submission.objects;
         lenient::mark_failures(&mut objects, &warnings);
         let raw = RawReport {
+            revision: None,
             id,
             partner,
             received_at: chrono::Utc::now(),
@@ -378,7 +380,7 @@ fn within_limits(raw: &RawReport, config: &Config) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// 413 when the bus can never take the record, 503 when it did not take it now.
-async fn publish(state: &AppState, raw: &RawReport) -> Result<(), ApiError> {
+pub(crate) async fn publish(state: &AppState, raw: &RawReport) -> Result<(), ApiError> {
     let mut record =
         accord_runtime::stage::json_record(raw.id.as_str(), raw).map_err(ApiError::internal)?;
     record
@@ -423,7 +425,7 @@ pub(crate) fn report_schema() -> anyhow::Result<SchemaValidator> {
     SchemaValidator::compile("incident-report", accord_domain::schema::INCIDENT_REPORT)
 }
 
-fn accepted(document: Value) -> Response {
+pub(crate) fn accepted(document: Value) -> Response {
     let status_url = document["status_url"]
         .as_str()
         .unwrap_or_default()
@@ -463,7 +465,18 @@ pub(crate) async fn status(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let document = report_status(&state, &principal, &id).await?;
-    Ok(Json(document).into_response())
+    let mut response = Json(&document).into_response();
+    with_etag(&mut response, &document);
+    Ok(response)
+}
+
+/// Sets the `ETag` of a report's status or amendment: its version, quoted (`"2"`), for `If-Match`.
+pub(crate) fn with_etag(response: &mut Response, document: &Value) {
+    if let Some(version) = document["version"].as_u64()
+        && let Ok(value) = HeaderValue::from_str(&format!("\"{version}\""))
+    {
+        response.headers_mut().insert(header::ETAG, value);
+    }
 }
 
 /// Shows a report's status to the partner that submitted it (anyone else gets 404): the whole of
@@ -501,7 +514,15 @@ fn status_document(status: &ReportStatus) -> Value {
         "withdrawals": status.withdrawals,
         "received_at": (!status.received_at.is_empty()).then_some(&status.received_at),
         "evaluated_at": status.evaluated_at,
+        "version": status.version,
     });
+    if let Some(amended) = &status.amended {
+        document["amended_by"] = json!(amended.by);
+        document["amended_at"] = json!(amended.at);
+    }
+    if let Some(retraction) = &status.retraction {
+        document["retraction"] = json!(retraction);
+    }
     if !status.warnings.is_empty() {
         document["warnings"] = json!(status.warnings);
     }

@@ -11,10 +11,12 @@
 
 mod daily;
 mod listing;
+pub mod owned;
 mod pipeline;
 
 pub use daily::{DayCounts, STAGES, stage};
 pub use listing::{Listed, ListingCursor};
+pub use owned::RetractionView;
 pub use pipeline::PipelineDay;
 
 use std::{collections::BTreeSet, path::Path, sync::Arc};
@@ -60,8 +62,17 @@ pub struct ReportStatus {
     pub title: String,
     /// Submitting partner (never shown to others).
     pub partner: String,
-    /// `accepted`, `normalized`, `released` or `rejected`.
+    /// `accepted`, `normalized`, `released`, `rejected` or `retracted` (a tombstone: its partner retracted it).
     pub status: String,
+    /// The current version: 1 as first submitted, n + 1 after each amendment.
+    #[serde(default = "owned::first_version")]
+    pub version: u32,
+    /// Who amended it last (the token's public id) and when (RFC 3339); `None` for version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended: Option<owned::AmendedView>,
+    /// The retraction, once its partner retracted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retraction: Option<RetractionView>,
     /// Canonical indicators found.
     pub indicators: usize,
     /// Agencies it is released to.
@@ -96,6 +107,9 @@ impl ReportStatus {
             title: String::new(),
             partner: partner.into(),
             status: "accepted".to_owned(),
+            version: 1,
+            amended: None,
+            retraction: None,
             indicators: 0,
             released_to: Vec::new(),
             rejections: Vec::new(),
@@ -168,6 +182,14 @@ pub enum Change {
         id: String,
         partner: Option<String>,
         rejection: RejectionView,
+    },
+    /// A new version accepted by the gateway (`PUT /v1/reports/{id}`).
+    Amended(owned::Amendment),
+    /// Retracted by its partner (`DELETE /v1/reports/{id}`).
+    Retracted {
+        id: String,
+        partner: String,
+        retraction: RetractionView,
     },
     /// Evaluated by the enforcer.
     Released {
@@ -276,7 +298,9 @@ fn change_id(change: &Change) -> &str {
         Change::Accepted { id, .. }
         | Change::Normalized { id, .. }
         | Change::Rejected { id, .. }
+        | Change::Retracted { id, .. }
         | Change::Released { id, .. } => id,
+        Change::Amended(amendment) => &amendment.id,
     }
 }
 
@@ -336,6 +360,12 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             }
             raise(&mut status, "rejected");
         }
+        Change::Amended(amendment) => owned::amend(&mut status, amendment),
+        Change::Retracted {
+            partner,
+            retraction,
+            ..
+        } => owned::retract(&mut status, partner, retraction),
         Change::Released {
             partner,
             indicators,
@@ -343,28 +373,38 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             at,
             trigger,
             ..
-        } => {
-            status.partner = partner;
-            status.indicators = indicators;
-            status.evaluated_at = Some(at.clone());
-            for agency in &status.released_to {
-                if !released_to.contains(agency) {
-                    status.withdrawals.push(Withdrawal {
-                        agency: agency.clone(),
-                        at: at.clone(),
-                        reason: trigger.clone(),
-                    });
-                }
-            }
-            let released = !released_to.is_empty();
-            status.released_to = released_to;
-            // A rejected report stays rejected; otherwise the status follows the latest evaluation.
-            if status.status != "rejected" {
-                status.status = if released { "released" } else { "normalized" }.to_owned();
-            }
-        }
+        } => evaluated(&mut status, partner, indicators, released_to, at, trigger),
     }
     status
+}
+
+/// Applies an evaluation: a shrinking `released_to` leaves a withdrawal receipt per agency that lost the report.
+fn evaluated(
+    status: &mut ReportStatus,
+    partner: String,
+    indicators: usize,
+    released_to: Vec<String>,
+    at: String,
+    trigger: String,
+) {
+    status.partner = partner;
+    status.indicators = indicators;
+    status.evaluated_at = Some(at.clone());
+    for agency in &status.released_to {
+        if !released_to.contains(agency) {
+            status.withdrawals.push(Withdrawal {
+                agency: agency.clone(),
+                at: at.clone(),
+                reason: trigger.clone(),
+            });
+        }
+    }
+    let released = !released_to.is_empty();
+    status.released_to = released_to;
+    // A rejected or retracted report stays so; otherwise the status follows the latest evaluation.
+    if status.status != "rejected" && status.status != "retracted" {
+        status.status = if released { "released" } else { "normalized" }.to_owned();
+    }
 }
 
 /// Follows one topic into the store; on `reports.releasable` and `reports.rejected`, also settles the reports in
@@ -388,8 +428,21 @@ impl Follower {
     fn change(&self, delivery: &Delivery) -> Option<Change> {
         let payload = &delivery.record.payload;
         match self.topic {
+            topics::REPORTS_RAW if accord_domain::control::is_control(&delivery.record.headers) => {
+                owned::control_change(payload)
+            }
             topics::REPORTS_RAW => {
                 let raw: heads::Raw = serde_json::from_slice(payload).ok()?;
+                if let Some(revision) = raw.revision {
+                    return Some(Change::Amended(owned::Amendment {
+                        id: raw.id,
+                        partner: raw.partner,
+                        title: raw.payload.title,
+                        body_sha256: String::new(),
+                        revision,
+                        warnings: raw.warnings,
+                    }));
+                }
                 Some(Change::Accepted {
                     id: raw.id,
                     partner: raw.partner,
@@ -459,6 +512,8 @@ mod heads {
         pub(super) warnings: Vec<Warning>,
         #[serde(default)]
         pub(super) payload: Payload,
+        #[serde(default)]
+        pub(super) revision: Option<accord_domain::Revision>,
     }
 
     /// The native report carried by a raw record: only its title.

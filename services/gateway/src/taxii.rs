@@ -255,6 +255,9 @@ mod tests {
             title: String::new(),
             partner: "bank-a".to_owned(),
             status: state.to_owned(),
+            version: 1,
+            amended: None,
+            retraction: None,
             indicators: 1,
             released_to: Vec::new(),
             rejections: vec![RejectionView {

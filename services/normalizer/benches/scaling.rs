@@ -37,6 +37,7 @@ fn best_of_five(run: &dyn Fn()) -> Duration {
 
 fn raw(payload: Value) -> RawReport {
     RawReport {
+        revision: None,
         id: ReportId::random(),
         partner: OrgId::parse("bank-a").expect("a valid id"),
         received_at: chrono::Utc::now(),

@@ -115,6 +115,7 @@ pub fn normalize_within(raw: &RawReport, limits: &Limits) -> Result<NormalizedRe
     let ttps = ttps(&report.ttps);
 
     let normalized = NormalizedReport {
+        revision: raw.revision.clone(),
         id: raw.id.clone(),
         partner: raw.partner.clone(),
         received_at: raw.received_at,

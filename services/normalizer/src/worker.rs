@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use accord_bus::{BusClient, Delivery, Record};
-use accord_domain::{NormalizedReport, OrgId, RawReport, Rejection, ReportId, topics};
+use accord_domain::{NormalizedReport, OrgId, RawReport, Rejection, ReportId, control, topics};
 use accord_runtime::{
     ServiceHost,
     json::SchemaValidator,
@@ -156,39 +156,57 @@ fn violation(schema: &SchemaValidator, report: &NormalizedReport) -> Option<Reje
 
 #[async_trait]
 impl Stage for Normalizer {
-    /// Normalizes the batch in a blocking task (normalization is CPU work: it never holds the async runtime), then
-    /// publishes the records and the rejections; a normalized record the bus can never take is dead-lettered.
+    /// Normalizes the batch's reports in a blocking task (normalization is CPU work: it never holds the async
+    /// runtime), then publishes the records, with the partner's controls (retractions) passed on unchanged in their
+    /// place among them, and the rejections; a normalized record the bus can never take is dead-lettered.
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
-        let decoded = stage::decode_batch::<RawReport>("normalizer", batch);
-        let raws: Vec<RawReport> = decoded.items.into_iter().map(|(_, raw)| raw).collect();
+        let (reports, controls) = split_controls(batch);
+        let decoded = stage::decode_batch::<RawReport>("normalizer", &reports.deliveries);
+        let items: Vec<(usize, RawReport)> = decoded
+            .items
+            .into_iter()
+            .map(|(index, raw)| (reports.places[index], raw))
+            .collect();
         let (schema, limits) = (Arc::clone(&self.schema), self.limits);
         let outcomes = tokio::task::spawn_blocking(move || {
-            raws.iter()
-                .map(|raw| outcome(raw, &limits, &schema))
-                .collect::<anyhow::Result<Vec<Outcome>>>()
+            items
+                .iter()
+                .map(|(place, raw)| Ok((*place, outcome(raw, &limits, &schema)?)))
+                .collect::<anyhow::Result<Vec<(usize, Outcome)>>>()
         })
         .await??;
         // Undecodable raw records are rejected too, so the partner sees why.
         let mut rejected = decoded.dead_letters;
-        let mut normalized = Vec::with_capacity(outcomes.len());
-        let mut owners = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
+        let mut normalized: Vec<(usize, Record, Option<(ReportId, OrgId)>)> =
+            Vec::with_capacity(outcomes.len() + controls.len());
+        for (place, outcome) in outcomes {
             match outcome {
                 Outcome::Normalized {
                     record,
                     report_id,
                     partner,
-                } => {
-                    normalized.push(record);
-                    owners.push((report_id, partner));
-                }
+                } => normalized.push((place, record, Some((report_id, partner)))),
                 Outcome::Rejected(record) => rejected.push(record),
             }
         }
+        normalized.extend(
+            controls
+                .into_iter()
+                .map(|(place, record)| (place, record, None)),
+        );
+        // In the order of the batch: a partner's retraction stays behind its report.
+        normalized.sort_by_key(|(place, _, _)| *place);
+        let (records, owners): (Vec<Record>, Vec<Option<(ReportId, OrgId)>>) = normalized
+            .into_iter()
+            .map(|(_, record, owner)| (record, owner))
+            .unzip();
         let published =
-            stage::publish_or_refuse(&self.bus, topics::REPORTS_NORMALIZED, normalized).await?;
+            stage::publish_or_refuse(&self.bus, topics::REPORTS_NORMALIZED, records).await?;
         for refused in published.refused {
-            let (report_id, partner) = &owners[refused.index];
+            let Some((report_id, partner)) = &owners[refused.index] else {
+                tracing::error!(reason = refused.reason, "the bus refused a control record");
+                continue;
+            };
             rejected.push(stage::rejection_record(
                 report_id,
                 Some(partner),
@@ -199,6 +217,30 @@ impl Stage for Normalizer {
         }
         stage::publish_dead_letters(&self.bus, rejected).await
     }
+}
+
+/// The reports of a batch, with each one's place in the batch.
+struct Reports {
+    deliveries: Vec<Delivery>,
+    places: Vec<usize>,
+}
+
+/// Splits a batch into its reports and its control records (`accord_domain::control`), each with its place.
+fn split_controls(batch: &[Delivery]) -> (Reports, Vec<(usize, Record)>) {
+    let mut reports = Reports {
+        deliveries: Vec::with_capacity(batch.len()),
+        places: Vec::with_capacity(batch.len()),
+    };
+    let mut controls = Vec::new();
+    for (place, delivery) in batch.iter().enumerate() {
+        if control::is_control(&delivery.record.headers) {
+            controls.push((place, delivery.record.clone()));
+        } else {
+            reports.deliveries.push(delivery.clone());
+            reports.places.push(place);
+        }
+    }
+    (reports, controls)
 }
 
 /// Starts the normalizer's stage in `host`: batches are made fairly between partners ([`Fairness`]) and every
@@ -250,6 +292,7 @@ mod tests {
         )
         .unwrap();
         let raw = RawReport {
+            revision: None,
             id: accord_domain::ReportId::random(),
             partner: accord_domain::OrgId::parse("bank-a").unwrap(),
             received_at: chrono::Utc::now(),

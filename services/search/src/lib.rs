@@ -177,6 +177,8 @@ pub struct AppState {
     pub(crate) deps: Deps,
     pub(crate) config: Arc<Config>,
     pub(crate) audit: AuditLog,
+    /// The objects of retracted reports, per (agency, purpose), for TAXII pollers.
+    pub(crate) revocations: taxii::revoked::Revocations,
     /// The absolute (or relative) URL of the TAXII API root, fixed at start.
     pub(crate) taxii_api_root: Arc<str>,
 }
@@ -202,12 +204,14 @@ impl AppState {
         );
         let interval = std::time::Duration::from_secs(config.audit_checkpoint_interval_secs);
         let audit = AuditLog::open(&dir, signer, interval)?;
+        let revocations = taxii::revoked::Revocations::open(&dir)?;
         let taxii_api_root =
             taxii::api_root_url(config.public_url.as_deref(), deps.listen_addr).into();
         Ok(Self {
             deps,
             config: Arc::new(config),
             audit,
+            revocations,
             taxii_api_root,
         })
     }
@@ -245,6 +249,15 @@ pub fn router(state: AppState) -> Router {
 /// Fails when the audit trail cannot be opened.
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let state = AppState::new(config, host.deps().clone())?;
+    let follower =
+        audit::partners::run(state.deps.bus.clone(), state.audit.clone(), host.shutdown());
+    host.spawn_critical("search-audit", follower);
+    let revocations = taxii::revoked::run(
+        state.deps.bus.clone(),
+        state.revocations.clone(),
+        host.shutdown(),
+    );
+    host.spawn_critical("search-revocations", revocations);
     host.provide(state.clone());
     host.mount(router(state));
     Ok(())

@@ -185,6 +185,7 @@ pub fn view(report_id: &ReportId, name: &str) -> View {
             sector: Some("finance".to_owned()),
             received_at: occurred_at,
             num_indicators: None,
+            amended_at: None,
         },
         content: ViewContent {
             partner: PARTNER.to_owned(),

@@ -49,6 +49,7 @@ fn view(report: &str, tlp: Tlp, attribution: Attribution, indicators: Vec<Indica
             sector: Some("finance".to_owned()),
             received_at: ts("2026-11-20T09:00:00.123456Z"),
             num_indicators: None,
+            amended_at: None,
         },
         content: ViewContent {
             partner: match attribution {

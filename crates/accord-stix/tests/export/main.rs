@@ -184,6 +184,7 @@ fn view(rng: &mut Rng, index: usize) -> View {
             sector: Some("finance".to_owned()),
             received_at,
             num_indicators: None,
+            amended_at: None,
         },
         content: ViewContent {
             partner: match attribution {

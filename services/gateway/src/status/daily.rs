@@ -31,6 +31,8 @@ pub fn stage(status: &ReportStatus) -> &'static str {
     match status.status.as_str() {
         "rejected" => "rejected",
         "released" => "released",
+        // Released to no one, for good: its partner retracted it.
+        "retracted" => "withheld",
         "normalized" if status.evaluated_at.is_some() => "withheld",
         "normalized" => "normalized",
         _ => "accepted",

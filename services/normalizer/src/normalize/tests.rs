@@ -28,6 +28,7 @@ fn example_payload() -> Value {
 
 fn raw(format: ReportFormat, default_tlp: Option<Tlp>, payload: Value) -> RawReport {
     RawReport {
+        revision: None,
         id: ReportId::random(),
         partner: OrgId::parse("bank-a").unwrap(),
         received_at: chrono::Utc::now(),

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 fn raw(format: ReportFormat, default_tlp: Option<Tlp>, payload: Value) -> RawReport {
     RawReport {
+        revision: None,
         id: ReportId::random(),
         partner: OrgId::parse("bank-a").expect("a valid id"),
         received_at: chrono::Utc::now(),

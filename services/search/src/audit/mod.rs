@@ -12,6 +12,9 @@
 //! beside the records (table `audit_checkpoints`, keyed by `seq`, never overwritten). A checkpoint an auditor keeps
 //! outside Accord is what detects a truncated chain or one rewritten from its first record ([`verify`]).
 //!
+//! Partners' amendments and retractions are recorded too, by a follower of the bus ([`partners`]): who, when and
+//! why, never the content.
+//!
 //! What an auditor may read of the trail (its own organization's records, or all for the operator) is decided in
 //! `crate::auditor`; requests without a valid token are counted (`accord_search_unauthenticated_total`), not
 //! written here ([`crate::released`]).
@@ -21,6 +24,7 @@ pub mod counts;
 pub mod export;
 pub mod keyed;
 mod mine;
+pub(crate) mod partners;
 #[doc(hidden)]
 pub mod tamper;
 pub mod verify;

@@ -23,6 +23,7 @@
 
 mod collections;
 mod objects;
+pub(crate) mod revoked;
 
 pub(crate) use objects::released_at;
 

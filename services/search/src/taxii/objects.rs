@@ -254,10 +254,17 @@ impl Selection {
     }
 }
 
-/// Returns when a view was released to the agency: the latest of the report's reception, the view's start and the
-/// change time of the MoU versions that grant it.
+/// Returns when a view was released to the agency: the latest of the report's reception (or of its amendment: an
+/// amended report's objects get a new `modified`), the view's start and the change time of the MoU versions that
+/// grant it.
 pub(crate) fn released_at(view: &View, snapshot: &Snapshot) -> Timestamp {
-    let mut at = view.facts.received_at.max(view.valid_from);
+    let received = view
+        .facts
+        .amended_at
+        .map_or(view.facts.received_at, |amended| {
+            amended.max(view.facts.received_at)
+        });
+    let mut at = received.max(view.valid_from);
     for (mou, version) in &view.mous {
         let changed = snapshot
             .mou_history
@@ -310,7 +317,29 @@ async fn content(state: &AppState, ctx: &Context) -> Result<Vec<StixObject>, Tax
             released_at: released_at(view, &ctx.snapshot),
         })
         .collect();
-    Ok(export(&releases))
+    let mut objects = export(&releases);
+    // Retracted reports' objects the agency was shown, again, revoked.
+    let store = state.revocations.clone();
+    let (agency, purpose) = (ctx.agency.clone(), ctx.purpose);
+    let revoked = tokio::task::spawn_blocking(move || store.objects(&agency, purpose))
+        .await
+        .map_err(|error| TaxiiError::Unavailable(format!("revocations: {error}")))?
+        .map_err(|error| {
+            tracing::error!(error = %ErrorChain(error.as_ref()), "failed to read revocations");
+            TaxiiError::Unavailable("the revocation store is unavailable; retry later".to_owned())
+        })?;
+    if !revoked.is_empty() {
+        // An object released now is served as released, whatever was revoked before.
+        let released: BTreeSet<String> = objects.iter().map(|object| object.id.clone()).collect();
+        objects.extend(
+            revoked
+                .into_iter()
+                .filter(|object| !released.contains(&object.id)),
+        );
+        // The TAXII order, as `export` gives it.
+        objects.sort_by(|a, b| (a.date_added, &a.id).cmp(&(b.date_added, &b.id)));
+    }
+    Ok(objects)
 }
 
 /// Adds the `X-TAXII-Date-Added-First/Last` headers of a page.

@@ -66,6 +66,7 @@ fn report(n: u8, category: &str) -> NormalizedReport {
         source: IndicatorSource::Declared,
     };
     NormalizedReport {
+        revision: None,
         id: ReportId::random(),
         partner: OrgId::parse("bank-a").unwrap(),
         received_at: at("2026-06-01T00:00:00Z"),

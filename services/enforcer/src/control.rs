@@ -1,0 +1,256 @@
+//! A partner's controls over its own reports (`accord_domain::control`), acted on in the partner's order among its
+//! reports (the stage keeps it: decision 0044).
+//!
+//! - Retracting a report writes its tombstone and removes its stored copy in one transaction, then publishes an
+//!   empty release set (as retention does): the indexer deletes every view and the partner's status gets a
+//!   withdrawal receipt per agency that had it; the release set lists, per (agency, purpose) the report is shown to,
+//!   the STIX objects TAXII pollers get again with `revoked: true`. A copy of the report that arrives later (a replay, an amendment
+//!   racing the retraction) is not stored again and is released to no one.
+//! - An amendment is a report (the stage stores and evaluates it, trigger `amended by the partner (version n)`);
+//!   its release set lists, for TAXII pollers, the objects of the replaced version it no longer releases
+//!   ([`superseded`]).
+//! - Retracting indicator values removes them from every stored report of the partner (`strip`) and evaluates each
+//!   affected report again, under the read side of the evaluation lock like the partner's new reports: a
+//!   re-evaluation (write side) sees the reports before or after, never half-way.
+
+mod strip;
+
+use std::collections::{HashMap, HashSet};
+
+use accord_bus::Delivery;
+use accord_domain::{
+    Control, IndicatorRetraction, NormalizedReport, ObservableType, OrgId, Purpose, ReleaseSet,
+    ReportId, Retraction, Revocation, Timestamp,
+};
+use accord_runtime::directory::Snapshot;
+use accord_runtime::telemetry::ErrorChain;
+use accord_stix::export::own_objects;
+
+use crate::{AppState, evaluate_at, publish_releases};
+
+/// The trigger of the release set that withdraws a retracted report, shown in withdrawal receipts (followed by the
+/// reason: `retracted by the partner (false-positive)`).
+pub(crate) const RETRACTED_TRIGGER: &str = "retracted by the partner";
+
+/// Returns the release set that withdraws every view of `report`.
+pub(crate) fn withdrawal(report: &NormalizedReport, at: Timestamp, trigger: &str) -> ReleaseSet {
+    ReleaseSet {
+        report_id: report.id.clone(),
+        partner: report.partner.clone(),
+        evaluated_at: at,
+        indicators: report.indicators.len(),
+        views: Vec::new(),
+        trigger: Some(trigger.to_owned()),
+        revoked: Vec::new(),
+    }
+}
+
+/// Returns the stored versions that the amended reports among `reports` replace, by id.
+///
+/// # Errors
+/// A store failure.
+pub(crate) fn replaced(
+    store: &crate::store::ReportStore,
+    reports: &[NormalizedReport],
+) -> anyhow::Result<HashMap<ReportId, NormalizedReport>> {
+    let mut replaced = HashMap::new();
+    for report in reports.iter().filter(|report| report.revision.is_some()) {
+        if let Some(stored) = store.get(&report.id)? {
+            replaced.insert(report.id.clone(), stored);
+        }
+    }
+    Ok(replaced)
+}
+
+/// Returns what an amendment revokes: per (agency, purpose) the replaced version is shown to now, its own STIX
+/// objects that the new version's release set no longer gives that (agency, purpose) — the indicators the partner
+/// removed, or the whole report when the new version is no longer released to it. A replay of the same version
+/// revokes nothing.
+pub(crate) fn superseded(
+    before: &NormalizedReport,
+    current: &ReleaseSet,
+    snapshot: &Snapshot,
+    at: Timestamp,
+) -> Vec<Revocation> {
+    let mut kept: HashMap<(OrgId, Purpose), HashSet<String>> = HashMap::new();
+    for view in &current.views {
+        let ids: HashSet<String> = own_objects(view).into_iter().map(|(_, id)| id).collect();
+        for grant in &view.grants {
+            kept.entry((grant.agency.clone(), grant.purpose))
+                .or_default()
+                .extend(ids.iter().cloned());
+        }
+    }
+    let mut revoked = Vec::new();
+    for view in &evaluate_at(before, snapshot, at, "").views {
+        let objects = own_objects(view);
+        for grant in &view.grants {
+            let still = kept.get(&(grant.agency.clone(), grant.purpose));
+            let gone: Vec<(String, String)> = objects
+                .iter()
+                .filter(|(_, id)| still.is_none_or(|still| !still.contains(id)))
+                .cloned()
+                .collect();
+            if !gone.is_empty() {
+                revoked.push(Revocation {
+                    agency: grant.agency.clone(),
+                    purpose: grant.purpose,
+                    created: before.received_at,
+                    objects: gone,
+                });
+            }
+        }
+    }
+    revoked
+}
+
+/// Acts on one control record. One that cannot be decoded is logged and skipped: it names no report it could
+/// release, and the gateway only writes valid ones.
+///
+/// # Errors
+/// A store or bus failure: the batch is retried (acting twice changes nothing).
+pub(crate) async fn apply(state: &AppState, delivery: &Delivery) -> anyhow::Result<()> {
+    let control: Control = match serde_json::from_slice(&delivery.record.payload) {
+        Ok(control) => control,
+        Err(error) => {
+            tracing::error!(
+                error = %ErrorChain(&error),
+                offset = delivery.position.offset,
+                "undecodable control record: skipped"
+            );
+            return Ok(());
+        }
+    };
+    match control {
+        Control::RetractReport(retraction) => retract_report(state, &retraction).await,
+        Control::RetractIndicators(retraction) => retract_indicators(state, &retraction).await,
+    }
+}
+
+async fn retract_report(state: &AppState, retraction: &Retraction) -> anyhow::Result<()> {
+    let _evaluation = state.evaluation.read().await;
+    let store = state.store.clone();
+    let owned = retraction.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        // Defence in depth: the gateway only accepts a retraction from the report's partner.
+        if let Some(stored) = store.get(&owned.report_id)?
+            && stored.partner != owned.partner
+        {
+            return Ok::<_, anyhow::Error>(Err(stored.partner));
+        }
+        let replayed = store.is_retracted(&owned.report_id)?;
+        Ok(Ok((store.retract(&owned)?, replayed)))
+    })
+    .await??;
+    let removed = match outcome {
+        // Nothing stored and no earlier retraction: the report was rejected, it has no view to withdraw (and a
+        // release set would count it as evaluated and rejected at once).
+        Ok((None, false)) => return Ok(()),
+        Ok((removed, _)) => removed,
+        Err(owner) => {
+            tracing::error!(report_id = %retraction.report_id, partner = %retraction.partner, %owner,
+                "a retraction names another partner's report: ignored");
+            return Ok(());
+        }
+    };
+    let at = chrono::Utc::now();
+    let release = ReleaseSet {
+        report_id: retraction.report_id.clone(),
+        partner: retraction.partner.clone(),
+        evaluated_at: at,
+        indicators: removed.as_ref().map_or(0, |report| report.indicators.len()),
+        views: Vec::new(),
+        trigger: Some(format!(
+            "{RETRACTED_TRIGGER} ({})",
+            retraction.reason.as_str()
+        )),
+        revoked: removed
+            .as_ref()
+            .map(|report| revocations(state, report, at))
+            .unwrap_or_default(),
+    };
+    publish_releases(&state.deps.bus, &[release]).await?;
+    tracing::info!(report_id = %retraction.report_id, reason = retraction.reason.as_str(), "report retracted");
+    Ok(())
+}
+
+/// Returns what each (agency, purpose) the report is shown to now loses: its own STIX objects, for TAXII pollers
+/// (evaluated under the evaluation lock, so as of the report's latest release set).
+fn revocations(state: &AppState, report: &NormalizedReport, at: Timestamp) -> Vec<Revocation> {
+    let release = evaluate_at(
+        report,
+        &state.deps.directory.snapshot(),
+        at,
+        RETRACTED_TRIGGER,
+    );
+    let mut revoked = Vec::new();
+    for view in &release.views {
+        let objects = own_objects(view);
+        for grant in &view.grants {
+            revoked.push(Revocation {
+                agency: grant.agency.clone(),
+                purpose: grant.purpose,
+                created: report.received_at,
+                objects: objects.clone(),
+            });
+        }
+    }
+    revoked
+}
+
+async fn retract_indicators(
+    state: &AppState,
+    retraction: &IndicatorRetraction,
+) -> anyhow::Result<()> {
+    let _evaluation = state.evaluation.read().await;
+    let values: HashSet<(ObservableType, String)> = retraction
+        .values
+        .iter()
+        .map(|value| (value.kind, value.value.clone()))
+        .collect();
+    let (store, partner) = (state.store.clone(), retraction.partner.clone());
+    let started = std::time::Instant::now();
+    let (changed, scanned_ms) = tokio::task::spawn_blocking(move || {
+        let mut changed = store.carrying(&partner, &values)?;
+        let scanned_ms = started.elapsed().as_millis();
+        changed.retain_mut(|report| strip::strip(report, &values));
+        store.put(&changed)?;
+        Ok::<_, anyhow::Error>((changed, scanned_ms))
+    })
+    .await??;
+    let stored_ms = started.elapsed().as_millis();
+    let trigger = format!(
+        "indicators retracted by the partner ({})",
+        retraction.reason.as_str()
+    );
+    let reports = changed.len();
+    let chunk_size = state.config.reevaluation_chunk.max(1);
+    let mut changed = changed.into_iter().peekable();
+    while changed.peek().is_some() {
+        let chunk: Vec<NormalizedReport> = changed.by_ref().take(chunk_size).collect();
+        let (snapshot, at, trigger) = (
+            state.deps.directory.snapshot(),
+            chrono::Utc::now(),
+            trigger.clone(),
+        );
+        // Rendering every view is CPU work: off the async runtime.
+        let releases: Vec<ReleaseSet> = tokio::task::spawn_blocking(move || {
+            chunk
+                .iter()
+                .map(|report| evaluate_at(report, &snapshot, at, &trigger))
+                .collect()
+        })
+        .await?;
+        publish_releases(&state.deps.bus, &releases).await?;
+    }
+    tracing::info!(
+        retraction = retraction.id,
+        values = retraction.values.len(),
+        reports,
+        scanned_ms,
+        stored_ms,
+        published_ms = started.elapsed().as_millis(),
+        "indicators retracted"
+    );
+    Ok(())
+}

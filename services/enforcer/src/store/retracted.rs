@@ -1,0 +1,192 @@
+//! Retracted reports: a tombstone per report its partner retracted (`DELETE /v1/reports/{id}`), so that no copy of
+//! it comes back. Retracting removes the stored report (and its partner and reception index entries) and writes the
+//! tombstone in one transaction; [`ReportStore::put`] refuses a report with a tombstone (a record replayed after the
+//! retraction, or an amendment racing it), which is then evaluated as released to no one.
+
+use std::collections::HashSet;
+
+use accord_domain::{NormalizedReport, ObservableType, OrgId, ReportId, Retraction};
+use redb::{ReadableDatabase, TableDefinition};
+use serde::Deserialize;
+
+use super::{
+    BY_PARTNER, REPORTS, ReportStore, SEPARATOR, StoreError, failed, partner_key,
+    received::{BY_RECEIVED, received_key},
+};
+
+/// The indicators of a stored report, decoded without the rest of it.
+#[derive(Deserialize)]
+struct Indicators {
+    indicators: Vec<Typed>,
+    #[serde(default)]
+    indicator_spans: Option<Vec<Typed>>,
+}
+
+#[derive(Deserialize, PartialEq, Eq, Hash)]
+struct Typed {
+    #[serde(rename = "type")]
+    kind: ObservableType,
+    value: String,
+}
+
+/// Report id → the [`Retraction`] (JSON).
+pub(super) const RETRACTED: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("reports_retracted");
+
+impl ReportStore {
+    /// Writes the tombstone of a retracted report and removes its stored copy; returns the copy removed (`None` when
+    /// none was stored: the report was rejected, already retracted, or not here yet).
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn retract(&self, retraction: &Retraction) -> Result<Option<NormalizedReport>, StoreError> {
+        let tombstone = serde_json::to_vec(retraction).map_err(|error| StoreError {
+            context: "failed to encode a retraction",
+            source: Box::new(error),
+        })?;
+        let id = retraction.report_id.as_str();
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(failed("failed to begin write"))?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(|error| StoreError {
+                context: "failed to set durability",
+                source: Box::new(error),
+            })?;
+        let removed = {
+            let mut retracted = txn
+                .open_table(RETRACTED)
+                .map_err(failed("failed to open tombstones"))?;
+            retracted
+                .insert(id, tombstone.as_slice())
+                .map_err(failed("failed to write a tombstone"))?;
+            let mut table = txn
+                .open_table(REPORTS)
+                .map_err(failed("failed to open reports"))?;
+            let removed = table
+                .remove(id)
+                .map_err(failed("failed to remove report"))?
+                .and_then(|value| serde_json::from_slice::<NormalizedReport>(value.value()).ok());
+            if let Some(report) = &removed {
+                txn.open_table(BY_PARTNER)
+                    .map_err(failed("failed to open partner index"))?
+                    .remove(partner_key(&report.partner, &report.id).as_str())
+                    .map_err(failed("failed to remove from partner index"))?;
+                txn.open_table(BY_RECEIVED)
+                    .map_err(failed("failed to open reception index"))?
+                    .remove(received_key(report).as_str())
+                    .map_err(failed("failed to remove from reception index"))?;
+            }
+            removed
+        };
+        txn.commit()
+            .map_err(failed("failed to commit a retraction"))?;
+        Ok(removed)
+    }
+
+    /// Returns the stored reports of `partner` that carry one of `values` as an indicator or in a located span:
+    /// every report is read, but only its indicators are decoded, and only the reports that match in full.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn carrying(
+        &self,
+        partner: &OrgId,
+        values: &HashSet<(ObservableType, String)>,
+    ) -> Result<Vec<NormalizedReport>, StoreError> {
+        let start = format!("{partner}{SEPARATOR}");
+        let end = format!(
+            "{partner}{}",
+            char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
+        );
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(failed("failed to begin read"))?;
+        let index = txn
+            .open_table(BY_PARTNER)
+            .map_err(failed("failed to open partner index"))?;
+        let table = txn
+            .open_table(REPORTS)
+            .map_err(failed("failed to open reports"))?;
+        let mut reports = Vec::new();
+        let hit = |typed: &Typed| values.contains(&(typed.kind, typed.value.clone()));
+        for entry in index
+            .range(start.as_str()..end.as_str())
+            .map_err(failed("failed to scan the partner index"))?
+        {
+            let (key, _) = entry.map_err(failed("failed to read the partner index"))?;
+            let Some((_, id)) = key.value().rsplit_once(SEPARATOR) else {
+                continue;
+            };
+            let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {
+                continue;
+            };
+            let Ok(found) = serde_json::from_slice::<Indicators>(value.value()) else {
+                continue;
+            };
+            let spelled = found.indicator_spans.iter().flatten().any(hit);
+            if (spelled || found.indicators.iter().any(hit))
+                && let Ok(report) = serde_json::from_slice(value.value())
+            {
+                reports.push(report);
+            }
+        }
+        Ok(reports)
+    }
+
+    /// Returns whether `id` was retracted.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn is_retracted(&self, id: &ReportId) -> Result<bool, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(failed("failed to begin read"))?;
+        let table = txn
+            .open_table(RETRACTED)
+            .map_err(failed("failed to open tombstones"))?;
+        Ok(table
+            .get(id.as_str())
+            .map_err(failed("failed to read a tombstone"))?
+            .is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use accord_domain::{OrgId, RetractionReason};
+
+    use super::*;
+
+    #[test]
+    fn a_retracted_report_is_removed_and_never_stored_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::open(dir.path()).unwrap();
+        let report = crate::store::tests::report("bank-a");
+        assert!(store.put(std::slice::from_ref(&report)).unwrap().is_empty());
+        let retraction = Retraction {
+            report_id: report.id.clone(),
+            partner: OrgId::parse("bank-a").unwrap(),
+            reason: RetractionReason::SentInError,
+            detail: None,
+            by: "tok".into(),
+            at: chrono::Utc::now(),
+        };
+        assert!(!store.is_retracted(&report.id).unwrap());
+        assert_eq!(store.retract(&retraction).unwrap(), Some(report.clone()));
+        assert!(store.is_retracted(&report.id).unwrap());
+        assert_eq!(store.get(&report.id).unwrap(), None);
+        assert!(store.by_partner(&report.partner).unwrap().is_empty());
+        assert_eq!(store.oldest_received(&report.partner).unwrap(), None);
+        // A replay of the report, and of the retraction, change nothing.
+        assert_eq!(
+            store.put(std::slice::from_ref(&report)).unwrap(),
+            vec![report.id.clone()]
+        );
+        assert_eq!(store.get(&report.id).unwrap(), None);
+        assert_eq!(store.retract(&retraction).unwrap(), None);
+    }
+}

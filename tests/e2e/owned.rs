@@ -1,0 +1,568 @@
+//! Partners own their reports (issue 19): retract, retract indicators, amend; only the submitting partner, and
+//! every copy follows (lookup, search, TAXII).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, World, mou, report, spawn_app, world};
+
+const TAXII: &str = "application/taxii+json;version=2.1";
+
+/// Sends a request with extra headers; returns the status, the body and the `ETag`.
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut request = app
+        .client
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(token);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let etag = response
+        .headers()
+        .get("etag")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    (status, response.json().await.unwrap_or(Value::Null), etag)
+}
+
+/// The objects of the agency's `investigation` collection, over TAXII as a client reads them.
+async fn taxii_objects(app: &TestApp, token: &str) -> Vec<Value> {
+    let get = |path: String| {
+        app.client
+            .get(format!("{}{path}", app.url))
+            .basic_auth("taxii-client", Some(token))
+            .header("accept", TAXII)
+            .header("x-accord-case", "CASE-TAXII")
+            .send()
+    };
+    let collections: Value = get("/taxii2/accord/collections/".to_owned())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // An agency no MoU grants anything has no collection, hence no object.
+    let Some(collection) = collections["collections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| {
+            c["title"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("investigation")
+        })
+    else {
+        return Vec::new();
+    };
+    let path = format!(
+        "/taxii2/accord/collections/{}/objects/",
+        collection["id"].as_str().unwrap()
+    );
+    let envelope: Value = get(path).await.unwrap().json().await.unwrap();
+    envelope["objects"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until `check` holds for the agency's TAXII objects, and returns them.
+async fn wait_taxii(app: &TestApp, token: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let objects = taxii_objects(app, token).await;
+        if check(&objects) {
+            return objects;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "TAXII never satisfied the check: {objects:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `value` is no longer found by the agency.
+async fn wait_gone(app: &TestApp, token: &str, value: &str) {
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let response = app.lookup(token, value, "investigation", "CASE-GONE").await;
+        if response.status == StatusCode::NOT_FOUND {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{value} is still found: {}",
+            response.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn search_body(q: &str) -> Value {
+    json!({ "q": q, "purpose": "investigation", "case": "CASE-S" })
+}
+
+/// A world with an MoU releasing bank-a's reports to ncu-de, and a second partner bank-b.
+async fn setup(app: &TestApp) -> (World, String) {
+    let w = world(app).await;
+    app.create_org("bank-b", "partner", "DE").await;
+    let other = app.token("bank-b", "partner").await;
+    app.create_mou(mou("m-owned", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    (w, other)
+}
+
+#[tokio::test]
+async fn a_retracted_report_disappears_everywhere_and_leaves_a_tombstone_with_receipts() {
+    let app = spawn_app().await;
+    let (w, other) = setup(&app).await;
+    let id = app
+        .submit(
+            &w.partner,
+            report("Sinkholed C2", "green", &["203.0.113.77"]),
+        )
+        .await;
+    app.wait_found(&w.ncu_de, "203.0.113.77", "investigation")
+        .await;
+    app.wait_search(&w.ncu_de, search_body("Sinkholed"), |b| b["total"] == 1)
+        .await;
+    let report_object = |objects: &[Value]| {
+        objects
+            .iter()
+            .any(|o| o["type"] == "report" && o["name"] == "Sinkholed C2")
+    };
+    wait_taxii(&app, &w.ncu_de, report_object).await;
+
+    // Non-interference: another partner, and an unknown id, get the same 404.
+    let path = format!("/v1/reports/{id}");
+    let body = json!({ "reason": "false-positive", "detail": "a sinkhole" });
+    let (theirs, theirs_body, _) =
+        send(&app, Method::DELETE, &path, &other, &[], Some(body.clone())).await;
+    let unknown = "/v1/reports/report--00000000-0000-4000-8000-000000000000";
+    let (none, none_body, _) = send(
+        &app,
+        Method::DELETE,
+        unknown,
+        &other,
+        &[],
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(
+        (theirs, none),
+        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+    );
+    assert_eq!(theirs_body, none_body);
+    let (put, _, _) = send(
+        &app,
+        Method::PUT,
+        &path,
+        &other,
+        &[],
+        Some(report("x", "green", &[])),
+    )
+    .await;
+    assert_eq!(put, StatusCode::NOT_FOUND);
+    // A bad reason names the field.
+    let (bad, bad_body, _) = send(
+        &app,
+        Method::DELETE,
+        &path,
+        &w.partner,
+        &[],
+        Some(json!({ "reason": "oops" })),
+    )
+    .await;
+    assert_eq!(bad, StatusCode::UNPROCESSABLE_ENTITY, "{bad_body}");
+    assert_eq!(bad_body["errors"][0]["pointer"], "/reason");
+
+    let (status, accepted, _) = send(
+        &app,
+        Method::DELETE,
+        &path,
+        &w.partner,
+        &[],
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["status"], "retracted");
+
+    let wait_receipts = async {
+        let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+        loop {
+            let status = app.get(&path, &w.partner).await.body;
+            if status["withdrawals"]
+                .as_array()
+                .is_some_and(|w| !w.is_empty())
+            {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no receipt: {status}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let tombstone = wait_receipts.await;
+    assert_eq!(tombstone["status"], "retracted", "{tombstone}");
+    assert_eq!(tombstone["retraction"]["reason"], "false-positive");
+    assert_eq!(tombstone["retraction"]["detail"], "a sinkhole");
+    assert_eq!(tombstone["released_to"], json!([]));
+    assert_eq!(tombstone["withdrawals"][0]["agency"], "ncu-de");
+    assert_eq!(
+        tombstone["withdrawals"][0]["reason"],
+        "retracted by the partner (false-positive)"
+    );
+    wait_gone(&app, &w.ncu_de, "203.0.113.77").await;
+    app.wait_search(&w.ncu_de, search_body("Sinkholed"), |b| b["total"] == 0)
+        .await;
+    wait_taxii(&app, &w.ncu_de, |objects| !report_object(objects)).await;
+    // TAXII pollers that copied the report get its objects again, revoked; an agency never shown it gets nothing.
+    let revoked = wait_taxii(&app, &w.ncu_de, |objects| {
+        objects
+            .iter()
+            .any(|o| o["id"] == id.as_str() && o["revoked"] == true)
+    })
+    .await;
+    let revoked_report = revoked.iter().find(|o| o["id"] == id.as_str()).unwrap();
+    // Only what STIX 2.1 requires, in neutral values: nothing of the report's content.
+    assert_eq!(
+        revoked_report["name"], "Retracted report",
+        "{revoked_report}"
+    );
+    assert!(!revoked_report.to_string().contains("Sinkholed"));
+    assert!(
+        !revoked
+            .iter()
+            .any(|o| o["revoked"] == true && o.to_string().contains("203.0.113.77"))
+    );
+    assert!(
+        revoked
+            .iter()
+            .any(|o| o["type"] == "indicator" && o["revoked"] == true),
+        "{revoked:?}"
+    );
+    assert!(
+        taxii_objects(&app, &w.ncu_fr)
+            .await
+            .iter()
+            .all(|o| o["id"] != id.as_str())
+    );
+    // Oversight: the retraction is in the trail, with who and why, without the report's content.
+    let auditor = app.token("accord-admin", "auditor").await;
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    let record = loop {
+        let trail = app.get("/v1/audit", &auditor).await.body;
+        let found = trail["records"].as_array().and_then(|records| {
+            records
+                .iter()
+                .find(|r| r["endpoint"] == "DELETE /v1/reports/{id}")
+                .cloned()
+        });
+        if let Some(record) = found {
+            break record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no audit record: {trail}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(record["organization"], "bank-a", "{record}");
+    assert_eq!(record["query"]["report"], id.as_str());
+    assert_eq!(record["query"]["reason"], "false-positive");
+    assert!(!record.to_string().contains("Sinkholed"), "{record}");
+
+    // Retracting again changes nothing; a retracted report cannot be amended; others still see 404.
+    let (again, _, _) = send(&app, Method::DELETE, &path, &w.partner, &[], Some(body)).await;
+    assert_eq!(again, StatusCode::ACCEPTED);
+    let (amend, _, _) = send(
+        &app,
+        Method::PUT,
+        &path,
+        &w.partner,
+        &[],
+        Some(report("Back", "green", &["203.0.113.77"])),
+    )
+    .await;
+    assert_eq!(amend, StatusCode::CONFLICT);
+    assert_eq!(app.get(&path, &other).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_retraction_racing_its_report_leaves_nothing_visible() {
+    let app = spawn_app().await;
+    let (w, _) = setup(&app).await;
+    let id = app
+        .submit(
+            &w.partner,
+            report("Sent in error", "green", &["198.51.100.201"]),
+        )
+        .await;
+    let (status, body, _) = send(
+        &app,
+        Method::DELETE,
+        &format!("/v1/reports/{id}"),
+        &w.partner,
+        &[],
+        Some(json!({ "reason": "sent-in-error" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // A later report of the same partner is processed after the retraction in every stage: once it is found, the
+    // retraction has been acted on.
+    app.submit(&w.partner, report("Later", "green", &["198.51.100.202"]))
+        .await;
+    app.wait_found(&w.ncu_de, "198.51.100.202", "investigation")
+        .await;
+    let lookup = app
+        .lookup(&w.ncu_de, "198.51.100.201", "investigation", "CASE-RACE")
+        .await;
+    assert_eq!(lookup.status, StatusCode::NOT_FOUND, "{}", lookup.body);
+    let search = app
+        .search(&w.ncu_de, search_body("\"Sent in error\""))
+        .await;
+    assert_eq!(search.body["total"], 0, "{}", search.body);
+    let status = app.get(&format!("/v1/reports/{id}"), &w.partner).await;
+    assert_eq!(status.body["status"], "retracted", "{}", status.body);
+}
+
+#[tokio::test]
+async fn retracted_indicator_values_leave_every_report_of_the_partner_and_its_text() {
+    let app = spawn_app().await;
+    let (w, other) = setup(&app).await;
+    let mut first = report("CDN one", "green", &["192.0.2.44", "evil-one.example"]);
+    first["description"] = json!("Beacons to 192.0.2[.]44 (a shared CDN) and evil-one[.]example");
+    app.submit(&w.partner, first).await;
+    app.submit(
+        &w.partner,
+        report("CDN two", "green", &["192.0.2.44", "evil-two.example"]),
+    )
+    .await;
+    app.wait_search(&w.ncu_de, search_body("CDN"), |b| b["total"] == 2)
+        .await;
+    app.wait_found(&w.ncu_de, "192.0.2.44", "investigation")
+        .await;
+
+    // Bounded and canonicalized as indicators are; only partners; the field is named.
+    let too_many: Vec<String> = (0..10_001)
+        .map(|n| format!("10.{}.{}.1", n / 256, n % 256))
+        .collect();
+    let refused = app
+        .post(
+            "/v1/indicators/retract",
+            &w.partner,
+            json!({ "values": too_many, "reason": "false-positive" }),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.body["errors"][0]["pointer"], "/values");
+    let invalid = app
+        .post(
+            "/v1/indicators/retract",
+            &w.partner,
+            json!({ "values": ["999.1.1.1"], "reason": "other" }),
+        )
+        .await;
+    assert_eq!(
+        invalid.body["errors"][0]["pointer"], "/values/0",
+        "{}",
+        invalid.body
+    );
+    let agency = app
+        .post(
+            "/v1/indicators/retract",
+            &w.ncu_de,
+            json!({ "values": ["192.0.2.44"], "reason": "other" }),
+        )
+        .await;
+    assert_eq!(agency.status, StatusCode::FORBIDDEN);
+    // Another partner retracting the value changes nothing of bank-a's reports.
+    let theirs = app
+        .post(
+            "/v1/indicators/retract",
+            &other,
+            json!({ "values": ["192.0.2.44"], "reason": "other" }),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::ACCEPTED);
+    // Once bank-b's next report is found, its retraction (before it in bank-b's order) has been acted on.
+    app.create_mou(mou("m-other", "bank-b", &["ncu-de"], json!({})))
+        .await;
+    app.submit(&other, report("Marker", "green", &["198.51.100.250"]))
+        .await;
+    app.wait_found(&w.ncu_de, "198.51.100.250", "investigation")
+        .await;
+    let still = app
+        .lookup(&w.ncu_de, "192.0.2.44", "investigation", "CASE-OTHER")
+        .await;
+    assert_eq!(still.status, StatusCode::OK, "{}", still.body);
+    assert_eq!(still.body["sightings"], 2, "{}", still.body);
+
+    let accepted = app
+        .post(
+            "/v1/indicators/retract",
+            &w.partner,
+            json!({ "values": ["192.0.2[.]44"], "reason": "false-positive" }),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.body);
+    assert_eq!(accepted.body["values"], 1);
+    wait_gone(&app, &w.ncu_de, "192.0.2.44").await;
+    app.wait_found(&w.ncu_de, "evil-one.example", "investigation")
+        .await;
+    app.wait_found(&w.ncu_de, "evil-two.example", "investigation")
+        .await;
+    let hits = app
+        .wait_search(&w.ncu_de, search_body("CDN"), |b| b["total"] == 2)
+        .await;
+    let text = hits.to_string();
+    assert!(!text.contains("192.0.2"), "{hits}");
+    assert!(
+        text.contains("[retracted]") && text.contains("evil-one"),
+        "{hits}"
+    );
+}
+
+#[tokio::test]
+async fn an_amendment_replaces_what_agencies_see_and_if_match_guards_it() {
+    let app = spawn_app().await;
+    let (w, _) = setup(&app).await;
+    let id = app
+        .submit(
+            &w.partner,
+            report(
+                "First version",
+                "green",
+                &["198.51.100.31", "198.51.100.32"],
+            ),
+        )
+        .await;
+    app.wait_found(&w.ncu_de, "198.51.100.31", "investigation")
+        .await;
+    let path = format!("/v1/reports/{id}");
+    let (_, status, etag) = send(&app, Method::GET, &path, &w.partner, &[], None).await;
+    assert_eq!(
+        (status["version"].clone(), etag.as_deref()),
+        (json!(1), Some("\"1\""))
+    );
+    let before = wait_taxii(&app, &w.ncu_de, |o| {
+        o.iter().any(|o| o["name"] == "First version")
+    })
+    .await;
+    let modified = |objects: &[Value], name: &str| {
+        objects
+            .iter()
+            .find(|o| o["type"] == "report" && o["name"] == name)
+            .map(|o| o["modified"].as_str().unwrap().to_owned())
+    };
+    let first_modified = modified(&before, "First version").unwrap();
+    let indicator_id = |objects: &[Value], value: &str| {
+        objects
+            .iter()
+            .find(|o| o["type"] == "indicator" && o["name"] == value)
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+    };
+    let removed = indicator_id(&before, "198.51.100.31").unwrap();
+    let kept = indicator_id(&before, "198.51.100.32").unwrap();
+
+    let amended = report(
+        "Second version",
+        "green",
+        &["198.51.100.32", "198.51.100.33"],
+    );
+    let (status, body, etag) = send(
+        &app,
+        Method::PUT,
+        &path,
+        &w.partner,
+        &[("if-match", "\"1\"")],
+        Some(amended.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        (body["version"].clone(), etag.as_deref()),
+        (json!(2), Some("\"2\""))
+    );
+    let (stale, stale_body, _) = send(
+        &app,
+        Method::PUT,
+        &path,
+        &w.partner,
+        &[("if-match", "\"1\"")],
+        Some(amended),
+    )
+    .await;
+    assert_eq!(stale, StatusCode::PRECONDITION_FAILED, "{stale_body}");
+    // The classification guard applies to amendments too.
+    let mut classified = report("Secret", "green", &[]);
+    classified["classification"] = json!("secret");
+    let (refused, _, _) = send(&app, Method::PUT, &path, &w.partner, &[], Some(classified)).await;
+    assert_eq!(refused, StatusCode::UNPROCESSABLE_ENTITY);
+
+    app.wait_found(&w.ncu_de, "198.51.100.33", "investigation")
+        .await;
+    wait_gone(&app, &w.ncu_de, "198.51.100.31").await;
+    let found = app
+        .wait_found(&w.ncu_de, "198.51.100.32", "investigation")
+        .await;
+    assert_eq!(found["reports"][0]["title"], "Second version", "{found}");
+    app.wait_search(&w.ncu_de, search_body("\"First version\""), |b| {
+        b["total"] == 0
+    })
+    .await;
+    let after = wait_taxii(&app, &w.ncu_de, |o| modified(o, "Second version").is_some()).await;
+    assert!(modified(&after, "First version").is_none());
+    assert!(modified(&after, "Second version").unwrap() > first_modified);
+    // The indicator the partner removed comes back revoked; the one it kept is served as released.
+    let after = wait_taxii(&app, &w.ncu_de, |o| {
+        o.iter()
+            .any(|o| o["id"] == removed.as_str() && o["revoked"] == true)
+    })
+    .await;
+    let kept_object = after.iter().find(|o| o["id"] == kept.as_str()).unwrap();
+    assert!(kept_object.get("revoked").is_none(), "{kept_object}");
+    assert_eq!(after.iter().filter(|o| o["id"] == kept.as_str()).count(), 1);
+    let status = app.wait_status(&w.partner, &id, &["released"]).await;
+    assert_eq!(status["version"], 2, "{status}");
+    assert!(
+        status["amended_by"].is_string() && status["amended_at"].is_string(),
+        "{status}"
+    );
+    assert_eq!(status["title"], "Second version");
+    // Oversight: the amendment is in the trail, with who and the version.
+    let auditor = app.token("accord-admin", "auditor").await;
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let trail = app.get("/v1/audit", &auditor).await.body;
+        let amended = trail["records"].as_array().into_iter().flatten().any(|r| {
+            r["endpoint"] == "PUT /v1/reports/{id}"
+                && r["query"]["report"] == id.as_str()
+                && r["query"]["version"] == 2
+                && r["organization"] == "bank-a"
+        });
+        if amended {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no audit record: {trail}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

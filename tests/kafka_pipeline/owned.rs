@@ -1,0 +1,148 @@
+//! Amend and retract on the multi-process deployment (issue 19): every service its own process on a Kafka-protocol
+//! broker with three partitions per topic. A retraction sent right after its report's 202 and an amendment reach
+//! the index; a retraction of indicator values reaches every report of the partner.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::cluster::{Cluster, PATIENCE, enabled};
+
+fn report(title: &str, values: &[&str]) -> Value {
+    let indicators: Vec<Value> = values.iter().map(|v| json!({ "value": v })).collect();
+    json!({
+        "title": title,
+        "description": "Credential phishing wave against online banking customers.",
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "green",
+        "classification": "unclassified",
+        "categories": ["phishing"],
+        "sector": "finance",
+        "indicators": indicators,
+    })
+}
+
+/// Waits until `value` is found (`true`) or not found (`false`) by the agency.
+async fn wait_lookup(cluster: &Cluster, agency: &str, value: &str, found: bool) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = cluster
+            .call(
+                "search",
+                Method::GET,
+                &format!("/v1/indicators/{value}?purpose=investigation&case=OWNED"),
+                agency,
+                None,
+            )
+            .await;
+        if (status == StatusCode::OK) == found && status != StatusCode::SERVICE_UNAVAILABLE {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{value} never became {}: {body}; logs:\n{}",
+            if found { "found" } else { "gone" },
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn submit(cluster: &Cluster, partner: &str, body: Value) -> String {
+    let (status, accepted) = cluster
+        .call("gateway", Method::POST, "/v1/reports", partner, Some(body))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    accepted["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn amend_and_retract_reach_every_copy_across_processes() {
+    if !enabled() {
+        return;
+    }
+    let _one = crate::ONE_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start().await;
+    let (partner, agency) = cluster.world().await;
+
+    // A retraction racing its report's processing.
+    let raced = submit(
+        &cluster,
+        &partner,
+        report("Raced", &["raced.owned.example"]),
+    )
+    .await;
+    let (status, body) = cluster
+        .call(
+            "gateway",
+            Method::DELETE,
+            &format!("/v1/reports/{raced}"),
+            &partner,
+            Some(json!({ "reason": "sent-in-error" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    // An amendment.
+    let amended = submit(
+        &cluster,
+        &partner,
+        report("Version one", &["old.owned.example", "kept.owned.example"]),
+    )
+    .await;
+    wait_lookup(&cluster, &agency, "old.owned.example", true).await;
+    let (status, body) = cluster
+        .call(
+            "gateway",
+            Method::PUT,
+            &format!("/v1/reports/{amended}"),
+            &partner,
+            Some(report(
+                "Version two",
+                &["new.owned.example", "kept.owned.example"],
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["version"], 2);
+    wait_lookup(&cluster, &agency, "new.owned.example", true).await;
+    wait_lookup(&cluster, &agency, "old.owned.example", false).await;
+    let kept = wait_lookup(&cluster, &agency, "kept.owned.example", true).await;
+    assert_eq!(kept["reports"][0]["title"], "Version two", "{kept}");
+
+    // Indicator values retracted from every report of the partner.
+    let (status, body) = cluster
+        .call(
+            "gateway",
+            Method::POST,
+            "/v1/indicators/retract",
+            &partner,
+            Some(json!({ "values": ["kept.owned.example"], "reason": "false-positive" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    wait_lookup(&cluster, &agency, "kept.owned.example", false).await;
+    wait_lookup(&cluster, &agency, "new.owned.example", true).await;
+
+    // The raced report: a tombstone, and nothing found.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, status) = cluster
+            .call(
+                "gateway",
+                Method::GET,
+                &format!("/v1/reports/{raced}"),
+                &partner,
+                None,
+            )
+            .await;
+        if status["status"] == "retracted" && status["evaluated_at"].is_string() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_lookup(&cluster, &agency, "raced.owned.example", false).await;
+    cluster.stop_all().await;
+}
