@@ -105,7 +105,7 @@ pub struct LoadgenArgs {
     pub flood_connections: u16,
 }
 
-pub use self::flood::heavy_report;
+pub use self::flood::{expanding_report, heavy_report};
 
 fn memory(pid: Option<u32>) -> Option<report::Memory> {
     let pid = pid?;

@@ -2,7 +2,8 @@
 //!
 //! 1. Baseline: the run's partner posts `--flood-samples` reports one at a time; each is timed from its POST until
 //!    one of its indicators is found by the run's agency.
-//! 2. A second partner (the flooder, with its own MoU to the same agency) posts [`heavy_report`]s — the heaviest
+//! 2. A second partner (the flooder, with its own MoU to the same agency) sends the expanding submission of issue 15
+//!    ([`expanding_report`], which must be refused with 422), then posts [`heavy_report`]s — the heaviest
 //!    reports the default limits let through — from `--flood-connections` connections, honouring `Retry-After` when
 //!    its backlog is full (429).
 //! 3. Once the flooder's backlog has been full at least once, the same measurement again.
@@ -27,6 +28,43 @@ use super::{
     client::{Api, Setup, add_partner, indicator_path},
     synth::Synth,
 };
+
+/// The submission of issue 15: about 1.8 MB whose STIX patterns expand to 120 000 IP addresses and whose description
+/// holds 15 000 more. The declared indicators are none, so only counting what patterns and free text produce
+/// refuses it (422 before the bus).
+pub fn expanding_report() -> Value {
+    let patterns: Vec<Value> = (0..30)
+        .map(|pattern| {
+            let values: Vec<String> = (0..4000)
+                .map(|n| format!("'10.{pattern}.{}.{}'", n / 250, n % 250))
+                .collect();
+            json!({
+                "pattern_type": "stix",
+                "pattern": format!("[ipv4-addr:value IN ({})]", values.join(","))
+            })
+        })
+        .collect();
+    let mut description = String::new();
+    let mut n = 0_u32;
+    while description.len() < 190_000 {
+        description.push_str(&format!(
+            "172.{}.{}.{} ",
+            n / 65536 % 256,
+            n / 256 % 256,
+            n % 256
+        ));
+        n += 1;
+    }
+    json!({
+        "title": "Indicators of a large campaign",
+        "description": description,
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "amber",
+        "classification": "unclassified",
+        "categories": ["malware"],
+        "patterns": patterns,
+    })
+}
 
 /// A report as heavy as the default limits allow in practice: a 190 KB description naming about 3 500 addresses and
 /// e-mail addresses (each also personal data to locate), about 1.5 MB once normalized. `seed` makes its indicators
@@ -111,6 +149,20 @@ pub(crate) async fn run(
     let flooder = add_partner(api, admin, setup, "flooder").await?;
     eprintln!("loadgen: flood: baseline of {} reports", config.samples);
     let baseline = measure(api, setup, synth, config, 0).await?;
+    let refused = api
+        .post(
+            "/v1/reports",
+            &flooder,
+            serde_json::to_vec(&expanding_report())?,
+        )
+        .await?;
+    if refused.status != StatusCode::UNPROCESSABLE_ENTITY {
+        bail!(
+            "the expanding submission was not refused: {} {}",
+            refused.status,
+            refused.body
+        );
+    }
     let flood = Flood::start(api, flooder, config.connections);
     let deadline = Instant::now() + config.give_up;
     while flood.backlog_full.load(Ordering::SeqCst) == 0 {
