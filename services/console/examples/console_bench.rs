@@ -12,6 +12,10 @@
 //! cargo run -p accord-console --release --example console_bench [-- REPORTS]
 //! ```
 
+mod common;
+
+use common::{encode, percentile, send, sign_in};
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -25,8 +29,7 @@ use accord_domain::{
 use accord_gateway::status::{Change, StatusStore};
 use accord_index::{IndexClient, ReplaceViews, tantivy_index::TantivyIndex};
 use accord_runtime::{Authenticator, Deps, Directory, auth::hash_secret};
-use axum::{Router, body::Body, http::Request};
-use tower::ServiceExt as _;
+use axum::Router;
 
 const INDICATORS: usize = 10;
 const BATCH: usize = 1_000;
@@ -263,87 +266,6 @@ async fn ingest(index: &IndexClient, store: &StatusStore, reports: usize) -> Sam
         started.elapsed().as_secs_f64()
     );
     sample
-}
-
-/// Sends one request through the router; returns the status, the `Set-Cookie` values and the body.
-async fn send(
-    router: &Router,
-    method: &str,
-    uri: &str,
-    cookie: &str,
-    form: Option<String>,
-) -> (u16, Vec<String>, String) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("host", "bench");
-    if !cookie.is_empty() {
-        request = request.header("cookie", cookie);
-    }
-    let body = match form {
-        Some(form) => {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-            Body::from(form)
-        }
-        None => Body::empty(),
-    };
-    let response = router
-        .clone()
-        .oneshot(request.body(body).expect("request"))
-        .await
-        .expect("answer");
-    let status = response.status().as_u16();
-    let cookies = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .map(|value| value.split(';').next().unwrap_or_default().to_owned())
-        .collect();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (
-        status,
-        cookies,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = body.find(&marker).expect("field") + marker.len();
-    body[start..start + body[start..].find('"').expect("quote")].to_owned()
-}
-
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) => (b as char).to_string(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Signs `token` in; returns the session cookie and the session's CSRF token.
-async fn sign_in(router: &Router, token: &str) -> (String, String) {
-    let (_, cookies, body) = send(router, "GET", "/sign-in", "", None).await;
-    let form = format!("csrf={}&token={token}", hidden(&body, "csrf"));
-    let (status, cookies, _) =
-        send(router, "POST", "/sign-in", &cookies.join("; "), Some(form)).await;
-    assert_eq!(status, 303, "sign-in");
-    let cookie = cookies
-        .into_iter()
-        .find(|cookie| cookie.starts_with("accord_session="))
-        .expect("session");
-    let (_, _, page) = send(router, "GET", "/dashboard", &cookie, None).await;
-    (cookie.clone(), hidden(&page, "csrf"))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(rank).copied().unwrap_or_default()
 }
 
 /// Requests a page `runs` times and prints a table row of its latencies.

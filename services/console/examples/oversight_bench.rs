@@ -16,6 +16,10 @@
 //! cargo run -p accord-console --release --example oversight_bench [-- RECORDS REPORTS]
 //! ```
 
+mod common;
+
+use common::{encode, percentile, send, sign_in};
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -28,9 +32,8 @@ use accord_domain::{
 };
 use accord_runtime::{Authenticator, Deps, Directory, auth::hash_secret};
 use accord_search::audit::{AuditEntry, AuditLog, checkpoint::CheckpointSigner};
-use axum::{Router, body::Body, http::Request};
+use axum::Router;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use tower::ServiceExt as _;
 
 const AGENCIES: usize = 10;
 const CASES: usize = 997;
@@ -215,85 +218,6 @@ fn fill_store(dir: &std::path::Path, reports: usize) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-async fn send(
-    router: &Router,
-    method: &str,
-    uri: &str,
-    cookie: &str,
-    form: Option<String>,
-) -> (u16, Vec<String>, String) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("host", "bench");
-    if !cookie.is_empty() {
-        request = request.header("cookie", cookie);
-    }
-    let body = match form {
-        Some(form) => {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-            Body::from(form)
-        }
-        None => Body::empty(),
-    };
-    let response = router
-        .clone()
-        .oneshot(request.body(body).expect("request"))
-        .await
-        .expect("answer");
-    let status = response.status().as_u16();
-    let cookies = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .map(|value| value.split(';').next().unwrap_or_default().to_owned())
-        .collect();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (
-        status,
-        cookies,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = body.find(&marker).expect("field") + marker.len();
-    body[start..start + body[start..].find('"').expect("quote")].to_owned()
-}
-
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) => (b as char).to_string(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn sign_in(router: &Router, token: &str) -> (String, String) {
-    let (_, cookies, body) = send(router, "GET", "/sign-in", "", None).await;
-    let form = format!("csrf={}&token={token}", hidden(&body, "csrf"));
-    let (status, cookies, _) =
-        send(router, "POST", "/sign-in", &cookies.join("; "), Some(form)).await;
-    assert_eq!(status, 303, "sign-in");
-    let cookie = cookies
-        .into_iter()
-        .find(|cookie| cookie.starts_with("accord_session="))
-        .expect("session");
-    let (_, _, page) = send(router, "GET", "/dashboard", &cookie, None).await;
-    (cookie.clone(), hidden(&page, "csrf"))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(rank).copied().unwrap_or_default()
 }
 
 fn row(label: &str, status: u16, bytes: usize, mut latencies: Vec<Duration>) {

@@ -50,6 +50,16 @@ pub struct Fairness {
     pub lanes: usize,
 }
 
+/// The value of `header` on a delivery's record (its owner).
+pub(crate) fn header_value<'a>(delivery: &'a Delivery, header: &str) -> Option<&'a str> {
+    delivery
+        .record
+        .headers
+        .iter()
+        .find(|(name, _)| name == header)
+        .map(|(_, value)| value.as_str())
+}
+
 /// One owner's batch, taken from the [`Scheduler`].
 #[derive(Debug)]
 pub(crate) struct OwnedBatch {
@@ -83,13 +93,9 @@ impl Scheduler {
     /// Queues deliveries behind their owner's earlier ones.
     pub(crate) fn add(&mut self, header: &str, deliveries: Vec<Delivery>) {
         for delivery in deliveries {
-            let owner = delivery
-                .record
-                .headers
-                .iter()
-                .find(|(name, _)| name == header)
-                .map(|(_, value)| value.clone())
-                .unwrap_or_default();
+            let owner = header_value(&delivery, header)
+                .unwrap_or_default()
+                .to_owned();
             self.records += 1;
             self.bytes += delivery.record.payload.len();
             let queue = self.queues.entry(owner.clone()).or_default();
