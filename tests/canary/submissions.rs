@@ -215,6 +215,31 @@ fn place(
     drawn
 }
 
+/// As [`place`], with a text of at most `max` characters (drawn again until one fits; a phone canary is short).
+fn place_within(
+    rng: &mut StdRng,
+    placed: &mut Vec<(&'static str, Canary)>,
+    field: &'static str,
+    max: usize,
+) -> Canary {
+    let draw = |rng: &mut StdRng| {
+        let kind = KINDS[rng.random_range(0..KINDS.len())];
+        canary(rng, kind)
+    };
+    let mut drawn = draw(rng);
+    for _ in 0..16 {
+        if drawn.text.chars().count() <= max {
+            break;
+        }
+        drawn = draw(rng);
+    }
+    if drawn.text.chars().count() > max {
+        drawn = canary(rng, Kind::Phone);
+    }
+    placed.push((field, drawn.clone()));
+    drawn
+}
+
 /// The STIX pattern that compares the canary's indicator.
 fn stix_pattern(canary: &Canary) -> String {
     match canary.indicator.0 {
@@ -241,7 +266,8 @@ pub(crate) fn native(rng: &mut StdRng) -> Submission {
     let victim = [
         place(rng, &mut placed, "victim"),
         place(rng, &mut placed, "victim"),
-        place(rng, &mut placed, "victim"),
+        // The schema bounds a victim's phone at 64 characters: a longer text would refuse the whole report.
+        place_within(rng, &mut placed, "victim", 64),
     ];
     let payload = json!({
         "title": title,
