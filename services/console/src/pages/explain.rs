@@ -87,6 +87,25 @@ pub(crate) fn answer(explanation: &Explanation, report: &str, agency: &str) -> M
     }
 }
 
+/// The directory's agencies, for the explain forms (the page's problem response when they cannot be read).
+pub(crate) async fn agencies(
+    state: &AppState,
+    signed: &Signed,
+) -> Result<Vec<Organization>, Response> {
+    match state
+        .backend
+        .organizations(&signed.session.token, None)
+        .await
+    {
+        Ok(list) => Ok(list
+            .organizations
+            .into_iter()
+            .filter(|org| org.kind == "agency")
+            .collect()),
+        Err(error) => Err(errors::problem(Some(&signed.session), &error)),
+    }
+}
+
 /// `GET /explain?report=&agency=`.
 pub(crate) async fn show(
     State(state): State<AppState>,
@@ -97,13 +116,9 @@ pub(crate) async fn show(
         return refused;
     }
     let token = &signed.session.token;
-    let agencies: Vec<Organization> = match state.backend.organizations(token, None).await {
-        Ok(list) => list
-            .organizations
-            .into_iter()
-            .filter(|org| org.kind == "agency")
-            .collect(),
-        Err(error) => return errors::problem(Some(&signed.session), &error),
+    let agencies = match agencies(&state, &signed).await {
+        Ok(agencies) => agencies,
+        Err(refused) => return refused,
     };
     let report = params.report.as_deref().unwrap_or_default().trim();
     let agency = params.agency.as_deref().unwrap_or_default().trim();

@@ -92,13 +92,9 @@ pub(crate) async fn show(
         return refused;
     }
     let token = &signed.session.token;
-    let agencies: Vec<Organization> = match state.backend.organizations(token, None).await {
-        Ok(list) => list
-            .organizations
-            .into_iter()
-            .filter(|org| org.kind == "agency")
-            .collect(),
-        Err(error) => return errors::problem(Some(&signed.session), &error),
+    let agencies = match super::explain::agencies(&state, &signed).await {
+        Ok(agencies) => agencies,
+        Err(refused) => return refused,
     };
     let mut decisions = Vec::new();
     for org in agencies.iter().take(MAX_AGENCIES) {
