@@ -17,6 +17,11 @@
 //! batch in progress, [`crate::stage::run_fair`]). A partner that posts one report and waits for it is never in the
 //! background; one that keeps the pipeline busy always is, in every stage where its work queues.
 //!
+//! Only pure CPU work goes to [`run`]: never a step that holds a lock, a store's write transaction or anything else
+//! that another partner's work may wait for. A background thread holding one would be scheduled last while a
+//! foreground thread waits for it (priority inversion): stores write on tokio's blocking threads, whatever the
+//! priority of the batch.
+//!
 //! Lowering a thread's priority needs no privilege; raising it back would, which is why the background threads are
 //! a pool of their own and never return to the foreground. Where the priority cannot be lowered (another operating
 //! system, a container that forbids it), background work still runs, on threads of ordinary priority, and a warning

@@ -282,7 +282,9 @@ impl Enforcer {
         }
         let store = self.state.store.clone();
         let stored = reports.clone();
-        let (retracted, previous) = accord_runtime::cpu::run(move || {
+        // Foreground threads whatever the batch's priority: the store's one write transaction must not wait for a
+        // background thread to be scheduled while another partner's batch waits for it (priority inversion).
+        let (retracted, previous) = tokio::task::spawn_blocking(move || {
             // The versions amendments replace: what they no longer release is revoked for TAXII pollers.
             let previous = control::replaced(&store, &stored)?;
             Ok::<_, anyhow::Error>((store.put(&stored)?, previous))
