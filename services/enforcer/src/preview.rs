@@ -1,15 +1,23 @@
 //! `POST /v1/mous/preview`: what a draft MoU (new, or a new version of an existing one) would change, per agency,
 //! without changing anything. Served by the enforcer because it holds the normalized reports.
 //!
-//! The affected reports are those of the draft's providers and of the current version's providers. Each is released
-//! twice, under the MoUs in force now and under the same set with the draft in place of its id; the differences are
-//! counted per agency: reports (and their released indicators) that would become visible, and reports that would be
-//! withdrawn.
+//! The affected reports are those of the draft's providers and of the current version's providers. For each, what
+//! every agency can find of it ([`accord_policy::reach`]: the agencies a view is released to, and the indicator
+//! values those views release) is computed under the MoUs in force now and under the same set with the draft in place
+//! of its id; the differences are counted per agency: reports (and their released indicators) that would become
+//! visible, and reports that would be withdrawn.
+//!
+//! The answer is the one releasing every report twice in full ([`accord_policy::release`]) gives (a differential
+//! test compares them), narrowed to what can differ ([`Sides`]): only an agency the draft or the current version
+//! names can see a difference (every other agency's MoUs are the same on both sides), and only the MoUs naming the
+//! report's partner and one of those agencies take part in their decisions. Nothing is cached between previews: both
+//! sides are evaluated from the stored reports and the directory snapshot of this request, so no stale state can
+//! enter the answer. The stored reports are read and decoded in parallel parts, one per core.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use accord_domain::{MouVersion, NormalizedReport, OrgId, ReportId, Role, View};
-use accord_runtime::{ApiError, Principal, directory::Snapshot, json};
+use accord_domain::{MouVersion, OrgId, Organization, ReportId, Role, Timestamp};
+use accord_runtime::{ApiError, Principal, json};
 use axum::{
     Json,
     extract::State,
@@ -20,7 +28,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::{AppState, store::Encoded};
 
 /// How many report ids are listed per agency and direction (the counts are always complete).
 const MAX_LISTED: usize = 100;
@@ -37,24 +45,72 @@ struct AgencyChange {
     withdrawn: Vec<ReportId>,
 }
 
-/// Returns, per agency, the released indicator values of a report's views (shown and alternates: a lookup finds
-/// the report by any of them).
-fn released(views: &[View]) -> BTreeMap<OrgId, BTreeSet<String>> {
-    let mut by_agency: BTreeMap<OrgId, BTreeSet<String>> = BTreeMap::new();
-    for view in views {
-        let shown = view.grants.iter().map(|grant| &grant.agency);
-        let alternates = view.alternates.iter().map(|alternate| &alternate.agency);
-        for agency in shown.chain(alternates) {
-            let values = by_agency.entry(agency.clone()).or_default();
-            values.extend(
-                view.content
-                    .indicators
-                    .iter()
-                    .map(|indicator| indicator.value.clone()),
-            );
+/// The two sides of a preview, narrowed to what can differ between them.
+struct Sides {
+    /// When both sides are evaluated.
+    now: Timestamp,
+    /// The agencies the draft or the current version names: no other agency's decisions differ.
+    agencies: BTreeSet<OrgId>,
+    /// Per partner: of the MoUs in force now (`.0`) and of the same set with the draft (`.1`), those naming the
+    /// partner and one of `agencies`.
+    by_partner: HashMap<OrgId, (Vec<MouVersion>, Vec<MouVersion>)>,
+    /// Both whole sets, for a report of another partner (none is expected: the reports are read by partner).
+    all: (Vec<MouVersion>, Vec<MouVersion>),
+}
+
+impl Sides {
+    /// Returns the sides of replacing the MoUs of the draft's id in `in_force` (the current version `current`, if
+    /// any) by `draft`, for the reports of `partners`, at `now`.
+    fn new(
+        in_force: &[MouVersion],
+        current: Option<&MouVersion>,
+        draft: MouVersion,
+        partners: &BTreeSet<OrgId>,
+        now: Timestamp,
+    ) -> Self {
+        let mut agencies = draft.mou.recipients.clone();
+        if let Some(current) = current {
+            agencies.extend(current.mou.recipients.iter().cloned());
+        }
+        let mut with_draft: Vec<MouVersion> = in_force
+            .iter()
+            .filter(|version| version.mou.id != draft.mou.id)
+            .cloned()
+            .collect();
+        with_draft.push(draft);
+        let narrowed = |mous: &[MouVersion], partner: &OrgId| -> Vec<MouVersion> {
+            mous.iter()
+                .filter(|version| {
+                    version.mou.providers.contains(partner)
+                        && version
+                            .mou
+                            .recipients
+                            .iter()
+                            .any(|agency| agencies.contains(agency))
+                })
+                .cloned()
+                .collect()
+        };
+        let by_partner = partners
+            .iter()
+            .map(|partner| {
+                let sides = (narrowed(in_force, partner), narrowed(&with_draft, partner));
+                (partner.clone(), sides)
+            })
+            .collect();
+        Self {
+            now,
+            by_partner,
+            all: (in_force.to_vec(), with_draft),
+            agencies,
         }
     }
-    by_agency
+
+    /// Returns the MoUs of both sides that can decide anything about a report of `partner`.
+    fn of(&self, partner: &OrgId) -> (&[MouVersion], &[MouVersion]) {
+        let (before, after) = self.by_partner.get(partner).unwrap_or(&self.all);
+        (before, after)
+    }
 }
 
 /// `POST /v1/mous/preview`.
@@ -91,65 +147,60 @@ pub async fn preview_mou(
     if let Some(current) = &current {
         partners.extend(current.mou.providers.iter().cloned());
     }
-    let mut with_draft: Vec<MouVersion> = snapshot
-        .mous
-        .iter()
-        .filter(|version| version.mou.id != draft.id)
-        .cloned()
-        .collect();
-    with_draft.push(MouVersion {
+    let id = draft.id.clone();
+    let draft = MouVersion {
         reason: None,
         version: current.as_ref().map_or(1, |current| current.version + 1),
-        mou: draft.clone(),
+        mou: draft,
         changed_by: principal.token_id.clone(),
         changed_at: chrono::Utc::now(),
-    });
+    };
+    let sides = Sides::new(
+        &snapshot.mous,
+        current.as_ref(),
+        draft,
+        &partners,
+        chrono::Utc::now(),
+    );
     let reports = reports_of(state, partners).await?;
-    let evaluated = reports.len();
-    // Releasing every report twice is CPU work: off the async runtime.
-    let changes = tokio::task::spawn_blocking(move || changes(&reports, &snapshot, &with_draft))
-        .await
-        .map_err(ApiError::internal)?;
+    // Decoding and evaluating every report is CPU work: off the async runtime.
+    let (evaluated, changes) =
+        tokio::task::spawn_blocking(move || changes(&reports, &snapshot.orgs, &sides))
+            .await
+            .map_err(ApiError::internal)?;
     Ok(json!({
-        "mou": draft.id,
+        "mou": id,
         "reports_evaluated": evaluated,
         "changes": changes,
     }))
 }
 
-/// Returns the stored reports of `partners`.
+/// Returns the stored reports of `partners`, not yet decoded, in parts of consecutive reports, one per core.
 async fn reports_of(
     state: &AppState,
     partners: BTreeSet<OrgId>,
-) -> Result<Vec<NormalizedReport>, ApiError> {
+) -> Result<Vec<Vec<Encoded>>, ApiError> {
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut reports = Vec::new();
-        for partner in &partners {
-            reports.extend(store.by_partner(partner)?);
-        }
-        Ok::<_, crate::store::StoreError>(reports)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|error| ApiError::unavailable("the report store", &error))
+    let parts = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    tokio::task::spawn_blocking(move || store.encoded_by_partners(&partners, parts))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|error| ApiError::unavailable("the report store", &error))
 }
 
-/// Returns, per agency with any change, what releasing `reports` under `with_draft` instead of the MoUs in force
-/// now would change. The reports are released in parts, one per core, each part counted on its own and the parts
-/// added up in report order: the same answer as one pass, lists included.
+/// Returns how many of the reports decode, and per agency with any change, what replacing the MoUs in force now by
+/// the draft's side of `sides` would change. The parts of the reports are decoded and evaluated each on its own
+/// thread, each part counted on its own and the parts added up in report order: the same answer as one pass, lists
+/// included.
 fn changes(
-    reports: &[NormalizedReport],
-    snapshot: &Snapshot,
-    with_draft: &[MouVersion],
-) -> Vec<AgencyChange> {
-    let now = chrono::Utc::now();
-    let parts = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let size = reports.len().div_ceil(parts).max(1);
-    let counted: Vec<BTreeMap<OrgId, AgencyChange>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = reports
-            .chunks(size)
-            .map(|part| scope.spawn(move || changes_of(part, snapshot, with_draft, now)))
+    parts: &[Vec<Encoded>],
+    orgs: &HashMap<OrgId, Organization>,
+    sides: &Sides,
+) -> (usize, Vec<AgencyChange>) {
+    let counted: Vec<(usize, BTreeMap<OrgId, AgencyChange>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = parts
+            .iter()
+            .map(|part| scope.spawn(move || changes_of(part, orgs, sides)))
             .collect();
         workers
             .into_iter()
@@ -160,8 +211,10 @@ fn changes(
             })
             .collect()
     });
+    let mut evaluated = 0;
     let mut changes: BTreeMap<OrgId, AgencyChange> = BTreeMap::new();
-    for part in counted {
+    for (decoded, part) in counted {
+        evaluated += decoded;
         for (agency, change) in part {
             match changes.entry(agency) {
                 std::collections::btree_map::Entry::Vacant(entry) => {
@@ -173,7 +226,7 @@ fn changes(
             }
         }
     }
-    changes
+    let changes = changes
         .into_values()
         .filter(|change| {
             change.reports_becoming_visible
@@ -182,30 +235,27 @@ fn changes(
                 + change.indicators_withdrawn
                 > 0
         })
-        .collect()
+        .collect();
+    (evaluated, changes)
 }
 
-/// Counts one part of the reports (see [`changes`]).
+/// Decodes and counts one part of the reports (see [`changes`]); returns how many decoded too.
 fn changes_of(
-    reports: &[NormalizedReport],
-    snapshot: &Snapshot,
-    with_draft: &[MouVersion],
-    now: chrono::DateTime<chrono::Utc>,
-) -> BTreeMap<OrgId, AgencyChange> {
+    reports: &[Encoded],
+    orgs: &HashMap<OrgId, Organization>,
+    sides: &Sides,
+) -> (usize, BTreeMap<OrgId, AgencyChange>) {
+    let mut decoded = 0;
     let mut changes: BTreeMap<OrgId, AgencyChange> = BTreeMap::new();
-    for report in reports {
-        let before = released(&accord_policy::release(
-            report,
-            now,
-            &snapshot.mous,
-            &snapshot.orgs,
-        ));
-        let after = released(&accord_policy::release(
-            report,
-            now,
-            with_draft,
-            &snapshot.orgs,
-        ));
+    for encoded in reports {
+        let Some(report) = encoded.decode() else {
+            continue;
+        };
+        decoded += 1;
+        let (before, after) = sides.of(&report.partner);
+        let only = Some(&sides.agencies);
+        let before = accord_policy::reach(&report, sides.now, before, orgs, only);
+        let after = accord_policy::reach(&report, sides.now, after, orgs, only);
         let agencies: BTreeSet<&OrgId> = before.keys().chain(after.keys()).collect();
         for agency in agencies {
             let change = changes
@@ -217,7 +267,7 @@ fn changes_of(
             change.count(&report.id, before.get(agency), after.get(agency));
         }
     }
-    changes
+    (decoded, changes)
 }
 
 impl AgencyChange {
@@ -239,8 +289,8 @@ impl AgencyChange {
     fn count(
         &mut self,
         report: &ReportId,
-        old: Option<&BTreeSet<String>>,
-        new: Option<&BTreeSet<String>>,
+        old: Option<&BTreeSet<&str>>,
+        new: Option<&BTreeSet<&str>>,
     ) {
         let empty = BTreeSet::new();
         let (old_values, new_values) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
@@ -265,44 +315,4 @@ impl AgencyChange {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn part(first: usize, count: usize) -> AgencyChange {
-        let ids: Vec<ReportId> = (first..first + count).map(|_| ReportId::random()).collect();
-        AgencyChange {
-            agency: "ncu".to_owned(),
-            reports_becoming_visible: count,
-            reports_withdrawn: 1,
-            indicators_becoming_visible: 10 * count,
-            indicators_withdrawn: 2,
-            becoming_visible: ids.into_iter().take(MAX_LISTED).collect(),
-            withdrawn: vec![ReportId::random()],
-        }
-    }
-
-    #[test]
-    fn parts_add_up_in_order_and_lists_stay_bounded() {
-        let (first, second) = (part(0, 70), part(70, 70));
-        let expected: Vec<ReportId> = first
-            .becoming_visible
-            .iter()
-            .chain(&second.becoming_visible)
-            .take(MAX_LISTED)
-            .cloned()
-            .collect();
-        let mut total = first;
-        total.add(second);
-        assert_eq!(total.reports_becoming_visible, 140);
-        assert_eq!(total.indicators_becoming_visible, 1400);
-        assert_eq!(
-            (total.reports_withdrawn, total.indicators_withdrawn),
-            (2, 4)
-        );
-        assert_eq!(
-            total.becoming_visible, expected,
-            "the first 100, in report order"
-        );
-        assert_eq!(total.withdrawn.len(), 2);
-    }
-}
+mod tests;
