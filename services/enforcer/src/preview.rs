@@ -12,11 +12,12 @@
 //! names can see a difference (every other agency's MoUs are the same on both sides), and only the MoUs naming the
 //! report's partner and one of those agencies take part in their decisions. Nothing is cached between previews: both
 //! sides are evaluated from the stored reports and the directory snapshot of this request, so no stale state can
-//! enter the answer. The stored reports are read and decoded in parallel parts, one per core.
+//! enter the answer. The stored reports are read, decoded and counted in parallel parts, one per core, without
+//! keeping them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use accord_domain::{MouVersion, OrgId, Organization, ReportId, Role, Timestamp};
+use accord_domain::{MouVersion, NormalizedReport, OrgId, Organization, ReportId, Role, Timestamp};
 use accord_runtime::{ApiError, Principal, json};
 use axum::{
     Json,
@@ -28,7 +29,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{AppState, store::Encoded};
+use crate::{
+    AppState,
+    store::{ReportStore, StoreError},
+};
 
 /// How many report ids are listed per agency and direction (the counts are always complete).
 const MAX_LISTED: usize = 100;
@@ -162,12 +166,15 @@ pub async fn preview_mou(
         &partners,
         chrono::Utc::now(),
     );
-    let reports = reports_of(state, partners).await?;
-    // Decoding and evaluating every report is CPU work: off the async runtime.
-    let (evaluated, changes) =
-        tokio::task::spawn_blocking(move || changes(&reports, &snapshot.orgs, &sides))
-            .await
-            .map_err(ApiError::internal)?;
+    let store = state.store.clone();
+    // Reading, decoding and evaluating every report is blocking and CPU work: off the async runtime.
+    let (evaluated, changes) = tokio::task::spawn_blocking(move || {
+        let parts = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        changes(&store, &partners, parts, &snapshot.orgs, &sides)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| ApiError::unavailable("the report store", &error))?;
     Ok(json!({
         "mou": id,
         "reports_evaluated": evaluated,
@@ -175,47 +182,26 @@ pub async fn preview_mou(
     }))
 }
 
-/// Returns the stored reports of `partners`, not yet decoded, in parts of consecutive reports, one per core.
-async fn reports_of(
-    state: &AppState,
-    partners: BTreeSet<OrgId>,
-) -> Result<Vec<Vec<Encoded>>, ApiError> {
-    let store = state.store.clone();
-    let parts = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    tokio::task::spawn_blocking(move || store.encoded_by_partners(&partners, parts))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|error| ApiError::unavailable("the report store", &error))
-}
-
-/// Returns how many of the reports decode, and per agency with any change, what replacing the MoUs in force now by
-/// the draft's side of `sides` would change. The parts of the reports are decoded and evaluated each on its own
-/// thread, each part counted on its own and the parts added up in report order: the same answer as one pass, lists
-/// included.
+/// Returns how many stored reports of `partners` were evaluated, and per agency with any change, what replacing the
+/// MoUs in force now by the draft's side of `sides` would change. The reports are read, decoded and counted in up to
+/// `parts` parts (one per core), each on its own thread, and the parts added up in report order: the same answer as
+/// one pass, lists included.
 fn changes(
-    parts: &[Vec<Encoded>],
+    store: &ReportStore,
+    partners: &BTreeSet<OrgId>,
+    parts: usize,
     orgs: &HashMap<OrgId, Organization>,
     sides: &Sides,
-) -> (usize, Vec<AgencyChange>) {
-    let counted: Vec<(usize, BTreeMap<OrgId, AgencyChange>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = parts
-            .iter()
-            .map(|part| scope.spawn(move || changes_of(part, orgs, sides)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+) -> Result<(usize, Vec<AgencyChange>), StoreError> {
+    let counted =
+        store.fold_by_partners(partners, parts, Counted::default, |counted, report| {
+            counted.count(&report, orgs, sides);
+        })?;
     let mut evaluated = 0;
     let mut changes: BTreeMap<OrgId, AgencyChange> = BTreeMap::new();
-    for (decoded, part) in counted {
-        evaluated += decoded;
-        for (agency, change) in part {
+    for part in counted {
+        evaluated += part.evaluated;
+        for (agency, change) in part.changes {
             match changes.entry(agency) {
                 std::collections::btree_map::Entry::Vacant(entry) => {
                     entry.insert(change);
@@ -236,29 +222,35 @@ fn changes(
                 > 0
         })
         .collect();
-    (evaluated, changes)
+    Ok((evaluated, changes))
 }
 
-/// Decodes and counts one part of the reports (see [`changes`]); returns how many decoded too.
-fn changes_of(
-    reports: &[Encoded],
-    orgs: &HashMap<OrgId, Organization>,
-    sides: &Sides,
-) -> (usize, BTreeMap<OrgId, AgencyChange>) {
-    let mut decoded = 0;
-    let mut changes: BTreeMap<OrgId, AgencyChange> = BTreeMap::new();
-    for encoded in reports {
-        let Some(report) = encoded.decode() else {
-            continue;
-        };
-        decoded += 1;
+/// The counts of one part of the reports (see [`changes`]).
+#[derive(Default)]
+struct Counted {
+    /// Reports evaluated.
+    evaluated: usize,
+    /// Per agency that can find any of them on either side.
+    changes: BTreeMap<OrgId, AgencyChange>,
+}
+
+impl Counted {
+    /// Counts one report: what each agency `sides` can change finds of it on either side.
+    fn count(
+        &mut self,
+        report: &NormalizedReport,
+        orgs: &HashMap<OrgId, Organization>,
+        sides: &Sides,
+    ) {
+        self.evaluated += 1;
         let (before, after) = sides.of(&report.partner);
         let only = Some(&sides.agencies);
-        let before = accord_policy::reach(&report, sides.now, before, orgs, only);
-        let after = accord_policy::reach(&report, sides.now, after, orgs, only);
+        let before = accord_policy::reach(report, sides.now, before, orgs, only);
+        let after = accord_policy::reach(report, sides.now, after, orgs, only);
         let agencies: BTreeSet<&OrgId> = before.keys().chain(after.keys()).collect();
         for agency in agencies {
-            let change = changes
+            let change = self
+                .changes
                 .entry(agency.clone())
                 .or_insert_with(|| AgencyChange {
                     agency: agency.to_string(),
@@ -267,7 +259,6 @@ fn changes_of(
             change.count(&report.id, before.get(agency), after.get(agency));
         }
     }
-    (decoded, changes)
 }
 
 impl AgencyChange {

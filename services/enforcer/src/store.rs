@@ -10,8 +10,6 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use self::received::{BY_RECEIVED, received_key};
 use self::retracted::RETRACTED;
 
-pub use self::encoded::Encoded;
-
 mod encoded;
 mod received;
 mod retracted;

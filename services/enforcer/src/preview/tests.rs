@@ -398,10 +398,9 @@ fn compare(rng: &mut Rng, case: usize) -> (Compared, Vec<ReportId>) {
     for partner in &partners {
         reports.extend(store.by_partner(partner).unwrap());
     }
-    let parts = 1 + rng.0.index(3);
-    let encoded = store.encoded_by_partners(&partners, parts).unwrap();
     let orgs = orgs();
-    let (evaluated, fast) = changes(&encoded, &orgs, &sides);
+    let parts = 1 + rng.0.index(3);
+    let (evaluated, fast) = changes(&store, &partners, parts, &orgs, &sides).unwrap();
     let full = full_changes(&reports, &orgs, &in_force, &with_draft, now);
     let compared = Compared {
         fast: serde_json::to_value(fast).unwrap(),

@@ -1,6 +1,6 @@
-//! Reading many stored reports fast, for the MoU preview: the stored bytes of every report of some partners, read
-//! in parallel parts within one read transaction (one snapshot of the store) and handed over undecoded, so that the
-//! caller decodes them in parallel too ([`Encoded::decode`]).
+//! Reading many stored reports fast, for the MoU preview: every report of some partners, read and decoded in
+//! parallel parts within one read transaction (one snapshot of the store), each part folded into a result on its own
+//! thread as it is read, so that no copy of the stored bytes and no list of every decoded report is ever kept.
 
 use std::collections::BTreeSet;
 
@@ -11,28 +11,21 @@ use super::{
     BY_PARTNER, REPORTS, ReportStore, SEPARATOR, StoreError, decode, failed, partner_range,
 };
 
-/// A stored report as the store holds it, not yet decoded ([`ReportStore::encoded_by_partners`]).
-pub struct Encoded(Vec<u8>);
-
-impl Encoded {
-    /// Decodes the report; `None` when the stored bytes are not a report (which every reader skips).
-    pub fn decode(&self) -> Option<NormalizedReport> {
-        decode(&self.0)
-    }
-}
-
 impl ReportStore {
-    /// Returns every stored report of `partners`, in the order of [`ReportStore::by_partner`] partner after partner,
-    /// undecoded and split into at most `parts` parts of consecutive reports, each part read on its own thread from
-    /// one snapshot of the store.
+    /// Folds every stored report of `partners` (those that decode, as [`ReportStore::by_partner`] returns them) in
+    /// at most `parts` parts of consecutive reports, in the order of `by_partner` partner after partner: each part is
+    /// read from one snapshot of the store, decoded and folded into `init()` with `fold` on its own thread. Returns
+    /// the parts' results in order.
     ///
     /// # Errors
     /// Fails on a storage error.
-    pub fn encoded_by_partners(
+    pub fn fold_by_partners<T: Send>(
         &self,
         partners: &BTreeSet<OrgId>,
         parts: usize,
-    ) -> Result<Vec<Vec<Encoded>>, StoreError> {
+        init: impl Fn() -> T + Sync,
+        fold: impl Fn(&mut T, NormalizedReport) + Sync,
+    ) -> Result<Vec<T>, StoreError> {
         let txn = self
             .db
             .begin_read()
@@ -57,22 +50,22 @@ impl ReportStore {
             }
         }
         let size = ids.len().div_ceil(parts.max(1)).max(1);
-        let table = &table;
+        let (table, init, fold) = (&table, &init, &fold);
         std::thread::scope(|scope| {
             let readers: Vec<_> = ids
                 .chunks(size)
                 .map(|part| {
                     scope.spawn(move || {
-                        let mut reports = Vec::with_capacity(part.len());
+                        let mut folded = init();
                         for id in part {
                             let value = table
                                 .get(id.as_str())
                                 .map_err(failed("failed to read report"))?;
-                            if let Some(value) = value {
-                                reports.push(Encoded(value.value().to_vec()));
+                            if let Some(report) = value.and_then(|value| decode(value.value())) {
+                                fold(&mut folded, report);
                             }
                         }
-                        Ok(reports)
+                        Ok(folded)
                     })
                 })
                 .collect();
