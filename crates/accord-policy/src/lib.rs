@@ -10,6 +10,8 @@
 //! - [`render`] and [`redactions`] (module `render`): the redacted content of a report under a [`Profile`].
 //! - [`release`] and [`allows`] (module `release`): grouping grants into views, and the query-time re-check.
 //! - [`explain`] (module `explain`): the coordinator's answer to "why can (not) this agency see this report?".
+//! - [`reach`] (module `reach`): which agencies [`release`] releases a report to and which indicator values, without
+//!   rendering (the MoU preview).
 //!
 //! # Semantics
 //!
@@ -80,6 +82,7 @@ mod choose;
 mod decide;
 mod explain;
 mod in_force;
+mod reach;
 mod release;
 mod render;
 
@@ -91,6 +94,7 @@ mod testkit;
 pub use decide::{Decision, Terms, decide, facts, profile_of};
 pub use explain::{Explanation, explain};
 pub use in_force::mous_in_force;
+pub use reach::{Reach, reach};
 pub use release::{allows, release, view_id};
 pub use render::{WHOLE_FIELD_MARKER, WITHHELD_MARKER, redactions, render};
 

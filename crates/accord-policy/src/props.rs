@@ -4,13 +4,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use accord_domain::{
-    Attribution, ContentPart, IndicatorSource, Mou, MouStatus, MouVersion, NormalizedReport,
-    ObservableType, OrgId, Organization, PiiKind, PiiMatch, PiiRule, Purpose, Scope, TextField,
-    Timestamp, Tlp, Victim,
+    Attribution, ContentPart, IndicatorPii, IndicatorSource, Mou, MouStatus, MouVersion,
+    NormalizedReport, ObservableType, OrgId, Organization, PiiKind, PiiMatch, PiiRule, Purpose,
+    Scope, TextField, Timestamp, Tlp, Victim,
 };
 use chrono::TimeDelta;
 
 use crate::decide::{Decision, decide, facts, profile_of};
+use crate::reach::{Reach, reach};
 use crate::release::{allows, content_within, release};
 use crate::render::WHOLE_FIELD_MARKER;
 use crate::testkit::{directory, indicator, mou, org_id, report, ts, version};
@@ -343,5 +344,94 @@ fn random_releases_keep_every_invariant() {
     assert!(
         num_views > num_releasing_cases,
         "no case released several views"
+    );
+}
+
+/// Returns what `views` release per agency: the values of the indicators of every view the agency is shown or is an
+/// alternate for (what [`reach`] must equal).
+fn reach_of_views(views: &[accord_domain::View]) -> Reach<'_> {
+    let mut by_agency = Reach::new();
+    for view in views {
+        let shown = view.grants.iter().map(|grant| &grant.agency);
+        let alternates = view.alternates.iter().map(|alternate| &alternate.agency);
+        for agency in shown.chain(alternates) {
+            by_agency.entry(agency.clone()).or_default().extend(
+                view.content
+                    .indicators
+                    .iter()
+                    .map(|indicator| indicator.value.as_str()),
+            );
+        }
+    }
+    by_agency
+}
+
+/// Varies the indicators of `report`: some e-mail addresses found only in free text, some values carrying personal
+/// data (two of which redact to the same value), some duplicate values of another type.
+fn vary_indicators(rng: &mut Rng, report: &mut NormalizedReport) {
+    let shared = rng.chance(30);
+    for indicator in &mut report.indicators {
+        if rng.chance(40) {
+            indicator.source = IndicatorSource::Text;
+        }
+        if rng.chance(30) {
+            let mut redacted = indicator.clone();
+            redacted.value = if shared {
+                "redacted-[redacted:email]".to_owned()
+            } else {
+                format!("{}-[redacted:email]", indicator.value)
+            };
+            report.indicator_pii.push(IndicatorPii {
+                indicator: indicator.id.clone(),
+                kinds: vec![PiiKind::Email],
+                redacted,
+            });
+        }
+    }
+    if rng.chance(20)
+        && let Some(first) = report.indicators.first().cloned()
+    {
+        let mut twin = first;
+        twin.kind = rng.pick(&ObservableType::ALL);
+        twin.id = format!("{}--twin", twin.kind.as_str());
+        report.indicators.push(twin);
+    }
+}
+
+#[test]
+fn reach_is_what_release_releases_per_agency() {
+    let seed = 0x5eed_acc0_4d00_0047;
+    println!("seed {seed:#x}");
+    let mut rng = Rng(accord_testkit::SplitMix64::new(seed));
+    let orgs = directory();
+    let mut num_reaching = 0;
+    for case in 0..1500 {
+        let mut generated = random_report(&mut rng);
+        vary_indicators(&mut rng, &mut generated.report);
+        let mous: Vec<MouVersion> = (0..=rng.below(5))
+            .map(|index| {
+                let index = usize::try_from(index).unwrap();
+                let number = u32::try_from(rng.below(5)).unwrap() + 1;
+                version(random_mou(&mut rng, index), number)
+            })
+            .collect();
+        let at = rng.time(ts("2026-07-01T00:00:00Z"), 150);
+        let report = &generated.report;
+        let views = release(report, at, &mous, &orgs);
+        let expected = reach_of_views(&views);
+        assert_eq!(
+            reach(report, at, &mous, &orgs, None),
+            expected,
+            "case {case} (seed {seed:#x}): {report:?} under {mous:?}"
+        );
+        let only: BTreeSet<OrgId> = [org_id(rng.pick(&AGENCIES))].into();
+        let mut restricted = expected.clone();
+        restricted.retain(|agency, _| only.contains(agency));
+        assert_eq!(reach(report, at, &mous, &orgs, Some(&only)), restricted);
+        num_reaching += usize::from(expected.len() > 1);
+    }
+    assert!(
+        num_reaching > 100,
+        "only {num_reaching} cases reached several agencies"
     );
 }

@@ -60,17 +60,45 @@ impl Plan {
     /// that releases neither yields no view (a report none of whose indicators is granted travels only with its
     /// narrative).
     pub(crate) fn releases_anything(&self) -> bool {
-        self.narrative.is_some() || self.released.iter().any(|released| *released)
+        releases_anything(self.narrative.is_some(), &self.released)
     }
+}
+
+/// Returns whether a rendering that releases the narrative or not (`narrative`) and the indicators flagged in
+/// `released` releases anything beyond the metadata (see [`Plan::releases_anything`]).
+fn releases_anything(narrative: bool, released: &[bool]) -> bool {
+    narrative || released.iter().any(|released| *released)
+}
+
+/// Returns, per indicator of `report` (same order), whether `profile` releases it.
+fn released_flags(report: &NormalizedReport, profile: &Profile) -> Vec<bool> {
+    report
+        .indicators
+        .iter()
+        .map(|indicator| indicator_allowed(profile, indicator))
+        .collect()
+}
+
+/// Returns the indicators the rendering of `report` under `profile` releases, as [`render`] releases them, without
+/// rendering anything else; `None` when that rendering releases nothing beyond the metadata (it yields no view).
+pub(crate) fn released_under<'r>(
+    report: &'r NormalizedReport,
+    profile: &Profile,
+) -> Option<Vec<&'r Indicator>> {
+    let released = released_flags(report, profile);
+    let narrative = profile.content.contains(&ContentPart::Narrative);
+    releases_anything(narrative, &released)
+        .then(|| released_indicators(report, &released, profile.pii == PiiRule::Redact))
+}
+
+/// Returns the indicators `plan` releases of `report`, as [`render_plan`] releases them.
+pub(crate) fn plan_indicators<'r>(report: &'r NormalizedReport, plan: &Plan) -> Vec<&'r Indicator> {
+    released_indicators(report, &plan.released, plan.redact_indicator_pii)
 }
 
 /// Returns the rendering plan of `report` under `profile`.
 pub(crate) fn plan(report: &NormalizedReport, profile: &Profile) -> Plan {
-    let released: Vec<bool> = report
-        .indicators
-        .iter()
-        .map(|indicator| indicator_allowed(profile, indicator))
-        .collect();
+    let released = released_flags(report, profile);
     let narrative = profile.content.contains(&ContentPart::Narrative).then(|| {
         [TextField::Title, TextField::Description]
             .map(|field| field_plan(report, profile, &released, field))
@@ -107,7 +135,7 @@ pub(crate) fn render_plan(report: &NormalizedReport, plan: &Plan) -> ViewContent
         ),
         None => (None, None, None),
     };
-    let indicators = released_indicators(report, plan);
+    let indicators = plan_indicators(report, plan).into_iter().cloned().collect();
     ViewContent {
         partner: if plan.named {
             report.partner.to_string()
@@ -222,26 +250,31 @@ fn indicator_allowed(profile: &Profile, indicator: &Indicator) -> bool {
     scope_allows(&profile.indicator_types, indicator.kind.as_str())
 }
 
-/// Returns the indicators `plan` releases: under `pii: redact` an indicator that carries personal data in its value
-/// as the normalizer redacted it (the marker in place of the personal part, the id of the redacted value), so that
-/// the hidden part is neither shown nor searchable. Two indicators that redact to the same value are released once.
-fn released_indicators(report: &NormalizedReport, plan: &Plan) -> Vec<Indicator> {
-    let mut released: Vec<Indicator> = Vec::new();
+/// Returns the indicators flagged in `flags`: with `redact_pii` (`pii: redact`) an indicator that carries personal
+/// data in its value as the normalizer redacted it (the marker in place of the personal part, the id of the redacted
+/// value), so that the hidden part is neither shown nor searchable. Two indicators that redact to the same value are
+/// released once.
+fn released_indicators<'r>(
+    report: &'r NormalizedReport,
+    flags: &[bool],
+    redact_pii: bool,
+) -> Vec<&'r Indicator> {
+    let mut released: Vec<&Indicator> = Vec::new();
     for (indicator, _) in report
         .indicators
         .iter()
-        .zip(&plan.released)
+        .zip(flags)
         .filter(|(_, released)| **released)
     {
         let indicator = match indicator_pii(report, indicator) {
-            Some(found) if plan.redact_indicator_pii => &found.redacted,
+            Some(found) if redact_pii => &found.redacted,
             _ => indicator,
         };
         let known = released
             .iter()
             .any(|other| other.kind == indicator.kind && other.value == indicator.value);
         if !known {
-            released.push(indicator.clone());
+            released.push(indicator);
         }
     }
     released

@@ -1,15 +1,24 @@
 //! `POST /v1/mous/preview`: what a draft MoU (new, or a new version of an existing one) would change, per agency,
 //! without changing anything. Served by the enforcer because it holds the normalized reports.
 //!
-//! The affected reports are those of the draft's providers and of the current version's providers. Each is released
-//! twice, under the MoUs in force now and under the same set with the draft in place of its id; the differences are
-//! counted per agency: reports (and their released indicators) that would become visible, and reports that would be
-//! withdrawn.
+//! The affected reports are those of the draft's providers and of the current version's providers. For each, what
+//! every agency can find of it ([`accord_policy::reach`]: the agencies a view is released to, and the indicator
+//! values those views release) is computed under the MoUs in force now and under the same set with the draft in place
+//! of its id; the differences are counted per agency: reports (and their released indicators) that would become
+//! visible, and reports that would be withdrawn.
+//!
+//! The answer is the one releasing every report twice in full ([`accord_policy::release`]) gives (a differential
+//! test compares them), narrowed to what can differ ([`Sides`]): only an agency the draft or the current version
+//! names can see a difference (every other agency's MoUs are the same on both sides), and only the MoUs naming the
+//! report's partner and one of those agencies take part in their decisions. Nothing is cached between previews: both
+//! sides are evaluated from the stored reports and the directory snapshot of this request, so no stale state can
+//! enter the answer. The stored reports are read, decoded and counted in parallel parts, one per core, without
+//! keeping them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use accord_domain::{MouVersion, NormalizedReport, OrgId, ReportId, Role, View};
-use accord_runtime::{ApiError, Principal, directory::Snapshot, json};
+use accord_domain::{MouVersion, NormalizedReport, OrgId, Organization, ReportId, Role, Timestamp};
+use accord_runtime::{ApiError, Principal, json};
 use axum::{
     Json,
     extract::State,
@@ -20,7 +29,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::{
+    AppState,
+    store::{ReportStore, StoreError},
+};
 
 /// How many report ids are listed per agency and direction (the counts are always complete).
 const MAX_LISTED: usize = 100;
@@ -37,24 +49,72 @@ struct AgencyChange {
     withdrawn: Vec<ReportId>,
 }
 
-/// Returns, per agency, the released indicator values of a report's views (shown and alternates: a lookup finds
-/// the report by any of them).
-fn released(views: &[View]) -> BTreeMap<OrgId, BTreeSet<String>> {
-    let mut by_agency: BTreeMap<OrgId, BTreeSet<String>> = BTreeMap::new();
-    for view in views {
-        let shown = view.grants.iter().map(|grant| &grant.agency);
-        let alternates = view.alternates.iter().map(|alternate| &alternate.agency);
-        for agency in shown.chain(alternates) {
-            let values = by_agency.entry(agency.clone()).or_default();
-            values.extend(
-                view.content
-                    .indicators
-                    .iter()
-                    .map(|indicator| indicator.value.clone()),
-            );
+/// The two sides of a preview, narrowed to what can differ between them.
+struct Sides {
+    /// When both sides are evaluated.
+    now: Timestamp,
+    /// The agencies the draft or the current version names: no other agency's decisions differ.
+    agencies: BTreeSet<OrgId>,
+    /// Per partner: of the MoUs in force now (`.0`) and of the same set with the draft (`.1`), those naming the
+    /// partner and one of `agencies`.
+    by_partner: HashMap<OrgId, (Vec<MouVersion>, Vec<MouVersion>)>,
+    /// Both whole sets, for a report of another partner (none is expected: the reports are read by partner).
+    all: (Vec<MouVersion>, Vec<MouVersion>),
+}
+
+impl Sides {
+    /// Returns the sides of replacing the MoUs of the draft's id in `in_force` (the current version `current`, if
+    /// any) by `draft`, for the reports of `partners`, at `now`.
+    fn new(
+        in_force: &[MouVersion],
+        current: Option<&MouVersion>,
+        draft: MouVersion,
+        partners: &BTreeSet<OrgId>,
+        now: Timestamp,
+    ) -> Self {
+        let mut agencies = draft.mou.recipients.clone();
+        if let Some(current) = current {
+            agencies.extend(current.mou.recipients.iter().cloned());
+        }
+        let mut with_draft: Vec<MouVersion> = in_force
+            .iter()
+            .filter(|version| version.mou.id != draft.mou.id)
+            .cloned()
+            .collect();
+        with_draft.push(draft);
+        let narrowed = |mous: &[MouVersion], partner: &OrgId| -> Vec<MouVersion> {
+            mous.iter()
+                .filter(|version| {
+                    version.mou.providers.contains(partner)
+                        && version
+                            .mou
+                            .recipients
+                            .iter()
+                            .any(|agency| agencies.contains(agency))
+                })
+                .cloned()
+                .collect()
+        };
+        let by_partner = partners
+            .iter()
+            .map(|partner| {
+                let sides = (narrowed(in_force, partner), narrowed(&with_draft, partner));
+                (partner.clone(), sides)
+            })
+            .collect();
+        Self {
+            now,
+            by_partner,
+            all: (in_force.to_vec(), with_draft),
+            agencies,
         }
     }
-    by_agency
+
+    /// Returns the MoUs of both sides that can decide anything about a report of `partner`.
+    fn of(&self, partner: &OrgId) -> (&[MouVersion], &[MouVersion]) {
+        let (before, after) = self.by_partner.get(partner).unwrap_or(&self.all);
+        (before, after)
+    }
 }
 
 /// `POST /v1/mous/preview`.
@@ -91,78 +151,57 @@ pub async fn preview_mou(
     if let Some(current) = &current {
         partners.extend(current.mou.providers.iter().cloned());
     }
-    let mut with_draft: Vec<MouVersion> = snapshot
-        .mous
-        .iter()
-        .filter(|version| version.mou.id != draft.id)
-        .cloned()
-        .collect();
-    with_draft.push(MouVersion {
+    let id = draft.id.clone();
+    let draft = MouVersion {
         reason: None,
         version: current.as_ref().map_or(1, |current| current.version + 1),
-        mou: draft.clone(),
+        mou: draft,
         changed_by: principal.token_id.clone(),
         changed_at: chrono::Utc::now(),
-    });
-    let reports = reports_of(state, partners).await?;
-    let evaluated = reports.len();
-    // Releasing every report twice is CPU work: off the async runtime.
-    let changes = tokio::task::spawn_blocking(move || changes(&reports, &snapshot, &with_draft))
-        .await
-        .map_err(ApiError::internal)?;
+    };
+    let sides = Sides::new(
+        &snapshot.mous,
+        current.as_ref(),
+        draft,
+        &partners,
+        chrono::Utc::now(),
+    );
+    let store = state.store.clone();
+    // Reading, decoding and evaluating every report is blocking and CPU work: off the async runtime.
+    let (evaluated, changes) = tokio::task::spawn_blocking(move || {
+        let parts = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        changes(&store, &partners, parts, &snapshot.orgs, &sides)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| ApiError::unavailable("the report store", &error))?;
     Ok(json!({
-        "mou": draft.id,
+        "mou": id,
         "reports_evaluated": evaluated,
         "changes": changes,
     }))
 }
 
-/// Returns the stored reports of `partners`.
-async fn reports_of(
-    state: &AppState,
-    partners: BTreeSet<OrgId>,
-) -> Result<Vec<NormalizedReport>, ApiError> {
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut reports = Vec::new();
-        for partner in &partners {
-            reports.extend(store.by_partner(partner)?);
-        }
-        Ok::<_, crate::store::StoreError>(reports)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|error| ApiError::unavailable("the report store", &error))
-}
-
-/// Returns, per agency with any change, what releasing `reports` under `with_draft` instead of the MoUs in force
-/// now would change. The reports are released in parts, one per core, each part counted on its own and the parts
-/// added up in report order: the same answer as one pass, lists included.
+/// Returns how many stored reports of `partners` were evaluated, and per agency with any change, what replacing the
+/// MoUs in force now by the draft's side of `sides` would change. The reports are read, decoded and counted in up to
+/// `parts` parts (one per core), each on its own thread, and the parts added up in report order: the same answer as
+/// one pass, lists included.
 fn changes(
-    reports: &[NormalizedReport],
-    snapshot: &Snapshot,
-    with_draft: &[MouVersion],
-) -> Vec<AgencyChange> {
-    let now = chrono::Utc::now();
-    let parts = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let size = reports.len().div_ceil(parts).max(1);
-    let counted: Vec<BTreeMap<OrgId, AgencyChange>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = reports
-            .chunks(size)
-            .map(|part| scope.spawn(move || changes_of(part, snapshot, with_draft, now)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+    store: &ReportStore,
+    partners: &BTreeSet<OrgId>,
+    parts: usize,
+    orgs: &HashMap<OrgId, Organization>,
+    sides: &Sides,
+) -> Result<(usize, Vec<AgencyChange>), StoreError> {
+    let counted =
+        store.fold_by_partners(partners, parts, Counted::default, |counted, report| {
+            counted.count(&report, orgs, sides);
+        })?;
+    let mut evaluated = 0;
     let mut changes: BTreeMap<OrgId, AgencyChange> = BTreeMap::new();
     for part in counted {
-        for (agency, change) in part {
+        evaluated += part.evaluated;
+        for (agency, change) in part.changes {
             match changes.entry(agency) {
                 std::collections::btree_map::Entry::Vacant(entry) => {
                     entry.insert(change);
@@ -173,7 +212,7 @@ fn changes(
             }
         }
     }
-    changes
+    let changes = changes
         .into_values()
         .filter(|change| {
             change.reports_becoming_visible
@@ -182,33 +221,36 @@ fn changes(
                 + change.indicators_withdrawn
                 > 0
         })
-        .collect()
+        .collect();
+    Ok((evaluated, changes))
 }
 
-/// Counts one part of the reports (see [`changes`]).
-fn changes_of(
-    reports: &[NormalizedReport],
-    snapshot: &Snapshot,
-    with_draft: &[MouVersion],
-    now: chrono::DateTime<chrono::Utc>,
-) -> BTreeMap<OrgId, AgencyChange> {
-    let mut changes: BTreeMap<OrgId, AgencyChange> = BTreeMap::new();
-    for report in reports {
-        let before = released(&accord_policy::release(
-            report,
-            now,
-            &snapshot.mous,
-            &snapshot.orgs,
-        ));
-        let after = released(&accord_policy::release(
-            report,
-            now,
-            with_draft,
-            &snapshot.orgs,
-        ));
+/// The counts of one part of the reports (see [`changes`]).
+#[derive(Default)]
+struct Counted {
+    /// Reports evaluated.
+    evaluated: usize,
+    /// Per agency that can find any of them on either side.
+    changes: BTreeMap<OrgId, AgencyChange>,
+}
+
+impl Counted {
+    /// Counts one report: what each agency `sides` can change finds of it on either side.
+    fn count(
+        &mut self,
+        report: &NormalizedReport,
+        orgs: &HashMap<OrgId, Organization>,
+        sides: &Sides,
+    ) {
+        self.evaluated += 1;
+        let (before, after) = sides.of(&report.partner);
+        let only = Some(&sides.agencies);
+        let before = accord_policy::reach(report, sides.now, before, orgs, only);
+        let after = accord_policy::reach(report, sides.now, after, orgs, only);
         let agencies: BTreeSet<&OrgId> = before.keys().chain(after.keys()).collect();
         for agency in agencies {
-            let change = changes
+            let change = self
+                .changes
                 .entry(agency.clone())
                 .or_insert_with(|| AgencyChange {
                     agency: agency.to_string(),
@@ -217,7 +259,6 @@ fn changes_of(
             change.count(&report.id, before.get(agency), after.get(agency));
         }
     }
-    changes
 }
 
 impl AgencyChange {
@@ -239,8 +280,8 @@ impl AgencyChange {
     fn count(
         &mut self,
         report: &ReportId,
-        old: Option<&BTreeSet<String>>,
-        new: Option<&BTreeSet<String>>,
+        old: Option<&BTreeSet<&str>>,
+        new: Option<&BTreeSet<&str>>,
     ) {
         let empty = BTreeSet::new();
         let (old_values, new_values) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
@@ -265,44 +306,4 @@ impl AgencyChange {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn part(first: usize, count: usize) -> AgencyChange {
-        let ids: Vec<ReportId> = (first..first + count).map(|_| ReportId::random()).collect();
-        AgencyChange {
-            agency: "ncu".to_owned(),
-            reports_becoming_visible: count,
-            reports_withdrawn: 1,
-            indicators_becoming_visible: 10 * count,
-            indicators_withdrawn: 2,
-            becoming_visible: ids.into_iter().take(MAX_LISTED).collect(),
-            withdrawn: vec![ReportId::random()],
-        }
-    }
-
-    #[test]
-    fn parts_add_up_in_order_and_lists_stay_bounded() {
-        let (first, second) = (part(0, 70), part(70, 70));
-        let expected: Vec<ReportId> = first
-            .becoming_visible
-            .iter()
-            .chain(&second.becoming_visible)
-            .take(MAX_LISTED)
-            .cloned()
-            .collect();
-        let mut total = first;
-        total.add(second);
-        assert_eq!(total.reports_becoming_visible, 140);
-        assert_eq!(total.indicators_becoming_visible, 1400);
-        assert_eq!(
-            (total.reports_withdrawn, total.indicators_withdrawn),
-            (2, 4)
-        );
-        assert_eq!(
-            total.becoming_visible, expected,
-            "the first 100, in report order"
-        );
-        assert_eq!(total.withdrawn.len(), 2);
-    }
-}
+mod tests;

@@ -10,6 +10,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use self::received::{BY_RECEIVED, received_key};
 use self::retracted::RETRACTED;
 
+mod encoded;
 mod received;
 mod retracted;
 
@@ -152,11 +153,7 @@ impl ReportStore {
     /// # Errors
     /// Fails on a storage error.
     pub fn by_partner(&self, partner: &OrgId) -> Result<Vec<NormalizedReport>, StoreError> {
-        let start = format!("{partner}{SEPARATOR}");
-        let end = format!(
-            "{partner}{}",
-            char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
-        );
+        let (start, end) = partner_range(partner);
         self.indexed(BY_PARTNER, &start, &end)
     }
 
@@ -190,7 +187,7 @@ impl ReportStore {
             let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {
                 continue;
             };
-            if let Ok(report) = serde_json::from_slice(value.value()) {
+            if let Some(report) = decode(value.value()) {
                 reports.push(report);
             }
         }
@@ -251,8 +248,23 @@ impl ReportStore {
     }
 }
 
+/// Decodes a stored report; `None` when the bytes are not one (which every reader skips).
+fn decode(bytes: &[u8]) -> Option<NormalizedReport> {
+    serde_json::from_slice(bytes).ok()
+}
+
 fn partner_key(partner: &OrgId, id: &ReportId) -> String {
     format!("{partner}{SEPARATOR}{id}")
+}
+
+/// Returns the range of the partner index holding `partner`'s reports.
+pub(crate) fn partner_range(partner: &OrgId) -> (String, String) {
+    let start = format!("{partner}{SEPARATOR}");
+    let end = format!(
+        "{partner}{}",
+        char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
+    );
+    (start, end)
 }
 
 #[cfg(test)]
