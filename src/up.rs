@@ -117,6 +117,5 @@ pub async fn serve(args: RunArgs, services: &[Service]) -> anyhow::Result<()> {
         );
         println!("    {token}");
     }
-    run::until_signal(running, shutdown).await;
-    Ok(())
+    run::until_signal(running, shutdown).await
 }

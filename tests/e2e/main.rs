@@ -4,6 +4,7 @@
 mod audit_export;
 mod case_tokens;
 mod corpus;
+mod faults;
 mod helpers;
 mod lenient;
 mod lifecycle;

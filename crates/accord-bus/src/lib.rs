@@ -17,6 +17,8 @@ pub mod conformance;
 pub mod embedded;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod redb_file;
+pub mod retry;
 mod watermark;
 
 use std::{fmt, sync::Arc};

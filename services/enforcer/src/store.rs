@@ -50,9 +50,7 @@ impl ReportStore {
     /// Fails when the file cannot be opened.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::builder()
-            .set_cache_size(64 * 1024 * 1024)
-            .create(dir.join("reports.redb"))?;
+        let db = accord_bus::redb_file::open(&dir.join("reports.redb"), 64 * 1024 * 1024)?;
         let txn = db.begin_write()?;
         txn.open_table(REPORTS)?;
         txn.open_table(BY_PARTNER)?;

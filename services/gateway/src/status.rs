@@ -212,9 +212,7 @@ impl StatusStore {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         // A bounded page cache: the store grows with every report ever accepted, the working set does not.
-        let db = Database::builder()
-            .set_cache_size(32 * 1024 * 1024)
-            .create(dir.join("status.redb"))?;
+        let db = accord_bus::redb_file::open(&dir.join("status.redb"), 32 * 1024 * 1024)?;
         let txn = db.begin_write()?;
         txn.open_table(REPORTS)?;
         listing::ensure(&txn)?;

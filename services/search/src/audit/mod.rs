@@ -169,11 +169,10 @@ impl AuditLog {
     pub fn open(dir: &Path, signer: CheckpointSigner, interval: Duration) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         // A bounded page cache: appends touch only the tail; verification streams the whole file once.
-        let db = Arc::new(
-            Database::builder()
-                .set_cache_size(32 * 1024 * 1024)
-                .create(dir.join(STORE_FILE))?,
-        );
+        let db = Arc::new(accord_bus::redb_file::open(
+            &dir.join(STORE_FILE),
+            32 * 1024 * 1024,
+        )?);
         let txn = db.begin_write()?;
         txn.open_table(RECORDS)?;
         txn.open_table(CHECKPOINTS)?;

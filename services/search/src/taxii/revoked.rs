@@ -51,9 +51,7 @@ impl Revocations {
     /// Fails when the file cannot be opened.
     pub(crate) fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::builder()
-            .set_cache_size(8 * 1024 * 1024)
-            .create(dir.join("revocations.redb"))?;
+        let db = accord_bus::redb_file::open(&dir.join("revocations.redb"), 8 * 1024 * 1024)?;
         let txn = db.begin_write()?;
         txn.open_table(REVOKED)?;
         txn.commit()?;
