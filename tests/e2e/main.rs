@@ -5,6 +5,7 @@ mod audit_export;
 mod case_tokens;
 mod corpus;
 mod faults;
+mod full_disk;
 mod helpers;
 mod lenient;
 mod lifecycle;

@@ -74,7 +74,10 @@ pub(crate) async fn start_child_with(
         .env("ACCORD_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(match std::env::var_os("ACCORD_TEST_CHILD_STDERR") {
+            Some(_) => Stdio::inherit(),
+            None => Stdio::null(),
+        })
         .kill_on_drop(true)
         .spawn()
         .unwrap();

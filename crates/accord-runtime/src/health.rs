@@ -8,6 +8,10 @@
 //! - Work the process does before it can answer correctly (an index rebuild) is **in progress**: `/readyz` answers
 //!   503 with its progress (`index rebuilding (120 of 5000)`); `/healthz` is not affected, however long it takes.
 //!
+//! A store that fails again within a minute of recovering continues its incident (its failing time keeps counting
+//! from the first failure): a disk with a little room may let a probe through and refuse the next batch, and such
+//! flapping must not keep `/healthz` green forever.
+//!
 //! The bus and the index report through their own `health()`, which [`crate::http::backends_ready`] feeds in here;
 //! the services' own stores report through [`Health::failing`] and [`Health::recovered`]. The logs of an incident are
 //! the stores' own ([`crate::retry::Trouble`]): this registry only answers the probes.
@@ -63,17 +67,45 @@ impl HealthConfig {
     }
 }
 
-/// One failing store.
+/// How long after a recovery a new failure still counts as the same incident.
+const REFAIL_WINDOW: Duration = Duration::from_secs(60);
+
+/// One failing (or lately recovered) store.
 #[derive(Debug, Clone)]
 struct Failing {
     reason: String,
     since: Instant,
+    /// When it last recovered; `None` while it fails.
+    recovered_at: Option<Instant>,
 }
 
-#[derive(Debug, Default)]
+impl Failing {
+    fn fails(&self) -> bool {
+        self.recovered_at.is_none()
+    }
+}
+
+#[derive(Default)]
 struct Conditions {
     failing: BTreeMap<String, Failing>,
     progress: BTreeMap<String, String>,
+    /// Stores that can heal themselves while idle ([`Heal`]), held weakly: a closed store drops out.
+    healers: Vec<std::sync::Weak<dyn Heal>>,
+}
+
+impl std::fmt::Debug for Conditions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conditions")
+            .field("failing", &self.failing)
+            .field("progress", &self.progress)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store that can try to heal itself when nothing else touches it (an idle store after a full disk).
+pub trait Heal: Send + Sync {
+    /// Tries to heal, if broken and its backoff says so; blocking.
+    fn heal(&self);
 }
 
 /// The process's health registry; cheap to clone (one shared state). See the module documentation.
@@ -108,20 +140,60 @@ impl Health {
     pub fn failing(&self, store: &str, reason: impl Into<String>) {
         let reason = reason.into();
         let mut conditions = self.conditions();
-        match conditions.failing.get_mut(store) {
-            Some(failing) => failing.reason = reason,
-            None => {
-                let since = Instant::now();
-                conditions
-                    .failing
-                    .insert(store.to_owned(), Failing { reason, since });
-            }
+        let now = Instant::now();
+        let failing = conditions
+            .failing
+            .entry(store.to_owned())
+            .or_insert_with(|| Failing {
+                reason: String::new(),
+                since: now,
+                recovered_at: None,
+            });
+        if failing
+            .recovered_at
+            .is_some_and(|recovered| now.duration_since(recovered) > REFAIL_WINDOW)
+        {
+            failing.since = now;
         }
+        failing.reason = reason;
+        failing.recovered_at = None;
     }
 
     /// Notes that `store` works (again).
     pub fn recovered(&self, store: &str) {
-        self.conditions().failing.remove(store);
+        let mut conditions = self.conditions();
+        let now = Instant::now();
+        conditions.failing.retain(|_, failing| {
+            failing
+                .recovered_at
+                .is_none_or(|recovered| now.duration_since(recovered) <= REFAIL_WINDOW)
+        });
+        if let Some(failing) = conditions.failing.get_mut(store) {
+            failing.recovered_at.get_or_insert(now);
+        }
+    }
+
+    /// Registers a store that heals itself when [`Health::heal`] is called (every few seconds by the process).
+    pub fn register(&self, healer: std::sync::Weak<dyn Heal>) {
+        self.conditions().healers.push(healer);
+    }
+
+    /// Gives every registered store that is still open the chance to heal (blocking: call it off the runtime).
+    pub fn heal(&self) {
+        let healers: Vec<Arc<dyn Heal>> = {
+            let mut conditions = self.conditions();
+            conditions
+                .healers
+                .retain(|healer| healer.strong_count() > 0);
+            conditions
+                .healers
+                .iter()
+                .filter_map(std::sync::Weak::upgrade)
+                .collect()
+        };
+        for healer in healers {
+            healer.heal();
+        }
     }
 
     /// Notes work in progress that keeps the process from being ready (`index`, `rebuilding (120 of 5000)`).
@@ -145,6 +217,7 @@ impl Health {
         let mut reasons: Vec<String> = conditions
             .failing
             .iter()
+            .filter(|(_, failing)| failing.fails())
             .map(|(store, failing)| {
                 format!(
                     "{store} failing for {} s: {}",
@@ -174,7 +247,7 @@ impl Health {
         let stuck: Vec<String> = conditions
             .failing
             .iter()
-            .filter(|(_, failing)| failing.since.elapsed() >= self.unrecoverable_after)
+            .filter(|(_, failing)| failing.fails() && failing.since.elapsed() >= self.unrecoverable_after)
             .map(|(store, failing)| {
                 format!(
                     "{store} failing for {} s without recovery (health.unrecoverable_after_ms = {}): {}",
@@ -218,6 +291,9 @@ mod tests {
         );
         health.recovered("bus");
         assert!(health.readiness().is_ok() && health.liveness().is_ok());
+        // Failing again right after a recovery continues the incident: still past the limit.
+        health.failing("bus", "No space left on device");
+        assert!(health.liveness().is_err());
     }
 
     #[test]

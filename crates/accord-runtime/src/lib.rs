@@ -11,6 +11,7 @@
 //! - [`service`]: hosting services in a process: their routes on one listener, their tasks supervised alike.
 //! - [`metrics`]: the runtime's metric names (stages, HTTP).
 //! - [`retry`]: the one retry rule (exponential backoff with jitter, state changes logged once).
+//! - [`store`]: a redb store that reopens itself after an I/O error (the services' own stores).
 //! - [`stage`]: the at-least-once consumer loop of the pipeline stages.
 //! - [`taxii`]: TAXII 2.1 authentication, content negotiation, errors and collection ids (gateway and search).
 //! - [`telemetry`]: logs and metrics initialization.
@@ -29,6 +30,7 @@ pub use accord_bus::retry;
 pub mod secret;
 pub mod service;
 pub mod stage;
+pub mod store;
 pub mod taxii;
 pub mod telemetry;
 

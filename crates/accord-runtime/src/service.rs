@@ -149,6 +149,8 @@ impl ServiceHost {
 async fn watch_health(deps: Deps, shutdown: CancellationToken) -> anyhow::Result<()> {
     loop {
         http::observe_backends(&deps).await;
+        let health = deps.health.clone();
+        tokio::task::spawn_blocking(move || health.heal()).await?;
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}

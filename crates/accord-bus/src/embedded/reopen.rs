@@ -8,7 +8,9 @@
 //!    a second for reads in progress to let go of it), reopens it (redb repairs it if needed), reloads the log ends
 //!    from it (a commit answered with an error may still have reached the disk, and the file is the truth), and
 //!    writes a small probe transaction;
-//! 3. once a batch or the probe commits, it is healthy again: one INFO line, `/readyz` ready again.
+//! 3. once a batch or the probe (256 KiB, replaced each time) commits, it is healthy again: one INFO line,
+//!    `/readyz` ready again. A failure within a minute of that continues from the backoff it had reached, so a
+//!    disk with just a little room does not make the writer flap at the initial delay.
 //!
 //! Subscriptions read through the shared handle, so they pick up the reopened file by themselves (their reads fail
 //! while it is closed, and the stage loop retries them).
@@ -18,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redb::{Database, Durability, ReadableTable, TableDefinition};
+use redb::{Database, Durability, TableDefinition};
 use tokio::sync::mpsc::error::TryRecvError;
 use tracing::info;
 
@@ -26,7 +28,13 @@ use super::writer::{Command, Writer, load_topics};
 use crate::retry::Backoff;
 
 /// A small table written by the probe transaction of an idle, reopened log.
-const PROBE: TableDefinition<'static, &str, u64> = TableDefinition::new("health_probe");
+const PROBE: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("health_probe");
+
+/// The size of the probe's value: a write of some substance, not a page that happens to fit.
+const PROBE_BYTES: usize = 256 * 1024;
+
+/// How long after a recovery a new failure continues the old backoff.
+const RELAPSE_WINDOW: Duration = Duration::from_secs(60);
 
 /// How often a broken, idle writer looks for commands and for its next reopen attempt.
 const IDLE_POLL: Duration = Duration::from_millis(20);
@@ -47,10 +55,17 @@ impl Writer {
         self.trouble.failed(error.as_ref());
         self.shared
             .set_trouble(Some(format!("writes fail: {}", chain(error.as_ref()))));
+        let relapse = self
+            .relapse
+            .take()
+            .filter(|(recovered, _)| recovered.elapsed() < RELAPSE_WINDOW);
         let broken = self.broken.get_or_insert_with(|| Broken {
             cause: error.clone(),
             next_attempt: Instant::now(),
-            backoff: Backoff::new(Duration::from_millis(100), crate::retry::MAX_DELAY),
+            backoff: relapse.map_or_else(
+                || Backoff::new(Duration::from_millis(100), crate::retry::MAX_DELAY),
+                |(_, backoff)| backoff,
+            ),
         });
         broken.cause = error.clone();
         broken.next_attempt = Instant::now() + broken.backoff.next_delay();
@@ -58,7 +73,8 @@ impl Writer {
 
     /// Notes a successful write: after trouble, logs the recovery once and clears what `health` reports.
     pub(super) fn recovered(&mut self) {
-        if self.broken.take().is_some() {
+        if let Some(broken) = self.broken.take() {
+            self.relapse = Some((Instant::now(), broken.backoff));
             self.trouble.succeeded();
             self.shared.set_trouble(None);
         }
@@ -143,8 +159,7 @@ impl Writer {
         txn.set_durability(Durability::Immediate)?;
         {
             let mut table = txn.open_table(PROBE)?;
-            let count = table.get("probes")?.map_or(0, |value| value.value());
-            table.insert("probes", count + 1)?;
+            table.insert("probe", vec![0_u8; PROBE_BYTES].as_slice())?;
         }
         txn.commit()?;
         Ok(())

@@ -144,6 +144,8 @@ pub(super) struct Writer {
     num_transactions: u64,
     /// Set after a failed write until one succeeds.
     pub(super) broken: Option<Broken>,
+    /// When it last recovered, with the backoff it had reached (see the `reopen` module).
+    pub(super) relapse: Option<(std::time::Instant, crate::retry::Backoff)>,
     pub(super) trouble: Trouble,
 }
 
@@ -183,6 +185,7 @@ impl Writer {
             shared,
             num_transactions: 0,
             broken: None,
+            relapse: None,
             trouble: Trouble::new(what),
         })
     }
