@@ -3,20 +3,13 @@
 //! full disk (a small tmpfs as data directory: needs root and `mount`; without them the test prints a notice and
 //! passes, unless `ACCORD_REQUIRE_TMPFS=1`, when it fails).
 
-use std::{
-    io::Write as _,
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
+use std::{process::Stdio, time::Duration};
 
-use reqwest::StatusCode;
-use serde_json::json;
 use tokio::{io::AsyncWriteExt as _, process::Command};
 
 use crate::{
-    helpers::{ADMIN_TOKEN, PATIENCE, TestApp, mou, report, world},
-    restart::{free_port, remote, start_child, start_child_with},
+    helpers::{ADMIN_TOKEN, PATIENCE},
+    restart::{free_port, start_child, start_child_with},
 };
 
 /// Sends SIGTERM to `child` (the way a supervisor stops it).
@@ -27,16 +20,6 @@ fn terminate(child: &tokio::process::Child) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-/// A client of a child process; its bus handle is a placeholder (the child holds the real one).
-async fn client_of(port: u16) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let placeholder =
-        accord_bus::BusClient::from_url(&dir.path().join("placeholder").to_string_lossy())
-            .await
-            .unwrap();
-    remote(port, dir, placeholder)
 }
 
 #[tokio::test]

@@ -21,10 +21,10 @@ use std::{
 };
 
 use redb::{Database, Durability, TableDefinition};
-use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc::error::TryRecvError, watch};
 use tracing::info;
 
-use super::writer::{Command, Writer, load_topics};
+use super::writer::{Command, TopicState, Writer, load_topics};
 use crate::retry::Backoff;
 
 /// A small table written by the probe transaction of an idle, reopened log.
@@ -148,6 +148,30 @@ impl Writer {
         self.reload_ends(loaded);
         info!(path = %path.display(), "reopened the bus log");
         Ok(())
+    }
+
+    /// Takes the log ends stored in a reopened file: a commit whose outcome was an error may still have reached
+    /// the disk, so the file, not memory, says where the next append goes.
+    pub(super) fn reload_ends(&mut self, loaded: Vec<(String, u64)>) {
+        for (name, next) in loaded {
+            match self.topics.get_mut(&name) {
+                Some(state) => {
+                    if state.next != next {
+                        state.next = next;
+                        state.end_tx.send_replace(next);
+                    }
+                }
+                None => {
+                    let (end_tx, end_rx) = watch::channel(next);
+                    self.shared
+                        .ends
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(name.clone(), end_rx);
+                    self.topics.insert(name, TopicState { next, end_tx });
+                }
+            }
+        }
     }
 
     /// Writes one small durable transaction: whether writes succeed again.

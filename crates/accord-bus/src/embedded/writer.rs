@@ -85,11 +85,11 @@ impl Command {
 }
 
 /// What the writer knows about one topic.
-struct TopicState {
+pub(super) struct TopicState {
     /// The next offset to append.
-    next: u64,
+    pub(super) next: u64,
     /// Tells subscriptions the committed log end.
-    end_tx: watch::Sender<u64>,
+    pub(super) end_tx: watch::Sender<u64>,
 }
 
 /// Appends to one topic within a batch.
@@ -139,7 +139,7 @@ pub(super) struct Writer {
     /// Where the file is, to reopen it (`None`: an in-memory database, which cannot be).
     pub(super) path: Option<PathBuf>,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
-    topics: HashMap<String, TopicState>,
+    pub(super) topics: HashMap<String, TopicState>,
     pub(super) shared: Arc<Shared>,
     num_transactions: u64,
     /// Set after a failed write until one succeeds.
@@ -188,30 +188,6 @@ impl Writer {
             relapse: None,
             trouble: Trouble::new(what),
         })
-    }
-
-    /// Takes the log ends stored in a reopened file: a commit whose outcome was an error may still have reached
-    /// the disk, so the file, not memory, says where the next append goes.
-    pub(super) fn reload_ends(&mut self, loaded: Vec<(String, u64)>) {
-        for (name, next) in loaded {
-            match self.topics.get_mut(&name) {
-                Some(state) => {
-                    if state.next != next {
-                        state.next = next;
-                        state.end_tx.send_replace(next);
-                    }
-                }
-                None => {
-                    let (end_tx, end_rx) = watch::channel(next);
-                    self.shared
-                        .ends
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(name.clone(), end_rx);
-                    self.topics.insert(name, TopicState { next, end_tx });
-                }
-            }
-        }
     }
 
     /// Serves commands until every sender is gone, then returns (dropping the end watches, which tells the
