@@ -15,6 +15,7 @@ mod owned;
 mod pipeline;
 mod policy;
 mod reads;
+mod rebuild;
 mod refusals;
 mod report_ids;
 mod restart;

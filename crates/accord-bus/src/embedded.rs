@@ -297,6 +297,35 @@ impl Bus for EmbeddedBus {
         Ok(())
     }
 
+    /// Stores offset 0 as the group's offset on the topic, durably, and returns the offset it had.
+    async fn rewind_group(&self, group: &str, topic: &str) -> Result<u64, BusError> {
+        if !self
+            .shared
+            .ends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(topic)
+        {
+            return Err(BusError::UnknownTopic(topic.to_owned()));
+        }
+        let db = self.shared.database()?;
+        let previous = {
+            let (group, topic) = (group.to_owned(), topic.to_owned());
+            tokio::task::spawn_blocking(move || read_group_offset(&db, &group, &topic))
+                .await
+                .map_err(|error| BusError::unavailable("failed to read a group offset", error))??
+        };
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::CommitOffset {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            next: 0,
+            reply,
+        })?;
+        outcome(rx).await?;
+        Ok(previous)
+    }
+
     /// The embedded log's fixed limit, 16 MiB (see the `codec` module).
     fn max_record_bytes(&self) -> usize {
         codec::MAX_RECORD_BYTES

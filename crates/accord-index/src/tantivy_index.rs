@@ -216,6 +216,11 @@ impl SearchIndex for TantivyIndex {
         self.blocking(move |inner| inner.write(&batch)).await
     }
 
+    /// No document at all, not even a report's version marker: nothing was ever indexed here.
+    async fn is_empty(&self) -> Result<bool, IndexError> {
+        Ok(self.inner.reader.searcher().num_docs() == 0)
+    }
+
     async fn search(&self, query: Query) -> Result<Page, IndexError> {
         self.blocking(move |inner| inner.search(&query)).await
     }
