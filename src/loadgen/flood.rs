@@ -165,16 +165,21 @@ pub(crate) async fn run(
     }
     let flood = Flood::start(api, flooder, config.connections);
     let deadline = Instant::now() + config.give_up;
-    while flood.backlog_full.load(Ordering::SeqCst) == 0 {
+    // Measuring starts once the flood is under way: the flooder's backlog is full (429), or the pipeline keeps up
+    // with it and it has had a few heavy reports per connection accepted.
+    let warm = WARM_UP_PER_CONNECTION * config.connections.max(1);
+    while flood.backlog_full.load(Ordering::SeqCst) == 0
+        && flood.accepted.load(Ordering::SeqCst) < warm
+    {
         if let Some(error) = flood.failure() {
             bail!("the flood was refused: {error}");
         }
         if Instant::now() >= deadline {
-            bail!("the flooder's backlog never filled");
+            bail!("the flood never got under way");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    eprintln!("loadgen: flood: backlog full; measuring next to it");
+    eprintln!("loadgen: flood: under way; measuring next to it");
     let contended = measure(api, setup, synth, config, config.samples).await;
     let (accepted, full) = flood.stop().await?;
     let contended = contended?;
@@ -236,6 +241,10 @@ fn percentile(values: &[f64], percent: usize) -> f64 {
         .copied()
         .unwrap_or(0.0)
 }
+
+/// Heavy reports accepted per flood connection before the flood counts as under way (when its backlog is not full
+/// first).
+const WARM_UP_PER_CONNECTION: usize = 4;
 
 /// The flooder's connections.
 struct Flood {

@@ -298,10 +298,14 @@ impl Inner {
         }
     }
 
-    /// Applies a batch under the writer lock, commits once and reloads the reader.
+    /// Builds the batch's documents, then applies them under the writer lock, commits once and reloads the reader.
+    /// The documents are built before the lock is taken: one writer's heavy views (serialized views of thousands of
+    /// indicators) do not hold up another's write.
     fn write(&self, batch: &[ReplaceViews]) -> Result<Vec<WriteOutcome>, IndexError> {
+        let documents: Vec<Result<Vec<TantivyDocument>, serde_json::Error>> =
+            batch.iter().map(|item| self.documents(item)).collect();
         let mut writer = self.lock_writer()?;
-        let result = self.apply(&mut writer, batch);
+        let result = self.apply(&mut writer, batch, documents);
         let trouble = match &result {
             Ok(_) => None,
             Err(error) => {
@@ -322,13 +326,14 @@ impl Inner {
         &self,
         writer: &mut IndexWriter,
         batch: &[ReplaceViews],
+        documents: Vec<Result<Vec<TantivyDocument>, serde_json::Error>>,
     ) -> Result<Vec<WriteOutcome>, IndexError> {
         let searcher = self.reader.searcher();
         // Versions written earlier in this batch, not yet visible to the searcher.
         let mut pending: HashMap<&str, u64> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut changed = false;
-        for item in batch {
+        for (item, documents) in batch.iter().zip(documents) {
             let report = item.report_id.as_str();
             let stored = match pending.get(report) {
                 Some(version) => Some(*version),
@@ -338,7 +343,7 @@ impl Inner {
                 outcomes.push(WriteOutcome::Stale);
                 continue;
             }
-            let documents = match self.documents(item) {
+            let documents = match documents {
                 Ok(documents) => documents,
                 Err(error) => {
                     outcomes.push(WriteOutcome::Refused(format!(

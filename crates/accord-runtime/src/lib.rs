@@ -1,6 +1,7 @@
 //! Accord's shared runtime, used by every service and the `accord` binary.
 //!
 //! - [`problem`]: the one [`ApiError`] type, rendered as RFC 9457 problem documents.
+//! - [`cpu`]: CPU work off the async runtime, in the background for a partner with a backlog.
 //! - [`auth`]: bearer tokens (random, stored hashed) and the [`Principal`] extractor.
 //! - [`directory`]: organizations, tokens and MoUs materialized from the compacted bus topics.
 //! - [`json`]: the request body extractor that names the failing field.
@@ -18,6 +19,7 @@
 //! - [`deps`]: the backends a service is handed.
 
 pub mod auth;
+pub mod cpu;
 pub mod deps;
 pub mod directory;
 pub mod health;

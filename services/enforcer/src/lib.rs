@@ -283,7 +283,7 @@ impl Enforcer {
         }
         let store = self.state.store.clone();
         let stored = reports.clone();
-        let (retracted, previous) = tokio::task::spawn_blocking(move || {
+        let (retracted, previous) = accord_runtime::cpu::run(move || {
             // The versions amendments replace: what they no longer release is revoked for TAXII pollers.
             let previous = control::replaced(&store, &stored)?;
             Ok::<_, anyhow::Error>((store.put(&stored)?, previous))
@@ -292,10 +292,10 @@ impl Enforcer {
         self.state.stored.notify_one();
         let _evaluation = self.state.evaluation.read().await;
         // One snapshot for the batch, taken inside the lock; evaluation (rendering every view) is CPU work, off the
-        // async runtime.
+        // async runtime at the batch's priority (`accord_runtime::cpu`).
         let snapshot = self.state.deps.directory.snapshot();
         let at = chrono::Utc::now();
-        let releases = tokio::task::spawn_blocking(move || {
+        let releases = accord_runtime::cpu::run(move || {
             reports
                 .iter()
                 .map(|report| {

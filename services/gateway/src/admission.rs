@@ -10,6 +10,9 @@
 //! A report leaves the backlog when the gateway's status follower sees it evaluated by the enforcer or rejected
 //! ([`Admission::settled`]): the backlog is bounded through the normalizer and the enforcer alike.
 //!
+//! A partner with reports already in its backlog has its next submissions validated in the background
+//! ([`accord_runtime::cpu`]): at a lower scheduling priority than those of partners that wait for nothing.
+//!
 //! Each partner also validates at most `gateway.max_concurrent_validations` submissions at once
 //! ([`Admission::validation`]; the others wait their turn), so that its large submissions cannot take every core
 //! from the other partners' small ones. The count is this process's (each gateway process admits against its own), kept in
@@ -142,6 +145,7 @@ impl Admission {
         // A retried submission (same report id) replaces its earlier count.
         state.remove(report_id);
         let entry = state.partners.entry(partner.to_owned()).or_default();
+        let backlogged = entry.0 > 0;
         entry.0 += 1;
         entry.1 += bytes;
         state
@@ -150,6 +154,7 @@ impl Admission {
         Ok(Reservation {
             admission: Arc::clone(self),
             report_id: Some(report_id.to_owned()),
+            backlogged,
         })
     }
 
@@ -168,9 +173,16 @@ impl Admission {
 pub(crate) struct Reservation {
     admission: Arc<Admission>,
     report_id: Option<String>,
+    backlogged: bool,
 }
 
 impl Reservation {
+    /// Whether the partner already had reports in its backlog when this one was added: its validation then runs in
+    /// the background ([`accord_runtime::cpu`]), behind the partners who wait for nothing of their own.
+    pub(crate) fn backlogged(&self) -> bool {
+        self.backlogged
+    }
+
     /// Keeps the report counted until it is settled.
     pub(crate) fn keep(mut self) {
         self.report_id = None;
@@ -192,8 +204,12 @@ mod tests {
     #[test]
     fn a_backlog_is_bounded_in_reports_and_bytes_and_drains_when_settled() {
         let admission = Admission::new(2, 100, 1);
-        admission.reserve("a", "r1", 10).unwrap().keep();
-        admission.reserve("a", "r2", 10).unwrap().keep();
+        let first = admission.reserve("a", "r1", 10).unwrap();
+        assert!(!first.backlogged(), "nothing before it");
+        first.keep();
+        let second = admission.reserve("a", "r2", 10).unwrap();
+        assert!(second.backlogged(), "r1 is still in the backlog");
+        second.keep();
         assert_eq!(admission.reserve("a", "r3", 10).unwrap_err(), 1);
         // Another partner is not affected.
         admission.reserve("b", "s1", 90).unwrap().keep();

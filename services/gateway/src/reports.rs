@@ -8,7 +8,7 @@ use accord_domain::{
     Warning, report::IncidentReport, topics,
 };
 use accord_normalizer::Refusal;
-use accord_runtime::{ApiError, FieldError, Principal, json, json::SchemaValidator};
+use accord_runtime::{ApiError, FieldError, Principal, cpu, json, json::SchemaValidator};
 use axum::{
     Json,
     extract::{Path, Query, State},
@@ -180,8 +180,9 @@ pub(crate) async fn accept(
             metrics::counter!(crate::metrics::BACKLOG_REFUSED).increment(1);
             ApiError::TooManyRequests { retry_after }
         })?;
+    let priority = cpu::Priority::of_backlog(reservation.backlogged());
     let validation = state.admission.validation(partner.as_str()).await;
-    let raw = judge(state, &org, id.clone(), submission).await?;
+    let raw = cpu::scope(priority, judge(state, &org, id.clone(), submission)).await?;
     drop(validation);
     publish(state, &raw).await?;
     reservation.keep();
@@ -266,8 +267,8 @@ async fn earlier_submission(
     Ok(None)
 }
 
-/// Judges a submission in a blocking task (parsing, validating and normalizing a report of megabytes is CPU work
-/// that must not hold the async runtime): [`decode`], then a trial normalization within the report limits
+/// Judges a submission off the async runtime, at the calling task's priority ([`cpu`]: parsing, validating and
+/// normalizing a report of megabytes is CPU work): [`decode`], then a trial normalization within the report limits
 /// ([`within_limits`]). Returns the raw report to publish.
 ///
 /// # Errors
@@ -280,7 +281,7 @@ pub(crate) async fn judge(
 ) -> Result<RawReport, ApiError> {
     let (config, schema) = (Arc::clone(&state.config), Arc::clone(&state.schema));
     let (partner, default_tlp) = (org.id.clone(), org.default_tlp);
-    tokio::task::spawn_blocking(move || {
+    cpu::run(move || {
         let (format, payload, warnings) = decode(
             submission.declared,
             &submission.body,

@@ -156,9 +156,10 @@ fn violation(schema: &SchemaValidator, report: &NormalizedReport) -> Option<Reje
 
 #[async_trait]
 impl Stage for Normalizer {
-    /// Normalizes the batch's reports in a blocking task (normalization is CPU work: it never holds the async
-    /// runtime), then publishes the records, with the partner's controls (retractions) passed on unchanged in their
-    /// place among them, and the rejections; a normalized record the bus can never take is dead-lettered.
+    /// Normalizes the batch's reports off the async runtime, at the batch's priority (`accord_runtime::cpu`;
+    /// normalization is CPU work), then publishes the records, with the partner's controls (retractions) passed on
+    /// unchanged in their place among them, and the rejections; a normalized record the bus can never take is
+    /// dead-lettered.
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
         let (reports, controls) = split_controls(batch);
         let decoded = stage::decode_batch::<RawReport>("normalizer", &reports.deliveries);
@@ -168,7 +169,7 @@ impl Stage for Normalizer {
             .map(|(index, raw)| (reports.places[index], raw))
             .collect();
         let (schema, limits) = (Arc::clone(&self.schema), self.limits);
-        let outcomes = tokio::task::spawn_blocking(move || {
+        let outcomes = accord_runtime::cpu::run(move || {
             items
                 .iter()
                 .map(|(place, raw)| Ok((*place, outcome(raw, &limits, &schema)?)))

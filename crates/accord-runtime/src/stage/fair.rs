@@ -20,6 +20,9 @@
 //! must order what it needs ordered itself (the enforcer's evaluations share a read lock that policy changes take
 //! for writing).
 //!
+//! A batch whose owner has more records queued behind it runs its CPU work in the background ([`crate::cpu`]): a
+//! partner that keeps the stage busy shares the cores with lower priority than one whose record arrived alone.
+//!
 //! Each lane processes one batch at a time, with the retry rule of the plain loop (a failed batch is offered again
 //! after a backoff, never skipped). On shutdown the batches in progress are finished and committed.
 
@@ -30,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Lag, Retry, Stage, StageOptions, commit, process_until_done};
-use crate::metrics as names;
+use crate::{cpu, metrics as names};
 
 /// How a stage shares its work between owners; see the module documentation.
 #[derive(Debug, Clone)]
@@ -62,6 +65,9 @@ pub(crate) fn header_value<'a>(delivery: &'a Delivery, header: &str) -> Option<&
 pub(crate) struct OwnedBatch {
     pub(crate) owner: String,
     pub(crate) deliveries: Vec<Delivery>,
+    /// Whether the owner had more records queued behind this batch when it was taken: its CPU work then runs in the
+    /// background ([`crate::cpu`]).
+    pub(crate) backlogged: bool,
 }
 
 impl OwnedBatch {
@@ -122,13 +128,18 @@ impl Scheduler {
             bytes += delivery.record.payload.len();
             deliveries.push(delivery);
         }
-        if queue.is_empty() {
+        let backlogged = !queue.is_empty();
+        if !backlogged {
             self.queues.remove(&owner);
         }
         self.records -= deliveries.len();
         self.bytes -= bytes;
         self.busy.insert(owner.clone());
-        Some(OwnedBatch { owner, deliveries })
+        Some(OwnedBatch {
+            owner,
+            deliveries,
+            backlogged,
+        })
     }
 
     /// Ends `owner`'s batch in progress: with records still queued, it takes its turn behind the owners waiting.
@@ -313,16 +324,16 @@ fn spawn_lanes<S: Stage + Clone + 'static>(
         );
         tasks.spawn(async move {
             while let Some(batch) = incoming.recv().await {
-                let processed =
-                    process_until_done(&mut stage, &batch.deliveries, &options, &shutdown)
-                        .await
-                        .then(|| {
-                            batch
-                                .deliveries
-                                .iter()
-                                .map(|delivery| delivery.position)
-                                .collect()
-                        });
+                let priority = cpu::Priority::of_backlog(batch.backlogged);
+                let processing =
+                    process_until_done(&mut stage, &batch.deliveries, &options, &shutdown);
+                let processed = cpu::scope(priority, processing).await.then(|| {
+                    batch
+                        .deliveries
+                        .iter()
+                        .map(|delivery| delivery.position)
+                        .collect()
+                });
                 let finished = Finished {
                     lane,
                     records: batch.deliveries.len(),
@@ -410,6 +421,28 @@ mod tests {
         scheduler.release("c");
         assert!(scheduler.take(4, usize::MAX).is_none());
         assert_eq!((scheduler.records, scheduler.bytes), (0, 0));
+    }
+
+    #[test]
+    fn a_batch_with_records_of_its_owner_queued_behind_it_is_backlogged() {
+        let mut scheduler = Scheduler::default();
+        let backlog: Vec<Delivery> = (0..3).map(|n| delivery("a", n, 10)).collect();
+        scheduler.add("owner", backlog);
+        scheduler.add("owner", vec![delivery("b", 3, 10)]);
+        let first = scheduler.take(2, usize::MAX).unwrap();
+        assert_eq!((first.owner.as_str(), first.backlogged), ("a", true));
+        let alone = scheduler.take(2, usize::MAX).unwrap();
+        assert_eq!((alone.owner.as_str(), alone.backlogged), ("b", false));
+        scheduler.release("a");
+        let last = scheduler.take(2, usize::MAX).unwrap();
+        assert_eq!(
+            (offsets(&last.deliveries), last.backlogged),
+            (vec![2], false)
+        );
+        assert_eq!(
+            cpu::Priority::of_backlog(first.backlogged),
+            cpu::Priority::Background
+        );
     }
 
     #[test]
