@@ -316,9 +316,10 @@ async fn open_index(options: &RunOptions, writes: bool) -> anyhow::Result<(Index
 pub(crate) async fn until_signal(
     running: Running,
     shutdown: CancellationToken,
+    mut signals: Signals,
 ) -> anyhow::Result<()> {
     let failed = tokio::select! {
-        () = wait_for_signal() => {
+        () = signals.recv() => {
             tracing::info!("shutting down: finishing requests and batches (signal again to exit now)");
             false
         }
@@ -331,7 +332,7 @@ pub(crate) async fn until_signal(
     let grace = running.shutdown_grace;
     tokio::select! {
         () = running.tracker.wait() => tracing::info!("stopped cleanly"),
-        () = wait_for_signal() => {
+        () = signals.recv() => {
             tracing::warn!("second signal: exiting now");
             anyhow::bail!("stopped by a second signal before the shutdown finished");
         }
@@ -348,6 +349,49 @@ pub(crate) async fn until_signal(
         anyhow::bail!("a service stopped on its own (its error is logged above)");
     }
     Ok(())
+}
+
+/// SIGINT and SIGTERM, listened to from the moment [`Signals::install`] is called: installed before the services
+/// start, so that a signal that arrives as soon as the process answers `/readyz` shuts it down cleanly instead of
+/// killing it.
+pub(crate) struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Starts listening (falling back to Ctrl-C alone where a signal cannot be listened to).
+    pub(crate) fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
+    }
+
+    /// Waits for the next SIGINT or SIGTERM.
+    pub(crate) async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            if let (Some(term), Some(interrupt)) = (&mut self.term, &mut self.interrupt) {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+                return;
+            }
+        }
+        wait_for_signal().await;
+    }
 }
 
 pub(crate) async fn wait_for_signal() {
