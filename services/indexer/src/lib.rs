@@ -73,6 +73,10 @@ impl Config {
     }
 }
 
+/// The most bytes of release sets one index write holds for a partner with a backlog
+/// ([`Indexer::write_in_turns`]).
+const BACKGROUND_WRITE_BYTES: usize = 256 * 1024;
+
 #[derive(Clone)]
 struct Indexer {
     bus: BusClient,
@@ -99,35 +103,37 @@ impl Stage for Indexer {
             })
             .filter_map(|(_, release)| release.views.first().map(|view| view.facts.received_at))
             .collect();
-        let mut writes: Vec<ReplaceViews> = decoded
+        let bytes = |index: usize| batch[index].record.payload.len();
+        let mut writes: Vec<(ReplaceViews, usize)> = decoded
             .items
             .into_iter()
-            .map(|(index, release)| ReplaceViews {
-                report_id: release.report_id,
-                version: batch[index].position.offset,
-                views: release.views,
+            .map(|(index, release)| {
+                let write = ReplaceViews {
+                    report_id: release.report_id,
+                    version: batch[index].position.offset,
+                    views: release.views,
+                };
+                (write, bytes(index))
             })
             .collect();
         // Fail closed: a release set that cannot be read may have been a withdrawal, so the report's views go.
-        writes.extend(
-            decoded
-                .undecodable
-                .into_iter()
-                .map(|(index, report_id)| ReplaceViews {
-                    report_id,
-                    version: batch[index].position.offset,
-                    views: Vec::new(),
-                }),
-        );
-        writes.sort_by_key(|write| write.version);
+        writes.extend(decoded.undecodable.into_iter().map(|(index, report_id)| {
+            let write = ReplaceViews {
+                report_id,
+                version: batch[index].position.offset,
+                views: Vec::new(),
+            };
+            (write, bytes(index))
+        }));
+        writes.sort_by_key(|(write, _)| write.version);
         if writes.is_empty() {
             return Ok(());
         }
         let keys: Vec<(ReportId, u64)> = writes
             .iter()
-            .map(|write| (write.report_id.clone(), write.version))
+            .map(|(write, _)| (write.report_id.clone(), write.version))
             .collect();
-        let outcomes = self.index.write(writes).await?;
+        let outcomes = self.write_in_turns(writes).await?;
         let failed: Vec<&String> = outcomes
             .iter()
             .filter_map(|outcome| match outcome {
@@ -165,6 +171,35 @@ impl Stage for Indexer {
 }
 
 impl Indexer {
+    /// Writes a batch to the index: at once, or — for a partner with a backlog, whose batch runs in the background
+    /// ([`accord_runtime::cpu`]) — in writes of at most [`BACKGROUND_WRITE_BYTES`] of release sets (at least one
+    /// each), so that another partner's write waits for one of them at most, not for the whole batch (decision
+    /// 0052). Returns the outcomes in the order of `writes`. A failure after some writes leaves those written: the
+    /// batch's retry finds them `Stale`.
+    async fn write_in_turns(
+        &self,
+        writes: Vec<(ReplaceViews, usize)>,
+    ) -> anyhow::Result<Vec<WriteOutcome>> {
+        if accord_runtime::cpu::current() != accord_runtime::cpu::Priority::Background {
+            let writes = writes.into_iter().map(|(write, _)| write).collect();
+            return Ok(self.index.write(writes).await?);
+        }
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let (mut turn, mut turn_bytes) = (Vec::new(), 0);
+        for (write, bytes) in writes {
+            if !turn.is_empty() && turn_bytes + bytes > BACKGROUND_WRITE_BYTES {
+                outcomes.extend(self.index.write(std::mem::take(&mut turn)).await?);
+                turn_bytes = 0;
+            }
+            turn_bytes += bytes;
+            turn.push(write);
+        }
+        if !turn.is_empty() {
+            outcomes.extend(self.index.write(turn).await?);
+        }
+        Ok(outcomes)
+    }
+
     /// Fails closed on the reports whose views the index refused for good: their views are withdrawn at the refused
     /// version (views an earlier release set indexed must not outlive one that may have narrowed them), and a dead
     /// letter (reason `index-refused`, stage `indexer`) tells the partner why. Never an endless retry.
@@ -233,4 +268,107 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         stage::run_fair(bus, options, fairness, indexer, host.shutdown()),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use accord_bus::{Position, Record};
+    use accord_domain::{OrgId, ReleaseSet, ReportId};
+    use accord_index::{IndexError, IndicatorMatch, Page, Query, ReleaseFilter, SearchIndex};
+    use accord_runtime::cpu::{self, Priority};
+
+    use super::*;
+
+    /// The tantivy index, recording how many items each write held.
+    struct Recording {
+        index: IndexClient,
+        writes: Arc<Mutex<Vec<usize>>>,
+    }
+
+    #[async_trait]
+    impl SearchIndex for Recording {
+        async fn write(&self, batch: Vec<ReplaceViews>) -> Result<Vec<WriteOutcome>, IndexError> {
+            self.writes.lock().unwrap().push(batch.len());
+            self.index.write(batch).await
+        }
+        async fn search(&self, query: Query) -> Result<Page, IndexError> {
+            self.index.search(query).await
+        }
+        async fn lookup(
+            &self,
+            release: ReleaseFilter,
+            keys: Vec<IndicatorMatch>,
+            per_key: usize,
+        ) -> Result<Vec<Page>, IndexError> {
+            self.index.lookup(release, keys, per_key).await
+        }
+        async fn refresh(&self) -> Result<(), IndexError> {
+            self.index.refresh().await
+        }
+        async fn health(&self) -> Result<(), IndexError> {
+            self.index.health().await
+        }
+    }
+
+    /// A release set of `bytes` bytes (padded with whitespace), withdrawing every view of a new report.
+    fn delivery(offset: u64, bytes: usize) -> Delivery {
+        let release = ReleaseSet {
+            report_id: ReportId::random(),
+            partner: OrgId::parse("bank-a").unwrap(),
+            evaluated_at: chrono::Utc::now(),
+            indicators: 0,
+            views: Vec::new(),
+            trigger: None,
+            revoked: Vec::new(),
+        };
+        let mut payload = serde_json::to_vec(&release).unwrap();
+        payload.resize(bytes.max(payload.len()), b' ');
+        Delivery {
+            topic: topics::REPORTS_RELEASABLE.to_owned(),
+            position: Position {
+                partition: 0,
+                offset,
+            },
+            record: Record::new(release.report_id.to_string(), payload),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backlogged_partner_writes_in_turns_of_bounded_bytes_and_the_others_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = BusClient::from_url(&dir.path().join("bus").to_string_lossy())
+            .await
+            .unwrap();
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let index = IndexClient::new(Recording {
+            index: IndexClient::from_url(&dir.path().join("index").to_string_lossy()).unwrap(),
+            writes: Arc::clone(&writes),
+        });
+        let mut indexer = Indexer { bus, index };
+        let heavy: Vec<Delivery> = (0..4)
+            .map(|offset| delivery(offset, BACKGROUND_WRITE_BYTES / 2 + 1))
+            .collect();
+        indexer.process(&heavy).await.unwrap();
+        assert_eq!(*writes.lock().unwrap(), [4], "in the foreground: one write");
+        writes.lock().unwrap().clear();
+        let heavy: Vec<Delivery> = (4..8)
+            .map(|offset| delivery(offset, BACKGROUND_WRITE_BYTES / 2 + 1))
+            .collect();
+        cpu::scope(Priority::Background, indexer.process(&heavy))
+            .await
+            .unwrap();
+        assert_eq!(
+            *writes.lock().unwrap(),
+            [1, 1, 1, 1],
+            "in the background: no write holds more than the bound (but at least one record)"
+        );
+        writes.lock().unwrap().clear();
+        let light: Vec<Delivery> = (8..12).map(|offset| delivery(offset, 1000)).collect();
+        cpu::scope(Priority::Background, indexer.process(&light))
+            .await
+            .unwrap();
+        assert_eq!(*writes.lock().unwrap(), [4], "small records share a write");
+    }
 }
