@@ -346,7 +346,11 @@ mod tests {
             index: IndexClient::from_url(&dir.path().join("index").to_string_lossy()).unwrap(),
             writes: Arc::clone(&writes),
         });
-        let mut indexer = Indexer { bus, index };
+        let mut indexer = Indexer {
+            bus,
+            index,
+            rebuild: None,
+        };
         let heavy: Vec<Delivery> = (0..4)
             .map(|offset| delivery(offset, BACKGROUND_WRITE_BYTES / 2 + 1))
             .collect();
