@@ -163,9 +163,7 @@ impl Stage for Indexer {
             let lag = (now - received_at).num_milliseconds().max(0) as f64 / 1000.0;
             ::metrics::histogram!(accord_runtime::metrics::SEARCHABLE_LAG).record(lag);
         }
-        if let Some(rebuild) = &self.rebuild {
-            rebuild.processed(batch.len());
-        }
+        rebuild::progress(self.rebuild.as_deref(), batch.len());
         Ok(())
     }
 }

@@ -51,6 +51,13 @@ impl Rebuild {
     }
 }
 
+/// Counts `records` replayed by a rebuild, if one runs.
+pub(crate) fn progress(rebuild: Option<&Rebuild>, records: usize) {
+    if let Some(rebuild) = rebuild {
+        rebuild.processed(records);
+    }
+}
+
 /// Checks the index before the stage subscribes and starts a rebuild when it is empty but was not (see the module
 /// documentation).
 ///
