@@ -244,8 +244,14 @@ impl HealingDatabase {
 
     /// Opens the file again. The broken handle was dropped when the error was noted; a transaction that still
     /// holds it keeps the file open, and the open then fails ("already open") until it is done.
-    fn reopen(&self) -> Result<Arc<Database>, OpenError> {
-        let db = redb_file::open(&self.path, self.cache_bytes)?;
+    fn reopen(&self) -> Result<Arc<Database>, std::io::Error> {
+        let db = redb_file::open(&self.path, self.cache_bytes).map_err(|error| match error {
+            // This process held the file a moment ago: a transaction begun before the error still has it.
+            OpenError::HeldByAnotherProcess { .. } => std::io::Error::other(
+                "the broken handle is still held by a transaction in progress; reopening after the backoff",
+            ),
+            error => std::io::Error::other(error),
+        })?;
         tracing::info!(store = self.name, path = %self.path.display(), "reopened the store");
         Ok(Arc::new(db))
     }
