@@ -29,6 +29,8 @@ if ! "$VENV/bin/python3" -c "import playwright.sync_api" 2>/dev/null; then
 fi
 export PATH="$PWD/$VENV/bin:$PATH"
 export ACCORD_REQUIRE_INTEROP=1 ACCORD_REQUIRE_BROWSER=1
+# The full-disk test mounts a small tmpfs (tests/e2e/full_disk.rs): as root it must run, not skip.
+if [ "$(id -u)" = 0 ]; then export ACCORD_REQUIRE_TMPFS=1; fi
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -68,6 +68,24 @@ pub enum Command {
     Config(ConfigArgs),
     /// Works on the audit trail offline.
     Audit(AuditArgs),
+    /// Works on the embedded index offline.
+    Index(IndexArgs),
+}
+
+/// `accord index`.
+#[derive(Debug, Clone, Args)]
+pub struct IndexArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: IndexAction,
+}
+
+/// `accord index` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum IndexAction {
+    /// Drops the embedded index of a stopped Accord so that its next start rebuilds it from the bus (the index is
+    /// derived state); refuses while a process holds the data directory.
+    Rebuild(crate::index::IndexRebuildArgs),
 }
 
 /// `accord report`.

@@ -1,7 +1,7 @@
 //! The configuration of a process: where it finds its backends (`data_dir`, `listen`, `bus`, `index`,
 //! `admin_token_file`), the Kafka bus's TLS and SASL settings (`[kafka]`, secrets included: never in the bus URL),
 //! the keys directory records are verified with (`[directory]`) and the settings of every service it may run
-//! (`[http]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`, `[search]`, `[admin]`, `[console]`: each the
+//! (`[http]`, `[health]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`, `[search]`, `[admin]`, `[console]`: each the
 //! service crate's own `Config`).
 //!
 //! Each value comes from the first of these that has it:
@@ -36,6 +36,8 @@ use crate::cli::RunArgs;
 pub struct ServicesConfig {
     /// The HTTP server of the process.
     pub http: HttpConfig,
+    /// `[health]`: when a failing store makes `/healthz` fail, and the shutdown grace period.
+    pub health: accord_runtime::health::HealthConfig,
     /// `[kafka]`: TLS and SASL of the Kafka bus (merged with the bus URL's parameters; the only place for the
     /// passwords).
     pub kafka: accord_bus::kafka::KafkaSecurity,
@@ -65,6 +67,7 @@ impl ServicesConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         let checks = [
             self.http.validate(),
+            self.health.validate(),
             self.gateway.validate(),
             self.normalizer.validate(),
             self.enforcer.validate(),
@@ -114,8 +117,9 @@ pub struct Settings {
 }
 
 /// The sections a `ACCORD_<SECTION>__<FIELD>` variable may name.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "http",
+    "health",
     "kafka",
     "directory",
     "gateway",

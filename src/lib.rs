@@ -2,13 +2,14 @@
 //! file, defaults). [`run`] starts a set of services in one process (all of them:
 //! [`up`]; one: `accord gateway` and the like); [`console`] runs the web console alone against a remote API;
 //! [`loadgen`] drives a running instance and measures it; [`submit`] imports a partner's files over the API; [`audit`] verifies an audit trail offline against a kept
-//! checkpoint.
+//! checkpoint; [`index`] drops a lost or damaged embedded index so that the next start rebuilds it.
 
 pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod index;
 pub mod loadgen;
 pub mod run;
 pub mod submit;

@@ -1,7 +1,7 @@
 //! `accord`: see `accord --help`.
 
 use accord::{
-    cli::{AuditAction, Cli, Command, ConfigAction, ReportAction},
+    cli::{AuditAction, Cli, Command, ConfigAction, IndexAction, ReportAction},
     run::Service,
 };
 use accord_runtime::telemetry;
@@ -34,6 +34,9 @@ fn main() -> anyhow::Result<()> {
             Command::Audit(args) => match args.action {
                 AuditAction::Verify(args) => accord::audit::verify(args),
                 AuditAction::VerifyExport(args) => accord::audit::verify_export(args),
+            },
+            Command::Index(args) => match args.action {
+                IndexAction::Rebuild(args) => accord::index::rebuild(args).await,
             },
         }
     });

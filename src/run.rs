@@ -124,6 +124,8 @@ pub struct Running {
     pub generated_admin_token: Option<String>,
     /// The bus, for tests that look at what was (not) published.
     pub bus: BusClient,
+    /// How long a shutdown may take before the process exits anyway (non-zero).
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// The file holding the hash of a generated bootstrap token.
@@ -206,6 +208,7 @@ pub async fn start(
         directory,
         data_dir,
         listen_addr: listener.local_addr().ok(),
+        health: accord_runtime::health::Health::new(&options.config.health),
     };
     let config = &options.config;
     let mut host = ServiceHost::new(deps, config.http.clone(), shutdown);
@@ -235,6 +238,7 @@ pub async fn start(
         tracker: hosted.tracker,
         generated_admin_token,
         bus,
+        shutdown_grace: options.config.health.shutdown_grace(),
     })
 }
 
@@ -304,20 +308,89 @@ async fn open_index(options: &RunOptions, writes: bool) -> anyhow::Result<(Index
 }
 
 /// Runs until SIGINT/SIGTERM, then shuts down; a second signal exits at once.
-pub(crate) async fn until_signal(running: Running, shutdown: CancellationToken) {
-    tokio::select! {
-        () = wait_for_signal() => {
+///
+/// # Errors
+/// The process must exit with a non-zero status, so that a supervisor sees that it did not stop cleanly: a
+/// service stopped on its own (a critical task failed), the grace period ran out with work unfinished, or a second
+/// signal cut the shutdown short.
+pub(crate) async fn until_signal(
+    running: Running,
+    shutdown: CancellationToken,
+    mut signals: Signals,
+) -> anyhow::Result<()> {
+    let failed = tokio::select! {
+        () = signals.recv() => {
             tracing::info!("shutting down: finishing requests and batches (signal again to exit now)");
+            false
         }
         () = shutdown.cancelled() => {
             tracing::warn!("shutting down: a service stopped");
+            true
         }
-    }
+    };
     shutdown.cancel();
+    let grace = running.shutdown_grace;
     tokio::select! {
         () = running.tracker.wait() => tracing::info!("stopped cleanly"),
-        () = wait_for_signal() => tracing::warn!("second signal: exiting now"),
-        () = tokio::time::sleep(std::time::Duration::from_secs(30)) => tracing::warn!("grace period over: exiting now"),
+        () = signals.recv() => {
+            tracing::warn!("second signal: exiting now");
+            anyhow::bail!("stopped by a second signal before the shutdown finished");
+        }
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX), "grace period over: exiting now");
+            anyhow::bail!(
+                "the shutdown grace period ({} ms, health.shutdown_grace_ms) ran out before every request and batch \
+                 finished",
+                grace.as_millis()
+            );
+        }
+    }
+    if failed {
+        anyhow::bail!("a service stopped on its own (its error is logged above)");
+    }
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, listened to from the moment [`Signals::install`] is called: installed before the services
+/// start, so that a signal that arrives as soon as the process answers `/readyz` shuts it down cleanly instead of
+/// killing it.
+pub(crate) struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Starts listening (falling back to Ctrl-C alone where a signal cannot be listened to).
+    pub(crate) fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
+    }
+
+    /// Waits for the next SIGINT or SIGTERM.
+    pub(crate) async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            if let (Some(term), Some(interrupt)) = (&mut self.term, &mut self.interrupt) {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+                return;
+            }
+        }
+        wait_for_signal().await;
     }
 }
 

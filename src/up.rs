@@ -82,6 +82,7 @@ pub async fn serve(args: RunArgs, services: &[Service]) -> anyhow::Result<()> {
     let default_listen = default_listen(services);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let settings = Settings::resolve(args, default_listen, &env)?;
+    let signals = run::Signals::install();
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("failed to bind {}", settings.listen))?;
@@ -117,6 +118,5 @@ pub async fn serve(args: RunArgs, services: &[Service]) -> anyhow::Result<()> {
         );
         println!("    {token}");
     }
-    run::until_signal(running, shutdown).await;
-    Ok(())
+    run::until_signal(running, shutdown, signals).await
 }

@@ -4,6 +4,8 @@
 mod audit_export;
 mod case_tokens;
 mod corpus;
+mod faults;
+mod full_disk;
 mod helpers;
 mod lenient;
 mod lifecycle;
@@ -13,6 +15,7 @@ mod owned;
 mod pipeline;
 mod policy;
 mod reads;
+mod rebuild;
 mod refusals;
 mod report_ids;
 mod restart;

@@ -51,20 +51,33 @@ async fn a_restart_keeps_reports_mous_tokens_index_and_audit() {
     app.shutdown().await;
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
-async fn start_child(data_dir: &std::path::Path, port: u16) -> Child {
+pub(crate) async fn start_child(data_dir: &std::path::Path, port: u16) -> Child {
+    start_child_with(data_dir, port, &[]).await
+}
+
+/// Starts `accord up` as a child process with extra environment variables and waits until it is ready.
+pub(crate) async fn start_child_with(
+    data_dir: &std::path::Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .envs(env.iter().copied())
         .args(["up", "--data-dir"])
         .arg(data_dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("ACCORD_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(match std::env::var_os("ACCORD_TEST_CHILD_STDERR") {
+            Some(_) => Stdio::inherit(),
+            None => Stdio::null(),
+        })
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -87,7 +100,7 @@ async fn start_child(data_dir: &std::path::Path, port: u16) -> Child {
 }
 
 /// A client-side view of the child process's API, reusing the typed helpers.
-fn remote(port: u16, dir: tempfile::TempDir, bus: accord_bus::BusClient) -> TestApp {
+pub(crate) fn remote(port: u16, dir: tempfile::TempDir, bus: accord_bus::BusClient) -> TestApp {
     TestApp::remote(format!("http://127.0.0.1:{port}"), dir, bus)
 }
 

@@ -34,6 +34,7 @@
 
 mod codec;
 mod compaction;
+mod reopen;
 mod subscription;
 mod writer;
 
@@ -41,10 +42,7 @@ use std::{
     collections::HashMap,
     fmt,
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError, Weak},
     thread::JoinHandle,
 };
 
@@ -72,8 +70,41 @@ const CACHE_BYTES: usize = 128 * 1024 * 1024;
 struct Shared {
     /// Topic → the committed log end, for subscriptions to wait on. The writer holds the senders.
     ends: Mutex<HashMap<String, watch::Receiver<u64>>>,
-    /// Set when the last write transaction failed; cleared by the next one that succeeds.
-    degraded: AtomicBool,
+    /// The open file. The writer holds the only lasting strong handle, so that it can close and reopen the file
+    /// after an I/O error (the private `reopen` module); readers upgrade it for one read.
+    db: Mutex<Weak<Database>>,
+    /// Why writes fail, while they do: set when a write transaction fails, cleared by the next one that succeeds.
+    trouble: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Returns the open file for one read.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] while the writer is reopening it.
+    fn database(&self) -> Result<Arc<Database>, BusError> {
+        self.db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .upgrade()
+            .ok_or_else(|| BusError::Unavailable {
+                context: "the bus log is being reopened after an I/O error".to_owned(),
+                source: None,
+            })
+    }
+
+    /// Returns why writes fail, if they do.
+    fn trouble(&self) -> Option<String> {
+        self.trouble
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records why writes fail (`None`: they succeed).
+    fn set_trouble(&self, trouble: Option<String>) {
+        *self.trouble.lock().unwrap_or_else(PoisonError::into_inner) = trouble;
+    }
 }
 
 /// A durable on-disk log; see the module documentation.
@@ -82,7 +113,6 @@ struct Shared {
 /// batch); subscriptions still open then answer [`BusError::Closed`].
 pub struct EmbeddedBus {
     path: PathBuf,
-    db: Arc<Database>,
     shared: Arc<Shared>,
     /// The only strong sender: dropping it stops the writer.
     commands: Option<mpsc::UnboundedSender<Command>>,
@@ -114,19 +144,12 @@ impl EmbeddedBus {
             )
         })?;
         let path = dir.join(FILE_NAME);
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|error| {
-                BusError::unavailable(
-                    format!("failed to open bus log `{}`", path.display()),
-                    error,
-                )
-            })?;
+        let db = crate::redb_file::open(&path, CACHE_BYTES)
+            .map_err(|error| BusError::unavailable("failed to open the bus log", error))?;
         let db = Arc::new(db);
         let shared = Arc::new(Shared::default());
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        let writer = Writer::load(db.clone(), commands_rx, shared.clone())?;
+        let writer = Writer::load(db, Some(path.clone()), commands_rx, shared.clone())?;
         let writer = std::thread::Builder::new()
             .name("accord-bus-writer".to_owned())
             .spawn(move || writer.run())
@@ -136,7 +159,6 @@ impl EmbeddedBus {
         info!(path = %path.display(), "opened embedded bus");
         Ok(Self {
             path,
-            db,
             shared,
             commands: Some(commands),
             writer: Some(writer),
@@ -217,7 +239,8 @@ impl Bus for EmbeddedBus {
         let start = match &options.group {
             None => 0,
             Some(group) => {
-                let (db, group, topic) = (self.db.clone(), group.clone(), options.topic.clone());
+                let db = self.shared.database()?;
+                let (group, topic) = (group.clone(), options.topic.clone());
                 tokio::task::spawn_blocking(move || read_group_offset(&db, &group, &topic))
                     .await
                     .map_err(|error| {
@@ -229,7 +252,7 @@ impl Bus for EmbeddedBus {
             }
         };
         Ok(Box::new(EmbeddedSubscription::new(
-            Arc::downgrade(&self.db),
+            Arc::downgrade(&self.shared),
             commands,
             options.topic,
             options.group,
@@ -256,7 +279,8 @@ impl Bus for EmbeddedBus {
         }])
     }
 
-    /// Returns `Ok` while the writer runs and the last write transaction succeeded.
+    /// Returns `Ok` while the writer runs and the last write transaction succeeded; else the error names the file and
+    /// why its writes fail (while the writer reopens it with backoff).
     async fn health(&self) -> Result<(), BusError> {
         let Some(commands) = &self.commands else {
             return Err(BusError::Closed);
@@ -264,13 +288,42 @@ impl Bus for EmbeddedBus {
         if commands.is_closed() {
             return Err(BusError::Closed);
         }
-        if self.shared.degraded.load(Ordering::Relaxed) {
+        if let Some(trouble) = self.shared.trouble() {
             return Err(BusError::Unavailable {
-                context: "the last commit to the bus log failed".to_owned(),
+                context: format!("bus log `{}`: {trouble}", self.path.display()),
                 source: None,
             });
         }
         Ok(())
+    }
+
+    /// Stores offset 0 as the group's offset on the topic, durably, and returns the offset it had.
+    async fn rewind_group(&self, group: &str, topic: &str) -> Result<u64, BusError> {
+        if !self
+            .shared
+            .ends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(topic)
+        {
+            return Err(BusError::UnknownTopic(topic.to_owned()));
+        }
+        let db = self.shared.database()?;
+        let previous = {
+            let (group, topic) = (group.to_owned(), topic.to_owned());
+            tokio::task::spawn_blocking(move || read_group_offset(&db, &group, &topic))
+                .await
+                .map_err(|error| BusError::unavailable("failed to read a group offset", error))??
+        };
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::CommitOffset {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            next: 0,
+            reply,
+        })?;
+        outcome(rx).await?;
+        Ok(previous)
     }
 
     /// The embedded log's fixed limit, 16 MiB (see the `codec` module).

@@ -17,6 +17,8 @@ pub mod conformance;
 pub mod embedded;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod redb_file;
+pub mod retry;
 mod watermark;
 
 use std::{fmt, sync::Arc};
@@ -158,6 +160,20 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Returns `Ok` when the bus is reachable (for `/readyz`).
     async fn health(&self) -> Result<(), BusError>;
+
+    /// Sets `group`'s committed offset on `topic` back to the start, so that its next subscription reads the whole
+    /// topic again (rebuilding derived state: the index), and returns the offset it had (the sum over partitions).
+    /// Only while no subscription of the group is open.
+    ///
+    /// # Errors
+    /// [`BusError::Refused`] when the bus cannot do it (the default: Kafka's groups are reset with its own tools),
+    /// else as the other calls.
+    async fn rewind_group(&self, group: &str, topic: &str) -> Result<u64, BusError> {
+        let _ = (group, topic);
+        Err(BusError::Refused(
+            "this bus cannot rewind a consumer group".to_owned(),
+        ))
+    }
 
     /// Returns the largest record, by [`Record::size`], that [`Bus::publish`] accepts: a larger one is
     /// [`BusError::Refused`]. Stages check their output against it to dead-letter what can never be published.

@@ -154,6 +154,15 @@ pub trait SearchIndex: Send + Sync + 'static {
     /// durable and searchable within about a second.
     async fn write(&self, batch: Vec<ReplaceViews>) -> Result<Vec<WriteOutcome>, IndexError>;
 
+    /// Returns `true` when the index certainly holds nothing (its directory was deleted or lost): the indexer then
+    /// rebuilds it from the bus. The default, `false`, means "not known to be empty".
+    ///
+    /// # Errors
+    /// When the index cannot be read.
+    async fn is_empty(&self) -> Result<bool, IndexError> {
+        Ok(false)
+    }
+
     /// Runs a search.
     async fn search(&self, query: Query) -> Result<Page, IndexError>;
 

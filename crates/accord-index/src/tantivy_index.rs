@@ -9,6 +9,10 @@
 //! filter clauses: the `query` submodule) through the page collector (the `collector` submodule), which applies
 //! the validity window, counts and keeps the page. A batch lookup reads every key in one pass over each segment
 //! (the `batch` submodule), with the same window, counts and order.
+//!
+//! A failed batch (a full disk) is rolled back to the last commit, which leaves the writer usable: the indexer
+//! retries the batch with backoff and it commits once space is back. Until then [`SearchIndex::health`] names the
+//! index directory and the cause, so `/readyz` says why the index is not ready.
 
 mod batch;
 mod collector;
@@ -70,6 +74,10 @@ impl std::fmt::Debug for TantivyIndex {
 }
 
 struct Inner {
+    /// The index directory, for messages.
+    dir: std::path::PathBuf,
+    /// Why the last write batch failed; cleared by the next that succeeds.
+    trouble: Mutex<Option<String>>,
     reader: IndexReader,
     /// `None` when opened read-only (a search process beside the indexer's process).
     writer: Option<Mutex<IndexWriter>>,
@@ -88,6 +96,18 @@ fn unavailable_msg(context: impl Into<String>) -> IndexError {
         context: context.into(),
         source: None,
     }
+}
+
+/// An error and its causes, `: `-separated.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl TantivyIndex {
@@ -126,16 +146,28 @@ impl TantivyIndex {
         let (schema, fields) = Fields::build();
         let index = Index::open_or_create(directory, schema)
             .map_err(unavailable("failed to open index"))?;
-        Self::from_index(index, fields, access)
+        Self::from_index(index, fields, access, dir)
     }
 
-    fn from_index(index: Index, fields: Fields, access: Access) -> Result<Self, IndexError> {
+    fn from_index(
+        index: Index,
+        fields: Fields,
+        access: Access,
+        dir: &Path,
+    ) -> Result<Self, IndexError> {
         let (writer, policy) = match access {
             Access::ReadWrite => (
                 Some(Mutex::new(
                     index
                         .writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY_BYTES)
-                        .map_err(unavailable("failed to create index writer"))?,
+                        .map_err(|source| match source {
+                            TantivyError::LockFailure(..) => unavailable_msg(format!(
+                                "the index directory `{}` is in use: another Accord process holds its writer lock \
+                                 (stop that process, or give this one another --data-dir)",
+                                dir.display()
+                            )),
+                            source => IndexError::unavailable("failed to create index writer", source),
+                        })?,
                 )),
                 // This process commits and reloads itself, before a write is acknowledged.
                 ReloadPolicy::Manual,
@@ -150,6 +182,8 @@ impl TantivyIndex {
         let mut parser = QueryParser::for_index(&index, vec![fields.title, fields.description]);
         parser.set_conjunction_by_default();
         let inner = Inner {
+            dir: dir.to_owned(),
+            trouble: Mutex::new(None),
             reader,
             writer,
             fields,
@@ -180,6 +214,11 @@ impl SearchIndex for TantivyIndex {
             return Ok(Vec::new());
         }
         self.blocking(move |inner| inner.write(&batch)).await
+    }
+
+    /// No document at all, not even a report's version marker: nothing was ever indexed here.
+    async fn is_empty(&self) -> Result<bool, IndexError> {
+        Ok(self.inner.reader.searcher().num_docs() == 0)
     }
 
     async fn search(&self, query: Query) -> Result<Page, IndexError> {
@@ -221,8 +260,21 @@ impl SearchIndex for TantivyIndex {
         .await
     }
 
+    /// `Ok` unless the last write batch failed: then the error names the directory and the cause.
     async fn health(&self) -> Result<(), IndexError> {
-        Ok(())
+        let trouble = self
+            .inner
+            .trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match trouble {
+            None => Ok(()),
+            Some(trouble) => Err(unavailable_msg(format!(
+                "index `{}`: writes fail: {trouble}",
+                self.inner.dir.display()
+            ))),
+        }
     }
 }
 
@@ -253,15 +305,21 @@ impl Inner {
         let documents: Vec<Result<Vec<TantivyDocument>, serde_json::Error>> =
             batch.iter().map(|item| self.documents(item)).collect();
         let mut writer = self.lock_writer()?;
-        match self.apply(&mut writer, batch, documents) {
-            Ok(outcomes) => Ok(outcomes),
+        let result = self.apply(&mut writer, batch, documents);
+        let trouble = match &result {
+            Ok(_) => None,
             Err(error) => {
                 if let Err(rollback) = writer.rollback() {
                     tracing::error!(error = %rollback, "failed to roll back index writer after a failed batch");
                 }
-                Err(error)
+                Some(error_chain(error))
             }
-        }
+        };
+        *self
+            .trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = trouble;
+        result
     }
 
     fn apply(

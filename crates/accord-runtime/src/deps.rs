@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use accord_bus::BusClient;
 use accord_index::IndexClient;
 
-use crate::{Authenticator, Directory};
+use crate::{Authenticator, Directory, health::Health};
 
 /// Everything a service needs from outside itself.
 #[derive(Debug, Clone)]
@@ -22,4 +22,6 @@ pub struct Deps {
     pub data_dir: PathBuf,
     /// The address this process's HTTP server listens on (TAXII discovery's default base URL).
     pub listen_addr: Option<SocketAddr>,
+    /// The process's health registry: stores report their failures and recoveries here ([`crate::health`]).
+    pub health: Health,
 }

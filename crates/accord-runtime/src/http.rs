@@ -132,38 +132,70 @@ impl HttpConfig {
 pub type ReadinessCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
-/// Returns a readiness check that pings the bus and the index.
+/// Returns a readiness check that pings the bus and the index, notes their state in the health registry
+/// ([`crate::health`]) and answers from it: every failing store and everything in progress.
 pub fn backends_ready(deps: &Deps) -> ReadinessCheck {
     let deps = deps.clone();
     Arc::new(move || {
         let deps = deps.clone();
         Box::pin(async move {
-            deps.bus
-                .health()
-                .await
-                .map_err(|error| format!("bus: {error}"))?;
-            deps.index
-                .health()
-                .await
-                .map_err(|error| format!("index: {error}"))?;
-            Ok(())
+            observe_backends(&deps).await;
+            deps.health.readiness()
         })
     })
 }
 
-/// Returns the router of `/healthz`, `/readyz` and `/metrics`.
-pub fn ops_router(ready: ReadinessCheck) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(ready)
+/// Pings the bus and the index and notes their state in the health registry.
+pub async fn observe_backends(deps: &Deps) {
+    match deps.bus.health().await {
+        Ok(()) => deps.health.recovered("bus"),
+        Err(error) => deps.health.failing("bus", error.to_string()),
+    }
+    match deps.index.health().await {
+        Ok(()) => deps.health.recovered("index"),
+        Err(error) => deps.health.failing("index", error.to_string()),
+    }
 }
 
-async fn readyz(State(ready): State<ReadinessCheck>) -> Response {
-    match ready().await {
+/// What `/healthz` and `/readyz` ask: the backends' state noted, then the registry.
+#[derive(Clone)]
+struct Probes {
+    ready: ReadinessCheck,
+    live: ReadinessCheck,
+}
+
+/// Returns the router of `/healthz`, `/readyz` and `/metrics`: `ready` answers `/readyz`, `live` `/healthz`.
+pub fn ops_router(ready: ReadinessCheck, live: ReadinessCheck) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(Probes { ready, live })
+}
+
+/// Returns a liveness check: the bus and the index noted, then [`crate::health::Health::liveness`].
+pub fn backends_live(deps: &Deps) -> ReadinessCheck {
+    let deps = deps.clone();
+    Arc::new(move || {
+        let deps = deps.clone();
+        Box::pin(async move {
+            observe_backends(&deps).await;
+            deps.health.liveness()
+        })
+    })
+}
+
+async fn readyz(State(probes): State<Probes>) -> Response {
+    match (probes.ready)().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(reason) => ApiError::Unavailable(format!("not ready: {reason}")).into_response(),
+    }
+}
+
+async fn healthz(State(probes): State<Probes>) -> Response {
+    match (probes.live)().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(reason) => ApiError::Unavailable(format!("unhealthy: {reason}")).into_response(),
     }
 }
 

@@ -121,7 +121,10 @@ impl ServiceHost {
     /// returns at once with the tracker of every task.
     pub fn serve(mut self, listener: TcpListener) -> Hosted {
         let router = std::mem::take(&mut self.router)
-            .merge(http::ops_router(http::backends_ready(&self.deps)))
+            .merge(http::ops_router(
+                http::backends_ready(&self.deps),
+                http::backends_live(&self.deps),
+            ))
             .merge(crate::identity::router(self.deps.auth.clone()));
         let router = http::with_common_layers(router, &self.http, Some(self.deps.auth.clone()));
         let shutdown = self.shutdown.clone();
@@ -130,9 +133,27 @@ impl ServiceHost {
             http::serve(listener, router, &config, shutdown, tracker).await?;
             Ok(())
         });
+        self.spawn_critical(
+            "health-watch",
+            watch_health(self.deps.clone(), self.shutdown()),
+        );
         self.tracker.close();
         Hosted {
             tracker: self.tracker,
+        }
+    }
+}
+
+/// Notes the state of the bus and the index in the health registry every 5 s, so that the time a store has been
+/// failing counts from its first failure (within 5 s), not from the first probe that saw it.
+async fn watch_health(deps: Deps, shutdown: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        http::observe_backends(&deps).await;
+        let health = deps.health.clone();
+        tokio::task::spawn_blocking(move || health.heal()).await?;
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
         }
     }
 }

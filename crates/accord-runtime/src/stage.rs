@@ -2,7 +2,8 @@
 //!
 //! Order of work for every batch: read → process (which writes downstream and waits for the sink to confirm) →
 //! commit the bus offsets. A failed batch is retried with backoff and never skipped: a record is committed only after
-//! it was processed. A record that can never be processed is the stage's to turn into a rejection (dead letter);
+//! it was processed. Every retry follows [`crate::retry`]: exponential backoff with jitter up to 5 s, one WARN when
+//! a read, a batch or a commit starts failing and one INFO when it recovers, not a line per attempt. A record that can never be processed is the stage's to turn into a rejection (dead letter);
 //! the loop itself never drops anything.
 //!
 //! Every stage reports the same metrics ([`crate::metrics`]): records received, sent (committed), dropped
@@ -15,7 +16,11 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::{metrics as names, telemetry::ErrorChain};
+use crate::{
+    metrics as names,
+    retry::{Backoff, Trouble},
+    telemetry::ErrorChain,
+};
 
 mod dead_letter;
 mod fair;
@@ -65,18 +70,19 @@ pub async fn run(
     let mut subscription = subscribe(&bus, &options).await?;
     tracing::info!(stage = options.name, topic = options.topic, "stage started");
     let mut lag = Lag::new(options.name, options.topic);
-    let mut backoff = Duration::from_millis(50);
+    let mut reads = Retry::new(options.name, "read batch");
     loop {
         let batch = tokio::select! {
             () = shutdown.cancelled() => break,
             batch = subscription.next_batch(options.batch_size) => batch,
         };
         let mut batch = match batch {
-            Ok(batch) => batch,
+            Ok(batch) => {
+                reads.succeeded();
+                batch
+            }
             Err(error) => {
-                tracing::warn!(error = %ErrorChain(&error), stage = options.name, "failed to read batch, retrying");
-                sleep_or_stop(&shutdown, backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                reads.failed(&error, &shutdown).await;
                 continue;
             }
         };
@@ -104,7 +110,6 @@ pub async fn run(
         }
         metrics::counter!(names::STAGE_SENT, names::STAGE => name).increment(batch.len() as u64);
         metrics::counter!(names::STAGE_BATCHES, names::STAGE => name).increment(1);
-        backoff = Duration::from_millis(50);
         lag.processed(&bus, &batch).await;
     }
     tracing::info!(stage = options.name, "stage stopped");
@@ -171,16 +176,16 @@ async fn process_until_done(
     shutdown: &CancellationToken,
 ) -> bool {
     let started = std::time::Instant::now();
-    let mut backoff = Duration::from_millis(50);
+    let mut retry = Retry::new(options.name, "process batch");
     while let Err(error) = stage.process(batch).await {
         metrics::counter!(names::STAGE_ERRORS, names::STAGE => options.name).increment(1);
-        tracing::warn!(error = %ErrorChain(error.as_ref()), stage = options.name, "failed to process batch, retrying");
         if shutdown.is_cancelled() {
+            tracing::warn!(error = %ErrorChain(error.as_ref()), stage = options.name, "failed to process batch");
             return false;
         }
-        sleep_or_stop(shutdown, backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        retry.failed(error.as_ref(), shutdown).await;
     }
+    retry.succeeded();
     metrics::histogram!(names::STAGE_BATCH_DURATION, names::STAGE => options.name)
         .record(started.elapsed().as_secs_f64());
     true
@@ -193,15 +198,48 @@ async fn commit(
     options: &StageOptions,
     shutdown: &CancellationToken,
 ) -> bool {
-    let backoff = Duration::from_millis(50);
+    let mut retry = Retry::new(options.name, "commit offsets");
     while let Err(error) = subscription.commit(positions).await {
-        tracing::warn!(error = %ErrorChain(&error), stage = options.name, "failed to commit offsets, retrying");
         if shutdown.is_cancelled() {
+            tracing::warn!(error = %ErrorChain(&error), stage = options.name, "failed to commit offsets");
             return false;
         }
-        sleep_or_stop(shutdown, backoff).await;
+        retry.failed(&error, shutdown).await;
     }
+    retry.succeeded();
     true
+}
+
+/// One retried step of a stage: its backoff and its trouble state ([`crate::retry`]).
+pub(crate) struct Retry {
+    backoff: Backoff,
+    trouble: Trouble,
+}
+
+impl Retry {
+    /// Returns the retry state of `step` (`read batch`, `process batch`) of stage `stage`.
+    pub(crate) fn new(stage: &'static str, step: &'static str) -> Self {
+        Self {
+            backoff: Backoff::default(),
+            trouble: Trouble::new(format!("stage {stage}: {step}")),
+        }
+    }
+
+    /// Notes a failure (logged once per incident) and waits for the next backoff delay or shutdown.
+    pub(crate) async fn failed(
+        &mut self,
+        error: &(dyn std::error::Error + Send + Sync + 'static),
+        shutdown: &CancellationToken,
+    ) {
+        self.trouble.failed(error);
+        sleep_or_stop(shutdown, self.backoff.next_delay()).await;
+    }
+
+    /// Notes a success: logs the recovery after failures and resets the backoff.
+    pub(crate) fn succeeded(&mut self) {
+        self.trouble.succeeded();
+        self.backoff.reset();
+    }
 }
 
 /// A stage's lag: records behind the bus head on the partitions it has consumed, published as

@@ -446,6 +446,7 @@ async fn main() -> anyhow::Result<()> {
         auth: auth.clone(),
         data_dir: dir.path().to_owned(),
         listen_addr: None,
+        health: Default::default(),
     };
     let started = Instant::now();
     let search = accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;

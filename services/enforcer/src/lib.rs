@@ -142,7 +142,8 @@ impl AppState {
     /// # Errors
     /// Fails when the store cannot be opened.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
-        let store = ReportStore::open(&deps.data_dir.join("enforcer"))?;
+        let store =
+            ReportStore::open_with(&deps.data_dir.join("enforcer"), Some(deps.health.clone()))?;
         Ok(Self {
             config: Arc::new(config),
             deps,

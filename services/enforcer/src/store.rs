@@ -5,7 +5,8 @@
 use std::{path::Path, sync::Arc};
 
 use accord_domain::{NormalizedReport, OrgId, ReportId};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use accord_runtime::{health::Health, store::HealingDatabase};
+use redb::{Durability, ReadableTable, TableDefinition};
 
 use self::received::{BY_RECEIVED, received_key};
 use self::retracted::RETRACTED;
@@ -41,7 +42,7 @@ fn failed<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) -> Stor
 /// The report store (`<data>/enforcer/reports.redb`).
 #[derive(Clone)]
 pub struct ReportStore {
-    db: Arc<Database>,
+    db: Arc<HealingDatabase>,
 }
 
 impl ReportStore {
@@ -50,10 +51,22 @@ impl ReportStore {
     /// # Errors
     /// Fails when the file cannot be opened.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        Self::open_with(dir, None)
+    }
+
+    /// Opens or creates the store in `dir`, reporting its failures and recoveries to `health`: after an I/O error
+    /// (a full disk) it reopens itself with backoff ([`accord_runtime::store`]).
+    ///
+    /// # Errors
+    /// Fails when the file cannot be opened.
+    pub fn open_with(dir: &Path, health: Option<Health>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::builder()
-            .set_cache_size(64 * 1024 * 1024)
-            .create(dir.join("reports.redb"))?;
+        let db = HealingDatabase::open(
+            "enforcer store",
+            &dir.join("reports.redb"),
+            64 * 1024 * 1024,
+            health,
+        )?;
         let txn = db.begin_write()?;
         txn.open_table(REPORTS)?;
         txn.open_table(BY_PARTNER)?;
@@ -61,7 +74,7 @@ impl ReportStore {
         txn.open_table(RETRACTED)?;
         received::backfill(&txn)?;
         txn.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db })
     }
 
     /// Stores reports durably (replacing any earlier copy of the same id: an amendment replaces its report), except

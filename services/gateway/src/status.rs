@@ -26,8 +26,9 @@ use accord_domain::{OrgId, Rejection, SubmittedObject, Warning, topics};
 use accord_runtime::stage::Stage;
 
 use crate::admission::Admission;
+use accord_runtime::{health::Health, store::HealingDatabase};
 use async_trait::async_trait;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Durability, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 const REPORTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("reports");
@@ -151,7 +152,7 @@ fn failed(context: &'static str) -> impl FnOnce(redb::Error) -> StatusError {
 /// The status store (redb, in `<data>/gateway/status.redb`).
 #[derive(Clone)]
 pub struct StatusStore {
-    db: Arc<Database>,
+    db: Arc<HealingDatabase>,
 }
 
 /// A change to one report's status.
@@ -210,18 +211,30 @@ impl StatusStore {
     /// # Errors
     /// Fails when the file cannot be opened.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        Self::open_with(dir, None)
+    }
+
+    /// Opens or creates the store in `dir`, reporting its failures and recoveries to `health`: after an I/O error
+    /// (a full disk) it reopens itself with backoff ([`accord_runtime::store`]).
+    ///
+    /// # Errors
+    /// Fails when the file cannot be opened.
+    pub fn open_with(dir: &Path, health: Option<Health>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         // A bounded page cache: the store grows with every report ever accepted, the working set does not.
-        let db = Database::builder()
-            .set_cache_size(32 * 1024 * 1024)
-            .create(dir.join("status.redb"))?;
+        let db = HealingDatabase::open(
+            "gateway status store",
+            &dir.join("status.redb"),
+            32 * 1024 * 1024,
+            health,
+        )?;
         let txn = db.begin_write()?;
         txn.open_table(REPORTS)?;
         listing::ensure(&txn)?;
         daily::ensure(&txn)?;
         pipeline::ensure(&txn)?;
         txn.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db })
     }
 
     /// Returns a report's status.

@@ -5,8 +5,12 @@
 //! failed makes the whole batch retry (items already written come back `Stale`, which is success). An item the index
 //! refuses for good (a view it can never take) is not retried: the report's views are withdrawn and a dead letter
 //! says why.
+//!
+//! The index is derived state: one found empty at start although releases were indexed before is rebuilt from the
+//! bus by replaying the topic ([`rebuild`]), with `/readyz` saying `index rebuilding (n of m)` until it is done.
 
 mod metrics;
+mod rebuild;
 
 use accord_bus::{BusClient, Delivery};
 use accord_domain::{ReleaseSet, ReportId, topics};
@@ -77,6 +81,8 @@ const BACKGROUND_WRITE_BYTES: usize = 256 * 1024;
 struct Indexer {
     bus: BusClient,
     index: IndexClient,
+    /// A rebuild of an empty index from the bus, while one runs ([`rebuild`]).
+    rebuild: Option<std::sync::Arc<rebuild::Rebuild>>,
 }
 
 #[async_trait]
@@ -157,6 +163,7 @@ impl Stage for Indexer {
             let lag = (now - received_at).num_milliseconds().max(0) as f64 / 1000.0;
             ::metrics::histogram!(accord_runtime::metrics::SEARCHABLE_LAG).record(lag);
         }
+        rebuild::progress(self.rebuild.as_deref(), batch.len());
         Ok(())
     }
 }
@@ -228,10 +235,10 @@ impl Indexer {
     }
 }
 
-/// Starts the indexer's stage in `host`.
+/// Starts the indexer's stage in `host`, after rebuilding the index from the bus if it was lost ([`rebuild`]).
 ///
 /// # Errors
-/// Never today; a `Result` like every service's `start`.
+/// When the index or the bus cannot be read for that check.
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let options = StageOptions {
         name: "indexer",
@@ -251,6 +258,7 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let indexer = Indexer {
         bus: deps.bus.clone(),
         index: deps.index.clone(),
+        rebuild: rebuild::check(deps, &config.group).await?,
     };
     let bus = deps.bus.clone();
     host.spawn_critical(
@@ -336,7 +344,11 @@ mod tests {
             index: IndexClient::from_url(&dir.path().join("index").to_string_lossy()).unwrap(),
             writes: Arc::clone(&writes),
         });
-        let mut indexer = Indexer { bus, index };
+        let mut indexer = Indexer {
+            bus,
+            index,
+            rebuild: None,
+        };
         let heavy: Vec<Delivery> = (0..4)
             .map(|offset| delivery(offset, BACKGROUND_WRITE_BYTES / 2 + 1))
             .collect();

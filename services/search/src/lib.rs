@@ -203,8 +203,8 @@ impl AppState {
             "audit checkpoints signed with this ed25519 key"
         );
         let interval = std::time::Duration::from_secs(config.audit_checkpoint_interval_secs);
-        let audit = AuditLog::open(&dir, signer, interval)?;
-        let revocations = taxii::revoked::Revocations::open(&dir)?;
+        let audit = AuditLog::open_with(&dir, signer, interval, Some(deps.health.clone()))?;
+        let revocations = taxii::revoked::Revocations::open(&dir, Some(deps.health.clone()))?;
         let taxii_api_root =
             taxii::api_root_url(config.public_url.as_deref(), deps.listen_addr).into();
         Ok(Self {

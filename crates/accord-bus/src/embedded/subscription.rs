@@ -5,7 +5,7 @@
 //! its offset and otherwise waits for the end to move: the watch keeps the last value and a version, so a commit that
 //! lands between the check and the wait still wakes it (no lost wakeups, no polling).
 //!
-//! A subscription holds the database and the writer channel weakly: once the [`EmbeddedBus`](super::EmbeddedBus) is
+//! A subscription holds the bus's shared state (and through it the open file) and the writer channel weakly: once the [`EmbeddedBus`](super::EmbeddedBus) is
 //! dropped it answers [`BusError::Closed`] and keeps nothing open, so the directory can be reopened.
 
 use std::sync::{Arc, Weak};
@@ -16,14 +16,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{instrument, warn};
 
 use super::{
-    codec,
+    Shared, codec,
     writer::{Command, GROUP_OFFSETS, log_table, log_table_name},
 };
 use crate::{BusError, Delivery, Position, Subscription, watermark::Watermark};
 
 /// A subscription on one topic of the embedded log; see the module documentation.
 pub(super) struct EmbeddedSubscription {
-    db: Weak<Database>,
+    shared: Weak<Shared>,
     commands: mpsc::WeakUnboundedSender<Command>,
     topic: String,
     group: Option<String>,
@@ -39,7 +39,7 @@ pub(super) struct EmbeddedSubscription {
 
 impl EmbeddedSubscription {
     pub(super) fn new(
-        db: Weak<Database>,
+        shared: Weak<Shared>,
         commands: mpsc::WeakUnboundedSender<Command>,
         topic: String,
         group: Option<String>,
@@ -47,7 +47,7 @@ impl EmbeddedSubscription {
         end: watch::Receiver<u64>,
     ) -> Self {
         Self {
-            db,
+            shared,
             commands,
             topic,
             group,
@@ -60,7 +60,7 @@ impl EmbeddedSubscription {
 
     /// Reads `[from, to)` in a blocking task.
     async fn read(&self, from: u64, to: u64) -> Result<Vec<Delivery>, BusError> {
-        let db = self.db.upgrade().ok_or(BusError::Closed)?;
+        let db = self.shared.upgrade().ok_or(BusError::Closed)?.database()?;
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || read_range(&db, &topic, from, to))
             .await

@@ -10,19 +10,22 @@
 //! queued: the publishers themselves are the backpressure.
 //!
 //! If a transaction fails, every command of the batch gets [`BusError::Unavailable`] and nothing of it is visible: the
-//! in-memory offsets only move after a successful commit.
+//! in-memory offsets only move after a successful commit. After a failure redb refuses every further write until the
+//! file is reopened: the writer then closes and reopens it with backoff (the private `reopen` module) until writes
+//! succeed again, answering every command in between at once with the cause.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, PoisonError, atomic::Ordering},
+    path::PathBuf,
+    sync::{Arc, PoisonError},
 };
 
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{debug, error};
+use tracing::debug;
 
-use super::Shared;
-use crate::{BusError, Position};
+use super::{Shared, reopen::Broken};
+use crate::{BusError, Position, retry::Trouble};
 
 /// Topic name → next offset to append (the log end).
 pub(super) const TOPICS: TableDefinition<'static, &str, u64> = TableDefinition::new("topics");
@@ -82,11 +85,11 @@ impl Command {
 }
 
 /// What the writer knows about one topic.
-struct TopicState {
+pub(super) struct TopicState {
     /// The next offset to append.
-    next: u64,
+    pub(super) next: u64,
     /// Tells subscriptions the committed log end.
-    end_tx: watch::Sender<u64>,
+    pub(super) end_tx: watch::Sender<u64>,
 }
 
 /// Appends to one topic within a batch.
@@ -131,11 +134,19 @@ impl Plan {
 
 /// The single writer of the log: owns the log ends and the write side of the database.
 pub(super) struct Writer {
-    db: Arc<Database>,
-    commands: mpsc::UnboundedReceiver<Command>,
-    topics: HashMap<String, TopicState>,
-    shared: Arc<Shared>,
+    /// The open file (`None` only while it is being reopened).
+    pub(super) db: Option<Arc<Database>>,
+    /// Where the file is, to reopen it (`None`: an in-memory database, which cannot be).
+    pub(super) path: Option<PathBuf>,
+    pub(super) commands: mpsc::UnboundedReceiver<Command>,
+    pub(super) topics: HashMap<String, TopicState>,
+    pub(super) shared: Arc<Shared>,
     num_transactions: u64,
+    /// Set after a failed write until one succeeds.
+    pub(super) broken: Option<Broken>,
+    /// When it last recovered, with the backoff it had reached (see the `reopen` module).
+    pub(super) relapse: Option<(std::time::Instant, crate::retry::Backoff)>,
+    pub(super) trouble: Trouble,
 }
 
 impl Writer {
@@ -146,28 +157,14 @@ impl Writer {
     /// Returns [`BusError::Unavailable`] when the database cannot be read or written.
     pub(super) fn load(
         db: Arc<Database>,
+        path: Option<PathBuf>,
         commands: mpsc::UnboundedReceiver<Command>,
         shared: Arc<Shared>,
     ) -> Result<Self, BusError> {
-        let context = "failed to load the topics of the bus log";
-        let unavailable = |error: redb::Error| BusError::unavailable(context, error);
-        let txn = db
-            .begin_write()
-            .map_err(|error| unavailable(error.into()))?;
-        let mut loaded = Vec::new();
-        {
-            txn.open_table(GROUP_OFFSETS)
-                .map_err(|error| unavailable(error.into()))?;
-            let topics = txn
-                .open_table(TOPICS)
-                .map_err(|error| unavailable(error.into()))?;
-            for entry in topics.iter().map_err(|error| unavailable(error.into()))? {
-                let (name, next) = entry.map_err(|error| unavailable(error.into()))?;
-                loaded.push((name.value().to_owned(), next.value()));
-            }
-        }
-        txn.commit().map_err(|error| unavailable(error.into()))?;
-
+        let loaded = load_topics(&db).map_err(|error| {
+            BusError::unavailable("failed to load the topics of the bus log", error)
+        })?;
+        *shared.db.lock().unwrap_or_else(PoisonError::into_inner) = Arc::downgrade(&db);
         let mut topics = HashMap::with_capacity(loaded.len());
         let mut ends = shared.ends.lock().unwrap_or_else(PoisonError::into_inner);
         for (name, next) in loaded {
@@ -176,12 +173,20 @@ impl Writer {
             topics.insert(name, TopicState { next, end_tx });
         }
         drop(ends);
+        let what = match &path {
+            Some(path) => format!("bus log {}", path.display()),
+            None => "bus log (in memory)".to_owned(),
+        };
         Ok(Self {
-            db,
+            db: Some(db),
+            path,
             commands,
             topics,
             shared,
             num_transactions: 0,
+            broken: None,
+            relapse: None,
+            trouble: Trouble::new(what),
         })
     }
 
@@ -199,7 +204,11 @@ impl Writer {
     /// Waits for a command, then applies it with everything queued behind it. Returns `false` once the channel is
     /// closed and empty.
     fn step(&mut self) -> bool {
-        let Some(first) = self.commands.blocking_recv() else {
+        let first = match self.broken.is_some() {
+            true => self.wait_while_broken(),
+            false => self.commands.blocking_recv(),
+        };
+        let Some(first) = first else {
             return false;
         };
         let mut num_bytes = first.num_bytes();
@@ -223,14 +232,22 @@ impl Writer {
             self.finish(plan);
             return;
         }
+        if let Some(cause) = self.reopen_if_due() {
+            self.fail(plan, cause);
+            return;
+        }
         match self.write(&plan) {
             Ok(()) => {
                 self.num_transactions += 1;
-                self.shared.degraded.store(false, Ordering::Relaxed);
+                self.recovered();
                 debug!(num_commands, "committed a batch to the bus log");
                 self.finish(plan);
             }
-            Err(error) => self.fail(plan, error),
+            Err(error) => {
+                let error: Arc<dyn std::error::Error + Send + Sync> = Arc::new(error);
+                self.broke(&error);
+                self.fail(plan, error);
+            }
         }
     }
 
@@ -295,7 +312,10 @@ impl Writer {
 
     /// Writes the plan in one durable transaction.
     fn write(&self, plan: &Plan) -> Result<(), redb::Error> {
-        let mut txn = self.db.begin_write()?;
+        let Some(db) = &self.db else {
+            return Err(redb::Error::DatabaseAlreadyOpen);
+        };
+        let mut txn = db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         {
             let mut topics = txn.open_table(TOPICS)?;
@@ -356,10 +376,7 @@ impl Writer {
     }
 
     /// Answers every waiter of a failed plan; nothing of it was committed.
-    fn fail(&mut self, plan: Plan, error: redb::Error) {
-        error!(%error, "failed to commit a batch to the bus log");
-        self.shared.degraded.store(true, Ordering::Relaxed);
-        let error = Arc::new(error);
+    fn fail(&mut self, plan: Plan, error: Arc<dyn std::error::Error + Send + Sync>) {
         for reply in plan.ensures {
             let _ = reply.send(Err(BusError::unavailable(
                 "failed to create topics",
@@ -384,6 +401,22 @@ impl Writer {
     }
 }
 
+/// Creates the fixed tables if needed and returns every topic with its log end.
+pub(super) fn load_topics(db: &Database) -> Result<Vec<(String, u64)>, redb::Error> {
+    let txn = db.begin_write()?;
+    let mut loaded = Vec::new();
+    {
+        txn.open_table(GROUP_OFFSETS)?;
+        let topics = txn.open_table(TOPICS)?;
+        for entry in topics.iter()? {
+            let (name, next) = entry?;
+            loaded.push((name.value().to_owned(), next.value()));
+        }
+    }
+    txn.commit()?;
+    Ok(loaded)
+}
+
 #[cfg(test)]
 mod tests {
     use redb::backends::InMemoryBackend;
@@ -396,7 +429,7 @@ mod tests {
             .unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         (
-            Writer::load(Arc::new(db), rx, Arc::new(Shared::default())).unwrap(),
+            Writer::load(Arc::new(db), None, rx, Arc::new(Shared::default())).unwrap(),
             tx,
         )
     }

@@ -53,8 +53,13 @@ async fn a_directory_is_open_by_one_bus_at_a_time() {
     assert!(
         error
             .to_string()
-            .starts_with("bus unavailable: failed to open bus log"),
+            .starts_with("bus unavailable: failed to open the bus log"),
         "{error}"
+    );
+    let cause = std::error::Error::source(&error).unwrap().to_string();
+    assert!(
+        cause.contains("is in use: another Accord process holds") && cause.contains("bus.redb"),
+        "{cause}"
     );
     drop(bus);
     dir.open();

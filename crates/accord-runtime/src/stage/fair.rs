@@ -26,17 +26,14 @@
 //! Each lane processes one batch at a time, with the retry rule of the plain loop (a failed batch is offered again
 //! after a backoff, never skipped). On shutdown the batches in progress are finished and committed.
 
-use std::{
-    collections::{HashMap, HashSet, VecDeque},
-    time::Duration,
-};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use accord_bus::{BusClient, Delivery, Position, Subscription};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Lag, Stage, StageOptions, commit, process_until_done, sleep_or_stop};
-use crate::{cpu, metrics as names, telemetry::ErrorChain};
+use super::{Lag, Retry, Stage, StageOptions, commit, process_until_done};
+use crate::{cpu, metrics as names};
 
 /// How a stage shares its work between owners; see the module documentation.
 #[derive(Debug, Clone)]
@@ -195,7 +192,7 @@ pub(super) async fn run<S: Stage + Clone + 'static>(
     let mut lanes = spawn_lanes(&stage, fairness.lanes.max(1), &options, &shutdown);
     let mut scheduler = Scheduler::default();
     let mut lag = Lag::new(options.name, options.topic);
-    let mut backoff = Duration::from_millis(50);
+    let mut reads = Retry::new(options.name, "read batch");
     loop {
         dispatch(&mut scheduler, &mut lanes, &options, &fairness).await?;
         let room = fairness
@@ -217,14 +214,10 @@ pub(super) async fn run<S: Stage + Clone + 'static>(
             }
             read = subscription.next_batch(room), if can_read => match read {
                 Ok(deliveries) => {
-                    backoff = Duration::from_millis(50);
+                    reads.succeeded();
                     scheduler.add(fairness.header, deliveries);
                 }
-                Err(error) => {
-                    tracing::warn!(error = %ErrorChain(&error), stage = options.name, "failed to read batch, retrying");
-                    sleep_or_stop(&shutdown, backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+                Err(error) => reads.failed(&error, &shutdown).await,
             },
         }
     }
@@ -366,7 +359,7 @@ fn spawn_lanes<S: Stage + Clone + 'static>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use std::{sync::Arc, time::Duration};
 
     use accord_bus::Record;
 

@@ -3,9 +3,7 @@
 //! range scan per partner yields reports oldest first.
 
 use accord_domain::{NormalizedReport, OrgId, ReportId, Timestamp};
-use redb::{
-    ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
-};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
 use super::{BY_PARTNER, REPORTS, ReportStore, SEPARATOR, StoreError, failed, partner_key};
 

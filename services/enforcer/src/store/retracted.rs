@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use accord_domain::{NormalizedReport, ObservableType, OrgId, ReportId, Retraction};
-use redb::{ReadableDatabase, TableDefinition};
+use redb::TableDefinition;
 use serde::Deserialize;
 
 use super::{

@@ -10,10 +10,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
-use redb::{
-    ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
-    WriteTransaction,
-};
+use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction};
 
 use super::{REPORTS, ReportStatus, StatusError, StatusStore, failed};
 

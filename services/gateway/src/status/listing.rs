@@ -7,10 +7,7 @@
 //! this table existed gets it built once, when opened.
 
 use accord_domain::Timestamp;
-use redb::{
-    ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
-    WriteTransaction,
-};
+use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction};
 
 use super::{REPORTS, ReportStatus, StatusError, StatusStore, failed};
 

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
-use redb::{ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::{REPORTS, ReportStatus, StatusError, StatusStore, daily::STAGES, failed};
 

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 
 use super::{AuditError, AuditLog, AuditRecord, RECORDS, store_error};

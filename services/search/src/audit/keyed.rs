@@ -10,7 +10,7 @@
 //! gets them built once, when opened (the key `("", 0)` marks each built).
 
 use accord_domain::Case;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{AuditError, AuditLog, AuditRecord, RECORDS, store_error};
 

@@ -11,7 +11,7 @@
 use std::fmt;
 
 use accord_domain::{Case, Timestamp};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{
     Deserialize, Deserializer, Serialize,
     de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor},

@@ -33,8 +33,9 @@ mod writer;
 use std::{path::Path, sync::Arc, time::Duration};
 
 use accord_domain::{Case, Timestamp};
+use accord_runtime::{health::Health, store::HealingDatabase};
 use ed25519_dalek::VerifyingKey;
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
@@ -141,7 +142,7 @@ pub(crate) fn store_error(context: &'static str) -> impl FnOnce(redb::Error) -> 
 /// The audit log handle.
 #[derive(Clone)]
 pub struct AuditLog {
-    db: Arc<Database>,
+    db: Arc<HealingDatabase>,
     writer: Arc<Writer>,
     public_key: VerifyingKey,
 }
@@ -167,13 +168,29 @@ impl AuditLog {
     /// # Errors
     /// Fails when the store cannot be opened.
     pub fn open(dir: &Path, signer: CheckpointSigner, interval: Duration) -> anyhow::Result<Self> {
+        Self::open_with(dir, signer, interval, None)
+    }
+
+    /// As [`AuditLog::open`], reporting the store's failures and recoveries to `health`: after an I/O error (a full
+    /// disk) it reopens itself with backoff ([`accord_runtime::store`]); until then every append is refused, so
+    /// nothing is released without its audit record.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be opened.
+    pub fn open_with(
+        dir: &Path,
+        signer: CheckpointSigner,
+        interval: Duration,
+        health: Option<Health>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         // A bounded page cache: appends touch only the tail; verification streams the whole file once.
-        let db = Arc::new(
-            Database::builder()
-                .set_cache_size(32 * 1024 * 1024)
-                .create(dir.join(STORE_FILE))?,
-        );
+        let db = HealingDatabase::open(
+            "search audit store",
+            &dir.join(STORE_FILE),
+            32 * 1024 * 1024,
+            health,
+        )?;
         let txn = db.begin_write()?;
         txn.open_table(RECORDS)?;
         txn.open_table(CHECKPOINTS)?;
@@ -299,7 +316,14 @@ impl AuditLog {
     /// # Errors
     /// Fails on a storage error.
     pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
-        verify::latest_checkpoint(&*self.db)
+        verify::latest_checkpoint(&*self.database()?)
+    }
+
+    /// The open store file, for a verification.
+    fn database(&self) -> Result<Arc<redb::Database>, AuditError> {
+        self.db
+            .database()
+            .map_err(|error| store_error("failed to open the audit store")(error.into()))
     }
 
     /// Returns the public key checkpoints are signed with.
@@ -393,7 +417,7 @@ impl AuditLog {
     /// # Errors
     /// Fails on a storage error.
     pub fn verify(&self, checkpoint: Option<&Checkpoint>) -> Result<Verification, AuditError> {
-        verify::verify_db(&*self.db, &self.public_key, checkpoint)
+        verify::verify_db(&*self.database()?, &self.public_key, checkpoint)
     }
 
     /// Overwrites a stored record's raw bytes: only for tests that prove tampering is detected.

@@ -12,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use accord_runtime::store::HealingDatabase;
 use accord_runtime::telemetry::ErrorChain;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
@@ -60,16 +61,17 @@ impl Writer {
     /// # Errors
     /// Fails when the last record cannot be read or the thread cannot start.
     pub(super) fn start(
-        db: Arc<Database>,
+        db: Arc<HealingDatabase>,
         signer: CheckpointSigner,
         interval: Duration,
     ) -> anyhow::Result<Self> {
-        let (seq, hash) = last(&db)?;
-        let latest = verify::latest_checkpoint(&*db)?;
+        let file = db.database()?;
+        let (seq, hash) = last(&file)?;
+        let latest = verify::latest_checkpoint(&*file)?;
         // Only the head against the latest checkpoint: a whole-chain verification is an auditor's request, not a
         // start-up cost.
         if let Some(latest) = &latest {
-            let result = verify::check_checkpoint(&*db, &signer.public_key(), latest)?;
+            let result = verify::check_checkpoint(&*file, &signer.public_key(), latest)?;
             if result != verify::CheckpointResult::Holds {
                 tracing::error!(
                     checkpoint_seq = latest.seq,
@@ -87,6 +89,7 @@ impl Writer {
                     && super::checkpoint::signature_holds(&signer.public_key(), latest)
             })
             .map(|latest| latest.seq);
+        drop(file);
         let state = State {
             db,
             signer,
@@ -133,7 +136,7 @@ fn last(db: &Database) -> anyhow::Result<(u64, String)> {
 
 /// The writer's view of the chain.
 struct State {
-    db: Arc<Database>,
+    db: Arc<HealingDatabase>,
     signer: CheckpointSigner,
     /// The head.
     seq: u64,
@@ -262,7 +265,7 @@ impl State {
     }
 }
 
-fn write_records(db: &Database, records: &[AuditRecord]) -> Result<(), redb::Error> {
+fn write_records(db: &HealingDatabase, records: &[AuditRecord]) -> Result<(), redb::Error> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
     {

@@ -16,9 +16,10 @@ use std::{collections::BTreeMap, path::Path, sync::Arc};
 use accord_bus::Delivery;
 use accord_domain::{OrgId, Purpose, ReleaseSet, Timestamp, topics};
 use accord_runtime::stage::{self, Stage, StageOptions};
+use accord_runtime::{health::Health, store::HealingDatabase};
 use accord_stix::export::{StixObject, timestamp};
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -37,7 +38,7 @@ struct Revoked {
 /// The store of revoked objects.
 #[derive(Clone)]
 pub(crate) struct Revocations {
-    db: Arc<Database>,
+    db: Arc<HealingDatabase>,
 }
 
 fn prefix(agency: &OrgId, purpose: Purpose) -> String {
@@ -49,15 +50,18 @@ impl Revocations {
     ///
     /// # Errors
     /// Fails when the file cannot be opened.
-    pub(crate) fn open(dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn open(dir: &Path, health: Option<Health>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::builder()
-            .set_cache_size(8 * 1024 * 1024)
-            .create(dir.join("revocations.redb"))?;
+        let db = HealingDatabase::open(
+            "search revocations store",
+            &dir.join("revocations.redb"),
+            8 * 1024 * 1024,
+            health,
+        )?;
         let txn = db.begin_write()?;
         txn.open_table(REVOKED)?;
         txn.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db })
     }
 
     /// Stores the revocations of release sets (idempotent: a replay writes the same keys).

@@ -1,0 +1,60 @@
+//! `accord index rebuild`: the index is derived state; this drops the embedded (tantivy) index of a stopped Accord so
+//! that its next start rebuilds it from the bus (the indexer's start check, `accord_indexer`'s `rebuild` module), with
+//! `/readyz` saying `index rebuilding (n of m)` until it is done.
+//!
+//! It refuses while a process holds the data directory (the index's writer lock or the bus log), and changes nothing
+//! then. OpenSearch is not rebuilt this way: see docs/runbook.md.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+
+/// `accord index rebuild`.
+#[derive(Debug, Clone, Args)]
+pub struct IndexRebuildArgs {
+    /// The data directory of the stopped Accord (its index is DATA_DIR/index, its bus DATA_DIR/bus).
+    #[arg(long, env = "ACCORD_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+/// Checks that nothing holds the data directory, then removes the index directory.
+///
+/// # Errors
+/// When another process holds the index or the bus, when the data directory has no bus to rebuild from, or when
+/// the directory cannot be removed.
+pub async fn rebuild(args: IndexRebuildArgs) -> anyhow::Result<()> {
+    let index_dir = args.data_dir.join("index");
+    let bus_file = args
+        .data_dir
+        .join("bus")
+        .join(accord_bus::embedded::FILE_NAME);
+    if !bus_file.exists() {
+        anyhow::bail!(
+            "{} has no embedded bus ({} is missing): nothing to rebuild the index from",
+            args.data_dir.display(),
+            bus_file.display()
+        );
+    }
+    {
+        // Both refuse with "another Accord process holds …" while a process runs on the directory.
+        let index_url = format!("tantivy://{}", index_dir.display());
+        let index =
+            tokio::task::spawn_blocking(move || accord_index::IndexClient::from_url(&index_url))
+                .await?
+                .context("the index is in use: stop Accord first")?;
+        drop(index);
+        let bus = accord_bus::embedded::EmbeddedBus::open(args.data_dir.join("bus"))
+            .context("the bus is in use: stop Accord first")?;
+        drop(bus);
+    }
+    std::fs::remove_dir_all(&index_dir)
+        .with_context(|| format!("failed to remove {}", index_dir.display()))?;
+    println!(
+        "Removed the index {}. The next start on {} rebuilds it from the bus; /readyz says \
+         \"index rebuilding (n of m)\" until it is done.",
+        index_dir.display(),
+        args.data_dir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! The index is derived state: a lost index directory is rebuilt from the bus on the next start, with no other
+//! action (a real `accord up` child process, stopped, its index dropped by `accord index rebuild` — which removes the
+//! directory, as losing it would — started again).
+
+use serde_json::json;
+
+use crate::{
+    helpers::{PATIENCE, mou, report, world},
+    restart::{free_port, remote, start_child},
+};
+
+/// Runs `accord index rebuild --data-dir DIR`.
+async fn rebuild_command(data_dir: &std::path::Path) -> std::process::Output {
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["index", "rebuild", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "error")
+        .output();
+    tokio::time::timeout(PATIENCE, command)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn ip(index: usize) -> String {
+    format!("10.77.{}.{}", index / 250, index % 250 + 1)
+}
+
+#[tokio::test]
+async fn a_deleted_index_is_rebuilt_from_the_bus_on_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let mut child = start_child(&data_dir, port).await;
+    let placeholder =
+        accord_bus::BusClient::from_url(&dir.path().join("placeholder").to_string_lossy())
+            .await
+            .unwrap();
+    let app = remote(port, tempfile::tempdir().unwrap(), placeholder);
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    const REPORTS: usize = 40;
+    for index in 0..REPORTS {
+        app.submit(
+            &w.partner,
+            report(&format!("Rebuild {index}"), "green", &[&ip(index)]),
+        )
+        .await;
+    }
+    for index in 0..REPORTS {
+        app.wait_found(&w.ncu_de, &ip(index), "investigation").await;
+    }
+
+    // `accord index rebuild` refuses while Accord runs on the directory, and changes nothing.
+    let refused = rebuild_command(&data_dir).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("stop Accord first"), "{stderr}");
+    assert!(data_dir.join("index").exists());
+
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    // Stopped, the index is dropped (the same as losing its directory).
+    let dropped = rebuild_command(&data_dir).await;
+    assert!(
+        dropped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dropped.stderr)
+    );
+    assert!(!data_dir.join("index").exists());
+
+    // Started again: ready (the rebuild done) and every report searchable, exactly once, with no other action.
+    let _child = start_child(&data_dir, port).await;
+    for index in 0..REPORTS {
+        let found = app.wait_found(&w.ncu_de, &ip(index), "investigation").await;
+        assert_eq!(found["sightings"], 1, "report {index}: {found}");
+    }
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+}
