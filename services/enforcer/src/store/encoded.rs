@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use accord_domain::{NormalizedReport, OrgId};
-use redb::ReadableDatabase;
 
 use super::{
     BY_PARTNER, REPORTS, ReportStore, SEPARATOR, StoreError, decode, failed, partner_range,
