@@ -9,18 +9,8 @@ use tokio::{io::AsyncWriteExt as _, process::Command};
 
 use crate::{
     helpers::{ADMIN_TOKEN, PATIENCE},
-    restart::{free_port, start_child, start_child_with},
+    restart::{free_port, start_child, start_child_with, terminate},
 };
-
-/// Sends SIGTERM to `child` (the way a supervisor stops it).
-fn terminate(child: &tokio::process::Child) {
-    let pid = child.id().expect("the child runs").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
 
 #[tokio::test]
 async fn a_second_process_on_the_same_data_directory_is_told_who_holds_it() {

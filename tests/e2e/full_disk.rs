@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::{
     helpers::{PATIENCE, TestApp, mou, report, world},
-    restart::{free_port, remote, start_child_with},
+    restart::{free_port, remote, start_child_with, stop_cleanly},
 };
 
 /// A mounted tmpfs, unmounted when dropped.
@@ -222,16 +222,7 @@ async fn a_full_disk_heals_without_a_restart_and_loses_nothing_acknowledged() {
     assert!(refused > 0);
 
     // The conservation law holds on the bus once the process has stopped.
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(PATIENCE, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status}");
+    stop_cleanly(&mut child).await;
     let bus = accord_bus::BusClient::from_url(&data_dir.join("bus").to_string_lossy())
         .await
         .unwrap();

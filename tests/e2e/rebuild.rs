@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::{
     helpers::{PATIENCE, mou, report, world},
-    restart::{free_port, remote, start_child},
+    restart::{free_port, remote, start_child, stop_cleanly},
 };
 
 /// Runs `accord index rebuild --data-dir DIR`.
@@ -59,16 +59,7 @@ async fn a_deleted_index_is_rebuilt_from_the_bus_on_the_next_start() {
     assert!(stderr.contains("stop Accord first"), "{stderr}");
     assert!(data_dir.join("index").exists());
 
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(PATIENCE, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status}");
+    stop_cleanly(&mut child).await;
     // Stopped, the index is dropped (the same as losing its directory).
     let dropped = rebuild_command(&data_dir).await;
     assert!(

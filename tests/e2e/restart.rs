@@ -100,6 +100,26 @@ pub(crate) async fn start_child_with(
 }
 
 /// A client-side view of the child process's API, reusing the typed helpers.
+/// Sends SIGTERM to `child` (the way a supervisor stops it).
+pub(crate) fn terminate(child: &Child) {
+    let pid = child.id().expect("the child runs").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Stops `child` with SIGTERM and checks that it exits cleanly (status 0) within [`PATIENCE`].
+pub(crate) async fn stop_cleanly(child: &mut Child) {
+    terminate(child);
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("the child did not stop after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
 pub(crate) fn remote(port: u16, dir: tempfile::TempDir, bus: accord_bus::BusClient) -> TestApp {
     TestApp::remote(format!("http://127.0.0.1:{port}"), dir, bus)
 }
