@@ -16,6 +16,7 @@
 
 mod batch;
 mod collector;
+mod merges;
 mod query;
 mod ranges;
 mod schema;
@@ -174,6 +175,9 @@ impl TantivyIndex {
             ),
             Access::ReadOnly => (None, ReloadPolicy::OnCommitWithDelay),
         };
+        if writer.is_some() {
+            merges::lower_merge_priority();
+        }
         let reader = index
             .reader_builder()
             .reload_policy(policy)
