@@ -290,7 +290,7 @@ pub fn detect(value: &str) -> Option<ObservableType> {
 /// | `ipv4-addr` | dotted quad without leading zeros; a CIDR block keeps its prefix with host bits zeroed (`10.1.2.3/8` → `10.0.0.0/8`); `/32` is dropped |
 /// | `ipv6-addr` | RFC 5952 (compressed, lower-case); CIDR as for IPv4, `/128` dropped; IPv4-mapped kept (`::ffff:1.2.3.4`) |
 /// | `domain-name` | IDNA ASCII (punycode), lower-case, no trailing dot, at least two labels |
-/// | `url` | as the `url` crate serializes it; http, https, ftp, ws, wss with a host; `http://` assumed when absent |
+/// | `url` | as the `url` crate serializes it, the host a canonical domain (no trailing dot); http, https, ftp, ws, wss with a host; `http://` assumed when absent |
 /// | `email-addr` | local part as given, domain part as `domain-name` |
 /// | `file` (digest) | lower-case hex MD5, SHA-1, SHA-256 or SHA-512; a `sha256:`-style prefix is accepted and dropped |
 /// | `file` (name) | as given, trimmed; 1 to 255 bytes, no `/`, `\` or control character (a path is not a name); never detected |

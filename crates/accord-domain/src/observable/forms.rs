@@ -181,7 +181,7 @@ pub(super) fn domain(value: &str) -> Result<String, String> {
 }
 
 /// Returns the canonical URL as the `url` crate serializes it (scheme and host lower-case, host IDNA-encoded, default
-/// port dropped, empty path written `/`). A value without `scheme://` is read as `http://…`.
+/// port dropped, empty path written `/`), its host a canonical domain name (no trailing dot). A value without `scheme://` is read as `http://…`.
 pub(super) fn url(value: &str) -> Result<String, String> {
     let with_scheme = if super::has_url_scheme(value) {
         value.to_owned()
@@ -196,7 +196,7 @@ pub(super) fn url(value: &str) -> Result<String, String> {
         }
         format!("http://{value}")
     };
-    let parsed =
+    let mut parsed =
         Url::parse(&with_scheme).map_err(|error| format!("`{value}` is not a URL: {error}"))?;
     if !URL_SCHEMES.contains(&parsed.scheme()) {
         return Err(format!(
@@ -204,12 +204,19 @@ pub(super) fn url(value: &str) -> Result<String, String> {
             parsed.scheme()
         ));
     }
-    match parsed.host() {
+    let host = match parsed.host() {
         None => return Err(format!("`{value}` has no host")),
         Some(Host::Domain(name)) => {
-            domain(name).map_err(|reason| format!("host: {reason}"))?;
+            let canonical = domain(name).map_err(|reason| format!("host: {reason}"))?;
+            (canonical != name).then_some(canonical)
         }
-        Some(Host::Ipv4(_) | Host::Ipv6(_)) => {}
+        Some(Host::Ipv4(_) | Host::Ipv6(_)) => None,
+    };
+    // The host as the canonical domain writes it (no trailing dot): `evil.example./x` is `evil.example/x`.
+    if let Some(host) = host {
+        parsed
+            .set_host(Some(&host))
+            .map_err(|error| format!("host: {error}"))?;
     }
     let canonical = String::from(parsed);
     if canonical.len() > MAX_URL_BYTES {

@@ -102,6 +102,18 @@ const ACCEPTED: &[(Option<&str>, &str, &str, &str)] = &[
     (None, "hXXp://evil[.]com", "url", "http://evil.com/"),
     (
         None,
+        "http://Evil.Example./x",
+        "url",
+        "http://evil.example/x",
+    ),
+    (
+        None,
+        "https://evil.example.:8443/",
+        "url",
+        "https://evil.example:8443/",
+    ),
+    (
+        None,
         "hxxp[:]//evil[.]com/a?b=c",
         "url",
         "http://evil.com/a?b=c",
