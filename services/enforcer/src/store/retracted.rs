@@ -95,11 +95,7 @@ impl ReportStore {
         partner: &OrgId,
         values: &HashSet<(ObservableType, String)>,
     ) -> Result<Vec<NormalizedReport>, StoreError> {
-        let start = format!("{partner}{SEPARATOR}");
-        let end = format!(
-            "{partner}{}",
-            char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
-        );
+        let (start, end) = super::partner_range(partner);
         let txn = self
             .db
             .begin_read()

@@ -137,6 +137,25 @@ impl Stage for Gate {
     }
 }
 
+/// The options of the stage-loop tests: batches of two records, two lanes.
+fn two_lanes() -> (StageOptions, Fairness) {
+    let options = StageOptions {
+        name: "fair-test",
+        topic: TOPIC,
+        group: "fair-test".to_owned(),
+        batch_size: 2,
+        linger: Duration::ZERO,
+    };
+    let fairness = Fairness {
+        header: "owner",
+        window: 100,
+        window_bytes: 1 << 20,
+        batch_bytes: 1 << 20,
+        lanes: 2,
+    };
+    (options, fairness)
+}
+
 const TOPIC: &str = accord_domain::topics::REPORTS_RAW;
 
 fn owned(owner: &str, key: &str) -> Record {
@@ -162,20 +181,7 @@ async fn an_owner_whose_batch_is_stuck_holds_one_lane_and_the_others_go_on_in_th
     records
         .extend((0..3).flat_map(|n| [owned("a", &format!("a{n}")), owned("b", &format!("b{n}"))]));
     bus.publish(TOPIC, records).await.unwrap();
-    let options = StageOptions {
-        name: "fair-test",
-        topic: TOPIC,
-        group: "fair-test".to_owned(),
-        batch_size: 2,
-        linger: Duration::ZERO,
-    };
-    let fairness = Fairness {
-        header: "owner",
-        window: 100,
-        window_bytes: 1 << 20,
-        batch_bytes: 1 << 20,
-        lanes: 2,
-    };
+    let (options, fairness) = two_lanes();
     let shutdown = CancellationToken::new();
     let stage = tokio::spawn(super::super::run_fair(
         bus.clone(),
@@ -239,20 +245,7 @@ async fn a_lane_that_panics_stops_the_stage_instead_of_leaving_its_owner_busy_fo
         .unwrap();
     bus.ensure_topics(&[TOPIC]).await.unwrap();
     bus.publish(TOPIC, vec![owned("p", "p0")]).await.unwrap();
-    let options = StageOptions {
-        name: "fair-test",
-        topic: TOPIC,
-        group: "fair-test".to_owned(),
-        batch_size: 2,
-        linger: Duration::ZERO,
-    };
-    let fairness = Fairness {
-        header: "owner",
-        window: 100,
-        window_bytes: 1 << 20,
-        batch_bytes: 1 << 20,
-        lanes: 2,
-    };
+    let (options, fairness) = two_lanes();
     let stopped = tokio::time::timeout(
         Duration::from_secs(30),
         super::super::run_fair(bus, options, fairness, Panics, CancellationToken::new()),
