@@ -1,6 +1,7 @@
 //! Whole-pipeline tests: `accord up` in process on random ports with a fresh data directory, driven over HTTP.
 #![allow(unreachable_pub)]
 
+mod alerts;
 mod audit_export;
 mod case_tokens;
 mod corpus;

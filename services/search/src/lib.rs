@@ -13,6 +13,7 @@
 //! Auditors (module `auditor`) read the records of their own organization (the operator's auditors read all),
 //! verify the chain, and fetch signed checkpoints of its head to keep ([`audit::checkpoint`]).
 
+mod alerts;
 pub mod audit;
 mod auditor;
 mod export;
@@ -93,6 +94,19 @@ pub struct Config {
     /// URLs; never the request's `Host` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// The most values all watchlists of the deployment hold together (more: 422 naming `/entries`).
+    pub max_watched_values: usize,
+    /// The most watchlists one agency keeps (more: 409).
+    pub max_watchlists_per_agency: usize,
+    /// The most entries one watchlist request adds or removes (more: 400 naming `/entries` or `/values`).
+    pub max_watch_entries_per_request: usize,
+    /// The most alerts one release of one report raises (a partner's `0.0.0.0/0` must not raise one per watched
+    /// address); what is cut is counted in `accord_alerts_capped_total`.
+    pub max_alerts_per_report: usize,
+    /// How long alerts are kept for `GET /v1/alerts` and for a stream resuming with `Last-Event-ID`, in days.
+    pub alert_retention_days: u32,
+    /// The most alert streams (`GET /v1/alerts/stream`) open at once (more: 429).
+    pub max_alert_streams: usize,
 }
 
 impl Default for Config {
@@ -110,6 +124,12 @@ impl Default for Config {
             audit_checkpoint_interval_secs: 300,
             audit_signing_key: None,
             public_url: None,
+            max_watched_values: 1_000_000,
+            max_watchlists_per_agency: 1_000,
+            max_watch_entries_per_request: 10_000,
+            max_alerts_per_report: 1_000,
+            alert_retention_days: 30,
+            max_alert_streams: 256,
         }
     }
 }
@@ -159,6 +179,32 @@ impl Config {
             self.audit_checkpoint_interval_secs,
             1,
         )?;
+        at_least(
+            "search.max_watched_values",
+            self.max_watched_values as u64,
+            1,
+        )?;
+        at_least(
+            "search.max_watchlists_per_agency",
+            self.max_watchlists_per_agency as u64,
+            1,
+        )?;
+        at_least(
+            "search.max_watch_entries_per_request",
+            self.max_watch_entries_per_request as u64,
+            1,
+        )?;
+        at_least(
+            "search.max_alerts_per_report",
+            self.max_alerts_per_report as u64,
+            1,
+        )?;
+        at_least(
+            "search.alert_retention_days",
+            u64::from(self.alert_retention_days),
+            1,
+        )?;
+        at_least("search.max_alert_streams", self.max_alert_streams as u64, 1)?;
         if let Some(key) = &self.audit_signing_key {
             accord_runtime::secret::decode_key(key.expose(), "search.audit_signing_key")
                 .map_err(|error| error.to_string())?;
@@ -181,6 +227,12 @@ pub struct AppState {
     pub(crate) revocations: taxii::revoked::Revocations,
     /// The absolute (or relative) URL of the TAXII API root, fixed at start.
     pub(crate) taxii_api_root: Arc<str>,
+    /// Watchlists and alerts.
+    pub(crate) alerts: alerts::AlertStore,
+    /// The alert streams that may still be opened.
+    pub(crate) alert_streams: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the process shuts down: ends alert streams.
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -207,12 +259,17 @@ impl AppState {
         let revocations = taxii::revoked::Revocations::open(&dir, Some(deps.health.clone()))?;
         let taxii_api_root =
             taxii::api_root_url(config.public_url.as_deref(), deps.listen_addr).into();
+        let alerts = alerts::AlertStore::open(&dir, Some(deps.health.clone()))?;
+        let alert_streams = Arc::new(tokio::sync::Semaphore::new(config.max_alert_streams));
         Ok(Self {
             deps,
             config: Arc::new(config),
             audit,
             revocations,
             taxii_api_root,
+            alerts,
+            alert_streams,
+            shutdown: tokio_util::sync::CancellationToken::new(),
         })
     }
 }
@@ -239,6 +296,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/public-key", get(auditor::public_key))
         .route("/v1/audit/mine", get(auditor::mine))
         .merge(taxii::routes())
+        .merge(alerts::routes())
         .with_state(state)
 }
 
@@ -248,7 +306,13 @@ pub fn router(state: AppState) -> Router {
 /// # Errors
 /// Fails when the audit trail cannot be opened.
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
-    let state = AppState::new(config, host.deps().clone())?;
+    let mut state = AppState::new(config, host.deps().clone())?;
+    state.shutdown = host.shutdown();
+    host.spawn_critical("search-alerts", alerts::run_matcher(state.clone()));
+    host.spawn_critical(
+        "search-alert-retention",
+        alerts::run_retention(state.clone()),
+    );
     let follower =
         audit::partners::run(state.deps.bus.clone(), state.audit.clone(), host.shutdown());
     host.spawn_critical("search-audit", follower);
