@@ -25,3 +25,4 @@ mod stix_ingest;
 mod submit_cli;
 mod tokens;
 mod validation;
+mod webhooks;

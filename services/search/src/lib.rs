@@ -107,6 +107,12 @@ pub struct Config {
     pub alert_retention_days: u32,
     /// The most alert streams (`GET /v1/alerts/stream`) open at once (more: 429).
     pub max_alert_streams: usize,
+    /// How long a webhook batch is retried after its first failure before it is dead-lettered, in seconds.
+    pub webhook_retry_secs: u64,
+    /// How long a webhook receiver has to answer, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Allow webhook URLs over plain `http` and to loopback or private addresses (labs and tests only).
+    pub webhook_allow_insecure: bool,
 }
 
 impl Default for Config {
@@ -130,6 +136,9 @@ impl Default for Config {
             max_alerts_per_report: 1_000,
             alert_retention_days: 30,
             max_alert_streams: 256,
+            webhook_retry_secs: 24 * 3600,
+            webhook_timeout_ms: 10_000,
+            webhook_allow_insecure: false,
         }
     }
 }
@@ -205,6 +214,8 @@ impl Config {
             1,
         )?;
         at_least("search.max_alert_streams", self.max_alert_streams as u64, 1)?;
+        at_least("search.webhook_retry_secs", self.webhook_retry_secs, 1)?;
+        at_least("search.webhook_timeout_ms", self.webhook_timeout_ms, 100)?;
         if let Some(key) = &self.audit_signing_key {
             accord_runtime::secret::decode_key(key.expose(), "search.audit_signing_key")
                 .map_err(|error| error.to_string())?;
@@ -309,6 +320,7 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let mut state = AppState::new(config, host.deps().clone())?;
     state.shutdown = host.shutdown();
     host.spawn_critical("search-alerts", alerts::run_matcher(state.clone()));
+    host.spawn_critical("search-webhooks", alerts::run_webhooks(state.clone()));
     host.spawn_critical(
         "search-alert-retention",
         alerts::run_retention(state.clone()),

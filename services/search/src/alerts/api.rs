@@ -68,16 +68,20 @@ struct RemoveBody {
     values: Vec<String>,
 }
 
-/// Renders a watchlist as the API returns it.
+/// Renders a watchlist as the API returns it (a webhook by its URL only: the secret is never returned).
 fn render(list: &Watchlist) -> Value {
-    json!({
+    let mut body = json!({
         "id": list.id,
         "name": list.name,
         "purpose": list.purpose,
         "case": list.case,
         "created_at": list.created_at,
         "entry_count": list.entries,
-    })
+    });
+    if let Some(hook) = &list.webhook {
+        body["webhook"] = json!({ "url": hook.url });
+    }
+    body
 }
 
 /// Canonicalizes entries, naming `<pointer>/<i>/value` (or `/include_subdomains`) for the first bad ones.
@@ -220,12 +224,11 @@ fn prepare_create(
     let reader = Reader::of(state, principal)?;
     json_body::require_json(headers)?;
     let body: CreateBody = json_body::parse(body)?;
-    if body.webhook.is_some() {
-        return Err(ApiError::invalid_field(
-            "/webhook",
-            "webhook delivery is not available yet; read GET /v1/alerts/stream or GET /v1/alerts",
-        ));
-    }
+    let webhook = body
+        .webhook
+        .as_ref()
+        .map(|hook| super::webhook::check(hook, state.config.webhook_allow_insecure))
+        .transpose()?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(ApiError::bad_field(
@@ -258,6 +261,7 @@ fn prepare_create(
         created_at: chrono::Utc::now(),
         created_by: reader.principal.token_id.clone(),
         entries: 0,
+        webhook,
     };
     Ok((reader, list, entries))
 }
@@ -306,6 +310,16 @@ pub(crate) async fn get_one(
         let next = (entries.len() == ENTRIES_PAGE)
             .then(|| entries.last().map(|entry| entry.value.clone()));
         let mut body = render(&list);
+        if list.webhook.is_some() {
+            let hook = state
+                .alerts
+                .webhook_state(&id)
+                .map_err(|error| unavailable(&error))?;
+            body["webhook"]["status"] = json!(hook.status());
+            body["webhook"]["delivered"] = json!(hook.delivered);
+            body["webhook"]["failed"] = json!(hook.failed);
+            body["webhook"]["last_error"] = json!(hook.last_error);
+        }
         body["entries"] = json!(entries);
         body["next"] = json!(next.flatten());
         Ok(body)

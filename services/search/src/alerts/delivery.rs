@@ -110,7 +110,7 @@ fn render(alert: &Alert) -> Value {
 ///
 /// # Errors
 /// 503 when an audit record cannot be written (nothing leaves then).
-async fn release(
+pub(crate) async fn release(
     state: &AppState,
     reader: &Reader,
     endpoint: &'static str,

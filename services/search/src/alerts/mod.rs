@@ -18,6 +18,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 mod watched;
+mod webhook;
 
 use std::time::Duration;
 
@@ -56,6 +57,14 @@ pub(crate) async fn run_matcher(state: AppState) -> anyhow::Result<()> {
         state.shutdown.clone(),
     )
     .await
+}
+
+/// Delivers webhooks until shutdown.
+///
+/// # Errors
+/// When the HTTP client cannot be built.
+pub(crate) async fn run_webhooks(state: AppState) -> anyhow::Result<()> {
+    webhook::run(state).await
 }
 
 /// Deletes alerts older than the retention, every few minutes, until shutdown.

@@ -11,6 +11,7 @@
 //!   (`match` for a new one, `withdrawn` for one that is gone) and a replayed release raises nothing;
 //! - `order`: sequence number → the alert's key in `alerts`: every alert in the order raised, so that the retention
 //!   of alerts deletes the oldest without reading the others;
+//! - `webhooks`: watchlist id → its webhook's delivery state ([`super::webhook::State`]);
 //! - `meta`: `seq` → the last sequence number given (u64).
 
 use std::{
@@ -32,6 +33,7 @@ pub(super) const ENTRIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::ne
 pub(super) const ALERTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("alerts");
 pub(super) const ACTIVE: TableDefinition<'_, &str, u64> = TableDefinition::new("active");
 pub(super) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+pub(super) const WEBHOOKS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("webhooks");
 pub(super) const ORDER: TableDefinition<'_, u64, &str> = TableDefinition::new("order");
 pub(super) const SEP: char = '\u{1f}';
 /// The character after [`SEP`], ending a prefix range.
@@ -50,6 +52,9 @@ pub(crate) struct Watchlist {
     pub(crate) created_by: String,
     /// How many entries it has.
     pub(crate) entries: usize,
+    /// Where its alerts are also POSTed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) webhook: Option<super::webhook::Target>,
 }
 
 /// One watched value.
@@ -156,6 +161,7 @@ impl AlertStore {
         txn.open_table(ACTIVE)?;
         txn.open_table(META)?;
         txn.open_table(ORDER)?;
+        txn.open_table(WEBHOOKS)?;
         txn.commit()?;
         let mut memory = Memory::default();
         let txn = db.begin_read()?;
@@ -236,6 +242,15 @@ impl AlertStore {
             list.entries = put_entries(&mut table, &list.id, entries)?.len();
             txn.open_table(WATCHLISTS)?
                 .insert(list.id.as_str(), serde_json::to_vec(&list)?.as_slice())?;
+            if list.webhook.is_some() {
+                // Delivery starts with the alerts raised after the watchlist exists.
+                let state = super::webhook::State {
+                    cursor: *self.last.borrow(),
+                    ..Default::default()
+                };
+                txn.open_table(WEBHOOKS)?
+                    .insert(list.id.as_str(), serde_json::to_vec(&state)?.as_slice())?;
+            }
         }
         txn.commit()?;
         let mut memory = self.memory_mut();
@@ -347,6 +362,7 @@ impl AlertStore {
                 removed.push(serde_json::from_slice::<Entry>(value.value())?);
             }
             txn.open_table(WATCHLISTS)?.remove(id)?;
+            txn.open_table(WEBHOOKS)?.remove(id)?;
             removed
         };
         txn.commit()?;
@@ -361,6 +377,38 @@ impl AlertStore {
         }
         memory.remove_list(id);
         Ok(true)
+    }
+
+    /// Returns the delivery state of a watchlist's webhook (the default when it has none).
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub(crate) fn webhook_state(&self, id: &str) -> anyhow::Result<super::webhook::State> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(WEBHOOKS)?;
+        Ok(match table.get(id)? {
+            Some(value) => serde_json::from_slice(value.value())?,
+            None => super::webhook::State::default(),
+        })
+    }
+
+    /// Stores the delivery state of a watchlist's webhook, unless the watchlist was deleted meanwhile.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub(crate) fn put_webhook_state(
+        &self,
+        id: &str,
+        state: &super::webhook::State,
+    ) -> anyhow::Result<()> {
+        if self.get(id).is_none() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        txn.open_table(WEBHOOKS)?
+            .insert(id, serde_json::to_vec(state)?.as_slice())?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Returns up to `limit` entries of a watchlist after the value `after`.

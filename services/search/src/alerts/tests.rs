@@ -17,6 +17,7 @@ fn list(id: &str, agency: &str) -> Watchlist {
         created_at: chrono::Utc::now(),
         created_by: "token".to_owned(),
         entries: 0,
+        webhook: None,
     }
 }
 
