@@ -296,6 +296,8 @@ fn settle(
     let now = chrono::Utc::now();
     match sent {
         Ok(()) => {
+            metrics::counter!(crate::metrics::ALERTS_DELIVERED, "via" => "webhook")
+                .increment(ids.len() as u64);
             *hook = State {
                 cursor: through,
                 delivered: hook.delivered + ids.len() as u64,
