@@ -397,3 +397,91 @@ async fn the_stream_resumes_after_a_disconnect_and_a_restart_without_loss_or_rep
     drop(stream);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn kill_dash_nine_while_alerts_are_raised_loses_none_and_repeats_none() {
+    use crate::restart::{free_port, remote, start_child};
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let mut child = start_child(&data_dir, port).await;
+    let placeholder =
+        accord_bus::BusClient::from_url(&dir.path().join("placeholder-bus").to_string_lossy())
+            .await
+            .unwrap();
+    let app = remote(port, dir, placeholder);
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    watch(
+        &app,
+        &w.ncu_de,
+        "CASE-KILL",
+        json!([{ "value": "100.0.0.0/8" }]),
+    )
+    .await;
+    let mut stream = open_stream(&app, &w.ncu_de, None).await;
+
+    const BURST: usize = 200;
+    let mut tasks = Vec::new();
+    for index in 0..BURST {
+        let client = app.client.clone();
+        let url = format!("{}/v1/reports", app.url);
+        let token = w.partner.clone();
+        let body = report(
+            &format!("Burst {index}"),
+            "green",
+            &[&format!("100.0.{}.{}", index / 250, index % 250 + 1)],
+        );
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .map(|response| response.status())
+        }));
+    }
+    for task in tasks {
+        assert!(matches!(task.await, Ok(Ok(StatusCode::ACCEPTED))));
+    }
+    // A few alerts seen live, then the process is killed in the middle of raising the rest.
+    let live = read_events(&mut stream, 1).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    drop(stream);
+
+    let _child = start_child(&data_dir, port).await;
+    let mut stream = open_stream(&app, &w.ncu_de, Some(&live.last().unwrap().0)).await;
+    let rest = read_events(&mut stream, BURST - live.len()).await;
+    let mut ids: Vec<u64> = live
+        .iter()
+        .chain(&rest)
+        .map(|(id, _)| id.parse().unwrap())
+        .collect();
+    let mut values: Vec<String> = live
+        .iter()
+        .chain(&rest)
+        .map(|(_, alert)| alert["value"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "ids in order, none twice: {ids:?}"
+    );
+    values.sort();
+    values.dedup();
+    assert_eq!(
+        values.len(),
+        BURST,
+        "one alert per report, none lost, none twice"
+    );
+    // Nothing more comes: no duplicate raised by a replayed batch.
+    let page = app
+        .get(
+            &format!("/v1/alerts?after={}", ids.pop().unwrap()),
+            &w.ncu_de,
+        )
+        .await;
+    assert_eq!(page.body["alerts"], json!([]), "{}", page.body);
+}
