@@ -48,6 +48,7 @@ pub use crate::{indicators::run_indicator, request::Context, search::run_search}
 // The endpoints as functions of the caller, audit record included: what the HTTP handlers call, and the only way
 // the web console reads released data (decision 0025). Each returns a `released::Outcome`.
 pub use crate::{
+    alerts::alert_page,
     auditor::{
         AuditQuery, EXPORT_MEDIA_TYPE, SummaryQuery, audit_checkpoint, audit_export, audit_records,
         audit_summary, recent_requests, verify_chain,

@@ -206,7 +206,6 @@ async fn page(
     principal: Option<Principal>,
     query: Result<PageQuery, axum::extract::rejection::QueryRejection>,
 ) -> Result<Value, ApiError> {
-    let reader = Reader::of(state, principal)?;
     let query = query.map_err(|rejection| ApiError::bad_field("/query", rejection.body_text()))?;
     let after = parse_id("/after", query.after.as_deref())?
         .max(parse_id("/cursor", query.cursor.as_deref())?);
@@ -217,6 +216,22 @@ async fn page(
             format!("from 1 to {MAX_PAGE}"),
         ));
     }
+    alert_page(state, principal, after, limit).await
+}
+
+/// The whole of `GET /v1/alerts` for a caller (`None`: no valid token): `{ "alerts", "next" }`, the alerts after
+/// `after`, re-checked and audited. The HTTP handler and the web console call this.
+///
+/// # Errors
+/// 401/403 for a caller that is not an agency's investigator, 503 when the store or the trail fails.
+pub async fn alert_page(
+    state: &AppState,
+    principal: Option<Principal>,
+    after: u64,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    let reader = Reader::of(state, principal)?;
+    let limit = limit.clamp(1, MAX_PAGE);
     let scanned = state
         .alerts
         .page(&reader.principal.organization, after, limit)

@@ -27,6 +27,7 @@ use axum::{
     routing::{get, post},
 };
 
+pub use delivery::alert_page;
 pub(crate) use store::AlertStore;
 
 use crate::AppState;
