@@ -99,9 +99,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
 /// Returns the key of a damaged record when the layout after its checksum still holds one (what the dead letter of
 /// a corrupt record is keyed by); `None` when even that is unreadable.
 pub(crate) fn salvage_key(bytes: &[u8]) -> Option<String> {
-    let rest = match bytes.first()? {
-        &VERSION => bytes.get(5..)?,
-        &VERSION_UNCHECKED => bytes.get(1..)?,
+    let rest = match *bytes.first()? {
+        VERSION => bytes.get(5..)?,
+        VERSION_UNCHECKED => bytes.get(1..)?,
         _ => return None,
     };
     decode_fields(Reader { rest }).ok()?.key
