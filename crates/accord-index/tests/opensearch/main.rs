@@ -10,6 +10,8 @@
 mod failures;
 mod live;
 mod model;
+mod model_dsl;
+mod model_writes;
 mod queries;
 mod setup;
 mod stub;

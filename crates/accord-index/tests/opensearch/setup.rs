@@ -63,7 +63,12 @@ async fn first_use_installs_templates_then_creates_indices_once() {
     for date in ["valid_from", "valid_until", "occurred_at"] {
         assert_eq!(field(date), json!("date_nanos"), "{date}");
     }
-    assert_eq!(field("cidr"), json!("ip_range"));
+    assert_eq!(field("cidr_v4"), json!("ip_range"));
+    assert_eq!(field("cidr_v6"), json!("ip_range"));
+    assert_eq!(
+        mappings["properties"]["title"]["analyzer"],
+        json!("accord_text")
+    );
     assert_eq!(field("ip"), json!("ip"));
     assert_eq!(
         (field("title"), field("description")),

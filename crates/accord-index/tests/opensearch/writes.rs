@@ -143,7 +143,8 @@ async fn a_write_claims_writes_views_and_commits_with_external_versions() {
         source["indicator_type"],
         json!(["ipv4-addr", "domain-name"])
     );
-    assert_eq!(source["cidr"], json!(["10.0.0.0/8"]));
+    assert_eq!(source["cidr_v4"], json!(["10.0.0.0/8"]));
+    assert_eq!(source["cidr_v6"], json!([]));
     assert_eq!(source["ip"], json!(["192.0.2.1"]));
     assert_eq!(
         (source["tlp"].clone(), source["sector"].clone()),
