@@ -30,6 +30,7 @@ mod client;
 mod lookup;
 mod mapping;
 mod paging;
+mod plan;
 mod query;
 mod retry;
 mod write;

@@ -13,6 +13,7 @@ mod model;
 mod model_dsl;
 mod model_writes;
 mod queries;
+mod races;
 mod setup;
 mod stub;
 mod writes;

@@ -74,17 +74,14 @@ impl Recorded {
         if !self.is_bulk() {
             return None;
         }
-        let (_, meta, _) = self.actions().into_iter().next()?;
-        Some(
-            match (
-                meta["_index"].as_str()?.ends_with("-reports"),
-                meta["version_type"].as_str()?,
-            ) {
-                (true, "external_gte") => BulkKind::Claim,
-                (true, _) => BulkKind::Commit,
-                (false, _) => BulkKind::Views,
-            },
-        )
+        let (_, meta, source) = self.actions().into_iter().next()?;
+        if !meta["_index"].as_str()?.ends_with("-reports") {
+            return Some(BulkKind::Views);
+        }
+        match source?["state"].as_str()? {
+            "pending" => Some(BulkKind::Claim),
+            _ => Some(BulkKind::Commit),
+        }
     }
 }
 
