@@ -444,3 +444,39 @@ async fn refresh_asks_both_indices() {
     assert_eq!(refresh.len(), 1);
     assert_eq!(refresh[0].path, "/accord-views,accord-reports/_refresh");
 }
+
+#[tokio::test]
+async fn too_many_clauses_is_an_invalid_query_never_retried() {
+    let stub = Stub::scripted(|request, _| {
+        let refused = json!({
+            "error": {
+                "root_cause": [{ "type": "too_many_clauses", "reason": "maxClauseCount is set to 1024" }],
+                "type": "search_phase_execution_exception", "reason": "all shards failed",
+                "caused_by": { "type": "too_many_clauses", "reason": "maxClauseCount is set to 1024" }
+            },
+            "status": 500
+        });
+        if request.path == "/_msearch" {
+            let mut item = refused.clone();
+            item["status"] = json!(500);
+            return Some(Reply::new(200, json!({ "took": 1, "responses": [item] })));
+        }
+        request.path.ends_with("/_search").then(|| Reply::new(500, refused))
+    })
+    .await;
+    let index = stub.index();
+    let searched = index.search(c::query()).await;
+    assert!(
+        matches!(searched, Err(IndexError::InvalidQuery(_))),
+        "{searched:?}"
+    );
+    assert_eq!(stub.to("/accord-views/_search").len(), 1, "never retried");
+    let looked_up = index
+        .lookup(c::release(), vec![c::exact(T::DomainName, "a.example")], 3)
+        .await;
+    assert!(
+        matches!(looked_up, Err(IndexError::InvalidQuery(_))),
+        "{looked_up:?}"
+    );
+    assert_eq!(stub.to("/_msearch").len(), 1, "never retried");
+}
