@@ -4,3 +4,9 @@
 pub(crate) const REQUESTS: &str = "accord_search_requests_total";
 /// Requests refused for want of a valid token, by `endpoint`: counted here, never written to the audit trail.
 pub(crate) const UNAUTHENTICATED: &str = "accord_search_unauthenticated_total";
+/// Alerts raised by the watchlist matcher (`match` and `withdrawn`).
+pub(crate) const ALERTS_RAISED: &str = "accord_alerts_raised_total";
+/// Release sets whose matches exceeded `search.max_alerts_per_report` (the rest raised nothing).
+pub(crate) const ALERTS_CAPPED: &str = "accord_alerts_capped_total";
+/// Alerts delivered to agencies, audited, by `via` (`stream`, `page`).
+pub(crate) const ALERTS_DELIVERED: &str = "accord_alerts_delivered_total";
