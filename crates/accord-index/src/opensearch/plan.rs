@@ -217,7 +217,7 @@ mod tests {
             ),
             (pending.to_string(), stored(&pending, 2 * 7, &["b"], &["c"])),
         ]);
-        let batch = vec![
+        let batch = [
             item(&committed, 5),
             item(&committed, 4),
             item(&pending, 7),
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn newer_items_of_one_report_collapse_into_the_last() {
         let report = ReportId::random();
-        let batch = vec![
+        let batch = [
             item(&report, 1),
             item(&report, 3),
             item(&report, 3),
