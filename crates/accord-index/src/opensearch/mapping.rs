@@ -13,8 +13,9 @@
 //!   `occurred_at`, the report `version`, and the whole view in `view` (an object with `enabled: false`: stored in
 //!   `_source`, never indexed). `dynamic: strict` turns a field Accord does not know into an item failure instead of
 //!   a silent new mapping.
-//! - `<prefix>-reports`: one *marker* per report, `_id` = report id, written with external versions (see the
-//!   `write` module): the version the report is at and the document ids of its views.
+//! - `<prefix>-reports`: one *marker* per report, `_id` = report id, written conditionally on what was read
+//!   (`if_seq_no`/`if_primary_term` or `create`, see the `write` module): the version the report is at, pending or
+//!   committed, and the document ids of its views.
 //!
 //! `date_nanos` keeps the microseconds Accord's time filters are specified in (`date` would round to milliseconds),
 //! but only holds 1970-01-01 to 2262-04-11: times are clamped into that range in documents and queries ([`clamp`]),

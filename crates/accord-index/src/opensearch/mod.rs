@@ -4,12 +4,17 @@
 //! (`opensearch://host:9200`, `opensearch+https://user:password@host:9200?prefix=accord`, see [`config`]) or
 //! [`OpenSearchIndex::new`]. Construction sends nothing; the first operation (usually `/readyz` calling
 //! [`SearchIndex::health`]) installs the index templates and creates the indices, and is repeated until it succeeds,
-//! so services may start before the cluster is up.
+//! so services may start before the cluster is up. Only a process that manages the indices does so
+//! ([`OpenSearchConfig::manage_indices`]); one opened with
+//! [`IndexClient::from_url_read_only`](crate::IndexClient::from_url_read_only) installs nothing and needs read rights
+//! only.
 //!
-//! - `mapping`: the templates (keyword indicators, `ip`/`ip_range` for CIDR containment, text narrative,
-//!   release fields), the view documents and the report markers.
-//! - `write`: replacing all views of a report with external versions; a replay or an out-of-order
-//!   write is `Stale` and never overwrites newer data. Its module docs give the protocol and its failure modes.
+//! - `mapping`: the templates (keyword indicators, `ip` and one `ip_range` per IP family for CIDR containment,
+//!   narrative analyzed like tantivy, release fields), the view documents and the report markers.
+//! - `plan` and `write`: replacing all views of a report: views with external versions, the report marker claimed
+//!   and committed conditionally on what was read; a replay or an out-of-order write is `Stale` and never
+//!   overwrites newer data, and a writer overtaken by a newer one is fenced off. The `write` module docs give the
+//!   protocol and its failure modes.
 //! - `bulk`: per-item outcomes of `_bulk`, retries of 429/5xx items with backoff and jitter.
 //! - `query`: the query DSL; every search and lookup carries the release filter added here, by Accord.
 //!   OpenSearch's security plugin, if a deployment enables it, is a second wall only.
