@@ -413,3 +413,43 @@ async fn restart_keeps_views_and_versions_on_the_model() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_lookups_read_each_view_once_in_bounded_requests() {
+    use accord_domain::ObservableType as T;
+    use accord_index::conformance as c;
+    let (stub, _cluster) = modelled().await;
+    let mut config = stub.config();
+    crate::live::small_requests(&mut config);
+    let index = stub.index_with(config);
+    let report_id = c::report();
+    let domains: Vec<String> = (0..30).map(|n| format!("shared{n}.example")).collect();
+    let indicators: Vec<(T, &str)> = domains
+        .iter()
+        .map(|d| (T::DomainName, d.as_str()))
+        .collect();
+    let views = (0..15)
+        .map(|n| c::with_indicators(c::view(&report_id, &format!("s{n:02}")), &indicators))
+        .collect();
+    c::put(&index, &report_id, 1, views).await;
+    let keys: Vec<_> = domains.iter().map(|d| c::key(T::DomainName, d)).collect();
+    let pages = index.lookup(c::release(), keys, 15).await.unwrap();
+    assert!(pages.iter().all(|page| page.hits.len() == 15));
+
+    // 30 keys × 15 hits, but each of the 15 views is read once, at most 7 per `_mget` (`mget_max_docs`).
+    let reads: Vec<usize> = stub
+        .to("/accord-views/_mget")
+        .iter()
+        .map(|request| crate::stub::mget_ids(request).len())
+        .collect();
+    assert_eq!(reads.iter().sum::<usize>(), 15, "{reads:?}");
+    assert!(reads.iter().all(|docs| *docs <= 7), "{reads:?}");
+    // Searches per `_msearch` stay within `msearch_max_searches` (4) and `msearch_max_hits` (25) / size (10).
+    for request in stub.to("/_msearch") {
+        assert!(
+            request.lines().len() / 2 <= 2,
+            "{} searches",
+            request.lines().len() / 2
+        );
+    }
+}
