@@ -109,10 +109,20 @@ impl AlertStore {
         &self,
         releases: Vec<(ReportId, BTreeMap<Match, View>)>,
     ) -> anyhow::Result<Vec<Change>> {
+        // The last release of a report in the call is what it holds now: each report is compared with the stored
+        // state once (twice would raise its matches twice).
+        let mut latest: BTreeMap<ReportId, BTreeMap<Match, View>> = BTreeMap::new();
+        let mut order = Vec::new();
+        for (report, found) in releases {
+            if latest.insert(report.clone(), found).is_none() {
+                order.push(report);
+            }
+        }
         let txn = self.db.begin_read()?;
         let active = txn.open_table(ACTIVE)?;
         let mut changes = Vec::new();
-        for (report, mut gained) in releases {
+        for report in order {
+            let mut gained = latest.remove(&report).unwrap_or_default();
             let mut lost = Vec::new();
             for (found, key) in held_matches(&active, &report)? {
                 if gained.remove(&found).is_none() {

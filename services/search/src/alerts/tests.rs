@@ -107,6 +107,31 @@ fn a_match_is_raised_once_withdrawn_when_lost_and_nothing_on_replay() {
 }
 
 #[test]
+fn one_report_twice_in_a_batch_raises_its_matches_once() {
+    // A replayed evaluation next to the original (at-least-once after a crash) in the same batch.
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(dir.path(), None).unwrap();
+    store
+        .create(list("w1", "ncu-de"), &[entry("a.example")])
+        .unwrap();
+    let report = ReportId::random();
+    let a = matched("w1", "a.example", "a.example");
+    let now = chrono::Utc::now();
+    let twice = vec![
+        release(&report, std::slice::from_ref(&a)),
+        release(&report, std::slice::from_ref(&a)),
+    ];
+    assert_eq!(store.record(twice, now).unwrap(), 1);
+    // The last one counts: a batch that matched, then no longer, raises nothing for it.
+    let other = ReportId::random();
+    let gone = vec![
+        release(&other, std::slice::from_ref(&a)),
+        release(&other, &[]),
+    ];
+    assert_eq!(store.record(gone, now).unwrap(), 0);
+}
+
+#[test]
 fn a_deleted_watchlist_raises_nothing_more() {
     let dir = tempfile::tempdir().unwrap();
     let store = AlertStore::open(dir.path(), None).unwrap();
