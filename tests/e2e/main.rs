@@ -5,6 +5,7 @@ mod audit_export;
 mod case_tokens;
 mod corpus;
 mod faults;
+mod feedback;
 mod full_disk;
 mod helpers;
 mod lenient;

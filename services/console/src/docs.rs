@@ -232,7 +232,11 @@ pub struct IndicatorMatch {
     /// When the latest report's incident happened.
     #[serde(default)]
     pub last_seen: Option<String>,
-    /// Reports containing it.
+    /// Reports containing it (all of them, `reports` lists the first).
+    #[serde(default)]
+    pub reports_total: u64,
+    /// Agencies' feedback sightings of it in these reports.
+    #[serde(default)]
     pub sightings: u64,
     /// Distinct partners (anonymous ones as one `anonymous`).
     #[serde(default)]

@@ -16,6 +16,7 @@
 pub mod audit;
 mod auditor;
 mod export;
+pub mod feedback;
 #[cfg(test)]
 mod fuzz;
 mod indicators;
@@ -24,6 +25,7 @@ mod metrics;
 pub mod released;
 mod request;
 mod search;
+pub mod sightings;
 mod taxii;
 mod visible;
 
@@ -42,7 +44,9 @@ use crate::audit::{AuditLog, checkpoint::CheckpointSigner};
 
 // The endpoints' work without authentication and audit, for in-process drivers (the differential policy test): their
 // answers are `Unaudited`, which only `released::audit_then_release` turns into something that can be answered.
-pub use crate::{indicators::run_indicator, request::Context, search::run_search};
+pub use crate::{
+    indicators::run_indicator, request::Context, search::run_search, sightings::Sightings,
+};
 
 // The endpoints as functions of the caller, audit record included: what the HTTP handlers call, and the only way
 // the web console reads released data (decision 0025). Each returns a `released::Outcome`.
@@ -93,6 +97,11 @@ pub struct Config {
     /// URLs; never the request's `Host` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// The key agencies' feedback pseudonyms are derived with (decision 0057): 32 bytes in base64 (a secret, never
+    /// printed). Without it, the key file `search/feedback-pseudonym.key` in the data directory, generated on first
+    /// start. Every search process of a deployment must use the same key, or one agency counts as several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback_pseudonym_key: Option<ConfigSecret>,
 }
 
 impl Default for Config {
@@ -110,6 +119,7 @@ impl Default for Config {
             audit_checkpoint_interval_secs: 300,
             audit_signing_key: None,
             public_url: None,
+            feedback_pseudonym_key: None,
         }
     }
 }
@@ -163,6 +173,10 @@ impl Config {
             accord_runtime::secret::decode_key(key.expose(), "search.audit_signing_key")
                 .map_err(|error| error.to_string())?;
         }
+        if let Some(key) = &self.feedback_pseudonym_key {
+            accord_runtime::secret::decode_key(key.expose(), "search.feedback_pseudonym_key")
+                .map_err(|error| error.to_string())?;
+        }
         if let Some(url) = &self.public_url {
             taxii::check_public_url(url)
                 .map_err(|message| format!("search.public_url {message}"))?;
@@ -181,6 +195,10 @@ pub struct AppState {
     pub(crate) revocations: taxii::revoked::Revocations,
     /// The absolute (or relative) URL of the TAXII API root, fixed at start.
     pub(crate) taxii_api_root: Arc<str>,
+    /// The key of agencies' feedback pseudonyms.
+    pub(crate) feedback_key: Arc<[u8; 32]>,
+    /// Feedback sightings per (report, indicator), for the counts of indicator lookups.
+    pub(crate) sightings: sightings::Sightings,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -207,12 +225,21 @@ impl AppState {
         let revocations = taxii::revoked::Revocations::open(&dir, Some(deps.health.clone()))?;
         let taxii_api_root =
             taxii::api_root_url(config.public_url.as_deref(), deps.listen_addr).into();
+        let feedback_key = accord_runtime::secret::load_or_generate_key(
+            config.feedback_pseudonym_key.as_ref(),
+            "search.feedback_pseudonym_key",
+            &dir.join("feedback-pseudonym.key"),
+        )
+        .context("failed to load the feedback pseudonym key")?;
+        let sightings = sightings::Sightings::open(&dir, Some(deps.health.clone()))?;
         Ok(Self {
             deps,
             config: Arc::new(config),
             audit,
             revocations,
             taxii_api_root,
+            feedback_key: Arc::new(feedback_key),
+            sightings,
         })
     }
 }
@@ -227,6 +254,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/indicators/{value}", get(indicators::get))
         .route("/v1/search", post(search::post_search))
+        .route("/v1/feedback", post(feedback::post))
         .route("/v1/search/export", post(export::post_search_export))
         .route("/v1/audit", get(auditor::list))
         .route(
@@ -258,6 +286,12 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         host.shutdown(),
     );
     host.spawn_critical("search-revocations", revocations);
+    let sightings = sightings::run(
+        state.deps.bus.clone(),
+        state.sightings.clone(),
+        host.shutdown(),
+    );
+    host.spawn_critical("search-sightings", sightings);
     host.provide(state.clone());
     host.mount(router(state));
     Ok(())
