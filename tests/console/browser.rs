@@ -213,3 +213,31 @@ pub fn screenshot_dir() -> PathBuf {
 pub async fn run_script(script: &str, input: Value) -> Value {
     run(script, input).await
 }
+
+#[tokio::test]
+async fn a_new_alert_appears_on_the_open_alerts_page_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let value = "live-alert.example";
+    let body = json!({ "name": "Live", "purpose": "investigation", "case": "CASE-LIVE",
+        "entries": [{ "value": value }] });
+    let created = app.post("/v1/watchlists", &people.investigator, body).await;
+    assert_eq!(
+        created.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        created.body
+    );
+    let input = json!({
+        "url": app.url,
+        "tokens": { "partner": people.partner, "investigator": people.investigator },
+        "value": value,
+        "screenshots": screenshots(),
+    });
+    let seen = run("alerts.py", input).await;
+    assert_eq!(seen["shown"], true, "{seen}");
+    assert_eq!(seen["reloads"], 0, "{seen}");
+}

@@ -6,6 +6,7 @@
 //! CI): then they fail.
 #![allow(unreachable_pub)]
 
+mod alerts;
 mod audit;
 mod browser;
 mod client;

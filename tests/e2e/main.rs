@@ -1,6 +1,7 @@
 //! Whole-pipeline tests: `accord up` in process on random ports with a fresh data directory, driven over HTTP.
 #![allow(unreachable_pub)]
 
+mod alerts;
 mod audit_export;
 mod case_tokens;
 mod corpus;
@@ -25,3 +26,4 @@ mod stix_ingest;
 mod submit_cli;
 mod tokens;
 mod validation;
+mod webhooks;

@@ -13,6 +13,7 @@
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
 #![allow(unreachable_pub)]
 
+mod alerts;
 mod cluster;
 mod owned;
 

@@ -26,10 +26,10 @@ use secrecy::SecretString;
 
 pub use self::{local::Local, remote::Remote};
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IssuedToken, Lookup,
-    LookupRequest, MouHistory, MouList, MouVersion, Organization, OrganizationList, PipelineCounts,
-    Preview, ReportCounts, ReportList, ReportStatus, SearchPage, SearchRequest, TokenList,
-    Verification,
+    Accepted, AlertPage, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile,
+    IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization,
+    OrganizationList, PipelineCounts, Preview, ReportCounts, ReportList, ReportStatus, SearchPage,
+    SearchRequest, TokenList, Verification,
 };
 
 /// The filters of `GET /v1/audit`.
@@ -180,6 +180,9 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> Result<AuditRecords, ApiError>;
 
+    /// `GET /v1/alerts?after=` (the caller's alerts after that id, oldest first, audited).
+    async fn alerts(&self, token: &SecretString, after: u64) -> Result<AlertPage, ApiError>;
+
     /// `GET /v1/organizations?limit=1000&cursor=`.
     async fn organizations(
         &self,
@@ -306,6 +309,9 @@ pub trait Backend: Send + Sync + 'static {
 
 /// Records per page of the audit console.
 pub(crate) const AUDIT_PAGE: usize = 100;
+
+/// Alerts per page of the alerts page.
+pub(crate) const ALERT_PAGE: usize = 100;
 
 /// The page size the console asks the coordinators' lists for (the API's largest).
 pub(crate) const ADMIN_PAGE: usize = 1000;

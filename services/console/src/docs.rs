@@ -370,6 +370,35 @@ pub struct DayCount {
     pub count: u64,
 }
 
+/// `GET /v1/alerts`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AlertPage {
+    /// Oldest first.
+    pub alerts: Vec<Alert>,
+    /// The id to read on after, when more follow.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// One alert of `GET /v1/alerts`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Alert {
+    /// Its id (decimal, increasing).
+    pub id: String,
+    /// `match` or `withdrawn`.
+    pub kind: String,
+    /// The watchlist's id.
+    pub watchlist: String,
+    /// The watched value.
+    pub entry: String,
+    /// The released value.
+    pub value: String,
+    /// The report as a search hit lists it (`{ "id" }` only for `withdrawn`).
+    pub report: Value,
+    /// When it was raised.
+    pub at: String,
+}
+
 /// A record of `GET /v1/audit/mine`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct AuditRecord {

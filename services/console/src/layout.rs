@@ -32,6 +32,8 @@ pub(crate) enum Nav {
     Lookup,
     /// Investigator: search.
     Search,
+    /// Investigator: watchlist alerts.
+    Alerts,
     /// Coordinator: organizations.
     Organizations,
     /// Coordinator: tokens.
@@ -75,6 +77,7 @@ fn navigation(session: Option<&Session>, current: Nav) -> Markup {
                         Role::Investigator => {
                             (nav_link(current, Nav::Lookup, "/lookup", "Look up"))
                             (nav_link(current, Nav::Search, "/search", "Search"))
+                            (nav_link(current, Nav::Alerts, "/alerts", "Alerts"))
                         }
                         Role::Auditor => {
                             (nav_link(current, Nav::Audit, "/audit", "Audit trail"))

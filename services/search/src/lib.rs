@@ -13,6 +13,7 @@
 //! Auditors (module `auditor`) read the records of their own organization (the operator's auditors read all),
 //! verify the chain, and fetch signed checkpoints of its head to keep ([`audit::checkpoint`]).
 
+mod alerts;
 pub mod audit;
 mod auditor;
 mod export;
@@ -51,6 +52,7 @@ pub use crate::{
 // The endpoints as functions of the caller, audit record included: what the HTTP handlers call, and the only way
 // the web console reads released data (decision 0025). Each returns a `released::Outcome`.
 pub use crate::{
+    alerts::alert_page,
     auditor::{
         AuditQuery, EXPORT_MEDIA_TYPE, SummaryQuery, audit_checkpoint, audit_export, audit_records,
         audit_summary, recent_requests, verify_chain,
@@ -102,6 +104,25 @@ pub struct Config {
     /// start. Every search process of a deployment must use the same key, or one agency counts as several.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feedback_pseudonym_key: Option<ConfigSecret>,
+    /// The most values all watchlists of the deployment hold together (more: 422 naming `/entries`).
+    pub max_watched_values: usize,
+    /// The most watchlists one agency keeps (more: 409).
+    pub max_watchlists_per_agency: usize,
+    /// The most entries one watchlist request adds or removes (more: 400 naming `/entries` or `/values`).
+    pub max_watch_entries_per_request: usize,
+    /// The most alerts one release of one report raises (a partner's `0.0.0.0/0` must not raise one per watched
+    /// address); what is cut is counted in `accord_alerts_capped_total`.
+    pub max_alerts_per_report: usize,
+    /// How long alerts are kept for `GET /v1/alerts` and for a stream resuming with `Last-Event-ID`, in days.
+    pub alert_retention_days: u32,
+    /// The most alert streams (`GET /v1/alerts/stream`) open at once (more: 429).
+    pub max_alert_streams: usize,
+    /// How long a webhook batch is retried after its first failure before it is dead-lettered, in seconds.
+    pub webhook_retry_secs: u64,
+    /// How long a webhook receiver has to answer, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Allow webhook URLs over plain `http` and to loopback or private addresses (labs and tests only).
+    pub webhook_allow_insecure: bool,
 }
 
 impl Default for Config {
@@ -120,6 +141,15 @@ impl Default for Config {
             audit_signing_key: None,
             public_url: None,
             feedback_pseudonym_key: None,
+            max_watched_values: 1_000_000,
+            max_watchlists_per_agency: 1_000,
+            max_watch_entries_per_request: 10_000,
+            max_alerts_per_report: 1_000,
+            alert_retention_days: 30,
+            max_alert_streams: 256,
+            webhook_retry_secs: 24 * 3600,
+            webhook_timeout_ms: 10_000,
+            webhook_allow_insecure: false,
         }
     }
 }
@@ -169,6 +199,34 @@ impl Config {
             self.audit_checkpoint_interval_secs,
             1,
         )?;
+        at_least(
+            "search.max_watched_values",
+            self.max_watched_values as u64,
+            1,
+        )?;
+        at_least(
+            "search.max_watchlists_per_agency",
+            self.max_watchlists_per_agency as u64,
+            1,
+        )?;
+        at_least(
+            "search.max_watch_entries_per_request",
+            self.max_watch_entries_per_request as u64,
+            1,
+        )?;
+        at_least(
+            "search.max_alerts_per_report",
+            self.max_alerts_per_report as u64,
+            1,
+        )?;
+        at_least(
+            "search.alert_retention_days",
+            u64::from(self.alert_retention_days),
+            1,
+        )?;
+        at_least("search.max_alert_streams", self.max_alert_streams as u64, 1)?;
+        at_least("search.webhook_retry_secs", self.webhook_retry_secs, 1)?;
+        at_least("search.webhook_timeout_ms", self.webhook_timeout_ms, 100)?;
         if let Some(key) = &self.audit_signing_key {
             accord_runtime::secret::decode_key(key.expose(), "search.audit_signing_key")
                 .map_err(|error| error.to_string())?;
@@ -199,6 +257,12 @@ pub struct AppState {
     pub(crate) feedback_key: Arc<[u8; 32]>,
     /// Feedback sightings per (report, indicator), for the counts of indicator lookups.
     pub(crate) sightings: sightings::Sightings,
+    /// Watchlists and alerts.
+    pub(crate) alerts: alerts::AlertStore,
+    /// The alert streams that may still be opened.
+    pub(crate) alert_streams: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the process shuts down: ends alert streams.
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -232,6 +296,8 @@ impl AppState {
         )
         .context("failed to load the feedback pseudonym key")?;
         let sightings = sightings::Sightings::open(&dir, Some(deps.health.clone()))?;
+        let alerts = alerts::AlertStore::open(&dir, Some(deps.health.clone()))?;
+        let alert_streams = Arc::new(tokio::sync::Semaphore::new(config.max_alert_streams));
         Ok(Self {
             deps,
             config: Arc::new(config),
@@ -240,6 +306,9 @@ impl AppState {
             taxii_api_root,
             feedback_key: Arc::new(feedback_key),
             sightings,
+            alerts,
+            alert_streams,
+            shutdown: tokio_util::sync::CancellationToken::new(),
         })
     }
 }
@@ -267,6 +336,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/public-key", get(auditor::public_key))
         .route("/v1/audit/mine", get(auditor::mine))
         .merge(taxii::routes())
+        .merge(alerts::routes())
         .with_state(state)
 }
 
@@ -276,7 +346,14 @@ pub fn router(state: AppState) -> Router {
 /// # Errors
 /// Fails when the audit trail cannot be opened.
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
-    let state = AppState::new(config, host.deps().clone())?;
+    let mut state = AppState::new(config, host.deps().clone())?;
+    state.shutdown = host.shutdown();
+    host.spawn_critical("search-alerts", alerts::run_matcher(state.clone()));
+    host.spawn_critical("search-webhooks", alerts::run_webhooks(state.clone()));
+    host.spawn_critical(
+        "search-alert-retention",
+        alerts::run_retention(state.clone()),
+    );
     let follower =
         audit::partners::run(state.deps.bus.clone(), state.audit.clone(), host.shutdown());
     host.spawn_critical("search-audit", follower);

@@ -160,6 +160,18 @@ impl PurposeAndCase {
         }
     }
 
+    /// Returns the purpose and the case, or the 400 naming every bad field.
+    pub(crate) fn both(&self) -> Result<(Purpose, Case), ApiError> {
+        let purpose = self.purpose()?;
+        match &self.case {
+            Some(case) => Ok((purpose, case.clone())),
+            None => Err(ApiError::bad_field(
+                "/case",
+                accord_domain::CaseError::Empty.to_string(),
+            )),
+        }
+    }
+
     /// Returns the purpose, or the 400 naming every bad field.
     fn purpose(&self) -> Result<Purpose, ApiError> {
         match (self.purpose, self.errors.is_empty()) {

@@ -7,14 +7,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::{
-    ADMIN_PAGE, AUDIT_PAGE, AuditFilter, Backend, Cited, ExportRequest, ListQuery, MouAction,
-    Submission, document,
+    ADMIN_PAGE, ALERT_PAGE, AUDIT_PAGE, AuditFilter, Backend, Cited, ExportRequest, ListQuery,
+    MouAction, Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IndicatorMatch,
-    IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization,
-    OrganizationList, PipelineCounts, Preview, ReportCounts, ReportList, ReportStatus, SearchPage,
-    SearchRequest, TokenList, Verification,
+    Accepted, AlertPage, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile,
+    IndicatorMatch, IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion,
+    Organization, OrganizationList, PipelineCounts, Preview, ReportCounts, ReportList,
+    ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
 
 /// Calls the search, gateway and admin functions of this process.
@@ -258,6 +258,11 @@ impl Backend for Local {
     ) -> Result<AuditRecords, ApiError> {
         let principal = self.principal(token)?;
         document(accord_search::recent_requests(&self.search, &principal, limit, true).await?)
+    }
+
+    async fn alerts(&self, token: &SecretString, after: u64) -> Result<AlertPage, ApiError> {
+        let principal = self.principal(token)?;
+        document(accord_search::alert_page(&self.search, Some(principal), after, ALERT_PAGE).await?)
     }
 
     async fn organizations(

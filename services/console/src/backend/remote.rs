@@ -13,14 +13,14 @@ mod problem;
 
 pub(crate) use self::problem::problem;
 use super::{
-    ADMIN_PAGE, AUDIT_PAGE, AuditFilter, Backend, Cited, ExportRequest, ListQuery, MouAction,
-    Submission, document,
+    ADMIN_PAGE, ALERT_PAGE, AUDIT_PAGE, AuditFilter, Backend, Cited, ExportRequest, ListQuery,
+    MouAction, Submission, document,
 };
 use crate::docs::{
-    Accepted, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile, IndicatorMatch,
-    IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion, Organization,
-    OrganizationList, PipelineCounts, Preview, ReportCounts, ReportList, ReportStatus, SearchPage,
-    SearchRequest, TokenList, Verification,
+    Accepted, AlertPage, AuditPage, AuditRecords, AuditSummary, Explanation, ExportFile,
+    IndicatorMatch, IssuedToken, Lookup, LookupRequest, MouHistory, MouList, MouVersion,
+    Organization, OrganizationList, PipelineCounts, Preview, ReportCounts, ReportList,
+    ReportStatus, SearchPage, SearchRequest, TokenList, Verification,
 };
 
 /// How long one API call may take.
@@ -357,6 +357,14 @@ impl Backend for Remote {
         url.query_pairs_mut()
             .append_pair("limit", &limit.to_string())
             .append_pair("brief", "true");
+        self.json(token, Method::GET, url, None).await.result
+    }
+
+    async fn alerts(&self, token: &SecretString, after: u64) -> Result<AlertPage, ApiError> {
+        let mut url = self.url("v1/alerts")?;
+        url.query_pairs_mut()
+            .append_pair("after", &after.to_string())
+            .append_pair("limit", &ALERT_PAGE.to_string());
         self.json(token, Method::GET, url, None).await.result
     }
 

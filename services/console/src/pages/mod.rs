@@ -12,6 +12,7 @@
 //! | `/indicators/{value}` | investigator | an indicator ([`indicator`]) |
 //! | `/search` | investigator | search ([`search`]) |
 //! | `/released/{id}` | investigator | a released report ([`released`]) |
+//! | `/alerts` | investigator | watchlist alerts, live ([`alerts`]) |
 //! | `/export/search`, `/export/lookup` | investigator | exports ([`export`]) |
 //! | `/organizations`, `/organizations/{id}` | coordinator | organizations ([`organizations`]) |
 //! | `/organizations/{id}/tokens`, `/tokens`, `/tokens/{id}/revoke` | coordinator | tokens ([`tokens`]) |
@@ -24,6 +25,7 @@
 //! | `/explain/reports/{id}` | coordinator | a report: every agency's decision, and why ([`report_access`]) |
 //! | `/mous/new`, `/mous/{id}/edit`, `/mous/preview`, `/mous/editor`, `/mous/save` | coordinator | the editor ([`mou_editor`]) |
 
+pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod context;
 pub(crate) mod controls;
@@ -75,6 +77,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/indicators/{value}", get(indicator::show))
         .route("/search", get(search::show))
         .route("/released/{id}", get(released::show))
+        .route("/alerts", get(alerts::show))
         .route("/export/search", get(export::search))
         .route("/export/lookup", post(export::lookup))
         .route(

@@ -1,0 +1,92 @@
+//! Watchlists and alerts (issue 16): an agency learns of a release that concerns its case as it happens.
+//!
+//! An investigator keeps watchlists for its agency, each bound to a purpose and a case ([`api`]). The matcher
+//! ([`follower`]) follows the enforcer's release sets on `reports.releasable` — so it runs wherever search runs, on
+//! the embedded bus or on Kafka — and raises a `match` alert when a view released to the watchlist's agency and
+//! purpose contains a watched value (a new report, or an older one an MoU change now releases), and a `withdrawn`
+//! alert when such a release is withdrawn (revocation, suspension, narrowing, retraction, expiry of the grant seen
+//! by a later evaluation). Matching one release costs what its indicators cost ([`watched`]), not what the
+//! watchlists hold. Alerts are kept in `<data>/search/alerts.redb` ([`store`]) for `search.alert_retention_days`,
+//! and delivered ([`delivery`]) paged or as Server-Sent Events, each re-checked and audited before it leaves: an
+//! alert is a release like any other.
+
+mod api;
+mod delivery;
+mod follower;
+mod raised;
+mod store;
+#[cfg(test)]
+mod tests;
+mod watched;
+mod webhook;
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+
+pub use delivery::alert_page;
+pub(crate) use store::AlertStore;
+
+use crate::AppState;
+
+/// The watchlist and alert routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/watchlists", post(api::create).get(api::list_all))
+        .route("/v1/watchlists/{id}", get(api::get_one).delete(api::delete))
+        .route(
+            "/v1/watchlists/{id}/entries",
+            post(api::add_entries).delete(api::remove_entries),
+        )
+        .route("/v1/alerts", get(delivery::list))
+        .route("/v1/alerts/stream", get(delivery::stream))
+}
+
+/// Runs the matcher until shutdown.
+///
+/// # Errors
+/// When the bus cannot be subscribed to.
+pub(crate) async fn run_matcher(state: AppState) -> anyhow::Result<()> {
+    follower::run(
+        state.deps.bus.clone(),
+        state.alerts.clone(),
+        state.deps.directory.clone(),
+        state.config.max_alerts_per_report,
+        state.shutdown.clone(),
+    )
+    .await
+}
+
+/// Delivers webhooks until shutdown.
+///
+/// # Errors
+/// When the HTTP client cannot be built.
+pub(crate) async fn run_webhooks(state: AppState) -> anyhow::Result<()> {
+    webhook::run(state).await
+}
+
+/// Deletes alerts older than the retention, every few minutes, until shutdown.
+///
+/// # Errors
+/// Never: a failed pass is logged and retried at the next.
+pub(crate) async fn run_retention(state: AppState) -> anyhow::Result<()> {
+    let retention = chrono::Duration::days(i64::from(state.config.alert_retention_days));
+    loop {
+        let before = chrono::Utc::now() - retention;
+        let store = state.alerts.clone();
+        match tokio::task::spawn_blocking(move || store.prune(before, 10_000)).await? {
+            Ok(pruned) if pruned > 0 => {
+                tracing::info!(pruned, "alerts past their retention deleted")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "failed to delete alerts past their retention"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(300)) => {}
+            () = state.shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
