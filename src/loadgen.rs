@@ -14,12 +14,16 @@
 //! With `--retract-indicators N`, the run's partner then retracts `N` of its values and the time until none is found
 //! is measured ([`retract`]).
 //!
+//! With `--alerts N`, the run's agency watches `N` values during the ingest and the time from a watched report's
+//! 202 to its alert on `GET /v1/alerts/stream` is measured ([`alerts`]).
+//!
 //! With `--flood`, instead of 2–4: a second partner floods the heaviest reports the limits allow while the run's
 //! partner's reports are timed until searchable, alone and next to the flood ([`flood`]).
 //!
 //! The loadgen runs on the same machine as the server in the usual set-up, so its own CPU use (report generation,
 //! JSON, polling) competes with the server's: the figures are a floor, not a ceiling.
 
+mod alerts;
 mod client;
 mod flood;
 mod ingest;
@@ -93,6 +97,10 @@ pub struct LoadgenArgs {
     /// (`POST /v1/indicators/retract`) and the loadgen measures how long until none is found (0: not measured).
     #[arg(long, default_value_t = 0)]
     pub retract_indicators: usize,
+    /// Watch this many values (the first indicator of some of the run's reports, the rest values no report has)
+    /// and measure the latency of their alerts on `GET /v1/alerts/stream` during the ingest (0: not measured).
+    #[arg(long, default_value_t = 0)]
+    pub alerts: usize,
     /// Instead of the ingest and lookup measurements: time `--flood-samples` reports until searchable, alone and
     /// while a second partner floods heavy reports from `--flood-connections` connections.
     #[arg(long)]
@@ -129,12 +137,7 @@ fn secs_between(from: Instant, to: Option<Instant>) -> Option<f64> {
 pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
     args.admin_token = std::env::var("ACCORD_ADMIN_TOKEN")
         .context("set ACCORD_ADMIN_TOKEN to a coordinator token for the set-up")?;
-    if !args.rate.is_finite() || args.rate < 0.0 {
-        bail!("--rate must be 0 (as fast as possible) or a positive number of reports per second");
-    }
-    if args.reports > u32::MAX as usize {
-        bail!("--reports must be at most {}", u32::MAX);
-    }
+    check_args(&args)?;
     let seed = args.seed.unwrap_or_else(rand::random);
     let run_id = format!("{:08x}", synth::mix(seed) >> 32);
     let per_report = usize::from(args.indicators_per_report);
@@ -166,6 +169,7 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
         give_up: Duration::from_secs(args.give_up_secs),
         tail: concurrency.clamp(8, 32),
     };
+    let listening = start_alerts(&args, &api, &setup, &synth).await?;
     let investigator = setup.investigator_token.clone();
     let (started, ingested) = ingest::run(
         api,
@@ -176,6 +180,7 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
     )
     .await?;
     report_refusals(&ingested);
+    let alerts = finish_alerts(&args, listening, &ingested).await;
     let accepted: Vec<u32> = ingested.accepted.iter().map(|(index, _)| *index).collect();
     eprintln!(
         "loadgen: ingest done ({} accepted); measuring lookups",
@@ -197,12 +202,70 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
     };
     let mut results = summarize(&args, run, ingested, accepted.len(), lookups, revocation);
     results.retraction = retraction;
+    results.alerts = alerts;
     print!("{}", results.text());
     println!(
         "RESULT {}",
         serde_json::to_string(&results).context("failed to serialize the results")?
     );
     Ok(())
+}
+
+/// The watchlist of `--alerts` and the stream listening for its alerts (`None` without `--alerts`).
+async fn start_alerts(
+    args: &LoadgenArgs,
+    api: &Api,
+    setup: &client::Setup,
+    synth: &Synth,
+) -> anyhow::Result<
+    Option<(
+        alerts::Watched,
+        tokio::task::JoinHandle<()>,
+        alerts::Arrivals,
+    )>,
+> {
+    if args.alerts == 0 {
+        return Ok(None);
+    }
+    eprintln!("loadgen: watching {} values", args.alerts);
+    let watched = alerts::watch(api, setup, synth, args.reports, args.alerts).await?;
+    let (task, arrivals) = alerts::listen(&args.url, &setup.investigator_token).await?;
+    Ok(Some((watched, task, arrivals)))
+}
+
+/// Refuses flags that cannot make a run.
+fn check_args(args: &LoadgenArgs) -> anyhow::Result<()> {
+    if !args.rate.is_finite() || args.rate < 0.0 {
+        bail!("--rate must be 0 (as fast as possible) or a positive number of reports per second");
+    }
+    if args.reports > u32::MAX as usize {
+        bail!("--reports must be at most {}", u32::MAX);
+    }
+    Ok(())
+}
+
+/// Measures the alerts of `--alerts` once ingest is over, and closes the stream.
+async fn finish_alerts(
+    args: &LoadgenArgs,
+    listening: Option<(
+        alerts::Watched,
+        tokio::task::JoinHandle<()>,
+        alerts::Arrivals,
+    )>,
+    ingested: &ingest::IngestOutcome,
+) -> Option<alerts::AlertLatency> {
+    let (watched, task, arrivals) = listening?;
+    let give_up = Duration::from_secs(args.give_up_secs);
+    let measured = alerts::measure(
+        &watched,
+        args.alerts,
+        &ingested.accepted,
+        &arrivals,
+        give_up,
+    )
+    .await;
+    task.abort();
+    Some(measured)
 }
 
 /// `--flood`: the others' latency alone and next to a flooding partner.
@@ -362,5 +425,6 @@ fn summarize(
         memory_after: memory(args.pid),
         revocation,
         retraction: None,
+        alerts: None,
     }
 }

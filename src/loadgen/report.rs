@@ -36,7 +36,7 @@ impl Summary {
         }
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let show =
             |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2} ms"));
         format!(
@@ -109,6 +109,7 @@ pub(crate) struct Results {
     pub(crate) memory_after: Option<Memory>,
     pub(crate) revocation: Option<super::revoke::Revocation>,
     pub(crate) retraction: Option<super::retract::Retraction>,
+    pub(crate) alerts: Option<super::alerts::AlertLatency>,
 }
 
 fn rate_text(rate: f64) -> String {
@@ -222,6 +223,16 @@ impl Results {
                 "server memory: before {}; after {}",
                 memory(self.memory_before),
                 memory(self.memory_after)
+            );
+        }
+        if let Some(alerts) = &self.alerts {
+            let _ = writeln!(
+                out,
+                "alerts ({} values watched; {} of {} expected alerts arrived on the stream):\n  202 → alert      {}",
+                alerts.watched,
+                alerts.received,
+                alerts.expected,
+                alerts.latency.text()
             );
         }
         if let Some(retraction) = &self.retraction {

@@ -55,6 +55,8 @@ pub struct Stats {
     pub overlapping: u64,
     /// Served items whose text carries the withheld-indicator marker.
     pub withheld_markers: u64,
+    /// Watchlist matches checked against the reference (module `alerts`).
+    pub alerts: u64,
     pub violations: Vec<String>,
     pub misses: Vec<String>,
 }
@@ -76,6 +78,7 @@ impl Stats {
         self.via_alternate += other.via_alternate;
         self.overlapping += other.overlapping;
         self.withheld_markers += other.withheld_markers;
+        self.alerts += other.alerts;
         self.violations.extend(other.violations);
         self.misses.extend(other.misses);
     }
@@ -94,7 +97,7 @@ impl Stats {
         println!(
             "differential: seed={seed:#x} worlds={} reports={} mous={} changes={} probes={} hits={} \
              violations={} completeness={:.4} ({}/{}) exact-content={:.4} stale-hits={}/{} overlapping={} \
-             via-alternate={} withheld-markers={} elapsed={:.1}s",
+             via-alternate={} withheld-markers={} alerts={} elapsed={:.1}s",
             self.worlds,
             self.reports,
             self.mous,
@@ -111,6 +114,7 @@ impl Stats {
             self.overlapping,
             self.via_alternate,
             self.withheld_markers,
+            self.alerts,
             elapsed.as_secs_f64()
         );
     }

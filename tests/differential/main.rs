@@ -30,6 +30,7 @@
 //! `ACCORD_DIFF_WORLDS=4000 cargo test --test differential -- --nocapture` (200 000 probes).
 #![allow(unreachable_pub)]
 
+mod alerts;
 mod check;
 mod probe;
 mod reference;
@@ -74,24 +75,26 @@ fn publish(directory: &Directory, world: &world::World) {
     }
 }
 
-/// Evaluates `reports` as the enforcer does and writes their release sets as the indexer does.
+/// Evaluates `reports` as the enforcer does and writes their release sets as the indexer does; returns the release
+/// sets (what the alert matcher follows).
 async fn enforce_and_index(
     index: &IndexClient,
     directory: &Directory,
     reports: &[&accord_domain::NormalizedReport],
     at: accord_domain::Timestamp,
     version: u64,
-) {
+) -> Vec<accord_domain::ReleaseSet> {
     let snapshot = directory.snapshot();
-    let writes: Vec<ReplaceViews> = reports
+    let releases: Vec<accord_domain::ReleaseSet> = reports
         .iter()
-        .map(|report| {
-            let release = accord_enforcer::evaluate_at(report, &snapshot, at, "differential");
-            ReplaceViews {
-                report_id: release.report_id,
-                version,
-                views: release.views,
-            }
+        .map(|report| accord_enforcer::evaluate_at(report, &snapshot, at, "differential"))
+        .collect();
+    let writes: Vec<ReplaceViews> = releases
+        .iter()
+        .map(|release| ReplaceViews {
+            report_id: release.report_id.clone(),
+            version,
+            views: release.views.clone(),
         })
         .collect();
     let outcomes = index.write(writes).await.expect("index write failed");
@@ -101,6 +104,7 @@ async fn enforce_and_index(
             .all(|outcome| *outcome == accord_index::WriteOutcome::Written),
         "index write outcomes: {outcomes:?}"
     );
+    releases
 }
 
 async fn run_world(
@@ -123,7 +127,8 @@ async fn run_world(
 
     // Phase A: everything evaluated and indexed at t0.
     let reports: Vec<_> = world.reports.iter().collect();
-    enforce_and_index(index, &directory, &reports, t0, 1).await;
+    let releases = enforce_and_index(index, &directory, &reports, t0, 1).await;
+    alerts::check(&world, &directory.snapshot(), &releases, t0, stats);
     let fresh = queries * 2 / 5;
     let travelling = queries / 10;
     let before_reindex = queries / 5;
@@ -186,7 +191,8 @@ async fn run_world(
         .filter(|report| affected.contains_key(&report.partner))
         .collect();
     if !reports.is_empty() {
-        enforce_and_index(index, &directory, &reports, t0, 2).await;
+        let releases = enforce_and_index(index, &directory, &reports, t0, 2).await;
+        alerts::check(&world, &after, &releases, t0, stats);
     }
     for _ in 0..after_reindex {
         let probe = probe::random(&mut rng, &world, t0);

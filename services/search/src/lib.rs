@@ -46,7 +46,11 @@ use crate::audit::{AuditLog, checkpoint::CheckpointSigner};
 // The endpoints' work without authentication and audit, for in-process drivers (the differential policy test): their
 // answers are `Unaudited`, which only `released::audit_then_release` turns into something that can be answered.
 pub use crate::{
-    indicators::run_indicator, request::Context, search::run_search, sightings::Sightings,
+    alerts::{AlertMatch, AlertMatcher},
+    indicators::run_indicator,
+    request::Context,
+    search::run_search,
+    sightings::Sightings,
 };
 
 // The endpoints as functions of the caller, audit record included: what the HTTP handlers call, and the only way

@@ -12,10 +12,10 @@
 //! A value added to a watchlist raises alerts for releases after it was added, not for what was already released
 //! (the agency searches for that). The group is fixed, as for `search-revocations`: one search process per trail.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, btree_map::Entry};
 
 use accord_bus::Delivery;
-use accord_domain::{Grant, ReleaseSet, Timestamp, View, ViewContent, topics};
+use accord_domain::{OrgId, Purpose, ReleaseSet, Timestamp, View, ViewContent, topics};
 use std::sync::Arc;
 
 use accord_runtime::{
@@ -79,8 +79,9 @@ impl Stage for Follower {
     }
 }
 
-/// The matches of one release: for each (watchlist, entry, released value), the view that releases it to the
-/// watchlist's agency and purpose, cut down to its summary and the indicators matched for that watchlist.
+/// The matches of one release: for each (watchlist, entry, released value), the best-ranked view that releases the
+/// value to the watchlist's agency and purpose (its shown view, or an alternate that releases what the shown one
+/// withholds, as a lookup finds it), cut down to its summary and the indicators matched for that watchlist.
 pub(crate) fn matches_of(
     release: &ReleaseSet,
     memory: &Memory,
@@ -88,53 +89,48 @@ pub(crate) fn matches_of(
     now: Timestamp,
     cap: usize,
 ) -> BTreeMap<Match, View> {
-    let mut found: BTreeMap<Match, usize> = BTreeMap::new();
+    // Match → (rank of the view for the watchlist's pair, view index).
+    let mut found: BTreeMap<Match, (u32, usize)> = BTreeMap::new();
     let mut capped = false;
     for (index, view) in release.views.iter().enumerate() {
-        let grants: Vec<&Grant> = view
-            .grants
-            .iter()
-            .filter(|grant| {
-                memory
-                    .grants
-                    .contains_key(&(grant.agency.clone(), grant.purpose))
-            })
-            .filter(|grant| {
-                accord_policy::allows(
-                    view,
-                    &grant.agency,
-                    grant.purpose,
-                    now,
-                    &snapshot.mous,
-                    &snapshot.orgs,
-                )
-            })
-            .collect();
-        if grants.is_empty() {
+        let pairs = served_pairs(view, memory, snapshot, now);
+        if pairs.is_empty() {
             continue;
         }
         for indicator in &view.content.indicators {
             memory
                 .watched
                 .matches(indicator.kind, &indicator.value, &mut |slot| {
-                    let served = memory.lists.get(&slot.list).is_some_and(|list| {
-                        grants.iter().any(|grant| {
-                            grant.agency == list.agency && grant.purpose == list.purpose
-                        })
+                    let rank = memory.lists.get(&slot.list).and_then(|list| {
+                        pairs
+                            .iter()
+                            .find(|(agency, purpose, _)| {
+                                *agency == list.agency && *purpose == list.purpose
+                            })
+                            .map(|(_, _, rank)| *rank)
                     });
-                    if served {
-                        if found.len() >= cap {
+                    let Some(rank) = rank else {
+                        return true;
+                    };
+                    let key = (
+                        slot.list.clone(),
+                        slot.entry.clone(),
+                        indicator.value.clone(),
+                    );
+                    let held = found.len();
+                    match found.entry(key) {
+                        Entry::Occupied(mut best) => {
+                            if rank < best.get().0 {
+                                best.insert((rank, index));
+                            }
+                        }
+                        Entry::Vacant(_) if held >= cap => {
                             capped = true;
                             return false;
                         }
-                        found.insert(
-                            (
-                                slot.list.clone(),
-                                slot.entry.clone(),
-                                indicator.value.clone(),
-                            ),
-                            index,
-                        );
+                        Entry::Vacant(slot) => {
+                            slot.insert((rank, index));
+                        }
                     }
                     true
                 });
@@ -144,7 +140,37 @@ pub(crate) fn matches_of(
         metrics::counter!(crate::metrics::ALERTS_CAPPED).increment(1);
         tracing::warn!(report = %release.report_id, cap, "a release matched more watched values than the cap");
     }
+    let found = found
+        .into_iter()
+        .map(|(key, (_, index))| (key, index))
+        .collect();
     cut_down(release, found)
+}
+
+/// The (agency, purpose, rank) pairs `view` is released to (shown or alternate) that have a watchlist and that the
+/// MoUs in force serve it to now.
+fn served_pairs(
+    view: &View,
+    memory: &Memory,
+    snapshot: &Snapshot,
+    now: Timestamp,
+) -> Vec<(OrgId, Purpose, u32)> {
+    let shown = view
+        .grants
+        .iter()
+        .map(|grant| (&grant.agency, grant.purpose, 0));
+    let alternates = view
+        .alternates
+        .iter()
+        .map(|alternate| (&alternate.agency, alternate.purpose, alternate.rank));
+    shown
+        .chain(alternates)
+        .filter(|(agency, purpose, _)| memory.grants.contains_key(&((*agency).clone(), *purpose)))
+        .filter(|(agency, purpose, _)| {
+            accord_policy::allows(view, agency, *purpose, now, &snapshot.mous, &snapshot.orgs)
+        })
+        .map(|(agency, purpose, rank)| (agency.clone(), purpose, rank))
+        .collect()
 }
 
 /// Gives each match its view, cut down to what the alert shows: the summary and the indicators matched for its

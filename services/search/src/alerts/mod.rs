@@ -90,3 +90,78 @@ pub(crate) async fn run_retention(state: AppState) -> anyhow::Result<()> {
         }
     }
 }
+
+/// The matcher alone, without its store, the bus or delivery, for in-process drivers (the differential policy test
+/// holds its matches to a reference): one watchlist per (agency, purpose).
+#[derive(Default)]
+pub struct AlertMatcher {
+    memory: store::Memory,
+}
+
+/// A match: what an alert would be raised for.
+#[derive(Debug, Clone)]
+pub struct AlertMatch {
+    /// The watchlist's agency.
+    pub agency: accord_domain::OrgId,
+    /// The watchlist's purpose.
+    pub purpose: accord_domain::Purpose,
+    /// The watched value.
+    pub entry: String,
+    /// The released value.
+    pub value: String,
+    /// The view the alert shows (cut down).
+    pub view: accord_domain::View,
+}
+
+impl AlertMatcher {
+    /// Watches the canonical `value` of `kind` for `agency` and `purpose`.
+    pub fn watch(
+        &mut self,
+        agency: &accord_domain::OrgId,
+        purpose: accord_domain::Purpose,
+        kind: accord_domain::ObservableType,
+        value: &str,
+    ) {
+        let id = format!("{agency}|{purpose}");
+        if !self.memory.lists.contains_key(id.as_str()) {
+            self.memory.add_list(store::Watchlist {
+                id: id.clone(),
+                agency: agency.clone(),
+                name: id.clone(),
+                purpose,
+                case: accord_domain::Case::parse("matcher").expect("a valid case"),
+                created_at: chrono::Utc::now(),
+                created_by: String::new(),
+                entries: 0,
+                webhook: None,
+            });
+        }
+        let slot = watched::Slot {
+            list: id.as_str().into(),
+            entry: value.into(),
+        };
+        self.memory.watched.insert(kind, value, false, slot);
+    }
+
+    /// Returns what `release` matches when evaluated at `at` under `snapshot`, as the matcher raises it (no cap).
+    pub fn matches(
+        &self,
+        release: &accord_domain::ReleaseSet,
+        snapshot: &accord_runtime::directory::Snapshot,
+        at: accord_domain::Timestamp,
+    ) -> Vec<AlertMatch> {
+        follower::matches_of(release, &self.memory, snapshot, at, usize::MAX)
+            .into_iter()
+            .filter_map(|((list, entry, value), view)| {
+                let list = self.memory.lists.get(&list)?;
+                Some(AlertMatch {
+                    agency: list.agency.clone(),
+                    purpose: list.purpose,
+                    entry: entry.to_string(),
+                    value,
+                    view,
+                })
+            })
+            .collect()
+    }
+}

@@ -104,7 +104,7 @@ pub(crate) struct Memory {
 }
 
 impl Memory {
-    fn add_list(&mut self, list: Watchlist) {
+    pub(crate) fn add_list(&mut self, list: Watchlist) {
         *self
             .grants
             .entry((list.agency.clone(), list.purpose))
