@@ -14,6 +14,10 @@
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+/// The header of a record delivered in place of a stored one that could not be read back (damaged bytes on the
+/// embedded log): its value says where and why. The record has an empty payload, so every stage dead-letters it.
+pub const HEADER_CORRUPT: &str = "accord-corrupt";
+
 pub mod embedded;
 #[cfg(feature = "kafka")]
 pub mod kafka;

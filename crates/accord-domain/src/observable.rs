@@ -8,18 +8,21 @@
 //! - [`detect`] guesses the type of an untyped value; [`canonicalize`] returns the canonical form (table there);
 //!   [`canonicalize_declared`] does the same for a declared type name, alias included (`md5` asks for a digest).
 //! - [`FileForm`] tells a `file` value that is a digest from one that is a file name, by its shape alone;
-//!   [`hash_algorithm`] names a digest's algorithm by its length; [`containing_networks`] serves CIDR matching.
+//!   [`hash_algorithm`] names a digest's algorithm by its length; [`IpBlock`] and [`containing_networks`] serve CIDR
+//!   matching (IPv4-mapped values are the IPv4 addresses they map).
 
-use std::{fmt, net::IpAddr, str::FromStr, sync::LazyLock};
+use std::{fmt, str::FromStr, sync::LazyLock};
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 mod forms;
+mod networks;
 mod refang;
 #[cfg(test)]
 mod tests;
 
+pub use networks::{IpBlock, containing_networks};
 pub use refang::{MappedText, refang, refang_text, refang_text_mapped};
 
 /// A cyber-observable type, named as in STIX 2.1. File hashes and file names are both `file` (a value is a digest or
@@ -401,37 +404,4 @@ pub fn canonicalize_declared(
         return canonicalize(Some(kind), raw);
     };
     canonicalize_file(raw, form).map(|value| (ObservableType::File, value))
-}
-
-/// Returns every canonical CIDR block that contains `ip`, from the host itself (`/32` or `/128`, written as the plain
-/// address) to `/0`: the index matches an IP lookup against stored CIDR indicators with these terms.
-pub fn containing_networks(ip: IpAddr) -> Vec<String> {
-    let max_prefix: u8 = if ip.is_ipv4() { 32 } else { 128 };
-    let mut networks = Vec::with_capacity(usize::from(max_prefix) + 1);
-    networks.push(ip.to_string());
-    for prefix in (0..max_prefix).rev() {
-        // `new` only fails for a prefix longer than the address, which the range excludes.
-        if let Ok(net) = ipnet::IpNet::new(ip, prefix) {
-            networks.push(net.trunc().to_string());
-        }
-    }
-    networks
-}
-
-#[cfg(test)]
-mod network_tests {
-    use super::*;
-
-    #[test]
-    fn containing_networks_lists_every_prefix_in_canonical_form() {
-        let networks = containing_networks("10.1.2.3".parse().unwrap());
-        assert_eq!(networks.len(), 33);
-        assert_eq!(networks[0], "10.1.2.3");
-        assert_eq!(networks[1], "10.1.2.2/31");
-        assert!(networks.contains(&"10.0.0.0/8".to_owned()));
-        assert_eq!(networks[32], "0.0.0.0/0");
-        let v6 = containing_networks("2001:db8::1".parse().unwrap());
-        assert_eq!(v6.len(), 129);
-        assert!(v6.contains(&"2001:db8::/32".to_owned()));
-    }
 }

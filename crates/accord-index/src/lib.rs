@@ -88,6 +88,34 @@ pub struct Filters {
     pub report: Option<ReportId>,
 }
 
+/// The most words a free-text search may have. Both backends split text into words the same way (runs of letters
+/// and digits, see [`text_words`]); OpenSearch turns each word into one clause per text field and answers 500
+/// `too_many_clauses` above `indices.query.bool.max_clause_count` (1024 by default), so the bound is checked before
+/// any backend sees the text, and a longer text is an [`IndexError::InvalidQuery`] on every backend.
+pub const MAX_TEXT_WORDS: usize = 256;
+
+/// Returns the words of free text as both backends' text analyzers split it: runs of alphanumeric characters,
+/// lower-cased (`evil.example` is `evil` and `example`).
+pub fn text_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Checks a free-text search against [`MAX_TEXT_WORDS`].
+///
+/// # Errors
+/// Returns [`IndexError::InvalidQuery`] naming the bound when the text has more words.
+pub fn check_text(text: &str) -> Result<(), IndexError> {
+    let words = text_words(text).count();
+    if words > MAX_TEXT_WORDS {
+        return Err(IndexError::InvalidQuery(format!(
+            "the text has {words} words; at most {MAX_TEXT_WORDS} are searched"
+        )));
+    }
+    Ok(())
+}
+
 /// A search.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
@@ -246,7 +274,8 @@ impl IndexClient {
 
     /// Opens the index named by `url` as [`IndexClient::from_url`] does, but for a process that only reads it: a
     /// tantivy index is opened without its writer (see [`tantivy_index::TantivyIndex::open_read_only`]), so that the
-    /// indexer in another process keeps the writer lock. OpenSearch is opened as usual.
+    /// indexer in another process keeps the writer lock. OpenSearch is opened without managing its indices: the
+    /// process never installs templates or creates indices (the indexer does), so its user needs read rights only.
     ///
     /// # Errors
     /// As [`IndexClient::from_url`].
@@ -256,6 +285,11 @@ impl IndexClient {
             .or_else(|| (!url.contains("://")).then_some(url));
         match tantivy_dir {
             Some(dir) => Ok(Self::new(tantivy_index::TantivyIndex::open_read_only(dir)?)),
+            None if url.starts_with("opensearch://") || url.starts_with("opensearch+") => {
+                let mut config = opensearch_index::OpenSearchConfig::from_url(url)?;
+                config.manage_indices = false;
+                Ok(Self::new(opensearch_index::OpenSearchIndex::new(config)?))
+            }
             None => Self::from_url(url),
         }
     }

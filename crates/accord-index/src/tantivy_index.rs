@@ -416,6 +416,9 @@ impl Inner {
     }
 
     fn search(&self, query: &Query) -> Result<Page, IndexError> {
+        if let Some(text) = &query.text {
+            crate::check_text(text)?;
+        }
         let searcher = self.reader.searcher();
         self.page(
             &searcher,
@@ -433,6 +436,9 @@ impl Inner {
         query: &Query,
         ranges: &[(Timestamp, Timestamp)],
     ) -> Result<Vec<u64>, IndexError> {
+        if let Some(text) = &query.text {
+            crate::check_text(text)?;
+        }
         let mut narrowed = query.clone();
         let earliest = ranges.iter().map(|(from, _)| *from).min();
         let latest = ranges.iter().map(|(_, to)| *to).max();

@@ -352,11 +352,15 @@ pub fn decode_batch<T: serde::de::DeserializeOwned>(
                 decoded.items.push((index, value));
                 continue;
             }
-            Err(error) => error,
+            // A record the embedded bus could not read back (damaged bytes) says why.
+            Err(error) => match corrupt_reason(delivery) {
+                Some(reason) => format!("corrupt on the bus: {reason}"),
+                None => error.to_string(),
+            },
         };
         metrics::counter!(names::STAGE_DROPPED, names::STAGE => stage).increment(1);
         tracing::error!(
-            error = %ErrorChain(&error),
+            %error,
             stage,
             topic = delivery.topic,
             partition = delivery.position.partition,
@@ -393,6 +397,16 @@ pub fn decode_batch<T: serde::de::DeserializeOwned>(
         }
     }
     decoded
+}
+
+/// The reason a delivery stands in for a damaged record ([`accord_bus::HEADER_CORRUPT`]), if it does.
+fn corrupt_reason(delivery: &Delivery) -> Option<&str> {
+    delivery
+        .record
+        .headers
+        .iter()
+        .find(|(name, _)| name == accord_bus::HEADER_CORRUPT)
+        .map(|(_, value)| value.as_str())
 }
 
 /// Returns a record keyed by `key` carrying `value` as JSON and the record-id header used for tracing.

@@ -3,20 +3,25 @@
 //! A record is stored as one redb value, length-prefixed and little-endian:
 //!
 //! ```text
-//! version: u8 (= 1)
+//! version: u8 (= 2)
+//! crc32c:  u32, the CRC32C (Castagnoli) of every byte after it
 //! key:     u8 tag (0 = none, 1 = some) [+ u32 length + UTF-8 bytes]
 //! headers: u32 count, then per header u32 length + UTF-8 name, u32 length + UTF-8 value
 //! payload: the remaining bytes
 //! ```
 //!
-//! The leading version byte lets a later format coexist with logs written by this one.
+//! The leading version byte lets formats coexist: version 1 (written before checksums, no `crc32c` field) is still
+//! read. A version 2 record whose bytes do not match its checksum is [`DecodeError::Checksum`]: the reader
+//! ([`super::subscription`]) delivers it as a corrupt record rather than stopping the topic (issue 22).
 
 use bytes::Bytes;
 
 use crate::{BusError, Record};
 
-/// The only format version written so far.
-const VERSION: u8 = 1;
+/// The format version written: with a checksum.
+const VERSION: u8 = 2;
+/// The format written before checksums, still read.
+const VERSION_UNCHECKED: u8 = 1;
 
 /// The largest encoded record the embedded log accepts (16 MiB): a record this large is a bug upstream, and it keeps
 /// every length well inside a `u32`.
@@ -27,6 +32,10 @@ pub(crate) const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 pub(crate) enum DecodeError {
     #[error("record is truncated")]
     Truncated,
+    #[error(
+        "record checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the bytes were damaged"
+    )]
+    Checksum { stored: u32, computed: u32 },
     #[error("unknown record format version {0}")]
     UnknownVersion(u8),
     #[error("invalid key tag {0}")]
@@ -46,8 +55,9 @@ pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, BusError> {
             "record of {len} bytes exceeds the embedded log's limit of {MAX_RECORD_BYTES} bytes"
         )));
     }
-    let mut out = Vec::with_capacity(len);
+    let mut out = Vec::with_capacity(len + 5);
     out.push(VERSION);
+    out.extend_from_slice(&[0; 4]);
     match &record.key {
         None => out.push(0),
         Some(key) => {
@@ -61,6 +71,8 @@ pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, BusError> {
         put_str(&mut out, value);
     }
     out.extend_from_slice(&record.payload);
+    let crc = crc32c::crc32c(&out[5..]);
+    out[1..5].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
 }
 
@@ -70,10 +82,33 @@ pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, BusError> {
 /// Returns a [`DecodeError`] when `bytes` is not a record written by [`encode`].
 pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let mut reader = Reader { rest: bytes };
-    let version = reader.u8()?;
-    if version != VERSION {
-        return Err(DecodeError::UnknownVersion(version));
+    match reader.u8()? {
+        VERSION_UNCHECKED => {}
+        VERSION => {
+            let stored = reader.u32()? as u32;
+            let computed = crc32c::crc32c(reader.rest);
+            if stored != computed {
+                return Err(DecodeError::Checksum { stored, computed });
+            }
+        }
+        version => return Err(DecodeError::UnknownVersion(version)),
     }
+    decode_fields(reader)
+}
+
+/// Returns the key of a damaged record when the layout after its checksum still holds one (what the dead letter of
+/// a corrupt record is keyed by); `None` when even that is unreadable.
+pub(crate) fn salvage_key(bytes: &[u8]) -> Option<String> {
+    let rest = match *bytes.first()? {
+        VERSION => bytes.get(5..)?,
+        VERSION_UNCHECKED => bytes.get(1..)?,
+        _ => return None,
+    };
+    decode_fields(Reader { rest }).ok()?.key
+}
+
+/// Decodes what follows the version (and checksum).
+fn decode_fields(mut reader: Reader<'_>) -> Result<Record, DecodeError> {
     let key = match reader.u8()? {
         0 => None,
         1 => Some(reader.string()?),
@@ -167,6 +202,33 @@ mod tests {
     fn refuses_oversized_records() {
         let record = Record::new("k", vec![0u8; MAX_RECORD_BYTES]);
         assert!(matches!(encode(&record), Err(BusError::Refused(_))));
+    }
+
+    #[test]
+    fn a_flipped_bit_anywhere_fails_the_checksum_and_the_key_can_be_salvaged() {
+        let record = Record::new("report--1", r#"{"title":"checksummed"}"#);
+        let encoded = encode(&record).unwrap();
+        for byte in 1..encoded.len() {
+            for bit in [0, 3, 7] {
+                let mut damaged = encoded.clone();
+                damaged[byte] ^= 1 << bit;
+                assert!(
+                    matches!(decode(&damaged), Err(DecodeError::Checksum { .. })),
+                    "byte {byte} bit {bit}"
+                );
+            }
+        }
+        let mut damaged = encoded.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0xff;
+        assert_eq!(salvage_key(&damaged).as_deref(), Some("report--1"));
+    }
+
+    #[test]
+    fn records_written_before_checksums_are_still_read() {
+        // Version 1: no checksum field.
+        let old = [&[1u8, 1, 1, 0, 0, 0, b'k', 0, 0, 0, 0][..], b"payload"].concat();
+        assert_eq!(decode(&old).unwrap(), Record::new("k", "payload"));
     }
 
     #[test]

@@ -49,12 +49,10 @@ pub fn compact(dir: impl AsRef<Path>, topic: &str) -> Result<usize, BusError> {
         for entry in table.iter().map_err(|error| unavailable(error.into()))? {
             let (offset, bytes) = entry.map_err(|error| unavailable(error.into()))?;
             let offset = offset.value();
-            let record = codec::decode(bytes.value()).map_err(|error| {
-                BusError::unavailable(
-                    format!("failed to decode record {offset} of topic `{topic}`"),
-                    error,
-                )
-            })?;
+            // A damaged record is kept as it is: its readers dead-letter it.
+            let Ok(record) = codec::decode(bytes.value()) else {
+                continue;
+            };
             if let Some(key) = record.key {
                 last.insert(key.clone(), offset);
                 keyed.push((offset, key));

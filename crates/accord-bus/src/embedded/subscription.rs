@@ -19,7 +19,7 @@ use super::{
     Shared, codec,
     writer::{Command, GROUP_OFFSETS, log_table, log_table_name},
 };
-use crate::{BusError, Delivery, Position, Subscription, watermark::Watermark};
+use crate::{BusError, Delivery, Position, Record, Subscription, watermark::Watermark};
 
 /// A subscription on one topic of the embedded log; see the module documentation.
 pub(super) struct EmbeddedSubscription {
@@ -160,12 +160,8 @@ fn read_range(db: &Database, topic: &str, from: u64, to: u64) -> Result<Vec<Deli
     {
         let (offset, bytes) = entry.map_err(|error| unavailable(error.into()))?;
         let offset = offset.value();
-        let record = codec::decode(bytes.value()).map_err(|error| {
-            BusError::unavailable(
-                format!("failed to decode record {offset} of topic `{topic}`"),
-                error,
-            )
-        })?;
+        let record = codec::decode(bytes.value())
+            .unwrap_or_else(|error| corrupt(topic, offset, bytes.value(), &error));
         deliveries.push(Delivery {
             topic: topic.to_owned(),
             position: Position {
@@ -176,6 +172,22 @@ fn read_range(db: &Database, topic: &str, from: u64, to: u64) -> Result<Vec<Deli
         });
     }
     Ok(deliveries)
+}
+
+/// Stands in for a stored record that cannot be decoded (damaged bytes): delivered in its place, never skipped and
+/// never stopping the topic, with an empty payload (which no stage can decode, so each dead-letters it as it does
+/// any undecodable record, under the key salvaged from the damaged bytes when there is one) and the
+/// [`crate::HEADER_CORRUPT`] header saying what was wrong and where.
+fn corrupt(topic: &str, offset: u64, bytes: &[u8], error: &codec::DecodeError) -> Record {
+    tracing::error!(topic, offset, %error, "corrupt record on the embedded bus: delivered as a dead letter");
+    Record {
+        key: codec::salvage_key(bytes),
+        headers: vec![(
+            crate::HEADER_CORRUPT.to_owned(),
+            format!("{topic} offset {offset}: {error}"),
+        )],
+        payload: bytes::Bytes::new(),
+    }
 }
 
 /// Returns the next offset `group` reads on `topic`: its stored offset, or 0.

@@ -133,3 +133,53 @@ async fn group_offsets_survive_restarts_and_only_move_on_commit() {
         Some(2)
     );
 }
+
+#[tokio::test]
+async fn a_damaged_record_is_delivered_as_corrupt_in_its_place_and_the_rest_flows() {
+    let dir = TestDir::new();
+    {
+        let bus = dir.open();
+        bus.ensure_topics(&["reports.raw"]).await.unwrap();
+        let batch: Vec<Record> = (0..3)
+            .map(|i| Record::new(format!("report--{i}"), format!(r#"{{"n":{i}}}"#)))
+            .collect();
+        bus.publish("reports.raw", batch).await.unwrap();
+    }
+    // Damage one byte of the payload of the record at offset 1, as a failing disk would, behind the bus's back.
+    {
+        let db = redb::Database::open(dir.path().join(accord_bus::embedded::FILE_NAME)).unwrap();
+        let table: redb::TableDefinition<'_, u64, &[u8]> =
+            redb::TableDefinition::new("log/reports.raw");
+        let txn = db.begin_write().unwrap();
+        {
+            use redb::ReadableTable as _;
+            let mut log = txn.open_table(table).unwrap();
+            let mut bytes = log.get(1).unwrap().unwrap().value().to_vec();
+            let last = bytes.len() - 2;
+            bytes[last] ^= 0x20;
+            log.insert(1, bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let bus = dir.open();
+    let records = read_all(&bus, "reports.raw", 3).await;
+    assert_eq!(records[0], Record::new("report--0", r#"{"n":0}"#));
+    assert_eq!(records[2], Record::new("report--2", r#"{"n":2}"#));
+    let damaged = &records[1];
+    assert_eq!(
+        damaged.key.as_deref(),
+        Some("report--1"),
+        "the key is salvaged for the dead letter"
+    );
+    assert!(damaged.payload.is_empty());
+    let reason = damaged
+        .headers
+        .iter()
+        .find(|(name, _)| name == accord_bus::HEADER_CORRUPT)
+        .map(|(_, value)| value.clone())
+        .expect("marked corrupt");
+    assert!(
+        reason.contains("reports.raw offset 1") && reason.contains("checksum"),
+        "{reason}"
+    );
+}

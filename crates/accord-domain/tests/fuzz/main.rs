@@ -10,7 +10,7 @@
 use accord_domain::{
     ObservableType,
     observable::{
-        FileForm, ObservableError, canonicalize, canonicalize_declared, canonicalize_file,
+        FileForm, IpBlock, ObservableError, canonicalize, canonicalize_declared, canonicalize_file,
         containing_networks, detect, hash_algorithm, refang, refang_text,
     },
 };
@@ -73,7 +73,10 @@ proptest! {
         if matches!(kind, ObservableType::Ipv4Addr | ObservableType::Ipv6Addr) && !canonical.contains('/') {
             let address = canonical.parse().expect("a canonical address parses");
             let networks = containing_networks(address);
-            prop_assert_eq!(&networks[0], &canonical);
+            // The address as the index matches it: an IPv4-mapped address is the IPv4 address it maps.
+            let block = IpBlock::of(kind, &canonical).expect("a canonical address is a block");
+            prop_assert_eq!(&networks[0], &block.to_string());
+            prop_assert_eq!(block.to_string() == canonical, address.to_canonical() == address);
         }
     }
 

@@ -8,6 +8,7 @@
 //! Enabled in this crate's tests and, for other crates, with the `conformance` feature.
 
 mod batch;
+mod limits;
 mod matching;
 mod release;
 mod writes;
@@ -19,7 +20,7 @@ use accord_domain::{
     Profile, Purpose, ReportFacts, ReportId, Scope, Timestamp, Tlp, View, ViewContent,
 };
 
-pub use self::{batch::*, matching::*, release::*, writes::*};
+pub use self::{batch::*, limits::*, matching::*, release::*, writes::*};
 use crate::{
     Filters, IndexClient, IndicatorKey, IndicatorMatch, Query, ReleaseFilter, ReplaceViews, Views,
     WriteOutcome,
@@ -59,6 +60,11 @@ pub const CASES: &[(&str, Case)] = cases![
     lookup_answers_each_key_in_input_order,
     batch_lookup_answers_as_searches_do,
     range_counts_answer_as_searches_do,
+    mapped_ipv4_blocks_are_ipv4_blocks,
+    text_finds_parts_of_dotted_values,
+    long_free_text_is_an_invalid_query,
+    paging_reaches_every_hit_past_the_result_window,
+    wide_lookups_answer_every_key_in_full,
 ];
 
 /// The agency of the default release filter.

@@ -5,7 +5,8 @@
 //!
 //! - items that succeeded, and deletes of documents that were not there (404 `not_found`), are [`ItemResult::Done`];
 //! - a version conflict (409) is [`ItemResult::Conflict`]: with external versions the stored document is already as
-//!   new or newer, which the caller decides about; it is never retried;
+//!   new or newer, and with `if_seq_no` or `create` it changed (or appeared) since it was read; the caller decides
+//!   about it; it is never retried;
 //! - items rejected with 429 or failed with 5xx are sent again, alone, after a backoff with jitter, up to
 //!   `max_attempts` times, and then reported [`ItemResult::Failed`] with the last reason;
 //! - a 400 about the document itself (`mapper_parsing_exception` and the others of [`DOCUMENT_ERRORS`]) is
@@ -14,8 +15,9 @@
 //!
 //! A whole request that is rejected (429, 5xx) or lost (connection error, timeout) is sent again with the same
 //! backoff and counts as an attempt of every item in it. Resending is safe because every action carries an external
-//! version: an action that was applied before its answer was lost comes back as a 409 and is `Conflict`, not a
-//! duplicate. When the attempts run out on a whole request, [`Bulk::execute`] returns the error.
+//! version or a condition (`if_seq_no`, `create`): an action that was applied before its answer was lost comes back
+//! as a 409 and is `Conflict`, not a duplicate (a writer whose own conditional claim comes back so re-reads the
+//! marker and finds it there). When the attempts run out on a whole request, [`Bulk::execute`] returns the error.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -53,10 +55,29 @@ impl Action {
         }
     }
 
-    /// Returns a `delete` action with an external version.
-    pub(crate) fn delete(index: &str, id: &str, version: u64) -> Self {
+    /// Returns an `index` action conditional on the document being unchanged since it was read (internal versions:
+    /// `if_seq_no`/`if_primary_term`), or a `create` action (fails if the document exists) when `read` is `None`.
+    pub(crate) fn index_if(index: &str, id: &str, read: Option<SeqNo>, source: &Value) -> Self {
+        let action = match read {
+            Some(SeqNo {
+                seq_no,
+                primary_term,
+            }) => serde_json::json!({
+                "index": { "_index": index, "_id": id, "if_seq_no": seq_no, "if_primary_term": primary_term }
+            }),
+            None => serde_json::json!({ "create": { "_index": index, "_id": id } }),
+        };
+        Self {
+            action: action.to_string(),
+            source: Some(source.to_string()),
+        }
+    }
+
+    /// Returns a `delete` action with an external version (`external`, or `external_gte` to delete a document at
+    /// exactly `version` too).
+    pub(crate) fn delete(index: &str, id: &str, version: u64, version_type: &str) -> Self {
         let action = serde_json::json!({
-            "delete": { "_index": index, "_id": id, "version": version, "version_type": "external" }
+            "delete": { "_index": index, "_id": id, "version": version, "version_type": version_type }
         });
         Self {
             action: action.to_string(),
@@ -70,11 +91,23 @@ impl Action {
     }
 }
 
+/// Where a write landed in its shard's history: what a later conditional write (`if_seq_no`/`if_primary_term`)
+/// names to say "unchanged since".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) struct SeqNo {
+    /// `_seq_no`.
+    #[serde(rename = "_seq_no")]
+    pub(crate) seq_no: u64,
+    /// `_primary_term`.
+    #[serde(rename = "_primary_term")]
+    pub(crate) primary_term: u64,
+}
+
 /// The outcome of one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ItemResult {
-    /// Applied (or a delete of a document that was not there).
-    Done,
+    /// Applied (or a delete of a document that was not there), with where it landed when the answer says.
+    Done(Option<SeqNo>),
     /// A version conflict: the stored document is as new or newer.
     Conflict,
     /// Failed for good, or retried until the attempts ran out (the cluster, the index or its mapping is at fault:
@@ -104,6 +137,10 @@ struct BulkItem {
     status: u16,
     #[serde(default)]
     error: Option<ErrorCause>,
+    #[serde(rename = "_seq_no", default)]
+    seq_no: Option<u64>,
+    #[serde(rename = "_primary_term", default)]
+    primary_term: Option<u64>,
 }
 
 /// What one item's answer means.
@@ -120,9 +157,15 @@ fn verdict(item: &BulkItem) -> Verdict {
         )
     };
     match item.status {
-        200..=299 => Verdict::Final(ItemResult::Done),
+        200..=299 => Verdict::Final(ItemResult::Done(match (item.seq_no, item.primary_term) {
+            (Some(seq_no), Some(primary_term)) => Some(SeqNo {
+                seq_no,
+                primary_term,
+            }),
+            _ => None,
+        })),
         // A delete of a missing document answers 404 with `result: not_found` and no error.
-        404 if item.error.is_none() => Verdict::Final(ItemResult::Done),
+        404 if item.error.is_none() => Verdict::Final(ItemResult::Done(None)),
         409 => Verdict::Final(ItemResult::Conflict),
         status if is_retryable_status(status) => Verdict::Retry(reason()),
         400 if item
@@ -312,17 +355,21 @@ mod tests {
 
     #[test]
     fn item_statuses_map_to_results() {
-        let created =
-            item(r#"{"_index":"v","_id":"a","_version":3,"result":"created","status":201}"#);
+        let created = item(
+            r#"{"_index":"v","_id":"a","_version":3,"result":"created","_seq_no":9,"_primary_term":2,"status":201}"#,
+        );
         assert!(matches!(
             verdict(&created),
-            Verdict::Final(ItemResult::Done)
+            Verdict::Final(ItemResult::Done(Some(SeqNo {
+                seq_no: 9,
+                primary_term: 2
+            })))
         ));
         let missing =
             item(r#"{"_index":"v","_id":"a","_version":4,"result":"not_found","status":404}"#);
         assert!(matches!(
             verdict(&missing),
-            Verdict::Final(ItemResult::Done)
+            Verdict::Final(ItemResult::Done(None))
         ));
         let no_index = item(
             r#"{"_index":"v","_id":"a","status":404,"error":{"type":"index_not_found_exception","reason":"no such index [v]"}}"#,

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use std::time::Duration;
 
 use opensearch::{
-    BulkParts, MgetParts, MsearchParts, OpenSearch, SearchParts,
+    BulkParts, CreatePitParts, MgetParts, MsearchParts, OpenSearch, SearchParts,
     auth::Credentials,
     cluster::ClusterHealthParts,
     http::{
@@ -50,6 +50,12 @@ pub(crate) enum Request {
     Search { index: String, body: Value },
     /// `POST _msearch` with NDJSON header and body lines.
     Msearch { lines: Vec<String> },
+    /// `POST <index>/_search/point_in_time?keep_alive=…`.
+    CreatePit { index: String, keep_alive: String },
+    /// `POST _search` with a point in time in the body (no index).
+    PitSearch { body: Value },
+    /// `DELETE _search/point_in_time`.
+    DeletePit { pit_id: String },
     /// `POST <indices>/_refresh`.
     Refresh { indices: Vec<String> },
     /// `GET _cluster/health/<indices>`.
@@ -68,6 +74,9 @@ impl Request {
             Request::Mget { .. } => "read report markers",
             Request::Search { .. } => "search",
             Request::Msearch { .. } => "multi-search",
+            Request::CreatePit { .. } => "open a point in time",
+            Request::PitSearch { .. } => "search a point in time",
+            Request::DeletePit { .. } => "close a point in time",
             Request::Refresh { .. } => "refresh",
             Request::Health { .. } => "read cluster health",
         }
@@ -108,6 +117,17 @@ impl Reply {
     /// Returns whether the status is 2xx.
     pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// Returns whether OpenSearch refused the query for having too many clauses (500 in 2.x, 400 in later
+    /// versions): the query is at fault, retrying cannot help.
+    pub(crate) fn is_too_many_clauses(&self) -> bool {
+        let needle = super::query::TOO_MANY_CLAUSES.as_bytes();
+        self.status >= 400
+            && self
+                .body
+                .windows(needle.len())
+                .any(|window| window == needle)
     }
 
     /// Returns the `error` object of the body, when there is one.
@@ -209,7 +229,9 @@ impl Http {
         let mut attempt = 1;
         loop {
             let failure = match self.send(request).await {
-                Ok(reply) if !is_retryable_status(reply.status) => return Ok(reply),
+                Ok(reply) if !is_retryable_status(reply.status) || reply.is_too_many_clauses() => {
+                    return Ok(reply);
+                }
                 Ok(reply) => reply.failure(what),
                 Err(source) => {
                     IndexError::unavailable(format!("failed to send {what} request"), source)
@@ -261,6 +283,30 @@ impl Http {
                     .msearch(MsearchParts::None)
                     .header(CONTENT_TYPE, ndjson)
                     .body(lines.iter().map(String::as_str).collect())
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::PitSearch { body } => {
+                client
+                    .search(SearchParts::None)
+                    .body(body)
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::CreatePit { index, keep_alive } => {
+                client
+                    .create_pit(CreatePitParts::Index(&[index]))
+                    .keep_alive(keep_alive)
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::DeletePit { pit_id } => {
+                client
+                    .delete_pit()
+                    .body(serde_json::json!({ "pit_id": [pit_id] }))
                     .request_timeout(timeout)
                     .send()
                     .await
@@ -326,7 +372,10 @@ impl Http {
             Request::Bulk { .. }
             | Request::Mget { .. }
             | Request::Search { .. }
-            | Request::Msearch { .. } => Box::pin(self.dispatch(request)).await,
+            | Request::Msearch { .. }
+            | Request::CreatePit { .. }
+            | Request::PitSearch { .. }
+            | Request::DeletePit { .. } => Box::pin(self.dispatch(request)).await,
         }
     }
 }

@@ -1,9 +1,15 @@
 //! Configuration of the OpenSearch index, parsed from an index URL.
 //!
 //! ```text
-//! opensearch://HOST:PORT[/PATH][?prefix=accord&shards=1&replicas=1&timeout_ms=30000]
+//! opensearch://HOST:PORT[/PATH][?prefix=accord&shards=1&replicas=1&timeout_ms=30000&manage=true]
 //! opensearch+https://[USER:PASSWORD@]HOST:PORT[/PATH][?...]
 //! ```
+//!
+//! Credentials are refused on a plain `opensearch://` (or `opensearch+http://`) URL: basic auth over plain HTTP
+//! would send the password in clear to every hop, so the URL is an [`IndexError::InvalidUrl`] that says to use
+//! `opensearch+https://`. `manage=false` makes a process that writes the index leave the templates and indices to
+//! another (they must exist); read-only processes never install them (see
+//! [`IndexClient::from_url_read_only`](crate::IndexClient::from_url_read_only)).
 //!
 //! `prefix` names the indices and templates (`<prefix>-views`, `<prefix>-reports`), so that several deployments (or
 //! tests) can share a cluster. `shards` and `replicas` go into the index templates: they apply when an index is
@@ -37,6 +43,17 @@ pub struct OpenSearchConfig {
     pub bulk_max_bytes: usize,
     /// The most searches in one `_msearch` request; bigger lookups are split.
     pub msearch_max_searches: usize,
+    /// The most hits one `_msearch` request may ask for (searches × hits per search): a lookup asks for document
+    /// ids only, then reads each distinct view once with `_mget`.
+    pub msearch_max_hits: usize,
+    /// The most views one `_mget` request reads (a view holds up to 10 000 indicators).
+    pub mget_max_docs: usize,
+    /// The views index's `index.max_result_window` (set in the template; at most `from + size` hits per search):
+    /// deeper pages are reached with `search_after` over a point in time.
+    pub max_result_window: usize,
+    /// Whether this process installs the index templates and creates the indices (the indexer and admin tools);
+    /// a read-only process (search) only reads and needs read rights only (see `docs/deployment.md`).
+    pub manage_indices: bool,
     /// HTTP basic auth (user, password); the password never prints.
     pub(crate) credentials: Option<(String, SecretString)>,
 }
@@ -72,7 +89,11 @@ impl OpenSearchConfig {
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             bulk_max_bytes: 8 * 1024 * 1024,
-            msearch_max_searches: 10_000,
+            msearch_max_searches: 100,
+            msearch_max_hits: 10_000,
+            mget_max_docs: 500,
+            max_result_window: 10_000,
+            manage_indices: true,
             credentials: None,
         }
     }
@@ -105,6 +126,13 @@ impl OpenSearchConfig {
                 SecretString::from(percent_decode(url.password().unwrap_or_default())),
             ))
         };
+        if credentials.is_some() && scheme != "https" {
+            return Err(IndexError::InvalidUrl(format!(
+                "{}: credentials are sent over TLS only; write the index url (`--index`, ACCORD_INDEX) as \
+                 opensearch+https://USER:PASSWORD@HOST:PORT",
+                redact(index_url)
+            )));
+        }
         let mut config = Self::new(url.clone());
         config.credentials = credentials;
         for (key, value) in url.query_pairs() {
@@ -112,6 +140,7 @@ impl OpenSearchConfig {
                 "prefix" => config.prefix = value.into_owned(),
                 "shards" => config.shards = value.parse().map_err(|_| invalid())?,
                 "replicas" => config.replicas = value.parse().map_err(|_| invalid())?,
+                "manage" => config.manage_indices = value.parse().map_err(|_| invalid())?,
                 "timeout_ms" => {
                     config.request_timeout =
                         Duration::from_millis(value.parse().map_err(|_| invalid())?)
@@ -239,6 +268,7 @@ mod tests {
             "opensearch://host:9200?shards=0",
             "opensearch://host:9200?replicas=many",
             "opensearch://host:9200?typo=1",
+            "opensearch://host:9200?manage=maybe",
         ] {
             assert!(
                 matches!(
@@ -254,5 +284,25 @@ mod tests {
             panic!("accepted a typo")
         };
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn credentials_without_tls_are_refused_naming_the_setting() {
+        for plain in [
+            "opensearch://accord:hunter2@search.example:9200",
+            "opensearch+http://accord:hunter2@search.example:9200",
+        ] {
+            let Err(IndexError::InvalidUrl(shown)) = OpenSearchConfig::from_url(plain) else {
+                panic!("accepted credentials over plain http: {plain}")
+            };
+            assert!(
+                shown.contains("TLS") && shown.contains("ACCORD_INDEX"),
+                "{shown}"
+            );
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        let config =
+            OpenSearchConfig::from_url("opensearch://search.example:9200?manage=false").unwrap();
+        assert!(!config.manage_indices && config.credentials.is_none());
     }
 }

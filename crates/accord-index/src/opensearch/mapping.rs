@@ -4,33 +4,42 @@
 //!
 //! - `<prefix>-views`: one document per view, `_id` = `<report id>:<view id>`. Keyword fields for exact matches and
 //!   filters (`indicator` = `<type>|<canonical value>`, `indicator_value`, `indicator_type`, `grant` and `mou` (the
-//!   terms of `crate::document_terms`), `tlp`, `sector`, `partner`, `report_id`, `view_id`), an `ip_range` field `cidr`
-//!   holding every CIDR indicator (a `term` query with an address finds the blocks containing it), an `ip` field for
-//!   plain addresses, `text` fields `title` and `description`, `date_nanos` fields `valid_from`, `valid_until` and
+//!   terms of `crate::document_terms`), `tlp`, `sector`, `partner`, `report_id`, `view_id`), two `ip_range` fields,
+//!   `cidr_v4` and `cidr_v6`, holding the CIDR indicators of each family (a `term` query with an address finds the
+//!   blocks containing it; `ip_range` stores IPv4 as IPv4-mapped IPv6, so one field would let a stored `::/0` hold
+//!   every IPv4 address), each block as [`IpBlock`] derives it (an IPv4-mapped block is the IPv4 block it maps:
+//!   OpenSearch refuses CIDR notation on a mapped address), an `ip` field for plain addresses, `text` fields `title`
+//!   and `description` analyzed by `accord_text` (below), `date_nanos` fields `valid_from`, `valid_until` and
 //!   `occurred_at`, the report `version`, and the whole view in `view` (an object with `enabled: false`: stored in
 //!   `_source`, never indexed). `dynamic: strict` turns a field Accord does not know into an item failure instead of
 //!   a silent new mapping.
-//! - `<prefix>-reports`: one *marker* per report, `_id` = report id, written with external versions (see the
-//!   `write` module): the version the report is at and the document ids of its views.
+//! - `<prefix>-reports`: one *marker* per report, `_id` = report id, written conditionally on what was read
+//!   (`if_seq_no`/`if_primary_term` or `create`, see the `write` module): the version the report is at, pending or
+//!   committed, and the document ids of its views.
 //!
 //! `date_nanos` keeps the microseconds Accord's time filters are specified in (`date` would round to milliseconds),
 //! but only holds 1970-01-01 to 2262-04-11: times are clamped into that range in documents and queries ([`clamp`]),
 //! which changes no comparison between the times Accord produces.
+//!
+//! The text analyzer `accord_text` splits like the embedded index's tokenizer ([`crate::text_words`]): runs of
+//! letters and digits (a `pattern` tokenizer on `[^\p{L}\p{N}]+`), lower-cased, words of 40 bytes or more dropped.
+//! The `standard` analyzer would keep `evil.example` and `10.1.2.3` as single tokens, so that a search for `example`
+//! found a report on tantivy and not on OpenSearch.
 //!
 //! `refresh_interval` is set to `1s` explicitly: a view is searchable about one second after the bulk request that
 //! wrote it, with no per-request refresh (which would create a segment per batch), and an explicit interval also
 //! keeps idle shards refreshing (OpenSearch skips refreshes of "search idle" shards when the interval is unset).
 //! Changing the templates does not change existing indices: see `docs/deployment.md` for a mapping migration.
 
-use std::net::IpAddr;
-
-use accord_domain::{ObservableType, Timestamp, View};
+use accord_domain::{ObservableType, Timestamp, View, observable::IpBlock};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// The deepest page OpenSearch serves with `from`/`size` (its `index.max_result_window`, set in the template).
-pub(crate) const MAX_RESULT_WINDOW: usize = 10_000;
+use super::config::OpenSearchConfig;
+
+/// The name of the text analyzer of `title` and `description`.
+pub(crate) const TEXT_ANALYZER: &str = "accord_text";
 
 /// The longest document `_id` OpenSearch accepts, in bytes.
 pub(crate) const MAX_ID_BYTES: usize = 512;
@@ -54,21 +63,42 @@ impl Names {
     }
 }
 
+/// Returns the analysis settings: the `accord_text` analyzer (see the module docs).
+fn analysis() -> Value {
+    json!({
+        "tokenizer": {
+            "accord_words": { "type": "pattern", "pattern": "[^\\p{L}\\p{N}]+" }
+        },
+        "filter": {
+            "accord_short": { "type": "length", "max": 39 }
+        },
+        "analyzer": {
+            TEXT_ANALYZER: {
+                "type": "custom",
+                "tokenizer": "accord_words",
+                "filter": ["lowercase", "accord_short"]
+            }
+        }
+    })
+}
+
 /// Returns the composable index template of the views index.
-pub(crate) fn views_template(names: &Names, shards: u32, replicas: u32) -> Value {
+pub(crate) fn views_template(names: &Names, config: &OpenSearchConfig) -> Value {
     let keyword = || json!({ "type": "keyword" });
     let date = || json!({ "type": "date_nanos" });
+    let text = || json!({ "type": "text", "analyzer": TEXT_ANALYZER });
     json!({
         "index_patterns": [names.views],
         "priority": 100,
         "template": {
             "settings": {
                 "index": {
-                    "number_of_shards": shards,
-                    "number_of_replicas": replicas,
+                    "number_of_shards": config.shards,
+                    "number_of_replicas": config.replicas,
                     "refresh_interval": "1s",
-                    "max_result_window": MAX_RESULT_WINDOW
-                }
+                    "max_result_window": config.max_result_window
+                },
+                "analysis": analysis()
             },
             "mappings": {
                 "dynamic": "strict",
@@ -84,13 +114,14 @@ pub(crate) fn views_template(names: &Names, shards: u32, replicas: u32) -> Value
                     "indicator": keyword(),
                     "indicator_value": keyword(),
                     "indicator_type": keyword(),
-                    "cidr": { "type": "ip_range" },
+                    "cidr_v4": { "type": "ip_range" },
+                    "cidr_v6": { "type": "ip_range" },
                     "ip": { "type": "ip" },
                     "tlp": keyword(),
                     "sector": keyword(),
                     "partner": keyword(),
-                    "title": { "type": "text" },
-                    "description": { "type": "text" },
+                    "title": text(),
+                    "description": text(),
                     "view": { "type": "object", "enabled": false }
                 }
             }
@@ -172,14 +203,14 @@ pub(crate) fn view_document(
     let content = &view.content;
     let mut indicator = Vec::with_capacity(content.indicators.len());
     let mut indicator_value = Vec::with_capacity(content.indicators.len());
-    let mut cidr = Vec::new();
-    let mut ip = Vec::new();
+    let (mut cidr_v4, mut cidr_v6, mut ip) = (Vec::new(), Vec::new(), Vec::new());
     for item in &content.indicators {
         indicator.push(format!("{}|{}", item.kind.as_str(), item.value));
         indicator_value.push(item.value.as_str());
         match ip_field(item.kind, &item.value) {
-            Some(IpField::Block) => cidr.push(item.value.as_str()),
-            Some(IpField::Address) => ip.push(item.value.as_str()),
+            Some(IpField::Address(block)) => ip.push(block.to_string()),
+            Some(IpField::V4(block)) => cidr_v4.push(block.to_string()),
+            Some(IpField::V6(block)) => cidr_v6.push(block.to_string()),
             None => {}
         }
     }
@@ -201,7 +232,8 @@ pub(crate) fn view_document(
         "indicator": indicator,
         "indicator_value": indicator_value,
         "indicator_type": types,
-        "cidr": cidr,
+        "cidr_v4": cidr_v4,
+        "cidr_v6": cidr_v6,
         "ip": ip,
         "tlp": content.tlp.as_str(),
         "sector": content.sector,
@@ -212,31 +244,29 @@ pub(crate) fn view_document(
     }))
 }
 
-/// Which IP field an indicator goes into.
+/// Which IP field an indicator goes into, with the value written there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IpField {
-    /// A CIDR block: the `cidr` (`ip_range`) field.
-    Block,
     /// A single address: the `ip` field.
-    Address,
+    Address(IpBlock),
+    /// An IPv4 block (an IPv4-mapped block included): the `cidr_v4` field.
+    V4(IpBlock),
+    /// An IPv6 block: the `cidr_v6` field.
+    V6(IpBlock),
 }
 
 /// Returns the IP field of an IPv4/IPv6 indicator, or `None` for other types and for values OpenSearch would refuse
 /// (a malformed value would fail the whole document, and the view would never be indexed; its keyword
 /// `indicator` term is written either way).
 pub(crate) fn ip_field(kind: ObservableType, value: &str) -> Option<IpField> {
-    if !matches!(kind, ObservableType::Ipv4Addr | ObservableType::Ipv6Addr) {
-        return None;
-    }
-    match value.split_once('/') {
-        None => value.parse::<IpAddr>().ok().map(|_| IpField::Address),
-        Some((address, prefix)) => {
-            let address: IpAddr = address.parse().ok()?;
-            let prefix: u8 = prefix.parse().ok()?;
-            let bits = if address.is_ipv4() { 32 } else { 128 };
-            (prefix <= bits).then_some(IpField::Block)
-        }
-    }
+    let block = IpBlock::of(kind, value)?;
+    Some(if block.is_address() {
+        IpField::Address(block)
+    } else if block.is_ipv4() {
+        IpField::V4(block)
+    } else {
+        IpField::V6(block)
+    })
 }
 
 /// The earliest time a `date_nanos` field holds.
@@ -266,14 +296,33 @@ mod tests {
     #[test]
     fn ip_fields_take_only_values_opensearch_accepts() {
         use ObservableType as T;
-        assert_eq!(ip_field(T::Ipv4Addr, "10.0.0.0/8"), Some(IpField::Block));
-        assert_eq!(ip_field(T::Ipv6Addr, "2001:db8::/32"), Some(IpField::Block));
-        assert_eq!(ip_field(T::Ipv4Addr, "10.1.2.3"), Some(IpField::Address));
-        assert_eq!(ip_field(T::Ipv6Addr, "2001:db8::1"), Some(IpField::Address));
-        assert_eq!(ip_field(T::Ipv4Addr, "10.0.0.0/33"), None);
-        assert_eq!(ip_field(T::Ipv4Addr, "10.0.0.0/x"), None);
-        assert_eq!(ip_field(T::Ipv4Addr, "not-an-ip"), None);
-        assert_eq!(ip_field(T::DomainName, "10.0.0.1"), None);
+        let field = |kind, value| {
+            ip_field(kind, value).map(|field| match field {
+                IpField::Address(block) => ("ip", block.to_string()),
+                IpField::V4(block) => ("cidr_v4", block.to_string()),
+                IpField::V6(block) => ("cidr_v6", block.to_string()),
+            })
+        };
+        let some = |name, value: &str| Some((name, value.to_owned()));
+        assert_eq!(
+            field(T::Ipv4Addr, "10.0.0.0/8"),
+            some("cidr_v4", "10.0.0.0/8")
+        );
+        assert_eq!(
+            field(T::Ipv6Addr, "2001:db8::/32"),
+            some("cidr_v6", "2001:db8::/32")
+        );
+        assert_eq!(
+            field(T::Ipv6Addr, "::ffff:10.0.0.0/104"),
+            some("cidr_v4", "10.0.0.0/8")
+        );
+        assert_eq!(field(T::Ipv6Addr, "::/0"), some("cidr_v6", "::/0"));
+        assert_eq!(field(T::Ipv4Addr, "10.1.2.3"), some("ip", "10.1.2.3"));
+        assert_eq!(field(T::Ipv6Addr, "2001:db8::1"), some("ip", "2001:db8::1"));
+        assert_eq!(field(T::Ipv4Addr, "10.0.0.0/33"), None);
+        assert_eq!(field(T::Ipv4Addr, "10.0.0.0/x"), None);
+        assert_eq!(field(T::Ipv4Addr, "not-an-ip"), None);
+        assert_eq!(field(T::DomainName, "10.0.0.1"), None);
     }
 
     #[test]
@@ -289,10 +338,17 @@ mod tests {
     #[test]
     fn templates_name_their_own_index_only() {
         let names = Names::new("accord-test-x");
+        let config = OpenSearchConfig::new("http://localhost:9200".parse().unwrap());
+        let template = views_template(&names, &config);
+        assert_eq!(template["index_patterns"], json!(["accord-test-x-views"]));
+        let settings = &template["template"]["settings"];
+        assert_eq!(settings["index"]["max_result_window"], json!(10_000));
         assert_eq!(
-            views_template(&names, 3, 1)["index_patterns"],
-            json!(["accord-test-x-views"])
+            settings["analysis"]["tokenizer"]["accord_words"]["pattern"],
+            json!("[^\\p{L}\\p{N}]+")
         );
+        let mappings = &template["template"]["mappings"]["properties"];
+        assert_eq!(mappings["title"]["analyzer"], json!(TEXT_ANALYZER));
         assert_eq!(
             reports_template(&names, 1)["index_patterns"],
             json!(["accord-test-x-reports"])

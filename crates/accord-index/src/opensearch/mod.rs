@@ -4,15 +4,22 @@
 //! (`opensearch://host:9200`, `opensearch+https://user:password@host:9200?prefix=accord`, see [`config`]) or
 //! [`OpenSearchIndex::new`]. Construction sends nothing; the first operation (usually `/readyz` calling
 //! [`SearchIndex::health`]) installs the index templates and creates the indices, and is repeated until it succeeds,
-//! so services may start before the cluster is up.
+//! so services may start before the cluster is up. Only a process that manages the indices does so
+//! ([`OpenSearchConfig::manage_indices`]); one opened with
+//! [`IndexClient::from_url_read_only`](crate::IndexClient::from_url_read_only) installs nothing and needs read rights
+//! only.
 //!
-//! - `mapping`: the templates (keyword indicators, `ip`/`ip_range` for CIDR containment, text narrative,
-//!   release fields), the view documents and the report markers.
-//! - `write`: replacing all views of a report with external versions; a replay or an out-of-order
-//!   write is `Stale` and never overwrites newer data. Its module docs give the protocol and its failure modes.
+//! - `mapping`: the templates (keyword indicators, `ip` and one `ip_range` per IP family for CIDR containment,
+//!   narrative analyzed like tantivy, release fields), the view documents and the report markers.
+//! - `plan` and `write`: replacing all views of a report: views with external versions, the report marker claimed
+//!   and committed conditionally on what was read; a replay or an out-of-order write is `Stale` and never
+//!   overwrites newer data, and a writer overtaken by a newer one is fenced off. The `write` module docs give the
+//!   protocol and its failure modes.
 //! - `bulk`: per-item outcomes of `_bulk`, retries of 429/5xx items with backoff and jitter.
 //! - `query`: the query DSL; every search and lookup carries the release filter added here, by Accord.
 //!   OpenSearch's security plugin, if a deployment enables it, is a second wall only.
+//! - `paging`: pages at any depth (`from`/`size` within the result window, `search_after` over a point in time
+//!   beyond it); `lookup`: batch lookups in bounded `_msearch` and `_mget` requests.
 //! - `retry` and `client`: which failures are retried, and the HTTP requests themselves.
 //!
 //! Visibility: the views index refreshes every second (`refresh_interval: 1s` in its template), and writes never ask
@@ -25,7 +32,10 @@ pub mod config;
 
 mod bulk;
 mod client;
+mod lookup;
 mod mapping;
+mod paging;
+mod plan;
 mod query;
 mod retry;
 mod write;
@@ -39,8 +49,7 @@ use tokio::sync::OnceCell;
 use self::{
     client::{Http, Request},
     mapping::Names,
-    query::{MsearchItem, MsearchResponse, SearchResponse, lookup_body, search_body},
-    retry::is_retryable_status,
+    query::search_query,
 };
 pub use self::{config::OpenSearchConfig, retry::RetryPolicy};
 use crate::{
@@ -99,8 +108,12 @@ impl OpenSearchIndex {
         &self.config
     }
 
-    /// Installs the index templates and creates the indices, once per process (again after a failure).
+    /// Installs the index templates and creates the indices, once per process (again after a failure); a process
+    /// that does not manage the indices ([`OpenSearchConfig::manage_indices`]) installs nothing.
     async fn ensure_ready(&self) -> Result<(), IndexError> {
+        if !self.config.manage_indices {
+            return Ok(());
+        }
         self.ready
             .get_or_try_init(|| self.install())
             .await
@@ -114,7 +127,7 @@ impl OpenSearchIndex {
         let templates = [
             (
                 names.views.clone(),
-                mapping::views_template(names, self.config.shards, self.config.replicas),
+                mapping::views_template(names, &self.config),
             ),
             (
                 names.reports.clone(),
@@ -173,70 +186,6 @@ impl OpenSearchIndex {
         }
         Ok(())
     }
-
-    /// Runs the lookups of one `_msearch` request, retrying searches rejected with 429/5xx.
-    async fn msearch(&self, bodies: Vec<serde_json::Value>) -> Result<Vec<Page>, IndexError> {
-        let header = serde_json::json!({ "index": self.names.views }).to_string();
-        let mut pages: Vec<Option<Page>> = vec![None; bodies.len()];
-        let mut pending: Vec<usize> = (0..bodies.len()).collect();
-        let mut attempt = 1;
-        loop {
-            let mut lines = Vec::with_capacity(2 * pending.len());
-            for position in &pending {
-                lines.push(header.clone());
-                lines.push(bodies[*position].to_string());
-            }
-            let request = Request::Msearch { lines };
-            let response: MsearchResponse =
-                self.http.call(&request).await?.decode(request.what())?;
-            if response.responses.len() != pending.len() {
-                return Err(IndexError::Unavailable {
-                    context: format!(
-                        "multi-search answer has {} items for {} searches",
-                        response.responses.len(),
-                        pending.len()
-                    ),
-                    source: None,
-                });
-            }
-            let mut again = Vec::new();
-            let mut last_reason = String::new();
-            for (position, item) in pending.iter().zip(response.responses) {
-                match query::msearch_item(item)? {
-                    MsearchItem::Answer(answer) => pages[*position] = Some(answer.into_page()?),
-                    MsearchItem::Failed { status, reason } if is_retryable_status(status) => {
-                        again.push(*position);
-                        last_reason = reason;
-                    }
-                    MsearchItem::Failed { status, reason } => {
-                        return Err(IndexError::Unavailable {
-                            context: format!("lookup failed: status {status} ({reason})"),
-                            source: None,
-                        });
-                    }
-                }
-            }
-            if again.is_empty() {
-                break;
-            }
-            if attempt >= self.http.retry().max_attempts {
-                return Err(IndexError::Unavailable {
-                    context: format!("lookup failed after {attempt} attempts: {last_reason}"),
-                    source: None,
-                });
-            }
-            tokio::time::sleep(self.http.retry().backoff(attempt)).await;
-            pending = again;
-            attempt += 1;
-        }
-        pages
-            .into_iter()
-            .collect::<Option<Vec<Page>>>()
-            .ok_or_else(|| IndexError::Unavailable {
-                context: "multi-search left a lookup unanswered".to_owned(),
-                source: None,
-            })
-    }
 }
 
 /// The answer to `_cluster/health`.
@@ -258,13 +207,9 @@ impl SearchIndex for OpenSearchIndex {
 
     #[tracing::instrument(skip_all, fields(offset = query.offset, size = query.size))]
     async fn search(&self, query: Query) -> Result<Page, IndexError> {
+        let body = search_query(&query)?;
         self.ensure_ready().await?;
-        let request = Request::Search {
-            index: self.names.views.clone(),
-            body: search_body(&query),
-        };
-        let answer: SearchResponse = self.http.call(&request).await?.decode(request.what())?;
-        answer.into_page()
+        self.page(&body, query.offset, query.size).await
     }
 
     #[tracing::instrument(skip_all, fields(keys = keys.len(), per_key))]
@@ -278,15 +223,7 @@ impl SearchIndex for OpenSearchIndex {
             return Ok(Vec::new());
         }
         self.ensure_ready().await?;
-        let mut pages = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(self.config.msearch_max_searches.max(1)) {
-            let bodies = chunk
-                .iter()
-                .map(|matcher| lookup_body(&release, matcher, per_key))
-                .collect();
-            pages.extend(self.msearch(bodies).await?);
-        }
-        Ok(pages)
+        self.lookup_keys(&release, &keys, per_key).await
     }
 
     async fn refresh(&self) -> Result<(), IndexError> {

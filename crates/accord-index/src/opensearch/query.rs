@@ -6,17 +6,16 @@
 //! `valid_from <= at < valid_until`. The application adds it to every
 //! query; nothing an investigator types can reach it, because free text goes through `simple_query_string` over
 //! `title` and `description` only, with the operators limited to `+`, `-`, `"…"` and whitespace (no field names, no
-//! wildcards, no fuzziness: "never an error, never another field"). All clauses are filters: hits are ordered by
-//! `occurred_at` desc then `view_id` asc, never by score. `track_total_hits: true` makes totals exact.
+//! wildcards, no fuzziness: "never an error, never another field"); a text of more than [`crate::MAX_TEXT_WORDS`]
+//! words is refused before OpenSearch sees it, so that it never exceeds `indices.query.bool.max_clause_count`. All
+//! clauses are filters: hits are ordered by `occurred_at` desc, then `view_id` asc, then `report_id` asc (a total
+//! order, so that `search_after` pages are stable), never by score. `track_total_hits: true` makes totals exact.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
-    client::ErrorCause,
-    mapping::{MAX_RESULT_WINDOW, date_value},
-};
-use crate::{Filters, IndexError, IndicatorMatch, Page, Query, ReleaseFilter, release::VERSIONED};
+use super::{client::ErrorCause, mapping::date_value};
+use crate::{Filters, IndexError, IndicatorMatch, Query, ReleaseFilter, release::VERSIONED};
 
 /// Returns the release filter: grant terms, MoUs in force, validity window; for
 /// [`ReleaseFilter::stale_only`], a versioned document carrying none of the current versions.
@@ -46,15 +45,18 @@ pub(crate) fn indicator_clause(matcher: &IndicatorMatch) -> Value {
     let exact = json!({
         "term": { "indicator": format!("{}|{}", matcher.key.kind.as_str(), matcher.key.value) }
     });
-    match matcher.ip {
-        None => exact,
-        Some(ip) => json!({
-            "bool": {
-                "should": [exact, { "term": { "cidr": ip.to_string() } }],
-                "minimum_should_match": 1
-            }
-        }),
-    }
+    let Some(ip) = matcher.ip else {
+        return exact;
+    };
+    // IPv4 and IPv6 blocks live in separate fields; an IPv4-mapped address is the IPv4 address it maps.
+    let ip = ip.to_canonical();
+    let field = if ip.is_ipv4() { "cidr_v4" } else { "cidr_v6" };
+    json!({
+        "bool": {
+            "should": [exact, { "term": { field: ip.to_string() } }],
+            "minimum_should_match": 1
+        }
+    })
 }
 
 /// Returns the clause of a free-text search, or `None` when `text` has nothing to search for.
@@ -106,54 +108,56 @@ pub(crate) fn filter_clauses(filters: &Filters) -> Vec<Value> {
     clauses
 }
 
-/// Returns the `from` and `size` of a page within OpenSearch's result window: a page starting beyond the window is
-/// asked with size 0 (the total is still exact, the page empty).
-pub(crate) fn window(offset: usize, size: usize) -> (usize, usize) {
-    if offset >= MAX_RESULT_WINDOW {
-        (0, 0)
-    } else {
-        (offset, size.min(MAX_RESULT_WINDOW - offset))
-    }
+/// Returns Accord's order of hits: a total order (see the module docs).
+fn sort() -> Value {
+    json!([
+        { "occurred_at": { "order": "desc" } },
+        { "view_id": { "order": "asc" } },
+        { "report_id": { "order": "asc" } }
+    ])
 }
 
-/// Returns a search body: the release filter and `clauses` as filters, Accord's order, exact totals.
-fn body(release: &ReleaseFilter, clauses: Vec<Value>, offset: usize, size: usize) -> Value {
+/// Returns the query of a search: the release filter and `clauses`, all as filters.
+fn filtered(release: &ReleaseFilter, clauses: Vec<Value>) -> Value {
     let mut filter = vec![release_filter(release)];
     filter.extend(clauses);
-    let (from, size) = window(offset, size);
+    json!({ "bool": { "filter": filter } })
+}
+
+/// Returns the body of one request for hits `from .. from + size` of `query` in Accord's order, with exact totals;
+/// with `views`, each hit carries its view, else only its id and sort values.
+pub(crate) fn page_body(query: &Value, from: usize, size: usize, views: bool) -> Value {
+    let source = if views { json!(["view"]) } else { json!(false) };
     json!({
-        "query": { "bool": { "filter": filter } },
-        "sort": [
-            { "occurred_at": { "order": "desc" } },
-            { "view_id": { "order": "asc" } }
-        ],
+        "query": query,
+        "sort": sort(),
         "track_total_hits": true,
         "from": from,
         "size": size,
-        "_source": ["view"]
+        "_source": source
     })
 }
 
-/// Returns the body of a search.
-pub(crate) fn search_body(query: &Query) -> Value {
+/// Returns the query of a search.
+///
+/// # Errors
+/// Returns [`IndexError::InvalidQuery`] when the free text has too many words ([`crate::check_text`]).
+pub(crate) fn search_query(query: &Query) -> Result<Value, IndexError> {
     let mut clauses = Vec::new();
     if let Some(matcher) = &query.indicator {
         clauses.push(indicator_clause(matcher));
     }
-    if let Some(clause) = query.text.as_deref().and_then(text_clause) {
-        clauses.push(clause);
+    if let Some(text) = &query.text {
+        crate::check_text(text)?;
+        clauses.extend(text_clause(text));
     }
     clauses.extend(filter_clauses(&query.filters));
-    body(&query.release, clauses, query.offset, query.size)
+    Ok(filtered(&query.release, clauses))
 }
 
-/// Returns the body of one lookup of a batch.
-pub(crate) fn lookup_body(
-    release: &ReleaseFilter,
-    matcher: &IndicatorMatch,
-    per_key: usize,
-) -> Value {
-    body(release, vec![indicator_clause(matcher)], 0, per_key)
+/// Returns the query of one lookup of a batch.
+pub(crate) fn lookup_query(release: &ReleaseFilter, matcher: &IndicatorMatch) -> Value {
+    filtered(release, vec![indicator_clause(matcher)])
 }
 
 /// A search answer, or one answer of `_msearch`.
@@ -164,6 +168,8 @@ pub(crate) struct SearchResponse {
     #[serde(rename = "_shards", default)]
     shards: Option<Shards>,
     hits: Hits,
+    #[serde(default)]
+    pit_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,10 +189,32 @@ struct Total {
     value: u64,
 }
 
+/// One hit: its document id, its sort values and, when asked for, its view.
 #[derive(Debug, Deserialize)]
-struct Hit {
-    #[serde(rename = "_source")]
-    source: HitSource,
+pub(crate) struct Hit {
+    /// The document id (`<report id>:<view id>`).
+    #[serde(rename = "_id")]
+    pub(crate) id: String,
+    #[serde(rename = "_source", default)]
+    source: Option<HitSource>,
+    /// The sort values, for `search_after`.
+    #[serde(default)]
+    pub(crate) sort: Vec<Value>,
+}
+
+impl Hit {
+    /// Returns the view of this hit.
+    ///
+    /// # Errors
+    /// Returns [`IndexError::Unavailable`] when the answer did not carry it.
+    pub(crate) fn view(self) -> Result<accord_domain::View, IndexError> {
+        self.source
+            .map(|source| source.view)
+            .ok_or_else(|| IndexError::Unavailable {
+                context: format!("search hit `{}` carries no view", self.id),
+                source: None,
+            })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,13 +223,13 @@ struct HitSource {
 }
 
 impl SearchResponse {
-    /// Returns the page of this answer.
+    /// Returns the total and the hits of this answer.
     ///
     /// # Errors
     /// Returns [`IndexError::Unavailable`] when the search timed out or shards failed: a partial answer would have
     /// wrong totals and pages, so it is an error (the search service answers 503), never a short page.
-    pub(crate) fn into_page(self) -> Result<Page, IndexError> {
-        let failed = self.shards.map_or(0, |shards| shards.failed);
+    pub(crate) fn into_hits(self) -> Result<(u64, Vec<Hit>), IndexError> {
+        let failed = self.shards.as_ref().map_or(0, |shards| shards.failed);
         if self.timed_out || failed > 0 {
             return Err(IndexError::Unavailable {
                 context: format!(
@@ -211,16 +239,25 @@ impl SearchResponse {
                 source: None,
             });
         }
-        Ok(Page {
-            total: self.hits.total.value,
-            hits: self
-                .hits
-                .hits
-                .into_iter()
-                .map(|hit| hit.source.view)
-                .collect(),
-        })
+        Ok((self.hits.total.value, self.hits.hits))
     }
+
+    /// Returns the point in time id this answer carries (it may change from one answer to the next).
+    pub(crate) fn pit_id(&self) -> Option<&str> {
+        self.pit_id.as_deref()
+    }
+}
+
+/// The error type OpenSearch answers (500, in 2.x) when a query has more clauses than
+/// `indices.query.bool.max_clause_count`: the query is at fault, so it is never retried.
+pub(crate) const TOO_MANY_CLAUSES: &str = "too_many_clauses";
+
+/// Returns the error of a query refused with [`TOO_MANY_CLAUSES`].
+pub(crate) fn too_many_clauses() -> IndexError {
+    IndexError::InvalidQuery(
+        "the search has more clauses than the index allows (indices.query.bool.max_clause_count); use fewer words"
+            .to_owned(),
+    )
 }
 
 /// The answer to `_msearch`: one item per search, in order.
@@ -248,6 +285,9 @@ pub(crate) fn msearch_item(item: Value) -> Result<MsearchItem, IndexError> {
         .and_then(|status| u16::try_from(status).ok())
         .unwrap_or(200);
     if let Some(error) = item.get("error") {
+        if error.to_string().contains(TOO_MANY_CLAUSES) {
+            return Err(too_many_clauses());
+        }
         let cause: ErrorCause = serde_json::from_value(error.clone()).unwrap_or_default();
         return Ok(MsearchItem::Failed {
             status,
@@ -342,18 +382,50 @@ mod tests {
         };
         assert_eq!(
             indicator_clause(&containing)["bool"]["should"][1],
-            json!({ "term": { "cidr": "10.1.2.3" } })
+            json!({ "term": { "cidr_v4": "10.1.2.3" } })
+        );
+        let mapped = IndicatorMatch {
+            key: IndicatorKey {
+                kind: ObservableType::Ipv6Addr,
+                value: "::ffff:10.1.2.3".to_owned(),
+            },
+            ip: Some("::ffff:10.1.2.3".parse().unwrap()),
+        };
+        assert_eq!(
+            indicator_clause(&mapped)["bool"]["should"][1],
+            json!({ "term": { "cidr_v4": "10.1.2.3" } })
+        );
+        let v6 = IndicatorMatch {
+            key: IndicatorKey {
+                kind: ObservableType::Ipv6Addr,
+                value: "2001:db8::1".to_owned(),
+            },
+            ip: Some("2001:db8::1".parse().unwrap()),
+        };
+        assert_eq!(
+            indicator_clause(&v6)["bool"]["should"][1],
+            json!({ "term": { "cidr_v6": "2001:db8::1" } })
         );
     }
 
     #[test]
-    fn blank_text_is_no_clause_and_pages_stay_in_the_window() {
+    fn blank_text_is_no_clause_and_long_text_is_refused() {
         assert!(text_clause(" * ").is_none());
         assert!(text_clause("ransomware").is_some());
-        assert_eq!(window(0, 100), (0, 100));
-        assert_eq!(window(9_990, 100), (9_990, 10));
-        assert_eq!(window(10_000, 100), (0, 0));
-        assert_eq!(window(usize::MAX, 100), (0, 0));
+        let mut query = crate::Query {
+            release: release(&["mou-a"]),
+            indicator: None,
+            text: Some("word ".repeat(crate::MAX_TEXT_WORDS)),
+            filters: crate::Filters::default(),
+            size: 10,
+            offset: 0,
+        };
+        assert!(search_query(&query).is_ok());
+        query.text = Some("word ".repeat(crate::MAX_TEXT_WORDS + 1));
+        assert!(matches!(
+            search_query(&query),
+            Err(IndexError::InvalidQuery(_))
+        ));
     }
 
     #[test]
@@ -364,6 +436,6 @@ mod tests {
             "hits": { "total": { "value": 0, "relation": "eq" }, "max_score": null, "hits": [] }
         }))
         .unwrap();
-        assert!(partial.into_page().is_err());
+        assert!(partial.into_hits().is_err());
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! OpenSearch answers 429 when a node's write or search queue is full (`es_rejected_execution_exception`, also per
 //! bulk item) and 502/503/504 while a node or shard is unavailable: all are retried with backoff. A version conflict
-//! (409) is never retried: with external versions it means the stored document is already as new or newer. Other 4xx
-//! answers are bugs or bad documents and fail at once. A transport error (connection refused or reset, timeout) is
+//! (409) is never retried: with external versions it means the stored document is already as new or newer, with a
+//! conditional write that the document changed since it was read. Other 4xx answers are bugs or bad documents and
+//! fail at once. One 5xx is not retried either: `too_many_clauses` (500 in OpenSearch 2.x) is the query's fault, and
+//! the same query would fail again (`Reply::is_too_many_clauses`; it becomes an invalid query). A transport error (connection refused or reset, timeout) is
 //! retried too: every Accord write is idempotent under external versioning, so a write that was applied before its
 //! response was lost is recognized by the retry (a 409 on the same version) instead of being duplicated.
 

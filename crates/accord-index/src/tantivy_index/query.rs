@@ -108,7 +108,7 @@ pub(crate) fn indicator_terms(fields: &Fields, matcher: &IndicatorMatch) -> Vec<
     let mut terms = vec![exact];
     // A lookup of a block itself (`10.0.0.0/8`) also matches the same block stored as a CIDR indicator.
     if let Some(block) = cidr_block(matcher.key.kind, &matcher.key.value) {
-        terms.push(Fields::term(fields.cidr, block));
+        terms.push(Fields::term(fields.cidr, &block));
     }
     terms.extend(
         containing_networks(ip)

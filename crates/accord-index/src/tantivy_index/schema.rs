@@ -7,7 +7,7 @@
 //! Times are stored as `i64` microseconds since the epoch in fast fields: range filters and sorting read the
 //! columns, and no date-precision truncation of tantivy applies.
 
-use accord_domain::{ObservableType, Timestamp, View};
+use accord_domain::{ObservableType, Timestamp, View, observable::IpBlock};
 use tantivy::{
     TantivyDocument, Term,
     schema::{FAST, Field, STORED, STRING, Schema, TEXT},
@@ -154,7 +154,7 @@ impl Fields {
                 indicator_token(indicator.kind, &indicator.value),
             );
             if let Some(block) = cidr_block(indicator.kind, &indicator.value) {
-                doc.add_text(self.cidr, block);
+                doc.add_text(self.cidr, &block);
             }
         }
         for kind in view.indicator_types() {
@@ -181,10 +181,14 @@ pub(crate) fn indicator_token(kind: ObservableType, value: &str) -> String {
     format!("{}|{}", kind.as_str(), value)
 }
 
-/// Returns the CIDR block an IP indicator names, when it is written as a block (`10.0.0.0/8`), else `None`.
-pub(crate) fn cidr_block(kind: ObservableType, value: &str) -> Option<&str> {
-    let is_ip = matches!(kind, ObservableType::Ipv4Addr | ObservableType::Ipv6Addr);
-    (is_ip && value.contains('/')).then_some(value)
+/// Returns the CIDR block an IP indicator names, when it is written as a block (`10.0.0.0/8`), else `None`, in the
+/// form [`containing_networks`](accord_domain::observable::containing_networks) lists it: an IPv4-mapped block is the
+/// IPv4 block it maps ([`IpBlock`]).
+pub(crate) fn cidr_block(kind: ObservableType, value: &str) -> Option<String> {
+    if !value.contains('/') {
+        return None;
+    }
+    IpBlock::of(kind, value).map(|block| block.to_string())
 }
 
 /// Returns a timestamp as microseconds since the epoch, the unit of every time field.
@@ -212,11 +216,15 @@ mod tests {
     fn only_ip_blocks_are_cidr_terms() {
         assert_eq!(
             cidr_block(ObservableType::Ipv4Addr, "10.0.0.0/8"),
-            Some("10.0.0.0/8")
+            Some("10.0.0.0/8".to_owned())
         );
         assert_eq!(
             cidr_block(ObservableType::Ipv6Addr, "2001:db8::/32"),
-            Some("2001:db8::/32")
+            Some("2001:db8::/32".to_owned())
+        );
+        assert_eq!(
+            cidr_block(ObservableType::Ipv6Addr, "::ffff:10.0.0.0/104"),
+            Some("10.0.0.0/8".to_owned())
         );
         assert_eq!(cidr_block(ObservableType::Ipv4Addr, "10.1.2.3"), None);
         assert_eq!(

@@ -35,7 +35,17 @@ fn fresh_config(case: &str) -> Option<OpenSearchConfig> {
         .unwrap_or_else(|error| panic!("bad OPENSEARCH_URL: {error}"));
     config.prefix = format!("accord-test-{:016x}", rand::random::<u64>());
     config.replicas = 0;
+    // A small result window and small requests, so that every case pages past the window and splits its lookups.
+    small_requests(&mut config);
     Some(config)
+}
+
+/// Makes `config` page past its result window and split lookups after a few hits, as the model tests do.
+pub(crate) fn small_requests(config: &mut OpenSearchConfig) {
+    config.max_result_window = 10;
+    config.msearch_max_hits = 25;
+    config.msearch_max_searches = 4;
+    config.mget_max_docs = 7;
 }
 
 /// Runs `case` on a fresh index, then deletes the index whatever the outcome.
@@ -101,6 +111,11 @@ conformance_tests![
     lookup_answers_each_key_in_input_order,
     batch_lookup_answers_as_searches_do,
     range_counts_answer_as_searches_do,
+    mapped_ipv4_blocks_are_ipv4_blocks,
+    text_finds_parts_of_dotted_values,
+    long_free_text_is_an_invalid_query,
+    paging_reaches_every_hit_past_the_result_window,
+    wide_lookups_answer_every_key_in_full,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

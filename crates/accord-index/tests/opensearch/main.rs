@@ -10,7 +10,10 @@
 mod failures;
 mod live;
 mod model;
+mod model_dsl;
+mod model_writes;
 mod queries;
+mod races;
 mod setup;
 mod stub;
 mod writes;

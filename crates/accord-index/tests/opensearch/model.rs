@@ -1,6 +1,16 @@
-//! A small in-memory model of the OpenSearch semantics Accord relies on, served by the stub: external versions (with
-//! delete tombstones), `_mget`, and the query DSL Accord emits (`bool` filter/should, `term`/`terms` on keywords,
-//! `term` on an `ip_range`, `range` on dates, `simple_query_string` with AND, `-` and phrases, sort, from/size).
+//! A small in-memory model of the OpenSearch 2.x semantics Accord relies on, served by the stub, grown to show
+//! what a real cluster does that a naive model hides:
+//!
+//! - index templates apply at index creation: `index.max_result_window` (a search with `from + size` beyond it is
+//!   refused with 400, as OpenSearch does), the analyzer of `title`/`description` (`standard` unless the mapping
+//!   names Accord's `accord_text`, see `model_dsl`), and `dynamic: strict`;
+//! - `ip_range` fields parse like OpenSearch: CIDR notation on an IPv4-mapped address is a
+//!   `mapper_parsing_exception`, and IPv4 ranges live in the IPv6 space (a stored `::/0` holds every IPv4 address);
+//! - a query with more clauses than `max_clause_count` (1024) is answered 500 `too_many_clauses`;
+//! - external versions with delete tombstones that expire after `gc_deletes` (60 s by default) on a logical clock
+//!   the test advances; `_seq_no`/`_primary_term`, `if_seq_no`/`if_primary_term` and `create`;
+//! - `_mget` (`ids` or `docs` with `_source` filtering), `_search` and `_msearch` with `_source`, `sort`,
+//!   `search_after`, and points in time (`_search/point_in_time`, a snapshot).
 //!
 //! It lets the whole conformance suite run through the real client, bulk and write protocol on every machine. It is a
 //! model, not OpenSearch: it encodes the documented semantics the design assumes, and the same cases run against a
@@ -9,65 +19,250 @@
 use std::{
     cmp::Ordering,
     collections::{BTreeMap, HashMap},
-    net::IpAddr,
     sync::{Arc, Mutex},
 };
 
 use accord_index::conformance::CASES;
 use serde_json::{Value, json};
 
-use crate::stub::{Recorded, Reply, Stub, default_reply};
+use crate::{
+    model_dsl::{Analyzer, clause_count, matches, parse_ip_range},
+    stub::{Recorded, Reply, Stub, default_reply, mget_ids},
+};
 
-#[derive(Default)]
-struct Cluster {
-    /// index → id → (version, source)
-    indices: BTreeMap<String, BTreeMap<String, (u64, Value)>>,
-    /// (index, id) → version of the delete
-    tombstones: HashMap<(String, String), u64>,
+/// A stored document.
+#[derive(Debug, Clone)]
+pub(crate) struct Doc {
+    pub(crate) version: u64,
+    pub(crate) seq_no: u64,
+    pub(crate) source: Value,
+}
+
+/// One index: its documents and the settings its template gave it.
+#[derive(Debug, Clone)]
+pub(crate) struct Index {
+    pub(crate) docs: BTreeMap<String, Doc>,
+    max_result_window: usize,
+    analyzer: Analyzer,
+    /// The fields of a `dynamic: strict` mapping with their types (empty: any field).
+    fields: BTreeMap<String, String>,
+}
+
+impl Index {
+    pub(crate) fn new(template: Option<&Value>) -> Self {
+        let template = template.map(|template| &template["template"]);
+        let settings = template.map(|template| &template["settings"]);
+        let max_result_window = settings
+            .and_then(|settings| settings["index"]["max_result_window"].as_u64())
+            .map_or(10_000, |window| usize::try_from(window).expect("window"));
+        let properties =
+            template.and_then(|template| template["mappings"]["properties"].as_object());
+        let fields: BTreeMap<String, String> = properties
+            .map(|properties| {
+                properties
+                    .iter()
+                    .map(|(name, mapping)| {
+                        (
+                            name.clone(),
+                            mapping["type"].as_str().unwrap_or("object").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let analyzer = match properties
+            .and_then(|properties| properties.get("title"))
+            .and_then(|title| title["analyzer"].as_str())
+        {
+            Some("accord_text") => {
+                let tokenizer =
+                    settings.map(|settings| &settings["analysis"]["tokenizer"]["accord_words"]);
+                assert_eq!(
+                    tokenizer.map(|tokenizer| tokenizer["pattern"].clone()),
+                    Some(json!("[^\\p{L}\\p{N}]+")),
+                    "accord_text splits on runs of non-alphanumerics"
+                );
+                Analyzer::AccordText
+            }
+            Some(other) => panic!("the model does not know analyzer `{other}`"),
+            None => Analyzer::Standard,
+        };
+        Self {
+            docs: BTreeMap::new(),
+            max_result_window,
+            analyzer,
+            fields,
+        }
+    }
+
+    /// Returns why OpenSearch would refuse `source` under this mapping, if it would.
+    pub(crate) fn refuse(&self, source: &Value) -> Option<(&'static str, String)> {
+        if self.fields.is_empty() {
+            return None;
+        }
+        for (field, value) in source.as_object()? {
+            let Some(kind) = self.fields.get(field) else {
+                return Some((
+                    "strict_dynamic_mapping_exception",
+                    format!(
+                        "mapping set to strict, dynamic introduction of [{field}] is not allowed"
+                    ),
+                ));
+            };
+            if kind == "ip_range" {
+                for block in crate::model_dsl::values(source, field) {
+                    if let Err(reason) = parse_ip_range(&block) {
+                        return Some((
+                            "mapper_parsing_exception",
+                            format!("failed to parse field [{field}] of type [ip_range]: {reason}"),
+                        ));
+                    }
+                }
+                let _ = value;
+            }
+        }
+        None
+    }
+}
+
+/// The modelled cluster.
+pub(crate) struct Cluster {
+    pub(crate) indices: BTreeMap<String, Index>,
+    /// (index, id) → (version of the delete, logical time of the delete in ms)
+    pub(crate) tombstones: HashMap<(String, String), (u64, u64)>,
+    templates: BTreeMap<String, Value>,
+    pits: HashMap<String, Index>,
+    pub(crate) next_seq_no: u64,
+    /// The logical clock in ms (advanced by tests).
+    pub(crate) clock_ms: u64,
+    /// `index.gc_deletes` in ms.
+    pub(crate) gc_deletes_ms: u64,
+    /// `indices.query.bool.max_clause_count`.
+    pub(crate) max_clause_count: usize,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            indices: BTreeMap::new(),
+            tombstones: HashMap::new(),
+            templates: BTreeMap::new(),
+            pits: HashMap::new(),
+            next_seq_no: 0,
+            clock_ms: 0,
+            gc_deletes_ms: 60_000,
+            max_clause_count: 1024,
+        }
+    }
+}
+
+/// The sort key of a view document: newest `occurred_at` first, then `view_id`, then `report_id`.
+fn sort_key(source: &Value) -> Vec<Value> {
+    vec![
+        source["occurred_at"].clone(),
+        source["view_id"].clone(),
+        source["report_id"].clone(),
+    ]
+}
+
+fn compare(a: &[Value], b: &[Value]) -> Ordering {
+    let text = |values: &[Value], at: usize| {
+        values
+            .get(at)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    text(b, 0)
+        .cmp(&text(a, 0))
+        .then_with(|| text(a, 1).cmp(&text(b, 1)))
+        .then_with(|| text(a, 2).cmp(&text(b, 2)))
+}
+
+/// An error answer as OpenSearch shapes it.
+fn error(status: u16, kind: &str, reason: &str) -> Value {
+    json!({
+        "error": {
+            "root_cause": [{ "type": kind, "reason": reason }],
+            "type": "search_phase_execution_exception", "reason": "all shards failed",
+            "caused_by": { "type": kind, "reason": reason }
+        },
+        "status": status
+    })
 }
 
 impl Cluster {
-    fn handle(&mut self, request: &Recorded) -> Reply {
+    pub(crate) fn handle(&mut self, request: &Recorded) -> Reply {
         let path = request.path.as_str();
         if request.is_bulk() {
             return self.bulk(request);
+        }
+        if let Some(name) = path.strip_prefix("/_index_template/") {
+            if request.method == "PUT" {
+                self.templates.insert(name.to_owned(), request.json());
+            }
+            return default_reply(request);
+        }
+        if let Some(index) = path.strip_suffix("/_search/point_in_time") {
+            let snapshot = self.indices.get(index.trim_start_matches('/')).cloned();
+            let Some(snapshot) = snapshot else {
+                return Reply::new(
+                    404,
+                    json!({ "error": { "type": "index_not_found_exception" }, "status": 404 }),
+                );
+            };
+            let id = format!("pit-{}", self.pits.len());
+            self.pits.insert(id.clone(), snapshot);
+            return Reply::new(200, json!({ "pit_id": id, "creation_time": 0 }));
+        }
+        if path == "/_search/point_in_time" && request.method == "DELETE" {
+            let ids: Vec<String> = request.json()["pit_id"]
+                .as_array()
+                .expect("pit ids")
+                .iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect();
+            let pits: Vec<Value> = ids
+                .iter()
+                .map(|id| json!({ "pit_id": id, "successful": self.pits.remove(id).is_some() }))
+                .collect();
+            return Reply::new(200, json!({ "pits": pits }));
         }
         if let Some(index) = path
             .strip_suffix("/_mget")
             .map(|p| p.trim_start_matches('/'))
         {
-            let docs: Vec<Value> = request.json()["ids"]
-                .as_array()
-                .expect("ids")
-                .iter()
-                .map(|id| {
-                    let id = id.as_str().expect("id");
-                    match self.indices.get(index).and_then(|docs| docs.get(id)) {
-                        Some((version, source)) => json!({ "_index": index, "_id": id, "_version": version, "found": true, "_source": source }),
-                        None => json!({ "_index": index, "_id": id, "found": false }),
-                    }
-                })
-                .collect();
-            return Reply::new(200, json!({ "docs": docs }));
+            return Reply::new(200, self.mget(index, request));
+        }
+        if path == "/_search" {
+            let body = request.json();
+            let pit = body["pit"]["id"]
+                .as_str()
+                .expect("a search without index has a pit");
+            let Some(snapshot) = self.pits.get(pit) else {
+                return Reply::new(
+                    404,
+                    error(404, "search_context_missing_exception", "no pit"),
+                );
+            };
+            let (status, mut answer) = self.search(snapshot, &body);
+            answer["pit_id"] = json!(pit);
+            return Reply::new(status, answer);
         }
         if let Some(index) = path
             .strip_suffix("/_search")
             .map(|p| p.trim_start_matches('/'))
         {
-            return Reply::new(200, self.search(index, &request.json()));
+            let index = self
+                .indices
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| Index::new(None));
+            let (status, answer) = self.search(&index, &request.json());
+            return Reply::new(status, answer);
         }
         if path == "/_msearch" {
-            let lines = request.lines();
-            let answers: Vec<Value> = lines
-                .chunks(2)
-                .map(|pair| {
-                    let mut answer =
-                        self.search(pair[0]["index"].as_str().expect("index"), &pair[1]);
-                    answer["status"] = json!(200);
-                    answer
-                })
-                .collect();
-            return Reply::new(200, json!({ "took": 1, "responses": answers }));
+            return Reply::new(200, self.msearch(request));
         }
         if request.method == "PUT" && !path.starts_with("/_") {
             let index = path.trim_start_matches('/').to_owned();
@@ -77,7 +272,12 @@ impl Cluster {
                     json!({ "error": { "type": "resource_already_exists_exception", "reason": "exists" }, "status": 400 }),
                 );
             }
-            self.indices.insert(index, BTreeMap::new());
+            let template = self.templates.values().find(|template| {
+                template["index_patterns"]
+                    .as_array()
+                    .is_some_and(|patterns| patterns.contains(&json!(index)))
+            });
+            self.indices.insert(index.clone(), Index::new(template));
         }
         if request.method == "DELETE" && !path.starts_with("/_") {
             self.indices.remove(path.trim_start_matches('/'));
@@ -85,241 +285,102 @@ impl Cluster {
         default_reply(request)
     }
 
-    fn bulk(&mut self, request: &Recorded) -> Reply {
-        crate::stub::bulk_reply(request, |_, (name, meta, source)| {
-            let index = meta["_index"].as_str().expect("_index").to_owned();
-            let id = meta["_id"].as_str().expect("_id").to_owned();
-            let version = meta["version"].as_u64().expect("external version");
-            let gte = meta["version_type"] == json!("external_gte");
-            let docs = self.indices.entry(index.clone()).or_default();
-            let current = docs
-                .get(&id)
-                .map(|(stored, _)| *stored)
-                .or_else(|| self.tombstones.get(&(index.clone(), id.clone())).copied());
-            let accepted = current.is_none_or(|current| {
-                if gte {
-                    version >= current
-                } else {
-                    version > current
+    fn mget(&self, index: &str, request: &Recorded) -> Value {
+        let body = request.json();
+        let only_view = body["docs"][0]["_source"] == json!(["view"]);
+        let docs: Vec<Value> = mget_ids(request)
+            .iter()
+            .map(|id| match self.indices.get(index).and_then(|index| index.docs.get(id)) {
+                Some(doc) => {
+                    let source = if only_view { json!({ "view": doc.source["view"] }) } else { doc.source.clone() };
+                    json!({
+                        "_index": index, "_id": id, "_version": doc.version, "_seq_no": doc.seq_no,
+                        "_primary_term": 1, "found": true, "_source": source
+                    })
                 }
-            });
-            if !accepted {
-                return Some(crate::stub::conflict(&(name.clone(), meta.clone(), None)));
-            }
-            if name == "delete" {
-                let existed = docs.remove(&id).is_some();
-                self.tombstones.insert((index.clone(), id.clone()), version);
-                let (result, status) = if existed {
-                    ("deleted", 200)
-                } else {
-                    ("not_found", 404)
-                };
-                return Some(
-                    json!({ "_index": index, "_id": id, "_version": version, "result": result, "status": status }),
-                );
-            }
-            docs.insert(id, (version, source.clone().expect("source")));
-            self.tombstones
-                .remove(&(index, meta["_id"].as_str().unwrap_or_default().to_owned()));
-            None
-        })
+                None => json!({ "_index": index, "_id": id, "found": false }),
+            })
+            .collect();
+        json!({ "docs": docs })
     }
 
-    fn search(&self, index: &str, body: &Value) -> Value {
-        let mut hits: Vec<&Value> = self
-            .indices
-            .get(index)
-            .map(|docs| {
-                docs.values()
-                    .map(|(_, source)| source)
-                    .filter(|source| matches(&body["query"], source))
-                    .collect()
+    fn msearch(&self, request: &Recorded) -> Value {
+        let lines = request.lines();
+        let answers: Vec<Value> = lines
+            .chunks(2)
+            .map(|pair| {
+                let name = pair[0]["index"].as_str().expect("index");
+                let index = self
+                    .indices
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| Index::new(None));
+                let (status, mut answer) = self.search(&index, &pair[1]);
+                answer["status"] = json!(status);
+                answer
             })
-            .unwrap_or_default();
-        hits.sort_by(|a, b| {
-            let by_time = b["occurred_at"].as_str().cmp(&a["occurred_at"].as_str());
-            if by_time != Ordering::Equal {
-                return by_time;
-            }
-            a["view_id"].as_str().cmp(&b["view_id"].as_str())
-        });
+            .collect();
+        json!({ "took": 1, "responses": answers })
+    }
+
+    /// Answers one search of `index` (a live index or a point in time): status and body.
+    fn search(&self, index: &Index, body: &Value) -> (u16, Value) {
+        let clauses = clause_count(&body["query"], index.analyzer);
+        if clauses > self.max_clause_count {
+            let reason = format!("maxClauseCount is set to {}", self.max_clause_count);
+            return (500, error(500, "too_many_clauses", &reason));
+        }
         let from = usize::try_from(body["from"].as_u64().unwrap_or(0)).unwrap_or(usize::MAX);
         let size = usize::try_from(body["size"].as_u64().unwrap_or(10)).unwrap_or(usize::MAX);
-        assert!(
-            from + size <= 10_000,
-            "result window exceeded: from {from} size {size}"
+        if from.saturating_add(size) > index.max_result_window {
+            let reason = format!(
+                "Result window is too large, from + size must be less than or equal to: [{}] but was [{}]. \
+                 See the scroll api for a more efficient way to request large data sets.",
+                index.max_result_window,
+                from.saturating_add(size)
+            );
+            return (400, error(400, "illegal_argument_exception", &reason));
+        }
+        assert_eq!(
+            body["sort"],
+            json!([{ "occurred_at": { "order": "desc" } }, { "view_id": { "order": "asc" } }, { "report_id": { "order": "asc" } }])
         );
+        let mut hits: Vec<(&String, &Value)> = index
+            .docs
+            .iter()
+            .map(|(id, doc)| (id, &doc.source))
+            .filter(|(_, source)| matches(&body["query"], source, index.analyzer))
+            .collect();
+        hits.sort_by(|a, b| compare(&sort_key(a.1), &sort_key(b.1)));
+        let total = hits.len();
+        let after = body["search_after"].as_array();
         let page: Vec<Value> = hits
             .iter()
+            .filter(|(_, source)| {
+                after.is_none_or(|after| compare(&sort_key(source), after) == Ordering::Greater)
+            })
             .skip(from)
             .take(size)
-            .map(|source| json!({ "_source": { "view": source["view"] } }))
-            .collect();
-        json!({
-            "took": 1, "timed_out": false, "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
-            "hits": { "total": { "value": hits.len(), "relation": "eq" }, "max_score": null, "hits": page }
-        })
-    }
-}
-
-/// Returns the values of a keyword field (one or many).
-fn values(source: &Value, field: &str) -> Vec<String> {
-    match &source[field] {
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        Value::String(value) => vec![value.clone()],
-        _ => Vec::new(),
-    }
-}
-
-fn matches(query: &Value, source: &Value) -> bool {
-    let (kind, spec) = query
-        .as_object()
-        .and_then(|o| o.iter().next())
-        .expect("query clause");
-    match kind.as_str() {
-        "bool" => {
-            let filter = spec["filter"]
-                .as_array()
-                .is_none_or(|all| all.iter().all(|q| matches(q, source)));
-            let should = spec["should"]
-                .as_array()
-                .is_none_or(|any| any.iter().any(|q| matches(q, source)));
-            let must_not = spec["must_not"]
-                .as_array()
-                .is_none_or(|none| !none.iter().any(|q| matches(q, source)));
-            filter && should && must_not
-        }
-        "term" => {
-            let (field, value) = spec
-                .as_object()
-                .and_then(|o| o.iter().next())
-                .expect("term");
-            let value = value.as_str().expect("term value");
-            if field == "cidr" {
-                let ip: IpAddr = value.parse().expect("term on ip_range takes an address");
-                return values(source, "cidr")
-                    .iter()
-                    .any(|block| contains(block, ip));
-            }
-            values(source, field).iter().any(|stored| stored == value)
-        }
-        "terms" => {
-            let (field, wanted) = spec
-                .as_object()
-                .and_then(|o| o.iter().next())
-                .expect("terms");
-            let stored = values(source, field);
-            wanted
-                .as_array()
-                .expect("terms list")
-                .iter()
-                .any(|w| w.as_str().is_some_and(|w| stored.iter().any(|s| s == w)))
-        }
-        "range" => {
-            let (field, bounds) = spec
-                .as_object()
-                .and_then(|o| o.iter().next())
-                .expect("range");
-            let Some(stored) = source[field].as_str() else {
-                return false;
-            };
-            // Dates are fixed-width RFC 3339 with nanoseconds: string order is time order.
-            bounds
-                .as_object()
-                .expect("bounds")
-                .iter()
-                .all(|(op, bound)| {
-                    let bound = bound.as_str().expect("date bound");
-                    assert_eq!(bound.len(), 30, "dates are sent with nanoseconds: {bound}");
-                    match op.as_str() {
-                        "gte" => stored >= bound,
-                        "gt" => stored > bound,
-                        "lte" => stored <= bound,
-                        "lt" => stored < bound,
-                        other => panic!("range operator {other}"),
+            .map(|(id, source)| {
+                let mut hit = json!({ "_id": id, "sort": sort_key(source) });
+                match &body["_source"] {
+                    Value::Bool(false) => {}
+                    fields => {
+                        assert_eq!(fields, &json!(["view"]), "hits carry the view only");
+                        hit["_source"] = json!({ "view": source["view"] });
                     }
-                })
-        }
-        "simple_query_string" => {
-            assert_eq!(spec["default_operator"], json!("and"));
-            let text: Vec<String> = ["title", "description"]
-                .iter()
-                .flat_map(|field| tokens(source[field].as_str().unwrap_or_default()))
-                .collect();
-            simple_query(spec["query"].as_str().expect("query"), &text)
-        }
-        other => panic!("the model does not know `{other}` queries"),
+                }
+                hit
+            })
+            .collect();
+        (
+            200,
+            json!({
+                "took": 1, "timed_out": false, "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
+                "hits": { "total": { "value": total, "relation": "eq" }, "max_score": null, "hits": page }
+            }),
+        )
     }
-}
-
-/// Lower-cased runs of alphanumerics (a rough standard analyzer).
-fn tokens(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// `simple_query_string` with AND as default operator: words, `-word`, `+word` and `"phrases"`.
-fn simple_query(query: &str, text: &[String]) -> bool {
-    let mut parts = Vec::new();
-    let mut rest = query;
-    while let Some(start) = rest.find('"') {
-        let Some(len) = rest[start + 1..].find('"') else {
-            break;
-        };
-        parts.extend(
-            rest[..start]
-                .split_whitespace()
-                .map(|w| (w.to_owned(), false)),
-        );
-        parts.push((rest[start + 1..start + 1 + len].to_owned(), true));
-        rest = &rest[start + len + 2..];
-    }
-    parts.extend(rest.split_whitespace().map(|w| (w.to_owned(), false)));
-    parts.iter().all(|(part, phrase)| {
-        let (negated, word) = match part.strip_prefix('-') {
-            Some(word) if !phrase => (true, word),
-            _ => (false, part.strip_prefix('+').unwrap_or(part)),
-        };
-        let wanted = tokens(word);
-        if wanted.is_empty() {
-            return true;
-        }
-        let found = text
-            .windows(wanted.len())
-            .any(|window| window == wanted.as_slice())
-            || (!phrase && wanted.iter().all(|token| text.contains(token)));
-        found != negated
-    })
-}
-
-/// Whether a CIDR block contains an address (IPv4 and IPv6 never mix).
-fn contains(block: &str, ip: IpAddr) -> bool {
-    let Some((network, prefix)) = block.split_once('/') else {
-        return false;
-    };
-    let (Ok(network), Ok(prefix)) = (network.parse::<IpAddr>(), prefix.parse::<u32>()) else {
-        return false;
-    };
-    let bits = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32),
-        IpAddr::V6(v6) => (u128::from(v6), 128),
-    };
-    let ((network, width), (address, address_width)) = (bits(network), bits(ip));
-    if width != address_width {
-        return false;
-    }
-    let prefix = prefix.min(width);
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u128::MAX << (128 - prefix)
-    };
-    network & mask == address & mask
 }
 
 async fn modelled() -> (Stub, Arc<Mutex<Cluster>>) {
@@ -335,7 +396,9 @@ async fn every_conformance_case_passes_on_the_model() {
     for (name, case) in CASES {
         eprintln!("conformance case `{name}` on the OpenSearch model");
         let (stub, _cluster) = modelled().await;
-        case(stub.index()).await;
+        let mut config = stub.config();
+        crate::live::small_requests(&mut config);
+        case(stub.index_with(config)).await;
     }
 }
 
@@ -351,14 +414,42 @@ async fn restart_keeps_views_and_versions_on_the_model() {
     .await;
 }
 
-#[test]
-fn the_model_contains_like_ip_range() {
-    assert!(contains("10.0.0.0/8", "10.200.0.1".parse().unwrap()));
-    assert!(!contains("10.0.0.0/8", "11.0.0.1".parse().unwrap()));
-    assert!(contains("0.0.0.0/0", "203.0.113.9".parse().unwrap()));
-    assert!(!contains("0.0.0.0/0", "2001:db8::1".parse().unwrap()));
-    assert!(contains(
-        "2001:db8::/32",
-        "2001:db8:ffff::2".parse().unwrap()
-    ));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_lookups_read_each_view_once_in_bounded_requests() {
+    use accord_domain::ObservableType as T;
+    use accord_index::conformance as c;
+    let (stub, _cluster) = modelled().await;
+    let mut config = stub.config();
+    crate::live::small_requests(&mut config);
+    let index = stub.index_with(config);
+    let report_id = c::report();
+    let domains: Vec<String> = (0..30).map(|n| format!("shared{n}.example")).collect();
+    let indicators: Vec<(T, &str)> = domains
+        .iter()
+        .map(|d| (T::DomainName, d.as_str()))
+        .collect();
+    let views = (0..15)
+        .map(|n| c::with_indicators(c::view(&report_id, &format!("s{n:02}")), &indicators))
+        .collect();
+    c::put(&index, &report_id, 1, views).await;
+    let keys: Vec<_> = domains.iter().map(|d| c::key(T::DomainName, d)).collect();
+    let pages = index.lookup(c::release(), keys, 15).await.unwrap();
+    assert!(pages.iter().all(|page| page.hits.len() == 15));
+
+    // 30 keys × 15 hits, but each of the 15 views is read once, at most 7 per `_mget` (`mget_max_docs`).
+    let reads: Vec<usize> = stub
+        .to("/accord-views/_mget")
+        .iter()
+        .map(|request| crate::stub::mget_ids(request).len())
+        .collect();
+    assert_eq!(reads.iter().sum::<usize>(), 15, "{reads:?}");
+    assert!(reads.iter().all(|docs| *docs <= 7), "{reads:?}");
+    // Searches per `_msearch` stay within `msearch_max_searches` (4) and `msearch_max_hits` (25) / size (10).
+    for request in stub.to("/_msearch") {
+        assert!(
+            request.lines().len() / 2 <= 2,
+            "{} searches",
+            request.lines().len() / 2
+        );
+    }
 }

@@ -5,7 +5,7 @@ use accord_domain::{ObservableType as T, Purpose, Tlp};
 use accord_index::{Filters, IndexError, Query, ReleaseFilter, conformance as c};
 use serde_json::{Value, json};
 
-use crate::stub::{Recorded, Reply, Stub, search_answer};
+use crate::stub::{Recorded, Reply, Stub, mget_answer, search_answer};
 
 /// Returns the release filter Accord must send for `release`.
 fn expected_release(release: &ReleaseFilter) -> Value {
@@ -25,7 +25,7 @@ fn expected_release(release: &ReleaseFilter) -> Value {
 fn search_bodies(request: &Recorded) -> Vec<Value> {
     if request.path == "/_msearch" {
         request.lines().into_iter().skip(1).step_by(2).collect()
-    } else if request.path.ends_with("/_search") {
+    } else if request.path.ends_with("/_search") && !request.body.is_empty() {
         vec![request.json()]
     } else {
         Vec::new()
@@ -146,7 +146,7 @@ async fn search_bodies_are_the_documented_dsl() {
                 release,
                 { "bool": { "should": [
                     { "term": { "indicator": "ipv4-addr|10.1.2.3" } },
-                    { "term": { "cidr": "10.1.2.3" } }
+                    { "term": { "cidr_v4": "10.1.2.3" } }
                 ], "minimum_should_match": 1 } },
                 { "simple_query_string": {
                     "query": "ransomware \"payment gateway\" -ledger", "fields": ["title", "description"],
@@ -160,7 +160,11 @@ async fn search_bodies_are_the_documented_dsl() {
                     "gte": "2024-02-01T00:00:00.000000000Z", "lt": "2024-03-01T00:00:00.000000000Z"
                 } } }
             ] } },
-            "sort": [{ "occurred_at": { "order": "desc" } }, { "view_id": { "order": "asc" } }],
+            "sort": [
+                { "occurred_at": { "order": "desc" } },
+                { "view_id": { "order": "asc" } },
+                { "report_id": { "order": "asc" } }
+            ],
             "track_total_hits": true,
             "from": 40,
             "size": 20,
@@ -170,7 +174,7 @@ async fn search_bodies_are_the_documented_dsl() {
 }
 
 #[tokio::test]
-async fn search_answers_become_pages_and_deep_pages_ask_for_the_total_only() {
+async fn search_answers_become_pages_and_deep_pages_walk_a_point_in_time() {
     let report_id = c::report();
     let hits = vec![c::view(&report_id, "newer"), c::view(&report_id, "older")];
     let answer = search_answer(42, &hits);
@@ -186,30 +190,67 @@ async fn search_answers_become_pages_and_deep_pages_ask_for_the_total_only() {
     assert_eq!(page.total, 42);
     assert_eq!(page.hits, hits);
 
-    index
-        .search(Query {
-            offset: 10_000,
-            size: 10,
-            ..c::query()
-        })
-        .await
-        .unwrap();
-    index
-        .search(Query {
-            offset: 9_995,
-            size: 10,
-            ..c::query()
-        })
-        .await
-        .unwrap();
-    let bodies: Vec<Value> = stub.to("/_search").iter().map(Recorded::json).collect();
+    let within = Query {
+        offset: 9_990,
+        size: 10,
+        ..c::query()
+    };
+    index.search(within).await.unwrap();
+    let beyond = Query {
+        offset: 9_995,
+        size: 10,
+        ..c::query()
+    };
+    // The stub's answer has fewer hits than the walk skips: the page is empty, the total exact.
+    assert_eq!(
+        index.search(beyond).await.unwrap(),
+        accord_index::Page {
+            total: 42,
+            hits: Vec::new()
+        }
+    );
+
+    let searches = stub.to("/_search");
+    let bodies: Vec<Value> = searches.iter().map(Recorded::json).collect();
     assert_eq!(
         (bodies[1]["from"].clone(), bodies[1]["size"].clone()),
-        (json!(0), json!(0))
+        (json!(9_990), json!(10))
+    );
+    let opened = stub.to("/_search/point_in_time");
+    assert_eq!(
+        (
+            opened[0].method.as_str(),
+            opened[0].path.as_str(),
+            opened[0].query.as_str()
+        ),
+        (
+            "POST",
+            "/accord-views/_search/point_in_time",
+            "keep_alive=1m"
+        )
     );
     assert_eq!(
-        (bodies[2]["from"].clone(), bodies[2]["size"].clone()),
-        (json!(9_995), json!(5))
+        searches[2].path, "/_search",
+        "a point in time is searched without an index"
+    );
+    assert_eq!(
+        bodies[2]["pit"],
+        json!({ "id": "stub-pit", "keep_alive": "1m" })
+    );
+    assert_eq!(
+        (
+            bodies[2]["from"].clone(),
+            bodies[2]["size"].clone(),
+            bodies[2]["_source"].clone()
+        ),
+        (json!(0), json!(9_995), json!(false)),
+        "the walk skips with sort values only"
+    );
+    assert!(bodies[2].get("search_after").is_none());
+    let closed = &opened[1];
+    assert_eq!(
+        (closed.method.as_str(), closed.json()),
+        ("DELETE", json!({ "pit_id": ["stub-pit"] }))
     );
 }
 
@@ -251,6 +292,10 @@ async fn lookups_are_one_msearch_with_answers_in_key_order() {
     let third = c::view(&report_id, "third");
     let (scripted_first, scripted_third) = (first.clone(), third.clone());
     let stub = Stub::scripted(move |request, _| {
+        let views = [scripted_first.clone(), scripted_third.clone()];
+        if request.path == "/accord-views/_mget" {
+            return Some(Reply::new(200, mget_answer(request, &views)));
+        }
         (request.path == "/_msearch").then(|| {
             let mut answers = vec![
                 search_answer(7, std::slice::from_ref(&scripted_first)),
@@ -287,6 +332,17 @@ async fn lookups_are_one_msearch_with_answers_in_key_order() {
     assert_eq!(lines[1]["size"], json!(3));
     assert_eq!(lines[1]["from"], json!(0));
     assert_eq!(lines[1]["track_total_hits"], json!(true));
+    assert_eq!(
+        lines[1]["_source"],
+        json!(false),
+        "lookups ask for ids only"
+    );
+    let mgets = stub.to("/accord-views/_mget");
+    assert_eq!(mgets.len(), 1, "the views are read once, by id");
+    assert_eq!(
+        mgets[0].json()["docs"][0],
+        json!({ "_id": format!("{report_id}:view--first"), "_source": ["view"] })
+    );
     assert_eq!(
         lines[3]["query"]["bool"]["filter"][1],
         json!({ "term": { "indicator": "url|http://b.example/" } })
@@ -387,4 +443,40 @@ async fn refresh_asks_both_indices() {
     let refresh = stub.to("/_refresh");
     assert_eq!(refresh.len(), 1);
     assert_eq!(refresh[0].path, "/accord-views,accord-reports/_refresh");
+}
+
+#[tokio::test]
+async fn too_many_clauses_is_an_invalid_query_never_retried() {
+    let stub = Stub::scripted(|request, _| {
+        let refused = json!({
+            "error": {
+                "root_cause": [{ "type": "too_many_clauses", "reason": "maxClauseCount is set to 1024" }],
+                "type": "search_phase_execution_exception", "reason": "all shards failed",
+                "caused_by": { "type": "too_many_clauses", "reason": "maxClauseCount is set to 1024" }
+            },
+            "status": 500
+        });
+        if request.path == "/_msearch" {
+            let mut item = refused.clone();
+            item["status"] = json!(500);
+            return Some(Reply::new(200, json!({ "took": 1, "responses": [item] })));
+        }
+        request.path.ends_with("/_search").then(|| Reply::new(500, refused))
+    })
+    .await;
+    let index = stub.index();
+    let searched = index.search(c::query()).await;
+    assert!(
+        matches!(searched, Err(IndexError::InvalidQuery(_))),
+        "{searched:?}"
+    );
+    assert_eq!(stub.to("/accord-views/_search").len(), 1, "never retried");
+    let looked_up = index
+        .lookup(c::release(), vec![c::exact(T::DomainName, "a.example")], 3)
+        .await;
+    assert!(
+        matches!(looked_up, Err(IndexError::InvalidQuery(_))),
+        "{looked_up:?}"
+    );
+    assert_eq!(stub.to("/_msearch").len(), 1, "never retried");
 }

@@ -63,7 +63,12 @@ async fn first_use_installs_templates_then_creates_indices_once() {
     for date in ["valid_from", "valid_until", "occurred_at"] {
         assert_eq!(field(date), json!("date_nanos"), "{date}");
     }
-    assert_eq!(field("cidr"), json!("ip_range"));
+    assert_eq!(field("cidr_v4"), json!("ip_range"));
+    assert_eq!(field("cidr_v6"), json!("ip_range"));
+    assert_eq!(
+        mappings["properties"]["title"]["analyzer"],
+        json!("accord_text")
+    );
     assert_eq!(field("ip"), json!("ip"));
     assert_eq!(
         (field("title"), field("description")),
@@ -161,4 +166,46 @@ async fn from_url_opens_opensearch_without_sending_anything() {
     let config =
         OpenSearchConfig::from_url("opensearch+https://search.example:9200?replicas=0").unwrap();
     assert_eq!((config.url.scheme(), config.replicas), ("https", 0));
+}
+
+#[tokio::test]
+async fn read_only_processes_install_nothing_and_only_read() {
+    let stub = Stub::start().await;
+    let address = stub.url.trim_start_matches("http://").to_owned();
+    let reader =
+        IndexClient::from_url_read_only(&format!("opensearch://{address}?prefix=accord")).unwrap();
+    reader.health().await.unwrap();
+    reader
+        .search(accord_index::conformance::query())
+        .await
+        .unwrap();
+    let order: Vec<String> = stub
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "GET /_cluster/health/accord-views,accord-reports",
+            "POST /accord-views/_search"
+        ],
+        "no template, no index creation: read rights suffice"
+    );
+    let managed = stub.config();
+    assert!(
+        managed.manage_indices,
+        "writers manage the indices by default"
+    );
+}
+
+#[test]
+fn credentials_over_plain_http_are_a_configuration_error() {
+    let refused = IndexClient::from_url("opensearch://accord:hunter2@search.example:9200");
+    let Err(IndexError::InvalidUrl(shown)) = refused else {
+        panic!("credentials accepted over plain http")
+    };
+    assert!(shown.contains("opensearch+https://"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(IndexClient::from_url_read_only("opensearch://u:p@search.example:9200").is_err());
 }

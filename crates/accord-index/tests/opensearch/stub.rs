@@ -74,17 +74,14 @@ impl Recorded {
         if !self.is_bulk() {
             return None;
         }
-        let (_, meta, _) = self.actions().into_iter().next()?;
-        Some(
-            match (
-                meta["_index"].as_str()?.ends_with("-reports"),
-                meta["version_type"].as_str()?,
-            ) {
-                (true, "external_gte") => BulkKind::Claim,
-                (true, _) => BulkKind::Commit,
-                (false, _) => BulkKind::Views,
-            },
-        )
+        let (_, meta, source) = self.actions().into_iter().next()?;
+        if !meta["_index"].as_str()?.ends_with("-reports") {
+            return Some(BulkKind::Views);
+        }
+        match source?["state"].as_str()? {
+            "pending" => Some(BulkKind::Claim),
+            _ => Some(BulkKind::Commit),
+        }
     }
 }
 
@@ -263,13 +260,14 @@ pub(crate) fn default_reply(request: &Recorded) -> Reply {
     }
     if path.ends_with("/_mget") {
         let index = path.trim_start_matches('/').trim_end_matches("/_mget");
-        let docs: Vec<Value> = request.json()["ids"]
-            .as_array()
-            .expect("mget ids")
+        let docs: Vec<Value> = mget_ids(request)
             .iter()
             .map(|id| json!({ "_index": index, "_id": id, "found": false }))
             .collect();
         return Reply::new(200, json!({ "docs": docs }));
+    }
+    if path.ends_with("/_search/point_in_time") {
+        return Reply::new(200, json!({ "pit_id": "stub-pit", "creation_time": 0 }));
     }
     if path.ends_with("/_search") {
         return Reply::new(200, search_answer(0, &[]));
@@ -371,7 +369,7 @@ pub(crate) fn search_answer(total: u64, views: &[accord_domain::View]) -> Value 
             json!({
                 "_index": "accord-views", "_id": format!("{}:{}", view.report_id, view.id), "_score": null,
                 "_source": { "view": view },
-                "sort": [view.content.occurred_at.timestamp_nanos_opt(), view.id]
+                "sort": [view.content.occurred_at.timestamp_nanos_opt(), view.id, view.report_id]
             })
         })
         .collect();
@@ -380,4 +378,35 @@ pub(crate) fn search_answer(total: u64, views: &[accord_domain::View]) -> Value 
         "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
         "hits": { "total": { "value": total, "relation": "eq" }, "max_score": null, "hits": hits }
     })
+}
+
+/// Returns the ids of an `_mget` body, in either form (`ids`, or `docs` with `_id`).
+pub(crate) fn mget_ids(request: &Recorded) -> Vec<String> {
+    let body = request.json();
+    if let Some(ids) = body["ids"].as_array() {
+        return ids
+            .iter()
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect();
+    }
+    body["docs"]
+        .as_array()
+        .expect("mget ids or docs")
+        .iter()
+        .filter_map(|doc| doc["_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// An `_mget` answer of the views index holding `views`.
+pub(crate) fn mget_answer(request: &Recorded, views: &[accord_domain::View]) -> Value {
+    let docs: Vec<Value> = mget_ids(request)
+        .into_iter()
+        .map(|id| {
+            match views.iter().find(|view| format!("{}:{}", view.report_id, view.id) == id) {
+                Some(view) => json!({ "_index": "accord-views", "_id": id, "_version": 1, "found": true, "_source": { "view": view } }),
+                None => json!({ "_index": "accord-views", "_id": id, "found": false }),
+            }
+        })
+        .collect();
+    json!({ "docs": docs })
 }

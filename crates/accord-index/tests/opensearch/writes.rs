@@ -54,7 +54,7 @@ fn marker_answer(
 }
 
 #[tokio::test]
-async fn a_write_claims_writes_views_and_commits_with_external_versions() {
+async fn a_write_claims_what_was_read_writes_views_and_commits_on_its_claim() {
     let stub = Stub::start().await;
     let index = stub.index();
     let report_id = c::report();
@@ -83,10 +83,14 @@ async fn a_write_claims_writes_views_and_commits_with_external_versions() {
 
     let claims = stub.bulks(BulkKind::Claim);
     assert_eq!(claims.len(), 1);
-    let (_, meta, source) = claims[0].actions().remove(0);
+    let (name, meta, source) = claims[0].actions().remove(0);
+    // No marker was read: the claim creates it, and fails if another writer created one meanwhile.
     assert_eq!(
-        meta,
-        json!({ "_index": "accord-reports", "_id": report_id.as_str(), "version": 14, "version_type": "external_gte" })
+        (name.as_str(), meta),
+        (
+            "create",
+            json!({ "_index": "accord-reports", "_id": report_id.as_str() })
+        )
     );
     assert_eq!(
         source,
@@ -143,7 +147,8 @@ async fn a_write_claims_writes_views_and_commits_with_external_versions() {
         source["indicator_type"],
         json!(["ipv4-addr", "domain-name"])
     );
-    assert_eq!(source["cidr"], json!(["10.0.0.0/8"]));
+    assert_eq!(source["cidr_v4"], json!(["10.0.0.0/8"]));
+    assert_eq!(source["cidr_v6"], json!([]));
     assert_eq!(source["ip"], json!(["192.0.2.1"]));
     assert_eq!(
         (source["tlp"].clone(), source["sector"].clone()),
@@ -155,9 +160,15 @@ async fn a_write_claims_writes_views_and_commits_with_external_versions() {
 
     let commits = stub.bulks(BulkKind::Commit);
     assert_eq!(commits.len(), 1);
-    let (_, meta, source) = commits[0].actions().remove(0);
-    assert_eq!(meta["version"], json!(15));
-    assert_eq!(meta["version_type"], json!("external"));
+    let (name, meta, source) = commits[0].actions().remove(0);
+    // The commit names the claim's own `_seq_no` (the stub answers 0, term 1): it fails if another writer claimed.
+    assert_eq!(
+        (name.as_str(), meta),
+        (
+            "index",
+            json!({ "_index": "accord-reports", "_id": report_id.as_str(), "if_seq_no": 0, "if_primary_term": 1 })
+        )
+    );
     assert_eq!(source.expect("marker")["state"], json!("committed"));
 
     // Visibility comes from the index's refresh interval, never from a refresh per write.
@@ -203,7 +214,14 @@ async fn a_replacement_deletes_the_views_the_marker_lists() {
     assert_eq!(outcomes, vec![WriteOutcome::Written]);
 
     let claim = stub.bulks(BulkKind::Claim).remove(0).actions().remove(0);
-    assert_eq!(claim.1["version"], json!(8));
+    assert_eq!(
+        (
+            claim.1["if_seq_no"].clone(),
+            claim.1["if_primary_term"].clone()
+        ),
+        (json!(3), json!(1)),
+        "the claim is conditional on the marker read"
+    );
     assert_eq!(
         claim.2.expect("marker")["superseded"],
         json!([doc_id(&report_id, "old")])
@@ -273,9 +291,10 @@ async fn a_pending_marker_of_the_same_version_is_resumed() {
     assert_eq!(outcomes, vec![WriteOutcome::Written]);
     let claim = stub.bulks(BulkKind::Claim).remove(0).actions().remove(0);
     assert_eq!(
-        (claim.1["version"].clone(), claim.1["version_type"].clone()),
-        (json!(10), json!("external_gte"))
+        (claim.0.as_str(), claim.1["if_seq_no"].clone()),
+        ("index", json!(3))
     );
+    assert_eq!(claim.2.expect("marker")["version"], json!(5));
     let deleted: Vec<Value> = metas(&stub.bulks(BulkKind::Views)[0])
         .into_iter()
         .filter(|(name, _)| name == "delete")
@@ -291,10 +310,14 @@ async fn a_pending_marker_of_the_same_version_is_resumed() {
 }
 
 #[tokio::test]
-async fn a_claim_conflict_means_a_newer_version_won() {
+async fn a_claim_conflict_reads_the_marker_again_and_a_newer_version_wins() {
     let (lost, won) = (c::report(), c::report());
-    let loser = lost.clone();
-    let stub = Stub::scripted(move |request, _| {
+    let (loser, newer) = (lost.clone(), lost.clone());
+    let stub = Stub::scripted(move |request, nth| {
+        if request.path == "/accord-reports/_mget" && nth > 0 {
+            // Another writer committed version 3 after the first read.
+            return Some(marker_answer(&newer, 2 * 3 + 1, &[], &[]));
+        }
         (request.bulk_kind() == Some(BulkKind::Claim)).then(|| {
             bulk_reply(request, |_, action| {
                 (action.1["_id"] == json!(loser.as_str())).then(|| conflict(action))
@@ -308,6 +331,14 @@ async fn a_claim_conflict_means_a_newer_version_won() {
         .await
         .unwrap();
     assert_eq!(outcomes, vec![WriteOutcome::Stale, WriteOutcome::Written]);
+    let reads = stub.to("/accord-reports/_mget");
+    assert_eq!(reads.len(), 2, "the contended report is read again");
+    assert_eq!(reads[1].json(), json!({ "ids": [lost.as_str()] }));
+    assert_eq!(
+        stub.bulks(BulkKind::Claim).len(),
+        1,
+        "a stale report is not claimed again"
+    );
     let written: Vec<Value> = metas(&stub.bulks(BulkKind::Views)[0])
         .into_iter()
         .map(|(_, meta)| meta["_id"].clone())
@@ -318,6 +349,41 @@ async fn a_claim_conflict_means_a_newer_version_won() {
         "nothing of the stale item is written"
     );
     assert_eq!(stub.bulks(BulkKind::Commit)[0].actions().len(), 1);
+}
+
+#[tokio::test]
+async fn a_writer_whose_claim_was_taken_over_is_fenced_off() {
+    let report_id = c::report();
+    let (scripted, kept) = (report_id.clone(), doc_id(&report_id, "a"));
+    let stub = Stub::scripted(move |request, nth| {
+        if request.path == "/accord-reports/_mget" && nth > 0 {
+            // A newer writer (version 9) claimed the report between this writer's claim and its commit.
+            return Some(marker_answer(
+                &scripted,
+                2 * 9,
+                std::slice::from_ref(&kept),
+                &[],
+            ));
+        }
+        (request.bulk_kind() == Some(BulkKind::Commit))
+            .then(|| bulk_reply(request, |_, action| Some(conflict(action))))
+    })
+    .await;
+    let outcomes = stub
+        .index()
+        .write(vec![replace(&report_id, 4, &["a", "b"])])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![WriteOutcome::Stale]);
+    let cleanup = stub.bulks(BulkKind::Views).pop().expect("cleanup");
+    assert_eq!(
+        metas(&cleanup),
+        vec![(
+            "delete".to_owned(),
+            json!({ "_index": "accord-views", "_id": doc_id(&report_id, "b"), "version": 4, "version_type": "external_gte" })
+        )],
+        "only its own views the newer marker does not list, never a newer document"
+    );
 }
 
 #[tokio::test]
@@ -336,13 +402,23 @@ async fn batch_items_keep_their_order_and_collapse_per_report() {
         .unwrap();
     use WriteOutcome::{Stale, Written};
     assert_eq!(outcomes, vec![Written, Written, Written, Stale]);
-    let claims: Vec<(Value, Value)> = metas(&stub.bulks(BulkKind::Claim)[0])
+    let claims: Vec<(String, Value, Value)> = stub.bulks(BulkKind::Claim)[0]
+        .actions()
         .into_iter()
-        .map(|(_, meta)| (meta["_id"].clone(), meta["version"].clone()))
+        .map(|(name, meta, source)| {
+            (
+                name,
+                meta["_id"].clone(),
+                source.expect("marker")["version"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         claims,
-        vec![(json!(a.as_str()), json!(4)), (json!(b.as_str()), json!(2))]
+        vec![
+            ("create".to_owned(), json!(a.as_str()), json!(2)),
+            ("create".to_owned(), json!(b.as_str()), json!(1))
+        ]
     );
     let written: Vec<Value> = metas(&stub.bulks(BulkKind::Views)[0])
         .into_iter()

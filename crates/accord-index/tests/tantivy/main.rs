@@ -60,6 +60,11 @@ conformance_tests![
     lookup_answers_each_key_in_input_order,
     batch_lookup_answers_as_searches_do,
     range_counts_answer_as_searches_do,
+    mapped_ipv4_blocks_are_ipv4_blocks,
+    text_finds_parts_of_dotted_values,
+    long_free_text_is_an_invalid_query,
+    paging_reaches_every_hit_past_the_result_window,
+    wide_lookups_answer_every_key_in_full,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
