@@ -19,9 +19,23 @@ fn block(value: &str) -> Option<(bool, u128, u32)> {
     };
     let (v6, bits, max) = match address.parse::<std::net::IpAddr>().ok()? {
         std::net::IpAddr::V4(v4) => (false, u128::from(u32::from(v4)), 32),
-        std::net::IpAddr::V6(v6) => (true, u128::from(v6), 128),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            // A mapped IPv4 value is the IPv4 value it maps (as the index matches it).
+            Some(v4) if prefix.is_none_or(|prefix| prefix >= 96) => {
+                let prefix = prefix.map(|prefix| prefix - 96);
+                return block_of(u128::from(u32::from(v4)), prefix, 32, false);
+            }
+            _ => (true, u128::from(v6), 128),
+        },
     };
+    block_of(bits, prefix, max, v6)
+}
+
+fn block_of(bits: u128, prefix: Option<u32>, max: u32, v6: bool) -> Option<(bool, u128, u32)> {
     let prefix = prefix.unwrap_or(max);
+    if prefix > max {
+        return None;
+    }
     let host_bits = max - prefix;
     let start = if host_bits >= 128 {
         0

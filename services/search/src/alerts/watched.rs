@@ -37,25 +37,19 @@ pub(crate) struct Block {
 }
 
 impl Block {
-    /// Parses a canonical IP value (`10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32`): `None` when it is none.
-    pub(crate) fn parse(value: &str) -> Option<Self> {
-        let (addr, prefix) = match value.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().ok()?)),
-            None => (value, None),
+    /// The block of an IP value (`10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32`) as the index matches it
+    /// ([`accord_domain::observable::IpBlock`]: an IPv4-mapped value is the IPv4 block it maps); `None` when it is
+    /// none.
+    pub(crate) fn of(kind: ObservableType, value: &str) -> Option<Self> {
+        let block = accord_domain::observable::IpBlock::of(kind, value)?;
+        let (v6, start) = match block.network {
+            IpAddr::V4(v4) => (false, u128::from(u32::from(v4))),
+            IpAddr::V6(v6) => (true, u128::from(v6)),
         };
-        let addr: IpAddr = addr.parse().ok()?;
-        let (v6, bits, max) = match addr {
-            IpAddr::V4(v4) => (false, u128::from(u32::from(v4)), 32u8),
-            IpAddr::V6(v6) => (true, u128::from(v6), 128u8),
-        };
-        let prefix = prefix.unwrap_or(max);
-        if prefix > max {
-            return None;
-        }
         Some(Self {
             v6,
-            start: bits & mask(prefix, max),
-            prefix,
+            start,
+            prefix: block.prefix,
         })
     }
 
@@ -92,11 +86,6 @@ fn mask(prefix: u8, max: u8) -> u128 {
     full(max) ^ full(max - prefix)
 }
 
-/// Whether `kind` is matched by address blocks.
-fn is_ip(kind: ObservableType) -> bool {
-    matches!(kind, ObservableType::Ipv4Addr | ObservableType::Ipv6Addr)
-}
-
 /// The index of watched values.
 #[derive(Debug, Default)]
 pub(crate) struct Watched {
@@ -124,9 +113,7 @@ impl Watched {
         include_subdomains: bool,
         slot: Slot,
     ) -> bool {
-        let added = if is_ip(kind)
-            && let Some(block) = Block::parse(value)
-        {
+        let added = if let Some(block) = Block::of(kind, value) {
             let added = self.blocks.entry(block).or_default().insert(slot);
             if added {
                 let family = usize::from(block.v6);
@@ -160,9 +147,7 @@ impl Watched {
         include_subdomains: bool,
         slot: &Slot,
     ) -> bool {
-        let removed = if is_ip(kind)
-            && let Some(block) = Block::parse(value)
-        {
+        let removed = if let Some(block) = Block::of(kind, value) {
             let removed = take(&mut self.blocks, &block, slot);
             if removed && !self.blocks.contains_key(&block) {
                 let family = usize::from(block.v6);
@@ -197,9 +182,7 @@ impl Watched {
         value: &str,
         found: &mut dyn FnMut(&Slot) -> bool,
     ) {
-        if is_ip(kind)
-            && let Some(block) = Block::parse(value)
-        {
+        if let Some(block) = Block::of(kind, value) {
             self.block_matches(block, found);
             return;
         }
@@ -430,21 +413,26 @@ mod tests {
 
     #[test]
     fn masks_are_right_at_the_edges() {
-        let all = Block::parse("0.0.0.0/0").unwrap();
+        let all = Block::of(ObservableType::Ipv4Addr, "0.0.0.0/0").unwrap();
         assert_eq!((all.start, all.end()), (0, u128::from(u32::MAX)));
-        let one = Block::parse("255.255.255.255").unwrap();
+        let one = Block::of(ObservableType::Ipv4Addr, "255.255.255.255").unwrap();
         assert_eq!(
             (one.start, one.end()),
             (u128::from(u32::MAX), u128::from(u32::MAX))
         );
-        let v6 = Block::parse("::/0").unwrap();
+        let v6 = Block::of(ObservableType::Ipv6Addr, "::/0").unwrap();
         assert_eq!((v6.start, v6.end()), (0, u128::MAX));
-        let host = Block::parse("2001:db8::1").unwrap();
+        let host = Block::of(ObservableType::Ipv6Addr, "2001:db8::1").unwrap();
         assert_eq!(host.start, host.end());
         assert_eq!(
-            Block::parse("10.1.2.3/8").unwrap(),
-            Block::parse("10.0.0.0/8").unwrap()
+            Block::of(ObservableType::Ipv4Addr, "10.1.2.3/8").unwrap(),
+            Block::of(ObservableType::Ipv4Addr, "10.0.0.0/8").unwrap()
         );
-        assert!(Block::parse("10.0.0.0/33").is_none());
+        assert!(Block::of(ObservableType::Ipv4Addr, "10.0.0.0/33").is_none());
+        // A mapped IPv4 block is the IPv4 block it maps, as the index matches it.
+        assert_eq!(
+            Block::of(ObservableType::Ipv6Addr, "::ffff:10.0.0.0/104"),
+            Block::of(ObservableType::Ipv4Addr, "10.0.0.0/8")
+        );
     }
 }
