@@ -70,6 +70,23 @@ pub enum Command {
     Audit(AuditArgs),
     /// Works on the embedded index offline.
     Index(IndexArgs),
+    /// Works on the embedded bus offline.
+    Bus(BusArgs),
+}
+
+/// `accord bus`.
+#[derive(Debug, Clone, Args)]
+pub struct BusArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: BusAction,
+}
+
+/// `accord bus` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BusAction {
+    /// Checks the embedded bus of a stopped Accord: the file's checksums and every record's; lists damaged records.
+    Verify(crate::bus::BusVerifyArgs),
 }
 
 /// `accord index`.

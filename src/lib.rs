@@ -5,6 +5,7 @@
 //! checkpoint; [`index`] drops a lost or damaged embedded index so that the next start rebuilds it.
 
 pub mod audit;
+pub mod bus;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -1,7 +1,7 @@
 //! `accord`: see `accord --help`.
 
 use accord::{
-    cli::{AuditAction, Cli, Command, ConfigAction, IndexAction, ReportAction},
+    cli::{AuditAction, BusAction, Cli, Command, ConfigAction, IndexAction, ReportAction},
     run::Service,
 };
 use accord_runtime::telemetry;
@@ -37,6 +37,9 @@ fn main() -> anyhow::Result<()> {
             },
             Command::Index(args) => match args.action {
                 IndexAction::Rebuild(args) => accord::index::rebuild(args).await,
+            },
+            Command::Bus(args) => match args.action {
+                BusAction::Verify(args) => accord::bus::verify(args),
             },
         }
     });

@@ -5,6 +5,7 @@ mod alerts;
 mod audit_export;
 mod case_tokens;
 mod corpus;
+mod corruption;
 mod faults;
 mod feedback;
 mod full_disk;

@@ -36,6 +36,7 @@ mod codec;
 mod compaction;
 mod reopen;
 mod subscription;
+pub mod verify;
 mod writer;
 
 use std::{

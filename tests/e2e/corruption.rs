@@ -1,0 +1,140 @@
+//! Corruption detected, contained and reported (issue 22 item 3): a byte flipped in a stored record of the embedded
+//! bus is found by `accord bus verify`, and when the record is read again (the index rebuilt from the bus) the stage
+//! dead-letters it with its position — the partner is told — while every other report is served and `/readyz`
+//! stays ready. Nothing is lost silently and no ready server fails requests.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::{
+    helpers::{PATIENCE, mou, report, world},
+    restart::{free_port, remote, start_child, stop_cleanly},
+};
+
+async fn accord(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "error")
+        .output();
+    tokio::time::timeout(PATIENCE, command)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Flips one payload byte of the record at `offset` of `topic`, behind the bus's back.
+fn damage(data_dir: &std::path::Path, topic: &str, offset: u64) {
+    use redb::{ReadableDatabase as _, ReadableTable as _};
+    let db =
+        redb::Database::open(data_dir.join("bus").join(accord_bus::embedded::FILE_NAME)).unwrap();
+    let name = format!("log/{topic}");
+    let table: redb::TableDefinition<'_, u64, &[u8]> = redb::TableDefinition::new(&name);
+    let txn = db.begin_write().unwrap();
+    {
+        let mut log = txn.open_table(table).unwrap();
+        let mut bytes = log.get(offset).unwrap().unwrap().value().to_vec();
+        let at = bytes.len() - 3;
+        bytes[at] ^= 0x01;
+        log.insert(offset, bytes.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let mut child = start_child(&data_dir, port).await;
+    let placeholder =
+        accord_bus::BusClient::from_url(&dir.path().join("placeholder").to_string_lossy())
+            .await
+            .unwrap();
+    let app = remote(port, tempfile::tempdir().unwrap(), placeholder);
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        let value = format!("corrupt-{index}.example");
+        ids.push(
+            app.submit(
+                &w.partner,
+                report(&format!("Report {index}"), "green", &[&value]),
+            )
+            .await,
+        );
+        app.wait_found(&w.ncu_de, &value, "investigation").await;
+    }
+    stop_cleanly(&mut child).await;
+
+    let clean = accord(&["bus", "verify"], &data_dir).await;
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&clean.stdout).contains("reports.releasable: 5 records, 0 damaged")
+    );
+
+    // The release set of the third report (offset 2 of reports.releasable) is damaged on disk.
+    damage(&data_dir, "reports.releasable", 2);
+    let found = accord(&["bus", "verify"], &data_dir).await;
+    assert!(!found.status.success(), "a damaged bus fails verification");
+    let stdout = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        stdout.contains("reports.releasable: 5 records, 1 damaged") && stdout.contains("offset 2"),
+        "{stdout}"
+    );
+
+    // The index is rebuilt from the bus: the damaged record is read again.
+    assert!(
+        accord(&["index", "rebuild"], &data_dir)
+            .await
+            .status
+            .success()
+    );
+    let _child = start_child(&data_dir, port).await;
+    for index in [0, 1, 3, 4] {
+        app.wait_found(
+            &w.ncu_de,
+            &format!("corrupt-{index}.example"),
+            "investigation",
+        )
+        .await;
+    }
+    // The damaged one is not served (its release set cannot be read), and the partner is told why.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let status = loop {
+        let status = app
+            .get(&format!("/v1/reports/{}", ids[2]), &w.partner)
+            .await
+            .body;
+        if status.to_string().contains("corrupt on the bus") {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dead letter for the damaged record: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        status.to_string().contains("reports.releasable offset 2"),
+        "{status}"
+    );
+    let missing = app
+        .lookup(&w.ncu_de, "corrupt-2.example", "investigation", "C")
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
