@@ -48,6 +48,9 @@ use crate::{
 use accord_domain::{Timestamp, View};
 
 /// The memory budget of the index writer.
+/// Stored views that could not be read back and were skipped (a damaged store file).
+pub(crate) const UNLOADABLE_VIEWS: &str = "accord_index_unloadable_views_total";
+
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
 /// The number of indexing threads. Batches are committed one at a time and every thread writes its own segment per
@@ -495,12 +498,32 @@ impl Inner {
         let hits = ordered
             .into_iter()
             .skip(offset)
-            .map(|address| self.load_view(searcher, address))
-            .collect::<Result<Vec<_>, _>>()?;
+            .filter_map(|address| self.load_or_skip(searcher, address))
+            .collect();
         Ok(Page {
             total: collected.total,
             hits,
         })
+    }
+
+    /// Decodes the view stored in a document, or skips a document that cannot be read back (a damaged store file):
+    /// it is logged and counted (`accord_index_unloadable_views_total`), and the rest of the answer is served —
+    /// nothing it would have released is served, and one damaged document does not fail every search that meets it.
+    /// `accord index rebuild` (or the rebuild on start) writes it again from the bus.
+    fn load_or_skip(&self, searcher: &Searcher, address: DocAddress) -> Option<View> {
+        match self.load_view(searcher, address) {
+            Ok(view) => Some(view),
+            Err(error) => {
+                metrics::counter!(UNLOADABLE_VIEWS).increment(1);
+                tracing::error!(
+                    error = ?error,
+                    segment = address.segment_ord,
+                    doc = address.doc_id,
+                    "a stored view cannot be read back (damaged index?): skipped; rebuild the index"
+                );
+                None
+            }
+        }
     }
 
     /// Decodes the view stored in a document.

@@ -109,36 +109,37 @@ impl Inner {
             *uses.entry(*address).or_default() += 1;
         }
         let mut views = HashMap::with_capacity(uses.len());
+        // A view that cannot be read back is skipped from every key it matches, the others answered.
         for (address, count) in uses {
-            views.insert(address, (count, self.load_view(searcher, address)?));
+            if let Some(view) = self.load_or_skip(searcher, address) {
+                views.insert(address, (count, view));
+            }
         }
-        ordered
+        Ok(ordered
             .into_iter()
             .map(|(total, addresses)| {
                 let hits = addresses
                     .iter()
-                    .map(|address| take_view(&mut views, *address))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Page { total, hits })
+                    .filter_map(|address| take_view(&mut views, *address))
+                    .collect();
+                Page { total, hits }
             })
-            .collect()
+            .collect())
     }
 }
 
-/// Returns the view read for `address`: moved out on its last use, cloned before.
-fn take_view(
-    views: &mut HashMap<DocAddress, (usize, View)>,
-    address: DocAddress,
-) -> Result<View, IndexError> {
+/// Returns the view read for `address`: moved out on its last use, cloned before; `None` for one that could not be
+/// read back.
+fn take_view(views: &mut HashMap<DocAddress, (usize, View)>, address: DocAddress) -> Option<View> {
     let Entry::Occupied(mut entry) = views.entry(address) else {
-        return Err(super::unavailable_msg("a looked-up view went missing"));
+        return None;
     };
     let (left, view) = entry.get_mut();
     *left -= 1;
     if *left > 0 {
-        return Ok(view.clone());
+        return Some(view.clone());
     }
-    Ok(entry.remove().1)
+    Some(entry.remove().1)
 }
 
 impl Batch<'_> {

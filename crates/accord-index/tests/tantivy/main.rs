@@ -148,3 +148,57 @@ async fn a_read_only_handle_follows_the_writer_and_refuses_writes() {
     reader.refresh().await.expect("refresh");
     assert_eq!(reader.search(conformance::query()).await.unwrap().total, 0);
 }
+
+/// A damaged document store (bytes flipped in the middle of every `.store` file, as a failing disk would) leaves the
+/// views it holds unreadable: a batch lookup that meets them still answers every key, without them (logged and
+/// counted), instead of failing whole (issue 22 item 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_view_is_skipped_and_the_rest_of_the_batch_answered() {
+    use accord_domain::ObservableType as T;
+    use conformance::{exact, put, release, report, view, with_indicators};
+    let dir = tempfile::tempdir().expect("create temp dir");
+    const REPORTS: u32 = 400;
+    {
+        let index = IndexClient::new(TantivyIndex::open(dir.path()).expect("open index"));
+        for n in 0..REPORTS {
+            let report_id = report();
+            let mut holder = with_indicators(
+                view(&report_id, &format!("v{n}")),
+                &[(T::DomainName, &format!("d{n}.example"))],
+            );
+            holder.content.title = Some(format!(
+                "A report long enough to fill the store's blocks {n} {}",
+                "x".repeat(200)
+            ));
+            put(&index, &report_id, 1, vec![holder]).await;
+        }
+    }
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "store") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let middle = bytes.len() / 3;
+            for byte in &mut bytes[middle..middle + 64] {
+                *byte ^= 0x5a;
+            }
+            std::fs::write(&path, bytes).unwrap();
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 0, "no document store to damage");
+    let index = IndexClient::new(TantivyIndex::open(dir.path()).expect("reopen index"));
+    let keys: Vec<_> = (0..REPORTS)
+        .map(|n| exact(T::DomainName, &format!("d{n}.example")))
+        .collect();
+    let pages = index
+        .lookup(release(), keys, 1)
+        .await
+        .expect("a damaged view fails nothing but itself");
+    let served = pages.iter().filter(|page| !page.hits.is_empty()).count();
+    assert!(served > 0, "the undamaged views are served");
+    assert!(
+        served < REPORTS as usize,
+        "the damaged views are skipped, not served"
+    );
+}
