@@ -103,6 +103,8 @@ pub enum IndexAction {
     /// Drops the embedded index of a stopped Accord so that its next start rebuilds it from the bus (the index is
     /// derived state); refuses while a process holds the data directory.
     Rebuild(crate::index::IndexRebuildArgs),
+    /// Checks every file of the embedded index against its checksum and lists the damaged ones.
+    Verify(crate::index::IndexVerifyArgs),
 }
 
 /// `accord report`.

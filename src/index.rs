@@ -4,6 +4,10 @@
 //!
 //! It refuses while a process holds the data directory (the index's writer lock or the bus log), and changes nothing
 //! then. OpenSearch is not rebuilt this way: see docs/runbook.md.
+//!
+//! `accord index verify`: checks every file of the embedded index against tantivy's own checksums (read only, so it
+//! also runs beside a live Accord) and lists the damaged ones; the writer makes the same check at every start and
+//! sets a damaged index aside to be rebuilt.
 
 use std::path::PathBuf;
 
@@ -16,6 +20,40 @@ pub struct IndexRebuildArgs {
     /// The data directory of the stopped Accord (its index is DATA_DIR/index, its bus DATA_DIR/bus).
     #[arg(long, env = "ACCORD_DATA_DIR")]
     pub data_dir: PathBuf,
+}
+
+/// `accord index verify`.
+#[derive(Debug, Clone, Args)]
+pub struct IndexVerifyArgs {
+    /// The data directory (its index is DATA_DIR/index).
+    #[arg(long, env = "ACCORD_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+/// Lists the index files whose checksums fail; an error when there is one.
+///
+/// # Errors
+/// When the index cannot be opened or a file is damaged.
+pub async fn verify(args: IndexVerifyArgs) -> anyhow::Result<()> {
+    let dir = args.data_dir.join("index");
+    if !dir.exists() {
+        anyhow::bail!("{} has no index", args.data_dir.display());
+    }
+    let damaged = tokio::task::spawn_blocking(move || {
+        accord_index::tantivy_index::TantivyIndex::open_read_only(&dir)?.damaged_files()
+    })
+    .await??;
+    if damaged.is_empty() {
+        println!("index: every file passes its checksum");
+        return Ok(());
+    }
+    for file in &damaged {
+        println!("damaged: {}", file.display());
+    }
+    anyhow::bail!(
+        "{} index files fail their checksums: the next start sets the index aside and rebuilds it from the bus",
+        damaged.len()
+    )
 }
 
 /// Checks that nothing holds the data directory, then removes the index directory.

@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
             },
             Command::Index(args) => match args.action {
                 IndexAction::Rebuild(args) => accord::index::rebuild(args).await,
+                IndexAction::Verify(args) => accord::index::verify(args).await,
             },
             Command::Bus(args) => match args.action {
                 BusAction::Verify(args) => accord::bus::verify(args),

@@ -26,7 +26,7 @@ async fn accord(args: &[&str], data_dir: &std::path::Path) -> std::process::Outp
 
 /// Flips one payload byte of the record at `offset` of `topic`, behind the bus's back.
 fn damage(data_dir: &std::path::Path, topic: &str, offset: u64) {
-    use redb::{ReadableDatabase as _, ReadableTable as _};
+    use redb::ReadableTable as _;
     let db =
         redb::Database::open(data_dir.join("bus").join(accord_bus::embedded::FILE_NAME)).unwrap();
     let name = format!("log/{topic}");
@@ -137,4 +137,91 @@ async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_se
         .await
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
+}
+
+/// Flips bytes in the middle of every `.store` file of the index.
+fn damage_index(data_dir: &std::path::Path) -> usize {
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(data_dir.join("index")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "store") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let middle = bytes.len() / 2;
+            let end = (middle + 32).min(bytes.len());
+            for byte in &mut bytes[middle..end] {
+                *byte ^= 0x5a;
+            }
+            std::fs::write(&path, bytes).unwrap();
+            damaged += 1;
+        }
+    }
+    damaged
+}
+
+#[tokio::test]
+async fn a_damaged_index_is_reported_set_aside_and_rebuilt_on_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let mut child = start_child(&data_dir, port).await;
+    let placeholder =
+        accord_bus::BusClient::from_url(&dir.path().join("placeholder").to_string_lossy())
+            .await
+            .unwrap();
+    let app = remote(port, tempfile::tempdir().unwrap(), placeholder);
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    for index in 0..5 {
+        let value = format!("index-damage-{index}.example");
+        app.submit(
+            &w.partner,
+            report(&format!("Report {index}"), "green", &[&value]),
+        )
+        .await;
+        app.wait_found(&w.ncu_de, &value, "investigation").await;
+    }
+    stop_cleanly(&mut child).await;
+    assert!(
+        accord(&["index", "verify"], &data_dir)
+            .await
+            .status
+            .success()
+    );
+
+    assert!(damage_index(&data_dir) > 0);
+    let found = accord(&["index", "verify"], &data_dir).await;
+    assert!(!found.status.success());
+    assert!(
+        String::from_utf8_lossy(&found.stdout).contains("damaged:"),
+        "{found:?}"
+    );
+
+    let mut child = start_child(&data_dir, port).await;
+    for index in 0..5 {
+        app.wait_found(
+            &w.ncu_de,
+            &format!("index-damage-{index}.example"),
+            "investigation",
+        )
+        .await;
+    }
+    stop_cleanly(&mut child).await;
+    assert!(
+        accord(&["index", "verify"], &data_dir)
+            .await
+            .status
+            .success(),
+        "the rebuilt index is intact"
+    );
+    let aside = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("index.damaged-")
+        });
+    assert!(aside, "the damaged index is kept aside for the operator");
 }

@@ -48,6 +48,23 @@ use crate::{
 use accord_domain::{Timestamp, View};
 
 /// The memory budget of the index writer.
+/// Moves a damaged index directory aside (`<dir>.damaged-<unix seconds>`), for the operator to inspect or delete.
+fn set_aside(dir: &Path) -> Result<std::path::PathBuf, IndexError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let mut name = dir.as_os_str().to_owned();
+    name.push(format!(".damaged-{stamp}"));
+    let aside = std::path::PathBuf::from(name);
+    std::fs::rename(dir, &aside).map_err(|source| {
+        IndexError::unavailable(
+            format!("failed to set the damaged index `{}` aside", dir.display()),
+            source,
+        )
+    })?;
+    Ok(aside)
+}
+
 /// Stored views that could not be read back and were skipped (a damaged store file).
 pub(crate) const UNLOADABLE_VIEWS: &str = "accord_index_unloadable_views_total";
 
@@ -150,7 +167,37 @@ impl TantivyIndex {
         let (schema, fields) = Fields::build();
         let index = Index::open_or_create(directory, schema)
             .map_err(unavailable("failed to open index"))?;
-        Self::from_index(index, fields, access, dir)
+        let opened = Self::from_index(index, fields, access, dir)?;
+        if access == Access::ReadWrite {
+            let damaged = opened.damaged_files()?;
+            if !damaged.is_empty() {
+                drop(opened);
+                let aside = set_aside(dir)?;
+                tracing::error!(
+                    files = ?damaged,
+                    moved_to = %aside.display(),
+                    "the index failed its checksums: set aside, and a new one is rebuilt from the bus"
+                );
+                return Self::open_with(dir, access);
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Returns the index files whose checksum fails (tantivy's own footers): empty for an intact index. Reads every
+    /// file of the index.
+    ///
+    /// # Errors
+    /// When the index's metadata cannot be read.
+    pub fn damaged_files(&self) -> Result<Vec<std::path::PathBuf>, IndexError> {
+        let index = self.inner.reader.searcher().index().clone();
+        let mut damaged: Vec<_> = index
+            .validate_checksum()
+            .map_err(unavailable("failed to validate the index's checksums"))?
+            .into_iter()
+            .collect();
+        damaged.sort();
+        Ok(damaged)
     }
 
     fn from_index(

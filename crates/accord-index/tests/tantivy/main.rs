@@ -154,8 +154,69 @@ async fn a_read_only_handle_follows_the_writer_and_refuses_writes() {
 /// counted), instead of failing whole (issue 22 item 3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_stored_view_is_skipped_and_the_rest_of_the_batch_answered() {
+    let (dir, reports) = damaged_index().await;
+    let index = IndexClient::new(TantivyIndex::open_read_only(dir.path()).expect("reopen index"));
+    let keys: Vec<_> = (0..reports)
+        .map(|n| {
+            conformance::exact(
+                accord_domain::ObservableType::DomainName,
+                &format!("d{n}.example"),
+            )
+        })
+        .collect();
+    let pages = index
+        .lookup(conformance::release(), keys, 1)
+        .await
+        .expect("a damaged view fails nothing but itself");
+    let served = pages.iter().filter(|page| !page.hits.is_empty()).count();
+    assert!(served > 0, "the undamaged views are served");
+    assert!(
+        served < reports as usize,
+        "the damaged views are skipped, not served"
+    );
+}
+
+/// The index's writer checks tantivy's checksums at open: a damaged index is set aside (`<dir>.damaged-<t>`) and a
+/// new, empty one takes its place, which the indexer rebuilds from the bus (decision 0050).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_sets_a_damaged_index_aside_and_starts_afresh() {
+    let (dir, _) = damaged_index().await;
+    let reader = TantivyIndex::open_read_only(dir.path()).expect("open read only");
+    assert!(
+        !reader.damaged_files().unwrap().is_empty(),
+        "the checksums fail"
+    );
+    drop(reader);
+    let index = TantivyIndex::open(dir.path()).expect("open for writing");
+    assert!(index.damaged_files().unwrap().is_empty());
+    assert!(
+        IndexClient::new(index).is_empty().await.unwrap(),
+        "a fresh index"
+    );
+    let parent = dir.path().parent().unwrap();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let aside = std::fs::read_dir(parent)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{name}.damaged-"))
+        })
+        .expect("the damaged index is kept aside");
+    std::fs::remove_dir_all(aside.path()).unwrap();
+}
+
+/// An index of reports `d<n>.example` whose document stores are damaged (bytes flipped, as a failing disk would).
+async fn damaged_index() -> (TempDir, u32) {
     use accord_domain::ObservableType as T;
-    use conformance::{exact, put, release, report, view, with_indicators};
+    use conformance::{put, report, view, with_indicators};
     let dir = tempfile::tempdir().expect("create temp dir");
     const REPORTS: u32 = 400;
     {
@@ -187,18 +248,5 @@ async fn a_damaged_stored_view_is_skipped_and_the_rest_of_the_batch_answered() {
         }
     }
     assert!(damaged > 0, "no document store to damage");
-    let index = IndexClient::new(TantivyIndex::open(dir.path()).expect("reopen index"));
-    let keys: Vec<_> = (0..REPORTS)
-        .map(|n| exact(T::DomainName, &format!("d{n}.example")))
-        .collect();
-    let pages = index
-        .lookup(release(), keys, 1)
-        .await
-        .expect("a damaged view fails nothing but itself");
-    let served = pages.iter().filter(|page| !page.hits.is_empty()).count();
-    assert!(served > 0, "the undamaged views are served");
-    assert!(
-        served < REPORTS as usize,
-        "the damaged views are skipped, not served"
-    );
+    (dir, REPORTS)
 }
