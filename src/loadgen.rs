@@ -97,6 +97,10 @@ pub struct LoadgenArgs {
     /// (`POST /v1/indicators/retract`) and the loadgen measures how long until none is found (0: not measured).
     #[arg(long, default_value_t = 0)]
     pub retract_indicators: usize,
+    /// After the run (and `--retract-indicators`), retract this many of its reports one after the other and time
+    /// each from its 202 until it is no longer found (0: not measured).
+    #[arg(long, default_value_t = 0)]
+    pub retract_reports: usize,
     /// Watch this many values (the first indicator of some of the run's reports, the rest values no report has)
     /// and measure the latency of their alerts on `GET /v1/alerts/stream` during the ingest (0: not measured).
     #[arg(long, default_value_t = 0)]
@@ -188,6 +192,7 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
     );
     let lookups = measure_lookups(&args, &setup, &synth, &accepted, seed).await?;
     let retraction = measure_retraction(&args, &setup, &synth, &accepted).await?;
+    let report_retraction = measure_report_retraction(&args, &setup, &synth, &accepted).await?;
     let revocation = match args.revoke {
         true => Some(measure_revocation(&args, &setup, &synth, &accepted).await?),
         false => None,
@@ -202,6 +207,7 @@ pub async fn main(mut args: LoadgenArgs) -> anyhow::Result<()> {
     };
     let mut results = summarize(&args, run, ingested, accepted.len(), lookups, revocation);
     results.retraction = retraction;
+    results.report_retraction = report_retraction;
     results.alerts = alerts;
     print!("{}", results.text());
     println!(
@@ -348,6 +354,27 @@ async fn measure_retraction(
     ))
 }
 
+/// Retracts `--retract-reports` reports one by one and times each.
+async fn measure_report_retraction(
+    args: &LoadgenArgs,
+    setup: &client::Setup,
+    synth: &Synth,
+    accepted: &[u32],
+) -> anyhow::Result<Option<retract::ReportRetraction>> {
+    if args.retract_reports == 0 {
+        return Ok(None);
+    }
+    eprintln!(
+        "loadgen: retracting {} reports one by one",
+        args.retract_reports
+    );
+    let api = Api::new(&args.url, 4)?;
+    let give_up = Duration::from_secs(args.give_up_secs);
+    let measured =
+        retract::reports(&api, setup, synth, accepted, args.retract_reports, give_up).await?;
+    Ok(Some(measured))
+}
+
 /// Revokes the run's MoU and measures the withdrawal.
 async fn measure_revocation(
     args: &LoadgenArgs,
@@ -425,6 +452,7 @@ fn summarize(
         memory_after: memory(args.pid),
         revocation,
         retraction: None,
+        report_retraction: None,
         alerts: None,
     }
 }

@@ -97,6 +97,22 @@ impl Api {
         self.send(request, path).await
     }
 
+    /// `DELETE path` with a JSON body (already serialized) and a bearer token.
+    pub(crate) async fn delete(
+        &self,
+        path: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Reply> {
+        let request = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.send(request, path).await
+    }
+
     async fn post_value(&self, path: &str, token: &str, body: &Value) -> anyhow::Result<Reply> {
         self.post(path, token, serde_json::to_vec(body)?).await
     }

@@ -109,6 +109,7 @@ pub(crate) struct Results {
     pub(crate) memory_after: Option<Memory>,
     pub(crate) revocation: Option<super::revoke::Revocation>,
     pub(crate) retraction: Option<super::retract::Retraction>,
+    pub(crate) report_retraction: Option<super::retract::ReportRetraction>,
     pub(crate) alerts: Option<super::alerts::AlertLatency>,
 }
 
@@ -225,16 +226,6 @@ impl Results {
                 memory(self.memory_after)
             );
         }
-        if let Some(alerts) = &self.alerts {
-            let _ = writeln!(
-                out,
-                "alerts ({} values watched; {} of {} expected alerts arrived on the stream):\n  202 → alert      {}",
-                alerts.watched,
-                alerts.received,
-                alerts.expected,
-                alerts.latency.text()
-            );
-        }
         if let Some(retraction) = &self.retraction {
             let _ = writeln!(
                 out,
@@ -258,6 +249,31 @@ impl Results {
                 number(revocation.invisible_ms, " ms"),
                 number(revocation.withdrawn_ms, " ms"),
                 revocation.hits_after_ack
+            );
+        }
+        self.retractions_and_alerts(out);
+    }
+
+    /// The report retraction and alert part of [`Results::text`].
+    fn retractions_and_alerts(&self, out: &mut String) {
+        if let Some(retraction) = &self.report_retraction {
+            let _ = writeln!(
+                out,
+                "retraction of {} reports one by one (DELETE /v1/reports/{{id}}; from each 202 until not found):\n  \
+                 gone after       {}  (still found after the give-up time: {})",
+                retraction.reports,
+                retraction.gone.text(),
+                retraction.still_found
+            );
+        }
+        if let Some(alerts) = &self.alerts {
+            let _ = writeln!(
+                out,
+                "alerts ({} values watched; {} of {} expected alerts arrived on the stream):\n  202 → alert      {}",
+                alerts.watched,
+                alerts.received,
+                alerts.expected,
+                alerts.latency.text()
             );
         }
     }

@@ -485,3 +485,63 @@ async fn kill_dash_nine_while_alerts_are_raised_loses_none_and_repeats_none() {
         .await;
     assert_eq!(page.body["alerts"], json!([]), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_retracted_report_and_a_retracted_value_raise_withdrawn_alerts() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    watch(
+        &app,
+        &w.ncu_de,
+        "CASE-RETRACT",
+        json!([{ "value": "gone.example" }, { "value": "fp.example" }]),
+    )
+    .await;
+    let id = app
+        .submit(&w.partner, report("To retract", "green", &["gone.example"]))
+        .await;
+    app.submit(
+        &w.partner,
+        report("Keeps its report", "green", &["fp.example", "kept.example"]),
+    )
+    .await;
+    let matched = wait_alerts(&app, &w.ncu_de, "", 2).await;
+    let last = matched.last().unwrap()["id"].as_str().unwrap().to_owned();
+
+    let retract = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/reports/{id}"),
+            Some(&w.partner),
+            Some(json!({ "reason": "sent-in-error" })),
+        )
+        .await;
+    assert_eq!(retract.status, StatusCode::ACCEPTED, "{}", retract.body);
+    let values = app
+        .post(
+            "/v1/indicators/retract",
+            &w.partner,
+            json!({ "values": ["fp.example"], "reason": "false-positive" }),
+        )
+        .await;
+    assert_eq!(values.status, StatusCode::ACCEPTED, "{}", values.body);
+    let withdrawn = wait_alerts(&app, &w.ncu_de, &last, 2).await;
+    assert_eq!(
+        summary(&withdrawn),
+        [
+            (
+                "withdrawn".to_owned(),
+                "fp.example".to_owned(),
+                "fp.example".to_owned()
+            ),
+            (
+                "withdrawn".to_owned(),
+                "gone.example".to_owned(),
+                "gone.example".to_owned()
+            ),
+        ]
+    );
+    app.shutdown().await;
+}
