@@ -62,6 +62,7 @@ fn mous() -> Vec<MouVersion> {
             purposes: BTreeSet::from([Purpose::Investigation]),
             pii,
             attribution: Attribution::Named,
+            feedback: Default::default(),
             recipient_countries: Scope::Any,
             retention_days: 365,
         },

@@ -388,3 +388,63 @@ async fn a_case_bound_token_works_in_its_case_and_no_other() {
     }
     assert!(trail(&app, &people.auditor, "CASE-OTHER").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_partners_report_page_shows_the_agencies_feedback() {
+    let app = spawn_app().await;
+    let people = console_world(&app).await;
+    let id = app
+        .submit(
+            &people.partner,
+            crate::helpers::report("Console feedback", "amber", &["feedback-console.example"]),
+        )
+        .await;
+    app.wait_status(&people.partner, &id, &["released"]).await;
+    app.wait_found(
+        &people.investigator,
+        "feedback-console.example",
+        "investigation",
+    )
+    .await;
+    let mut browser = Browser::new(&app.url);
+    browser.sign_in(&people.partner).await;
+    let before = browser.get(&format!("/reports/{id}")).await;
+    assert_eq!(before.status, StatusCode::OK);
+    assert!(
+        !before.body.contains("Feedback from agencies"),
+        "no feedback yet"
+    );
+    let sent = app
+        .post(
+            "/v1/feedback",
+            &people.investigator,
+            serde_json::json!({ "report": id, "kind": "sighted", "count": 7, "purpose": "investigation",
+                                "case": "CASE-CONSOLE-9" }),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.body);
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    let page = loop {
+        let page = browser.get(&format!("/reports/{id}")).await;
+        if page.body.contains("Feedback from agencies") {
+            break page;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", page.body);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let start = page.body.find("Feedback from agencies").unwrap();
+    let section = &page.body[start..];
+    let section = &section[..section.find("</dl>").unwrap()];
+    assert!(
+        section.contains("<dt>Sightings</dt><dd>7</dd>"),
+        "{section}"
+    );
+    assert!(
+        !page.body.contains("CASE-CONSOLE-9"),
+        "the case reached the partner"
+    );
+    assert!(
+        !section.contains("ncu-de"),
+        "an anonymous agency was named: {section}"
+    );
+}

@@ -6,9 +6,13 @@ use std::{
     time::Duration,
 };
 
-use accord_domain::{NormalizedReport, OrgId, Timestamp};
+use accord_domain::{
+    NormalizedReport, ObservableType, OrgId, Timestamp,
+    feedback::{FeedbackIndicator, FeedbackKind, FeedbackRecord},
+};
 use accord_index::IndexClient;
 use accord_runtime::{ApiError, directory::Snapshot};
+use accord_search::Sightings;
 use serde_json::Value;
 
 use crate::{
@@ -251,8 +255,68 @@ fn expected(probe: &Probe, report: &NormalizedReport, received: &[Release]) -> O
         .cloned()
 }
 
+/// How many sightings the world's feedback reports of an indicator in a report: 1 to 5, fixed per pair.
+pub fn feedback_count(report: &str, kind: ObservableType, value: &str) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for byte in report
+        .bytes()
+        .chain(kind.as_str().bytes())
+        .chain(value.bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash % 5 + 1
+}
+
+/// One `sighted` feedback on every indicator of every report.
+pub fn feedback_records(reports: &[NormalizedReport]) -> Vec<FeedbackRecord> {
+    reports
+        .iter()
+        .flat_map(|report| {
+            report
+                .indicators
+                .iter()
+                .map(move |indicator| FeedbackRecord {
+                    id: format!("{}|{}|{}", report.id, indicator.kind, indicator.value),
+                    report_id: report.id.clone(),
+                    partner: report.partner.clone(),
+                    indicator: Some(FeedbackIndicator {
+                        kind: indicator.kind,
+                        value: indicator.value.clone(),
+                    }),
+                    kind: FeedbackKind::Sighted,
+                    count: feedback_count(report.id.as_str(), indicator.kind, &indicator.value),
+                    seen_at: None,
+                    at: report.received_at,
+                    agency: None,
+                    pseudonym: Some("agency-0000000000000000".to_owned()),
+                })
+        })
+        .collect()
+}
+
+/// The sightings a lookup of `value` serving `reports` must count: those of these reports only.
+fn expected_sightings(world: &World, value: &str, reports: &[Value]) -> u64 {
+    let Ok((kind, value)) = accord_domain::observable::canonicalize(None, value) else {
+        return 0;
+    };
+    reports
+        .iter()
+        .filter_map(|served| served["id"].as_str())
+        .filter_map(|id| world.reports.iter().find(|report| report.id.as_str() == id))
+        .filter(|report| {
+            report
+                .indicators
+                .iter()
+                .any(|indicator| indicator.kind == kind && indicator.value == value)
+        })
+        .map(|report| feedback_count(report.id.as_str(), kind, &value))
+        .sum()
+}
+
 pub async fn run(
-    index: &IndexClient,
+    (index, sightings): (&IndexClient, &Sightings),
     world: &World,
     snapshot: &Arc<Snapshot>,
     probe: &Probe,
@@ -266,13 +330,21 @@ pub async fn run(
     let ctx = accord_search::Context::new(agency, probe.purpose, probe.at, Arc::clone(snapshot));
     let (items, full): (Vec<Value>, bool) = match &probe.request {
         Request::Lookup(value) => {
-            match accord_search::run_indicator(index, &config, &ctx, value).await {
+            match accord_search::run_indicator(index, &config, sightings, &ctx, value).await {
                 Ok(answer) => {
                     let body = answer.body();
                     let reports = body["reports"].as_array().cloned().unwrap_or_default();
-                    if body["sightings"].as_u64() != Some(reports.len() as u64) {
+                    if body["reports_total"].as_u64() != Some(reports.len() as u64) {
                         stats.violations.push(format!(
-                            "{}: sightings disagree with reports: {body}",
+                            "{}: reports_total disagrees with reports: {body}",
+                            describe(world, probe)
+                        ));
+                    }
+                    if body["sightings"].as_u64()
+                        != Some(expected_sightings(world, value, &reports))
+                    {
+                        stats.violations.push(format!(
+                            "{}: sightings are not the feedback of the reports served: {body}",
                             describe(world, probe)
                         ));
                     }

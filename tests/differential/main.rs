@@ -16,8 +16,10 @@
 //!
 //! Every answer must contain no report the reference forbids, be exactly one MoU version's rendering (never a mix),
 //! release nothing beyond what an MoU granting the report now releases, carry no indicator it withholds in its text,
-//! serve each report once, and have `total`, `sightings` and `partners` that agree with what it serves (soundness,
-//! asserted, in every phase). At `t0` in phases A and C, every report the agency receives must be found (for a
+//! serve each report once, and have `total`, `reports_total`, `sightings` and `partners` that agree with what it
+//! serves (soundness, asserted, in every phase). Every indicator of every report, hidden or not, has feedback
+//! sightings (`check::feedback_records`): a lookup's `sightings` must be exactly those of the reports it serves, so a
+//! hidden report's feedback changing what an agency sees is a violation (non-interference of feedback counts). At `t0` in phases A and C, every report the agency receives must be found (for a
 //! lookup: when any of its views releases the indicator), with exactly the content of the view the reference says it
 //! receives: the shown view, or for an indicator the best-ranked view releasing it (completeness and exactness,
 //! asserted).
@@ -40,6 +42,7 @@ use std::{sync::Arc, time::Instant};
 use accord_domain::DirectoryEvent;
 use accord_index::{IndexClient, ReplaceViews};
 use accord_runtime::Directory;
+use accord_search::Sightings;
 
 use crate::{
     check::{Phase, Stats},
@@ -104,9 +107,20 @@ async fn enforce_and_index(
     releases
 }
 
-async fn run_world(index: &IndexClient, seed: u64, number: u64, queries: usize, stats: &mut Stats) {
+async fn run_world(
+    (index, sightings): (&IndexClient, &Sightings),
+    seed: u64,
+    number: u64,
+    queries: usize,
+    stats: &mut Stats,
+) {
     let mut rng = Rng::new(world_seed(seed, number));
     let mut world = world::generate(&mut rng, number);
+    // Feedback sightings on every indicator of every report, hidden or not: a lookup may count only those of the
+    // reports it serves.
+    sightings
+        .apply(&check::feedback_records(&world.reports))
+        .expect("sightings store");
     let directory = Directory::new();
     publish(&directory, &world);
     let t0 = world.t0;
@@ -122,14 +136,23 @@ async fn run_world(index: &IndexClient, seed: u64, number: u64, queries: usize, 
     let snapshot = directory.snapshot();
     for _ in 0..fresh {
         let probe = probe::random(&mut rng, &world, t0);
-        check::run(index, &world, &snapshot, &probe, Phase::Fresh, stats, seed).await;
+        check::run(
+            (index, sightings),
+            &world,
+            &snapshot,
+            &probe,
+            Phase::Fresh,
+            stats,
+            seed,
+        )
+        .await;
     }
     let boundaries = world.boundaries();
     for _ in 0..travelling {
         let at = *rng.pick(&boundaries) + chrono::Duration::seconds(rng.range(-1, 1));
         let probe = probe::random(&mut rng, &world, at);
         check::run(
-            index,
+            (index, sightings),
             &world,
             &snapshot,
             &probe,
@@ -149,7 +172,7 @@ async fn run_world(index: &IndexClient, seed: u64, number: u64, queries: usize, 
     for _ in 0..before_reindex {
         let probe = probe::random(&mut rng, &world, t0);
         check::run(
-            index,
+            (index, sightings),
             &world,
             &after,
             &probe,
@@ -173,7 +196,16 @@ async fn run_world(index: &IndexClient, seed: u64, number: u64, queries: usize, 
     }
     for _ in 0..after_reindex {
         let probe = probe::random(&mut rng, &world, t0);
-        check::run(index, &world, &after, &probe, Phase::Fresh, stats, seed).await;
+        check::run(
+            (index, sightings),
+            &world,
+            &after,
+            &probe,
+            Phase::Fresh,
+            stats,
+            seed,
+        )
+        .await;
     }
     stats.worlds += 1;
     stats.reports += world.reports.len() as u64;
@@ -206,13 +238,17 @@ async fn production_never_releases_what_the_reference_forbids() {
         shards.push(tokio::spawn(async move {
             let mut stats = Stats::default();
             let mut index = None;
+            let mut sightings = None;
             let mine = (first..first + worlds).filter(|number| number % SHARDS == shard);
             for (done, number) in mine.enumerate() {
                 if (done as u64).is_multiple_of(WORLDS_PER_INDEX) {
                     let path = dir.path().join(format!("index-{number}"));
                     index = Some(IndexClient::from_url(path.to_str().unwrap()).unwrap());
+                    let path = dir.path().join(format!("sightings-{number}"));
+                    sightings = Some(Sightings::open(&path, None).unwrap());
                 }
-                run_world(index.as_ref().unwrap(), seed, number, queries, &mut stats).await;
+                let stores = (index.as_ref().unwrap(), sightings.as_ref().unwrap());
+                run_world(stores, seed, number, queries, &mut stats).await;
                 if stats.violations.len() >= 20 {
                     break;
                 }

@@ -201,6 +201,7 @@ fn random_mou(
         } else {
             Attribution::Named
         },
+        feedback: Default::default(),
         recipient_countries: country_scope(rng),
         retention_days: if rng.chance(30) {
             rng.range(1, 400) as u32

@@ -213,7 +213,7 @@ async fn a_full_disk_heals_without_a_restart_and_loses_nothing_acknowledged() {
         let found = app
             .wait_found(&w.ncu_de, &ip(*index), "investigation")
             .await;
-        assert_eq!(found["sightings"], 1, "report {index}: {found}");
+        assert_eq!(found["reports_total"], 1, "report {index}: {found}");
     }
     println!(
         "full disk: {} reports acknowledged, {refused} refused while full, all searchable once after recovery",

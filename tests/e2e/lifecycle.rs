@@ -324,7 +324,7 @@ async fn reports_an_agency_may_not_see_change_no_byte_of_its_responses() {
         .lookup(&w.ncu_fr, "198.51.100.40", "investigation", "C")
         .await;
     assert_eq!(
-        found.body["sightings"], 2,
+        found.body["reports_total"], 2,
         "ncu-fr sees both reports: {}",
         found.body
     );

@@ -7,6 +7,7 @@ mod case_tokens;
 mod corpus;
 mod corruption;
 mod faults;
+mod feedback;
 mod full_disk;
 mod helpers;
 mod lenient;

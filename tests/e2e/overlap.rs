@@ -157,7 +157,7 @@ async fn a_url_only_mou_next_to_a_wide_one_keeps_every_granted_indicator_reachab
     let found = app
         .wait_found(&w.ncu_de, "203.0.113[.]77", "investigation")
         .await;
-    assert_eq!(found["sightings"], 1, "{found}");
+    assert_eq!(found["reports_total"], 1, "{found}");
     assert!(
         found["reports"][0]["title"].is_null(),
         "the IP's view has no narrative: {found}"
@@ -283,7 +283,7 @@ async fn a_report_without_categories_is_outside_a_restricted_scope() {
     app.shutdown().await;
 }
 
-/// One answer seen while the MoU narrowed: `(total, hits, next is null)` of a search, or `(sightings, reports)` of a
+/// One answer seen while the MoU narrowed: `(total, hits, next is null)` of a search, or `(reports_total, reports)` of a
 /// lookup.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
@@ -317,7 +317,7 @@ async fn observe(app: &TestApp, token: &str) -> (Seen, Seen) {
         status => {
             assert_eq!(status, StatusCode::OK, "{}", found.body);
             Seen {
-                total: found.body["sightings"].as_u64().unwrap(),
+                total: found.body["reports_total"].as_u64().unwrap(),
                 items: found.body["reports"].as_array().unwrap().len() as u64,
                 no_next: true,
             }
@@ -401,7 +401,7 @@ async fn totals_count_only_what_is_visible_while_an_mou_narrows() {
         assert!(matches!(search.total, 10 | 20), "{seen:?}");
         assert_eq!(
             lookup.total, lookup.items,
-            "sightings counted hidden reports: {seen:?}"
+            "reports_total counted hidden reports: {seen:?}"
         );
     }
     let app = std::sync::Arc::into_inner(app).expect("the searcher is done");

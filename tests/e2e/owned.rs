@@ -411,7 +411,7 @@ async fn retracted_indicator_values_leave_every_report_of_the_partner_and_its_te
         .lookup(&w.ncu_de, "192.0.2.44", "investigation", "CASE-OTHER")
         .await;
     assert_eq!(still.status, StatusCode::OK, "{}", still.body);
-    assert_eq!(still.body["sightings"], 2, "{}", still.body);
+    assert_eq!(still.body["reports_total"], 2, "{}", still.body);
 
     let accepted = app
         .post(

@@ -39,7 +39,7 @@ async fn walkthrough_partner_reports_agency_finds_outsider_refused_audit_verifie
     assert_eq!(found["type"], "ipv4-addr");
     assert_eq!(found["value"], "45.155.205.172");
     assert!(found["id"].as_str().unwrap().starts_with("ipv4-addr--"));
-    assert_eq!(found["sightings"], 1);
+    assert_eq!(found["reports_total"], 1);
     assert_eq!(found["reports"][0]["id"], id.as_str());
     assert_eq!(found["reports"][0]["partner"], "anonymous");
     assert_eq!(found["reports"][0]["tlp"], "amber");

@@ -73,7 +73,7 @@ async fn a_deleted_index_is_rebuilt_from_the_bus_on_the_next_start() {
     let _child = start_child(&data_dir, port).await;
     for index in 0..REPORTS {
         let found = app.wait_found(&w.ncu_de, &ip(index), "investigation").await;
-        assert_eq!(found["sightings"], 1, "report {index}: {found}");
+        assert_eq!(found["reports_total"], 1, "report {index}: {found}");
     }
     let ready = app
         .client

@@ -188,5 +188,5 @@ async fn kill_dash_nine_right_after_a_burst_of_202s_loses_nothing() {
     let one = app
         .lookup(&w.ncu_de, "100.0.1.1", "investigation", "C")
         .await;
-    assert_eq!(one.body["sightings"], 1);
+    assert_eq!(one.body["reports_total"], 1);
 }

@@ -148,11 +148,11 @@ async fn found(cluster: &Cluster, agency: &str, numbers: &[usize]) -> BTreeMap<u
                         .collect()
                 })
                 .unwrap_or_default();
-            let sightings = result["match"]["sightings"].as_u64().unwrap_or(0);
+            let reports_total = result["match"]["reports_total"].as_u64().unwrap_or(0);
             assert_eq!(
-                sightings as usize,
+                reports_total as usize,
                 ids.len(),
-                "sightings and listed reports disagree for report {n}: {result}"
+                "reports_total and listed reports disagree for report {n}: {result}"
             );
             out.insert(*n, ids);
         }

@@ -3,6 +3,7 @@
 //! - [`classification`]: the classification guard (unclassified only; protective markings in free text).
 //! - [`control`]: a partner's retractions of its own reports and indicators, as they travel the pipeline.
 //! - [`country`]: ISO 3166-1 alpha-2 country codes.
+//! - [`feedback`]: an agency's feedback on a released report or indicator, as it travels to the partner.
 //! - [`validation`]: which fields of a document are invalid ([`validation::Invalid`]).
 //! - [`ids`]: validated identifiers (organizations, reports, MoUs, tokens).
 //! - [`tlp`] and [`purpose`]: the TLP 2.0 ladder and the permitted purposes of a search.
@@ -22,6 +23,7 @@ pub mod case;
 pub mod classification;
 pub mod control;
 pub mod country;
+pub mod feedback;
 pub mod ids;
 pub mod mou;
 pub mod observable;
@@ -39,7 +41,10 @@ pub mod vocabulary;
 pub use case::{Case, CaseError};
 pub use control::{Control, IndicatorRetraction, RetractedValue, Retraction, RetractionReason};
 pub use ids::{IdError, MouId, OrgId, ReportId, ReportIdKey, TokenId};
-pub use mou::{Attribution, ContentPart, Mou, MouStatus, MouValidator, MouVersion, PiiRule, Scope};
+pub use mou::{
+    Attribution, ContentPart, FeedbackRule, Mou, MouStatus, MouValidator, MouVersion, PiiRule,
+    Scope,
+};
 pub use observable::ObservableType;
 pub use org::{CaseBinding, DirectoryEvent, OrgKind, Organization, Role, TokenRecord};
 pub use purpose::Purpose;

@@ -54,6 +54,22 @@ pub enum Attribution {
     Named,
 }
 
+/// Whether agencies may send feedback on what an MoU releases, and whether the partner sees which agency sent it.
+/// Ordered from the most to the least protective: where several MoUs release the same view, the lowest applies.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedbackRule {
+    /// No feedback on what it releases (a feedback request answers 404, as for a report not seen).
+    None,
+    /// Feedback reaches the partner under an opaque per-(agency, partner) pseudonym.
+    #[default]
+    Anonymous,
+    /// Feedback reaches the partner with the agency's id.
+    Named,
+}
+
 /// A list that is either `["*"]` (anything) or an explicit set of values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -151,6 +167,9 @@ pub struct Mou {
     /// Whether partners are named.
     #[serde(default = "default_attribution")]
     pub attribution: Attribution,
+    /// Whether agencies may send feedback on what it releases, and whether the partner sees which one did.
+    #[serde(default)]
+    pub feedback: FeedbackRule,
     /// Countries of recipient agencies it releases to (data sovereignty), ISO alpha-2, upper-case.
     #[serde(default)]
     pub recipient_countries: Scope,

@@ -14,14 +14,19 @@ pub const POLICY_MOUS: &str = "policy.mous";
 /// Organizations and tokens ([`crate::DirectoryEvent`]), compacted, keyed by `org:<id>` or `token:<id>`.
 pub const ADMIN_DIRECTORY: &str = "admin.directory";
 
+/// Agencies' feedback on released reports and indicators ([`crate::feedback::FeedbackRecord`]), keyed by report id:
+/// never a case reference or free text.
+pub const REPORTS_FEEDBACK: &str = "reports.feedback";
+
 /// Every topic, for creation at start-up.
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 7] = [
     REPORTS_RAW,
     REPORTS_NORMALIZED,
     REPORTS_RELEASABLE,
     REPORTS_REJECTED,
     POLICY_MOUS,
     ADMIN_DIRECTORY,
+    REPORTS_FEEDBACK,
 ];
 
 /// The header carrying the report id through every stage, for tracing.

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use accord_domain::{
-    MouId, MouStatus, MouVersion, OrgId, OrgKind, Organization, Purpose, Timestamp,
+    FeedbackRule, MouId, MouStatus, MouVersion, OrgId, OrgKind, Organization, Purpose, Timestamp,
+    View,
 };
 
 use crate::decide::scope_allows;
@@ -40,6 +41,32 @@ pub fn mous_in_force(
     ids.sort_by(|left, right| (&left.0, right.1).cmp(&(&right.0, left.1)));
     ids.dedup_by(|later, earlier| later.0 == earlier.0);
     ids
+}
+
+/// Returns the feedback rule for `agency`'s feedback on `view` for `purpose` at `at` (decision 0057): the lowest
+/// (most protective) `feedback` among the MoUs in force now ([`mous_in_force`], latest versions) that rendered the
+/// view and cover its partner. [`FeedbackRule::None`] when no such MoU is in force: fail closed (the caller checks
+/// [`crate::allows`] first; this only says what the MoUs releasing it permit).
+pub fn feedback_rule(
+    view: &View,
+    agency: &OrgId,
+    purpose: Purpose,
+    at: Timestamp,
+    mous: &[MouVersion],
+    orgs: &HashMap<OrgId, Organization>,
+) -> FeedbackRule {
+    let in_force = mous_in_force(agency, purpose, at, mous, orgs);
+    in_force
+        .iter()
+        .filter(|(id, _)| view.mous.iter().any(|(rendered, _)| rendered == id))
+        .filter_map(|(id, version)| {
+            mous.iter()
+                .find(|candidate| candidate.mou.id == *id && candidate.version == *version)
+        })
+        .filter(|version| version.mou.providers.contains(&view.facts.partner))
+        .map(|version| version.mou.feedback)
+        .min()
+        .unwrap_or(FeedbackRule::None)
 }
 
 #[cfg(test)]
@@ -100,6 +127,56 @@ mod tests {
                 &directory()
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn feedback_follows_the_most_protective_mou_in_force_that_releases_the_view() {
+        let agency = org_id("ncu-de");
+        let rule = |mous: &[MouVersion]| {
+            let views = crate::release(&crate::testkit::report(), now(), mous, &directory());
+            let view = views
+                .iter()
+                .find(|view| view.rank_for(&agency, Purpose::Investigation).is_some())
+                .expect("released");
+            feedback_rule(
+                view,
+                &agency,
+                Purpose::Investigation,
+                now(),
+                mous,
+                &directory(),
+            )
+        };
+        let mut named = mou("mou-named");
+        named.feedback = FeedbackRule::Named;
+        assert_eq!(rule(&[v1(named.clone())]), FeedbackRule::Named);
+        assert_eq!(rule(&[v1(mou("mou-default"))]), FeedbackRule::Anonymous);
+        let mut none = mou("mou-none");
+        none.feedback = FeedbackRule::None;
+        assert_eq!(rule(&[v1(none.clone())]), FeedbackRule::None);
+        // Two MoUs render the same view: the lower rule applies.
+        assert_eq!(rule(&[v1(named.clone()), v1(none)]), FeedbackRule::None);
+        // The view was rendered under an MoU that is suspended now: nothing in force permits feedback.
+        let views = crate::release(
+            &crate::testkit::report(),
+            now(),
+            &[v1(named.clone())],
+            &directory(),
+        );
+        let mut suspended = named.clone();
+        suspended.status = MouStatus::Suspended;
+        let now_in_force = [version(suspended, 2)];
+        assert_eq!(
+            feedback_rule(
+                &views[0],
+                &agency,
+                Purpose::Investigation,
+                now(),
+                &now_in_force,
+                &directory()
+            ),
+            FeedbackRule::None
         );
     }
 }

@@ -93,7 +93,7 @@ mod testkit;
 
 pub use decide::{Decision, Terms, decide, facts, profile_of};
 pub use explain::{Explanation, explain};
-pub use in_force::mous_in_force;
+pub use in_force::{feedback_rule, mous_in_force};
 pub use reach::{Reach, reach};
 pub use release::{allows, release, view_id};
 pub use render::{WHOLE_FIELD_MARKER, WITHHELD_MARKER, redactions, render};

@@ -77,6 +77,7 @@ pub(crate) fn mou(id: &str) -> Mou {
         purposes: BTreeSet::from([Purpose::Investigation, Purpose::Prosecution]),
         pii: PiiRule::Redact,
         attribution: Attribution::Anonymous,
+        feedback: Default::default(),
         recipient_countries: Scope::Any,
         retention_days: 365,
     }

@@ -200,6 +200,27 @@ fn derived_id(kind: &str, name: &str) -> String {
     )
 }
 
+/// Returns the id of the STIX `indicator` a report's export carries for an observable (as [`own_objects`] lists it),
+/// so that a `sighting` of that observable in the report can refer to it: the same id for the same report and
+/// canonical value, whoever computes it.
+pub fn indicator_id(report_id: &str, kind: ObservableType, value: &str) -> String {
+    let indicator = Indicator {
+        id: crate::observable_id(kind, value),
+        kind,
+        value: value.to_owned(),
+        source: accord_domain::IndicatorSource::Declared,
+    };
+    let indicator = exported(&indicator);
+    let name = format!("accord|indicator|{report_id}|{}", indicator.id);
+    derived_id("indicator", &name)
+}
+
+/// Returns a deterministic id of `kind` for `name` in [`ACCORD_NAMESPACE`] (a feedback `sighting`, an agency's
+/// `identity`).
+pub fn accord_id(kind: &str, name: &str) -> String {
+    derived_id(kind, name)
+}
+
 /// Returns the id of the identity a view's report is attributed to.
 pub fn author_id(view: &View) -> String {
     match view.profile.attribution {

@@ -128,6 +128,7 @@ fn directory() -> Arc<Directory> {
             purposes: [Purpose::Investigation].into(),
             pii: PiiRule::Redact,
             attribution: Attribution::Named,
+            feedback: Default::default(),
             recipient_countries: Scope::Any,
             retention_days: 3650,
         },

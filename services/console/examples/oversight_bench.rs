@@ -115,6 +115,7 @@ fn mou(id: &str, recipient: &str) -> Mou {
         purposes: [Purpose::Investigation].into(),
         pii: PiiRule::Redact,
         attribution: Attribution::Named,
+        feedback: Default::default(),
         recipient_countries: Scope::Any,
         retention_days: 3650,
     }

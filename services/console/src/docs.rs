@@ -73,6 +73,35 @@ pub struct ReportStatus {
     /// When the enforcer last evaluated it.
     #[serde(default)]
     pub evaluated_at: Option<String>,
+    /// Agencies' feedback on it (absent from a gateway before feedback).
+    #[serde(default)]
+    pub feedback: Option<Feedback>,
+}
+
+/// The aggregated feedback of a report, as `GET /v1/reports/{id}` shows it to its partner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Feedback {
+    /// Distinct agencies that sent feedback (named or not).
+    #[serde(default)]
+    pub agencies: u64,
+    /// The agencies the MoUs name.
+    #[serde(default)]
+    pub named_agencies: Vec<String>,
+    /// Sightings reported.
+    #[serde(default)]
+    pub sightings: u64,
+    /// Agencies that flagged a false positive.
+    #[serde(default)]
+    pub false_positive: u64,
+    /// Agencies that found it useful.
+    #[serde(default)]
+    pub useful: u64,
+    /// The earliest time the feedback is about.
+    #[serde(default)]
+    pub first: Option<String>,
+    /// The latest time the feedback is about.
+    #[serde(default)]
+    pub last: Option<String>,
 }
 
 /// Where a report is, as the console shows it: the API's status, with `withheld` for a report the enforcer
@@ -232,7 +261,11 @@ pub struct IndicatorMatch {
     /// When the latest report's incident happened.
     #[serde(default)]
     pub last_seen: Option<String>,
-    /// Reports containing it.
+    /// Reports containing it (all of them, `reports` lists the first).
+    #[serde(default)]
+    pub reports_total: u64,
+    /// Agencies' feedback sightings of it in these reports.
+    #[serde(default)]
     pub sightings: u64,
     /// Distinct partners (anonymous ones as one `anonymous`).
     #[serde(default)]

@@ -251,6 +251,7 @@ mod tests {
                 purposes: BTreeSet::new(),
                 pii: PiiRule::Redact,
                 attribution: Attribution::Anonymous,
+                feedback: Default::default(),
                 recipient_countries: Scope::Any,
                 retention_days: 30,
             },

@@ -20,6 +20,7 @@
 mod admission;
 mod convert;
 mod counts;
+pub mod feedback;
 #[cfg(test)]
 mod fuzz;
 mod lenient;
@@ -244,6 +245,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/reports", post(reports::submit).get(reports::list))
         .route("/v1/reports/counts", get(counts::counts))
+        .route("/v1/feedback", get(feedback::list))
         .route("/v1/pipeline/counts", get(pipeline::counts))
         .route(
             "/v1/reports/{id}",
@@ -292,6 +294,18 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
             stage::run(bus, options, follower, host.shutdown()),
         );
     }
+    let options = StageOptions {
+        name: "gateway-feedback",
+        topic: topics::REPORTS_FEEDBACK,
+        group: "gateway-status".to_owned(),
+        batch_size: 1024,
+        linger: std::time::Duration::ZERO,
+    };
+    let follower = status::feedback::FeedbackFollower::new(state.status.clone());
+    host.spawn_critical(
+        "gateway-feedback",
+        stage::run(state.deps.bus.clone(), options, follower, host.shutdown()),
+    );
     host.provide(state.clone());
     host.mount(router(state));
     Ok(())

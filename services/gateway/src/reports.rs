@@ -500,7 +500,11 @@ pub async fn report_status(
     if status.partner != principal.organization.as_str() {
         return Err(ApiError::NotFound);
     }
-    Ok(status_document(&status))
+    let mut document = status_document(&status);
+    document["feedback"] = crate::feedback::of_report(state, &status.partner, &status.id)
+        .await?
+        .document();
+    Ok(document)
 }
 
 /// Renders a report's status as the partner sees it (`warnings` only when lenient handling left something out).

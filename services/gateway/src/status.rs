@@ -7,9 +7,10 @@
 //! Beside the records, the store keeps each partner's reports in the order they were received (module `listing`),
 //! in the same transaction, so that a partner can list its own reports newest first (`GET /v1/reports`), and counts
 //! them per day of reception and stage (module `daily`), so that its dashboard reads a month in constant time
-//! (`GET /v1/reports/counts`).
+//! (`GET /v1/reports/counts`). It also aggregates agencies' feedback on each report (module `feedback`).
 
 mod daily;
+pub mod feedback;
 mod listing;
 pub mod owned;
 mod pipeline;
@@ -233,6 +234,7 @@ impl StatusStore {
         listing::ensure(&txn)?;
         daily::ensure(&txn)?;
         pipeline::ensure(&txn)?;
+        feedback::ensure(&txn)?;
         txn.commit()?;
         Ok(Self { db })
     }

@@ -4,7 +4,7 @@ use std::{collections::BTreeSet, net::IpAddr};
 
 use accord_domain::{ObservableType, View, observable};
 use accord_index::{IndexClient, IndicatorKey, IndicatorMatch};
-use accord_runtime::{ApiError, Principal, json};
+use accord_runtime::{ApiError, Principal, json, telemetry::ErrorChain};
 use axum::{
     Json,
     extract::{Path, Query, State},
@@ -19,6 +19,7 @@ use crate::{
     AppState, Config, limits,
     released::{Outcome, Unaudited},
     request::{Audited, Context, PurposeAndCase, context, finish, indicator_list, report_summary},
+    sightings::Sightings,
     visible,
 };
 
@@ -46,7 +47,7 @@ fn include_indicators(include: Option<&str>) -> Result<bool, ApiError> {
 }
 
 /// Returns the index match for a looked-up value, or `None` when it is not an indicator.
-fn to_match(raw: &str) -> Option<IndicatorMatch> {
+pub(crate) fn to_match(raw: &str) -> Option<IndicatorMatch> {
     let (kind, value) = observable::canonicalize(None, raw).ok()?;
     let ip = match kind {
         ObservableType::Ipv4Addr | ObservableType::Ipv6Addr => value.parse::<IpAddr>().ok(),
@@ -59,19 +60,28 @@ fn to_match(raw: &str) -> Option<IndicatorMatch> {
 }
 
 /// Renders the match of one indicator from the reports that find it now (re-checked, one view per report, newest
-/// first: `visible::lookup`); `None` when there is none. `sightings`, `partners`, `first_seen` and `last_seen`
-/// cover every one of them; `reports` lists the first `listed`, each with its released indicators when
-/// `with_indicators`.
+/// first: `visible::lookup`); `None` when there is none. `reports_total`, `sightings`, `partners`, `first_seen` and
+/// `last_seen` cover every one of them; `reports` lists the first `listed`, each with its released indicators when
+/// `with_indicators`. `sightings` is the agencies' feedback sightings of the indicator in these reports
+/// ([`Sightings::sum`]: reports hidden from the caller are never read), `partners` the distinct partners as these
+/// views attribute them (`anonymous` for every anonymous one: it never singles a partner out).
 fn render_match(
     key: &IndicatorKey,
     views: &[View],
     listed: usize,
     with_indicators: bool,
-) -> Option<(Value, u64)> {
+    sightings: &Sightings,
+) -> Result<Option<(Value, u64)>, ApiError> {
     if views.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let sightings = views.len() as u64;
+    let reports_total = views.len() as u64;
+    let sightings = sightings
+        .sum(views.iter().map(|view| &view.report_id), key)
+        .map_err(|error| {
+            tracing::error!(error = %ErrorChain(error.as_ref()), "failed to read feedback sightings");
+            ApiError::Unavailable("feedback counts are unavailable; retry later".to_owned())
+        })?;
     let first_seen = views.iter().map(|view| view.content.occurred_at).min();
     let last_seen = views.iter().map(|view| view.content.occurred_at).max();
     let partners: BTreeSet<&str> = views
@@ -95,11 +105,12 @@ fn render_match(
         "id": accord_stix::observable_id(key.kind, &key.value),
         "first_seen": first_seen,
         "last_seen": last_seen,
+        "reports_total": reports_total,
         "sightings": sightings,
         "partners": partners,
         "reports": reports,
     });
-    Some((body, sightings))
+    Ok(Some((body, reports_total)))
 }
 
 /// `GET /v1/indicators/{value}`.
@@ -139,6 +150,7 @@ pub async fn indicator(
         answer_indicator(
             &state.deps.index,
             &state.config,
+            &state.sightings,
             &ctx,
             value,
             with_indicators,
@@ -161,16 +173,18 @@ pub async fn indicator(
 pub async fn run_indicator(
     index: &IndexClient,
     config: &Config,
+    sightings: &Sightings,
     ctx: &Context,
     value: &str,
 ) -> Result<Unaudited<Value>, ApiError> {
-    answer_indicator(index, config, ctx, value, false).await
+    answer_indicator(index, config, sightings, ctx, value, false).await
 }
 
 /// [`run_indicator`], with each listed report's released indicators when `with_indicators`.
 async fn answer_indicator(
     index: &IndexClient,
     config: &Config,
+    sightings: &Sightings,
     ctx: &Context,
     value: &str,
     with_indicators: bool,
@@ -181,7 +195,7 @@ async fn answer_indicator(
     let mut found = visible::lookup(index, config, ctx, vec![indicator.clone()]).await?;
     let views = found.pop().unwrap_or_default();
     let listed = config.max_reports_per_indicator;
-    render_match(&indicator.key, &views, listed, with_indicators)
+    render_match(&indicator.key, &views, listed, with_indicators, sightings)?
         .map(|(body, _)| Unaudited::new(body, 1))
         .ok_or(ApiError::NotFound)
 }
@@ -286,10 +300,16 @@ async fn answer_lookup(
     let mut found = 0_u64;
     let mut results = Vec::with_capacity(values.len());
     for (value, indicator) in values.iter().zip(&matches) {
-        let rendered = indicator.as_ref().and_then(|indicator| {
-            let views = found_views.next()?;
-            render_match(&indicator.key, &views, per_key, false).map(|(body, _)| body)
-        });
+        let rendered = match indicator {
+            Some(indicator) => match found_views.next() {
+                Some(views) => {
+                    render_match(&indicator.key, &views, per_key, false, &state.sightings)?
+                        .map(|(body, _)| body)
+                }
+                None => None,
+            },
+            None => None,
+        };
         if rendered.is_some() {
             found += 1;
         }

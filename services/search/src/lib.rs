@@ -17,6 +17,7 @@ mod alerts;
 pub mod audit;
 mod auditor;
 mod export;
+pub mod feedback;
 #[cfg(test)]
 mod fuzz;
 mod indicators;
@@ -25,6 +26,7 @@ mod metrics;
 pub mod released;
 mod request;
 mod search;
+pub mod sightings;
 mod taxii;
 mod visible;
 
@@ -48,6 +50,7 @@ pub use crate::{
     indicators::run_indicator,
     request::Context,
     search::run_search,
+    sightings::Sightings,
 };
 
 // The endpoints as functions of the caller, audit record included: what the HTTP handlers call, and the only way
@@ -100,6 +103,11 @@ pub struct Config {
     /// URLs; never the request's `Host` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// The key agencies' feedback pseudonyms are derived with (decision 0057): 32 bytes in base64 (a secret, never
+    /// printed). Without it, the key file `search/feedback-pseudonym.key` in the data directory, generated on first
+    /// start. Every search process of a deployment must use the same key, or one agency counts as several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback_pseudonym_key: Option<ConfigSecret>,
     /// The most values all watchlists of the deployment hold together (more: 422 naming `/entries`).
     pub max_watched_values: usize,
     /// The most watchlists one agency keeps (more: 409).
@@ -136,6 +144,7 @@ impl Default for Config {
             audit_checkpoint_interval_secs: 300,
             audit_signing_key: None,
             public_url: None,
+            feedback_pseudonym_key: None,
             max_watched_values: 1_000_000,
             max_watchlists_per_agency: 1_000,
             max_watch_entries_per_request: 10_000,
@@ -226,6 +235,10 @@ impl Config {
             accord_runtime::secret::decode_key(key.expose(), "search.audit_signing_key")
                 .map_err(|error| error.to_string())?;
         }
+        if let Some(key) = &self.feedback_pseudonym_key {
+            accord_runtime::secret::decode_key(key.expose(), "search.feedback_pseudonym_key")
+                .map_err(|error| error.to_string())?;
+        }
         if let Some(url) = &self.public_url {
             taxii::check_public_url(url)
                 .map_err(|message| format!("search.public_url {message}"))?;
@@ -244,6 +257,10 @@ pub struct AppState {
     pub(crate) revocations: taxii::revoked::Revocations,
     /// The absolute (or relative) URL of the TAXII API root, fixed at start.
     pub(crate) taxii_api_root: Arc<str>,
+    /// The key of agencies' feedback pseudonyms.
+    pub(crate) feedback_key: Arc<[u8; 32]>,
+    /// Feedback sightings per (report, indicator), for the counts of indicator lookups.
+    pub(crate) sightings: sightings::Sightings,
     /// Watchlists and alerts.
     pub(crate) alerts: alerts::AlertStore,
     /// The alert streams that may still be opened.
@@ -276,6 +293,13 @@ impl AppState {
         let revocations = taxii::revoked::Revocations::open(&dir, Some(deps.health.clone()))?;
         let taxii_api_root =
             taxii::api_root_url(config.public_url.as_deref(), deps.listen_addr).into();
+        let feedback_key = accord_runtime::secret::load_or_generate_key(
+            config.feedback_pseudonym_key.as_ref(),
+            "search.feedback_pseudonym_key",
+            &dir.join("feedback-pseudonym.key"),
+        )
+        .context("failed to load the feedback pseudonym key")?;
+        let sightings = sightings::Sightings::open(&dir, Some(deps.health.clone()))?;
         let alerts = alerts::AlertStore::open(&dir, Some(deps.health.clone()))?;
         let alert_streams = Arc::new(tokio::sync::Semaphore::new(config.max_alert_streams));
         Ok(Self {
@@ -284,6 +308,8 @@ impl AppState {
             audit,
             revocations,
             taxii_api_root,
+            feedback_key: Arc::new(feedback_key),
+            sightings,
             alerts,
             alert_streams,
             shutdown: tokio_util::sync::CancellationToken::new(),
@@ -301,6 +327,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/indicators/{value}", get(indicators::get))
         .route("/v1/search", post(search::post_search))
+        .route("/v1/feedback", post(feedback::post))
         .route("/v1/search/export", post(export::post_search_export))
         .route("/v1/audit", get(auditor::list))
         .route(
@@ -340,6 +367,12 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         host.shutdown(),
     );
     host.spawn_critical("search-revocations", revocations);
+    let sightings = sightings::run(
+        state.deps.bus.clone(),
+        state.sightings.clone(),
+        host.shutdown(),
+    );
+    host.spawn_critical("search-sightings", sightings);
     host.provide(state.clone());
     host.mount(router(state));
     Ok(())

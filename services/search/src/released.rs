@@ -2,7 +2,8 @@
 //!
 //! Every route that returns data released to an agency — `GET /v1/indicators/{value}`, `POST /v1/indicators/lookup`,
 //! `POST /v1/search`, every TAXII read (objects, one object, versions, manifest: the STIX export of released views)
-//! and what later features add (alerts, console pages) — computes an [`Unaudited`] answer (or a refusal), then calls
+//! and what later features add (alerts, console pages, `POST /v1/feedback`, whose 201 reveals that the agency sees a
+//! report: its records are published only after the audit record is durable) — computes an [`Unaudited`] answer (or a refusal), then calls
 //! [`audit_then_release`]. That appends the request's audit record (allowed or refused) and waits until it is
 //! durable; only then does it hand back a [`Released`] answer, the only type here that becomes an HTTP response.
 //! [`Released`] can only be built from the [`AuditReceipt`] that [`AuditLog::append`] returns, so a route cannot

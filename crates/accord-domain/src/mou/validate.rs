@@ -5,7 +5,7 @@
 //! 1. drops the read-only fields a client may echo back (`version`, `changed_by`, `changed_at`), takes the id from
 //!    the path when there is one (a different id in the body is refused), and defaults `status` to `active`;
 //! 2. checks the JSON Schema (`schemas/mou.schema.json`: types, required fields, the enumerations of status, TLP,
-//!    content parts, purposes, PII and attribution, which name the allowed values);
+//!    content parts, purposes, PII, attribution and feedback, which name the allowed values);
 //! 3. reads the typed [`Mou`];
 //! 4. checks what the schema cannot say, and brings vocabularies to their canonical form:
 //!    - `effective_from` before `expires_at`; `retention_days` at least 1;

@@ -137,7 +137,8 @@ fn found_markup(signed: &Signed, found: &IndicatorMatch, audit_record: Option<u6
             h1 id="result-heading" { "Indicator " code.value { (found.value) } }
             p { "Type: " (found.kind) }
             div.figures {
-                p.figure { span.number { (found.sightings) } "released reports contain it" }
+                p.figure { span.number { (found.reports_total) } "released reports contain it" }
+                p.figure { span.number { (found.sightings) } "sightings reported by agencies in these reports" }
                 p.figure { span.number { (found.partners.len()) } "distinct partners (anonymous ones counted as one)" }
                 p.figure { span.number.date { (found.first_seen.as_deref().map(when).unwrap_or_default()) } "first seen" }
                 p.figure { span.number.date { (found.last_seen.as_deref().map(when).unwrap_or_default()) } "last seen" }
@@ -161,8 +162,8 @@ fn found_markup(signed: &Signed, found: &IndicatorMatch, audit_record: Option<u6
                     }
                 }
             } }
-            @if found.sightings > found.reports.len() as u64 {
-                p { small { "The " (found.reports.len()) " newest of " (found.sightings) " reports are listed." } }
+            @if found.reports_total > found.reports.len() as u64 {
+                p { small { "The " (found.reports.len()) " newest of " (found.reports_total) " reports are listed." } }
             }
             h2 { "Related indicators" }
             @if related.is_empty() {

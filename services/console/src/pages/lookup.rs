@@ -189,7 +189,7 @@ fn table(signed: &Signed, found: &Lookup, values: &[String], audit_record: Optio
                     tbody { @for (value, found) in &hits {
                         tr {
                             td.value { a href=(indicator::href(value)) { (value) } }
-                            td { (found.kind) } td { (found.sightings) }
+                            td { (found.kind) } td { (found.reports_total) }
                             td { (found.first_seen.as_deref().map(when).unwrap_or_default()) }
                             td { (found.last_seen.as_deref().map(when).unwrap_or_default()) }
                             td { (found.partners.len()) }

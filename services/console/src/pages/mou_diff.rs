@@ -73,6 +73,20 @@ pub(crate) fn redactions(old: &Value, new: &Value) -> Vec<String> {
         ("anonymous", "named") => said.push("Partners become named.".to_owned()),
         _ => {}
     }
+    let feedback = |draft: &Value| {
+        let rule = text(draft, "feedback");
+        if rule.is_empty() {
+            "anonymous".to_owned()
+        } else {
+            rule
+        }
+    };
+    match (feedback(old).as_str(), feedback(new).as_str()) {
+        (before, after) if before == after => {}
+        (_, "none") => said.push("Agencies can no longer send feedback.".to_owned()),
+        (_, "named") => said.push("Agencies' feedback names them to partners.".to_owned()),
+        (_, _) => said.push("Agencies' feedback reaches partners without their names.".to_owned()),
+    }
     let (before, after) = (list(old, "content"), list(new, "content"));
     for part in before.iter().filter(|part| !after.contains(part)) {
         said.push(format!("The {part} part becomes withheld."));

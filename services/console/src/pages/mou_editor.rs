@@ -105,7 +105,7 @@ fn blank() -> Fields {
         "effective_from": now.format("%Y-%m-%dT%H:%M:00Z").to_string(),
         "expires_at": (now + chrono::Duration::days(365)).format("%Y-%m-%dT%H:%M:00Z").to_string(),
         "max_tlp": "amber", "content": ["indicators"], "purposes": ["investigation"], "pii": "redact",
-        "attribution": "anonymous", "categories": ["*"], "sectors": ["*"], "indicator_types": ["*"],
+        "attribution": "anonymous", "feedback": "anonymous", "categories": ["*"], "sectors": ["*"], "indicator_types": ["*"],
         "recipient_countries": ["*"], "retention_days": 365,
     });
     mou_form::fields_from_draft(&draft)

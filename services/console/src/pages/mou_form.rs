@@ -31,6 +31,7 @@ pub(crate) const FIELDS: &[(&str, &str)] = &[
     ("purposes", "Purposes"),
     ("pii", "Personal data"),
     ("attribution", "Attribution"),
+    ("feedback", "Feedback"),
     ("recipient_countries", "Recipient countries"),
     ("retention_days", "Retention (days)"),
 ];
@@ -81,6 +82,11 @@ pub(crate) fn draft_from_fields(fields: &Fields) -> Value {
     for name in ["id", "title", "status", "max_tlp", "pii", "attribution"] {
         draft.insert(name.to_owned(), json!(fields.get(name).trim()));
     }
+    // Left out when the form has none (a document from before the field): the MoU's default applies.
+    let feedback = fields.get("feedback").trim();
+    if !feedback.is_empty() {
+        draft.insert("feedback".to_owned(), json!(feedback));
+    }
     for name in ["effective_from", "expires_at"] {
         draft.insert(name.to_owned(), json!(from_local(fields.get(name).trim())));
     }
@@ -120,7 +126,15 @@ pub(crate) fn draft_from_fields(fields: &Fields) -> Value {
 pub(crate) fn fields_from_draft(draft: &Value) -> Fields {
     let mut pairs = Vec::new();
     let text = |name: &str| draft.get(name).and_then(Value::as_str).unwrap_or_default();
-    for name in ["id", "title", "status", "max_tlp", "pii", "attribution"] {
+    for name in [
+        "id",
+        "title",
+        "status",
+        "max_tlp",
+        "pii",
+        "attribution",
+        "feedback",
+    ] {
         pairs.push((name.to_owned(), text(name).to_owned()));
     }
     for name in ["effective_from", "expires_at"] {
@@ -252,6 +266,7 @@ fn release_rules(errors: &FieldErrors, fields: &Fields) -> Markup {
             div { (select(errors, "max_tlp", "TLP ceiling", TLPS, fields.get("max_tlp"))) }
             div { (select(errors, "pii", "Personal data", &[("redact", "Redacted"), ("share", "Shared")], fields.get("pii"))) }
             div { (select(errors, "attribution", "Attribution", &[("anonymous", "Anonymous partner"), ("named", "Named partner")], fields.get("attribution"))) }
+            div { (select(errors, "feedback", "Feedback", &[("anonymous", "Agencies' feedback, agency not named"), ("named", "Agencies' feedback, agency named"), ("none", "No feedback")], fields.get("feedback"))) }
         }
         div.grid {
             div { (checkboxes(errors, fields, "content", "Content parts", &content)) }
@@ -326,7 +341,7 @@ mod tests {
             "effective_from": "2026-01-01T00:00:00Z", "expires_at": "2027-01-01T12:30:00Z", "max_tlp": "amber",
             "content": ["indicators", "narrative"], "categories": ["phishing"], "sectors": ["*"],
             "indicator_types": ["*"], "purposes": ["investigation"], "pii": "redact", "attribution": "anonymous",
-            "recipient_countries": ["DE", "FR"], "retention_days": 365
+            "feedback": "named", "recipient_countries": ["DE", "FR"], "retention_days": 365
         });
         assert_eq!(draft_from_fields(&fields_from_draft(&draft)), draft);
         let any = json!({ "recipient_countries": ["*"], "categories": ["*"] });

@@ -150,6 +150,9 @@ fn detail(report: &ReportStatus, submitted: bool) -> Markup {
                 h2 { "Why it was rejected" }
                 ul { @for rejection in &report.rejections { li { strong { (rejection.reason) } ": " (rejection.detail) } } }
             }
+            @if let Some(feedback) = report.feedback.as_ref().filter(|feedback| feedback.agencies > 0) {
+                (feedback_section(feedback))
+            }
             @if !report.withdrawals.is_empty() {
                 h2 { "Withdrawal receipts" }
                 div.table-wrap { table {
@@ -161,6 +164,22 @@ fn detail(report: &ReportStatus, submitted: bool) -> Markup {
             @if stage.in_flight() {
                 p { small { "In flight: this page refreshes itself. " a href=(format!("/reports/{}", report.id)) { "Refresh" } } }
             }
+        }
+    }
+}
+
+/// Agencies' feedback on the report: counts, and the agencies named where the MoU names them.
+fn feedback_section(feedback: &crate::docs::Feedback) -> Markup {
+    html! {
+        h2 { "Feedback from agencies" }
+        dl {
+            dt { "Agencies" } dd { (feedback.agencies) }
+            @if !feedback.named_agencies.is_empty() { dt { "Named" } dd { (feedback.named_agencies.join(", ")) } }
+            dt { "Sightings" } dd { (feedback.sightings) }
+            dt { "Flagged as false positive" } dd { (feedback.false_positive) }
+            dt { "Found useful" } dd { (feedback.useful) }
+            @if let Some(first) = &feedback.first { dt { "First" } dd { (when(first)) } }
+            @if let Some(last) = &feedback.last { dt { "Last" } dd { (when(last)) } }
         }
     }
 }

@@ -157,6 +157,7 @@ impl Rng {
             purposes: self.subset(&Purpose::ALL, 70),
             pii: self.pick(&[PiiRule::Redact, PiiRule::Share]),
             attribution: self.pick(&[Attribution::Anonymous, Attribution::Named]),
+            feedback: Default::default(),
             recipient_countries: self.scope(&["DE", "NL", "FR"]),
             retention_days: u32::try_from(self.0.below(700)).unwrap(),
         }

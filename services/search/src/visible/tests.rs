@@ -49,6 +49,7 @@ fn mou(version: u32, categories: Scope) -> MouVersion {
             purposes: BTreeSet::from([Purpose::Investigation]),
             pii: PiiRule::Share,
             attribution: Attribution::Named,
+            feedback: Default::default(),
             recipient_countries: Scope::Any,
             retention_days: 3650,
         },
@@ -92,6 +93,9 @@ struct Setup {
     _dir: tempfile::TempDir,
     index: IndexClient,
     directory: Directory,
+    sightings: crate::Sightings,
+    /// The reports' ids, in order.
+    ids: Vec<ReportId>,
 }
 
 /// Three reports (two phishing, one fraud) released under m-x v1 and indexed.
@@ -106,23 +110,28 @@ async fn setup() -> Setup {
     directory.apply_directory_event(DirectoryEvent::Organization(org("ncu-de", OrgKind::Agency)));
     directory.apply_mou_version(mou(1, Scope::Any));
     let snapshot = directory.snapshot();
-    let writes = [
+    let reports = [
         report(1, "phishing"),
         report(2, "phishing"),
         report(3, "fraud"),
-    ]
-    .iter()
-    .map(|report| ReplaceViews {
-        report_id: report.id.clone(),
-        version: 1,
-        views: accord_policy::release(report, now(), &snapshot.mous, &snapshot.orgs),
-    })
-    .collect();
+    ];
+    let ids = reports.iter().map(|report| report.id.clone()).collect();
+    let writes = reports
+        .iter()
+        .map(|report| ReplaceViews {
+            report_id: report.id.clone(),
+            version: 1,
+            views: accord_policy::release(report, now(), &snapshot.mous, &snapshot.orgs),
+        })
+        .collect();
     index.write(writes).await.unwrap();
+    let sightings = crate::Sightings::open(&dir.path().join("sightings"), None).unwrap();
     Setup {
         _dir: dir,
         index,
         directory,
+        sightings,
+        ids,
     }
 }
 
@@ -178,29 +187,77 @@ async fn totals_and_cursors_count_reports_visible_now() {
     assert_eq!(first_of_two["total"], 2);
     assert!(first_of_two["next"].is_string());
 
-    let ctx = context(&setup.directory);
-    let found = run_indicator(&setup.index, &config(10), &ctx, "192.0.2.1")
-        .await
+    // Feedback sightings on a report still visible count; those on the fraud report, hidden now, do not.
+    setup
+        .sightings
+        .apply(&[
+            sighting("f1", &setup.ids[0], 2),
+            sighting("f2", &setup.ids[2], 5),
+        ])
         .unwrap();
+    let ctx = context(&setup.directory);
+    let found = run_indicator(
+        &setup.index,
+        &config(10),
+        &setup.sightings,
+        &ctx,
+        "192.0.2.1",
+    )
+    .await
+    .unwrap();
     let found = found.body();
+    assert_eq!(found["reports_total"], 2, "{found}");
     assert_eq!(found["sightings"], 2, "{found}");
     assert_eq!(found["reports"].as_array().unwrap().len(), 2);
+}
+
+/// A `sighted` feedback record of 192.0.2.1 in `report`.
+fn sighting(id: &str, report: &ReportId, count: u64) -> accord_domain::feedback::FeedbackRecord {
+    accord_domain::feedback::FeedbackRecord {
+        id: id.to_owned(),
+        report_id: report.clone(),
+        partner: OrgId::parse("bank-a").unwrap(),
+        indicator: Some(accord_domain::feedback::FeedbackIndicator {
+            kind: ObservableType::Ipv4Addr,
+            value: "192.0.2.1".to_owned(),
+        }),
+        kind: accord_domain::feedback::FeedbackKind::Sighted,
+        count,
+        seen_at: None,
+        at: now(),
+        agency: None,
+        pseudonym: Some("agency-0011223344556677".to_owned()),
+    }
 }
 
 #[tokio::test]
 async fn more_views_than_can_be_rechecked_is_a_503_never_an_unchecked_count() {
     let setup = setup().await;
     let ctx = context(&setup.directory);
-    let lookup = run_indicator(&setup.index, &config(2), &ctx, "192.0.2.1").await;
+    let lookup = run_indicator(
+        &setup.index,
+        &config(2),
+        &setup.sightings,
+        &ctx,
+        "192.0.2.1",
+    )
+    .await;
     assert!(
         matches!(lookup, Err(ApiError::Unavailable(_))),
         "{lookup:?}"
     );
-    let found = run_indicator(&setup.index, &config(3), &ctx, "192.0.2.1")
-        .await
-        .unwrap();
+    let found = run_indicator(
+        &setup.index,
+        &config(3),
+        &setup.sightings,
+        &ctx,
+        "192.0.2.1",
+    )
+    .await
+    .unwrap();
     let found = found.body();
-    assert_eq!(found["sightings"], 3);
+    assert_eq!(found["reports_total"], 3);
+    assert_eq!(found["sightings"], 0, "no feedback yet");
 
     setup
         .directory
