@@ -400,19 +400,11 @@ async fn the_stream_resumes_after_a_disconnect_and_a_restart_without_loss_or_rep
 
 #[tokio::test]
 async fn kill_dash_nine_while_alerts_are_raised_loses_none_and_repeats_none() {
-    use crate::restart::{free_port, remote, start_child};
+    use crate::restart::{free_port, start_child};
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let port = free_port();
-    let mut child = start_child(&data_dir, port).await;
-    let placeholder =
-        accord_bus::BusClient::from_url(&dir.path().join("placeholder-bus").to_string_lossy())
-            .await
-            .unwrap();
-    let app = remote(port, dir, placeholder);
-    let w = world(&app).await;
-    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
-        .await;
+    let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &[]).await;
     watch(
         &app,
         &w.ncu_de,

@@ -4,11 +4,10 @@
 //! stays ready. Nothing is lost silently and no ready server fails requests.
 
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::{
-    helpers::{PATIENCE, mou, report, world},
-    restart::{free_port, remote, start_child, stop_cleanly},
+    helpers::{PATIENCE, report},
+    restart::{free_port, start_child, stop_cleanly},
 };
 
 async fn accord(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
@@ -47,15 +46,7 @@ async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_se
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let port = free_port();
-    let mut child = start_child(&data_dir, port).await;
-    let placeholder =
-        accord_bus::BusClient::from_url(&dir.path().join("placeholder").to_string_lossy())
-            .await
-            .unwrap();
-    let app = remote(port, tempfile::tempdir().unwrap(), placeholder);
-    let w = world(&app).await;
-    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
-        .await;
+    let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &[]).await;
     let mut ids = Vec::new();
     for index in 0..5 {
         let value = format!("corrupt-{index}.example");
@@ -163,15 +154,7 @@ async fn a_damaged_index_is_reported_set_aside_and_rebuilt_on_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let port = free_port();
-    let mut child = start_child(&data_dir, port).await;
-    let placeholder =
-        accord_bus::BusClient::from_url(&dir.path().join("placeholder").to_string_lossy())
-            .await
-            .unwrap();
-    let app = remote(port, tempfile::tempdir().unwrap(), placeholder);
-    let w = world(&app).await;
-    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
-        .await;
+    let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &[]).await;
     for index in 0..5 {
         let value = format!("index-damage-{index}.example");
         app.submit(

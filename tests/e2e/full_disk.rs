@@ -7,11 +7,10 @@
 use std::{io::Write as _, path::Path, time::Duration};
 
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::{
-    helpers::{PATIENCE, TestApp, mou, report, world},
-    restart::{free_port, remote, start_child_with, stop_cleanly},
+    helpers::{PATIENCE, TestApp, report},
+    restart::{free_port, stop_cleanly},
 };
 
 /// A mounted tmpfs, unmounted when dropped.
@@ -115,15 +114,7 @@ async fn a_full_disk_heals_without_a_restart_and_loses_nothing_acknowledged() {
     let data_dir = tmpfs.0.join("data");
     let port = free_port();
     let env = [("ACCORD_HEALTH__UNRECOVERABLE_AFTER_MS", "3000")];
-    let mut child = start_child_with(&data_dir, port, &env).await;
-    let placeholder =
-        accord_bus::BusClient::from_url(&dir.path().join("placeholder").to_string_lossy())
-            .await
-            .unwrap();
-    let app = remote(port, tempfile::tempdir().unwrap(), placeholder);
-    let w = world(&app).await;
-    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
-        .await;
+    let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &env).await;
 
     let mut accepted = Vec::new();
     for index in 0..20 {

@@ -2,11 +2,9 @@
 //! action (a real `accord up` child process, stopped, its index dropped by `accord index rebuild` — which removes the
 //! directory, as losing it would — started again).
 
-use serde_json::json;
-
 use crate::{
-    helpers::{PATIENCE, mou, report, world},
-    restart::{free_port, remote, start_child, stop_cleanly},
+    helpers::{PATIENCE, report},
+    restart::{free_port, start_child, stop_cleanly},
 };
 
 /// Runs `accord index rebuild --data-dir DIR`.
@@ -31,15 +29,7 @@ async fn a_deleted_index_is_rebuilt_from_the_bus_on_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let port = free_port();
-    let mut child = start_child(&data_dir, port).await;
-    let placeholder =
-        accord_bus::BusClient::from_url(&dir.path().join("placeholder").to_string_lossy())
-            .await
-            .unwrap();
-    let app = remote(port, tempfile::tempdir().unwrap(), placeholder);
-    let w = world(&app).await;
-    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
-        .await;
+    let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &[]).await;
     const REPORTS: usize = 40;
     for index in 0..REPORTS {
         app.submit(

@@ -124,6 +124,26 @@ pub(crate) fn remote(port: u16, dir: tempfile::TempDir, bus: accord_bus::BusClie
     TestApp::remote(format!("http://127.0.0.1:{port}"), dir, bus)
 }
 
+/// Starts `accord up` as a child on `data_dir` (with `env`), and returns it with a client of its API (its bus handle
+/// a placeholder under `scratch`), the test world and MoU `m1` from bank-a to ncu-de.
+pub(crate) async fn child_world(
+    scratch: &std::path::Path,
+    data_dir: &std::path::Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> (Child, TestApp, crate::helpers::World) {
+    let child = start_child_with(data_dir, port, env).await;
+    let placeholder =
+        accord_bus::BusClient::from_url(&scratch.join("placeholder").to_string_lossy())
+            .await
+            .unwrap();
+    let app = remote(port, tempfile::tempdir().unwrap(), placeholder);
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    (child, app, w)
+}
+
 #[tokio::test]
 async fn kill_dash_nine_right_after_a_burst_of_202s_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();

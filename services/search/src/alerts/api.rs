@@ -188,6 +188,15 @@ fn own(state: &AppState, reader: &Reader, id: &str) -> Result<Watchlist, ApiErro
         .ok_or(ApiError::NotFound)
 }
 
+/// The answer to a change of a watchlist's entries: 200 with the watchlist, 404 when it was deleted meanwhile.
+fn changed(result: anyhow::Result<Option<Watchlist>>) -> Result<(StatusCode, Value), ApiError> {
+    match result {
+        Ok(Some(list)) => Ok((StatusCode::OK, render(&list))),
+        Ok(None) => Err(ApiError::NotFound),
+        Err(error) => Err(unavailable(&error)),
+    }
+}
+
 fn unavailable(error: &anyhow::Error) -> ApiError {
     ApiError::unavailable("the watchlist store", error.as_ref())
 }
@@ -385,11 +394,7 @@ pub(crate) async fn add_entries(
     };
     let values: Vec<&str> = entries.iter().map(|entry| entry.value.as_str()).collect();
     let query = json!({ "watchlist": id, "added": values });
-    let body = match state.alerts.add_entries(&id, &entries) {
-        Ok(Some(list)) => Ok((StatusCode::OK, render(&list))),
-        Ok(None) => Err(ApiError::NotFound),
-        Err(error) => Err(unavailable(&error)),
-    };
+    let body = changed(state.alerts.add_entries(&id, &entries));
     audited(
         &state,
         &reader,
@@ -434,11 +439,7 @@ pub(crate) async fn remove_entries(
         Err(error) => return error.into_response(),
     };
     let query = json!({ "watchlist": id, "removed": values });
-    let body = match state.alerts.remove_entries(&id, &values) {
-        Ok(Some(list)) => Ok((StatusCode::OK, render(&list))),
-        Ok(None) => Err(ApiError::NotFound),
-        Err(error) => Err(unavailable(&error)),
-    };
+    let body = changed(state.alerts.remove_entries(&id, &values));
     audited(
         &state,
         &reader,
