@@ -537,3 +537,69 @@ async fn a_retracted_report_and_a_retracted_value_raise_withdrawn_alerts() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stream_ends_when_its_token_is_revoked_and_delivers_nothing_more() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.create_mou(mou("m1", "bank-a", &["ncu-de"], json!({})))
+        .await;
+    let issued = app
+        .post(
+            "/v1/tokens",
+            ADMIN_TOKEN,
+            json!({ "organization": "ncu-de", "role": "investigator", "label": "leaver" }),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    let (token, token_id) = (
+        issued.body["token"].as_str().unwrap(),
+        issued.body["id"].as_str().unwrap(),
+    );
+    watch(
+        &app,
+        token,
+        "CASE-LEAVER",
+        json!([{ "value": "first.example" }, { "value": "after-revoke.example" }]),
+    )
+    .await;
+    let mut stream = open_stream(&app, token, None).await;
+    app.submit(&w.partner, report("First", "green", &["first.example"]))
+        .await;
+    assert_eq!(
+        read_events(&mut stream, 1).await[0].1["value"],
+        "first.example"
+    );
+
+    let revoked = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/tokens/{token_id}"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
+    app.submit(
+        &w.partner,
+        report("After", "green", &["after-revoke.example"]),
+    )
+    .await;
+    // The alert is raised (the agency reads it with a valid token), but the revoked token's stream ends instead.
+    let other = app.token("ncu-de", "investigator").await;
+    wait_alerts(&app, &other, "", 2).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("the stream did not end")
+        {
+            Ok(Some(chunk)) => assert!(
+                !String::from_utf8_lossy(&chunk).contains("after-revoke.example"),
+                "an alert reached a revoked token"
+            ),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    app.shutdown().await;
+}

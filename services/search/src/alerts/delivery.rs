@@ -64,6 +64,20 @@ impl Reader {
         }
     }
 
+    /// Whether the reader's token is still in force (not revoked or expired, its organization known): checked before
+    /// every batch, so that a stream opened with a token that is revoked later stops at once, and a webhook whose
+    /// watchlist's creator was revoked stops delivering. (The bootstrap token is never an investigator.)
+    fn in_force(&self, state: &AppState) -> bool {
+        let snapshot = state.deps.directory.snapshot();
+        let now = chrono::Utc::now();
+        snapshot.orgs.contains_key(&self.principal.organization)
+            && snapshot.tokens_by_hash.values().any(|token| {
+                token.id.as_str() == self.principal.token_id
+                    && token.organization == self.principal.organization
+                    && token.is_valid_at(now)
+            })
+    }
+
     /// Whether this reader sees `list`.
     pub(crate) fn sees(&self, list: &Watchlist) -> bool {
         list.agency == self.principal.organization
@@ -116,6 +130,9 @@ pub(crate) async fn release(
     endpoint: &'static str,
     alerts: Vec<Alert>,
 ) -> Result<Vec<(u64, Value)>, ApiError> {
+    if !reader.in_force(state) {
+        return Err(ApiError::Unauthorized);
+    }
     let snapshot = state.deps.directory.snapshot();
     let now = chrono::Utc::now();
     let mut by_list: BTreeMap<String, (Watchlist, Vec<Alert>)> = BTreeMap::new();
