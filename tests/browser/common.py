@@ -126,9 +126,14 @@ def sign_out(page, url):
 
 
 def set_context(page, purpose, case):
+    """Sets the working context and waits until the console has stored it and shown the page it returns to: the
+    field holds the typed case at once, so checking it alone let a next click race the form's answer, which then
+    replaced the page that click had opened."""
     page.get_by_label("Purpose").select_option(purpose)
     page.get_by_label("Case reference").fill(case)
-    page.get_by_role("button", name="Set context").click()
+    with page.expect_response(lambda r: r.url.endswith("/context") and r.request.method == "POST"):
+        page.get_by_role("button", name="Set context").click()
+    page.wait_for_function("() => document.querySelector('.htmx-request') === null")
     expect(page.get_by_label("Case reference")).to_have_value(case)
 
 
