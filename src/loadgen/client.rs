@@ -88,13 +88,8 @@ impl Api {
         token: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<Reply> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        self.send(request, path).await
+        self.with_body(reqwest::Method::POST, path, token, body)
+            .await
     }
 
     /// `DELETE path` with a JSON body (already serialized) and a bearer token.
@@ -104,9 +99,20 @@ impl Api {
         token: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<Reply> {
+        self.with_body(reqwest::Method::DELETE, path, token, body)
+            .await
+    }
+
+    async fn with_body(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Reply> {
         let request = self
             .http
-            .delete(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);

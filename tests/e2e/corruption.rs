@@ -7,21 +7,8 @@ use reqwest::StatusCode;
 
 use crate::{
     helpers::{PATIENCE, report},
-    restart::{free_port, start_child, stop_cleanly},
+    restart::{free_port, offline, start_child, stop_cleanly},
 };
-
-async fn accord(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
-    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "error")
-        .output();
-    tokio::time::timeout(PATIENCE, command)
-        .await
-        .unwrap()
-        .unwrap()
-}
 
 /// Flips one payload byte of the record at `offset` of `topic`, behind the bus's back.
 fn damage(data_dir: &std::path::Path, topic: &str, offset: u64) {
@@ -61,7 +48,7 @@ async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_se
     }
     stop_cleanly(&mut child).await;
 
-    let clean = accord(&["bus", "verify"], &data_dir).await;
+    let clean = offline(&["bus", "verify"], &data_dir).await;
     assert!(
         clean.status.success(),
         "{}",
@@ -73,7 +60,7 @@ async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_se
 
     // The release set of the third report (offset 2 of reports.releasable) is damaged on disk.
     damage(&data_dir, "reports.releasable", 2);
-    let found = accord(&["bus", "verify"], &data_dir).await;
+    let found = offline(&["bus", "verify"], &data_dir).await;
     assert!(!found.status.success(), "a damaged bus fails verification");
     let stdout = String::from_utf8_lossy(&found.stdout);
     assert!(
@@ -83,7 +70,7 @@ async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_se
 
     // The index is rebuilt from the bus: the damaged record is read again.
     assert!(
-        accord(&["index", "rebuild"], &data_dir)
+        offline(&["index", "rebuild"], &data_dir)
             .await
             .status
             .success()
@@ -166,14 +153,14 @@ async fn a_damaged_index_is_reported_set_aside_and_rebuilt_on_the_next_start() {
     }
     stop_cleanly(&mut child).await;
     assert!(
-        accord(&["index", "verify"], &data_dir)
+        offline(&["index", "verify"], &data_dir)
             .await
             .status
             .success()
     );
 
     assert!(damage_index(&data_dir) > 0);
-    let found = accord(&["index", "verify"], &data_dir).await;
+    let found = offline(&["index", "verify"], &data_dir).await;
     assert!(!found.status.success());
     assert!(
         String::from_utf8_lossy(&found.stdout).contains("damaged:"),
@@ -191,7 +178,7 @@ async fn a_damaged_index_is_reported_set_aside_and_rebuilt_on_the_next_start() {
     }
     stop_cleanly(&mut child).await;
     assert!(
-        accord(&["index", "verify"], &data_dir)
+        offline(&["index", "verify"], &data_dir)
             .await
             .status
             .success(),

@@ -3,22 +3,9 @@
 //! directory, as losing it would — started again).
 
 use crate::{
-    helpers::{PATIENCE, report},
-    restart::{free_port, start_child, stop_cleanly},
+    helpers::report,
+    restart::{free_port, offline, start_child, stop_cleanly},
 };
-
-/// Runs `accord index rebuild --data-dir DIR`.
-async fn rebuild_command(data_dir: &std::path::Path) -> std::process::Output {
-    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["index", "rebuild", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "error")
-        .output();
-    tokio::time::timeout(PATIENCE, command)
-        .await
-        .unwrap()
-        .unwrap()
-}
 
 fn ip(index: usize) -> String {
     format!("10.77.{}.{}", index / 250, index % 250 + 1)
@@ -43,7 +30,7 @@ async fn a_deleted_index_is_rebuilt_from_the_bus_on_the_next_start() {
     }
 
     // `accord index rebuild` refuses while Accord runs on the directory, and changes nothing.
-    let refused = rebuild_command(&data_dir).await;
+    let refused = offline(&["index", "rebuild"], &data_dir).await;
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("stop Accord first"), "{stderr}");
@@ -51,7 +38,7 @@ async fn a_deleted_index_is_rebuilt_from_the_bus_on_the_next_start() {
 
     stop_cleanly(&mut child).await;
     // Stopped, the index is dropped (the same as losing its directory).
-    let dropped = rebuild_command(&data_dir).await;
+    let dropped = offline(&["index", "rebuild"], &data_dir).await;
     assert!(
         dropped.status.success(),
         "{}",

@@ -124,6 +124,21 @@ pub(crate) fn remote(port: u16, dir: tempfile::TempDir, bus: accord_bus::BusClie
     TestApp::remote(format!("http://127.0.0.1:{port}"), dir, bus)
 }
 
+/// Runs an offline command on a data directory (`accord index rebuild`, `accord bus verify`, …):
+/// `accord ARGS --data-dir DIR`.
+pub(crate) async fn offline(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+    let command = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "error")
+        .output();
+    tokio::time::timeout(PATIENCE, command)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// Starts `accord up` as a child on `data_dir` (with `env`), and returns it with a client of its API (its bus handle
 /// a placeholder under `scratch`), the test world and MoU `m1` from bank-a to ncu-de.
 pub(crate) async fn child_world(
