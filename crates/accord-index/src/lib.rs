@@ -86,6 +86,27 @@ pub struct Filters {
     pub to: Option<Timestamp>,
     /// Views of this report only (an investigator opening one released report).
     pub report: Option<ReportId>,
+    /// Views whose STIX export holds one of these objects ([`accord_stix::export::object_ids`]): a TAXII read of
+    /// given objects. Empty: no restriction. At most [`MAX_OBJECT_IDS`].
+    pub stix_ids: BTreeSet<String>,
+}
+
+/// The most STIX ids one search may ask for ([`Filters::stix_ids`]); more is an [`IndexError::InvalidQuery`] on
+/// every backend.
+pub const MAX_OBJECT_IDS: usize = 1_000;
+
+/// Checks the STIX ids of a search against [`MAX_OBJECT_IDS`].
+///
+/// # Errors
+/// Returns [`IndexError::InvalidQuery`] naming the bound when there are more.
+pub fn check_stix_ids(filters: &Filters) -> Result<(), IndexError> {
+    if filters.stix_ids.len() > MAX_OBJECT_IDS {
+        return Err(IndexError::InvalidQuery(format!(
+            "{} object ids asked for; at most {MAX_OBJECT_IDS} are searched",
+            filters.stix_ids.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The most words a free-text search may have. Both backends split text into words the same way (runs of letters

@@ -48,17 +48,18 @@ use crate::{
 use accord_domain::{Timestamp, View};
 
 /// The memory budget of the index writer.
-/// Moves a damaged index directory aside (`<dir>.damaged-<unix seconds>`), for the operator to inspect or delete.
-fn set_aside(dir: &Path) -> Result<std::path::PathBuf, IndexError> {
+/// Moves an index directory aside (`<dir>.<why>-<unix seconds>`: `damaged`, `old-schema`), for the operator to
+/// inspect or delete.
+fn set_aside(dir: &Path, why: &str) -> Result<std::path::PathBuf, IndexError> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
     let mut name = dir.as_os_str().to_owned();
-    name.push(format!(".damaged-{stamp}"));
+    name.push(format!(".{why}-{stamp}"));
     let aside = std::path::PathBuf::from(name);
     std::fs::rename(dir, &aside).map_err(|source| {
         IndexError::unavailable(
-            format!("failed to set the damaged index `{}` aside", dir.display()),
+            format!("failed to set the index `{}` aside", dir.display()),
             source,
         )
     })?;
@@ -165,14 +166,24 @@ impl TantivyIndex {
             )
         })?;
         let (schema, fields) = Fields::build();
-        let index = Index::open_or_create(directory, schema)
-            .map_err(unavailable("failed to open index"))?;
+        let index = match Index::open_or_create(directory, schema) {
+            // An index written by an older version, before a field was added: derived state, rebuilt from the bus.
+            Err(tantivy::TantivyError::SchemaError(_)) if access == Access::ReadWrite => {
+                let aside = set_aside(dir, "old-schema")?;
+                tracing::warn!(
+                    moved_to = %aside.display(),
+                    "the index has an older schema: set aside, and a new one is rebuilt from the bus"
+                );
+                return Self::open_with(dir, access);
+            }
+            opened => opened.map_err(unavailable("failed to open index"))?,
+        };
         let opened = Self::from_index(index, fields, access, dir)?;
         if access == Access::ReadWrite {
             let damaged = opened.damaged_files()?;
             if !damaged.is_empty() {
                 drop(opened);
-                let aside = set_aside(dir)?;
+                let aside = set_aside(dir, "damaged")?;
                 tracing::error!(
                     files = ?damaged,
                     moved_to = %aside.display(),
@@ -469,6 +480,7 @@ impl Inner {
         if let Some(text) = &query.text {
             crate::check_text(text)?;
         }
+        crate::check_stix_ids(&query.filters)?;
         let searcher = self.reader.searcher();
         self.page(
             &searcher,
@@ -489,6 +501,7 @@ impl Inner {
         if let Some(text) = &query.text {
             crate::check_text(text)?;
         }
+        crate::check_stix_ids(&query.filters)?;
         let mut narrowed = query.clone();
         let earliest = ranges.iter().map(|(from, _)| *from).min();
         let latest = ranges.iter().map(|(_, to)| *to).max();

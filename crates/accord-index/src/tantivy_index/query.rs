@@ -142,6 +142,12 @@ pub(crate) fn filter_clauses(fields: &Fields, filters: &Filters) -> Clauses {
     if let Some(report) = &filters.report {
         clauses.push(must_term(fields.report_term(report.as_str())));
     }
+    if !filters.stix_ids.is_empty() {
+        clauses.push(must_any_of(
+            fields.stix_id,
+            filters.stix_ids.iter().map(String::as_str),
+        ));
+    }
     if filters.from.is_some() || filters.to.is_some() {
         let lower = filters.from.map_or(Bound::Unbounded, |from| {
             Bound::Included(Term::from_field_i64(fields.occurred_at, micros(from)))

@@ -61,6 +61,9 @@ pub(crate) struct Fields {
     pub(crate) title: Field,
     /// The description (`TEXT`).
     pub(crate) description: Field,
+    /// The ids of the STIX objects of the view's export (`STRING`, multi-valued,
+    /// [`accord_stix::export::object_ids`]).
+    pub(crate) stix_id: Field,
     /// The whole view as JSON (`STORED` only): hits are decoded from it.
     pub(crate) view_json: Field,
 }
@@ -86,6 +89,7 @@ impl Fields {
             partner: builder.add_text_field("partner", STRING),
             title: builder.add_text_field("title", TEXT),
             description: builder.add_text_field("description", TEXT),
+            stix_id: builder.add_text_field("stix_id", STRING),
             view_json: builder.add_text_field("view_json", STORED),
         };
         (builder.build(), fields)
@@ -170,6 +174,9 @@ impl Fields {
         }
         if let Some(description) = &content.description {
             doc.add_text(self.description, description);
+        }
+        for id in accord_stix::export::object_ids(view) {
+            doc.add_text(self.stix_id, id);
         }
         doc.add_text(self.view_json, json);
         Ok(doc)
