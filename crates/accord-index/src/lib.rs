@@ -14,6 +14,7 @@
 pub mod conformance;
 #[path = "opensearch/mod.rs"]
 pub mod opensearch_index;
+pub mod ordered;
 mod release;
 pub mod tantivy_index;
 
@@ -22,6 +23,7 @@ use std::{collections::BTreeSet, fmt, net::IpAddr, sync::Arc};
 use accord_domain::{ObservableType, ReportId, Timestamp, Tlp, View};
 use async_trait::async_trait;
 
+pub use crate::ordered::{MouChanges, Released, ReleasedQuery, release_base, released_at};
 pub use crate::release::{ReleaseFilter, Views, document_terms};
 
 /// Replaces every view of a report with `views` (an empty list removes the report from the index).
@@ -249,6 +251,14 @@ pub trait SearchIndex: Send + Sync + 'static {
             });
         }
         Ok(counts)
+    }
+
+    /// Returns at most `query.size` views of the release filter in the TAXII order after the query's start bound
+    /// (module [`ordered`]): what [`SearchIndex::search`] matches for the same filter, each with its release time
+    /// (conformance: `released_views_walk_in_release_order`). The default reads every match ([`ordered::scan`]);
+    /// tantivy walks its columns and decodes only the views it returns.
+    async fn released(&self, query: ReleasedQuery) -> Result<Vec<Released>, IndexError> {
+        ordered::scan(self, query).await
     }
 
     /// Makes every `Written` item visible to searches now (tests and shutdown).

@@ -19,6 +19,7 @@ mod collector;
 mod merges;
 mod query;
 mod ranges;
+mod released;
 mod schema;
 
 use std::{
@@ -288,6 +289,13 @@ impl SearchIndex for TantivyIndex {
 
     async fn search(&self, query: Query) -> Result<Page, IndexError> {
         self.blocking(move |inner| inner.search(&query)).await
+    }
+
+    async fn released(
+        &self,
+        query: crate::ReleasedQuery,
+    ) -> Result<Vec<crate::Released>, IndexError> {
+        self.blocking(move |inner| inner.released(&query)).await
     }
 
     async fn lookup(
