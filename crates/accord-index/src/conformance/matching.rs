@@ -405,16 +405,27 @@ pub async fn stix_id_filter_matches_views_carrying_the_objects(index: IndexClien
         search.filters.stix_ids = stix_ids.iter().map(|id| (*id).to_owned()).collect();
         search
     };
-    assert_eq!(ids(&index, of(&[first.as_str()])).await, (1, sorted_ids(&["a"])));
+    assert_eq!(
+        ids(&index, of(&[first.as_str()])).await,
+        (1, sorted_ids(&["a"]))
+    );
     assert_eq!(
         ids(&index, of(&[first.as_str(), second.as_str()])).await,
         (2, sorted_ids(&["a", "b"]))
     );
-    assert_eq!(ids(&index, of(&[&observable])).await.0, 2, "a shared object");
+    assert_eq!(
+        ids(&index, of(&[&observable])).await.0,
+        2,
+        "a shared object"
+    );
     assert_eq!(ids(&index, of(&["report--unknown"])).await.0, 0);
     let mut elsewhere = of(&[first.as_str()]);
     elsewhere.release.agency = org(OTHER_AGENCY);
-    assert_eq!(ids(&index, elsewhere).await.0, 0, "the release filter still applies");
+    assert_eq!(
+        ids(&index, elsewhere).await.0,
+        0,
+        "the release filter still applies"
+    );
 
     let many: Vec<String> = (0..=crate::MAX_OBJECT_IDS)
         .map(|n| format!("indicator--{n}"))

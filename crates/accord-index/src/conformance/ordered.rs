@@ -72,17 +72,36 @@ pub async fn released_views_walk_in_release_order(index: IndexClient) {
     hidden.grants[0].agency = org(OTHER_AGENCY);
     let (rw, mut expired) = received("w", "2024-06-16T00:00:00Z");
     expired.valid_until = at("2024-12-01T00:00:00Z");
-    for (report_id, view) in [(&ra, a), (&rc, c), (&rb, b), (&rd, d), (&rh, hidden), (&rw, expired)] {
+    for (report_id, view) in [
+        (&ra, a),
+        (&rc, c),
+        (&rb, b),
+        (&rd, d),
+        (&rh, hidden),
+        (&rw, expired),
+    ] {
         put(&index, report_id, 1, vec![view]).await;
     }
 
-    assert_eq!(names(&index, walk(Bound::Unbounded, false, 10)).await, ["a", "c", "b", "d"]);
-    assert_eq!(names(&index, walk(Bound::Unbounded, false, 2)).await, ["a", "c"]);
+    assert_eq!(
+        names(&index, walk(Bound::Unbounded, false, 10)).await,
+        ["a", "c", "b", "d"]
+    );
+    assert_eq!(
+        names(&index, walk(Bound::Unbounded, false, 2)).await,
+        ["a", "c"]
+    );
     let from_c = Bound::Included((at("2024-06-01T00:00:00Z"), "view--c".to_owned()));
     assert_eq!(names(&index, walk(from_c, false, 2)).await, ["c", "b"]);
     let past_c = after("c", "2024-06-01T00:00:00Z");
-    assert_eq!(names(&index, walk(past_c.clone(), false, 2)).await, ["b", "d"]);
-    assert_eq!(names(&index, walk(Bound::Unbounded, true, 3)).await, ["d", "b", "c"]);
+    assert_eq!(
+        names(&index, walk(past_c.clone(), false, 2)).await,
+        ["b", "d"]
+    );
+    assert_eq!(
+        names(&index, walk(Bound::Unbounded, true, 3)).await,
+        ["d", "b", "c"]
+    );
     let before_b = after("b", "2024-07-01T00:00:00Z");
     assert_eq!(names(&index, walk(before_b, true, 5)).await, ["c", "a"]);
     let past_d = after("d", "2024-09-01T00:00:00Z");
@@ -95,7 +114,11 @@ pub async fn released_views_walk_in_release_order(index: IndexClient) {
 
     let mut carrying = walk(Bound::Unbounded, false, 10);
     carrying.stix_ids = [rb.to_string(), rh.to_string()].into_iter().collect();
-    assert_eq!(names(&index, carrying).await, ["b"], "the hidden one never comes");
+    assert_eq!(
+        names(&index, carrying).await,
+        ["b"],
+        "the hidden one never comes"
+    );
     let mut none = walk(Bound::Unbounded, false, 0);
     none.size = 0;
     assert!(names(&index, none).await.is_empty());

@@ -237,7 +237,12 @@ async fn a_writer_sets_an_index_of_an_older_schema_aside_and_starts_afresh() {
         "a fresh index"
     );
     let parent = dir.path().parent().unwrap();
-    let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let aside = std::fs::read_dir(parent)
         .unwrap()
         .filter_map(Result::ok)

@@ -332,12 +332,7 @@ async fn answer(
 }
 
 /// Renders a page of objects as the read's TAXII resource: an envelope, a versions list or a manifest.
-fn render(
-    read: &Read,
-    page: &[Placed],
-    more: bool,
-    next: Option<&Position>,
-) -> Map<String, Value> {
+fn render(read: &Read, page: &[Placed], more: bool, next: Option<&Position>) -> Map<String, Value> {
     let mut body = paged(Map::new(), more, next);
     let page: Vec<&StixObject> = page.iter().map(|placed| &placed.object).collect();
     if page.is_empty() {

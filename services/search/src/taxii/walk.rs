@@ -6,8 +6,10 @@
 //! rendered alone ([`accord_stix::export`]): its own objects (report, indicators, victim) and the objects it shares
 //! with other reports (observables, vulnerabilities, the author identity, the TLP marking). A shared object is
 //! served once, with the *latest* visible view that carries it (its `date_added` is that view's release time, as
-//! TAXII's "latest version" asks), carrying that view's TLP marking: after each batch one term lookup of the index
-//! (`stix_id`) finds which of the batch's shared objects a later visible view carries, and those are left to it.
+//! TAXII's "latest version" asks): after each batch, term lookups of the index (`stix_id`) find which of the batch's
+//! shared objects a later visible view carries, and those are left to it. A shared observable or vulnerability is
+//! marked with the most restrictive TLP of the visible views that carry it (decision 0007), found the same way: one
+//! term lookup per stricter label.
 //! Retracted reports' objects ([`super::revoked`]) are merged in at their retraction time, unless a visible view
 //! releases the same object now. Reads stop as soon as the page and one object beyond it (for `more`) are known.
 //!
@@ -33,6 +35,8 @@ use crate::{AppState, request::Context};
 const PROBE: usize = 32;
 /// The most views one read examines; a read that reaches it answers what it found, with `more` and a cursor.
 const EXAMINE_BUDGET: usize = 20_000;
+/// An object id after every STIX id (they are ASCII below DEL): a position after all of a view's objects.
+const PAST_EVERY_OBJECT: &str = "\u{7f}";
 
 /// What a read found: the objects (at most `limit`, in order), whether more follow, and where to continue.
 pub(crate) struct Walked {
@@ -151,6 +155,7 @@ impl Walker<'_> {
                 }
             }
         }
+        self.mark_strictest(&mut placed).await?;
         Ok(placed)
     }
 }
@@ -268,15 +273,19 @@ impl Walker<'_> {
         let mut out: Vec<Placed> = Vec::new();
         let mut start = start_bound(selection);
         let (mut examined, mut last_seen, mut ended) = (0, None::<Position>, false);
+        let mut last_end = None;
         while out.len() < want && examined < EXAMINE_BUDGET {
             let size = batch_size(want - out.len(), examined, out.len());
-            let batch = self.released(BTreeSet::new(), start.clone(), false, size).await?;
+            let batch = self
+                .released(BTreeSet::new(), start.clone(), false, size)
+                .await?;
             examined += batch.len();
             ended = batch.len() < size;
             let Some(end) = batch.last().map(|last| (last.at, last.view.id.clone())) else {
                 break;
             };
             start = Bound::Excluded(end.clone());
+            last_end = Some(end.clone());
             let visible: Vec<Released> = batch
                 .into_iter()
                 .filter(|released| self.ctx.allows(&released.view))
@@ -295,6 +304,19 @@ impl Walker<'_> {
             for gone in revoked {
                 take(selection, &mut out, &mut last_seen, gone.clone());
             }
+        } else if out.len() < want
+            && let Some((at, group)) = last_end
+        {
+            // The budget ran out: everything up to the last view examined was examined.
+            let end = Position {
+                at,
+                group,
+                object: PAST_EVERY_OBJECT.to_owned(),
+            };
+            while let Some(gone) = revoked.next_if(|gone| gone.position < end) {
+                take(selection, &mut out, &mut last_seen, gone.clone());
+            }
+            last_seen = Some(end);
         }
         Ok(finish(selection, out, ended, last_seen))
     }
@@ -323,11 +345,20 @@ fn start_bound(selection: &Selection) -> Bound<(Timestamp, String)> {
 
 /// Adds an object to the page when the selection takes it (at most `limit + 1`), and remembers the last position
 /// examined.
-fn take(selection: &Selection, out: &mut Vec<Placed>, last_seen: &mut Option<Position>, placed: Placed) {
+fn take(
+    selection: &Selection,
+    out: &mut Vec<Placed>,
+    last_seen: &mut Option<Position>,
+    placed: Placed,
+) {
     if out.len() > selection.limit {
         return;
     }
-    if selection.after.as_ref().is_some_and(|after| placed.position <= *after) {
+    if selection
+        .after
+        .as_ref()
+        .is_some_and(|after| placed.position <= *after)
+    {
         return;
     }
     *last_seen = Some(placed.position.clone());
@@ -346,14 +377,26 @@ fn finish(
     if out.len() > selection.limit {
         out.truncate(selection.limit);
         let next = out.last().map(|placed| placed.position.clone());
-        return Walked { objects: out, more: true, next };
+        return Walked {
+            objects: out,
+            more: true,
+            next,
+        };
     }
     if ended {
-        return Walked { objects: out, more: false, next: None };
+        return Walked {
+            objects: out,
+            more: false,
+            next: None,
+        };
     }
     // The budget ran out first: continue after the last object examined.
     let next = last_seen.or_else(|| selection.after.clone());
-    Walked { objects: out, more: next.is_some(), next }
+    Walked {
+        objects: out,
+        more: next.is_some(),
+        next,
+    }
 }
 
 /// Returns the objects with the given ids, each at its latest visible carrier (or revoked, when none releases it
@@ -387,12 +430,17 @@ pub(crate) async fn by_ids(
             _ => break,
         }
     }
+    let mut placed: Vec<Placed> = found.into_values().collect();
+    walker.mark_strictest(&mut placed).await?;
     if !pending.is_empty() {
         for gone in revoked(state, ctx).await? {
             if pending.contains(&gone.object.id) {
-                found.insert(gone.position.clone(), gone);
+                placed.push(gone);
             }
         }
+        placed.sort_by(|a, b| a.position.cmp(&b.position));
     }
-    Ok(found.into_values().collect())
+    Ok(placed)
 }
+
+mod marking;
