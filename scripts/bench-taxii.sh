@@ -43,7 +43,9 @@ run_size() {
   local reports=$1 data pid agency token reply taxii summary
   local dump=()
   data=$(mktemp -d /tmp/bench-taxii.XXXXXX)
-  "$BIN" up --data-dir "$data" --listen "127.0.0.1:$PORT" >"$data/up.log" 2>&1 &
+  # The load generator posts from one partner token: the per-token rate limit is off for the fill.
+  printf '[http]\nrate_limit_per_second = 0\n' >"$data/bench.toml"
+  "$BIN" up --config "$data/bench.toml" --data-dir "$data" --listen "127.0.0.1:$PORT" >"$data/up.log" 2>&1 &
   pid=$!
   STARTED+=("$pid")
   for _ in $(seq 1 120); do
@@ -68,6 +70,7 @@ run_size() {
   taxii=$("$PYTHON" scripts/bench_taxii.py "$URL/taxii2/accord/" bench "$token" --budget "$BUDGET" \
     --lookups "$LOOKUPS" "${dump[@]}")
   summary=$(grep -E "indicators/s|accepted" "$data/loadgen.out" | head -2 | tr -s ' \n' ' ' | tr -d '"')
+  cp "$data/loadgen.out" "/tmp/bench-taxii-loadgen-$reports.out"
   echo "{\"reports\": $reports, \"server\": \"accord\", \"binary\": \"$BIN\", \"loadgen\": \"$summary\", \"taxii\": $taxii}"
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
