@@ -31,8 +31,9 @@ use chrono::SubsecRound;
 use super::selection::{Placed, Position, REVOKED_GROUP, Selection};
 use crate::{AppState, request::Context};
 
-/// Views read per term lookup of later carriers (and of the latest carriers of `match[id]`).
-const PROBE: usize = 32;
+/// Views read per term lookup of later carriers (and of the latest carriers of `match[id]`): the markings and
+/// identities a batch shares are carried by the very next views, its observables mostly by none, so a few suffice.
+const PROBE: usize = 8;
 /// The most views one read examines; a read that reaches it answers what it found, with `more` and a cursor.
 const EXAMINE_BUDGET: usize = 20_000;
 /// An object id after every STIX id (they are ASCII below DEL): a position after all of a view's objects.
