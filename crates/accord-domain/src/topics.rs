@@ -37,6 +37,18 @@ pub const HEADER_RECORD_ID: &str = "accord-record-id";
 /// (`accord_runtime::stage::Fairness`).
 pub const HEADER_PARTNER: &str = "accord-partner";
 
+/// The header marking a report whose partner keeps the pipeline busy: the gateway sets it (value
+/// [`PRIORITY_BACKGROUND`]) on a report admitted while the same partner had others not yet through the pipeline, the
+/// normalizer and the enforcer carry it to the records they derive from that report, and every stage runs the work
+/// of such a record in the background (`accord_runtime::cpu`) — in every stage, also where the partner's records do
+/// not happen to queue, so that a partner flooding the pipeline with heavy reports never takes the cores from a
+/// partner that posts one report and waits for it. A record without it runs in the background only behind its
+/// owner's own queued records (`accord_runtime::stage::Fairness`).
+pub const HEADER_PRIORITY: &str = "accord-priority";
+
+/// The value of [`HEADER_PRIORITY`] on a record whose work runs in the background.
+pub const PRIORITY_BACKGROUND: &str = "background";
+
 /// The header marking a record on `reports.raw` or `reports.normalized` that is not a report but a partner's control
 /// over its reports (value [`crate::control::CONTROL_KIND`]): a retraction. Records without it are reports.
 pub const HEADER_KIND: &str = "accord-record-kind";

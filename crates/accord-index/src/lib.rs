@@ -202,8 +202,19 @@ impl IndexError {
 #[async_trait]
 pub trait SearchIndex: Send + Sync + 'static {
     /// Applies a batch of replacements and returns one outcome per item, in order. Items that report `Written` are
-    /// durable and searchable within about a second.
+    /// searchable within about a second (tantivy: at once), and durable once [`SearchIndex::persist`] returns.
     async fn write(&self, batch: Vec<ReplaceViews>) -> Result<Vec<WriteOutcome>, IndexError>;
+
+    /// Makes every write that returned before this call durable: a writer calls it before it acknowledges what it
+    /// wrote (the indexer, before it commits its bus offsets). Tantivy syncs the files its commits wrote, in one pass
+    /// for every caller waiting (decision 0065); the default does nothing (OpenSearch acknowledges a bulk write once
+    /// its translog holds it).
+    ///
+    /// # Errors
+    /// When the writes cannot be made durable now; they stay searchable, and the next call tries again.
+    async fn persist(&self) -> Result<(), IndexError> {
+        Ok(())
+    }
 
     /// Returns `true` when the index certainly holds nothing (its directory was deleted or lost): the indexer then
     /// rebuilds it from the bus. The default, `false`, means "not known to be empty".

@@ -3,7 +3,9 @@
 //! One document per view (fields in the `schema` submodule) plus one marker document per report that records the
 //! version the report was last written at, so that stale writes are recognized across restarts. A write batch is
 //! applied under the writer lock and committed once; the reader is reloaded before the lock is released, so a
-//! `Written` item is searchable as soon as `write` returns. All tantivy work runs on the blocking thread pool.
+//! `Written` item is searchable as soon as `write` returns. Commits do not sync: the files they write are synced by
+//! [`SearchIndex::persist`] (the `durable` submodule), so that a small write never waits for the disk to take a heavy
+//! one's. All tantivy work runs on the blocking thread pool.
 //!
 //! Every search runs one boolean query (the release filter's grant term plus the indicator, text and
 //! filter clauses: the `query` submodule) through the page collector (the `collector` submodule), which applies
@@ -16,6 +18,7 @@
 
 mod batch;
 mod collector;
+mod durable;
 mod merges;
 mod query;
 mod ranges;
@@ -104,6 +107,8 @@ struct Inner {
     reader: IndexReader,
     /// `None` when opened read-only (a search process beside the indexer's process).
     writer: Option<Mutex<IndexWriter>>,
+    /// Syncs what the writer wrote (`None` when opened read-only): commits make writes searchable, this durable.
+    durability: Option<durable::Durability>,
     fields: Fields,
     parser: QueryParser,
 }
@@ -160,26 +165,41 @@ impl TantivyIndex {
                 source,
             )
         })?;
-        let directory = MmapDirectory::open(dir).map_err(|source| {
+        let opening = |source| {
             IndexError::unavailable(
                 format!("failed to open index directory `{}`", dir.display()),
                 source,
             )
-        })?;
-        let (schema, fields) = Fields::build();
-        let index = match Index::open_or_create(directory, schema) {
-            // An index written by an older version, before a field was added: derived state, rebuilt from the bus.
-            Err(tantivy::TantivyError::SchemaError(_)) if access == Access::ReadWrite => {
-                let aside = set_aside(dir, "old-schema")?;
-                tracing::warn!(
-                    moved_to = %aside.display(),
-                    "the index has an older schema: set aside, and a new one is rebuilt from the bus"
-                );
-                return Self::open_with(dir, access);
-            }
-            opened => opened.map_err(unavailable("failed to open index"))?,
         };
-        let opened = Self::from_index(index, fields, access, dir)?;
+        let (schema, fields) = Fields::build();
+        let (index, durability) = match access {
+            Access::ReadWrite => {
+                let (directory, durability) =
+                    durable::DeferredSyncDirectory::open(dir).map_err(opening)?;
+                match Index::open_or_create(directory, schema) {
+                    Ok(index) => (index, Some(durability)),
+                    // An index written by an older version, before a field was added: derived state, rebuilt from
+                    // the bus.
+                    Err(tantivy::TantivyError::SchemaError(_)) => {
+                        drop(durability);
+                        let aside = set_aside(dir, "old-schema")?;
+                        tracing::warn!(
+                            moved_to = %aside.display(),
+                            "the index has an older schema: set aside, and a new one is rebuilt from the bus"
+                        );
+                        return Self::open_with(dir, access);
+                    }
+                    Err(error) => return Err(unavailable("failed to open index")(error)),
+                }
+            }
+            Access::ReadOnly => {
+                let directory = MmapDirectory::open(dir).map_err(opening)?;
+                let index = Index::open_or_create(directory, schema)
+                    .map_err(unavailable("failed to open index"))?;
+                (index, None)
+            }
+        };
+        let opened = Self::from_index(index, fields, access, dir, durability)?;
         if access == Access::ReadWrite {
             let damaged = opened.damaged_files()?;
             if !damaged.is_empty() {
@@ -217,6 +237,7 @@ impl TantivyIndex {
         fields: Fields,
         access: Access,
         dir: &Path,
+        durability: Option<durable::Durability>,
     ) -> Result<Self, IndexError> {
         let (writer, policy) = match access {
             Access::ReadWrite => (
@@ -252,6 +273,7 @@ impl TantivyIndex {
             trouble: Mutex::new(None),
             reader,
             writer,
+            durability,
             fields,
             parser,
         };
@@ -280,6 +302,10 @@ impl SearchIndex for TantivyIndex {
             return Ok(Vec::new());
         }
         self.blocking(move |inner| inner.write(&batch)).await
+    }
+
+    async fn persist(&self) -> Result<(), IndexError> {
+        self.blocking(Inner::persist).await
     }
 
     /// No document at all, not even a report's version marker: nothing was ever indexed here.
@@ -352,6 +378,28 @@ impl SearchIndex for TantivyIndex {
 }
 
 impl Inner {
+    /// Syncs every write committed so far (`durable`); a failure is the index's trouble until a persist succeeds.
+    fn persist(&self) -> Result<(), IndexError> {
+        let Some(durability) = &self.durability else {
+            return Ok(());
+        };
+        let result = durability.persist().map_err(|source| {
+            IndexError::unavailable(
+                format!(
+                    "failed to sync the index directory `{}`",
+                    self.dir.display()
+                ),
+                source,
+            )
+        });
+        *self
+            .trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            result.as_ref().err().map(|error| error_chain(error));
+        result
+    }
+
     /// Locks the writer. A writer poisoned by a panic during an earlier batch is rolled back to the last commit.
     fn lock_writer(&self) -> Result<MutexGuard<'_, IndexWriter>, IndexError> {
         let writer = self

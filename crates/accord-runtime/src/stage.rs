@@ -33,11 +33,24 @@ pub use fair::Fairness;
 /// One pipeline stage's processing step.
 #[async_trait]
 pub trait Stage: Send {
-    /// Processes a batch in order. Returning `Ok` means every record's effects are durable downstream.
+    /// Processes a batch in order. Returning `Ok` means every record's effects are visible downstream, and durable
+    /// once [`Stage::durable`] returns `Ok`.
     ///
     /// # Errors
     /// A transient failure: the same batch is offered again after a backoff.
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()>;
+
+    /// Makes the effects of the batches processed so far durable; the batch's offsets are committed only after it
+    /// returns `Ok`. The default does nothing: most stages' effects are durable when `process` returns (a publish
+    /// returns once the bus holds it). A sink whose writes are visible before they are durable (the indexer: searchable
+    /// at commit, synced by a persist) syncs here, so that the fair loop ([`Fairness`]) can give the owner's next batch
+    /// to a lane while this one syncs.
+    ///
+    /// # Errors
+    /// A transient failure: retried after a backoff (the batch is not processed again).
+    async fn durable(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// How a stage consumes.
@@ -161,7 +174,9 @@ async fn process_and_commit(
     options: &StageOptions,
     shutdown: &CancellationToken,
 ) -> bool {
-    if !process_until_done(stage, batch, options, shutdown).await {
+    if !process_until_done(stage, batch, options, shutdown).await
+        || !durable_until_done(stage, options, shutdown).await
+    {
         return false;
     }
     let positions: Vec<Position> = batch.iter().map(|delivery| delivery.position).collect();
@@ -188,6 +203,26 @@ async fn process_until_done(
     retry.succeeded();
     metrics::histogram!(names::STAGE_BATCH_DURATION, names::STAGE => options.name)
         .record(started.elapsed().as_secs_f64());
+    true
+}
+
+/// Makes what `stage` processed durable ([`Stage::durable`]), with backoff between attempts; `false` when shutdown
+/// interrupted the retries.
+async fn durable_until_done(
+    stage: &mut impl Stage,
+    options: &StageOptions,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut retry = Retry::new(options.name, "make batch durable");
+    while let Err(error) = stage.durable().await {
+        metrics::counter!(names::STAGE_ERRORS, names::STAGE => options.name).increment(1);
+        if shutdown.is_cancelled() {
+            tracing::warn!(error = %ErrorChain(error.as_ref()), stage = options.name, "failed to make batch durable");
+            return false;
+        }
+        retry.failed(error.as_ref(), shutdown).await;
+    }
+    retry.succeeded();
     true
 }
 
@@ -407,6 +442,23 @@ fn corrupt_reason(delivery: &Delivery) -> Option<&str> {
         .iter()
         .find(|(name, _)| name == accord_bus::HEADER_CORRUPT)
         .map(|(_, value)| value.as_str())
+}
+
+/// Marks `record` as background work ([`accord_domain::topics::HEADER_PRIORITY`]) when the calling task runs in the
+/// background ([`crate::cpu::current`]): a record derived from a backlogged partner's record stays in the background
+/// in the stages downstream, where the fair loop ([`Fairness`]) runs every batch holding one in the background.
+pub fn mark_priority(record: &mut accord_bus::Record) {
+    use accord_domain::topics::{HEADER_PRIORITY, PRIORITY_BACKGROUND};
+    if crate::cpu::current() == crate::cpu::Priority::Background
+        && !record
+            .headers
+            .iter()
+            .any(|(name, _)| name == HEADER_PRIORITY)
+    {
+        record
+            .headers
+            .push((HEADER_PRIORITY.to_owned(), PRIORITY_BACKGROUND.to_owned()));
+    }
 }
 
 /// Returns a record keyed by `key` carrying `value` as JSON and the record-id header used for tracing.

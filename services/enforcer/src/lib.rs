@@ -180,13 +180,15 @@ pub fn evaluate_at(
     }
 }
 
-/// Returns the bus record of a release set.
+/// Returns the bus record of a release set, marked background when it was evaluated in the background
+/// ([`stage::mark_priority`]).
 pub(crate) fn release_record(release: &ReleaseSet) -> anyhow::Result<Record> {
     let mut record = stage::json_record(release.report_id.as_str(), release)?;
     record.headers.push((
         topics::HEADER_PARTNER.to_owned(),
         release.partner.to_string(),
     ));
+    stage::mark_priority(&mut record);
     Ok(record)
 }
 

@@ -184,7 +184,7 @@ pub(crate) async fn accept(
     let validation = state.admission.validation(partner.as_str()).await;
     let raw = cpu::scope(priority, judge(state, &org, id.clone(), submission)).await?;
     drop(validation);
-    publish(state, &raw).await?;
+    publish(state, &raw, priority).await?;
     reservation.keep();
     let title = raw.payload["title"].as_str().unwrap_or_default().to_owned();
     metrics::counter!(crate::metrics::SENT).increment(1);
@@ -377,16 +377,27 @@ fn within_limits(raw: &RawReport, config: &Config) -> Result<(), ApiError> {
 }
 
 /// Publishes a raw report to [`topics::REPORTS_RAW`], keyed by its id and marked with its partner (the normalizer
-/// shares its work between partners by it).
+/// shares its work between partners by it) and, when `priority` is background (its partner had other reports in
+/// the backlog), with [`topics::HEADER_PRIORITY`], so that every stage runs its work in the background.
 ///
 /// # Errors
 /// 413 when the bus can never take the record, 503 when it did not take it now.
-pub(crate) async fn publish(state: &AppState, raw: &RawReport) -> Result<(), ApiError> {
+pub(crate) async fn publish(
+    state: &AppState,
+    raw: &RawReport,
+    priority: cpu::Priority,
+) -> Result<(), ApiError> {
     let mut record =
         accord_runtime::stage::json_record(raw.id.as_str(), raw).map_err(ApiError::internal)?;
     record
         .headers
         .push((topics::HEADER_PARTNER.to_owned(), raw.partner.to_string()));
+    if priority == cpu::Priority::Background {
+        record.headers.push((
+            topics::HEADER_PRIORITY.to_owned(),
+            topics::PRIORITY_BACKGROUND.to_owned(),
+        ));
+    }
     let limit = state.deps.bus.max_record_bytes();
     if record.size() > limit {
         return Err(ApiError::PayloadTooLarge(format!(

@@ -1,7 +1,10 @@
 //! The indexer: [`topics::REPORTS_RELEASABLE`] → the search index.
 //!
 //! Each release set replaces every view of its report, versioned by its bus offset, so replays and duplicates change
-//! nothing. The bus offsets are committed only after the index confirmed every item of the batch: an item that
+//! nothing. The bus offsets are committed only after the index confirmed every item of the batch and made it durable
+//! ([`accord_index::SearchIndex::persist`], in [`Stage::durable`]: a write is searchable when it returns and durable
+//! after the persist that follows, off the stage's lanes, so no report waits for a sync to become searchable): an
+//! item that
 //! failed makes the whole batch retry (items already written come back `Stale`, which is success). An item the index
 //! refuses for good (a view it can never take) is not retried: the report's views are withdrawn and a dead letter
 //! says why.
@@ -165,6 +168,12 @@ impl Stage for Indexer {
         }
         rebuild::progress(self.rebuild.as_deref(), batch.len());
         Ok(())
+    }
+
+    /// Syncs what the batches wrote (searchable already) before their offsets are committed: a power loss replays
+    /// from the last persist.
+    async fn durable(&mut self) -> anyhow::Result<()> {
+        Ok(self.index.persist().await?)
     }
 }
 

@@ -183,10 +183,13 @@ impl Stage for Normalizer {
         for (place, outcome) in outcomes {
             match outcome {
                 Outcome::Normalized {
-                    record,
+                    mut record,
                     report_id,
                     partner,
-                } => normalized.push((place, record, Some((report_id, partner)))),
+                } => {
+                    stage::mark_priority(&mut record);
+                    normalized.push((place, record, Some((report_id, partner))));
+                }
                 Outcome::Rejected(record) => rejected.push(record),
             }
         }

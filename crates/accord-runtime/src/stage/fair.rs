@@ -21,10 +21,16 @@
 //! for writing).
 //!
 //! A batch whose owner has more records queued behind it runs its CPU work in the background ([`crate::cpu`]): a
-//! partner that keeps the stage busy shares the cores with lower priority than one whose record arrived alone.
+//! partner that keeps the stage busy shares the cores with lower priority than one whose record arrived alone. So
+//! does a batch holding a record marked background upstream ([`accord_domain::topics::HEADER_PRIORITY`], set by the
+//! gateway for a partner with reports in its backlog and carried by [`super::mark_priority`]): a partner whose heavy
+//! reports reach a stage one at a time, never queueing there, still keeps the pipeline busy, and its work there
+//! goes behind the others' as it does where it queues.
 //!
 //! Each lane processes one batch at a time, with the retry rule of the plain loop (a failed batch is offered again
-//! after a backoff, never skipped). On shutdown the batches in progress are finished and committed.
+//! after a backoff, never skipped). A processed batch frees its lane and its owner at once and is made durable off
+//! the lane ([`Stage::durable`]; the indexer's sync), its offsets committed once that returns: the owner's next
+//! batch does not wait for the sync. On shutdown the batches in progress are finished and committed.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -32,7 +38,7 @@ use accord_bus::{BusClient, Delivery, Position, Subscription};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Lag, Retry, Stage, StageOptions, commit, process_until_done};
+use super::{Lag, Retry, Stage, StageOptions, commit, durable_until_done, process_until_done};
 use crate::{cpu, metrics as names};
 
 /// How a stage shares its work between owners; see the module documentation.
@@ -60,13 +66,21 @@ pub(crate) fn header_value<'a>(delivery: &'a Delivery, header: &str) -> Option<&
         .map(|(_, value)| value.as_str())
 }
 
+/// Whether an earlier stage (or the gateway) marked the delivery's record as a backlogged partner's
+/// ([`accord_domain::topics::HEADER_PRIORITY`]).
+fn marked_background(delivery: &Delivery) -> bool {
+    header_value(delivery, accord_domain::topics::HEADER_PRIORITY)
+        == Some(accord_domain::topics::PRIORITY_BACKGROUND)
+}
+
 /// One owner's batch, taken from the [`Scheduler`].
 #[derive(Debug)]
 pub(crate) struct OwnedBatch {
     pub(crate) owner: String,
     pub(crate) deliveries: Vec<Delivery>,
-    /// Whether the owner had more records queued behind this batch when it was taken: its CPU work then runs in the
-    /// background ([`crate::cpu`]).
+    /// Whether the owner had more records queued behind this batch when it was taken, or an earlier stage marked one
+    /// of its records as a backlogged partner's ([`accord_domain::topics::HEADER_PRIORITY`]): its CPU work then runs
+    /// in the background ([`crate::cpu`]).
     pub(crate) backlogged: bool,
 }
 
@@ -128,10 +142,11 @@ impl Scheduler {
             bytes += delivery.record.payload.len();
             deliveries.push(delivery);
         }
-        let backlogged = !queue.is_empty();
-        if !backlogged {
+        let queued = !queue.is_empty();
+        if !queued {
             self.queues.remove(&owner);
         }
+        let backlogged = queued || deliveries.iter().any(marked_background);
         self.records -= deliveries.len();
         self.bytes -= bytes;
         self.busy.insert(owner.clone());
@@ -161,6 +176,14 @@ struct Finished {
     processed: Option<Vec<Position>>,
 }
 
+/// A processed batch once [`Stage::durable`] returned for it: its offsets may be committed.
+struct Durable {
+    records: usize,
+    bytes: usize,
+    /// `None` when shutdown interrupted the retries.
+    positions: Option<Vec<Position>>,
+}
+
 /// The lanes and what the loop knows of the batches they hold.
 struct Lanes {
     senders: Vec<mpsc::Sender<OwnedBatch>>,
@@ -169,6 +192,9 @@ struct Lanes {
     tasks: tokio::task::JoinSet<()>,
     idle: Vec<usize>,
     done: mpsc::Receiver<Finished>,
+    /// Processed batches being made durable ([`Stage::durable`]), off the lanes: a lane takes the next batch meanwhile.
+    durables: tokio::task::JoinSet<Durable>,
+    /// Records and bytes in the lanes and in `durables`.
     records: usize,
     bytes: usize,
 }
@@ -205,9 +231,13 @@ pub(super) async fn run<S: Stage + Clone + 'static>(
                 anyhow::bail!("a processing lane of stage `{}` ended: {ended:?}", options.name);
             }
             Some(finished) = lanes.done.recv() => {
-                let settled =
-                    settle(finished, &mut scheduler, &mut lanes, subscription.as_mut(), &options, &shutdown).await;
-                match settled {
+                free_lane(finished, &mut scheduler, &mut lanes, &stage, &options, &shutdown);
+            }
+            Some(durable) = lanes.durables.join_next() => {
+                let durable = durable.map_err(|ended| {
+                    anyhow::anyhow!("making a batch of stage `{}` durable failed: {ended:?}", options.name)
+                })?;
+                match settle(durable, &mut lanes, subscription.as_mut(), &options, &shutdown).await {
                     Some(processed) => lag.processed_positions(&bus, &processed).await,
                     None => break,
                 }
@@ -225,6 +255,7 @@ pub(super) async fn run<S: Stage + Clone + 'static>(
         subscription.as_mut(),
         &mut scheduler,
         &mut lanes,
+        &stage,
         &options,
         &shutdown,
     )
@@ -258,22 +289,48 @@ async fn dispatch(
     Ok(())
 }
 
-/// Takes back a lane's finished batch and commits what it processed; returns the positions committed, or `None`
-/// when shutdown interrupted the processing or the commit (nothing of the batch is committed).
-async fn settle(
+/// Takes back a lane once its batch is processed: the lane and the owner are free for their next batches, and the
+/// batch is made durable off the lane ([`Stage::durable`]), its offsets committed once that is done ([`settle`]).
+fn free_lane<S: Stage + Clone + 'static>(
     finished: Finished,
     scheduler: &mut Scheduler,
+    lanes: &mut Lanes,
+    stage: &S,
+    options: &StageOptions,
+    shutdown: &CancellationToken,
+) {
+    lanes.idle.push(finished.lane);
+    scheduler.release(&finished.owner);
+    let (records, bytes) = (finished.records, finished.bytes);
+    let Some(positions) = finished.processed else {
+        lanes.records -= records;
+        lanes.bytes -= bytes;
+        return;
+    };
+    let (mut stage, options, shutdown) = (stage.clone(), options.clone(), shutdown.clone());
+    lanes.durables.spawn(async move {
+        let durable = durable_until_done(&mut stage, &options, &shutdown).await;
+        Durable {
+            records,
+            bytes,
+            positions: durable.then_some(positions),
+        }
+    });
+}
+
+/// Commits a durable batch's offsets; returns the positions committed, or `None` when shutdown interrupted making it
+/// durable or the commit (nothing of the batch is committed).
+async fn settle(
+    durable: Durable,
     lanes: &mut Lanes,
     subscription: &mut dyn Subscription,
     options: &StageOptions,
     shutdown: &CancellationToken,
 ) -> Option<Vec<Position>> {
-    lanes.idle.push(finished.lane);
-    lanes.records -= finished.records;
-    lanes.bytes -= finished.bytes;
-    scheduler.release(&finished.owner);
+    lanes.records -= durable.records;
+    lanes.bytes -= durable.bytes;
     metrics::gauge!(names::STAGE_IN_FLIGHT, names::STAGE => options.name).set(lanes.records as f64);
-    let processed = finished.processed?;
+    let processed = durable.positions?;
     if !commit(subscription, &processed, options, shutdown).await {
         return None;
     }
@@ -283,19 +340,24 @@ async fn settle(
     Some(processed)
 }
 
-/// On shutdown: waits for the batches in progress and commits those that were processed.
-async fn finish(
+/// On shutdown: waits for the batches in progress and commits those that were processed and made durable.
+async fn finish<S: Stage + Clone + 'static>(
     subscription: &mut dyn Subscription,
     scheduler: &mut Scheduler,
     lanes: &mut Lanes,
+    stage: &S,
     options: &StageOptions,
     shutdown: &CancellationToken,
 ) {
-    while lanes.busy() > 0 {
+    while lanes.busy() > 0 || !lanes.durables.is_empty() {
         tokio::select! {
-            finished = lanes.done.recv() => {
+            finished = lanes.done.recv(), if lanes.busy() > 0 => {
                 let Some(finished) = finished else { return };
-                settle(finished, scheduler, lanes, subscription, options, shutdown).await;
+                free_lane(finished, scheduler, lanes, stage, options, shutdown);
+            }
+            Some(durable) = lanes.durables.join_next() => {
+                let Ok(durable) = durable else { return };
+                settle(durable, lanes, subscription, options, shutdown).await;
             }
             // A lane that ended (a panic) never answers: its batch is not committed.
             Some(_) = lanes.tasks.join_next() => return,
@@ -352,6 +414,7 @@ fn spawn_lanes<S: Stage + Clone + 'static>(
         tasks,
         idle: (0..count).rev().collect(),
         done,
+        durables: tokio::task::JoinSet::new(),
         records: 0,
         bytes: 0,
     }

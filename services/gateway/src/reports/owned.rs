@@ -14,7 +14,7 @@ use accord_domain::{
     observable::canonicalize_declared,
     topics,
 };
-use accord_runtime::{ApiError, Principal, json, telemetry::ErrorChain};
+use accord_runtime::{ApiError, Principal, cpu, json, telemetry::ErrorChain};
 use axum::{
     Json,
     extract::{Path, State},
@@ -192,7 +192,8 @@ pub async fn amend_report(
         handling,
     };
     let report_id = accord_domain::ReportId::parse(&current.id).map_err(ApiError::internal)?;
-    let mut raw = judge(state, &org, report_id, submission).await?;
+    let priority = cpu::Priority::of_backlog(reservation.backlogged());
+    let mut raw = cpu::scope(priority, judge(state, &org, report_id, submission)).await?;
     drop(validation);
     let _serialized = state.amendments.lock().await;
     let current = owned_status(state, principal, id).await?;
@@ -207,7 +208,7 @@ pub async fn amend_report(
         raw.received_at = received.with_timezone(&chrono::Utc);
     }
     raw.revision = Some(revision.clone());
-    publish(state, &raw).await?;
+    publish(state, &raw, priority).await?;
     reservation.keep();
     let amendment = Amendment {
         id: current.id.clone(),

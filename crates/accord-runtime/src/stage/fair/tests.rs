@@ -84,6 +84,45 @@ fn a_batch_with_records_of_its_owner_queued_behind_it_is_backlogged() {
     );
 }
 
+#[tokio::test]
+async fn a_record_marked_background_upstream_makes_its_batch_background_and_stays_marked_downstream()
+ {
+    let mut scheduler = Scheduler::default();
+    // `a`'s heavy reports arrive one at a time: nothing of its own is ever queued behind them here.
+    let mut marked = delivery("a", 0, 10);
+    let mut derived = Record::new("r0", b"derived".to_vec());
+    cpu::scope(cpu::Priority::Background, async {
+        super::super::mark_priority(&mut marked.record);
+        super::super::mark_priority(&mut derived);
+    })
+    .await;
+    scheduler.add("owner", vec![marked, delivery("b", 1, 10)]);
+    let first = scheduler.take(4, usize::MAX).unwrap();
+    assert_eq!((first.owner.as_str(), first.backlogged), ("a", true));
+    let second = scheduler.take(4, usize::MAX).unwrap();
+    assert_eq!((second.owner.as_str(), second.backlogged), ("b", false));
+    // The record a background batch publishes carries the mark (once); a foreground batch's does not.
+    let marks = |record: &Record| {
+        record
+            .headers
+            .iter()
+            .filter(|(name, value)| {
+                name == accord_domain::topics::HEADER_PRIORITY
+                    && value == accord_domain::topics::PRIORITY_BACKGROUND
+            })
+            .count()
+    };
+    assert_eq!(marks(&derived), 1);
+    cpu::scope(cpu::Priority::Background, async {
+        super::super::mark_priority(&mut derived);
+    })
+    .await;
+    assert_eq!(marks(&derived), 1, "marked once");
+    let mut foreground = Record::new("r1", b"x".to_vec());
+    super::super::mark_priority(&mut foreground);
+    assert_eq!(marks(&foreground), 0);
+}
+
 #[test]
 fn a_batch_closes_at_its_byte_bound_and_holds_at_least_one_record() {
     let mut scheduler = Scheduler::default();
@@ -253,4 +292,112 @@ async fn a_lane_that_panics_stops_the_stage_instead_of_leaving_its_owner_busy_fo
     .await
     .expect("the stage went on without its lane");
     assert!(stopped.is_err(), "the stage must fail, not carry on");
+}
+
+/// A stage whose batches become durable only with a permit: without one, [`Stage::durable`] fails after a moment.
+#[derive(Clone)]
+struct SlowSync {
+    synced: Arc<tokio::sync::Semaphore>,
+    processed: mpsc::UnboundedSender<String>,
+}
+
+#[async_trait::async_trait]
+impl Stage for SlowSync {
+    async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
+        for delivery in batch {
+            self.processed
+                .send(delivery.record.key.clone().unwrap_or_default())?;
+        }
+        Ok(())
+    }
+
+    async fn durable(&mut self) -> anyhow::Result<()> {
+        tokio::select! {
+            permit = self.synced.acquire() => {
+                permit?.forget();
+                Ok(())
+            }
+            () = tokio::time::sleep(Duration::from_millis(20)) => anyhow::bail!("not synced yet"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_frees_its_lane_before_it_is_durable_and_its_offsets_wait_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = BusClient::from_url(&dir.path().to_string_lossy())
+        .await
+        .unwrap();
+    bus.ensure_topics(&[TOPIC]).await.unwrap();
+    let (processed, mut seen) = mpsc::unbounded_channel();
+    let sync = SlowSync {
+        synced: Arc::new(tokio::sync::Semaphore::new(0)),
+        processed,
+    };
+    let records: Vec<Record> = (0..4).map(|n| owned("a", &format!("a{n}"))).collect();
+    bus.publish(TOPIC, records).await.unwrap();
+    let (options, mut fairness) = two_lanes();
+    fairness.lanes = 1;
+    let shutdown = CancellationToken::new();
+    let stage = tokio::spawn(super::super::run_fair(
+        bus.clone(),
+        options,
+        fairness,
+        sync.clone(),
+        shutdown.clone(),
+    ));
+    // One lane, batches of two: the second batch is processed while the first is not durable yet.
+    let mut keys = Vec::new();
+    for _ in 0..4 {
+        // A hang guard, not a timing: if the lane waited for the sync, the second batch would never come.
+        let next = tokio::time::timeout(Duration::from_secs(30), seen.recv()).await;
+        keys.push(next.expect("the lane waited for the sync").unwrap());
+    }
+    assert_eq!(keys, ["a0", "a1", "a2", "a3"]);
+    // Stopped before any batch became durable: none of the offsets was committed.
+    shutdown.cancel();
+    stage.await.unwrap().unwrap();
+    let mut again = bus
+        .subscribe(accord_bus::SubscribeOptions {
+            topic: TOPIC.to_owned(),
+            group: Some("fair-test".to_owned()),
+        })
+        .await
+        .unwrap();
+    let next = again.next_batch(10).await.unwrap();
+    assert_eq!(
+        offsets(&next),
+        [0, 1, 2, 3],
+        "nothing was committed before it was durable"
+    );
+    // Durable, they are committed.
+    drop(again);
+    let shutdown = CancellationToken::new();
+    sync.synced.add_permits(2);
+    let (options, fairness) = two_lanes();
+    let stage = tokio::spawn(super::super::run_fair(
+        bus.clone(),
+        options,
+        fairness,
+        sync.clone(),
+        shutdown.clone(),
+    ));
+    for _ in 0..4 {
+        let next = tokio::time::timeout(Duration::from_secs(30), seen.recv()).await;
+        next.expect("the batches are processed again").unwrap();
+    }
+    while sync.synced.available_permits() > 0 {
+        tokio::task::yield_now().await;
+    }
+    shutdown.cancel();
+    stage.await.unwrap().unwrap();
+    let mut last = bus
+        .subscribe(accord_bus::SubscribeOptions {
+            topic: TOPIC.to_owned(),
+            group: Some("fair-test".to_owned()),
+        })
+        .await
+        .unwrap();
+    bus.publish(TOPIC, vec![owned("z", "z0")]).await.unwrap();
+    assert_eq!(offsets(&last.next_batch(10).await.unwrap()), [4]);
 }
