@@ -8,6 +8,7 @@ mod discovery;
 #[path = "../e2e/helpers.rs"]
 mod helpers;
 mod interop;
+mod paging;
 mod reads;
 
 use reqwest::header::{HeaderMap, HeaderValue};

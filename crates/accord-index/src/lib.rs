@@ -14,6 +14,7 @@
 pub mod conformance;
 #[path = "opensearch/mod.rs"]
 pub mod opensearch_index;
+pub mod ordered;
 mod release;
 pub mod tantivy_index;
 
@@ -22,6 +23,7 @@ use std::{collections::BTreeSet, fmt, net::IpAddr, sync::Arc};
 use accord_domain::{ObservableType, ReportId, Timestamp, Tlp, View};
 use async_trait::async_trait;
 
+pub use crate::ordered::{MouChanges, Released, ReleasedQuery, release_base, released_at};
 pub use crate::release::{ReleaseFilter, Views, document_terms};
 
 /// Replaces every view of a report with `views` (an empty list removes the report from the index).
@@ -86,6 +88,27 @@ pub struct Filters {
     pub to: Option<Timestamp>,
     /// Views of this report only (an investigator opening one released report).
     pub report: Option<ReportId>,
+    /// Views whose STIX export holds one of these objects ([`accord_stix::export::object_ids`]): a TAXII read of
+    /// given objects. Empty: no restriction. At most [`MAX_OBJECT_IDS`].
+    pub stix_ids: BTreeSet<String>,
+}
+
+/// The most STIX ids one search may ask for ([`Filters::stix_ids`]); more is an [`IndexError::InvalidQuery`] on
+/// every backend.
+pub const MAX_OBJECT_IDS: usize = 1_000;
+
+/// Checks the STIX ids of a search against [`MAX_OBJECT_IDS`].
+///
+/// # Errors
+/// Returns [`IndexError::InvalidQuery`] naming the bound when there are more.
+pub fn check_stix_ids(filters: &Filters) -> Result<(), IndexError> {
+    if filters.stix_ids.len() > MAX_OBJECT_IDS {
+        return Err(IndexError::InvalidQuery(format!(
+            "{} object ids asked for; at most {MAX_OBJECT_IDS} are searched",
+            filters.stix_ids.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The most words a free-text search may have. Both backends split text into words the same way (runs of letters
@@ -239,6 +262,14 @@ pub trait SearchIndex: Send + Sync + 'static {
             });
         }
         Ok(counts)
+    }
+
+    /// Returns at most `query.size` views of the release filter in the TAXII order after the query's start bound
+    /// (module [`ordered`]): what [`SearchIndex::search`] matches for the same filter, each with its release time
+    /// (conformance: `released_views_walk_in_release_order`). The default reads every match ([`ordered::scan`]);
+    /// tantivy walks its columns and decodes only the views it returns.
+    async fn released(&self, query: ReleasedQuery) -> Result<Vec<Released>, IndexError> {
+        ordered::scan(self, query).await
     }
 
     /// Makes every `Written` item visible to searches now (tests and shutdown).

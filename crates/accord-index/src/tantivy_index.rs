@@ -22,6 +22,7 @@ mod durable;
 mod merges;
 mod query;
 mod ranges;
+mod released;
 mod schema;
 
 use std::{
@@ -51,17 +52,18 @@ use crate::{
 use accord_domain::{Timestamp, View};
 
 /// The memory budget of the index writer.
-/// Moves a damaged index directory aside (`<dir>.damaged-<unix seconds>`), for the operator to inspect or delete.
-fn set_aside(dir: &Path) -> Result<std::path::PathBuf, IndexError> {
+/// Moves an index directory aside (`<dir>.<why>-<unix seconds>`: `damaged`, `old-schema`), for the operator to
+/// inspect or delete.
+fn set_aside(dir: &Path, why: &str) -> Result<std::path::PathBuf, IndexError> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
     let mut name = dir.as_os_str().to_owned();
-    name.push(format!(".damaged-{stamp}"));
+    name.push(format!(".{why}-{stamp}"));
     let aside = std::path::PathBuf::from(name);
     std::fs::rename(dir, &aside).map_err(|source| {
         IndexError::unavailable(
-            format!("failed to set the damaged index `{}` aside", dir.display()),
+            format!("failed to set the index `{}` aside", dir.display()),
             source,
         )
     })?;
@@ -174,9 +176,21 @@ impl TantivyIndex {
             Access::ReadWrite => {
                 let (directory, durability) =
                     durable::DeferredSyncDirectory::open(dir).map_err(opening)?;
-                let index = Index::open_or_create(directory, schema)
-                    .map_err(unavailable("failed to open index"))?;
-                (index, Some(durability))
+                match Index::open_or_create(directory, schema) {
+                    Ok(index) => (index, Some(durability)),
+                    // An index written by an older version, before a field was added: derived state, rebuilt from
+                    // the bus.
+                    Err(tantivy::TantivyError::SchemaError(_)) => {
+                        drop(durability);
+                        let aside = set_aside(dir, "old-schema")?;
+                        tracing::warn!(
+                            moved_to = %aside.display(),
+                            "the index has an older schema: set aside, and a new one is rebuilt from the bus"
+                        );
+                        return Self::open_with(dir, access);
+                    }
+                    Err(error) => return Err(unavailable("failed to open index")(error)),
+                }
             }
             Access::ReadOnly => {
                 let directory = MmapDirectory::open(dir).map_err(opening)?;
@@ -190,7 +204,7 @@ impl TantivyIndex {
             let damaged = opened.damaged_files()?;
             if !damaged.is_empty() {
                 drop(opened);
-                let aside = set_aside(dir)?;
+                let aside = set_aside(dir, "damaged")?;
                 tracing::error!(
                     files = ?damaged,
                     moved_to = %aside.display(),
@@ -301,6 +315,13 @@ impl SearchIndex for TantivyIndex {
 
     async fn search(&self, query: Query) -> Result<Page, IndexError> {
         self.blocking(move |inner| inner.search(&query)).await
+    }
+
+    async fn released(
+        &self,
+        query: crate::ReleasedQuery,
+    ) -> Result<Vec<crate::Released>, IndexError> {
+        self.blocking(move |inner| inner.released(&query)).await
     }
 
     async fn lookup(
@@ -515,6 +536,7 @@ impl Inner {
         if let Some(text) = &query.text {
             crate::check_text(text)?;
         }
+        crate::check_stix_ids(&query.filters)?;
         let searcher = self.reader.searcher();
         self.page(
             &searcher,
@@ -535,6 +557,7 @@ impl Inner {
         if let Some(text) = &query.text {
             crate::check_text(text)?;
         }
+        crate::check_stix_ids(&query.filters)?;
         let mut narrowed = query.clone();
         let earliest = ranges.iter().map(|(from, _)| *from).min();
         let latest = ranges.iter().map(|(_, to)| *to).max();

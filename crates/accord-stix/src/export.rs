@@ -115,6 +115,24 @@ pub fn own_objects(view: &View) -> Vec<(String, String)> {
     objects
 }
 
+/// Returns the ids of every object the export of `view` holds ([`export`] of that view alone): its own objects
+/// ([`own_objects`]), its observables and vulnerabilities, its author identity and its TLP marking. The index stores
+/// them with the view, so that a TAXII read of given objects finds the views that carry them by term.
+pub fn object_ids(view: &View) -> Vec<String> {
+    let mut ids: Vec<String> = own_objects(view).into_iter().map(|(_, id)| id).collect();
+    ids.extend(
+        view.content
+            .indicators
+            .iter()
+            .map(|indicator| exported(indicator).id.clone()),
+    );
+    ids.push(author_id(view));
+    ids.push(tlp_marking_id(view.content.tlp).to_owned());
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// Returns the STIX timestamp form Accord writes: RFC 3339, UTC, milliseconds (`2026-11-20T08:00:00.000Z`).
 pub fn timestamp(at: Timestamp) -> String {
     at.trunc_subsecs(3)

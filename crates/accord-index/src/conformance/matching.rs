@@ -387,3 +387,53 @@ pub async fn occurred_range_is_from_inclusive_to_exclusive(index: IndexClient) {
     );
     assert_eq!(ids(&index, range(Some(mar), Some(feb))).await.0, 0);
 }
+
+/// The STIX id filter matches the views whose export holds one of the ids: a report's own objects match its views
+/// only, a shared observable every view that carries it; the release filter still applies, and more ids than
+/// [`crate::MAX_OBJECT_IDS`] are an invalid query.
+pub async fn stix_id_filter_matches_views_carrying_the_objects(index: IndexClient) {
+    let (first, second) = (report(), report());
+    // Both views carry the same observable (same type and id): a shared object.
+    let a = with_indicators(view(&first, "a"), &[(T::Ipv4Addr, "198.51.100.1")]);
+    let b = with_indicators(view(&second, "b"), &[(T::Ipv4Addr, "198.51.100.1")]);
+    let observable = a.content.indicators[0].id.clone();
+    put(&index, &first, 1, vec![a]).await;
+    put(&index, &second, 1, vec![b]).await;
+
+    let of = |stix_ids: &[&str]| {
+        let mut search = query();
+        search.filters.stix_ids = stix_ids.iter().map(|id| (*id).to_owned()).collect();
+        search
+    };
+    assert_eq!(
+        ids(&index, of(&[first.as_str()])).await,
+        (1, sorted_ids(&["a"]))
+    );
+    assert_eq!(
+        ids(&index, of(&[first.as_str(), second.as_str()])).await,
+        (2, sorted_ids(&["a", "b"]))
+    );
+    assert_eq!(
+        ids(&index, of(&[&observable])).await.0,
+        2,
+        "a shared object"
+    );
+    assert_eq!(ids(&index, of(&["report--unknown"])).await.0, 0);
+    let mut elsewhere = of(&[first.as_str()]);
+    elsewhere.release.agency = org(OTHER_AGENCY);
+    assert_eq!(
+        ids(&index, elsewhere).await.0,
+        0,
+        "the release filter still applies"
+    );
+
+    let many: Vec<String> = (0..=crate::MAX_OBJECT_IDS)
+        .map(|n| format!("indicator--{n}"))
+        .collect();
+    let mut too_many = query();
+    too_many.filters.stix_ids = many.into_iter().collect();
+    assert!(matches!(
+        index.search(too_many).await,
+        Err(crate::IndexError::InvalidQuery(_))
+    ));
+}

@@ -10,6 +10,7 @@
 mod batch;
 mod limits;
 mod matching;
+mod ordered;
 mod release;
 mod writes;
 
@@ -20,7 +21,7 @@ use accord_domain::{
     Profile, Purpose, ReportFacts, ReportId, Scope, Timestamp, Tlp, View, ViewContent,
 };
 
-pub use self::{batch::*, limits::*, matching::*, release::*, writes::*};
+pub use self::{batch::*, limits::*, matching::*, ordered::*, release::*, writes::*};
 use crate::{
     Filters, IndexClient, IndicatorKey, IndicatorMatch, Query, ReleaseFilter, ReplaceViews, Views,
     WriteOutcome,
@@ -47,6 +48,8 @@ pub const CASES: &[(&str, Case)] = cases![
     sector_filter_matches_exactly,
     partner_filter_never_matches_anonymous_views,
     report_filter_matches_only_that_report,
+    stix_id_filter_matches_views_carrying_the_objects,
+    released_views_walk_in_release_order,
     occurred_range_is_from_inclusive_to_exclusive,
     release_filter_hides_other_grants_and_windows,
     release_filter_bounds_totals,

@@ -10,7 +10,8 @@
 //!   every IPv4 address), each block as [`IpBlock`] derives it (an IPv4-mapped block is the IPv4 block it maps:
 //!   OpenSearch refuses CIDR notation on a mapped address), an `ip` field for plain addresses, `text` fields `title`
 //!   and `description` analyzed by `accord_text` (below), `date_nanos` fields `valid_from`, `valid_until` and
-//!   `occurred_at`, the report `version`, and the whole view in `view` (an object with `enabled: false`: stored in
+//!   `occurred_at`, the report `version`, the ids of the STIX objects of the view's export in `stix_id` (a TAXII read
+//!   of given objects), and the whole view in `view` (an object with `enabled: false`: stored in
 //!   `_source`, never indexed). `dynamic: strict` turns a field Accord does not know into an item failure instead of
 //!   a silent new mapping.
 //! - `<prefix>-reports`: one *marker* per report, `_id` = report id, written conditionally on what was read
@@ -122,6 +123,7 @@ pub(crate) fn views_template(names: &Names, config: &OpenSearchConfig) -> Value 
                     "partner": keyword(),
                     "title": text(),
                     "description": text(),
+                    "stix_id": keyword(),
                     "view": { "type": "object", "enabled": false }
                 }
             }
@@ -240,6 +242,7 @@ pub(crate) fn view_document(
         "partner": content.partner,
         "title": content.title,
         "description": content.description,
+        "stix_id": accord_stix::export::object_ids(view),
         "view": serde_json::to_value(view)?,
     }))
 }

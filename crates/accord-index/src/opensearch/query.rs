@@ -95,6 +95,9 @@ pub(crate) fn filter_clauses(filters: &Filters) -> Vec<Value> {
     if let Some(report) = &filters.report {
         clauses.push(json!({ "term": { "report_id": report.as_str() } }));
     }
+    if !filters.stix_ids.is_empty() {
+        clauses.push(json!({ "terms": { "stix_id": filters.stix_ids } }));
+    }
     if filters.from.is_some() || filters.to.is_some() {
         let mut range = serde_json::Map::new();
         if let Some(from) = filters.from {
@@ -151,6 +154,7 @@ pub(crate) fn search_query(query: &Query) -> Result<Value, IndexError> {
         crate::check_text(text)?;
         clauses.extend(text_clause(text));
     }
+    crate::check_stix_ids(&query.filters)?;
     clauses.extend(filter_clauses(&query.filters));
     Ok(filtered(&query.release, clauses))
 }

@@ -142,6 +142,22 @@ pub(crate) fn filter_clauses(fields: &Fields, filters: &Filters) -> Clauses {
     if let Some(report) = &filters.report {
         clauses.push(must_term(fields.report_term(report.as_str())));
     }
+    if !filters.stix_ids.is_empty() {
+        // Always a union of term queries, however many ids (at most `MAX_OBJECT_IDS`): each is one dictionary
+        // lookup of a term with a few postings, where a term set would run an automaton over the whole `stix_id`
+        // dictionary of every segment (the most expensive part of a TAXII page in a profile).
+        let any = filters
+            .stix_ids
+            .iter()
+            .map(|id| -> Box<dyn Query> {
+                Box::new(TermQuery::new(
+                    Fields::term(fields.stix_id, id),
+                    IndexRecordOption::Basic,
+                ))
+            })
+            .collect();
+        clauses.push((Occur::Must, Box::new(BooleanQuery::union(any))));
+    }
     if filters.from.is_some() || filters.to.is_some() {
         let lower = filters.from.map_or(Bound::Unbounded, |from| {
             Bound::Included(Term::from_field_i64(fields.occurred_at, micros(from)))

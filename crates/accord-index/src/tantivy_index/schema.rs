@@ -23,6 +23,10 @@ pub(crate) const OCCURRED_AT: &str = "occurred_at";
 pub(crate) const VALID_FROM: &str = "valid_from";
 /// The name of the `valid_until` field.
 pub(crate) const VALID_UNTIL: &str = "valid_until";
+/// The name of the release base field ([`crate::release_base`]).
+pub(crate) const RELEASE_BASE: &str = "release_base";
+/// The name of the MoU terms field (also a fast field: the TAXII order reads the versions of each view).
+pub(crate) const MOU: &str = "mou";
 
 /// The fields of the index schema.
 #[derive(Debug, Clone, Copy)]
@@ -36,9 +40,11 @@ pub(crate) struct Fields {
     /// The grant terms of `crate::document_terms`: `<agency>|<purpose>` per pair the view is shown to,
     /// `<agency>|<purpose>|alt` per pair it is an alternate for (`STRING`, multi-valued).
     pub(crate) grant: Field,
-    /// The MoU terms of `crate::document_terms`: ids, `<id>@<version>`, and the versioned marker (`STRING`,
+    /// The MoU terms of `crate::document_terms`: ids, `<id>@<version>`, and the versioned marker (`STRING | FAST`,
     /// multi-valued).
     pub(crate) mou: Field,
+    /// The view's [`crate::release_base`] (`i64` µs, `FAST`): with the MoU versions, its place in the TAXII order.
+    pub(crate) release_base: Field,
     /// Visible from, inclusive (`i64` µs, `FAST`).
     pub(crate) valid_from: Field,
     /// Visible until, exclusive (`i64` µs, `FAST`).
@@ -61,6 +67,9 @@ pub(crate) struct Fields {
     pub(crate) title: Field,
     /// The description (`TEXT`).
     pub(crate) description: Field,
+    /// The ids of the STIX objects of the view's export (`STRING`, multi-valued,
+    /// [`accord_stix::export::object_ids`]).
+    pub(crate) stix_id: Field,
     /// The whole view as JSON (`STORED` only): hits are decoded from it.
     pub(crate) view_json: Field,
 }
@@ -74,7 +83,8 @@ impl Fields {
             report_id: builder.add_text_field("report_id", STRING),
             version: builder.add_u64_field(VERSION, FAST),
             grant: builder.add_text_field("grant", STRING),
-            mou: builder.add_text_field("mou", STRING),
+            mou: builder.add_text_field(MOU, STRING | FAST),
+            release_base: builder.add_i64_field(RELEASE_BASE, FAST),
             valid_from: builder.add_i64_field(VALID_FROM, FAST),
             valid_until: builder.add_i64_field(VALID_UNTIL, FAST),
             occurred_at: builder.add_i64_field(OCCURRED_AT, FAST),
@@ -86,6 +96,7 @@ impl Fields {
             partner: builder.add_text_field("partner", STRING),
             title: builder.add_text_field("title", TEXT),
             description: builder.add_text_field("description", TEXT),
+            stix_id: builder.add_text_field("stix_id", STRING),
             view_json: builder.add_text_field("view_json", STORED),
         };
         (builder.build(), fields)
@@ -119,6 +130,7 @@ impl Fields {
         doc.add_i64(self.valid_from, i64::MAX);
         doc.add_i64(self.valid_until, i64::MIN);
         doc.add_i64(self.occurred_at, i64::MIN);
+        doc.add_i64(self.release_base, i64::MIN);
         doc
     }
 
@@ -146,6 +158,7 @@ impl Fields {
         }
         doc.add_i64(self.valid_from, micros(view.valid_from));
         doc.add_i64(self.valid_until, micros(view.valid_until));
+        doc.add_i64(self.release_base, micros(crate::release_base(view)));
         let content = &view.content;
         doc.add_i64(self.occurred_at, micros(content.occurred_at));
         for indicator in &content.indicators {
@@ -170,6 +183,9 @@ impl Fields {
         }
         if let Some(description) = &content.description {
             doc.add_text(self.description, description);
+        }
+        for id in accord_stix::export::object_ids(view) {
+            doc.add_text(self.stix_id, id);
         }
         doc.add_text(self.view_json, json);
         Ok(doc)

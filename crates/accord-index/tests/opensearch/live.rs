@@ -98,6 +98,8 @@ conformance_tests![
     sector_filter_matches_exactly,
     partner_filter_never_matches_anonymous_views,
     report_filter_matches_only_that_report,
+    stix_id_filter_matches_views_carrying_the_objects,
+    released_views_walk_in_release_order,
     occurred_range_is_from_inclusive_to_exclusive,
     release_filter_hides_other_grants_and_windows,
     release_filter_bounds_totals,

@@ -47,6 +47,8 @@ conformance_tests![
     sector_filter_matches_exactly,
     partner_filter_never_matches_anonymous_views,
     report_filter_matches_only_that_report,
+    stix_id_filter_matches_views_carrying_the_objects,
+    released_views_walk_in_release_order,
     occurred_range_is_from_inclusive_to_exclusive,
     release_filter_hides_other_grants_and_windows,
     release_filter_bounds_totals,
@@ -210,6 +212,47 @@ async fn a_writer_sets_a_damaged_index_aside_and_starts_afresh() {
                 .starts_with(&format!("{name}.damaged-"))
         })
         .expect("the damaged index is kept aside");
+    std::fs::remove_dir_all(aside.path()).unwrap();
+}
+
+/// An index written with an older schema (before a field was added) is set aside by the writer (`<dir>.old-schema-<t>`)
+/// and a new, empty one takes its place, which the indexer rebuilds from the bus; a reader alone refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_sets_an_index_of_an_older_schema_aside_and_starts_afresh() {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    {
+        let mut builder = tantivy::schema::Schema::builder();
+        builder.add_text_field("view_id", tantivy::schema::STRING);
+        let old = tantivy::Index::create_in_dir(dir.path(), builder.build()).expect("old index");
+        let mut writer: tantivy::IndexWriter = old.writer(15_000_000).expect("writer");
+        writer.commit().expect("commit");
+    }
+    assert!(
+        TantivyIndex::open_read_only(dir.path()).is_err(),
+        "a reader does not touch it"
+    );
+    let index = TantivyIndex::open(dir.path()).expect("open for writing");
+    assert!(
+        IndexClient::new(index).is_empty().await.unwrap(),
+        "a fresh index"
+    );
+    let parent = dir.path().parent().unwrap();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let aside = std::fs::read_dir(parent)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{name}.old-schema-"))
+        })
+        .expect("the old index is kept aside");
     std::fs::remove_dir_all(aside.path()).unwrap();
 }
 

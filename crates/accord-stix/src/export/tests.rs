@@ -375,3 +375,30 @@ fn urls_are_exported_as_rfc3986_uris_with_the_id_of_that_form() {
         observable_id(ObservableType::Url, "https://e.com/?q=%5B1%5D")
     );
 }
+
+#[test]
+fn object_ids_are_the_ids_of_the_export_of_a_view() {
+    let indicators = vec![
+        indicator(ObservableType::Ipv4Addr, "45.155.205.172"),
+        indicator(ObservableType::Vulnerability, "CVE-2021-44228"),
+        indicator(ObservableType::Url, "https://e.com/?q=[1]"),
+        indicator(ObservableType::File, "invoice.pdf.exe"),
+    ];
+    for attribution in [Attribution::Named, Attribution::Anonymous] {
+        let mut view = view(REPORT_A, Tlp::Amber, attribution, indicators.clone());
+        view.content.victim = Some(Victim {
+            name: Some("Victim".to_owned()),
+            ..Victim::default()
+        });
+        let exported: Vec<String> = export(&[Release {
+            view: &view,
+            released_at: ts("2026-11-20T10:00:00Z"),
+        }])
+        .into_iter()
+        .map(|object| object.id)
+        .collect();
+        let exported: BTreeSet<String> = exported.into_iter().collect();
+        let listed: BTreeSet<String> = object_ids(&view).into_iter().collect();
+        assert_eq!(listed, exported);
+    }
+}

@@ -24,6 +24,8 @@
 mod collections;
 mod objects;
 pub(crate) mod revoked;
+mod selection;
+mod walk;
 
 pub(crate) use objects::released_at;
 

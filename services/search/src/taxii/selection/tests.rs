@@ -1,13 +1,22 @@
+use serde_json::json;
+
 use super::*;
 
-fn object(at_secs: i64, id: &str, kind: &str) -> StixObject {
+fn object(at_secs: i64, id: &str, kind: &str) -> Placed {
     let at = chrono::DateTime::from_timestamp(at_secs, 0).unwrap();
-    StixObject {
-        id: id.to_owned(),
-        kind: kind.to_owned(),
-        date_added: at,
-        version: at,
-        body: json!({ "id": id }),
+    Placed {
+        position: Position {
+            at,
+            group: format!("view--{at_secs}"),
+            object: id.to_owned(),
+        },
+        object: StixObject {
+            id: id.to_owned(),
+            kind: kind.to_owned(),
+            date_added: at,
+            version: at,
+            body: json!({ "id": id }),
+        },
     }
 }
 
@@ -20,7 +29,7 @@ fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn paging_walks_every_object_once_in_order() {
-    let objects: Vec<StixObject> = (0..7)
+    let objects: Vec<Placed> = (0..7)
         .map(|index| object(100 + index / 2, &format!("indicator--{index}"), "indicator"))
         .collect();
     let mut seen = Vec::new();
@@ -31,14 +40,17 @@ fn paging_walks_every_object_once_in_order() {
             pairs.push(("next".to_owned(), next.clone()));
         }
         let selection = parse_selection(&pairs).unwrap();
-        let (page, more) = selection.page(&objects);
-        seen.extend(page.iter().map(|object| object.id.clone()));
+        let (page, more) = selection.page(objects.clone());
+        seen.extend(page.iter().map(|placed| placed.object.id.clone()));
         if !more {
             break;
         }
-        next = Some(encode_cursor(page.last().unwrap()));
+        next = Some(encode_cursor(&page.last().unwrap().position));
     }
-    let expected: Vec<String> = objects.iter().map(|object| object.id.clone()).collect();
+    let expected: Vec<String> = objects
+        .iter()
+        .map(|placed| placed.object.id.clone())
+        .collect();
     assert_eq!(seen, expected);
 }
 
@@ -52,10 +64,10 @@ fn filters_select_by_date_type_id_and_version() {
     let ids = |pairs: &[(&str, &str)]| -> Vec<String> {
         let selection = parse_selection(&params(pairs)).unwrap();
         selection
-            .page(&objects)
+            .page(objects.clone())
             .0
             .iter()
-            .map(|object| object.id.clone())
+            .map(|placed| placed.object.id.clone())
             .collect()
     };
     let after = chrono::DateTime::from_timestamp(100, 0)
@@ -96,4 +108,30 @@ fn bad_parameters_are_refused() {
             "{pairs:?}"
         );
     }
+}
+
+#[test]
+fn cursors_round_trip_and_the_earlier_form_restarts_at_its_time() {
+    let position = Position {
+        at: chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+        group: "view--1".to_owned(),
+        object: "indicator--2".to_owned(),
+    };
+    assert_eq!(decode_cursor(&encode_cursor(&position)).unwrap(), position);
+    let earlier = URL_SAFE_NO_PAD.encode("1700000000123456|indicator--2");
+    let restart = decode_cursor(&earlier).unwrap();
+    assert_eq!(restart.at, position.at);
+    assert!(restart < position, "everything at that time is read again");
+}
+
+#[test]
+fn too_many_ids_are_refused() {
+    let ids: Vec<String> = (0..=accord_index::MAX_OBJECT_IDS)
+        .map(|n| format!("indicator--{n}"))
+        .collect();
+    let pairs = vec![("match[id]".to_owned(), ids.join(","))];
+    assert!(matches!(
+        parse_selection(&pairs),
+        Err(TaxiiError::BadRequest(_))
+    ));
 }

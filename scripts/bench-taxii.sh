@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# TAXII benchmark (issue 14 item 4): fills an agency's collection through `accord up` with the load generator, then
+# measures it with the unmodified OASIS taxii2-client (scripts/bench_taxii.py): the first page of 1 000, a full paged
+# read (objects/s), `match[id]` and an `added_after` poll. One fresh data directory per size.
+#
+# Usage: scripts/bench-taxii.sh [REPORTS ...]          (default: 1000 10000; each report holds 10 indicators, which
+#                                                      the collection serves as ~21 objects: report, 10 indicators,
+#                                                      10 observables, plus the shared identity and marking)
+# Environment: ACCORD_BIN (default target/release/accord; build it with `cargo build --release --bin accord`),
+#              PORT (18480; medallion gets PORT+1), BUDGET (seconds for the full read, 120), LOOKUPS (200),
+#              PYTHON (the project venv's python3 when .venv exists, as scripts/test.sh installs it; else python3
+#              with taxii2-client), MEDALLION (a `medallion` executable, e.g. from `pip install medallion` in a venv
+#              of its own: the objects Accord served are dumped and served by medallion's memory backend, measured
+#              the same way, and the ratios printed; for sizes up to MEDALLION_MAX_REPORTS, 1000 by default).
+# Prints one JSON line per size and server ({"reports": N, "server": "accord"|"medallion", "taxii": {...}}), and with
+# MEDALLION one line of ratios per size ({"reports": N, "medallion_over_accord": {...}}).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN="${ACCORD_BIN:-target/release/accord}"
+PORT="${PORT:-18480}"
+BUDGET="${BUDGET:-120}"
+LOOKUPS="${LOOKUPS:-200}"
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python3 ]; then PYTHON=.venv/bin/python3; else PYTHON=python3; fi
+fi
+if ! "$PYTHON" -c "import taxii2client" 2>/dev/null; then
+  echo "bench-taxii: $PYTHON lacks taxii2-client (scripts/test.sh installs it into .venv)" >&2
+  exit 1
+fi
+[ -x "$BIN" ] || { echo "bench-taxii: no binary at $BIN" >&2; exit 1; }
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 10000)
+
+export ACCORD_ADMIN_TOKEN="bench-taxii-admin-token-$(date +%s)-0123456789abcdef"
+URL="http://127.0.0.1:$PORT"
+TAXII_TYPE='Accept: application/taxii+json;version=2.1'
+# Servers started by this script, stopped when it exits (also on an error).
+STARTED=()
+trap 'for started in "${STARTED[@]}"; do kill "$started" 2>/dev/null || true; done' EXIT
+
+run_size() {
+  local reports=$1 data pid agency token reply taxii summary
+  local dump=()
+  data=$(mktemp -d /tmp/bench-taxii.XXXXXX)
+  # The load generator posts from one partner token: the per-token rate limit is off for the fill.
+  printf '[http]\nrate_limit_per_second = 0\n' >"$data/bench.toml"
+  "$BIN" up --config "$data/bench.toml" --data-dir "$data" --listen "127.0.0.1:$PORT" >"$data/up.log" 2>&1 &
+  pid=$!
+  STARTED+=("$pid")
+  for _ in $(seq 1 120); do
+    curl -fs "$URL/readyz" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  "$BIN" loadgen --url "$URL" --reports "$reports" --lookups 10 --unknown-lookups 10 --pid "$pid" \
+    --seed "$reports" >"$data/loadgen.out" 2>"$data/loadgen.err"
+  agency=$(sed -n 's/.*agency \([^,]*\),.*/\1/p' "$data/loadgen.err" | head -1)
+  reply=$(curl -fs -X POST "$URL/v1/tokens" -H "Authorization: Bearer $ACCORD_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' \
+    -d "{\"organization\":\"$agency\",\"role\":\"investigator\",\"purpose\":\"investigation\",\"case\":\"BENCH-TAXII\",\"label\":\"bench-taxii\"}")
+  token=$("$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$reply")
+  # A new token travels through the directory topic: wait until it authenticates.
+  for _ in $(seq 1 100); do
+    curl -fs -u "bench:$token" -H "$TAXII_TYPE" "$URL/taxii2/accord/collections/" | grep -q '"can_read":true' && break
+    sleep 0.2
+  done
+  if [ -n "${MEDALLION:-}" ] && [ "$reports" -le "${MEDALLION_MAX_REPORTS:-1000}" ]; then
+    dump=(--dump "$data/medallion-data.json")
+  fi
+  taxii=$("$PYTHON" scripts/bench_taxii.py "$URL/taxii2/accord/" bench "$token" --budget "$BUDGET" \
+    --lookups "$LOOKUPS" "${dump[@]}")
+  summary=$(grep -E "indicators/s|accepted" "$data/loadgen.out" | head -2 | tr -s ' \n' ' ' | tr -d '"')
+  cp "$data/loadgen.out" "/tmp/bench-taxii-loadgen-$reports.out"
+  echo "{\"reports\": $reports, \"server\": \"accord\", \"binary\": \"$BIN\", \"loadgen\": \"$summary\", \"taxii\": $taxii}"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [ ${#dump[@]} -gt 0 ] && [ -s "$data/medallion-data.json" ]; then
+    run_medallion "$reports" "$data" "$taxii"
+  fi
+  rm -rf "$data"
+}
+
+# Serves the dumped objects with medallion (memory backend), measures them the same way and prints the ratios.
+run_medallion() {
+  local reports=$1 data=$2 accord=$3 mport=$((PORT + 1)) mpid taxii
+  printf '%s' "{\"backend\": {\"module\": \"medallion.backends.memory_backend\", \"module_class\": \"MemoryBackend\",
+    \"filename\": \"$data/medallion-data.json\"}, \"users\": {\"bench\": \"bench\"},
+    \"taxii\": {\"max_page_size\": 1000}}" >"$data/medallion.json"
+  "$MEDALLION" --host 127.0.0.1 --port "$mport" "$data/medallion.json" >"$data/medallion.log" 2>&1 &
+  mpid=$!
+  STARTED+=("$mpid")
+  for _ in $(seq 1 120); do
+    curl -fs -u bench:bench -H "$TAXII_TYPE" "http://127.0.0.1:$mport/accord/" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  taxii=$("$PYTHON" scripts/bench_taxii.py "http://127.0.0.1:$mport/accord/" bench bench --budget "$BUDGET" \
+    --lookups "$LOOKUPS")
+  kill "$mpid" 2>/dev/null || true
+  wait "$mpid" 2>/dev/null || true
+  echo "{\"reports\": $reports, \"server\": \"medallion\", \"taxii\": $taxii}"
+  "$PYTHON" -c '
+import json, sys
+reports, accord, medallion = int(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+def ratio(a, b):
+    return round(a / b, 1) if a and b else None
+def p99(side, key):
+    return (side.get(key) or {}).get("p99")
+print(json.dumps({"reports": reports, "medallion_over_accord": {
+    "match_id_p99": ratio(p99(medallion, "match_id_ms"), p99(accord, "match_id_ms")),
+    "first_page_p99": ratio(p99(medallion, "first_page_ms"), p99(accord, "first_page_ms")),
+    "added_after_p99": ratio(p99(medallion, "added_after_ms"), p99(accord, "added_after_ms")),
+    "full_read_objects_per_s_accord_over_medallion": ratio(accord["full_read"]["objects_per_s"],
+                                                           medallion["full_read"]["objects_per_s"]),
+    "medallion_full_read_finished": medallion["full_read"]["finished"],
+}}))' "$reports" "$accord" "$taxii"
+}
+
+for reports in "${SIZES[@]}"; do
+  run_size "$reports"
+done

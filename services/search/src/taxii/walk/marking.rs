@@ -1,0 +1,105 @@
+//! TLP markings of shared observables and vulnerabilities in a collection read a page at a time: the most
+//! restrictive TLP of the visible views that carry each (decision 0007), found by term lookups of the index (ids × one
+//! stricter TLP label at a time), so that a hidden view marks nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use accord_domain::Tlp;
+use accord_index::Views;
+use accord_runtime::taxii::TaxiiError;
+use accord_stix::export::{StixObject, object_ids, tlp_marking_id};
+use serde_json::json;
+
+use super::{PROBE, Walker, index_error};
+use crate::taxii::selection::Placed;
+
+impl Walker<'_> {
+    /// Marks every shared observable and vulnerability of `placed` with the most restrictive TLP among the visible
+    /// views that carry it (decision 0007): per stricter label, from TLP:RED down, one term lookup of the ids still
+    /// marked below it.
+    pub(super) async fn mark_strictest(&self, placed: &mut [Placed]) -> Result<(), TaxiiError> {
+        let mut strictest: BTreeMap<String, Tlp> = placed
+            .iter()
+            .filter_map(|placed| Some((placed.object.id.clone(), shared_tlp(&placed.object)?)))
+            .collect();
+        for level in Tlp::ALL.into_iter().rev() {
+            let below: BTreeSet<String> = strictest
+                .iter()
+                .filter(|(_, tlp)| **tlp < level)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in self.carried_under(below, level).await? {
+                strictest.insert(id, level);
+            }
+        }
+        for placed in placed.iter_mut() {
+            if let Some(tlp) = strictest.get(&placed.object.id)
+                && shared_tlp(&placed.object).is_some_and(|current| current < *tlp)
+            {
+                placed.object.body["object_marking_refs"] = json!([tlp_marking_id(*tlp)]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns which of `ids` a visible view of TLP `level` carries.
+    async fn carried_under(
+        &self,
+        ids: BTreeSet<String>,
+        level: Tlp,
+    ) -> Result<BTreeSet<String>, TaxiiError> {
+        let mut found = BTreeSet::new();
+        let all: Vec<String> = ids.into_iter().collect();
+        for chunk in all.chunks(accord_index::MAX_OBJECT_IDS) {
+            let mut pending: BTreeSet<String> = chunk.iter().cloned().collect();
+            let mut offset = 0;
+            while !pending.is_empty() {
+                let query = accord_index::Query {
+                    release: self.ctx.release(Views::Shown, false),
+                    indicator: None,
+                    text: None,
+                    filters: accord_index::Filters {
+                        stix_ids: pending.clone(),
+                        tlp: BTreeSet::from([level]),
+                        ..accord_index::Filters::default()
+                    },
+                    size: PROBE,
+                    offset,
+                };
+                let page = self
+                    .state
+                    .deps
+                    .index
+                    .search(query)
+                    .await
+                    .map_err(|error| index_error(&error))?;
+                for view in page.hits.iter().filter(|view| self.ctx.allows(view)) {
+                    for id in object_ids(view) {
+                        if pending.remove(&id) {
+                            found.insert(id);
+                        }
+                    }
+                }
+                offset += page.hits.len();
+                if page.hits.len() < PROBE || offset as u64 >= page.total {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Returns the TLP marking of a shared observable or vulnerability (the shared objects that carry one), else `None`.
+fn shared_tlp(object: &StixObject) -> Option<Tlp> {
+    if matches!(
+        object.kind.as_str(),
+        "report" | "indicator" | "identity" | "marking-definition"
+    ) {
+        return None;
+    }
+    let marking = object.body["object_marking_refs"][0].as_str()?;
+    Tlp::ALL
+        .into_iter()
+        .find(|tlp| tlp_marking_id(*tlp) == marking)
+}
