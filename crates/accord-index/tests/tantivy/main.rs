@@ -195,24 +195,7 @@ async fn a_writer_sets_a_damaged_index_aside_and_starts_afresh() {
         IndexClient::new(index).is_empty().await.unwrap(),
         "a fresh index"
     );
-    let parent = dir.path().parent().unwrap();
-    let name = dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let aside = std::fs::read_dir(parent)
-        .unwrap()
-        .filter_map(Result::ok)
-        .find(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(&format!("{name}.damaged-"))
-        })
-        .expect("the damaged index is kept aside");
-    std::fs::remove_dir_all(aside.path()).unwrap();
+    remove_set_aside(dir.path(), "damaged");
 }
 
 /// An index written with an older schema (before a field was added) is set aside by the writer (`<dir>.old-schema-<t>`)
@@ -236,23 +219,22 @@ async fn a_writer_sets_an_index_of_an_older_schema_aside_and_starts_afresh() {
         IndexClient::new(index).is_empty().await.unwrap(),
         "a fresh index"
     );
-    let parent = dir.path().parent().unwrap();
-    let name = dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let aside = std::fs::read_dir(parent)
+    remove_set_aside(dir.path(), "old-schema");
+}
+
+/// Removes the copy of the index at `dir` that the writer set aside as `<dir>.<why>-<time>`, which must exist.
+fn remove_set_aside(dir: &std::path::Path, why: &str) {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let aside = std::fs::read_dir(dir.parent().unwrap())
         .unwrap()
         .filter_map(Result::ok)
         .find(|entry| {
             entry
                 .file_name()
                 .to_string_lossy()
-                .starts_with(&format!("{name}.old-schema-"))
+                .starts_with(&format!("{name}.{why}-"))
         })
-        .expect("the old index is kept aside");
+        .unwrap_or_else(|| panic!("the index is kept aside as {why}"));
     std::fs::remove_dir_all(aside.path()).unwrap();
 }
 

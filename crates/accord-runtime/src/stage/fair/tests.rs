@@ -253,16 +253,12 @@ async fn an_owner_whose_batch_is_stuck_holds_one_lane_and_the_others_go_on_in_th
     assert_eq!(held, ["h0", "h1", "h2"]);
     shutdown.cancel();
     stage.await.unwrap().unwrap();
-    let mut again = bus
-        .subscribe(accord_bus::SubscribeOptions {
-            topic: TOPIC.to_owned(),
-            group: Some("fair-test".to_owned()),
-        })
-        .await
-        .unwrap();
     bus.publish(TOPIC, vec![owned("z", "z0")]).await.unwrap();
-    let next = again.next_batch(10).await.unwrap();
-    assert_eq!(offsets(&next), [9], "everything processed was committed");
+    assert_eq!(
+        next_uncommitted(&bus).await,
+        [9],
+        "everything processed was committed"
+    );
 }
 
 /// A stage that panics on every record.
@@ -357,21 +353,12 @@ async fn a_batch_frees_its_lane_before_it_is_durable_and_its_offsets_wait_for_it
     // Stopped before any batch became durable: none of the offsets was committed.
     shutdown.cancel();
     stage.await.unwrap().unwrap();
-    let mut again = bus
-        .subscribe(accord_bus::SubscribeOptions {
-            topic: TOPIC.to_owned(),
-            group: Some("fair-test".to_owned()),
-        })
-        .await
-        .unwrap();
-    let next = again.next_batch(10).await.unwrap();
     assert_eq!(
-        offsets(&next),
+        next_uncommitted(&bus).await,
         [0, 1, 2, 3],
         "nothing was committed before it was durable"
     );
     // Durable, they are committed.
-    drop(again);
     let shutdown = CancellationToken::new();
     sync.synced.add_permits(2);
     let (options, fairness) = two_lanes();
@@ -391,13 +378,18 @@ async fn a_batch_frees_its_lane_before_it_is_durable_and_its_offsets_wait_for_it
     }
     shutdown.cancel();
     stage.await.unwrap().unwrap();
-    let mut last = bus
+    bus.publish(TOPIC, vec![owned("z", "z0")]).await.unwrap();
+    assert_eq!(next_uncommitted(&bus).await, [4]);
+}
+
+/// The offsets the stage-loop tests' consumer group reads next (what it has not committed), from a new subscription.
+async fn next_uncommitted(bus: &BusClient) -> Vec<u64> {
+    let mut again = bus
         .subscribe(accord_bus::SubscribeOptions {
             topic: TOPIC.to_owned(),
             group: Some("fair-test".to_owned()),
         })
         .await
         .unwrap();
-    bus.publish(TOPIC, vec![owned("z", "z0")]).await.unwrap();
-    assert_eq!(offsets(&last.next_batch(10).await.unwrap()), [4]);
+    offsets(&again.next_batch(10).await.unwrap())
 }
