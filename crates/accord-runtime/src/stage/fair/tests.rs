@@ -220,15 +220,7 @@ async fn an_owner_whose_batch_is_stuck_holds_one_lane_and_the_others_go_on_in_th
     records
         .extend((0..3).flat_map(|n| [owned("a", &format!("a{n}")), owned("b", &format!("b{n}"))]));
     bus.publish(TOPIC, records).await.unwrap();
-    let (options, fairness) = two_lanes();
-    let shutdown = CancellationToken::new();
-    let stage = tokio::spawn(super::super::run_fair(
-        bus.clone(),
-        options,
-        fairness,
-        gate.clone(),
-        shutdown.clone(),
-    ));
+    let (stage, shutdown) = start(&bus, gate.clone(), 2);
     // `h` holds one lane; the other serves `a` and `b` in turns, each in its own order.
     let mut others = Vec::new();
     for _ in 0..6 {
@@ -332,16 +324,7 @@ async fn a_batch_frees_its_lane_before_it_is_durable_and_its_offsets_wait_for_it
     };
     let records: Vec<Record> = (0..4).map(|n| owned("a", &format!("a{n}"))).collect();
     bus.publish(TOPIC, records).await.unwrap();
-    let (options, mut fairness) = two_lanes();
-    fairness.lanes = 1;
-    let shutdown = CancellationToken::new();
-    let stage = tokio::spawn(super::super::run_fair(
-        bus.clone(),
-        options,
-        fairness,
-        sync.clone(),
-        shutdown.clone(),
-    ));
+    let (stage, shutdown) = start(&bus, sync.clone(), 1);
     // One lane, batches of two: the second batch is processed while the first is not durable yet.
     let mut keys = Vec::new();
     for _ in 0..4 {
@@ -359,16 +342,8 @@ async fn a_batch_frees_its_lane_before_it_is_durable_and_its_offsets_wait_for_it
         "nothing was committed before it was durable"
     );
     // Durable, they are committed.
-    let shutdown = CancellationToken::new();
     sync.synced.add_permits(2);
-    let (options, fairness) = two_lanes();
-    let stage = tokio::spawn(super::super::run_fair(
-        bus.clone(),
-        options,
-        fairness,
-        sync.clone(),
-        shutdown.clone(),
-    ));
+    let (stage, shutdown) = start(&bus, sync.clone(), 2);
     for _ in 0..4 {
         let next = tokio::time::timeout(Duration::from_secs(30), seen.recv()).await;
         next.expect("the batches are processed again").unwrap();
@@ -380,6 +355,28 @@ async fn a_batch_frees_its_lane_before_it_is_durable_and_its_offsets_wait_for_it
     stage.await.unwrap().unwrap();
     bus.publish(TOPIC, vec![owned("z", "z0")]).await.unwrap();
     assert_eq!(next_uncommitted(&bus).await, [4]);
+}
+
+/// Runs `stage` fairly over the test topic with `lanes` lanes (batches of two records) until the token is cancelled.
+fn start<S: Stage + Clone + Sync + 'static>(
+    bus: &BusClient,
+    stage: S,
+    lanes: usize,
+) -> (
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    CancellationToken,
+) {
+    let (options, mut fairness) = two_lanes();
+    fairness.lanes = lanes;
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(super::super::run_fair(
+        bus.clone(),
+        options,
+        fairness,
+        stage,
+        shutdown.clone(),
+    ));
+    (running, shutdown)
 }
 
 /// The offsets the stage-loop tests' consumer group reads next (what it has not committed), from a new subscription.
