@@ -50,12 +50,18 @@ struct Submitted {
     accepted: BTreeMap<usize, String>,
     /// Reports that never got a 202 (they may or may not have been stored).
     refused: usize,
-    /// POSTs answered with anything but a 202 (or not answered), retries included.
+    /// POSTs answered with anything but a 202 or a 429 (or not answered), retries included.
     failed_posts: usize,
+    /// POSTs answered 429 (the partner's backlog was full while a stage was down): waited out, as `Retry-After`
+    /// asks, and not counted as failures.
+    backed_off: usize,
+    /// Why POSTs failed: status code, or "no answer", with counts.
+    failures: BTreeMap<String, usize>,
 }
 
 /// Posts reports `0..REPORTS` with `SUBMITTERS` tasks; a failed POST is retried (same content, same report id)
-/// a few times, as a partner would. `progress` counts the 202s as they come.
+/// a few times, as a partner would, and a 429 is waited out for as long as its `Retry-After` says, as a partner's
+/// client does, within [`PATIENCE`]. `progress` counts the 202s as they come.
 async fn submit_all(
     client: reqwest::Client,
     gateway: String,
@@ -73,38 +79,18 @@ async fn submit_all(
             Arc::clone(&progress),
         );
         tasks.spawn(async move {
-            let mut accepted = BTreeMap::new();
-            let (mut refused, mut failed_posts) = (0, 0);
+            let mut submitted = Submitted::default();
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= REPORTS {
-                    return (accepted, refused, failed_posts);
+                    return submitted;
                 }
-                let mut id = None;
-                for attempt in 0..8u64 {
-                    let response = client
-                        .post(format!("{gateway}/v1/reports"))
-                        .bearer_auth(&partner)
-                        .json(&report(n))
-                        .timeout(Duration::from_secs(90))
-                        .send()
-                        .await;
-                    if let Ok(response) = response
-                        && response.status() == StatusCode::ACCEPTED
-                    {
-                        let body: Value = response.json().await.unwrap_or(Value::Null);
-                        id = body["id"].as_str().map(str::to_owned);
-                        break;
-                    }
-                    failed_posts += 1;
-                    tokio::time::sleep(Duration::from_millis(500 * (attempt + 1))).await;
-                }
-                match id {
+                match submit_one(&client, &gateway, &partner, n, &mut submitted).await {
                     Some(id) => {
-                        accepted.insert(n, id);
+                        submitted.accepted.insert(n, id);
                         progress.fetch_add(1, Ordering::Relaxed);
                     }
-                    None => refused += 1,
+                    None => submitted.refused += 1,
                 }
                 tokio::time::sleep(PACE).await;
             }
@@ -112,12 +98,67 @@ async fn submit_all(
     }
     let mut submitted = Submitted::default();
     while let Some(result) = tasks.join_next().await {
-        let (accepted, refused, failed_posts) = result.unwrap();
-        submitted.accepted.extend(accepted);
-        submitted.refused += refused;
-        submitted.failed_posts += failed_posts;
+        let part = result.unwrap();
+        submitted.accepted.extend(part.accepted);
+        submitted.refused += part.refused;
+        submitted.failed_posts += part.failed_posts;
+        submitted.backed_off += part.backed_off;
+        for (why, count) in part.failures {
+            *submitted.failures.entry(why).or_default() += count;
+        }
     }
     submitted
+}
+
+/// Posts report `n` until it gets a 202 (its id), eight failures, or [`PATIENCE`] of 429s; tallies into `tally`.
+async fn submit_one(
+    client: &reqwest::Client,
+    gateway: &str,
+    partner: &str,
+    n: usize,
+    tally: &mut Submitted,
+) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut failures = 0u64;
+    while failures < 8 && tokio::time::Instant::now() < deadline {
+        let response = client
+            .post(format!("{gateway}/v1/reports"))
+            .bearer_auth(partner)
+            .json(&report(n))
+            .timeout(Duration::from_secs(90))
+            .send()
+            .await;
+        let status = response.as_ref().map(reqwest::Response::status).ok();
+        if status == Some(StatusCode::TOO_MANY_REQUESTS) {
+            tally.backed_off += 1;
+            let wait = response.ok().and_then(|response| {
+                response
+                    .headers()
+                    .get("retry-after")?
+                    .to_str()
+                    .ok()?
+                    .parse::<u64>()
+                    .ok()
+            });
+            tokio::time::sleep(Duration::from_secs(wait.unwrap_or(1).max(1))).await;
+            continue;
+        }
+        if let Ok(response) = response
+            && response.status() == StatusCode::ACCEPTED
+        {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            return body["id"].as_str().map(str::to_owned);
+        }
+        let why = status.map_or_else(
+            || "no answer".to_owned(),
+            |status| status.as_u16().to_string(),
+        );
+        *tally.failures.entry(why).or_default() += 1;
+        tally.failed_posts += 1;
+        failures += 1;
+        tokio::time::sleep(Duration::from_millis(500 * failures)).await;
+    }
+    None
 }
 
 /// Looks every report's indicator up; returns, per report number, the ids of the reports found for it.
@@ -271,13 +312,14 @@ async fn stages_killed_at_random_lose_and_duplicate_nothing() {
     let checked = check_exactly_once(&cluster, &agency, &submitted).await;
     let counts = check_conservation(&cluster.bus_url).await;
     eprintln!(
-        "fault test (a): {checked} reports 202'd ({} refused), each searchable exactly once after kill -9 of {kills:?}; \
-         conservation {counts:?}",
-        submitted.refused
+        "fault test (a): {checked} reports 202'd ({} refused; {} POSTs answered 429 and retried, {} failed: {:?}), \
+         each searchable exactly once after kill -9 of {kills:?}; conservation {counts:?}",
+        submitted.refused, submitted.backed_off, submitted.failed_posts, submitted.failures
     );
     assert_eq!(
         submitted.refused, 0,
-        "the gateway stayed up: every POST must get its 202"
+        "the gateway stayed up: every POST must get its 202 (failures: {:?})",
+        submitted.failures
     );
     assert_eq!(counts.accepted, REPORTS);
     assert_eq!(counts.released, REPORTS);
@@ -332,8 +374,8 @@ async fn a_broker_restart_mid_run_loses_and_duplicates_nothing() {
     eprintln!(
         "fault test (b): broker killed after {before} reports were 202'd and restarted {outage:?} later ({during} 202'd \
          while it was down, {after} after the restart); {checked} reports 202'd ({} refused, {} POSTs retried), each \
-         searchable exactly once; conservation {counts:?}",
-        submitted.refused, submitted.failed_posts
+         searchable exactly once; conservation {counts:?}; failures {:?}, {} POSTs answered 429",
+        submitted.refused, submitted.failed_posts, submitted.failures, submitted.backed_off
     );
     assert!(after > 0, "no report was 202'd after the restart");
     // A refused report may have reached the bus before its POST failed (it then flows like any other), so the
