@@ -98,6 +98,7 @@ pub async fn serve(args: RunArgs, services: &[Service]) -> anyhow::Result<()> {
         config: settings.services,
     };
     let running = run::start(options, listener, shutdown.clone()).await?;
+    tokio::spawn(crate::memory::report(shutdown.clone()));
     let names: Vec<&str> = services.iter().map(|service| service.name()).collect();
     if services.len() == Service::ALL.len() {
         println!(

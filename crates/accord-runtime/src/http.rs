@@ -4,11 +4,13 @@
 //! - [`server`]: the accept loop and each connection (connection limits, header-read and idle timeouts; every
 //!   connection task is tracked, so shutdown completes only once every connection, and the state it holds, is gone).
 //! - [`rate_limit`]: a token bucket per token id, and per client address for requests without a valid token.
+//! - [`streamed`]: large answers written as the client reads them, never held whole.
 //! - [`with_common_layers`]: body limit, request timeout, rate limits, tracing and duration metrics on every route.
 
 mod connections;
 pub mod rate_limit;
 pub mod server;
+pub mod streamed;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 

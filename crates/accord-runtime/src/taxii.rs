@@ -43,11 +43,8 @@ pub fn released_id(agency: &OrgId, purpose: Purpose) -> String {
 
 /// Answers a TAXII resource with the TAXII media type.
 pub fn taxii_response(media_type: &'static str, body: Value) -> Response {
-    let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
-    response
+    crate::http::streamed::Streamed::json_as(HeaderValue::from_static(media_type), body)
+        .into_response()
 }
 
 /// Who calls, and as what.

@@ -7,14 +7,19 @@
 //! leaves. It holds at most [`Config::max_export_reports`] reports: a larger result set is refused (422) rather than
 //! exported in part, because a case file that silently misses reports is worse than none.
 //!
+//! The file is rendered as it is sent ([`Streamed`]): its views are held once, its bytes a chunk at a time.
+//!
 //! CSV cells that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage
 //! return) are prefixed with `'`: report titles come from partners and must not execute on an analyst's machine.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    io::{self, Write},
+};
 
-use accord_domain::View;
+use accord_domain::{Timestamp, View};
 use accord_index::IndicatorMatch;
-use accord_runtime::{ApiError, Principal, json};
+use accord_runtime::{ApiError, Principal, http::streamed::Streamed, json};
 use accord_stix::export::{Release, bundle};
 use axum::{
     extract::State,
@@ -69,29 +74,69 @@ impl ExportFormat {
     }
 }
 
-/// An exported file.
+/// An exported file: the views it holds, rendered as the answer is sent ([`Streamed`]).
 #[derive(Debug)]
 pub struct Export {
     /// Its format.
     pub format: ExportFormat,
-    /// Its content.
-    pub body: Vec<u8>,
+    content: Content,
+}
+
+/// What an export renders.
+#[derive(Debug)]
+enum Content {
+    /// A bundle of views, each with when it was released to the caller's agency.
+    Stix(Vec<(View, Timestamp)>),
+    /// A search's views, one row per (report, indicator).
+    SearchCsv(Vec<View>),
+    /// A lookup's (value, view) pairs, one row each.
+    LookupCsv(Vec<(String, View)>),
+}
+
+impl Export {
+    /// Writes the file to `out`.
+    ///
+    /// # Errors
+    /// What `out` returns.
+    pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        match &self.content {
+            Content::Stix(views) => {
+                let releases: Vec<Release<'_>> = views
+                    .iter()
+                    .map(|(view, released_at)| Release {
+                        view,
+                        released_at: *released_at,
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(out, &bundle(&releases)).map_err(io::Error::from)
+            }
+            Content::SearchCsv(views) => search_csv(views, out),
+            Content::LookupCsv(found) => lookup_csv(found, out),
+        }
+    }
+
+    /// The whole file, in memory (the web console's download).
+    #[must_use]
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Writing to a Vec fails only when the bundle cannot be serialized, which a Value always can.
+        self.write(&mut out).ok();
+        out
+    }
 }
 
 impl IntoResponse for Export {
     fn into_response(self) -> Response {
-        let mut response = self.body.into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(self.format.media_type()),
-        );
         let disposition = format!(
             "attachment; filename=\"accord-export.{}\"",
             self.format.extension()
         );
+        let media_type = HeaderValue::from_static(self.format.media_type());
+        let mut response = Streamed::new(media_type, move |out| self.write(out)).into_response();
         if let Ok(value) = HeaderValue::from_str(&disposition) {
-            headers.insert(header::CONTENT_DISPOSITION, value);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_DISPOSITION, value);
         }
         response
     }
@@ -139,14 +184,12 @@ pub async fn export_search(
         let visible =
             visible::search(&state.deps.index, &state.config, &ctx, query, &categories).await?;
         check_export_size(&state.config, visible.total)?;
-        let body = match format {
-            ExportFormat::Stix => stix(&ctx, &visible.hits),
-            ExportFormat::Csv => search_csv(&visible.hits),
+        let count = visible.hits.len() as u64;
+        let content = match format {
+            ExportFormat::Stix => Content::Stix(dated(&ctx, visible.hits)),
+            ExportFormat::Csv => Content::SearchCsv(visible.hits),
         };
-        Ok(Unaudited::new(
-            Export { format, body },
-            visible.hits.len() as u64,
-        ))
+        Ok(Unaudited::new(Export { format, content }, count))
     }
     .await;
     finish(state, principal, audited, outcome).await
@@ -190,14 +233,12 @@ pub async fn export_lookup(
             }
         }
         check_export_size(&state.config, reports.len() as u64)?;
-        let body = match format {
-            ExportFormat::Stix => stix(&ctx, &reports),
-            ExportFormat::Csv => lookup_csv(&found),
+        let count = reports.len() as u64;
+        let content = match format {
+            ExportFormat::Stix => Content::Stix(dated(&ctx, reports)),
+            ExportFormat::Csv => Content::LookupCsv(found),
         };
-        Ok(Unaudited::new(
-            Export { format, body },
-            reports.len() as u64,
-        ))
+        Ok(Unaudited::new(Export { format, content }, count))
     }
     .await;
     finish(state, principal, audited, outcome).await
@@ -255,16 +296,15 @@ fn check_export_size(config: &Config, total: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Renders views as one STIX 2.1 bundle, each dated when it was released to the caller's agency.
-fn stix(ctx: &Context, views: &[View]) -> Vec<u8> {
-    let releases: Vec<Release<'_>> = views
-        .iter()
-        .map(|view| Release {
-            view,
-            released_at: released_at(view, &ctx.snapshot),
+/// Dates each view with when it was released to the caller's agency (the bundle's `created`/`modified`).
+fn dated(ctx: &Context, views: Vec<View>) -> Vec<(View, Timestamp)> {
+    views
+        .into_iter()
+        .map(|view| {
+            let released_at = released_at(&view, &ctx.snapshot);
+            (view, released_at)
         })
-        .collect();
-    serde_json::to_vec_pretty(&bundle(&releases)).unwrap_or_default()
+        .collect()
 }
 
 const REPORT_COLUMNS: [&str; 7] = [
@@ -293,10 +333,10 @@ fn report_cells(view: &View) -> Vec<String> {
 }
 
 /// One row per (report, released indicator); a report without indicators has one row with empty indicator cells.
-fn search_csv(views: &[View]) -> Vec<u8> {
+fn search_csv(views: &[View], out: &mut dyn Write) -> io::Result<()> {
     let mut header: Vec<&str> = REPORT_COLUMNS.to_vec();
     header.extend(["indicator_type", "indicator_value"]);
-    let mut out = csv_row(&header);
+    out.write_all(csv_row(&header).as_bytes())?;
     for view in views {
         let report = report_cells(view);
         let mut indicators: Vec<(String, String)> = view
@@ -311,23 +351,23 @@ fn search_csv(views: &[View]) -> Vec<u8> {
         for (kind, value) in indicators {
             let mut row = report.clone();
             row.extend([kind, value]);
-            out.push_str(&csv_row(&row));
+            out.write_all(csv_row(&row).as_bytes())?;
         }
     }
-    out.into_bytes()
+    Ok(())
 }
 
 /// One row per (looked-up value, report that contains it).
-fn lookup_csv(found: &[(String, View)]) -> Vec<u8> {
+fn lookup_csv(found: &[(String, View)], out: &mut dyn Write) -> io::Result<()> {
     let mut header = vec!["looked_up"];
     header.extend(REPORT_COLUMNS);
-    let mut out = csv_row(&header);
+    out.write_all(csv_row(&header).as_bytes())?;
     for (value, view) in found {
         let mut row = vec![value.clone()];
         row.extend(report_cells(view));
-        out.push_str(&csv_row(&row));
+        out.write_all(csv_row(&row).as_bytes())?;
     }
-    out.into_bytes()
+    Ok(())
 }
 
 /// Renders one CSV row (RFC 4180, CRLF), with formula-like cells neutralized.

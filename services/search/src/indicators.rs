@@ -4,7 +4,7 @@ use std::{collections::BTreeSet, net::IpAddr};
 
 use accord_domain::{ObservableType, View, observable};
 use accord_index::{IndexClient, IndicatorKey, IndicatorMatch};
-use accord_runtime::{ApiError, Principal, json, telemetry::ErrorChain};
+use accord_runtime::{ApiError, Principal, http::streamed::Streamed, json, telemetry::ErrorChain};
 use axum::{
     Json,
     extract::{Path, Query, State},
@@ -216,7 +216,7 @@ pub(crate) async fn post_lookup(
     let media = json::require_json(&headers);
     audited_lookup(&state, principal.as_ref().ok(), &body, media)
         .await
-        .map(Json)
+        .map(Streamed::json)
         .into_response()
 }
 

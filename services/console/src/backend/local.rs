@@ -245,7 +245,7 @@ impl Backend for Local {
                 ExportFile {
                     media_type: export.format.media_type().to_owned(),
                     extension: export.format.extension(),
-                    body: export.body,
+                    body: export.into_bytes(),
                 }
             }),
         }

@@ -118,19 +118,22 @@ pub(crate) fn released_at(view: &View, snapshot: &Snapshot) -> Timestamp {
     accord_index::released_at(view, &changes)
 }
 
-/// Adds the `X-TAXII-Date-Added-First/Last` headers of a page.
-fn date_headers(response: &mut Response, page: &[Placed]) {
+/// The `X-TAXII-Date-Added-First/Last` headers of a page.
+fn date_headers(page: &[Placed]) -> Vec<(&'static str, HeaderValue)> {
     let (Some(first), Some(last)) = (page.first(), page.last()) else {
-        return;
+        return Vec::new();
     };
-    for (name, object) in [
+    [
         ("x-taxii-date-added-first", first),
         ("x-taxii-date-added-last", last),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&timestamp(object.object.date_added)) {
-            response.headers_mut().insert(name, value);
-        }
-    }
+    ]
+    .into_iter()
+    .filter_map(|(name, placed)| {
+        HeaderValue::from_str(&timestamp(placed.object.date_added))
+            .ok()
+            .map(|value| (name, value))
+    })
+    .collect()
 }
 
 fn paged(mut body: Map<String, Value>, more: bool, next: Option<&Position>) -> Map<String, Value> {
@@ -325,22 +328,31 @@ async fn answer(
         }
     };
     let count = page.len() as u64;
-    let body = render(read, &page, more, next.as_ref());
+    let dates = date_headers(&page);
+    let body = render(read, page, more, next.as_ref());
     let mut response = taxii_response(media_type, Value::Object(body));
-    date_headers(&mut response, &page);
+    for (name, value) in dates {
+        response.headers_mut().insert(name, value);
+    }
     Ok(Unaudited::new(response, count))
 }
 
-/// Renders a page of objects as the read's TAXII resource: an envelope, a versions list or a manifest.
-fn render(read: &Read, page: &[Placed], more: bool, next: Option<&Position>) -> Map<String, Value> {
+/// Renders a page of objects as the read's TAXII resource: an envelope, a versions list or a manifest. The
+/// objects move into the envelope (no copy: the page is the largest thing a TAXII answer holds).
+fn render(
+    read: &Read,
+    page: Vec<Placed>,
+    more: bool,
+    next: Option<&Position>,
+) -> Map<String, Value> {
     let mut body = paged(Map::new(), more, next);
-    let page: Vec<&StixObject> = page.iter().map(|placed| &placed.object).collect();
+    let page: Vec<StixObject> = page.into_iter().map(|placed| placed.object).collect();
     if page.is_empty() {
         return body;
     }
     let items: Value = match read {
         Read::Objects | Read::Object(_) => {
-            json!(page.iter().map(|object| &object.body).collect::<Vec<_>>())
+            Value::Array(page.into_iter().map(|object| object.body).collect())
         }
         Read::Versions(_) => json!(
             page.iter()
