@@ -29,8 +29,10 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use async_trait::async_trait;
+
 use super::{OpenSearchIndex, client::Request, mapping::Names};
-use crate::IndexError;
+use crate::{IndexClient, IndexError, Rebuilding};
 
 /// The generations found on the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -268,6 +270,30 @@ impl OpenSearchIndex {
             }
         }
         Ok(())
+    }
+}
+
+/// A rebuild into a generation of the OpenSearch index ([`crate::SearchIndex::pending_rebuild`]).
+#[derive(Debug)]
+pub(crate) struct GenerationRebuild {
+    /// The live index (its write set holds the generation too).
+    pub(crate) live: OpenSearchIndex,
+    /// The generation being rebuilt.
+    pub(crate) generation: u64,
+}
+
+#[async_trait]
+impl Rebuilding for GenerationRebuild {
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn target(&self) -> IndexClient {
+        IndexClient::new(self.live.generation(self.generation))
+    }
+
+    async fn switch(&self) -> Result<(), IndexError> {
+        self.live.switch_to(self.generation).await
     }
 }
 

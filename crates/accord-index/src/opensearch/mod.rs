@@ -267,6 +267,22 @@ impl SearchIndex for OpenSearchIndex {
         Ok(self.created.load(Ordering::Relaxed))
     }
 
+    async fn pending_rebuild(&self) -> Result<Option<Box<dyn crate::Rebuilding>>, IndexError> {
+        self.ensure_ready().await?;
+        let Some(generation) = self.generations().await?.pending else {
+            return Ok(None);
+        };
+        self.write_also_to(generation).await?;
+        Ok(Some(Box::new(generation::GenerationRebuild {
+            live: self.clone(),
+            generation,
+        })))
+    }
+
+    async fn request_rebuild(&self) -> Result<u64, IndexError> {
+        OpenSearchIndex::request_rebuild(self).await
+    }
+
     #[tracing::instrument(skip_all, fields(offset = query.offset, size = query.size))]
     async fn search(&self, query: Query) -> Result<Page, IndexError> {
         let body = search_query(&query)?;
