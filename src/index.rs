@@ -25,9 +25,10 @@ pub struct IndexRebuildArgs {
     /// The data directory of the stopped Accord (its index is DATA_DIR/index, its bus DATA_DIR/bus).
     #[arg(long, env = "ACCORD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The OpenSearch index of a running Accord (`opensearch://HOST:PORT?prefix=…`, or `opensearch+https://…`; the
-    /// indexer's URL): asks its indexer for an online rebuild. Takes precedence over --data-dir.
-    #[arg(long)]
+    /// The OpenSearch index of a running Accord, as the indexer's `--index` (`opensearch://HOST:PORT?prefix=…`, or
+    /// `opensearch+https://USER:PASSWORD@…`, then from the environment, never on a command line): asks its indexer
+    /// for an online rebuild. An OpenSearch index takes precedence over --data-dir; any other is ignored here.
+    #[arg(long, env = "ACCORD_INDEX")]
     pub index: Option<String>,
 }
 
@@ -70,23 +71,21 @@ pub async fn verify(args: IndexVerifyArgs) -> anyhow::Result<()> {
 /// # Errors
 /// As [`rebuild_online`] and [`rebuild_embedded`], or when neither option is given.
 pub async fn rebuild(args: IndexRebuildArgs) -> anyhow::Result<()> {
-    match (args.index, args.data_dir) {
+    let online = args.index.filter(|url| url.starts_with("opensearch"));
+    match (online, args.data_dir) {
         (Some(url), _) => rebuild_online(&url).await,
         (None, Some(data_dir)) => rebuild_embedded(&data_dir).await,
-        (None, None) => anyhow::bail!("give --data-dir or --index"),
+        (None, None) => anyhow::bail!(
+            "give --data-dir DIR (the embedded index of a stopped Accord) or --index opensearch://… (an online rebuild)"
+        ),
     }
 }
 
 /// Asks the OpenSearch index at `url` for an online rebuild (see the module documentation).
 ///
 /// # Errors
-/// When `url` is not an OpenSearch index, or the cluster refuses or cannot be reached.
+/// When `url` is not a valid index URL, or the cluster refuses or cannot be reached.
 async fn rebuild_online(url: &str) -> anyhow::Result<()> {
-    if !url.starts_with("opensearch") {
-        anyhow::bail!(
-            "--index {url}: only OpenSearch is rebuilt online; the embedded index is rebuilt with --data-dir"
-        );
-    }
     let index = accord_index::IndexClient::from_url(url)?;
     let generation = index
         .request_rebuild()

@@ -65,7 +65,7 @@ impl Rebuild {
         if processed >= self.target {
             if !self.done.swap(true, Ordering::Relaxed) {
                 self.health.done(WHAT);
-                tracing::info!(records = self.target, "index replayed from the bus");
+                tracing::info!(records = self.target, "index rebuilt from the bus");
             }
             return;
         }
