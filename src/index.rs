@@ -86,7 +86,9 @@ pub async fn rebuild(args: IndexRebuildArgs) -> anyhow::Result<()> {
 /// # Errors
 /// When `url` is not a valid index URL, or the cluster refuses or cannot be reached.
 async fn rebuild_online(url: &str) -> anyhow::Result<()> {
-    let index = accord_index::IndexClient::from_url(url)?;
+    // Opened without managing the indices: it installs no template and never creates the first generation (that is
+    // the indexer's, whose start must see a lost index as missing); the new generation takes the installed templates.
+    let index = accord_index::IndexClient::from_url_read_only(url)?;
     let generation = index
         .request_rebuild()
         .await

@@ -213,6 +213,10 @@ impl OpenSearchIndex {
     pub async fn write_also_to(&self, generation: u64) -> Result<(), IndexError> {
         self.ensure_ready().await?;
         let mut targets = self.targets.write().await;
+        if targets.is_empty() {
+            // A process that does not manage the indices wrote through the aliases: name the current generation.
+            targets.extend(self.generations().await?.current);
+        }
         if !targets.contains(&generation) {
             targets.push(generation);
         }

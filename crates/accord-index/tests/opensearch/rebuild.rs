@@ -323,3 +323,22 @@ async fn a_rebuild_needs_an_index_to_rebuild() {
     let reader = OpenSearchIndex::new(config).unwrap();
     assert!(reader.request_rebuild().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_does_not_manage_the_indices_writes_both_generations_during_a_rebuild() {
+    let (stub, cluster) = serve(Cluster::default()).await;
+    let live = OpenSearchIndex::new(stub.config()).unwrap();
+    live.health().await.unwrap();
+    let mut config = stub.config();
+    config.manage_indices = false;
+    let unmanaged = OpenSearchIndex::new(config).unwrap();
+    let next = unmanaged.request_rebuild().await.unwrap();
+    assert_eq!(next, 2);
+    unmanaged.write_also_to(next).await.unwrap();
+    let report = c::report();
+    write(&unmanaged, vec![replace(&report, 1, &["both"])]).await;
+    let model = cluster.lock().unwrap();
+    for index in ["accord-views-1", "accord-views-2"] {
+        assert_eq!(model.indices[index].docs.len(), 1, "{index}");
+    }
+}
