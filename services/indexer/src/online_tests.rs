@@ -28,6 +28,8 @@ struct Routing {
     current: usize,
     writes: Vec<usize>,
     requested: Option<usize>,
+    /// What `is_empty` answers (the start found no index and created it).
+    created: bool,
 }
 
 /// Two tantivy indices as generations 1 and 2.
@@ -79,6 +81,15 @@ impl SearchIndex for Generations {
             );
         }
         Ok(outcomes)
+    }
+    async fn is_empty(&self) -> Result<bool, IndexError> {
+        Ok(self.routing.lock().unwrap().created)
+    }
+    async fn request_rebuild(&self) -> Result<u64, IndexError> {
+        let mut routing = self.routing.lock().unwrap();
+        let next = routing.current + 1;
+        routing.requested = Some(next);
+        Ok(next as u64)
     }
     async fn pending_rebuild(&self) -> Result<Option<Box<dyn Rebuilding>>, IndexError> {
         let mut routing = self.routing.lock().unwrap();
@@ -160,6 +171,7 @@ async fn an_online_rebuild_replays_into_the_next_generation_and_switches_once_ca
             current: 1,
             writes: vec![1],
             requested: None,
+            created: false,
         })),
     };
     let index = IndexClient::new(generations.clone());
@@ -263,4 +275,113 @@ async fn an_online_rebuild_replays_into_the_next_generation_and_switches_once_ca
     shutdown.cancel();
     live.await.unwrap().unwrap();
     watcher.await.unwrap().unwrap();
+}
+
+/// The embedded bus without `rewind_group`, as Kafka: the start check must read the group's committed offsets.
+struct NoRewind(BusClient);
+
+#[async_trait]
+impl accord_bus::Bus for NoRewind {
+    async fn ensure_topics(&self, topics: &[&str]) -> Result<(), accord_bus::BusError> {
+        self.0.ensure_topics(topics).await
+    }
+    async fn publish(
+        &self,
+        topic: &str,
+        records: Vec<Record>,
+    ) -> Result<Vec<accord_bus::Position>, accord_bus::BusError> {
+        self.0.publish(topic, records).await
+    }
+    async fn subscribe(
+        &self,
+        options: accord_bus::SubscribeOptions,
+    ) -> Result<Box<dyn accord_bus::Subscription>, accord_bus::BusError> {
+        self.0.subscribe(options).await
+    }
+    async fn end_offsets(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<accord_bus::Position>, accord_bus::BusError> {
+        self.0.end_offsets(topic).await
+    }
+    async fn health(&self) -> Result<(), accord_bus::BusError> {
+        self.0.health().await
+    }
+    async fn committed_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Result<Vec<accord_bus::Position>, accord_bus::BusError> {
+        self.0.committed_offsets(group, topic).await
+    }
+    fn max_record_bytes(&self) -> usize {
+        self.0.max_record_bytes()
+    }
+}
+
+#[tokio::test]
+async fn a_lost_index_on_a_bus_that_cannot_rewind_asks_for_an_online_rebuild_when_releases_were_indexed()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = BusClient::from_url(&dir.path().join("bus").to_string_lossy())
+        .await
+        .unwrap();
+    embedded
+        .ensure_topics(&[topics::REPORTS_RELEASABLE])
+        .await
+        .unwrap();
+    let open =
+        |name: &str| IndexClient::from_url(&dir.path().join(name).to_string_lossy()).unwrap();
+    let generations = Generations {
+        indices: Arc::new([open("unused"), open("gen-1"), open("gen-2")]),
+        routing: Arc::new(Mutex::new(Routing {
+            current: 1,
+            writes: vec![1],
+            requested: None,
+            created: true,
+        })),
+    };
+    let directory = Arc::new(accord_runtime::Directory::new());
+    let deps = accord_runtime::Deps {
+        bus: BusClient::new(NoRewind(embedded.clone())),
+        index: IndexClient::new(generations.clone()),
+        auth: accord_runtime::Authenticator::new(Arc::clone(&directory), None),
+        directory,
+        data_dir: dir.path().to_owned(),
+        listen_addr: None,
+        health: Health::default(),
+    };
+    // Nothing was ever indexed: a new deployment, nothing to rebuild.
+    let start = crate::rebuild::check(&deps, "indexer").await.unwrap();
+    assert!(!start.lost && start.rebuild.is_none());
+    assert_eq!(generations.routing.lock().unwrap().requested, None);
+    assert!(deps.health.readiness().is_ok());
+
+    // The group had indexed 3 release sets: the index was lost.
+    let positions = embedded
+        .publish(
+            topics::REPORTS_RELEASABLE,
+            (0..3)
+                .map(|n| release(&ReportId::random(), Some(&format!("x{n}"))))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let mut subscription = embedded
+        .subscribe(accord_bus::SubscribeOptions {
+            topic: topics::REPORTS_RELEASABLE.to_owned(),
+            group: Some("indexer".to_owned()),
+        })
+        .await
+        .unwrap();
+    subscription.next_batch(10).await.unwrap();
+    subscription.commit(&positions).await.unwrap();
+    drop(subscription);
+    let start = crate::rebuild::check(&deps, "indexer").await.unwrap();
+    assert!(start.lost, "an online rebuild was asked for");
+    assert_eq!(generations.routing.lock().unwrap().requested, Some(2));
+    assert_eq!(
+        deps.health.readiness().unwrap_err(),
+        "index rebuilding (0 of unknown)"
+    );
 }
