@@ -154,37 +154,29 @@ async fn found(index: &IndexClient) -> Vec<String> {
     c::sorted(c::ids(index, c::query()).await.1)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_online_rebuild_replays_into_the_next_generation_and_switches_once_caught_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let bus = BusClient::from_url(&dir.path().join("bus").to_string_lossy())
+/// An embedded bus with the indexer's topics, and generation 1 current (`created`: the start created it).
+async fn setup(dir: &std::path::Path, created: bool) -> (BusClient, Generations) {
+    let bus = BusClient::from_url(&dir.join("bus").to_string_lossy())
         .await
         .unwrap();
     bus.ensure_topics(&[topics::REPORTS_RELEASABLE, topics::REPORTS_REJECTED])
         .await
         .unwrap();
-    let open =
-        |name: &str| IndexClient::from_url(&dir.path().join(name).to_string_lossy()).unwrap();
+    let open = |name: &str| IndexClient::from_url(&dir.join(name).to_string_lossy()).unwrap();
     let generations = Generations {
         indices: Arc::new([open("unused"), open("gen-1"), open("gen-2")]),
         routing: Arc::new(Mutex::new(Routing {
             current: 1,
             writes: vec![1],
             requested: None,
-            created: false,
+            created,
         })),
     };
-    let index = IndexClient::new(generations.clone());
-    let reports: Vec<ReportId> = (0..12).map(|_| ReportId::random()).collect();
-    let first: Vec<Record> = reports
-        .iter()
-        .enumerate()
-        .map(|(n, report)| release(report, Some(&format!("r{n:02}"))))
-        .collect();
-    bus.publish(topics::REPORTS_RELEASABLE, first)
-        .await
-        .unwrap();
+    (bus, generations)
+}
 
+/// The live stage's options: small batches, two lanes.
+fn stage_options() -> (StageOptions, Fairness) {
     let options = StageOptions {
         name: "indexer",
         topic: topics::REPORTS_RELEASABLE,
@@ -199,19 +191,48 @@ async fn an_online_rebuild_replays_into_the_next_generation_and_switches_once_ca
         batch_bytes: 1 << 20,
         lanes: 2,
     };
-    let shutdown = CancellationToken::new();
+    (options, fairness)
+}
+
+/// Starts the live stage (group `indexer`) writing `index`.
+fn spawn_live(
+    bus: &BusClient,
+    index: &IndexClient,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let (options, fairness) = stage_options();
     let live = Indexer {
         bus: bus.clone(),
         index: index.clone(),
         rebuild: None,
     };
-    let live = tokio::spawn(stage::run_fair(
+    tokio::spawn(stage::run_fair(
         bus.clone(),
-        options.clone(),
-        fairness.clone(),
+        options,
+        fairness,
         live,
         shutdown.clone(),
-    ));
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_rebuild_replays_into_the_next_generation_and_switches_once_caught_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bus, generations) = setup(dir.path(), false).await;
+    let index = IndexClient::new(generations.clone());
+    let reports: Vec<ReportId> = (0..12).map(|_| ReportId::random()).collect();
+    let first: Vec<Record> = reports
+        .iter()
+        .enumerate()
+        .map(|(n, report)| release(report, Some(&format!("r{n:02}"))))
+        .collect();
+    bus.publish(topics::REPORTS_RELEASABLE, first)
+        .await
+        .unwrap();
+
+    let (options, fairness) = stage_options();
+    let shutdown = CancellationToken::new();
+    let live = spawn_live(&bus, &index, &shutdown);
     let all: Vec<String> = (0..12).map(|n| format!("view--r{n:02}")).collect();
     until("the live stage indexed generation 1", async || {
         found(&index).await == all
@@ -262,10 +283,8 @@ async fn an_online_rebuild_replays_into_the_next_generation_and_switches_once_ca
         c::sorted(expected),
         "generation 2 holds the latest release of every report"
     );
-    let rebuild_group = bus
-        .committed_offsets("indexer-rebuild-2", topics::REPORTS_RELEASABLE)
-        .await
-        .unwrap();
+    let rebuild_group = bus.committed_offsets("indexer-rebuild-2", topics::REPORTS_RELEASABLE);
+    let rebuild_group = rebuild_group.await.unwrap();
     assert!(
         rebuild_group[0].offset >= 12,
         "the rebuild replayed from the start in a group of its own: {rebuild_group:?}"
@@ -323,24 +342,7 @@ impl accord_bus::Bus for NoRewind {
 async fn a_lost_index_on_a_bus_that_cannot_rewind_asks_for_an_online_rebuild_when_releases_were_indexed()
  {
     let dir = tempfile::tempdir().unwrap();
-    let embedded = BusClient::from_url(&dir.path().join("bus").to_string_lossy())
-        .await
-        .unwrap();
-    embedded
-        .ensure_topics(&[topics::REPORTS_RELEASABLE])
-        .await
-        .unwrap();
-    let open =
-        |name: &str| IndexClient::from_url(&dir.path().join(name).to_string_lossy()).unwrap();
-    let generations = Generations {
-        indices: Arc::new([open("unused"), open("gen-1"), open("gen-2")]),
-        routing: Arc::new(Mutex::new(Routing {
-            current: 1,
-            writes: vec![1],
-            requested: None,
-            created: true,
-        })),
-    };
+    let (embedded, generations) = setup(dir.path(), true).await;
     let directory = Arc::new(accord_runtime::Directory::new());
     let deps = accord_runtime::Deps {
         bus: BusClient::new(NoRewind(embedded.clone())),

@@ -321,6 +321,30 @@ impl Http {
         }
     }
 
+    /// Builds and sends a request about aliases.
+    async fn dispatch_aliases(&self, request: &Request) -> Result<Response, opensearch::Error> {
+        let indices = self.client.indices();
+        let timeout = self.timeout;
+        match request {
+            Request::GetAliases { pattern } => {
+                indices
+                    .get_alias(IndicesGetAliasParts::Index(&[pattern]))
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::UpdateAliases { body } => {
+                indices
+                    .update_aliases()
+                    .body(body)
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            other => Box::pin(self.dispatch_administration(other)).await,
+        }
+    }
+
     /// Builds and sends a request about templates, indices or the cluster (not documents).
     async fn dispatch_administration(
         &self,
@@ -362,20 +386,8 @@ impl Http {
                     .send()
                     .await
             }
-            Request::GetAliases { pattern } => {
-                indices
-                    .get_alias(IndicesGetAliasParts::Index(&[pattern]))
-                    .request_timeout(timeout)
-                    .send()
-                    .await
-            }
-            Request::UpdateAliases { body } => {
-                indices
-                    .update_aliases()
-                    .body(body)
-                    .request_timeout(timeout)
-                    .send()
-                    .await
+            Request::GetAliases { .. } | Request::UpdateAliases { .. } => {
+                self.dispatch_aliases(request).await
             }
             Request::DeleteIndex { index } => {
                 indices
