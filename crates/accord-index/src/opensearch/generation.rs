@@ -10,7 +10,8 @@
 //!   generations. The index carrying the alias is current. A deployment from before generations has concrete
 //!   indices named `<prefix>-views` and `<prefix>-reports`: that is **generation 0**, used as it is (nothing moves,
 //!   search reads the same name); its first rebuild migrates it. When there is neither (a new deployment, or an
-//!   index that was lost), the next generation is created with both aliases in its creation requests, and
+//!   index that was lost: what it left is deleted first), the next generation is created with both aliases in its
+//!   creation requests, and
 //!   [`SearchIndex::is_empty`](crate::SearchIndex::is_empty) answers `true` (the indexer compares that with its
 //!   consumer group's committed offsets).
 //! - **Rebuild** ([`OpenSearchIndex::request_rebuild`]): creates generation n+1 without aliases; an unaliased
@@ -99,15 +100,54 @@ impl OpenSearchIndex {
     /// # Errors
     /// Returns [`IndexError::Unavailable`] when the cluster refuses or cannot be reached.
     pub async fn generations(&self) -> Result<Generations, IndexError> {
+        let views = self.list(&Names::new(&self.config.prefix).views).await?;
+        Ok(parse_generations(&self.config.prefix, &views))
+    }
+
+    /// Returns the indices whose names start with `alias` (itself, if concrete, and its generations; other names
+    /// the wildcard matches are filtered by the caller), with their aliases.
+    async fn list(&self, alias: &str) -> Result<BTreeMap<String, IndexAliases>, IndexError> {
         let request = Request::GetAliases {
-            pattern: format!("{}*", Names::new(&self.config.prefix).views),
+            pattern: format!("{alias}*"),
         };
         let reply = self.http.call(&request).await?;
         if reply.status == 404 {
-            return Ok(Generations::default());
+            return Ok(BTreeMap::new());
         }
-        let indices: BTreeMap<String, IndexAliases> = reply.decode(request.what())?;
-        Ok(parse_generations(&self.config.prefix, &indices))
+        reply.decode(request.what())
+    }
+
+    /// Deletes what a lost index left: every generation of this prefix (none holds the views alias) and the markers
+    /// of a deployment from before generations, whose name the markers alias is about to take. Their markers would
+    /// describe views that are gone.
+    async fn clear_leftovers(&self) -> Result<(), IndexError> {
+        let names = Names::new(&self.config.prefix);
+        let mut leftovers = Vec::new();
+        for alias in [&names.views, &names.reports] {
+            let generation_of = |index: &str| {
+                index
+                    .strip_prefix(alias.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|digits| {
+                        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                    })
+            };
+            leftovers.extend(
+                self.list(alias)
+                    .await?
+                    .into_keys()
+                    .filter(|index| index == alias || generation_of(index)),
+            );
+        }
+        for index in leftovers {
+            tracing::warn!(index = %index, "deleting what a lost index left");
+            let request = Request::DeleteIndex { index };
+            let reply = self.http.call(&request).await?;
+            if !reply.is_success() && reply.status != 404 {
+                return Err(reply.failure(request.what()));
+            }
+        }
+        Ok(())
     }
 
     /// Creates index `index` (with `alias`, if given); one that already exists is fine.
@@ -157,6 +197,7 @@ impl OpenSearchIndex {
             }
             None => {
                 let first = found.highest.map_or(1, |highest| highest + 1);
+                self.clear_leftovers().await?;
                 self.create_generation(first, true).await?;
                 (first, true)
             }

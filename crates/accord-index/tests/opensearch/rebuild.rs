@@ -342,3 +342,28 @@ async fn a_writer_that_does_not_manage_the_indices_writes_both_generations_durin
         assert_eq!(model.indices[index].docs.len(), 1, "{index}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_lost_index_left_is_deleted_before_the_next_generation_takes_the_aliases() {
+    // A deployment from before generations lost its views index; its markers remain and hold the alias's name.
+    let mut cluster = Cluster::default();
+    cluster
+        .indices
+        .insert("accord-reports".to_owned(), Index::new(None));
+    cluster
+        .indices
+        .insert("accord-reports-7".to_owned(), Index::new(None));
+    cluster
+        .indices
+        .insert("accord-reports-x".to_owned(), Index::new(None));
+    let (stub, cluster) = serve(cluster).await;
+    let index = OpenSearchIndex::new(stub.config()).unwrap();
+    assert!(index.is_empty().await.unwrap());
+    let model = cluster.lock().unwrap();
+    assert_eq!(
+        model.indices.keys().collect::<Vec<_>>(),
+        ["accord-reports-1", "accord-reports-x", "accord-views-1"],
+        "`accord-reports-x` is no generation of this prefix: left alone"
+    );
+    assert_eq!(model.resolve("accord-reports"), "accord-reports-1");
+}

@@ -38,6 +38,8 @@ async fn first_use_installs_templates_then_creates_indices_once() {
             "PUT /_index_template/accord-views",
             "PUT /_index_template/accord-reports",
             "GET /accord-views*/_alias",
+            "GET /accord-views*/_alias",
+            "GET /accord-reports*/_alias",
             "PUT /accord-reports-1",
             "PUT /accord-views-1",
             "GET /_cluster/health/accord-views,accord-reports",
@@ -106,8 +108,8 @@ async fn first_use_installs_templates_then_creates_indices_once() {
         json!("keyword")
     );
     for (request, alias) in [
-        (&requests[3], "accord-reports"),
-        (&requests[4], "accord-views"),
+        (&requests[5], "accord-reports"),
+        (&requests[6], "accord-views"),
     ] {
         assert_eq!(
             request.json(),
