@@ -101,7 +101,8 @@ pub struct IndexArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum IndexAction {
     /// Drops the embedded index of a stopped Accord so that its next start rebuilds it from the bus (the index is
-    /// derived state); refuses while a process holds the data directory.
+    /// derived state); refuses while a process holds the data directory. With --index opensearch://…, asks the
+    /// running indexer for an online rebuild into a new index generation behind the alias.
     Rebuild(crate::index::IndexRebuildArgs),
     /// Checks every file of the embedded index against its checksum and lists the damaged ones.
     Verify(crate::index::IndexVerifyArgs),

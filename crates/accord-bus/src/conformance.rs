@@ -67,6 +67,7 @@ pub const CASES: &[&str] = &[
     "group_resumes_after_commit",
     "uncommitted_records_are_redelivered",
     "groups_are_independent",
+    "committed_offsets_follow_commits",
     "commit_keeps_a_contiguous_watermark",
     "acknowledged_records_survive_restart",
     "concurrent_publishers_get_distinct_ordered_offsets",
@@ -85,6 +86,7 @@ pub async fn run_all(factory: &impl BusFactory) {
     group_resumes_after_commit(factory).await;
     uncommitted_records_are_redelivered(factory).await;
     groups_are_independent(factory).await;
+    committed_offsets_follow_commits(factory).await;
     commit_keeps_a_contiguous_watermark(factory).await;
     acknowledged_records_survive_restart(factory).await;
     concurrent_publishers_get_distinct_ordered_offsets(factory).await;
@@ -333,6 +335,40 @@ pub async fn uncommitted_records_are_redelivered(factory: &impl BusFactory) {
         fresh,
         "committed records must not be delivered again"
     );
+}
+
+/// [`Bus::committed_offsets`](crate::Bus::committed_offsets) answers 0 for a group that committed nothing, then the
+/// watermark its commits reached (per partition; the records of one test share a partition), also after a restart.
+pub async fn committed_offsets_follow_commits(factory: &impl BusFactory) {
+    let group = unique("committed");
+    let committed = |bus: BusClient, topic: String, group: String| async move {
+        guard(bus.committed_offsets(&group, &topic))
+            .await
+            .expect("committed offsets")
+    };
+    let (topic, positions) = {
+        let bus = factory.open().await;
+        let topic = new_topic(&bus, "committed").await;
+        let positions = publish(&bus, &topic, records(0..6)).await;
+        let before = committed(bus.clone(), topic.clone(), group.clone()).await;
+        assert!(!before.is_empty(), "one position per partition");
+        assert!(
+            before.iter().all(|position| position.offset == 0),
+            "{before:?}"
+        );
+        let mut subscription = subscribe(&bus, &topic, Some(&group)).await;
+        collect(&mut subscription, 6).await;
+        commit(&mut subscription, &positions[..4]).await;
+        (topic, positions)
+    };
+    let bus = factory.open().await;
+    let after = committed(bus, topic, group).await;
+    let partition = positions[3].partition;
+    let next = after
+        .iter()
+        .find(|position| position.partition == partition)
+        .map(|position| position.offset);
+    assert_eq!(next, Some(positions[3].offset + 1), "{after:?}");
 }
 
 /// Two groups each see every record, and each resumes from its own commit.

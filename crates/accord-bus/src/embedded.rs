@@ -327,6 +327,27 @@ impl Bus for EmbeddedBus {
         Ok(previous)
     }
 
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<Position>, BusError> {
+        if !self
+            .shared
+            .ends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(topic)
+        {
+            return Err(BusError::UnknownTopic(topic.to_owned()));
+        }
+        let db = self.shared.database()?;
+        let (group, topic) = (group.to_owned(), topic.to_owned());
+        let offset = tokio::task::spawn_blocking(move || read_group_offset(&db, &group, &topic))
+            .await
+            .map_err(|error| BusError::unavailable("failed to read a group offset", error))??;
+        Ok(vec![Position {
+            partition: 0,
+            offset,
+        }])
+    }
+
     /// The embedded log's fixed limit, 16 MiB (see the `codec` module).
     fn max_record_bytes(&self) -> usize {
         codec::MAX_RECORD_BYTES

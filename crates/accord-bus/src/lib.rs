@@ -179,6 +179,19 @@ pub trait Bus: Send + Sync + 'static {
         ))
     }
 
+    /// Returns, per partition of `topic`, the offset `group` has committed (the next record it reads; 0 when it has
+    /// committed nothing). Deciding when a replay has caught up with [`Bus::end_offsets`] taken earlier (the
+    /// indexer's online rebuild), and whether a group ever processed anything.
+    ///
+    /// # Errors
+    /// [`BusError::Refused`] when the bus cannot tell (the default), else as the other calls.
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<Position>, BusError> {
+        let _ = (group, topic);
+        Err(BusError::Refused(
+            "this bus cannot read a group's committed offsets".to_owned(),
+        ))
+    }
+
     /// Returns the largest record, by [`Record::size`], that [`Bus::publish`] accepts: a larger one is
     /// [`BusError::Refused`]. Stages check their output against it to dead-letter what can never be published.
     fn max_record_bytes(&self) -> usize;

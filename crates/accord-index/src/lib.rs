@@ -225,6 +225,29 @@ pub trait SearchIndex: Send + Sync + 'static {
         Ok(false)
     }
 
+    /// Returns the rebuild asked for and not finished yet, if there is one (OpenSearch: a generation above the
+    /// current one, see `opensearch_index`'s `generation` module), with this index already writing into it as well,
+    /// so that every write that returns from now on is in both. The default: `None` (tantivy rebuilds at start).
+    ///
+    /// # Errors
+    /// When the index cannot be read.
+    async fn pending_rebuild(&self) -> Result<Option<Box<dyn Rebuilding>>, IndexError> {
+        Ok(None)
+    }
+
+    /// Asks for an online rebuild (OpenSearch: creates the next generation) and returns its generation; the indexer
+    /// runs it ([`SearchIndex::pending_rebuild`]). A rebuild already asked for is returned again.
+    ///
+    /// # Errors
+    /// [`IndexError::Unavailable`] when the index cannot be rebuilt online (the default: tantivy is rebuilt at start,
+    /// `accord index rebuild --data-dir`), or cannot be reached.
+    async fn request_rebuild(&self) -> Result<u64, IndexError> {
+        Err(IndexError::Unavailable {
+            context: "this index is not rebuilt online".to_owned(),
+            source: None,
+        })
+    }
+
     /// Runs a search.
     async fn search(&self, query: Query) -> Result<Page, IndexError>;
 
@@ -277,6 +300,25 @@ pub trait SearchIndex: Send + Sync + 'static {
 
     /// Returns `Ok` when the index is reachable (for `/readyz`).
     async fn health(&self) -> Result<(), IndexError>;
+}
+
+/// An online rebuild in progress ([`SearchIndex::pending_rebuild`]): a new generation of the index that searches
+/// do not read yet.
+#[async_trait]
+pub trait Rebuilding: Send + Sync {
+    /// The generation being rebuilt (it names the rebuild's consumer group).
+    fn generation(&self) -> u64;
+
+    /// The index the rebuild replays the bus into: this generation alone.
+    fn target(&self) -> IndexClient;
+
+    /// Makes searches read this generation (atomically) and drops the old one. Call it once the replay has caught
+    /// up with what was published before [`SearchIndex::pending_rebuild`] returned.
+    ///
+    /// # Errors
+    /// When the switch is refused or the index cannot be reached; nothing switched, or the switch is already done
+    /// (calling it again finds it done).
+    async fn switch(&self) -> Result<(), IndexError>;
 }
 
 /// The cloneable handle every service holds.

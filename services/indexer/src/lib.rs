@@ -10,9 +10,13 @@
 //! says why.
 //!
 //! The index is derived state: one found empty at start although releases were indexed before is rebuilt from the
-//! bus by replaying the topic ([`rebuild`]), with `/readyz` saying `index rebuilding (n of m)` until it is done.
+//! bus by replaying the topic ([`rebuild`]), with `/readyz` saying `index rebuilding (n of m)` until it is done. An
+//! index that can be rebuilt online (OpenSearch) is rebuilt into a new generation by a second stage with a group of
+//! its own, asked for on demand or when the index was lost, and searches switch to it once it has caught up
+//! ([`online`]).
 
 mod metrics;
+mod online;
 mod rebuild;
 
 use accord_bus::{BusClient, Delivery};
@@ -244,7 +248,8 @@ impl Indexer {
     }
 }
 
-/// Starts the indexer's stage in `host`, after rebuilding the index from the bus if it was lost ([`rebuild`]).
+/// Starts the indexer's stage in `host`, after rebuilding the index from the bus if it was lost ([`rebuild`]), and
+/// the task that runs online rebuilds ([`online`]).
 ///
 /// # Errors
 /// When the index or the bus cannot be read for that check.
@@ -264,16 +269,26 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         lanes: config.lanes,
     };
     let deps = host.deps();
+    let start = rebuild::check(deps, &config.group).await?;
     let indexer = Indexer {
         bus: deps.bus.clone(),
         index: deps.index.clone(),
-        rebuild: rebuild::check(deps, &config.group).await?,
+        rebuild: start.rebuild,
+    };
+    let online = online::Online {
+        bus: deps.bus.clone(),
+        index: deps.index.clone(),
+        health: deps.health.clone(),
+        options: options.clone(),
+        fairness: fairness.clone(),
+        lost: start.lost,
     };
     let bus = deps.bus.clone();
     host.spawn_critical(
         "indexer",
         stage::run_fair(bus, options, fairness, indexer, host.shutdown()),
     );
+    host.spawn_critical("index-rebuild", online.watch(host.shutdown()));
     Ok(())
 }
 

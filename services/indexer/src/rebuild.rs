@@ -2,14 +2,21 @@
 //! its consumer group had already indexed releases, it rebuilds the index from the bus by itself.
 //!
 //! At start, before the stage subscribes: if the index says it is certainly empty ([`SearchIndex::is_empty`]:
-//! tantivy, no document at all) the indexer's group is rewound to the start of `reports.releasable`
+//! tantivy, no document at all; OpenSearch, neither the alias nor a concrete views index was there, so the start
+//! created the first generation) the indexer's group is rewound to the start of `reports.releasable`
 //! ([`accord_bus::Bus::rewind_group`]). When the group had a committed offset (something was indexed before), the
 //! stage then replays every release set ever published — idempotently: each write is versioned by its bus offset,
 //! so the latest release set of each report wins, withdrawals included — and `/readyz` answers
-//! `index rebuilding (n of m)` (records replayed of those on the topic at start) until it is done. A bus that cannot
-//! rewind a group (Kafka) or an index that cannot tell (OpenSearch) logs what to do instead (docs/runbook.md).
+//! `index rebuilding (n of m)` (records replayed of those on the topic at start) until it is done.
+//!
+//! A bus that cannot rewind a group (Kafka) is asked for the group's committed offsets instead
+//! ([`accord_bus::Bus::committed_offsets`]); when they show that releases were indexed, the index is asked for an
+//! online rebuild ([`SearchIndex::request_rebuild`]: OpenSearch, a new generation), which the `online` module runs
+//! with a consumer group of its own, `/readyz` saying `index rebuilding (n of m)` as well. An index that can do
+//! neither logs what to do instead (docs/runbook.md).
 //!
 //! [`SearchIndex::is_empty`]: accord_index::SearchIndex::is_empty
+//! [`SearchIndex::request_rebuild`]: accord_index::SearchIndex::request_rebuild
 
 use std::sync::{
     Arc,
@@ -29,16 +36,32 @@ pub(crate) struct Rebuild {
     processed: AtomicU64,
     done: AtomicBool,
     health: Health,
+    /// Whether `/readyz` says `index rebuilding (n of m)` until it is done (the index searches read is empty); an
+    /// online rebuild of an index that searches still read logs its progress instead.
+    blocks_readiness: bool,
 }
 
 impl Rebuild {
+    /// Starts counting towards `target` records.
+    pub(crate) fn new(target: u64, health: Health, blocks_readiness: bool) -> Self {
+        let rebuild = Self {
+            target,
+            processed: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+            health,
+            blocks_readiness,
+        };
+        rebuild.processed(0);
+        rebuild
+    }
+
     /// Counts `records` more replayed records; reports the progress, and the end once all are.
     pub(crate) fn processed(&self, records: usize) {
         if self.done.load(Ordering::Relaxed) {
             return;
         }
-        let processed =
-            self.processed.fetch_add(records as u64, Ordering::Relaxed) + records as u64;
+        let before = self.processed.fetch_add(records as u64, Ordering::Relaxed);
+        let processed = before + records as u64;
         if processed >= self.target {
             if !self.done.swap(true, Ordering::Relaxed) {
                 self.health.done(WHAT);
@@ -46,8 +69,18 @@ impl Rebuild {
             }
             return;
         }
-        self.health
-            .progress(WHAT, format!("rebuilding ({processed} of {})", self.target));
+        if self.blocks_readiness {
+            self.health
+                .progress(WHAT, format!("rebuilding ({processed} of {})", self.target));
+        } else if before * 10 / self.target != processed * 10 / self.target {
+            tracing::info!(processed, target = self.target, "index rebuild progress");
+        }
+    }
+
+    /// Marks the rebuild ended (done, or given up): `/readyz` no longer mentions it.
+    pub(crate) fn end(&self) {
+        self.done.store(true, Ordering::Relaxed);
+        self.health.done(WHAT);
     }
 }
 
@@ -58,30 +91,37 @@ pub(crate) fn progress(rebuild: Option<&Rebuild>, records: usize) {
     }
 }
 
+/// What the start check found.
+pub(crate) struct Start {
+    /// The rebuild the live stage runs (its group rewound), if any.
+    pub(crate) rebuild: Option<Arc<Rebuild>>,
+    /// Whether an online rebuild was asked for because the index was lost: it holds `/readyz` until it is done.
+    pub(crate) lost: bool,
+}
+
 /// Checks the index before the stage subscribes and starts a rebuild when it is empty but was not (see the module
 /// documentation).
 ///
 /// # Errors
 /// When the index or the bus cannot be read.
-pub(crate) async fn check(deps: &Deps, group: &str) -> anyhow::Result<Option<Arc<Rebuild>>> {
+pub(crate) async fn check(deps: &Deps, group: &str) -> anyhow::Result<Start> {
+    let mut start = Start {
+        rebuild: None,
+        lost: false,
+    };
     if !deps.index.is_empty().await? {
-        return Ok(None);
+        return Ok(start);
     }
     let topic = topics::REPORTS_RELEASABLE;
     let indexed = match deps.bus.rewind_group(group, topic).await {
         Ok(indexed) => indexed,
-        Err(error) => {
-            tracing::warn!(
-                error = %accord_runtime::telemetry::ErrorChain(&error),
-                group,
-                "the index is empty and this bus cannot replay it by itself: if releases were indexed before, reset \
-                 the indexer's consumer group to the start of reports.releasable"
-            );
-            return Ok(None);
+        Err(refused) => {
+            start.lost = rebuild_online(deps, group, &refused).await?;
+            return Ok(start);
         }
     };
     if indexed == 0 {
-        return Ok(None);
+        return Ok(start);
     }
     let target: u64 = deps
         .bus
@@ -95,16 +135,52 @@ pub(crate) async fn check(deps: &Deps, group: &str) -> anyhow::Result<Option<Arc
         target,
         "the index is empty although releases were indexed before: rebuilding it from the bus"
     );
-    deps.health
-        .progress(WHAT, format!("rebuilding (0 of {target})"));
-    let rebuild = Rebuild {
-        target,
-        processed: AtomicU64::new(0),
-        done: AtomicBool::new(false),
-        health: deps.health.clone(),
+    start.rebuild = Some(Arc::new(Rebuild::new(target, deps.health.clone(), true)));
+    Ok(start)
+}
+
+/// The index is empty and the bus cannot rewind `group`: when the group's committed offsets show that releases were
+/// indexed, asks the index for an online rebuild. Returns whether one was asked for.
+async fn rebuild_online(
+    deps: &Deps,
+    group: &str,
+    refused: &accord_bus::BusError,
+) -> anyhow::Result<bool> {
+    let topic = topics::REPORTS_RELEASABLE;
+    let indexed: Option<u64> = match deps.bus.committed_offsets(group, topic).await {
+        Ok(committed) => Some(committed.iter().map(|position| position.offset).sum()),
+        Err(accord_bus::BusError::Refused(_)) => None,
+        Err(error) => return Err(error.into()),
     };
-    rebuild.processed(0);
-    Ok(Some(Arc::new(rebuild)))
+    if indexed == Some(0) {
+        return Ok(false);
+    }
+    let requested = match indexed {
+        Some(_) => deps.index.request_rebuild().await.map_err(Some),
+        None => Err(None),
+    };
+    match requested {
+        Ok(generation) => {
+            tracing::warn!(
+                indexed,
+                generation,
+                "the index is empty although releases were indexed before: rebuilding it from the bus"
+            );
+            deps.health
+                .progress(WHAT, "rebuilding (0 of unknown)".to_owned());
+            Ok(true)
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = %accord_runtime::telemetry::ErrorChain(refused),
+                rebuild_error = error.map(|error| error.to_string()),
+                group,
+                "the index is empty and this bus cannot replay it by itself: if releases were indexed before, reset \
+                 the indexer's consumer group to the start of reports.releasable"
+            );
+            Ok(false)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -114,12 +190,11 @@ mod tests {
     #[test]
     fn readyz_tells_the_progress_until_every_record_is_replayed() {
         let health = Health::default();
-        let rebuild = Rebuild {
-            target: 10,
-            processed: AtomicU64::new(0),
-            done: AtomicBool::new(false),
-            health: health.clone(),
-        };
+        let rebuild = Rebuild::new(10, health.clone(), true);
+        assert_eq!(
+            health.readiness().unwrap_err(),
+            "index rebuilding (0 of 10)"
+        );
         rebuild.processed(4);
         assert_eq!(
             health.readiness().unwrap_err(),
@@ -135,6 +210,20 @@ mod tests {
         assert!(
             health.readiness().is_ok(),
             "records after the end change nothing"
+        );
+    }
+
+    #[test]
+    fn an_online_rebuild_of_an_index_searches_still_read_keeps_the_process_ready() {
+        let health = Health::default();
+        let rebuild = Rebuild::new(10, health.clone(), false);
+        rebuild.processed(4);
+        assert!(health.readiness().is_ok());
+        health.progress(WHAT, "rebuilding (0 of unknown)");
+        rebuild.processed(6);
+        assert!(
+            health.readiness().is_ok(),
+            "the end clears what the start check set"
         );
     }
 }

@@ -42,9 +42,10 @@ use std::{
 
 use async_trait::async_trait;
 use rdkafka::{
-    ClientContext,
+    ClientContext, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     config::RDKafkaLogLevel,
+    consumer::{BaseConsumer, Consumer},
     error::KafkaError,
     message::{Header, OwnedHeaders},
     producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer},
@@ -446,6 +447,44 @@ impl Bus for KafkaBus {
         })
         .await
         .map_err(|error| BusError::unavailable("failed to run a watermark request", error))?
+    }
+
+    /// Reads the group's committed offsets with a consumer that never joins the group (an `OffsetFetch`).
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<Position>, BusError> {
+        let partitions = self.partitions(topic).await?;
+        let config = self.config.consumer_config(Some(group));
+        let failures = self.failures.clone();
+        let (name, timeout) = (topic.to_owned(), self.config.request_timeout);
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = config.create().map_err(|error| {
+                BusError::unavailable("failed to create a kafka consumer", error)
+            })?;
+            let mut wanted = TopicPartitionList::new();
+            for partition in &partitions {
+                wanted.add_partition(&name, *partition);
+            }
+            let committed = consumer
+                .committed_offsets(wanted, timeout)
+                .map_err(|error| {
+                    failures.unavailable(
+                        format!("failed to read the committed offsets of a group on `{name}`"),
+                        error,
+                    )
+                })?;
+            Ok(committed
+                .elements()
+                .iter()
+                .map(|element| Position {
+                    partition: u32::try_from(element.partition()).unwrap_or_default(),
+                    offset: match element.offset() {
+                        Offset::Offset(offset) => u64::try_from(offset).unwrap_or_default(),
+                        _ => 0,
+                    },
+                })
+                .collect())
+        })
+        .await
+        .map_err(|error| BusError::unavailable("failed to run an offset request", error))?
     }
 
     /// Returns `Ok` when a broker answers a metadata request within the request timeout.

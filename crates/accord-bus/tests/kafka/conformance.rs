@@ -38,6 +38,7 @@ conformance_tests!(
     group_resumes_after_commit,
     uncommitted_records_are_redelivered,
     groups_are_independent,
+    committed_offsets_follow_commits,
     commit_keeps_a_contiguous_watermark,
     acknowledged_records_survive_restart,
     concurrent_publishers_get_distinct_ordered_offsets,

@@ -19,7 +19,7 @@ use opensearch::{
     },
     indices::{
         IndicesCreateParts, IndicesDeleteIndexTemplateParts, IndicesDeleteParts,
-        IndicesPutIndexTemplateParts, IndicesRefreshParts,
+        IndicesGetAliasParts, IndicesPutIndexTemplateParts, IndicesRefreshParts,
     },
 };
 use serde::Deserialize;
@@ -38,8 +38,12 @@ pub(crate) enum Request {
     PutTemplate { name: String, body: Value },
     /// `DELETE _index_template/<name>`.
     DeleteTemplate { name: String },
-    /// `PUT <index>` (settings and mappings come from the template).
-    CreateIndex { index: String },
+    /// `PUT <index>` (settings and mappings come from the template), with a body naming its aliases or none.
+    CreateIndex { index: String, body: Option<Value> },
+    /// `GET <pattern>/_alias`: the indices matching `pattern` with their aliases.
+    GetAliases { pattern: String },
+    /// `POST _aliases`: alias actions applied atomically.
+    UpdateAliases { body: Value },
     /// `DELETE <index>`.
     DeleteIndex { index: String },
     /// `POST _bulk` with NDJSON lines.
@@ -70,6 +74,8 @@ impl Request {
             Request::DeleteTemplate { .. } => "delete index template",
             Request::CreateIndex { .. } => "create index",
             Request::DeleteIndex { .. } => "delete index",
+            Request::GetAliases { .. } => "read index aliases",
+            Request::UpdateAliases { .. } => "switch index aliases",
             Request::Bulk { .. } => "bulk write",
             Request::Mget { .. } => "read report markers",
             Request::Search { .. } => "search",
@@ -315,6 +321,30 @@ impl Http {
         }
     }
 
+    /// Builds and sends a request about aliases.
+    async fn dispatch_aliases(&self, request: &Request) -> Result<Response, opensearch::Error> {
+        let indices = self.client.indices();
+        let timeout = self.timeout;
+        match request {
+            Request::GetAliases { pattern } => {
+                indices
+                    .get_alias(IndicesGetAliasParts::Index(&[pattern]))
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::UpdateAliases { body } => {
+                indices
+                    .update_aliases()
+                    .body(body)
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            other => Box::pin(self.dispatch_administration(other)).await,
+        }
+    }
+
     /// Builds and sends a request about templates, indices or the cluster (not documents).
     async fn dispatch_administration(
         &self,
@@ -338,12 +368,26 @@ impl Http {
                     .send()
                     .await
             }
-            Request::CreateIndex { index } => {
+            Request::CreateIndex { index, body: None } => {
                 indices
                     .create(IndicesCreateParts::Index(index))
                     .request_timeout(timeout)
                     .send()
                     .await
+            }
+            Request::CreateIndex {
+                index,
+                body: Some(body),
+            } => {
+                indices
+                    .create(IndicesCreateParts::Index(index))
+                    .body(body)
+                    .request_timeout(timeout)
+                    .send()
+                    .await
+            }
+            Request::GetAliases { .. } | Request::UpdateAliases { .. } => {
+                self.dispatch_aliases(request).await
             }
             Request::DeleteIndex { index } => {
                 indices

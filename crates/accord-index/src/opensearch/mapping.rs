@@ -30,7 +30,8 @@
 //! `refresh_interval` is set to `1s` explicitly: a view is searchable about one second after the bulk request that
 //! wrote it, with no per-request refresh (which would create a segment per batch), and an explicit interval also
 //! keeps idle shards refreshing (OpenSearch skips refreshes of "search idle" shards when the interval is unset).
-//! Changing the templates does not change existing indices: see `docs/deployment.md` for a mapping migration.
+//! Changing the templates does not change existing indices: a rebuild (`generation` module) creates new ones with
+//! the current templates. Each template's patterns are its alias name and `<alias>-*` (the generations).
 
 use accord_domain::{ObservableType, Timestamp, View, observable::IpBlock};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -45,21 +46,34 @@ pub(crate) const TEXT_ANALYZER: &str = "accord_text";
 /// The longest document `_id` OpenSearch accepts, in bytes.
 pub(crate) const MAX_ID_BYTES: usize = 512;
 
-/// The names of one deployment's indices and templates.
+/// The names of one deployment's indices and templates, or of one generation of them (`generation` module).
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
-    /// The views index (and its template).
+    /// The views index (and its template): the alias searches read, or a concrete index.
     pub(crate) views: String,
-    /// The report markers index (and its template).
+    /// The report markers index (and its template): an alias, or a concrete index.
     pub(crate) reports: String,
 }
 
 impl Names {
-    /// Returns the names for `prefix`.
+    /// Returns the names for `prefix`: the aliases `<prefix>-views` and `<prefix>-reports` (or, on a deployment
+    /// from before generations, the concrete indices of those names: generation 0).
     pub(crate) fn new(prefix: &str) -> Self {
         Self {
             views: format!("{prefix}-views"),
             reports: format!("{prefix}-reports"),
+        }
+    }
+
+    /// Returns the concrete indices of `generation`: `<prefix>-views-<generation>` and
+    /// `<prefix>-reports-<generation>`, or the names of [`Names::new`] for generation 0.
+    pub(crate) fn generation(prefix: &str, generation: u64) -> Self {
+        if generation == 0 {
+            return Self::new(prefix);
+        }
+        Self {
+            views: format!("{prefix}-views-{generation}"),
+            reports: format!("{prefix}-reports-{generation}"),
         }
     }
 }
@@ -89,7 +103,7 @@ pub(crate) fn views_template(names: &Names, config: &OpenSearchConfig) -> Value 
     let date = || json!({ "type": "date_nanos" });
     let text = || json!({ "type": "text", "analyzer": TEXT_ANALYZER });
     json!({
-        "index_patterns": [names.views],
+        "index_patterns": [names.views, format!("{}-*", names.views)],
         "priority": 100,
         "template": {
             "settings": {
@@ -137,7 +151,7 @@ pub(crate) fn views_template(names: &Names, config: &OpenSearchConfig) -> Value 
 pub(crate) fn reports_template(names: &Names, replicas: u32) -> Value {
     let stored = || json!({ "type": "keyword", "index": false, "doc_values": false });
     json!({
-        "index_patterns": [names.reports],
+        "index_patterns": [names.reports, format!("{}-*", names.reports)],
         "priority": 100,
         "template": {
             "settings": {
@@ -343,7 +357,10 @@ mod tests {
         let names = Names::new("accord-test-x");
         let config = OpenSearchConfig::new("http://localhost:9200".parse().unwrap());
         let template = views_template(&names, &config);
-        assert_eq!(template["index_patterns"], json!(["accord-test-x-views"]));
+        assert_eq!(
+            template["index_patterns"],
+            json!(["accord-test-x-views", "accord-test-x-views-*"])
+        );
         let settings = &template["template"]["settings"];
         assert_eq!(settings["index"]["max_result_window"], json!(10_000));
         assert_eq!(
@@ -354,7 +371,7 @@ mod tests {
         assert_eq!(mappings["title"]["analyzer"], json!(TEXT_ANALYZER));
         assert_eq!(
             reports_template(&names, 1)["index_patterns"],
-            json!(["accord-test-x-reports"])
+            json!(["accord-test-x-reports", "accord-test-x-reports-*"])
         );
     }
 }

@@ -21,6 +21,8 @@
 //! - `paging`: pages at any depth (`from`/`size` within the result window, `search_after` over a point in time
 //!   beyond it); `lookup`: batch lookups in bounded `_msearch` and `_mget` requests.
 //! - `retry` and `client`: which failures are retried, and the HTTP requests themselves.
+//! - `generation`: the indices are generations behind the aliases `<prefix>-views` and `<prefix>-reports`; a rebuild
+//!   fills generation n+1 while searches read n, then switches both aliases in one `_aliases` call (decision 0066).
 //!
 //! Visibility: the views index refreshes every second (`refresh_interval: 1s` in its template), and writes never ask
 //! for a refresh, so a `Written` view is searchable within about a second, as with the embedded index, without a
@@ -32,6 +34,7 @@ pub mod config;
 
 mod bulk;
 mod client;
+mod generation;
 mod lookup;
 mod mapping;
 mod paging;
@@ -40,7 +43,10 @@ mod query;
 mod retry;
 mod write;
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -51,7 +57,7 @@ use self::{
     mapping::Names,
     query::search_query,
 };
-pub use self::{config::OpenSearchConfig, retry::RetryPolicy};
+pub use self::{config::OpenSearchConfig, generation::Generations, retry::RetryPolicy};
 use crate::{
     IndexError, IndicatorMatch, Page, Query, ReleaseFilter, ReplaceViews, SearchIndex, WriteOutcome,
 };
@@ -61,8 +67,14 @@ use crate::{
 pub struct OpenSearchIndex {
     http: Http,
     config: Arc<OpenSearchConfig>,
+    /// What searches read: the aliases, or one generation's indices ([`OpenSearchIndex::generation`]).
     names: Arc<Names>,
     ready: Arc<OnceCell<()>>,
+    /// The generations writes go to (`generation` module); empty in a process that does not manage the indices,
+    /// which then writes through the aliases. Writes hold the read lock while they run.
+    targets: Arc<tokio::sync::RwLock<Vec<u64>>>,
+    /// Whether the start created the first generation because there was no index at all.
+    created: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for OpenSearchIndex {
@@ -92,6 +104,8 @@ impl OpenSearchIndex {
             names: Arc::new(Names::new(&config.prefix)),
             config: Arc::new(config),
             ready: Arc::new(OnceCell::new()),
+            targets: Arc::default(),
+            created: Arc::default(),
         })
     }
 
@@ -120,7 +134,8 @@ impl OpenSearchIndex {
             .map(|_| ())
     }
 
-    /// Installs (or updates) both templates, then creates both indices unless they exist.
+    /// Installs (or updates) both templates, then opens the current generation, creating the first one when there
+    /// is none (`generation` module).
     #[tracing::instrument(skip_all, fields(prefix = %self.config.prefix))]
     async fn install(&self) -> Result<(), IndexError> {
         let names = &*self.names;
@@ -141,21 +156,43 @@ impl OpenSearchIndex {
                 return Err(reply.failure(request.what()));
             }
         }
-        for index in [&names.views, &names.reports] {
-            let request = Request::CreateIndex {
-                index: index.clone(),
-            };
-            let reply = self.http.call(&request).await?;
-            let exists = reply.status == 400
-                && reply
-                    .error()
-                    .is_some_and(|error| error.kind == "resource_already_exists_exception");
-            if !reply.is_success() && !exists {
-                return Err(reply.failure(request.what()));
-            }
-        }
+        let created = self.open_generation().await?;
+        self.created.store(created, Ordering::Relaxed);
         tracing::info!(views = %names.views, reports = %names.reports, "opensearch index templates and indices ready");
         Ok(())
+    }
+
+    /// Returns the names of the indices writes go to: one per generation of the write set, or the aliases.
+    fn write_names(targets: &[u64], prefix: &str) -> Vec<Names> {
+        if targets.is_empty() {
+            return vec![Names::new(prefix)];
+        }
+        targets
+            .iter()
+            .map(|generation| Names::generation(prefix, *generation))
+            .collect()
+    }
+
+    /// Writes `batch` into every generation of the write set; per item, the outcomes combine as
+    /// [`combine`] says.
+    async fn write_generations(
+        &self,
+        batch: &[ReplaceViews],
+    ) -> Result<Vec<WriteOutcome>, IndexError> {
+        let targets = self.targets.read().await;
+        let mut outcomes: Option<Vec<WriteOutcome>> = None;
+        for names in Self::write_names(&targets, &self.config.prefix) {
+            let target = OpenSearchIndex {
+                names: Arc::new(names),
+                ..self.clone()
+            };
+            let written = target.write_batch(batch).await?;
+            outcomes = Some(match outcomes {
+                None => written,
+                Some(earlier) => earlier.into_iter().zip(written).map(combine).collect(),
+            });
+        }
+        Ok(outcomes.unwrap_or_default())
     }
 
     /// Deletes this deployment's indices and templates: every view and marker is gone. For tests and decommissioning.
@@ -164,6 +201,14 @@ impl OpenSearchIndex {
     /// Returns [`IndexError::Unavailable`] when the cluster refuses or cannot be reached.
     pub async fn delete_everything(&self) -> Result<(), IndexError> {
         let names = &*self.names;
+        let found = self.generations().await?;
+        for generation in [found.current, found.pending, found.highest]
+            .into_iter()
+            .flatten()
+            .filter(|generation| *generation > 0)
+        {
+            self.delete_generation(generation).await?;
+        }
         let requests = [
             Request::DeleteIndex {
                 index: names.views.clone(),
@@ -188,6 +233,18 @@ impl OpenSearchIndex {
     }
 }
 
+/// Combines the outcomes of one item written into two generations: `Failed` if either failed (the indexer retries;
+/// the writes are idempotent), else `Refused` if either refused, else `Written` if either wrote, else `Stale`.
+fn combine((first, second): (WriteOutcome, WriteOutcome)) -> WriteOutcome {
+    use WriteOutcome::{Failed, Refused, Stale, Written};
+    match (first, second) {
+        (Failed(reason), _) | (_, Failed(reason)) => Failed(reason),
+        (Refused(reason), _) | (_, Refused(reason)) => Refused(reason),
+        (Written, _) | (_, Written) => Written,
+        (Stale, Stale) => Stale,
+    }
+}
+
 /// The answer to `_cluster/health`.
 #[derive(Debug, Deserialize)]
 struct Health {
@@ -202,7 +259,28 @@ impl SearchIndex for OpenSearchIndex {
             return Ok(Vec::new());
         }
         self.ensure_ready().await?;
-        self.write_batch(&batch).await
+        self.write_generations(&batch).await
+    }
+
+    async fn is_empty(&self) -> Result<bool, IndexError> {
+        self.ensure_ready().await?;
+        Ok(self.created.load(Ordering::Relaxed))
+    }
+
+    async fn pending_rebuild(&self) -> Result<Option<Box<dyn crate::Rebuilding>>, IndexError> {
+        self.ensure_ready().await?;
+        let Some(generation) = self.generations().await?.pending else {
+            return Ok(None);
+        };
+        self.write_also_to(generation).await?;
+        Ok(Some(Box::new(generation::GenerationRebuild {
+            live: self.clone(),
+            generation,
+        })))
+    }
+
+    async fn request_rebuild(&self) -> Result<u64, IndexError> {
+        OpenSearchIndex::request_rebuild(self).await
     }
 
     #[tracing::instrument(skip_all, fields(offset = query.offset, size = query.size))]
@@ -228,9 +306,16 @@ impl SearchIndex for OpenSearchIndex {
 
     async fn refresh(&self) -> Result<(), IndexError> {
         self.ensure_ready().await?;
-        let request = Request::Refresh {
-            indices: vec![self.names.views.clone(), self.names.reports.clone()],
-        };
+        let mut indices = vec![self.names.views.clone(), self.names.reports.clone()];
+        let targets = self.targets.read().await.clone();
+        for names in Self::write_names(&targets, &self.config.prefix) {
+            for index in [names.views, names.reports] {
+                if !indices.contains(&index) {
+                    indices.push(index);
+                }
+            }
+        }
+        let request = Request::Refresh { indices };
         let reply = self.http.call(&request).await?;
         if !reply.is_success() {
             return Err(reply.failure(request.what()));

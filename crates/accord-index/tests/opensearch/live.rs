@@ -130,3 +130,16 @@ async fn restart_keeps_views_and_versions() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_switches_the_alias_to_the_next_generation() {
+    run(
+        "a_rebuild_switches_the_alias_to_the_next_generation",
+        |_, config| async move {
+            let live = OpenSearchIndex::new(config).expect("build client");
+            let (old, next) = crate::rebuild::scenario(&live).await;
+            assert_eq!((old, next), (1, 2));
+        },
+    )
+    .await;
+}

@@ -128,9 +128,11 @@ impl Index {
 /// The modelled cluster.
 pub(crate) struct Cluster {
     pub(crate) indices: BTreeMap<String, Index>,
+    /// alias → the index it points at (`model_aliases`).
+    pub(crate) aliases: BTreeMap<String, String>,
     /// (index, id) → (version of the delete, logical time of the delete in ms)
     pub(crate) tombstones: HashMap<(String, String), (u64, u64)>,
-    templates: BTreeMap<String, Value>,
+    pub(crate) templates: BTreeMap<String, Value>,
     pits: HashMap<String, Index>,
     pub(crate) next_seq_no: u64,
     /// The logical clock in ms (advanced by tests).
@@ -145,6 +147,7 @@ impl Default for Cluster {
     fn default() -> Self {
         Self {
             indices: BTreeMap::new(),
+            aliases: BTreeMap::new(),
             tombstones: HashMap::new(),
             templates: BTreeMap::new(),
             pits: HashMap::new(),
@@ -197,6 +200,9 @@ impl Cluster {
         if request.is_bulk() {
             return self.bulk(request);
         }
+        if let Some(reply) = self.handle_aliases(request) {
+            return reply;
+        }
         if let Some(name) = path.strip_prefix("/_index_template/") {
             if request.method == "PUT" {
                 self.templates.insert(name.to_owned(), request.json());
@@ -204,7 +210,10 @@ impl Cluster {
             return default_reply(request);
         }
         if let Some(index) = path.strip_suffix("/_search/point_in_time") {
-            let snapshot = self.indices.get(index.trim_start_matches('/')).cloned();
+            let snapshot = self
+                .indices
+                .get(&self.resolve(index.trim_start_matches('/')))
+                .cloned();
             let Some(snapshot) = snapshot else {
                 return Reply::new(
                     404,
@@ -232,7 +241,7 @@ impl Cluster {
             .strip_suffix("/_mget")
             .map(|p| p.trim_start_matches('/'))
         {
-            return Reply::new(200, self.mget(index, request));
+            return Reply::new(200, self.mget(&self.resolve(index), request));
         }
         if path == "/_search" {
             let body = request.json();
@@ -255,7 +264,7 @@ impl Cluster {
         {
             let index = self
                 .indices
-                .get(index)
+                .get(&self.resolve(index))
                 .cloned()
                 .unwrap_or_else(|| Index::new(None));
             let (status, answer) = self.search(&index, &request.json());
@@ -265,22 +274,10 @@ impl Cluster {
             return Reply::new(200, self.msearch(request));
         }
         if request.method == "PUT" && !path.starts_with("/_") {
-            let index = path.trim_start_matches('/').to_owned();
-            if self.indices.contains_key(&index) {
-                return Reply::new(
-                    400,
-                    json!({ "error": { "type": "resource_already_exists_exception", "reason": "exists" }, "status": 400 }),
-                );
-            }
-            let template = self.templates.values().find(|template| {
-                template["index_patterns"]
-                    .as_array()
-                    .is_some_and(|patterns| patterns.contains(&json!(index)))
-            });
-            self.indices.insert(index.clone(), Index::new(template));
+            return self.create_index(request);
         }
         if request.method == "DELETE" && !path.starts_with("/_") {
-            self.indices.remove(path.trim_start_matches('/'));
+            return self.delete_index(request);
         }
         default_reply(request)
     }
@@ -309,10 +306,10 @@ impl Cluster {
         let answers: Vec<Value> = lines
             .chunks(2)
             .map(|pair| {
-                let name = pair[0]["index"].as_str().expect("index");
+                let name = self.resolve(pair[0]["index"].as_str().expect("index"));
                 let index = self
                     .indices
-                    .get(name)
+                    .get(&name)
                     .cloned()
                     .unwrap_or_else(|| Index::new(None));
                 let (status, mut answer) = self.search(&index, &pair[1]);

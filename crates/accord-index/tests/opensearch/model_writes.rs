@@ -25,7 +25,7 @@ impl Cluster {
     /// Applies one action; `None` is a success with the default answer.
     fn apply(&mut self, action: &(String, Value, Option<Value>)) -> Option<Value> {
         let (name, meta, source) = action;
-        let index = meta["_index"].as_str().expect("_index").to_owned();
+        let index = self.resolve(meta["_index"].as_str().expect("_index"));
         let id = meta["_id"].as_str().expect("_id").to_owned();
         let tombstone = self.tombstone(&index, &id);
         let docs = &mut self

@@ -54,7 +54,16 @@ async fn race(seed: u64) {
     );
 
     let model = cluster.lock().expect("model");
-    let views: BTreeSet<String> = model.indices["accord-views"].docs.keys().cloned().collect();
+    let (views_index, reports_index) = (
+        model.resolve("accord-views"),
+        model.resolve("accord-reports"),
+    );
+    assert_eq!(
+        (views_index.as_str(), reports_index.as_str()),
+        ("accord-views-1", "accord-reports-1"),
+        "a new deployment starts at generation 1 behind the aliases"
+    );
+    let views: BTreeSet<String> = model.indices[&views_index].docs.keys().cloned().collect();
     let expected: BTreeSet<String> = ["b3", "shared"]
         .iter()
         .map(|name| doc_id(&report_id, name))
@@ -64,10 +73,10 @@ async fn race(seed: u64) {
         "seed {seed}: only version 3's views remain"
     );
     assert_eq!(
-        model.indices["accord-views"].docs[&doc_id(&report_id, "shared")].version,
+        model.indices[&views_index].docs[&doc_id(&report_id, "shared")].version,
         3
     );
-    let marker = &model.indices["accord-reports"].docs[report_id.as_str()].source;
+    let marker = &model.indices[&reports_index].docs[report_id.as_str()].source;
     assert_eq!(
         (marker["version"].clone(), marker["state"].clone()),
         (serde_json::json!(3), serde_json::json!("committed")),

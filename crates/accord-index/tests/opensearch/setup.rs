@@ -12,7 +12,14 @@ use crate::stub::{Reply, Stub};
 
 #[tokio::test]
 async fn first_use_installs_templates_then_creates_indices_once() {
-    let stub = Stub::start().await;
+    // An empty cluster: no index matches `accord-views*`.
+    let stub = Stub::scripted(|request, _| {
+        request
+            .path
+            .ends_with("/_alias")
+            .then(|| Reply::new(200, json!({})))
+    })
+    .await;
     let mut config = stub.config();
     config.shards = 3;
     config.replicas = 0;
@@ -30,15 +37,22 @@ async fn first_use_installs_templates_then_creates_indices_once() {
         [
             "PUT /_index_template/accord-views",
             "PUT /_index_template/accord-reports",
-            "PUT /accord-views",
-            "PUT /accord-reports",
+            "GET /accord-views*/_alias",
+            "GET /accord-views*/_alias",
+            "GET /accord-reports*/_alias",
+            "PUT /accord-reports-1",
+            "PUT /accord-views-1",
             "GET /_cluster/health/accord-views,accord-reports",
             "GET /_cluster/health/accord-views,accord-reports",
         ]
     );
     let requests = stub.requests();
     let views = requests[0].json();
-    assert_eq!(views["index_patterns"], json!(["accord-views"]));
+    assert_eq!(
+        views["index_patterns"],
+        json!(["accord-views", "accord-views-*"]),
+        "the alias name (generation 0) and the generations"
+    );
     assert_eq!(
         views["template"]["settings"]["index"],
         json!({ "number_of_shards": 3, "number_of_replicas": 0, "refresh_interval": "1s", "max_result_window": 10_000 })
@@ -81,7 +95,10 @@ async fn first_use_installs_templates_then_creates_indices_once() {
     );
 
     let reports = requests[1].json();
-    assert_eq!(reports["index_patterns"], json!(["accord-reports"]));
+    assert_eq!(
+        reports["index_patterns"],
+        json!(["accord-reports", "accord-reports-*"])
+    );
     assert_eq!(
         reports["template"]["settings"]["index"]["number_of_replicas"],
         json!(0)
@@ -90,10 +107,16 @@ async fn first_use_installs_templates_then_creates_indices_once() {
         reports["template"]["mappings"]["properties"]["report_id"]["type"],
         json!("keyword")
     );
-    assert_eq!(
-        requests[2].body, "",
-        "settings and mappings come from the template"
-    );
+    for (request, alias) in [
+        (&requests[5], "accord-reports"),
+        (&requests[6], "accord-views"),
+    ] {
+        assert_eq!(
+            request.json(),
+            json!({ "aliases": { alias: {} } }),
+            "settings and mappings come from the template; the first generation is created with its alias"
+        );
+    }
 }
 
 #[tokio::test]

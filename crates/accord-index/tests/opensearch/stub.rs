@@ -1,6 +1,8 @@
 //! A local HTTP stub of OpenSearch: it records every request Accord sends and answers like an empty cluster,
-//! unless the test's script answers first. Answers follow the shapes OpenSearch documents for `_bulk`, `_mget`,
-//! `_search`, `_msearch`, index templates and cluster health.
+//! unless the test's script answers first. The default cluster is one from before index generations: its views index
+//! is the concrete `<prefix>-views` (generation 0), so the write protocol's contract tests see the index names they
+//! always did; the generation tests (`rebuild`) run on the model. Answers follow the shapes OpenSearch documents for `_bulk`, `_mget`,
+//! `_search`, `_msearch`, index templates, aliases (`GET <pattern>/_alias`: none; `POST _aliases`) and cluster health.
 
 use std::{
     sync::{Arc, Mutex},
@@ -240,6 +242,16 @@ async fn handle(
 pub(crate) fn default_reply(request: &Recorded) -> Reply {
     let path = request.path.as_str();
     if path.starts_with("/_index_template/") || request.method == "DELETE" {
+        return Reply::new(200, json!({ "acknowledged": true }));
+    }
+    if request.method == "GET"
+        && let Some(pattern) = path.strip_suffix("/_alias")
+    {
+        // A deployment from before generations: concrete `<prefix>-views` (generation 0), no alias.
+        let legacy = pattern.trim_start_matches('/').trim_end_matches('*');
+        return Reply::new(200, json!({ legacy: { "aliases": {} } }));
+    }
+    if path == "/_aliases" {
         return Reply::new(200, json!({ "acknowledged": true }));
     }
     if path.starts_with("/_cluster/health") {
