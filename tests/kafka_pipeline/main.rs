@@ -59,8 +59,9 @@ struct Submitted {
     failures: BTreeMap<String, usize>,
 }
 
-/// Posts reports `0..REPORTS` with `SUBMITTERS` tasks; a failed POST is retried (same content, same report id)
-/// a few times, as a partner would, and a 429 is waited out for as long as its `Retry-After` says, as a partner's
+/// Posts reports `0..REPORTS` with `SUBMITTERS` tasks; a failed POST is retried a few times with the same content
+/// and the same `Idempotency-Key` (so the same report id: a POST that failed after its report was stored — its
+/// answer lost in a broker outage — is not stored twice), as a partner would, and a 429 is waited out for as long as its `Retry-After` says, as a partner's
 /// client does, within [`PATIENCE`]. `progress` counts the 202s as they come.
 async fn submit_all(
     client: reqwest::Client,
@@ -107,6 +108,13 @@ async fn submit_all(
             *submitted.failures.entry(why).or_default() += count;
         }
     }
+    eprintln!(
+        "submitted: {} reports 202'd, {} refused; {} POSTs answered 429 and retried, other failures {:?}",
+        submitted.accepted.len(),
+        submitted.refused,
+        submitted.backed_off,
+        submitted.failures
+    );
     submitted
 }
 
@@ -124,6 +132,7 @@ async fn submit_one(
         let response = client
             .post(format!("{gateway}/v1/reports"))
             .bearer_auth(partner)
+            .header("Idempotency-Key", format!("fault-run-{n}"))
             .json(&report(n))
             .timeout(Duration::from_secs(90))
             .send()
