@@ -76,22 +76,27 @@ pub async fn report(shutdown: CancellationToken) {
 mod tests {
     use super::*;
 
+    /// Other tests of this binary allocate at the same time: the margins are far wider than what they hold.
     #[test]
-    fn the_allocator_reports_what_it_holds_and_returns_freed_pages() {
+    fn jemalloc_is_the_allocator_and_reports_what_is_held_and_freed() {
+        const BLOCK: usize = 256 << 20;
         init();
         let (before, _) = figures().expect("jemalloc is this process's allocator");
-        let block = vec![1u8; 64 << 20];
+        let block = vec![1u8; BLOCK];
         let (during, resident) = figures().unwrap();
         assert!(
-            during >= before + (64 << 20) - (1 << 20),
-            "64 MiB more is allocated: {before} → {during}"
+            during >= before + (BLOCK as u64) / 2,
+            "256 MiB more is allocated: {before} → {during}"
         );
         assert!(
-            resident >= during,
-            "resident {resident} < allocated {during}"
+            resident >= (BLOCK as u64) / 2,
+            "the block is resident: {resident}"
         );
         drop(block);
         let (after, _) = figures().unwrap();
-        assert!(after + (32 << 20) < during, "freed: {during} → {after}");
+        assert!(
+            after + (BLOCK as u64) / 2 < during,
+            "freed: {during} → {after}"
+        );
     }
 }

@@ -187,6 +187,24 @@ impl EmbeddedBus {
         let commands = self.commands.as_ref().ok_or(BusError::Closed)?;
         commands.send(command).map_err(|_| BusError::Closed)
     }
+
+    /// Reads the offset `group` committed on `topic` (0 when none), refusing a topic the log does not have.
+    async fn group_offset(&self, group: &str, topic: &str) -> Result<u64, BusError> {
+        if !self
+            .shared
+            .ends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(topic)
+        {
+            return Err(BusError::UnknownTopic(topic.to_owned()));
+        }
+        let db = self.shared.database()?;
+        let (group, topic) = (group.to_owned(), topic.to_owned());
+        tokio::task::spawn_blocking(move || read_group_offset(&db, &group, &topic))
+            .await
+            .map_err(|error| BusError::unavailable("failed to read a group offset", error))?
+    }
 }
 
 /// Waits for the writer's answer.
@@ -311,22 +329,7 @@ impl Bus for EmbeddedBus {
 
     /// Stores offset 0 as the group's offset on the topic, durably, and returns the offset it had.
     async fn rewind_group(&self, group: &str, topic: &str) -> Result<u64, BusError> {
-        if !self
-            .shared
-            .ends
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(topic)
-        {
-            return Err(BusError::UnknownTopic(topic.to_owned()));
-        }
-        let db = self.shared.database()?;
-        let previous = {
-            let (group, topic) = (group.to_owned(), topic.to_owned());
-            tokio::task::spawn_blocking(move || read_group_offset(&db, &group, &topic))
-                .await
-                .map_err(|error| BusError::unavailable("failed to read a group offset", error))??
-        };
+        let previous = self.group_offset(group, topic).await?;
         let (reply, rx) = oneshot::channel();
         self.send(Command::CommitOffset {
             group: group.to_owned(),
@@ -339,20 +342,7 @@ impl Bus for EmbeddedBus {
     }
 
     async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<Position>, BusError> {
-        if !self
-            .shared
-            .ends
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(topic)
-        {
-            return Err(BusError::UnknownTopic(topic.to_owned()));
-        }
-        let db = self.shared.database()?;
-        let (group, topic) = (group.to_owned(), topic.to_owned());
-        let offset = tokio::task::spawn_blocking(move || read_group_offset(&db, &group, &topic))
-            .await
-            .map_err(|error| BusError::unavailable("failed to read a group offset", error))??;
+        let offset = self.group_offset(group, topic).await?;
         Ok(vec![Position {
             partition: 0,
             offset,
