@@ -144,6 +144,7 @@ pub async fn main(args: crate::cli::CheckArgs) -> anyhow::Result<()> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let options = accord_bus::BusOptions {
         kafka: crate::config::kafka_from_env(&env)?,
+        ..accord_bus::BusOptions::default()
     };
     let bus = BusClient::from_url_with(&args.bus, &options)
         .await

@@ -2,7 +2,7 @@
 //! `admin_token_file`), the Kafka bus's TLS and SASL settings (`[kafka]`, secrets included: never in the bus URL),
 //! the keys directory records are verified with (`[directory]`) and the settings of every service it may run
 //! (`[http]`, `[health]`, `[gateway]`, `[normalizer]`, `[enforcer]`, `[indexer]`, `[search]`, `[admin]`, `[console]`: each the
-//! service crate's own `Config`).
+//! service crate's own `Config`) and the sizes of its caches (`[memory]`, `accord_runtime::memory`).
 //!
 //! Each value comes from the first of these that has it:
 //! 1. the command line (`--bus …`);
@@ -57,6 +57,8 @@ pub struct ServicesConfig {
     pub admin: accord_admin::Config,
     /// `[console]`.
     pub console: accord_console::Config,
+    /// `[memory]`: the sizes of the process's caches.
+    pub memory: accord_runtime::memory::MemoryConfig,
 }
 
 impl ServicesConfig {
@@ -76,6 +78,7 @@ impl ServicesConfig {
             self.console.validate(),
             self.admin.validate(),
             self.directory.validate(),
+            self.memory.validate(),
         ];
         for check in checks {
             check.map_err(|message| anyhow::anyhow!("invalid configuration: {message}"))?;
@@ -117,7 +120,7 @@ pub struct Settings {
 }
 
 /// The sections a `ACCORD_<SECTION>__<FIELD>` variable may name.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "http",
     "health",
     "kafka",
@@ -129,6 +132,7 @@ const SECTIONS: [&str; 11] = [
     "search",
     "admin",
     "console",
+    "memory",
 ];
 
 impl Settings {

@@ -209,6 +209,7 @@ pub async fn start(
         data_dir,
         listen_addr: listener.local_addr().ok(),
         health: accord_runtime::health::Health::new(&options.config.health),
+        memory: options.config.memory.clone(),
     };
     let config = &options.config;
     let mut host = ServiceHost::new(deps, config.http.clone(), shutdown);
@@ -272,6 +273,7 @@ async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
     };
     let bus_options = BusOptions {
         kafka: options.config.kafka.clone(),
+        embedded_cache_bytes: options.config.memory.bus_cache_bytes(),
     };
     let bus = BusClient::from_url_with(&url, &bus_options)
         .await
@@ -292,11 +294,14 @@ async fn open_index(options: &RunOptions, writes: bool) -> anyhow::Result<(Index
             options.data_dir.join("index").to_string_lossy()
         ),
     };
+    let index_options = accord_index::IndexOptions {
+        writer_bytes: options.config.memory.index_writer_bytes(),
+    };
     let opened = {
         let url = url.clone();
         tokio::task::spawn_blocking(move || {
             if writes {
-                IndexClient::from_url(&url)
+                IndexClient::from_url_with(&url, &index_options)
             } else {
                 IndexClient::from_url_read_only(&url)
             }

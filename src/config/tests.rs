@@ -303,3 +303,58 @@ fn the_admin_token_is_read_from_the_environment_or_a_file_never_a_flag() {
     assert!(message.contains("admin_token_file"), "{message}");
     assert!(!message.contains("inline-in-the-config"), "{message}");
 }
+
+#[test]
+fn memory_sizes_come_from_the_file_or_the_environment_are_validated_and_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accord.toml");
+    std::fs::write(
+        &file,
+        "[memory]\nbus_cache_mib = 32\nenforcer_cache_mib = 16\nindex_writer_mib = 20\n",
+    )
+    .unwrap();
+    let args = parse(&["accord", "up", "--config", file.to_str().unwrap()]);
+    let settings = Settings::resolve(
+        args,
+        listen(),
+        &env(&[("ACCORD_MEMORY__ENFORCER_CACHE_MIB", "8")]),
+    )
+    .unwrap();
+    let memory = &settings.services.memory;
+    assert_eq!(memory.bus_cache_bytes(), 32 * 1024 * 1024, "the file");
+    assert_eq!(memory.enforcer_cache_mib, 8, "the environment wins");
+    assert_eq!(memory.index_writer_mib, 20);
+    let defaults = accord_runtime::memory::MemoryConfig::default();
+    assert_eq!(memory.audit_cache_mib, defaults.audit_cache_mib);
+    let printed: toml::Table = settings.to_masked_toml().parse().unwrap();
+    assert_eq!(printed["memory"]["bus_cache_mib"].as_integer(), Some(32));
+    assert_eq!(
+        printed["memory"]["gateway_cache_mib"].as_integer(),
+        Some(32)
+    );
+
+    for (name, value, key) in [
+        (
+            "ACCORD_MEMORY__INDEX_WRITER_MIB",
+            "14",
+            "memory.index_writer_mib",
+        ),
+        (
+            "ACCORD_MEMORY__ALERTS_CACHE_MIB",
+            "0",
+            "memory.alerts_cache_mib",
+        ),
+        (
+            "ACCORD_MEMORY__BUS_CACHE_MIB",
+            "10000000",
+            "memory.bus_cache_mib",
+        ),
+        ("ACCORD_MEMORY__BUS_CACHE_MIB", "-1", "bus_cache_mib"),
+        ("ACCORD_MEMORY__CACHE_MIB", "8", "cache_mib"),
+    ] {
+        let error = Settings::resolve(parse(&["accord", "up"]), listen(), &env(&[(name, value)]))
+            .unwrap_err();
+        let message = format!("{error:#}");
+        assert!(message.contains(key), "{name}={value}: {message}");
+    }
+}

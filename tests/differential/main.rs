@@ -245,7 +245,7 @@ async fn production_never_releases_what_the_reference_forbids() {
                     let path = dir.path().join(format!("index-{number}"));
                     index = Some(IndexClient::from_url(path.to_str().unwrap()).unwrap());
                     let path = dir.path().join(format!("sightings-{number}"));
-                    sightings = Some(Sightings::open(&path, None).unwrap());
+                    sightings = Some(Sightings::open(&path, 8 * 1024 * 1024, None).unwrap());
                 }
                 let stores = (index.as_ref().unwrap(), sightings.as_ref().unwrap());
                 run_world(stores, seed, number, queries, &mut stats).await;

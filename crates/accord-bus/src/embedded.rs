@@ -62,9 +62,10 @@ use crate::{Bus, BusError, Position, Record, SubscribeOptions, Subscription};
 /// The name of the log file in the data directory.
 pub const FILE_NAME: &str = "bus.redb";
 
-/// Memory redb may use to cache pages of the log. Consumers read near the tail, so a modest cache serves them; the
-/// default (1 GiB) let the resident size grow with everything ever published.
-const CACHE_BYTES: usize = 128 * 1024 * 1024;
+/// Memory redb may use to cache pages of the log when none is given ([`EmbeddedBus::open`]; `[memory] bus_cache_mib`
+/// in a process). Consumers read near the tail, so a modest cache serves them; redb's default (1 GiB) let the
+/// resident size grow with everything ever published.
+pub const DEFAULT_CACHE_BYTES: usize = 128 * 1024 * 1024;
 
 /// State shared by the bus, its writer and its subscriptions.
 #[derive(Default)]
@@ -137,6 +138,15 @@ impl EmbeddedBus {
     /// Returns [`BusError::Unavailable`] when the directory cannot be created, the file cannot be opened (for
     /// instance because another `EmbeddedBus` has it open) or read, or the thread cannot be spawned.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, BusError> {
+        Self::open_sized(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// As [`EmbeddedBus::open`], with a page cache of `cache_bytes` (kept when the file is reopened after an I/O
+    /// error).
+    ///
+    /// # Errors
+    /// As [`EmbeddedBus::open`].
+    pub fn open_sized(dir: impl AsRef<Path>, cache_bytes: usize) -> Result<Self, BusError> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|error| {
             BusError::unavailable(
@@ -145,12 +155,13 @@ impl EmbeddedBus {
             )
         })?;
         let path = dir.join(FILE_NAME);
-        let db = crate::redb_file::open(&path, CACHE_BYTES)
+        let db = crate::redb_file::open(&path, cache_bytes)
             .map_err(|error| BusError::unavailable("failed to open the bus log", error))?;
         let db = Arc::new(db);
         let shared = Arc::new(Shared::default());
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        let writer = Writer::load(db, Some(path.clone()), commands_rx, shared.clone())?;
+        let mut writer = Writer::load(db, Some(path.clone()), commands_rx, shared.clone())?;
+        writer.cache_bytes = cache_bytes;
         let writer = std::thread::Builder::new()
             .name("accord-bus-writer".to_owned())
             .spawn(move || writer.run())

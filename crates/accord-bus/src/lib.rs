@@ -209,12 +209,25 @@ pub trait Subscription: Send {
     async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError>;
 }
 
-/// Settings of a bus that do not belong in its URL: the `[kafka]` section (TLS and SASL, with their secrets).
-#[derive(Debug, Clone, Default)]
+/// Settings of a bus that do not belong in its URL: the `[kafka]` section (TLS and SASL, with their secrets) and the
+/// embedded log's page cache (`[memory] bus_cache_mib`).
+#[derive(Debug, Clone)]
 pub struct BusOptions {
     /// TLS and SASL of the Kafka bus, merged with the URL's parameters.
     #[cfg(feature = "kafka")]
     pub kafka: kafka::KafkaSecurity,
+    /// The embedded log's page cache in bytes; no effect on Kafka.
+    pub embedded_cache_bytes: usize,
+}
+
+impl Default for BusOptions {
+    fn default() -> Self {
+        Self {
+            #[cfg(feature = "kafka")]
+            kafka: kafka::KafkaSecurity::default(),
+            embedded_cache_bytes: embedded::DEFAULT_CACHE_BYTES,
+        }
+    }
 }
 
 /// The cloneable handle every service holds.
@@ -254,13 +267,13 @@ impl BusClient {
             let config = kafka::KafkaConfig::from_url(url)?.with_security(&options.kafka)?;
             return Ok(Self::new(kafka::KafkaBus::connect(config)?));
         }
-        #[cfg(not(feature = "kafka"))]
-        let _ = options;
+        let embedded =
+            |dir: &str| embedded::EmbeddedBus::open_sized(dir, options.embedded_cache_bytes);
         if let Some(dir) = url.strip_prefix("embedded://") {
-            return Ok(Self::new(embedded::EmbeddedBus::open(dir)?));
+            return Ok(Self::new(embedded(dir)?));
         }
         if !url.contains("://") {
-            return Ok(Self::new(embedded::EmbeddedBus::open(url)?));
+            return Ok(Self::new(embedded(url)?));
         }
         Err(BusError::InvalidUrl(format!(
             "`{}`: unknown scheme",

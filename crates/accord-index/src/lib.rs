@@ -331,6 +331,21 @@ impl fmt::Debug for IndexClient {
     }
 }
 
+/// Settings of an index that do not belong in its URL: the memory it may use (`[memory]`).
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// The embedded tantivy writer's budget in bytes (`[memory] index_writer_mib`); no effect on OpenSearch.
+    pub writer_bytes: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        Self {
+            writer_bytes: tantivy_index::DEFAULT_WRITER_BYTES,
+        }
+    }
+}
+
 impl IndexClient {
     /// Wraps an implementation.
     pub fn new(index: impl SearchIndex) -> Self {
@@ -344,14 +359,24 @@ impl IndexClient {
     /// # Errors
     /// Returns [`IndexError::InvalidUrl`] for an unknown scheme, or the implementation's error when it cannot open.
     pub fn from_url(url: &str) -> Result<Self, IndexError> {
+        Self::from_url_with(url, &IndexOptions::default())
+    }
+
+    /// As [`IndexClient::from_url`], with `options` (the tantivy writer's budget).
+    ///
+    /// # Errors
+    /// As [`IndexClient::from_url`].
+    pub fn from_url_with(url: &str, options: &IndexOptions) -> Result<Self, IndexError> {
+        let tantivy =
+            |dir: &str| tantivy_index::TantivyIndex::open_sized(dir, options.writer_bytes);
         if let Some(dir) = url.strip_prefix("tantivy://") {
-            return Ok(Self::new(tantivy_index::TantivyIndex::open(dir)?));
+            return Ok(Self::new(tantivy(dir)?));
         }
         if url.starts_with("opensearch://") || url.starts_with("opensearch+") {
             return Ok(Self::new(opensearch_index::OpenSearchIndex::from_url(url)?));
         }
         if !url.contains("://") {
-            return Ok(Self::new(tantivy_index::TantivyIndex::open(url)?));
+            return Ok(Self::new(tantivy(url)?));
         }
         Err(IndexError::InvalidUrl(url.to_owned()))
     }

@@ -73,17 +73,27 @@ fn set_aside(dir: &Path, why: &str) -> Result<std::path::PathBuf, IndexError> {
 /// Stored views that could not be read back and were skipped (a damaged store file).
 pub(crate) const UNLOADABLE_VIEWS: &str = "accord_index_unloadable_views_total";
 
-const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+/// The writer's budget when none is given ([`TantivyIndex::open`]): the default of `[memory] index_writer_mib`.
+pub const DEFAULT_WRITER_BYTES: usize = 64 * 1024 * 1024;
 
 /// The number of indexing threads. Batches are committed one at a time and every thread writes its own segment per
 /// commit, so a second thread doubles the segments (and their fsyncs and merges) for little gain: one thread
 /// ingested about three times faster in `examples/index_bench.rs`.
 const WRITER_THREADS: usize = 1;
 
+/// The smallest writer budget tantivy accepts, in MiB: 15 MB per indexing thread, rounded up.
+pub const MIN_WRITER_MIB: u64 = (15_000_000 * WRITER_THREADS as u64).div_ceil(1024 * 1024);
+
+/// The largest writer budget tantivy accepts, in MiB: just under 4 GiB per indexing thread.
+pub const MAX_WRITER_MIB: u64 = 4_000 * WRITER_THREADS as u64;
+
 /// Whether an opened index may be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
-    ReadWrite,
+    /// With the writer, of this budget in bytes.
+    ReadWrite {
+        writer_bytes: usize,
+    },
     ReadOnly,
 }
 
@@ -145,7 +155,16 @@ impl TantivyIndex {
     /// Returns [`IndexError::Unavailable`] when the directory cannot be created or opened, when it holds an index
     /// with another schema, or when another writer holds its lock.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, IndexError> {
-        Self::open_with(dir.as_ref(), Access::ReadWrite)
+        Self::open_sized(dir, DEFAULT_WRITER_BYTES)
+    }
+
+    /// As [`TantivyIndex::open`], with a writer of `writer_bytes` (`[memory] index_writer_mib`; tantivy refuses less
+    /// than 15 MB per thread: see [`MIN_WRITER_MIB`]).
+    ///
+    /// # Errors
+    /// As [`TantivyIndex::open`], and when tantivy refuses the budget.
+    pub fn open_sized(dir: impl AsRef<Path>, writer_bytes: usize) -> Result<Self, IndexError> {
+        Self::open_with(dir.as_ref(), Access::ReadWrite { writer_bytes })
     }
 
     /// Opens the index in `dir` for reading only, creating it when missing: the search service of a deployment whose
@@ -173,7 +192,7 @@ impl TantivyIndex {
         };
         let (schema, fields) = Fields::build();
         let (index, durability) = match access {
-            Access::ReadWrite => {
+            Access::ReadWrite { .. } => {
                 let (directory, durability) =
                     durable::DeferredSyncDirectory::open(dir).map_err(opening)?;
                 match Index::open_or_create(directory, schema) {
@@ -200,7 +219,7 @@ impl TantivyIndex {
             }
         };
         let opened = Self::from_index(index, fields, access, dir, durability)?;
-        if access == Access::ReadWrite {
+        if matches!(access, Access::ReadWrite { .. }) {
             let damaged = opened.damaged_files()?;
             if !damaged.is_empty() {
                 drop(opened);
@@ -240,10 +259,10 @@ impl TantivyIndex {
         durability: Option<durable::Durability>,
     ) -> Result<Self, IndexError> {
         let (writer, policy) = match access {
-            Access::ReadWrite => (
+            Access::ReadWrite { writer_bytes } => (
                 Some(Mutex::new(
                     index
-                        .writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY_BYTES)
+                        .writer_with_num_threads(WRITER_THREADS, writer_bytes)
                         .map_err(|source| match source {
                             TantivyError::LockFailure(..) => unavailable_msg(format!(
                                 "the index directory `{}` is in use: another Accord process holds its writer lock \

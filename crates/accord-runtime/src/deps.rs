@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use accord_bus::BusClient;
 use accord_index::IndexClient;
 
-use crate::{Authenticator, Directory, health::Health};
+use crate::{Authenticator, Directory, health::Health, memory::MemoryConfig};
 
 /// Everything a service needs from outside itself.
 #[derive(Debug, Clone)]
@@ -24,4 +24,6 @@ pub struct Deps {
     pub listen_addr: Option<SocketAddr>,
     /// The process's health registry: stores report their failures and recoveries here ([`crate::health`]).
     pub health: Health,
+    /// The sizes of the caches the services' stores are opened with (`[memory]`).
+    pub memory: MemoryConfig,
 }

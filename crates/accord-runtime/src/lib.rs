@@ -26,6 +26,7 @@ pub mod health;
 pub mod http;
 pub mod identity;
 pub mod json;
+pub mod memory;
 pub mod metrics;
 pub mod problem;
 pub use accord_bus::retry;

@@ -327,6 +327,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: dir.path().to_owned(),
         listen_addr: None,
         health: Default::default(),
+        memory: Default::default(),
     };
     let search = accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;
     let gateway = accord_gateway::AppState::new(accord_gateway::Config::default(), deps)?;

@@ -448,6 +448,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: dir.path().to_owned(),
         listen_addr: None,
         health: Default::default(),
+        memory: Default::default(),
     };
     let started = Instant::now();
     let search = accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;

@@ -142,8 +142,11 @@ impl AppState {
     /// # Errors
     /// Fails when the store cannot be opened.
     pub fn new(config: Config, deps: Deps) -> anyhow::Result<Self> {
-        let store =
-            ReportStore::open_with(&deps.data_dir.join("enforcer"), Some(deps.health.clone()))?;
+        let store = ReportStore::open_with(
+            &deps.data_dir.join("enforcer"),
+            deps.memory.enforcer_cache_bytes(),
+            Some(deps.health.clone()),
+        )?;
         Ok(Self {
             config: Arc::new(config),
             deps,

@@ -5,7 +5,7 @@
 use std::{path::Path, sync::Arc};
 
 use accord_domain::{NormalizedReport, OrgId, ReportId};
-use accord_runtime::{health::Health, store::HealingDatabase};
+use accord_runtime::{health::Health, memory::MemoryConfig, store::HealingDatabase};
 use redb::{Durability, ReadableTable, TableDefinition};
 
 use self::received::{BY_RECEIVED, received_key};
@@ -51,7 +51,7 @@ impl ReportStore {
     /// # Errors
     /// Fails when the file cannot be opened.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        Self::open_with(dir, None)
+        Self::open_with(dir, MemoryConfig::default().enforcer_cache_bytes(), None)
     }
 
     /// Opens or creates the store in `dir`, reporting its failures and recoveries to `health`: after an I/O error
@@ -59,12 +59,16 @@ impl ReportStore {
     ///
     /// # Errors
     /// Fails when the file cannot be opened.
-    pub fn open_with(dir: &Path, health: Option<Health>) -> anyhow::Result<Self> {
+    pub fn open_with(
+        dir: &Path,
+        cache_bytes: usize,
+        health: Option<Health>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let db = HealingDatabase::open(
             "enforcer store",
             &dir.join("reports.redb"),
-            64 * 1024 * 1024,
+            cache_bytes,
             health,
         )?;
         let txn = db.begin_write()?;

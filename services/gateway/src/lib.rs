@@ -219,7 +219,11 @@ impl AppState {
         );
         let schema = reports::report_schema()?;
         let dir = deps.data_dir.join("gateway");
-        let status = StatusStore::open_with(&dir, Some(deps.health.clone()))?;
+        let status = StatusStore::open_with(
+            &dir,
+            deps.memory.gateway_cache_bytes(),
+            Some(deps.health.clone()),
+        )?;
         let key = load_or_generate_key(
             config.report_id_key.as_ref(),
             "gateway.report_id_key",

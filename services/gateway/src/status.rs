@@ -27,7 +27,7 @@ use accord_domain::{OrgId, Rejection, SubmittedObject, Warning, topics};
 use accord_runtime::stage::Stage;
 
 use crate::admission::Admission;
-use accord_runtime::{health::Health, store::HealingDatabase};
+use accord_runtime::{health::Health, memory::MemoryConfig, store::HealingDatabase};
 use async_trait::async_trait;
 use redb::{Durability, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -212,7 +212,7 @@ impl StatusStore {
     /// # Errors
     /// Fails when the file cannot be opened.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        Self::open_with(dir, None)
+        Self::open_with(dir, MemoryConfig::default().gateway_cache_bytes(), None)
     }
 
     /// Opens or creates the store in `dir`, reporting its failures and recoveries to `health`: after an I/O error
@@ -220,13 +220,17 @@ impl StatusStore {
     ///
     /// # Errors
     /// Fails when the file cannot be opened.
-    pub fn open_with(dir: &Path, health: Option<Health>) -> anyhow::Result<Self> {
+    pub fn open_with(
+        dir: &Path,
+        cache_bytes: usize,
+        health: Option<Health>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         // A bounded page cache: the store grows with every report ever accepted, the working set does not.
         let db = HealingDatabase::open(
             "gateway status store",
             &dir.join("status.redb"),
-            32 * 1024 * 1024,
+            cache_bytes,
             health,
         )?;
         let txn = db.begin_write()?;

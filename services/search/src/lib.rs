@@ -289,8 +289,12 @@ impl AppState {
             "audit checkpoints signed with this ed25519 key"
         );
         let interval = std::time::Duration::from_secs(config.audit_checkpoint_interval_secs);
-        let audit = AuditLog::open_with(&dir, signer, interval, Some(deps.health.clone()))?;
-        let revocations = taxii::revoked::Revocations::open(&dir, Some(deps.health.clone()))?;
+        let memory = &deps.memory;
+        let health = || Some(deps.health.clone());
+        let audit =
+            AuditLog::open_with(&dir, signer, interval, memory.audit_cache_bytes(), health())?;
+        let revocations =
+            taxii::revoked::Revocations::open(&dir, memory.revocations_cache_bytes(), health())?;
         let taxii_api_root =
             taxii::api_root_url(config.public_url.as_deref(), deps.listen_addr).into();
         let feedback_key = accord_runtime::secret::load_or_generate_key(
@@ -299,8 +303,8 @@ impl AppState {
             &dir.join("feedback-pseudonym.key"),
         )
         .context("failed to load the feedback pseudonym key")?;
-        let sightings = sightings::Sightings::open(&dir, Some(deps.health.clone()))?;
-        let alerts = alerts::AlertStore::open(&dir, Some(deps.health.clone()))?;
+        let sightings = sightings::Sightings::open(&dir, memory.sightings_cache_bytes(), health())?;
+        let alerts = alerts::AlertStore::open(&dir, memory.alerts_cache_bytes(), health())?;
         let alert_streams = Arc::new(tokio::sync::Semaphore::new(config.max_alert_streams));
         Ok(Self {
             deps,

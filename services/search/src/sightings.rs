@@ -48,12 +48,12 @@ impl Sightings {
     ///
     /// # Errors
     /// Fails when the file cannot be opened.
-    pub fn open(dir: &Path, health: Option<Health>) -> anyhow::Result<Self> {
+    pub fn open(dir: &Path, cache_bytes: usize, health: Option<Health>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let db = HealingDatabase::open(
             "search sightings store",
             &dir.join("sightings.redb"),
-            8 * 1024 * 1024,
+            cache_bytes,
             health,
         )?;
         let txn = db.begin_write()?;
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn a_replayed_record_counts_once_and_only_the_given_reports_are_summed() {
         let dir = tempfile::TempDir::new().unwrap();
-        let store = Sightings::open(dir.path(), None).unwrap();
+        let store = Sightings::open(dir.path(), 1024 * 1024, None).unwrap();
         let seen = ReportId::parse("report--0b7f3f0e-6d7c-4e59-9d5e-8d7d2c1f0a11").unwrap();
         let hidden = ReportId::parse("report--1b7f3f0e-6d7c-4e59-9d5e-8d7d2c1f0a11").unwrap();
         let batch = vec![

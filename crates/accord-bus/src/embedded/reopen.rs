@@ -135,7 +135,7 @@ impl Writer {
         if let Some(db) = self.db.take() {
             close(db);
         }
-        let db = crate::redb_file::open(&path, super::CACHE_BYTES).map_err(|error| match error {
+        let db = crate::redb_file::open(&path, self.cache_bytes).map_err(|error| match error {
             // This process held the file a moment ago: a read begun before the error still has it.
             crate::redb_file::OpenError::HeldByAnotherProcess { .. } => Arc::new(std::io::Error::other(
                 "the broken handle is still held by a read in progress; reopening after the backoff",

@@ -138,6 +138,8 @@ pub(super) struct Writer {
     pub(super) db: Option<Arc<Database>>,
     /// Where the file is, to reopen it (`None`: an in-memory database, which cannot be).
     pub(super) path: Option<PathBuf>,
+    /// The page cache the file is reopened with.
+    pub(super) cache_bytes: usize,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
     pub(super) topics: HashMap<String, TopicState>,
     pub(super) shared: Arc<Shared>,
@@ -180,6 +182,7 @@ impl Writer {
         Ok(Self {
             db: Some(db),
             path,
+            cache_bytes: super::DEFAULT_CACHE_BYTES,
             commands,
             topics,
             shared,

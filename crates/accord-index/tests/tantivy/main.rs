@@ -116,6 +116,29 @@ async fn open_creates_missing_directories_and_url_opens_it() {
     let _: &dyn SearchIndex = &*index;
 }
 
+/// The writer's budget (`[memory] index_writer_mib`) reaches tantivy: below its 15 MB floor the writer is refused,
+/// at the floor the index opens by URL and takes writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_budget_reaches_tantivy() {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let url = format!("tantivy://{}", dir.path().display());
+    let too_small = accord_index::IndexOptions {
+        writer_bytes: 10 * 1024 * 1024,
+    };
+    let refused = IndexClient::from_url_with(&url, &too_small);
+    assert!(
+        matches!(refused, Err(accord_index::IndexError::Unavailable { .. })),
+        "{refused:?}"
+    );
+    let floor = accord_index::IndexOptions {
+        writer_bytes: usize::try_from(accord_index::tantivy_index::MIN_WRITER_MIB).unwrap()
+            * 1024
+            * 1024,
+    };
+    let index = IndexClient::from_url_with(&url, &floor).expect("open at the floor");
+    index.refresh().await.expect("refresh");
+}
+
 /// A read-only handle (a search process beside the indexer's) sees the writer's commits and cannot write, and it
 /// does not take the writer lock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

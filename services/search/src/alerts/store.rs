@@ -146,12 +146,16 @@ impl AlertStore {
     ///
     /// # Errors
     /// Fails when the file cannot be opened or read.
-    pub(crate) fn open(dir: &Path, health: Option<Health>) -> anyhow::Result<Self> {
+    pub(crate) fn open(
+        dir: &Path,
+        cache_bytes: usize,
+        health: Option<Health>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let db = HealingDatabase::open(
             "search alerts store",
             &dir.join("alerts.redb"),
-            16 * 1024 * 1024,
+            cache_bytes,
             health,
         )?;
         let txn = db.begin_write()?;

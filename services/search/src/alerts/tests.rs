@@ -7,6 +7,9 @@ use accord_index::conformance::{view, with_indicators};
 
 use super::store::{AlertKind, AlertStore, Entry, Match, Watchlist};
 
+/// A small page cache: the store works whatever its size.
+const MIB: usize = 1024 * 1024;
+
 fn list(id: &str, agency: &str) -> Watchlist {
     Watchlist {
         id: id.to_owned(),
@@ -59,7 +62,7 @@ fn kinds(store: &AlertStore, agency: &str) -> Vec<(AlertKind, String)> {
 #[test]
 fn a_match_is_raised_once_withdrawn_when_lost_and_nothing_on_replay() {
     let dir = tempfile::tempdir().unwrap();
-    let store = AlertStore::open(dir.path(), None).unwrap();
+    let store = AlertStore::open(dir.path(), MIB, None).unwrap();
     store
         .create(
             list("w1", "ncu-de"),
@@ -110,7 +113,7 @@ fn a_match_is_raised_once_withdrawn_when_lost_and_nothing_on_replay() {
 fn one_report_twice_in_a_batch_raises_its_matches_once() {
     // A replayed evaluation next to the original (at-least-once after a crash) in the same batch.
     let dir = tempfile::tempdir().unwrap();
-    let store = AlertStore::open(dir.path(), None).unwrap();
+    let store = AlertStore::open(dir.path(), MIB, None).unwrap();
     store
         .create(list("w1", "ncu-de"), &[entry("a.example")])
         .unwrap();
@@ -134,7 +137,7 @@ fn one_report_twice_in_a_batch_raises_its_matches_once() {
 #[test]
 fn a_deleted_watchlist_raises_nothing_more() {
     let dir = tempfile::tempdir().unwrap();
-    let store = AlertStore::open(dir.path(), None).unwrap();
+    let store = AlertStore::open(dir.path(), MIB, None).unwrap();
     store
         .create(list("w1", "ncu-de"), &[entry("a.example")])
         .unwrap();
@@ -159,7 +162,7 @@ fn watchlists_entries_and_numbering_survive_a_reopen() {
     let report = ReportId::random();
     let now = chrono::Utc::now();
     {
-        let store = AlertStore::open(dir.path(), None).unwrap();
+        let store = AlertStore::open(dir.path(), MIB, None).unwrap();
         store
             .create(list("w1", "ncu-de"), &[entry("a.example")])
             .unwrap();
@@ -173,7 +176,7 @@ fn watchlists_entries_and_numbering_survive_a_reopen() {
             )
             .unwrap();
     }
-    let store = AlertStore::open(dir.path(), None).unwrap();
+    let store = AlertStore::open(dir.path(), MIB, None).unwrap();
     assert_eq!(store.get("w1").unwrap().entries, 2);
     assert_eq!(store.memory().watched.len(), 2);
     let mut found = Vec::new();
@@ -217,7 +220,7 @@ fn watchlists_entries_and_numbering_survive_a_reopen() {
 #[test]
 fn retention_deletes_the_oldest_alerts_only() {
     let dir = tempfile::tempdir().unwrap();
-    let store = AlertStore::open(dir.path(), None).unwrap();
+    let store = AlertStore::open(dir.path(), MIB, None).unwrap();
     store
         .create(list("w1", "ncu-de"), &[entry("a.example")])
         .unwrap();

@@ -33,7 +33,7 @@ mod writer;
 use std::{path::Path, sync::Arc, time::Duration};
 
 use accord_domain::{Case, Timestamp};
-use accord_runtime::{health::Health, store::HealingDatabase};
+use accord_runtime::{health::Health, memory::MemoryConfig, store::HealingDatabase};
 use ed25519_dalek::VerifyingKey;
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -168,7 +168,8 @@ impl AuditLog {
     /// # Errors
     /// Fails when the store cannot be opened.
     pub fn open(dir: &Path, signer: CheckpointSigner, interval: Duration) -> anyhow::Result<Self> {
-        Self::open_with(dir, signer, interval, None)
+        let cache_bytes = MemoryConfig::default().audit_cache_bytes();
+        Self::open_with(dir, signer, interval, cache_bytes, None)
     }
 
     /// As [`AuditLog::open`], reporting the store's failures and recoveries to `health`: after an I/O error (a full
@@ -181,6 +182,7 @@ impl AuditLog {
         dir: &Path,
         signer: CheckpointSigner,
         interval: Duration,
+        cache_bytes: usize,
         health: Option<Health>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
@@ -188,7 +190,7 @@ impl AuditLog {
         let db = HealingDatabase::open(
             "search audit store",
             &dir.join(STORE_FILE),
-            32 * 1024 * 1024,
+            cache_bytes,
             health,
         )?;
         let txn = db.begin_write()?;

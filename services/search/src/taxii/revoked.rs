@@ -50,12 +50,16 @@ impl Revocations {
     ///
     /// # Errors
     /// Fails when the file cannot be opened.
-    pub(crate) fn open(dir: &Path, health: Option<Health>) -> anyhow::Result<Self> {
+    pub(crate) fn open(
+        dir: &Path,
+        cache_bytes: usize,
+        health: Option<Health>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let db = HealingDatabase::open(
             "search revocations store",
             &dir.join("revocations.redb"),
-            8 * 1024 * 1024,
+            cache_bytes,
             health,
         )?;
         let txn = db.begin_write()?;

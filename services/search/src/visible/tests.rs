@@ -125,7 +125,8 @@ async fn setup() -> Setup {
         })
         .collect();
     index.write(writes).await.unwrap();
-    let sightings = crate::Sightings::open(&dir.path().join("sightings"), None).unwrap();
+    let sightings =
+        crate::Sightings::open(&dir.path().join("sightings"), 1024 * 1024, None).unwrap();
     Setup {
         _dir: dir,
         index,
