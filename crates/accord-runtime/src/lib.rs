@@ -19,7 +19,7 @@
 //! - [`deps`]: the backends a service is handed.
 
 pub mod auth;
-pub mod cpu;
+pub use accord_cpu as cpu;
 pub mod deps;
 pub mod directory;
 pub mod health;

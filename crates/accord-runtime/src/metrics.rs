@@ -24,10 +24,7 @@ pub const STAGE_BATCH_DURATION: &str = "accord_stage_batch_seconds";
 pub const STAGE_REFUSED: &str = "accord_stage_refused_total";
 /// The label naming the stage.
 pub const STAGE: &str = "stage";
-/// Counter: CPU work handed off the async runtime, by priority (`crate::cpu`).
-pub const CPU_TASKS: &str = "accord_cpu_tasks_total";
-/// Label: a CPU task's priority (`foreground`, `background`).
-pub const PRIORITY: &str = "priority";
+pub use accord_cpu::{CPU_TASKS, PRIORITY};
 
 /// Directory records refused because admin did not sign them (unsigned after the cut-over, forged, replayed), by
 /// `topic` and `reason` (`unsigned`, `bad_signature`, `replayed`, `too_many_held`): alert on any increase.

@@ -14,7 +14,7 @@
 //!
 //! Who is in the background is decided where the owner's backlog is known: the gateway's admission (a partner with
 //! reports of its own not yet through the pipeline) and the fair stage loop (an owner with records queued behind its
-//! batch in progress, [`crate::stage::run_fair`]). A partner that posts one report and waits for it is never in the
+//! batch in progress, `accord_runtime::stage::run_fair`). A partner that posts one report and waits for it is never in the
 //! background; one that keeps the pipeline busy always is, in every stage where its work queues.
 //!
 //! Only pure CPU work goes to [`run`]: never a step that holds a lock, a store's write transaction or anything else
@@ -33,7 +33,10 @@ use std::{
     sync::{Arc, Mutex, OnceLock, PoisonError, mpsc},
 };
 
-use crate::metrics as names;
+/// Counter: CPU work handed off the async runtime, by priority ([`run`]).
+pub const CPU_TASKS: &str = "accord_cpu_tasks_total";
+/// Label: a CPU task's priority (`foreground`, `background`).
+pub const PRIORITY: &str = "priority";
 
 /// How much the background threads' scheduling priority is lowered (`nice` increment): at 10, a busy core is
 /// shared about 1024 : 110 between a foreground and a background thread.
@@ -79,18 +82,18 @@ pub enum CpuError {
 }
 
 tokio::task_local! {
-    static PRIORITY: Priority;
+    static CURRENT: Priority;
 }
 
 /// Runs `future` with `priority`: the CPU work it hands to [`run`] goes to that priority's threads.
 pub async fn scope<F: Future>(priority: Priority, future: F) -> F::Output {
-    PRIORITY.scope(priority, future).await
+    CURRENT.scope(priority, future).await
 }
 
 /// The priority of the calling task ([`Priority::Foreground`] outside any [`scope`]).
 #[must_use]
 pub fn current() -> Priority {
-    PRIORITY
+    CURRENT
         .try_with(|priority| *priority)
         .unwrap_or(Priority::Foreground)
 }
@@ -105,7 +108,7 @@ where
     W: FnOnce() -> R + Send + 'static,
 {
     let priority = current();
-    metrics::counter!(names::CPU_TASKS, names::PRIORITY => priority.label()).increment(1);
+    metrics::counter!(CPU_TASKS, PRIORITY => priority.label()).increment(1);
     match priority {
         Priority::Foreground => {
             tokio::task::spawn_blocking(work)
