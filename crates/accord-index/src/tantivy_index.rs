@@ -2,7 +2,8 @@
 //!
 //! One document per view (fields in the `schema` submodule) plus one marker document per report that records the
 //! version the report was last written at, so that stale writes are recognized across restarts. A write batch is
-//! applied under the writer lock and committed once; the reader is reloaded before the lock is released, so a
+//! indexed into segments of its own at the batch's priority with no lock held (the `prepared` submodule), then
+//! added under the writer lock and committed once; the reader is reloaded before the lock is released, so a
 //! `Written` item is searchable as soon as `write` returns. Commits do not sync: the files they write are synced by
 //! [`SearchIndex::persist`] (the `durable` submodule), so that a small write never waits for the disk to take a heavy
 //! one's. All tantivy work runs on the blocking thread pool.
@@ -20,6 +21,7 @@ mod batch;
 mod collector;
 mod durable;
 mod merges;
+mod prepared;
 mod query;
 mod ranges;
 mod released;
@@ -117,6 +119,9 @@ struct Inner {
     reader: IndexReader,
     /// `None` when opened read-only (a search process beside the indexer's process).
     writer: Option<Mutex<IndexWriter>>,
+    /// The writer's memory budget (`[memory] index_writer_mib`; 0 when read-only): a prepared segment is finalized
+    /// when its indexing memory reaches it (`prepared`).
+    writer_bytes: usize,
     /// Syncs what the writer wrote (`None` when opened read-only): commits make writes searchable, this durable.
     durability: Option<durable::Durability>,
     fields: Fields,
@@ -287,11 +292,16 @@ impl TantivyIndex {
             .map_err(unavailable("failed to open index reader"))?;
         let mut parser = QueryParser::for_index(&index, vec![fields.title, fields.description]);
         parser.set_conjunction_by_default();
+        let writer_bytes = match access {
+            Access::ReadWrite { writer_bytes } => writer_bytes,
+            Access::ReadOnly => 0,
+        };
         let inner = Inner {
             dir: dir.to_owned(),
             trouble: Mutex::new(None),
             reader,
             writer,
+            writer_bytes,
             durability,
             fields,
             parser,
@@ -320,7 +330,17 @@ impl SearchIndex for TantivyIndex {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.blocking(move |inner| inner.write(&batch)).await
+        // The segments are built at the batch's priority, off any lock; only adding them holds the writer.
+        let inner = Arc::clone(&self.inner);
+        let (batch, prepared) = accord_cpu::run(move || {
+            let prepared = inner.prepare(&batch);
+            (batch, prepared)
+        })
+        .await
+        .map_err(|source| IndexError::unavailable("index task failed", source))?;
+        let prepared = prepared.inspect_err(|error| self.inner.note_trouble(Some(error)))?;
+        self.blocking(move |inner| inner.write(&batch, prepared))
+            .await
     }
 
     async fn persist(&self) -> Result<(), IndexError> {
@@ -411,11 +431,7 @@ impl Inner {
                 source,
             )
         });
-        *self
-            .trouble
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            result.as_ref().err().map(|error| error_chain(error));
+        self.note_trouble(result.as_ref().err());
         result
     }
 
@@ -438,35 +454,40 @@ impl Inner {
         }
     }
 
-    /// Builds the batch's documents, then applies them under the writer lock, commits once and reloads the reader.
-    /// The documents are built before the lock is taken: one writer's heavy views (serialized views of thousands of
-    /// indicators) do not hold up another's write.
-    fn write(&self, batch: &[ReplaceViews]) -> Result<Vec<WriteOutcome>, IndexError> {
-        let documents: Vec<Result<Vec<TantivyDocument>, serde_json::Error>> =
-            batch.iter().map(|item| self.documents(item)).collect();
-        let mut writer = self.lock_writer()?;
-        let result = self.apply(&mut writer, batch, documents);
-        let trouble = match &result {
-            Ok(_) => None,
-            Err(error) => {
-                if let Err(rollback) = writer.rollback() {
-                    tracing::error!(error = %rollback, "failed to roll back index writer after a failed batch");
-                }
-                Some(error_chain(error))
-            }
-        };
+    /// Records why the last write failed (`None`: it succeeded), for [`SearchIndex::health`].
+    fn note_trouble(&self, error: Option<&IndexError>) {
         *self
             .trouble
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = trouble;
-        result
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            error.map(|error| error_chain(error));
+    }
+
+    /// Rolls a failed batch back to the last commit, and records the outcome.
+    fn settle<T>(&self, writer: &mut IndexWriter, result: &Result<T, IndexError>) {
+        if result.is_err()
+            && let Err(rollback) = writer.rollback()
+        {
+            tracing::error!(error = %rollback, "failed to roll back index writer after a failed batch");
+        }
+        self.note_trouble(result.as_ref().err());
+    }
+
+    /// Commits what the writer holds and reloads the reader: searchable when this returns (durable at persist).
+    fn commit(&self, writer: &mut IndexWriter) -> Result<(), IndexError> {
+        writer
+            .commit()
+            .map_err(unavailable("failed to commit index"))?;
+        self.reader
+            .reload()
+            .map_err(unavailable("failed to reload index reader"))
     }
 
     fn apply(
         &self,
         writer: &mut IndexWriter,
         batch: &[ReplaceViews],
-        documents: Vec<Result<Vec<TantivyDocument>, serde_json::Error>>,
+        documents: Vec<prepared::Documents>,
     ) -> Result<Vec<WriteOutcome>, IndexError> {
         let searcher = self.reader.searcher();
         // Versions written earlier in this batch, not yet visible to the searcher.
@@ -492,7 +513,9 @@ impl Inner {
                     continue;
                 }
             };
-            writer.delete_term(self.fields.report_term(report));
+            if stored.is_some() {
+                writer.delete_term(self.fields.report_term(report));
+            }
             for document in documents {
                 writer
                     .add_document(document)
@@ -503,12 +526,7 @@ impl Inner {
             changed = true;
         }
         if changed {
-            writer
-                .commit()
-                .map_err(unavailable("failed to commit index"))?;
-            self.reader
-                .reload()
-                .map_err(unavailable("failed to reload index reader"))?;
+            self.commit(writer)?;
         }
         Ok(outcomes)
     }
