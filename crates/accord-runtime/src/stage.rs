@@ -369,10 +369,40 @@ pub struct Decoded<T> {
     pub undecodable: Vec<(usize, accord_domain::ReportId)>,
 }
 
+/// Batches with more payload than this are decoded off the async runtime ([`decode_batch`]).
+const DECODE_INLINE_BYTES: usize = 64 * 1024;
+
 /// Decodes every delivery's JSON payload. A record that cannot be decoded can release nothing (fail closed): it is
 /// counted in `accord_stage_dropped_total`, logged with its position, and turned into a dead letter when its key
 /// is a report id (a record without one belongs to no accepted report and is only logged).
-pub fn decode_batch<T: serde::de::DeserializeOwned>(
+///
+/// Decoding is CPU work: a batch of more than [`DECODE_INLINE_BYTES`] of payload (a heavy report is megabytes of
+/// JSON, tens of milliseconds to parse) is decoded off the async runtime at the calling task's priority
+/// ([`crate::cpu::run`]), so that it holds up no other partner's task on the runtime's threads.
+pub async fn decode_batch<T>(stage: &'static str, batch: &[Delivery]) -> Decoded<T>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
+    let bytes: usize = batch
+        .iter()
+        .map(|delivery| delivery.record.payload.len())
+        .sum();
+    if bytes <= DECODE_INLINE_BYTES {
+        return decode_now(stage, batch);
+    }
+    // Deliveries share their payloads' bytes: the copy is of the small parts.
+    let owned = batch.to_vec();
+    match crate::cpu::run(move || decode_now(stage, &owned)).await {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            tracing::warn!(%error, stage, "decoding off the async runtime failed: decoding in place");
+            decode_now(stage, batch)
+        }
+    }
+}
+
+/// [`decode_batch`] on the calling thread.
+fn decode_now<T: serde::de::DeserializeOwned>(
     stage: &'static str,
     batch: &[Delivery],
 ) -> Decoded<T> {

@@ -169,7 +169,7 @@ async fn retract_report(state: &AppState, retraction: &Retraction) -> anyhow::Re
             .map(|report| revocations(state, report, at))
             .unwrap_or_default(),
     };
-    publish_releases(&state.deps.bus, &[release]).await?;
+    publish_releases(&state.deps.bus, vec![release]).await?;
     tracing::info!(report_id = %retraction.report_id, reason = retraction.reason.as_str(), "report retracted");
     Ok(())
 }
@@ -241,7 +241,7 @@ async fn retract_indicators(
                 .collect()
         })
         .await?;
-        publish_releases(&state.deps.bus, &releases).await?;
+        publish_releases(&state.deps.bus, releases).await?;
     }
     tracing::info!(
         retraction = retraction.id,

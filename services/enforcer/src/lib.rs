@@ -195,6 +195,27 @@ pub(crate) fn release_record(release: &ReleaseSet) -> anyhow::Result<Record> {
     Ok(record)
 }
 
+/// Encodes release sets as [`release_record`] does. A release set of a heavy report is megabytes of JSON: the
+/// encoding runs off the async runtime, at the calling task's priority ([`accord_runtime::cpu`]), which also marks
+/// the records (on the runtime: the priority is the task's).
+async fn encode_releases(
+    releases: Vec<ReleaseSet>,
+) -> anyhow::Result<(Vec<ReleaseSet>, Vec<Record>)> {
+    let (releases, records) = accord_runtime::cpu::run(move || {
+        let records = releases
+            .iter()
+            .map(release_record)
+            .collect::<anyhow::Result<Vec<_>>>();
+        (releases, records)
+    })
+    .await?;
+    let mut records = records?;
+    for record in &mut records {
+        stage::mark_priority(record);
+    }
+    Ok((releases, records))
+}
+
 /// Publishes release sets to [`topics::REPORTS_RELEASABLE`]. A release set the bus can never take (larger than its
 /// record limit: a large report released under many MoUs) is replaced by a withdrawal of every view of its report —
 /// fail closed: views an earlier release set put in the index must not outlive a change that narrowed them — and a
@@ -204,12 +225,9 @@ pub(crate) fn release_record(release: &ReleaseSet) -> anyhow::Result<Record> {
 /// A transient bus failure: the caller retries.
 pub(crate) async fn publish_releases(
     bus: &BusClient,
-    releases: &[ReleaseSet],
+    releases: Vec<ReleaseSet>,
 ) -> anyhow::Result<()> {
-    let records = releases
-        .iter()
-        .map(release_record)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (releases, records) = encode_releases(releases).await?;
     let outcome = stage::publish_or_refuse(bus, topics::REPORTS_RELEASABLE, records).await?;
     if outcome.refused.is_empty() {
         return Ok(());
@@ -270,7 +288,7 @@ impl Enforcer {
     /// Stores and evaluates reports, and publishes their release sets. A report its partner retracted is not stored
     /// again and is released to no one.
     async fn reports(&self, batch: &[Delivery]) -> anyhow::Result<()> {
-        let decoded = stage::decode_batch::<NormalizedReport>("enforcer", batch);
+        let decoded = stage::decode_batch::<NormalizedReport>("enforcer", batch).await;
         if !decoded.dead_letters.is_empty() {
             self.state
                 .deps
@@ -287,13 +305,12 @@ impl Enforcer {
             return Ok(());
         }
         let store = self.state.store.clone();
-        let stored = reports.clone();
         // Foreground threads whatever the batch's priority: the store's one write transaction must not wait for a
         // background thread to be scheduled while another partner's batch waits for it (priority inversion).
-        let (retracted, previous) = tokio::task::spawn_blocking(move || {
+        let (retracted, previous, reports) = tokio::task::spawn_blocking(move || {
             // The versions amendments replace: what they no longer release is revoked for TAXII pollers.
-            let previous = control::replaced(&store, &stored)?;
-            Ok::<_, anyhow::Error>((store.put(&stored)?, previous))
+            let previous = control::replaced(&store, &reports)?;
+            Ok::<_, anyhow::Error>((store.put(&reports)?, previous, reports))
         })
         .await??;
         self.state.stored.notify_one();
@@ -330,7 +347,7 @@ impl Enforcer {
         for release in &releases {
             ::metrics::counter!(crate::metrics::VIEWS).increment(release.views.len() as u64);
         }
-        publish_releases(&self.state.deps.bus, &releases).await
+        publish_releases(&self.state.deps.bus, releases).await
     }
 }
 

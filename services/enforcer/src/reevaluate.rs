@@ -192,7 +192,7 @@ async fn reevaluate(state: &AppState, affected: &Affected) -> anyhow::Result<()>
                 .iter()
                 .map(|report| evaluate(report, &state.deps.directory, reason))
                 .collect();
-            publish_releases(&state.deps.bus, &releases).await?;
+            publish_releases(&state.deps.bus, releases).await?;
             num_reports += chunk.len();
         }
     }

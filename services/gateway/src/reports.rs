@@ -184,7 +184,7 @@ pub(crate) async fn accept(
     let validation = state.admission.validation(partner.as_str()).await;
     let raw = cpu::scope(priority, judge(state, &org, id.clone(), submission)).await?;
     drop(validation);
-    publish(state, &raw, priority).await?;
+    let raw = publish(state, raw, priority).await?;
     reservation.keep();
     let title = raw.payload["title"].as_str().unwrap_or_default().to_owned();
     metrics::counter!(crate::metrics::SENT).increment(1);
@@ -380,15 +380,25 @@ fn within_limits(raw: &RawReport, config: &Config) -> Result<(), ApiError> {
 /// shares its work between partners by it) and, when `priority` is background (its partner had other reports in
 /// the backlog), with [`topics::HEADER_PRIORITY`], so that every stage runs its work in the background.
 ///
+/// Encoding a report of megabytes is CPU work: it runs off the async runtime at `priority`. Returns the report.
+///
 /// # Errors
 /// 413 when the bus can never take the record, 503 when it did not take it now.
 pub(crate) async fn publish(
     state: &AppState,
-    raw: &RawReport,
+    raw: RawReport,
     priority: cpu::Priority,
-) -> Result<(), ApiError> {
-    let mut record =
-        accord_runtime::stage::json_record(raw.id.as_str(), raw).map_err(ApiError::internal)?;
+) -> Result<RawReport, ApiError> {
+    let (raw, record) = cpu::scope(
+        priority,
+        cpu::run(move || {
+            let record = accord_runtime::stage::json_record(raw.id.as_str(), &raw);
+            (raw, record)
+        }),
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let mut record = record.map_err(ApiError::internal)?;
     record
         .headers
         .push((topics::HEADER_PARTNER.to_owned(), raw.partner.to_string()));
@@ -411,7 +421,7 @@ pub(crate) async fn publish(
         .publish(topics::REPORTS_RAW, vec![record])
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(raw),
         Err(BusError::Refused(reason)) => {
             tracing::error!(report_id = %raw.id, reason, "the bus refused a report");
             metrics::counter!(crate::metrics::ERRORS).increment(1);

@@ -95,7 +95,7 @@ struct Indexer {
 #[async_trait]
 impl Stage for Indexer {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
-        let decoded = stage::decode_batch::<ReleaseSet>("indexer", batch);
+        let decoded = stage::decode_batch::<ReleaseSet>("indexer", batch).await;
         if !decoded.dead_letters.is_empty() {
             self.bus
                 .publish(topics::REPORTS_REJECTED, decoded.dead_letters)

@@ -162,7 +162,7 @@ impl Stage for Normalizer {
     /// dead-lettered.
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
         let (reports, controls) = split_controls(batch);
-        let decoded = stage::decode_batch::<RawReport>("normalizer", &reports.deliveries);
+        let decoded = stage::decode_batch::<RawReport>("normalizer", &reports.deliveries).await;
         let items: Vec<(usize, RawReport)> = decoded
             .items
             .into_iter()

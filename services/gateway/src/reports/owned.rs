@@ -208,7 +208,7 @@ pub async fn amend_report(
         raw.received_at = received.with_timezone(&chrono::Utc);
     }
     raw.revision = Some(revision.clone());
-    publish(state, &raw, priority).await?;
+    let raw = publish(state, raw, priority).await?;
     reservation.keep();
     let amendment = Amendment {
         id: current.id.clone(),
