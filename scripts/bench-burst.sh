@@ -9,6 +9,7 @@
 #              READERS (8), PYTHON (the project venv's python3 when .venv exists, as scripts/test.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 
 BIN="${ACCORD_BIN:-target/release/accord}"
 PORT="${PORT:-18500}"
@@ -26,27 +27,11 @@ data=$(mktemp -d /tmp/bench-burst.XXXXXX)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$data"' EXIT
 
-# The load generator posts from one partner token: the per-token rate limit is off for the fill.
-printf '[http]\nrate_limit_per_second = 0\n' >"$data/bench.toml"
-"$BIN" up --config "$data/bench.toml" --data-dir "$data" --listen "127.0.0.1:$PORT" >"$data/up.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 120); do
-  curl -fs "$URL/readyz" >/dev/null 2>&1 && break
-  sleep 0.5
-done
+bench_start "$BIN" "$PORT" "$data"
+pid=$BENCH_PID
 "$BIN" loadgen --url "$URL" --reports "$REPORTS" --lookups 10 --unknown-lookups 10 --pid "$pid" --seed "$REPORTS" \
   >"$data/loadgen.out" 2>"$data/loadgen.err"
-agency=$(sed -n 's/.*agency \([^,]*\),.*/\1/p' "$data/loadgen.err" | head -1)
-reply=$(curl -fs -X POST "$URL/v1/tokens" -H "Authorization: Bearer $ACCORD_ADMIN_TOKEN" \
-  -H 'Content-Type: application/json' \
-  -d "{\"organization\":\"$agency\",\"role\":\"investigator\",\"purpose\":\"investigation\",\"case\":\"BENCH-BURST\",\"label\":\"bench-burst\"}")
-token=$("$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$reply")
-# A new token travels through the directory topic: wait until it authenticates.
-for _ in $(seq 1 100); do
-  curl -fs -u "bench:$token" -H 'Accept: application/taxii+json;version=2.1' "$URL/taxii2/accord/collections/" \
-    | grep -q '"can_read":true' && break
-  sleep 0.2
-done
+token=$(bench_agency_token "$URL" "$data" BENCH-BURST "$PYTHON")
 # Let the ingest's own memory settle (the allocator's decay) before the burst.
 sleep 20
 "$PYTHON" scripts/bench_burst.py "$URL/taxii2/accord/" bench "$token" "$pid" "$READERS"

@@ -14,6 +14,7 @@
 #         farthest sample P % from it; anonymous …`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 
 BIN="${ACCORD_BIN:-target/release/accord}"
 PORT="${PORT:-18490}"
@@ -37,14 +38,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The load generator posts from one partner token: the per-token rate limit is off.
-printf '[http]\nrate_limit_per_second = 0\n%s\n' "${CONFIG:-}" >"$data/bench.toml"
-"$BIN" up --config "$data/bench.toml" --data-dir "$data" --listen "127.0.0.1:$PORT" >"$data/up.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 120); do
-  curl -fs "$URL/readyz" >/dev/null 2>&1 && break
-  sleep 0.5
-done
+bench_start "$BIN" "$PORT" "$data" "${CONFIG:-}"
+pid=$BENCH_PID
 
 reports=$((RATE * MINUTES * 60))
 "$BIN" loadgen --url "$URL" --reports "$reports" --rate "$RATE" --indicators-per-report "$INDICATORS" \

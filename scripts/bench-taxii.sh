@@ -16,6 +16,7 @@
 # MEDALLION one line of ratios per size ({"reports": N, "medallion_over_accord": {...}}).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 
 BIN="${ACCORD_BIN:-target/release/accord}"
 PORT="${PORT:-18480}"
@@ -40,30 +41,15 @@ STARTED=()
 trap 'for started in "${STARTED[@]}"; do kill "$started" 2>/dev/null || true; done' EXIT
 
 run_size() {
-  local reports=$1 data pid agency token reply taxii summary
+  local reports=$1 data pid token taxii summary
   local dump=()
   data=$(mktemp -d /tmp/bench-taxii.XXXXXX)
-  # The load generator posts from one partner token: the per-token rate limit is off for the fill.
-  printf '[http]\nrate_limit_per_second = 0\n' >"$data/bench.toml"
-  "$BIN" up --config "$data/bench.toml" --data-dir "$data" --listen "127.0.0.1:$PORT" >"$data/up.log" 2>&1 &
-  pid=$!
+  bench_start "$BIN" "$PORT" "$data"
+  pid=$BENCH_PID
   STARTED+=("$pid")
-  for _ in $(seq 1 120); do
-    curl -fs "$URL/readyz" >/dev/null 2>&1 && break
-    sleep 0.5
-  done
   "$BIN" loadgen --url "$URL" --reports "$reports" --lookups 10 --unknown-lookups 10 --pid "$pid" \
     --seed "$reports" >"$data/loadgen.out" 2>"$data/loadgen.err"
-  agency=$(sed -n 's/.*agency \([^,]*\),.*/\1/p' "$data/loadgen.err" | head -1)
-  reply=$(curl -fs -X POST "$URL/v1/tokens" -H "Authorization: Bearer $ACCORD_ADMIN_TOKEN" \
-    -H 'Content-Type: application/json' \
-    -d "{\"organization\":\"$agency\",\"role\":\"investigator\",\"purpose\":\"investigation\",\"case\":\"BENCH-TAXII\",\"label\":\"bench-taxii\"}")
-  token=$("$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$reply")
-  # A new token travels through the directory topic: wait until it authenticates.
-  for _ in $(seq 1 100); do
-    curl -fs -u "bench:$token" -H "$TAXII_TYPE" "$URL/taxii2/accord/collections/" | grep -q '"can_read":true' && break
-    sleep 0.2
-  done
+  token=$(bench_agency_token "$URL" "$data" BENCH-TAXII "$PYTHON")
   if [ -n "${MEDALLION:-}" ] && [ "$reports" -le "${MEDALLION_MAX_REPORTS:-1000}" ]; then
     dump=(--dump "$data/medallion-data.json")
   fi

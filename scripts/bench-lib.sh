@@ -1,0 +1,37 @@
+# Shared by the scripts/bench-*.sh benchmarks (sourced, not run): starting a fresh `accord up` to measure.
+
+# bench_start BIN PORT DATA [CONFIG]: writes DATA/bench.toml — the per-token rate limit off (a load generator posts
+# from one partner token), then the extra TOML CONFIG — and starts `BIN up` on the data directory DATA, listening on
+# 127.0.0.1:PORT, its output in DATA/up.log. Sets BENCH_PID to the server's pid and waits until /readyz answers
+# (at most 60 s; returns 1 if it never does).
+bench_start() {
+  local bin=$1 port=$2 data=$3 config=${4:-}
+  printf '[http]\nrate_limit_per_second = 0\n%s\n' "$config" >"$data/bench.toml"
+  "$bin" up --config "$data/bench.toml" --data-dir "$data" --listen "127.0.0.1:$port" >"$data/up.log" 2>&1 &
+  BENCH_PID=$!
+  for _ in $(seq 1 120); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  echo "bench: accord up did not become ready on port $port; its log:" >&2
+  tail -20 "$data/up.log" >&2
+  return 1
+}
+
+# bench_agency_token URL DATA CASE PYTHON: prints a TAXII-ready investigator token of the agency the load generator
+# set up (named in DATA/loadgen.err), created with the admin token ($ACCORD_ADMIN_TOKEN) for the case CASE; waits
+# until the token, which travels through the directory topic, authenticates.
+bench_agency_token() {
+  local url=$1 data=$2 case=$3 python=$4 agency reply token
+  agency=$(sed -n 's/.*agency \([^,]*\),.*/\1/p' "$data/loadgen.err" | head -1)
+  reply=$(curl -fs -X POST "$url/v1/tokens" -H "Authorization: Bearer $ACCORD_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' \
+    -d "{\"organization\":\"$agency\",\"role\":\"investigator\",\"purpose\":\"investigation\",\"case\":\"$case\",\"label\":\"bench\"}")
+  token=$("$python" -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$reply")
+  for _ in $(seq 1 100); do
+    curl -fs -u "bench:$token" -H 'Accept: application/taxii+json;version=2.1' "$url/taxii2/accord/collections/" \
+      | grep -q '"can_read":true' && break
+    sleep 0.2
+  done
+  echo "$token"
+}
