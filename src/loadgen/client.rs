@@ -44,6 +44,11 @@ pub(crate) fn indicator_path(value: &str) -> String {
 }
 
 impl Api {
+    /// A client of the same server with connections of its own (for a client that runs on another runtime).
+    pub(crate) fn separate(&self, pool: usize) -> anyhow::Result<Self> {
+        Self::new(&self.base, pool)
+    }
+
     /// A client keeping up to `pool` idle keep-alive connections.
     pub(crate) fn new(base: &str, pool: usize) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()

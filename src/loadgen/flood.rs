@@ -163,7 +163,7 @@ pub(crate) async fn run(
             refused.body
         );
     }
-    let flood = Flood::start(api, flooder, config.connections);
+    let flood = Flood::start(api, flooder, config.connections)?;
     let deadline = Instant::now() + config.give_up;
     // Measuring starts once the flood is under way: the flooder's backlog is full (429), or the pipeline keeps up
     // with it and it has had a few heavy reports per connection accepted.
@@ -246,63 +246,60 @@ fn percentile(values: &[f64], percent: usize) -> f64 {
 /// first).
 const WARM_UP_PER_CONNECTION: usize = 4;
 
-/// The flooder's connections.
+/// The distinct heavy bodies the flooder posts, in turn.
+const FLOOD_BODIES: u32 = 32;
+
+/// The flooder's connections. The flooder stands for a partner on a machine of its own: its bodies are built
+/// before it starts ([`FLOOD_BODIES`], posted in turn), and its connections run on a runtime of their own, so that
+/// neither its JSON work nor its sends of megabytes hold up the measuring client's tasks on the loadgen's runtime.
 struct Flood {
     stop: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
     backlog_full: Arc<AtomicUsize>,
     failure: Arc<std::sync::Mutex<Option<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Flood {
-    fn start(api: &Api, token: String, connections: usize) -> Self {
+    fn start(api: &Api, token: String, connections: usize) -> anyhow::Result<Self> {
+        let bodies: Arc<Vec<bytes::Bytes>> = Arc::new(
+            (0..FLOOD_BODIES)
+                .map(|seed| serde_json::to_vec(&heavy_report(seed)).map(bytes::Bytes::from))
+                .collect::<Result<_, _>>()?,
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("loadgen-flooder")
+            .enable_all()
+            .build()
+            .context("failed to start the flooder's runtime")?;
+        let api = api.separate(connections)?;
         let mut flood = Self {
             stop: Arc::default(),
             accepted: Arc::default(),
             backlog_full: Arc::default(),
             failure: Arc::default(),
             tasks: Vec::new(),
+            runtime: None,
         };
         for worker in 0..connections.max(1) {
-            let api = api.clone();
-            let (token, stop, accepted, full, failure) = (
-                token.clone(),
-                flood.stop.clone(),
-                flood.accepted.clone(),
-                flood.backlog_full.clone(),
-                flood.failure.clone(),
-            );
-            let step = u32::try_from(connections).unwrap_or(u32::MAX);
-            flood.tasks.push(tokio::spawn(async move {
-                let mut seed = u32::try_from(worker).unwrap_or(0);
-                while !stop.load(Ordering::SeqCst) {
-                    let Ok(body) = serde_json::to_vec(&heavy_report(seed)) else {
-                        return;
-                    };
-                    let Ok(reply) = api.post("/v1/reports", &token, body).await else {
-                        continue;
-                    };
-                    match reply.status {
-                        StatusCode::ACCEPTED => {
-                            accepted.fetch_add(1, Ordering::SeqCst);
-                            seed = seed.wrapping_add(step);
-                        }
-                        StatusCode::TOO_MANY_REQUESTS => {
-                            full.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                        other => {
-                            let mut failure =
-                                failure.lock().unwrap_or_else(|poison| poison.into_inner());
-                            *failure = Some(format!("{other}: {}", reply.body));
-                            return;
-                        }
-                    }
-                }
-            }));
+            let connection = Connection {
+                api: api.clone(),
+                token: token.clone(),
+                bodies: Arc::clone(&bodies),
+                stop: flood.stop.clone(),
+                accepted: flood.accepted.clone(),
+                full: flood.backlog_full.clone(),
+                failure: flood.failure.clone(),
+            };
+            let (first, step) = (worker, connections.max(1));
+            flood
+                .tasks
+                .push(runtime.spawn(connection.post_until_stopped(first, step)));
         }
-        flood
+        flood.runtime = Some(runtime);
+        Ok(flood)
     }
 
     fn failure(&self) -> Option<String> {
@@ -318,6 +315,9 @@ impl Flood {
         for task in std::mem::take(&mut self.tasks) {
             task.await.context("a flood connection panicked")?;
         }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
         if let Some(error) = self.failure() {
             bail!("the flood was refused: {error}");
         }
@@ -325,5 +325,57 @@ impl Flood {
             self.accepted.load(Ordering::SeqCst),
             self.backlog_full.load(Ordering::SeqCst),
         ))
+    }
+}
+
+impl Drop for Flood {
+    /// A runtime cannot be dropped on another one's thread: it is let go in the background.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// One of the flooder's connections.
+struct Connection {
+    api: Api,
+    token: String,
+    bodies: Arc<Vec<bytes::Bytes>>,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+    full: Arc<AtomicUsize>,
+    failure: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Connection {
+    /// Posts bodies `first`, `first + step`, … (in turn) until stopped, honouring 429 with a second's pause.
+    async fn post_until_stopped(self, first: usize, step: usize) {
+        let mut next = first;
+        while !self.stop.load(Ordering::SeqCst) {
+            let body = self.bodies[next % self.bodies.len()].to_vec();
+            let Ok(reply) = self.api.post("/v1/reports", &self.token, body).await else {
+                continue;
+            };
+            match reply.status {
+                StatusCode::ACCEPTED => {
+                    self.accepted.fetch_add(1, Ordering::SeqCst);
+                    next = next.wrapping_add(step);
+                }
+                StatusCode::TOO_MANY_REQUESTS => {
+                    self.full.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => {
+                    let mut failure = self
+                        .failure
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner());
+                    *failure = Some(format!("{other}: {}", reply.body));
+                    return;
+                }
+            }
+        }
     }
 }

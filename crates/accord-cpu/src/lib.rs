@@ -7,7 +7,7 @@
 //!
 //! - [`Priority::Foreground`] (the default): on tokio's blocking threads, at the process's own scheduling priority.
 //! - [`Priority::Background`]: on a pool of as many threads as the machine has cores, whose scheduling priority is
-//!   lowered (`nice` + [`BACKGROUND_NICE`], on Linux). The operating system gives a foreground thread about nine
+//!   lowered (`nice` + [`BACKGROUND_NICE`], on Linux). The operating system gives a foreground thread about seventy
 //!   times a background thread's share of a busy core, and a background thread the whole core when nothing else
 //!   wants it: a partner alone loses nothing, and a partner flooding the pipeline cannot take the cores from the
 //!   others' small reports, however many requests it has in flight.
@@ -38,9 +38,10 @@ pub const CPU_TASKS: &str = "accord_cpu_tasks_total";
 /// Label: a CPU task's priority (`foreground`, `background`).
 pub const PRIORITY: &str = "priority";
 
-/// How much the background threads' scheduling priority is lowered (`nice` increment): at 10, a busy core is
-/// shared about 1024 : 110 between a foreground and a background thread.
-pub const BACKGROUND_NICE: i32 = 10;
+/// How much the background threads' scheduling priority is lowered (`nice` increment, up to 19): at 19, a busy core
+/// is shared about 1024 : 15 between a foreground and a background thread. At 10 (1024 : 110) a flooding partner's
+/// background work still doubled the others' p99 latency on two cores (decision 0070).
+pub const BACKGROUND_NICE: i32 = 19;
 
 /// Whose CPU work goes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
