@@ -41,6 +41,8 @@ fn key(report: &str, indicator: &IndicatorKey) -> String {
 #[derive(Clone)]
 pub struct Sightings {
     db: Arc<HealingDatabase>,
+    /// Whether the file was damaged and replaced by a new one at open: its follower then reads its topic again.
+    rebuilt: bool,
 }
 
 impl Sightings {
@@ -50,7 +52,7 @@ impl Sightings {
     /// Fails when the file cannot be opened.
     pub fn open(dir: &Path, cache_bytes: usize, health: Option<Health>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = HealingDatabase::open(
+        let (db, rebuilt) = HealingDatabase::open_derived(
             "search sightings store",
             &dir.join("sightings.redb"),
             cache_bytes,
@@ -60,7 +62,7 @@ impl Sightings {
         txn.open_table(COUNTS)?;
         txn.open_table(APPLIED)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self { db, rebuilt })
     }
 
     /// Applies feedback records: each sighting of an indicator once, however often it is delivered.
@@ -152,6 +154,8 @@ pub(crate) async fn run(
         batch_size: 1024,
         linger: std::time::Duration::ZERO,
     };
+    accord_runtime::store::rewind_if_rebuilt(&bus, store.rebuilt, &options.group, options.topic)
+        .await;
     stage::run(bus, options, Follower { store }, shutdown).await
 }
 
