@@ -92,6 +92,70 @@ async fn fill(app: &TestApp, w: &crate::helpers::World) -> Vec<Expected> {
     expected
 }
 
+/// Runs `accord bus verify` on a copy: it holds, or fails naming the damage, and never crashes.
+async fn bus_verify(copy: &Path) -> String {
+    let output = crate::restart::offline(&["bus", "verify"], copy).await;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_ne!(
+        output.status.code(),
+        Some(101),
+        "accord bus verify crashed: {said}"
+    );
+    if output.status.success() {
+        return String::from("`accord bus verify` holds");
+    }
+    let line = said
+        .lines()
+        .find(|line| line.contains("damaged") || line.contains("integrity"))
+        .unwrap_or_else(|| panic!("a failed verification names the damage: {said}"));
+    format!("`accord bus verify` fails: {}", line.trim())
+}
+
+/// Keeps an auditor's checkpoint of the trail in `file`, for `accord audit verify`.
+async fn keep_checkpoint(app: &TestApp, file: &Path) {
+    let auditor = app.token("ncu-de", "auditor").await;
+    let kept = app.get("/v1/audit/checkpoint", &auditor).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    std::fs::write(file, serde_json::to_vec(&kept.body).unwrap()).unwrap();
+}
+
+/// Runs `accord audit verify` on a copy: the trail must verify, or the command fail with the damage named, and
+/// never crash. Returns what it said.
+async fn audit_verify(copy: &Path, checkpoint: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(copy)
+        .arg("--checkpoint")
+        .arg(checkpoint)
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(
+        output.status.code(),
+        Some(101),
+        "accord audit verify crashed: {stderr}"
+    );
+    if output.status.success() {
+        return String::from("`accord audit verify` holds");
+    }
+    let said = format!("{}{stderr}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        said.contains("audit.redb") || said.contains("\"ok\":false"),
+        "a failed verification names the file or the break: {said}"
+    );
+    let line = said
+        .lines()
+        .find(|line| line.contains("audit.redb") || line.contains("\"ok\""))
+        .unwrap_or_default();
+    format!("`accord audit verify` fails: {}", line.trim())
+}
+
 /// Waits until a lookup of `value` counts the 4 sightings sent in [`fill`], failing on a 5xx from a ready server.
 async fn wait_sightings(app: &TestApp, ncu: &str, value: &str) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -368,6 +432,8 @@ async fn byte_flips_in_every_store_file_are_reported_or_harmless_never_silent() 
     let port = free_port();
     let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &[]).await;
     let expected = fill(&app, &w).await;
+    let checkpoint = dir.path().join("kept-checkpoint.json");
+    keep_checkpoint(&app, &checkpoint).await;
     stop_cleanly(&mut child).await;
 
     let seed = seed();
@@ -390,7 +456,13 @@ async fn byte_flips_in_every_store_file_are_reported_or_harmless_never_silent() 
                 flip_middle(&target);
                 String::from("64 bytes in the middle")
             };
-            let outcome = run_damaged(&copy, &name, &expected, &w.ncu_de).await;
+            let mut outcome = run_damaged(&copy, &name, &expected, &w.ncu_de).await;
+            if name == "audit.redb" {
+                outcome = format!("{outcome}; {}", audit_verify(&copy, &checkpoint).await);
+            }
+            if name == "bus.redb" {
+                outcome = format!("{outcome}; {}", bus_verify(&copy).await);
+            }
             println!("{} ({what}): {outcome}", relative.display());
             table.push(outcome);
             std::fs::remove_dir_all(&copy).unwrap();

@@ -81,8 +81,15 @@ pub fn open(path: &Path, cache_bytes: usize) -> Result<Database, OpenError> {
                 "the store file was damaged and redb repaired it, back to its last intact commit: the last writes \
                  to it may be lost (run `accord check`; see \"A damaged store file\" in docs/runbook.md)"
             ),
-            Err(source) => {
+            Err(source) if is_damage(&source) => {
                 return Err(OpenError::Damaged {
+                    file: path.to_owned(),
+                    source,
+                });
+            }
+            // Not the file's fault (a full disk, a failing device): the caller retries.
+            Err(source) => {
+                return Err(OpenError::Failed {
                     file: path.to_owned(),
                     source,
                 });
@@ -168,7 +175,8 @@ fn panicked(panic: &(dyn std::any::Any + Send)) -> redb::DatabaseError {
 /// Whether redb's refusal to open a file says that the file is damaged.
 fn is_damage(error: &redb::DatabaseError) -> bool {
     match error {
-        redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => true,
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))
+        | redb::DatabaseError::RepairAborted => true,
         redb::DatabaseError::Storage(redb::StorageError::Io(error)) => {
             error.kind() == std::io::ErrorKind::InvalidData
         }
@@ -188,7 +196,69 @@ fn data_dir_of(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use redb::ReadableDatabase as _;
+
     use super::*;
+
+    /// Writes a file with some data, closed cleanly, then flips every byte past its header region.
+    fn damaged_file(path: &Path) {
+        const TABLE: redb::TableDefinition<'_, u64, &[u8]> = redb::TableDefinition::new("t");
+        {
+            let db = open(path, 1 << 20).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(TABLE).unwrap();
+                for key in 0..500_u64 {
+                    table.insert(key, [7_u8; 100].as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        assert!(open(path, 1 << 20).is_ok(), "an intact file opens");
+        let mut bytes = std::fs::read(path).unwrap();
+        for byte in &mut bytes[4096..] {
+            *byte ^= 0xff;
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_file_is_refused_naming_it_and_the_runbook() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        damaged_file(&path);
+        let error = open(&path, 1 << 20).unwrap_err();
+        assert!(matches!(error, OpenError::Damaged { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.contains("store.redb") && message.contains("docs/runbook.md"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_derived_file_is_set_aside_and_replaced_by_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        damaged_file(&path);
+        let (db, rebuilt) = open_or_set_aside(&path, 1 << 20).unwrap();
+        assert!(rebuilt);
+        assert_eq!(db.begin_read().unwrap().list_tables().unwrap().count(), 0);
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("store.redb.damaged-")
+            })
+            .collect();
+        assert_eq!(aside.len(), 1, "the damaged file is kept for the operator");
+        drop(db);
+        let (_, rebuilt) = open_or_set_aside(&path, 1 << 20).unwrap();
+        assert!(!rebuilt, "the new file is intact");
+    }
 
     #[test]
     fn a_second_open_names_the_data_directory_and_says_who_holds_it() {
