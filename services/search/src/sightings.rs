@@ -7,6 +7,8 @@
 //! sums the counters of the reports it shows the caller (re-checked, visible now), one read per visible report:
 //! its cost grows with the views it answers, not with the feedback received, and feedback on a report hidden from the
 //! caller is never read for it.
+//! The store is derived state: a file damaged beyond repair is set aside at open and a new one refilled from the
+//! start of `reports.feedback` (decision 0069).
 //! The group is fixed, as for the revocations store: run one search process per data directory.
 
 use std::{path::Path, sync::Arc};

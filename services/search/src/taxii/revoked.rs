@@ -8,6 +8,8 @@
 //! `modified` the retraction's time: an agency is only ever told of a report it was shown, nothing else changes.
 //! An amendment revokes the objects of the replaced version that the new one no longer releases; an object released
 //! again later (a later amendment) is served as released, not revoked.
+//! The store is derived state: a file damaged beyond repair is set aside at open and a new one refilled from the
+//! start of `reports.releasable` (decision 0069).
 //! The group is fixed: several search processes would split the revocations between their stores (run one search
 //! process per audit trail, as the trail already requires).
 
