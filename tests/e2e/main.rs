@@ -8,6 +8,7 @@ mod corpus;
 mod corruption;
 mod faults;
 mod feedback;
+mod flips;
 mod full_disk;
 mod helpers;
 mod lenient;

@@ -116,6 +116,33 @@ impl HealingDatabase {
         health: Option<Health>,
     ) -> Result<Arc<Self>, OpenError> {
         let db = redb_file::open(path, cache_bytes)?;
+        Ok(Self::with(name, path, cache_bytes, health, db))
+    }
+
+    /// Opens the redb file at `path` as [`HealingDatabase::open`] does, for a store whose content its owner
+    /// re-derives from the bus: a file damaged beyond repair is moved aside and a new one created
+    /// ([`redb_file::open_or_set_aside`]). Returns the store and whether it is a new one in place of a damaged one
+    /// (the owner then rebuilds it).
+    ///
+    /// # Errors
+    /// As [`redb_file::open_or_set_aside`].
+    pub fn open_derived(
+        name: &'static str,
+        path: &Path,
+        cache_bytes: usize,
+        health: Option<Health>,
+    ) -> Result<(Arc<Self>, bool), OpenError> {
+        let (db, rebuilt) = redb_file::open_or_set_aside(path, cache_bytes)?;
+        Ok((Self::with(name, path, cache_bytes, health, db), rebuilt))
+    }
+
+    fn with(
+        name: &'static str,
+        path: &Path,
+        cache_bytes: usize,
+        health: Option<Health>,
+        db: Database,
+    ) -> Arc<Self> {
         let store = Arc::new(Self {
             name,
             path: path.to_owned(),
@@ -131,7 +158,7 @@ impl HealingDatabase {
             let weak: std::sync::Weak<Self> = Arc::downgrade(&store);
             health.register(weak);
         }
-        Ok(store)
+        store
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -284,6 +311,36 @@ impl Heal for HealingDatabase {
     }
 }
 
+/// Before the follower of a derived store subscribes: when [`HealingDatabase::open_derived`] replaced its damaged
+/// file by a new one (`rebuilt`), sets its consumer `group` on `topic` back to the start, so that it reads the whole
+/// topic again and refills the store. A bus that cannot rewind a group (Kafka) is logged as an error naming the
+/// group: the operator resets it with the bus's own tools (docs/runbook.md).
+pub async fn rewind_if_rebuilt(
+    bus: &accord_bus::BusClient,
+    rebuilt: bool,
+    group: &str,
+    topic: &str,
+) {
+    if !rebuilt {
+        return;
+    }
+    match bus.rewind_group(group, topic).await {
+        Ok(previous) => tracing::warn!(
+            group,
+            topic,
+            previous,
+            "a damaged store was set aside: refilling its new one from the start of its topic"
+        ),
+        Err(error) => tracing::error!(
+            group,
+            topic,
+            error = %error,
+            "a damaged store was set aside, but its group cannot be rewound: reset the group's offset to the start \
+             with the bus's tools and restart (docs/runbook.md, \"A damaged store file\")"
+        ),
+    }
+}
+
 /// The table of the idle store's probe write.
 const PROBE: redb::TableDefinition<'static, &str, &[u8]> =
     redb::TableDefinition::new("health_probe");
@@ -291,9 +348,13 @@ const PROBE: redb::TableDefinition<'static, &str, &[u8]> =
 /// The size of the probe's value: a write of some substance, not a page that happens to fit.
 const PROBE_BYTES: usize = 256 * 1024;
 
-/// Whether a storage error means the file must be reopened.
+/// Whether a storage error means the file must be reopened: an I/O error, or a damaged page met by a read (the
+/// reopen checks the file's integrity: a file damaged beyond repair stays failing, named in `/readyz`).
 fn is_io(error: &StorageError) -> bool {
-    matches!(error, StorageError::Io(_) | StorageError::PreviousIo)
+    matches!(
+        error,
+        StorageError::Io(_) | StorageError::PreviousIo | StorageError::Corrupted(_)
+    )
 }
 
 /// A transaction error carrying `message` as an I/O error.

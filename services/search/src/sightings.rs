@@ -7,6 +7,8 @@
 //! sums the counters of the reports it shows the caller (re-checked, visible now), one read per visible report:
 //! its cost grows with the views it answers, not with the feedback received, and feedback on a report hidden from the
 //! caller is never read for it.
+//! The store is derived state: a file damaged beyond repair is set aside at open and a new one refilled from the
+//! start of `reports.feedback` (decision 0069).
 //! The group is fixed, as for the revocations store: run one search process per data directory.
 
 use std::{path::Path, sync::Arc};
@@ -41,6 +43,8 @@ fn key(report: &str, indicator: &IndicatorKey) -> String {
 #[derive(Clone)]
 pub struct Sightings {
     db: Arc<HealingDatabase>,
+    /// Whether the file was damaged and replaced by a new one at open: its follower then reads its topic again.
+    rebuilt: bool,
 }
 
 impl Sightings {
@@ -50,7 +54,7 @@ impl Sightings {
     /// Fails when the file cannot be opened.
     pub fn open(dir: &Path, cache_bytes: usize, health: Option<Health>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = HealingDatabase::open(
+        let (db, rebuilt) = HealingDatabase::open_derived(
             "search sightings store",
             &dir.join("sightings.redb"),
             cache_bytes,
@@ -60,7 +64,7 @@ impl Sightings {
         txn.open_table(COUNTS)?;
         txn.open_table(APPLIED)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self { db, rebuilt })
     }
 
     /// Applies feedback records: each sighting of an indicator once, however often it is delivered.
@@ -152,6 +156,8 @@ pub(crate) async fn run(
         batch_size: 1024,
         linger: std::time::Duration::ZERO,
     };
+    accord_runtime::store::rewind_if_rebuilt(&bus, store.rebuilt, &options.group, options.topic)
+        .await;
     stage::run(bus, options, Follower { store }, shutdown).await
 }
 

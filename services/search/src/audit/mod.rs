@@ -446,9 +446,28 @@ pub fn verify_offline(
     public_key: &VerifyingKey,
 ) -> anyhow::Result<Verification> {
     let path = dir.join(STORE_FILE);
-    let db = redb::ReadOnlyDatabase::open(&path)
-        .map_err(|error| anyhow::anyhow!("failed to open {}: {error}", path.display()))?;
-    Ok(verify::verify_db(&db, public_key, Some(checkpoint))?)
+    // A damaged file (decision 0069) is an error naming it, never a crash: redb 4.6 panics on some damaged pages.
+    let damaged = |why: String| {
+        anyhow::anyhow!(
+            "`{}` is damaged ({why}): the trail cannot be verified from this file; see \"A damaged store file\" in \
+             docs/runbook.md",
+            path.display()
+        )
+    };
+    let verified = std::panic::catch_unwind(|| {
+        let db = redb::ReadOnlyDatabase::open(&path).map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen
+            | redb::DatabaseError::Storage(redb::StorageError::Io(_)) => {
+                anyhow::anyhow!("failed to open {}: {error}", path.display())
+            }
+            error => damaged(error.to_string()),
+        })?;
+        verify::verify_db(&db, public_key, Some(checkpoint)).map_err(|error| match error {
+            AuditError::Store { context, source } => damaged(format!("{context}: {source}")),
+            error => error.into(),
+        })
+    });
+    verified.unwrap_or_else(|_| Err(damaged(String::from("redb failed while reading it"))))
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! `modified` the retraction's time: an agency is only ever told of a report it was shown, nothing else changes.
 //! An amendment revokes the objects of the replaced version that the new one no longer releases; an object released
 //! again later (a later amendment) is served as released, not revoked.
+//! The store is derived state: a file damaged beyond repair is set aside at open and a new one refilled from the
+//! start of `reports.releasable` (decision 0069).
 //! The group is fixed: several search processes would split the revocations between their stores (run one search
 //! process per audit trail, as the trail already requires).
 
@@ -39,6 +41,8 @@ struct Revoked {
 #[derive(Clone)]
 pub(crate) struct Revocations {
     db: Arc<HealingDatabase>,
+    /// Whether the file was damaged and replaced by a new one at open: its follower then reads its topic again.
+    rebuilt: bool,
 }
 
 fn prefix(agency: &OrgId, purpose: Purpose) -> String {
@@ -56,7 +60,7 @@ impl Revocations {
         health: Option<Health>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = HealingDatabase::open(
+        let (db, rebuilt) = HealingDatabase::open_derived(
             "search revocations store",
             &dir.join("revocations.redb"),
             cache_bytes,
@@ -65,7 +69,7 @@ impl Revocations {
         let txn = db.begin_write()?;
         txn.open_table(REVOKED)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self { db, rebuilt })
     }
 
     /// Stores the revocations of release sets (idempotent: a replay writes the same keys).
@@ -208,5 +212,7 @@ pub(crate) async fn run(
         batch_size: 1024,
         linger: std::time::Duration::ZERO,
     };
+    accord_runtime::store::rewind_if_rebuilt(&bus, store.rebuilt, &options.group, options.topic)
+        .await;
     stage::run(bus, options, Follower { store }, shutdown).await
 }
