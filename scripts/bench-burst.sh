@@ -15,11 +15,8 @@ BIN="${ACCORD_BIN:-target/release/accord}"
 PORT="${PORT:-18500}"
 REPORTS="${REPORTS:-5000}"
 READERS="${READERS:-8}"
-if [ -z "${PYTHON:-}" ]; then
-  if [ -x .venv/bin/python3 ]; then PYTHON=.venv/bin/python3; else PYTHON=python3; fi
-fi
+bench_python bench-burst
 [ -x "$BIN" ] || { echo "bench-burst: no binary at $BIN" >&2; exit 1; }
-"$PYTHON" -c "import taxii2client" 2>/dev/null || { echo "bench-burst: $PYTHON lacks taxii2-client" >&2; exit 1; }
 
 export ACCORD_ADMIN_TOKEN="bench-burst-admin-token-$(date +%s)-0123456789abcdef"
 URL="http://127.0.0.1:$PORT"

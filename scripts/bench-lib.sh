@@ -35,3 +35,15 @@ bench_agency_token() {
   done
   echo "$token"
 }
+
+# bench_python NAME: sets PYTHON (unless set) to the project venv's python3 when .venv exists (scripts/test.sh
+# installs it there), else python3, and exits with a message naming the script NAME when it lacks taxii2-client.
+bench_python() {
+  if [ -z "${PYTHON:-}" ]; then
+    if [ -x .venv/bin/python3 ]; then PYTHON=.venv/bin/python3; else PYTHON=python3; fi
+  fi
+  if ! "$PYTHON" -c "import taxii2client" 2>/dev/null; then
+    echo "$1: $PYTHON lacks taxii2-client (scripts/test.sh installs it into .venv)" >&2
+    exit 1
+  fi
+}

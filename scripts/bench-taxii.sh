@@ -22,13 +22,7 @@ BIN="${ACCORD_BIN:-target/release/accord}"
 PORT="${PORT:-18480}"
 BUDGET="${BUDGET:-120}"
 LOOKUPS="${LOOKUPS:-200}"
-if [ -z "${PYTHON:-}" ]; then
-  if [ -x .venv/bin/python3 ]; then PYTHON=.venv/bin/python3; else PYTHON=python3; fi
-fi
-if ! "$PYTHON" -c "import taxii2client" 2>/dev/null; then
-  echo "bench-taxii: $PYTHON lacks taxii2-client (scripts/test.sh installs it into .venv)" >&2
-  exit 1
-fi
+bench_python bench-taxii
 [ -x "$BIN" ] || { echo "bench-taxii: no binary at $BIN" >&2; exit 1; }
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 10000)
