@@ -14,6 +14,8 @@
 //!   stored report of the partner, which are evaluated again.
 //! - [`retention`]: reports past every retention that could apply are withdrawn from the index and removed from
 //!   the store.
+//! - `rederive`: a release set the indexer could not read (damaged on the bus) is evaluated again from the store
+//!   and published anew, so the report is served again without an operator.
 //! - `GET /v1/explain`: why a report is or is not visible to an agency, and what is redacted.
 //! - `POST /v1/mous/preview`: what a draft MoU would change, per agency, without changing anything.
 //!
@@ -27,6 +29,7 @@ mod control;
 mod explain;
 mod metrics;
 mod preview;
+mod rederive;
 pub mod reevaluate;
 pub mod retention;
 pub mod store;
@@ -385,6 +388,10 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         watcher.await;
         Ok(())
     });
+    host.spawn_critical(
+        "enforcer-rederive",
+        rederive::run(state.clone(), host.shutdown()),
+    );
     let bus: BusClient = state.deps.bus.clone();
     host.spawn_critical(
         "enforcer",
