@@ -110,6 +110,11 @@ async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_se
         .wait_found(&w.ncu_de, "corrupt-2.example", "investigation")
         .await;
     assert_eq!(found["reports_total"], 1, "{found}");
+    let status = app
+        .get(&format!("/v1/reports/{}", ids[2]), &w.partner)
+        .await
+        .body;
+    assert_eq!(status["status"], "released", "{status}");
     let ready = app
         .client
         .get(format!("{}/readyz", app.url))

@@ -405,7 +405,8 @@ async fn undecodable_records_are_dead_lettered_without_blocking_their_partition(
     app.wait_found(&w.ncu_de, "before.poison.example", "investigation")
         .await;
 
-    // An undecodable release set for a released report: dead-lettered by the indexer, and its views go.
+    // An undecodable release set for a released report: dead-lettered by the indexer (its views go), then
+    // re-derived by the enforcer from its store.
     let garbage = accord_bus::Record::new(released.clone(), b"{not json".to_vec());
     app.bus
         .publish(accord_domain::topics::REPORTS_RELEASABLE, vec![garbage])
@@ -458,16 +459,58 @@ async fn undecodable_records_are_dead_lettered_without_blocking_their_partition(
         stages.contains(&(accepted.clone(), "enforcer".to_owned())),
         "{stages:?}"
     );
-    let gone = app
-        .lookup(
-            &w.ncu_de,
-            "before.poison.example",
-            "investigation",
-            "CASE-P",
-        )
+    // The enforcer publishes a new release set of the report whose release set could not be read; the report is
+    // served, and its partner sees it released with the dead letter listed.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !rederived(&app, &released).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the enforcer never re-derived the damaged release set"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.wait_found(&w.ncu_de, "before.poison.example", "investigation")
         .await;
-    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+    let status = app
+        .get(&format!("/v1/reports/{released}"), &w.partner)
+        .await
+        .body;
+    assert_eq!(status["status"], "released", "{status}");
+    assert!(status.to_string().contains("undecodable"), "{status}");
     app.shutdown().await;
+}
+
+/// Whether `reports.releasable` holds a release set of `report` the enforcer re-derived.
+async fn rederived(app: &crate::helpers::TestApp, report: &str) -> bool {
+    let mut subscription = app
+        .bus
+        .subscribe(accord_bus::SubscribeOptions {
+            topic: accord_domain::topics::REPORTS_RELEASABLE.to_owned(),
+            group: None,
+        })
+        .await
+        .unwrap();
+    while let Ok(Ok(batch)) = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        subscription.next_batch(1024),
+    )
+    .await
+    {
+        if batch.is_empty() {
+            break;
+        }
+        let found = batch.iter().any(|delivery| {
+            delivery.record.key.as_deref() == Some(report)
+                && serde_json::from_slice::<accord_domain::ReleaseSet>(&delivery.record.payload)
+                    .is_ok_and(|release| {
+                        release.trigger.as_deref() == Some(accord_domain::view::TRIGGER_REDERIVED)
+                    })
+        });
+        if found {
+            return true;
+        }
+    }
+    false
 }
 
 /// Every rejection on the dead-letter topic: (report id, stage, reason).

@@ -374,3 +374,12 @@ pub struct Rejection {
     /// When.
     pub at: Timestamp,
 }
+
+impl Rejection {
+    /// Whether the enforcer evaluates the report again instead: a release set the indexer could not read (damaged
+    /// on the bus; stage `indexer`, reason `undecodable`). Such a dead letter does not make the report rejected.
+    #[must_use]
+    pub fn is_rederived(&self) -> bool {
+        self.stage == "indexer" && self.reason == "undecodable"
+    }
+}

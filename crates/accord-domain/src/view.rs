@@ -234,6 +234,10 @@ pub struct Revocation {
 /// The trigger of a report's first evaluation, when it arrives.
 pub const TRIGGER_RECEIVED: &str = "report received";
 
+/// The trigger of a release set the enforcer evaluated again because the indexer could not read the previous one
+/// (damaged on the bus): it releases the report again, even after that dead letter marked it rejected.
+pub const TRIGGER_REDERIVED: &str = "re-derived: the previous release set was damaged on the bus";
+
 impl ReleaseSet {
     /// Returns the agencies any view is released to, sorted and deduplicated.
     pub fn released_to(&self) -> Vec<OrgId> {

@@ -26,10 +26,6 @@ use crate::{AppState, evaluate_at, publish_releases};
 /// How often one report is re-derived per process at most.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
 
-/// The trigger of a re-derived release set, shown in the report's status.
-pub(crate) const REDERIVED_TRIGGER: &str =
-    "re-derived: the previous release set was damaged on the bus";
-
 /// The follower.
 struct Rederive {
     state: AppState,
@@ -41,7 +37,7 @@ fn damaged_releases(batch: &[Delivery]) -> Vec<ReportId> {
     let mut reports: Vec<ReportId> = batch
         .iter()
         .filter_map(|delivery| serde_json::from_slice::<Rejection>(&delivery.record.payload).ok())
-        .filter(|rejection| rejection.stage == "indexer" && rejection.reason == "undecodable")
+        .filter(Rejection::is_rederived)
         .map(|rejection| rejection.report_id)
         .collect();
     reports.sort();
@@ -73,7 +69,12 @@ impl Stage for Rederive {
             let mut releases = Vec::with_capacity(wanted.len());
             for report_id in &wanted {
                 if let Some(report) = store.get(report_id)? {
-                    releases.push(evaluate_at(&report, &snapshot, at, REDERIVED_TRIGGER));
+                    releases.push(evaluate_at(
+                        &report,
+                        &snapshot,
+                        at,
+                        accord_domain::view::TRIGGER_REDERIVED,
+                    ));
                 }
             }
             Ok::<_, anyhow::Error>(releases)

@@ -184,6 +184,9 @@ pub enum Change {
         id: String,
         partner: Option<String>,
         rejection: RejectionView,
+        /// Whether the report is now rejected: not for a release set the indexer could not read, which the
+        /// enforcer re-derives ([`Rejection::is_rederived`]); the rejection is listed either way.
+        rejects: bool,
     },
     /// A new version accepted by the gateway (`PUT /v1/reports/{id}`).
     Amended(owned::Amendment),
@@ -369,7 +372,10 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             raise(&mut status, "normalized");
         }
         Change::Rejected {
-            partner, rejection, ..
+            partner,
+            rejection,
+            rejects,
+            ..
         } => {
             if let Some(partner) = partner {
                 status.partner = partner;
@@ -377,7 +383,9 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             if !status.rejections.contains(&rejection) {
                 status.rejections.push(rejection);
             }
-            raise(&mut status, "rejected");
+            if rejects {
+                raise(&mut status, "rejected");
+            }
         }
         Change::Amended(amendment) => owned::amend(&mut status, amendment),
         Change::Retracted {
@@ -485,6 +493,7 @@ impl Follower {
                 Some(Change::Rejected {
                     id: rejection.report_id.to_string(),
                     partner: rejection.partner.as_ref().map(OrgId::to_string),
+                    rejects: !rejection.is_rederived(),
                     rejection: RejectionView {
                         reason: rejection.reason,
                         detail: rejection.detail,

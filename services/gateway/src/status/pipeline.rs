@@ -226,6 +226,7 @@ mod tests {
                 reason: reason.into(),
                 detail: "why".into(),
             },
+            rejects: true,
         }
     }
 
