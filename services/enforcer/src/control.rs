@@ -223,26 +223,7 @@ async fn retract_indicators(
         "indicators retracted by the partner ({})",
         retraction.reason.as_str()
     );
-    let reports = changed.len();
-    let chunk_size = state.config.reevaluation_chunk.max(1);
-    let mut changed = changed.into_iter().peekable();
-    while changed.peek().is_some() {
-        let chunk: Vec<NormalizedReport> = changed.by_ref().take(chunk_size).collect();
-        let (snapshot, at, trigger) = (
-            state.deps.directory.snapshot(),
-            chrono::Utc::now(),
-            trigger.clone(),
-        );
-        // Rendering every view is CPU work: off the async runtime.
-        let releases: Vec<ReleaseSet> = tokio::task::spawn_blocking(move || {
-            chunk
-                .iter()
-                .map(|report| evaluate_at(report, &snapshot, at, &trigger))
-                .collect()
-        })
-        .await?;
-        publish_releases(&state.deps.bus, releases).await?;
-    }
+    let reports = crate::evaluate_and_publish(state, changed, &trigger).await?;
     tracing::info!(
         retraction = retraction.id,
         values = retraction.values.len(),

@@ -22,7 +22,7 @@ use accord_domain::{MouVersion, OrgId, OrgKind, Timestamp};
 use accord_runtime::directory::Snapshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::{AppState, evaluate_at, publish_releases};
+use crate::AppState;
 use accord_runtime::telemetry::ErrorChain;
 
 /// Affected partners, each with the first reason found.
@@ -186,33 +186,8 @@ async fn reevaluate(state: &AppState, affected: &Affected) -> anyhow::Result<()>
     for (partner, reason) in affected {
         let store = state.store.clone();
         let owner = partner.clone();
-        let mut reports = tokio::task::spawn_blocking(move || store.by_partner(&owner))
-            .await??
-            .into_iter();
-        loop {
-            let chunk: Vec<_> = reports
-                .by_ref()
-                .take(state.config.reevaluation_chunk.max(1))
-                .collect();
-            if chunk.is_empty() {
-                break;
-            }
-            num_reports += chunk.len();
-            // Rendering every view is CPU work: off the async runtime, one snapshot per chunk.
-            let (snapshot, at, trigger) = (
-                state.deps.directory.snapshot(),
-                chrono::Utc::now(),
-                reason.clone(),
-            );
-            let releases: Vec<_> = tokio::task::spawn_blocking(move || {
-                chunk
-                    .iter()
-                    .map(|report| evaluate_at(report, &snapshot, at, &trigger))
-                    .collect()
-            })
-            .await?;
-            publish_releases(&state.deps.bus, releases).await?;
-        }
+        let reports = tokio::task::spawn_blocking(move || store.by_partner(&owner)).await??;
+        num_reports += crate::evaluate_and_publish(state, reports, reason).await?;
     }
     tracing::info!(
         partners = affected.len(),
