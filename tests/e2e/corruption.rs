@@ -115,13 +115,7 @@ async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_se
         .await
         .body;
     assert_eq!(status["status"], "released", "{status}");
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(app.readyz().await, StatusCode::OK);
 }
 
 /// Flips bytes in the middle of every `.store` file of the index.

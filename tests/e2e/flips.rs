@@ -361,14 +361,8 @@ async fn check_ready(app: &TestApp, ncu: &str, expected: &[Expected], auditor: &
 /// Fails when `status` is a 5xx and `/readyz` still says ready.
 async fn no_5xx_while_ready(app: &TestApp, status: StatusCode, body: &serde_json::Value) {
     if status.is_server_error() {
-        let ready = app
-            .client
-            .get(format!("{}/readyz", app.url))
-            .send()
-            .await
-            .unwrap();
         assert_ne!(
-            ready.status(),
+            app.readyz().await,
             StatusCode::OK,
             "a ready server answered {status}: {body}"
         );

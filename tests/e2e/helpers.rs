@@ -131,6 +131,16 @@ impl TestApp {
             .await
     }
 
+    /// The status of `GET /readyz` (no token).
+    pub async fn readyz(&self) -> reqwest::StatusCode {
+        self.client
+            .get(format!("{}/readyz", self.url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.request(reqwest::Method::GET, path, Some(token), None)
             .await

@@ -480,45 +480,12 @@ async fn undecodable_records_are_dead_lettered_without_blocking_their_partition(
     app.shutdown().await;
 }
 
-/// Whether `reports.releasable` holds a release set of `report` the enforcer re-derived.
-async fn rederived(app: &crate::helpers::TestApp, report: &str) -> bool {
+/// Every record of `topic` (read from the start, with no consumer group).
+async fn all_records(app: &crate::helpers::TestApp, topic: &str) -> Vec<accord_bus::Delivery> {
     let mut subscription = app
         .bus
         .subscribe(accord_bus::SubscribeOptions {
-            topic: accord_domain::topics::REPORTS_RELEASABLE.to_owned(),
-            group: None,
-        })
-        .await
-        .unwrap();
-    while let Ok(Ok(batch)) = tokio::time::timeout(
-        std::time::Duration::from_millis(300),
-        subscription.next_batch(1024),
-    )
-    .await
-    {
-        if batch.is_empty() {
-            break;
-        }
-        let found = batch.iter().any(|delivery| {
-            delivery.record.key.as_deref() == Some(report)
-                && serde_json::from_slice::<accord_domain::ReleaseSet>(&delivery.record.payload)
-                    .is_ok_and(|release| {
-                        release.trigger.as_deref() == Some(accord_domain::view::TRIGGER_REDERIVED)
-                    })
-        });
-        if found {
-            return true;
-        }
-    }
-    false
-}
-
-/// Every rejection on the dead-letter topic: (report id, stage, reason).
-async fn rejections(app: &crate::helpers::TestApp) -> Vec<(String, String, String)> {
-    let mut subscription = app
-        .bus
-        .subscribe(accord_bus::SubscribeOptions {
-            topic: accord_domain::topics::REPORTS_REJECTED.to_owned(),
+            topic: topic.to_owned(),
             group: None,
         })
         .await
@@ -533,15 +500,38 @@ async fn rejections(app: &crate::helpers::TestApp) -> Vec<(String, String, Strin
         if batch.is_empty() {
             break;
         }
-        for delivery in batch {
+        out.extend(batch);
+    }
+    out
+}
+
+/// Every rejection on the dead-letter topic: (report id, stage, reason).
+async fn rejections(app: &crate::helpers::TestApp) -> Vec<(String, String, String)> {
+    all_records(app, accord_domain::topics::REPORTS_REJECTED)
+        .await
+        .into_iter()
+        .map(|delivery| {
             let rejection: accord_domain::Rejection =
                 serde_json::from_slice(&delivery.record.payload).unwrap();
-            out.push((
+            (
                 rejection.report_id.to_string(),
                 rejection.stage,
                 rejection.reason,
-            ));
-        }
-    }
-    out
+            )
+        })
+        .collect()
+}
+
+/// Whether `reports.releasable` holds a release set of `report` the enforcer re-derived.
+async fn rederived(app: &crate::helpers::TestApp, report: &str) -> bool {
+    all_records(app, accord_domain::topics::REPORTS_RELEASABLE)
+        .await
+        .iter()
+        .any(|delivery| {
+            delivery.record.key.as_deref() == Some(report)
+                && serde_json::from_slice::<accord_domain::ReleaseSet>(&delivery.record.payload)
+                    .is_ok_and(|release| {
+                        release.trigger.as_deref() == Some(accord_domain::view::TRIGGER_REDERIVED)
+                    })
+        })
 }

@@ -52,11 +52,5 @@ async fn a_deleted_index_is_rebuilt_from_the_bus_on_the_next_start() {
         let found = app.wait_found(&w.ncu_de, &ip(index), "investigation").await;
         assert_eq!(found["reports_total"], 1, "report {index}: {found}");
     }
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+    assert_eq!(app.readyz().await, reqwest::StatusCode::OK);
 }
