@@ -8,6 +8,9 @@
 //!   loss reported to its partner), no 5xx from a ready server.
 //!
 //! The seed is printed; `ACCORD_FLIP_SEED=<n>` replays it.
+//!
+//! A second test overwrites each store derived from the bus entirely (decision 0071): each must be set aside and
+//! refilled by Accord itself, with nothing lost and nothing retracted coming back.
 
 use std::{
     path::{Path, PathBuf},
@@ -31,8 +34,9 @@ struct Expected {
     value: String,
 }
 
-/// Fills `data_dir` through a running child and returns the reports that must stay found.
-async fn fill(app: &TestApp, w: &crate::helpers::World) -> Vec<Expected> {
+/// Fills `data_dir` through a running child and returns the reports that must stay found, and the one its partner
+/// retracted (which must stay gone).
+async fn fill(app: &TestApp, w: &crate::helpers::World) -> (Vec<Expected>, Expected) {
     app.create_org("bank-b", "partner", "DE").await;
     let second = app.token("bank-b", "partner").await;
     app.create_mou(mou("m2", "bank-b", &["ncu-de"], json!({})))
@@ -89,7 +93,12 @@ async fn fill(app: &TestApp, w: &crate::helpers::World) -> Vec<Expected> {
         .await;
     assert_eq!(sighted.status, StatusCode::CREATED, "{}", sighted.body);
     wait_sightings(app, &w.ncu_de, &expected[2].value).await;
-    expected
+    let gone = Expected {
+        id: gone,
+        partner: w.partner.clone(),
+        value: "gone.example".to_owned(),
+    };
+    (expected, gone)
 }
 
 /// Runs `accord bus verify` on a copy: it holds, or fails naming the damage, and never crashes.
@@ -249,6 +258,9 @@ fn redb_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The reports that must stay found, and the retracted one that must stay gone.
+type Reports = (Vec<Expected>, Expected);
+
 /// What Accord did on a damaged copy.
 #[derive(Debug)]
 enum Outcome {
@@ -303,9 +315,11 @@ async fn start(data_dir: &Path, port: u16) -> Outcome {
     }
 }
 
-/// Checks a ready server: every expected report found exactly once or reported lost to its partner, the audit
-/// trail answered, no 5xx while `/readyz` says ready. Returns how many reports were reported lost.
-async fn check_ready(app: &TestApp, ncu: &str, expected: &[Expected], auditor: &str) -> usize {
+/// Checks a ready server: every expected report found exactly once or reported lost to its partner, the retracted
+/// one still gone and its tombstone kept, the audit trail answered, no 5xx while `/readyz` says ready. Returns how
+/// many reports were reported lost.
+async fn check_ready(app: &TestApp, ncu: &str, reports: &Reports, auditor: &str) -> usize {
+    let (expected, gone) = (&reports.0, &reports.1);
     let mut lost = 0;
     for report in expected {
         let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -339,6 +353,23 @@ async fn check_ready(app: &TestApp, ncu: &str, expected: &[Expected], auditor: &
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    let found = app
+        .lookup(ncu, &gone.value, "investigation", "CASE-FLIP")
+        .await;
+    no_5xx_while_ready(app, found.status, &found.body).await;
+    assert_eq!(
+        found.status,
+        StatusCode::NOT_FOUND,
+        "a retracted report came back: {}",
+        found.body
+    );
+    let tombstone = app
+        .get(&format!("/v1/reports/{}", gone.id), &gone.partner)
+        .await;
+    no_5xx_while_ready(app, tombstone.status, &tombstone.body).await;
+    if tombstone.status == StatusCode::OK {
+        assert_eq!(tombstone.body["status"], "retracted", "{}", tombstone.body);
+    }
     wait_sightings(app, ncu, &expected[2].value).await;
     let verify = app.get("/v1/audit/verify", auditor).await;
     no_5xx_while_ready(app, verify.status, &verify.body).await;
@@ -370,7 +401,8 @@ async fn no_5xx_while_ready(app: &TestApp, status: StatusCode, body: &serde_json
 }
 
 /// Runs Accord on `copy` and checks the promise; returns a one-line description of what happened.
-async fn run_damaged(copy: &Path, file_name: &str, expected: &[Expected], ncu: &str) -> String {
+async fn run_damaged(copy: &Path, file_name: &str, reports: &Reports, ncu: &str) -> String {
+    let expected = &reports.0;
     let port = free_port();
     match start(copy, port).await {
         Outcome::Refused(stderr) => {
@@ -400,7 +432,7 @@ async fn run_damaged(copy: &Path, file_name: &str, expected: &[Expected], ncu: &
             .unwrap();
             let app = crate::restart::remote(port, tempfile::tempdir().unwrap(), placeholder);
             let auditor = app.token("accord-admin", "auditor").await;
-            let lost = check_ready(&app, ncu, expected, &auditor).await;
+            let lost = check_ready(&app, ncu, reports, &auditor).await;
             stop_cleanly(&mut child).await;
             let stderr = std::fs::read_to_string(copy.with_extension("stderr")).unwrap_or_default();
             let healed = if stderr.contains("moved aside") {
@@ -463,4 +495,91 @@ async fn byte_flips_in_every_store_file_are_reported_or_harmless_never_silent() 
         }
     }
     assert_eq!(table.len(), files.len() * 2);
+}
+
+/// The ids of the objects the agency's TAXII collection serves as revoked (the retracted report's).
+async fn revoked_ids(app: &TestApp, ncu: &str) -> Vec<String> {
+    let mut ids: Vec<String> = crate::owned::taxii_objects(app, ncu)
+        .await
+        .iter()
+        .filter(|object| object["revoked"] == true)
+        .filter_map(|object| object["id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The stores Accord derives from the bus (decision 0071): each, damaged beyond repair (every byte overwritten),
+/// is set aside and refilled from the bus on Accord's own — ready, every report found once, the retracted one still
+/// gone with its tombstone, sightings counted, TAXII's revoked objects served again, a widening releasing every
+/// stored report, new work flowing, and the refill's marker removed.
+#[tokio::test]
+async fn derived_stores_damaged_beyond_repair_are_refilled_from_the_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &[]).await;
+    let reports = fill(&app, &w).await;
+    let revoked = crate::owned::wait_taxii(&app, &w.ncu_de, |objects| {
+        objects.iter().any(|object| object["revoked"] == true)
+    })
+    .await;
+    assert!(!revoked.is_empty());
+    let revoked = revoked_ids(&app, &w.ncu_de).await;
+    stop_cleanly(&mut child).await;
+
+    for relative in [
+        "enforcer/reports.redb",
+        "gateway/status.redb",
+        "search/sightings.redb",
+        "search/revocations.redb",
+    ] {
+        let copy = dir.path().join(relative.replace('/', "-"));
+        copy_dir(&data_dir, &copy);
+        let target = copy.join(relative);
+        let length = std::fs::metadata(&target).unwrap().len() as usize;
+        std::fs::write(&target, vec![0x5a_u8; length]).unwrap();
+        let port = free_port();
+        let Outcome::Ready(mut child) = start(&copy, port).await else {
+            let stderr = std::fs::read_to_string(copy.with_extension("stderr")).unwrap_or_default();
+            panic!("{relative}: not ready after it was set aside: {stderr}");
+        };
+        let scratch = tempfile::tempdir().unwrap();
+        let placeholder =
+            accord_bus::BusClient::from_url(&scratch.path().join("placeholder").to_string_lossy())
+                .await
+                .unwrap();
+        let remote = crate::restart::remote(port, tempfile::tempdir().unwrap(), placeholder);
+        let auditor = remote.token("accord-admin", "auditor").await;
+        let lost = check_ready(&remote, &w.ncu_de, &reports, &auditor).await;
+        assert_eq!(lost, 0, "{relative}: nothing is lost from a derived store");
+        assert_eq!(
+            revoked_ids(&remote, &w.ncu_de).await,
+            revoked,
+            "{relative}: the revoked objects are served again"
+        );
+        // A policy change re-evaluates the stored reports: the enforcer's store holds every one of them again.
+        remote
+            .create_mou(mou("m3", "bank-b", &["ncu-fr"], json!({})))
+            .await;
+        for report in reports
+            .0
+            .iter()
+            .filter(|report| report.partner != w.partner)
+        {
+            remote
+                .wait_found(&w.ncu_fr, &report.value, "investigation")
+                .await;
+        }
+        stop_cleanly(&mut child).await;
+        let stderr = std::fs::read_to_string(copy.with_extension("stderr")).unwrap_or_default();
+        assert!(
+            stderr.contains("moved aside") && stderr.contains("store refilled from the bus"),
+            "{relative}: {stderr}"
+        );
+        let marker = copy.join(format!("{relative}.refill"));
+        assert!(!marker.exists(), "{relative}: the refill is done");
+        println!("{relative}: set aside and refilled from the bus");
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
 }

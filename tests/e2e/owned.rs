@@ -40,7 +40,7 @@ async fn send(
 }
 
 /// The objects of the agency's `investigation` collection, over TAXII as a client reads them.
-async fn taxii_objects(app: &TestApp, token: &str) -> Vec<Value> {
+pub(crate) async fn taxii_objects(app: &TestApp, token: &str) -> Vec<Value> {
     let get = |path: String| {
         app.client
             .get(format!("{}{path}", app.url))
@@ -78,7 +78,11 @@ async fn taxii_objects(app: &TestApp, token: &str) -> Vec<Value> {
 }
 
 /// Waits until `check` holds for the agency's TAXII objects, and returns them.
-async fn wait_taxii(app: &TestApp, token: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) async fn wait_taxii(
+    app: &TestApp,
+    token: &str,
+    check: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
         let objects = taxii_objects(app, token).await;

@@ -7,7 +7,8 @@
 //!     flow, and restarted on its storage after longer than a consumer session: every 202'd report is searchable
 //!     exactly once, conservation holds, and every service rides out the outage (none exits);
 //! (c) the indexer's consumer group is reset to the beginning and replays: the index does not change;
-//! (d) amend and retract (module `owned`) reach every copy across processes.
+//! (d) amend and retract (module `owned`) reach every copy across processes;
+//! (e) the enforcer's and the gateway's stores, damaged beyond repair, are refilled from Kafka (module `refill`).
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
@@ -16,6 +17,7 @@
 mod alerts;
 mod cluster;
 mod owned;
+mod refill;
 
 use std::{
     collections::BTreeMap,

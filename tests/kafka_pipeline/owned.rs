@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, PATIENCE, enabled};
 
-fn report(title: &str, values: &[&str]) -> Value {
+pub(crate) fn report(title: &str, values: &[&str]) -> Value {
     let indicators: Vec<Value> = values.iter().map(|v| json!({ "value": v })).collect();
     json!({
         "title": title,
@@ -24,7 +24,12 @@ fn report(title: &str, values: &[&str]) -> Value {
 }
 
 /// Waits until `value` is found (`true`) or not found (`false`) by the agency.
-async fn wait_lookup(cluster: &Cluster, agency: &str, value: &str, found: bool) -> Value {
+pub(crate) async fn wait_lookup(
+    cluster: &Cluster,
+    agency: &str,
+    value: &str,
+    found: bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let (status, body) = cluster
@@ -49,7 +54,7 @@ async fn wait_lookup(cluster: &Cluster, agency: &str, value: &str, found: bool) 
     }
 }
 
-async fn submit(cluster: &Cluster, partner: &str, body: Value) -> String {
+pub(crate) async fn submit(cluster: &Cluster, partner: &str, body: Value) -> String {
     let (status, accepted) = cluster
         .call("gateway", Method::POST, "/v1/reports", partner, Some(body))
         .await;

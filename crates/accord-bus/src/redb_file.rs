@@ -15,7 +15,8 @@
 //!   (the last writes to it may be gone: `accord check`);
 //! - damaged beyond repair (or a header redb cannot read): [`OpenError::Damaged`], which names the file and the
 //!   runbook section. A store whose content is derived from the bus ([`open_or_set_aside`]) instead moves the file
-//!   aside (`<file>.damaged-<unix seconds>`, kept for the operator) and starts a new one, which its owner refills.
+//!   aside (`<file>.damaged-<unix seconds>`, kept for the operator) and starts a new one, which its owner refills
+//!   (a `<file>.refill` marker asks for the refill until [`refill_done`]).
 
 use std::path::{Path, PathBuf};
 
@@ -101,34 +102,85 @@ pub fn open(path: &Path, cache_bytes: usize) -> Result<Database, OpenError> {
 
 /// Opens `path` as [`open`] does; when it is damaged beyond repair, moves it aside to
 /// `<file>.damaged-<unix seconds>` (kept for the operator) and creates a new, empty file in its place. For a store
-/// whose content its owner re-derives (from the bus); returns the file and whether it is a new one in place of a
-/// damaged one.
+/// whose content its owner re-derives from the bus: returns the file and, when the owner must refill it, the
+/// refill's id.
+///
+/// The need to refill outlives the process: a marker `<file>.refill` holding the id is written (and synced) before
+/// the damaged file is moved, and stays until the owner calls [`refill_done`], so that a refill interrupted by a
+/// crash or a shutdown is resumed at the next start (with the same id, hence the same consumer group).
 ///
 /// # Errors
-/// As [`open`], except [`OpenError::Damaged`]; [`OpenError::Failed`] when the file cannot be moved aside.
-pub fn open_or_set_aside(path: &Path, cache_bytes: usize) -> Result<(Database, bool), OpenError> {
+/// As [`open`], except [`OpenError::Damaged`]; [`OpenError::Failed`] when the file cannot be moved aside or the
+/// marker cannot be written.
+pub fn open_or_set_aside(
+    path: &Path,
+    cache_bytes: usize,
+) -> Result<(Database, Option<String>), OpenError> {
+    let marker = refill_marker(path);
     let cause = match open(path, cache_bytes) {
-        Ok(db) => return Ok((db, false)),
+        Ok(db) => return Ok((db, pending_refill(&marker))),
         Err(OpenError::Damaged { source, .. }) => source,
         Err(error) => return Err(error),
+    };
+    let io_failed = |error: std::io::Error| OpenError::Failed {
+        file: path.to_owned(),
+        source: redb::DatabaseError::Storage(redb::StorageError::Io(error)),
     };
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
+    let id = pending_refill(&marker).unwrap_or_else(|| seconds.to_string());
+    write_synced(&marker, id.as_bytes()).map_err(io_failed)?;
     let mut aside = path.as_os_str().to_owned();
     aside.push(format!(".damaged-{seconds}"));
     let aside = PathBuf::from(aside);
-    std::fs::rename(path, &aside).map_err(|error| OpenError::Failed {
-        file: path.to_owned(),
-        source: redb::DatabaseError::Storage(redb::StorageError::Io(error)),
-    })?;
+    std::fs::rename(path, &aside).map_err(io_failed)?;
     tracing::error!(
         file = %path.display(),
         aside = %aside.display(),
         cause = %cause,
         "the store file is damaged beyond repair: moved aside, and a new one is rebuilt from the bus"
     );
-    Ok((open(path, cache_bytes)?, true))
+    Ok((open(path, cache_bytes)?, Some(id)))
+}
+
+/// Notes that the store at `path` has been refilled: removes its `<file>.refill` marker ([`open_or_set_aside`]).
+///
+/// # Errors
+/// When the marker exists and cannot be removed.
+pub fn refill_done(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(refill_marker(path)) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+fn refill_marker(path: &Path) -> PathBuf {
+    let mut marker = path.as_os_str().to_owned();
+    marker.push(".refill");
+    PathBuf::from(marker)
+}
+
+/// The id in a refill marker, if there is one (an empty or unreadable marker still asks for a refill).
+fn pending_refill(marker: &Path) -> Option<String> {
+    match std::fs::read_to_string(marker) {
+        Ok(id) if !id.trim().is_empty() => Some(id.trim().to_owned()),
+        Ok(_) => Some("0".to_owned()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => Some("0".to_owned()),
+    }
+}
+
+/// Writes `bytes` to `path` and syncs the file and its directory, so that the write survives a crash.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Opens (creating when missing) the redb file at `path` without checking its integrity: for a verification that
@@ -241,8 +293,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
         damaged_file(&path);
-        let (db, rebuilt) = open_or_set_aside(&path, 1 << 20).unwrap();
-        assert!(rebuilt);
+        let (db, refill) = open_or_set_aside(&path, 1 << 20).unwrap();
+        let id = refill.expect("a refill is asked for");
         assert_eq!(db.begin_read().unwrap().list_tables().unwrap().count(), 0);
         let aside: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -256,8 +308,16 @@ mod tests {
             .collect();
         assert_eq!(aside.len(), 1, "the damaged file is kept for the operator");
         drop(db);
-        let (_, rebuilt) = open_or_set_aside(&path, 1 << 20).unwrap();
-        assert!(!rebuilt, "the new file is intact");
+        let (db, refill) = open_or_set_aside(&path, 1 << 20).unwrap();
+        assert_eq!(
+            refill.as_deref(),
+            Some(id.as_str()),
+            "a refill not done yet is asked for again, with the same id"
+        );
+        drop(db);
+        refill_done(&path).unwrap();
+        let (_, refill) = open_or_set_aside(&path, 1 << 20).unwrap();
+        assert_eq!(refill, None, "the new file is intact and refilled");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`secret`]: secret settings (never printed) and the keys a service keeps in its data directory.
 //! - [`service`]: hosting services in a process: their routes on one listener, their tasks supervised alike.
 //! - [`metrics`]: the runtime's metric names (stages, HTTP).
+//! - [`refill`]: refilling a derived store from the bus after its damaged file was set aside.
 //! - [`retry`]: the one retry rule (exponential backoff with jitter, state changes logged once).
 //! - [`store`]: a redb store that reopens itself after an I/O error (the services' own stores).
 //! - [`stage`]: the at-least-once consumer loop of the pipeline stages.
@@ -29,6 +30,7 @@ pub mod json;
 pub mod memory;
 pub mod metrics;
 pub mod problem;
+pub mod refill;
 pub use accord_bus::retry;
 pub mod secret;
 pub mod service;

@@ -53,6 +53,19 @@ pub trait Stage: Send {
     }
 }
 
+/// A boxed stage is a stage: services that build their followers as a list (the gateway's status followers, the
+/// refill of a derived store) run them alike.
+#[async_trait]
+impl Stage for Box<dyn Stage> {
+    async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
+        (**self).process(batch).await
+    }
+
+    async fn durable(&mut self) -> anyhow::Result<()> {
+        (**self).durable().await
+    }
+}
+
 /// How a stage consumes.
 #[derive(Debug, Clone)]
 pub struct StageOptions {

@@ -121,8 +121,8 @@ impl HealingDatabase {
 
     /// Opens the redb file at `path` as [`HealingDatabase::open`] does, for a store whose content its owner
     /// re-derives from the bus: a file damaged beyond repair is moved aside and a new one created
-    /// ([`redb_file::open_or_set_aside`]). Returns the store and whether it is a new one in place of a damaged one
-    /// (the owner then rebuilds it).
+    /// ([`redb_file::open_or_set_aside`]). Returns the store and, when its owner must refill it (a new file in place
+    /// of a damaged one, or a refill not finished before), what to refill ([`crate::refill`]).
     ///
     /// # Errors
     /// As [`redb_file::open_or_set_aside`].
@@ -131,9 +131,14 @@ impl HealingDatabase {
         path: &Path,
         cache_bytes: usize,
         health: Option<Health>,
-    ) -> Result<(Arc<Self>, bool), OpenError> {
-        let (db, rebuilt) = redb_file::open_or_set_aside(path, cache_bytes)?;
-        Ok((Self::with(name, path, cache_bytes, health, db), rebuilt))
+    ) -> Result<(Arc<Self>, Option<crate::refill::Pending>), OpenError> {
+        let (db, refill) = redb_file::open_or_set_aside(path, cache_bytes)?;
+        let pending = refill.map(|id| crate::refill::Pending {
+            store: name,
+            path: path.to_owned(),
+            id,
+        });
+        Ok((Self::with(name, path, cache_bytes, health, db), pending))
     }
 
     fn with(
@@ -308,36 +313,6 @@ impl Heal for HealingDatabase {
             Err(error) if is_io(&error) => self.broke(&error),
             Err(_) => {}
         }
-    }
-}
-
-/// Before the follower of a derived store subscribes: when [`HealingDatabase::open_derived`] replaced its damaged
-/// file by a new one (`rebuilt`), sets its consumer `group` on `topic` back to the start, so that it reads the whole
-/// topic again and refills the store. A bus that cannot rewind a group (Kafka) is logged as an error naming the
-/// group: the operator resets it with the bus's own tools (docs/runbook.md).
-pub async fn rewind_if_rebuilt(
-    bus: &accord_bus::BusClient,
-    rebuilt: bool,
-    group: &str,
-    topic: &str,
-) {
-    if !rebuilt {
-        return;
-    }
-    match bus.rewind_group(group, topic).await {
-        Ok(previous) => tracing::warn!(
-            group,
-            topic,
-            previous,
-            "a damaged store was set aside: refilling its new one from the start of its topic"
-        ),
-        Err(error) => tracing::error!(
-            group,
-            topic,
-            error = %error,
-            "a damaged store was set aside, but its group cannot be rewound: reset the group's offset to the start \
-             with the bus's tools and restart (docs/runbook.md, \"A damaged store file\")"
-        ),
     }
 }
 

@@ -110,38 +110,91 @@ pub(crate) fn superseded(
 /// # Errors
 /// A store or bus failure: the batch is retried (acting twice changes nothing).
 pub(crate) async fn apply(state: &AppState, delivery: &Delivery) -> anyhow::Result<()> {
-    let control: Control = match serde_json::from_slice(&delivery.record.payload) {
-        Ok(control) => control,
+    match decode(delivery) {
+        Some(Control::RetractReport(retraction)) => retract_report(state, &retraction).await,
+        Some(Control::RetractIndicators(retraction)) => {
+            retract_indicators(state, &retraction).await
+        }
+        None => Ok(()),
+    }
+}
+
+/// Applies a control to the store only, publishing nothing: the refill of a set-aside store ([`crate::refill`]).
+///
+/// # Errors
+/// A store failure.
+pub(crate) fn apply_to_store(
+    store: &crate::store::ReportStore,
+    delivery: &Delivery,
+) -> anyhow::Result<()> {
+    match decode(delivery) {
+        Some(Control::RetractReport(retraction)) => {
+            // One naming another partner's report changes nothing (logged when it was first applied).
+            let _ = retract_in_store(store, &retraction)?;
+        }
+        Some(Control::RetractIndicators(retraction)) => {
+            strip_in_store(store, &retraction)?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Decodes a control record; `None` (logged) when it is not one.
+fn decode(delivery: &Delivery) -> Option<Control> {
+    match serde_json::from_slice(&delivery.record.payload) {
+        Ok(control) => Some(control),
         Err(error) => {
             tracing::error!(
                 error = %ErrorChain(&error),
                 offset = delivery.position.offset,
                 "undecodable control record: skipped"
             );
-            return Ok(());
+            None
         }
-    };
-    match control {
-        Control::RetractReport(retraction) => retract_report(state, &retraction).await,
-        Control::RetractIndicators(retraction) => retract_indicators(state, &retraction).await,
     }
+}
+
+/// What retracting a report did to the store: the copy removed and whether it was retracted before; or, when the
+/// retraction names another partner's report, that partner (nothing done).
+type Retracted = Result<(Option<NormalizedReport>, bool), OrgId>;
+
+/// Writes a retraction's tombstone and removes the stored copy (see [`Retracted`]).
+fn retract_in_store(
+    store: &crate::store::ReportStore,
+    retraction: &Retraction,
+) -> anyhow::Result<Retracted> {
+    // Defence in depth: the gateway only accepts a retraction from the report's partner.
+    if let Some(stored) = store.get(&retraction.report_id)?
+        && stored.partner != retraction.partner
+    {
+        return Ok(Err(stored.partner));
+    }
+    let replayed = store.is_retracted(&retraction.report_id)?;
+    Ok(Ok((store.retract(retraction)?, replayed)))
+}
+
+/// Removes retracted indicator values from every stored report of the partner; returns the reports changed.
+fn strip_in_store(
+    store: &crate::store::ReportStore,
+    retraction: &IndicatorRetraction,
+) -> anyhow::Result<Vec<NormalizedReport>> {
+    let values: HashSet<(ObservableType, String)> = retraction
+        .values
+        .iter()
+        .map(|value| (value.kind, value.value.clone()))
+        .collect();
+    let mut changed = store.carrying(&retraction.partner, &values)?;
+    changed.retain_mut(|report| strip::strip(report, &values));
+    store.put(&changed)?;
+    Ok(changed)
 }
 
 async fn retract_report(state: &AppState, retraction: &Retraction) -> anyhow::Result<()> {
     let _evaluation = state.evaluation.read().await;
     let store = state.store.clone();
     let owned = retraction.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        // Defence in depth: the gateway only accepts a retraction from the report's partner.
-        if let Some(stored) = store.get(&owned.report_id)?
-            && stored.partner != owned.partner
-        {
-            return Ok::<_, anyhow::Error>(Err(stored.partner));
-        }
-        let replayed = store.is_retracted(&owned.report_id)?;
-        Ok(Ok((store.retract(&owned)?, replayed)))
-    })
-    .await??;
+    let outcome = tokio::task::spawn_blocking(move || retract_in_store(&store, &owned)).await??;
     let removed = match outcome {
         // Nothing stored and no earlier retraction: the report was rejected, it has no view to withdraw (and a
         // release set would count it as evaluated and rejected at once).
@@ -203,21 +256,9 @@ async fn retract_indicators(
     retraction: &IndicatorRetraction,
 ) -> anyhow::Result<()> {
     let _evaluation = state.evaluation.read().await;
-    let values: HashSet<(ObservableType, String)> = retraction
-        .values
-        .iter()
-        .map(|value| (value.kind, value.value.clone()))
-        .collect();
-    let (store, partner) = (state.store.clone(), retraction.partner.clone());
+    let (store, owned) = (state.store.clone(), retraction.clone());
     let started = std::time::Instant::now();
-    let (changed, scanned_ms) = tokio::task::spawn_blocking(move || {
-        let mut changed = store.carrying(&partner, &values)?;
-        let scanned_ms = started.elapsed().as_millis();
-        changed.retain_mut(|report| strip::strip(report, &values));
-        store.put(&changed)?;
-        Ok::<_, anyhow::Error>((changed, scanned_ms))
-    })
-    .await??;
+    let changed = tokio::task::spawn_blocking(move || strip_in_store(&store, &owned)).await??;
     let stored_ms = started.elapsed().as_millis();
     let trigger = format!(
         "indicators retracted by the partner ({})",
@@ -228,7 +269,6 @@ async fn retract_indicators(
         retraction = retraction.id,
         values = retraction.values.len(),
         reports,
-        scanned_ms,
         stored_ms,
         published_ms = started.elapsed().as_millis(),
         "indicators retracted"

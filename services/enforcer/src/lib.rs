@@ -31,6 +31,7 @@ mod metrics;
 mod preview;
 mod rederive;
 pub mod reevaluate;
+mod refill;
 pub mod retention;
 pub mod store;
 
@@ -396,7 +397,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Starts the enforcer in `host`: its stage, the watcher that re-evaluates stored reports on policy changes and
-/// retention ends, and its routes (explain, preview).
+/// retention ends, and its routes (explain, preview); a store set aside as damaged is refilled before the first two
+/// start ([`refill`]).
 ///
 /// # Errors
 /// Fails when the report store cannot be opened.
@@ -416,28 +418,40 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         batch_bytes: state.config.batch_bytes,
         lanes: state.config.lanes,
     };
+    // A set-aside store is refilled first; everything that reads or writes it waits behind the gate.
+    let (gate, refilling) = accord_runtime::refill::prepare(
+        state.store.pending(),
+        &state.config.group,
+        &state.deps.health,
+    );
     let watcher = reevaluate::run(state.clone(), host.shutdown());
-    host.spawn_critical("enforcer-watcher", async move {
-        watcher.await;
-        Ok(())
-    });
+    host.spawn_critical(
+        "enforcer-watcher",
+        gate.clone().then(async move {
+            watcher.await;
+            Ok(())
+        }),
+    );
     host.spawn_critical(
         "enforcer-rederive",
-        rederive::run(state.clone(), host.shutdown()),
+        gate.then(rederive::run(state.clone(), host.shutdown())),
     );
     let bus: BusClient = state.deps.bus.clone();
-    host.spawn_critical(
-        "enforcer",
-        stage::run_fair(
-            bus,
-            options,
-            fairness,
-            Enforcer {
-                state: state.clone(),
-            },
-            host.shutdown(),
-        ),
+    let live = stage::run_fair(
+        bus.clone(),
+        options,
+        fairness,
+        Enforcer {
+            state: state.clone(),
+        },
+        host.shutdown(),
     );
+    let store = state.store.clone();
+    let shutdown = host.shutdown();
+    host.spawn_critical("enforcer", async move {
+        let followers = || refill::followers(&store);
+        accord_runtime::refill::then(refilling, &bus, followers, &shutdown, live).await
+    });
     // The web console's in-process backend previews drafts with this state.
     host.provide(state.clone());
     host.mount(router(state));

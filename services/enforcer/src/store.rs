@@ -43,6 +43,9 @@ fn failed<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) -> Stor
 #[derive(Clone)]
 pub struct ReportStore {
     db: Arc<HealingDatabase>,
+    /// Set when the file was damaged and replaced by a new one at open (or such a refill was interrupted): the
+    /// enforcer refills it from `reports.normalized` before it processes anything ([`crate::refill`]).
+    pending: Option<accord_runtime::refill::Pending>,
 }
 
 impl ReportStore {
@@ -55,7 +58,9 @@ impl ReportStore {
     }
 
     /// Opens or creates the store in `dir`, reporting its failures and recoveries to `health`: after an I/O error
-    /// (a full disk) it reopens itself with backoff ([`accord_runtime::store`]).
+    /// (a full disk) it reopens itself with backoff ([`accord_runtime::store`]). The store is derived from
+    /// `reports.normalized`: a file damaged beyond repair is set aside and a new one created, which
+    /// [`ReportStore::pending`] then asks to refill.
     ///
     /// # Errors
     /// Fails when the file cannot be opened.
@@ -65,7 +70,7 @@ impl ReportStore {
         health: Option<Health>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = HealingDatabase::open(
+        let (db, pending) = HealingDatabase::open_derived(
             "enforcer store",
             &dir.join("reports.redb"),
             cache_bytes,
@@ -78,7 +83,12 @@ impl ReportStore {
         txn.open_table(RETRACTED)?;
         received::backfill(&txn)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self { db, pending })
+    }
+
+    /// What must be refilled before the store is used, if anything (see [`ReportStore::open_with`]).
+    pub fn pending(&self) -> Option<accord_runtime::refill::Pending> {
+        self.pending.clone()
     }
 
     /// Stores reports durably (replacing any earlier copy of the same id: an amendment replaces its report), except

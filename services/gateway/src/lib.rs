@@ -270,47 +270,86 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The topics the status store is derived from, one follower each (plus `reports.feedback`).
+const STATUS_TOPICS: [&str; 4] = [
+    topics::REPORTS_RAW,
+    topics::REPORTS_NORMALIZED,
+    topics::REPORTS_REJECTED,
+    topics::REPORTS_RELEASABLE,
+];
+
+/// The status followers' consumer group.
+const STATUS_GROUP: &str = "gateway-status";
+
 /// Starts the gateway in `host`: its status followers (one per topic the status is derived from) and its routes; it
-/// provides its state to the web console of the same process.
+/// provides its state to the web console of the same process. A status store set aside as damaged is refilled from
+/// the same topics first, by the same followers under a group of their own ([`accord_runtime::refill`]); the live
+/// followers wait for it.
 ///
 /// # Errors
 /// Fails when the report schema does not compile or the status store cannot be opened.
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let state = AppState::new(config, host.deps().clone())?;
-    for topic in [
-        topics::REPORTS_RAW,
-        topics::REPORTS_NORMALIZED,
-        topics::REPORTS_REJECTED,
-        topics::REPORTS_RELEASABLE,
-    ] {
+    let (gate, mut refilling) =
+        accord_runtime::refill::prepare(state.status.pending(), STATUS_GROUP, &state.deps.health);
+    for (index, (name, topic, follower)) in status_followers(&state).into_iter().enumerate() {
         let options = StageOptions {
-            name: "gateway-status",
+            name,
             topic,
-            group: "gateway-status".to_owned(),
+            group: STATUS_GROUP.to_owned(),
             batch_size: 1024,
             linger: std::time::Duration::ZERO,
         };
-        let follower =
-            status::Follower::new(state.status.clone(), Arc::clone(&state.admission), topic);
-        let bus = state.deps.bus.clone();
-        host.spawn_critical(
-            "gateway-status",
-            stage::run(bus, options, follower, host.shutdown()),
-        );
+        let live = stage::run(state.deps.bus.clone(), options, follower, host.shutdown());
+        if index > 0 {
+            host.spawn_critical(name, gate.clone().then(live));
+            continue;
+        }
+        // The first follower runs the refill, if any; the others wait behind the gate.
+        let (refill, bus, shutdown) = (refilling.take(), state.deps.bus.clone(), host.shutdown());
+        let refiller = state.clone();
+        host.spawn_critical(name, async move {
+            let followers = || refill_followers(&refiller);
+            accord_runtime::refill::then(refill, &bus, followers, &shutdown, live).await
+        });
     }
-    let options = StageOptions {
-        name: "gateway-feedback",
-        topic: topics::REPORTS_FEEDBACK,
-        group: "gateway-status".to_owned(),
-        batch_size: 1024,
-        linger: std::time::Duration::ZERO,
-    };
-    let follower = status::feedback::FeedbackFollower::new(state.status.clone());
-    host.spawn_critical(
-        "gateway-feedback",
-        stage::run(state.deps.bus.clone(), options, follower, host.shutdown()),
-    );
     host.provide(state.clone());
     host.mount(router(state));
     Ok(())
+}
+
+/// The followers that derive the status store: one per status topic, and the feedback follower.
+fn status_followers(state: &AppState) -> Vec<(&'static str, &'static str, Box<dyn stage::Stage>)> {
+    let mut followers: Vec<(&'static str, &'static str, Box<dyn stage::Stage>)> = STATUS_TOPICS
+        .into_iter()
+        .map(|topic| {
+            let follower =
+                status::Follower::new(state.status.clone(), Arc::clone(&state.admission), topic);
+            (
+                "gateway-status",
+                topic,
+                Box::new(follower) as Box<dyn stage::Stage>,
+            )
+        })
+        .collect();
+    followers.push((
+        "gateway-feedback",
+        topics::REPORTS_FEEDBACK,
+        Box::new(status::feedback::FeedbackFollower::new(
+            state.status.clone(),
+        )),
+    ));
+    followers
+}
+
+/// The same followers, for the refill of a set-aside status store.
+fn refill_followers(state: &AppState) -> Vec<accord_runtime::refill::Follower> {
+    status_followers(state)
+        .into_iter()
+        .map(|(_, topic, stage)| accord_runtime::refill::Follower {
+            name: "gateway-status-refill",
+            topic,
+            stage,
+        })
+        .collect()
 }

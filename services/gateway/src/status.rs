@@ -154,6 +154,9 @@ fn failed(context: &'static str) -> impl FnOnce(redb::Error) -> StatusError {
 #[derive(Clone)]
 pub struct StatusStore {
     db: Arc<HealingDatabase>,
+    /// Set when the file was damaged and replaced by a new one at open (or such a refill was interrupted): the
+    /// gateway refills it from the bus before its followers start ([`crate::start`]).
+    pending: Option<accord_runtime::refill::Pending>,
 }
 
 /// A change to one report's status.
@@ -219,7 +222,9 @@ impl StatusStore {
     }
 
     /// Opens or creates the store in `dir`, reporting its failures and recoveries to `health`: after an I/O error
-    /// (a full disk) it reopens itself with backoff ([`accord_runtime::store`]).
+    /// (a full disk) it reopens itself with backoff ([`accord_runtime::store`]). The store is derived from the bus:
+    /// a file damaged beyond repair is set aside and a new one created, which [`StatusStore::pending`] then asks to
+    /// refill.
     ///
     /// # Errors
     /// Fails when the file cannot be opened.
@@ -230,7 +235,7 @@ impl StatusStore {
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         // A bounded page cache: the store grows with every report ever accepted, the working set does not.
-        let db = HealingDatabase::open(
+        let (db, pending) = HealingDatabase::open_derived(
             "gateway status store",
             &dir.join("status.redb"),
             cache_bytes,
@@ -243,7 +248,12 @@ impl StatusStore {
         pipeline::ensure(&txn)?;
         feedback::ensure(&txn)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self { db, pending })
+    }
+
+    /// What must be refilled before the followers start, if anything (see [`StatusStore::open_with`]).
+    pub fn pending(&self) -> Option<accord_runtime::refill::Pending> {
+        self.pending.clone()
     }
 
     /// Returns a report's status.

@@ -10,9 +10,10 @@
 //!    wrote only into the old generation is below `E`.
 //! 2. A second stage, group `<group>-rebuild-<generation>`, replays the topic from its start into the new generation
 //!    (versioned by bus offset, as the live stage writes: whichever writes a version second finds it `Stale`).
-//! 3. Once that group's committed offsets reach `E` on every partition ([`caught_up`]), everything below `E` is in
-//!    the new generation, and everything the live stage wrote since step 1 too: the aliases are switched
-//!    ([`Rebuilding::switch`]) and the old generation deleted; the rebuild stage stops. Its group is left behind
+//! 3. Once that group's committed offsets reach `E` on every partition ([`caught_up`], the rule the refill of a
+//!    derived store follows too), everything below `E` is in the new generation, and everything the live stage
+//!    wrote since step 1 too: the aliases are switched ([`Rebuilding::switch`]) and the old generation deleted; the
+//!    rebuild stage stops. Its group is left behind
 //!    (Kafka expires the offsets of a group without members after `offsets.retention.minutes`).
 //!
 //! A rebuild that fails (the stage ends, the switch is refused) is logged and tried again at the next poll; its group
@@ -22,12 +23,13 @@
 //!
 //! [`SearchIndex::pending_rebuild`]: accord_index::SearchIndex::pending_rebuild
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use accord_bus::{BusClient, Position};
+use accord_bus::BusClient;
 use accord_index::{IndexClient, Rebuilding};
 use accord_runtime::{
     health::Health,
+    refill::caught_up,
     stage::{self, Fairness, StageOptions},
 };
 use tokio_util::sync::CancellationToken;
@@ -43,20 +45,6 @@ const CHECK: Duration = Duration::from_millis(500);
 /// Returns the consumer group of the rebuild of `generation`: `<group>-rebuild-<generation>`.
 pub(crate) fn rebuild_group(group: &str, generation: u64) -> String {
     format!("{group}-rebuild-{generation}")
-}
-
-/// Returns whether `committed` reaches `ends` on every partition (a partition missing from `committed` is at 0).
-pub(crate) fn caught_up(committed: &[Position], ends: &[Position]) -> bool {
-    let committed: HashMap<u32, u64> = committed
-        .iter()
-        .map(|position| (position.partition, position.offset))
-        .collect();
-    ends.iter().all(|end| {
-        committed
-            .get(&end.partition)
-            .is_some_and(|offset| *offset >= end.offset)
-            || end.offset == 0
-    })
 }
 
 /// What the online rebuild needs.
@@ -184,20 +172,8 @@ mod flow;
 mod tests {
     use super::*;
 
-    fn at(partition: u32, offset: u64) -> Position {
-        Position { partition, offset }
-    }
-
     #[test]
-    fn a_replay_has_caught_up_when_every_partition_reaches_its_end() {
-        let ends = [at(0, 10), at(1, 0), at(2, 5)];
-        assert!(caught_up(&[at(0, 10), at(2, 7)], &ends));
-        assert!(!caught_up(&[at(0, 9), at(2, 7)], &ends));
-        assert!(
-            !caught_up(&[at(0, 10)], &ends),
-            "a partition never committed"
-        );
-        assert!(caught_up(&[], &[at(0, 0)]), "an empty topic");
+    fn a_rebuild_has_its_own_group_per_generation() {
         assert_eq!(rebuild_group("indexer", 3), "indexer-rebuild-3");
     }
 }

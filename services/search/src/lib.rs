@@ -368,12 +368,14 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let revocations = taxii::revoked::run(
         state.deps.bus.clone(),
         state.revocations.clone(),
+        &state.deps.health,
         host.shutdown(),
     );
     host.spawn_critical("search-revocations", revocations);
     let sightings = sightings::run(
         state.deps.bus.clone(),
         state.sightings.clone(),
+        &state.deps.health,
         host.shutdown(),
     );
     host.spawn_critical("search-sightings", sightings);

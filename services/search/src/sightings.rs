@@ -43,8 +43,9 @@ fn key(report: &str, indicator: &IndicatorKey) -> String {
 #[derive(Clone)]
 pub struct Sightings {
     db: Arc<HealingDatabase>,
-    /// Whether the file was damaged and replaced by a new one at open: its follower then reads its topic again.
-    rebuilt: bool,
+    /// Set when the file was damaged and replaced by a new one at open (or such a refill was interrupted): its
+    /// follower then refills it first ([`accord_runtime::refill`]).
+    pending: Option<accord_runtime::refill::Pending>,
 }
 
 impl Sightings {
@@ -54,7 +55,7 @@ impl Sightings {
     /// Fails when the file cannot be opened.
     pub fn open(dir: &Path, cache_bytes: usize, health: Option<Health>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let (db, rebuilt) = HealingDatabase::open_derived(
+        let (db, pending) = HealingDatabase::open_derived(
             "search sightings store",
             &dir.join("sightings.redb"),
             cache_bytes,
@@ -64,7 +65,7 @@ impl Sightings {
         txn.open_table(COUNTS)?;
         txn.open_table(APPLIED)?;
         txn.commit()?;
-        Ok(Self { db, rebuilt })
+        Ok(Self { db, pending })
     }
 
     /// Applies feedback records: each sighting of an indicator once, however often it is delivered.
@@ -140,15 +141,17 @@ impl Stage for Follower {
     }
 }
 
-/// Runs the follower until `shutdown`.
+/// Returns the follower, to run until `shutdown`: when the store must be refilled, it refills it from the start of
+/// its topic first (`/readyz` says so from now on).
 ///
 /// # Errors
 /// When the bus cannot be subscribed to.
-pub(crate) async fn run(
+pub(crate) fn run(
     bus: accord_bus::BusClient,
     store: Sightings,
+    health: &accord_runtime::health::Health,
     shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
+) -> impl std::future::Future<Output = anyhow::Result<()>> + use<> {
     let options = StageOptions {
         name: "search-sightings",
         topic: topics::REPORTS_FEEDBACK,
@@ -156,9 +159,28 @@ pub(crate) async fn run(
         batch_size: 1024,
         linger: std::time::Duration::ZERO,
     };
-    accord_runtime::store::rewind_if_rebuilt(&bus, store.rebuilt, &options.group, options.topic)
-        .await;
-    stage::run(bus, options, Follower { store }, shutdown).await
+    let (_, refill) =
+        accord_runtime::refill::prepare(store.pending.clone(), &options.group, health);
+    async move {
+        let followers = || {
+            vec![accord_runtime::refill::Follower {
+                name: "search-sightings-refill",
+                topic: options.topic,
+                stage: Box::new(Follower {
+                    store: store.clone(),
+                }),
+            }]
+        };
+        let live = stage::run(
+            bus.clone(),
+            options.clone(),
+            Follower {
+                store: store.clone(),
+            },
+            shutdown.clone(),
+        );
+        accord_runtime::refill::then(refill, &bus, followers, &shutdown, live).await
+    }
 }
 
 #[cfg(test)]

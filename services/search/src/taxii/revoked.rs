@@ -41,8 +41,9 @@ struct Revoked {
 #[derive(Clone)]
 pub(crate) struct Revocations {
     db: Arc<HealingDatabase>,
-    /// Whether the file was damaged and replaced by a new one at open: its follower then reads its topic again.
-    rebuilt: bool,
+    /// Set when the file was damaged and replaced by a new one at open (or such a refill was interrupted): its
+    /// follower then refills it first ([`accord_runtime::refill`]).
+    pending: Option<accord_runtime::refill::Pending>,
 }
 
 fn prefix(agency: &OrgId, purpose: Purpose) -> String {
@@ -60,7 +61,7 @@ impl Revocations {
         health: Option<Health>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let (db, rebuilt) = HealingDatabase::open_derived(
+        let (db, pending) = HealingDatabase::open_derived(
             "search revocations store",
             &dir.join("revocations.redb"),
             cache_bytes,
@@ -69,7 +70,7 @@ impl Revocations {
         let txn = db.begin_write()?;
         txn.open_table(REVOKED)?;
         txn.commit()?;
-        Ok(Self { db, rebuilt })
+        Ok(Self { db, pending })
     }
 
     /// Stores the revocations of release sets (idempotent: a replay writes the same keys).
@@ -196,15 +197,17 @@ fn memchr_revoked(payload: &[u8]) -> bool {
     payload.windows(10).any(|window| window == b"\"revoked\":")
 }
 
-/// Runs the follower until `shutdown`.
+/// Returns the follower, to run until `shutdown`: when the store must be refilled, it refills it from the start of
+/// its topic first (`/readyz` says so from now on).
 ///
 /// # Errors
 /// When the bus cannot be subscribed to.
-pub(crate) async fn run(
+pub(crate) fn run(
     bus: accord_bus::BusClient,
     store: Revocations,
+    health: &accord_runtime::health::Health,
     shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
+) -> impl std::future::Future<Output = anyhow::Result<()>> + use<> {
     let options = StageOptions {
         name: "search-revocations",
         topic: topics::REPORTS_RELEASABLE,
@@ -212,7 +215,26 @@ pub(crate) async fn run(
         batch_size: 1024,
         linger: std::time::Duration::ZERO,
     };
-    accord_runtime::store::rewind_if_rebuilt(&bus, store.rebuilt, &options.group, options.topic)
-        .await;
-    stage::run(bus, options, Follower { store }, shutdown).await
+    let (_, refill) =
+        accord_runtime::refill::prepare(store.pending.clone(), &options.group, health);
+    async move {
+        let followers = || {
+            vec![accord_runtime::refill::Follower {
+                name: "search-revocations-refill",
+                topic: options.topic,
+                stage: Box::new(Follower {
+                    store: store.clone(),
+                }),
+            }]
+        };
+        let live = stage::run(
+            bus.clone(),
+            options.clone(),
+            Follower {
+                store: store.clone(),
+            },
+            shutdown.clone(),
+        );
+        accord_runtime::refill::then(refill, &bus, followers, &shutdown, live).await
+    }
 }
