@@ -120,21 +120,38 @@ async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_se
 
 /// Flips bytes in the middle of every `.store` file of the index.
 fn damage_index(data_dir: &std::path::Path) -> usize {
-    let mut damaged = 0;
-    for entry in std::fs::read_dir(data_dir.join("index")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|ext| ext == "store") {
-            let mut bytes = std::fs::read(&path).unwrap();
-            let middle = bytes.len() / 2;
-            let end = (middle + 32).min(bytes.len());
-            for byte in &mut bytes[middle..end] {
-                *byte ^= 0x5a;
-            }
-            std::fs::write(&path, bytes).unwrap();
-            damaged += 1;
-        }
+    let stores: Vec<_> = std::fs::read_dir(data_dir.join("index"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "store"))
+        .collect();
+    for path in &stores {
+        flip_middle(path);
     }
-    damaged
+    stores.len()
+}
+
+/// The live segments of the index (`meta.json`), as their files are named.
+fn live_segments(data_dir: &std::path::Path) -> Vec<String> {
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data_dir.join("index").join("meta.json")).unwrap())
+            .unwrap();
+    meta["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|segment| segment["segment_id"].as_str().unwrap().replace('-', ""))
+        .collect()
+}
+
+fn flip_middle(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    let end = (middle + 32).min(bytes.len());
+    for byte in &mut bytes[middle..end] {
+        *byte ^= 0x5a;
+    }
+    std::fs::write(path, bytes).unwrap();
 }
 
 #[tokio::test]
@@ -195,4 +212,71 @@ async fn a_damaged_index_is_reported_set_aside_and_rebuilt_on_the_next_start() {
                 .starts_with("index.damaged-")
         });
     assert!(aside, "the damaged index is kept aside for the operator");
+}
+
+/// One damaged segment of several (decision 0072): only it is dropped (its files kept aside, not the whole index),
+/// the intact segments stay, and its reports are indexed again from the bus before reads are served.
+#[tokio::test]
+async fn a_damaged_index_segment_is_dropped_alone_and_its_reports_indexed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &[]).await;
+    for index in 0..5 {
+        let value = format!("segment-damage-{index}.example");
+        app.submit(
+            &w.partner,
+            report(&format!("Report {index}"), "green", &[&value]),
+        )
+        .await;
+        app.wait_found(&w.ncu_de, &value, "investigation").await;
+    }
+    stop_cleanly(&mut child).await;
+    let segments = live_segments(&data_dir);
+    assert!(segments.len() >= 2, "{segments:?}");
+    let damaged = &segments[0];
+    flip_middle(&data_dir.join("index").join(format!("{damaged}.store")));
+
+    let mut child = start_child(&data_dir, port).await;
+    for index in 0..5 {
+        let found = app
+            .wait_found(
+                &w.ncu_de,
+                &format!("segment-damage-{index}.example"),
+                "investigation",
+            )
+            .await;
+        assert_eq!(found["reports_total"], 1, "{found}");
+    }
+    stop_cleanly(&mut child).await;
+    assert!(
+        offline(&["index", "verify"], &data_dir)
+            .await
+            .status
+            .success(),
+        "the index is intact again"
+    );
+    assert!(
+        !data_dir.join("index.replay").exists(),
+        "the replay is done"
+    );
+    let asides: Vec<_> = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("index.damaged-")
+        })
+        .collect();
+    assert_eq!(asides.len(), 1);
+    let kept: Vec<String> = std::fs::read_dir(asides[0].path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !kept.is_empty() && kept.iter().all(|name| name.starts_with(damaged.as_str())),
+        "only the damaged segment is set aside, not the whole index: {kept:?}"
+    );
 }

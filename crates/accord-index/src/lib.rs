@@ -183,6 +183,36 @@ pub enum IndexError {
     /// The index URL is not understood.
     #[error("invalid index url `{0}`")]
     InvalidUrl(String),
+    /// Reads are held while the index replays its topic after losing what it held ([`SearchIndex::hold_reads`]);
+    /// the progress (`rebuilding (120 of 5000)`).
+    #[error("index {0}: reads are held until it is done")]
+    Rebuilding(String),
+}
+
+/// The reads an index holds ([`SearchIndex::hold_reads`]): the progress while held.
+#[derive(Debug, Default)]
+pub(crate) struct ReadHold(std::sync::Mutex<Option<String>>);
+
+impl ReadHold {
+    /// Holds reads with `progress`, or releases them (`None`).
+    pub(crate) fn set(&self, progress: Option<String>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = progress;
+    }
+
+    /// `Ok` unless reads are held.
+    pub(crate) fn check(&self) -> Result<(), IndexError> {
+        match &*self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Some(progress) => Err(IndexError::Rebuilding(progress.clone())),
+            None => Ok(()),
+        }
+    }
 }
 
 impl IndexError {
@@ -223,6 +253,36 @@ pub trait SearchIndex: Send + Sync + 'static {
     /// When the index cannot be read.
     async fn is_empty(&self) -> Result<bool, IndexError> {
         Ok(false)
+    }
+
+    /// Returns `true` when the index lost reports it held — tantivy dropped segments that failed their checksums at
+    /// open — and must be caught up by a replay of its topic; the indexer then replays it and calls
+    /// [`SearchIndex::replay_started`]. The default: `false`.
+    ///
+    /// # Errors
+    /// When the index cannot be read.
+    async fn lost_documents(&self) -> Result<bool, IndexError> {
+        Ok(false)
+    }
+
+    /// Notes that the replay [`SearchIndex::lost_documents`] asked for is under way (durably: the indexer's group was
+    /// rewound), so that the next start does not ask again.
+    ///
+    /// # Errors
+    /// When that cannot be noted.
+    async fn replay_started(&self) -> Result<(), IndexError> {
+        Ok(())
+    }
+
+    /// Holds every read (search, lookup, counts, released views), or releases them with `None`, while the index
+    /// replays its topic after losing what it held (a rebuild of an empty index, a catch-up after dropped segments):
+    /// a replay writes each report's release sets in bus order, so an older version — before an amendment, a
+    /// retraction, a withdrawal — is in the index until the later one is replayed, and must not be served
+    /// meanwhile (fail closed). A held read fails with [`IndexError::Rebuilding`] naming `progress`. The indexer
+    /// holds reads for the replays `/readyz` reports; an index that rebuilds into a generation searches do not read
+    /// is not held. The default holds nothing.
+    fn hold_reads(&self, progress: Option<String>) {
+        let _ = progress;
     }
 
     /// Returns the rebuild asked for and not finished yet, if there is one (OpenSearch: a generation above the

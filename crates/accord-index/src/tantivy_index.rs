@@ -19,6 +19,7 @@
 
 mod batch;
 mod collector;
+mod damaged;
 mod durable;
 mod merges;
 mod prepared;
@@ -126,6 +127,8 @@ struct Inner {
     durability: Option<durable::Durability>,
     fields: Fields,
     parser: QueryParser,
+    /// Reads held while the index replays its topic ([`SearchIndex::hold_reads`]).
+    hold: crate::ReadHold,
 }
 
 /// Returns a closure that wraps a tantivy error into [`IndexError::Unavailable`] with `context`.
@@ -228,6 +231,15 @@ impl TantivyIndex {
             let damaged = opened.damaged_files()?;
             if !damaged.is_empty() {
                 drop(opened);
+                if let Some(dropped) = damaged::drop_segments(dir, &damaged)? {
+                    tracing::error!(
+                        files = ?damaged,
+                        segments = dropped,
+                        "index segments failed their checksums: dropped (copied aside), and their reports are \
+                         indexed again from the bus"
+                    );
+                    return Self::open_with(dir, access);
+                }
                 let aside = set_aside(dir, "damaged")?;
                 tracing::error!(
                     files = ?damaged,
@@ -305,6 +317,7 @@ impl TantivyIndex {
             durability,
             fields,
             parser,
+            hold: crate::ReadHold::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -352,7 +365,27 @@ impl SearchIndex for TantivyIndex {
         Ok(self.inner.reader.searcher().num_docs() == 0)
     }
 
+    /// Segments that failed their checksums were dropped at open, and no replay was asked for since (the marker
+    /// `<index dir>.replay`, the `damaged` submodule).
+    async fn lost_documents(&self) -> Result<bool, IndexError> {
+        Ok(damaged::replay_marker(&self.inner.dir).exists())
+    }
+
+    async fn replay_started(&self) -> Result<(), IndexError> {
+        match std::fs::remove_file(damaged::replay_marker(&self.inner.dir)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(
+                IndexError::unavailable("failed to remove the index's replay marker", error),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn hold_reads(&self, progress: Option<String>) {
+        self.inner.hold.set(progress);
+    }
+
     async fn search(&self, query: Query) -> Result<Page, IndexError> {
+        self.inner.hold.check()?;
         self.blocking(move |inner| inner.search(&query)).await
     }
 
@@ -360,6 +393,7 @@ impl SearchIndex for TantivyIndex {
         &self,
         query: crate::ReleasedQuery,
     ) -> Result<Vec<crate::Released>, IndexError> {
+        self.inner.hold.check()?;
         self.blocking(move |inner| inner.released(&query)).await
     }
 
@@ -369,6 +403,7 @@ impl SearchIndex for TantivyIndex {
         keys: Vec<IndicatorMatch>,
         per_key: usize,
     ) -> Result<Vec<Page>, IndexError> {
+        self.inner.hold.check()?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -381,6 +416,7 @@ impl SearchIndex for TantivyIndex {
         query: Query,
         ranges: Vec<(Timestamp, Timestamp)>,
     ) -> Result<Vec<u64>, IndexError> {
+        self.inner.hold.check()?;
         if ranges.is_empty() {
             return Ok(Vec::new());
         }

@@ -111,10 +111,12 @@ impl Online {
             .sum();
         let target = ends.iter().map(|end| end.offset).sum::<u64>();
         tracing::info!(generation, group, target, resumed, "index rebuild started");
+        // The new generation is not read before the switch: nothing to hold.
         let progress = Arc::new(Rebuild::new(
             target.saturating_sub(resumed),
             self.health.clone(),
             lost,
+            None,
         ));
         let stop = shutdown.child_token();
         let _stop_on_return = stop.clone().drop_guard();

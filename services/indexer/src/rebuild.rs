@@ -1,10 +1,12 @@
 //! The index is derived state: when the indexer starts on an empty index (its directory deleted or lost) although
-//! its consumer group had already indexed releases, it rebuilds the index from the bus by itself.
+//! its consumer group had already indexed releases, it rebuilds the index from the bus by itself; when the index
+//! lost part of what it held (tantivy dropped segments that failed their checksums: [`SearchIndex::lost_documents`]),
+//! it catches it up the same way.
 //!
 //! At start, before the stage subscribes: if the index says it is certainly empty ([`SearchIndex::is_empty`]:
 //! tantivy, no document at all; OpenSearch, neither the alias nor a concrete views index was there, so the start
-//! created the first generation) the indexer's group is rewound to the start of `reports.releasable`
-//! ([`accord_bus::Bus::rewind_group`]). When the group had a committed offset (something was indexed before), the
+//! created the first generation), or that it lost documents, the indexer's group is rewound to the start of
+//! `reports.releasable` ([`accord_bus::Bus::rewind_group`]). When the group had a committed offset (something was indexed before), the
 //! stage then replays every release set ever published — idempotently: each write is versioned by its bus offset,
 //! so the latest release set of each report wins, withdrawals included — and `/readyz` answers
 //! `index rebuilding (n of m)` (records replayed of those on the topic at start) until it is done.
@@ -16,6 +18,7 @@
 //! neither logs what to do instead (docs/runbook.md).
 //!
 //! [`SearchIndex::is_empty`]: accord_index::SearchIndex::is_empty
+//! [`SearchIndex::lost_documents`]: accord_index::SearchIndex::lost_documents
 //! [`SearchIndex::request_rebuild`]: accord_index::SearchIndex::request_rebuild
 
 use std::sync::{
@@ -24,6 +27,7 @@ use std::sync::{
 };
 
 use accord_domain::topics;
+use accord_index::IndexClient;
 use accord_runtime::{Deps, health::Health};
 
 /// The name of the rebuild in the health registry (`/readyz`: `index rebuilding (n of m)`).
@@ -39,17 +43,26 @@ pub(crate) struct Rebuild {
     /// Whether `/readyz` says `index rebuilding (n of m)` until it is done (the index searches read is empty); an
     /// online rebuild of an index that searches still read logs its progress instead.
     blocks_readiness: bool,
+    /// The index whose reads are held until it is done, when the replay writes into the index searches read
+    /// ([`accord_index::SearchIndex::hold_reads`]: older versions are replayed before the latest).
+    held: Option<IndexClient>,
 }
 
 impl Rebuild {
-    /// Starts counting towards `target` records.
-    pub(crate) fn new(target: u64, health: Health, blocks_readiness: bool) -> Self {
+    /// Starts counting towards `target` records; holds `held`'s reads until they are all replayed.
+    pub(crate) fn new(
+        target: u64,
+        health: Health,
+        blocks_readiness: bool,
+        held: Option<IndexClient>,
+    ) -> Self {
         let rebuild = Self {
             target,
             processed: AtomicU64::new(0),
             done: AtomicBool::new(false),
             health,
             blocks_readiness,
+            held,
         };
         rebuild.processed(0);
         rebuild
@@ -64,22 +77,32 @@ impl Rebuild {
         let processed = before + records as u64;
         if processed >= self.target {
             if !self.done.swap(true, Ordering::Relaxed) {
-                self.health.done(WHAT);
+                self.release();
                 tracing::info!(records = self.target, "index rebuilt from the bus");
             }
             return;
         }
+        let progress = format!("rebuilding ({processed} of {})", self.target);
+        if let Some(index) = &self.held {
+            index.hold_reads(Some(progress.clone()));
+        }
         if self.blocks_readiness {
-            self.health
-                .progress(WHAT, format!("rebuilding ({processed} of {})", self.target));
+            self.health.progress(WHAT, progress);
         } else if before * 10 / self.target != processed * 10 / self.target {
             tracing::info!(processed, target = self.target, "index rebuild progress");
         }
     }
 
-    /// Marks the rebuild ended (done, or given up): `/readyz` no longer mentions it.
+    /// Marks the rebuild ended (done, or given up): `/readyz` no longer mentions it, reads are no longer held.
     pub(crate) fn end(&self) {
         self.done.store(true, Ordering::Relaxed);
+        self.release();
+    }
+
+    fn release(&self) {
+        if let Some(index) = &self.held {
+            index.hold_reads(None);
+        }
         self.health.done(WHAT);
     }
 }
@@ -109,7 +132,9 @@ pub(crate) async fn check(deps: &Deps, group: &str) -> anyhow::Result<Start> {
         rebuild: None,
         lost: false,
     };
-    if !deps.index.is_empty().await? {
+    // Segments dropped at open (tantivy, checksums): the reports they held are written again by a replay.
+    let lost_documents = deps.index.lost_documents().await?;
+    if !lost_documents && !deps.index.is_empty().await? {
         return Ok(start);
     }
     let topic = topics::REPORTS_RELEASABLE;
@@ -117,9 +142,12 @@ pub(crate) async fn check(deps: &Deps, group: &str) -> anyhow::Result<Start> {
         Ok(indexed) => indexed,
         Err(refused) => {
             start.lost = rebuild_online(deps, group, &refused).await?;
+            deps.index.replay_started().await?;
             return Ok(start);
         }
     };
+    // The rewind is durable: the replay resumes from the group's offsets after a crash.
+    deps.index.replay_started().await?;
     if indexed == 0 {
         return Ok(start);
     }
@@ -133,9 +161,16 @@ pub(crate) async fn check(deps: &Deps, group: &str) -> anyhow::Result<Start> {
     tracing::warn!(
         indexed,
         target,
-        "the index is empty although releases were indexed before: rebuilding it from the bus"
+        lost_documents,
+        "the index lost what it held (it is empty, or damaged segments were dropped): replaying the bus into it"
     );
-    start.rebuild = Some(Arc::new(Rebuild::new(target, deps.health.clone(), true)));
+    // The live stage replays into the index searches read: older versions before the latest, so reads are held.
+    start.rebuild = Some(Arc::new(Rebuild::new(
+        target,
+        deps.health.clone(),
+        true,
+        Some(deps.index.clone()),
+    )));
     Ok(start)
 }
 
@@ -190,7 +225,7 @@ mod tests {
     #[test]
     fn readyz_tells_the_progress_until_every_record_is_replayed() {
         let health = Health::default();
-        let rebuild = Rebuild::new(10, health.clone(), true);
+        let rebuild = Rebuild::new(10, health.clone(), true, None);
         assert_eq!(
             health.readiness().unwrap_err(),
             "index rebuilding (0 of 10)"
@@ -213,10 +248,41 @@ mod tests {
         );
     }
 
+    /// A replay writes older versions before the latest: until every record is replayed, nothing is read.
+    #[tokio::test]
+    async fn reads_are_held_until_every_record_is_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = accord_index::IndexClient::from_url(&dir.path().to_string_lossy()).unwrap();
+        let rebuild = Rebuild::new(10, Health::default(), true, Some(index.clone()));
+        let held = index.search(accord_index::conformance::query()).await;
+        assert!(
+            matches!(&held, Err(accord_index::IndexError::Rebuilding(progress)) if progress == "rebuilding (0 of 10)"),
+            "{held:?}"
+        );
+        rebuild.processed(9);
+        assert!(
+            index
+                .search(accord_index::conformance::query())
+                .await
+                .is_err()
+        );
+        rebuild.processed(1);
+        index
+            .search(accord_index::conformance::query())
+            .await
+            .expect("read once everything is replayed");
+        let given_up = Rebuild::new(10, Health::default(), true, Some(index.clone()));
+        given_up.end();
+        index
+            .search(accord_index::conformance::query())
+            .await
+            .expect("a rebuild given up holds nothing");
+    }
+
     #[test]
     fn an_online_rebuild_of_an_index_searches_still_read_keeps_the_process_ready() {
         let health = Health::default();
-        let rebuild = Rebuild::new(10, health.clone(), false);
+        let rebuild = Rebuild::new(10, health.clone(), false, None);
         rebuild.processed(4);
         assert!(health.readiness().is_ok());
         health.progress(WHAT, "rebuilding (0 of unknown)");

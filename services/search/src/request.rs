@@ -252,6 +252,10 @@ pub(crate) async fn finish<T>(
 pub(crate) fn index_error(error: accord_index::IndexError) -> ApiError {
     match error {
         accord_index::IndexError::InvalidQuery(message) => ApiError::bad_field("/q", message),
+        // The index is replaying the bus after losing what it held: nothing it holds is served meanwhile.
+        accord_index::IndexError::Rebuilding(progress) => {
+            ApiError::Unavailable(format!("the index is {progress} from the bus; retry later"))
+        }
         other => {
             tracing::error!(error = %ErrorChain(&other), "index query failed");
             ApiError::Unavailable("the index is unavailable; retry later".to_owned())

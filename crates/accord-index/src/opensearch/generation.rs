@@ -243,6 +243,7 @@ impl OpenSearchIndex {
             ready: Arc::new(ready),
             targets: Arc::new(tokio::sync::RwLock::new(vec![generation])),
             created: Arc::default(),
+            hold: Arc::default(),
         }
     }
 

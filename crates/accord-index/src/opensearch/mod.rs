@@ -75,6 +75,8 @@ pub struct OpenSearchIndex {
     targets: Arc<tokio::sync::RwLock<Vec<u64>>>,
     /// Whether the start created the first generation because there was no index at all.
     created: Arc<AtomicBool>,
+    /// Reads held while a lost index is rebuilt into the generation searches read ([`SearchIndex::hold_reads`]).
+    hold: Arc<crate::ReadHold>,
 }
 
 impl std::fmt::Debug for OpenSearchIndex {
@@ -106,6 +108,7 @@ impl OpenSearchIndex {
             ready: Arc::new(OnceCell::new()),
             targets: Arc::default(),
             created: Arc::default(),
+            hold: Arc::default(),
         })
     }
 
@@ -283,8 +286,13 @@ impl SearchIndex for OpenSearchIndex {
         OpenSearchIndex::request_rebuild(self).await
     }
 
+    fn hold_reads(&self, progress: Option<String>) {
+        self.hold.set(progress);
+    }
+
     #[tracing::instrument(skip_all, fields(offset = query.offset, size = query.size))]
     async fn search(&self, query: Query) -> Result<Page, IndexError> {
+        self.hold.check()?;
         let body = search_query(&query)?;
         self.ensure_ready().await?;
         self.page(&body, query.offset, query.size).await
@@ -297,6 +305,7 @@ impl SearchIndex for OpenSearchIndex {
         keys: Vec<IndicatorMatch>,
         per_key: usize,
     ) -> Result<Vec<Page>, IndexError> {
+        self.hold.check()?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
