@@ -12,7 +12,8 @@
 //! and checked, a few seconds per GiB) before handing it out:
 //! - intact: opened;
 //! - damaged, and redb repaired it (back to its last intact commit): opened, logged as an error naming the file
-//!   (the last writes to it may be gone: `accord check`);
+//!   (the last writes to it may be gone: `accord check`); a store derived from the bus ([`open_or_set_aside`]) is
+//!   then refilled, which brings those writes back;
 //! - damaged beyond repair (or a header redb cannot read): [`OpenError::Damaged`], which names the file and the
 //!   runbook section. A store whose content is derived from the bus ([`open_or_set_aside`]) instead moves the file
 //!   aside (`<file>.damaged-<unix seconds>`, kept for the operator) and starts a new one, which its owner refills
@@ -69,41 +70,44 @@ pub enum OpenError {
 /// [`OpenError::HeldByAnotherProcess`] when another process holds the file, [`OpenError::Damaged`] when it fails
 /// its integrity check beyond repair, else [`OpenError::Failed`].
 pub fn open(path: &Path, cache_bytes: usize) -> Result<Database, OpenError> {
+    open_checked(path, cache_bytes).map(|(db, _)| db)
+}
+
+/// Opens as [`open`] does; returns the file and whether redb repaired it (damaged, back to its last intact commit).
+fn open_checked(path: &Path, cache_bytes: usize) -> Result<(Database, bool), OpenError> {
     let existed = std::fs::metadata(path).is_ok_and(|meta| meta.len() > 0);
     let mut db = open_unchecked(path, cache_bytes)?;
-    if existed {
-        let checked =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.check_integrity()))
-                .unwrap_or_else(|panic| Err(panicked(&panic)));
-        match checked {
-            Ok(true) => {}
-            Ok(false) => tracing::error!(
+    if !existed {
+        return Ok((db, false));
+    }
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.check_integrity()))
+        .unwrap_or_else(|panic| Err(panicked(&panic)));
+    match checked {
+        Ok(true) => Ok((db, false)),
+        Ok(false) => {
+            tracing::error!(
                 file = %path.display(),
                 "the store file was damaged and redb repaired it, back to its last intact commit: the last writes \
                  to it may be lost (run `accord check`; see \"A damaged store file\" in docs/runbook.md)"
-            ),
-            Err(source) if is_damage(&source) => {
-                return Err(OpenError::Damaged {
-                    file: path.to_owned(),
-                    source,
-                });
-            }
-            // Not the file's fault (a full disk, a failing device): the caller retries.
-            Err(source) => {
-                return Err(OpenError::Failed {
-                    file: path.to_owned(),
-                    source,
-                });
-            }
+            );
+            Ok((db, true))
         }
+        Err(source) if is_damage(&source) => Err(OpenError::Damaged {
+            file: path.to_owned(),
+            source,
+        }),
+        // Not the file's fault (a full disk, a failing device): the caller retries.
+        Err(source) => Err(OpenError::Failed {
+            file: path.to_owned(),
+            source,
+        }),
     }
-    Ok(db)
 }
 
 /// Opens `path` as [`open`] does; when it is damaged beyond repair, moves it aside to
 /// `<file>.damaged-<unix seconds>` (kept for the operator) and creates a new, empty file in its place. For a store
-/// whose content its owner re-derives from the bus: returns the file and, when the owner must refill it, the
-/// refill's id.
+/// whose content its owner re-derives from the bus: returns the file and, when the owner must refill it (a new file,
+/// or one redb repaired back to its last intact commit, whose later writes may be gone), the refill's id.
 ///
 /// The need to refill outlives the process: a marker `<file>.refill` holding the id is written (and synced) before
 /// the damaged file is moved, and stays until the owner calls [`refill_done`], so that a refill interrupted by a
@@ -117,11 +121,6 @@ pub fn open_or_set_aside(
     cache_bytes: usize,
 ) -> Result<(Database, Option<String>), OpenError> {
     let marker = refill_marker(path);
-    let cause = match open(path, cache_bytes) {
-        Ok(db) => return Ok((db, pending_refill(&marker))),
-        Err(OpenError::Damaged { source, .. }) => source,
-        Err(error) => return Err(error),
-    };
     let io_failed = |error: std::io::Error| OpenError::Failed {
         file: path.to_owned(),
         source: redb::DatabaseError::Storage(redb::StorageError::Io(error)),
@@ -130,6 +129,17 @@ pub fn open_or_set_aside(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
     let id = pending_refill(&marker).unwrap_or_else(|| seconds.to_string());
+    let cause = match open_checked(path, cache_bytes) {
+        Ok((db, false)) => return Ok((db, pending_refill(&marker))),
+        // Repaired back to its last intact commit: what came after is refilled from the bus (idempotently).
+        Ok((db, true)) => {
+            write_synced(&marker, id.as_bytes()).map_err(io_failed)?;
+            tracing::warn!(file = %path.display(), "the repaired store is refilled from the bus");
+            return Ok((db, Some(id)));
+        }
+        Err(OpenError::Damaged { source, .. }) => source,
+        Err(error) => return Err(error),
+    };
     write_synced(&marker, id.as_bytes()).map_err(io_failed)?;
     let mut aside = path.as_os_str().to_owned();
     aside.push(format!(".damaged-{seconds}"));
