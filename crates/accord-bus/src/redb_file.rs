@@ -239,9 +239,12 @@ fn is_damage(error: &redb::DatabaseError) -> bool {
     match error {
         redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))
         | redb::DatabaseError::RepairAborted => true,
-        redb::DatabaseError::Storage(redb::StorageError::Io(error)) => {
-            error.kind() == std::io::ErrorKind::InvalidData
-        }
+        // "Not a redb database", or a page the file's own tables point to past its end (a damaged pointer, a
+        // truncated file): the file, not the device. A full disk or a failing device is another kind.
+        redb::DatabaseError::Storage(redb::StorageError::Io(error)) => matches!(
+            error.kind(),
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+        ),
         _ => false,
     }
 }
@@ -264,6 +267,15 @@ mod tests {
 
     /// Writes a file with some data, closed cleanly, then flips every byte past its header region.
     fn damaged_file(path: &Path) {
+        filled_file(path);
+        let mut bytes = std::fs::read(path).unwrap();
+        for byte in &mut bytes[4096..] {
+            *byte ^= 0xff;
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn filled_file(path: &Path) {
         const TABLE: redb::TableDefinition<'_, u64, &[u8]> = redb::TableDefinition::new("t");
         {
             let db = open(path, 1 << 20).unwrap();
@@ -277,11 +289,6 @@ mod tests {
             txn.commit().unwrap();
         }
         assert!(open(path, 1 << 20).is_ok(), "an intact file opens");
-        let mut bytes = std::fs::read(path).unwrap();
-        for byte in &mut bytes[4096..] {
-            *byte ^= 0xff;
-        }
-        std::fs::write(path, bytes).unwrap();
     }
 
     #[test]
@@ -296,6 +303,22 @@ mod tests {
             message.contains("store.redb") && message.contains("docs/runbook.md"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_truncated_file_is_damaged_not_a_device_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        filled_file(&path);
+        let bytes = std::fs::read(&path).unwrap();
+        for keep in [bytes.len() / 2, 4096 + 100] {
+            std::fs::write(&path, &bytes[..keep]).unwrap();
+            let error = open(&path, 1 << 20).unwrap_err();
+            assert!(
+                matches!(error, OpenError::Damaged { .. }),
+                "{keep}: {error:?}"
+            );
+        }
     }
 
     #[test]
