@@ -271,9 +271,19 @@ async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
             options.data_dir.join("bus").to_string_lossy()
         ),
     };
+    // On Kafka, a static member identity kept in the data directory: a restart right after a crash takes the
+    // consumers' partitions back at once (accord_bus::kafka::MemberIdentity).
+    let member = match url.starts_with("kafka://") {
+        true => Some(
+            accord_bus::kafka::MemberIdentity::claim(&options.data_dir)
+                .context("failed to claim a Kafka member identity in the data directory")?,
+        ),
+        false => None,
+    };
     let bus_options = BusOptions {
         kafka: options.config.kafka.clone(),
         embedded_cache_bytes: options.config.memory.bus_cache_bytes(),
+        member,
     };
     let bus = BusClient::from_url_with(&url, &bus_options)
         .await

@@ -174,6 +174,24 @@ impl Cluster {
         cluster
     }
 
+    /// `accord up --bus kafka://…` (the default session timeout): every service in one process, `up`, reached
+    /// under every service's name.
+    pub async fn start_up() -> Self {
+        let broker = Broker::start();
+        let bus_url = format!("kafka://{}?partitions=3", broker.bootstrap);
+        let port = free_port();
+        let mut cluster = Self {
+            broker,
+            bus_url,
+            data: tempfile::tempdir().unwrap(),
+            ports: SERVICES.iter().chain(&["up"]).map(|name| (*name, port)).collect(),
+            children: BTreeMap::new(),
+            client: reqwest::Client::new(),
+        };
+        cluster.spawn("up").await;
+        cluster
+    }
+
     pub fn url(&self, service: &str) -> String {
         format!("http://127.0.0.1:{}", self.ports[service])
     }
@@ -230,7 +248,7 @@ impl Cluster {
     /// The last lines of every service's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
-        for service in SERVICES {
+        for service in SERVICES.iter().chain(&["up"]) {
             let log = self.log(service);
             let lines: Vec<&str> = log.lines().collect();
             out.push_str(&format!(

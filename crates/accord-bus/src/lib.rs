@@ -218,6 +218,10 @@ pub struct BusOptions {
     pub kafka: kafka::KafkaSecurity,
     /// The embedded log's page cache in bytes; no effect on Kafka.
     pub embedded_cache_bytes: usize,
+    /// The process's static identity in Kafka consumer groups (`group.instance.id`, KIP-345), so that a restart
+    /// right after a crash resumes at once; `None`: dynamic membership. No effect on the embedded log.
+    #[cfg(feature = "kafka")]
+    pub member: Option<Arc<kafka::MemberIdentity>>,
 }
 
 impl Default for BusOptions {
@@ -226,6 +230,8 @@ impl Default for BusOptions {
             #[cfg(feature = "kafka")]
             kafka: kafka::KafkaSecurity::default(),
             embedded_cache_bytes: embedded::DEFAULT_CACHE_BYTES,
+            #[cfg(feature = "kafka")]
+            member: None,
         }
     }
 }
@@ -265,7 +271,8 @@ impl BusClient {
         #[cfg(feature = "kafka")]
         if url.starts_with("kafka://") {
             let config = kafka::KafkaConfig::from_url(url)?.with_security(&options.kafka)?;
-            return Ok(Self::new(kafka::KafkaBus::connect(config)?));
+            let bus = kafka::KafkaBus::connect(config)?.with_member(options.member.clone());
+            return Ok(Self::new(bus));
         }
         let embedded =
             |dir: &str| embedded::EmbeddedBus::open_sized(dir, options.embedded_cache_bytes);

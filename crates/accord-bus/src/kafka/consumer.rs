@@ -403,16 +403,19 @@ pub(super) struct KafkaSubscription {
     consumer: Option<Arc<BaseConsumer<SubscriptionContext>>>,
     /// Receives (or sees disconnected) when the poll thread has closed the consumer.
     stopped: mpsc::Receiver<()>,
+    /// The consumer's static member id, if it has one: held until the subscription is dropped.
+    _member: Option<super::membership::Member>,
 }
 
 impl KafkaSubscription {
     /// Creates the consumer and starts its poll thread. `partitions` are the topic's partitions (for a groupless
-    /// subscription, which assigns them all).
+    /// subscription, which assigns them all); `member` its static member id (`membership` module), if any.
     pub(super) fn start(
         config: &KafkaConfig,
         options: SubscribeOptions,
         partitions: &[i32],
         failures: Arc<AuthFailures>,
+        member: Option<super::membership::Member>,
     ) -> Result<Self, BusError> {
         let SubscribeOptions { topic, group } = options;
         let shared = Arc::new(Shared {
@@ -427,8 +430,11 @@ impl KafkaSubscription {
             shared: shared.clone(),
             failures,
         };
-        let consumer: BaseConsumer<SubscriptionContext> = config
-            .consumer_config(shared.group.as_deref())
+        let mut client_config = config.consumer_config(shared.group.as_deref());
+        if let Some(member) = &member {
+            client_config.set("group.instance.id", member.id());
+        }
+        let consumer: BaseConsumer<SubscriptionContext> = client_config
             .create_with_context(context)
             .map_err(|error| BusError::unavailable("failed to create a kafka consumer", error))?;
         let consumer = Arc::new(consumer);
@@ -472,6 +478,7 @@ impl KafkaSubscription {
             shared,
             consumer: Some(consumer),
             stopped,
+            _member: member,
         })
     }
 }

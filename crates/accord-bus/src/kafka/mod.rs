@@ -10,7 +10,8 @@
 //! - A [`Position`] is (partition, offset). Records are partitioned by key, so the records of one report or one MoU
 //!   stay in order; records without a key are spread by librdkafka.
 //! - A consumer group of the [`Bus`] is a Kafka consumer group: members share the partitions, and the group resumes
-//!   from its committed offsets (the `consumer` module tells the commit and rebalance story).
+//!   from its committed offsets (the `consumer` module tells the commit and rebalance story). A bus given a
+//!   [`MemberIdentity`] makes its consumers static members (`group.instance.id`, the `membership` module).
 //!
 //! # Publishing
 //! One idempotent producer (`enable.idempotence=true`, `acks=all`) per bus. [`Bus::publish`] enqueues every record
@@ -30,6 +31,7 @@
 mod config;
 mod consumer;
 mod error;
+mod membership;
 mod security;
 mod tracker;
 
@@ -56,6 +58,7 @@ use tracing::{debug, info, instrument, warn};
 pub use self::config::{
     COMPACTED_TOPICS, DEFAULT_MAX_RECORD_BYTES, FRAMING_BYTES, KafkaConfig, MAX_MAX_RECORD_BYTES,
 };
+pub use self::membership::MemberIdentity;
 pub use self::security::{KafkaSecurity, SaslMechanism, Secret, SecurityProtocol};
 use self::{consumer::KafkaSubscription, error::AuthFailures};
 use crate::{Bus, BusError, Position, Record, SubscribeOptions, Subscription};
@@ -94,6 +97,8 @@ pub struct KafkaBus {
     failures: Arc<AuthFailures>,
     /// Topics known to exist.
     known_topics: Mutex<HashSet<String>>,
+    /// This process's static identity in its consumer groups, if it has one (the `membership` module).
+    member: Option<Arc<MemberIdentity>>,
 }
 
 impl fmt::Debug for KafkaBus {
@@ -143,7 +148,16 @@ impl KafkaBus {
             admin,
             failures,
             known_topics: Mutex::default(),
+            member: None,
         })
+    }
+
+    /// Gives the consumers of this bus static group membership under `member` (the `membership` module): a
+    /// process restarted at once after a crash takes its partitions back without waiting for its session to end.
+    #[must_use]
+    pub fn with_member(mut self, member: Option<Arc<MemberIdentity>>) -> Self {
+        self.member = member;
+        self
     }
 
     /// Returns the configuration.
@@ -414,8 +428,17 @@ impl Bus for KafkaBus {
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>, BusError> {
         let partitions = self.partitions(&options.topic).await?;
-        let subscription =
-            KafkaSubscription::start(&self.config, options, &partitions, self.failures.clone())?;
+        let member = match (&self.member, &options.group) {
+            (Some(identity), Some(group)) => Some(identity.member(group, &options.topic)),
+            _ => None,
+        };
+        let subscription = KafkaSubscription::start(
+            &self.config,
+            options,
+            &partitions,
+            self.failures.clone(),
+            member,
+        )?;
         Ok(Box::new(subscription))
     }
 
