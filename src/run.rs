@@ -271,9 +271,12 @@ async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
             options.data_dir.join("bus").to_string_lossy()
         ),
     };
-    // On Kafka, a static member identity kept in the data directory: a restart right after a crash takes the
-    // consumers' partitions back at once (accord_bus::kafka::MemberIdentity).
-    let member = match url.starts_with("kafka://") {
+    // On Kafka with `?static_membership=true`, a static member identity kept in the data directory: a restart right
+    // after a crash takes the consumers' partitions back at once (accord_bus::kafka::MemberIdentity, decision 0073).
+    let static_membership = url.starts_with("kafka://")
+        && accord_bus::kafka::KafkaConfig::from_url(&url)
+            .is_ok_and(|config| config.static_membership);
+    let member = match static_membership {
         true => Some(
             accord_bus::kafka::MemberIdentity::claim(&options.data_dir)
                 .context("failed to claim a Kafka member identity in the data directory")?,

@@ -174,17 +174,24 @@ impl Cluster {
         cluster
     }
 
-    /// `accord up --bus kafka://…` (the default session timeout): every service in one process, `up`, reached
-    /// under every service's name.
+    /// `accord up --bus kafka://…?static_membership=true` (the default session timeout): every service in one
+    /// process, `up`, reached under every service's name.
     pub async fn start_up() -> Self {
         let broker = Broker::start();
-        let bus_url = format!("kafka://{}?partitions=3", broker.bootstrap);
+        let bus_url = format!(
+            "kafka://{}?partitions=3&static_membership=true",
+            broker.bootstrap
+        );
         let port = free_port();
         let mut cluster = Self {
             broker,
             bus_url,
             data: tempfile::tempdir().unwrap(),
-            ports: SERVICES.iter().chain(&["up"]).map(|name| (*name, port)).collect(),
+            ports: SERVICES
+                .iter()
+                .chain(&["up"])
+                .map(|name| (*name, port))
+                .collect(),
             children: BTreeMap::new(),
             client: reqwest::Client::new(),
         };

@@ -1,8 +1,8 @@
 //! `accord up --bus kafka://…` killed with SIGKILL right after reports were acknowledged and restarted at once, three
 //! times in a row (issue 18 item 4). Without static group membership the restarted consumers waited for their dead
 //! predecessors' sessions — and on tansu, which expires a dead member only when another request reaches its group,
-//! could wait for good (nothing searchable after 90 s). With it (`accord_bus::kafka::MemberIdentity`), every
-//! acknowledged report is searchable within seconds of each restart.
+//! could wait for good (nothing searchable after 90 s). With it (`?static_membership=true`,
+//! `accord_bus::kafka::MemberIdentity`), every acknowledged report is searchable within seconds of each restart.
 
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,13 @@ async fn accord_up_killed_and_restarted_at_once_resumes_every_time() {
     for round in 0..RESTARTS {
         for n in round * REPORTS_PER_ROUND..(round + 1) * REPORTS_PER_ROUND {
             let (status, body) = cluster
-                .call("gateway", Method::POST, "/v1/reports", &partner, Some(report(n)))
+                .call(
+                    "gateway",
+                    Method::POST,
+                    "/v1/reports",
+                    &partner,
+                    Some(report(n)),
+                )
                 .await;
             assert_eq!(status, StatusCode::ACCEPTED, "{body}");
             accepted.push(n);

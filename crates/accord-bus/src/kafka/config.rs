@@ -51,6 +51,9 @@ pub struct KafkaConfig {
     pub max_record_bytes: usize,
     /// TLS and SASL (`?security_protocol=…&sasl_mechanism=…`, and the `[kafka]` settings for secrets).
     pub security: KafkaSecurity,
+    /// Whether the `accord` process joins its consumer groups as a static member (`?static_membership=true`,
+    /// default `false`; the `membership` module, decision 0073).
+    pub static_membership: bool,
 }
 
 /// What Kafka adds to a record on the wire (batch header, varints, timestamps): the producer and topic limits are
@@ -81,6 +84,7 @@ impl Default for KafkaConfig {
             request_timeout: Duration::from_secs(10),
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             security: KafkaSecurity::default(),
+            static_membership: false,
         }
     }
 }
@@ -95,7 +99,7 @@ impl KafkaConfig {
     }
 
     /// Parses `kafka://host:port[,host:port…][?partitions=N&replication=N&retention_ms=N&delivery_timeout_ms=N&
-    /// session_timeout_ms=N&request_timeout_ms=N&max_record_bytes=N&security_protocol=P&sasl_mechanism=M&sasl_username=U&
+    /// session_timeout_ms=N&request_timeout_ms=N&max_record_bytes=N&static_membership=true|false&security_protocol=P&sasl_mechanism=M&sasl_username=U&
     /// ssl_ca_location=PATH&ssl_certificate_location=PATH&ssl_key_location=PATH]`. Passwords are never read from
     /// the URL (it is logged): they come from [`KafkaConfig::with_security`].
     ///
@@ -158,6 +162,7 @@ impl KafkaConfig {
             "delivery_timeout_ms" => self.delivery_timeout = millis()?,
             "session_timeout_ms" => self.session_timeout = millis()?,
             "request_timeout_ms" => self.request_timeout = millis()?,
+            "static_membership" => self.static_membership = value.parse().map_err(|_| bad())?,
             "max_record_bytes" => {
                 self.max_record_bytes = value.parse().map_err(|_| bad())?;
                 if !(1024..=MAX_MAX_RECORD_BYTES).contains(&self.max_record_bytes) {

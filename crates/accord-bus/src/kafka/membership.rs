@@ -6,6 +6,9 @@
 //! `group.instance.id`, the broker recognizes the restarted consumer as the member it replaces and hands it the same
 //! assignment without a rebalance.
 //!
+//! Opt-in (`?static_membership=true` on the bus URL, decision 0073): on tansu 0.6 with a short session timeout it
+//! turned restarts into endless rebalances.
+//!
 //! The contract:
 //! - **One identity per process and data directory** ([`MemberIdentity::claim`]): a random base kept in
 //!   `<data>/kafka-member-id`, plus a slot: the lowest `n` whose lock file `<data>/kafka-member.<n>.lock` this process
@@ -138,7 +141,11 @@ mod tests {
         let other = second.member("enforcer", "reports.normalized");
         assert_ne!(one.id(), other.id(), "two live processes never share an id");
         let again = first.member("enforcer", "reports.normalized");
-        assert_ne!(one.id(), again.id(), "two open consumers of one process neither");
+        assert_ne!(
+            one.id(),
+            again.id(),
+            "two open consumers of one process neither"
+        );
         let id = one.id().to_owned();
         drop((one, again, first));
         // The process is gone (its lock with it): the next one takes its slot and its ids.
