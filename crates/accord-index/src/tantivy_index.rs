@@ -715,11 +715,16 @@ impl Inner {
         }
     }
 
-    /// Decodes the view stored in a document.
+    /// Decodes the view stored in a document. tantivy can panic on a damaged store block (an arithmetic overflow
+    /// reading its skip index, in debug builds): that is a document that cannot be read back too.
     fn load_view(&self, searcher: &Searcher, address: DocAddress) -> Result<View, IndexError> {
-        let document: TantivyDocument = searcher
-            .doc(address)
-            .map_err(unavailable("failed to read stored view"))?;
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            searcher.doc::<TantivyDocument>(address)
+        }))
+        .map_err(|_| {
+            unavailable_msg("tantivy failed while reading a stored view (damaged store?)")
+        })?;
+        let document: TantivyDocument = read.map_err(unavailable("failed to read stored view"))?;
         let json = document
             .get_first(self.fields.view_json)
             .and_then(|value| value.as_str())
