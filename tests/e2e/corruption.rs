@@ -118,6 +118,19 @@ async fn a_damaged_bus_record_is_reported_and_dead_lettered_while_the_rest_is_se
     assert_eq!(app.readyz().await, StatusCode::OK);
 }
 
+/// Submits five reports, `<prefix>-<n>.example` each, one at a time (a segment each), and waits until each is found.
+async fn submit_found(app: &crate::helpers::TestApp, w: &crate::helpers::World, prefix: &str) {
+    for index in 0..5 {
+        let value = format!("{prefix}-{index}.example");
+        app.submit(
+            &w.partner,
+            report(&format!("Report {index}"), "green", &[&value]),
+        )
+        .await;
+        app.wait_found(&w.ncu_de, &value, "investigation").await;
+    }
+}
+
 /// Flips bytes in the middle of every `.store` file of the index.
 fn damage_index(data_dir: &std::path::Path) -> usize {
     let stores: Vec<_> = std::fs::read_dir(data_dir.join("index"))
@@ -160,15 +173,7 @@ async fn a_damaged_index_is_reported_set_aside_and_rebuilt_on_the_next_start() {
     let data_dir = dir.path().join("data");
     let port = free_port();
     let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &[]).await;
-    for index in 0..5 {
-        let value = format!("index-damage-{index}.example");
-        app.submit(
-            &w.partner,
-            report(&format!("Report {index}"), "green", &[&value]),
-        )
-        .await;
-        app.wait_found(&w.ncu_de, &value, "investigation").await;
-    }
+    submit_found(&app, &w, "index-damage").await;
     stop_cleanly(&mut child).await;
     assert!(
         offline(&["index", "verify"], &data_dir)
@@ -222,15 +227,7 @@ async fn a_damaged_index_segment_is_dropped_alone_and_its_reports_indexed_again(
     let data_dir = dir.path().join("data");
     let port = free_port();
     let (mut child, app, w) = crate::restart::child_world(dir.path(), &data_dir, port, &[]).await;
-    for index in 0..5 {
-        let value = format!("segment-damage-{index}.example");
-        app.submit(
-            &w.partner,
-            report(&format!("Report {index}"), "green", &[&value]),
-        )
-        .await;
-        app.wait_found(&w.ncu_de, &value, "investigation").await;
-    }
+    submit_found(&app, &w, "segment-damage").await;
     stop_cleanly(&mut child).await;
     let segments = live_segments(&data_dir);
     assert!(segments.len() >= 2, "{segments:?}");

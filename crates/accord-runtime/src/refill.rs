@@ -144,6 +144,39 @@ where
     live.await
 }
 
+/// Returns a follower of one topic that derives a store, to run until `shutdown`: when the store must be refilled
+/// (`pending`), a refill with a stage made by `make` first (named `refill_name`), then the live stage with `options`.
+/// `/readyz` says the store is rebuilding from this call on.
+///
+/// # Errors
+/// As [`then`] and [`stage::run`].
+pub fn follow<S, F>(
+    bus: BusClient,
+    options: StageOptions,
+    refill_name: &'static str,
+    pending: Option<Pending>,
+    health: &Health,
+    make: F,
+    shutdown: CancellationToken,
+) -> impl Future<Output = anyhow::Result<()>> + use<S, F>
+where
+    S: Stage + 'static,
+    F: Fn() -> S + Send + 'static,
+{
+    let (_, refill) = prepare(pending, &options.group, health);
+    async move {
+        let followers = || {
+            vec![Follower {
+                name: refill_name,
+                topic: options.topic,
+                stage: Box::new(make()),
+            }]
+        };
+        let live = stage::run(bus.clone(), options.clone(), make(), shutdown.clone());
+        then(refill, &bus, followers, &shutdown, live).await
+    }
+}
+
 impl Refill {
     /// Replays every follower's topic from its start up to its end offsets read now, then removes the store's
     /// marker and opens the gate. Returns `false` when `shutdown` came first (the refill resumes at the next start).

@@ -20,7 +20,7 @@ use accord_domain::{
     topics,
 };
 use accord_index::IndicatorKey;
-use accord_runtime::stage::{self, Stage, StageOptions};
+use accord_runtime::stage::{Stage, StageOptions};
 use accord_runtime::{health::Health, store::HealingDatabase};
 use async_trait::async_trait;
 use redb::{ReadableTable, TableDefinition};
@@ -159,28 +159,19 @@ pub(crate) fn run(
         batch_size: 1024,
         linger: std::time::Duration::ZERO,
     };
-    let (_, refill) =
-        accord_runtime::refill::prepare(store.pending.clone(), &options.group, health);
-    async move {
-        let followers = || {
-            vec![accord_runtime::refill::Follower {
-                name: "search-sightings-refill",
-                topic: options.topic,
-                stage: Box::new(Follower {
-                    store: store.clone(),
-                }),
-            }]
-        };
-        let live = stage::run(
-            bus.clone(),
-            options.clone(),
-            Follower {
-                store: store.clone(),
-            },
-            shutdown.clone(),
-        );
-        accord_runtime::refill::then(refill, &bus, followers, &shutdown, live).await
-    }
+    let pending = store.pending.clone();
+    let make = move || Follower {
+        store: store.clone(),
+    };
+    accord_runtime::refill::follow(
+        bus,
+        options,
+        "search-sightings-refill",
+        pending,
+        health,
+        make,
+        shutdown,
+    )
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use accord_bus::Delivery;
 use accord_domain::{OrgId, Purpose, ReleaseSet, Timestamp, topics};
-use accord_runtime::stage::{self, Stage, StageOptions};
+use accord_runtime::stage::{Stage, StageOptions};
 use accord_runtime::{health::Health, store::HealingDatabase};
 use accord_stix::export::{StixObject, timestamp};
 use async_trait::async_trait;
@@ -215,26 +215,17 @@ pub(crate) fn run(
         batch_size: 1024,
         linger: std::time::Duration::ZERO,
     };
-    let (_, refill) =
-        accord_runtime::refill::prepare(store.pending.clone(), &options.group, health);
-    async move {
-        let followers = || {
-            vec![accord_runtime::refill::Follower {
-                name: "search-revocations-refill",
-                topic: options.topic,
-                stage: Box::new(Follower {
-                    store: store.clone(),
-                }),
-            }]
-        };
-        let live = stage::run(
-            bus.clone(),
-            options.clone(),
-            Follower {
-                store: store.clone(),
-            },
-            shutdown.clone(),
-        );
-        accord_runtime::refill::then(refill, &bus, followers, &shutdown, live).await
-    }
+    let pending = store.pending.clone();
+    let make = move || Follower {
+        store: store.clone(),
+    };
+    accord_runtime::refill::follow(
+        bus,
+        options,
+        "search-revocations-refill",
+        pending,
+        health,
+        make,
+        shutdown,
+    )
 }
