@@ -131,6 +131,18 @@ async fn submit_found(app: &crate::helpers::TestApp, w: &crate::helpers::World, 
     }
 }
 
+/// What was set aside of the index: the `index.damaged-*` entries of the data directory.
+fn index_set_asides(data_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(data_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("index.damaged-"))
+        })
+        .collect()
+}
+
 /// Flips bytes in the middle of every `.store` file of the index.
 fn damage_index(data_dir: &std::path::Path) -> usize {
     let stores: Vec<_> = std::fs::read_dir(data_dir.join("index"))
@@ -207,16 +219,10 @@ async fn a_damaged_index_is_reported_set_aside_and_rebuilt_on_the_next_start() {
             .success(),
         "the rebuilt index is intact"
     );
-    let aside = std::fs::read_dir(&data_dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .any(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("index.damaged-")
-        });
-    assert!(aside, "the damaged index is kept aside for the operator");
+    assert!(
+        !index_set_asides(&data_dir).is_empty(),
+        "the damaged index is kept aside for the operator"
+    );
 }
 
 /// One damaged segment of several (decision 0072): only it is dropped (its files kept aside, not the whole index),
@@ -257,18 +263,9 @@ async fn a_damaged_index_segment_is_dropped_alone_and_its_reports_indexed_again(
         !data_dir.join("index.replay").exists(),
         "the replay is done"
     );
-    let asides: Vec<_> = std::fs::read_dir(&data_dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("index.damaged-")
-        })
-        .collect();
+    let asides = index_set_asides(&data_dir);
     assert_eq!(asides.len(), 1);
-    let kept: Vec<String> = std::fs::read_dir(asides[0].path())
+    let kept: Vec<String> = std::fs::read_dir(&asides[0])
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
