@@ -1,12 +1,13 @@
 # Shared by the scripts/bench-*.sh benchmarks (sourced, not run): starting a fresh `accord up` to measure.
 
-# bench_start BIN PORT DATA [CONFIG]: writes DATA/bench.toml — the per-token rate limit off (a load generator posts
-# from one partner token), then the extra TOML CONFIG — and starts `BIN up` on the data directory DATA, listening on
+# bench_start BIN PORT DATA [CONFIG]: writes DATA/bench.toml — the per-token rate limit and the partner's daily quota
+# off (a load generator posts from one partner token, gigabytes in a run; a flood measured must be a flood, not a
+# quota's refusals), then the extra TOML CONFIG — and starts `BIN up` on the data directory DATA, listening on
 # 127.0.0.1:PORT, its output in DATA/up.log. Sets BENCH_PID to the server's pid and waits until /readyz answers
 # (at most 60 s; returns 1 if it never does).
 bench_start() {
   local bin=$1 port=$2 data=$3 config=${4:-}
-  printf '[http]\nrate_limit_per_second = 0\n%s\n' "$config" >"$data/bench.toml"
+  printf '[http]\nrate_limit_per_second = 0\n[gateway]\nmax_partner_bytes_per_day = 0\n%s\n' "$config" >"$data/bench.toml"
   "$bin" up --config "$data/bench.toml" --data-dir "$data" --listen "127.0.0.1:$port" >"$data/up.log" 2>&1 &
   BENCH_PID=$!
   for _ in $(seq 1 120); do

@@ -117,6 +117,10 @@ pub(crate) struct FloodOutcome {
     pub(crate) p99_ratio: f64,
     pub(crate) flood_accepted: usize,
     pub(crate) flood_backlog_full: usize,
+    /// Every sample of the baseline, in milliseconds, in the order taken (for pooling runs: scripts/bench-flood.sh).
+    pub(crate) baseline_ms: Vec<f64>,
+    /// Every sample next to the flood, in milliseconds.
+    pub(crate) flood_ms: Vec<f64>,
 }
 
 impl FloodOutcome {
@@ -192,6 +196,8 @@ pub(crate) async fn run(
         p99_ratio: flood_p99 / base_p99.max(f64::MIN_POSITIVE),
         flood_accepted: accepted,
         flood_backlog_full: full,
+        baseline_ms: baseline,
+        flood_ms: contended,
     })
 }
 

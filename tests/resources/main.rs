@@ -10,6 +10,7 @@
 //!   period with the hostile backlog queued.
 //! - `http`: slow-loris and a connection flood leave `/healthz` answering; a token over its rate gets 429 with
 //!   `Retry-After` while another is unaffected; a 600 000-term query is a 400; search's JSON routes want JSON.
+//! - `quota`: a partner past its daily quota gets 429 until midnight UTC, before any work; the others do not.
 #![allow(unreachable_pub)]
 
 mod fairness;
@@ -18,4 +19,5 @@ mod fairness;
 mod helpers;
 mod hostile;
 mod http;
+mod quota;
 mod reports;

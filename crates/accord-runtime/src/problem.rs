@@ -93,6 +93,14 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// 429: a quota is used up until a known time; the detail names the setting.
+    #[error("{detail}")]
+    QuotaExceeded {
+        /// Seconds to wait.
+        retry_after: u64,
+        /// Human detail naming the setting.
+        detail: String,
+    },
     /// 503: a dependency (bus, index, audit, policy) is unavailable; nothing was released.
     #[error("{0}")]
     Unavailable(String),
@@ -144,7 +152,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -162,7 +172,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unprocessable { .. } => "invalid-request",
-            ApiError::TooManyRequests { .. } => "rate-limited",
+            ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded { .. } => "rate-limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -179,7 +189,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Unprocessable { .. } => "Invalid request",
-            ApiError::TooManyRequests { .. } => "Too many requests",
+            ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded { .. } => {
+                "Too many requests"
+            }
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -222,7 +234,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::TooManyRequests { retry_after } = self
+        if let ApiError::TooManyRequests { retry_after }
+        | ApiError::QuotaExceeded { retry_after, .. } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -222,7 +222,8 @@ impl From<ApiError> for TaxiiError {
             ApiError::PayloadTooLarge(detail) => TaxiiError::PayloadTooLarge(detail),
             ApiError::UnsupportedMediaType(_) => TaxiiError::UnsupportedMediaType,
             ApiError::Unavailable(detail) => TaxiiError::Unavailable(detail),
-            ApiError::TooManyRequests { retry_after } => {
+            ApiError::TooManyRequests { retry_after }
+            | ApiError::QuotaExceeded { retry_after, .. } => {
                 TaxiiError::TooManyRequests { retry_after }
             }
             ApiError::BadRequest { detail, errors }

@@ -21,7 +21,7 @@
 //! partner out.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -46,35 +46,47 @@ pub(crate) struct Admission {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Per partner: reports and bytes in its backlog.
-    partners: HashMap<String, (usize, usize)>,
+    /// Per partner: its backlog.
+    partners: HashMap<String, Backlog>,
     /// Per report in a backlog: its partner, bytes and when it was admitted.
     reports: HashMap<String, (String, usize, Instant)>,
 }
 
+/// One partner's backlog.
+#[derive(Debug, Default)]
+struct Backlog {
+    /// Its reports.
+    reports: usize,
+    /// Their bytes.
+    bytes: usize,
+    /// Its reports by when they were admitted, oldest first: what [`State::expire`] looks at.
+    by_age: BTreeSet<(Instant, String)>,
+}
+
 impl State {
     fn remove(&mut self, report_id: &str) {
-        let Some((partner, bytes, _)) = self.reports.remove(report_id) else {
+        let Some((partner, bytes, at)) = self.reports.remove(report_id) else {
             return;
         };
-        if let Some((reports, total)) = self.partners.get_mut(&partner) {
-            *reports -= 1;
-            *total -= bytes;
-            if *reports == 0 {
+        if let Some(backlog) = self.partners.get_mut(&partner) {
+            backlog.reports -= 1;
+            backlog.bytes -= bytes;
+            backlog.by_age.remove(&(at, report_id.to_owned()));
+            if backlog.reports == 0 {
                 self.partners.remove(&partner);
             }
         }
     }
 
-    /// Drops the reports of `partner` admitted more than [`EXPIRY`] ago.
+    /// Drops the reports of `partner` admitted more than [`EXPIRY`] ago: its oldest first, as many as expired.
     fn expire(&mut self, partner: &str, now: Instant) {
-        let expired: Vec<String> = self
-            .reports
-            .iter()
-            .filter(|(_, (owner, _, at))| owner == partner && now.duration_since(*at) > EXPIRY)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in expired {
+        while let Some((at, id)) = self
+            .partners
+            .get(partner)
+            .and_then(|backlog| backlog.by_age.first())
+            .cloned()
+            && now.duration_since(at) > EXPIRY
+        {
             tracing::warn!(
                 report_id = id,
                 partner,
@@ -132,8 +144,8 @@ impl Admission {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let over = |state: &State| {
-            state.partners.get(partner).is_some_and(|(reports, total)| {
-                *reports >= self.max_reports || *total + bytes > self.max_bytes
+            state.partners.get(partner).is_some_and(|backlog| {
+                backlog.reports >= self.max_reports || backlog.bytes + bytes > self.max_bytes
             })
         };
         if over(&state) {
@@ -144,10 +156,11 @@ impl Admission {
         }
         // A retried submission (same report id) replaces its earlier count.
         state.remove(report_id);
-        let entry = state.partners.entry(partner.to_owned()).or_default();
-        let backlogged = entry.0 > 0;
-        entry.0 += 1;
-        entry.1 += bytes;
+        let backlog = state.partners.entry(partner.to_owned()).or_default();
+        let backlogged = backlog.reports > 0;
+        backlog.reports += 1;
+        backlog.bytes += bytes;
+        backlog.by_age.insert((now, report_id.to_owned()));
         state
             .reports
             .insert(report_id.to_owned(), (partner.to_owned(), bytes, now));
@@ -224,5 +237,28 @@ mod tests {
         assert!(admission.reserve("a", "r6", 10).is_err());
         // An empty backlog takes one report of any size.
         admission.reserve("c", "t1", 1_000).unwrap().keep();
+    }
+
+    #[test]
+    fn reports_never_settled_expire_oldest_first_and_only_the_partners_own() {
+        let admission = Admission::new(2, 100, 1);
+        admission.reserve("a", "r1", 10).unwrap().keep();
+        std::thread::sleep(Duration::from_millis(5));
+        admission.reserve("a", "r2", 10).unwrap().keep();
+        admission.reserve("b", "s1", 10).unwrap().keep();
+        let r2_at = {
+            let state = admission.state.lock().unwrap();
+            state.reports["r2"].2
+        };
+        let mut state = admission.state.lock().unwrap();
+        // Just past r1's expiry, not r2's.
+        state.expire("a", r2_at + EXPIRY - Duration::from_millis(1));
+        assert!(!state.reports.contains_key("r1"), "r1 expired");
+        assert!(state.reports.contains_key("r2"), "r2 has not");
+        assert_eq!(state.partners["a"].reports, 1);
+        assert_eq!(state.partners["a"].bytes, 10);
+        state.expire("a", r2_at + EXPIRY + Duration::from_secs(1));
+        assert!(!state.partners.contains_key("a"), "an empty backlog is forgotten");
+        assert!(state.reports.contains_key("s1"), "another partner's reports stay");
     }
 }

@@ -14,6 +14,9 @@
 //! the same key (set `report_id_key` in each, or share the data directory), or a retry through another gateway
 //! becomes another report; each logs the key's fingerprint at start so that operators can compare them.
 //!
+//! Each partner's submissions may take at most `gateway.max_partner_bytes_per_day` bytes a day ([`quota`]): a partner
+//! that keeps sending cannot fill the disk every partner's reports are stored on.
+//!
 //! TAXII 2.1 partners add objects to their inbox here too ([`taxii`]): the envelope becomes a STIX bundle and
 //! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
@@ -26,6 +29,7 @@ mod fuzz;
 mod lenient;
 mod metrics;
 mod pipeline;
+mod quota;
 mod reports;
 pub mod status;
 mod taxii;
@@ -87,6 +91,9 @@ pub struct Config {
     pub max_backlog_reports: usize,
     /// The most bytes of reports of one partner accepted and not yet evaluated (429 beyond it).
     pub max_backlog_bytes: usize,
+    /// The most bytes one partner's submissions and amendments may take in a UTC day, counted as the body as sent
+    /// plus the report once normalized (429 with `Retry-After` until midnight UTC beyond it; [`quota`]). 0: no quota.
+    pub max_partner_bytes_per_day: u64,
     /// The most submissions of one partner validated at once (the others wait their turn). Default: half the
     /// machine's cores, at least one, so that one partner's large submissions leave cores to the others.
     pub max_concurrent_validations: usize,
@@ -106,6 +113,7 @@ impl Default for Config {
             max_normalized_bytes: 8 * 1024 * 1024,
             max_backlog_reports: 1000,
             max_backlog_bytes: 16 * 1024 * 1024,
+            max_partner_bytes_per_day: 4 * 1024 * 1024 * 1024,
             max_concurrent_validations: std::thread::available_parallelism()
                 .map_or(1, |cores| (cores.get() / 2).max(1)),
             report_id_key: None,
@@ -141,6 +149,13 @@ impl Config {
             self.max_backlog_bytes as u64,
             self.max_report_bytes as u64,
         )?;
+        if self.max_partner_bytes_per_day != 0 {
+            at_least(
+                "gateway.max_partner_bytes_per_day",
+                self.max_partner_bytes_per_day,
+                self.max_report_bytes as u64,
+            )?;
+        }
         at_least(
             "gateway.max_concurrent_validations",
             self.max_concurrent_validations as u64,

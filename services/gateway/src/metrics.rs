@@ -12,3 +12,5 @@ pub(crate) const TAXII_ADDS: &str = "accord_taxii_adds_total";
 pub(crate) const BACKLOG_REFUSED: &str = "accord_gateway_backlog_refused_total";
 /// Submissions refused because they go over a report limit once normalized (answered 422).
 pub(crate) const TOO_LARGE_REFUSED: &str = "accord_gateway_too_large_refused_total";
+/// Submissions refused because the partner's daily quota is used up (answered 429).
+pub(crate) const QUOTA_REFUSED: &str = "accord_gateway_quota_refused_total";

@@ -173,19 +173,23 @@ pub(crate) async fn accept(
         },
         None => ReportId::random(),
     };
+    crate::quota::check(state, partner.as_str()).await?;
+    let body_bytes = submission.body.len();
     let reservation = state
         .admission
-        .reserve(partner.as_str(), id.as_str(), submission.body.len())
+        .reserve(partner.as_str(), id.as_str(), body_bytes)
         .map_err(|retry_after| {
             metrics::counter!(crate::metrics::BACKLOG_REFUSED).increment(1);
             ApiError::TooManyRequests { retry_after }
         })?;
     let priority = cpu::Priority::of_backlog(reservation.backlogged());
     let validation = state.admission.validation(partner.as_str()).await;
-    let raw = cpu::scope(priority, judge(state, &org, id.clone(), submission)).await?;
+    let (raw, normalized_bytes) =
+        cpu::scope(priority, judge(state, &org, id.clone(), submission)).await?;
     drop(validation);
     let raw = publish(state, raw, priority).await?;
     reservation.keep();
+    crate::quota::charge(state, partner.as_str(), body_bytes + normalized_bytes).await;
     let title = raw.payload["title"].as_str().unwrap_or_default().to_owned();
     metrics::counter!(crate::metrics::SENT).increment(1);
     let change = Change::Accepted {
@@ -269,7 +273,7 @@ async fn earlier_submission(
 
 /// Judges a submission off the async runtime, at the calling task's priority ([`cpu`]: parsing, validating and
 /// normalizing a report of megabytes is CPU work): [`decode`], then a trial normalization within the report limits
-/// ([`within_limits`]). Returns the raw report to publish.
+/// ([`within_limits`]). Returns the raw report to publish, and the size of the report once normalized.
 ///
 /// # Errors
 /// 400/415/422 naming what is wrong, or the limit.
@@ -278,7 +282,7 @@ pub(crate) async fn judge(
     org: &Organization,
     id: ReportId,
     submission: Submission,
-) -> Result<RawReport, ApiError> {
+) -> Result<(RawReport, usize), ApiError> {
     let (config, schema) = (Arc::clone(&state.config), Arc::clone(&state.schema));
     let (partner, default_tlp) = (org.id.clone(), org.default_tlp);
     cpu::run(move || {
@@ -303,8 +307,8 @@ pub(crate) async fn judge(
             objects,
             warnings,
         };
-        within_limits(&raw, &config)?;
-        Ok(raw)
+        let normalized_bytes = within_limits(&raw, &config)?;
+        Ok((raw, normalized_bytes))
     })
     .await
     .map_err(ApiError::internal)?
@@ -351,13 +355,13 @@ pub(crate) fn decode(
 
 /// Normalizes a report on trial, within the gateway's report limits (the very function the normalizer runs, with
 /// the same limits): what its patterns and free text expand to, and the size of the record it becomes, are bounded
-/// before it reaches the bus.
+/// before it reaches the bus. Returns that size.
 ///
 /// # Errors
 /// 422 naming the limit (or, for what the checks before it let through, the field).
-fn within_limits(raw: &RawReport, config: &Config) -> Result<(), ApiError> {
-    match accord_normalizer::normalize_within(raw, &config.limits()) {
-        Ok(_) => Ok(()),
+fn within_limits(raw: &RawReport, config: &Config) -> Result<usize, ApiError> {
+    match accord_normalizer::normalize_measured(raw, &config.limits()) {
+        Ok((_, normalized_bytes)) => Ok(normalized_bytes),
         Err(Refusal::TooLarge(exceeded)) => {
             metrics::counter!(crate::metrics::TOO_LARGE_REFUSED).increment(1);
             Err(ApiError::invalid_field(

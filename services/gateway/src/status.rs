@@ -7,13 +7,15 @@
 //! Beside the records, the store keeps each partner's reports in the order they were received (module `listing`),
 //! in the same transaction, so that a partner can list its own reports newest first (`GET /v1/reports`), and counts
 //! them per day of reception and stage (module `daily`), so that its dashboard reads a month in constant time
-//! (`GET /v1/reports/counts`). It also aggregates agencies' feedback on each report (module `feedback`).
+//! (`GET /v1/reports/counts`). It also aggregates agencies' feedback on each report (module `feedback`), and counts
+//! what each partner's submissions took per day, for its daily quota (module `quota`).
 
 mod daily;
 pub mod feedback;
 mod listing;
 pub mod owned;
 mod pipeline;
+mod quota;
 
 pub use daily::{DayCounts, STAGES, stage};
 pub use listing::{Listed, ListingCursor};
@@ -247,6 +249,7 @@ impl StatusStore {
         daily::ensure(&txn)?;
         pipeline::ensure(&txn)?;
         feedback::ensure(&txn)?;
+        quota::ensure(&txn)?;
         txn.commit()?;
         Ok(Self { db, pending })
     }

@@ -14,7 +14,7 @@ pub mod normalize;
 pub mod pii;
 
 pub use limits::{LimitExceeded, Limits, Refusal};
-pub use normalize::{normalize, normalize_within};
+pub use normalize::{normalize, normalize_measured, normalize_within, normalized_size};
 mod worker;
 
 pub use worker::{Config, start};

@@ -132,16 +132,53 @@ pub fn normalize_within(raw: &RawReport, limits: &Limits) -> Result<NormalizedRe
         indicator_spans,
         indicator_pii,
     };
-    check_size(&normalized, limits)?;
+    if limits.max_normalized_bytes != usize::MAX {
+        check_size(normalized_size(&normalized), limits)?;
+    }
     Ok(normalized)
 }
 
-/// Checks the size of a normalized record's JSON against `limits.max_normalized_bytes`.
-fn check_size(normalized: &NormalizedReport, limits: &Limits) -> Result<(), Refusal> {
-    if limits.max_normalized_bytes == usize::MAX {
-        return Ok(());
+/// Normalizes a raw report as [`normalize_within`] does and returns it with the size of its JSON
+/// ([`normalized_size`]), measured whatever the limits: what the gateway counts against a partner's daily quota.
+///
+/// # Errors
+/// As [`normalize_within`].
+pub fn normalize_measured(
+    raw: &RawReport,
+    limits: &Limits,
+) -> Result<(NormalizedReport, usize), Refusal> {
+    let unchecked = Limits {
+        max_normalized_bytes: usize::MAX,
+        ..*limits
+    };
+    let normalized = normalize_within(raw, &unchecked)?;
+    let size = normalized_size(&normalized);
+    check_size(size, limits)?;
+    Ok((normalized, size))
+}
+
+/// Returns the size in bytes of a normalized report's JSON, counted as it is written: nothing is kept.
+pub fn normalized_size(normalized: &NormalizedReport) -> usize {
+    /// A writer that only counts.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    let found = serde_json::to_vec(normalized).map_or(usize::MAX, |json| json.len());
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, normalized) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// Checks the size of a normalized record's JSON, `found` bytes, against `limits.max_normalized_bytes`.
+fn check_size(found: usize, limits: &Limits) -> Result<(), Refusal> {
     if found <= limits.max_normalized_bytes {
         return Ok(());
     }

@@ -179,6 +179,8 @@ pub async fn amend_report(
         return Err(ApiError::Unauthorized);
     };
     let partner = principal.organization.clone();
+    crate::quota::check(state, partner.as_str()).await?;
+    let body_bytes = body.len();
     let reservation = state
         .admission
         .reserve(partner.as_str(), &current.id, body.len())
@@ -193,7 +195,8 @@ pub async fn amend_report(
     };
     let report_id = accord_domain::ReportId::parse(&current.id).map_err(ApiError::internal)?;
     let priority = cpu::Priority::of_backlog(reservation.backlogged());
-    let mut raw = cpu::scope(priority, judge(state, &org, report_id, submission)).await?;
+    let (mut raw, normalized_bytes) =
+        cpu::scope(priority, judge(state, &org, report_id, submission)).await?;
     drop(validation);
     let _serialized = state.amendments.lock().await;
     let current = owned_status(state, principal, id).await?;
@@ -210,6 +213,7 @@ pub async fn amend_report(
     raw.revision = Some(revision.clone());
     let raw = publish(state, raw, priority).await?;
     reservation.keep();
+    crate::quota::charge(state, partner.as_str(), body_bytes + normalized_bytes).await;
     let amendment = Amendment {
         id: current.id.clone(),
         partner: partner.to_string(),
