@@ -27,8 +27,14 @@ fi
 if ! "$VENV/bin/python3" -c "import playwright.sync_api" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "playwright==1.65.3"
 fi
+# The front door's live tests (tests/front_door) run Debian's caddy against deploy/Caddyfile.
+if ! command -v caddy >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get install -y caddy || { $SUDO apt-get update && $SUDO apt-get install -y caddy; }
+fi
 export PATH="$PWD/$VENV/bin:$PATH"
-export ACCORD_REQUIRE_INTEROP=1 ACCORD_REQUIRE_BROWSER=1
+export ACCORD_REQUIRE_INTEROP=1 ACCORD_REQUIRE_BROWSER=1 ACCORD_REQUIRE_CADDY=1
 # The full-disk test mounts a small tmpfs (tests/e2e/full_disk.rs): as root, where mounting works, it must run.
 # Where root may not mount (a container without CAP_SYS_ADMIN) the script says so loudly and the test reports itself
 # skipped, naming why.

@@ -5,10 +5,13 @@
 //!   connection task is tracked, so shutdown completes only once every connection, and the state it holds, is gone).
 //! - [`rate_limit`]: a token bucket per token id, and per client address for requests without a valid token.
 //! - [`streamed`]: large answers written as the client reads them, never held whole.
+//! - [`routes`]: route tables, each service's routes as data ([`crate::route_table!`]), and [`routes::operational`],
+//!   what every process serves besides.
 //! - [`with_common_layers`]: body limit, request timeout, rate limits, tracing and duration metrics on every route.
 
 mod connections;
 pub mod rate_limit;
+pub mod routes;
 pub mod server;
 pub mod streamed;
 
@@ -20,7 +23,6 @@ use axum::{
     http::{StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -168,11 +170,16 @@ struct Probes {
 
 /// Returns the router of `/healthz`, `/readyz` and `/metrics`: `ready` answers `/readyz`, `live` `/healthz`.
 pub fn ops_router(ready: ReadinessCheck, live: ReadinessCheck) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(Probes { ready, live })
+    ops_routes().with_state(Probes { ready, live })
+}
+
+crate::route_table! {
+    /// The operational routes (with `GET /v1/me`, [`routes::operational`]).
+    pub(crate) const OPS_ROUTES;
+    fn ops_routes() -> Router<Probes>;
+    GET "/healthz" => healthz,
+    GET "/readyz" => readyz,
+    GET "/metrics" => metrics,
 }
 
 /// Returns a liveness check: the bus and the index noted, then [`crate::health::Health::liveness`].

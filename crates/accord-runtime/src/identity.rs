@@ -9,7 +9,7 @@
 //! bound one.
 
 use accord_domain::{CaseBinding, OrgId, OrgKind, Purpose, Role};
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, Router, extract::State};
 use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, Authenticator, Principal, auth::ADMIN_ORG};
@@ -101,7 +101,14 @@ pub fn describe(auth: &Authenticator, principal: &Principal) -> Result<Identity,
 
 /// Returns the router of `GET /v1/me`.
 pub fn router(auth: Authenticator) -> Router {
-    Router::new().route("/v1/me", get(me)).with_state(auth)
+    routes().with_state(auth)
+}
+
+crate::route_table! {
+    /// `GET /v1/me` (one of [`crate::http::routes::operational`]).
+    pub(crate) const ROUTES;
+    fn routes() -> Router<Authenticator>;
+    GET "/v1/me" => me,
 }
 
 async fn me(

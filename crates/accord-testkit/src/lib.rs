@@ -20,6 +20,8 @@ pub enum Component {
     Browser,
     /// An OpenSearch cluster (`OPENSEARCH_URL`).
     OpenSearch,
+    /// The Caddy web server (`caddy` on the PATH), the front door's proxy.
+    Caddy,
 }
 
 impl Component {
@@ -30,6 +32,7 @@ impl Component {
             Component::Interop => "ACCORD_REQUIRE_INTEROP",
             Component::Browser => "ACCORD_REQUIRE_BROWSER",
             Component::OpenSearch => "ACCORD_REQUIRE_OPENSEARCH",
+            Component::Caddy => "ACCORD_REQUIRE_CADDY",
         }
     }
 

@@ -33,6 +33,7 @@ pub use crate::{
 use std::sync::Arc;
 
 use accord_bus::{BusError, Record};
+use accord_runtime::http::routes::Route;
 use accord_runtime::{
     ApiError, Authenticator, Deps, ServiceHost,
     directory::signing::{DirectorySigner, encode_public_key},
@@ -41,11 +42,7 @@ use accord_runtime::{
     telemetry::ErrorChain,
 };
 use anyhow::Context as _;
-use axum::{
-    Router,
-    extract::FromRef,
-    routing::{delete, get, post},
-};
+use axum::{Router, extract::FromRef};
 use serde::{Deserialize, Serialize};
 
 /// Admin configuration.
@@ -193,21 +190,37 @@ impl AppState {
     }
 }
 
-/// Returns admin's routes.
+/// Returns admin's routes: [`route_table`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/organizations", post(orgs::create).get(orgs::list))
-        .route("/v1/organizations/{id}", get(orgs::get).patch(orgs::update))
-        .route("/v1/tokens", post(tokens::issue).get(tokens::list))
-        .route("/v1/tokens/case", post(tokens::issue_case))
-        .route("/v1/tokens/{id}", delete(tokens::revoke))
-        .route("/v1/mous", post(mous::create).get(mous::list))
-        .route("/v1/mous/{id}", get(mous::get).put(mous::update))
-        .route("/v1/mous/{id}/history", get(mous::history))
-        .route("/v1/mous/{id}/suspend", post(mous::suspend))
-        .route("/v1/mous/{id}/resume", post(mous::resume))
-        .route("/v1/mous/{id}/revoke", post(mous::revoke))
-        .with_state(state)
+    routes().with_state(state)
+}
+
+/// The routes [`router`] serves (besides [`accord_runtime::http::routes::operational`], which every process serves).
+pub fn route_table() -> Vec<Route> {
+    ROUTES.to_vec()
+}
+
+accord_runtime::route_table! {
+    /// Admin's routes, as data.
+    const ROUTES;
+    /// Admin's routes, state-less.
+    fn routes() -> Router<AppState>;
+    POST "/v1/organizations" => orgs::create,
+    GET "/v1/organizations" => orgs::list,
+    GET "/v1/organizations/{id}" => orgs::get,
+    PATCH "/v1/organizations/{id}" => orgs::update,
+    POST "/v1/tokens" => tokens::issue,
+    GET "/v1/tokens" => tokens::list,
+    POST "/v1/tokens/case" => tokens::issue_case,
+    DELETE "/v1/tokens/{id}" => tokens::revoke,
+    POST "/v1/mous" => mous::create,
+    GET "/v1/mous" => mous::list,
+    GET "/v1/mous/{id}" => mous::get,
+    PUT "/v1/mous/{id}" => mous::update,
+    GET "/v1/mous/{id}/history" => mous::history,
+    POST "/v1/mous/{id}/suspend" => mous::suspend,
+    POST "/v1/mous/{id}/resume" => mous::resume,
+    POST "/v1/mous/{id}/revoke" => mous::revoke,
 }
 
 /// Starts admin in `host`: registers the operator organization, then mounts the coordinators' routes.

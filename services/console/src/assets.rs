@@ -6,11 +6,9 @@
 //! console's own stylesheet carries a number bumped with each change. Assets are public: no session needed.
 
 use axum::{
-    Router,
     extract::Path,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 
 use crate::AppState;
@@ -79,9 +77,12 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
-/// Returns the routes of the assets.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/assets/{name}", get(serve))
+accord_runtime::route_table! {
+    /// The assets' route, as data.
+    pub(crate) const ROUTES;
+    /// Returns the routes of the assets.
+    pub(crate) fn routes() -> Router<AppState>;
+    GET "/assets/{name}" => serve,
 }
 
 async fn serve(Path(name): Path<String>) -> Response {

@@ -33,7 +33,11 @@ mod session;
 
 use std::{sync::Arc, time::Duration};
 
-use accord_runtime::{ServiceHost, http::HttpConfig, service::at_least};
+use accord_runtime::{
+    ServiceHost,
+    http::{HttpConfig, routes::Route},
+    service::at_least,
+};
 use anyhow::Context as _;
 use axum::{Router, middleware};
 use serde::{Deserialize, Serialize};
@@ -122,7 +126,13 @@ impl AppState {
     }
 }
 
-/// Returns the console's routes (pages, forms, assets), with the security headers on every response.
+/// The routes [`router`] serves: the pages' and the assets' (`run_remote` adds `GET /healthz`; `accord up` serves
+/// [`accord_runtime::http::routes::operational`] beside).
+pub fn route_table() -> Vec<Route> {
+    [pages::ROUTES, assets::ROUTES].concat()
+}
+
+/// Returns the console's routes (pages, forms, assets: [`route_table`]), with the security headers on every response.
 pub fn router(state: AppState) -> Router {
     pages::routes()
         .merge(assets::routes())

@@ -41,6 +41,7 @@ use std::sync::Arc;
 
 use accord_bus::{BusClient, Delivery, Record};
 use accord_domain::{NormalizedReport, ReleaseSet, Timestamp, topics};
+use accord_runtime::http::routes::Route;
 use accord_runtime::{
     Authenticator, Deps, Directory, ServiceHost,
     directory::Snapshot,
@@ -48,11 +49,7 @@ use accord_runtime::{
     stage::{self, Fairness, Stage, StageOptions},
 };
 use async_trait::async_trait;
-use axum::{
-    Router,
-    extract::FromRef,
-    routing::{get, post},
-};
+use axum::{Router, extract::FromRef};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
@@ -388,12 +385,25 @@ impl Enforcer {
     }
 }
 
-/// Returns the enforcer's routes (`GET /v1/explain`).
+/// Returns the enforcer's routes (`GET /v1/explain`, `POST /v1/mous/preview`): [`route_table`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/explain", get(explain::explain))
-        .route("/v1/mous/preview", post(preview::preview))
-        .with_state(state)
+    routes().with_state(state)
+}
+
+/// The routes [`router`] serves (besides [`accord_runtime::http::routes::operational`], which every process serves).
+pub fn route_table() -> Vec<Route> {
+    ROUTES.to_vec()
+}
+
+accord_runtime::route_table! {
+    /// The enforcer's routes, as data.
+    const ROUTES;
+    /// The enforcer's routes, state-less.
+    fn routes() -> Router<AppState>;
+    GET "/v1/explain" => explain::explain,
+    // Beside admin's `/v1/mous/{id}`: in one process axum prefers the literal segment, a front door routes this path
+    // here before admin's prefix (decision 0074).
+    POST "/v1/mous/preview" => preview::preview,
 }
 
 /// Starts the enforcer in `host`: its stage, the watcher that re-evaluates stored reports on policy changes and

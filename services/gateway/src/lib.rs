@@ -48,6 +48,7 @@ pub use accord_stix::Handling;
 use std::sync::Arc;
 
 use accord_domain::{ReportIdKey, topics};
+use accord_runtime::http::routes::Route;
 use accord_runtime::{
     Authenticator, Deps, ServiceHost,
     json::SchemaValidator,
@@ -56,11 +57,7 @@ use accord_runtime::{
     stage::{self, StageOptions},
 };
 use anyhow::Context as _;
-use axum::{
-    Router,
-    extract::FromRef,
-    routing::{get, post},
-};
+use axum::{Router, extract::FromRef};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -259,30 +256,35 @@ impl AppState {
     }
 }
 
-/// Returns the gateway's routes.
+/// Returns the gateway's routes: [`route_table`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/reports", post(reports::submit).get(reports::list))
-        .route("/v1/reports/counts", get(counts::counts))
-        .route("/v1/feedback", get(feedback::list))
-        .route("/v1/pipeline/counts", get(pipeline::counts))
-        .route(
-            "/v1/reports/{id}",
-            get(reports::status)
-                .put(reports::owned::amend)
-                .delete(reports::owned::retract),
-        )
-        .route(
-            "/v1/indicators/retract",
-            post(reports::owned::post_retract_indicators),
-        )
-        // TAXII 2.1 writes (search serves the rest of /taxii2/; `accord up` merges the two on the same paths).
-        .route(
-            "/taxii2/accord/collections/{collection}/objects/",
-            post(taxii::add_objects),
-        )
-        .route("/taxii2/accord/status/{status}/", get(taxii::status))
-        .with_state(state)
+    routes().with_state(state)
+}
+
+/// The routes [`router`] serves (besides [`accord_runtime::http::routes::operational`], which every process serves).
+pub fn route_table() -> Vec<Route> {
+    ROUTES.to_vec()
+}
+
+accord_runtime::route_table! {
+    /// The gateway's routes, as data.
+    const ROUTES;
+    /// The gateway's routes, state-less.
+    fn routes() -> Router<AppState>;
+    POST "/v1/reports" => reports::submit,
+    GET "/v1/reports" => reports::list,
+    GET "/v1/reports/counts" => counts::counts,
+    // `POST /v1/feedback` is search's: a front door routes this path by method (decision 0074).
+    GET "/v1/feedback" => feedback::list,
+    GET "/v1/pipeline/counts" => pipeline::counts,
+    GET "/v1/reports/{id}" => reports::status,
+    PUT "/v1/reports/{id}" => reports::owned::amend,
+    DELETE "/v1/reports/{id}" => reports::owned::retract,
+    POST "/v1/indicators/retract" => reports::owned::post_retract_indicators,
+    // TAXII 2.1 writes (search serves the rest of /taxii2/, `GET` on the same objects path included; `accord up`
+    // merges the two).
+    POST "/taxii2/accord/collections/{collection}/objects/" => taxii::add_objects,
+    GET "/taxii2/accord/status/{status}/" => taxii::status,
 }
 
 /// The topics the status store is derived from, one follower each (plus `reports.feedback`).

@@ -32,13 +32,10 @@ mod visible;
 
 use std::sync::Arc;
 
+use accord_runtime::http::routes::Route;
 use accord_runtime::{Authenticator, Deps, ServiceHost, secret::ConfigSecret, service::at_least};
 use anyhow::Context as _;
-use axum::{
-    Router,
-    extract::FromRef,
-    routing::{get, post},
-};
+use axum::{Router, extract::FromRef};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditLog, checkpoint::CheckpointSigner};
@@ -321,31 +318,40 @@ impl AppState {
     }
 }
 
-/// Returns search's routes.
+/// Returns search's routes: [`route_table`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/indicators/lookup", post(indicators::post_lookup))
-        .route(
-            "/v1/indicators/lookup/export",
-            post(export::post_lookup_export),
-        )
-        .route("/v1/indicators/{value}", get(indicators::get))
-        .route("/v1/search", post(search::post_search))
-        .route("/v1/feedback", post(feedback::post))
-        .route("/v1/search/export", post(export::post_search_export))
-        .route("/v1/audit", get(auditor::list))
-        .route(
-            "/v1/audit/verify",
-            get(auditor::verify).post(auditor::verify_checkpoint),
-        )
-        .route("/v1/audit/checkpoint", get(auditor::checkpoint))
-        .route("/v1/audit/export", get(auditor::export))
-        .route("/v1/audit/summary", get(auditor::summary))
-        .route("/v1/audit/public-key", get(auditor::public_key))
-        .route("/v1/audit/mine", get(auditor::mine))
+    routes()
         .merge(taxii::routes())
         .merge(alerts::routes())
         .with_state(state)
+}
+
+/// The routes [`router`] serves (besides [`accord_runtime::http::routes::operational`], which every process serves):
+/// its own, the TAXII reads and the watchlists and alerts, the tables [`router`] merges.
+pub fn route_table() -> Vec<Route> {
+    [ROUTES, taxii::ROUTES, alerts::ROUTES].concat()
+}
+
+accord_runtime::route_table! {
+    /// Search's own routes, as data (TAXII's and the alerts' are in their modules).
+    const ROUTES;
+    /// Search's own routes, state-less.
+    fn routes() -> Router<AppState>;
+    POST "/v1/indicators/lookup" => indicators::post_lookup,
+    POST "/v1/indicators/lookup/export" => export::post_lookup_export,
+    GET "/v1/indicators/{value}" => indicators::get,
+    POST "/v1/search" => search::post_search,
+    // `GET /v1/feedback` is the gateway's: a front door routes this path by method (decision 0074).
+    POST "/v1/feedback" => feedback::post,
+    POST "/v1/search/export" => export::post_search_export,
+    GET "/v1/audit" => auditor::list,
+    GET "/v1/audit/verify" => auditor::verify,
+    POST "/v1/audit/verify" => auditor::verify_checkpoint,
+    GET "/v1/audit/checkpoint" => auditor::checkpoint,
+    GET "/v1/audit/export" => auditor::export,
+    GET "/v1/audit/summary" => auditor::summary,
+    GET "/v1/audit/public-key" => auditor::public_key,
+    GET "/v1/audit/mine" => auditor::mine,
 }
 
 /// Starts search in `host`: opens the audit trail, mounts the investigators' and auditors' routes and provides its

@@ -51,64 +51,56 @@ pub(crate) mod search;
 pub(crate) mod sign_in;
 pub(crate) mod tokens;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
-
 use crate::AppState;
 
-/// Returns the routes of every page.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(sign_in::home))
-        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
-        .route("/sign-out", post(sign_in::sign_out))
-        .route("/dashboard", get(dashboard::show))
-        .route("/reports", get(my_reports::list))
-        .route(
-            "/reports/new",
-            get(new_report::form).post(new_report::submit),
-        )
-        .route("/reports/upload", post(new_report::upload))
-        .route("/reports/{id}", get(my_reports::show))
-        .route("/context", post(context::set))
-        .route("/lookup", get(lookup::single).post(lookup::batch))
-        .route("/indicators/{value}", get(indicator::show))
-        .route("/search", get(search::show))
-        .route("/released/{id}", get(released::show))
-        .route("/alerts", get(alerts::show))
-        .route("/export/search", get(export::search))
-        .route("/export/lookup", post(export::lookup))
-        .route(
-            "/organizations",
-            get(organizations::list).post(organizations::create),
-        )
-        .route(
-            "/organizations/{id}",
-            get(organizations::show).post(organizations::update),
-        )
-        .route("/organizations/{id}/tokens", post(tokens::issue))
-        .route("/tokens", get(tokens::list))
-        .route("/audit", get(audit::show))
-        .route("/audit/verify", get(audit::verify))
-        .route("/audit/checkpoint", get(audit::checkpoint))
-        .route("/audit/export", get(audit::export))
-        .route("/audit/summary", get(oversight::show))
-        .route("/explain", get(explain::show))
-        .route("/explain/reports/{id}", get(report_access::show))
-        .route("/map", get(map::show))
-        .route("/health", get(health::show))
-        .route("/mous", get(mous::list))
-        .route("/mous/new", get(mou_editor::new))
-        .route("/mous/preview", post(mou_editor::preview))
-        .route("/mous/editor", post(mou_editor::back))
-        .route("/mous/save", post(mou_editor::save))
-        .route("/mous/{id}", get(mous::show))
-        .route("/mous/{id}/edit", get(mou_editor::edit))
-        .route("/mous/{id}/{action}", get(mous::confirm).post(mous::act))
-        .route(
-            "/tokens/{id}/revoke",
-            get(tokens::confirm).post(tokens::revoke),
-        )
+accord_runtime::route_table! {
+    /// The pages' routes, as data (the table in the module documentation, by method).
+    pub(crate) const ROUTES;
+    /// Returns the routes of every page.
+    pub(crate) fn routes() -> Router<AppState>;
+    GET "/" => sign_in::home,
+    GET "/sign-in" => sign_in::form,
+    POST "/sign-in" => sign_in::submit,
+    POST "/sign-out" => sign_in::sign_out,
+    GET "/dashboard" => dashboard::show,
+    GET "/reports" => my_reports::list,
+    GET "/reports/new" => new_report::form,
+    POST "/reports/new" => new_report::submit,
+    POST "/reports/upload" => new_report::upload,
+    GET "/reports/{id}" => my_reports::show,
+    POST "/context" => context::set,
+    GET "/lookup" => lookup::single,
+    POST "/lookup" => lookup::batch,
+    GET "/indicators/{value}" => indicator::show,
+    GET "/search" => search::show,
+    GET "/released/{id}" => released::show,
+    GET "/alerts" => alerts::show,
+    GET "/export/search" => export::search,
+    POST "/export/lookup" => export::lookup,
+    GET "/organizations" => organizations::list,
+    POST "/organizations" => organizations::create,
+    GET "/organizations/{id}" => organizations::show,
+    POST "/organizations/{id}" => organizations::update,
+    POST "/organizations/{id}/tokens" => tokens::issue,
+    GET "/tokens" => tokens::list,
+    GET "/audit" => audit::show,
+    GET "/audit/verify" => audit::verify,
+    GET "/audit/checkpoint" => audit::checkpoint,
+    GET "/audit/export" => audit::export,
+    GET "/audit/summary" => oversight::show,
+    GET "/explain" => explain::show,
+    GET "/explain/reports/{id}" => report_access::show,
+    GET "/map" => map::show,
+    GET "/health" => health::show,
+    GET "/mous" => mous::list,
+    GET "/mous/new" => mou_editor::new,
+    POST "/mous/preview" => mou_editor::preview,
+    POST "/mous/editor" => mou_editor::back,
+    POST "/mous/save" => mou_editor::save,
+    GET "/mous/{id}" => mous::show,
+    GET "/mous/{id}/edit" => mou_editor::edit,
+    GET "/mous/{id}/{action}" => mous::confirm,
+    POST "/mous/{id}/{action}" => mous::act,
+    GET "/tokens/{id}/revoke" => tokens::confirm,
+    POST "/tokens/{id}/revoke" => tokens::revoke,
 }

@@ -22,27 +22,24 @@ mod webhook;
 
 use std::time::Duration;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
-
 pub use delivery::alert_page;
 pub(crate) use store::AlertStore;
 
 use crate::AppState;
 
-/// The watchlist and alert routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/watchlists", post(api::create).get(api::list_all))
-        .route("/v1/watchlists/{id}", get(api::get_one).delete(api::delete))
-        .route(
-            "/v1/watchlists/{id}/entries",
-            post(api::add_entries).delete(api::remove_entries),
-        )
-        .route("/v1/alerts", get(delivery::list))
-        .route("/v1/alerts/stream", get(delivery::stream))
+accord_runtime::route_table! {
+    /// The watchlist and alert routes, as data.
+    pub(crate) const ROUTES;
+    /// The watchlist and alert routes.
+    pub(crate) fn routes() -> Router<AppState>;
+    POST "/v1/watchlists" => api::create,
+    GET "/v1/watchlists" => api::list_all,
+    GET "/v1/watchlists/{id}" => api::get_one,
+    DELETE "/v1/watchlists/{id}" => api::delete,
+    POST "/v1/watchlists/{id}/entries" => api::add_entries,
+    DELETE "/v1/watchlists/{id}/entries" => api::remove_entries,
+    GET "/v1/alerts" => delivery::list,
+    GET "/v1/alerts/stream" => delivery::stream,
 }
 
 /// Runs the matcher until shutdown.

@@ -32,39 +32,26 @@ pub(crate) use objects::released_at;
 use std::net::SocketAddr;
 
 use accord_runtime::taxii::{self, API_ROOT, Caller, TaxiiError};
-use axum::{Router, http::HeaderMap, routing::get};
+use axum::http::HeaderMap;
 
 use crate::AppState;
 
 /// The header that carries an agency's case reference.
 pub(crate) const CASE_HEADER: &str = "x-accord-case";
 
-/// Returns the TAXII routes (state-less: merged into search's router).
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/taxii2/", get(collections::discovery))
-        .route("/taxii2/accord/", get(collections::api_root))
-        .route("/taxii2/accord/collections/", get(collections::list))
-        .route(
-            "/taxii2/accord/collections/{collection}/",
-            get(collections::one),
-        )
-        .route(
-            "/taxii2/accord/collections/{collection}/objects/",
-            get(objects::get_objects),
-        )
-        .route(
-            "/taxii2/accord/collections/{collection}/objects/{object}/",
-            get(objects::get_object),
-        )
-        .route(
-            "/taxii2/accord/collections/{collection}/objects/{object}/versions/",
-            get(objects::versions),
-        )
-        .route(
-            "/taxii2/accord/collections/{collection}/manifest/",
-            get(objects::manifest),
-        )
+accord_runtime::route_table! {
+    /// The TAXII reads, as data (the gateway serves the writes: `POST` on the objects path and the status).
+    pub(crate) const ROUTES;
+    /// The TAXII routes (state-less: merged into search's router).
+    pub(crate) fn routes() -> Router<AppState>;
+    GET "/taxii2/" => collections::discovery,
+    GET "/taxii2/accord/" => collections::api_root,
+    GET "/taxii2/accord/collections/" => collections::list,
+    GET "/taxii2/accord/collections/{collection}/" => collections::one,
+    GET "/taxii2/accord/collections/{collection}/objects/" => objects::get_objects,
+    GET "/taxii2/accord/collections/{collection}/objects/{object}/" => objects::get_object,
+    GET "/taxii2/accord/collections/{collection}/objects/{object}/versions/" => objects::versions,
+    GET "/taxii2/accord/collections/{collection}/manifest/" => objects::manifest,
 }
 
 /// Authenticates a TAXII request (Bearer, or Basic with the token as password).
