@@ -196,6 +196,62 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_and_others_are_unaffec
     app.shutdown().await;
 }
 
+/// Sends `GET /v1/audit` with a wrong token and `X-Forwarded-For: forwarded` until a 429 (at most 20 requests);
+/// returns how many were answered before it.
+async fn until_limited(app: &TestApp, forwarded: &str) -> usize {
+    for answered in 0..20 {
+        let response = app
+            .client
+            .get(format!("{}/v1/audit", app.url))
+            .bearer_auth("not-a-token")
+            .header("x-forwarded-for", forwarded)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            return answered;
+        }
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    20
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_bucket_and_no_one_else_chooses_theirs() {
+    let config = |trusted: &[&str]| {
+        let mut config = ServicesConfig::default();
+        config.http.anonymous_rate_limit_per_second = 1;
+        config.http.anonymous_rate_limit_burst = 3;
+        config.http.trusted_proxies = trusted.iter().map(|net| net.parse().unwrap()).collect();
+        config
+    };
+    // The test client stands for the proxy (127.0.0.1): the clients it names are limited one by one.
+    let app = spawn_app_with(TempDir::new().unwrap(), config(&["127.0.0.1/32"])).await;
+    assert_eq!(
+        until_limited(&app, "203.0.113.1").await,
+        3,
+        "a client's burst"
+    );
+    assert_eq!(
+        until_limited(&app, "203.0.113.2").await,
+        3,
+        "another client behind the same proxy is not affected"
+    );
+    // A client that sends its own header through the proxy is still the address the proxy saw.
+    assert_eq!(until_limited(&app, "203.0.113.2, 203.0.113.1").await, 0);
+    app.shutdown().await;
+
+    // Not a trusted proxy: the header is ignored, every request counts as the peer's.
+    let app = spawn_app_with(TempDir::new().unwrap(), config(&[])).await;
+    assert_eq!(until_limited(&app, "203.0.113.1").await, 3);
+    assert_eq!(
+        until_limited(&app, "203.0.113.2").await,
+        0,
+        "a client cannot pick another bucket by naming another address"
+    );
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn oversized_queries_are_400_naming_the_limit_and_json_routes_want_json() {
     let app = spawn_app().await;

@@ -10,6 +10,7 @@
 //! - [`with_common_layers`]: body limit, request timeout, rate limits, tracing and duration metrics on every route.
 
 mod connections;
+pub mod forwarded;
 pub mod rate_limit;
 pub mod routes;
 pub mod server;
@@ -60,6 +61,10 @@ pub struct HttpConfig {
     pub anonymous_rate_limit_per_second: u32,
     /// The burst of requests from one client address without a valid token.
     pub anonymous_rate_limit_burst: u32,
+    /// The reverse proxies (networks in CIDR notation, `172.28.0.10/32`) whose `X-Forwarded-For` names the client
+    /// for the per-address limits ([`forwarded`]); their own connections are not held to
+    /// `max_connections_per_address`. Empty (the default): every peer is a client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
@@ -75,6 +80,7 @@ impl Default for HttpConfig {
             rate_limit_burst: 500,
             anonymous_rate_limit_per_second: 10,
             anonymous_rate_limit_burst: 50,
+            trusted_proxies: Vec::new(),
         }
     }
 }

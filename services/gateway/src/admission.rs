@@ -258,7 +258,13 @@ mod tests {
         assert_eq!(state.partners["a"].reports, 1);
         assert_eq!(state.partners["a"].bytes, 10);
         state.expire("a", r2_at + EXPIRY + Duration::from_secs(1));
-        assert!(!state.partners.contains_key("a"), "an empty backlog is forgotten");
-        assert!(state.reports.contains_key("s1"), "another partner's reports stay");
+        assert!(
+            !state.partners.contains_key("a"),
+            "an empty backlog is forgotten"
+        );
+        assert!(
+            state.reports.contains_key("s1"),
+            "another partner's reports stay"
+        );
     }
 }

@@ -86,7 +86,11 @@ mod tests {
 
     #[test]
     fn retry_after_runs_to_midnight_utc() {
-        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
         assert_eq!(seconds_to_midnight(at("2026-12-07T23:59:30Z")), 30);
         assert_eq!(seconds_to_midnight(at("2026-12-07T00:00:00Z")), 86_400);
         assert_eq!(seconds_to_midnight(at("2026-12-07T23:59:59.900Z")), 1);

@@ -3,7 +3,8 @@
 //! Connections are kept in the order they were admitted. At a limit (all connections, or those of one client
 //! address), the oldest connection of that scope with no request in progress is closed to make room; when every one
 //! of them is serving a request, the newcomer is refused. Clients are counted by address, an IPv6 client by its /64
-//! (one host usually holds a whole /64) and an IPv4-mapped IPv6 address as the IPv4 address it maps.
+//! (one host usually holds a whole /64) and an IPv4-mapped IPv6 address as the IPv4 address it maps. A trusted
+//! reverse proxy (`http.trusted_proxies`) is held to the total only: it carries many clients' connections.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -16,6 +17,7 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
+use super::forwarded::TrustedProxies;
 use crate::metrics as names;
 
 /// Returns the address a client is counted by: IPv4 as is, IPv6 by its /64.
@@ -37,6 +39,8 @@ pub(crate) fn client_key(address: IpAddr) -> IpAddr {
 pub(crate) struct Connections {
     max_total: usize,
     max_per_address: usize,
+    /// Held to `max_total` only: a reverse proxy carries many clients' requests.
+    proxies: TrustedProxies,
     state: Mutex<State>,
 }
 
@@ -58,10 +62,11 @@ struct Entry {
 }
 
 impl Connections {
-    pub(crate) fn new(max_total: usize, max_per_address: usize) -> Self {
+    pub(crate) fn new(max_total: usize, max_per_address: usize, proxies: TrustedProxies) -> Self {
         Self {
             max_total,
             max_per_address,
+            proxies,
             state: Mutex::default(),
         }
     }
@@ -69,10 +74,12 @@ impl Connections {
     /// Admits a connection from `address`, closing an older idle one when a limit is reached; `None` when there is
     /// no room (every connection of the full scope is serving a request).
     pub(crate) fn admit(self: &Arc<Self>, address: IpAddr) -> Option<Admitted> {
+        let proxy = self.proxies.contains(address);
         let address = client_key(address);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let from_address = state.per_address.get(&address).copied().unwrap_or(0);
-        if from_address >= self.max_per_address
+        if !proxy
+            && from_address >= self.max_per_address
             && !state.evict_oldest_idle(|entry| entry.address == address)
         {
             return None;
@@ -180,7 +187,7 @@ mod tests {
 
     #[test]
     fn a_full_address_makes_room_by_closing_its_oldest_idle_connection() {
-        let connections = Arc::new(Connections::new(10, 2));
+        let connections = Arc::new(Connections::new(10, 2, TrustedProxies::default()));
         let first = connections.admit(v4(1)).unwrap();
         let second = connections.admit(v4(1)).unwrap();
         first.busy.fetch_add(1, Ordering::AcqRel);
@@ -196,7 +203,7 @@ mod tests {
 
     #[test]
     fn a_full_server_closes_the_oldest_idle_connection_of_any_address() {
-        let connections = Arc::new(Connections::new(2, 2));
+        let connections = Arc::new(Connections::new(2, 2, TrustedProxies::default()));
         let first = connections.admit(v4(1)).unwrap();
         let second = connections.admit(v4(2)).unwrap();
         let _third = connections.admit(v4(3)).unwrap();
@@ -211,12 +218,27 @@ mod tests {
 
     #[test]
     fn a_closed_connection_frees_its_place() {
-        let connections = Arc::new(Connections::new(1, 1));
+        let connections = Arc::new(Connections::new(1, 1, TrustedProxies::default()));
         let only = connections.admit(v4(1)).unwrap();
         only.busy.fetch_add(1, Ordering::AcqRel);
         assert!(connections.admit(v4(1)).is_none());
         drop(only);
         assert!(connections.admit(v4(1)).is_some());
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_held_to_the_total_only() {
+        let proxies = TrustedProxies::new(&["10.0.0.9/32".parse().unwrap()]);
+        let connections = Arc::new(Connections::new(3, 1, proxies));
+        let held: Vec<Admitted> = (0..3).map(|_| connections.admit(v4(9)).unwrap()).collect();
+        for connection in &held {
+            connection.busy.fetch_add(1, Ordering::AcqRel);
+        }
+        assert!(
+            held.iter().all(|c| !c.evicted().is_cancelled()),
+            "three from the proxy"
+        );
+        assert!(connections.admit(v4(9)).is_none(), "but not past the total");
     }
 
     #[test]

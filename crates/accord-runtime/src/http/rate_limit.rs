@@ -1,6 +1,7 @@
 //! Rate limits: a token bucket per token id for every request that presents a valid token (Bearer, or HTTP Basic
 //! with the token as password, as TAXII clients send it), and one per client address (an IPv6 client: its /64) for
-//! requests without one — so guessing tokens is limited too. A request over its rate is answered 429 with
+//! requests without one — so guessing tokens is limited too. Behind a trusted reverse proxy
+//! (`http.trusted_proxies`), the client address is the one the proxy names ([`super::forwarded`]). A request over its rate is answered 429 with
 //! `Retry-After` (seconds until the bucket holds a request again) before any work is done for it: a problem
 //! document on the API, a TAXII error message under `/taxii2/`.
 //!
@@ -25,7 +26,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{HttpConfig, connections::client_key};
+use super::{HttpConfig, connections::client_key, forwarded::TrustedProxies};
 use crate::{ApiError, Authenticator, metrics as names, taxii};
 
 /// The most buckets kept (tokens and client addresses together).
@@ -82,6 +83,8 @@ pub struct RateLimiter {
     /// How long the slower bucket takes to refill from empty: a bucket untouched for that long is as good as none.
     refill: Duration,
     auth: Authenticator,
+    /// Whose `X-Forwarded-For` names the client.
+    proxies: TrustedProxies,
     table: Mutex<Table>,
 }
 
@@ -104,6 +107,7 @@ impl RateLimiter {
             per_address,
             refill,
             auth,
+            proxies: TrustedProxies::new(&config.trusted_proxies),
             table: Mutex::default(),
         }
     }
@@ -140,11 +144,12 @@ impl RateLimiter {
         if let Some(principal) = principal {
             return Some((Key::Token(principal.token_id), self.per_token?, "token"));
         }
-        let address = request
+        let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()?
             .0
             .ip();
+        let address = self.proxies.client(peer, request.headers());
         Some((
             Key::Address(client_key(address)),
             self.per_address?,

@@ -44,11 +44,12 @@ use tower::ServiceExt as _;
 use super::{
     HttpConfig,
     connections::{Admitted, Connections},
+    forwarded::TrustedProxies,
 };
 use crate::metrics as names;
 
 /// The connection limits and timeouts of [`serve`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// The most connections open at once.
     pub max_connections: usize,
@@ -58,6 +59,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// How long a connection may stay without traffic while no request is in progress.
     pub idle_timeout: Duration,
+    /// Proxies whose connections are not held to `max_per_address` (they carry many clients' requests).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl From<&HttpConfig> for Limits {
@@ -67,6 +70,7 @@ impl From<&HttpConfig> for Limits {
             max_per_address: config.max_connections_per_address,
             header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
             idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+            trusted_proxies: TrustedProxies::new(&config.trusted_proxies),
         }
     }
 }
@@ -86,7 +90,12 @@ pub async fn serve(
     let connections = Arc::new(Connections::new(
         limits.max_connections,
         limits.max_per_address,
+        limits.trusted_proxies.clone(),
     ));
+    let timeouts = Timeouts {
+        header_read: limits.header_read_timeout,
+        idle: limits.idle_timeout,
+    };
     warn_about_file_descriptors(limits.max_connections);
     loop {
         let accepted = tokio::select! {
@@ -112,7 +121,7 @@ pub async fn serve(
         let connection = Connection {
             router: router.clone(),
             peer,
-            limits,
+            timeouts,
             admitted,
             shutdown: shutdown.clone(),
         };
@@ -122,11 +131,18 @@ pub async fn serve(
     Ok(())
 }
 
+/// A connection's timeouts ([`Limits`]).
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    header_read: Duration,
+    idle: Duration,
+}
+
 /// One accepted connection.
 struct Connection {
     router: Router,
     peer: SocketAddr,
-    limits: Limits,
+    timeouts: Timeouts,
     admitted: Admitted,
     shutdown: CancellationToken,
 }
@@ -154,12 +170,12 @@ impl Connection {
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_read_timeout)
+            .header_read_timeout(self.timeouts.header_read)
             .keep_alive(true);
         let mut connection = pin!(builder.serve_connection(io, service));
         let mut draining = false;
         let evicted = self.admitted.evicted();
-        let mut idle_check = activity.last() + self.limits.idle_timeout;
+        let mut idle_check = activity.last() + self.timeouts.idle;
         loop {
             tokio::select! {
                 served = connection.as_mut() => {
@@ -180,15 +196,15 @@ impl Connection {
                     let now = Instant::now();
                     if self.admitted.is_busy() {
                         // The request timeout bounds a request in progress; look again later.
-                        idle_check = now + self.limits.idle_timeout;
+                        idle_check = now + self.timeouts.idle;
                         continue;
                     }
-                    if now.saturating_duration_since(activity.last()) >= self.limits.idle_timeout {
+                    if now.saturating_duration_since(activity.last()) >= self.timeouts.idle {
                         metrics::counter!(names::HTTP_CONNECTIONS_IDLE_CLOSED).increment(1);
                         tracing::debug!(peer = %self.peer, "closing an idle connection");
                         return;
                     }
-                    idle_check = activity.last() + self.limits.idle_timeout;
+                    idle_check = activity.last() + self.timeouts.idle;
                 }
             }
         }

@@ -62,9 +62,13 @@ impl StatusStore {
             let mut table = txn
                 .open_table(QUOTA)
                 .map_err(|e| failed("failed to open the quota counters")(e.into()))?;
-            let write = |e: redb::StorageError| failed("failed to write the quota counters")(e.into());
+            let write =
+                |e: redb::StorageError| failed("failed to write the quota counters")(e.into());
             let today = key(partner, day);
-            let current = table.get(today.as_str()).map_err(write)?.map_or(0, |v| v.value());
+            let current = table
+                .get(today.as_str())
+                .map_err(write)?
+                .map_or(0, |v| v.value());
             table
                 .insert(today.as_str(), current.saturating_add(bytes))
                 .map_err(write)?;
@@ -106,11 +110,23 @@ mod tests {
         assert_eq!(store.charged("org-a", day("2026-12-01")).unwrap(), 150);
 
         store.charge("org-a", day("2026-12-02"), 1).unwrap();
-        assert_eq!(store.charged("org-a", day("2026-12-01")).unwrap(), 150, "yesterday is kept");
+        assert_eq!(
+            store.charged("org-a", day("2026-12-01")).unwrap(),
+            150,
+            "yesterday is kept"
+        );
         store.charge("org-a", day("2026-12-03"), 1).unwrap();
-        assert_eq!(store.charged("org-a", day("2026-12-01")).unwrap(), 0, "older days are removed");
+        assert_eq!(
+            store.charged("org-a", day("2026-12-01")).unwrap(),
+            0,
+            "older days are removed"
+        );
         assert_eq!(store.charged("org-a", day("2026-12-02")).unwrap(), 1);
-        assert_eq!(store.charged("org-a2", day("2026-12-01")).unwrap(), 1, "only the partner's own");
+        assert_eq!(
+            store.charged("org-a2", day("2026-12-01")).unwrap(),
+            1,
+            "only the partner's own"
+        );
         assert_eq!(store.charged("org-b", day("2026-12-01")).unwrap(), 7);
 
         // Kept across a reopen.
