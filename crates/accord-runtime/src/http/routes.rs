@@ -33,7 +33,14 @@ pub use axum as __axum;
 
 /// Declares a route table and the router that serves it, from one list:
 ///
-/// ```ignore
+/// ```
+/// # use axum::Router;
+/// # #[derive(Clone)]
+/// # struct AppState;
+/// # mod orgs {
+/// #     pub async fn create() -> &'static str { "created" }
+/// #     pub async fn list() -> &'static str { "listed" }
+/// # }
 /// accord_runtime::route_table! {
 ///     /// Admin's routes.
 ///     pub const ROUTES;
@@ -42,6 +49,9 @@ pub use axum as __axum;
 ///     POST "/v1/organizations" => orgs::create,
 ///     GET "/v1/organizations" => orgs::list,
 /// }
+/// assert_eq!((ROUTES[0].method, ROUTES[0].path), ("POST", "/v1/organizations"));
+/// assert_eq!((ROUTES[1].method, ROUTES[1].path), ("GET", "/v1/organizations"));
+/// let _served: axum::Router = routes().with_state(AppState);
 /// ```
 ///
 /// expands to `pub const ROUTES: &[Route]` (in the order written) and `fn routes() -> axum::Router<AppState>`, whose
