@@ -1,5 +1,5 @@
 //! Views in the order of a TAXII collection: by the time each was released to its readers, then by view id, after
-//! a cursor, a few at a time ([`SearchIndex::released`](crate::SearchIndex::released)).
+//! a cursor, a few at a time ([`SearchIndex::released`]).
 //!
 //! When a view was released ([`released_at`]) is the latest of the report's reception (or amendment), the view's
 //! `valid_from` and the change time of every MoU version the view was rendered under. The first two are the view's
@@ -15,7 +15,7 @@
 //! views carrying one of a set of STIX objects ([`ReleasedQuery::stix_ids`]).
 //!
 //! Backends: tantivy walks its fast columns (release base, MoU version terms, view id) and decodes only the views it
-//! returns; [`scan`], the default, reads every matching view with [`SearchIndex::search`](crate::SearchIndex::search)
+//! returns; [`scan`], the default, reads every matching view with [`SearchIndex::search`]
 //! and sorts them (OpenSearch, until it sorts on a stored release time).
 
 use std::{cmp::Ordering, collections::BTreeMap, collections::BTreeSet, ops::Bound};

@@ -1,6 +1,6 @@
 //! Refilling a derived store from the bus (decision 0071): the one way a service rebuilds a store whose content it
 //! derives from bus topics (the enforcer's reports, the gateway's statuses, search's sightings and revocations) after
-//! [`HealingDatabase::open_derived`] set its damaged file aside.
+//! [`crate::store::HealingDatabase::open_derived`] set its damaged file aside.
 //!
 //! The contract:
 //! - **Asked for durably.** The store's open leaves a `<file>.refill` marker with an id
@@ -50,9 +50,9 @@ pub fn caught_up(committed: &[Position], ends: &[Position]) -> bool {
     })
 }
 
-/// A store that must be refilled, as its open found it ([`HealingDatabase::open_derived`]).
+/// A store that must be refilled, as its open found it ([`crate::store::HealingDatabase::open_derived`]).
 ///
-/// [`HealingDatabase::open_derived`]: crate::store::HealingDatabase::open_derived
+/// [`crate::store::HealingDatabase::open_derived`]: crate::store::HealingDatabase::open_derived
 #[derive(Debug, Clone)]
 pub struct Pending {
     /// The store's name (`enforcer store`), as `/readyz` names it.

@@ -143,7 +143,7 @@ pub async fn run(
 }
 
 /// Runs `stage` fairly between the records' owners until `shutdown` is cancelled: batches of one owner each, up to
-/// [`Fairness::lanes`] at once, owners taking turns ([`fair`]), so that no owner's backlog or heavy records delay
+/// [`Fairness::lanes`] at once, owners taking turns (module `fair`), so that no owner's backlog or heavy records delay
 /// another's by more than one batch. Stops after the batches in progress are finished and committed.
 ///
 /// # Errors
@@ -389,7 +389,7 @@ const DECODE_INLINE_BYTES: usize = 64 * 1024;
 /// counted in `accord_stage_dropped_total`, logged with its position, and turned into a dead letter when its key
 /// is a report id (a record without one belongs to no accepted report and is only logged).
 ///
-/// Decoding is CPU work: a batch of more than [`DECODE_INLINE_BYTES`] of payload (a heavy report is megabytes of
+/// Decoding is CPU work: a batch of more than `DECODE_INLINE_BYTES` (64 KiB) of payload (a heavy report is megabytes of
 /// JSON, tens of milliseconds to parse) is decoded off the async runtime at the calling task's priority
 /// ([`crate::cpu::run`]), so that it holds up no other partner's task on the runtime's threads.
 pub async fn decode_batch<T>(stage: &'static str, batch: &[Delivery]) -> Decoded<T>

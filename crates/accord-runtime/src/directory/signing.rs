@@ -1,5 +1,5 @@
-//! Signed directory records: admin signs every record it publishes on [`topics::ADMIN_DIRECTORY`] and
-//! [`topics::POLICY_MOUS`]; every process verifies before it applies (the `follower` module decides what happens to a
+//! Signed directory records: admin signs every record it publishes on [`accord_domain::topics::ADMIN_DIRECTORY`] and
+//! [`accord_domain::topics::POLICY_MOUS`]; every process verifies before it applies (the `follower` module decides what happens to a
 //! record that does not verify).
 //!
 //! # The signature
