@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, PATIENCE, mou, report, spawn_app, world};
+use crate::helpers::{ADMIN_TOKEN, PATIENCE, mou, report, spawn_app, spawn_app_in, world};
 
 #[tokio::test]
 async fn walkthrough_partner_reports_agency_finds_outsider_refused_audit_verifies() {
@@ -86,34 +86,71 @@ async fn walkthrough_partner_reports_agency_finds_outsider_refused_audit_verifie
     app.shutdown().await;
 }
 
+/// Posts `body` as `token` with `Idempotency-Key: batch-42`; returns the status and the answer.
+async fn send_keyed(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let response = app
+        .client
+        .post(format!("{}/v1/reports", app.url))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("idempotency-key", "batch-42")
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// The first answer to a key, and a 422 for another body under it — also once the gateway's status store, where
+/// the body's digest is kept, was damaged and refilled from the bus (the digest travels with the raw record).
 #[tokio::test]
 async fn idempotency_key_returns_the_first_answer_and_refuses_a_different_body() {
     let app = spawn_app().await;
     let w = world(&app).await;
-    let send = |body: serde_json::Value| {
-        app.client
-            .post(format!("{}/v1/reports", app.url))
-            .bearer_auth(&w.partner)
-            .header("content-type", "application/json")
-            .header("idempotency-key", "batch-42")
-            .body(serde_json::to_vec(&body).unwrap())
-            .send()
-    };
-    let first = send(report("one", "green", &["198.51.100.7"]))
-        .await
-        .unwrap();
-    assert_eq!(first.status(), StatusCode::ACCEPTED);
-    let first: serde_json::Value = first.json().await.unwrap();
-    let again = send(report("one", "green", &["198.51.100.7"]))
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::ACCEPTED);
-    let again: serde_json::Value = again.json().await.unwrap();
+    let one = || report("one", "green", &["198.51.100.7"]);
+    let two = || report("two", "green", &["198.51.100.8"]);
+    let (status, first) = send_keyed(&app, &w.partner, one()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, again) = send_keyed(&app, &w.partner, one()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(first["id"], again["id"]);
-    let other = send(report("two", "green", &["198.51.100.8"]))
-        .await
-        .unwrap();
-    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = send_keyed(&app, &w.partner, two()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.wait_status(
+        &w.partner,
+        first["id"].as_str().unwrap(),
+        &["normalized", "released"],
+    )
+    .await;
+
+    // The status store damaged beyond repair: set aside at start and refilled from the bus.
+    let dir = app.shutdown().await;
+    let store = crate::helpers::data_dir(&dir).join("gateway/status.redb");
+    let length = std::fs::metadata(&store).unwrap().len() as usize;
+    std::fs::write(&store, vec![0x5a_u8; length]).unwrap();
+    let app = spawn_app_in(dir).await;
+    let ready = tokio::time::Instant::now() + PATIENCE;
+    while app.readyz().await != StatusCode::OK {
+        assert!(
+            tokio::time::Instant::now() < ready,
+            "not ready after the refill"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, again) = send_keyed(&app, &w.partner, one()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(first["id"], again["id"]);
+    let (status, other) = send_keyed(&app, &w.partner, two()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "after the refill: {other}"
+    );
     // Only one raw record reached the bus.
     let ends = app
         .bus

@@ -46,6 +46,11 @@ pub const HEADER_PARTNER: &str = "accord-partner";
 /// owner's own queued records (`accord_runtime::stage::Fairness`).
 pub const HEADER_PRIORITY: &str = "accord-priority";
 
+/// The header carrying, on a report's first record on `reports.raw`, the digest its `Idempotency-Key` retries are
+/// compared with (the SHA-256 of the body as sent, and of the handling when lenient): the gateway's status store
+/// keeps it, and a store refilled from the bus gets it back, so that a retry with another body is still refused.
+pub const HEADER_BODY_SHA256: &str = "accord-body-sha256";
+
 /// The value of [`HEADER_PRIORITY`] on a record whose work runs in the background.
 pub const PRIORITY_BACKGROUND: &str = "background";
 

@@ -187,7 +187,7 @@ pub(crate) async fn accept(
     let (raw, normalized_bytes) =
         cpu::scope(priority, judge(state, &org, id.clone(), submission)).await?;
     drop(validation);
-    let raw = publish(state, raw, priority).await?;
+    let raw = publish(state, raw, priority, Some(&body_sha256)).await?;
     reservation.keep();
     crate::quota::charge(state, partner.as_str(), body_bytes + normalized_bytes).await;
     let title = raw.payload["title"].as_str().unwrap_or_default().to_owned();
@@ -384,6 +384,9 @@ fn within_limits(raw: &RawReport, config: &Config) -> Result<usize, ApiError> {
 /// shares its work between partners by it) and, when `priority` is background (its partner had other reports in
 /// the backlog), with [`topics::HEADER_PRIORITY`], so that every stage runs its work in the background.
 ///
+/// A first submission's `body_sha256` ([`submission_digest`]) travels in [`topics::HEADER_BODY_SHA256`], so that a
+/// status store refilled from the bus still tells an `Idempotency-Key` retry from a reuse with another body.
+///
 /// Encoding a report of megabytes is CPU work: it runs off the async runtime at `priority`. Returns the report.
 ///
 /// # Errors
@@ -392,6 +395,7 @@ pub(crate) async fn publish(
     state: &AppState,
     raw: RawReport,
     priority: cpu::Priority,
+    body_sha256: Option<&str>,
 ) -> Result<RawReport, ApiError> {
     let (raw, record) = cpu::scope(
         priority,
@@ -406,6 +410,11 @@ pub(crate) async fn publish(
     record
         .headers
         .push((topics::HEADER_PARTNER.to_owned(), raw.partner.to_string()));
+    if let Some(digest) = body_sha256 {
+        record
+            .headers
+            .push((topics::HEADER_BODY_SHA256.to_owned(), digest.to_owned()));
+    }
     if priority == cpu::Priority::Background {
         record.headers.push((
             topics::HEADER_PRIORITY.to_owned(),

@@ -483,11 +483,18 @@ impl Follower {
                         warnings: raw.warnings,
                     }));
                 }
+                let body_sha256 = delivery
+                    .record
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name == topics::HEADER_BODY_SHA256)
+                    .map(|(_, digest)| digest.clone())
+                    .unwrap_or_default();
                 Some(Change::Accepted {
                     id: raw.id,
                     partner: raw.partner,
                     title: raw.payload.title,
-                    body_sha256: String::new(),
+                    body_sha256,
                     received_at: raw.received_at,
                     objects: raw.objects,
                     warnings: raw.warnings,

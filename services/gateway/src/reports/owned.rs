@@ -211,7 +211,7 @@ pub async fn amend_report(
         raw.received_at = received.with_timezone(&chrono::Utc);
     }
     raw.revision = Some(revision.clone());
-    let raw = publish(state, raw, priority).await?;
+    let raw = publish(state, raw, priority, None).await?;
     reservation.keep();
     crate::quota::charge(state, partner.as_str(), body_bytes + normalized_bytes).await;
     let amendment = Amendment {
