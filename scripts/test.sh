@@ -51,6 +51,8 @@ fi
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The API docs build without a broken or private intra-doc link.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 # --- Kafka: a real broker for the Kafka tests ------------------------------------------------------------------------
 # tansu, a Kafka-compatible broker, is installed when missing (cargo install: about 20 min on 2 cores the first time,

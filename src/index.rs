@@ -69,7 +69,7 @@ pub async fn verify(args: IndexVerifyArgs) -> anyhow::Result<()> {
 /// `accord index rebuild`: online for `--index opensearch://…`, else by dropping the embedded index of `--data-dir`.
 ///
 /// # Errors
-/// As [`rebuild_online`] and [`rebuild_embedded`], or when neither option is given.
+/// As `rebuild_online` and `rebuild_embedded`, or when neither option is given.
 pub async fn rebuild(args: IndexRebuildArgs) -> anyhow::Result<()> {
     let online = args.index.filter(|url| url.starts_with("opensearch"));
     match (online, args.data_dir) {

@@ -12,13 +12,13 @@
 //! 5. A report on stdout, and the same figures as one `RESULT {json}` line.
 //!
 //! With `--retract-indicators N`, the run's partner then retracts `N` of its values and the time until none is found
-//! is measured ([`retract`]).
+//! is measured (`retract`).
 //!
 //! With `--alerts N`, the run's agency watches `N` values during the ingest and the time from a watched report's
-//! 202 to its alert on `GET /v1/alerts/stream` is measured ([`alerts`]).
+//! 202 to its alert on `GET /v1/alerts/stream` is measured (`alerts`).
 //!
 //! With `--flood`, instead of 2–4: a second partner floods the heaviest reports the limits allow while the run's
-//! partner's reports are timed until searchable, alone and next to the flood ([`flood`]).
+//! partner's reports are timed until searchable, alone and next to the flood (`flood`).
 //!
 //! The loadgen runs on the same machine as the server in the usual set-up, so its own CPU use (report generation,
 //! JSON, polling) competes with the server's: the figures are a floor, not a ceiling.
@@ -73,7 +73,7 @@ pub struct LoadgenArgs {
     /// Exact lookups of unknown values (the 404 path) measured after ingest.
     #[arg(long, default_value_t = 300)]
     pub unknown_lookups: usize,
-    /// The server's pid, to report its memory (VmRSS, VmHWM from /proc/<pid>/status).
+    /// The server's pid, to report its memory (VmRSS, VmHWM from `/proc/<pid>/status`).
     #[arg(long)]
     pub pid: Option<u32>,
     /// Seed for the synthetic data and the run id (random when absent; printed, so a run can be repeated on a

@@ -1,15 +1,15 @@
 //! `accord report submit FILE|DIR… --as PARTNER`: a partner's back-catalogue into Accord, over the HTTP API.
 //!
 //! A client of `POST /v1/reports` like any other (no back door): it reads STIX 2.1 bundles, MISP events, MISP feeds
-//! (`manifest.json` and `<uuid>.json` event files) and plain indicator lists ([`sources`], [`lists`]); each bundle or
-//! event is one report, each list one report per [`lists::ListOptions::batch`] values. Every rule about content (the
+//! (`manifest.json` and `<uuid>.json` event files) and plain indicator lists (`sources`, `lists`); each bundle or
+//! event is one report, each list one report per `lists::ListOptions::batch` values. Every rule about content (the
 //! classification guard, TLP and markings, indicator validity, limits) is the gateway's: the importer sends, and
 //! reports what the gateway answered.
 //!
 //! - The token is a partner token of `--as`, from `ACCORD_TOKEN` or `--token-file`, never a flag (decision 0021);
 //!   `GET /v1/me` checks it before anything is sent.
 //! - `Prefer: handling=lenient` unless `--strict`; an `Idempotency-Key` derived from what is sent, retries on 429
-//!   (`Retry-After`) and transient failures ([`client`]).
+//!   (`Retry-After`) and transient failures (`client`).
 //! - Progress on stderr (a counter on a terminal, else a line every `--progress-every` reports), a summary on stdout
 //!   (text, or JSON with `--json`: every report's source, id, warnings or problem). The exit status is non-zero when
 //!   anything was refused.

@@ -1,6 +1,6 @@
 //! A partner's controls over its own reports (issue 19): retracting a report, and retracting indicators across all of
 //! its reports. Amending a report needs no record of its own: the new version is a [`crate::RawReport`] with the same
-//! id and a higher [`crate::RawReport::version`].
+//! id and a higher version ([`crate::RawReport::revision`]).
 //!
 //! A control travels the pipeline like a report: the gateway writes it to [`crate::topics::REPORTS_RAW`] marked with
 //! [`crate::topics::HEADER_KIND`] = [`CONTROL_KIND`] and the partner header, the normalizer passes it on to

@@ -12,7 +12,7 @@
 //! [`category`] and [`sector`] are the one lookup: they trim, lower-case, read `_` and blanks as `-`, and map a known
 //! alias (`Spear Phishing`, `banking`, STIX `malware_types` such as `trojan`) to its canonical value, or return
 //! `None` for anything else. The gateway refuses a native report with a value they do not know (422 listing
-//! [`CATEGORY_NAMES`] or [`SECTOR_NAMES`]); the normalizer keeps only values they know, canonical.
+//! [`category_names`] or [`sector_names`]); the normalizer keeps only values they know, canonical.
 
 /// One value of a vocabulary: its canonical name, the group it belongs to (the RSIT class of a category, the NIS2
 /// annex of a sector) and the other spellings that mean it.

@@ -8,8 +8,8 @@
 //! than `token_max_lifetime_days`), and `DELETE /v1/tokens/{id}` revokes one at once. The bootstrap token is
 //! revoked with `DELETE /v1/tokens/bootstrap` ([`accord_runtime::auth::bootstrap_revocation`]).
 //!
-//! Admin owns no storage of its own: every change is published on a compacted topic ([`topics::ADMIN_DIRECTORY`]
-//! for organizations and tokens, [`topics::POLICY_MOUS`] for MoU versions) and every service, admin included,
+//! Admin owns no storage of its own: every change is published on a compacted topic ([`accord_domain::topics::ADMIN_DIRECTORY`]
+//! for organizations and tokens, [`accord_domain::topics::POLICY_MOUS`] for MoU versions) and every service, admin included,
 //! materializes those topics in its [`accord_runtime::Directory`]. A handler answers only once its own directory has
 //! applied the change, so the change is in force for the next request.
 //!

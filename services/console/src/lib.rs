@@ -1,7 +1,7 @@
 //! The web console: Accord in a browser, for partners, investigators, coordinators and auditors (docs/console.md).
 //!
 //! Server-rendered HTML ([`maud`] templates, checked and escaped at compile time), progressive enhancement with htmx
-//! (every form works without JavaScript), and a small vendored stylesheet: both served from the binary ([`assets`]).
+//! (every form works without JavaScript), and a small vendored stylesheet: both served from the binary (`assets`).
 //! The console is served at `/` on the API's own listener by `accord up` ([`start`]), or alone against a remote API
 //! by `accord console --api URL` ([`run_remote`]).
 //!
@@ -11,12 +11,12 @@
 //! query-time re-check and has its audit record written before the page sees it, and the page shows that record's
 //! number (decision 0025).
 //!
-//! **Sessions** ([`session`]): sign-in with an API token into a server-side session (`HttpOnly`, `SameSite=Strict`,
+//! **Sessions** (`session`): sign-in with an API token into a server-side session (`HttpOnly`, `SameSite=Strict`,
 //! `Secure` over TLS; idle and absolute expiry; sign-out ends it; a revoked token ends it at the next request).
-//! Every state-changing form carries the session's CSRF token and is refused without it ([`form`]). Every response
-//! carries a strict Content-Security-Policy and the other security headers ([`security`]).
+//! Every state-changing form carries the session's CSRF token and is refused without it (`form`). Every response
+//! carries a strict Content-Security-Policy and the other security headers (`security`).
 //!
-//! Pages ([`pages`]) are grouped by role: partners, investigators, coordinators (organizations, tokens, MoUs) and
+//! Pages (`pages`) are grouped by role: partners, investigators, coordinators (organizations, tokens, MoUs) and
 //! auditors (the audit trail), all on the same machinery.
 
 mod assets;

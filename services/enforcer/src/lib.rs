@@ -4,7 +4,7 @@
 //! - [`store`]: a durable copy of every normalized report, by id and by partner.
 //! - The stage: store the batch, evaluate it (off the async runtime), publish the release sets, then commit the
 //!   offsets. Batches are made round-robin by partner (`accord_runtime::stage::Fairness`); a release set too large
-//!   for the bus becomes a withdrawal and a dead letter ([`publish_releases`]), never an endless retry.
+//!   for the bus becomes a withdrawal and a dead letter (`publish_releases`), never an endless retry.
 //! - [`reevaluate`]: when an MoU changes (new version, suspend, reactivate, revoke), reaches `effective_from` or
 //!   `expires_at`, or an organization changes (an agency's country), the reports of the affected partners are
 //!   evaluated again and their release sets replace the indexed ones: widening releases earlier reports, narrowing
@@ -408,7 +408,7 @@ accord_runtime::route_table! {
 
 /// Starts the enforcer in `host`: its stage, the watcher that re-evaluates stored reports on policy changes and
 /// retention ends, and its routes (explain, preview); a store set aside as damaged is refilled before the first two
-/// start ([`refill`]).
+/// start (`refill`).
 ///
 /// # Errors
 /// Fails when the report store cannot be opened.

@@ -1,6 +1,6 @@
 //! The gateway: the partners' door.
 //!
-//! `POST /v1/reports` authenticates the partner, checks its backlog (429 beyond it: [`admission`]), validates the
+//! `POST /v1/reports` authenticates the partner, checks its backlog (429 beyond it: `admission`), validates the
 //! body (JSON Schema, then typed, then every indicator), refuses classified material with 422, normalizes the report
 //! on trial within the report limits (422 naming the limit: what its patterns and free text expand to is counted
 //! before anything reaches the bus), writes the raw report to [`topics::REPORTS_RAW`] and answers 202 only once the
@@ -14,10 +14,10 @@
 //! the same key (set `report_id_key` in each, or share the data directory), or a retry through another gateway
 //! becomes another report; each logs the key's fingerprint at start so that operators can compare them.
 //!
-//! Each partner's submissions may take at most `gateway.max_partner_bytes_per_day` bytes a day ([`quota`]): a partner
+//! Each partner's submissions may take at most `gateway.max_partner_bytes_per_day` bytes a day (`quota`): a partner
 //! that keeps sending cannot fill the disk every partner's reports are stored on.
 //!
-//! TAXII 2.1 partners add objects to their inbox here too ([`taxii`]): the envelope becomes a STIX bundle and
+//! TAXII 2.1 partners add objects to their inbox here too (`taxii`): the envelope becomes a STIX bundle and
 //! takes the same path as `POST /v1/reports`; the status resource follows the report.
 
 mod admission;
@@ -89,7 +89,7 @@ pub struct Config {
     /// The most bytes of reports of one partner accepted and not yet evaluated (429 beyond it).
     pub max_backlog_bytes: usize,
     /// The most bytes one partner's submissions and amendments may take in a UTC day, counted as the body as sent
-    /// plus the report once normalized (429 with `Retry-After` until midnight UTC beyond it; [`quota`]). 0: no quota.
+    /// plus the report once normalized (429 with `Retry-After` until midnight UTC beyond it; `quota`). 0: no quota.
     pub max_partner_bytes_per_day: u64,
     /// The most submissions of one partner validated at once (the others wait their turn). Default: half the
     /// machine's cores, at least one, so that one partner's large submissions leave cores to the others.

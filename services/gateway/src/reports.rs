@@ -89,7 +89,7 @@ pub async fn submit_report(
 }
 
 /// [`submit_report`] with the `handling` the request prefers (`Prefer: handling=lenient`): leniently, the 202 document
-/// also lists what was left out, `"warnings": [ { "pointer", "message" } ]` ([`crate::lenient`]).
+/// also lists what was left out, `"warnings": [ { "pointer", "message" } ]` (`crate::lenient`).
 ///
 /// # Errors
 /// As [`submit_report`]; leniently, 422 only for what is never lenient.

@@ -10,10 +10,10 @@
 //! says why.
 //!
 //! The index is derived state: one found empty at start although releases were indexed before is rebuilt from the
-//! bus by replaying the topic ([`rebuild`]), with `/readyz` saying `index rebuilding (n of m)` until it is done. An
+//! bus by replaying the topic (`rebuild`), with `/readyz` saying `index rebuilding (n of m)` until it is done. An
 //! index that can be rebuilt online (OpenSearch) is rebuilt into a new generation by a second stage with a group of
 //! its own, asked for on demand or when the index was lost, and searches switch to it once it has caught up
-//! ([`online`]).
+//! (`online`).
 
 mod metrics;
 mod online;
@@ -248,8 +248,8 @@ impl Indexer {
     }
 }
 
-/// Starts the indexer's stage in `host`, after rebuilding the index from the bus if it was lost ([`rebuild`]), and
-/// the task that runs online rebuilds ([`online`]).
+/// Starts the indexer's stage in `host`, after rebuilding the index from the bus if it was lost (`rebuild`), and
+/// the task that runs online rebuilds (`online`).
 ///
 /// # Errors
 /// When the index or the bus cannot be read for that check.

@@ -80,7 +80,7 @@ impl LimitExceeded {
 /// Why a report was not normalized.
 #[derive(Debug, Clone)]
 pub enum Refusal {
-    /// The report is invalid: its rejection (reasons as in [`crate::normalize`]; boxed, it is the larger variant).
+    /// The report is invalid: its rejection (reasons as in [`crate::normalize()`]; boxed, it is the larger variant).
     Invalid(Box<Rejection>),
     /// The report goes over a limit.
     TooLarge(LimitExceeded),

@@ -8,9 +8,9 @@
 //! - phone numbers with at least eight digits: international (`+49 30 1234567`, `+1 (555) 123-4567`), national with a
 //!   trunk `0` (`030 1234567`, `(030) 123 45 67`) and North-American (`(555) 123-4567`, `555-123-4567`); never a
 //!   piece of a longer token, so IP addresses, hashes, CVE and ATT&CK ids, dates and URLs do not match;
-//! - IBANs, payment card numbers and bank account numbers after a cue ([`numbers`]);
-//! - personal names after a cue ([`cued`]) and without one, from maintained name lists ([`names`]);
-//! - inside a URL or a file name written in the text, the parts that carry any of these ([`embedded`]).
+//! - IBANs, payment card numbers and bank account numbers after a cue (`numbers`);
+//! - personal names after a cue (`cued`) and without one, from maintained name lists (`names`);
+//! - inside a URL or a file name written in the text, the parts that carry any of these (`embedded`).
 //!
 //! [`locate`] returns the ranges of a text field; [`in_indicator`] those inside an indicator's value (a URL's query
 //! values and path segments, a file name). Ranges are byte offsets on char boundaries, sorted and non-overlapping:

@@ -1,7 +1,7 @@
 //! `accord bus verify`: checks a stopped embedded log, file and records.
 //!
 //! Two layers are checked: the file (redb's own page checksums, [`redb::Database::check_integrity`], which repairs
-//! what it can from the last durable commit) and every stored record of every topic (its CRC32C, [`super::codec`]).
+//! what it can from the last durable commit) and every stored record of every topic (its CRC32C, `super::codec`).
 //! The answer lists, per topic, how many records were read and which could not be (offset and why): what readers
 //! deliver as corrupt records and the stages dead-letter. It refuses while another process holds the file.
 

@@ -12,7 +12,7 @@
 //! beside the records (table `audit_checkpoints`, keyed by `seq`, never overwritten). A checkpoint an auditor keeps
 //! outside Accord is what detects a truncated chain or one rewritten from its first record ([`verify`]).
 //!
-//! Partners' amendments and retractions are recorded too, by a follower of the bus ([`partners`]): who, when and
+//! Partners' amendments and retractions are recorded too, by a follower of the bus (`partners`): who, when and
 //! why, never the content.
 //!
 //! What an auditor may read of the trail (its own organization's records, or all for the operator) is decided in
