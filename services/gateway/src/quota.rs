@@ -22,7 +22,8 @@ use crate::AppState;
 /// Answers 429 when `partner`'s quota for today is used up.
 ///
 /// # Errors
-/// 429 naming `gateway.max_partner_bytes_per_day`, with `Retry-After` until midnight UTC; 500 on a storage error.
+/// 429 naming `gateway.max_partner_bytes_per_day`, with `Retry-After` until midnight UTC; 503 when the status store
+/// cannot be read (a full disk it is reopening after): nothing is admitted that the quota cannot count.
 pub(crate) async fn check(state: &AppState, partner: &str) -> Result<(), ApiError> {
     let max = state.config.max_partner_bytes_per_day;
     if max == 0 {
@@ -34,7 +35,7 @@ pub(crate) async fn check(state: &AppState, partner: &str) -> Result<(), ApiErro
     let used = tokio::task::spawn_blocking(move || store.charged(&owner, now.date_naive()))
         .await
         .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(|error| ApiError::unavailable("the report status store", &error))?;
     if used < max {
         return Ok(());
     }
