@@ -86,7 +86,7 @@ pub async fn conservation(bus: &BusClient) -> anyhow::Result<Conservation> {
 }
 
 /// Returns the key and payload of every record of `topic` below its end offsets at the time of the call, control
-/// records (`accord_domain::control`) left out.
+/// records (`accord_domain::control`) left out except a report's retraction.
 async fn read_topic(
     bus: &BusClient,
     topic: &str,
@@ -123,9 +123,16 @@ async fn read_topic(
             let Some(end) = remaining.get(&partition).copied() else {
                 continue;
             };
-            // A partner's retraction is not a report: it is accounted for by its report's latest release set.
+            // A partner's control is not a report, but a report's retraction stands for the report: once the
+            // report's earlier records are compacted away (`accord_bus::KEYED_TOPICS`) it is all that is left of it
+            // on `reports.raw`. An indicator retraction is keyed by no report and left out.
             let control = accord_domain::control::is_control(&delivery.record.headers);
-            if delivery.position.offset < end && !control {
+            let report_key = delivery
+                .record
+                .key
+                .as_deref()
+                .is_some_and(|key| accord_domain::ReportId::parse(key).is_ok());
+            if delivery.position.offset < end && (!control || report_key) {
                 records.push((delivery.record.key, delivery.record.payload));
             }
             if delivery.position.offset + 1 >= end {

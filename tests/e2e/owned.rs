@@ -114,6 +114,48 @@ async fn wait_gone(app: &TestApp, token: &str, value: &str) {
     }
 }
 
+/// Returns the payloads of every record on the topics that carry a report's content (`accord_bus::KEYED_TOPICS`).
+async fn bus_payloads(app: &TestApp) -> Vec<String> {
+    let mut payloads = Vec::new();
+    for topic in accord_bus::KEYED_TOPICS {
+        let end = app.bus.end_offsets(topic).await.unwrap()[0].offset;
+        let options = accord_bus::SubscribeOptions {
+            topic: topic.to_owned(),
+            group: None,
+        };
+        let mut subscription = app.bus.subscribe(options).await.unwrap();
+        let mut next = 0;
+        while next < end {
+            for delivery in subscription.next_batch(512).await.unwrap() {
+                next = delivery.position.offset + 1;
+                payloads.push(String::from_utf8_lossy(&delivery.record.payload).into_owned());
+            }
+        }
+    }
+    payloads
+}
+
+/// Waits until no record on the bus holds any of `needles` (the cleaner removes a report's earlier records once
+/// every stage has read past its retraction or amendment).
+async fn wait_off_the_bus(app: &TestApp, needles: &[&str]) {
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let payloads = bus_payloads(app).await;
+        let left: Vec<&String> = payloads
+            .iter()
+            .filter(|payload| needles.iter().any(|needle| payload.contains(needle)))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still on the bus: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 fn search_body(q: &str) -> Value {
     json!({ "q": q, "purpose": "investigation", "case": "CASE-S" })
 }
@@ -290,6 +332,15 @@ async fn a_retracted_report_disappears_everywhere_and_leaves_a_tombstone_with_re
     assert_eq!(record["query"]["report"], id.as_str());
     assert_eq!(record["query"]["reason"], "false-positive");
     assert!(!record.to_string().contains("Sinkholed"), "{record}");
+    // The report's records leave the bus: only its retraction and the release set that withdrew it stay.
+    wait_off_the_bus(&app, &["Sinkholed", "203.0.113.77"]).await;
+    assert!(
+        bus_payloads(&app)
+            .await
+            .iter()
+            .any(|p| p.contains(id.as_str())),
+        "the retraction stays"
+    );
 
     // Retracting again changes nothing; a retracted report cannot be amended; others still see 404.
     let (again, _, _) = send(&app, Method::DELETE, &path, &w.partner, &[], Some(body)).await;
@@ -549,6 +600,8 @@ async fn an_amendment_replaces_what_agencies_see_and_if_match_guards_it() {
         "{status}"
     );
     assert_eq!(status["title"], "Second version");
+    // The first version's records leave the bus.
+    wait_off_the_bus(&app, &["First version", "198.51.100.31"]).await;
     // Oversight: the amendment is in the trail, with who and the version.
     let auditor = app.token("accord-admin", "auditor").await;
     let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;

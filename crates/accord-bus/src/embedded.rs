@@ -3,7 +3,8 @@
 //! # Layout
 //! - `topics`: topic name → the log end (next offset to append);
 //! - `log/<topic>`: offset → encoded record (key, headers, payload; the private `codec` module), one partition (0);
-//! - `group_offsets`: (group, topic) → the next offset the group reads.
+//! - `group_offsets`: (group, topic) → the next offset the group reads;
+//! - `compaction_marks` and `latest/<topic>`: the cleaner's state (below).
 //!
 //! # Writes: group commit
 //! Every write goes to one writer thread (the private `writer` module), which drains everything queued, applies it
@@ -27,11 +28,18 @@
 //! acknowledged record and group offset, and nothing of a batch that was not acknowledged is half-applied. Records
 //! delivered but not committed are delivered again: at least once.
 //!
+//! # Compaction of the keyed topics
+//! The topics keyed by report id ([`crate::KEYED_TOPICS`]) are compacted as they are consumed (the private `cleaner`
+//! module): once every consumer group has committed past a record, the earlier record with the same key is removed,
+//! so that a retracted or amended report's earlier records leave the log. Other topics are never compacted on their
+//! own; [`compact`] compacts any topic of a closed log.
+//!
 //! # Consumer groups
 //! The embedded log has one consumer per group: a subscription in a group starts at the group's committed offset
 //! when it is opened and then reads on its own. Two subscriptions in the same group do not share the work; each reads
 //! everything from that offset, and the group's offset is whatever the last one committed.
 
+mod cleaner;
 mod codec;
 mod compaction;
 mod reopen;
@@ -269,6 +277,15 @@ impl Bus for EmbeddedBus {
         let start = match &options.group {
             None => 0,
             Some(group) => {
+                if crate::KEYED_TOPICS.contains(&options.topic.as_str()) {
+                    let (reply, joined) = oneshot::channel();
+                    self.send(Command::Join {
+                        group: group.clone(),
+                        topic: options.topic.clone(),
+                        reply,
+                    })?;
+                    outcome(joined).await?;
+                }
                 let db = self.shared.database()?;
                 let (group, topic) = (group.clone(), options.topic.clone());
                 tokio::task::spawn_blocking(move || read_group_offset(&db, &group, &topic))

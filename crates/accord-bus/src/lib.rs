@@ -18,6 +18,13 @@ pub mod conformance;
 /// embedded log): its value says where and why. The record has an empty payload, so every stage dead-letters it.
 pub const HEADER_CORRUPT: &str = "accord-corrupt";
 
+/// The topics whose records are keyed by report id and whose last record of a key is that report's state
+/// (`reports.raw`, `reports.normalized`, `reports.releasable`: a new version, a retraction or a new evaluation replaces
+/// what came before). Both backends compact them: the embedded log's cleaner (the `embedded` module's `cleaner`) and
+/// Kafka's (`cleanup.policy=compact`), so that a retracted or amended report's earlier records leave the log. The
+/// names of `accord_domain::topics`, which this crate does not depend on.
+pub const KEYED_TOPICS: [&str; 3] = ["reports.raw", "reports.normalized", "reports.releasable"];
+
 pub mod embedded;
 #[cfg(feature = "kafka")]
 pub mod kafka;

@@ -94,10 +94,12 @@ pub struct IndicatorRetraction {
 }
 
 impl IndicatorRetraction {
-    /// Returns the bus key of the record: `retraction:<partner>` (not a report id: `accord check` and the stages
-    /// know a control by its header, and a partner's indicator retractions share a partition).
+    /// Returns the bus key of the record: `retraction:<partner>:<id>` (not a report id: `accord check` and the
+    /// stages know a control by its header). Each retraction has its own key: `reports.raw` and
+    /// `reports.normalized` are compacted by key, and a later retraction must not replace an earlier one, which a
+    /// store refilled from the bus applies too.
     pub fn key(&self) -> String {
-        format!("retraction:{}", self.partner)
+        format!("retraction:{}:{}", self.partner, self.id)
     }
 }
 

@@ -243,6 +243,7 @@ async fn ingest(index: &IndexClient, store: &StatusStore, reports: usize) -> Sam
             released_to: vec!["ncu".to_owned()],
             at: view.facts.received_at.to_rfc3339(),
             trigger: "report received".to_owned(),
+            revoked_from: Vec::new(),
         });
         batch.push(ReplaceViews {
             report_id,

@@ -211,6 +211,10 @@ pub enum Change {
         at: String,
         /// What caused it.
         trigger: String,
+        /// The agencies a retraction or an amendment revoked objects from (the release set's `revoked`): they had
+        /// the report just before, also when the release set that showed it to them is no longer on the bus
+        /// (compacted, `accord_bus::KEYED_TOPICS`).
+        revoked_from: Vec<String>,
     },
 }
 
@@ -412,28 +416,55 @@ fn merge(current: Option<ReportStatus>, change: Change) -> ReportStatus {
             released_to,
             at,
             trigger,
+            revoked_from,
             ..
-        } => evaluated(&mut status, partner, indicators, released_to, at, trigger),
+        } => {
+            let evaluation = Evaluation {
+                released_to,
+                revoked_from,
+                at,
+                trigger,
+            };
+            evaluated(&mut status, partner, indicators, evaluation);
+        }
     }
     status
 }
 
-/// Applies an evaluation: a shrinking `released_to` leaves a withdrawal receipt per agency that lost the report.
+/// What one release set says of the report, for [`evaluated`].
+struct Evaluation {
+    released_to: Vec<String>,
+    revoked_from: Vec<String>,
+    at: String,
+    trigger: String,
+}
+
+/// Applies an evaluation: an agency that had the report (it was released to it, or the release set revokes its
+/// objects from it) and no longer has it gets one withdrawal receipt; a release set read again adds none.
 fn evaluated(
     status: &mut ReportStatus,
     partner: String,
     indicators: usize,
-    released_to: Vec<String>,
-    at: String,
-    trigger: String,
+    evaluation: Evaluation,
 ) {
+    let Evaluation {
+        released_to,
+        revoked_from,
+        at,
+        trigger,
+    } = evaluation;
     status.partner = partner;
     status.indicators = indicators;
     status.evaluated_at = Some(at.clone());
-    for agency in &status.released_to {
-        if !released_to.contains(agency) {
+    let had: BTreeSet<String> = status.released_to.drain(..).chain(revoked_from).collect();
+    for agency in had {
+        let receipted = status
+            .withdrawals
+            .iter()
+            .any(|withdrawal| withdrawal.agency == agency && withdrawal.at == at);
+        if !released_to.contains(&agency) && !receipted {
             status.withdrawals.push(Withdrawal {
-                agency: agency.clone(),
+                agency,
                 at: at.clone(),
                 reason: trigger.clone(),
             });
@@ -481,6 +512,8 @@ impl Follower {
                         body_sha256: String::new(),
                         revision,
                         warnings: raw.warnings,
+                        received_at: raw.received_at,
+                        objects: raw.objects,
                     }));
                 }
                 let body_sha256 = delivery
@@ -520,26 +553,34 @@ impl Follower {
                     },
                 })
             }
-            _ => {
-                let release: heads::Release = serde_json::from_slice(payload).ok()?;
-                let released_to: BTreeSet<String> = release
-                    .views
-                    .into_iter()
-                    .flat_map(|view| view.grants.into_iter().map(|grant| grant.agency))
-                    .collect();
-                Some(Change::Released {
-                    id: release.report_id,
-                    partner: release.partner,
-                    indicators: release.indicators,
-                    released_to: released_to.into_iter().collect(),
-                    at: release.evaluated_at,
-                    trigger: release
-                        .trigger
-                        .unwrap_or_else(|| "re-evaluation".to_owned()),
-                })
-            }
+            _ => released(payload),
         }
     }
+}
+
+/// Returns the status change a release set makes.
+fn released(payload: &[u8]) -> Option<Change> {
+    let release: heads::Release = serde_json::from_slice(payload).ok()?;
+    let released_to: BTreeSet<String> = release
+        .views
+        .into_iter()
+        .flat_map(|view| view.grants.into_iter().map(|grant| grant.agency))
+        .collect();
+    Some(Change::Released {
+        id: release.report_id,
+        partner: release.partner,
+        indicators: release.indicators,
+        released_to: released_to.into_iter().collect(),
+        at: release.evaluated_at,
+        trigger: release
+            .trigger
+            .unwrap_or_else(|| "re-evaluation".to_owned()),
+        revoked_from: release
+            .revoked
+            .into_iter()
+            .map(|revoked| revoked.agency)
+            .collect(),
+    })
 }
 
 /// The few fields the status needs from each record: decoding only these skips the payloads, views and content.
@@ -587,6 +628,13 @@ mod heads {
         pub(super) evaluated_at: String,
         #[serde(default)]
         pub(super) trigger: Option<String>,
+        #[serde(default)]
+        pub(super) revoked: Vec<Revoked>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Revoked {
+        pub(super) agency: String,
     }
 
     #[derive(Deserialize)]

@@ -1,7 +1,8 @@
 //! Log compaction of the embedded log, the way Kafka's log cleaner compacts a topic with `cleanup.policy=compact`:
 //! of the records sharing a key only the last one is kept, records without a key are kept, and the kept records keep
-//! their offsets (a reader sees a gap where a record was removed). The embedded bus never compacts on its own; this
-//! lets a test, or an operator, see what a compacted Kafka topic would hold.
+//! their offsets (a reader sees a gap where a record was removed). The embedded bus compacts only the keyed topics on
+//! its own (the `cleaner` module, as they are consumed); this compacts any topic of a closed log at once, so that a
+//! test, or an operator, can see what a compacted Kafka topic would hold.
 
 use std::{collections::HashMap, path::Path};
 

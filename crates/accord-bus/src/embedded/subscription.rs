@@ -68,6 +68,18 @@ impl EmbeddedSubscription {
                 BusError::unavailable(format!("failed to read topic `{}`", self.topic), error)
             })?
     }
+
+    /// Marks the offsets of `from..to` that are not among `deliveries` (removed by the cleaner) as processed.
+    fn skip_gaps(&mut self, from: u64, to: u64, deliveries: &[Delivery]) {
+        let mut expected = from;
+        let delivered = deliveries.iter().map(|delivery| delivery.position.offset);
+        for offset in delivered.chain(std::iter::once(to)) {
+            for gap in expected..offset {
+                self.watermark.mark(gap);
+            }
+            expected = offset + 1;
+        }
+    }
 }
 
 #[async_trait]
@@ -82,7 +94,17 @@ impl Subscription for EmbeddedSubscription {
             let end = *self.end.borrow_and_update();
             if self.next_read < end {
                 let to = end.min(self.next_read.saturating_add(max));
-                let deliveries = self.read(self.next_read, to).await?;
+                let from = self.next_read;
+                let deliveries = self.read(from, to).await?;
+                if crate::KEYED_TOPICS.contains(&self.topic.as_str()) {
+                    // The cleaner removes records and leaves gaps (the `cleaner` module): a gap is never delivered,
+                    // so it counts as processed, or the group could never commit past it.
+                    self.skip_gaps(from, to, &deliveries);
+                    if deliveries.is_empty() {
+                        self.next_read = to;
+                        continue;
+                    }
+                }
                 let Some(last) = deliveries.last() else {
                     return Err(BusError::Unavailable {
                         context: format!(

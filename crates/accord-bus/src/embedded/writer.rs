@@ -24,7 +24,11 @@ use redb::{Database, Durability, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
 
-use super::{Shared, reopen::Broken};
+use super::{
+    Shared,
+    cleaner::{self, Clean, Cleaner},
+    reopen::Broken,
+};
 use crate::{BusError, Position, retry::Trouble};
 
 /// Topic name → next offset to append (the log end).
@@ -66,6 +70,12 @@ pub(super) enum Command {
         records: Vec<Vec<u8>>,
         reply: Reply<Vec<Position>>,
     },
+    /// Tells the cleaner that a subscription of `group` reads `topic` (the `cleaner` module): writes nothing.
+    Join {
+        group: String,
+        topic: String,
+        reply: Reply<()>,
+    },
     /// Stores a group's next offset on a topic.
     CommitOffset {
         group: String,
@@ -79,7 +89,7 @@ impl Command {
     fn num_bytes(&self) -> usize {
         match self {
             Command::Publish { records, .. } => records.iter().map(Vec::len).sum(),
-            Command::EnsureTopics { .. } | Command::CommitOffset { .. } => 0,
+            Command::EnsureTopics { .. } | Command::CommitOffset { .. } | Command::Join { .. } => 0,
         }
     }
 }
@@ -119,12 +129,17 @@ struct Plan {
     ensures: Vec<Reply<()>>,
     appends: HashMap<String, Append>,
     offsets: Vec<OffsetCommit>,
+    /// Groups that opened a subscription: (group, topic, reply).
+    joins: Vec<(String, String, Reply<()>)>,
+    /// What the cleaner cleans in the same transaction.
+    cleans: Vec<Clean>,
 }
 
 impl Plan {
     fn writes_nothing(&self) -> bool {
         self.new_topics.is_empty()
             && self.offsets.is_empty()
+            && self.cleans.is_empty()
             && self
                 .appends
                 .values()
@@ -149,6 +164,8 @@ pub(super) struct Writer {
     /// When it last recovered, with the backoff it had reached (see the `reopen` module).
     pub(super) relapse: Option<(std::time::Instant, crate::retry::Backoff)>,
     pub(super) trouble: Trouble,
+    /// Compacts the keyed topics (the `cleaner` module).
+    cleaner: Cleaner,
 }
 
 impl Writer {
@@ -165,6 +182,9 @@ impl Writer {
     ) -> Result<Self, BusError> {
         let loaded = load_topics(&db).map_err(|error| {
             BusError::unavailable("failed to load the topics of the bus log", error)
+        })?;
+        let cleaner = Cleaner::load(&db).map_err(|error| {
+            BusError::unavailable("failed to load the compaction state of the bus log", error)
         })?;
         *shared.db.lock().unwrap_or_else(PoisonError::into_inner) = Arc::downgrade(&db);
         let mut topics = HashMap::with_capacity(loaded.len());
@@ -190,6 +210,7 @@ impl Writer {
             broken: None,
             relapse: None,
             trouble: Trouble::new(what),
+            cleaner,
         })
     }
 
@@ -207,9 +228,20 @@ impl Writer {
     /// Waits for a command, then applies it with everything queued behind it. Returns `false` once the channel is
     /// closed and empty.
     fn step(&mut self) -> bool {
-        let first = match self.broken.is_some() {
-            true => self.wait_while_broken(),
-            false => self.commands.blocking_recv(),
+        let first = if self.broken.is_some() {
+            self.wait_while_broken()
+        } else if self.cleaning_due() {
+            match self.commands.try_recv() {
+                Ok(command) => Some(command),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // The cleaner is behind and nobody waits: a transaction that only cleans.
+                    self.apply(Vec::new());
+                    return true;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            }
+        } else {
+            self.commands.blocking_recv()
         };
         let Some(first) = first else {
             return false;
@@ -227,10 +259,21 @@ impl Writer {
         true
     }
 
+    /// Returns the ranges of the keyed topics the cleaner may clean now.
+    fn cleaning(&self) -> Vec<Clean> {
+        let ends = |topic: &str| self.topics.get(topic).map(|state| state.next);
+        self.cleaner.due(ends, std::time::Instant::now())
+    }
+
+    fn cleaning_due(&self) -> bool {
+        !self.cleaning().is_empty()
+    }
+
     /// Applies one batch in one transaction and answers every command of it.
     fn apply(&mut self, batch: Vec<Command>) {
         let num_commands = batch.len();
-        let plan = self.plan(batch);
+        let mut plan = self.plan(batch);
+        plan.cleans = self.cleaning();
         if plan.writes_nothing() {
             self.finish(plan);
             return;
@@ -295,6 +338,11 @@ impl Writer {
                     append.records.extend(records);
                     append.replies.push((reply, positions));
                 }
+                Command::Join {
+                    group,
+                    topic,
+                    reply,
+                } => plan.joins.push((group, topic, reply)),
                 Command::CommitOffset {
                     group,
                     topic,
@@ -344,6 +392,15 @@ impl Writer {
                 }
             }
         }
+        for clean in &plan.cleans {
+            let removed = cleaner::clean(&txn, clean)?;
+            debug!(
+                topic = clean.topic,
+                removed,
+                to = clean.to,
+                "cleaned a keyed topic"
+            );
+        }
         txn.commit()?;
         Ok(())
     }
@@ -373,13 +430,28 @@ impl Writer {
         for reply in plan.ensures {
             let _ = reply.send(Ok(()));
         }
+        self.cleaner.cleaned(&plan.cleans);
+        let now = std::time::Instant::now();
+        self.joined(plan.joins);
         for commit in plan.offsets {
+            self.cleaner
+                .committed(&commit.group, &commit.topic, commit.next, now);
             let _ = commit.reply.send(Ok(()));
+        }
+    }
+
+    /// Notes the groups that opened a subscription (nothing to write, so also when the transaction failed).
+    fn joined(&mut self, joins: Vec<(String, String, Reply<()>)>) {
+        let now = std::time::Instant::now();
+        for (group, topic, reply) in joins {
+            self.cleaner.joined(&group, &topic, now);
+            let _ = reply.send(Ok(()));
         }
     }
 
     /// Answers every waiter of a failed plan; nothing of it was committed.
     fn fail(&mut self, plan: Plan, error: Arc<dyn std::error::Error + Send + Sync>) {
+        self.joined(plan.joins);
         for reply in plan.ensures {
             let _ = reply.send(Err(BusError::unavailable(
                 "failed to create topics",

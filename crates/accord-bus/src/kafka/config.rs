@@ -25,6 +25,15 @@ use crate::{BusError, mask_url};
 /// names of `accord_domain::topics`, which this crate does not depend on).
 pub const COMPACTED_TOPICS: [&str; 2] = ["policy.mous", "admin.directory"];
 
+/// `min.compaction.lag.ms` of the keyed topics ([`KafkaConfig::keyed_topics`]): a record superseded by a newer one
+/// with the same key stays readable at least this long (one hour), so a consumer that lags less still reads every
+/// version in order (the embedded log's cleaner waits for the consumer groups instead).
+pub const MIN_COMPACTION_LAG_MS: u64 = 3_600_000;
+
+/// `max.compaction.lag.ms` of the keyed topics: the longest a superseded record (the content of a retracted or
+/// amended report) may stay in the log before the broker's cleaner removes it (one day).
+pub const MAX_COMPACTION_LAG_MS: u64 = 86_400_000;
+
 /// How the Kafka bus connects and creates topics. `Default` is a single local broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
@@ -37,8 +46,11 @@ pub struct KafkaConfig {
     /// `retention.ms` of the topics it creates, except the compacted ones (`?retention_ms=`; `-1` keeps forever);
     /// `None` leaves the broker's default.
     pub retention_ms: Option<i64>,
-    /// Topics created with `cleanup.policy=compact`.
+    /// Topics created with `cleanup.policy=compact` and a single partition.
     pub compacted_topics: Vec<String>,
+    /// Topics keyed by report id, created with their partitions and `cleanup.policy=compact` (`compact,delete` with a
+    /// retention), [`MIN_COMPACTION_LAG_MS`] and [`MAX_COMPACTION_LAG_MS`]: [`crate::KEYED_TOPICS`] by default.
+    pub keyed_topics: Vec<String>,
     /// How long a publish may wait for its delivery reports before it fails (`?delivery_timeout_ms=`).
     pub delivery_timeout: Duration,
     /// Consumer group session timeout: how long a crashed member keeps its partitions (`?session_timeout_ms=`).
@@ -79,6 +91,10 @@ impl Default for KafkaConfig {
                 .iter()
                 .map(|&topic| topic.to_owned())
                 .collect(),
+            keyed_topics: crate::KEYED_TOPICS
+                .iter()
+                .map(|&topic| topic.to_owned())
+                .collect(),
             delivery_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
@@ -90,6 +106,33 @@ impl Default for KafkaConfig {
 }
 
 impl KafkaConfig {
+    /// Returns the partitions and the settings a topic named `name` is created with: the compacted topics one
+    /// partition and `cleanup.policy=compact`; the keyed topics compaction (with deletion when a retention is set)
+    /// and the compaction lags; every topic but the compacted ones the retention when set; every topic
+    /// `max.message.bytes`.
+    pub fn topic_settings(&self, name: &str) -> (i32, Vec<(&'static str, String)>) {
+        let compacted = self.compacted_topics.iter().any(|topic| topic == name);
+        let keyed = self.keyed_topics.iter().any(|topic| topic == name);
+        let mut settings = vec![("max.message.bytes", self.message_max_bytes().to_string())];
+        if compacted {
+            settings.push(("cleanup.policy", "compact".to_owned()));
+            return (1, settings);
+        }
+        if keyed {
+            let policy = match self.retention_ms {
+                Some(_) => "compact,delete",
+                None => "compact",
+            };
+            settings.push(("cleanup.policy", policy.to_owned()));
+            settings.push(("min.compaction.lag.ms", MIN_COMPACTION_LAG_MS.to_string()));
+            settings.push(("max.compaction.lag.ms", MAX_COMPACTION_LAG_MS.to_string()));
+        }
+        if let Some(retention) = self.retention_ms {
+            settings.push(("retention.ms", retention.to_string()));
+        }
+        (i32::from(self.partitions), settings)
+    }
+
     /// Returns the configuration for `bootstrap` (`host:port[,host:port…]`) with the other fields at their defaults.
     pub fn new(bootstrap: &str) -> Self {
         Self {
@@ -288,6 +331,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_kind_of_topic_gets_its_partitions_and_policy() {
+        let config = KafkaConfig {
+            retention_ms: Some(1_000),
+            ..KafkaConfig::default()
+        };
+        let policy = |name: &str| {
+            let (partitions, settings) = config.topic_settings(name);
+            let get = |key: &str| {
+                settings
+                    .iter()
+                    .find(|(name, _)| *name == key)
+                    .map(|(_, value)| value.clone())
+            };
+            (partitions, get("cleanup.policy"), get("retention.ms"))
+        };
+        assert_eq!(policy("policy.mous"), (1, Some("compact".into()), None));
+        assert_eq!(
+            policy("reports.raw"),
+            (3, Some("compact,delete".into()), Some("1000".into()))
+        );
+        assert_eq!(policy("reports.rejected"), (3, None, Some("1000".into())));
+        let (_, unretained) = KafkaConfig::default().topic_settings("reports.releasable");
+        assert!(unretained.contains(&("cleanup.policy", "compact".to_owned())));
+        assert!(unretained.contains(&("max.compaction.lag.ms", MAX_COMPACTION_LAG_MS.to_string())));
+    }
+
+    #[test]
     fn parses_hosts_and_parameters() {
         let config = KafkaConfig::from_url(
             "kafka://a:9092,b.example:19092?partitions=6&replication=3&retention_ms=-1&delivery_timeout_ms=5000",
@@ -298,6 +368,10 @@ mod tests {
         assert_eq!(config.retention_ms, Some(-1));
         assert_eq!(config.delivery_timeout, Duration::from_secs(5));
         assert_eq!(config.compacted_topics, ["policy.mous", "admin.directory"]);
+        assert_eq!(
+            config.keyed_topics,
+            ["reports.raw", "reports.normalized", "reports.releasable"]
+        );
         assert_eq!(config.max_record_bytes, DEFAULT_MAX_RECORD_BYTES);
         let small = KafkaConfig::from_url("kafka://a:9092?max_record_bytes=1048576").unwrap();
         assert_eq!(small.max_record_bytes, 1024 * 1024);

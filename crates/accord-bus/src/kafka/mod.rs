@@ -4,8 +4,11 @@
 //! - A topic is a Kafka topic created by [`Bus::ensure_topics`] with [`KafkaConfig::partitions`] partitions and
 //!   [`KafkaConfig::replication`] replicas; the compacted topics ([`KafkaConfig::compacted_topics`], `policy.mous`
 //!   and `admin.directory`) get `cleanup.policy=compact` and a single partition (they are small, and their readers
-//!   need one total order: an organization before its tokens, and one applied offset to wait for), the others
-//!   `retention.ms` when configured; every one gets `max.message.bytes` from [`KafkaConfig::max_record_bytes`]
+//!   need one total order: an organization before its tokens, and one applied offset to wait for); the keyed topics
+//!   ([`KafkaConfig::keyed_topics`], [`crate::KEYED_TOPICS`]) keep their partitions and get `cleanup.policy=compact`
+//!   (`compact,delete` with a retention) with [`MIN_COMPACTION_LAG_MS`] and [`MAX_COMPACTION_LAG_MS`], so that a
+//!   retracted or amended report's earlier records leave the log within a day; the others get `retention.ms` when
+//!   configured; every one gets `max.message.bytes` from [`KafkaConfig::max_record_bytes`]
 //!   (the producer's `message.max.bytes` is the same). Topics that exist are left as they are.
 //! - A [`Position`] is (partition, offset). Records are partitioned by key, so the records of one report or one MoU
 //!   stay in order; records without a key are spread by librdkafka.
@@ -56,7 +59,8 @@ use rdkafka::{
 use tracing::{debug, info, instrument, warn};
 
 pub use self::config::{
-    COMPACTED_TOPICS, DEFAULT_MAX_RECORD_BYTES, FRAMING_BYTES, KafkaConfig, MAX_MAX_RECORD_BYTES,
+    COMPACTED_TOPICS, DEFAULT_MAX_RECORD_BYTES, FRAMING_BYTES, KafkaConfig, MAX_COMPACTION_LAG_MS,
+    MAX_MAX_RECORD_BYTES, MIN_COMPACTION_LAG_MS,
 };
 pub use self::membership::MemberIdentity;
 pub use self::security::{KafkaSecurity, SaslMechanism, Secret, SecurityProtocol};
@@ -292,30 +296,21 @@ impl Bus for KafkaBus {
                 names.push((*topic).to_owned());
             }
         }
-        let retention = self.config.retention_ms.map(|millis| millis.to_string());
-        let max_message_bytes = self.config.message_max_bytes().to_string();
-        let new_topics: Vec<NewTopic<'_>> = names
+        let specs: Vec<(&String, i32, Vec<(&'static str, String)>)> = names
             .iter()
             .map(|name| {
-                let compacted = self.config.compacted_topics.contains(name);
-                let partitions = if compacted {
-                    1
-                } else {
-                    i32::from(self.config.partitions)
-                };
-                let topic = NewTopic::new(
-                    name,
-                    partitions,
-                    TopicReplication::Fixed(i32::from(self.config.replication)),
+                let (partitions, settings) = self.config.topic_settings(name);
+                (name, partitions, settings)
+            })
+            .collect();
+        let new_topics: Vec<NewTopic<'_>> = specs
+            .iter()
+            .map(|(name, partitions, settings)| {
+                let replication = TopicReplication::Fixed(i32::from(self.config.replication));
+                settings.iter().fold(
+                    NewTopic::new(name, *partitions, replication),
+                    |topic, (key, value)| topic.set(key, value),
                 )
-                .set("max.message.bytes", &max_message_bytes);
-                if compacted {
-                    topic.set("cleanup.policy", "compact")
-                } else if let Some(retention) = &retention {
-                    topic.set("retention.ms", retention)
-                } else {
-                    topic
-                }
             })
             .collect();
         let options = AdminOptions::new()

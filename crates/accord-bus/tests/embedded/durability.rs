@@ -47,11 +47,14 @@ async fn topics_records_and_offsets_survive_restarts() {
     for restart in 0..5 {
         let bus = dir.open();
         if restart == 0 {
-            bus.ensure_topics(&["reports.raw"]).await.unwrap();
+            bus.ensure_topics(&["reports.rejected"]).await.unwrap();
         }
         // The topic exists after a restart without ensuring it again, and offsets continue where they were.
         let batch: Vec<Record> = (restart * 10..restart * 10 + 10).map(record).collect();
-        let positions = bus.publish("reports.raw", batch.clone()).await.unwrap();
+        let positions = bus
+            .publish("reports.rejected", batch.clone())
+            .await
+            .unwrap();
         assert_eq!(
             offsets(&positions),
             (restart as u64 * 10..restart as u64 * 10 + 10).collect::<Vec<_>>()
@@ -59,7 +62,7 @@ async fn topics_records_and_offsets_survive_restarts() {
         expected.extend(batch);
     }
     let bus = dir.open();
-    assert_eq!(read_all(&bus, "reports.raw", 50).await, expected);
+    assert_eq!(read_all(&bus, "reports.rejected", 50).await, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,17 +142,17 @@ async fn a_damaged_record_is_delivered_as_corrupt_in_its_place_and_the_rest_flow
     let dir = TestDir::new();
     {
         let bus = dir.open();
-        bus.ensure_topics(&["reports.raw"]).await.unwrap();
+        bus.ensure_topics(&["reports.rejected"]).await.unwrap();
         let batch: Vec<Record> = (0..3)
             .map(|i| Record::new(format!("report--{i}"), format!(r#"{{"n":{i}}}"#)))
             .collect();
-        bus.publish("reports.raw", batch).await.unwrap();
+        bus.publish("reports.rejected", batch).await.unwrap();
     }
     // Damage one byte of the payload of the record at offset 1, as a failing disk would, behind the bus's back.
     {
         let db = redb::Database::open(dir.path().join(accord_bus::embedded::FILE_NAME)).unwrap();
         let table: redb::TableDefinition<'_, u64, &[u8]> =
-            redb::TableDefinition::new("log/reports.raw");
+            redb::TableDefinition::new("log/reports.rejected");
         let txn = db.begin_write().unwrap();
         {
             use redb::ReadableTable as _;
@@ -162,7 +165,7 @@ async fn a_damaged_record_is_delivered_as_corrupt_in_its_place_and_the_rest_flow
         txn.commit().unwrap();
     }
     let bus = dir.open();
-    let records = read_all(&bus, "reports.raw", 3).await;
+    let records = read_all(&bus, "reports.rejected", 3).await;
     assert_eq!(records[0], Record::new("report--0", r#"{"n":0}"#));
     assert_eq!(records[2], Record::new("report--2", r#"{"n":2}"#));
     let damaged = &records[1];
@@ -179,7 +182,7 @@ async fn a_damaged_record_is_delivered_as_corrupt_in_its_place_and_the_rest_flow
         .map(|(_, value)| value.clone())
         .expect("marked corrupt");
     assert!(
-        reason.contains("reports.raw offset 1") && reason.contains("checksum"),
+        reason.contains("reports.rejected offset 1") && reason.contains("checksum"),
         "{reason}"
     );
 }

@@ -38,22 +38,28 @@ async fn topic_config(bootstrap: &str, topic: &str) -> BTreeMap<String, Option<S
 }
 
 /// The compacted topics get `cleanup.policy=compact` and one partition (their readers need one total order), the
-/// others the configured retention and partitions.
+/// keyed topics (a report's records, by report id) their partitions, compaction with the retention and the
+/// compaction lags, the others the configured retention and partitions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_are_created_with_their_partitions_and_policies() {
     let Some(bootstrap) = bootstrap() else { return };
-    let (compacted, retained) = (unique("compacted"), unique("retained"));
+    let (compacted, retained, keyed) = (unique("compacted"), unique("retained"), unique("keyed"));
     let config = accord_bus::kafka::KafkaConfig {
         compacted_topics: vec![compacted.clone()],
+        keyed_topics: vec![keyed.clone()],
         retention_ms: Some(3_600_000),
         ..config(&bootstrap)
     };
     let max_message_bytes = config.message_max_bytes().to_string();
     let bus = KafkaBus::connect(config).expect("failed to create the clients");
-    bus.ensure_topics(&[&compacted, &retained])
+    bus.ensure_topics(&[&compacted, &retained, &keyed])
         .await
         .expect("failed to create the topics");
-    for (topic, partitions) in [(&compacted, 1), (&retained, usize::from(PARTITIONS))] {
+    for (topic, partitions) in [
+        (&compacted, 1),
+        (&retained, usize::from(PARTITIONS)),
+        (&keyed, usize::from(PARTITIONS)),
+    ] {
         let ends = bus
             .end_offsets(topic)
             .await
@@ -76,8 +82,25 @@ async fn topics_are_created_with_their_partitions_and_policies() {
         retained_config.get("cleanup.policy"),
         Some(&Some("compact".to_owned()))
     );
+    let keyed_config = topic_config(&bootstrap, &keyed).await;
+    let setting = |name: &str| keyed_config.get(name).cloned().flatten();
+    assert_eq!(
+        (
+            setting("cleanup.policy"),
+            setting("retention.ms"),
+            setting("min.compaction.lag.ms"),
+            setting("max.compaction.lag.ms"),
+        ),
+        (
+            Some("compact,delete".to_owned()),
+            Some("3600000".to_owned()),
+            Some(accord_bus::kafka::MIN_COMPACTION_LAG_MS.to_string()),
+            Some(accord_bus::kafka::MAX_COMPACTION_LAG_MS.to_string()),
+        ),
+        "{keyed_config:?}"
+    );
     // Every topic takes the bus's largest record.
-    for topic_config in [&compacted_config, &retained_config] {
+    for topic_config in [&compacted_config, &retained_config, &keyed_config] {
         assert_eq!(
             topic_config.get("max.message.bytes"),
             Some(&Some(max_message_bytes.clone())),

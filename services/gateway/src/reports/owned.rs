@@ -221,6 +221,8 @@ pub async fn amend_report(
         body_sha256: String::new(),
         revision: revision.clone(),
         warnings: raw.warnings.clone(),
+        received_at: String::new(),
+        objects: Vec::new(),
     };
     record_accepted(state, Change::Amended(amendment), &raw.id).await;
     tracing::info!(report_id = %raw.id, version = revision.version, "report amended");

@@ -207,6 +207,7 @@ mod tests {
             released_to: to.iter().map(|agency| (*agency).to_owned()).collect(),
             at: "2026-01-03T00:00:00Z".into(),
             trigger: "report received".into(),
+            revoked_from: Vec::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! status into a tombstone (`retracted`, terminal) that keeps the receipts: the release set that withdraws the
 //! report adds one withdrawal per agency that had it, when the retraction reached it.
 
-use accord_domain::{Control, Revision, Warning};
+use accord_domain::{Control, Revision, SubmittedObject, Warning};
 use serde::{Deserialize, Serialize};
 
 use super::{Change, ReportStatus, keep_known};
@@ -51,6 +51,11 @@ pub struct Amendment {
     pub revision: Revision,
     /// What lenient handling left out of the new version.
     pub warnings: Vec<Warning>,
+    /// When the first version was received (empty when not known): a status refilled from a compacted
+    /// `reports.raw`, where the new version is all that is left of the report, takes it from there.
+    pub received_at: String,
+    /// The new version's objects, for such a status (one that has none yet).
+    pub objects: Vec<SubmittedObject>,
 }
 
 /// Applies an amendment: only a version newer than the current one counts (a replay changes nothing).
@@ -66,6 +71,10 @@ pub(super) fn amend(status: &mut ReportStatus, amendment: Amendment) {
     });
     keep_known(&mut status.title, amendment.title);
     keep_known(&mut status.body_sha256, amendment.body_sha256);
+    keep_known(&mut status.received_at, amendment.received_at);
+    if status.objects.is_empty() {
+        status.objects = amendment.objects;
+    }
     status.warnings = amendment.warnings;
     status.rejections.clear();
     status.status = "accepted".to_owned();
@@ -117,6 +126,8 @@ mod tests {
                 at: chrono::Utc::now(),
             },
             warnings: Vec::new(),
+            received_at: String::new(),
+            objects: Vec::new(),
         })
     }
 
@@ -128,6 +139,7 @@ mod tests {
             released_to: to.iter().map(|agency| (*agency).to_owned()).collect(),
             at: "t".into(),
             trigger: trigger.into(),
+            revoked_from: Vec::new(),
         }
     }
 
@@ -183,5 +195,57 @@ mod tests {
         );
         let late = merge(Some(withdrawn), amendment(2));
         assert_eq!((late.status.as_str(), late.version), ("retracted", 1));
+    }
+
+    /// A status refilled from compacted topics: the retraction and its release set are all that is left of the
+    /// report, and the receipts come from what the release set revokes.
+    #[test]
+    fn a_refilled_tombstone_has_its_receipts_from_the_revocations() {
+        let retracted = merge(
+            None,
+            Change::Retracted {
+                id: "r".into(),
+                partner: "p".into(),
+                retraction: RetractionView {
+                    reason: "sent-in-error".into(),
+                    detail: None,
+                    by: "tok".into(),
+                    at: "t1".into(),
+                },
+            },
+        );
+        let Change::Released {
+            id,
+            partner,
+            indicators,
+            released_to,
+            at,
+            trigger,
+            ..
+        } = released(&[], "retracted by the partner (sent-in-error)")
+        else {
+            unreachable!()
+        };
+        let withdrawal = Change::Released {
+            id,
+            partner,
+            indicators,
+            released_to,
+            at,
+            trigger,
+            revoked_from: vec!["a".into(), "b".into()],
+        };
+        let withdrawn = merge(Some(retracted), withdrawal.clone());
+        let agencies: Vec<&str> = withdrawn
+            .withdrawals
+            .iter()
+            .map(|w| w.agency.as_str())
+            .collect();
+        assert_eq!(
+            (withdrawn.status.as_str(), agencies),
+            ("retracted", vec!["a", "b"])
+        );
+        let replayed = merge(Some(withdrawn.clone()), withdrawal);
+        assert_eq!(replayed, withdrawn, "read again, it adds no receipt");
     }
 }

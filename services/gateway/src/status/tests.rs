@@ -24,6 +24,7 @@ fn status_only_moves_forward_and_rejection_is_terminal() {
             released_to: vec!["a".into(), "b".into()],
             at: "t1".into(),
             trigger: "report received".into(),
+            revoked_from: Vec::new(),
         },
     );
     assert_eq!(released.status, "released");
@@ -47,6 +48,7 @@ fn status_only_moves_forward_and_rejection_is_terminal() {
             released_to: vec!["b".into()],
             at: "t2".into(),
             trigger: "mou m v2 (active)".into(),
+            revoked_from: Vec::new(),
         },
     );
     assert_eq!(narrowed.released_to, vec!["b".to_owned()]);
@@ -67,6 +69,7 @@ fn status_only_moves_forward_and_rejection_is_terminal() {
             released_to: vec![],
             at: "t3".into(),
             trigger: "mou m v3 (revoked)".into(),
+            revoked_from: Vec::new(),
         },
     );
     assert_eq!(withdrawn.status, "normalized");
