@@ -114,22 +114,31 @@ async fn wait_gone(app: &TestApp, token: &str, value: &str) {
     }
 }
 
+/// Returns every record of `topic` on the embedded bus, in order.
+async fn bus_records(app: &TestApp, topic: &str) -> Vec<accord_bus::Record> {
+    let end = app.bus.end_offsets(topic).await.unwrap()[0].offset;
+    let options = accord_bus::SubscribeOptions {
+        topic: topic.to_owned(),
+        group: None,
+    };
+    let mut subscription = app.bus.subscribe(options).await.unwrap();
+    let mut records = Vec::new();
+    let mut next = 0;
+    while next < end {
+        for delivery in subscription.next_batch(512).await.unwrap() {
+            next = delivery.position.offset + 1;
+            records.push(delivery.record);
+        }
+    }
+    records
+}
+
 /// Returns the payloads of every record on the topics that carry a report's content (`accord_bus::KEYED_TOPICS`).
 async fn bus_payloads(app: &TestApp) -> Vec<String> {
     let mut payloads = Vec::new();
     for topic in accord_bus::KEYED_TOPICS {
-        let end = app.bus.end_offsets(topic).await.unwrap()[0].offset;
-        let options = accord_bus::SubscribeOptions {
-            topic: topic.to_owned(),
-            group: None,
-        };
-        let mut subscription = app.bus.subscribe(options).await.unwrap();
-        let mut next = 0;
-        while next < end {
-            for delivery in subscription.next_batch(512).await.unwrap() {
-                next = delivery.position.offset + 1;
-                payloads.push(String::from_utf8_lossy(&delivery.record.payload).into_owned());
-            }
+        for record in bus_records(app, topic).await {
+            payloads.push(String::from_utf8_lossy(&record.payload).into_owned());
         }
     }
     payloads
@@ -356,6 +365,72 @@ async fn a_retracted_report_disappears_everywhere_and_leaves_a_tombstone_with_re
     .await;
     assert_eq!(amend, StatusCode::CONFLICT);
     assert_eq!(app.get(&path, &other).await.status, StatusCode::NOT_FOUND);
+}
+
+/// Two gateways (decision 0077): one accepted the retraction while another, whose status had not heard of it yet,
+/// accepted an amendment, which the bus has after the retraction. Compaction keeps a report's last record, so the
+/// gateway's status follower publishes the retraction again; nothing is released meanwhile.
+#[tokio::test]
+async fn an_amendment_another_gateway_put_after_the_retraction_brings_the_retraction_back() {
+    let app = spawn_app().await;
+    let (w, _) = setup(&app).await;
+    let id = app
+        .submit(
+            &w.partner,
+            report("Doubly sent", "green", &["198.51.100.91"]),
+        )
+        .await;
+    app.wait_found(&w.ncu_de, "198.51.100.91", "investigation")
+        .await;
+    // What the other gateway will publish: the report's raw record as a version 2, with another title.
+    let raw = bus_records(&app, accord_domain::topics::REPORTS_RAW)
+        .await
+        .into_iter()
+        .find(|record| record.key.as_deref() == Some(id.as_str()))
+        .unwrap();
+    let mut amendment: Value = serde_json::from_slice(&raw.payload).unwrap();
+    amendment["payload"]["title"] = json!("Amended elsewhere");
+    amendment["revision"] =
+        json!({ "version": 2, "by": "tok-other", "at": "2026-12-07T09:00:00Z" });
+    let path = format!("/v1/reports/{id}");
+    let body = json!({ "reason": "sent-in-error" });
+    let (status, _, _) = send(&app, Method::DELETE, &path, &w.partner, &[], Some(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut record = accord_bus::Record::new(id.as_str(), serde_json::to_vec(&amendment).unwrap());
+    record.headers = raw.headers.clone();
+    app.bus
+        .publish(accord_domain::topics::REPORTS_RAW, vec![record])
+        .await
+        .unwrap();
+    // The retraction is published again after the amendment: it is the report's last record once more.
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let records = bus_records(&app, accord_domain::topics::REPORTS_RAW).await;
+        let last = records
+            .iter()
+            .rev()
+            .find(|record| record.key.as_deref() == Some(id.as_str()))
+            .unwrap();
+        if accord_domain::control::is_control(&last.headers) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the amendment is still the report's last record"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    wait_off_the_bus(&app, &["Amended elsewhere", "Doubly sent"]).await;
+    let search = app
+        .search(&w.ncu_de, search_body("\"Amended elsewhere\""))
+        .await;
+    assert_eq!(search.body["total"], 0, "{}", search.body);
+    let lookup = app
+        .lookup(&w.ncu_de, "198.51.100.91", "investigation", "CASE-TWO")
+        .await;
+    assert_eq!(lookup.status, StatusCode::NOT_FOUND, "{}", lookup.body);
+    let status = app.get(&path, &w.partner).await;
+    assert_eq!(status.body["status"], "retracted", "{}", status.body);
 }
 
 #[tokio::test]

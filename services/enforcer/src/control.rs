@@ -62,6 +62,40 @@ pub(crate) fn replaced(
     Ok(replaced)
 }
 
+/// Leaves out the amendments older than the version they would replace: two gateways that each accepted an
+/// amendment can put an older version after a newer one on the bus, and the report's status keeps the newer (the
+/// gateway's `status::owned::amend`); so does the enforcer. Another amendment to the same version replaces it (the
+/// later on the bus wins, in the status too). Logged, as it means a partner's writes reached several gateways.
+pub(crate) fn without_older_versions(
+    reports: Vec<NormalizedReport>,
+    previous: &HashMap<ReportId, NormalizedReport>,
+) -> Vec<NormalizedReport> {
+    let version = |report: &NormalizedReport| report.revision.as_ref().map_or(1, |r| r.version);
+    // The newest version so far of each report: the stored one, then the batch's in order.
+    let mut newest: HashMap<ReportId, u32> = previous
+        .iter()
+        .map(|(id, stored)| (id.clone(), version(stored)))
+        .collect();
+    reports
+        .into_iter()
+        .filter(|report| {
+            let current = newest.entry(report.id.clone()).or_insert(0);
+            let older = version(report) < *current;
+            if older {
+                tracing::warn!(
+                    report_id = %report.id,
+                    version = version(report),
+                    newest = *current,
+                    "an amendment older than the newest version is ignored"
+                );
+            } else {
+                *current = version(report);
+            }
+            !older
+        })
+        .collect()
+}
+
 /// Returns what an amendment revokes: per (agency, purpose) the replaced version is shown to now, its own STIX
 /// objects that the new version's release set no longer gives that (agency, purpose) — the indicators the partner
 /// removed, or the whole report when the new version is no longer released to it. A replay of the same version
@@ -274,4 +308,45 @@ async fn retract_indicators(
         "indicators retracted"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use accord_domain::Revision;
+
+    use super::*;
+
+    fn version(base: &NormalizedReport, version: u32, title: &str) -> NormalizedReport {
+        NormalizedReport {
+            revision: Some(Revision {
+                version,
+                by: "tok".into(),
+                at: chrono::Utc::now(),
+            }),
+            title: title.into(),
+            ..base.clone()
+        }
+    }
+
+    #[test]
+    fn an_amendment_older_than_the_newest_version_is_left_out() {
+        let stored = crate::store::tests::report("bank-a");
+        let previous = HashMap::from([(stored.id.clone(), version(&stored, 2, "stored v2"))]);
+        let batch = vec![
+            version(&stored, 1, "old"),
+            version(&stored, 2, "another v2"),
+            version(&stored, 4, "v4"),
+            version(&stored, 3, "v3 after v4"),
+        ];
+        let kept: Vec<String> = without_older_versions(batch, &previous)
+            .into_iter()
+            .map(|report| report.title)
+            .collect();
+        assert_eq!(kept, ["another v2", "v4"]);
+        let fresh = crate::store::tests::report("bank-b");
+        assert_eq!(
+            without_older_versions(vec![fresh.clone()], &previous),
+            [fresh]
+        );
+    }
 }

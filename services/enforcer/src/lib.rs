@@ -344,6 +344,7 @@ impl Enforcer {
         let (retracted, previous, reports) = tokio::task::spawn_blocking(move || {
             // The versions amendments replace: what they no longer release is revoked for TAXII pollers.
             let previous = control::replaced(&store, &reports)?;
+            let reports = control::without_older_versions(reports, &previous);
             Ok::<_, anyhow::Error>((store.put(&reports)?, previous, reports))
         })
         .await??;

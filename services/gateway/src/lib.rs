@@ -340,8 +340,12 @@ fn status_followers(state: &AppState) -> Vec<(&'static str, &'static str, Box<dy
     let mut followers: Vec<(&'static str, &'static str, Box<dyn stage::Stage>)> = STATUS_TOPICS
         .into_iter()
         .map(|topic| {
-            let follower =
-                status::Follower::new(state.status.clone(), Arc::clone(&state.admission), topic);
+            let follower = status::Follower::new(
+                state.status.clone(),
+                Arc::clone(&state.admission),
+                topic,
+                Some(state.deps.bus.clone()),
+            );
             (
                 "gateway-status",
                 topic,

@@ -16,6 +16,7 @@ mod listing;
 pub mod owned;
 mod pipeline;
 mod quota;
+mod reassert;
 
 pub use daily::{DayCounts, STAGES, stage};
 pub use listing::{Listed, ListingCursor};
@@ -485,15 +486,55 @@ pub(crate) struct Follower {
     store: StatusStore,
     admission: Arc<Admission>,
     topic: &'static str,
+    /// Where a retraction is published again when an amendment follows it on `reports.raw` (the `reassert`
+    /// module); `None`: never.
+    bus: Option<accord_bus::BusClient>,
 }
 
 impl Follower {
-    pub(crate) fn new(store: StatusStore, admission: Arc<Admission>, topic: &'static str) -> Self {
+    pub(crate) fn new(
+        store: StatusStore,
+        admission: Arc<Admission>,
+        topic: &'static str,
+        bus: Option<accord_bus::BusClient>,
+    ) -> Self {
         Self {
             store,
             admission,
             topic,
+            bus,
         }
+    }
+
+    /// Publishes again the retractions that amendments in `changes` came after (the `reassert` module).
+    async fn reassert(&self, changes: &[Change]) -> anyhow::Result<()> {
+        let Some(bus) = self
+            .bus
+            .as_ref()
+            .filter(|_| self.topic == topics::REPORTS_RAW)
+        else {
+            return Ok(());
+        };
+        if !changes
+            .iter()
+            .any(|change| matches!(change, Change::Amended(_)))
+        {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let changes = changes.to_vec();
+        let again =
+            tokio::task::spawn_blocking(move || reassert::reassertions(&store, &changes)).await??;
+        for retraction in again {
+            tracing::warn!(
+                report_id = %retraction.report_id,
+                "an amendment came after the report's retraction on the bus: publishing the retraction again"
+            );
+            let control = accord_domain::Control::RetractReport(retraction);
+            let record = crate::reports::owned::control_record(&control)?;
+            bus.publish(topics::REPORTS_RAW, vec![record]).await?;
+        }
+        Ok(())
     }
 
     fn change(&self, delivery: &Delivery) -> Option<Change> {
@@ -660,6 +701,7 @@ impl Stage for Follower {
             .filter(|change| matches!(change, Change::Released { .. } | Change::Rejected { .. }))
             .map(|change| change_id(change).to_owned())
             .collect();
+        self.reassert(&changes).await?;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.apply(changes, true)).await??;
         for report_id in settled {

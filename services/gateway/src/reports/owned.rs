@@ -393,13 +393,13 @@ pub async fn retract_indicators(
     Ok(json!({ "id": id, "status": "accepted", "values": count }))
 }
 
-/// Publishes a control record to `reports.raw`, marked as a control and with its partner; returns once durable.
+/// Returns the record of a control on `reports.raw`: keyed by [`Control::key`], marked as a control, with its
+/// partner.
 ///
 /// # Errors
-/// 503 when the bus did not take it (nothing was accepted).
-async fn publish_control(state: &AppState, control: &Control) -> Result<(), ApiError> {
-    let mut record =
-        accord_runtime::stage::json_record(&control.key(), control).map_err(ApiError::internal)?;
+/// When the control cannot be serialized.
+pub(crate) fn control_record(control: &Control) -> Result<accord_bus::Record, serde_json::Error> {
+    let mut record = accord_runtime::stage::json_record(&control.key(), control)?;
     record.headers.push((
         topics::HEADER_PARTNER.to_owned(),
         control.partner().to_string(),
@@ -407,6 +407,15 @@ async fn publish_control(state: &AppState, control: &Control) -> Result<(), ApiE
     record
         .headers
         .push((topics::HEADER_KIND.to_owned(), CONTROL_KIND.to_owned()));
+    Ok(record)
+}
+
+/// Publishes a control record to `reports.raw`, marked as a control and with its partner; returns once durable.
+///
+/// # Errors
+/// 503 when the bus did not take it (nothing was accepted).
+async fn publish_control(state: &AppState, control: &Control) -> Result<(), ApiError> {
+    let record = control_record(control).map_err(ApiError::internal)?;
     state
         .deps
         .bus

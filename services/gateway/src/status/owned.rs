@@ -58,9 +58,18 @@ pub struct Amendment {
     pub objects: Vec<SubmittedObject>,
 }
 
-/// Applies an amendment: only a version newer than the current one counts (a replay changes nothing).
+/// Applies an amendment in log order: a newer version counts, and so does another amendment to the same version
+/// (two gateways each accepted one: the later on the bus wins, as it does in the enforcer); the same amendment read
+/// again changes nothing, and neither does an older version.
 pub(super) fn amend(status: &mut ReportStatus, amendment: Amendment) {
-    if amendment.revision.version <= status.version || status.status == "retracted" {
+    let revision = &amendment.revision;
+    let same = status
+        .amended
+        .as_ref()
+        .is_some_and(|amended| amended.by == revision.by && amended.at == revision.at.to_rfc3339());
+    let older = revision.version < status.version;
+    let again = revision.version == status.version && (same || status.amended.is_none());
+    if older || again || status.status == "retracted" {
         return;
     }
     status.partner = amendment.partner;
@@ -151,7 +160,8 @@ mod tests {
             reason: "x".into(),
             detail: "y".into(),
         });
-        let amended = merge(Some(status), amendment(2));
+        let second = amendment(2);
+        let amended = merge(Some(status), second.clone());
         assert_eq!(
             (
                 amended.version,
@@ -161,8 +171,29 @@ mod tests {
             (2, "accepted", "v2")
         );
         assert!(amended.rejections.is_empty());
-        let replayed = merge(Some(amended.clone()), amendment(2));
+        let replayed = merge(Some(amended.clone()), second);
         assert_eq!(replayed, amended);
+    }
+
+    #[test]
+    fn of_two_amendments_to_one_version_the_later_on_the_bus_wins() {
+        let first = amendment(2);
+        let Change::Amended(mut other) = amendment(2) else {
+            unreachable!()
+        };
+        other.title = "v2 from another gateway".into();
+        other.revision.by = "tok-other".into();
+        let status = merge(merge(None, first.clone()).into(), Change::Amended(other));
+        assert_eq!(
+            (status.version, status.title.as_str()),
+            (2, "v2 from another gateway")
+        );
+        // An older version read again changes nothing.
+        let Change::Amended(mut old) = amendment(1) else {
+            unreachable!()
+        };
+        old.title = "old".into();
+        assert_eq!(merge(Some(status.clone()), Change::Amended(old)), status);
     }
 
     #[test]
