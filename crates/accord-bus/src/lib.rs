@@ -25,6 +25,7 @@ pub const HEADER_CORRUPT: &str = "accord-corrupt";
 /// names of `accord_domain::topics`, which this crate does not depend on.
 pub const KEYED_TOPICS: [&str; 3] = ["reports.raw", "reports.normalized", "reports.releasable"];
 
+pub mod compression;
 pub mod embedded;
 #[cfg(feature = "kafka")]
 pub mod kafka;

@@ -29,6 +29,7 @@ pub mod identity;
 pub mod json;
 pub mod memory;
 pub mod metrics;
+pub mod packed;
 pub mod problem;
 pub mod refill;
 pub use accord_bus::retry;

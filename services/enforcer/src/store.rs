@@ -100,7 +100,7 @@ impl ReportStore {
     pub fn put(&self, reports: &[NormalizedReport]) -> Result<Vec<ReportId>, StoreError> {
         let encoded = reports
             .iter()
-            .map(|report| Ok((report, serde_json::to_vec(report)?)))
+            .map(|report| Ok((report, accord_runtime::packed::to_vec(report)?)))
             .collect::<Result<Vec<_>, serde_json::Error>>()
             .map_err(|error| StoreError {
                 context: "failed to encode report",
@@ -172,7 +172,7 @@ impl ReportStore {
         else {
             return Ok(None);
         };
-        Ok(serde_json::from_slice(value.value()).ok())
+        Ok(decode(value.value()))
     }
 
     /// Returns every stored report of `partner`.
@@ -277,7 +277,7 @@ impl ReportStore {
 
 /// Decodes a stored report; `None` when the bytes are not one (which every reader skips).
 fn decode(bytes: &[u8]) -> Option<NormalizedReport> {
-    serde_json::from_slice(bytes).ok()
+    accord_runtime::packed::from_slice(bytes).ok()
 }
 
 fn partner_key(partner: &OrgId, id: &ReportId) -> String {

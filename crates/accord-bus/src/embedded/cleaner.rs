@@ -181,7 +181,7 @@ pub(super) fn clean(txn: &WriteTransaction, clean: &Clean) -> Result<usize, redb
         .range(clean.from..clean.to)?
         .filter_map(|entry| {
             let (offset, bytes) = entry.ok()?;
-            let key = codec::decode(bytes.value()).ok()?.key?;
+            let key = codec::key(bytes.value()).ok()??;
             Some((offset.value(), key))
         })
         .collect();

@@ -3,25 +3,36 @@
 //! A record is stored as one redb value, length-prefixed and little-endian:
 //!
 //! ```text
-//! version: u8 (= 2)
+//! version: u8 (= 3)
 //! crc32c:  u32, the CRC32C (Castagnoli) of every byte after it
+//! flags:   u8, bit 0: the payload is compressed (zstd)
 //! key:     u8 tag (0 = none, 1 = some) [+ u32 length + UTF-8 bytes]
 //! headers: u32 count, then per header u32 length + UTF-8 name, u32 length + UTF-8 value
-//! payload: the remaining bytes
+//! payload: the remaining bytes (one zstd frame, with its content size, when bit 0 is set)
 //! ```
 //!
-//! The leading version byte lets formats coexist: version 1 (written before checksums, no `crc32c` field) is still
-//! read. A version 2 record whose bytes do not match its checksum is [`DecodeError::Checksum`]: the reader
-//! ([`super::subscription`]) delivers it as a corrupt record rather than stopping the topic (issue 22).
+//! A payload is compressed as [`crate::compression`] decides (from 256 bytes, when that makes it smaller): the
+//! report topics hold JSON, which shrinks to a third or less (issue 14: bytes on disk per indicator). A compressed
+//! payload that would expand beyond [`MAX_RECORD_BYTES`] is refused as damaged, never allocated.
+//!
+//! The leading version byte lets formats coexist: version 2 (a checksum, no flags) and version 1 (written before
+//! checksums, no `crc32c` field) are still read. A record whose bytes do not match its checksum is
+//! [`DecodeError::Checksum`]: the reader ([`super::subscription`]) delivers it as a corrupt record rather than stopping
+//! the topic (issue 22).
 
 use bytes::Bytes;
 
-use crate::{BusError, Record};
+use crate::{BusError, Record, compression};
 
-/// The format version written: with a checksum.
-const VERSION: u8 = 2;
+/// The format version written: a checksum and flags.
+const VERSION: u8 = 3;
+/// The format with a checksum and no flags (never compressed), still read.
+const VERSION_CHECKED: u8 = 2;
 /// The format written before checksums, still read.
 const VERSION_UNCHECKED: u8 = 1;
+
+/// Flag: the payload is one zstd frame.
+const FLAG_ZSTD: u8 = 1;
 
 /// The largest encoded record the embedded log accepts (16 MiB): a record this large is a bug upstream, and it keeps
 /// every length well inside a `u32`.
@@ -42,6 +53,8 @@ pub(crate) enum DecodeError {
     InvalidKeyTag(u8),
     #[error("record holds a string that is not valid utf-8")]
     InvalidUtf8(#[from] std::str::Utf8Error),
+    #[error("the compressed payload cannot be read")]
+    Decompress(#[source] compression::DecompressError),
 }
 
 /// Returns the stored form of `record`.
@@ -55,9 +68,11 @@ pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, BusError> {
             "record of {len} bytes exceeds the embedded log's limit of {MAX_RECORD_BYTES} bytes"
         )));
     }
-    let mut out = Vec::with_capacity(len + 5);
+    let compressed = compression::compress(&record.payload);
+    let mut out = Vec::with_capacity(len + 6);
     out.push(VERSION);
     out.extend_from_slice(&[0; 4]);
+    out.push(if compressed.is_some() { FLAG_ZSTD } else { 0 });
     match &record.key {
         None => out.push(0),
         Some(key) => {
@@ -70,7 +85,7 @@ pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, BusError> {
         put_str(&mut out, name);
         put_str(&mut out, value);
     }
-    out.extend_from_slice(&record.payload);
+    out.extend_from_slice(compressed.as_deref().unwrap_or(&record.payload));
     let crc = crc32c::crc32c(&out[5..]);
     out[1..5].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
@@ -81,10 +96,39 @@ pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, BusError> {
 /// # Errors
 /// Returns a [`DecodeError`] when `bytes` is not a record written by [`encode`].
 pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let (mut reader, compressed) = checked(bytes)?;
+    let (key, headers) = decode_fields(&mut reader)?;
+    let payload = match compressed {
+        true => Bytes::from(
+            compression::decompress(reader.rest, MAX_RECORD_BYTES).map_err(DecodeError::Decompress)?,
+        ),
+        false => Bytes::copy_from_slice(reader.rest),
+    };
+    Ok(Record {
+        key,
+        headers,
+        payload,
+    })
+}
+
+/// Returns the key of the record stored as `bytes`, checked as [`decode`] checks it, without reading its payload
+/// (the cleaner's question).
+///
+/// # Errors
+/// As [`decode`], except for the payload.
+pub(crate) fn key(bytes: &[u8]) -> Result<Option<String>, DecodeError> {
+    let (mut reader, _) = checked(bytes)?;
+    Ok(decode_fields(&mut reader)?.0)
+}
+
+/// Reads the version, checks the checksum (versions 2 and 3) and reads the flags (version 3): returns a reader at
+/// the key, and whether the payload is compressed.
+fn checked(bytes: &[u8]) -> Result<(Reader<'_>, bool), DecodeError> {
     let mut reader = Reader { rest: bytes };
-    match reader.u8()? {
-        VERSION_UNCHECKED => {}
-        VERSION => {
+    let version = reader.u8()?;
+    match version {
+        VERSION_UNCHECKED => return Ok((reader, false)),
+        VERSION_CHECKED | VERSION => {
             let stored = reader.u32()? as u32;
             let computed = crc32c::crc32c(reader.rest);
             if stored != computed {
@@ -93,22 +137,24 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         }
         version => return Err(DecodeError::UnknownVersion(version)),
     }
-    decode_fields(reader)
+    let compressed = version == VERSION && reader.u8()? & FLAG_ZSTD != 0;
+    Ok((reader, compressed))
 }
 
 /// Returns the key of a damaged record when the layout after its checksum still holds one (what the dead letter of
 /// a corrupt record is keyed by); `None` when even that is unreadable.
 pub(crate) fn salvage_key(bytes: &[u8]) -> Option<String> {
     let rest = match *bytes.first()? {
-        VERSION => bytes.get(5..)?,
+        VERSION => bytes.get(6..)?,
+        VERSION_CHECKED => bytes.get(5..)?,
         VERSION_UNCHECKED => bytes.get(1..)?,
         _ => return None,
     };
-    decode_fields(Reader { rest }).ok()?.key
+    decode_fields(&mut Reader { rest }).ok()?.0
 }
 
-/// Decodes what follows the version (and checksum).
-fn decode_fields(mut reader: Reader<'_>) -> Result<Record, DecodeError> {
+/// Decodes the key and the headers; the reader is left at the payload.
+fn decode_fields(reader: &mut Reader<'_>) -> Result<(Option<String>, Vec<(String, String)>), DecodeError> {
     let key = match reader.u8()? {
         0 => None,
         1 => Some(reader.string()?),
@@ -122,11 +168,7 @@ fn decode_fields(mut reader: Reader<'_>) -> Result<Record, DecodeError> {
         let value = reader.string()?;
         headers.push((name, value));
     }
-    Ok(Record {
-        key,
-        headers,
-        payload: Bytes::copy_from_slice(reader.rest),
-    })
+    Ok((key, headers))
 }
 
 /// Appends a length (known to fit, see [`MAX_RECORD_BYTES`]) as a little-endian `u32`.
@@ -222,6 +264,33 @@ mod tests {
         let last = damaged.len() - 1;
         damaged[last] ^= 0xff;
         assert_eq!(salvage_key(&damaged).as_deref(), Some("report--1"));
+    }
+
+    #[test]
+    fn a_large_payload_is_stored_compressed_and_read_back_whole() {
+        let json = r#"{"title":"a phishing kit","indicators":["198.51.100.1"]}"#.repeat(100);
+        let record = Record::new("report--1", json.clone());
+        let encoded = encode(&record).unwrap();
+        assert!(encoded.len() * 4 < json.len(), "{} of {}", encoded.len(), json.len());
+        assert_eq!(decode(&encoded).unwrap(), record);
+        assert_eq!(key(&encoded).unwrap().as_deref(), Some("report--1"));
+        // Small, or incompressible: stored as it is.
+        let small = Record::new("k", "{}");
+        assert_eq!(encode(&small).unwrap()[5], 0);
+        let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let noisy = Record::new("k", noise);
+        assert_eq!(encode(&noisy).unwrap()[5], 0);
+        assert_eq!(decode(&encode(&noisy).unwrap()).unwrap(), noisy);
+    }
+
+    #[test]
+    fn records_written_before_flags_are_still_read() {
+        // Version 2: a checksum, no flags.
+        let body = [&[1u8, 1, 0, 0, 0, b'k', 0, 0, 0, 0][..], b"payload"].concat();
+        let crc = crc32c::crc32c(&body).to_le_bytes();
+        let old = [&[2u8][..], &crc, &body].concat();
+        assert_eq!(decode(&old).unwrap(), Record::new("k", "payload"));
+        assert_eq!(salvage_key(&old).as_deref(), Some("k"));
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub(super) fn backfill(txn: &WriteTransaction) -> Result<(), StoreError> {
         .map_err(failed("failed to open reports"))?;
     for entry in reports.iter().map_err(failed("failed to scan reports"))? {
         let (_, value) = entry.map_err(failed("failed to read report"))?;
-        if let Ok(report) = serde_json::from_slice::<NormalizedReport>(value.value()) {
+        if let Ok(report) = accord_runtime::packed::from_slice::<NormalizedReport>(value.value()) {
             received
                 .insert(received_key(&report).as_str(), ())
                 .map_err(failed("failed to write reception index"))?;

@@ -67,7 +67,7 @@ impl ReportStore {
             let removed = table
                 .remove(id)
                 .map_err(failed("failed to remove report"))?
-                .and_then(|value| serde_json::from_slice::<NormalizedReport>(value.value()).ok());
+                .and_then(|value| accord_runtime::packed::from_slice::<NormalizedReport>(value.value()).ok());
             if let Some(report) = &removed {
                 txn.open_table(BY_PARTNER)
                     .map_err(failed("failed to open partner index"))?
@@ -119,12 +119,12 @@ impl ReportStore {
             let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {
                 continue;
             };
-            let Ok(found) = serde_json::from_slice::<Indicators>(value.value()) else {
+            let Ok(found) = accord_runtime::packed::from_slice::<Indicators>(value.value()) else {
                 continue;
             };
             let spelled = found.indicator_spans.iter().flatten().any(hit);
             if (spelled || found.indicators.iter().any(hit))
-                && let Ok(report) = serde_json::from_slice(value.value())
+                && let Ok(report) = accord_runtime::packed::from_slice(value.value())
             {
                 reports.push(report);
             }
