@@ -41,8 +41,8 @@ wait "$pid" 2>/dev/null || true
 pid=""
 
 indicators=$((REPORTS * INDICATORS))
-bytes() { du -sb "$@" 2>/dev/null | awk '{ sum += $1 } END { print sum + 0 }'; }
-bus=$(bytes "$data"/bus.redb)
+bytes() { { du -sb "$@" 2>/dev/null || true; } | awk '{ sum += $1 } END { print sum + 0 }'; }
+bus=$(bytes "$data"/bus)
 enforcer=$(bytes "$data"/enforcer)
 index=$(bytes "$data"/index)
 total=$(bytes "$data")

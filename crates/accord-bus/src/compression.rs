@@ -99,8 +99,14 @@ mod tests {
         assert!(frame.len() * 4 < json.len());
         assert_eq!(decompress(&frame, json.len()).unwrap(), json.as_bytes());
         assert!(compress(b"{}").is_none(), "too small to be worth it");
-        let noise: Vec<u8> = (0..4096u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
             .collect();
         assert!(compress(&noise).is_none(), "incompressible");
     }

@@ -282,7 +282,7 @@ impl StatusStore {
         else {
             return Ok(None);
         };
-        Ok(serde_json::from_slice(value.value()).ok())
+        Ok(accord_runtime::packed::from_slice(value.value()).ok())
     }
 
     /// Applies changes in one transaction; `durable` syncs to disk.
@@ -313,7 +313,7 @@ impl StatusStore {
                 let current = table
                     .get(id.as_str())
                     .map_err(|e| failed("failed to read status")(e.into()))?
-                    .and_then(|value| serde_json::from_slice::<ReportStatus>(value.value()).ok());
+                    .and_then(|value| accord_runtime::packed::from_slice::<ReportStatus>(value.value()).ok());
                 let previous_key = current.as_ref().and_then(listing::key);
                 let previous_counter = current.as_ref().and_then(daily::key);
                 let previous = pipeline::before(current.as_ref());
@@ -321,7 +321,7 @@ impl StatusStore {
                 listing::update(&mut listing, previous_key, &next)?;
                 daily::update(&mut counters, previous_counter, &next)?;
                 pipeline::update(&mut pipeline, previous, &next)?;
-                let bytes = serde_json::to_vec(&next).unwrap_or_default();
+                let bytes = accord_runtime::packed::to_vec(&next).unwrap_or_default();
                 table
                     .insert(id.as_str(), bytes.as_slice())
                     .map_err(|e| failed("failed to write status")(e.into()))?;

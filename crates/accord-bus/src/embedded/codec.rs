@@ -100,7 +100,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let (key, headers) = decode_fields(&mut reader)?;
     let payload = match compressed {
         true => Bytes::from(
-            compression::decompress(reader.rest, MAX_RECORD_BYTES).map_err(DecodeError::Decompress)?,
+            compression::decompress(reader.rest, MAX_RECORD_BYTES)
+                .map_err(DecodeError::Decompress)?,
         ),
         false => Bytes::copy_from_slice(reader.rest),
     };
@@ -154,7 +155,9 @@ pub(crate) fn salvage_key(bytes: &[u8]) -> Option<String> {
 }
 
 /// Decodes the key and the headers; the reader is left at the payload.
-fn decode_fields(reader: &mut Reader<'_>) -> Result<(Option<String>, Vec<(String, String)>), DecodeError> {
+fn decode_fields(
+    reader: &mut Reader<'_>,
+) -> Result<(Option<String>, Vec<(String, String)>), DecodeError> {
     let key = match reader.u8()? {
         0 => None,
         1 => Some(reader.string()?),
@@ -271,13 +274,26 @@ mod tests {
         let json = r#"{"title":"a phishing kit","indicators":["198.51.100.1"]}"#.repeat(100);
         let record = Record::new("report--1", json.clone());
         let encoded = encode(&record).unwrap();
-        assert!(encoded.len() * 4 < json.len(), "{} of {}", encoded.len(), json.len());
+        assert!(
+            encoded.len() * 4 < json.len(),
+            "{} of {}",
+            encoded.len(),
+            json.len()
+        );
         assert_eq!(decode(&encoded).unwrap(), record);
         assert_eq!(key(&encoded).unwrap().as_deref(), Some("report--1"));
         // Small, or incompressible: stored as it is.
         let small = Record::new("k", "{}");
         assert_eq!(encode(&small).unwrap()[5], 0);
-        let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
         let noisy = Record::new("k", noise);
         assert_eq!(encode(&noisy).unwrap()[5], 0);
         assert_eq!(decode(&encode(&noisy).unwrap()).unwrap(), noisy);

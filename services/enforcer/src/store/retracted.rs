@@ -67,7 +67,9 @@ impl ReportStore {
             let removed = table
                 .remove(id)
                 .map_err(failed("failed to remove report"))?
-                .and_then(|value| accord_runtime::packed::from_slice::<NormalizedReport>(value.value()).ok());
+                .and_then(|value| {
+                    accord_runtime::packed::from_slice::<NormalizedReport>(value.value()).ok()
+                });
             if let Some(report) = &removed {
                 txn.open_table(BY_PARTNER)
                     .map_err(failed("failed to open partner index"))?

@@ -89,7 +89,7 @@ pub(super) fn ensure(txn: &WriteTransaction) -> Result<(), redb::Error> {
     let reports = txn.open_table(REPORTS)?;
     for item in reports.iter()? {
         let (_, value) = item?;
-        let Ok(status) = serde_json::from_slice::<ReportStatus>(value.value()) else {
+        let Ok(status) = accord_runtime::packed::from_slice::<ReportStatus>(value.value()) else {
             continue;
         };
         if let Some(key) = key(&status) {

@@ -76,7 +76,7 @@ pub(super) fn ensure(txn: &WriteTransaction) -> Result<(), redb::Error> {
     let reports = txn.open_table(REPORTS)?;
     for item in reports.iter()? {
         let (_, value) = item?;
-        let Ok(status) = serde_json::from_slice::<ReportStatus>(value.value()) else {
+        let Ok(status) = accord_runtime::packed::from_slice::<ReportStatus>(value.value()) else {
             continue;
         };
         if let Some(key) = key(&status) {
@@ -175,7 +175,7 @@ impl StatusStore {
                 .get(id)
                 .map_err(|e| failed("failed to read status")(e.into()))?;
             if let Some(status) =
-                record.and_then(|value| serde_json::from_slice::<ReportStatus>(value.value()).ok())
+                record.and_then(|value| accord_runtime::packed::from_slice::<ReportStatus>(value.value()).ok())
             {
                 listed.reports.push(status);
             }

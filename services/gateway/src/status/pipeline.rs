@@ -117,7 +117,7 @@ pub(super) fn ensure(txn: &WriteTransaction) -> Result<(), StatusError> {
         .map_err(|e| failed("failed to read statuses")(e.into()))?;
     for item in items {
         let (_, value) = item.map_err(|e| failed("failed to read a status")(e.into()))?;
-        if let Ok(status) = serde_json::from_slice::<ReportStatus>(value.value()) {
+        if let Ok(status) = accord_runtime::packed::from_slice::<ReportStatus>(value.value()) {
             update(&mut counters, (None, 0), &status)?;
         }
     }
