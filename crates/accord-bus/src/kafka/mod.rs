@@ -58,7 +58,7 @@ use tracing::{debug, info, instrument, warn};
 pub use self::config::{
     COMPACTED_TOPICS, DEFAULT_MAX_RECORD_BYTES, FRAMING_BYTES, KafkaConfig, MAX_MAX_RECORD_BYTES,
 };
-pub use self::membership::MemberIdentity;
+pub use self::membership::{MIN_STATIC_SESSION_TIMEOUT, MemberIdentity};
 pub use self::security::{KafkaSecurity, SaslMechanism, Secret, SecurityProtocol};
 use self::{consumer::KafkaSubscription, error::AuthFailures};
 use crate::{Bus, BusError, Position, Record, SubscribeOptions, Subscription};
