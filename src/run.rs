@@ -272,7 +272,8 @@ async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
         ),
     };
     // On Kafka with `?static_membership=true`, a static member identity kept in the data directory: a restart right
-    // after a crash takes the consumers' partitions back at once (accord_bus::kafka::MemberIdentity, decision 0073).
+    // after a crash takes the consumers' partitions back at once (accord_bus::kafka::MemberIdentity, decisions 0073
+    // and 0076).
     let static_membership = url.starts_with("kafka://")
         && accord_bus::kafka::KafkaConfig::from_url(&url)
             .is_ok_and(|config| config.static_membership);

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use rdkafka::{ClientConfig, config::RDKafkaLogLevel};
 
+use super::membership::MIN_STATIC_SESSION_TIMEOUT;
 use super::security::KafkaSecurity;
 use crate::{BusError, mask_url};
 
@@ -64,7 +65,8 @@ pub struct KafkaConfig {
     /// TLS and SASL (`?security_protocol=…&sasl_mechanism=…`, and the `[kafka]` settings for secrets).
     pub security: KafkaSecurity,
     /// Whether the `accord` process joins its consumer groups as a static member (`?static_membership=true`,
-    /// default `false`; the `membership` module, decision 0073).
+    /// default `false`; the `membership` module, decisions 0073 and 0076). A static member needs a session of at
+    /// least [`MIN_STATIC_SESSION_TIMEOUT`].
     pub static_membership: bool,
 }
 
@@ -148,7 +150,8 @@ impl KafkaConfig {
     ///
     /// # Errors
     /// Returns [`BusError::InvalidUrl`] for another scheme, a missing or malformed `host:port`, credentials before
-    /// the host, an unknown parameter, a secret, or a value out of range; the error shows the URL with secrets masked.
+    /// the host, an unknown parameter, a secret, a value out of range, or static membership with a session shorter
+    /// than [`MIN_STATIC_SESSION_TIMEOUT`]; the error shows the URL with secrets masked.
     pub fn from_url(url: &str) -> Result<Self, BusError> {
         let invalid = |reason: &str| BusError::InvalidUrl(format!("`{}`: {reason}", mask_url(url)));
         let rest = url
@@ -185,6 +188,13 @@ impl KafkaConfig {
         }
         if config.partitions == 0 || config.replication == 0 {
             return Err(invalid("partitions and replication must be at least 1"));
+        }
+        if config.static_membership && config.session_timeout < MIN_STATIC_SESSION_TIMEOUT {
+            return Err(invalid(&format!(
+                "static membership needs session_timeout_ms of at least {} (the broker may hold a static member's \
+                 JoinGroup and SyncGroup for 3 s each before its first heartbeat; decision 0076)",
+                MIN_STATIC_SESSION_TIMEOUT.as_millis()
+            )));
         }
         Ok(config)
     }
@@ -381,6 +391,14 @@ mod tests {
         );
         let plain = KafkaConfig::from_url("kafka://127.0.0.1:9092/").unwrap();
         assert_eq!(plain, KafkaConfig::default());
+        assert!(!plain.static_membership, "static membership is opt-in");
+        let dynamic = KafkaConfig::from_url("kafka://a:9092?session_timeout_ms=3000").unwrap();
+        assert_eq!(dynamic.session_timeout, Duration::from_secs(3));
+        let shortest =
+            KafkaConfig::from_url("kafka://a:9092?static_membership=true&session_timeout_ms=8000")
+                .unwrap();
+        assert!(shortest.static_membership);
+        assert_eq!(shortest.session_timeout, MIN_STATIC_SESSION_TIMEOUT);
     }
 
     #[test]
@@ -403,6 +421,8 @@ mod tests {
             "kafka://a:9092?security_protocol=tls",
             "kafka://a:9092?sasl_mechanism=GSSAPI",
             "kafka://a:9092?sasl_password=secret",
+            "kafka://a:9092?static_membership=true&session_timeout_ms=3000",
+            "kafka://a:9092?static_membership=true&session_timeout_ms=7999",
         ] {
             let error = KafkaConfig::from_url(url).unwrap_err();
             assert!(matches!(error, BusError::InvalidUrl(_)), "{url}: {error:?}");

@@ -6,8 +6,13 @@
 //! `group.instance.id`, the broker recognizes the restarted consumer as the member it replaces and hands it the same
 //! assignment without a rebalance.
 //!
-//! Opt-in (`?static_membership=true` on the bus URL, decision 0073): on tansu 0.6 with a short session timeout it
-//! turned restarts into endless rebalances.
+//! Opt-in (`?static_membership=true` on the bus URL; decisions 0073 and 0076), with a session timeout of at least
+//! [`MIN_STATIC_SESSION_TIMEOUT`]: tansu 0.6 holds every JoinGroup and SyncGroup of a static member for 3 s (it
+//! re-runs the request until 3 s have passed, waiting for the group's other static members), refreshes no member's
+//! last contact on either, and checks every member's session before the caller's own on a heartbeat. So a static
+//! member's first heartbeat comes 6 s after its last contact, and with a shorter session it expires itself: the group
+//! rebalances, the member joins again, and again, every 6 s, for good. Not the default, because on tansu 0.6 a broker
+//! outage longer than the session can leave a group of static members without a leader for good (decision 0076).
 //!
 //! The contract:
 //! - **One identity per process and data directory** ([`MemberIdentity::claim`]): a random base kept in
@@ -20,6 +25,8 @@
 //!   consumer of a restarted process finds its predecessor's id.
 //! - **Only for members of a group**: a groupless reader, and a consumer that only reads a group's committed offsets,
 //!   never join, and get no id. A bus opened without an identity (tests, tools) uses dynamic membership.
+//! - **A session of at least [`MIN_STATIC_SESSION_TIMEOUT`]**: `KafkaConfig::from_url` refuses static membership
+//!   with a shorter one.
 //! - The price: a member that stops for good (scaled down, not restarted) keeps its partitions until its session
 //!   times out (`session_timeout_ms`), also after a clean shutdown — a static member does not leave its group.
 
@@ -33,6 +40,13 @@ use std::{
 
 /// The most processes that may share one data directory's identity.
 const SLOTS: usize = 64;
+
+/// The shortest consumer session a static member may have: the 6 s tansu 0.6 may take between a static member's
+/// last contact and its first heartbeat (JoinGroup and SyncGroup held 3 s each; see the module documentation), plus
+/// 2 s of margin. Measured on tansu 0.6 (`accord up`, killed and restarted at once): with 6 s every group rebalanced
+/// every 6 s for good; with 8 s, some groups rebalanced once after the restart, then held; with 10 s (the default),
+/// none did.
+pub const MIN_STATIC_SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// A process's identity in its consumer groups; see the module documentation.
 #[derive(Debug)]

@@ -62,7 +62,7 @@ pub use self::config::{
     COMPACTED_TOPICS, DEFAULT_MAX_RECORD_BYTES, FRAMING_BYTES, KafkaConfig, MAX_COMPACTION_LAG_MS,
     MAX_MAX_RECORD_BYTES, MIN_COMPACTION_LAG_MS,
 };
-pub use self::membership::MemberIdentity;
+pub use self::membership::{MIN_STATIC_SESSION_TIMEOUT, MemberIdentity};
 pub use self::security::{KafkaSecurity, SaslMechanism, Secret, SecurityProtocol};
 use self::{consumer::KafkaSubscription, error::AuthFailures};
 use crate::{Bus, BusError, Position, Record, SubscribeOptions, Subscription};
