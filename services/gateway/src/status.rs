@@ -313,7 +313,9 @@ impl StatusStore {
                 let current = table
                     .get(id.as_str())
                     .map_err(|e| failed("failed to read status")(e.into()))?
-                    .and_then(|value| accord_runtime::packed::from_slice::<ReportStatus>(value.value()).ok());
+                    .and_then(|value| {
+                        accord_runtime::packed::from_slice::<ReportStatus>(value.value()).ok()
+                    });
                 let previous_key = current.as_ref().and_then(listing::key);
                 let previous_counter = current.as_ref().and_then(daily::key);
                 let previous = pipeline::before(current.as_ref());

@@ -154,10 +154,11 @@ pub(crate) fn salvage_key(bytes: &[u8]) -> Option<String> {
     decode_fields(&mut Reader { rest }).ok()?.0
 }
 
+/// A record's key and headers.
+type Fields = (Option<String>, Vec<(String, String)>);
+
 /// Decodes the key and the headers; the reader is left at the payload.
-fn decode_fields(
-    reader: &mut Reader<'_>,
-) -> Result<(Option<String>, Vec<(String, String)>), DecodeError> {
+fn decode_fields(reader: &mut Reader<'_>) -> Result<Fields, DecodeError> {
     let key = match reader.u8()? {
         0 => None,
         1 => Some(reader.string()?),

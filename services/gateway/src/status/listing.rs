@@ -174,9 +174,9 @@ impl StatusStore {
             let record = reports
                 .get(id)
                 .map_err(|e| failed("failed to read status")(e.into()))?;
-            if let Some(status) =
-                record.and_then(|value| accord_runtime::packed::from_slice::<ReportStatus>(value.value()).ok())
-            {
+            if let Some(status) = record.and_then(|value| {
+                accord_runtime::packed::from_slice::<ReportStatus>(value.value()).ok()
+            }) {
                 listed.reports.push(status);
             }
             last_key = Some(key);
