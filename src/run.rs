@@ -126,6 +126,9 @@ pub struct Running {
     pub bus: BusClient,
     /// How long a shutdown may take before the process exits anyway (non-zero).
     pub shutdown_grace: std::time::Duration,
+    /// The process's identity in its Kafka consumer groups, on Kafka: released once every task has stopped, which
+    /// removes its liveness mark, so that the next start does not wait (`accord_bus::kafka::MemberIdentity`).
+    pub member: Option<Arc<accord_bus::kafka::MemberIdentity>>,
 }
 
 /// The file holding the hash of a generated bootstrap token.
@@ -176,7 +179,7 @@ pub async fn start(
     let data_dir = options.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("failed to create data directory {}", data_dir.display()))?;
-    let (bus, bus_url) = open_bus(&options).await?;
+    let (bus, bus_url, member) = open_bus(&options).await?;
     if runs(Service::Gateway) || runs(Service::Normalizer) {
         // The gateway's limits and the bus's record limit are one contract: what the gateway accepts, the bus carries.
         options
@@ -240,6 +243,7 @@ pub async fn start(
         generated_admin_token,
         bus,
         shutdown_grace: options.config.health.shutdown_grace(),
+        member,
     })
 }
 
@@ -262,8 +266,14 @@ fn directory_keys(options: &RunOptions, data_dir: &Path) -> anyhow::Result<Direc
 }
 
 /// Opens the bus (`options.bus`, else the embedded log in the data directory) and creates the topics. Returns it
-/// with its URL.
-async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
+/// with its URL and, on Kafka, the process's identity in its consumer groups.
+async fn open_bus(
+    options: &RunOptions,
+) -> anyhow::Result<(
+    BusClient,
+    String,
+    Option<Arc<accord_bus::kafka::MemberIdentity>>,
+)> {
     let url = match &options.bus {
         Some(url) => url.expose_secret().to_owned(),
         None => format!(
@@ -271,13 +281,11 @@ async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
             options.data_dir.join("bus").to_string_lossy()
         ),
     };
-    // On Kafka with `?static_membership=true`, a static member identity kept in the data directory: a restart right
-    // after a crash takes the consumers' partitions back at once (accord_bus::kafka::MemberIdentity, decisions 0073
-    // and 0076).
-    let static_membership = url.starts_with("kafka://")
-        && accord_bus::kafka::KafkaConfig::from_url(&url)
-            .is_ok_and(|config| config.static_membership);
-    let member = match static_membership {
+    // On Kafka, an identity kept in the data directory, so that a restart right after a crash resumes: under
+    // static membership (`?static_membership=true`) the consumers take their partitions back at once; otherwise they
+    // join once the dead predecessor's session is over (accord_bus::kafka::MemberIdentity, decisions 0073, 0076 and
+    // 0078).
+    let member = match url.starts_with("kafka://") {
         true => Some(
             accord_bus::kafka::MemberIdentity::claim(&options.data_dir)
                 .context("failed to claim a Kafka member identity in the data directory")?,
@@ -287,7 +295,7 @@ async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
     let bus_options = BusOptions {
         kafka: options.config.kafka.clone(),
         embedded_cache_bytes: options.config.memory.bus_cache_bytes(),
-        member,
+        member: member.clone(),
     };
     let bus = BusClient::from_url_with(&url, &bus_options)
         .await
@@ -295,7 +303,7 @@ async fn open_bus(options: &RunOptions) -> anyhow::Result<(BusClient, String)> {
     bus.ensure_topics(&topics::ALL)
         .await
         .context("failed to create topics")?;
-    Ok((bus, url))
+    Ok((bus, url, member))
 }
 
 /// Opens the index (`options.index`, else tantivy in the data directory), with its writer only in the process
@@ -350,7 +358,12 @@ pub(crate) async fn until_signal(
     shutdown.cancel();
     let grace = running.shutdown_grace;
     tokio::select! {
-        () = running.tracker.wait() => tracing::info!("stopped cleanly"),
+        () = running.tracker.wait() => {
+            if let Some(member) = &running.member {
+                member.release();
+            }
+            tracing::info!("stopped cleanly");
+        }
         () = signals.recv() => {
             tracing::warn!("second signal: exiting now");
             anyhow::bail!("stopped by a second signal before the shutdown finished");

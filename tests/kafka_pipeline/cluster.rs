@@ -121,7 +121,8 @@ impl Drop for Broker {
 ///
 /// tansu 0.6 expires a silent member only when another request reaches its group: a member that joins while a
 /// killed one's session is still running can be left with no partitions for good (the dead member keeps them).
-/// Apache Kafka expires members on its own timer. So a killed stage is restarted only after this timeout.
+/// Apache Kafka expires members on its own timer. So a process restarted after a crash joins its groups only once
+/// this timeout is over (`accord_bus::kafka::MemberIdentity`, decision 0078): a killed stage is restarted at once.
 pub const SESSION_TIMEOUT: Duration = Duration::from_millis(3_000);
 
 /// The services, each its own process.
@@ -174,14 +175,11 @@ impl Cluster {
         cluster
     }
 
-    /// `accord up --bus kafka://…?static_membership=true` (the default session timeout): every service in one
-    /// process, `up`, reached under every service's name.
+    /// `accord up --bus kafka://…` (the default membership and session timeout): every service in one process,
+    /// `up`, reached under every service's name.
     pub async fn start_up() -> Self {
         let broker = Broker::start();
-        let bus_url = format!(
-            "kafka://{}?partitions=3&static_membership=true",
-            broker.bootstrap
-        );
+        let bus_url = format!("kafka://{}?partitions=3", broker.bootstrap);
         let port = free_port();
         let mut cluster = Self {
             broker,

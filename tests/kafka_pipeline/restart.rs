@@ -1,8 +1,10 @@
-//! `accord up --bus kafka://…` killed with SIGKILL right after reports were acknowledged and restarted at once, three
-//! times in a row (issue 18 item 4). Without static group membership the restarted consumers waited for their dead
-//! predecessors' sessions — and on tansu, which expires a dead member only when another request reaches its group,
-//! could wait for good (nothing searchable after 90 s). With it (`?static_membership=true`,
-//! `accord_bus::kafka::MemberIdentity`), every acknowledged report is searchable within seconds of each restart.
+//! `accord up --bus kafka://…` (the default: dynamic group membership, a 10 s session) killed with SIGKILL right after
+//! reports were acknowledged and restarted at once, three times in a row (issue 18 item 4). A restarted consumer that
+//! joins its group while its dead predecessor is still a member waits for a rebalance — and on tansu, which expires a
+//! dead member only when another request reaches its group, could wait for good (nothing searchable after 90 s).
+//! The restarted process finds its predecessor's liveness mark and joins only once that predecessor's session is
+//! over (`accord_bus::kafka::MemberIdentity`, decision 0078): every acknowledged report must be searchable within
+//! the issue's 30 s of each restart.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +19,8 @@ const RESTARTS: usize = 3;
 const REPORTS_PER_ROUND: usize = 30;
 
 /// How long after a restart every acknowledged report may take to be searchable: twice the issue's 30 s, as a hang
-/// guard (the failure this test guards against never recovers); the time it took is printed.
+/// guard (the failure this test guards against never recovers); the time it took, which the issue wants within 30 s
+/// (the wait for the dead predecessor's session, about 12 s, included), is printed.
 const GUARD: Duration = Duration::from_secs(60);
 
 /// Waits until the agency finds report `n`'s indicator; fails after `deadline`.
@@ -72,14 +75,16 @@ async fn accord_up_killed_and_restarted_at_once_resumes_every_time() {
             accepted.push(n);
         }
         cluster.kill("up").await;
-        cluster.spawn("up").await;
         let restarted = Instant::now();
+        cluster.spawn("up").await;
+        let ready = restarted.elapsed();
         for n in &accepted {
             wait_searchable(&cluster, &agency, *n, restarted + GUARD).await;
         }
         eprintln!(
-            "restart {}: {} acknowledged reports searchable {} ms after the restart was ready",
+            "restart {}: ready after {} ms; {} acknowledged reports searchable {} ms after the restart",
             round + 1,
+            ready.as_millis(),
             accepted.len(),
             restarted.elapsed().as_millis()
         );

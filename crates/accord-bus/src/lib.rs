@@ -226,8 +226,9 @@ pub struct BusOptions {
     pub kafka: kafka::KafkaSecurity,
     /// The embedded log's page cache in bytes; no effect on Kafka.
     pub embedded_cache_bytes: usize,
-    /// The process's static identity in Kafka consumer groups (`group.instance.id`, KIP-345), so that a restart
-    /// right after a crash resumes at once; `None`: dynamic membership. No effect on the embedded log.
+    /// The process's identity in Kafka consumer groups (`kafka::MemberIdentity`), so that a restart right after a
+    /// crash resumes: at once under static membership (`group.instance.id`, KIP-345), otherwise once the dead
+    /// predecessor's session is over. `None`: dynamic membership, joining at once. No effect on the embedded log.
     #[cfg(feature = "kafka")]
     pub member: Option<Arc<kafka::MemberIdentity>>,
 }

@@ -31,6 +31,12 @@
 //!   their new owner (at least once; every sink is idempotent);
 //! - **assign**: the partitions are recorded as owned; trackers start at the first record delivered after it.
 //!
+//! # Joining after a crash
+//! Under dynamic membership, a consumer of a process whose predecessor died without leaving its groups joins only
+//! once that predecessor's session is over (the `membership` module tells why and when): it is created at once, and
+//! its poll thread waits, then subscribes. Until then it delivers nothing and commits nothing; dropping it meanwhile
+//! ends the wait.
+//!
 //! # Groupless subscriptions
 //! They `assign()` every partition of the topic at the beginning (no group membership, no rebalance, no commits;
 //! librdkafka still wants a `group.id`, so they carry a throwaway one). Partitions added to the topic later are not
@@ -43,7 +49,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         mpsc,
     },
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use async_trait::async_trait;
@@ -403,13 +409,16 @@ pub(super) struct KafkaSubscription {
     consumer: Option<Arc<BaseConsumer<SubscriptionContext>>>,
     /// Receives (or sees disconnected) when the poll thread has closed the consumer.
     stopped: mpsc::Receiver<()>,
-    /// The consumer's static member id, if it has one: held until the subscription is dropped.
+    /// The consumer's place in the process's identity, if any (`membership` module): held until the subscription is
+    /// dropped.
     _member: Option<super::membership::Member>,
 }
 
 impl KafkaSubscription {
     /// Creates the consumer and starts its poll thread. `partitions` are the topic's partitions (for a groupless
-    /// subscription, which assigns them all); `member` its static member id (`membership` module), if any.
+    /// subscription, which assigns them all); `member` its place in the process's identity (`membership` module), if
+    /// any: its `group.instance.id` under static membership, and when it may first join its group. A consumer that
+    /// must wait before joining is created now and joins on its poll thread when the time comes.
     pub(super) fn start(
         config: &KafkaConfig,
         options: SubscribeOptions,
@@ -431,40 +440,29 @@ impl KafkaSubscription {
             failures,
         };
         let mut client_config = config.consumer_config(shared.group.as_deref());
-        if let Some(member) = &member {
+        if let Some(member) = member.as_ref().filter(|_| config.static_membership) {
             client_config.set("group.instance.id", member.id());
         }
         let consumer: BaseConsumer<SubscriptionContext> = client_config
             .create_with_context(context)
             .map_err(|error| BusError::unavailable("failed to create a kafka consumer", error))?;
         let consumer = Arc::new(consumer);
-        match &shared.group {
-            Some(_) => consumer.subscribe(&[&shared.topic]),
-            None => {
-                let mut assignment = TopicPartitionList::new();
-                for &partition in partitions {
-                    assignment
-                        .add_partition_offset(&shared.topic, partition, Offset::Beginning)
-                        .map_err(|error| {
-                            BusError::unavailable("failed to assign partitions", error)
-                        })?;
-                }
-                consumer.assign(&assignment)
-            }
+        let join_at = match &shared.group {
+            Some(_) => member.as_ref().and_then(|member| member.first_join(config)),
+            None => None,
+        };
+        if join_at.is_none() {
+            shared.subscribe(&consumer, partitions)?;
         }
-        .map_err(|error| {
-            BusError::unavailable(
-                format!("failed to subscribe to topic `{}`", shared.topic),
-                error,
-            )
-        })?;
         let (stopped_tx, stopped) = mpsc::channel();
         let poller = (consumer.clone(), shared.clone());
         std::thread::Builder::new()
             .name("accord-kafka-poll".to_owned())
             .spawn(move || {
                 let (consumer, shared) = poller;
-                poll_loop(&consumer, &shared);
+                if join_at.is_none_or(|at| shared.join_later(&consumer, at)) {
+                    poll_loop(&consumer, &shared);
+                }
                 // The last reference closes the consumer (leaving the group) here, off the async runtime, unless a
                 // commit still holds one.
                 drop(consumer);
@@ -480,6 +478,69 @@ impl KafkaSubscription {
             stopped,
             _member: member,
         })
+    }
+}
+
+impl Shared {
+    /// Joins the group (subscribes), or, without one, assigns every partition from the beginning.
+    fn subscribe(
+        &self,
+        consumer: &BaseConsumer<SubscriptionContext>,
+        partitions: &[i32],
+    ) -> Result<(), BusError> {
+        match &self.group {
+            Some(_) => consumer.subscribe(&[&self.topic]),
+            None => {
+                let mut assignment = TopicPartitionList::new();
+                for &partition in partitions {
+                    assignment
+                        .add_partition_offset(&self.topic, partition, Offset::Beginning)
+                        .map_err(|error| {
+                            BusError::unavailable("failed to assign partitions", error)
+                        })?;
+                }
+                consumer.assign(&assignment)
+            }
+        }
+        .map_err(|error| {
+            BusError::unavailable(
+                format!("failed to subscribe to topic `{}`", self.topic),
+                error,
+            )
+        })
+    }
+
+    /// On the poll thread: waits until `at` (a dead predecessor's session is over; `membership` module) unless the
+    /// subscription is dropped first, then joins the group. A failure to join is the subscription's fatal error.
+    /// Returns whether the consumer joined.
+    fn join_later(&self, consumer: &BaseConsumer<SubscriptionContext>, at: SystemTime) -> bool {
+        info!(
+            topic = %self.topic,
+            group = ?self.group,
+            wait_ms = at.duration_since(SystemTime::now()).unwrap_or_default().as_millis(),
+            "joining the group once a dead predecessor's session is over"
+        );
+        while !self.closed.load(Ordering::Acquire) {
+            let Ok(left) = at.duration_since(SystemTime::now()) else {
+                break;
+            };
+            std::thread::sleep(left.min(POLL_INTERVAL));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        match self.subscribe(consumer, &[]) {
+            Ok(()) => {
+                info!(topic = %self.topic, group = ?self.group, "joining the group now");
+                true
+            }
+            Err(error) => {
+                warn!(%error, topic = %self.topic, group = ?self.group, "failed to join the group");
+                lock(&self.buffer).fatal = Some(KafkaError::Subscription(error.to_string()));
+                self.notify.notify_one();
+                false
+            }
+        }
     }
 }
 

@@ -14,7 +14,9 @@
 //!   stay in order; records without a key are spread by librdkafka.
 //! - A consumer group of the [`Bus`] is a Kafka consumer group: members share the partitions, and the group resumes
 //!   from its committed offsets (the `consumer` module tells the commit and rebalance story). A bus given a
-//!   [`MemberIdentity`] makes its consumers static members (`group.instance.id`, the `membership` module).
+//!   [`MemberIdentity`] makes its consumers static members (`group.instance.id`) when
+//!   [`KafkaConfig::static_membership`] is on, and otherwise has them join only once a dead predecessor's session
+//!   is over (the `membership` module).
 //!
 //! # Publishing
 //! One idempotent producer (`enable.idempotence=true`, `acks=all`) per bus. [`Bus::publish`] enqueues every record
@@ -101,7 +103,7 @@ pub struct KafkaBus {
     failures: Arc<AuthFailures>,
     /// Topics known to exist.
     known_topics: Mutex<HashSet<String>>,
-    /// This process's static identity in its consumer groups, if it has one (the `membership` module).
+    /// This process's identity in its consumer groups, if it has one (the `membership` module).
     member: Option<Arc<MemberIdentity>>,
 }
 
@@ -156,8 +158,9 @@ impl KafkaBus {
         })
     }
 
-    /// Gives the consumers of this bus static group membership under `member` (the `membership` module): a
-    /// process restarted at once after a crash takes its partitions back without waiting for its session to end.
+    /// Gives the consumers of this bus the process's identity `member` (the `membership` module), so that a process
+    /// restarted at once after a crash gets its partitions back: under static membership at once (`group.instance.id`),
+    /// otherwise once its dead predecessor's session is over.
     #[must_use]
     pub fn with_member(mut self, member: Option<Arc<MemberIdentity>>) -> Self {
         self.member = member;
