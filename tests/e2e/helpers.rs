@@ -14,6 +14,26 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+/// Returns every record of `topic` below its end at the call (one partition: the embedded bus), in order, read
+/// without a group.
+pub async fn read_topic(bus: &accord_bus::BusClient, topic: &str) -> Vec<accord_bus::Record> {
+    let end = bus.end_offsets(topic).await.unwrap()[0].offset;
+    let options = accord_bus::SubscribeOptions {
+        topic: topic.to_owned(),
+        group: None,
+    };
+    let mut subscription = bus.subscribe(options).await.unwrap();
+    let mut records = Vec::new();
+    let mut next = 0;
+    while next < end {
+        for delivery in subscription.next_batch(512).await.unwrap() {
+            next = delivery.position.offset + 1;
+            records.push(delivery.record);
+        }
+    }
+    records
+}
+
 /// How long a test waits for the pipeline before it fails: a hang guard, not a performance assertion.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 

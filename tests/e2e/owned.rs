@@ -114,30 +114,11 @@ async fn wait_gone(app: &TestApp, token: &str, value: &str) {
     }
 }
 
-/// Returns every record of `topic` on the embedded bus, in order.
-async fn bus_records(app: &TestApp, topic: &str) -> Vec<accord_bus::Record> {
-    let end = app.bus.end_offsets(topic).await.unwrap()[0].offset;
-    let options = accord_bus::SubscribeOptions {
-        topic: topic.to_owned(),
-        group: None,
-    };
-    let mut subscription = app.bus.subscribe(options).await.unwrap();
-    let mut records = Vec::new();
-    let mut next = 0;
-    while next < end {
-        for delivery in subscription.next_batch(512).await.unwrap() {
-            next = delivery.position.offset + 1;
-            records.push(delivery.record);
-        }
-    }
-    records
-}
-
 /// Returns the payloads of every record on the topics that carry a report's content (`accord_bus::KEYED_TOPICS`).
 async fn bus_payloads(app: &TestApp) -> Vec<String> {
     let mut payloads = Vec::new();
     for topic in accord_bus::KEYED_TOPICS {
-        for record in bus_records(app, topic).await {
+        for record in crate::helpers::read_topic(&app.bus, topic).await {
             payloads.push(String::from_utf8_lossy(&record.payload).into_owned());
         }
     }
@@ -383,7 +364,7 @@ async fn an_amendment_another_gateway_put_after_the_retraction_brings_the_retrac
     app.wait_found(&w.ncu_de, "198.51.100.91", "investigation")
         .await;
     // What the other gateway will publish: the report's raw record as a version 2, with another title.
-    let raw = bus_records(&app, accord_domain::topics::REPORTS_RAW)
+    let raw = crate::helpers::read_topic(&app.bus, accord_domain::topics::REPORTS_RAW)
         .await
         .into_iter()
         .find(|record| record.key.as_deref() == Some(id.as_str()))
@@ -405,7 +386,8 @@ async fn an_amendment_another_gateway_put_after_the_retraction_brings_the_retrac
     // The retraction is published again after the amendment: it is the report's last record once more.
     let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
-        let records = bus_records(&app, accord_domain::topics::REPORTS_RAW).await;
+        let records =
+            crate::helpers::read_topic(&app.bus, accord_domain::topics::REPORTS_RAW).await;
         let last = records
             .iter()
             .rev()

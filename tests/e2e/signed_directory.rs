@@ -2,39 +2,20 @@
 //! began keep working; MoU history and revocations survive compaction (simulated on the embedded log, which keeps
 //! only the last record of each key, like Kafka's log cleaner).
 
-use accord_bus::{BusClient, Record, SubscribeOptions};
+use accord_bus::{BusClient, Record};
 use accord_domain::topics;
 use accord_runtime::{auth::hash_secret, directory::signing::DirectorySigner};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::helpers::{ADMIN_TOKEN, PATIENCE, TestApp, data_dir, mou, spawn_app, spawn_app_in};
-
-/// Returns every record of `topic`, in order.
-async fn read_all(bus: &BusClient, topic: &str) -> Vec<Record> {
-    let end = bus.end_offsets(topic).await.unwrap()[0].offset;
-    let mut subscription = bus
-        .subscribe(SubscribeOptions {
-            topic: topic.to_owned(),
-            group: None,
-        })
-        .await
-        .unwrap();
-    let mut records = Vec::new();
-    let mut next = 0;
-    while next < end {
-        for delivery in subscription.next_batch(512).await.unwrap() {
-            next = delivery.position.offset + 1;
-            records.push(delivery.record);
-        }
-    }
-    records
-}
+use crate::helpers::{
+    ADMIN_TOKEN, PATIENCE, TestApp, data_dir, mou, read_topic, spawn_app, spawn_app_in,
+};
 
 /// Returns the last record of `key` on `topic`.
 async fn last_record(bus: &BusClient, topic: &str, key: &str) -> Record {
-    read_all(bus, topic)
+    read_topic(bus, topic)
         .await
         .into_iter()
         .rev()
@@ -224,7 +205,7 @@ async fn legacy_copy(from: &BusClient) -> TempDir {
         .unwrap();
     bus.ensure_topics(&topics::ALL).await.unwrap();
     for topic in [topics::ADMIN_DIRECTORY, topics::POLICY_MOUS] {
-        let records: Vec<Record> = read_all(from, topic)
+        let records: Vec<Record> = read_topic(from, topic)
             .await
             .into_iter()
             .filter(|record| {

@@ -87,6 +87,20 @@ pub fn decompress(frame: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError
     })
 }
 
+/// `len` bytes that do not compress (a xorshift sequence), for tests.
+#[cfg(test)]
+pub(crate) fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,15 +113,7 @@ mod tests {
         assert!(frame.len() * 4 < json.len());
         assert_eq!(decompress(&frame, json.len()).unwrap(), json.as_bytes());
         assert!(compress(b"{}").is_none(), "too small to be worth it");
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let noise: Vec<u8> = (0..4096)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect();
+        let noise = noise(4096);
         assert!(compress(&noise).is_none(), "incompressible");
     }
 

@@ -286,15 +286,7 @@ mod tests {
         // Small, or incompressible: stored as it is.
         let small = Record::new("k", "{}");
         assert_eq!(encode(&small).unwrap()[5], 0);
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let noise: Vec<u8> = (0..4096)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect();
+        let noise = crate::compression::noise(4096);
         let noisy = Record::new("k", noise);
         assert_eq!(encode(&noisy).unwrap()[5], 0);
         assert_eq!(decode(&encode(&noisy).unwrap()).unwrap(), noisy);

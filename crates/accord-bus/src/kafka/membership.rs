@@ -154,7 +154,7 @@ impl MemberIdentity {
 
     /// When this process's group consumers may join their groups for the first time: `None` for at once. Under
     /// dynamic membership, a dead predecessor's last refresh (the newest mark of a slot no live process held at the
-    /// claim) + `config.session_timeout` + [`MARGIN`], when that is still to come; under static membership always
+    /// claim) + `config.session_timeout` + `MARGIN` (2 s), when that is still to come; under static membership always
     /// `None` (the restarted member replaces its predecessor).
     pub fn first_join(&self, config: &KafkaConfig) -> Option<SystemTime> {
         if config.static_membership {

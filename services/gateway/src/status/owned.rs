@@ -245,27 +245,10 @@ mod tests {
                 },
             },
         );
-        let Change::Released {
-            id,
-            partner,
-            indicators,
-            released_to,
-            at,
-            trigger,
-            ..
-        } = released(&[], "retracted by the partner (sent-in-error)")
-        else {
-            unreachable!()
-        };
-        let withdrawal = Change::Released {
-            id,
-            partner,
-            indicators,
-            released_to,
-            at,
-            trigger,
-            revoked_from: vec!["a".into(), "b".into()],
-        };
+        let mut withdrawal = released(&[], "retracted by the partner (sent-in-error)");
+        if let Change::Released { revoked_from, .. } = &mut withdrawal {
+            *revoked_from = vec!["a".into(), "b".into()];
+        }
         let withdrawn = merge(Some(retracted), withdrawal.clone());
         let agencies: Vec<&str> = withdrawn
             .withdrawals
