@@ -141,8 +141,8 @@ pub struct Cluster {
     pub broker: Broker,
     pub bus_url: String,
     pub data: tempfile::TempDir,
-    ports: BTreeMap<&'static str, u16>,
-    children: BTreeMap<&'static str, Child>,
+    ports: BTreeMap<String, u16>,
+    children: BTreeMap<String, Child>,
     pub client: reqwest::Client,
 }
 
@@ -165,7 +165,10 @@ impl Cluster {
             broker,
             bus_url,
             data: tempfile::tempdir().unwrap(),
-            ports: SERVICES.iter().map(|name| (*name, free_port())).collect(),
+            ports: SERVICES
+                .iter()
+                .map(|name| (name.to_string(), free_port()))
+                .collect(),
             children: BTreeMap::new(),
             client: reqwest::Client::new(),
         };
@@ -188,7 +191,7 @@ impl Cluster {
             ports: SERVICES
                 .iter()
                 .chain(&["up"])
-                .map(|name| (*name, port))
+                .map(|name| (name.to_string(), port))
                 .collect(),
             children: BTreeMap::new(),
             client: reqwest::Client::new(),
@@ -203,17 +206,40 @@ impl Cluster {
 
     /// Starts `service` and waits until it is ready.
     pub async fn spawn(&mut self, service: &'static str) {
+        let data_dir = self.data.path().join("data");
+        self.spawn_process(service, service, &data_dir, &[]).await;
+    }
+
+    /// Starts a further replica of `service` named `name` (its log `<name>.log`, its URL `url(name)`) with a data
+    /// directory of its own (`<name>/`) and the index of the other services (`tantivy://…/data/index`), and waits
+    /// until it is ready. Spawned again under the same name after a kill, it finds its data directory as it was.
+    #[allow(dead_code)] // the replica tests of issue 18 items 1 and 2 call it
+    pub async fn spawn_replica(&mut self, name: &str, service: &'static str) {
+        if !self.ports.contains_key(name) {
+            self.ports.insert(name.to_owned(), free_port());
+        }
+        let data_dir = self.data.path().join(name);
+        let index = format!(
+            "tantivy://{}",
+            self.data.path().join("data").join("index").display()
+        );
+        self.spawn_process(name, service, &data_dir, &["--index", &index])
+            .await;
+    }
+
+    async fn spawn_process(&mut self, name: &str, service: &str, data_dir: &Path, args: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.data.path().join(format!("{service}.log")))
+            .open(self.data.path().join(format!("{name}.log")))
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_accord"))
             .arg(service)
             .arg("--data-dir")
-            .arg(self.data.path().join("data"))
+            .arg(data_dir)
             .args(["--bus", &self.bus_url])
-            .args(["--listen", &format!("127.0.0.1:{}", self.ports[service])])
+            .args(["--listen", &format!("127.0.0.1:{}", self.ports[name])])
+            .args(args)
             .env("ACCORD_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
@@ -221,8 +247,8 @@ impl Cluster {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        self.children.insert(service, child);
-        self.wait_ready(service).await;
+        self.children.insert(name.to_owned(), child);
+        self.wait_ready(name).await;
     }
 
     async fn wait_ready(&self, service: &str) {
@@ -253,7 +279,10 @@ impl Cluster {
     /// The last lines of every service's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
-        for service in SERVICES.iter().chain(&["up"]) {
+        let mut names: Vec<&str> = self.ports.keys().map(String::as_str).collect();
+        names.push("up");
+        names.dedup();
+        for service in names {
             let log = self.log(service);
             let lines: Vec<&str> = log.lines().collect();
             out.push_str(&format!(
@@ -269,7 +298,7 @@ impl Cluster {
     }
 
     /// The services whose process has exited, with how it exited.
-    pub fn exited(&mut self) -> Vec<(&'static str, std::process::ExitStatus)> {
+    pub fn exited(&mut self) -> Vec<(String, std::process::ExitStatus)> {
         self.children
             .iter_mut()
             .filter_map(|(service, child)| {
@@ -277,13 +306,13 @@ impl Cluster {
                     .try_wait()
                     .ok()
                     .flatten()
-                    .map(|status| (*service, status))
+                    .map(|status| (service.clone(), status))
             })
             .collect()
     }
 
     /// Kills `service` with SIGKILL (a crash) and waits until it is gone.
-    pub async fn kill(&mut self, service: &'static str) {
+    pub async fn kill(&mut self, service: &str) {
         if let Some(mut child) = self.children.remove(service) {
             child.kill().await.unwrap();
         }
