@@ -211,14 +211,23 @@ impl Cluster {
     }
 
     /// Starts a further replica of `service` named `name` (its log `<name>.log`, its URL `url(name)`) with a data
-    /// directory of its own (`<name>/`) and the index of the other services (`tantivy://…/data/index`), and waits
-    /// until it is ready. Spawned again under the same name after a kill, it finds its data directory as it was.
-    #[allow(dead_code)] // the replica tests of issue 18 items 1 and 2 call it
+    /// directory of its own (`<name>/`, given admin's public key and the report id key of the first processes) and the
+    /// index of the other services (`tantivy://…/data/index`), and waits until it is ready. Spawned again under the same name after a kill, it finds its data directory as it was.
     pub async fn spawn_replica(&mut self, name: &str, service: &'static str) {
         if !self.ports.contains_key(name) {
             self.ports.insert(name.to_owned(), free_port());
         }
         let data_dir = self.data.path().join(name);
+        // What every process of a deployment shares, as an operator provisions it: admin's public key (to verify the
+        // directory) and the gateways' report id key.
+        let shared = self.data.path().join("data");
+        for file in ["directory/admin.pub", "gateway/report-id.key"] {
+            let (from, to) = (shared.join(file), data_dir.join(file));
+            if from.exists() && !to.exists() {
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(from, to).unwrap();
+            }
+        }
         let index = format!(
             "tantivy://{}",
             self.data.path().join("data").join("index").display()

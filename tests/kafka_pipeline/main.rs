@@ -9,7 +9,8 @@
 //! (c) the indexer's consumer group is reset to the beginning and replays: the index does not change;
 //! (d) amend and retract (module `owned`) reach every copy across processes;
 //! (e) the enforcer's and the gateway's stores, damaged beyond repair, are refilled from Kafka (module `refill`);
-//! (f) `accord up` on Kafka killed and restarted at once, three times, resumes every time (module `restart`).
+//! (f) `accord up` on Kafka killed and restarted at once, three times, resumes every time (module `restart`);
+//! (g) a second gateway and a second search process keep their stores whole (module `replicas`).
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
@@ -19,6 +20,7 @@ mod alerts;
 mod cluster;
 mod owned;
 mod refill;
+mod replicas;
 mod restart;
 
 use std::{

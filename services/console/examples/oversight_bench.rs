@@ -449,6 +449,7 @@ async fn main() -> anyhow::Result<()> {
         listen_addr: None,
         health: Default::default(),
         memory: Default::default(),
+        replica: None,
     };
     let started = Instant::now();
     let search = accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;

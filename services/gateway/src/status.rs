@@ -1,7 +1,8 @@
 //! The partner-facing status of each report, derived from the bus.
 //!
-//! A follower consumes the raw, normalized, rejected and releasable topics (consumer group `gateway-status`) and
-//! merges what it sees into one record per report. The submit handler also writes `accepted` at once (without
+//! A follower consumes the raw, normalized, rejected and releasable topics (consumer group `gateway-status`, scoped
+//! to the data directory on Kafka so that every gateway replica reads every partition:
+//! [`accord_runtime::Deps::store_group`]) and merges what it sees into one record per report. The submit handler also writes `accepted` at once (without
 //! fsync) so that a GET right after the 202 finds the report; after a crash the follower re-derives it from the bus.
 //!
 //! Beside the records, the store keeps each partner's reports in the order they were received (module `listing`),

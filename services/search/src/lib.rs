@@ -371,19 +371,9 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let follower =
         audit::partners::run(state.deps.bus.clone(), state.audit.clone(), host.shutdown());
     host.spawn_critical("search-audit", follower);
-    let revocations = taxii::revoked::run(
-        state.deps.bus.clone(),
-        state.revocations.clone(),
-        &state.deps.health,
-        host.shutdown(),
-    );
+    let revocations = taxii::revoked::run(&state.deps, state.revocations.clone(), host.shutdown());
     host.spawn_critical("search-revocations", revocations);
-    let sightings = sightings::run(
-        state.deps.bus.clone(),
-        state.sightings.clone(),
-        &state.deps.health,
-        host.shutdown(),
-    );
+    let sightings = sightings::run(&state.deps, state.sightings.clone(), host.shutdown());
     host.spawn_critical("search-sightings", sightings);
     host.provide(state.clone());
     host.mount(router(state));
