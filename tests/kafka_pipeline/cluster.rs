@@ -152,12 +152,18 @@ fn free_port() -> u16 {
 }
 
 impl Cluster {
+    /// Every service once, on a broker with three partitions per topic.
     pub async fn start() -> Self {
+        Self::start_with_partitions(3).await
+    }
+
+    /// Every service once, on a broker with `partitions` partitions per topic.
+    pub async fn start_with_partitions(partitions: usize) -> Self {
         let broker = Broker::start();
-        // Three partitions per topic: ordering and commits are per partition; a short session so that a killed
-        // member's partitions move on quickly.
+        // Ordering and commits are per partition; a short session so that a killed member's partitions move on
+        // quickly.
         let bus_url = format!(
-            "kafka://{}?partitions=3&session_timeout_ms={}",
+            "kafka://{}?partitions={partitions}&session_timeout_ms={}",
             broker.bootstrap,
             SESSION_TIMEOUT.as_millis()
         );

@@ -10,7 +10,9 @@
 //! (d) amend and retract (module `owned`) reach every copy across processes;
 //! (e) the enforcer's and the gateway's stores, damaged beyond repair, are refilled from Kafka (module `refill`);
 //! (f) `accord up` on Kafka killed and restarted at once, three times, resumes every time (module `restart`);
-//! (g) a second gateway and a second search process keep their stores whole (module `replicas`).
+//! (g) a second gateway and a second search process keep their stores whole (module `replicas`);
+//! (h) three replicas of the normalizer and the enforcer on six partitions, one of each killed and restarted
+//!     mid-run: every report searchable exactly once, conservation holds (module `scaling`).
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
@@ -22,6 +24,7 @@ mod owned;
 mod refill;
 mod replicas;
 mod restart;
+mod scaling;
 
 use std::{
     collections::BTreeMap,
