@@ -144,6 +144,8 @@ pub struct Cluster {
     ports: BTreeMap<String, u16>,
     children: BTreeMap<String, Child>,
     pub client: reqwest::Client,
+    /// Environment variables of the processes spawned from now on (configuration, `ACCORD_<SECTION>__<KEY>`).
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -177,6 +179,7 @@ impl Cluster {
                 .collect(),
             children: BTreeMap::new(),
             client: reqwest::Client::new(),
+            env: Vec::new(),
         };
         for service in SERVICES {
             cluster.spawn(service).await;
@@ -201,6 +204,7 @@ impl Cluster {
                 .collect(),
             children: BTreeMap::new(),
             client: reqwest::Client::new(),
+            env: Vec::new(),
         };
         cluster.spawn("up").await;
         cluster
@@ -257,6 +261,7 @@ impl Cluster {
             .args(args)
             .env("ACCORD_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info,librdkafka=warn")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)

@@ -51,6 +51,11 @@ pub const HEADER_PRIORITY: &str = "accord-priority";
 /// keeps it, and a store refilled from the bus gets it back, so that a retry with another body is still refused.
 pub const HEADER_BODY_SHA256: &str = "accord-body-sha256";
 
+/// The header carrying, on a report's version on `reports.raw`, what it counts against its partner's daily quota
+/// (decimal bytes: the body as sent plus the report once normalized): every gateway's status follower counts it
+/// once, so that each gateway replica knows what the partner sent through the others.
+pub const HEADER_QUOTA_BYTES: &str = "accord-quota-bytes";
+
 /// The value of [`HEADER_PRIORITY`] on a record whose work runs in the background.
 pub const PRIORITY_BACKGROUND: &str = "background";
 

@@ -211,9 +211,10 @@ pub async fn amend_report(
         raw.received_at = received.with_timezone(&chrono::Utc);
     }
     raw.revision = Some(revision.clone());
-    let raw = publish(state, raw, priority, None).await?;
+    let quota_bytes = body_bytes + normalized_bytes;
+    let raw = publish(state, raw, priority, None, quota_bytes).await?;
     reservation.keep();
-    crate::quota::charge(state, partner.as_str(), body_bytes + normalized_bytes).await;
+    crate::quota::charge(state, &raw, quota_bytes).await;
     let amendment = Amendment {
         id: current.id.clone(),
         partner: partner.to_string(),
