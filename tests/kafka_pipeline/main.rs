@@ -9,13 +9,15 @@
 //! (c) the indexer's consumer group is reset to the beginning and replays: the index does not change;
 //! (d) amend and retract (module `owned`) reach every copy across processes;
 //! (e) the enforcer's and the gateway's stores, damaged beyond repair, are refilled from Kafka (module `refill`);
-//! (f) `accord up` on Kafka killed and restarted at once, three times, resumes every time (module `restart`).
+//! (f) `accord up` on Kafka killed and restarted at once, three times, resumes every time (module `restart`);
+//! (g) three search replicas keep one audit trail, and one lost with its volume loses nothing (module `audit`).
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
 #![allow(unreachable_pub)]
 
 mod alerts;
+mod audit;
 mod cluster;
 mod owned;
 mod refill;
