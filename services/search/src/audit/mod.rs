@@ -7,6 +7,11 @@
 //! record, assigns sequence numbers, writes them in one redb transaction with immediate durability, and only then
 //! answers the waiting requests — the response leaves after its record is on disk.
 //!
+//! In the service the log runs [`AuditLog::on_bus`] (decision 0080, module [`topic`]): an append is published to the
+//! deployment's topic `audit.records` (group-committed, durable on the bus) and every search process chains that
+//! topic into its own store as above, so every replica holds the whole deployment's chain; the request is answered
+//! once its own process has chained its record.
+//!
 //! The same thread signs [`checkpoint`]s of the head — every `search.audit_checkpoint_interval_secs` when the chain
 //! grew, on demand (`GET /v1/audit/checkpoint`), and once more when the log closes at shutdown — and stores them
 //! beside the records (table `audit_checkpoints`, keyed by `seq`, never overwritten). A checkpoint an auditor keeps

@@ -8,15 +8,17 @@
 //!   The bus's publish returns once the record is durable (`acks=all` on Kafka, the commit on the embedded log). A
 //!   failed publish fails every request of the batch (503, nothing released).
 //! - **Who wrote it.** `writer` is the process's writer id, made once per store (table `audit_topic_meta`) and
-//!   written into each entry's hashed `writer` field; `epoch` counts the opens of that store, and `batch` counts the
-//!   publishes of one epoch from 1. (`writer`, `epoch`) therefore never reuses a `batch` number, even after a crash
-//!   that lost what the process had published but not yet chained.
+//!   written into each entry's hashed `writer` field; `epoch` is drawn at random at each open of that store, and
+//!   `batch` counts the publishes of one epoch from 1. (`writer`, `epoch`) therefore never reuses a `batch` number,
+//!   even after a crash that lost what the process had published but not yet chained, or a store restored from a
+//!   backup.
 //! - **Chaining.** The materializer, a follower of `audit.records` in the consumer group
 //!   `search-audit-chain-<writer id>` (a store lost with its volume gets a new id, hence a new group that reads from
-//!   the start), hands each delivered batch to the log's writer thread, which chains its entries exactly as local
-//!   appends were chained (same `seq`, `prev_hash`, `hash`, same tables) and stores, in the same transaction, the
-//!   next offset to apply per partition (`audit_topic_applied`) and the last batch chained per (`writer`, `epoch`)
-//!   (`audit_topic_writers`). A delivery below the applied offset (a redelivery after a crash between the store and
+//!   the start; a store found behind its group's committed offset, restored from a backup, switches to a new group
+//!   `…-<epoch>` that reads from the start, kept in `audit_topic_meta`), hands each delivered batch to the log's
+//!   writer thread, which chains its entries exactly as local appends were chained (same `seq`, `prev_hash`,
+//!   `hash`, same tables) and stores, in the same transaction, the next offset to apply per partition
+//!   (`audit_topic_applied`) and the last batch chained per (`writer`, `epoch`) (`audit_topic_writers`). A delivery below the applied offset (a redelivery after a crash between the store and
 //!   the group commit) and a batch at or below its writer's last one (a duplicate publish) are skipped, so each
 //!   record is chained once. Every process chains the same topic in the same order, so every store holds the same
 //!   chain, record for record (after the records it held before it first chained the topic: an upgraded store keeps
@@ -57,7 +59,7 @@ pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// How long a request waits for its record to be chained by its own process before it is refused.
 pub const CHAIN_WAIT: Duration = Duration::from_secs(60);
 
-/// Writer id and epoch (`"writer"`, `"epoch"`).
+/// The writer id (`"writer"`) and the group chained in when it is not the default one (`"group"`).
 const META: TableDefinition<'_, &str, &str> = TableDefinition::new("audit_topic_meta");
 /// Partition → the next offset of `audit.records` to chain.
 const APPLIED: TableDefinition<'_, u32, u64> = TableDefinition::new("audit_topic_applied");
@@ -69,7 +71,7 @@ const WRITERS: TableDefinition<'_, &str, u64> = TableDefinition::new("audit_topi
 pub struct Batch {
     /// The publishing process's writer id.
     pub writer: String,
-    /// The open of the writer's store it was published in.
+    /// The open of the writer's store it was published in (random).
     pub epoch: u64,
     /// Its number within the epoch, from 1.
     pub batch: u64,
@@ -111,7 +113,7 @@ pub(super) fn ensure(txn: &WriteTransaction) -> Result<(), redb::Error> {
     Ok(())
 }
 
-/// Returns the store's writer id (made on first use) and a new epoch, stored durably.
+/// Returns the store's writer id (made on first use, stored durably) and a new random epoch.
 ///
 /// # Errors
 /// A storage error.
@@ -124,16 +126,32 @@ pub(super) fn claim_identity(db: &redb::Database) -> Result<(String, u64), redb:
             Some(writer) => writer.value().to_owned(),
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
-        let epoch = match meta.get("epoch")? {
-            Some(epoch) => epoch.value().parse::<u64>().unwrap_or_default() + 1,
-            None => 1,
-        };
+        // Random, not counted: a store restored from a backup must not reuse an epoch it used after the backup.
+        let epoch = uuid::Uuid::new_v4().as_u64_pair().0;
         meta.insert("writer", writer.as_str())?;
-        meta.insert("epoch", epoch.to_string().as_str())?;
         (writer, epoch)
     };
     txn.commit()?;
     Ok(identity)
+}
+
+/// Returns the group stored (if any) and the next offset to chain per partition.
+///
+/// # Errors
+/// A storage error.
+fn read_group(db: &redb::Database) -> Result<(Option<String>, HashMap<u32, u64>), redb::Error> {
+    use redb::ReadableDatabase as _;
+    let txn = db.begin_read()?;
+    let group = txn
+        .open_table(META)?
+        .get("group")?
+        .map(|group| group.value().to_owned());
+    let mut applied = HashMap::new();
+    for item in txn.open_table(APPLIED)?.iter()? {
+        let (partition, next) = item?;
+        applied.insert(partition.value(), next.value());
+    }
+    Ok((group, applied))
 }
 
 /// Decides, inside the chaining transaction, whether `published` is to be chained: `false` for a delivery below
@@ -276,17 +294,50 @@ impl Trail {
         format!("search-audit-chain-{}", self.writer)
     }
 
+    /// Returns the group to chain in: the one stored (else [`Trail::group`]), unless it committed past what the
+    /// store holds (a store restored from a backup), in which case a new one, stored, that reads from the start.
+    ///
+    /// # Errors
+    /// A storage error, or the bus cannot tell the group's offsets.
+    async fn choose_group(&self) -> anyhow::Result<String> {
+        let db = self.log.database()?;
+        let (stored, applied) = read_group(&db)?;
+        let group = stored.unwrap_or_else(|| self.group());
+        let committed = self
+            .bus
+            .committed_offsets(&group, topics::AUDIT_RECORDS)
+            .await?;
+        let behind = committed.iter().any(|position| {
+            position.offset > applied.get(&position.partition).copied().unwrap_or(0)
+        });
+        if !behind {
+            return Ok(group);
+        }
+        let fresh = format!("{}-{}", self.group(), self.epoch);
+        tracing::warn!(
+            %group,
+            %fresh,
+            "the audit store is behind its consumer group (restored from a backup?): chaining audit.records from \
+             its start in a new group, skipping what the store holds"
+        );
+        let txn = db.begin_write()?;
+        txn.open_table(META)?.insert("group", fresh.as_str())?;
+        txn.commit()?;
+        Ok(fresh)
+    }
+
     /// Publishes the queued entries and chains `audit.records` into the store until `shutdown`.
     ///
     /// # Errors
     /// When the topic cannot be created or subscribed to.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.bus.ensure_topics(&[topics::AUDIT_RECORDS]).await?;
+        let group = self.choose_group().await?;
         let pending = Pending::default();
         let options = StageOptions {
             name: "search-audit-chain",
             topic: topics::AUDIT_RECORDS,
-            group: self.group(),
+            group,
             batch_size: 1024,
             linger: Duration::ZERO,
         };

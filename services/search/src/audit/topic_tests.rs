@@ -213,6 +213,36 @@ async fn a_restart_continues_the_chain_and_chains_a_redelivery_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_restored_from_a_backup_chains_what_it_missed() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bus = bus(dirs[0].path()).await;
+    let a = Replica::start(dirs[1].path(), &bus).await;
+    for index in 0..3 {
+        a.log.append(entry(&format!("case-{index}"))).await.unwrap();
+    }
+    a.stop().await;
+    let store = dirs[1].path().join(super::STORE_FILE);
+    let backup = dirs[2].path().join("backup.redb");
+    std::fs::copy(&store, &backup).unwrap();
+    let a = Replica::start(dirs[1].path(), &bus).await;
+    for index in 3..6 {
+        a.log.append(entry(&format!("case-{index}"))).await.unwrap();
+    }
+    let before = a.wait_for(6).await;
+    a.stop().await;
+    std::fs::copy(&backup, &store).unwrap();
+    let a = Replica::start(dirs[1].path(), &bus).await;
+    assert_eq!(
+        a.wait_for(6).await,
+        before,
+        "the records after the backup chained again"
+    );
+    assert_eq!(a.log.append(entry("case-6")).await.unwrap().seq(), 7);
+    assert!(a.log.verify(None).unwrap().ok);
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgraded_store_continues_after_its_local_records() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let local = AuditLog::open(dirs[1].path(), signer(), HOUR).unwrap();
