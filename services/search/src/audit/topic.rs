@@ -23,8 +23,11 @@
 //!   record is chained once. Every process chains the same topic in the same order, so every store holds the same
 //!   chain, record for record (after the records it held before it first chained the topic: an upgraded store keeps
 //!   its local records first).
+//! - **Durability.** The chaining transaction is not synced (the records are durable on the bus already); the
+//!   materializer syncs the store (`Stage::durable`) before it commits the offsets of what it chained, so a crash
+//!   loses only chained records whose offsets were not committed, which the bus delivers again.
 //! - **Answering.** A request waits until its own process has chained its batch, and gets its record's `seq`: the
-//!   response leaves after its record is durable twice (on the bus and in the store), and the process's auditor reads
+//!   response leaves after its record is durable on the bus and chained in its process's store, whose auditor reads
 //!   it at once. A batch not chained within [`CHAIN_WAIT`] fails its requests (503).
 //! - **Undecodable records** on the topic (not written by Accord) are logged and passed over: nothing can be chained
 //!   from them.
@@ -477,5 +480,15 @@ impl Stage for Materializer {
             }
         }
         Ok(())
+    }
+
+    /// Syncs the store before the offsets of what it chained are committed.
+    async fn durable(&mut self) -> anyhow::Result<()> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.log.writer.send(Command::Persist(reply_tx))?;
+        reply_rx
+            .await
+            .map_err(|_| AuditError::Stopped)?
+            .map_err(|message| anyhow::anyhow!("failed to sync the audit store: {message}"))
     }
 }

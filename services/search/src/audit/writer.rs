@@ -37,6 +37,8 @@ pub(super) enum Command {
         Vec<topic::Published>,
         oneshot::Sender<Result<Vec<topic::Chained>, String>>,
     ),
+    /// Make every chained batch durable (the materializer, before its offsets are committed).
+    Persist(oneshot::Sender<Result<(), String>>),
     /// Answer a signed checkpoint of the head.
     Checkpoint(oneshot::Sender<Result<Checkpoint, String>>),
     /// Answer a checkpoint of one stored record, not stored (an export's proof).
@@ -178,6 +180,9 @@ fn run(mut state: State, rx: mpsc::Receiver<Command>, interval: Duration) {
                 Command::Chain(published, reply) => {
                     let _ = reply.send(state.chain(published).map_err(|error| error.to_string()));
                 }
+                Command::Persist(reply) => {
+                    let _ = reply.send(state.persist().map_err(|error| error.to_string()));
+                }
                 Command::Checkpoint(reply) => requests.push(reply),
                 Command::SignRecord(seq, reply) => {
                     let _ = reply.send(state.sign_record(seq).map_err(|error| error.to_string()));
@@ -235,13 +240,15 @@ impl State {
     }
 
     /// Chains the admitted batches of `published` ([`topic::admit`]) after the head, in one transaction with the
-    /// applied offsets; returns what was chained.
+    /// applied offsets; returns what was chained. The transaction is not synced: the records are durable on the bus
+    /// already, and [`State::persist`] syncs before the materializer commits their offsets, so a crash loses only
+    /// what the bus delivers again (decision 0080).
     fn chain(
         &mut self,
         published: Vec<topic::Published>,
     ) -> Result<Vec<topic::Chained>, redb::Error> {
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
+        txn.set_durability(Durability::None)?;
         let mut seq = self.seq;
         let mut hash = self.hash.clone();
         let mut records = Vec::new();
@@ -274,6 +281,14 @@ impl State {
         self.seq = seq;
         self.hash = hash;
         Ok(chained)
+    }
+
+    /// Makes every commit so far durable (an empty transaction with immediate durability).
+    fn persist(&self) -> Result<(), redb::Error> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Signs the stored record `seq` (its hash as stored), without storing the checkpoint.
