@@ -12,13 +12,15 @@
 //! (f) `accord up` on Kafka killed and restarted at once, three times, resumes every time (module `restart`);
 //! (g) a second gateway and a second search process keep their stores whole (module `replicas`);
 //! (h) three replicas of the normalizer and the enforcer on six partitions, one of each killed and restarted
-//!     mid-run: every report searchable exactly once, conservation holds (module `scaling`).
+//!     mid-run: every report searchable exactly once, conservation holds (module `scaling`);
+//! (i) three search replicas keep one audit trail, and one lost with its volume loses nothing (module `audit`).
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
 #![allow(unreachable_pub)]
 
 mod alerts;
+mod audit;
 mod cluster;
 mod owned;
 mod refill;

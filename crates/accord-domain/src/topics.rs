@@ -18,8 +18,13 @@ pub const ADMIN_DIRECTORY: &str = "admin.directory";
 /// never a case reference or free text.
 pub const REPORTS_FEEDBACK: &str = "reports.feedback";
 
+/// The deployment's one audit trail (decision 0080): every search replica publishes its audit records here, in
+/// group-committed batches, before it answers, and every replica chains the topic, in order, into its own store. One
+/// partition (a total order), never compacted, kept forever.
+pub const AUDIT_RECORDS: &str = "audit.records";
+
 /// Every topic, for creation at start-up.
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 8] = [
     REPORTS_RAW,
     REPORTS_NORMALIZED,
     REPORTS_RELEASABLE,
@@ -27,6 +32,7 @@ pub const ALL: [&str; 7] = [
     POLICY_MOUS,
     ADMIN_DIRECTORY,
     REPORTS_FEEDBACK,
+    AUDIT_RECORDS,
 ];
 
 /// The header carrying the report id through every stage, for tracing.

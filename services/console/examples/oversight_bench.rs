@@ -132,6 +132,7 @@ fn entry(index: usize) -> AuditEntry {
         query: serde_json::json!({ "value": format!("198.51.{}.{}", index % 200, index % 250) }),
         status: if index.is_multiple_of(7) { 404 } else { 200 },
         results: (index % 7) as u64,
+        writer: None,
     }
 }
 

@@ -362,6 +362,10 @@ accord_runtime::route_table! {
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let mut state = AppState::new(config, host.deps().clone())?;
     state.shutdown = host.shutdown();
+    // One trail for the deployment (decision 0080): appends go through `audit.records`, chained by every process.
+    let (audit, trail) = state.audit.clone().on_bus(state.deps.bus.clone())?;
+    state.audit = audit;
+    host.spawn_critical("search-audit-chain", trail.run(host.shutdown()));
     host.spawn_critical("search-alerts", alerts::run_matcher(state.clone()));
     host.spawn_critical("search-webhooks", alerts::run_webhooks(state.clone()));
     host.spawn_critical(

@@ -19,6 +19,7 @@ fn entry(case: &str) -> AuditEntry {
         query: serde_json::json!({"value": "1.2.3.4"}),
         status: 200,
         results: 1,
+        writer: None,
     }
 }
 
