@@ -8,7 +8,10 @@
 //! published and not committed, summed over partitions) is sampled. Printed as a table and written as JSON to
 //! `target/bench-scaling.json`.
 //!
-//! `scripts/bench-scaling.sh [--reports N] [--replicas 1,3]` runs it (it installs tansu first). On a 2-core machine
+//! `scripts/bench-scaling.sh [--reports N] [--replicas 1,3] [--runs 3]` runs it (it installs tansu first), the
+//! replica counts taking turns, so that a slow spell of the machine does not fall on one count only. Each run starts
+//! its own broker and processes in temporary directories (`TMPDIR`: on a tmpfs, the broker's sqlite commits cost
+//! nothing, and the figures show Accord's coordination rather than the disk). On a 2-core machine
 //! the ratio shows coordination overhead, not speed-up: the processes share the cores.
 
 #[allow(dead_code, unreachable_pub)]
@@ -203,14 +206,16 @@ async fn run(replicas: usize, reports: usize) -> Run {
     }
 }
 
-/// `--reports N` (default 3000) and `--replicas 1,3` (default).
-fn arguments() -> (usize, Vec<usize>) {
+/// `--reports N` (default 3000), `--replicas 1,3` (default) and `--runs N` (of each replica count, default 3).
+fn arguments() -> (usize, Vec<usize>, usize) {
     let mut reports = 3_000;
     let mut replicas = vec![1, 3];
+    let mut runs = 3;
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
         match pair[0].as_str() {
             "--reports" => reports = pair[1].parse().expect("--reports takes a number"),
+            "--runs" => runs = pair[1].parse().expect("--runs takes a number"),
             "--replicas" => {
                 replicas = pair[1]
                     .split(',')
@@ -220,24 +225,38 @@ fn arguments() -> (usize, Vec<usize>) {
             _ => {}
         }
     }
-    (reports, replicas)
+    (reports, replicas, runs)
+}
+
+/// The median processed throughput of the runs with `replicas`.
+fn median_processed(runs: &[Run], replicas: usize) -> Option<f64> {
+    let mut rates: Vec<f64> = runs
+        .iter()
+        .filter(|run| run.replicas == replicas)
+        .map(|run| run.reports as f64 / run.done_secs)
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
-    let (reports, replica_counts) = arguments();
+    let (reports, replica_counts, repeat) = arguments();
     assert!(
         cluster::enabled(),
         "the scaling bench needs tansu: run scripts/bench-scaling.sh"
     );
     let mut runs = Vec::new();
-    for replicas in replica_counts {
-        eprintln!(
-            "scaling bench: {replicas} replica(s) of the normalizer and the enforcer, {reports} reports"
-        );
-        let run = run(replicas, reports).await;
-        eprintln!("  {}", run.json());
-        runs.push(run);
+    for round in 1..=repeat {
+        for &replicas in &replica_counts {
+            eprintln!(
+                "scaling bench, run {round} of {repeat}: {replicas} replica(s) of the normalizer and the enforcer, \
+                 {reports} reports"
+            );
+            let run = run(replicas, reports).await;
+            eprintln!("  {}", run.json());
+            runs.push(run);
+        }
     }
     println!(
         "| replicas per stage | reports/s accepted | reports/s processed | max lag normalizer | enforcer | indexer |"
@@ -254,12 +273,14 @@ async fn main() {
             run.max_lag[2]
         );
     }
-    if let [one, .., last] = runs.as_slice() {
+    if let (Some(&one), Some(&last)) = (replica_counts.first(), replica_counts.last())
+        && let (Some(base), Some(scaled)) =
+            (median_processed(&runs, one), median_processed(&runs, last))
+    {
         println!(
-            "processed throughput, {} replicas against {}: {:.2}",
-            last.replicas,
-            one.replicas,
-            one.done_secs / last.done_secs
+            "median processed throughput, {last} replicas against {one}: {:.2} ({scaled:.0} against {base:.0} \
+             reports/s)",
+            scaled / base
         );
     }
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-scaling.json");
