@@ -6,9 +6,9 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::cluster::{ADMIN_TOKEN, Cluster, PATIENCE, enabled};
+use crate::cluster::{Cluster, PATIENCE, enabled};
 
 /// Searches sent in all.
 const SEARCHES: usize = 30;
@@ -18,19 +18,7 @@ const REPLICAS: [&str; 3] = ["search", "search-2", "search-3"];
 
 /// An auditor of the agency `ncu-de`: it reads the agency's records.
 async fn auditor(cluster: &Cluster) -> String {
-    let (status, body) = cluster
-        .call(
-            "admin",
-            Method::POST,
-            "/v1/tokens",
-            ADMIN_TOKEN,
-            Some(
-                json!({ "organization": "ncu-de", "role": "auditor", "label": "audit trail test" }),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
+    cluster.token("ncu-de", "auditor", "audit trail test").await
 }
 
 /// Every audit record of the agency on `replica`, oldest first (every page).

@@ -382,6 +382,21 @@ impl Cluster {
         }
     }
 
+    /// Creates a token of `organization` with `role` (as the coordinator); returns it.
+    pub async fn token(&self, organization: &str, role: &str, label: &str) -> String {
+        let (status, body) = self
+            .call(
+                "admin",
+                reqwest::Method::POST,
+                "/v1/tokens",
+                ADMIN_TOKEN,
+                Some(json!({ "organization": organization, "role": role, "label": label })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
     /// Creates partner `bank-a` and agency `ncu-de` with a MoU between them; returns their tokens.
     pub async fn world(&self) -> (String, String) {
         for (id, kind) in [("bank-a", "partner"), ("ncu-de", "agency")] {
@@ -398,17 +413,7 @@ impl Cluster {
         }
         let mut tokens = Vec::new();
         for (org, role) in [("bank-a", "partner"), ("ncu-de", "investigator")] {
-            let (status, body) = self
-                .call(
-                    "admin",
-                    reqwest::Method::POST,
-                    "/v1/tokens",
-                    ADMIN_TOKEN,
-                    Some(json!({ "organization": org, "role": role, "label": "fault test" })),
-                )
-                .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-            tokens.push(body["token"].as_str().unwrap().to_owned());
+            tokens.push(self.token(org, role, "fault test").await);
         }
         let (status, body) = self
             .call(

@@ -4,34 +4,14 @@
 use std::{collections::BTreeSet, path::Path, time::Duration};
 
 use accord_bus::{BusClient, SubscribeOptions};
-use accord_domain::{Case, topics};
+use accord_domain::topics;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AuditEntry, AuditLog, AuditRecord, GENESIS_HASH, chain_hash, checkpoint::CheckpointSigner,
+    AuditLog, AuditRecord, GENESIS_HASH, chain_hash,
+    tests::{HOUR, entry, signer},
 };
-
-const HOUR: Duration = Duration::from_secs(3600);
-
-fn signer() -> CheckpointSigner {
-    CheckpointSigner::from_seed([5; 32])
-}
-
-fn entry(case: &str) -> AuditEntry {
-    AuditEntry {
-        at: chrono::Utc::now(),
-        token_id: Some("tok-1".into()),
-        organization: Some("ncu-de".into()),
-        endpoint: "GET /v1/indicators/{value}".into(),
-        purpose: Some("investigation".into()),
-        case: Some(Case::parse(case).unwrap()),
-        query: serde_json::json!({"value": "1.2.3.4"}),
-        status: 200,
-        results: 1,
-        writer: None,
-    }
-}
 
 /// A log on the bus with its trail running.
 struct Replica {
