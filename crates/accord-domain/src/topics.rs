@@ -23,8 +23,14 @@ pub const REPORTS_FEEDBACK: &str = "reports.feedback";
 /// partition (a total order), never compacted, kept forever.
 pub const AUDIT_RECORDS: &str = "audit.records";
 
+/// Partners' indicator retractions ([`crate::control::Control::RetractIndicators`], as on
+/// [`REPORTS_NORMALIZED`]), forwarded there by the enforcer that reads them so that every enforcer replica applies
+/// them, whichever partitions it owns (decision 0083). One partition, never compacted, kept forever: a replica added
+/// later reads every retraction.
+pub const INDICATORS_RETRACTED: &str = "indicators.retracted";
+
 /// Every topic, for creation at start-up.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     REPORTS_RAW,
     REPORTS_NORMALIZED,
     REPORTS_RELEASABLE,
@@ -33,6 +39,7 @@ pub const ALL: [&str; 8] = [
     ADMIN_DIRECTORY,
     REPORTS_FEEDBACK,
     AUDIT_RECORDS,
+    INDICATORS_RETRACTED,
 ];
 
 /// The header carrying the report id through every stage, for tracing.

@@ -211,7 +211,7 @@ fn fill_store(dir: &std::path::Path, reports: usize) -> anyhow::Result<()> {
     for index in 0..reports {
         batch.push(report(index));
         if batch.len() == 1000 || index + 1 == reports {
-            store.put(&std::mem::take(&mut batch))?;
+            store.put(&mut std::mem::take(&mut batch))?;
         }
     }
     println!(

@@ -11,7 +11,7 @@
 //!   and withdrawal reach every indexed copy.
 //! - `control`: a partner's retractions (issue 19): a retracted report's stored copy is removed and a tombstone
 //!   kept, and an empty release set withdraws every view of it; retracted indicator values are removed from every
-//!   stored report of the partner, which are evaluated again.
+//!   report of the partner sent before the retraction, stored or still to come, on every replica (decision 0083).
 //! - [`retention`]: reports past every retention that could apply are withdrawn from the index and removed from
 //!   the store.
 //! - `rederive`: a release set the indexer could not read (damaged on the bus) is evaluated again from the store
@@ -28,6 +28,7 @@
 mod control;
 mod explain;
 mod metrics;
+mod partners;
 mod preview;
 mod rederive;
 pub mod reevaluate;
@@ -129,6 +130,8 @@ pub struct AppState {
     pub(crate) mou_validator: Arc<accord_domain::MouValidator>,
     /// Wakes the watcher when reports were stored: their retention may end before its next wake-up.
     pub(crate) stored: Arc<tokio::sync::Notify>,
+    /// Orders a partner's lane and its indicator retractions (`partners`).
+    pub(crate) partners: partners::PartnerLocks,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -155,6 +158,7 @@ impl AppState {
             evaluation: Arc::new(RwLock::new(())),
             mou_validator: Arc::new(accord_domain::MouValidator::new()?),
             stored: Arc::new(tokio::sync::Notify::new()),
+            partners: partners::PartnerLocks::default(),
         })
     }
 }
@@ -339,13 +343,20 @@ impl Enforcer {
             return Ok(());
         }
         let store = self.state.store.clone();
+        // From storing to publishing, no indicator retraction of these partners runs (`partners`).
+        let _partners = self
+            .state
+            .partners
+            .lock(reports.iter().map(|report| &report.partner))
+            .await;
         // Foreground threads whatever the batch's priority: the store's one write transaction must not wait for a
         // background thread to be scheduled while another partner's batch waits for it (priority inversion).
         let (retracted, previous, reports) = tokio::task::spawn_blocking(move || {
             // The versions amendments replace: what they no longer release is revoked for TAXII pollers.
             let previous = control::replaced(&store, &reports)?;
-            let reports = control::without_older_versions(reports, &previous);
-            Ok::<_, anyhow::Error>((store.put(&reports)?, previous, reports))
+            // Stripped of the values their partner retracted after sending them.
+            let mut reports = control::without_older_versions(reports, &previous);
+            Ok::<_, anyhow::Error>((store.put(&mut reports)?, previous, reports))
         })
         .await??;
         self.state.stored.notify_one();
@@ -445,7 +456,12 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     );
     host.spawn_critical(
         "enforcer-rederive",
-        gate.then(rederive::run(state.clone(), host.shutdown())),
+        gate.clone()
+            .then(rederive::run(state.clone(), host.shutdown())),
+    );
+    host.spawn_critical(
+        "enforcer-retractions",
+        gate.then(control::follow(state.clone(), host.shutdown())),
     );
     let bus: BusClient = state.deps.bus.clone();
     let live = stage::run_fair(

@@ -48,7 +48,7 @@ fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<()> {
     for delivery in batch {
         if is_control(&delivery.record.headers) {
             if !reports.is_empty() {
-                store.put(&std::mem::take(&mut reports))?;
+                store.put(&mut std::mem::take(&mut reports))?;
             }
             control::apply_to_store(store, delivery)?;
         } else if let Ok(report) = serde_json::from_slice(&delivery.record.payload) {
@@ -56,7 +56,7 @@ fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<()> {
         }
     }
     if !reports.is_empty() {
-        store.put(&reports)?;
+        store.put(&mut reports)?;
     }
     Ok(())
 }

@@ -10,10 +10,13 @@ use redb::{Durability, ReadableTable, TableDefinition};
 
 use self::received::{BY_RECEIVED, received_key};
 use self::retracted::RETRACTED;
+use self::retracted_values::RETRACTED_VALUES;
 
 mod encoded;
 mod received;
 mod retracted;
+mod retracted_values;
+pub(crate) mod strip;
 
 const REPORTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("reports");
 const BY_PARTNER: TableDefinition<'_, &str, ()> = TableDefinition::new("reports_by_partner");
@@ -81,6 +84,7 @@ impl ReportStore {
         txn.open_table(BY_PARTNER)?;
         txn.open_table(META)?;
         txn.open_table(RETRACTED)?;
+        txn.open_table(RETRACTED_VALUES)?;
         received::backfill(&txn)?;
         txn.commit()?;
         Ok(Self { db, pending })
@@ -92,20 +96,18 @@ impl ReportStore {
     }
 
     /// Stores reports durably (replacing any earlier copy of the same id: an amendment replaces its report), except
-    /// those whose partner retracted them, whose ids are returned. The reports are encoded before the write
-    /// transaction opens: the store has one writer at a time, which the enforcer's lanes share.
+    /// those whose partner retracted them, whose ids are returned. A report sent before a retraction of one of its
+    /// indicator values loses the value first, in `reports` too, so the caller evaluates what was stored
+    /// (`retracted_values`). The reports are encoded before the write transaction opens: the store has one writer at
+    /// a time, which the enforcer's lanes share.
     ///
     /// # Errors
     /// Fails on a storage error.
-    pub fn put(&self, reports: &[NormalizedReport]) -> Result<Vec<ReportId>, StoreError> {
-        let encoded = reports
+    pub fn put(&self, reports: &mut [NormalizedReport]) -> Result<Vec<ReportId>, StoreError> {
+        let mut encoded = reports
             .iter()
-            .map(|report| Ok((report, accord_runtime::packed::to_vec(report)?)))
-            .collect::<Result<Vec<_>, serde_json::Error>>()
-            .map_err(|error| StoreError {
-                context: "failed to encode report",
-                source: Box::new(error),
-            })?;
+            .map(encode)
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let mut refused = Vec::new();
         let mut txn = self
             .db
@@ -129,7 +131,11 @@ impl ReportStore {
             let retracted = txn
                 .open_table(RETRACTED)
                 .map_err(failed("failed to open tombstones"))?;
-            for (report, bytes) in &encoded {
+            let values = txn
+                .open_table(RETRACTED_VALUES)
+                .map_err(failed("failed to open retracted values"))?;
+            let mut partners = std::collections::HashMap::new();
+            for (report, bytes) in reports.iter_mut().zip(encoded.iter_mut()) {
                 if retracted
                     .get(report.id.as_str())
                     .map_err(failed("failed to read a tombstone"))?
@@ -137,6 +143,10 @@ impl ReportStore {
                 {
                     refused.push(report.id.clone());
                     continue;
+                }
+                let gone = retracted_values::retracted_in(&values, &mut partners, report)?;
+                if !gone.is_empty() && strip::strip(report, &gone) {
+                    *bytes = encode(report)?;
                 }
                 table
                     .insert(report.id.as_str(), bytes.as_slice())
@@ -275,6 +285,14 @@ impl ReportStore {
     }
 }
 
+/// Encodes a report as stored.
+fn encode(report: &NormalizedReport) -> Result<Vec<u8>, StoreError> {
+    accord_runtime::packed::to_vec(report).map_err(|error| StoreError {
+        context: "failed to encode report",
+        source: Box::new(error),
+    })
+}
+
 /// Decodes a stored report; `None` when the bytes are not one (which every reader skips).
 fn decode(bytes: &[u8]) -> Option<NormalizedReport> {
     accord_runtime::packed::from_slice(bytes).ok()
@@ -330,9 +348,9 @@ pub(crate) mod tests {
             report("bank-ab"),
         );
         store
-            .put(&[a1.clone(), b1.clone(), a2.clone(), ab.clone()])
+            .put(&mut [a1.clone(), b1.clone(), a2.clone(), ab.clone()])
             .unwrap();
-        store.put(std::slice::from_ref(&a1)).unwrap();
+        store.put(&mut [a1.clone()]).unwrap();
         drop(store);
         let store = ReportStore::open(dir.path()).unwrap();
         assert_eq!(store.get(&b1.id).unwrap().unwrap(), b1);

@@ -28,8 +28,10 @@ pub const COMPACTED_TOPICS: [&str; 2] = ["policy.mous", "admin.directory"];
 
 /// The topics created as a log kept whole: one partition (its offsets are a total order), `cleanup.policy=delete`
 /// with `retention.ms=-1` and `retention.bytes=-1` whatever [`KafkaConfig::retention_ms`] says: the deployment's
-/// audit trail, `audit.records` (decision 0080), which a new search replica chains from its first record.
-pub const LOG_TOPICS: [&str; 1] = ["audit.records"];
+/// audit trail, `audit.records` (decision 0080), which a new search replica chains from its first record, and the
+/// partners' indicator retractions, `indicators.retracted` (decision 0083), which a new enforcer replica applies from
+/// the first.
+pub const LOG_TOPICS: [&str; 2] = ["audit.records", "indicators.retracted"];
 
 /// `min.compaction.lag.ms` of the keyed topics ([`KafkaConfig::keyed_topics`]): a record superseded by a newer one
 /// with the same key stays readable at least this long (one hour), so a consumer that lags less still reads every
@@ -375,6 +377,10 @@ mod tests {
         assert_eq!(policy("reports.rejected"), (3, None, Some("1000".into())));
         assert_eq!(
             policy("audit.records"),
+            (1, Some("delete".into()), Some("-1".into()))
+        );
+        assert_eq!(
+            policy("indicators.retracted"),
             (1, Some("delete".into()), Some("-1".into()))
         );
         let (_, unretained) = KafkaConfig::default().topic_settings("reports.releasable");
