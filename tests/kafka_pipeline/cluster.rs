@@ -331,6 +331,24 @@ impl Cluster {
             .collect()
     }
 
+    /// The records `stage` of process `name` has received, from its `/metrics` (0 when it does not answer).
+    pub async fn received(&self, name: &str, stage: &str) -> f64 {
+        let Ok(response) = self
+            .client
+            .get(format!("{}/metrics", self.url(name)))
+            .send()
+            .await
+        else {
+            return 0.0;
+        };
+        let text = response.text().await.unwrap_or_default();
+        let prefix = format!("accord_stage_received_total{{stage=\"{stage}\"");
+        text.lines()
+            .filter(|line| line.starts_with(&prefix))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// Kills `service` with SIGKILL (a crash) and waits until it is gone.
     pub async fn kill(&mut self, service: &str) {
         if let Some(mut child) = self.children.remove(service) {

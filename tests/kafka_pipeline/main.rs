@@ -13,7 +13,9 @@
 //! (g) a second gateway and a second search process keep their stores whole (module `replicas`);
 //! (h) three replicas of the normalizer and the enforcer on six partitions, one of each killed and restarted
 //!     mid-run: every report searchable exactly once, conservation holds (module `scaling`);
-//! (i) three search replicas keep one audit trail, and one lost with its volume loses nothing (module `audit`).
+//! (i) three search replicas keep one audit trail, and one lost with its volume loses nothing (module `audit`);
+//! (j) an indicator retraction reaches every enforcer replica (module `owned`);
+//! (k) a normalizer replica lost for good (killed, never restarted) leaves no partition behind (module `lost`).
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
@@ -22,6 +24,7 @@
 mod alerts;
 mod audit;
 mod cluster;
+mod lost;
 mod owned;
 mod refill;
 mod replicas;

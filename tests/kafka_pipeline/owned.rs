@@ -152,20 +152,6 @@ async fn amend_and_retract_reach_every_copy_across_processes() {
     cluster.stop_all().await;
 }
 
-/// The records the enforcer stage of process `name` has received (its `/metrics`).
-async fn enforced(cluster: &Cluster, name: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", cluster.url(name)))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|line| line.starts_with("accord_stage_received_total{stage=\"enforcer\""))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// Two enforcer replicas share four partitions; an indicator retraction sits in one of them, read by one replica, yet
 /// the value leaves the reports of both (decision 0083). With the retraction applied only where it was read, the
 /// other replica's reports kept it.
@@ -187,8 +173,8 @@ async fn an_indicator_retraction_reaches_every_enforcer_replica() {
         wait_lookup(&cluster, &agency, value, true).await;
     }
     let (first, second) = (
-        enforced(&cluster, "enforcer").await,
-        enforced(&cluster, "enforcer-2").await,
+        cluster.received("enforcer", "enforcer").await,
+        cluster.received("enforcer-2", "enforcer").await,
     );
     assert!(
         first > 0.0 && second > 0.0,

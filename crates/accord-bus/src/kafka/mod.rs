@@ -38,6 +38,7 @@ mod config;
 mod consumer;
 mod error;
 mod membership;
+mod orphans;
 mod security;
 mod tracker;
 
