@@ -109,15 +109,7 @@ impl ReportStore {
             .map(encode)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let mut refused = Vec::new();
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(failed("failed to begin write"))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|error| StoreError {
-                context: "failed to set durability",
-                source: Box::new(error),
-            })?;
+        let txn = self.begin_durable_write()?;
         {
             let mut table = txn
                 .open_table(REPORTS)
@@ -162,6 +154,21 @@ impl ReportStore {
         }
         txn.commit().map_err(failed("failed to commit reports"))?;
         Ok(refused)
+    }
+
+    /// Begins a write transaction that is durable once committed (synced): what the store holds must survive a
+    /// crash once the enforcer has acted on it.
+    fn begin_durable_write(&self) -> Result<accord_runtime::store::HealingWrite<'_>, StoreError> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(failed("failed to begin write"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|error| StoreError {
+                context: "failed to set durability",
+                source: Box::new(error),
+            })?;
+        Ok(txn)
     }
 
     /// Returns a report by id.

@@ -138,15 +138,7 @@ impl ReportStore {
 
     fn record_values(&self, retraction: &IndicatorRetraction) -> Result<(), StoreError> {
         let at = retraction.at.timestamp_micros();
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(failed("failed to begin write"))?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(|error| StoreError {
-                context: "failed to set durability",
-                source: Box::new(error),
-            })?;
+        let txn = self.begin_durable_write()?;
         {
             let mut table = txn
                 .open_table(RETRACTED_VALUES)
