@@ -198,16 +198,18 @@ impl ReportStore {
     /// Fails on a storage error.
     pub fn by_partner(&self, partner: &OrgId) -> Result<Vec<NormalizedReport>, StoreError> {
         let (start, end) = partner_range(partner);
-        self.indexed(BY_PARTNER, &start, &end)
+        self.indexed(BY_PARTNER, &start, &end, |_| true)
     }
 
-    /// Returns the stored reports named by the keys of `index` in `start..end`, in key order: each key ends with
-    /// `SEPARATOR` and the report id.
+    /// Returns the stored reports named by the keys of `index` in `start..end`, in key order, whose stored bytes
+    /// `keep` accepts (a test that decodes only what it needs, before the whole report is decoded): each key ends
+    /// with `SEPARATOR` and the report id.
     fn indexed(
         &self,
         index: TableDefinition<'_, &str, ()>,
         start: &str,
         end: &str,
+        keep: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<NormalizedReport>, StoreError> {
         let txn = self
             .db
@@ -231,7 +233,9 @@ impl ReportStore {
             let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {
                 continue;
             };
-            if let Some(report) = decode(value.value()) {
+            if keep(value.value())
+                && let Some(report) = decode(value.value())
+            {
                 reports.push(report);
             }
         }

@@ -60,7 +60,7 @@ impl ReportStore {
             "{partner}{SEPARATOR}{:020}",
             cutoff.timestamp_micros().max(0)
         );
-        self.indexed(BY_RECEIVED, &start, &end)
+        self.indexed(BY_RECEIVED, &start, &end, |_| true)
     }
 
     /// Returns when the oldest stored report of `partner` was received.
