@@ -1,4 +1,5 @@
-//! The matcher: a follower of `reports.releasable` (consumer group `search-alerts`) that raises alerts.
+//! The matcher: a follower of `reports.releasable` (consumer group `search-alerts`, per data directory on a shared
+//! bus: every search replica matches every release against the watchlists it holds) that raises alerts.
 //!
 //! For each release set (the enforcer's latest evaluation of one report: a new report, a re-evaluation after an MoU
 //! or organization change, an amendment, a retraction), it finds the watched values that each view shown to an
@@ -225,12 +226,15 @@ fn cut_down(release: &ReleaseSet, found: BTreeMap<Match, usize>) -> BTreeMap<Mat
         .collect()
 }
 
-/// Runs the matcher until `shutdown`.
+/// Runs the matcher until `shutdown`, in consumer group `group`: one of the data directory on a shared bus
+/// (`accord_runtime::Deps::store_group`), so that every search replica matches every release against the
+/// watchlists it holds, and an alert is raised once, by the replica that holds the watchlist.
 ///
 /// # Errors
 /// When the bus cannot be subscribed to.
 pub(crate) async fn run(
     bus: accord_bus::BusClient,
+    group: String,
     store: AlertStore,
     directory: Arc<Directory>,
     cap: usize,
@@ -239,7 +243,7 @@ pub(crate) async fn run(
     let options = StageOptions {
         name: "search-alerts",
         topic: topics::REPORTS_RELEASABLE,
-        group: "search-alerts".to_owned(),
+        group,
         batch_size: 256,
         linger: std::time::Duration::ZERO,
     };

@@ -49,6 +49,7 @@ accord_runtime::route_table! {
 pub(crate) async fn run_matcher(state: AppState) -> anyhow::Result<()> {
     follower::run(
         state.deps.bus.clone(),
+        state.deps.store_group("search-alerts"),
         state.alerts.clone(),
         state.deps.directory.clone(),
         state.config.max_alerts_per_report,
