@@ -7,6 +7,12 @@
 //!   delivered again unless its offset was committed after it was processed.
 //! - A subscription without a group reads the whole topic from the beginning and commits nothing: services use it to
 //!   materialize the compacted topics (MoUs, directory).
+//! - A subscription tells which partitions it owns now ([`Subscription::owned`]): in a group, the partitions assigned
+//!   to this member, with a generation that changes at every assignment or revocation; without a group, and on a
+//!   backend with one partition and one process (the embedded log), every partition, for good ([`Owned::fixed`]).
+//!   A record is only delivered while its partition is owned, and after `owned` shows it.
+//! - [`Bus::read_partition`] reads one partition of a topic from an offset up to the end taken when it opens, outside
+//!   any group (nothing committed): what a member restores a newly owned partition's state from.
 //!
 //! Implementations: [`embedded`] (a durable log in the data directory, on redb) and `kafka` (Apache Kafka through
 //! rdkafka, feature `kafka`, on by default). Every implementation passes the backend-neutral `conformance` suite
@@ -33,7 +39,7 @@ pub mod redb_file;
 pub mod retry;
 mod watermark;
 
-use std::{fmt, sync::Arc};
+use std::{collections::BTreeSet, fmt, sync::Arc};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -200,6 +206,26 @@ pub trait Bus: Send + Sync + 'static {
         ))
     }
 
+    /// Opens a reader of one partition of `topic` from offset `from` (the first record at or after it) up to the
+    /// partition's end as it is now ([`PartitionReader::end`]): outside any group, committing nothing. A member
+    /// restores the state of a partition it was just assigned from it (the enforcer's store, from the compacted
+    /// `reports.normalized`).
+    ///
+    /// # Errors
+    /// [`BusError::UnknownTopic`], [`BusError::Refused`] for a partition the topic does not have (or a bus that
+    /// cannot do it: the default), else as the other calls.
+    async fn read_partition(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+    ) -> Result<Box<dyn PartitionReader>, BusError> {
+        let _ = (topic, partition, from);
+        Err(BusError::Refused(
+            "this bus cannot read a single partition".to_owned(),
+        ))
+    }
+
     /// Returns the largest record, by [`Record::size`], that [`Bus::publish`] accepts: a larger one is
     /// [`BusError::Refused`]. Stages check their output against it to dead-letter what can never be published.
     fn max_record_bytes(&self) -> usize;
@@ -215,6 +241,53 @@ pub trait Subscription: Send {
     /// Marks these deliveries as processed and commits, for each partition, the highest position below which every
     /// delivered record has been marked (a contiguous watermark). Without a group this does nothing.
     async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError>;
+
+    /// Returns the partitions this subscription owns now (see [`Owned`]). A record of a partition is delivered only
+    /// after the assignment that gave it shows here; a revoked partition leaves the set before the revocation
+    /// returns to the broker (so before another member can be given it).
+    fn owned(&self) -> Owned;
+}
+
+/// The partitions a subscription owns ([`Subscription::owned`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Owned {
+    /// Changes at every assignment and revocation (never the same value for two different sets of one
+    /// subscription); 0 before the first assignment and for a fixed ownership.
+    pub generation: u64,
+    /// The partitions owned now (empty while a group member waits for its first assignment).
+    pub partitions: BTreeSet<u32>,
+    /// `true` when ownership never changes: a groupless subscription and the embedded log (one partition, one
+    /// process) own every partition for their whole life, so there is nothing to restore on assignment.
+    pub fixed: bool,
+}
+
+impl Owned {
+    /// Every partition in `partitions`, for good.
+    pub fn fixed(partitions: impl IntoIterator<Item = u32>) -> Self {
+        Self {
+            generation: 0,
+            partitions: partitions.into_iter().collect(),
+            fixed: true,
+        }
+    }
+
+    /// Whether `partition` is owned.
+    pub fn owns(&self, partition: u32) -> bool {
+        self.partitions.contains(&partition)
+    }
+}
+
+/// A reader of one partition up to the end it had when opened ([`Bus::read_partition`]). Not cancel safe: a
+/// [`PartitionReader::next_batch`] dropped before it returns may lose records, so the reader must be dropped too.
+#[async_trait]
+pub trait PartitionReader: Send {
+    /// The offset the partition's next record would have got when the reader opened: it delivers records below it
+    /// only.
+    fn end(&self) -> u64;
+
+    /// Returns up to `max` (at least one) of the next records in offset order, or an empty batch once every record
+    /// below [`PartitionReader::end`] was returned (compaction leaves gaps: offsets are increasing, not dense).
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError>;
 }
 
 /// Settings of a bus that do not belong in its URL: the `[kafka]` section (TLS and SASL, with their secrets) and the

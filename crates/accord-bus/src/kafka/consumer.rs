@@ -31,6 +31,12 @@
 //!   their new owner (at least once; every sink is idempotent);
 //! - **assign**: the partitions are recorded as owned; trackers start at the first record delivered after it.
 //!
+//! Both change the subscription's ownership ([`Subscription::owned`]) under the tracking lock, with a new generation:
+//! an assigned partition shows there before any of its records can be taken (taking checks the same set under the
+//! same lock), and a revoked one has left it before the callback returns to the broker, so before its new owner is
+//! given it. A stage that restores a partition's state before processing it (the enforcer) compares generations
+//! after each batch.
+//!
 //! # Joining after a crash
 //! Under dynamic membership, a consumer of a process whose predecessor died without leaving its groups joins only
 //! once that predecessor's session is over (the `membership` module tells why and when): it is created at once, and
@@ -65,7 +71,7 @@ use tokio::sync::Notify;
 use tracing::{debug, info, instrument, warn};
 
 use super::{config::KafkaConfig, error::AuthFailures, tracker::PartitionTracker};
-use crate::{BusError, Delivery, Position, Record, SubscribeOptions, Subscription};
+use crate::{BusError, Delivery, Owned, Position, Record, SubscribeOptions, Subscription};
 
 /// Records buffered between the poll thread and the application before the partitions are paused.
 const MAX_BUFFERED: usize = 4096;
@@ -91,6 +97,8 @@ struct Shared {
 #[derive(Default)]
 struct Tracking {
     assigned: HashSet<i32>,
+    /// Incremented at every assignment and revocation ([`Subscription::owned`]).
+    generation: u64,
     partitions: HashMap<i32, PartitionTracker>,
 }
 
@@ -136,7 +144,10 @@ impl ConsumerContext for SubscriptionContext {
             Rebalance::Assign(partitions) => {
                 let partitions = partition_ids(partitions, &self.shared.topic);
                 info!(topic = %self.shared.topic, group = ?self.shared.group, ?partitions, "partitions assigned");
-                lock(&self.shared.tracking).assigned.extend(partitions);
+                let mut tracking = lock(&self.shared.tracking);
+                tracking.assigned.extend(partitions);
+                tracking.generation += 1;
+                drop(tracking);
                 // A new assignment starts unpaused.
                 lock(&self.shared.buffer).paused = false;
             }
@@ -169,6 +180,7 @@ impl Shared {
         let mut tracking = lock(&self.tracking);
         let lost = consumer.assignment_lost();
         let mut pending = TopicPartitionList::new();
+        tracking.generation += 1;
         for partition in partitions {
             tracking.assigned.remove(partition);
             let Some(tracker) = tracking.partitions.remove(partition) else {
@@ -364,7 +376,7 @@ impl Shared {
 }
 
 /// Converts a fetched message; `None` for a position that does not fit ours (never for a real record).
-fn to_delivery(topic: &str, message: &BorrowedMessage<'_>) -> Option<Delivery> {
+pub(super) fn to_delivery(topic: &str, message: &BorrowedMessage<'_>) -> Option<Delivery> {
     let position = Position {
         partition: u32::try_from(message.partition()).ok()?,
         offset: u64::try_from(message.offset()).ok()?,
@@ -412,6 +424,8 @@ pub(super) struct KafkaSubscription {
     /// The consumer's place in the process's identity, if any (`membership` module): held until the subscription is
     /// dropped.
     _member: Option<super::membership::Member>,
+    /// A groupless subscription's ownership: every partition, for good.
+    fixed: Option<Owned>,
 }
 
 impl KafkaSubscription {
@@ -472,11 +486,19 @@ impl KafkaSubscription {
                 BusError::unavailable("failed to spawn the kafka poll thread", error)
             })?;
         info!(topic = %shared.topic, group = ?shared.group, "subscribed");
+        let fixed = shared.group.is_none().then(|| {
+            Owned::fixed(
+                partitions
+                    .iter()
+                    .filter_map(|partition| u32::try_from(*partition).ok()),
+            )
+        });
         Ok(Self {
             shared,
             consumer: Some(consumer),
             stopped,
             _member: member,
+            fixed,
         })
     }
 }
@@ -577,6 +599,23 @@ impl Subscription for KafkaSubscription {
             }
             // `notify_one` keeps a permit when nobody waits: a record pushed since `take` wakes this at once.
             self.shared.notify.notified().await;
+        }
+    }
+
+    /// The assigned partitions and their generation; a groupless subscription's every partition, for good.
+    fn owned(&self) -> Owned {
+        if let Some(fixed) = &self.fixed {
+            return fixed.clone();
+        }
+        let tracking = lock(&self.shared.tracking);
+        Owned {
+            generation: tracking.generation,
+            partitions: tracking
+                .assigned
+                .iter()
+                .filter_map(|partition| u32::try_from(*partition).ok())
+                .collect(),
+            fixed: false,
         }
     }
 

@@ -217,3 +217,112 @@ fn committed_offsets(bootstrap: &str, topic: &str, group: &str) -> Vec<(i32, rdk
         Err(error) => panic!("failed to read the committed offsets: {error}"),
     }
 }
+
+/// Waits until `check` holds for the members' ownership, failing after [`WAIT`] with what they owned.
+async fn wait_owned(
+    members: &[&dyn accord_bus::Subscription],
+    what: &str,
+    check: impl Fn(&[accord_bus::Owned]) -> bool,
+) -> Vec<accord_bus::Owned> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let owned: Vec<accord_bus::Owned> = members.iter().map(|member| member.owned()).collect();
+        if check(&owned) {
+            return owned;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} never happened: {owned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `Subscription::owned` follows the group: a lone member owns every partition; once a second member joins, the
+/// two own disjoint shares that cover the topic, the first member's generation has moved on, and each delivers
+/// only records of what it owns; a single partition read outside the group sees every record of one partition and
+/// changes nobody's ownership.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_follows_the_group_and_a_partition_read_is_outside_it() {
+    let Some(bootstrap) = bootstrap() else { return };
+    let config = config(&bootstrap);
+    let group = unique("ownership");
+    let bus = connect(&config);
+    let topic = new_topic(&bus, "ownership").await;
+    let published = publish_spread(&bus, &topic, 30).await;
+    let all: BTreeSet<u32> = (0..u32::from(PARTITIONS)).collect();
+
+    let mut first = subscribe(&bus, &topic, Some(&group)).await;
+    collect(&mut first, published.len()).await;
+    let alone = wait_owned(
+        &[first.as_ref()],
+        "the first member owning every partition",
+        |owned| owned[0].partitions == all,
+    )
+    .await;
+    assert!(!alone[0].fixed && alone[0].generation > 0, "{alone:?}");
+
+    let mut second = subscribe(&bus, &topic, Some(&group)).await;
+    let shared = wait_owned(
+        &[first.as_ref(), second.as_ref()],
+        "a split of the partitions",
+        |owned| {
+            !owned[1].partitions.is_empty()
+                && owned[0].partitions.is_disjoint(&owned[1].partitions)
+                && owned[0]
+                    .partitions
+                    .union(&owned[1].partitions)
+                    .copied()
+                    .collect::<BTreeSet<u32>>()
+                    == all
+        },
+    )
+    .await;
+    assert_ne!(
+        shared[0].generation, alone[0].generation,
+        "the rebalance is a new generation"
+    );
+    let read_by_second = drain(&mut second, Duration::from_secs(2)).await;
+    for delivery in &read_by_second {
+        assert!(
+            second.owned().owns(delivery.position.partition),
+            "delivered a record of a partition it does not own: {:?}",
+            delivery.position
+        );
+    }
+
+    // Outside the group: the whole of one partition, and nobody's ownership moves.
+    let partition = published[0].partition;
+    let mut reader = bus
+        .read_partition(&topic, partition, 0)
+        .await
+        .expect("read_partition failed");
+    let mut read = Vec::new();
+    loop {
+        let batch = tokio::time::timeout(WAIT, reader.next_batch(7))
+            .await
+            .expect("the partition read hung")
+            .expect("the partition read failed");
+        if batch.is_empty() {
+            break;
+        }
+        read.extend(positions(&batch));
+    }
+    let expected: Vec<Position> = sorted(
+        published
+            .iter()
+            .filter(|position| position.partition == partition)
+            .copied()
+            .collect(),
+    );
+    assert_eq!(read, expected, "every record of the partition, in order");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = [first.owned(), second.owned()];
+    assert_eq!(
+        after.as_slice(),
+        shared.as_slice(),
+        "a partition read joins no group"
+    );
+    drop(first);
+    drop(second);
+}
