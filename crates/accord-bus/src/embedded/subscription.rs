@@ -20,7 +20,7 @@ use super::{
     writer::{Command, GROUP_OFFSETS, log_table, log_table_name},
 };
 use crate::{
-    BusError, Delivery, Owned, PartitionReader, Position, Record, Subscription,
+    BusError, Delivery, Ownership, PartitionReader, Position, Record, Subscription,
     watermark::Watermark,
 };
 
@@ -88,8 +88,8 @@ impl EmbeddedSubscription {
 #[async_trait]
 impl Subscription for EmbeddedSubscription {
     /// Partition 0, for good: one partition, one process.
-    fn owned(&self) -> Owned {
-        Owned::fixed([0])
+    fn ownership(&self) -> Ownership {
+        Ownership::fixed([0])
     }
 
     /// Waits until the log end passes the next offset, then returns up to `max` records (at least one, even when

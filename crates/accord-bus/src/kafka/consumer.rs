@@ -31,11 +31,17 @@
 //!   their new owner (at least once; every sink is idempotent);
 //! - **assign**: the partitions are recorded as owned; trackers start at the first record delivered after it.
 //!
-//! Both change the subscription's ownership ([`Subscription::owned`]) under the tracking lock, with a new generation:
-//! an assigned partition shows there before any of its records can be taken (taking checks the same set under the
-//! same lock), and a revoked one has left it before the callback returns to the broker, so before its new owner is
-//! given it. A stage that restores a partition's state before processing it (the enforcer) compares generations
-//! after each batch.
+//! Both change the subscription's ownership ([`Subscription::ownership`]) under the tracking lock, with a new
+//! generation: an assigned partition shows there before any of its records can be taken (taking checks the same set
+//! under the same lock), and a revoked one has left it before the callback returns to the broker, so before its new
+//! owner is given it. A revocation first takes the write side of the ownership gate, so it waits for every
+//! [`crate::Ownership::hold`] guard (the enforcer publishing for its partitions) and blocks new ones while it runs.
+//! Each owned partition carries the generation since which it has been owned: a partition revoked and assigned
+//! back in the same rebalance (eager rebalancing revokes everything first) keeps its generation, because no other
+//! member can have been given it in between; one revoked with a lost assignment (the session expired: the group
+//! went on without this member) or not assigned back gets a new one when it comes back. A stage that restores a
+//! partition's state before processing it (the enforcer) restores the partitions whose generation it has not
+//! restored yet.
 //!
 //! # Joining after a crash
 //! Under dynamic membership, a consumer of a process whose predecessor died without leaving its groups joins only
@@ -71,7 +77,9 @@ use tokio::sync::Notify;
 use tracing::{debug, info, instrument, warn};
 
 use super::{config::KafkaConfig, error::AuthFailures, tracker::PartitionTracker};
-use crate::{BusError, Delivery, Owned, Position, Record, SubscribeOptions, Subscription};
+use crate::{
+    BusError, Delivery, Owned, Ownership, Position, Record, SubscribeOptions, Subscription,
+};
 
 /// Records buffered between the poll thread and the application before the partitions are paused.
 const MAX_BUFFERED: usize = 4096;
@@ -91,14 +99,21 @@ struct Shared {
     notify: Notify,
     /// Set when the subscription is dropped: the poll thread closes the consumer and ends.
     closed: AtomicBool,
+    /// The ownership gate ([`crate::Ownership`]): a revocation takes its write side.
+    gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// What a grouped subscription owns and has delivered.
 #[derive(Default)]
 struct Tracking {
     assigned: HashSet<i32>,
-    /// Incremented at every assignment and revocation ([`Subscription::owned`]).
+    /// Incremented at every assignment and revocation ([`Subscription::ownership`]).
     generation: u64,
+    /// The generation since which each assigned partition has been owned without a break.
+    since: HashMap<i32, u64>,
+    /// The partitions revoked (assignment not lost) since the last assignment, with their `since`: assigned back in
+    /// the next assignment, they keep it.
+    between: HashMap<i32, u64>,
     partitions: HashMap<i32, PartitionTracker>,
 }
 
@@ -145,8 +160,14 @@ impl ConsumerContext for SubscriptionContext {
                 let partitions = partition_ids(partitions, &self.shared.topic);
                 info!(topic = %self.shared.topic, group = ?self.shared.group, ?partitions, "partitions assigned");
                 let mut tracking = lock(&self.shared.tracking);
-                tracking.assigned.extend(partitions);
                 tracking.generation += 1;
+                let generation = tracking.generation;
+                for partition in partitions {
+                    let since = tracking.between.remove(&partition).unwrap_or(generation);
+                    tracking.since.insert(partition, since);
+                    tracking.assigned.insert(partition);
+                }
+                tracking.between.clear();
                 drop(tracking);
                 // A new assignment starts unpaused.
                 lock(&self.shared.buffer).paused = false;
@@ -177,12 +198,19 @@ fn partition_ids(partitions: &TopicPartitionList, topic: &str) -> Vec<i32> {
 impl Shared {
     /// Gives up `partitions`: commits their pending progress, forgets them and drops their buffered records.
     fn revoke(&self, consumer: &BaseConsumer<SubscriptionContext>, partitions: &[i32]) {
+        // Waits for the application's guards (`Ownership::hold`); on the poll thread, never on the async runtime.
+        let _revoking = self.gate.blocking_write();
         let mut tracking = lock(&self.tracking);
         let lost = consumer.assignment_lost();
         let mut pending = TopicPartitionList::new();
         tracking.generation += 1;
         for partition in partitions {
             tracking.assigned.remove(partition);
+            if let Some(since) = tracking.since.remove(partition)
+                && !lost
+            {
+                tracking.between.insert(*partition, since);
+            }
             let Some(tracker) = tracking.partitions.remove(partition) else {
                 continue;
             };
@@ -425,7 +453,7 @@ pub(super) struct KafkaSubscription {
     /// dropped.
     _member: Option<super::membership::Member>,
     /// A groupless subscription's ownership: every partition, for good.
-    fixed: Option<Owned>,
+    fixed: Option<Ownership>,
 }
 
 impl KafkaSubscription {
@@ -448,6 +476,7 @@ impl KafkaSubscription {
             buffer: Mutex::default(),
             notify: Notify::new(),
             closed: AtomicBool::new(false),
+            gate: Arc::default(),
         });
         let context = SubscriptionContext {
             shared: shared.clone(),
@@ -487,7 +516,7 @@ impl KafkaSubscription {
             })?;
         info!(topic = %shared.topic, group = ?shared.group, "subscribed");
         let fixed = shared.group.is_none().then(|| {
-            Owned::fixed(
+            Ownership::fixed(
                 partitions
                     .iter()
                     .filter_map(|partition| u32::try_from(*partition).ok()),
@@ -504,6 +533,20 @@ impl KafkaSubscription {
 }
 
 impl Shared {
+    /// The assigned partitions, each with the generation since which it has been owned.
+    fn owned(&self) -> Owned {
+        let tracking = lock(&self.tracking);
+        Owned {
+            generation: tracking.generation,
+            partitions: tracking
+                .since
+                .iter()
+                .filter_map(|(partition, since)| Some((u32::try_from(*partition).ok()?, *since)))
+                .collect(),
+            fixed: false,
+        }
+    }
+
     /// Joins the group (subscribes), or, without one, assigns every partition from the beginning.
     fn subscribe(
         &self,
@@ -602,21 +645,13 @@ impl Subscription for KafkaSubscription {
         }
     }
 
-    /// The assigned partitions and their generation; a groupless subscription's every partition, for good.
-    fn owned(&self) -> Owned {
+    /// The assigned partitions and their generations; a groupless subscription's every partition, for good.
+    fn ownership(&self) -> Ownership {
         if let Some(fixed) = &self.fixed {
             return fixed.clone();
         }
-        let tracking = lock(&self.shared.tracking);
-        Owned {
-            generation: tracking.generation,
-            partitions: tracking
-                .assigned
-                .iter()
-                .filter_map(|partition| u32::try_from(*partition).ok())
-                .collect(),
-            fixed: false,
-        }
+        let shared = self.shared.clone();
+        Ownership::new(move || shared.owned(), self.shared.gate.clone())
     }
 
     /// Marks `processed` and commits the contiguous watermark of each partition, synchronously.

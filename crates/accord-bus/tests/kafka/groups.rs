@@ -238,10 +238,15 @@ async fn wait_owned(
     }
 }
 
-/// `Subscription::owned` follows the group: a lone member owns every partition; once a second member joins, the
-/// two own disjoint shares that cover the topic, the first member's generation has moved on, and each delivers
-/// only records of what it owns; a single partition read outside the group sees every record of one partition and
-/// changes nobody's ownership.
+fn keys(owned: &accord_bus::Owned) -> BTreeSet<u32> {
+    owned.partitions.keys().copied().collect()
+}
+
+/// `Subscription::ownership` follows the group: a lone member owns every partition; a second member joining waits
+/// while the first holds its ownership guard (the revocation waits for it); then the two own disjoint shares that
+/// cover the topic, the partitions the first kept keep the generation since which it owned them, the second's are
+/// new, and each delivers only records of what it owns; a single partition read outside the group sees every
+/// record of one partition and changes nobody's ownership.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ownership_follows_the_group_and_a_partition_read_is_outside_it() {
     let Some(bootstrap) = bootstrap() else { return };
@@ -257,24 +262,26 @@ async fn ownership_follows_the_group_and_a_partition_read_is_outside_it() {
     let alone = wait_owned(
         &[first.as_ref()],
         "the first member owning every partition",
-        |owned| owned[0].partitions == all,
+        |owned| keys(&owned[0]) == all,
     )
     .await;
     assert!(!alone[0].fixed && alone[0].generation > 0, "{alone:?}");
 
+    // The first member holds its guard: the rebalance the second one starts cannot take partitions from it.
+    let guard = first.ownership().hold().await;
     let mut second = subscribe(&bus, &topic, Some(&group)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(first.owned(), alone[0], "a revocation waits for the guard");
+    drop(guard);
+
     let shared = wait_owned(
         &[first.as_ref(), second.as_ref()],
         "a split of the partitions",
         |owned| {
-            !owned[1].partitions.is_empty()
-                && owned[0].partitions.is_disjoint(&owned[1].partitions)
-                && owned[0]
-                    .partitions
-                    .union(&owned[1].partitions)
-                    .copied()
-                    .collect::<BTreeSet<u32>>()
-                    == all
+            let (one, two) = (keys(&owned[0]), keys(&owned[1]));
+            !two.is_empty()
+                && one.is_disjoint(&two)
+                && one.union(&two).copied().collect::<BTreeSet<u32>>() == all
         },
     )
     .await;
@@ -282,6 +289,16 @@ async fn ownership_follows_the_group_and_a_partition_read_is_outside_it() {
         shared[0].generation, alone[0].generation,
         "the rebalance is a new generation"
     );
+    for (partition, since) in &shared[0].partitions {
+        assert_eq!(
+            Some(since),
+            alone[0].partitions.get(partition),
+            "a partition revoked and assigned back in one rebalance keeps its generation: {shared:?}"
+        );
+    }
+    for since in shared[1].partitions.values() {
+        assert!(*since > 0, "{shared:?}");
+    }
     let read_by_second = drain(&mut second, Duration::from_secs(2)).await;
     for delivery in &read_by_second {
         assert!(
