@@ -66,19 +66,22 @@ pub(crate) fn replaced(
 /// amendment can put an older version after a newer one on the bus, and the report's status keeps the newer (the
 /// gateway's `status::owned::amend`); so does the enforcer. Another amendment to the same version replaces it (the
 /// later on the bus wins, in the status too). Logged, as it means a partner's writes reached several gateways.
-pub(crate) fn without_older_versions(
-    reports: Vec<NormalizedReport>,
+/// `items` carry their report (`report` finds it), each with what the caller keeps beside it (its partition).
+pub(crate) fn without_older_versions<T>(
+    items: Vec<T>,
     previous: &HashMap<ReportId, NormalizedReport>,
-) -> Vec<NormalizedReport> {
+    report: impl Fn(&T) -> &NormalizedReport,
+) -> Vec<T> {
     let version = |report: &NormalizedReport| report.revision.as_ref().map_or(1, |r| r.version);
     // The newest version so far of each report: the stored one, then the batch's in order.
     let mut newest: HashMap<ReportId, u32> = previous
         .iter()
         .map(|(id, stored)| (id.clone(), version(stored)))
         .collect();
-    reports
+    items
         .into_iter()
-        .filter(|report| {
+        .filter(|item| {
+            let report = report(item);
             let current = newest.entry(report.id.clone()).or_insert(0);
             let older = version(report) < *current;
             if older {
@@ -143,11 +146,15 @@ pub(crate) fn superseded(
 ///
 /// # Errors
 /// A store or bus failure: the batch is retried (acting twice changes nothing).
-pub(crate) async fn apply(state: &AppState, delivery: &Delivery) -> anyhow::Result<()> {
+pub(crate) async fn apply(
+    state: &AppState,
+    owned: &accord_bus::Owned,
+    delivery: &Delivery,
+) -> anyhow::Result<()> {
     match decode(delivery) {
         Some(Control::RetractReport(retraction)) => retract_report(state, &retraction).await,
         Some(Control::RetractIndicators(retraction)) => {
-            retract_indicators(state, &retraction).await
+            retract_indicators(state, owned, &retraction).await
         }
         None => Ok(()),
     }
@@ -285,14 +292,21 @@ fn revocations(state: &AppState, report: &NormalizedReport, at: Timestamp) -> Ve
     revoked
 }
 
+/// Strips the values from every stored report of the partner, and evaluates again those of partitions owned (the
+/// others are stale copies here: their owners act on them).
 async fn retract_indicators(
     state: &AppState,
+    owned: &accord_bus::Owned,
     retraction: &IndicatorRetraction,
 ) -> anyhow::Result<()> {
     let _evaluation = state.evaluation.read().await;
-    let (store, owned) = (state.store.clone(), retraction.clone());
+    let (store, retraction_owned, owned) = (state.store.clone(), retraction.clone(), owned.clone());
     let started = std::time::Instant::now();
-    let changed = tokio::task::spawn_blocking(move || strip_in_store(&store, &owned)).await??;
+    let changed = tokio::task::spawn_blocking(move || {
+        let changed = strip_in_store(&store, &retraction_owned)?;
+        crate::owned::owned_only(&store, &owned, changed)
+    })
+    .await??;
     let stored_ms = started.elapsed().as_millis();
     let trigger = format!(
         "indicators retracted by the partner ({})",
@@ -338,14 +352,14 @@ mod tests {
             version(&stored, 4, "v4"),
             version(&stored, 3, "v3 after v4"),
         ];
-        let kept: Vec<String> = without_older_versions(batch, &previous)
+        let kept: Vec<String> = without_older_versions(batch, &previous, |report| report)
             .into_iter()
             .map(|report| report.title)
             .collect();
         assert_eq!(kept, ["another v2", "v4"]);
         let fresh = crate::store::tests::report("bank-b");
         assert_eq!(
-            without_older_versions(vec![fresh.clone()], &previous),
+            without_older_versions(vec![fresh.clone()], &previous, |report| report),
             [fresh]
         );
     }

@@ -28,6 +28,7 @@
 mod control;
 mod explain;
 mod metrics;
+mod owned;
 mod preview;
 mod rederive;
 pub mod reevaluate;
@@ -129,6 +130,8 @@ pub struct AppState {
     pub(crate) mou_validator: Arc<accord_domain::MouValidator>,
     /// Wakes the watcher when reports were stored: their retention may end before its next wake-up.
     pub(crate) stored: Arc<tokio::sync::Notify>,
+    /// The partitions of `reports.normalized` this replica owns, once its stage has subscribed (`owned`).
+    pub(crate) partitions: Arc<owned::Partitions>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -155,6 +158,7 @@ impl AppState {
             evaluation: Arc::new(RwLock::new(())),
             mou_validator: Arc::new(accord_domain::MouValidator::new()?),
             stored: Arc::new(tokio::sync::Notify::new()),
+            partitions: Arc::default(),
         })
     }
 }
@@ -303,13 +307,19 @@ struct Enforcer {
 #[async_trait]
 impl Stage for Enforcer {
     /// Evaluates the batch's reports and acts on its controls (retractions) in the batch's order: the reports before
-    /// a control are stored and published before it acts, so a retraction right behind its report removes it.
+    /// a control are stored and published before it acts, so a retraction right behind its report removes it. Holds
+    /// the ownership guard throughout and leaves out the records of partitions no longer owned (read before a
+    /// revocation: their new owner processes them; `owned`).
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
+        let (_owned, owned) = self.state.partitions.hold().await;
         let mut reports: Vec<Delivery> = Vec::new();
         for delivery in batch {
+            if !owned.owns(delivery.position.partition) {
+                continue;
+            }
             if accord_domain::control::is_control(&delivery.record.headers) {
                 self.reports(&std::mem::take(&mut reports)).await?;
-                control::apply(&self.state, delivery).await?;
+                control::apply(&self.state, &owned, delivery).await?;
             } else {
                 reports.push(delivery.clone());
             }
@@ -330,10 +340,10 @@ impl Enforcer {
                 .publish(topics::REPORTS_REJECTED, decoded.dead_letters)
                 .await?;
         }
-        let reports: Vec<NormalizedReport> = decoded
+        let reports: Vec<(NormalizedReport, u32)> = decoded
             .items
             .into_iter()
-            .map(|(_, report)| report)
+            .map(|(index, report)| (report, batch[index].position.partition))
             .collect();
         if reports.is_empty() {
             return Ok(());
@@ -343,9 +353,14 @@ impl Enforcer {
         // background thread to be scheduled while another partner's batch waits for it (priority inversion).
         let (retracted, previous, reports) = tokio::task::spawn_blocking(move || {
             // The versions amendments replace: what they no longer release is revoked for TAXII pollers.
-            let previous = control::replaced(&store, &reports)?;
-            let reports = control::without_older_versions(reports, &previous);
-            Ok::<_, anyhow::Error>((store.put(&reports)?, previous, reports))
+            let only: Vec<NormalizedReport> =
+                reports.iter().map(|(report, _)| report.clone()).collect();
+            let previous = control::replaced(&store, &only)?;
+            let (reports, partitions): (Vec<_>, Vec<_>) =
+                control::without_older_versions(reports, &previous, |(report, _)| report)
+                    .into_iter()
+                    .unzip();
+            Ok::<_, anyhow::Error>((store.put_placed(&reports, &partitions)?, previous, reports))
         })
         .await??;
         self.state.stored.notify_one();
@@ -449,7 +464,7 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     );
     let bus: BusClient = state.deps.bus.clone();
     let live = stage::run_fair(
-        bus.clone(),
+        owned::OwnedBus::client(&state),
         options,
         fairness,
         Enforcer {

@@ -8,8 +8,8 @@
 //!   MoU naming it (an agency's country decides `recipient_countries`);
 //! - an MoU boundary that passed affects its providers.
 //!
-//! The affected partners' stored reports are evaluated again under the evaluation lock and their release sets
-//! published; the indexer replaces every view of each report, so widening, narrowing and withdrawal all reach the
+//! The affected partners' stored reports of the partitions this replica owns (`crate::owned`) are evaluated again
+//! under the ownership guard and the evaluation lock and their release sets published; the indexer replaces every view of each report, so widening, narrowing and withdrawal all reach the
 //! index. The snapshot positions acted on are stored, so a restart re-evaluates whatever changed while it was down.
 //!
 //! Retention needs no re-evaluation to take effect: a view's validity window ends with retention and the index
@@ -179,14 +179,18 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// Re-evaluates every stored report of the affected partners and publishes their release sets.
+/// Re-evaluates every stored report of the affected partners in the partitions this replica owns (`crate::owned`)
+/// and publishes their release sets, holding the ownership guard, then the evaluation lock.
 async fn reevaluate(state: &AppState, affected: &Affected) -> anyhow::Result<()> {
+    let (_owned, owned) = state.partitions.hold().await;
     let _evaluation = state.evaluation.write().await;
     let mut num_reports = 0;
     for (partner, reason) in affected {
-        let store = state.store.clone();
-        let owner = partner.clone();
-        let reports = tokio::task::spawn_blocking(move || store.by_partner(&owner)).await??;
+        let (store, owner, owned) = (state.store.clone(), partner.clone(), owned.clone());
+        let reports = tokio::task::spawn_blocking(move || {
+            crate::owned::owned_only(&store, &owned, store.by_partner(&owner)?)
+        })
+        .await??;
         num_reports += crate::evaluate_and_publish(state, reports, reason).await?;
     }
     tracing::info!(

@@ -1,6 +1,9 @@
 //! Retention: reports past every retention period that could still apply are withdrawn from the index and removed
 //! from the enforcer's store for good.
 //!
+//! Only the owner of a report's partition publishes its withdrawal (`crate::owned`); a replica that holds a stale
+//! copy of a report of another replica's partition past its retention removes it from its store without publishing.
+//!
 //! A report of partner P is kept while some MoU naming P as a provider (latest version, any status: a suspended or
 //! expired MoU may come back) could still retain it, that is until `received_at + max(retention_days)` over those
 //! MoUs. At that instant no MoU can grant it any more (policy-model.md: visible only while received less than
@@ -47,10 +50,17 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
     if due(state, &retentions, now).await?.is_empty() {
         return Ok((0, next_end(state, &retentions).await?));
     }
+    let (_owned, owned) = state.partitions.hold().await;
     let _evaluation = state.evaluation.write().await;
     let retentions = longest_retention(&state.deps.directory.snapshot().mous);
     let mut removed = 0;
     for reports in due(state, &retentions, now).await? {
+        let (reports, others) = owned_or_not(state, &owned, reports).await?;
+        if !others.is_empty() {
+            // Another replica's partitions: its owner publishes the withdrawals; the stale copies here go.
+            let store = state.store.clone();
+            tokio::task::spawn_blocking(move || store.remove(&others)).await??;
+        }
         for chunk in reports.chunks(state.config.reevaluation_chunk.max(1)) {
             let mut records = Vec::with_capacity(chunk.len());
             for report in chunk {
@@ -80,6 +90,16 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
         metrics::counter!(crate::metrics::RETENTION_REMOVED).increment(removed as u64);
     }
     Ok((removed, next_end(state, &retentions).await?))
+}
+
+/// Splits reports into those of partitions owned and the others (`crate::owned`).
+async fn owned_or_not(
+    state: &AppState,
+    owned: &accord_bus::Owned,
+    reports: Vec<NormalizedReport>,
+) -> anyhow::Result<(Vec<NormalizedReport>, Vec<NormalizedReport>)> {
+    let (store, owned) = (state.store.clone(), owned.clone());
+    tokio::task::spawn_blocking(move || crate::owned::split_owned(&store, &owned, reports)).await?
 }
 
 /// Each partner's stored reports past every retention at `now` (partners with none left out).

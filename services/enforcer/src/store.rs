@@ -8,10 +8,12 @@ use accord_domain::{NormalizedReport, OrgId, ReportId};
 use accord_runtime::{health::Health, memory::MemoryConfig, store::HealingDatabase};
 use redb::{Durability, ReadableTable, TableDefinition};
 
+use self::partitions::Placements;
 use self::received::{BY_RECEIVED, received_key};
 use self::retracted::RETRACTED;
 
 mod encoded;
+mod partitions;
 mod received;
 mod retracted;
 
@@ -81,6 +83,8 @@ impl ReportStore {
         txn.open_table(BY_PARTNER)?;
         txn.open_table(META)?;
         txn.open_table(RETRACTED)?;
+        txn.open_table(partitions::PARTITION_OF)?;
+        txn.open_table(partitions::BY_PARTITION)?;
         received::backfill(&txn)?;
         txn.commit()?;
         Ok(Self { db, pending })
@@ -93,11 +97,25 @@ impl ReportStore {
 
     /// Stores reports durably (replacing any earlier copy of the same id: an amendment replaces its report), except
     /// those whose partner retracted them, whose ids are returned. The reports are encoded before the write
-    /// transaction opens: the store has one writer at a time, which the enforcer's lanes share.
+    /// transaction opens: the store has one writer at a time, which the enforcer's lanes share. A report keeps the
+    /// partition it was placed in, if any ([`ReportStore::put_placed`]).
     ///
     /// # Errors
     /// Fails on a storage error.
     pub fn put(&self, reports: &[NormalizedReport]) -> Result<Vec<ReportId>, StoreError> {
+        self.put_placed(reports, &[])
+    }
+
+    /// As [`ReportStore::put`], and records that `reports[i]` came from partition `partitions[i]` of
+    /// `reports.normalized` (`partitions` is empty, or as long as `reports`).
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn put_placed(
+        &self,
+        reports: &[NormalizedReport],
+        partitions: &[u32],
+    ) -> Result<Vec<ReportId>, StoreError> {
         let encoded = reports
             .iter()
             .map(|report| Ok((report, accord_runtime::packed::to_vec(report)?)))
@@ -129,7 +147,8 @@ impl ReportStore {
             let retracted = txn
                 .open_table(RETRACTED)
                 .map_err(failed("failed to open tombstones"))?;
-            for (report, bytes) in &encoded {
+            let mut placements = Placements::open(&txn)?;
+            for (index, (report, bytes)) in encoded.iter().enumerate() {
                 if retracted
                     .get(report.id.as_str())
                     .map_err(failed("failed to read a tombstone"))?
@@ -148,6 +167,9 @@ impl ReportStore {
                 by_received
                     .insert(received_key(report).as_str(), ())
                     .map_err(failed("failed to write reception index"))?;
+                if let Some(&partition) = partitions.get(index) {
+                    placements.place(report.id.as_str(), partition)?;
+                }
             }
         }
         txn.commit().map_err(failed("failed to commit reports"))?;

@@ -1,0 +1,321 @@
+//! Partition-owned state (issue 18 item 1, decision 0081): each replica acts on the reports of the partitions of
+//! `reports.normalized` it owns, and restores a partition's reports when it takes the partition over.
+//!
+//! The store is local to a replica and holds the reports of the partitions it consumed. `reports.normalized` is
+//! compacted by report id (decision 0077): read from the start, a partition gives every live report of it (the
+//! latest version, retractions kept), so it is the store's changelog. The contract:
+//!
+//! - **Ownership** is the stage subscription's ([`accord_bus::Subscription::ownership`]). On the embedded log (and
+//!   any fixed ownership) every partition is owned for good and nothing here runs: `accord up` is unchanged.
+//! - **Restore before processing.** The stage's subscription is wrapped ([`OwnedBus`]): when its ownership shows a
+//!   partition with a generation (`since`) this process has not restored yet — assigned for the first time, after
+//!   a restart, or back after another member may have had it — the batch just read is held back and the partition
+//!   is first restored, store only, exactly like the refill (`crate::refill`: amendments replace, controls apply,
+//!   nothing published), from the store's applied offset of that partition up to the partition's end when the
+//!   restore began ([`accord_bus::Bus::read_partition`]); then its reports are evaluated again under the current
+//!   policy and their release sets published (the previous owner may have died before applying a policy change or
+//!   a retention end: the gateway's receipts follow from the release sets, whoever publishes them); only then are
+//!   its records processed. The records from the group's committed offset on are then processed as usual, some of
+//!   them a second time: at least once, as everywhere. `/readyz` says `restoring partition n` meanwhile.
+//! - **Acting only on owned partitions.** Re-evaluations after policy changes, the retention sweep, the
+//!   re-derivation and the stage's own batches act on the reports of partitions owned now, holding the ownership
+//!   guard ([`accord_bus::Ownership::hold`]) from reading the ownership to the end of the publication: a revocation
+//!   waits for them, so nothing this replica publishes for a partition follows what its next owner published (a
+//!   stale copy of a report the next owner saw retracted is never released again). A revoked partition's reports
+//!   stay in the store, not acted on; a report past every retention is removed from the store whoever owns it (its
+//!   owner publishes the withdrawal). A report stored before placements existed belongs to no owned partition until
+//!   a restore places it: fail closed.
+//! - **Applied offsets.** Per partition the store keeps the offset below which every record was applied: raised to
+//!   the end a restore read to, and by the stage's own contiguous progress (what it committed, tracked here, written
+//!   at most every [`PROGRESS_EVERY`] and at each change of ownership). A partition taken back later is restored from
+//!   there, so a restore reads what this replica has not applied, not the whole partition.
+//!
+//! Lock order, everywhere: the ownership guard, then the evaluation lock. A task never holds the guard twice.
+
+mod progress;
+mod restore;
+
+use std::{collections::HashMap, time::Duration};
+
+use accord_bus::{
+    Bus, BusClient, BusError, Delivery, Owned, Ownership, OwnershipGuard, PartitionReader,
+    Position, Record, SubscribeOptions, Subscription,
+};
+use accord_domain::{NormalizedReport, topics};
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::AppState;
+
+pub(crate) use self::progress::PROGRESS_EVERY;
+
+/// The ownership of the stage's subscription, shared with every task that acts on stored reports; unknown until the
+/// stage has subscribed.
+pub(crate) struct Partitions {
+    ownership: watch::Sender<Option<Ownership>>,
+}
+
+impl Default for Partitions {
+    fn default() -> Self {
+        Self {
+            ownership: watch::Sender::new(None),
+        }
+    }
+}
+
+impl Partitions {
+    fn set(&self, ownership: Ownership) {
+        self.ownership.send_replace(Some(ownership));
+    }
+
+    /// Waits until the stage has subscribed, then for the ownership guard; returns it with what is owned under it.
+    pub(crate) async fn hold(&self) -> (OwnershipGuard, Owned) {
+        let mut known = self.ownership.subscribe();
+        let ownership = loop {
+            if let Some(ownership) = known.borrow_and_update().clone() {
+                break ownership;
+            }
+            if known.changed().await.is_err() {
+                // The sender lives as long as the state: unreachable, but never act on an unknown ownership.
+                std::future::pending::<()>().await;
+            }
+        };
+        let guard = ownership.hold().await;
+        (guard, ownership.owned())
+    }
+}
+
+/// Keeps the reports of owned partitions (all of them under a fixed ownership; none whose partition is unknown
+/// otherwise).
+///
+/// # Errors
+/// A store failure.
+pub(crate) fn owned_only(
+    store: &crate::store::ReportStore,
+    owned: &Owned,
+    reports: Vec<NormalizedReport>,
+) -> anyhow::Result<Vec<NormalizedReport>> {
+    Ok(split_owned(store, owned, reports)?.0)
+}
+
+/// Splits reports into those of owned partitions (as [`owned_only`]) and the others.
+///
+/// # Errors
+/// A store failure.
+pub(crate) fn split_owned(
+    store: &crate::store::ReportStore,
+    owned: &Owned,
+    reports: Vec<NormalizedReport>,
+) -> anyhow::Result<(Vec<NormalizedReport>, Vec<NormalizedReport>)> {
+    if owned.fixed || reports.is_empty() {
+        return Ok((reports, Vec::new()));
+    }
+    let ids: Vec<&accord_domain::ReportId> = reports.iter().map(|report| &report.id).collect();
+    let partitions = store.partitions_of(&ids)?;
+    let (mine, others): (Vec<_>, Vec<_>) = reports
+        .into_iter()
+        .zip(partitions)
+        .partition(|(_, partition)| partition.is_some_and(|partition| owned.owns(partition)));
+    let reports = |pairs: Vec<(NormalizedReport, Option<u32>)>| {
+        pairs.into_iter().map(|(report, _)| report).collect()
+    };
+    Ok((reports(mine), reports(others)))
+}
+
+/// The bus of the enforcer's stage: the bus itself, except that the stage's subscription restores the partitions
+/// it takes over before delivering their records (see the module documentation).
+pub(crate) struct OwnedBus {
+    inner: BusClient,
+    state: AppState,
+}
+
+impl OwnedBus {
+    pub(crate) fn client(state: &AppState) -> BusClient {
+        BusClient::new(Self {
+            inner: state.deps.bus.clone(),
+            state: state.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Bus for OwnedBus {
+    async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
+        self.inner.ensure_topics(topics).await
+    }
+
+    async fn publish(&self, topic: &str, records: Vec<Record>) -> Result<Vec<Position>, BusError> {
+        self.inner.publish(topic, records).await
+    }
+
+    /// The stage's subscription (`reports.normalized` in the enforcer's group) is wrapped; any other is the bus's.
+    async fn subscribe(
+        &self,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>, BusError> {
+        let stage = options.topic == topics::REPORTS_NORMALIZED
+            && options.group.as_deref() == Some(self.state.config.group.as_str());
+        let inner = self.inner.subscribe(options).await?;
+        if !stage {
+            return Ok(inner);
+        }
+        let ownership = inner.ownership();
+        self.state.partitions.set(ownership.clone());
+        Ok(Box::new(Restoring::new(
+            inner,
+            ownership,
+            self.state.clone(),
+        )))
+    }
+
+    async fn end_offsets(&self, topic: &str) -> Result<Vec<Position>, BusError> {
+        self.inner.end_offsets(topic).await
+    }
+
+    async fn health(&self) -> Result<(), BusError> {
+        self.inner.health().await
+    }
+
+    async fn rewind_group(&self, group: &str, topic: &str) -> Result<u64, BusError> {
+        self.inner.rewind_group(group, topic).await
+    }
+
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<Position>, BusError> {
+        self.inner.committed_offsets(group, topic).await
+    }
+
+    async fn read_partition(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+    ) -> Result<Box<dyn PartitionReader>, BusError> {
+        self.inner.read_partition(topic, partition, from).await
+    }
+
+    fn max_record_bytes(&self) -> usize {
+        self.inner.max_record_bytes()
+    }
+}
+
+/// Per partition, the generation (`since`) it was restored for.
+type Restored = HashMap<u32, u64>;
+
+/// One partition a restore task restored.
+struct RestoredPartition {
+    partition: u32,
+    /// The generation it was restored for.
+    since: u64,
+    /// The offset the restore read up to (the partition's end when it began).
+    end: u64,
+}
+
+/// The stage's subscription: restores the partitions it takes over before delivering (module documentation).
+struct Restoring {
+    inner: Box<dyn Subscription>,
+    ownership: Ownership,
+    state: AppState,
+    /// The generation (`since`) each owned partition was restored for by this process.
+    restored: Restored,
+    /// The ownership generation last looked at.
+    seen: Option<u64>,
+    /// A batch read and not delivered yet: its partitions are being restored.
+    held: Option<Vec<Delivery>>,
+    /// The restore in progress (a task of its own: a cancelled `next_batch` leaves it running).
+    restoring: Option<tokio::task::JoinHandle<Vec<RestoredPartition>>>,
+    progress: progress::Progress,
+}
+
+impl Restoring {
+    fn new(inner: Box<dyn Subscription>, ownership: Ownership, state: AppState) -> Self {
+        Self {
+            inner,
+            ownership,
+            progress: progress::Progress::new(state.store.clone()),
+            state,
+            restored: Restored::new(),
+            seen: None,
+            held: None,
+            restoring: None,
+        }
+    }
+
+    /// Looks at the ownership; when its generation moved, saves the progress of what was owned and starts the
+    /// restore of the partitions not restored for their generation yet. Returns whether a restore started.
+    async fn look(&mut self) -> bool {
+        let owned = self.ownership.owned();
+        if owned.fixed || self.seen == Some(owned.generation) {
+            return false;
+        }
+        self.seen = Some(owned.generation);
+        self.progress.save().await;
+        self.progress.keep(&owned);
+        self.restored
+            .retain(|partition, since| owned.partitions.get(partition) == Some(since));
+        let wanted: Vec<(u32, u64)> = owned
+            .partitions
+            .iter()
+            .filter(|(partition, since)| self.restored.get(partition) != Some(since))
+            .map(|(partition, since)| (*partition, *since))
+            .collect();
+        tracing::info!(generation = owned.generation, owned = ?owned.partitions.keys().collect::<Vec<_>>(),
+            restoring = ?wanted.iter().map(|(partition, _)| partition).collect::<Vec<_>>(), "ownership changed");
+        if wanted.is_empty() {
+            return false;
+        }
+        let (state, ownership) = (self.state.clone(), self.ownership.clone());
+        self.restoring = Some(tokio::spawn(restore::run(state, ownership, wanted)));
+        true
+    }
+}
+
+#[async_trait]
+impl Subscription for Restoring {
+    /// Delivers the inner subscription's batches, holding one back while partitions are restored. Cancel safe: the
+    /// restore runs in a task of its own, and a batch read is kept until delivered.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        loop {
+            if let Some(task) = self.restoring.as_mut() {
+                let outcome = task.await;
+                self.restoring = None;
+                match outcome {
+                    Ok(restored) => {
+                        for done in restored {
+                            self.progress.restored(done.partition, done.end);
+                            self.restored.insert(done.partition, done.since);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "a partition restore ended early; restoring again")
+                    }
+                }
+                // Looks again: the ownership may have moved during the restore.
+                self.seen = None;
+                continue;
+            }
+            if self.look().await {
+                continue;
+            }
+            if let Some(batch) = self.held.take() {
+                self.progress.delivered(&batch);
+                return Ok(batch);
+            }
+            let batch = self.inner.next_batch(max).await?;
+            self.held = Some(batch);
+        }
+    }
+
+    async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError> {
+        self.inner.commit(processed).await?;
+        self.progress.processed(processed);
+        self.progress.save_every(PROGRESS_EVERY).await;
+        Ok(())
+    }
+
+    fn ownership(&self) -> Ownership {
+        self.ownership.clone()
+    }
+}
+
+/// How long a failed restore step waits before it is tried again.
+const RETRY: Duration = Duration::from_millis(500);

@@ -1,0 +1,176 @@
+//! Where each stored report came from: its partition of `reports.normalized`, and per partition the offset below
+//! which every record was applied to the store (issue 18 item 1, decision 0081).
+//!
+//! - `report_partition`: report id → partition, and `reports_by_partition`: `<partition, 10 digits> 0x1F <id>`, so
+//!   that a partition's reports are one range scan (re-evaluating a partition just taken over) and a report's
+//!   partition one lookup (acting only on owned partitions). Written with the report by [`ReportStore::put_placed`];
+//!   [`ReportStore::put`] keeps a report's placement (a report stripped of retracted values stays where it is);
+//!   removal and retraction remove it. A report stored before placements existed has none: it belongs to no
+//!   partition a replica owns until a restore of its partition places it.
+//! - `partition_applied`: partition → offset. Raised only ([`ReportStore::raise_applied`]), by a restore (to the end
+//!   it read to) and by the stage's contiguous progress; a restore reads from it.
+
+use std::collections::BTreeMap;
+
+use accord_domain::ReportId;
+use redb::{ReadableTable, Table, TableDefinition};
+
+use super::{ReportStore, SEPARATOR, StoreError, failed};
+
+pub(super) const PARTITION_OF: TableDefinition<'_, &str, u32> =
+    TableDefinition::new("report_partition");
+pub(super) const BY_PARTITION: TableDefinition<'_, &str, ()> =
+    TableDefinition::new("reports_by_partition");
+const APPLIED: TableDefinition<'_, u32, u64> = TableDefinition::new("partition_applied");
+
+fn partition_key(partition: u32, id: &str) -> String {
+    format!("{partition:010}{SEPARATOR}{id}")
+}
+
+/// The two placement tables, open in a write transaction.
+pub(super) struct Placements<'txn> {
+    partition_of: Table<'txn, &'static str, u32>,
+    by_partition: Table<'txn, &'static str, ()>,
+}
+
+impl<'txn> Placements<'txn> {
+    pub(super) fn open(txn: &'txn redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            partition_of: txn
+                .open_table(PARTITION_OF)
+                .map_err(failed("failed to open the partition table"))?,
+            by_partition: txn
+                .open_table(BY_PARTITION)
+                .map_err(failed("failed to open the partition index"))?,
+        })
+    }
+
+    /// Records that report `id` is in `partition` (moving it if it was placed elsewhere).
+    pub(super) fn place(&mut self, id: &str, partition: u32) -> Result<(), StoreError> {
+        let previous = self
+            .partition_of
+            .insert(id, partition)
+            .map_err(failed("failed to write a partition"))?
+            .map(|value| value.value());
+        if let Some(previous) = previous.filter(|previous| *previous != partition) {
+            self.by_partition
+                .remove(partition_key(previous, id).as_str())
+                .map_err(failed("failed to write the partition index"))?;
+        }
+        self.by_partition
+            .insert(partition_key(partition, id).as_str(), ())
+            .map_err(failed("failed to write the partition index"))?;
+        Ok(())
+    }
+
+    /// Forgets report `id`'s placement.
+    pub(super) fn unplace(&mut self, id: &str) -> Result<(), StoreError> {
+        let previous = self
+            .partition_of
+            .remove(id)
+            .map_err(failed("failed to remove a partition"))?
+            .map(|value| value.value());
+        if let Some(previous) = previous {
+            self.by_partition
+                .remove(partition_key(previous, id).as_str())
+                .map_err(failed("failed to write the partition index"))?;
+        }
+        Ok(())
+    }
+}
+
+impl ReportStore {
+    /// Returns every stored report of `partition`.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn by_partition(
+        &self,
+        partition: u32,
+    ) -> Result<Vec<accord_domain::NormalizedReport>, StoreError> {
+        let start = format!("{partition:010}{SEPARATOR}");
+        let end = format!(
+            "{partition:010}{}",
+            char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
+        );
+        self.indexed(BY_PARTITION, &start, &end)
+    }
+
+    /// Returns the partition of each report (`None`: not stored, or stored before placements existed).
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn partitions_of(&self, ids: &[&ReportId]) -> Result<Vec<Option<u32>>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(failed("failed to begin read"))?;
+        let table = txn
+            .open_table(PARTITION_OF)
+            .map_err(failed("failed to open the partition table"))?;
+        ids.iter()
+            .map(|id| {
+                Ok(table
+                    .get(id.as_str())
+                    .map_err(failed("failed to read a partition"))?
+                    .map(|value| value.value()))
+            })
+            .collect()
+    }
+
+    /// Returns, per partition, the offset below which every record was applied.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn applied(&self) -> Result<BTreeMap<u32, u64>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(failed("failed to begin read"))?;
+        let table = txn
+            .open_table(APPLIED)
+            .map_err(failed("failed to open applied offsets"))?;
+        table
+            .iter()
+            .map_err(failed("failed to scan applied offsets"))?
+            .map(|entry| {
+                let (partition, offset) =
+                    entry.map_err(failed("failed to read applied offsets"))?;
+                Ok((partition.value(), offset.value()))
+            })
+            .collect()
+    }
+
+    /// Raises the applied offsets of partitions (never lowers one), durably.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn raise_applied(&self, offsets: &BTreeMap<u32, u64>) -> Result<(), StoreError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(failed("failed to begin write"))?;
+        {
+            let mut table = txn
+                .open_table(APPLIED)
+                .map_err(failed("failed to open applied offsets"))?;
+            for (&partition, &offset) in offsets {
+                let current = table
+                    .get(partition)
+                    .map_err(failed("failed to read applied offsets"))?
+                    .map(|value| value.value());
+                if current.is_none_or(|current| current < offset) {
+                    table
+                        .insert(partition, offset)
+                        .map_err(failed("failed to write applied offsets"))?;
+                }
+            }
+        }
+        txn.commit()
+            .map_err(failed("failed to commit applied offsets"))?;
+        Ok(())
+    }
+}
