@@ -420,6 +420,32 @@ impl Cluster {
         let partner = tokens.pop().unwrap();
         (partner, agency)
     }
+
+    /// As [`Cluster::start`], with `partitions` partitions per topic (the partition-owned enforcer test, issue 18
+    /// item 1).
+    pub async fn start_with_partitions(partitions: u16) -> Self {
+        let broker = Broker::start();
+        let bus_url = format!(
+            "kafka://{}?partitions={partitions}&session_timeout_ms={}",
+            broker.bootstrap,
+            SESSION_TIMEOUT.as_millis()
+        );
+        let mut cluster = Self {
+            broker,
+            bus_url,
+            data: tempfile::tempdir().unwrap(),
+            ports: SERVICES
+                .iter()
+                .map(|name| (name.to_string(), free_port()))
+                .collect(),
+            children: BTreeMap::new(),
+            client: reqwest::Client::new(),
+        };
+        for service in SERVICES {
+            cluster.spawn(service).await;
+        }
+        cluster
+    }
 }
 
 /// The report numbered `n`, carrying the one indicator [`indicator`]`(n)`.

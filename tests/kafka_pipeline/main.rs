@@ -9,7 +9,9 @@
 //! (c) the indexer's consumer group is reset to the beginning and replays: the index does not change;
 //! (d) amend and retract (module `owned`) reach every copy across processes;
 //! (e) the enforcer's and the gateway's stores, damaged beyond repair, are refilled from Kafka (module `refill`);
-//! (f) `accord up` on Kafka killed and restarted at once, three times, resumes every time (module `restart`).
+//! (f) `accord up` on Kafka killed and restarted at once, three times, resumes every time (module `restart`);
+//! (g) two, then three enforcer replicas on four partitions, one killed for good: every report of every partition
+//!     is released, withdrawn and removed as the MoUs say (module `owned_state`).
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
@@ -18,6 +20,7 @@
 mod alerts;
 mod cluster;
 mod owned;
+mod owned_state;
 mod refill;
 mod restart;
 

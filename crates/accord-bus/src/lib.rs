@@ -295,6 +295,8 @@ impl Owned {
 pub struct Ownership {
     view: Arc<dyn Fn() -> Owned + Send + Sync>,
     gate: Arc<tokio::sync::RwLock<()>>,
+    /// The generation, sent at every change; `None` for a fixed ownership.
+    generations: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl fmt::Debug for Ownership {
@@ -313,18 +315,40 @@ impl Ownership {
         Self {
             view: Arc::new(move || owned.clone()),
             gate: Arc::default(),
+            generations: None,
         }
     }
 
     /// An ownership read through `view`, whose revocations take `gate`'s write side before the revoked partitions
-    /// leave the view (a backend's subscription builds it).
+    /// leave the view, and whose every change sends its new generation on `generations` (a backend's subscription
+    /// builds it).
     pub fn new(
         view: impl Fn() -> Owned + Send + Sync + 'static,
         gate: Arc<tokio::sync::RwLock<()>>,
+        generations: tokio::sync::watch::Receiver<u64>,
     ) -> Self {
         Self {
             view: Arc::new(view),
             gate,
+            generations: Some(generations),
+        }
+    }
+
+    /// Returns once the generation is no longer `generation` (at once if it already moved); never for a fixed
+    /// ownership. Cancel safe: a subscription's reader waits for it beside its next batch, so that it notices an
+    /// assignment or a revocation while no record arrives.
+    pub async fn changed_from(&self, generation: u64) {
+        let Some(generations) = &self.generations else {
+            return std::future::pending().await;
+        };
+        let mut generations = generations.clone();
+        if generations
+            .wait_for(|current| *current != generation)
+            .await
+            .is_err()
+        {
+            // The subscription is gone: its ownership never changes again.
+            std::future::pending::<()>().await;
         }
     }
 

@@ -308,10 +308,11 @@ struct Enforcer {
 impl Stage for Enforcer {
     /// Evaluates the batch's reports and acts on its controls (retractions) in the batch's order: the reports before
     /// a control are stored and published before it acts, so a retraction right behind its report removes it. Holds
-    /// the ownership guard throughout and leaves out the records of partitions no longer owned (read before a
-    /// revocation: their new owner processes them; `owned`).
+    /// the ownership guard throughout and leaves out the records of partitions not owned and restored (read before
+    /// a revocation: their new owner processes them, or this replica again after its restore; `owned`).
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
-        let (_owned, owned) = self.state.partitions.hold().await;
+        let held = self.state.partitions.hold().await;
+        let owned = &held.acting;
         let mut reports: Vec<Delivery> = Vec::new();
         for delivery in batch {
             if !owned.owns(delivery.position.partition) {
@@ -319,7 +320,7 @@ impl Stage for Enforcer {
             }
             if accord_domain::control::is_control(&delivery.record.headers) {
                 self.reports(&std::mem::take(&mut reports)).await?;
-                control::apply(&self.state, &owned, delivery).await?;
+                control::apply(&self.state, owned, delivery).await?;
             } else {
                 reports.push(delivery.clone());
             }

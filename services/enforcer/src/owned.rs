@@ -43,50 +43,96 @@ use accord_bus::{
 };
 use accord_domain::{NormalizedReport, topics};
 use async_trait::async_trait;
-use tokio::sync::watch;
 
 use crate::AppState;
 
 pub(crate) use self::progress::PROGRESS_EVERY;
 
-/// The ownership of the stage's subscription, shared with every task that acts on stored reports; unknown until the
-/// stage has subscribed.
+/// The ownership of the stage's subscription, shared with every task that acts on stored reports, and the
+/// partitions restored for their current generation; unknown until the stage has subscribed.
+#[derive(Default)]
 pub(crate) struct Partitions {
-    ownership: watch::Sender<Option<Ownership>>,
+    ownership: std::sync::OnceLock<Ownership>,
+    known: tokio::sync::Notify,
+    /// Per partition, the generation (`since`) it was restored for.
+    restored: std::sync::Mutex<Restored>,
 }
 
-impl Default for Partitions {
-    fn default() -> Self {
-        Self {
-            ownership: watch::Sender::new(None),
-        }
-    }
+/// What [`Partitions::hold`] answers: the guard, and what is owned under it.
+pub(crate) struct Held {
+    _guard: OwnershipGuard,
+    /// The partitions owned now.
+    pub(crate) owned: Owned,
+    /// Those of them restored for their generation: the ones whose stored reports this replica acts on.
+    pub(crate) acting: Owned,
 }
 
 impl Partitions {
     fn set(&self, ownership: Ownership) {
-        self.ownership.send_replace(Some(ownership));
+        if self.ownership.set(ownership).is_ok() {
+            self.known.notify_waiters();
+        }
+    }
+
+    fn restored(&self) -> std::sync::MutexGuard<'_, Restored> {
+        self.restored
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Waits until the stage has subscribed, then for the ownership guard; returns it with what is owned under it.
-    pub(crate) async fn hold(&self) -> (OwnershipGuard, Owned) {
-        let mut known = self.ownership.subscribe();
+    pub(crate) async fn hold(&self) -> Held {
         let ownership = loop {
-            if let Some(ownership) = known.borrow_and_update().clone() {
+            let known = self.known.notified();
+            if let Some(ownership) = self.ownership.get() {
                 break ownership;
             }
-            if known.changed().await.is_err() {
-                // The sender lives as long as the state: unreachable, but never act on an unknown ownership.
-                std::future::pending::<()>().await;
-            }
+            known.await;
         };
         let guard = ownership.hold().await;
-        (guard, ownership.owned())
+        let owned = ownership.owned();
+        let acting = if owned.fixed {
+            owned.clone()
+        } else {
+            let restored = self.restored();
+            Owned {
+                partitions: owned
+                    .partitions
+                    .iter()
+                    .filter(|(partition, since)| restored.get(partition) == Some(since))
+                    .map(|(partition, since)| (*partition, *since))
+                    .collect(),
+                ..owned.clone()
+            }
+        };
+        Held {
+            _guard: guard,
+            owned,
+            acting,
+        }
     }
 }
 
-/// Keeps the reports of owned partitions (all of them under a fixed ownership; none whose partition is unknown
-/// otherwise).
+/// Each report with its partition (`None`: not placed).
+///
+/// # Errors
+/// A store failure.
+pub(crate) fn placed(
+    store: &crate::store::ReportStore,
+    reports: Vec<NormalizedReport>,
+) -> anyhow::Result<Vec<(NormalizedReport, Option<u32>)>> {
+    let ids: Vec<&accord_domain::ReportId> = reports.iter().map(|report| &report.id).collect();
+    let partitions = store.partitions_of(&ids)?;
+    Ok(reports.into_iter().zip(partitions).collect())
+}
+
+/// Whether a report placed in `partition` belongs to `owned`: every report under a fixed ownership, none that is
+/// not placed otherwise.
+pub(crate) fn belongs(owned: &Owned, partition: Option<u32>) -> bool {
+    owned.fixed || partition.is_some_and(|partition| owned.owns(partition))
+}
+
+/// Keeps the reports of `owned`'s partitions ([`belongs`]).
 ///
 /// # Errors
 /// A store failure.
@@ -95,31 +141,14 @@ pub(crate) fn owned_only(
     owned: &Owned,
     reports: Vec<NormalizedReport>,
 ) -> anyhow::Result<Vec<NormalizedReport>> {
-    Ok(split_owned(store, owned, reports)?.0)
-}
-
-/// Splits reports into those of owned partitions (as [`owned_only`]) and the others.
-///
-/// # Errors
-/// A store failure.
-pub(crate) fn split_owned(
-    store: &crate::store::ReportStore,
-    owned: &Owned,
-    reports: Vec<NormalizedReport>,
-) -> anyhow::Result<(Vec<NormalizedReport>, Vec<NormalizedReport>)> {
     if owned.fixed || reports.is_empty() {
-        return Ok((reports, Vec::new()));
+        return Ok(reports);
     }
-    let ids: Vec<&accord_domain::ReportId> = reports.iter().map(|report| &report.id).collect();
-    let partitions = store.partitions_of(&ids)?;
-    let (mine, others): (Vec<_>, Vec<_>) = reports
+    Ok(placed(store, reports)?
         .into_iter()
-        .zip(partitions)
-        .partition(|(_, partition)| partition.is_some_and(|partition| owned.owns(partition)));
-    let reports = |pairs: Vec<(NormalizedReport, Option<u32>)>| {
-        pairs.into_iter().map(|(report, _)| report).collect()
-    };
-    Ok((reports(mine), reports(others)))
+        .filter(|(_, partition)| belongs(owned, *partition))
+        .map(|(report, _)| report)
+        .collect())
 }
 
 /// The bus of the enforcer's stage: the bus itself, except that the stage's subscription restores the partitions
@@ -204,8 +233,6 @@ type Restored = HashMap<u32, u64>;
 /// One partition a restore task restored.
 struct RestoredPartition {
     partition: u32,
-    /// The generation it was restored for.
-    since: u64,
     /// The offset the restore read up to (the partition's end when it began).
     end: u64,
 }
@@ -215,8 +242,6 @@ struct Restoring {
     inner: Box<dyn Subscription>,
     ownership: Ownership,
     state: AppState,
-    /// The generation (`since`) each owned partition was restored for by this process.
-    restored: Restored,
     /// The ownership generation last looked at.
     seen: Option<u64>,
     /// A batch read and not delivered yet: its partitions are being restored.
@@ -233,7 +258,6 @@ impl Restoring {
             ownership,
             progress: progress::Progress::new(state.store.clone()),
             state,
-            restored: Restored::new(),
             seen: None,
             held: None,
             restoring: None,
@@ -250,14 +274,16 @@ impl Restoring {
         self.seen = Some(owned.generation);
         self.progress.save().await;
         self.progress.keep(&owned);
-        self.restored
-            .retain(|partition, since| owned.partitions.get(partition) == Some(since));
-        let wanted: Vec<(u32, u64)> = owned
-            .partitions
-            .iter()
-            .filter(|(partition, since)| self.restored.get(partition) != Some(since))
-            .map(|(partition, since)| (*partition, *since))
-            .collect();
+        let wanted: Vec<(u32, u64)> = {
+            let mut restored = self.state.partitions.restored();
+            restored.retain(|partition, since| owned.partitions.get(partition) == Some(since));
+            owned
+                .partitions
+                .iter()
+                .filter(|(partition, since)| restored.get(partition) != Some(since))
+                .map(|(partition, since)| (*partition, *since))
+                .collect()
+        };
         tracing::info!(generation = owned.generation, owned = ?owned.partitions.keys().collect::<Vec<_>>(),
             restoring = ?wanted.iter().map(|(partition, _)| partition).collect::<Vec<_>>(), "ownership changed");
         if wanted.is_empty() {
@@ -282,7 +308,6 @@ impl Subscription for Restoring {
                     Ok(restored) => {
                         for done in restored {
                             self.progress.restored(done.partition, done.end);
-                            self.restored.insert(done.partition, done.since);
                         }
                     }
                     Err(error) => {
@@ -300,8 +325,12 @@ impl Subscription for Restoring {
                 self.progress.delivered(&batch);
                 return Ok(batch);
             }
-            let batch = self.inner.next_batch(max).await?;
-            self.held = Some(batch);
+            // An assignment or a revocation while no record arrives is noticed too.
+            let seen = self.seen.unwrap_or_default();
+            tokio::select! {
+                batch = self.inner.next_batch(max) => self.held = Some(batch?),
+                () = self.ownership.changed_from(seen) => {}
+            }
         }
     }
 

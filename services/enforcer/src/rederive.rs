@@ -62,7 +62,8 @@ impl Stage for Rederive {
         if wanted.is_empty() {
             return Ok(());
         }
-        let (_owned, owned) = self.state.partitions.hold().await;
+        let held = self.state.partitions.hold().await;
+        let owned = held.acting.clone();
         let _evaluation = self.state.evaluation.write().await;
         let store = self.state.store.clone();
         let snapshot = self.state.deps.directory.snapshot();

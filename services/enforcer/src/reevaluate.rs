@@ -182,11 +182,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// Re-evaluates every stored report of the affected partners in the partitions this replica owns (`crate::owned`)
 /// and publishes their release sets, holding the ownership guard, then the evaluation lock.
 async fn reevaluate(state: &AppState, affected: &Affected) -> anyhow::Result<()> {
-    let (_owned, owned) = state.partitions.hold().await;
+    let held = state.partitions.hold().await;
     let _evaluation = state.evaluation.write().await;
     let mut num_reports = 0;
     for (partner, reason) in affected {
-        let (store, owner, owned) = (state.store.clone(), partner.clone(), owned.clone());
+        let (store, owner, owned) = (state.store.clone(), partner.clone(), held.acting.clone());
         let reports = tokio::task::spawn_blocking(move || {
             crate::owned::owned_only(&store, &owned, store.by_partner(&owner)?)
         })

@@ -50,12 +50,12 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
     if due(state, &retentions, now).await?.is_empty() {
         return Ok((0, next_end(state, &retentions).await?));
     }
-    let (_owned, owned) = state.partitions.hold().await;
+    let held = state.partitions.hold().await;
     let _evaluation = state.evaluation.write().await;
     let retentions = longest_retention(&state.deps.directory.snapshot().mous);
     let mut removed = 0;
     for reports in due(state, &retentions, now).await? {
-        let (reports, others) = owned_or_not(state, &owned, reports).await?;
+        let (reports, others) = owned_or_not(state, &held, reports).await?;
         if !others.is_empty() {
             // Another replica's partitions: its owner publishes the withdrawals; the stale copies here go.
             let store = state.store.clone();
@@ -92,14 +92,28 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
     Ok((removed, next_end(state, &retentions).await?))
 }
 
-/// Splits reports into those of partitions owned and the others (`crate::owned`).
+/// Splits reports into those of the partitions this replica acts on and those of partitions it does not own;
+/// those of partitions owned and not restored yet are left out of both (their restore sweeps them).
 async fn owned_or_not(
     state: &AppState,
-    owned: &accord_bus::Owned,
+    held: &crate::owned::Held,
     reports: Vec<NormalizedReport>,
 ) -> anyhow::Result<(Vec<NormalizedReport>, Vec<NormalizedReport>)> {
-    let (store, owned) = (state.store.clone(), owned.clone());
-    tokio::task::spawn_blocking(move || crate::owned::split_owned(&store, &owned, reports)).await?
+    if held.acting.fixed {
+        return Ok((reports, Vec::new()));
+    }
+    let store = state.store.clone();
+    let placed =
+        tokio::task::spawn_blocking(move || crate::owned::placed(&store, reports)).await??;
+    let (mut mine, mut others) = (Vec::new(), Vec::new());
+    for (report, partition) in placed {
+        if crate::owned::belongs(&held.acting, partition) {
+            mine.push(report);
+        } else if !crate::owned::belongs(&held.owned, partition) {
+            others.push(report);
+        }
+    }
+    Ok((mine, others))
 }
 
 /// Each partner's stored reports past every retention at `now` (partners with none left out).

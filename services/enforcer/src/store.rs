@@ -85,6 +85,7 @@ impl ReportStore {
         txn.open_table(RETRACTED)?;
         txn.open_table(partitions::PARTITION_OF)?;
         txn.open_table(partitions::BY_PARTITION)?;
+        txn.open_table(partitions::APPLIED)?;
         received::backfill(&txn)?;
         txn.commit()?;
         Ok(Self { db, pending })
@@ -339,6 +340,53 @@ pub(crate) mod tests {
             indicator_spans: None,
             indicator_pii: Vec::new(),
         }
+    }
+
+    #[test]
+    fn reports_keep_their_partition_until_removed_and_applied_offsets_only_rise() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::open(dir.path()).unwrap();
+        assert!(store.applied().unwrap().is_empty());
+        let (a, b, c) = (report("bank-a"), report("bank-a"), report("bank-b"));
+        store
+            .put_placed(&[a.clone(), b.clone(), c.clone()], &[1, 2, 1])
+            .unwrap();
+        let ids = |reports: Vec<NormalizedReport>| {
+            let mut ids: Vec<ReportId> = reports.into_iter().map(|report| report.id).collect();
+            ids.sort();
+            ids
+        };
+        let mut expected = vec![a.id.clone(), c.id.clone()];
+        expected.sort();
+        assert_eq!(ids(store.by_partition(1).unwrap()), expected);
+        // Stored again without a placement (indicators stripped), it stays where it was; moved, it moves.
+        store.put(std::slice::from_ref(&a)).unwrap();
+        store.put_placed(std::slice::from_ref(&c), &[3]).unwrap();
+        assert_eq!(ids(store.by_partition(1).unwrap()), vec![a.id.clone()]);
+        assert_eq!(ids(store.by_partition(3).unwrap()), vec![c.id.clone()]);
+        let unknown = ReportId::random();
+        assert_eq!(
+            store
+                .partitions_of(&[&a.id, &b.id, &c.id, &unknown])
+                .unwrap(),
+            vec![Some(1), Some(2), Some(3), None]
+        );
+        store.remove(std::slice::from_ref(&b)).unwrap();
+        assert!(store.by_partition(2).unwrap().is_empty());
+        assert_eq!(store.partitions_of(&[&b.id]).unwrap(), vec![None]);
+        store
+            .raise_applied(&std::collections::BTreeMap::from([(1, 10), (2, 4)]))
+            .unwrap();
+        store
+            .raise_applied(&std::collections::BTreeMap::from([(1, 7), (2, 9)]))
+            .unwrap();
+        drop(store);
+        let store = ReportStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.applied().unwrap(),
+            std::collections::BTreeMap::from([(1, 10), (2, 9)])
+        );
+        assert_eq!(ids(store.by_partition(1).unwrap()), vec![a.id]);
     }
 
     #[test]

@@ -101,6 +101,8 @@ struct Shared {
     closed: AtomicBool,
     /// The ownership gate ([`crate::Ownership`]): a revocation takes its write side.
     gate: Arc<tokio::sync::RwLock<()>>,
+    /// The ownership generation, sent at every assignment and revocation ([`crate::Ownership::changed_from`]).
+    generations: tokio::sync::watch::Sender<u64>,
 }
 
 /// What a grouped subscription owns and has delivered.
@@ -168,6 +170,7 @@ impl ConsumerContext for SubscriptionContext {
                     tracking.assigned.insert(partition);
                 }
                 tracking.between.clear();
+                self.shared.generations.send_replace(generation);
                 drop(tracking);
                 // A new assignment starts unpaused.
                 lock(&self.shared.buffer).paused = false;
@@ -204,6 +207,7 @@ impl Shared {
         let lost = consumer.assignment_lost();
         let mut pending = TopicPartitionList::new();
         tracking.generation += 1;
+        self.generations.send_replace(tracking.generation);
         for partition in partitions {
             tracking.assigned.remove(partition);
             if let Some(since) = tracking.since.remove(partition)
@@ -477,6 +481,7 @@ impl KafkaSubscription {
             notify: Notify::new(),
             closed: AtomicBool::new(false),
             gate: Arc::default(),
+            generations: tokio::sync::watch::Sender::new(0),
         });
         let context = SubscriptionContext {
             shared: shared.clone(),
@@ -651,7 +656,11 @@ impl Subscription for KafkaSubscription {
             return fixed.clone();
         }
         let shared = self.shared.clone();
-        Ownership::new(move || shared.owned(), self.shared.gate.clone())
+        Ownership::new(
+            move || shared.owned(),
+            self.shared.gate.clone(),
+            self.shared.generations.subscribe(),
+        )
     }
 
     /// Marks `processed` and commits the contiguous watermark of each partition, synchronously.

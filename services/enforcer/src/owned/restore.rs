@@ -43,7 +43,7 @@ pub(super) async fn run(
             continue;
         };
         let Some(reports) = retried(&ownership, partition, "re-evaluation", || {
-            reevaluate(&state, partition)
+            reevaluate(&state, partition, since)
         })
         .await
         else {
@@ -57,11 +57,7 @@ pub(super) async fn run(
             elapsed_ms = started.elapsed().as_millis(),
             "partition taken over: restored and re-evaluated"
         );
-        done.push(RestoredPartition {
-            partition,
-            since,
-            end,
-        });
+        done.push(RestoredPartition { partition, end });
     }
     state.deps.health.done(PROGRESS);
     // Their retention may have ended while their previous owner could not act on it.
@@ -128,15 +124,18 @@ async fn restore(state: &AppState, partition: u32) -> anyhow::Result<(u64, usize
     Ok((end, records))
 }
 
-/// Evaluates the partition's stored reports again and publishes their release sets, if it is still owned, holding
-/// the ownership guard and the evaluation lock. Returns how many.
-async fn reevaluate(state: &AppState, partition: u32) -> anyhow::Result<usize> {
-    let (_owned, owned) = state.partitions.hold().await;
-    if !owned.owns(partition) {
+/// Evaluates the partition's stored reports again and publishes their release sets, then marks the partition
+/// restored for generation `since` (from then on every task acts on its reports), if it is still owned with that
+/// generation, holding the ownership guard and the evaluation lock. Returns how many.
+async fn reevaluate(state: &AppState, partition: u32, since: u64) -> anyhow::Result<usize> {
+    let held = state.partitions.hold().await;
+    if held.owned.partitions.get(&partition) != Some(&since) {
         return Ok(0);
     }
     let _evaluation = state.evaluation.write().await;
     let store = state.store.clone();
     let reports = tokio::task::spawn_blocking(move || store.by_partition(partition)).await??;
-    crate::evaluate_and_publish(state, reports, TAKEN_OVER_TRIGGER).await
+    let count = crate::evaluate_and_publish(state, reports, TAKEN_OVER_TRIGGER).await?;
+    state.partitions.restored().insert(partition, since);
+    Ok(count)
 }

@@ -21,7 +21,7 @@ pub(super) const PARTITION_OF: TableDefinition<'_, &str, u32> =
     TableDefinition::new("report_partition");
 pub(super) const BY_PARTITION: TableDefinition<'_, &str, ()> =
     TableDefinition::new("reports_by_partition");
-const APPLIED: TableDefinition<'_, u32, u64> = TableDefinition::new("partition_applied");
+pub(super) const APPLIED: TableDefinition<'_, u32, u64> = TableDefinition::new("partition_applied");
 
 fn partition_key(partition: u32, id: &str) -> String {
     format!("{partition:010}{SEPARATOR}{id}")
