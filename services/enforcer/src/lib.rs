@@ -308,11 +308,22 @@ struct Enforcer {
 impl Stage for Enforcer {
     /// Evaluates the batch's reports and acts on its controls (retractions) in the batch's order: the reports before
     /// a control are stored and published before it acts, so a retraction right behind its report removes it. Holds
-    /// the ownership guard throughout and leaves out the records of partitions not owned and restored (read before
-    /// a revocation: their new owner processes them, or this replica again after its restore; `owned`).
+    /// the ownership guard throughout and leaves out the records of partitions no longer owned (read before a
+    /// revocation: their new owner processes them); a batch with records of a partition owned again but not restored
+    /// yet fails, and is offered again once it is (`owned`).
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
         let held = self.state.partitions.hold().await;
         let owned = &held.acting;
+        if let Some(delivery) = batch.iter().find(|delivery| {
+            let partition = delivery.position.partition;
+            held.owned.owns(partition) && !owned.owns(partition)
+        }) {
+            // Read before the partition was revoked and assigned back: offered again once it is restored.
+            anyhow::bail!(
+                "partition {} is being restored",
+                delivery.position.partition
+            );
+        }
         let mut reports: Vec<Delivery> = Vec::new();
         for delivery in batch {
             if !owned.owns(delivery.position.partition) {

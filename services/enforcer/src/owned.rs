@@ -266,13 +266,14 @@ impl Restoring {
 
     /// Looks at the ownership; when its generation moved, saves the progress of what was owned and starts the
     /// restore of the partitions not restored for their generation yet. Returns whether a restore started.
-    async fn look(&mut self) -> bool {
+    fn look(&mut self) -> bool {
         let owned = self.ownership.owned();
         if owned.fixed || self.seen == Some(owned.generation) {
             return false;
         }
         self.seen = Some(owned.generation);
-        self.progress.save().await;
+        // Nothing awaited from here to the spawn: a cancelled `next_batch` cannot skip the restore.
+        self.progress.save();
         self.progress.keep(&owned);
         let wanted: Vec<(u32, u64)> = {
             let mut restored = self.state.partitions.restored();
@@ -318,7 +319,7 @@ impl Subscription for Restoring {
                 self.seen = None;
                 continue;
             }
-            if self.look().await {
+            if self.look() {
                 continue;
             }
             if let Some(batch) = self.held.take() {
@@ -337,7 +338,7 @@ impl Subscription for Restoring {
     async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError> {
         self.inner.commit(processed).await?;
         self.progress.processed(processed);
-        self.progress.save_every(PROGRESS_EVERY).await;
+        self.progress.save_every(PROGRESS_EVERY);
         Ok(())
     }
 

@@ -118,15 +118,16 @@ impl Progress {
     }
 
     /// Writes the progress when it was last written `every` ago or longer.
-    pub(super) async fn save_every(&mut self, every: Duration) {
+    pub(super) fn save_every(&mut self, every: Duration) {
         if self.saved.elapsed() >= every {
-            self.save().await;
+            self.save();
         }
     }
 
-    /// Writes the progress of every tracked partition to the store's applied offsets (a failure is logged: the
-    /// offsets stay lower, and a later restore reads more).
-    pub(super) async fn save(&mut self) {
+    /// Writes the progress of every tracked partition to the store's applied offsets, in a blocking task of its own
+    /// (nothing to await: a cancelled caller loses nothing). A failure is logged: the offsets stay lower, and a later
+    /// restore reads more. Returns the task, which only tests wait for.
+    pub(super) fn save(&mut self) -> Option<tokio::task::JoinHandle<()>> {
         self.saved = Instant::now();
         let offsets: BTreeMap<u32, u64> = self
             .partitions
@@ -135,16 +136,14 @@ impl Progress {
             .map(|(partition, track)| (*partition, track.watermark()))
             .collect();
         if offsets.is_empty() {
-            return;
+            return None;
         }
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.raise_applied(&offsets)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::warn!(error = %ErrorChain(&error), "failed to write the applied offsets")
+        Some(tokio::task::spawn_blocking(move || {
+            if let Err(error) = store.raise_applied(&offsets) {
+                tracing::warn!(error = %ErrorChain(&error), "failed to write the applied offsets");
             }
-            Err(error) => tracing::warn!(%error, "failed to write the applied offsets"),
-        }
+        }))
     }
 }
 
@@ -180,7 +179,7 @@ mod tests {
         ]);
         progress.delivered(&[delivery(2, 9)]);
         progress.processed(&[at(1, 7), at(1, 12), at(2, 9)]);
-        progress.save().await;
+        progress.save().unwrap().await.unwrap();
         let applied = store.applied().unwrap();
         assert_eq!(
             applied.get(&1),
@@ -193,12 +192,12 @@ mod tests {
             "records 5..9 were never applied here"
         );
         progress.processed(&[at(1, 9), at(1, 13)]);
-        progress.save().await;
+        progress.save().unwrap().await.unwrap();
         assert_eq!(store.applied().unwrap().get(&1), Some(&14));
         // A partition given up is no longer written; what was written stays.
         progress.keep(&Owned::default());
         progress.restored(3, 2);
-        progress.save().await;
+        progress.save().unwrap().await.unwrap();
         assert_eq!(store.applied().unwrap(), BTreeMap::from([(1, 14), (3, 2)]));
     }
 }
