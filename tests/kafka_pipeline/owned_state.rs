@@ -321,6 +321,15 @@ async fn every_report_of_every_partition_is_handled_when_enforcers_die_and_join(
         "ncu-fr finds {} reports, not the {} past retention",
         found[&true], found[&false]
     );
+    for replica in ["enforcer", "enforcer-2", "enforcer-3"] {
+        for line in cluster
+            .log(replica)
+            .lines()
+            .filter(|line| line.contains("partition taken over"))
+        {
+            eprintln!("{replica}: {line}");
+        }
+    }
     assert!(cluster.exited().is_empty(), "{:?}", cluster.exited());
     cluster.stop_all().await;
 }

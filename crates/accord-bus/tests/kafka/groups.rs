@@ -243,7 +243,7 @@ fn keys(owned: &accord_bus::Owned) -> BTreeSet<u32> {
 }
 
 /// `Subscription::ownership` follows the group: a lone member owns every partition; a second member joining waits
-/// while the first holds its ownership guard (the revocation waits for it); then the two own disjoint shares that
+/// while the first holds its ownership guard (the revocation waits for it, and `changed_from` with it); then the two own disjoint shares that
 /// cover the topic, the partitions the first kept keep the generation since which it owned them, the second's are
 /// new, and each delivers only records of what it owns; a single partition read outside the group sees every
 /// record of one partition and changes nobody's ownership.
@@ -268,11 +268,22 @@ async fn ownership_follows_the_group_and_a_partition_read_is_outside_it() {
     assert!(!alone[0].fixed && alone[0].generation > 0, "{alone:?}");
 
     // The first member holds its guard: the rebalance the second one starts cannot take partitions from it.
+    let ownership = first.ownership();
+    let generation = alone[0].generation;
+    let changed = tokio::spawn(async move { ownership.changed_from(generation).await });
     let guard = first.ownership().hold().await;
     let mut second = subscribe(&bus, &topic, Some(&group)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(first.owned(), alone[0], "a revocation waits for the guard");
+    assert!(
+        !changed.is_finished(),
+        "nothing changed while the guard is held"
+    );
     drop(guard);
+    tokio::time::timeout(WAIT, changed)
+        .await
+        .expect("changed_from never returned after the rebalance")
+        .unwrap();
 
     let shared = wait_owned(
         &[first.as_ref(), second.as_ref()],
