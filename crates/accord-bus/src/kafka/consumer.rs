@@ -165,7 +165,11 @@ impl ConsumerContext for SubscriptionContext {
                 tracking.generation += 1;
                 let generation = tracking.generation;
                 for partition in partitions {
-                    let since = tracking.between.remove(&partition).unwrap_or(generation);
+                    // Assigned again while still owned (no revocation in between), it keeps its generation too.
+                    let kept = tracking.since.get(&partition).copied();
+                    let since = kept
+                        .or_else(|| tracking.between.remove(&partition))
+                        .unwrap_or(generation);
                     tracking.since.insert(partition, since);
                     tracking.assigned.insert(partition);
                 }
