@@ -119,6 +119,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut acted_on: Arc<Snapshot> = Arc::new(Snapshot::default());
     let mut last_check = chrono::Utc::now();
     let mut first = true;
+    let mut recorded = BTreeMap::new();
     loop {
         let current = state.deps.directory.snapshot();
         let applied = state.deps.directory.applied();
@@ -160,6 +161,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         if let Err(error) = state.store.set_policy_positions(applied) {
             tracing::warn!(error = %ErrorChain(&error), "failed to store the policy positions acted on");
         }
+        record_evaluated(&state, &mut recorded, applied, now).await;
         acted_on = current;
         last_check = now;
         let wait = next
@@ -176,6 +178,40 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             () = state.stored.notified() => {}
             () = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// Records that the reports of the partitions acted on are evaluated under `applied` (`crate::owned`: a partition
+/// taken back later with nothing new and no policy change since needs no re-evaluation), for the partitions whose
+/// record changed. Nothing under a fixed ownership.
+async fn record_evaluated(
+    state: &AppState,
+    recorded: &mut BTreeMap<u32, accord_runtime::directory::Applied>,
+    applied: accord_runtime::directory::Applied,
+    now: Timestamp,
+) {
+    let held = state.partitions.hold().await;
+    if held.acting.fixed {
+        return;
+    }
+    let changed: Vec<u32> = held
+        .acting
+        .partitions
+        .keys()
+        .filter(|partition| recorded.get(partition) != Some(&applied))
+        .copied()
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let (store, partitions) = (state.store.clone(), changed.clone());
+    match tokio::task::spawn_blocking(move || store.set_evaluated(&partitions, applied, now)).await
+    {
+        Ok(Ok(())) => recorded.extend(changed.into_iter().map(|partition| (partition, applied))),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %ErrorChain(&error), "failed to record the positions evaluated")
+        }
+        Err(error) => tracing::warn!(%error, "failed to record the positions evaluated"),
     }
 }
 

@@ -86,6 +86,7 @@ impl ReportStore {
         txn.open_table(partitions::PARTITION_OF)?;
         txn.open_table(partitions::BY_PARTITION)?;
         txn.open_table(partitions::APPLIED)?;
+        txn.open_table(partitions::EVALUATED)?;
         received::backfill(&txn)?;
         txn.commit()?;
         Ok(Self { db, pending })

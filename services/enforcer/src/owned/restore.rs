@@ -43,7 +43,7 @@ pub(super) async fn run(
             continue;
         };
         let Some(reports) = retried(&ownership, partition, "re-evaluation", || {
-            reevaluate(&state, partition, since)
+            reevaluate(&state, partition, since, records)
         })
         .await
         else {
@@ -126,16 +126,50 @@ async fn restore(state: &AppState, partition: u32) -> anyhow::Result<(u64, usize
 
 /// Evaluates the partition's stored reports again and publishes their release sets, then marks the partition
 /// restored for generation `since` (from then on every task acts on its reports), if it is still owned with that
-/// generation, holding the ownership guard and the evaluation lock. Returns how many.
-async fn reevaluate(state: &AppState, partition: u32, since: u64) -> anyhow::Result<usize> {
+/// generation, holding the ownership guard and the evaluation lock. Returns how many. The re-evaluation is left out
+/// when it cannot change anything: the restore read no record (nobody added to the partition since this replica
+/// applied it) and this replica last evaluated the partition under the policy positions of now, with no MoU taking
+/// effect or expiring since (`current`). A retention that ended meanwhile is the sweep's, woken after the restore.
+async fn reevaluate(
+    state: &AppState,
+    partition: u32,
+    since: u64,
+    records: usize,
+) -> anyhow::Result<usize> {
     let held = state.partitions.hold().await;
     if held.owned.partitions.get(&partition) != Some(&since) {
         return Ok(0);
     }
     let _evaluation = state.evaluation.write().await;
+    let (applied, now) = (state.deps.directory.applied(), chrono::Utc::now());
     let store = state.store.clone();
-    let reports = tokio::task::spawn_blocking(move || store.by_partition(partition)).await??;
-    let count = crate::evaluate_and_publish(state, reports, TAKEN_OVER_TRIGGER).await?;
+    let evaluated = tokio::task::spawn_blocking(move || store.evaluated(partition)).await??;
+    let count = if records == 0 && current(state, evaluated, applied, now) {
+        0
+    } else {
+        let store = state.store.clone();
+        let reports = tokio::task::spawn_blocking(move || store.by_partition(partition)).await??;
+        crate::evaluate_and_publish(state, reports, TAKEN_OVER_TRIGGER).await?
+    };
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.set_evaluated(&[partition], applied, now)).await??;
     state.partitions.restored().insert(partition, since);
     Ok(count)
+}
+
+/// Whether a partition last evaluated as `evaluated` says is current: the same policy positions as now, and no MoU
+/// boundary between then and now.
+fn current(
+    state: &AppState,
+    evaluated: Option<(accord_runtime::directory::Applied, accord_domain::Timestamp)>,
+    applied: accord_runtime::directory::Applied,
+    now: accord_domain::Timestamp,
+) -> bool {
+    let Some((positions, at)) = evaluated else {
+        return false;
+    };
+    positions == applied
+        && crate::reevaluate::boundaries(&state.deps.directory.snapshot().mous, at, now)
+            .0
+            .is_empty()
 }

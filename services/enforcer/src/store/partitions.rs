@@ -9,6 +9,9 @@
 //!   partition a replica owns until a restore of its partition places it.
 //! - `partition_applied`: partition → offset. Raised only ([`ReportStore::raise_applied`]), by a restore (to the end
 //!   it read to) and by the stage's contiguous progress; a restore reads from it.
+//! - `partition_evaluated`: partition → the policy positions under which all its stored reports were last evaluated
+//!   by this replica, and when ([`ReportStore::set_evaluated`]): a partition taken back with nothing new to read and
+//!   no policy change since needs no re-evaluation.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +25,10 @@ pub(super) const PARTITION_OF: TableDefinition<'_, &str, u32> =
 pub(super) const BY_PARTITION: TableDefinition<'_, &str, ()> =
     TableDefinition::new("reports_by_partition");
 pub(super) const APPLIED: TableDefinition<'_, u32, u64> = TableDefinition::new("partition_applied");
+/// Partition → `[directory position, MoU position, micros]`: the policy positions under which every stored report
+/// of the partition was last evaluated and published by this replica, and when.
+pub(super) const EVALUATED: TableDefinition<'_, u32, [u64; 3]> =
+    TableDefinition::new("partition_evaluated");
 
 fn partition_key(partition: u32, id: &str) -> String {
     format!("{partition:010}{SEPARATOR}{id}")
@@ -139,6 +146,63 @@ impl ReportStore {
                 Ok((partition.value(), offset.value()))
             })
             .collect()
+    }
+
+    /// Returns the policy positions under which every stored report of `partition` was last evaluated, and when.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn evaluated(
+        &self,
+        partition: u32,
+    ) -> Result<Option<(accord_runtime::directory::Applied, accord_domain::Timestamp)>, StoreError>
+    {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(failed("failed to begin read"))?;
+        let table = txn
+            .open_table(EVALUATED)
+            .map_err(failed("failed to open evaluated positions"))?;
+        let Some([directory, mous, micros]) = table
+            .get(partition)
+            .map_err(failed("failed to read evaluated positions"))?
+            .map(|value| value.value())
+        else {
+            return Ok(None);
+        };
+        let at = chrono::DateTime::from_timestamp_micros(i64::try_from(micros).unwrap_or(i64::MAX));
+        Ok(at.map(|at| (accord_runtime::directory::Applied { directory, mous }, at)))
+    }
+
+    /// Records that every stored report of `partitions` was evaluated under `applied` at `at`.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn set_evaluated(
+        &self,
+        partitions: &[u32],
+        applied: accord_runtime::directory::Applied,
+        at: accord_domain::Timestamp,
+    ) -> Result<(), StoreError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(failed("failed to begin write"))?;
+        {
+            let mut table = txn
+                .open_table(EVALUATED)
+                .map_err(failed("failed to open evaluated positions"))?;
+            let micros = u64::try_from(at.timestamp_micros()).unwrap_or_default();
+            for &partition in partitions {
+                table
+                    .insert(partition, [applied.directory, applied.mous, micros])
+                    .map_err(failed("failed to write evaluated positions"))?;
+            }
+        }
+        txn.commit()
+            .map_err(failed("failed to commit evaluated positions"))?;
+        Ok(())
     }
 
     /// Raises the applied offsets of partitions (never lowers one), durably.
