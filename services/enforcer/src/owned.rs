@@ -277,7 +277,15 @@ impl Restoring {
         self.progress.keep(&owned);
         let wanted: Vec<(u32, u64)> = {
             let mut restored = self.state.partitions.restored();
-            restored.retain(|partition, since| owned.partitions.get(partition) == Some(since));
+            // A partition restored for another generation than the one it is owned with now is forgotten; one not
+            // owned at this instant is kept: assigned back with the same generation (a revocation and assignment in
+            // one rebalance, seen half-way), it needs no restore.
+            restored.retain(|partition, since| {
+                owned
+                    .partitions
+                    .get(partition)
+                    .is_none_or(|owned_since| owned_since == since)
+            });
             owned
                 .partitions
                 .iter()
