@@ -103,6 +103,10 @@ struct Shared {
     gate: Arc<tokio::sync::RwLock<()>>,
     /// The ownership generation, sent at every assignment and revocation ([`crate::Ownership::changed_from`]).
     generations: tokio::sync::watch::Sender<u64>,
+    /// What [`Subscription::ownership`] shows, copied from `tracking` at every change: read without the tracking
+    /// lock, which a synchronous commit holds while it waits for the coordinator (a guard holder reading the
+    /// ownership must never wait for a commit that waits for the rebalance that waits for the guard).
+    snapshot: Mutex<Owned>,
 }
 
 /// What a grouped subscription owns and has delivered.
@@ -174,6 +178,7 @@ impl ConsumerContext for SubscriptionContext {
                     tracking.assigned.insert(partition);
                 }
                 tracking.between.clear();
+                *lock(&self.shared.snapshot) = owned_of(&tracking);
                 self.shared.generations.send_replace(generation);
                 drop(tracking);
                 // A new assignment starts unpaused.
@@ -190,6 +195,19 @@ impl ConsumerContext for SubscriptionContext {
                 self.shared.revoke(consumer, &partitions);
             }
         }
+    }
+}
+
+/// What `tracking` owns, as [`Subscription::ownership`] shows it.
+fn owned_of(tracking: &Tracking) -> Owned {
+    Owned {
+        generation: tracking.generation,
+        partitions: tracking
+            .since
+            .iter()
+            .filter_map(|(partition, since)| Some((u32::try_from(*partition).ok()?, *since)))
+            .collect(),
+        fixed: false,
     }
 }
 
@@ -211,7 +229,6 @@ impl Shared {
         let lost = consumer.assignment_lost();
         let mut pending = TopicPartitionList::new();
         tracking.generation += 1;
-        self.generations.send_replace(tracking.generation);
         for partition in partitions {
             tracking.assigned.remove(partition);
             if let Some(since) = tracking.since.remove(partition)
@@ -229,6 +246,8 @@ impl Shared {
                 warn!(%error, partition, offset, "failed to prepare a commit on revocation");
             }
         }
+        *lock(&self.snapshot) = owned_of(&tracking);
+        self.generations.send_replace(tracking.generation);
         if pending.count() > 0
             && let Err(error) = consumer.commit(&pending, CommitMode::Sync)
         {
@@ -486,6 +505,7 @@ impl KafkaSubscription {
             closed: AtomicBool::new(false),
             gate: Arc::default(),
             generations: tokio::sync::watch::Sender::new(0),
+            snapshot: Mutex::default(),
         });
         let context = SubscriptionContext {
             shared: shared.clone(),
@@ -542,18 +562,10 @@ impl KafkaSubscription {
 }
 
 impl Shared {
-    /// The assigned partitions, each with the generation since which it has been owned.
+    /// The assigned partitions, each with the generation since which it has been owned (the snapshot: no tracking
+    /// lock).
     fn owned(&self) -> Owned {
-        let tracking = lock(&self.tracking);
-        Owned {
-            generation: tracking.generation,
-            partitions: tracking
-                .since
-                .iter()
-                .filter_map(|(partition, since)| Some((u32::try_from(*partition).ok()?, *since)))
-                .collect(),
-            fixed: false,
-        }
+        lock(&self.snapshot).clone()
     }
 
     /// Joins the group (subscribes), or, without one, assigns every partition from the beginning.
