@@ -213,6 +213,9 @@ pub async fn start(
         listen_addr: listener.local_addr().ok(),
         health: accord_runtime::health::Health::new(&options.config.health),
         memory: options.config.memory.clone(),
+        replica: member
+            .as_ref()
+            .map(|member| member.data_dir_id().to_owned()),
     };
     let config = &options.config;
     let mut host = ServiceHost::new(deps, config.http.clone(), shutdown);

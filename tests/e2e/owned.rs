@@ -548,6 +548,16 @@ async fn retracted_indicator_values_leave_every_report_of_the_partner_and_its_te
         text.contains("[retracted]") && text.contains("evil-one"),
         "{hits}"
     );
+    // A retraction is about what was shared, not a block list: a report sent afterwards keeps the value.
+    app.submit(
+        &w.partner,
+        report("CDN three", "green", &["192.0.2.44", "evil-three.example"]),
+    )
+    .await;
+    let again = app
+        .wait_found(&w.ncu_de, "192.0.2.44", "investigation")
+        .await;
+    assert_eq!(again["reports_total"], 1, "{again}");
 }
 
 #[tokio::test]

@@ -144,6 +144,8 @@ pub struct Cluster {
     ports: BTreeMap<String, u16>,
     children: BTreeMap<String, Child>,
     pub client: reqwest::Client,
+    /// Environment variables of the processes spawned from now on (configuration, `ACCORD_<SECTION>__<KEY>`).
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -152,12 +154,18 @@ fn free_port() -> u16 {
 }
 
 impl Cluster {
+    /// Every service once, on a broker with three partitions per topic.
     pub async fn start() -> Self {
+        Self::start_with_partitions(3).await
+    }
+
+    /// Every service once, on a broker with `partitions` partitions per topic.
+    pub async fn start_with_partitions(partitions: usize) -> Self {
         let broker = Broker::start();
-        // Three partitions per topic: ordering and commits are per partition; a short session so that a killed
-        // member's partitions move on quickly.
+        // Ordering and commits are per partition; a short session so that a killed member's partitions move on
+        // quickly.
         let bus_url = format!(
-            "kafka://{}?partitions=3&session_timeout_ms={}",
+            "kafka://{}?partitions={partitions}&session_timeout_ms={}",
             broker.bootstrap,
             SESSION_TIMEOUT.as_millis()
         );
@@ -171,6 +179,7 @@ impl Cluster {
                 .collect(),
             children: BTreeMap::new(),
             client: reqwest::Client::new(),
+            env: Vec::new(),
         };
         for service in SERVICES {
             cluster.spawn(service).await;
@@ -195,6 +204,7 @@ impl Cluster {
                 .collect(),
             children: BTreeMap::new(),
             client: reqwest::Client::new(),
+            env: Vec::new(),
         };
         cluster.spawn("up").await;
         cluster
@@ -211,14 +221,23 @@ impl Cluster {
     }
 
     /// Starts a further replica of `service` named `name` (its log `<name>.log`, its URL `url(name)`) with a data
-    /// directory of its own (`<name>/`) and the index of the other services (`tantivy://…/data/index`), and waits
-    /// until it is ready. Spawned again under the same name after a kill, it finds its data directory as it was.
-    #[allow(dead_code)] // the replica tests of issue 18 items 1 and 2 call it
+    /// directory of its own (`<name>/`, given admin's public key and the report id key of the first processes) and the
+    /// index of the other services (`tantivy://…/data/index`), and waits until it is ready. Spawned again under the same name after a kill, it finds its data directory as it was.
     pub async fn spawn_replica(&mut self, name: &str, service: &'static str) {
         if !self.ports.contains_key(name) {
             self.ports.insert(name.to_owned(), free_port());
         }
         let data_dir = self.data.path().join(name);
+        // What every process of a deployment shares, as an operator provisions it: admin's public key (to verify the
+        // directory) and the gateways' report id key.
+        let shared = self.data.path().join("data");
+        for file in ["directory/admin.pub", "gateway/report-id.key"] {
+            let (from, to) = (shared.join(file), data_dir.join(file));
+            if from.exists() && !to.exists() {
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(from, to).unwrap();
+            }
+        }
         let index = format!(
             "tantivy://{}",
             self.data.path().join("data").join("index").display()
@@ -242,6 +261,7 @@ impl Cluster {
             .args(args)
             .env("ACCORD_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info,librdkafka=warn")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
@@ -311,6 +331,24 @@ impl Cluster {
             .collect()
     }
 
+    /// The records `stage` of process `name` has received, from its `/metrics` (0 when it does not answer).
+    pub async fn received(&self, name: &str, stage: &str) -> f64 {
+        let Ok(response) = self
+            .client
+            .get(format!("{}/metrics", self.url(name)))
+            .send()
+            .await
+        else {
+            return 0.0;
+        };
+        let text = response.text().await.unwrap_or_default();
+        let prefix = format!("accord_stage_received_total{{stage=\"{stage}\"");
+        text.lines()
+            .filter(|line| line.starts_with(&prefix))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// Kills `service` with SIGKILL (a crash) and waits until it is gone.
     pub async fn kill(&mut self, service: &str) {
         if let Some(mut child) = self.children.remove(service) {
@@ -362,6 +400,21 @@ impl Cluster {
         }
     }
 
+    /// Creates a token of `organization` with `role` (as the coordinator); returns it.
+    pub async fn token(&self, organization: &str, role: &str, label: &str) -> String {
+        let (status, body) = self
+            .call(
+                "admin",
+                reqwest::Method::POST,
+                "/v1/tokens",
+                ADMIN_TOKEN,
+                Some(json!({ "organization": organization, "role": role, "label": label })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
     /// Creates partner `bank-a` and agency `ncu-de` with a MoU between them; returns their tokens.
     pub async fn world(&self) -> (String, String) {
         for (id, kind) in [("bank-a", "partner"), ("ncu-de", "agency")] {
@@ -378,17 +431,7 @@ impl Cluster {
         }
         let mut tokens = Vec::new();
         for (org, role) in [("bank-a", "partner"), ("ncu-de", "investigator")] {
-            let (status, body) = self
-                .call(
-                    "admin",
-                    reqwest::Method::POST,
-                    "/v1/tokens",
-                    ADMIN_TOKEN,
-                    Some(json!({ "organization": org, "role": role, "label": "fault test" })),
-                )
-                .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-            tokens.push(body["token"].as_str().unwrap().to_owned());
+            tokens.push(self.token(org, role, "fault test").await);
         }
         let (status, body) = self
             .call(
@@ -419,32 +462,6 @@ impl Cluster {
         let agency = tokens.pop().unwrap();
         let partner = tokens.pop().unwrap();
         (partner, agency)
-    }
-
-    /// As [`Cluster::start`], with `partitions` partitions per topic (the partition-owned enforcer test, issue 18
-    /// item 1).
-    pub async fn start_with_partitions(partitions: u16) -> Self {
-        let broker = Broker::start();
-        let bus_url = format!(
-            "kafka://{}?partitions={partitions}&session_timeout_ms={}",
-            broker.bootstrap,
-            SESSION_TIMEOUT.as_millis()
-        );
-        let mut cluster = Self {
-            broker,
-            bus_url,
-            data: tempfile::tempdir().unwrap(),
-            ports: SERVICES
-                .iter()
-                .map(|name| (name.to_string(), free_port()))
-                .collect(),
-            children: BTreeMap::new(),
-            client: reqwest::Client::new(),
-        };
-        for service in SERVICES {
-            cluster.spawn(service).await;
-        }
-        cluster
     }
 }
 

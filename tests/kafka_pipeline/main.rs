@@ -10,7 +10,13 @@
 //! (d) amend and retract (module `owned`) reach every copy across processes;
 //! (e) the enforcer's and the gateway's stores, damaged beyond repair, are refilled from Kafka (module `refill`);
 //! (f) `accord up` on Kafka killed and restarted at once, three times, resumes every time (module `restart`);
-//! (g) two, then three enforcer replicas on four partitions, one killed for good: every report of every partition
+//! (g) a second gateway and a second search process keep their stores whole (module `replicas`);
+//! (h) three replicas of the normalizer and the enforcer on six partitions, one of each killed and restarted
+//!     mid-run: every report searchable exactly once, conservation holds (module `scaling`);
+//! (i) three search replicas keep one audit trail, and one lost with its volume loses nothing (module `audit`);
+//! (j) an indicator retraction reaches every enforcer replica (module `owned`);
+//! (k) a normalizer replica lost for good (killed, never restarted) leaves no partition behind (module `lost`);
+//! (l) two, then three enforcer replicas on four partitions, one killed for good: every report of every partition
 //!     is released, withdrawn and removed as the MoUs say (module `owned_state`).
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
@@ -18,11 +24,15 @@
 #![allow(unreachable_pub)]
 
 mod alerts;
+mod audit;
 mod cluster;
+mod lost;
 mod owned;
 mod owned_state;
 mod refill;
+mod replicas;
 mod restart;
+mod scaling;
 
 use std::{
     collections::BTreeMap,

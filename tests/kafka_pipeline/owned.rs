@@ -151,3 +151,59 @@ async fn amend_and_retract_reach_every_copy_across_processes() {
     wait_lookup(&cluster, &agency, "raced.owned.example", false).await;
     cluster.stop_all().await;
 }
+
+/// Two enforcer replicas share four partitions; an indicator retraction sits in one of them, read by one replica, yet
+/// the value leaves the reports of both (decision 0083). With the retraction applied only where it was read, the
+/// other replica's reports kept it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_indicator_retraction_reaches_every_enforcer_replica() {
+    if !enabled() {
+        return;
+    }
+    let _one = crate::ONE_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start_with_partitions(4).await;
+    cluster.spawn_replica("enforcer-2", "enforcer").await;
+    let (partner, agency) = cluster.world().await;
+    let own: Vec<String> = (0..16).map(|n| format!("own{n}.spread.example")).collect();
+    for (n, value) in own.iter().enumerate() {
+        let body = report(&format!("Spread {n}"), &["shared.spread.example", value]);
+        submit(&cluster, &partner, body).await;
+    }
+    for value in &own {
+        wait_lookup(&cluster, &agency, value, true).await;
+    }
+    let (first, second) = (
+        cluster.received("enforcer", "enforcer").await,
+        cluster.received("enforcer-2", "enforcer").await,
+    );
+    assert!(
+        first > 0.0 && second > 0.0,
+        "both replicas enforce reports ({first} and {second}); logs:\n{}",
+        cluster.logs()
+    );
+
+    let (status, body) = cluster
+        .call(
+            "gateway",
+            Method::POST,
+            "/v1/indicators/retract",
+            &partner,
+            Some(json!({ "values": ["shared.spread.example"], "reason": "false-positive" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    wait_lookup(&cluster, &agency, "shared.spread.example", false).await;
+    for value in &own {
+        wait_lookup(&cluster, &agency, value, true).await;
+    }
+    // A report sent afterwards keeps the value, on whichever replica it lands.
+    submit(
+        &cluster,
+        &partner,
+        report("Spread again", &["shared.spread.example"]),
+    )
+    .await;
+    let again = wait_lookup(&cluster, &agency, "shared.spread.example", true).await;
+    assert_eq!(again["reports_total"], 1, "{again}");
+    cluster.stop_all().await;
+}

@@ -24,18 +24,7 @@ async fn second_agency(cluster: &Cluster) -> String {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, token) = cluster
-        .call(
-            "admin",
-            Method::POST,
-            "/v1/tokens",
-            ADMIN_TOKEN,
-            Some(
-                json!({ "organization": "ncu-fr", "role": "investigator", "label": "refill test" }),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let token = cluster.token("ncu-fr", "investigator", "refill test").await;
     let (status, body) = cluster
         .call(
             "admin",
@@ -53,7 +42,7 @@ async fn second_agency(cluster: &Cluster) -> String {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    token["token"].as_str().unwrap().to_owned()
+    token
 }
 
 /// Waits until the partner's status of `id` is `expected`.

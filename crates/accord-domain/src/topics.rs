@@ -18,8 +18,19 @@ pub const ADMIN_DIRECTORY: &str = "admin.directory";
 /// never a case reference or free text.
 pub const REPORTS_FEEDBACK: &str = "reports.feedback";
 
+/// The deployment's one audit trail (decision 0080): every search replica publishes its audit records here, in
+/// group-committed batches, before it answers, and every replica chains the topic, in order, into its own store. One
+/// partition (a total order), never compacted, kept forever.
+pub const AUDIT_RECORDS: &str = "audit.records";
+
+/// Partners' indicator retractions ([`crate::control::Control::RetractIndicators`], as on
+/// [`REPORTS_NORMALIZED`]), forwarded there by the enforcer that reads them so that every enforcer replica applies
+/// them, whichever partitions it owns (decision 0083). One partition, never compacted, kept forever: a replica added
+/// later reads every retraction.
+pub const INDICATORS_RETRACTED: &str = "indicators.retracted";
+
 /// Every topic, for creation at start-up.
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 9] = [
     REPORTS_RAW,
     REPORTS_NORMALIZED,
     REPORTS_RELEASABLE,
@@ -27,6 +38,8 @@ pub const ALL: [&str; 7] = [
     POLICY_MOUS,
     ADMIN_DIRECTORY,
     REPORTS_FEEDBACK,
+    AUDIT_RECORDS,
+    INDICATORS_RETRACTED,
 ];
 
 /// The header carrying the report id through every stage, for tracing.
@@ -50,6 +63,11 @@ pub const HEADER_PRIORITY: &str = "accord-priority";
 /// compared with (the SHA-256 of the body as sent, and of the handling when lenient): the gateway's status store
 /// keeps it, and a store refilled from the bus gets it back, so that a retry with another body is still refused.
 pub const HEADER_BODY_SHA256: &str = "accord-body-sha256";
+
+/// The header carrying, on a report's version on `reports.raw`, what it counts against its partner's daily quota
+/// (decimal bytes: the body as sent plus the report once normalized): every gateway's status follower counts it
+/// once, so that each gateway replica knows what the partner sent through the others.
+pub const HEADER_QUOTA_BYTES: &str = "accord-quota-bytes";
 
 /// The value of [`HEADER_PRIORITY`] on a record whose work runs in the background.
 pub const PRIORITY_BACKGROUND: &str = "background";

@@ -26,4 +26,35 @@ pub struct Deps {
     pub health: Health,
     /// The sizes of the caches the services' stores are opened with (`[memory]`).
     pub memory: MemoryConfig,
+    /// The data directory's id on a bus shared by several processes (Kafka), `None` on the embedded log: it scopes the
+    /// consumer groups of the stores every replica keeps whole ([`Deps::store_group`]).
+    pub replica: Option<String>,
+}
+
+impl Deps {
+    /// Returns the consumer group for a follower that derives a store this process keeps *whole* — every record of
+    /// its topic, not a share — such as the gateway's report status or search's TAXII revocations: `group` scoped to
+    /// this data directory (`<group>@<replica>`) on a shared bus, `group` itself on the embedded log.
+    ///
+    /// A consumer group splits a topic's partitions among its members, which is right for a stage (each record
+    /// processed once in the deployment) and wrong for such a store: with two gateway replicas in one group, each
+    /// would know the status of half the reports. The group is per data directory, not per process, because its
+    /// committed offsets describe the store in that directory.
+    pub fn store_group(&self, group: &str) -> String {
+        match &self.replica {
+            Some(replica) => format!("{group}@{replica}"),
+            None => group.to_owned(),
+        }
+    }
+
+    /// As [`Deps::store_group`], for a store derived from several topics, one follower each: on a shared bus each
+    /// follower gets a group of its own, `<group>.<topic>@<replica>`, so that a group never has members on different
+    /// topics (on tansu 0.6 such a group, five members on five topics, was seen leaving some members without
+    /// partitions for good after a start); on the embedded log every follower is in `group`.
+    pub fn store_group_of(&self, group: &str, topic: &str) -> String {
+        match &self.replica {
+            Some(_) => self.store_group(&format!("{group}.{topic}")),
+            None => group.to_owned(),
+        }
+    }
 }

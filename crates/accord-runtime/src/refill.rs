@@ -6,8 +6,9 @@
 //! - **Asked for durably.** The store's open leaves a `<file>.refill` marker with an id
 //!   ([`accord_bus::redb_file::open_or_set_aside`]); it is removed only once the refill is done. A refill interrupted
 //!   by a crash or a shutdown resumes at the next start, with the same consumer group.
-//! - **Its own consumer group**, `<group>-refill-<id>`, which starts at the beginning of each topic on every bus
-//!   (a new group; Kafka's `auto.offset.reset=earliest`). The service's live group is not touched, so this works on
+//! - **Its own consumer group**, `<group>-refill-<id>` (one per topic, `<group>-refill-<id>.<topic>`, when it reads
+//!   several), which starts at the beginning of each topic on every bus (a new group; Kafka's
+//!   `auto.offset.reset=earliest`). The service's live group is not touched, so this works on
 //!   Kafka as on the embedded bus, and the live consumer resumes where it was once the refill is done.
 //! - **Store only.** The refill's followers write what each record means for the store and publish nothing: a
 //!   replay must not release an old version of a report again, or count anything twice downstream.
@@ -191,11 +192,15 @@ impl Refill {
     ) -> anyhow::Result<bool> {
         let store = self.pending.store;
         let topics: Vec<&'static str> = followers.iter().map(|follower| follower.topic).collect();
+        let groups = Groups {
+            group: self.group.clone(),
+            per_topic: topics.len() > 1,
+        };
         let mut ends = Vec::with_capacity(topics.len());
         let mut target = 0u64;
         for topic in topics {
             let end = bus.end_offsets(topic).await?;
-            let committed = bus.committed_offsets(&self.group, topic).await?;
+            let committed = bus.committed_offsets(&groups.of(topic), topic).await?;
             target += sum(&end).saturating_sub(sum(&committed));
             ends.push((topic, end));
         }
@@ -219,7 +224,7 @@ impl Refill {
             let options = StageOptions {
                 name: follower.name,
                 topic: follower.topic,
-                group: self.group.clone(),
+                group: groups.of(follower.topic),
                 batch_size: 1024,
                 linger: Duration::ZERO,
             };
@@ -229,7 +234,10 @@ impl Refill {
             };
             stages.spawn(stage::run(bus.clone(), options, counted, stop.clone()));
         }
-        if !self.wait(bus, &ends, &mut stages, shutdown).await? {
+        if !self
+            .wait(bus, &groups, &ends, &mut stages, shutdown)
+            .await?
+        {
             return Ok(false);
         }
         stop.cancel();
@@ -247,6 +255,7 @@ impl Refill {
     async fn wait(
         &self,
         bus: &BusClient,
+        groups: &Groups,
         ends: &[(&'static str, Vec<Position>)],
         stages: &mut JoinSet<anyhow::Result<()>>,
         shutdown: &CancellationToken,
@@ -266,7 +275,7 @@ impl Refill {
             }
             let mut done = true;
             for (topic, end) in ends {
-                if !caught_up(&bus.committed_offsets(&self.group, topic).await?, end) {
+                if !caught_up(&bus.committed_offsets(&groups.of(topic), topic).await?, end) {
                     done = false;
                     break;
                 }
@@ -274,6 +283,23 @@ impl Refill {
             if done {
                 return Ok(true);
             }
+        }
+    }
+}
+
+/// The refill's consumer groups: `<group>-refill-<id>` for a refill of one topic, and one group per topic,
+/// `<group>-refill-<id>.<topic>`, for a refill of several, so that no group has members on different topics (on
+/// tansu 0.6 such a group was seen leaving some of its members without partitions; decision 0082).
+struct Groups {
+    group: String,
+    per_topic: bool,
+}
+
+impl Groups {
+    fn of(&self, topic: &str) -> String {
+        match self.per_topic {
+            true => format!("{}.{topic}", self.group),
+            false => self.group.clone(),
         }
     }
 }

@@ -167,8 +167,8 @@ async fn a_refill_stopped_by_shutdown_keeps_its_marker_and_its_group_resumes() {
         dir.path().join("store.redb.refill").exists(),
         "still asked for"
     );
-    // The next start resumes with the same group: the records its group had committed are not replayed.
-    commit(&bus, "live-refill-42", FIRST, 2).await;
+    // The next start resumes with the same groups (one per topic): the records they had committed are not replayed.
+    commit(&bus, &format!("live-refill-42.{FIRST}"), FIRST, 2).await;
     let health = Health::default();
     let (_, refill) = prepare(Some(pending(dir.path())), "live", &health);
     let done = refill

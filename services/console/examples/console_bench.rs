@@ -329,6 +329,7 @@ async fn main() -> anyhow::Result<()> {
         listen_addr: None,
         health: Default::default(),
         memory: Default::default(),
+        replica: None,
     };
     let search = accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;
     let gateway = accord_gateway::AppState::new(accord_gateway::Config::default(), deps)?;

@@ -132,6 +132,7 @@ fn entry(index: usize) -> AuditEntry {
         query: serde_json::json!({ "value": format!("198.51.{}.{}", index % 200, index % 250) }),
         status: if index.is_multiple_of(7) { 404 } else { 200 },
         results: (index % 7) as u64,
+        writer: None,
     }
 }
 
@@ -210,7 +211,7 @@ fn fill_store(dir: &std::path::Path, reports: usize) -> anyhow::Result<()> {
     for index in 0..reports {
         batch.push(report(index));
         if batch.len() == 1000 || index + 1 == reports {
-            store.put(&std::mem::take(&mut batch))?;
+            store.put(&mut std::mem::take(&mut batch))?;
         }
     }
     println!(
@@ -449,6 +450,7 @@ async fn main() -> anyhow::Result<()> {
         listen_addr: None,
         health: Default::default(),
         memory: Default::default(),
+        replica: None,
     };
     let started = Instant::now();
     let search = accord_search::AppState::new(accord_search::Config::default(), deps.clone())?;

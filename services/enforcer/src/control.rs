@@ -9,18 +9,24 @@
 //! - An amendment is a report (the stage stores and evaluates it, trigger `amended by the partner (version n)`);
 //!   its release set lists, for TAXII pollers, the objects of the replaced version it no longer releases
 //!   ([`superseded`]).
-//! - Retracting indicator values removes them from every stored report of the partner (`strip`) and evaluates each
-//!   affected report again, under the read side of the evaluation lock like the partner's new reports: a
-//!   re-evaluation (write side) sees the reports before or after, never half-way.
+//! - Retracting indicator values must reach every enforcer replica, whichever partitions it owns, so the stage that
+//!   reads the control on `reports.normalized` forwards it to `indicators.retracted` ([`topics::INDICATORS_RETRACTED`],
+//!   one partition, kept whole), and every replica's follower ([`follow`], a consumer group per data directory)
+//!   applies it: the store records the values and removes them from every stored report of the partner sent before
+//!   the retraction, and from any such report stored later (`store::retracted_values`). The affected reports are
+//!   evaluated again under the partner's lock and the read side of the evaluation lock, like the partner's new
+//!   reports: a re-evaluation (write side) sees the reports before or after, never half-way (decision 0083).
 
-mod strip;
+mod follow;
+
+pub(crate) use self::follow::follow;
 
 use std::collections::{HashMap, HashSet};
 
 use accord_bus::Delivery;
 use accord_domain::{
-    Control, IndicatorRetraction, NormalizedReport, ObservableType, OrgId, Purpose, ReleaseSet,
-    ReportId, Retraction, Revocation, Timestamp,
+    Control, IndicatorRetraction, NormalizedReport, OrgId, Purpose, ReleaseSet, ReportId,
+    Retraction, Revocation, Timestamp, topics,
 };
 use accord_runtime::directory::Snapshot;
 use accord_runtime::telemetry::ErrorChain;
@@ -141,20 +147,23 @@ pub(crate) fn superseded(
     revoked
 }
 
-/// Acts on one control record. One that cannot be decoded is logged and skipped: it names no report it could
-/// release, and the gateway only writes valid ones.
+/// Acts on one control record of `reports.normalized`: a report retraction here, an indicator retraction by
+/// forwarding it to every replica ([`follow`]). One that cannot be decoded is logged and skipped: it names no report
+/// it could release, and the gateway only writes valid ones.
 ///
 /// # Errors
 /// A store or bus failure: the batch is retried (acting twice changes nothing).
-pub(crate) async fn apply(
-    state: &AppState,
-    owned: &accord_bus::Owned,
-    delivery: &Delivery,
-) -> anyhow::Result<()> {
+pub(crate) async fn apply(state: &AppState, delivery: &Delivery) -> anyhow::Result<()> {
     match decode(delivery) {
         Some(Control::RetractReport(retraction)) => retract_report(state, &retraction).await,
-        Some(Control::RetractIndicators(retraction)) => {
-            retract_indicators(state, owned, &retraction).await
+        Some(Control::RetractIndicators(_)) => {
+            let record = delivery.record.clone();
+            state
+                .deps
+                .bus
+                .publish(topics::INDICATORS_RETRACTED, vec![record])
+                .await?;
+            Ok(())
         }
         None => Ok(()),
     }
@@ -174,7 +183,7 @@ pub(crate) fn apply_to_store(
             let _ = retract_in_store(store, &retraction)?;
         }
         Some(Control::RetractIndicators(retraction)) => {
-            strip_in_store(store, &retraction)?;
+            store.retract_values(&retraction)?;
         }
         None => {}
     }
@@ -182,7 +191,7 @@ pub(crate) fn apply_to_store(
 }
 
 /// Decodes a control record; `None` (logged) when it is not one.
-fn decode(delivery: &Delivery) -> Option<Control> {
+pub(crate) fn decode(delivery: &Delivery) -> Option<Control> {
     match serde_json::from_slice(&delivery.record.payload) {
         Ok(control) => Some(control),
         Err(error) => {
@@ -213,22 +222,6 @@ fn retract_in_store(
     }
     let replayed = store.is_retracted(&retraction.report_id)?;
     Ok(Ok((store.retract(retraction)?, replayed)))
-}
-
-/// Removes retracted indicator values from every stored report of the partner; returns the reports changed.
-fn strip_in_store(
-    store: &crate::store::ReportStore,
-    retraction: &IndicatorRetraction,
-) -> anyhow::Result<Vec<NormalizedReport>> {
-    let values: HashSet<(ObservableType, String)> = retraction
-        .values
-        .iter()
-        .map(|value| (value.kind, value.value.clone()))
-        .collect();
-    let mut changed = store.carrying(&retraction.partner, &values)?;
-    changed.retain_mut(|report| strip::strip(report, &values));
-    store.put(&changed)?;
-    Ok(changed)
 }
 
 async fn retract_report(state: &AppState, retraction: &Retraction) -> anyhow::Result<()> {
@@ -292,18 +285,21 @@ fn revocations(state: &AppState, report: &NormalizedReport, at: Timestamp) -> Ve
     revoked
 }
 
-/// Strips the values from every stored report of the partner, and evaluates again those of partitions owned (the
-/// others are stale copies here: their owners act on them).
-async fn retract_indicators(
+/// Applies an indicator retraction to this replica's store and publishes the release sets of the reports it changed
+/// in the partitions it owns (the others are stale copies here: their owners act on them; see the module
+/// documentation). Lock order as everywhere: the ownership guard, the partner's lock, the evaluation lock.
+pub(crate) async fn retract_indicators(
     state: &AppState,
-    owned: &accord_bus::Owned,
     retraction: &IndicatorRetraction,
 ) -> anyhow::Result<()> {
+    let held = state.partitions.hold().await;
+    let _partner = state.partners.lock([&retraction.partner]).await;
     let _evaluation = state.evaluation.read().await;
-    let (store, retraction_owned, owned) = (state.store.clone(), retraction.clone(), owned.clone());
+    let (store, retraction_owned, owned) =
+        (state.store.clone(), retraction.clone(), held.acting.clone());
     let started = std::time::Instant::now();
     let changed = tokio::task::spawn_blocking(move || {
-        let changed = strip_in_store(&store, &retraction_owned)?;
+        let changed = store.retract_values(&retraction_owned)?;
         crate::owned::owned_only(&store, &owned, changed)
     })
     .await??;

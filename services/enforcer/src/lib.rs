@@ -11,7 +11,7 @@
 //!   and withdrawal reach every indexed copy.
 //! - `control`: a partner's retractions (issue 19): a retracted report's stored copy is removed and a tombstone
 //!   kept, and an empty release set withdraws every view of it; retracted indicator values are removed from every
-//!   stored report of the partner, which are evaluated again.
+//!   report of the partner sent before the retraction, stored or still to come, on every replica (decision 0083).
 //! - [`retention`]: reports past every retention that could apply are withdrawn from the index and removed from
 //!   the store.
 //! - `rederive`: a release set the indexer could not read (damaged on the bus) is evaluated again from the store
@@ -29,6 +29,7 @@ mod control;
 mod explain;
 mod metrics;
 mod owned;
+mod partners;
 mod preview;
 mod rederive;
 pub mod reevaluate;
@@ -132,6 +133,8 @@ pub struct AppState {
     pub(crate) stored: Arc<tokio::sync::Notify>,
     /// The partitions of `reports.normalized` this replica owns, once its stage has subscribed (`owned`).
     pub(crate) partitions: Arc<owned::Partitions>,
+    /// Orders a partner's lane and its indicator retractions (`partners`).
+    pub(crate) partners: partners::PartnerLocks,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -159,6 +162,7 @@ impl AppState {
             mou_validator: Arc::new(accord_domain::MouValidator::new()?),
             stored: Arc::new(tokio::sync::Notify::new()),
             partitions: Arc::default(),
+            partners: partners::PartnerLocks::default(),
         })
     }
 }
@@ -331,7 +335,7 @@ impl Stage for Enforcer {
             }
             if accord_domain::control::is_control(&delivery.record.headers) {
                 self.reports(&std::mem::take(&mut reports)).await?;
-                control::apply(&self.state, owned, delivery).await?;
+                control::apply(&self.state, delivery).await?;
             } else {
                 reports.push(delivery.clone());
             }
@@ -361,6 +365,12 @@ impl Enforcer {
             return Ok(());
         }
         let store = self.state.store.clone();
+        // From storing to publishing, no indicator retraction of these partners runs (`partners`).
+        let _partners = self
+            .state
+            .partners
+            .lock(reports.iter().map(|(report, _)| &report.partner))
+            .await;
         // Foreground threads whatever the batch's priority: the store's one write transaction must not wait for a
         // background thread to be scheduled while another partner's batch waits for it (priority inversion).
         let (retracted, previous, reports) = tokio::task::spawn_blocking(move || {
@@ -368,11 +378,16 @@ impl Enforcer {
             let only: Vec<NormalizedReport> =
                 reports.iter().map(|(report, _)| report.clone()).collect();
             let previous = control::replaced(&store, &only)?;
-            let (reports, partitions): (Vec<_>, Vec<_>) =
+            // Stripped of the values their partner retracted after sending them.
+            let (mut reports, partitions): (Vec<_>, Vec<_>) =
                 control::without_older_versions(reports, &previous, |(report, _)| report)
                     .into_iter()
                     .unzip();
-            Ok::<_, anyhow::Error>((store.put_placed(&reports, &partitions)?, previous, reports))
+            Ok::<_, anyhow::Error>((
+                store.put_placed(&mut reports, &partitions)?,
+                previous,
+                reports,
+            ))
         })
         .await??;
         self.state.stored.notify_one();
@@ -472,7 +487,12 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     );
     host.spawn_critical(
         "enforcer-rederive",
-        gate.then(rederive::run(state.clone(), host.shutdown())),
+        gate.clone()
+            .then(rederive::run(state.clone(), host.shutdown())),
+    );
+    host.spawn_critical(
+        "enforcer-retractions",
+        gate.then(control::follow(state.clone(), host.shutdown())),
     );
     let bus: BusClient = state.deps.bus.clone();
     let live = stage::run_fair(

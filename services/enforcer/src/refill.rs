@@ -54,7 +54,7 @@ pub(crate) fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<(
         if is_control(&delivery.record.headers) {
             if !reports.is_empty() {
                 store.put_placed(
-                    &std::mem::take(&mut reports),
+                    &mut std::mem::take(&mut reports),
                     &std::mem::take(&mut partitions),
                 )?;
             }
@@ -65,7 +65,7 @@ pub(crate) fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<(
         }
     }
     if !reports.is_empty() {
-        store.put_placed(&reports, &partitions)?;
+        store.put_placed(&mut reports, &partitions)?;
     }
     Ok(())
 }

@@ -11,11 +11,14 @@ use redb::{Durability, ReadableTable, TableDefinition};
 use self::partitions::Placements;
 use self::received::{BY_RECEIVED, received_key};
 use self::retracted::RETRACTED;
+use self::retracted_values::RETRACTED_VALUES;
 
 mod encoded;
 mod partitions;
 mod received;
 mod retracted;
+mod retracted_values;
+pub(crate) mod strip;
 
 const REPORTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("reports");
 const BY_PARTNER: TableDefinition<'_, &str, ()> = TableDefinition::new("reports_by_partner");
@@ -87,6 +90,7 @@ impl ReportStore {
         txn.open_table(partitions::BY_PARTITION)?;
         txn.open_table(partitions::APPLIED)?;
         txn.open_table(partitions::EVALUATED)?;
+        txn.open_table(RETRACTED_VALUES)?;
         received::backfill(&txn)?;
         txn.commit()?;
         Ok(Self { db, pending })
@@ -98,13 +102,15 @@ impl ReportStore {
     }
 
     /// Stores reports durably (replacing any earlier copy of the same id: an amendment replaces its report), except
-    /// those whose partner retracted them, whose ids are returned. The reports are encoded before the write
-    /// transaction opens: the store has one writer at a time, which the enforcer's lanes share. A report keeps the
-    /// partition it was placed in, if any ([`ReportStore::put_placed`]).
+    /// those whose partner retracted them, whose ids are returned. A report sent before a retraction of one of its
+    /// indicator values loses the value first, in `reports` too, so the caller evaluates what was stored
+    /// (`retracted_values`). The reports are encoded before the write transaction opens: the store has one writer at
+    /// a time, which the enforcer's lanes share. A report keeps the partition it was placed in, if any
+    /// ([`ReportStore::put_placed`]).
     ///
     /// # Errors
     /// Fails on a storage error.
-    pub fn put(&self, reports: &[NormalizedReport]) -> Result<Vec<ReportId>, StoreError> {
+    pub fn put(&self, reports: &mut [NormalizedReport]) -> Result<Vec<ReportId>, StoreError> {
         self.put_placed(reports, &[])
     }
 
@@ -115,17 +121,13 @@ impl ReportStore {
     /// Fails on a storage error.
     pub fn put_placed(
         &self,
-        reports: &[NormalizedReport],
+        reports: &mut [NormalizedReport],
         partitions: &[u32],
     ) -> Result<Vec<ReportId>, StoreError> {
-        let encoded = reports
+        let mut encoded = reports
             .iter()
-            .map(|report| Ok((report, accord_runtime::packed::to_vec(report)?)))
-            .collect::<Result<Vec<_>, serde_json::Error>>()
-            .map_err(|error| StoreError {
-                context: "failed to encode report",
-                source: Box::new(error),
-            })?;
+            .map(encode)
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let mut refused = Vec::new();
         let mut txn = self
             .db
@@ -150,7 +152,11 @@ impl ReportStore {
                 .open_table(RETRACTED)
                 .map_err(failed("failed to open tombstones"))?;
             let mut placements = Placements::open(&txn)?;
-            for (index, (report, bytes)) in encoded.iter().enumerate() {
+            let values = txn
+                .open_table(RETRACTED_VALUES)
+                .map_err(failed("failed to open retracted values"))?;
+            let mut partners = std::collections::HashMap::new();
+            for (index, (report, bytes)) in reports.iter_mut().zip(encoded.iter_mut()).enumerate() {
                 if retracted
                     .get(report.id.as_str())
                     .map_err(failed("failed to read a tombstone"))?
@@ -158,6 +164,10 @@ impl ReportStore {
                 {
                     refused.push(report.id.clone());
                     continue;
+                }
+                let gone = retracted_values::retracted_in(&values, &mut partners, report)?;
+                if !gone.is_empty() && strip::strip(report, &gone) {
+                    *bytes = encode(report)?;
                 }
                 table
                     .insert(report.id.as_str(), bytes.as_slice())
@@ -299,6 +309,14 @@ impl ReportStore {
     }
 }
 
+/// Encodes a report as stored.
+fn encode(report: &NormalizedReport) -> Result<Vec<u8>, StoreError> {
+    accord_runtime::packed::to_vec(report).map_err(|error| StoreError {
+        context: "failed to encode report",
+        source: Box::new(error),
+    })
+}
+
 /// Decodes a stored report; `None` when the bytes are not one (which every reader skips).
 fn decode(bytes: &[u8]) -> Option<NormalizedReport> {
     accord_runtime::packed::from_slice(bytes).ok()
@@ -350,7 +368,7 @@ pub(crate) mod tests {
         assert!(store.applied().unwrap().is_empty());
         let (a, b, c) = (report("bank-a"), report("bank-a"), report("bank-b"));
         store
-            .put_placed(&[a.clone(), b.clone(), c.clone()], &[1, 2, 1])
+            .put_placed(&mut [a.clone(), b.clone(), c.clone()], &[1, 2, 1])
             .unwrap();
         let ids = |reports: Vec<NormalizedReport>| {
             let mut ids: Vec<ReportId> = reports.into_iter().map(|report| report.id).collect();
@@ -361,8 +379,8 @@ pub(crate) mod tests {
         expected.sort();
         assert_eq!(ids(store.by_partition(1).unwrap()), expected);
         // Stored again without a placement (indicators stripped), it stays where it was; moved, it moves.
-        store.put(std::slice::from_ref(&a)).unwrap();
-        store.put_placed(std::slice::from_ref(&c), &[3]).unwrap();
+        store.put(&mut [a.clone()]).unwrap();
+        store.put_placed(&mut [c.clone()], &[3]).unwrap();
         assert_eq!(ids(store.by_partition(1).unwrap()), vec![a.id.clone()]);
         assert_eq!(ids(store.by_partition(3).unwrap()), vec![c.id.clone()]);
         let unknown = ReportId::random();
@@ -401,9 +419,9 @@ pub(crate) mod tests {
             report("bank-ab"),
         );
         store
-            .put(&[a1.clone(), b1.clone(), a2.clone(), ab.clone()])
+            .put(&mut [a1.clone(), b1.clone(), a2.clone(), ab.clone()])
             .unwrap();
-        store.put(std::slice::from_ref(&a1)).unwrap();
+        store.put(&mut [a1.clone()]).unwrap();
         drop(store);
         let store = ReportStore::open(dir.path()).unwrap();
         assert_eq!(store.get(&b1.id).unwrap().unwrap(), b1);

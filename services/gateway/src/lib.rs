@@ -295,7 +295,9 @@ const STATUS_TOPICS: [&str; 4] = [
     topics::REPORTS_RELEASABLE,
 ];
 
-/// The status followers' consumer group.
+/// The status followers' consumer group: on Kafka one group per topic and data directory
+/// (`gateway-status.<topic>@<id>`, [`accord_runtime::Deps::store_group_of`]), so every gateway replica keeps the status
+/// of every report, whichever replica took it.
 const STATUS_GROUP: &str = "gateway-status";
 
 /// Starts the gateway in `host`: its status followers (one per topic the status is derived from) and its routes; it
@@ -307,13 +309,16 @@ const STATUS_GROUP: &str = "gateway-status";
 /// Fails when the report schema does not compile or the status store cannot be opened.
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let state = AppState::new(config, host.deps().clone())?;
-    let (gate, mut refilling) =
-        accord_runtime::refill::prepare(state.status.pending(), STATUS_GROUP, &state.deps.health);
+    let (gate, mut refilling) = accord_runtime::refill::prepare(
+        state.status.pending(),
+        &state.deps.store_group(STATUS_GROUP),
+        &state.deps.health,
+    );
     for (index, (name, topic, follower)) in status_followers(&state).into_iter().enumerate() {
         let options = StageOptions {
             name,
             topic,
-            group: STATUS_GROUP.to_owned(),
+            group: state.deps.store_group_of(STATUS_GROUP, topic),
             batch_size: 1024,
             linger: std::time::Duration::ZERO,
         };

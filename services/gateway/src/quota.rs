@@ -11,13 +11,16 @@
 //!
 //! The check is made before any work for the submission; the submission that crosses the quota is still accepted
 //! (one report's limits bound the overshoot). The counter is kept in the gateway's status store
-//! ([`crate::status::StatusStore::charge`]): it survives a restart, but it is this gateway's (with several gateway
-//! processes, each counts what it accepted) and a status store refilled from the bus starts it again from zero.
+//! ([`crate::status::StatusStore::charge`]): it survives a restart, and every gateway replica counts every version
+//! from the bus as well, once each, so a partner gets its quota once across the replicas (a version sent through
+//! another replica counts here as soon as the status follower reads it), and a status store refilled from the bus
+//! counts the day again.
 
+use accord_domain::RawReport;
 use accord_runtime::{problem::ApiError, telemetry::ErrorChain};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
-use crate::AppState;
+use crate::{AppState, status::Charge};
 
 /// Answers 429 when `partner`'s quota for today is used up.
 ///
@@ -49,22 +52,30 @@ pub(crate) async fn check(state: &AppState, partner: &str) -> Result<(), ApiErro
     })
 }
 
-/// Counts `bytes` against `partner`'s quota for today, once its submission is on the bus. A failure is logged,
-/// not answered: the report was accepted.
-pub(crate) async fn charge(state: &AppState, partner: &str, bytes: usize) {
+/// Counts `bytes` against its partner's quota, once the version `raw` is on the bus (the status follower counts the
+/// same version again from the bus, which changes nothing: [`Charge`]). A failure is logged, not answered: the report
+/// was accepted, and the follower will count it.
+pub(crate) async fn charge(state: &AppState, raw: &RawReport, bytes: usize) {
     if state.config.max_partner_bytes_per_day == 0 {
         return;
     }
     let store = state.status.clone();
-    let owner = partner.to_owned();
-    let today: NaiveDate = Utc::now().date_naive();
     let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-    match tokio::task::spawn_blocking(move || store.charge(&owner, today, bytes)).await {
+    let charge = Charge::new(
+        raw.partner.as_str(),
+        raw.id.as_str(),
+        raw.received_at,
+        raw.revision.as_ref(),
+        bytes,
+    );
+    match tokio::task::spawn_blocking(move || store.charge(&[charge])).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
+            let partner = raw.partner.as_str();
             tracing::warn!(error = %ErrorChain(&error), partner, "failed to count a submission against its partner's quota")
         }
         Err(error) => {
+            let partner = raw.partner.as_str();
             tracing::warn!(error = %ErrorChain(&error), partner, "quota write task failed")
         }
     }

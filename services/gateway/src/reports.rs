@@ -187,9 +187,10 @@ pub(crate) async fn accept(
     let (raw, normalized_bytes) =
         cpu::scope(priority, judge(state, &org, id.clone(), submission)).await?;
     drop(validation);
-    let raw = publish(state, raw, priority, Some(&body_sha256)).await?;
+    let quota_bytes = body_bytes + normalized_bytes;
+    let raw = publish(state, raw, priority, Some(&body_sha256), quota_bytes).await?;
     reservation.keep();
-    crate::quota::charge(state, partner.as_str(), body_bytes + normalized_bytes).await;
+    crate::quota::charge(state, &raw, quota_bytes).await;
     let title = raw.payload["title"].as_str().unwrap_or_default().to_owned();
     metrics::counter!(crate::metrics::SENT).increment(1);
     let change = Change::Accepted {
@@ -385,7 +386,9 @@ fn within_limits(raw: &RawReport, config: &Config) -> Result<usize, ApiError> {
 /// the backlog), with [`topics::HEADER_PRIORITY`], so that every stage runs its work in the background.
 ///
 /// A first submission's `body_sha256` ([`submission_digest`]) travels in [`topics::HEADER_BODY_SHA256`], so that a
-/// status store refilled from the bus still tells an `Idempotency-Key` retry from a reuse with another body.
+/// status store refilled from the bus still tells an `Idempotency-Key` retry from a reuse with another body. What the
+/// version counts against its partner's daily quota travels in [`topics::HEADER_QUOTA_BYTES`], so that every gateway
+/// counts it ([`crate::status::Charge`]).
 ///
 /// Encoding a report of megabytes is CPU work: it runs off the async runtime at `priority`. Returns the report.
 ///
@@ -396,6 +399,7 @@ pub(crate) async fn publish(
     raw: RawReport,
     priority: cpu::Priority,
     body_sha256: Option<&str>,
+    quota_bytes: usize,
 ) -> Result<RawReport, ApiError> {
     let (raw, record) = cpu::scope(
         priority,
@@ -415,6 +419,10 @@ pub(crate) async fn publish(
             .headers
             .push((topics::HEADER_BODY_SHA256.to_owned(), digest.to_owned()));
     }
+    record.headers.push((
+        topics::HEADER_QUOTA_BYTES.to_owned(),
+        quota_bytes.to_string(),
+    ));
     if priority == cpu::Priority::Background {
         record.headers.push((
             topics::HEADER_PRIORITY.to_owned(),

@@ -1,7 +1,8 @@
 //! The partner-facing status of each report, derived from the bus.
 //!
-//! A follower consumes the raw, normalized, rejected and releasable topics (consumer group `gateway-status`) and
-//! merges what it sees into one record per report. The submit handler also writes `accepted` at once (without
+//! A follower consumes the raw, normalized, rejected and releasable topics (consumer group `gateway-status`; on Kafka
+//! one group per topic and data directory, `gateway-status.<topic>@<id>`, so that every gateway replica reads every
+//! partition: [`accord_runtime::Deps::store_group_of`]) and merges what it sees into one record per report. The submit handler also writes `accepted` at once (without
 //! fsync) so that a GET right after the 202 finds the report; after a crash the follower re-derives it from the bus.
 //!
 //! Beside the records, the store keeps each partner's reports in the order they were received (module `listing`),
@@ -22,6 +23,7 @@ pub use daily::{DayCounts, STAGES, stage};
 pub use listing::{Listed, ListingCursor};
 pub use owned::RetractionView;
 pub use pipeline::PipelineDay;
+pub use quota::Charge;
 
 use std::{collections::BTreeSet, path::Path, sync::Arc};
 
@@ -539,7 +541,9 @@ impl Follower {
         Ok(())
     }
 
-    fn change(&self, delivery: &Delivery) -> Option<Change> {
+    /// The change a delivery makes to the status; a report's version on `reports.raw` also adds its quota charge to
+    /// `charges` (one sent before yesterday counts nothing any more).
+    fn change(&self, delivery: &Delivery, charges: &mut Vec<Charge>) -> Option<Change> {
         let payload = &delivery.record.payload;
         match self.topic {
             topics::REPORTS_RAW if accord_domain::control::is_control(&delivery.record.headers) => {
@@ -547,6 +551,7 @@ impl Follower {
             }
             topics::REPORTS_RAW => {
                 let raw: heads::Raw = serde_json::from_slice(payload).ok()?;
+                charges.extend(quota_charge(&raw, &delivery.record.headers));
                 if let Some(revision) = raw.revision {
                     return Some(Change::Amended(owned::Amendment {
                         id: raw.id,
@@ -694,9 +699,10 @@ mod heads {
 #[async_trait]
 impl Stage for Follower {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
+        let mut charges = Vec::new();
         let changes: Vec<Change> = batch
             .iter()
-            .filter_map(|delivery| self.change(delivery))
+            .filter_map(|delivery| self.change(delivery, &mut charges))
             .collect();
         let settled: Vec<String> = changes
             .iter()
@@ -705,12 +711,33 @@ impl Stage for Follower {
             .collect();
         self.reassert(&changes).await?;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.apply(changes, true)).await??;
+        tokio::task::spawn_blocking(move || {
+            store.charge(&charges)?;
+            store.apply(changes, true)
+        })
+        .await??;
         for report_id in settled {
             self.admission.settled(&report_id);
         }
         Ok(())
     }
+}
+
+/// The quota charge of a report's version read on `reports.raw`: what the gateway that took it wrote in
+/// [`topics::HEADER_QUOTA_BYTES`], on the day it was sent; none for a record without the header (written before it)
+/// or sent before yesterday (its day's counter is gone).
+fn quota_charge(raw: &heads::Raw, headers: &[(String, String)]) -> Option<Charge> {
+    let bytes = Charge::bytes_of(headers)?;
+    let received = chrono::DateTime::parse_from_rfc3339(&raw.received_at).ok()?;
+    let charge = Charge::new(
+        &raw.partner,
+        &raw.id,
+        received.with_timezone(&chrono::Utc),
+        raw.revision.as_ref(),
+        bytes,
+    );
+    let yesterday = chrono::Utc::now().date_naive().pred_opt()?;
+    (charge.day >= yesterday).then_some(charge)
 }
 
 #[cfg(test)]

@@ -353,6 +353,7 @@ async fn a_lost_index_on_a_bus_that_cannot_rewind_asks_for_an_online_rebuild_whe
         listen_addr: None,
         health: Health::default(),
         memory: Default::default(),
+        replica: None,
     };
     // Nothing was ever indexed: a new deployment, nothing to rebuild.
     let start = crate::rebuild::check(&deps, "indexer").await.unwrap();

@@ -17,6 +17,7 @@ fn entry(index: usize) -> AuditEntry {
         query: serde_json::json!({ "value": format!("198.51.100.{}", index % 250) }),
         status: 200,
         results: 1,
+        writer: None,
     }
 }
 

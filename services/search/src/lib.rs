@@ -362,6 +362,10 @@ accord_runtime::route_table! {
 pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()> {
     let mut state = AppState::new(config, host.deps().clone())?;
     state.shutdown = host.shutdown();
+    // One trail for the deployment (decision 0080): appends go through `audit.records`, chained by every process.
+    let (audit, trail) = state.audit.clone().on_bus(state.deps.bus.clone())?;
+    state.audit = audit;
+    host.spawn_critical("search-audit-chain", trail.run(host.shutdown()));
     host.spawn_critical("search-alerts", alerts::run_matcher(state.clone()));
     host.spawn_critical("search-webhooks", alerts::run_webhooks(state.clone()));
     host.spawn_critical(
@@ -371,19 +375,9 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     let follower =
         audit::partners::run(state.deps.bus.clone(), state.audit.clone(), host.shutdown());
     host.spawn_critical("search-audit", follower);
-    let revocations = taxii::revoked::run(
-        state.deps.bus.clone(),
-        state.revocations.clone(),
-        &state.deps.health,
-        host.shutdown(),
-    );
+    let revocations = taxii::revoked::run(&state.deps, state.revocations.clone(), host.shutdown());
     host.spawn_critical("search-revocations", revocations);
-    let sightings = sightings::run(
-        state.deps.bus.clone(),
-        state.sightings.clone(),
-        &state.deps.health,
-        host.shutdown(),
-    );
+    let sightings = sightings::run(&state.deps, state.sightings.clone(), host.shutdown());
     host.spawn_critical("search-sightings", sightings);
     host.provide(state.clone());
     host.mount(router(state));

@@ -235,6 +235,7 @@ pub async fn audit<T, E: Refusal>(
         query: record.query,
         status: status.as_u16(),
         results,
+        writer: None,
     };
     let receipt = match log.append(entry).await {
         Ok(receipt) => receipt,

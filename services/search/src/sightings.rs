@@ -9,7 +9,8 @@
 //! caller is never read for it.
 //! The store is derived state: a file damaged beyond repair is set aside at open and a new one refilled from the
 //! start of `reports.feedback` (decision 0069).
-//! The group is fixed, as for the revocations store: run one search process per data directory.
+//! Every search replica keeps the whole store: on Kafka the group is scoped to the data directory
+//! (`search-sightings@<id>`, [`accord_runtime::Deps::store_group`]), so each replica reads every partition.
 
 use std::{path::Path, sync::Arc};
 
@@ -147,15 +148,14 @@ impl Stage for Follower {
 /// # Errors
 /// When the bus cannot be subscribed to.
 pub(crate) fn run(
-    bus: accord_bus::BusClient,
+    deps: &accord_runtime::Deps,
     store: Sightings,
-    health: &accord_runtime::health::Health,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> impl std::future::Future<Output = anyhow::Result<()>> + use<> {
     let options = StageOptions {
         name: "search-sightings",
         topic: topics::REPORTS_FEEDBACK,
-        group: "search-sightings".to_owned(),
+        group: deps.store_group("search-sightings"),
         batch_size: 1024,
         linger: std::time::Duration::ZERO,
     };
@@ -164,11 +164,11 @@ pub(crate) fn run(
         store: store.clone(),
     };
     accord_runtime::refill::follow(
-        bus,
+        deps.bus.clone(),
         options,
         "search-sightings-refill",
         pending,
-        health,
+        &deps.health,
         make,
         shutdown,
     )

@@ -26,6 +26,13 @@ use crate::{BusError, mask_url};
 /// names of `accord_domain::topics`, which this crate does not depend on).
 pub const COMPACTED_TOPICS: [&str; 2] = ["policy.mous", "admin.directory"];
 
+/// The topics created as a log kept whole: one partition (its offsets are a total order), `cleanup.policy=delete`
+/// with `retention.ms=-1` and `retention.bytes=-1` whatever [`KafkaConfig::retention_ms`] says: the deployment's
+/// audit trail, `audit.records` (decision 0080), which a new search replica chains from its first record, and the
+/// partners' indicator retractions, `indicators.retracted` (decision 0083), which a new enforcer replica applies from
+/// the first.
+pub const LOG_TOPICS: [&str; 2] = ["audit.records", "indicators.retracted"];
+
 /// `min.compaction.lag.ms` of the keyed topics ([`KafkaConfig::keyed_topics`]): a record superseded by a newer one
 /// with the same key stays readable at least this long (one hour), so a consumer that lags less still reads every
 /// version in order (the embedded log's cleaner waits for the consumer groups instead).
@@ -109,7 +116,7 @@ impl Default for KafkaConfig {
 
 impl KafkaConfig {
     /// Returns the partitions and the settings a topic named `name` is created with: the compacted topics one
-    /// partition and `cleanup.policy=compact`; the keyed topics compaction (with deletion when a retention is set)
+    /// partition and `cleanup.policy=compact`; the [`LOG_TOPICS`] one partition and no retention; the keyed topics compaction (with deletion when a retention is set)
     /// and the compaction lags; every topic but the compacted ones the retention when set; every topic
     /// `max.message.bytes`.
     pub fn topic_settings(&self, name: &str) -> (i32, Vec<(&'static str, String)>) {
@@ -118,6 +125,12 @@ impl KafkaConfig {
         let mut settings = vec![("max.message.bytes", self.message_max_bytes().to_string())];
         if compacted {
             settings.push(("cleanup.policy", "compact".to_owned()));
+            return (1, settings);
+        }
+        if LOG_TOPICS.contains(&name) {
+            settings.push(("cleanup.policy", "delete".to_owned()));
+            settings.push(("retention.ms", "-1".to_owned()));
+            settings.push(("retention.bytes", "-1".to_owned()));
             return (1, settings);
         }
         if keyed {
@@ -362,6 +375,14 @@ mod tests {
             (3, Some("compact,delete".into()), Some("1000".into()))
         );
         assert_eq!(policy("reports.rejected"), (3, None, Some("1000".into())));
+        assert_eq!(
+            policy("audit.records"),
+            (1, Some("delete".into()), Some("-1".into()))
+        );
+        assert_eq!(
+            policy("indicators.retracted"),
+            (1, Some("delete".into()), Some("-1".into()))
+        );
         let (_, unretained) = KafkaConfig::default().topic_settings("reports.releasable");
         assert!(unretained.contains(&("cleanup.policy", "compact".to_owned())));
         assert!(unretained.contains(&("max.compaction.lag.ms", MAX_COMPACTION_LAG_MS.to_string())));

@@ -43,6 +43,13 @@
 //! partition's state before processing it (the enforcer) restores the partitions whose generation it has not
 //! restored yet.
 //!
+//! # Partitions left to nobody
+//! A grouped subscription's poll thread watches the partitions it is not assigned (the `orphans` module): when one
+//! has records past the group's committed offset and that offset has not moved over three checks (a coordinator
+//! that dropped a dead member without a rebalance, as tansu 0.6 does, leaves its partitions to nobody), the member
+//! leaves the group and joins again (the revocation served first, as in any rebalance), so that the group forms
+//! anew.
+//!
 //! # Joining after a crash
 //! Under dynamic membership, a consumer of a process whose predecessor died without leaving its groups joins only
 //! once that predecessor's session is over (the `membership` module tells why and when): it is created at once, and
@@ -76,7 +83,7 @@ use rdkafka::{
 use tokio::sync::Notify;
 use tracing::{debug, info, instrument, warn};
 
-use super::{config::KafkaConfig, error::AuthFailures, tracker::PartitionTracker};
+use super::{config::KafkaConfig, error::AuthFailures, orphans, tracker::PartitionTracker};
 use crate::{
     BusError, Delivery, Owned, Ownership, Position, Record, SubscribeOptions, Subscription,
 };
@@ -93,6 +100,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 struct Shared {
     topic: String,
     group: Option<String>,
+    /// How many partitions the topic has (for the `orphans` watch).
+    partitions: usize,
+    /// How often the poll thread checks its group for partitions left to nobody (`orphans`).
+    watch_interval: Duration,
     tracking: Mutex<Tracking>,
     buffer: Mutex<Buffer>,
     /// Woken when the buffer receives records or the consumer fails.
@@ -499,6 +510,8 @@ impl KafkaSubscription {
         let shared = Arc::new(Shared {
             topic,
             group,
+            partitions: partitions.len(),
+            watch_interval: orphans::interval(config.session_timeout),
             tracking: Mutex::default(),
             buffer: Mutex::default(),
             notify: Notify::new(),
@@ -596,6 +609,30 @@ impl Shared {
         })
     }
 
+    /// On the poll thread: leaves the group, serving the revocation of this member's partitions, and joins it again
+    /// with a new member id (the `orphans` module tells why). A failure to join again is the subscription's fatal
+    /// error.
+    fn rejoin(&self, consumer: &BaseConsumer<SubscriptionContext>, stalled: &[i32]) {
+        warn!(
+            topic = %self.topic,
+            group = ?self.group,
+            ?stalled,
+            "partitions of the topic are read by no member of the group: leaving it and joining again"
+        );
+        consumer.unsubscribe();
+        let deadline = std::time::Instant::now() + CLOSE_GRACE;
+        while !lock(&self.tracking).assigned.is_empty() && std::time::Instant::now() < deadline {
+            if let Some(Ok(message)) = consumer.poll(POLL_INTERVAL) {
+                self.push(&message);
+            }
+        }
+        if let Err(error) = self.subscribe(consumer, &[]) {
+            warn!(%error, topic = %self.topic, group = ?self.group, "failed to join the group again");
+            lock(&self.buffer).fatal = Some(KafkaError::Subscription(error.to_string()));
+            self.notify.notify_one();
+        }
+    }
+
     /// On the poll thread: waits until `at` (a dead predecessor's session is over; `membership` module) unless the
     /// subscription is dropped first, then joins the group. A failure to join is the subscription's fatal error.
     /// Returns whether the consumer joined.
@@ -631,7 +668,19 @@ impl Shared {
 }
 
 fn poll_loop(consumer: &BaseConsumer<SubscriptionContext>, shared: &Shared) {
+    let mut watch = shared
+        .group
+        .as_ref()
+        .map(|_| orphans::Watch::new(shared.watch_interval));
     while !shared.closed.load(Ordering::Acquire) {
+        if let Some(watch) = watch.as_mut().filter(|watch| watch.due()) {
+            let mine = lock(&shared.tracking).assigned.clone();
+            let behind = orphans::behind(consumer, &shared.topic, shared.partitions, &mine);
+            let stalled = watch.observe(behind);
+            if !stalled.is_empty() {
+                shared.rejoin(consumer, &stalled);
+            }
+        }
         shared.apply_backpressure(consumer);
         match consumer.poll(POLL_INTERVAL) {
             None => {}

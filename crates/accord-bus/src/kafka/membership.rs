@@ -91,6 +91,8 @@ pub const MIN_STATIC_SESSION_TIMEOUT: Duration = Duration::from_secs(8);
 #[derive(Debug)]
 pub struct MemberIdentity {
     base: String,
+    /// The data directory's id (`kafka-member-id`), without the slot.
+    data_dir_id: String,
     /// The slot's lock file, locked for the identity's life.
     _lock: File,
     /// The newest last refresh of a liveness mark left by a dead process, as found by the claim (never later than the
@@ -145,11 +147,19 @@ impl MemberIdentity {
         }
         Ok(Arc::new(Self {
             base: format!("{base}-{slot}"),
+            data_dir_id: base,
             _lock: lock,
             predecessor,
             mark: Mutex::new(Some(mark)),
             open: Mutex::default(),
         }))
+    }
+
+    /// The id of the data directory (kept in `<data>/kafka-member-id`, without the slot): the same for every process
+    /// on that directory and across restarts. Names the consumer groups of stores that every replica keeps whole
+    /// (`accord_runtime::Deps::store_group`), so that each such store follows its topics in a group of its own.
+    pub fn data_dir_id(&self) -> &str {
+        &self.data_dir_id
     }
 
     /// When this process's group consumers may join their groups for the first time: `None` for at once. Under

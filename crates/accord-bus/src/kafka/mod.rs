@@ -7,8 +7,9 @@
 //!   need one total order: an organization before its tokens, and one applied offset to wait for); the keyed topics
 //!   ([`KafkaConfig::keyed_topics`], [`crate::KEYED_TOPICS`]) keep their partitions and get `cleanup.policy=compact`
 //!   (`compact,delete` with a retention) with [`MIN_COMPACTION_LAG_MS`] and [`MAX_COMPACTION_LAG_MS`], so that a
-//!   retracted or amended report's earlier records leave the log within a day; the others get `retention.ms` when
-//!   configured; every one gets `max.message.bytes` from [`KafkaConfig::max_record_bytes`]
+//!   retracted or amended report's earlier records leave the log within a day; the log topics ([`LOG_TOPICS`]:
+//!   `audit.records`) one partition and no retention (`retention.ms=-1`) whatever is configured; the others get
+//!   `retention.ms` when configured; every one gets `max.message.bytes` from [`KafkaConfig::max_record_bytes`]
 //!   (the producer's `message.max.bytes` is the same). Topics that exist are left as they are.
 //! - A [`Position`] is (partition, offset). Records are partitioned by key, so the records of one report or one MoU
 //!   stay in order; records without a key are spread by librdkafka.
@@ -37,6 +38,7 @@ mod config;
 mod consumer;
 mod error;
 mod membership;
+mod orphans;
 mod reader;
 mod security;
 mod tracker;
@@ -62,8 +64,8 @@ use rdkafka::{
 use tracing::{debug, info, instrument, warn};
 
 pub use self::config::{
-    COMPACTED_TOPICS, DEFAULT_MAX_RECORD_BYTES, FRAMING_BYTES, KafkaConfig, MAX_COMPACTION_LAG_MS,
-    MAX_MAX_RECORD_BYTES, MIN_COMPACTION_LAG_MS,
+    COMPACTED_TOPICS, DEFAULT_MAX_RECORD_BYTES, FRAMING_BYTES, KafkaConfig, LOG_TOPICS,
+    MAX_COMPACTION_LAG_MS, MAX_MAX_RECORD_BYTES, MIN_COMPACTION_LAG_MS,
 };
 pub use self::membership::{MIN_STATIC_SESSION_TIMEOUT, MemberIdentity};
 pub use self::security::{KafkaSecurity, SaslMechanism, Secret, SecurityProtocol};

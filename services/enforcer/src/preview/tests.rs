@@ -334,8 +334,8 @@ fn full_changes(
 /// Stores `count` reports, retracts about one in eight; returns the store and the retracted ids.
 fn stored(rng: &mut Rng, dir: &std::path::Path, count: usize) -> (ReportStore, Vec<ReportId>) {
     let store = ReportStore::open(dir).unwrap();
-    let reports: Vec<NormalizedReport> = (0..count).map(|number| rng.report(number)).collect();
-    store.put(&reports).unwrap();
+    let mut reports: Vec<NormalizedReport> = (0..count).map(|number| rng.report(number)).collect();
+    store.put(&mut reports).unwrap();
     let mut retracted = Vec::new();
     for report in reports.iter().filter(|_| rng.chance(12)) {
         let retraction = Retraction {

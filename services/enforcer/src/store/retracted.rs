@@ -3,31 +3,13 @@
 //! tombstone in one transaction; [`ReportStore::put`] refuses a report with a tombstone (a record replayed after the
 //! retraction, or an amendment racing it), which is then evaluated as released to no one.
 
-use std::collections::HashSet;
-
-use accord_domain::{NormalizedReport, ObservableType, OrgId, ReportId, Retraction};
+use accord_domain::{NormalizedReport, ReportId, Retraction};
 use redb::TableDefinition;
-use serde::Deserialize;
 
 use super::{
-    BY_PARTNER, REPORTS, ReportStore, SEPARATOR, StoreError, failed, partner_key,
+    BY_PARTNER, REPORTS, ReportStore, StoreError, failed, partner_key,
     received::{BY_RECEIVED, received_key},
 };
-
-/// The indicators of a stored report, decoded without the rest of it.
-#[derive(Deserialize)]
-struct Indicators {
-    indicators: Vec<Typed>,
-    #[serde(default)]
-    indicator_spans: Option<Vec<Typed>>,
-}
-
-#[derive(Deserialize, PartialEq, Eq, Hash)]
-struct Typed {
-    #[serde(rename = "type")]
-    kind: ObservableType,
-    value: String,
-}
 
 /// Report id → the [`Retraction`] (JSON).
 pub(super) const RETRACTED: TableDefinition<'_, &str, &[u8]> =
@@ -88,53 +70,6 @@ impl ReportStore {
         Ok(removed)
     }
 
-    /// Returns the stored reports of `partner` that carry one of `values` as an indicator or in a located span:
-    /// every report is read, but only its indicators are decoded, and only the reports that match in full.
-    ///
-    /// # Errors
-    /// Fails on a storage error.
-    pub fn carrying(
-        &self,
-        partner: &OrgId,
-        values: &HashSet<(ObservableType, String)>,
-    ) -> Result<Vec<NormalizedReport>, StoreError> {
-        let (start, end) = super::partner_range(partner);
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(failed("failed to begin read"))?;
-        let index = txn
-            .open_table(BY_PARTNER)
-            .map_err(failed("failed to open partner index"))?;
-        let table = txn
-            .open_table(REPORTS)
-            .map_err(failed("failed to open reports"))?;
-        let mut reports = Vec::new();
-        let hit = |typed: &Typed| values.contains(&(typed.kind, typed.value.clone()));
-        for entry in index
-            .range(start.as_str()..end.as_str())
-            .map_err(failed("failed to scan the partner index"))?
-        {
-            let (key, _) = entry.map_err(failed("failed to read the partner index"))?;
-            let Some((_, id)) = key.value().rsplit_once(SEPARATOR) else {
-                continue;
-            };
-            let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {
-                continue;
-            };
-            let Ok(found) = accord_runtime::packed::from_slice::<Indicators>(value.value()) else {
-                continue;
-            };
-            let spelled = found.indicator_spans.iter().flatten().any(hit);
-            if (spelled || found.indicators.iter().any(hit))
-                && let Ok(report) = accord_runtime::packed::from_slice(value.value())
-            {
-                reports.push(report);
-            }
-        }
-        Ok(reports)
-    }
-
     /// Returns whether `id` was retracted.
     ///
     /// # Errors
@@ -165,7 +100,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ReportStore::open(dir.path()).unwrap();
         let report = crate::store::tests::report("bank-a");
-        assert!(store.put(std::slice::from_ref(&report)).unwrap().is_empty());
+        assert!(store.put(&mut [report.clone()]).unwrap().is_empty());
         let retraction = Retraction {
             report_id: report.id.clone(),
             partner: OrgId::parse("bank-a").unwrap(),
@@ -182,7 +117,7 @@ mod tests {
         assert_eq!(store.oldest_received(&report.partner).unwrap(), None);
         // A replay of the report, and of the retraction, change nothing.
         assert_eq!(
-            store.put(std::slice::from_ref(&report)).unwrap(),
+            store.put(&mut [report.clone()]).unwrap(),
             vec![report.id.clone()]
         );
         assert_eq!(store.get(&report.id).unwrap(), None);

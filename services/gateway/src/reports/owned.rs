@@ -211,12 +211,24 @@ pub async fn amend_report(
         raw.received_at = received.with_timezone(&chrono::Utc);
     }
     raw.revision = Some(revision.clone());
-    let raw = publish(state, raw, priority, None).await?;
+    let quota_bytes = body_bytes + normalized_bytes;
+    let raw = publish(state, raw, priority, None, quota_bytes).await?;
     reservation.keep();
-    crate::quota::charge(state, partner.as_str(), body_bytes + normalized_bytes).await;
+    crate::quota::charge(state, &raw, quota_bytes).await;
+    Ok(amended(state, &current.id, &raw, revision, handling).await)
+}
+
+/// Records an amendment the bus has as `accepted` in the status store and answers it.
+async fn amended(
+    state: &AppState,
+    id: &str,
+    raw: &accord_domain::RawReport,
+    revision: Revision,
+    handling: Handling,
+) -> Value {
     let amendment = Amendment {
-        id: current.id.clone(),
-        partner: partner.to_string(),
+        id: id.to_owned(),
+        partner: raw.partner.to_string(),
         title: raw.payload["title"].as_str().unwrap_or_default().to_owned(),
         body_sha256: String::new(),
         revision: revision.clone(),
@@ -227,15 +239,15 @@ pub async fn amend_report(
     record_accepted(state, Change::Amended(amendment), &raw.id).await;
     tracing::info!(report_id = %raw.id, version = revision.version, "report amended");
     let mut document = json!({
-        "id": current.id,
+        "id": id,
         "status": "accepted",
         "version": revision.version,
-        "status_url": format!("/v1/reports/{}", current.id),
+        "status_url": format!("/v1/reports/{id}"),
     });
     if handling == Handling::Lenient {
         document["warnings"] = json!(raw.warnings);
     }
-    Ok(document)
+    document
 }
 
 /// Reads a retraction's reason (`/reason`) and optional detail (`/detail`) from a body.

@@ -10,7 +10,9 @@
 //! An aggregate counts distinct senders (an agency's id where the MoU names it, else its pseudonym towards this
 //! partner), sightings (the sum of `count` of `sighted` feedback), distinct senders that flagged a false positive
 //! or found it useful, and the first and last time it is about (`seen_at`, else when it was sent). It lists the
-//! agencies named; pseudonyms are counted, never shown.
+//! agencies named; pseudonyms are counted, never shown. An agency whose feedback was named under one MoU and
+//! anonymous under another (the MoU changed, or another MoU released the report) counts as two senders, on purpose:
+//! counting it once would tell the partner which named agency sent the anonymous feedback.
 
 use std::collections::BTreeSet;
 

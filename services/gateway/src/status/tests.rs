@@ -76,3 +76,51 @@ fn status_only_moves_forward_and_rejection_is_terminal() {
     assert_eq!(withdrawn.withdrawals.len(), 2);
     assert_eq!(withdrawn.withdrawals[1].agency, "b");
 }
+
+/// A report's version on `reports.raw`, as a gateway publishes it, carrying what it counts against the quota.
+fn raw_delivery(id: &str, revision: Option<accord_domain::Revision>, quota_bytes: u64) -> Delivery {
+    let raw = serde_json::json!({
+        "id": id,
+        "partner": "bank-a",
+        "received_at": chrono::Utc::now().to_rfc3339(),
+        "format": "native",
+        "payload": { "title": "t" },
+        "revision": revision,
+    });
+    let mut record = accord_runtime::stage::json_record(id, &raw).unwrap();
+    record.headers.push((
+        topics::HEADER_QUOTA_BYTES.to_owned(),
+        quota_bytes.to_string(),
+    ));
+    Delivery {
+        topic: topics::REPORTS_RAW.to_owned(),
+        position: accord_bus::Position {
+            partition: 0,
+            offset: 0,
+        },
+        record,
+    }
+}
+
+#[tokio::test]
+async fn the_follower_counts_each_version_sent_through_any_gateway_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StatusStore::open(dir.path()).unwrap();
+    let admission = Admission::new(10, 1 << 20, 1);
+    let mut follower = Follower::new(store.clone(), admission, topics::REPORTS_RAW, None);
+    let amended = accord_domain::Revision {
+        version: 2,
+        by: "tok".to_owned(),
+        at: chrono::Utc::now(),
+    };
+    let batch = [
+        raw_delivery("report--1", None, 1_000),
+        raw_delivery("report--2", None, 300),
+        raw_delivery("report--1", Some(amended), 50),
+    ];
+    follower.process(&batch).await.unwrap();
+    // Delivered again (at least once): nothing counts twice.
+    follower.process(&batch).await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(store.charged("bank-a", today).unwrap(), 1_350);
+}

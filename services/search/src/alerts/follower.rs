@@ -10,7 +10,8 @@
 //! raise an alert per watched address; what the cap cut is counted in `accord_alerts_capped_total`.
 //!
 //! A value added to a watchlist raises alerts for releases after it was added, not for what was already released
-//! (the agency searches for that). The group is fixed, as for `search-revocations`: one search process per trail.
+//! (the agency searches for that). The group is shared by the search replicas (an alert, and its webhook, is raised
+//! once), and the watchlists are those of this process: run watchlists on one search replica (decision 0082).
 
 use std::collections::{BTreeMap, BTreeSet, btree_map::Entry};
 

@@ -156,6 +156,7 @@ mod tests {
             query: serde_json::json!({}),
             status,
             results: 0,
+            writer: None,
         }
     }
 

@@ -21,6 +21,7 @@ fn entry(organization: &str, index: usize) -> AuditEntry {
         query: serde_json::json!({"q": "phishing", "size": 20, "ratio": 0.5, "values": [index]}),
         status: if index.is_multiple_of(5) { 403 } else { 200 },
         results: index as u64,
+        writer: None,
     }
 }
 

@@ -160,6 +160,7 @@ mod tests {
             query: serde_json::json!({}),
             status: 200,
             results: 0,
+            writer: None,
         }
     }
 

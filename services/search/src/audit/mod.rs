@@ -7,6 +7,11 @@
 //! record, assigns sequence numbers, writes them in one redb transaction with immediate durability, and only then
 //! answers the waiting requests — the response leaves after its record is on disk.
 //!
+//! In the service the log runs [`AuditLog::on_bus`] (decision 0080, module [`topic`]): an append is published to the
+//! deployment's topic `audit.records` (group-committed, durable on the bus) and every search process chains that
+//! topic into its own store as above, so every replica holds the whole deployment's chain; the request is answered
+//! once its own process has chained its record.
+//!
 //! The same thread signs [`checkpoint`]s of the head — every `search.audit_checkpoint_interval_secs` when the chain
 //! grew, on demand (`GET /v1/audit/checkpoint`), and once more when the log closes at shutdown — and stores them
 //! beside the records (table `audit_checkpoints`, keyed by `seq`, never overwritten). A checkpoint an auditor keeps
@@ -27,6 +32,7 @@ mod mine;
 pub(crate) mod partners;
 #[doc(hidden)]
 pub mod tamper;
+pub mod topic;
 pub mod verify;
 mod writer;
 
@@ -82,6 +88,11 @@ pub struct AuditEntry {
     pub status: u16,
     /// How many results were returned.
     pub results: u64,
+    /// The search process that published the record to the deployment's trail (`audit.records`, decision 0080).
+    /// Absent from records chained before that, and from a log without a bus; absent, it is not in the hashed form
+    /// either, so those records keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
 }
 
 /// A chained record.
@@ -145,6 +156,8 @@ pub struct AuditLog {
     db: Arc<HealingDatabase>,
     writer: Arc<Writer>,
     public_key: VerifyingKey,
+    /// Set by [`AuditLog::on_bus`]: appends go through `audit.records`.
+    publisher: Option<Arc<topic::Publisher>>,
 }
 
 /// Proof that one audit record is durable: returned only by [`AuditLog::append`], consumed by the one helper that
@@ -199,6 +212,7 @@ impl AuditLog {
         mine::ensure(&txn)?;
         counts::ensure(&txn)?;
         keyed::ensure(&txn)?;
+        topic::ensure(&txn)?;
         txn.commit()?;
         let public_key = signer.public_key();
         let writer = Writer::start(Arc::clone(&db), signer, interval)?;
@@ -206,14 +220,20 @@ impl AuditLog {
             db,
             writer: Arc::new(writer),
             public_key,
+            publisher: None,
         })
     }
 
-    /// Appends an entry and returns its receipt once it is durable.
+    /// Appends an entry and returns its receipt once it is durable: on a log [`AuditLog::on_bus`], once it is on
+    /// `audit.records` and chained into this process's store ([`topic`]).
     ///
     /// # Errors
-    /// Fails when the store cannot write: the caller answers 503 and releases nothing.
+    /// Fails when the store cannot write, or the bus cannot publish: the caller answers 503 and releases nothing.
     pub async fn append(&self, entry: AuditEntry) -> Result<AuditReceipt, AuditError> {
+        if let Some(publisher) = &self.publisher {
+            let seq = publisher.append(entry).await?;
+            return Ok(AuditReceipt { seq });
+        }
         let (reply_tx, reply_rx) = oneshot::channel();
         self.writer.send(Command::Append(entry, reply_tx))?;
         match reply_rx.await {
@@ -472,3 +492,5 @@ pub fn verify_offline(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_tests;

@@ -45,6 +45,7 @@ pub(crate) fn entry(delivery: &Delivery) -> Option<AuditEntry> {
                 }),
                 status: 202,
                 results: 0,
+                writer: None,
             },
             Control::RetractIndicators(retraction) => AuditEntry {
                 at: retraction.at,
@@ -60,6 +61,7 @@ pub(crate) fn entry(delivery: &Delivery) -> Option<AuditEntry> {
                 }),
                 status: 202,
                 results: 0,
+                writer: None,
             },
         });
     }
@@ -75,6 +77,7 @@ pub(crate) fn entry(delivery: &Delivery) -> Option<AuditEntry> {
         query: json!({ "report": head.id, "version": revision.version }),
         status: 202,
         results: 0,
+        writer: None,
     })
 }
 

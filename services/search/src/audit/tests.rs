@@ -2,13 +2,13 @@
 use super::*;
 use crate::audit::verify::{CheckpointCheck, CheckpointResult, CheckpointSource};
 
-const HOUR: Duration = Duration::from_secs(3600);
+pub(super) const HOUR: Duration = Duration::from_secs(3600);
 
-fn signer() -> CheckpointSigner {
+pub(super) fn signer() -> CheckpointSigner {
     CheckpointSigner::from_seed([5; 32])
 }
 
-fn entry(case: &str) -> AuditEntry {
+pub(super) fn entry(case: &str) -> AuditEntry {
     AuditEntry {
         at: chrono::Utc::now(),
         token_id: Some("tok-1".into()),
@@ -19,6 +19,7 @@ fn entry(case: &str) -> AuditEntry {
         query: serde_json::json!({"value": "1.2.3.4"}),
         status: 200,
         results: 1,
+        writer: None,
     }
 }
 

@@ -1,4 +1,5 @@
-//! The one writer of the trail: a thread that appends records in group commits and signs checkpoints.
+//! The one writer of the trail: a thread that appends records in group commits, chains the batches of
+//! `audit.records` the materializer hands it ([`super::topic`]), and signs checkpoints.
 //!
 //! Order, per batch of queued commands: every append of the batch is written in one transaction (immediate
 //! durability) and answered; then every checkpoint request of the batch is answered with a checkpoint of the new
@@ -20,7 +21,7 @@ use tokio::sync::oneshot;
 use super::{
     AuditEntry, AuditError, AuditRecord, CHECKPOINTS, GENESIS_HASH, RECORDS, chain_hash,
     checkpoint::{Checkpoint, CheckpointSigner},
-    verify,
+    topic, verify,
 };
 
 /// Appends taken per transaction at most.
@@ -28,8 +29,16 @@ const MAX_BATCH: usize = 4096;
 
 /// What the writer is asked to do.
 pub(super) enum Command {
-    /// Append one entry; answer its sequence number once durable.
+    /// Append one entry; answer its sequence number once durable (a log without a bus).
     Append(AuditEntry, oneshot::Sender<Result<u64, String>>),
+    /// Chain what was delivered from `audit.records`, skipping redeliveries and duplicates, in one transaction with
+    /// the applied offsets; answer what was chained.
+    Chain(
+        Vec<topic::Published>,
+        oneshot::Sender<Result<Vec<topic::Chained>, String>>,
+    ),
+    /// Make every chained batch durable (the materializer, before its offsets are committed).
+    Persist(oneshot::Sender<Result<(), String>>),
     /// Answer a signed checkpoint of the head.
     Checkpoint(oneshot::Sender<Result<Checkpoint, String>>),
     /// Answer a checkpoint of one stored record, not stored (an export's proof).
@@ -168,6 +177,12 @@ fn run(mut state: State, rx: mpsc::Receiver<Command>, interval: Duration) {
         while let Some(command) = next {
             match command {
                 Command::Append(entry, reply) => appends.push((entry, reply)),
+                Command::Chain(published, reply) => {
+                    let _ = reply.send(state.chain(published).map_err(|error| error.to_string()));
+                }
+                Command::Persist(reply) => {
+                    let _ = reply.send(state.persist().map_err(|error| error.to_string()));
+                }
                 Command::Checkpoint(reply) => requests.push(reply),
                 Command::SignRecord(seq, reply) => {
                     let _ = reply.send(state.sign_record(seq).map_err(|error| error.to_string()));
@@ -224,6 +239,58 @@ impl State {
         }
     }
 
+    /// Chains the admitted batches of `published` ([`topic::admit`]) after the head, in one transaction with the
+    /// applied offsets; returns what was chained. The transaction is not synced: the records are durable on the bus
+    /// already, and [`State::persist`] syncs before the materializer commits their offsets, so a crash loses only
+    /// what the bus delivers again (decision 0080).
+    fn chain(
+        &mut self,
+        published: Vec<topic::Published>,
+    ) -> Result<Vec<topic::Chained>, redb::Error> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::None)?;
+        let mut seq = self.seq;
+        let mut hash = self.hash.clone();
+        let mut records = Vec::new();
+        let mut chained = Vec::new();
+        for published in published {
+            if !topic::admit(&txn, &published)? {
+                continue;
+            }
+            let Some(batch) = published.batch else {
+                continue;
+            };
+            chained.push(topic::Chained {
+                source: format!("{}/{}", batch.writer, batch.epoch),
+                batch: batch.batch,
+                first_seq: seq + 1,
+            });
+            for entry in batch.entries {
+                seq += 1;
+                let record_hash = chain_hash(seq, &entry, &hash);
+                records.push(AuditRecord {
+                    seq,
+                    entry,
+                    prev_hash: std::mem::replace(&mut hash, record_hash.clone()),
+                    hash: record_hash,
+                });
+            }
+        }
+        insert_records(&txn, &records)?;
+        txn.commit()?;
+        self.seq = seq;
+        self.hash = hash;
+        Ok(chained)
+    }
+
+    /// Makes every commit so far durable (an empty transaction with immediate durability).
+    fn persist(&self) -> Result<(), redb::Error> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Signs the stored record `seq` (its hash as stored), without storing the checkpoint.
     fn sign_record(&self, seq: u64) -> Result<Option<Checkpoint>, redb::Error> {
         let txn = self.db.begin_read()?;
@@ -268,6 +335,16 @@ impl State {
 fn write_records(db: &HealingDatabase, records: &[AuditRecord]) -> Result<(), redb::Error> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
+    insert_records(&txn, records)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Stores chained records and their derived tables (mine, counts, keyed) in `txn`.
+fn insert_records(
+    txn: &redb::WriteTransaction,
+    records: &[AuditRecord],
+) -> Result<(), redb::Error> {
     {
         let mut table = txn.open_table(RECORDS)?;
         for record in records {
@@ -275,9 +352,8 @@ fn write_records(db: &HealingDatabase, records: &[AuditRecord]) -> Result<(), re
             table.insert(record.seq, bytes.as_slice())?;
         }
     }
-    super::mine::index(&txn, records)?;
-    super::counts::count(&txn, records)?;
-    super::keyed::index(&txn, records)?;
-    txn.commit()?;
+    super::mine::index(txn, records)?;
+    super::counts::count(txn, records)?;
+    super::keyed::index(txn, records)?;
     Ok(())
 }

@@ -10,8 +10,9 @@
 //! again later (a later amendment) is served as released, not revoked.
 //! The store is derived state: a file damaged beyond repair is set aside at open and a new one refilled from the
 //! start of `reports.releasable` (decision 0069).
-//! The group is fixed: several search processes would split the revocations between their stores (run one search
-//! process per audit trail, as the trail already requires).
+//! Every search replica keeps the whole store: on Kafka the group is scoped to the data directory
+//! (`search-revocations@<id>`, [`accord_runtime::Deps::store_group`]), so that several replicas do not split the
+//! revocations between them and every replica serves the same collection.
 
 use std::{collections::BTreeMap, path::Path, sync::Arc};
 
@@ -203,15 +204,14 @@ fn memchr_revoked(payload: &[u8]) -> bool {
 /// # Errors
 /// When the bus cannot be subscribed to.
 pub(crate) fn run(
-    bus: accord_bus::BusClient,
+    deps: &accord_runtime::Deps,
     store: Revocations,
-    health: &accord_runtime::health::Health,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> impl std::future::Future<Output = anyhow::Result<()>> + use<> {
     let options = StageOptions {
         name: "search-revocations",
         topic: topics::REPORTS_RELEASABLE,
-        group: "search-revocations".to_owned(),
+        group: deps.store_group("search-revocations"),
         batch_size: 1024,
         linger: std::time::Duration::ZERO,
     };
@@ -220,11 +220,11 @@ pub(crate) fn run(
         store: store.clone(),
     };
     accord_runtime::refill::follow(
-        bus,
+        deps.bus.clone(),
         options,
         "search-revocations-refill",
         pending,
-        health,
+        &deps.health,
         make,
         shutdown,
     )

@@ -17,7 +17,7 @@ pub(crate) const MARKER: &str = "[retracted]";
 /// Removes `values` from `report`; returns whether anything changed.
 pub(crate) fn strip(
     report: &mut NormalizedReport,
-    values: &HashSet<(ObservableType, String)>,
+    values: &super::retracted_values::Values,
 ) -> bool {
     let gone = |kind: ObservableType, value: &str| values.contains(&(kind, value.to_owned()));
     let removed: HashSet<String> = report

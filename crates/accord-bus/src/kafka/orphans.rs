@@ -1,0 +1,174 @@
+//! Partitions a group leaves to nobody, and the member that takes them back by joining again.
+//!
+//! A member that dies without leaving its group (SIGKILL, a host gone) and never comes back must lose its partitions
+//! once its session is over: the coordinator drops it and makes the group rebalance, and the members left share its
+//! partitions. tansu 0.6 does not always: when it finds the dead member's session over while answering another
+//! member's heartbeat, it drops the member but keeps the group formed; the member left is told to rejoin, rejoins
+//! with its member id, and is handed its old share again. The dead member's partitions are then read by nobody, for
+//! good (measured: `kafka_pipeline lost_for_good`, two normalizers on four partitions, one killed: the reports of its
+//! partitions never normalized).
+//!
+//! The watch: every [`interval`], at a phase of its own, the poll thread of a grouped subscription looks at the
+//! partitions of its topic it is *not* assigned: their committed offset in the group (`OffsetFetch`) and their end
+//! (`ListOffsets`). A partition with records past its committed offset, whose committed offset has not moved over
+//! three checks in a row, is read by nobody (its owner commits after each batch). The member then leaves the group
+//! and subscribes again: a new member id, which makes any coordinator form the group anew and hand out every
+//! partition. Members check at different phases, so the first to act ends the stall before the others count it.
+//! (Describing the group instead, `DescribeGroups`, is what a client would ask first; tansu 0.6 drops the connection
+//! on it.) The interval is long enough that a live owner commits in it: a stage commits every batch, and a batch
+//! that takes longer than the interval (a stage blocked by an outage downstream) costs one needless rebalance, which
+//! at-least-once delivery absorbs.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant, SystemTime},
+};
+
+use rdkafka::{
+    Offset, TopicPartitionList,
+    consumer::{BaseConsumer, Consumer, ConsumerContext},
+};
+
+/// How long reading one set of offsets may take (it blocks the poll thread).
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Checks in a row, after the first, that must find the same partition stalled before the member joins again.
+const STRIKES: u32 = 2;
+
+/// How often a member checks: three session timeouts, at least 10 s, so that a dead member's session is over (and a
+/// correct coordinator has rebalanced) and a live owner has committed before a stall counts.
+pub(super) fn interval(session_timeout: Duration) -> Duration {
+    session_timeout
+        .saturating_mul(3)
+        .max(Duration::from_secs(10))
+}
+
+/// One subscription's watch; see the module documentation.
+pub(super) struct Watch {
+    interval: Duration,
+    next: Instant,
+    /// What the last check found: per partition not assigned here with records past its committed offset, that
+    /// offset.
+    behind: HashMap<i32, i64>,
+    strikes: u32,
+}
+
+impl Watch {
+    /// A watch checking every `interval`, first after one interval plus a phase of its own (so that the members of
+    /// a group do not check in step).
+    pub(super) fn new(interval: Duration) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let phase = interval.mul_f64(f64::from(nanos) / 1e9);
+        Self {
+            interval,
+            next: Instant::now() + interval + phase,
+            behind: HashMap::new(),
+            strikes: 0,
+        }
+    }
+
+    /// Whether a check is due now.
+    pub(super) fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    /// Records what a check found (`behind`: per partition not assigned here with records past its committed offset,
+    /// that offset; `None` when the offsets could not be read); returns the partitions that made no progress since the
+    /// last check, at [`STRIKES`] checks in a row, when the member should join again now (empty otherwise).
+    pub(super) fn observe(&mut self, behind: Option<HashMap<i32, i64>>) -> Vec<i32> {
+        self.next = Instant::now() + self.interval;
+        let Some(behind) = behind else {
+            self.strikes = 0;
+            self.behind.clear();
+            return Vec::new();
+        };
+        let mut stalled: Vec<i32> = behind
+            .iter()
+            .filter(|(partition, offset)| self.behind.get(partition) == Some(offset))
+            .map(|(partition, _)| *partition)
+            .collect();
+        stalled.sort_unstable();
+        self.behind = behind;
+        if stalled.is_empty() {
+            self.strikes = 0;
+            return Vec::new();
+        }
+        self.strikes += 1;
+        if self.strikes < STRIKES {
+            return Vec::new();
+        }
+        self.strikes = 0;
+        self.behind.clear();
+        stalled
+    }
+}
+
+/// Per partition of `topic` (`0..partitions`) not in `mine` with records past the group's committed offset, that
+/// offset (-1 when the group committed none); `None` when the offsets cannot be read.
+pub(super) fn behind<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partitions: usize,
+    mine: &HashSet<i32>,
+) -> Option<HashMap<i32, i64>> {
+    let others: Vec<i32> = (0..i32::try_from(partitions).ok()?)
+        .filter(|partition| !mine.contains(partition))
+        .collect();
+    if others.is_empty() {
+        return Some(HashMap::new());
+    }
+    let mut wanted = TopicPartitionList::new();
+    for &partition in &others {
+        wanted.add_partition(topic, partition);
+    }
+    let committed = consumer.committed_offsets(wanted, TIMEOUT).ok()?;
+    let mut behind = HashMap::new();
+    for element in committed.elements() {
+        let offset = match element.offset() {
+            Offset::Offset(offset) => offset,
+            _ => -1,
+        };
+        let (_, end) = consumer
+            .fetch_watermarks(topic, element.partition(), TIMEOUT)
+            .ok()?;
+        if end > offset.max(0) {
+            behind.insert(element.partition(), offset);
+        }
+    }
+    Some(behind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_without_progress_over_three_checks_makes_the_member_join_again() {
+        let mut watch = Watch::new(Duration::from_secs(10));
+        assert!(!watch.due(), "the first check waits an interval");
+        let at = |offset: i64| Some(HashMap::from([(1, offset), (3, 7)]));
+        assert!(watch.observe(at(5)).is_empty(), "first sight");
+        assert!(
+            watch.observe(at(6)).is_empty(),
+            "partition 1 moved, partition 3 did not: one strike"
+        );
+        assert!(
+            watch.observe(None).is_empty(),
+            "offsets not read: the count starts over"
+        );
+        assert!(watch.observe(at(6)).is_empty(), "first sight again");
+        assert!(watch.observe(at(6)).is_empty(), "one strike");
+        assert_eq!(watch.observe(at(6)), [1, 3], "two strikes");
+        assert!(
+            watch.observe(at(6)).is_empty(),
+            "counting starts over after acting"
+        );
+        assert!(
+            watch.observe(Some(HashMap::new())).is_empty(),
+            "nothing behind"
+        );
+    }
+}
