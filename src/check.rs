@@ -86,7 +86,7 @@ pub async fn conservation(bus: &BusClient) -> anyhow::Result<Conservation> {
 }
 
 /// Returns the key and payload of every record of `topic` below its end offsets at the time of the call, control
-/// records (`accord_domain::control`) left out except a report's retraction.
+/// records (`accord_domain::control`) left out except a report's retraction, and the Kafka bus's beacons left out.
 async fn read_topic(
     bus: &BusClient,
     topic: &str,
@@ -132,7 +132,9 @@ async fn read_topic(
                 .key
                 .as_deref()
                 .is_some_and(|key| accord_domain::ReportId::parse(key).is_ok());
-            if delivery.position.offset < end && (!control || report_key) {
+            // A beacon (`accord_bus::BEACON_HEADER`) is the Kafka bus's own, never a report.
+            let beacon = accord_bus::is_beacon(&delivery.record.headers);
+            if delivery.position.offset < end && (!control || report_key) && !beacon {
                 records.push((delivery.record.key, delivery.record.payload));
             }
             if delivery.position.offset + 1 >= end {

@@ -62,6 +62,20 @@ pub(crate) async fn submit(cluster: &Cluster, partner: &str, body: Value) -> Str
     accepted["id"].as_str().unwrap().to_owned()
 }
 
+/// Retracts `value` from every report of the partner (as a false positive).
+async fn retract(cluster: &Cluster, partner: &str, value: &str) {
+    let (status, body) = cluster
+        .call(
+            "gateway",
+            Method::POST,
+            "/v1/indicators/retract",
+            partner,
+            Some(json!({ "values": [value], "reason": "false-positive" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn amend_and_retract_reach_every_copy_across_processes() {
     if !enabled() {
@@ -117,16 +131,7 @@ async fn amend_and_retract_reach_every_copy_across_processes() {
     assert_eq!(kept["reports"][0]["title"], "Version two", "{kept}");
 
     // Indicator values retracted from every report of the partner.
-    let (status, body) = cluster
-        .call(
-            "gateway",
-            Method::POST,
-            "/v1/indicators/retract",
-            &partner,
-            Some(json!({ "values": ["kept.owned.example"], "reason": "false-positive" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    retract(&cluster, &partner, "kept.owned.example").await;
     wait_lookup(&cluster, &agency, "kept.owned.example", false).await;
     wait_lookup(&cluster, &agency, "new.owned.example", true).await;
 
@@ -182,16 +187,7 @@ async fn an_indicator_retraction_reaches_every_enforcer_replica() {
         cluster.logs()
     );
 
-    let (status, body) = cluster
-        .call(
-            "gateway",
-            Method::POST,
-            "/v1/indicators/retract",
-            &partner,
-            Some(json!({ "values": ["shared.spread.example"], "reason": "false-positive" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    retract(&cluster, &partner, "shared.spread.example").await;
     wait_lookup(&cluster, &agency, "shared.spread.example", false).await;
     for value in &own {
         wait_lookup(&cluster, &agency, value, true).await;

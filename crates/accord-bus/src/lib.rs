@@ -32,6 +32,21 @@ pub const HEADER_CORRUPT: &str = "accord-corrupt";
 /// names of `accord_domain::topics`, which this crate does not depend on.
 pub const KEYED_TOPICS: [&str; 3] = ["reports.raw", "reports.normalized", "reports.releasable"];
 
+/// The header of a beacon: a record the Kafka bus writes into a partition of a keyed topic ([`KEYED_TOPICS`]) that
+/// a member of a consumer group does not own and that has nothing left to read, to learn whether any member of the
+/// group still reads it (the `kafka` module's `orphans`). Its key is [`BEACON_KEY`], so compaction keeps one per
+/// partition. Grouped subscriptions never deliver one; a groupless reader of a keyed topic on Kafka sees them and
+/// leaves them out ([`is_beacon`]).
+pub const BEACON_HEADER: &str = "accord-beacon";
+
+/// The key of every beacon ([`BEACON_HEADER`]): no report id has it.
+pub const BEACON_KEY: &str = "accord-beacon";
+
+/// Whether a record with these headers is a beacon ([`BEACON_HEADER`]).
+pub fn is_beacon(headers: &[(String, String)]) -> bool {
+    headers.iter().any(|(name, _)| name == BEACON_HEADER)
+}
+
 pub mod compression;
 pub mod embedded;
 #[cfg(feature = "kafka")]

@@ -129,15 +129,7 @@ impl ReportStore {
             .map(encode)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let mut refused = Vec::new();
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(failed("failed to begin write"))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|error| StoreError {
-                context: "failed to set durability",
-                source: Box::new(error),
-            })?;
+        let txn = self.begin_durable_write()?;
         {
             let mut table = txn
                 .open_table(REPORTS)
@@ -188,6 +180,21 @@ impl ReportStore {
         Ok(refused)
     }
 
+    /// Begins a write transaction that is durable once committed (synced): what the store holds must survive a
+    /// crash once the enforcer has acted on it.
+    fn begin_durable_write(&self) -> Result<accord_runtime::store::HealingWrite<'_>, StoreError> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(failed("failed to begin write"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|error| StoreError {
+                context: "failed to set durability",
+                source: Box::new(error),
+            })?;
+        Ok(txn)
+    }
+
     /// Returns a report by id.
     ///
     /// # Errors
@@ -215,16 +222,18 @@ impl ReportStore {
     /// Fails on a storage error.
     pub fn by_partner(&self, partner: &OrgId) -> Result<Vec<NormalizedReport>, StoreError> {
         let (start, end) = partner_range(partner);
-        self.indexed(BY_PARTNER, &start, &end)
+        self.indexed(BY_PARTNER, &start, &end, |_| true)
     }
 
-    /// Returns the stored reports named by the keys of `index` in `start..end`, in key order: each key ends with
-    /// `SEPARATOR` and the report id.
+    /// Returns the stored reports named by the keys of `index` in `start..end`, in key order, whose stored bytes
+    /// `keep` accepts (a test that decodes only what it needs, before the whole report is decoded): each key ends
+    /// with `SEPARATOR` and the report id.
     fn indexed(
         &self,
         index: TableDefinition<'_, &str, ()>,
         start: &str,
         end: &str,
+        keep: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<NormalizedReport>, StoreError> {
         let txn = self
             .db
@@ -248,7 +257,9 @@ impl ReportStore {
             let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {
                 continue;
             };
-            if let Some(report) = decode(value.value()) {
+            if keep(value.value())
+                && let Some(report) = decode(value.value())
+            {
                 reports.push(report);
             }
         }

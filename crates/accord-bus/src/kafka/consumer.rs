@@ -48,7 +48,9 @@
 //! has records past the group's committed offset and that offset has not moved over three checks (a coordinator
 //! that dropped a dead member without a rebalance, as tansu 0.6 does, leaves its partitions to nobody), the member
 //! leaves the group and joins again (the revocation served first, as in any rebalance), so that the group forms
-//! anew.
+//! anew. On a keyed topic, a partition it is not assigned with nothing left to read gets a beacon, a record that
+//! only a live owner moves the group's offset past. A grouped subscription never delivers a beacon: taking one
+//! marks it processed, and the poll thread commits that at once. A groupless one delivers them ([`crate::is_beacon`]).
 //!
 //! # Joining after a crash
 //! Under dynamic membership, a consumer of a process whose predecessor died without leaving its groups joins only
@@ -104,6 +106,10 @@ struct Shared {
     partitions: usize,
     /// How often the poll thread checks its group for partitions left to nobody (`orphans`).
     watch_interval: Duration,
+    /// Writes beacons into the partitions not assigned here (`orphans`): grouped subscriptions of keyed topics.
+    beacons: Option<orphans::Beacons>,
+    /// Set when a beacon was taken: the poll thread commits the progress it made.
+    flush: AtomicBool,
     tracking: Mutex<Tracking>,
     buffer: Mutex<Buffer>,
     /// Woken when the buffer receives records or the consumer fails.
@@ -326,7 +332,8 @@ impl Shared {
         }
     }
 
-    /// Takes up to `max` buffered records and records them as delivered.
+    /// Takes up to `max` buffered records and records them as delivered. A grouped subscription takes beacons
+    /// (`orphans`) without delivering them: each is marked processed, and the poll thread told to commit.
     fn take(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
         let mut tracking = lock(&self.tracking);
         let mut buffer = lock(&self.buffer);
@@ -336,14 +343,14 @@ impl Shared {
                 source: None,
             });
         }
-        let num_records = buffer.deliveries.len().min(max);
-        let batch: Vec<Delivery> = buffer.deliveries.drain(..num_records).collect();
-        drop(buffer);
         if self.group.is_none() {
-            return Ok(batch);
+            let num_records = buffer.deliveries.len().min(max);
+            return Ok(buffer.deliveries.drain(..num_records).collect());
         }
-        let mut delivered = Vec::with_capacity(batch.len());
-        for delivery in batch {
+        let mut delivered = Vec::with_capacity(max.min(buffer.deliveries.len()));
+        while delivered.len() < max
+            && let Some(delivery) = buffer.deliveries.pop_front()
+        {
             let (Ok(partition), Ok(offset)) = (
                 i32::try_from(delivery.position.partition),
                 i64::try_from(delivery.position.offset),
@@ -358,19 +365,24 @@ impl Shared {
                 );
                 continue;
             }
-            match tracking.partitions.entry(partition) {
-                Entry::Vacant(entry) => {
-                    entry.insert(PartitionTracker::new(offset));
-                }
-                Entry::Occupied(mut entry) => {
-                    if !entry.get_mut().deliver(offset) {
+            let tracker = match tracking.partitions.entry(partition) {
+                Entry::Vacant(entry) => entry.insert(PartitionTracker::new(offset)),
+                Entry::Occupied(entry) => {
+                    let tracker = entry.into_mut();
+                    if !tracker.deliver(offset) {
                         warn!(
                             partition,
                             offset, "the consumer went back; tracking from this offset"
                         );
-                        entry.insert(PartitionTracker::new(offset));
+                        *tracker = PartitionTracker::new(offset);
                     }
+                    tracker
                 }
+            };
+            if crate::is_beacon(&delivery.record.headers) {
+                tracker.mark(delivery.position.partition, offset);
+                self.flush.store(true, Ordering::Release);
+                continue;
             }
             delivered.push(delivery);
         }
@@ -498,13 +510,15 @@ impl KafkaSubscription {
     /// Creates the consumer and starts its poll thread. `partitions` are the topic's partitions (for a groupless
     /// subscription, which assigns them all); `member` its place in the process's identity (`membership` module), if
     /// any: its `group.instance.id` under static membership, and when it may first join its group. A consumer that
-    /// must wait before joining is created now and joins on its poll thread when the time comes.
+    /// must wait before joining is created now and joins on its poll thread when the time comes. `beacons` writes
+    /// the beacons of a grouped subscription of a keyed topic (`orphans`).
     pub(super) fn start(
         config: &KafkaConfig,
         options: SubscribeOptions,
         partitions: &[i32],
         failures: Arc<AuthFailures>,
         member: Option<super::membership::Member>,
+        beacons: Option<orphans::Beacons>,
     ) -> Result<Self, BusError> {
         let SubscribeOptions { topic, group } = options;
         let shared = Arc::new(Shared {
@@ -512,6 +526,8 @@ impl KafkaSubscription {
             group,
             partitions: partitions.len(),
             watch_interval: orphans::interval(config.session_timeout),
+            beacons,
+            flush: AtomicBool::new(false),
             tracking: Mutex::default(),
             buffer: Mutex::default(),
             notify: Notify::new(),
@@ -633,6 +649,24 @@ impl Shared {
         }
     }
 
+    /// On the poll thread: one check of the partitions not assigned here (`orphans`): writes beacons into the idle
+    /// ones of a keyed topic, and joins the group again when some are read by nobody.
+    fn check_others(
+        &self,
+        consumer: &BaseConsumer<SubscriptionContext>,
+        watch: &mut orphans::Watch,
+    ) {
+        let mine = lock(&self.tracking).assigned.clone();
+        let others = orphans::others(consumer, &self.topic, self.partitions, &mine);
+        if let (Some(beacons), Some(others)) = (&self.beacons, &others) {
+            beacons.send(&others.idle);
+        }
+        let stalled = watch.observe(others.map(|others| others.behind));
+        if !stalled.is_empty() {
+            self.rejoin(consumer, &stalled);
+        }
+    }
+
     /// On the poll thread: waits until `at` (a dead predecessor's session is over; `membership` module) unless the
     /// subscription is dropped first, then joins the group. A failure to join is the subscription's fatal error.
     /// Returns whether the consumer joined.
@@ -674,12 +708,13 @@ fn poll_loop(consumer: &BaseConsumer<SubscriptionContext>, shared: &Shared) {
         .map(|_| orphans::Watch::new(shared.watch_interval));
     while !shared.closed.load(Ordering::Acquire) {
         if let Some(watch) = watch.as_mut().filter(|watch| watch.due()) {
-            let mine = lock(&shared.tracking).assigned.clone();
-            let behind = orphans::behind(consumer, &shared.topic, shared.partitions, &mine);
-            let stalled = watch.observe(behind);
-            if !stalled.is_empty() {
-                shared.rejoin(consumer, &stalled);
-            }
+            shared.check_others(consumer, watch);
+        }
+        if shared.flush.swap(false, Ordering::AcqRel)
+            && let Err(error) = shared.commit(consumer, &[])
+        {
+            // The next commit, or the next beacon, tries again.
+            debug!(%error, topic = %shared.topic, "failed to commit past a beacon");
         }
         shared.apply_backpressure(consumer);
         match consumer.poll(POLL_INTERVAL) {
@@ -753,5 +788,101 @@ impl Drop for KafkaSubscription {
         if self.stopped.recv_timeout(CLOSE_GRACE) == Err(mpsc::RecvTimeoutError::Timeout) {
             warn!(topic = %self.shared.topic, group = ?self.shared.group, "the kafka consumer is still closing");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(group: Option<&str>) -> Shared {
+        Shared {
+            topic: "reports.normalized".to_owned(),
+            group: group.map(str::to_owned),
+            partitions: 2,
+            watch_interval: Duration::from_secs(10),
+            beacons: None,
+            flush: AtomicBool::new(false),
+            tracking: Mutex::new(Tracking {
+                assigned: HashSet::from([0, 1]),
+                partitions: HashMap::new(),
+            }),
+            buffer: Mutex::default(),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn delivery(partition: u32, offset: u64, beacon: bool) -> Delivery {
+        let headers = if beacon {
+            vec![(crate::BEACON_HEADER.to_owned(), "group".to_owned())]
+        } else {
+            Vec::new()
+        };
+        Delivery {
+            topic: "reports.normalized".to_owned(),
+            position: Position { partition, offset },
+            record: Record {
+                key: Some(if beacon { crate::BEACON_KEY } else { "r" }.to_owned()),
+                headers,
+                payload: Bytes::from_static(b"{}"),
+            },
+        }
+    }
+
+    fn offsets(batch: &[Delivery]) -> Vec<(u32, u64)> {
+        batch
+            .iter()
+            .map(|delivery| (delivery.position.partition, delivery.position.offset))
+            .collect()
+    }
+
+    #[test]
+    fn a_grouped_subscription_takes_beacons_without_delivering_them() {
+        let shared = shared(Some("group"));
+        lock(&shared.buffer).deliveries.extend([
+            delivery(0, 5, true),
+            delivery(0, 6, false),
+            delivery(1, 3, true),
+            delivery(1, 4, false),
+            delivery(0, 7, true),
+        ]);
+        assert_eq!(offsets(&shared.take(1).expect("take")), [(0, 6)]);
+        assert!(
+            shared.flush.swap(false, Ordering::AcqRel),
+            "a beacon taken asks for a commit"
+        );
+        assert_eq!(offsets(&shared.take(10).expect("take")), [(1, 4)]);
+        assert!(
+            lock(&shared.buffer).deliveries.is_empty(),
+            "the trailing beacon is taken too"
+        );
+        let tracking = lock(&shared.tracking);
+        assert_eq!(
+            tracking.partitions[&0].pending(),
+            Some(6),
+            "partition 0 may commit past its first beacon, not past the record delivered and not processed"
+        );
+        assert_eq!(tracking.partitions[&1].pending(), Some(4));
+    }
+
+    #[test]
+    fn only_beacons_leave_nothing_delivered_and_everything_committable() {
+        let shared = shared(Some("group"));
+        lock(&shared.buffer)
+            .deliveries
+            .extend([delivery(1, 9, true)]);
+        assert!(shared.take(10).expect("take").is_empty());
+        assert_eq!(lock(&shared.tracking).partitions[&1].pending(), Some(10));
+    }
+
+    #[test]
+    fn a_groupless_subscription_delivers_beacons() {
+        let shared = shared(None);
+        lock(&shared.buffer)
+            .deliveries
+            .extend([delivery(0, 0, true), delivery(0, 1, false)]);
+        assert_eq!(offsets(&shared.take(10).expect("take")), [(0, 0), (0, 1)]);
+        assert!(!shared.flush.load(Ordering::Acquire));
     }
 }

@@ -433,12 +433,18 @@ impl Bus for KafkaBus {
             (Some(identity), Some(group)) => Some(identity.member(group, &options.topic)),
             _ => None,
         };
+        let beacons = options
+            .group
+            .as_deref()
+            .filter(|_| self.config.keyed_topics.contains(&options.topic))
+            .map(|group| orphans::Beacons::new(self.producer.clone(), &options.topic, group));
         let subscription = KafkaSubscription::start(
             &self.config,
             options,
             &partitions,
             self.failures.clone(),
             member,
+            beacons,
         )?;
         Ok(Box::new(subscription))
     }

@@ -18,6 +18,17 @@
 //! on it.) The interval is long enough that a live owner commits in it: a stage commits every batch, and a batch
 //! that takes longer than the interval (a stage blocked by an outage downstream) costs one needless rebalance, which
 //! at-least-once delivery absorbs.
+//!
+//! # Beacons: a partition with nothing to read
+//! A partition whose records were all committed looks the same whether its owner is alive or gone, and an owner
+//! may have work there without records: the enforcer re-evaluates the reports of the partitions it owns when an MoU
+//! changes. So on a keyed topic ([`crate::KEYED_TOPICS`], compacted) the check writes a beacon
+//! ([`crate::BEACON_HEADER`], key [`crate::BEACON_KEY`]) into each partition it is not assigned whose committed
+//! offset is its end. A live owner's subscription takes the beacon without delivering it, marks it processed and
+//! commits past it at once (the `consumer` module); a partition nobody reads keeps it uncommitted, and the checks
+//! above count it like any record waiting. A beacon is written only into a partition with nothing waiting, so a
+//! partition nobody reads gets one per member, and a healthy one at most one per member every two intervals;
+//! compaction keeps one per partition.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -27,7 +38,12 @@ use std::{
 use rdkafka::{
     Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer, ConsumerContext},
+    message::{Header, OwnedHeaders},
+    producer::FutureRecord,
 };
+use tracing::{debug, warn};
+
+use super::BusContext;
 
 /// How long reading one set of offsets may take (it blocks the poll thread).
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -106,26 +122,35 @@ impl Watch {
     }
 }
 
-/// Per partition of `topic` (`0..partitions`) not in `mine` with records past the group's committed offset, that
-/// offset (-1 when the group committed none); `None` when the offsets cannot be read.
-pub(super) fn behind<C: ConsumerContext>(
+/// What a check found in the partitions of a topic not assigned here.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Others {
+    /// Per partition with records past the group's committed offset, that offset (-1 when the group committed none).
+    pub(super) behind: HashMap<i32, i64>,
+    /// The partitions with records, all of them committed by the group.
+    pub(super) idle: Vec<i32>,
+}
+
+/// What the partitions of `topic` (`0..partitions`) not in `mine` hold past the group's committed offsets; `None`
+/// when the offsets cannot be read.
+pub(super) fn others<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     partitions: usize,
     mine: &HashSet<i32>,
-) -> Option<HashMap<i32, i64>> {
+) -> Option<Others> {
     let others: Vec<i32> = (0..i32::try_from(partitions).ok()?)
         .filter(|partition| !mine.contains(partition))
         .collect();
+    let mut found = Others::default();
     if others.is_empty() {
-        return Some(HashMap::new());
+        return Some(found);
     }
     let mut wanted = TopicPartitionList::new();
     for &partition in &others {
         wanted.add_partition(topic, partition);
     }
     let committed = consumer.committed_offsets(wanted, TIMEOUT).ok()?;
-    let mut behind = HashMap::new();
     for element in committed.elements() {
         let offset = match element.offset() {
             Offset::Offset(offset) => offset,
@@ -135,10 +160,58 @@ pub(super) fn behind<C: ConsumerContext>(
             .fetch_watermarks(topic, element.partition(), TIMEOUT)
             .ok()?;
         if end > offset.max(0) {
-            behind.insert(element.partition(), offset);
+            found.behind.insert(element.partition(), offset);
+        } else if end > 0 {
+            found.idle.push(element.partition());
         }
     }
-    Some(behind)
+    Some(found)
+}
+
+/// Writes beacons (see the module documentation) into partitions of one keyed topic, for one group.
+pub(super) struct Beacons {
+    producer: rdkafka::producer::FutureProducer<BusContext>,
+    topic: String,
+    group: String,
+}
+
+impl Beacons {
+    /// Beacons of `group` on `topic`, written with the bus's producer.
+    pub(super) fn new(
+        producer: rdkafka::producer::FutureProducer<BusContext>,
+        topic: &str,
+        group: &str,
+    ) -> Self {
+        Self {
+            producer,
+            topic: topic.to_owned(),
+            group: group.to_owned(),
+        }
+    }
+
+    /// Enqueues one beacon per partition, without waiting for its delivery: a beacon lost is written again at a
+    /// later check.
+    pub(super) fn send(&self, partitions: &[i32]) {
+        for &partition in partitions {
+            let headers = OwnedHeaders::new().insert(Header {
+                key: crate::BEACON_HEADER,
+                value: Some(self.group.as_bytes()),
+            });
+            let record = FutureRecord::to(&self.topic)
+                .partition(partition)
+                .key(crate::BEACON_KEY)
+                .payload(self.group.as_bytes())
+                .headers(headers);
+            match self.producer.send_result(record) {
+                Ok(_delivery) => {
+                    debug!(topic = %self.topic, group = %self.group, partition, "beacon written")
+                }
+                Err((error, _)) => {
+                    warn!(%error, topic = %self.topic, group = %self.group, partition, "failed to write a beacon")
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

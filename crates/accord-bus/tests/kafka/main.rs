@@ -4,6 +4,7 @@
 //! pass, unless `ACCORD_REQUIRE_KAFKA=1`, when they fail: CI sets both (`scripts/tansu.sh start DIR` prints the
 //! address). The pinned client configuration needs no broker and always runs.
 //!
+//! - `beacons`: the records a member writes into the partitions it does not own, taken but never delivered;
 //! - `conformance`: the backend-neutral suite, on topics of three partitions;
 //! - `groups`: commits, resume and redelivery per partition, and what a rebalance does to commits;
 //! - `restart`: a broker of its own (started with `scripts/tansu.sh`) stopped and restarted mid-run;
@@ -12,6 +13,7 @@
 //! - `settings`: the delivery and security settings of the clients, read back from librdkafka;
 //! - `topics`: topic creation (partitions, compaction, retention), `end_offsets`, refused records.
 
+mod beacons;
 mod conformance;
 mod groups;
 mod restart;

@@ -60,7 +60,7 @@ impl ReportStore {
             "{partner}{SEPARATOR}{:020}",
             cutoff.timestamp_micros().max(0)
         );
-        self.indexed(BY_RECEIVED, &start, &end)
+        self.indexed(BY_RECEIVED, &start, &end, |_| true)
     }
 
     /// Returns when the oldest stored report of `partner` was received.
@@ -100,15 +100,7 @@ impl ReportStore {
     /// # Errors
     /// Fails on a storage error.
     pub fn remove(&self, reports: &[NormalizedReport]) -> Result<(), StoreError> {
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(failed("failed to begin write"))?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(|error| StoreError {
-                context: "failed to set durability",
-                source: Box::new(error),
-            })?;
+        let txn = self.begin_durable_write()?;
         {
             let mut table = txn
                 .open_table(REPORTS)

@@ -27,15 +27,7 @@ impl ReportStore {
             source: Box::new(error),
         })?;
         let id = retraction.report_id.as_str();
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(failed("failed to begin write"))?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(|error| StoreError {
-                context: "failed to set durability",
-                source: Box::new(error),
-            })?;
+        let txn = self.begin_durable_write()?;
         let removed = {
             let mut retracted = txn
                 .open_table(RETRACTED)

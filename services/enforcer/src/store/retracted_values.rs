@@ -25,7 +25,7 @@ use accord_domain::{IndicatorRetraction, NormalizedReport, ObservableType, OrgId
 use redb::{ReadableTable, Table, TableDefinition};
 use serde::Deserialize;
 
-use super::{BY_PARTNER, REPORTS, ReportStore, SEPARATOR, StoreError, failed};
+use super::{BY_PARTNER, ReportStore, SEPARATOR, StoreError, failed};
 
 /// `<partner>\x1f<type>\x1f<value>` → the latest retraction of the value, in microseconds since the epoch.
 pub(super) const RETRACTED_VALUES: TableDefinition<'_, &str, i64> =
@@ -138,15 +138,7 @@ impl ReportStore {
 
     fn record_values(&self, retraction: &IndicatorRetraction) -> Result<(), StoreError> {
         let at = retraction.at.timestamp_micros();
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(failed("failed to begin write"))?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(|error| StoreError {
-                context: "failed to set durability",
-                source: Box::new(error),
-            })?;
+        let txn = self.begin_durable_write()?;
         {
             let mut table = txn
                 .open_table(RETRACTED_VALUES)
@@ -181,42 +173,15 @@ impl ReportStore {
         before: Timestamp,
     ) -> Result<Vec<NormalizedReport>, StoreError> {
         let (start, end) = super::partner_range(partner);
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(failed("failed to begin read"))?;
-        let index = txn
-            .open_table(BY_PARTNER)
-            .map_err(failed("failed to open partner index"))?;
-        let table = txn
-            .open_table(REPORTS)
-            .map_err(failed("failed to open reports"))?;
-        let mut reports = Vec::new();
         let hit = |typed: &Typed| values.contains(&(typed.kind, typed.value.clone()));
-        for entry in index
-            .range(start.as_str()..end.as_str())
-            .map_err(failed("failed to scan the partner index"))?
-        {
-            let (key, _) = entry.map_err(failed("failed to read the partner index"))?;
-            let Some((_, id)) = key.value().rsplit_once(SEPARATOR) else {
-                continue;
-            };
-            let Some(value) = table.get(id).map_err(failed("failed to read report"))? else {
-                continue;
-            };
-            let Ok(found) = accord_runtime::packed::from_slice::<Scanned>(value.value()) else {
-                continue;
-            };
-            let sent = found.revision.map_or(found.received_at, |sent| sent.at);
-            let spelled = found.indicator_spans.iter().flatten().any(hit);
-            if sent <= before
-                && (spelled || found.indicators.iter().any(hit))
-                && let Ok(report) = accord_runtime::packed::from_slice(value.value())
-            {
-                reports.push(report);
-            }
-        }
-        Ok(reports)
+        self.indexed(BY_PARTNER, &start, &end, |bytes| {
+            accord_runtime::packed::from_slice::<Scanned>(bytes).is_ok_and(|found| {
+                let sent = found.revision.map_or(found.received_at, |sent| sent.at);
+                sent <= before
+                    && (found.indicator_spans.iter().flatten().any(hit)
+                        || found.indicators.iter().any(hit))
+            })
+        })
     }
 }
 
