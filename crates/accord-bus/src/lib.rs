@@ -225,7 +225,7 @@ pub trait Bus: Send + Sync + 'static {
     /// Opens a reader of one partition of `topic` from offset `from` (the first record at or after it) up to the
     /// partition's end as it is now ([`PartitionReader::end`]): outside any group, committing nothing. A member
     /// restores the state of a partition it was just assigned from it (the enforcer's store, from the compacted
-    /// `reports.normalized`).
+    /// `reports.normalized`). Beacons ([`BEACON_HEADER`]) are left out.
     ///
     /// # Errors
     /// [`BusError::UnknownTopic`], [`BusError::Refused`] for a partition the topic does not have (or a bus that

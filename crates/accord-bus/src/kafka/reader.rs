@@ -4,7 +4,8 @@
 //! requested offset (`auto.offset.reset=earliest` when that offset is gone: below the log start) with
 //! `enable.partition.eof`, and polled on a blocking thread. The end is the partition's high watermark fetched at
 //! open: records at or past it are not returned, and the reader is done once it has returned the record just below
-//! it, or the consumer reports the partition's end (compaction may have removed the records just below it). A poll
+//! it, or the consumer reports the partition's end (compaction may have removed the records just below it). Beacons
+//! (`crate::BEACON_HEADER`) are left out. A poll
 //! that makes no progress for the request timeout is an [`BusError::Unavailable`] (the broker is down): the caller
 //! retries with a new reader.
 
@@ -101,14 +102,19 @@ fn poll_batch(
                 if offset >= end {
                     return Ok((batch, true));
                 }
-                batch.push(delivery);
+                // A beacon (`orphans`) is the bus's own: never returned.
+                if !crate::is_beacon(&delivery.record.headers) {
+                    batch.push(delivery);
+                }
                 if offset + 1 >= end {
                     return Ok((batch, true));
                 }
                 if batch.len() >= max {
                     return Ok((batch, false));
                 }
-                gather_until.get_or_insert_with(|| Instant::now() + GATHER);
+                if !batch.is_empty() {
+                    gather_until.get_or_insert_with(|| Instant::now() + GATHER);
+                }
             }
             Some(Err(KafkaError::PartitionEOF(_))) => return Ok((batch, true)),
             // Transient (a broker down, a leader moving): librdkafka retries on its own, within the timeout.
