@@ -805,8 +805,11 @@ mod tests {
             flush: AtomicBool::new(false),
             tracking: Mutex::new(Tracking {
                 assigned: HashSet::from([0, 1]),
-                partitions: HashMap::new(),
+                ..Tracking::default()
             }),
+            gate: Arc::default(),
+            generations: tokio::sync::watch::Sender::new(0),
+            snapshot: Mutex::default(),
             buffer: Mutex::default(),
             notify: Notify::new(),
             closed: AtomicBool::new(false),

@@ -100,7 +100,7 @@ impl ReportStore {
             "{partition:010}{}",
             char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
         );
-        self.indexed(BY_PARTITION, &start, &end)
+        self.indexed(BY_PARTITION, &start, &end, |_| true)
     }
 
     /// Returns the partition of each report (`None`: not stored, or stored before placements existed).
