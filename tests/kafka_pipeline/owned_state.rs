@@ -235,7 +235,9 @@ async fn every_report_of_every_partition_is_handled_when_enforcers_die_and_join(
         return;
     }
     let _one = crate::ONE_AT_A_TIME.lock().await;
-    let mut cluster = Cluster::start_with_partitions(PARTITIONS as usize).await;
+    // Two, then three, live enforcers in one group: a session tansu's join pause fits in.
+    let mut cluster =
+        Cluster::start_with(PARTITIONS as usize, crate::cluster::STABLE_SESSION_TIMEOUT).await;
     spawn_enforcer(&mut cluster, "enforcer-2").await;
     // The first enforcer took every partition over alone, then the second its share.
     wait_taken_over(&cluster, "enforcer-2", 1).await;
