@@ -19,6 +19,9 @@
 #   scripts/tansu.sh kill DIR     kills it at once (SIGKILL), as a crash
 #   scripts/tansu.sh which        prints the tansu binary's path; fails when tansu is not installed
 #
+# TANSU_LOG sets the broker's log filter (default `warn`; e.g. `warn,tansu_broker::coordinator=debug` to follow its
+# consumer groups). The caller's RUST_LOG does not reach it.
+#
 # sqlite, not memory://: tansu's memory engine returns nothing when a consumer resumes from a committed offset inside
 # a batch.
 set -euo pipefail
@@ -76,8 +79,9 @@ launch() {
   local bin
   bin=$(tansu_bin) || { echo "tansu: not installed; run scripts/tansu.sh install" >&2; return 1; }
   # setsid: the broker outlives this script and is not hit by signals sent to the caller's process group. It runs in
-  # DIR, because tansu reads a `.env` file from its working directory.
-  (cd "$dir" && exec setsid "$bin" broker \
+  # DIR, because tansu reads a `.env` file from its working directory. Its log level is TANSU_LOG (default `warn`),
+  # never the caller's RUST_LOG: at `info` tansu logs every request, gigabytes a minute under the pipeline tests.
+  (cd "$dir" && RUST_LOG="${TANSU_LOG:-warn}" exec setsid "$bin" broker \
     --listener-url "tcp://127.0.0.1:$port" \
     --advertised-listener-url "tcp://127.0.0.1:$advertised" \
     --storage-engine "sqlite://tansu.db" \
