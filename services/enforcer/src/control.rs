@@ -300,7 +300,7 @@ pub(crate) async fn retract_indicators(
     let started = std::time::Instant::now();
     let changed = tokio::task::spawn_blocking(move || {
         let changed = store.retract_values(&retraction_owned)?;
-        crate::owned::owned_only(&store, &owned, changed)
+        crate::owned::owned_or_forgotten(&store, &owned, changed)
     })
     .await??;
     let stored_ms = started.elapsed().as_millis();

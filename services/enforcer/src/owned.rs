@@ -35,7 +35,10 @@
 mod progress;
 mod restore;
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::Duration,
+};
 
 use accord_bus::{
     Bus, BusClient, BusError, Delivery, Owned, Ownership, OwnershipGuard, PartitionReader,
@@ -149,6 +152,33 @@ pub(crate) fn owned_only(
         .filter(|(_, partition)| belongs(owned, *partition))
         .map(|(report, _)| report)
         .collect())
+}
+
+/// Keeps the reports of `owned`'s partitions, as [`owned_only`], for a change made to the store that this replica
+/// publishes only for those: the partitions of the others are marked not evaluated
+/// ([`crate::store::ReportStore::unset_evaluated`]), so that whichever replica's takeover finds this store's copies
+/// evaluates them again instead of trusting an evaluation made before the change (the partition may have had no
+/// owner when the change was made: a rebalance in progress).
+///
+/// # Errors
+/// A store failure.
+pub(crate) fn owned_or_forgotten(
+    store: &crate::store::ReportStore,
+    owned: &Owned,
+    reports: Vec<NormalizedReport>,
+) -> anyhow::Result<Vec<NormalizedReport>> {
+    if owned.fixed || reports.is_empty() {
+        return Ok(reports);
+    }
+    let (mine, others): (Vec<_>, Vec<_>) = placed(store, reports)?
+        .into_iter()
+        .partition(|(_, partition)| belongs(owned, *partition));
+    let forgotten: BTreeSet<u32> = others
+        .iter()
+        .filter_map(|(_, partition)| *partition)
+        .collect();
+    store.unset_evaluated(&forgotten.into_iter().collect::<Vec<_>>())?;
+    Ok(mine.into_iter().map(|(report, _)| report).collect())
 }
 
 /// The bus of the enforcer's stage: the bus itself, except that the stage's subscription restores the partitions
@@ -357,3 +387,47 @@ impl Subscription for Restoring {
 
 /// How long a failed restore step waits before it is tried again.
 const RETRY: Duration = Duration::from_millis(500);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::store::{ReportStore, tests::report};
+
+    #[test]
+    fn a_change_to_reports_of_partitions_not_acted_on_makes_their_takeover_evaluate_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::open(dir.path()).unwrap();
+        let (mine, theirs) = (report("bank-a"), report("bank-a"));
+        store
+            .put_placed(&mut [mine.clone(), theirs.clone()], &[0, 1])
+            .unwrap();
+        let applied = accord_runtime::directory::Applied {
+            directory: 3,
+            mous: 4,
+        };
+        store
+            .set_evaluated(&[0, 1], applied, chrono::Utc::now())
+            .unwrap();
+        let owned = Owned {
+            generation: 1,
+            partitions: BTreeMap::from([(0, 1)]),
+            fixed: false,
+        };
+        let kept = owned_or_forgotten(&store, &owned, vec![mine.clone(), theirs]).unwrap();
+        assert_eq!(
+            kept,
+            [mine],
+            "only the reports of the partitions acted on are published"
+        );
+        assert!(
+            store.evaluated(0).unwrap().is_some(),
+            "partition 0 was published: still evaluated"
+        );
+        assert!(
+            store.evaluated(1).unwrap().is_none(),
+            "partition 1 changed unpublished: its takeover must evaluate it again"
+        );
+    }
+}

@@ -205,6 +205,35 @@ impl ReportStore {
         Ok(())
     }
 
+    /// Forgets under which policy positions the stored reports of `partitions` were last evaluated: something changed
+    /// them that this replica did not publish (it did not act on those partitions), so whoever of its processes takes
+    /// one over evaluates its reports again.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn unset_evaluated(&self, partitions: &[u32]) -> Result<(), StoreError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(failed("failed to begin write"))?;
+        {
+            let mut table = txn
+                .open_table(EVALUATED)
+                .map_err(failed("failed to open evaluated positions"))?;
+            for &partition in partitions {
+                table
+                    .remove(partition)
+                    .map_err(failed("failed to remove evaluated positions"))?;
+            }
+        }
+        txn.commit()
+            .map_err(failed("failed to commit evaluated positions"))?;
+        Ok(())
+    }
+
     /// Raises the applied offsets of partitions (never lowers one), durably.
     ///
     /// # Errors
