@@ -300,9 +300,10 @@ pub(crate) async fn retract_indicators(
     let started = std::time::Instant::now();
     let changed = tokio::task::spawn_blocking(move || {
         let changed = store.retract_values(&retraction_owned)?;
-        crate::owned::owned_or_forgotten(&store, &owned, changed)
+        crate::owned::placed(&store, changed)
     })
     .await??;
+    let changed = crate::owned::acting_or_forgotten(state, &owned, changed).await?;
     let stored_ms = started.elapsed().as_millis();
     let trigger = format!(
         "indicators retracted by the partner ({})",

@@ -83,6 +83,15 @@ impl Partitions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// For `partitions` whose stored reports a task holding the ownership guard changed without acting on them:
+    /// returns those owned and restored for their generation now (assigned back since the guard was taken, so the
+    /// task publishes them), and forgets the others as restored, so that their next assignment, even one that keeps
+    /// the generation, restores and evaluates them again.
+    pub(crate) fn forget_or_acting(&self, partitions: &BTreeSet<u32>) -> BTreeSet<u32> {
+        let owned = self.ownership.get().map(Ownership::owned);
+        forget_or_acting(&mut self.restored(), owned.as_ref(), partitions)
+    }
+
     /// Waits until the stage has subscribed, then for the ownership guard; returns it with what is owned under it.
     pub(crate) async fn hold(&self) -> Held {
         let ownership = loop {
@@ -154,30 +163,40 @@ pub(crate) fn owned_only(
         .collect())
 }
 
-/// Keeps the reports of `owned`'s partitions, as [`owned_only`], for a change made to the store that this replica
-/// publishes only for those: the partitions of the others are marked not evaluated
-/// ([`crate::store::ReportStore::unset_evaluated`]), so that whichever replica's takeover finds this store's copies
-/// evaluates them again instead of trusting an evaluation made before the change (the partition may have had no
-/// owner when the change was made: a rebalance in progress).
+/// Of `reports` (with their partitions) changed in the store by a task holding the ownership guard, keeps those this
+/// replica publishes: the ones of the partitions it acted on when it took the guard (`acting`), and of partitions
+/// assigned back and acting since ([`Partitions::forget_or_acting`]). The partitions of the others are forgotten as
+/// restored and marked not evaluated ([`crate::store::ReportStore::unset_evaluated`]), so that whichever process
+/// takes one over, or is assigned it back, evaluates its reports again rather than trust an evaluation made before
+/// the change. (A rebalance in progress leaves a partition without an owner for a moment: a change made then would
+/// otherwise be published by nobody.)
 ///
 /// # Errors
 /// A store failure.
-pub(crate) fn owned_or_forgotten(
-    store: &crate::store::ReportStore,
-    owned: &Owned,
-    reports: Vec<NormalizedReport>,
+pub(crate) async fn acting_or_forgotten(
+    state: &AppState,
+    acting: &Owned,
+    reports: Vec<(NormalizedReport, Option<u32>)>,
 ) -> anyhow::Result<Vec<NormalizedReport>> {
-    if owned.fixed || reports.is_empty() {
-        return Ok(reports);
+    if acting.fixed {
+        return Ok(reports.into_iter().map(|(report, _)| report).collect());
     }
-    let (mine, others): (Vec<_>, Vec<_>) = placed(store, reports)?
+    let (mut mine, others): (Vec<_>, Vec<_>) = reports
         .into_iter()
-        .partition(|(_, partition)| belongs(owned, *partition));
-    let forgotten: BTreeSet<u32> = others
+        .partition(|(_, partition)| belongs(acting, *partition));
+    let changed: BTreeSet<u32> = others
         .iter()
         .filter_map(|(_, partition)| *partition)
         .collect();
-    store.unset_evaluated(&forgotten.into_iter().collect::<Vec<_>>())?;
+    let now = state.partitions.forget_or_acting(&changed);
+    let forgotten: Vec<u32> = changed.difference(&now).copied().collect();
+    mine.extend(
+        others
+            .into_iter()
+            .filter(|(_, partition)| partition.is_some_and(|partition| now.contains(&partition))),
+    );
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.unset_evaluated(&forgotten)).await??;
     Ok(mine.into_iter().map(|(report, _)| report).collect())
 }
 
@@ -259,6 +278,24 @@ impl Bus for OwnedBus {
 
 /// Per partition, the generation (`since`) it was restored for.
 type Restored = HashMap<u32, u64>;
+
+/// [`Partitions::forget_or_acting`] on the partitions `restored` and what is `owned` now.
+fn forget_or_acting(
+    restored: &mut Restored,
+    owned: Option<&Owned>,
+    partitions: &BTreeSet<u32>,
+) -> BTreeSet<u32> {
+    let mut acting = BTreeSet::new();
+    for partition in partitions {
+        let since = owned.and_then(|owned| owned.partitions.get(partition));
+        if since.is_some() && restored.get(partition) == since {
+            acting.insert(*partition);
+        } else {
+            restored.remove(partition);
+        }
+    }
+    acting
+}
 
 /// One partition a restore task restored.
 struct RestoredPartition {
@@ -393,16 +430,33 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::store::{ReportStore, tests::report};
+    use crate::store::ReportStore;
 
     #[test]
-    fn a_change_to_reports_of_partitions_not_acted_on_makes_their_takeover_evaluate_again() {
+    fn a_partition_changed_unpublished_is_restored_again_unless_it_is_acting_now() {
+        let mut restored = Restored::from([(0, 1), (1, 1), (2, 5)]);
+        let owned = Owned {
+            generation: 6,
+            partitions: BTreeMap::from([(0, 1), (2, 6)]),
+            fixed: false,
+        };
+        let acting = forget_or_acting(&mut restored, Some(&owned), &BTreeSet::from([0, 1, 2]));
+        assert_eq!(
+            acting,
+            BTreeSet::from([0]),
+            "assigned back with its generation: published now"
+        );
+        assert_eq!(
+            restored,
+            Restored::from([(0, 1)]),
+            "1 (not owned) and 2 (owned anew) are restored and evaluated at their assignment"
+        );
+    }
+
+    #[test]
+    fn unset_evaluated_forgets_the_policy_positions_of_those_partitions_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = ReportStore::open(dir.path()).unwrap();
-        let (mine, theirs) = (report("bank-a"), report("bank-a"));
-        store
-            .put_placed(&mut [mine.clone(), theirs.clone()], &[0, 1])
-            .unwrap();
         let applied = accord_runtime::directory::Applied {
             directory: 3,
             mous: 4,
@@ -410,24 +464,8 @@ mod tests {
         store
             .set_evaluated(&[0, 1], applied, chrono::Utc::now())
             .unwrap();
-        let owned = Owned {
-            generation: 1,
-            partitions: BTreeMap::from([(0, 1)]),
-            fixed: false,
-        };
-        let kept = owned_or_forgotten(&store, &owned, vec![mine.clone(), theirs]).unwrap();
-        assert_eq!(
-            kept,
-            [mine],
-            "only the reports of the partitions acted on are published"
-        );
-        assert!(
-            store.evaluated(0).unwrap().is_some(),
-            "partition 0 was published: still evaluated"
-        );
-        assert!(
-            store.evaluated(1).unwrap().is_none(),
-            "partition 1 changed unpublished: its takeover must evaluate it again"
-        );
+        store.unset_evaluated(&[1]).unwrap();
+        assert!(store.evaluated(0).unwrap().is_some());
+        assert!(store.evaluated(1).unwrap().is_none());
     }
 }
