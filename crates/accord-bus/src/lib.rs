@@ -283,6 +283,10 @@ pub struct Owned {
     /// `true` when ownership never changes: a groupless subscription and the embedded log (one partition, one
     /// process) own every partition for their whole life, so there is nothing to restore on assignment.
     pub fixed: bool,
+    /// `true` from a revocation to the next assignment of the same rebalance: partitions missing from `partitions`
+    /// now may come back with their generation, so whoever leaves a partition alone because it is not owned should
+    /// wait until this is `false` (the enforcer's tasks do).
+    pub settling: bool,
 }
 
 impl Owned {
@@ -295,6 +299,7 @@ impl Owned {
                 .map(|partition| (partition, 0))
                 .collect(),
             fixed: true,
+            settling: false,
         }
     }
 

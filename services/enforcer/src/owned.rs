@@ -92,7 +92,9 @@ impl Partitions {
         forget_or_acting(&mut self.restored(), owned.as_ref(), partitions)
     }
 
-    /// Waits until the stage has subscribed, then for the ownership guard; returns it with what is owned under it.
+    /// Waits until the stage has subscribed, then for the ownership guard at a moment no rebalance is half-way
+    /// ([`Owned::settling`]: a partition revoked then may come back with its generation, and a task that left it
+    /// alone as not owned would leave it to nobody); returns the guard with what is owned under it.
     pub(crate) async fn hold(&self) -> Held {
         let ownership = loop {
             let known = self.known.notified();
@@ -101,8 +103,15 @@ impl Partitions {
             }
             known.await;
         };
-        let guard = ownership.hold().await;
-        let owned = ownership.owned();
+        let (guard, owned) = loop {
+            let guard = ownership.hold().await;
+            let owned = ownership.owned();
+            if !owned.settling {
+                break (guard, owned);
+            }
+            drop(guard);
+            ownership.changed_from(owned.generation).await;
+        };
         let acting = if owned.fixed {
             owned.clone()
         } else {
@@ -438,7 +447,7 @@ mod tests {
         let owned = Owned {
             generation: 6,
             partitions: BTreeMap::from([(0, 1), (2, 6)]),
-            fixed: false,
+            ..Owned::default()
         };
         let acting = forget_or_acting(&mut restored, Some(&owned), &BTreeSet::from([0, 1, 2]));
         assert_eq!(
@@ -467,5 +476,16 @@ mod tests {
         store.unset_evaluated(&[1]).unwrap();
         assert!(store.evaluated(0).unwrap().is_some());
         assert!(store.evaluated(1).unwrap().is_none());
+    }
+
+    #[test]
+    fn forget_applied_makes_the_next_restore_read_those_partitions_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::open(dir.path()).unwrap();
+        store
+            .raise_applied(&BTreeMap::from([(0, 10), (1, 20)]))
+            .unwrap();
+        store.forget_applied(&[1]).unwrap();
+        assert_eq!(store.applied().unwrap(), BTreeMap::from([(0, 10)]));
     }
 }

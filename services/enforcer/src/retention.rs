@@ -57,9 +57,21 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
     for reports in due(state, &retentions, now).await? {
         let (reports, others) = owned_or_not(state, &held, reports).await?;
         if !others.is_empty() {
-            // Another replica's partitions: its owner publishes the withdrawals; the stale copies here go.
+            // Another replica's partitions: its owner publishes the withdrawals; the stale copies here go. Should this
+            // replica take one of those partitions over later (its owner lost before it could withdraw them), it
+            // reads the partition from the start again, and so finds them.
             let store = state.store.clone();
-            tokio::task::spawn_blocking(move || store.remove(&others)).await??;
+            tokio::task::spawn_blocking(move || {
+                let partitions: Vec<u32> = others
+                    .iter()
+                    .filter_map(|(_, partition)| *partition)
+                    .collect();
+                let reports: Vec<NormalizedReport> =
+                    others.into_iter().map(|(report, _)| report).collect();
+                store.remove(&reports)?;
+                store.forget_applied(&partitions)
+            })
+            .await??;
         }
         for chunk in reports.chunks(state.config.reevaluation_chunk.max(1)) {
             let mut records = Vec::with_capacity(chunk.len());
@@ -92,13 +104,14 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
     Ok((removed, next_end(state, &retentions).await?))
 }
 
-/// Splits reports into those of the partitions this replica acts on and those of partitions it does not own;
-/// those of partitions owned and not restored yet are left out of both (their restore sweeps them).
+/// Splits reports into those of the partitions this replica acts on and those of partitions it does not own (with
+/// their partitions); those of partitions owned and not restored yet are left out of both (their restore sweeps
+/// them).
 async fn owned_or_not(
     state: &AppState,
     held: &crate::owned::Held,
     reports: Vec<NormalizedReport>,
-) -> anyhow::Result<(Vec<NormalizedReport>, Vec<NormalizedReport>)> {
+) -> anyhow::Result<(Vec<NormalizedReport>, Vec<(NormalizedReport, Option<u32>)>)> {
     if held.acting.fixed {
         return Ok((reports, Vec::new()));
     }
@@ -110,7 +123,7 @@ async fn owned_or_not(
         if crate::owned::belongs(&held.acting, partition) {
             mine.push(report);
         } else if !crate::owned::belongs(&held.owned, partition) {
-            others.push(report);
+            others.push((report, partition));
         }
     }
     Ok((mine, others))

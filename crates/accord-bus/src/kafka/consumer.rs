@@ -225,6 +225,7 @@ fn owned_of(tracking: &Tracking) -> Owned {
             .filter_map(|(partition, since)| Some((u32::try_from(*partition).ok()?, *since)))
             .collect(),
         fixed: false,
+        settling: !tracking.between.is_empty(),
     }
 }
 
@@ -838,6 +839,24 @@ mod tests {
             .iter()
             .map(|delivery| (delivery.position.partition, delivery.position.offset))
             .collect()
+    }
+
+    #[test]
+    fn ownership_is_settling_from_a_revocation_to_the_next_assignment() {
+        let mut tracking = Tracking {
+            assigned: HashSet::from([0]),
+            since: HashMap::from([(0, 2)]),
+            generation: 3,
+            ..Tracking::default()
+        };
+        assert!(!owned_of(&tracking).settling);
+        tracking.between.insert(1, 2);
+        let owned = owned_of(&tracking);
+        assert!(
+            owned.settling,
+            "partition 1 may come back with its generation"
+        );
+        assert_eq!(owned.partitions, std::collections::BTreeMap::from([(0, 2)]));
     }
 
     #[test]

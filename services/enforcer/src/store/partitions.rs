@@ -234,6 +234,33 @@ impl ReportStore {
         Ok(())
     }
 
+    /// Forgets what was applied of `partitions`: a restore of one of them reads it from its start again.
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn forget_applied(&self, partitions: &[u32]) -> Result<(), StoreError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(failed("failed to begin write"))?;
+        {
+            let mut table = txn
+                .open_table(APPLIED)
+                .map_err(failed("failed to open applied offsets"))?;
+            for &partition in partitions {
+                table
+                    .remove(partition)
+                    .map_err(failed("failed to forget an applied offset"))?;
+            }
+        }
+        txn.commit()
+            .map_err(failed("failed to commit applied offsets"))?;
+        Ok(())
+    }
+
     /// Raises the applied offsets of partitions (never lowers one), durably.
     ///
     /// # Errors
