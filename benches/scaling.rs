@@ -168,7 +168,8 @@ async fn wait_processed(bus: &BusClient, reports: usize) {
 }
 
 async fn run(replicas: usize, reports: usize) -> Run {
-    let mut cluster = Cluster::start_with_partitions(PARTITIONS).await;
+    // Several live members per group: a session tansu's join pause fits in (`STABLE_SESSION_TIMEOUT`).
+    let mut cluster = Cluster::start_with(PARTITIONS, cluster::STABLE_SESSION_TIMEOUT).await;
     for k in 2..=replicas {
         for stage in ["normalizer", "enforcer"] {
             cluster.spawn_replica(&format!("{stage}-{k}"), stage).await;

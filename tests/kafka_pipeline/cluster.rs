@@ -125,6 +125,12 @@ impl Drop for Broker {
 /// this timeout is over (`accord_bus::kafka::MemberIdentity`, decision 0078): a killed stage is restarted at once.
 pub const SESSION_TIMEOUT: Duration = Duration::from_millis(3_000);
 
+/// The session timeout of a cluster whose groups keep several live members through rebalances (the production
+/// default). tansu 0.6 holds the JoinGroup of a member that is not the group's leader for 3 s (`PAUSE_MS` in its
+/// `coordinator/group/administrator.rs`), and the member sends no heartbeat while it waits: under a 3 s session the
+/// coordinator expels it, it joins again, and the group rebalances every few seconds for good.
+pub const STABLE_SESSION_TIMEOUT: Duration = Duration::from_millis(10_000);
+
 /// The services, each its own process.
 pub const SERVICES: [&str; 6] = [
     "admin",
@@ -161,13 +167,18 @@ impl Cluster {
 
     /// Every service once, on a broker with `partitions` partitions per topic.
     pub async fn start_with_partitions(partitions: usize) -> Self {
+        // A short session so that a killed member's partitions move on quickly.
+        Self::start_with(partitions, SESSION_TIMEOUT).await
+    }
+
+    /// Every service once, on a broker with `partitions` partitions per topic (ordering and commits are per
+    /// partition) and the groups' session timeout `session`.
+    pub async fn start_with(partitions: usize, session: Duration) -> Self {
         let broker = Broker::start();
-        // Ordering and commits are per partition; a short session so that a killed member's partitions move on
-        // quickly.
         let bus_url = format!(
             "kafka://{}?partitions={partitions}&session_timeout_ms={}",
             broker.bootstrap,
-            SESSION_TIMEOUT.as_millis()
+            session.as_millis()
         );
         let mut cluster = Self {
             broker,
@@ -482,4 +493,39 @@ pub fn report(n: usize) -> Value {
 /// A domain unique to report `n`.
 pub fn indicator(n: usize) -> String {
     format!("r{n}.fault-run.example")
+}
+
+impl Drop for Cluster {
+    /// With `ACCORD_TEST_KEEP_LOGS=DIR`, copies every service's log and the broker's into a new directory under
+    /// `DIR` before the temporary directories go (for reading a failure at leisure).
+    fn drop(&mut self) {
+        let Some(keep) = std::env::var_os("ACCORD_TEST_KEEP_LOGS") else {
+            return;
+        };
+        let to = std::path::Path::new(&keep).join(format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_millis())
+                .unwrap_or_default()
+        ));
+        if std::fs::create_dir_all(&to).is_err() {
+            return;
+        }
+        let broker_log = self.broker.dir.path().join("tansu.log");
+        let logs = std::fs::read_dir(self.data.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
+            .chain([broker_log]);
+        for log in logs {
+            if let Some(name) = log.file_name() {
+                let _ = std::fs::copy(&log, to.join(name));
+            }
+        }
+        eprintln!("logs kept in {}", to.display());
+    }
 }

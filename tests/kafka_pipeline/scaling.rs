@@ -45,7 +45,8 @@ async fn three_replicas_per_stage_with_one_killed_lose_and_duplicate_nothing() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().await;
-    let mut cluster = Cluster::start_with_partitions(PARTITIONS).await;
+    // Three live members per group: a session tansu's join pause fits in (`STABLE_SESSION_TIMEOUT`).
+    let mut cluster = Cluster::start_with(PARTITIONS, crate::cluster::STABLE_SESSION_TIMEOUT).await;
     for (name, service) in REPLICAS {
         cluster.spawn_replica(name, service).await;
     }
