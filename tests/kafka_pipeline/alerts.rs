@@ -38,6 +38,46 @@ async fn wait_alerts_on(cluster: &Cluster, search: &str, agency: &str, count: us
     }
 }
 
+/// Creates a watchlist of `agency` on the first search process watching `value`.
+async fn watch(cluster: &Cluster, agency: &str, name: &str, value: &str) {
+    let watchlist = json!({ "name": name, "purpose": "investigation", "case": "CASE-KAFKA",
+        "entries": [{ "value": value }] });
+    let (status, body) = cluster
+        .call(
+            "search",
+            Method::POST,
+            "/v1/watchlists",
+            agency,
+            Some(watchlist),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Posts a phishing report of `partner` with the two indicator `values`; returns the gateway's 202 body.
+async fn post_watched(cluster: &Cluster, partner: &str, title: &str, values: [&str; 2]) -> Value {
+    let report = json!({
+        "title": title,
+        "occurred_at": "2026-11-20T08:00:00Z",
+        "tlp": "green",
+        "classification": "unclassified",
+        "categories": ["phishing"],
+        "sector": "finance",
+        "indicators": [{ "value": values[0] }, { "value": values[1] }],
+    });
+    let (status, accepted) = cluster
+        .call(
+            "gateway",
+            Method::POST,
+            "/v1/reports",
+            partner,
+            Some(report),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    accepted
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_release_raises_an_alert_and_a_retraction_withdraws_it_across_processes() {
     if !enabled() {
@@ -46,38 +86,14 @@ async fn a_release_raises_an_alert_and_a_retraction_withdraws_it_across_processe
     let _one = crate::ONE_AT_A_TIME.lock().await;
     let mut cluster = Cluster::start().await;
     let (partner, agency) = cluster.world().await;
-    let watchlist = json!({ "name": "Kafka path", "purpose": "investigation", "case": "CASE-KAFKA",
-        "entries": [{ "value": "watched.kafka.example" }] });
-    let (status, body) = cluster
-        .call(
-            "search",
-            Method::POST,
-            "/v1/watchlists",
-            &agency,
-            Some(watchlist),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-
-    let report = json!({
-        "title": "Watched on Kafka",
-        "occurred_at": "2026-11-20T08:00:00Z",
-        "tlp": "green",
-        "classification": "unclassified",
-        "categories": ["phishing"],
-        "sector": "finance",
-        "indicators": [{ "value": "watched.kafka.example" }, { "value": "other.kafka.example" }],
-    });
-    let (status, accepted) = cluster
-        .call(
-            "gateway",
-            Method::POST,
-            "/v1/reports",
-            &partner,
-            Some(report),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    watch(&cluster, &agency, "Kafka path", "watched.kafka.example").await;
+    let accepted = post_watched(
+        &cluster,
+        &partner,
+        "Watched on Kafka",
+        ["watched.kafka.example", "other.kafka.example"],
+    )
+    .await;
     let id = accepted["id"].as_str().unwrap();
     let alerts = wait_alerts(&cluster, &agency, 1).await;
     assert_eq!(alerts[0]["kind"], "match", "{alerts:?}");
@@ -110,41 +126,26 @@ async fn the_replica_holding_a_watchlist_raises_its_alerts_for_every_partition()
     let mut cluster = Cluster::start_with(3, crate::cluster::STABLE_SESSION_TIMEOUT).await;
     cluster.spawn_replica("search-2", "search").await;
     let (partner, agency) = cluster.world().await;
-    let watchlist = json!({ "name": "Every partition", "purpose": "investigation", "case": "CASE-KAFKA",
-        "entries": [{ "value": "watched.everywhere.example" }] });
-    let (status, body) = cluster
-        .call(
-            "search",
-            Method::POST,
-            "/v1/watchlists",
-            &agency,
-            Some(watchlist),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    watch(
+        &cluster,
+        &agency,
+        "Every partition",
+        "watched.everywhere.example",
+    )
+    .await;
 
     // Twelve reports, keyed by random ids: spread over the three partitions.
     const REPORTS: usize = 12;
     for n in 0..REPORTS {
-        let report = json!({
-            "title": format!("Watched everywhere {n}"),
-            "occurred_at": "2026-11-20T08:00:00Z",
-            "tlp": "green",
-            "classification": "unclassified",
-            "categories": ["phishing"],
-            "sector": "finance",
-            "indicators": [{ "value": "watched.everywhere.example" }, { "value": format!("other{n}.example") }],
-        });
-        let (status, body) = cluster
-            .call(
-                "gateway",
-                Method::POST,
-                "/v1/reports",
-                &partner,
-                Some(report),
-            )
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let other = format!("other{n}.example");
+        let title = format!("Watched everywhere {n}");
+        post_watched(
+            &cluster,
+            &partner,
+            &title,
+            ["watched.everywhere.example", other.as_str()],
+        )
+        .await;
     }
     let alerts = wait_alerts_on(&cluster, "search", &agency, REPORTS).await;
     assert_eq!(alerts.len(), REPORTS, "one alert per report: {alerts:?}");

@@ -212,26 +212,7 @@ impl ReportStore {
     /// # Errors
     /// Fails on a storage error.
     pub fn unset_evaluated(&self, partitions: &[u32]) -> Result<(), StoreError> {
-        if partitions.is_empty() {
-            return Ok(());
-        }
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(failed("failed to begin write"))?;
-        {
-            let mut table = txn
-                .open_table(EVALUATED)
-                .map_err(failed("failed to open evaluated positions"))?;
-            for &partition in partitions {
-                table
-                    .remove(partition)
-                    .map_err(failed("failed to remove evaluated positions"))?;
-            }
-        }
-        txn.commit()
-            .map_err(failed("failed to commit evaluated positions"))?;
-        Ok(())
+        self.forget_partitions(EVALUATED, partitions)
     }
 
     /// Forgets what was applied of `partitions`: a restore of one of them reads it from its start again.
@@ -239,6 +220,15 @@ impl ReportStore {
     /// # Errors
     /// Fails on a storage error.
     pub fn forget_applied(&self, partitions: &[u32]) -> Result<(), StoreError> {
+        self.forget_partitions(APPLIED, partitions)
+    }
+
+    /// Removes the entries of `partitions` from a table keyed by partition.
+    fn forget_partitions<V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<'_, u32, V>,
+        partitions: &[u32],
+    ) -> Result<(), StoreError> {
         if partitions.is_empty() {
             return Ok(());
         }
@@ -248,16 +238,16 @@ impl ReportStore {
             .map_err(failed("failed to begin write"))?;
         {
             let mut table = txn
-                .open_table(APPLIED)
-                .map_err(failed("failed to open applied offsets"))?;
+                .open_table(table)
+                .map_err(failed("failed to open a partition table"))?;
             for &partition in partitions {
                 table
                     .remove(partition)
-                    .map_err(failed("failed to forget an applied offset"))?;
+                    .map_err(failed("failed to forget a partition"))?;
             }
         }
         txn.commit()
-            .map_err(failed("failed to commit applied offsets"))?;
+            .map_err(failed("failed to commit a partition table"))?;
         Ok(())
     }
 
