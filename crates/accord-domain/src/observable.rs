@@ -272,9 +272,9 @@ pub fn detect(value: &str) -> Option<ObservableType> {
     if CVE_SHAPE.is_match(value) {
         return Some(ObservableType::Vulnerability);
     }
-    // The file-extension rule looks past a trailing dot, which the canonical domain drops (`setup.exe.`).
-    let without_root = value.strip_suffix('.').unwrap_or(value);
-    if !has_file_extension(without_root) && forms::domain(value).is_ok() {
+    // The file-extension rule reads the canonical domain, as a lookup of it would: a trailing dot (`setup.exe.`) or a
+    // character IDNA drops (`setup.\u{feff}exe`) must not hide the extension.
+    if forms::domain(value).is_ok_and(|canonical| !has_file_extension(&canonical)) {
         return Some(ObservableType::DomainName);
     }
     if let Some((host, _path)) = value.split_once('/') {

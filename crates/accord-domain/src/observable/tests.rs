@@ -666,3 +666,12 @@ fn a_trailing_dot_does_not_hide_a_file_extension() {
     assert_eq!(detect("setup.exe."), None);
     assert_eq!(detect("evil.com."), Some(ObservableType::DomainName));
 }
+
+/// Found by the same fuzz target: IDNA drops a byte-order mark, so `A-AAA-_0AA.\u{feff}EXE` hid its extension from
+/// detection while its canonical form `a-aaa-_0aa.exe` showed it.
+#[test]
+fn a_character_idna_drops_does_not_hide_a_file_extension() {
+    assert_eq!(detect("A-AAA-_0AA.\u{feff}EXE"), None);
+    assert_eq!(detect("setup.\u{feff}exe"), None);
+    assert_eq!(detect("evil.\u{feff}com"), Some(ObservableType::DomainName));
+}
