@@ -15,7 +15,9 @@
 //!     mid-run: every report searchable exactly once, conservation holds (module `scaling`);
 //! (i) three search replicas keep one audit trail, and one lost with its volume loses nothing (module `audit`);
 //! (j) an indicator retraction reaches every enforcer replica (module `owned`);
-//! (k) a normalizer replica lost for good (killed, never restarted) leaves no partition behind (module `lost`).
+//! (k) a normalizer replica lost for good (killed, never restarted) leaves no partition behind (module `lost`);
+//! (l) two, then three enforcer replicas on four partitions, one killed for good: every report of every partition
+//!     is released, withdrawn and removed as the MoUs say (module `owned_state`).
 //!
 //! Each test runs its own broker. Without tansu installed they pass with a notice, unless `ACCORD_REQUIRE_KAFKA=1`.
 //! The seed of the random faults is printed and replayable with `ACCORD_FAULT_SEED`.
@@ -26,6 +28,7 @@ mod audit;
 mod cluster;
 mod lost;
 mod owned;
+mod owned_state;
 mod refill;
 mod replicas;
 mod restart;

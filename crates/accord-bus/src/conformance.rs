@@ -71,6 +71,8 @@ pub const CASES: &[&str] = &[
     "commit_keeps_a_contiguous_watermark",
     "acknowledged_records_survive_restart",
     "concurrent_publishers_get_distinct_ordered_offsets",
+    "a_partition_is_read_from_an_offset_up_to_its_end_at_open",
+    "a_subscription_owns_the_partitions_it_delivers",
 ];
 
 /// Runs every test of the suite, one after the other.
@@ -90,6 +92,8 @@ pub async fn run_all(factory: &impl BusFactory) {
     commit_keeps_a_contiguous_watermark(factory).await;
     acknowledged_records_survive_restart(factory).await;
     concurrent_publishers_get_distinct_ordered_offsets(factory).await;
+    a_partition_is_read_from_an_offset_up_to_its_end_at_open(factory).await;
+    a_subscription_owns_the_partitions_it_delivers(factory).await;
 }
 
 /// A fresh bus answers its health check.
@@ -538,5 +542,105 @@ pub async fn concurrent_publishers_get_distinct_ordered_offsets(factory: &impl B
         expected.is_empty(),
         "{} published records were not delivered",
         expected.len()
+    );
+}
+
+/// Reads a partition reader to its end (an empty batch), each batch within `max`.
+async fn read_to_end(
+    reader: &mut Box<dyn crate::PartitionReader>,
+    max: usize,
+) -> Vec<crate::Delivery> {
+    let mut deliveries = Vec::new();
+    loop {
+        let batch = guard(reader.next_batch(max))
+            .await
+            .unwrap_or_else(|error| panic!("a partition read failed: {error:?}"));
+        assert!(
+            batch.len() <= max,
+            "next_batch({max}) returned {} records",
+            batch.len()
+        );
+        if batch.is_empty() {
+            return deliveries;
+        }
+        deliveries.extend(batch);
+    }
+}
+
+/// [`Bus::read_partition`](crate::Bus::read_partition) returns the records of one partition from the offset asked
+/// for up to the end the partition had when the reader opened (records published later are not returned), then
+/// empty batches; from the end on it returns nothing; a partition the topic does not have is refused.
+pub async fn a_partition_is_read_from_an_offset_up_to_its_end_at_open(factory: &impl BusFactory) {
+    let bus = factory.open().await;
+    let topic = new_topic(&bus, "partition-read").await;
+    let positions = publish(&bus, &topic, records(0..8)).await;
+    let partition = positions[0].partition;
+    let open = |from: u64| {
+        let (bus, topic) = (bus.clone(), topic.clone());
+        async move {
+            guard(bus.read_partition(&topic, partition, from))
+                .await
+                .unwrap_or_else(|error| panic!("read_partition failed: {error:?}"))
+        }
+    };
+    let mut reader = open(positions[2].offset).await;
+    assert_eq!(
+        reader.end(),
+        positions[7].offset + 1,
+        "the end is the partition's end at open"
+    );
+    publish(&bus, &topic, records(8..10)).await;
+    let deliveries = read_to_end(&mut reader, 3).await;
+    assert_eq!(
+        delivered_positions(&deliveries),
+        positions[2..],
+        "from the offset asked for to the end at open"
+    );
+    let expected: Vec<Record> = records(2..8);
+    let read: Vec<Record> = deliveries
+        .into_iter()
+        .map(|delivery| delivery.record)
+        .collect();
+    assert_eq!(read, expected);
+    let mut at_end = open(positions[7].offset + 3).await;
+    assert!(
+        read_to_end(&mut at_end, 10).await.is_empty(),
+        "nothing past the end"
+    );
+    let missing = guard(bus.read_partition(&topic, 1000, 0)).await;
+    assert!(
+        matches!(missing, Err(BusError::Refused(_))),
+        "a partition the topic does not have must be refused: {:?}",
+        missing.map(|reader| reader.end())
+    );
+}
+
+/// [`Subscription::owned`](crate::Subscription::owned): a groupless subscription owns every partition for good; a
+/// lone group member owns the partition of every record it delivers, once it delivered it, and its generation
+/// is not 0 unless its ownership is fixed.
+pub async fn a_subscription_owns_the_partitions_it_delivers(factory: &impl BusFactory) {
+    let bus = factory.open().await;
+    let topic = new_topic(&bus, "owned").await;
+    let positions = publish(&bus, &topic, records(0..3)).await;
+    let partition = positions[0].partition;
+    let groupless = subscribe(&bus, &topic, None).await;
+    let owned = groupless.owned();
+    assert!(
+        owned.fixed && owned.owns(partition),
+        "a groupless subscription owns every partition: {owned:?}"
+    );
+    assert_eq!(owned.generation, 0);
+    let mut grouped = subscribe(&bus, &topic, Some(&unique("owned"))).await;
+    let deliveries = collect(&mut grouped, 3).await;
+    let owned = grouped.owned();
+    for delivery in &deliveries {
+        assert!(
+            owned.owns(delivery.position.partition),
+            "{owned:?} lacks a delivered partition"
+        );
+    }
+    assert!(
+        owned.fixed || owned.generation > 0,
+        "an assignment changes the generation: {owned:?}"
     );
 }

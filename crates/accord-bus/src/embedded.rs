@@ -308,6 +308,27 @@ impl Bus for EmbeddedBus {
         )))
     }
 
+    /// Reads partition 0 of `topic` from `from` up to its end now; any other partition is refused.
+    async fn read_partition(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+    ) -> Result<Box<dyn crate::PartitionReader>, BusError> {
+        let end = self.end_offsets(topic).await?[0].offset;
+        if partition != 0 {
+            return Err(BusError::Refused(format!(
+                "the embedded log has one partition; there is no partition {partition} of `{topic}`"
+            )));
+        }
+        Ok(Box::new(subscription::EmbeddedPartitionReader {
+            shared: Arc::downgrade(&self.shared),
+            topic: topic.to_owned(),
+            next: from,
+            end,
+        }))
+    }
+
     /// Returns the end of the single partition of `topic`.
     async fn end_offsets(&self, topic: &str) -> Result<Vec<Position>, BusError> {
         let end = self

@@ -7,6 +7,13 @@
 //!   delivered again unless its offset was committed after it was processed.
 //! - A subscription without a group reads the whole topic from the beginning and commits nothing: services use it to
 //!   materialize the compacted topics (MoUs, directory).
+//! - A subscription tells which partitions it owns now ([`Subscription::ownership`]): in a group, the partitions
+//!   assigned to this member, with a generation that changes at every assignment or revocation and, per partition,
+//!   since when it has owned it; without a group, and on a backend with one partition and one process (the embedded
+//!   log), every partition, for good ([`Owned::fixed`]). A record is only delivered while its partition is owned,
+//!   and after the ownership shows it; a revocation waits for the [`Ownership::hold`] guards of the member.
+//! - [`Bus::read_partition`] reads one partition of a topic from an offset up to the end taken when it opens, outside
+//!   any group (nothing committed): what a member restores a newly owned partition's state from.
 //!
 //! Implementations: [`embedded`] (a durable log in the data directory, on redb) and `kafka` (Apache Kafka through
 //! rdkafka, feature `kafka`, on by default). Every implementation passes the backend-neutral `conformance` suite
@@ -48,7 +55,7 @@ pub mod redb_file;
 pub mod retry;
 mod watermark;
 
-use std::{fmt, sync::Arc};
+use std::{collections::BTreeMap, fmt, sync::Arc};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -215,6 +222,26 @@ pub trait Bus: Send + Sync + 'static {
         ))
     }
 
+    /// Opens a reader of one partition of `topic` from offset `from` (the first record at or after it) up to the
+    /// partition's end as it is now ([`PartitionReader::end`]): outside any group, committing nothing. A member
+    /// restores the state of a partition it was just assigned from it (the enforcer's store, from the compacted
+    /// `reports.normalized`). Beacons ([`BEACON_HEADER`]) are left out.
+    ///
+    /// # Errors
+    /// [`BusError::UnknownTopic`], [`BusError::Refused`] for a partition the topic does not have (or a bus that
+    /// cannot do it: the default), else as the other calls.
+    async fn read_partition(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+    ) -> Result<Box<dyn PartitionReader>, BusError> {
+        let _ = (topic, partition, from);
+        Err(BusError::Refused(
+            "this bus cannot read a single partition".to_owned(),
+        ))
+    }
+
     /// Returns the largest record, by [`Record::size`], that [`Bus::publish`] accepts: a larger one is
     /// [`BusError::Refused`]. Stages check their output against it to dead-letter what can never be published.
     fn max_record_bytes(&self) -> usize;
@@ -230,6 +257,147 @@ pub trait Subscription: Send {
     /// Marks these deliveries as processed and commits, for each partition, the highest position below which every
     /// delivered record has been marked (a contiguous watermark). Without a group this does nothing.
     async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError>;
+
+    /// Returns the view of the partitions this subscription owns ([`Ownership`]). A record of a partition is
+    /// delivered only after the assignment that gave it shows there; a revoked partition leaves it before the
+    /// revocation returns to the broker (so before another member can be given it), and only once no
+    /// [`Ownership::hold`] guard is held.
+    fn ownership(&self) -> Ownership;
+
+    /// Returns the partitions this subscription owns now ([`Ownership::owned`]).
+    fn owned(&self) -> Owned {
+        self.ownership().owned()
+    }
+}
+
+/// The partitions a subscription owns ([`Subscription::owned`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Owned {
+    /// Changes at every assignment and revocation; 0 before the first assignment and for a fixed ownership.
+    pub generation: u64,
+    /// The partitions owned now (empty while a group member waits for its first assignment), each with the
+    /// generation since which this subscription has owned it without a break in which another member could have
+    /// been given it: a partition revoked and assigned back in the same rebalance keeps it, one that was away (or
+    /// whose assignment was lost) gets the generation of its new assignment.
+    pub partitions: BTreeMap<u32, u64>,
+    /// `true` when ownership never changes: a groupless subscription and the embedded log (one partition, one
+    /// process) own every partition for their whole life, so there is nothing to restore on assignment.
+    pub fixed: bool,
+    /// `true` from a revocation to the next assignment of the same rebalance: partitions missing from `partitions`
+    /// now may come back with their generation, so whoever leaves a partition alone because it is not owned should
+    /// wait until this is `false` (the enforcer's tasks do).
+    pub settling: bool,
+}
+
+impl Owned {
+    /// Every partition in `partitions`, for good.
+    pub fn fixed(partitions: impl IntoIterator<Item = u32>) -> Self {
+        Self {
+            generation: 0,
+            partitions: partitions
+                .into_iter()
+                .map(|partition| (partition, 0))
+                .collect(),
+            fixed: true,
+            settling: false,
+        }
+    }
+
+    /// Whether `partition` is owned.
+    pub fn owns(&self, partition: u32) -> bool {
+        self.partitions.contains_key(&partition)
+    }
+}
+
+/// A cloneable view of a subscription's ownership ([`Subscription::ownership`]), readable by any task while another
+/// uses the subscription, and the gate that orders acting on owned partitions before their revocation.
+#[derive(Clone)]
+pub struct Ownership {
+    view: Arc<dyn Fn() -> Owned + Send + Sync>,
+    gate: Arc<tokio::sync::RwLock<()>>,
+    /// The generation, sent at every change; `None` for a fixed ownership.
+    generations: Option<tokio::sync::watch::Receiver<u64>>,
+}
+
+impl fmt::Debug for Ownership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Ownership").field(&self.owned()).finish()
+    }
+}
+
+/// Held while acting on owned partitions ([`Ownership::hold`]): no partition is revoked meanwhile.
+pub type OwnershipGuard = tokio::sync::OwnedRwLockReadGuard<()>;
+
+impl Ownership {
+    /// Every partition in `partitions`, for good ([`Owned::fixed`]); holding it never waits.
+    pub fn fixed(partitions: impl IntoIterator<Item = u32>) -> Self {
+        let owned = Owned::fixed(partitions);
+        Self {
+            view: Arc::new(move || owned.clone()),
+            gate: Arc::default(),
+            generations: None,
+        }
+    }
+
+    /// An ownership read through `view`, whose revocations take `gate`'s write side before the revoked partitions
+    /// leave the view, and whose every change sends its new generation on `generations` (a backend's subscription
+    /// builds it).
+    pub fn new(
+        view: impl Fn() -> Owned + Send + Sync + 'static,
+        gate: Arc<tokio::sync::RwLock<()>>,
+        generations: tokio::sync::watch::Receiver<u64>,
+    ) -> Self {
+        Self {
+            view: Arc::new(view),
+            gate,
+            generations: Some(generations),
+        }
+    }
+
+    /// Returns once the generation is no longer `generation` (at once if it already moved); never for a fixed
+    /// ownership. Cancel safe: a subscription's reader waits for it beside its next batch, so that it notices an
+    /// assignment or a revocation while no record arrives.
+    pub async fn changed_from(&self, generation: u64) {
+        let Some(generations) = &self.generations else {
+            return std::future::pending().await;
+        };
+        let mut generations = generations.clone();
+        if generations
+            .wait_for(|current| *current != generation)
+            .await
+            .is_err()
+        {
+            // The subscription is gone: its ownership never changes again.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// The partitions owned now.
+    pub fn owned(&self) -> Owned {
+        (self.view)()
+    }
+
+    /// Waits until no revocation is under way and returns a guard: while it is held, no partition that
+    /// [`Ownership::owned`] shows is revoked (the revocation, and so the rebalance, waits for the guard). A member
+    /// that publishes on behalf of its partitions (the enforcer's release sets) holds it from reading `owned` to the
+    /// end of the publication, so that nothing it publishes for a partition follows what the partition's next owner
+    /// published. Hold it briefly (a batch, a chunk) and never twice in one task: a revocation waiting between the
+    /// two holds would wait for ever.
+    pub async fn hold(&self) -> OwnershipGuard {
+        self.gate.clone().read_owned().await
+    }
+}
+/// A reader of one partition up to the end it had when opened ([`Bus::read_partition`]). Not cancel safe: a
+/// [`PartitionReader::next_batch`] dropped before it returns may lose records, so the reader must be dropped too.
+#[async_trait]
+pub trait PartitionReader: Send {
+    /// The offset the partition's next record would have got when the reader opened: it delivers records below it
+    /// only.
+    fn end(&self) -> u64;
+
+    /// Returns up to `max` (at least one) of the next records in offset order, or an empty batch once every record
+    /// below [`PartitionReader::end`] was returned (compaction leaves gaps: offsets are increasing, not dense).
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError>;
 }
 
 /// Settings of a bus that do not belong in its URL: the `[kafka]` section (TLS and SASL, with their secrets) and the

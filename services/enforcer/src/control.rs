@@ -72,19 +72,22 @@ pub(crate) fn replaced(
 /// amendment can put an older version after a newer one on the bus, and the report's status keeps the newer (the
 /// gateway's `status::owned::amend`); so does the enforcer. Another amendment to the same version replaces it (the
 /// later on the bus wins, in the status too). Logged, as it means a partner's writes reached several gateways.
-pub(crate) fn without_older_versions(
-    reports: Vec<NormalizedReport>,
+/// `items` carry their report (`report` finds it), each with what the caller keeps beside it (its partition).
+pub(crate) fn without_older_versions<T>(
+    items: Vec<T>,
     previous: &HashMap<ReportId, NormalizedReport>,
-) -> Vec<NormalizedReport> {
+    report: impl Fn(&T) -> &NormalizedReport,
+) -> Vec<T> {
     let version = |report: &NormalizedReport| report.revision.as_ref().map_or(1, |r| r.version);
     // The newest version so far of each report: the stored one, then the batch's in order.
     let mut newest: HashMap<ReportId, u32> = previous
         .iter()
         .map(|(id, stored)| (id.clone(), version(stored)))
         .collect();
-    reports
+    items
         .into_iter()
-        .filter(|report| {
+        .filter(|item| {
+            let report = report(item);
             let current = newest.entry(report.id.clone()).or_insert(0);
             let older = version(report) < *current;
             if older {
@@ -283,16 +286,24 @@ fn revocations(state: &AppState, report: &NormalizedReport, at: Timestamp) -> Ve
 }
 
 /// Applies an indicator retraction to this replica's store and publishes the release sets of the reports it changed
-/// (see the module documentation).
+/// in the partitions it owns (the others are stale copies here: their owners act on them; see the module
+/// documentation). Lock order as everywhere: the ownership guard, the partner's lock, the evaluation lock.
 pub(crate) async fn retract_indicators(
     state: &AppState,
     retraction: &IndicatorRetraction,
 ) -> anyhow::Result<()> {
+    let held = state.partitions.hold().await;
     let _partner = state.partners.lock([&retraction.partner]).await;
     let _evaluation = state.evaluation.read().await;
-    let (store, owned) = (state.store.clone(), retraction.clone());
+    let (store, retraction_owned, owned) =
+        (state.store.clone(), retraction.clone(), held.acting.clone());
     let started = std::time::Instant::now();
-    let changed = tokio::task::spawn_blocking(move || store.retract_values(&owned)).await??;
+    let changed = tokio::task::spawn_blocking(move || {
+        let changed = store.retract_values(&retraction_owned)?;
+        crate::owned::placed(&store, changed)
+    })
+    .await??;
+    let changed = crate::owned::acting_or_forgotten(state, &owned, changed).await?;
     let stored_ms = started.elapsed().as_millis();
     let trigger = format!(
         "indicators retracted by the partner ({})",
@@ -338,14 +349,14 @@ mod tests {
             version(&stored, 4, "v4"),
             version(&stored, 3, "v3 after v4"),
         ];
-        let kept: Vec<String> = without_older_versions(batch, &previous)
+        let kept: Vec<String> = without_older_versions(batch, &previous, |report| report)
             .into_iter()
             .map(|report| report.title)
             .collect();
         assert_eq!(kept, ["another v2", "v4"]);
         let fresh = crate::store::tests::report("bank-b");
         assert_eq!(
-            without_older_versions(vec![fresh.clone()], &previous),
+            without_older_versions(vec![fresh.clone()], &previous, |report| report),
             [fresh]
         );
     }

@@ -28,6 +28,7 @@
 mod control;
 mod explain;
 mod metrics;
+mod owned;
 mod partners;
 mod preview;
 mod rederive;
@@ -130,6 +131,8 @@ pub struct AppState {
     pub(crate) mou_validator: Arc<accord_domain::MouValidator>,
     /// Wakes the watcher when reports were stored: their retention may end before its next wake-up.
     pub(crate) stored: Arc<tokio::sync::Notify>,
+    /// The partitions of `reports.normalized` this replica owns, once its stage has subscribed (`owned`).
+    pub(crate) partitions: Arc<owned::Partitions>,
     /// Orders a partner's lane and its indicator retractions (`partners`).
     pub(crate) partners: partners::PartnerLocks,
 }
@@ -158,6 +161,7 @@ impl AppState {
             evaluation: Arc::new(RwLock::new(())),
             mou_validator: Arc::new(accord_domain::MouValidator::new()?),
             stored: Arc::new(tokio::sync::Notify::new()),
+            partitions: Arc::default(),
             partners: partners::PartnerLocks::default(),
         })
     }
@@ -307,10 +311,28 @@ struct Enforcer {
 #[async_trait]
 impl Stage for Enforcer {
     /// Evaluates the batch's reports and acts on its controls (retractions) in the batch's order: the reports before
-    /// a control are stored and published before it acts, so a retraction right behind its report removes it.
+    /// a control are stored and published before it acts, so a retraction right behind its report removes it. Holds
+    /// the ownership guard throughout and leaves out the records of partitions no longer owned (read before a
+    /// revocation: their new owner processes them); a batch with records of a partition owned again but not restored
+    /// yet fails, and is offered again once it is (`owned`).
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
+        let held = self.state.partitions.hold().await;
+        let owned = &held.acting;
+        if let Some(delivery) = batch.iter().find(|delivery| {
+            let partition = delivery.position.partition;
+            held.owned.owns(partition) && !owned.owns(partition)
+        }) {
+            // Read before the partition was revoked and assigned back: offered again once it is restored.
+            anyhow::bail!(
+                "partition {} is being restored",
+                delivery.position.partition
+            );
+        }
         let mut reports: Vec<Delivery> = Vec::new();
         for delivery in batch {
+            if !owned.owns(delivery.position.partition) {
+                continue;
+            }
             if accord_domain::control::is_control(&delivery.record.headers) {
                 self.reports(&std::mem::take(&mut reports)).await?;
                 control::apply(&self.state, delivery).await?;
@@ -334,10 +356,10 @@ impl Enforcer {
                 .publish(topics::REPORTS_REJECTED, decoded.dead_letters)
                 .await?;
         }
-        let reports: Vec<NormalizedReport> = decoded
+        let reports: Vec<(NormalizedReport, u32)> = decoded
             .items
             .into_iter()
-            .map(|(_, report)| report)
+            .map(|(index, report)| (report, batch[index].position.partition))
             .collect();
         if reports.is_empty() {
             return Ok(());
@@ -347,16 +369,25 @@ impl Enforcer {
         let _partners = self
             .state
             .partners
-            .lock(reports.iter().map(|report| &report.partner))
+            .lock(reports.iter().map(|(report, _)| &report.partner))
             .await;
         // Foreground threads whatever the batch's priority: the store's one write transaction must not wait for a
         // background thread to be scheduled while another partner's batch waits for it (priority inversion).
         let (retracted, previous, reports) = tokio::task::spawn_blocking(move || {
             // The versions amendments replace: what they no longer release is revoked for TAXII pollers.
-            let previous = control::replaced(&store, &reports)?;
+            let only: Vec<NormalizedReport> =
+                reports.iter().map(|(report, _)| report.clone()).collect();
+            let previous = control::replaced(&store, &only)?;
             // Stripped of the values their partner retracted after sending them.
-            let mut reports = control::without_older_versions(reports, &previous);
-            Ok::<_, anyhow::Error>((store.put(&mut reports)?, previous, reports))
+            let (mut reports, partitions): (Vec<_>, Vec<_>) =
+                control::without_older_versions(reports, &previous, |(report, _)| report)
+                    .into_iter()
+                    .unzip();
+            Ok::<_, anyhow::Error>((
+                store.put_placed(&mut reports, &partitions)?,
+                previous,
+                reports,
+            ))
         })
         .await??;
         self.state.stored.notify_one();
@@ -465,7 +496,7 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     );
     let bus: BusClient = state.deps.bus.clone();
     let live = stage::run_fair(
-        bus.clone(),
+        owned::OwnedBus::client(&state),
         options,
         fairness,
         Enforcer {

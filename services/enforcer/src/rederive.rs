@@ -8,7 +8,8 @@
 //! re-evaluation after a policy change does, and publishes the new release set, which the indexer indexes.
 //!
 //! - A report no longer in the store (retracted, past its retention) is not re-derived: nothing of it may be
-//!   released.
+//!   released. Nor is one of a partition this replica does not own (`crate::owned`): its copy here may be stale,
+//!   and the report stays withdrawn (fail closed) unless its owner's re-derivation follower reads the dead letter.
 //! - Each report is re-derived at most [`MAX_ATTEMPTS`] times per process: a disk that damaged every new record
 //!   would otherwise turn this into an endless loop. Past that, an ERROR names the report.
 //! - Other dead letters (a report the normalizer refused, one the index refused for good) are not the enforcer's to
@@ -61,22 +62,28 @@ impl Stage for Rederive {
         if wanted.is_empty() {
             return Ok(());
         }
+        let held = self.state.partitions.hold().await;
+        let owned = held.acting.clone();
         let _evaluation = self.state.evaluation.write().await;
         let store = self.state.store.clone();
         let snapshot = self.state.deps.directory.snapshot();
         let releases = tokio::task::spawn_blocking(move || {
             let at = chrono::Utc::now();
-            let mut releases = Vec::with_capacity(wanted.len());
+            let mut reports = Vec::with_capacity(wanted.len());
             for report_id in &wanted {
-                if let Some(report) = store.get(report_id)? {
-                    releases.push(evaluate_at(
-                        &report,
+                reports.extend(store.get(report_id)?);
+            }
+            let releases: Vec<_> = crate::owned::owned_only(&store, &owned, reports)?
+                .iter()
+                .map(|report| {
+                    evaluate_at(
+                        report,
                         &snapshot,
                         at,
                         accord_domain::view::TRIGGER_REDERIVED,
-                    ));
-                }
-            }
+                    )
+                })
+                .collect();
             Ok::<_, anyhow::Error>(releases)
         })
         .await??;

@@ -8,8 +8,8 @@
 //!   MoU naming it (an agency's country decides `recipient_countries`);
 //! - an MoU boundary that passed affects its providers.
 //!
-//! The affected partners' stored reports are evaluated again under the evaluation lock and their release sets
-//! published; the indexer replaces every view of each report, so widening, narrowing and withdrawal all reach the
+//! The affected partners' stored reports of the partitions this replica owns (`crate::owned`) are evaluated again
+//! under the ownership guard and the evaluation lock and their release sets published; the indexer replaces every view of each report, so widening, narrowing and withdrawal all reach the
 //! index. The snapshot positions acted on are stored, so a restart re-evaluates whatever changed while it was down.
 //!
 //! Retention needs no re-evaluation to take effect: a view's validity window ends with retention and the index
@@ -119,6 +119,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut acted_on: Arc<Snapshot> = Arc::new(Snapshot::default());
     let mut last_check = chrono::Utc::now();
     let mut first = true;
+    let mut recorded = BTreeMap::new();
     loop {
         let current = state.deps.directory.snapshot();
         let applied = state.deps.directory.applied();
@@ -160,6 +161,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         if let Err(error) = state.store.set_policy_positions(applied) {
             tracing::warn!(error = %ErrorChain(&error), "failed to store the policy positions acted on");
         }
+        record_evaluated(&state, &mut recorded, applied, now).await;
         acted_on = current;
         last_check = now;
         let wait = next
@@ -179,14 +181,52 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// Re-evaluates every stored report of the affected partners and publishes their release sets.
+/// Records that the reports of the partitions acted on are evaluated under `applied` (`crate::owned`: a partition
+/// taken back later with nothing new and no policy change since needs no re-evaluation), for the partitions whose
+/// record changed. Nothing under a fixed ownership.
+async fn record_evaluated(
+    state: &AppState,
+    recorded: &mut BTreeMap<u32, accord_runtime::directory::Applied>,
+    applied: accord_runtime::directory::Applied,
+    now: Timestamp,
+) {
+    let held = state.partitions.hold().await;
+    if held.acting.fixed {
+        return;
+    }
+    let changed: Vec<u32> = held
+        .acting
+        .partitions
+        .keys()
+        .filter(|partition| recorded.get(partition) != Some(&applied))
+        .copied()
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let (store, partitions) = (state.store.clone(), changed.clone());
+    match tokio::task::spawn_blocking(move || store.set_evaluated(&partitions, applied, now)).await
+    {
+        Ok(Ok(())) => recorded.extend(changed.into_iter().map(|partition| (partition, applied))),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %ErrorChain(&error), "failed to record the positions evaluated")
+        }
+        Err(error) => tracing::warn!(%error, "failed to record the positions evaluated"),
+    }
+}
+
+/// Re-evaluates every stored report of the affected partners in the partitions this replica owns (`crate::owned`)
+/// and publishes their release sets, holding the ownership guard, then the evaluation lock.
 async fn reevaluate(state: &AppState, affected: &Affected) -> anyhow::Result<()> {
+    let held = state.partitions.hold().await;
     let _evaluation = state.evaluation.write().await;
     let mut num_reports = 0;
     for (partner, reason) in affected {
-        let store = state.store.clone();
-        let owner = partner.clone();
-        let reports = tokio::task::spawn_blocking(move || store.by_partner(&owner)).await??;
+        let (store, owner, owned) = (state.store.clone(), partner.clone(), held.acting.clone());
+        let reports = tokio::task::spawn_blocking(move || {
+            crate::owned::owned_only(&store, &owned, store.by_partner(&owner)?)
+        })
+        .await??;
         num_reports += crate::evaluate_and_publish(state, reports, reason).await?;
     }
     tracing::info!(

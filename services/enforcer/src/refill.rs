@@ -41,22 +41,31 @@ impl Stage for Refiller {
     }
 }
 
-/// Stores the reports of `batch` and applies its controls in the batch's order (a record that is not a report was
-/// dead-lettered by the live stage when it first read it, and is skipped).
-fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<()> {
+/// Stores the reports of `batch`, each placed in its partition, and applies its controls in the batch's order (a
+/// record that is not a report was dead-lettered by the live stage when it first read it, and is skipped). Also the
+/// restore of a partition taken over (`crate::owned`).
+///
+/// # Errors
+/// A store failure.
+pub(crate) fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<()> {
     let mut reports: Vec<NormalizedReport> = Vec::new();
+    let mut partitions: Vec<u32> = Vec::new();
     for delivery in batch {
         if is_control(&delivery.record.headers) {
             if !reports.is_empty() {
-                store.put(&mut std::mem::take(&mut reports))?;
+                store.put_placed(
+                    &mut std::mem::take(&mut reports),
+                    &std::mem::take(&mut partitions),
+                )?;
             }
             control::apply_to_store(store, delivery)?;
         } else if let Ok(report) = serde_json::from_slice(&delivery.record.payload) {
             reports.push(report);
+            partitions.push(delivery.position.partition);
         }
     }
     if !reports.is_empty() {
-        store.put(&mut reports)?;
+        store.put_placed(&mut reports, &partitions)?;
     }
     Ok(())
 }

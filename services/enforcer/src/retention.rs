@@ -1,6 +1,9 @@
 //! Retention: reports past every retention period that could still apply are withdrawn from the index and removed
 //! from the enforcer's store for good.
 //!
+//! Only the owner of a report's partition publishes its withdrawal (`crate::owned`); a replica that holds a stale
+//! copy of a report of another replica's partition past its retention removes it from its store without publishing.
+//!
 //! A report of partner P is kept while some MoU naming P as a provider (latest version, any status: a suspended or
 //! expired MoU may come back) could still retain it, that is until `received_at + max(retention_days)` over those
 //! MoUs. At that instant no MoU can grant it any more (policy-model.md: visible only while received less than
@@ -47,10 +50,29 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
     if due(state, &retentions, now).await?.is_empty() {
         return Ok((0, next_end(state, &retentions).await?));
     }
+    let held = state.partitions.hold().await;
     let _evaluation = state.evaluation.write().await;
     let retentions = longest_retention(&state.deps.directory.snapshot().mous);
     let mut removed = 0;
     for reports in due(state, &retentions, now).await? {
+        let (reports, others) = owned_or_not(state, &held, reports).await?;
+        if !others.is_empty() {
+            // Another replica's partitions: its owner publishes the withdrawals; the stale copies here go. Should this
+            // replica take one of those partitions over later (its owner lost before it could withdraw them), it
+            // reads the partition from the start again, and so finds them.
+            let store = state.store.clone();
+            tokio::task::spawn_blocking(move || {
+                let partitions: Vec<u32> = others
+                    .iter()
+                    .filter_map(|(_, partition)| *partition)
+                    .collect();
+                let reports: Vec<NormalizedReport> =
+                    others.into_iter().map(|(report, _)| report).collect();
+                store.remove(&reports)?;
+                store.forget_applied(&partitions)
+            })
+            .await??;
+        }
         for chunk in reports.chunks(state.config.reevaluation_chunk.max(1)) {
             let mut records = Vec::with_capacity(chunk.len());
             for report in chunk {
@@ -80,6 +102,31 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
         metrics::counter!(crate::metrics::RETENTION_REMOVED).increment(removed as u64);
     }
     Ok((removed, next_end(state, &retentions).await?))
+}
+
+/// Splits reports into those of the partitions this replica acts on and those of partitions it does not own (with
+/// their partitions); those of partitions owned and not restored yet are left out of both (their restore sweeps
+/// them).
+async fn owned_or_not(
+    state: &AppState,
+    held: &crate::owned::Held,
+    reports: Vec<NormalizedReport>,
+) -> anyhow::Result<(Vec<NormalizedReport>, Vec<(NormalizedReport, Option<u32>)>)> {
+    if held.acting.fixed {
+        return Ok((reports, Vec::new()));
+    }
+    let store = state.store.clone();
+    let placed =
+        tokio::task::spawn_blocking(move || crate::owned::placed(&store, reports)).await??;
+    let (mut mine, mut others) = (Vec::new(), Vec::new());
+    for (report, partition) in placed {
+        if crate::owned::belongs(&held.acting, partition) {
+            mine.push(report);
+        } else if !crate::owned::belongs(&held.owned, partition) {
+            others.push((report, partition));
+        }
+    }
+    Ok((mine, others))
 }
 
 /// Each partner's stored reports past every retention at `now` (partners with none left out).

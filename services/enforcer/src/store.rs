@@ -8,11 +8,13 @@ use accord_domain::{NormalizedReport, OrgId, ReportId};
 use accord_runtime::{health::Health, memory::MemoryConfig, store::HealingDatabase};
 use redb::{Durability, ReadableTable, TableDefinition};
 
+use self::partitions::Placements;
 use self::received::{BY_RECEIVED, received_key};
 use self::retracted::RETRACTED;
 use self::retracted_values::RETRACTED_VALUES;
 
 mod encoded;
+mod partitions;
 mod received;
 mod retracted;
 mod retracted_values;
@@ -84,6 +86,10 @@ impl ReportStore {
         txn.open_table(BY_PARTNER)?;
         txn.open_table(META)?;
         txn.open_table(RETRACTED)?;
+        txn.open_table(partitions::PARTITION_OF)?;
+        txn.open_table(partitions::BY_PARTITION)?;
+        txn.open_table(partitions::APPLIED)?;
+        txn.open_table(partitions::EVALUATED)?;
         txn.open_table(RETRACTED_VALUES)?;
         received::backfill(&txn)?;
         txn.commit()?;
@@ -99,11 +105,25 @@ impl ReportStore {
     /// those whose partner retracted them, whose ids are returned. A report sent before a retraction of one of its
     /// indicator values loses the value first, in `reports` too, so the caller evaluates what was stored
     /// (`retracted_values`). The reports are encoded before the write transaction opens: the store has one writer at
-    /// a time, which the enforcer's lanes share.
+    /// a time, which the enforcer's lanes share. A report keeps the partition it was placed in, if any
+    /// ([`ReportStore::put_placed`]).
     ///
     /// # Errors
     /// Fails on a storage error.
     pub fn put(&self, reports: &mut [NormalizedReport]) -> Result<Vec<ReportId>, StoreError> {
+        self.put_placed(reports, &[])
+    }
+
+    /// As [`ReportStore::put`], and records that `reports[i]` came from partition `partitions[i]` of
+    /// `reports.normalized` (`partitions` is empty, or as long as `reports`).
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn put_placed(
+        &self,
+        reports: &mut [NormalizedReport],
+        partitions: &[u32],
+    ) -> Result<Vec<ReportId>, StoreError> {
         let mut encoded = reports
             .iter()
             .map(encode)
@@ -123,11 +143,12 @@ impl ReportStore {
             let retracted = txn
                 .open_table(RETRACTED)
                 .map_err(failed("failed to open tombstones"))?;
+            let mut placements = Placements::open(&txn)?;
             let values = txn
                 .open_table(RETRACTED_VALUES)
                 .map_err(failed("failed to open retracted values"))?;
             let mut partners = std::collections::HashMap::new();
-            for (report, bytes) in reports.iter_mut().zip(encoded.iter_mut()) {
+            for (index, (report, bytes)) in reports.iter_mut().zip(encoded.iter_mut()).enumerate() {
                 if retracted
                     .get(report.id.as_str())
                     .map_err(failed("failed to read a tombstone"))?
@@ -150,6 +171,9 @@ impl ReportStore {
                 by_received
                     .insert(received_key(report).as_str(), ())
                     .map_err(failed("failed to write reception index"))?;
+                if let Some(&partition) = partitions.get(index) {
+                    placements.place(report.id.as_str(), partition)?;
+                }
             }
         }
         txn.commit().map_err(failed("failed to commit reports"))?;
@@ -346,6 +370,53 @@ pub(crate) mod tests {
             indicator_spans: None,
             indicator_pii: Vec::new(),
         }
+    }
+
+    #[test]
+    fn reports_keep_their_partition_until_removed_and_applied_offsets_only_rise() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::open(dir.path()).unwrap();
+        assert!(store.applied().unwrap().is_empty());
+        let (a, b, c) = (report("bank-a"), report("bank-a"), report("bank-b"));
+        store
+            .put_placed(&mut [a.clone(), b.clone(), c.clone()], &[1, 2, 1])
+            .unwrap();
+        let ids = |reports: Vec<NormalizedReport>| {
+            let mut ids: Vec<ReportId> = reports.into_iter().map(|report| report.id).collect();
+            ids.sort();
+            ids
+        };
+        let mut expected = vec![a.id.clone(), c.id.clone()];
+        expected.sort();
+        assert_eq!(ids(store.by_partition(1).unwrap()), expected);
+        // Stored again without a placement (indicators stripped), it stays where it was; moved, it moves.
+        store.put(&mut [a.clone()]).unwrap();
+        store.put_placed(&mut [c.clone()], &[3]).unwrap();
+        assert_eq!(ids(store.by_partition(1).unwrap()), vec![a.id.clone()]);
+        assert_eq!(ids(store.by_partition(3).unwrap()), vec![c.id.clone()]);
+        let unknown = ReportId::random();
+        assert_eq!(
+            store
+                .partitions_of(&[&a.id, &b.id, &c.id, &unknown])
+                .unwrap(),
+            vec![Some(1), Some(2), Some(3), None]
+        );
+        store.remove(std::slice::from_ref(&b)).unwrap();
+        assert!(store.by_partition(2).unwrap().is_empty());
+        assert_eq!(store.partitions_of(&[&b.id]).unwrap(), vec![None]);
+        store
+            .raise_applied(&std::collections::BTreeMap::from([(1, 10), (2, 4)]))
+            .unwrap();
+        store
+            .raise_applied(&std::collections::BTreeMap::from([(1, 7), (2, 9)]))
+            .unwrap();
+        drop(store);
+        let store = ReportStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.applied().unwrap(),
+            std::collections::BTreeMap::from([(1, 10), (2, 9)])
+        );
+        assert_eq!(ids(store.by_partition(1).unwrap()), vec![a.id]);
     }
 
     #[test]

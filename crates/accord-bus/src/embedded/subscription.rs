@@ -19,7 +19,10 @@ use super::{
     Shared, codec,
     writer::{Command, GROUP_OFFSETS, log_table, log_table_name},
 };
-use crate::{BusError, Delivery, Position, Record, Subscription, watermark::Watermark};
+use crate::{
+    BusError, Delivery, Ownership, PartitionReader, Position, Record, Subscription,
+    watermark::Watermark,
+};
 
 /// A subscription on one topic of the embedded log; see the module documentation.
 pub(super) struct EmbeddedSubscription {
@@ -84,6 +87,11 @@ impl EmbeddedSubscription {
 
 #[async_trait]
 impl Subscription for EmbeddedSubscription {
+    /// Partition 0, for good: one partition, one process.
+    fn ownership(&self) -> Ownership {
+        Ownership::fixed([0])
+    }
+
     /// Waits until the log end passes the next offset, then returns up to `max` records (at least one, even when
     /// `max` is 0).
     #[instrument(level = "debug", skip_all, fields(topic = %self.topic))]
@@ -163,6 +171,43 @@ impl Subscription for EmbeddedSubscription {
 }
 
 /// Returns the records of `topic` at offsets `[from, to)`.
+/// A reader of the embedded log's one partition ([`crate::Bus::read_partition`]): `[next, end)` a chunk at a time.
+pub(super) struct EmbeddedPartitionReader {
+    pub(super) shared: Weak<Shared>,
+    pub(super) topic: String,
+    pub(super) next: u64,
+    pub(super) end: u64,
+}
+
+#[async_trait]
+impl PartitionReader for EmbeddedPartitionReader {
+    fn end(&self) -> u64 {
+        self.end
+    }
+
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let max = u64::try_from(max.max(1)).unwrap_or(u64::MAX);
+        while self.next < self.end {
+            let (from, to) = (self.next, self.end.min(self.next.saturating_add(max)));
+            let db = self.shared.upgrade().ok_or(BusError::Closed)?.database()?;
+            let topic = self.topic.clone();
+            let deliveries = tokio::task::spawn_blocking(move || read_range(&db, &topic, from, to))
+                .await
+                .map_err(|error| {
+                    BusError::unavailable(format!("failed to read topic `{}`", self.topic), error)
+                })??;
+            // A range the cleaner emptied is skipped; the next read starts after what was returned.
+            self.next = deliveries
+                .last()
+                .map_or(to, |last| last.position.offset + 1);
+            if !deliveries.is_empty() {
+                return Ok(deliveries);
+            }
+        }
+        Ok(Vec::new())
+    }
+}
+
 fn read_range(db: &Database, topic: &str, from: u64, to: u64) -> Result<Vec<Delivery>, BusError> {
     let unavailable = |error: redb::Error| {
         BusError::unavailable(format!("failed to read topic `{topic}`"), error)

@@ -31,6 +31,18 @@
 //!   their new owner (at least once; every sink is idempotent);
 //! - **assign**: the partitions are recorded as owned; trackers start at the first record delivered after it.
 //!
+//! Both change the subscription's ownership ([`Subscription::ownership`]) under the tracking lock, with a new
+//! generation: an assigned partition shows there before any of its records can be taken (taking checks the same set
+//! under the same lock), and a revoked one has left it before the callback returns to the broker, so before its new
+//! owner is given it. A revocation first takes the write side of the ownership gate, so it waits for every
+//! [`crate::Ownership::hold`] guard (the enforcer publishing for its partitions) and blocks new ones while it runs.
+//! Each owned partition carries the generation since which it has been owned: a partition revoked and assigned
+//! back in the same rebalance (eager rebalancing revokes everything first) keeps its generation, because no other
+//! member can have been given it in between; one revoked with a lost assignment (the session expired: the group
+//! went on without this member) or not assigned back gets a new one when it comes back. A stage that restores a
+//! partition's state before processing it (the enforcer) restores the partitions whose generation it has not
+//! restored yet.
+//!
 //! # Partitions left to nobody
 //! A grouped subscription's poll thread watches the partitions it is not assigned (the `orphans` module): when one
 //! has records past the group's committed offset and that offset has not moved over three checks (a coordinator
@@ -74,7 +86,9 @@ use tokio::sync::Notify;
 use tracing::{debug, info, instrument, warn};
 
 use super::{config::KafkaConfig, error::AuthFailures, orphans, tracker::PartitionTracker};
-use crate::{BusError, Delivery, Position, Record, SubscribeOptions, Subscription};
+use crate::{
+    BusError, Delivery, Owned, Ownership, Position, Record, SubscribeOptions, Subscription,
+};
 
 /// Records buffered between the poll thread and the application before the partitions are paused.
 const MAX_BUFFERED: usize = 4096;
@@ -102,12 +116,27 @@ struct Shared {
     notify: Notify,
     /// Set when the subscription is dropped: the poll thread closes the consumer and ends.
     closed: AtomicBool,
+    /// The ownership gate ([`crate::Ownership`]): a revocation takes its write side.
+    gate: Arc<tokio::sync::RwLock<()>>,
+    /// The ownership generation, sent at every assignment and revocation ([`crate::Ownership::changed_from`]).
+    generations: tokio::sync::watch::Sender<u64>,
+    /// What [`Subscription::ownership`] shows, copied from `tracking` at every change: read without the tracking
+    /// lock, which a synchronous commit holds while it waits for the coordinator (a guard holder reading the
+    /// ownership must never wait for a commit that waits for the rebalance that waits for the guard).
+    snapshot: Mutex<Owned>,
 }
 
 /// What a grouped subscription owns and has delivered.
 #[derive(Default)]
 struct Tracking {
     assigned: HashSet<i32>,
+    /// Incremented at every assignment and revocation ([`Subscription::ownership`]).
+    generation: u64,
+    /// The generation since which each assigned partition has been owned without a break.
+    since: HashMap<i32, u64>,
+    /// The partitions revoked (assignment not lost) since the last assignment, with their `since`: assigned back in
+    /// the next assignment, they keep it.
+    between: HashMap<i32, u64>,
     partitions: HashMap<i32, PartitionTracker>,
 }
 
@@ -153,7 +182,22 @@ impl ConsumerContext for SubscriptionContext {
             Rebalance::Assign(partitions) => {
                 let partitions = partition_ids(partitions, &self.shared.topic);
                 info!(topic = %self.shared.topic, group = ?self.shared.group, ?partitions, "partitions assigned");
-                lock(&self.shared.tracking).assigned.extend(partitions);
+                let mut tracking = lock(&self.shared.tracking);
+                tracking.generation += 1;
+                let generation = tracking.generation;
+                for partition in partitions {
+                    // Assigned again while still owned (no revocation in between), it keeps its generation too.
+                    let kept = tracking.since.get(&partition).copied();
+                    let since = kept
+                        .or_else(|| tracking.between.remove(&partition))
+                        .unwrap_or(generation);
+                    tracking.since.insert(partition, since);
+                    tracking.assigned.insert(partition);
+                }
+                tracking.between.clear();
+                *lock(&self.shared.snapshot) = owned_of(&tracking);
+                self.shared.generations.send_replace(generation);
+                drop(tracking);
                 // A new assignment starts unpaused.
                 lock(&self.shared.buffer).paused = false;
             }
@@ -171,6 +215,20 @@ impl ConsumerContext for SubscriptionContext {
     }
 }
 
+/// What `tracking` owns, as [`Subscription::ownership`] shows it.
+fn owned_of(tracking: &Tracking) -> Owned {
+    Owned {
+        generation: tracking.generation,
+        partitions: tracking
+            .since
+            .iter()
+            .filter_map(|(partition, since)| Some((u32::try_from(*partition).ok()?, *since)))
+            .collect(),
+        fixed: false,
+        settling: !tracking.between.is_empty(),
+    }
+}
+
 fn partition_ids(partitions: &TopicPartitionList, topic: &str) -> Vec<i32> {
     partitions
         .elements()
@@ -183,11 +241,19 @@ fn partition_ids(partitions: &TopicPartitionList, topic: &str) -> Vec<i32> {
 impl Shared {
     /// Gives up `partitions`: commits their pending progress, forgets them and drops their buffered records.
     fn revoke(&self, consumer: &BaseConsumer<SubscriptionContext>, partitions: &[i32]) {
+        // Waits for the application's guards (`Ownership::hold`); on the poll thread, never on the async runtime.
+        let _revoking = self.gate.blocking_write();
         let mut tracking = lock(&self.tracking);
         let lost = consumer.assignment_lost();
         let mut pending = TopicPartitionList::new();
+        tracking.generation += 1;
         for partition in partitions {
             tracking.assigned.remove(partition);
+            if let Some(since) = tracking.since.remove(partition)
+                && !lost
+            {
+                tracking.between.insert(*partition, since);
+            }
             let Some(tracker) = tracking.partitions.remove(partition) else {
                 continue;
             };
@@ -198,6 +264,8 @@ impl Shared {
                 warn!(%error, partition, offset, "failed to prepare a commit on revocation");
             }
         }
+        *lock(&self.snapshot) = owned_of(&tracking);
+        self.generations.send_replace(tracking.generation);
         if pending.count() > 0
             && let Err(error) = consumer.commit(&pending, CommitMode::Sync)
         {
@@ -387,7 +455,7 @@ impl Shared {
 }
 
 /// Converts a fetched message; `None` for a position that does not fit ours (never for a real record).
-fn to_delivery(topic: &str, message: &BorrowedMessage<'_>) -> Option<Delivery> {
+pub(super) fn to_delivery(topic: &str, message: &BorrowedMessage<'_>) -> Option<Delivery> {
     let position = Position {
         partition: u32::try_from(message.partition()).ok()?,
         offset: u64::try_from(message.offset()).ok()?,
@@ -435,6 +503,8 @@ pub(super) struct KafkaSubscription {
     /// The consumer's place in the process's identity, if any (`membership` module): held until the subscription is
     /// dropped.
     _member: Option<super::membership::Member>,
+    /// A groupless subscription's ownership: every partition, for good.
+    fixed: Option<Ownership>,
 }
 
 impl KafkaSubscription {
@@ -463,6 +533,9 @@ impl KafkaSubscription {
             buffer: Mutex::default(),
             notify: Notify::new(),
             closed: AtomicBool::new(false),
+            gate: Arc::default(),
+            generations: tokio::sync::watch::Sender::new(0),
+            snapshot: Mutex::default(),
         });
         let context = SubscriptionContext {
             shared: shared.clone(),
@@ -501,16 +574,30 @@ impl KafkaSubscription {
                 BusError::unavailable("failed to spawn the kafka poll thread", error)
             })?;
         info!(topic = %shared.topic, group = ?shared.group, "subscribed");
+        let fixed = shared.group.is_none().then(|| {
+            Ownership::fixed(
+                partitions
+                    .iter()
+                    .filter_map(|partition| u32::try_from(*partition).ok()),
+            )
+        });
         Ok(Self {
             shared,
             consumer: Some(consumer),
             stopped,
             _member: member,
+            fixed,
         })
     }
 }
 
 impl Shared {
+    /// The assigned partitions, each with the generation since which it has been owned (the snapshot: no tracking
+    /// lock).
+    fn owned(&self) -> Owned {
+        lock(&self.snapshot).clone()
+    }
+
     /// Joins the group (subscribes), or, without one, assigns every partition from the beginning.
     fn subscribe(
         &self,
@@ -664,6 +751,19 @@ impl Subscription for KafkaSubscription {
         }
     }
 
+    /// The assigned partitions and their generations; a groupless subscription's every partition, for good.
+    fn ownership(&self) -> Ownership {
+        if let Some(fixed) = &self.fixed {
+            return fixed.clone();
+        }
+        let shared = self.shared.clone();
+        Ownership::new(
+            move || shared.owned(),
+            self.shared.gate.clone(),
+            self.shared.generations.subscribe(),
+        )
+    }
+
     /// Marks `processed` and commits the contiguous watermark of each partition, synchronously.
     #[instrument(level = "debug", skip_all, fields(topic = %self.shared.topic, group = ?self.shared.group))]
     async fn commit(&mut self, processed: &[Position]) -> Result<(), BusError> {
@@ -706,8 +806,11 @@ mod tests {
             flush: AtomicBool::new(false),
             tracking: Mutex::new(Tracking {
                 assigned: HashSet::from([0, 1]),
-                partitions: HashMap::new(),
+                ..Tracking::default()
             }),
+            gate: Arc::default(),
+            generations: tokio::sync::watch::Sender::new(0),
+            snapshot: Mutex::default(),
             buffer: Mutex::default(),
             notify: Notify::new(),
             closed: AtomicBool::new(false),
@@ -736,6 +839,24 @@ mod tests {
             .iter()
             .map(|delivery| (delivery.position.partition, delivery.position.offset))
             .collect()
+    }
+
+    #[test]
+    fn ownership_is_settling_from_a_revocation_to_the_next_assignment() {
+        let mut tracking = Tracking {
+            assigned: HashSet::from([0]),
+            since: HashMap::from([(0, 2)]),
+            generation: 3,
+            ..Tracking::default()
+        };
+        assert!(!owned_of(&tracking).settling);
+        tracking.between.insert(1, 2);
+        let owned = owned_of(&tracking);
+        assert!(
+            owned.settling,
+            "partition 1 may come back with its generation"
+        );
+        assert_eq!(owned.partitions, std::collections::BTreeMap::from([(0, 2)]));
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod consumer;
 mod error;
 mod membership;
 mod orphans;
+mod reader;
 mod security;
 mod tracker;
 
@@ -446,6 +447,30 @@ impl Bus for KafkaBus {
             beacons,
         )?;
         Ok(Box::new(subscription))
+    }
+
+    /// Opens a reader of one partition (the `reader` module) up to its high watermark now.
+    #[instrument(level = "debug", skip_all, fields(topic = %topic, partition))]
+    async fn read_partition(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+    ) -> Result<Box<dyn crate::PartitionReader>, BusError> {
+        let ends = self.end_offsets(topic).await?;
+        let Some(end) = ends.iter().find(|end| end.partition == partition) else {
+            return Err(BusError::Refused(format!(
+                "topic `{topic}` has no partition {partition}"
+            )));
+        };
+        let (config, topic, end) = (self.config.clone(), topic.to_owned(), end.offset);
+        let partition = i32::try_from(partition).unwrap_or(i32::MAX);
+        tokio::task::spawn_blocking(move || {
+            reader::KafkaPartitionReader::open(&config, &topic, partition, from, end)
+        })
+        .await
+        .map_err(|error| BusError::unavailable("failed to open a partition reader", error))?
+        .map(|reader| Box::new(reader) as Box<dyn crate::PartitionReader>)
     }
 
     /// Returns each partition's high watermark (the offset the next record will get).

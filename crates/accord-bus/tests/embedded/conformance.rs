@@ -42,6 +42,8 @@ conformance_tests!(
     commit_keeps_a_contiguous_watermark,
     acknowledged_records_survive_restart,
     concurrent_publishers_get_distinct_ordered_offsets,
+    a_partition_is_read_from_an_offset_up_to_its_end_at_open,
+    a_subscription_owns_the_partitions_it_delivers,
 );
 
 /// The whole suite on one directory, as a later backend runs it: the cases must not disturb each other.

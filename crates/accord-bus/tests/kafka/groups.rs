@@ -217,3 +217,140 @@ fn committed_offsets(bootstrap: &str, topic: &str, group: &str) -> Vec<(i32, rdk
         Err(error) => panic!("failed to read the committed offsets: {error}"),
     }
 }
+
+/// Waits until `check` holds for the members' ownership, failing after [`WAIT`] with what they owned.
+async fn wait_owned(
+    members: &[&dyn accord_bus::Subscription],
+    what: &str,
+    check: impl Fn(&[accord_bus::Owned]) -> bool,
+) -> Vec<accord_bus::Owned> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let owned: Vec<accord_bus::Owned> = members.iter().map(|member| member.owned()).collect();
+        if check(&owned) {
+            return owned;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} never happened: {owned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn keys(owned: &accord_bus::Owned) -> BTreeSet<u32> {
+    owned.partitions.keys().copied().collect()
+}
+
+/// `Subscription::ownership` follows the group: a lone member owns every partition; a second member joining waits
+/// while the first holds its ownership guard (the revocation waits for it, and `changed_from` with it); then the two own disjoint shares that
+/// cover the topic, the partitions the first kept keep the generation since which it owned them, the second's are
+/// new, and each delivers only records of what it owns; a single partition read outside the group sees every
+/// record of one partition and changes nobody's ownership.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_follows_the_group_and_a_partition_read_is_outside_it() {
+    let Some(bootstrap) = bootstrap() else { return };
+    let config = config(&bootstrap);
+    let group = unique("ownership");
+    let bus = connect(&config);
+    let topic = new_topic(&bus, "ownership").await;
+    let published = publish_spread(&bus, &topic, 30).await;
+    let all: BTreeSet<u32> = (0..u32::from(PARTITIONS)).collect();
+
+    let mut first = subscribe(&bus, &topic, Some(&group)).await;
+    collect(&mut first, published.len()).await;
+    let alone = wait_owned(
+        &[first.as_ref()],
+        "the first member owning every partition",
+        |owned| keys(&owned[0]) == all,
+    )
+    .await;
+    assert!(!alone[0].fixed && alone[0].generation > 0, "{alone:?}");
+
+    // The first member holds its guard: the rebalance the second one starts cannot take partitions from it.
+    let ownership = first.ownership();
+    let generation = alone[0].generation;
+    let changed = tokio::spawn(async move { ownership.changed_from(generation).await });
+    let guard = first.ownership().hold().await;
+    let mut second = subscribe(&bus, &topic, Some(&group)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(first.owned(), alone[0], "a revocation waits for the guard");
+    assert!(
+        !changed.is_finished(),
+        "nothing changed while the guard is held"
+    );
+    drop(guard);
+    tokio::time::timeout(WAIT, changed)
+        .await
+        .expect("changed_from never returned after the rebalance")
+        .unwrap();
+
+    let shared = wait_owned(
+        &[first.as_ref(), second.as_ref()],
+        "a split of the partitions",
+        |owned| {
+            let (one, two) = (keys(&owned[0]), keys(&owned[1]));
+            !two.is_empty()
+                && one.is_disjoint(&two)
+                && one.union(&two).copied().collect::<BTreeSet<u32>>() == all
+        },
+    )
+    .await;
+    assert_ne!(
+        shared[0].generation, alone[0].generation,
+        "the rebalance is a new generation"
+    );
+    for (partition, since) in &shared[0].partitions {
+        assert_eq!(
+            Some(since),
+            alone[0].partitions.get(partition),
+            "a partition revoked and assigned back in one rebalance keeps its generation: {shared:?}"
+        );
+    }
+    for since in shared[1].partitions.values() {
+        assert!(*since > 0, "{shared:?}");
+    }
+    let read_by_second = drain(&mut second, Duration::from_secs(2)).await;
+    for delivery in &read_by_second {
+        assert!(
+            second.owned().owns(delivery.position.partition),
+            "delivered a record of a partition it does not own: {:?}",
+            delivery.position
+        );
+    }
+
+    // Outside the group: the whole of one partition, and nobody's ownership moves.
+    let partition = published[0].partition;
+    let mut reader = bus
+        .read_partition(&topic, partition, 0)
+        .await
+        .expect("read_partition failed");
+    let mut read = Vec::new();
+    loop {
+        let batch = tokio::time::timeout(WAIT, reader.next_batch(7))
+            .await
+            .expect("the partition read hung")
+            .expect("the partition read failed");
+        if batch.is_empty() {
+            break;
+        }
+        read.extend(positions(&batch));
+    }
+    let expected: Vec<Position> = sorted(
+        published
+            .iter()
+            .filter(|position| position.partition == partition)
+            .copied()
+            .collect(),
+    );
+    assert_eq!(read, expected, "every record of the partition, in order");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = [first.owned(), second.owned()];
+    assert_eq!(
+        after.as_slice(),
+        shared.as_slice(),
+        "a partition read joins no group"
+    );
+    drop(first);
+    drop(second);
+}

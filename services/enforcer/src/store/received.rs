@@ -111,7 +111,9 @@ impl ReportStore {
             let mut by_received = txn
                 .open_table(BY_RECEIVED)
                 .map_err(failed("failed to open reception index"))?;
+            let mut placements = super::Placements::open(&txn)?;
             for report in reports {
+                placements.unplace(report.id.as_str())?;
                 table
                     .remove(report.id.as_str())
                     .map_err(failed("failed to remove report"))?;

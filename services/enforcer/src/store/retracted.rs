@@ -44,6 +44,7 @@ impl ReportStore {
                 .and_then(|value| {
                     accord_runtime::packed::from_slice::<NormalizedReport>(value.value()).ok()
                 });
+            super::Placements::open(&txn)?.unplace(id)?;
             if let Some(report) = &removed {
                 txn.open_table(BY_PARTNER)
                     .map_err(failed("failed to open partner index"))?
