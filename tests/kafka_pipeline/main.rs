@@ -347,7 +347,34 @@ async fn stages_killed_at_random_lose_and_duplicate_nothing() {
     );
     assert_eq!(counts.accepted, REPORTS);
     assert_eq!(counts.released, REPORTS);
+    // No policy moved during the run: a restarted enforcer re-evaluates the reports it read back, not its whole
+    // partitions (decision 0081). One whole pass is allowed, for a restart that died before its first takeover.
+    let (read, evaluated) = taken_over(&cluster.log("enforcer"));
+    eprintln!(
+        "fault test (a): enforcer takeovers read {read} records and re-evaluated {evaluated} reports"
+    );
+    assert!(
+        evaluated <= read + REPORTS,
+        "takeovers re-evaluated {evaluated} reports for {read} records read"
+    );
     cluster.stop_all().await;
+}
+
+/// The records read and the reports re-evaluated by every partition takeover an enforcer's log shows.
+fn taken_over(log: &str) -> (usize, usize) {
+    let field = |line: &str, name: &str| -> usize {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or(0)
+    };
+    log.lines()
+        .filter(|line| line.contains("partition taken over"))
+        .fold((0, 0), |(read, evaluated), line| {
+            (
+                read + field(line, "records"),
+                evaluated + field(line, "reports"),
+            )
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

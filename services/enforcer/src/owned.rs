@@ -14,8 +14,9 @@
 //!   nothing published), from the store's applied offset of that partition up to the partition's end when the
 //!   restore began ([`accord_bus::Bus::read_partition`]); then its reports are evaluated again under the current
 //!   policy and their release sets published (the previous owner may have died before applying a policy change or
-//!   a retention end: the gateway's receipts follow from the release sets, whoever publishes them); only then are
-//!   its records processed. The records from the group's committed offset on are then processed as usual, some of
+//!   a retention end: the gateway's receipts follow from the release sets, whoever publishes them) — only the
+//!   reports the restore read, when the policy has not moved since this replica last evaluated the partition; only
+//!   then are its records processed. The records from the group's committed offset on are then processed as usual, some of
 //!   them a second time: at least once, as everywhere. `/readyz` says `restoring partition n` meanwhile.
 //! - **Acting only on owned partitions.** Re-evaluations after policy changes, the retention sweep, the
 //!   re-derivation and the stage's own batches act on the reports of partitions owned now, holding the ownership

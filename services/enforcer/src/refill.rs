@@ -11,7 +11,7 @@
 //! is brought to the policy of now, whatever changed while the enforcer could not act on it.
 
 use accord_bus::Delivery;
-use accord_domain::{NormalizedReport, control::is_control, topics};
+use accord_domain::{NormalizedReport, ReportId, control::is_control, topics};
 use accord_runtime::{refill::Follower, stage::Stage};
 use async_trait::async_trait;
 
@@ -37,17 +37,18 @@ struct Refiller {
 impl Stage for Refiller {
     async fn process(&mut self, batch: &[Delivery]) -> anyhow::Result<()> {
         let (store, batch) = (self.store.clone(), batch.to_vec());
-        tokio::task::spawn_blocking(move || apply(&store, &batch)).await?
+        tokio::task::spawn_blocking(move || apply(&store, &batch).map(drop)).await?
     }
 }
 
 /// Stores the reports of `batch`, each placed in its partition, and applies its controls in the batch's order (a
 /// record that is not a report was dead-lettered by the live stage when it first read it, and is skipped). Also the
-/// restore of a partition taken over (`crate::owned`).
+/// restore of a partition taken over (`crate::owned`). Returns the ids of the reports the batch holds, in order.
 ///
 /// # Errors
 /// A store failure.
-pub(crate) fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<()> {
+pub(crate) fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<Vec<ReportId>> {
+    let mut ids = Vec::new();
     let mut reports: Vec<NormalizedReport> = Vec::new();
     let mut partitions: Vec<u32> = Vec::new();
     for delivery in batch {
@@ -59,7 +60,10 @@ pub(crate) fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<(
                 )?;
             }
             control::apply_to_store(store, delivery)?;
-        } else if let Ok(report) = serde_json::from_slice(&delivery.record.payload) {
+        } else if let Ok(report) =
+            serde_json::from_slice::<NormalizedReport>(&delivery.record.payload)
+        {
+            ids.push(report.id.clone());
             reports.push(report);
             partitions.push(delivery.position.partition);
         }
@@ -67,5 +71,5 @@ pub(crate) fn apply(store: &ReportStore, batch: &[Delivery]) -> anyhow::Result<(
     if !reports.is_empty() {
         store.put_placed(&mut reports, &partitions)?;
     }
-    Ok(())
+    Ok(ids)
 }

@@ -200,6 +200,14 @@ impl ReportStore {
     /// # Errors
     /// Fails on a storage error.
     pub fn get(&self, id: &ReportId) -> Result<Option<NormalizedReport>, StoreError> {
+        Ok(self.get_many(std::slice::from_ref(id))?.pop())
+    }
+
+    /// Returns the stored reports among `ids`, in their order, leaving out those not stored (retracted).
+    ///
+    /// # Errors
+    /// Fails on a storage error.
+    pub fn get_many(&self, ids: &[ReportId]) -> Result<Vec<NormalizedReport>, StoreError> {
         let txn = self
             .db
             .begin_read()
@@ -207,13 +215,17 @@ impl ReportStore {
         let table = txn
             .open_table(REPORTS)
             .map_err(failed("failed to open reports"))?;
-        let Some(value) = table
-            .get(id.as_str())
-            .map_err(failed("failed to read report"))?
-        else {
-            return Ok(None);
-        };
-        Ok(decode(value.value()))
+        let mut reports = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(value) = table
+                .get(id.as_str())
+                .map_err(failed("failed to read report"))?
+                && let Some(report) = decode(value.value())
+            {
+                reports.push(report);
+            }
+        }
+        Ok(reports)
     }
 
     /// Returns every stored report of `partner`.

@@ -3,10 +3,13 @@
 //! current policy, publishing their release sets. Each step is retried until it succeeds or the partition is no
 //! longer owned.
 
-use std::{collections::BTreeMap, future::Future};
+use std::{
+    collections::{BTreeMap, HashSet},
+    future::Future,
+};
 
 use accord_bus::Ownership;
-use accord_domain::topics;
+use accord_domain::{ReportId, topics};
 use accord_runtime::telemetry::ErrorChain;
 
 use super::{RETRY, RestoredPartition};
@@ -35,15 +38,16 @@ pub(super) async fn run(
             .health
             .progress(PROGRESS, format!("restoring partition {partition}"));
         let started = std::time::Instant::now();
-        let Some((end, records)) = retried(&ownership, partition, "restore", || {
+        let Some((end, read)) = retried(&ownership, partition, "restore", || {
             restore(&state, partition)
         })
         .await
         else {
             continue;
         };
+        let records = read.len();
         let Some(reports) = retried(&ownership, partition, "re-evaluation", || {
-            reevaluate(&state, partition, since, records)
+            reevaluate(&state, partition, since, &read)
         })
         .await
         else {
@@ -96,8 +100,8 @@ where
 }
 
 /// Applies the partition's records from the store's applied offset to the partition's end now, store only, and
-/// raises the applied offset to that end. Returns the end and how many records were applied.
-async fn restore(state: &AppState, partition: u32) -> anyhow::Result<(u64, usize)> {
+/// raises the applied offset to that end. Returns the end and the ids of the reports read, each once.
+async fn restore(state: &AppState, partition: u32) -> anyhow::Result<(u64, Vec<ReportId>)> {
     let store = state.store.clone();
     let applied = tokio::task::spawn_blocking(move || store.applied()).await??;
     let from = applied.get(&partition).copied().unwrap_or(0);
@@ -107,34 +111,44 @@ async fn restore(state: &AppState, partition: u32) -> anyhow::Result<(u64, usize
         .read_partition(topics::REPORTS_NORMALIZED, partition, from)
         .await?;
     let end = reader.end();
-    let mut records = 0;
+    let (mut read, mut seen) = (Vec::new(), HashSet::new());
     loop {
         let batch = reader.next_batch(BATCH).await?;
         if batch.is_empty() {
             break;
         }
-        records += batch.len();
         let store = state.store.clone();
-        tokio::task::spawn_blocking(move || crate::refill::apply(&store, &batch)).await??;
+        let ids =
+            tokio::task::spawn_blocking(move || crate::refill::apply(&store, &batch)).await??;
+        read.extend(ids.into_iter().filter(|id| seen.insert(id.clone())));
     }
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.raise_applied(&BTreeMap::from([(partition, end)])))
         .await??;
-    tracing::debug!(partition, from, end, records, "partition restored");
-    Ok((end, records))
+    tracing::debug!(
+        partition,
+        from,
+        end,
+        reports = read.len(),
+        "partition restored"
+    );
+    Ok((end, read))
 }
 
 /// Evaluates the partition's stored reports again and publishes their release sets, then marks the partition
 /// restored for generation `since` (from then on every task acts on its reports), if it is still owned with that
-/// generation, holding the ownership guard and the evaluation lock. Returns how many. The re-evaluation is left out
-/// when it cannot change anything: the restore read no record (nobody added to the partition since this replica
-/// applied it) and this replica last evaluated the partition under the policy positions of now, with no MoU taking
-/// effect or expiring since (`current`). A retention that ended meanwhile is the sweep's, woken after the restore.
+/// generation, holding the ownership guard and the evaluation lock. Returns how many.
+///
+/// When this replica last evaluated the partition under the policy positions of now, with no MoU taking effect or
+/// expiring since (`current`), only the reports the restore `read` are evaluated: what the partition held before
+/// was evaluated under this same policy, and whoever added the rest evaluated it under that policy too, unless it
+/// lagged. A restart after a crash thus publishes the records it read again, not its whole partition. A retention
+/// that ended meanwhile is the sweep's, woken after the restore.
 async fn reevaluate(
     state: &AppState,
     partition: u32,
     since: u64,
-    records: usize,
+    read: &[ReportId],
 ) -> anyhow::Result<usize> {
     let held = state.partitions.hold().await;
     if held.owned.partitions.get(&partition) != Some(&since) {
@@ -144,13 +158,14 @@ async fn reevaluate(
     let (applied, now) = (state.deps.directory.applied(), chrono::Utc::now());
     let store = state.store.clone();
     let evaluated = tokio::task::spawn_blocking(move || store.evaluated(partition)).await??;
-    let count = if records == 0 && current(state, evaluated, applied, now) {
-        0
+    let store = state.store.clone();
+    let reports = if current(state, evaluated, applied, now) {
+        let read = read.to_vec();
+        tokio::task::spawn_blocking(move || store.get_many(&read)).await??
     } else {
-        let store = state.store.clone();
-        let reports = tokio::task::spawn_blocking(move || store.by_partition(partition)).await??;
-        crate::evaluate_and_publish(state, reports, TAKEN_OVER_TRIGGER).await?
+        tokio::task::spawn_blocking(move || store.by_partition(partition)).await??
     };
+    let count = crate::evaluate_and_publish(state, reports, TAKEN_OVER_TRIGGER).await?;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.set_evaluated(&[partition], applied, now)).await??;
     state.partitions.restored().insert(partition, since);
