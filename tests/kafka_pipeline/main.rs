@@ -348,13 +348,15 @@ async fn stages_killed_at_random_lose_and_duplicate_nothing() {
     assert_eq!(counts.accepted, REPORTS);
     assert_eq!(counts.released, REPORTS);
     // No policy moved during the run: a restarted enforcer re-evaluates the reports it read back, not its whole
-    // partitions (decision 0081). One whole pass is allowed, for a restart that died before its first takeover.
+    // partitions (decision 0081). A tenth of the reports is slack for a takeover that finds no evaluation of its
+    // partition (a whole partition then). Seed 1382032590147567399 without the rule: 3 349 re-evaluated for 1 427
+    // read; with it: 1 700 for 1 700.
     let (read, evaluated) = taken_over(&cluster.log("enforcer"));
     eprintln!(
         "fault test (a): enforcer takeovers read {read} records and re-evaluated {evaluated} reports"
     );
     assert!(
-        evaluated <= read + REPORTS,
+        evaluated <= read + REPORTS / 10,
         "takeovers re-evaluated {evaluated} reports for {read} records read"
     );
     cluster.stop_all().await;
