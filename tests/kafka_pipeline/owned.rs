@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::cluster::{Cluster, PATIENCE, enabled};
+use crate::cluster::{ADMIN_TOKEN, Cluster, PATIENCE, enabled};
 
 pub(crate) fn report(title: &str, values: &[&str]) -> Value {
     let indicators: Vec<Value> = values.iter().map(|v| json!({ "value": v })).collect();
@@ -166,13 +166,15 @@ async fn an_indicator_retraction_reaches_every_enforcer_replica() {
         return;
     }
     let _one = crate::ONE_AT_A_TIME.lock().await;
-    let mut cluster = Cluster::start_with_partitions(4).await;
+    // Two live enforcers in one group: a session tansu's join pause fits in.
+    let mut cluster = Cluster::start_with(4, crate::cluster::STABLE_SESSION_TIMEOUT).await;
     cluster.spawn_replica("enforcer-2", "enforcer").await;
     let (partner, agency) = cluster.world().await;
     let own: Vec<String> = (0..16).map(|n| format!("own{n}.spread.example")).collect();
+    let mut ids = Vec::new();
     for (n, value) in own.iter().enumerate() {
         let body = report(&format!("Spread {n}"), &["shared.spread.example", value]);
-        submit(&cluster, &partner, body).await;
+        ids.push(submit(&cluster, &partner, body).await);
     }
     for value in &own {
         wait_lookup(&cluster, &agency, value, true).await;
@@ -186,6 +188,10 @@ async fn an_indicator_retraction_reaches_every_enforcer_replica() {
         "both replicas enforce reports ({first} and {second}); logs:\n{}",
         cluster.logs()
     );
+    // Each replica explains and previews every report, not only those of its partitions (decision 0086).
+    for replica in ["enforcer", "enforcer-2"] {
+        wait_catalogued(&cluster, replica, &ids).await;
+    }
 
     retract(&cluster, &partner, "shared.spread.example").await;
     wait_lookup(&cluster, &agency, "shared.spread.example", false).await;
@@ -202,4 +208,52 @@ async fn an_indicator_retraction_reaches_every_enforcer_replica() {
     let again = wait_lookup(&cluster, &agency, "shared.spread.example", true).await;
     assert_eq!(again["reports_total"], 1, "{again}");
     cluster.stop_all().await;
+}
+
+/// Waits until `replica` previews an MoU of the partner over every one of `ids` and explains each of them: its
+/// catalog holds every report, whichever replica's partition it is in.
+async fn wait_catalogued(cluster: &Cluster, replica: &str, ids: &[String]) {
+    wait_previewed(cluster, replica, ids.len()).await;
+    for id in ids {
+        let path = format!("/v1/explain?report={id}&agency=ncu-de");
+        let (status, explanation) = cluster
+            .call(replica, Method::GET, &path, ADMIN_TOKEN, None)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{replica} explains {id}: {explanation}"
+        );
+    }
+}
+
+/// Waits until a preview on `replica` of an MoU from `bank-a` to `ncu-de` evaluates `count` reports.
+pub(crate) async fn wait_previewed(cluster: &Cluster, replica: &str, count: usize) {
+    let draft = json!({
+        "id": "m-preview", "title": "Preview", "providers": ["bank-a"], "recipients": ["ncu-de"],
+        "effective_from": "2026-01-01T00:00:00Z", "expires_at": "2030-12-31T23:59:59Z",
+        "max_tlp": "amber", "content": ["indicators"], "categories": ["*"], "indicator_types": ["*"],
+        "purposes": ["investigation"], "pii": "share", "attribution": "named",
+        "recipient_countries": ["*"], "retention_days": 3650
+    });
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, preview) = cluster
+            .call(
+                replica,
+                Method::POST,
+                "/v1/mous/preview",
+                ADMIN_TOKEN,
+                Some(draft.clone()),
+            )
+            .await;
+        if status == StatusCode::OK && preview["reports_evaluated"] == count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{replica} previews {status} {preview}, not {count} reports"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

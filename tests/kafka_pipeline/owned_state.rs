@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::cluster::{ADMIN_TOKEN, Cluster, PATIENCE, enabled};
-use crate::owned::wait_lookup;
+use crate::owned::{wait_lookup, wait_previewed};
 
 const PARTITIONS: u32 = 4;
 
@@ -303,6 +303,9 @@ async fn every_report_of_every_partition_is_handled_when_enforcers_die_and_join(
     for report in reports.iter().filter(|report| !report.old) {
         wait_lookup(&cluster, &ncu_de, &report.value, true).await;
     }
+    // The survivor's catalog (decision 0086) dropped them too: a preview counts the retained reports only.
+    let retained = reports.iter().filter(|report| !report.old).count();
+    wait_previewed(&cluster, "enforcer", retained).await;
 
     // A third enforcer joins: the partitions are shared again, and a new MoU reaches every retained report.
     spawn_enforcer(&mut cluster, "enforcer-3").await;

@@ -59,7 +59,7 @@ pub async fn explain_release(
     let Ok(agency) = OrgId::parse(agency) else {
         return Err(ApiError::bad_field("/agency", "not an organization id"));
     };
-    let store = state.store.clone();
+    let store = state.catalog.clone();
     let report = tokio::task::spawn_blocking(move || store.get(&report_id))
         .await
         .map_err(ApiError::internal)?

@@ -25,6 +25,7 @@
 //! report's release sets are published in the order of the snapshots they were computed from: a later release set
 //! is never based on older policy than an earlier one.
 
+mod catalog;
 mod control;
 mod explain;
 mod metrics;
@@ -124,6 +125,9 @@ pub struct AppState {
     pub(crate) config: Arc<Config>,
     pub(crate) deps: Deps,
     pub(crate) store: ReportStore,
+    /// Every report of the deployment, for explanations and previews (`catalog`): the store itself on the embedded
+    /// log.
+    pub(crate) catalog: ReportStore,
     /// Orders evaluations (see the crate docs): the stage's lanes evaluate new reports under the read side, at once;
     /// re-evaluations and retention take the write side.
     pub(crate) evaluation: Arc<RwLock<()>>,
@@ -154,10 +158,12 @@ impl AppState {
             deps.memory.enforcer_cache_bytes(),
             Some(deps.health.clone()),
         )?;
+        let catalog = catalog::open(&deps, &store)?;
         Ok(Self {
             config: Arc::new(config),
             deps,
             store,
+            catalog,
             evaluation: Arc::new(RwLock::new(())),
             mou_validator: Arc::new(accord_domain::MouValidator::new()?),
             stored: Arc::new(tokio::sync::Notify::new()),
@@ -450,8 +456,8 @@ accord_runtime::route_table! {
 }
 
 /// Starts the enforcer in `host`: its stage, the watcher that re-evaluates stored reports on policy changes and
-/// retention ends, and its routes (explain, preview); a store set aside as damaged is refilled before the first two
-/// start (`refill`).
+/// retention ends, its routes (explain, preview) and, on a shared bus, the follower of its catalog (`catalog`); a
+/// store set aside as damaged is refilled before the first two start (`refill`).
 ///
 /// # Errors
 /// Fails when the report store cannot be opened.
@@ -493,6 +499,10 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
     host.spawn_critical(
         "enforcer-retractions",
         gate.then(control::follow(state.clone(), host.shutdown())),
+    );
+    host.spawn_critical(
+        "enforcer-catalog",
+        catalog::follow(state.clone(), host.shutdown()),
     );
     let bus: BusClient = state.deps.bus.clone();
     let live = stage::run_fair(

@@ -166,7 +166,7 @@ pub async fn preview_mou(
         &partners,
         chrono::Utc::now(),
     );
-    let store = state.store.clone();
+    let store = state.catalog.clone();
     // Reading, decoding and evaluating every report is blocking and CPU work: off the async runtime.
     let (evaluated, changes) = tokio::task::spawn_blocking(move || {
         let parts = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);

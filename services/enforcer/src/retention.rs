@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use accord_domain::{MouVersion, NormalizedReport, OrgId, ReleaseSet, Timestamp, topics};
 use chrono::TimeDelta;
 
-use crate::{AppState, release_record};
+use crate::{AppState, release_record, store::ReportStore};
 
 /// The trigger of the release sets the sweep publishes, shown in withdrawal receipts.
 pub const RETENTION_TRIGGER: &str = "retention ended";
@@ -47,14 +47,19 @@ pub fn longest_retention(mous: &[MouVersion]) -> BTreeMap<OrgId, TimeDelta> {
 /// Fails when the store or the bus fails; nothing is removed from the store before its withdrawal is published.
 pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, Option<Timestamp>)> {
     let retentions = longest_retention(&state.deps.directory.snapshot().mous);
-    if due(state, &retentions, now).await?.is_empty() {
-        return Ok((0, next_end(state, &retentions).await?));
+    let catalog_next = sweep_catalog(state, &retentions, now).await?;
+    let next = |store_next: Option<Timestamp>| match (store_next, catalog_next) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if due(&state.store, &retentions, now).await?.is_empty() {
+        return Ok((0, next(next_end(&state.store, &retentions).await?)));
     }
     let held = state.partitions.hold().await;
     let _evaluation = state.evaluation.write().await;
     let retentions = longest_retention(&state.deps.directory.snapshot().mous);
     let mut removed = 0;
-    for reports in due(state, &retentions, now).await? {
+    for reports in due(&state.store, &retentions, now).await? {
         let (reports, others) = owned_or_not(state, &held, reports).await?;
         if !others.is_empty() {
             // Another replica's partitions: its owner publishes the withdrawals; the stale copies here go. Should this
@@ -101,7 +106,25 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> anyhow::Result<(usize, O
         tracing::info!(reports = removed, "removed reports past their retention");
         metrics::counter!(crate::metrics::RETENTION_REMOVED).increment(removed as u64);
     }
-    Ok((removed, next_end(state, &retentions).await?))
+    Ok((removed, next(next_end(&state.store, &retentions).await?)))
+}
+
+/// Removes from a catalog of its own (`crate::catalog`) the reports past every retention at `now`, publishing
+/// nothing (the owner of each report's partition withdraws it); returns when the next catalogued report's retention
+/// ends. Nothing to do when the catalog is the store.
+async fn sweep_catalog(
+    state: &AppState,
+    retentions: &BTreeMap<OrgId, TimeDelta>,
+    now: Timestamp,
+) -> anyhow::Result<Option<Timestamp>> {
+    if !crate::catalog::separate(&state.deps) {
+        return Ok(None);
+    }
+    for reports in due(&state.catalog, retentions, now).await? {
+        let catalog = state.catalog.clone();
+        tokio::task::spawn_blocking(move || catalog.remove(&reports)).await??;
+    }
+    next_end(&state.catalog, retentions).await
 }
 
 /// Splits reports into those of the partitions this replica acts on and those of partitions it does not own (with
@@ -129,9 +152,9 @@ async fn owned_or_not(
     Ok((mine, others))
 }
 
-/// Each partner's stored reports past every retention at `now` (partners with none left out).
+/// Each partner's reports in `store` past every retention at `now` (partners with none left out).
 async fn due(
-    state: &AppState,
+    store: &ReportStore,
     retentions: &BTreeMap<OrgId, TimeDelta>,
     now: Timestamp,
 ) -> anyhow::Result<Vec<Vec<NormalizedReport>>> {
@@ -140,7 +163,7 @@ async fn due(
         let Some(cutoff) = now.checked_sub_signed(*retention) else {
             continue;
         };
-        let (store, owner) = (state.store.clone(), partner.clone());
+        let (store, owner) = (store.clone(), partner.clone());
         // Reports received at or before `cutoff` have `received_at + retention <= now`: past every retention.
         let reports = tokio::task::spawn_blocking(move || {
             store.received_before(&owner, cutoff + TimeDelta::microseconds(1))
@@ -153,14 +176,14 @@ async fn due(
     Ok(due)
 }
 
-/// When the oldest stored report of any partner reaches the end of its retention.
+/// When the oldest report in `store` of any partner reaches the end of its retention.
 async fn next_end(
-    state: &AppState,
+    store: &ReportStore,
     retentions: &BTreeMap<OrgId, TimeDelta>,
 ) -> anyhow::Result<Option<Timestamp>> {
     let mut next: Option<Timestamp> = None;
     for (partner, retention) in retentions {
-        let (store, owner) = (state.store.clone(), partner.clone());
+        let (store, owner) = (store.clone(), partner.clone());
         if let Some(oldest) =
             tokio::task::spawn_blocking(move || store.oldest_received(&owner)).await??
             && let Some(end) = oldest.checked_add_signed(*retention)

@@ -74,13 +74,30 @@ impl ReportStore {
         cache_bytes: usize,
         health: Option<Health>,
     ) -> anyhow::Result<Self> {
+        Self::open_as("enforcer store", dir, cache_bytes, health)
+    }
+
+    /// As [`ReportStore::open_with`], for the catalog of every report (`crate::catalog`), named so in `/readyz`.
+    ///
+    /// # Errors
+    /// Fails when the file cannot be opened.
+    pub(crate) fn open_catalog(
+        dir: &Path,
+        cache_bytes: usize,
+        health: Option<Health>,
+    ) -> anyhow::Result<Self> {
+        Self::open_as("enforcer catalog", dir, cache_bytes, health)
+    }
+
+    fn open_as(
+        name: &'static str,
+        dir: &Path,
+        cache_bytes: usize,
+        health: Option<Health>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let (db, pending) = HealingDatabase::open_derived(
-            "enforcer store",
-            &dir.join("reports.redb"),
-            cache_bytes,
-            health,
-        )?;
+        let (db, pending) =
+            HealingDatabase::open_derived(name, &dir.join("reports.redb"), cache_bytes, health)?;
         let txn = db.begin_write()?;
         txn.open_table(REPORTS)?;
         txn.open_table(BY_PARTNER)?;
