@@ -94,11 +94,13 @@ impl Watch {
     /// Records what a check found (`behind`: per partition not assigned here with records past its committed offset,
     /// that offset; `None` when the offsets could not be read); returns the partitions that made no progress since the
     /// last check, at [`STRIKES`] checks in a row, when the member should join again now (empty otherwise).
+    ///
+    /// A check that could not read the offsets counts neither way: the next one compares with the last read. A
+    /// broker slow enough to time the reads out is when partitions are most likely left to nobody, so starting the
+    /// count over there could keep a member from ever joining again.
     pub(super) fn observe(&mut self, behind: Option<HashMap<i32, i64>>) -> Vec<i32> {
         self.next = Instant::now() + self.interval;
         let Some(behind) = behind else {
-            self.strikes = 0;
-            self.behind.clear();
             return Vec::new();
         };
         let mut stalled: Vec<i32> = behind
@@ -230,11 +232,13 @@ mod tests {
         );
         assert!(
             watch.observe(None).is_empty(),
-            "offsets not read: the count starts over"
+            "offsets not read: the check counts neither way"
         );
-        assert!(watch.observe(at(6)).is_empty(), "first sight again");
-        assert!(watch.observe(at(6)).is_empty(), "one strike");
-        assert_eq!(watch.observe(at(6)), [1, 3], "two strikes");
+        assert_eq!(
+            watch.observe(at(6)),
+            [1, 3],
+            "two strikes, across a check that could not read"
+        );
         assert!(
             watch.observe(at(6)).is_empty(),
             "counting starts over after acting"
@@ -243,5 +247,14 @@ mod tests {
             watch.observe(Some(HashMap::new())).is_empty(),
             "nothing behind"
         );
+        let one = |offset: i64| Some(HashMap::from([(1, offset)]));
+        assert!(watch.observe(one(6)).is_empty(), "first sight");
+        assert!(watch.observe(None).is_empty(), "not read");
+        assert!(
+            watch.observe(one(7)).is_empty(),
+            "progress since the last read"
+        );
+        assert!(watch.observe(one(7)).is_empty(), "one strike");
+        assert_eq!(watch.observe(one(7)), [1], "two strikes");
     }
 }
