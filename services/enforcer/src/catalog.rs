@@ -53,15 +53,11 @@ pub(crate) fn open(
     )
 }
 
-/// Runs the catalog's follower until `shutdown`, refilling a damaged catalog first; returns at once when the catalog
-/// is the store (the embedded log).
+/// Runs the follower of a catalog of its own ([`separate`]) until `shutdown`, refilling a damaged catalog first.
 ///
 /// # Errors
 /// When the bus cannot be subscribed to, or the catalog fails.
 pub(crate) async fn follow(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    if !separate(&state.deps) {
-        return Ok(());
-    }
     let options = StageOptions {
         name: NAME,
         topic: topics::REPORTS_NORMALIZED,

@@ -500,10 +500,12 @@ pub async fn start(config: Config, host: &mut ServiceHost) -> anyhow::Result<()>
         "enforcer-retractions",
         gate.then(control::follow(state.clone(), host.shutdown())),
     );
-    host.spawn_critical(
-        "enforcer-catalog",
-        catalog::follow(state.clone(), host.shutdown()),
-    );
+    if catalog::separate(&state.deps) {
+        host.spawn_critical(
+            "enforcer-catalog",
+            catalog::follow(state.clone(), host.shutdown()),
+        );
+    }
     let bus: BusClient = state.deps.bus.clone();
     let live = stage::run_fair(
         owned::OwnedBus::client(&state),
