@@ -3,6 +3,7 @@
 
 mod alerts;
 mod audit_export;
+mod bench;
 mod case_tokens;
 mod corpus;
 mod corruption;

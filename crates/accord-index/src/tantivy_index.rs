@@ -294,7 +294,11 @@ impl TantivyIndex {
             ),
             Access::ReadOnly => (None, ReloadPolicy::OnCommitWithDelay),
         };
-        if writer.is_some() {
+        if let Some(writer) = &writer {
+            writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .set_merge_policy(merges::policy());
             merges::lower_merge_priority();
         }
         let reader = index

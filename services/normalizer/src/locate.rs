@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use accord_domain::{
     Indicator, IndicatorSpan, ObservableType, TextField, observable::refang_text_mapped,
 };
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use crate::extract;
 
@@ -90,7 +90,11 @@ impl Searcher {
                 edges: Vec::new(),
             });
         }
+        // Built per report and run over its title and description once: a contiguous NFA builds in a fraction of
+        // the time of the DFA the builder picks for few patterns (3.6 % of `accord up`'s CPU under ingest), for the
+        // same matches.
         let automaton = AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(indicators.iter().map(|indicator| indicator.value.as_str()))

@@ -9,6 +9,19 @@
 //! among the process's threads (`/proc/self/task/*/comm`). Where that is not possible (another operating system, no
 //! `/proc`), merges keep the process's priority and a debug line says so.
 
+/// Segments smaller than this many documents count as one size when merges are chosen (tantivy's default: 10 000).
+/// The indexer commits every batch, so under a steady ingest most segments are a few dozen views: with tantivy's
+/// default every merge of the smallest level took in the one segment that earlier merges had grown towards 10 000
+/// and wrote it again, seven small segments at a time.
+pub(super) const MIN_LAYER_DOCS: u32 = 100;
+
+/// The writer's merge policy: tantivy's log merge policy, with levels from [`MIN_LAYER_DOCS`] up.
+pub(super) fn policy() -> Box<dyn tantivy::merge_policy::MergePolicy> {
+    let mut policy = tantivy::merge_policy::LogMergePolicy::default();
+    policy.set_min_layer_size(MIN_LAYER_DOCS);
+    Box::new(policy)
+}
+
 /// How much the merge threads' priority is lowered.
 pub(super) const MERGE_NICE: i32 = 10;
 
