@@ -37,6 +37,22 @@ bench_agency_token() {
   echo "$token"
 }
 
+# bench_partner_token URL DATA: prints a partner token of the partner the load generator set up (named in
+# DATA/loadgen.err), created with the admin token ($ACCORD_ADMIN_TOKEN); waits until it authenticates on TAXII.
+bench_partner_token() {
+  local url=$1 data=$2 partner token
+  partner=$(sed -n 's/.*partner \([^,]*\),.*/\1/p' "$data/loadgen.err" | head -1)
+  token=$(curl -fs -X POST "$url/v1/tokens" -H "Authorization: Bearer $ACCORD_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d "{\"organization\":\"$partner\",\"role\":\"partner\",\"label\":\"bench\"}" \
+    | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+  for _ in $(seq 1 100); do
+    curl -fs -u "bench:$token" -H 'Accept: application/taxii+json;version=2.1' "$url/taxii2/accord/collections/" \
+      | grep -q '"can_write":true' && break
+    sleep 0.2
+  done
+  echo "$token"
+}
+
 # bench_python NAME: sets PYTHON (unless set) to the project venv's python3 when .venv exists (scripts/test.sh
 # installs it there), else python3, and exits with a message naming the script NAME when it lacks taxii2-client.
 bench_python() {

@@ -25,6 +25,7 @@ mod merges;
 mod prepared;
 mod query;
 mod ranges;
+mod ranked;
 mod released;
 mod schema;
 

@@ -4,8 +4,10 @@ use std::ops::Bound;
 
 use accord_domain::{ReportId, Timestamp, View};
 
-use super::{MOU, OTHER_AGENCY, at, mou_id, org, put, release, report, view};
-use crate::{IndexClient, MouChanges, Released, ReleasedQuery, released_at};
+use super::{MOU, OTHER_AGENCY, at, mou_id, org, put, release, report, view, write};
+use crate::{
+    IndexClient, MouChanges, Released, ReleasedQuery, ReplaceViews, WriteOutcome, released_at,
+};
 
 /// Returns a view named `name` of a fresh report, received at `received`.
 fn received(name: &str, received: &str) -> (ReportId, View) {
@@ -122,4 +124,66 @@ pub async fn released_views_walk_in_release_order(index: IndexClient) {
     let mut none = walk(Bound::Unbounded, false, 0);
     none.size = 0;
     assert!(names(&index, none).await.is_empty());
+}
+
+/// Views written together (one segment on tantivy) at one release time come in view id order around a cursor whose
+/// view id is none of theirs; views written apart, released wholly before or after the cursor, come only on their
+/// side of it.
+pub async fn released_views_walk_around_a_cursor_between_ids(index: IndexClient) {
+    let (r_old, old) = received("m-old", "2024-03-01T00:00:00Z");
+    put(&index, &r_old, 1, vec![old]).await;
+    let same = ["p", "r", "t"]
+        .into_iter()
+        .map(|name| {
+            let (report_id, view) = received(name, "2024-06-01T00:00:00Z");
+            ReplaceViews {
+                report_id,
+                version: 1,
+                views: vec![view],
+            }
+        })
+        .collect();
+    assert!(
+        write(&index, same)
+            .await
+            .iter()
+            .all(|outcome| *outcome == WriteOutcome::Written)
+    );
+    let (r_new, new) = received("a-new", "2024-08-01T00:00:00Z");
+    put(&index, &r_new, 1, vec![new]).await;
+
+    let between = after("q", "2024-06-01T00:00:00Z");
+    assert_eq!(
+        names(&index, walk(between.clone(), false, 10)).await,
+        ["r", "t", "a-new"]
+    );
+    assert_eq!(names(&index, walk(between, true, 10)).await, ["p", "m-old"]);
+    let before_all = Bound::Included((at("2024-06-01T00:00:00Z"), "view--o".to_owned()));
+    assert_eq!(
+        names(&index, walk(before_all.clone(), false, 2)).await,
+        ["p", "r"]
+    );
+    assert_eq!(names(&index, walk(before_all, true, 5)).await, ["m-old"]);
+    let past_all = after("z", "2024-06-01T00:00:00Z");
+    assert_eq!(
+        names(&index, walk(past_all.clone(), false, 5)).await,
+        ["a-new"]
+    );
+    assert_eq!(
+        names(&index, walk(past_all, true, 5)).await,
+        ["t", "r", "p", "m-old"]
+    );
+    assert!(
+        names(
+            &index,
+            walk(after("a-new", "2024-08-01T00:00:00Z"), false, 5)
+        )
+        .await
+        .is_empty()
+    );
+    assert!(
+        names(&index, walk(after("", "2024-02-01T00:00:00Z"), true, 5))
+            .await
+            .is_empty()
+    );
 }

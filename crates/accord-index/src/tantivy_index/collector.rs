@@ -6,32 +6,28 @@
 //! the collector opens them only in segments where the query matched something, which for an indicator lookup is
 //! a handful. Every search goes through this collector, so the window always applies, to totals as to pages.
 //!
-//! Each segment keeps its best `keep` documents by `(occurred_at desc, view id ordinal asc, doc asc)`: within a
-//! segment, the ordinal order of the `view_id` column is the string order, so no string is read while collecting.
-//! Across segments, ordinals are not comparable: [`order`] reads the view ids only for documents of different
-//! segments that share an `occurred_at`, which real data rarely has.
+//! Each segment keeps its best `keep` documents by `(occurred_at desc, view id ordinal asc, doc asc)`; [`order`]
+//! puts the segments' candidates in one order ([`super::ranked`]).
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap, hash_map::Entry},
+    collections::{BinaryHeap, HashMap},
 };
 
 use tantivy::{
     DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyError,
     collector::{Collector, SegmentCollector},
-    columnar::{Column, StrColumn},
+    columnar::Column,
     fastfield::FastFieldReaders,
 };
 
-use super::schema::{OCCURRED_AT, VALID_FROM, VALID_UNTIL, VIEW_ID};
+use super::{
+    ranked::{self, Ids, Ranked},
+    schema::{OCCURRED_AT, VALID_FROM, VALID_UNTIL, VIEW_ID},
+};
 
-/// A kept document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Candidate {
-    occurred: i64,
-    id_ord: u64,
-    address: DocAddress,
-}
+/// A kept document, ranked by `occurred_at` descending.
+pub(crate) type Candidate = Ranked;
 
 /// What a search collected: the number of matches inside the window and the best candidates of each segment.
 #[derive(Debug, Default)]
@@ -124,7 +120,7 @@ fn candidates(segment: SegmentOrdinal, heap: BinaryHeap<Key>) -> Vec<Candidate> 
     heap.into_sorted_vec()
         .into_iter()
         .map(|(Reverse(occurred), id_ord, doc)| Candidate {
-            occurred,
+            key: -i128::from(occurred),
             id_ord,
             address: DocAddress::new(segment, doc),
         })
@@ -278,69 +274,11 @@ impl SegmentCollector for SegmentPageCollector {
 /// Returns the tantivy error when a view id column cannot be read to break a tie across segments.
 pub(crate) fn order(
     searcher: &Searcher,
-    mut candidates: Vec<Candidate>,
+    candidates: Vec<Candidate>,
     end: usize,
 ) -> tantivy::Result<Vec<DocAddress>> {
-    candidates.sort_unstable_by_key(|candidate| {
-        (
-            Reverse(candidate.occurred),
-            candidate.address.segment_ord,
-            candidate.id_ord,
-            candidate.address.doc_id,
-        )
-    });
-    let mut ordered = Vec::with_capacity(end.min(candidates.len()));
-    let mut columns: HashMap<SegmentOrdinal, Option<StrColumn>> = HashMap::new();
-    let mut start = 0;
-    while start < candidates.len() && ordered.len() < end {
-        let occurred = candidates[start].occurred;
-        let len = candidates[start..]
-            .iter()
-            .take_while(|candidate| candidate.occurred == occurred)
-            .count();
-        let run = &candidates[start..start + len];
-        let first_segment = run[0].address.segment_ord;
-        if run
-            .iter()
-            .all(|candidate| candidate.address.segment_ord == first_segment)
-        {
-            ordered.extend(run.iter().map(|candidate| candidate.address));
-        } else {
-            let mut keyed = Vec::with_capacity(run.len());
-            for candidate in run {
-                keyed.push((
-                    view_id(searcher, &mut columns, candidate)?,
-                    candidate.address,
-                ));
-            }
-            keyed.sort_unstable();
-            ordered.extend(keyed.into_iter().map(|(_, address)| address));
-        }
-        start += len;
-    }
-    ordered.truncate(end);
-    Ok(ordered)
-}
-
-/// Reads the view id of a candidate from its segment's `view_id` column.
-fn view_id(
-    searcher: &Searcher,
-    columns: &mut HashMap<SegmentOrdinal, Option<StrColumn>>,
-    candidate: &Candidate,
-) -> tantivy::Result<String> {
-    let segment = candidate.address.segment_ord;
-    let column = match columns.entry(segment) {
-        Entry::Occupied(entry) => entry.into_mut(),
-        Entry::Vacant(entry) => entry.insert(
-            searcher
-                .segment_reader(segment)
-                .fast_fields()
-                .str(VIEW_ID)?,
-        ),
-    };
-    let mut id = String::new();
-    if let Some(column) = column {
-        column.ord_to_str(candidate.id_ord, &mut id)?;
-    }
-    Ok(id)
+    Ok(ranked::order(searcher, candidates, end, Ids::Ascending)?
+        .into_iter()
+        .map(|candidate| candidate.address)
+        .collect())
 }

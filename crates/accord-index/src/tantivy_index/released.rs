@@ -4,8 +4,9 @@
 //! Per document: the validity window (as every search), the release time — the `release_base` column, raised to the
 //! change time of each of its `mou` terms that names a listed MoU version (the change times are looked up once per
 //! segment, by the term ordinals of its `mou` dictionary) — and the view id's ordinal, whose order within a segment
-//! is the string order. Across segments the kept candidates are compared by their view id strings. A document whose
-//! release time equals the bound's reads its view id to compare with the bound's.
+//! is the string order. The start bound's view id is placed among each segment's ordinals once, so no document's id
+//! is read while collecting; the kept candidates of all segments are put in one order by [`super::ranked`], which
+//! reads view ids only to break ties across segments.
 
 use std::{
     collections::{BinaryHeap, HashMap},
@@ -13,28 +14,21 @@ use std::{
 };
 
 use tantivy::{
-    DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyError,
+    DocAddress, DocId, Score, SegmentOrdinal, SegmentReader,
     collector::{Collector, SegmentCollector},
-    columnar::{Column, StrColumn},
+    columnar::{Column, StrColumn, TermOrdHit},
+    query::Weight,
 };
 
-use super::schema::{MOU, RELEASE_BASE, VALID_FROM, VALID_UNTIL, VIEW_ID, micros};
+use super::{
+    ranked::{self, Ids, Ranked},
+    schema::{MOU, RELEASE_BASE, VALID_FROM, VALID_UNTIL, VIEW_ID, micros},
+};
 use crate::{ReleasedQuery, ordered::MouChanges};
 
 /// A document's place in the walk: `(release time µs, view id ordinal, doc)`, negated when descending, so that the
 /// smallest keys are always the first ones.
 type Key = (i128, u64, DocId);
-
-/// A kept document.
-#[derive(Debug, Clone)]
-pub(crate) struct Candidate {
-    /// Release time, µs.
-    pub(crate) at: i64,
-    /// The view id.
-    pub(crate) id: String,
-    /// Where it is.
-    pub(crate) address: DocAddress,
-}
 
 /// The walk's parameters as the collector needs them.
 pub(crate) struct ReleasedCollector {
@@ -78,8 +72,9 @@ struct Columns {
     base: Column<i64>,
     mous: Option<StrColumn>,
     ids: StrColumn,
-    /// Change time by `mou` term ordinal, for the listed versions present in this segment.
-    changes: HashMap<u64, i64>,
+    /// Change time by `mou` term ordinal (`i64::MIN` for a version not listed): a segment's `mou` dictionary holds
+    /// the MoU versions its views were rendered under, a few.
+    changes: Vec<i64>,
 }
 
 impl Columns {
@@ -98,12 +93,16 @@ impl Columns {
             return Ok(None);
         };
         let mous = fast.str(MOU)?;
-        let mut by_ord = HashMap::new();
-        if let Some(column) = &mous {
-            for (term, at) in changes {
-                if let Some(ord) = column.dictionary().term_ord(term)? {
-                    by_ord.insert(ord, *at);
-                }
+        let mut by_ord = Vec::new();
+        if let Some(column) = &mous
+            && !changes.is_empty()
+        {
+            let mut terms = column.dictionary().stream()?;
+            while terms.advance() {
+                let changed = std::str::from_utf8(terms.key())
+                    .ok()
+                    .and_then(|term| changes.get(term));
+                by_ord.push(changed.copied().unwrap_or(i64::MIN));
             }
         }
         Ok(Some(Self {
@@ -128,7 +127,10 @@ impl Columns {
             && !self.changes.is_empty()
         {
             for ord in mous.term_ords(doc) {
-                if let Some(changed) = self.changes.get(&ord) {
+                if let Some(changed) = usize::try_from(ord)
+                    .ok()
+                    .and_then(|ord| self.changes.get(ord))
+                {
                     released = released.max(*changed);
                 }
             }
@@ -136,19 +138,76 @@ impl Columns {
         Some(released)
     }
 
-    fn id(&self, ord: u64) -> tantivy::Result<String> {
-        let mut id = String::new();
-        self.ids.ord_to_str(ord, &mut id)?;
-        Ok(id)
+    /// Returns whether some view of this segment may be visible at `at` and released in the walk's direction from
+    /// `start`, by the columns' bounds alone: a segment that may not is skipped before its query runs, so a walk
+    /// from a recent cursor (a poll, the later pages of a full read) looks up no term in older segments.
+    fn may_hold(&self, at: i64, start: Option<&Start>, descending: bool) -> bool {
+        if self.valid_from.min_value() > at || self.valid_until.max_value() <= at {
+            return false;
+        }
+        let Some(start) = start else {
+            return true;
+        };
+        if descending {
+            // A release time is at least the view's base.
+            self.base.min_value() <= start.at
+        } else {
+            let changed = self.changes.iter().copied().max().unwrap_or(i64::MIN);
+            self.base.max_value().max(changed) >= start.at
+        }
+    }
+
+    /// Places the start bound's view id among this segment's view id ordinals.
+    fn bound(&self, start: &Bound<(i64, String)>) -> tantivy::Result<Option<Start>> {
+        let (at, id, inclusive) = match start {
+            Bound::Unbounded => return Ok(None),
+            Bound::Included((at, id)) => (*at, id, true),
+            Bound::Excluded((at, id)) => (*at, id, false),
+        };
+        let ord = match self.ids.dictionary().term_ord_or_next(id)? {
+            TermOrdHit::Exact(ord) => IdOrd::Exact(ord),
+            TermOrdHit::Next(ord) => IdOrd::Before(ord),
+        };
+        Ok(Some(Start { at, ord, inclusive }))
+    }
+}
+
+/// Where the start bound's view id lies among a segment's view id ordinals.
+#[derive(Debug, Clone, Copy)]
+enum IdOrd {
+    /// It is the id of this ordinal.
+    Exact(u64),
+    /// It is not in the segment and sorts just before this ordinal (which may be one past the last).
+    Before(u64),
+}
+
+/// The start bound, as one segment compares with it.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    at: i64,
+    ord: IdOrd,
+    inclusive: bool,
+}
+
+impl Start {
+    /// Returns how `(released, view id of ord)` compares with the bound, in ascending order.
+    fn compare(&self, released: i64, ord: u64) -> std::cmp::Ordering {
+        if released != self.at {
+            return released.cmp(&self.at);
+        }
+        match self.ord {
+            IdOrd::Exact(bound) => ord.cmp(&bound),
+            IdOrd::Before(next) if ord >= next => std::cmp::Ordering::Greater,
+            IdOrd::Before(_) => std::cmp::Ordering::Less,
+        }
     }
 }
 
 pub(crate) struct SegmentReleased {
     segment: SegmentOrdinal,
     columns: Option<Columns>,
-    error: Option<TantivyError>,
+    start: Option<Start>,
     at: i64,
-    start: Bound<(i64, String)>,
     descending: bool,
     size: usize,
     heap: BinaryHeap<Key>,
@@ -156,23 +215,17 @@ pub(crate) struct SegmentReleased {
 
 impl SegmentReleased {
     /// Returns whether `(released, id of ord)` lies inside the start bound.
-    fn inside(&self, columns: &Columns, released: i64, ord: u64) -> tantivy::Result<bool> {
-        let (bound, inclusive) = match &self.start {
-            Bound::Unbounded => return Ok(true),
-            Bound::Included(bound) => (bound, true),
-            Bound::Excluded(bound) => (bound, false),
+    fn inside(&self, released: i64, ord: u64) -> bool {
+        let Some(start) = &self.start else {
+            return true;
         };
-        let order = if released == bound.0 {
-            columns.id(ord)?.as_str().cmp(bound.1.as_str())
-        } else {
-            released.cmp(&bound.0)
-        };
+        let order = start.compare(released, ord);
         let order = if self.descending {
             order.reverse()
         } else {
             order
         };
-        Ok(order.is_gt() || (inclusive && order.is_eq()))
+        order.is_gt() || (start.inclusive && order.is_eq())
     }
 
     fn key(&self, released: i64, ord: u64, doc: DocId) -> Key {
@@ -183,18 +236,18 @@ impl SegmentReleased {
         }
     }
 
-    fn try_collect(&mut self, doc: DocId) -> tantivy::Result<()> {
+    fn collect_doc(&mut self, doc: DocId) {
         let Some(columns) = &self.columns else {
-            return Ok(());
+            return;
         };
         let Some(released) = columns.released(doc, self.at) else {
-            return Ok(());
+            return;
         };
         let Some(ord) = columns.ids.ords().first(doc) else {
-            return Ok(());
+            return;
         };
-        if !self.inside(columns, released, ord)? {
-            return Ok(());
+        if !self.inside(released, ord) {
+            return;
         }
         let key = self.key(released, ord, doc);
         if self.heap.len() < self.size {
@@ -203,12 +256,11 @@ impl SegmentReleased {
             self.heap.pop();
             self.heap.push(key);
         }
-        Ok(())
     }
 }
 
 impl Collector for ReleasedCollector {
-    type Fruit = tantivy::Result<Vec<Candidate>>;
+    type Fruit = Vec<Ranked>;
     type Child = SegmentReleased;
 
     fn for_segment(
@@ -216,12 +268,16 @@ impl Collector for ReleasedCollector {
         segment: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
+        let columns = Columns::open(reader, &self.changes)?;
+        let start = match &columns {
+            Some(columns) => columns.bound(&self.start)?,
+            None => None,
+        };
         Ok(SegmentReleased {
             segment,
-            columns: Columns::open(reader, &self.changes)?,
-            error: None,
+            columns,
+            start,
             at: self.at,
-            start: self.start.clone(),
             descending: self.descending,
             size: self.size,
             heap: BinaryHeap::new(),
@@ -232,63 +288,57 @@ impl Collector for ReleasedCollector {
         false
     }
 
-    fn merge_fruits(
+    /// Collects one segment, unless its columns' bounds rule every view out ([`Columns::may_hold`]): then the query
+    /// is not even run there.
+    fn collect_segment(
         &self,
-        fruits: Vec<tantivy::Result<Vec<Candidate>>>,
-    ) -> tantivy::Result<Self::Fruit> {
-        let mut merged = Vec::new();
-        for fruit in fruits {
-            match fruit {
-                Ok(candidates) => merged.extend(candidates),
-                Err(error) => return Ok(Err(error)),
-            }
-        }
-        merged.sort_by(|a, b| {
-            let order = (a.at, &a.id).cmp(&(b.at, &b.id));
-            if self.descending {
-                order.reverse()
-            } else {
-                order
-            }
+        weight: &dyn Weight,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Vec<Ranked>> {
+        let mut child = self.for_segment(segment, reader)?;
+        let may_hold = child.columns.as_ref().is_some_and(|columns| {
+            columns.may_hold(child.at, child.start.as_ref(), child.descending)
         });
-        merged.truncate(self.size);
-        Ok(Ok(merged))
+        if child.size == 0 || !may_hold {
+            return Ok(Vec::new());
+        }
+        let alive = reader.alive_bitset();
+        weight.for_each_no_score(reader, &mut |docs| {
+            for doc in docs {
+                if alive.is_none_or(|alive| alive.is_alive(*doc)) {
+                    child.collect_doc(*doc);
+                }
+            }
+        })?;
+        Ok(child.harvest())
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<Ranked>>) -> tantivy::Result<Self::Fruit> {
+        Ok(fruits.into_iter().flatten().collect())
     }
 }
 
 impl SegmentCollector for SegmentReleased {
-    type Fruit = tantivy::Result<Vec<Candidate>>;
+    type Fruit = Vec<Ranked>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        if self.error.is_some() || self.size == 0 {
-            return;
-        }
-        if let Err(error) = self.try_collect(doc) {
-            self.error = Some(error);
+        if self.size > 0 {
+            self.collect_doc(doc);
         }
     }
 
-    fn harvest(self) -> tantivy::Result<Vec<Candidate>> {
-        if let Some(error) = self.error {
-            return Err(error);
-        }
-        let Some(columns) = &self.columns else {
-            return Ok(Vec::new());
-        };
-        let mut candidates = Vec::with_capacity(self.heap.len());
-        for (key, ord, doc) in self.heap.into_sorted_vec() {
-            let (at, ord) = if self.descending {
-                (-key, u64::MAX - ord)
-            } else {
-                (key, ord)
-            };
-            candidates.push(Candidate {
-                at: i64::try_from(at).unwrap_or(i64::MIN),
-                id: columns.id(ord)?,
+    /// The kept documents, keyed by release time (negated when descending) with their true view id ordinals.
+    fn harvest(self) -> Vec<Ranked> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|(key, ord, doc)| Ranked {
+                key,
+                id_ord: if self.descending { u64::MAX - ord } else { ord },
                 address: DocAddress::new(self.segment, doc),
-            });
-        }
-        Ok(candidates)
+            })
+            .collect()
     }
 }
 
@@ -321,15 +371,25 @@ impl super::Inner {
             size,
             ..query.clone()
         });
+        let ids = if query.descending {
+            Ids::Descending
+        } else {
+            Ids::Ascending
+        };
         let candidates = searcher
             .search(&self.query_of(&search), &collector)
-            .and_then(|candidates| candidates)
+            .and_then(|candidates| ranked::order(&searcher, candidates, size, ids))
             .map_err(super::unavailable("failed to walk the released views"))?;
         Ok(candidates
             .into_iter()
             .filter_map(|candidate| {
                 let view = self.load_or_skip(&searcher, candidate.address)?;
-                let at = chrono::DateTime::from_timestamp_micros(candidate.at)?;
+                let at = if query.descending {
+                    -candidate.key
+                } else {
+                    candidate.key
+                };
+                let at = chrono::DateTime::from_timestamp_micros(i64::try_from(at).ok()?)?;
                 Some(crate::Released { at, view })
             })
             .collect())

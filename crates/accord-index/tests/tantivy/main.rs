@@ -49,6 +49,7 @@ conformance_tests![
     report_filter_matches_only_that_report,
     stix_id_filter_matches_views_carrying_the_objects,
     released_views_walk_in_release_order,
+    released_views_walk_around_a_cursor_between_ids,
     occurred_range_is_from_inclusive_to_exclusive,
     release_filter_hides_other_grants_and_windows,
     release_filter_bounds_totals,

@@ -134,17 +134,22 @@ impl Walker<'_> {
         end: &(Timestamp, String),
     ) -> Result<Vec<Placed>, TaxiiError> {
         let mut last_carrier: HashMap<String, usize> = HashMap::new();
+        let mut carriers: HashMap<String, usize> = HashMap::new();
         for (at, released) in views.iter().enumerate() {
             for id in shared_ids(&released.view) {
-                last_carrier.insert(id, at);
+                last_carrier.insert(id.clone(), at);
+                *carriers.entry(id).or_default() += 1;
             }
         }
-        let later = self
-            .carried_after(
-                last_carrier.keys().cloned().collect(),
-                &Bound::Excluded(end.clone()),
-            )
-            .await?;
+        // The ids several views of the batch carry (the author, the marking) are carried by the very next views
+        // too: probed on their own, they are found at once, and the many ids of one view each (most observables)
+        // are then looked up in one probe, not again in a second one.
+        let (common, single): (Vec<_>, Vec<_>) =
+            carriers.into_iter().partition(|(_, count)| *count > 1);
+        let ids = |carried: Vec<(String, usize)>| carried.into_iter().map(|(id, _)| id).collect();
+        let after = Bound::Excluded(end.clone());
+        let mut later = self.carried_after(ids(common), &after).await?;
+        later.extend(self.carried_after(ids(single), &after).await?);
         let mut placed = Vec::new();
         for (at, released) in views.iter().enumerate() {
             for object in render(released) {

@@ -22,6 +22,9 @@ impl Walker<'_> {
             .iter()
             .filter_map(|placed| Some((placed.object.id.clone(), shared_tlp(&placed.object)?)))
             .collect();
+        if !self.any_stricter(&strictest).await? {
+            return Ok(());
+        }
         for level in Tlp::ALL.into_iter().rev() {
             let below: BTreeSet<String> = strictest
                 .iter()
@@ -40,6 +43,48 @@ impl Walker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Returns whether a visible view carries one of the ids under a TLP stricter than the id's own: one lookup per
+    /// label the ids have (each id looked up once), which usually finds nothing (an observable is carried by its
+    /// own report's views alone), where the label-by-label lookups below look each id up once per stricter label.
+    /// When it finds something, those run.
+    async fn any_stricter(&self, strictest: &BTreeMap<String, Tlp>) -> Result<bool, TaxiiError> {
+        let mut by_level: BTreeMap<Tlp, Vec<String>> = BTreeMap::new();
+        for (id, tlp) in strictest {
+            by_level.entry(*tlp).or_default().push(id.clone());
+        }
+        for (level, ids) in by_level {
+            let stricter: BTreeSet<Tlp> = Tlp::ALL.into_iter().filter(|tlp| *tlp > level).collect();
+            if stricter.is_empty() {
+                continue;
+            }
+            for chunk in ids.chunks(accord_index::MAX_OBJECT_IDS) {
+                let query = accord_index::Query {
+                    release: self.ctx.release(Views::Shown, false),
+                    indicator: None,
+                    text: None,
+                    filters: accord_index::Filters {
+                        stix_ids: chunk.iter().cloned().collect(),
+                        tlp: stricter.clone(),
+                        ..accord_index::Filters::default()
+                    },
+                    size: 1,
+                    offset: 0,
+                };
+                let page = self
+                    .state
+                    .deps
+                    .index
+                    .search(query)
+                    .await
+                    .map_err(|error| index_error(&error))?;
+                if page.total > 0 {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Returns which of `ids` a visible view of TLP `level` carries.
