@@ -330,7 +330,8 @@ fn memory_sizes_come_from_the_file_or_the_environment_are_validated_and_printed(
     assert_eq!(printed["memory"]["bus_cache_mib"].as_integer(), Some(32));
     assert_eq!(
         printed["memory"]["gateway_cache_mib"].as_integer(),
-        Some(32)
+        i64::try_from(defaults.gateway_cache_mib).ok(),
+        "a key not given prints its default"
     );
 
     for (name, value, key) in [

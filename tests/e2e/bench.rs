@@ -100,7 +100,10 @@ fn the_taxii_benchmark_reads_and_adds_with_the_oasis_client() {
     assert_eq!(line["server"], "accord", "{line}");
     let taxii = &line["taxii"];
     assert_eq!(taxii["full_read"]["finished"], true, "{line}");
-    assert!(taxii["full_read"]["objects"].as_u64().unwrap() > 20, "{line}");
+    assert!(
+        taxii["full_read"]["objects"].as_u64().unwrap() > 20,
+        "{line}"
+    );
     assert_eq!(taxii["match_id_ms"]["n"], 10, "{line}");
     assert_eq!(taxii["match_id_missing"], 0, "{line}");
     let added = &line["add_objects"];

@@ -73,7 +73,7 @@ pub const FILE_NAME: &str = "bus.redb";
 /// Memory redb may use to cache pages of the log when none is given ([`EmbeddedBus::open`]; `[memory] bus_cache_mib`
 /// in a process). Consumers read near the tail, so a modest cache serves them; redb's default (1 GiB) let the
 /// resident size grow with everything ever published.
-pub const DEFAULT_CACHE_BYTES: usize = 128 * 1024 * 1024;
+pub const DEFAULT_CACHE_BYTES: usize = 48 * 1024 * 1024;
 
 /// State shared by the bus, its writer and its subscriptions.
 #[derive(Default)]

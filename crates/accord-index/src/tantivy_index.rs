@@ -78,7 +78,7 @@ fn set_aside(dir: &Path, why: &str) -> Result<std::path::PathBuf, IndexError> {
 pub(crate) const UNLOADABLE_VIEWS: &str = "accord_index_unloadable_views_total";
 
 /// The writer's budget when none is given ([`TantivyIndex::open`]): the default of `[memory] index_writer_mib`.
-pub const DEFAULT_WRITER_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_WRITER_BYTES: usize = 32 * 1024 * 1024;
 
 /// The number of indexing threads. Batches are committed one at a time and every thread writes its own segment per
 /// commit, so a second thread doubles the segments (and their fsyncs and merges) for little gain: one thread

@@ -49,14 +49,14 @@ pub struct MemoryConfig {
 impl Default for MemoryConfig {
     fn default() -> Self {
         Self {
-            bus_cache_mib: 128,
-            enforcer_cache_mib: 64,
-            gateway_cache_mib: 32,
-            audit_cache_mib: 32,
-            alerts_cache_mib: 16,
-            sightings_cache_mib: 8,
-            revocations_cache_mib: 8,
-            index_writer_mib: 64,
+            bus_cache_mib: 48,
+            enforcer_cache_mib: 16,
+            gateway_cache_mib: 8,
+            audit_cache_mib: 8,
+            alerts_cache_mib: 4,
+            sightings_cache_mib: 2,
+            revocations_cache_mib: 2,
+            index_writer_mib: 32,
         }
     }
 }
@@ -151,8 +151,8 @@ mod tests {
     fn the_defaults_are_valid_and_in_bytes() {
         let memory = MemoryConfig::default();
         memory.validate().unwrap();
-        assert_eq!(memory.bus_cache_bytes(), 128 * MIB);
-        assert_eq!(memory.index_writer_bytes(), 64 * MIB);
+        assert_eq!(memory.bus_cache_bytes(), 48 * MIB);
+        assert_eq!(memory.index_writer_bytes(), 32 * MIB);
     }
 
     #[test]
