@@ -22,18 +22,9 @@ import uuid
 
 from taxii2client.v21 import ApiRoot
 
+from bench_taxii import percentiles  # the same percentiles as the reads (this script's folder is on the path)
+
 GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
-
-
-def percentiles(samples):
-    if not samples:
-        return None
-    ordered = sorted(samples)
-
-    def pick(q):
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {"n": len(ordered), "p50": pick(0.50), "p99": pick(0.99), "max": round(ordered[-1], 2)}
 
 
 def envelope(rng, per_envelope):

@@ -9,11 +9,7 @@ use serde_json::Value;
 #[test]
 fn the_benchmark_command_writes_its_figures_and_chart() {
     let out = tempfile::TempDir::new().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let run = Command::new("scripts/bench.sh")
         .args(["--indicators", "3000"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -23,11 +19,7 @@ fn the_benchmark_command_writes_its_figures_and_chart() {
         .env("LOOKUPS", "50")
         .output()
         .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr),
-    );
-    assert!(run.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = outputs(&run);
     assert!(
         stdout.contains("bench: 3000 indicators"),
         "the summary line: {stdout}"
@@ -73,11 +65,7 @@ fn the_taxii_benchmark_reads_and_adds_with_the_oasis_client() {
     ) {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let run = Command::new("scripts/bench-taxii.sh")
         .arg("20")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -90,11 +78,7 @@ fn the_taxii_benchmark_reads_and_adds_with_the_oasis_client() {
         .env("ADD_CLIENTS", "2")
         .output()
         .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr),
-    );
-    assert!(run.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = outputs(&run);
     let line: Value = serde_json::from_str(stdout.lines().next().unwrap_or_default())
         .unwrap_or_else(|error| panic!("{error}: {stdout}\n{stderr}"));
     assert_eq!(line["server"], "accord", "{line}");
@@ -110,4 +94,21 @@ fn the_taxii_benchmark_reads_and_adds_with_the_oasis_client() {
     assert_eq!(added["envelopes"], 6, "{line}");
     assert_eq!(added["failed_requests"], 0, "{line}");
     assert!(added["indicators_per_s"].as_f64().unwrap() > 0.0, "{line}");
+}
+
+/// Returns a port free on the loopback interface.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Returns a script's standard output and error, after checking that it succeeded.
+fn outputs(run: &std::process::Output) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
 }

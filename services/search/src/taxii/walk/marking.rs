@@ -60,31 +60,43 @@ impl Walker<'_> {
                 continue;
             }
             for chunk in ids.chunks(accord_index::MAX_OBJECT_IDS) {
-                let query = accord_index::Query {
-                    release: self.ctx.release(Views::Shown, false),
-                    indicator: None,
-                    text: None,
-                    filters: accord_index::Filters {
-                        stix_ids: chunk.iter().cloned().collect(),
-                        tlp: stricter.clone(),
-                        ..accord_index::Filters::default()
-                    },
-                    size: 1,
-                    offset: 0,
-                };
                 let page = self
-                    .state
-                    .deps
-                    .index
-                    .search(query)
-                    .await
-                    .map_err(|error| index_error(&error))?;
+                    .carriers(chunk.iter().cloned().collect(), stricter.clone(), 1, 0)
+                    .await?;
                 if page.total > 0 {
                     return Ok(true);
                 }
             }
         }
         Ok(false)
+    }
+
+    /// Returns a page of the views released to the reader that carry one of `ids` under one of the labels `tlp`.
+    async fn carriers(
+        &self,
+        ids: BTreeSet<String>,
+        tlp: BTreeSet<Tlp>,
+        size: usize,
+        offset: usize,
+    ) -> Result<accord_index::Page, TaxiiError> {
+        let query = accord_index::Query {
+            release: self.ctx.release(Views::Shown, false),
+            indicator: None,
+            text: None,
+            filters: accord_index::Filters {
+                stix_ids: ids,
+                tlp,
+                ..accord_index::Filters::default()
+            },
+            size,
+            offset,
+        };
+        self.state
+            .deps
+            .index
+            .search(query)
+            .await
+            .map_err(|error| index_error(&error))
     }
 
     /// Returns which of `ids` a visible view of TLP `level` carries.
@@ -99,25 +111,9 @@ impl Walker<'_> {
             let mut pending: BTreeSet<String> = chunk.iter().cloned().collect();
             let mut offset = 0;
             while !pending.is_empty() {
-                let query = accord_index::Query {
-                    release: self.ctx.release(Views::Shown, false),
-                    indicator: None,
-                    text: None,
-                    filters: accord_index::Filters {
-                        stix_ids: pending.clone(),
-                        tlp: BTreeSet::from([level]),
-                        ..accord_index::Filters::default()
-                    },
-                    size: PROBE,
-                    offset,
-                };
                 let page = self
-                    .state
-                    .deps
-                    .index
-                    .search(query)
-                    .await
-                    .map_err(|error| index_error(&error))?;
+                    .carriers(pending.clone(), BTreeSet::from([level]), PROBE, offset)
+                    .await?;
                 for view in page.hits.iter().filter(|view| self.ctx.allows(view)) {
                     for id in object_ids(view) {
                         if pending.remove(&id) {
