@@ -28,7 +28,7 @@ bench_start "$BIN" "$PORT" "$data"
 pid=$BENCH_PID
 "$BIN" loadgen --url "$URL" --reports "$REPORTS" --lookups 10 --unknown-lookups 10 --pid "$pid" --seed "$REPORTS" \
   >"$data/loadgen.out" 2>"$data/loadgen.err"
-token=$(bench_agency_token "$URL" "$data" BENCH-BURST "$PYTHON")
+token=$(bench_agency_token "$URL" "$data" BENCH-BURST)
 # Let the ingest's own memory settle (the allocator's decay) before the burst.
 sleep 20
 "$PYTHON" scripts/bench_burst.py "$URL/taxii2/accord/" bench "$token" "$pid" "$READERS"

@@ -19,38 +19,37 @@ bench_start() {
   return 1
 }
 
-# bench_agency_token URL DATA CASE PYTHON: prints a TAXII-ready investigator token of the agency the load generator
-# set up (named in DATA/loadgen.err), created with the admin token ($ACCORD_ADMIN_TOKEN) for the case CASE; waits
-# until the token, which travels through the directory topic, authenticates.
-bench_agency_token() {
-  local url=$1 data=$2 case=$3 python=$4 agency reply token
-  agency=$(sed -n 's/.*agency \([^,]*\),.*/\1/p' "$data/loadgen.err" | head -1)
-  reply=$(curl -fs -X POST "$url/v1/tokens" -H "Authorization: Bearer $ACCORD_ADMIN_TOKEN" \
-    -H 'Content-Type: application/json' \
-    -d "{\"organization\":\"$agency\",\"role\":\"investigator\",\"purpose\":\"investigation\",\"case\":\"$case\",\"label\":\"bench\"}")
-  token=$("$python" -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$reply")
+# bench_token URL BODY ABILITY: prints a token created with the admin token ($ACCORD_ADMIN_TOKEN) from the JSON BODY
+# of `POST /v1/tokens`; waits until it, which travels through the directory topic, authenticates on TAXII and sees a
+# collection with ABILITY (`can_read` or `can_write`).
+bench_token() {
+  local url=$1 body=$2 ability=$3 token
+  token=$(curl -fs -X POST "$url/v1/tokens" -H "Authorization: Bearer $ACCORD_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d "$body" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
   for _ in $(seq 1 100); do
     curl -fs -u "bench:$token" -H 'Accept: application/taxii+json;version=2.1' "$url/taxii2/accord/collections/" \
-      | grep -q '"can_read":true' && break
+      | grep -q "\"$ability\":true" && break
     sleep 0.2
   done
   echo "$token"
 }
 
-# bench_partner_token URL DATA: prints a partner token of the partner the load generator set up (named in
-# DATA/loadgen.err), created with the admin token ($ACCORD_ADMIN_TOKEN); waits until it authenticates on TAXII.
+# bench_agency_token URL DATA CASE: prints a TAXII-ready investigator token of the agency the load generator set up
+# (named in DATA/loadgen.err) for the case CASE.
+bench_agency_token() {
+  local url=$1 data=$2 case=$3 agency
+  agency=$(sed -n 's/.*agency \([^,]*\),.*/\1/p' "$data/loadgen.err" | head -1)
+  bench_token "$url" \
+    "{\"organization\":\"$agency\",\"role\":\"investigator\",\"purpose\":\"investigation\",\"case\":\"$case\",\"label\":\"bench\"}" \
+    can_read
+}
+
+# bench_partner_token URL DATA: prints a TAXII-ready partner token of the partner the load generator set up (named
+# in DATA/loadgen.err).
 bench_partner_token() {
-  local url=$1 data=$2 partner token
+  local url=$1 data=$2 partner
   partner=$(sed -n 's/.*partner \([^,]*\),.*/\1/p' "$data/loadgen.err" | head -1)
-  token=$(curl -fs -X POST "$url/v1/tokens" -H "Authorization: Bearer $ACCORD_ADMIN_TOKEN" \
-    -H 'Content-Type: application/json' -d "{\"organization\":\"$partner\",\"role\":\"partner\",\"label\":\"bench\"}" \
-    | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
-  for _ in $(seq 1 100); do
-    curl -fs -u "bench:$token" -H 'Accept: application/taxii+json;version=2.1' "$url/taxii2/accord/collections/" \
-      | grep -q '"can_write":true' && break
-    sleep 0.2
-  done
-  echo "$token"
+  bench_token "$url" "{\"organization\":\"$partner\",\"role\":\"partner\",\"label\":\"bench\"}" can_write
 }
 
 # bench_python NAME: sets PYTHON (unless set) to the project venv's python3 when .venv exists (scripts/test.sh

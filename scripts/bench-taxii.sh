@@ -57,7 +57,7 @@ run_size() {
   STARTED+=("$pid")
   "$BIN" loadgen --url "$URL" --reports "$reports" --lookups 10 --unknown-lookups 10 --pid "$pid" \
     --seed "$reports" >"$data/loadgen.out" 2>"$data/loadgen.err"
-  token=$(bench_agency_token "$URL" "$data" BENCH-TAXII "$PYTHON")
+  token=$(bench_agency_token "$URL" "$data" BENCH-TAXII)
   if [ -n "${MEDALLION:-}" ] && [ "$reports" -le "${MEDALLION_MAX_REPORTS:-1000}" ]; then
     dump=(--dump "$data/medallion-data.json")
   fi
