@@ -97,6 +97,7 @@ def figures(rows, result, per_report):
         "rss_mib_peak": max((row[1] for row in rows), default=0) / 1024,
         "rss_mib_end": rows[-1][1] / 1024 if rows else 0,
         "errors": result.get("errors"),
+        "revocation": result.get("revocation"),
         "series": {
             "seconds_indicators_per_s_accepted": accepted,
             "seconds_indicators_per_s_searchable": searchable,

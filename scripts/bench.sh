@@ -4,24 +4,30 @@
 # server's memory and its stages' counters are sampled every second; then exact lookups are timed. The figures are
 # written as JSON and drawn as one SVG (throughput over time, latency percentiles, RSS over indicators held).
 #
-# Usage: scripts/bench.sh [--10m] [--indicators N]
-#   --10m            10 000 000 indicators (about 15 minutes at today's rate, and 12 GB of disk)
+# Usage: scripts/bench.sh [--10m] [--indicators N] [--revoke]
+#   --10m            10 000 000 indicators (about an hour at today's rate, and 15 GB of disk)
 #   --indicators N   N indicators (rounded down to whole reports of 10)
+#   --revoke         then revoke the run's MoU and time its effect (`accord loadgen --revoke`, waiting up to an hour):
+#                    until a sample of the reports is no longer found, and until each shows its withdrawal
 # Environment: ACCORD_BIN (default target/release/accord, built with `cargo build --release --bin accord` when
 #              absent), PORT (18493), OUT (default bench-results/<date>), CONFIG (extra TOML for the server),
 #              LOOKUPS (2000), KEEP (1 keeps the data directory).
-# Output: OUT/bench.json, OUT/bench.svg, OUT/loadgen.out, OUT/samples.txt and a summary line:
-#         `bench: N indicators, X indicators/s searchable, ingest→searchable p99 Y ms, lookup p99 Z ms, peak RSS R MiB`.
+# Output: OUT/bench.json, OUT/bench.svg, OUT/loadgen.out, OUT/samples.txt, OUT/metrics.txt and OUT/disk.txt (the
+#         server's metrics and each store's bytes when the load generator finished) and a summary line:
+#         `bench: N indicators, X indicators/s searchable, ingest→searchable p99 Y ms, lookup p99 Z ms, peak RSS R MiB`
+#         (and, with --revoke, the revocation's two times).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
 
 INDICATORS_TOTAL=1000000
+REVOKE=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --10m) INDICATORS_TOTAL=10000000 ;;
     --indicators) INDICATORS_TOTAL="$2"; shift ;;
-    *) echo "usage: scripts/bench.sh [--10m] [--indicators N]" >&2; exit 2 ;;
+    --revoke) REVOKE=(--revoke --give-up-secs 3600) ;;
+    *) echo "usage: scripts/bench.sh [--10m] [--indicators N] [--revoke]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -58,9 +64,14 @@ pid=$BENCH_PID
 "$PYTHON" scripts/bench.py sample "$URL" "$pid" "$OUT/samples.txt" "$data/stop" &
 sampler=$!
 "$BIN" loadgen --url "$URL" --reports "$REPORTS" --indicators-per-report "$PER_REPORT" \
-  --lookups "${LOOKUPS:-2000}" --unknown-lookups 100 --pid "$pid" --seed "$REPORTS" \
+  --lookups "${LOOKUPS:-2000}" --unknown-lookups 100 --pid "$pid" --seed "$REPORTS" "${REVOKE[@]}" \
   >"$OUT/loadgen.out" 2>"$data/loadgen.err" || { head -20 "$data/loadgen.err" >&2; exit 1; }
 touch "$data/stop"
+curl -fs "$URL/metrics" >"$OUT/metrics.txt" || true
+for store in "$data"/*/; do
+  du -sb "$store" | awk -v name="$(basename "$store")" -v n="$INDICATORS_TOTAL" \
+    '{ printf "%s %d bytes, %.0f per indicator\n", name, $1, $1 / n }'
+done >"$OUT/disk.txt"
 wait "$sampler"
 sampler=""
 "$PYTHON" scripts/bench.py report "$OUT/samples.txt" "$OUT/loadgen.out" "$PER_REPORT" "$OUT/bench.json" "$OUT/bench.svg"
@@ -71,5 +82,10 @@ p99 = lambda summary: (summary or {}).get("p99_ms") or 0
 print(f"bench: {d['indicators']} indicators, {d['indicators_per_s_searchable'] or 0:.0f} indicators/s searchable, "
       f"ingest→searchable p99 {p99(d['ingest_to_searchable_ms']):.0f} ms, lookup p99 {p99(d['lookup_ms']):.2f} ms, "
       f"peak RSS {d['rss_mib_peak']:.0f} MiB")
+if d.get("revocation"):
+    r = d["revocation"]
+    print(f"bench: revocation of {r['sampled']} sampled reports: not found after {r['invisible_ms']} ms, "
+          f"withdrawn after {r['withdrawn_ms']} ms, {r['hits_after_ack']} hits after the acknowledgement")
 EOF
+sed 's/^/bench: disk: /' "$OUT/disk.txt"
 echo "bench: wrote $OUT/bench.json and $OUT/bench.svg" >&2

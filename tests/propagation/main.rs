@@ -9,4 +9,5 @@
 mod helpers;
 mod load;
 mod org_change;
+mod paged;
 mod retention;

@@ -309,7 +309,7 @@ pub(crate) async fn retract_indicators(
         "indicators retracted by the partner ({})",
         retraction.reason.as_str()
     );
-    let reports = crate::evaluate_and_publish(state, changed, &trigger).await?;
+    let reports = crate::stored::evaluate_and_publish(state, changed, &trigger).await?;
     tracing::info!(
         retraction = retraction.id,
         values = retraction.values.len(),

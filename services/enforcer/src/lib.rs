@@ -37,6 +37,7 @@ pub mod reevaluate;
 mod refill;
 pub mod retention;
 pub mod store;
+mod stored;
 
 pub use crate::{explain::explain_release, preview::preview_mou};
 
@@ -231,39 +232,6 @@ async fn encode_releases(
     Ok((releases, records))
 }
 
-/// Evaluates stored `reports` again and publishes their release sets, `reevaluation_chunk` at a time: each chunk
-/// against one directory snapshot, off the async runtime (rendering every view is CPU work). Returns how many. The
-/// caller holds the evaluation lock.
-///
-/// # Errors
-/// A transient bus failure: the caller retries.
-pub(crate) async fn evaluate_and_publish(
-    state: &AppState,
-    reports: Vec<NormalizedReport>,
-    trigger: &str,
-) -> anyhow::Result<usize> {
-    let count = reports.len();
-    let chunk_size = state.config.reevaluation_chunk.max(1);
-    let mut reports = reports.into_iter().peekable();
-    while reports.peek().is_some() {
-        let chunk: Vec<NormalizedReport> = reports.by_ref().take(chunk_size).collect();
-        let (snapshot, at, trigger) = (
-            state.deps.directory.snapshot(),
-            chrono::Utc::now(),
-            trigger.to_owned(),
-        );
-        let releases: Vec<ReleaseSet> = tokio::task::spawn_blocking(move || {
-            chunk
-                .iter()
-                .map(|report| evaluate_at(report, &snapshot, at, &trigger))
-                .collect()
-        })
-        .await?;
-        publish_releases(&state.deps.bus, releases).await?;
-    }
-    Ok(count)
-}
-
 /// Publishes release sets to [`topics::REPORTS_RELEASABLE`]. A release set the bus can never take (larger than its
 /// record limit: a large report released under many MoUs) is replaced by a withdrawal of every view of its report —
 /// fail closed: views an earlier release set put in the index must not outlive a change that narrowed them — and a
@@ -276,6 +244,19 @@ pub(crate) async fn publish_releases(
     releases: Vec<ReleaseSet>,
 ) -> anyhow::Result<()> {
     let (releases, records) = encode_releases(releases).await?;
+    publish_encoded(bus, &releases, records).await
+}
+
+/// Publishes release sets already encoded as [`release_record`] (`records[i]` the record of `releases[i]`), as
+/// [`publish_releases`] does.
+///
+/// # Errors
+/// A transient bus failure: the caller retries.
+pub(crate) async fn publish_encoded(
+    bus: &BusClient,
+    releases: &[ReleaseSet],
+    records: Vec<Record>,
+) -> anyhow::Result<()> {
     let outcome = stage::publish_or_refuse(bus, topics::REPORTS_RELEASABLE, records).await?;
     if outcome.refused.is_empty() {
         return Ok(());

@@ -154,6 +154,27 @@ pub(crate) fn belongs(owned: &Owned, partition: Option<u32>) -> bool {
     owned.fixed || partition.is_some_and(|partition| owned.owns(partition))
 }
 
+/// Keeps the ids of the stored reports of `owned`'s partitions ([`belongs`]), in order.
+///
+/// # Errors
+/// A store failure.
+pub(crate) fn owned_ids(
+    store: &crate::store::ReportStore,
+    owned: &Owned,
+    ids: Vec<accord_domain::ReportId>,
+) -> anyhow::Result<Vec<accord_domain::ReportId>> {
+    if owned.fixed || ids.is_empty() {
+        return Ok(ids);
+    }
+    let partitions = store.partitions_of(&ids.iter().collect::<Vec<_>>())?;
+    Ok(ids
+        .into_iter()
+        .zip(partitions)
+        .filter(|(_, partition)| belongs(owned, *partition))
+        .map(|(id, _)| id)
+        .collect())
+}
+
 /// Keeps the reports of `owned`'s partitions ([`belongs`]).
 ///
 /// # Errors

@@ -14,6 +14,7 @@ use self::retracted::RETRACTED;
 use self::retracted_values::RETRACTED_VALUES;
 
 mod encoded;
+pub use self::encoded::{Resume, Stored};
 mod partitions;
 mod received;
 mod retracted;

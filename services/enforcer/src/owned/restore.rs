@@ -158,14 +158,12 @@ async fn reevaluate(
     let (applied, now) = (state.deps.directory.applied(), chrono::Utc::now());
     let store = state.store.clone();
     let evaluated = tokio::task::spawn_blocking(move || store.evaluated(partition)).await??;
-    let store = state.store.clone();
-    let reports = if current(state, evaluated, applied, now) {
-        let read = read.to_vec();
-        tokio::task::spawn_blocking(move || store.get_many(&read)).await??
+    let count = if current(state, evaluated, applied, now) {
+        crate::stored::evaluate_ids_and_publish(state, read.to_vec(), TAKEN_OVER_TRIGGER).await?
     } else {
-        tokio::task::spawn_blocking(move || store.by_partition(partition)).await??
+        let which = crate::store::Stored::Partition(partition);
+        crate::stored::reevaluate_stored(state, which, None, TAKEN_OVER_TRIGGER).await?
     };
-    let count = crate::evaluate_and_publish(state, reports, TAKEN_OVER_TRIGGER).await?;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.set_evaluated(&[partition], applied, now)).await??;
     state.partitions.restored().insert(partition, since);

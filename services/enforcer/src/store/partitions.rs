@@ -95,11 +95,7 @@ impl ReportStore {
         &self,
         partition: u32,
     ) -> Result<Vec<accord_domain::NormalizedReport>, StoreError> {
-        let start = format!("{partition:010}{SEPARATOR}");
-        let end = format!(
-            "{partition:010}{}",
-            char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
-        );
+        let (start, end) = partition_range(partition);
         self.indexed(BY_PARTITION, &start, &end, |_| true)
     }
 
@@ -283,4 +279,14 @@ impl ReportStore {
             .map_err(failed("failed to commit applied offsets"))?;
         Ok(())
     }
+}
+
+/// Returns the range of the partition index holding `partition`'s reports.
+pub(super) fn partition_range(partition: u32) -> (String, String) {
+    let start = format!("{partition:010}{SEPARATOR}");
+    let end = format!(
+        "{partition:010}{}",
+        char::from_u32(u32::from(SEPARATOR) + 1).unwrap_or(SEPARATOR)
+    );
+    (start, end)
 }
