@@ -23,7 +23,9 @@
 //! lanes evaluate new reports under the read side at once (each lane holds another partner's reports, so no report
 //! is in two lanes), re-evaluations and retention under the write side, after every lane's batch is published. So a
 //! report's release sets are published in the order of the snapshots they were computed from: a later release set
-//! is never based on older policy than an earlier one.
+//! is never based on older policy than an earlier one. A re-evaluation after a policy change takes the write side a
+//! page of reports at a time (`stored`), each page read and evaluated inside it, so that new reports are evaluated
+//! between two pages rather than after a walk over millions.
 
 mod catalog;
 mod control;
@@ -130,7 +132,7 @@ pub struct AppState {
     /// log.
     pub(crate) catalog: ReportStore,
     /// Orders evaluations (see the crate docs): the stage's lanes evaluate new reports under the read side, at once;
-    /// re-evaluations and retention take the write side.
+    /// re-evaluations (a page at a time) and retention take the write side.
     pub(crate) evaluation: Arc<RwLock<()>>,
     /// The one MoU validation (shared with admin), for previews of drafts.
     pub(crate) mou_validator: Arc<accord_domain::MouValidator>,

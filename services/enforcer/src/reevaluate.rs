@@ -22,7 +22,7 @@ use accord_domain::{MouVersion, OrgId, OrgKind, Timestamp};
 use accord_runtime::directory::Snapshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::{AppState, store::Stored};
+use crate::{AppState, store::Stored, stored::Locking};
 use accord_runtime::telemetry::ErrorChain;
 
 /// Affected partners, each with the first reason found.
@@ -216,15 +216,16 @@ async fn record_evaluated(
 }
 
 /// Re-evaluates every stored report of the affected partners in the partitions this replica owns (`crate::owned`)
-/// and publishes their release sets, a page at a time (`crate::stored`), holding the ownership guard, then the
-/// evaluation lock.
+/// and publishes their release sets, a page at a time (`crate::stored`), holding the ownership guard throughout and
+/// the evaluation lock for each page.
 async fn reevaluate(state: &AppState, affected: &Affected) -> anyhow::Result<()> {
     let held = state.partitions.hold().await;
-    let _evaluation = state.evaluation.write().await;
     let mut num_reports = 0;
     for (partner, reason) in affected {
         let (which, owned) = (Stored::Partner(partner.clone()), held.acting.clone());
-        num_reports += crate::stored::reevaluate_stored(state, which, Some(owned), reason).await?;
+        num_reports +=
+            crate::stored::reevaluate_stored(state, which, Some(owned), Locking::EachPage, reason)
+                .await?;
     }
     tracing::info!(
         partners = affected.len(),

@@ -6,8 +6,10 @@
 //!   page, however many reports the partner has (ten million indicators are a million reports, gigabytes decoded).
 //! - A page is decoded, evaluated and encoded in as many parallel parts as the machine has cores, all against one
 //!   directory snapshot and one evaluation time, and published in one bus write ([`crate::publish_encoded`]).
-//! - The caller holds the evaluation lock: no new report of the partner is evaluated while the walk runs, and one
-//!   stored meanwhile is evaluated after it, under the policy the walk applied.
+//! - The evaluation lock is held by the caller for the whole walk, or by the walk for one page at a time
+//!   ([`Locking`]): a re-evaluation after a policy change, which can take minutes for a partner of millions of
+//!   indicators, lets the stage evaluate the reports that arrive meanwhile between two pages rather than stall
+//!   every partner's new reports until it ends.
 
 use accord_bus::{Owned, Record};
 use accord_domain::{NormalizedReport, ReleaseSet, ReportId, Timestamp};
@@ -23,6 +25,17 @@ fn parts() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
+/// Who holds the evaluation lock while stored reports are walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Locking {
+    /// The caller, for the whole walk.
+    Caller,
+    /// The walk, for one page at a time: the stage's lanes evaluate the reports that arrive meanwhile between two
+    /// pages, each page's snapshot is taken inside the lock, so release sets are still published in the order of
+    /// the snapshots they were computed from (see the crate docs).
+    EachPage,
+}
+
 /// Evaluates every stored report of `which` again — of those, only the ones of `owned`'s partitions when given
 /// (`crate::owned::belongs`) — a page of `reevaluation_chunk` at a time, and publishes their release sets. Returns
 /// how many were evaluated.
@@ -33,6 +46,7 @@ pub(crate) async fn reevaluate_stored(
     state: &AppState,
     which: Stored,
     owned: Option<Owned>,
+    locking: Locking,
     trigger: &str,
 ) -> anyhow::Result<usize> {
     let limit = state.config.reevaluation_chunk.max(1);
@@ -49,6 +63,10 @@ pub(crate) async fn reevaluate_stored(
             Ok((ids, next))
         })
         .await??;
+        let _evaluation = match locking {
+            Locking::EachPage => Some(state.evaluation.write().await),
+            Locking::Caller => None,
+        };
         count += evaluate_ids_and_publish(state, ids, trigger).await?;
         match next {
             Some(next) => after = Some(next),

@@ -162,7 +162,8 @@ async fn reevaluate(
         crate::stored::evaluate_ids_and_publish(state, read.to_vec(), TAKEN_OVER_TRIGGER).await?
     } else {
         let which = crate::store::Stored::Partition(partition);
-        crate::stored::reevaluate_stored(state, which, None, TAKEN_OVER_TRIGGER).await?
+        let locking = crate::stored::Locking::Caller;
+        crate::stored::reevaluate_stored(state, which, None, locking, TAKEN_OVER_TRIGGER).await?
     };
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.set_evaluated(&[partition], applied, now)).await??;
