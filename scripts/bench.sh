@@ -70,7 +70,7 @@ touch "$data/stop"
 curl -fs "$URL/metrics" >"$OUT/metrics.txt" || true
 for store in "$data"/*/; do
   du -sb "$store" | awk -v name="$(basename "$store")" -v n="$INDICATORS_TOTAL" \
-    '{ printf "%s %d bytes, %.0f per indicator\n", name, $1, $1 / n }'
+    '{ printf "%s %.0f bytes, %.0f per indicator\n", name, $1, $1 / n }'
 done >"$OUT/disk.txt"
 wait "$sampler"
 sampler=""

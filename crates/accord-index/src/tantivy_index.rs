@@ -28,6 +28,7 @@ mod ranges;
 mod ranked;
 mod released;
 mod schema;
+mod versions;
 
 use std::{
     collections::HashMap,
@@ -37,18 +38,17 @@ use std::{
 
 use async_trait::async_trait;
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
     TantivyError,
-    collector::TopDocs,
     directory::MmapDirectory,
-    query::{BooleanQuery, Query as TantivyQuery, QueryParser, TermQuery},
-    schema::{IndexRecordOption, Value},
+    query::{BooleanQuery, Query as TantivyQuery, QueryParser},
+    schema::Value,
 };
 
 use self::{
     collector::{PageCollector, order},
     query::{all_of, filter_clauses, grant_clause, indicator_clause, text_clause},
-    schema::{Fields, VERSION, micros},
+    schema::{Fields, micros},
 };
 use crate::{
     IndexError, IndicatorMatch, Page, Query, ReleaseFilter, ReplaceViews, SearchIndex, WriteOutcome,
@@ -531,6 +531,7 @@ impl Inner {
         documents: Vec<prepared::Documents>,
     ) -> Result<Vec<WriteOutcome>, IndexError> {
         let searcher = self.reader.searcher();
+        let mut versions = versions::Versions::new(&searcher);
         // Versions written earlier in this batch, not yet visible to the searcher.
         let mut pending: HashMap<&str, u64> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -539,7 +540,7 @@ impl Inner {
             let report = item.report_id.as_str();
             let stored = match pending.get(report) {
                 Some(version) => Some(*version),
-                None => self.stored_version(&searcher, report)?,
+                None => versions.of(&self.fields.report_term(report))?,
             };
             if stored.is_some_and(|stored| stored >= item.version) {
                 outcomes.push(WriteOutcome::Stale);
@@ -581,16 +582,6 @@ impl Inner {
             documents.push(self.fields.view_document(report, item.version, view)?);
         }
         Ok(documents)
-    }
-
-    /// Returns the version a report was last written at, or `None` when the index never saw it.
-    fn stored_version(&self, searcher: &Searcher, report: &str) -> Result<Option<u64>, IndexError> {
-        let query = TermQuery::new(self.fields.report_term(report), IndexRecordOption::Basic);
-        let collector = TopDocs::with_limit(1).order_by_u64_field(VERSION, Order::Desc);
-        let top = searcher
-            .search(&query, &collector)
-            .map_err(unavailable("failed to read report version"))?;
-        Ok(top.first().and_then(|(version, _)| *version))
     }
 
     /// Returns the query of a search: the release filter's grant clause, the indicator, the text and the filters.

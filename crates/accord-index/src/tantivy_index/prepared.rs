@@ -35,7 +35,7 @@ use tantivy::{
     schema::{IndexRecordOption, Value},
 };
 
-use super::{Inner, unavailable};
+use super::{Inner, unavailable, versions::Versions};
 use crate::{IndexError, ReplaceViews, WriteOutcome};
 
 /// The documents of one replacement, or why its view could not be serialized.
@@ -85,10 +85,11 @@ impl Inner {
             return Ok(Prepared::Documents(documents));
         }
         let searcher = self.reader.searcher();
+        let mut versions = Versions::new(&searcher);
         let mut plan = Vec::with_capacity(batch.len());
         let (mut to_index, mut stored_bytes) = (Vec::new(), 0);
         for (item, documents) in batch.iter().zip(documents) {
-            let seen = self.stored_version(&searcher, item.report_id.as_str())?;
+            let seen = versions.of(&self.fields.report_term(item.report_id.as_str()))?;
             plan.push(match documents {
                 _ if seen.is_some_and(|seen| seen >= item.version) => Planned::Stale,
                 Err(error) => Planned::Refused(format!("failed to serialize view: {error}")),
@@ -181,11 +182,12 @@ impl Inner {
         segments: Vec<SegmentMeta>,
     ) -> Result<Option<Vec<WriteOutcome>>, IndexError> {
         let searcher = self.reader.searcher();
+        let mut versions = Versions::new(&searcher);
         let mut stored: HashMap<&str, Option<u64>> = HashMap::new();
         for (item, planned) in batch.iter().zip(&plan) {
             if let Planned::Write { seen } = planned {
                 let report = item.report_id.as_str();
-                let now = self.stored_version(&searcher, report)?;
+                let now = versions.of(&self.fields.report_term(report))?;
                 if now != *seen {
                     return Ok(None);
                 }
